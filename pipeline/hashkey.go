@@ -1,0 +1,66 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+)
+
+// FlowKey holds the fields that feed the hash, in the order they are laid out.
+// VNI uses the low 24 bits.
+type FlowKey struct {
+	VNI    uint32
+	Tenant uint16
+	Src    uint32
+	Dst    uint32
+	Proto  uint8
+	SPort  uint16
+	DPort  uint16
+}
+
+// HashKeyLen is the length of the serialized hash key.
+const HashKeyLen = 18
+
+// Bytes lays the key out big-endian: vni(24) tenant(16) src(32) dst(32) proto(8)
+// sport(16) dport(16).
+func (k FlowKey) Bytes() [HashKeyLen]byte {
+	var b [HashKeyLen]byte
+	b[0], b[1], b[2] = byte(k.VNI>>16), byte(k.VNI>>8), byte(k.VNI)
+	binary.BigEndian.PutUint16(b[3:], k.Tenant)
+	binary.BigEndian.PutUint32(b[5:], k.Src)
+	binary.BigEndian.PutUint32(b[9:], k.Dst)
+	b[13] = k.Proto
+	binary.BigEndian.PutUint16(b[14:], k.SPort)
+	binary.BigEndian.PutUint16(b[16:], k.DPort)
+	return b
+}
+
+// And returns the key with every field ANDed with the same field of mask.
+func (k FlowKey) And(mask FlowKey) FlowKey {
+	return FlowKey{
+		VNI: k.VNI & mask.VNI & MaxVNI, Tenant: k.Tenant & mask.Tenant,
+		Src: k.Src & mask.Src, Dst: k.Dst & mask.Dst, Proto: k.Proto & mask.Proto,
+		SPort: k.SPort & mask.SPort, DPort: k.DPort & mask.DPort,
+	}
+}
+
+// AllOnes is the hash mask of a pool without a pool_hash entry: every field counts.
+var AllOnes = FlowKey{VNI: MaxVNI, Tenant: 0xffff, Src: 0xffffffff, Dst: 0xffffffff,
+	Proto: 0xff, SPort: 0xffff, DPort: 0xffff}
+
+// CRC is CRC32/IEEE of the serialized key (v1model HashAlgorithm.crc32, TNA CRC32).
+func (k FlowKey) CRC() uint32 {
+	b := k.Bytes()
+	return crc32.ChecksumIEEE(b[:])
+}
+
+// Bucket is the consistent-hash bucket of the key: the low bits of its CRC.
+func (k FlowKey) Bucket() uint16 { return uint16(k.CRC() & (Buckets - 1)) }
+
+// SplitHash is the sticky split hash of a VM: the low 16 bits of CRC32 over
+// vni(24) ++ src(32), so a VM (a VNI and an inner source) is always on one side.
+func SplitHash(vni, src uint32) uint16 {
+	var b [7]byte
+	b[0], b[1], b[2] = byte(vni>>16), byte(vni>>8), byte(vni)
+	binary.BigEndian.PutUint32(b[3:], src)
+	return uint16(crc32.ChecksumIEEE(b[:]))
+}

@@ -1,0 +1,54 @@
+// Package pipeline holds the constants of the graygw pipeline contract
+// (docs/pipeline.md) that every dataplane and the controller share: drop reasons,
+// table sizes, the hash key layout and the well-known P4Info names.
+package pipeline
+
+// Buckets is the number of consistent-hash buckets per pool (a power of two).
+// bucket = CRC32 & (Buckets-1).
+const Buckets = 4096
+
+// VXLANPort is the outer UDP destination port that marks VXLAN overlay traffic.
+const VXLANPort = 4789
+
+// Table sizes, as in p4src/shared/size.p4 and bpf/include/consts.h.
+const (
+	VIPTableSize           = 1024
+	VNITenantTableSize     = 65536
+	GrayRulesTableSize     = 16384
+	PoolHashTableSize      = 1024
+	BackendSelectTableSize = 262144 // 64 pools x Buckets
+	BackendTableSize       = 4096
+)
+
+// Field widths in bits.
+const (
+	VNIBits    = 24
+	PortIDBits = 9
+)
+
+// MaxVNI is the largest VNI (24 bits).
+const MaxVNI = 1<<VNIBits - 1
+
+// Well-known P4Info names (control GrayIngress of p4src/v1model/graygw_v1model.p4).
+const (
+	TableVIP           = "GrayIngress.vip"
+	TableVNITenant     = "GrayIngress.vni_tenant"
+	TableGrayRules     = "GrayIngress.gray_rules"
+	TablePoolHash      = "GrayIngress.pool_hash"
+	TableBackendSelect = "GrayIngress.backend_select"
+	TableBackend       = "GrayIngress.backend"
+
+	ActionSetVIP      = "GrayIngress.set_vip"
+	ActionSetTenant   = "GrayIngress.set_tenant"
+	ActionSetPool     = "GrayIngress.set_pool"
+	ActionSplitPool   = "GrayIngress.split_pool"
+	ActionSetHashMask = "GrayIngress.set_hash_mask"
+	ActionSetBackend  = "GrayIngress.set_backend"
+	ActionToBackend   = "GrayIngress.to_backend"
+	ActionNoAction    = "NoAction"
+
+	CounterDropReasons     = "GrayIngress.drop_reasons"
+	DirectCounterVIP       = "GrayIngress.vip_counter"
+	DirectCounterGrayRules = "GrayIngress.gray_rules_counter"
+	DirectCounterBackend   = "GrayIngress.backend_counter"
+)

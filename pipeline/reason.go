@@ -1,0 +1,59 @@
+package pipeline
+
+import "fmt"
+
+// Reason says why a packet was not forwarded. Its value is the index of the
+// drop_reasons counter cell that counts it. Reason 0 (None) means forwarded.
+type Reason uint8
+
+// The reasons, in the numbering shared by all dataplanes (docs/pipeline.md §9).
+const (
+	None               Reason = 0
+	EthTruncated       Reason = 1
+	NotIPv4            Reason = 2 // not for us
+	IPv4Truncated      Reason = 3
+	NotVIP             Reason = 4 // not for us
+	IPv4Malformed      Reason = 5
+	IPv4Fragment       Reason = 6
+	L4Truncated        Reason = 7
+	VXLANTruncated     Reason = 8
+	VXLANBadFlags      Reason = 9
+	InnerTruncated     Reason = 10
+	InnerNotIPv4       Reason = 11
+	InnerIPv4Malformed Reason = 12
+	TTLExpired         Reason = 13
+	NoBackend          Reason = 14
+	PortDown           Reason = 15 // XDP only
+)
+
+// NumReasons is the size of the drop_reasons counter array.
+const NumReasons = 16
+
+var reasonNames = [NumReasons]string{
+	"NONE", "ETH_TRUNCATED", "NOT_IPV4", "IPV4_TRUNCATED", "NOT_VIP",
+	"IPV4_MALFORMED", "IPV4_FRAGMENT", "L4_TRUNCATED", "VXLAN_TRUNCATED",
+	"VXLAN_BAD_FLAGS", "INNER_TRUNCATED", "INNER_NOT_IPV4", "INNER_IPV4_MALFORMED",
+	"TTL_EXPIRED", "NO_BACKEND", "PORT_DOWN",
+}
+
+// String returns the reason's name as written in docs/pipeline.md.
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("REASON_%d", uint8(r))
+}
+
+// NotForUs reports whether the packet is simply not addressed to the gateway
+// (XDP passes it to the kernel) rather than being dropped as broken.
+func (r Reason) NotForUs() bool { return r == NotIPv4 || r == NotVIP }
+
+// ParseReason returns the Reason with the given name.
+func ParseReason(name string) (Reason, error) {
+	for i, n := range reasonNames {
+		if n == name {
+			return Reason(i), nil
+		}
+	}
+	return 0, fmt.Errorf("pipeline: unknown drop reason %q", name)
+}
