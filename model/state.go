@@ -1,0 +1,65 @@
+package model
+
+import "github.com/graygw/graygw/pipeline"
+
+// VIP is the action data of a vip entry.
+type VIP struct {
+	ID          uint16
+	DefaultPool uint16
+}
+
+// RuleAction is what a matching gray rule does.
+type RuleAction uint8
+
+// Gray rule actions (P4: set_pool, split_pool).
+const (
+	SetPool RuleAction = iota + 1
+	SplitPool
+)
+
+// GrayRule is a gray_rules entry: a ternary match over the VIP id and the flow
+// fields, a priority (larger wins) and an action.
+type GrayRule struct {
+	Priority       int32
+	VIPID, VIPMask uint16
+	Match, Mask    pipeline.FlowKey // Tenant in Match/Mask is the tenant id
+	Action         RuleAction
+	Pool           uint16 // set_pool's pool, split_pool's pool_gray
+	Threshold      uint16 // split_pool only, in 1/65536
+}
+
+// Matches reports whether the rule's ternary key matches.
+func (r *GrayRule) Matches(vipID uint16, k pipeline.FlowKey) bool {
+	return vipID&r.VIPMask == r.VIPID&r.VIPMask && k.And(r.Mask) == r.Match.And(r.Mask)
+}
+
+// SelectKey is a backend_select key.
+type SelectKey struct {
+	Pool, Bucket uint16
+}
+
+// Backend is the action data of a backend entry (to_backend).
+type Backend struct {
+	Port       uint16
+	SMAC, DMAC [6]byte
+	UnderlayIP uint32
+}
+
+// State is the content of every table.
+type State struct {
+	VIPs          map[uint32]VIP // outer dst IPv4 -> VIP
+	Tenants       map[uint32]uint16
+	GrayRules     []GrayRule
+	PoolHash      map[uint16]pipeline.FlowKey // pool -> hash field masks
+	BackendSelect map[SelectKey]uint16
+	Backends      map[uint16]Backend
+}
+
+// NewState returns an empty State with its maps made.
+func NewState() *State {
+	return &State{
+		VIPs: map[uint32]VIP{}, Tenants: map[uint32]uint16{},
+		PoolHash: map[uint16]pipeline.FlowKey{}, BackendSelect: map[SelectKey]uint16{},
+		Backends: map[uint16]Backend{},
+	}
+}

@@ -1,0 +1,268 @@
+// Package testvectors holds the pipeline test vectors shared by every graygw
+// dataplane: named cases of table state + input frame + expected decision and output
+// frame, stored language-neutral in pipeline.json so the Go model, the XDP program
+// (via BPF_PROG_TEST_RUN) and the P4 programs (via PTF) all test against the same
+// cases. The expectations are computed by the reference model (package model) and
+// the file is regenerated with `make vectors`; the model's own tests check its
+// semantics independently.
+package testvectors
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// File is the whole pipeline.json.
+type File struct {
+	Comment string           `json:"comment"`
+	Buckets int              `json:"buckets"`
+	States  map[string]State `json:"states"`
+	Cases   []Case           `json:"cases"`
+}
+
+// State is the content of every table, in P4Info names. IPv4 addresses in exact
+// keys and action parameters are dotted strings, MACs colon strings; ternary values
+// and masks are plain integers (IPv4 as a 32-bit number).
+type State struct {
+	VIP           []VIPEntry     `json:"vip"`
+	VNITenant     []TenantEntry  `json:"vni_tenant"`
+	GrayRules     []RuleEntry    `json:"gray_rules"`
+	PoolHash      []PoolHash     `json:"pool_hash"`
+	BackendSelect []SelectFill   `json:"backend_select"`
+	Backend       []BackendEntry `json:"backend"`
+}
+
+// VIPEntry is a vip entry.
+type VIPEntry struct {
+	DstAddr     string `json:"dst_addr"`
+	VIPID       uint16 `json:"vip_id"`
+	DefaultPool uint16 `json:"default_pool"`
+}
+
+// TenantEntry is a vni_tenant entry.
+type TenantEntry struct {
+	VNI      uint32 `json:"vni"`
+	TenantID uint16 `json:"tenant_id"`
+}
+
+// Ternary is a ternary match value and mask.
+type Ternary struct {
+	Value uint64 `json:"value"`
+	Mask  uint64 `json:"mask"`
+}
+
+// RuleEntry is a gray_rules entry. Match is keyed by match field name (vip_id, vni,
+// tenant_id, inner_src, inner_dst, inner_proto, inner_sport, inner_dport); an absent
+// field is a wildcard. Action is "set_pool" (params pool_id) or "split_pool" (params
+// pool_gray, threshold).
+type RuleEntry struct {
+	Priority int32              `json:"priority"`
+	Match    map[string]Ternary `json:"match"`
+	Action   string             `json:"action"`
+	Params   map[string]uint64  `json:"params"`
+}
+
+// PoolHash is a pool_hash entry (set_hash_mask).
+type PoolHash struct {
+	PoolID     uint16 `json:"pool_id"`
+	VNIMask    uint32 `json:"vni_mask"`
+	TenantMask uint16 `json:"tenant_mask"`
+	SrcMask    uint32 `json:"src_mask"`
+	DstMask    uint32 `json:"dst_mask"`
+	ProtoMask  uint8  `json:"proto_mask"`
+	SPortMask  uint16 `json:"sport_mask"`
+	DPortMask  uint16 `json:"dport_mask"`
+}
+
+// SelectFill stands for Buckets backend_select entries of one pool: bucket b ->
+// Fill[b % len(Fill)].
+type SelectFill struct {
+	PoolID uint16   `json:"pool_id"`
+	Fill   []uint16 `json:"fill"`
+}
+
+// BackendEntry is a backend entry (to_backend).
+type BackendEntry struct {
+	BackendID  uint16 `json:"backend_id"`
+	Port       uint16 `json:"port"`
+	SMAC       string `json:"smac"`
+	DMAC       string `json:"dmac"`
+	UnderlayIP string `json:"underlay_ip"`
+}
+
+// Case is one input frame run over one named state.
+type Case struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	State       string `json:"state"`
+	Packet      string `json:"packet"` // hex
+	Expect      Expect `json:"expect"`
+}
+
+// Expect is the decision, as the reference model computes it. The trace fields after
+// Packet are meaningful when the packet reached that step (0 otherwise).
+type Expect struct {
+	Verdict   string `json:"verdict"` // forward, drop, pass
+	Reason    string `json:"reason"`
+	Port      uint16 `json:"port"`
+	Packet    string `json:"packet,omitempty"` // hex, forward only
+	VIPID     uint16 `json:"vip_id"`
+	TenantID  uint16 `json:"tenant_id"`
+	Rule      int    `json:"rule"` // index into the state's gray_rules, -1 none
+	Pool      uint16 `json:"pool"`
+	SplitHash uint16 `json:"split_hash"`
+	HashKey   string `json:"hash_key,omitempty"` // hex, masked, 18 bytes
+	CRC       uint32 `json:"crc"`
+	Bucket    uint16 `json:"bucket"`
+	BackendID uint16 `json:"backend_id"`
+}
+
+// Load reads a vectors file.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f File
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("testvectors: %s: %w", path, err)
+	}
+	return &f, nil
+}
+
+// Frame returns the case's input frame.
+func (c *Case) Frame() ([]byte, error) { return hex.DecodeString(c.Packet) }
+
+// Model converts s into the reference model's tables.
+func (s *State) Model() (*model.State, error) {
+	m := model.NewState()
+	for _, v := range s.VIP {
+		a, err := ipv4(v.DstAddr)
+		if err != nil {
+			return nil, err
+		}
+		m.VIPs[a] = model.VIP{ID: v.VIPID, DefaultPool: v.DefaultPool}
+	}
+	for _, t := range s.VNITenant {
+		m.Tenants[t.VNI] = t.TenantID
+	}
+	for i, r := range s.GrayRules {
+		g, err := r.Model()
+		if err != nil {
+			return nil, fmt.Errorf("gray_rules[%d]: %w", i, err)
+		}
+		m.GrayRules = append(m.GrayRules, g)
+	}
+	for _, p := range s.PoolHash {
+		m.PoolHash[p.PoolID] = pipeline.FlowKey{VNI: p.VNIMask, Tenant: p.TenantMask, Src: p.SrcMask,
+			Dst: p.DstMask, Proto: p.ProtoMask, SPort: p.SPortMask, DPort: p.DPortMask}
+	}
+	for _, f := range s.BackendSelect {
+		if len(f.Fill) == 0 {
+			continue
+		}
+		for b := 0; b < pipeline.Buckets; b++ {
+			m.BackendSelect[model.SelectKey{Pool: f.PoolID, Bucket: uint16(b)}] = f.Fill[b%len(f.Fill)]
+		}
+	}
+	for _, b := range s.Backend {
+		be, err := b.Model()
+		if err != nil {
+			return nil, err
+		}
+		m.Backends[b.BackendID] = be
+	}
+	return m, nil
+}
+
+// Model converts a rule entry.
+func (r *RuleEntry) Model() (model.GrayRule, error) {
+	g := model.GrayRule{Priority: r.Priority}
+	for name, t := range r.Match {
+		v, m := t.Value, t.Mask
+		switch name {
+		case "vip_id":
+			g.VIPID, g.VIPMask = uint16(v), uint16(m)
+		case "vni":
+			g.Match.VNI, g.Mask.VNI = uint32(v), uint32(m)
+		case "tenant_id":
+			g.Match.Tenant, g.Mask.Tenant = uint16(v), uint16(m)
+		case "inner_src":
+			g.Match.Src, g.Mask.Src = uint32(v), uint32(m)
+		case "inner_dst":
+			g.Match.Dst, g.Mask.Dst = uint32(v), uint32(m)
+		case "inner_proto":
+			g.Match.Proto, g.Mask.Proto = uint8(v), uint8(m)
+		case "inner_sport":
+			g.Match.SPort, g.Mask.SPort = uint16(v), uint16(m)
+		case "inner_dport":
+			g.Match.DPort, g.Mask.DPort = uint16(v), uint16(m)
+		default:
+			return g, fmt.Errorf("unknown match field %q", name)
+		}
+	}
+	switch r.Action {
+	case "set_pool":
+		g.Action, g.Pool = model.SetPool, uint16(r.Params["pool_id"])
+	case "split_pool":
+		g.Action, g.Pool, g.Threshold = model.SplitPool, uint16(r.Params["pool_gray"]), uint16(r.Params["threshold"])
+	default:
+		return g, fmt.Errorf("unknown action %q", r.Action)
+	}
+	return g, nil
+}
+
+// Model converts a backend entry.
+func (b *BackendEntry) Model() (model.Backend, error) {
+	var be model.Backend
+	ip, err := ipv4(b.UnderlayIP)
+	if err != nil {
+		return be, err
+	}
+	smac, err := net.ParseMAC(b.SMAC)
+	if err != nil {
+		return be, err
+	}
+	dmac, err := net.ParseMAC(b.DMAC)
+	if err != nil {
+		return be, err
+	}
+	be.Port, be.UnderlayIP = b.Port, ip
+	copy(be.SMAC[:], smac)
+	copy(be.DMAC[:], dmac)
+	return be, nil
+}
+
+func ipv4(s string) (uint32, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return 0, fmt.Errorf("testvectors: bad IPv4 address %q", s)
+	}
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
+}
+
+// ExpectFrom records a model result as an expectation.
+func ExpectFrom(r model.Result) Expect {
+	e := Expect{Verdict: r.Verdict.String(), Reason: r.Reason.String(), Rule: r.Rule}
+	if r.Verdict == model.Forward {
+		e.Port, e.Packet = r.Port, hex.EncodeToString(r.Frame)
+	}
+	if r.VIPHit {
+		e.VIPID = r.VIP.ID
+	}
+	e.TenantID, e.Pool, e.SplitHash = r.Flow.Tenant, r.Pool, r.SplitHash
+	if r.CRC != 0 || r.Bucket != 0 || r.Verdict == model.Forward || r.Reason == pipeline.NoBackend {
+		k := r.HashKey.Bytes()
+		e.HashKey, e.CRC, e.Bucket = hex.EncodeToString(k[:]), r.CRC, r.Bucket
+	}
+	e.BackendID = r.BackendID
+	return e
+}
