@@ -1,0 +1,42 @@
+# graygw: a gray-release gateway. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+
+.PHONY: help deps build test generate vectors p4 bench demo lint fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+deps: ## install build/test dependencies (Debian 12, root)
+	bash scripts/deps.sh >/dev/null
+
+build: ## build every Go binary into bin/
+	$(GO) build -o bin/ ./cmd/...
+
+test: ## run all tests (as root: BPF and namespace tests included)
+	bash scripts/test.sh
+
+generate: ## regenerate bpf2go bindings (needs clang) and the test vectors
+	$(GO) generate ./bpf/... ./testvectors/...
+
+vectors: ## regenerate testvectors/pipeline.json from testvectors/cases.go
+	cd testvectors && $(GO) run ./gen -o pipeline.json
+
+p4: ## compile the P4 programs with p4c and compare the P4Info with the committed one
+	bash scripts/p4c.sh
+
+bench: ## run the benchmarks and write the results under bench/
+	bash scripts/bench.sh
+
+demo: ## the quick-start demo: a gateway in network namespaces
+	bash scripts/demo.sh
+
+lint: ## gofmt, go vet, and duplicate-free generated files
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	bash scripts/fuzz.sh $${FUZZTIME:-30s}
+
+clean: ## remove build output
+	rm -rf bin build
