@@ -1,0 +1,52 @@
+package lab
+
+import (
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func TestLabBuildsAndRemovesNamespaces(t *testing.T) {
+	l, err := New("gglab")
+	if errors.Is(err, ErrNotRoot) {
+		t.Skip("needs root: network namespaces")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := l.NS("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.NS("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Veth(a, "va", b, "vb"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Script(a, "ip addr add 10.99.0.1/24 dev va"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Script(b, "ip addr add 10.99.0.2/24 dev vb"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := l.Exec(a, "ping", "-c1", "-W2", "10.99.0.2"); err != nil {
+		t.Fatalf("ping across the veth: %v\n%s", err, out)
+	}
+	sleeper, err := l.Start(b, nil, "sleep", "60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sleeper.ProcessState == nil {
+		t.Fatal("Close left a started process running")
+	}
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	if strings.Contains(string(out), l.Prefix) {
+		t.Fatalf("namespaces left behind:\n%s", out)
+	}
+}
