@@ -135,7 +135,7 @@ func (l *Lab) Close() error {
 	for _, p := range procs {
 		if p.ProcessState == nil && p.Process != nil {
 			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			_, _ = p.Process.Wait()
+			_ = p.Wait()
 		}
 	}
 	var errs []error
