@@ -1,0 +1,206 @@
+// Package topo builds graygw's lab topology in network namespaces: a hypervisor
+// (VTEP) hosting VMs in several VPCs (VNIs), the gateway node, and base and gray
+// backend servers that are Linux kernel VXLAN endpoints answering the VMs' pings
+// as the VPC router would. The demo and the end-to-end tests run on it; the mininet
+// version of the same topology is topo/mininet.py.
+//
+//	 hv (VTEP 10.1.0.10)          gw                    base   (10.2.0.11)
+//	 vx<VNI>: VMs 192.168.N.x --- p1 [XDP] p2 ------------ b0 vx<VNI>: 192.168.N.1
+//	                                      p3 ------------ g0 vx<VNI>: 192.168.N.1
+//	                                                      gray   (10.3.0.21)
+//
+// VM traffic is encapsulated by the hypervisor's kernel towards the VIP; the gateway
+// picks a backend and rewrites the outer header; the backend decapsulates, answers,
+// and sends the reply straight back to the hypervisor (routed, not via the VIP).
+package topo
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/graygw/graygw/internal/lab"
+)
+
+// Fixed addresses of the lab.
+var (
+	VIP       = netip.MustParseAddr("10.255.0.1")
+	HVAddr    = netip.MustParseAddr("10.1.0.10")
+	BaseAddr  = netip.MustParseAddr("10.2.0.11")
+	GrayAddr  = netip.MustParseAddr("10.3.0.21")
+	RouterMAC = "02:00:00:00:10:fe" // the VPC router's MAC, the same on base and gray
+)
+
+// Gateway port numbers (P4Runtime port -> interface in the gateway namespace).
+const (
+	PortHV   = 1
+	PortBase = 2
+	PortGray = 3
+)
+
+// VPC is one VNI with its VMs' inner addresses (last octet, in 192.168.Subnet.0/24).
+type VPC struct {
+	VNI    uint32
+	Subnet uint8
+	VMs    []uint8
+}
+
+// VMAddr returns the inner address of VM host in the VPC.
+func (v VPC) VMAddr(host uint8) netip.Addr { return netip.AddrFrom4([4]byte{192, 168, v.Subnet, host}) }
+
+// RouterAddr is the VPC router's inner address, answered by the backends.
+func (v VPC) RouterAddr() netip.Addr { return v.VMAddr(1) }
+
+// Topology is a built lab.
+type Topology struct {
+	Lab                *lab.Lab
+	HV, GW, Base, Gray string // namespace names
+	// Ports maps the gateway's port numbers to its interface names.
+	Ports map[uint16]string
+	// MACs of the gateway ports and the backends' underlay interfaces.
+	PortMAC          map[uint16]string
+	BaseMAC, GrayMAC string
+	VPCs             []VPC
+}
+
+// DefaultVPCs are two VPCs of three VMs each.
+var DefaultVPCs = []VPC{{VNI: 5001, Subnet: 1, VMs: []uint8{5, 6, 7}}, {VNI: 5002, Subnet: 2, VMs: []uint8{5, 6, 7}}}
+
+// Build creates the topology in l. On error the caller closes l.
+func Build(l *lab.Lab, vpcs []VPC) (*Topology, error) {
+	t := &Topology{Lab: l, VPCs: vpcs, Ports: map[uint16]string{PortHV: "p1", PortBase: "p2", PortGray: "p3"}, PortMAC: map[uint16]string{}}
+	var err error
+	for _, ns := range []struct {
+		name string
+		dst  *string
+	}{{"hv", &t.HV}, {"gw", &t.GW}, {"base", &t.Base}, {"gray", &t.Gray}} {
+		if *ns.dst, err = l.NS(ns.name); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.Veth(t.GW, "p1", t.HV, "h0"); err != nil {
+		return nil, err
+	}
+	if err := l.Veth(t.GW, "p2", t.Base, "b0"); err != nil {
+		return nil, err
+	}
+	if err := l.Veth(t.GW, "p3", t.Gray, "g0"); err != nil {
+		return nil, err
+	}
+	err = l.Script(t.GW, `
+		sysctl -qw net.ipv4.ip_forward=1
+		sysctl -qw net.ipv4.conf.all.rp_filter=0
+		ip addr add 10.1.0.1/24 dev p1
+		ip addr add 10.2.0.1/24 dev p2
+		ip addr add 10.3.0.1/24 dev p3`)
+	if err != nil {
+		return nil, err
+	}
+	for port, dev := range t.Ports {
+		if t.PortMAC[port], err = l.MAC(t.GW, dev); err != nil {
+			return nil, err
+		}
+	}
+	err = l.Script(t.HV, fmt.Sprintf(`
+		ip addr add %s/24 dev h0
+		ip route add default via 10.1.0.1`, HVAddr))
+	if err != nil {
+		return nil, err
+	}
+	for _, be := range []struct {
+		ns, dev string
+		addr    netip.Addr
+		gw      string
+		mac     *string
+	}{{t.Base, "b0", BaseAddr, "10.2.0.1", &t.BaseMAC}, {t.Gray, "g0", GrayAddr, "10.3.0.1", &t.GrayMAC}} {
+		// GRO gives the veth a NAPI context, which XDP_REDIRECT into its peer needs.
+		err = l.Script(be.ns, fmt.Sprintf(`
+			ip addr add %s/24 dev %s
+			ip route add default via %s
+			ethtool -K %s gro on`, be.addr, be.dev, be.gw, be.dev))
+		if err != nil {
+			return nil, err
+		}
+		if *be.mac, err = l.MAC(be.ns, be.dev); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := l.Exec(t.HV, "ethtool", "-K", "h0", "gro", "on"); err != nil {
+		return nil, err
+	}
+	for _, v := range vpcs {
+		if err := t.addVPC(v); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (t *Topology) addVPC(v VPC) error {
+	l := t.Lab
+	dev := fmt.Sprintf("vx%d", v.VNI)
+	// Hypervisor: every VM frame of the VNI goes to the VIP.
+	err := l.Script(t.HV, fmt.Sprintf(`
+		ip link add %s type vxlan id %d local %s remote %s dstport 4789 nolearning mtu 1450
+		ip link set %s up
+		ip neigh add %s lladdr %s dev %s nud permanent`,
+		dev, v.VNI, HVAddr, VIP, dev, v.RouterAddr(), RouterMAC, dev))
+	if err != nil {
+		return err
+	}
+	for _, vm := range v.VMs {
+		if _, err := l.Exec(t.HV, "ip", "addr", "add", v.VMAddr(vm).String()+"/24", "dev", dev); err != nil {
+			return err
+		}
+	}
+	hvMAC, err := l.MAC(t.HV, dev)
+	if err != nil {
+		return err
+	}
+	// Backends: the VPC router, answering straight back to the hypervisor.
+	for _, be := range []struct {
+		ns   string
+		addr netip.Addr
+	}{{t.Base, BaseAddr}, {t.Gray, GrayAddr}} {
+		err := l.Script(be.ns, fmt.Sprintf(`
+			ip link add %s type vxlan id %d local %s remote %s dstport 4789 nolearning mtu 1450
+			ip link set %s address %s
+			ip addr add %s/24 dev %s
+			ip link set %s up`,
+			dev, v.VNI, be.addr, HVAddr, dev, RouterMAC, v.RouterAddr(), dev, dev))
+		if err != nil {
+			return err
+		}
+		for _, vm := range v.VMs {
+			if _, err := l.Exec(be.ns, "ip", "neigh", "add", v.VMAddr(vm).String(), "lladdr", hvMAC, "dev", dev, "nud", "permanent"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Ping sends count echo requests from VM host of vpc to its VPC router through the
+// gateway and returns how many were answered.
+func (t *Topology) Ping(vpc VPC, host uint8, count int) (int, error) {
+	out, _ := t.Lab.Exec(t.HV, "ping", "-q", "-n", "-c", fmt.Sprint(count), "-i", "0.01", "-W", "1",
+		"-I", vpc.VMAddr(host).String(), vpc.RouterAddr().String())
+	var sent, recv int
+	for _, line := range splitLines(out) {
+		if n, _ := fmt.Sscanf(line, "%d packets transmitted, %d received", &sent, &recv); n == 2 {
+			return recv, nil
+		}
+	}
+	return 0, fmt.Errorf("topo: ping from %s: no summary in %q", vpc.VMAddr(host), out)
+}
+
+func splitLines(s string) []string {
+	var lines []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			lines = append(lines, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(lines, s[start:])
+}
