@@ -4,10 +4,10 @@
 // as the VPC router would. The demo and the end-to-end tests run on it; the mininet
 // version of the same topology is topo/mininet.py.
 //
-//	 hv (VTEP 10.1.0.10)          gw                    base   (10.2.0.11)
-//	 vx<VNI>: VMs 192.168.N.x --- p1 [XDP] p2 ------------ b0 vx<VNI>: 192.168.N.1
-//	                                      p3 ------------ g0 vx<VNI>: 192.168.N.1
-//	                                                      gray   (10.3.0.21)
+//	hv (VTEP 10.1.0.10)          gw                    base   (10.2.0.11)
+//	vx<VNI>: VMs 192.168.N.x --- p1 [XDP] p2 ------------ b0 vx<VNI>: 192.168.N.1
+//	                                     p3 ------------ g0 vx<VNI>: 192.168.N.1
+//	                                                     gray   (10.3.0.21)
 //
 // VM traffic is encapsulated by the hypervisor's kernel towards the VIP; the gateway
 // picks a backend and rewrites the outer header; the backend decapsulates, answers,
