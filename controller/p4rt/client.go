@@ -1,0 +1,206 @@
+// Package p4rt is the controller's P4Runtime client for one target (a gateway):
+// it keeps the StreamChannel open with the controller's election id, reconnecting
+// with backoff, knows whether this controller is primary, pushes the pipeline when
+// the target's cookie differs, writes in batches and decodes per-update errors, and
+// reads entries and counters back.
+package p4rt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// ErrNotPrimary is returned by writes while another controller is primary for the
+// device, or while the stream is down.
+var ErrNotPrimary = errors.New("p4rt: not the primary controller")
+
+// Options configure a Client.
+type Options struct {
+	DeviceID   uint64
+	ElectionID uint64 // low 64 bits; higher wins
+	Role       string // "" for the default role
+	// TLS, when set, secures the connection; nil means plaintext (loopback labs).
+	TLS credentials.TransportCredentials
+	// Backoff bounds for reconnecting the stream (defaults 100ms and 5s).
+	MinBackoff, MaxBackoff time.Duration
+	Logger                 *slog.Logger
+}
+
+// Client is a P4Runtime session with one target. Its methods are safe for
+// concurrent use.
+type Client struct {
+	addr string
+	opts Options
+	conn *grpc.ClientConn
+	rt   p4v1.P4RuntimeClient
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	primary bool
+	changed chan struct{} // closed and replaced whenever primary or up changes
+	up      bool
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Dial connects to the target at addr and starts arbitration in the background.
+// It returns at once; use WaitPrimary to wait for mastership.
+func Dial(addr string, opts Options) (*Client, error) {
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = 100 * time.Millisecond
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	creds := opts.TLS
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+	if err != nil {
+		return nil, fmt.Errorf("p4rt: dial %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{addr: addr, opts: opts, conn: conn, rt: p4v1.NewP4RuntimeClient(conn),
+		log: opts.Logger.With("target", addr, "device_id", opts.DeviceID),
+		changed: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	go c.streamLoop(ctx)
+	return c, nil
+}
+
+// Close ends the session. The target keeps its entries.
+func (c *Client) Close() error {
+	c.cancel()
+	<-c.done
+	return c.conn.Close()
+}
+
+// Addr is the target's address.
+func (c *Client) Addr() string { return c.addr }
+
+// DeviceID is the target's device id.
+func (c *Client) DeviceID() uint64 { return c.opts.DeviceID }
+
+// IsPrimary reports whether this client is currently the primary controller.
+func (c *Client) IsPrimary() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.primary && c.up
+}
+
+// Connected reports whether the stream to the target is up.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.up
+}
+
+// Changes returns a channel closed at the next change of connectivity or mastership.
+func (c *Client) Changes() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// WaitPrimary blocks until this client is primary or ctx ends.
+func (c *Client) WaitPrimary(ctx context.Context) error {
+	for {
+		ch := c.Changes()
+		if c.IsPrimary() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("p4rt: %s: waiting to become primary: %w", c.addr, ctx.Err())
+		}
+	}
+}
+
+func (c *Client) setState(up, primary bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.up == up && c.primary == primary {
+		return
+	}
+	c.up, c.primary = up, primary
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *Client) electionID() *p4v1.Uint128 { return &p4v1.Uint128{Low: c.opts.ElectionID} }
+
+func (c *Client) role() *p4v1.Role {
+	if c.opts.Role == "" {
+		return nil
+	}
+	return &p4v1.Role{Name: c.opts.Role}
+}
+
+// streamLoop keeps a StreamChannel open, re-arbitrating after every reconnect.
+func (c *Client) streamLoop(ctx context.Context) {
+	defer close(c.done)
+	backoff := c.opts.MinBackoff
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := c.runStream(ctx)
+		c.setState(false, false)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = c.opts.MinBackoff
+		}
+		c.log.Warn("p4runtime stream down, reconnecting", "err", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, c.opts.MaxBackoff)
+	}
+}
+
+func (c *Client) runStream(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rt.StreamChannel(sctx)
+	if err != nil {
+		return err
+	}
+	err = stream.Send(&p4v1.StreamMessageRequest{Update: &p4v1.StreamMessageRequest_Arbitration{
+		Arbitration: &p4v1.MasterArbitrationUpdate{DeviceId: c.opts.DeviceID, ElectionId: c.electionID(), Role: c.role()}}})
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		arb := msg.GetArbitration()
+		if arb == nil {
+			continue // packet-in, digests, idle timeouts: not used by graygw
+		}
+		primary := arb.GetStatus().GetCode() == int32(codes.OK)
+		if was := c.IsPrimary(); was != primary || !c.Connected() {
+			c.log.Info("p4runtime arbitration", "primary", primary, "status", arb.GetStatus().GetMessage())
+		}
+		c.setState(true, primary)
+	}
+}
