@@ -1,0 +1,242 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+)
+
+// Options configure Open.
+type Options struct {
+	// PinDir is the bpffs directory the maps (and links) are pinned under;
+	// DefaultPinDir when empty.
+	PinDir string
+	// NoPin loads private maps that nothing else sees and that vanish on
+	// Close: for tests and benchmarks.
+	NoPin bool
+	// Repin removes existing map pins first, so tables and counters start
+	// empty (the fix for ErrIncompatiblePin). Pinned links are kept.
+	Repin bool
+}
+
+// Dataplane is the loaded XDP program and its maps. Its methods are safe for
+// concurrent use; each table write is one or a few map updates ordered so that
+// every packet sees either the old or the new decision (docs/xdp.md).
+type Dataplane struct {
+	objs   graygwObjects
+	pinDir string // "" when NoPin
+	ncpu   int
+
+	mu       sync.Mutex
+	vips     map[uint32]uint32 // vip key -> counter slot
+	vipSlots slots
+	backends map[uint32]uint32 // backend id -> counter slot
+	beSlots  slots
+	tss      tss
+}
+
+// Open loads the program and creates its maps, or reuses the maps pinned under
+// the pin directory (a restarted agent keeps every table and counter). It
+// rebuilds its bookkeeping from the reused maps. Pins written by a program
+// with another layout give an error wrapping ErrIncompatiblePin.
+func Open(opts Options) (*Dataplane, error) {
+	spec, err := loadGraygw()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: load spec: %w", err)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: possible CPUs: %w", err)
+	}
+	d := &Dataplane{ncpu: ncpu}
+	var copts ebpf.CollectionOptions
+	if opts.NoPin {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	} else {
+		d.pinDir = opts.PinDir
+		if d.pinDir == "" {
+			d.pinDir = DefaultPinDir
+		}
+		if err := os.MkdirAll(d.pinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("bpf: pin directory: %w", err)
+		}
+		if opts.Repin {
+			if err := removeMapPins(d.pinDir, spec); err != nil {
+				return nil, err
+			}
+		}
+		if err := checkPins(d.pinDir, spec); err != nil {
+			return nil, err
+		}
+		copts.Maps.PinPath = d.pinDir
+	}
+	if err := spec.LoadAndAssign(&d.objs, &copts); err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("bpf: %w: %w (remove the pins under %s: graygw-agent --repin)", ErrIncompatiblePin, err, d.pinDir)
+		}
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("bpf: verifier: %+v", ve)
+		}
+		return nil, fmt.Errorf("bpf: load: %w", err)
+	}
+	if err := d.checkMeta(); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	if err := d.rebuild(); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkPins compares every existing pin with the map the program expects and
+// lists all differences at once.
+func checkPins(dir string, spec *ebpf.CollectionSpec) error {
+	var diffs []string
+	for _, name := range slices.Sorted(mapsKeys(spec.Maps)) {
+		ms := spec.Maps[name]
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("bpf: pinned map %s: %w", path, err)
+		}
+		if err := ms.Compatible(m); err != nil {
+			diffs = append(diffs, fmt.Sprintf("%s: %v", name, strings.TrimSuffix(err.Error(), ": "+ebpf.ErrMapIncompatible.Error())))
+		}
+		m.Close()
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("bpf: %w: %s (remove the pins under %s: graygw-agent --repin)", ErrIncompatiblePin, strings.Join(diffs, "; "), dir)
+	}
+	return nil
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func removeMapPins(dir string, spec *ebpf.CollectionSpec) error {
+	for name, ms := range spec.Maps {
+		if ms.Pinning != ebpf.PinByName {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("bpf: repin: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkMeta stamps fresh maps with the ABI, and refuses maps stamped with
+// another one: a layout change that kept every size would pass checkPins.
+func (d *Dataplane) checkMeta() error {
+	var m graygwMeta
+	if err := d.objs.Meta.Lookup(uint32(0), &m); err != nil {
+		return fmt.Errorf("bpf: meta: %w", err)
+	}
+	switch {
+	case m.Magic == magic && m.Abi == ABI:
+		return nil
+	case m.Magic == 0 && m.Abi == 0:
+		m = graygwMeta{Magic: magic, Abi: ABI}
+		if err := d.objs.Meta.Update(uint32(0), &m, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("bpf: meta: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("bpf: %w: maps under %s have magic %#x ABI %d, this program has ABI %d (remove the pins: graygw-agent --repin)",
+		ErrIncompatiblePin, d.pinDir, m.Magic, m.Abi, ABI)
+}
+
+// Close releases the program and map handles. Pinned maps and links stay, so
+// attached interfaces keep forwarding with the current tables.
+func (d *Dataplane) Close() error {
+	return d.objs.Close()
+}
+
+// Unpin removes the map pins (and link pins) under the pin directory: once the
+// last handle is closed the maps are gone. For tests and --repin tooling.
+func (d *Dataplane) Unpin() error {
+	if d.pinDir == "" {
+		return nil
+	}
+	var errs []error
+	for _, m := range d.maps() {
+		if err := m.Unpin(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	links, _ := filepath.Glob(filepath.Join(d.pinDir, linkPinStem+"*"))
+	for _, l := range links {
+		if err := os.Remove(l); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bpf: unpin: %w", err)
+	}
+	_ = os.Remove(d.pinDir) // only if empty
+	return nil
+}
+
+// PinDir returns the pin directory, "" for private maps.
+func (d *Dataplane) PinDir() string { return d.pinDir }
+
+// Program returns the XDP program (for BPF_PROG_TEST_RUN and tail calls).
+func (d *Dataplane) Program() *ebpf.Program { return d.objs.GraygwXdp }
+
+func (d *Dataplane) maps() []*ebpf.Map {
+	m := &d.objs.graygwMaps
+	return []*ebpf.Map{m.BackendCounters, m.BackendSelect, m.Backends, m.DropReasons, m.GrayMasks,
+		m.GrayRules, m.Meta, m.PoolHash, m.PortIfindex, m.RuleCounters, m.RuleStore, m.TxPorts,
+		m.VipCounters, m.VipMap, m.VniTenant}
+}
+
+// slots allocates counter cells: the lowest free index, in amortized O(1).
+type slots struct {
+	used []bool
+	hint int // no free index below hint
+}
+
+func newSlots(n int) slots { return slots{used: make([]bool, n)} }
+
+func (s *slots) take(i uint32) { s.used[i] = true }
+
+func (s *slots) alloc() (uint32, bool) {
+	for i := s.hint; i < len(s.used); i++ {
+		if !s.used[i] {
+			s.used[i], s.hint = true, i+1
+			return uint32(i), true
+		}
+	}
+	return 0, false
+}
+
+func (s *slots) free(i uint32) {
+	s.used[i] = false
+	s.hint = min(s.hint, int(i))
+}

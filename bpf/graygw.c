@@ -1,0 +1,218 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* graygw XDP dataplane: the pipeline of docs/pipeline.md on BPF maps.
+ * parse -> vip -> vni_tenant -> gray_rules (tuple-space search) -> pool_hash
+ * -> CRC32 bucket -> backend_select -> backend -> rewrite -> TX/redirect. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "include/consts.h"
+#include "include/structs.h"
+#include "include/maps.h"
+#include "include/parse.h"
+#include "include/csum.h"
+#include "include/hash.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void count(void *map, __u32 idx, __u64 bytes)
+{
+	struct counter *c = bpf_map_lookup_elem(map, &idx);
+
+	if (c) {
+		c->packets++;
+		c->bytes += bytes;
+	}
+}
+
+/* verdict counts a packet that is not forwarded under its reason. */
+static __always_inline int verdict(__u8 reason, __u64 bytes)
+{
+	count(&drop_reasons, reason, bytes);
+	if (reason == REASON_NOT_IPV4 || reason == REASON_NOT_VIP)
+		return XDP_PASS;
+	return XDP_DROP;
+}
+
+/* best_rule runs the tuple-space search: one hash lookup per mask in use,
+ * masks by decreasing max priority, stopping once no later mask can beat
+ * the best match. Returns 0 on a miss. */
+static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struct rule_value *out)
+{
+	struct tss_key k = {};
+	struct mask_list *l;
+	struct rule_value *r;
+	__u32 zero = 0, best = 0, n;
+
+	l = bpf_map_lookup_elem(&gray_masks, &zero);
+	if (!l)
+		return 0;
+	n = l->count;
+	for (__u32 i = 0; i < MAX_MASKS && i < n; i++) {
+		struct mask_entry *m = &l->masks[i];
+
+		if (best >= m->max_priority)
+			break;
+		k.mask_id = m->mask_id;
+		k.key.vip_id = vip_id & m->mask.vip_id;
+		k.key.vni = f->vni & m->mask.vni;
+		k.key.tenant = f->tenant & m->mask.tenant;
+		k.key.src = f->src & m->mask.src;
+		k.key.dst = f->dst & m->mask.dst;
+		k.key.proto = f->proto & m->mask.proto;
+		k.key.sport = f->sport & m->mask.sport;
+		k.key.dport = f->dport & m->mask.dport;
+		r = bpf_map_lookup_elem(&gray_rules, &k);
+		if (r && r->priority > best) {
+			best = r->priority;
+			*out = *r;
+		}
+	}
+	return best;
+}
+
+/* select_pool applies gray_rules; a miss leaves the VIP's default pool. */
+static __always_inline __u16 select_pool(const struct vip_value *vip, const struct flow *f, __u64 bytes)
+{
+	struct rule_value r;
+
+	if (!best_rule(vip->vip_id, f, &r))
+		return vip->default_pool;
+	count(&rule_counters, r.slot, bytes);
+	if (r.action == ACTION_SET_POOL)
+		return r.pool;
+	if (split_hash(f->vni, f->src) < r.threshold)
+		return r.pool;
+	return vip->default_pool;
+}
+
+/* bucket_of hashes the flow with the pool's field masks. */
+static __always_inline __u16 bucket_of(__u16 pool, const struct flow *f)
+{
+	struct hash_mask *m;
+	struct flow k = *f;
+	__u32 key = pool;
+
+	m = bpf_map_lookup_elem(&pool_hash, &key);
+	if (m) {
+		k.vni &= m->vni;
+		k.tenant &= m->tenant;
+		k.src &= m->src;
+		k.dst &= m->dst;
+		k.proto &= m->proto;
+		k.sport &= m->sport;
+		k.dport &= m->dport;
+	}
+	return flow_crc(&k) & (BUCKETS - 1);
+}
+
+/* lookup_backend is backend_select then backend; NULL means NO_BACKEND. */
+static __always_inline struct backend *lookup_backend(__u16 pool, __u16 bucket)
+{
+	__u32 idx = (__u32)pool * BUCKETS + bucket, *sel, id;
+
+	if (pool >= MAX_POOLS)
+		return NULL;
+	sel = bpf_map_lookup_elem(&backend_select, &idx);
+	if (!sel || !(*sel & SELECT_VALID))
+		return NULL;
+	id = *sel & 0xffff;
+	return bpf_map_lookup_elem(&backends, &id);
+}
+
+/* rewrite applies to_backend: MACs, outer dst IP, TTL, checksums. */
+static __always_inline int rewrite(void *data, void *data_end, const struct packet *p,
+				   const struct backend *be)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	void *l4 = ip + 1;
+	__u32 old = p->outer_dst, new = be->underlay_ip;
+	__u16 *csum;
+
+	if (l4 > data_end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, be->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, be->smac, ETH_ALEN);
+	ip->daddr = bpf_htonl(new);
+	ip->ttl--;
+	ipv4_csum(ip);
+
+	if (p->overlay) {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > data_end)
+			return -1;
+		udp->check = 0;
+	} else if (ip->protocol == IPPROTO_TCP_) {
+		struct tcphdr *tcp = l4;
+
+		if ((void *)(tcp + 1) > data_end)
+			return -1;
+		csum = &tcp->check;
+		*csum = bpf_htons(csum_update32(bpf_ntohs(*csum), old, new));
+	} else if (ip->protocol == IPPROTO_UDP_) {
+		struct udphdr *udp = l4;
+		__u16 c;
+
+		if ((void *)(udp + 1) > data_end)
+			return -1;
+		if (udp->check) {
+			c = csum_update32(bpf_ntohs(udp->check), old, new);
+			udp->check = bpf_htons(c ? c : 0xffff);
+		}
+	}
+	return 0;
+}
+
+SEC("xdp")
+int graygw_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 bytes = data_end - data;
+	struct packet p = {};
+	struct vip_value *vip;
+	struct backend *be;
+	__u32 port, *ifindex, *tenant;
+	__u16 pool;
+	__u8 reason;
+
+	reason = parse(data, data_end, &p);
+	if (reason == REASON_ETH_TRUNCATED || reason == REASON_NOT_IPV4 ||
+	    reason == REASON_IPV4_TRUNCATED)
+		return verdict(reason, bytes);
+	/* VIP first: a packet not for a VIP is not ours, however broken. */
+	vip = bpf_map_lookup_elem(&vip_map, &p.outer_dst);
+	if (!vip)
+		return verdict(REASON_NOT_VIP, bytes);
+	count(&vip_counters, vip->slot, bytes);
+	if (reason != REASON_NONE)
+		return verdict(reason, bytes);
+	if (p.ttl <= 1)
+		return verdict(REASON_TTL_EXPIRED, bytes);
+
+	tenant = bpf_map_lookup_elem(&vni_tenant, &p.flow.vni);
+	p.flow.tenant = tenant ? *tenant : 0;
+	pool = select_pool(vip, &p.flow, bytes);
+	be = lookup_backend(pool, bucket_of(pool, &p.flow));
+	if (!be)
+		return verdict(REASON_NO_BACKEND, bytes);
+	count(&backend_counters, be->slot, bytes);
+
+	port = be->port;
+	ifindex = bpf_map_lookup_elem(&port_ifindex, &port);
+	if (!ifindex || !*ifindex)
+		return verdict(REASON_PORT_DOWN, bytes);
+	if (rewrite(data, data_end, &p, be))
+		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+	if (*ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect_map(&tx_ports, port, XDP_DROP);
+}

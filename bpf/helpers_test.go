@@ -1,0 +1,177 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// XDP verdicts.
+const (
+	xdpAborted  = 0
+	xdpDrop     = 1
+	xdpPass     = 2
+	xdpTX       = 3
+	xdpRedirect = 4
+)
+
+// loIfindex is the ingress interface of BPF_PROG_TEST_RUN (the loopback).
+const loIfindex = 1
+
+// skipUnlessBPF skips a test that needs to load BPF programs when the process
+// cannot (not root, or no BPF); a load failure for any other reason fails it.
+func skipUnlessBPF(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load BPF programs (run go test as root)")
+	}
+}
+
+// openTest loads the program with private maps, closed at the end of the test.
+func openTest(t testing.TB) *Dataplane {
+	t.Helper()
+	skipUnlessBPF(t)
+	d, err := Open(Options{NoPin: true})
+	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, os.ErrPermission) {
+		t.Skipf("BPF unavailable: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// minFrame is the shortest frame XDP ever sees: BPF_PROG_TEST_RUN refuses
+// shorter ones, and so do bpf_xdp_adjust_head/tail, so the program's
+// ETH_TRUNCATED check is defensive and cannot be exercised from here.
+const minFrame = 14
+
+// run passes frame (at least minFrame bytes) through the program once.
+func run(t testing.TB, prog *ebpf.Program, frame []byte) (uint32, []byte) {
+	t.Helper()
+	opts := ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256), Repeat: 1}
+	ret, err := prog.Run(&opts)
+	if err != nil {
+		t.Fatalf("prog.Run(%d bytes): %v", len(frame), err)
+	}
+	return ret, opts.DataOut
+}
+
+// applyState writes the reference model's tables through the Dataplane API,
+// and binds every port a backend uses to the loopback (ingress: XDP_TX).
+func applyState(t testing.TB, d *Dataplane, s *model.State) {
+	t.Helper()
+	for a, v := range s.VIPs {
+		if err := d.SetVIP(addr4(a), VIP{ID: v.ID, DefaultPool: v.DefaultPool}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for vni, ten := range s.Tenants {
+		if err := d.SetTenant(vni, ten); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range s.GrayRules {
+		if err := d.InsertRule(ruleFromModel(g)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, m := range s.PoolHash {
+		if err := d.SetPoolHash(p, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pools := map[uint16][]uint16{}
+	for k := range s.BackendSelect {
+		pools[k.Pool] = nil
+	}
+	for pool := range pools {
+		// contiguous runs of filled buckets, one batch each
+		for b := 0; b < pipeline.Buckets; {
+			var ids []uint16
+			start := b
+			for ; b < pipeline.Buckets; b++ {
+				id, ok := s.BackendSelect[model.SelectKey{Pool: pool, Bucket: uint16(b)}]
+				if !ok {
+					break
+				}
+				ids = append(ids, id)
+			}
+			if err := d.SetBuckets(pool, uint16(start), ids); err != nil {
+				t.Fatal(err)
+			}
+			b++
+		}
+	}
+	for id, be := range s.Backends {
+		if err := d.SetBackend(id, Backend{Port: be.Port, SMAC: be.SMAC, DMAC: be.DMAC, UnderlayIP: addr4(be.UnderlayIP)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.SetPort(be.Port, loIfindex); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func ruleFromModel(g model.GrayRule) Rule {
+	return Rule{
+		RuleMatch: RuleMatch{Priority: g.Priority, Value: RuleKey{VIPID: g.VIPID, Flow: g.Match},
+			Mask: RuleKey{VIPID: g.VIPMask, Flow: g.Mask}},
+		Action: RuleAction(g.Action), Pool: g.Pool, Threshold: g.Threshold,
+	}
+}
+
+// portsOf returns the ports the backends of s use, sorted.
+func portsOf(s *model.State) []uint16 {
+	var ps []uint16
+	for _, be := range s.Backends {
+		if !slices.Contains(ps, be.Port) {
+			ps = append(ps, be.Port)
+		}
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+// aimPorts makes port `ingress` the ingress interface (XDP_TX) and every other
+// port of ps another one (redirect). ingress -1: every port redirects. The
+// devmap keeps pointing at the loopback, which exists in every namespace.
+func aimPorts(t testing.TB, d *Dataplane, ps []uint16, ingress int) {
+	t.Helper()
+	for _, p := range ps {
+		ifx := uint32(1000 + int(p))
+		if int(p) == ingress {
+			ifx = loIfindex
+		}
+		if err := d.objs.PortIfindex.Update(uint32(p), ifx, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// wantVerdict maps the model's verdict to XDP's (forwarding via XDP_TX).
+func wantVerdict(v model.Verdict) uint32 {
+	switch v {
+	case model.Forward:
+		return xdpTX
+	case model.NotForUs:
+		return xdpPass
+	}
+	return xdpDrop
+}
+
+func verdictName(v uint32) string {
+	if v <= xdpRedirect {
+		return [...]string{"ABORTED", "DROP", "PASS", "TX", "REDIRECT"}[v]
+	}
+	return "?"
+}

@@ -1,0 +1,65 @@
+/* Constants of the graygw pipeline (docs/pipeline.md). The Go twins live in
+ * package pipeline; bpf/consts_test.go checks that the two agree. */
+#ifndef __GRAYGW_CONSTS_H
+#define __GRAYGW_CONSTS_H
+
+/* ABI of the pinned maps: bump on any change of a key or value layout or of
+ * what a value means, so a process finds old pins incompatible (meta map). */
+#define GRAYGW_MAGIC 0x67726179 /* "gray" */
+#define GRAYGW_ABI 1
+
+/* Drop reasons: the index of the drop_reasons cell that counts them. */
+#define REASON_NONE 0
+#define REASON_ETH_TRUNCATED 1
+#define REASON_NOT_IPV4 2 /* not for us: XDP_PASS */
+#define REASON_IPV4_TRUNCATED 3
+#define REASON_NOT_VIP 4 /* not for us: XDP_PASS */
+#define REASON_IPV4_MALFORMED 5
+#define REASON_IPV4_FRAGMENT 6
+#define REASON_L4_TRUNCATED 7
+#define REASON_VXLAN_TRUNCATED 8
+#define REASON_VXLAN_BAD_FLAGS 9
+#define REASON_INNER_TRUNCATED 10
+#define REASON_INNER_NOT_IPV4 11
+#define REASON_INNER_IPV4_MALFORMED 12
+#define REASON_TTL_EXPIRED 13
+#define REASON_NO_BACKEND 14
+#define REASON_PORT_DOWN 15
+#define NUM_REASONS 16
+
+/* Table sizes (p4src/shared/size.p4, pipeline/pipeline.go). */
+#define VIP_SIZE 1024
+#define VNI_TENANT_SIZE 65536
+#define GRAY_RULES_SIZE 16384
+#define POOL_HASH_SIZE 1024
+#define BACKEND_SIZE 4096
+
+/* Consistent-hash buckets per pool (a power of two); bucket = crc & (BUCKETS-1). */
+#define BUCKETS 4096
+/* backend_select is an array indexed pool * BUCKETS + bucket: pools 0..MAX_POOLS-1. */
+#define MAX_POOLS 64
+#define BACKEND_SELECT_SIZE (MAX_POOLS * BUCKETS)
+/* A backend_select cell holds SELECT_VALID | backend_id; 0 is an empty cell. */
+#define SELECT_VALID 0x10000
+
+/* Tuple-space search bound: distinct gray rule masks in use at once. */
+#define MAX_MASKS 64
+
+/* Ports are 9 bits wide (P4 port_t). */
+#define MAX_PORTS 512
+
+/* Gray rule actions. */
+#define ACTION_SET_POOL 1
+#define ACTION_SPLIT_POOL 2
+
+#define ETH_HLEN_ 14
+#define ETH_P_IPV4 0x0800
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define VXLAN_PORT 4789
+#define VXLAN_HLEN 8
+#define VXLAN_FLAG_I 0x08
+#define IPV4_VERSION_IHL5 0x45
+#define IPV4_FRAG_MASK 0x3fff /* MF and fragment offset */
+
+#endif

@@ -1,0 +1,41 @@
+/* Checksums of the rewrite (docs/pipeline.md §8), computed exactly as the
+ * reference model does so output frames are byte-identical. */
+#ifndef __GRAYGW_CSUM_H
+#define __GRAYGW_CSUM_H
+
+#include <linux/types.h>
+#include <linux/ip.h>
+
+/* csum_fold folds a 32-bit sum of 16-bit words into 16 bits with
+ * end-around carry. Two rounds suffice for sums of up to 0x10000 words. */
+static __always_inline __u16 csum_fold_(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
+
+/* ipv4_csum recomputes the header checksum of a 20-byte IPv4 header. */
+static __always_inline void ipv4_csum(struct iphdr *ip)
+{
+	__u16 *w = (__u16 *)ip;
+	__u32 sum = 0;
+
+	ip->check = 0;
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*ip) / 2); i++)
+		sum += bpf_ntohs(w[i]);
+	ip->check = bpf_htons((__u16)~csum_fold_(sum));
+}
+
+/* csum_update32 is RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for a 32-bit
+ * field changing from old to new, one 16-bit word at a time (host order). */
+static __always_inline __u16 csum_update32(__u16 hc, __u32 old, __u32 new)
+{
+	__u32 sum = (__u16)~hc + (__u16)~(old >> 16) + (__u16)~old +
+		    (new >> 16) + (new & 0xffff);
+
+	return (__u16)~csum_fold_(sum);
+}
+
+#endif

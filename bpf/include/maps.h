@@ -1,0 +1,159 @@
+/* The maps of the graygw XDP program, one per P4 table or counter
+ * (docs/pipeline.md §2-9, docs/xdp.md). All are pinned by name under the
+ * loader's pin directory so a restarted agent reuses them. Multi-word values
+ * that decide a packet live in hash maps without preallocation: an update
+ * links a new element and unlinks the old one, so a packet sees the old or
+ * the new value, never half of each. */
+#ifndef __GRAYGW_MAPS_H
+#define __GRAYGW_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "consts.h"
+#include "structs.h"
+
+/* vip: outer dst IPv4 -> set_vip(vip_id, default_pool). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct vip_value);
+	__uint(max_entries, VIP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_map SEC(".maps");
+
+/* vni_tenant: vni -> tenant_id. Miss: tenant 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, VNI_TENANT_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vni_tenant SEC(".maps");
+
+/* gray_masks: key 0 -> the masks in use, by decreasing max priority. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct mask_list);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} gray_masks SEC(".maps");
+
+/* gray_rules: (mask id, masked key) -> the best rule of that masked key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct tss_key);
+	__type(value, struct rule_value);
+	__uint(max_entries, GRAY_RULES_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} gray_rules SEC(".maps");
+
+/* rule_store: rule id -> the rule as written, shadowed ones included, so a
+ * restarted loader can rebuild its bookkeeping. Never read by XDP. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct rule_def);
+	__uint(max_entries, GRAY_RULES_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule_store SEC(".maps");
+
+/* pool_hash: pool_id -> set_hash_mask. Miss: every field counts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct hash_mask);
+	__uint(max_entries, POOL_HASH_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pool_hash SEC(".maps");
+
+/* backend_select: pool * BUCKETS + bucket -> SELECT_VALID | backend_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, BACKEND_SELECT_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_select SEC(".maps");
+
+/* backend: backend_id -> to_backend(port, smac, dmac, underlay_ip). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct backend);
+	__uint(max_entries, BACKEND_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backends SEC(".maps");
+
+/* tx_ports: port -> egress ifindex, for bpf_redirect_map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_PORTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tx_ports SEC(".maps");
+
+/* port_ifindex: port -> ifindex, 0 when down; mirrors tx_ports so the
+ * program can count PORT_DOWN and pick XDP_TX for the ingress port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_PORTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} port_ifindex SEC(".maps");
+
+/* drop_reasons: reason -> packets, bytes (cell 0 never counted). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, NUM_REASONS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} drop_reasons SEC(".maps");
+
+/* vip_counters: direct counter of vip, by vip_value.slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, VIP_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_counters SEC(".maps");
+
+/* rule_counters: direct counter of gray_rules, by rule id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, GRAY_RULES_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule_counters SEC(".maps");
+
+/* backend_counters: direct counter of backend, by backend.slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, BACKEND_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_counters SEC(".maps");
+
+/* meta: key 0 -> magic and ABI of the program that created the pins. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct meta);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} meta SEC(".maps");
+
+#endif

@@ -1,0 +1,115 @@
+/* Parsing (docs/pipeline.md §1): headers in order, stop at the first
+ * problem and return its reason. Never reads past data_end. */
+#ifndef __GRAYGW_PARSE_H
+#define __GRAYGW_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "consts.h"
+#include "structs.h"
+
+struct vxlanhdr {
+	__u8 flags;
+	__u8 reserved1[3];
+	__u8 vni[3];
+	__u8 reserved2;
+};
+
+/* ports reads the source and destination ports at l4, in host order. */
+static __always_inline void ports(const void *l4, struct flow *f)
+{
+	const __be16 *p = l4;
+
+	f->sport = bpf_ntohs(p[0]);
+	f->dport = bpf_ntohs(p[1]);
+}
+
+/* parse_inner reads VXLAN and the inner frame that starts at vx. */
+static __always_inline __u8 parse_inner(void *vx_start, void *data_end, struct flow *f)
+{
+	struct vxlanhdr *vx = vx_start;
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	void *l4;
+
+	__builtin_memset(f, 0, sizeof(*f));
+	if ((void *)(vx + 1) > data_end)
+		return REASON_VXLAN_TRUNCATED;
+	if (!(vx->flags & VXLAN_FLAG_I))
+		return REASON_VXLAN_BAD_FLAGS;
+	f->vni = (__u32)vx->vni[0] << 16 | (__u32)vx->vni[1] << 8 | vx->vni[2];
+
+	eth = (void *)(vx + 1);
+	if ((void *)(eth + 1) > data_end)
+		return REASON_INNER_TRUNCATED;
+	if (eth->h_proto != bpf_htons(ETH_P_IPV4))
+		return REASON_INNER_NOT_IPV4;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return REASON_INNER_TRUNCATED;
+	if (*(__u8 *)ip != IPV4_VERSION_IHL5)
+		return REASON_INNER_IPV4_MALFORMED;
+	f->src = bpf_ntohl(ip->saddr);
+	f->dst = bpf_ntohl(ip->daddr);
+	f->proto = ip->protocol;
+	if (ip->frag_off & bpf_htons(IPV4_FRAG_MASK))
+		return REASON_NONE;
+	if (f->proto != IPPROTO_TCP_ && f->proto != IPPROTO_UDP_)
+		return REASON_NONE;
+	l4 = ip + 1;
+	if (l4 + 4 > data_end)
+		return REASON_INNER_TRUNCATED;
+	ports(l4, f);
+	return REASON_NONE;
+}
+
+/* parse fills p from the frame and returns the first problem met. Once the
+ * outer IPv4 header is read p->outer_dst is valid, whatever the reason. */
+static __always_inline __u8 parse(void *data, void *data_end, struct packet *p)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	void *l4;
+
+	if ((void *)(eth + 1) > data_end)
+		return REASON_ETH_TRUNCATED;
+	if (eth->h_proto != bpf_htons(ETH_P_IPV4))
+		return REASON_NOT_IPV4;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return REASON_IPV4_TRUNCATED;
+	p->outer_dst = bpf_ntohl(ip->daddr);
+	p->ttl = ip->ttl;
+	if (*(__u8 *)ip != IPV4_VERSION_IHL5)
+		return REASON_IPV4_MALFORMED;
+	if (ip->frag_off & bpf_htons(IPV4_FRAG_MASK))
+		return REASON_IPV4_FRAGMENT;
+	p->flow.src = bpf_ntohl(ip->saddr);
+	p->flow.dst = p->outer_dst;
+	p->flow.proto = ip->protocol;
+
+	l4 = ip + 1;
+	if (ip->protocol == IPPROTO_TCP_) {
+		if (l4 + sizeof(struct tcphdr) > data_end)
+			return REASON_L4_TRUNCATED;
+	} else if (ip->protocol == IPPROTO_UDP_) {
+		if (l4 + sizeof(struct udphdr) > data_end)
+			return REASON_L4_TRUNCATED;
+	} else {
+		return REASON_NONE; /* plain, ports 0 */
+	}
+	ports(l4, &p->flow);
+	if (ip->protocol != IPPROTO_UDP_ || p->flow.dport != VXLAN_PORT)
+		return REASON_NONE;
+
+	p->overlay = 1;
+	return parse_inner(l4 + sizeof(struct udphdr), data_end, &p->flow);
+}
+
+#endif

@@ -1,0 +1,122 @@
+/* Map keys and values, and the packet summary the parser fills. Every
+ * multi-byte field is in host byte order (IPv4 addresses as numbers); the Go
+ * mirror types are in bpf/types.go. No implicit padding: keys are compared
+ * byte for byte, so every hole is an explicit zero field. */
+#ifndef __GRAYGW_STRUCTS_H
+#define __GRAYGW_STRUCTS_H
+
+#include <linux/types.h>
+
+/* The flow fields of docs/pipeline.md §1 plus the tenant (a table result). */
+struct flow {
+	__u32 vni;
+	__u32 src;
+	__u32 dst;
+	__u16 tenant;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* What parse() learns about a frame. */
+struct packet {
+	struct flow flow;
+	__u32 outer_dst;
+	__u8 ttl;
+	__u8 overlay;
+	__u8 pad[2];
+};
+
+/* vip value: set_vip(vip_id, default_pool); slot indexes vip_counters. */
+struct vip_value {
+	__u16 vip_id;
+	__u16 default_pool;
+	__u32 slot;
+};
+
+/* The ternary key of gray_rules, with the vip_id; also used as a mask. */
+struct rule_key {
+	__u32 vni;
+	__u32 src;
+	__u32 dst;
+	__u16 vip_id;
+	__u16 tenant;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* gray_rules key: a mask id and a key already ANDed with that mask. */
+struct tss_key {
+	__u32 mask_id;
+	struct rule_key key;
+};
+
+/* gray_rules value: the best-priority rule of its (mask, masked key). */
+struct rule_value {
+	__u32 priority; /* larger wins; >= 1 */
+	__u16 action;   /* ACTION_SET_POOL or ACTION_SPLIT_POOL */
+	__u16 pool;     /* set_pool's pool_id, split_pool's pool_gray */
+	__u16 threshold;
+	__u16 pad;
+	__u32 slot; /* rule id: indexes rule_counters and rule_store */
+};
+
+/* One mask in use, with the highest priority among its rules. */
+struct mask_entry {
+	struct rule_key mask;
+	__u32 mask_id;
+	__u32 max_priority;
+};
+
+/* The masks in use, ordered by decreasing max_priority, written whole. */
+struct mask_list {
+	__u32 count;
+	__u32 pad;
+	struct mask_entry masks[MAX_MASKS];
+};
+
+/* A rule as the control plane wrote it (rule_store; not read by XDP). */
+struct rule_def {
+	struct rule_key value;
+	struct rule_key mask;
+	struct rule_value action;
+};
+
+/* pool_hash value: set_hash_mask. Field masks in flow order. */
+struct hash_mask {
+	__u32 vni;
+	__u32 src;
+	__u32 dst;
+	__u16 tenant;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* backend value: to_backend(port, smac, dmac, underlay_ip). */
+struct backend {
+	__u32 underlay_ip;
+	__u16 port;
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u16 pad;
+	__u32 slot; /* indexes backend_counters */
+};
+
+/* A direct or indexed counter cell (one per CPU). */
+struct counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* meta value: what wrote the pinned maps. */
+struct meta {
+	__u32 magic;
+	__u32 abi;
+};
+
+#endif

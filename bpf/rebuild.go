@@ -1,0 +1,128 @@
+//go:build linux
+
+package bpf
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/pipeline"
+)
+
+// rebuild recovers the Go bookkeeping from the (possibly reused) maps: counter
+// slots from vip_map and backends, gray rules from rule_store. It then rewrites
+// gray_rules and gray_masks from rule_store, which changes nothing when the
+// previous process finished its last write, and repairs them when it died
+// half-way through one.
+func (d *Dataplane) rebuild() error {
+	d.vips, d.vipSlots = map[uint32]uint32{}, newSlots(pipeline.VIPTableSize)
+	d.backends, d.beSlots = map[uint32]uint32{}, newSlots(pipeline.BackendTableSize)
+	d.tss = newTSS()
+
+	var k, slotKey uint32
+	var vv graygwVipValue
+	it := d.objs.VipMap.Iterate()
+	for it.Next(&k, &vv) {
+		d.vips[k] = vv.Slot
+		d.vipSlots.take(vv.Slot)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("bpf: rebuild vips: %w", err)
+	}
+	var be graygwBackend
+	it = d.objs.Backends.Iterate()
+	for it.Next(&k, &be) {
+		d.backends[k] = be.Slot
+		d.beSlots.take(be.Slot)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("bpf: rebuild backends: %w", err)
+	}
+
+	// Keep the mask ids the program is using now.
+	var l graygwMaskList
+	if err := d.objs.GrayMasks.Lookup(maskListKey, &l); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: rebuild gray_masks: %w", err)
+	}
+	for i := range min(int(l.Count), MaxMasks) {
+		e := l.Masks[i]
+		d.tss.masks[ruleKeyFrom(e.Mask)] = &tssMask{id: e.MaskId, groups: map[RuleKey][]*tssRule{}}
+		d.tss.nextMask = max(d.tss.nextMask, e.MaskId+1)
+	}
+	var def graygwRuleDef
+	var stale []uint32
+	it = d.objs.RuleStore.Iterate()
+	for it.Next(&slotKey, &def) {
+		r := Rule{RuleMatch: RuleMatch{Priority: int32(def.Action.Priority), Value: ruleKeyFrom(def.Value),
+			Mask: ruleKeyFrom(def.Mask)}, Action: RuleAction(def.Action.Action), Pool: def.Action.Pool,
+			Threshold: def.Action.Threshold}
+		if _, dup := d.tss.rules[r.RuleMatch]; dup || int(slotKey) >= pipeline.GrayRulesTableSize {
+			stale = append(stale, slotKey)
+			continue
+		}
+		m := d.tss.masks[r.Mask]
+		if m == nil {
+			m = &tssMask{id: d.tss.nextMask, groups: map[RuleKey][]*tssRule{}}
+			d.tss.nextMask++
+			d.tss.masks[r.Mask] = m
+		}
+		e := &tssRule{id: slotKey, rule: r}
+		m.groups[r.Value] = append(m.groups[r.Value], e)
+		d.tss.rules[r.RuleMatch] = e
+		d.tss.ids.take(slotKey)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("bpf: rebuild rule_store: %w", err)
+	}
+	for _, s := range stale {
+		_ = d.objs.RuleStore.Delete(s)
+	}
+	for mask, m := range d.tss.masks {
+		if len(m.groups) == 0 {
+			delete(d.tss.masks, mask)
+			continue
+		}
+		for v, g := range m.groups {
+			slices.SortFunc(g, func(a, b *tssRule) int { return cmp.Compare(b.rule.Priority, a.rule.Priority) })
+			if err := d.writeHead(m, v); err != nil {
+				return err
+			}
+		}
+	}
+	if err := d.dropStrayRules(); err != nil {
+		return err
+	}
+	return d.publishMasks()
+}
+
+// dropStrayRules deletes gray_rules entries no rule in rule_store accounts for.
+func (d *Dataplane) dropStrayRules() error {
+	want := map[graygwTssKey]bool{}
+	for _, m := range d.tss.masks {
+		for v := range m.groups {
+			want[graygwTssKey{MaskId: m.id, Key: v.raw()}] = true
+		}
+	}
+	var k graygwTssKey
+	var v graygwRuleValue
+	var stray []graygwTssKey
+	it := d.objs.GrayRules.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stray = append(stray, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("bpf: rebuild gray_rules: %w", err)
+	}
+	for _, k := range stray {
+		if err := d.objs.GrayRules.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: rebuild gray_rules: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+//go:build linux
+
+package bpf
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/pipeline"
+)
+
+// tss is the Go side of the tuple-space search over gray rules. The XDP
+// program sees, per mask in use, one hash entry per masked key holding the
+// best-priority rule of that key; rules shadowed by a better one with the same
+// mask and masked key are kept here (and in rule_store) and promoted when the
+// better one is deleted.
+type tss struct {
+	ids      slots                 // rule ids: counter cells and rule_store keys
+	rules    map[RuleMatch]*tssRule // by identity (Value already masked)
+	masks    map[RuleKey]*tssMask
+	nextMask uint32 // mask ids are never reused, so a stale mask list cannot alias
+}
+
+type tssRule struct {
+	id   uint32
+	rule Rule
+}
+
+type tssMask struct {
+	id     uint32
+	groups map[RuleKey][]*tssRule // masked value -> rules, best first
+}
+
+func (m *tssMask) maxPriority() int32 {
+	var p int32
+	for _, g := range m.groups {
+		p = max(p, g[0].rule.Priority)
+	}
+	return p
+}
+
+func newTSS() tss {
+	return tss{ids: newSlots(pipeline.GrayRulesTableSize), rules: map[RuleMatch]*tssRule{}, masks: map[RuleKey]*tssMask{}}
+}
+
+// normalize masks the VNI to 24 bits and the value with the mask, so two
+// spellings of one P4Runtime entry are one identity.
+func normalize(m RuleMatch) RuleMatch {
+	m.Mask.Flow.VNI &= pipeline.MaxVNI
+	m.Value = m.Value.And(m.Mask)
+	return m
+}
+
+func validRule(r Rule) error {
+	if r.Priority <= 0 {
+		return fmt.Errorf("%w: priority %d, must be > 0", ErrInvalid, r.Priority)
+	}
+	if r.Action != SetPool && r.Action != SplitPool {
+		return fmt.Errorf("%w: action %d", ErrInvalid, r.Action)
+	}
+	return nil
+}
+
+func (r Rule) value(id uint32) graygwRuleValue {
+	return graygwRuleValue{Priority: uint32(r.Priority), Action: uint16(r.Action), Pool: r.Pool,
+		Threshold: r.Threshold, Slot: id}
+}
+
+// InsertRule adds a gray rule. A rule with the same match and priority is
+// ErrExists; more than MaxMasks distinct masks is ErrFull.
+func (d *Dataplane) InsertRule(r Rule) error {
+	r.RuleMatch = normalize(r.RuleMatch)
+	if err := validRule(r); err != nil {
+		return fmt.Errorf("bpf: gray rule: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := &d.tss
+	if _, ok := t.rules[r.RuleMatch]; ok {
+		return fmt.Errorf("bpf: gray rule %+v: %w", r.RuleMatch, ErrExists)
+	}
+	m := t.masks[r.Mask]
+	if m == nil && len(t.masks) >= MaxMasks {
+		return fmt.Errorf("bpf: gray rule: %w: %d distinct masks in use (the tuple-space bound)", ErrFull, MaxMasks)
+	}
+	id, ok := t.ids.alloc()
+	if !ok {
+		return fmt.Errorf("bpf: gray rule: %w", ErrFull)
+	}
+	e := &tssRule{id: id, rule: r}
+	def := graygwRuleDef{Value: r.Value.raw(), Mask: r.Mask.raw(), Action: r.value(id)}
+	if err := d.zero(d.objs.RuleCounters, id); err != nil {
+		t.ids.free(id)
+		return err
+	}
+	if err := d.objs.RuleStore.Update(id, &def, ebpf.UpdateAny); err != nil {
+		t.ids.free(id)
+		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
+	}
+	if m == nil {
+		m = &tssMask{id: t.nextMask, groups: map[RuleKey][]*tssRule{}}
+		t.nextMask++
+		t.masks[r.Mask] = m
+	}
+	oldMax := m.maxPriority()
+	g := m.groups[r.Value]
+	i, _ := slices.BinarySearchFunc(g, r.Priority, func(x *tssRule, p int32) int { return cmp.Compare(p, x.rule.Priority) })
+	m.groups[r.Value] = slices.Insert(g, i, e)
+	t.rules[r.RuleMatch] = e
+	if i == 0 {
+		if err := d.writeHead(m, r.Value); err != nil {
+			d.forget(m, r.Mask, e)
+			return err
+		}
+	}
+	if m.maxPriority() != oldMax {
+		return d.publishMasks() // after the entry: the mask is only visited once it holds something
+	}
+	return nil
+}
+
+// ModifyRule changes the action of an installed rule; its counter keeps counting.
+func (d *Dataplane) ModifyRule(r Rule) error {
+	r.RuleMatch = normalize(r.RuleMatch)
+	if err := validRule(r); err != nil {
+		return fmt.Errorf("bpf: gray rule: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.tss.rules[r.RuleMatch]
+	if !ok {
+		return fmt.Errorf("bpf: gray rule %+v: %w", r.RuleMatch, ErrNotFound)
+	}
+	def := graygwRuleDef{Value: r.Value.raw(), Mask: r.Mask.raw(), Action: r.value(e.id)}
+	if err := d.objs.RuleStore.Update(e.id, &def, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
+	}
+	e.rule = r
+	m := d.tss.masks[r.Mask]
+	if m.groups[r.Value][0] == e {
+		return d.writeHead(m, r.Value)
+	}
+	return nil
+}
+
+// DeleteRule removes a gray rule; a rule it shadowed takes its place.
+func (d *Dataplane) DeleteRule(match RuleMatch) error {
+	match = normalize(match)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := &d.tss
+	e, ok := t.rules[match]
+	if !ok {
+		return fmt.Errorf("bpf: gray rule %+v: %w", match, ErrNotFound)
+	}
+	m := t.masks[match.Mask]
+	oldMax := m.maxPriority()
+	wasHead := m.groups[match.Value][0] == e
+	d.forget(m, match.Mask, e)
+	if wasHead {
+		if err := d.writeHead(m, match.Value); err != nil {
+			return err
+		}
+	}
+	if _, still := t.masks[match.Mask]; !still || m.maxPriority() != oldMax {
+		if err := d.publishMasks(); err != nil {
+			return err
+		}
+	}
+	if err := d.objs.RuleStore.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
+	}
+	t.ids.free(e.id)
+	return nil
+}
+
+// forget drops e from the Go bookkeeping (not from the maps).
+func (d *Dataplane) forget(m *tssMask, mask RuleKey, e *tssRule) {
+	v := e.rule.Value
+	m.groups[v] = slices.DeleteFunc(m.groups[v], func(x *tssRule) bool { return x == e })
+	if len(m.groups[v]) == 0 {
+		delete(m.groups, v)
+	}
+	if len(m.groups) == 0 {
+		delete(d.tss.masks, mask)
+	}
+	delete(d.tss.rules, e.rule.RuleMatch)
+}
+
+// writeHead makes the gray_rules entry of (mask, value) the group's best rule,
+// or deletes it when the group is empty: one map operation, one decision.
+func (d *Dataplane) writeHead(m *tssMask, value RuleKey) error {
+	k := graygwTssKey{MaskId: m.id, Key: value.raw()}
+	g := m.groups[value]
+	if len(g) == 0 {
+		if err := d.objs.GrayRules.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: gray_rules: %w", err)
+		}
+		return nil
+	}
+	v := g[0].rule.value(g[0].id)
+	if err := d.objs.GrayRules.Update(&k, &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: gray_rules: %w", err)
+	}
+	return nil
+}
+
+// publishMasks writes the mask list whole, by decreasing max priority.
+func (d *Dataplane) publishMasks() error {
+	type ent struct {
+		mask RuleKey
+		m    *tssMask
+		prio int32
+	}
+	var es []ent
+	for k, m := range d.tss.masks {
+		es = append(es, ent{k, m, m.maxPriority()})
+	}
+	slices.SortFunc(es, func(a, b ent) int {
+		return cmp.Or(cmp.Compare(b.prio, a.prio), cmp.Compare(a.m.id, b.m.id))
+	})
+	var l graygwMaskList
+	l.Count = uint32(len(es))
+	for i, e := range es {
+		l.Masks[i] = graygwMaskEntry{Mask: e.mask.raw(), MaskId: e.m.id, MaxPriority: uint32(e.prio)}
+	}
+	if err := d.objs.GrayMasks.Update(maskListKey, &l, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: gray_masks: %w", err)
+	}
+	return nil
+}
+
+// Rules returns every installed gray rule, shadowed ones included.
+func (d *Dataplane) Rules() []Rule {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Rule, 0, len(d.tss.rules))
+	for _, e := range d.tss.rules {
+		out = append(out, e.rule)
+	}
+	slices.SortFunc(out, func(a, b Rule) int { return cmp.Compare(b.Priority, a.Priority) })
+	return out
+}
+
+// RuleCounter reads the direct counter of a gray rule (packets it decided).
+func (d *Dataplane) RuleCounter(match RuleMatch) (Counter, error) {
+	match = normalize(match)
+	d.mu.Lock()
+	e, ok := d.tss.rules[match]
+	d.mu.Unlock()
+	if !ok {
+		return Counter{}, fmt.Errorf("bpf: gray rule %+v: %w", match, ErrNotFound)
+	}
+	return d.sum(d.objs.RuleCounters, e.id)
+}
+
+// MaskCount returns the number of distinct masks in use (at most MaxMasks):
+// the number of hash lookups a packet may cost.
+func (d *Dataplane) MaskCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.tss.masks)
+}

@@ -1,0 +1,339 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/pipeline"
+)
+
+// SetVIP inserts or modifies the vip entry of addr (an IPv4 address). A new
+// entry's counter starts at zero; a modified one keeps counting.
+func (d *Dataplane) SetVIP(addr netip.Addr, v VIP) error {
+	key, ok := ip4(addr)
+	if !ok {
+		return fmt.Errorf("bpf: vip %v: %w: not IPv4", addr, ErrInvalid)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	slot, exists := d.vips[key]
+	if !exists {
+		var ok bool
+		if slot, ok = d.vipSlots.alloc(); !ok {
+			return fmt.Errorf("bpf: vip %v: %w", addr, ErrFull)
+		}
+		if err := d.zero(d.objs.VipCounters, slot); err != nil {
+			d.vipSlots.free(slot)
+			return err
+		}
+	}
+	val := graygwVipValue{VipId: v.ID, DefaultPool: v.DefaultPool, Slot: slot}
+	if err := d.objs.VipMap.Update(key, &val, ebpf.UpdateAny); err != nil {
+		if !exists {
+			d.vipSlots.free(slot)
+		}
+		return fmt.Errorf("bpf: vip %v: %w", addr, err)
+	}
+	d.vips[key] = slot
+	return nil
+}
+
+// DeleteVIP deletes the vip entry of addr.
+func (d *Dataplane) DeleteVIP(addr netip.Addr) error {
+	key, _ := ip4(addr)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	slot, ok := d.vips[key]
+	if !ok {
+		return fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
+	}
+	if err := d.objs.VipMap.Delete(key); err != nil {
+		return fmt.Errorf("bpf: vip %v: %w", addr, err)
+	}
+	delete(d.vips, key)
+	d.vipSlots.free(slot)
+	return nil
+}
+
+// VIPs returns every vip entry.
+func (d *Dataplane) VIPs() (map[netip.Addr]VIP, error) {
+	out := map[netip.Addr]VIP{}
+	var k uint32
+	var v graygwVipValue
+	it := d.objs.VipMap.Iterate()
+	for it.Next(&k, &v) {
+		out[addr4(k)] = VIP{ID: v.VipId, DefaultPool: v.DefaultPool}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("bpf: vips: %w", err)
+	}
+	return out, nil
+}
+
+// VIPCounter reads the direct counter of addr's vip entry.
+func (d *Dataplane) VIPCounter(addr netip.Addr) (Counter, error) {
+	key, _ := ip4(addr)
+	d.mu.Lock()
+	slot, ok := d.vips[key]
+	d.mu.Unlock()
+	if !ok {
+		return Counter{}, fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
+	}
+	return d.sum(d.objs.VipCounters, slot)
+}
+
+// SetTenant inserts or modifies the vni_tenant entry of vni (24 bits).
+func (d *Dataplane) SetTenant(vni uint32, tenant uint16) error {
+	if vni > pipeline.MaxVNI {
+		return fmt.Errorf("bpf: tenant of vni %d: %w: wider than 24 bits", vni, ErrInvalid)
+	}
+	if err := d.objs.VniTenant.Update(vni, uint32(tenant), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: tenant of vni %d: %w", vni, err)
+	}
+	return nil
+}
+
+// DeleteTenant deletes the vni_tenant entry of vni.
+func (d *Dataplane) DeleteTenant(vni uint32) error {
+	return d.delete(d.objs.VniTenant, vni, fmt.Sprintf("tenant of vni %d", vni))
+}
+
+// SetPoolHash sets which fields feed the hash of pool (set_hash_mask). Fields
+// of the mask beyond their width (VNI above 24 bits) are ignored.
+func (d *Dataplane) SetPoolHash(pool uint16, mask pipeline.FlowKey) error {
+	v := graygwHashMask{Vni: mask.VNI & pipeline.MaxVNI, Tenant: mask.Tenant, Src: mask.Src, Dst: mask.Dst,
+		Proto: mask.Proto, Sport: mask.SPort, Dport: mask.DPort}
+	if err := d.objs.PoolHash.Update(uint32(pool), &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: pool_hash %d: %w", pool, err)
+	}
+	return nil
+}
+
+// DeletePoolHash deletes the pool_hash entry of pool: its hash uses every field.
+func (d *Dataplane) DeletePoolHash(pool uint16) error {
+	return d.delete(d.objs.PoolHash, uint32(pool), fmt.Sprintf("pool_hash %d", pool))
+}
+
+func selectIndex(pool, bucket uint16) (uint32, error) {
+	if pool >= MaxPools || int(bucket) >= pipeline.Buckets {
+		return 0, fmt.Errorf("bpf: backend_select (%d, %d): %w: pool < %d, bucket < %d",
+			pool, bucket, ErrInvalid, MaxPools, pipeline.Buckets)
+	}
+	return uint32(pool)*pipeline.Buckets + uint32(bucket), nil
+}
+
+// SetBucket points bucket of pool at backend id (backend_select).
+func (d *Dataplane) SetBucket(pool, bucket, backendID uint16) error {
+	return d.SetBuckets(pool, bucket, []uint16{backendID})
+}
+
+// SetBuckets points buckets first, first+1, ... of pool at ids, in one batch
+// update. Each bucket changes on its own (one word each): write new backends
+// before the buckets that name them.
+func (d *Dataplane) SetBuckets(pool, first uint16, ids []uint16) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	start, err := selectIndex(pool, first)
+	if err != nil {
+		return err
+	}
+	if int(first)+len(ids) > pipeline.Buckets {
+		return fmt.Errorf("bpf: backend_select pool %d: %w: buckets %d..%d beyond %d",
+			pool, ErrInvalid, first, int(first)+len(ids)-1, pipeline.Buckets-1)
+	}
+	keys := make([]uint32, len(ids))
+	vals := make([]uint32, len(ids))
+	for i, id := range ids {
+		keys[i], vals[i] = start+uint32(i), selectValid|uint32(id)
+	}
+	if _, err := d.objs.BackendSelect.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("bpf: backend_select pool %d: %w", pool, err)
+	}
+	return nil
+}
+
+// DeleteBucket empties a backend_select cell: its packets drop NO_BACKEND.
+func (d *Dataplane) DeleteBucket(pool, bucket uint16) error {
+	i, err := selectIndex(pool, bucket)
+	if err != nil {
+		return err
+	}
+	if err := d.objs.BackendSelect.Update(i, uint32(0), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: backend_select (%d, %d): %w", pool, bucket, err)
+	}
+	return nil
+}
+
+// ClearPool empties every bucket of pool.
+func (d *Dataplane) ClearPool(pool uint16) error {
+	start, err := selectIndex(pool, 0)
+	if err != nil {
+		return err
+	}
+	keys := make([]uint32, pipeline.Buckets)
+	vals := make([]uint32, pipeline.Buckets)
+	for i := range keys {
+		keys[i] = start + uint32(i)
+	}
+	if _, err := d.objs.BackendSelect.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("bpf: backend_select pool %d: %w", pool, err)
+	}
+	return nil
+}
+
+// Buckets returns the backend of every bucket of pool; ok[b] is false for an
+// empty cell.
+func (d *Dataplane) Buckets(pool uint16) (ids []uint16, ok []bool, err error) {
+	start, err := selectIndex(pool, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, ok = make([]uint16, pipeline.Buckets), make([]bool, pipeline.Buckets)
+	for b := range pipeline.Buckets {
+		var v uint32
+		if err := d.objs.BackendSelect.Lookup(start+uint32(b), &v); err != nil {
+			return nil, nil, fmt.Errorf("bpf: backend_select pool %d: %w", pool, err)
+		}
+		ids[b], ok[b] = uint16(v), v&selectValid != 0
+	}
+	return ids, ok, nil
+}
+
+// SetBackend inserts or modifies backend id. A new entry's counter starts at
+// zero; the value is replaced whole, so packets see the old or new backend.
+func (d *Dataplane) SetBackend(id uint16, b Backend) error {
+	ip, ok := ip4(b.UnderlayIP)
+	if !ok || b.Port >= MaxPorts {
+		return fmt.Errorf("bpf: backend %d: %w: needs an IPv4 underlay address and a port < %d", id, ErrInvalid, MaxPorts)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	slot, exists := d.backends[uint32(id)]
+	if !exists {
+		if slot, ok = d.beSlots.alloc(); !ok {
+			return fmt.Errorf("bpf: backend %d: %w", id, ErrFull)
+		}
+		if err := d.zero(d.objs.BackendCounters, slot); err != nil {
+			d.beSlots.free(slot)
+			return err
+		}
+	}
+	v := graygwBackend{UnderlayIp: ip, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Slot: slot}
+	if err := d.objs.Backends.Update(uint32(id), &v, ebpf.UpdateAny); err != nil {
+		if !exists {
+			d.beSlots.free(slot)
+		}
+		return fmt.Errorf("bpf: backend %d: %w", id, err)
+	}
+	d.backends[uint32(id)] = slot
+	return nil
+}
+
+// DeleteBackend deletes backend id. Repoint its buckets first (make before break).
+func (d *Dataplane) DeleteBackend(id uint16) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	slot, ok := d.backends[uint32(id)]
+	if !ok {
+		return fmt.Errorf("bpf: backend %d: %w", id, ErrNotFound)
+	}
+	if err := d.objs.Backends.Delete(uint32(id)); err != nil {
+		return fmt.Errorf("bpf: backend %d: %w", id, err)
+	}
+	delete(d.backends, uint32(id))
+	d.beSlots.free(slot)
+	return nil
+}
+
+// BackendCounter reads the direct counter of backend id.
+func (d *Dataplane) BackendCounter(id uint16) (Counter, error) {
+	d.mu.Lock()
+	slot, ok := d.backends[uint32(id)]
+	d.mu.Unlock()
+	if !ok {
+		return Counter{}, fmt.Errorf("bpf: backend %d: %w", id, ErrNotFound)
+	}
+	return d.sum(d.objs.BackendCounters, slot)
+}
+
+// SetPort binds port to the interface ifindex: packets for the port leave
+// through it (XDP_TX when it is the ingress interface, else a devmap redirect).
+func (d *Dataplane) SetPort(port uint16, ifindex int) error {
+	if port >= MaxPorts || ifindex <= 0 {
+		return fmt.Errorf("bpf: port %d: %w: port < %d, ifindex > 0", port, ErrInvalid, MaxPorts)
+	}
+	// devmap first: once port_ifindex names the port, packets redirect to it.
+	if err := d.objs.TxPorts.Update(uint32(port), uint32(ifindex), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: port %d: devmap: %w", port, err)
+	}
+	if err := d.objs.PortIfindex.Update(uint32(port), uint32(ifindex), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: port %d: %w", port, err)
+	}
+	return nil
+}
+
+// DeletePort unbinds port: its packets drop PORT_DOWN.
+func (d *Dataplane) DeletePort(port uint16) error {
+	if port >= MaxPorts {
+		return fmt.Errorf("bpf: port %d: %w", port, ErrInvalid)
+	}
+	if err := d.objs.PortIfindex.Update(uint32(port), uint32(0), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: port %d: %w", port, err)
+	}
+	if err := d.objs.TxPorts.Delete(uint32(port)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: port %d: devmap: %w", port, err)
+	}
+	return nil
+}
+
+// DropCounters reads the drop_reasons counter, indexed by pipeline.Reason.
+func (d *Dataplane) DropCounters() ([pipeline.NumReasons]Counter, error) {
+	var out [pipeline.NumReasons]Counter
+	for i := range out {
+		c, err := d.sum(d.objs.DropReasons, uint32(i))
+		if err != nil {
+			return out, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// sum adds the per-CPU cells of a counter.
+func (d *Dataplane) sum(m *ebpf.Map, idx uint32) (Counter, error) {
+	var cells []graygwCounter
+	if err := m.Lookup(idx, &cells); err != nil {
+		return Counter{}, fmt.Errorf("bpf: counter %s[%d]: %w", m.String(), idx, err)
+	}
+	var c Counter
+	for _, x := range cells {
+		c.Packets += x.Packets
+		c.Bytes += x.Bytes
+	}
+	return c, nil
+}
+
+// zero resets every CPU's cell of a counter.
+func (d *Dataplane) zero(m *ebpf.Map, idx uint32) error {
+	if err := m.Update(idx, make([]graygwCounter, d.ncpu), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: reset counter %d: %w", idx, err)
+	}
+	return nil
+}
+
+func (d *Dataplane) delete(m *ebpf.Map, key any, what string) error {
+	if err := m.Delete(key); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: %s: %w", what, ErrNotFound)
+		}
+		return fmt.Errorf("bpf: %s: %w", what, err)
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+//go:build linux
+
+package bpf
+
+import (
+	"net/netip"
+
+	"github.com/graygw/graygw/pipeline"
+)
+
+// Sizes of the maps, as in bpf/include/consts.h.
+const (
+	// MaxPools bounds pool ids that can own buckets: backend_select is an
+	// array indexed pool*pipeline.Buckets+bucket.
+	MaxPools = 64
+	// MaxMasks bounds the distinct gray rule masks in use at once (the
+	// tuple-space search visits at most this many hash lookups per packet).
+	MaxMasks = 64
+	// MaxPorts is the number of port slots (ports are 9 bits wide).
+	MaxPorts = 512
+	// ABI is the layout version of the pinned maps (GRAYGW_ABI).
+	ABI = 1
+
+	magic        = 0x67726179
+	selectValid  = 0x10000
+	numReasons   = pipeline.NumReasons
+	actionSet    = 1
+	actionSplit  = 2
+	defaultPin   = "/sys/fs/bpf/graygw"
+	linkPinStem  = "link_"
+	maskListKey  = uint32(0)
+)
+
+// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
+const DefaultPinDir = defaultPin
+
+// VIP is the action data of a vip entry (set_vip).
+type VIP struct {
+	ID          uint16
+	DefaultPool uint16
+}
+
+// Backend is the action data of a backend entry (to_backend).
+type Backend struct {
+	Port       uint16 // < MaxPorts
+	SMAC, DMAC [6]byte
+	UnderlayIP netip.Addr // IPv4
+}
+
+// Counter is a packets and bytes pair, summed over CPUs.
+type Counter struct {
+	Packets, Bytes uint64
+}
+
+// RuleAction is what a matching gray rule does.
+type RuleAction uint8
+
+// Gray rule actions (P4: set_pool, split_pool).
+const (
+	SetPool   RuleAction = actionSet
+	SplitPool RuleAction = actionSplit
+)
+
+// RuleKey is the ternary key of gray_rules: the VIP id and the flow fields
+// (Flow.Tenant is the tenant id). Used for a rule's value and its mask.
+type RuleKey struct {
+	VIPID uint16
+	Flow  pipeline.FlowKey
+}
+
+// And returns k with each field ANDed with mask.
+func (k RuleKey) And(mask RuleKey) RuleKey {
+	return RuleKey{VIPID: k.VIPID & mask.VIPID, Flow: k.Flow.And(mask.Flow)}
+}
+
+// RuleMatch identifies a gray rule as P4Runtime does: masked value, mask and
+// priority. Value bits outside Mask are ignored.
+type RuleMatch struct {
+	Priority int32 // larger wins; must be > 0
+	Value    RuleKey
+	Mask     RuleKey
+}
+
+// Rule is a gray_rules entry.
+type Rule struct {
+	RuleMatch
+	Action    RuleAction
+	Pool      uint16 // set_pool's pool_id, split_pool's pool_gray
+	Threshold uint16 // split_pool only, in 1/65536
+}
+
+func (k RuleKey) raw() graygwRuleKey {
+	return graygwRuleKey{VipId: k.VIPID, Vni: k.Flow.VNI, Tenant: k.Flow.Tenant, Src: k.Flow.Src,
+		Dst: k.Flow.Dst, Proto: k.Flow.Proto, Sport: k.Flow.SPort, Dport: k.Flow.DPort}
+}
+
+func ruleKeyFrom(r graygwRuleKey) RuleKey {
+	return RuleKey{VIPID: r.VipId, Flow: pipeline.FlowKey{VNI: r.Vni, Tenant: r.Tenant, Src: r.Src,
+		Dst: r.Dst, Proto: r.Proto, SPort: r.Sport, DPort: r.Dport}}
+}
+
+func ip4(a netip.Addr) (uint32, bool) {
+	if !a.Is4() {
+		return 0, false
+	}
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), true
+}
+
+func addr4(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
