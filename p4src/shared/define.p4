@@ -1,0 +1,67 @@
+// Types and constants of the graygw pipeline (docs/pipeline.md), shared by the
+// v1model and the TNA programs. The Go twins live in pipeline/, the C ones in
+// bpf/include/consts.h: change all three together.
+
+#ifndef __GRAYGW_DEFINE__
+#define __GRAYGW_DEFINE__
+
+typedef bit<48> mac_addr_t;
+typedef bit<32> ipv4_addr_t;
+typedef bit<16> l4_port_t;
+
+typedef bit<24> vni_t;
+typedef bit<16> vip_id_t;
+typedef bit<16> pool_id_t;
+typedef bit<16> tenant_id_t;
+typedef bit<16> backend_id_t;
+// 16 bits although BUCKETS is 4096, so that changing BUCKETS (any power of two
+// up to 65536) does not change the P4Info.
+typedef bit<16> bucket_t;
+// Index of a drop_reasons cell; 16 reasons.
+typedef bit<4>  drop_reason_t;
+
+const bit<16> ETHERTYPE_IPV4 = 0x0800;
+
+const bit<8> PROTO_ICMP = 1;
+const bit<8> PROTO_TCP  = 6;
+const bit<8> PROTO_UDP  = 17;
+
+const l4_port_t VXLAN_UDP_PORT = 4789;
+// The I flag in the first byte of the VXLAN header: the VNI is valid.
+const bit<8> VXLAN_FLAG_I = 0x08;
+
+// IPv4 flags are (reserved, DF, MF): a packet with MF set or a non-zero offset
+// is a fragment. DF and the reserved bit are ignored.
+const bit<3> IPV4_FLAG_MF = 0x1;
+
+// Consistent-hash buckets per pool: a power of two, bucket = CRC32 & (BUCKETS-1).
+// BUCKET_BITS = log2(BUCKETS): TNA slices the CRC, v1model passes BUCKETS as the
+// hash() max. Keep the two in step (pipeline.Buckets).
+const bit<32> BUCKETS = 4096;
+#define BUCKET_BITS 12
+
+// split_pool compares the low 16 bits of a CRC32 with a threshold in 1/65536
+// units: v1model hash() max.
+const bit<32> SPLIT_HASH_RANGE = 65536;
+
+// Drop reasons = drop_reasons cell indices (docs/pipeline.md §9,
+// pipeline/reason.go). Cell 0 is never counted.
+#define NUM_DROP_REASONS 16
+const drop_reason_t DROP_NONE                 = 0;  // forwarded
+const drop_reason_t DROP_ETH_TRUNCATED        = 1;
+const drop_reason_t DROP_NOT_IPV4             = 2;  // not for us
+const drop_reason_t DROP_IPV4_TRUNCATED       = 3;
+const drop_reason_t DROP_NOT_VIP              = 4;  // not for us
+const drop_reason_t DROP_IPV4_MALFORMED       = 5;
+const drop_reason_t DROP_IPV4_FRAGMENT        = 6;
+const drop_reason_t DROP_L4_TRUNCATED         = 7;
+const drop_reason_t DROP_VXLAN_TRUNCATED      = 8;
+const drop_reason_t DROP_VXLAN_BAD_FLAGS      = 9;
+const drop_reason_t DROP_INNER_TRUNCATED      = 10;
+const drop_reason_t DROP_INNER_NOT_IPV4       = 11;
+const drop_reason_t DROP_INNER_IPV4_MALFORMED = 12;
+const drop_reason_t DROP_TTL_EXPIRED          = 13;
+const drop_reason_t DROP_NO_BACKEND           = 14;
+const drop_reason_t DROP_PORT_DOWN            = 15; // XDP only: never set in P4
+
+#endif // __GRAYGW_DEFINE__

@@ -1,0 +1,143 @@
+// Headers and metadata shared by the v1model and the TNA programs.
+
+#ifndef __GRAYGW_HEADER__
+#define __GRAYGW_HEADER__
+
+header ethernet_t {
+    mac_addr_t dst_addr;
+    mac_addr_t src_addr;
+    bit<16>    ether_type;
+}
+
+// 20 bytes: options (ihl != 5) are refused as IPV4_MALFORMED, never parsed.
+header ipv4_t {
+    bit<4>      version;
+    bit<4>      ihl;
+    bit<6>      dscp;
+    bit<2>      ecn;
+    bit<16>     total_len;
+    bit<16>     identification;
+    bit<3>      flags;
+    bit<13>     frag_offset;
+    bit<8>      ttl;
+    bit<8>      protocol;
+    bit<16>     hdr_checksum;
+    ipv4_addr_t src_addr;
+    ipv4_addr_t dst_addr;
+}
+
+// Planned inner IPv6 (docs/pipeline.md: INNER_NOT_IPV4 today). Declared so the
+// layout below has its place; nothing extracts it yet.
+const bit<16> ETHERTYPE_IPV6 = 0x86DD;
+header ipv6_t {
+    bit<4>   version;
+    bit<8>   traffic_class;
+    bit<20>  flow_label;
+    bit<16>  payload_len;
+    bit<8>   next_hdr;
+    bit<8>   hop_limit;
+    bit<128> src_addr;
+    bit<128> dst_addr;
+}
+
+// The fixed 20 bytes; TCP options stay in the payload, untouched.
+header tcp_t {
+    l4_port_t sport;
+    l4_port_t dport;
+    bit<32>   seq_no;
+    bit<32>   ack_no;
+    bit<4>    data_offset;
+    bit<4>    res;
+    bit<8>    flags;
+    bit<16>   window;
+    bit<16>   checksum;
+    bit<16>   urgent_ptr;
+}
+
+header udp_t {
+    l4_port_t sport;
+    l4_port_t dport;
+    bit<16>   len;
+    bit<16>   checksum;
+}
+
+header vxlan_t {
+    bit<8>  flags;
+    bit<24> reserved;
+    vni_t   vni;
+    bit<8>  reserved2;
+}
+
+// Inner TCP or UDP: only the ports are read (4 bytes), so a short inner segment
+// is INNER_TRUNCATED only when the ports themselves are cut.
+header l4_ports_t {
+    l4_port_t sport;
+    l4_port_t dport;
+}
+
+// In wire order: the TNA deparser emits the struct as it is.
+struct headers_t {
+    ethernet_t ethernet;
+    ipv4_t     ipv4;
+    tcp_t      tcp;
+    udp_t      udp;
+    vxlan_t    vxlan;
+    ethernet_t inner_ethernet;
+    ipv4_t     inner_ipv4;
+    // ipv6_t inner_ipv6 (planned) goes here, exclusive with inner_ipv4.
+    l4_ports_t inner_l4;
+}
+
+// The flow fields (docs/pipeline.md §1), in hash key order: vni(24) tenant(16)
+// src(32) dst(32) proto(8) sport(16) dport(16) = 18 bytes. The same layout holds
+// a pool's hash masks and the masked key. (Inner IPv6 will need its own key:
+// src and dst are IPv4 here.)
+struct flow_key_t {
+    vni_t       vni;
+    tenant_id_t tenant;
+    ipv4_addr_t src;
+    ipv4_addr_t dst;
+    bit<8>      proto;
+    l4_port_t   sport;
+    l4_port_t   dport;
+}
+
+// split_pool: pool_gray when hash_value < threshold. 17 bits wide so TNA can
+// compare with one subtraction (diff bit 16 is the borrow); v1model uses '<'.
+struct split_metadata_t {
+    bool      active;     // the winning gray rule is a split_pool
+    pool_id_t pool_gray;
+    bit<17>   threshold;  // the 16-bit action parameter, zero-extended
+    bit<17>   hash_value; // low 16 bits of CRC32(vni ++ src), zero-extended
+    bit<17>   diff;       // TNA only: hash_value - threshold
+}
+
+struct graygw_metadata_t {
+    // The parse outcome. parse_reason: a check that failed (NOT_IPV4,
+    // IPV4_MALFORMED, ...), DROP_NONE if none. trunc_reason: written just before
+    // each extract, so when an extract runs past the end of the frame (parser
+    // error) it holds the reason of the header that was cut.
+    drop_reason_t parse_reason;
+    drop_reason_t trunc_reason;
+    // The verdict: DROP_NONE forwards, anything else is counted and dropped.
+    drop_reason_t drop_reason;
+
+    flow_key_t       flow;      // tenant filled by vni_tenant
+    vip_id_t         vip_id;
+    pool_id_t        pool_id;   // the VIP's default pool until gray_rules says otherwise
+    split_metadata_t split;
+    flow_key_t       hash_mask; // all ones unless pool_hash has an entry
+    flow_key_t       hash_key;  // flow & hash_mask
+    bucket_t         bucket;
+    backend_id_t     backend_id;
+
+    // TNA only (v1model does this in its checksum control and in ingress):
+    // the parser's L4 checksum residual (~HC - old dst, ones' complement) and
+    // which checksums the deparser must write.
+    bit<16> l4_csum_residual;
+    bool    upd_ipv4_csum;
+    bool    upd_tcp_csum;
+    bool    upd_udp_csum;
+}
+
+#endif // __GRAYGW_HEADER__
