@@ -1,0 +1,20 @@
+// Incremental Internet checksum update (RFC 1624).
+
+#ifndef __GRAYGW_V1MODEL_CSUM16__
+#define __GRAYGW_V1MODEL_CSUM16__
+
+// The checksum hc after a 32-bit field it covers changed from old_val to
+// new_val: RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), one 16-bit word at a time,
+// in ones' complement (end-around carry). Five 16-bit terms fit in 19 bits; two
+// folds bring any such sum back to 16 bits. Same arithmetic as
+// model.UpdateChecksum32.
+function bit<16> csum16_replace32(in bit<16> hc, in bit<32> old_val, in bit<32> new_val) {
+    bit<32> sum = (bit<32>)(~hc)
+                + (bit<32>)(~old_val[31:16]) + (bit<32>)(~old_val[15:0])
+                + (bit<32>)new_val[31:16]    + (bit<32>)new_val[15:0];
+    sum = (sum & 32w0xFFFF) + (sum >> 16);
+    sum = (sum & 32w0xFFFF) + (sum >> 16);
+    return ~sum[15:0];
+}
+
+#endif // __GRAYGW_V1MODEL_CSUM16__
