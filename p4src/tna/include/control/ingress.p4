@@ -1,0 +1,325 @@
+// GrayIngress for TNA: the same tables, actions, counters, names and @ids as the
+// v1model control (p4src/v1model/include/control/ingress.p4), in Tofino idioms.
+// Where the two differ, and why: docs/p4-targets.md.
+
+#ifndef __GRAYGW_TNA_INGRESS__
+#define __GRAYGW_TNA_INGRESS__
+
+control GrayIngress(inout headers_t hdr,
+                    inout graygw_metadata_t meta,
+                    in ingress_intrinsic_metadata_t ig_intr_md,
+                    in ingress_intrinsic_metadata_from_parser_t ig_prsr_md,
+                    inout ingress_intrinsic_metadata_for_deparser_t ig_dprsr_md,
+                    inout ingress_intrinsic_metadata_for_tm_t ig_tm_md) {
+
+    FlowInit() flow_init;
+
+    // CRC32 is IEEE 802.3 (reflected, init and xor-out 0xFFFFFFFF), as BMv2's
+    // crc32 and Go's crc32.ChecksumIEEE.
+    Hash<bit<32>>(HashAlgorithm_t.CRC32) split_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CRC32) bucket_hasher;
+
+    // One cell per drop reason, counted for every packet not forwarded
+    // (cell 0, DROP_NONE, never).
+    @id(0x12000001)
+    Counter<bit<32>, drop_reason_t>(NUM_DROP_REASONS, CounterType_t.PACKETS_AND_BYTES) drop_reasons;
+
+    @id(0x13000001)
+    DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) vip_counter;
+    @id(0x13000002)
+    DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) gray_rules_counter;
+    @id(0x13000003)
+    DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) backend_counter;
+
+    /*
+     * VIP table (step 2).
+     *
+     * The outer destination address of every packet whose 20-byte outer IPv4
+     * header was read, whatever else is wrong with it: a miss means the packet
+     * is not for us (NOT_VIP), and that wins over any later parse error. A hit
+     * names the VIP and its default pool, the pool unless a gray rule says
+     * otherwise.
+     */
+    @id(0x01000001)
+    action set_vip(vip_id_t vip_id, pool_id_t default_pool) {
+        meta.vip_id = vip_id;
+        meta.pool_id = default_pool;
+        vip_counter.count();
+    }
+
+    @id(0x02000001)
+    table vip {
+        key = {
+            hdr.ipv4.dst_addr : exact @name("dst_addr");
+        }
+        actions = {
+            set_vip;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        counters = vip_counter;
+        size = VIP_TABLE_SIZE;
+    }
+
+    /*
+     * VNI to tenant table (step 3).
+     *
+     * Maps the flow's VNI (0 for plain traffic) to its tenant, a key of the
+     * gray rules and of the hash. A miss leaves tenant 0.
+     */
+    @id(0x01000002)
+    action set_tenant(tenant_id_t tenant_id) {
+        meta.flow.tenant = tenant_id;
+    }
+
+    @id(0x02000002)
+    table vni_tenant {
+        key = {
+            meta.flow.vni : exact @name("vni");
+        }
+        actions = {
+            set_tenant;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = VNI_TENANT_TABLE_SIZE;
+    }
+
+    /*
+     * Gray rules table (step 4).
+     *
+     * Selects the pool before hashing, from the VIP and the flow fields (inner
+     * ones for overlay traffic). The matching entry with the highest P4Runtime
+     * priority wins; the controller refuses overlapping rules of equal
+     * priority. set_pool moves the selected flows whole; split_pool moves the
+     * VMs (vni, src) whose split hash is below a threshold, so a VM is always
+     * on one side. A miss keeps the VIP's default pool.
+     */
+    @id(0x01000003)
+    action set_pool(pool_id_t pool_id) {
+        meta.pool_id = pool_id;
+        gray_rules_counter.count();
+    }
+
+    @id(0x01000004)
+    action split_pool(pool_id_t pool_gray, bit<16> threshold) {
+        // Decided in apply: the split hash is needed only for these packets.
+        meta.split.active = true;
+        meta.split.pool_gray = pool_gray;
+        meta.split.threshold = (bit<17>)threshold;
+        gray_rules_counter.count();
+    }
+
+    @id(0x02000003)
+    table gray_rules {
+        key = {
+            meta.vip_id      : ternary @name("vip_id");
+            meta.flow.vni    : ternary @name("vni");
+            meta.flow.tenant : ternary @name("tenant_id");
+            meta.flow.src    : ternary @name("inner_src");
+            meta.flow.dst    : ternary @name("inner_dst");
+            meta.flow.proto  : ternary @name("inner_proto");
+            meta.flow.sport  : ternary @name("inner_sport");
+            meta.flow.dport  : ternary @name("inner_dport");
+        }
+        actions = {
+            set_pool;
+            split_pool;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        counters = gray_rules_counter;
+        size = GRAY_RULES_TABLE_SIZE;
+    }
+
+    /*
+     * Pool hash mask table (step 5).
+     *
+     * Which flow fields feed the pool's hash: each field is ANDed with its
+     * mask. A miss hashes every field (masks preset to all ones).
+     */
+    @id(0x01000005)
+    action set_hash_mask(vni_t vni_mask, tenant_id_t tenant_mask,
+                         ipv4_addr_t src_mask, ipv4_addr_t dst_mask,
+                         bit<8> proto_mask,
+                         l4_port_t sport_mask, l4_port_t dport_mask) {
+        meta.hash_mask.vni    = vni_mask;
+        meta.hash_mask.tenant = tenant_mask;
+        meta.hash_mask.src    = src_mask;
+        meta.hash_mask.dst    = dst_mask;
+        meta.hash_mask.proto  = proto_mask;
+        meta.hash_mask.sport  = sport_mask;
+        meta.hash_mask.dport  = dport_mask;
+    }
+
+    @id(0x02000004)
+    table pool_hash {
+        key = {
+            meta.pool_id : exact @name("pool_id");
+        }
+        actions = {
+            set_hash_mask;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = POOL_HASH_TABLE_SIZE;
+    }
+
+    /*
+     * Backend select table (step 7).
+     *
+     * The pool's consistent-hash ring: (pool, bucket) -> backend, filled by the
+     * controller's Maglev builder. A miss is NO_BACKEND.
+     */
+    @id(0x01000006)
+    action set_backend(backend_id_t backend_id) {
+        meta.backend_id = backend_id;
+    }
+
+    @id(0x02000005)
+    table backend_select {
+        key = {
+            meta.pool_id : exact @name("pool_id");
+            meta.bucket  : exact @name("bucket");
+        }
+        actions = {
+            set_backend;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = BACKEND_SELECT_TABLE_SIZE;
+    }
+
+    /*
+     * Backend table (step 8).
+     *
+     * Rewrites the outer headers towards the backend and picks the port: dst
+     * MAC, src MAC (the port's, passed by the controller), outer dst IP to the
+     * backend's underlay address, TTL - 1. The deparser then recomputes the
+     * IPv4 checksum; apply decides about the L4 one. A miss is NO_BACKEND.
+     */
+    @id(0x01000007)
+    action to_backend(PortId_t port, mac_addr_t smac, mac_addr_t dmac,
+                      ipv4_addr_t underlay_ip) {
+        ig_tm_md.ucast_egress_port = port;
+        hdr.ethernet.src_addr = smac;
+        hdr.ethernet.dst_addr = dmac;
+        hdr.ipv4.dst_addr = underlay_ip;
+        hdr.ipv4.ttl = hdr.ipv4.ttl - 1;
+        meta.upd_ipv4_csum = true;
+        backend_counter.count();
+    }
+
+    @id(0x02000006)
+    table backend {
+        key = {
+            meta.backend_id : exact @name("backend_id");
+        }
+        actions = {
+            to_backend;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        counters = backend_counter;
+        size = BACKEND_TABLE_SIZE;
+    }
+
+    apply {
+        // The whole pipeline runs here; egress has nothing to do.
+        ig_tm_md.bypass_egress = 1w1;
+
+        // 1. The parse outcome. An extract cut by the end of the frame
+        // (PARSER_ERROR_PARTIAL_HDR) left the reason of the header it cut.
+        // Only that bit: after any other error flag the parse may have
+        // finished, and trunc_reason would then name a header that is whole.
+        meta.drop_reason = meta.parse_reason;
+        if ((ig_prsr_md.parser_err & PARSER_ERROR_PARTIAL_HDR) != 0) {
+            meta.drop_reason = meta.trunc_reason;
+        }
+
+        // 2. VIP first: with the outer IPv4 header read, a miss is NOT_VIP
+        // whatever else the parse found; a hit keeps the parse reason. TTL is
+        // checked only after a clean parse, since we decrement it.
+        if (hdr.ipv4.isValid()) {
+            if (!vip.apply().hit) {
+                meta.drop_reason = DROP_NOT_VIP;
+            } else if (meta.drop_reason == DROP_NONE && hdr.ipv4.ttl <= 1) {
+                meta.drop_reason = DROP_TTL_EXPIRED;
+            }
+        }
+
+        if (meta.drop_reason == DROP_NONE) {
+            flow_init.apply(hdr, meta.flow);
+
+            // 3.
+            vni_tenant.apply();
+
+            // 4. The split hash: low 16 bits of CRC32 over vni(24) ++ src(32).
+            // hash_value < threshold is tested as the borrow (bit 16) of a
+            // 17-bit subtraction: one ALU operation, then a gateway bit test.
+            gray_rules.apply();
+            if (meta.split.active) {
+                meta.split.hash_value = (bit<17>)(split_hasher.get({
+                    meta.flow.vni,
+                    meta.flow.src
+                })[15:0]);
+                meta.split.diff = meta.split.hash_value - meta.split.threshold;
+                if (meta.split.diff[16:16] == 1) {
+                    meta.pool_id = meta.split.pool_gray;
+                }
+            }
+
+            // 5.
+            meta.hash_mask.vni    = 24w0xFFFFFF;
+            meta.hash_mask.tenant = 16w0xFFFF;
+            meta.hash_mask.src    = 32w0xFFFFFFFF;
+            meta.hash_mask.dst    = 32w0xFFFFFFFF;
+            meta.hash_mask.proto  = 8w0xFF;
+            meta.hash_mask.sport  = 16w0xFFFF;
+            meta.hash_mask.dport  = 16w0xFFFF;
+            pool_hash.apply();
+
+            // 6. bucket = the low BUCKET_BITS bits of CRC32/IEEE over the masked
+            // 18-byte key, in key order.
+            meta.hash_key.vni    = meta.flow.vni    & meta.hash_mask.vni;
+            meta.hash_key.tenant = meta.flow.tenant & meta.hash_mask.tenant;
+            meta.hash_key.src    = meta.flow.src    & meta.hash_mask.src;
+            meta.hash_key.dst    = meta.flow.dst    & meta.hash_mask.dst;
+            meta.hash_key.proto  = meta.flow.proto  & meta.hash_mask.proto;
+            meta.hash_key.sport  = meta.flow.sport  & meta.hash_mask.sport;
+            meta.hash_key.dport  = meta.flow.dport  & meta.hash_mask.dport;
+            meta.bucket = (bucket_t)(bucket_hasher.get({
+                meta.hash_key.vni,
+                meta.hash_key.tenant,
+                meta.hash_key.src,
+                meta.hash_key.dst,
+                meta.hash_key.proto,
+                meta.hash_key.sport,
+                meta.hash_key.dport
+            })[BUCKET_BITS - 1:0]);
+
+            // 7-8. The L4 checksum: overlay gets 0 (allowed for IPv4 VXLAN);
+            // plain TCP, and plain UDP with a checksum, are updated in the
+            // deparser from the parser's residual. A zero UDP checksum stays 0.
+            if (!backend_select.apply().hit) {
+                meta.drop_reason = DROP_NO_BACKEND;
+            } else if (!backend.apply().hit) {
+                meta.drop_reason = DROP_NO_BACKEND;
+            } else if (hdr.vxlan.isValid()) {
+                hdr.udp.checksum = 0;
+            } else if (hdr.tcp.isValid()) {
+                meta.upd_tcp_csum = true;
+            } else if (hdr.udp.isValid() && hdr.udp.checksum != 0) {
+                meta.upd_udp_csum = true;
+            }
+        }
+
+        // 9.
+        if (meta.drop_reason != DROP_NONE) {
+            drop_reasons.count(meta.drop_reason);
+            ig_dprsr_md.drop_ctl = 1;
+        }
+    }
+}
+
+#endif // __GRAYGW_TNA_INGRESS__

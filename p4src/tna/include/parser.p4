@@ -1,0 +1,217 @@
+// Ingress parser and deparser for TNA (docs/pipeline.md §1 and §8).
+//
+// Same states, checks and reasons as the v1model parser. The differences are
+// Tofino's (docs/p4-targets.md): the intrinsic and port metadata come first,
+// truncation shows up as ig_intr_md_from_prsr.parser_err (PARTIAL_HDR) rather
+// than error.PacketTooShort, and the L4 checksum is fixed by the checksum
+// engines: the parser takes the old destination address and the old checksum
+// out of a residual, the deparser adds the new address back.
+
+#ifndef __GRAYGW_TNA_PARSER__
+#define __GRAYGW_TNA_PARSER__
+
+parser GrayIngressParser(packet_in packet,
+                         out headers_t hdr,
+                         out graygw_metadata_t meta,
+                         out ingress_intrinsic_metadata_t ig_intr_md) {
+
+    // ~HC + ~old_dst in ones' complement: RFC 1624 eqn. 3 without m'.
+    Checksum() l4_csum;
+
+    state start {
+        packet.extract(ig_intr_md);
+        // graygw never resubmits: no resubmit header to tell apart.
+        packet.advance(PORT_METADATA_SIZE);
+        // Metadata that ingress reads before it may be written.
+        meta.parse_reason = DROP_NONE;
+        meta.split.active = false;
+        meta.upd_ipv4_csum = false;
+        meta.upd_tcp_csum = false;
+        meta.upd_udp_csum = false;
+        transition parse_ethernet;
+    }
+
+    state parse_ethernet {
+        meta.trunc_reason = DROP_ETH_TRUNCATED;
+        packet.extract(hdr.ethernet);
+        transition select(hdr.ethernet.ether_type) {
+            ETHERTYPE_IPV4: parse_ipv4;
+            default: not_ipv4;  // ARP, IPv6, VLAN-tagged...
+        }
+    }
+
+    state parse_ipv4 {
+        meta.trunc_reason = DROP_IPV4_TRUNCATED;
+        packet.extract(hdr.ipv4);
+        // Used only for plain TCP/UDP, taken here while the address is in the
+        // parser's window.
+        l4_csum.subtract({hdr.ipv4.dst_addr});
+        // From here on the outer destination is known: ingress applies vip
+        // before acting on any reason below. Checks in the contract's order.
+        transition select(hdr.ipv4.version, hdr.ipv4.ihl) {
+            (4w4, 4w5): check_ipv4_fragment;
+            default: ipv4_malformed;  // not IPv4, or options
+        }
+    }
+
+    state check_ipv4_fragment {
+        transition select(hdr.ipv4.flags, hdr.ipv4.frag_offset) {
+            (3w0 &&& IPV4_FLAG_MF, 13w0): parse_ipv4_payload;
+            default: ipv4_fragment;
+        }
+    }
+
+    state parse_ipv4_payload {
+        transition select(hdr.ipv4.protocol) {
+            PROTO_TCP: parse_tcp;
+            PROTO_UDP: parse_udp;
+            default: accept;  // plain traffic with ports 0
+        }
+    }
+
+    state parse_tcp {
+        meta.trunc_reason = DROP_L4_TRUNCATED;
+        packet.extract(hdr.tcp);
+        l4_csum.subtract({hdr.tcp.checksum});
+        meta.l4_csum_residual = l4_csum.get();
+        transition accept;
+    }
+
+    state parse_udp {
+        meta.trunc_reason = DROP_L4_TRUNCATED;
+        packet.extract(hdr.udp);
+        // Unused for VXLAN (its checksum is zeroed) and for a zero checksum.
+        l4_csum.subtract({hdr.udp.checksum});
+        meta.l4_csum_residual = l4_csum.get();
+        transition select(hdr.udp.dport) {
+            VXLAN_UDP_PORT: parse_vxlan;
+            default: accept;
+        }
+    }
+
+    state parse_vxlan {
+        meta.trunc_reason = DROP_VXLAN_TRUNCATED;
+        packet.extract(hdr.vxlan);
+        transition select(hdr.vxlan.flags) {
+            VXLAN_FLAG_I &&& VXLAN_FLAG_I: parse_inner_ethernet;
+            default: vxlan_bad_flags;
+        }
+    }
+
+    state parse_inner_ethernet {
+        meta.trunc_reason = DROP_INNER_TRUNCATED;
+        packet.extract(hdr.inner_ethernet);
+        transition select(hdr.inner_ethernet.ether_type) {
+            ETHERTYPE_IPV4: parse_inner_ipv4;
+            default: inner_not_ipv4;  // inner IPv6 is planned
+        }
+    }
+
+    state parse_inner_ipv4 {
+        meta.trunc_reason = DROP_INNER_TRUNCATED;
+        packet.extract(hdr.inner_ipv4);
+        transition select(hdr.inner_ipv4.version, hdr.inner_ipv4.ihl) {
+            (4w4, 4w5): check_inner_l4;
+            default: inner_ipv4_malformed;
+        }
+    }
+
+    // Inner ports only for TCP and UDP that are not fragments.
+    state check_inner_l4 {
+        transition select(hdr.inner_ipv4.flags, hdr.inner_ipv4.frag_offset,
+                          hdr.inner_ipv4.protocol) {
+            (3w0 &&& IPV4_FLAG_MF, 13w0, PROTO_TCP): parse_inner_l4;
+            (3w0 &&& IPV4_FLAG_MF, 13w0, PROTO_UDP): parse_inner_l4;
+            default: accept;
+        }
+    }
+
+    state parse_inner_l4 {
+        meta.trunc_reason = DROP_INNER_TRUNCATED;
+        packet.extract(hdr.inner_l4);
+        transition accept;
+    }
+
+    // A failed check: remember it and stop.
+    state not_ipv4 {
+        meta.parse_reason = DROP_NOT_IPV4;
+        transition accept;
+    }
+
+    state ipv4_malformed {
+        meta.parse_reason = DROP_IPV4_MALFORMED;
+        transition accept;
+    }
+
+    state ipv4_fragment {
+        meta.parse_reason = DROP_IPV4_FRAGMENT;
+        transition accept;
+    }
+
+    state vxlan_bad_flags {
+        meta.parse_reason = DROP_VXLAN_BAD_FLAGS;
+        transition accept;
+    }
+
+    state inner_not_ipv4 {
+        meta.parse_reason = DROP_INNER_NOT_IPV4;
+        transition accept;
+    }
+
+    state inner_ipv4_malformed {
+        meta.parse_reason = DROP_INNER_IPV4_MALFORMED;
+        transition accept;
+    }
+}
+
+// The checksums are written here, where Tofino's checksum engines are. Only
+// forwarded packets have the flags set (by GrayIngress).
+control GrayIngressDeparser(packet_out packet,
+                            inout headers_t hdr,
+                            in graygw_metadata_t meta,
+                            in ingress_intrinsic_metadata_for_deparser_t ig_dprsr_md) {
+
+    Checksum() ipv4_csum;
+    Checksum() tcp_csum;
+    Checksum() udp_csum;
+
+    apply {
+        // From scratch over the 20 bytes: a bad received checksum leaves
+        // corrected.
+        if (meta.upd_ipv4_csum) {
+            hdr.ipv4.hdr_checksum = ipv4_csum.update({
+                hdr.ipv4.version,
+                hdr.ipv4.ihl,
+                hdr.ipv4.dscp,
+                hdr.ipv4.ecn,
+                hdr.ipv4.total_len,
+                hdr.ipv4.identification,
+                hdr.ipv4.flags,
+                hdr.ipv4.frag_offset,
+                hdr.ipv4.ttl,
+                hdr.ipv4.protocol,
+                hdr.ipv4.src_addr,
+                hdr.ipv4.dst_addr
+            });
+        }
+        // ~(residual + new dst) = ~(~HC + ~m + m'): RFC 1624 eqn. 3.
+        if (meta.upd_tcp_csum) {
+            hdr.tcp.checksum = tcp_csum.update({
+                hdr.ipv4.dst_addr,
+                meta.l4_csum_residual
+            });
+        }
+        // UDP: a computed 0 is sent as 0xFFFF (0 would mean "no checksum").
+        if (meta.upd_udp_csum) {
+            hdr.udp.checksum = udp_csum.update(
+                data = {
+                    hdr.ipv4.dst_addr,
+                    meta.l4_csum_residual
+                },
+                zeros_as_ones = true);
+        }
+        packet.emit(hdr);
+    }
+}
+
+#endif // __GRAYGW_TNA_PARSER__
