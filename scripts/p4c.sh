@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Compiles the graygw P4 programs (`make p4` runs this).
+#
+#   v1model: p4test (when installed), then p4c-bm2-ss -> build/p4/graygw.json and
+#            build/p4/graygw.p4info.txtpb, which must mean the same as the
+#            committed p4src/graygw.p4info.txtpb (scripts/p4info_diff.py).
+#   TNA:     bf-p4c when installed (skipped otherwise) -> build/p4/tna/.
+#
+# Exit status: 0 all good; 1 a compiler failed or the P4Info differs;
+# 2 p4c-bm2-ss is not installed. Output directory: $P4_OUT (default build/p4).
+# Commands and flags: docs/p4-targets.md.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SRC="$ROOT/p4src"
+OUT="${P4_OUT:-$ROOT/build/p4}"
+V1MODEL="$SRC/v1model/graygw_v1model.p4"
+TNA="$SRC/tna/graygw_tna.p4"
+P4INFO="$SRC/graygw.p4info.txtpb"
+
+if ! command -v p4c-bm2-ss >/dev/null 2>&1; then
+    echo "p4c-bm2-ss not found: install p4c with its BMv2 backend (p4lang/p4c) to compile p4src/ and check the P4Info; see docs/p4-targets.md" >&2
+    exit 2
+fi
+
+mkdir -p "$OUT"
+
+if command -v p4test >/dev/null 2>&1; then
+    echo "p4test: $V1MODEL"
+    p4test "$V1MODEL"
+else
+    echo "p4test not found: skipping it"
+fi
+
+echo "p4c-bm2-ss: $V1MODEL"
+# p4c picks the P4Info format from the file name; ".txt" means text format in
+# every release, ".txtpb" only in recent ones.
+p4c-bm2-ss -o "$OUT/graygw.json" --p4runtime-files "$OUT/graygw.p4info.txt" "$V1MODEL"
+mv -f "$OUT/graygw.p4info.txt" "$OUT/graygw.p4info.txtpb"
+
+echo "p4info_diff: p4src/graygw.p4info.txtpb vs $OUT/graygw.p4info.txtpb"
+python3 "$ROOT/scripts/p4info_diff.py" "$P4INFO" "$OUT/graygw.p4info.txtpb"
+echo "P4Info matches the committed one"
+
+if command -v bf-p4c >/dev/null 2>&1; then
+    echo "bf-p4c: $TNA"
+    mkdir -p "$OUT/tna"
+    # Standard P4Runtime counters (not Tofino extern messages), as Stratum wants.
+    bf-p4c --target tofino --arch tna -g -o "$OUT/tna" \
+        --p4runtime-files "$OUT/tna/graygw_tna.p4info.txt" \
+        --p4runtime-force-std-externs \
+        "$TNA"
+    # Informational only: the TNA P4Info is not the contract. bf-p4c prefixes
+    # names with the pipeline ("pipe.") and says arch "tna"; ids should match.
+    if python3 "$ROOT/scripts/p4info_diff.py" --strip-prefix pipe. --ignore-arch \
+            "$P4INFO" "$OUT/tna/graygw_tna.p4info.txt"; then
+        echo "TNA P4Info matches the committed one (after the pipe. prefix)"
+    else
+        echo "note: the TNA P4Info differs from the committed one (above); see docs/p4-targets.md"
+    fi
+    echo "Tofino resources: $OUT/tna/pipe/logs/ (mau.resources.log: stages used of 12)"
+else
+    echo "bf-p4c not found: skipping the TNA program"
+fi
