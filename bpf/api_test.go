@@ -1,0 +1,269 @@
+//go:build linux
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+	"github.com/graygw/graygw/testvectors"
+)
+
+// pinDir returns a fresh pin directory under bpffs, removed after the test.
+func pinDir(t *testing.T) string {
+	t.Helper()
+	skipUnlessBPF(t)
+	dir := filepath.Join("/sys/fs/bpf", fmt.Sprintf("graygw-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func basicModel(t *testing.T) *model.State {
+	t.Helper()
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.States["basic"]
+	ms, err := st.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// vectorCase returns the input frame and expectation of a named vector.
+func vectorCase(t *testing.T, name string) ([]byte, testvectors.Expect) {
+	t.Helper()
+	f, _ := testvectors.Committed()
+	for _, c := range f.Cases {
+		if c.Name == name {
+			b, err := c.Frame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b, c.Expect
+		}
+	}
+	t.Fatalf("no vector %s", name)
+	return nil, testvectors.Expect{}
+}
+
+// poolOf runs frame and returns the backend it went to, or the drop reason.
+func decide(t *testing.T, d *Dataplane, frame []byte) string {
+	t.Helper()
+	before, _ := d.DropCounters()
+	ret, out := run(t, d.Program(), frame)
+	after, _ := d.DropCounters()
+	if ret == xdpTX || ret == xdpRedirect {
+		return fmt.Sprintf("to %d.%d.%d.%d", out[30], out[31], out[32], out[33])
+	}
+	for r := range pipeline.NumReasons {
+		if after[r].Packets != before[r].Packets {
+			return pipeline.Reason(r).String()
+		}
+	}
+	return verdictName(ret)
+}
+
+func TestRuleShadowingAndPromotion(t *testing.T) {
+	d := openTest(t)
+	applyState(t, d, basicModel(t))
+	frame, e := vectorCase(t, "overlay_vm_cutover") // vni 5001 src 10.0.0.5 -> gray
+	gray := decide(t, d, frame)
+	if e.Pool != testvectors.PoolGray || !strings.HasPrefix(gray, "to 10.3.") {
+		t.Fatalf("vector sends to %s (pool %d), want the gray pool", gray, e.Pool)
+	}
+	vmRule := ruleFromModel(basicModel(t).GrayRules[0]) // priority 100, vni+src -> gray
+	// A lower-priority rule with the same mask and value is shadowed...
+	low := vmRule
+	low.Priority, low.Pool = 40, testvectors.PoolBase
+	if err := d.InsertRule(low); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(t, d, frame); got != gray {
+		t.Fatalf("after a shadowed insert: %s, want %s", got, gray)
+	}
+	if err := d.InsertRule(low); !errors.Is(err, ErrExists) {
+		t.Fatalf("second insert of the same rule: %v, want ErrExists", err)
+	}
+	// ...and promoted when the better one goes.
+	if err := d.DeleteRule(vmRule.RuleMatch); err != nil {
+		t.Fatal(err)
+	}
+	base := decide(t, d, frame)
+	if !strings.HasPrefix(base, "to 10.2.") {
+		t.Fatalf("after deleting the best rule: %s, want the base pool", base)
+	}
+	c, err := d.RuleCounter(low.RuleMatch)
+	if err != nil || c.Packets != 1 || c.Bytes != uint64(len(frame)) {
+		t.Fatalf("promoted rule counter %+v %v, want 1 packet", c, err)
+	}
+	// Modify changes the action in place.
+	low.Pool = testvectors.PoolGray
+	if err := d.ModifyRule(low); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(t, d, frame); got != gray {
+		t.Fatalf("after modify: %s, want %s", got, gray)
+	}
+	if err := d.DeleteRule(low.RuleMatch); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteRule(low.RuleMatch); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v, want ErrNotFound", err)
+	}
+	if got := decide(t, d, frame); got != base {
+		t.Fatalf("with no vm rule: %s, want %s", got, base)
+	}
+	if n := len(d.Rules()); n != len(basicModel(t).GrayRules)-1 {
+		t.Fatalf("%d rules left, want %d", n, len(basicModel(t).GrayRules)-1)
+	}
+}
+
+func TestRuleValidationAndMaskBound(t *testing.T) {
+	d := openTest(t)
+	r := Rule{RuleMatch: RuleMatch{Priority: 0}, Action: SetPool}
+	if err := d.InsertRule(r); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("priority 0: %v, want ErrInvalid", err)
+	}
+	for i := range MaxMasks + 1 {
+		r := Rule{RuleMatch: RuleMatch{Priority: int32(i + 1),
+			Mask: RuleKey{Flow: pipeline.FlowKey{Src: ^uint32(0) << (31 - i%32), DPort: uint16(i / 32)}}}, Action: SetPool}
+		err := d.InsertRule(r)
+		if i < MaxMasks && err != nil {
+			t.Fatalf("mask %d: %v", i, err)
+		}
+		if i == MaxMasks && !errors.Is(err, ErrFull) {
+			t.Fatalf("mask %d: %v, want ErrFull", i, err)
+		}
+	}
+	if d.MaskCount() != MaxMasks {
+		t.Fatalf("%d masks, want %d", d.MaskCount(), MaxMasks)
+	}
+	// More rules on a mask in use are fine.
+	r = Rule{RuleMatch: RuleMatch{Priority: 999, Value: RuleKey{Flow: pipeline.FlowKey{Src: 1 << 31}},
+		Mask: RuleKey{Flow: pipeline.FlowKey{Src: 1 << 31}}}, Action: SetPool}
+	if err := d.InsertRule(r); err != nil {
+		t.Fatalf("rule on a mask in use: %v", err)
+	}
+	if _, err := selectIndex(MaxPools, 0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("pool %d: %v, want ErrInvalid", MaxPools, err)
+	}
+}
+
+func TestPortDown(t *testing.T) {
+	d := openTest(t)
+	applyState(t, d, basicModel(t))
+	frame, e := vectorCase(t, "overlay_default_pool")
+	if err := d.DeletePort(e.Port); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(t, d, frame); got != "PORT_DOWN" {
+		t.Fatalf("port %d down: %s, want PORT_DOWN", e.Port, got)
+	}
+	if err := d.SetPort(e.Port, loIfindex); err != nil {
+		t.Fatal(err)
+	}
+	if ret, _ := run(t, d.Program(), frame); ret != xdpTX {
+		t.Fatalf("port back on the ingress: %s, want TX", verdictName(ret))
+	}
+}
+
+// TestPinnedRestart reopens pinned maps: tables, shadowed rules and counters
+// survive, and the new process keeps deciding as the old one did.
+func TestPinnedRestart(t *testing.T) {
+	dir := pinDir(t)
+	d, err := Open(Options{PinDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := basicModel(t)
+	applyState(t, d, ms)
+	shadow := ruleFromModel(ms.GrayRules[0])
+	shadow.Priority, shadow.Pool = 40, testvectors.PoolBase
+	if err := d.InsertRule(shadow); err != nil {
+		t.Fatal(err)
+	}
+	frame, _ := vectorCase(t, "overlay_vm_cutover")
+	first := decide(t, d, frame)
+	d.Close()
+
+	d2, err := Open(Options{PinDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d2.Unpin(); d2.Close() })
+	if got := decide(t, d2, frame); got != first {
+		t.Fatalf("after reopen: %s, want %s", got, first)
+	}
+	if c, err := d2.VIPCounter(testvectors.VIP1); err != nil || c.Packets != 2 {
+		t.Fatalf("vip counter after reopen %+v %v, want 2 packets", c, err)
+	}
+	if n := len(d2.Rules()); n != len(ms.GrayRules)+1 {
+		t.Fatalf("%d rules after reopen, want %d", n, len(ms.GrayRules)+1)
+	}
+	// The shadowed rule was remembered: deleting the best promotes it.
+	if err := d2.DeleteRule(ruleFromModel(ms.GrayRules[0]).RuleMatch); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(t, d2, frame); !strings.HasPrefix(got, "to 10.2.") {
+		t.Fatalf("after deleting the best rule: %s, want the base pool", got)
+	}
+	// New entries take free counter cells, not used ones.
+	if err := d2.SetVIP(netip.MustParseAddr("10.255.0.9"), VIP{ID: 9, DefaultPool: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := d2.VIPCounter(testvectors.VIP1); c.Packets != 3 {
+		t.Fatalf("vip 1 counter %d after adding a vip, want 3", c.Packets)
+	}
+}
+
+func TestIncompatiblePin(t *testing.T) {
+	dir := pinDir(t)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A vip_map from "another version", with a wider value.
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Name: "vip_map", Type: ebpf.Hash, KeySize: 4, ValueSize: 16,
+		MaxEntries: pipeline.VIPTableSize, Flags: 1 /* BPF_F_NO_PREALLOC */})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Pin(filepath.Join(dir, "vip_map")); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	_, err = Open(Options{PinDir: dir})
+	if !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), "vip_map: ValueSize: 16 changed to 8") ||
+		!strings.Contains(err.Error(), "--repin") {
+		t.Fatalf("Open over an incompatible pin: %v, want ErrIncompatiblePin naming vip_map's value size and --repin", err)
+	}
+	d, err := Open(Options{PinDir: dir, Repin: true})
+	if err != nil {
+		t.Fatalf("Open with Repin: %v", err)
+	}
+	// Same sizes, other ABI stamp: refused too.
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: ABI + 1}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if _, err := Open(Options{PinDir: dir}); !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), "ABI") {
+		t.Fatalf("Open over another ABI: %v, want ErrIncompatiblePin naming the ABI", err)
+	}
+	d, err = Open(Options{PinDir: dir, Repin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Unpin()
+	d.Close()
+}
