@@ -1,0 +1,122 @@
+// Package dataplane is the small interface the graygw P4Runtime agent programs:
+// one typed method per table operation and counter read of the pipeline contract
+// (docs/pipeline.md), with no P4Runtime in it. Two implementations exist:
+// Memory (here), a reference implementation over the Go model that tests drive with
+// frames, and the XDP adapter in package agent/xdp over the bpf loader.
+//
+// Every method changes one entry as one value: an implementation must make each
+// call atomic for packets (a packet sees the entry before or after the call, never
+// half of it). The agent never calls two methods concurrently.
+package dataplane
+
+import (
+	"errors"
+
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// Sentinel errors. Implementations wrap one of them so the agent can map them to
+// P4Runtime codes.
+var (
+	// ErrExists: InsertRule of a rule with the same match and priority.
+	ErrExists = errors.New("dataplane: entry already exists")
+	// ErrNotFound: the entry to modify, delete or read does not exist.
+	ErrNotFound = errors.New("dataplane: entry not found")
+	// ErrFull: the table (or a target-specific structure, e.g. the XDP
+	// tuple-space mask list) has no room. P4Runtime RESOURCE_EXHAUSTED.
+	ErrFull = errors.New("dataplane: table full")
+	// ErrOutOfRange: a value the P4Info allows but this target cannot represent
+	// (e.g. an XDP pool id beyond its bucket array). P4Runtime OUT_OF_RANGE.
+	ErrOutOfRange = errors.New("dataplane: value beyond the target's range")
+)
+
+// Counter is a packets and bytes pair.
+type Counter struct {
+	Packets, Bytes uint64
+}
+
+// Dataplane is what the agent needs from a target. The Set methods insert or
+// replace; replacing keeps the entry's direct counter, inserting starts it at zero.
+// Addresses are IPv4 addresses as numbers (10.0.0.1 = 0x0a000001).
+type Dataplane interface {
+	SetVIP(addr uint32, v model.VIP) error
+	DeleteVIP(addr uint32) error
+
+	SetTenant(vni uint32, tenant uint16) error
+	DeleteTenant(vni uint32) error
+
+	// InsertRule adds a gray rule; its identity is RuleID(r). ErrExists if present.
+	InsertRule(r model.GrayRule) error
+	// ModifyRule replaces the action of the rule with identity RuleID(r).
+	ModifyRule(r model.GrayRule) error
+	// DeleteRule removes the rule with identity RuleID(r).
+	DeleteRule(r model.GrayRule) error
+
+	SetPoolHash(pool uint16, mask pipeline.FlowKey) error
+	DeletePoolHash(pool uint16) error
+
+	SetBucket(pool, bucket, backend uint16) error
+	// SetBuckets sets buckets first, first+1, ... of pool; each bucket is its own
+	// atomic change.
+	SetBuckets(pool, first uint16, backends []uint16) error
+	DeleteBucket(pool, bucket uint16) error
+
+	SetBackend(id uint16, b model.Backend) error
+	DeleteBackend(id uint16) error
+
+	// DropCounters reads the drop_reasons counter, indexed by pipeline.Reason.
+	DropCounters() ([pipeline.NumReasons]Counter, error)
+	VIPCounter(addr uint32) (Counter, error)
+	RuleCounter(r model.GrayRule) (Counter, error)
+	BackendCounter(id uint16) (Counter, error)
+}
+
+// Table names a table of the pipeline, for Listing.
+type Table uint8
+
+// The tables, in pipeline order.
+const (
+	VIP Table = 1 << iota
+	VNITenant
+	GrayRules
+	PoolHash
+	BackendSelect
+	Backend
+
+	AllTables = VIP | VNITenant | GrayRules | PoolHash | BackendSelect | Backend
+)
+
+// Listing is what a Lister could read back.
+type Listing struct {
+	// State holds the entries of the tables in Complete; the others are empty.
+	State *model.State
+	// Complete says which tables were listed in full.
+	Complete Table
+}
+
+// Lister is implemented by dataplanes that can list their entries. The agent uses
+// it after a restart to remove entries its journal does not account for.
+type Lister interface {
+	List() (Listing, error)
+}
+
+// CounterWriter is implemented by dataplanes whose counters can be set
+// (P4Runtime CounterEntry / DirectCounterEntry MODIFY).
+type CounterWriter interface {
+	SetDropCounter(reason pipeline.Reason, c Counter) error
+	SetVIPCounter(addr uint32, c Counter) error
+	SetRuleCounter(r model.GrayRule, c Counter) error
+	SetBackendCounter(id uint16, c Counter) error
+}
+
+// RuleID returns the identity of a gray rule as P4Runtime sees it (masks,
+// masked values and priority): the action fields cleared, the values ANDed with
+// their masks and the VNI mask cut to 24 bits.
+func RuleID(r model.GrayRule) model.GrayRule {
+	r.Mask.VNI &= pipeline.MaxVNI
+	r.Match = r.Match.And(r.Mask)
+	r.VIPID &= r.VIPMask
+	r.Action, r.Pool, r.Threshold = 0, 0, 0
+	return r
+}

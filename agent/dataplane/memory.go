@@ -1,0 +1,372 @@
+package dataplane
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// Limits are optional target limits a Memory dataplane imitates, so tests can see
+// how the agent reports a target that holds less than the P4Info promises.
+// Zero means no limit.
+type Limits struct {
+	// MaxPools: pools >= MaxPools cannot own buckets (ErrOutOfRange), as on XDP.
+	MaxPools int
+	// MaxMasks: distinct gray rule masks in use at once (ErrFull), as on XDP.
+	MaxMasks int
+}
+
+// Memory is the reference dataplane: a model.State plus counters, forwarding with
+// model.Process. It implements Dataplane, Lister and CounterWriter and is safe for
+// concurrent use.
+type Memory struct {
+	limits Limits
+
+	mu      sync.Mutex
+	st      *model.State
+	rules   map[model.GrayRule]struct{} // rule identities present
+	drops   [pipeline.NumReasons]Counter
+	vipCtr  map[uint32]Counter
+	ruleCtr map[model.GrayRule]Counter
+	beCtr   map[uint16]Counter
+}
+
+var (
+	_ Dataplane     = (*Memory)(nil)
+	_ Lister        = (*Memory)(nil)
+	_ CounterWriter = (*Memory)(nil)
+)
+
+// NewMemory returns an empty Memory dataplane.
+func NewMemory(l Limits) *Memory {
+	return &Memory{
+		limits: l, st: model.NewState(), rules: map[model.GrayRule]struct{}{},
+		vipCtr: map[uint32]Counter{}, ruleCtr: map[model.GrayRule]Counter{}, beCtr: map[uint16]Counter{},
+	}
+}
+
+// Process runs frame through the pipeline (model.Process) and counts it as the XDP
+// program does: drop_reasons for every reason but NONE, the vip counter on a vip
+// hit, the gray rule counter of the winning rule, the backend counter when
+// forwarded. Bytes are the frame's length.
+func (m *Memory) Process(frame []byte) model.Result {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := model.Process(m.st, frame)
+	n := uint64(len(frame))
+	add := func(c Counter) Counter { return Counter{c.Packets + 1, c.Bytes + n} }
+	if r.Reason != pipeline.None && int(r.Reason) < len(m.drops) {
+		m.drops[r.Reason] = add(m.drops[r.Reason])
+	}
+	if r.VIPHit {
+		dst := model.Parse(frame).OuterDst
+		m.vipCtr[dst] = add(m.vipCtr[dst])
+	}
+	if r.Rule >= 0 {
+		id := RuleID(m.st.GrayRules[r.Rule])
+		m.ruleCtr[id] = add(m.ruleCtr[id])
+	}
+	if r.Verdict == model.Forward {
+		m.beCtr[r.BackendID] = add(m.beCtr[r.BackendID])
+	}
+	return r
+}
+
+// SetVIP implements Dataplane.
+func (m *Memory) SetVIP(addr uint32, v model.VIP) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.st.VIPs[addr]; !ok {
+		m.vipCtr[addr] = Counter{}
+	}
+	m.st.VIPs[addr] = v
+	return nil
+}
+
+// DeleteVIP implements Dataplane.
+func (m *Memory) DeleteVIP(addr uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.st.VIPs[addr]; !ok {
+		return fmt.Errorf("vip %#x: %w", addr, ErrNotFound)
+	}
+	delete(m.st.VIPs, addr)
+	delete(m.vipCtr, addr)
+	return nil
+}
+
+// SetTenant implements Dataplane.
+func (m *Memory) SetTenant(vni uint32, tenant uint16) error {
+	if vni > pipeline.MaxVNI {
+		return fmt.Errorf("vni %d: %w", vni, ErrOutOfRange)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st.Tenants[vni] = tenant
+	return nil
+}
+
+// DeleteTenant implements Dataplane.
+func (m *Memory) DeleteTenant(vni uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.st.Tenants[vni]; !ok {
+		return fmt.Errorf("vni_tenant %d: %w", vni, ErrNotFound)
+	}
+	delete(m.st.Tenants, vni)
+	return nil
+}
+
+func (m *Memory) findRule(id model.GrayRule) int {
+	return slices.IndexFunc(m.st.GrayRules, func(r model.GrayRule) bool { return RuleID(r) == id })
+}
+
+// InsertRule implements Dataplane.
+func (m *Memory) InsertRule(r model.GrayRule) error {
+	id := RuleID(r)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.rules[id]; ok {
+		return fmt.Errorf("gray rule: %w", ErrExists)
+	}
+	if m.limits.MaxMasks > 0 {
+		masks := map[ruleMask]bool{}
+		for rid := range m.rules {
+			masks[maskOf(rid)] = true
+		}
+		if !masks[maskOf(id)] && len(masks) >= m.limits.MaxMasks {
+			return fmt.Errorf("gray rule: %w: %d distinct masks in use", ErrFull, len(masks))
+		}
+	}
+	r.Match, r.VIPID, r.Mask.VNI = id.Match, id.VIPID, id.Mask.VNI
+	m.st.GrayRules = append(m.st.GrayRules, r)
+	m.rules[id] = struct{}{}
+	m.ruleCtr[id] = Counter{}
+	return nil
+}
+
+type ruleMask struct {
+	vip  uint16
+	flow pipeline.FlowKey
+}
+
+func maskOf(id model.GrayRule) ruleMask { return ruleMask{id.VIPMask, id.Mask} }
+
+// ModifyRule implements Dataplane.
+func (m *Memory) ModifyRule(r model.GrayRule) error {
+	id := RuleID(r)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := m.findRule(id)
+	if i < 0 {
+		return fmt.Errorf("gray rule: %w", ErrNotFound)
+	}
+	old := &m.st.GrayRules[i]
+	old.Action, old.Pool, old.Threshold = r.Action, r.Pool, r.Threshold
+	return nil
+}
+
+// DeleteRule implements Dataplane.
+func (m *Memory) DeleteRule(r model.GrayRule) error {
+	id := RuleID(r)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := m.findRule(id)
+	if i < 0 {
+		return fmt.Errorf("gray rule: %w", ErrNotFound)
+	}
+	m.st.GrayRules = slices.Delete(m.st.GrayRules, i, i+1)
+	delete(m.rules, id)
+	delete(m.ruleCtr, id)
+	return nil
+}
+
+// SetPoolHash implements Dataplane.
+func (m *Memory) SetPoolHash(pool uint16, mask pipeline.FlowKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mask.VNI &= pipeline.MaxVNI
+	m.st.PoolHash[pool] = mask
+	return nil
+}
+
+// DeletePoolHash implements Dataplane.
+func (m *Memory) DeletePoolHash(pool uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.st.PoolHash[pool]; !ok {
+		return fmt.Errorf("pool_hash %d: %w", pool, ErrNotFound)
+	}
+	delete(m.st.PoolHash, pool)
+	return nil
+}
+
+func (m *Memory) checkBucket(pool, bucket uint16) error {
+	if m.limits.MaxPools > 0 && int(pool) >= m.limits.MaxPools {
+		return fmt.Errorf("backend_select pool %d: %w: pools < %d", pool, ErrOutOfRange, m.limits.MaxPools)
+	}
+	if m.limits.MaxPools > 0 && int(bucket) >= pipeline.Buckets {
+		return fmt.Errorf("backend_select bucket %d: %w: buckets < %d", bucket, ErrOutOfRange, pipeline.Buckets)
+	}
+	return nil
+}
+
+// SetBucket implements Dataplane.
+func (m *Memory) SetBucket(pool, bucket, backend uint16) error {
+	if err := m.checkBucket(pool, bucket); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st.BackendSelect[model.SelectKey{Pool: pool, Bucket: bucket}] = backend
+	return nil
+}
+
+// SetBuckets implements Dataplane.
+func (m *Memory) SetBuckets(pool, first uint16, backends []uint16) error {
+	if int(first)+len(backends) > 1<<16 {
+		return fmt.Errorf("backend_select pool %d: %w: %d buckets from %d", pool, ErrOutOfRange, len(backends), first)
+	}
+	for i := range backends {
+		if err := m.checkBucket(pool, first+uint16(i)); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, b := range backends {
+		m.st.BackendSelect[model.SelectKey{Pool: pool, Bucket: first + uint16(i)}] = b
+	}
+	return nil
+}
+
+// DeleteBucket implements Dataplane.
+func (m *Memory) DeleteBucket(pool, bucket uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := model.SelectKey{Pool: pool, Bucket: bucket}
+	if _, ok := m.st.BackendSelect[k]; !ok {
+		return fmt.Errorf("backend_select %d/%d: %w", pool, bucket, ErrNotFound)
+	}
+	delete(m.st.BackendSelect, k)
+	return nil
+}
+
+// SetBackend implements Dataplane.
+func (m *Memory) SetBackend(id uint16, b model.Backend) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.st.Backends[id]; !ok {
+		m.beCtr[id] = Counter{}
+	}
+	m.st.Backends[id] = b
+	return nil
+}
+
+// DeleteBackend implements Dataplane.
+func (m *Memory) DeleteBackend(id uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.st.Backends[id]; !ok {
+		return fmt.Errorf("backend %d: %w", id, ErrNotFound)
+	}
+	delete(m.st.Backends, id)
+	delete(m.beCtr, id)
+	return nil
+}
+
+// DropCounters implements Dataplane.
+func (m *Memory) DropCounters() ([pipeline.NumReasons]Counter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.drops, nil
+}
+
+// VIPCounter implements Dataplane.
+func (m *Memory) VIPCounter(addr uint32) (Counter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.vipCtr[addr]
+	if !ok {
+		return c, fmt.Errorf("vip %#x: %w", addr, ErrNotFound)
+	}
+	return c, nil
+}
+
+// RuleCounter implements Dataplane.
+func (m *Memory) RuleCounter(r model.GrayRule) (Counter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.ruleCtr[RuleID(r)]
+	if !ok {
+		return c, fmt.Errorf("gray rule: %w", ErrNotFound)
+	}
+	return c, nil
+}
+
+// BackendCounter implements Dataplane.
+func (m *Memory) BackendCounter(id uint16) (Counter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.beCtr[id]
+	if !ok {
+		return c, fmt.Errorf("backend %d: %w", id, ErrNotFound)
+	}
+	return c, nil
+}
+
+// SetDropCounter implements CounterWriter.
+func (m *Memory) SetDropCounter(reason pipeline.Reason, c Counter) error {
+	if int(reason) >= len(m.drops) {
+		return fmt.Errorf("drop reason %d: %w", reason, ErrOutOfRange)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.drops[reason] = c
+	return nil
+}
+
+func setCounter[K comparable](m *Memory, ctr map[K]Counter, k K, c Counter, what string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := ctr[k]; !ok {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	ctr[k] = c
+	return nil
+}
+
+// SetVIPCounter implements CounterWriter.
+func (m *Memory) SetVIPCounter(addr uint32, c Counter) error {
+	return setCounter(m, m.vipCtr, addr, c, "vip counter")
+}
+
+// SetRuleCounter implements CounterWriter.
+func (m *Memory) SetRuleCounter(r model.GrayRule, c Counter) error {
+	return setCounter(m, m.ruleCtr, RuleID(r), c, "gray rule counter")
+}
+
+// SetBackendCounter implements CounterWriter.
+func (m *Memory) SetBackendCounter(id uint16, c Counter) error {
+	return setCounter(m, m.beCtr, id, c, "backend counter")
+}
+
+// List implements Lister: every table, in full.
+func (m *Memory) List() (Listing, error) {
+	return Listing{State: m.State(), Complete: AllTables}, nil
+}
+
+// State returns a copy of the tables.
+func (m *Memory) State() *model.State {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return &model.State{
+		VIPs: maps.Clone(m.st.VIPs), Tenants: maps.Clone(m.st.Tenants),
+		GrayRules: slices.Clone(m.st.GrayRules), PoolHash: maps.Clone(m.st.PoolHash),
+		BackendSelect: maps.Clone(m.st.BackendSelect), Backends: maps.Clone(m.st.Backends),
+	}
+}
