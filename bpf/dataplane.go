@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 )
 
 // Options configure Open.
@@ -41,6 +42,7 @@ type Dataplane struct {
 	backends map[uint32]uint32 // backend id -> counter slot
 	beSlots  slots
 	tss      tss
+	links    map[string]link.Link // unpinned links (NoPin), by interface name
 }
 
 // Open loads the program and creates its maps, or reuses the maps pinned under
@@ -174,7 +176,14 @@ func (d *Dataplane) checkMeta() error {
 
 // Close releases the program and map handles. Pinned maps and links stay, so
 // attached interfaces keep forwarding with the current tables.
+// With NoPin, Close also detaches the interfaces it attached.
 func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	for name, l := range d.links {
+		l.Close()
+		delete(d.links, name)
+	}
+	d.mu.Unlock()
 	return d.objs.Close()
 }
 
