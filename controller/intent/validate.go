@@ -1,0 +1,631 @@
+package intent
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/graygw/graygw/pipeline"
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// validator holds what is resolved so far; later sections look earlier ones up.
+type validator struct {
+	ps       problems
+	in       Intent
+	gateways []*Gateway
+	pools    map[string]*Pool
+	backends map[string]*backendDecl
+	vips     map[string]*VIP
+	tenants  map[string]*Tenant
+	vniOwner map[uint32]*Tenant
+}
+
+type backendDecl struct {
+	path string // where first declared
+	spec BackendSpec
+	b    Backend
+}
+
+// Validate checks every field of s and resolves it into an Intent. It reports every
+// problem at once, as an *Errors; on error the Intent is nil.
+func (s *Spec) Validate() (*Intent, error) {
+	v := &validator{
+		pools: map[string]*Pool{}, backends: map[string]*backendDecl{}, vips: map[string]*VIP{},
+		tenants: map[string]*Tenant{}, vniOwner: map[uint32]*Tenant{},
+	}
+	if s.Version != SchemaVersion {
+		v.ps.add(ErrRange, "version", "%d: this graygw reads version %d", s.Version, SchemaVersion)
+	}
+	v.gatewaysSection(s.Gateways)
+	v.tenantsSection(s.Tenants)
+	v.poolsSection(s.Pools)
+	v.vipsSection(s.VIPs)
+	v.rulesSection(s.GrayRules)
+	if err := v.ps.err(); err != nil {
+		return nil, err
+	}
+	in := &v.in
+	byName := func(a, b string) int { return strings.Compare(a, b) }
+	slices.SortFunc(in.Gateways, func(a, b Gateway) int { return byName(a.Name, b.Name) })
+	slices.SortFunc(in.VIPs, func(a, b VIP) int { return byName(a.Name, b.Name) })
+	slices.SortFunc(in.Pools, func(a, b Pool) int { return byName(a.Name, b.Name) })
+	slices.SortFunc(in.Backends, func(a, b Backend) int { return byName(a.Name, b.Name) })
+	slices.SortFunc(in.Tenants, func(a, b Tenant) int { return byName(a.Name, b.Name) })
+	return in, nil
+}
+
+// name checks an object's name and its uniqueness among seen (name -> path).
+func (v *validator) name(path, name string, seen map[string]string) {
+	p := dot(path, "name")
+	switch {
+	case name == "":
+		v.ps.add(ErrRequired, p, "missing")
+	case !nameRE.MatchString(name):
+		v.ps.add(ErrRange, p, "%q: names are 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	case seen[name] != "":
+		v.ps.add(ErrDuplicate, p, "%q already names %s", name, seen[name])
+	default:
+		seen[name] = path
+	}
+}
+
+func (v *validator) ipv4(path, s string) (netip.Addr, bool) {
+	if s == "" {
+		v.ps.add(ErrRequired, path, "missing")
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		v.ps.add(ErrAddress, path, "%q is not an IPv4 address", s)
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+func (v *validator) mac(path, s string) ([6]byte, bool) {
+	var m [6]byte
+	if s == "" {
+		v.ps.add(ErrRequired, path, "missing")
+		return m, false
+	}
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		v.ps.add(ErrAddress, path, "%q is not a MAC address (aa:bb:cc:dd:ee:ff)", s)
+		return m, false
+	}
+	if hw[0]&1 != 0 {
+		v.ps.add(ErrAddress, path, "%q is a multicast MAC address", s)
+		return m, false
+	}
+	copy(m[:], hw)
+	return m, true
+}
+
+// idUse records which object holds an id, for collision reports.
+type idUse struct {
+	path, name string
+	explicit   bool
+}
+
+// assignID resolves an explicit or derived id and checks it is unique in used.
+func (v *validator) assignID(path, kind, name string, explicit *int64, max int, used map[uint16]idUse) (uint16, bool) {
+	var id uint16
+	if explicit != nil {
+		if *explicit < 1 || *explicit > int64(max) {
+			v.ps.add(ErrRange, dot(path, "id"), "%d out of range 1-%d", *explicit, max)
+			return 0, false
+		}
+		id = uint16(*explicit)
+	} else {
+		if name == "" {
+			return 0, false
+		}
+		id = DerivedID(kind, name, max)
+	}
+	if prev, ok := used[id]; ok {
+		how := func(explicit bool) string {
+			if explicit {
+				return "explicit"
+			}
+			return "derived from the name"
+		}
+		v.ps.add(ErrDuplicate, dot(path, "id"), "%s id %d (%s) is already the id of %s %q (%s); give one of them an explicit, unused id",
+			kind, id, how(explicit != nil), prev.path, prev.name, how(prev.explicit))
+		return 0, false
+	}
+	used[id] = idUse{path: path, name: name, explicit: explicit != nil}
+	return id, true
+}
+
+func (v *validator) gatewaysSection(specs []GatewaySpec) {
+	if len(specs) == 0 {
+		v.ps.add(ErrRequired, "gateways", "at least one gateway is needed")
+	}
+	names := map[string]string{}
+	targets := map[string]string{}
+	nextHops := map[netip.Addr]string{}
+	for i, gs := range specs {
+		path := idx("gateways", i)
+		v.name(path, gs.Name, names)
+		g := &Gateway{Name: gs.Name, P4Runtime: gs.P4Runtime, DeviceID: gs.DeviceID}
+		if gs.P4Runtime == "" {
+			v.ps.add(ErrRequired, dot(path, "p4runtime"), "missing")
+		} else if host, port, err := net.SplitHostPort(gs.P4Runtime); err != nil || host == "" || !validPort(port) {
+			v.ps.add(ErrAddress, dot(path, "p4runtime"), "%q is not host:port", gs.P4Runtime)
+		} else {
+			key := fmt.Sprintf("%s device %d", gs.P4Runtime, gs.DeviceID)
+			if prev := targets[key]; prev != "" {
+				v.ps.add(ErrDuplicate, dot(path, "p4runtime"), "%s is already %s", key, prev)
+			}
+			targets[key] = path
+		}
+		if a, ok := v.ipv4(dot(path, "bgp_next_hop"), gs.BGPNextHop); ok {
+			if prev := nextHops[a]; prev != "" {
+				v.ps.add(ErrDuplicate, dot(path, "bgp_next_hop"), "%s is already the next hop of %s", a, prev)
+			}
+			nextHops[a] = path
+			g.BGPNextHop = a
+		}
+		if len(gs.Ports) == 0 {
+			v.ps.add(ErrRequired, dot(path, "ports"), "at least one port is needed")
+		}
+		ifaces := map[string]string{}
+		for _, n := range sortedKeys(gs.Ports) {
+			ps := gs.Ports[n]
+			pp := fmt.Sprintf("%s.ports[%d]", path, n)
+			if n < 0 || n > MaxPort {
+				v.ps.add(ErrRange, pp, "port number %d out of range 0-%d (9 bits)", n, MaxPort)
+				continue
+			}
+			port := Port{Number: uint16(n), Interface: ps.Interface}
+			if ps.Interface == "" {
+				v.ps.add(ErrRequired, dot(pp, "interface"), "missing")
+			} else if prev := ifaces[ps.Interface]; prev != "" {
+				v.ps.add(ErrDuplicate, dot(pp, "interface"), "%q is already %s", ps.Interface, prev)
+			} else {
+				ifaces[ps.Interface] = pp
+			}
+			port.MAC, _ = v.mac(dot(pp, "mac"), ps.MAC)
+			g.Ports = append(g.Ports, port)
+		}
+		v.in.Gateways = append(v.in.Gateways, *g)
+	}
+	for i := range v.in.Gateways {
+		v.gateways = append(v.gateways, &v.in.Gateways[i])
+	}
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n <= 65535
+}
+
+func sortedKeys[V any](m map[int64]V) []int64 {
+	keys := make([]int64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (v *validator) tenantsSection(specs []TenantSpec) {
+	names := map[string]string{}
+	ids := map[uint16]idUse{}
+	vniPaths := map[uint32]string{}
+	for i, ts := range specs {
+		path := idx("tenants", i)
+		v.name(path, ts.Name, names)
+		id, _ := v.assignID(path, KindTenant, ts.Name, ts.ID, MaxID, ids)
+		t := &Tenant{Name: ts.Name, ID: id}
+		if len(ts.VNIs) == 0 {
+			v.ps.add(ErrRequired, dot(path, "vnis"), "a tenant needs at least one VNI")
+		}
+		for j, n := range ts.VNIs {
+			vp := idx(dot(path, "vnis"), j)
+			if n < 0 || n > pipeline.MaxVNI {
+				v.ps.add(ErrRange, vp, "%d out of 24 bits", n)
+				continue
+			}
+			if prev := vniPaths[uint32(n)]; prev != "" {
+				v.ps.add(ErrDuplicate, vp, "VNI %d is already %s", n, prev)
+				continue
+			}
+			vniPaths[uint32(n)] = vp
+			t.VNIs = append(t.VNIs, uint32(n))
+		}
+		slices.Sort(t.VNIs)
+		v.in.Tenants = append(v.in.Tenants, *t)
+	}
+	if len(vniPaths) > pipeline.VNITenantTableSize {
+		v.ps.add(ErrCapacity, "tenants", "%d VNIs, vni_tenant holds %d", len(vniPaths), pipeline.VNITenantTableSize)
+	}
+	for i := range v.in.Tenants {
+		t := &v.in.Tenants[i]
+		if t.Name != "" && v.tenants[t.Name] == nil {
+			v.tenants[t.Name] = t
+		}
+		for _, n := range t.VNIs {
+			v.vniOwner[n] = t
+		}
+	}
+}
+
+func (v *validator) poolsSection(specs []PoolSpec) {
+	if len(specs) == 0 {
+		v.ps.add(ErrRequired, "pools", "at least one pool is needed")
+	}
+	if len(specs) > MaxPools {
+		v.ps.add(ErrCapacity, "pools", "%d pools, at most %d: backend_select holds %d pools of %d buckets and one is kept free for rebuilding a pool make-before-break",
+			len(specs), MaxPools, pipeline.BackendSelectTableSize/pipeline.Buckets, pipeline.Buckets)
+	}
+	names := map[string]string{}
+	ids := map[uint16]idUse{}
+	backendIDs := map[uint16]idUse{}
+	underlay := map[netip.Addr]string{}
+	var order []string // backend names, first-declaration order
+	for i, ps := range specs {
+		path := idx("pools", i)
+		v.name(path, ps.Name, names)
+		id, _ := v.assignID(path, KindPool, ps.Name, ps.ID, MaxPoolID, ids)
+		p := Pool{Name: ps.Name, ID: id, Cluster: Cluster(ps.Cluster), Hash: HashAll}
+		switch p.Cluster {
+		case ClusterBase, ClusterGray:
+		case "":
+			v.ps.add(ErrRequired, dot(path, "cluster"), "missing (base or gray)")
+		default:
+			v.ps.add(ErrRange, dot(path, "cluster"), "%q: must be base or gray", ps.Cluster)
+		}
+		if ps.HashFields != nil {
+			p.Hash = 0
+			if len(ps.HashFields) == 0 {
+				v.ps.add(ErrRequired, dot(path, "hash_fields"), "empty: every flow would hash to one bucket; omit the field to hash on all fields")
+			}
+			for j, f := range ps.HashFields {
+				h, ok := ParseHashField(f)
+				switch {
+				case !ok:
+					v.ps.add(ErrRange, idx(dot(path, "hash_fields"), j), "%q is not one of %s", f, strings.Join(hashFieldNames, ", "))
+				case p.Hash&h != 0:
+					v.ps.add(ErrDuplicate, idx(dot(path, "hash_fields"), j), "%q listed twice", f)
+				}
+				p.Hash |= h
+			}
+		}
+		if len(ps.Backends) == 0 {
+			v.ps.add(ErrRequired, dot(path, "backends"), "a pool needs at least one backend")
+		}
+		if len(ps.Backends) > pipeline.Buckets {
+			v.ps.add(ErrCapacity, dot(path, "backends"), "%d backends, more than the %d buckets of a pool", len(ps.Backends), pipeline.Buckets)
+		}
+		members := map[string]string{}
+		positive, lastZero := false, ""
+		for j, bs := range ps.Backends {
+			bp := idx(dot(path, "backends"), j)
+			m := Member{Backend: bs.Name, Weight: 1}
+			if bs.Weight != nil {
+				if *bs.Weight < 0 || *bs.Weight > MaxWeight {
+					v.ps.add(ErrRange, dot(bp, "weight"), "%d out of range 0-%d", *bs.Weight, MaxWeight)
+				} else {
+					m.Weight = uint32(*bs.Weight)
+				}
+			}
+			if m.Weight > 0 {
+				positive = true
+			} else {
+				lastZero = dot(bp, "weight")
+			}
+			// The backend's identity, shared by every pool it is a member of.
+			if bs.Name == "" {
+				v.ps.add(ErrRequired, dot(bp, "name"), "missing")
+				continue
+			}
+			if !nameRE.MatchString(bs.Name) {
+				v.ps.add(ErrRange, dot(bp, "name"), "%q: names are 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", bs.Name)
+				continue
+			}
+			if prev := members[bs.Name]; prev != "" {
+				v.ps.add(ErrDuplicate, dot(bp, "name"), "%q is already %s", bs.Name, prev)
+				continue
+			}
+			members[bs.Name] = bp
+			p.Members = append(p.Members, m)
+			if d := v.backends[bs.Name]; d != nil {
+				v.sameBackend(bp, bs, d)
+				continue
+			}
+			d := &backendDecl{path: bp, spec: bs, b: Backend{Name: bs.Name}}
+			v.backends[bs.Name] = d
+			order = append(order, bs.Name)
+			d.b.ID, _ = v.assignID(bp, KindBackend, bs.Name, bs.ID, MaxID, backendIDs)
+			if a, ok := v.ipv4(dot(bp, "underlay_ip"), bs.UnderlayIP); ok {
+				if prev := underlay[a]; prev != "" {
+					v.ps.add(ErrDuplicate, dot(bp, "underlay_ip"), "%s is already the underlay_ip of %s; a backend in several pools keeps one name", a, prev)
+				}
+				underlay[a] = bp
+				d.b.UnderlayIP = a
+			}
+			d.b.MAC, _ = v.mac(dot(bp, "mac"), bs.MAC)
+			if bs.Port < 0 || bs.Port > MaxPort {
+				v.ps.add(ErrRange, dot(bp, "port"), "%d out of range 0-%d (9 bits)", bs.Port, MaxPort)
+			} else {
+				d.b.Port = uint16(bs.Port)
+				for _, g := range v.gateways {
+					if _, ok := g.Port(d.b.Port); !ok && g.Name != "" {
+						v.ps.add(ErrUnknownRef, dot(bp, "port"), "%d is not a port of gateway %q", bs.Port, g.Name)
+					}
+				}
+			}
+		}
+		if !positive && lastZero != "" {
+			v.ps.add(ErrNoWeight, lastZero, "0 with no other backend of weight > 0")
+		}
+		v.in.Pools = append(v.in.Pools, p)
+	}
+	if len(order) > pipeline.BackendTableSize {
+		v.ps.add(ErrCapacity, "pools", "%d distinct backends, the backend table holds %d", len(order), pipeline.BackendTableSize)
+	}
+	for _, n := range order {
+		v.in.Backends = append(v.in.Backends, v.backends[n].b)
+	}
+	for i := range v.in.Pools {
+		p := &v.in.Pools[i]
+		if p.Name != "" && v.pools[p.Name] == nil {
+			v.pools[p.Name] = p
+		}
+	}
+}
+
+// sameBackend checks that a further declaration of a backend agrees with the first.
+func (v *validator) sameBackend(path string, bs BackendSpec, d *backendDecl) {
+	f := d.spec
+	differs := func(field, a, b string) {
+		if a != b {
+			v.ps.add(ErrConflict, dot(path, field), "%s differs from %s (%s): backend %q is declared in several pools and all but its weight must agree",
+				a, d.path, b, bs.Name)
+		}
+	}
+	idStr := func(p *int64) string {
+		if p == nil {
+			return "absent"
+		}
+		return strconv.FormatInt(*p, 10)
+	}
+	differs("id", idStr(bs.ID), idStr(f.ID))
+	differs("underlay_ip", bs.UnderlayIP, f.UnderlayIP)
+	differs("mac", strings.ToLower(bs.MAC), strings.ToLower(f.MAC))
+	differs("port", strconv.FormatInt(bs.Port, 10), strconv.FormatInt(f.Port, 10))
+}
+
+func (v *validator) vipsSection(specs []VIPSpec) {
+	if len(specs) > pipeline.VIPTableSize {
+		v.ps.add(ErrCapacity, "vips", "%d VIPs, the vip table holds %d", len(specs), pipeline.VIPTableSize)
+	}
+	names := map[string]string{}
+	ids := map[uint16]idUse{}
+	addrs := map[netip.Addr]string{}
+	for i, vs := range specs {
+		path := idx("vips", i)
+		v.name(path, vs.Name, names)
+		id, _ := v.assignID(path, KindVIP, vs.Name, vs.ID, MaxID, ids)
+		vip := VIP{Name: vs.Name, ID: id, DefaultPool: vs.DefaultPool}
+		if a, ok := v.ipv4(dot(path, "address"), vs.Address); ok {
+			vip.Address = a
+			if prev := addrs[a]; prev != "" {
+				v.ps.add(ErrDuplicate, dot(path, "address"), "%s is already the address of %s", a, prev)
+			}
+			addrs[a] = path
+			for _, b := range v.in.Backends {
+				if b.UnderlayIP == a {
+					v.ps.add(ErrConflict, dot(path, "address"), "%s is also the underlay_ip of %s: packets would loop through the gateway", a, v.backends[b.Name].path)
+				}
+			}
+		}
+		switch {
+		case vs.DefaultPool == "":
+			v.ps.add(ErrRequired, dot(path, "default_pool"), "missing")
+		case v.pools[vs.DefaultPool] == nil:
+			v.ps.add(ErrUnknownRef, dot(path, "default_pool"), "unknown pool %q", vs.DefaultPool)
+		}
+		v.in.VIPs = append(v.in.VIPs, vip)
+	}
+	for i := range v.in.VIPs {
+		x := &v.in.VIPs[i]
+		if x.Name != "" && v.vips[x.Name] == nil {
+			v.vips[x.Name] = x
+		}
+	}
+}
+
+var protoNames = map[string]uint8{"icmp": 1, "tcp": 6, "udp": 17}
+
+func (v *validator) rulesSection(specs []RuleSpec) {
+	if len(specs) > pipeline.GrayRulesTableSize {
+		v.ps.add(ErrCapacity, "gray_rules", "%d rules, gray_rules holds %d", len(specs), pipeline.GrayRulesTableSize)
+	}
+	names := map[string]string{}
+	var rules []Rule
+	for i, rs := range specs {
+		path := idx("gray_rules", i)
+		v.name(path, rs.Name, names)
+		r := Rule{Name: rs.Name, Index: i, Pool: rs.Pool, Percent: 100}
+		ok := v.match(dot(path, "match"), &rs.Match, &r)
+		switch {
+		case rs.Pool == "":
+			v.ps.add(ErrRequired, dot(path, "pool"), "missing")
+		case v.pools[rs.Pool] == nil:
+			v.ps.add(ErrUnknownRef, dot(path, "pool"), "unknown pool %q", rs.Pool)
+		}
+		if rs.Percent != nil {
+			p := *rs.Percent
+			// !(p > 0) also catches NaN.
+			if !(p > 0) || p > 100 {
+				v.ps.add(ErrRange, dot(path, "percent"), "%v out of range (0, 100]", p)
+				ok = false
+			} else if p < 100 {
+				t := math.Round(p / 100 * 65536)
+				switch {
+				case t < 1:
+					v.ps.add(ErrRange, dot(path, "percent"), "%v is below the 1/65536 resolution of split_pool", p)
+					ok = false
+				case t > 65535:
+					v.ps.add(ErrRange, dot(path, "percent"), "%v rounds to 65536/65536; write 100", p)
+					ok = false
+				default:
+					r.Percent, r.Threshold = p, uint16(t)
+				}
+			}
+		}
+		r.Tier = tierOf(&r.Match)
+		r.Priority = DerivedPriority(r.Tier, r.Key.Bits())
+		if rs.Priority != nil {
+			if *rs.Priority < 1 || *rs.Priority > math.MaxInt32 {
+				v.ps.add(ErrRange, dot(path, "priority"), "%d out of range 1-%d", *rs.Priority, math.MaxInt32)
+				ok = false
+			} else {
+				r.Priority, r.PriorityExplicit = int32(*rs.Priority), true
+			}
+		}
+		v.in.Rules = append(v.in.Rules, r)
+		if ok {
+			rules = append(rules, r)
+		}
+	}
+	// Two rules of equal priority that match a common packet leave the winner to the
+	// target: refused (docs/pipeline.md, gray_rules).
+	for j := range rules {
+		for i := 0; i < j; i++ {
+			a, b := &rules[i], &rules[j]
+			if a.Priority == b.Priority && a.Key.Overlaps(b.Key) {
+				how := "derived"
+				if b.PriorityExplicit {
+					how = "explicit"
+				}
+				v.ps.add(ErrOverlap, idx("gray_rules", b.Index),
+					"rule %q overlaps gray_rules[%d] %q at the same priority %d (%s); give one an explicit priority or narrow its match",
+					b.Name, a.Index, a.Name, b.Priority, how)
+			}
+		}
+	}
+}
+
+// match resolves a selector into r.Match and r.Key; it reports whether it is valid.
+func (v *validator) match(path string, ms *MatchSpec, r *Rule) bool {
+	m, k := &r.Match, &r.Key
+	n := len(v.ps.list)
+	empty := true
+	if ms.VIP != "" {
+		empty = false
+		if x := v.vips[ms.VIP]; x == nil {
+			v.ps.add(ErrUnknownRef, dot(path, "vip"), "unknown VIP %q", ms.VIP)
+		} else {
+			m.VIP, m.VIPID = ms.VIP, x.ID
+			k.VIPID, k.VIPMask = x.ID, 0xffff
+		}
+	}
+	if ms.VNI != nil {
+		empty = false
+		if *ms.VNI < 0 || *ms.VNI > pipeline.MaxVNI {
+			v.ps.add(ErrRange, dot(path, "vni"), "%d out of 24 bits", *ms.VNI)
+		} else {
+			m.HasVNI, m.VNI = true, uint32(*ms.VNI)
+			k.Value.VNI, k.Mask.VNI = m.VNI, pipeline.MaxVNI
+		}
+	}
+	if ms.Tenant != "" {
+		empty = false
+		t := v.tenants[ms.Tenant]
+		switch {
+		case t == nil:
+			v.ps.add(ErrUnknownRef, dot(path, "tenant"), "unknown tenant %q", ms.Tenant)
+		case m.HasVNI && v.vniOwner[m.VNI] != t:
+			owner := "no tenant"
+			if o := v.vniOwner[m.VNI]; o != nil {
+				owner = fmt.Sprintf("tenant %q", o.Name)
+			}
+			v.ps.add(ErrConflict, dot(path, "tenant"), "%q, but vni %d belongs to %s: the rule would never match", ms.Tenant, m.VNI, owner)
+		default:
+			m.Tenant, m.TenantID = ms.Tenant, t.ID
+			k.Value.Tenant, k.Mask.Tenant = t.ID, 0xffff
+		}
+	}
+	prefix := func(field, s string) (netip.Prefix, uint32, uint32) {
+		if s == "" {
+			return netip.Prefix{}, 0, 0
+		}
+		empty = false
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				v.ps.add(ErrAddress, dot(path, field), "%q is not an IPv4 prefix or address", s)
+				return netip.Prefix{}, 0, 0
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		switch {
+		case !p.Addr().Is4():
+			v.ps.add(ErrAddress, dot(path, field), "%q is not IPv4", s)
+		case p.Masked() != p:
+			v.ps.add(ErrAddress, dot(path, field), "%q has host bits set (did you mean %s?)", s, p.Masked())
+		case p.Bits() == 0:
+			v.ps.add(ErrRange, dot(path, field), "%q matches every address: omit the field", s)
+		default:
+			a := p.Addr().As4()
+			val := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+			return p, val, ^uint32(0) << (32 - p.Bits())
+		}
+		return netip.Prefix{}, 0, 0
+	}
+	m.Src, k.Value.Src, k.Mask.Src = prefix("src", ms.Src)
+	m.Dst, k.Value.Dst, k.Mask.Dst = prefix("dst", ms.Dst)
+	if ms.Proto != "" {
+		empty = false
+		p, ok := protoNames[strings.ToLower(ms.Proto)]
+		if !ok {
+			n, err := strconv.ParseUint(ms.Proto, 10, 8)
+			if err != nil {
+				v.ps.add(ErrRange, dot(path, "proto"), "%q: tcp, udp, icmp or a protocol number 0-255", ms.Proto)
+			}
+			p, ok = uint8(n), err == nil
+		}
+		if ok {
+			m.HasProto, m.Proto = true, p
+			k.Value.Proto, k.Mask.Proto = p, 0xff
+		}
+	}
+	port := func(field string, x *int64) (bool, uint16) {
+		if x == nil {
+			return false, 0
+		}
+		empty = false
+		if *x < 0 || *x > 65535 {
+			v.ps.add(ErrRange, dot(path, field), "%d out of range 0-65535", *x)
+			return false, 0
+		}
+		if m.HasProto && m.Proto != 6 && m.Proto != 17 {
+			v.ps.add(ErrConflict, dot(path, field), "a port with proto %s: only TCP and UDP have ports, the rule would never match", ms.Proto)
+			return false, 0
+		}
+		return true, uint16(*x)
+	}
+	m.HasSPort, m.SPort = port("sport", ms.SPort)
+	if m.HasSPort {
+		k.Value.SPort, k.Mask.SPort = m.SPort, 0xffff
+	}
+	m.HasDPort, m.DPort = port("dport", ms.DPort)
+	if m.HasDPort {
+		k.Value.DPort, k.Mask.DPort = m.DPort, 0xffff
+	}
+	if empty {
+		v.ps.add(ErrRequired, path, "empty: a rule must select something (a vip at least)")
+	}
+	return len(v.ps.list) == n
+}
