@@ -1,0 +1,98 @@
+//go:build linux
+
+// Command xdpbench measures the graygw XDP program per packet with
+// BPF_PROG_TEST_RUN and writes the results as markdown (bench/xdp.md). Needs
+// root. Run it as `make bench` or:
+//
+//	go run ./bpf/cmd/xdpbench -o bench/xdp.md
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/bpf/internal/xdpbench"
+)
+
+func main() {
+	out := flag.String("o", "", "markdown file to write (stdout when empty)")
+	repeat := flag.Int("repeat", 500_000, "repetitions per kernel call")
+	rounds := flag.Int("rounds", 5, "interleaved rounds per measurement")
+	seed := flag.Uint64("seed", 1, "seed of the synthetic rule sets")
+	flag.Parse()
+	start := time.Now()
+	rep, err := xdpbench.Run(xdpbench.Config{Repeat: *repeat, Rounds: *rounds, Seed: *seed})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xdpbench:", err)
+		os.Exit(1)
+	}
+	cmd := "go run ./bpf/cmd/xdpbench " + strings.Join(os.Args[1:], " ")
+	md := render(rep, cmd, time.Since(start))
+	if *out == "" {
+		os.Stdout.Write(md)
+		return
+	}
+	if err := os.WriteFile(*out, md, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "xdpbench:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("wrote %s in %s\n", *out, time.Since(start).Round(time.Millisecond))
+}
+
+func render(r *xdpbench.Report, cmd string, took time.Duration) []byte {
+	var b bytes.Buffer
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	fmt.Fprintf(&b, "# XDP dataplane: cost per packet\n\n")
+	fmt.Fprintf(&b, "Made by `%s` (root) in %s on %s, kernel %s, %d CPUs, %s.\n\n",
+		strings.TrimSpace(cmd), took.Round(time.Second), cpuModel(), unix.ByteSliceToString(u.Release[:]),
+		runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "How: BPF_PROG_TEST_RUN with a large repeat count; ns/packet is the kernel's own\n"+
+		"duration. The kernel reruns one buffer, so the program under test is reached through\n"+
+		"`bench_wrapper` (bpf/internal/xdpbench/bench.c), which restores the original frame\n"+
+		"and tail-calls it; the wrapper's cost (measured on the minimal program in the same\n"+
+		"run) is subtracted. Every repetition was checked with the program's per-CPU counters\n"+
+		"to have taken the intended path (backend or drop-reason counter advanced by at least\n"+
+		"the repeat count). The reference is a minimal XDP program (swap MACs, XDP_TX): %.1f ns\n"+
+		"alone, %.1f ns behind the wrapper. Figures are the mean of the middle half of the\n"+
+		"rounds; the kernel reports whole nanoseconds, so expect about +-1 ns.\n\n", r.MinimalNS, r.WrapperNS)
+	b.WriteString("## Paths (test-vector state: 2 VIPs, 8 gray rules in 6 masks)\n\n")
+	b.WriteString("| path | ns/packet | x minimal |\n|---|---:|---:|\n")
+	for _, p := range r.Paths {
+		fmt.Fprintf(&b, "| %s | %.1f | %.2f |\n", p.Name, p.NS, p.Ratio)
+	}
+	fmt.Fprintf(&b, "\n## Gray rules: cost against the number of rules (%d distinct masks)\n\n", r.Masks)
+	b.WriteString("Rules are spread round-robin over six masks (5-tuple flow, VM + service port,\n" +
+		"VM, VPC, VIP + inner destination /16, tenant), priorities rising with specificity.\n" +
+		"A VM-rule hit visits three masks (flow, VM+port, VM) and stops: no later mask can\n" +
+		"beat it. A packet no rule matches visits all six.\n\n")
+	b.WriteString("| rules | packet | ns/packet | x minimal |\n|---:|---|---:|---:|\n")
+	for _, p := range r.Scaling {
+		n, what, _ := strings.Cut(p.Name, " rules, ")
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f |\n", n, what, p.NS, p.Ratio)
+	}
+	fmt.Fprintf(&b, "\nTables: vip %d, gray_rules %d, backend_select %d pools x %d buckets (array),\n"+
+		"tuple-space bound %d masks. Reproduce: `%s`.\n", 1024, 16384, bpf.MaxPools, 4096, bpf.MaxMasks, strings.TrimSpace(cmd))
+	return b.Bytes()
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
