@@ -1,0 +1,109 @@
+package bgp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	apipb "github.com/osrg/gobgp/v3/api"
+)
+
+// Status is what the CLI shows about BGP: the sessions, what is announced and
+// what is not, and why.
+type Status struct {
+	ASN       uint32           `json:"asn"`
+	RouterID  string           `json:"routerID"`
+	Neighbors []NeighborStatus `json:"neighbors"`
+	// Announced are the paths GoBGP holds, sorted by VIP then next hop.
+	Announced []AnnouncedPath `json:"announced"`
+	// Withdrawn are the (VIP, gateway) paths the last decision did not
+	// announce, with the reasons, sorted by VIP then next hop.
+	Withdrawn []WithdrawnPath `json:"withdrawn"`
+}
+
+// NeighborStatus is one BGP session.
+type NeighborStatus struct {
+	Address string `json:"address"`
+	ASN     uint32 `json:"asn"`
+	// State is the session state: idle, connect, active, opensent,
+	// openconfirm or established.
+	State string `json:"state"`
+	// Up is State == "established".
+	Up bool `json:"up"`
+	// Uptime is how long the session has been established; 0 when down.
+	Uptime time.Duration `json:"uptime"`
+	// Received and Accepted count the IPv4 unicast routes the peer sent and
+	// the ones the import policy kept (always 0: the gateway learns nothing).
+	Received uint64 `json:"received"`
+	Accepted uint64 `json:"accepted"`
+	// Advertised counts the paths sent to the peer.
+	Advertised uint64 `json:"advertised"`
+	// GracefulRestart is true when the peer advertised the graceful restart
+	// capability on the current (or last) session.
+	GracefulRestart bool `json:"gracefulRestart"`
+}
+
+// AnnouncedPath is a path GoBGP announces.
+type AnnouncedPath struct {
+	Path
+	Since time.Time `json:"since"`
+}
+
+// WithdrawnPath is a path that is not announced.
+type WithdrawnPath struct {
+	Withdrawal
+	Since time.Time `json:"since"`
+}
+
+// Status reports the sessions (read from GoBGP) and the announce state.
+func (s *Speaker) Status(ctx context.Context) (Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{ASN: s.cfg.ASN, RouterID: s.cfg.RouterID}
+	for _, k := range sortedKeys(s.paths) {
+		p := s.paths[k]
+		st.Announced = append(st.Announced, AnnouncedPath{Path: p.Path, Since: p.since})
+	}
+	for _, k := range sortedKeys(s.withdrawn) {
+		w := s.withdrawn[k]
+		st.Withdrawn = append(st.Withdrawn, WithdrawnPath{Withdrawal: w.Withdrawal, Since: w.since})
+	}
+	switch {
+	case s.stopped:
+		return st, ErrStopped
+	case !s.started:
+		return st, ErrNotStarted
+	}
+	now := time.Now()
+	err := s.bgp.ListPeer(ctx, &apipb.ListPeerRequest{EnableAdvertised: true}, func(p *apipb.Peer) {
+		n := NeighborStatus{
+			Address: p.GetConf().GetNeighborAddress(),
+			ASN:     p.GetConf().GetPeerAsn(),
+			State:   sessionState(p.GetState().GetSessionState()),
+		}
+		n.Up = p.GetState().GetSessionState() == apipb.PeerState_ESTABLISHED
+		if up := p.GetTimers().GetState().GetUptime(); n.Up && up != nil {
+			n.Uptime = now.Sub(up.AsTime()).Truncate(time.Second)
+		}
+		for _, a := range p.GetAfiSafis() {
+			n.Received += a.GetState().GetReceived()
+			n.Accepted += a.GetState().GetAccepted()
+			n.Advertised += a.GetState().GetAdvertised()
+		}
+		for _, c := range p.GetState().GetRemoteCap() {
+			if strings.HasSuffix(c.GetTypeUrl(), ".GracefulRestartCapability") {
+				n.GracefulRestart = true
+			}
+		}
+		st.Neighbors = append(st.Neighbors, n)
+	})
+	if err != nil {
+		return st, fmt.Errorf("bgp: list neighbors: %w", err)
+	}
+	return st, nil
+}
+
+func sessionState(s apipb.PeerState_SessionState) string {
+	return strings.ToLower(s.String())
+}
