@@ -53,7 +53,9 @@ func (g *gobgpLogger) Fatal(msg string, fields gobgplog.Fields) {
 func (g *gobgpLogger) Error(msg string, fields gobgplog.Fields) { g.log(slog.LevelError, msg, fields) }
 func (g *gobgpLogger) Warn(msg string, fields gobgplog.Fields)  { g.log(slog.LevelWarn, msg, fields) }
 func (g *gobgpLogger) Info(msg string, fields gobgplog.Fields)  { g.log(slog.LevelDebug, msg, fields) }
-func (g *gobgpLogger) Debug(msg string, fields gobgplog.Fields) { g.log(slog.LevelDebug-4, msg, fields) }
+func (g *gobgpLogger) Debug(msg string, fields gobgplog.Fields) {
+	g.log(slog.LevelDebug-4, msg, fields)
+}
 
 // SetLevel is ignored: the slog handler decides.
 func (g *gobgpLogger) SetLevel(gobgplog.LogLevel) {}

@@ -54,9 +54,9 @@ type Speaker struct {
 	started   bool
 	stopped   bool
 	stopWatch context.CancelFunc
-	paths     map[PathKey]*announced      // what GoBGP holds, by (VIP, next hop)
+	paths     map[PathKey]*announced         // what GoBGP holds, by (VIP, next hop)
 	ids       map[netip.Addr]map[uint32]bool // path identifiers in use per VIP
-	withdrawn map[PathKey]*notAnnounced   // what the last decision did not announce
+	withdrawn map[PathKey]*notAnnounced      // what the last decision did not announce
 }
 
 type announced struct {
