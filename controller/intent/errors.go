@@ -111,7 +111,7 @@ func (ps *problems) err() error {
 }
 
 // path helpers: field("pools", 1) = "pools[1]", dot("pools[1]", "name") = "pools[1].name".
-func idx(p string, i int) string   { return fmt.Sprintf("%s[%d]", p, i) }
+func idx(p string, i int) string { return fmt.Sprintf("%s[%d]", p, i) }
 func dot(p, field string) string {
 	if p == "" {
 		return field

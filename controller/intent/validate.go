@@ -498,21 +498,76 @@ func (v *validator) rulesSection(specs []RuleSpec) {
 			rules = append(rules, r)
 		}
 	}
-	// Two rules of equal priority that match a common packet leave the winner to the
-	// target: refused (docs/pipeline.md, gray_rules).
-	for j := range rules {
-		for i := 0; i < j; i++ {
-			a, b := &rules[i], &rules[j]
-			if a.Priority == b.Priority && a.Key.Overlaps(b.Key) {
-				how := "derived"
-				if b.PriorityExplicit {
-					how = "explicit"
+	v.overlaps(rules)
+}
+
+// overlaps refuses two rules of equal priority that match a common packet: the
+// target would pick either (docs/pipeline.md, gray_rules). Rules that fix
+// different VNIs never overlap, so only rules of one priority and one VNI (or
+// with a wildcard VNI) are compared pairwise.
+func (v *validator) overlaps(rules []Rule) {
+	type group struct {
+		byVNI map[uint32][]int
+		wild  []int
+	}
+	groups := map[int32]*group{}
+	for i := range rules {
+		r := &rules[i]
+		g := groups[r.Priority]
+		if g == nil {
+			g = &group{byVNI: map[uint32][]int{}}
+			groups[r.Priority] = g
+		}
+		if r.Key.Mask.VNI == pipeline.MaxVNI {
+			g.byVNI[r.Key.Value.VNI] = append(g.byVNI[r.Key.Value.VNI], i)
+		} else {
+			g.wild = append(g.wild, i)
+		}
+	}
+	type pair struct{ a, b int } // a < b, indexes into rules
+	var found []pair
+	check := func(i, j int) {
+		if i > j {
+			i, j = j, i
+		}
+		if rules[i].Key.Overlaps(rules[j].Key) {
+			found = append(found, pair{i, j})
+		}
+	}
+	for _, g := range groups {
+		for _, list := range g.byVNI {
+			for x := range list {
+				for y := x + 1; y < len(list); y++ {
+					check(list[x], list[y])
 				}
-				v.ps.add(ErrOverlap, idx("gray_rules", b.Index),
-					"rule %q overlaps gray_rules[%d] %q at the same priority %d (%s); give one an explicit priority or narrow its match",
-					b.Name, a.Index, a.Name, b.Priority, how)
 			}
 		}
+		for x, i := range g.wild {
+			for _, j := range g.wild[x+1:] {
+				check(i, j)
+			}
+			for _, list := range g.byVNI {
+				for _, j := range list {
+					check(i, j)
+				}
+			}
+		}
+	}
+	slices.SortFunc(found, func(p, q pair) int {
+		if p.b != q.b {
+			return p.b - q.b
+		}
+		return p.a - q.a
+	})
+	for _, p := range found {
+		a, b := &rules[p.a], &rules[p.b]
+		how := "derived"
+		if b.PriorityExplicit {
+			how = "explicit"
+		}
+		v.ps.add(ErrOverlap, idx("gray_rules", b.Index),
+			"rule %q overlaps gray_rules[%d] %q at the same priority %d (%s); give one an explicit priority or narrow its match",
+			b.Name, a.Index, a.Name, b.Priority, how)
 	}
 }
 
