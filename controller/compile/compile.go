@@ -1,0 +1,372 @@
+// Package compile turns a validated intent (package intent) into the table
+// entries every gray gateway should hold (docs/pipeline.md), in a target-neutral
+// form keyed like P4Runtime entries, and converts entries into a model.State so
+// tests can run packets through the reference model and check that the intent does
+// what it says.
+//
+// Compilation is deterministic: the same intent and the same previous Result give
+// the same entries, in the same order. Buckets are filled by weighted Maglev
+// (package controller/maglev), rebuilt from the previous table so that only the
+// buckets that must move do.
+//
+// Pools are versioned so that a change of a pool's buckets or hash fields is
+// flipped atomically: a pool with base id B lives in the dataplane as pool_id
+// B (slot 0) or B+SlotOffset (slot 1). A changed pool is compiled into the slot
+// it does not occupy; applying the change is then (make-before-break, the order
+// controller/reconcile produces) write the new version's pool_hash and
+// backend_select entries, repoint the vip and gray_rules entries at it (one
+// atomic modify each), and delete the old version's entries.
+package compile
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/maglev"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// SlotOffset is what a pool's version slot adds to its base id: slot 0 is pool_id
+// = base id, slot 1 is base id + 32768 (base ids are at most intent.MaxPoolID).
+const SlotOffset = 1 << 15
+
+// MaxPoolVersions is the number of pool versions backend_select holds at once.
+const MaxPoolVersions = pipeline.BackendSelectTableSize / pipeline.Buckets
+
+var (
+	// ErrTransition: applying the change would need more pool versions than
+	// backend_select holds while old and new versions are both installed, or no
+	// free version slot is left for a changed pool. Apply the change in smaller
+	// steps.
+	ErrTransition = errors.New("compile: change does not fit make-before-break")
+	// ErrMaglev: the bucket assignment failed (wraps the maglev error). Validation
+	// prevents every cause the intent can have; a corrupt previous table can still.
+	ErrMaglev = errors.New("compile: bucket assignment failed")
+)
+
+// Pool is one compiled pool version.
+type Pool struct {
+	Name   string
+	BaseID uint16
+	Slot   uint8
+	// ID is the dataplane pool_id: BaseID + Slot*SlotOffset.
+	ID uint16
+	// Hash is the pool_hash masks.
+	Hash pipeline.FlowKey
+	// Table assigns the buckets to backend names.
+	Table *maglev.Table
+	// Buckets are the backend ids of the buckets (backend_select: bucket b ->
+	// Buckets[b]).
+	Buckets []uint16
+}
+
+// Gateway holds the entries of one gateway.
+type Gateway struct {
+	Name      string
+	P4Runtime string
+	DeviceID  uint64
+	// Entries are in make-before-break table order (backend, pool_hash,
+	// backend_select, vni_tenant, vip, gray_rules), each table sorted by key.
+	Entries []Entry
+}
+
+// Result is a compiled intent.
+type Result struct {
+	// Pools are the pool versions the entries use, sorted by name.
+	Pools []Pool
+	// Gateways are sorted by name. Their entries differ only in to_backend's smac.
+	Gateways []Gateway
+}
+
+// Pool returns the compiled pool with the given name.
+func (r *Result) Pool(name string) (*Pool, bool) {
+	for i := range r.Pools {
+		if r.Pools[i].Name == name {
+			return &r.Pools[i], true
+		}
+	}
+	return nil, false
+}
+
+// PoolByID returns the compiled pool whose dataplane id is id.
+func (r *Result) PoolByID(id uint16) (*Pool, bool) {
+	for i := range r.Pools {
+		if r.Pools[i].ID == id {
+			return &r.Pools[i], true
+		}
+	}
+	return nil, false
+}
+
+// Gateway returns the entries of the gateway with the given name.
+func (r *Result) Gateway(name string) (*Gateway, bool) {
+	for i := range r.Gateways {
+		if r.Gateways[i].Name == name {
+			return &r.Gateways[i], true
+		}
+	}
+	return nil, false
+}
+
+// Compile returns the entries that implement in. prev is what the gateways hold
+// now (the Result last applied), or nil for a first installation: pools are
+// rebuilt from their previous tables so that the fewest buckets move, and a pool
+// whose buckets or hash masks change moves to its other version slot. It returns
+// nil and an error wrapping ErrTransition or ErrMaglev when it cannot.
+func Compile(in *intent.Intent, prev *Result) (*Result, error) {
+	if in == nil {
+		return nil, errors.New("compile: nil intent")
+	}
+	pools, err := compilePools(in, prev)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Pools: pools}
+	common := commonEntries(in, res)
+	for _, g := range in.Gateways {
+		entries := slices.Clone(common)
+		for _, b := range in.Backends {
+			// Validation checked every backend's port exists on every gateway.
+			port, _ := g.Port(b.Port)
+			entries = append(entries, Entry{
+				Table:  pipeline.TableBackend,
+				Match:  []Match{exact("backend_id", 16, uint64(b.ID))},
+				Action: pipeline.ActionToBackend,
+				Params: []Param{
+					param("port", pipeline.PortIDBits, uint64(b.Port)),
+					param("smac", 48, mac48(port.MAC)),
+					param("dmac", 48, mac48(b.MAC)),
+					param("underlay_ip", 32, uint64(ip32(b.UnderlayIP.As4()))),
+				},
+				Origin: "backend " + b.Name,
+			})
+		}
+		sortEntries(entries)
+		res.Gateways = append(res.Gateways, Gateway{Name: g.Name, P4Runtime: g.P4Runtime, DeviceID: g.DeviceID, Entries: entries})
+	}
+	return res, nil
+}
+
+// compilePools builds every pool's bucket table and chooses its version slot.
+func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
+	prevOwner := map[uint16]string{} // dataplane pool id -> pool name, in prev
+	var prevPools map[string]*Pool
+	if prev != nil {
+		prevPools = map[string]*Pool{}
+		for i := range prev.Pools {
+			p := &prev.Pools[i]
+			prevOwner[p.ID] = p.Name
+			prevPools[p.Name] = p
+		}
+	}
+	ids := map[string]uint16{}
+	for _, b := range in.Backends {
+		ids[b.Name] = b.ID
+	}
+	live := map[uint16]bool{}
+	for id := range prevOwner {
+		live[id] = true
+	}
+	var out []Pool
+	for _, ip := range in.Pools {
+		members := make([]maglev.Backend, len(ip.Members))
+		for i, m := range ip.Members {
+			members[i] = maglev.Backend{ID: m.Backend, Weight: m.Weight}
+		}
+		old := prevPools[ip.Name]
+		var table *maglev.Table
+		var err error
+		if old != nil && old.Table != nil && old.Table.Size() == pipeline.Buckets {
+			table, err = maglev.Rebuild(old.Table, members)
+		} else {
+			table, err = maglev.Build(members, pipeline.Buckets)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: pool %q: %w", ErrMaglev, ip.Name, err)
+		}
+		p := Pool{Name: ip.Name, BaseID: ip.ID, Hash: ip.Hash.Mask(), Table: table, Buckets: make([]uint16, table.Size())}
+		for b := range p.Buckets {
+			p.Buckets[b] = ids[table.Backend(b)]
+		}
+		switch {
+		case old != nil && old.BaseID == p.BaseID && old.Hash == p.Hash && slices.Equal(old.Buckets, p.Buckets):
+			p.Slot = old.Slot // unchanged: keep the installed version
+		default:
+			// A new version goes to a slot nothing installed uses, the other slot
+			// of the pool's current version first.
+			pref := uint8(0)
+			if old != nil && old.BaseID == p.BaseID {
+				pref = 1 - old.Slot
+			}
+			p.Slot = 2
+			for _, s := range []uint8{pref, 1 - pref} {
+				if prevOwner[p.BaseID+uint16(s)*SlotOffset] == "" {
+					p.Slot = s
+					break
+				}
+			}
+			if p.Slot == 2 {
+				return nil, fmt.Errorf("%w: pool %q: both version slots (pool_id %d and %d) are installed for %q and %q; apply the previous change first",
+					ErrTransition, ip.Name, p.BaseID, p.BaseID+SlotOffset, prevOwner[p.BaseID], prevOwner[p.BaseID+SlotOffset])
+			}
+		}
+		p.ID = p.BaseID + uint16(p.Slot)*SlotOffset
+		live[p.ID] = true
+		out = append(out, p)
+	}
+	if len(live) > MaxPoolVersions {
+		var changed []string
+		for _, p := range out {
+			if old := prevPools[p.Name]; old == nil || old.ID != p.ID {
+				changed = append(changed, p.Name)
+			}
+		}
+		return nil, fmt.Errorf("%w: %d pool versions would be installed at once while old and new coexist, backend_select holds %d; new versions for %s: change fewer pools at a time",
+			ErrTransition, len(live), MaxPoolVersions, strings.Join(changed, ", "))
+	}
+	return out, nil
+}
+
+// commonEntries are the entries every gateway holds alike (all but backend).
+func commonEntries(in *intent.Intent, res *Result) []Entry {
+	var out []Entry
+	poolID := func(name string) uint16 {
+		p, _ := res.Pool(name)
+		return p.ID
+	}
+	for _, p := range res.Pools {
+		origin := fmt.Sprintf("pool %s v%d", p.Name, p.Slot)
+		m := p.Hash
+		out = append(out, Entry{
+			Table:  pipeline.TablePoolHash,
+			Match:  []Match{exact("pool_id", 16, uint64(p.ID))},
+			Action: pipeline.ActionSetHashMask,
+			Params: []Param{
+				param("vni_mask", 24, uint64(m.VNI)), param("tenant_mask", 16, uint64(m.Tenant)),
+				param("src_mask", 32, uint64(m.Src)), param("dst_mask", 32, uint64(m.Dst)),
+				param("proto_mask", 8, uint64(m.Proto)), param("sport_mask", 16, uint64(m.SPort)),
+				param("dport_mask", 16, uint64(m.DPort)),
+			},
+			Origin: origin,
+		})
+		for b, id := range p.Buckets {
+			out = append(out, Entry{
+				Table:  pipeline.TableBackendSelect,
+				Match:  []Match{exact("pool_id", 16, uint64(p.ID)), exact("bucket", 16, uint64(b))},
+				Action: pipeline.ActionSetBackend,
+				Params: []Param{param("backend_id", 16, uint64(id))},
+				Origin: origin,
+			})
+		}
+	}
+	for _, t := range in.Tenants {
+		for _, vni := range t.VNIs {
+			out = append(out, Entry{
+				Table:  pipeline.TableVNITenant,
+				Match:  []Match{exact("vni", pipeline.VNIBits, uint64(vni))},
+				Action: pipeline.ActionSetTenant,
+				Params: []Param{param("tenant_id", 16, uint64(t.ID))},
+				Origin: "tenant " + t.Name,
+			})
+		}
+	}
+	for _, v := range in.VIPs {
+		out = append(out, Entry{
+			Table:  pipeline.TableVIP,
+			Match:  []Match{exact("dst_addr", 32, uint64(ip32(v.Address.As4())))},
+			Action: pipeline.ActionSetVIP,
+			Params: []Param{param("vip_id", 16, uint64(v.ID)), param("default_pool", 16, uint64(poolID(v.DefaultPool)))},
+			Origin: "vip " + v.Name,
+		})
+	}
+	for _, r := range in.Rules {
+		e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name, Match: ruleMatch(r.Key)}
+		if r.Split() {
+			e.Action = pipeline.ActionSplitPool
+			e.Params = []Param{param("pool_gray", 16, uint64(poolID(r.Pool))), param("threshold", 16, uint64(r.Threshold))}
+		} else {
+			e.Action = pipeline.ActionSetPool
+			e.Params = []Param{param("pool_id", 16, uint64(poolID(r.Pool)))}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// ruleMatch is a gray_rules key, wildcard fields left out.
+func ruleMatch(k intent.Key) []Match {
+	var out []Match
+	add := func(field string, bits int, v, m uint64) {
+		if m != 0 {
+			out = append(out, ternary(field, bits, v, m))
+		}
+	}
+	add("vip_id", 16, uint64(k.VIPID), uint64(k.VIPMask))
+	add("vni", pipeline.VNIBits, uint64(k.Value.VNI), uint64(k.Mask.VNI))
+	add("tenant_id", 16, uint64(k.Value.Tenant), uint64(k.Mask.Tenant))
+	add("inner_src", 32, uint64(k.Value.Src), uint64(k.Mask.Src))
+	add("inner_dst", 32, uint64(k.Value.Dst), uint64(k.Mask.Dst))
+	add("inner_proto", 8, uint64(k.Value.Proto), uint64(k.Mask.Proto))
+	add("inner_sport", 16, uint64(k.Value.SPort), uint64(k.Mask.SPort))
+	add("inner_dport", 16, uint64(k.Value.DPort), uint64(k.Mask.DPort))
+	return out
+}
+
+// TableOrder lists the tables from the most depended-upon to the least: the order
+// in which make-before-break writes them (and the reverse of the order in which it
+// deletes).
+var TableOrder = []string{
+	pipeline.TableBackend, pipeline.TablePoolHash, pipeline.TableBackendSelect,
+	pipeline.TableVNITenant, pipeline.TableVIP, pipeline.TableGrayRules,
+}
+
+func tableRank(t string) int {
+	if i := slices.Index(TableOrder, t); i >= 0 {
+		return i
+	}
+	return len(TableOrder)
+}
+
+// sortEntries orders entries by table (TableOrder), then by priority (highest
+// first), then by match values.
+func sortEntries(es []Entry) {
+	slices.SortStableFunc(es, func(a, b Entry) int {
+		if c := tableRank(a.Table) - tableRank(b.Table); c != 0 {
+			return c
+		}
+		if a.Priority != b.Priority { // gray_rules: the winner first
+			return int(b.Priority) - int(a.Priority)
+		}
+		return compareMatch(a.Match, b.Match)
+	})
+}
+
+func compareMatch(a, b []Match) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if c := strings.Compare(a[i].Field, b[i].Field); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(a[i].Value), string(b[i].Value)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(a[i].Mask), string(b[i].Mask)); c != 0 {
+			return c
+		}
+	}
+	return len(a) - len(b)
+}
+
+func ip32(a [4]byte) uint32 {
+	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+}
+
+func mac48(m [6]byte) uint64 {
+	var v uint64
+	for _, c := range m {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
