@@ -267,3 +267,62 @@ func TestIncompatiblePin(t *testing.T) {
 	d.Unpin()
 	d.Close()
 }
+
+func TestReadBackAndCounterWrites(t *testing.T) {
+	d := openTest(t)
+	ms := basicModel(t)
+	applyState(t, d, ms)
+	vips, err := d.VIPs()
+	if err != nil || len(vips) != len(ms.VIPs) || vips[testvectors.VIP1] != (VIP{ID: 1, DefaultPool: testvectors.PoolBase}) {
+		t.Fatalf("VIPs() = %v, %v", vips, err)
+	}
+	tenants, err := d.Tenants()
+	if err != nil || len(tenants) != len(ms.Tenants) || tenants[testvectors.VNIMixed] != ms.Tenants[testvectors.VNIMixed] {
+		t.Fatalf("Tenants() = %v, %v", tenants, err)
+	}
+	ph, err := d.PoolHashes()
+	if err != nil || ph[testvectors.PoolGray] != ms.PoolHash[testvectors.PoolGray] {
+		t.Fatalf("PoolHashes() = %v, %v", ph, err)
+	}
+	bes, err := d.Backends()
+	if err != nil || len(bes) != len(ms.Backends) || bes[21].UnderlayIP != netip.MustParseAddr("10.3.0.21") || bes[21].Port != 3 {
+		t.Fatalf("Backends() = %v, %v", bes, err)
+	}
+	ids, ok, err := d.Buckets(testvectors.PoolGray)
+	if err != nil || !ok[5] || ids[5] != ms.BackendSelect[model.SelectKey{Pool: testvectors.PoolGray, Bucket: 5}] {
+		t.Fatalf("Buckets() = %v %v, %v", ids[:6], ok[:6], err)
+	}
+	if _, ok, _ := d.Buckets(3); ok[0] {
+		t.Fatal("pool 3 has a bucket it was never given")
+	}
+	ports, err := d.Ports()
+	if err != nil || len(ports) != len(portsOf(ms)) {
+		t.Fatalf("Ports() = %v, %v", ports, err)
+	}
+
+	want := Counter{Packets: 7, Bytes: 700}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(d.SetVIPCounter(testvectors.VIP1, want))
+	must(d.SetBackendCounter(21, want))
+	must(d.SetRuleCounter(ruleFromModel(ms.GrayRules[0]).RuleMatch, want))
+	must(d.SetDropCounter(pipeline.TTLExpired, want))
+	frame, _ := vectorCase(t, "overlay_vm_cutover")
+	_, e := vectorCase(t, "overlay_vm_cutover")
+	run(t, d.Program(), frame)
+	n := uint64(len(frame))
+	c1, _ := d.VIPCounter(testvectors.VIP1)
+	c2, _ := d.BackendCounter(e.BackendID)
+	c3, _ := d.RuleCounter(ruleFromModel(ms.GrayRules[0]).RuleMatch)
+	drops, _ := d.DropCounters()
+	if c1 != (Counter{8, 700 + n}) || drops[pipeline.TTLExpired] != want || c3 != (Counter{8, 700 + n}) {
+		t.Fatalf("counters after set + one packet: vip %v rule %v ttl %v", c1, c3, drops[pipeline.TTLExpired])
+	}
+	if e.BackendID == 21 && c2 != (Counter{8, 700 + n}) {
+		t.Fatalf("backend 21 counter %v", c2)
+	}
+}

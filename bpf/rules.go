@@ -19,7 +19,7 @@ import (
 // mask and masked key are kept here (and in rule_store) and promoted when the
 // better one is deleted.
 type tss struct {
-	ids      slots                 // rule ids: counter cells and rule_store keys
+	ids      slots                  // rule ids: counter cells and rule_store keys
 	rules    map[RuleMatch]*tssRule // by identity (Value already masked)
 	masks    map[RuleKey]*tssMask
 	nextMask uint32 // mask ids are never reused, so a stale mask list cannot alias

@@ -113,7 +113,7 @@ func TestVectors(t *testing.T) {
 }
 
 type snapshot struct {
-	drops               [pipeline.NumReasons]Counter
+	drops              [pipeline.NumReasons]Counter
 	vip, rule, backend uint64 // bytes of the direct counters the case touches
 }
 
