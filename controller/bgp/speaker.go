@@ -499,10 +499,7 @@ func (s *Speaker) waitWithdrawn(ctx context.Context) error {
 			if p.GetState().GetSessionState() != apipb.PeerState_ESTABLISHED {
 				return
 			}
-			pending += int(p.GetState().GetOutQ())
-			for _, a := range p.GetAfiSafis() {
-				pending += int(a.GetState().GetAdvertised())
-			}
+			pending += int(p.GetState().GetOutQ()) + int(s.advertised(p))
 		})
 		if err != nil {
 			return fmt.Errorf("bgp: wait for withdrawals: %w", err)

@@ -39,8 +39,8 @@ type NeighborStatus struct {
 	Accepted uint64 `json:"accepted"`
 	// Advertised counts the paths sent to the peer.
 	Advertised uint64 `json:"advertised"`
-	// GracefulRestart is true when the peer advertised the graceful restart
-	// capability on the current (or last) session.
+	// GracefulRestart is true when graceful restart was negotiated on the
+	// current (or last) session: we advertise it and so did the peer.
 	GracefulRestart bool `json:"gracefulRestart"`
 }
 
@@ -89,13 +89,9 @@ func (s *Speaker) Status(ctx context.Context) (Status, error) {
 		for _, a := range p.GetAfiSafis() {
 			n.Received += a.GetState().GetReceived()
 			n.Accepted += a.GetState().GetAccepted()
-			n.Advertised += a.GetState().GetAdvertised()
 		}
-		for _, c := range p.GetState().GetRemoteCap() {
-			if strings.HasSuffix(c.GetTypeUrl(), ".GracefulRestartCapability") {
-				n.GracefulRestart = true
-			}
-		}
+		n.GracefulRestart = s.cfg.GracefulRestart.Enabled && peerHasGR(p)
+		n.Advertised = s.advertised(p)
 		st.Neighbors = append(st.Neighbors, n)
 	})
 	if err != nil {
@@ -106,4 +102,29 @@ func (s *Speaker) Status(ctx context.Context) (Status, error) {
 
 func sessionState(s apipb.PeerState_SessionState) string {
 	return strings.ToLower(s.String())
+}
+
+func peerHasGR(p *apipb.Peer) bool {
+	for _, c := range p.GetState().GetRemoteCap() {
+		if strings.HasSuffix(c.GetTypeUrl(), ".GracefulRestartCapability") {
+			return true
+		}
+	}
+	return false
+}
+
+// advertised counts the paths GoBGP would send p. GoBGP's own count includes
+// the End-of-RIB marker of each family when graceful restart is negotiated;
+// that is not a path.
+func (s *Speaker) advertised(p *apipb.Peer) uint64 {
+	var n uint64
+	gr := s.cfg.GracefulRestart.Enabled && peerHasGR(p)
+	for _, a := range p.GetAfiSafis() {
+		c := a.GetState().GetAdvertised()
+		if gr && c > 0 {
+			c--
+		}
+		n += c
+	}
+	return n
 }

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/bgp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// withdrawBudget is the most a withdrawal may take to reach BIRD's table.
+const withdrawBudget = time.Second
+
+// TestAnnounceToBIRD: the VIP reaches BIRD once per healthy gateway with the
+// right next hop and attributes over iBGP and eBGP; a drain and a P4Runtime
+// loss withdraw the path within withdrawBudget, and it comes back when the
+// reason clears; Stop(withdraw) empties BIRD's table.
+func TestAnnounceToBIRD(t *testing.T) {
+	info, ok := inner(t)
+	if !ok {
+		newPeerLab(t).runInside(t)
+		return
+	}
+	in := healthyInput()
+	s, logs := startSpeaker(t, speakerConfig(), in)
+	took := waitFor(t, 20*time.Second, "both sessions established", sessionsUp(s))
+	t.Logf("sessions established after %s", took.Round(time.Millisecond))
+	waitFor(t, 5*time.Second, "iBGP paths at BIRD", info.hopsAre(vip+"/32", "gw_ibgp", gw1Addr, gw2Addr))
+	waitFor(t, 5*time.Second, "eBGP paths at BIRD", info.hopsAre(vip+"/32", "gw_ebgp", gw1Addr, gw2Addr))
+
+	// Attributes as BIRD sees them.
+	out, _ := info.birdc("show route all " + vip + "/32")
+	t.Logf("BIRD's table:\n%s", out)
+	ibgp, err := info.routes(vip+"/32", "gw_ibgp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ibgp {
+		if r.Via != r.NextHop || r.MED != "50" || r.LocalPref != "300" || r.ASPath != "" ||
+			!slices.Equal(r.Community, []string{"(65000,100)", "(65000,200)"}) {
+			t.Errorf("iBGP route: %+v", r)
+		}
+	}
+	ebgp, err := info.routes(vip+"/32", "gw_ebgp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ebgp {
+		// eBGP carries MED and communities, not LOCAL_PREF: BIRD shows its
+		// own default (100) there, never our 300.
+		if r.Via != r.NextHop || r.MED != "50" || r.LocalPref == "300" || r.ASPath != "65001" ||
+			!slices.Equal(r.Community, []string{"(65000,100)", "(65000,200)"}) {
+			t.Errorf("eBGP route: %+v", r)
+		}
+	}
+
+	// Status and metrics.
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Neighbors {
+		if !n.Up || n.State != "established" || n.Advertised != 2 || n.Received != 0 || !n.GracefulRestart {
+			t.Errorf("neighbor status: %+v", n)
+		}
+	}
+	if len(st.Announced) != 2 || len(st.Withdrawn) != 0 {
+		t.Errorf("status: %+v", st)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.Collector())
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP graygw_bgp_session_up 1 while the BGP session with the neighbor is established, 0 otherwise.
+# TYPE graygw_bgp_session_up gauge
+graygw_bgp_session_up{neighbor="10.179.0.2"} 1
+graygw_bgp_session_up{neighbor="10.179.0.3"} 1
+`), "graygw_bgp_session_up"); err != nil {
+		t.Error(err)
+	}
+
+	// Drain gw1, lose gw2's P4Runtime, clear both; measure each change until
+	// BIRD's table shows it on both sessions.
+	apply := func(what string, edit func(*bgp.Input), want ...string) time.Duration {
+		t.Helper()
+		edit(&in)
+		start := time.Now()
+		if _, err := s.Apply(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, what+" at BIRD (iBGP)", info.hopsAre(vip+"/32", "gw_ibgp", want...))
+		waitFor(t, 5*time.Second, what+" at BIRD (eBGP)", info.hopsAre(vip+"/32", "gw_ebgp", want...))
+		return time.Since(start)
+	}
+	var drains, losses, backs []time.Duration
+	const rounds = 10
+	for range rounds {
+		drains = append(drains, apply("drain gw1", func(in *bgp.Input) { in.Gateways[0].Drained = true }, gw2Addr))
+		losses = append(losses, apply("P4Runtime loss on gw2", func(in *bgp.Input) { in.Gateways[1].P4RuntimeConnected = false }))
+		backs = append(backs, apply("reasons cleared", func(in *bgp.Input) {
+			in.Gateways[0].Drained = false
+			in.Gateways[1].P4RuntimeConnected = true
+		}, gw1Addr, gw2Addr))
+	}
+	t.Logf("withdraw on drain, %d rounds: %s", rounds, summary(drains))
+	t.Logf("withdraw on P4Runtime loss, %d rounds: %s", rounds, summary(losses))
+	t.Logf("announce again when the reasons clear, %d rounds: %s", rounds, summary(backs))
+	for _, d := range append(drains, losses...) {
+		if d > withdrawBudget {
+			t.Errorf("a withdrawal took %s, budget %s", d, withdrawBudget)
+		}
+	}
+	for _, line := range []string{
+		"event=vipWithdrawn vip=198.51.100.10 nexthop=10.179.0.11 gateway=gw1 reason=drained",
+		"event=vipWithdrawn vip=198.51.100.10 nexthop=10.179.0.12 gateway=gw2 reason=p4runtime-disconnected",
+		"event=vipAnnounced vip=198.51.100.10 nexthop=10.179.0.11 gateway=gw1",
+	} {
+		if !strings.Contains(logs.String(), line) {
+			t.Errorf("speaker log lacks %q", line)
+		}
+	}
+
+	// An intentional shutdown withdraws first, graceful restart or not.
+	start := time.Now()
+	if err := s.Stop(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "no iBGP path after Stop(withdraw)", info.hopsAre(vip+"/32", "gw_ibgp"))
+	waitFor(t, 5*time.Second, "no eBGP path after Stop(withdraw)", info.hopsAre(vip+"/32", "gw_ebgp"))
+	t.Logf("Stop(withdraw=true) to empty BIRD table: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// summary formats min / median / max.
+func summary(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	return "min " + r(s[0]).String() + ", median " + r(s[len(s)/2]).String() + ", max " + r(s[len(s)-1]).String()
+}

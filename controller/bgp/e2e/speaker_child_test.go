@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/bgp"
+)
+
+const vip = "198.51.100.10"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(envSpeaker); spec != "" {
+		os.Exit(runSpeakerChild(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// speakerSpec is what a speaker child process runs.
+type speakerSpec struct {
+	Config bgp.Config `json:"config"`
+	Input  bgp.Input  `json:"input"`
+}
+
+// runSpeakerChild is the whole life of a speaker child process: start, announce
+// the input, and on SIGTERM stop withdrawing everything (a graceful shutdown).
+// SIGKILL is the crash the graceful-restart test needs.
+func runSpeakerChild(spec string) int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var sp speakerSpec
+	if err := json.Unmarshal([]byte(spec), &sp); err != nil {
+		log.Error("bad spec", "err", err)
+		return 2
+	}
+	s, err := bgp.New(sp.Config, bgp.WithLogger(log))
+	if err != nil {
+		log.Error("config", "err", err)
+		return 2
+	}
+	d, err := bgp.Decide(sp.Input)
+	if err != nil {
+		log.Error("input", "err", err)
+		return 2
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	if err := s.Start(context.Background(), d); err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	fmt.Println("speaker ready")
+	<-sig
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx, true); err != nil {
+		log.Error("stop", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// startSpeakerChild runs a speaker as a child process inside the gateway
+// namespace; its log goes to dir/name.log.
+func (p *peerLab) startSpeakerChild(t *testing.T, name string, in bgp.Input) *exec.Cmd {
+	t.Helper()
+	spec, err := json.Marshal(speakerSpec{Config: speakerConfig(), Input: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(p.Dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	t.Setenv(envSpeaker, string(spec))
+	cmd, err := p.l.Start(p.GWNS, logf, os.Args[0])
+	os.Unsetenv(envSpeaker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// speakerConfig peers with both BIRD sessions; short timers keep tests fast.
+func speakerConfig() bgp.Config {
+	n := func(addr string, as uint32, local string) bgp.Neighbor {
+		return bgp.Neighbor{Address: addr, ASN: as, LocalAddress: local, ConnectRetry: time.Second, HoldTime: 9 * time.Second}
+	}
+	return bgp.Config{
+		ASN:             localAS,
+		RouterID:        gwAddr,
+		Neighbors:       []bgp.Neighbor{n(ibgpAddr, localAS, gwAddr), n(ebgpAddr, peerAS, gwEAddr)},
+		GracefulRestart: bgp.GracefulRestart{Enabled: true, RestartTime: 120 * time.Second, DeferralTime: 10 * time.Second},
+	}
+}
+
+func u32(v uint32) *uint32 { return &v }
+
+// healthyInput is one VIP served by two healthy gateways.
+func healthyInput() bgp.Input {
+	return bgp.Input{
+		Gateways: []bgp.Gateway{
+			{Name: "gw1", NextHop: netip.MustParseAddr(gw1Addr), P4RuntimeConnected: true, HealthCheckOK: true},
+			{Name: "gw2", NextHop: netip.MustParseAddr(gw2Addr), P4RuntimeConnected: true, HealthCheckOK: true},
+		},
+		VIPs: []bgp.VIP{{
+			Address: netip.MustParseAddr(vip),
+			Pools:   []bgp.Pool{{Name: "base", HealthyBackends: 3}},
+			Attributes: bgp.Attributes{
+				Communities: []string{"65000:100", "65000:200"},
+				MED:         u32(50),
+				LocalPref:   u32(300),
+			},
+		}},
+	}
+}
+
+// syncBuffer is a log sink safe for GoBGP's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startSpeaker starts an in-process speaker (the caller must be inside the
+// gateway namespace) and waits for both sessions.
+func startSpeaker(t *testing.T, cfg bgp.Config, in bgp.Input) (*bgp.Speaker, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	s, err := bgp.New(cfg, bgp.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := bgp.Decide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.Stop(context.Background(), false)
+		t.Logf("speaker log:\n%s", logs)
+	})
+	return s, logs
+}
+
+// sessionsUp is a waitFor condition: every neighbor is established.
+func sessionsUp(s *bgp.Speaker) func() (bool, string) {
+	return func() (bool, string) {
+		st, err := s.Status(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		state := ""
+		up := 0
+		for _, n := range st.Neighbors {
+			state += n.Address + "=" + n.State + " "
+			if n.Up {
+				up++
+			}
+		}
+		return up == len(st.Neighbors), state
+	}
+}
