@@ -27,6 +27,7 @@ const (
 	AttachGeneric
 )
 
+// String returns "auto", "native" or "generic".
 func (m AttachMode) String() string {
 	switch m {
 	case AttachNative:

@@ -5,6 +5,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -88,7 +89,7 @@ func Open(opts Options) (*Dataplane, error) {
 		}
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("bpf: verifier: %+v", ve)
+			return nil, fmt.Errorf("bpf: load: %w\n%+v", err, ve) // the whole verifier log
 		}
 		return nil, fmt.Errorf("bpf: load: %w", err)
 	}
@@ -107,7 +108,7 @@ func Open(opts Options) (*Dataplane, error) {
 // lists all differences at once.
 func checkPins(dir string, spec *ebpf.CollectionSpec) error {
 	var diffs []string
-	for _, name := range slices.Sorted(mapsKeys(spec.Maps)) {
+	for _, name := range slices.Sorted(maps.Keys(spec.Maps)) {
 		ms := spec.Maps[name]
 		if ms.Pinning != ebpf.PinByName {
 			continue
@@ -129,16 +130,6 @@ func checkPins(dir string, spec *ebpf.CollectionSpec) error {
 		return fmt.Errorf("bpf: %w: %s (remove the pins under %s: graygw-agent --repin)", ErrIncompatiblePin, strings.Join(diffs, "; "), dir)
 	}
 	return nil
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func removeMapPins(dir string, spec *ebpf.CollectionSpec) error {
@@ -233,7 +224,14 @@ type slots struct {
 
 func newSlots(n int) slots { return slots{used: make([]bool, n)} }
 
-func (s *slots) take(i uint32) { s.used[i] = true }
+// take marks i used (rebuild); false when i is out of range.
+func (s *slots) take(i uint32) bool {
+	if int(i) >= len(s.used) {
+		return false
+	}
+	s.used[i] = true
+	return true
+}
 
 func (s *slots) alloc() (uint32, bool) {
 	for i := s.hint; i < len(s.used); i++ {

@@ -75,7 +75,11 @@ func TestEndToEnd(t *testing.T) {
 	must(t, d.SetTenant(vni, 7))
 	inNS(t, gw, func() error {
 		for port, name := range map[uint16]string{portIn: "g0", portBase: "g1", portGray: "g2"} {
-			if err := d.SetPort(port, ifindex(t, name)); err != nil {
+			ifx, err := ifindex(name)
+			if err != nil {
+				return err
+			}
+			if err := d.SetPort(port, ifx); err != nil {
 				return err
 			}
 		}
@@ -268,12 +272,13 @@ func veth(t *testing.T, nsA netns.NsHandle, a string, nsB netns.NsHandle, b stri
 	}
 }
 
-func ifindex(t *testing.T, name string) int {
+// ifindex looks name up in the calling thread's namespace (inside inNS).
+func ifindex(name string) (int, error) {
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
-	return ifc.Index
+	return ifc.Index, nil
 }
 
 func mac(t *testing.T, ns netns.NsHandle, name string) [6]byte {
@@ -297,7 +302,11 @@ func passProg(t *testing.T, ns netns.NsHandle, name string) {
 	}
 	t.Cleanup(func() { prog.Close() })
 	inNS(t, ns, func() error {
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex(t, name), Flags: link.XDPDriverMode})
+		ifx, err := ifindex(name)
+		if err != nil {
+			return err
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifx, Flags: link.XDPDriverMode})
 		if err == nil {
 			t.Cleanup(func() { l.Close() })
 		}
@@ -315,19 +324,22 @@ func openPacket(t *testing.T, ns netns.NsHandle, name string) *packetSock {
 	t.Helper()
 	var s packetSock
 	inNS(t, ns, func() error {
-		s.ifindex = ifindex(t, name)
+		var err error
+		if s.ifindex, err = ifindex(name); err != nil {
+			return err
+		}
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return err
 		}
 		s.fd = fd
+		t.Cleanup(func() { unix.Close(fd) })
 		tv := unix.Timeval{Usec: 200_000}
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 			return err
 		}
 		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: s.ifindex})
 	})
-	t.Cleanup(func() { unix.Close(s.fd) })
 	return &s
 }
 

@@ -27,8 +27,10 @@ func (d *Dataplane) rebuild() error {
 	var vv graygwVipValue
 	it := d.objs.VipMap.Iterate()
 	for it.Next(&k, &vv) {
+		if !d.vipSlots.take(vv.Slot) {
+			return fmt.Errorf("bpf: rebuild vips: %w: counter slot %d out of range (graygw-agent --repin)", ErrIncompatiblePin, vv.Slot)
+		}
 		d.vips[k] = vv.Slot
-		d.vipSlots.take(vv.Slot)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("bpf: rebuild vips: %w", err)
@@ -36,8 +38,10 @@ func (d *Dataplane) rebuild() error {
 	var be graygwBackend
 	it = d.objs.Backends.Iterate()
 	for it.Next(&k, &be) {
+		if !d.beSlots.take(be.Slot) {
+			return fmt.Errorf("bpf: rebuild backends: %w: counter slot %d out of range (graygw-agent --repin)", ErrIncompatiblePin, be.Slot)
+		}
 		d.backends[k] = be.Slot
-		d.beSlots.take(be.Slot)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("bpf: rebuild backends: %w", err)
@@ -60,7 +64,7 @@ func (d *Dataplane) rebuild() error {
 		r := Rule{RuleMatch: RuleMatch{Priority: int32(def.Action.Priority), Value: ruleKeyFrom(def.Value),
 			Mask: ruleKeyFrom(def.Mask)}, Action: RuleAction(def.Action.Action), Pool: def.Action.Pool,
 			Threshold: def.Action.Threshold}
-		if _, dup := d.tss.rules[r.RuleMatch]; dup || int(slotKey) >= pipeline.GrayRulesTableSize {
+		if _, dup := d.tss.rules[r.RuleMatch]; dup || validRule(r) != nil || !d.tss.ids.take(slotKey) {
 			stale = append(stale, slotKey)
 			continue
 		}
@@ -73,7 +77,6 @@ func (d *Dataplane) rebuild() error {
 		e := &tssRule{id: slotKey, rule: r}
 		m.groups[r.Value] = append(m.groups[r.Value], e)
 		d.tss.rules[r.RuleMatch] = e
-		d.tss.ids.take(slotKey)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("bpf: rebuild rule_store: %w", err)

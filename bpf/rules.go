@@ -111,14 +111,25 @@ func (d *Dataplane) InsertRule(r Rule) error {
 	i, _ := slices.BinarySearchFunc(g, r.Priority, func(x *tssRule, p int32) int { return cmp.Compare(p, x.rule.Priority) })
 	m.groups[r.Value] = slices.Insert(g, i, e)
 	t.rules[r.RuleMatch] = e
+	undo := func(err error) error {
+		d.forget(m, r.Mask, e)
+		if i == 0 {
+			_ = d.writeHead(m, r.Value) // the previous best, or no entry
+		}
+		_ = d.objs.RuleStore.Delete(id)
+		t.ids.free(id)
+		return err
+	}
 	if i == 0 {
 		if err := d.writeHead(m, r.Value); err != nil {
-			d.forget(m, r.Mask, e)
-			return err
+			return undo(err)
 		}
 	}
 	if m.maxPriority() != oldMax {
-		return d.publishMasks() // after the entry: the mask is only visited once it holds something
+		// after the entry: the mask is only visited once it holds something
+		if err := d.publishMasks(); err != nil {
+			return undo(err)
+		}
 	}
 	return nil
 }
@@ -159,16 +170,22 @@ func (d *Dataplane) DeleteRule(match RuleMatch) error {
 	}
 	m := t.masks[match.Mask]
 	oldMax := m.maxPriority()
-	wasHead := m.groups[match.Value][0] == e
+	g := slices.Clone(m.groups[match.Value]) // forget edits it in place
+	wasHead := g[0] == e
 	d.forget(m, match.Mask, e)
 	if wasHead {
 		if err := d.writeHead(m, match.Value); err != nil {
+			// nothing changed for packets: put the rule back
+			m.groups[match.Value] = g
+			t.masks[match.Mask] = m
+			t.rules[match] = e
 			return err
 		}
 	}
 	if _, still := t.masks[match.Mask]; !still || m.maxPriority() != oldMax {
+		// A stale list only costs lookups: the rule is gone for packets already.
 		if err := d.publishMasks(); err != nil {
-			return err
+			return fmt.Errorf("bpf: gray rule deleted, but refreshing the mask list failed: %w", err)
 		}
 	}
 	if err := d.objs.RuleStore.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

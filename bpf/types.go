@@ -21,18 +21,16 @@ const (
 	// ABI is the layout version of the pinned maps (GRAYGW_ABI).
 	ABI = 1
 
+	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
+	DefaultPinDir = "/sys/fs/bpf/graygw"
+
 	magic       = 0x67726179
 	selectValid = 0x10000
-	numReasons  = pipeline.NumReasons
 	actionSet   = 1
 	actionSplit = 2
-	defaultPin  = "/sys/fs/bpf/graygw"
 	linkPinStem = "link_"
 	maskListKey = uint32(0)
 )
-
-// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
-const DefaultPinDir = defaultPin
 
 // VIP is the action data of a vip entry (set_vip).
 type VIP struct {
