@@ -241,6 +241,9 @@ func TestValidationErrors(t *testing.T) {
 		{"overlap wildcard vni", func(s *Spec) {
 			s.GrayRules = append(s.GrayRules, RuleSpec{Name: "acme", Match: MatchSpec{Tenant: "acme"}, Pool: "base", Priority: i64(3024)})
 		}, ErrOverlap, "gray_rules[2]", `overlaps gray_rules[1] "vpc" at the same priority 3024 (explicit)`},
+		{"rule without vip, VIPs of different services", func(s *Spec) {
+			s.VIPs = append(s.VIPs, VIPSpec{Name: "nat", Address: "10.255.0.2", DefaultPool: "gray"})
+		}, ErrConflict, "gray_rules[1].match.vip", "name the VIP"},
 		{"pools capacity", func(s *Spec) {
 			for i := len(s.Pools); i <= MaxPools; i++ {
 				p := s.Pools[0]
@@ -383,7 +386,7 @@ func TestDerivedIDsAreStable(t *testing.T) {
 	s = parseBase(t)
 	s.Pools = append([]PoolSpec{{Name: "new-first", Cluster: "gray", Backends: []BackendSpec{
 		{Name: "n1", UnderlayIP: "10.4.0.1", MAC: "02:00:00:00:40:01", Port: 3}}}}, s.Pools...)
-	s.VIPs = append([]VIPSpec{{Name: "aaa", Address: "10.255.0.9", DefaultPool: "new-first"}}, s.VIPs...)
+	s.VIPs = append([]VIPSpec{{Name: "aaa", Address: "10.255.0.9", DefaultPool: "base"}}, s.VIPs...)
 	s.Pools[1].Backends = s.Pools[1].Backends[1:] // b1 leaves
 	s.Pools[2].Backends[0], s.Pools[2].Backends[1] = s.Pools[2].Backends[1], s.Pools[2].Backends[0]
 	after, err := s.Validate()

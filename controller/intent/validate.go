@@ -681,6 +681,25 @@ func (v *validator) match(path string, ms *MatchSpec, r *Rule) bool {
 	}
 	if empty {
 		v.ps.add(ErrRequired, path, "empty: a rule must select something (a vip at least)")
+	} else if ms.VIP == "" {
+		v.anyVIP(path)
 	}
 	return len(v.ps.list) == n
+}
+
+// anyVIP refuses a rule without a vip when the VIPs are different services
+// (different default pools): it would send every VIP's selected traffic to one
+// pool, e.g. NAT traffic to the router's gray pool.
+func (v *validator) anyVIP(path string) {
+	var first *VIP
+	for i := range v.in.VIPs {
+		x := &v.in.VIPs[i]
+		if first == nil {
+			first = x
+		} else if x.DefaultPool != first.DefaultPool {
+			v.ps.add(ErrConflict, dot(path, "vip"), "missing, and the VIPs serve different default pools (%s: %s, %s: %s): name the VIP the rule is for",
+				first.Name, first.DefaultPool, x.Name, x.DefaultPool)
+			return
+		}
+	}
 }
