@@ -326,3 +326,56 @@ func TestReadBackAndCounterWrites(t *testing.T) {
 		t.Fatalf("backend 21 counter %v", c2)
 	}
 }
+
+// TestRebuildRepairs simulates a loader that died between two map writes of a
+// rule operation: Open rewrites gray_rules and gray_masks from rule_store.
+func TestRebuildRepairs(t *testing.T) {
+	dir := pinDir(t)
+	d, err := Open(Options{PinDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := basicModel(t)
+	applyState(t, d, ms)
+	// Lose one installed entry, add a stray one, and empty the mask list.
+	var k graygwTssKey
+	var v graygwRuleValue
+	it := d.objs.GrayRules.Iterate()
+	if !it.Next(&k, &v) {
+		t.Fatal("no gray_rules entry")
+	}
+	if err := d.objs.GrayRules.Delete(&k); err != nil {
+		t.Fatal(err)
+	}
+	stray := graygwTssKey{MaskId: 999}
+	if err := d.objs.GrayRules.Update(&stray, &v, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.objs.GrayMasks.Update(maskListKey, &graygwMaskList{}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d, err = Open(Options{PinDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Unpin(); d.Close() })
+	if err := d.objs.GrayRules.Lookup(&stray, &v); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Fatalf("stray entry still there: %v", err)
+	}
+	f, _ := testvectors.Committed()
+	ports := portsOf(ms)
+	for _, c := range f.Cases {
+		frame, _ := c.Frame()
+		if len(frame) < minFrame {
+			continue
+		}
+		want := model.Process(ms, frame)
+		aimPorts(t, d, ports, int(want.Port))
+		if ret, out := run(t, d.Program(), frame); ret != wantVerdict(want.Verdict) ||
+			(want.Verdict == model.Forward && string(out) != string(want.Frame)) {
+			t.Errorf("%s after repair: %s, want %s %s", c.Name, verdictName(ret), want.Verdict, want.Reason)
+		}
+	}
+}
