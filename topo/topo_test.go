@@ -1,0 +1,38 @@
+package topo
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/graygw/graygw/internal/lab"
+)
+
+// Without a gateway program the VIP is unreachable; pointing the hypervisor's VTEP
+// straight at one backend shows the backends answer VM pings as the VPC router.
+func TestBackendsAnswerVMs(t *testing.T) {
+	l, err := lab.New("ggtopo")
+	if errors.Is(err, lab.ErrNotRoot) {
+		t.Skip("needs root: network namespaces")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	tp, err := Build(l, DefaultVPCs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpc := DefaultVPCs[0]
+	if n, _ := tp.Ping(vpc, vpc.VMs[0], 1); n != 0 {
+		t.Fatalf("VIP answered with no gateway program: %d replies", n)
+	}
+	for _, backend := range []string{BaseAddr.String(), GrayAddr.String()} {
+		if _, err := l.Exec(tp.HV, "ip", "link", "set", "vx5001", "type", "vxlan", "remote", backend); err != nil {
+			t.Fatal(err)
+		}
+		n, err := tp.Ping(vpc, vpc.VMs[0], 3)
+		if err != nil || n != 3 {
+			t.Fatalf("via %s: %d/3 replies, %v", backend, n, err)
+		}
+	}
+}
