@@ -140,7 +140,7 @@ func (t *Topology) addVPC(v VPC) error {
 	dev := fmt.Sprintf("vx%d", v.VNI)
 	// Hypervisor: every VM frame of the VNI goes to the VIP.
 	err := l.Script(t.HV, fmt.Sprintf(`
-		ip link add %s type vxlan id %d local %s remote %s dstport 4789 nolearning mtu 1450
+		ip link add %s mtu 1450 type vxlan id %d local %s remote %s dstport 4789 nolearning
 		ip link set %s up
 		ip neigh add %s lladdr %s dev %s nud permanent`,
 		dev, v.VNI, HVAddr, VIP, dev, v.RouterAddr(), RouterMAC, dev))
@@ -162,7 +162,7 @@ func (t *Topology) addVPC(v VPC) error {
 		addr netip.Addr
 	}{{t.Base, BaseAddr}, {t.Gray, GrayAddr}} {
 		err := l.Script(be.ns, fmt.Sprintf(`
-			ip link add %s type vxlan id %d local %s remote %s dstport 4789 nolearning mtu 1450
+			ip link add %s mtu 1450 type vxlan id %d local %s remote %s dstport 4789 nolearning
 			ip link set %s address %s
 			ip addr add %s/24 dev %s
 			ip link set %s up`,
