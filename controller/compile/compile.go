@@ -153,13 +153,14 @@ func Compile(in *intent.Intent, prev *Result) (*Result, error) {
 // compilePools builds every pool's bucket table and chooses its version slot.
 func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
 	prevOwner := map[uint16]string{} // dataplane pool id -> pool name, in prev
-	var prevPools map[string]*Pool
+	prevPools := map[string]*Pool{}
+	prevByID := map[uint16]*Pool{}
 	if prev != nil {
-		prevPools = map[string]*Pool{}
 		for i := range prev.Pools {
 			p := &prev.Pools[i]
 			prevOwner[p.ID] = p.Name
 			prevPools[p.Name] = p
+			prevByID[p.ID] = p
 		}
 	}
 	ids := map[string]uint16{}
@@ -196,16 +197,24 @@ func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
 			p.Slot = old.Slot // unchanged: keep the installed version
 		default:
 			// A new version goes to a slot nothing installed uses, the other slot
-			// of the pool's current version first.
+			// of the pool's current version first; or to an installed version
+			// that already holds exactly this content (a flip that was
+			// interrupted, see Recover).
 			pref := uint8(0)
 			if old != nil && old.BaseID == p.BaseID {
 				pref = 1 - old.Slot
 			}
 			p.Slot = 2
 			for _, s := range []uint8{pref, 1 - pref} {
-				if prevOwner[p.BaseID+uint16(s)*SlotOffset] == "" {
+				id := p.BaseID + uint16(s)*SlotOffset
+				if q := prevByID[id]; q != nil && q.Hash == p.Hash && slices.Equal(q.Buckets, p.Buckets) {
 					p.Slot = s
 					break
+				}
+			}
+			for _, s := range []uint8{pref, 1 - pref} {
+				if p.Slot == 2 && prevOwner[p.BaseID+uint16(s)*SlotOffset] == "" {
+					p.Slot = s
 				}
 			}
 			if p.Slot == 2 {

@@ -17,7 +17,8 @@ var problemClasses = []error{
 // FuzzIntent feeds documents to the loader and validator: they never panic; a
 // refused document yields only classified problems and no intent; an accepted one
 // round-trips through Marshal, compiles, compiles the same again (also over its
-// own result), and loads into the reference model. The seed corpus is in
+// own result and over the pools recovered from its entries), and loads into the
+// reference model. The seed corpus is in
 // testdata/fuzz/FuzzIntent.
 func FuzzIntent(f *testing.F) {
 	f.Add([]byte(world))
@@ -71,6 +72,14 @@ func FuzzIntent(f *testing.F) {
 			if _, err := ToModel(g.Entries); err != nil {
 				t.Fatalf("gateway %s: %v", g.Name, err)
 			}
+		}
+		rec, err := Recover(in, r1.Gateways[0].Entries)
+		if err != nil {
+			t.Fatalf("recover: %v", err)
+		}
+		r4, err := Compile(in, rec)
+		if err != nil || !reflect.DeepEqual(r1.Gateways, r4.Gateways) {
+			t.Fatalf("recompiling over the recovered pools changed the result (%v)", err)
 		}
 	})
 }
