@@ -1,0 +1,147 @@
+// Package store persists the controller's desired state and its history: every
+// version of the intent document (YAML text, as the operator wrote it), an
+// append-only log of who changed what and when, and small key/value records for
+// other controller components (rollout progress, the engine's pool tables).
+//
+// Store is an interface so that a replicated backend (etcd) can replace the
+// embedded one when several controller replicas run; Commit is a
+// compare-and-swap on the current version for that reason. Two implementations
+// live here: Bolt, a single bbolt file (the default), and Memory, for tests and
+// dry runs.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound: no intent has been stored yet, or the requested version, key or
+	// namespace does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: Commit's Base is not the current version (another change was
+	// committed in between). Re-read, re-validate and retry.
+	ErrConflict = errors.New("store: version conflict")
+	// ErrInvalid: a Change or key that cannot be stored (empty actor, operation or
+	// namespace...).
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrLocked: the store file is held by another process (another controller).
+	ErrLocked = errors.New("store: locked by another process")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Version is one stored version of the intent.
+type Version struct {
+	// Number counts versions from 1; 0 means "no intent".
+	Number uint64 `json:"number"`
+	// Intent is the intent document as submitted (YAML text).
+	Intent []byte `json:"-"`
+	// Time is when the version was committed.
+	Time time.Time `json:"time"`
+	// Actor is who committed it.
+	Actor string `json:"actor"`
+}
+
+// Change is a new intent version and the history event that explains it.
+type Change struct {
+	// Base is the version the change was computed from: Commit fails with
+	// ErrConflict unless it is the current version (0 when nothing is stored).
+	Base uint64
+	// Intent is the new document. It must already be validated.
+	Intent []byte
+	// Actor is who makes the change (user name, certificate subject...). Required.
+	Actor string
+	// Operation is the kind of change: "apply", "cutover", "rollback"... Required.
+	Operation string
+	// Summary says what changed, in a line, for the history.
+	Summary string
+	// Undoes is the Seq of the event this change reverts (Operation "rollback"),
+	// 0 otherwise.
+	Undoes uint64
+	// Time is the commit time; zero means now.
+	Time time.Time
+}
+
+// Event is one entry of the history: a committed change.
+type Event struct {
+	// Seq numbers events from 1 in commit order.
+	Seq uint64 `json:"seq"`
+	// Time, Actor, Operation and Summary are copied from the Change.
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	Operation string    `json:"operation"`
+	Summary   string    `json:"summary"`
+	// Before and After are the intent versions before and after the change
+	// (Before is 0 for the first intent).
+	Before uint64 `json:"before"`
+	After  uint64 `json:"after"`
+	// Undoes is the Seq of the event this one reverts, or 0.
+	Undoes uint64 `json:"undoes,omitempty"`
+}
+
+// Query selects history events, newest first.
+type Query struct {
+	// Before, when non-zero, returns only events with Seq < Before (paging).
+	Before uint64
+	// Limit caps the number of events returned; 0 means all.
+	Limit int
+}
+
+// KV is one key/value record of a namespace.
+type KV struct {
+	Key   string
+	Value []byte
+}
+
+// Store persists intent versions, history and key/value records. Implementations
+// are safe for concurrent use. Every method returns an error wrapping one of the
+// Err* sentinels, or the context's error, when it fails.
+type Store interface {
+	// Current returns the latest intent version, or ErrNotFound when none was
+	// ever committed.
+	Current(ctx context.Context) (*Version, error)
+	// Version returns intent version n.
+	Version(ctx context.Context, n uint64) (*Version, error)
+	// Commit stores c.Intent as the next version and appends its history event, as
+	// one atomic step, provided c.Base is the current version (else ErrConflict).
+	Commit(ctx context.Context, c Change) (*Version, *Event, error)
+	// History returns events newest first.
+	History(ctx context.Context, q Query) ([]Event, error)
+
+	// Get returns the value of key in namespace ns (ErrNotFound when absent).
+	Get(ctx context.Context, ns, key string) ([]byte, error)
+	// Put stores value under key in namespace ns, creating the namespace.
+	Put(ctx context.Context, ns, key string, value []byte) error
+	// Delete removes key from ns; deleting an absent key is not an error.
+	Delete(ctx context.Context, ns, key string) error
+	// List returns the records of ns sorted by key (empty when ns does not exist).
+	List(ctx context.Context, ns string) ([]KV, error)
+
+	// Close releases the store.
+	Close() error
+}
+
+// checkChange validates the fields every implementation requires.
+func checkChange(c *Change) error {
+	switch {
+	case c.Actor == "":
+		return errorf(ErrInvalid, "change without an actor")
+	case c.Operation == "":
+		return errorf(ErrInvalid, "change without an operation")
+	case len(c.Intent) == 0:
+		return errorf(ErrInvalid, "change with an empty intent")
+	}
+	return nil
+}
+
+func checkKey(ns, key string) error {
+	if ns == "" {
+		return errorf(ErrInvalid, "empty namespace")
+	}
+	if key == "" {
+		return errorf(ErrInvalid, "empty key in namespace %q", ns)
+	}
+	return nil
+}
