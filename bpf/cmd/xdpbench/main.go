@@ -29,13 +29,14 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed of the synthetic rule sets")
 	flag.Parse()
 	start := time.Now()
+	load := loadAvg()
 	rep, err := xdpbench.Run(xdpbench.Config{Repeat: *repeat, Rounds: *rounds, Seed: *seed})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "xdpbench:", err)
 		os.Exit(1)
 	}
 	cmd := "go run ./bpf/cmd/xdpbench " + strings.Join(os.Args[1:], " ")
-	md := render(rep, cmd, time.Since(start))
+	md := render(rep, cmd, time.Since(start), load)
 	if *out == "" {
 		os.Stdout.Write(md)
 		return
@@ -47,14 +48,15 @@ func main() {
 	fmt.Printf("wrote %s in %s\n", *out, time.Since(start).Round(time.Millisecond))
 }
 
-func render(r *xdpbench.Report, cmd string, took time.Duration) []byte {
+func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []byte {
 	var b bytes.Buffer
 	var u unix.Utsname
 	_ = unix.Uname(&u)
 	fmt.Fprintf(&b, "# XDP dataplane: cost per packet\n\n")
-	fmt.Fprintf(&b, "Made by `%s` (root) in %s on %s, kernel %s, %d CPUs, %s.\n\n",
+	fmt.Fprintf(&b, "Made by `%s` (root) in %s on %s, kernel %s, %d CPUs shared with other work\n"+
+		"(load average %s at the start), %s.\n\n",
 		strings.TrimSpace(cmd), took.Round(time.Second), cpuModel(), unix.ByteSliceToString(u.Release[:]),
-		runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+		runtime.NumCPU(), load, time.Now().UTC().Format("2006-01-02"))
 	fmt.Fprintf(&b, "How: BPF_PROG_TEST_RUN with a large repeat count; ns/packet is the kernel's own\n"+
 		"duration. The kernel reruns one buffer, so the program under test is reached through\n"+
 		"`bench_wrapper` (bpf/internal/xdpbench/bench.c), which restores the original frame\n"+
@@ -84,6 +86,16 @@ func render(r *xdpbench.Report, cmd string, took time.Duration) []byte {
 	return b.Bytes()
 }
 
+// loadAvg returns the 1-minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+// cpuModel returns the first CPU's model name.
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
