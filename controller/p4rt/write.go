@@ -87,6 +87,18 @@ func (c *Client) Write(ctx context.Context, updates []*p4v1.Update, batch int) e
 	return nil
 }
 
+// WritePhases writes each phase with Write, one after the other, stopping at the
+// first phase with a failure: a later phase may depend on an earlier one (make
+// before break), so it must not be sent after a failure.
+func (c *Client) WritePhases(ctx context.Context, phases [][]*p4v1.Update, batch int) error {
+	for i, ph := range phases {
+		if err := c.Write(ctx, ph, batch); err != nil {
+			return fmt.Errorf("phase %d of %d: %w", i+1, len(phases), err)
+		}
+	}
+	return nil
+}
+
 // decodeBatchError reads the one p4.Error per update that a P4Runtime server puts
 // in the status details of a failed batch (spec §12.3). ok is false when the error
 // carries no such details (the whole request was refused).

@@ -20,6 +20,12 @@ type Order []uint32
 
 // Plan is the result of a diff.
 type Plan struct {
+	// Phases are the updates grouped so that each phase may be sent as one
+	// WriteRequest: a target may apply the updates of one request in any order
+	// (P4Runtime spec §12.2), so make-before-break holds only between requests.
+	// A phase holds one table's inserts and modifies, or one table's deletes.
+	Phases [][]*p4v1.Update
+	// Updates is Phases flattened, in order.
 	Updates []*p4v1.Update
 	// Counts per type, for logs and dry runs.
 	Inserts, Modifies, Deletes int
@@ -75,12 +81,17 @@ func Diff(want, have []*p4v1.TableEntry, order Order) (*Plan, error) {
 	sortKeyed(writes, func(t uint32) int { return rank(t) })
 	sortKeyed(deletes, func(t uint32) int { return -rank(t) })
 	for _, list := range [][]keyed{writes, deletes} {
-		for _, e := range list {
+		for i, e := range list {
 			te := e.entry
 			if e.typ == p4v1.Update_DELETE {
 				te = &p4v1.TableEntry{TableId: te.TableId, Match: te.Match, Priority: te.Priority}
 			}
-			p.Updates = append(p.Updates, &p4v1.Update{Type: e.typ, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}})
+			u := &p4v1.Update{Type: e.typ, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}}
+			if i == 0 || list[i-1].entry.TableId != e.entry.TableId {
+				p.Phases = append(p.Phases, nil)
+			}
+			p.Phases[len(p.Phases)-1] = append(p.Phases[len(p.Phases)-1], u)
+			p.Updates = append(p.Updates, u)
 		}
 	}
 	return p, nil

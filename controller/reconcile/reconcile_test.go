@@ -57,6 +57,10 @@ func TestMakeBeforeBreakOrder(t *testing.T) {
 			t.Fatalf("updates %v, want %v", got, want2)
 		}
 	}
+	// One phase per table and kind: a target may reorder updates within a request.
+	if len(p.Phases) != 4 {
+		t.Fatalf("%d phases, want 4 (backend inserts, select modifies, rule inserts, backend deletes)", len(p.Phases))
+	}
 	if p.Inserts != 2 || p.Modifies != 1 || p.Deletes != 1 || len(p.Foreign) != 1 {
 		t.Fatalf("counts %d/%d/%d foreign %d", p.Inserts, p.Modifies, p.Deletes, len(p.Foreign))
 	}
