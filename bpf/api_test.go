@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
@@ -22,6 +23,10 @@ import (
 func pinDir(t *testing.T) string {
 	t.Helper()
 	skipUnlessBPF(t)
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
+		t.Skip("no bpffs mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
+	}
 	dir := filepath.Join("/sys/fs/bpf", fmt.Sprintf("graygw-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
