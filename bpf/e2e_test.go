@@ -40,6 +40,10 @@ func TestEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create network namespaces and attach XDP")
 	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
+		t.Skip("no bpffs mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
+	}
 	client, gw, base, gray := newNS(t), newNS(t), newNS(t), newNS(t)
 	veth(t, client, "c0", gw, "g0")
 	veth(t, gw, "g1", base, "b0")
