@@ -57,6 +57,8 @@ type Speaker struct {
 	paths     map[PathKey]*announced         // what GoBGP holds, by (VIP, next hop)
 	ids       map[netip.Addr]map[uint32]bool // path identifiers in use per VIP
 	withdrawn map[PathKey]*notAnnounced      // what the last decision did not announce
+
+	established chan struct{} // a session came up; wakes guardRestart
 }
 
 type announced struct {
@@ -86,11 +88,12 @@ func New(cfg Config, opts ...Option) (*Speaker, error) {
 		return nil, err
 	}
 	s := &Speaker{
-		cfg:       cfg.WithDefaults(),
-		log:       slog.Default(),
-		paths:     map[PathKey]*announced{},
-		ids:       map[netip.Addr]map[uint32]bool{},
-		withdrawn: map[PathKey]*notAnnounced{},
+		cfg:         cfg.WithDefaults(),
+		log:         slog.Default(),
+		paths:       map[PathKey]*announced{},
+		ids:         map[netip.Addr]map[uint32]bool{},
+		withdrawn:   map[PathKey]*notAnnounced{},
+		established: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(s)
@@ -163,6 +166,9 @@ func (s *Speaker) Start(ctx context.Context, first Decision) (err error) {
 		}
 	}
 	s.started = true
+	if s.cfg.GracefulRestart.Enabled {
+		go s.guardRestart(watchCtx)
+	}
 	s.log.Info("bgp speaker started", "event", "bgpStarted", "asn", s.cfg.ASN, "routerID", s.cfg.RouterID,
 		"listenPort", s.cfg.ListenPort, "neighbors", len(s.cfg.Neighbors), "gracefulRestart", s.cfg.GracefulRestart.Enabled)
 	return nil
@@ -194,6 +200,102 @@ func installImportPolicy(ctx context.Context, bgp *server.BgpServer) error {
 		return fmt.Errorf("bgp: set global import policy: %w", err)
 	}
 	return nil
+}
+
+// guardRestart keeps the Restart State and Forwarding State bits in the OPEN
+// of every neighbor's first session after Start, which is what makes a
+// graceful-restart helper keep our stale routes until our End-of-RIB instead
+// of flushing them as the session comes up.
+//
+// GoBGP clears those bits (State.LocalRestarting) on every configured peer as
+// soon as each peer that is up has sent its End-of-RIB; a peer whose session
+// is not up yet counts as done. So with several neighbors the later ones would
+// open without the bits, and the peer would drop our routes for the moment
+// between the session coming up and our UPDATE. Until every neighbor has been
+// established once (or the restart time is over: the peers have dropped our
+// routes by then anyway), a neighbor that has lost the bits while it has no
+// TCP session is deleted and added again with them. Deleting a peer that is
+// not established sends no NOTIFICATION, so the helper's graceful restart is
+// not disturbed. A neighbor whose session comes up within a few milliseconds
+// of another's End-of-RIB can still slip through with the bits cleared; the
+// peer then swaps our stale routes for the fresh ones with a gap of about one
+// round trip (docs/bgp.md).
+func (s *Speaker) guardRestart(ctx context.Context) {
+	pending := map[netip.Addr]Neighbor{}
+	for _, n := range s.cfg.Neighbors {
+		pending[netip.MustParseAddr(n.Address).Unmap()] = n
+	}
+	deadline := time.Now().Add(s.cfg.GracefulRestart.RestartTime)
+	var fastUntil time.Time
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		// The bits are cleared right after a session comes up (at the
+		// peer's End-of-RIB): look often then, rarely otherwise.
+		wait := 100 * time.Millisecond
+		if time.Now().Before(fastUntil) {
+			wait = 5 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.established:
+			fastUntil = time.Now().Add(time.Second)
+		case <-time.After(wait):
+		}
+		var redo []Neighbor
+		seen := map[netip.Addr]bool{}
+		err := s.bgp.ListPeer(ctx, &apipb.ListPeerRequest{}, func(p *apipb.Peer) {
+			addr, err := netip.ParseAddr(p.GetConf().GetNeighborAddress())
+			if err != nil {
+				return
+			}
+			seen[addr.Unmap()] = true
+			n, ok := pending[addr.Unmap()]
+			if !ok {
+				return
+			}
+			switch p.GetState().GetSessionState() {
+			case apipb.PeerState_ESTABLISHED:
+				delete(pending, addr.Unmap())
+			case apipb.PeerState_IDLE, apipb.PeerState_CONNECT, apipb.PeerState_ACTIVE, apipb.PeerState_UNKNOWN:
+				if !p.GetGracefulRestart().GetLocalRestarting() {
+					redo = append(redo, n)
+				}
+			}
+		})
+		if err != nil {
+			continue
+		}
+		var missing []Neighbor // deleted by an earlier round whose AddPeer failed
+		for addr, n := range pending {
+			if !seen[addr] {
+				missing = append(missing, n)
+			}
+		}
+		if len(redo)+len(missing) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return
+		}
+		for _, n := range append(redo, missing...) {
+			var err error
+			if !slices.Contains(missing, n) {
+				err = s.bgp.DeletePeer(ctx, &apipb.DeletePeerRequest{Address: n.Address})
+			}
+			if err == nil {
+				err = s.bgp.AddPeer(ctx, &apipb.AddPeerRequest{Peer: s.peer(n)})
+			}
+			if err != nil {
+				s.log.Error("bgp neighbor re-add failed", "event", "bgpRestartGuard", "neighbor", n.Address, "err", err)
+				continue
+			}
+			s.log.Info("bgp neighbor re-added to keep the graceful restart bits in its first OPEN",
+				"event", "bgpRestartGuard", "neighbor", n.Address)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // peer translates a neighbor to GoBGP's API.
@@ -524,6 +626,12 @@ func (s *Speaker) peerEvent(r *apipb.WatchEventResponse) {
 		return
 	}
 	p := pe.GetPeer()
+	if p.GetState().GetSessionState() == apipb.PeerState_ESTABLISHED {
+		select {
+		case s.established <- struct{}{}:
+		default:
+		}
+	}
 	s.log.Info("bgp session state", "event", "bgpSession", "neighbor", p.GetConf().GetNeighborAddress(),
 		"asn", p.GetConf().GetPeerAsn(), "state", sessionState(p.GetState().GetSessionState()))
 }

@@ -75,7 +75,12 @@ func runSpeakerChild(spec string) int {
 // namespace; its log goes to dir/name.log.
 func (p *peerLab) startSpeakerChild(t *testing.T, name string, in bgp.Input) *exec.Cmd {
 	t.Helper()
-	spec, err := json.Marshal(speakerSpec{Config: speakerConfig(), Input: in})
+	cfg := speakerConfig()
+	// The eBGP session waits for BIRD to dial, 3s after it notices the
+	// crash: it comes up well after the iBGP one (see
+	// TestControllerRestartKeepsRoutes).
+	cfg.Neighbors[1].Passive = true
+	spec, err := json.Marshal(speakerSpec{Config: cfg, Input: in})
 	if err != nil {
 		t.Fatal(err)
 	}
