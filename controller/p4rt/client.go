@@ -46,6 +46,8 @@ type Client struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
+	eidHigh uint64 // the election id in use: starts at Options.ElectionID,
+	eidLow  uint64 // raised past the highest seen when taking over
 	primary bool
 	changed chan struct{} // closed and replaced whenever primary or up changes
 	up      bool
@@ -78,7 +80,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{addr: addr, opts: opts, conn: conn, rt: p4v1.NewP4RuntimeClient(conn),
 		log: opts.Logger.With("target", addr, "device_id", opts.DeviceID),
-		changed: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+		changed: make(chan struct{}), cancel: cancel, done: make(chan struct{}), eidLow: opts.ElectionID}
 	go c.streamLoop(ctx)
 	return c, nil
 }
@@ -143,7 +145,29 @@ func (c *Client) setState(up, primary bool) {
 	c.changed = make(chan struct{})
 }
 
-func (c *Client) electionID() *p4v1.Uint128 { return &p4v1.Uint128{Low: c.opts.ElectionID} }
+func (c *Client) electionID() *p4v1.Uint128 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &p4v1.Uint128{High: c.eidHigh, Low: c.eidLow}
+}
+
+// raiseElectionID makes this client's election id one more than highest, the
+// highest id the target has seen, when it is not already above it. The spec
+// (§5.3) makes a primary's id at least the highest ever seen, so a backup takes
+// over from a departed primary only with a higher id; the old primary, back
+// with its old id, then stays backup instead of flapping mastership.
+func (c *Client) raiseElectionID(highest *p4v1.Uint128) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hi, lo := highest.GetHigh(), highest.GetLow()
+	if c.eidHigh > hi || (c.eidHigh == hi && c.eidLow > lo) {
+		return
+	}
+	c.eidHigh, c.eidLow = hi, lo+1
+	if c.eidLow == 0 {
+		c.eidHigh++
+	}
+}
 
 func (c *Client) role() *p4v1.Role {
 	if c.opts.Role == "" {
@@ -183,11 +207,14 @@ func (c *Client) runStream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = stream.Send(&p4v1.StreamMessageRequest{Update: &p4v1.StreamMessageRequest_Arbitration{
-		Arbitration: &p4v1.MasterArbitrationUpdate{DeviceId: c.opts.DeviceID, ElectionId: c.electionID(), Role: c.role()}}})
-	if err != nil {
+	arbitrate := func() error {
+		return stream.Send(&p4v1.StreamMessageRequest{Update: &p4v1.StreamMessageRequest_Arbitration{
+			Arbitration: &p4v1.MasterArbitrationUpdate{DeviceId: c.opts.DeviceID, ElectionId: c.electionID(), Role: c.role()}}})
+	}
+	if err := arbitrate(); err != nil {
 		return err
 	}
+	reclaimed := false
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -197,7 +224,20 @@ func (c *Client) runStream(ctx context.Context) error {
 		if arb == nil {
 			continue // packet-in, digests, idle timeouts: not used by graygw
 		}
-		primary := arb.GetStatus().GetCode() == int32(codes.OK)
+		code := codes.Code(arb.GetStatus().GetCode())
+		// NOT_FOUND: the primary went away and the target elected nobody. Take
+		// over (once per vacancy) with an id above the highest the target saw.
+		if code == codes.NotFound && !reclaimed {
+			reclaimed = true
+			c.raiseElectionID(arb.GetElectionId())
+			c.log.Info("p4runtime primary gone, taking over", "election_id", c.electionID().GetLow())
+			if err := arbitrate(); err != nil {
+				return err
+			}
+		} else if code != codes.NotFound {
+			reclaimed = false
+		}
+		primary := code == codes.OK
 		if was := c.IsPrimary(); was != primary || !c.Connected() {
 			c.log.Info("p4runtime arbitration", "primary", primary, "status", arb.GetStatus().GetMessage())
 		}

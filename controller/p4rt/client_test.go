@@ -1,0 +1,207 @@
+package p4rt_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/server"
+	"github.com/graygw/graygw/controller/p4rt"
+	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// agent runs the real graygw P4Runtime server (in-memory dataplane) on a loopback
+// TCP port, so the client is tested over real gRPC.
+type agent struct {
+	addr string
+	gs   *grpc.Server
+	srv  *server.Server
+}
+
+func startAgent(t *testing.T, addr string) *agent {
+	t.Helper()
+	info, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{P4Info: info, Dataplane: dataplane.NewMemory(dataplane.Limits{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lis net.Listener
+	for i := 0; ; i++ { // a restarted agent takes its old port back
+		if lis, err = net.Listen("tcp", addr); err == nil || i == 50 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	p4v1.RegisterP4RuntimeServer(gs, srv)
+	go gs.Serve(lis)
+	a := &agent{addr: lis.Addr().String(), gs: gs, srv: srv}
+	t.Cleanup(a.stop)
+	return a
+}
+
+func (a *agent) stop() {
+	a.gs.Stop()
+	a.srv.Close()
+}
+
+func dial(t *testing.T, addr string, election uint64) *p4rt.Client {
+	t.Helper()
+	c, err := p4rt.Dial(addr, p4rt.Options{DeviceID: 1, ElectionID: election, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func info(t *testing.T) *p4info.Info {
+	in, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// tenantInsert builds an INSERT of vni_tenant vni -> tenant.
+func tenantInsert(t *testing.T, in *p4info.Info, vni, tenant uint64) *p4v1.Update {
+	tb, err := in.Table(pipeline.TableVNITenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act, err := in.Action(pipeline.ActionSetTenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
+		TableId: tb.ID,
+		Match:   []*p4v1.FieldMatch{{FieldId: tb.Fields[0].ID, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: p4info.EncodeUint(vni)}}}},
+		Action: &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: act.ID,
+			Params: []*p4v1.Action_Param{{ParamId: act.Params[0].ID, Value: p4info.EncodeUint(tenant)}}}}},
+	}}}}
+}
+
+func TestPipelinePushedOnlyWhenCookieDiffers(t *testing.T) {
+	a := startAgent(t, "127.0.0.1:0")
+	c := dial(t, a.addr, 10)
+	if err := c.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	in := info(t)
+	pushed, err := c.EnsurePipeline(ctx(t), in.P4Info(), nil, 42)
+	if err != nil || !pushed {
+		t.Fatalf("first push: pushed=%v err=%v", pushed, err)
+	}
+	pushed, err = c.EnsurePipeline(ctx(t), in.P4Info(), nil, 42)
+	if err != nil || pushed {
+		t.Fatalf("same cookie: pushed=%v err=%v", pushed, err)
+	}
+	if cookie, ok, err := c.Cookie(ctx(t)); err != nil || !ok || cookie != 42 {
+		t.Fatalf("cookie = %d %v %v", cookie, ok, err)
+	}
+}
+
+func TestWriteReportsEachFailedUpdate(t *testing.T) {
+	a := startAgent(t, "127.0.0.1:0")
+	c := dial(t, a.addr, 10)
+	if err := c.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	in := info(t)
+	if _, err := c.EnsurePipeline(ctx(t), in.P4Info(), nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	ups := []*p4v1.Update{tenantInsert(t, in, 5001, 7), tenantInsert(t, in, 5002, 8), tenantInsert(t, in, 5001, 9)}
+	err := c.Write(ctx(t), ups, 0)
+	var we *p4rt.WriteError
+	if !errors.As(err, &we) || len(we.Failed) != 1 || we.Failed[0].Index != 2 || we.Failed[0].Code != codes.AlreadyExists {
+		t.Fatalf("duplicate insert: %v", err)
+	}
+	// The other two were applied (CONTINUE_ON_ERROR) and read back.
+	tb, _ := in.Table(pipeline.TableVNITenant)
+	got, err := c.ReadTable(ctx(t), tb.ID, false)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("read back %d entries, %v", len(got), err)
+	}
+	// Batches of one give the failure the same index.
+	err = c.Write(ctx(t), ups, 1)
+	if !errors.As(err, &we) || len(we.Failed) != 3 || we.Failed[2].Index != 2 || !p4rt.IsCode(err, codes.AlreadyExists) {
+		t.Fatalf("batch 1: %v", err)
+	}
+}
+
+func TestStandbyUntilPrimaryLeaves(t *testing.T) {
+	a := startAgent(t, "127.0.0.1:0")
+	high := dial(t, a.addr, 20)
+	if err := high.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	low := dial(t, a.addr, 10)
+	deadline := time.Now().Add(2 * time.Second)
+	for !low.Connected() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !low.Connected() || low.IsPrimary() {
+		t.Fatalf("low election id: connected=%v primary=%v, want a connected backup", low.Connected(), low.IsPrimary())
+	}
+	in := info(t)
+	if err := low.Write(ctx(t), []*p4v1.Update{tenantInsert(t, in, 1, 1)}, 0); !errors.Is(err, p4rt.ErrNotPrimary) {
+		t.Fatalf("backup write: %v, want ErrNotPrimary", err)
+	}
+	high.Close()
+	if err := low.WaitPrimary(ctx(t)); err != nil {
+		t.Fatalf("backup did not take over: %v", err)
+	}
+	// The old primary coming back with its old id does not take mastership back.
+	again := dial(t, a.addr, 20)
+	deadline = time.Now().Add(2 * time.Second)
+	for !again.Connected() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if again.IsPrimary() || !low.IsPrimary() {
+		t.Fatalf("returning controller: primary=%v, taken-over one primary=%v", again.IsPrimary(), low.IsPrimary())
+	}
+}
+
+func TestReconnectsAfterAgentRestart(t *testing.T) {
+	a := startAgent(t, "127.0.0.1:0")
+	c := dial(t, a.addr, 10)
+	if err := c.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	changed := c.Changes()
+	a.stop()
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no state change after the agent stopped")
+	}
+	if c.IsPrimary() {
+		t.Fatal("still primary with the agent gone")
+	}
+	startAgent(t, a.addr)
+	if err := c.WaitPrimary(ctx(t)); err != nil {
+		t.Fatalf("no reconnect: %v", err)
+	}
+}
