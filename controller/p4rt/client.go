@@ -79,7 +79,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{addr: addr, opts: opts, conn: conn, rt: p4v1.NewP4RuntimeClient(conn),
-		log: opts.Logger.With("target", addr, "device_id", opts.DeviceID),
+		log:     opts.Logger.With("target", addr, "device_id", opts.DeviceID),
 		changed: make(chan struct{}), cancel: cancel, done: make(chan struct{}), eidLow: opts.ElectionID}
 	go c.streamLoop(ctx)
 	return c, nil
