@@ -1,0 +1,171 @@
+package probe
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Frame layout constants (docs/pipeline.md, section 1).
+const (
+	vxlanPort   = 4789
+	ethLen      = 14
+	ipv4Len     = 20
+	udpLen      = 8
+	vxlanLen    = 8
+	icmpLen     = 8
+	payloadLen  = 16
+	icmpEchoReq = 8
+	icmpEchoRep = 0
+	protoICMP   = 1
+	protoUDP    = 17
+	etherIPv4   = 0x0800
+	// frameLen is the length of a probe frame: outer Ethernet/IPv4/UDP/VXLAN,
+	// inner Ethernet/IPv4/ICMP echo with a small payload.
+	frameLen = ethLen + ipv4Len + udpLen + vxlanLen + ethLen + ipv4Len + icmpLen + payloadLen
+)
+
+// payloadMagic starts every probe's ICMP payload, so a capture shows what sent it.
+var payloadMagic = [8]byte{'g', 'r', 'a', 'y', 'p', 'r', 'o', 'b'}
+
+// echo describes one probe packet.
+type echo struct {
+	outerSrcMAC, outerDstMAC [6]byte
+	outerSrc, outerDst       netip.Addr
+	sport                    uint16 // outer UDP source port (ECMP entropy)
+	ipID                     uint16
+	vni                      uint32
+	innerSrcMAC, innerDstMAC [6]byte
+	innerSrc, innerDst       netip.Addr
+	ident, seq               uint16
+}
+
+// buildEcho returns the VXLAN-encapsulated ICMP echo request e describes. The
+// outer UDP checksum is 0 (allowed for IPv4 VXLAN); the IPv4 and ICMP checksums
+// are filled in.
+func buildEcho(e *echo) []byte {
+	b := make([]byte, frameLen)
+	// Outer Ethernet.
+	copy(b[0:6], e.outerDstMAC[:])
+	copy(b[6:12], e.outerSrcMAC[:])
+	binary.BigEndian.PutUint16(b[12:], etherIPv4)
+	// Outer IPv4.
+	o := b[ethLen:]
+	putIPv4(o, uint16(len(b)-ethLen), e.ipID, protoUDP, e.outerSrc, e.outerDst)
+	// Outer UDP.
+	u := o[ipv4Len:]
+	binary.BigEndian.PutUint16(u[0:], e.sport)
+	binary.BigEndian.PutUint16(u[2:], vxlanPort)
+	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
+	// VXLAN: I flag, 24-bit VNI.
+	v := u[udpLen:]
+	v[0] = 0x08
+	v[4], v[5], v[6] = byte(e.vni>>16), byte(e.vni>>8), byte(e.vni)
+	// Inner Ethernet.
+	ie := v[vxlanLen:]
+	copy(ie[0:6], e.innerDstMAC[:])
+	copy(ie[6:12], e.innerSrcMAC[:])
+	binary.BigEndian.PutUint16(ie[12:], etherIPv4)
+	// Inner IPv4 and ICMP echo request.
+	ii := ie[ethLen:]
+	putIPv4(ii, uint16(len(ii)), e.ipID, protoICMP, e.innerSrc, e.innerDst)
+	ic := ii[ipv4Len:]
+	ic[0] = icmpEchoReq
+	binary.BigEndian.PutUint16(ic[4:], e.ident)
+	binary.BigEndian.PutUint16(ic[6:], e.seq)
+	copy(ic[icmpLen:], payloadMagic[:])
+	binary.BigEndian.PutUint32(ic[icmpLen+8:], e.vni)
+	copy(ic[icmpLen+12:], e.innerSrc.AsSlice())
+	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
+	return b
+}
+
+func putIPv4(b []byte, total, id uint16, proto uint8, src, dst netip.Addr) {
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[2:], total)
+	binary.BigEndian.PutUint16(b[4:], id)
+	b[8] = 64
+	b[9] = proto
+	s, d := src.As4(), dst.As4()
+	copy(b[12:16], s[:])
+	copy(b[16:20], d[:])
+	binary.BigEndian.PutUint16(b[10:], checksum(b[:ipv4Len]))
+}
+
+// checksum is the Internet checksum (RFC 1071) of b.
+func checksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// reply is what parseReply extracts from a backend's answer.
+type reply struct {
+	outerSrc  netip.Addr // the backend's underlay address: who answered
+	vni       uint32
+	routerSrc netip.Addr // inner source (the VPC router)
+	vm        netip.Addr // inner destination (the probed VM)
+	ident     uint16
+	seq       uint16
+}
+
+// parseReply recognises a VXLAN-encapsulated ICMP echo reply and returns its
+// fields. It reads nothing past the end of f and returns false for any other
+// frame (IPv4 options are accepted on both headers; fragments are not).
+func parseReply(f []byte) (reply, bool) {
+	var r reply
+	if len(f) < ethLen || binary.BigEndian.Uint16(f[12:]) != etherIPv4 {
+		return r, false
+	}
+	ip, ok := ipv4Payload(f[ethLen:], protoUDP)
+	if !ok {
+		return r, false
+	}
+	r.outerSrc = netip.AddrFrom4([4]byte(f[ethLen+12 : ethLen+16]))
+	if len(ip) < udpLen+vxlanLen || binary.BigEndian.Uint16(ip[2:]) != vxlanPort {
+		return r, false
+	}
+	v := ip[udpLen:]
+	if v[0]&0x08 == 0 {
+		return r, false
+	}
+	r.vni = uint32(v[4])<<16 | uint32(v[5])<<8 | uint32(v[6])
+	ie := v[vxlanLen:]
+	if len(ie) < ethLen || binary.BigEndian.Uint16(ie[12:]) != etherIPv4 {
+		return r, false
+	}
+	ii := ie[ethLen:]
+	ic, ok := ipv4Payload(ii, protoICMP)
+	if !ok || len(ic) < icmpLen || ic[0] != icmpEchoRep || ic[1] != 0 {
+		return r, false
+	}
+	r.routerSrc = netip.AddrFrom4([4]byte(ii[12:16]))
+	r.vm = netip.AddrFrom4([4]byte(ii[16:20]))
+	r.ident = binary.BigEndian.Uint16(ic[4:])
+	r.seq = binary.BigEndian.Uint16(ic[6:])
+	return r, true
+}
+
+// ipv4Payload returns the payload of an unfragmented IPv4 packet of protocol
+// proto, bounded by the header's total length.
+func ipv4Payload(b []byte, proto uint8) ([]byte, bool) {
+	if len(b) < ipv4Len || b[0]>>4 != 4 {
+		return nil, false
+	}
+	ihl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:]))
+	if ihl < ipv4Len || total < ihl || total > len(b) || b[9] != proto {
+		return nil, false
+	}
+	if binary.BigEndian.Uint16(b[6:])&0x3fff != 0 { // MF or a fragment offset
+		return nil, false
+	}
+	return b[ihl:total], true
+}

@@ -1,0 +1,171 @@
+package probe_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/probe"
+	"github.com/graygw/graygw/controller/probe/probetest"
+	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/topo"
+)
+
+// newLab builds the namespace lab with an XDP gateway, or skips without root.
+func newLab(t *testing.T) *probetest.Lab {
+	t.Helper()
+	l, err := probetest.New("ggprobe", nil)
+	if errors.Is(err, lab.ErrNotRoot) {
+		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return l
+}
+
+// TestProbesThroughTheGateway sends real VXLAN pings through the XDP gateway:
+// one VM moved to the gray cluster is answered by the gray backend, every other
+// VM by the base backend; a wrong expectation is reported with who answered;
+// a broken gray backend makes that VM's probes lost and nobody else's.
+func TestProbesThroughTheGateway(t *testing.T) {
+	l := newLab(t)
+	in, err := intent.Load([]byte(l.IntentYAML(
+		"  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Apply(res); err != nil {
+		t.Fatal(err)
+	}
+	all, err := probe.Targets(l.VPCs(), 0, netipNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := probe.Expect(in, res, topo.VIP, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := probe.New(l.ProberConfig(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	opts := probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second}
+
+	rs, err := p.Run(ctx, targets, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := func(tg probe.Target) bool { return tg.VNI == 5001 && tg.VM.String() == "192.168.1.5" }
+	for _, r := range rs {
+		want := "base-1"
+		if moved(r.Target) {
+			want = "gray-1"
+		}
+		if r.Status != probe.StatusOK || r.Received != 3 || r.AnsweredBy() != want || r.RTTMax <= 0 {
+			t.Errorf("%v: %s %d/%d answered by %q (want ok, 3/3, %s): %s", r.Target, r.Status, r.Received, r.Sent, r.AnsweredBy(), want, r.Reason)
+		}
+	}
+
+	// Everyone expected on base: the moved VM is answered by the wrong backend.
+	for i := range targets {
+		targets[i].ExpectCluster, targets[i].ExpectPool = intent.ClusterBase, ""
+	}
+	rs, err = p.Run(ctx, targets, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if moved(r.Target) {
+			if r.Status != probe.StatusWrongBackend || r.Answers[0].Backend != "gray-1" || r.Answers[0].Expected {
+				t.Errorf("moved VM expected on base: %+v", r)
+			}
+		} else if r.Status != probe.StatusOK {
+			t.Errorf("%v: %+v", r.Target, r)
+		}
+	}
+
+	// The gray backend stops answering VNI 5001.
+	targets, _ = probe.Expect(in, res, topo.VIP, all)
+	if err := l.SetBackendVNI(true, 5001, false); err != nil {
+		t.Fatal(err)
+	}
+	opts.Timeout = 300 * time.Millisecond
+	rs, err = p.Run(ctx, targets, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if moved(r.Target) {
+			if r.Status != probe.StatusLost || r.Received != 0 || len(r.Answers) != 0 {
+				t.Errorf("VM on a broken gray backend: %+v", r)
+			}
+		} else if r.Status != probe.StatusOK {
+			t.Errorf("%v: %+v", r.Target, r)
+		}
+	}
+}
+
+// TestProberRefusesBadInput: nothing is sent for a bad target or bad options.
+func TestProberRefusesBadInput(t *testing.T) {
+	l := newLab(t)
+	in, err := intent.Load([]byte(l.IntentYAML("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := probe.New(l.ProberConfig(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	vpcs := l.VPCs()
+	good := probe.Target{VNI: 5001, VM: vpcs[0].VMs[0], Router: vpcs[0].Router}
+	for _, tc := range []struct {
+		tg   probe.Target
+		o    probe.Options
+		want error
+	}{
+		{probe.Target{VNI: 1 << 24, VM: good.VM, Router: good.Router}, probe.Options{}, probe.ErrTarget},
+		{probe.Target{VNI: 5001, Router: good.Router}, probe.Options{}, probe.ErrTarget},
+		{probe.Target{VNI: 5001, VM: good.VM, Router: good.Router, RouterMAC: "zz"}, probe.Options{}, probe.ErrTarget},
+		{good, probe.Options{Count: 1000}, probe.ErrConfig},
+	} {
+		if _, err := p.Run(context.Background(), []probe.Target{tc.tg}, tc.o); !errors.Is(err, tc.want) {
+			t.Errorf("%+v %+v: %v, want %v", tc.tg, tc.o, err, tc.want)
+		}
+	}
+	if _, err := probe.New(probe.Config{VIP: topo.VIP, NetNS: l.Topo.HV, Interface: "nonexistent0"}); !errors.Is(err, probe.ErrSocket) {
+		t.Errorf("unknown interface: %v", err)
+	}
+	// Resolution of the gateway's MAC from the probe host's neighbour table.
+	cfg := l.ProberConfig(in)
+	cfg.GatewayMAC, cfg.Interface, cfg.Source = "", "", netipNone
+	p2, err := probe.New(cfg)
+	if err != nil {
+		t.Fatalf("resolving interface, source and gateway MAC: %v", err)
+	}
+	if p2.Source() != topo.HVAddr {
+		t.Errorf("source %v, want %v", p2.Source(), topo.HVAddr)
+	}
+	p2.Close()
+	if _, err := p2.Run(context.Background(), []probe.Target{good}, probe.Options{}); !errors.Is(err, probe.ErrClosed) {
+		t.Errorf("run after close: %v", err)
+	}
+}
+
+var netipNone netip.Addr

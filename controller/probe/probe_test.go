@@ -1,0 +1,212 @@
+package probe
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/model"
+)
+
+var (
+	vm5    = netip.MustParseAddr("192.168.1.5")
+	router = netip.MustParseAddr("192.168.1.1")
+	vip    = netip.MustParseAddr("10.255.0.1")
+)
+
+// answer turns a probe frame into the reply a kernel VXLAN backend would send.
+func answer(req []byte, backend netip.Addr) []byte {
+	f := append([]byte(nil), req...)
+	ip := f[ethLen:]
+	copy(ip[12:16], backend.AsSlice())
+	copy(ip[16:20], []byte{10, 1, 0, 10})
+	ii := ip[ipv4Len+udpLen+vxlanLen+ethLen:]
+	var s, d [4]byte
+	copy(s[:], ii[12:16])
+	copy(d[:], ii[16:20])
+	copy(ii[12:16], d[:])
+	copy(ii[16:20], s[:])
+	ic := ii[ipv4Len:]
+	ic[0] = icmpEchoRep
+	ic[2], ic[3] = 0, 0
+	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
+	return f
+}
+
+func TestEchoFrameParsesAsTheModelSeesIt(t *testing.T) {
+	f := buildEcho(&echo{outerSrc: netip.MustParseAddr("10.1.0.10"), outerDst: vip, sport: 50000,
+		vni: 5001, innerSrc: vm5, innerDst: router, ident: 7, seq: 9})
+	if len(f) != frameLen {
+		t.Fatalf("frame is %d bytes, want %d", len(f), frameLen)
+	}
+	p := model.Parse(f)
+	if p.Reason != 0 || !p.Overlay || p.Flow.VNI != 5001 || p.Flow.Src != 0xc0a80105 || p.Flow.Dst != 0xc0a80101 || p.Flow.Proto != 1 {
+		t.Fatalf("model parse: %+v", p)
+	}
+	if checksum(f[ethLen:ethLen+ipv4Len]) != 0 {
+		t.Error("outer IPv4 checksum does not verify")
+	}
+	ic := f[ethLen+ipv4Len+udpLen+vxlanLen+ethLen+ipv4Len:]
+	if checksum(ic) != 0 {
+		t.Error("ICMP checksum does not verify")
+	}
+	r, ok := parseReply(answer(f, netip.MustParseAddr("10.3.0.21")))
+	if !ok {
+		t.Fatal("the answer to a probe is not recognised")
+	}
+	want := reply{outerSrc: netip.MustParseAddr("10.3.0.21"), vni: 5001, routerSrc: router, vm: vm5, ident: 7, seq: 9}
+	if r != want {
+		t.Fatalf("reply %+v, want %+v", r, want)
+	}
+	if _, ok := parseReply(f); ok {
+		t.Error("an echo request was taken for a reply")
+	}
+}
+
+func TestParseReplyNeverReadsPastTheEnd(t *testing.T) {
+	f := answer(buildEcho(&echo{outerSrc: vip, outerDst: vip, vni: 1, innerSrc: vm5, innerDst: router}), vip)
+	for n := 0; n < len(f); n++ {
+		if _, ok := parseReply(f[:n]); ok {
+			t.Errorf("a %d-byte prefix of a reply was accepted", n)
+		}
+	}
+	frag := append([]byte(nil), f...)
+	frag[ethLen+6] = 0x20 // MF
+	if _, ok := parseReply(frag); ok {
+		t.Error("a fragment was accepted")
+	}
+}
+
+func TestOptions(t *testing.T) {
+	if err := (Options{}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for _, o := range []Options{{Count: MaxCount + 1}, {Count: -1}, {Interval: MaxInterval * 2}, {Timeout: MaxTimeout + 1}, {Count: 3, MaxLoss: 3}} {
+		if err := o.WithDefaults().Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v, want ErrConfig", o, err)
+		}
+	}
+}
+
+func TestTargets(t *testing.T) {
+	vpcs := []VPC{
+		{VNI: 5001, Router: router, VMs: []netip.Addr{vm5, netip.MustParseAddr("192.168.1.6")}},
+		{VNI: 5002, Router: netip.MustParseAddr("192.168.2.1"), VMs: []netip.Addr{netip.MustParseAddr("192.168.2.5")}},
+	}
+	if all, err := Targets(vpcs, 0, netip.Addr{}); err != nil || len(all) != 3 {
+		t.Fatalf("all: %v %v", all, err)
+	}
+	if one, err := Targets(vpcs, 5001, vm5); err != nil || len(one) != 1 || one[0].Router != router {
+		t.Fatalf("one VM: %v %v", one, err)
+	}
+	if _, err := Targets(vpcs, 7777, netip.Addr{}); !errors.Is(err, ErrTarget) || !strings.Contains(err.Error(), "unknown VNI 7777") {
+		t.Errorf("unknown VNI: %v", err)
+	}
+	if _, err := Targets(vpcs, 5002, vm5); !errors.Is(err, ErrTarget) {
+		t.Errorf("VM of another VNI: %v", err)
+	}
+}
+
+const labIntent = `version: 1
+gateways:
+  - name: gw
+    p4runtime: 127.0.0.1:9559
+    device_id: 1
+    bgp_next_hop: 10.1.0.1
+    ports:
+      2: {interface: p2, mac: "02:00:00:00:00:02"}
+      3: {interface: p3, mac: "02:00:00:00:00:03"}
+vips:
+  - {name: vpc-router, id: 1, address: 10.255.0.1, default_pool: base-router}
+pools:
+  - name: base-router
+    id: 1
+    cluster: base
+    backends:
+      - {name: base-1, id: 11, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
+  - name: gray-router
+    id: 2
+    cluster: gray
+    hash_fields: [vni, src]
+    backends:
+      - {name: gray-1, id: 21, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 3}
+gray_rules:
+  - {name: vm, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}
+  - {name: vpc, match: {vip: vpc-router, vni: 5003}, pool: gray-router}
+`
+
+func TestExpectFollowsTheCompiledTables(t *testing.T) {
+	in, err := intent.Load([]byte(labIntent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []Target{
+		{VNI: 5001, VM: vm5, Router: router},
+		{VNI: 5001, VM: netip.MustParseAddr("192.168.1.6"), Router: router},
+		{VNI: 5003, VM: netip.MustParseAddr("192.168.3.9"), Router: netip.MustParseAddr("192.168.3.1")},
+	}
+	got, err := Expect(in, res, vip, targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []intent.Cluster{intent.ClusterGray, intent.ClusterBase, intent.ClusterGray}
+	for i, w := range want {
+		if got[i].ExpectCluster != w {
+			t.Errorf("%v: expect %s, want %s", got[i], got[i].ExpectCluster, w)
+		}
+	}
+	if _, err := Expect(in, res, netip.MustParseAddr("10.9.9.9"), targets); !errors.Is(err, ErrNoRoute) {
+		t.Errorf("probe to a non-VIP: %v, want ErrNoRoute", err)
+	}
+	bs := BackendsFromIntent(in)
+	if len(bs) != 2 || bs[0].Name != "base-1" || bs[0].Cluster != intent.ClusterBase || bs[1].Pools[0] != "gray-router" {
+		t.Errorf("backends: %+v", bs)
+	}
+}
+
+func TestResultVerdicts(t *testing.T) {
+	p := &Prober{backends: map[netip.Addr]Backend{
+		netip.MustParseAddr("10.2.0.11"): {Name: "base-1", Cluster: intent.ClusterBase, Pools: []string{"base-router"}},
+		netip.MustParseAddr("10.3.0.21"): {Name: "gray-1", Cluster: intent.ClusterGray, Pools: []string{"gray-router"}},
+	}}
+	tg := []Target{
+		{VNI: 1, VM: vm5, Router: router, ExpectCluster: intent.ClusterGray},
+		{VNI: 1, VM: vm5, Router: router, ExpectCluster: intent.ClusterGray},
+		{VNI: 1, VM: vm5, Router: router, ExpectCluster: intent.ClusterBase},
+		{VNI: 1, VM: vm5, Router: router},
+	}
+	o := Options{Count: 2, MaxLoss: 1}.WithDefaults()
+	rec := &record{sent: make([]time.Time, 8), rtt: make([]time.Duration, 8), answers: make([]map[netip.Addr]int, 4)}
+	for i := range rec.sent {
+		rec.sent[i] = time.Now()
+	}
+	rec.answers[0] = map[netip.Addr]int{netip.MustParseAddr("10.3.0.21"): 2}
+	rec.rtt[0], rec.rtt[4] = 1000, 3000
+	rec.answers[1] = map[netip.Addr]int{}
+	rec.answers[2] = map[netip.Addr]int{netip.MustParseAddr("10.3.0.21"): 1}
+	rec.rtt[2] = 500
+	rec.answers[3] = map[netip.Addr]int{netip.MustParseAddr("10.9.9.9"): 1}
+	rec.rtt[3] = 500
+	rs := p.results(tg, o, rec)
+	if rs[0].Status != StatusOK || rs[0].RTTAvg != 2000 || rs[0].AnsweredBy() != "gray-1" {
+		t.Errorf("answered by gray: %+v", rs[0])
+	}
+	if rs[1].Status != StatusLost || !strings.Contains(rs[1].Reason, "2 of 2") {
+		t.Errorf("unanswered: %+v", rs[1])
+	}
+	if rs[2].Status != StatusWrongBackend || !strings.Contains(rs[2].Reason, "gray-1 10.3.0.21 (gray); expected base cluster") {
+		t.Errorf("wrong cluster: %+v", rs[2])
+	}
+	if rs[3].Status != StatusWrongBackend || !strings.Contains(rs[3].Reason, "no known backend") {
+		t.Errorf("unknown answerer: %+v", rs[3])
+	}
+}

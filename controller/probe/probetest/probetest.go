@@ -1,0 +1,404 @@
+// Package probetest is a test helper: the topo lab (hypervisor, gateway, base and
+// gray backends in network namespaces) with graygw's XDP dataplane attached to
+// the gateway's hypervisor-facing port and programmed straight from compiled
+// intents, so probe and rollout tests send real packets through a real gateway
+// without an agent or a controller daemon.
+//
+// Everything it creates (namespaces, the pin directory, the XDP link) is removed
+// by Close. It needs root; New returns an error wrapping lab.ErrNotRoot otherwise.
+package probetest
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/probe"
+	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+	"github.com/graygw/graygw/topo"
+)
+
+// Names in the lab intent.
+const (
+	VIPName  = "vpc-router"
+	BasePool = "base-router"
+	GrayPool = "gray-router"
+	Tenant   = "acme"
+)
+
+// Lab is a built topology with a programmed XDP gateway.
+type Lab struct {
+	Topo *topo.Topology
+	// DP is the gateway's dataplane; Apply writes it.
+	DP *bpf.Dataplane
+
+	lab    *lab.Lab
+	pinDir string
+	state  *model.State
+}
+
+var seq atomic.Uint32
+
+// New builds the topology with vpcs (topo.DefaultVPCs when nil), loads the XDP
+// program with maps pinned in a private directory and attaches it to the
+// gateway's port towards the hypervisor. Nothing is programmed until Apply.
+func New(prefix string, vpcs []topo.VPC) (*Lab, error) {
+	if vpcs == nil {
+		vpcs = topo.DefaultVPCs
+	}
+	l, err := lab.New(prefix)
+	if err != nil {
+		return nil, err
+	}
+	tl := &Lab{lab: l, state: model.NewState()}
+	if err := tl.build(vpcs); err != nil {
+		return nil, errors.Join(err, tl.Close())
+	}
+	return tl, nil
+}
+
+func (tl *Lab) build(vpcs []topo.VPC) error {
+	t, err := topo.Build(tl.lab, vpcs)
+	if err != nil {
+		return fmt.Errorf("probetest: topology: %w", err)
+	}
+	tl.Topo = t
+	tl.pinDir = filepath.Join("/sys/fs/bpf", fmt.Sprintf("graygw-probetest-%d-%d", os.Getpid(), seq.Add(1)))
+	tl.DP, err = bpf.Open(bpf.Options{PinDir: tl.pinDir})
+	if err != nil {
+		return fmt.Errorf("probetest: load XDP: %w", err)
+	}
+	return inNS(t.GW, func() error {
+		if _, err := tl.DP.Attach(t.Ports[topo.PortHV], bpf.AttachAuto); err != nil {
+			return fmt.Errorf("probetest: attach: %w", err)
+		}
+		for port, dev := range t.Ports {
+			l, err := netlink.LinkByName(dev)
+			if err != nil {
+				return err
+			}
+			if err := tl.DP.SetPort(port, l.Attrs().Index); err != nil {
+				return fmt.Errorf("probetest: port %d: %w", port, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Close detaches the program, removes the pins and deletes the namespaces.
+func (tl *Lab) Close() error {
+	var errs []error
+	if tl.DP != nil {
+		if tl.Topo != nil {
+			_ = inNS(tl.Topo.GW, func() error { return tl.DP.Detach(tl.Topo.Ports[topo.PortHV]) })
+		}
+		errs = append(errs, tl.DP.Unpin(), tl.DP.Close())
+	}
+	if tl.pinDir != "" {
+		errs = append(errs, os.RemoveAll(tl.pinDir))
+	}
+	errs = append(errs, tl.lab.Close())
+	return errors.Join(errs...)
+}
+
+// IntentYAML is the lab's intent document: one VIP whose default pool is the
+// base backend, a gray pool with the gray backend, and one tenant owning every
+// VNI of the topology. extraRules is appended verbatim under gray_rules (YAML
+// list items, or "").
+func (tl *Lab) IntentYAML(extraRules string) string {
+	t := tl.Topo
+	vnis := ""
+	for i, v := range t.VPCs {
+		if i > 0 {
+			vnis += ", "
+		}
+		vnis += fmt.Sprint(v.VNI)
+	}
+	doc := fmt.Sprintf(`version: 1
+gateways:
+  - name: gw
+    p4runtime: 127.0.0.1:9559
+    device_id: 1
+    bgp_next_hop: 10.1.0.1
+    ports:
+      %d: {interface: %s, mac: "%s"}
+      %d: {interface: %s, mac: "%s"}
+      %d: {interface: %s, mac: "%s"}
+vips:
+  - {name: %s, id: 1, address: %s, default_pool: %s}
+pools:
+  - name: %s
+    id: 1
+    cluster: base
+    backends:
+      - {name: base-1, id: 11, underlay_ip: %s, mac: "%s", port: %d}
+  - name: %s
+    id: 2
+    cluster: gray
+    hash_fields: [vni, src]
+    backends:
+      - {name: gray-1, id: 21, underlay_ip: %s, mac: "%s", port: %d}
+tenants:
+  - {name: %s, id: 7, vnis: [%s]}
+`,
+		topo.PortHV, t.Ports[topo.PortHV], t.PortMAC[topo.PortHV],
+		topo.PortBase, t.Ports[topo.PortBase], t.PortMAC[topo.PortBase],
+		topo.PortGray, t.Ports[topo.PortGray], t.PortMAC[topo.PortGray],
+		VIPName, topo.VIP, BasePool,
+		BasePool, topo.BaseAddr, t.BaseMAC, topo.PortBase,
+		GrayPool, topo.GrayAddr, t.GrayMAC, topo.PortGray,
+		Tenant, vnis)
+	if extraRules != "" {
+		doc += "gray_rules:\n" + extraRules
+	}
+	return doc
+}
+
+// VPCs returns the topology's VPCs as probe inventory.
+func (tl *Lab) VPCs() []probe.VPC {
+	var out []probe.VPC
+	for _, v := range tl.Topo.VPCs {
+		pv := probe.VPC{VNI: v.VNI, Router: v.RouterAddr(), RouterMAC: topo.RouterMAC}
+		for _, h := range v.VMs {
+			pv.VMs = append(pv.VMs, v.VMAddr(h))
+		}
+		out = append(out, pv)
+	}
+	return out
+}
+
+// ProberConfig is the probe configuration of the lab: probes leave from the
+// hypervisor's namespace, from its VTEP address, towards the VIP.
+func (tl *Lab) ProberConfig(in *intent.Intent) probe.Config {
+	return probe.Config{
+		VIP:        topo.VIP,
+		NetNS:      tl.Topo.HV,
+		Interface:  "h0",
+		Source:     topo.HVAddr,
+		GatewayMAC: tl.Topo.PortMAC[topo.PortHV],
+		RouterMAC:  topo.RouterMAC,
+		Backends:   probe.BackendsFromIntent(in),
+	}
+}
+
+// SetBackendVNI brings the VXLAN device of vni up or down on the base
+// (gray=false) or gray backend: a down device silently drops what it gets, as a
+// broken backend would.
+func (tl *Lab) SetBackendVNI(gray bool, vni uint32, up bool) error {
+	ns := tl.Topo.Base
+	if gray {
+		ns = tl.Topo.Gray
+	}
+	state := "down"
+	if up {
+		state = "up"
+	}
+	if _, err := tl.lab.Exec(ns, "ip", "link", "set", fmt.Sprintf("vx%d", vni), state); err != nil {
+		return fmt.Errorf("probetest: set vx%d %s: %w", vni, state, err)
+	}
+	return nil
+}
+
+// Apply makes the dataplane hold exactly the entries of the first gateway of
+// res, make-before-break: backends, pool hashes and buckets first, then tenants
+// and VIPs, then rules (inserted or modified before obsolete ones are deleted),
+// then what is no longer used.
+func (tl *Lab) Apply(res *compile.Result) error {
+	if len(res.Gateways) == 0 {
+		return errors.New("probetest: no gateway in the compiled result")
+	}
+	st, err := compile.ToModel(res.Gateways[0].Entries)
+	if err != nil {
+		return err
+	}
+	d, old := tl.DP, tl.state
+	for id, b := range st.Backends {
+		if ob, ok := old.Backends[id]; !ok || ob != b {
+			be := bpf.Backend{Port: b.Port, SMAC: b.SMAC, DMAC: b.DMAC, UnderlayIP: addr(b.UnderlayIP)}
+			if err := d.SetBackend(id, be); err != nil {
+				return fmt.Errorf("probetest: backend %d: %w", id, err)
+			}
+		}
+	}
+	for pool, m := range st.PoolHash {
+		if om, ok := old.PoolHash[pool]; !ok || om != m {
+			if err := d.SetPoolHash(pool, m); err != nil {
+				return fmt.Errorf("probetest: pool_hash %d: %w", pool, err)
+			}
+		}
+	}
+	for pool, ids := range buckets(st) {
+		if pool >= bpf.MaxPools {
+			return fmt.Errorf("probetest: pool id %d: the XDP dataplane holds buckets of pools 0-%d only", pool, bpf.MaxPools-1)
+		}
+		if oids, ok := buckets(old)[pool]; !ok || !equal(oids, ids) {
+			if err := d.SetBuckets(pool, 0, ids); err != nil {
+				return fmt.Errorf("probetest: backend_select %d: %w", pool, err)
+			}
+		}
+	}
+	for vni, ten := range st.Tenants {
+		if err := d.SetTenant(vni, ten); err != nil {
+			return fmt.Errorf("probetest: vni_tenant %d: %w", vni, err)
+		}
+	}
+	for a, v := range st.VIPs {
+		if err := d.SetVIP(addr(a), bpf.VIP{ID: v.ID, DefaultPool: v.DefaultPool}); err != nil {
+			return fmt.Errorf("probetest: vip %v: %w", addr(a), err)
+		}
+	}
+	oldRules := map[bpf.RuleMatch]bpf.Rule{}
+	for _, r := range old.GrayRules {
+		br := rule(r)
+		oldRules[br.RuleMatch] = br
+	}
+	newRules := map[bpf.RuleMatch]bool{}
+	for _, r := range st.GrayRules {
+		br := rule(r)
+		newRules[br.RuleMatch] = true
+		o, ok := oldRules[br.RuleMatch]
+		switch {
+		case !ok:
+			err = d.InsertRule(br)
+		case o != br:
+			err = d.ModifyRule(br)
+		}
+		if err != nil {
+			return fmt.Errorf("probetest: rule %+v: %w", br, err)
+		}
+	}
+	for m := range oldRules {
+		if !newRules[m] {
+			if err := d.DeleteRule(m); err != nil {
+				return fmt.Errorf("probetest: delete rule %+v: %w", m, err)
+			}
+		}
+	}
+	for a := range old.VIPs {
+		if _, ok := st.VIPs[a]; !ok {
+			if err := d.DeleteVIP(addr(a)); err != nil {
+				return err
+			}
+		}
+	}
+	for vni := range old.Tenants {
+		if _, ok := st.Tenants[vni]; !ok {
+			if err := d.DeleteTenant(vni); err != nil {
+				return err
+			}
+		}
+	}
+	newBuckets := buckets(st)
+	for pool := range buckets(old) {
+		if _, ok := newBuckets[pool]; !ok {
+			if err := d.ClearPool(pool); err != nil {
+				return err
+			}
+		}
+	}
+	for pool := range old.PoolHash {
+		if _, ok := st.PoolHash[pool]; !ok {
+			if err := d.DeletePoolHash(pool); err != nil {
+				return err
+			}
+		}
+	}
+	for id := range old.Backends {
+		if _, ok := st.Backends[id]; !ok {
+			if err := d.DeleteBackend(id); err != nil {
+				return err
+			}
+		}
+	}
+	tl.state = st
+	return nil
+}
+
+func rule(r model.GrayRule) bpf.Rule {
+	br := bpf.Rule{
+		RuleMatch: bpf.RuleMatch{Priority: r.Priority,
+			Value: bpf.RuleKey{VIPID: r.VIPID, Flow: r.Match},
+			Mask:  bpf.RuleKey{VIPID: r.VIPMask, Flow: r.Mask}},
+		Action: bpf.SetPool, Pool: r.Pool,
+	}
+	br.Value = br.Value.And(br.Mask)
+	if r.Action == model.SplitPool {
+		br.Action, br.Threshold = bpf.SplitPool, r.Threshold
+	}
+	return br
+}
+
+func buckets(st *model.State) map[uint16][]uint16 {
+	out := map[uint16][]uint16{}
+	for k, id := range st.BackendSelect {
+		ids, ok := out[k.Pool]
+		if !ok {
+			ids = make([]uint16, pipeline.Buckets)
+			out[k.Pool] = ids
+		}
+		ids[k.Bucket] = id
+	}
+	return out
+}
+
+func equal(a, b []uint16) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func addr(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// inNS runs f on a thread inside the named namespace.
+func inNS(name string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		ns, err := netns.GetFromName(name)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, err)
+			return // the thread stays locked and dies with the goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}

@@ -1,0 +1,90 @@
+package probe
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/model"
+)
+
+// VPC is one VPC as probes see it: its VNI, the VPC router address the backends
+// answer for, and the VMs to check. The intent has no VM lists (it selects
+// traffic, it does not inventory VMs), so they come from a rollout plan or the
+// operator.
+type VPC struct {
+	VNI    uint32     `json:"vni" yaml:"vni"`
+	Router netip.Addr `json:"router" yaml:"router"`
+	// RouterMAC is the router's MAC (inner destination); empty = the prober's.
+	RouterMAC string       `json:"router_mac,omitempty" yaml:"router_mac,omitempty"`
+	VMs       []netip.Addr `json:"vms" yaml:"vms"`
+}
+
+// Targets returns the probe targets of one VNI (vm invalid: all its VMs) or one
+// VM, or of every VPC when vni is 0. An unknown VNI or VM is an error wrapping
+// ErrTarget.
+func Targets(vpcs []VPC, vni uint32, vm netip.Addr) ([]Target, error) {
+	var out []Target
+	found := false
+	for _, v := range vpcs {
+		if vni != 0 && v.VNI != vni {
+			continue
+		}
+		found = true
+		for _, a := range v.VMs {
+			if vm.IsValid() && a != vm {
+				continue
+			}
+			out = append(out, Target{VNI: v.VNI, VM: a, Router: v.Router, RouterMAC: v.RouterMAC})
+		}
+	}
+	switch {
+	case vni != 0 && !found:
+		return nil, fmt.Errorf("%w: unknown VNI %d (not in the inventory)", ErrTarget, vni)
+	case vm.IsValid() && len(out) == 0:
+		return nil, fmt.Errorf("%w: VM %v is not a VM of VNI %d", ErrTarget, vm, vni)
+	}
+	return out, nil
+}
+
+// Expect returns targets with ExpectPool and ExpectCluster set to what the
+// compiled tables decide for each target's very probe packet: the frame the
+// Prober sends is run through the reference model (package model) over the
+// entries of the first gateway in res. So the expectation follows every rule
+// in force (VM, VNI, prefix, percentage split), not a guess. A probe the tables
+// would not forward is an error wrapping ErrNoRoute that names the reason.
+func Expect(in *intent.Intent, res *compile.Result, vip netip.Addr, targets []Target) ([]Target, error) {
+	if len(res.Gateways) == 0 {
+		return nil, fmt.Errorf("%w: no gateway in the compiled result", ErrNoRoute)
+	}
+	st, err := compile.ToModel(res.Gateways[0].Entries)
+	if err != nil {
+		return nil, fmt.Errorf("probe: expectations: %w", err)
+	}
+	out := make([]Target, len(targets))
+	for i, t := range targets {
+		if !t.VM.Is4() || !t.Router.Is4() || t.VNI > 0xffffff {
+			return nil, fmt.Errorf("%w: %v: want IPv4 VM and router addresses and a 24-bit VNI", ErrTarget, t)
+		}
+		frame := buildEcho(&echo{
+			outerSrc: netip.AddrFrom4([4]byte{192, 0, 2, 1}), outerDst: vip,
+			sport: entropyPort(t.VNI, t.VM), vni: t.VNI, innerSrc: t.VM, innerDst: t.Router,
+		})
+		r := model.Process(st, frame)
+		if r.Verdict != model.Forward {
+			return nil, fmt.Errorf("%w: %v via %v: %v %v", ErrNoRoute, t, vip, r.Verdict, r.Reason)
+		}
+		p, ok := res.PoolByID(r.Pool)
+		if !ok {
+			return nil, fmt.Errorf("%w: %v: pool id %d is not a compiled pool", ErrNoRoute, t, r.Pool)
+		}
+		ip, ok := in.Pool(p.Name)
+		if !ok {
+			return nil, fmt.Errorf("%w: %v: pool %s is not in the intent", ErrNoRoute, t, p.Name)
+		}
+		t.ExpectPool, t.ExpectCluster = ip.Name, ip.Cluster
+		out[i] = t
+	}
+	return out, nil
+}
