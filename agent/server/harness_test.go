@@ -37,6 +37,7 @@ type harness struct {
 	dp   dataplane.Dataplane
 	mem  *dataplane.Memory
 	dir  string
+	gen  string
 
 	srv  *server.Server
 	gs   *grpc.Server
@@ -70,7 +71,7 @@ func projectInfo(t testing.TB) *p4info.Info {
 
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
-	h := &harness{t: t, info: projectInfo(t)}
+	h := &harness{t: t, info: projectInfo(t), gen: "test"}
 	h.mem = dataplane.NewMemory(dataplane.Limits{})
 	h.dp = h.mem
 	var cfg server.Config
@@ -87,7 +88,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func (h *harness) startServer() {
 	h.t.Helper()
 	srv, err := server.New(server.Config{DeviceID: device, P4Info: h.info, Dataplane: h.dp, StateDir: h.dir,
-		Generation: "test", Logger: quietLogger()})
+		Generation: h.gen, Logger: quietLogger()})
 	if err != nil {
 		h.t.Fatalf("server.New: %v", err)
 	}

@@ -1,0 +1,369 @@
+package server_test
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"testing"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/internal/testpkt"
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+	"github.com/graygw/graygw/testvectors"
+)
+
+func ip32(t testing.TB, s string) uint64 {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		t.Fatalf("bad IPv4 %q", s)
+	}
+	b := a.As4()
+	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+}
+
+func mac(t testing.TB, s string) uint64 {
+	var v uint64
+	for i := 0; i < 17; i += 3 {
+		b, err := hex.DecodeString(s[i : i+2])
+		if err != nil {
+			t.Fatalf("bad MAC %q", s)
+		}
+		v = v<<8 | uint64(b[0])
+	}
+	return v
+}
+
+// stateUpdates turns a test-vector state (P4Info names) into P4Runtime inserts,
+// gray rules in the state's order.
+func stateUpdates(t testing.TB, b builder, st testvectors.State) []*p4v1.Update {
+	var ups []*p4v1.Update
+	for _, v := range st.VIP {
+		ups = append(ups, ins(b.vip(uint32(ip32(t, v.DstAddr)), uint64(v.VIPID), uint64(v.DefaultPool))))
+	}
+	for _, v := range st.VNITenant {
+		ups = append(ups, ins(b.entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", uint64(v.VNI))}, "GrayIngress.set_tenant",
+			p("tenant_id", uint64(v.TenantID)))))
+	}
+	for _, r := range st.GrayRules {
+		var m []fm
+		for _, name := range []string{"vip_id", "vni", "tenant_id", "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport"} {
+			if x, ok := r.Match[name]; ok {
+				m = append(m, tern(name, x.Value, x.Mask))
+			}
+		}
+		var params []param
+		switch r.Action {
+		case "set_pool":
+			params = []param{p("pool_id", r.Params["pool_id"])}
+		case "split_pool":
+			params = []param{p("pool_gray", r.Params["pool_gray"]), p("threshold", r.Params["threshold"])}
+		}
+		ups = append(ups, ins(b.entry("GrayIngress.gray_rules", r.Priority, m, "GrayIngress."+r.Action, params...)))
+	}
+	for _, ph := range st.PoolHash {
+		ups = append(ups, ins(b.entry("GrayIngress.pool_hash", 0, []fm{exact("pool_id", uint64(ph.PoolID))}, "GrayIngress.set_hash_mask",
+			p("vni_mask", uint64(ph.VNIMask)), p("tenant_mask", uint64(ph.TenantMask)), p("src_mask", uint64(ph.SrcMask)),
+			p("dst_mask", uint64(ph.DstMask)), p("proto_mask", uint64(ph.ProtoMask)), p("sport_mask", uint64(ph.SPortMask)),
+			p("dport_mask", uint64(ph.DPortMask)))))
+	}
+	for _, be := range st.Backend {
+		ups = append(ups, ins(b.entry("GrayIngress.backend", 0, []fm{exact("backend_id", uint64(be.BackendID))}, "GrayIngress.to_backend",
+			p("port", uint64(be.Port)), p("smac", mac(t, be.SMAC)), p("dmac", mac(t, be.DMAC)), p("underlay_ip", ip32(t, be.UnderlayIP)))))
+	}
+	for _, f := range st.BackendSelect {
+		for bk := 0; bk < pipeline.Buckets && len(f.Fill) > 0; bk++ {
+			ups = append(ups, ins(b.bucket(uint64(f.PoolID), uint64(bk), uint64(f.Fill[bk%len(f.Fill)]))))
+		}
+	}
+	return ups
+}
+
+// TestTestVectorsThroughP4Runtime writes every test-vector state through the
+// agent and checks that the dataplane it programmed decides every case as
+// expected: the translation from P4Runtime entries to the dataplane is right
+// for every table, action and parameter.
+func TestTestVectorsThroughP4Runtime(t *testing.T) {
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range f.States {
+		h := newHarness(t)
+		a := h.ready()
+		h.mustWrite(a, stateUpdates(t, h.b(), st)...)
+		// The programmed dataplane equals the model's reading of the state.
+		want, err := st.Model()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := h.mem.State()
+		if len(got.VIPs) != len(want.VIPs) || len(got.GrayRules) != len(want.GrayRules) || len(got.BackendSelect) != len(want.BackendSelect) ||
+			len(got.Backends) != len(want.Backends) || len(got.Tenants) != len(want.Tenants) || len(got.PoolHash) != len(want.PoolHash) {
+			t.Fatalf("state %s: dataplane table sizes differ from the model's", name)
+		}
+		for i := range want.GrayRules {
+			if got.GrayRules[i] != want.GrayRules[i] {
+				t.Errorf("state %s: gray rule %d = %+v, want %+v", name, i, got.GrayRules[i], want.GrayRules[i])
+			}
+		}
+		for k, v := range want.Backends {
+			if got.Backends[k] != v {
+				t.Errorf("state %s: backend %d = %+v, want %+v", name, k, got.Backends[k], v)
+			}
+		}
+		n := 0
+		for _, c := range f.Cases {
+			if c.State != name {
+				continue
+			}
+			n++
+			frame, err := c.Frame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := h.mem.Process(frame)
+			e := c.Expect
+			if r.Verdict.String() != e.Verdict || r.Reason.String() != e.Reason || r.Port != e.Port || r.Rule != e.Rule ||
+				r.Pool != e.Pool || r.BackendID != e.BackendID || r.Bucket != e.Bucket {
+				t.Errorf("case %s: got %v/%v port %d rule %d pool %d bucket %d backend %d; want %s/%s port %d rule %d pool %d bucket %d backend %d",
+					c.Name, r.Verdict, r.Reason, r.Port, r.Rule, r.Pool, r.Bucket, r.BackendID,
+					e.Verdict, e.Reason, e.Port, e.Rule, e.Pool, e.Bucket, e.BackendID)
+			}
+			if e.Packet != "" && hex.EncodeToString(r.Frame) != e.Packet {
+				t.Errorf("case %s: rewritten frame differs", c.Name)
+			}
+		}
+		if n == 0 {
+			t.Fatalf("state %s has no cases", name)
+		}
+	}
+}
+
+func counterEntity(id uint32, idx *p4v1.Index) *p4v1.Entity {
+	return &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{CounterId: id, Index: idx}}}
+}
+
+func directEntity(te *p4v1.TableEntry) *p4v1.Entity {
+	return &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{DirectCounterEntry: &p4v1.DirectCounterEntry{TableEntry: te}}}
+}
+
+func TestCountersFollowTraffic(t *testing.T) {
+	h := newHarness(t)
+	a := h.ready()
+	b := h.b()
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mustWrite(a, stateUpdates(t, b, f.States["basic"])...)
+
+	// Run every basic case 3 times and keep our own tally from the results.
+	drops := map[pipeline.Reason]dataplane.Counter{}
+	vips := map[uint32]dataplane.Counter{}
+	backends := map[uint16]dataplane.Counter{}
+	rules := map[int]dataplane.Counter{}
+	add := func(c dataplane.Counter, n int) dataplane.Counter {
+		return dataplane.Counter{Packets: c.Packets + 1, Bytes: c.Bytes + uint64(n)}
+	}
+	for round := 0; round < 3; round++ {
+		for _, c := range f.Cases {
+			frame, _ := c.Frame()
+			r := h.mem.Process(frame)
+			if r.Reason != pipeline.None {
+				drops[r.Reason] = add(drops[r.Reason], len(frame))
+			}
+			if r.VIPHit {
+				dst := model.Parse(frame).OuterDst
+				vips[dst] = add(vips[dst], len(frame))
+			}
+			if r.Rule >= 0 {
+				rules[r.Rule] = add(rules[r.Rule], len(frame))
+			}
+			if r.Verdict == model.Forward {
+				backends[r.BackendID] = add(backends[r.BackendID], len(frame))
+			}
+		}
+	}
+	if len(drops) < 5 || len(vips) == 0 || len(backends) == 0 || len(rules) == 0 {
+		t.Fatalf("the cases did not exercise every counter: %d reasons, %d vips, %d backends, %d rules", len(drops), len(vips), len(backends), len(rules))
+	}
+
+	dr, _ := b.info.Counter("GrayIngress.drop_reasons")
+	// All cells, by wildcard counter id and by id.
+	for _, q := range []*p4v1.Entity{counterEntity(0, nil), counterEntity(dr.ID, nil)} {
+		got := h.read(q)
+		if len(got) != pipeline.NumReasons {
+			t.Fatalf("drop_reasons read: %d cells", len(got))
+		}
+		for _, e := range got {
+			ce := e.GetCounterEntry()
+			want := drops[pipeline.Reason(ce.GetIndex().GetIndex())]
+			if ce.GetCounterId() != dr.ID || ce.GetData().GetPacketCount() != int64(want.Packets) || ce.GetData().GetByteCount() != int64(want.Bytes) {
+				t.Errorf("drop_reasons[%d] = %v, want %+v", ce.GetIndex().GetIndex(), ce.GetData(), want)
+			}
+		}
+	}
+	one := h.read(counterEntity(dr.ID, &p4v1.Index{Index: int64(pipeline.NotVIP)}))
+	if len(one) != 1 || one[0].GetCounterEntry().GetData().GetPacketCount() != int64(drops[pipeline.NotVIP].Packets) {
+		t.Fatalf("drop_reasons[NOT_VIP] = %v", one)
+	}
+	for _, c := range []struct {
+		idx  int64
+		code codes.Code
+	}{{pipeline.NumReasons, codes.OutOfRange}, {1 << 40, codes.OutOfRange}, {-1, codes.InvalidArgument}} {
+		_, err := h.readErr(counterEntity(dr.ID, &p4v1.Index{Index: c.idx}))
+		if pes := p4Errors(err); len(pes) != 1 || codes.Code(pes[0].GetCanonicalCode()) != c.code {
+			t.Errorf("drop_reasons[%d]: %v, want %v", c.idx, err, c.code)
+		}
+	}
+	_, err = h.readErr(counterEntity(0x12000099, nil))
+	if pes := p4Errors(err); len(pes) != 1 || codes.Code(pes[0].GetCanonicalCode()) != codes.InvalidArgument {
+		t.Errorf("unknown counter id: %v", err)
+	}
+
+	// Direct counters: by DirectCounterEntry and by TableEntry.counter_data.
+	vipT := b.table("GrayIngress.vip")
+	for addr, want := range vips {
+		key := b.vip(addr, 0, 0)
+		got := h.read(directEntity(&p4v1.TableEntry{TableId: vipT.ID, Match: key.Match}))
+		if len(got) != 1 || got[0].GetDirectCounterEntry().GetData().GetPacketCount() != int64(want.Packets) ||
+			got[0].GetDirectCounterEntry().GetData().GetByteCount() != int64(want.Bytes) {
+			t.Errorf("vip %#x counter = %v, want %+v", addr, got, want)
+		}
+		withData := h.read(ent(&p4v1.TableEntry{TableId: vipT.ID, Match: key.Match, CounterData: &p4v1.CounterData{}}))
+		if len(withData) != 1 || withData[0].GetTableEntry().GetCounterData().GetPacketCount() != int64(want.Packets) ||
+			withData[0].GetTableEntry().GetAction() == nil {
+			t.Errorf("vip %#x entry with counter_data = %v", addr, withData)
+		}
+	}
+	beT := b.table("GrayIngress.backend")
+	for _, e := range h.read(directEntity(&p4v1.TableEntry{TableId: beT.ID})) {
+		d := e.GetDirectCounterEntry()
+		id := d.GetTableEntry().GetMatch()[0].GetExact().GetValue()
+		want := backends[uint16(id[0])]
+		if d.GetData().GetPacketCount() != int64(want.Packets) {
+			t.Errorf("backend %v counter %v, want %+v", id, d.GetData(), want)
+		}
+	}
+	// Gray rules: the rule at state index i was the i-th inserted.
+	basic := f.States["basic"]
+	for i, r := range basic.GrayRules {
+		ups := stateUpdates(t, b, testvectors.State{GrayRules: []testvectors.RuleEntry{r}})
+		te := ups[0].GetEntity().GetTableEntry()
+		got := h.read(directEntity(&p4v1.TableEntry{TableId: te.TableId, Match: te.Match, Priority: te.Priority}))
+		if len(got) != 1 || got[0].GetDirectCounterEntry().GetData().GetPacketCount() != int64(rules[i].Packets) {
+			t.Errorf("gray rule %d counter = %v, want %+v", i, got, rules[i])
+		}
+	}
+	// Every direct counter of every table.
+	if n := len(h.read(directEntity(&p4v1.TableEntry{}))); n != len(basic.VIP)+len(basic.GrayRules)+len(basic.Backend) {
+		t.Errorf("wildcard direct counter read: %d entries", n)
+	}
+	// Errors: a table without direct counter, an entry that does not exist.
+	_, err = h.readErr(directEntity(&p4v1.TableEntry{TableId: b.table("GrayIngress.vni_tenant").ID}))
+	if pes := p4Errors(err); len(pes) != 1 || codes.Code(pes[0].GetCanonicalCode()) != codes.InvalidArgument {
+		t.Errorf("direct counter of vni_tenant: %v", err)
+	}
+	_, err = h.readErr(directEntity(&p4v1.TableEntry{TableId: vipT.ID, Match: b.vip(0x01020304, 0, 0).Match}))
+	if pes := p4Errors(err); len(pes) != 1 || codes.Code(pes[0].GetCanonicalCode()) != codes.NotFound {
+		t.Errorf("direct counter of a missing vip: %v", err)
+	}
+
+	// More traffic: the counters increase by exactly what was sent.
+	frame := testvectors.PlainTo(testvectors.NotAVIP, testpktTCP())
+	for i := 0; i < 10; i++ {
+		h.mem.Process(frame)
+	}
+	got := h.read(counterEntity(dr.ID, &p4v1.Index{Index: int64(pipeline.NotVIP)}))
+	if d := got[0].GetCounterEntry().GetData(); d.GetPacketCount() != int64(drops[pipeline.NotVIP].Packets)+10 ||
+		d.GetByteCount() != int64(drops[pipeline.NotVIP].Bytes)+10*int64(len(frame)) {
+		t.Errorf("NOT_VIP after 10 more packets = %v", d)
+	}
+}
+
+func TestCounterWrites(t *testing.T) {
+	h := newHarness(t)
+	a := h.ready()
+	b := h.b()
+	dr, _ := b.info.Counter("GrayIngress.drop_reasons")
+	vip := b.vip(0x0aff0001, 1, 1)
+	h.mustWrite(a, ins(vip))
+	modCounter := func(idx *p4v1.Index, d *p4v1.CounterData) *p4v1.Update {
+		return &p4v1.Update{Type: p4v1.Update_MODIFY, Entity: &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
+			CounterId: dr.ID, Index: idx, Data: d}}}}
+	}
+	h.mustWrite(a, modCounter(nil, &p4v1.CounterData{PacketCount: 1, ByteCount: 2}), modCounter(&p4v1.Index{Index: 4}, &p4v1.CounterData{PacketCount: 5, ByteCount: 500}))
+	for _, e := range h.read(counterEntity(dr.ID, nil)) {
+		ce := e.GetCounterEntry()
+		want := int64(1)
+		if ce.GetIndex().GetIndex() == 4 {
+			want = 5
+		}
+		if ce.GetData().GetPacketCount() != want {
+			t.Errorf("cell %d = %v", ce.GetIndex().GetIndex(), ce.GetData())
+		}
+	}
+	dce := &p4v1.DirectCounterEntry{TableEntry: &p4v1.TableEntry{TableId: vip.TableId, Match: vip.Match}, Data: &p4v1.CounterData{PacketCount: 9, ByteCount: 90}}
+	h.mustWrite(a, &p4v1.Update{Type: p4v1.Update_MODIFY, Entity: &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{DirectCounterEntry: dce}}})
+	if got := h.read(directEntity(&p4v1.TableEntry{TableId: vip.TableId, Match: vip.Match})); got[0].GetDirectCounterEntry().GetData().GetByteCount() != 90 {
+		t.Errorf("vip counter after write = %v", got)
+	}
+	// INSERT with counter_data sets the initial value.
+	v2 := b.vip(0x0aff0002, 2, 1)
+	v2.CounterData = &p4v1.CounterData{PacketCount: 3, ByteCount: 3}
+	h.mustWrite(a, ins(v2))
+	if got := h.read(directEntity(&p4v1.TableEntry{TableId: v2.TableId, Match: v2.Match})); got[0].GetDirectCounterEntry().GetData().GetPacketCount() != 3 {
+		t.Errorf("initial counter = %v", got)
+	}
+
+	missing := clone(dce)
+	missing.TableEntry.Match = b.vip(7, 0, 0).Match
+	codesGot := h.updateCodes(a,
+		&p4v1.Update{Type: p4v1.Update_INSERT, Entity: counterEntity(dr.ID, &p4v1.Index{Index: 1})},
+		&p4v1.Update{Type: p4v1.Update_DELETE, Entity: counterEntity(dr.ID, nil)},
+		modCounter(&p4v1.Index{Index: 16}, &p4v1.CounterData{}),
+		modCounter(&p4v1.Index{Index: -2}, &p4v1.CounterData{}),
+		&p4v1.Update{Type: p4v1.Update_MODIFY, Entity: &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{DirectCounterEntry: missing}}},
+		&p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{DirectCounterEntry: dce}}},
+	)
+	want := []codes.Code{codes.InvalidArgument, codes.InvalidArgument, codes.OutOfRange, codes.InvalidArgument, codes.NotFound, codes.InvalidArgument}
+	for i := range want {
+		if codesGot[i] != want[i] {
+			t.Errorf("counter update %d: %v, want %v", i, codesGot[i], want[i])
+		}
+	}
+}
+
+// readOnlyCounters hides Memory's CounterWriter, like the XDP dataplane.
+type readOnlyCounters struct{ dataplane.Dataplane }
+
+func TestCounterWritesUnimplementedWithoutCounterWriter(t *testing.T) {
+	h := newHarness(t, withDataplane(readOnlyCounters{dataplane.NewMemory(dataplane.Limits{})}))
+	a := h.ready()
+	b := h.b()
+	dr, _ := b.info.Counter("GrayIngress.drop_reasons")
+	vip := b.vip(1, 1, 1)
+	withZero := clone(vip)
+	withZero.CounterData = &p4v1.CounterData{}
+	h.mustWrite(a, ins(withZero)) // a zero initial value needs no counter write
+	v2 := b.vip(2, 1, 1)
+	v2.CounterData = &p4v1.CounterData{PacketCount: 1}
+	got := h.updateCodes(a,
+		&p4v1.Update{Type: p4v1.Update_MODIFY, Entity: &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
+			CounterId: dr.ID, Data: &p4v1.CounterData{}}}}},
+		ins(v2))
+	if got[0] != codes.Unimplemented || got[1] != codes.Unimplemented {
+		t.Fatalf("counter writes without a CounterWriter: %v, want UNIMPLEMENTED", got)
+	}
+	// Reading still works.
+	if _, err := h.readErr(counterEntity(dr.ID, nil)); err != nil {
+		t.Fatal(err)
+	}
+	_ = status.Code
+}
+
+func testpktTCP() testpkt.L4 { return testpkt.L4{Proto: testpkt.ProtoTCP, SPort: 1, DPort: 80} }
