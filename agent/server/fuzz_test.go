@@ -72,7 +72,9 @@ func seedRequests(t testing.TB) []*p4v1.WriteRequest {
 }
 
 var fuzzInfo = func() func(testing.TB) *Server {
-	return func(t testing.TB) *Server { return newTestServer(t, dataplane.NewMemory(dataplane.Limits{MaxPools: 64, MaxMasks: 4}), "") }
+	return func(t testing.TB) *Server {
+		return newTestServer(t, dataplane.NewMemory(dataplane.Limits{MaxPools: 64, MaxMasks: 4}), "")
+	}
 }()
 
 // FuzzWriteRequest feeds arbitrary WriteRequests to the write path and checks it
@@ -92,7 +94,7 @@ func FuzzWriteRequest(f *testing.F) {
 		if proto.Unmarshal(data, &req) != nil {
 			return
 		}
-		s := fuzzInfo(t)
+		s := fuzzServer(t)
 		s.pipe.committed = &p4v1.ForwardingPipelineConfig{P4Info: s.schema.info.P4Info()}
 		for round := 0; round < 2; round++ {
 			errs := s.writeBatch(req.GetUpdates())
