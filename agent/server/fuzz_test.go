@@ -71,11 +71,10 @@ func seedRequests(t testing.TB) []*p4v1.WriteRequest {
 	}
 }
 
-var fuzzInfo = func() func(testing.TB) *Server {
-	return func(t testing.TB) *Server {
-		return newTestServer(t, dataplane.NewMemory(dataplane.Limits{MaxPools: 64, MaxMasks: 4}), "")
-	}
-}()
+// fuzzServer is a server without journal over a small-limits Memory dataplane.
+func fuzzServer(t testing.TB) *Server {
+	return newTestServer(t, dataplane.NewMemory(dataplane.Limits{MaxPools: 64, MaxMasks: 4}), "")
+}
 
 // FuzzWriteRequest feeds arbitrary WriteRequests to the write path and checks it
 // never panics and keeps its invariants: one outcome per update; no table over
