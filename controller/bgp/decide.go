@@ -81,13 +81,17 @@ type VIP struct {
 
 // Input is everything the announce decision depends on.
 type Input struct {
+	// Gateways are every gateway that may serve a VIP.
 	Gateways []Gateway `json:"gateways"`
-	VIPs     []VIP     `json:"vips"`
+	// VIPs are every VIP to announce.
+	VIPs []VIP `json:"vips"`
 }
 
 // PathKey identifies one announced path: a VIP through one next hop.
 type PathKey struct {
-	VIP     netip.Addr `json:"vip"`
+	// VIP is the announced /32.
+	VIP netip.Addr `json:"vip"`
+	// NextHop is the address of the gateway serving it.
 	NextHop netip.Addr `json:"nextHop"`
 }
 
@@ -98,14 +102,18 @@ func (k PathKey) String() string { return k.VIP.String() + " via " + k.NextHop.S
 type Path struct {
 	PathKey
 	// Gateway is the name of the gateway whose address is the next hop.
-	Gateway    string     `json:"gateway"`
+	Gateway string `json:"gateway"`
+	// Attributes are the VIP's.
 	Attributes Attributes `json:"attributes"`
 }
 
 // Withdrawal is a (VIP, next hop) path that should not be announced, and why.
 type Withdrawal struct {
 	PathKey
-	Gateway string   `json:"gateway"`
+	// Gateway is the name of the gateway whose address is the next hop.
+	Gateway string `json:"gateway"`
+	// Reasons are every reason that holds, in the order ReasonsNotToAnnounce
+	// checks them.
 	Reasons []Reason `json:"reasons"`
 }
 
@@ -113,7 +121,9 @@ type Withdrawal struct {
 // other (VIP, serving gateway) pair, the reasons not to. Both are sorted by VIP
 // then next hop.
 type Decision struct {
-	Announce []Path       `json:"announce"`
+	// Announce are the paths to announce.
+	Announce []Path `json:"announce"`
+	// Withdraw are the paths not to announce, with the reasons.
 	Withdraw []Withdrawal `json:"withdraw"`
 }
 

@@ -12,8 +12,10 @@ import (
 // Status is what the CLI shows about BGP: the sessions, what is announced and
 // what is not, and why.
 type Status struct {
-	ASN       uint32           `json:"asn"`
-	RouterID  string           `json:"routerID"`
+	// ASN and RouterID are the speaker's own.
+	ASN      uint32 `json:"asn"`
+	RouterID string `json:"routerID"`
+	// Neighbors are the configured sessions, in no particular order.
 	Neighbors []NeighborStatus `json:"neighbors"`
 	// Announced are the paths GoBGP holds, sorted by VIP then next hop.
 	Announced []AnnouncedPath `json:"announced"`
@@ -24,6 +26,7 @@ type Status struct {
 
 // NeighborStatus is one BGP session.
 type NeighborStatus struct {
+	// Address and ASN are the neighbor's, as configured.
 	Address string `json:"address"`
 	ASN     uint32 `json:"asn"`
 	// State is the session state: idle, connect, active, opensent,
@@ -36,6 +39,7 @@ type NeighborStatus struct {
 	// Received and Accepted count the IPv4 unicast routes the peer sent and
 	// the ones the import policy kept (always 0: the gateway learns nothing).
 	Received uint64 `json:"received"`
+	// Accepted: see Received.
 	Accepted uint64 `json:"accepted"`
 	// Advertised counts the paths sent to the peer.
 	Advertised uint64 `json:"advertised"`
@@ -47,12 +51,14 @@ type NeighborStatus struct {
 // AnnouncedPath is a path GoBGP announces.
 type AnnouncedPath struct {
 	Path
+	// Since is when the path was announced.
 	Since time.Time `json:"since"`
 }
 
 // WithdrawnPath is a path that is not announced.
 type WithdrawnPath struct {
 	Withdrawal
+	// Since is when the path got its current reasons.
 	Since time.Time `json:"since"`
 }
 
