@@ -35,7 +35,7 @@ func TestArbitrationPrimaryAndBackups(t *testing.T) {
 	a.expectQuiet()
 
 	h.setPipeline(a, p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, h.info.P4Info(), 1)
-	vip := h.b().vip(0x0aff0001, 1, 1)
+	vip := h.b().VIP(0x0aff0001, 1, 1)
 	if err := h.write(b, ins(vip)); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("write from backup = %v, want PERMISSION_DENIED", err)
 	}
@@ -123,14 +123,14 @@ func TestArbitrationRoles(t *testing.T) {
 	r := h.connect("rules", eid(1))
 	r.expectArb(codes.OK, eid(1))
 	a.expectQuiet()
-	h.mustWrite(r, ins(h.b().vip(1, 1, 1)))
+	h.mustWrite(r, ins(h.b().VIP(1, 1, 1)))
 
 	// A write naming a role nobody arbitrated for: NOT_FOUND.
-	if err := h.write(&controller{role: "nobody", id: eid(1)}, ins(h.b().vip(2, 1, 1))); status.Code(err) != codes.NotFound {
+	if err := h.write(&controller{role: "nobody", id: eid(1)}, ins(h.b().VIP(2, 1, 1))); status.Code(err) != codes.NotFound {
 		t.Fatalf("write for an unknown role = %v, want NOT_FOUND", err)
 	}
 	// A wrong device: NOT_FOUND before anything else.
-	req := a.writeReq(ins(h.b().vip(3, 1, 1)))
+	req := a.writeReq(ins(h.b().VIP(3, 1, 1)))
 	req.DeviceId = 2
 	if _, err := h.c.Write(ctx(t), req); status.Code(err) != codes.NotFound {
 		t.Fatalf("write to device 2 = %v, want NOT_FOUND", err)

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"encoding/hex"
-	"net/netip"
 	"testing"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -10,77 +9,17 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/internal/p4rtest"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
 
-func ip32(t testing.TB, s string) uint64 {
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		t.Fatalf("bad IPv4 %q", s)
-	}
-	b := a.As4()
-	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
-}
-
-func mac(t testing.TB, s string) uint64 {
-	var v uint64
-	for i := 0; i < 17; i += 3 {
-		b, err := hex.DecodeString(s[i : i+2])
-		if err != nil {
-			t.Fatalf("bad MAC %q", s)
-		}
-		v = v<<8 | uint64(b[0])
-	}
-	return v
-}
-
-// stateUpdates turns a test-vector state (P4Info names) into P4Runtime inserts,
-// gray rules in the state's order.
-func stateUpdates(t testing.TB, b builder, st testvectors.State) []*p4v1.Update {
-	var ups []*p4v1.Update
-	for _, v := range st.VIP {
-		ups = append(ups, ins(b.vip(uint32(ip32(t, v.DstAddr)), uint64(v.VIPID), uint64(v.DefaultPool))))
-	}
-	for _, v := range st.VNITenant {
-		ups = append(ups, ins(b.entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", uint64(v.VNI))}, "GrayIngress.set_tenant",
-			p("tenant_id", uint64(v.TenantID)))))
-	}
-	for _, r := range st.GrayRules {
-		var m []fm
-		for _, name := range []string{"vip_id", "vni", "tenant_id", "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport"} {
-			if x, ok := r.Match[name]; ok {
-				m = append(m, tern(name, x.Value, x.Mask))
-			}
-		}
-		var params []param
-		switch r.Action {
-		case "set_pool":
-			params = []param{p("pool_id", r.Params["pool_id"])}
-		case "split_pool":
-			params = []param{p("pool_gray", r.Params["pool_gray"]), p("threshold", r.Params["threshold"])}
-		}
-		ups = append(ups, ins(b.entry("GrayIngress.gray_rules", r.Priority, m, "GrayIngress."+r.Action, params...)))
-	}
-	for _, ph := range st.PoolHash {
-		ups = append(ups, ins(b.entry("GrayIngress.pool_hash", 0, []fm{exact("pool_id", uint64(ph.PoolID))}, "GrayIngress.set_hash_mask",
-			p("vni_mask", uint64(ph.VNIMask)), p("tenant_mask", uint64(ph.TenantMask)), p("src_mask", uint64(ph.SrcMask)),
-			p("dst_mask", uint64(ph.DstMask)), p("proto_mask", uint64(ph.ProtoMask)), p("sport_mask", uint64(ph.SPortMask)),
-			p("dport_mask", uint64(ph.DPortMask)))))
-	}
-	for _, be := range st.Backend {
-		ups = append(ups, ins(b.entry("GrayIngress.backend", 0, []fm{exact("backend_id", uint64(be.BackendID))}, "GrayIngress.to_backend",
-			p("port", uint64(be.Port)), p("smac", mac(t, be.SMAC)), p("dmac", mac(t, be.DMAC)), p("underlay_ip", ip32(t, be.UnderlayIP)))))
-	}
-	for _, f := range st.BackendSelect {
-		for bk := 0; bk < pipeline.Buckets && len(f.Fill) > 0; bk++ {
-			ups = append(ups, ins(b.bucket(uint64(f.PoolID), uint64(bk), uint64(f.Fill[bk%len(f.Fill)]))))
-		}
-	}
-	return ups
-}
+var (
+	ip32         = p4rtest.IP32
+	stateUpdates = p4rtest.StateUpdates
+)
 
 // TestTestVectorsThroughP4Runtime writes every test-vector state through the
 // agent and checks that the dataplane it programmed decides every case as
@@ -192,7 +131,7 @@ func TestCountersFollowTraffic(t *testing.T) {
 		t.Fatalf("the cases did not exercise every counter: %d reasons, %d vips, %d backends, %d rules", len(drops), len(vips), len(backends), len(rules))
 	}
 
-	dr, _ := b.info.Counter("GrayIngress.drop_reasons")
+	dr, _ := b.Info.Counter("GrayIngress.drop_reasons")
 	// All cells, by wildcard counter id and by id.
 	for _, q := range []*p4v1.Entity{counterEntity(0, nil), counterEntity(dr.ID, nil)} {
 		got := h.read(q)
@@ -226,9 +165,9 @@ func TestCountersFollowTraffic(t *testing.T) {
 	}
 
 	// Direct counters: by DirectCounterEntry and by TableEntry.counter_data.
-	vipT := b.table("GrayIngress.vip")
+	vipT := b.Table("GrayIngress.vip")
 	for addr, want := range vips {
-		key := b.vip(addr, 0, 0)
+		key := b.VIP(addr, 0, 0)
 		got := h.read(directEntity(&p4v1.TableEntry{TableId: vipT.ID, Match: key.Match}))
 		if len(got) != 1 || got[0].GetDirectCounterEntry().GetData().GetPacketCount() != int64(want.Packets) ||
 			got[0].GetDirectCounterEntry().GetData().GetByteCount() != int64(want.Bytes) {
@@ -240,7 +179,7 @@ func TestCountersFollowTraffic(t *testing.T) {
 			t.Errorf("vip %#x entry with counter_data = %v", addr, withData)
 		}
 	}
-	beT := b.table("GrayIngress.backend")
+	beT := b.Table("GrayIngress.backend")
 	for _, e := range h.read(directEntity(&p4v1.TableEntry{TableId: beT.ID})) {
 		d := e.GetDirectCounterEntry()
 		id := d.GetTableEntry().GetMatch()[0].GetExact().GetValue()
@@ -264,11 +203,11 @@ func TestCountersFollowTraffic(t *testing.T) {
 		t.Errorf("wildcard direct counter read: %d entries", n)
 	}
 	// Errors: a table without direct counter, an entry that does not exist.
-	_, err = h.readErr(directEntity(&p4v1.TableEntry{TableId: b.table("GrayIngress.vni_tenant").ID}))
+	_, err = h.readErr(directEntity(&p4v1.TableEntry{TableId: b.Table("GrayIngress.vni_tenant").ID}))
 	if pes := p4Errors(err); len(pes) != 1 || codes.Code(pes[0].GetCanonicalCode()) != codes.InvalidArgument {
 		t.Errorf("direct counter of vni_tenant: %v", err)
 	}
-	_, err = h.readErr(directEntity(&p4v1.TableEntry{TableId: vipT.ID, Match: b.vip(0x01020304, 0, 0).Match}))
+	_, err = h.readErr(directEntity(&p4v1.TableEntry{TableId: vipT.ID, Match: b.VIP(0x01020304, 0, 0).Match}))
 	if pes := p4Errors(err); len(pes) != 1 || codes.Code(pes[0].GetCanonicalCode()) != codes.NotFound {
 		t.Errorf("direct counter of a missing vip: %v", err)
 	}
@@ -289,8 +228,8 @@ func TestCounterWrites(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
 	b := h.b()
-	dr, _ := b.info.Counter("GrayIngress.drop_reasons")
-	vip := b.vip(0x0aff0001, 1, 1)
+	dr, _ := b.Info.Counter("GrayIngress.drop_reasons")
+	vip := b.VIP(0x0aff0001, 1, 1)
 	h.mustWrite(a, ins(vip))
 	modCounter := func(idx *p4v1.Index, d *p4v1.CounterData) *p4v1.Update {
 		return &p4v1.Update{Type: p4v1.Update_MODIFY, Entity: &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
@@ -313,7 +252,7 @@ func TestCounterWrites(t *testing.T) {
 		t.Errorf("vip counter after write = %v", got)
 	}
 	// INSERT with counter_data sets the initial value.
-	v2 := b.vip(0x0aff0002, 2, 1)
+	v2 := b.VIP(0x0aff0002, 2, 1)
 	v2.CounterData = &p4v1.CounterData{PacketCount: 3, ByteCount: 3}
 	h.mustWrite(a, ins(v2))
 	if got := h.read(directEntity(&p4v1.TableEntry{TableId: v2.TableId, Match: v2.Match})); got[0].GetDirectCounterEntry().GetData().GetPacketCount() != 3 {
@@ -321,7 +260,7 @@ func TestCounterWrites(t *testing.T) {
 	}
 
 	missing := clone(dce)
-	missing.TableEntry.Match = b.vip(7, 0, 0).Match
+	missing.TableEntry.Match = b.VIP(7, 0, 0).Match
 	codesGot := h.updateCodes(a,
 		&p4v1.Update{Type: p4v1.Update_INSERT, Entity: counterEntity(dr.ID, &p4v1.Index{Index: 1})},
 		&p4v1.Update{Type: p4v1.Update_DELETE, Entity: counterEntity(dr.ID, nil)},
@@ -345,12 +284,12 @@ func TestCounterWritesUnimplementedWithoutCounterWriter(t *testing.T) {
 	h := newHarness(t, withDataplane(readOnlyCounters{dataplane.NewMemory(dataplane.Limits{})}))
 	a := h.ready()
 	b := h.b()
-	dr, _ := b.info.Counter("GrayIngress.drop_reasons")
-	vip := b.vip(1, 1, 1)
+	dr, _ := b.Info.Counter("GrayIngress.drop_reasons")
+	vip := b.VIP(1, 1, 1)
 	withZero := clone(vip)
 	withZero.CounterData = &p4v1.CounterData{}
 	h.mustWrite(a, ins(withZero)) // a zero initial value needs no counter write
-	v2 := b.vip(2, 1, 1)
+	v2 := b.VIP(2, 1, 1)
 	v2.CounterData = &p4v1.CounterData{PacketCount: 1}
 	got := h.updateCodes(a,
 		&p4v1.Update{Type: p4v1.Update_MODIFY, Entity: &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{

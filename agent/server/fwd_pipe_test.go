@@ -34,7 +34,7 @@ func (h *harness) getConfig(rt p4v1.GetForwardingPipelineConfigRequest_ResponseT
 func TestNothingBeforePipeline(t *testing.T) {
 	h := newHarness(t)
 	a := h.primary()
-	if err := h.write(a, ins(h.b().vip(1, 1, 1))); status.Code(err) != codes.FailedPrecondition {
+	if err := h.write(a, ins(h.b().VIP(1, 1, 1))); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("write before the pipeline = %v, want FAILED_PRECONDITION", err)
 	}
 	if _, err := h.readErr(ent(&p4v1.TableEntry{})); status.Code(err) != codes.FailedPrecondition {
@@ -127,7 +127,7 @@ func TestPipelineActions(t *testing.T) {
 	}
 	// VERIFY_AND_SAVE then COMMIT.
 	h.setPipeline(a, actSave, info, 2)
-	h.mustWrite(a, ins(h.b().vip(1, 1, 1)))
+	h.mustWrite(a, ins(h.b().VIP(1, 1, 1)))
 	h.setPipeline(a, actCommitOld, nil, 0)
 	if got := h.getConfig(p4v1.GetForwardingPipelineConfigRequest_COOKIE_ONLY).GetCookie().GetCookie(); got != 2 {
 		t.Fatalf("cookie after COMMIT = %d, want 2", got)

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/internal/p4rtest"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/p4src"
@@ -308,16 +308,7 @@ func (h *harness) mustWrite(c *controller, updates ...*p4v1.Update) {
 }
 
 // p4Errors decodes the per-update errors of a batch status.
-func p4Errors(err error) []*p4v1.Error {
-	st, _ := status.FromError(err)
-	var out []*p4v1.Error
-	for _, d := range st.Details() {
-		if pe, ok := d.(*p4v1.Error); ok {
-			out = append(out, pe)
-		}
-	}
-	return out
-}
+func p4Errors(err error) []*p4v1.Error { return p4rtest.P4Errors(err) }
 
 // updateCodes writes updates in one batch and returns each update's code.
 func (h *harness) updateCodes(c *controller, updates ...*p4v1.Update) []codes.Code {
@@ -413,113 +404,24 @@ func sameEntities(t *testing.T, got, want []*p4v1.Entity) {
 	}
 }
 
-// --- entry builders (by P4Info name) -------------------------------------------
+// --- entry builders (by P4Info name): agent/internal/p4rtest -------------------
 
-type builder struct {
-	t    testing.TB
-	info *p4info.Info
-}
+type (
+	builder = p4rtest.Builder
+	fm      = p4rtest.FM
+	param   = p4rtest.Param
+)
 
-func (h *harness) b() builder { return builder{h.t, h.info} }
+var (
+	exact = p4rtest.Exact
+	tern  = p4rtest.Tern
+	p     = p4rtest.P
+	ent   = p4rtest.Ent
+	ins   = p4rtest.Ins
+	mod   = p4rtest.Mod
+	del   = p4rtest.Del
+)
 
-// fm is a match field value for the builder.
-type fm struct {
-	name        string
-	value, mask []byte // ternary when mask != nil
-}
-
-func exact(name string, v uint64) fm { return fm{name: name, value: p4info.EncodeUint(v)} }
-
-func tern(name string, v, m uint64) fm {
-	return fm{name: name, value: p4info.EncodeUint(v), mask: p4info.EncodeUint(m)}
-}
-
-type param struct {
-	name  string
-	value []byte
-}
-
-func p(name string, v uint64) param { return param{name, p4info.EncodeUint(v)} }
-
-func (b builder) table(name string) *p4info.Table {
-	t, err := b.info.Table(name)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return t
-}
-
-func (b builder) action(name string, params ...param) *p4v1.TableAction {
-	a, err := b.info.Action(name)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	act := &p4v1.Action{ActionId: a.ID}
-	for _, pr := range params {
-		pp, err := a.Param(pr.name)
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		act.Params = append(act.Params, &p4v1.Action_Param{ParamId: pp.ID, Value: pr.value})
-	}
-	return &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: act}}
-}
-
-// entry builds a TableEntry; fields must be given in P4Info order for read-back
-// comparisons.
-func (b builder) entry(table string, prio int32, match []fm, action string, params ...param) *p4v1.TableEntry {
-	t := b.table(table)
-	te := &p4v1.TableEntry{TableId: t.ID, Priority: prio}
-	for _, m := range match {
-		f, err := t.Field(m.name)
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		x := &p4v1.FieldMatch{FieldId: f.ID}
-		if m.mask != nil {
-			x.FieldMatchType = &p4v1.FieldMatch_Ternary_{Ternary: &p4v1.FieldMatch_Ternary{Value: m.value, Mask: m.mask}}
-		} else {
-			x.FieldMatchType = &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: m.value}}
-		}
-		te.Match = append(te.Match, x)
-	}
-	if action != "" {
-		te.Action = b.action(action, params...)
-	}
-	return te
-}
-
-func ent(te *p4v1.TableEntry) *p4v1.Entity {
-	return &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}
-}
-
-func upd(typ p4v1.Update_Type, te *p4v1.TableEntry) *p4v1.Update {
-	return &p4v1.Update{Type: typ, Entity: ent(te)}
-}
-
-func ins(te *p4v1.TableEntry) *p4v1.Update { return upd(p4v1.Update_INSERT, te) }
-func mod(te *p4v1.TableEntry) *p4v1.Update { return upd(p4v1.Update_MODIFY, te) }
-func del(te *p4v1.TableEntry) *p4v1.Update { return upd(p4v1.Update_DELETE, te) }
+func (h *harness) b() builder { return builder{T: h.t, Info: h.info} }
 
 func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
-
-func (b builder) vip(addr uint32, id, pool uint64) *p4v1.TableEntry {
-	return b.entry("GrayIngress.vip", 0, []fm{exact("dst_addr", uint64(addr))}, "GrayIngress.set_vip",
-		p("vip_id", id), p("default_pool", pool))
-}
-
-func (b builder) bucket(pool, bucket, backend uint64) *p4v1.TableEntry {
-	return b.entry("GrayIngress.backend_select", 0, []fm{exact("pool_id", pool), exact("bucket", bucket)},
-		"GrayIngress.set_backend", p("backend_id", backend))
-}
-
-func (b builder) backend(id, port uint64, underlay uint32) *p4v1.TableEntry {
-	return b.entry("GrayIngress.backend", 0, []fm{exact("backend_id", id)}, "GrayIngress.to_backend",
-		p("port", port), p("smac", 0x020000000101), p("dmac", 0x020000000b0b), p("underlay_ip", uint64(underlay)))
-}
-
-func (b builder) rule(prio int32, match []fm, pool uint64) *p4v1.TableEntry {
-	return b.entry("GrayIngress.gray_rules", prio, match, "GrayIngress.set_pool", p("pool_id", pool))
-}
-
-var _ = bytes.Equal

@@ -17,34 +17,34 @@ func symmetryEntries(b builder) map[string][]*p4v1.TableEntry {
 	}
 	return map[string][]*p4v1.TableEntry{
 		"GrayIngress.vip": {
-			b.vip(0x0aff0001, 1, 1),
-			meta(b.vip(0x0aff0002, 2, 1), "vip two", 7),
-			b.vip(0, 3, 0), // zero key and params: "\x00"
+			b.VIP(0x0aff0001, 1, 1),
+			meta(b.VIP(0x0aff0002, 2, 1), "vip two", 7),
+			b.VIP(0, 3, 0), // zero key and params: "\x00"
 		},
 		"GrayIngress.vni_tenant": {
-			b.entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", 5001)}, "GrayIngress.set_tenant", p("tenant_id", 7)),
-			b.entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", 0xffffff)}, "GrayIngress.set_tenant", p("tenant_id", 0xffff)),
+			b.Entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", 5001)}, "GrayIngress.set_tenant", p("tenant_id", 7)),
+			b.Entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", 0xffffff)}, "GrayIngress.set_tenant", p("tenant_id", 0xffff)),
 		},
 		"GrayIngress.gray_rules": {
-			b.rule(100, []fm{tern("vni", 5001, 0xffffff), tern("inner_src", 0x0a000005, 0xffffffff)}, 2),
+			b.Rule(100, []fm{tern("vni", 5001, 0xffffff), tern("inner_src", 0x0a000005, 0xffffffff)}, 2),
 			// Same match, other priority: another entry.
-			b.rule(101, []fm{tern("vni", 5001, 0xffffff), tern("inner_src", 0x0a000005, 0xffffffff)}, 1),
-			meta(b.entry("GrayIngress.gray_rules", 10, []fm{tern("tenant_id", 9, 0xffff)}, "GrayIngress.split_pool",
+			b.Rule(101, []fm{tern("vni", 5001, 0xffffff), tern("inner_src", 0x0a000005, 0xffffffff)}, 1),
+			meta(b.Entry("GrayIngress.gray_rules", 10, []fm{tern("tenant_id", 9, 0xffff)}, "GrayIngress.split_pool",
 				p("pool_gray", 2), p("threshold", 32768)), "split", 0),
-			b.rule(70, []fm{tern("vip_id", 2, 0xffff), tern("inner_dst", 0xac100000, 0xffff0000)}, 2),
-			b.rule(1, []fm{tern("vip_id", 1, 1), tern("vni", 1, 1), tern("tenant_id", 1, 1), tern("inner_src", 1, 1),
+			b.Rule(70, []fm{tern("vip_id", 2, 0xffff), tern("inner_dst", 0xac100000, 0xffff0000)}, 2),
+			b.Rule(1, []fm{tern("vip_id", 1, 1), tern("vni", 1, 1), tern("tenant_id", 1, 1), tern("inner_src", 1, 1),
 				tern("inner_dst", 1, 1), tern("inner_proto", 6, 0xff), tern("inner_sport", 0x100, 0xff00), tern("inner_dport", 443, 0xffff)}, 3),
 		},
 		"GrayIngress.pool_hash": {
-			b.entry("GrayIngress.pool_hash", 0, []fm{exact("pool_id", 2)}, "GrayIngress.set_hash_mask",
+			b.Entry("GrayIngress.pool_hash", 0, []fm{exact("pool_id", 2)}, "GrayIngress.set_hash_mask",
 				p("vni_mask", 0xffffff), p("tenant_mask", 0), p("src_mask", 0xffffffff), p("dst_mask", 0),
 				p("proto_mask", 0), p("sport_mask", 0), p("dport_mask", 0)),
 		},
 		"GrayIngress.backend_select": {
-			b.bucket(1, 0, 11), b.bucket(1, 4095, 12), b.bucket(0xffff, 0xffff, 0),
+			b.Bucket(1, 0, 11), b.Bucket(1, 4095, 12), b.Bucket(0xffff, 0xffff, 0),
 		},
 		"GrayIngress.backend": {
-			b.backend(11, 1, 0x0a02000b), b.backend(0xffff, 511, 0xffffffff),
+			b.Backend(11, 1, 0x0a02000b), b.Backend(0xffff, 511, 0xffffffff),
 		},
 	}
 }
@@ -66,7 +66,7 @@ func TestReadWriteSymmetryEveryTable(t *testing.T) {
 	// Everything.
 	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), all)
 	for name, es := range tables {
-		tid := b.table(name).ID
+		tid := b.Table(name).ID
 		// One table.
 		var want []*p4v1.Entity
 		for _, te := range es {
@@ -80,7 +80,7 @@ func TestReadWriteSymmetryEveryTable(t *testing.T) {
 		}
 	}
 	// MODIFY replaces the whole value, and reads back as written.
-	m := b.vip(0x0aff0002, 2, 9)
+	m := b.VIP(0x0aff0002, 2, 9)
 	m.Metadata = []byte("changed")
 	h.mustWrite(a, mod(m))
 	got := h.read(ent(&p4v1.TableEntry{TableId: m.TableId, Match: m.Match}))
@@ -98,11 +98,11 @@ func TestReadFilters(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
 	b := h.b()
-	r100 := b.rule(100, []fm{tern("vni", 5001, 0xffffff)}, 2)
-	r101 := b.rule(101, []fm{tern("vni", 5001, 0xffffff)}, 1)
-	split := b.entry("GrayIngress.gray_rules", 100, []fm{tern("tenant_id", 9, 0xffff)}, "GrayIngress.split_pool", p("pool_gray", 2), p("threshold", 1))
+	r100 := b.Rule(100, []fm{tern("vni", 5001, 0xffffff)}, 2)
+	r101 := b.Rule(101, []fm{tern("vni", 5001, 0xffffff)}, 1)
+	split := b.Entry("GrayIngress.gray_rules", 100, []fm{tern("tenant_id", 9, 0xffff)}, "GrayIngress.split_pool", p("pool_gray", 2), p("threshold", 1))
 	split.ControllerMetadata, split.Metadata = 5, []byte("m")
-	h.mustWrite(a, ins(r100), ins(r101), ins(split), ins(b.vip(1, 1, 1)))
+	h.mustWrite(a, ins(r100), ins(r101), ins(split), ins(b.VIP(1, 1, 1)))
 	tid := r100.TableId
 
 	// Match without priority: every priority of that match.
@@ -110,7 +110,7 @@ func TestReadFilters(t *testing.T) {
 	// Priority alone.
 	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Priority: 100})), []*p4v1.Entity{ent(r100), ent(split)})
 	// Action id.
-	sp, _ := b.info.Action("GrayIngress.split_pool")
+	sp, _ := b.Info.Action("GrayIngress.split_pool")
 	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Action: &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: sp.ID}}}})),
 		[]*p4v1.Entity{ent(split)})
 	// Metadata and controller metadata.
@@ -119,11 +119,11 @@ func TestReadFilters(t *testing.T) {
 	// A key that is not there: nothing, not an error.
 	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Match: r100.Match, Priority: 7})), nil)
 	// The default entry: the const NoAction.
-	na, _ := b.info.Action("NoAction")
+	na, _ := b.Info.Action("NoAction")
 	def := &p4v1.TableEntry{TableId: tid, IsDefaultAction: true, Action: &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: na.ID}}}}
 	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, IsDefaultAction: true})), []*p4v1.Entity{ent(def)})
 	// Several requests in one batch, answered in one stream.
-	if n := len(h.read(ent(&p4v1.TableEntry{TableId: tid}), ent(&p4v1.TableEntry{TableId: b.table("GrayIngress.vip").ID}))); n != 4 {
+	if n := len(h.read(ent(&p4v1.TableEntry{TableId: tid}), ent(&p4v1.TableEntry{TableId: b.Table("GrayIngress.vip").ID}))); n != 4 {
 		t.Fatalf("batch read returned %d entities, want 4", n)
 	}
 	// A wildcard read of entity kinds the P4Info has none of: nothing.
@@ -135,7 +135,7 @@ func TestReadErrors(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
 	b := h.b()
-	vip := b.vip(1, 1, 1)
+	vip := b.VIP(1, 1, 1)
 	h.mustWrite(a, ins(vip))
 	bad := []struct {
 		name string
@@ -177,7 +177,7 @@ func TestReadLarge(t *testing.T) {
 	const n = 5000
 	var ups []*p4v1.Update
 	for i := 0; i < n; i++ {
-		ups = append(ups, ins(b.bucket(uint64(i/4096), uint64(i%4096), uint64(i%7))))
+		ups = append(ups, ins(b.Bucket(uint64(i/4096), uint64(i%4096), uint64(i%7))))
 	}
 	h.mustWrite(a, ups...)
 	if got := len(h.read(ent(&p4v1.TableEntry{}))); got != n {

@@ -35,7 +35,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	for _, u := range h.updateCodes(a, extra...) {
 		_ = u // some collide with the basic state; the read below is the reference
 	}
-	h.mustWrite(a, del(b.vip(uint32(ip32(t, testvectors.VIP2.String())), 0, 0)))
+	h.mustWrite(a, del(b.VIP(uint32(ip32(t, testvectors.VIP2.String())), 0, 0)))
 	before := h.read(ent(&p4v1.TableEntry{}))
 	dpBefore := h.mem.State()
 	frame, _ := f.Cases[0].Frame()
@@ -60,7 +60,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	hi := h.connect("", eid(50))
 	hi.expectArb(codes.OK, eid(50))
 	lo.expectArb(codes.AlreadyExists, eid(50))
-	h.mustWrite(hi, del(b.vip(uint32(ip32(t, testvectors.VIP1.String())), 0, 0)))
+	h.mustWrite(hi, del(b.VIP(uint32(ip32(t, testvectors.VIP1.String())), 0, 0)))
 	if _, ok := h.mem.State().VIPs[uint32(ip32(t, testvectors.VIP1.String()))]; ok {
 		t.Fatal("delete after restart did not reach the dataplane")
 	}
@@ -79,7 +79,7 @@ func TestRestartRemovesStrays(t *testing.T) {
 	h := newHarness(t, withStateDir(t.TempDir()))
 	a := h.ready()
 	b := h.b()
-	h.mustWrite(a, ins(b.vip(1, 1, 1)), ins(b.bucket(1, 1, 1)))
+	h.mustWrite(a, ins(b.VIP(1, 1, 1)), ins(b.Bucket(1, 1, 1)))
 	h.mem.SetVIP(99, model.VIP{ID: 9})
 	h.mem.SetBucket(3, 3, 3)
 	h.mem.InsertRule(model.GrayRule{Priority: 1, Action: model.SetPool})
@@ -108,7 +108,7 @@ func TestFreshStateDirLeavesDataplaneAlone(t *testing.T) {
 func TestRestartAfterRebootDiscardsJournal(t *testing.T) {
 	h := newHarness(t, withStateDir(t.TempDir()))
 	a := h.ready()
-	h.mustWrite(a, ins(h.b().vip(1, 1, 1)))
+	h.mustWrite(a, ins(h.b().VIP(1, 1, 1)))
 	// Same generation: restored.
 	h.restart()
 	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 1 {
@@ -131,14 +131,14 @@ func TestRestartAfterRebootDiscardsJournal(t *testing.T) {
 func TestDrain(t *testing.T) {
 	h := newHarness(t, withStateDir(t.TempDir()))
 	a := h.ready()
-	h.mustWrite(a, ins(h.b().vip(1, 1, 1)))
+	h.mustWrite(a, ins(h.b().VIP(1, 1, 1)))
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.srv.Drain(dctx); err != nil {
 		t.Fatal(err)
 	}
 	a.expectEnd(codes.Unavailable)
-	if err := h.write(a, ins(h.b().vip(2, 1, 1))); status.Code(err) != codes.Unavailable {
+	if err := h.write(a, ins(h.b().VIP(2, 1, 1))); status.Code(err) != codes.Unavailable {
 		t.Fatalf("write while draining = %v, want UNAVAILABLE", err)
 	}
 	if err := h.setPipelineErr(a, actReconcile, h.info.P4Info(), 1); status.Code(err) != codes.Unavailable {

@@ -19,12 +19,12 @@ func TestWriteErrorCodes(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
 	b := h.b()
-	vip := b.vip(0x0aff0001, 1, 1)
-	rule := b.rule(10, []fm{tern("vni", 5001, 0xffffff)}, 2)
+	vip := b.VIP(0x0aff0001, 1, 1)
+	rule := b.Rule(10, []fm{tern("vni", 5001, 0xffffff)}, 2)
 	h.mustWrite(a, ins(vip), ins(rule))
 
-	vipT := b.table("GrayIngress.vip")
-	rulesT := b.table("GrayIngress.gray_rules")
+	vipT := b.Table("GrayIngress.vip")
+	rulesT := b.Table("GrayIngress.gray_rules")
 	with := func(te *p4v1.TableEntry, f func(te *p4v1.TableEntry)) *p4v1.TableEntry {
 		te = clone(te)
 		f(te)
@@ -41,8 +41,8 @@ func TestWriteErrorCodes(t *testing.T) {
 	}{
 		{"insert existing", ins(vip), codes.AlreadyExists, "already exists"},
 		{"insert existing rule", ins(rule), codes.AlreadyExists, "already exists"},
-		{"modify missing", mod(b.vip(0x0aff0002, 1, 1)), codes.NotFound, "no such entry"},
-		{"delete missing", del(b.vip(0x0aff0002, 1, 1)), codes.NotFound, "no such entry"},
+		{"modify missing", mod(b.VIP(0x0aff0002, 1, 1)), codes.NotFound, "no such entry"},
+		{"delete missing", del(b.VIP(0x0aff0002, 1, 1)), codes.NotFound, "no such entry"},
 		{"delete rule, other priority", del(with(rule, func(te *p4v1.TableEntry) { te.Priority = 11 })), codes.NotFound, "no such entry"},
 		{"table id 0", ins(with(vip, func(te *p4v1.TableEntry) { te.TableId = 0 })), codes.InvalidArgument, "table_id 0"},
 		{"unknown table id", ins(with(vip, func(te *p4v1.TableEntry) { te.TableId = 0x02000099 })), codes.InvalidArgument, "not a table"},
@@ -55,46 +55,46 @@ func TestWriteErrorCodes(t *testing.T) {
 		{"no match kind", ins(with(vip, func(te *p4v1.TableEntry) { te.Match[0].FieldMatchType = nil })), codes.InvalidArgument, "no match kind"},
 		{"value wider than bitwidth", ins(with(vip, exactVal([]byte{1, 0, 0, 0, 0}))), codes.InvalidArgument, "33 significant bits for bit<32>"},
 		{"empty value", ins(with(vip, exactVal([]byte{}))), codes.InvalidArgument, "empty byte string"},
-		{"vni wider than 24 bits", ins(b.entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", 1<<24)}, "GrayIngress.set_tenant", p("tenant_id", 1))),
+		{"vni wider than 24 bits", ins(b.Entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", 1<<24)}, "GrayIngress.set_tenant", p("tenant_id", 1))),
 			codes.InvalidArgument, "25 significant bits for bit<24>"},
-		{"ternary all-zero mask", ins(b.rule(5, []fm{tern("vni", 0, 0)}, 2)), codes.InvalidArgument, "all-zero mask"},
-		{"ternary value outside mask", ins(b.rule(5, []fm{tern("inner_src", 0x0a000001, 0xffffff00)}, 2)), codes.InvalidArgument, "outside mask"},
-		{"ternary mask too wide", ins(b.rule(5, []fm{tern("inner_proto", 1, 0x1ff)}, 2)), codes.InvalidArgument, "bit<8>"},
-		{"priority on exact table", ins(with(b.vip(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) { te.Priority = 1 })), codes.InvalidArgument, "priority must be 0"},
-		{"zero priority on ternary table", ins(b.rule(0, []fm{tern("vni", 1, 0xffffff)}, 2)), codes.InvalidArgument, "priority must be > 0"},
-		{"negative priority", ins(b.rule(-3, []fm{tern("vni", 1, 0xffffff)}, 2)), codes.InvalidArgument, "priority must be > 0"},
-		{"insert without action", ins(with(b.vip(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) { te.Action = nil })), codes.InvalidArgument, "needs an action"},
-		{"action of another table", ins(with(b.vip(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
-			te.Action = b.action("GrayIngress.set_tenant", p("tenant_id", 1))
+		{"ternary all-zero mask", ins(b.Rule(5, []fm{tern("vni", 0, 0)}, 2)), codes.InvalidArgument, "all-zero mask"},
+		{"ternary value outside mask", ins(b.Rule(5, []fm{tern("inner_src", 0x0a000001, 0xffffff00)}, 2)), codes.InvalidArgument, "outside mask"},
+		{"ternary mask too wide", ins(b.Rule(5, []fm{tern("inner_proto", 1, 0x1ff)}, 2)), codes.InvalidArgument, "bit<8>"},
+		{"priority on exact table", ins(with(b.VIP(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) { te.Priority = 1 })), codes.InvalidArgument, "priority must be 0"},
+		{"zero priority on ternary table", ins(b.Rule(0, []fm{tern("vni", 1, 0xffffff)}, 2)), codes.InvalidArgument, "priority must be > 0"},
+		{"negative priority", ins(b.Rule(-3, []fm{tern("vni", 1, 0xffffff)}, 2)), codes.InvalidArgument, "priority must be > 0"},
+		{"insert without action", ins(with(b.VIP(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) { te.Action = nil })), codes.InvalidArgument, "needs an action"},
+		{"action of another table", ins(with(b.VIP(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
+			te.Action = b.Action("GrayIngress.set_tenant", p("tenant_id", 1))
 		})), codes.InvalidArgument, "is not an action of table"},
-		{"unknown action id", ins(with(b.vip(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
+		{"unknown action id", ins(with(b.VIP(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
 			te.Action.GetAction().ActionId = 0x01000099
 		})), codes.InvalidArgument, "is not an action of table"},
-		{"action profile member", ins(with(b.vip(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
+		{"action profile member", ins(with(b.VIP(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
 			te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_ActionProfileMemberId{ActionProfileMemberId: 1}}
 		})), codes.InvalidArgument, "direct table"},
-		{"default-only action on an entry", ins(with(b.vip(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
-			te.Action = b.action("NoAction")
+		{"default-only action on an entry", ins(with(b.VIP(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
+			te.Action = b.Action("NoAction")
 		})), codes.PermissionDenied, "default-only"},
-		{"param missing", ins(b.entry("GrayIngress.vip", 0, []fm{exact("dst_addr", 9)}, "GrayIngress.set_vip", p("vip_id", 1))),
+		{"param missing", ins(b.Entry("GrayIngress.vip", 0, []fm{exact("dst_addr", 9)}, "GrayIngress.set_vip", p("vip_id", 1))),
 			codes.InvalidArgument, "default_pool missing"},
-		{"param twice", ins(b.entry("GrayIngress.vip", 0, []fm{exact("dst_addr", 9)}, "GrayIngress.set_vip", p("vip_id", 1), p("vip_id", 1), p("default_pool", 1))),
+		{"param twice", ins(b.Entry("GrayIngress.vip", 0, []fm{exact("dst_addr", 9)}, "GrayIngress.set_vip", p("vip_id", 1), p("vip_id", 1), p("default_pool", 1))),
 			codes.InvalidArgument, "given twice"},
-		{"unknown param id", ins(with(b.vip(9, 1, 1), func(te *p4v1.TableEntry) {
+		{"unknown param id", ins(with(b.VIP(9, 1, 1), func(te *p4v1.TableEntry) {
 			te.Action.GetAction().Params = append(te.Action.GetAction().Params, &p4v1.Action_Param{ParamId: 9, Value: []byte{1}})
 		})), codes.InvalidArgument, "no parameter id 9"},
-		{"param wider than bitwidth", ins(b.backend(7, 512, 1)), codes.InvalidArgument, "port (bit<9>)"},
-		{"param empty", ins(with(b.vip(9, 1, 1), func(te *p4v1.TableEntry) { te.Action.GetAction().Params[0].Value = nil })),
+		{"param wider than bitwidth", ins(b.Backend(7, 512, 1)), codes.InvalidArgument, "port (bit<9>)"},
+		{"param empty", ins(with(b.VIP(9, 1, 1), func(te *p4v1.TableEntry) { te.Action.GetAction().Params[0].Value = nil })),
 			codes.InvalidArgument, "empty byte string"},
-		{"is_const", ins(with(b.vip(9, 1, 1), func(te *p4v1.TableEntry) { te.IsConst = true })), codes.InvalidArgument, "is_const"},
-		{"idle timeout", ins(with(b.vip(9, 1, 1), func(te *p4v1.TableEntry) { te.IdleTimeoutNs = 1000 })), codes.InvalidArgument, "idle timeout"},
-		{"meter config", ins(with(b.vip(9, 1, 1), func(te *p4v1.TableEntry) { te.MeterConfig = &p4v1.MeterConfig{Cir: 1} })), codes.InvalidArgument, "no direct meter"},
-		{"counter_data without direct counter", ins(with(b.entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", 5)}, "GrayIngress.set_tenant", p("tenant_id", 1)),
+		{"is_const", ins(with(b.VIP(9, 1, 1), func(te *p4v1.TableEntry) { te.IsConst = true })), codes.InvalidArgument, "is_const"},
+		{"idle timeout", ins(with(b.VIP(9, 1, 1), func(te *p4v1.TableEntry) { te.IdleTimeoutNs = 1000 })), codes.InvalidArgument, "idle timeout"},
+		{"meter config", ins(with(b.VIP(9, 1, 1), func(te *p4v1.TableEntry) { te.MeterConfig = &p4v1.MeterConfig{Cir: 1} })), codes.InvalidArgument, "no direct meter"},
+		{"counter_data without direct counter", ins(with(b.Entry("GrayIngress.vni_tenant", 0, []fm{exact("vni", 5)}, "GrayIngress.set_tenant", p("tenant_id", 1)),
 			func(te *p4v1.TableEntry) { te.CounterData = &p4v1.CounterData{} })), codes.InvalidArgument, "no direct counter"},
-		{"default entry insert", ins(&p4v1.TableEntry{TableId: vipT.ID, IsDefaultAction: true, Action: b.action("NoAction")}), codes.InvalidArgument, "only MODIFY"},
+		{"default entry insert", ins(&p4v1.TableEntry{TableId: vipT.ID, IsDefaultAction: true, Action: b.Action("NoAction")}), codes.InvalidArgument, "only MODIFY"},
 		{"default entry delete", del(&p4v1.TableEntry{TableId: vipT.ID, IsDefaultAction: true}), codes.InvalidArgument, "only MODIFY"},
 		{"default entry with match", mod(with(vip, func(te *p4v1.TableEntry) { te.IsDefaultAction = true })), codes.InvalidArgument, "no match"},
-		{"const default action modify", mod(&p4v1.TableEntry{TableId: rulesT.ID, IsDefaultAction: true, Action: b.action("NoAction")}),
+		{"const default action modify", mod(&p4v1.TableEntry{TableId: rulesT.ID, IsDefaultAction: true, Action: b.Action("NoAction")}),
 			codes.PermissionDenied, "default action is const"},
 		{"update type unspecified", &p4v1.Update{Entity: ent(vip)}, codes.InvalidArgument, "update type"},
 		{"no entity", &p4v1.Update{Type: p4v1.Update_INSERT}, codes.InvalidArgument, "without an entity"},
@@ -121,7 +121,7 @@ func TestWriteErrorCodes(t *testing.T) {
 func TestDeleteIgnoresNonKeyFields(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
-	vip := h.b().vip(0x0aff0001, 1, 1)
+	vip := h.b().VIP(0x0aff0001, 1, 1)
 	h.mustWrite(a, ins(vip))
 	d := clone(vip)
 	d.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: 12345}}}
@@ -136,14 +136,14 @@ func TestBatchContinueOnError(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
 	b := h.b()
-	v1, v2 := b.vip(1, 1, 1), b.vip(2, 2, 1)
+	v1, v2 := b.VIP(1, 1, 1), b.VIP(2, 2, 1)
 	got := h.updateCodes(a,
 		ins(v1),                    // OK
 		ins(v1),                    // ALREADY_EXISTS (inserted by the update before)
-		del(b.vip(3, 1, 1)),        // NOT_FOUND
+		del(b.VIP(3, 1, 1)),        // NOT_FOUND
 		ins(v2),                    // OK
-		mod(b.vip(2, 2, 7)),        // OK: sees the insert before it
-		ins(b.backend(7, 1000, 1)), // INVALID_ARGUMENT
+		mod(b.VIP(2, 2, 7)),        // OK: sees the insert before it
+		ins(b.Backend(7, 1000, 1)), // INVALID_ARGUMENT
 		del(v1),                    // OK
 		mod(v1),                    // NOT_FOUND: deleted just before
 	)
@@ -153,7 +153,7 @@ func TestBatchContinueOnError(t *testing.T) {
 			t.Errorf("update %d: %v, want %v", i, got[i], want[i])
 		}
 	}
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(b.vip(2, 2, 7))})
+	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(b.VIP(2, 2, 7))})
 	if st := h.mem.State(); len(st.VIPs) != 1 || st.VIPs[2].DefaultPool != 7 {
 		t.Fatalf("dataplane VIPs %v", st.VIPs)
 	}
@@ -163,7 +163,7 @@ func TestAtomicityModesUnimplemented(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
 	for _, m := range []p4v1.WriteRequest_Atomicity{p4v1.WriteRequest_ROLLBACK_ON_ERROR, p4v1.WriteRequest_DATAPLANE_ATOMIC} {
-		req := a.writeReq(ins(h.b().vip(1, 1, 1)))
+		req := a.writeReq(ins(h.b().VIP(1, 1, 1)))
 		req.Atomicity = m
 		if _, err := h.c.Write(ctx(t), req); status.Code(err) != codes.Unimplemented {
 			t.Errorf("%v: %v, want UNIMPLEMENTED", m, err)
@@ -180,15 +180,15 @@ func TestTableFull(t *testing.T) {
 	b := h.b()
 	var ups []*p4v1.Update
 	for i := 0; i < pipeline.VIPTableSize; i++ {
-		ups = append(ups, ins(b.vip(uint32(0x0a000000+i), uint64(i), 1)))
+		ups = append(ups, ins(b.VIP(uint32(0x0a000000+i), uint64(i), 1)))
 	}
 	h.mustWrite(a, ups...)
-	got := h.updateCodes(a, ins(b.vip(0x0b000000, 1, 1)), mod(b.vip(0x0a000000, 9, 9)))
+	got := h.updateCodes(a, ins(b.VIP(0x0b000000, 1, 1)), mod(b.VIP(0x0a000000, 9, 9)))
 	if got[0] != codes.ResourceExhausted || got[1] != codes.OK {
 		t.Fatalf("insert into a full table: %v, want RESOURCE_EXHAUSTED then OK for a modify", got)
 	}
 	// Deleting one makes room, within the same batch.
-	got = h.updateCodes(a, del(b.vip(0x0a000000, 9, 9)), ins(b.vip(0x0b000000, 1, 1)), ins(b.vip(0x0b000001, 1, 1)))
+	got = h.updateCodes(a, del(b.VIP(0x0a000000, 9, 9)), ins(b.VIP(0x0b000000, 1, 1)), ins(b.VIP(0x0b000001, 1, 1)))
 	if got[0] != codes.OK || got[1] != codes.OK || got[2] != codes.ResourceExhausted {
 		t.Fatalf("delete then two inserts: %v", got)
 	}
@@ -201,9 +201,9 @@ func TestTargetLimits(t *testing.T) {
 	h := newHarness(t, withLimits(dataplane.Limits{MaxPools: 64, MaxMasks: 1}))
 	a := h.ready()
 	b := h.b()
-	got := h.updateCodes(a, ins(b.bucket(63, 4095, 1)), ins(b.bucket(64, 0, 1)), ins(b.bucket(1, 4096, 1)),
-		ins(b.rule(5, []fm{tern("vni", 1, 0xffffff)}, 2)), ins(b.rule(6, []fm{tern("vni", 2, 0xffffff)}, 2)),
-		ins(b.rule(7, []fm{tern("inner_src", 1, 0xffffffff)}, 2)))
+	got := h.updateCodes(a, ins(b.Bucket(63, 4095, 1)), ins(b.Bucket(64, 0, 1)), ins(b.Bucket(1, 4096, 1)),
+		ins(b.Rule(5, []fm{tern("vni", 1, 0xffffff)}, 2)), ins(b.Rule(6, []fm{tern("vni", 2, 0xffffff)}, 2)),
+		ins(b.Rule(7, []fm{tern("inner_src", 1, 0xffffffff)}, 2)))
 	want := []codes.Code{codes.OK, codes.OutOfRange, codes.OutOfRange, codes.OK, codes.OK, codes.ResourceExhausted}
 	for i := range want {
 		if got[i] != want[i] {
@@ -232,11 +232,11 @@ func TestDataplaneFailureIsPerUpdate(t *testing.T) {
 	h := newHarness(t, withDataplane(failingDP{mem}), withStateDir(t.TempDir()))
 	a := h.ready()
 	b := h.b()
-	got := h.updateCodes(a, ins(b.backend(1, 1, 1)), ins(b.backend(666, 1, 1)), ins(b.backend(2, 1, 1)))
+	got := h.updateCodes(a, ins(b.Backend(1, 1, 1)), ins(b.Backend(666, 1, 1)), ins(b.Backend(2, 1, 1)))
 	if got[0] != codes.OK || got[1] != codes.Internal || got[2] != codes.OK {
 		t.Fatalf("codes %v, want OK INTERNAL OK", got)
 	}
-	want := []*p4v1.Entity{ent(b.backend(1, 1, 1)), ent(b.backend(2, 1, 1))}
+	want := []*p4v1.Entity{ent(b.Backend(1, 1, 1)), ent(b.Backend(2, 1, 1))}
 	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), want)
 	// The failure is journaled: a restart does not resurrect the entry.
 	h.restart()
@@ -248,18 +248,18 @@ func TestNonCanonicalBytesAccepted(t *testing.T) {
 	a := h.ready()
 	b := h.b()
 	// Leading zero bytes are accepted (spec §8.4) and read back canonical.
-	padded := b.entry("GrayIngress.backend_select", 0,
-		[]fm{{name: "pool_id", value: []byte{0, 0, 0, 1}}, {name: "bucket", value: []byte{0, 0}}},
-		"GrayIngress.set_backend", param{"backend_id", []byte{0, 0, 0, 0, 7}})
+	padded := b.Entry("GrayIngress.backend_select", 0,
+		[]fm{{Name: "pool_id", Value: []byte{0, 0, 0, 1}}, {Name: "bucket", Value: []byte{0, 0}}},
+		"GrayIngress.set_backend", param{Name: "backend_id", Value: []byte{0, 0, 0, 0, 7}})
 	h.mustWrite(a, ins(padded))
-	canon := b.bucket(1, 0, 7)
+	canon := b.Bucket(1, 0, 7)
 	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(canon)})
 	// And the canonical form names the same entry.
 	h.mustWrite(a, del(canon))
-	rule := b.entry("GrayIngress.gray_rules", 3, []fm{{name: "vni", value: []byte{0, 0, 0, 0x13, 0x89}, mask: []byte{0, 0xff, 0xff, 0xff}}},
+	rule := b.Entry("GrayIngress.gray_rules", 3, []fm{{Name: "vni", Value: []byte{0, 0, 0, 0x13, 0x89}, Mask: []byte{0, 0xff, 0xff, 0xff}}},
 		"GrayIngress.set_pool", p("pool_id", 2))
 	h.mustWrite(a, ins(rule))
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(b.rule(3, []fm{tern("vni", 5001, 0xffffff)}, 2))})
+	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(b.Rule(3, []fm{tern("vni", 5001, 0xffffff)}, 2))})
 	if st := h.mem.State(); len(st.GrayRules) != 1 || st.GrayRules[0].Match.VNI != 5001 || st.GrayRules[0].Mask.VNI != 0xffffff {
 		t.Fatalf("dataplane rule %+v", st.GrayRules)
 	}
@@ -271,7 +271,7 @@ func TestWriteWrongDeviceAndEmptyBatch(t *testing.T) {
 	if err := h.write(a); err != nil {
 		t.Fatalf("empty batch = %v", err)
 	}
-	req := a.writeReq(ins(h.b().vip(1, 1, 1)))
+	req := a.writeReq(ins(h.b().VIP(1, 1, 1)))
 	req.DeviceId = 9
 	if _, err := h.c.Write(ctx(t), req); status.Code(err) != codes.NotFound {
 		t.Fatalf("device 9: %v, want NOT_FOUND", err)

@@ -1,0 +1,246 @@
+//go:build linux
+
+// Package xdp adapts the XDP dataplane of package bpf to the agent's
+// dataplane.Dataplane interface: addresses as numbers become netip.Addr, model
+// gray rules become bpf rules, and bpf's sentinel errors become the dataplane
+// package's. It implements dataplane.Lister and dataplane.CounterWriter too.
+package xdp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// Dataplane is a dataplane.Dataplane over a loaded *bpf.Dataplane.
+type Dataplane struct {
+	d *bpf.Dataplane
+}
+
+var (
+	_ dataplane.Dataplane     = (*Dataplane)(nil)
+	_ dataplane.Lister        = (*Dataplane)(nil)
+	_ dataplane.CounterWriter = (*Dataplane)(nil)
+)
+
+// New wraps d. The caller keeps ownership of d (Attach, SetPort, Close).
+func New(d *bpf.Dataplane) *Dataplane { return &Dataplane{d: d} }
+
+// BPF returns the wrapped dataplane.
+func (x *Dataplane) BPF() *bpf.Dataplane { return x.d }
+
+// wrap maps bpf's sentinels onto dataplane's, keeping the original message.
+func wrap(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bpf.ErrNotFound):
+		return fmt.Errorf("%w: %w", dataplane.ErrNotFound, err)
+	case errors.Is(err, bpf.ErrExists):
+		return fmt.Errorf("%w: %w", dataplane.ErrExists, err)
+	case errors.Is(err, bpf.ErrFull):
+		return fmt.Errorf("%w: %w", dataplane.ErrFull, err)
+	case errors.Is(err, bpf.ErrInvalid):
+		return fmt.Errorf("%w: %w", dataplane.ErrOutOfRange, err)
+	}
+	return err
+}
+
+func addr(v uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func num(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func counter(c bpf.Counter, err error) (dataplane.Counter, error) {
+	return dataplane.Counter{Packets: c.Packets, Bytes: c.Bytes}, wrap(err)
+}
+
+func bpfCounter(c dataplane.Counter) bpf.Counter { return bpf.Counter{Packets: c.Packets, Bytes: c.Bytes} }
+
+// ruleMatch is the bpf identity of a model rule.
+func ruleMatch(r model.GrayRule) bpf.RuleMatch {
+	return bpf.RuleMatch{Priority: r.Priority,
+		Value: bpf.RuleKey{VIPID: r.VIPID, Flow: r.Match}, Mask: bpf.RuleKey{VIPID: r.VIPMask, Flow: r.Mask}}
+}
+
+func rule(r model.GrayRule) (bpf.Rule, error) {
+	out := bpf.Rule{RuleMatch: ruleMatch(r), Pool: r.Pool, Threshold: r.Threshold}
+	switch r.Action {
+	case model.SetPool:
+		out.Action = bpf.SetPool
+	case model.SplitPool:
+		out.Action = bpf.SplitPool
+	default:
+		return out, fmt.Errorf("%w: gray rule action %d", dataplane.ErrOutOfRange, r.Action)
+	}
+	return out, nil
+}
+
+func fromRule(r bpf.Rule) model.GrayRule {
+	g := model.GrayRule{Priority: r.Priority, VIPID: r.Value.VIPID, VIPMask: r.Mask.VIPID,
+		Match: r.Value.Flow, Mask: r.Mask.Flow, Pool: r.Pool, Threshold: r.Threshold}
+	switch r.Action {
+	case bpf.SetPool:
+		g.Action = model.SetPool
+	case bpf.SplitPool:
+		g.Action = model.SplitPool
+	}
+	return g
+}
+
+// SetVIP implements dataplane.Dataplane.
+func (x *Dataplane) SetVIP(a uint32, v model.VIP) error {
+	return wrap(x.d.SetVIP(addr(a), bpf.VIP{ID: v.ID, DefaultPool: v.DefaultPool}))
+}
+
+// DeleteVIP implements dataplane.Dataplane.
+func (x *Dataplane) DeleteVIP(a uint32) error { return wrap(x.d.DeleteVIP(addr(a))) }
+
+// SetTenant implements dataplane.Dataplane.
+func (x *Dataplane) SetTenant(vni uint32, tenant uint16) error { return wrap(x.d.SetTenant(vni, tenant)) }
+
+// DeleteTenant implements dataplane.Dataplane.
+func (x *Dataplane) DeleteTenant(vni uint32) error { return wrap(x.d.DeleteTenant(vni)) }
+
+// InsertRule implements dataplane.Dataplane.
+func (x *Dataplane) InsertRule(r model.GrayRule) error {
+	br, err := rule(r)
+	if err != nil {
+		return err
+	}
+	return wrap(x.d.InsertRule(br))
+}
+
+// ModifyRule implements dataplane.Dataplane.
+func (x *Dataplane) ModifyRule(r model.GrayRule) error {
+	br, err := rule(r)
+	if err != nil {
+		return err
+	}
+	return wrap(x.d.ModifyRule(br))
+}
+
+// DeleteRule implements dataplane.Dataplane.
+func (x *Dataplane) DeleteRule(r model.GrayRule) error { return wrap(x.d.DeleteRule(ruleMatch(r))) }
+
+// SetPoolHash implements dataplane.Dataplane.
+func (x *Dataplane) SetPoolHash(pool uint16, mask pipeline.FlowKey) error {
+	return wrap(x.d.SetPoolHash(pool, mask))
+}
+
+// DeletePoolHash implements dataplane.Dataplane.
+func (x *Dataplane) DeletePoolHash(pool uint16) error { return wrap(x.d.DeletePoolHash(pool)) }
+
+// SetBucket implements dataplane.Dataplane.
+func (x *Dataplane) SetBucket(pool, bucket, backend uint16) error {
+	return wrap(x.d.SetBucket(pool, bucket, backend))
+}
+
+// SetBuckets implements dataplane.Dataplane.
+func (x *Dataplane) SetBuckets(pool, first uint16, backends []uint16) error {
+	return wrap(x.d.SetBuckets(pool, first, backends))
+}
+
+// DeleteBucket implements dataplane.Dataplane.
+func (x *Dataplane) DeleteBucket(pool, bucket uint16) error { return wrap(x.d.DeleteBucket(pool, bucket)) }
+
+// SetBackend implements dataplane.Dataplane.
+func (x *Dataplane) SetBackend(id uint16, b model.Backend) error {
+	return wrap(x.d.SetBackend(id, bpf.Backend{Port: b.Port, SMAC: b.SMAC, DMAC: b.DMAC, UnderlayIP: addr(b.UnderlayIP)}))
+}
+
+// DeleteBackend implements dataplane.Dataplane.
+func (x *Dataplane) DeleteBackend(id uint16) error { return wrap(x.d.DeleteBackend(id)) }
+
+// DropCounters implements dataplane.Dataplane.
+func (x *Dataplane) DropCounters() ([pipeline.NumReasons]dataplane.Counter, error) {
+	var out [pipeline.NumReasons]dataplane.Counter
+	cs, err := x.d.DropCounters()
+	for i, c := range cs {
+		out[i] = dataplane.Counter{Packets: c.Packets, Bytes: c.Bytes}
+	}
+	return out, wrap(err)
+}
+
+// VIPCounter implements dataplane.Dataplane.
+func (x *Dataplane) VIPCounter(a uint32) (dataplane.Counter, error) { return counter(x.d.VIPCounter(addr(a))) }
+
+// RuleCounter implements dataplane.Dataplane.
+func (x *Dataplane) RuleCounter(r model.GrayRule) (dataplane.Counter, error) {
+	return counter(x.d.RuleCounter(ruleMatch(r)))
+}
+
+// BackendCounter implements dataplane.Dataplane.
+func (x *Dataplane) BackendCounter(id uint16) (dataplane.Counter, error) {
+	return counter(x.d.BackendCounter(id))
+}
+
+// SetDropCounter implements dataplane.CounterWriter.
+func (x *Dataplane) SetDropCounter(r pipeline.Reason, c dataplane.Counter) error {
+	return wrap(x.d.SetDropCounter(r, bpfCounter(c)))
+}
+
+// SetVIPCounter implements dataplane.CounterWriter.
+func (x *Dataplane) SetVIPCounter(a uint32, c dataplane.Counter) error {
+	return wrap(x.d.SetVIPCounter(addr(a), bpfCounter(c)))
+}
+
+// SetRuleCounter implements dataplane.CounterWriter.
+func (x *Dataplane) SetRuleCounter(r model.GrayRule, c dataplane.Counter) error {
+	return wrap(x.d.SetRuleCounter(ruleMatch(r), bpfCounter(c)))
+}
+
+// SetBackendCounter implements dataplane.CounterWriter.
+func (x *Dataplane) SetBackendCounter(id uint16, c dataplane.Counter) error {
+	return wrap(x.d.SetBackendCounter(id, bpfCounter(c)))
+}
+
+// List implements dataplane.Lister: every table, backend_select for the pools
+// the XDP program can hold (0..bpf.MaxPools-1).
+func (x *Dataplane) List() (dataplane.Listing, error) {
+	st := model.NewState()
+	vips, err := x.d.VIPs()
+	if err != nil {
+		return dataplane.Listing{}, err
+	}
+	for a, v := range vips {
+		st.VIPs[num(a)] = model.VIP{ID: v.ID, DefaultPool: v.DefaultPool}
+	}
+	if st.Tenants, err = x.d.Tenants(); err != nil {
+		return dataplane.Listing{}, err
+	}
+	for _, r := range x.d.Rules() {
+		st.GrayRules = append(st.GrayRules, fromRule(r))
+	}
+	if st.PoolHash, err = x.d.PoolHashes(); err != nil {
+		return dataplane.Listing{}, err
+	}
+	for pool := range uint16(bpf.MaxPools) {
+		ids, ok, err := x.d.Buckets(pool)
+		if err != nil {
+			return dataplane.Listing{}, err
+		}
+		for b, id := range ids {
+			if ok[b] {
+				st.BackendSelect[model.SelectKey{Pool: pool, Bucket: uint16(b)}] = id
+			}
+		}
+	}
+	bes, err := x.d.Backends()
+	if err != nil {
+		return dataplane.Listing{}, err
+	}
+	for id, b := range bes {
+		st.Backends[id] = model.Backend{Port: b.Port, SMAC: b.SMAC, DMAC: b.DMAC, UnderlayIP: num(b.UnderlayIP)}
+	}
+	return dataplane.Listing{State: st, Complete: dataplane.AllTables}, nil
+}
