@@ -1,0 +1,360 @@
+package rollout
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/probe"
+)
+
+// PlanVersion is the only plan schema version this package reads.
+const PlanVersion = 1
+
+// DefaultIndividualVMs is how many VMs of each VPC move one at a time when the
+// plan does not say.
+const DefaultIndividualVMs = 1
+
+// Probe scopes: which VMs are probed after each step.
+const (
+	// ScopePlan probes every VM of the plan (the default): moved VMs must be
+	// answered by the target pool, the others still by the base cluster.
+	ScopePlan = "plan"
+	// ScopeVPC probes the VMs of the step's VPC only.
+	ScopeVPC = "vpc"
+	// ScopeStep probes only the VMs the step moves.
+	ScopeStep = "step"
+)
+
+// ErrPlan: a plan that does not parse or validate. The error is a *PlanErrors
+// naming every problem by field path.
+var ErrPlan = errors.New("rollout: bad plan")
+
+// PlanSpec is a rollout plan as written in YAML (docs/rollout.md).
+type PlanSpec struct {
+	// Version must be PlanVersion.
+	Version int `yaml:"version" json:"version"`
+	// Name identifies the rollout; the rules it creates are named after it.
+	Name string `yaml:"name" json:"name"`
+	// VIP restricts the rules to one VIP (a name from the intent); empty = any
+	// VIP (the controller refuses that when the intent's VIPs are different
+	// services).
+	VIP string `yaml:"vip,omitempty" json:"vip,omitempty"`
+	// Pool is the target (gray) pool.
+	Pool string `yaml:"pool" json:"pool"`
+	// BasePool, when set, is the pool VMs not yet moved must be answered by;
+	// empty = any backend of the base cluster.
+	BasePool string `yaml:"base_pool,omitempty" json:"base_pool,omitempty"`
+	// IndividualVMs is how many VMs of each VPC are moved one at a time (as /32
+	// rules) before the rest of the VPC moves with one VNI rule; default 1.
+	IndividualVMs *int `yaml:"individual_vms,omitempty" json:"individual_vms,omitempty"`
+	// Probe bounds the probes run after each step.
+	Probe ProbeSpec `yaml:"probe,omitempty" json:"probe,omitempty"`
+	// VPCs are moved in this order.
+	VPCs []VPCSpec `yaml:"vpcs" json:"vpcs"`
+}
+
+// ProbeSpec configures the probes of a plan.
+type ProbeSpec struct {
+	// Count is the number of echo requests per VM (default 3, at most 100).
+	Count int `yaml:"count,omitempty" json:"count,omitempty"`
+	// Interval between rounds, a Go duration ("100ms"); default 100ms.
+	Interval string `yaml:"interval,omitempty" json:"interval,omitempty"`
+	// Timeout for replies after the last request; default 1s.
+	Timeout string `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// MaxLoss is the number of unanswered requests per VM still counted ok.
+	MaxLoss int `yaml:"max_loss,omitempty" json:"max_loss,omitempty"`
+	// Settle is a wait between a cutover and its probes; default 0.
+	Settle string `yaml:"settle,omitempty" json:"settle,omitempty"`
+	// Scope is plan (default), vpc or step: which VMs are probed after a step.
+	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
+}
+
+// VPCSpec is one VPC of a plan.
+type VPCSpec struct {
+	// VNI is the VPC's VXLAN network id (1-16777215).
+	VNI int64 `yaml:"vni" json:"vni"`
+	// Router is the VPC router address the backends answer (probe destination).
+	Router string `yaml:"router" json:"router"`
+	// RouterMAC is the router's MAC; empty = the probe host's default.
+	RouterMAC string `yaml:"router_mac,omitempty" json:"router_mac,omitempty"`
+	// IndividualVMs overrides the plan's for this VPC.
+	IndividualVMs *int `yaml:"individual_vms,omitempty" json:"individual_vms,omitempty"`
+	// VMs are the VMs' addresses; the first IndividualVMs move one at a time.
+	VMs []string `yaml:"vms" json:"vms"`
+}
+
+// StepKind says what a step moves.
+type StepKind string
+
+// Step kinds.
+const (
+	StepVM  StepKind = "vm"  // one VM: a rule on (vni, src/32)
+	StepVNI StepKind = "vni" // the rest of a VPC: a rule on the VNI
+)
+
+// Step is one cutover of a plan.
+type Step struct {
+	// Index counts steps from 1.
+	Index int      `json:"index" yaml:"index"`
+	Kind  StepKind `json:"kind" yaml:"kind"`
+	VNI   uint32   `json:"vni" yaml:"vni"`
+	// VM is the VM a vm step moves (invalid for a vni step).
+	VM netip.Addr `json:"vm,omitzero" yaml:"vm,omitempty"`
+	// Rule is the name the step's rule is requested under.
+	Rule string `json:"rule" yaml:"rule"`
+}
+
+// String describes the step ("vm 5001/192.168.1.5", "vni 5001").
+func (s Step) String() string {
+	if s.Kind == StepVM {
+		return fmt.Sprintf("vm %d/%s", s.VNI, s.VM)
+	}
+	return fmt.Sprintf("vni %d", s.VNI)
+}
+
+// Scope returns the step's cutover scope for a plan restricted to vip.
+func (s Step) Scope(vip string) Scope {
+	vni := int64(s.VNI)
+	m := intent.MatchSpec{VIP: vip, VNI: &vni}
+	if s.Kind == StepVM {
+		m.Src = s.VM.String()
+	}
+	return Scope{Name: s.Rule, Match: m}
+}
+
+// Plan is a validated plan: its VPCs as probe inventory and its steps.
+type Plan struct {
+	Spec     PlanSpec
+	Name     string
+	VIP      string
+	Pool     string
+	BasePool string
+	Probe    probe.Options
+	Settle   time.Duration
+	Scope    string
+	VPCs     []probe.VPC
+	Steps    []Step
+}
+
+// Problem is one thing wrong with a plan.
+type Problem struct {
+	Path string // "vpcs[1].vms[2]"; "" for the whole document
+	Msg  string
+}
+
+// PlanErrors lists every problem of a plan.
+type PlanErrors struct {
+	Problems []Problem
+}
+
+// Error lists the problems, one a line.
+func (e *PlanErrors) Error() string {
+	var b strings.Builder
+	b.WriteString("rollout: bad plan:")
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		if p.Path != "" {
+			b.WriteString(p.Path + ": ")
+		}
+		b.WriteString(p.Msg)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrPlan.
+func (e *PlanErrors) Unwrap() error { return ErrPlan }
+
+func (e *PlanErrors) add(path, format string, args ...any) {
+	e.Problems = append(e.Problems, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ParsePlan decodes one YAML plan strictly: unknown keys, wrong types and a
+// second document are errors (wrapping ErrPlan). It does not validate.
+func ParsePlan(data []byte) (*PlanSpec, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var s PlanSpec
+	if err := dec.Decode(&s); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &PlanErrors{Problems: []Problem{{Msg: "empty document"}}}
+		}
+		return nil, &PlanErrors{Problems: []Problem{{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, &PlanErrors{Problems: []Problem{{Msg: "more than one YAML document: a plan is one document"}}}
+	}
+	return &s, nil
+}
+
+// LoadPlan parses and validates a plan.
+func LoadPlan(data []byte) (*Plan, error) {
+	s, err := ParsePlan(data)
+	if err != nil {
+		return nil, err
+	}
+	return s.Validate()
+}
+
+// LoadPlanFile reads, parses and validates the plan at path.
+func LoadPlanFile(path string) (*Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("rollout: read plan: %w", err)
+	}
+	return LoadPlan(data)
+}
+
+var planNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,23}$`)
+var poolNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// Validate checks every field and resolves the plan into steps: for each VPC in
+// order, its first IndividualVMs VMs one at a time, then one VNI rule for the
+// rest. It reports every problem at once as a *PlanErrors.
+func (s *PlanSpec) Validate() (*Plan, error) {
+	e := &PlanErrors{}
+	if s.Version != PlanVersion {
+		e.add("version", "%d: this graygw reads plan version %d", s.Version, PlanVersion)
+	}
+	if !planNameRE.MatchString(s.Name) {
+		e.add("name", "%q: 1-24 lower-case letters, digits or '-', starting with a letter or digit (rule names are derived from it)", s.Name)
+	}
+	if s.VIP != "" && !poolNameRE.MatchString(s.VIP) {
+		e.add("vip", "%q is not a valid name", s.VIP)
+	}
+	if !poolNameRE.MatchString(s.Pool) {
+		e.add("pool", "%q: name the target (gray) pool of the intent", s.Pool)
+	}
+	if s.BasePool != "" && !poolNameRE.MatchString(s.BasePool) {
+		e.add("base_pool", "%q is not a valid name", s.BasePool)
+	}
+	p := &Plan{Spec: *s, Name: s.Name, VIP: s.VIP, Pool: s.Pool, BasePool: s.BasePool, Scope: ScopePlan}
+	if s.BasePool != "" && s.BasePool == s.Pool {
+		e.add("base_pool", "%q is also the target pool", s.BasePool)
+	}
+	indiv := DefaultIndividualVMs
+	if s.IndividualVMs != nil {
+		indiv = *s.IndividualVMs
+		if indiv < 0 {
+			e.add("individual_vms", "%d: want 0 or more", indiv)
+		}
+	}
+	// Probes.
+	p.Probe = probe.Options{Count: s.Probe.Count, MaxLoss: s.Probe.MaxLoss}
+	dur := func(path, v string) time.Duration {
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			e.add(path, "%q: want a duration such as 200ms or 1s", v)
+			return 0
+		}
+		return d
+	}
+	p.Probe.Interval = dur("probe.interval", s.Probe.Interval)
+	p.Probe.Timeout = dur("probe.timeout", s.Probe.Timeout)
+	p.Settle = dur("probe.settle", s.Probe.Settle)
+	if p.Settle > time.Minute {
+		e.add("probe.settle", "%v: at most 1m", p.Settle)
+	}
+	p.Probe = p.Probe.WithDefaults()
+	if err := p.Probe.Validate(); err != nil {
+		e.add("probe", "%s", strings.TrimPrefix(err.Error(), probe.ErrConfig.Error()+": "))
+	}
+	switch s.Probe.Scope {
+	case "", ScopePlan:
+	case ScopeVPC, ScopeStep:
+		p.Scope = s.Probe.Scope
+	default:
+		e.add("probe.scope", "%q: want plan, vpc or step", s.Probe.Scope)
+	}
+	// VPCs and VMs.
+	if len(s.VPCs) == 0 {
+		e.add("vpcs", "required: at least one VPC to move")
+	}
+	vnis := map[int64]string{}
+	nvms := 0
+	for i, vs := range s.VPCs {
+		path := fmt.Sprintf("vpcs[%d]", i)
+		v := probe.VPC{RouterMAC: vs.RouterMAC}
+		switch {
+		case vs.VNI < 1 || vs.VNI > 0xffffff:
+			e.add(path+".vni", "%d: want 1 to 16777215", vs.VNI)
+		case vnis[vs.VNI] != "":
+			e.add(path+".vni", "%d is already %s", vs.VNI, vnis[vs.VNI])
+		default:
+			vnis[vs.VNI] = path
+			v.VNI = uint32(vs.VNI)
+		}
+		if a, err := netip.ParseAddr(vs.Router); err != nil || !a.Is4() {
+			e.add(path+".router", "%q: want the VPC router's IPv4 address", vs.Router)
+		} else {
+			v.Router = a
+		}
+		if vs.RouterMAC != "" {
+			if hw, err := net.ParseMAC(vs.RouterMAC); err != nil || len(hw) != 6 {
+				e.add(path+".router_mac", "%q is not a MAC address", vs.RouterMAC)
+			}
+		}
+		if len(vs.VMs) == 0 {
+			e.add(path+".vms", "required: list the VPC's VMs (they are probed after every step)")
+		}
+		seen := map[netip.Addr]int{}
+		for j, s := range vs.VMs {
+			a, err := netip.ParseAddr(s)
+			switch {
+			case err != nil || !a.Is4():
+				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%q: want an IPv4 address", s)
+				continue
+			case a == v.Router:
+				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%s is the VPC router", a)
+			}
+			if k, dup := seen[a]; dup {
+				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%s is already vms[%d]", a, k)
+				continue
+			}
+			seen[a] = j
+			v.VMs = append(v.VMs, a)
+		}
+		nvms += len(v.VMs)
+		n := indiv
+		if vs.IndividualVMs != nil {
+			n = *vs.IndividualVMs
+			if n < 0 {
+				e.add(path+".individual_vms", "%d: want 0 or more", n)
+			}
+		}
+		n = max(min(n, len(v.VMs)), 0)
+		for _, vm := range v.VMs[:n] {
+			p.Steps = append(p.Steps, Step{Kind: StepVM, VNI: v.VNI, VM: vm,
+				Rule: fmt.Sprintf("%s.%d.%s", s.Name, v.VNI, vm)})
+		}
+		p.Steps = append(p.Steps, Step{Kind: StepVNI, VNI: v.VNI, Rule: fmt.Sprintf("%s.%d", s.Name, v.VNI)})
+		p.VPCs = append(p.VPCs, v)
+	}
+	if nvms > probe.MaxTargets || nvms*p.Probe.Count > 0xffff {
+		e.add("vpcs", "%d VMs x %d probes: at most %d VMs and 65535 probes per run", nvms, p.Probe.Count, probe.MaxTargets)
+	}
+	if len(e.Problems) > 0 {
+		return nil, e
+	}
+	for i := range p.Steps {
+		p.Steps[i].Index = i + 1
+	}
+	return p, nil
+}
+
+// Marshal encodes the plan's spec as YAML.
+func (p *Plan) Marshal() ([]byte, error) { return yaml.Marshal(&p.Spec) }

@@ -1,0 +1,769 @@
+// Package rollout moves traffic to the gray cluster automatically, in small
+// reversible steps, following a plan (docs/rollout.md): for each VPC in turn,
+// its first VMs one at a time (a rule on VNI + VM address), then the rest of
+// the VPC (a rule on the VNI). After every step it probes the plan's VMs with
+// real packets (package probe); a failed probe rolls that step back and stops.
+//
+// A rollout can be paused, resumed and aborted (abort rolls back every step it
+// applied). Every change of its progress is saved in a Store before the rollout
+// goes on, so a restarted controller knows exactly where it stopped (Recover)
+// and can resume from there. Progress is reported live to subscribers.
+//
+// The rollout talks to the controller through the small Controller interface,
+// so it runs in-process in tests and over the controller's API elsewhere.
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/probe"
+)
+
+var (
+	// ErrRefused: the controller refused a cutover (validation: unknown VNI,
+	// VIP or pool, overlapping rules...). Nothing was changed.
+	ErrRefused = errors.New("rollout: change refused")
+	// ErrProbeFailed: probes did not pass (a step was rolled back, or the
+	// precheck before the first step failed).
+	ErrProbeFailed = errors.New("rollout: probes failed")
+	// ErrBusy: a rollout is already running or paused; resume or abort it first.
+	ErrBusy = errors.New("rollout: another rollout is in progress")
+	// ErrNoRollout: there is no rollout to pause, resume, abort or report.
+	ErrNoRollout = errors.New("rollout: no rollout")
+	// ErrState: the operation does not fit the rollout's state (resume a
+	// completed rollout...).
+	ErrState = errors.New("rollout: wrong state")
+	// ErrStore: progress could not be saved or loaded. The rollout stops rather
+	// than go on with a step it could not record.
+	ErrStore = errors.New("rollout: progress store")
+)
+
+// Scope selects the traffic one cutover moves. The controller turns it into a
+// gray rule {Name, Match, Percent, Pool} of the intent (docs/intent.md).
+type Scope struct {
+	// Name is the rule name to use; empty = the controller picks one.
+	Name string `json:"name,omitempty" yaml:"name,omitempty"`
+	// Match is the rule's selector, as in the intent.
+	Match intent.MatchSpec `json:"match" yaml:"match"`
+	// Percent moves a sticky share of the selected VMs; 0 = all (100).
+	Percent float64 `json:"percent,omitempty" yaml:"percent,omitempty"`
+}
+
+// Controller is what a rollout needs from the graygw controller.
+type Controller interface {
+	// Cutover adds a gray rule moving scope's traffic to pool, or with dry only
+	// checks that it would be accepted, and returns the rule's name. A refused
+	// change returns an error wrapping ErrRefused (and the controller's reason)
+	// and changes nothing. Cutover of a scope with a Name that already exists
+	// with the same match and pool is idempotent: it returns that name (so a
+	// restarted rollout can safely redo the step it was in).
+	Cutover(ctx context.Context, scope Scope, pool string, dry bool) (rule string, err error)
+	// Rollback removes the rule named rule. Removing a rule that does not
+	// exist is not an error (rollback is idempotent).
+	Rollback(ctx context.Context, rule string) error
+	// Probe checks targets through the gateway with real packets.
+	Probe(ctx context.Context, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
+}
+
+// State is the state of a rollout.
+type State string
+
+// Rollout states.
+const (
+	StateRunning   State = "running"
+	StatePaused    State = "paused"
+	StateCompleted State = "completed"
+	StateFailed    State = "failed"  // a step failed and was rolled back; earlier steps stay
+	StateAborted   State = "aborted" // stopped by the operator; every applied step rolled back
+)
+
+// Finished reports whether s is a final state.
+func (s State) Finished() bool {
+	return s == StateCompleted || s == StateFailed || s == StateAborted
+}
+
+// StepState is the state of one step.
+type StepState string
+
+// Step states.
+const (
+	StepPending    StepState = "pending"
+	StepApplying   StepState = "applying" // cutover requested, not confirmed
+	StepProbing    StepState = "probing"  // rule in place, probes running
+	StepDone       StepState = "done"     // probes passed
+	StepFailed     StepState = "failed"   // cutover refused or failed: nothing to roll back
+	StepRolledBack StepState = "rolled-back"
+)
+
+// StepRecord is what happened to one step.
+type StepRecord struct {
+	Step  Step      `json:"step" yaml:"step"`
+	State StepState `json:"state" yaml:"state"`
+	// Rule is the name the controller gave the step's rule.
+	Rule string `json:"rule,omitempty" yaml:"rule,omitempty"`
+	// Probes are the results of the step's probes.
+	Probes []probe.Result `json:"probes,omitempty" yaml:"probes,omitempty"`
+	// AfterRollback are the probes run after the step was rolled back.
+	AfterRollback []probe.Result `json:"after_rollback,omitempty" yaml:"after_rollback,omitempty"`
+	Started       time.Time      `json:"started,omitzero" yaml:"started,omitempty"`
+	Finished      time.Time      `json:"finished,omitzero" yaml:"finished,omitempty"`
+	Error         string         `json:"error,omitempty" yaml:"error,omitempty"`
+}
+
+// Progress is a rollout's whole state: what a Store saves and subscribers see.
+type Progress struct {
+	// Plan is the plan as written, so a restarted controller has it.
+	Plan  PlanSpec `json:"plan" yaml:"plan"`
+	State State    `json:"state" yaml:"state"`
+	// Step is the 1-based index of the current step (the last one started); 0
+	// before the first.
+	Step  int `json:"step" yaml:"step"`
+	Total int `json:"total" yaml:"total"`
+	// VNI is the VNI of the current step.
+	VNI   uint32       `json:"vni,omitempty" yaml:"vni,omitempty"`
+	Steps []StepRecord `json:"steps" yaml:"steps"`
+	// Precheck are the probes run before the first step.
+	Precheck []probe.Result `json:"precheck,omitempty" yaml:"precheck,omitempty"`
+	// PauseRequested is set while a pause waits for the current step to end.
+	PauseRequested bool `json:"pause_requested,omitempty" yaml:"pause_requested,omitempty"`
+	// Message says in words what happened last ("step 3 of 8 (vni 5001) done").
+	Message string    `json:"message,omitempty" yaml:"message,omitempty"`
+	Error   string    `json:"error,omitempty" yaml:"error,omitempty"`
+	Started time.Time `json:"started" yaml:"started"`
+	Updated time.Time `json:"updated" yaml:"updated"`
+}
+
+// Clone returns a copy of p that shares nothing mutable with it.
+func (p *Progress) Clone() *Progress {
+	c := *p
+	c.Steps = append([]StepRecord(nil), p.Steps...)
+	c.Precheck = append([]probe.Result(nil), p.Precheck...)
+	return &c
+}
+
+// Options configure a Runner.
+type Options struct {
+	// OnProgress, if set, is called with a copy of the progress after every
+	// saved change, on the rollout's goroutine (keep it short).
+	OnProgress func(*Progress)
+	// Now returns the time (tests); time.Now when nil.
+	Now func() time.Time
+}
+
+// Runner runs at most one rollout at a time against a controller, recording
+// every change in a store.
+type Runner struct {
+	ctrl  Controller
+	store Store
+	opts  Options
+
+	mu       sync.Mutex
+	prog     *Progress // nil: no rollout known
+	plan     *Plan
+	running  bool          // the rollout goroutine is active
+	pause    bool          // pause requested
+	abort    bool          // abort requested
+	wake     chan struct{} // closed to wake a paused rollout
+	done     chan struct{} // closed when the goroutine exits
+	subs     map[int]chan *Progress
+	nextSub  int
+	runCtx   context.Context
+	cancelFn context.CancelFunc
+}
+
+// NewRunner returns a Runner. Call Recover before anything else when the store
+// may hold a rollout from an earlier process.
+func NewRunner(ctrl Controller, store Store, opts Options) *Runner {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Runner{ctrl: ctrl, store: store, opts: opts, subs: map[int]chan *Progress{}}
+}
+
+// Recover loads the progress an earlier process saved. A rollout that was
+// running when that process stopped is marked paused, with a message saying
+// exactly which step was in flight; Resume re-checks that step (its cutover is
+// idempotent) and goes on. It returns nil, ErrNoRollout when the store is empty.
+func (r *Runner) Recover(ctx context.Context) (*Progress, error) {
+	p, err := r.store.Load(ctx)
+	if errors.Is(err, ErrNoProgress) {
+		return nil, ErrNoRollout
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: load: %w", ErrStore, err)
+	}
+	plan, err := p.Plan.Validate()
+	if err != nil {
+		return nil, fmt.Errorf("rollout: stored plan: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running {
+		return nil, fmt.Errorf("%w: a rollout is running in this process", ErrBusy)
+	}
+	r.prog, r.plan = p, plan
+	if p.State == StateRunning {
+		p.State = StatePaused
+		p.PauseRequested = false
+		p.Message = "controller restarted during " + r.where(p) + "; resume to re-check that step and go on, or abort"
+		if err := r.saveLocked(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return p.Clone(), nil
+}
+
+// where describes the step in flight.
+func (r *Runner) where(p *Progress) string {
+	if p.Step == 0 || p.Step > len(p.Steps) {
+		return "the precheck"
+	}
+	rec := p.Steps[p.Step-1]
+	return fmt.Sprintf("step %d of %d (%s, %s)", p.Step, p.Total, rec.Step, rec.State)
+}
+
+// Start validates the plan against the controller (a dry-run cutover of every
+// step: nothing changes if any is refused), probes every VM of the plan where it
+// is now (the precheck: all must answer from the base side), then runs the
+// steps on its own goroutine. It returns once the rollout has started, or with
+// an error wrapping ErrPlan, ErrRefused, ErrProbeFailed or ErrBusy and nothing
+// changed.
+func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
+	plan, err := spec.Validate()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.running || (r.prog != nil && !r.prog.State.Finished()) {
+		p := r.prog
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q is %s at step %d of %d: resume or abort it first", ErrBusy, p.Plan.Name, p.State, p.Step, p.Total)
+	}
+	r.running = true // reserve the runner while we check
+	r.mu.Unlock()
+	release := func() {
+		r.mu.Lock()
+		r.running = false
+		r.mu.Unlock()
+	}
+	for _, s := range plan.Steps {
+		if _, err := r.ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, true); err != nil {
+			release()
+			return nil, fmt.Errorf("%w: step %d (%s): %w", ErrRefused, s.Index, s, err)
+		}
+	}
+	pre, err := r.ctrl.Probe(ctx, targets(plan, 0), plan.Probe)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("%w: precheck: %w", ErrProbeFailed, err)
+	}
+	if bad := failed(pre); len(bad) > 0 {
+		release()
+		return nil, fmt.Errorf("%w: precheck before any change: %s", ErrProbeFailed, summary(bad))
+	}
+	now := r.opts.Now()
+	p := &Progress{Plan: *spec, State: StateRunning, Total: len(plan.Steps), Precheck: pre,
+		Started: now, Message: "precheck passed"}
+	for _, s := range plan.Steps {
+		p.Steps = append(p.Steps, StepRecord{Step: s, State: StepPending})
+	}
+	r.mu.Lock()
+	r.prog, r.plan, r.pause, r.abort = p, plan, false, false
+	if err := r.saveLocked(ctx); err != nil {
+		r.running = false
+		r.prog = nil
+		r.mu.Unlock()
+		return nil, err
+	}
+	r.launchLocked()
+	c := p.Clone()
+	r.mu.Unlock()
+	return c, nil
+}
+
+// wakeLocked wakes a rollout goroutine waiting in a pause. r.mu is held.
+func (r *Runner) wakeLocked() {
+	select {
+	case <-r.wake:
+	default:
+		close(r.wake)
+	}
+}
+
+// launchLocked starts the rollout goroutine. r.mu is held.
+func (r *Runner) launchLocked() {
+	r.running = true
+	r.wake = make(chan struct{})
+	r.done = make(chan struct{})
+	r.runCtx, r.cancelFn = context.WithCancel(context.Background())
+	go r.run(r.runCtx, r.done)
+}
+
+// Pause asks the rollout to stop after the current step (its probes included);
+// the progress says PauseRequested until then.
+func (r *Runner) Pause(ctx context.Context) (*Progress, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.prog == nil {
+		return nil, ErrNoRollout
+	}
+	switch {
+	case r.prog.State == StatePaused:
+		return r.prog.Clone(), nil
+	case r.prog.State != StateRunning:
+		return nil, fmt.Errorf("%w: %q is %s", ErrState, r.prog.Plan.Name, r.prog.State)
+	}
+	r.pause = true
+	r.prog.PauseRequested = true
+	r.prog.Message = "pause requested: stopping after " + r.where(r.prog)
+	if err := r.saveLocked(ctx); err != nil {
+		return nil, err
+	}
+	return r.prog.Clone(), nil
+}
+
+// Resume continues a paused rollout (also one Recover found interrupted).
+func (r *Runner) Resume(ctx context.Context) (*Progress, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.prog == nil {
+		return nil, ErrNoRollout
+	}
+	if r.abort {
+		return nil, fmt.Errorf("%w: %q is being aborted", ErrState, r.prog.Plan.Name)
+	}
+	switch r.prog.State {
+	case StatePaused:
+		r.prog.Message = "resumed"
+	case StateFailed:
+		// Retry: the failed step (rolled back, or refused) runs again.
+		if r.running {
+			return nil, fmt.Errorf("%w: %q is still stopping", ErrState, r.prog.Plan.Name)
+		}
+		r.prog.Message = fmt.Sprintf("resumed after a failure: retrying step %d", r.prog.Step)
+		r.prog.Error = ""
+	default:
+		return nil, fmt.Errorf("%w: %q is %s: only a paused or failed rollout resumes", ErrState, r.prog.Plan.Name, r.prog.State)
+	}
+	r.pause = false
+	r.prog.State = StateRunning
+	r.prog.PauseRequested = false
+	if err := r.saveLocked(ctx); err != nil {
+		return nil, err
+	}
+	if r.running {
+		r.wakeLocked() // the goroutine waits in its pause
+	} else {
+		r.launchLocked()
+	}
+	return r.prog.Clone(), nil
+}
+
+// Abort stops the rollout and rolls back every step it applied, newest first,
+// so the plan's traffic returns to where it was. A running rollout stops after
+// its current step. Aborting a failed rollout rolls back the steps that had
+// passed. It returns at once; Wait or Status tell when it is over.
+func (r *Runner) Abort(ctx context.Context) (*Progress, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.prog == nil {
+		return nil, ErrNoRollout
+	}
+	if r.prog.State == StateAborted || r.prog.State == StateCompleted {
+		return nil, fmt.Errorf("%w: %q is %s (to undo a completed rollout, roll back its rules)", ErrState, r.prog.Plan.Name, r.prog.State)
+	}
+	r.abort = true
+	r.prog.Message = "abort requested"
+	if err := r.saveLocked(ctx); err != nil {
+		return nil, err
+	}
+	if r.running {
+		r.wakeLocked()
+	} else {
+		r.launchLocked()
+	}
+	return r.prog.Clone(), nil
+}
+
+// Status returns the current progress.
+func (r *Runner) Status() (*Progress, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.prog == nil {
+		return nil, ErrNoRollout
+	}
+	return r.prog.Clone(), nil
+}
+
+// Wait blocks until the rollout goroutine stops (finished, paused, or the
+// store failed) or ctx ends, and returns the progress.
+func (r *Runner) Wait(ctx context.Context) (*Progress, error) {
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return r.Status()
+}
+
+// WaitState blocks until the progress is in one of states, or ctx ends.
+func (r *Runner) WaitState(ctx context.Context, states ...State) (*Progress, error) {
+	ch, cancel := r.Subscribe()
+	defer cancel()
+	for {
+		p, err := r.Status()
+		if err == nil {
+			for _, s := range states {
+				if p.State == s {
+					return p, nil
+				}
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return p, ctx.Err()
+		}
+	}
+}
+
+// Subscribe returns a channel that receives the progress after every change.
+// A slow reader misses intermediate updates but always gets the latest one.
+// cancel stops the subscription.
+func (r *Runner) Subscribe() (<-chan *Progress, func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := r.nextSub
+	r.nextSub++
+	ch := make(chan *Progress, 1)
+	r.subs[id] = ch
+	return ch, func() {
+		r.mu.Lock()
+		delete(r.subs, id)
+		r.mu.Unlock()
+	}
+}
+
+// Close stops the rollout goroutine where it is (a step in flight is left as
+// recorded, for Recover in the next process) and waits for it.
+func (r *Runner) Close() {
+	r.mu.Lock()
+	cancel, done := r.cancelFn, r.done
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// saveLocked stamps, saves and publishes the progress. r.mu is held.
+func (r *Runner) saveLocked(ctx context.Context) error {
+	r.prog.Updated = r.opts.Now()
+	if err := r.store.Save(ctx, r.prog); err != nil {
+		return fmt.Errorf("%w: save: %w", ErrStore, err)
+	}
+	c := r.prog.Clone()
+	for _, ch := range r.subs {
+		select {
+		case ch <- c:
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- c
+		}
+	}
+	if r.opts.OnProgress != nil {
+		r.opts.OnProgress(c)
+	}
+	return nil
+}
+
+// update applies f to the progress under the lock and saves it.
+func (r *Runner) update(ctx context.Context, f func(p *Progress)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r.prog)
+	return r.saveLocked(ctx)
+}
+
+// run executes the steps from the first that is not done. It ends when the
+// rollout finishes, pauses, or cannot save its progress.
+func (r *Runner) run(ctx context.Context, done chan struct{}) {
+	defer func() {
+		r.mu.Lock()
+		r.running = false
+		r.cancelFn = nil
+		r.mu.Unlock()
+		close(done)
+	}()
+	for {
+		r.mu.Lock()
+		abort, pause, plan := r.abort, r.pause, r.plan
+		next := -1
+		for i, s := range r.prog.Steps {
+			if s.State != StepDone {
+				next = i
+				break
+			}
+		}
+		failedBefore := r.prog.State == StateFailed
+		r.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case abort:
+			r.rollbackAll(ctx)
+			return
+		case failedBefore:
+			return
+		case next < 0:
+			_ = r.update(ctx, func(p *Progress) {
+				p.State = StateCompleted
+				p.Message = fmt.Sprintf("completed: %d steps, pool %s serves the plan's VPCs", p.Total, plan.Pool)
+			})
+			return
+		case pause:
+			r.mu.Lock()
+			r.wake = make(chan struct{})
+			wake := r.wake
+			r.mu.Unlock()
+			if err := r.update(ctx, func(p *Progress) {
+				p.State, p.PauseRequested = StatePaused, false
+				p.Message = fmt.Sprintf("paused before step %d of %d", next+1, p.Total)
+			}); err != nil {
+				return
+			}
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if err := r.step(ctx, plan, next); err != nil {
+			return
+		}
+	}
+}
+
+// step runs step i: cutover, settle, probe; on failure rollback, probe again
+// and fail the rollout. It returns an error when the rollout must stop.
+func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
+	s := plan.Steps[i]
+	if err := r.update(ctx, func(p *Progress) {
+		p.Step, p.VNI = s.Index, s.VNI
+		rec := &p.Steps[i]
+		rec.State, rec.Started, rec.Error = StepApplying, r.opts.Now(), ""
+		rec.Probes, rec.AfterRollback = nil, nil
+		p.Message = fmt.Sprintf("step %d of %d: moving %s to %s", s.Index, p.Total, s, plan.Pool)
+	}); err != nil {
+		return err
+	}
+	rule, err := r.ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, false)
+	if ctx.Err() != nil {
+		return ctx.Err() // closing: the step stays "applying" for Recover
+	}
+	if err != nil {
+		_ = r.update(ctx, func(p *Progress) {
+			rec := &p.Steps[i]
+			rec.State, rec.Finished, rec.Error = StepFailed, r.opts.Now(), err.Error()
+			p.State = StateFailed
+			p.Error = fmt.Sprintf("step %d (%s): cutover failed: %v", s.Index, s, err)
+			p.Message = p.Error
+		})
+		return err
+	}
+	if err := r.update(ctx, func(p *Progress) {
+		rec := &p.Steps[i]
+		rec.State, rec.Rule = StepProbing, rule
+		p.Message = fmt.Sprintf("step %d of %d: %s moved (rule %s), probing", s.Index, p.Total, s, rule)
+	}); err != nil {
+		return err
+	}
+	if plan.Settle > 0 {
+		select {
+		case <-time.After(plan.Settle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	res, perr := r.ctrl.Probe(ctx, targets(plan, i+1, scopeFilter(plan, s)...), plan.Probe)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	bad := failed(res)
+	if perr == nil && len(bad) == 0 {
+		return r.update(ctx, func(p *Progress) {
+			rec := &p.Steps[i]
+			rec.State, rec.Probes, rec.Finished = StepDone, res, r.opts.Now()
+			p.Message = fmt.Sprintf("step %d of %d (%s) done: %d probes ok", s.Index, p.Total, s, len(res))
+		})
+	}
+	why := ""
+	if perr != nil {
+		why = "probe error: " + perr.Error()
+	} else {
+		why = "probes failed: " + summary(bad)
+	}
+	// Roll the step back and check that traffic is where it was before it.
+	rbErr := r.ctrl.Rollback(ctx, rule)
+	var after []probe.Result
+	if rbErr == nil {
+		after, _ = r.ctrl.Probe(ctx, targets(plan, i, scopeFilter(plan, s)...), plan.Probe)
+	}
+	_ = r.update(ctx, func(p *Progress) {
+		rec := &p.Steps[i]
+		rec.Probes, rec.AfterRollback, rec.Finished = res, after, r.opts.Now()
+		rec.Error = why
+		p.State = StateFailed
+		if rbErr != nil {
+			rec.State = StepProbing // the rule is still there
+			p.Error = fmt.Sprintf("step %d (%s): %s; ROLLBACK OF RULE %s FAILED: %v", s.Index, s, why, rule, rbErr)
+		} else {
+			rec.State = StepRolledBack
+			p.Error = fmt.Sprintf("step %d (%s): %s; rolled back", s.Index, s, why)
+			if bad := failed(after); len(bad) > 0 {
+				p.Error += "; after the rollback still failing: " + summary(bad)
+			}
+		}
+		p.Message = p.Error
+	})
+	return fmt.Errorf("%w: %s", ErrProbeFailed, why)
+}
+
+// rollbackAll undoes every applied step, newest first, and ends the rollout
+// as aborted.
+func (r *Runner) rollbackAll(ctx context.Context) {
+	r.mu.Lock()
+	var todo []int
+	for i := len(r.prog.Steps) - 1; i >= 0; i-- {
+		switch r.prog.Steps[i].State {
+		case StepDone, StepProbing, StepApplying:
+			todo = append(todo, i)
+		}
+	}
+	r.mu.Unlock()
+	var errs []string
+	for _, i := range todo {
+		r.mu.Lock()
+		rec := r.prog.Steps[i]
+		r.mu.Unlock()
+		rule := rec.Rule
+		if rule == "" {
+			rule = rec.Step.Rule // applying: the cutover may have happened under the requested name
+		}
+		if err := r.ctrl.Rollback(ctx, rule); err != nil {
+			errs = append(errs, fmt.Sprintf("step %d rule %s: %v", rec.Step.Index, rule, err))
+			continue
+		}
+		_ = r.update(ctx, func(p *Progress) {
+			p.Steps[i].State = StepRolledBack
+			p.Steps[i].Finished = r.opts.Now()
+			p.Message = fmt.Sprintf("abort: step %d (%s) rolled back", rec.Step.Index, rec.Step)
+		})
+	}
+	r.mu.Lock()
+	plan := r.plan
+	r.mu.Unlock()
+	after, _ := r.ctrl.Probe(ctx, targets(plan, 0), plan.Probe)
+	_ = r.update(ctx, func(p *Progress) {
+		p.State = StateAborted
+		p.Message = fmt.Sprintf("aborted: %d steps rolled back", len(todo)-len(errs))
+		if len(errs) > 0 {
+			p.Error = "abort: rollback failed for " + fmt.Sprint(errs)
+		} else if bad := failed(after); len(bad) > 0 {
+			p.Error = "after the abort, probes fail: " + summary(bad)
+		}
+		p.Precheck = after
+	})
+}
+
+// targets returns the probe targets after the first done steps of plan have
+// been applied, with their expectations: a VM some applied step moved must be
+// answered by the target pool, any other by the base pool (or cluster). keep,
+// when given, restricts the VMs probed.
+func targets(plan *Plan, done int, keep ...func(vni uint32, vm netip.Addr) bool) []probe.Target {
+	movedVNI := map[uint32]bool{}
+	movedVM := map[probe.Target]bool{}
+	for _, s := range plan.Steps[:done] {
+		if s.Kind == StepVNI {
+			movedVNI[s.VNI] = true
+		} else {
+			movedVM[probe.Target{VNI: s.VNI, VM: s.VM}] = true
+		}
+	}
+	var out []probe.Target
+	for _, v := range plan.VPCs {
+	vms:
+		for _, vm := range v.VMs {
+			for _, k := range keep {
+				if !k(v.VNI, vm) {
+					continue vms
+				}
+			}
+			t := probe.Target{VNI: v.VNI, VM: vm, Router: v.Router, RouterMAC: v.RouterMAC}
+			if movedVNI[v.VNI] || movedVM[probe.Target{VNI: v.VNI, VM: vm}] {
+				t.ExpectPool = plan.Pool
+			} else if plan.BasePool != "" {
+				t.ExpectPool = plan.BasePool
+			} else {
+				t.ExpectCluster = intent.ClusterBase
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// scopeFilter restricts a step's probes to the plan's probe scope.
+func scopeFilter(plan *Plan, s Step) []func(uint32, netip.Addr) bool {
+	switch plan.Scope {
+	case ScopeVPC:
+		return []func(uint32, netip.Addr) bool{func(vni uint32, _ netip.Addr) bool { return vni == s.VNI }}
+	case ScopeStep:
+		return []func(uint32, netip.Addr) bool{func(vni uint32, vm netip.Addr) bool {
+			return vni == s.VNI && (s.Kind == StepVNI || vm == s.VM)
+		}}
+	}
+	return nil
+}
+
+func failed(rs []probe.Result) []probe.Result {
+	var bad []probe.Result
+	for _, r := range rs {
+		if r.Status != probe.StatusOK {
+			bad = append(bad, r)
+		}
+	}
+	return bad
+}
+
+// summary describes failed results in one line, the first few in full.
+func summary(bad []probe.Result) string {
+	s := ""
+	for i, r := range bad {
+		if i == 3 {
+			s += fmt.Sprintf("; and %d more", len(bad)-3)
+			break
+		}
+		if i > 0 {
+			s += "; "
+		}
+		s += fmt.Sprintf("%v %s (%s)", r.Target, r.Status, r.Reason)
+	}
+	return s
+}
