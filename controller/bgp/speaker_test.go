@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,10 +88,10 @@ func listRIB(t *testing.T, s *Speaker) []ribPath {
 	return out
 }
 
-func startSpeaker(t *testing.T, in Input) (*Speaker, *bytes.Buffer) {
+func startSpeaker(t *testing.T, in Input) (*Speaker, *syncBuffer) {
 	t.Helper()
-	var logs bytes.Buffer
-	s, err := New(testConfig(), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	logs := &syncBuffer{}
+	s, err := New(testConfig(), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,25 @@ func startSpeaker(t *testing.T, in Input) (*Speaker, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop(context.Background(), false) })
-	return s, &logs
+	return s, logs
+}
+
+// syncBuffer is a log sink safe for GoBGP's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestSpeakerAnnouncesOnePathPerNextHop(t *testing.T) {
