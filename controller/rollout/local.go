@@ -105,13 +105,12 @@ func (l *Local) Cutover(ctx context.Context, scope Scope, pool string, dry bool)
 		p := scope.Percent
 		rs.Percent = &p
 	}
+	seq := l.seq
 	if rs.Name == "" {
-		l.seq++
-		rs.Name = fmt.Sprintf("cutover-%d", l.seq)
-		for l.hasRule(rs.Name) {
-			l.seq++
-			rs.Name = fmt.Sprintf("cutover-%d", l.seq)
+		// Generated names are used up only by applied cutovers.
+		for seq++; l.hasRule(fmt.Sprintf("cutover-%d", seq)); seq++ {
 		}
+		rs.Name = fmt.Sprintf("cutover-%d", seq)
 	}
 	for _, r := range l.rules {
 		if r.Name == rs.Name {
@@ -135,7 +134,7 @@ func (l *Local) Cutover(ctx context.Context, scope Scope, pool string, dry bool)
 		return "", fmt.Errorf("rollout: apply rule %s: %w", rs.Name, err)
 	}
 	l.rules = append(l.rules, rs)
-	l.in, l.res = in, res
+	l.in, l.res, l.seq = in, res, seq
 	return rs.Name, nil
 }
 
