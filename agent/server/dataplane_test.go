@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graygw/graygw/agent/dataplane"
-	"github.com/graygw/graygw/agent/internal/p4rtest"
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"

@@ -21,8 +21,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/dataplane"
-	"github.com/graygw/graygw/agent/internal/p4rtest"
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/p4src"
 )
@@ -404,7 +404,7 @@ func sameEntities(t *testing.T, got, want []*p4v1.Entity) {
 	}
 }
 
-// --- entry builders (by P4Info name): agent/internal/p4rtest -------------------
+// --- entry builders (by P4Info name): agent/p4rtest -------------------
 
 type (
 	builder = p4rtest.Builder

@@ -64,7 +64,9 @@ func counter(c bpf.Counter, err error) (dataplane.Counter, error) {
 	return dataplane.Counter{Packets: c.Packets, Bytes: c.Bytes}, wrap(err)
 }
 
-func bpfCounter(c dataplane.Counter) bpf.Counter { return bpf.Counter{Packets: c.Packets, Bytes: c.Bytes} }
+func bpfCounter(c dataplane.Counter) bpf.Counter {
+	return bpf.Counter{Packets: c.Packets, Bytes: c.Bytes}
+}
 
 // ruleMatch is the bpf identity of a model rule.
 func ruleMatch(r model.GrayRule) bpf.RuleMatch {
@@ -106,7 +108,9 @@ func (x *Dataplane) SetVIP(a uint32, v model.VIP) error {
 func (x *Dataplane) DeleteVIP(a uint32) error { return wrap(x.d.DeleteVIP(addr(a))) }
 
 // SetTenant implements dataplane.Dataplane.
-func (x *Dataplane) SetTenant(vni uint32, tenant uint16) error { return wrap(x.d.SetTenant(vni, tenant)) }
+func (x *Dataplane) SetTenant(vni uint32, tenant uint16) error {
+	return wrap(x.d.SetTenant(vni, tenant))
+}
 
 // DeleteTenant implements dataplane.Dataplane.
 func (x *Dataplane) DeleteTenant(vni uint32) error { return wrap(x.d.DeleteTenant(vni)) }
@@ -151,7 +155,9 @@ func (x *Dataplane) SetBuckets(pool, first uint16, backends []uint16) error {
 }
 
 // DeleteBucket implements dataplane.Dataplane.
-func (x *Dataplane) DeleteBucket(pool, bucket uint16) error { return wrap(x.d.DeleteBucket(pool, bucket)) }
+func (x *Dataplane) DeleteBucket(pool, bucket uint16) error {
+	return wrap(x.d.DeleteBucket(pool, bucket))
+}
 
 // SetBackend implements dataplane.Dataplane.
 func (x *Dataplane) SetBackend(id uint16, b model.Backend) error {
@@ -172,7 +178,9 @@ func (x *Dataplane) DropCounters() ([pipeline.NumReasons]dataplane.Counter, erro
 }
 
 // VIPCounter implements dataplane.Dataplane.
-func (x *Dataplane) VIPCounter(a uint32) (dataplane.Counter, error) { return counter(x.d.VIPCounter(addr(a))) }
+func (x *Dataplane) VIPCounter(a uint32) (dataplane.Counter, error) {
+	return counter(x.d.VIPCounter(addr(a)))
+}
 
 // RuleCounter implements dataplane.Dataplane.
 func (x *Dataplane) RuleCounter(r model.GrayRule) (dataplane.Counter, error) {

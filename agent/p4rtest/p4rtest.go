@@ -1,7 +1,8 @@
 // Package p4rtest is test support for the agent's packages: P4Runtime table
 // entries built by P4Info name, test-vector states turned into P4Runtime
 // writes, and a minimal P4Runtime client (arbitration, pipeline, write, read).
-// It is internal to agent/ and used only by tests.
+// It is meant for tests only (the agent's and the daemon's); the controller has
+// its own P4Runtime client.
 package p4rtest
 
 import (
