@@ -1,0 +1,598 @@
+// Package engine is the controller's reconcile loop: it keeps every gray gateway
+// of the intent holding exactly the table entries the intent compiles to.
+//
+// For each gateway the engine runs one worker with its own P4Runtime session
+// (package controller/p4rt) under the controller's election id. A worker does
+// nothing while another controller is primary for the device (standby) and takes
+// over when that controller goes away. While primary it reconciles: push the
+// pipeline unless the target already runs it (by cookie), read back every table
+// entry, diff against the desired entries (package controller/reconcile) and
+// write the difference, make-before-break, one dependency level at a time.
+// Entries the target holds that the intent does not want (foreign entries) are
+// deleted and logged. A worker reconciles when the intent changes, when its
+// session reconnects or regains mastership, and every Interval; it writes nothing
+// when nothing differs.
+//
+// Compilation (package controller/compile) happens once per intent version, for
+// all gateways: they sit behind one ECMP group and must hash alike. Bucket tables
+// are rebuilt from the previous ones so only the buckets that must move do; after
+// a controller restart the previous tables are recovered from the first gateway
+// read back (compile.Recover), so a restart moves no bucket, and, for pools that
+// gateway does not hold, from the tables the engine saved in the store.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/maglev"
+	"github.com/graygw/graygw/controller/reconcile"
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// Defaults of Config.
+const (
+	DefaultInterval    = 30 * time.Second
+	DefaultTimeout     = 2 * time.Minute
+	DefaultPlanTimeout = 5 * time.Second
+	DefaultRetry       = 500 * time.Millisecond
+)
+
+// StoreNamespace and StorePoolsKey locate the pool tables the engine saves in the
+// store after every compilation.
+const (
+	StoreNamespace = "engine"
+	StorePoolsKey  = "pools"
+)
+
+var (
+	// ErrDraining: the engine is shutting down and accepts no new intent.
+	ErrDraining = errors.New("engine: draining")
+	// ErrUnknownGateway: no gateway of that name in the current intent.
+	ErrUnknownGateway = errors.New("engine: unknown gateway")
+	// ErrConfig: the engine's configuration is incomplete.
+	ErrConfig = errors.New("engine: bad configuration")
+	// ErrCompile: the intent does not compile (wraps compile.ErrTransition or
+	// compile.ErrMaglev, or ErrEntry for an entry the P4Info cannot express).
+	ErrCompile = errors.New("engine: intent does not compile")
+)
+
+// Observer receives the engine's measurements (package controller/metrics
+// implements it with Prometheus). Calls come from the gateway workers and must
+// not block.
+type Observer interface {
+	// Reconciled reports one reconcile pass of gateway: its duration, the
+	// updates the target accepted, and the error that ended it (nil on success).
+	Reconciled(gateway string, d time.Duration, written int, err error)
+	// WriteFailed reports n updates of gateway refused with code.
+	WriteFailed(gateway string, code codes.Code, n int)
+}
+
+// Config configures an Engine.
+type Config struct {
+	// P4Info is the pipeline every gateway runs. Required.
+	P4Info *p4info.Info
+	// DeviceConfig returns the target-specific device config pushed with the
+	// P4Info to gateway (BMv2 JSON, Tofino binary); nil function or nil result for
+	// targets that need none (the XDP agent).
+	DeviceConfig func(gateway string) []byte
+	// ElectionID is this controller's election id (low 64 bits); among the
+	// controllers of a device the highest is primary. Required, > 0.
+	ElectionID uint64
+	// Role is the P4Runtime role ("" for the default role).
+	Role string
+	// TLS secures the P4Runtime sessions; nil means plaintext.
+	TLS credentials.TransportCredentials
+	// Interval between periodic reconciles (DefaultInterval when 0).
+	Interval time.Duration
+	// Timeout bounds one reconcile pass (DefaultTimeout when 0).
+	Timeout time.Duration
+	// PlanTimeout bounds the read-back of a dry run (DefaultPlanTimeout when 0).
+	PlanTimeout time.Duration
+	// Retry is the first delay before retrying a failed reconcile; it doubles up
+	// to Interval (DefaultRetry when 0).
+	Retry time.Duration
+	// Batch is the number of updates per WriteRequest (p4rt.DefaultBatch when 0).
+	Batch int
+	// MinBackoff and MaxBackoff bound the P4Runtime session's reconnect backoff
+	// (the p4rt defaults when 0).
+	MinBackoff, MaxBackoff time.Duration
+	// Store, when set, keeps the compiled pool tables (namespace StoreNamespace)
+	// so that a restart finds them even when no gateway answers.
+	Store store.Store
+	// Logger receives the engine's logs (slog.Default() when nil).
+	Logger *slog.Logger
+	// Observer receives measurements; nil for none.
+	Observer Observer
+}
+
+// Engine keeps the gateways of the current intent reconciled. Its methods are
+// safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	codec *Codec
+	order reconcile.Order
+	log   *slog.Logger
+
+	hard       context.Context // cancelled when Close gives up waiting
+	cancelHard context.CancelFunc
+
+	mu       sync.Mutex
+	in       *intent.Intent
+	version  uint64
+	desired  *compile.Result
+	wants    map[string]*want
+	saved    *compile.Result // pool tables loaded from the store at start
+	seeded   bool            // prev tables recovered from a gateway
+	draining bool
+	gws      map[string]*gateway
+	changed  chan struct{} // closed and replaced at every status change
+}
+
+// want is what one gateway should hold for one intent version.
+type want struct {
+	version uint64
+	entries []*p4v1.TableEntry
+	origin  map[string]string // Key -> compile.Entry.Origin
+}
+
+// New validates cfg and returns an engine with no intent: it manages no gateway
+// until Commit.
+func New(cfg Config) (*Engine, error) {
+	if cfg.P4Info == nil {
+		return nil, fmt.Errorf("%w: no P4Info", ErrConfig)
+	}
+	if cfg.ElectionID == 0 {
+		return nil, fmt.Errorf("%w: election id must be > 0", ErrConfig)
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.PlanTimeout <= 0 {
+		cfg.PlanTimeout = DefaultPlanTimeout
+	}
+	if cfg.Retry <= 0 {
+		cfg.Retry = DefaultRetry
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := &Engine{cfg: cfg, codec: NewCodec(cfg.P4Info), log: cfg.Logger, gws: map[string]*gateway{},
+		changed: make(chan struct{})}
+	for _, name := range compile.TableOrder {
+		t, err := cfg.P4Info.Table(name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: P4Info: %w", ErrConfig, err)
+		}
+		e.order = append(e.order, t.ID)
+	}
+	e.hard, e.cancelHard = context.WithCancel(context.Background())
+	if cfg.Store != nil {
+		saved, err := loadPools(cfg.Store)
+		if err != nil {
+			e.log.Warn("saved pool tables not usable; pools are recovered from the gateways or built afresh", "err", err)
+		}
+		e.saved = saved
+	}
+	return e, nil
+}
+
+// Codec returns the engine's entry codec.
+func (e *Engine) Codec() *Codec { return e.codec }
+
+// Intent returns the current intent and its version (nil, 0 before Commit).
+func (e *Engine) Intent() (*intent.Intent, uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.in, e.version
+}
+
+// Prepared is an intent compiled against the engine's current tables, checked,
+// not yet in force. Commit puts it in force.
+type Prepared struct {
+	// Intent is the validated intent.
+	Intent *intent.Intent
+	result *compile.Result
+	prev   *compile.Result
+	wants  map[string]*want
+}
+
+// Result is the compiled intent.
+func (p *Prepared) Result() *compile.Result { return p.result }
+
+// Prepare compiles in against the tables the gateways hold (or will hold once
+// the current intent is applied) and converts every entry through the P4Info.
+// It changes nothing; an error (wrapping ErrCompile) means the intent cannot be
+// applied as it stands.
+func (e *Engine) Prepare(in *intent.Intent) (*Prepared, error) {
+	if in == nil {
+		return nil, fmt.Errorf("%w: nil intent", ErrCompile)
+	}
+	e.mu.Lock()
+	prev := e.prevLocked()
+	e.mu.Unlock()
+	return e.prepare(in, prev)
+}
+
+func (e *Engine) prepare(in *intent.Intent, prev *compile.Result) (*Prepared, error) {
+	res, err := compile.Compile(in, prev)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCompile, err)
+	}
+	wants, err := e.convert(res, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{Intent: in, result: res, prev: prev, wants: wants}, nil
+}
+
+// prevLocked is what a new compilation starts from: the desired tables, or
+// before any intent the tables saved in the store.
+func (e *Engine) prevLocked() *compile.Result {
+	if e.desired != nil {
+		return e.desired
+	}
+	return e.saved
+}
+
+func (e *Engine) convert(res *compile.Result, version uint64) (map[string]*want, error) {
+	out := map[string]*want{}
+	for _, g := range res.Gateways {
+		w := &want{version: version, origin: make(map[string]string, len(g.Entries))}
+		for i := range g.Entries {
+			te, err := e.codec.ToP4(&g.Entries[i])
+			if err != nil {
+				return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
+			}
+			w.entries = append(w.entries, te)
+			w.origin[Key(te)] = g.Entries[i].Origin
+		}
+		out[g.Name] = w
+	}
+	return out, nil
+}
+
+// Commit puts p in force as intent version: the gateways it names are managed
+// (sessions opened, removed gateways left alone with their entries), and every
+// gateway is reconciled. If the engine's tables changed since Prepare (the first
+// read-back of a gateway recovered them), p is compiled again against them; should
+// that fail, p is applied as prepared.
+func (e *Engine) Commit(p *Prepared, version uint64) error {
+	e.mu.Lock()
+	if e.draining {
+		e.mu.Unlock()
+		return ErrDraining
+	}
+	if cur := e.prevLocked(); cur != p.prev {
+		if q, err := e.prepare(p.Intent, cur); err != nil {
+			e.log.Warn("recompiling against the recovered tables failed; applying the change as prepared", "err", err)
+		} else {
+			p = q
+		}
+	}
+	e.in, e.version = p.Intent, version
+	e.setDesiredLocked(p.result, p.wants)
+	stop := e.syncGatewaysLocked()
+	gws := e.gatewaysLocked()
+	e.mu.Unlock()
+	e.stopGateways(stop)
+	for _, g := range gws {
+		g.kickNow()
+	}
+	e.savePools(p.result)
+	e.log.Info("intent in force", "version", version, "gateways", len(gws))
+	return nil
+}
+
+// setDesiredLocked installs res (with its converted entries) as the desired
+// state of the current version.
+func (e *Engine) setDesiredLocked(res *compile.Result, wants map[string]*want) {
+	for _, w := range wants {
+		w.version = e.version
+	}
+	e.desired, e.wants = res, wants
+	e.notifyLocked()
+}
+
+// syncGatewaysLocked starts a worker for every gateway of the intent that has
+// none (or whose address or device id changed) and returns the workers to stop.
+func (e *Engine) syncGatewaysLocked() []*gateway {
+	var stop []*gateway
+	keep := map[string]bool{}
+	for _, gs := range e.in.Gateways {
+		keep[gs.Name] = true
+		if g := e.gws[gs.Name]; g != nil {
+			if g.addr == gs.P4Runtime && g.device == gs.DeviceID {
+				continue
+			}
+			stop = append(stop, g)
+		}
+		g, err := newGateway(e, gs.Name, gs.P4Runtime, gs.DeviceID)
+		if err != nil {
+			e.log.Error("gateway not managed", "gateway", gs.Name, "err", err)
+			delete(e.gws, gs.Name)
+			continue
+		}
+		e.gws[gs.Name] = g
+		go g.run()
+	}
+	for name, g := range e.gws {
+		if !keep[name] {
+			e.log.Warn("gateway left the intent: no longer managed, its entries are left in place", "gateway", name)
+			stop = append(stop, g)
+			delete(e.gws, name)
+		}
+	}
+	return stop
+}
+
+func (e *Engine) stopGateways(gs []*gateway) {
+	for _, g := range gs {
+		g.signalStop()
+	}
+	for _, g := range gs {
+		<-g.done
+		g.client.Close()
+	}
+}
+
+func (e *Engine) gatewaysLocked() []*gateway {
+	out := make([]*gateway, 0, len(e.gws))
+	for _, g := range e.gws {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b *gateway) int {
+		if a.name < b.name {
+			return -1
+		}
+		if a.name > b.name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (e *Engine) gateway(name string) (*gateway, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	g := e.gws[name]
+	if g == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownGateway, name)
+	}
+	return g, nil
+}
+
+// wantFor returns what gateway should hold. The first call after the engine
+// starts (from the first gateway read back) recovers the installed pool tables
+// from have and recompiles the intent against them, so that a controller restart
+// moves no bucket.
+func (e *Engine) wantFor(gateway string, have []*p4v1.TableEntry) *want {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.seeded && e.in != nil {
+		e.seeded = true
+		e.seedLocked(gateway, have)
+	}
+	return e.wants[gateway]
+}
+
+func (e *Engine) seedLocked(gateway string, have []*p4v1.TableEntry) {
+	var entries []compile.Entry
+	for _, te := range have {
+		if en, err := e.codec.FromP4(te); err == nil {
+			entries = append(entries, en)
+		}
+	}
+	rec, err := compile.Recover(e.in, entries)
+	if err != nil {
+		e.log.Warn("pool tables not recoverable from the gateway; keeping the saved ones", "gateway", gateway, "err", err)
+		return
+	}
+	prev := mergePools(e.in, rec, e.saved)
+	if prev == nil {
+		return // nothing installed, nothing saved: the current compilation stands
+	}
+	p, err := e.prepare(e.in, prev)
+	if err != nil {
+		e.log.Warn("recompiling against the recovered pool tables failed; keeping the current compilation", "gateway", gateway, "err", err)
+		return
+	}
+	e.log.Info("pool tables recovered from a gateway", "gateway", gateway, "pools", len(rec.Pools))
+	e.setDesiredLocked(p.result, p.wants)
+	go e.savePools(p.result)
+}
+
+// mergePools completes the pools recovered from a gateway with the saved ones
+// the gateway does not hold.
+func mergePools(in *intent.Intent, rec, saved *compile.Result) *compile.Result {
+	out := &compile.Result{}
+	names, ids := map[string]bool{}, map[uint16]bool{}
+	if rec != nil {
+		for _, p := range rec.Pools {
+			out.Pools = append(out.Pools, p)
+			names[p.Name], ids[p.ID] = true, true
+		}
+	}
+	if saved != nil {
+		for _, p := range saved.Pools {
+			if _, inIntent := in.Pool(p.Name); !inIntent || names[p.Name] || ids[p.ID] {
+				continue
+			}
+			out.Pools = append(out.Pools, p)
+		}
+	}
+	if len(out.Pools) == 0 {
+		return nil
+	}
+	slices.SortFunc(out.Pools, func(a, b compile.Pool) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// savedPool is a compiled pool version as kept in the store.
+type savedPool struct {
+	Name     string           `json:"name"`
+	BaseID   uint16           `json:"base_id"`
+	Slot     uint8            `json:"slot"`
+	ID       uint16           `json:"id"`
+	Hash     pipeline.FlowKey `json:"hash"`
+	Backends []string         `json:"backends"` // bucket -> backend name
+	IDs      []uint16         `json:"ids"`      // bucket -> backend id
+}
+
+func (e *Engine) savePools(res *compile.Result) {
+	if e.cfg.Store == nil || res == nil {
+		return
+	}
+	var out []savedPool
+	for _, p := range res.Pools {
+		out = append(out, savedPool{Name: p.Name, BaseID: p.BaseID, Slot: p.Slot, ID: p.ID, Hash: p.Hash,
+			Backends: p.Table.Buckets(), IDs: p.Buckets})
+	}
+	raw, err := json.Marshal(out)
+	if err == nil {
+		err = e.cfg.Store.Put(context.Background(), StoreNamespace, StorePoolsKey, raw)
+	}
+	if err != nil {
+		e.log.Warn("pool tables not saved", "err", err)
+	}
+}
+
+func loadPools(s store.Store) (*compile.Result, error) {
+	raw, err := s.Get(context.Background(), StoreNamespace, StorePoolsKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var in []savedPool
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, fmt.Errorf("engine: saved pools: %w", err)
+	}
+	res := &compile.Result{}
+	for _, p := range in {
+		t, err := maglev.NewTable(p.Backends)
+		if err != nil || len(p.IDs) != t.Size() {
+			return nil, fmt.Errorf("engine: saved pool %q: bad table (%v)", p.Name, err)
+		}
+		res.Pools = append(res.Pools, compile.Pool{Name: p.Name, BaseID: p.BaseID, Slot: p.Slot, ID: p.ID,
+			Hash: p.Hash, Table: t, Buckets: p.IDs})
+	}
+	if len(res.Pools) == 0 {
+		return nil, nil
+	}
+	return res, nil
+}
+
+func (e *Engine) notifyLocked() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+func (e *Engine) notify() {
+	e.mu.Lock()
+	e.notifyLocked()
+	e.mu.Unlock()
+}
+
+// Kick asks every gateway to reconcile now (a dry "are we still in sync" pass
+// writes nothing when nothing differs).
+func (e *Engine) Kick() {
+	e.mu.Lock()
+	gws := e.gatewaysLocked()
+	e.mu.Unlock()
+	for _, g := range gws {
+		g.kickNow()
+	}
+}
+
+// WaitVersion blocks until every managed gateway holds intent version (or a
+// later one) exactly, or ctx ends; it then returns the gateways' status.
+func (e *Engine) WaitVersion(ctx context.Context, version uint64) ([]GatewayStatus, error) {
+	for {
+		e.mu.Lock()
+		ch := e.changed
+		gws := e.gatewaysLocked()
+		e.mu.Unlock()
+		done := true
+		var st []GatewayStatus
+		for _, g := range gws {
+			s := g.status()
+			st = append(st, s)
+			if !s.InSync || s.Version < version {
+				done = false
+			}
+		}
+		if done {
+			return st, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return st, fmt.Errorf("engine: waiting for version %d: %w", version, ctx.Err())
+		}
+	}
+}
+
+// Close drains the engine: it refuses further Commits, lets every worker finish
+// the reconcile pass in flight, stops the workers and closes their sessions
+// (targets keep their entries). If ctx ends first, passes in flight are
+// cancelled.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.draining = true
+	gws := e.gatewaysLocked()
+	e.gws = map[string]*gateway{}
+	e.mu.Unlock()
+	for _, g := range gws {
+		g.signalStop()
+	}
+	var err error
+	for _, g := range gws {
+		select {
+		case <-g.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("engine: drain cut short: %w", ctx.Err())
+			e.cancelHard()
+			<-g.done
+		}
+	}
+	e.cancelHard()
+	for _, g := range gws {
+		g.client.Close()
+	}
+	return err
+}
+
+// Draining reports whether Close was called.
+func (e *Engine) Draining() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.draining
+}

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+
+	"github.com/graygw/graygw/controller/p4rt"
+	"github.com/graygw/graygw/controller/reconcile"
+)
+
+// Results of a reconcile pass (GatewayStatus.LastResult).
+const (
+	ResultOK    = "ok"    // the target holds the desired entries
+	ResultError = "error" // the pass failed; LastError says why
+)
+
+// GatewayStatus is what the engine knows about one gateway.
+type GatewayStatus struct {
+	Name     string
+	Address  string
+	DeviceID uint64
+	// Connected: the P4Runtime stream is up. Primary: this controller is the
+	// primary for the device (false while another controller with a higher
+	// election id is connected: standby).
+	Connected, Primary bool
+	// Version is the intent version the gateway was last brought to; InSync says
+	// it still held exactly that version's entries at the end of the last pass.
+	Version uint64
+	InSync  bool
+	// Last pass: when it ended, how long it took, ResultOK or ResultError, the
+	// error, and the updates it wrote.
+	LastReconcile time.Time
+	LastDuration  time.Duration
+	LastResult    string
+	LastError     string
+	LastWritten   int
+	// Totals since the engine started.
+	Reconciles     uint64
+	EntriesWritten uint64
+	WriteErrors    uint64
+	ForeignRemoved uint64
+	PipelinePushes uint64
+	// Entries is the number of entries the gateway should hold.
+	Entries int
+}
+
+// gateway is the worker of one target.
+type gateway struct {
+	e      *Engine
+	name   string
+	addr   string
+	device uint64
+	client *p4rt.Client
+	log    *slog.Logger
+
+	kick     chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+
+	mu    sync.Mutex
+	st    GatewayStatus
+	known map[string]bool // keys of the entries last brought to the target
+}
+
+func newGateway(e *Engine, name, addr string, device uint64) (*gateway, error) {
+	log := e.log.With("gateway", name)
+	c, err := p4rt.Dial(addr, p4rt.Options{DeviceID: device, ElectionID: e.cfg.ElectionID, Role: e.cfg.Role,
+		TLS: e.cfg.TLS, MinBackoff: e.cfg.MinBackoff, MaxBackoff: e.cfg.MaxBackoff, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &gateway{e: e, name: name, addr: addr, device: device, client: c, log: log,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		st: GatewayStatus{Name: name, Address: addr, DeviceID: device}}, nil
+}
+
+func (g *gateway) kickNow() {
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (g *gateway) signalStop() { g.stopOnce.Do(func() { close(g.stop) }) }
+
+func (g *gateway) status() GatewayStatus {
+	g.mu.Lock()
+	st := g.st
+	g.mu.Unlock()
+	st.Connected, st.Primary = g.client.Connected(), g.client.IsPrimary()
+	return st
+}
+
+// run is the worker loop: reconcile when due and primary; otherwise wait for a
+// kick (intent change), a change of the session (reconnect, mastership) or the
+// timer (periodic pass, retry).
+func (g *gateway) run() {
+	defer close(g.done)
+	timer := time.NewTimer(g.e.cfg.Interval)
+	defer timer.Stop()
+	due := true
+	retry := time.Duration(0)
+	for {
+		changes := g.client.Changes() // before the check, so no change is missed
+		if due && g.client.IsPrimary() {
+			due = false
+			err := g.reconcile()
+			next := g.e.cfg.Interval
+			if err != nil {
+				retry = min(max(retry*2, g.e.cfg.Retry), g.e.cfg.Interval)
+				next = retry
+			} else {
+				retry = 0
+			}
+			timer.Reset(next)
+			continue // stop may have been signalled meanwhile
+		}
+		g.e.notify()
+		select {
+		case <-g.stop:
+			return
+		case <-g.e.hard.Done():
+			return
+		case <-g.kick:
+			due = true
+		case <-changes:
+			due = true
+		case <-timer.C:
+			due = true
+			timer.Reset(g.e.cfg.Interval)
+		}
+	}
+}
+
+// reconcile is one pass: pipeline, read back, diff, write.
+func (g *gateway) reconcile() (err error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(g.e.hard, g.e.cfg.Timeout)
+	defer cancel()
+	written, foreign, pushed := 0, 0, false
+	var w *want
+	defer func() {
+		d := time.Since(start)
+		g.mu.Lock()
+		st := &g.st
+		st.LastReconcile, st.LastDuration, st.LastWritten = time.Now(), d, written
+		st.Reconciles++
+		st.EntriesWritten += uint64(written)
+		st.ForeignRemoved += uint64(foreign)
+		if pushed {
+			st.PipelinePushes++
+		}
+		if w != nil {
+			st.Entries = len(w.entries)
+		}
+		if err == nil {
+			st.LastResult, st.LastError, st.InSync = ResultOK, "", true
+			if w != nil {
+				st.Version = w.version
+			}
+		} else {
+			st.LastResult, st.LastError, st.InSync = ResultError, err.Error(), false
+		}
+		g.mu.Unlock()
+		if o := g.e.cfg.Observer; o != nil {
+			o.Reconciled(g.name, d, written, err)
+		}
+		if err != nil {
+			g.log.Warn("reconcile failed", "err", err, "written", written, "took", d)
+		}
+	}()
+
+	devcfg := g.deviceConfig()
+	pushed, err = g.client.EnsurePipeline(ctx, g.e.codec.Info().P4Info(), devcfg, Cookie(g.e.codec.Info(), devcfg))
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	raw, err := g.client.ReadTable(ctx, 0, false)
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	have := make([]*p4v1.TableEntry, len(raw))
+	for i, te := range raw {
+		have[i] = Canonicalize(te)
+	}
+	w = g.e.wantFor(g.name, have)
+	if w == nil {
+		return nil // no intent for this gateway (it is being removed)
+	}
+	plan, err := reconcile.Diff(w.entries, have, g.e.order)
+	if err != nil {
+		return fmt.Errorf("diff: %w", err)
+	}
+	g.mu.Lock()
+	known := g.known
+	g.mu.Unlock()
+	for _, te := range plan.Foreign {
+		if known[Key(te)] {
+			continue // retired by the intent change
+		}
+		foreign++
+		if foreign <= 20 {
+			g.log.Warn("foreign entry removed", "entry", g.e.codec.Describe(te))
+		}
+	}
+	if foreign > 20 {
+		g.log.Warn("foreign entries removed", "count", foreign)
+	}
+	if plan.Empty() {
+		g.setKnown(w)
+		return nil
+	}
+	g.log.Info("writing plan", "version", w.version, "inserts", plan.Inserts, "modifies", plan.Modifies,
+		"deletes", plan.Deletes, "pipeline_pushed", pushed)
+	written, err = g.apply(ctx, plan.Updates)
+	if err != nil {
+		return err
+	}
+	g.setKnown(w)
+	g.log.Info("gateway in sync", "version", w.version, "written", written, "took", time.Since(start))
+	return nil
+}
+
+func (g *gateway) setKnown(w *want) {
+	known := make(map[string]bool, len(w.entries))
+	for k := range w.origin {
+		known[k] = true
+	}
+	g.mu.Lock()
+	g.known = known
+	g.mu.Unlock()
+}
+
+func (g *gateway) deviceConfig() []byte {
+	if g.e.cfg.DeviceConfig == nil {
+		return nil
+	}
+	return g.e.cfg.DeviceConfig(g.name)
+}
+
+// apply writes updates one phase at a time: a phase is a run of updates of one
+// table and one direction (insert/modify, or delete), as reconcile.Diff orders
+// them. A P4Runtime server may apply the updates of one batch in any order, so
+// dependency levels must not share a batch; and a phase that fails stops the
+// pass, so nothing is made to point at an entry that could not be written, and
+// nothing is deleted while something may still point at it. It returns the
+// number of updates the target accepted.
+func (g *gateway) apply(ctx context.Context, updates []*p4v1.Update) (int, error) {
+	written := 0
+	for start := 0; start < len(updates); {
+		end := start + 1
+		for end < len(updates) && samePhase(updates[start], updates[end]) {
+			end++
+		}
+		phase := updates[start:end]
+		err := g.client.Write(ctx, phase, g.e.cfg.Batch)
+		var we *p4rt.WriteError
+		switch {
+		case err == nil:
+			written += len(phase)
+		case errors.As(err, &we):
+			written += len(phase) - len(we.Failed)
+			g.countWriteErrors(we)
+			for i, f := range we.Failed {
+				if i == 5 {
+					break
+				}
+				te := phase[f.Index].GetEntity().GetTableEntry()
+				g.log.Warn("update refused", "type", phase[f.Index].GetType().String(), "entry", g.e.codec.Describe(te),
+					"code", f.Code.String(), "msg", f.Message)
+			}
+			return written, fmt.Errorf("write: %w", err)
+		default:
+			code := codes.Unknown
+			if errors.Is(err, p4rt.ErrNotPrimary) {
+				code = codes.PermissionDenied
+			} else if s, ok := statusCode(err); ok {
+				code = s
+			}
+			g.mu.Lock()
+			g.st.WriteErrors += uint64(len(phase))
+			g.mu.Unlock()
+			if o := g.e.cfg.Observer; o != nil {
+				o.WriteFailed(g.name, code, len(phase))
+			}
+			return written, fmt.Errorf("write: %w", err)
+		}
+		start = end
+	}
+	return written, nil
+}
+
+func (g *gateway) countWriteErrors(we *p4rt.WriteError) {
+	g.mu.Lock()
+	g.st.WriteErrors += uint64(len(we.Failed))
+	g.mu.Unlock()
+	if o := g.e.cfg.Observer; o != nil {
+		for code, n := range we.Codes() {
+			o.WriteFailed(g.name, code, n)
+		}
+	}
+}
+
+func samePhase(a, b *p4v1.Update) bool {
+	del := func(u *p4v1.Update) bool { return u.GetType() == p4v1.Update_DELETE }
+	return del(a) == del(b) &&
+		a.GetEntity().GetTableEntry().GetTableId() == b.GetEntity().GetTableEntry().GetTableId()
+}

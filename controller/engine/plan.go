@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/graygw/graygw/controller/reconcile"
+)
+
+// DefaultMaxChanges is the number of individual changes a GatewayPlan lists.
+const DefaultMaxChanges = 100
+
+// OriginForeign labels deletions of entries no intent of this engine wrote.
+const OriginForeign = "foreign"
+
+// GatewayPlan is what applying a prepared intent would write to one gateway.
+type GatewayPlan struct {
+	Gateway string
+	// Reachable says the plan was computed against the entries read back from the
+	// target just now. When false, Note says against what instead.
+	Reachable bool
+	Note      string
+	// Update counts.
+	Inserts, Modifies, Deletes int
+	// Foreign counts the deletions of entries no intent of this engine wrote.
+	Foreign int
+	// Groups summarize the updates by operation, table and origin (the intent
+	// object: "pool gray-router v1", "rule vm-10.0.0.5", "foreign").
+	Groups []ChangeGroup
+	// Changes lists the first updates one by one; Truncated says there are more.
+	Changes   []Change
+	Truncated bool
+}
+
+// ChangeGroup counts the updates of one operation, table and origin.
+type ChangeGroup struct {
+	Op     string // INSERT, MODIFY, DELETE
+	Table  string
+	Origin string
+	Count  int
+}
+
+// Change is one update of a plan.
+type Change struct {
+	Op     string
+	Table  string
+	Origin string
+	Entry  string // the entry, by name (compile.Entry.String)
+}
+
+// Empty reports whether the plan writes nothing.
+func (p *GatewayPlan) Empty() bool { return p.Inserts+p.Modifies+p.Deletes == 0 }
+
+// Plan computes, for every gateway of p, the updates applying p would write,
+// against the entries read back from the target now (bounded by
+// Config.PlanTimeout). A gateway that cannot be read is planned against what it
+// should hold under the current intent, and a gateway the engine does not
+// manage yet against an empty target; Note says so. Plan writes nothing.
+func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
+	var out []GatewayPlan
+	for _, gres := range p.result.Gateways {
+		w := p.wants[gres.Name]
+		gp := GatewayPlan{Gateway: gres.Name}
+		e.mu.Lock()
+		g := e.gws[gres.Name]
+		cur := e.wants[gres.Name]
+		e.mu.Unlock()
+		var have []*p4v1.TableEntry
+		switch {
+		case g == nil:
+			gp.Note = "gateway not managed yet: planned against an empty target"
+		default:
+			rctx, cancel := context.WithTimeout(ctx, e.cfg.PlanTimeout)
+			raw, err := g.client.ReadTable(rctx, 0, false)
+			cancel()
+			if err == nil {
+				gp.Reachable = true
+				for _, te := range raw {
+					have = append(have, Canonicalize(te))
+				}
+				break
+			}
+			if cur != nil {
+				have = cur.entries
+				gp.Note = fmt.Sprintf("target unreachable (%s): planned against the entries of intent version %d", shortErr(err), cur.version)
+			} else {
+				gp.Note = fmt.Sprintf("target unreachable (%s): planned against an empty target", shortErr(err))
+			}
+		}
+		plan, err := reconcile.Diff(w.entries, have, e.order)
+		if err != nil {
+			gp.Note = strings.TrimPrefix(gp.Note+"; ", "; ") + "diff failed: " + err.Error()
+			out = append(out, gp)
+			continue
+		}
+		e.summarize(&gp, plan, w, cur)
+		out = append(out, gp)
+	}
+	return out
+}
+
+func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, w, cur *want) {
+	gp.Inserts, gp.Modifies, gp.Deletes = plan.Inserts, plan.Modifies, plan.Deletes
+	groups := map[ChangeGroup]int{}
+	var order []ChangeGroup
+	for _, u := range plan.Updates {
+		te := u.GetEntity().GetTableEntry()
+		k := Key(te)
+		origin := w.origin[k]
+		if u.GetType() == p4v1.Update_DELETE {
+			origin = ""
+			if cur != nil {
+				origin = cur.origin[k]
+			}
+			if origin == "" {
+				origin = OriginForeign
+				gp.Foreign++
+			}
+		}
+		table := fmt.Sprintf("%#x", te.GetTableId())
+		if t, ok := e.codec.Info().TableByID(te.GetTableId()); ok {
+			table = t.Name
+		}
+		gk := ChangeGroup{Op: u.GetType().String(), Table: table, Origin: origin}
+		if groups[gk] == 0 {
+			order = append(order, gk)
+		}
+		groups[gk]++
+		if len(gp.Changes) < DefaultMaxChanges {
+			gp.Changes = append(gp.Changes, Change{Op: gk.Op, Table: table, Origin: origin, Entry: e.codec.Describe(te)})
+		} else {
+			gp.Truncated = true
+		}
+	}
+	for _, gk := range order {
+		gk.Count = groups[gk]
+		gp.Groups = append(gp.Groups, gk)
+	}
+}
+
+func shortErr(err error) string {
+	if s, ok := status.FromError(unwrapAll(err)); ok {
+		return s.Code().String()
+	}
+	return err.Error()
+}
