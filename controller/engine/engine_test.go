@@ -398,9 +398,9 @@ func TestPlanIsADryRun(t *testing.T) {
 		groups[g.Op+" "+g.Table+" "+g.Origin] = g.Count
 	}
 	for k, n := range map[string]int{
-		"INSERT " + pipeline.TableBackend + " backend base-4":                   1,
-		"INSERT " + pipeline.TableBackendSelect + " pool base v" + slot(nu.Slot): pipeline.Buckets,
-		"MODIFY " + pipeline.TableVIP + " vip vpc":                              1,
+		"INSERT " + pipeline.TableBackend + " backend base-4":                     1,
+		"INSERT " + pipeline.TableBackendSelect + " pool base v" + slot(nu.Slot):  pipeline.Buckets,
+		"MODIFY " + pipeline.TableVIP + " vip vpc":                                1,
 		"DELETE " + pipeline.TableBackendSelect + " pool base v" + slot(old.Slot): pipeline.Buckets,
 	} {
 		if groups[k] != n {
