@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/probe"
+	"github.com/graygw/graygw/controller/rollout"
+)
+
+// fake is a Client that records calls and returns canned answers.
+type fake struct {
+	calls    []string
+	scope    rollout.Scope
+	pool     string
+	dry      bool
+	err      error // returned by every call when set
+	progress []*rollout.Progress
+	results  []probe.Result
+	targets  []probe.Target
+	opts     probe.Options
+}
+
+func (f *fake) rec(name string) error { f.calls = append(f.calls, name); return f.err }
+
+func (f *fake) Apply(_ context.Context, doc []byte, dry bool) (*ChangeSet, error) {
+	f.dry = dry
+	if err := f.rec("apply"); err != nil {
+		return nil, err
+	}
+	return &ChangeSet{DryRun: dry, Version: 7, Changes: []EntryChange{{Gateway: "gw1", Op: "insert", Table: "gray_rules", Entry: "e", Origin: "rule x"}}}, nil
+}
+func (f *fake) Diff(context.Context, []byte) (*ChangeSet, error) {
+	return &ChangeSet{DryRun: true}, f.rec("diff")
+}
+func (f *fake) Get(context.Context) (*IntentDoc, error) {
+	return &IntentDoc{Version: 3, Actor: "alice", YAML: "version: 1\n"}, f.rec("get")
+}
+func (f *fake) Rules(context.Context) ([]Rule, error) {
+	return []Rule{{Name: "vm5", Match: "vni 5001 src 192.168.1.5", Pool: "gray-router", Percent: 100, Priority: 5072, Cutover: true}}, f.rec("rules")
+}
+func (f *fake) Cutover(_ context.Context, sc rollout.Scope, pool string, dry bool) (*ChangeSet, error) {
+	f.scope, f.pool, f.dry = sc, pool, dry
+	if err := f.rec("cutover"); err != nil {
+		return nil, err
+	}
+	return &ChangeSet{DryRun: dry, Rules: []string{or(sc.Name, "cutover-1")}}, nil
+}
+func (f *fake) Rollback(_ context.Context, rule string, all, dry bool) (*ChangeSet, error) {
+	f.dry = dry
+	return &ChangeSet{DryRun: dry, Rules: []string{rule}}, f.rec(fmt.Sprintf("rollback %s %v", rule, all))
+}
+func (f *fake) Status(context.Context) (*Status, error) {
+	return &Status{IntentVersion: 3, Gateways: []GatewayStatus{{Name: "gw1", Address: "10.0.0.1:9559", State: "primary", Entries: 12, InSync: true}}}, f.rec("status")
+}
+func (f *fake) Counters(context.Context) (*Counters, error) {
+	return &Counters{Rows: []CounterRow{{Gateway: "gw1", Kind: "rule", Name: "vm5", Packets: 10, Bytes: 1000}, {Gateway: "gw1", Kind: "drop", Name: "NO_BACKEND", Packets: 1}}}, f.rec("counters")
+}
+func (f *fake) BGP(context.Context) (*BGPStatus, error) {
+	return &BGPStatus{Peers: []BGPPeer{{Address: "10.1.0.254", ASN: 65000, State: "established"}},
+		Routes: []BGPRoute{{Prefix: "10.255.0.1/32", NextHop: "10.1.0.1", Announced: false, Reason: "gateway gw1 not in sync"}}}, f.rec("bgp")
+}
+func (f *fake) RolloutStart(_ context.Context, _ []byte, dry bool) (*rollout.Progress, error) {
+	f.dry = dry
+	return f.next(), f.rec("rollout start")
+}
+func (f *fake) RolloutStatus(context.Context) (*rollout.Progress, error) {
+	return f.next(), f.rec("rollout status")
+}
+func (f *fake) RolloutPause(context.Context) (*rollout.Progress, error) {
+	return f.next(), f.rec("rollout pause")
+}
+func (f *fake) RolloutResume(context.Context) (*rollout.Progress, error) {
+	return f.next(), f.rec("rollout resume")
+}
+func (f *fake) RolloutAbort(context.Context) (*rollout.Progress, error) {
+	return f.next(), f.rec("rollout abort")
+}
+func (f *fake) RolloutWatch(_ context.Context, fn func(*rollout.Progress) error) error {
+	for len(f.progress) > 0 {
+		if err := fn(f.next()); err != nil {
+			return err
+		}
+	}
+	return f.rec("rollout watch")
+}
+func (f *fake) next() *rollout.Progress {
+	if len(f.progress) == 0 {
+		return nil
+	}
+	p := f.progress[0]
+	f.progress = f.progress[1:]
+	return p
+}
+func (f *fake) Probe(_ context.Context, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
+	f.targets, f.opts = ts, o
+	return f.results, f.rec("probe")
+}
+func (f *fake) Close() error { return nil }
+
+// cli runs graygw with args against f and returns the exit code and outputs.
+func cli(t *testing.T, f *fake, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb, func(o dialOptions) (Client, error) {
+		if _, _, err := o.target(); err != nil {
+			return nil, usageErr(err)
+		}
+		return f, nil
+	})
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cutover", "--vm", "5001/192.168.1.5"}, "--pool is required"},
+		{[]string{"cutover", "--pool", "g"}, "nothing selected: give --vni N, --vm VNI/IP"},
+		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--prefix", "10.0.0.0/8"}, "give one of --vm, --prefix, --flow"},
+		{[]string{"cutover", "--pool", "g", "--vm", "192.168.1.5"}, `--vm "192.168.1.5": want VNI/IPv4, e.g. 5001/192.168.1.5`},
+		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--vni", "5001"}, "--vm VNI/IP carries its VNI: drop --vni"},
+		{[]string{"cutover", "--pool", "g", "--prefix", "192.168.1.0/24"}, "--prefix and --flow need --vni"},
+		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--prefix", "192.168.1.1/24"}, "without host bits"},
+		{[]string{"cutover", "--pool", "g", "--vni", "16777216"}, "--vni 16777216: want 0 to 16777215"},
+		{[]string{"cutover", "--pool", "g", "--vni", "0"}, "--vni 0 (plain traffic) only with --flow"},
+		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--flow", "icmp/1.2.3.4/5.6.7.8"}, `protocol "icmp": want tcp or udp`},
+		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--flow", "tcp/1.2.3.4:99999/*"}, `source port "99999"`},
+		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--flow", "tcp/*/*"}, "selects every tcp packet"},
+		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--percent", "0"}, "--percent 0: want more than 0"},
+		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--percent", "50"}, "a VM or a flow moves whole"},
+		{[]string{"rollback"}, "give --step NAME"},
+		{[]string{"rollback", "--step", "x", "--all"}, "give --step NAME"},
+		{[]string{"apply"}, "-f is required"},
+		{[]string{"apply", "-f", "../../docs/examples/intent.yaml", "--offline"}, "--offline needs --dry-run"},
+		{[]string{"status", "-o", "xml"}, `-o "xml": want table, json or yaml`},
+		{[]string{"status", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"status", "extra"}, "takes no arguments"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"rollout", "go"}, `unknown command "go" for "graygw rollout"`},
+		{[]string{"counters", "--kind", "x"}, `--kind "x"`},
+		{[]string{"probe"}, "nothing to probe"},
+		{[]string{"probe", "--vm", "5001/192.168.1.5"}, "--router"},
+		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--count", "1000"}, "count 1000"},
+		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--expect", "blue"}, `--expect "blue"`},
+		{[]string{"status", "--controller", "10.0.0.1:50051"}, "give --tls-cert, --tls-key and --tls-ca"},
+		{[]string{"status", "--controller", "unix://relative"}, "want unix:///absolute/path"},
+	} {
+		f := &fake{}
+		code, _, stderr := cli(t, f, tc.args...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %q", tc.args, code, stderr, tc.want)
+		}
+		for _, c := range f.calls {
+			t.Errorf("%v: a usage error still called the controller (%s)", tc.args, c)
+		}
+	}
+}
+
+func TestCutoverScopes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want intent.MatchSpec
+		pct  float64
+	}{
+		{[]string{"--vm", "5001/192.168.1.5"}, intent.MatchSpec{VNI: ptr(int64(5001)), Src: "192.168.1.5"}, 0},
+		{[]string{"--vni", "5001", "--vip", "vpc-router"}, intent.MatchSpec{VIP: "vpc-router", VNI: ptr(int64(5001))}, 0},
+		{[]string{"--vni", "5001", "--prefix", "192.168.1.0/28", "--percent", "12.5"}, intent.MatchSpec{VNI: ptr(int64(5001)), Src: "192.168.1.0/28"}, 12.5},
+		{[]string{"--vni", "5001", "--flow", "tcp/192.168.1.5:33001/192.168.1.1:22"},
+			intent.MatchSpec{VNI: ptr(int64(5001)), Proto: "tcp", Src: "192.168.1.5", SPort: ptr(int64(33001)), Dst: "192.168.1.1", DPort: ptr(int64(22))}, 0},
+		{[]string{"--vni", "0", "--flow", "udp/*/10.255.0.1:53"}, intent.MatchSpec{VNI: ptr(int64(0)), Proto: "udp", Dst: "10.255.0.1", DPort: ptr(int64(53))}, 0},
+	} {
+		f := &fake{}
+		code, out, stderr := cli(t, f, append([]string{"cutover", "--pool", "gray-router", "--dry-run"}, tc.args...)...)
+		if code != 0 {
+			t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
+			continue
+		}
+		got, _ := json.Marshal(f.scope.Match)
+		want, _ := json.Marshal(tc.want)
+		if string(got) != string(want) || f.scope.Percent != tc.pct || f.pool != "gray-router" || !f.dry {
+			t.Errorf("%v: scope %s %g pool %s dry %v, want %s %g", tc.args, got, f.scope.Percent, f.pool, f.dry, want, tc.pct)
+		}
+		if !strings.Contains(out, "rule cutover-1: ") || !strings.Contains(out, "dry run, nothing applied") {
+			t.Errorf("%v: output %q", tc.args, out)
+		}
+	}
+}
+
+func TestControllerRefusalExits3(t *testing.T) {
+	f := &fake{err: fmt.Errorf("%w: unknown VNI 7777: no tenant lists it", errRefused)}
+	code, _, stderr := cli(t, f, "cutover", "--vni", "7777", "--pool", "gray-router")
+	if code != ExitRefused || !strings.Contains(stderr, "unknown VNI 7777") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	// rollout.ErrRefused (from an in-process controller) maps the same way.
+	f = &fake{err: fmt.Errorf("%w: overlapping", rollout.ErrRefused)}
+	if code, _, _ := cli(t, f, "rollback", "--all"); code != ExitRefused {
+		t.Errorf("rollout.ErrRefused: exit %d", code)
+	}
+	f = &fake{err: fmt.Errorf("connection refused")}
+	if code, _, _ := cli(t, f, "status"); code != ExitError {
+		t.Errorf("plain error: exit %d", code)
+	}
+}
+
+func TestApplyValidatesLocallyFirst(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("version: 1\nvips:\n  - {name: v, address: 10.0.0.300, default_pool: nope}\n"), 0o644)
+	f := &fake{}
+	code, _, stderr := cli(t, f, "apply", "-f", bad)
+	if code != ExitRefused || !strings.Contains(stderr, "vips[0].address") || !strings.Contains(stderr, "vips[0].default_pool") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("an invalid intent was sent: %v", f.calls)
+	}
+	code, out, stderr := cli(t, f, "apply", "-f", "../../docs/examples/intent.yaml", "--dry-run")
+	if code != 0 || !f.dry || !strings.Contains(out, "1 inserts, 0 modifies, 0 deletes (dry run, nothing applied, intent version 7)") {
+		t.Errorf("apply --dry-run: %d %q %q", code, out, stderr)
+	}
+	code, out, _ = cli(t, &fake{}, "apply", "-f", "../../docs/examples/intent.yaml", "--dry-run", "--offline")
+	if code != 0 || !strings.Contains(out, "gray_rules      rule vm-10.0.0.5") || !strings.Contains(out, "4096 buckets") {
+		t.Errorf("offline apply: %d\n%s", code, out)
+	}
+}
+
+func TestOfflineDiff(t *testing.T) {
+	old, err := os.ReadFile("../../docs/examples/intent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	oldPath, newPath := filepath.Join(dir, "old.yaml"), filepath.Join(dir, "new.yaml")
+	os.WriteFile(oldPath, old, 0o644)
+	os.WriteFile(newPath, []byte(strings.Replace(string(old), "  - name: vpc-5002\n", "  - name: vm-10.0.0.6\n    match: {vip: vpc-router, vni: 5001, src: 10.0.0.6}\n    pool: gray-router\n  - name: vpc-5002\n", 1)), 0o644)
+	code, out, stderr := cli(t, &fake{}, "diff", "-f", newPath, "--from", oldPath, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var cs ChangeSet
+	if err := json.Unmarshal([]byte(out), &cs); err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Changes) != 2 { // one rule, on each of the two gateways
+		t.Fatalf("changes %+v, want the new rule on gw1 and gw2", cs.Changes)
+	}
+	for _, c := range cs.Changes {
+		if c.Op != "insert" || c.Table != "gray_rules" || c.Origin != "rule vm-10.0.0.6" {
+			t.Errorf("change %+v", c)
+		}
+	}
+}
+
+func progress(state rollout.State, step int, msg string) *rollout.Progress {
+	p := &rollout.Progress{Plan: rollout.PlanSpec{Name: "router-v2", Pool: "gray-router"}, State: state, Step: step, Total: 2, VNI: 5001,
+		Message: msg, Updated: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	vm := netip.MustParseAddr("192.168.1.5")
+	p.Steps = []rollout.StepRecord{
+		{Step: rollout.Step{Index: 1, Kind: rollout.StepVM, VNI: 5001, VM: vm, Rule: "router-v2.5001.192.168.1.5"}, State: rollout.StepPending},
+		{Step: rollout.Step{Index: 2, Kind: rollout.StepVNI, VNI: 5001, Rule: "router-v2.5001"}, State: rollout.StepPending},
+	}
+	if state == rollout.StateFailed {
+		p.Error = "step 1 (vm 5001/192.168.1.5): probes failed: 5001/192.168.1.5 lost; rolled back"
+		p.Steps[0].State = rollout.StepRolledBack
+		p.Steps[0].Probes = []probe.Result{{Target: probe.Target{VNI: 5001, VM: vm, Router: netip.MustParseAddr("192.168.1.1"), ExpectPool: "gray-router"},
+			Status: probe.StatusLost, Sent: 3, Reason: "3 of 3 requests unanswered"}}
+	}
+	return p
+}
+
+func TestRolloutCommands(t *testing.T) {
+	// Offline dry run: the plan's steps, nothing sent.
+	code, out, _ := cli(t, &fake{}, "rollout", "start", "-f", "../../docs/examples/plan.yaml", "--dry-run", "--offline")
+	if code != 0 || !strings.Contains(out, "plan router-v2: 5 steps") || !strings.Contains(out, "router-v2.5002.192.168.2.6") {
+		t.Errorf("offline: %d\n%s", code, out)
+	}
+	// A bad plan is refused before the controller is called.
+	bad := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(bad, []byte("version: 1\nname: x\npool: g\nvpcs: [{vni: 0, router: r, vms: []}]\n"), 0o644)
+	f := &fake{}
+	code, _, stderr := cli(t, f, "rollout", "start", "-f", bad)
+	if code != ExitRefused || !strings.Contains(stderr, "vpcs[0].vni") || len(f.calls) != 0 {
+		t.Errorf("bad plan: %d %s %v", code, stderr, f.calls)
+	}
+	// --wait follows the progress; a failed rollout exits 4 and shows the failed probes.
+	f = &fake{progress: []*rollout.Progress{
+		progress(rollout.StateRunning, 0, "precheck passed"),
+		progress(rollout.StateRunning, 1, "step 1 of 2: moving vm 5001/192.168.1.5 to gray-router"),
+		progress(rollout.StateFailed, 1, "step 1 failed"),
+	}}
+	code, out, stderr = cli(t, f, "rollout", "start", "-f", "../../docs/examples/plan.yaml", "--wait")
+	if code != ExitFailed || !strings.Contains(stderr, "rollout router-v2 failed at step 1 of 2") {
+		t.Errorf("wait: exit %d: %s", code, stderr)
+	}
+	for _, w := range []string{"03:04:05  running  step 1/2  vni 5001  step 1 of 2: moving", "rolled-back", "step 1 probes that failed", "3 of 3 requests unanswered"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("wait output lacks %q:\n%s", w, out)
+		}
+	}
+	// status: 0 when running or completed, 4 when failed; yaml output.
+	f = &fake{progress: []*rollout.Progress{progress(rollout.StateCompleted, 2, "completed")}}
+	if code, out, _ := cli(t, f, "rollout", "status", "-o", "yaml"); code != 0 || !strings.Contains(out, "state: completed") {
+		t.Errorf("status completed: %d %s", code, out)
+	}
+	f = &fake{progress: []*rollout.Progress{progress(rollout.StateFailed, 1, "x")}}
+	if code, _, _ := cli(t, f, "rollout", "status"); code != ExitFailed {
+		t.Errorf("status failed: exit %d", code)
+	}
+	for _, act := range []string{"pause", "resume", "abort"} {
+		f = &fake{progress: []*rollout.Progress{progress(rollout.StatePaused, 1, act)}}
+		if code, _, stderr := cli(t, f, "rollout", act); code != 0 || f.calls[0] != "rollout "+act {
+			t.Errorf("%s: %d %s %v", act, code, stderr, f.calls)
+		}
+	}
+}
+
+func TestProbeCommand(t *testing.T) {
+	vm := netip.MustParseAddr("192.168.1.5")
+	f := &fake{results: []probe.Result{
+		{Target: probe.Target{VNI: 5001, VM: vm, Router: netip.MustParseAddr("192.168.1.1"), ExpectCluster: intent.ClusterGray}, Status: probe.StatusWrongBackend,
+			Sent: 3, Received: 3, Answers: []probe.Answer{{Underlay: netip.MustParseAddr("10.2.0.11"), Backend: "base-1", Cluster: intent.ClusterBase, Replies: 3}},
+			RTTMin: time.Millisecond, RTTAvg: 2 * time.Millisecond, RTTMax: 3 * time.Millisecond, Reason: "answered by base-1 10.2.0.11 (base); expected gray cluster"},
+	}}
+	code, out, stderr := cli(t, f, "probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--expect", "gray", "--count", "3", "--interval", "10ms")
+	if code != ExitFailed || !strings.Contains(stderr, "1 of 1 targets not ok") {
+		t.Errorf("exit %d: %s", code, stderr)
+	}
+	for _, w := range []string{"wrong-backend", "base-1", "1.00ms/2.00ms/3.00ms", "gray"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if len(f.targets) != 1 || f.targets[0].ExpectCluster != intent.ClusterGray || f.opts.Count != 3 || f.opts.Interval != 10*time.Millisecond {
+		t.Errorf("request %+v %+v", f.targets, f.opts)
+	}
+	// Targets from a plan, one VNI; all ok -> exit 0.
+	f = &fake{}
+	if code, _, stderr := cli(t, f, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "5002"); code != 0 || len(f.targets) != 3 || f.targets[0].VNI != 5002 {
+		t.Errorf("plan targets: %d %s %+v", code, stderr, f.targets)
+	}
+	if code, _, stderr := cli(t, &fake{}, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "7777"); code != ExitUsage || !strings.Contains(stderr, "unknown VNI 7777") {
+		t.Errorf("unknown VNI in plan: %d %s", code, stderr)
+	}
+}
+
+func TestReadCommandsOutput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"status"}, []string{"intent version 3", "GATEWAY", "gw1", "primary", "yes"}},
+		{[]string{"counters", "--kind", "drop"}, []string{"NO_BACKEND"}},
+		{[]string{"bgp"}, []string{"established", "10.255.0.1/32", "gateway gw1 not in sync"}},
+		{[]string{"get"}, []string{"# intent version 3", "by alice", "version: 1"}},
+		{[]string{"get", "--rules"}, []string{"vm5", "cutover", "5072"}},
+		{[]string{"rollback", "--step", "vm5", "--dry-run"}, []string{"rolled back: vm5", "dry run"}},
+	} {
+		code, out, stderr := cli(t, &fake{}, tc.args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d %s", tc.args, code, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+		// The same in JSON and YAML parses.
+		_, js, _ := cli(t, &fake{}, append(tc.args, "-j")...)
+		if !json.Valid([]byte(js)) {
+			t.Errorf("%v -j: not JSON: %s", tc.args, js)
+		}
+		_, ys, _ := cli(t, &fake{}, append(tc.args, "-o", "yaml")...)
+		var v any
+		if err := yaml.Unmarshal([]byte(ys), &v); err != nil || v == nil {
+			t.Errorf("%v -o yaml: %v: %s", tc.args, err, ys)
+		}
+	}
+	if code, out, _ := cli(t, &fake{}, "counters", "--kind", "rule", "-j"); code != 0 || strings.Contains(out, "NO_BACKEND") {
+		t.Errorf("--kind rule: %s", out)
+	}
+}
+
+func TestNotWiredSaysSo(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"status"}, &out, &errb, dial)
+	if code != ExitError || !strings.Contains(errb.String(), "api/graygw/v1") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
+
+func TestEveryCommandHasHelpAndExamples(t *testing.T) {
+	a := &app{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() != "help" && c.Name() != "completion" && c.Example == "" && c.Parent() != nil && c.Parent().Name() != "completion" {
+			t.Errorf("%s has no examples", c.CommandPath())
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(a.rootCmd())
+	for _, args := range [][]string{{"--help"}, {"cutover", "--help"}, {"rollout", "start", "--help"}, {"probe", "-h"}} {
+		code, out, _ := cli(t, &fake{}, args...)
+		if code != 0 || !strings.Contains(out, "Examples:") {
+			t.Errorf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	code, out, _ := cli(t, &fake{}, "cutover", "--help")
+	for _, w := range []string{"--dry-run", "--percent", "--flow", "tcp/192.168.1.5:33001/192.168.1.1:22"} {
+		if code != 0 || !strings.Contains(out, w) {
+			t.Errorf("cutover --help lacks %q", w)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"encoding/json"
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graygw/graygw/controller/probe"
+	"github.com/graygw/graygw/controller/rollout"
+)
+
+func (a *app) rolloutCmd() *cobra.Command {
+	c := &cobra.Command{
+		Args:  cobra.ArbitraryArgs,
+		Use:   "rollout",
+		Short: "Run an automated rollout: VM by VM, then VPC by VPC, probing after each step",
+		Long: `rollout moves the VPCs of a plan (docs/rollout.md) to the gray pool step by step:
+in each VPC the first VMs one at a time, then the rest of the VPC, then the next
+VPC. After every step the controller probes the plan's VMs with real packets; a
+failed probe rolls that step back and stops the rollout (exit 4).
+
+'rollout status' exits 0 while the rollout is running, paused or completed, and 4
+when it failed or was aborted, so a script can poll it.`,
+		Example: `  graygw rollout start -f plan.yaml --dry-run --offline   # list the steps
+  graygw rollout start -f plan.yaml --wait
+  graygw rollout status --follow
+  graygw rollout pause
+  graygw rollout resume
+  graygw rollout abort`,
+	}
+	c.AddCommand(a.rolloutStartCmd(), a.rolloutStatusCmd(),
+		a.rolloutActionCmd("pause", "Stop after the current step (its probes included)",
+			"the rollout stays paused until 'rollout resume' or 'rollout abort'", Client.RolloutPause),
+		a.rolloutActionCmd("resume", "Continue a paused rollout, or retry the failed step of a failed one",
+			"a rollout interrupted by a controller restart resumes by re-checking the step it was in", Client.RolloutResume),
+		a.rolloutActionCmd("abort", "Stop and roll back every step the rollout applied",
+			"the plan's traffic returns to where it was before the rollout; use --wait to see it finish", Client.RolloutAbort))
+	for _, s := range c.Commands() {
+		s.Args = noArgs
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q for %q: want start, status, pause, resume or abort", args[0], cmd.CommandPath())
+		}
+		return cmd.Help()
+	}
+	return c
+}
+
+func (a *app) rolloutStartCmd() *cobra.Command {
+	var file string
+	var dry, offline, wait bool
+	c := &cobra.Command{
+		Use:   "start -f PLAN",
+		Short: "Start a rollout plan",
+		Long: `start checks the plan here (every problem listed by field path, exit 3), then asks
+the controller to start it: the controller dry-runs every step (an unknown VNI,
+VIP or pool, or an overlap with another rule, refuses the whole plan: exit 3) and
+probes every VM where it is now before moving anything (exit 4 when that fails).
+--dry-run stops after those checks; with --offline it only checks the plan here
+and lists its steps.`,
+		Example: `  graygw rollout start -f plan.yaml --dry-run --offline
+  graygw rollout start -f plan.yaml --dry-run
+  graygw rollout start -f plan.yaml --wait`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := readFile(file)
+			if err != nil {
+				return err
+			}
+			plan, err := rollout.LoadPlan(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			if offline {
+				if !dry {
+					return usagef("--offline needs --dry-run: running a rollout needs the controller")
+				}
+				return a.print(plan.Steps, func(w io.Writer) { printSteps(w, plan) })
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := a.callCtx()
+			p, err := cl.RolloutStart(ctx, data, dry)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("rollout start: %w", err)
+			}
+			if wait && !dry {
+				return a.follow(cl, p)
+			}
+			return a.printProgress(p)
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "rollout plan (YAML); - for standard input")
+	c.Flags().BoolVar(&dry, "dry-run", false, "check the plan (and with the controller: dry-run every step and probe), change nothing")
+	c.Flags().BoolVar(&offline, "offline", false, "with --dry-run: check the plan locally and list its steps, without the controller")
+	c.Flags().BoolVar(&wait, "wait", false, "follow the progress until the rollout completes, fails or pauses")
+	return c
+}
+
+func (a *app) rolloutStatusCmd() *cobra.Command {
+	var follow bool
+	c := &cobra.Command{
+		Use:   "status [--follow]",
+		Short: "Show the rollout's progress: step N of M, current VNI, probe results",
+		Example: `  graygw rollout status
+  graygw rollout status --follow
+  graygw rollout status -o yaml`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := a.callCtx()
+			p, err := cl.RolloutStatus(ctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("rollout status: %w", err)
+			}
+			if follow {
+				return a.follow(cl, p)
+			}
+			return a.printProgress(p)
+		},
+	}
+	c.Flags().BoolVarP(&follow, "follow", "w", false, "keep printing progress until the rollout stops")
+	return c
+}
+
+func (a *app) rolloutActionCmd(name, short, long string, act func(Client, context.Context) (*rollout.Progress, error)) *cobra.Command {
+	var wait bool
+	c := &cobra.Command{
+		Use:     name,
+		Short:   short,
+		Long:    short + ": " + long + ".",
+		Example: "  graygw rollout " + name,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := a.callCtx()
+			p, err := act(cl, ctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("rollout %s: %w", name, err)
+			}
+			if wait {
+				return a.follow(cl, p)
+			}
+			return a.printProgress(p)
+		},
+	}
+	c.Flags().BoolVar(&wait, "wait", false, "follow the progress until the rollout stops")
+	return c
+}
+
+// follow prints every progress update until the rollout stops; a failed or
+// aborted rollout is an error wrapping errProbeFailed (exit 4).
+func (a *app) follow(cl Client, first *rollout.Progress) error {
+	last := first
+	show := func(p *rollout.Progress) error {
+		last = p
+		if a.output == "table" {
+			fmt.Fprintf(a.stdout, "%s  %s  step %d/%d  vni %d  %s\n", p.Updated.Format("15:04:05"), p.State, p.Step, p.Total, p.VNI, p.Message)
+			return nil
+		}
+		return json.NewEncoder(a.stdout).Encode(p) // one object per line
+	}
+	if err := show(first); err != nil {
+		return err
+	}
+	if !first.State.Finished() && first.State != rollout.StatePaused {
+		if err := cl.RolloutWatch(a.ctx, show); err != nil {
+			return fmt.Errorf("rollout watch: %w", err)
+		}
+	}
+	if a.output == "table" {
+		fmt.Fprintln(a.stdout)
+		printProgressTable(a.stdout, last)
+	}
+	return progressErr(last)
+}
+
+func (a *app) printProgress(p *rollout.Progress) error {
+	if err := a.print(p, func(w io.Writer) { printProgressTable(w, p) }); err != nil {
+		return err
+	}
+	return progressErr(p)
+}
+
+// progressErr is the error (exit 4) of a failed or aborted rollout.
+func progressErr(p *rollout.Progress) error {
+	switch p.State {
+	case rollout.StateFailed:
+		return fmt.Errorf("rollout %s failed at step %d of %d: %s: %w", p.Plan.Name, p.Step, p.Total, p.Error, errProbeFailed)
+	case rollout.StateAborted:
+		return fmt.Errorf("rollout %s was aborted: %w", p.Plan.Name, errProbeFailed)
+	}
+	return nil
+}
+
+func printProgressTable(w io.Writer, p *rollout.Progress) {
+	fmt.Fprintf(w, "rollout %s: %s, step %d of %d", p.Plan.Name, p.State, p.Step, p.Total)
+	if p.VNI != 0 {
+		fmt.Fprintf(w, " (vni %d)", p.VNI)
+	}
+	fmt.Fprintf(w, ", pool %s\n", p.Plan.Pool)
+	if p.Message != "" {
+		fmt.Fprintf(w, "%s\n", p.Message)
+	}
+	if p.Error != "" && p.Error != p.Message {
+		fmt.Fprintf(w, "error: %s\n", p.Error)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tKIND\tVNI\tVM\tRULE\tSTATE\tPROBES\tFINISHED")
+	for _, s := range p.Steps {
+		vm := "-"
+		if s.Step.Kind == rollout.StepVM {
+			vm = s.Step.VM.String()
+		}
+		fin := ""
+		if !s.Finished.IsZero() {
+			fin = s.Finished.Format("15:04:05")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Step.Index, s.Step.Kind, s.Step.VNI, vm, or(s.Rule, s.Step.Rule), s.State, probeSummary(s.Probes), fin)
+	}
+	tw.Flush()
+	for _, s := range p.Steps {
+		if bad := notOK(s.Probes); len(bad) > 0 {
+			fmt.Fprintf(w, "\nstep %d probes that failed:\n", s.Step.Index)
+			printProbeTable(w, bad)
+		}
+	}
+}
+
+func printSteps(w io.Writer, plan *rollout.Plan) {
+	fmt.Fprintf(w, "plan %s: %d steps to pool %s (plan is valid; nothing was sent)\n", plan.Name, len(plan.Steps), plan.Pool)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tKIND\tVNI\tVM\tRULE")
+	for _, s := range plan.Steps {
+		vm := "-"
+		if s.Kind == rollout.StepVM {
+			vm = s.VM.String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", s.Index, s.Kind, s.VNI, vm, s.Rule)
+	}
+	tw.Flush()
+}
+
+func probeSummary(rs []probe.Result) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	ok := len(rs) - len(notOK(rs))
+	return fmt.Sprintf("%d/%d ok", ok, len(rs))
+}
+
+func notOK(rs []probe.Result) []probe.Result {
+	var out []probe.Result
+	for _, r := range rs {
+		if r.Status != probe.StatusOK {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func printProbeTable(w io.Writer, rs []probe.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VNI\tVM\tROUTER\tSTATUS\tRECEIVED\tANSWERED BY\tEXPECTED\tRTT MIN/AVG/MAX\tREASON")
+	for _, r := range rs {
+		exp := string(r.Target.ExpectCluster)
+		if r.Target.ExpectPool != "" {
+			exp = r.Target.ExpectPool
+		}
+		rtt := "-"
+		if r.Received > 0 {
+			rtt = fmt.Sprintf("%s/%s/%s", ms(r.RTTMin), ms(r.RTTAvg), ms(r.RTTMax))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", r.Target.VNI, r.Target.VM, r.Target.Router, r.Status,
+			r.Received, r.Sent, or(r.AnsweredBy(), "-"), or(exp, "any"), rtt, r.Reason)
+	}
+	tw.Flush()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
