@@ -39,7 +39,13 @@ const (
 	xdpTX     = 3
 )
 
-func openBPF(t *testing.T, opts bpf.Options) *bpf.Dataplane {
+func skipBenchUnlessRoot(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to load the XDP program (run go test as root)")
+	}
+}
+
+func openBPF(t testing.TB, opts bpf.Options) *bpf.Dataplane {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to load the XDP program (run go test as root)")
