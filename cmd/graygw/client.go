@@ -27,27 +27,28 @@ var (
 )
 
 // Client is what the CLI needs from the controller. The gRPC implementation
-// (api/graygw/v1 over the unix socket, or tcp with mTLS) plugs in here; tests use
-// a fake. Errors wrap errRefused for refused changes (InvalidArgument,
-// FailedPrecondition) and errProbeFailed for failed probes.
+// (api/graygw/v1 over the unix socket, or tcp with mutual TLS) plugs in here;
+// tests use a fake. Errors wrap errRefused when the controller refused a change
+// (its problems listed in the message) and errProbeFailed for failed probes.
 type Client interface {
-	// Apply replaces the intent with doc (YAML), or with dry only computes the
-	// changes it would make.
-	Apply(ctx context.Context, doc []byte, dry bool) (*ChangeSet, error)
-	// Diff computes the changes doc would make to what the gateways hold.
+	// Apply replaces the intent with doc (YAML).
+	Apply(ctx context.Context, doc []byte, o ChangeOpts) (*ChangeSet, error)
+	// Diff computes what doc would write to each gateway (nil doc: the drift of
+	// the gateways from the intent in force). It never applies.
 	Diff(ctx context.Context, doc []byte) (*ChangeSet, error)
-	// Get returns the intent in force.
-	Get(ctx context.Context) (*IntentDoc, error)
-	// Rules lists the gray rules in force, cutovers included.
-	Rules(ctx context.Context) ([]Rule, error)
-	// Cutover adds a gray rule moving scope to pool (dry: checks only).
-	Cutover(ctx context.Context, scope rollout.Scope, pool string, dry bool) (*ChangeSet, error)
-	// Rollback removes the cutover rule named rule, or every cutover with all.
-	Rollback(ctx context.Context, rule string, all, dry bool) (*ChangeSet, error)
-	// Status reports the gateways and the controller.
+	// Get returns the intent in force (version 0) or an older version.
+	Get(ctx context.Context, version uint64) (*IntentDoc, error)
+	// Cutover adds (or updates) a gray rule moving scope to pool.
+	Cutover(ctx context.Context, scope rollout.Scope, pool string, o ChangeOpts) (*ChangeSet, error)
+	// Rollback undoes the last change, removes one cutover rule, or removes
+	// every gray rule.
+	Rollback(ctx context.Context, r RollbackRequest, o ChangeOpts) (*ChangeSet, error)
+	// Status reports the gateways and every VNI's gray state.
 	Status(ctx context.Context) (*Status, error)
-	// Counters reads the dataplane counters of every gateway.
-	Counters(ctx context.Context) (*Counters, error)
+	// Counters reads the dataplane counters of one gateway ("" = all).
+	Counters(ctx context.Context, gateway string) (*Counters, error)
+	// History lists the committed changes, newest first.
+	History(ctx context.Context, limit int) ([]Event, error)
 	// BGP reports the BGP speaker's peers and announcements.
 	BGP(ctx context.Context) (*BGPStatus, error)
 	// RolloutStart starts a rollout of the plan (YAML); dry checks it only.
@@ -68,69 +69,148 @@ type Client interface {
 	Close() error
 }
 
+// ChangeOpts are common to every change.
+type ChangeOpts struct {
+	// DryRun validates and plans, and changes nothing.
+	DryRun bool
+	// Wait returns only once every gateway holds the new version (or after
+	// WaitTimeout).
+	Wait        bool
+	WaitTimeout time.Duration
+	// Actor is who makes the change, for the history.
+	Actor string
+}
+
+// RollbackRequest says what to roll back: exactly one of Step, Rule, All.
+type RollbackRequest struct {
+	// Step undoes the last change not itself undone.
+	Step bool
+	// Rule removes the gray rule of that name.
+	Rule string
+	// All removes every gray rule.
+	All bool
+}
+
 // ChangeSet is what a change did or would do.
 type ChangeSet struct {
-	// DryRun says nothing was applied.
+	// DryRun says nothing was applied (a dry run or a diff).
 	DryRun bool `json:"dry_run" yaml:"dry_run"`
-	// Version is the intent version the change committed (0 for a dry run).
+	// Applied says a new intent version was stored and is being applied.
+	Applied bool `json:"applied" yaml:"applied"`
+	// Unchanged says the change would not alter the intent.
+	Unchanged bool `json:"unchanged,omitempty" yaml:"unchanged,omitempty"`
+	// Version is the new intent version when applied, else the current one.
 	Version uint64 `json:"version,omitempty" yaml:"version,omitempty"`
-	// Rules are the rules the change added or removed (cutover, rollback).
-	Rules   []string      `json:"rules,omitempty" yaml:"rules,omitempty"`
-	Changes []EntryChange `json:"changes" yaml:"changes"`
+	Summary string `json:"summary,omitempty" yaml:"summary,omitempty"`
+	// Rules are the rules the change added, updated or removed.
+	Rules []string      `json:"rules,omitempty" yaml:"rules,omitempty"`
+	Plans []GatewayPlan `json:"plans" yaml:"plans"`
+	// WaitError says why a wait ended before every gateway was in sync.
+	WaitError string `json:"wait_error,omitempty" yaml:"wait_error,omitempty"`
+}
+
+// GatewayPlan is what a change writes (or would write) to one gateway.
+type GatewayPlan struct {
+	Gateway string `json:"gateway" yaml:"gateway"`
+	// Reachable says the plan is against entries read back just now; else
+	// Note says against what.
+	Reachable bool          `json:"reachable" yaml:"reachable"`
+	Note      string        `json:"note,omitempty" yaml:"note,omitempty"`
+	Inserts   int           `json:"inserts" yaml:"inserts"`
+	Modifies  int           `json:"modifies" yaml:"modifies"`
+	Deletes   int           `json:"deletes" yaml:"deletes"`
+	Foreign   int           `json:"foreign,omitempty" yaml:"foreign,omitempty"`
+	Groups    []ChangeGroup `json:"groups" yaml:"groups"`
+	Changes   []EntryChange `json:"changes,omitempty" yaml:"changes,omitempty"`
+	// Truncated says Changes lists only the first updates.
+	Truncated bool `json:"truncated,omitempty" yaml:"truncated,omitempty"`
+}
+
+// ChangeGroup counts the updates of one operation, table and intent object.
+type ChangeGroup struct {
+	Op     string `json:"op" yaml:"op"` // insert, modify, delete
+	Table  string `json:"table" yaml:"table"`
+	Origin string `json:"origin" yaml:"origin"` // "rule vm-10.0.0.5", "pool gray-router v1"
+	Count  int    `json:"count" yaml:"count"`
 }
 
 // EntryChange is one table entry written, modified or deleted.
 type EntryChange struct {
-	Gateway string `json:"gateway,omitempty" yaml:"gateway,omitempty"`
-	Op      string `json:"op" yaml:"op"` // insert, modify, delete
-	Table   string `json:"table" yaml:"table"`
-	Entry   string `json:"entry" yaml:"entry"`
-	Origin  string `json:"origin,omitempty" yaml:"origin,omitempty"`
+	Op     string `json:"op" yaml:"op"`
+	Table  string `json:"table" yaml:"table"`
+	Origin string `json:"origin,omitempty" yaml:"origin,omitempty"`
+	Entry  string `json:"entry" yaml:"entry"`
 }
 
 // IntentDoc is one stored version of the intent.
 type IntentDoc struct {
-	Version uint64    `json:"version" yaml:"version"`
-	Actor   string    `json:"actor,omitempty" yaml:"actor,omitempty"`
-	Time    time.Time `json:"time" yaml:"time"`
-	YAML    string    `json:"intent" yaml:"intent"`
+	Version        uint64    `json:"version" yaml:"version"`
+	CurrentVersion uint64    `json:"current_version" yaml:"current_version"`
+	Actor          string    `json:"actor,omitempty" yaml:"actor,omitempty"`
+	Time           time.Time `json:"time" yaml:"time"`
+	YAML           string    `json:"intent" yaml:"intent"`
 }
 
-// Rule is a gray rule in force.
+// Rule is a gray rule of the intent in force, as 'get --rules' lists it.
 type Rule struct {
 	Name     string  `json:"name" yaml:"name"`
+	Tier     string  `json:"tier" yaml:"tier"`
 	Match    string  `json:"match" yaml:"match"`
 	Pool     string  `json:"pool" yaml:"pool"`
 	Percent  float64 `json:"percent" yaml:"percent"`
 	Priority int32   `json:"priority" yaml:"priority"`
-	// Cutover says the rule was added by a cutover (or a rollout), not by the
-	// intent document.
-	Cutover bool `json:"cutover" yaml:"cutover"`
 }
 
 // GatewayStatus is the state of one gateway.
 type GatewayStatus struct {
 	Name          string    `json:"name" yaml:"name"`
 	Address       string    `json:"address" yaml:"address"`
-	State         string    `json:"state" yaml:"state"` // e.g. primary, standby, disconnected
-	Entries       int       `json:"entries" yaml:"entries"`
+	Connected     bool      `json:"connected" yaml:"connected"`
+	Primary       bool      `json:"primary" yaml:"primary"`
+	Version       uint64    `json:"version" yaml:"version"`
 	InSync        bool      `json:"in_sync" yaml:"in_sync"`
+	Entries       uint64    `json:"entries" yaml:"entries"`
 	LastReconcile time.Time `json:"last_reconcile" yaml:"last_reconcile"`
-	Error         string    `json:"error,omitempty" yaml:"error,omitempty"`
+	LastResult    string    `json:"last_result,omitempty" yaml:"last_result,omitempty"`
+	LastError     string    `json:"last_error,omitempty" yaml:"last_error,omitempty"`
+}
+
+// State is "primary", "standby" (connected, another controller is primary) or
+// "disconnected".
+func (g GatewayStatus) State() string {
+	switch {
+	case !g.Connected:
+		return "disconnected"
+	case g.Primary:
+		return "primary"
+	}
+	return "standby"
+}
+
+// VNIStatus is where a VNI's traffic goes.
+type VNIStatus struct {
+	VNI    uint32 `json:"vni" yaml:"vni"`
+	Tenant string `json:"tenant,omitempty" yaml:"tenant,omitempty"`
+	// State is base, partly-gray or fully-gray.
+	State string `json:"state" yaml:"state"`
+	// GrayVMs are the VMs moved one by one (over every VIP).
+	GrayVMs []string `json:"gray_vms,omitempty" yaml:"gray_vms,omitempty"`
+	// Rules are the gray rules that apply to the VNI.
+	Rules []string `json:"rules,omitempty" yaml:"rules,omitempty"`
 }
 
 // Status is the controller's state.
 type Status struct {
 	IntentVersion uint64          `json:"intent_version" yaml:"intent_version"`
+	Draining      bool            `json:"draining,omitempty" yaml:"draining,omitempty"`
 	Gateways      []GatewayStatus `json:"gateways" yaml:"gateways"`
-	// Rollout summarises the current rollout ("" when none).
-	Rollout string `json:"rollout,omitempty" yaml:"rollout,omitempty"`
+	VNIs          []VNIStatus     `json:"vnis" yaml:"vnis"`
 }
 
 // CounterRow is one counter of one gateway.
 type CounterRow struct {
 	Gateway string `json:"gateway" yaml:"gateway"`
-	Kind    string `json:"kind" yaml:"kind"` // vip, rule, backend, drop
+	Kind    string `json:"kind" yaml:"kind"` // rule, vip, pool, backend, drop, foreign
 	Name    string `json:"name" yaml:"name"`
 	Packets uint64 `json:"packets" yaml:"packets"`
 	Bytes   uint64 `json:"bytes" yaml:"bytes"`
@@ -139,6 +219,20 @@ type CounterRow struct {
 // Counters are the dataplane counters.
 type Counters struct {
 	Rows []CounterRow `json:"counters" yaml:"counters"`
+	// Errors name the gateways whose counters could not be read, and why.
+	Errors []string `json:"errors,omitempty" yaml:"errors,omitempty"`
+}
+
+// Event is one committed change.
+type Event struct {
+	Seq       uint64    `json:"seq" yaml:"seq"`
+	Time      time.Time `json:"time" yaml:"time"`
+	Actor     string    `json:"actor" yaml:"actor"`
+	Operation string    `json:"operation" yaml:"operation"`
+	Summary   string    `json:"summary" yaml:"summary"`
+	Before    uint64    `json:"before" yaml:"before"`
+	After     uint64    `json:"after" yaml:"after"`
+	Undoes    uint64    `json:"undoes,omitempty" yaml:"undoes,omitempty"`
 }
 
 // BGPPeer is one BGP neighbour.
@@ -211,19 +305,21 @@ type notWired struct{ addr string }
 
 func (n notWired) err() error { return fmt.Errorf("controller %s: %w", n.addr, errNotWired) }
 
-func (n notWired) Apply(context.Context, []byte, bool) (*ChangeSet, error) { return nil, n.err() }
-func (n notWired) Diff(context.Context, []byte) (*ChangeSet, error)        { return nil, n.err() }
-func (n notWired) Get(context.Context) (*IntentDoc, error)                 { return nil, n.err() }
-func (n notWired) Rules(context.Context) ([]Rule, error)                   { return nil, n.err() }
-func (n notWired) Cutover(context.Context, rollout.Scope, string, bool) (*ChangeSet, error) {
+func (n notWired) Apply(context.Context, []byte, ChangeOpts) (*ChangeSet, error) {
 	return nil, n.err()
 }
-func (n notWired) Rollback(context.Context, string, bool, bool) (*ChangeSet, error) {
+func (n notWired) Diff(context.Context, []byte) (*ChangeSet, error)    { return nil, n.err() }
+func (n notWired) Get(context.Context, uint64) (*IntentDoc, error)     { return nil, n.err() }
+func (n notWired) History(context.Context, int) ([]Event, error)       { return nil, n.err() }
+func (n notWired) Counters(context.Context, string) (*Counters, error) { return nil, n.err() }
+func (n notWired) Status(context.Context) (*Status, error)             { return nil, n.err() }
+func (n notWired) BGP(context.Context) (*BGPStatus, error)             { return nil, n.err() }
+func (n notWired) Cutover(context.Context, rollout.Scope, string, ChangeOpts) (*ChangeSet, error) {
 	return nil, n.err()
 }
-func (n notWired) Status(context.Context) (*Status, error)     { return nil, n.err() }
-func (n notWired) Counters(context.Context) (*Counters, error) { return nil, n.err() }
-func (n notWired) BGP(context.Context) (*BGPStatus, error)     { return nil, n.err() }
+func (n notWired) Rollback(context.Context, RollbackRequest, ChangeOpts) (*ChangeSet, error) {
+	return nil, n.err()
+}
 func (n notWired) RolloutStart(context.Context, []byte, bool) (*rollout.Progress, error) {
 	return nil, n.err()
 }

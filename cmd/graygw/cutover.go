@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -23,34 +22,38 @@ type cutoverFlags struct {
 	pool    string
 	vip     string
 	name    string
-	dry     bool
+	change  changeFlags
 }
 
 func (a *app) cutoverCmd() *cobra.Command {
 	var f cutoverFlags
 	c := &cobra.Command{
-		Use:   "cutover --pool POOL (--vni N | --vm VNI/IP | --vni N --prefix CIDR | --vni N --flow SPEC) [--percent P]",
+		Use:   "cutover --pool POOL (--vni N [--percent P] | --vm VNI/IP | [--vni N] --prefix CIDR | [--vni N] --flow SPEC)",
 		Short: "Move traffic to a pool (one VM, a VPC, a prefix, a flow, or a percentage)",
 		Long: `cutover adds a gray rule that sends the selected traffic to --pool, usually the
 gray cluster's pool. Pick exactly one selector:
 
   --vni N                 a whole VPC (VNI)
+  --vni N --percent P     a sticky P% of the VPC's VMs: a VM (VNI, inner source)
+                          is always on the same side; raise P by repeating the
+                          cutover with the same --name
   --vm VNI/IP             one VM: its inner source address in that VNI
-  --vni N --prefix CIDR   the VMs of a subnet of the VPC
-  --vni N --flow SPEC     one flow: PROTO/SRC[:SPORT]/DST[:DPORT], e.g.
+  [--vni N] --prefix CIDR the VMs of a subnet (of one VPC with --vni)
+  [--vni N] --flow SPEC   one flow: PROTO/SRC[:SPORT]/DST[:DPORT], e.g.
                           tcp/192.168.1.5:33001/192.168.1.1:22 (a port left out
                           or * matches any; --vni 0 selects plain, non-VXLAN traffic)
 
---percent P (with --vni or --prefix) moves a sticky P% of the selected VMs: a VM
-(VNI, source) is always on the same side. The rule's name is printed; undo it
-with 'graygw rollback --step NAME'. The controller refuses (exit 3) an unknown
-VNI, VIP or pool and rules that would overlap another rule of equal priority.`,
+The rule's name is printed; undo the last change with 'graygw rollback --step',
+or this rule with 'graygw rollback --rule NAME'. The controller refuses (exit 3)
+an unknown VNI, VIP or pool and a rule that would overlap another rule of equal
+priority, listing why; nothing changes then.`,
 		Example: `  graygw cutover --vm 5001/192.168.1.5 --pool gray-router --dry-run
   graygw cutover --vm 5001/192.168.1.5 --pool gray-router
   graygw cutover --vni 5001 --pool gray-router --vip vpc-router
   graygw cutover --vni 5001 --prefix 192.168.1.0/28 --pool gray-router
   graygw cutover --vni 5001 --flow tcp/192.168.1.5:33001/192.168.1.1:22 --pool gray-router
-  graygw cutover --vni 5002 --percent 10 --pool gray-router`,
+  graygw cutover --vni 5002 --percent 10 --pool gray-router --name pct-5002
+  graygw cutover --vni 5002 --percent 50 --pool gray-router --name pct-5002 --wait`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scope, err := f.scope(cmd)
 			if err != nil {
@@ -63,13 +66,11 @@ VNI, VIP or pool and rules that would overlap another rule of equal priority.`,
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
 			defer cancel()
-			cs, err := cl.Cutover(ctx, scope, f.pool, f.dry)
+			cs, err := cl.Cutover(ctx, scope, f.pool, f.change.opts())
 			if err != nil {
 				return fmt.Errorf("cutover: %w", err)
 			}
-			return a.print(cs, func(w io.Writer) {
-				printChanges(w, cs, fmt.Sprintf("rule %s: %s -> pool %s", strings.Join(cs.Rules, ","), describeScope(scope), f.pool))
-			})
+			return a.printChange(cs, fmt.Sprintf("rule %s: %s -> pool %s", strings.Join(cs.Rules, ","), describeScope(scope), f.pool))
 		},
 	}
 	fl := c.Flags()
@@ -77,11 +78,11 @@ VNI, VIP or pool and rules that would overlap another rule of equal priority.`,
 	fl.StringVar(&f.vm, "vm", "", "one VM: VNI/IP")
 	fl.StringVar(&f.prefix, "prefix", "", "inner source prefix (CIDR), with --vni")
 	fl.StringVar(&f.flow, "flow", "", "one flow: PROTO/SRC[:SPORT]/DST[:DPORT], with --vni")
-	fl.Float64Var(&f.percent, "percent", 0, "sticky share of the selected VMs to move, 0 < P <= 100 (with --vni or --prefix)")
+	fl.Float64Var(&f.percent, "percent", 0, "sticky share of the VNI's VMs to move, 0 < P <= 100 (with --vni)")
 	fl.StringVar(&f.pool, "pool", "", "target pool (required)")
 	fl.StringVar(&f.vip, "vip", "", "restrict to this VIP (name from the intent)")
-	fl.StringVar(&f.name, "name", "", "rule name (default: chosen by the controller)")
-	fl.BoolVar(&f.dry, "dry-run", false, "check with the controller, change nothing")
+	fl.StringVar(&f.name, "name", "", "rule name (default: derived by the controller from the scope)")
+	f.change.add(c)
 	return c
 }
 
@@ -107,8 +108,6 @@ func (f *cutoverFlags) scope(cmd *cobra.Command) (rollout.Scope, error) {
 		return sc, usagef("nothing selected: give --vni N, --vm VNI/IP, --vni N --prefix CIDR or --vni N --flow SPEC")
 	case changed(fs, "vm") && hasVNI:
 		return sc, usagef("--vm VNI/IP carries its VNI: drop --vni")
-	case (changed(fs, "prefix") || changed(fs, "flow")) && !hasVNI:
-		return sc, usagef("--prefix and --flow need --vni (0 for plain traffic)")
 	}
 	if hasVNI && (f.vni < 0 || f.vni > 0xffffff) {
 		return sc, usagef("--vni %d: want 0 to 16777215", f.vni)
@@ -142,8 +141,8 @@ func (f *cutoverFlags) scope(cmd *cobra.Command) (rollout.Scope, error) {
 		}
 	}
 	if changed(fs, "percent") {
-		if f.vm != "" || f.flow != "" {
-			return sc, usagef("--percent splits the VMs of a VNI or prefix; a VM or a flow moves whole")
+		if n > 0 {
+			return sc, usagef("--percent splits the VMs of a VNI (--vni N alone); a VM, prefix or flow moves whole")
 		}
 		if !(f.percent > 0 && f.percent <= 100) {
 			return sc, usagef("--percent %g: want more than 0, at most 100", f.percent)
@@ -237,22 +236,34 @@ func or(s, def string) string {
 }
 
 func (a *app) rollbackCmd() *cobra.Command {
-	var step string
-	var all, dry bool
+	var req RollbackRequest
+	var cf changeFlags
 	c := &cobra.Command{
-		Use:   "rollback (--step NAME | --all)",
-		Short: "Undo a cutover, or every cutover",
-		Long: `rollback removes the gray rule a cutover (or a rollout step) added, so its traffic
-returns to the VIP's default pool (or to the next rule that matches). --all removes
-every cutover rule; rules written in the intent document are not cutovers and stay
-(change the intent to remove them). Rolling back a rule that no longer exists is
-not an error.`,
-		Example: `  graygw rollback --step vm-5001-192.168.1.5 --dry-run
-  graygw rollback --step router-v2.5001
-  graygw rollback --all`,
+		Use:   "rollback (--step | --rule NAME | --all)",
+		Short: "Undo the last change, remove one cutover rule, or every gray rule",
+		Long: `rollback moves traffic back:
+
+  --step        undo the last change (apply, cutover or rollback) that was not
+                itself undone; repeat to walk back through 'graygw history'
+  --rule NAME   remove one gray rule (a cutover or rollout step, by the name
+                'graygw get --rules' lists)
+  --all         remove every gray rule: all traffic back to the VIPs' default pools
+
+A rolled-back rule's traffic returns to the VIP's default pool (or to the next
+rule that matches it).`,
+		Example: `  graygw rollback --step --dry-run
+  graygw rollback --step
+  graygw rollback --rule router-v2.5001
+  graygw rollback --all --wait`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (step == "") == !all {
-				return usagef("give --step NAME (a rule name from 'graygw get --rules') or --all")
+			n := 0
+			for _, set := range []bool{req.Step, req.Rule != "", req.All} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				return usagef("give exactly one of --step (undo the last change), --rule NAME or --all")
 			}
 			cl, err := a.client()
 			if err != nil {
@@ -261,17 +272,20 @@ not an error.`,
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
 			defer cancel()
-			cs, err := cl.Rollback(ctx, step, all, dry)
+			cs, err := cl.Rollback(ctx, req, cf.opts())
 			if err != nil {
 				return fmt.Errorf("rollback: %w", err)
 			}
-			return a.print(cs, func(w io.Writer) {
-				printChanges(w, cs, fmt.Sprintf("rolled back: %s", or(strings.Join(cs.Rules, ", "), "nothing")))
-			})
+			head := "rolled back the last change"
+			if len(cs.Rules) > 0 {
+				head = "removed rules: " + strings.Join(cs.Rules, ", ")
+			}
+			return a.printChange(cs, head)
 		},
 	}
-	c.Flags().StringVar(&step, "step", "", "name of the cutover rule to remove")
-	c.Flags().BoolVar(&all, "all", false, "remove every cutover rule")
-	c.Flags().BoolVar(&dry, "dry-run", false, "show what would change, change nothing")
+	c.Flags().BoolVar(&req.Step, "step", false, "undo the last change")
+	c.Flags().StringVar(&req.Rule, "rule", "", "remove the gray rule of this name")
+	c.Flags().BoolVar(&req.All, "all", false, "remove every gray rule")
+	cf.add(c)
 	return c
 }

@@ -3,8 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
+	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +18,8 @@ import (
 
 func (a *app) applyCmd() *cobra.Command {
 	var file string
-	var dry, offline bool
+	var offline bool
+	var cf changeFlags
 	c := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Replace the intent (VIPs, pools, backends, tenants, gray rules)",
@@ -23,11 +28,12 @@ force; the controller then writes the difference to every gateway, make before
 break. The document is validated here first: every problem is listed by field
 path and nothing is sent (exit 3).
 
---dry-run shows the table entries that would change without applying anything.
---offline (with --dry-run) does not contact the controller: it validates and
-compiles the document locally and lists the entries it compiles to.`,
+--dry-run shows the table entries that would change without applying anything;
+--wait returns only once every gateway holds the new version. --offline (with
+--dry-run) does not contact the controller: it validates and compiles the
+document locally and lists the entries it compiles to.`,
 		Example: `  graygw apply -f intent.yaml --dry-run
-  graygw apply -f intent.yaml
+  graygw apply -f intent.yaml --wait
   graygw apply -f intent.yaml --dry-run --offline -o json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			data, in, err := loadIntent(file)
@@ -35,7 +41,7 @@ compiles the document locally and lists the entries it compiles to.`,
 				return err
 			}
 			if offline {
-				if !dry {
+				if !cf.dry {
 					return usagef("--offline needs --dry-run: applying needs the controller")
 				}
 				cs, err := offlineDiff(nil, in)
@@ -51,15 +57,15 @@ compiles the document locally and lists the entries it compiles to.`,
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
 			defer cancel()
-			cs, err := cl.Apply(ctx, data, dry)
+			cs, err := cl.Apply(ctx, data, cf.opts())
 			if err != nil {
 				return fmt.Errorf("apply %s: %w", file, err)
 			}
-			return a.print(cs, func(w io.Writer) { printChanges(w, cs, "") })
+			return a.printChange(cs, "")
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "intent document (YAML); - for standard input")
-	c.Flags().BoolVar(&dry, "dry-run", false, "show what would change, change nothing")
+	cf.add(c)
 	c.Flags().BoolVar(&offline, "offline", false, "with --dry-run: validate and compile locally, without the controller")
 	return c
 }
@@ -67,18 +73,26 @@ compiles the document locally and lists the entries it compiles to.`,
 func (a *app) diffCmd() *cobra.Command {
 	var file, from string
 	c := &cobra.Command{
-		Use:   "diff -f FILE [--from OLD]",
+		Use:   "diff [-f FILE [--from OLD]]",
 		Short: "Show the table entries a new intent would change",
 		Long: `diff compares the intent document with what the gateways hold (through the
 controller) and lists the entries that would be inserted, modified or deleted.
-With --from it runs offline: both documents are validated and compiled locally
+Without -f it shows the drift: what the gateways hold that differs from the
+intent in force. With --from it runs offline: both documents are validated and compiled locally
 (the new one from the old one's tables, as the controller would) and compared.`,
 		Example: `  graygw diff -f intent.yaml
+  graygw diff                          # drift of the gateways from the intent
   graygw diff -f new.yaml --from old.yaml`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, in, err := loadIntent(file)
-			if err != nil {
-				return err
+			var data []byte
+			var in *intent.Intent
+			if file != "" {
+				var err error
+				if data, in, err = loadIntent(file); err != nil {
+					return err
+				}
+			} else if from != "" {
+				return usagef("--from needs -f: the new document to compare with it")
 			}
 			if from != "" {
 				_, old, err := loadIntent(from)
@@ -100,7 +114,7 @@ With --from it runs offline: both documents are validated and compiled locally
 			defer cancel()
 			cs, err := cl.Diff(ctx, data)
 			if err != nil {
-				return fmt.Errorf("diff %s: %w", file, err)
+				return fmt.Errorf("diff: %w", err)
 			}
 			return a.print(cs, func(w io.Writer) { printChanges(w, cs, "") })
 		},
@@ -112,11 +126,13 @@ With --from it runs offline: both documents are validated and compiled locally
 
 func (a *app) getCmd() *cobra.Command {
 	var rules bool
+	var version uint64
 	c := &cobra.Command{
-		Use:   "get [--rules]",
-		Short: "Show the intent in force, or its gray rules",
+		Use:   "get [--rules] [--version N]",
+		Short: "Show the intent in force (or an older version), or its gray rules",
 		Example: `  graygw get                 # the intent document in force, with its version
-  graygw get --rules         # every gray rule, cutovers included
+  graygw get --version 12    # an older version
+  graygw get --rules         # every gray rule, cutovers included, with its priority
   graygw get -o json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := a.client()
@@ -126,24 +142,116 @@ func (a *app) getCmd() *cobra.Command {
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
 			defer cancel()
-			if rules {
-				rs, err := cl.Rules(ctx)
-				if err != nil {
-					return fmt.Errorf("get rules: %w", err)
-				}
-				return a.print(rs, func(w io.Writer) { printRules(w, rs) })
-			}
-			doc, err := cl.Get(ctx)
+			doc, err := cl.Get(ctx, version)
 			if err != nil {
 				return fmt.Errorf("get: %w", err)
 			}
+			if rules {
+				rs, err := rulesOf(doc)
+				if err != nil {
+					return err
+				}
+				return a.print(rs, func(w io.Writer) { printRules(w, rs) })
+			}
 			return a.print(doc, func(w io.Writer) {
-				fmt.Fprintf(w, "# intent version %d, %s by %s\n%s", doc.Version, doc.Time.Format("2006-01-02 15:04:05Z07:00"), doc.Actor, doc.YAML)
+				fmt.Fprintf(w, "# intent version %d (current %d), %s by %s\n%s", doc.Version, doc.CurrentVersion,
+					doc.Time.Format("2006-01-02 15:04:05Z07:00"), doc.Actor, doc.YAML)
 			})
 		},
 	}
 	c.Flags().BoolVar(&rules, "rules", false, "list the gray rules instead of the document")
+	c.Flags().Uint64Var(&version, "version", 0, "an older intent version (0: the one in force)")
 	return c
+}
+
+func (a *app) historyCmd() *cobra.Command {
+	var limit int
+	c := &cobra.Command{
+		Use:   "history [--limit N]",
+		Short: "List the committed changes (apply, cutover, rollback), newest first",
+		Example: `  graygw history
+  graygw history --limit 5 -o yaml`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 10000 {
+				return usagef("--limit %d: want 1 to 10000", limit)
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := a.callCtx()
+			defer cancel()
+			evs, err := cl.History(ctx, limit)
+			if err != nil {
+				return fmt.Errorf("history: %w", err)
+			}
+			return a.print(evs, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tOPERATION\tVERSIONS\tSUMMARY")
+				for _, e := range evs {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d->%d\t%s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Actor, e.Operation, e.Before, e.After, e.Summary)
+				}
+				tw.Flush()
+			})
+		},
+	}
+	c.Flags().IntVar(&limit, "limit", 20, "how many changes to list")
+	return c
+}
+
+// rulesOf lists the gray rules of an intent document, resolved (tier and
+// priority) by the same validation the controller runs.
+func rulesOf(doc *IntentDoc) ([]Rule, error) {
+	in, err := intent.Load([]byte(doc.YAML))
+	if err != nil {
+		return nil, fmt.Errorf("the controller's intent version %d does not validate here (is this graygw older than the controller?): %w", doc.Version, err)
+	}
+	rules := []Rule{}
+	for _, r := range in.Rules {
+		rules = append(rules, Rule{Name: r.Name, Tier: r.Tier.String(), Match: matchString(r.Match), Pool: r.Pool, Percent: r.Percent, Priority: r.Priority})
+	}
+	return rules, nil
+}
+
+// matchString writes a resolved selector in the document's terms.
+func matchString(m intent.Match) string {
+	var p []string
+	if m.VIP != "" {
+		p = append(p, "vip="+m.VIP)
+	}
+	if m.HasVNI {
+		p = append(p, fmt.Sprintf("vni=%d", m.VNI))
+	}
+	if m.Tenant != "" {
+		p = append(p, "tenant="+m.Tenant)
+	}
+	if m.Src.IsValid() {
+		p = append(p, "src="+prefixString(m.Src))
+	}
+	if m.Dst.IsValid() {
+		p = append(p, "dst="+prefixString(m.Dst))
+	}
+	if m.HasProto {
+		p = append(p, fmt.Sprintf("proto=%d", m.Proto))
+	}
+	if m.HasSPort {
+		p = append(p, fmt.Sprintf("sport=%d", m.SPort))
+	}
+	if m.HasDPort {
+		p = append(p, fmt.Sprintf("dport=%d", m.DPort))
+	}
+	if len(p) == 0 {
+		return "*"
+	}
+	return strings.Join(p, " ")
+}
+
+func prefixString(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
 }
 
 // loadIntent reads and validates an intent document. Problems wrap
@@ -161,7 +269,7 @@ func loadIntent(path string) ([]byte, *intent.Intent, error) {
 }
 
 // offlineDiff compiles old (nil: nothing installed) and new, new from old's
-// tables, and compares their entries gateway by gateway.
+// tables as the controller would, and compares their entries gateway by gateway.
 func offlineDiff(old, in *intent.Intent) (*ChangeSet, error) {
 	var prev *compile.Result
 	if old != nil {
@@ -175,7 +283,7 @@ func offlineDiff(old, in *intent.Intent) (*ChangeSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w: %w", errRefused, err)
 	}
-	cs := &ChangeSet{DryRun: true, Changes: []EntryChange{}}
+	cs := &ChangeSet{DryRun: true, Plans: []GatewayPlan{}}
 	for _, g := range res.Gateways {
 		have := map[string]compile.Entry{}
 		if prev != nil {
@@ -185,13 +293,17 @@ func offlineDiff(old, in *intent.Intent) (*ChangeSet, error) {
 				}
 			}
 		}
+		gp := GatewayPlan{Gateway: g.Name, Note: "offline: compiled here, against the --from document", Groups: []ChangeGroup{}}
+		add := func(op string, e compile.Entry) {
+			gp.Changes = append(gp.Changes, EntryChange{Op: op, Table: shortTable(e.Table), Entry: e.String(), Origin: e.Origin})
+		}
 		for _, e := range g.Entries {
 			o, ok := have[e.Key()]
 			switch {
 			case !ok:
-				cs.Changes = append(cs.Changes, change(g.Name, "insert", e))
+				add("insert", e)
 			case !o.Equal(&e):
-				cs.Changes = append(cs.Changes, change(g.Name, "modify", e))
+				add("modify", e)
 			}
 			delete(have, e.Key())
 		}
@@ -201,14 +313,30 @@ func offlineDiff(old, in *intent.Intent) (*ChangeSet, error) {
 		}
 		sort.Slice(gone, func(i, j int) bool { return gone[i].Key() < gone[j].Key() })
 		for _, e := range gone {
-			cs.Changes = append(cs.Changes, change(g.Name, "delete", e))
+			add("delete", e)
 		}
+		idx := map[ChangeGroup]int{}
+		for _, c := range gp.Changes {
+			switch c.Op {
+			case "insert":
+				gp.Inserts++
+			case "modify":
+				gp.Modifies++
+			case "delete":
+				gp.Deletes++
+			}
+			k := ChangeGroup{Op: c.Op, Table: c.Table, Origin: c.Origin}
+			if i, ok := idx[k]; ok {
+				gp.Groups[i].Count++
+				continue
+			}
+			idx[k] = len(gp.Groups)
+			k.Count = 1
+			gp.Groups = append(gp.Groups, k)
+		}
+		cs.Plans = append(cs.Plans, gp)
 	}
 	return cs, nil
-}
-
-func change(gw, op string, e compile.Entry) EntryChange {
-	return EntryChange{Gateway: gw, Op: op, Table: shortTable(e.Table), Entry: e.String(), Origin: e.Origin}
 }
 
 func shortTable(t string) string {
@@ -219,60 +347,87 @@ func shortTable(t string) string {
 	return t
 }
 
-// printChanges writes a change set as a summary line and a table.
+// printChange prints a change set and turns a wait that ended early into an
+// error (exit 1): the change is stored but not yet on every gateway.
+func (a *app) printChange(cs *ChangeSet, head string) error {
+	if err := a.print(cs, func(w io.Writer) { printChanges(w, cs, head) }); err != nil {
+		return err
+	}
+	if cs.WaitError != "" {
+		return fmt.Errorf("version %d stored, but not every gateway holds it yet: %s ('graygw status' shows which)", cs.Version, cs.WaitError)
+	}
+	return nil
+}
+
+// printChanges writes a change set: what happened, then per gateway the
+// counts and the groups of updates (by operation, table and intent object).
 func printChanges(w io.Writer, cs *ChangeSet, head string) {
 	if head != "" {
 		fmt.Fprintln(w, head)
 	}
-	counts := map[string]int{}
-	for _, c := range cs.Changes {
-		counts[c.Op]++
+	switch {
+	case cs.Unchanged:
+		fmt.Fprintf(w, "nothing to change (intent version %d)\n", cs.Version)
+	case cs.DryRun:
+		fmt.Fprintln(w, "dry run: nothing applied")
+	case cs.Applied:
+		fmt.Fprintf(w, "applied as intent version %d\n", cs.Version)
 	}
-	state := "applied"
-	if cs.DryRun {
-		state = "dry run, nothing applied"
+	if cs.Summary != "" {
+		fmt.Fprintln(w, cs.Summary)
 	}
-	ver := ""
-	if cs.Version != 0 {
-		ver = fmt.Sprintf(", intent version %d", cs.Version)
+	if cs.WaitError != "" {
+		fmt.Fprintf(w, "wait: %s\n", cs.WaitError)
 	}
-	fmt.Fprintf(w, "%d inserts, %d modifies, %d deletes (%s%s)\n", counts["insert"], counts["modify"], counts["delete"], state, ver)
-	if len(cs.Changes) == 0 {
-		return
-	}
-	// Bucket entries come by the thousand: one line per gateway, op and pool
-	// (-o json or yaml lists each).
-	type bucketKey struct{ gw, op, origin string }
-	buckets := map[bucketKey]int{}
-	var order []bucketKey
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GATEWAY\tOP\tTABLE\tORIGIN\tENTRY")
-	for _, c := range cs.Changes {
-		if c.Table == "backend_select" {
-			k := bucketKey{c.Gateway, c.Op, c.Origin}
-			if buckets[k] == 0 {
-				order = append(order, k)
-			}
-			buckets[k]++
+	for _, p := range cs.Plans {
+		fmt.Fprintf(w, "\n%s: %d inserts, %d modifies, %d deletes", p.Gateway, p.Inserts, p.Modifies, p.Deletes)
+		if p.Foreign > 0 {
+			fmt.Fprintf(w, " (%d foreign entries removed)", p.Foreign)
+		}
+		if p.Note != "" {
+			fmt.Fprintf(w, " [%s]", p.Note)
+		}
+		fmt.Fprintln(w)
+		if len(p.Groups) == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Gateway, c.Op, c.Table, c.Origin, c.Entry)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  OP\tTABLE\tORIGIN\tENTRIES")
+		for _, g := range p.Groups {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", g.Op, shortTable(g.Table), g.Origin, g.Count)
+		}
+		tw.Flush()
 	}
-	for _, k := range order {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d buckets\n", k.gw, k.op, "backend_select", k.origin, buckets[k])
-	}
-	tw.Flush()
 }
 
 func printRules(w io.Writer, rules []Rule) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tMATCH\tPOOL\tPERCENT\tPRIORITY\tSOURCE")
+	fmt.Fprintln(tw, "NAME\tTIER\tPRIORITY\tMATCH\tPOOL\tPERCENT")
 	for _, r := range rules {
-		src := "intent"
-		if r.Cutover {
-			src = "cutover"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%g\t%d\t%s\n", r.Name, r.Match, r.Pool, r.Percent, r.Priority, src)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%g\n", r.Name, r.Tier, r.Priority, r.Match, r.Pool, r.Percent)
 	}
 	tw.Flush()
+}
+
+// changeFlags are the flags of every command that changes something.
+type changeFlags struct {
+	dry, wait   bool
+	waitTimeout time.Duration
+	actor       string
+}
+
+func (f *changeFlags) add(c *cobra.Command) {
+	fl := c.Flags()
+	fl.BoolVar(&f.dry, "dry-run", false, "validate and show what would change, change nothing")
+	fl.BoolVar(&f.wait, "wait", false, "return once every gateway holds the new version")
+	fl.DurationVar(&f.waitTimeout, "wait-timeout", 60*time.Second, "give up waiting after this long")
+	fl.StringVar(&f.actor, "actor", "", "who makes the change, for the history (default $USER)")
+}
+
+func (f *changeFlags) opts() ChangeOpts {
+	actor := f.actor
+	if actor == "" {
+		actor = os.Getenv("USER")
+	}
+	return ChangeOpts{DryRun: f.dry, Wait: f.wait, WaitTimeout: f.waitTimeout, Actor: actor}
 }

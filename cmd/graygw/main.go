@@ -118,7 +118,7 @@ validation (bad intent, plan or cutover), 4 probe or rollout failed.`,
   graygw cutover --vm 5001/192.168.1.5 --pool gray-router
   graygw probe --vm 5001/192.168.1.5 --router 192.168.1.1
   graygw rollout start -f plan.yaml --wait
-  graygw rollback --all`,
+  graygw rollback --step`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -142,7 +142,7 @@ validation (bad intent, plan or cutover), 4 probe or rollout failed.`,
 	pf.DurationVar(&a.dial.Timeout, "timeout", 30*time.Second, "give up on the controller after this long")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.BoolVarP(&a.json, "json", "j", false, "same as -o json")
-	root.AddCommand(a.applyCmd(), a.diffCmd(), a.getCmd(), a.cutoverCmd(), a.rollbackCmd(),
+	root.AddCommand(a.applyCmd(), a.diffCmd(), a.getCmd(), a.historyCmd(), a.cutoverCmd(), a.rollbackCmd(),
 		a.statusCmd(), a.countersCmd(), a.bgpCmd(), a.rolloutCmd(), a.probeCmd())
 	for _, c := range root.Commands() {
 		if c.Args == nil {

@@ -26,6 +26,8 @@ type fake struct {
 	scope    rollout.Scope
 	pool     string
 	dry      bool
+	change   ChangeOpts
+	rollback RollbackRequest
 	err      error // returned by every call when set
 	progress []*rollout.Progress
 	results  []probe.Result
@@ -35,38 +37,45 @@ type fake struct {
 
 func (f *fake) rec(name string) error { f.calls = append(f.calls, name); return f.err }
 
-func (f *fake) Apply(_ context.Context, doc []byte, dry bool) (*ChangeSet, error) {
-	f.dry = dry
+func (f *fake) Apply(_ context.Context, doc []byte, o ChangeOpts) (*ChangeSet, error) {
+	f.dry, f.change = o.DryRun, o
 	if err := f.rec("apply"); err != nil {
 		return nil, err
 	}
-	return &ChangeSet{DryRun: dry, Version: 7, Changes: []EntryChange{{Gateway: "gw1", Op: "insert", Table: "gray_rules", Entry: "e", Origin: "rule x"}}}, nil
+	return &ChangeSet{DryRun: o.DryRun, Applied: !o.DryRun, Version: 7, Plans: []GatewayPlan{{Gateway: "gw1", Reachable: true, Inserts: 1,
+		Groups: []ChangeGroup{{Op: "insert", Table: "GrayIngress.gray_rules", Origin: "rule x", Count: 1}}}}}, nil
 }
 func (f *fake) Diff(context.Context, []byte) (*ChangeSet, error) {
 	return &ChangeSet{DryRun: true}, f.rec("diff")
 }
-func (f *fake) Get(context.Context) (*IntentDoc, error) {
-	return &IntentDoc{Version: 3, Actor: "alice", YAML: "version: 1\n"}, f.rec("get")
+func (f *fake) Get(_ context.Context, v uint64) (*IntentDoc, error) {
+	doc, _ := os.ReadFile("../../docs/examples/intent.yaml")
+	return &IntentDoc{Version: 3, CurrentVersion: 3, Actor: "alice", YAML: string(doc)}, f.rec(fmt.Sprintf("get %d", v))
 }
-func (f *fake) Rules(context.Context) ([]Rule, error) {
-	return []Rule{{Name: "vm5", Match: "vni 5001 src 192.168.1.5", Pool: "gray-router", Percent: 100, Priority: 5072, Cutover: true}}, f.rec("rules")
+func (f *fake) History(_ context.Context, limit int) ([]Event, error) {
+	return []Event{{Seq: 9, Actor: "alice", Operation: "cutover", Summary: "vm 5001/192.168.1.5 -> gray-router", Before: 2, After: 3}}, f.rec("history")
 }
-func (f *fake) Cutover(_ context.Context, sc rollout.Scope, pool string, dry bool) (*ChangeSet, error) {
-	f.scope, f.pool, f.dry = sc, pool, dry
+func (f *fake) Cutover(_ context.Context, sc rollout.Scope, pool string, o ChangeOpts) (*ChangeSet, error) {
+	f.scope, f.pool, f.dry, f.change = sc, pool, o.DryRun, o
 	if err := f.rec("cutover"); err != nil {
 		return nil, err
 	}
-	return &ChangeSet{DryRun: dry, Rules: []string{or(sc.Name, "cutover-1")}}, nil
+	return &ChangeSet{DryRun: o.DryRun, Rules: []string{or(sc.Name, "vm-5001-192.168.1.5")}}, nil
 }
-func (f *fake) Rollback(_ context.Context, rule string, all, dry bool) (*ChangeSet, error) {
-	f.dry = dry
-	return &ChangeSet{DryRun: dry, Rules: []string{rule}}, f.rec(fmt.Sprintf("rollback %s %v", rule, all))
+func (f *fake) Rollback(_ context.Context, r RollbackRequest, o ChangeOpts) (*ChangeSet, error) {
+	f.dry, f.rollback = o.DryRun, r
+	cs := &ChangeSet{DryRun: o.DryRun}
+	if r.Rule != "" {
+		cs.Rules = []string{r.Rule}
+	}
+	return cs, f.rec("rollback")
 }
 func (f *fake) Status(context.Context) (*Status, error) {
-	return &Status{IntentVersion: 3, Gateways: []GatewayStatus{{Name: "gw1", Address: "10.0.0.1:9559", State: "primary", Entries: 12, InSync: true}}}, f.rec("status")
+	return &Status{IntentVersion: 3, Gateways: []GatewayStatus{{Name: "gw1", Address: "10.0.0.1:9559", Connected: true, Primary: true, Version: 3, Entries: 12, InSync: true, LastResult: "ok"}},
+		VNIs: []VNIStatus{{VNI: 5001, Tenant: "acme", State: "partly-gray", GrayVMs: []string{"192.168.1.5"}, Rules: []string{"vm-5001-192.168.1.5"}}}}, f.rec("status")
 }
-func (f *fake) Counters(context.Context) (*Counters, error) {
-	return &Counters{Rows: []CounterRow{{Gateway: "gw1", Kind: "rule", Name: "vm5", Packets: 10, Bytes: 1000}, {Gateway: "gw1", Kind: "drop", Name: "NO_BACKEND", Packets: 1}}}, f.rec("counters")
+func (f *fake) Counters(_ context.Context, gw string) (*Counters, error) {
+	return &Counters{Rows: []CounterRow{{Gateway: "gw1", Kind: "rule", Name: "vm5", Packets: 10, Bytes: 1000}, {Gateway: "gw1", Kind: "drop", Name: "NO_BACKEND", Packets: 1}}}, f.rec("counters " + gw)
 }
 func (f *fake) BGP(context.Context) (*BGPStatus, error) {
 	return &BGPStatus{Peers: []BGPPeer{{Address: "10.1.0.254", ASN: 65000, State: "established"}},
@@ -133,7 +142,6 @@ func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--prefix", "10.0.0.0/8"}, "give one of --vm, --prefix, --flow"},
 		{[]string{"cutover", "--pool", "g", "--vm", "192.168.1.5"}, `--vm "192.168.1.5": want VNI/IPv4, e.g. 5001/192.168.1.5`},
 		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--vni", "5001"}, "--vm VNI/IP carries its VNI: drop --vni"},
-		{[]string{"cutover", "--pool", "g", "--prefix", "192.168.1.0/24"}, "--prefix and --flow need --vni"},
 		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--prefix", "192.168.1.1/24"}, "without host bits"},
 		{[]string{"cutover", "--pool", "g", "--vni", "16777216"}, "--vni 16777216: want 0 to 16777215"},
 		{[]string{"cutover", "--pool", "g", "--vni", "0"}, "--vni 0 (plain traffic) only with --flow"},
@@ -141,9 +149,13 @@ func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--flow", "tcp/1.2.3.4:99999/*"}, `source port "99999"`},
 		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--flow", "tcp/*/*"}, "selects every tcp packet"},
 		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--percent", "0"}, "--percent 0: want more than 0"},
-		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--percent", "50"}, "a VM or a flow moves whole"},
-		{[]string{"rollback"}, "give --step NAME"},
-		{[]string{"rollback", "--step", "x", "--all"}, "give --step NAME"},
+		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--percent", "50"}, "a VM, prefix or flow moves whole"},
+		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--prefix", "192.168.1.0/24", "--percent", "50"}, "a VM, prefix or flow moves whole"},
+		{[]string{"rollback"}, "give exactly one of --step (undo the last change), --rule NAME or --all"},
+		{[]string{"rollback", "--step", "--all"}, "give exactly one of"},
+		{[]string{"rollback", "--step", "x"}, "takes no arguments"},
+		{[]string{"history", "--limit", "0"}, "--limit 0"},
+		{[]string{"diff", "--from", "x.yaml"}, "--from needs -f"},
 		{[]string{"apply"}, "-f is required"},
 		{[]string{"apply", "-f", "../../docs/examples/intent.yaml", "--offline"}, "--offline needs --dry-run"},
 		{[]string{"status", "-o", "xml"}, `-o "xml": want table, json or yaml`},
@@ -178,7 +190,9 @@ func TestCutoverScopes(t *testing.T) {
 	}{
 		{[]string{"--vm", "5001/192.168.1.5"}, intent.MatchSpec{VNI: ptr(int64(5001)), Src: "192.168.1.5"}, 0},
 		{[]string{"--vni", "5001", "--vip", "vpc-router"}, intent.MatchSpec{VIP: "vpc-router", VNI: ptr(int64(5001))}, 0},
-		{[]string{"--vni", "5001", "--prefix", "192.168.1.0/28", "--percent", "12.5"}, intent.MatchSpec{VNI: ptr(int64(5001)), Src: "192.168.1.0/28"}, 12.5},
+		{[]string{"--vni", "5001", "--prefix", "192.168.1.0/28"}, intent.MatchSpec{VNI: ptr(int64(5001)), Src: "192.168.1.0/28"}, 0},
+		{[]string{"--prefix", "192.168.1.0/28"}, intent.MatchSpec{Src: "192.168.1.0/28"}, 0},
+		{[]string{"--vni", "5002", "--percent", "12.5"}, intent.MatchSpec{VNI: ptr(int64(5002))}, 12.5},
 		{[]string{"--vni", "5001", "--flow", "tcp/192.168.1.5:33001/192.168.1.1:22"},
 			intent.MatchSpec{VNI: ptr(int64(5001)), Proto: "tcp", Src: "192.168.1.5", SPort: ptr(int64(33001)), Dst: "192.168.1.1", DPort: ptr(int64(22))}, 0},
 		{[]string{"--vni", "0", "--flow", "udp/*/10.255.0.1:53"}, intent.MatchSpec{VNI: ptr(int64(0)), Proto: "udp", Dst: "10.255.0.1", DPort: ptr(int64(53))}, 0},
@@ -194,7 +208,7 @@ func TestCutoverScopes(t *testing.T) {
 		if string(got) != string(want) || f.scope.Percent != tc.pct || f.pool != "gray-router" || !f.dry {
 			t.Errorf("%v: scope %s %g pool %s dry %v, want %s %g", tc.args, got, f.scope.Percent, f.pool, f.dry, want, tc.pct)
 		}
-		if !strings.Contains(out, "rule cutover-1: ") || !strings.Contains(out, "dry run, nothing applied") {
+		if !strings.Contains(out, "rule vm-5001-192.168.1.5: ") || !strings.Contains(out, "dry run: nothing applied") {
 			t.Errorf("%v: output %q", tc.args, out)
 		}
 	}
@@ -229,11 +243,16 @@ func TestApplyValidatesLocallyFirst(t *testing.T) {
 		t.Errorf("an invalid intent was sent: %v", f.calls)
 	}
 	code, out, stderr := cli(t, f, "apply", "-f", "../../docs/examples/intent.yaml", "--dry-run")
-	if code != 0 || !f.dry || !strings.Contains(out, "1 inserts, 0 modifies, 0 deletes (dry run, nothing applied, intent version 7)") {
+	if code != 0 || !f.dry || !strings.Contains(out, "dry run: nothing applied") || !strings.Contains(out, "gw1: 1 inserts, 0 modifies, 0 deletes") || !strings.Contains(out, "gray_rules  rule x") {
 		t.Errorf("apply --dry-run: %d %q %q", code, out, stderr)
 	}
+	f = &fake{}
+	code, out, _ = cli(t, f, "apply", "-f", "../../docs/examples/intent.yaml", "--wait", "--actor", "bob")
+	if code != 0 || !f.change.Wait || f.change.Actor != "bob" || f.change.WaitTimeout != time.Minute || !strings.Contains(out, "applied as intent version 7") {
+		t.Errorf("apply --wait: %d %+v\n%s", code, f.change, out)
+	}
 	code, out, _ = cli(t, &fake{}, "apply", "-f", "../../docs/examples/intent.yaml", "--dry-run", "--offline")
-	if code != 0 || !strings.Contains(out, "gray_rules      rule vm-10.0.0.5") || !strings.Contains(out, "4096 buckets") {
+	if code != 0 || !strings.Contains(out, "gw1: 16403 inserts") || !strings.Contains(out, "pool base-router v0    4096") {
 		t.Errorf("offline apply: %d\n%s", code, out)
 	}
 }
@@ -255,11 +274,15 @@ func TestOfflineDiff(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &cs); err != nil {
 		t.Fatal(err)
 	}
-	if len(cs.Changes) != 2 { // one rule, on each of the two gateways
-		t.Fatalf("changes %+v, want the new rule on gw1 and gw2", cs.Changes)
+	if len(cs.Plans) != 2 { // one rule, on each of the two gateways
+		t.Fatalf("plans %+v, want gw1 and gw2", cs.Plans)
 	}
-	for _, c := range cs.Changes {
-		if c.Op != "insert" || c.Table != "gray_rules" || c.Origin != "rule vm-10.0.0.6" {
+	for _, p := range cs.Plans {
+		if p.Inserts != 1 || p.Modifies+p.Deletes != 0 || len(p.Changes) != 1 || len(p.Groups) != 1 {
+			t.Errorf("plan %+v", p)
+			continue
+		}
+		if c := p.Changes[0]; c.Op != "insert" || c.Table != "gray_rules" || c.Origin != "rule vm-10.0.0.6" {
 			t.Errorf("change %+v", c)
 		}
 	}
@@ -362,12 +385,14 @@ func TestReadCommandsOutput(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"status"}, []string{"intent version 3", "GATEWAY", "gw1", "primary", "yes"}},
+		{[]string{"status"}, []string{"intent version 3", "GATEWAY", "gw1", "primary", "yes", "5001", "partly-gray", "192.168.1.5"}},
 		{[]string{"counters", "--kind", "drop"}, []string{"NO_BACKEND"}},
 		{[]string{"bgp"}, []string{"established", "10.255.0.1/32", "gateway gw1 not in sync"}},
-		{[]string{"get"}, []string{"# intent version 3", "by alice", "version: 1"}},
-		{[]string{"get", "--rules"}, []string{"vm5", "cutover", "5072"}},
-		{[]string{"rollback", "--step", "vm5", "--dry-run"}, []string{"rolled back: vm5", "dry run"}},
+		{[]string{"get"}, []string{"# intent version 3 (current 3)", "by alice", "version: 1"}},
+		{[]string{"get", "--rules"}, []string{"vm-10.0.0.5", "vm", "5072", "vip=vpc-router vni=5001 src=10.0.0.5", "globex-nat-25pct", "25"}},
+		{[]string{"history"}, []string{"cutover", "2->3", "alice"}},
+		{[]string{"rollback", "--rule", "vm5", "--dry-run"}, []string{"removed rules: vm5", "dry run"}},
+		{[]string{"rollback", "--step"}, []string{"rolled back the last change"}},
 	} {
 		code, out, stderr := cli(t, &fake{}, tc.args...)
 		if code != 0 {

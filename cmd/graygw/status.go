@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,18 +29,33 @@ func (a *app) statusCmd() *cobra.Command {
 				return fmt.Errorf("status: %w", err)
 			}
 			return a.print(st, func(w io.Writer) {
-				fmt.Fprintf(w, "intent version %d\n", st.IntentVersion)
-				if st.Rollout != "" {
-					fmt.Fprintf(w, "rollout: %s\n", st.Rollout)
+				fmt.Fprintf(w, "intent version %d", st.IntentVersion)
+				if st.Draining {
+					fmt.Fprint(w, " (controller draining: changes are refused)")
 				}
+				fmt.Fprintln(w)
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "GATEWAY\tADDRESS\tSTATE\tENTRIES\tIN SYNC\tLAST RECONCILE\tERROR")
+				fmt.Fprintln(tw, "GATEWAY\tADDRESS\tSTATE\tVERSION\tIN SYNC\tENTRIES\tLAST RECONCILE\tRESULT")
 				for _, g := range st.Gateways {
 					last := "never"
 					if !g.LastReconcile.IsZero() {
 						last = g.LastReconcile.Format(time.RFC3339)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", g.Name, g.Address, g.State, g.Entries, yesNo(g.InSync), last, g.Error)
+					res := g.LastResult
+					if g.LastError != "" {
+						res += ": " + g.LastError
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", g.Name, g.Address, g.State(), g.Version, yesNo(g.InSync), g.Entries, last, res)
+				}
+				tw.Flush()
+				if len(st.VNIs) == 0 {
+					return
+				}
+				fmt.Fprintln(w)
+				tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "VNI\tTENANT\tSTATE\tGRAY VMS\tRULES")
+				for _, v := range st.VNIs {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", v.VNI, or(v.Tenant, "-"), v.State, or(strings.Join(v.GrayVMs, ","), "-"), or(strings.Join(v.Rules, ","), "-"))
 				}
 				tw.Flush()
 			})
@@ -48,18 +64,18 @@ func (a *app) statusCmd() *cobra.Command {
 }
 
 func (a *app) countersCmd() *cobra.Command {
-	var kind string
+	var kind, gateway string
 	c := &cobra.Command{
-		Use:   "counters [--kind vip|rule|backend|drop]",
+		Use:   "counters [--gateway NAME] [--kind rule|vip|pool|backend|drop|foreign]",
 		Short: "Show the dataplane counters (VIPs, gray rules, backends, drop reasons)",
 		Example: `  graygw counters
   graygw counters --kind rule
-  graygw counters -j`,
+  graygw counters --gateway gw1 -j`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch kind {
-			case "", "vip", "rule", "backend", "drop":
+			case "", "rule", "vip", "pool", "backend", "drop", "foreign":
 			default:
-				return usagef("--kind %q: want vip, rule, backend or drop", kind)
+				return usagef("--kind %q: want rule, vip, pool, backend, drop or foreign", kind)
 			}
 			cl, err := a.client()
 			if err != nil {
@@ -68,7 +84,7 @@ func (a *app) countersCmd() *cobra.Command {
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
 			defer cancel()
-			cs, err := cl.Counters(ctx)
+			cs, err := cl.Counters(ctx, gateway)
 			if err != nil {
 				return fmt.Errorf("counters: %w", err)
 			}
@@ -79,19 +95,27 @@ func (a *app) countersCmd() *cobra.Command {
 						rows = append(rows, r)
 					}
 				}
-				cs = &Counters{Rows: rows}
+				cs = &Counters{Rows: rows, Errors: cs.Errors}
 			}
-			return a.print(cs, func(w io.Writer) {
+			err = a.print(cs, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 				fmt.Fprintln(tw, "GATEWAY\tKIND\tNAME\tPACKETS\tBYTES\t")
 				for _, r := range cs.Rows {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t\n", r.Gateway, r.Kind, r.Name, r.Packets, r.Bytes)
 				}
 				tw.Flush()
+				for _, e := range cs.Errors {
+					fmt.Fprintf(w, "unreadable: %s\n", e)
+				}
 			})
+			if err == nil && len(cs.Errors) > 0 {
+				err = fmt.Errorf("counters of %d gateway(s) could not be read: %s", len(cs.Errors), strings.Join(cs.Errors, "; "))
+			}
+			return err
 		},
 	}
-	c.Flags().StringVar(&kind, "kind", "", "only counters of this kind: vip, rule, backend or drop")
+	c.Flags().StringVar(&kind, "kind", "", "only counters of this kind: rule, vip, pool, backend, drop or foreign")
+	c.Flags().StringVar(&gateway, "gateway", "", "only this gateway")
 	return c
 }
 
