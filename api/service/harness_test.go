@@ -15,11 +15,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
-	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/p4src"
