@@ -6,7 +6,7 @@ import (
 	"math/bits"
 )
 
-// Byte-string errors (P4Runtime spec §8.4 "Bytestrings").
+// Byte-string errors (P4Runtime spec §8.3 "Bytestrings").
 var (
 	// ErrEmptyBytes: a zero-length byte string, which the spec always rejects.
 	ErrEmptyBytes = errors.New("p4info: empty byte string")
@@ -26,7 +26,7 @@ func BitLen(b []byte) int {
 }
 
 // Canonical returns the shortest representation of the unsigned value b: leading
-// zero bytes removed, one byte kept for zero (spec §8.4). The result shares b's
+// zero bytes removed, one byte kept for zero (spec §8.3). The result shares b's
 // storage. An empty b stays empty.
 func Canonical(b []byte) []byte {
 	for len(b) > 1 && b[0] == 0 {

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The examples of the spec's tables "Valid/Invalid Bytestring Encoding" (§8.4),
+// The examples of the spec's tables "Valid/Invalid Bytestring Encoding" (§8.3),
 // unsigned ones.
 func TestCheckWidthSpecExamples(t *testing.T) {
 	valid := []struct {

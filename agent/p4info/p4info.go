@@ -1,7 +1,7 @@
 // Package p4info indexes a P4Info message so P4Runtime code resolves tables, match
 // fields, actions, parameters and counters by name (or id) together with their
 // bitwidths, match kinds and sizes, instead of hard-coding ids. It also holds the
-// P4Runtime byte-string codec (spec §8.4) and a semantic comparison of two P4Infos.
+// P4Runtime byte-string codec (spec §8.3 Bytestrings) and a semantic comparison of two P4Infos.
 //
 // The graygw agent (P4Runtime server) and the controller (P4Runtime client) share
 // it; it depends on nothing in graygw.

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// Client arbitration (spec §5 and §15.2): per (device, role) the primary is the
+// Client arbitration (spec §5 and §16.2): per (device, role) the primary is the
 // live controller whose election_id is the highest the server has ever seen for
 // that role; a controller with a lower or unset election_id is a backup. The
 // highest id survives an agent restart (journal), as the spec asks of an

@@ -11,7 +11,7 @@ import (
 	"github.com/graygw/graygw/pipeline"
 )
 
-// Counters (spec §9.4). drop_reasons is the one indexed counter; vip, gray_rules
+// Counters (spec §9.3). drop_reasons is the one indexed counter; vip, gray_rules
 // and backend have direct counters. Both are read from the dataplane at read time
 // (data-plane volatile, so outside read-write symmetry). Writes set a value and
 // need a dataplane.CounterWriter; the XDP dataplane has none, so there they are
@@ -46,7 +46,7 @@ func (s *Server) counterByID(id uint32) (*p4info.Counter, *uerr) {
 }
 
 // cellRange resolves CounterEntry.index: unset = every cell; negative is
-// INVALID_ARGUMENT and past the size OUT_OF_RANGE (spec §9.4.2).
+// INVALID_ARGUMENT and past the size OUT_OF_RANGE (spec §9.3.2).
 func cellRange(c *p4info.Counter, idx *p4v1.Index) (int, int, *uerr) {
 	if idx == nil {
 		return 0, int(c.Size), nil
@@ -103,7 +103,7 @@ func (s *Server) applyCells(o *op) *uerr {
 }
 
 // prepareDirectCounterEntry validates a DirectCounterEntry write: MODIFY only,
-// naming an existing entry (spec §9.4.1).
+// naming an existing entry (spec §9.3.1).
 func (s *Server) prepareDirectCounterEntry(ov *overlay, typ p4v1.Update_Type, dce *p4v1.DirectCounterEntry) (*op, *uerr) {
 	if typ != p4v1.Update_MODIFY {
 		return nil, errf(codes.InvalidArgument, "DirectCounterEntry: only MODIFY applies, not %s", typ)

@@ -17,7 +17,7 @@ import (
 // fields omitted, fields in P4Info order) and stored as two strings: the key
 // (match + priority), which identifies the entry, and the value (action, params,
 // metadata). Reads decode them back, so what a client reads is what it wrote,
-// canonicalized (spec §8.4: the server answers with the shortest byte strings).
+// canonicalized (spec §8.3 Bytestrings: the server answers with the shortest byte strings).
 
 // fieldVal is one match field of an entry in canonical form.
 type fieldVal struct {
@@ -41,7 +41,7 @@ type entry struct {
 // parseMatch validates te's match fields and priority for table t (spec §9.1.1
 // "Match Format"). Any violation is INVALID_ARGUMENT, including a byte string
 // wider than the field: the match-format rules say INVALID_ARGUMENT, which is more
-// specific than §8.4's general OUT_OF_RANGE for byte strings.
+// specific than §8.3's general OUT_OF_RANGE for byte strings.
 func parseMatch(t *tableInfo, te *p4v1.TableEntry) (*entry, *uerr) {
 	e, err := parseMatchFields(t, te)
 	if err != nil {

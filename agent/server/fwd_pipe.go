@@ -19,7 +19,7 @@ import (
 // (p4info.Diff: ids, names, widths, kinds, sizes...; not bytes, order or docs);
 // p4_device_config is opaque, kept and returned, never interpreted.
 //
-// Actions (spec §13):
+// Actions (spec §14 SetForwardingPipelineConfig):
 //   VERIFY               check only.
 //   VERIFY_AND_SAVE      check, keep as the saved config; writes are accepted
 //                        (the program is already running).
@@ -171,7 +171,7 @@ func (s *Server) clearAll() error {
 	return firstErr
 }
 
-// GetForwardingPipelineConfig implements the RPC (spec §14): the committed
+// GetForwardingPipelineConfig implements the RPC (spec §15): the committed
 // config as set, or an unset config before any commit.
 func (s *Server) GetForwardingPipelineConfig(_ context.Context, req *p4v1.GetForwardingPipelineConfigRequest) (*p4v1.GetForwardingPipelineConfigResponse, error) {
 	if e := s.checkDevice(req.GetDeviceId()); e != nil {

@@ -23,7 +23,7 @@ type item struct {
 	ctr *dataplane.Counter
 }
 
-// Read implements the Read RPC (spec §11). The view is read-locked while the
+// Read implements the Read RPC (spec §13). The view is read-locked while the
 // answer is collected (table rows are copied as strings, counters read), so a Read
 // sees each Write whole or not at all; decoding and sending happen unlocked.
 func (s *Server) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) error {
@@ -49,7 +49,7 @@ func (s *Server) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) erro
 		case *p4v1.Entity_DirectCounterEntry:
 			e = s.readDirectCounterEntry(x.DirectCounterEntry, &ents)
 		case nil:
-			e = errf(codes.InvalidArgument, "read request without an entity (spec §11.2)")
+			e = errf(codes.InvalidArgument, "read request without an entity (spec §13.2)")
 		default:
 			if !wildcardOfNothing(ent) {
 				e = unsupportedEntity(ent)
@@ -136,7 +136,7 @@ func wildcardOfNothing(e *p4v1.Entity) bool {
 	return false
 }
 
-// collectTable gathers the rows a TableEntry read selects (spec §9.1.5 "Wildcard
+// collectTable gathers the rows a TableEntry read selects (spec §9.1.6 "Wildcard
 // Reads"). Callers hold viewMu.
 func (s *Server) collectTable(te *p4v1.TableEntry, items *[]item) *uerr {
 	if te.GetTimeSinceLastHit() != nil {
@@ -146,7 +146,7 @@ func (s *Server) collectTable(te *p4v1.TableEntry, items *[]item) *uerr {
 	if te.GetTableId() == 0 {
 		if len(te.GetMatch()) != 0 || te.GetAction() != nil || te.GetPriority() != 0 || te.GetControllerMetadata() != 0 ||
 			len(te.GetMetadata()) != 0 || te.GetIsDefaultAction() {
-			return errf(codes.InvalidArgument, "table_id 0 reads every table: no other filter may be set (spec §9.1.5)")
+			return errf(codes.InvalidArgument, "table_id 0 reads every table: no other filter may be set (spec §9.1.6)")
 		}
 		for _, t := range s.schema.order {
 			if e := s.collectRows(t, nil, 0, 0, te, wantCtr, items); e != nil {

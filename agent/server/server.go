@@ -76,7 +76,7 @@ type Server struct {
 	cw     dataplane.CounterWriter // nil when the dataplane cannot set counters
 
 	// writeMu serializes Write and SetForwardingPipelineConfig (strict
-	// serializability, spec §12.2) and lets arbitration wait for in-flight writes.
+	// serializability, spec §12.1) and lets arbitration wait for in-flight writes.
 	writeMu sync.Mutex
 	// viewMu guards view and pipe: writers hold it for a whole batch, readers
 	// for a whole Read, so a Read sees a Write completely or not at all.
@@ -212,7 +212,7 @@ func (s *Server) pipelineReady() *uerr {
 	return nil
 }
 
-// Capabilities implements the Capabilities RPC (spec §16).
+// Capabilities implements the Capabilities RPC (spec §17).
 func (s *Server) Capabilities(_ context.Context, req *p4v1.CapabilitiesRequest) (*p4v1.CapabilitiesResponse, error) {
 	if id := req.GetDeviceId(); id != 0 {
 		if e := s.checkDevice(id); e != nil {

@@ -101,7 +101,7 @@ func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteRe
 	switch req.GetAtomicity() {
 	case p4v1.WriteRequest_CONTINUE_ON_ERROR:
 	case p4v1.WriteRequest_ROLLBACK_ON_ERROR, p4v1.WriteRequest_DATAPLANE_ATOMIC:
-		return nil, errf(codes.Unimplemented, "atomicity %s is not supported: only CONTINUE_ON_ERROR (spec §12.3)", req.GetAtomicity()).grpc()
+		return nil, errf(codes.Unimplemented, "atomicity %s is not supported: only CONTINUE_ON_ERROR (spec §12.2 Batch Atomicity)", req.GetAtomicity()).grpc()
 	default:
 		return nil, errf(codes.InvalidArgument, "atomicity %d unknown", req.GetAtomicity()).grpc()
 	}

@@ -247,7 +247,7 @@ func TestNonCanonicalBytesAccepted(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
 	b := h.b()
-	// Leading zero bytes are accepted (spec §8.4) and read back canonical.
+	// Leading zero bytes are accepted (spec §8.3 Bytestrings) and read back canonical.
 	padded := b.Entry("GrayIngress.backend_select", 0,
 		[]fm{{Name: "pool_id", Value: []byte{0, 0, 0, 1}}, {Name: "bucket", Value: []byte{0, 0}}},
 		"GrayIngress.set_backend", param{Name: "backend_id", Value: []byte{0, 0, 0, 0, 7}})
