@@ -22,8 +22,6 @@ var (
 	errRefused = errors.New("refused by the controller")
 	// errProbeFailed: probes failed, or a rollout failed or was aborted; exit 4.
 	errProbeFailed = errors.New("probe failed")
-	// errNotWired: this build has no client for the controller's API yet.
-	errNotWired = errors.New("this graygw build cannot talk to the controller yet: its API (api/graygw/v1) has not landed; only --offline checks work")
 )
 
 // Client is what the CLI needs from the controller. The gRPC implementation
@@ -291,46 +289,5 @@ func (o dialOptions) target() (network, addr string, err error) {
 	return "tcp", a, nil
 }
 
-// dial returns the client for o. Until api/graygw/v1 lands it checks the
-// options and returns a client whose every call fails with errNotWired.
-func dial(o dialOptions) (Client, error) {
-	if _, _, err := o.target(); err != nil {
-		return nil, usageErr(err)
-	}
-	return notWired{addr: o.Address}, nil
-}
-
-// notWired is the client of a build without the controller API.
-type notWired struct{ addr string }
-
-func (n notWired) err() error { return fmt.Errorf("controller %s: %w", n.addr, errNotWired) }
-
-func (n notWired) Apply(context.Context, []byte, ChangeOpts) (*ChangeSet, error) {
-	return nil, n.err()
-}
-func (n notWired) Diff(context.Context, []byte) (*ChangeSet, error)    { return nil, n.err() }
-func (n notWired) Get(context.Context, uint64) (*IntentDoc, error)     { return nil, n.err() }
-func (n notWired) History(context.Context, int) ([]Event, error)       { return nil, n.err() }
-func (n notWired) Counters(context.Context, string) (*Counters, error) { return nil, n.err() }
-func (n notWired) Status(context.Context) (*Status, error)             { return nil, n.err() }
-func (n notWired) BGP(context.Context) (*BGPStatus, error)             { return nil, n.err() }
-func (n notWired) Cutover(context.Context, rollout.Scope, string, ChangeOpts) (*ChangeSet, error) {
-	return nil, n.err()
-}
-func (n notWired) Rollback(context.Context, RollbackRequest, ChangeOpts) (*ChangeSet, error) {
-	return nil, n.err()
-}
-func (n notWired) RolloutStart(context.Context, []byte, bool) (*rollout.Progress, error) {
-	return nil, n.err()
-}
-func (n notWired) RolloutStatus(context.Context) (*rollout.Progress, error) { return nil, n.err() }
-func (n notWired) RolloutPause(context.Context) (*rollout.Progress, error)  { return nil, n.err() }
-func (n notWired) RolloutResume(context.Context) (*rollout.Progress, error) { return nil, n.err() }
-func (n notWired) RolloutAbort(context.Context) (*rollout.Progress, error)  { return nil, n.err() }
-func (n notWired) RolloutWatch(context.Context, func(*rollout.Progress) error) error {
-	return n.err()
-}
-func (n notWired) Probe(context.Context, []probe.Target, probe.Options) ([]probe.Result, error) {
-	return nil, n.err()
-}
-func (n notWired) Close() error { return nil }
+// dial returns the gRPC client of the controller's API for o.
+func dial(o dialOptions) (Client, error) { return dialAPI(o) }

@@ -419,14 +419,6 @@ func TestReadCommandsOutput(t *testing.T) {
 	}
 }
 
-func TestNotWiredSaysSo(t *testing.T) {
-	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"status"}, &out, &errb, dial)
-	if code != ExitError || !strings.Contains(errb.String(), "api/graygw/v1") {
-		t.Errorf("exit %d: %s", code, errb.String())
-	}
-}
-
 func TestEveryCommandHasHelpAndExamples(t *testing.T) {
 	a := &app{}
 	var walk func(c *cobra.Command)

@@ -1,0 +1,384 @@
+package main
+
+// The gRPC client of the controller's API (api/graygw/v1).
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/probe"
+	"github.com/graygw/graygw/controller/rollout"
+)
+
+// errUnsupported: the controller's API has no call for this yet (BGP status,
+// rollouts, probes, removing one rule by name).
+var errUnsupported = errors.New("the controller API (api/graygw/v1) has no call for this yet")
+
+// dialAPI connects to the controller: the unix socket without TLS (the server
+// authenticates the peer's uid), or tcp with mutual TLS.
+func dialAPI(o dialOptions) (Client, error) {
+	network, addr, err := o.target()
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	var target string
+	var creds credentials.TransportCredentials
+	if network == "unix" {
+		if _, err := os.Stat(addr); err != nil {
+			return nil, fmt.Errorf("controller socket %s: %w (is graygw-controller running? --controller picks another address)", addr, err)
+		}
+		target, creds = "unix://"+addr, insecure.NewCredentials()
+	} else {
+		cfg, err := clientTLS(o)
+		if err != nil {
+			return nil, err
+		}
+		target, creds = addr, credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, fmt.Errorf("controller %s: %w", o.Address, err)
+	}
+	return &grpcClient{conn: conn, c: graygwv1.NewControllerClient(conn), addr: o.Address}, nil
+}
+
+func clientTLS(o dialOptions) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	pem, err := os.ReadFile(o.TLSCA)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", o.TLSCA)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+type grpcClient struct {
+	conn *grpc.ClientConn
+	c    graygwv1.ControllerClient
+	addr string
+}
+
+func (g *grpcClient) Close() error { return g.conn.Close() }
+
+// callErr turns a gRPC error into one that says what to do, wrapping the
+// sentinel that picks the exit code.
+func (g *grpcClient) callErr(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.InvalidArgument, codes.FailedPrecondition:
+		return fmt.Errorf("%w: %s", errRefused, st.Message())
+	case codes.Unavailable:
+		return fmt.Errorf("controller %s unavailable (not running, or draining): %s", g.addr, st.Message())
+	case codes.Aborted:
+		return fmt.Errorf("%s (another change got in first: run the command again)", st.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("controller %s did not answer in time (--timeout): %s", g.addr, st.Message())
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return fmt.Errorf("controller %s refused this client (%s): check --tls-cert/--tls-key, or the socket's permissions", g.addr, st.Message())
+	}
+	return fmt.Errorf("controller %s: %s: %s", g.addr, st.Code(), st.Message())
+}
+
+func changeOptions(o ChangeOpts) *graygwv1.ChangeOptions {
+	co := &graygwv1.ChangeOptions{Actor: o.Actor, DryRun: o.DryRun, Wait: o.Wait}
+	if o.WaitTimeout > 0 {
+		co.WaitTimeout = durationpb.New(o.WaitTimeout)
+	}
+	return co
+}
+
+// problemsErr is the error of a refused change: every problem, by path.
+func problemsErr(ps []*graygwv1.Problem) error {
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString("\n  ")
+		if p.GetPath() != "" {
+			b.WriteString(p.GetPath() + ": ")
+		}
+		b.WriteString(p.GetMessage())
+		if p.GetClass() != "" {
+			b.WriteString(" [" + p.GetClass() + "]")
+		}
+	}
+	return fmt.Errorf("%w:%s", errRefused, b.String())
+}
+
+func changeSet(r *graygwv1.ChangeResult, dry bool) (*ChangeSet, error) {
+	if len(r.GetProblems()) > 0 {
+		return nil, problemsErr(r.GetProblems())
+	}
+	return &ChangeSet{DryRun: dry, Applied: r.GetApplied(), Unchanged: r.GetUnchanged(), Version: r.GetVersion(),
+		Summary: r.GetSummary(), Plans: plans(r.GetPlans()), WaitError: r.GetWaitError()}, nil
+}
+
+func plans(ps []*graygwv1.GatewayPlan) []GatewayPlan {
+	out := []GatewayPlan{}
+	for _, p := range ps {
+		gp := GatewayPlan{Gateway: p.GetGateway(), Reachable: p.GetReachable(), Note: p.GetNote(),
+			Inserts: int(p.GetInserts()), Modifies: int(p.GetModifies()), Deletes: int(p.GetDeletes()),
+			Foreign: int(p.GetForeign()), Truncated: p.GetTruncated(), Groups: []ChangeGroup{}}
+		for _, g := range p.GetGroups() {
+			gp.Groups = append(gp.Groups, ChangeGroup{Op: strings.ToLower(g.GetOp()), Table: g.GetTable(), Origin: g.GetOrigin(), Count: int(g.GetCount())})
+		}
+		for _, c := range p.GetChanges() {
+			gp.Changes = append(gp.Changes, EntryChange{Op: strings.ToLower(c.GetOp()), Table: shortTable(c.GetTable()), Origin: c.GetOrigin(), Entry: c.GetEntry()})
+		}
+		out = append(out, gp)
+	}
+	return out
+}
+
+func (g *grpcClient) Apply(ctx context.Context, doc []byte, o ChangeOpts) (*ChangeSet, error) {
+	resp, err := g.c.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: string(doc), Options: changeOptions(o)})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return changeSet(resp.GetResult(), o.DryRun)
+}
+
+func (g *grpcClient) Diff(ctx context.Context, doc []byte) (*ChangeSet, error) {
+	resp, err := g.c.Diff(ctx, &graygwv1.DiffRequest{IntentYaml: string(doc)})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	if len(resp.GetProblems()) > 0 {
+		return nil, problemsErr(resp.GetProblems())
+	}
+	return &ChangeSet{DryRun: true, Version: resp.GetBaseVersion(), Summary: resp.GetSummary(), Plans: plans(resp.GetPlans())}, nil
+}
+
+func (g *grpcClient) Get(ctx context.Context, version uint64) (*IntentDoc, error) {
+	resp, err := g.c.Get(ctx, &graygwv1.GetRequest{Version: version})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return &IntentDoc{Version: resp.GetVersion(), CurrentVersion: resp.GetCurrentVersion(), Actor: resp.GetActor(),
+		Time: resp.GetTime().AsTime(), YAML: resp.GetIntentYaml()}, nil
+}
+
+// cutoverRequest maps a scope onto the API's scopes (VNI, VM, prefix, flow,
+// percent of a VNI).
+func cutoverRequest(sc rollout.Scope, pool string) (*graygwv1.CutoverRequest, error) {
+	m := sc.Match
+	req := &graygwv1.CutoverRequest{Vip: m.VIP, Pool: pool, Rule: sc.Name}
+	if m.Tenant != "" {
+		return nil, fmt.Errorf("%w: a cutover by tenant", errUnsupported)
+	}
+	var vni *uint32
+	if m.VNI != nil {
+		v := uint32(*m.VNI)
+		vni = &v
+	}
+	isAddr := func(s string) bool { a, err := netip.ParseAddr(s); return err == nil && a.Is4() }
+	asPrefix := func(s string) string {
+		if isAddr(s) {
+			return s + "/32"
+		}
+		return s
+	}
+	flow := m.Proto != "" || m.SPort != nil || m.DPort != nil
+	switch {
+	case sc.Percent > 0 && sc.Percent < 100:
+		if vni == nil || m.Src != "" || m.Dst != "" || flow {
+			return nil, usagef("--percent splits the VMs of one VNI: give --vni alone")
+		}
+		req.Scope = &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: *vni, Percent: sc.Percent}}
+	case flow:
+		if (m.Src != "" && !isAddr(m.Src)) || (m.Dst != "" && !isAddr(m.Dst)) {
+			return nil, usagef("a flow's source and destination are addresses, not prefixes")
+		}
+		f := &graygwv1.FlowScope{Vni: vni, Src: m.Src, Dst: m.Dst, Proto: m.Proto}
+		if m.SPort != nil {
+			f.Sport = uint32(*m.SPort)
+		}
+		if m.DPort != nil {
+			f.Dport = uint32(*m.DPort)
+		}
+		req.Scope = &graygwv1.CutoverRequest_Flow{Flow: f}
+	case vni != nil && m.Src != "" && isAddr(m.Src) && m.Dst == "":
+		req.Scope = &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: *vni, Src: m.Src}}
+	case m.Src != "" || m.Dst != "":
+		p := &graygwv1.PrefixScope{Vni: vni}
+		if m.Src != "" {
+			p.Src = asPrefix(m.Src)
+		}
+		if m.Dst != "" {
+			p.Dst = asPrefix(m.Dst)
+		}
+		req.Scope = &graygwv1.CutoverRequest_Prefix{Prefix: p}
+	case vni != nil:
+		req.Scope = &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: *vni}}
+	default:
+		return nil, usagef("nothing selected")
+	}
+	return req, nil
+}
+
+func (g *grpcClient) Cutover(ctx context.Context, sc rollout.Scope, pool string, o ChangeOpts) (*ChangeSet, error) {
+	req, err := cutoverRequest(sc, pool)
+	if err != nil {
+		return nil, err
+	}
+	req.Options = changeOptions(o)
+	resp, err := g.c.Cutover(ctx, req)
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	cs, err := changeSet(resp.GetResult(), o.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	cs.Rules = []string{resp.GetRule()}
+	return cs, nil
+}
+
+func (g *grpcClient) Rollback(ctx context.Context, r RollbackRequest, o ChangeOpts) (*ChangeSet, error) {
+	req := &graygwv1.RollbackRequest{Options: changeOptions(o)}
+	switch {
+	case r.Step:
+		req.Mode = graygwv1.RollbackRequest_STEP
+	case r.All:
+		req.Mode = graygwv1.RollbackRequest_ALL
+	default:
+		return nil, fmt.Errorf("%w: removing one rule by name (use --step to undo the last change, or --all)", errUnsupported)
+	}
+	resp, err := g.c.Rollback(ctx, req)
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	cs, err := changeSet(resp.GetResult(), o.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	cs.Rules = resp.GetRemovedRules()
+	return cs, nil
+}
+
+var grayStates = map[graygwv1.GrayState]string{graygwv1.GrayState_BASE: "base", graygwv1.GrayState_PARTLY_GRAY: "partly-gray", graygwv1.GrayState_FULLY_GRAY: "fully-gray"}
+
+func (g *grpcClient) Status(ctx context.Context) (*Status, error) {
+	resp, err := g.c.Status(ctx, &graygwv1.StatusRequest{})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	st := &Status{IntentVersion: resp.GetVersion(), Draining: resp.GetDraining(), Gateways: []GatewayStatus{}, VNIs: []VNIStatus{}}
+	for _, gw := range resp.GetGateways() {
+		gs := GatewayStatus{Name: gw.GetName(), Address: gw.GetAddress(), Connected: gw.GetConnected(), Primary: gw.GetPrimary(),
+			Version: gw.GetVersion(), InSync: gw.GetInSync(), Entries: gw.GetEntries(), LastResult: gw.GetLastResult(), LastError: gw.GetLastError()}
+		if gw.GetLastReconcile() != nil {
+			gs.LastReconcile = gw.GetLastReconcile().AsTime()
+		}
+		st.Gateways = append(st.Gateways, gs)
+	}
+	for _, v := range resp.GetVnis() {
+		vs := VNIStatus{VNI: v.GetVni(), Tenant: v.GetTenant(), State: grayStates[v.GetState()]}
+		seen := map[string]bool{}
+		for _, vip := range v.GetVips() {
+			for _, vm := range vip.GetGrayVms() {
+				if !seen["vm "+vm] {
+					seen["vm "+vm] = true
+					vs.GrayVMs = append(vs.GrayVMs, vm)
+				}
+			}
+			for _, sel := range vip.GetSelectors() {
+				if !seen["rule "+sel.GetRule()] {
+					seen["rule "+sel.GetRule()] = true
+					vs.Rules = append(vs.Rules, sel.GetRule())
+				}
+			}
+		}
+		st.VNIs = append(st.VNIs, vs)
+	}
+	return st, nil
+}
+
+func (g *grpcClient) Counters(ctx context.Context, gateway string) (*Counters, error) {
+	resp, err := g.c.Counters(ctx, &graygwv1.CountersRequest{Gateway: gateway})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	cs := &Counters{Rows: []CounterRow{}}
+	for _, gc := range resp.GetGateways() {
+		if gc.GetError() != "" {
+			cs.Errors = append(cs.Errors, gc.GetGateway()+": "+gc.GetError())
+			continue
+		}
+		for _, k := range []struct {
+			kind string
+			ns   []*graygwv1.NamedCounter
+		}{{"rule", gc.GetRules()}, {"vip", gc.GetVips()}, {"pool", gc.GetPools()}, {"backend", gc.GetBackends()}, {"drop", gc.GetDrops()}} {
+			for _, n := range k.ns {
+				cs.Rows = append(cs.Rows, CounterRow{Gateway: gc.GetGateway(), Kind: k.kind, Name: n.GetName(), Packets: n.GetPackets(), Bytes: n.GetBytes()})
+			}
+		}
+		if f := gc.GetForeign(); f != nil && (f.GetPackets() != 0 || f.GetBytes() != 0) {
+			cs.Rows = append(cs.Rows, CounterRow{Gateway: gc.GetGateway(), Kind: "foreign", Name: or(f.GetName(), "foreign"), Packets: f.GetPackets(), Bytes: f.GetBytes()})
+		}
+	}
+	return cs, nil
+}
+
+func (g *grpcClient) History(ctx context.Context, limit int) ([]Event, error) {
+	resp, err := g.c.History(ctx, &graygwv1.HistoryRequest{Limit: uint32(limit)})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	evs := []Event{}
+	for _, e := range resp.GetEvents() {
+		evs = append(evs, Event{Seq: e.GetSeq(), Time: e.GetTime().AsTime(), Actor: e.GetActor(), Operation: e.GetOperation(),
+			Summary: e.GetSummary(), Before: e.GetBefore(), After: e.GetAfter(), Undoes: e.GetUndoes()})
+	}
+	return evs, nil
+}
+
+func (g *grpcClient) unsupported(what string) error {
+	return fmt.Errorf("controller %s: %w: %s", g.addr, errUnsupported, what)
+}
+
+func (g *grpcClient) BGP(context.Context) (*BGPStatus, error) {
+	return nil, g.unsupported("BGP status")
+}
+func (g *grpcClient) RolloutStart(context.Context, []byte, bool) (*rollout.Progress, error) {
+	return nil, g.unsupported("rollouts")
+}
+func (g *grpcClient) RolloutStatus(context.Context) (*rollout.Progress, error) {
+	return nil, g.unsupported("rollouts")
+}
+func (g *grpcClient) RolloutPause(context.Context) (*rollout.Progress, error) {
+	return nil, g.unsupported("rollouts")
+}
+func (g *grpcClient) RolloutResume(context.Context) (*rollout.Progress, error) {
+	return nil, g.unsupported("rollouts")
+}
+func (g *grpcClient) RolloutAbort(context.Context) (*rollout.Progress, error) {
+	return nil, g.unsupported("rollouts")
+}
+func (g *grpcClient) RolloutWatch(context.Context, func(*rollout.Progress) error) error {
+	return g.unsupported("rollouts")
+}
+func (g *grpcClient) Probe(context.Context, []probe.Target, probe.Options) ([]probe.Result, error) {
+	return nil, g.unsupported("probes")
+}
