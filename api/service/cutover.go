@@ -250,9 +250,14 @@ func (s *Service) Rollback(ctx context.Context, req *graygwv1.RollbackRequest) (
 	case graygwv1.RollbackRequest_STEP:
 		return s.rollbackStep(ctx, cur, req.GetOptions())
 	case graygwv1.RollbackRequest_ALL:
-		return s.rollbackAll(ctx, cur, req.GetOptions())
+		return s.rollbackRules(ctx, cur, "", req.GetOptions())
+	case graygwv1.RollbackRequest_RULE:
+		if req.GetRule() == "" {
+			return &graygwv1.RollbackResponse{Result: refused(problem("rollback.rule", "required with RULE: the rule to remove", ClassRequest))}, nil
+		}
+		return s.rollbackRules(ctx, cur, req.GetRule(), req.GetOptions())
 	}
-	return &graygwv1.RollbackResponse{Result: refused(problem("rollback.mode", "required: STEP or ALL", ClassRequest))}, nil
+	return &graygwv1.RollbackResponse{Result: refused(problem("rollback.mode", "required: STEP, RULE or ALL", ClassRequest))}, nil
 }
 
 // rollbackStep restores the intent from before the newest change that is not a
@@ -304,26 +309,39 @@ walk:
 	return &graygwv1.RollbackResponse{Result: res, Undone: target.Seq}, nil
 }
 
-// rollbackAll removes every gray rule from the current intent.
-func (s *Service) rollbackAll(ctx context.Context, cur *store.Version, opts *graygwv1.ChangeOptions) (*graygwv1.RollbackResponse, error) {
+// rollbackRules removes the gray rule named only from the current intent, or
+// every gray rule when only is "".
+func (s *Service) rollbackRules(ctx context.Context, cur *store.Version, only string, opts *graygwv1.ChangeOptions) (*graygwv1.RollbackResponse, error) {
 	doc, err := parseDoc(cur.Intent)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "stored intent version %d: %v", cur.Number, err)
 	}
-	var removed []string
+	var removed, pools []string
 	root := doc.Content[0]
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value != "gray_rules" {
 			continue
 		}
-		for _, n := range root.Content[i+1].Content {
+		seq := root.Content[i+1]
+		kept := seq.Content[:0:0]
+		for _, n := range seq.Content {
 			var r intent.RuleSpec
-			if n.Decode(&r) == nil {
+			if n.Decode(&r) == nil && (only == "" || r.Name == only) {
 				removed = append(removed, r.Name)
+				pools = append(pools, r.Pool)
+				continue
 			}
+			kept = append(kept, n)
 		}
-		root.Content = append(root.Content[:i], root.Content[i+2:]...)
+		seq.Content = kept
+		if len(kept) == 0 {
+			root.Content = append(root.Content[:i], root.Content[i+2:]...)
+		}
 		break
+	}
+	if only != "" && len(removed) == 0 {
+		return &graygwv1.RollbackResponse{Result: refused(problem("rollback.rule",
+			fmt.Sprintf("no gray rule %q in intent version %d", only, cur.Number), "unknown_ref"))}, nil
 	}
 	if len(removed) == 0 {
 		return &graygwv1.RollbackResponse{Result: &graygwv1.ChangeResult{Unchanged: true, Version: cur.Number,
@@ -333,8 +351,11 @@ func (s *Service) rollbackAll(ctx context.Context, cur *store.Version, opts *gra
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode intent: %v", err)
 	}
-	summary := "rollback all: removed rules " + strings.Join(removed, ", ")
-	res, err := s.changeLocked(ctx, change{doc: text, op: OpRollbackAll, opts: opts, summary: summary, base: cur})
+	op, summary := OpRollbackAll, "rollback all: removed rules "+strings.Join(removed, ", ")
+	if only != "" {
+		op, summary = OpRollbackRule, fmt.Sprintf("rollback rule %s (its traffic leaves pool %s)", only, pools[0])
+	}
+	res, err := s.changeLocked(ctx, change{doc: text, op: op, opts: opts, summary: summary, base: cur})
 	if err != nil {
 		return nil, err
 	}

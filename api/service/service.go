@@ -36,11 +36,12 @@ const (
 
 // Operations recorded in the history.
 const (
-	OpApply       = "apply"
-	OpCutover     = "cutover"
-	OpRollback    = "rollback"
-	OpRollbackAll = "rollback-all"
-	OpSeed        = "seed"
+	OpApply        = "apply"
+	OpCutover      = "cutover"
+	OpRollback     = "rollback"
+	OpRollbackAll  = "rollback-all"
+	OpRollbackRule = "rollback-rule"
+	OpSeed         = "seed"
 )
 
 // ErrConfig: the service's configuration is incomplete.

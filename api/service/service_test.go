@@ -364,8 +364,23 @@ func TestRollbackStepAndAll(t *testing.T) {
 	if got := strings.Join(ops, " "); got != "7:rollback:6 6:rollback-all:0 5:rollback:2 4:rollback:3 3:cutover:0 2:cutover:0 1:apply:0" {
 		t.Fatalf("history %s", got)
 	}
-	if _, err := c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{}); err != nil {
-		t.Fatal(err)
+	if r, err := c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{}); err != nil || len(r.GetResult().GetProblems()) != 1 {
+		t.Fatalf("rollback without a mode: %v, %v", r, err)
+	}
+
+	// RULE removes one rule, whenever it was added.
+	cut(30)
+	cut(31)
+	resp, err = c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: "vm-5001-10.0.0.30", Options: opts("carol")})
+	if err != nil || !resp.GetResult().GetApplied() || fmt.Sprint(resp.GetRemovedRules()) != "[vm-5001-10.0.0.30]" || rules() != "10.0.0.5,5001-10.0.0.31" {
+		t.Fatalf("rollback rule: %v, %v (rules %s)", resp, err, rules())
+	}
+	if p := resp.GetResult().GetPlans()[0]; p.GetDeletes() != 1 || p.GetInserts()+p.GetModifies() != 0 {
+		t.Fatalf("removing one rule should delete one entry: %v", p)
+	}
+	resp, err = c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: "nope", Options: opts("carol")})
+	if err != nil || resp.GetResult().GetApplied() || resp.GetResult().GetProblems()[0].GetPath() != "rollback.rule" {
+		t.Fatalf("rollback of an unknown rule: %v, %v", resp, err)
 	}
 }
 

@@ -104,6 +104,9 @@ const (
 	RollbackRequest_STEP RollbackRequest_Mode = 1
 	// ALL removes every gray rule: all traffic back to the VIPs' default pools.
 	RollbackRequest_ALL RollbackRequest_Mode = 2
+	// RULE removes the gray rule named rule (undoes one cutover, whenever it
+	// was made).
+	RollbackRequest_RULE RollbackRequest_Mode = 3
 )
 
 // Enum value maps for RollbackRequest_Mode.
@@ -112,11 +115,13 @@ var (
 		0: "MODE_UNSPECIFIED",
 		1: "STEP",
 		2: "ALL",
+		3: "RULE",
 	}
 	RollbackRequest_Mode_value = map[string]int32{
 		"MODE_UNSPECIFIED": 0,
 		"STEP":             1,
 		"ALL":              2,
+		"RULE":             3,
 	}
 )
 
@@ -1550,9 +1555,11 @@ func (x *CutoverResponse) GetReplaced() bool {
 }
 
 type RollbackRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Mode          RollbackRequest_Mode   `protobuf:"varint,1,opt,name=mode,proto3,enum=graygw.v1.RollbackRequest_Mode" json:"mode,omitempty"`
-	Options       *ChangeOptions         `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Mode    RollbackRequest_Mode   `protobuf:"varint,1,opt,name=mode,proto3,enum=graygw.v1.RollbackRequest_Mode" json:"mode,omitempty"`
+	Options *ChangeOptions         `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	// rule is the rule RULE removes.
+	Rule          string `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1601,12 +1608,19 @@ func (x *RollbackRequest) GetOptions() *ChangeOptions {
 	return nil
 }
 
+func (x *RollbackRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
 type RollbackResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Result *ChangeResult          `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
 	// undone is the history event a STEP undid.
 	Undone uint64 `protobuf:"varint,2,opt,name=undone,proto3" json:"undone,omitempty"`
-	// removed_rules are the rules ALL removed.
+	// removed_rules are the rules ALL or RULE removed.
 	RemovedRules  []string `protobuf:"bytes,3,rep,name=removed_rules,json=removedRules,proto3" json:"removed_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2561,7 +2575,7 @@ type Event struct {
 	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	Operation     string                 `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"` // apply, cutover, rollback, rollback-all, seed
+	Operation     string                 `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"` // apply, cutover, rollback, rollback-all, rollback-rule, seed
 	Summary       string                 `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
 	Before        uint64                 `protobuf:"varint,6,opt,name=before,proto3" json:"before,omitempty"` // intent version before (0: none)
 	After         uint64                 `protobuf:"varint,7,opt,name=after,proto3" json:"after,omitempty"`
@@ -2765,14 +2779,16 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x0fCutoverResponse\x12/\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.graygw.v1.ChangeResultR\x06result\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x1a\n" +
-	"\breplaced\x18\x03 \x01(\bR\breplaced\"\xab\x01\n" +
+	"\breplaced\x18\x03 \x01(\bR\breplaced\"\xc9\x01\n" +
 	"\x0fRollbackRequest\x123\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1f.graygw.v1.RollbackRequest.ModeR\x04mode\x122\n" +
-	"\aoptions\x18\x02 \x01(\v2\x18.graygw.v1.ChangeOptionsR\aoptions\"/\n" +
+	"\aoptions\x18\x02 \x01(\v2\x18.graygw.v1.ChangeOptionsR\aoptions\x12\x12\n" +
+	"\x04rule\x18\x03 \x01(\tR\x04rule\"9\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04STEP\x10\x01\x12\a\n" +
-	"\x03ALL\x10\x02\"\x80\x01\n" +
+	"\x03ALL\x10\x02\x12\b\n" +
+	"\x04RULE\x10\x03\"\x80\x01\n" +
 	"\x10RollbackResponse\x12/\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.graygw.v1.ChangeResultR\x06result\x12\x16\n" +
 	"\x06undone\x18\x02 \x01(\x04R\x06undone\x12#\n" +

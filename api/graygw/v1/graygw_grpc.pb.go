@@ -66,7 +66,8 @@ type ControllerClient interface {
 	// percentage of a VNI's VMs) to a pool by adding a gray rule to the intent, and
 	// applies it.
 	Cutover(ctx context.Context, in *CutoverRequest, opts ...grpc.CallOption) (*CutoverResponse, error)
-	// Rollback undoes the last change (STEP) or removes every gray rule (ALL).
+	// Rollback undoes the last change (STEP), removes one gray rule (RULE), or
+	// removes every gray rule (ALL).
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
 	// Status reports every gateway, and every VNI's state (base, partly gray,
 	// fully gray).
@@ -184,7 +185,8 @@ type ControllerServer interface {
 	// percentage of a VNI's VMs) to a pool by adding a gray rule to the intent, and
 	// applies it.
 	Cutover(context.Context, *CutoverRequest) (*CutoverResponse, error)
-	// Rollback undoes the last change (STEP) or removes every gray rule (ALL).
+	// Rollback undoes the last change (STEP), removes one gray rule (RULE), or
+	// removes every gray rule (ALL).
 	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
 	// Status reports every gateway, and every VNI's state (base, partly gray,
 	// fully gray).
