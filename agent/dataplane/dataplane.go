@@ -40,10 +40,14 @@ type Counter struct {
 // replace; replacing keeps the entry's direct counter, inserting starts it at zero.
 // Addresses are IPv4 addresses as numbers (10.0.0.1 = 0x0a000001).
 type Dataplane interface {
+	// SetVIP inserts or replaces the vip entry of addr (set_vip).
 	SetVIP(addr uint32, v model.VIP) error
+	// DeleteVIP deletes the vip entry of addr.
 	DeleteVIP(addr uint32) error
 
+	// SetTenant inserts or replaces the vni_tenant entry of vni (24 bits).
 	SetTenant(vni uint32, tenant uint16) error
+	// DeleteTenant deletes the vni_tenant entry of vni.
 	DeleteTenant(vni uint32) error
 
 	// InsertRule adds a gray rule; its identity is RuleID(r). ErrExists if present.
@@ -53,22 +57,31 @@ type Dataplane interface {
 	// DeleteRule removes the rule with identity RuleID(r).
 	DeleteRule(r model.GrayRule) error
 
+	// SetPoolHash inserts or replaces the pool_hash entry of pool (set_hash_mask).
 	SetPoolHash(pool uint16, mask pipeline.FlowKey) error
+	// DeletePoolHash deletes the pool_hash entry of pool.
 	DeletePoolHash(pool uint16) error
 
+	// SetBucket points a backend_select cell at a backend.
 	SetBucket(pool, bucket, backend uint16) error
 	// SetBuckets sets buckets first, first+1, ... of pool; each bucket is its own
 	// atomic change.
 	SetBuckets(pool, first uint16, backends []uint16) error
+	// DeleteBucket empties a backend_select cell.
 	DeleteBucket(pool, bucket uint16) error
 
+	// SetBackend inserts or replaces backend id (to_backend).
 	SetBackend(id uint16, b model.Backend) error
+	// DeleteBackend deletes backend id.
 	DeleteBackend(id uint16) error
 
 	// DropCounters reads the drop_reasons counter, indexed by pipeline.Reason.
 	DropCounters() ([pipeline.NumReasons]Counter, error)
+	// VIPCounter reads the direct counter of addr's vip entry.
 	VIPCounter(addr uint32) (Counter, error)
+	// RuleCounter reads the direct counter of the rule with identity RuleID(r).
 	RuleCounter(r model.GrayRule) (Counter, error)
+	// BackendCounter reads the direct counter of backend id.
 	BackendCounter(id uint16) (Counter, error)
 }
 
@@ -104,9 +117,13 @@ type Lister interface {
 // CounterWriter is implemented by dataplanes whose counters can be set
 // (P4Runtime CounterEntry / DirectCounterEntry MODIFY).
 type CounterWriter interface {
+	// SetDropCounter sets one drop_reasons cell.
 	SetDropCounter(reason pipeline.Reason, c Counter) error
+	// SetVIPCounter sets the direct counter of addr's vip entry.
 	SetVIPCounter(addr uint32, c Counter) error
+	// SetRuleCounter sets the direct counter of the rule with identity RuleID(r).
 	SetRuleCounter(r model.GrayRule, c Counter) error
+	// SetBackendCounter sets the direct counter of backend id.
 	SetBackendCounter(id uint16, c Counter) error
 }
 

@@ -34,6 +34,7 @@ func errf(code codes.Code, format string, args ...any) *uerr {
 	return &uerr{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
+// Error implements error.
 func (e *uerr) Error() string { return e.code.String() + ": " + e.msg }
 
 // grpc turns e into an RPC-wide status.

@@ -90,6 +90,7 @@ Flags:
 // portFlag collects --port N=IFNAME.
 type portFlag map[uint16]string
 
+// String implements flag.Value.
 func (p portFlag) String() string {
 	var parts []string
 	for n, ifname := range p {
@@ -98,6 +99,7 @@ func (p portFlag) String() string {
 	return strings.Join(parts, ",")
 }
 
+// Set implements flag.Value: one N=IFNAME.
 func (p portFlag) Set(s string) error {
 	n, ifname, ok := strings.Cut(s, "=")
 	if !ok || ifname == "" {
