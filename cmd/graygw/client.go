@@ -189,12 +189,21 @@ func (g GatewayStatus) State() string {
 type VNIStatus struct {
 	VNI    uint32 `json:"vni" yaml:"vni"`
 	Tenant string `json:"tenant,omitempty" yaml:"tenant,omitempty"`
-	// State is base, partly-gray or fully-gray.
+	// State is base, partly-gray or fully-gray, over every VIP (fully-gray
+	// only when fully gray for each).
 	State string `json:"state" yaml:"state"`
+	// VIPs are the VNI's states per VIP.
+	VIPs []VIPState `json:"vips,omitempty" yaml:"vips,omitempty"`
 	// GrayVMs are the VMs moved one by one (over every VIP).
 	GrayVMs []string `json:"gray_vms,omitempty" yaml:"gray_vms,omitempty"`
 	// Rules are the gray rules that apply to the VNI.
 	Rules []string `json:"rules,omitempty" yaml:"rules,omitempty"`
+}
+
+// VIPState is a VNI's gray state for one VIP.
+type VIPState struct {
+	VIP   string `json:"vip" yaml:"vip"`
+	State string `json:"state" yaml:"state"`
 }
 
 // Status is the controller's state.

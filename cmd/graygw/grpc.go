@@ -207,8 +207,8 @@ func cutoverRequest(sc rollout.Scope, pool string) (*graygwv1.CutoverRequest, er
 		}
 		req.Scope = &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: *vni, Percent: sc.Percent}}
 	case flow:
-		if (m.Src != "" && !isAddr(m.Src)) || (m.Dst != "" && !isAddr(m.Dst)) {
-			return nil, usagef("a flow's source and destination are addresses, not prefixes")
+		if !isAddr(m.Src) || !isAddr(m.Dst) {
+			return nil, usagef("the controller takes a flow with both addresses: PROTO/SRC[:SPORT]/DST[:DPORT] (a port may be * or left out; use --prefix for address ranges)")
 		}
 		f := &graygwv1.FlowScope{Vni: vni, Src: m.Src, Dst: m.Dst, Proto: m.Proto}
 		if m.SPort != nil {
@@ -297,6 +297,7 @@ func (g *grpcClient) Status(ctx context.Context) (*Status, error) {
 		vs := VNIStatus{VNI: v.GetVni(), Tenant: v.GetTenant(), State: grayStates[v.GetState()]}
 		seen := map[string]bool{}
 		for _, vip := range v.GetVips() {
+			vs.VIPs = append(vs.VIPs, VIPState{VIP: vip.GetVip(), State: grayStates[vip.GetState()]})
 			for _, vm := range vip.GetGrayVms() {
 				if !seen["vm "+vm] {
 					seen["vm "+vm] = true

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/server"
+	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/p4src"
+)
+
+// startStack runs the real controller service (store, engine, gRPC API on a
+// unix socket) driving the XDP agent's P4Runtime server over an in-memory
+// dataplane, and returns the socket address and the agent's address.
+func startStack(t *testing.T) (controller, agent string) {
+	t.Helper()
+	info, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: dataplane.NewMemory(dataplane.Limits{}), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ags := grpc.NewServer()
+	p4v1.RegisterP4RuntimeServer(ags, srv)
+	go ags.Serve(lis)
+	t.Cleanup(func() { ags.Stop(); srv.Close() })
+
+	dir := t.TempDir()
+	st, err := store.OpenBolt(filepath.Join(dir, "graygw.db"), store.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: 10, Interval: time.Hour, Retry: 50 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: log, WaitTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "controller.sock")
+	cl, err := service.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := svc.NewServer(service.UnixCredentials())
+	go gs.Serve(cl)
+	t.Cleanup(func() { gs.Stop(); eng.Close(context.Background()); st.Close() })
+	return "unix://" + sock, lis.Addr().String()
+}
+
+// TestCLIAgainstTheController drives the real controller through the CLI:
+// apply, cutover per VM and per VNI, refusals, status, rules, counters,
+// history and rollbacks.
+func TestCLIAgainstTheController(t *testing.T) {
+	ctrl, agent := startStack(t)
+	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One gateway, the agent under test; the example's rules stay out.
+	text := string(doc)
+	gw2 := strings.Index(text, "  - name: gw2")
+	vips := strings.Index(text, "# Anycast VIPs")
+	rules := strings.Index(text, "gray_rules:")
+	text = text[:gw2] + "\n" + text[vips:rules]
+	text = strings.Replace(text, "127.0.0.1:9559", agent, 1)
+	path := filepath.Join(t.TempDir(), "intent.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := func(args ...string) (int, string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(args, "--controller", ctrl, "--actor", "tester"), &out, &errb, dial)
+		return code, out.String(), errb.String()
+	}
+	gr := func(args ...string) (int, string, string) { // read-only commands take no --actor
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(args, "--controller", ctrl), &out, &errb, dial)
+		return code, out.String(), errb.String()
+	}
+	expect := func(code int, out, stderr string, want int, contains ...string) {
+		t.Helper()
+		if code != want {
+			t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, want, out, stderr)
+		}
+		for _, c := range contains {
+			if !strings.Contains(out+stderr, c) {
+				t.Errorf("output lacks %q\nstdout:\n%s\nstderr:\n%s", c, out, stderr)
+			}
+		}
+	}
+
+	code, out, stderr := g("apply", "-f", path, "--dry-run")
+	expect(code, out, stderr, 0, "dry run: nothing applied", "gw1:", "backend_select")
+	code, out, stderr = g("apply", "-f", path, "--wait")
+	expect(code, out, stderr, 0, "applied as intent version 1")
+
+	code, out, stderr = g("cutover", "--vm", "5001/192.168.1.5", "--pool", "gray-router", "--vip", "vpc-router", "--dry-run")
+	expect(code, out, stderr, 0, "dry run: nothing applied", "gray_rules")
+	code, out, stderr = g("cutover", "--vm", "5001/192.168.1.5", "--pool", "gray-router", "--vip", "vpc-router", "--wait")
+	expect(code, out, stderr, 0, "applied as intent version 2")
+	code, out, stderr = g("cutover", "--vni", "5002", "--pool", "gray-router", "--vip", "vpc-router", "--wait")
+	expect(code, out, stderr, 0, "applied as intent version 3")
+
+	// Refusals: exit 3, with the reason, and nothing stored.
+	code, out, stderr = g("cutover", "--vni", "5002", "--pool", "no-such-pool", "--vip", "vpc-router")
+	expect(code, out, stderr, ExitRefused, "no-such-pool")
+	code, out, stderr = g("cutover", "--vni", "5001", "--flow", "tcp/192.168.1.5:1000/192.168.1.1", "--pool", "gray-router", "--vip", "vpc-router", "--name", "f1")
+	expect(code, out, stderr, 0, "applied as intent version 4")
+	code, out, stderr = g("cutover", "--vni", "5001", "--flow", "tcp/192.168.1.5/192.168.1.1:80", "--pool", "gray-router", "--vip", "vpc-router", "--name", "f2")
+	expect(code, out, stderr, ExitRefused, "overlap")
+	code, out, stderr = g("cutover", "--vni", "5001", "--flow", "tcp/*/192.168.1.1:80", "--pool", "gray-router")
+	expect(code, out, stderr, ExitUsage, "both addresses")
+
+	code, out, stderr = gr("status", "-o", "json")
+	var st Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status json: %v\n%s\n%s", err, out, stderr)
+	}
+	if st.IntentVersion != 4 || len(st.Gateways) != 1 || !st.Gateways[0].InSync {
+		t.Errorf("status: %+v", st)
+	}
+	states := map[string]string{}
+	for _, v := range st.VNIs {
+		states[fmt.Sprint(v.VNI)] = v.State
+		for _, p := range v.VIPs {
+			states[fmt.Sprintf("%d/%s", v.VNI, p.VIP)] = p.State
+		}
+	}
+	// 5002 is fully gray on vpc-router, and still base on the NAT VIP.
+	if states["5001/vpc-router"] != "partly-gray" || states["5002/vpc-router"] != "fully-gray" || states["5002/nat"] != "base" || states["5002"] != "partly-gray" {
+		t.Errorf("VNI states %v", states)
+	}
+	code, out, stderr = gr("get", "--rules")
+	expect(code, out, stderr, 0, "192.168.1.5", "vni=5002", "gray-router")
+	code, out, stderr = gr("counters", "--kind", "drop")
+	expect(code, out, stderr, 0, "GATEWAY")
+	code, out, stderr = gr("history", "--limit", "10")
+	expect(code, out, stderr, 0, "tester", "cutover", "apply")
+
+	code, out, stderr = g("rollback", "--step", "--wait")
+	expect(code, out, stderr, 0, "applied as intent version 5")
+	code, out, stderr = g("rollback", "--all", "--wait")
+	expect(code, out, stderr, 0, "removed rules:")
+	code, out, stderr = gr("status")
+	expect(code, out, stderr, 0, "intent version 6")
+	if strings.Contains(out, "-gray") {
+		t.Errorf("gray VNIs left after rollback --all:\n%s", out)
+	}
+	code, out, stderr = gr("diff")
+	expect(code, out, stderr, 0, "gw1: 0 inserts, 0 modifies, 0 deletes")
+}
