@@ -168,6 +168,8 @@ func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 		{[]string{"probe", "--vm", "5001/192.168.1.5"}, "--router"},
 		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--count", "1000"}, "count 1000"},
 		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--expect", "blue"}, `--expect "blue"`},
+		{[]string{"probe", "--local", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1"}, "--local needs -f INTENT"},
+		{[]string{"probe", "--local", "-f", "../../docs/examples/intent.yaml", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1"}, "has 2 VIPs: say which with --vip"},
 		{[]string{"status", "--controller", "10.0.0.1:50051"}, "give --tls-cert, --tls-key and --tls-ca"},
 		{[]string{"status", "--controller", "unix://relative"}, "want unix:///absolute/path"},
 	} {

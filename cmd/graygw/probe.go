@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
@@ -20,6 +21,7 @@ func (a *app) probeCmd() *cobra.Command {
 		vms                                 []string
 		vni                                 int64
 		opts                                probe.Options
+		local                               localProbe
 	)
 	c := &cobra.Command{
 		Use:   "probe (--vm VNI/IP... --router IP | --plan PLAN [--vni N])",
@@ -32,10 +34,17 @@ backend of the other cluster), with round-trip times. Without --expect, the
 controller expects what its own tables decide for that VM.
 
 Targets come from --vm (repeatable, with --router) or from a rollout plan's VPCs
-(--plan, optionally only --vni N). Exit 4 when any target is not ok.`,
+(--plan, optionally only --vni N). Exit 4 when any target is not ok.
+
+--local sends the probes from this host instead (AF_PACKET, needs root), e.g.
+from the hypervisor's namespace in the lab (--netns): the intent document (-f)
+names the backends, and, without --expect, gives the expectations (what its
+compiled tables decide for each probe). Probes go only to the VIP.`,
 		Example: `  graygw probe --vm 5001/192.168.1.5 --router 192.168.1.1
   graygw probe --vm 5001/192.168.1.5 --vm 5001/192.168.1.6 --router 192.168.1.1 --expect gray
-  graygw probe --plan plan.yaml --vni 5002 --count 10 --interval 50ms`,
+  graygw probe --plan plan.yaml --vni 5002 --count 10 --interval 50ms
+  graygw probe --local -f intent.yaml --netns hv --iface h0 --router-mac 02:00:00:00:10:fe \
+      --vm 5001/192.168.1.5 --router 192.168.1.1`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
 			var targets []probe.Target
@@ -88,6 +97,13 @@ Targets come from --vm (repeatable, with --router) or from a rollout plan's VPCs
 			if err := o.Validate(); err != nil {
 				return usageErr(err)
 			}
+			if local.on {
+				rs, err := local.run(a, targets, o, expect != "", routerMAC)
+				if err != nil {
+					return err
+				}
+				return a.probeResults(rs)
+			}
 			cl, err := a.client()
 			if err != nil {
 				return err
@@ -99,13 +115,7 @@ Targets come from --vm (repeatable, with --router) or from a rollout plan's VPCs
 			if err != nil {
 				return fmt.Errorf("probe: %w", err)
 			}
-			if err := a.print(rs, func(w io.Writer) { printProbeTable(w, rs) }); err != nil {
-				return err
-			}
-			if bad := notOK(rs); len(bad) > 0 {
-				return fmt.Errorf("%d of %d targets not ok: %w", len(bad), len(rs), errProbeFailed)
-			}
-			return nil
+			return a.probeResults(rs)
 		},
 	}
 	f := c.Flags()
@@ -119,5 +129,78 @@ Targets come from --vm (repeatable, with --router) or from a rollout plan's VPCs
 	f.DurationVar(&opts.Interval, "interval", probe.DefaultInterval, "between rounds")
 	f.DurationVar(&opts.Timeout, "reply-timeout", probe.DefaultTimeout, "wait for replies after the last request")
 	f.IntVar(&opts.MaxLoss, "max-loss", 0, "unanswered requests per VM still counted ok")
+	f.BoolVar(&local.on, "local", false, "send the probes from this host, not the controller's probe host")
+	f.StringVarP(&local.intentFile, "file", "f", "", "with --local: the intent document (backends, VIPs, expectations)")
+	f.StringVar(&local.vip, "vip", "", "with --local: the VIP to probe through (name from the intent; default: its only VIP)")
+	f.StringVar(&local.netns, "netns", "", "with --local: network namespace to send from (name or path)")
+	f.StringVar(&local.iface, "iface", "", "with --local: interface towards the gateway (default: the route's)")
+	f.StringVar(&local.source, "source", "", "with --local: outer source address (default: the interface's); backends answer it")
+	f.StringVar(&local.gatewayMAC, "gateway-mac", "", "with --local: next hop MAC towards the VIP (default: from the neighbour table)")
 	return c
+}
+
+func (a *app) probeResults(rs []probe.Result) error {
+	if err := a.print(rs, func(w io.Writer) { printProbeTable(w, rs) }); err != nil {
+		return err
+	}
+	if bad := notOK(rs); len(bad) > 0 {
+		return fmt.Errorf("%d of %d targets not ok: %w", len(bad), len(rs), errProbeFailed)
+	}
+	return nil
+}
+
+// localProbe runs probes from this host.
+type localProbe struct {
+	on                                                bool
+	intentFile, vip, netns, iface, source, gatewayMAC string
+	routerMAC                                         *string
+}
+
+func (l *localProbe) run(a *app, targets []probe.Target, o probe.Options, haveExpect bool, routerMAC string) ([]probe.Result, error) {
+	if l.intentFile == "" {
+		return nil, usagef("--local needs -f INTENT: it names the backends that may answer")
+	}
+	_, in, err := loadIntent(l.intentFile)
+	if err != nil {
+		return nil, err
+	}
+	var vip netip.Addr
+	switch {
+	case l.vip != "":
+		v, ok := in.VIP(l.vip)
+		if !ok {
+			return nil, usagef("--vip %q is not a VIP of %s", l.vip, l.intentFile)
+		}
+		vip = v.Address
+	case len(in.VIPs) == 1:
+		vip = in.VIPs[0].Address
+	default:
+		return nil, usagef("%s has %d VIPs: say which with --vip", l.intentFile, len(in.VIPs))
+	}
+	cfg := probe.Config{VIP: vip, NetNS: l.netns, Interface: l.iface, GatewayMAC: l.gatewayMAC, RouterMAC: routerMAC,
+		Backends: probe.BackendsFromIntent(in)}
+	if l.source != "" {
+		if cfg.Source, err = netip.ParseAddr(l.source); err != nil || !cfg.Source.Is4() {
+			return nil, usagef("--source %q: want an IPv4 address", l.source)
+		}
+	}
+	if !haveExpect {
+		res, err := compile.Compile(in, nil)
+		if err != nil {
+			return nil, fmt.Errorf("compile %s: %w", l.intentFile, err)
+		}
+		if targets, err = probe.Expect(in, res, vip, targets); err != nil {
+			return nil, fmt.Errorf("expectations from %s: %w", l.intentFile, err)
+		}
+	}
+	p, err := probe.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("probe host: %w", err)
+	}
+	defer p.Close()
+	rs, err := p.Run(a.ctx, targets, o)
+	if err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+	return rs, nil
 }
