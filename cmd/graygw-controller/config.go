@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/graygw/graygw/api/service"
+)
+
+// Duration is a time.Duration written as in Go ("30s", "2m") in the config file.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 2m): %w", n.Line, n.Value, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// config is the controller's configuration: the file (--config), then the flags
+// given on the command line, over the defaults.
+type config struct {
+	// Store is the bbolt file holding the intent versions and the history.
+	Store string `yaml:"store"`
+	// Intent is an intent document to seed an empty store with.
+	Intent string `yaml:"intent"`
+	// ElectionID is this controller's P4Runtime election id.
+	ElectionID uint64 `yaml:"election_id"`
+	// Role is the P4Runtime role ("" = the default role).
+	Role string `yaml:"role"`
+	// Interval between periodic reconcile passes; Timeout bounds one pass.
+	Interval Duration `yaml:"interval"`
+	Timeout  Duration `yaml:"timeout"`
+	// DrainTimeout bounds the drain after the first signal.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+	Listen       struct {
+		// Unix is the API socket ("" or "none" disables it).
+		Unix string `yaml:"unix"`
+		// TCP is an API host:port, served with mutual TLS only.
+		TCP         string `yaml:"tcp"`
+		TLSCert     string `yaml:"tls_cert"`
+		TLSKey      string `yaml:"tls_key"`
+		TLSClientCA string `yaml:"tls_client_ca"`
+	} `yaml:"listen"`
+	// Metrics is the Prometheus listen address ("" disables it).
+	Metrics string `yaml:"metrics"`
+	Log     struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+	P4Runtime struct {
+		// P4Info is a text P4Info file; empty means the one built in.
+		P4Info string `yaml:"p4info"`
+		// DeviceConfigs maps a gateway name to its device config file (BMv2
+		// JSON, Tofino binary); XDP agents need none.
+		DeviceConfigs map[string]string `yaml:"device_configs"`
+		// TLS toward the targets: the CA their certificates chain to, and this
+		// controller's client certificate. Empty CA: plaintext.
+		TLSCA      string `yaml:"tls_ca"`
+		TLSCert    string `yaml:"tls_cert"`
+		TLSKey     string `yaml:"tls_key"`
+		ServerName string `yaml:"server_name"`
+	} `yaml:"p4runtime"`
+
+	// Command line only.
+	check bool
+}
+
+func defaults() *config {
+	c := &config{Store: "/var/lib/graygw/controller.db", ElectionID: 1,
+		Interval: Duration(30 * time.Second), Timeout: Duration(2 * time.Minute), DrainTimeout: Duration(60 * time.Second)}
+	c.Listen.Unix = service.DefaultSocket
+	c.Log.Level, c.Log.Format = "info", "text"
+	return c
+}
+
+const usageText = `graygw-controller: the graygw controller.
+
+It keeps every gray gateway of the intent holding exactly the table entries the
+intent compiles to, over P4Runtime (the same southbound for BMv2, Tofino and the
+XDP agent), and serves the API the graygw CLI uses to change the intent: apply,
+diff, cutover (a VNI, a VM, a prefix, a flow, a sticky percentage of a VNI's VMs),
+rollback, status, counters, history.
+
+Usage:
+  graygw-controller [--config FILE] [flags]
+
+How it works:
+  The intent (docs/intent.md) lives in the store (--store, a bbolt file): every
+  version, and a history of who changed what. Every change through the API is
+  validated and compiled first; nothing is stored or written when it fails. For
+  each gateway of the intent the controller opens a P4Runtime session with
+  --election-id: it stays standby while a controller with a higher id is primary
+  and takes over when that one goes away. As primary it pushes the pipeline
+  unless the gateway already runs it (compared by cookie), reads back every
+  entry, and writes only the difference, make-before-break (what packets can be
+  steered to exists before anything steers to them). Entries the intent does not
+  want are deleted and logged. It does this on every intent change, on every
+  reconnect, and every --interval; an unchanged gateway gets no write at all.
+  Consistent-hash buckets survive controller restarts: they are read back from
+  the gateways, so a restart moves no flow.
+
+The intent:
+  --intent FILE seeds an EMPTY store with FILE. Once the store holds an intent it
+  is the source of truth and --intent is ignored (a warning says so): change the
+  intent with "graygw apply FILE", which keeps the history.
+
+API:
+  On the unix socket --listen-unix (mode 0660: grant access with the directory's
+  group), and optionally on --listen-tcp with mutual TLS (--tls-cert, --tls-key,
+  --tls-client-ca are then required: plain TCP is never served). Changes are
+  recorded with the caller: unix uid, or the client certificate's common name.
+
+Metrics (--metrics ADDR, /metrics):
+  graygw_entries_written_total{gateway}, graygw_write_errors_total{gateway,code},
+  graygw_reconcile_duration_seconds{gateway}, graygw_reconciles_total{gateway,result},
+  graygw_gateway_{connected,primary,in_sync,intent_version,entries}{gateway}, and
+  read from the gateways at each scrape: graygw_{rule,vip,pool,backend}_{packets,bytes}_total
+  and graygw_drop_{packets,bytes}_total{reason}. /healthz answers 200 while serving.
+
+Signals:
+  The first SIGINT or SIGTERM drains: the API refuses changes (reads go on), the
+  reconcile passes in flight finish, then the process exits; the gateways keep
+  forwarding with what they hold. A second signal exits at once.
+
+Config file (YAML; flags given on the command line override it):
+  store: /var/lib/graygw/controller.db
+  intent: /etc/graygw/intent.yaml      # seeds an empty store only
+  election_id: 10                      # distinct per controller; the highest connected one is primary
+  role: ""
+  interval: 30s
+  timeout: 2m                          # bound on one reconcile pass
+  drain_timeout: 60s
+  listen:
+    unix: /run/graygw/controller.sock  # "none" disables
+    tcp: 0.0.0.0:9443                  # mutual TLS only
+    tls_cert: /etc/graygw/controller.crt
+    tls_key: /etc/graygw/controller.key
+    tls_client_ca: /etc/graygw/operators-ca.crt
+  metrics: ":9100"
+  log: {level: info, format: text}
+  p4runtime:
+    p4info: ""                         # default: the committed graygw P4Info
+    device_configs: {bmv2-gw: /etc/graygw/graygw.json}
+    tls_ca: ""                         # TLS toward the gateways when set
+    tls_cert: ""
+    tls_key: ""
+    server_name: ""
+
+Examples:
+  # First start: seed the store from a file, API on the default socket
+  graygw-controller --intent /etc/graygw/intent.yaml --metrics :9100
+
+  # Also serve the API on TCP for remote operators (mutual TLS), JSON logs
+  graygw-controller --config /etc/graygw/controller.yaml --listen-tcp 0.0.0.0:9443 \
+      --tls-cert controller.crt --tls-key controller.key --tls-client-ca operators-ca.crt --log-format json
+
+  # Check a config and an intent file, and exit
+  graygw-controller --config /etc/graygw/controller.yaml --intent new-intent.yaml --check
+
+Flags:
+`
+
+// parseConfig reads the flags and the config file.
+func parseConfig(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("graygw-controller", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	d := defaults()
+	var (
+		file                             string
+		listenUnix, listenTCP            string
+		tlsCert, tlsKey, tlsClientCA     string
+		store, intentFile, role, metrics string
+		logLevel, logFormat              string
+		election                         uint64
+		interval, timeout, drainTimeout  time.Duration
+		check                            bool
+	)
+	fs.StringVar(&file, "config", "", "YAML config `file` (see above); flags given here override it")
+	fs.StringVar(&intentFile, "intent", "", "intent `file` to seed an empty store with (ignored once the store holds an intent)")
+	fs.StringVar(&store, "store", d.Store, "store `file` (bbolt): intent versions and history")
+	fs.Uint64Var(&election, "election-id", d.ElectionID, "P4Runtime election `id` (> 0); the highest connected controller is primary")
+	fs.StringVar(&role, "role", d.Role, "P4Runtime `role` (empty: the default role)")
+	fs.DurationVar(&interval, "interval", time.Duration(d.Interval), "periodic reconcile `interval`")
+	fs.DurationVar(&timeout, "timeout", time.Duration(d.Timeout), "bound on one reconcile pass")
+	fs.DurationVar(&drainTimeout, "drain-timeout", time.Duration(d.DrainTimeout), "how long the first signal waits for the passes in flight")
+	fs.StringVar(&listenUnix, "listen-unix", d.Listen.Unix, "API unix socket `path` (\"none\" to disable)")
+	fs.StringVar(&listenTCP, "listen-tcp", "", "API TCP `host:port`, mutual TLS only (needs --tls-cert, --tls-key, --tls-client-ca)")
+	fs.StringVar(&tlsCert, "tls-cert", "", "API server certificate `file` (PEM)")
+	fs.StringVar(&tlsKey, "tls-key", "", "API server private key `file` (PEM)")
+	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "`CA file` (PEM) API client certificates must chain to")
+	fs.StringVar(&metrics, "metrics", "", "Prometheus listen `address` (e.g. :9100); empty disables")
+	fs.StringVar(&logLevel, "log-level", d.Log.Level, "`level`: debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", d.Log.Format, "`format`: text or json")
+	fs.BoolVar(&check, "check", false, "check the config and the --intent file (validation and compilation), then exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (flags only; see --help)", fs.Args())
+	}
+	c := d
+	if file != "" {
+		var err error
+		if c, err = loadConfig(file); err != nil {
+			return nil, err
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "intent":
+			c.Intent = intentFile
+		case "store":
+			c.Store = store
+		case "election-id":
+			c.ElectionID = election
+		case "role":
+			c.Role = role
+		case "interval":
+			c.Interval = Duration(interval)
+		case "timeout":
+			c.Timeout = Duration(timeout)
+		case "drain-timeout":
+			c.DrainTimeout = Duration(drainTimeout)
+		case "listen-unix":
+			c.Listen.Unix = listenUnix
+		case "listen-tcp":
+			c.Listen.TCP = listenTCP
+		case "tls-cert":
+			c.Listen.TLSCert = tlsCert
+		case "tls-key":
+			c.Listen.TLSKey = tlsKey
+		case "tls-client-ca":
+			c.Listen.TLSClientCA = tlsClientCA
+		case "metrics":
+			c.Metrics = metrics
+		case "log-level":
+			c.Log.Level = logLevel
+		case "log-format":
+			c.Log.Format = logFormat
+		}
+	})
+	c.check = check
+	if c.Listen.Unix == "none" {
+		c.Listen.Unix = ""
+	}
+	return c, c.validate()
+}
+
+// loadConfig reads a config file strictly (an unknown key is an error) over the
+// defaults.
+func loadConfig(path string) (*config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c := defaults()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *config) validate() error {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if c.ElectionID == 0 {
+		bad("election id must be > 0 (P4Runtime election ids start at 1)")
+	}
+	if c.Store == "" && !c.check {
+		bad("store: a file path is required")
+	}
+	if c.Interval <= 0 || c.Timeout <= 0 || c.DrainTimeout <= 0 {
+		bad("interval, timeout and drain timeout must be positive")
+	}
+	if c.Listen.Unix == "" && c.Listen.TCP == "" && !c.check {
+		bad("no API listener: give --listen-unix or --listen-tcp")
+	}
+	if c.Listen.TCP != "" && (c.Listen.TLSCert == "" || c.Listen.TLSKey == "" || c.Listen.TLSClientCA == "") {
+		bad("--listen-tcp is served with mutual TLS only: --tls-cert, --tls-key and --tls-client-ca are required")
+	}
+	if c.Listen.TCP == "" && (c.Listen.TLSCert != "" || c.Listen.TLSKey != "" || c.Listen.TLSClientCA != "") {
+		bad("--tls-cert, --tls-key and --tls-client-ca apply to --listen-tcp, which is not set")
+	}
+	if (c.P4Runtime.TLSCert == "") != (c.P4Runtime.TLSKey == "") {
+		bad("p4runtime.tls_cert and p4runtime.tls_key go together")
+	}
+	if c.P4Runtime.TLSCert != "" && c.P4Runtime.TLSCA == "" {
+		bad("p4runtime.tls_cert needs p4runtime.tls_ca (TLS toward the gateways)")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log format %q: want text or json", c.Log.Format)
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}

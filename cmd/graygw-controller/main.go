@@ -1,0 +1,347 @@
+// Command graygw-controller is the graygw controller: it keeps the gray gateways
+// of the intent programmed over P4Runtime (package controller/engine), keeps the
+// intent and its history (controller/store), and serves the API the graygw CLI
+// uses (api/graygw/v1, package api/service).
+//
+// Run it with --help for usage; docs/controller.md has the details.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/metrics"
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/p4src"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sigs, nil))
+}
+
+// listening reports where a started controller serves (for tests).
+type listening struct {
+	Unix    string
+	TCP     net.Addr
+	Metrics net.Addr
+}
+
+// run is the daemon. Exit codes: 0 clean exit (after a drain, or --check), 1 a
+// failure, 2 bad usage.
+func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, ready chan<- listening) int {
+	c, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "graygw-controller: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "graygw-controller: %v\n", err)
+		return 2
+	}
+	if c.check {
+		if err := check(c, stdout); err != nil {
+			fmt.Fprintf(stderr, "graygw-controller: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if err := serve(c, log, sigs, ready); err != nil {
+		log.Error("exiting", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", c.Log.Level, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+func loadP4Info(c *config) (*p4info.Info, error) {
+	text := p4src.P4InfoText
+	if c.P4Runtime.P4Info != "" {
+		var err error
+		if text, err = os.ReadFile(c.P4Runtime.P4Info); err != nil {
+			return nil, fmt.Errorf("p4info: %w", err)
+		}
+	}
+	info, err := p4info.Load(text)
+	if err != nil {
+		return nil, fmt.Errorf("p4info: %w", err)
+	}
+	return info, nil
+}
+
+// check validates the config's files and the intent file, and says what the
+// intent compiles to.
+func check(c *config, out io.Writer) error {
+	info, err := loadP4Info(c)
+	if err != nil {
+		return err
+	}
+	if _, err := deviceConfigs(c); err != nil {
+		return err
+	}
+	if _, err := p4runtimeTLS(c); err != nil {
+		return err
+	}
+	if c.Listen.TCP != "" {
+		if _, err := service.ServerTLS(c.Listen.TLSCert, c.Listen.TLSKey, c.Listen.TLSClientCA); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(out, "config: OK")
+	if c.Intent == "" {
+		return nil
+	}
+	in, err := intent.LoadFile(c.Intent)
+	if err != nil {
+		return fmt.Errorf("intent %s:\n%w", c.Intent, err)
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		return fmt.Errorf("intent %s: %w", c.Intent, err)
+	}
+	codec := engine.NewCodec(info)
+	for _, g := range res.Gateways {
+		for i := range g.Entries {
+			if _, err := codec.ToP4(&g.Entries[i]); err != nil {
+				return fmt.Errorf("intent %s: gateway %s: %w", c.Intent, g.Name, err)
+			}
+		}
+		fmt.Fprintf(out, "intent: gateway %s (%s, device %d): %d entries\n", g.Name, g.P4Runtime, g.DeviceID, len(g.Entries))
+	}
+	fmt.Fprintf(out, "intent: OK: %d gateways, %d VIPs, %d pools, %d tenants, %d rules\n",
+		len(in.Gateways), len(in.VIPs), len(in.Pools), len(in.Tenants), len(in.Rules))
+	return nil
+}
+
+func deviceConfigs(c *config) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for gw, path := range c.P4Runtime.DeviceConfigs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("device config of gateway %s: %w", gw, err)
+		}
+		out[gw] = b
+	}
+	return out, nil
+}
+
+// p4runtimeTLS returns the credentials toward the gateways (nil: plaintext).
+func p4runtimeTLS(c *config) (credentials.TransportCredentials, error) {
+	p := c.P4Runtime
+	if p.TLSCA == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(p.TLSCA)
+	if err != nil {
+		return nil, fmt.Errorf("p4runtime TLS CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("p4runtime TLS CA %s: no PEM certificate", p.TLSCA)
+	}
+	cfg := &tls.Config{RootCAs: pool, ServerName: p.ServerName, MinVersion: tls.VersionTLS12}
+	if p.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(p.TLSCert, p.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("p4runtime client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- listening) error {
+	info, err := loadP4Info(c)
+	if err != nil {
+		return err
+	}
+	devcfgs, err := deviceConfigs(c)
+	if err != nil {
+		return err
+	}
+	ptls, err := p4runtimeTLS(c)
+	if err != nil {
+		return err
+	}
+	st, err := store.OpenBolt(c.Store, store.BoltOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	met := metrics.New()
+	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: c.ElectionID, Role: c.Role, TLS: ptls,
+		Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout), Store: st, Logger: log, Observer: met,
+		DeviceConfig: func(gw string) []byte { return devcfgs[gw] }})
+	if err != nil {
+		return err
+	}
+	engineClosed := false
+	defer func() {
+		if !engineClosed {
+			eng.Close(context.Background())
+		}
+	}()
+	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: log})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := svc.Start(ctx); err != nil {
+		// Keep serving: the operator fixes it with an Apply.
+		log.Error("the stored intent is not in force; apply a valid one", "err", err)
+	}
+	if c.Intent != "" {
+		doc, err := os.ReadFile(c.Intent)
+		if err != nil {
+			return fmt.Errorf("intent: %w", err)
+		}
+		seeded, err := svc.Seed(ctx, doc, "graygw-controller --intent "+c.Intent)
+		if err != nil {
+			return fmt.Errorf("intent %s: %w", c.Intent, err)
+		}
+		if seeded {
+			log.Info("store seeded", "intent", c.Intent)
+		} else {
+			log.Warn("the store already holds an intent: --intent ignored (use graygw apply to change it)", "intent", c.Intent)
+		}
+	}
+
+	var servers []*grpc.Server
+	served := make(chan error, 3)
+	var where listening
+	if c.Listen.Unix != "" {
+		lis, err := service.ListenUnix(c.Listen.Unix)
+		if err != nil {
+			return err
+		}
+		gs := svc.NewServer(service.UnixCredentials())
+		servers = append(servers, gs)
+		go func() { served <- gs.Serve(lis) }()
+		where.Unix = c.Listen.Unix
+		log.Info("API listening", "unix", c.Listen.Unix)
+	}
+	if c.Listen.TCP != "" {
+		tcfg, err := service.ServerTLS(c.Listen.TLSCert, c.Listen.TLSKey, c.Listen.TLSClientCA)
+		if err != nil {
+			return err
+		}
+		lis, err := net.Listen("tcp", c.Listen.TCP)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", c.Listen.TCP, err)
+		}
+		gs := svc.NewServer(credentials.NewTLS(tcfg))
+		servers = append(servers, gs)
+		go func() { served <- gs.Serve(lis) }()
+		where.TCP = lis.Addr()
+		log.Info("API listening", "tcp", lis.Addr().String(), "tls", "mutual")
+	}
+	var hs *http.Server
+	if c.Metrics != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		if err := met.Register(reg, eng, 0); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+		lis, err := net.Listen("tcp", c.Metrics)
+		if err != nil {
+			return fmt.Errorf("metrics listen %s: %w", c.Metrics, err)
+		}
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				served <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+		where.Metrics = lis.Addr()
+		log.Info("metrics listening", "addr", lis.Addr().String())
+	}
+	if ready != nil {
+		ready <- where
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("server: %w", err)
+	case s := <-sigs:
+		log.Info("draining: API changes refused, finishing the reconcile passes in flight; a second signal exits at once", "signal", s.String())
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.DrainTimeout))
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() {
+		svc.Drain()
+		err := eng.Close(dctx)
+		var wg sync.WaitGroup
+		for _, gs := range servers {
+			wg.Add(1)
+			go func() { defer wg.Done(); gs.GracefulStop() }()
+		}
+		if hs != nil {
+			hs.Shutdown(dctx)
+		}
+		wg.Wait()
+		drained <- err
+	}()
+	select {
+	case err := <-drained:
+		engineClosed = true
+		if err != nil {
+			return err
+		}
+		log.Info("drained; exiting (the gateways keep forwarding with what they hold)")
+		return nil
+	case s := <-sigs:
+		log.Warn("second signal: exiting now", "signal", s.String())
+	case <-dctx.Done():
+		log.Warn("drain timed out: exiting now", "timeout", time.Duration(c.DrainTimeout).String())
+	}
+	for _, gs := range servers {
+		gs.Stop()
+	}
+	engineClosed = true // not waited for: exiting
+	return errors.New("stopped before the drain finished")
+}

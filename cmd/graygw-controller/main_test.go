@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/server"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/p4src"
+)
+
+func TestHelpTeaches(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--help"}, io.Discard, &out, nil, nil); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, want := range []string{"Usage:", "Signals:", "second signal", "Config file", "--election-id", "--intent",
+		"seeds an EMPTY store", "mutual TLS", "graygw_entries_written_total", "Examples:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestBadUsage(t *testing.T) {
+	dir := t.TempDir()
+	badCfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(badCfg, []byte("store: x.db\nelection: 3\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--listen-tcp", ":9443"}, "mutual TLS only"},
+		{[]string{"--election-id", "0"}, "election id must be > 0"},
+		{[]string{"--listen-unix", "none"}, "no API listener"},
+		{[]string{"--config", badCfg}, "field election not found"},
+		{[]string{"--log-format", "xml"}, "want text or json"},
+		{[]string{"extra"}, "unexpected arguments"},
+	} {
+		var out bytes.Buffer
+		if code := run(tc.args, io.Discard, &out, nil, nil); code != 2 || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, out.String(), tc.want)
+		}
+	}
+}
+
+const intentText = `version: 1
+gateways:
+  - name: gw1
+    p4runtime: %s
+    device_id: 1
+    bgp_next_hop: 10.1.0.1
+    ports:
+      2: {interface: p2, mac: "02:00:00:00:01:02"}
+vips:
+  - {name: vpc, id: 1, address: 10.255.0.1, default_pool: base}
+pools:
+  - name: base
+    id: 1
+    cluster: base
+    backends:
+      - {name: base-1, id: 11, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
+  - name: gray
+    id: 2
+    cluster: gray
+    backends:
+      - {name: gray-1, id: 21, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 2}
+gray_rules:
+  - name: vm-10.0.0.5
+    match: {vip: vpc, vni: 5001, src: 10.0.0.5}
+    pool: gray
+`
+
+func writeIntent(t *testing.T, addr string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "intent.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(intentText, addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCheck(t *testing.T) {
+	var out, errs bytes.Buffer
+	path := writeIntent(t, "127.0.0.1:9559")
+	if code := run([]string{"--check", "--intent", path}, &out, &errs, nil, nil); code != 0 {
+		t.Fatalf("--check exit %d: %s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "intent: gateway gw1 (127.0.0.1:9559, device 1): 8198 entries") ||
+		!strings.Contains(out.String(), "intent: OK") {
+		t.Fatalf("--check said %q", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(fmt.Sprintf(intentText, "x:1"), "pool: gray\n", "pool: nope\n", 1)), 0o600)
+	errs.Reset()
+	if code := run([]string{"--check", "--intent", bad}, io.Discard, &errs, nil, nil); code != 1 ||
+		!strings.Contains(errs.String(), "gray_rules[0].pool") {
+		t.Fatalf("--check of a bad intent: exit %d, %q", code, errs.String())
+	}
+}
+
+// gate blocks the agent at its first bucket write (signalling reached) until
+// release is closed: a write in flight that does not end.
+type gate struct {
+	*dataplane.Memory
+	once    sync.Once
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (g *gate) SetBuckets(pool, first uint16, backends []uint16) error {
+	g.block()
+	return g.Memory.SetBuckets(pool, first, backends)
+}
+
+func (g *gate) SetBucket(pool, bucket, backend uint16) error {
+	g.block()
+	return g.Memory.SetBucket(pool, bucket, backend)
+}
+
+func (g *gate) block() {
+	if g.reached == nil {
+		return
+	}
+	g.once.Do(func() { close(g.reached) })
+	<-g.release
+}
+
+// startAgent serves the XDP agent's P4Runtime server over dp on a loopback port.
+func startAgent(t *testing.T, dp dataplane.Dataplane) string {
+	t.Helper()
+	info, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: dp,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	p4v1.RegisterP4RuntimeServer(gs, srv)
+	go gs.Serve(lis)
+	t.Cleanup(func() { gs.Stop(); srv.Close() })
+	return lis.Addr().String()
+}
+
+// controllerRun is a controller started by run in the background.
+type controllerRun struct {
+	sigs  chan os.Signal
+	where listening
+	exit  chan int      // receives run's exit code once
+	done  chan struct{} // closed when run returned
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func startController(t *testing.T, args ...string) *controllerRun {
+	t.Helper()
+	r := &controllerRun{sigs: make(chan os.Signal, 2), exit: make(chan int, 1), done: make(chan struct{})}
+	ready := make(chan listening, 1)
+	logs := &syncBuffer{}
+	go func() {
+		r.exit <- run(args, io.Discard, logs, r.sigs, ready)
+		close(r.done)
+	}()
+	select {
+	case r.where = <-ready:
+	case code := <-r.exit:
+		t.Fatalf("controller exited with %d before serving:\n%s", code, logs.b.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("controller did not start")
+	}
+	t.Cleanup(func() {
+		select {
+		case r.sigs <- syscall.SIGTERM:
+		default:
+		}
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+		}
+		if t.Failed() {
+			logs.mu.Lock()
+			t.Logf("controller log:\n%s", logs.b.String())
+			logs.mu.Unlock()
+		}
+	})
+	return r
+}
+
+func (r *controllerRun) client(t *testing.T) graygwv1.ControllerClient {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+r.where.Unix, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return graygwv1.NewControllerClient(conn)
+}
+
+func waitInSync(t *testing.T, c graygwv1.ControllerClient) *graygwv1.GatewayStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := c.Status(context.Background(), &graygwv1.StatusRequest{})
+		if err == nil && len(st.GetGateways()) == 1 && st.GetGateways()[0].GetInSync() {
+			return st.GetGateways()[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway never in sync: %v %v", st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSeedServeMetricsDrainAndRestart(t *testing.T) {
+	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	dir := t.TempDir()
+	args := []string{"--store", filepath.Join(dir, "c.db"), "--listen-unix", filepath.Join(dir, "c.sock"),
+		"--intent", writeIntent(t, addr), "--metrics", "127.0.0.1:0", "--election-id", "7"}
+	r := startController(t, args...)
+	c := r.client(t)
+	g := waitInSync(t, c)
+	if g.GetEntriesWritten() != 8198 || g.GetVersion() != 1 {
+		t.Fatalf("first start: %v", g)
+	}
+	resp, err := http.Get("http://" + r.where.Metrics.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`graygw_entries_written_total{gateway="gw1"} 8198`,
+		`graygw_rule_packets_total{gateway="gw1",rule="vm-10.0.0.5"} 0`, `graygw_gateway_in_sync{gateway="gw1"} 1`,
+		`graygw_reconcile_duration_seconds_count{gateway="gw1"}`, `graygw_drop_packets_total{gateway="gw1",reason="NOT_VIP"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	r.sigs <- syscall.SIGTERM
+	select {
+	case code := <-r.exit:
+		if code != 0 {
+			t.Fatalf("drain exit %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+
+	// Restart on the same store: the stored intent is in force again, --intent
+	// is ignored, and nothing is written to the gateway.
+	r = startController(t, args...)
+	c = r.client(t)
+	g = waitInSync(t, c)
+	if g.GetEntriesWritten() != 0 || g.GetPipelinePushes() != 0 || g.GetVersion() != 1 {
+		t.Fatalf("after restart: %v", g)
+	}
+	h, err := c.History(context.Background(), &graygwv1.HistoryRequest{})
+	if err != nil || len(h.GetEvents()) != 1 || h.GetEvents()[0].GetOperation() != "seed" {
+		t.Fatalf("history after restart: %v, %v", h, err)
+	}
+}
+
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	g := &gate{Memory: dataplane.NewMemory(dataplane.Limits{}), reached: make(chan struct{}), release: make(chan struct{})}
+	defer close(g.release)
+	addr := startAgent(t, g)
+	dir := t.TempDir()
+	r := startController(t, "--store", filepath.Join(dir, "c.db"), "--listen-unix", filepath.Join(dir, "c.sock"),
+		"--intent", writeIntent(t, addr))
+	select {
+	case <-g.reached: // a write is in flight, blocked in the dataplane
+	case <-time.After(30 * time.Second):
+		t.Fatal("no write reached the agent")
+	}
+	r.sigs <- syscall.SIGTERM
+	select {
+	case code := <-r.exit:
+		t.Fatalf("exited (%d) without finishing the pass in flight", code)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// Changes are refused while draining.
+	_, err := r.client(t).Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: "version: 1\n"})
+	if err == nil || !strings.Contains(err.Error(), "draining") {
+		t.Fatalf("Apply while draining: %v", err)
+	}
+	start := time.Now()
+	r.sigs <- syscall.SIGTERM
+	select {
+	case code := <-r.exit:
+		if code != 1 {
+			t.Fatalf("second signal exit %d, want 1", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second signal did not exit")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("second signal took %s", d)
+	}
+}
