@@ -494,3 +494,25 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 		t.Fatalf("no election id: %v", err)
 	}
 }
+
+func TestPlanAgainstAGatewayWithoutPipeline(t *testing.T) {
+	a := startAgent(t, nil)
+	other, err := p4rt.Dial(a.addr, p4rt.Options{DeviceID: 1, ElectionID: 100, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	// The engine is standby (another controller is primary), so the gateway stays
+	// without a pipeline; a dry run still plans against what it holds: nothing.
+	e := newEngine(t, nil, 10)
+	in := load(t, intentYAML([]string{a.addr}, threeBackends()))
+	p := apply(t, e, in, 1)
+	waitStatus(t, e, "standby", func(s engine.GatewayStatus) bool { return s.Connected && !s.Primary })
+	plans := e.Plan(ctx(t), p)
+	if len(plans) != 1 || !plans[0].Reachable || plans[0].Inserts != len(desired(t, p.Result(), "gw1")) {
+		t.Fatalf("plan %+v", plans)
+	}
+}

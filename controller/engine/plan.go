@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/codes"
 
 	"github.com/graygw/graygw/controller/reconcile"
 )
@@ -84,6 +84,11 @@ func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 				}
 				break
 			}
+			if code, _ := statusCode(err); code == codes.FailedPrecondition {
+				gp.Reachable = true // it answers, but runs no pipeline yet: it holds nothing
+				gp.Note = "the gateway has no pipeline yet: planned against an empty target"
+				break
+			}
 			if cur != nil {
 				have = cur.entries
 				gp.Note = fmt.Sprintf("target unreachable (%s): planned against the entries of intent version %d", shortErr(err), cur.version)
@@ -143,8 +148,8 @@ func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, w, cur *want) 
 }
 
 func shortErr(err error) string {
-	if s, ok := status.FromError(unwrapAll(err)); ok {
-		return s.Code().String()
+	if code, ok := statusCode(err); ok {
+		return code.String()
 	}
 	return err.Error()
 }

@@ -147,17 +147,6 @@ func (e *Engine) Counters(ctx context.Context, gateway string) (*Counters, error
 	return out, nil
 }
 
-// unwrapAll returns the innermost error of a chain of single wraps.
-func unwrapAll(err error) error {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err
-		}
-		err = u
-	}
-}
-
 // statusCode finds a gRPC status code in err's chain.
 func statusCode(err error) (codes.Code, bool) {
 	for e := err; e != nil; e = errors.Unwrap(e) {
