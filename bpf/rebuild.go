@@ -54,7 +54,7 @@ func (d *Dataplane) rebuild() error {
 	}
 	for i := range min(int(l.Count), MaxMasks) {
 		e := l.Masks[i]
-		d.tss.masks[ruleKeyFrom(e.Mask)] = &tssMask{id: e.MaskId, groups: map[RuleKey][]*tssRule{}}
+		d.tss.masks[ruleKeyFrom(e.Mask)] = newTSSMask(e.MaskId)
 		d.tss.nextMask = max(d.tss.nextMask, e.MaskId+1)
 	}
 	var def graygwRuleDef
@@ -70,12 +70,13 @@ func (d *Dataplane) rebuild() error {
 		}
 		m := d.tss.masks[r.Mask]
 		if m == nil {
-			m = &tssMask{id: d.tss.nextMask, groups: map[RuleKey][]*tssRule{}}
+			m = newTSSMask(d.tss.nextMask)
 			d.tss.nextMask++
 			d.tss.masks[r.Mask] = m
 		}
 		e := &tssRule{id: slotKey, rule: r}
 		m.groups[r.Value] = append(m.groups[r.Value], e)
+		m.count(r.Priority, +1)
 		d.tss.rules[r.RuleMatch] = e
 	}
 	if err := it.Err(); err != nil {

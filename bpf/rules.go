@@ -33,15 +33,35 @@ type tssRule struct {
 type tssMask struct {
 	id     uint32
 	groups map[RuleKey][]*tssRule // masked value -> rules, best first
+	// prios counts the mask's rules per priority, and top is the highest, so
+	// the mask list's order is known without walking every group: a walk per
+	// insert made filling one mask with n rules cost O(n²).
+	prios map[int32]int
+	top   int32
 }
 
-func (m *tssMask) maxPriority() int32 {
-	var p int32
-	for _, g := range m.groups {
-		p = max(p, g[0].rule.Priority)
-	}
-	return p
+func newTSSMask(id uint32) *tssMask {
+	return &tssMask{id: id, groups: map[RuleKey][]*tssRule{}, prios: map[int32]int{}}
 }
+
+// count records that a rule of priority p joined (+1) or left (-1) the mask.
+func (m *tssMask) count(p int32, delta int) {
+	m.prios[p] += delta
+	switch {
+	case delta > 0:
+		m.top = max(m.top, p)
+	case m.prios[p] <= 0:
+		delete(m.prios, p)
+		if p == m.top {
+			m.top = 0
+			for q := range m.prios {
+				m.top = max(m.top, q)
+			}
+		}
+	}
+}
+
+func (m *tssMask) maxPriority() int32 { return m.top }
 
 func newTSS() tss {
 	return tss{ids: newSlots(pipeline.GrayRulesTableSize), rules: map[RuleMatch]*tssRule{}, masks: map[RuleKey]*tssMask{}}
@@ -102,7 +122,7 @@ func (d *Dataplane) InsertRule(r Rule) error {
 		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
 	}
 	if m == nil {
-		m = &tssMask{id: t.nextMask, groups: map[RuleKey][]*tssRule{}}
+		m = newTSSMask(t.nextMask)
 		t.nextMask++
 		t.masks[r.Mask] = m
 	}
@@ -110,6 +130,7 @@ func (d *Dataplane) InsertRule(r Rule) error {
 	g := m.groups[r.Value]
 	i, _ := slices.BinarySearchFunc(g, r.Priority, func(x *tssRule, p int32) int { return cmp.Compare(p, x.rule.Priority) })
 	m.groups[r.Value] = slices.Insert(g, i, e)
+	m.count(r.Priority, +1)
 	t.rules[r.RuleMatch] = e
 	undo := func(err error) error {
 		d.forget(m, r.Mask, e)
@@ -177,6 +198,7 @@ func (d *Dataplane) DeleteRule(match RuleMatch) error {
 		if err := d.writeHead(m, match.Value); err != nil {
 			// nothing changed for packets: put the rule back
 			m.groups[match.Value] = g
+			m.count(e.rule.Priority, +1)
 			t.masks[match.Mask] = m
 			t.rules[match] = e
 			return err
@@ -199,6 +221,7 @@ func (d *Dataplane) DeleteRule(match RuleMatch) error {
 func (d *Dataplane) forget(m *tssMask, mask RuleKey, e *tssRule) {
 	v := e.rule.Value
 	m.groups[v] = slices.DeleteFunc(m.groups[v], func(x *tssRule) bool { return x == e })
+	m.count(e.rule.Priority, -1)
 	if len(m.groups[v]) == 0 {
 		delete(m.groups, v)
 	}
