@@ -202,9 +202,11 @@ func (g *gateway) reconcile() (err error) {
 	g.mu.Lock()
 	known := g.known
 	g.mu.Unlock()
+	retired := 0
 	for _, te := range plan.Foreign {
 		if known[Key(te)] {
-			continue // retired by the intent change
+			retired++ // wanted by the previous version: retired by the intent change
+			continue
 		}
 		foreign++
 		if foreign <= 20 {
@@ -213,6 +215,9 @@ func (g *gateway) reconcile() (err error) {
 	}
 	if foreign > 20 {
 		g.log.Warn("foreign entries removed", "count", foreign)
+	}
+	if retired > 0 {
+		g.log.Debug("entries retired by the intent change", "count", retired)
 	}
 	if plan.Empty() {
 		g.setKnown(w)
