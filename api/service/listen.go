@@ -158,10 +158,12 @@ func UnixCredentials() credentials.TransportCredentials { return unixCreds{} }
 
 type unixCreds struct{}
 
+// ClientHandshake implements credentials.TransportCredentials (unused: servers only).
 func (unixCreds) ClientHandshake(_ context.Context, _ string, c net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	return c, UnixAuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity}}, nil
 }
 
+// ServerHandshake reads the peer's credentials from the socket.
 func (unixCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	info := UnixAuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.NoSecurity}}
 	uc, ok := c.(*net.UnixConn)
@@ -182,10 +184,13 @@ func (unixCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, er
 	return c, info, nil
 }
 
+// Info implements credentials.TransportCredentials.
 func (unixCreds) Info() credentials.ProtocolInfo {
 	return credentials.ProtocolInfo{SecurityProtocol: "unix"}
 }
 
+// Clone implements credentials.TransportCredentials.
 func (u unixCreds) Clone() credentials.TransportCredentials { return u }
 
+// OverrideServerName implements credentials.TransportCredentials.
 func (unixCreds) OverrideServerName(string) error { return nil }
