@@ -74,10 +74,10 @@ priority, listing why; nothing changes then.`,
 		},
 	}
 	fl := c.Flags()
-	fl.Int64Var(&f.vni, "vni", -1, "VXLAN network id of the VPC (0 = plain traffic, with --flow)")
+	fl.Int64Var(&f.vni, "vni", 0, "VXLAN network id of the VPC (0 = plain traffic, with --flow)")
 	fl.StringVar(&f.vm, "vm", "", "one VM: VNI/IP")
-	fl.StringVar(&f.prefix, "prefix", "", "inner source prefix (CIDR), with --vni")
-	fl.StringVar(&f.flow, "flow", "", "one flow: PROTO/SRC[:SPORT]/DST[:DPORT], with --vni")
+	fl.StringVar(&f.prefix, "prefix", "", "inner source prefix (CIDR), optionally with --vni")
+	fl.StringVar(&f.flow, "flow", "", "one flow: PROTO/SRC[:SPORT]/DST[:DPORT], optionally with --vni")
 	fl.Float64Var(&f.percent, "percent", 0, "sticky share of the VNI's VMs to move, 0 < P <= 100 (with --vni)")
 	fl.StringVar(&f.pool, "pool", "", "target pool (required)")
 	fl.StringVar(&f.vip, "vip", "", "restrict to this VIP (name from the intent)")
@@ -246,7 +246,8 @@ func (a *app) rollbackCmd() *cobra.Command {
   --step        undo the last change (apply, cutover or rollback) that was not
                 itself undone; repeat to walk back through 'graygw history'
   --rule NAME   remove one gray rule (a cutover or rollout step, by the name
-                'graygw get --rules' lists)
+                'graygw get --rules' lists); the controller API has no call for
+                this yet, so it fails saying so
   --all         remove every gray rule: all traffic back to the VIPs' default pools
 
 A rolled-back rule's traffic returns to the VIP's default pool (or to the next
