@@ -275,6 +275,9 @@ func (e *Engine) convert(res *compile.Result, version uint64) (map[string]*want,
 // read-back of a gateway recovered them), p is compiled again against them; should
 // that fail, p is applied as prepared.
 func (e *Engine) Commit(p *Prepared, version uint64) error {
+	if p == nil || p.result == nil {
+		return fmt.Errorf("%w: nothing prepared", ErrCompile)
+	}
 	e.mu.Lock()
 	if e.draining {
 		e.mu.Unlock()

@@ -461,6 +461,12 @@ func TestPrepareRefusesWhatCannotCompile(t *testing.T) {
 	if _, err := e.Prepare(nil); !errors.Is(err, engine.ErrCompile) {
 		t.Fatalf("Prepare(nil): %v", err)
 	}
+	if err := e.Commit(nil, 1); !errors.Is(err, engine.ErrCompile) {
+		t.Fatalf("Commit(nil): %v", err)
+	}
+	if plans := e.Plan(context.Background(), nil); plans != nil {
+		t.Fatalf("Plan(nil) = %v", plans)
+	}
 }
 
 func TestCloseDrainsAndRefusesCommits(t *testing.T) {

@@ -61,6 +61,9 @@ func (p *GatewayPlan) Empty() bool { return p.Inserts+p.Modifies+p.Deletes == 0 
 // should hold under the current intent, and a gateway the engine does not
 // manage yet against an empty target; Note says so. Plan writes nothing.
 func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
+	if p == nil || p.result == nil {
+		return nil
+	}
 	var out []GatewayPlan
 	for _, gres := range p.result.Gateways {
 		w := p.wants[gres.Name]
