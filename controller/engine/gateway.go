@@ -121,6 +121,13 @@ func (g *gateway) run() {
 				retry = 0
 			}
 			timer.Reset(next)
+			select {
+			case <-changes:
+				// The session changed during the pass (lost and regained
+				// mastership, reconnected): what was read back may be stale.
+				due = true
+			default:
+			}
 			continue // stop may have been signalled meanwhile
 		}
 		g.e.notify()
