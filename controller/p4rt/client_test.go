@@ -205,3 +205,26 @@ func TestReconnectsAfterAgentRestart(t *testing.T) {
 		t.Fatalf("no reconnect: %v", err)
 	}
 }
+
+func TestNewCookieKeepsEntriesOfACompatiblePipeline(t *testing.T) {
+	a := startAgent(t, "127.0.0.1:0")
+	c := dial(t, a.addr, 10)
+	if err := c.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	in := info(t)
+	if _, err := c.EnsurePipeline(ctx(t), in.P4Info(), nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(ctx(t), []*p4v1.Update{tenantInsert(t, in, 5001, 7)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if pushed, err := c.EnsurePipeline(ctx(t), in.P4Info(), nil, 2); err != nil || !pushed {
+		t.Fatalf("new cookie: pushed=%v err=%v", pushed, err)
+	}
+	tb, _ := in.Table(pipeline.TableVNITenant)
+	got, err := c.ReadTable(ctx(t), tb.ID, false)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("after re-push with a new cookie: %d entries, %v; want the entry kept", len(got), err)
+	}
+}

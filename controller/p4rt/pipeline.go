@@ -23,8 +23,9 @@ func (c *Client) Cookie(ctx context.Context) (cookie uint64, ok bool, err error)
 }
 
 // EnsurePipeline pushes info (and the target-specific device config, nil for the XDP
-// agent) with VERIFY_AND_COMMIT unless the target already runs a pipeline with the
-// same cookie. It reports whether it pushed.
+// agent) unless the target already runs a pipeline with the same cookie: with
+// RECONCILE_AND_COMMIT over a running pipeline (entries kept), else
+// VERIFY_AND_COMMIT. It reports whether it pushed.
 func (c *Client) EnsurePipeline(ctx context.Context, info *p4configv1.P4Info, deviceConfig []byte, cookie uint64) (bool, error) {
 	have, ok, err := c.Cookie(ctx)
 	if err != nil {
@@ -33,15 +34,32 @@ func (c *Client) EnsurePipeline(ctx context.Context, info *p4configv1.P4Info, de
 	if ok && have == cookie {
 		return false, nil
 	}
-	_, err = c.rt.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{
-		DeviceId: c.opts.DeviceID, ElectionId: c.electionID(), Role: c.opts.Role,
-		Action: p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT,
-		Config: &p4v1.ForwardingPipelineConfig{P4Info: info, P4DeviceConfig: deviceConfig,
-			Cookie: &p4v1.ForwardingPipelineConfig_Cookie{Cookie: cookie}},
-	})
+	set := func(action p4v1.SetForwardingPipelineConfigRequest_Action) error {
+		_, err := c.rt.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{
+			DeviceId: c.opts.DeviceID, ElectionId: c.electionID(), Role: c.opts.Role, Action: action,
+			Config: &p4v1.ForwardingPipelineConfig{P4Info: info, P4DeviceConfig: deviceConfig,
+				Cookie: &p4v1.ForwardingPipelineConfig_Cookie{Cookie: cookie}},
+		})
+		return err
+	}
+	// A target already running a pipeline keeps its entries through
+	// RECONCILE_AND_COMMIT when the new one is compatible (spec §14.2): a cookie
+	// scheme change must not wipe a gateway that forwards traffic. A target that
+	// cannot reconcile gets VERIFY_AND_COMMIT, which starts it empty.
+	action := p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT
+	if ok {
+		action = p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT
+		if err = set(action); err != nil {
+			c.log.Warn("target cannot reconcile the pipeline, replacing it", "err", err)
+			action = p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT
+		}
+	}
+	if action == p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT {
+		err = set(action)
+	}
 	if err != nil {
 		return false, fmt.Errorf("p4rt: %s: set pipeline: %w", c.addr, err)
 	}
-	c.log.Info("pushed forwarding pipeline", "cookie", cookie)
+	c.log.Info("pushed forwarding pipeline", "cookie", cookie, "action", action)
 	return true, nil
 }
