@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: help deps build test generate vectors p4 bench demo lint fuzz clean
+.PHONY: help deps build test generate vectors api p4 bench demo lint fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ generate: ## regenerate bpf2go bindings (needs clang) and the test vectors
 
 vectors: ## regenerate testvectors/pipeline.json from testvectors/cases.go
 	cd testvectors && $(GO) run ./gen -o pipeline.json
+
+api: ## regenerate the controller's gRPC API (api/graygw/v1) from its .proto
+	bash scripts/genapi.sh
 
 p4: ## compile the P4 programs with p4c and compare the P4Info with the committed one
 	bash scripts/p4c.sh
