@@ -5,7 +5,7 @@ GO ?= go
 .PHONY: help deps build test generate vectors api p4 bench demo lint fuzz clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 deps: ## install build/test dependencies (Debian 12, root)
 	bash scripts/deps.sh >/dev/null
