@@ -524,6 +524,16 @@ func (e *Engine) notify() {
 	e.mu.Unlock()
 }
 
+// Changed returns a channel that is closed at the next change of the engine's
+// status: a gateway's session or mastership, the end of a reconcile pass, an
+// intent committed. Call it again after each close (before reading Status, so
+// that no change is missed).
+func (e *Engine) Changed() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.changed
+}
+
 // Kick asks every gateway to reconcile now (a dry "are we still in sync" pass
 // writes nothing when nothing differs).
 func (e *Engine) Kick() {

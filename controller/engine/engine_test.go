@@ -522,3 +522,36 @@ func TestPlanAgainstAGatewayWithoutPipeline(t *testing.T) {
 		t.Fatalf("plan %+v", plans)
 	}
 }
+
+// TestSyncedFollowsTheSession: Synced is set by the first successful pass on a
+// session, cleared while the session is down, and set again only once the pass
+// after the reconnect has succeeded; every change closes Changed.
+func TestSyncedFollowsTheSession(t *testing.T) {
+	a := startAgent(t, nil)
+	e := newEngine(t, store.NewMemory(), 10)
+	changed := e.Changed()
+	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Commit did not close Changed")
+	}
+	st := waitStatus(t, e, "synced", func(s engine.GatewayStatus) bool { return s.Synced })
+	if !st.InSync || st.Version != 1 {
+		t.Fatalf("synced before in sync: %+v", st)
+	}
+	changed = e.Changed()
+	a.kill()
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("losing the session did not close Changed")
+	}
+	waitStatus(t, e, "disconnected and not synced", func(s engine.GatewayStatus) bool { return !s.Connected && !s.Synced })
+	before := e.Status()[0].Reconciles
+	a.start()
+	st = waitStatus(t, e, "synced again", func(s engine.GatewayStatus) bool { return s.Synced })
+	if st.Reconciles <= before || st.LastResult != engine.ResultOK {
+		t.Fatalf("synced again without a pass on the new session: %+v (passes before %d)", st, before)
+	}
+}

@@ -34,6 +34,13 @@ type GatewayStatus struct {
 	// it still held exactly that version's entries at the end of the last pass.
 	Version uint64
 	InSync  bool
+	// Synced: a reconcile pass has succeeded on the current P4Runtime session
+	// (since it was last established, or mastership last changed) with this
+	// controller as primary. A later failed pass does not clear it; losing
+	// the session or mastership does. BGP uses it as the gateway's health: a
+	// gateway that reconnects empty is not announced before it has been
+	// brought to the intent.
+	Synced bool
 	// Last pass: when it ended, how long it took, ResultOK or ResultError, the
 	// error, and the updates it wrote.
 	LastReconcile time.Time
@@ -96,6 +103,7 @@ func (g *gateway) status() GatewayStatus {
 	st := g.st
 	g.mu.Unlock()
 	st.Connected, st.Primary = g.client.Connected(), g.client.IsPrimary()
+	st.Synced = st.Synced && st.Connected && st.Primary
 	return st
 }
 
@@ -126,6 +134,7 @@ func (g *gateway) run() {
 				// The session changed during the pass (lost and regained
 				// mastership, reconnected): what was read back may be stale.
 				due = true
+				g.unsync()
 			default:
 			}
 			continue // stop may have been signalled meanwhile
@@ -140,11 +149,19 @@ func (g *gateway) run() {
 			due = true
 		case <-changes:
 			due = true
+			g.unsync()
 		case <-timer.C:
 			due = true
 			timer.Reset(g.e.cfg.Interval)
 		}
 	}
+}
+
+// unsync records a change of the session: Synced waits for the next pass.
+func (g *gateway) unsync() {
+	g.mu.Lock()
+	g.st.Synced = false
+	g.mu.Unlock()
 }
 
 // reconcile is one pass: pipeline, read back, diff, write.
@@ -172,6 +189,7 @@ func (g *gateway) reconcile() (err error) {
 			st.LastResult, st.LastError, st.InSync = ResultOK, "", true
 			if w != nil {
 				st.Version = w.version
+				st.Synced = true
 			}
 		} else {
 			st.LastResult, st.LastError, st.InSync = ResultError, err.Error(), false
