@@ -71,6 +71,36 @@ type Controller interface {
 	Probe(ctx context.Context, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
 }
 
+// VIPProber is implemented by a Controller that serves several VIPs and probes
+// through the one a plan names. The Runner (and Check) then call ProbeVIP with
+// the plan's vip ("" when the plan names none) instead of Probe.
+type VIPProber interface {
+	ProbeVIP(ctx context.Context, vip string, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
+}
+
+// probeVia probes targets for plan through ctrl, naming the plan's VIP when
+// ctrl can take it.
+func probeVia(ctx context.Context, ctrl Controller, plan *Plan, targets []probe.Target) ([]probe.Result, error) {
+	if vp, ok := ctrl.(VIPProber); ok {
+		return vp.ProbeVIP(ctx, plan.VIP, targets, plan.Probe)
+	}
+	return ctrl.Probe(ctx, targets, plan.Probe)
+}
+
+// PrecheckError is the error of a precheck whose probes did not all pass; it
+// wraps ErrProbeFailed and carries every VM's result.
+type PrecheckError struct {
+	Results []probe.Result
+}
+
+// Error describes the failed probes, the first few in full.
+func (e *PrecheckError) Error() string {
+	return fmt.Sprintf("%v: precheck before any change: %s", ErrProbeFailed, summary(failed(e.Results)))
+}
+
+// Unwrap returns ErrProbeFailed.
+func (e *PrecheckError) Unwrap() error { return ErrProbeFailed }
+
 // State is the state of a rollout.
 type State string
 
@@ -81,6 +111,9 @@ const (
 	StateCompleted State = "completed"
 	StateFailed    State = "failed"  // a step failed and was rolled back; earlier steps stay
 	StateAborted   State = "aborted" // stopped by the operator; every applied step rolled back
+	// StateDryRun is the state of the progress Check returns; a Runner never
+	// holds it.
+	StateDryRun State = "dry-run"
 )
 
 // Finished reports whether s is a final state.
@@ -252,20 +285,10 @@ func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
 		r.running = false
 		r.mu.Unlock()
 	}
-	for _, s := range plan.Steps {
-		if _, err := r.ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, true); err != nil {
-			release()
-			return nil, fmt.Errorf("%w: step %d (%s): %w", ErrRefused, s.Index, s, err)
-		}
-	}
-	pre, err := r.ctrl.Probe(ctx, targets(plan, 0), plan.Probe)
+	pre, err := check(ctx, r.ctrl, plan)
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("%w: precheck: %w", ErrProbeFailed, err)
-	}
-	if bad := failed(pre); len(bad) > 0 {
-		release()
-		return nil, fmt.Errorf("%w: precheck before any change: %s", ErrProbeFailed, summary(bad))
+		return nil, err
 	}
 	now := r.opts.Now()
 	p := &Progress{Plan: *spec, State: StateRunning, Total: len(plan.Steps), Precheck: pre,
@@ -285,6 +308,47 @@ func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
 	c := p.Clone()
 	r.mu.Unlock()
 	return c, nil
+}
+
+// check runs the checks before a rollout: a dry-run cutover of every step, then
+// the precheck probes. It returns the precheck results.
+func check(ctx context.Context, ctrl Controller, plan *Plan) ([]probe.Result, error) {
+	for _, s := range plan.Steps {
+		if _, err := ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, true); err != nil {
+			return nil, fmt.Errorf("%w: step %d (%s): %w", ErrRefused, s.Index, s, err)
+		}
+	}
+	pre, err := probeVia(ctx, ctrl, plan, targets(plan, 0))
+	if err != nil {
+		return nil, fmt.Errorf("%w: precheck: %w", ErrProbeFailed, err)
+	}
+	if bad := failed(pre); len(bad) > 0 {
+		return pre, &PrecheckError{Results: pre}
+	}
+	return pre, nil
+}
+
+// Check validates spec and checks it against ctrl exactly as Start does (a
+// dry-run cutover of every step, then the precheck probes), and changes
+// nothing: a dry run. It returns the progress the rollout would start with,
+// in state StateDryRun, or an error wrapping ErrPlan, ErrRefused or
+// ErrProbeFailed (a *PrecheckError when probes did not pass).
+func Check(ctx context.Context, ctrl Controller, spec *PlanSpec) (*Progress, error) {
+	plan, err := spec.Validate()
+	if err != nil {
+		return nil, err
+	}
+	pre, err := check(ctx, ctrl, plan)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	p := &Progress{Plan: *spec, State: StateDryRun, Total: len(plan.Steps), Precheck: pre, Started: now, Updated: now,
+		Message: fmt.Sprintf("dry run: the plan is valid, the controller accepts all %d steps, and the precheck passed (%d VMs answered by the base side); nothing changed", len(plan.Steps), len(pre))}
+	for _, s := range plan.Steps {
+		p.Steps = append(p.Steps, StepRecord{Step: s, State: StepPending})
+	}
+	return p, nil
 }
 
 // wakeLocked wakes a rollout goroutine waiting in a pause. r.mu is held.
@@ -601,7 +665,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 			return ctx.Err()
 		}
 	}
-	res, perr := r.ctrl.Probe(ctx, targets(plan, i+1, scopeFilter(plan, s)...), plan.Probe)
+	res, perr := probeVia(ctx, r.ctrl, plan, targets(plan, i+1, scopeFilter(plan, s)...))
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -623,7 +687,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 	rbErr := r.ctrl.Rollback(ctx, rule)
 	var after []probe.Result
 	if rbErr == nil {
-		after, _ = r.ctrl.Probe(ctx, targets(plan, i, scopeFilter(plan, s)...), plan.Probe)
+		after, _ = probeVia(ctx, r.ctrl, plan, targets(plan, i, scopeFilter(plan, s)...))
 	}
 	_ = r.update(ctx, func(p *Progress) {
 		rec := &p.Steps[i]
@@ -679,7 +743,7 @@ func (r *Runner) rollbackAll(ctx context.Context) {
 	r.mu.Lock()
 	plan := r.plan
 	r.mu.Unlock()
-	after, _ := r.ctrl.Probe(ctx, targets(plan, 0), plan.Probe)
+	after, _ := probeVia(ctx, r.ctrl, plan, targets(plan, 0))
 	_ = r.update(ctx, func(p *Progress) {
 		p.State = StateAborted
 		p.Message = fmt.Sprintf("aborted: %d steps rolled back", len(todo)-len(errs))

@@ -432,3 +432,63 @@ func waitFor(t *testing.T, r *Runner, ok func(*Progress) bool) {
 	p, _ := r.Status()
 	t.Fatalf("condition not reached; progress %+v", p)
 }
+
+// vipSim is a sim that probes through a named VIP and records the VIPs asked for.
+type vipSim struct {
+	*sim
+	vips []string
+}
+
+func (v *vipSim) ProbeVIP(ctx context.Context, vip string, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
+	v.mu.Lock()
+	v.vips = append(v.vips, vip)
+	v.mu.Unlock()
+	return v.Probe(ctx, ts, o)
+}
+
+// TestCheckIsADryRunThroughThePlansVIP: Check dry-runs every step and
+// prechecks, changes nothing and saves nothing; a controller implementing
+// VIPProber is asked for the plan's VIP, by Check and by a running rollout; a
+// failed precheck carries every result.
+func TestCheckIsADryRunThroughThePlansVIP(t *testing.T) {
+	c := &vipSim{sim: newSim()}
+	ctx := ctxT(t)
+	p, err := Check(ctx, c, mustSpec(t, twoVPCs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != StateDryRun || p.Total != len(p.Steps) || p.Total == 0 || len(p.Precheck) == 0 || !strings.Contains(p.Message, "nothing changed") {
+		t.Fatalf("dry run: %+v", p)
+	}
+	if c.cutovers != 0 || c.dryRuns != p.Total || len(c.rules) != 0 {
+		t.Fatalf("dry run changed something: %d cutovers, %d dry runs, rules %v", c.cutovers, c.dryRuns, c.rules)
+	}
+	if len(c.vips) != 1 || c.vips[0] != "vpc-router" {
+		t.Fatalf("probed through %v, want the plan's vpc-router", c.vips)
+	}
+	// A VM already on gray: a *PrecheckError with every result.
+	c.rules["other"] = Scope{Match: intent.MatchSpec{VNI: ptr(int64(5002)), Src: "192.168.2.6"}}
+	_, err = Check(ctx, c, mustSpec(t, twoVPCs))
+	var pe *PrecheckError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrProbeFailed) || len(pe.Results) != len(p.Precheck) ||
+		!strings.Contains(err.Error(), "precheck before any change: 5002/192.168.2.6 wrong-backend") {
+		t.Fatalf("precheck failure: %v", err)
+	}
+	delete(c.rules, "other")
+	// A rollout probes through the plan's VIP too.
+	r := NewRunner(c, &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs)); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := r.Wait(ctx); p.State != StateCompleted {
+		t.Fatalf("rollout: %+v", p)
+	}
+	for _, v := range c.vips {
+		if v != "vpc-router" {
+			t.Fatalf("probed through %q", v)
+		}
+	}
+	if len(c.vips) < 2+p.Total {
+		t.Fatalf("%d probe runs through ProbeVIP", len(c.vips))
+	}
+}
