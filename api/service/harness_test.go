@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,11 +70,24 @@ type controller struct {
 	store  store.Store
 	socket string
 	c      graygwv1.ControllerClient
+	stop   func() // stops serving and closes the engine and the store (idempotent)
 }
 
-func startController(t *testing.T) *controller {
+// ctlOpts vary startControllerWith.
+type ctlOpts struct {
+	dir   string // the store's and the socket's directory; "" = a new one
+	bgp   *service.BGPConfig
+	probe *service.ProbeHost
+}
+
+func startController(t *testing.T) *controller { return startControllerWith(t, ctlOpts{}) }
+
+func startControllerWith(t *testing.T, o ctlOpts) *controller {
 	t.Helper()
-	dir := t.TempDir()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	st, err := store.OpenBolt(filepath.Join(dir, "graygw.db"), store.BoltOptions{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +98,8 @@ func startController(t *testing.T) *controller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: logger(t), WaitTimeout: 30 * time.Second})
+	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: logger(t), WaitTimeout: 30 * time.Second,
+		BGP: o.bgp, Probe: o.probe})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,13 +117,21 @@ func startController(t *testing.T) *controller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn.Close()
-		gs.Stop()
-		eng.Close(context.Background())
-		st.Close()
-	})
-	return &controller{svc: svc, eng: eng, store: st, socket: sock, c: graygwv1.NewControllerClient(conn)}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			conn.Close()
+			svc.Drain()
+			if o.bgp != nil {
+				svc.StopBGP(context.Background(), true)
+			}
+			gs.Stop()
+			eng.Close(context.Background())
+			st.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &controller{svc: svc, eng: eng, store: st, socket: sock, c: graygwv1.NewControllerClient(conn), stop: stop}
 }
 
 func ctx(t testing.TB) context.Context {

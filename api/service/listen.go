@@ -98,7 +98,8 @@ func (s *Service) logCalls(ctx context.Context, req any, info *grpc.UnaryServerI
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 	level := slog.LevelDebug
 	switch method {
-	case "Apply", "Cutover", "Rollback":
+	case "Apply", "Cutover", "Rollback", "DrainGateway", "UndrainGateway", "RolloutStart", "RolloutPause", "RolloutResume",
+		"RolloutAbort", "Probe":
 		level = slog.LevelInfo
 	}
 	s.log.Log(ctx, level, "api call", "method", method, "peer", peerIdentity(ctx), "code", status.Code(err).String(),

@@ -4,6 +4,13 @@
 // answers status, counters and history. listen.go serves it on a unix socket and,
 // optionally, on TCP with mutual TLS.
 //
+// With a BGPConfig it also decides which VIP paths the controller's BGP speaker
+// announces (bgp.go: gateways' sessions and health from the engine, operator
+// drains kept in the store, pools from the intent) and re-decides at every
+// change. With a ProbeHost it probes VMs through the gateway (probe.go), and it
+// runs automated rollouts (rollout.go: controller/rollout's Runner over its own
+// cutovers, rollbacks and probes, progress kept in the store).
+//
 // Changes are serialized: one Apply, Cutover or Rollback at a time, each reading
 // the current version, validating, storing (compare-and-swap on the version) and
 // applying.
@@ -25,6 +32,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/rollout"
 	"github.com/graygw/graygw/controller/store"
 )
 
@@ -58,6 +66,12 @@ type Config struct {
 	// WaitTimeout bounds a change's wait when the request gives none
 	// (DefaultWaitTimeout when 0).
 	WaitTimeout time.Duration
+	// BGP, when set, announces the VIPs (bgp.go; StartBGP starts it). Nil: the
+	// controller runs without BGP and the BGP calls answer FAILED_PRECONDITION.
+	BGP *BGPConfig
+	// Probe, when set, is the host probes are sent from (probe.go). Nil: Probe,
+	// RolloutStart and RolloutResume answer FAILED_PRECONDITION.
+	Probe *ProbeHost
 }
 
 // Service implements graygwv1.ControllerServer.
@@ -70,6 +84,19 @@ type Service struct {
 	// mu serializes changes (and Drain against the change in flight).
 	mu       sync.Mutex
 	draining bool
+
+	bgpMu sync.Mutex
+	bgp   bgpState
+
+	probe probeState
+
+	runner *rollout.Runner
+	// rolloutMu serializes the rollout calls that act, and stopRollouts.
+	rolloutMu       sync.Mutex
+	rolloutsStopped bool
+	stopped         chan struct{} // closed by stopRollouts: watches end
+	actorMu         sync.Mutex
+	rolloutActors   map[string]string // plan name -> "rollout NAME (started by WHO)"
 }
 
 // New returns a service over cfg.Store and cfg.Engine. Call Start before serving.
@@ -83,14 +110,37 @@ func New(cfg Config) (*Service, error) {
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = DefaultWaitTimeout
 	}
-	return &Service{cfg: cfg, log: cfg.Logger}, nil
+	if cfg.BGP != nil {
+		b := *cfg.BGP
+		if err := b.check(); err != nil {
+			return nil, err
+		}
+		cfg.BGP = &b
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, stopped: make(chan struct{}), rolloutActors: map[string]string{}}
+	s.bgp.drains = map[string]drainRecord{}
+	s.runner = rollout.NewRunner(rolloutCtl{s}, rolloutStore{cfg.Store}, rollout.Options{})
+	return s, nil
 }
 
-// Start puts the stored intent in force, if there is one. A stored intent that no
+// Start puts the stored intent in force, if there is one, reads the drained
+// gateways (with BGP) and recovers the rollout an earlier process left (a
+// running one is reported paused at the step it was in). A stored intent that no
 // longer validates or compiles (e.g. after an upgrade that tightened validation)
 // is an error: the engine then manages nothing and the gateways keep their
 // entries until a valid intent is applied.
 func (s *Service) Start(ctx context.Context) error {
+	if s.cfg.BGP != nil {
+		if err := s.loadDrains(ctx); err != nil {
+			return err
+		}
+	}
+	err := s.startIntent(ctx)
+	s.recoverRollout(ctx)
+	return err
+}
+
+func (s *Service) startIntent(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, err := s.cfg.Store.Current(ctx)
@@ -139,8 +189,11 @@ func (s *Service) Seed(ctx context.Context, doc []byte, actor string) (bool, err
 }
 
 // Drain makes the service refuse every further change (UNAVAILABLE), after the
-// change in flight, if any, is complete. Reads keep working.
+// change in flight, if any, is complete. Reads keep working. A running rollout
+// is stopped first, where it is (its step in flight stays recorded, for the
+// next controller process to report), and rollout watches end.
 func (s *Service) Drain() {
+	s.stopRollouts()
 	s.mu.Lock()
 	s.draining = true
 	s.mu.Unlock()

@@ -2670,6 +2670,1689 @@ func (x *Event) GetUndoes() uint64 {
 	return 0
 }
 
+type BGPStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BGPStatusRequest) Reset() {
+	*x = BGPStatusRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BGPStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BGPStatusRequest) ProtoMessage() {}
+
+func (x *BGPStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BGPStatusRequest.ProtoReflect.Descriptor instead.
+func (*BGPStatusRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{34}
+}
+
+type BGPStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// asn and router_id are the speaker's own.
+	Asn      uint32 `protobuf:"varint,1,opt,name=asn,proto3" json:"asn,omitempty"`
+	RouterId string `protobuf:"bytes,2,opt,name=router_id,json=routerId,proto3" json:"router_id,omitempty"`
+	// neighbors are the configured sessions, sorted by address.
+	Neighbors []*BGPNeighbor `protobuf:"bytes,3,rep,name=neighbors,proto3" json:"neighbors,omitempty"`
+	// announced are the paths the speaker announces, sorted by VIP, next hop.
+	Announced []*BGPPath `protobuf:"bytes,4,rep,name=announced,proto3" json:"announced,omitempty"`
+	// withdrawn are the (VIP, gateway) paths the last decision does not
+	// announce, with the reasons.
+	Withdrawn []*BGPPath `protobuf:"bytes,5,rep,name=withdrawn,proto3" json:"withdrawn,omitempty"`
+	// gateways are the inputs of the decision per gateway.
+	Gateways []*BGPGateway `protobuf:"bytes,6,rep,name=gateways,proto3" json:"gateways,omitempty"`
+	// health_check says how a gateway's health is judged: "reconciled" (a
+	// reconcile pass has succeeded on the current P4Runtime session) or "none".
+	HealthCheck string `protobuf:"bytes,7,opt,name=health_check,json=healthCheck,proto3" json:"health_check,omitempty"`
+	// error says why the sessions could not be read (the speaker is not started
+	// yet, or stopped); the paths are still the speaker's own record.
+	Error         string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BGPStatusResponse) Reset() {
+	*x = BGPStatusResponse{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BGPStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BGPStatusResponse) ProtoMessage() {}
+
+func (x *BGPStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BGPStatusResponse.ProtoReflect.Descriptor instead.
+func (*BGPStatusResponse) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *BGPStatusResponse) GetAsn() uint32 {
+	if x != nil {
+		return x.Asn
+	}
+	return 0
+}
+
+func (x *BGPStatusResponse) GetRouterId() string {
+	if x != nil {
+		return x.RouterId
+	}
+	return ""
+}
+
+func (x *BGPStatusResponse) GetNeighbors() []*BGPNeighbor {
+	if x != nil {
+		return x.Neighbors
+	}
+	return nil
+}
+
+func (x *BGPStatusResponse) GetAnnounced() []*BGPPath {
+	if x != nil {
+		return x.Announced
+	}
+	return nil
+}
+
+func (x *BGPStatusResponse) GetWithdrawn() []*BGPPath {
+	if x != nil {
+		return x.Withdrawn
+	}
+	return nil
+}
+
+func (x *BGPStatusResponse) GetGateways() []*BGPGateway {
+	if x != nil {
+		return x.Gateways
+	}
+	return nil
+}
+
+func (x *BGPStatusResponse) GetHealthCheck() string {
+	if x != nil {
+		return x.HealthCheck
+	}
+	return ""
+}
+
+func (x *BGPStatusResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// BGPNeighbor is one BGP session.
+type BGPNeighbor struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Address string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Asn     uint32                 `protobuf:"varint,2,opt,name=asn,proto3" json:"asn,omitempty"`
+	// state: idle, connect, active, opensent, openconfirm, established.
+	State  string               `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Up     bool                 `protobuf:"varint,4,opt,name=up,proto3" json:"up,omitempty"`
+	Uptime *durationpb.Duration `protobuf:"bytes,5,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	// received routes (the speaker accepts none), and paths advertised.
+	Received   uint64 `protobuf:"varint,6,opt,name=received,proto3" json:"received,omitempty"`
+	Accepted   uint64 `protobuf:"varint,7,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Advertised uint64 `protobuf:"varint,8,opt,name=advertised,proto3" json:"advertised,omitempty"`
+	// graceful_restart says it was negotiated on the current (or last) session.
+	GracefulRestart bool `protobuf:"varint,9,opt,name=graceful_restart,json=gracefulRestart,proto3" json:"graceful_restart,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *BGPNeighbor) Reset() {
+	*x = BGPNeighbor{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BGPNeighbor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BGPNeighbor) ProtoMessage() {}
+
+func (x *BGPNeighbor) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BGPNeighbor.ProtoReflect.Descriptor instead.
+func (*BGPNeighbor) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *BGPNeighbor) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *BGPNeighbor) GetAsn() uint32 {
+	if x != nil {
+		return x.Asn
+	}
+	return 0
+}
+
+func (x *BGPNeighbor) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BGPNeighbor) GetUp() bool {
+	if x != nil {
+		return x.Up
+	}
+	return false
+}
+
+func (x *BGPNeighbor) GetUptime() *durationpb.Duration {
+	if x != nil {
+		return x.Uptime
+	}
+	return nil
+}
+
+func (x *BGPNeighbor) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *BGPNeighbor) GetAccepted() uint64 {
+	if x != nil {
+		return x.Accepted
+	}
+	return 0
+}
+
+func (x *BGPNeighbor) GetAdvertised() uint64 {
+	if x != nil {
+		return x.Advertised
+	}
+	return 0
+}
+
+func (x *BGPNeighbor) GetGracefulRestart() bool {
+	if x != nil {
+		return x.GracefulRestart
+	}
+	return false
+}
+
+// BGPPath is a VIP through one gateway: announced, or withdrawn with reasons.
+type BGPPath struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Vip     string                 `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"`                        // the VIP's address, announced as a /32
+	VipName string                 `protobuf:"bytes,2,opt,name=vip_name,json=vipName,proto3" json:"vip_name,omitempty"` // its name in the intent
+	NextHop string                 `protobuf:"bytes,3,opt,name=next_hop,json=nextHop,proto3" json:"next_hop,omitempty"` // the gateway's bgp_next_hop
+	Gateway string                 `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// reasons the path is withdrawn, in this order: p4runtime-disconnected,
+	// health-check-failed, drained, no-healthy-backend. Empty when announced.
+	Reasons []string `protobuf:"bytes,5,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// detail says in words why the path is (or is not) announced.
+	Detail string `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	// since is when it was announced, or got its current reasons.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=since,proto3" json:"since,omitempty"`
+	Communities   []string               `protobuf:"bytes,8,rep,name=communities,proto3" json:"communities,omitempty"`
+	Med           *uint32                `protobuf:"varint,9,opt,name=med,proto3,oneof" json:"med,omitempty"`
+	LocalPref     *uint32                `protobuf:"varint,10,opt,name=local_pref,json=localPref,proto3,oneof" json:"local_pref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BGPPath) Reset() {
+	*x = BGPPath{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BGPPath) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BGPPath) ProtoMessage() {}
+
+func (x *BGPPath) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BGPPath.ProtoReflect.Descriptor instead.
+func (*BGPPath) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *BGPPath) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *BGPPath) GetVipName() string {
+	if x != nil {
+		return x.VipName
+	}
+	return ""
+}
+
+func (x *BGPPath) GetNextHop() string {
+	if x != nil {
+		return x.NextHop
+	}
+	return ""
+}
+
+func (x *BGPPath) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *BGPPath) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *BGPPath) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *BGPPath) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *BGPPath) GetCommunities() []string {
+	if x != nil {
+		return x.Communities
+	}
+	return nil
+}
+
+func (x *BGPPath) GetMed() uint32 {
+	if x != nil && x.Med != nil {
+		return *x.Med
+	}
+	return 0
+}
+
+func (x *BGPPath) GetLocalPref() uint32 {
+	if x != nil && x.LocalPref != nil {
+		return *x.LocalPref
+	}
+	return 0
+}
+
+// BGPGateway is what the announce decision knows about one gateway.
+type BGPGateway struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	NextHop string                 `protobuf:"bytes,2,opt,name=next_hop,json=nextHop,proto3" json:"next_hop,omitempty"`
+	// p4runtime_connected: this controller holds the gateway's P4Runtime session
+	// as primary.
+	P4RuntimeConnected bool `protobuf:"varint,3,opt,name=p4runtime_connected,json=p4runtimeConnected,proto3" json:"p4runtime_connected,omitempty"`
+	// healthy: the gateway passes the health check (see health_check).
+	Healthy bool `protobuf:"varint,4,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Drained bool `protobuf:"varint,5,opt,name=drained,proto3" json:"drained,omitempty"`
+	// drained_by, drained_at and drain_reason record the drain.
+	DrainedBy   string                 `protobuf:"bytes,6,opt,name=drained_by,json=drainedBy,proto3" json:"drained_by,omitempty"`
+	DrainedAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=drained_at,json=drainedAt,proto3" json:"drained_at,omitempty"`
+	DrainReason string                 `protobuf:"bytes,8,opt,name=drain_reason,json=drainReason,proto3" json:"drain_reason,omitempty"`
+	// detail describes the gateway's state in words.
+	Detail        string `protobuf:"bytes,9,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BGPGateway) Reset() {
+	*x = BGPGateway{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BGPGateway) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BGPGateway) ProtoMessage() {}
+
+func (x *BGPGateway) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BGPGateway.ProtoReflect.Descriptor instead.
+func (*BGPGateway) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BGPGateway) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BGPGateway) GetNextHop() string {
+	if x != nil {
+		return x.NextHop
+	}
+	return ""
+}
+
+func (x *BGPGateway) GetP4RuntimeConnected() bool {
+	if x != nil {
+		return x.P4RuntimeConnected
+	}
+	return false
+}
+
+func (x *BGPGateway) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *BGPGateway) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
+}
+
+func (x *BGPGateway) GetDrainedBy() string {
+	if x != nil {
+		return x.DrainedBy
+	}
+	return ""
+}
+
+func (x *BGPGateway) GetDrainedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DrainedAt
+	}
+	return nil
+}
+
+func (x *BGPGateway) GetDrainReason() string {
+	if x != nil {
+		return x.DrainReason
+	}
+	return ""
+}
+
+func (x *BGPGateway) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+type DrainGatewayRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Gateway string                 `protobuf:"bytes,1,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// actor is who drains (recorded with the authenticated peer).
+	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// reason is free text kept with the drain ("maintenance TICKET-42").
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainGatewayRequest) Reset() {
+	*x = DrainGatewayRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainGatewayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainGatewayRequest) ProtoMessage() {}
+
+func (x *DrainGatewayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainGatewayRequest.ProtoReflect.Descriptor instead.
+func (*DrainGatewayRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DrainGatewayRequest) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *DrainGatewayRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *DrainGatewayRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type UndrainGatewayRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gateway       string                 `protobuf:"bytes,1,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Actor         string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndrainGatewayRequest) Reset() {
+	*x = UndrainGatewayRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndrainGatewayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndrainGatewayRequest) ProtoMessage() {}
+
+func (x *UndrainGatewayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndrainGatewayRequest.ProtoReflect.Descriptor instead.
+func (*UndrainGatewayRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *UndrainGatewayRequest) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *UndrainGatewayRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type DrainGatewayResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// changed is false when the gateway already was in the requested state.
+	Changed bool `protobuf:"varint,1,opt,name=changed,proto3" json:"changed,omitempty"`
+	// bgp is the BGP state once the speaker has acted on the change.
+	Bgp           *BGPStatusResponse `protobuf:"bytes,2,opt,name=bgp,proto3" json:"bgp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainGatewayResponse) Reset() {
+	*x = DrainGatewayResponse{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainGatewayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainGatewayResponse) ProtoMessage() {}
+
+func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainGatewayResponse.ProtoReflect.Descriptor instead.
+func (*DrainGatewayResponse) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *DrainGatewayResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
+func (x *DrainGatewayResponse) GetBgp() *BGPStatusResponse {
+	if x != nil {
+		return x.Bgp
+	}
+	return nil
+}
+
+type RolloutStartRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plan_yaml is the rollout plan (docs/rollout.md).
+	PlanYaml string `protobuf:"bytes,1,opt,name=plan_yaml,json=planYaml,proto3" json:"plan_yaml,omitempty"`
+	// dry_run checks the plan, dry-runs every step and probes every VM, and
+	// changes nothing.
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// actor is who starts the rollout (recorded with its changes).
+	Actor         string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutStartRequest) Reset() {
+	*x = RolloutStartRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutStartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutStartRequest) ProtoMessage() {}
+
+func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutStartRequest.ProtoReflect.Descriptor instead.
+func (*RolloutStartRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RolloutStartRequest) GetPlanYaml() string {
+	if x != nil {
+		return x.PlanYaml
+	}
+	return ""
+}
+
+func (x *RolloutStartRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RolloutStartRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type RolloutStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutStatusRequest) Reset() {
+	*x = RolloutStatusRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutStatusRequest) ProtoMessage() {}
+
+func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutStatusRequest.ProtoReflect.Descriptor instead.
+func (*RolloutStatusRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
+}
+
+type RolloutActionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Actor         string                 `protobuf:"bytes,1,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutActionRequest) Reset() {
+	*x = RolloutActionRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutActionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutActionRequest) ProtoMessage() {}
+
+func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutActionRequest.ProtoReflect.Descriptor instead.
+func (*RolloutActionRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RolloutActionRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+type RolloutWatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutWatchRequest) Reset() {
+	*x = RolloutWatchRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutWatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutWatchRequest) ProtoMessage() {}
+
+func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutWatchRequest.ProtoReflect.Descriptor instead.
+func (*RolloutWatchRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
+}
+
+type RolloutResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// progress is the rollout after the call; absent when a start was refused.
+	Progress *RolloutProgress `protobuf:"bytes,1,opt,name=progress,proto3" json:"progress,omitempty"`
+	// problems say why a start was refused: the plan (by field path) or a step
+	// the controller would not accept. Nothing changed.
+	Problems []*Problem `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	// precheck_failed says why the probes before the first step failed;
+	// precheck has them. Nothing changed.
+	PrecheckFailed string         `protobuf:"bytes,3,opt,name=precheck_failed,json=precheckFailed,proto3" json:"precheck_failed,omitempty"`
+	Precheck       []*ProbeResult `protobuf:"bytes,4,rep,name=precheck,proto3" json:"precheck,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RolloutResponse) Reset() {
+	*x = RolloutResponse{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutResponse) ProtoMessage() {}
+
+func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutResponse.ProtoReflect.Descriptor instead.
+func (*RolloutResponse) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *RolloutResponse) GetProgress() *RolloutProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+func (x *RolloutResponse) GetProblems() []*Problem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *RolloutResponse) GetPrecheckFailed() string {
+	if x != nil {
+		return x.PrecheckFailed
+	}
+	return ""
+}
+
+func (x *RolloutResponse) GetPrecheck() []*ProbeResult {
+	if x != nil {
+		return x.Precheck
+	}
+	return nil
+}
+
+// RolloutProgress is a rollout's whole state.
+type RolloutProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plan_yaml is the plan as started; name and pool are repeated from it.
+	PlanYaml string `protobuf:"bytes,1,opt,name=plan_yaml,json=planYaml,proto3" json:"plan_yaml,omitempty"`
+	Name     string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Pool     string `protobuf:"bytes,3,opt,name=pool,proto3" json:"pool,omitempty"`
+	// state: running, paused, completed, failed, aborted; dry-run for the answer
+	// to a dry run.
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// step is the current (last started) step, 1-based; total the number of steps.
+	Step  uint32         `protobuf:"varint,5,opt,name=step,proto3" json:"step,omitempty"`
+	Total uint32         `protobuf:"varint,6,opt,name=total,proto3" json:"total,omitempty"`
+	Vni   uint32         `protobuf:"varint,7,opt,name=vni,proto3" json:"vni,omitempty"`
+	Steps []*RolloutStep `protobuf:"bytes,8,rep,name=steps,proto3" json:"steps,omitempty"`
+	// precheck are the probes before the first step (after an abort: the probes
+	// after the rollback).
+	Precheck       []*ProbeResult `protobuf:"bytes,9,rep,name=precheck,proto3" json:"precheck,omitempty"`
+	PauseRequested bool           `protobuf:"varint,10,opt,name=pause_requested,json=pauseRequested,proto3" json:"pause_requested,omitempty"`
+	// message says what happened last; error why the rollout failed.
+	Message       string                 `protobuf:"bytes,11,opt,name=message,proto3" json:"message,omitempty"`
+	Error         string                 `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"`
+	Started       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=started,proto3" json:"started,omitempty"`
+	Updated       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutProgress) Reset() {
+	*x = RolloutProgress{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutProgress) ProtoMessage() {}
+
+func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutProgress.ProtoReflect.Descriptor instead.
+func (*RolloutProgress) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *RolloutProgress) GetPlanYaml() string {
+	if x != nil {
+		return x.PlanYaml
+	}
+	return ""
+}
+
+func (x *RolloutProgress) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RolloutProgress) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *RolloutProgress) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *RolloutProgress) GetStep() uint32 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *RolloutProgress) GetTotal() uint32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *RolloutProgress) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *RolloutProgress) GetSteps() []*RolloutStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetPrecheck() []*ProbeResult {
+	if x != nil {
+		return x.Precheck
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetPauseRequested() bool {
+	if x != nil {
+		return x.PauseRequested
+	}
+	return false
+}
+
+func (x *RolloutProgress) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RolloutProgress) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *RolloutProgress) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetUpdated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
+// RolloutStep is what happened to one step.
+type RolloutStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Kind  string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // vm, vni
+	Vni   uint32                 `protobuf:"varint,3,opt,name=vni,proto3" json:"vni,omitempty"`
+	Vm    string                 `protobuf:"bytes,4,opt,name=vm,proto3" json:"vm,omitempty"` // the VM a vm step moves
+	// requested_rule is the rule name the step asks for; rule the name the
+	// controller gave it.
+	RequestedRule string `protobuf:"bytes,5,opt,name=requested_rule,json=requestedRule,proto3" json:"requested_rule,omitempty"`
+	Rule          string `protobuf:"bytes,6,opt,name=rule,proto3" json:"rule,omitempty"`
+	// state: pending, applying, probing, done, failed, rolled-back.
+	State         string                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	Probes        []*ProbeResult         `protobuf:"bytes,8,rep,name=probes,proto3" json:"probes,omitempty"`
+	AfterRollback []*ProbeResult         `protobuf:"bytes,9,rep,name=after_rollback,json=afterRollback,proto3" json:"after_rollback,omitempty"`
+	Started       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started,proto3" json:"started,omitempty"`
+	Finished      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished,proto3" json:"finished,omitempty"`
+	Error         string                 `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutStep) Reset() {
+	*x = RolloutStep{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutStep) ProtoMessage() {}
+
+func (x *RolloutStep) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
+func (*RolloutStep) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RolloutStep) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RolloutStep) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RolloutStep) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *RolloutStep) GetVm() string {
+	if x != nil {
+		return x.Vm
+	}
+	return ""
+}
+
+func (x *RolloutStep) GetRequestedRule() string {
+	if x != nil {
+		return x.RequestedRule
+	}
+	return ""
+}
+
+func (x *RolloutStep) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *RolloutStep) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *RolloutStep) GetProbes() []*ProbeResult {
+	if x != nil {
+		return x.Probes
+	}
+	return nil
+}
+
+func (x *RolloutStep) GetAfterRollback() []*ProbeResult {
+	if x != nil {
+		return x.AfterRollback
+	}
+	return nil
+}
+
+func (x *RolloutStep) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *RolloutStep) GetFinished() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Finished
+	}
+	return nil
+}
+
+func (x *RolloutStep) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ProbeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// vip names the VIP the probes are sent to; empty: the plan's, else the
+	// intent's only VIP.
+	Vip string `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"`
+	// targets are the VMs to probe, or:
+	Targets []*ProbeTarget `protobuf:"bytes,2,rep,name=targets,proto3" json:"targets,omitempty"`
+	// plan_yaml, a rollout plan whose VMs are probed (only those of vni when
+	// non-zero).
+	PlanYaml      string        `protobuf:"bytes,3,opt,name=plan_yaml,json=planYaml,proto3" json:"plan_yaml,omitempty"`
+	Vni           uint32        `protobuf:"varint,4,opt,name=vni,proto3" json:"vni,omitempty"`
+	Options       *ProbeOptions `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeRequest) Reset() {
+	*x = ProbeRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeRequest) ProtoMessage() {}
+
+func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
+func (*ProbeRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ProbeRequest) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *ProbeRequest) GetTargets() []*ProbeTarget {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *ProbeRequest) GetPlanYaml() string {
+	if x != nil {
+		return x.PlanYaml
+	}
+	return ""
+}
+
+func (x *ProbeRequest) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *ProbeRequest) GetOptions() *ProbeOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type ProbeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// vip is the VIP address the probes were sent to.
+	Vip           string         `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"`
+	Results       []*ProbeResult `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeResponse) Reset() {
+	*x = ProbeResponse{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeResponse) ProtoMessage() {}
+
+func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
+func (*ProbeResponse) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ProbeResponse) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *ProbeResponse) GetResults() []*ProbeResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// ProbeTarget is one VM to probe.
+type ProbeTarget struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Vni       uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
+	Vm        string                 `protobuf:"bytes,2,opt,name=vm,proto3" json:"vm,omitempty"`                                // the VM's address: the inner source
+	Router    string                 `protobuf:"bytes,3,opt,name=router,proto3" json:"router,omitempty"`                        // the VPC router's address: the inner destination
+	RouterMac string                 `protobuf:"bytes,4,opt,name=router_mac,json=routerMac,proto3" json:"router_mac,omitempty"` // empty: the probe host's default
+	// expect_cluster (base, gray) and expect_pool say who must answer; both
+	// empty: whoever the controller's tables send the VM to.
+	ExpectCluster string `protobuf:"bytes,5,opt,name=expect_cluster,json=expectCluster,proto3" json:"expect_cluster,omitempty"`
+	ExpectPool    string `protobuf:"bytes,6,opt,name=expect_pool,json=expectPool,proto3" json:"expect_pool,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeTarget) Reset() {
+	*x = ProbeTarget{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeTarget) ProtoMessage() {}
+
+func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeTarget.ProtoReflect.Descriptor instead.
+func (*ProbeTarget) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ProbeTarget) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *ProbeTarget) GetVm() string {
+	if x != nil {
+		return x.Vm
+	}
+	return ""
+}
+
+func (x *ProbeTarget) GetRouter() string {
+	if x != nil {
+		return x.Router
+	}
+	return ""
+}
+
+func (x *ProbeTarget) GetRouterMac() string {
+	if x != nil {
+		return x.RouterMac
+	}
+	return ""
+}
+
+func (x *ProbeTarget) GetExpectCluster() string {
+	if x != nil {
+		return x.ExpectCluster
+	}
+	return ""
+}
+
+func (x *ProbeTarget) GetExpectPool() string {
+	if x != nil {
+		return x.ExpectPool
+	}
+	return ""
+}
+
+// ProbeOptions bound a probe run; zero values take the defaults (3 requests,
+// 100ms apart, 1s for the replies, no loss allowed).
+type ProbeOptions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         uint32                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	Interval      *durationpb.Duration   `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	Timeout       *durationpb.Duration   `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	MaxLoss       uint32                 `protobuf:"varint,4,opt,name=max_loss,json=maxLoss,proto3" json:"max_loss,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeOptions) Reset() {
+	*x = ProbeOptions{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeOptions) ProtoMessage() {}
+
+func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeOptions.ProtoReflect.Descriptor instead.
+func (*ProbeOptions) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ProbeOptions) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ProbeOptions) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *ProbeOptions) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *ProbeOptions) GetMaxLoss() uint32 {
+	if x != nil {
+		return x.MaxLoss
+	}
+	return 0
+}
+
+// ProbeResult is the verdict on one VM.
+type ProbeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *ProbeTarget           `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Status        string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"` // ok, lost, wrong-backend
+	Sent          uint32                 `protobuf:"varint,3,opt,name=sent,proto3" json:"sent,omitempty"`
+	Received      uint32                 `protobuf:"varint,4,opt,name=received,proto3" json:"received,omitempty"`
+	Answers       []*ProbeAnswer         `protobuf:"bytes,5,rep,name=answers,proto3" json:"answers,omitempty"`
+	RttMin        *durationpb.Duration   `protobuf:"bytes,6,opt,name=rtt_min,json=rttMin,proto3" json:"rtt_min,omitempty"`
+	RttAvg        *durationpb.Duration   `protobuf:"bytes,7,opt,name=rtt_avg,json=rttAvg,proto3" json:"rtt_avg,omitempty"`
+	RttMax        *durationpb.Duration   `protobuf:"bytes,8,opt,name=rtt_max,json=rttMax,proto3" json:"rtt_max,omitempty"`
+	Reason        string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeResult) Reset() {
+	*x = ProbeResult{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeResult) ProtoMessage() {}
+
+func (x *ProbeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
+func (*ProbeResult) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ProbeResult) GetTarget() *ProbeTarget {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ProbeResult) GetSent() uint32 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *ProbeResult) GetReceived() uint32 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *ProbeResult) GetAnswers() []*ProbeAnswer {
+	if x != nil {
+		return x.Answers
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetRttMin() *durationpb.Duration {
+	if x != nil {
+		return x.RttMin
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetRttAvg() *durationpb.Duration {
+	if x != nil {
+		return x.RttAvg
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetRttMax() *durationpb.Duration {
+	if x != nil {
+		return x.RttMax
+	}
+	return nil
+}
+
+func (x *ProbeResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ProbeAnswer counts the replies of one underlay address.
+type ProbeAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Underlay      string                 `protobuf:"bytes,1,opt,name=underlay,proto3" json:"underlay,omitempty"`
+	Backend       string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"` // empty: no backend of the intent
+	Cluster       string                 `protobuf:"bytes,3,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Replies       uint32                 `protobuf:"varint,4,opt,name=replies,proto3" json:"replies,omitempty"`
+	Expected      bool                   `protobuf:"varint,5,opt,name=expected,proto3" json:"expected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeAnswer) Reset() {
+	*x = ProbeAnswer{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeAnswer) ProtoMessage() {}
+
+func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeAnswer.ProtoReflect.Descriptor instead.
+func (*ProbeAnswer) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ProbeAnswer) GetUnderlay() string {
+	if x != nil {
+		return x.Underlay
+	}
+	return ""
+}
+
+func (x *ProbeAnswer) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *ProbeAnswer) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *ProbeAnswer) GetReplies() uint32 {
+	if x != nil {
+		return x.Replies
+	}
+	return 0
+}
+
+func (x *ProbeAnswer) GetExpected() bool {
+	if x != nil {
+		return x.Expected
+	}
+	return false
+}
+
 var File_graygw_v1_graygw_proto protoreflect.FileDescriptor
 
 const file_graygw_v1_graygw_proto_rawDesc = "" +
@@ -2874,13 +4557,155 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\asummary\x18\x05 \x01(\tR\asummary\x12\x16\n" +
 	"\x06before\x18\x06 \x01(\x04R\x06before\x12\x14\n" +
 	"\x05after\x18\a \x01(\x04R\x05after\x12\x16\n" +
-	"\x06undoes\x18\b \x01(\x04R\x06undoes*R\n" +
+	"\x06undoes\x18\b \x01(\x04R\x06undoes\"\x12\n" +
+	"\x10BGPStatusRequest\"\xc8\x02\n" +
+	"\x11BGPStatusResponse\x12\x10\n" +
+	"\x03asn\x18\x01 \x01(\rR\x03asn\x12\x1b\n" +
+	"\trouter_id\x18\x02 \x01(\tR\brouterId\x124\n" +
+	"\tneighbors\x18\x03 \x03(\v2\x16.graygw.v1.BGPNeighborR\tneighbors\x120\n" +
+	"\tannounced\x18\x04 \x03(\v2\x12.graygw.v1.BGPPathR\tannounced\x120\n" +
+	"\twithdrawn\x18\x05 \x03(\v2\x12.graygw.v1.BGPPathR\twithdrawn\x121\n" +
+	"\bgateways\x18\x06 \x03(\v2\x15.graygw.v1.BGPGatewayR\bgateways\x12!\n" +
+	"\fhealth_check\x18\a \x01(\tR\vhealthCheck\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"\x95\x02\n" +
+	"\vBGPNeighbor\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x10\n" +
+	"\x03asn\x18\x02 \x01(\rR\x03asn\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x0e\n" +
+	"\x02up\x18\x04 \x01(\bR\x02up\x121\n" +
+	"\x06uptime\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12\x1a\n" +
+	"\breceived\x18\x06 \x01(\x04R\breceived\x12\x1a\n" +
+	"\baccepted\x18\a \x01(\x04R\baccepted\x12\x1e\n" +
+	"\n" +
+	"advertised\x18\b \x01(\x04R\n" +
+	"advertised\x12)\n" +
+	"\x10graceful_restart\x18\t \x01(\bR\x0fgracefulRestart\"\xc3\x02\n" +
+	"\aBGPPath\x12\x10\n" +
+	"\x03vip\x18\x01 \x01(\tR\x03vip\x12\x19\n" +
+	"\bvip_name\x18\x02 \x01(\tR\avipName\x12\x19\n" +
+	"\bnext_hop\x18\x03 \x01(\tR\anextHop\x12\x18\n" +
+	"\agateway\x18\x04 \x01(\tR\agateway\x12\x18\n" +
+	"\areasons\x18\x05 \x03(\tR\areasons\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x120\n" +
+	"\x05since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12 \n" +
+	"\vcommunities\x18\b \x03(\tR\vcommunities\x12\x15\n" +
+	"\x03med\x18\t \x01(\rH\x00R\x03med\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"local_pref\x18\n" +
+	" \x01(\rH\x01R\tlocalPref\x88\x01\x01B\x06\n" +
+	"\x04_medB\r\n" +
+	"\v_local_pref\"\xb5\x02\n" +
+	"\n" +
+	"BGPGateway\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bnext_hop\x18\x02 \x01(\tR\anextHop\x12/\n" +
+	"\x13p4runtime_connected\x18\x03 \x01(\bR\x12p4runtimeConnected\x12\x18\n" +
+	"\ahealthy\x18\x04 \x01(\bR\ahealthy\x12\x18\n" +
+	"\adrained\x18\x05 \x01(\bR\adrained\x12\x1d\n" +
+	"\n" +
+	"drained_by\x18\x06 \x01(\tR\tdrainedBy\x129\n" +
+	"\n" +
+	"drained_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tdrainedAt\x12!\n" +
+	"\fdrain_reason\x18\b \x01(\tR\vdrainReason\x12\x16\n" +
+	"\x06detail\x18\t \x01(\tR\x06detail\"]\n" +
+	"\x13DrainGatewayRequest\x12\x18\n" +
+	"\agateway\x18\x01 \x01(\tR\agateway\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"G\n" +
+	"\x15UndrainGatewayRequest\x12\x18\n" +
+	"\agateway\x18\x01 \x01(\tR\agateway\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\"`\n" +
+	"\x14DrainGatewayResponse\x12\x18\n" +
+	"\achanged\x18\x01 \x01(\bR\achanged\x12.\n" +
+	"\x03bgp\x18\x02 \x01(\v2\x1c.graygw.v1.BGPStatusResponseR\x03bgp\"a\n" +
+	"\x13RolloutStartRequest\x12\x1b\n" +
+	"\tplan_yaml\x18\x01 \x01(\tR\bplanYaml\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\"\x16\n" +
+	"\x14RolloutStatusRequest\",\n" +
+	"\x14RolloutActionRequest\x12\x14\n" +
+	"\x05actor\x18\x01 \x01(\tR\x05actor\"\x15\n" +
+	"\x13RolloutWatchRequest\"\xd6\x01\n" +
+	"\x0fRolloutResponse\x126\n" +
+	"\bprogress\x18\x01 \x01(\v2\x1a.graygw.v1.RolloutProgressR\bprogress\x12.\n" +
+	"\bproblems\x18\x02 \x03(\v2\x12.graygw.v1.ProblemR\bproblems\x12'\n" +
+	"\x0fprecheck_failed\x18\x03 \x01(\tR\x0eprecheckFailed\x122\n" +
+	"\bprecheck\x18\x04 \x03(\v2\x16.graygw.v1.ProbeResultR\bprecheck\"\xcf\x03\n" +
+	"\x0fRolloutProgress\x12\x1b\n" +
+	"\tplan_yaml\x18\x01 \x01(\tR\bplanYaml\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04pool\x18\x03 \x01(\tR\x04pool\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x12\n" +
+	"\x04step\x18\x05 \x01(\rR\x04step\x12\x14\n" +
+	"\x05total\x18\x06 \x01(\rR\x05total\x12\x10\n" +
+	"\x03vni\x18\a \x01(\rR\x03vni\x12,\n" +
+	"\x05steps\x18\b \x03(\v2\x16.graygw.v1.RolloutStepR\x05steps\x122\n" +
+	"\bprecheck\x18\t \x03(\v2\x16.graygw.v1.ProbeResultR\bprecheck\x12'\n" +
+	"\x0fpause_requested\x18\n" +
+	" \x01(\bR\x0epauseRequested\x12\x18\n" +
+	"\amessage\x18\v \x01(\tR\amessage\x12\x14\n" +
+	"\x05error\x18\f \x01(\tR\x05error\x124\n" +
+	"\astarted\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x124\n" +
+	"\aupdated\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x9d\x03\n" +
+	"\vRolloutStep\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x10\n" +
+	"\x03vni\x18\x03 \x01(\rR\x03vni\x12\x0e\n" +
+	"\x02vm\x18\x04 \x01(\tR\x02vm\x12%\n" +
+	"\x0erequested_rule\x18\x05 \x01(\tR\rrequestedRule\x12\x12\n" +
+	"\x04rule\x18\x06 \x01(\tR\x04rule\x12\x14\n" +
+	"\x05state\x18\a \x01(\tR\x05state\x12.\n" +
+	"\x06probes\x18\b \x03(\v2\x16.graygw.v1.ProbeResultR\x06probes\x12=\n" +
+	"\x0eafter_rollback\x18\t \x03(\v2\x16.graygw.v1.ProbeResultR\rafterRollback\x124\n" +
+	"\astarted\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
+	"\bfinished\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bfinished\x12\x14\n" +
+	"\x05error\x18\f \x01(\tR\x05error\"\xb4\x01\n" +
+	"\fProbeRequest\x12\x10\n" +
+	"\x03vip\x18\x01 \x01(\tR\x03vip\x120\n" +
+	"\atargets\x18\x02 \x03(\v2\x16.graygw.v1.ProbeTargetR\atargets\x12\x1b\n" +
+	"\tplan_yaml\x18\x03 \x01(\tR\bplanYaml\x12\x10\n" +
+	"\x03vni\x18\x04 \x01(\rR\x03vni\x121\n" +
+	"\aoptions\x18\x05 \x01(\v2\x17.graygw.v1.ProbeOptionsR\aoptions\"S\n" +
+	"\rProbeResponse\x12\x10\n" +
+	"\x03vip\x18\x01 \x01(\tR\x03vip\x120\n" +
+	"\aresults\x18\x02 \x03(\v2\x16.graygw.v1.ProbeResultR\aresults\"\xae\x01\n" +
+	"\vProbeTarget\x12\x10\n" +
+	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x0e\n" +
+	"\x02vm\x18\x02 \x01(\tR\x02vm\x12\x16\n" +
+	"\x06router\x18\x03 \x01(\tR\x06router\x12\x1d\n" +
+	"\n" +
+	"router_mac\x18\x04 \x01(\tR\trouterMac\x12%\n" +
+	"\x0eexpect_cluster\x18\x05 \x01(\tR\rexpectCluster\x12\x1f\n" +
+	"\vexpect_pool\x18\x06 \x01(\tR\n" +
+	"expectPool\"\xab\x01\n" +
+	"\fProbeOptions\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\rR\x05count\x125\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x19\n" +
+	"\bmax_loss\x18\x04 \x01(\rR\amaxLoss\"\xeb\x02\n" +
+	"\vProbeResult\x12.\n" +
+	"\x06target\x18\x01 \x01(\v2\x16.graygw.v1.ProbeTargetR\x06target\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x12\n" +
+	"\x04sent\x18\x03 \x01(\rR\x04sent\x12\x1a\n" +
+	"\breceived\x18\x04 \x01(\rR\breceived\x120\n" +
+	"\aanswers\x18\x05 \x03(\v2\x16.graygw.v1.ProbeAnswerR\aanswers\x122\n" +
+	"\artt_min\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x06rttMin\x122\n" +
+	"\artt_avg\x18\a \x01(\v2\x19.google.protobuf.DurationR\x06rttAvg\x122\n" +
+	"\artt_max\x18\b \x01(\v2\x19.google.protobuf.DurationR\x06rttMax\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\"\x93\x01\n" +
+	"\vProbeAnswer\x12\x1a\n" +
+	"\bunderlay\x18\x01 \x01(\tR\bunderlay\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\x12\x18\n" +
+	"\acluster\x18\x03 \x01(\tR\acluster\x12\x18\n" +
+	"\areplies\x18\x04 \x01(\rR\areplies\x12\x1a\n" +
+	"\bexpected\x18\x05 \x01(\bR\bexpected*R\n" +
 	"\tGrayState\x12\x1a\n" +
 	"\x16GRAY_STATE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04BASE\x10\x01\x12\x0f\n" +
 	"\vPARTLY_GRAY\x10\x02\x12\x0e\n" +
 	"\n" +
-	"FULLY_GRAY\x10\x032\x84\x04\n" +
+	"FULLY_GRAY\x10\x032\xfe\t\n" +
 	"\n" +
 	"Controller\x12:\n" +
 	"\x05Apply\x12\x17.graygw.v1.ApplyRequest\x1a\x18.graygw.v1.ApplyResponse\x127\n" +
@@ -2890,7 +4715,17 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\bRollback\x12\x1a.graygw.v1.RollbackRequest\x1a\x1b.graygw.v1.RollbackResponse\x12=\n" +
 	"\x06Status\x12\x18.graygw.v1.StatusRequest\x1a\x19.graygw.v1.StatusResponse\x12C\n" +
 	"\bCounters\x12\x1a.graygw.v1.CountersRequest\x1a\x1b.graygw.v1.CountersResponse\x12@\n" +
-	"\aHistory\x12\x19.graygw.v1.HistoryRequest\x1a\x1a.graygw.v1.HistoryResponseB1Z/github.com/graygw/graygw/api/graygw/v1;graygwv1b\x06proto3"
+	"\aHistory\x12\x19.graygw.v1.HistoryRequest\x1a\x1a.graygw.v1.HistoryResponse\x12F\n" +
+	"\tBGPStatus\x12\x1b.graygw.v1.BGPStatusRequest\x1a\x1c.graygw.v1.BGPStatusResponse\x12O\n" +
+	"\fDrainGateway\x12\x1e.graygw.v1.DrainGatewayRequest\x1a\x1f.graygw.v1.DrainGatewayResponse\x12S\n" +
+	"\x0eUndrainGateway\x12 .graygw.v1.UndrainGatewayRequest\x1a\x1f.graygw.v1.DrainGatewayResponse\x12J\n" +
+	"\fRolloutStart\x12\x1e.graygw.v1.RolloutStartRequest\x1a\x1a.graygw.v1.RolloutResponse\x12L\n" +
+	"\rRolloutStatus\x12\x1f.graygw.v1.RolloutStatusRequest\x1a\x1a.graygw.v1.RolloutResponse\x12K\n" +
+	"\fRolloutPause\x12\x1f.graygw.v1.RolloutActionRequest\x1a\x1a.graygw.v1.RolloutResponse\x12L\n" +
+	"\rRolloutResume\x12\x1f.graygw.v1.RolloutActionRequest\x1a\x1a.graygw.v1.RolloutResponse\x12K\n" +
+	"\fRolloutAbort\x12\x1f.graygw.v1.RolloutActionRequest\x1a\x1a.graygw.v1.RolloutResponse\x12L\n" +
+	"\fRolloutWatch\x12\x1e.graygw.v1.RolloutWatchRequest\x1a\x1a.graygw.v1.RolloutProgress0\x01\x12:\n" +
+	"\x05Probe\x12\x17.graygw.v1.ProbeRequest\x1a\x18.graygw.v1.ProbeResponseB1Z/github.com/graygw/graygw/api/graygw/v1;graygwv1b\x06proto3"
 
 var (
 	file_graygw_v1_graygw_proto_rawDescOnce sync.Once
@@ -2905,7 +4740,7 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_graygw_v1_graygw_proto_goTypes = []any{
 	(GrayState)(0),                // 0: graygw.v1.GrayState
 	(RollbackRequest_Mode)(0),     // 1: graygw.v1.RollbackRequest.Mode
@@ -2943,11 +4778,32 @@ var file_graygw_v1_graygw_proto_goTypes = []any{
 	(*HistoryRequest)(nil),        // 33: graygw.v1.HistoryRequest
 	(*HistoryResponse)(nil),       // 34: graygw.v1.HistoryResponse
 	(*Event)(nil),                 // 35: graygw.v1.Event
-	(*durationpb.Duration)(nil),   // 36: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*BGPStatusRequest)(nil),      // 36: graygw.v1.BGPStatusRequest
+	(*BGPStatusResponse)(nil),     // 37: graygw.v1.BGPStatusResponse
+	(*BGPNeighbor)(nil),           // 38: graygw.v1.BGPNeighbor
+	(*BGPPath)(nil),               // 39: graygw.v1.BGPPath
+	(*BGPGateway)(nil),            // 40: graygw.v1.BGPGateway
+	(*DrainGatewayRequest)(nil),   // 41: graygw.v1.DrainGatewayRequest
+	(*UndrainGatewayRequest)(nil), // 42: graygw.v1.UndrainGatewayRequest
+	(*DrainGatewayResponse)(nil),  // 43: graygw.v1.DrainGatewayResponse
+	(*RolloutStartRequest)(nil),   // 44: graygw.v1.RolloutStartRequest
+	(*RolloutStatusRequest)(nil),  // 45: graygw.v1.RolloutStatusRequest
+	(*RolloutActionRequest)(nil),  // 46: graygw.v1.RolloutActionRequest
+	(*RolloutWatchRequest)(nil),   // 47: graygw.v1.RolloutWatchRequest
+	(*RolloutResponse)(nil),       // 48: graygw.v1.RolloutResponse
+	(*RolloutProgress)(nil),       // 49: graygw.v1.RolloutProgress
+	(*RolloutStep)(nil),           // 50: graygw.v1.RolloutStep
+	(*ProbeRequest)(nil),          // 51: graygw.v1.ProbeRequest
+	(*ProbeResponse)(nil),         // 52: graygw.v1.ProbeResponse
+	(*ProbeTarget)(nil),           // 53: graygw.v1.ProbeTarget
+	(*ProbeOptions)(nil),          // 54: graygw.v1.ProbeOptions
+	(*ProbeResult)(nil),           // 55: graygw.v1.ProbeResult
+	(*ProbeAnswer)(nil),           // 56: graygw.v1.ProbeAnswer
+	(*durationpb.Duration)(nil),   // 57: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 58: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	36, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	57, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
 	2,  // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
 	9,  // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
 	25, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
@@ -2957,7 +4813,7 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	9,  // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
 	10, // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
 	11, // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	37, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	58, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
 	14, // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
 	15, // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
 	16, // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
@@ -2970,14 +4826,14 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	4,  // 20: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
 	25, // 21: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
 	26, // 22: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
-	37, // 23: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	36, // 24: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	58, // 23: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	57, // 24: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
 	0,  // 25: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
 	27, // 26: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
 	0,  // 27: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
 	28, // 28: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
 	31, // 29: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	37, // 30: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	58, // 30: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
 	32, // 31: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
 	32, // 32: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
 	32, // 33: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
@@ -2985,28 +4841,77 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	32, // 35: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
 	32, // 36: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
 	35, // 37: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	37, // 38: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	5,  // 39: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,  // 40: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12, // 41: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19, // 42: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	21, // 43: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	23, // 44: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	29, // 45: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	33, // 46: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	6,  // 47: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,  // 48: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13, // 49: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	20, // 50: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	22, // 51: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	24, // 52: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	30, // 53: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	34, // 54: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	47, // [47:55] is the sub-list for method output_type
-	39, // [39:47] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	58, // 38: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	38, // 39: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
+	39, // 40: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
+	39, // 41: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
+	40, // 42: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
+	57, // 43: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	58, // 44: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	58, // 45: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	37, // 46: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
+	49, // 47: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
+	2,  // 48: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
+	55, // 49: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	50, // 50: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
+	55, // 51: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	58, // 52: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	58, // 53: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	55, // 54: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	55, // 55: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	58, // 56: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	58, // 57: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	53, // 58: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	54, // 59: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	55, // 60: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	57, // 61: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	57, // 62: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	53, // 63: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	56, // 64: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	57, // 65: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	57, // 66: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	57, // 67: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	5,  // 68: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,  // 69: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12, // 70: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19, // 71: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	21, // 72: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	23, // 73: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	29, // 74: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	33, // 75: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	36, // 76: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	41, // 77: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	42, // 78: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	44, // 79: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	45, // 80: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	46, // 81: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	46, // 82: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	46, // 83: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	47, // 84: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	51, // 85: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	6,  // 86: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,  // 87: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13, // 88: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	20, // 89: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	22, // 90: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	24, // 91: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	30, // 92: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	34, // 93: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	37, // 94: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	43, // 95: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	43, // 96: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	48, // 97: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	48, // 98: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	48, // 99: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	48, // 100: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	48, // 101: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	49, // 102: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	52, // 103: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	86, // [86:104] is the sub-list for method output_type
+	68, // [68:86] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -3023,13 +4928,14 @@ func file_graygw_v1_graygw_proto_init() {
 		(*CutoverRequest_Flow)(nil),
 		(*CutoverRequest_Percent)(nil),
 	}
+	file_graygw_v1_graygw_proto_msgTypes[37].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,14 +38,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Controller_Apply_FullMethodName    = "/graygw.v1.Controller/Apply"
-	Controller_Diff_FullMethodName     = "/graygw.v1.Controller/Diff"
-	Controller_Get_FullMethodName      = "/graygw.v1.Controller/Get"
-	Controller_Cutover_FullMethodName  = "/graygw.v1.Controller/Cutover"
-	Controller_Rollback_FullMethodName = "/graygw.v1.Controller/Rollback"
-	Controller_Status_FullMethodName   = "/graygw.v1.Controller/Status"
-	Controller_Counters_FullMethodName = "/graygw.v1.Controller/Counters"
-	Controller_History_FullMethodName  = "/graygw.v1.Controller/History"
+	Controller_Apply_FullMethodName          = "/graygw.v1.Controller/Apply"
+	Controller_Diff_FullMethodName           = "/graygw.v1.Controller/Diff"
+	Controller_Get_FullMethodName            = "/graygw.v1.Controller/Get"
+	Controller_Cutover_FullMethodName        = "/graygw.v1.Controller/Cutover"
+	Controller_Rollback_FullMethodName       = "/graygw.v1.Controller/Rollback"
+	Controller_Status_FullMethodName         = "/graygw.v1.Controller/Status"
+	Controller_Counters_FullMethodName       = "/graygw.v1.Controller/Counters"
+	Controller_History_FullMethodName        = "/graygw.v1.Controller/History"
+	Controller_BGPStatus_FullMethodName      = "/graygw.v1.Controller/BGPStatus"
+	Controller_DrainGateway_FullMethodName   = "/graygw.v1.Controller/DrainGateway"
+	Controller_UndrainGateway_FullMethodName = "/graygw.v1.Controller/UndrainGateway"
+	Controller_RolloutStart_FullMethodName   = "/graygw.v1.Controller/RolloutStart"
+	Controller_RolloutStatus_FullMethodName  = "/graygw.v1.Controller/RolloutStatus"
+	Controller_RolloutPause_FullMethodName   = "/graygw.v1.Controller/RolloutPause"
+	Controller_RolloutResume_FullMethodName  = "/graygw.v1.Controller/RolloutResume"
+	Controller_RolloutAbort_FullMethodName   = "/graygw.v1.Controller/RolloutAbort"
+	Controller_RolloutWatch_FullMethodName   = "/graygw.v1.Controller/RolloutWatch"
+	Controller_Probe_FullMethodName          = "/graygw.v1.Controller/Probe"
 )
 
 // ControllerClient is the client API for Controller service.
@@ -77,6 +87,43 @@ type ControllerClient interface {
 	Counters(ctx context.Context, in *CountersRequest, opts ...grpc.CallOption) (*CountersResponse, error)
 	// History lists the changes, newest first.
 	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
+	// BGPStatus reports the controller's BGP speaker: its sessions, the (VIP,
+	// gateway) paths it announces and why, and the paths it does not announce
+	// and why. FAILED_PRECONDITION when the controller runs without BGP.
+	BGPStatus(ctx context.Context, in *BGPStatusRequest, opts ...grpc.CallOption) (*BGPStatusResponse, error)
+	// DrainGateway withdraws every VIP path through one gateway (reason
+	// "drained") and keeps it withdrawn, across controller restarts, until
+	// UndrainGateway. The gateway keeps its tables and keeps forwarding what
+	// still reaches it. FAILED_PRECONDITION when the controller runs without BGP,
+	// NOT_FOUND for a gateway the intent does not name.
+	DrainGateway(ctx context.Context, in *DrainGatewayRequest, opts ...grpc.CallOption) (*DrainGatewayResponse, error)
+	// UndrainGateway clears a drain: the gateway's paths are announced again
+	// when nothing else holds them back.
+	UndrainGateway(ctx context.Context, in *UndrainGatewayRequest, opts ...grpc.CallOption) (*DrainGatewayResponse, error)
+	// RolloutStart checks a rollout plan (docs/rollout.md) and starts it: a
+	// dry-run cutover of every step and a probe of every VM before anything
+	// changes. With dry_run it stops after those checks. A refused plan is
+	// answered with problems (nothing changed); FAILED_PRECONDITION when a
+	// rollout is already running or paused, or no probe host is configured.
+	RolloutStart(ctx context.Context, in *RolloutStartRequest, opts ...grpc.CallOption) (*RolloutResponse, error)
+	// RolloutStatus returns the current (or last) rollout; NOT_FOUND when there
+	// never was one.
+	RolloutStatus(ctx context.Context, in *RolloutStatusRequest, opts ...grpc.CallOption) (*RolloutResponse, error)
+	// RolloutPause stops the rollout after its current step.
+	RolloutPause(ctx context.Context, in *RolloutActionRequest, opts ...grpc.CallOption) (*RolloutResponse, error)
+	// RolloutResume continues a paused rollout, or retries the failed step of a
+	// failed one.
+	RolloutResume(ctx context.Context, in *RolloutActionRequest, opts ...grpc.CallOption) (*RolloutResponse, error)
+	// RolloutAbort stops the rollout and rolls back every step it applied.
+	RolloutAbort(ctx context.Context, in *RolloutActionRequest, opts ...grpc.CallOption) (*RolloutResponse, error)
+	// RolloutWatch streams the rollout's progress: the current progress first,
+	// then every change, until the rollout is no longer running (completed,
+	// failed, aborted or paused) or the controller drains.
+	RolloutWatch(ctx context.Context, in *RolloutWatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RolloutProgress], error)
+	// Probe sends VXLAN echo requests from the controller's probe host through
+	// the gateway, as the given VMs, and reports per VM ok, lost or
+	// wrong-backend. FAILED_PRECONDITION when no probe host is configured.
+	Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeResponse, error)
 }
 
 type controllerClient struct {
@@ -167,6 +214,115 @@ func (c *controllerClient) History(ctx context.Context, in *HistoryRequest, opts
 	return out, nil
 }
 
+func (c *controllerClient) BGPStatus(ctx context.Context, in *BGPStatusRequest, opts ...grpc.CallOption) (*BGPStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BGPStatusResponse)
+	err := c.cc.Invoke(ctx, Controller_BGPStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) DrainGateway(ctx context.Context, in *DrainGatewayRequest, opts ...grpc.CallOption) (*DrainGatewayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainGatewayResponse)
+	err := c.cc.Invoke(ctx, Controller_DrainGateway_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) UndrainGateway(ctx context.Context, in *UndrainGatewayRequest, opts ...grpc.CallOption) (*DrainGatewayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainGatewayResponse)
+	err := c.cc.Invoke(ctx, Controller_UndrainGateway_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) RolloutStart(ctx context.Context, in *RolloutStartRequest, opts ...grpc.CallOption) (*RolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RolloutResponse)
+	err := c.cc.Invoke(ctx, Controller_RolloutStart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) RolloutStatus(ctx context.Context, in *RolloutStatusRequest, opts ...grpc.CallOption) (*RolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RolloutResponse)
+	err := c.cc.Invoke(ctx, Controller_RolloutStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) RolloutPause(ctx context.Context, in *RolloutActionRequest, opts ...grpc.CallOption) (*RolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RolloutResponse)
+	err := c.cc.Invoke(ctx, Controller_RolloutPause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) RolloutResume(ctx context.Context, in *RolloutActionRequest, opts ...grpc.CallOption) (*RolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RolloutResponse)
+	err := c.cc.Invoke(ctx, Controller_RolloutResume_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) RolloutAbort(ctx context.Context, in *RolloutActionRequest, opts ...grpc.CallOption) (*RolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RolloutResponse)
+	err := c.cc.Invoke(ctx, Controller_RolloutAbort_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controllerClient) RolloutWatch(ctx context.Context, in *RolloutWatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RolloutProgress], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Controller_ServiceDesc.Streams[0], Controller_RolloutWatch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RolloutWatchRequest, RolloutProgress]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Controller_RolloutWatchClient = grpc.ServerStreamingClient[RolloutProgress]
+
+func (c *controllerClient) Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProbeResponse)
+	err := c.cc.Invoke(ctx, Controller_Probe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServer is the server API for Controller service.
 // All implementations must embed UnimplementedControllerServer
 // for forward compatibility.
@@ -196,6 +352,43 @@ type ControllerServer interface {
 	Counters(context.Context, *CountersRequest) (*CountersResponse, error)
 	// History lists the changes, newest first.
 	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
+	// BGPStatus reports the controller's BGP speaker: its sessions, the (VIP,
+	// gateway) paths it announces and why, and the paths it does not announce
+	// and why. FAILED_PRECONDITION when the controller runs without BGP.
+	BGPStatus(context.Context, *BGPStatusRequest) (*BGPStatusResponse, error)
+	// DrainGateway withdraws every VIP path through one gateway (reason
+	// "drained") and keeps it withdrawn, across controller restarts, until
+	// UndrainGateway. The gateway keeps its tables and keeps forwarding what
+	// still reaches it. FAILED_PRECONDITION when the controller runs without BGP,
+	// NOT_FOUND for a gateway the intent does not name.
+	DrainGateway(context.Context, *DrainGatewayRequest) (*DrainGatewayResponse, error)
+	// UndrainGateway clears a drain: the gateway's paths are announced again
+	// when nothing else holds them back.
+	UndrainGateway(context.Context, *UndrainGatewayRequest) (*DrainGatewayResponse, error)
+	// RolloutStart checks a rollout plan (docs/rollout.md) and starts it: a
+	// dry-run cutover of every step and a probe of every VM before anything
+	// changes. With dry_run it stops after those checks. A refused plan is
+	// answered with problems (nothing changed); FAILED_PRECONDITION when a
+	// rollout is already running or paused, or no probe host is configured.
+	RolloutStart(context.Context, *RolloutStartRequest) (*RolloutResponse, error)
+	// RolloutStatus returns the current (or last) rollout; NOT_FOUND when there
+	// never was one.
+	RolloutStatus(context.Context, *RolloutStatusRequest) (*RolloutResponse, error)
+	// RolloutPause stops the rollout after its current step.
+	RolloutPause(context.Context, *RolloutActionRequest) (*RolloutResponse, error)
+	// RolloutResume continues a paused rollout, or retries the failed step of a
+	// failed one.
+	RolloutResume(context.Context, *RolloutActionRequest) (*RolloutResponse, error)
+	// RolloutAbort stops the rollout and rolls back every step it applied.
+	RolloutAbort(context.Context, *RolloutActionRequest) (*RolloutResponse, error)
+	// RolloutWatch streams the rollout's progress: the current progress first,
+	// then every change, until the rollout is no longer running (completed,
+	// failed, aborted or paused) or the controller drains.
+	RolloutWatch(*RolloutWatchRequest, grpc.ServerStreamingServer[RolloutProgress]) error
+	// Probe sends VXLAN echo requests from the controller's probe host through
+	// the gateway, as the given VMs, and reports per VM ok, lost or
+	// wrong-backend. FAILED_PRECONDITION when no probe host is configured.
+	Probe(context.Context, *ProbeRequest) (*ProbeResponse, error)
 	mustEmbedUnimplementedControllerServer()
 }
 
@@ -229,6 +422,36 @@ func (UnimplementedControllerServer) Counters(context.Context, *CountersRequest)
 }
 func (UnimplementedControllerServer) History(context.Context, *HistoryRequest) (*HistoryResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method History not implemented")
+}
+func (UnimplementedControllerServer) BGPStatus(context.Context, *BGPStatusRequest) (*BGPStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BGPStatus not implemented")
+}
+func (UnimplementedControllerServer) DrainGateway(context.Context, *DrainGatewayRequest) (*DrainGatewayResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DrainGateway not implemented")
+}
+func (UnimplementedControllerServer) UndrainGateway(context.Context, *UndrainGatewayRequest) (*DrainGatewayResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UndrainGateway not implemented")
+}
+func (UnimplementedControllerServer) RolloutStart(context.Context, *RolloutStartRequest) (*RolloutResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RolloutStart not implemented")
+}
+func (UnimplementedControllerServer) RolloutStatus(context.Context, *RolloutStatusRequest) (*RolloutResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RolloutStatus not implemented")
+}
+func (UnimplementedControllerServer) RolloutPause(context.Context, *RolloutActionRequest) (*RolloutResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RolloutPause not implemented")
+}
+func (UnimplementedControllerServer) RolloutResume(context.Context, *RolloutActionRequest) (*RolloutResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RolloutResume not implemented")
+}
+func (UnimplementedControllerServer) RolloutAbort(context.Context, *RolloutActionRequest) (*RolloutResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RolloutAbort not implemented")
+}
+func (UnimplementedControllerServer) RolloutWatch(*RolloutWatchRequest, grpc.ServerStreamingServer[RolloutProgress]) error {
+	return status.Errorf(codes.Unimplemented, "method RolloutWatch not implemented")
+}
+func (UnimplementedControllerServer) Probe(context.Context, *ProbeRequest) (*ProbeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Probe not implemented")
 }
 func (UnimplementedControllerServer) mustEmbedUnimplementedControllerServer() {}
 func (UnimplementedControllerServer) testEmbeddedByValue()                    {}
@@ -395,6 +618,179 @@ func _Controller_History_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Controller_BGPStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BGPStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).BGPStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_BGPStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).BGPStatus(ctx, req.(*BGPStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_DrainGateway_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainGatewayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).DrainGateway(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_DrainGateway_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).DrainGateway(ctx, req.(*DrainGatewayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_UndrainGateway_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndrainGatewayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).UndrainGateway(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_UndrainGateway_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).UndrainGateway(ctx, req.(*UndrainGatewayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_RolloutStart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RolloutStartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).RolloutStart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_RolloutStart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).RolloutStart(ctx, req.(*RolloutStartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_RolloutStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RolloutStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).RolloutStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_RolloutStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).RolloutStatus(ctx, req.(*RolloutStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_RolloutPause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RolloutActionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).RolloutPause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_RolloutPause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).RolloutPause(ctx, req.(*RolloutActionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_RolloutResume_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RolloutActionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).RolloutResume(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_RolloutResume_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).RolloutResume(ctx, req.(*RolloutActionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_RolloutAbort_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RolloutActionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).RolloutAbort(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_RolloutAbort_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).RolloutAbort(ctx, req.(*RolloutActionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Controller_RolloutWatch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(RolloutWatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControllerServer).RolloutWatch(m, &grpc.GenericServerStream[RolloutWatchRequest, RolloutProgress]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Controller_RolloutWatchServer = grpc.ServerStreamingServer[RolloutProgress]
+
+func _Controller_Probe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProbeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).Probe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_Probe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).Probe(ctx, req.(*ProbeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Controller_ServiceDesc is the grpc.ServiceDesc for Controller service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -434,7 +830,49 @@ var Controller_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "History",
 			Handler:    _Controller_History_Handler,
 		},
+		{
+			MethodName: "BGPStatus",
+			Handler:    _Controller_BGPStatus_Handler,
+		},
+		{
+			MethodName: "DrainGateway",
+			Handler:    _Controller_DrainGateway_Handler,
+		},
+		{
+			MethodName: "UndrainGateway",
+			Handler:    _Controller_UndrainGateway_Handler,
+		},
+		{
+			MethodName: "RolloutStart",
+			Handler:    _Controller_RolloutStart_Handler,
+		},
+		{
+			MethodName: "RolloutStatus",
+			Handler:    _Controller_RolloutStatus_Handler,
+		},
+		{
+			MethodName: "RolloutPause",
+			Handler:    _Controller_RolloutPause_Handler,
+		},
+		{
+			MethodName: "RolloutResume",
+			Handler:    _Controller_RolloutResume_Handler,
+		},
+		{
+			MethodName: "RolloutAbort",
+			Handler:    _Controller_RolloutAbort_Handler,
+		},
+		{
+			MethodName: "Probe",
+			Handler:    _Controller_Probe_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "RolloutWatch",
+			Handler:       _Controller_RolloutWatch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "graygw/v1/graygw.proto",
 }
