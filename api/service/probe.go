@@ -197,4 +197,3 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 	}
 	return &graygwv1.ProbeResponse{Vip: addr.String(), Results: convert.ProbeResults(rs)}, nil
 }
-
