@@ -178,6 +178,13 @@ func (s *Service) StartBGP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("service: first BGP decision: %w", err)
 	}
+	if cur, _ := s.cfg.Engine.Intent(); cur != nil {
+		for name := range s.cfg.BGP.VIPs {
+			if _, ok := cur.VIP(name); !ok {
+				s.log.Warn("bgp: attributes for a VIP the intent does not have (unused)", "vip", name)
+			}
+		}
+	}
 	if err := s.cfg.BGP.Speaker.Start(ctx, d); err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/bgp"
 )
 
 // Duration is a time.Duration written as in Go ("30s", "2m") in the config file.
@@ -72,9 +75,42 @@ type config struct {
 		TLSKey     string `yaml:"tls_key"`
 		ServerName string `yaml:"server_name"`
 	} `yaml:"p4runtime"`
+	// BGP, when set, announces the VIPs with the embedded speaker.
+	BGP *bgpConfig `yaml:"bgp"`
+	// Probe, when set, is the probe host of probes and rollouts.
+	Probe *probeConfig `yaml:"probe"`
 
 	// Command line only.
 	check bool
+	// keepRoutes: the first signal exits without withdrawing the VIPs.
+	keepRoutes bool
+}
+
+// bgpConfig is the bgp: section: the speaker's own settings (controller/bgp's
+// Config, keys as in docs/bgp.md) and how the controller decides.
+type bgpConfig struct {
+	bgp.Config `yaml:",inline"`
+	// VIPs are the path attributes per VIP name of the intent.
+	VIPs map[string]bgp.Attributes `yaml:"vips"`
+	// HealthCheck is reconciled (default) or none.
+	HealthCheck string `yaml:"healthCheck"`
+	// StartWait bounds the wait for the gateways before the first decision.
+	StartWait Duration `yaml:"startWait"`
+}
+
+// probeConfig is the probe: section.
+type probeConfig struct {
+	// NetNS is the probe host's network namespace (name or path); empty: ours.
+	NetNS string `yaml:"netns"`
+	// Interface towards the gateway; empty: the route's.
+	Interface string `yaml:"interface"`
+	// Source is the outer source (the VTEP address backends answer); empty:
+	// the interface's first IPv4 address.
+	Source string `yaml:"source"`
+	// GatewayMAC is the next hop towards the VIPs; empty: the neighbour table.
+	GatewayMAC string `yaml:"gateway_mac"`
+	// RouterMAC is the inner destination MAC of targets that give none.
+	RouterMAC string `yaml:"router_mac"`
 }
 
 func defaults() *config {
@@ -91,7 +127,9 @@ It keeps every gray gateway of the intent holding exactly the table entries the
 intent compiles to, over P4Runtime (the same southbound for BMv2, Tofino and the
 XDP agent), and serves the API the graygw CLI uses to change the intent: apply,
 diff, cutover (a VNI, a VM, a prefix, a flow, a sticky percentage of a VNI's VMs),
-rollback, status, counters, history.
+rollback, status, counters, history. With a bgp: section it announces the VIPs
+over BGP (graygw bgp, drain, undrain); with a probe: section it probes VMs
+through the gateway and runs automated rollouts (graygw probe, rollout).
 
 Usage:
   graygw-controller [--config FILE] [flags]
@@ -122,17 +160,45 @@ API:
   --tls-client-ca are then required: plain TCP is never served). Changes are
   recorded with the caller: unix uid, or the client certificate's common name.
 
+BGP (bgp: section; docs/bgp.md):
+  An embedded GoBGP speaker announces every VIP of the intent as a /32 through
+  each gateway (next hop: the gateway's bgp_next_hop) that is P4Runtime-connected
+  with this controller primary, healthy (healthCheck reconciled: a reconcile
+  pass succeeded on its current session; none: always), not drained by an
+  operator (graygw drain GW; kept in the store across restarts), and whose VIP
+  has a pool with a backend of weight > 0. It re-decides at every change of
+  those. The first decision waits (at most startWait, default 15s) until every
+  gateway is connected and reconciled: a decision made before would withdraw
+  the routes the peers keep for a restarted controller.
+
+Probes and rollouts (probe: section; docs/rollout.md):
+  Probes leave from the probe host (a network namespace and interface of this
+  machine, e.g. the hypervisor's) through an AF_PACKET socket, to a VIP of the
+  intent only. Without a probe: section, graygw probe and rollout start/resume
+  are refused. The rollout's progress is kept in the store: a controller
+  restarted during a rollout reports it paused at the step it was in;
+  "graygw rollout resume" redoes that step and goes on.
+
 Metrics (--metrics ADDR, /metrics):
   graygw_entries_written_total{gateway}, graygw_write_errors_total{gateway,code},
   graygw_reconcile_duration_seconds{gateway}, graygw_reconciles_total{gateway,result},
   graygw_gateway_{connected,primary,in_sync,intent_version,entries}{gateway}, and
   read from the gateways at each scrape: graygw_{rule,vip,pool,backend}_{packets,bytes}_total
-  and graygw_drop_{packets,bytes}_total{reason}. /healthz answers 200 while serving.
+  and graygw_drop_{packets,bytes}_total{reason}; with BGP graygw_bgp_session_up{neighbor},
+  graygw_bgp_vips_announced, graygw_bgp_vips_withdrawn{reason}. /healthz answers
+  200 while serving.
 
 Signals:
-  The first SIGINT or SIGTERM drains: the API refuses changes (reads go on), the
-  reconcile passes in flight finish, then the process exits; the gateways keep
-  forwarding with what they hold. A second signal exits at once.
+  The first SIGINT or SIGTERM drains: a running rollout stops where it is (the
+  next process reports it), the API refuses changes (reads go on), with BGP every
+  VIP is withdrawn and the sessions closed, the reconcile passes in flight
+  finish, then the process exits; the gateways keep forwarding with what they
+  hold. A second signal exits at once.
+  --keep-routes-on-exit is for a planned restart (an upgrade): the first signal
+  then does not withdraw the VIPs and the process exits without closing the
+  BGP sessions cleanly, so peers with graceful restart keep the routes, stale,
+  for gracefulRestart.restartTime while the next process starts and refreshes
+  them. Start that process within restartTime.
 
 Config file (YAML; flags given on the command line override it):
   store: /var/lib/graygw/controller.db
@@ -157,6 +223,23 @@ Config file (YAML; flags given on the command line override it):
     tls_cert: ""
     tls_key: ""
     server_name: ""
+  bgp:                                 # keys as in docs/bgp.md (camelCase)
+    asn: 65001
+    routerID: 10.0.0.1
+    listenPort: 179                    # -1: only dial out
+    gracefulRestart: {enabled: true, restartTime: 120s}
+    neighbors:
+      - {address: 10.0.0.2, asn: 65000, holdTime: 9s}
+    vips:                              # path attributes per VIP name of the intent
+      vpc-router: {communities: ["65000:100"], med: 50, localPref: 300}
+    healthCheck: reconciled            # or none
+    startWait: 15s
+  probe:
+    netns: hv                          # /var/run/netns/hv, or a path; empty: ours
+    interface: h0                      # towards the gateway; empty: the route's
+    source: 10.9.0.1                   # VTEP address backends answer; empty: the interface's
+    gateway_mac: ""                    # next hop to the VIPs; empty: neighbour table
+    router_mac: 02:00:00:00:10:fe      # inner destination MAC (the VPC router's)
 
 Examples:
   # First start: seed the store from a file, API on the default socket
@@ -168,6 +251,9 @@ Examples:
 
   # Check a config and an intent file, and exit
   graygw-controller --config /etc/graygw/controller.yaml --intent new-intent.yaml --check
+
+  # Planned restart (upgrade) without moving traffic: the peers keep the VIPs
+  graygw-controller --config /etc/graygw/controller.yaml --keep-routes-on-exit
 
 Flags:
 `
@@ -189,7 +275,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		logLevel, logFormat              string
 		election                         uint64
 		interval, timeout, drainTimeout  time.Duration
-		check                            bool
+		check, keepRoutes                bool
 	)
 	fs.StringVar(&file, "config", "", "YAML config `file` (see above); flags given here override it")
 	fs.StringVar(&intentFile, "intent", "", "intent `file` to seed an empty store with (ignored once the store holds an intent)")
@@ -208,6 +294,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&logLevel, "log-level", d.Log.Level, "`level`: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", d.Log.Format, "`format`: text or json")
 	fs.BoolVar(&check, "check", false, "check the config and the --intent file (validation and compilation), then exit")
+	fs.BoolVar(&keepRoutes, "keep-routes-on-exit", false, "planned restart: the first signal exits without withdrawing the VIPs (needs bgp.gracefulRestart; see Signals above)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -256,6 +343,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		}
 	})
 	c.check = check
+	c.keepRoutes = keepRoutes
 	if c.Listen.Unix == "none" {
 		c.Listen.Unix = ""
 	}
@@ -310,8 +398,78 @@ func (c *config) validate() error {
 	default:
 		bad("log format %q: want text or json", c.Log.Format)
 	}
+	if c.BGP != nil {
+		problems = append(problems, c.BGP.validate()...)
+	}
+	if c.keepRoutes && c.BGP == nil {
+		bad("--keep-routes-on-exit keeps the BGP routes at the peers, but there is no bgp: section")
+	}
+	if c.keepRoutes && c.BGP != nil && !c.BGP.GracefulRestart.Enabled {
+		bad("--keep-routes-on-exit needs bgp.gracefulRestart.enabled: without graceful restart the peers drop the routes as soon as the sessions close")
+	}
+	if c.Probe != nil {
+		problems = append(problems, c.Probe.validate()...)
+	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// validate checks the bgp: section, every problem by field.
+func (b *bgpConfig) validate() []string {
+	var problems []string
+	if err := b.Config.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			problems = append(problems, "bgp."+strings.TrimPrefix(strings.TrimSpace(line), bgp.ErrInvalidConfig.Error()+": "))
+		}
+	}
+	switch b.HealthCheck {
+	case "", service.HealthReconciled, service.HealthNone:
+	default:
+		problems = append(problems, fmt.Sprintf("bgp.healthCheck: %q: want %s or %s", b.HealthCheck, service.HealthReconciled, service.HealthNone))
+	}
+	for name, a := range b.VIPs {
+		for i, c := range a.Communities {
+			if _, err := bgp.ParseCommunity(c); err != nil {
+				problems = append(problems, fmt.Sprintf("bgp.vips.%s.communities[%d]: %v", name, i, err))
+			}
+		}
+	}
+	if b.StartWait < 0 {
+		problems = append(problems, "bgp.startWait: must not be negative")
+	}
+	gr := b.Config.WithDefaults().GracefulRestart
+	if b.StartWait > 0 && gr.Enabled && time.Duration(b.StartWait) >= gr.RestartTime {
+		problems = append(problems, fmt.Sprintf("bgp.startWait: %s must be shorter than gracefulRestart.restartTime %s (the peers drop a restarted controller's routes after it)",
+			time.Duration(b.StartWait), gr.RestartTime))
+	}
+	return problems
+}
+
+// validate checks the probe: section.
+func (p *probeConfig) validate() []string {
+	var problems []string
+	if p.Source != "" {
+		if a, err := netip.ParseAddr(p.Source); err != nil || !a.Is4() {
+			problems = append(problems, fmt.Sprintf("probe.source: %q is not an IPv4 address", p.Source))
+		}
+	}
+	for _, m := range []struct{ name, v string }{{"gateway_mac", p.GatewayMAC}, {"router_mac", p.RouterMAC}} {
+		if m.v != "" {
+			if hw, err := net.ParseMAC(m.v); err != nil || len(hw) != 6 {
+				problems = append(problems, fmt.Sprintf("probe.%s: %q is not a MAC address", m.name, m.v))
+			}
+		}
+	}
+	return problems
+}
+
+// host is the service's probe host.
+func (p *probeConfig) host() *service.ProbeHost {
+	h := &service.ProbeHost{NetNS: p.NetNS, Interface: p.Interface, GatewayMAC: p.GatewayMAC, RouterMAC: p.RouterMAC}
+	if p.Source != "" {
+		h.Source = netip.MustParseAddr(p.Source)
+	}
+	return h
 }

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
@@ -127,6 +129,27 @@ func check(c *config, out io.Writer) error {
 			return err
 		}
 	}
+	if b := c.BGP; b != nil {
+		bc := b.Config.WithDefaults()
+		gr := "off"
+		if bc.GracefulRestart.Enabled {
+			gr = fmt.Sprintf("on (restart time %s)", bc.GracefulRestart.RestartTime)
+		}
+		fmt.Fprintf(out, "bgp: AS %d, router id %s, %d neighbors, graceful restart %s, health check %s\n",
+			bc.ASN, bc.RouterID, len(bc.Neighbors), gr, or(b.HealthCheck, service.HealthReconciled))
+	}
+	if p := c.Probe; p != nil {
+		if p.NetNS != "" {
+			path := p.NetNS
+			if !strings.Contains(path, "/") {
+				path = "/var/run/netns/" + path
+			}
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("probe.netns: %w", err)
+			}
+		}
+		fmt.Fprintf(out, "probe host: namespace %q, interface %q\n", or(p.NetNS, "(the controller's)"), or(p.Interface, "(the route's)"))
+	}
 	fmt.Fprintln(out, "config: OK")
 	if c.Intent == "" {
 		return nil
@@ -134,6 +157,13 @@ func check(c *config, out io.Writer) error {
 	in, err := intent.LoadFile(c.Intent)
 	if err != nil {
 		return fmt.Errorf("intent %s:\n%w", c.Intent, err)
+	}
+	if c.BGP != nil {
+		for name := range c.BGP.VIPs {
+			if _, ok := in.VIP(name); !ok {
+				fmt.Fprintf(out, "warning: bgp.vips.%s: no VIP of that name in the intent (its attributes are unused)\n", name)
+			}
+		}
 	}
 	res, err := compile.Compile(in, nil)
 	if err != nil {
@@ -222,7 +252,19 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 			eng.Close(context.Background())
 		}
 	}()
-	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: log})
+	scfg := service.Config{Store: st, Engine: eng, Logger: log}
+	var speaker *bgp.Speaker
+	if c.BGP != nil {
+		if speaker, err = bgp.New(c.BGP.Config, bgp.WithLogger(log)); err != nil {
+			return err
+		}
+		scfg.BGP = &service.BGPConfig{Speaker: speaker, VIPs: c.BGP.VIPs, HealthCheck: c.BGP.HealthCheck,
+			StartWait: time.Duration(c.BGP.StartWait)}
+	}
+	if c.Probe != nil {
+		scfg.Probe = c.Probe.host()
+	}
+	svc, err := service.New(scfg)
 	if err != nil {
 		return err
 	}
@@ -283,6 +325,11 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		if err := met.Register(reg, eng, 0); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
+		if speaker != nil {
+			if err := reg.Register(speaker.Collector()); err != nil {
+				return fmt.Errorf("metrics: %w", err)
+			}
+		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
@@ -299,21 +346,59 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		where.Metrics = lis.Addr()
 		log.Info("metrics listening", "addr", lis.Addr().String())
 	}
+	// BGP starts once the gateways are observed (at most bgp.startWait), while
+	// the API already answers.
+	bgpCtx, stopBGPStart := context.WithCancel(context.Background())
+	defer stopBGPStart()
+	bgpStarted := make(chan error, 1)
+	if c.BGP != nil {
+		if c.keepRoutes {
+			log.Info("bgp: --keep-routes-on-exit: the first signal exits without withdrawing the VIPs; the peers keep them (stale) for the graceful-restart time",
+				"restartTime", speaker.Config().GracefulRestart.RestartTime.String())
+		}
+		go func() { bgpStarted <- svc.StartBGP(bgpCtx) }()
+	}
 	if ready != nil {
 		ready <- where
 	}
 
-	select {
-	case err := <-served:
-		return fmt.Errorf("server: %w", err)
-	case s := <-sigs:
-		log.Info("draining: API changes refused, finishing the reconcile passes in flight; a second signal exits at once", "signal", s.String())
+	for waiting := true; waiting; {
+		select {
+		case err := <-served:
+			return fmt.Errorf("server: %w", err)
+		case err := <-bgpStarted:
+			if err != nil {
+				log.Error("bgp: the speaker did not start; draining", "err", err)
+				err = drainAndFail(svc, eng, servers, hs, fmt.Errorf("bgp: %w", err))
+				engineClosed = true
+				return err
+			}
+			continue
+		case s := <-sigs:
+			log.Info("draining: API changes refused, finishing the reconcile passes in flight; a second signal exits at once", "signal", s.String())
+		}
+		waiting = false
 	}
+	stopBGPStart()
 	dctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.DrainTimeout))
 	defer cancel()
 	drained := make(chan error, 1)
 	go func() {
 		svc.Drain()
+		if c.BGP != nil {
+			if c.keepRoutes {
+				svc.StopBGP(dctx, false)
+				log.Info("bgp: keeping the routes: the process exits without closing the BGP sessions cleanly, and the peers hold the VIPs for the graceful-restart time")
+			} else {
+				bctx, bcancel := context.WithTimeout(dctx, 5*time.Second)
+				if err := svc.StopBGP(bctx, true); err != nil {
+					log.Warn("bgp: withdrawing the VIPs", "err", err)
+				} else {
+					log.Info("bgp: VIPs withdrawn and sessions closed")
+				}
+				bcancel()
+			}
+		}
 		err := eng.Close(dctx)
 		var wg sync.WaitGroup
 		for _, gs := range servers {
@@ -344,4 +429,28 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	}
 	engineClosed = true // not waited for: exiting
 	return errors.New("stopped before the drain finished")
+}
+
+// drainAndFail stops everything after a failure once serving (BGP did not
+// start) and returns err.
+func drainAndFail(svc *service.Service, eng *engine.Engine, servers []*grpc.Server, hs *http.Server, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	svc.Drain()
+	svc.StopBGP(ctx, true)
+	for _, gs := range servers {
+		gs.Stop()
+	}
+	if hs != nil {
+		hs.Shutdown(ctx)
+	}
+	eng.Close(ctx)
+	return err
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -330,3 +330,63 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatalf("second signal took %s", d)
 	}
 }
+
+// TestHelpConfigExampleIsValid: the config file --help shows loads and
+// validates, bgp: and probe: sections included.
+func TestHelpConfigExampleIsValid(t *testing.T) {
+	start := strings.Index(usageText, "Config file (YAML")
+	end := strings.Index(usageText, "\nExamples:")
+	if start < 0 || end < start {
+		t.Fatal("no config example in the help")
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(usageText[start:end], "\n")[1:] {
+		b.WriteString(strings.TrimPrefix(line, "  ") + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.BGP == nil || c.BGP.ASN != 65001 || len(c.BGP.Neighbors) != 1 || c.BGP.Neighbors[0].HoldTime != 9*time.Second ||
+		*c.BGP.VIPs["vpc-router"].MED != 50 || c.BGP.GracefulRestart.RestartTime != 120*time.Second || c.Probe == nil || c.Probe.NetNS != "hv" {
+		t.Fatalf("parsed %+v %+v", c.BGP, c.Probe)
+	}
+}
+
+func TestBadBGPAndProbeConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		cfg  string
+		args []string
+		want []string
+	}{
+		{"bgp: {asn: 0, routerID: x, neighbors: [{address: 10.0.0.2, asn: 1}, {address: 10.0.0.2, asn: 1}], vips: {v: {communities: [bad]}}, healthCheck: ping}\n",
+			nil, []string{"bgp.asn: 0 is not an AS number", `bgp.routerID: "x"`, "bgp.neighbors[1].address", "bgp.vips.v.communities[0]", `bgp.healthCheck: "ping"`}},
+		{"bgp: {asn: 1, routerID: 10.0.0.1, neighbors: [], startWait: 5m, gracefulRestart: {enabled: true}}\n",
+			nil, []string{"bgp.startWait: 5m0s must be shorter than gracefulRestart.restartTime 2m0s"}},
+		{"bgp: {asn: 1, routerID: 10.0.0.1, neighbors: []}\n", []string{"--keep-routes-on-exit"}, []string{"needs bgp.gracefulRestart.enabled"}},
+		{"store: x.db\n", []string{"--keep-routes-on-exit"}, []string{"there is no bgp: section"}},
+		{"probe: {source: 10.0.0, router_mac: zz}\n", nil, []string{`probe.source: "10.0.0"`, `probe.router_mac: "zz"`}},
+		{"bgp: {asn: 1, routerID: 10.0.0.1, neighbors: [], colour: red}\n", nil, []string{"field colour not found"}},
+	} {
+		path := filepath.Join(dir, "c.yaml")
+		os.WriteFile(path, []byte(tc.cfg), 0o600)
+		var out bytes.Buffer
+		code := run(append([]string{"--config", path}, tc.args...), io.Discard, &out, nil, nil)
+		if code != 2 {
+			t.Errorf("%q: exit %d: %s", tc.cfg, code, out.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%q: error lacks %q: %s", tc.cfg, w, out.String())
+			}
+		}
+	}
+}

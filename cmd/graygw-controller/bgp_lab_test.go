@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/server"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/p4src"
+)
+
+// envChild makes the test binary a controller process (JSON argument list), as
+// the keep-routes test needs a controller that really exits.
+const envChild = "GRAYGW_CTL_CHILD"
+
+func TestMain(m *testing.M) {
+	if a := os.Getenv(envChild); a != "" {
+		var args []string
+		if err := json.Unmarshal([]byte(a), &args); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		sigs := make(chan os.Signal, 2)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		os.Exit(run(args, os.Stdout, os.Stderr, sigs, nil))
+	}
+	os.Exit(m.Run())
+}
+
+// stoppableAgent is an agent a test can stop (the gateway is lost) and start
+// again on the same address.
+type stoppableAgent struct {
+	t    *testing.T
+	addr string
+	mem  *dataplane.Memory
+	mu   sync.Mutex
+	gs   *grpc.Server
+	srv  *server.Server
+}
+
+func startStoppableAgent(t *testing.T) *stoppableAgent {
+	t.Helper()
+	a := &stoppableAgent{t: t, addr: "127.0.0.1:0", mem: dataplane.NewMemory(dataplane.Limits{})}
+	a.start()
+	t.Cleanup(a.stop)
+	return a
+}
+
+func (a *stoppableAgent) start() {
+	a.t.Helper()
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: mustInfo(a.t), Dataplane: a.mem, Logger: quiet()})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var lis net.Listener
+	for i := 0; ; i++ {
+		if lis, err = net.Listen("tcp", a.addr); err == nil || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.addr = lis.Addr().String()
+	gs := grpc.NewServer()
+	p4v1.RegisterP4RuntimeServer(gs, srv)
+	go gs.Serve(lis)
+	a.mu.Lock()
+	a.gs, a.srv = gs, srv
+	a.mu.Unlock()
+}
+
+func (a *stoppableAgent) stop() {
+	a.mu.Lock()
+	gs, srv := a.gs, a.srv
+	a.gs, a.srv = nil, nil
+	a.mu.Unlock()
+	if gs != nil {
+		gs.Stop()
+		srv.Close()
+	}
+}
+
+// bgpController writes the config and the intent for two agents and returns
+// the controller's arguments.
+func bgpController(t *testing.T, dir string, a1, a2 *stoppableAgent) []string {
+	t.Helper()
+	cfg := filepath.Join(dir, "controller.yaml")
+	in := filepath.Join(dir, "intent.yaml")
+	if err := os.WriteFile(cfg, []byte(bgpSection()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, []byte(twoGatewayIntent(a1.addr, a2.addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--config", cfg, "--store", filepath.Join(dir, "c.db"), "--listen-unix", filepath.Join(dir, "c.sock"),
+		"--intent", in, "--election-id", "5"}
+}
+
+// TestDaemonAnnouncesToBIRD: the controller daemon, with a bgp: section,
+// announces the VIP to a real BIRD through both gateways; graygw's drain
+// withdraws a gateway's path within 1s and undrain brings it back; stopping a
+// gateway's agent withdraws its path within 1s and its return (reconciled)
+// announces it again; BGPStatus and the metrics say so; the first signal
+// withdraws everything.
+func TestDaemonAnnouncesToBIRD(t *testing.T) {
+	b, ok := inner(t)
+	if !ok {
+		newBirdLab(t).runInside(t)
+		return
+	}
+	a1, a2 := startStoppableAgent(t), startStoppableAgent(t)
+	dir := t.TempDir()
+	start := time.Now()
+	r := startController(t, append(bgpController(t, dir, a1, a2), "--metrics", "127.0.0.1:0")...)
+	b.waitHops(t, 30*time.Second, "announced at start", birdGW1, birdGW2)
+	t.Logf("controller start -> both paths at BIRD: %s", time.Since(start).Round(time.Millisecond))
+	c := r.client(t)
+
+	st, err := c.BGPStatus(context.Background(), &graygwv1.BGPStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.GetNeighbors()) != 1 || !st.GetNeighbors()[0].GetUp() || st.GetNeighbors()[0].GetAdvertised() != 2 ||
+		!st.GetNeighbors()[0].GetGracefulRestart() || len(st.GetAnnounced()) != 2 || st.GetAnnounced()[0].GetMed() != 50 {
+		t.Fatalf("BGP status: %v", st)
+	}
+	resp, err := http.Get("http://" + r.where.Metrics.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{`graygw_bgp_session_up{neighbor="10.179.0.2"} 1`, "graygw_bgp_vips_announced 2",
+		`graygw_bgp_vips_withdrawn{reason="drained"} 0`} {
+		if !strings.Contains(string(body), w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
+	}
+
+	timed := func(what string, budget time.Duration, act func(), want ...string) {
+		t.Helper()
+		t0 := time.Now()
+		act()
+		b.waitHops(t, 10*time.Second, what, want...)
+		d := time.Since(t0)
+		t.Logf("%s: BIRD shows it after %s", what, d.Round(100*time.Microsecond))
+		if d > budget {
+			t.Errorf("%s took %s, budget %s", what, d, budget)
+		}
+	}
+	timed("drain gw1", time.Second, func() {
+		if _, err := c.DrainGateway(context.Background(), &graygwv1.DrainGatewayRequest{Gateway: "gw1", Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}, birdGW2)
+	st, _ = c.BGPStatus(context.Background(), &graygwv1.BGPStatusRequest{})
+	if w := st.GetWithdrawn(); len(w) != 1 || w[0].GetGateway() != "gw1" || w[0].GetReasons()[0] != "drained" {
+		t.Fatalf("withdrawn after the drain: %v", st)
+	}
+	timed("undrain gw1", 5*time.Second, func() {
+		if _, err := c.UndrainGateway(context.Background(), &graygwv1.UndrainGatewayRequest{Gateway: "gw1"}); err != nil {
+			t.Fatal(err)
+		}
+	}, birdGW1, birdGW2)
+	timed("agent of gw2 stopped", time.Second, a2.stop, birdGW1)
+	st, _ = c.BGPStatus(context.Background(), &graygwv1.BGPStatusRequest{})
+	if w := st.GetWithdrawn(); len(w) != 1 || w[0].GetGateway() != "gw2" || w[0].GetReasons()[0] != "p4runtime-disconnected" {
+		t.Fatalf("withdrawn after the agent loss: %v", st)
+	}
+	timed("agent of gw2 back", 10*time.Second, a2.start, birdGW1, birdGW2)
+
+	// The first signal withdraws every path before the process exits.
+	t0 := time.Now()
+	r.sigs <- syscall.SIGTERM
+	select {
+	case code := <-r.exit:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	b.waitHops(t, 5*time.Second, "withdrawn at exit")
+	t.Logf("SIGTERM -> exited with both paths withdrawn at BIRD: %s", time.Since(t0).Round(time.Millisecond))
+}
+
+// child is a controller process (the test binary in envChild mode).
+type child struct {
+	cmd  *exec.Cmd
+	exit chan int
+}
+
+func startChild(t *testing.T, logPath string, args ...string) *child {
+	t.Helper()
+	a, _ := json.Marshal(args)
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envChild+"="+string(a))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, exit: make(chan int, 1)}
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		c.exit <- cmd.ProcessState.ExitCode()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			out, _ := os.ReadFile(logPath)
+			t.Logf("%s:\n%s", logPath, out)
+		}
+	})
+	return c
+}
+
+func (c *child) term(t *testing.T) int {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case code := <-c.exit:
+		return code
+	case <-time.After(30 * time.Second):
+		t.Fatal("the controller did not exit after SIGTERM")
+	}
+	return -1
+}
+
+// TestKeepRoutesOnExit: a controller started with --keep-routes-on-exit exits
+// on SIGTERM without withdrawing: BIRD keeps both paths (graceful restart) and
+// never loses them while the next controller process starts and refreshes
+// them; that one, without the flag, withdraws them on SIGTERM.
+func TestKeepRoutesOnExit(t *testing.T) {
+	b, ok := inner(t)
+	if !ok {
+		newBirdLab(t).runInside(t)
+		return
+	}
+	a1, a2 := startStoppableAgent(t), startStoppableAgent(t)
+	dir := t.TempDir()
+	args := bgpController(t, dir, a1, a2)
+	first := startChild(t, filepath.Join(dir, "first.log"), append(args, "--keep-routes-on-exit")...)
+	b.waitHops(t, 30*time.Second, "announced by the first controller", birdGW1, birdGW2)
+
+	// Watch BIRD's table from the first controller's exit to the end of the
+	// restart: the paths must never leave it.
+	var lost atomic.Value
+	stopWatch := make(chan struct{})
+	watched := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stopWatch:
+				watched <- n
+				return
+			default:
+			}
+			if hops, err := b.nextHops(); err == nil && len(hops) != 2 && lost.Load() == nil {
+				lost.Store(fmt.Sprintf("%v at %s", hops, time.Now().Format(time.StampMicro)))
+			}
+			n++
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if code := first.term(t); code != 0 {
+		t.Fatalf("first controller exit %d", code)
+	}
+	t0 := time.Now()
+	gr := false
+	for time.Since(t0) < 3*time.Second {
+		gr = gr || b.grActive()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !gr {
+		t.Fatal("BIRD never held our routes in graceful restart after the exit")
+	}
+	second := startChild(t, filepath.Join(dir, "second.log"), args...)
+	for deadline := time.Now().Add(60 * time.Second); b.grActive(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the graceful restart never ended")
+		}
+	}
+	b.waitHops(t, 5*time.Second, "refreshed by the second controller", birdGW1, birdGW2)
+	t.Logf("first controller exit -> restart done at BIRD: %s", time.Since(t0).Round(time.Millisecond))
+	close(stopWatch)
+	n := <-watched
+	if v := lost.Load(); v != nil {
+		t.Fatalf("BIRD lost a path during the restart: %s", v)
+	}
+	t.Logf("BIRD's table read %d times during the restart: both paths every time", n)
+	if code := second.term(t); code != 0 {
+		t.Fatalf("second controller exit %d", code)
+	}
+	b.waitHops(t, 5*time.Second, "withdrawn by the second controller's exit")
+}
+
+func mustInfo(t *testing.T) *p4info.Info {
+	t.Helper()
+	info, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
