@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+
+	"github.com/graygw/graygw/agent/server"
+	"github.com/graygw/graygw/agent/xdp"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/probe/probetest"
+	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/topo"
+)
+
+// rolloutLab is the topo lab with graygw's XDP program on the gateway, driven
+// by a real agent (P4Runtime server over the XDP dataplane), and the config of
+// a controller whose probe host is the hypervisor's namespace.
+type rolloutLab struct {
+	l    *probetest.Lab
+	args []string
+}
+
+func newRolloutLab(t *testing.T) *rolloutLab {
+	t.Helper()
+	l, err := probetest.New("ggro", nil)
+	if errors.Is(err, lab.ErrNotRoot) {
+		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: mustInfo(t), Dataplane: xdp.New(l.DP), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	p4v1.RegisterP4RuntimeServer(gs, srv)
+	go gs.Serve(lis)
+	t.Cleanup(func() { gs.Stop(); srv.Close() })
+
+	dir := t.TempDir()
+	in := filepath.Join(dir, "intent.yaml")
+	if err := os.WriteFile(in, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", lis.Addr().String(), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "controller.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`probe:
+  netns: %s
+  interface: h0
+  source: %s
+  gateway_mac: "%s"
+  router_mac: "%s"
+`, l.Topo.HV, topo.HVAddr, l.Topo.PortMAC[topo.PortHV], topo.RouterMAC)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &rolloutLab{l: l, args: []string{"--config", cfg, "--intent", in, "--store", filepath.Join(dir, "c.db"),
+		"--listen-unix", filepath.Join(dir, "c.sock")}}
+}
+
+// plan is a rollout over the lab's VPCs: per VPC its first VM, then the VNI.
+func (rl *rolloutLab) plan(name, settle string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\nname: %s\nvip: %s\npool: %s\nbase_pool: %s\nindividual_vms: 1\n", name, probetest.VIPName,
+		probetest.GrayPool, probetest.BasePool)
+	fmt.Fprintf(&b, "probe: {count: 3, interval: 10ms, timeout: 500ms, settle: %s}\nvpcs:\n", settle)
+	for _, v := range rl.l.VPCs() {
+		var vms []string
+		for _, vm := range v.VMs {
+			vms = append(vms, vm.String())
+		}
+		fmt.Fprintf(&b, "  - {vni: %d, router: %s, router_mac: \"%s\", vms: [%s]}\n", v.VNI, v.Router, v.RouterMAC, strings.Join(vms, ", "))
+	}
+	return b.String()
+}
+
+// follow watches the rollout until its stream ends and returns the last progress.
+func follow(t *testing.T, c graygwv1.ControllerClient) *graygwv1.RolloutProgress {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := c.RolloutWatch(ctx, &graygwv1.RolloutWatchRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *graygwv1.RolloutProgress
+	for {
+		p, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return last
+		}
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		t.Logf("  %s step %d/%d: %s", p.GetState(), p.GetStep(), p.GetTotal(), p.GetMessage())
+		last = p
+	}
+}
+
+func rules(t *testing.T, c graygwv1.ControllerClient) string {
+	t.Helper()
+	st, err := c.Status(context.Background(), &graygwv1.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, v := range st.GetVnis() {
+		for _, vip := range v.GetVips() {
+			for _, s := range vip.GetSelectors() {
+				out = append(out, s.GetRule())
+			}
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// TestRolloutInTheLab runs rollouts through the daemon's gRPC API over the
+// lab: the controller drives a real agent (XDP dataplane) and probes from the
+// hypervisor's namespace. A rollout across two VPCs completes with every VM
+// answered by gray; a controller stopped in the middle of step 2 reports that
+// step after its restart, and resume completes the rollout; with the gray
+// backend broken for VNI 5001 the first step fails its probes and is rolled
+// back (every VM answered by base again). (The broken backend comes last: the
+// lab cannot repair it, bringing its VXLAN device back up loses its
+// neighbour entries.)
+func TestRolloutInTheLab(t *testing.T) {
+	rl := newRolloutLab(t)
+	r := startController(t, rl.args...)
+	c := r.client(t)
+	waitInSync(t, c)
+	ctx := context.Background()
+
+	// A dry run changes nothing.
+	resp, err := c.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("r0", "0s"), DryRun: true})
+	if err != nil || resp.GetProgress().GetState() != "dry-run" || len(resp.GetProgress().GetPrecheck()) != 6 {
+		t.Fatalf("dry run: %v %v", resp, err)
+	}
+
+	start := time.Now()
+	resp, err = c.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("r1", "0s"), Actor: "test"})
+	if err != nil || len(resp.GetProblems()) > 0 || resp.GetPrecheckFailed() != "" {
+		t.Fatalf("start: %v %v", resp, err)
+	}
+	last := follow(t, c)
+	t.Logf("rollout r1: %s in %s", last.GetState(), time.Since(start).Round(time.Millisecond))
+	if last.GetState() != "completed" || last.GetStep() != 4 {
+		t.Fatalf("r1: %v", last)
+	}
+	pr, err := c.Probe(ctx, &graygwv1.ProbeRequest{PlanYaml: rl.plan("r1", "0s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range pr.GetResults() {
+		if res.GetStatus() != "ok" || res.GetTarget().GetExpectPool() != probetest.GrayPool || res.GetAnswers()[0].GetBackend() != "gray-1" {
+			t.Fatalf("after r1: %v", res)
+		}
+	}
+	if _, err := c.Rollback(ctx, &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: &graygwv1.ChangeOptions{Wait: true}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Stopped in the middle of step 2 (waiting for its probes): the restarted
+	// controller names that step; resume redoes it and completes.
+	if resp, err := c.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("r3", "3s")}); err != nil || resp.GetProgress() == nil {
+		t.Fatalf("start r3: %v %v", resp, err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, err := c.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+		if err == nil && st.GetProgress().GetStep() == 2 && st.GetProgress().GetSteps()[1].GetState() == "probing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("step 2 never probing: %v %v", st, err)
+		}
+	}
+	r.sigs <- syscall.SIGTERM
+	select {
+	case code := <-r.exit:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit")
+	}
+	r = startController(t, rl.args...)
+	c = r.client(t)
+	st, err := c.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := st.GetProgress()
+	t.Logf("after the restart: %s: %s", p.GetState(), p.GetMessage())
+	if p.GetState() != "paused" || p.GetStep() != 2 || !strings.Contains(p.GetMessage(), "controller restarted during step 2 of 4 (vni 5001, probing)") {
+		t.Fatalf("status after the restart: %v", p)
+	}
+	waitInSync(t, c)
+	if _, err := c.RolloutResume(ctx, &graygwv1.RolloutActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if last = follow(t, c); last.GetState() != "completed" {
+		t.Fatalf("resumed r3: %v", last)
+	}
+	if _, err := c.Rollback(ctx, &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: &graygwv1.ChangeOptions{Wait: true}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The gray backend broken for VNI 5001: step 1 fails and is rolled back.
+	if err := rl.l.SetBackendVNI(true, 5001, false); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if resp, err := c.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("r2", "0s")}); err != nil || resp.GetProgress() == nil {
+		t.Fatalf("start r2: %v %v", resp, err)
+	}
+	last = follow(t, c)
+	t.Logf("rollout r2: %s in %s: %s", last.GetState(), time.Since(start).Round(time.Millisecond), last.GetError())
+	s1 := last.GetSteps()[0]
+	if last.GetState() != "failed" || last.GetStep() != 1 || s1.GetState() != "rolled-back" ||
+		!strings.Contains(last.GetError(), "5001/192.168.1.5 lost") {
+		t.Fatalf("r2: %v", last)
+	}
+	for _, res := range s1.GetAfterRollback() {
+		if res.GetStatus() != "ok" || res.GetAnswers()[0].GetBackend() != "base-1" {
+			t.Fatalf("after the rollback: %v", res)
+		}
+	}
+	if got := rules(t, c); got != "" {
+		t.Fatalf("rules after the failed step: %q", got)
+	}
+
+}
