@@ -368,7 +368,7 @@ func (s *Service) kickBGP() {
 	}
 }
 
-var errNoBGP = status.Error(codes.FailedPrecondition,
+var errNoBGP = status.Error(codes.Unimplemented,
 	"this controller runs without BGP (give its config file a bgp: section to announce the VIPs)")
 
 // BGPStatus implements graygwv1.ControllerServer.

@@ -234,11 +234,11 @@ func TestBGPFollowsTheGatewayAndDrains(t *testing.T) {
 // TestBGPCallsWithoutBGP: a controller without BGP says so.
 func TestBGPCallsWithoutBGP(t *testing.T) {
 	c := startController(t)
-	if _, err := c.c.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{}); status.Code(err) != codes.FailedPrecondition ||
+	if _, err := c.c.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{}); status.Code(err) != codes.Unimplemented ||
 		!strings.Contains(err.Error(), "runs without BGP") {
 		t.Fatalf("BGPStatus: %v", err)
 	}
-	if _, err := c.c.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1"}); status.Code(err) != codes.FailedPrecondition {
+	if _, err := c.c.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1"}); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("DrainGateway: %v", err)
 	}
 }

@@ -55,7 +55,7 @@ type probeState struct {
 	mu sync.Mutex
 }
 
-var errNoProbeHost = status.Error(codes.FailedPrecondition,
+var errNoProbeHost = status.Error(codes.Unimplemented,
 	"this controller has no probe host (give its config file a probe: section: the namespace and interface to send probes from)")
 
 // Config returns the prober configuration the probe host gives for vip and in.

@@ -334,11 +334,11 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 // so; status still answers.
 func TestProbeAndRolloutWithoutProbeHost(t *testing.T) {
 	c := startController(t)
-	if _, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Targets: []*graygwv1.ProbeTarget{{Vni: 1, Vm: "10.0.0.1", Router: "10.0.0.2"}}}); status.Code(err) != codes.FailedPrecondition ||
+	if _, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Targets: []*graygwv1.ProbeTarget{{Vni: 1, Vm: "10.0.0.1", Router: "10.0.0.2"}}}); status.Code(err) != codes.Unimplemented ||
 		!strings.Contains(err.Error(), "no probe host") {
 		t.Fatalf("Probe: %v", err)
 	}
-	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan}); status.Code(err) != codes.FailedPrecondition ||
+	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan}); status.Code(err) != codes.Unimplemented ||
 		!strings.Contains(err.Error(), "probe: section") {
 		t.Fatalf("RolloutStart: %v", err)
 	}

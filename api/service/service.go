@@ -67,10 +67,10 @@ type Config struct {
 	// (DefaultWaitTimeout when 0).
 	WaitTimeout time.Duration
 	// BGP, when set, announces the VIPs (bgp.go; StartBGP starts it). Nil: the
-	// controller runs without BGP and the BGP calls answer FAILED_PRECONDITION.
+	// controller runs without BGP and the BGP calls answer UNIMPLEMENTED.
 	BGP *BGPConfig
 	// Probe, when set, is the host probes are sent from (probe.go). Nil: Probe,
-	// RolloutStart and RolloutResume answer FAILED_PRECONDITION.
+	// RolloutStart and RolloutResume answer UNIMPLEMENTED.
 	Probe *ProbeHost
 }
 

@@ -89,12 +89,12 @@ type ControllerClient interface {
 	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
 	// BGPStatus reports the controller's BGP speaker: its sessions, the (VIP,
 	// gateway) paths it announces and why, and the paths it does not announce
-	// and why. FAILED_PRECONDITION when the controller runs without BGP.
+	// and why. UNIMPLEMENTED when the controller runs without BGP.
 	BGPStatus(ctx context.Context, in *BGPStatusRequest, opts ...grpc.CallOption) (*BGPStatusResponse, error)
 	// DrainGateway withdraws every VIP path through one gateway (reason
 	// "drained") and keeps it withdrawn, across controller restarts, until
 	// UndrainGateway. The gateway keeps its tables and keeps forwarding what
-	// still reaches it. FAILED_PRECONDITION when the controller runs without BGP,
+	// still reaches it. UNIMPLEMENTED when the controller runs without BGP,
 	// NOT_FOUND for a gateway the intent does not name.
 	DrainGateway(ctx context.Context, in *DrainGatewayRequest, opts ...grpc.CallOption) (*DrainGatewayResponse, error)
 	// UndrainGateway clears a drain: the gateway's paths are announced again
@@ -103,8 +103,9 @@ type ControllerClient interface {
 	// RolloutStart checks a rollout plan (docs/rollout.md) and starts it: a
 	// dry-run cutover of every step and a probe of every VM before anything
 	// changes. With dry_run it stops after those checks. A refused plan is
-	// answered with problems (nothing changed); FAILED_PRECONDITION when a
-	// rollout is already running or paused, or no probe host is configured.
+	// answered with problems (nothing changed), a failed precheck with its
+	// probes; FAILED_PRECONDITION when a rollout is already running or paused,
+	// UNIMPLEMENTED when the controller has no probe host.
 	RolloutStart(ctx context.Context, in *RolloutStartRequest, opts ...grpc.CallOption) (*RolloutResponse, error)
 	// RolloutStatus returns the current (or last) rollout; NOT_FOUND when there
 	// never was one.
@@ -122,7 +123,7 @@ type ControllerClient interface {
 	RolloutWatch(ctx context.Context, in *RolloutWatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RolloutProgress], error)
 	// Probe sends VXLAN echo requests from the controller's probe host through
 	// the gateway, as the given VMs, and reports per VM ok, lost or
-	// wrong-backend. FAILED_PRECONDITION when no probe host is configured.
+	// wrong-backend. UNIMPLEMENTED when the controller has no probe host.
 	Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeResponse, error)
 }
 
@@ -354,12 +355,12 @@ type ControllerServer interface {
 	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
 	// BGPStatus reports the controller's BGP speaker: its sessions, the (VIP,
 	// gateway) paths it announces and why, and the paths it does not announce
-	// and why. FAILED_PRECONDITION when the controller runs without BGP.
+	// and why. UNIMPLEMENTED when the controller runs without BGP.
 	BGPStatus(context.Context, *BGPStatusRequest) (*BGPStatusResponse, error)
 	// DrainGateway withdraws every VIP path through one gateway (reason
 	// "drained") and keeps it withdrawn, across controller restarts, until
 	// UndrainGateway. The gateway keeps its tables and keeps forwarding what
-	// still reaches it. FAILED_PRECONDITION when the controller runs without BGP,
+	// still reaches it. UNIMPLEMENTED when the controller runs without BGP,
 	// NOT_FOUND for a gateway the intent does not name.
 	DrainGateway(context.Context, *DrainGatewayRequest) (*DrainGatewayResponse, error)
 	// UndrainGateway clears a drain: the gateway's paths are announced again
@@ -368,8 +369,9 @@ type ControllerServer interface {
 	// RolloutStart checks a rollout plan (docs/rollout.md) and starts it: a
 	// dry-run cutover of every step and a probe of every VM before anything
 	// changes. With dry_run it stops after those checks. A refused plan is
-	// answered with problems (nothing changed); FAILED_PRECONDITION when a
-	// rollout is already running or paused, or no probe host is configured.
+	// answered with problems (nothing changed), a failed precheck with its
+	// probes; FAILED_PRECONDITION when a rollout is already running or paused,
+	// UNIMPLEMENTED when the controller has no probe host.
 	RolloutStart(context.Context, *RolloutStartRequest) (*RolloutResponse, error)
 	// RolloutStatus returns the current (or last) rollout; NOT_FOUND when there
 	// never was one.
@@ -387,7 +389,7 @@ type ControllerServer interface {
 	RolloutWatch(*RolloutWatchRequest, grpc.ServerStreamingServer[RolloutProgress]) error
 	// Probe sends VXLAN echo requests from the controller's probe host through
 	// the gateway, as the given VMs, and reports per VM ok, lost or
-	// wrong-backend. FAILED_PRECONDITION when no probe host is configured.
+	// wrong-backend. UNIMPLEMENTED when the controller has no probe host.
 	Probe(context.Context, *ProbeRequest) (*ProbeResponse, error)
 	mustEmbedUnimplementedControllerServer()
 }
