@@ -3,17 +3,37 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+
+	"github.com/graygw/graygw/topo"
 )
 
-// controllerConfig is the controller's config file for the lab.
+// controllerConfig is the controller's config file for the lab: the store and API
+// under the demo directory, BGP towards BIRD on the hypervisor, and the hypervisor
+// as the probe host (it sends VXLAN pings to the VIP like any VTEP).
 func (d *demo) controllerConfig(intent string) string {
 	return fmt.Sprintf(`# graygw demo controller
-store: %s
-intent: %s
+store: %[1]s
+intent: %[2]s
 election_id: 10
 interval: 10s
 listen:
-  unix: %s
+  unix: %[3]s
 log: {level: info, format: text}
-`, filepath.Join(d.dir, "controller.db"), intent, d.sock())
+bgp:
+  asn: %[4]d
+  routerID: %[5]s
+  listenAddress: %[5]s
+  gracefulRestart: {enabled: true, restartTime: 120s}
+  neighbors:
+    - {address: %[6]s, asn: %[7]d, holdTime: 9s}
+  vips:
+    vpc-router: {communities: ["%[7]d:100"]}
+  healthCheck: reconciled
+probe:
+  netns: %[8]s
+  interface: h0
+  source: %[6]s
+  router_mac: %[9]s
+`, filepath.Join(d.dir, "controller.db"), intent, d.sock(), gatewayASN, gatewayIP, topo.HVAddr, peerASN,
+		d.t.HV, topo.RouterMAC)
 }

@@ -198,7 +198,7 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 
 	step(8, "traffic after the rollout: VPC 5001 answered by gray, VPC 5002 still by base")
 	d.pingAll()
-	if err := d.cli("probe", "-f", plan); err != nil {
+	if err := d.cli("probe", "--plan", plan); err != nil {
 		return err
 	}
 	if err := d.cli("counters"); err != nil {
@@ -206,10 +206,12 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 	}
 
 	step(9, "rollback of everything: VPC 5001 back on base")
-	if err := d.cli("rollback", "--all"); err != nil {
+	if err := d.cli("rollback", "--all", "--wait"); err != nil {
 		return err
 	}
-	d.pingAll()
+	if err := d.cli("probe", "--plan", plan); err != nil {
+		return err
+	}
 
 	fmt.Printf("\ndemo complete. Logs: %s\n", d.dir)
 	if keep {
