@@ -1,0 +1,57 @@
+"""The shared test vectors (testvectors/pipeline.json), driven by the controller.
+
+Each vector state is an intent (ptfctl intent; the basic state is the suite's
+baseline, seeded into the controller by run.sh). For each case the oracle runs
+the case's frame over the tables the gateway holds and must reach the vector's
+decision: verdict, drop reason, VIP, tenant, winning rule (by priority), pool,
+split hash, hash key, CRC and bucket. Only the backend picked from the pool may
+differ (the vectors fill bucket b with fill[b % len], the controller with
+Maglev), and then the output frame must be the vector's rewrite with that
+backend. The frame is sent on port 1 and must come out exactly so, or (drop,
+pass) not at all, with the reason counted once through the controller's
+counters API; on XDP a passed frame must reach the gateway's kernel.
+
+Cases the intent cannot express (NO_BACKEND by a pool without buckets or a
+bucket naming a missing backend) are skipped here with the reason; the
+table-level group (vectors_tables.py) runs every case on the raw vector state.
+"""
+
+import graygw as gg
+
+
+class VectorCase(gg.GatewayTest):
+    case = None  # set per generated class
+
+    @gg.autocleanup
+    def run_case(self):
+        c = self.case
+        frame = bytes.fromhex(c["packet"])
+        if len(frame) < 14:
+            self.skipTest("a veth cannot carry a %d-byte frame (the kernel refuses frames shorter than an Ethernet "
+                          "header); ETH_TRUNCATED is covered by BPF_PROG_TEST_RUN in agent/xdp and bpf/" % len(frame))
+        cls = gg.case_classes().get(c["name"])
+        if cls is not None and not cls["intent"]:
+            self.skipTest("an intent cannot express this case's tables (%s); run at table level" % cls["why"])
+        if c["state"] != "basic":
+            self.skipTest("only the basic state has an intent in this suite")
+        gg.ensure_intent(gg.baseline())
+        d, mismatches = gg.expect_case(c["name"])
+        self.assertEqual(mismatches, [], "the controller's tables do not reach the vector's decision")
+        e = c["expect"]
+        if e["verdict"] == "forward":
+            with self.counted(None, 0):
+                self.check_decision(frame, d)
+            return
+        with self.counted(e["reason"], len(frame)):
+            self.check_decision(frame, d)
+
+
+def _make(c):
+    name = "vector_" + c["name"]
+    return name, type(name, (VectorCase,), {"case": c, "runTest": VectorCase.run_case, "__doc__": c["description"]})
+
+
+for _c in gg.vectors()["cases"]:
+    _n, _cls = _make(_c)
+    globals()[_n] = _cls
+del _c, _n, _cls
