@@ -49,8 +49,14 @@ type Client interface {
 	History(ctx context.Context, limit int) ([]Event, error)
 	// BGP reports the BGP speaker's peers and announcements.
 	BGP(ctx context.Context) (*BGPStatus, error)
+	// Drain withdraws every VIP path through gateway until Undrain (kept
+	// across controller restarts); reason is free text kept with it.
+	Drain(ctx context.Context, gateway, reason, actor string) (*DrainResult, error)
+	// Undrain announces the gateway's paths again.
+	Undrain(ctx context.Context, gateway, actor string) (*DrainResult, error)
 	// RolloutStart starts a rollout of the plan (YAML); dry checks it only.
-	RolloutStart(ctx context.Context, plan []byte, dry bool) (*rollout.Progress, error)
+	// A failed precheck is a *precheckError (wrapping errProbeFailed).
+	RolloutStart(ctx context.Context, plan []byte, dry bool, actor string) (*rollout.Progress, error)
 	// RolloutStatus, RolloutPause, RolloutResume and RolloutAbort act on the
 	// current rollout.
 	RolloutStatus(ctx context.Context) (*rollout.Progress, error)
@@ -60,9 +66,10 @@ type Client interface {
 	// RolloutWatch calls fn with every progress update until the rollout
 	// stops (finished or paused), fn returns an error, or ctx ends.
 	RolloutWatch(ctx context.Context, fn func(*rollout.Progress) error) error
-	// Probe probes targets through the gateway; targets without an
-	// expectation get the one the controller's tables give.
-	Probe(ctx context.Context, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
+	// Probe probes targets through the gateway, to the VIP named vip (""
+	// the intent's only VIP); targets without an expectation get the one the
+	// controller's tables give.
+	Probe(ctx context.Context, vip string, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
 	// Close releases the connection.
 	Close() error
 }
@@ -212,6 +219,17 @@ type Status struct {
 	Draining      bool            `json:"draining,omitempty" yaml:"draining,omitempty"`
 	Gateways      []GatewayStatus `json:"gateways" yaml:"gateways"`
 	VNIs          []VNIStatus     `json:"vnis" yaml:"vnis"`
+	// Rollout is the current (or last) rollout, when there is one.
+	Rollout *RolloutSummary `json:"rollout,omitempty" yaml:"rollout,omitempty"`
+}
+
+// RolloutSummary is a rollout in one line ('graygw rollout status' has it all).
+type RolloutSummary struct {
+	Name    string `json:"name" yaml:"name"`
+	State   string `json:"state" yaml:"state"`
+	Step    int    `json:"step" yaml:"step"`
+	Total   int    `json:"total" yaml:"total"`
+	Message string `json:"message,omitempty" yaml:"message,omitempty"`
 }
 
 // CounterRow is one counter of one gateway.
@@ -244,28 +262,74 @@ type Event struct {
 
 // BGPPeer is one BGP neighbour.
 type BGPPeer struct {
-	Address    string `json:"address" yaml:"address"`
-	ASN        uint32 `json:"asn" yaml:"asn"`
-	State      string `json:"state" yaml:"state"`
-	Uptime     string `json:"uptime,omitempty" yaml:"uptime,omitempty"`
-	Received   int    `json:"received" yaml:"received"`
-	Advertised int    `json:"advertised" yaml:"advertised"`
+	Address         string `json:"address" yaml:"address"`
+	ASN             uint32 `json:"asn" yaml:"asn"`
+	State           string `json:"state" yaml:"state"`
+	Uptime          string `json:"uptime,omitempty" yaml:"uptime,omitempty"`
+	Received        int    `json:"received" yaml:"received"`
+	Advertised      int    `json:"advertised" yaml:"advertised"`
+	GracefulRestart bool   `json:"graceful_restart" yaml:"graceful_restart"`
 }
 
-// BGPRoute is one VIP and whether it is announced, with the reason when not
-// (MetalLB-style: "gateway unhealthy", "drained"...).
+// BGPRoute is one VIP through one gateway and whether it is announced, with
+// the reasons when not (p4runtime-disconnected, health-check-failed, drained,
+// no-healthy-backend) and the details in words.
 type BGPRoute struct {
-	Prefix    string `json:"prefix" yaml:"prefix"`
-	NextHop   string `json:"next_hop" yaml:"next_hop"`
-	Announced bool   `json:"announced" yaml:"announced"`
-	Reason    string `json:"reason,omitempty" yaml:"reason,omitempty"`
+	VIP         string    `json:"vip,omitempty" yaml:"vip,omitempty"` // the VIP's name in the intent
+	Prefix      string    `json:"prefix" yaml:"prefix"`
+	NextHop     string    `json:"next_hop" yaml:"next_hop"`
+	Gateway     string    `json:"gateway,omitempty" yaml:"gateway,omitempty"`
+	Announced   bool      `json:"announced" yaml:"announced"`
+	Reason      string    `json:"reason,omitempty" yaml:"reason,omitempty"`
+	Detail      string    `json:"detail,omitempty" yaml:"detail,omitempty"`
+	Since       time.Time `json:"since,omitzero" yaml:"since,omitempty"`
+	Communities []string  `json:"communities,omitempty" yaml:"communities,omitempty"`
+	MED         *uint32   `json:"med,omitempty" yaml:"med,omitempty"`
+	LocalPref   *uint32   `json:"local_pref,omitempty" yaml:"local_pref,omitempty"`
+}
+
+// BGPGateway is what the announce decision knows about one gateway.
+type BGPGateway struct {
+	Name        string    `json:"name" yaml:"name"`
+	NextHop     string    `json:"next_hop" yaml:"next_hop"`
+	Connected   bool      `json:"p4runtime_connected" yaml:"p4runtime_connected"`
+	Healthy     bool      `json:"healthy" yaml:"healthy"`
+	Drained     bool      `json:"drained" yaml:"drained"`
+	DrainedBy   string    `json:"drained_by,omitempty" yaml:"drained_by,omitempty"`
+	DrainedAt   time.Time `json:"drained_at,omitzero" yaml:"drained_at,omitempty"`
+	DrainReason string    `json:"drain_reason,omitempty" yaml:"drain_reason,omitempty"`
+	Detail      string    `json:"detail,omitempty" yaml:"detail,omitempty"`
 }
 
 // BGPStatus is the BGP speaker's state.
 type BGPStatus struct {
-	Peers  []BGPPeer  `json:"peers" yaml:"peers"`
-	Routes []BGPRoute `json:"routes" yaml:"routes"`
+	ASN         uint32       `json:"asn,omitempty" yaml:"asn,omitempty"`
+	RouterID    string       `json:"router_id,omitempty" yaml:"router_id,omitempty"`
+	HealthCheck string       `json:"health_check,omitempty" yaml:"health_check,omitempty"`
+	Error       string       `json:"error,omitempty" yaml:"error,omitempty"`
+	Peers       []BGPPeer    `json:"peers" yaml:"peers"`
+	Gateways    []BGPGateway `json:"gateways,omitempty" yaml:"gateways,omitempty"`
+	Routes      []BGPRoute   `json:"routes" yaml:"routes"`
 }
+
+// DrainResult is the answer to drain and undrain.
+type DrainResult struct {
+	Gateway string `json:"gateway" yaml:"gateway"`
+	Drained bool   `json:"drained" yaml:"drained"`
+	// Changed is false when the gateway already was in that state.
+	Changed bool       `json:"changed" yaml:"changed"`
+	BGP     *BGPStatus `json:"bgp" yaml:"bgp"`
+}
+
+// precheckError is a rollout start refused by its precheck: the probes before
+// any change did not all pass.
+type precheckError struct {
+	msg     string
+	results []probe.Result
+}
+
+func (e *precheckError) Error() string { return e.msg }
+func (e *precheckError) Unwrap() error { return errProbeFailed }
 
 // dialOptions say how to reach the controller.
 type dialOptions struct {

@@ -246,8 +246,7 @@ func (a *app) rollbackCmd() *cobra.Command {
   --step        undo the last change (apply, cutover or rollback) that was not
                 itself undone; repeat to walk back through 'graygw history'
   --rule NAME   remove one gray rule (a cutover or rollout step, by the name
-                'graygw get --rules' lists); the controller API has no call for
-                this yet, so it fails saying so
+                'graygw get --rules' lists), whenever it was made
   --all         remove every gray rule: all traffic back to the VIPs' default pools
 
 A rolled-back rule's traffic returns to the VIP's default pool (or to the next

@@ -79,7 +79,7 @@ func startStack(t *testing.T) (controller, agent string) {
 
 // TestCLIAgainstTheController drives the real controller through the CLI:
 // apply, cutover per VM and per VNI, refusals, status, rules, counters,
-// history and rollbacks.
+// history and rollbacks (by rule, step and all).
 func TestCLIAgainstTheController(t *testing.T) {
 	ctrl, agent := startStack(t)
 	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
@@ -169,12 +169,18 @@ func TestCLIAgainstTheController(t *testing.T) {
 	code, out, stderr = gr("history", "--limit", "10")
 	expect(code, out, stderr, 0, "tester", "cutover", "apply")
 
-	code, out, stderr = g("rollback", "--step", "--wait")
-	expect(code, out, stderr, 0, "applied as intent version 5")
+	code, out, stderr = g("rollback", "--rule", "f1", "--wait")
+	expect(code, out, stderr, 0, "removed rules: f1", "applied as intent version 5")
+	code, out, stderr = g("rollback", "--rule", "f1")
+	expect(code, out, stderr, ExitRefused, `no gray rule "f1"`)
+	code, out, stderr = g("rollback", "--step", "--wait") // brings f1 back
+	expect(code, out, stderr, 0, "applied as intent version 6")
+	code, out, stderr = gr("get", "--rules")
+	expect(code, out, stderr, 0, "f1")
 	code, out, stderr = g("rollback", "--all", "--wait")
 	expect(code, out, stderr, 0, "removed rules:")
 	code, out, stderr = gr("status")
-	expect(code, out, stderr, 0, "intent version 6")
+	expect(code, out, stderr, 0, "intent version 7")
 	if strings.Contains(out, "-gray") {
 		t.Errorf("gray VNIs left after rollback --all:\n%s", out)
 	}

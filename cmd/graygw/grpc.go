@@ -3,13 +3,16 @@ package main
 // The gRPC client of the controller's API (api/graygw/v1).
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -19,14 +22,15 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/graygw/graygw/api/convert"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
 )
 
-// errUnsupported: the controller's API has no call for this yet (BGP status,
-// rollouts, probes, removing one rule by name).
-var errUnsupported = errors.New("the controller API (api/graygw/v1) has no call for this yet")
+// errUnsupported: the controller's API cannot express this (a cutover by
+// tenant).
+var errUnsupported = errors.New("the controller API (api/graygw/v1) has no call for this")
 
 // dialAPI connects to the controller: the unix socket without TLS (the server
 // authenticates the peer's uid), or tcp with mutual TLS.
@@ -96,6 +100,10 @@ func (g *grpcClient) callErr(err error) error {
 		return fmt.Errorf("%s (another change got in first: run the command again)", st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("controller %s did not answer in time (--timeout): %s", g.addr, st.Message())
+	case codes.Unimplemented:
+		return fmt.Errorf("controller %s cannot do this: %s", g.addr, st.Message())
+	case codes.NotFound:
+		return fmt.Errorf("controller %s: %s", g.addr, st.Message())
 	case codes.Unauthenticated, codes.PermissionDenied:
 		return fmt.Errorf("controller %s refused this client (%s): check --tls-cert/--tls-key, or the socket's permissions", g.addr, st.Message())
 	}
@@ -263,7 +271,7 @@ func (g *grpcClient) Rollback(ctx context.Context, r RollbackRequest, o ChangeOp
 	case r.All:
 		req.Mode = graygwv1.RollbackRequest_ALL
 	default:
-		return nil, fmt.Errorf("%w: removing one rule by name (use --step to undo the last change, or --all)", errUnsupported)
+		req.Mode, req.Rule = graygwv1.RollbackRequest_RULE, r.Rule
 	}
 	resp, err := g.c.Rollback(ctx, req)
 	if err != nil {
@@ -355,31 +363,152 @@ func (g *grpcClient) History(ctx context.Context, limit int) ([]Event, error) {
 	return evs, nil
 }
 
-func (g *grpcClient) unsupported(what string) error {
-	return fmt.Errorf("controller %s: %w: %s", g.addr, errUnsupported, what)
+func (g *grpcClient) BGP(ctx context.Context) (*BGPStatus, error) {
+	resp, err := g.c.BGPStatus(ctx, &graygwv1.BGPStatusRequest{})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return bgpStatus(resp), nil
 }
 
-func (g *grpcClient) BGP(context.Context) (*BGPStatus, error) {
-	return nil, g.unsupported("BGP status")
+func bgpStatus(r *graygwv1.BGPStatusResponse) *BGPStatus {
+	st := &BGPStatus{ASN: r.GetAsn(), RouterID: r.GetRouterId(), HealthCheck: r.GetHealthCheck(), Error: r.GetError(),
+		Peers: []BGPPeer{}, Routes: []BGPRoute{}}
+	for _, n := range r.GetNeighbors() {
+		p := BGPPeer{Address: n.GetAddress(), ASN: n.GetAsn(), State: n.GetState(), Received: int(n.GetReceived()),
+			Advertised: int(n.GetAdvertised()), GracefulRestart: n.GetGracefulRestart()}
+		if n.GetUp() {
+			p.Uptime = n.GetUptime().AsDuration().String()
+		}
+		st.Peers = append(st.Peers, p)
+	}
+	for _, gw := range r.GetGateways() {
+		bg := BGPGateway{Name: gw.GetName(), NextHop: gw.GetNextHop(), Connected: gw.GetP4RuntimeConnected(), Healthy: gw.GetHealthy(),
+			Drained: gw.GetDrained(), DrainedBy: gw.GetDrainedBy(), DrainReason: gw.GetDrainReason(), Detail: gw.GetDetail()}
+		if gw.GetDrainedAt() != nil {
+			bg.DrainedAt = gw.GetDrainedAt().AsTime()
+		}
+		st.Gateways = append(st.Gateways, bg)
+	}
+	route := func(p *graygwv1.BGPPath, announced bool) BGPRoute {
+		rt := BGPRoute{VIP: p.GetVipName(), Prefix: p.GetVip() + "/32", NextHop: p.GetNextHop(), Gateway: p.GetGateway(),
+			Announced: announced, Reason: strings.Join(p.GetReasons(), ","), Detail: p.GetDetail(), Communities: p.GetCommunities(),
+			MED: p.Med, LocalPref: p.LocalPref}
+		if p.GetSince() != nil {
+			rt.Since = p.GetSince().AsTime()
+		}
+		return rt
+	}
+	for _, p := range r.GetAnnounced() {
+		st.Routes = append(st.Routes, route(p, true))
+	}
+	for _, p := range r.GetWithdrawn() {
+		st.Routes = append(st.Routes, route(p, false))
+	}
+	slices.SortStableFunc(st.Routes, func(a, b BGPRoute) int {
+		return cmp.Or(cmp.Compare(a.Prefix, b.Prefix), cmp.Compare(a.NextHop, b.NextHop))
+	})
+	return st
 }
-func (g *grpcClient) RolloutStart(context.Context, []byte, bool) (*rollout.Progress, error) {
-	return nil, g.unsupported("rollouts")
+
+func (g *grpcClient) Drain(ctx context.Context, gateway, reason, actor string) (*DrainResult, error) {
+	resp, err := g.c.DrainGateway(ctx, &graygwv1.DrainGatewayRequest{Gateway: gateway, Reason: reason, Actor: actor})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return &DrainResult{Gateway: gateway, Drained: true, Changed: resp.GetChanged(), BGP: bgpStatus(resp.GetBgp())}, nil
 }
-func (g *grpcClient) RolloutStatus(context.Context) (*rollout.Progress, error) {
-	return nil, g.unsupported("rollouts")
+
+func (g *grpcClient) Undrain(ctx context.Context, gateway, actor string) (*DrainResult, error) {
+	resp, err := g.c.UndrainGateway(ctx, &graygwv1.UndrainGatewayRequest{Gateway: gateway, Actor: actor})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return &DrainResult{Gateway: gateway, Drained: false, Changed: resp.GetChanged(), BGP: bgpStatus(resp.GetBgp())}, nil
 }
-func (g *grpcClient) RolloutPause(context.Context) (*rollout.Progress, error) {
-	return nil, g.unsupported("rollouts")
+
+// rolloutResult turns a rollout answer into a progress, or the error of a
+// refused start (exit 3) or a failed precheck (exit 4).
+func rolloutResult(resp *graygwv1.RolloutResponse) (*rollout.Progress, error) {
+	if len(resp.GetProblems()) > 0 {
+		return nil, problemsErr(resp.GetProblems())
+	}
+	if resp.GetPrecheckFailed() != "" {
+		return nil, &precheckError{msg: resp.GetPrecheckFailed(), results: convert.ProbeResultsFrom(resp.GetPrecheck())}
+	}
+	if resp.GetProgress() == nil {
+		return nil, errors.New("the controller answered without a progress")
+	}
+	return convert.ProgressFrom(resp.GetProgress())
 }
-func (g *grpcClient) RolloutResume(context.Context) (*rollout.Progress, error) {
-	return nil, g.unsupported("rollouts")
+
+func (g *grpcClient) RolloutStart(ctx context.Context, plan []byte, dry bool, actor string) (*rollout.Progress, error) {
+	resp, err := g.c.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: string(plan), DryRun: dry, Actor: actor})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return rolloutResult(resp)
 }
-func (g *grpcClient) RolloutAbort(context.Context) (*rollout.Progress, error) {
-	return nil, g.unsupported("rollouts")
+
+func (g *grpcClient) RolloutStatus(ctx context.Context) (*rollout.Progress, error) {
+	resp, err := g.c.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return rolloutResult(resp)
 }
-func (g *grpcClient) RolloutWatch(context.Context, func(*rollout.Progress) error) error {
-	return g.unsupported("rollouts")
+
+func (g *grpcClient) rolloutAct(ctx context.Context, f func(context.Context, *graygwv1.RolloutActionRequest, ...grpc.CallOption) (*graygwv1.RolloutResponse, error)) (*rollout.Progress, error) {
+	resp, err := f(ctx, &graygwv1.RolloutActionRequest{Actor: os.Getenv("USER")})
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return rolloutResult(resp)
 }
-func (g *grpcClient) Probe(context.Context, []probe.Target, probe.Options) ([]probe.Result, error) {
-	return nil, g.unsupported("probes")
+
+func (g *grpcClient) RolloutPause(ctx context.Context) (*rollout.Progress, error) {
+	return g.rolloutAct(ctx, g.c.RolloutPause)
+}
+
+func (g *grpcClient) RolloutResume(ctx context.Context) (*rollout.Progress, error) {
+	return g.rolloutAct(ctx, g.c.RolloutResume)
+}
+
+func (g *grpcClient) RolloutAbort(ctx context.Context) (*rollout.Progress, error) {
+	return g.rolloutAct(ctx, g.c.RolloutAbort)
+}
+
+func (g *grpcClient) RolloutWatch(ctx context.Context, fn func(*rollout.Progress) error) error {
+	s, err := g.c.RolloutWatch(ctx, &graygwv1.RolloutWatchRequest{})
+	if err != nil {
+		return g.callErr(err)
+	}
+	for {
+		pp, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return g.callErr(err)
+		}
+		p, err := convert.ProgressFrom(pp)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+}
+
+func (g *grpcClient) Probe(ctx context.Context, vip string, targets []probe.Target, opts probe.Options) ([]probe.Result, error) {
+	req := &graygwv1.ProbeRequest{Vip: vip, Options: convert.ProbeOptions(opts)}
+	for _, t := range targets {
+		req.Targets = append(req.Targets, convert.ProbeTarget(t))
+	}
+	resp, err := g.c.Probe(ctx, req)
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return convert.ProbeResultsFrom(resp.GetResults()), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -145,8 +146,9 @@ func TestGRPCClient(t *testing.T) {
 	if code, _, _ := api(t, addr, "rollback", "--step"); code != 0 || s.last.(*graygwv1.RollbackRequest).GetMode() != graygwv1.RollbackRequest_STEP {
 		t.Errorf("rollback --step: %d", code)
 	}
-	if code, _, stderr := api(t, addr, "rollback", "--rule", "x"); code != ExitError || !strings.Contains(stderr, "has no call for this yet: removing one rule by name") {
-		t.Errorf("rollback --rule: %d %s", code, stderr)
+	if code, out, stderr := api(t, addr, "rollback", "--rule", "x"); code != 0 || s.last.(*graygwv1.RollbackRequest).GetMode() != graygwv1.RollbackRequest_RULE ||
+		s.last.(*graygwv1.RollbackRequest).GetRule() != "x" || !strings.Contains(out, "removed rules") {
+		t.Errorf("rollback --rule: %d %s %s", code, out, stderr)
 	}
 	// Status and counters.
 	code, out, _ = api(t, addr, "status")
@@ -160,16 +162,157 @@ func TestGRPCClient(t *testing.T) {
 		t.Errorf("counters: %d %s %s", code, out, stderr)
 	}
 	// gRPC errors say what to do.
-	if code, _, stderr := api(t, addr, "get"); code != ExitError || !strings.Contains(stderr, "NotFound: no intent stored yet") {
+	if code, _, stderr := api(t, addr, "get"); code != ExitError || !strings.Contains(stderr, "controller.sock: no intent stored yet") {
 		t.Errorf("get: %d %s", code, stderr)
 	}
 	if code, _, stderr := api(t, addr, "diff"); code != ExitError || !strings.Contains(stderr, "unavailable (not running, or draining)") {
 		t.Errorf("diff: %d %s", code, stderr)
 	}
-	if code, _, stderr := api(t, addr, "rollout", "status"); code != ExitError || !strings.Contains(stderr, "no call for this yet: rollouts") {
+	if code, _, stderr := api(t, addr, "rollout", "pause"); code != ExitError || !strings.Contains(stderr, "cannot do this: method RolloutPause not implemented") {
 		t.Errorf("rollout: %d %s", code, stderr)
 	}
 	if code, _, stderr := api(t, "unix:///nonexistent/controller.sock", "status"); code != ExitError || !strings.Contains(stderr, "is graygw-controller running?") {
 		t.Errorf("no socket: %d %s", code, stderr)
+	}
+}
+
+func (s *apiServer) BGPStatus(context.Context, *graygwv1.BGPStatusRequest) (*graygwv1.BGPStatusResponse, error) {
+	med := uint32(50)
+	return &graygwv1.BGPStatusResponse{Asn: 65001, RouterId: "10.0.0.1", HealthCheck: "reconciled",
+		Neighbors: []*graygwv1.BGPNeighbor{{Address: "10.0.0.2", Asn: 65000, State: "established", Up: true, Advertised: 1, GracefulRestart: true}},
+		Announced: []*graygwv1.BGPPath{{Vip: "10.255.0.1", VipName: "vpc-router", NextHop: "10.1.0.2", Gateway: "gw2", Med: &med,
+			Since: timestamppb.New(time.Unix(1700000000, 0))}},
+		Withdrawn: []*graygwv1.BGPPath{{Vip: "10.255.0.1", VipName: "vpc-router", NextHop: "10.1.0.1", Gateway: "gw1",
+			Reasons: []string{"p4runtime-disconnected"}, Detail: "p4runtime-disconnected: P4Runtime session to 10.0.0.1:9559 down"}},
+		Gateways: []*graygwv1.BGPGateway{{Name: "gw1", NextHop: "10.1.0.1"}, {Name: "gw2", NextHop: "10.1.0.2", P4RuntimeConnected: true, Healthy: true}}}, nil
+}
+
+func (s *apiServer) DrainGateway(_ context.Context, r *graygwv1.DrainGatewayRequest) (*graygwv1.DrainGatewayResponse, error) {
+	s.last = r
+	if r.GetGateway() != "gw1" {
+		return nil, status.Errorf(codes.NotFound, "no gateway %q in the intent in force", r.GetGateway())
+	}
+	bs, _ := s.BGPStatus(context.Background(), nil)
+	return &graygwv1.DrainGatewayResponse{Changed: true, Bgp: bs}, nil
+}
+
+func (s *apiServer) UndrainGateway(context.Context, *graygwv1.UndrainGatewayRequest) (*graygwv1.DrainGatewayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "this controller runs without BGP (give its config file a bgp: section to announce the VIPs)")
+}
+
+const testPlan = "version: 1\nname: r1\nvip: vpc-router\npool: gray-router\nvpcs:\n  - {vni: 5001, router: 192.168.1.1, vms: [192.168.1.5]}\n"
+
+func (s *apiServer) progress(state string) *graygwv1.RolloutProgress {
+	return &graygwv1.RolloutProgress{PlanYaml: testPlan, Name: "r1", Pool: "gray-router", State: state, Step: 1, Total: 2, Vni: 5001,
+		Steps: []*graygwv1.RolloutStep{{Index: 1, Kind: "vm", Vni: 5001, Vm: "192.168.1.5", RequestedRule: "r1.5001.192.168.1.5", State: "done",
+			Probes: []*graygwv1.ProbeResult{{Target: &graygwv1.ProbeTarget{Vni: 5001, Vm: "192.168.1.5", Router: "192.168.1.1", ExpectPool: "gray-router"},
+				Status: "ok", Sent: 3, Received: 3}}},
+			{Index: 2, Kind: "vni", Vni: 5001, RequestedRule: "r1.5001", State: "pending"}},
+		Message: "m " + state, Updated: timestamppb.New(time.Unix(1700000000, 0))}
+}
+
+func (s *apiServer) RolloutStart(_ context.Context, r *graygwv1.RolloutStartRequest) (*graygwv1.RolloutResponse, error) {
+	s.last = r
+	if strings.Contains(r.GetPlanYaml(), "5002") {
+		return &graygwv1.RolloutResponse{PrecheckFailed: "rollout: probes failed: precheck before any change: 5002/192.168.2.5 wrong-backend",
+			Precheck: []*graygwv1.ProbeResult{{Target: &graygwv1.ProbeTarget{Vni: 5002, Vm: "192.168.2.5", Router: "192.168.2.1", ExpectCluster: "base"},
+				Status: "wrong-backend", Sent: 3, Received: 3, Answers: []*graygwv1.ProbeAnswer{{Underlay: "10.3.0.21", Backend: "gray-1", Cluster: "gray", Replies: 3}}}}}, nil
+	}
+	if r.GetDryRun() {
+		return &graygwv1.RolloutResponse{Progress: s.progress("dry-run")}, nil
+	}
+	return &graygwv1.RolloutResponse{Progress: s.progress("running")}, nil
+}
+
+func (s *apiServer) RolloutStatus(context.Context, *graygwv1.RolloutStatusRequest) (*graygwv1.RolloutResponse, error) {
+	return nil, status.Error(codes.NotFound, "no rollout has been started on this controller")
+}
+
+func (s *apiServer) RolloutWatch(_ *graygwv1.RolloutWatchRequest, st grpc.ServerStreamingServer[graygwv1.RolloutProgress]) error {
+	for _, state := range []string{"running", "completed"} {
+		p := s.progress(state)
+		if state == "completed" {
+			p.Updated = timestamppb.New(time.Unix(1700000060, 0))
+			p.Step = 2
+		}
+		if err := st.Send(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *apiServer) Probe(_ context.Context, r *graygwv1.ProbeRequest) (*graygwv1.ProbeResponse, error) {
+	s.last = r
+	var out []*graygwv1.ProbeResult
+	for _, t := range r.GetTargets() {
+		out = append(out, &graygwv1.ProbeResult{Target: t, Status: "ok", Sent: r.GetOptions().GetCount(), Received: r.GetOptions().GetCount(),
+			Answers: []*graygwv1.ProbeAnswer{{Underlay: "10.2.0.11", Backend: "base-1", Cluster: "base", Replies: 3, Expected: true}}})
+	}
+	return &graygwv1.ProbeResponse{Vip: "10.255.0.1", Results: out}, nil
+}
+
+// TestGRPCClientBGPRolloutsProbes: the commands wired to the BGP, drain,
+// rollout and probe calls send what they should and show what comes back.
+func TestGRPCClientBGPRolloutsProbes(t *testing.T) {
+	s, addr := startAPI(t)
+	code, out, stderr := api(t, addr, "bgp")
+	for _, w := range []string{"AS 65001, router id 10.0.0.1, health check reconciled", "10.0.0.2", "established", "vpc-router",
+		"10.1.0.2  gw2", "p4runtime-disconnected", "why not announced:", "P4Runtime session to 10.0.0.1:9559 down"} {
+		if code != 0 || !strings.Contains(out, w) {
+			t.Errorf("bgp lacks %q: %d %s\n%s", w, code, stderr, out)
+		}
+	}
+	code, out, _ = api(t, addr, "bgp", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"med": 50`) || !strings.Contains(out, `"reason": "p4runtime-disconnected"`) {
+		t.Errorf("bgp -o json: %s", out)
+	}
+	code, out, stderr = api(t, addr, "drain", "gw1", "--reason", "kernel", "--actor", "bob")
+	req, _ := s.last.(*graygwv1.DrainGatewayRequest)
+	if code != 0 || req.GetGateway() != "gw1" || req.GetReason() != "kernel" || req.GetActor() != "bob" || !strings.Contains(out, "gateway gw1 drained") ||
+		strings.Contains(out, "gw2") {
+		t.Errorf("drain: %d %v %s\n%s", code, req, stderr, out)
+	}
+	if code, _, stderr := api(t, addr, "drain", "gw9"); code != ExitError || !strings.Contains(stderr, `no gateway "gw9" in the intent in force`) {
+		t.Errorf("drain gw9: %d %s", code, stderr)
+	}
+	if code, _, stderr := api(t, addr, "undrain", "gw1"); code != ExitError || !strings.Contains(stderr, "cannot do this: this controller runs without BGP") {
+		t.Errorf("undrain without BGP: %d %s", code, stderr)
+	}
+	if code, _, stderr := api(t, addr, "drain"); code != ExitUsage || !strings.Contains(stderr, "takes one gateway name") {
+		t.Errorf("drain without a gateway: %d %s", code, stderr)
+	}
+
+	plan := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(plan, []byte(testPlan), 0o644)
+	code, out, stderr = api(t, addr, "rollout", "start", "-f", plan, "--dry-run")
+	if code != 0 || !s.last.(*graygwv1.RolloutStartRequest).GetDryRun() || !strings.Contains(out, "rollout r1: dry run, 2 steps to pool gray-router") ||
+		!strings.Contains(out, "r1.5001.192.168.1.5") {
+		t.Errorf("rollout start --dry-run: %d %s\n%s", code, stderr, out)
+	}
+	code, out, stderr = api(t, addr, "rollout", "start", "-f", plan, "--wait")
+	if code != 0 || strings.Count(out, "running  step 1/2") != 1 || !strings.Contains(out, "completed  step 2/2") {
+		t.Errorf("rollout start --wait: %d %s\n%s", code, stderr, out)
+	}
+	bad := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(bad, []byte(strings.Replace(testPlan, "5001", "5002", 1)), 0o644)
+	code, out, stderr = api(t, addr, "rollout", "start", "-f", bad)
+	if code != ExitFailed || !strings.Contains(out, "wrong-backend") || !strings.Contains(out, "gray-1") || !strings.Contains(stderr, "precheck before any change") {
+		t.Errorf("failed precheck: %d %s\n%s", code, stderr, out)
+	}
+	if code, _, stderr := api(t, addr, "rollout", "status"); code != ExitError || !strings.Contains(stderr, "no rollout has been started") {
+		t.Errorf("rollout status without a rollout: %d %s", code, stderr)
+	}
+
+	code, out, stderr = api(t, addr, "probe", "--plan", plan, "--count", "3")
+	pr, _ := s.last.(*graygwv1.ProbeRequest)
+	if code != 0 || pr.GetVip() != "vpc-router" || len(pr.GetTargets()) != 1 || pr.GetTargets()[0].GetVm() != "192.168.1.5" ||
+		pr.GetOptions().GetCount() != 3 || !strings.Contains(out, "base-1") {
+		t.Errorf("probe --plan: %d %v %s\n%s", code, pr, stderr, out)
+	}
+	code, _, stderr = api(t, addr, "probe", "--vm", "5001/192.168.1.6", "--router", "192.168.1.1", "--vip", "other", "--expect", "gray")
+	pr, _ = s.last.(*graygwv1.ProbeRequest)
+	if code != 0 || pr.GetVip() != "other" || pr.GetTargets()[0].GetExpectCluster() != "gray" {
+		t.Errorf("probe --vm: %d %v %s", code, pr, stderr)
 	}
 }

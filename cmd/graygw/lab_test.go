@@ -4,15 +4,30 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/server"
+	"github.com/graygw/graygw/agent/xdp"
+	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe/probetest"
+	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/topo"
 )
 
@@ -65,4 +80,134 @@ func TestLocalProbeInTheLab(t *testing.T) {
 	if code != ExitFailed || !strings.Contains(out, "wrong-backend") || !strings.Contains(stderr, "1 of 2 targets not ok") {
 		t.Errorf("--expect base: exit %d\n%s\n%s", code, out, stderr)
 	}
+}
+
+// TestCLIRolloutInTheLab drives rollouts and probes with the CLI through the
+// controller's API (the real service on a unix socket, its probe host the
+// hypervisor's namespace) driving a real agent over the XDP gateway of the lab:
+// probe --plan, rollout start --dry-run, rollout start --wait to completion,
+// status; then with the gray backend broken for VNI 5001 a rollout that fails
+// at step 1 (exit 4) and leaves every VM on base.
+func TestCLIRolloutInTheLab(t *testing.T) {
+	l, err := probetest.New("ggclr", nil)
+	if errors.Is(err, lab.ErrNotRoot) {
+		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	info, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: xdp.New(l.DP), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ags := grpc.NewServer()
+	p4v1.RegisterP4RuntimeServer(ags, srv)
+	go ags.Serve(lis)
+	t.Cleanup(func() { ags.Stop(); srv.Close() })
+
+	dir := t.TempDir()
+	st, err := store.OpenBolt(filepath.Join(dir, "graygw.db"), store.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: 10, Interval: time.Hour, Retry: 50 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Store: st, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := &service.ProbeHost{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
+	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: log, WaitTimeout: 30 * time.Second, Probe: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "controller.sock")
+	cl, err := service.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := svc.NewServer(service.UnixCredentials())
+	go gs.Serve(cl)
+	t.Cleanup(func() { svc.Drain(); gs.Stop(); eng.Close(context.Background()); st.Close() })
+
+	g := func(args ...string) (int, string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(args, "--controller", "unix://"+sock), &out, &errb, dial)
+		return code, out.String(), errb.String()
+	}
+	expect := func(what string, code int, out, stderr string, want int, contains ...string) {
+		t.Helper()
+		if code != want {
+			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", what, code, want, out, stderr)
+		}
+		for _, c := range contains {
+			if !strings.Contains(out+stderr, c) {
+				t.Errorf("%s: output lacks %q\nstdout:\n%s\nstderr:\n%s", what, c, out, stderr)
+			}
+		}
+	}
+	intentPath := filepath.Join(dir, "intent.yaml")
+	os.WriteFile(intentPath, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", lis.Addr().String(), 1)), 0o644)
+	code, out, stderr := g("apply", "-f", intentPath, "--wait")
+	expect("apply", code, out, stderr, 0, "applied as intent version 1")
+
+	plan := func(name string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "version: 1\nname: %s\nvip: vpc-router\npool: gray-router\nbase_pool: base-router\nprobe: {count: 3, interval: 10ms, timeout: 500ms}\nvpcs:\n", name)
+		for _, v := range l.VPCs() {
+			var vms []string
+			for _, vm := range v.VMs {
+				vms = append(vms, vm.String())
+			}
+			fmt.Fprintf(&b, "  - {vni: %d, router: %s, router_mac: \"%s\", vms: [%s]}\n", v.VNI, v.Router, v.RouterMAC, strings.Join(vms, ", "))
+		}
+		path := filepath.Join(dir, name+".yaml")
+		os.WriteFile(path, []byte(b.String()), 0o644)
+		return path
+	}
+	p1 := plan("r1")
+	code, out, stderr = g("probe", "--plan", p1)
+	expect("probe --plan", code, out, stderr, 0, "base-1")
+	if strings.Contains(out, "gray-1") {
+		t.Errorf("probe before the rollout: gray answers\n%s", out)
+	}
+	code, out, stderr = g("rollout", "start", "-f", p1, "--dry-run")
+	expect("rollout start --dry-run", code, out, stderr, 0, "dry run, 4 steps to pool gray-router", "precheck:", "nothing changed")
+	start := time.Now()
+	code, out, stderr = g("rollout", "start", "-f", p1, "--wait")
+	expect("rollout start --wait", code, out, stderr, 0, "completed  step 4/4", "rollout r1: completed, step 4 of 4")
+	t.Logf("graygw rollout start --wait: %s", time.Since(start).Round(time.Millisecond))
+	code, out, stderr = g("status")
+	expect("status", code, out, stderr, 0, "rollout r1: completed", "fully-gray")
+	code, out, stderr = g("probe", "--plan", p1, "--expect", "gray")
+	expect("probe --expect gray", code, out, stderr, 0, "gray-1")
+	code, out, stderr = g("rollback", "--all", "--wait")
+	expect("rollback --all", code, out, stderr, 0, "removed rules:")
+
+	if err := l.SetBackendVNI(true, 5001, false); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = g("rollout", "start", "-f", plan("r2"), "--wait")
+	expect("broken gray", code, out, stderr, ExitFailed, "rollout r2 failed at step 1 of 4", "rolled-back", "step 1 probes that failed", "lost")
+	code, out, stderr = g("rollout", "status")
+	expect("rollout status", code, out, stderr, ExitFailed, "rollout r2: failed, step 1 of 4")
+	code, out, stderr = g("probe", "--plan", p1, "--expect", "base")
+	expect("probe after the failed rollout", code, out, stderr, 0, "base-1")
 }

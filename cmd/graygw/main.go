@@ -1,7 +1,8 @@
 // Command graygw is the operator CLI of the graygw gray-release gateway: it
 // applies and diffs the intent, moves traffic to the gray cluster (per VNI, per
 // VM, per prefix, per flow, or a sticky percentage) and back, runs automated
-// rollouts, probes VMs through the gateway, and shows status, counters and BGP.
+// rollouts, probes VMs through the gateway, shows status, counters and BGP, and
+// drains gateways out of BGP.
 // It talks to the controller's API (docs/cli.md).
 //
 // Exit codes: 0 ok, 1 error, 2 usage, 3 validation refused, 4 probe or rollout
@@ -118,7 +119,9 @@ validation (bad intent, plan or cutover), 4 probe or rollout failed.`,
   graygw cutover --vm 5001/192.168.1.5 --pool gray-router
   graygw probe --vm 5001/192.168.1.5 --router 192.168.1.1
   graygw rollout start -f plan.yaml --wait
-  graygw rollback --step`,
+  graygw rollback --step
+  graygw bgp
+  graygw drain gw1 --reason maintenance`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -143,7 +146,7 @@ validation (bad intent, plan or cutover), 4 probe or rollout failed.`,
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.BoolVarP(&a.json, "json", "j", false, "same as -o json")
 	root.AddCommand(a.applyCmd(), a.diffCmd(), a.getCmd(), a.historyCmd(), a.cutoverCmd(), a.rollbackCmd(),
-		a.statusCmd(), a.countersCmd(), a.bgpCmd(), a.rolloutCmd(), a.probeCmd())
+		a.statusCmd(), a.countersCmd(), a.bgpCmd(), a.drainCmd(true), a.drainCmd(false), a.rolloutCmd(), a.probeCmd())
 	for _, c := range root.Commands() {
 		if c.Args == nil {
 			c.Args = noArgs

@@ -33,6 +33,11 @@ type fake struct {
 	results  []probe.Result
 	targets  []probe.Target
 	opts     probe.Options
+	vip      string
+	gateway  string
+	reason   string
+	actor    string
+	precheck error // returned by RolloutStart when set
 }
 
 func (f *fake) rec(name string) error { f.calls = append(f.calls, name); return f.err }
@@ -78,11 +83,26 @@ func (f *fake) Counters(_ context.Context, gw string) (*Counters, error) {
 	return &Counters{Rows: []CounterRow{{Gateway: "gw1", Kind: "rule", Name: "vm5", Packets: 10, Bytes: 1000}, {Gateway: "gw1", Kind: "drop", Name: "NO_BACKEND", Packets: 1}}}, f.rec("counters " + gw)
 }
 func (f *fake) BGP(context.Context) (*BGPStatus, error) {
-	return &BGPStatus{Peers: []BGPPeer{{Address: "10.1.0.254", ASN: 65000, State: "established"}},
-		Routes: []BGPRoute{{Prefix: "10.255.0.1/32", NextHop: "10.1.0.1", Announced: false, Reason: "gateway gw1 not in sync"}}}, f.rec("bgp")
+	return &BGPStatus{ASN: 65001, RouterID: "10.1.0.100", HealthCheck: "reconciled",
+		Peers:    []BGPPeer{{Address: "10.1.0.254", ASN: 65000, State: "established", Uptime: "1m0s", Advertised: 1, GracefulRestart: true}},
+		Gateways: []BGPGateway{{Name: "gw1", NextHop: "10.1.0.1", Connected: true, Healthy: true, Drained: true, DrainedBy: "alice (uid=1000)", DrainReason: "maintenance"}, {Name: "gw2", NextHop: "10.1.0.2", Connected: true, Healthy: true}},
+		Routes: []BGPRoute{{VIP: "vpc-router", Prefix: "10.255.0.1/32", NextHop: "10.1.0.1", Gateway: "gw1", Reason: "drained", Detail: "drained by alice (uid=1000) at 2025-01-02T03:04:05Z (maintenance)"},
+			{VIP: "vpc-router", Prefix: "10.255.0.1/32", NextHop: "10.1.0.2", Gateway: "gw2", Announced: true}}}, f.rec("bgp")
 }
-func (f *fake) RolloutStart(_ context.Context, _ []byte, dry bool) (*rollout.Progress, error) {
-	f.dry = dry
+func (f *fake) Drain(_ context.Context, gw, reason, actor string) (*DrainResult, error) {
+	f.gateway, f.reason, f.actor = gw, reason, actor
+	st, _ := f.BGP(context.Background())
+	return &DrainResult{Gateway: gw, Drained: true, Changed: true, BGP: st}, f.rec("drain")
+}
+func (f *fake) Undrain(_ context.Context, gw, actor string) (*DrainResult, error) {
+	f.gateway, f.actor = gw, actor
+	return &DrainResult{Gateway: gw, Changed: false}, f.rec("undrain")
+}
+func (f *fake) RolloutStart(_ context.Context, _ []byte, dry bool, actor string) (*rollout.Progress, error) {
+	f.dry, f.actor = dry, actor
+	if f.precheck != nil {
+		return nil, f.precheck
+	}
 	return f.next(), f.rec("rollout start")
 }
 func (f *fake) RolloutStatus(context.Context) (*rollout.Progress, error) {
@@ -113,8 +133,8 @@ func (f *fake) next() *rollout.Progress {
 	f.progress = f.progress[1:]
 	return p
 }
-func (f *fake) Probe(_ context.Context, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
-	f.targets, f.opts = ts, o
+func (f *fake) Probe(_ context.Context, vip string, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
+	f.targets, f.opts, f.vip = ts, o, vip
 	return f.results, f.rec("probe")
 }
 func (f *fake) Close() error { return nil }
@@ -389,7 +409,10 @@ func TestReadCommandsOutput(t *testing.T) {
 	}{
 		{[]string{"status"}, []string{"intent version 3", "GATEWAY", "gw1", "primary", "yes", "5001", "partly-gray", "192.168.1.5"}},
 		{[]string{"counters", "--kind", "drop"}, []string{"NO_BACKEND"}},
-		{[]string{"bgp"}, []string{"established", "10.255.0.1/32", "gateway gw1 not in sync"}},
+		{[]string{"bgp"}, []string{"AS 65001", "established", "10.255.0.1/32", "yes, by alice (uid=1000)", "why not announced:",
+			"10.255.0.1/32 via 10.1.0.1 (gw1): drained by alice (uid=1000) at 2025-01-02T03:04:05Z (maintenance)"}},
+		{[]string{"drain", "gw1", "--reason", "maintenance"}, []string{"gateway gw1 drained", "drained", "10.1.0.1"}},
+		{[]string{"undrain", "gw1"}, []string{"gateway gw1 was not drained"}},
 		{[]string{"get"}, []string{"# intent version 3 (current 3)", "by alice", "version: 1"}},
 		{[]string{"get", "--rules"}, []string{"vm-10.0.0.5", "vm", "5072", "vip=vpc-router vni=5001 src=10.0.0.5", "globex-nat-25pct", "25"}},
 		{[]string{"history"}, []string{"cutover", "2->3", "alice"}},
@@ -448,3 +471,11 @@ func TestEveryCommandHasHelpAndExamples(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestStatusShowsTheRollout(t *testing.T) {
+	f := &fake{progress: []*rollout.Progress{progress(rollout.StateRunning, 1, "step 1 of 2: moving vm 5001/192.168.1.5 to gray-router")}}
+	code, out, _ := cli(t, f, "status")
+	if code != 0 || !strings.Contains(out, "rollout router-v2: running, step 1 of 2: step 1 of 2: moving") {
+		t.Errorf("status: %d\n%s", code, out)
+	}
+}

@@ -34,7 +34,10 @@ backend of the other cluster), with round-trip times. Without --expect, the
 controller expects what its own tables decide for that VM.
 
 Targets come from --vm (repeatable, with --router) or from a rollout plan's VPCs
-(--plan, optionally only --vni N). Exit 4 when any target is not ok.
+(--plan, optionally only --vni N). The probes go to the VIP --vip names (the
+plan's VIP with --plan; the intent's only VIP when it has one). Exit 4 when any
+target is not ok; exit 1 when the controller has no probe host (its config's
+probe: section).
 
 --local sends the probes from this host instead (AF_PACKET, needs root), e.g.
 from the hypervisor's namespace in the lab (--netns): the intent document (-f)
@@ -48,6 +51,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
 			var targets []probe.Target
+			vip := local.vip
 			switch {
 			case planFile != "" && len(vms) > 0:
 				return usagef("give --vm or --plan, not both")
@@ -66,6 +70,9 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				}
 				if targets, err = probe.Targets(plan.VPCs, v, netip.Addr{}); err != nil {
 					return usageErr(err)
+				}
+				if vip == "" {
+					vip = plan.VIP
 				}
 			case len(vms) > 0:
 				r, err := netip.ParseAddr(router)
@@ -98,6 +105,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				return usageErr(err)
 			}
 			if local.on {
+				local.vip = vip
 				rs, err := local.run(a, targets, o, expect != "", routerMAC)
 				if err != nil {
 					return err
@@ -111,7 +119,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
 			defer cancel()
-			rs, err := cl.Probe(ctx, targets, o)
+			rs, err := cl.Probe(ctx, vip, targets, o)
 			if err != nil {
 				return fmt.Errorf("probe: %w", err)
 			}
@@ -131,7 +139,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 	f.IntVar(&opts.MaxLoss, "max-loss", 0, "unanswered requests per VM still counted ok")
 	f.BoolVar(&local.on, "local", false, "send the probes from this host, not the controller's probe host")
 	f.StringVarP(&local.intentFile, "file", "f", "", "with --local: the intent document (backends, VIPs, expectations)")
-	f.StringVar(&local.vip, "vip", "", "with --local: the VIP to probe through (name from the intent; default: its only VIP)")
+	f.StringVar(&local.vip, "vip", "", "the VIP to probe through (name in the intent; default: the plan's, else the intent's only VIP)")
 	f.StringVar(&local.netns, "netns", "", "with --local: network namespace to send from (name or path)")
 	f.StringVar(&local.iface, "iface", "", "with --local: interface towards the gateway (default: the route's)")
 	f.StringVar(&local.source, "source", "", "with --local: outer source address (default: the interface's); backends answer it")

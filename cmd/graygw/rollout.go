@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -88,8 +90,18 @@ and lists its steps.`,
 			}
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
-			p, err := cl.RolloutStart(ctx, data, dry)
+			actor := os.Getenv("USER")
+			p, err := cl.RolloutStart(ctx, data, dry, actor)
 			cancel()
+			var pe *precheckError
+			if errors.As(err, &pe) && len(pe.results) > 0 {
+				if perr := a.print(pe.results, func(w io.Writer) {
+					fmt.Fprintln(w, "precheck: the plan's VMs probed before any change; nothing was changed")
+					printProbeTable(w, pe.results)
+				}); perr != nil {
+					return perr
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("rollout start: %w", err)
 			}
@@ -168,8 +180,11 @@ func (a *app) rolloutActionCmd(name, short, long string, act func(Client, contex
 // follow prints every progress update until the rollout stops; a failed or
 // aborted rollout is an error wrapping errProbeFailed (exit 4).
 func (a *app) follow(cl Client, first *rollout.Progress) error {
-	last := first
+	var last *rollout.Progress
 	show := func(p *rollout.Progress) error {
+		if p.Updated.Equal(last.Updated) && p.State == last.State && p.Message == last.Message {
+			return nil // the watch starts with the progress already shown
+		}
 		last = p
 		if a.output == "table" {
 			fmt.Fprintf(a.stdout, "%s  %s  step %d/%d  vni %d  %s\n", p.Updated.Format("15:04:05"), p.State, p.Step, p.Total, p.VNI, p.Message)
@@ -177,6 +192,7 @@ func (a *app) follow(cl Client, first *rollout.Progress) error {
 		}
 		return json.NewEncoder(a.stdout).Encode(p) // one object per line
 	}
+	last = &rollout.Progress{}
 	if err := show(first); err != nil {
 		return err
 	}
@@ -211,6 +227,22 @@ func progressErr(p *rollout.Progress) error {
 }
 
 func printProgressTable(w io.Writer, p *rollout.Progress) {
+	if p.State == rollout.StateDryRun {
+		fmt.Fprintf(w, "rollout %s: dry run, %d steps to pool %s\n%s\n", p.Plan.Name, p.Total, p.Plan.Pool, p.Message)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STEP\tKIND\tVNI\tVM\tRULE")
+		for _, s := range p.Steps {
+			vm := "-"
+			if s.Step.Kind == rollout.StepVM {
+				vm = s.Step.VM.String()
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", s.Step.Index, s.Step.Kind, s.Step.VNI, vm, s.Step.Rule)
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "\nprecheck:")
+		printProbeTable(w, p.Precheck)
+		return
+	}
 	fmt.Fprintf(w, "rollout %s: %s, step %d of %d", p.Plan.Name, p.State, p.Step, p.Total)
 	if p.VNI != 0 {
 		fmt.Fprintf(w, " (vni %d)", p.VNI)
