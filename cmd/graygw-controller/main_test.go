@@ -390,3 +390,34 @@ func TestBadBGPAndProbeConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestBGPStartFailureExits: a speaker that cannot listen (its port taken)
+// drains the daemon, which exits 1 saying why.
+func TestBGPStartFailureExits(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("bgp: {asn: 65001, routerID: 10.0.0.1, listenAddress: 127.0.0.1, listenPort: %d, neighbors: [{address: 127.0.0.2, asn: 65002, passive: true}]}\n", port)), 0o600)
+	logs := &syncBuffer{}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run([]string{"--config", cfg, "--store", filepath.Join(dir, "c.db"), "--listen-unix", filepath.Join(dir, "c.sock")},
+			io.Discard, logs, make(chan os.Signal), nil)
+	}()
+	select {
+	case code := <-exit:
+		logs.mu.Lock()
+		out := logs.b.String()
+		logs.mu.Unlock()
+		if code != 1 || !strings.Contains(out, "bgp: the speaker did not start") {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon kept running without its speaker")
+	}
+}
