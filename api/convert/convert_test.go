@@ -1,0 +1,70 @@
+package convert
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/probe"
+	"github.com/graygw/graygw/controller/rollout"
+)
+
+// TestRoundTrip: a progress (plan, steps, probe results) and probe options
+// come back equal after a trip through the API messages.
+func TestRoundTrip(t *testing.T) {
+	spec, err := rollout.ParsePlan([]byte(`version: 1
+name: r1
+vip: vpc-router
+pool: gray-router
+individual_vms: 1
+probe: {count: 3, interval: 10ms}
+vpcs:
+  - {vni: 5001, router: 192.168.1.1, vms: [192.168.1.5, 192.168.1.6]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := spec.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
+	res := probe.Result{Target: probe.Target{VNI: 5001, VM: netip.MustParseAddr("192.168.1.5"), Router: netip.MustParseAddr("192.168.1.1"),
+		RouterMAC: "02:00:00:00:10:fe", ExpectPool: "gray-router"}, Status: probe.StatusWrongBackend, Sent: 3, Received: 3,
+		Answers: []probe.Answer{{Underlay: netip.MustParseAddr("10.2.0.11"), Backend: "base-1", Cluster: intent.ClusterBase, Replies: 3}},
+		RTTMin: time.Millisecond, RTTAvg: 2 * time.Millisecond, RTTMax: 3 * time.Millisecond, Reason: "answered by base-1"}
+	p := &rollout.Progress{Plan: *spec, State: rollout.StateFailed, Step: 1, Total: len(plan.Steps), VNI: 5001,
+		Precheck: []probe.Result{res}, Message: "m", Error: "e", Started: at, Updated: at.Add(time.Second)}
+	for _, s := range plan.Steps {
+		p.Steps = append(p.Steps, rollout.StepRecord{Step: s, State: rollout.StepPending})
+	}
+	p.Steps[0] = rollout.StepRecord{Step: plan.Steps[0], State: rollout.StepRolledBack, Rule: plan.Steps[0].Rule,
+		Probes: []probe.Result{res}, AfterRollback: []probe.Result{res}, Started: at, Finished: at.Add(time.Second), Error: "x"}
+	pp, err := Progress(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ProgressFrom(pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, p) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", back, p)
+	}
+	o := probe.Options{Count: 5, Interval: time.Millisecond, Timeout: time.Second, MaxLoss: 1}
+	if got := ProbeOptionsFrom(ProbeOptions(o)); got != o {
+		t.Fatalf("options %+v", got)
+	}
+	tg, err := ProbeTargetFrom(ProbeTarget(res.Target))
+	if err != nil || tg != res.Target {
+		t.Fatalf("target %+v %v", tg, err)
+	}
+	for _, bad := range []probe.Target{{VNI: 0, VM: res.Target.VM, Router: res.Target.Router}, {VNI: 1, Router: res.Target.Router},
+		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, ExpectCluster: "blue"}} {
+		if _, err := ProbeTargetFrom(ProbeTarget(bad)); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
