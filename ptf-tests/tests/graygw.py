@@ -61,6 +61,11 @@ HV = "10.1.0.10"  # the hypervisor (VTEP) the overlay frames come from
 PORT_MAC = {1: "02:00:00:00:01:01", 2: "02:00:00:00:02:02", 3: "02:00:00:00:03:03"}
 
 
+# How long a change may take to reach the gateway: a pool flip writes ~4k
+# entries, well under a second; a failing gateway should fail its test fast.
+WAIT = "20s"
+
+
 class ControllerError(AssertionError):
     pass
 
@@ -95,7 +100,7 @@ def apply(doc, name="intent"):
     path = os.path.join(WORK or "/tmp", "%s-%d.yaml" % (name, os.getpid()))
     with open(path, "w") as f:
         f.write(doc if isinstance(doc, str) else yaml.safe_dump(doc, sort_keys=False))
-    code, out, err = cli("apply", "-f", path, "--wait", "--actor", "ptf", "-o", "json", ok=None)
+    code, out, err = cli("apply", "-f", path, "--wait", "--wait-timeout", WAIT, "--actor", "ptf", "-o", "json", ok=None)
     try:
         res = json.loads(out)
     except ValueError:
@@ -109,10 +114,10 @@ def apply(doc, name="intent"):
 
 def change(*args, ok=(0,)):
     """A change command (cutover, rollback) with --wait; returns (code, out, err)."""
-    return cli(*(list(args) + ["--wait", "--actor", "ptf"]), ok=ok)
+    return cli(*(list(args) + ["--wait", "--wait-timeout", WAIT, "--actor", "ptf"]), ok=ok)
 
 
-def wait_in_sync(timeout=60):
+def wait_in_sync(timeout=30):
     """Wait until every gateway is connected, has this controller as primary and
     holds the intent in force."""
     deadline = time.time() + timeout
