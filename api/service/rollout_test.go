@@ -167,7 +167,7 @@ func watch(t *testing.T, c *controller) []*graygwv1.RolloutProgress {
 // step by step (watched as it goes), its rules in the intent and its changes
 // recorded as the rollout's; a broken gray backend stops it at the first step,
 // rolled back; a controller restarted in the middle of a step reports that step
-// and resumes from it.
+// and resumes from it; a pause stops it after the current step until resumed.
 func TestRolloutThroughTheAPI(t *testing.T) {
 	addr, mem := startAgent(t)
 	h := &simHost{mem: mem, broken: map[string]bool{}}
@@ -327,6 +327,49 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 	}
 	if got := strings.Join(ruleNames(t, c), " "); got != "vm-10.0.0.5 r3.5001.10.0.0.6 r3.5001 r3.5002.10.0.1.6 r3.5002" {
 		t.Fatalf("rules after the resumed rollout: %s", got)
+	}
+
+	// Pause during step 1: the rollout stops after it; resume goes on.
+	if _, err := c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: opts("t")}); err != nil {
+		t.Fatal(err)
+	}
+	release = make(chan struct{})
+	reached = make(chan struct{})
+	once = sync.Once{}
+	h.mu.Lock()
+	base = h.runs
+	h.gate = func(n int) {
+		if n == base+2 { // the precheck, then step 1's probes
+			once.Do(func() { close(reached) })
+			<-release
+		}
+	}
+	h.mu.Unlock()
+	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r4")}); err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	pp, err := c.c.RolloutPause(ctx(t), &graygwv1.RolloutActionRequest{})
+	if err != nil || !pp.GetProgress().GetPauseRequested() || pp.GetProgress().GetState() != "running" {
+		t.Fatalf("pause: %v %v", pp, err)
+	}
+	close(release)
+	seen = watch(t, c)
+	if last := seen[len(seen)-1]; last.GetState() != "paused" || last.GetStep() != 1 || last.GetSteps()[0].GetState() != "done" ||
+		!strings.Contains(last.GetMessage(), "paused before step 2 of 4") {
+		t.Fatalf("paused: %v", last)
+	}
+	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r5")}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a start while one is paused: %v", err)
+	}
+	if _, err := c.c.RolloutResume(ctx(t), &graygwv1.RolloutActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if seen = watch(t, c); seen[len(seen)-1].GetState() != "completed" {
+		t.Fatalf("resumed after the pause: %v", seen[len(seen)-1])
+	}
+	if _, err := c.c.RolloutResume(ctx(t), &graygwv1.RolloutActionRequest{}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("resume of a completed rollout: %v", err)
 	}
 }
 
