@@ -33,7 +33,8 @@ func TestHelpTeaches(t *testing.T) {
 		t.Fatalf("--help exit %d", code)
 	}
 	for _, want := range []string{"Usage:", "Signals:", "second signal", "Config file", "--election-id", "--intent",
-		"seeds an EMPTY store", "mutual TLS", "graygw_entries_written_total", "Examples:"} {
+		"seeds an EMPTY store", "mutual TLS", "graygw_entries_written_total", "Examples:", "--keep-routes-on-exit",
+		"BGP (bgp: section", "Probes and rollouts (probe: section", "graygw_bgp_session_up"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}
