@@ -107,9 +107,19 @@ def apply(doc, name="intent"):
         res = None
     if code != 0 or res is None:
         why = (res or {}).get("wait_error") or err.strip() or out.strip()
-        raise ControllerError("graygw apply -f %s: exit %d: %s\n(the controller's log says more: build/ptf-logs/controller.log)"
-                              % (path, code, why))
+        raise ControllerError("graygw apply -f %s: exit %d: %s%s\n(the controller's log says more: build/ptf-logs/controller.log)"
+                              % (path, code, why, gateway_errors()))
     return res
+
+
+def gateway_errors():
+    """The gateways' last reconcile errors (graygw status), for a failure message."""
+    try:
+        st = cli_json("status", timeout=10)
+    except (ControllerError, ValueError, subprocess.TimeoutExpired):
+        return ""
+    errs = ["%s: %s" % (g["name"], g["last_error"][:600]) for g in st.get("gateways") or [] if g.get("last_error")]
+    return ("\ngateway errors:\n  " + "\n  ".join(errs)) if errs else ""
 
 
 def change(*args, ok=(0,)):
@@ -131,7 +141,7 @@ def wait_in_sync(timeout=30):
         except (ControllerError, ValueError, subprocess.TimeoutExpired) as e:
             last = e
         time.sleep(0.2)
-    raise ControllerError("gateways not in sync after %ds: %s" % (timeout, last))
+    raise ControllerError("gateways not in sync after %ds: %s%s" % (timeout, last, gateway_errors()))
 
 
 def counters(kind):
