@@ -108,6 +108,30 @@ class CutoverPercent(gg.GatewayTest):
             self.assertFalse(a == 2 and b == 1, "VM %s went back to base when the share grew" % vm)
 
 
+class SplitSticky(gg.GatewayTest):
+    """A split is per VM, not per flow: every flow of a VM (other
+    destinations, ports, protocols) lands on the VM's side, and on one backend
+    of that side's pool when the pool hashes [vni, src] (the gray pool)."""
+
+    @gg.autocleanup
+    def runTest(self):
+        gg.change("cutover", "--vni", "6008", "--percent", "50", "--pool", "pool-2", "--name", "pct-6008")
+        vms = ["192.168.8.%d" % i for i in range(2, 14)]
+        flows = [("192.168.1.1", "tcp", 40000, 80), ("192.168.1.2", "tcp", 40001, 443), ("10.8.8.8", "udp", 5353, 53),
+                 ("192.168.1.1", "icmp", 7, 0)]
+        frames = [gg.overlay(6008, vm, d, p, sp, dp) for vm in vms for d, p, sp, dp in flows]
+        got, ds = pools(self, frames)
+        sides = {}
+        for i, vm in enumerate(vms):
+            mine = ds[i * len(flows):(i + 1) * len(flows)]
+            self.assertEqual(len({d["pool_base"] for d in mine}), 1, "VM %s split across pools: %s" % (vm, [d["pool_base"] for d in mine]))
+            sides[vm] = mine[0]["pool_base"]
+            self.assertEqual(sides[vm], 2 if gg.split_hash(6008, vm) < 32768 else 1)
+            if sides[vm] == 2:
+                self.assertEqual(len({d["backend_id"] for d in mine}), 1, "a gray VM's flows on several gray backends")
+        self.assertEqual(set(sides.values()), {1, 2}, "12 VMs all on one side of a 50% split")
+
+
 class PriorityVMInsideVNI(gg.GatewayTest):
     """A VPC moved to gray with one VM pinned back to base: the VM rule's
     derived priority (tier vm) beats the VNI rule's; a flow rule beats both."""
