@@ -29,8 +29,11 @@ GRAYGW_BENCH=1 GRAYGW_BENCH_RUNS=$runs GRAYGW_BENCH_CUTOVERS=$cutovers GRAYGW_BE
 elapsed=$(($(date +%s) - start))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-commit=$(git rev-parse --short HEAD)
-git diff --quiet HEAD -- . 2>/dev/null || commit="$commit (with uncommitted changes in the tree)"
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+	git diff --quiet HEAD -- . || commit="$commit (with uncommitted changes in the tree)"
+else
+	commit=${GRAYGW_BENCH_COMMIT:-unknown} # an exported tree (git archive)
+fi
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 fragment() {
 	if [ -s "$out/$1.md" ]; then
