@@ -560,11 +560,19 @@ func renderConverge(cols []convergeCol, runs int) string {
 		return fmt.Sprintf("%s / %d", thousands(r.written), r.pushes)
 	})
 	row("**entries/s (written / wall)**", func(c convergeCol) string {
-		var s []string
+		var rates []int
 		for _, r := range c.runs {
-			s = append(s, rate(r.written, r.converge))
+			rates = append(rates, int(float64(r.written)/r.converge.Seconds()))
 		}
-		return strings.Join(s, ", ")
+		slices.Sort(rates)
+		med := rates[len(rates)/2]
+		if len(rates)%2 == 0 {
+			med = (rates[len(rates)/2-1] + med) / 2
+		}
+		if len(rates) == 1 {
+			return thousands(med) + "/s"
+		}
+		return fmt.Sprintf("%s/s (%s-%s)", thousands(med), thousands(rates[0]), thousands(rates[len(rates)-1]))
 	})
 	dRow("&nbsp;&nbsp;Engine.Commit call (kick, pool tables saved to the store)", func(r *convergeRun) time.Duration { return r.commitCall })
 	dRow("&nbsp;&nbsp;session: dial + arbitration before the pass", func(r *convergeRun) time.Duration { return r.session })

@@ -283,7 +283,7 @@ const poolsPut = "engine: pool tables saved to the store (concurrent with the pa
 
 // segments of a switch, in order, from the timeline.
 var segNames = []string{
-	"API: validate + compile",
+	"API: request, intent edit, validate + compile",
 	"API: dry-run plan read-back",
 	"API: plan diff + change summary",
 	"store commit of the version (bbolt, fsync)",
@@ -608,18 +608,22 @@ func renderCutover(rs []*cutoverResult) string {
 			name string
 			ts   []switchTrial
 		}{{"Cutover", r.cut}, {"Rollback", r.back}} {
-			med := func(name string) time.Duration {
-				return pick(side.ts, func(t switchTrial) time.Duration { return t.segs[name] }).median()
+			// Sums per trial, then their medians.
+			sum := func(names ...string) time.Duration {
+				return pick(side.ts, func(t switchTrial) time.Duration {
+					var d time.Duration
+					for _, n := range names {
+						d += t.segs[n]
+					}
+					return d
+				}).median()
 			}
 			total := pick(side.ts, func(t switchTrial) time.Duration { return t.first }).median()
-			var ctl time.Duration
-			for _, n := range segNames[:7] {
-				ctl += med(n)
-			}
-			rw := med(segNames[1]) + med(segNames[2]) + med(segNames[5]) + med(segNames[6])
-			tail := med(segNames[7]) + med(segNames[8]) + med(segNames[9])
+			ctl := sum(segNames[:7]...)
+			rw := sum(segNames[1], segNames[2], segNames[5], segNames[6])
+			tail := sum(segNames[7:]...)
 			fmt.Fprintf(&b, "* %s, %s: the two full read-backs and diffs (the API's dry-run plan and the engine's pass) take %s of the %s median (%.0f%%); "+
-				"everything before the write %s; the P4Runtime write, the map update and the datagram's way %s.\n",
+				"everything before the P4Runtime write %s; the write, the map update and the datagram's way %s (medians of the per-trial sums).\n",
 				r.v.name, side.name, dur(rw), dur(total), 100*float64(rw)/float64(total), dur(ctl), dur(tail))
 		}
 	}
