@@ -6,7 +6,8 @@
 # Knobs (environment): GRAYGW_BENCH_RUNS (convergence runs per dataplane, 3),
 # GRAYGW_BENCH_CUTOVERS (cutover + rollback trials with the lab intent, 10),
 # GRAYGW_BENCH_CUTOVERS_FULL (trials with the full-size intent, 3),
-# GRAYGW_BENCH_DP (comma-separated subset of Memory, XDP, "XDP (derived pool ids)").
+# GRAYGW_BENCH_DP (comma-separated subset of Memory, XDP, "XDP (derived pool ids)"),
+# GRAYGW_BENCH_INTERVAL (between the lab VM's datagrams, 1ms).
 # Nothing here asserts a time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -137,7 +138,8 @@ a VIP, a base and a gray pool, a tenant), and in the second variant the same gro
 63 pools and 10,000 rules with \`Fill\` (objects the lab's traffic never selects).
 
 **The stream**: VM 192.168.1.5 (VNI 5001) sends 8-byte UDP datagrams (a sequence number)
-to its VPC router every 200 µs (\`nanosleep\` on a locked thread) from the hypervisor's
+to its VPC router every millisecond (\`nanosleep\` on a locked thread; \`GRAYGW_BENCH_INTERVAL\`
+to change it: a 200 µs stream gave the same latencies within the noise) from the hypervisor's
 namespace; its kernel encapsulates them towards the VIP. UDP sockets on the router
 address in the base and the gray namespaces record the arrival of each datagram after
 the backends' kernels decapsulated it. The stream runs only during the trials (bounded
