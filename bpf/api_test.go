@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,8 +162,11 @@ func TestRuleValidationAndMaskBound(t *testing.T) {
 	if err := d.InsertRule(r); err != nil {
 		t.Fatalf("rule on a mask in use: %v", err)
 	}
-	if _, err := selectIndex(MaxPools, 0); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("pool %d: %v, want ErrInvalid", MaxPools, err)
+	if err := d.SetBucket(70, pipeline.Buckets, 1); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bucket %d: %v, want ErrInvalid", pipeline.Buckets, err)
+	}
+	if err := d.SetBuckets(70, pipeline.Buckets-1, []uint16{1, 2}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("buckets past the end: %v, want ErrInvalid", err)
 	}
 }
 
@@ -214,6 +218,9 @@ func TestPinnedRestart(t *testing.T) {
 	if c, err := d2.VIPCounter(testvectors.VIP1); err != nil || c.Packets != 2 {
 		t.Fatalf("vip counter after reopen %+v %v, want 2 packets", c, err)
 	}
+	if got, want := d2.Pools(), []uint16{testvectors.PoolBase, testvectors.PoolGray, 5}; !slices.Equal(got, want) {
+		t.Fatalf("pools with buckets after reopen: %v, want %v", got, want)
+	}
 	if n := len(d2.Rules()); n != len(ms.GrayRules)+1 {
 		t.Fatalf("%d rules after reopen, want %d", n, len(ms.GrayRules)+1)
 	}
@@ -264,6 +271,28 @@ func TestIncompatiblePin(t *testing.T) {
 	d.Close()
 	if _, err := Open(Options{PinDir: dir}); !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), "ABI") {
 		t.Fatalf("Open over another ABI: %v, want ErrIncompatiblePin naming the ABI", err)
+	}
+	// Pins of the ABI 1 program: no pool_slot, backend_select indexed by
+	// pool id (same sizes). Both differences are listed.
+	d, err = Open(Options{PinDir: dir, Repin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 1}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.objs.PoolSlot.Unpin(); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	_, err = Open(Options{PinDir: dir})
+	if !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), fmt.Sprintf("ABI 1, this program has ABI %d", ABI)) ||
+		!strings.Contains(err.Error(), "pool_slot: not pinned") {
+		t.Fatalf("Open over ABI 1 pins: %v, want ErrIncompatiblePin naming the ABI and pool_slot", err)
+	}
+	t.Logf("over ABI 1 pins: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, "pool_slot")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused Open pinned pool_slot: %v", err)
 	}
 	d, err = Open(Options{PinDir: dir, Repin: true})
 	if err != nil {

@@ -34,7 +34,7 @@ func TestConstsMatchGo(t *testing.T) {
 		"VIP_SIZE": pipeline.VIPTableSize, "VNI_TENANT_SIZE": pipeline.VNITenantTableSize,
 		"GRAY_RULES_SIZE": pipeline.GrayRulesTableSize, "POOL_HASH_SIZE": pipeline.PoolHashTableSize,
 		"BACKEND_SIZE": pipeline.BackendTableSize, "BUCKETS": pipeline.Buckets, "VXLAN_PORT": pipeline.VXLANPort,
-		"NUM_REASONS": pipeline.NumReasons, "MAX_POOLS": MaxPools, "MAX_MASKS": MaxMasks, "MAX_PORTS": MaxPorts,
+		"NUM_REASONS": pipeline.NumReasons, "MAX_POOLS": MaxPools, "POOL_IDS": PoolIDs, "MAX_MASKS": MaxMasks, "MAX_PORTS": MaxPorts,
 		"GRAYGW_ABI": ABI, "GRAYGW_MAGIC": magic, "SELECT_VALID": selectValid,
 		"ACTION_SET_POOL": int64(SetPool), "ACTION_SPLIT_POOL": int64(SplitPool),
 	}

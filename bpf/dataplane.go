@@ -43,7 +43,11 @@ type Dataplane struct {
 	backends map[uint32]uint32 // backend id -> counter slot
 	beSlots  slots
 	tss      tss
+	sel      selectSlots          // pool_slot and backend_select (pools.go)
+	fresh    bool                 // the maps were created by this Open, not reused
 	links    map[string]link.Link // unpinned links (NoPin), by interface name
+
+	graceOuter, graceInner *ebpf.Map // private; updating graceOuter waits for running programs
 }
 
 // Open loads the program and creates its maps, or reuses the maps pinned under
@@ -93,21 +97,28 @@ func Open(opts Options) (*Dataplane, error) {
 		}
 		return nil, fmt.Errorf("bpf: load: %w", err)
 	}
-	if err := d.checkMeta(); err != nil {
+	if d.graceOuter, d.graceInner, err = newGrace(); err != nil {
 		d.objs.Close()
 		return nil, err
 	}
+	if err := d.checkMeta(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	if err := d.rebuild(); err != nil {
-		d.objs.Close()
+		d.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
 // checkPins compares every existing pin with the map the program expects and
-// lists all differences at once.
+// lists all differences at once: map layouts, the ABI stamped in meta, and,
+// when meta is stamped (a complete set was pinned), maps missing from the set
+// (pins of an older program lack the maps added since).
 func checkPins(dir string, spec *ebpf.CollectionSpec) error {
-	var diffs []string
+	var diffs, missing []string
+	stamped := false
 	for _, name := range slices.Sorted(maps.Keys(spec.Maps)) {
 		ms := spec.Maps[name]
 		if ms.Pinning != ebpf.PinByName {
@@ -116,6 +127,7 @@ func checkPins(dir string, spec *ebpf.CollectionSpec) error {
 		path := filepath.Join(dir, name)
 		m, err := ebpf.LoadPinnedMap(path, nil)
 		if errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, name)
 			continue
 		}
 		if err != nil {
@@ -123,8 +135,23 @@ func checkPins(dir string, spec *ebpf.CollectionSpec) error {
 		}
 		if err := ms.Compatible(m); err != nil {
 			diffs = append(diffs, fmt.Sprintf("%s: %v", name, strings.TrimSuffix(err.Error(), ": "+ebpf.ErrMapIncompatible.Error())))
+		} else if name == "meta" {
+			var v graygwMeta
+			if err := m.Lookup(uint32(0), &v); err != nil {
+				m.Close()
+				return fmt.Errorf("bpf: pinned map %s: %w", path, err)
+			}
+			stamped = v != graygwMeta{}
+			if stamped && v != (graygwMeta{Magic: magic, Abi: ABI}) {
+				diffs = append(diffs, fmt.Sprintf("meta: magic %#x ABI %d, this program has ABI %d", v.Magic, v.Abi, ABI))
+			}
 		}
 		m.Close()
+	}
+	if stamped {
+		for _, name := range missing {
+			diffs = append(diffs, name+": not pinned")
+		}
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("bpf: %w: %s (remove the pins under %s: graygw-agent --repin)", ErrIncompatiblePin, strings.Join(diffs, "; "), dir)
@@ -155,6 +182,7 @@ func (d *Dataplane) checkMeta() error {
 	case m.Magic == magic && m.Abi == ABI:
 		return nil
 	case m.Magic == 0 && m.Abi == 0:
+		d.fresh = true
 		m = graygwMeta{Magic: magic, Abi: ABI}
 		if err := d.objs.Meta.Update(uint32(0), &m, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("bpf: meta: %w", err)
@@ -175,6 +203,11 @@ func (d *Dataplane) Close() error {
 		delete(d.links, name)
 	}
 	d.mu.Unlock()
+	for _, m := range []*ebpf.Map{d.graceOuter, d.graceInner} {
+		if m != nil {
+			m.Close()
+		}
+	}
 	return d.objs.Close()
 }
 
@@ -212,7 +245,7 @@ func (d *Dataplane) Program() *ebpf.Program { return d.objs.GraygwXdp }
 func (d *Dataplane) maps() []*ebpf.Map {
 	m := &d.objs.graygwMaps
 	return []*ebpf.Map{m.BackendCounters, m.BackendSelect, m.Backends, m.DropReasons, m.GrayMasks,
-		m.GrayRules, m.Meta, m.PoolHash, m.PortIfindex, m.RuleCounters, m.RuleStore, m.TxPorts,
+		m.GrayRules, m.Meta, m.PoolHash, m.PoolSlot, m.PortIfindex, m.RuleCounters, m.RuleStore, m.TxPorts,
 		m.VipCounters, m.VipMap, m.VniTenant}
 }
 

@@ -70,7 +70,7 @@ func TestEndToEnd(t *testing.T) {
 
 	const (
 		portIn, portBase, portGray = 0, 1, 2
-		poolBase, poolGray         = 1, 2
+		poolBase, poolGray         = 1, 32769 // pool 1's two versions, as the controller numbers them
 		beBase, beGray             = 11, 21
 		vni                        = 5001
 	)

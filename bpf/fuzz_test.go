@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/graygw/graygw/internal/testpkt"
@@ -35,6 +36,9 @@ func TestDifferential(t *testing.T) {
 		g := newGen(rng)
 		st := g.state()
 		d := openTest(t)
+		if s%2 == 1 {
+			churnSlots(t, d, st)
+		}
 		applyState(t, d, st)
 		ports := portsOf(st)
 		compared := 0
@@ -77,6 +81,16 @@ func TestDifferential(t *testing.T) {
 			}
 			compared++
 			seen[want.Verdict.String()+" "+want.Reason.String()]++
+			if want.Verdict == model.Forward && want.Pool >= MaxPools {
+				seen["forward pool >= 64"]++
+			}
+			if want.Reason == pipeline.NoBackend {
+				if g.owns[want.Pool] {
+					seen["NO_BACKEND pool with buckets"]++
+				} else {
+					seen["NO_BACKEND pool without buckets"]++
+				}
+			}
 			if want.Rule >= 0 {
 				seen["gray rule "+[...]string{"", "set_pool", "split_pool"}[st.GrayRules[want.Rule].Action]]++
 			}
@@ -87,7 +101,8 @@ func TestDifferential(t *testing.T) {
 	}
 	t.Logf("exercised: %v", seen)
 	for _, k := range []string{"forward NONE", "pass NOT_VIP", "drop NO_BACKEND", "drop TTL_EXPIRED",
-		"drop L4_TRUNCATED", "drop VXLAN_BAD_FLAGS", "gray rule set_pool", "gray rule split_pool"} {
+		"drop L4_TRUNCATED", "drop VXLAN_BAD_FLAGS", "gray rule set_pool", "gray rule split_pool",
+		"forward pool >= 64", "NO_BACKEND pool with buckets", "NO_BACKEND pool without buckets"} {
 		if seen[k] == 0 && *fuzzStates >= 8 {
 			t.Errorf("no packet exercised %q: the generator lost coverage", k)
 		}
@@ -142,7 +157,56 @@ type gen struct {
 	srcs  []string
 	dsts  []string
 	ports []uint16
-	st    *model.State // the last state drawn: packets aim at its VIPs and rules
+	st    *model.State    // the last state drawn: packets aim at its VIPs and rules
+	owns  map[uint16]bool // pools of st that own buckets
+}
+
+// poolIDs are the pool ids states draw from: small ones, ones past the 64
+// slots of backend_select, and the controller's slot-1 versions (B+32768).
+var poolIDs = []uint16{0, 1, 2, 5, 63, 64, 65, 1000, 4095, 32767, 32768, 32769, 40000, 65534, 65535}
+
+// noBucketsPool is named by rules but never given buckets.
+const noBucketsPool = 70
+
+// churnSlots gives 64 other pools buckets pointing at a backend of st, then
+// takes them back: st's pools then reuse slots that held cells (each freed
+// slot must come back empty, after a grace period).
+func churnSlots(t testing.TB, d *Dataplane, st *model.State) {
+	t.Helper()
+	ids := make([]uint16, pipeline.Buckets)
+	for id := range st.Backends {
+		for i := range ids {
+			ids[i] = id
+		}
+		break
+	}
+	// Even pools get every bucket and lose them with ClearPool; odd ones get
+	// 16 and lose them one by one with DeleteBucket.
+	for k := range uint16(MaxPools) {
+		first, n := uint16(0), pipeline.Buckets
+		if k%2 == 1 {
+			first, n = 16*k, 16
+		}
+		if err := d.SetBuckets(20000+k, first, ids[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k := range uint16(MaxPools) {
+		var err error
+		if k%2 == 0 {
+			err = d.ClearPool(20000 + k)
+		} else {
+			for b := 16 * k; b < 16*k+16 && err == nil; b++ {
+				err = d.DeleteBucket(20000+k, b)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(d.Pools()); n != 0 {
+		t.Fatalf("%d pools own buckets after the churn", n)
+	}
 }
 
 func newGen(rng *rand.Rand) *gen {
@@ -180,9 +244,17 @@ func (g *gen) mask16() uint16 {
 
 func (g *gen) state() *model.State {
 	s := model.NewState()
-	nPools := uint16(6)
+	const nPools = 6
+	var pools [nPools]uint16 // distinct ids, 32769 (pool 1, version 2) always among them
+	for i, j := range g.rng.Perm(len(poolIDs))[:nPools] {
+		pools[i] = poolIDs[j]
+	}
+	if !slices.Contains(pools[:], 32769) {
+		pools[g.pick(nPools)] = 32769
+	}
+	pool := func() uint16 { return pools[g.pick(nPools)] }
 	for i, a := range g.vips[:1+g.pick(3)] {
-		s.VIPs[ip32(a.String())] = model.VIP{ID: uint16(i + 1), DefaultPool: uint16(g.pick(int(nPools)))}
+		s.VIPs[ip32(a.String())] = model.VIP{ID: uint16(i + 1), DefaultPool: pool()}
 	}
 	for _, v := range g.vnis {
 		if g.pick(3) > 0 {
@@ -237,37 +309,39 @@ func (g *gen) state() *model.State {
 				r.VIPID, r.Match = prev.VIPID, prev.Match
 			}
 		}
-		r.Action, r.Pool = model.SetPool, uint16(g.pick(int(nPools)))
+		r.Action, r.Pool = model.SetPool, pool()
 		if g.pick(3) == 0 {
 			r.Action, r.Threshold = model.SplitPool, uint16(g.rng.Uint32())
 		}
 		if g.pick(10) == 0 {
-			r.Pool = 70 // beyond MaxPools: never has buckets
+			r.Pool = noBucketsPool
 		}
 		s.GrayRules = append(s.GrayRules, r)
 	}
-	for p := range nPools {
+	for _, p := range pools {
 		if g.pick(2) == 0 {
 			s.PoolHash[p] = pipeline.FlowKey{VNI: [...]uint32{0, pipeline.MaxVNI}[g.pick(2)], Tenant: g.mask16(),
 				Src: g.mask32(), Dst: g.mask32(), Proto: [...]uint8{0, 0xff}[g.pick(2)], SPort: g.mask16(), DPort: g.mask16()}
 		}
 	}
-	for p := range nPools {
-		if g.pick(5) == 0 {
+	g.owns = map[uint16]bool{}
+	for i, p := range pools {
+		if g.pick(5) == 0 && p != 32769 {
 			continue // empty pool
 		}
+		g.owns[p] = true
 		holes := g.pick(2) == 0
 		for b := range pipeline.Buckets {
 			if holes && g.pick(4) == 0 {
 				continue
 			}
-			s.BackendSelect[model.SelectKey{Pool: p, Bucket: uint16(b)}] = uint16(10*p + uint16(g.pick(4)))
+			s.BackendSelect[model.SelectKey{Pool: p, Bucket: uint16(b)}] = uint16(10*i + g.pick(4))
 		}
 	}
-	for p := range nPools {
-		for i := range uint16(3) { // backend 10p+3 stays missing
-			s.Backends[10*p+i] = model.Backend{Port: uint16(g.pick(4)), SMAC: testpkt.MAC("02:00:00:00:01:01"),
-				DMAC: [6]byte{2, 0, 0, 0, byte(p), byte(i)}, UnderlayIP: ip32("10.2.0.1") + uint32(10*p+i)}
+	for i := range uint16(nPools) {
+		for j := range uint16(3) { // backend 10i+3 stays missing
+			s.Backends[10*i+j] = model.Backend{Port: uint16(g.pick(4)), SMAC: testpkt.MAC("02:00:00:00:01:01"),
+				DMAC: [6]byte{2, 0, 0, 0, byte(i), byte(j)}, UnderlayIP: ip32("10.2.0.1") + uint32(10*i+j)}
 		}
 	}
 	g.st = s

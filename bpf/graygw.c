@@ -112,17 +112,28 @@ static __always_inline __u16 bucket_of(__u16 pool, const struct flow *f)
 	return flow_crc(&k) & (BUCKETS - 1);
 }
 
-/* lookup_backend is backend_select then backend; NULL means NO_BACKEND. */
+/* lookup_backend is backend_select then backend; NULL means NO_BACKEND.
+ * backend_select is exact on (pool, bucket): pool_slot translates the pool
+ * id to the slot holding its cells (0: the pool owns no buckets). Each word
+ * is read once: the loader rewrites them while packets run. */
 static __always_inline struct backend *lookup_backend(__u16 pool, __u16 bucket)
 {
-	__u32 idx = (__u32)pool * BUCKETS + bucket, *sel, id;
+	__u32 key = pool, *slot, s, idx, *sel, v, id;
 
-	if (pool >= MAX_POOLS)
+	slot = bpf_map_lookup_elem(&pool_slot, &key);
+	if (!slot)
 		return NULL;
+	s = *(volatile __u32 *)slot;
+	if (s == 0 || s > MAX_POOLS)
+		return NULL;
+	idx = (s - 1) * BUCKETS + (bucket & (BUCKETS - 1));
 	sel = bpf_map_lookup_elem(&backend_select, &idx);
-	if (!sel || !(*sel & SELECT_VALID))
+	if (!sel)
 		return NULL;
-	id = *sel & 0xffff;
+	v = *(volatile __u32 *)sel;
+	if (!(v & SELECT_VALID))
+		return NULL;
+	id = v & 0xffff;
 	return bpf_map_lookup_elem(&backends, &id);
 }
 

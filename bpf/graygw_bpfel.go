@@ -116,6 +116,7 @@ const (
 	graygwMapGrayRules       = "gray_rules"
 	graygwMapMeta            = "meta"
 	graygwMapPoolHash        = "pool_hash"
+	graygwMapPoolSlot        = "pool_slot"
 	graygwMapPortIfindex     = "port_ifindex"
 	graygwMapRuleCounters    = "rule_counters"
 	graygwMapRuleStore       = "rule_store"
@@ -183,6 +184,7 @@ type graygwMapSpecs struct {
 	GrayRules       *ebpf.MapSpec `ebpf:"gray_rules"`
 	Meta            *ebpf.MapSpec `ebpf:"meta"`
 	PoolHash        *ebpf.MapSpec `ebpf:"pool_hash"`
+	PoolSlot        *ebpf.MapSpec `ebpf:"pool_slot"`
 	PortIfindex     *ebpf.MapSpec `ebpf:"port_ifindex"`
 	RuleCounters    *ebpf.MapSpec `ebpf:"rule_counters"`
 	RuleStore       *ebpf.MapSpec `ebpf:"rule_store"`
@@ -226,6 +228,7 @@ type graygwMaps struct {
 	GrayRules       *ebpf.Map `ebpf:"gray_rules"`
 	Meta            *ebpf.Map `ebpf:"meta"`
 	PoolHash        *ebpf.Map `ebpf:"pool_hash"`
+	PoolSlot        *ebpf.Map `ebpf:"pool_slot"`
 	PortIfindex     *ebpf.Map `ebpf:"port_ifindex"`
 	RuleCounters    *ebpf.Map `ebpf:"rule_counters"`
 	RuleStore       *ebpf.Map `ebpf:"rule_store"`
@@ -245,6 +248,7 @@ func (m *graygwMaps) Close() error {
 		m.GrayRules,
 		m.Meta,
 		m.PoolHash,
+		m.PoolSlot,
 		m.PortIfindex,
 		m.RuleCounters,
 		m.RuleStore,

@@ -14,7 +14,8 @@ import (
 )
 
 // rebuild recovers the Go bookkeeping from the (possibly reused) maps: counter
-// slots from vip_map and backends, gray rules from rule_store. It then rewrites
+// slots from vip_map and backends, backend_select slots from pool_slot
+// (rebuildPools, which repairs them), gray rules from rule_store. It then rewrites
 // gray_rules and gray_masks from rule_store, which changes nothing when the
 // previous process finished its last write, and repairs them when it died
 // half-way through one.
@@ -45,6 +46,10 @@ func (d *Dataplane) rebuild() error {
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("bpf: rebuild backends: %w", err)
+	}
+
+	if err := d.rebuildPools(); err != nil {
+		return err
 	}
 
 	// Keep the mask ids the program is using now.

@@ -10,16 +10,18 @@ import (
 
 // Sizes of the maps, as in bpf/include/consts.h.
 const (
-	// MaxPools bounds pool ids that can own buckets: backend_select is an
-	// array indexed pool*pipeline.Buckets+bucket.
+	// MaxPools bounds how many pools own buckets at once (any pool ids):
+	// backend_select is an array of MaxPools slots of pipeline.Buckets cells,
+	// and pool_slot maps a pool id to its slot. One more pool is ErrFull.
 	MaxPools = 64
 	// MaxMasks bounds the distinct gray rule masks in use at once (the
 	// tuple-space search visits at most this many hash lookups per packet).
 	MaxMasks = 64
 	// MaxPorts is the number of port slots (ports are 9 bits wide).
 	MaxPorts = 512
-	// ABI is the layout version of the pinned maps (GRAYGW_ABI).
-	ABI = 1
+	// ABI is the layout version of the pinned maps (GRAYGW_ABI). 2: pool_slot
+	// added, backend_select indexed by slot instead of pool id.
+	ABI = 2
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

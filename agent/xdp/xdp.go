@@ -212,8 +212,8 @@ func (x *Dataplane) SetBackendCounter(id uint16, c dataplane.Counter) error {
 	return wrap(x.d.SetBackendCounter(id, bpfCounter(c)))
 }
 
-// List implements dataplane.Lister: every table, backend_select for the pools
-// the XDP program can hold (0..bpf.MaxPools-1).
+// List implements dataplane.Lister: every table; backend_select for every
+// pool that owns buckets (any pool id, at most bpf.MaxPools of them).
 func (x *Dataplane) List() (dataplane.Listing, error) {
 	st := model.NewState()
 	vips, err := x.d.VIPs()
@@ -232,7 +232,7 @@ func (x *Dataplane) List() (dataplane.Listing, error) {
 	if st.PoolHash, err = x.d.PoolHashes(); err != nil {
 		return dataplane.Listing{}, err
 	}
-	for pool := range uint16(bpf.MaxPools) {
+	for _, pool := range x.d.Pools() {
 		ids, ok, err := x.d.Buckets(pool)
 		if err != nil {
 			return dataplane.Listing{}, err

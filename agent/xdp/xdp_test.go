@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
@@ -27,6 +28,7 @@ import (
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/agent/xdp"
 	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
@@ -300,5 +302,68 @@ func TestRestartOverPinnedMaps(t *testing.T) {
 		len(l.State.BackendSelect) != len(want.BackendSelect) || len(l.State.Backends) != len(want.Backends) ||
 		len(l.State.Tenants) != len(want.Tenants) || len(l.State.PoolHash) != len(want.PoolHash) {
 		t.Fatalf("maps after restart differ from the state written")
+	}
+}
+
+// TestPoolIDsThroughP4Runtime: backend_select over P4Runtime on XDP takes any
+// 16-bit pool id (the controller numbers pool versions B and B+32768), 64
+// pools with buckets at once; the 65th is RESOURCE_EXHAUSTED until a pool's
+// last bucket goes. The listing reads every pool back.
+func TestPoolIDsThroughP4Runtime(t *testing.T) {
+	d := openBPF(t, bpf.Options{NoPin: true})
+	defer d.Close()
+	info := projectInfo(t)
+	dp := xdp.New(d)
+	a := startAgent(t, info, dp, "")
+	if err := a.ctl.SetPipeline(bg(t), p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, info.P4Info(), 1); err != nil {
+		t.Fatal(err)
+	}
+	b := p4rtest.Builder{T: t, Info: info}
+	f, _ := testvectors.Committed()
+	if err := a.ctl.Write(bg(t), p4rtest.StateUpdates(t, b, f.States["basic"])...); err != nil {
+		t.Fatal(err)
+	}
+	have := len(d.Pools())
+	var ups []*p4v1.Update
+	for i := range bpf.MaxPools - have {
+		ups = append(ups, p4rtest.Ins(b.Bucket(uint64(32768+i*500), uint64(i), 11)))
+	}
+	if err := a.ctl.Write(bg(t), ups...); err != nil {
+		t.Fatalf("%d pools: %v %v", bpf.MaxPools, err, p4rtest.P4Errors(err))
+	}
+	extra := b.Bucket(65535, 7, 11)
+	err := a.ctl.Write(bg(t), p4rtest.Ins(extra))
+	if es := p4rtest.P4Errors(err); len(es) != 1 || codes.Code(es[0].GetCanonicalCode()) != codes.ResourceExhausted {
+		t.Fatalf("a 65th pool: %v %v, want RESOURCE_EXHAUSTED", err, es)
+	}
+	l, err := dp.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range bpf.MaxPools - have {
+		k := model.SelectKey{Pool: uint16(32768 + i*500), Bucket: uint16(i)}
+		if id, ok := l.State.BackendSelect[k]; !ok || id != 11 {
+			t.Fatalf("listing: bucket %+v = %d %v, want 11", k, id, ok)
+		}
+	}
+	// The first extra pool's only bucket goes: its slot is free for 65535.
+	if err := a.ctl.Write(bg(t), p4rtest.Del(b.Bucket(32768, 0, 11))); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ctl.Write(bg(t), p4rtest.Ins(extra)); err != nil {
+		t.Fatalf("pool 65535 after a pool's last bucket went: %v %v", err, p4rtest.P4Errors(err))
+	}
+	es, err := p4rtest.Read(bg(t), a.c, server.DefaultDeviceID, p4rtest.Ent(&p4v1.TableEntry{TableId: extra.TableId}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.States["basic"]
+	basic, _ := st.Model()
+	if want := len(basic.BackendSelect) + bpf.MaxPools - have; len(es) != want {
+		t.Fatalf("%d backend_select entries read, want %d", len(es), want)
+	}
+	if l, err = dp.List(); err != nil || l.State.BackendSelect[model.SelectKey{Pool: 65535, Bucket: 7}] != 11 ||
+		len(l.State.BackendSelect) != len(es) {
+		t.Fatalf("listing after the swap: %d entries, %v", len(l.State.BackendSelect), err)
 	}
 }

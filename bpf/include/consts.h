@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 1
+#define GRAYGW_ABI 2 /* 2: pool_slot, backend_select indexed by slot */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define REASON_NONE 0
@@ -36,7 +36,11 @@
 
 /* Consistent-hash buckets per pool (a power of two); bucket = crc & (BUCKETS-1). */
 #define BUCKETS 4096
-/* backend_select is an array indexed pool * BUCKETS + bucket: pools 0..MAX_POOLS-1. */
+/* Pool ids are 16 bits wide: pool_slot has one entry per id. */
+#define POOL_IDS 65536
+/* backend_select is an array of MAX_POOLS slots of BUCKETS cells, indexed
+ * slot * BUCKETS + bucket; pool_slot[pool] = slot + 1 (0: no buckets). Any
+ * pool id can own buckets; MAX_POOLS pools at once. */
 #define MAX_POOLS 64
 #define BACKEND_SELECT_SIZE (MAX_POOLS * BUCKETS)
 /* A backend_select cell holds SELECT_VALID | backend_id; 0 is an empty cell. */

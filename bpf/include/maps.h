@@ -73,7 +73,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pool_hash SEC(".maps");
 
-/* backend_select: pool * BUCKETS + bucket -> SELECT_VALID | backend_id. */
+/* pool_slot: pool_id -> slot + 1 of the pool's cells in backend_select, 0
+ * when the pool owns no buckets. An array, so the lookup is inlined. The
+ * loader publishes a slot only once its cells are written, and unpublishes it
+ * before clearing them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, POOL_IDS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pool_slot SEC(".maps");
+
+/* backend_select: slot * BUCKETS + bucket -> SELECT_VALID | backend_id
+ * (0: empty cell, NO_BACKEND). MAX_POOLS slots, allocated by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);

@@ -81,8 +81,9 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 		n, what, _ := strings.Cut(p.Name, " rules, ")
 		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f |\n", n, what, p.NS, p.Ratio)
 	}
-	fmt.Fprintf(&b, "\nTables: vip %d, gray_rules %d, backend_select %d pools x %d buckets (array),\n"+
-		"tuple-space bound %d masks. Reproduce: `%s`.\n", 1024, 16384, bpf.MaxPools, 4096, bpf.MaxMasks, strings.TrimSpace(cmd))
+	fmt.Fprintf(&b, "\nTables: vip %d, gray_rules %d, backend_select %d slots x %d buckets (array) behind pool_slot\n"+
+		"(array of %d pool ids -> slot), tuple-space bound %d masks. Reproduce: `%s`.\n",
+		1024, 16384, bpf.MaxPools, 4096, bpf.PoolIDs, bpf.MaxMasks, strings.TrimSpace(cmd))
 	return b.Bytes()
 }
 
