@@ -6,6 +6,10 @@
 //   p4c-bm2-ss -o graygw.json --p4runtime-files graygw.p4info.txt graygw_v1model.p4
 
 #include <core.p4>
+// v1model.p4 defaults to its 2018 API, in which PortId_t does not exist and
+// counter takes no index type (counter<I> and PortId_t, used below, came with
+// 20200408). Must precede the include.
+#define V1MODEL_VERSION 20200408
 #include <v1model.p4>
 
 #include "../shared/define.p4"
