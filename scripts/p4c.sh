@@ -4,7 +4,10 @@
 #   v1model: p4test (when installed), then p4c-bm2-ss -> build/p4/graygw.json and
 #            build/p4/graygw.p4info.txtpb, which must mean the same as the
 #            committed p4src/graygw.p4info.txtpb (scripts/p4info_diff.py).
-#   TNA:     bf-p4c when installed (skipped otherwise) -> build/p4/tna/.
+#   TNA:     bf-p4c when installed (skipped otherwise) -> build/p4/tna/, with
+#            $P4C_TNA_FLAGS (default -DGRAY_RULES_TABLE_SIZE=8192: the default
+#            16384 cannot place on Tofino 1, docs/p4-targets.md "Tofino fit";
+#            set it empty for the default sizes, e.g. on Tofino 2).
 #
 # Exit status: 0 all good; 1 a compiler failed or the P4Info differs;
 # 2 p4c-bm2-ss is not installed. Output directory: $P4_OUT (default build/p4).
@@ -17,6 +20,7 @@ OUT="${P4_OUT:-$ROOT/build/p4}"
 V1MODEL="$SRC/v1model/graygw_v1model.p4"
 TNA="$SRC/tna/graygw_tna.p4"
 P4INFO="$SRC/graygw.p4info.txtpb"
+P4C_TNA_FLAGS="${P4C_TNA_FLAGS--DGRAY_RULES_TABLE_SIZE=8192}"
 
 if ! command -v p4c-bm2-ss >/dev/null 2>&1; then
     echo "p4c-bm2-ss not found: install p4c with its BMv2 backend (p4lang/p4c) to compile p4src/ and check the P4Info; see docs/p4-targets.md" >&2
@@ -46,12 +50,14 @@ if command -v bf-p4c >/dev/null 2>&1; then
     echo "bf-p4c: $TNA"
     mkdir -p "$OUT/tna"
     # Standard P4Runtime counters (not Tofino extern messages), as Stratum wants.
+    # shellcheck disable=SC2086 # P4C_TNA_FLAGS is a list of flags
     bf-p4c --target tofino --arch tna -g -o "$OUT/tna" \
         --p4runtime-files "$OUT/tna/graygw_tna.p4info.txt" \
         --p4runtime-force-std-externs \
-        "$TNA"
+        $P4C_TNA_FLAGS "$TNA"
     # Informational only: the TNA P4Info is not the contract. bf-p4c prefixes
-    # names with the pipeline ("pipe.") and says arch "tna"; ids should match.
+    # names with the pipeline ("pipe.") and says arch "tna"; ids should match,
+    # sizes too except what P4C_TNA_FLAGS overrides.
     if python3 "$ROOT/scripts/p4info_diff.py" --strip-prefix pipe. --ignore-arch \
             "$P4INFO" "$OUT/tna/graygw_tna.p4info.txt"; then
         echo "TNA P4Info matches the committed one (after the pipe. prefix)"

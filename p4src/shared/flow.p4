@@ -1,11 +1,12 @@
-// Fills the flow fields from the parsed headers (docs/pipeline.md §1, "The flow
-// fields"). Core P4 only, so both architectures apply the same control. Applied
-// only after a parse without any reason: on the overlay path the inner IPv4
-// header is then valid.
+// Controls shared by the v1model and the TNA ingress. Core P4 only.
 
 #ifndef __GRAYGW_FLOW__
 #define __GRAYGW_FLOW__
 
+// Fills the flow fields from the parsed headers (docs/pipeline.md §1, "The flow
+// fields"). Reads headers only. Its result matters only after a parse without
+// any reason (on the overlay path the inner IPv4 header is then valid); TNA
+// applies it to every packet so that it does not wait for the vip lookup.
 control FlowInit(in headers_t hdr, out flow_key_t flow) {
     apply {
         // vni_tenant fills it; a miss means tenant 0.
@@ -38,6 +39,27 @@ control FlowInit(in headers_t hdr, out flow_key_t flow) {
                 flow.sport = 0;
                 flow.dport = 0;
             }
+        }
+    }
+}
+
+// The reason of a parse cut short by the end of the frame (v1model:
+// error.PacketTooShort; TNA: PARSER_ERROR_PARTIAL_HDR): the header the parser
+// was extracting is the first one left invalid, and each extract is the only
+// one that can follow the last valid header listed here. TCP ends the parse,
+// so a valid TCP header never comes with this error.
+control TruncatedReason(in headers_t hdr, out drop_reason_t reason) {
+    apply {
+        if (hdr.vxlan.isValid()) {
+            reason = DROP_INNER_TRUNCATED;   // inner Ethernet, IPv4 or ports
+        } else if (hdr.udp.isValid()) {
+            reason = DROP_VXLAN_TRUNCATED;   // UDP to 4789, VXLAN cut
+        } else if (hdr.ipv4.isValid()) {
+            reason = DROP_L4_TRUNCATED;      // outer TCP or UDP cut
+        } else if (hdr.ethernet.isValid()) {
+            reason = DROP_IPV4_TRUNCATED;
+        } else {
+            reason = DROP_ETH_TRUNCATED;
         }
     }
 }

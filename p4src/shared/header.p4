@@ -107,18 +107,18 @@ struct flow_key_t {
 struct split_metadata_t {
     bool      active;     // the winning gray rule is a split_pool
     pool_id_t pool_gray;
-    bit<17>   threshold;  // the 16-bit action parameter, zero-extended
+    bit<17>   threshold;  // v1model only: the 16-bit action parameter, zero-extended
     bit<17>   hash_value; // low 16 bits of CRC32(vni ++ src), zero-extended
-    bit<17>   diff;       // TNA only: hash_value - threshold
+    bit<17>   diff;       // TNA only: hash_value - threshold, computed by split_pool
 }
 
 struct graygw_metadata_t {
-    // The parse outcome. parse_reason: a check that failed (NOT_IPV4,
-    // IPV4_MALFORMED, ...), DROP_NONE if none. trunc_reason: written just before
-    // each extract, so when an extract runs past the end of the frame (parser
-    // error) it holds the reason of the header that was cut.
+    // The parse outcome: a check that failed (NOT_IPV4, IPV4_MALFORMED, ...),
+    // DROP_NONE if none. A truncated frame is told by the parser error and
+    // the headers left invalid (TruncatedReason in flow.p4), not recorded here:
+    // on Tofino a metadata field written in several parser states is OR-ed,
+    // not overwritten.
     drop_reason_t parse_reason;
-    drop_reason_t trunc_reason;
     // The verdict: DROP_NONE forwards, anything else is counted and dropped.
     drop_reason_t drop_reason;
 
@@ -126,8 +126,9 @@ struct graygw_metadata_t {
     vip_id_t         vip_id;
     pool_id_t        pool_id;   // the VIP's default pool until gray_rules says otherwise
     split_metadata_t split;
-    flow_key_t       hash_mask; // all ones unless pool_hash has an entry
-    flow_key_t       hash_key;  // flow & hash_mask
+    // The hash input: the flow, ANDed with the pool's masks by set_hash_mask
+    // (a pool without a pool_hash entry hashes every field).
+    flow_key_t       hash_key;
     bucket_t         bucket;
     backend_id_t     backend_id;
 

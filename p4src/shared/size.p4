@@ -1,16 +1,31 @@
 // Table sizes (docs/pipeline.md "Sizes"; pipeline/pipeline.go and
 // bpf/include/consts.h hold the same numbers). They are in the P4Info: changing
-// one means changing p4src/graygw.p4info.txtpb too.
+// one means changing p4src/graygw.p4info.txtpb too. Each can be overridden on the
+// compiler's command line (-DGRAY_RULES_TABLE_SIZE=8192) for a target that
+// cannot hold the default; its P4Info then says so (docs/p4-targets.md, "Tofino
+// fit").
 
 #ifndef __GRAYGW_SIZE__
 #define __GRAYGW_SIZE__
 
+#ifndef VIP_TABLE_SIZE
 #define VIP_TABLE_SIZE            1024
+#endif
+#ifndef VNI_TENANT_TABLE_SIZE
 #define VNI_TENANT_TABLE_SIZE     65536
+#endif
+#ifndef GRAY_RULES_TABLE_SIZE
 #define GRAY_RULES_TABLE_SIZE     16384
+#endif
+#ifndef POOL_HASH_TABLE_SIZE
 #define POOL_HASH_TABLE_SIZE      1024
+#endif
 // 64 pools x BUCKETS (4096).
+#ifndef BACKEND_SELECT_TABLE_SIZE
 #define BACKEND_SELECT_TABLE_SIZE 262144
+#endif
+#ifndef BACKEND_TABLE_SIZE
 #define BACKEND_TABLE_SIZE        4096
+#endif
 
 #endif // __GRAYGW_SIZE__

@@ -4,8 +4,9 @@
 // the same table, action and counter names and @ids; docs/p4-targets.md lists
 // where Tofino makes it differ. Includes are relative to this file:
 //   bf-p4c --target tofino --arch tna -o build/p4/tna \
-//       --p4runtime-files build/p4/tna/p4info.txt --p4runtime-force-std-externs \
-//       graygw_tna.p4
+//       --p4runtime-files build/p4/tna/graygw_tna.p4info.txt \
+//       --p4runtime-force-std-externs -DGRAY_RULES_TABLE_SIZE=8192 graygw_tna.p4
+// (scripts/p4c.sh; the size override: docs/p4-targets.md, "Tofino fit").
 
 #include <core.p4>
 #if __TARGET_TOFINO__ == 2

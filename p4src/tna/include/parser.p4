@@ -32,7 +32,6 @@ parser GrayIngressParser(packet_in packet,
     }
 
     state parse_ethernet {
-        meta.trunc_reason = DROP_ETH_TRUNCATED;
         packet.extract(hdr.ethernet);
         transition select(hdr.ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
@@ -41,7 +40,6 @@ parser GrayIngressParser(packet_in packet,
     }
 
     state parse_ipv4 {
-        meta.trunc_reason = DROP_IPV4_TRUNCATED;
         packet.extract(hdr.ipv4);
         // Used only for plain TCP/UDP, taken here while the address is in the
         // parser's window.
@@ -70,7 +68,6 @@ parser GrayIngressParser(packet_in packet,
     }
 
     state parse_tcp {
-        meta.trunc_reason = DROP_L4_TRUNCATED;
         packet.extract(hdr.tcp);
         l4_csum.subtract({hdr.tcp.checksum});
         meta.l4_csum_residual = l4_csum.get();
@@ -78,7 +75,6 @@ parser GrayIngressParser(packet_in packet,
     }
 
     state parse_udp {
-        meta.trunc_reason = DROP_L4_TRUNCATED;
         packet.extract(hdr.udp);
         // Unused for VXLAN (its checksum is zeroed) and for a zero checksum.
         l4_csum.subtract({hdr.udp.checksum});
@@ -90,7 +86,6 @@ parser GrayIngressParser(packet_in packet,
     }
 
     state parse_vxlan {
-        meta.trunc_reason = DROP_VXLAN_TRUNCATED;
         packet.extract(hdr.vxlan);
         transition select(hdr.vxlan.flags) {
             VXLAN_FLAG_I &&& VXLAN_FLAG_I: parse_inner_ethernet;
@@ -99,7 +94,6 @@ parser GrayIngressParser(packet_in packet,
     }
 
     state parse_inner_ethernet {
-        meta.trunc_reason = DROP_INNER_TRUNCATED;
         packet.extract(hdr.inner_ethernet);
         transition select(hdr.inner_ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_inner_ipv4;
@@ -108,7 +102,6 @@ parser GrayIngressParser(packet_in packet,
     }
 
     state parse_inner_ipv4 {
-        meta.trunc_reason = DROP_INNER_TRUNCATED;
         packet.extract(hdr.inner_ipv4);
         transition select(hdr.inner_ipv4.version, hdr.inner_ipv4.ihl) {
             (4w4, 4w5): check_inner_l4;
@@ -127,7 +120,6 @@ parser GrayIngressParser(packet_in packet,
     }
 
     state parse_inner_l4 {
-        meta.trunc_reason = DROP_INNER_TRUNCATED;
         packet.extract(hdr.inner_l4);
         transition accept;
     }

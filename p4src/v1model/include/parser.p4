@@ -4,8 +4,8 @@
 //
 // Truncation: BMv2 stops at an extract that would read past the end of the
 // frame, leaves that header invalid, sets standard_metadata.parser_error to
-// PacketTooShort and still runs ingress. So each state writes trunc_reason
-// *before* its extract: after a failed extract it names the header that was cut.
+// PacketTooShort and still runs ingress, which names the cut header from the
+// headers left valid (TruncatedReason, shared/flow.p4).
 
 #ifndef __GRAYGW_V1MODEL_PARSER__
 #define __GRAYGW_V1MODEL_PARSER__
@@ -22,7 +22,6 @@ parser GrayParser(packet_in packet,
     }
 
     state parse_ethernet {
-        meta.trunc_reason = DROP_ETH_TRUNCATED;
         packet.extract(hdr.ethernet);
         transition select(hdr.ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
@@ -31,7 +30,6 @@ parser GrayParser(packet_in packet,
     }
 
     state parse_ipv4 {
-        meta.trunc_reason = DROP_IPV4_TRUNCATED;
         packet.extract(hdr.ipv4);
         // From here on the outer destination is known: ingress applies vip
         // before acting on any reason below. Checks in the contract's order.
@@ -57,13 +55,11 @@ parser GrayParser(packet_in packet,
     }
 
     state parse_tcp {
-        meta.trunc_reason = DROP_L4_TRUNCATED;
         packet.extract(hdr.tcp);
         transition accept;
     }
 
     state parse_udp {
-        meta.trunc_reason = DROP_L4_TRUNCATED;
         packet.extract(hdr.udp);
         transition select(hdr.udp.dport) {
             VXLAN_UDP_PORT: parse_vxlan;
@@ -72,7 +68,6 @@ parser GrayParser(packet_in packet,
     }
 
     state parse_vxlan {
-        meta.trunc_reason = DROP_VXLAN_TRUNCATED;
         packet.extract(hdr.vxlan);
         transition select(hdr.vxlan.flags) {
             VXLAN_FLAG_I &&& VXLAN_FLAG_I: parse_inner_ethernet;
@@ -81,7 +76,6 @@ parser GrayParser(packet_in packet,
     }
 
     state parse_inner_ethernet {
-        meta.trunc_reason = DROP_INNER_TRUNCATED;
         packet.extract(hdr.inner_ethernet);
         transition select(hdr.inner_ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_inner_ipv4;
@@ -90,7 +84,6 @@ parser GrayParser(packet_in packet,
     }
 
     state parse_inner_ipv4 {
-        meta.trunc_reason = DROP_INNER_TRUNCATED;
         packet.extract(hdr.inner_ipv4);
         transition select(hdr.inner_ipv4.version, hdr.inner_ipv4.ihl) {
             (4w4, 4w5): check_inner_l4;
@@ -110,7 +103,6 @@ parser GrayParser(packet_in packet,
     }
 
     state parse_inner_l4 {
-        meta.trunc_reason = DROP_INNER_TRUNCATED;
         packet.extract(hdr.inner_l4);
         transition accept;
     }

@@ -13,11 +13,19 @@ control GrayIngress(inout headers_t hdr,
                     inout ingress_intrinsic_metadata_for_tm_t ig_tm_md) {
 
     FlowInit() flow_init;
+    TruncatedReason() truncated_reason;
 
-    // CRC32 is IEEE 802.3 (reflected, init and xor-out 0xFFFFFFFF), as BMv2's
-    // crc32 and Go's crc32.ChecksumIEEE.
-    Hash<bit<32>>(HashAlgorithm_t.CRC32) split_hasher;
-    Hash<bit<32>>(HashAlgorithm_t.CRC32) bucket_hasher;
+    // CRC32/IEEE 802.3 spelled out (polynomial 0x04C11DB7 reflected, init and
+    // xor-out 0xFFFFFFFF): zlib's crc32 = BMv2's crc32 = Go's ChecksumIEEE.
+    // Not the predefined HashAlgorithm_t.CRC32, whose init and xor-out are
+    // bf-p4c's choice; this is the form Intel's tna_custom_hash example checks
+    // against zlib.crc32. One polynomial instance per Hash.
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) split_crc32;
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) bucket_crc32;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, split_crc32) split_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, bucket_crc32) bucket_hasher;
 
     // One cell per drop reason, counted for every packet not forwarded
     // (cell 0, DROP_NONE, never).
@@ -103,10 +111,12 @@ control GrayIngress(inout headers_t hdr,
 
     @id(0x01000004)
     action split_pool(pool_id_t pool_gray, bit<16> threshold) {
-        // Decided in apply: the split hash is needed only for these packets.
+        // The split hash was computed before gray_rules; hash_value <
+        // threshold is the borrow (bit 16) of this 17-bit subtraction, tested
+        // in apply. One ALU operation on action data, in gray_rules' stage.
         meta.split.active = true;
         meta.split.pool_gray = pool_gray;
-        meta.split.threshold = (bit<17>)threshold;
+        meta.split.diff = meta.split.hash_value - (bit<17>)threshold;
         gray_rules_counter.count();
     }
 
@@ -136,20 +146,22 @@ control GrayIngress(inout headers_t hdr,
      * Pool hash mask table (step 5).
      *
      * Which flow fields feed the pool's hash: each field is ANDed with its
-     * mask. A miss hashes every field (masks preset to all ones).
+     * mask, straight into the hash key (action-data operands, so the ANDs take
+     * no stage of their own). A miss hashes every field (the key is preset to
+     * the flow).
      */
     @id(0x01000005)
     action set_hash_mask(vni_t vni_mask, tenant_id_t tenant_mask,
                          ipv4_addr_t src_mask, ipv4_addr_t dst_mask,
                          bit<8> proto_mask,
                          l4_port_t sport_mask, l4_port_t dport_mask) {
-        meta.hash_mask.vni    = vni_mask;
-        meta.hash_mask.tenant = tenant_mask;
-        meta.hash_mask.src    = src_mask;
-        meta.hash_mask.dst    = dst_mask;
-        meta.hash_mask.proto  = proto_mask;
-        meta.hash_mask.sport  = sport_mask;
-        meta.hash_mask.dport  = dport_mask;
+        meta.hash_key.vni    = meta.flow.vni    & vni_mask;
+        meta.hash_key.tenant = meta.flow.tenant & tenant_mask;
+        meta.hash_key.src    = meta.flow.src    & src_mask;
+        meta.hash_key.dst    = meta.flow.dst    & dst_mask;
+        meta.hash_key.proto  = meta.flow.proto  & proto_mask;
+        meta.hash_key.sport  = meta.flow.sport  & sport_mask;
+        meta.hash_key.dport  = meta.flow.dport  & dport_mask;
     }
 
     @id(0x02000004)
@@ -224,17 +236,24 @@ control GrayIngress(inout headers_t hdr,
         size = BACKEND_TABLE_SIZE;
     }
 
+    // The order of work is the contract's, but laid out for Tofino's stages
+    // (docs/p4-targets.md, "Tofino fit"): whatever reads only headers, or has
+    // no side effect, runs for every packet instead of waiting for the
+    // decisions before it.
     apply {
         // The whole pipeline runs here; egress has nothing to do.
         ig_tm_md.bypass_egress = 1w1;
 
+        // Flow fields from the headers (meaningless, and unused, for packets
+        // that end up dropped).
+        flow_init.apply(hdr, meta.flow);
+
         // 1. The parse outcome. An extract cut by the end of the frame
-        // (PARSER_ERROR_PARTIAL_HDR) left the reason of the header it cut.
-        // Only that bit: after any other error flag the parse may have
-        // finished, and trunc_reason would then name a header that is whole.
+        // (PARSER_ERROR_PARTIAL_HDR) left the header it cut invalid. Only
+        // that bit: after another error flag the parse may have finished.
         meta.drop_reason = meta.parse_reason;
         if ((ig_prsr_md.parser_err & PARSER_ERROR_PARTIAL_HDR) != 0) {
-            meta.drop_reason = meta.trunc_reason;
+            truncated_reason.apply(hdr, meta.drop_reason);
         }
 
         // 2. VIP first: with the outer IPv4 header read, a miss is NOT_VIP
@@ -248,46 +267,30 @@ control GrayIngress(inout headers_t hdr,
             }
         }
 
+        // 3. No counter, no effect on a packet that is dropped: looked up
+        // while vip decides.
+        vni_tenant.apply();
+
+        // 4. The split hash, low 16 bits of CRC32 over vni(24) ++ src(32),
+        // for every packet, so that split_pool can compare in its own stage.
+        meta.split.hash_value = (bit<17>)(split_hasher.get({
+            meta.flow.vni,
+            meta.flow.src
+        })[15:0]);
+
         if (meta.drop_reason == DROP_NONE) {
-            flow_init.apply(hdr, meta.flow);
+            // 5. The key is the flow unless the pool masks it.
+            meta.hash_key = meta.flow;
 
-            // 3.
-            vni_tenant.apply();
-
-            // 4. The split hash: low 16 bits of CRC32 over vni(24) ++ src(32).
-            // hash_value < threshold is tested as the borrow (bit 16) of a
-            // 17-bit subtraction: one ALU operation, then a gateway bit test.
             gray_rules.apply();
-            if (meta.split.active) {
-                meta.split.hash_value = (bit<17>)(split_hasher.get({
-                    meta.flow.vni,
-                    meta.flow.src
-                })[15:0]);
-                meta.split.diff = meta.split.hash_value - meta.split.threshold;
-                if (meta.split.diff[16:16] == 1) {
-                    meta.pool_id = meta.split.pool_gray;
-                }
+            if (meta.split.active && meta.split.diff[16:16] == 1) {
+                meta.pool_id = meta.split.pool_gray;
             }
 
-            // 5.
-            meta.hash_mask.vni    = 24w0xFFFFFF;
-            meta.hash_mask.tenant = 16w0xFFFF;
-            meta.hash_mask.src    = 32w0xFFFFFFFF;
-            meta.hash_mask.dst    = 32w0xFFFFFFFF;
-            meta.hash_mask.proto  = 8w0xFF;
-            meta.hash_mask.sport  = 16w0xFFFF;
-            meta.hash_mask.dport  = 16w0xFFFF;
             pool_hash.apply();
 
             // 6. bucket = the low BUCKET_BITS bits of CRC32/IEEE over the masked
             // 18-byte key, in key order.
-            meta.hash_key.vni    = meta.flow.vni    & meta.hash_mask.vni;
-            meta.hash_key.tenant = meta.flow.tenant & meta.hash_mask.tenant;
-            meta.hash_key.src    = meta.flow.src    & meta.hash_mask.src;
-            meta.hash_key.dst    = meta.flow.dst    & meta.hash_mask.dst;
-            meta.hash_key.proto  = meta.flow.proto  & meta.hash_mask.proto;
-            meta.hash_key.sport  = meta.flow.sport  & meta.hash_mask.sport;
-            meta.hash_key.dport  = meta.flow.dport  & meta.hash_mask.dport;
             meta.bucket = (bucket_t)(bucket_hasher.get({
                 meta.hash_key.vni,
                 meta.hash_key.tenant,

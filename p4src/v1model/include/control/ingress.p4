@@ -11,6 +11,7 @@ control GrayIngress(inout headers_t hdr,
                     inout standard_metadata_t standard_md) {
 
     FlowInit() flow_init;
+    TruncatedReason() truncated_reason;
 
     // One cell per drop reason, counted for every packet not forwarded
     // (cell 0, DROP_NONE, never). Bytes are the frame as received.
@@ -129,20 +130,21 @@ control GrayIngress(inout headers_t hdr,
      * Pool hash mask table (step 5).
      *
      * Which flow fields feed the pool's hash: each field is ANDed with its
-     * mask. A miss hashes every field (masks preset to all ones).
+     * mask, straight into the hash key. A miss hashes every field (the key is
+     * preset to the flow).
      */
     @id(0x01000005)
     action set_hash_mask(vni_t vni_mask, tenant_id_t tenant_mask,
                          ipv4_addr_t src_mask, ipv4_addr_t dst_mask,
                          bit<8> proto_mask,
                          l4_port_t sport_mask, l4_port_t dport_mask) {
-        meta.hash_mask.vni    = vni_mask;
-        meta.hash_mask.tenant = tenant_mask;
-        meta.hash_mask.src    = src_mask;
-        meta.hash_mask.dst    = dst_mask;
-        meta.hash_mask.proto  = proto_mask;
-        meta.hash_mask.sport  = sport_mask;
-        meta.hash_mask.dport  = dport_mask;
+        meta.hash_key.vni    = meta.flow.vni    & vni_mask;
+        meta.hash_key.tenant = meta.flow.tenant & tenant_mask;
+        meta.hash_key.src    = meta.flow.src    & src_mask;
+        meta.hash_key.dst    = meta.flow.dst    & dst_mask;
+        meta.hash_key.proto  = meta.flow.proto  & proto_mask;
+        meta.hash_key.sport  = meta.flow.sport  & sport_mask;
+        meta.hash_key.dport  = meta.flow.dport  & dport_mask;
     }
 
     @id(0x02000004)
@@ -222,10 +224,10 @@ control GrayIngress(inout headers_t hdr,
         mark_to_drop(standard_md);
 
         // 1. The parse outcome. A failed extract (PacketTooShort is the only
-        // error this parser can raise) left the reason of the header it cut.
+        // error this parser can raise) left the header it cut invalid.
         meta.drop_reason = meta.parse_reason;
         if (standard_md.parser_error != error.NoError) {
-            meta.drop_reason = meta.trunc_reason;
+            truncated_reason.apply(hdr, meta.drop_reason);
         }
 
         // 2. VIP first: with the outer IPv4 header read, a miss is NOT_VIP
@@ -256,25 +258,12 @@ control GrayIngress(inout headers_t hdr,
                 }
             }
 
-            // 5.
-            meta.hash_mask.vni    = 24w0xFFFFFF;
-            meta.hash_mask.tenant = 16w0xFFFF;
-            meta.hash_mask.src    = 32w0xFFFFFFFF;
-            meta.hash_mask.dst    = 32w0xFFFFFFFF;
-            meta.hash_mask.proto  = 8w0xFF;
-            meta.hash_mask.sport  = 16w0xFFFF;
-            meta.hash_mask.dport  = 16w0xFFFF;
+            // 5. The key is the flow unless the pool masks it.
+            meta.hash_key = meta.flow;
             pool_hash.apply();
 
             // 6. bucket = CRC32/IEEE(masked 18-byte key) % BUCKETS, i.e. its low
             // bits (BMv2's crc32 is zlib's = Go's crc32.ChecksumIEEE).
-            meta.hash_key.vni    = meta.flow.vni    & meta.hash_mask.vni;
-            meta.hash_key.tenant = meta.flow.tenant & meta.hash_mask.tenant;
-            meta.hash_key.src    = meta.flow.src    & meta.hash_mask.src;
-            meta.hash_key.dst    = meta.flow.dst    & meta.hash_mask.dst;
-            meta.hash_key.proto  = meta.flow.proto  & meta.hash_mask.proto;
-            meta.hash_key.sport  = meta.flow.sport  & meta.hash_mask.sport;
-            meta.hash_key.dport  = meta.flow.dport  & meta.hash_mask.dport;
             hash(meta.bucket, HashAlgorithm.crc32, (bucket_t)0,
                  { meta.hash_key.vni,
                    meta.hash_key.tenant,
