@@ -294,6 +294,24 @@ func TestIncompatiblePin(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "pool_slot")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the refused Open pinned pool_slot: %v", err)
 	}
+	// Pins of the ABI 2 program: no tss_filter.
+	d, err = Open(Options{PinDir: dir, Repin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 2}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.objs.TssFilter.Unpin(); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	_, err = Open(Options{PinDir: dir})
+	if !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), fmt.Sprintf("ABI 2, this program has ABI %d", ABI)) ||
+		!strings.Contains(err.Error(), "tss_filter: not pinned") || !strings.Contains(err.Error(), "--repin") {
+		t.Fatalf("Open over ABI 2 pins: %v, want ErrIncompatiblePin naming the ABI, tss_filter and --repin", err)
+	}
+	t.Logf("over ABI 2 pins: %v", err)
 	d, err = Open(Options{PinDir: dir, Repin: true})
 	if err != nil {
 		t.Fatal(err)

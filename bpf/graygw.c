@@ -42,13 +42,15 @@ static __always_inline int verdict(__u8 reason, __u64 bytes)
 
 /* best_rule runs the tuple-space search: one hash lookup per mask in use,
  * masks by decreasing max priority, stopping once no later mask can beat
- * the best match. Returns 0 on a miss. */
+ * the best match; tss_filter skips the lookups that cannot hit. Returns 0
+ * on a miss. */
 static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struct rule_value *out)
 {
 	struct tss_key k = {};
 	struct mask_list *l;
 	struct rule_value *r;
-	__u32 zero = 0, best = 0, n;
+	__u32 zero = 0, best = 0, n, bit, word;
+	__u64 *w;
 
 	l = bpf_map_lookup_elem(&gray_masks, &zero);
 	if (!l)
@@ -68,6 +70,11 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 		k.key.proto = f->proto & m->mask.proto;
 		k.key.sport = f->sport & m->mask.sport;
 		k.key.dport = f->dport & m->mask.dport;
+		bit = tss_bit(&k);
+		word = bit >> 6;
+		w = bpf_map_lookup_elem(&tss_filter, &word);
+		if (!w || !(*w & (1ULL << (bit & 63))))
+			continue; /* no rule of this mask can match */
 		r = bpf_map_lookup_elem(&gray_rules, &k);
 		if (r && r->priority > best) {
 			best = r->priority;

@@ -120,6 +120,7 @@ const (
 	graygwMapPortIfindex     = "port_ifindex"
 	graygwMapRuleCounters    = "rule_counters"
 	graygwMapRuleStore       = "rule_store"
+	graygwMapTssFilter       = "tss_filter"
 	graygwMapTxPorts         = "tx_ports"
 	graygwMapVipCounters     = "vip_counters"
 	graygwMapVipMap          = "vip_map"
@@ -188,6 +189,7 @@ type graygwMapSpecs struct {
 	PortIfindex     *ebpf.MapSpec `ebpf:"port_ifindex"`
 	RuleCounters    *ebpf.MapSpec `ebpf:"rule_counters"`
 	RuleStore       *ebpf.MapSpec `ebpf:"rule_store"`
+	TssFilter       *ebpf.MapSpec `ebpf:"tss_filter"`
 	TxPorts         *ebpf.MapSpec `ebpf:"tx_ports"`
 	VipCounters     *ebpf.MapSpec `ebpf:"vip_counters"`
 	VipMap          *ebpf.MapSpec `ebpf:"vip_map"`
@@ -232,6 +234,7 @@ type graygwMaps struct {
 	PortIfindex     *ebpf.Map `ebpf:"port_ifindex"`
 	RuleCounters    *ebpf.Map `ebpf:"rule_counters"`
 	RuleStore       *ebpf.Map `ebpf:"rule_store"`
+	TssFilter       *ebpf.Map `ebpf:"tss_filter"`
 	TxPorts         *ebpf.Map `ebpf:"tx_ports"`
 	VipCounters     *ebpf.Map `ebpf:"vip_counters"`
 	VipMap          *ebpf.Map `ebpf:"vip_map"`
@@ -252,6 +255,7 @@ func (m *graygwMaps) Close() error {
 		m.PortIfindex,
 		m.RuleCounters,
 		m.RuleStore,
+		m.TssFilter,
 		m.TxPorts,
 		m.VipCounters,
 		m.VipMap,

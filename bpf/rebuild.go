@@ -93,8 +93,13 @@ func (d *Dataplane) rebuild() error {
 	for mask, m := range d.tss.masks {
 		if len(m.groups) == 0 {
 			delete(d.tss.masks, mask)
-			continue
 		}
+	}
+	// Filter bits before entries, exact filter once stray entries are gone.
+	if err := d.rebuildFilter(true); err != nil {
+		return err
+	}
+	for _, m := range d.tss.masks {
 		for v, g := range m.groups {
 			slices.SortFunc(g, func(a, b *tssRule) int { return cmp.Compare(b.rule.Priority, a.rule.Priority) })
 			if err := d.writeHead(m, v); err != nil {
@@ -105,7 +110,10 @@ func (d *Dataplane) rebuild() error {
 	if err := d.dropStrayRules(); err != nil {
 		return err
 	}
-	return d.publishMasks()
+	if err := d.publishMasks(); err != nil {
+		return err
+	}
+	return d.rebuildFilter(false)
 }
 
 // dropStrayRules deletes gray_rules entries no rule in rule_store accounts for.

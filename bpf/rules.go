@@ -19,6 +19,7 @@ import (
 // mask and masked key are kept here (and in rule_store) and promoted when the
 // better one is deleted.
 type tss struct {
+	filter   tssFilter              // tss_filter: which groups may exist (filter.go)
 	ids      slots                  // rule ids: counter cells and rule_store keys
 	rules    map[RuleMatch]*tssRule // by identity (Value already masked)
 	masks    map[RuleKey]*tssMask
@@ -64,7 +65,8 @@ func (m *tssMask) count(p int32, delta int) {
 func (m *tssMask) maxPriority() int32 { return m.top }
 
 func newTSS() tss {
-	return tss{ids: newSlots(pipeline.GrayRulesTableSize), rules: map[RuleMatch]*tssRule{}, masks: map[RuleKey]*tssMask{}}
+	return tss{filter: newTSSFilter(), ids: newSlots(pipeline.GrayRulesTableSize), rules: map[RuleMatch]*tssRule{},
+		masks: map[RuleKey]*tssMask{}}
 }
 
 // normalize masks the VNI to 24 bits and the value with the mask, so two
@@ -128,6 +130,18 @@ func (d *Dataplane) InsertRule(r Rule) error {
 	}
 	oldMax := m.maxPriority()
 	g := m.groups[r.Value]
+	newGroup := len(g) == 0
+	if newGroup {
+		// the filter bit before the entry: a packet must never skip it
+		if err := d.filterAdd(m.id, r.Value); err != nil {
+			if len(m.groups) == 0 {
+				delete(t.masks, r.Mask)
+			}
+			_ = d.objs.RuleStore.Delete(id)
+			t.ids.free(id)
+			return err
+		}
+	}
 	i, _ := slices.BinarySearchFunc(g, r.Priority, func(x *tssRule, p int32) int { return cmp.Compare(p, x.rule.Priority) })
 	m.groups[r.Value] = slices.Insert(g, i, e)
 	m.count(r.Priority, +1)
@@ -136,6 +150,9 @@ func (d *Dataplane) InsertRule(r Rule) error {
 		d.forget(m, r.Mask, e)
 		if i == 0 {
 			_ = d.writeHead(m, r.Value) // the previous best, or no entry
+		}
+		if newGroup {
+			d.filterRemove(m.id, r.Value)
 		}
 		_ = d.objs.RuleStore.Delete(id)
 		t.ids.free(id)
@@ -203,6 +220,9 @@ func (d *Dataplane) DeleteRule(match RuleMatch) error {
 			t.rules[match] = e
 			return err
 		}
+	}
+	if len(m.groups[match.Value]) == 0 {
+		d.filterRemove(m.id, match.Value) // the entry is gone: the bit may go
 	}
 	if _, still := t.masks[match.Mask]; !still || m.maxPriority() != oldMax {
 		// A stale list only costs lookups: the rule is gone for packets already.

@@ -20,8 +20,9 @@ const (
 	// MaxPorts is the number of port slots (ports are 9 bits wide).
 	MaxPorts = 512
 	// ABI is the layout version of the pinned maps (GRAYGW_ABI). 2: pool_slot
-	// added, backend_select indexed by slot instead of pool id.
-	ABI = 2
+	// added, backend_select indexed by slot instead of pool id. 3: tss_filter
+	// added (a Bloom filter over gray_rules that packets consult first).
+	ABI = 3
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 2 /* 2: pool_slot, backend_select indexed by slot */
+#define GRAYGW_ABI 3 /* 2: pool_slot, backend_select indexed by slot; 3: tss_filter */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define REASON_NONE 0
@@ -48,6 +48,12 @@
 
 /* Tuple-space search bound: distinct gray rule masks in use at once. */
 #define MAX_MASKS 64
+
+/* tss_filter: a Bloom filter (one hash function) over the gray_rules keys,
+ * 2^TSS_FILTER_LOG bits in u64 words. A clear bit proves a miss without the
+ * hash lookup; with the table full (16384 keys) 1.6% of misses still look up. */
+#define TSS_FILTER_LOG 20
+#define TSS_FILTER_WORDS (1 << (TSS_FILTER_LOG - 6))
 
 /* Ports are 9 bits wide (P4 port_t). */
 #define MAX_PORTS 512

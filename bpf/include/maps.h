@@ -52,6 +52,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } gray_rules SEC(".maps");
 
+/* tss_filter: bit tss_bit(mask id, masked key) is set while gray_rules may
+ * hold that key (a Bloom filter; the loader sets a bit before it inserts and
+ * clears it after it deletes). Lets a packet skip the hash lookup of a mask
+ * none of whose rules can match. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, TSS_FILTER_WORDS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tss_filter SEC(".maps");
+
 /* rule_store: rule id -> the rule as written, shadowed ones included, so a
  * restarted loader can rebuild its bookkeeping. Never read by XDP. */
 struct {

@@ -1,0 +1,109 @@
+//go:build linux
+
+package bpf
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// Sizes of tss_filter (TSS_FILTER_LOG, TSS_FILTER_WORDS in consts.h).
+const (
+	filterLog   = 20
+	filterWords = 1 << (filterLog - 6)
+)
+
+// filterBit is tss_bit of hash.h: the tss_filter bit of the gray_rules key
+// (mask id, masked key). Both sides must agree bit for bit
+// (TestFilterBitMatchesProgram).
+func filterBit(maskID uint32, k RuleKey) uint32 {
+	f := k.Flow
+	h := (uint64(f.Src)<<32 | uint64(f.Dst)) * 0x9e3779b97f4a7c15
+	h ^= (uint64(f.VNI|uint32(f.Proto)<<24)<<32 | uint64(k.VIPID)<<16 | uint64(f.Tenant)) * 0xc2b2ae3d27d4eb4f
+	h ^= (uint64(uint32(f.SPort)<<16|uint32(f.DPort))<<32 | uint64(maskID)) * 0x165667b19e3779f9
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	return uint32(h >> (64 - filterLog))
+}
+
+// tssFilter is the Go side of tss_filter, a Bloom filter over the keys of
+// gray_rules: a bit is set while at least one (mask, masked key) group that
+// hashes to it exists. A set bit with no entry behind it costs a packet one
+// hash lookup; a clear bit with an entry behind it would lose a rule, so a
+// bit is set before its entry is written and cleared after it is deleted.
+type tssFilter struct {
+	refs  map[uint32]uint32 // bit -> groups hashing to it
+	words []uint64          // what tss_filter holds
+}
+
+func newTSSFilter() tssFilter {
+	return tssFilter{refs: map[uint32]uint32{}, words: make([]uint64, filterWords)}
+}
+
+// filterAdd counts a new group (mask id, masked value) and sets its bit in
+// tss_filter. Call it before writing the group's gray_rules entry.
+func (d *Dataplane) filterAdd(maskID uint32, v RuleKey) error {
+	f := &d.tss.filter
+	b := filterBit(maskID, v)
+	if f.refs[b] == 0 {
+		w := f.words[b/64] | 1<<(b%64)
+		if err := d.objs.TssFilter.Update(b/64, w, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("bpf: tss_filter: %w", err)
+		}
+		f.words[b/64] = w
+	}
+	f.refs[b]++
+	return nil
+}
+
+// filterRemove forgets a group whose gray_rules entry is gone and clears its
+// bit when no other group needs it. A failed write leaves the bit set, which
+// only costs packets a lookup.
+func (d *Dataplane) filterRemove(maskID uint32, v RuleKey) {
+	f := &d.tss.filter
+	b := filterBit(maskID, v)
+	if f.refs[b] > 1 {
+		f.refs[b]--
+		return
+	}
+	delete(f.refs, b)
+	w := f.words[b/64] &^ (1 << (b % 64))
+	if err := d.objs.TssFilter.Update(b/64, w, ebpf.UpdateAny); err == nil {
+		f.words[b/64] = w
+	}
+}
+
+// rebuildFilter recounts the groups of the rebuilt rules. With orOnly it
+// only sets the bits they need (before their entries are rewritten);
+// otherwise it writes the filter exactly (after stray entries are gone).
+// Either way only the words that differ from the map are written.
+func (d *Dataplane) rebuildFilter(orOnly bool) error {
+	f := &d.tss.filter
+	f.refs = map[uint32]uint32{}
+	want := make([]uint64, filterWords)
+	for _, m := range d.tss.masks {
+		for v := range m.groups {
+			b := filterBit(m.id, v)
+			f.refs[b]++
+			want[b/64] |= 1 << (b % 64)
+		}
+	}
+	have, err := readArray64(d.objs.TssFilter, filterWords)
+	if err != nil {
+		return fmt.Errorf("bpf: rebuild tss_filter: %w", err)
+	}
+	for i := range want {
+		w := want[i]
+		if orOnly {
+			w |= have[i]
+		}
+		if w != have[i] {
+			if err := d.objs.TssFilter.Update(uint32(i), w, ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("bpf: rebuild tss_filter: %w", err)
+			}
+		}
+		f.words[i] = w
+	}
+	return nil
+}
