@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,3 +171,84 @@ func TestProberRefusesBadInput(t *testing.T) {
 }
 
 var netipNone netip.Addr
+
+// TestProbesThroughHighPoolIDs: the XDP program takes any 16-bit pool id
+// (pool_slot), so the lab gateway is programmed with pool ids far above 63, and
+// with the version slot the compiler gives a changed pool (base id + 32768):
+// probes are answered where the tables send them after each change.
+func TestProbesThroughHighPoolIDs(t *testing.T) {
+	l := newLab(t)
+	doc := l.IntentYAML("  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")
+	doc = strings.Replace(doc, "    id: 1\n    cluster: base", "    id: 100\n    cluster: base", 1)
+	doc = strings.Replace(doc, "    id: 2\n    cluster: gray", "    id: 30000\n    cluster: gray", 1)
+	in, err := intent.Load([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(res *compile.Result, wantIDs map[string]uint16) {
+		t.Helper()
+		for _, p := range res.Pools {
+			if want, ok := wantIDs[p.Name]; ok && p.ID != want {
+				t.Fatalf("pool %s compiled to id %d, want %d", p.Name, p.ID, want)
+			}
+		}
+		if err := l.Apply(res); err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		all, err := probe.Targets(l.VPCs(), 0, netipNone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets, err := probe.Expect(in, res, topo.VIP, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := probe.New(l.ProberConfig(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		rs, err := p.Run(context.Background(), targets, probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			want := "base-1"
+			if r.Target.VNI == 5001 && r.Target.VM.String() == "192.168.1.5" {
+				want = "gray-1"
+			}
+			if r.Status != probe.StatusOK || r.AnsweredBy() != want {
+				t.Errorf("%v: %s answered by %q (want ok by %s): %s", r.Target, r.Status, r.AnsweredBy(), want, r.Reason)
+			}
+		}
+	}
+	check(res, map[string]uint16{probetest.BasePool: 100, probetest.GrayPool: 30000})
+
+	// Changing the gray pool's hash fields makes a new pool version in the
+	// other slot: id 30000 + 32768, installed before 30000 is removed.
+	doc2 := strings.Replace(doc, "hash_fields: [vni, src]", "hash_fields: [vni, src, dst]", 1)
+	if doc2 == doc {
+		t.Fatal("lab intent has no gray hash_fields to change")
+	}
+	if in, err = intent.Load([]byte(doc2)); err != nil {
+		t.Fatal(err)
+	}
+	res2, err := compile.Compile(in, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(res2, map[string]uint16{probetest.BasePool: 100, probetest.GrayPool: 30000 + compile.SlotOffset})
+	if got := l.DP.Pools(); !slices.Equal(sorted(got), []uint16{100, 30000 + compile.SlotOffset}) {
+		t.Errorf("pools owning buckets after the change: %v, want [100 %d]", got, 30000+compile.SlotOffset)
+	}
+}
+
+func sorted(s []uint16) []uint16 {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}

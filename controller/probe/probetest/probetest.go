@@ -240,10 +240,10 @@ func (tl *Lab) Apply(res *compile.Result) error {
 		}
 	}
 	for pool, ids := range buckets(st) {
-		if pool >= bpf.MaxPools {
-			return fmt.Errorf("probetest: pool id %d: the XDP dataplane holds buckets of pools 0-%d only", pool, bpf.MaxPools-1)
-		}
 		if oids, ok := buckets(old)[pool]; !ok || !equal(oids, ids) {
+			// Any 16-bit pool id: the XDP program maps pool ids to slots
+			// (pool_slot), up to bpf.MaxPools pools with buckets at once
+			// (one more is bpf.ErrFull).
 			if err := d.SetBuckets(pool, 0, ids); err != nil {
 				return fmt.Errorf("probetest: backend_select %d: %w", pool, err)
 			}
