@@ -2,7 +2,8 @@
 // (VTEP) hosting VMs in several VPCs (VNIs), the gateway node, and base and gray
 // backend servers that are Linux kernel VXLAN endpoints answering the VMs' pings
 // as the VPC router would. The demo and the end-to-end tests run on it; the mininet
-// version of the same topology is topo/mininet.py.
+// version of the same topology, with two hypervisors and a BGP router, is
+// topo/mininet/graygw_topo.py (docs/testing.md).
 //
 //	hv (VTEP 10.1.0.10)          gw                    base   (10.2.0.11)
 //	vx<VNI>: VMs 192.168.N.x --- p1 [XDP] p2 ------------ b0 vx<VNI>: 192.168.N.1

@@ -2,6 +2,10 @@ package topo
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/graygw/graygw/internal/lab"
@@ -33,6 +37,25 @@ func TestBackendsAnswerVMs(t *testing.T) {
 		n, err := tp.Ping(vpc, vpc.VMs[0], 3)
 		if err != nil || n != 3 {
 			t.Fatalf("via %s: %d/3 replies, %v", backend, n, err)
+		}
+	}
+}
+
+// TestDocNamesExistingFiles: every repository path the package comment names
+// (topo/...) exists, so the pointer to the mininet topology stays right.
+func TestDocNamesExistingFiles(t *testing.T) {
+	src, err := os.ReadFile("topo.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(src), "\npackage topo")
+	paths := regexp.MustCompile(`topo/[A-Za-z0-9_./-]*[A-Za-z0-9_]`).FindAllString(doc, -1)
+	if len(paths) == 0 {
+		t.Fatal("the package comment names no topo/ path (the mininet topology)")
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(filepath.Join("..", p)); err != nil {
+			t.Errorf("package comment names %s: %v", p, err)
 		}
 	}
 }
