@@ -126,7 +126,16 @@ func (s *Service) changeLocked(ctx context.Context, c change) (*graygwv1.ChangeR
 	if c.opts.GetSummary() != "" {
 		res.Summary = c.opts.GetSummary()
 	}
-	res.Plans = plans(s.cfg.Engine.Plan(ctx, p))
+	s.log.Debug("change validated", "operation", c.op)
+	// A dry run says what the gateways would get: it reads them back. A change
+	// that is applied is planned against the current intent's desired entries
+	// (no read-back: the engine's pass repairs any drift on its own).
+	if c.opts.GetDryRun() {
+		res.Plans = plans(s.cfg.Engine.Plan(ctx, p))
+	} else {
+		res.Plans = plans(s.cfg.Engine.ChangePlan(p))
+	}
+	s.log.Debug("change planned", "operation", c.op)
 	if cur != nil && bytes.Equal(cur.Intent, c.doc) {
 		res.Unchanged = true
 		return res, nil

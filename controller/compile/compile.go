@@ -247,7 +247,7 @@ func commonEntries(in *intent.Intent, res *Result) []Entry {
 		return p.ID
 	}
 	for _, p := range res.Pools {
-		origin := fmt.Sprintf("pool %s v%d", p.Name, p.Slot)
+		origin := p.Origin()
 		m := p.Hash
 		out = append(out, Entry{
 			Table:  pipeline.TablePoolHash,
@@ -379,3 +379,7 @@ func mac48(m [6]byte) uint64 {
 	}
 	return v
 }
+
+// Origin is the Entry.Origin of the pool version's pool_hash and backend_select
+// entries: "pool NAME vSLOT".
+func (p *Pool) Origin() string { return fmt.Sprintf("pool %s v%d", p.Name, p.Slot) }

@@ -141,13 +141,57 @@ type Engine struct {
 	draining bool
 	gws      map[string]*gateway
 	changed  chan struct{} // closed and replaced at every status change
+
+	// blocks caches the converted entries of pool versions (pool_hash and
+	// backend_select, 4097 entries each) by pool_id, so that a change that
+	// leaves a pool alone neither converts its entries again nor diffs them
+	// (the same *reconcile.Set on both sides of a diff is skipped).
+	blockMu sync.Mutex
+	blocks  map[uint16]*poolBlock
 }
 
-// want is what one gateway should hold for one intent version.
+// poolBlock is the converted entries of one pool version, shared by every
+// gateway's want and by successive versions while the pool is unchanged.
+type poolBlock struct {
+	name    string
+	hash    pipeline.FlowKey
+	buckets []uint16
+	set     *reconcile.Set
+}
+
+// want is what one gateway should hold for one intent version: the union of
+// its sets (one per pool version, shared; one for everything else), each entry
+// tagged with its compile.Entry.Origin.
 type want struct {
 	version uint64
-	entries []*p4v1.TableEntry
-	origin  map[string]string // Key -> compile.Entry.Origin
+	sets    []*reconcile.Set
+	n       int
+
+	idxOnce sync.Once
+	idx     map[string]string // Key -> origin, built on first use
+}
+
+// entries returns every entry of w (a new slice).
+func (w *want) entries() []*p4v1.TableEntry {
+	out := make([]*p4v1.TableEntry, 0, w.n)
+	for _, s := range w.sets {
+		out = append(out, s.Entries...)
+	}
+	return out
+}
+
+// origin returns the origin of the entry of w with key k, and whether w has it.
+func (w *want) origin(k string) (string, bool) {
+	w.idxOnce.Do(func() {
+		w.idx = make(map[string]string, w.n)
+		for _, s := range w.sets {
+			for i, k := range s.Keys {
+				w.idx[k] = s.Tags[i]
+			}
+		}
+	})
+	o, ok := w.idx[k]
+	return o, ok
 }
 
 // New validates cfg and returns an engine with no intent: it manages no gateway
@@ -236,7 +280,7 @@ func (e *Engine) prepare(in *intent.Intent, prev *compile.Result) (*Prepared, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, err)
 	}
-	wants, err := e.convert(res, 0)
+	wants, err := e.convert(res, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -252,20 +296,98 @@ func (e *Engine) prevLocked() *compile.Result {
 	return e.saved
 }
 
-func (e *Engine) convert(res *compile.Result, version uint64) (map[string]*want, error) {
+// convert converts the entries of res through the P4Info, per gateway. Pool
+// versions whose content (name, pool_id, hash masks, buckets) is in the block
+// cache are not converted again: their *reconcile.Set is reused. Every gateway
+// holds the same pool entries (compile: gateways differ only in to_backend's
+// smac), so pool blocks are built from the first gateway and shared.
+func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
+	e.blockMu.Lock()
+	cache := e.blocks
+	e.blockMu.Unlock()
+	type building struct {
+		pool    *compile.Pool
+		entries []*p4v1.TableEntry
+		tags    []string
+	}
+	byOrigin := map[string]*building{}
+	blocks := map[string]*poolBlock{} // by origin: the blocks of this result
+	for i := range res.Pools {
+		p := &res.Pools[i]
+		o := p.Origin()
+		if b := cache[p.ID]; b != nil && b.name == p.Name && b.hash == p.Hash && slices.Equal(b.buckets, p.Buckets) {
+			blocks[o] = b
+			continue
+		}
+		byOrigin[o] = &building{pool: p}
+	}
 	out := map[string]*want{}
-	for _, g := range res.Gateways {
-		w := &want{version: version, origin: make(map[string]string, len(g.Entries))}
+	for gi, g := range res.Gateways {
+		var rest []*p4v1.TableEntry
+		var tags []string
 		for i := range g.Entries {
-			te, err := e.codec.ToP4(&g.Entries[i])
+			en := &g.Entries[i]
+			if en.Table == pipeline.TablePoolHash || en.Table == pipeline.TableBackendSelect {
+				if _, ok := blocks[en.Origin]; ok {
+					continue
+				}
+				if b := byOrigin[en.Origin]; b != nil {
+					if gi > 0 {
+						continue // built from the first gateway
+					}
+					te, err := e.codec.ToP4(en)
+					if err != nil {
+						return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
+					}
+					b.entries = append(b.entries, te)
+					b.tags = append(b.tags, en.Origin)
+					continue
+				}
+			}
+			te, err := e.codec.ToP4(en)
 			if err != nil {
 				return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
 			}
-			w.entries = append(w.entries, te)
-			w.origin[Key(te)] = g.Entries[i].Origin
+			rest = append(rest, te)
+			tags = append(tags, en.Origin)
+		}
+		if gi == 0 {
+			for o, b := range byOrigin {
+				blocks[o] = &poolBlock{name: b.pool.Name, hash: b.pool.Hash, buckets: slices.Clone(b.pool.Buckets),
+					set: reconcile.NewSet(b.entries, b.tags)}
+			}
+		}
+		w := &want{sets: []*reconcile.Set{reconcile.NewSet(rest, tags)}, n: len(rest)}
+		for i := range res.Pools {
+			if b := blocks[res.Pools[i].Origin()]; b != nil {
+				w.sets = append(w.sets, b.set)
+				w.n += b.set.Len()
+			}
 		}
 		out[g.Name] = w
 	}
+	// The cache keeps the blocks of this result, and those of prev (the
+	// desired state it was compiled against: a dry run must not evict them).
+	keep := map[uint16]bool{}
+	if prev != nil {
+		for _, p := range prev.Pools {
+			keep[p.ID] = true
+		}
+	}
+	next := map[uint16]*poolBlock{}
+	e.blockMu.Lock()
+	for id, b := range e.blocks {
+		if keep[id] {
+			next[id] = b
+		}
+	}
+	for i := range res.Pools {
+		if b := blocks[res.Pools[i].Origin()]; b != nil {
+			next[res.Pools[i].ID] = b
+		}
+	}
+	e.blocks = next
+	e.blockMu.Unlock()
 	return out, nil
 }
 
@@ -297,7 +419,7 @@ func (e *Engine) Commit(p *Prepared, version uint64) error {
 	e.mu.Unlock()
 	e.stopGateways(stop)
 	for _, g := range gws {
-		g.kickNow()
+		g.intentChanged()
 	}
 	e.savePools(p.result)
 	e.log.Info("intent in force", "version", version, "gateways", len(gws))
@@ -381,6 +503,13 @@ func (e *Engine) gateway(name string) (*gateway, error) {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownGateway, name)
 	}
 	return g, nil
+}
+
+// currentWant returns what gateway should hold under the current intent.
+func (e *Engine) currentWant(gateway string) *want {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.wants[gateway]
 }
 
 // wantFor returns what gateway should hold. The first call after the engine

@@ -67,14 +67,25 @@ type gateway struct {
 	client *p4rt.Client
 	log    *slog.Logger
 
-	kick     chan struct{}
+	kick     chan struct{} // a full pass now (Kick)
+	intent   chan struct{} // the intent changed (Commit): an incremental pass if in sync
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
 
-	mu    sync.Mutex
-	st    GatewayStatus
-	known map[string]bool // keys of the entries last brought to the target
+	mu sync.Mutex
+	st GatewayStatus
+	// last is the want last brought to the target (its keys tell entries the
+	// previous version wanted from foreign ones). base, when set, is the same
+	// want while the target is known to hold it exactly: the last pass
+	// succeeded and the session has not changed since. An intent change is
+	// then written as the difference between base and the new want, without a
+	// read-back (an incremental pass).
+	last, base *want
+	// session is the client's Changes channel taken before the pass that set
+	// base: closed once the session or mastership changed since, which voids
+	// base even if the worker has not handled the change yet.
+	session <-chan struct{}
 }
 
 func newGateway(e *Engine, name, addr string, device uint64) (*gateway, error) {
@@ -85,13 +96,23 @@ func newGateway(e *Engine, name, addr string, device uint64) (*gateway, error) {
 		return nil, err
 	}
 	return &gateway{e: e, name: name, addr: addr, device: device, client: c, log: log,
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		kick: make(chan struct{}, 1), intent: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		st: GatewayStatus{Name: name, Address: addr, DeviceID: device}}, nil
 }
 
+// kickNow asks for a full pass (read back, diff, write).
 func (g *gateway) kickNow() {
 	select {
 	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// intentChanged asks for a pass for a new intent: incremental when the target
+// is known to hold the previous want exactly, else full.
+func (g *gateway) intentChanged() {
+	select {
+	case g.intent <- struct{}{}:
 	default:
 	}
 }
@@ -114,17 +135,19 @@ func (g *gateway) run() {
 	defer close(g.done)
 	timer := time.NewTimer(g.e.cfg.Interval)
 	defer timer.Stop()
-	due := true
+	due, full := true, true
 	retry := time.Duration(0)
 	for {
 		changes := g.client.Changes() // before the check, so no change is missed
 		if due && g.client.IsPrimary() {
 			due = false
-			err := g.reconcile()
+			err := g.reconcile(full, changes)
+			full = false
 			next := g.e.cfg.Interval
 			if err != nil {
 				retry = min(max(retry*2, g.e.cfg.Retry), g.e.cfg.Interval)
 				next = retry
+				full = true
 			} else {
 				retry = 0
 			}
@@ -133,7 +156,7 @@ func (g *gateway) run() {
 			case <-changes:
 				// The session changed during the pass (lost and regained
 				// mastership, reconnected): what was read back may be stale.
-				due = true
+				due, full = true, true
 				g.unsync()
 			default:
 			}
@@ -146,31 +169,50 @@ func (g *gateway) run() {
 		case <-g.e.hard.Done():
 			return
 		case <-g.kick:
+			due, full = true, true
+		case <-g.intent:
 			due = true
 		case <-changes:
-			due = true
+			due, full = true, true
 			g.unsync()
 		case <-timer.C:
-			due = true
+			// The periodic pass reads back: it repairs drift (entries changed
+			// behind the controller's back) that incremental passes cannot see.
+			due, full = true, true
 			timer.Reset(g.e.cfg.Interval)
 		}
 	}
 }
 
-// unsync records a change of the session: Synced waits for the next pass.
+// unsync records a change of the session: Synced waits for the next pass, and
+// the next pass is a full one.
 func (g *gateway) unsync() {
 	g.mu.Lock()
 	g.st.Synced = false
+	g.base = nil
 	g.mu.Unlock()
 }
 
-// reconcile is one pass: pipeline, read back, diff, write.
-func (g *gateway) reconcile() (err error) {
+// reconcile is one pass. A full pass (full, or no base known): pipeline, read
+// back, diff, write. An incremental pass (the target holds base exactly):
+// diff base against the current want, write; nothing is read back.
+func (g *gateway) reconcile(full bool, session <-chan struct{}) (err error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(g.e.hard, g.e.cfg.Timeout)
 	defer cancel()
 	written, foreign, pushed := 0, 0, false
 	var w *want
+	g.mu.Lock()
+	base := g.base
+	if base != nil {
+		select {
+		case <-g.session:
+			base = nil // the session changed since base was established
+		default:
+		}
+	}
+	g.base = nil // set again only by a pass that succeeds
+	g.mu.Unlock()
 	defer func() {
 		d := time.Since(start)
 		g.mu.Lock()
@@ -183,13 +225,14 @@ func (g *gateway) reconcile() (err error) {
 			st.PipelinePushes++
 		}
 		if w != nil {
-			st.Entries = len(w.entries)
+			st.Entries = w.n
 		}
 		if err == nil {
 			st.LastResult, st.LastError, st.InSync = ResultOK, "", true
 			if w != nil {
 				st.Version = w.version
 				st.Synced = true
+				g.last, g.base, g.session = w, w, session
 			}
 		} else {
 			st.LastResult, st.LastError, st.InSync = ResultError, err.Error(), false
@@ -203,6 +246,31 @@ func (g *gateway) reconcile() (err error) {
 		}
 	}()
 
+	if !full && base != nil {
+		w = g.e.currentWant(g.name)
+		if w == nil {
+			return nil // no intent for this gateway (it is being removed)
+		}
+		if w == base {
+			return nil
+		}
+		plan, err := reconcile.DiffSets(w.sets, base.sets, g.e.order)
+		if err != nil {
+			return fmt.Errorf("diff: %w", err)
+		}
+		if plan.Empty() {
+			return nil
+		}
+		g.log.Info("writing plan", "version", w.version, "inserts", plan.Inserts, "modifies", plan.Modifies,
+			"deletes", plan.Deletes, "incremental", true, "from_version", base.version)
+		written, err = g.apply(ctx, plan.Updates)
+		if err != nil {
+			return err // the next pass is a full one
+		}
+		g.log.Info("gateway in sync", "version", w.version, "written", written, "took", time.Since(start), "incremental", true)
+		return nil
+	}
+
 	devcfg := g.deviceConfig()
 	pushed, err = g.client.EnsurePipeline(ctx, g.e.codec.Info().P4Info(), devcfg, Cookie(g.e.codec.Info(), devcfg))
 	if err != nil {
@@ -212,6 +280,7 @@ func (g *gateway) reconcile() (err error) {
 	if err != nil {
 		return fmt.Errorf("read back: %w", err)
 	}
+	g.log.Debug("read back", "entries", len(raw))
 	have := make([]*p4v1.TableEntry, len(raw))
 	for i, te := range raw {
 		have[i] = Canonicalize(te)
@@ -220,22 +289,27 @@ func (g *gateway) reconcile() (err error) {
 	if w == nil {
 		return nil // no intent for this gateway (it is being removed)
 	}
-	plan, err := reconcile.Diff(w.entries, have, g.e.order)
+	plan, err := reconcile.DiffSets(w.sets, []*reconcile.Set{reconcile.NewSet(have, nil)}, g.e.order)
 	if err != nil {
 		return fmt.Errorf("diff: %w", err)
 	}
 	g.mu.Lock()
-	known := g.known
+	last := g.last
 	g.mu.Unlock()
 	retired := 0
-	for _, te := range plan.Foreign {
-		if known[Key(te)] {
-			retired++ // wanted by the previous version: retired by the intent change
+	for i, u := range plan.Updates {
+		if u.GetType() != p4v1.Update_DELETE {
 			continue
+		}
+		if last != nil {
+			if _, ok := last.origin(plan.Keys[i]); ok {
+				retired++ // wanted by the previous version: retired by the intent change
+				continue
+			}
 		}
 		foreign++
 		if foreign <= 20 {
-			g.log.Warn("foreign entry removed", "entry", g.e.codec.Describe(te))
+			g.log.Warn("foreign entry removed", "entry", g.e.codec.Describe(u.GetEntity().GetTableEntry()))
 		}
 	}
 	if foreign > 20 {
@@ -245,7 +319,6 @@ func (g *gateway) reconcile() (err error) {
 		g.log.Debug("entries retired by the intent change", "count", retired)
 	}
 	if plan.Empty() {
-		g.setKnown(w)
 		return nil
 	}
 	g.log.Info("writing plan", "version", w.version, "inserts", plan.Inserts, "modifies", plan.Modifies,
@@ -254,19 +327,8 @@ func (g *gateway) reconcile() (err error) {
 	if err != nil {
 		return err
 	}
-	g.setKnown(w)
 	g.log.Info("gateway in sync", "version", w.version, "written", written, "took", time.Since(start))
 	return nil
-}
-
-func (g *gateway) setKnown(w *want) {
-	known := make(map[string]bool, len(w.entries))
-	for k := range w.origin {
-		known[k] = true
-	}
-	g.mu.Lock()
-	g.known = known
-	g.mu.Unlock()
 }
 
 func (g *gateway) deviceConfig() []byte {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,8 @@ type agent struct {
 	mu  sync.Mutex
 	srv *server.Server
 	gs  *grpc.Server
+
+	reads atomic.Int64 // Read RPCs served
 }
 
 func projectInfo(t testing.TB) *p4info.Info {
@@ -90,7 +93,13 @@ func (a *agent) start() {
 		a.t.Fatalf("agent listen: %v", err)
 	}
 	a.addr = lis.Addr().String()
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64<<20),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if info.FullMethod == "/p4.v1.P4Runtime/Read" {
+				a.reads.Add(1)
+			}
+			return h(srv, ss)
+		}))
 	p4v1.RegisterP4RuntimeServer(gs, srv)
 	go gs.Serve(lis)
 	a.mu.Lock()

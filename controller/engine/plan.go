@@ -59,7 +59,9 @@ func (p *GatewayPlan) Empty() bool { return p.Inserts+p.Modifies+p.Deletes == 0 
 // against the entries read back from the target now (bounded by
 // Config.PlanTimeout). A gateway that cannot be read is planned against what it
 // should hold under the current intent, and a gateway the engine does not
-// manage yet against an empty target; Note says so. Plan writes nothing.
+// manage yet against an empty target; Note says so. Plan writes nothing. It is
+// for dry runs and Diff, which say what the gateways hold; ChangePlan is the
+// cheap plan of a change that is about to be applied.
 func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 	if p == nil || p.result == nil {
 		return nil
@@ -72,7 +74,7 @@ func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 		g := e.gws[gres.Name]
 		cur := e.wants[gres.Name]
 		e.mu.Unlock()
-		var have []*p4v1.TableEntry
+		var have []*reconcile.Set
 		switch {
 		case g == nil:
 			gp.Note = "gateway not managed yet: planned against an empty target"
@@ -82,9 +84,11 @@ func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 			cancel()
 			if err == nil {
 				gp.Reachable = true
-				for _, te := range raw {
-					have = append(have, Canonicalize(te))
+				read := make([]*p4v1.TableEntry, len(raw))
+				for i, te := range raw {
+					read[i] = Canonicalize(te)
 				}
+				have = []*reconcile.Set{reconcile.NewSet(read, nil)}
 				break
 			}
 			if code, _ := statusCode(err); code == codes.FailedPrecondition {
@@ -93,36 +97,76 @@ func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 				break
 			}
 			if cur != nil {
-				have = cur.entries
+				have = cur.sets
 				gp.Note = fmt.Sprintf("target unreachable (%s): planned against the entries of intent version %d", shortErr(err), cur.version)
 			} else {
 				gp.Note = fmt.Sprintf("target unreachable (%s): planned against an empty target", shortErr(err))
 			}
 		}
-		plan, err := reconcile.Diff(w.entries, have, e.order)
-		if err != nil {
-			gp.Note = strings.TrimPrefix(gp.Note+"; ", "; ") + "diff failed: " + err.Error()
-			out = append(out, gp)
-			continue
-		}
-		e.summarize(&gp, plan, w, cur)
+		e.planOne(&gp, w, have, cur)
 		out = append(out, gp)
 	}
 	return out
 }
 
-func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, w, cur *want) {
+// ChangePlan computes, for every gateway of p, the updates applying p writes on
+// top of the current intent: the desired entries of the current version against
+// those of p (desired against desired), without reading the gateways back. Pool
+// versions both share are not even looked at, so a cutover's plan costs the
+// gray rules, not the 258k buckets. A gateway the engine does not manage yet is
+// planned against an empty target. The Note says what the plan is against;
+// Reachable is false (nothing was read). A gateway that does not hold the
+// current version exactly (status InSync) gets a full pass, which reads it back
+// and may write more than this plan says.
+func (e *Engine) ChangePlan(p *Prepared) []GatewayPlan {
+	if p == nil || p.result == nil {
+		return nil
+	}
+	var out []GatewayPlan
+	for _, gres := range p.result.Gateways {
+		w := p.wants[gres.Name]
+		gp := GatewayPlan{Gateway: gres.Name}
+		e.mu.Lock()
+		g := e.gws[gres.Name]
+		cur := e.wants[gres.Name]
+		e.mu.Unlock()
+		var have []*reconcile.Set
+		switch {
+		case g == nil || cur == nil:
+			gp.Note = "gateway not managed yet: planned against an empty target"
+		default:
+			have = cur.sets
+			gp.Note = fmt.Sprintf("planned against the entries of intent version %d (not read back)", cur.version)
+			if st := g.status(); !st.InSync || st.Version != cur.version {
+				gp.Note += fmt.Sprintf("; the gateway does not hold them yet (version %d, in sync %v): its next pass reads it back", st.Version, st.InSync)
+			}
+		}
+		e.planOne(&gp, w, have, cur)
+		out = append(out, gp)
+	}
+	return out
+}
+
+func (e *Engine) planOne(gp *GatewayPlan, w *want, have []*reconcile.Set, cur *want) {
+	plan, err := reconcile.DiffSets(w.sets, have, e.order)
+	if err != nil {
+		gp.Note = strings.TrimPrefix(gp.Note+"; ", "; ") + "diff failed: " + err.Error()
+		return
+	}
+	e.summarize(gp, plan, cur)
+}
+
+func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, cur *want) {
 	gp.Inserts, gp.Modifies, gp.Deletes = plan.Inserts, plan.Modifies, plan.Deletes
 	groups := map[ChangeGroup]int{}
 	var order []ChangeGroup
-	for _, u := range plan.Updates {
+	for i, u := range plan.Updates {
 		te := u.GetEntity().GetTableEntry()
-		k := Key(te)
-		origin := w.origin[k]
-		if u.GetType() == p4v1.Update_DELETE {
-			origin = ""
+		origin := plan.Tags[i]
+		if u.GetType() == p4v1.Update_DELETE && origin == "" {
+			// Read back: the origin is the current intent's, if it wants it.
 			if cur != nil {
-				origin = cur.origin[k]
+				origin, _ = cur.origin(plan.Keys[i])
 			}
 			if origin == "" {
 				origin = OriginForeign

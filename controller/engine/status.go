@@ -104,7 +104,7 @@ func (e *Engine) Counters(ctx context.Context, gateway string) (*Counters, error
 		for _, te := range ents {
 			origin := ""
 			if w != nil {
-				origin = w.origin[Key(Canonicalize(te))]
+				origin, _ = w.origin(Key(Canonicalize(te)))
 			}
 			name, ok := strings.CutPrefix(origin, tc.prefix)
 			if !ok {

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"strings"
 	"testing"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -101,5 +102,54 @@ func TestPriorityIsPartOfTheKey(t *testing.T) {
 func TestDuplicateDesiredEntriesRefused(t *testing.T) {
 	if _, err := Diff([]*p4v1.TableEntry{exact(tVIP, 9, 1, 1), exact(tVIP, 9, 1, 2)}, nil, order); err == nil {
 		t.Fatal("duplicate desired keys accepted")
+	}
+}
+
+func TestDiffSetsSkipsSharedSetsAndCarriesTags(t *testing.T) {
+	shared := NewSet([]*p4v1.TableEntry{exact(tSelect, 0, 6, 1), exact(tSelect, 1, 6, 2)}, []string{"pool a", "pool a"})
+	old := NewSet([]*p4v1.TableEntry{exact(tVIP, 9, 1, 1), exact(tRules, 4, 3, 1)}, []string{"vip v", "rule r"})
+	nu := NewSet([]*p4v1.TableEntry{exact(tVIP, 9, 1, 2), exact(tRules, 5, 3, 1)}, []string{"vip v", "rule s"})
+	p, err := DiffSets([]*Set{nu, shared}, []*Set{shared, old}, order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, u := range p.Updates {
+		got = append(got, u.GetType().String()+":"+p.Tags[i])
+	}
+	if want := "MODIFY:vip v INSERT:rule s DELETE:rule r"; strings.Join(got, " ") != want {
+		t.Fatalf("updates %v, want %s", got, want)
+	}
+	// The same diff over plain entries (no shared set) gives the same updates.
+	q, err := Diff(append(append([]*p4v1.TableEntry{}, nu.Entries...), shared.Entries...),
+		append(append([]*p4v1.TableEntry{}, shared.Entries...), old.Entries...), order)
+	if err != nil || len(q.Updates) != 3 || q.Inserts != 1 || q.Modifies != 1 || q.Deletes != 1 {
+		t.Fatalf("Diff: %v %+v", err, q)
+	}
+}
+
+func TestKeyIgnoresMatchOrderAndActions(t *testing.T) {
+	a := &p4v1.TableEntry{TableId: 1, Priority: 3, Match: []*p4v1.FieldMatch{
+		{FieldId: 2, FieldMatchType: &p4v1.FieldMatch_Ternary_{Ternary: &p4v1.FieldMatch_Ternary{Value: []byte{1}, Mask: []byte{0xff}}}},
+		{FieldId: 1, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: []byte{1, 2}}}}}}
+	b := &p4v1.TableEntry{TableId: 1, Priority: 3, Match: []*p4v1.FieldMatch{a.Match[1], a.Match[0]},
+		Action: exact(1, 0, 9, 9).Action}
+	ka, _ := Key(a)
+	kb, _ := Key(b)
+	if ka != kb {
+		t.Fatal("match order changes the key")
+	}
+	c := &p4v1.TableEntry{TableId: 1, Priority: 4, Match: b.Match}
+	if kc, _ := Key(c); kc == ka {
+		t.Fatal("priority is not part of the key")
+	}
+	// Value bytes that could run into the next field do not collide.
+	d := &p4v1.TableEntry{TableId: 1, Match: []*p4v1.FieldMatch{
+		{FieldId: 1, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: []byte{1, 0, 0, 0, 2}}}}}}
+	e := &p4v1.TableEntry{TableId: 1, Match: []*p4v1.FieldMatch{
+		{FieldId: 1, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: []byte{1}}}},
+		{FieldId: 2, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: []byte{}}}}}}
+	if kd, _ := Key(d); kd == func() string { k, _ := Key(e); return k }() {
+		t.Fatal("keys collide")
 	}
 }

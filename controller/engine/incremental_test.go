@@ -1,0 +1,162 @@
+package engine_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/store"
+)
+
+// twoRules is the test intent with a second VM rule, and the first rule's pool
+// changed from gray to base.
+func twoRules(addr string) string {
+	doc := intentYAML([]string{addr}, threeBackends())
+	doc = strings.Replace(doc, "    pool: gray\n", "    pool: base\n", 1)
+	return doc + `  - name: vm-10.0.0.6
+    match: {vip: vpc, vni: 5001, src: 10.0.0.6}
+    pool: gray
+`
+}
+
+// An intent change on an in-sync session is written as the difference between
+// the old and the new desired entries: exactly the changed entries, in
+// make-before-break order, and nothing is read back.
+func TestIntentChangeIsIncremental(t *testing.T) {
+	a := startAgent(t, nil)
+	e := newEngine(t, store.NewMemory(), 10)
+	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	st := waitVersion(t, e, 1)[0]
+	reads, written := a.reads.Load(), st.EntriesWritten
+
+	p2, err := e.Prepare(load(t, twoRules(a.addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := e.ChangePlan(p2)
+	if len(plan) != 1 || plan[0].Inserts != 1 || plan[0].Modifies != 1 || plan[0].Deletes != 0 || plan[0].Reachable {
+		t.Fatalf("change plan %+v", plan)
+	}
+	if got := a.reads.Load(); got != reads {
+		t.Fatalf("ChangePlan read the gateway back (%d reads)", got-reads)
+	}
+	var got []string
+	for _, c := range plan[0].Changes {
+		got = append(got, c.Op+" "+c.Origin)
+	}
+	if strings.Join(got, ", ") != "MODIFY rule vm-10.0.0.5, INSERT rule vm-10.0.0.6" {
+		t.Fatalf("changes %v", got)
+	}
+	if err := e.Commit(p2, 2); err != nil {
+		t.Fatal(err)
+	}
+	st = waitVersion(t, e, 2)[0]
+	if st.LastWritten != 2 || st.EntriesWritten != written+2 {
+		t.Fatalf("incremental pass wrote %d (total %d, before %d), want 2", st.LastWritten, st.EntriesWritten, written)
+	}
+	if got := a.reads.Load(); got != reads {
+		t.Fatalf("the incremental pass read the gateway back (%d reads)", got-reads)
+	}
+	sameEntries(t, a.entries(t), desired(t, p2.Result(), "gw1"))
+
+	// A pool change: the new version written complete, then the repoint, then
+	// the old version deleted; still without a read-back.
+	reads = a.reads.Load()
+	p3 := apply(t, e, load(t, strings.Replace(twoRules(a.addr), "weight: 1}\n", "weight: 3}\n", 1)), 3)
+	st = waitVersion(t, e, 3)[0]
+	if got := a.reads.Load(); got != reads {
+		t.Fatalf("the incremental pass read the gateway back (%d reads)", got-reads)
+	}
+	// 4096 buckets + pool_hash of the new version, the VIP and one rule
+	// repointed, 4096 + 1 deleted.
+	if want := 2*4097 + 2; st.LastWritten != want {
+		t.Fatalf("pool flip wrote %d updates, want %d", st.LastWritten, want)
+	}
+	sameEntries(t, a.entries(t), desired(t, p3.Result(), "gw1"))
+}
+
+// Drift (entries changed behind the controller's back on the same session) is
+// invisible to incremental passes; the periodic pass reads back and repairs it.
+func TestDriftRepairedByThePeriodicPass(t *testing.T) {
+	a := startAgent(t, nil)
+	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: 400 * time.Millisecond,
+		Retry: 50 * time.Millisecond, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	waitVersion(t, e, 1)
+
+	// Drift: the VM rule deleted on the target with the engine's own election
+	// id, so the engine's session sees no change.
+	var rule *p4v1.TableEntry
+	for _, te := range desired(t, p1.Result(), "gw1") {
+		if te.GetPriority() != 0 {
+			rule = te
+		}
+	}
+	a.mu.Lock()
+	srv := a.srv
+	a.mu.Unlock()
+	_, err = srv.Write(ctx(t), &p4v1.WriteRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 10},
+		Updates: []*p4v1.Update{{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{
+			TableEntry: &p4v1.TableEntry{TableId: rule.TableId, Match: rule.Match, Priority: rule.Priority}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.Status()[0].Reconciles
+	// The periodic pass puts it back.
+	st := waitStatus(t, e, "repaired by a periodic pass", func(s engine.GatewayStatus) bool {
+		return s.Reconciles > before && s.LastWritten == 1 && s.InSync
+	})
+	if st.ForeignRemoved != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	sameEntries(t, a.entries(t), desired(t, p1.Result(), "gw1"))
+}
+
+// Without the periodic pass, a drift survives incremental passes and a full
+// pass (Kick) repairs it along with the change.
+func TestDriftRepairedByAFullPass(t *testing.T) {
+	a := startAgent(t, nil)
+	e := newEngine(t, nil, 10)
+	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	waitVersion(t, e, 1)
+	var rule *p4v1.TableEntry
+	for _, te := range desired(t, p1.Result(), "gw1") {
+		if te.GetPriority() != 0 {
+			rule = te
+		}
+	}
+	a.mu.Lock()
+	srv := a.srv
+	a.mu.Unlock()
+	_, err := srv.Write(ctx(t), &p4v1.WriteRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 10},
+		Updates: []*p4v1.Update{{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{
+			TableEntry: &p4v1.TableEntry{TableId: rule.TableId, Match: rule.Match, Priority: rule.Priority}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An incremental change (a second rule) does not see the drift...
+	doc2 := intentYAML([]string{a.addr}, threeBackends()) + `  - name: vm-10.0.0.6
+    match: {vip: vpc, vni: 5001, src: 10.0.0.6}
+    pool: gray
+`
+	p2 := apply(t, e, load(t, doc2), 2)
+	if st := waitVersion(t, e, 2)[0]; st.LastWritten != 1 {
+		t.Fatalf("incremental pass wrote %d, want 1", st.LastWritten)
+	}
+	if n, want := len(a.entries(t)), len(desired(t, p2.Result(), "gw1")); n != want-1 {
+		t.Fatalf("target holds %d entries, want %d (the drifted rule still missing)", n, want-1)
+	}
+	// ...a full pass repairs it.
+	if st := pass(t, e); st.LastWritten != 1 || !st.InSync {
+		t.Fatalf("full pass: %+v", st)
+	}
+	sameEntries(t, a.entries(t), desired(t, p2.Result(), "gw1"))
+}
