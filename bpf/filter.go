@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/pipeline"
 )
 
 // Sizes of tss_filter (TSS_FILTER_LOG, TSS_FILTER_WORDS in consts.h).
@@ -18,13 +20,22 @@ const (
 // (mask id, masked key). Both sides must agree bit for bit
 // (TestFilterBitMatchesProgram).
 func filterBit(maskID uint32, k RuleKey) uint32 {
-	f := k.Flow
-	h := (uint64(f.Src)<<32 | uint64(f.Dst)) * 0x9e3779b97f4a7c15
-	h ^= (uint64(f.VNI|uint32(f.Proto)<<24)<<32 | uint64(k.VIPID)<<16 | uint64(f.Tenant)) * 0xc2b2ae3d27d4eb4f
-	h ^= (uint64(uint32(f.SPort)<<16|uint32(f.DPort))<<32 | uint64(maskID)) * 0x165667b19e3779f9
+	addr, ids, ports := packKey(k)
+	h := addr * 0x9e3779b97f4a7c15
+	h ^= ids * 0xc2b2ae3d27d4eb4f
+	h ^= (ports | uint64(maskID)) * 0x165667b19e3779f9
 	h ^= h >> 29
 	h *= 0xbf58476d1ce4e5b9
 	return uint32(h >> (64 - filterLog))
+}
+
+// packKey packs a key (or a mask) in the three words of struct mask_entry.
+func packKey(k RuleKey) (addr, ids, ports uint64) {
+	f := k.Flow
+	addr = uint64(f.Src)<<32 | uint64(f.Dst)
+	ids = uint64(f.VNI&pipeline.MaxVNI|uint32(f.Proto)<<24)<<32 | uint64(k.VIPID)<<16 | uint64(f.Tenant)
+	ports = uint64(uint32(f.SPort)<<16|uint32(f.DPort)) << 32
+	return addr, ids, ports
 }
 
 // tssFilter is the Go side of tss_filter, a Bloom filter over the keys of

@@ -42,15 +42,19 @@ static __always_inline int verdict(__u8 reason, __u64 bytes)
 
 /* best_rule runs the tuple-space search: one hash lookup per mask in use,
  * masks by decreasing max priority, stopping once no later mask can beat
- * the best match; tss_filter skips the lookups that cannot hit. Returns 0
- * on a miss. */
+ * the best match. The packet's fields are packed in three words once; per
+ * mask, three ANDs give the masked key, and tss_filter skips the hash lookup
+ * of a key no rule has. Returns 0 on a miss. */
 static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struct rule_value *out)
 {
+	__u64 addr = (__u64)f->src << 32 | f->dst;
+	__u64 ids = (__u64)(f->vni | (__u32)f->proto << 24) << 32 | (__u32)vip_id << 16 | f->tenant;
+	__u64 ports = (__u64)((__u32)f->sport << 16 | f->dport) << 32;
+	__u32 zero = 0, best = 0, n, bit, word;
 	struct tss_key k = {};
 	struct mask_list *l;
 	struct rule_value *r;
-	__u32 zero = 0, best = 0, n, bit, word;
-	__u64 *w;
+	__u64 a, d, p, *w;
 
 	l = bpf_map_lookup_elem(&gray_masks, &zero);
 	if (!l)
@@ -61,20 +65,23 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 
 		if (best >= m->max_priority)
 			break;
-		k.mask_id = m->mask_id;
-		k.key.vip_id = vip_id & m->mask.vip_id;
-		k.key.vni = f->vni & m->mask.vni;
-		k.key.tenant = f->tenant & m->mask.tenant;
-		k.key.src = f->src & m->mask.src;
-		k.key.dst = f->dst & m->mask.dst;
-		k.key.proto = f->proto & m->mask.proto;
-		k.key.sport = f->sport & m->mask.sport;
-		k.key.dport = f->dport & m->mask.dport;
-		bit = tss_bit(&k);
+		a = addr & m->addr_mask;
+		d = ids & m->ids_mask;
+		p = ports & m->ports_mask;
+		bit = tss_bit(a, d, p, m->mask_id);
 		word = bit >> 6;
 		w = bpf_map_lookup_elem(&tss_filter, &word);
 		if (!w || !(*w & (1ULL << (bit & 63))))
 			continue; /* no rule of this mask can match */
+		k.mask_id = m->mask_id;
+		k.key.src = a >> 32;
+		k.key.dst = (__u32)a;
+		k.key.vni = (d >> 32) & 0xffffff;
+		k.key.proto = d >> 56;
+		k.key.vip_id = (__u16)(d >> 16);
+		k.key.tenant = (__u16)d;
+		k.key.sport = p >> 48;
+		k.key.dport = (__u16)(p >> 32);
 		r = bpf_map_lookup_elem(&gray_rules, &k);
 		if (r && r->priority > best) {
 			best = r->priority;

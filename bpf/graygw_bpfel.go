@@ -43,6 +43,9 @@ type graygwHashMask struct {
 
 type graygwMaskEntry struct {
 	_           structs.HostLayout
+	AddrMask    uint64
+	IdsMask     uint64
+	PortsMask   uint64
 	Mask        graygwRuleKey
 	MaskId      uint32
 	MaxPriority uint32

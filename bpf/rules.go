@@ -286,7 +286,9 @@ func (d *Dataplane) publishMasks() error {
 	var l graygwMaskList
 	l.Count = uint32(len(es))
 	for i, e := range es {
-		l.Masks[i] = graygwMaskEntry{Mask: e.mask.raw(), MaskId: e.m.id, MaxPriority: uint32(e.prio)}
+		a, ids, ports := packKey(e.mask)
+		l.Masks[i] = graygwMaskEntry{AddrMask: a, IdsMask: ids, PortsMask: ports, Mask: e.mask.raw(), MaskId: e.m.id,
+			MaxPriority: uint32(e.prio)}
 	}
 	if err := d.objs.GrayMasks.Update(maskListKey, &l, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: gray_masks: %w", err)

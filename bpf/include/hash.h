@@ -48,17 +48,16 @@ static __always_inline __u16 split_hash(__u32 vni, __u32 src)
 	return (__u16)~crc;
 }
 
-/* tss_bit is the tss_filter bit of a gray_rules key: a multiplicative hash
- * of the masked fields and the mask id (bpf/filter.go computes the same). */
-static __always_inline __u32 tss_bit(const struct tss_key *k)
+/* tss_bit is the tss_filter bit of a gray_rules key, from the masked key
+ * packed in three words (see struct mask_entry) and the mask id: a
+ * multiplicative hash; bpf/filter.go computes the same. */
+static __always_inline __u32 tss_bit(__u64 addr, __u64 ids, __u64 ports, __u32 mask_id)
 {
 	__u64 h;
 
-	h = ((__u64)k->key.src << 32 | k->key.dst) * 0x9e3779b97f4a7c15ULL;
-	h ^= ((__u64)(k->key.vni | (__u32)k->key.proto << 24) << 32 |
-	      (__u32)k->key.vip_id << 16 | k->key.tenant) * 0xc2b2ae3d27d4eb4fULL;
-	h ^= ((__u64)((__u32)k->key.sport << 16 | k->key.dport) << 32 | k->mask_id) *
-	     0x165667b19e3779f9ULL;
+	h = addr * 0x9e3779b97f4a7c15ULL;
+	h ^= ids * 0xc2b2ae3d27d4eb4fULL;
+	h ^= (ports | mask_id) * 0x165667b19e3779f9ULL;
 	h ^= h >> 29;
 	h *= 0xbf58476d1ce4e5b9ULL;
 	return h >> (64 - TSS_FILTER_LOG);

@@ -64,8 +64,13 @@ struct rule_value {
 	__u32 slot; /* rule id: indexes rule_counters and rule_store */
 };
 
-/* One mask in use, with the highest priority among its rules. */
+/* One mask in use, with the highest priority among its rules. The *_mask
+ * words are the mask packed as tss_words() packs a packet, so a packet ANDs
+ * three words per mask to get the key tss_bit() hashes. */
 struct mask_entry {
+	__u64 addr_mask;  /* src << 32 | dst */
+	__u64 ids_mask;   /* (vni | proto << 24) << 32 | vip_id << 16 | tenant */
+	__u64 ports_mask; /* (sport << 16 | dport) << 32 */
 	struct rule_key mask;
 	__u32 mask_id;
 	__u32 max_priority;
