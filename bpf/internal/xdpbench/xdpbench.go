@@ -113,6 +113,9 @@ func Run(cfg Config) (*Report, error) {
 	// Cost against the number of gray rules, over a fixed set of masks.
 	for _, n := range []int{10, 1000, 10000} {
 		st, hit, miss := scaled(n, cfg.Seed)
+		if h, m := model.Process(st, hit), model.Process(st, miss); h.Pool != 2 || m.Pool != 1 {
+			return nil, fmt.Errorf("xdpbench: %d rules: the hit packet goes to pool %d and the miss to %d, want 2 and 1", n, h.Pool, m.Pool)
+		}
 		d, err := load(st)
 		if err != nil {
 			return nil, err
@@ -316,7 +319,9 @@ func scaled(n int, seed uint64) (st *model.State, hit, miss []byte) {
 	}
 	l4 := testpkt.L4{Proto: testpkt.ProtoTCP, SPort: 33000, DPort: 80, Payload: []byte("graygw")}
 	hit = testvectors.Overlay(netip.MustParseAddr("10.255.0.1"), vmVNI, addr(vmSrc).String(), "192.168.1.1", l4)
-	miss = testvectors.Overlay(netip.MustParseAddr("10.255.0.1"), 7, "10.99.0.1", "192.168.1.1", l4)
+	// The miss goes to 10.200.1.1: the VIP + /16 rules take 172.16/16 upwards,
+	// and from 5273 rules on one of them covers 192.168/16.
+	miss = testvectors.Overlay(netip.MustParseAddr("10.255.0.1"), 7, "10.99.0.1", "10.200.1.1", l4)
 	return st, hit, miss
 }
 
