@@ -23,11 +23,13 @@ var (
 	ErrExists = errors.New("dataplane: entry already exists")
 	// ErrNotFound: the entry to modify, delete or read does not exist.
 	ErrNotFound = errors.New("dataplane: entry not found")
-	// ErrFull: the table (or a target-specific structure, e.g. the XDP
-	// tuple-space mask list) has no room. P4Runtime RESOURCE_EXHAUSTED.
+	// ErrFull: the table, or a target-specific structure, has no room (XDP:
+	// the tuple-space mask list, 64 masks; the backend_select slots, 64 pools
+	// owning buckets at once). P4Runtime RESOURCE_EXHAUSTED.
 	ErrFull = errors.New("dataplane: table full")
 	// ErrOutOfRange: a value the P4Info allows but this target cannot represent
-	// (e.g. an XDP pool id beyond its bucket array). P4Runtime OUT_OF_RANGE.
+	// (e.g. a backend_select bucket >= 4096 on XDP, where the P4Info field is
+	// 16 bits wide). P4Runtime OUT_OF_RANGE.
 	ErrOutOfRange = errors.New("dataplane: value beyond the target's range")
 )
 

@@ -12,12 +12,25 @@ import (
 
 // Limits are optional target limits a Memory dataplane imitates, so tests can see
 // how the agent reports a target that holds less than the P4Info promises.
-// Zero means no limit.
+// Zero means no limit. XDPLimits gives the XDP dataplane's.
 type Limits struct {
-	// MaxPools: pools >= MaxPools cannot own buckets (ErrOutOfRange), as on XDP.
+	// MaxPools: how many pools may own backend_select buckets at once. Any
+	// pool id may; the first bucket of one more pool is ErrFull (XDP: the
+	// slots of its backend_select array, bpf.MaxPools).
 	MaxPools int
-	// MaxMasks: distinct gray rule masks in use at once (ErrFull), as on XDP.
+	// Buckets: backend_select buckets per pool; a bucket >= Buckets is
+	// ErrOutOfRange although the 16-bit P4Info field allows it (XDP:
+	// pipeline.Buckets cells per slot).
+	Buckets int
+	// MaxMasks: distinct gray rule masks in use at once (ErrFull), as on XDP
+	// (bpf.MaxMasks, the tuple-space search's bound).
 	MaxMasks int
+}
+
+// XDPLimits are the limits of the XDP dataplane (bpf.MaxPools, pipeline.Buckets,
+// bpf.MaxMasks; a test checks them against package bpf).
+func XDPLimits() Limits {
+	return Limits{MaxPools: 64, Buckets: pipeline.Buckets, MaxMasks: 64}
 }
 
 // Memory is the reference dataplane: a model.State plus counters, forwarding with
@@ -26,13 +39,16 @@ type Limits struct {
 type Memory struct {
 	limits Limits
 
-	mu      sync.Mutex
-	st      *model.State
-	rules   map[model.GrayRule]struct{} // rule identities present
-	drops   [pipeline.NumReasons]Counter
-	vipCtr  map[uint32]Counter
-	ruleCtr map[model.GrayRule]Counter
-	beCtr   map[uint16]Counter
+	mu    sync.Mutex
+	st    *model.State
+	rules map[model.GrayRule]struct{} // rule identities present
+	// poolBuckets: how many backend_select cells each pool owns (pools
+	// owning none are absent), for Limits.MaxPools.
+	poolBuckets map[uint16]int
+	drops       [pipeline.NumReasons]Counter
+	vipCtr      map[uint32]Counter
+	ruleCtr     map[model.GrayRule]Counter
+	beCtr       map[uint16]Counter
 }
 
 var (
@@ -44,7 +60,7 @@ var (
 // NewMemory returns an empty Memory dataplane.
 func NewMemory(l Limits) *Memory {
 	return &Memory{
-		limits: l, st: model.NewState(), rules: map[model.GrayRule]struct{}{},
+		limits: l, st: model.NewState(), rules: map[model.GrayRule]struct{}{}, poolBuckets: map[uint16]int{},
 		vipCtr: map[uint32]Counter{}, ruleCtr: map[model.GrayRule]Counter{}, beCtr: map[uint16]Counter{},
 	}
 }
@@ -205,41 +221,53 @@ func (m *Memory) DeletePoolHash(pool uint16) error {
 	return nil
 }
 
-func (m *Memory) checkBucket(pool, bucket uint16) error {
-	if m.limits.MaxPools > 0 && int(pool) >= m.limits.MaxPools {
-		return fmt.Errorf("backend_select pool %d: %w: pools < %d", pool, ErrOutOfRange, m.limits.MaxPools)
+// checkBuckets checks buckets first..first+n-1 of pool against the limits, with
+// m.mu held: the range against Buckets (ErrOutOfRange), then, for a pool that
+// owns no bucket yet, the number of pools that do against MaxPools (ErrFull).
+func (m *Memory) checkBuckets(pool, first uint16, n int) error {
+	bound := 1 << 16
+	if m.limits.Buckets > 0 {
+		bound = m.limits.Buckets
 	}
-	if m.limits.MaxPools > 0 && int(bucket) >= pipeline.Buckets {
-		return fmt.Errorf("backend_select bucket %d: %w: buckets < %d", bucket, ErrOutOfRange, pipeline.Buckets)
+	if int(first)+n > bound {
+		return fmt.Errorf("backend_select pool %d: %w: buckets %d..%d, want < %d",
+			pool, ErrOutOfRange, first, int(first)+n-1, bound)
+	}
+	if m.limits.MaxPools > 0 && n > 0 && m.poolBuckets[pool] == 0 && len(m.poolBuckets) >= m.limits.MaxPools {
+		return fmt.Errorf("backend_select pool %d: %w: %d pools own buckets already", pool, ErrFull, len(m.poolBuckets))
 	}
 	return nil
 }
 
+// setBucket sets one cell, with m.mu held, keeping poolBuckets.
+func (m *Memory) setBucket(pool, bucket, backend uint16) {
+	k := model.SelectKey{Pool: pool, Bucket: bucket}
+	if _, ok := m.st.BackendSelect[k]; !ok {
+		m.poolBuckets[pool]++
+	}
+	m.st.BackendSelect[k] = backend
+}
+
 // SetBucket implements Dataplane.
 func (m *Memory) SetBucket(pool, bucket, backend uint16) error {
-	if err := m.checkBucket(pool, bucket); err != nil {
-		return err
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.st.BackendSelect[model.SelectKey{Pool: pool, Bucket: bucket}] = backend
+	if err := m.checkBuckets(pool, bucket, 1); err != nil {
+		return err
+	}
+	m.setBucket(pool, bucket, backend)
 	return nil
 }
 
 // SetBuckets implements Dataplane.
 func (m *Memory) SetBuckets(pool, first uint16, backends []uint16) error {
-	if int(first)+len(backends) > 1<<16 {
-		return fmt.Errorf("backend_select pool %d: %w: %d buckets from %d", pool, ErrOutOfRange, len(backends), first)
-	}
-	for i := range backends {
-		if err := m.checkBucket(pool, first+uint16(i)); err != nil {
-			return err
-		}
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.checkBuckets(pool, first, len(backends)); err != nil {
+		return err
+	}
 	for i, b := range backends {
-		m.st.BackendSelect[model.SelectKey{Pool: pool, Bucket: first + uint16(i)}] = b
+		m.setBucket(pool, first+uint16(i), b)
 	}
 	return nil
 }
@@ -248,11 +276,17 @@ func (m *Memory) SetBuckets(pool, first uint16, backends []uint16) error {
 func (m *Memory) DeleteBucket(pool, bucket uint16) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.limits.Buckets > 0 && int(bucket) >= m.limits.Buckets {
+		return fmt.Errorf("backend_select %d/%d: %w: buckets < %d", pool, bucket, ErrOutOfRange, m.limits.Buckets)
+	}
 	k := model.SelectKey{Pool: pool, Bucket: bucket}
 	if _, ok := m.st.BackendSelect[k]; !ok {
 		return fmt.Errorf("backend_select %d/%d: %w", pool, bucket, ErrNotFound)
 	}
 	delete(m.st.BackendSelect, k)
+	if m.poolBuckets[pool]--; m.poolBuckets[pool] == 0 {
+		delete(m.poolBuckets, pool)
+	}
 	return nil
 }
 

@@ -109,18 +109,57 @@ func TestMemoryRules(t *testing.T) {
 	}
 }
 
+// TestMemoryLimits: XDPLimits as XDP has them: any pool id owns buckets, 64
+// pools at once (ErrFull for the 65th, room again once one lets go of its last
+// bucket), buckets < 4096 (ErrOutOfRange).
 func TestMemoryLimits(t *testing.T) {
-	m := NewMemory(Limits{MaxPools: 64})
-	if err := m.SetBucket(64, 0, 1); !errors.Is(err, ErrOutOfRange) {
-		t.Errorf("SetBucket(pool 64) = %v", err)
+	m := NewMemory(XDPLimits())
+	for i := range 64 {
+		pool := uint16(i)
+		if i%2 == 1 {
+			pool |= 0x8000 // the controller's second pool version
+		}
+		mustNoErr(t, m.SetBucket(pool, uint16(i), 1))
 	}
+	mustNoErr(t, m.SetBucket(0x8001, pipeline.Buckets-1, 1)) // a pool with buckets: no new slot
+	if err := m.SetBucket(64, 0, 1); !errors.Is(err, ErrFull) {
+		t.Errorf("SetBucket(65th pool) = %v, want ErrFull", err)
+	}
+	if err := m.SetBuckets(0xffff, 0, []uint16{1, 2}); !errors.Is(err, ErrFull) {
+		t.Errorf("SetBuckets(65th pool) = %v, want ErrFull", err)
+	}
+	mustNoErr(t, m.SetBuckets(0xffff, 0, nil)) // nothing to set takes no slot
+	mustNoErr(t, m.DeleteBucket(0x8001, 1))
+	if err := m.SetBucket(64, 0, 1); !errors.Is(err, ErrFull) {
+		t.Errorf("SetBucket(65th pool) with pool 0x8001 still owning a bucket = %v, want ErrFull", err)
+	}
+	mustNoErr(t, m.DeleteBucket(0x8001, pipeline.Buckets-1)) // its last: the slot is free
+	mustNoErr(t, m.SetBucket(64, 0, 1))
+
 	if err := m.SetBucket(1, pipeline.Buckets, 1); !errors.Is(err, ErrOutOfRange) {
-		t.Errorf("SetBucket(bucket 4096) = %v", err)
+		t.Errorf("SetBucket(bucket 4096) = %v, want ErrOutOfRange", err)
+	}
+	if err := m.SetBuckets(0, pipeline.Buckets-1, []uint16{1, 2}); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("SetBuckets(4095..4096) = %v, want ErrOutOfRange", err)
+	}
+	if err := m.DeleteBucket(0, pipeline.Buckets); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("DeleteBucket(bucket 4096) = %v, want ErrOutOfRange", err)
 	}
 	if err := m.SetTenant(1<<24, 1); !errors.Is(err, ErrOutOfRange) {
 		t.Errorf("SetTenant(2^24) = %v", err)
 	}
-	mustNoErr(t, m.SetBucket(63, pipeline.Buckets-1, 1))
+	if _, ok := m.List(); ok != nil {
+		t.Fatal(ok)
+	}
+
+	// Without limits: any bucket a 16-bit field holds, any number of pools.
+	u := NewMemory(Limits{})
+	for i := range 100 {
+		mustNoErr(t, u.SetBucket(uint16(i), 0xffff, 1))
+	}
+	if err := u.SetBuckets(1, 0xffff, []uint16{1, 2}); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("SetBuckets past bucket 65535 = %v, want ErrOutOfRange", err)
+	}
 }
 
 func TestRuleID(t *testing.T) {

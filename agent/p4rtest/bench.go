@@ -72,7 +72,8 @@ func Serve(tb testing.TB, dp dataplane.Dataplane, stateDir string) *Agent {
 }
 
 // SelectEntry is the i-th backend_select entry of a dense fill: pool i/4096,
-// bucket i%4096 (so 250k entries use pools 0..61, within the XDP bound of 64).
+// bucket i%4096. 250k entries use pools 0..61: 62 pools owning buckets, within
+// XDP's 64 at once (any pool ids; dataplane.XDPLimits).
 func SelectEntry(b Builder, i int) *p4v1.TableEntry {
 	return b.Bucket(uint64(i/pipeline.Buckets), uint64(i%pipeline.Buckets), uint64(1+i%4000))
 }

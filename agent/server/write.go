@@ -116,13 +116,31 @@ func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteRe
 
 // writeBatch prepares, journals and applies updates; callers hold writeMu and
 // viewMu. It returns one error (nil: OK) per update.
+//
+// Updates see each other in request order, but they are validated against an
+// overlay of the view before any is applied (so that the batch is journaled in
+// one write before the dataplane changes), which takes every earlier update to
+// succeed. When the dataplane refuses one (a target limit, a failure), the
+// updates after it were validated against a view it did not produce: they are
+// not applied, the journal records them as not applied, and they run again as
+// a segment of their own, validated against the view as it is.
 func (s *Server) writeBatch(updates []*p4v1.Update) []*uerr {
 	errs := make([]*uerr, len(updates))
+	for from := 0; from < len(updates); {
+		from = s.writeSegment(updates, from, errs)
+	}
+	return errs
+}
+
+// writeSegment handles updates[from:] as writeBatch says, setting their errors.
+// It returns len(updates), or the index after an update the dataplane refused
+// where the rest must run again.
+func (s *Server) writeSegment(updates []*p4v1.Update, from int, errs []*uerr) int {
 	ov := &overlay{v: s.view, delta: map[uint32]map[string]*string{}, count: map[uint32]int{}}
-	ops := make([]*op, 0, len(updates))
+	ops := make([]*op, 0, len(updates)-from)
 	var jops []jop
-	for i, u := range updates {
-		o, e := s.prepare(ov, u)
+	for i := from; i < len(updates); i++ {
+		o, e := s.prepare(ov, updates[i])
 		if e != nil {
 			errs[i] = e
 			continue
@@ -144,17 +162,31 @@ func (s *Server) writeBatch(updates []*p4v1.Update) []*uerr {
 			for _, o := range ops {
 				errs[o.idx] = errf(codes.Internal, "journal: %v; nothing applied", err)
 			}
-			return errs
+			return len(updates)
 		}
 	}
+	next := len(updates)
 	var failed []int
-	for _, o := range ops {
-		if e := s.apply(o); e != nil {
-			errs[o.idx] = e
-			if o.journal >= 0 {
-				failed = append(failed, o.journal)
+	for k, o := range ops {
+		e := s.apply(o)
+		if e == nil {
+			continue
+		}
+		errs[o.idx] = e
+		if o.journal >= 0 {
+			failed = append(failed, o.journal)
+		}
+		if s.asPrepared(o) {
+			continue
+		}
+		for _, r := range ops[k+1:] {
+			if r.journal >= 0 {
+				failed = append(failed, r.journal)
 			}
 		}
+		clear(errs[o.idx+1:])
+		next = o.idx + 1
+		break
 	}
 	if s.journal != nil {
 		if len(failed) > 0 {
@@ -168,7 +200,21 @@ func (s *Server) writeBatch(updates []*p4v1.Update) []*uerr {
 			}
 		}
 	}
-	return errs
+	return next
+}
+
+// asPrepared says whether the view holds what the overlay predicted after o:
+// the entry with o's value after an INSERT or MODIFY, no entry after a DELETE.
+// Counter writes do not change the view.
+func (s *Server) asPrepared(o *op) bool {
+	if o.t == nil || o.counterOnly || o.cells {
+		return true
+	}
+	v, ok := s.view[o.t.ID][o.key]
+	if o.kind == p4v1.Update_DELETE {
+		return !ok
+	}
+	return ok && v == o.val
 }
 
 // prepare validates one update against the overlay and records its effect there.

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -194,24 +195,38 @@ func TestTableFull(t *testing.T) {
 	}
 }
 
-// TestTargetLimits: values the P4Info allows but the XDP target cannot hold
-// (pool ids beyond its bucket array; more masks than its tuple-space search
-// visits), imitated by the Memory dataplane's limits.
+// TestTargetLimits: what the P4Info allows but the XDP target cannot hold,
+// imitated by the Memory dataplane's XDPLimits: buckets >= 4096 (OUT_OF_RANGE),
+// a 65th pool owning buckets and more gray rule masks than the tuple-space
+// search visits (RESOURCE_EXHAUSTED). Any pool id owns buckets.
 func TestTargetLimits(t *testing.T) {
-	h := newHarness(t, withLimits(dataplane.Limits{MaxPools: 64, MaxMasks: 1}))
+	l := dataplane.XDPLimits()
+	l.MaxMasks = 1
+	h := newHarness(t, withLimits(l))
 	a := h.ready()
 	b := h.b()
-	got := h.updateCodes(a, ins(b.Bucket(63, 4095, 1)), ins(b.Bucket(64, 0, 1)), ins(b.Bucket(1, 4096, 1)),
+	var ups []*p4v1.Update
+	for i := range 63 {
+		ups = append(ups, ins(b.Bucket(uint64(0x8000+i), 0, 1)))
+	}
+	if got := h.updateCodes(a, ups...); slices.ContainsFunc(got, func(c codes.Code) bool { return c != codes.OK }) {
+		t.Fatalf("63 pools: %v", got)
+	}
+	got := h.updateCodes(a, ins(b.Bucket(0xffff, 4095, 1)), ins(b.Bucket(0xffff, 4094, 1)), ins(b.Bucket(7, 0, 1)),
+		ins(b.Bucket(0xffff, 4096, 1)),
 		ins(b.Rule(5, []fm{tern("vni", 1, 0xffffff)}, 2)), ins(b.Rule(6, []fm{tern("vni", 2, 0xffffff)}, 2)),
-		ins(b.Rule(7, []fm{tern("inner_src", 1, 0xffffffff)}, 2)))
-	want := []codes.Code{codes.OK, codes.OutOfRange, codes.OutOfRange, codes.OK, codes.OK, codes.ResourceExhausted}
+		ins(b.Rule(7, []fm{tern("inner_src", 1, 0xffffffff)}, 2)),
+		del(b.Bucket(0x8000, 0, 1)), ins(b.Bucket(7, 0, 1)))
+	want := []codes.Code{codes.OK, codes.OK, codes.ResourceExhausted, codes.OutOfRange,
+		codes.OK, codes.OK, codes.ResourceExhausted,
+		codes.OK, codes.OK} // pool 0x8000's last bucket gone: room for pool 7
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("update %d: %v, want %v", i, got[i], want[i])
 		}
 	}
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 3 {
-		t.Fatalf("%d entries, want the 3 accepted ones", n)
+	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 63+2+2 {
+		t.Fatalf("%d entries, want the %d accepted ones", n, 63+2+2)
 	}
 }
 
@@ -276,4 +291,67 @@ func TestWriteWrongDeviceAndEmptyBatch(t *testing.T) {
 	if _, err := h.c.Write(ctx(t), req); status.Code(err) != codes.NotFound {
 		t.Fatalf("device 9: %v, want NOT_FOUND", err)
 	}
+}
+
+// refuseFirst refuses the first SetBackend of backend 666 and accepts the rest.
+type refuseFirst struct {
+	*dataplane.Memory
+	refused *bool
+}
+
+func (f refuseFirst) SetBackend(id uint16, b model.Backend) error {
+	if id == 666 && !*f.refused {
+		*f.refused = true
+		return errBoom
+	}
+	return f.Memory.SetBackend(id, b)
+}
+
+// TestRefusedUpdateIsNotSeenByLaterOnes: updates of a batch see the earlier
+// ones that succeeded, not one the dataplane refused (CONTINUE_ON_ERROR, spec
+// §12.2): the refused insert neither makes the table full for the next insert
+// nor makes a second insert of its key ALREADY_EXISTS. And a restart replays
+// exactly what was applied.
+func TestRefusedUpdateIsNotSeenByLaterOnes(t *testing.T) {
+	h := newHarness(t, withDataplane(refuseFirst{dataplane.NewMemory(dataplane.Limits{}), new(bool)}), withStateDir(t.TempDir()))
+	a := h.ready()
+	b := h.b()
+	var fill []*p4v1.Update
+	for id := range pipeline.BackendTableSize - 1 { // one place left
+		fill = append(fill, ins(b.Backend(uint64(1000+id), 1, 1)))
+	}
+	h.mustWrite(a, fill...)
+	got := h.updateCodes(a, ins(b.Backend(666, 1, 1)), ins(b.Backend(667, 1, 1)), ins(b.Backend(666, 1, 1)))
+	want := []codes.Code{codes.Internal, codes.OK, codes.ResourceExhausted}
+	if !slices.Equal(got, want) {
+		t.Fatalf("refused insert, insert into the last place, insert into a full table: %v, want %v", got, want)
+	}
+	got = h.updateCodes(a, del(b.Backend(667, 1, 1)), ins(b.Backend(666, 2, 2)), mod(b.Backend(666, 3, 3)), ins(b.Backend(666, 3, 3)))
+	want = []codes.Code{codes.OK, codes.OK, codes.OK, codes.AlreadyExists}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delete, insert, modify, insert again: %v, want %v", got, want)
+	}
+	before := h.read(ent(&p4v1.TableEntry{TableId: b.Backend(1, 1, 1).TableId}))
+	if len(before) != pipeline.BackendTableSize {
+		t.Fatalf("%d backends, want %d", len(before), pipeline.BackendTableSize)
+	}
+	h.restart()
+	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: b.Backend(1, 1, 1).TableId})), before)
+}
+
+// TestRefusedUpdateThenSameKey: a second insert of the key the dataplane
+// refused in the same batch is tried, not refused as ALREADY_EXISTS.
+func TestRefusedUpdateThenSameKey(t *testing.T) {
+	h := newHarness(t, withDataplane(refuseFirst{dataplane.NewMemory(dataplane.Limits{}), new(bool)}), withStateDir(t.TempDir()))
+	a := h.ready()
+	b := h.b()
+	got := h.updateCodes(a, ins(b.Backend(666, 1, 1)), ins(b.Backend(666, 2, 2)), ins(b.Backend(1, 1, 1)))
+	want := []codes.Code{codes.Internal, codes.OK, codes.OK}
+	if !slices.Equal(got, want) {
+		t.Fatalf("codes %v, want %v", got, want)
+	}
+	wantEnts := []*p4v1.Entity{ent(b.Backend(1, 1, 1)), ent(b.Backend(666, 2, 2))}
+	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), wantEnts)
+	h.restart()
+	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), wantEnts)
 }
