@@ -123,7 +123,7 @@ static __always_inline __u16 bucket_of(__u16 pool, const struct flow *f)
 		k.sport &= m->sport;
 		k.dport &= m->dport;
 	}
-	return flow_crc(&k) & (BUCKETS - 1);
+	return flow_crc16(&k) & (BUCKETS - 1);
 }
 
 /* lookup_backend is backend_select then backend; NULL means NO_BACKEND.

@@ -1,5 +1,7 @@
-/* The pipeline's hashes (docs/pipeline.md §6): CRC32/IEEE, slicing-by-4,
- * over the big-endian key bytes, bit-exact with Go's crc32.ChecksumIEEE. */
+/* The pipeline's hashes (docs/pipeline.md §6): CRC32/IEEE over the
+ * big-endian key bytes, bit-exact with Go's crc32.ChecksumIEEE in the low 16
+ * bits (all the pipeline uses), from per-position tables; and the tss_filter
+ * bit of a gray_rules key. */
 #ifndef __GRAYGW_HASH_H
 #define __GRAYGW_HASH_H
 
@@ -9,43 +11,42 @@
 #include "crc32.h"
 #include "structs.h"
 
-/* crc32_be4 feeds the four bytes of w, most significant first. */
-static __always_inline __u32 crc32_be4(__u32 crc, __u32 w)
-{
-	crc ^= __builtin_bswap32(w); /* the first byte in the low lane */
-	return crc32_tab[3][crc & 0xff] ^ crc32_tab[2][(crc >> 8) & 0xff] ^
-	       crc32_tab[1][(crc >> 16) & 0xff] ^ crc32_tab[0][crc >> 24];
-}
+#if BUCKETS > 65536
+#error "flow_crc16 gives 16 bits: BUCKETS must be at most 65536"
+#endif
 
-static __always_inline __u32 crc32_byte(__u32 crc, __u8 b)
-{
-	return crc32_tab[0][(crc ^ b) & 0xff] ^ (crc >> 8);
-}
+#define B0(x) ((x) >> 24)
+#define B1(x) (((x) >> 16) & 0xff)
+#define B2(x) (((x) >> 8) & 0xff)
+#define B3(x) ((x) & 0xff)
 
-/* flow_crc is the CRC of vni(24) tenant(16) src dst proto sport dport. */
-static __always_inline __u32 flow_crc(const struct flow *k)
+/* flow_crc16 is the low 16 bits of the CRC of the 18-byte key vni(24)
+ * tenant(16) src dst proto sport dport: one independent table load per
+ * byte (crc32.h explains why that is the CRC). */
+static __always_inline __u16 flow_crc16(const struct flow *k)
 {
-	__u32 crc = 0xffffffff;
+	__u32 vni = k->vni, src = k->src, dst = k->dst;
+	__u32 tp = (__u32)k->tenant << 16 | k->proto << 8, pt = (__u32)k->sport << 16 | k->dport;
 
-	crc = crc32_be4(crc, k->vni << 8 | k->tenant >> 8);
-	crc = crc32_be4(crc, (__u32)(k->tenant & 0xff) << 24 | k->src >> 8);
-	crc = crc32_be4(crc, k->src << 24 | k->dst >> 8);
-	crc = crc32_be4(crc, k->dst << 24 | (__u32)k->proto << 16 | k->sport);
-	crc = crc32_byte(crc, k->dport >> 8);
-	crc = crc32_byte(crc, k->dport & 0xff);
-	return ~crc;
+	return CRC_FLOW_ZERO ^
+	       crc_flow_tab[0][B1(vni)] ^ crc_flow_tab[1][B2(vni)] ^ crc_flow_tab[2][B3(vni)] ^
+	       crc_flow_tab[3][B0(tp)] ^ crc_flow_tab[4][B1(tp)] ^
+	       crc_flow_tab[5][B0(src)] ^ crc_flow_tab[6][B1(src)] ^
+	       crc_flow_tab[7][B2(src)] ^ crc_flow_tab[8][B3(src)] ^
+	       crc_flow_tab[9][B0(dst)] ^ crc_flow_tab[10][B1(dst)] ^
+	       crc_flow_tab[11][B2(dst)] ^ crc_flow_tab[12][B3(dst)] ^
+	       crc_flow_tab[13][B2(tp)] ^
+	       crc_flow_tab[14][B0(pt)] ^ crc_flow_tab[15][B1(pt)] ^
+	       crc_flow_tab[16][B2(pt)] ^ crc_flow_tab[17][B3(pt)];
 }
 
 /* split_hash is the low 16 bits of the CRC of vni(24) src(32). */
 static __always_inline __u16 split_hash(__u32 vni, __u32 src)
 {
-	__u32 crc = 0xffffffff;
-
-	crc = crc32_be4(crc, vni << 8 | src >> 24);
-	crc = crc32_byte(crc, (src >> 16) & 0xff);
-	crc = crc32_byte(crc, (src >> 8) & 0xff);
-	crc = crc32_byte(crc, src & 0xff);
-	return (__u16)~crc;
+	return CRC_SPLIT_ZERO ^
+	       crc_split_tab[0][B1(vni)] ^ crc_split_tab[1][B2(vni)] ^ crc_split_tab[2][B3(vni)] ^
+	       crc_split_tab[3][B0(src)] ^ crc_split_tab[4][B1(src)] ^
+	       crc_split_tab[5][B2(src)] ^ crc_split_tab[6][B3(src)];
 }
 
 /* tss_bit is the tss_filter bit of a gray_rules key, from the masked key
