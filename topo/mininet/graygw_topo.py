@@ -50,13 +50,18 @@ import sys
 import tempfile
 import time
 
-from mininet.cli import CLI
-from mininet.log import info, setLogLevel
-from mininet.net import Mininet
-from mininet.node import Host
+try:
+    from mininet.cli import CLI
+    from mininet.log import info, setLogLevel
+    from mininet.net import Mininet
+    from mininet.node import Host
+    MININET_MISSING = None
+except ImportError as e:  # --clean works without it; everything else says what to install
+    MININET_MISSING = e
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STATE_DIR = "/run/graygw-mininet"
+EXIT_NO_MININET = 77  # mininet is not installed (smoke.sh reports a skip)
 
 VIP = "10.255.0.1"
 ROUTER_MAC = "02:00:00:00:10:fe"  # the VPC router's MAC, the same on base1 and gray1
@@ -464,6 +469,10 @@ def main():
     if args.clean:
         clean()
         return 0
+    if MININET_MISSING is not None:
+        log("needs mininet for Debian's /usr/bin/python3 (%s): apt-get install --no-install-recommends mininet, "
+            "or topo/mininet/smoke.sh, which installs it" % MININET_MISSING)
+        return EXIT_NO_MININET
     setLogLevel("info" if args.verbose else "output")
     lab = Lab(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -1,13 +1,42 @@
 #!/usr/bin/env bash
-# smoke.sh: the mininet topology's smoke check (graygw_topo.py --check), for CI:
-# installs what it needs (scripts/deps.sh, scripts/ptf-deps.sh: mininet, bird2),
-# builds the Go binaries into build/bin, runs the check bounded in time, and
-# removes whatever a killed run left (graygw_topo.py --clean). Root only.
+# smoke.sh: the mininet topology's smoke check (graygw_topo.py --check), for CI
+# (scripts/test.sh runs it). Installs what it needs (scripts/deps.sh: Go, bird2,
+# iproute2, ethtool, ping; then Debian's mininet, without its recommended Open
+# vSwitch, which the topology does not use), builds the Go binaries into
+# build/bin, runs the check bounded in time (it takes about 10 s), and removes
+# whatever a killed run left (graygw_topo.py --clean). Root only.
+#
+# When mininet is still missing after trying to install it (no apt mirror, say),
+# it prints "mininet smoke: skipped: ..." and exits 0, so that the rest of the
+# test run is not held hostage by one optional lab. GRAYGW_MININET=require makes
+# that an error (exit 1) instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 eval "$(bash scripts/deps.sh)"
-bash scripts/ptf-deps.sh >/dev/null
+
+log() { printf 'mininet smoke: %s\n' "$*" >&2; }
+have_mininet() {
+	command -v mnexec >/dev/null 2>&1 && /usr/bin/python3 -c 'import mininet.net' >/dev/null 2>&1
+}
+if ! have_mininet; then
+	log "installing mininet (apt-get, no recommends)"
+	export DEBIAN_FRONTEND=noninteractive
+	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends mininet >/dev/null; }; then
+		log "apt-get install mininet failed"
+	fi
+fi
+if ! have_mininet; then
+	msg="mininet is not installed for /usr/bin/python3 (apt-get install --no-install-recommends mininet)"
+	if [ "${GRAYGW_MININET:-}" = require ]; then
+		log "FAILED: $msg"
+		exit 1
+	fi
+	echo "mininet smoke: skipped: $msg"
+	exit 0
+fi
+
 go build -o build/bin/ ./cmd/graygw ./cmd/graygw-agent ./cmd/graygw-controller
 trap '/usr/bin/python3 topo/mininet/graygw_topo.py --clean >/dev/null' EXIT
-# The script tears down on SIGTERM; SIGKILL 15s later if it does not.
-timeout --kill-after=15 300 /usr/bin/python3 topo/mininet/graygw_topo.py --check "$@"
+# The script tears down on SIGTERM; SIGKILL 15s later if it does not. A healthy
+# run takes about 10 s; 120 s bounds a hung one.
+timeout --kill-after=15 120 /usr/bin/python3 topo/mininet/graygw_topo.py --check "$@"
