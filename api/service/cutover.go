@@ -48,6 +48,9 @@ func (s *Service) Cutover(ctx context.Context, req *graygwv1.CutoverRequest) (*g
 	rules := mappingValue(doc, "gray_rules", yaml.SequenceNode)
 	idx := -1
 	for i, n := range rules.Content {
+		if !hasName(n, spec.Name) {
+			continue // decoding 10k rules to find one name is most of a cutover's parse
+		}
 		var r intent.RuleSpec
 		if n.Decode(&r) == nil && r.Name == spec.Name {
 			idx = i
@@ -100,6 +103,20 @@ func (s *Service) Cutover(ctx context.Context, req *graygwv1.CutoverRequest) (*g
 	}
 	out.Result = res
 	return out, nil
+}
+
+// hasName reports whether a rule node may be the rule named name: false only
+// when it is a mapping whose name key is a plain scalar of another value.
+func hasName(n *yaml.Node, name string) bool {
+	if n.Kind != yaml.MappingNode {
+		return true
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], n.Content[i+1]; k.Value == "name" && v.Kind == yaml.ScalarNode && v.Tag == "!!str" {
+			return v.Value == name
+		}
+	}
+	return true
 }
 
 // cutoverRule builds the rule a cutover request asks for, and a description of
@@ -326,7 +343,7 @@ func (s *Service) rollbackRules(ctx context.Context, cur *store.Version, only st
 		kept := seq.Content[:0:0]
 		for _, n := range seq.Content {
 			var r intent.RuleSpec
-			if n.Decode(&r) == nil && (only == "" || r.Name == only) {
+			if (only == "" || hasName(n, only)) && n.Decode(&r) == nil && (only == "" || r.Name == only) {
 				removed = append(removed, r.Name)
 				pools = append(pools, r.Pool)
 				continue

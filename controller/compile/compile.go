@@ -61,6 +61,15 @@ type Pool struct {
 	// Buckets are the backend ids of the buckets (backend_select: bucket b ->
 	// Buckets[b]).
 	Buckets []uint16
+
+	// built is what Table was built from by Compile (members, weights, backend
+	// ids), "" for a pool recovered or loaded from elsewhere; entries are the
+	// version's pool_hash and backend_select entries. A pool compiled from a
+	// previous one with the same built and hash reuses its table, buckets and
+	// entries as they are (shared, never modified): adding a rule recomputes
+	// no Maglev table and builds no bucket entry.
+	built   string
+	entries []Entry
 }
 
 // Gateway holds the entries of one gateway.
@@ -125,13 +134,18 @@ func Compile(in *intent.Intent, prev *Result) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Pools: pools}
+	for i := range res.Pools {
+		if res.Pools[i].entries == nil {
+			res.Pools[i].entries = poolEntries(&res.Pools[i])
+		}
+	}
 	common := commonEntries(in, res)
 	for _, g := range in.Gateways {
-		entries := slices.Clone(common)
+		var backends []Entry
 		for _, b := range in.Backends {
 			// Validation checked every backend's port exists on every gateway.
 			port, _ := g.Port(b.Port)
-			entries = append(entries, Entry{
+			backends = append(backends, Entry{
 				Table:  pipeline.TableBackend,
 				Match:  []Match{exact("backend_id", 16, uint64(b.ID))},
 				Action: pipeline.ActionToBackend,
@@ -144,7 +158,9 @@ func Compile(in *intent.Intent, prev *Result) (*Result, error) {
 				Origin: "backend " + b.Name,
 			})
 		}
-		sortEntries(entries)
+		sortEntries(backends)
+		entries := make([]Entry, 0, len(backends)+len(common))
+		entries = append(append(entries, backends...), common...)
 		res.Gateways = append(res.Gateways, Gateway{Name: g.Name, P4Runtime: g.P4Runtime, DeviceID: g.DeviceID, Entries: entries})
 	}
 	return res, nil
@@ -172,12 +188,25 @@ func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
 		live[id] = true
 	}
 	var out []Pool
+	var sig strings.Builder
 	for _, ip := range in.Pools {
 		members := make([]maglev.Backend, len(ip.Members))
+		sig.Reset()
 		for i, m := range ip.Members {
 			members[i] = maglev.Backend{ID: m.Backend, Weight: m.Weight}
+			fmt.Fprintf(&sig, "%s/%d/%d;", m.Backend, m.Weight, ids[m.Backend])
 		}
+		built := sig.String()
 		old := prevPools[ip.Name]
+		p := Pool{Name: ip.Name, BaseID: ip.ID, Hash: ip.Hash.Mask(), built: built}
+		if old != nil && old.built == built && old.Table != nil && old.BaseID == p.BaseID && old.Hash == p.Hash {
+			// Same members, weights and ids as the installed version: the
+			// same table (Rebuild would move nothing), the same entries.
+			p.Table, p.Buckets, p.Slot, p.ID, p.entries = old.Table, old.Buckets, old.Slot, old.ID, old.entries
+			live[p.ID] = true
+			out = append(out, p)
+			continue
+		}
 		var table *maglev.Table
 		var err error
 		if old != nil && old.Table != nil && old.Table.Size() == pipeline.Buckets {
@@ -188,13 +217,16 @@ func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: pool %q: %w", ErrMaglev, ip.Name, err)
 		}
-		p := Pool{Name: ip.Name, BaseID: ip.ID, Hash: ip.Hash.Mask(), Table: table, Buckets: make([]uint16, table.Size())}
+		p.Table, p.Buckets = table, make([]uint16, table.Size())
 		for b := range p.Buckets {
 			p.Buckets[b] = ids[table.Backend(b)]
 		}
 		switch {
 		case old != nil && old.BaseID == p.BaseID && old.Hash == p.Hash && slices.Equal(old.Buckets, p.Buckets):
 			p.Slot = old.Slot // unchanged: keep the installed version
+			if old.ID == p.BaseID+uint16(p.Slot)*SlotOffset {
+				p.entries = old.entries
+			}
 		default:
 			// A new version goes to a slot nothing installed uses, the other slot
 			// of the pool's current version first; or to an installed version
@@ -239,41 +271,63 @@ func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
 	return out, nil
 }
 
-// commonEntries are the entries every gateway holds alike (all but backend).
-func commonEntries(in *intent.Intent, res *Result) []Entry {
-	var out []Entry
-	poolID := func(name string) uint16 {
-		p, _ := res.Pool(name)
-		return p.ID
-	}
-	for _, p := range res.Pools {
-		origin := p.Origin()
-		m := p.Hash
+// poolEntries are a pool version's pool_hash entry and its backend_select
+// entries, in bucket order.
+func poolEntries(p *Pool) []Entry {
+	origin := p.Origin()
+	m := p.Hash
+	out := make([]Entry, 0, 1+len(p.Buckets))
+	out = append(out, Entry{
+		Table:  pipeline.TablePoolHash,
+		Match:  []Match{exact("pool_id", 16, uint64(p.ID))},
+		Action: pipeline.ActionSetHashMask,
+		Params: []Param{
+			param("vni_mask", 24, uint64(m.VNI)), param("tenant_mask", 16, uint64(m.Tenant)),
+			param("src_mask", 32, uint64(m.Src)), param("dst_mask", 32, uint64(m.Dst)),
+			param("proto_mask", 8, uint64(m.Proto)), param("sport_mask", 16, uint64(m.SPort)),
+			param("dport_mask", 16, uint64(m.DPort)),
+		},
+		Origin: origin,
+	})
+	for b, id := range p.Buckets {
 		out = append(out, Entry{
-			Table:  pipeline.TablePoolHash,
-			Match:  []Match{exact("pool_id", 16, uint64(p.ID))},
-			Action: pipeline.ActionSetHashMask,
-			Params: []Param{
-				param("vni_mask", 24, uint64(m.VNI)), param("tenant_mask", 16, uint64(m.Tenant)),
-				param("src_mask", 32, uint64(m.Src)), param("dst_mask", 32, uint64(m.Dst)),
-				param("proto_mask", 8, uint64(m.Proto)), param("sport_mask", 16, uint64(m.SPort)),
-				param("dport_mask", 16, uint64(m.DPort)),
-			},
+			Table:  pipeline.TableBackendSelect,
+			Match:  []Match{exact("pool_id", 16, uint64(p.ID)), exact("bucket", 16, uint64(b))},
+			Action: pipeline.ActionSetBackend,
+			Params: []Param{param("backend_id", 16, uint64(id))},
 			Origin: origin,
 		})
-		for b, id := range p.Buckets {
-			out = append(out, Entry{
-				Table:  pipeline.TableBackendSelect,
-				Match:  []Match{exact("pool_id", 16, uint64(p.ID)), exact("bucket", 16, uint64(b))},
-				Action: pipeline.ActionSetBackend,
-				Params: []Param{param("backend_id", 16, uint64(id))},
-				Origin: origin,
-			})
-		}
 	}
+	return out
+}
+
+// commonEntries are the entries every gateway holds alike (all but backend),
+// in table order, each table sorted (sortEntries).
+func commonEntries(in *intent.Intent, res *Result) []Entry {
+	ids := make(map[string]uint16, len(res.Pools))
+	for _, p := range res.Pools {
+		ids[p.Name] = p.ID
+	}
+	poolID := func(name string) uint16 { return ids[name] }
+	n := 0
+	for i := range res.Pools {
+		n += len(res.Pools[i].entries)
+	}
+	var hash, sel []Entry
+	sel = make([]Entry, 0, n)
+	byID := make([]*Pool, len(res.Pools))
+	for i := range res.Pools {
+		byID[i] = &res.Pools[i]
+	}
+	slices.SortFunc(byID, func(a, b *Pool) int { return int(a.ID) - int(b.ID) })
+	for _, p := range byID { // pool_id order: the entries come out sorted
+		hash = append(hash, p.entries[0])
+		sel = append(sel, p.entries[1:]...)
+	}
+	var tenants, vips, rules []Entry
 	for _, t := range in.Tenants {
 		for _, vni := range t.VNIs {
-			out = append(out, Entry{
+			tenants = append(tenants, Entry{
 				Table:  pipeline.TableVNITenant,
 				Match:  []Match{exact("vni", pipeline.VNIBits, uint64(vni))},
 				Action: pipeline.ActionSetTenant,
@@ -283,7 +337,7 @@ func commonEntries(in *intent.Intent, res *Result) []Entry {
 		}
 	}
 	for _, v := range in.VIPs {
-		out = append(out, Entry{
+		vips = append(vips, Entry{
 			Table:  pipeline.TableVIP,
 			Match:  []Match{exact("dst_addr", 32, uint64(ip32(v.Address.As4())))},
 			Action: pipeline.ActionSetVIP,
@@ -300,7 +354,12 @@ func commonEntries(in *intent.Intent, res *Result) []Entry {
 			e.Action = pipeline.ActionSetPool
 			e.Params = []Param{param("pool_id", 16, uint64(poolID(r.Pool)))}
 		}
-		out = append(out, e)
+		rules = append(rules, e)
+	}
+	out := make([]Entry, 0, len(hash)+len(sel)+len(tenants)+len(vips)+len(rules))
+	for _, t := range [][]Entry{hash, sel, tenants, vips, rules} {
+		sortEntries(t) // a linear check when already sorted (buckets are built in order)
+		out = append(out, t...)
 	}
 	return out
 }
@@ -342,15 +401,22 @@ func tableRank(t string) int {
 // sortEntries orders entries by table (TableOrder), then by priority (highest
 // first), then by match values.
 func sortEntries(es []Entry) {
-	slices.SortStableFunc(es, func(a, b Entry) int {
+	if slices.IsSortedFunc(es, compareEntries) {
+		return
+	}
+	slices.SortStableFunc(es, compareEntries)
+}
+
+func compareEntries(a, b Entry) int {
+	if a.Table != b.Table {
 		if c := tableRank(a.Table) - tableRank(b.Table); c != 0 {
 			return c
 		}
-		if a.Priority != b.Priority { // gray_rules: the winner first
-			return int(b.Priority) - int(a.Priority)
-		}
-		return compareMatch(a.Match, b.Match)
-	})
+	}
+	if a.Priority != b.Priority { // gray_rules: the winner first
+		return int(b.Priority) - int(a.Priority)
+	}
+	return compareMatch(a.Match, b.Match)
 }
 
 func compareMatch(a, b []Match) int {

@@ -3,6 +3,8 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -281,5 +283,44 @@ func TestToModelRejectsMalformedEntries(t *testing.T) {
 func TestCompileNil(t *testing.T) {
 	if r, err := Compile(nil, nil); r != nil || err == nil {
 		t.Fatal("nil intent compiled")
+	}
+}
+
+// A pool compiled from a previous Result with the same members, weights, ids
+// and hash reuses its table and entries; the result is exactly what compiling
+// without that cache (the same previous tables, recovered) gives.
+func TestUnchangedPoolsAreReusedAsCompiled(t *testing.T) {
+	changes := []string{
+		withRules + "  - {name: vm2, match: {vni: 5001, src: 10.0.0.6}, pool: gray}\n",    // a rule added
+		strings.Replace(withRules, `port: 2, weight: 2}`, `port: 2, weight: 3}`, 1),       // a weight changed
+		strings.Replace(withRules, `"02:00:00:00:30:22"`, `"02:00:00:00:30:99"`, 1),       // a backend attribute
+		strings.Replace(withRules, "  - name: gray\n", "  - name: gray\n    id: 77\n", 1), // a base id
+	}
+	for i, doc := range changes {
+		r0 := mustCompile(t, load(t, withRules), nil)
+		cached := mustCompile(t, load(t, doc), r0)
+		// The same previous tables without the cache's bookkeeping.
+		bare := &Result{}
+		for _, p := range r0.Pools {
+			p.built, p.entries = "", nil
+			bare.Pools = append(bare.Pools, p)
+		}
+		fresh := mustCompile(t, load(t, doc), bare)
+		if !reflect.DeepEqual(cached.Gateways, fresh.Gateways) {
+			t.Fatalf("change %d: cached and fresh compilations differ", i)
+		}
+		for j := range cached.Pools {
+			c, f := cached.Pools[j], fresh.Pools[j]
+			if c.ID != f.ID || c.Slot != f.Slot || !slices.Equal(c.Buckets, f.Buckets) {
+				t.Fatalf("change %d: pool %s differs: %d/%d vs %d/%d", i, c.Name, c.ID, c.Slot, f.ID, f.Slot)
+			}
+		}
+		if i == 0 {
+			p0, _ := r0.Pool("base")
+			p1, _ := cached.Pool("base")
+			if p0.Table != p1.Table || &p0.entries[0] != &p1.entries[0] {
+				t.Fatal("adding a rule rebuilt an unchanged pool")
+			}
+		}
 	}
 }

@@ -148,6 +148,9 @@ type Engine struct {
 	// (the same *reconcile.Set on both sides of a diff is skipped).
 	blockMu sync.Mutex
 	blocks  map[uint16]*poolBlock
+
+	saveMu   sync.Mutex
+	savedSig []savedSig // the pool tables last saved to the store
 }
 
 // poolBlock is the converted entries of one pool version, shared by every
@@ -325,10 +328,16 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 	for gi, g := range res.Gateways {
 		var rest []*p4v1.TableEntry
 		var tags []string
+		lastOrigin, lastCached := "", false
 		for i := range g.Entries {
 			en := &g.Entries[i]
 			if en.Table == pipeline.TablePoolHash || en.Table == pipeline.TableBackendSelect {
-				if _, ok := blocks[en.Origin]; ok {
+				// A pool's 4096 buckets come in a row: one lookup per run.
+				if en.Origin != lastOrigin {
+					_, lastCached = blocks[en.Origin]
+					lastOrigin = en.Origin
+				}
+				if lastCached {
 					continue
 				}
 				if b := byOrigin[en.Origin]; b != nil {
@@ -601,6 +610,17 @@ func (e *Engine) savePools(res *compile.Result) {
 	if e.cfg.Store == nil || res == nil {
 		return
 	}
+	// Most changes (rules) leave every pool as it was: the same tables are
+	// already saved, and the JSON of 63 x 4096 buckets is not cheap.
+	sig := make([]savedSig, len(res.Pools))
+	for i, p := range res.Pools {
+		sig[i] = savedSig{p.Name, p.ID, p.Hash, p.Table}
+	}
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	if slices.Equal(sig, e.savedSig) {
+		return
+	}
 	var out []savedPool
 	for _, p := range res.Pools {
 		out = append(out, savedPool{Name: p.Name, BaseID: p.BaseID, Slot: p.Slot, ID: p.ID, Hash: p.Hash,
@@ -612,7 +632,19 @@ func (e *Engine) savePools(res *compile.Result) {
 	}
 	if err != nil {
 		e.log.Warn("pool tables not saved", "err", err)
+		e.savedSig = nil
+		return
 	}
+	e.savedSig = sig
+}
+
+// savedSig identifies a saved pool table: tables are never modified once
+// compiled, so the same *maglev.Table is the same content.
+type savedSig struct {
+	name  string
+	id    uint16
+	hash  pipeline.FlowKey
+	table *maglev.Table
 }
 
 func loadPools(s store.Store) (*compile.Result, error) {

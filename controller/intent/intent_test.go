@@ -3,10 +3,13 @@ package intent
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/graygw/graygw/pipeline"
 )
 
 const examplePath = "../../docs/examples/intent.yaml"
@@ -501,5 +504,56 @@ func TestKeyOverlaps(t *testing.T) {
 	k := func(i int) Key { return in.Rules[i].Key }
 	if k(0).Overlaps(k(1)) || k(0).Overlaps(k(2)) || !k(0).Overlaps(k(3)) || !k(3).Overlaps(k(1)) {
 		t.Fatal("Overlaps is wrong")
+	}
+}
+
+// The indexed overlap check finds exactly the pairs the pairwise Key.Overlaps
+// finds, in the same order.
+func TestOverlapsIndexedMatchesPairwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := range 200 {
+		var rules []Rule
+		for i := range 2 + rng.IntN(40) {
+			r := Rule{Name: fmt.Sprintf("r%d", i), Index: i, Priority: int32(1 + rng.IntN(3))}
+			if rng.IntN(2) == 0 {
+				r.Key.VIPID, r.Key.VIPMask = uint16(rng.IntN(2)), 0xffff
+			}
+			if rng.IntN(3) > 0 {
+				r.Key.Value.VNI, r.Key.Mask.VNI = uint32(rng.IntN(3)), pipeline.MaxVNI
+			}
+			if rng.IntN(2) == 0 {
+				bits := []int{8, 24, 32}[rng.IntN(3)]
+				m := ^uint32(0) << (32 - bits)
+				r.Key.Value.Src, r.Key.Mask.Src = uint32(rng.IntN(4))<<(32-bits)&m|0x0a000000&m, m
+			}
+			if rng.IntN(4) == 0 {
+				r.Key.Value.Proto, r.Key.Mask.Proto = uint8(6+11*rng.IntN(2)), 0xff
+			}
+			rules = append(rules, r)
+		}
+		var want []string
+		for j := range rules {
+			for i := range j {
+				if rules[i].Priority == rules[j].Priority && rules[i].Key.Overlaps(rules[j].Key) {
+					want = append(want, fmt.Sprintf("%d-%d", i, j))
+				}
+			}
+		}
+		v := &validator{}
+		v.overlaps(rules)
+		var got []string
+		for _, p := range v.ps.list {
+			var a, b int
+			if _, err := fmt.Sscanf(p.Path, "gray_rules[%d]", &b); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fmt.Sscanf(p.Msg[strings.Index(p.Msg, "gray_rules["):], "gray_rules[%d]", &a); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%d-%d", a, b))
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("trial %d: found %v, want %v", trial, got, want)
+		}
 	}
 }

@@ -506,49 +506,77 @@ func (v *validator) rulesSection(specs []RuleSpec) {
 // different VNIs never overlap, so only rules of one priority and one VNI (or
 // with a wildcard VNI) are compared pairwise.
 func (v *validator) overlaps(rules []Rule) {
-	type group struct {
-		byVNI map[uint32][]int
-		wild  []int
+	// Only rules of equal priority can conflict, and two keys overlap exactly
+	// when their values agree on the bits both masks fix. So the rules of one
+	// priority are grouped by mask (a few classes: VM, prefix, VNI...), and for
+	// each pair of classes the values projected on the common mask are matched
+	// through a map: linear in the rules (plus the overlaps found), where
+	// comparing every pair of 10k rules would take 50M checks.
+	type mask struct {
+		vip uint16
+		m   pipeline.FlowKey
 	}
-	groups := map[int32]*group{}
+	type proj struct {
+		vip uint16
+		v   pipeline.FlowKey
+	}
+	type class struct {
+		mask  mask
+		rules []int
+	}
+	byPrio := map[int32][]*class{}
+	classOf := map[int32]map[mask]*class{}
+	var prios []int32
 	for i := range rules {
 		r := &rules[i]
-		g := groups[r.Priority]
-		if g == nil {
-			g = &group{byVNI: map[uint32][]int{}}
-			groups[r.Priority] = g
+		m := mask{r.Key.VIPMask, r.Key.Mask}
+		if classOf[r.Priority] == nil {
+			classOf[r.Priority] = map[mask]*class{}
+			prios = append(prios, r.Priority)
 		}
-		if r.Key.Mask.VNI == pipeline.MaxVNI {
-			g.byVNI[r.Key.Value.VNI] = append(g.byVNI[r.Key.Value.VNI], i)
-		} else {
-			g.wild = append(g.wild, i)
+		c := classOf[r.Priority][m]
+		if c == nil {
+			c = &class{mask: m}
+			classOf[r.Priority][m] = c
+			byPrio[r.Priority] = append(byPrio[r.Priority], c)
 		}
+		c.rules = append(c.rules, i)
 	}
 	type pair struct{ a, b int } // a < b, indexes into rules
 	var found []pair
-	check := func(i, j int) {
+	add := func(i, j int) {
 		if i > j {
 			i, j = j, i
 		}
-		if rules[i].Key.Overlaps(rules[j].Key) {
-			found = append(found, pair{i, j})
-		}
+		found = append(found, pair{i, j})
 	}
-	for _, g := range groups {
-		for _, list := range g.byVNI {
-			for x := range list {
-				for y := x + 1; y < len(list); y++ {
-					check(list[x], list[y])
+	for _, prio := range prios {
+		classes := byPrio[prio]
+		for x, a := range classes {
+			for _, b := range classes[x:] {
+				cm := mask{a.mask.vip & b.mask.vip, a.mask.m.And(b.mask.m)}
+				at := func(i int) proj {
+					return proj{rules[i].Key.VIPID & cm.vip, rules[i].Key.Value.And(cm.m)}
 				}
-			}
-		}
-		for x, i := range g.wild {
-			for _, j := range g.wild[x+1:] {
-				check(i, j)
-			}
-			for _, list := range g.byVNI {
-				for _, j := range list {
-					check(i, j)
+				seen := make(map[proj][]int, len(b.rules))
+				if a == b {
+					for _, i := range a.rules {
+						k := at(i)
+						for _, j := range seen[k] {
+							add(j, i)
+						}
+						seen[k] = append(seen[k], i)
+					}
+					continue
+				}
+				for _, j := range b.rules {
+					k := at(j)
+					seen[k] = append(seen[k], j)
+				}
+				for _, i := range a.rules {
+					for _, j := range seen[at(i)] {
+						add(i, j)
+					}
 				}
 			}
 		}
