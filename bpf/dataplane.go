@@ -14,6 +14,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/graygw/graygw/pipeline"
 )
 
 // Options configure Open.
@@ -43,9 +45,10 @@ type Dataplane struct {
 	backends map[uint32]uint32 // backend id -> counter slot
 	beSlots  slots
 	tss      tss
-	sel      selectSlots          // pool_slot and backend_select (pools.go)
-	fresh    bool                 // the maps were created by this Open, not reused
-	links    map[string]link.Link // unpinned links (NoPin), by interface name
+	sel      selectSlots                 // pool_slot and backend_select (pools.go)
+	poolHash map[uint16]pipeline.FlowKey // pool_hash entries, mirrored in pool_slot words
+	fresh    bool                        // the maps were created by this Open, not reused
+	links    map[string]link.Link        // unpinned links (NoPin), by interface name
 
 	graceOuter, graceInner *ebpf.Map // private; updating graceOuter waits for running programs
 }

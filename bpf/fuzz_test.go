@@ -94,6 +94,17 @@ func TestDifferential(t *testing.T) {
 			if want.Rule >= 0 {
 				seen["gray rule "+[...]string{"", "set_pool", "split_pool"}[st.GrayRules[want.Rule].Action]]++
 			}
+			if want.Verdict == model.Forward {
+				m, ok := st.PoolHash[want.Pool]
+				switch b := hashBits(m, ok); {
+				case b == poolHashLookup:
+					seen["forward, hash mask from pool_hash"]++
+				case b != 0:
+					seen["forward, hash mask from pool_slot bits"]++
+				default:
+					seen["forward, every field hashed"]++
+				}
+			}
 		}
 		if compared < *fuzzPackets/2 {
 			t.Fatalf("seed %d: only %d of %d packets were long enough to compare", seed, compared, *fuzzPackets)
@@ -102,7 +113,8 @@ func TestDifferential(t *testing.T) {
 	t.Logf("exercised: %v", seen)
 	for _, k := range []string{"forward NONE", "pass NOT_VIP", "drop NO_BACKEND", "drop TTL_EXPIRED",
 		"drop L4_TRUNCATED", "drop VXLAN_BAD_FLAGS", "gray rule set_pool", "gray rule split_pool",
-		"forward pool >= 64", "NO_BACKEND pool with buckets", "NO_BACKEND pool without buckets"} {
+		"forward pool >= 64", "NO_BACKEND pool with buckets", "NO_BACKEND pool without buckets",
+		"forward, hash mask from pool_hash", "forward, hash mask from pool_slot bits", "forward, every field hashed"} {
 		if seen[k] == 0 && *fuzzStates >= 8 {
 			t.Errorf("no packet exercised %q: the generator lost coverage", k)
 		}
@@ -322,6 +334,12 @@ func (g *gen) state() *model.State {
 		if g.pick(2) == 0 {
 			s.PoolHash[p] = pipeline.FlowKey{VNI: [...]uint32{0, pipeline.MaxVNI}[g.pick(2)], Tenant: g.mask16(),
 				Src: g.mask32(), Dst: g.mask32(), Proto: [...]uint8{0, 0xff}[g.pick(2)], SPort: g.mask16(), DPort: g.mask16()}
+			if g.pick(2) == 0 { // every field all ones or zero: the mask rides in pool_slot's bits
+				m := s.PoolHash[p]
+				m.Tenant, m.SPort, m.DPort = m.Tenant>>15*0xffff, m.SPort>>15*0xffff, m.DPort>>15*0xffff
+				m.Src, m.Dst = m.Src>>31*0xffffffff, m.Dst>>31*0xffffffff
+				s.PoolHash[p] = m
+			}
 		}
 	}
 	g.owns = map[uint16]bool{}

@@ -106,41 +106,57 @@ static __always_inline __u16 select_pool(const struct vip_value *vip, const stru
 	return vip->default_pool;
 }
 
-/* bucket_of hashes the flow with the pool's field masks. */
-static __always_inline __u16 bucket_of(__u16 pool, const struct flow *f)
+/* keep is all ones when bit i of the word's hash bits is clear, else 0. */
+#define KEEP(word, i) ((__u32)(((word) >> (POOL_HASH_SHIFT + (i))) & 1) - 1)
+
+/* bucket_of hashes the flow with the pool's field masks: from the bits of
+ * its pool_slot word, or from pool_hash when the word says so. */
+static __always_inline __u16 bucket_of(__u16 pool, __u32 word, const struct flow *f)
 {
 	struct hash_mask *m;
 	struct flow k = *f;
 	__u32 key = pool;
 
-	m = bpf_map_lookup_elem(&pool_hash, &key);
-	if (m) {
-		k.vni &= m->vni;
-		k.tenant &= m->tenant;
-		k.src &= m->src;
-		k.dst &= m->dst;
-		k.proto &= m->proto;
-		k.sport &= m->sport;
-		k.dport &= m->dport;
+	if (word & POOL_HASH_LOOKUP) {
+		m = bpf_map_lookup_elem(&pool_hash, &key);
+		if (m) {
+			k.vni &= m->vni;
+			k.tenant &= m->tenant;
+			k.src &= m->src;
+			k.dst &= m->dst;
+			k.proto &= m->proto;
+			k.sport &= m->sport;
+			k.dport &= m->dport;
+		}
+	} else {
+		k.vni &= KEEP(word, 0);
+		k.tenant &= KEEP(word, 1);
+		k.src &= KEEP(word, 2);
+		k.dst &= KEEP(word, 3);
+		k.proto &= KEEP(word, 4);
+		k.sport &= KEEP(word, 5);
+		k.dport &= KEEP(word, 6);
 	}
 	return flow_crc16(&k) & (BUCKETS - 1);
 }
 
-/* lookup_backend is backend_select then backend; NULL means NO_BACKEND.
- * backend_select is exact on (pool, bucket): pool_slot translates the pool
- * id to the slot holding its cells (0: the pool owns no buckets). Each word
- * is read once: the loader rewrites them while packets run. */
-static __always_inline struct backend *lookup_backend(__u16 pool, __u16 bucket)
+/* lookup_backend is pool_hash, the hash, backend_select and backend; NULL
+ * means NO_BACKEND. backend_select is exact on (pool, bucket): pool_slot
+ * translates the pool id to the slot holding its cells (0: the pool owns no
+ * buckets, so no hash is needed). Each word is read once: the loader
+ * rewrites them while packets run. */
+static __always_inline struct backend *lookup_backend(__u16 pool, const struct flow *f)
 {
-	__u32 key = pool, *slot, s, idx, *sel, v, id;
+	__u32 key = pool, *slot, word, s, idx, *sel, v, id;
 
 	slot = bpf_map_lookup_elem(&pool_slot, &key);
 	if (!slot)
 		return NULL;
-	s = *(volatile __u32 *)slot;
+	word = *(volatile __u32 *)slot;
+	s = word & POOL_SLOT_MASK;
 	if (s == 0 || s > MAX_POOLS)
 		return NULL;
-	idx = (s - 1) * BUCKETS + (bucket & (BUCKETS - 1));
+	idx = (s - 1) * BUCKETS + bucket_of(pool, word, f);
 	sel = bpf_map_lookup_elem(&backend_select, &idx);
 	if (!sel)
 		return NULL;
@@ -226,7 +242,7 @@ int graygw_xdp(struct xdp_md *ctx)
 	tenant = bpf_map_lookup_elem(&vni_tenant, &p.flow.vni);
 	p.flow.tenant = tenant ? *tenant : 0;
 	pool = select_pool(vip, &p.flow, bytes);
-	be = lookup_backend(pool, bucket_of(pool, &p.flow));
+	be = lookup_backend(pool, &p.flow);
 	if (!be)
 		return verdict(REASON_NO_BACKEND, bytes);
 	count(&backend_counters, be->slot, bytes);

@@ -184,7 +184,7 @@ func (d *Dataplane) SetBuckets(pool, first uint16, ids []uint16) error {
 	}
 	err = d.writeCells(slot, int(first), ids)
 	if err == nil {
-		err = d.objs.PoolSlot.Update(uint32(pool), slot+1, ebpf.UpdateAny)
+		err = d.objs.PoolSlot.Update(uint32(pool), d.slotWord(pool, slot), ebpf.UpdateAny)
 	}
 	if err != nil {
 		_ = d.clearCells(slot) // never published: no packet read them
@@ -355,16 +355,22 @@ func (d *Dataplane) rebuildPools() error {
 	}
 	var dups []int
 	for pool, v := range ps {
+		s := v & poolSlotMask
 		switch {
 		case v == 0:
-		case v > MaxPools || d.sel.n[v-1] == 0:
+		case s == 0 || s > MaxPools || d.sel.n[s-1] == 0:
 			if err := unpublish(pool); err != nil {
 				return err
 			}
-		case d.sel.state[v-1] == slotUsed:
+		case d.sel.state[s-1] == slotUsed:
 			dups = append(dups, pool)
 		default:
-			d.sel.of[uint16(pool)], d.sel.state[v-1] = v-1, slotUsed
+			d.sel.of[uint16(pool)], d.sel.state[s-1] = s-1, slotUsed
+			if w := d.slotWord(uint16(pool), s-1); w != v { // hash bits of another pool_hash
+				if err := d.objs.PoolSlot.Update(uint32(pool), w, ebpf.UpdateAny); err != nil {
+					return fmt.Errorf("bpf: rebuild pool_slot %d: %w", pool, err)
+				}
+			}
 		}
 	}
 	for i := range uint32(MaxPools) {
@@ -379,7 +385,7 @@ func (d *Dataplane) rebuildPools() error {
 		}
 	}
 	for _, pool := range dups {
-		src := ps[pool] - 1
+		src := ps[pool]&poolSlotMask - 1
 		slot, err := d.allocSlot()
 		if errors.Is(err, ErrFull) {
 			if err := unpublish(pool); err != nil {
@@ -403,7 +409,7 @@ func (d *Dataplane) rebuildPools() error {
 				return fmt.Errorf("bpf: rebuild backend_select: %w", err)
 			}
 		}
-		if err := d.objs.PoolSlot.Update(uint32(pool), slot+1, ebpf.UpdateAny); err != nil {
+		if err := d.objs.PoolSlot.Update(uint32(pool), d.slotWord(uint16(pool), slot), ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("bpf: rebuild pool_slot %d: %w", pool, err)
 		}
 		d.sel.of[uint16(pool)], d.sel.state[slot] = slot, slotUsed

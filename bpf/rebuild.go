@@ -48,6 +48,16 @@ func (d *Dataplane) rebuild() error {
 		return fmt.Errorf("bpf: rebuild backends: %w", err)
 	}
 
+	d.poolHash = map[uint16]pipeline.FlowKey{}
+	var hm graygwHashMask
+	it = d.objs.PoolHash.Iterate()
+	for it.Next(&k, &hm) {
+		d.poolHash[uint16(k)] = pipeline.FlowKey{VNI: hm.Vni, Tenant: hm.Tenant, Src: hm.Src, Dst: hm.Dst,
+			Proto: hm.Proto, SPort: hm.Sport, DPort: hm.Dport}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("bpf: rebuild pool_hash: %w", err)
+	}
 	if err := d.rebuildPools(); err != nil {
 		return err
 	}

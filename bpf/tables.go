@@ -106,18 +106,96 @@ func (d *Dataplane) DeleteTenant(vni uint32) error {
 
 // SetPoolHash sets which fields feed the hash of pool (set_hash_mask). Fields
 // of the mask beyond their width (VNI above 24 bits) are ignored.
+//
+// The entry goes to pool_hash; when the pool owns buckets its pool_slot word
+// is then rewritten with the mask's bits (or POOL_HASH_LOOKUP), so a packet
+// sees the old mask or the new one.
 func (d *Dataplane) SetPoolHash(pool uint16, mask pipeline.FlowKey) error {
-	v := graygwHashMask{Vni: mask.VNI & pipeline.MaxVNI, Tenant: mask.Tenant, Src: mask.Src, Dst: mask.Dst,
-		Proto: mask.Proto, Sport: mask.SPort, Dport: mask.DPort}
+	mask.VNI &= pipeline.MaxVNI
+	v := hashMaskValue(mask)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, had := d.poolHash[pool]
 	if err := d.objs.PoolHash.Update(uint32(pool), &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: pool_hash %d: %w", pool, err)
+	}
+	d.poolHash[pool] = mask
+	if err := d.republish(pool); err != nil {
+		// packets still hash with the old mask: put the old entry back
+		if had {
+			ov := hashMaskValue(old)
+			_ = d.objs.PoolHash.Update(uint32(pool), &ov, ebpf.UpdateAny)
+			d.poolHash[pool] = old
+		} else {
+			_ = d.objs.PoolHash.Delete(uint32(pool))
+			delete(d.poolHash, pool)
+		}
+		return err
 	}
 	return nil
 }
 
-// DeletePoolHash deletes the pool_hash entry of pool: its hash uses every field.
+// DeletePoolHash deletes the pool_hash entry of pool: its hash uses every
+// field. The pool_slot word forgets the mask first.
 func (d *Dataplane) DeletePoolHash(pool uint16) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, had := d.poolHash[pool]
+	delete(d.poolHash, pool)
+	if err := d.republish(pool); err != nil {
+		if had {
+			d.poolHash[pool] = old
+		}
+		return err
+	}
 	return d.delete(d.objs.PoolHash, uint32(pool), fmt.Sprintf("pool_hash %d", pool))
+}
+
+func hashMaskValue(m pipeline.FlowKey) graygwHashMask {
+	return graygwHashMask{Vni: m.VNI, Tenant: m.Tenant, Src: m.Src, Dst: m.Dst, Proto: m.Proto, Sport: m.SPort,
+		Dport: m.DPort}
+}
+
+// hashBits is the part of a pool_slot word that stands for the pool's hash
+// mask (POOL_HASH_* in consts.h): none for no entry or all ones, a bit per
+// field left out when every field is all ones or zero, else POOL_HASH_LOOKUP.
+func hashBits(m pipeline.FlowKey, ok bool) uint32 {
+	if !ok {
+		return 0
+	}
+	var bits uint32
+	for i, f := range []struct{ v, full uint32 }{
+		{m.VNI, pipeline.MaxVNI}, {uint32(m.Tenant), 0xffff}, {m.Src, 0xffffffff}, {m.Dst, 0xffffffff},
+		{uint32(m.Proto), 0xff}, {uint32(m.SPort), 0xffff}, {uint32(m.DPort), 0xffff},
+	} {
+		switch f.v {
+		case f.full:
+		case 0:
+			bits |= 1 << (poolHashShift + i)
+		default:
+			return poolHashLookup
+		}
+	}
+	return bits
+}
+
+// slotWord is the pool_slot word that publishes slot for pool.
+func (d *Dataplane) slotWord(pool uint16, slot uint32) uint32 {
+	m, ok := d.poolHash[pool]
+	return slot + 1 | hashBits(m, ok)
+}
+
+// republish rewrites the pool_slot word of pool, if it owns buckets, for
+// its current pool_hash entry.
+func (d *Dataplane) republish(pool uint16) error {
+	slot, ok := d.sel.of[pool]
+	if !ok {
+		return nil
+	}
+	if err := d.objs.PoolSlot.Update(uint32(pool), d.slotWord(pool, slot), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: pool_slot %d: %w", pool, err)
+	}
+	return nil
 }
 
 // SetBackend inserts or modifies backend id. A new entry's counter starts at

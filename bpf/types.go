@@ -21,18 +21,24 @@ const (
 	MaxPorts = 512
 	// ABI is the layout version of the pinned maps (GRAYGW_ABI). 2: pool_slot
 	// added, backend_select indexed by slot instead of pool id. 3: tss_filter
-	// added (a Bloom filter over gray_rules that packets consult first).
-	ABI = 3
+	// added (a Bloom filter over gray_rules that packets consult first), and
+	// gray_masks entries carry packed mask words. 4: pool_slot words carry the
+	// pool's hash mask above the slot (same sizes as 3).
+	ABI = 4
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"
 
 	magic       = 0x67726179
 	selectValid = 0x10000
-	actionSet   = 1
-	actionSplit = 2
-	linkPinStem = "link_"
-	maskListKey = uint32(0)
+	// pool_slot words (POOL_SLOT_MASK, POOL_HASH_SHIFT, POOL_HASH_LOOKUP)
+	poolSlotMask   = 0xffff
+	poolHashShift  = 16
+	poolHashLookup = 0x80000000
+	actionSet      = 1
+	actionSplit    = 2
+	linkPinStem    = "link_"
+	maskListKey    = uint32(0)
 )
 
 // VIP is the action data of a vip entry (set_vip).

@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 3 /* 2: pool_slot, backend_select indexed by slot; 3: tss_filter */
+#define GRAYGW_ABI 4 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define REASON_NONE 0
@@ -45,6 +45,15 @@
 #define BACKEND_SELECT_SIZE (MAX_POOLS * BUCKETS)
 /* A backend_select cell holds SELECT_VALID | backend_id; 0 is an empty cell. */
 #define SELECT_VALID 0x10000
+
+/* A pool_slot word: slot + 1 in POOL_SLOT_MASK (0: no buckets), and the
+ * pool's hash mask when every field of it is all ones or zero (the usual
+ * case): bit POOL_HASH_SHIFT + i set means field i is left out of the hash
+ * (i: vni, tenant, src, dst, proto, sport, dport). POOL_HASH_LOOKUP: any
+ * other mask, read pool_hash. No bits: every field (pool_hash's miss). */
+#define POOL_SLOT_MASK 0xffff
+#define POOL_HASH_SHIFT 16
+#define POOL_HASH_LOOKUP 0x80000000
 
 /* Tuple-space search bound: distinct gray rule masks in use at once. */
 #define MAX_MASKS 64

@@ -75,7 +75,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rule_store SEC(".maps");
 
-/* pool_hash: pool_id -> set_hash_mask. Miss: every field counts. */
+/* pool_hash: pool_id -> set_hash_mask. Miss: every field counts. Read by
+ * packets only when the pool's pool_slot word has POOL_HASH_LOOKUP. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
@@ -86,9 +87,10 @@ struct {
 } pool_hash SEC(".maps");
 
 /* pool_slot: pool_id -> slot + 1 of the pool's cells in backend_select, 0
- * when the pool owns no buckets. An array, so the lookup is inlined. The
- * loader publishes a slot only once its cells are written, and unpublishes it
- * before clearing them. */
+ * when the pool owns no buckets, with the pool's hash mask in the upper
+ * bits when it fits there (consts.h). An array, so the lookup is inlined.
+ * The loader publishes a slot only once its cells are written, and
+ * unpublishes it before clearing them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
