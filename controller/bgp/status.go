@@ -41,7 +41,8 @@ type NeighborStatus struct {
 	Received uint64 `json:"received"`
 	// Accepted: see Received.
 	Accepted uint64 `json:"accepted"`
-	// Advertised counts the paths sent to the peer.
+	// Advertised counts the paths sent to the peer; 0 while the session is
+	// not established.
 	Advertised uint64 `json:"advertised"`
 	// GracefulRestart is true when graceful restart was negotiated on the
 	// current (or last) session: we advertise it and so did the peer.
@@ -97,7 +98,12 @@ func (s *Speaker) Status(ctx context.Context) (Status, error) {
 			n.Accepted += a.GetState().GetAccepted()
 		}
 		n.GracefulRestart = s.cfg.GracefulRestart.Enabled && peerHasGR(p)
-		n.Advertised = s.advertised(p)
+		if n.Up {
+			// GoBGP counts the paths of its adj-RIB-out for a peer in
+			// OpenSent/OpenConfirm too; nothing reaches a peer before
+			// the session is established.
+			n.Advertised = s.advertised(p)
+		}
 		st.Neighbors = append(st.Neighbors, n)
 	})
 	if err != nil {

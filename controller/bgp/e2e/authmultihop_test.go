@@ -1,0 +1,205 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/internal/lab"
+)
+
+// Addresses of the routed lab: gw -- rtr -- peer, so that the peer is two hops
+// away and only an eBGP multihop session can reach it.
+const (
+	mhGwNet   = "10.179.10" // gw (.1 .4 .5 session addresses, .11 next hop) and rtr (.254)
+	mhPeerNet = "10.179.11" // peer (.2 .3 .4 session addresses) and rtr (.254)
+	mhSecret  = "s3cret-md5"
+)
+
+// newRoutedPeerLab builds gw -- rtr -- peer (rtr forwards) and starts BIRD in
+// peer with three eBGP sessions towards the speaker's three addresses, all with
+// "multihop 2": one with the right TCP MD5 password, one with a password the
+// speaker does not know, one without password. It skips as newPeerLab does.
+func newRoutedPeerLab(t *testing.T) *peerLab {
+	t.Helper()
+	for _, bin := range []string{"bird", "birdc"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Skipf("needs BIRD 2 (%s not found: apt-get install bird2)", bin)
+		}
+	}
+	l, err := lab.New("ggbgpmh")
+	if errors.Is(err, lab.ErrNotRoot) {
+		t.Skip("needs root: network namespaces and BGP on port 179")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	var ns [3]string
+	for i, name := range []string{"gw", "rtr", "peer"} {
+		if ns[i], err = l.NS(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gw, rtr, peer := ns[0], ns[1], ns[2]
+	if err := l.Veth(gw, "vgw", rtr, "vr1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Veth(rtr, "vr2", peer, "vpeer"); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct{ ns, script string }{
+		{gw, fmt.Sprintf(`
+			ip addr add %[1]s.1/24 dev vgw
+			ip addr add %[1]s.4/24 dev vgw
+			ip addr add %[1]s.5/24 dev vgw
+			ip addr add %[1]s.11/24 dev vgw
+			ip route add %[2]s.0/24 via %[1]s.254`, mhGwNet, mhPeerNet)},
+		{rtr, fmt.Sprintf(`
+			ip addr add %s.254/24 dev vr1
+			ip addr add %s.254/24 dev vr2
+			sysctl -qw net.ipv4.ip_forward=1`, mhGwNet, mhPeerNet)},
+		{peer, fmt.Sprintf(`
+			ip addr add %[2]s.2/24 dev vpeer
+			ip addr add %[2]s.3/24 dev vpeer
+			ip addr add %[2]s.4/24 dev vpeer
+			ip route add %[1]s.0/24 via %[2]s.254`, mhGwNet, mhPeerNet)},
+	}
+	for _, s := range steps {
+		if err := l.Script(s.ns, s.script); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	p := &peerLab{l: l, labInfo: labInfo{Dir: dir, BirdSock: filepath.Join(dir, "bird.ctl"), GWNS: gw}}
+	conf := filepath.Join(dir, "bird.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`log "%[1]s/bird.log" all;
+router id %[3]s.2;
+debug protocols { states, events };
+protocol device { scan time 1; }
+protocol kernel { ipv4 { import none; export none; }; }
+protocol static { ipv4; route %[2]s.0/24 via %[3]s.254; }
+
+template bgp mh {
+	local as %[4]d;
+	multihop 2;
+	connect delay time 1;
+	connect retry time 2;
+	error wait time 1, 2;
+	hold time 9;
+	ipv4 { import all; export none; };
+}
+protocol bgp gw_md5 from mh { local %[3]s.2; neighbor %[2]s.1 as %[5]d; password "%[6]s"; }
+protocol bgp gw_badmd5 from mh { local %[3]s.3; neighbor %[2]s.4 as %[5]d; password "not-%[6]s"; }
+protocol bgp gw_nomh from mh { local %[3]s.4; neighbor %[2]s.5 as %[5]d; }
+`, dir, mhGwNet, mhPeerNet, peerAS, localAS, mhSecret)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "bird.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	if p.bird, err = l.Start(peer, logf, "bird", "-f", "-c", conf, "-s", p.BirdSock); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "bird.log"))
+			t.Logf("bird.log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := p.birdc("show status"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			out, _ := os.ReadFile(filepath.Join(dir, "bird.out"))
+			t.Fatalf("BIRD did not come up: %v\n%s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p
+}
+
+// TestPasswordAndMultihop: the neighbor options an operator sets for a peer
+// that is not on the gateway's link. Against BIRD two hops away (a router in
+// between), with TCP MD5:
+//   - multihopTTL 2 and the right password: established, the VIP learned with
+//     the gateway's next hop;
+//   - the same with a password BIRD does not share: never established;
+//   - no multihop (eBGP TTL 1, expiring at the router): never established.
+//
+// Status tells the good session from the two bad ones.
+func TestPasswordAndMultihop(t *testing.T) {
+	info, ok := inner(t)
+	if !ok {
+		newRoutedPeerLab(t).runInside(t)
+		return
+	}
+	n := func(addr, local string, ttl uint8, pw string) bgp.Neighbor {
+		return bgp.Neighbor{Address: addr, ASN: peerAS, LocalAddress: local, MultihopTTL: ttl, Password: pw,
+			ConnectRetry: time.Second, HoldTime: 9 * time.Second}
+	}
+	good, badPW, noMH := mhPeerNet+".2", mhPeerNet+".3", mhPeerNet+".4"
+	cfg := bgp.Config{
+		ASN:      localAS,
+		RouterID: mhGwNet + ".1",
+		Neighbors: []bgp.Neighbor{
+			n(good, mhGwNet+".1", 2, mhSecret),
+			n(badPW, mhGwNet+".4", 2, mhSecret),
+			n(noMH, mhGwNet+".5", 0, ""),
+		},
+	}
+	in := healthyInput()
+	in.Gateways = in.Gateways[:1]
+	in.Gateways[0].NextHop = netip.MustParseAddr(mhGwNet + ".11")
+	s, _ := startSpeaker(t, cfg, in)
+	waitFor(t, 15*time.Second, "the VIP over the multihop MD5 session", info.hopsAre(vip+"/32", "gw_md5", mhGwNet+".11"))
+	rs, err := info.routes(vip+"/32", "gw_md5")
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("routes over gw_md5: %+v, %v", rs, err)
+	}
+	if rs[0].ASPath != fmt.Sprint(localAS) || rs[0].MED != "50" || strings.Join(rs[0].Community, " ") != "(65000,100) (65000,200)" {
+		t.Errorf("attributes over the multihop session: %+v", rs[0])
+	}
+	// Give the two bad sessions several connect attempts (retry 1-2 s).
+	time.Sleep(6 * time.Second)
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nb := range st.Neighbors {
+		switch nb.Address {
+		case good:
+			if !nb.Up || nb.Advertised != 1 {
+				t.Errorf("multihop MD5 neighbor: %+v", nb)
+			}
+		case badPW, noMH:
+			if nb.Up || nb.State == "established" || nb.Advertised != 0 {
+				t.Errorf("neighbor %s (bad password / no multihop) came up: %+v", nb.Address, nb)
+			}
+		}
+	}
+	for _, proto := range []string{"gw_badmd5", "gw_nomh"} {
+		if hops, _ := info.nextHops(vip+"/32", proto); len(hops) != 0 {
+			t.Errorf("BIRD learned %v over %s", hops, proto)
+		}
+		out, _ := info.birdc("show protocols " + proto)
+		if !strings.Contains(out, proto) || strings.Contains(out, "Established") {
+			t.Errorf("BIRD's %s:\n%s", proto, out)
+		}
+	}
+}
