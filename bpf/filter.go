@@ -19,14 +19,22 @@ const (
 // filterBit is tss_bit of hash.h: the tss_filter bit of the gray_rules key
 // (mask id, masked key). Both sides must agree bit for bit
 // (TestFilterBitMatchesProgram).
-func filterBit(maskID uint32, k RuleKey) uint32 {
-	addr, ids, ports := packKey(k)
-	h := addr * 0x9e3779b97f4a7c15
-	h ^= ids * 0xc2b2ae3d27d4eb4f
-	h ^= (ports | uint64(maskID)) * 0x165667b19e3779f9
+func filterBit(maskID uint32, k RuleKey) uint32 { return filterBitOf(tssKey(maskID, k)) }
+
+// filterBitOf is filterBit of a gray_rules key.
+func filterBitOf(k graygwTssKey) uint32 {
+	h := k.Addr * 0x9e3779b97f4a7c15
+	h ^= k.Ids * 0xc2b2ae3d27d4eb4f
+	h ^= (uint64(k.Ports)<<32 | uint64(k.MaskId)) * 0x165667b19e3779f9
 	h ^= h >> 29
 	h *= 0xbf58476d1ce4e5b9
 	return uint32(h >> (64 - filterLog))
+}
+
+// tssKey is the gray_rules key of the masked value v of mask maskID.
+func tssKey(maskID uint32, v RuleKey) graygwTssKey {
+	addr, ids, ports := packKey(v)
+	return graygwTssKey{Addr: addr, Ids: ids, Ports: uint32(ports >> 32), MaskId: maskID}
 }
 
 // packKey packs a key (or a mask) in the three words of struct mask_entry.

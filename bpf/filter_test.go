@@ -41,7 +41,7 @@ func checkFilter(t *testing.T, d *Dataplane, when string) {
 	var v graygwRuleValue
 	it := d.objs.GrayRules.Iterate()
 	for it.Next(&k, &v) {
-		b := filterBit(k.MaskId, ruleKeyFrom(k.Key))
+		b := filterBitOf(k)
 		if have[b/64]&(1<<(b%64)) == 0 {
 			t.Fatalf("%s: gray_rules entry %+v without its filter bit", when, k)
 		}

@@ -73,15 +73,10 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 		w = bpf_map_lookup_elem(&tss_filter, &word);
 		if (!w || !(*w & (1ULL << (bit & 63))))
 			continue; /* no rule of this mask can match */
+		k.addr = a;
+		k.ids = d;
+		k.ports = p >> 32;
 		k.mask_id = m->mask_id;
-		k.key.src = a >> 32;
-		k.key.dst = (__u32)a;
-		k.key.vni = (d >> 32) & 0xffffff;
-		k.key.proto = d >> 56;
-		k.key.vip_id = (__u16)(d >> 16);
-		k.key.tenant = (__u16)d;
-		k.key.sport = p >> 48;
-		k.key.dport = (__u16)(p >> 32);
 		r = bpf_map_lookup_elem(&gray_rules, &k);
 		if (r && r->priority > best) {
 			best = r->priority;

@@ -96,8 +96,10 @@ type graygwRuleValue struct {
 
 type graygwTssKey struct {
 	_      structs.HostLayout
+	Addr   uint64
+	Ids    uint64
+	Ports  uint32
 	MaskId uint32
-	Key    graygwRuleKey
 }
 
 type graygwVipValue struct {

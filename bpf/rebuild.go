@@ -131,7 +131,7 @@ func (d *Dataplane) dropStrayRules() error {
 	want := map[graygwTssKey]bool{}
 	for _, m := range d.tss.masks {
 		for v := range m.groups {
-			want[graygwTssKey{MaskId: m.id, Key: v.raw()}] = true
+			want[tssKey(m.id, v)] = true
 		}
 	}
 	var k graygwTssKey

@@ -254,7 +254,7 @@ func (d *Dataplane) forget(m *tssMask, mask RuleKey, e *tssRule) {
 // writeHead makes the gray_rules entry of (mask, value) the group's best rule,
 // or deletes it when the group is empty: one map operation, one decision.
 func (d *Dataplane) writeHead(m *tssMask, value RuleKey) error {
-	k := graygwTssKey{MaskId: m.id, Key: value.raw()}
+	k := tssKey(m.id, value)
 	g := m.groups[value]
 	if len(g) == 0 {
 		if err := d.objs.GrayRules.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

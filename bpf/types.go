@@ -23,8 +23,9 @@ const (
 	// added, backend_select indexed by slot instead of pool id. 3: tss_filter
 	// added (a Bloom filter over gray_rules that packets consult first), and
 	// gray_masks entries carry packed mask words. 4: pool_slot words carry the
-	// pool's hash mask above the slot (same sizes as 3).
-	ABI = 4
+	// pool's hash mask above the slot (same sizes as 3). 5: gray_rules keys
+	// packed in 24 bytes (was 28).
+	ABI = 5
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

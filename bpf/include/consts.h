@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 4 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits */
+#define GRAYGW_ABI 5 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits; 5: packed gray_rules key */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define REASON_NONE 0

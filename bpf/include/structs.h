@@ -48,10 +48,14 @@ struct rule_key {
 	__u8 pad[3];
 };
 
-/* gray_rules key: a mask id and a key already ANDed with that mask. */
+/* gray_rules key: a key already ANDed with a mask, packed as struct
+ * mask_entry packs masks (24 bytes: one jhash round fewer than the fields
+ * one by one), and the mask's id. */
 struct tss_key {
+	__u64 addr;  /* src << 32 | dst */
+	__u64 ids;   /* (vni | proto << 24) << 32 | vip_id << 16 | tenant */
+	__u32 ports; /* sport << 16 | dport */
 	__u32 mask_id;
-	struct rule_key key;
 };
 
 /* gray_rules value: the best-priority rule of its (mask, masked key). */
