@@ -35,6 +35,8 @@ type change struct {
 	// base, when set, is the version the doc was derived from (Cutover,
 	// Rollback): the change is refused (ABORTED) if the store moved on.
 	base *store.Version
+	// spec, when set, is doc parsed (by an edit that spliced the text).
+	spec *intent.Spec
 }
 
 // Apply implements graygwv1.ControllerServer.
@@ -68,7 +70,7 @@ func (s *Service) Diff(ctx context.Context, req *graygwv1.DiffRequest) (*graygwv
 		}
 		doc = cur.Intent
 	}
-	in, p, problems := s.validate(doc)
+	in, p, _, problems := s.validate(doc, nil)
 	if problems != nil {
 		out.Problems = problems
 		return out, nil
@@ -79,17 +81,25 @@ func (s *Service) Diff(ctx context.Context, req *graygwv1.DiffRequest) (*graygwv
 	return out, nil
 }
 
-// validate loads and compiles doc; problems is nil when it is acceptable.
-func (s *Service) validate(doc []byte) (*intent.Intent, *engine.Prepared, []*graygwv1.Problem) {
-	in, err := intent.Load(doc)
+// validate loads and compiles doc (spec: doc already parsed, or nil);
+// problems is nil when it is acceptable. It returns the parsed spec too.
+func (s *Service) validate(doc []byte, spec *intent.Spec) (*intent.Intent, *engine.Prepared, *intent.Spec, []*graygwv1.Problem) {
+	if spec == nil {
+		sp, err := intent.Parse(doc)
+		if err != nil {
+			return nil, nil, nil, toProblems(err)
+		}
+		spec = sp
+	}
+	in, err := spec.Validate()
 	if err != nil {
-		return nil, nil, toProblems(err)
+		return nil, nil, nil, toProblems(err)
 	}
 	p, err := s.cfg.Engine.Prepare(in)
 	if err != nil {
-		return nil, nil, []*graygwv1.Problem{problem("", err.Error(), ClassCompile)}
+		return nil, nil, nil, []*graygwv1.Problem{problem("", err.Error(), ClassCompile)}
 	}
-	return in, p, nil
+	return in, p, spec, nil
 }
 
 // changeLocked validates, stores and applies c. Callers hold s.mu. Validation
@@ -113,7 +123,7 @@ func (s *Service) changeLocked(ctx context.Context, c change) (*graygwv1.ChangeR
 		return nil, status.Errorf(codes.Aborted, "expected intent version %d, current is %d", exp, base)
 	}
 	res := &graygwv1.ChangeResult{Version: base}
-	in, p, problems := s.validate(c.doc)
+	in, p, spec, problems := s.validate(c.doc, c.spec)
 	if problems != nil {
 		res.Problems = problems
 		return res, nil
@@ -153,6 +163,7 @@ func (s *Service) changeLocked(ctx context.Context, c change) (*graygwv1.ChangeR
 		return nil, storeError(err)
 	}
 	res.Applied, res.Version, res.HistorySeq = true, v.Number, ev.Seq
+	s.doc = &docCache{version: v.Number, text: c.doc, spec: spec}
 	s.log.Info("intent changed", "version", v.Number, "operation", c.op, "actor", actor, "summary", res.Summary)
 	if err := s.cfg.Engine.Commit(p, v.Number); err != nil {
 		// Only when the engine is closing: the version is stored and will be in

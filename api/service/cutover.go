@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,6 +42,26 @@ func (s *Service) Cutover(ctx context.Context, req *graygwv1.CutoverRequest) (*g
 		return nil, storeError(err)
 	}
 	out := &graygwv1.CutoverResponse{Rule: spec.Name}
+	share := ""
+	if spec.Percent != nil {
+		share = fmt.Sprintf(" (%g%% of its VMs)", *spec.Percent)
+	}
+	// A new rule appended to the parsed spec and spliced into the text
+	// (fastdoc.go), when the layout allows.
+	if cs, err := s.specOf(cur); err == nil && !slices.ContainsFunc(cs.GrayRules, func(r intent.RuleSpec) bool { return r.Name == spec.Name }) {
+		if text, ok := appendRule(cur.Intent, spec, len(cs.GrayRules)); ok {
+			ns := *cs
+			ns.GrayRules = append(slices.Clip(cs.GrayRules), spec)
+			summary := fmt.Sprintf("cutover %s%s to pool %s (rule %s)", scope, share, spec.Pool, spec.Name)
+			res, err := s.changeLocked(ctx, change{doc: text, spec: &ns, op: OpCutover, opts: req.GetOptions(), summary: summary, base: cur})
+			if err != nil {
+				return nil, err
+			}
+			renameProblems(res, len(cs.GrayRules))
+			out.Result = res
+			return out, nil
+		}
+	}
 	doc, err := parseDoc(cur.Intent)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "stored intent version %d: %v", cur.Number, err)
@@ -82,10 +103,6 @@ func (s *Service) Cutover(ctx context.Context, req *graygwv1.CutoverRequest) (*g
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode intent: %v", err)
 	}
-	share := ""
-	if spec.Percent != nil {
-		share = fmt.Sprintf(" (%g%% of its VMs)", *spec.Percent)
-	}
 	summary := fmt.Sprintf("cutover %s%s to pool %s (rule %s)", scope, share, spec.Pool, spec.Name)
 	if out.Replaced {
 		summary = fmt.Sprintf("cutover %s%s to pool %s (rule %s updated)", scope, share, spec.Pool, spec.Name)
@@ -94,15 +111,20 @@ func (s *Service) Cutover(ctx context.Context, req *graygwv1.CutoverRequest) (*g
 	if err != nil {
 		return nil, err
 	}
-	// Problems about the new rule are named after the request's fields.
+	renameProblems(res, idx)
+	out.Result = res
+	return out, nil
+}
+
+// renameProblems names the problems about the new rule (gray_rules[idx]) after
+// the request's fields.
+func renameProblems(res *graygwv1.ChangeResult, idx int) {
 	prefix := fmt.Sprintf("gray_rules[%d]", idx)
 	for _, p := range res.Problems {
 		if rest, ok := strings.CutPrefix(p.Path, prefix); ok {
 			p.Path = "cutover" + rest
 		}
 	}
-	out.Result = res
-	return out, nil
 }
 
 // hasName reports whether a rule node may be the rule named name: false only
@@ -329,6 +351,23 @@ walk:
 // rollbackRules removes the gray rule named only from the current intent, or
 // every gray rule when only is "".
 func (s *Service) rollbackRules(ctx context.Context, cur *store.Version, only string, opts *graygwv1.ChangeOptions) (*graygwv1.RollbackResponse, error) {
+	// One rule removed from the parsed spec and cut from the text
+	// (fastdoc.go), when the layout allows.
+	if cs, err := s.specOf(cur); err == nil && only != "" {
+		k := slices.IndexFunc(cs.GrayRules, func(r intent.RuleSpec) bool { return r.Name == only })
+		if k >= 0 && !slices.ContainsFunc(cs.GrayRules[k+1:], func(r intent.RuleSpec) bool { return r.Name == only }) {
+			if text, ok := removeRule(cur.Intent, k, len(cs.GrayRules)); ok {
+				ns := *cs
+				ns.GrayRules = slices.Delete(slices.Clone(cs.GrayRules), k, k+1)
+				summary := fmt.Sprintf("rollback rule %s (its traffic leaves pool %s)", only, cs.GrayRules[k].Pool)
+				res, err := s.changeLocked(ctx, change{doc: text, spec: &ns, op: OpRollbackRule, opts: opts, summary: summary, base: cur})
+				if err != nil {
+					return nil, err
+				}
+				return &graygwv1.RollbackResponse{Result: res, RemovedRules: []string{only}}, nil
+			}
+		}
+	}
 	doc, err := parseDoc(cur.Intent)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "stored intent version %d: %v", cur.Number, err)

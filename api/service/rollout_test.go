@@ -212,7 +212,18 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		t.Fatalf("a dry run changed the intent: version %d -> %d", v, cur)
 	}
 
-	// The rollout.
+	// The rollout. Its steps' probes wait (after the start's precheck, one
+	// run) until the test has tried a second start and is watching: a cutover
+	// takes about a millisecond, the whole rollout would be over before.
+	hold := make(chan struct{})
+	h.mu.Lock()
+	runs0 := h.runs
+	h.gate = func(n int) {
+		if n > runs0+1 {
+			<-hold
+		}
+	}
+	h.mu.Unlock()
 	resp, err = c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan, Actor: "alice"})
 	if err != nil || resp.GetProgress().GetState() != "running" {
 		t.Fatalf("start: %v %v", resp, err)
@@ -220,7 +231,14 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r9")}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("a second rollout while one runs: %v", err)
 	}
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the watch below is subscribed
+		close(hold)
+	}()
 	seen := watch(t, c)
+	h.mu.Lock()
+	h.gate = nil
+	h.mu.Unlock()
 	last := seen[len(seen)-1]
 	if last.GetState() != "completed" || last.GetStep() != 4 || len(seen) < 3 {
 		t.Fatalf("watched %d updates, last %v", len(seen), last)

@@ -84,6 +84,7 @@ type Service struct {
 	// mu serializes changes (and Drain against the change in flight).
 	mu       sync.Mutex
 	draining bool
+	doc      *docCache // the current version parsed (fastdoc.go); under mu
 
 	bgpMu sync.Mutex
 	bgp   bgpState

@@ -88,7 +88,42 @@ type Result struct {
 	Pools []Pool
 	// Gateways are sorted by name. Their entries differ only in to_backend's smac.
 	Gateways []Gateway
+
+	// split: the Gateways' entries leave out the pools' pool_hash and
+	// backend_select entries, which are in Pool.Entries (CompileSplit).
+	split bool
 }
+
+// Split reports whether r comes from CompileSplit (the Gateways' entries leave
+// out the pool versions' entries; Full adds them).
+func (r *Result) Split() bool { return r.split }
+
+// Full returns r with every gateway holding every entry: r itself unless it
+// comes from CompileSplit, else a new Result (sharing r's pools) whose entries
+// are those Compile gives.
+func (r *Result) Full() *Result {
+	if !r.split {
+		return r
+	}
+	out := &Result{Pools: r.Pools}
+	common := poolTables(r.Pools)
+	for _, g := range r.Gateways {
+		var entries []Entry
+		i := 0
+		for i < len(g.Entries) && g.Entries[i].Table == pipeline.TableBackend {
+			i++
+		}
+		entries = make([]Entry, 0, len(g.Entries)+len(common))
+		entries = append(append(append(entries, g.Entries[:i]...), common...), g.Entries[i:]...)
+		out.Gateways = append(out.Gateways, Gateway{Name: g.Name, P4Runtime: g.P4Runtime, DeviceID: g.DeviceID, Entries: entries})
+	}
+	return out
+}
+
+// Entries are the pool version's pool_hash entry and its backend_select entries
+// in bucket order, as in a Result's gateway entries. They are shared between
+// successive Results while the pool is unchanged: do not modify them.
+func (p *Pool) Entries() []Entry { return p.entries }
 
 // Pool returns the compiled pool with the given name.
 func (r *Result) Pool(name string) (*Pool, bool) {
@@ -126,6 +161,19 @@ func (r *Result) Gateway(name string) (*Gateway, bool) {
 // whose buckets or hash masks change moves to its other version slot. It returns
 // nil and an error wrapping ErrTransition or ErrMaglev when it cannot.
 func Compile(in *intent.Intent, prev *Result) (*Result, error) {
+	return compileResult(in, prev, false)
+}
+
+// CompileSplit is Compile for a caller that takes the pool versions' entries
+// from Pool.Entries (the engine): the gateways' entries are all the others
+// (backend, vni_tenant, vip, gray_rules), and the 4097 entries of an unchanged
+// pool are neither built nor copied again. Result.Full gives what Compile
+// gives.
+func CompileSplit(in *intent.Intent, prev *Result) (*Result, error) {
+	return compileResult(in, prev, true)
+}
+
+func compileResult(in *intent.Intent, prev *Result, split bool) (*Result, error) {
 	if in == nil {
 		return nil, errors.New("compile: nil intent")
 	}
@@ -133,13 +181,13 @@ func Compile(in *intent.Intent, prev *Result) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Pools: pools}
+	res := &Result{Pools: pools, split: split}
 	for i := range res.Pools {
 		if res.Pools[i].entries == nil {
 			res.Pools[i].entries = poolEntries(&res.Pools[i])
 		}
 	}
-	common := commonEntries(in, res)
+	common := commonEntries(in, res, !split)
 	for _, g := range in.Gateways {
 		var backends []Entry
 		for _, b := range in.Backends {
@@ -301,29 +349,37 @@ func poolEntries(p *Pool) []Entry {
 	return out
 }
 
+// poolTables are the pool_hash and backend_select entries of pools, each
+// table sorted.
+func poolTables(pools []Pool) []Entry {
+	n := 0
+	for i := range pools {
+		n += len(pools[i].entries)
+	}
+	byID := make([]*Pool, len(pools))
+	for i := range pools {
+		byID[i] = &pools[i]
+	}
+	slices.SortFunc(byID, func(a, b *Pool) int { return int(a.ID) - int(b.ID) })
+	hash := make([]Entry, 0, len(pools))
+	sel := make([]Entry, 0, n)
+	for _, p := range byID { // pool_id order: the entries come out sorted
+		hash = append(hash, p.entries[0])
+		sel = append(sel, p.entries[1:]...)
+	}
+	sortEntries(hash)
+	sortEntries(sel) // a linear check: already sorted
+	return append(hash, sel...)
+}
+
 // commonEntries are the entries every gateway holds alike (all but backend),
-// in table order, each table sorted (sortEntries).
-func commonEntries(in *intent.Intent, res *Result) []Entry {
+// in table order, each table sorted (sortEntries); the pools' only with pools.
+func commonEntries(in *intent.Intent, res *Result, pools bool) []Entry {
 	ids := make(map[string]uint16, len(res.Pools))
 	for _, p := range res.Pools {
 		ids[p.Name] = p.ID
 	}
 	poolID := func(name string) uint16 { return ids[name] }
-	n := 0
-	for i := range res.Pools {
-		n += len(res.Pools[i].entries)
-	}
-	var hash, sel []Entry
-	sel = make([]Entry, 0, n)
-	byID := make([]*Pool, len(res.Pools))
-	for i := range res.Pools {
-		byID[i] = &res.Pools[i]
-	}
-	slices.SortFunc(byID, func(a, b *Pool) int { return int(a.ID) - int(b.ID) })
-	for _, p := range byID { // pool_id order: the entries come out sorted
-		hash = append(hash, p.entries[0])
-		sel = append(sel, p.entries[1:]...)
-	}
 	var tenants, vips, rules []Entry
 	for _, t := range in.Tenants {
 		for _, vni := range t.VNIs {
@@ -356,9 +412,12 @@ func commonEntries(in *intent.Intent, res *Result) []Entry {
 		}
 		rules = append(rules, e)
 	}
-	out := make([]Entry, 0, len(hash)+len(sel)+len(tenants)+len(vips)+len(rules))
-	for _, t := range [][]Entry{hash, sel, tenants, vips, rules} {
-		sortEntries(t) // a linear check when already sorted (buckets are built in order)
+	var out []Entry
+	if pools {
+		out = poolTables(res.Pools)
+	}
+	for _, t := range [][]Entry{tenants, vips, rules} {
+		sortEntries(t)
 		out = append(out, t...)
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -321,6 +322,31 @@ func TestUnchangedPoolsAreReusedAsCompiled(t *testing.T) {
 			if p0.Table != p1.Table || &p0.entries[0] != &p1.entries[0] {
 				t.Fatal("adding a rule rebuilt an unchanged pool")
 			}
+		}
+	}
+}
+
+func TestCompileSplitIsCompile(t *testing.T) {
+	a, b := load(t, withRules), load(t, strings.Replace(withRules, `port: 2, weight: 2}`, `port: 2, weight: 3}`, 1))
+	r0 := mustCompile(t, a, nil)
+	for _, c := range []struct {
+		in   *intent.Intent
+		prev *Result
+	}{{a, nil}, {a, r0}, {b, r0}} {
+		want := mustCompile(t, c.in, c.prev)
+		split, err := CompileSplit(c.in, c.prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range split.Gateways {
+			for _, e := range g.Entries {
+				if e.Table == pipeline.TablePoolHash || e.Table == pipeline.TableBackendSelect {
+					t.Fatalf("split result holds a pool entry: %s", e.String())
+				}
+			}
+		}
+		if !split.Split() || !reflect.DeepEqual(split.Full().Gateways, want.Gateways) {
+			t.Fatal("CompileSplit(...).Full() differs from Compile")
 		}
 	}
 }

@@ -256,13 +256,20 @@ func (e *Engine) Intent() (*intent.Intent, uint64) {
 type Prepared struct {
 	// Intent is the validated intent.
 	Intent *intent.Intent
-	result *compile.Result
+	result *compile.Result // compile.CompileSplit's
 	prev   *compile.Result
 	wants  map[string]*want
+
+	fullOnce sync.Once
+	full     *compile.Result
 }
 
-// Result is the compiled intent.
-func (p *Prepared) Result() *compile.Result { return p.result }
+// Result is the compiled intent, every gateway with all its entries (built on
+// first use: the engine itself works on the split result).
+func (p *Prepared) Result() *compile.Result {
+	p.fullOnce.Do(func() { p.full = p.result.Full() })
+	return p.full
+}
 
 // Prepare compiles in against the tables the gateways hold (or will hold once
 // the current intent is applied) and converts every entry through the P4Info.
@@ -279,7 +286,7 @@ func (e *Engine) Prepare(in *intent.Intent) (*Prepared, error) {
 }
 
 func (e *Engine) prepare(in *intent.Intent, prev *compile.Result) (*Prepared, error) {
-	res, err := compile.Compile(in, prev)
+	res, err := compile.CompileSplit(in, prev)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, err)
 	}
@@ -299,79 +306,49 @@ func (e *Engine) prevLocked() *compile.Result {
 	return e.saved
 }
 
-// convert converts the entries of res through the P4Info, per gateway. Pool
-// versions whose content (name, pool_id, hash masks, buckets) is in the block
-// cache are not converted again: their *reconcile.Set is reused. Every gateway
-// holds the same pool entries (compile: gateways differ only in to_backend's
-// smac), so pool blocks are built from the first gateway and shared.
+// convert converts the entries of res (a compile.CompileSplit result) through
+// the P4Info, per gateway. The pool versions' entries (compile.Pool.Entries)
+// become one *reconcile.Set per version, shared by every gateway's want (all
+// gateways hold the same pool entries); a version whose content (name,
+// pool_id, hash masks, buckets) is in the block cache is not converted again.
 func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 	e.blockMu.Lock()
 	cache := e.blocks
 	e.blockMu.Unlock()
-	type building struct {
-		pool    *compile.Pool
-		entries []*p4v1.TableEntry
-		tags    []string
-	}
-	byOrigin := map[string]*building{}
-	blocks := map[string]*poolBlock{} // by origin: the blocks of this result
+	blocks := make([]*poolBlock, len(res.Pools))
 	for i := range res.Pools {
 		p := &res.Pools[i]
-		o := p.Origin()
 		if b := cache[p.ID]; b != nil && b.name == p.Name && b.hash == p.Hash && slices.Equal(b.buckets, p.Buckets) {
-			blocks[o] = b
+			blocks[i] = b
 			continue
 		}
-		byOrigin[o] = &building{pool: p}
+		pes := p.Entries()
+		entries := make([]*p4v1.TableEntry, len(pes))
+		tags := make([]string, len(pes))
+		for j := range pes {
+			te, err := e.codec.ToP4(&pes[j])
+			if err != nil {
+				return nil, fmt.Errorf("%w: pool %s: %w", ErrCompile, p.Name, err)
+			}
+			entries[j], tags[j] = te, pes[j].Origin
+		}
+		blocks[i] = &poolBlock{name: p.Name, hash: p.Hash, buckets: slices.Clone(p.Buckets), set: reconcile.NewSet(entries, tags)}
 	}
 	out := map[string]*want{}
-	for gi, g := range res.Gateways {
-		var rest []*p4v1.TableEntry
-		var tags []string
-		lastOrigin, lastCached := "", false
+	for _, g := range res.Gateways {
+		rest := make([]*p4v1.TableEntry, len(g.Entries))
+		tags := make([]string, len(g.Entries))
 		for i := range g.Entries {
-			en := &g.Entries[i]
-			if en.Table == pipeline.TablePoolHash || en.Table == pipeline.TableBackendSelect {
-				// A pool's 4096 buckets come in a row: one lookup per run.
-				if en.Origin != lastOrigin {
-					_, lastCached = blocks[en.Origin]
-					lastOrigin = en.Origin
-				}
-				if lastCached {
-					continue
-				}
-				if b := byOrigin[en.Origin]; b != nil {
-					if gi > 0 {
-						continue // built from the first gateway
-					}
-					te, err := e.codec.ToP4(en)
-					if err != nil {
-						return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
-					}
-					b.entries = append(b.entries, te)
-					b.tags = append(b.tags, en.Origin)
-					continue
-				}
-			}
-			te, err := e.codec.ToP4(en)
+			te, err := e.codec.ToP4(&g.Entries[i])
 			if err != nil {
 				return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
 			}
-			rest = append(rest, te)
-			tags = append(tags, en.Origin)
-		}
-		if gi == 0 {
-			for o, b := range byOrigin {
-				blocks[o] = &poolBlock{name: b.pool.Name, hash: b.pool.Hash, buckets: slices.Clone(b.pool.Buckets),
-					set: reconcile.NewSet(b.entries, b.tags)}
-			}
+			rest[i], tags[i] = te, g.Entries[i].Origin
 		}
 		w := &want{sets: []*reconcile.Set{reconcile.NewSet(rest, tags)}, n: len(rest)}
-		for i := range res.Pools {
-			if b := blocks[res.Pools[i].Origin()]; b != nil {
-				w.sets = append(w.sets, b.set)
-				w.n += b.set.Len()
-			}
+		for _, b := range blocks {
+			w.sets = append(w.sets, b.set)
+			w.n += b.set.Len()
 		}
 		out[g.Name] = w
 	}
@@ -391,9 +368,7 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 		}
 	}
 	for i := range res.Pools {
-		if b := blocks[res.Pools[i].Origin()]; b != nil {
-			next[res.Pools[i].ID] = b
-		}
+		next[res.Pools[i].ID] = blocks[i]
 	}
 	e.blocks = next
 	e.blockMu.Unlock()
