@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -124,17 +126,45 @@ intent in force. With --from it runs offline: both documents are validated and c
 	return c
 }
 
+// getKinds are the objects 'graygw get KIND' lists from the intent in force.
+var getKinds = []string{"vips", "pools", "backends", "tenants", "rules", "gateways"}
+
 func (a *app) getCmd() *cobra.Command {
 	var rules bool
 	var version uint64
 	c := &cobra.Command{
-		Use:   "get [--rules] [--version N]",
-		Short: "Show the intent in force (or an older version), or its gray rules",
+		Use:   "get [vips|pools|backends|tenants|rules|gateways] [--version N]",
+		Short: "Show the intent in force (or an older version), or one kind of its objects: VIPs, pools, backends, tenants, gray rules",
+		Long: `get shows the intent document in force (docs/intent.md), with its version, or,
+given a kind, a table of those objects of it: vips (address, default pool),
+pools (cluster, hash fields, backends with weights), backends (underlay
+address, MAC, port, pools), tenants (VNIs), rules (every gray rule, cutovers
+and rollout steps included, with tier and priority) or gateways. --version N
+reads an older version. -o json|yaml prints the same for scripts.`,
 		Example: `  graygw get                 # the intent document in force, with its version
-  graygw get --version 12    # an older version
-  graygw get --rules         # every gray rule, cutovers included, with its priority
-  graygw get -o json`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  graygw get vips
+  graygw get pools
+  graygw get backends -o json
+  graygw get tenants
+  graygw get rules           # every gray rule, cutovers included, with its priority (= --rules)
+  graygw get --version 12    # an older version`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 || len(args) == 1 && !slices.Contains(getKinds, args[0]) {
+				return usagef("graygw get takes at most one kind (%s), got %q", strings.Join(getKinds, ", "), args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := ""
+			if len(args) == 1 {
+				kind = args[0]
+			}
+			if rules {
+				if kind != "" && kind != "rules" {
+					return usagef("--rules with %q: pick one kind", kind)
+				}
+				kind = "rules"
+			}
 			cl, err := a.client()
 			if err != nil {
 				return err
@@ -146,22 +176,171 @@ func (a *app) getCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("get: %w", err)
 			}
-			if rules {
+			switch kind {
+			case "":
+				return a.print(doc, func(w io.Writer) {
+					fmt.Fprintf(w, "# intent version %d (current %d), %s by %s\n%s", doc.Version, doc.CurrentVersion,
+						doc.Time.Format("2006-01-02 15:04:05Z07:00"), doc.Actor, doc.YAML)
+				})
+			case "rules":
 				rs, err := rulesOf(doc)
 				if err != nil {
 					return err
 				}
 				return a.print(rs, func(w io.Writer) { printRules(w, rs) })
 			}
-			return a.print(doc, func(w io.Writer) {
-				fmt.Fprintf(w, "# intent version %d (current %d), %s by %s\n%s", doc.Version, doc.CurrentVersion,
-					doc.Time.Format("2006-01-02 15:04:05Z07:00"), doc.Actor, doc.YAML)
-			})
+			in, err := intent.Load([]byte(doc.YAML))
+			if err != nil {
+				return fmt.Errorf("the controller's intent version %d does not validate here (is this graygw older than the controller?): %w", doc.Version, err)
+			}
+			return a.printObjects(kind, in)
 		},
 	}
-	c.Flags().BoolVar(&rules, "rules", false, "list the gray rules instead of the document")
+	c.Flags().BoolVar(&rules, "rules", false, "list the gray rules instead of the document (same as 'get rules')")
 	c.Flags().Uint64Var(&version, "version", 0, "an older intent version (0: the one in force)")
 	return c
+}
+
+// Objects of the intent, as 'graygw get KIND' prints them.
+type (
+	VIPRow struct {
+		Name        string `json:"name" yaml:"name"`
+		ID          uint16 `json:"id" yaml:"id"`
+		Address     string `json:"address" yaml:"address"`
+		DefaultPool string `json:"default_pool" yaml:"default_pool"`
+	}
+	PoolMemberRow struct {
+		Backend string `json:"backend" yaml:"backend"`
+		Weight  uint32 `json:"weight" yaml:"weight"`
+	}
+	PoolRow struct {
+		Name       string          `json:"name" yaml:"name"`
+		ID         uint16          `json:"id" yaml:"id"`
+		Cluster    string          `json:"cluster" yaml:"cluster"`
+		HashFields []string        `json:"hash_fields" yaml:"hash_fields"`
+		Backends   []PoolMemberRow `json:"backends" yaml:"backends"`
+	}
+	BackendRow struct {
+		Name       string   `json:"name" yaml:"name"`
+		ID         uint16   `json:"id" yaml:"id"`
+		UnderlayIP string   `json:"underlay_ip" yaml:"underlay_ip"`
+		MAC        string   `json:"mac" yaml:"mac"`
+		Port       uint16   `json:"port" yaml:"port"`
+		Pools      []string `json:"pools" yaml:"pools"`
+	}
+	TenantRow struct {
+		Name string   `json:"name" yaml:"name"`
+		ID   uint16   `json:"id" yaml:"id"`
+		VNIs []uint32 `json:"vnis" yaml:"vnis"`
+	}
+	GatewayRow struct {
+		Name       string `json:"name" yaml:"name"`
+		P4Runtime  string `json:"p4runtime" yaml:"p4runtime"`
+		DeviceID   uint64 `json:"device_id" yaml:"device_id"`
+		BGPNextHop string `json:"bgp_next_hop,omitempty" yaml:"bgp_next_hop,omitempty"`
+		Ports      int    `json:"ports" yaml:"ports"`
+	}
+)
+
+func macString(m [6]byte) string { return net.HardwareAddr(m[:]).String() }
+
+func (a *app) printObjects(kind string, in *intent.Intent) error {
+	tw := func(w io.Writer, header string, rows func(io.Writer)) {
+		t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(t, header)
+		rows(t)
+		t.Flush()
+	}
+	join := func(xs []string) string {
+		if len(xs) == 0 {
+			return "-"
+		}
+		return strings.Join(xs, ",")
+	}
+	switch kind {
+	case "vips":
+		rows := []VIPRow{}
+		for _, v := range in.VIPs {
+			rows = append(rows, VIPRow{v.Name, v.ID, v.Address.String(), v.DefaultPool})
+		}
+		return a.print(rows, func(w io.Writer) {
+			tw(w, "NAME\tID\tADDRESS\tDEFAULT POOL", func(t io.Writer) {
+				for _, r := range rows {
+					fmt.Fprintf(t, "%s\t%d\t%s\t%s\n", r.Name, r.ID, r.Address, r.DefaultPool)
+				}
+			})
+		})
+	case "pools":
+		rows := []PoolRow{}
+		for _, p := range in.Pools {
+			r := PoolRow{Name: p.Name, ID: p.ID, Cluster: string(p.Cluster), HashFields: p.Hash.Names(), Backends: []PoolMemberRow{}}
+			for _, m := range p.Members {
+				r.Backends = append(r.Backends, PoolMemberRow{m.Backend, m.Weight})
+			}
+			rows = append(rows, r)
+		}
+		return a.print(rows, func(w io.Writer) {
+			tw(w, "NAME\tID\tCLUSTER\tHASH FIELDS\tBACKENDS (WEIGHT)", func(t io.Writer) {
+				for _, r := range rows {
+					var ms []string
+					for _, m := range r.Backends {
+						ms = append(ms, fmt.Sprintf("%s(%d)", m.Backend, m.Weight))
+					}
+					fmt.Fprintf(t, "%s\t%d\t%s\t%s\t%s\n", r.Name, r.ID, r.Cluster, join(r.HashFields), join(ms))
+				}
+			})
+		})
+	case "backends":
+		pools := map[string][]string{}
+		for _, p := range in.Pools {
+			for _, m := range p.Members {
+				pools[m.Backend] = append(pools[m.Backend], p.Name)
+			}
+		}
+		rows := []BackendRow{}
+		for _, b := range in.Backends {
+			rows = append(rows, BackendRow{b.Name, b.ID, b.UnderlayIP.String(), macString(b.MAC), b.Port, append([]string{}, pools[b.Name]...)})
+		}
+		return a.print(rows, func(w io.Writer) {
+			tw(w, "NAME\tID\tUNDERLAY IP\tMAC\tPORT\tPOOLS", func(t io.Writer) {
+				for _, r := range rows {
+					fmt.Fprintf(t, "%s\t%d\t%s\t%s\t%d\t%s\n", r.Name, r.ID, r.UnderlayIP, r.MAC, r.Port, join(r.Pools))
+				}
+			})
+		})
+	case "tenants":
+		rows := []TenantRow{}
+		for _, tn := range in.Tenants {
+			rows = append(rows, TenantRow{tn.Name, tn.ID, append([]uint32{}, tn.VNIs...)})
+		}
+		return a.print(rows, func(w io.Writer) {
+			tw(w, "NAME\tID\tVNIS", func(t io.Writer) {
+				for _, r := range rows {
+					var vs []string
+					for _, v := range r.VNIs {
+						vs = append(vs, fmt.Sprint(v))
+					}
+					fmt.Fprintf(t, "%s\t%d\t%s\n", r.Name, r.ID, join(vs))
+				}
+			})
+		})
+	default: // gateways
+		rows := []GatewayRow{}
+		for _, g := range in.Gateways {
+			nh := ""
+			if g.BGPNextHop.IsValid() {
+				nh = g.BGPNextHop.String()
+			}
+			rows = append(rows, GatewayRow{g.Name, g.P4Runtime, g.DeviceID, nh, len(g.Ports)})
+		}
+		return a.print(rows, func(w io.Writer) {
+			tw(w, "NAME\tP4RUNTIME\tDEVICE ID\tBGP NEXT HOP\tPORTS", func(t io.Writer) {
+				for _, r := range rows {
+					fmt.Fprintf(t, "%s\t%s\t%d\t%s\t%d\n", r.Name, r.P4Runtime, r.DeviceID, or(r.BGPNextHop, "-"), r.Ports)
+				}
+			})
+		})
+	}
 }
 
 func (a *app) historyCmd() *cobra.Command {

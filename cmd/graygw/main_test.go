@@ -479,3 +479,138 @@ func TestStatusShowsTheRollout(t *testing.T) {
 		t.Errorf("status: %d\n%s", code, out)
 	}
 }
+
+// TestDryRunOnEveryChange: drain, undrain and the rollout actions take --dry-run
+// like every other change: they read the controller's state, say what would
+// change, and call nothing that changes anything.
+func TestDryRunOnEveryChange(t *testing.T) {
+	changing := map[string]bool{"drain": true, "undrain": true, "rollout pause": true, "rollout resume": true, "rollout abort": true}
+	noChange := func(f *fake) {
+		t.Helper()
+		for _, c := range f.calls {
+			if changing[c] {
+				t.Errorf("a dry run called %q: %v", c, f.calls)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		// gw2 is announced: draining it would withdraw its path.
+		{[]string{"drain", "gw2", "--dry-run"}, 0, []string{"dry run: drain gw2 would withdraw 1 VIP path(s); nothing changed", "withdraw  vpc-router 10.255.0.1/32 via 10.1.0.2"}},
+		// gw1 is drained already.
+		{[]string{"drain", "gw1", "--dry-run"}, 0, []string{"gateway gw1 is already drained: nothing would change"}},
+		{[]string{"undrain", "gw1", "--dry-run"}, 0, []string{"undrain gw1 would announce 1 VIP path(s) again", "announce  vpc-router 10.255.0.1/32 via 10.1.0.1"}},
+		{[]string{"undrain", "gw2", "--dry-run"}, 0, []string{"gateway gw2 is not drained: nothing would change"}},
+		{[]string{"drain", "gw9", "--dry-run"}, ExitError, []string{`the intent has no gateway "gw9" (gateways: gw1, gw2`}},
+	} {
+		f := &fake{}
+		code, out, stderr := cli(t, f, tc.args...)
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d: %s", tc.args, code, tc.code, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out+stderr, w) {
+				t.Errorf("%v: output lacks %q:\n%s%s", tc.args, w, out, stderr)
+			}
+		}
+		noChange(f)
+	}
+	// -o json carries the plan.
+	f := &fake{}
+	code, out, _ := cli(t, f, "drain", "gw2", "--dry-run", "-o", "json")
+	var dp DrainPlan
+	if err := json.Unmarshal([]byte(out), &dp); code != 0 || err != nil || !dp.DryRun || !dp.Changes || len(dp.Withdraw) != 1 || dp.Withdraw[0].Gateway != "gw2" {
+		t.Errorf("drain --dry-run -o json: %d %v %+v\n%s", code, err, dp, out)
+	}
+	noChange(f)
+
+	applied := func(state rollout.State, step int) *rollout.Progress {
+		p := progress(state, step, "x")
+		for i := 0; i < step && i < len(p.Steps); i++ {
+			p.Steps[i].State = rollout.StepDone
+			p.Steps[i].Rule = p.Steps[i].Step.Rule
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		act  string
+		p    *rollout.Progress
+		code int
+		want []string
+	}{
+		{"pause", applied(rollout.StateRunning, 1), 0, []string{"dry run: rollout pause of router-v2 (running) would pause after step 1 of 2 (vm 5001/192.168.1.5)"}},
+		{"pause", applied(rollout.StatePaused, 1), 0, []string{"already paused at step 1 of 2"}},
+		{"pause", applied(rollout.StateCompleted, 2), ExitRefused, []string{`"router-v2" is completed: only a running rollout pauses`}},
+		{"resume", applied(rollout.StatePaused, 1), 0, []string{"would continue after step 1 of 2"}},
+		{"resume", progress(rollout.StateFailed, 1, "x"), 0, []string{"would retry the failed step 1 of 2 (vm 5001/192.168.1.5)"}},
+		{"resume", applied(rollout.StateRunning, 1), ExitRefused, []string{"only a paused or failed rollout resumes"}},
+		{"abort", applied(rollout.StatePaused, 2), 0, []string{"roll back 2 step(s), newest first", "roll back step 2  vni 5001  rule router-v2.5001", "roll back step 1  vm 5001/192.168.1.5"}},
+		{"abort", applied(rollout.StateCompleted, 2), ExitRefused, []string{"graygw rollback --rule NAME"}},
+	} {
+		f := &fake{progress: []*rollout.Progress{tc.p}}
+		code, out, stderr := cli(t, f, "rollout", tc.act, "--dry-run")
+		if code != tc.code {
+			t.Errorf("%s --dry-run (%s): exit %d, want %d: %s", tc.act, tc.p.State, code, tc.code, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out+stderr, w) {
+				t.Errorf("%s --dry-run (%s): output lacks %q:\n%s%s", tc.act, tc.p.State, w, out, stderr)
+			}
+		}
+		if len(f.calls) != 1 || f.calls[0] != "rollout status" {
+			t.Errorf("%s --dry-run: calls %v, want only rollout status", tc.act, f.calls)
+		}
+	}
+	if code, _, stderr := cli(t, &fake{}, "rollout", "abort", "--dry-run", "--wait"); code != ExitUsage {
+		t.Errorf("--dry-run --wait: exit %d %s", code, stderr)
+	}
+	// Every command that changes something has --dry-run.
+	root := (&app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, ctx: context.Background()}).rootCmd()
+	for _, path := range [][]string{{"apply"}, {"cutover"}, {"rollback"}, {"drain"}, {"undrain"},
+		{"rollout", "start"}, {"rollout", "pause"}, {"rollout", "resume"}, {"rollout", "abort"}} {
+		c, _, err := root.Find(path)
+		if err != nil || c.Flags().Lookup("dry-run") == nil {
+			t.Errorf("graygw %s has no --dry-run (%v)", strings.Join(path, " "), err)
+		}
+	}
+}
+
+// TestGetKinds: 'graygw get KIND' lists one kind of the intent's objects.
+func TestGetKinds(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"get", "vips"}, []string{"NAME", "DEFAULT POOL", "vpc-router", "10.255.0.1", "base-router", "nat", "10.255.0.2"}},
+		{[]string{"get", "pools"}, []string{"CLUSTER", "gray-router", "gray", "base-nat", "base-1("}},
+		{[]string{"get", "backends"}, []string{"UNDERLAY IP", "base-1", "base-nat,base-router"}},
+		{[]string{"get", "tenants"}, []string{"acme", "5001,5002", "globex", "6001"}},
+		{[]string{"get", "rules"}, []string{"vm-10.0.0.5", "globex-nat-25pct"}},
+		{[]string{"get", "gateways"}, []string{"gw1", "gw2", "P4RUNTIME"}},
+	} {
+		f := &fake{}
+		code, out, stderr := cli(t, f, tc.args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d %s", tc.args, code, stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+	code, out, _ := cli(t, &fake{}, "get", "tenants", "-o", "json")
+	var ts []TenantRow
+	if err := json.Unmarshal([]byte(out), &ts); code != 0 || err != nil || len(ts) != 2 || ts[0].Name != "acme" || len(ts[0].VNIs) != 2 {
+		t.Errorf("get tenants -o json: %d %v %+v", code, err, ts)
+	}
+	if code, _, stderr := cli(t, &fake{}, "get", "nodes"); code != ExitUsage || !strings.Contains(stderr, "vips, pools, backends, tenants, rules, gateways") {
+		t.Errorf("get nodes: %d %s", code, stderr)
+	}
+	if code, _, _ := cli(t, &fake{}, "get", "vips", "--rules"); code != ExitUsage {
+		t.Errorf("get vips --rules: %d", code)
+	}
+}

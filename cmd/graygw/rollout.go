@@ -149,19 +149,31 @@ func (a *app) rolloutStatusCmd() *cobra.Command {
 }
 
 func (a *app) rolloutActionCmd(name, short, long string, act func(Client, context.Context) (*rollout.Progress, error)) *cobra.Command {
-	var wait bool
+	var wait, dry bool
 	c := &cobra.Command{
-		Use:     name,
-		Short:   short,
-		Long:    short + ": " + long + ".",
-		Example: "  graygw rollout " + name,
+		Use:   name,
+		Short: short,
+		Long: short + ": " + long + ".\n\n--dry-run reads the rollout's progress and says what " + name +
+			" would do (or why the controller would refuse it: exit 3), changing nothing.",
+		Example: "  graygw rollout " + name + " --dry-run\n  graygw rollout " + name,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dry && wait {
+				return usagef("--dry-run and --wait: a dry run changes nothing to wait for")
+			}
 			cl, err := a.client()
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
+			if dry {
+				defer cancel()
+				p, err := cl.RolloutStatus(ctx)
+				if err != nil {
+					return fmt.Errorf("rollout %s --dry-run: %w", name, err)
+				}
+				return a.printActionPlan(rolloutActionPlan(name, p))
+			}
 			p, err := act(cl, ctx)
 			cancel()
 			if err != nil {
@@ -174,7 +186,100 @@ func (a *app) rolloutActionCmd(name, short, long string, act func(Client, contex
 		},
 	}
 	c.Flags().BoolVar(&wait, "wait", false, "follow the progress until the rollout stops")
+	c.Flags().BoolVar(&dry, "dry-run", false, "say what the action would do to the current rollout, change nothing")
 	return c
+}
+
+// ActionPlan is what rollout pause, resume or abort --dry-run reports.
+type ActionPlan struct {
+	DryRun bool   `json:"dry_run" yaml:"dry_run"`
+	Action string `json:"action" yaml:"action"`
+	Plan   string `json:"plan" yaml:"plan"`
+	State  string `json:"state" yaml:"state"`
+	// Refused says why the controller would refuse the action (exit 3);
+	// empty when it would take it.
+	Refused string `json:"refused,omitempty" yaml:"refused,omitempty"`
+	// Changes is false when the action would change nothing (pausing a
+	// paused rollout).
+	Changes bool   `json:"changes" yaml:"changes"`
+	Effect  string `json:"effect" yaml:"effect"`
+	// RollBack (abort) are the steps whose rules would be removed, newest first.
+	RollBack []rollout.StepRecord `json:"roll_back,omitempty" yaml:"roll_back,omitempty"`
+}
+
+// rolloutActionPlan mirrors the state checks of rollout.Runner's Pause, Resume
+// and Abort on a progress read from the controller.
+func rolloutActionPlan(action string, p *rollout.Progress) *ActionPlan {
+	ap := &ActionPlan{DryRun: true, Action: action, Plan: p.Plan.Name, State: string(p.State)}
+	cur := func() string {
+		if p.Step >= 1 && p.Step <= len(p.Steps) {
+			return fmt.Sprintf("step %d of %d (%s)", p.Step, p.Total, p.Steps[p.Step-1].Step)
+		}
+		return fmt.Sprintf("step %d of %d", p.Step, p.Total)
+	}
+	switch action {
+	case "pause":
+		switch p.State {
+		case rollout.StatePaused:
+			ap.Effect = "already paused at " + cur() + ": nothing would change"
+		case rollout.StateRunning:
+			ap.Changes = true
+			ap.Effect = "would pause after " + cur() + " and its probes; later steps wait for resume"
+		default:
+			ap.Refused = fmt.Sprintf("%q is %s: only a running rollout pauses", p.Plan.Name, p.State)
+		}
+	case "resume":
+		switch p.State {
+		case rollout.StatePaused:
+			ap.Changes = true
+			ap.Effect = "would continue after " + cur()
+			if p.Step >= 1 && p.Step <= len(p.Steps) && p.Steps[p.Step-1].State != rollout.StepDone {
+				ap.Effect = "would redo " + cur() + " (interrupted while " + string(p.Steps[p.Step-1].State) + ") and go on"
+			}
+		case rollout.StateFailed:
+			ap.Changes = true
+			ap.Effect = "would retry the failed " + cur() + " and go on"
+		default:
+			ap.Refused = fmt.Sprintf("%q is %s: only a paused or failed rollout resumes", p.Plan.Name, p.State)
+		}
+	case "abort":
+		switch p.State {
+		case rollout.StateAborted, rollout.StateCompleted:
+			ap.Refused = fmt.Sprintf("%q is %s (to undo a completed rollout, roll back its rules: graygw rollback --rule NAME)", p.Plan.Name, p.State)
+		default:
+			ap.Changes = true
+			for i := len(p.Steps) - 1; i >= 0; i-- {
+				switch p.Steps[i].State {
+				case rollout.StepDone, rollout.StepProbing, rollout.StepApplying:
+					ap.RollBack = append(ap.RollBack, p.Steps[i])
+				}
+			}
+			ap.Effect = fmt.Sprintf("would stop the rollout and roll back %d step(s), newest first, then probe", len(ap.RollBack))
+		}
+	}
+	return ap
+}
+
+func (a *app) printActionPlan(ap *ActionPlan) error {
+	if err := a.print(ap, func(w io.Writer) {
+		if ap.Refused != "" {
+			return // the error says it
+		}
+		fmt.Fprintf(w, "dry run: rollout %s of %s (%s) %s; nothing changed\n", ap.Action, ap.Plan, ap.State, ap.Effect)
+		for _, r := range ap.RollBack {
+			rule := r.Rule
+			if rule == "" {
+				rule = r.Step.Rule
+			}
+			fmt.Fprintf(w, "  roll back step %d  %s  rule %s\n", r.Step.Index, r.Step, rule)
+		}
+	}); err != nil {
+		return err
+	}
+	if ap.Refused != "" {
+		return fmt.Errorf("rollout %s --dry-run: %w: %s", ap.Action, errRefused, ap.Refused)
+	}
+	return nil
 }
 
 // follow prints every progress update until the rollout stops; a failed or

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -229,19 +230,22 @@ func printBGP(w io.Writer, st *BGPStatus, gateway string) {
 
 func (a *app) drainCmd(drain bool) *cobra.Command {
 	var reason, actor string
+	var dry bool
 	name, short, long := "drain", "Withdraw every VIP path through a gateway (BGP), until undrain", `drain withdraws every VIP path announced through GATEWAY: the peers stop sending
 VIP traffic to it (within milliseconds), while it keeps its tables and keeps
 forwarding what still reaches it. The drain is kept in the controller's store:
 it survives controller restarts until 'graygw undrain GATEWAY'. Draining a
 drained gateway changes nothing. Exit 1 when the controller runs without BGP or
 the intent has no such gateway.`
-	example := `  graygw drain gw1 --reason "kernel upgrade"
+	example := `  graygw drain gw1 --dry-run
+  graygw drain gw1 --reason "kernel upgrade"
   graygw bgp`
 	if !drain {
 		name, short, long = "undrain", "Announce a drained gateway's VIP paths again", `undrain clears a drain: the gateway's VIP paths are announced again, as soon as
 nothing else holds them back (its P4Runtime session, its health check, the
 pools' backends; 'graygw bgp' says which).`
-		example = `  graygw undrain gw1`
+		example = `  graygw undrain gw1 --dry-run
+  graygw undrain gw1`
 	}
 	c := &cobra.Command{
 		Use:     name + " GATEWAY",
@@ -266,6 +270,9 @@ pools' backends; 'graygw bgp' says which).`
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
 			defer cancel()
+			if dry {
+				return a.drainDryRun(ctx, cl, name, gw, drain)
+			}
 			var res *DrainResult
 			if drain {
 				res, err = cl.Drain(ctx, gw, reason, actor)
@@ -297,7 +304,92 @@ pools' backends; 'graygw bgp' says which).`
 		c.Flags().StringVar(&reason, "reason", "", "why, kept with the drain (shown by 'graygw bgp')")
 	}
 	c.Flags().StringVar(&actor, "actor", "", "who drains, recorded with the drain (default $USER)")
+	c.Flags().BoolVar(&dry, "dry-run", false, "show the VIP paths that would be withdrawn (drain) or announced again (undrain), change nothing")
 	return c
+}
+
+// DrainPlan is what drain or undrain --dry-run reports: the paths through the
+// gateway that would change, from the controller's BGP status.
+type DrainPlan struct {
+	DryRun  bool   `json:"dry_run" yaml:"dry_run"`
+	Action  string `json:"action" yaml:"action"` // drain or undrain
+	Gateway string `json:"gateway" yaml:"gateway"`
+	// Drained is the gateway's drain state now.
+	Drained bool `json:"drained" yaml:"drained"`
+	// Changes is false when the gateway already is in the asked state.
+	Changes bool `json:"changes" yaml:"changes"`
+	// Withdraw (drain) are the announced paths that would be withdrawn;
+	// Announce (undrain) the paths held back by the drain alone, which would
+	// be announced again; Stay (undrain) the paths other reasons keep
+	// withdrawn.
+	Withdraw []BGPRoute `json:"withdraw,omitempty" yaml:"withdraw,omitempty"`
+	Announce []BGPRoute `json:"announce,omitempty" yaml:"announce,omitempty"`
+	Stay     []BGPRoute `json:"stay_withdrawn,omitempty" yaml:"stay_withdrawn,omitempty"`
+	BGP      *BGPStatus `json:"bgp" yaml:"bgp"`
+}
+
+// drainDryRun answers drain/undrain --dry-run from the BGP status alone: it
+// sends no change. An unknown gateway is an error (exit 1), as the change would be.
+func (a *app) drainDryRun(ctx context.Context, cl Client, action, gw string, drain bool) error {
+	st, err := cl.BGP(ctx)
+	if err != nil {
+		return fmt.Errorf("%s %s --dry-run: %w", action, gw, err)
+	}
+	var g *BGPGateway
+	for i := range st.Gateways {
+		if st.Gateways[i].Name == gw {
+			g = &st.Gateways[i]
+		}
+	}
+	if g == nil {
+		names := []string{}
+		for _, x := range st.Gateways {
+			names = append(names, x.Name)
+		}
+		return fmt.Errorf("%s %s --dry-run: the intent has no gateway %q (gateways: %s; 'graygw status' lists them)", action, gw, gw, strings.Join(names, ", "))
+	}
+	plan := &DrainPlan{DryRun: true, Action: action, Gateway: gw, Drained: g.Drained, Changes: g.Drained != drain, BGP: st}
+	for _, r := range st.Routes {
+		if r.Gateway != gw {
+			continue
+		}
+		switch {
+		case drain && r.Announced && plan.Changes:
+			plan.Withdraw = append(plan.Withdraw, r)
+		case !drain && !r.Announced && plan.Changes:
+			if r.Reason == "drained" {
+				plan.Announce = append(plan.Announce, r)
+			} else {
+				plan.Stay = append(plan.Stay, r)
+			}
+		}
+	}
+	return a.print(plan, func(w io.Writer) {
+		path := func(r BGPRoute) string {
+			return fmt.Sprintf("%s %s via %s", r.VIP, r.Prefix, r.NextHop)
+		}
+		switch {
+		case !plan.Changes && drain:
+			fmt.Fprintf(w, "dry run: gateway %s is already drained: nothing would change\n", gw)
+		case !plan.Changes:
+			fmt.Fprintf(w, "dry run: gateway %s is not drained: nothing would change\n", gw)
+		case drain:
+			fmt.Fprintf(w, "dry run: drain %s would withdraw %d VIP path(s); nothing changed\n", gw, len(plan.Withdraw))
+			for _, r := range plan.Withdraw {
+				fmt.Fprintf(w, "  withdraw  %s\n", path(r))
+			}
+		default:
+			fmt.Fprintf(w, "dry run: undrain %s would announce %d VIP path(s) again; nothing changed\n", gw, len(plan.Announce))
+			for _, r := range plan.Announce {
+				fmt.Fprintf(w, "  announce  %s\n", path(r))
+			}
+			for _, r := range plan.Stay {
+				fmt.Fprintf(w, "  stays withdrawn  %s (%s)\n", path(r), strings.TrimPrefix(strings.ReplaceAll(","+r.Reason, ",drained", ""), ","))
+			}
+		}
+		fmt.Fprintln(w)
+		printBGP(w, st, gw)
+	})
 }
 
 func yesNo(b bool) string {
