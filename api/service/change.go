@@ -108,9 +108,16 @@ func (s *Service) changeLocked(ctx context.Context, c change) (*graygwv1.ChangeR
 	if s.draining {
 		return nil, status.Error(codes.Unavailable, "controller draining: no changes accepted")
 	}
-	cur, err := s.cfg.Store.Current(ctx)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, storeError(err)
+	// A change derived from a version (Cutover, Rollback) read it under s.mu
+	// just now: no second read (~1 MB of JSON at full size). The store's
+	// compare-and-swap still refuses a stale base.
+	cur := c.base
+	if cur == nil {
+		var err error
+		cur, err = s.cfg.Store.Current(ctx)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, storeError(err)
+		}
 	}
 	base := uint64(0)
 	if cur != nil {

@@ -23,6 +23,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,6 +149,7 @@ type Engine struct {
 	// (the same *reconcile.Set on both sides of a diff is skipped).
 	blockMu sync.Mutex
 	blocks  map[uint16]*poolBlock
+	conv    map[string]converted // the last conversion's other entries, by fingerprint
 
 	saveMu   sync.Mutex
 	savedSig []savedSig // the pool tables last saved to the store
@@ -160,6 +162,43 @@ type poolBlock struct {
 	hash    pipeline.FlowKey
 	buckets []uint16
 	set     *reconcile.Set
+}
+
+// converted is one entry converted through the P4Info, with its reconcile key
+// and action fingerprint (never modified once built).
+type converted struct {
+	te       *p4v1.TableEntry
+	key, act string
+}
+
+// fingerprint appends what identifies a compiled entry's content (all but its
+// Origin): equal fingerprints convert to equal P4Runtime entries.
+func fingerprint(b []byte, e *compile.Entry) []byte {
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	byt := func(v []byte) {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	str(e.Table)
+	b = binary.BigEndian.AppendUint32(b, uint32(e.Priority))
+	b = binary.AppendUvarint(b, uint64(len(e.Match)))
+	for _, m := range e.Match {
+		str(m.Field)
+		b = append(b, byte(m.Kind))
+		b = binary.AppendUvarint(b, uint64(m.Bits))
+		byt(m.Value)
+		byt(m.Mask)
+	}
+	str(e.Action)
+	for _, p := range e.Params {
+		str(p.Name)
+		b = binary.AppendUvarint(b, uint64(p.Bits))
+		byt(p.Value)
+	}
+	return b
 }
 
 // want is what one gateway should hold for one intent version: the union of
@@ -334,18 +373,36 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 		}
 		blocks[i] = &poolBlock{name: p.Name, hash: p.Hash, buckets: slices.Clone(p.Buckets), set: reconcile.NewSet(entries, tags)}
 	}
+	// The other entries (rules, VIPs, tenants, backends: ~10k at full size)
+	// are converted once and found again by their content.
+	e.blockMu.Lock()
+	prevConv := e.conv
+	e.blockMu.Unlock()
+	conv := make(map[string]converted, len(prevConv))
+	var fp []byte
 	out := map[string]*want{}
 	for _, g := range res.Gateways {
-		rest := make([]*p4v1.TableEntry, len(g.Entries))
-		tags := make([]string, len(g.Entries))
+		set := &reconcile.Set{Entries: make([]*p4v1.TableEntry, len(g.Entries)), Keys: make([]string, len(g.Entries)),
+			Acts: make([]string, len(g.Entries)), Tags: make([]string, len(g.Entries))}
 		for i := range g.Entries {
-			te, err := e.codec.ToP4(&g.Entries[i])
-			if err != nil {
-				return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
+			en := &g.Entries[i]
+			fp = fingerprint(fp[:0], en)
+			c, ok := conv[string(fp)]
+			if !ok {
+				c, ok = prevConv[string(fp)]
 			}
-			rest[i], tags[i] = te, g.Entries[i].Origin
+			if !ok {
+				te, err := e.codec.ToP4(en)
+				if err != nil {
+					return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
+				}
+				k, _ := reconcile.Key(te)
+				c = converted{te: te, key: k, act: reconcile.ActionKey(te)}
+			}
+			conv[string(fp)] = c
+			set.Entries[i], set.Keys[i], set.Acts[i], set.Tags[i] = c.te, c.key, c.act, en.Origin
 		}
-		w := &want{sets: []*reconcile.Set{reconcile.NewSet(rest, tags)}, n: len(rest)}
+		w := &want{sets: []*reconcile.Set{set}, n: len(g.Entries)}
 		for _, b := range blocks {
 			w.sets = append(w.sets, b.set)
 			w.n += b.set.Len()
@@ -370,7 +427,7 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 	for i := range res.Pools {
 		next[res.Pools[i].ID] = blocks[i]
 	}
-	e.blocks = next
+	e.blocks, e.conv = next, conv
 	e.blockMu.Unlock()
 	return out, nil
 }

@@ -450,8 +450,9 @@ func (v *validator) rulesSection(specs []RuleSpec) {
 	if len(specs) > pipeline.GrayRulesTableSize {
 		v.ps.add(ErrCapacity, "gray_rules", "%d rules, gray_rules holds %d", len(specs), pipeline.GrayRulesTableSize)
 	}
-	names := map[string]string{}
-	var rules []Rule
+	names := make(map[string]string, len(specs))
+	v.in.Rules = make([]Rule, 0, len(specs))
+	rules := make([]Rule, 0, len(specs))
 	for i, rs := range specs {
 		path := idx("gray_rules", i)
 		v.name(path, rs.Name, names)

@@ -293,6 +293,10 @@ func appendBytes(b, v []byte) []byte {
 	return append(b, v...)
 }
 
+// ActionKey returns the fingerprint of te's action that Set.Acts holds: two
+// entries with the same key need a modify exactly when their ActionKeys differ.
+func ActionKey(te *p4v1.TableEntry) string { return string(appendAction(nil, te.GetAction())) }
+
 // SameAction reports whether two entries have the same action (and parameters).
 func SameAction(a, b *p4v1.TableEntry) bool {
 	return bytes.Equal(appendAction(nil, a.GetAction()), appendAction(nil, b.GetAction()))
