@@ -316,8 +316,13 @@ func TestIncompatiblePin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Unpin()
+	if err := d.Unpin(); err != nil {
+		t.Fatal(err)
+	}
 	d.Close()
+	if ents, err := os.ReadDir(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Unpin left pins behind: %v %v", ents, err)
+	}
 }
 
 func TestReadBackAndCounterWrites(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ type Dataplane struct {
 	vipSlots slots
 	backends map[uint32]uint32 // backend id -> counter slot
 	beSlots  slots
+	cells    beCells // backend_ver and backend_cells (backends.go)
 	tss      tss
 	sel      selectSlots                 // pool_slot and backend_select (pools.go)
 	poolHash map[uint16]pipeline.FlowKey // pool_hash entries, mirrored in pool_slot words
@@ -245,11 +247,17 @@ func (d *Dataplane) PinDir() string { return d.pinDir }
 // Program returns the XDP program (for BPF_PROG_TEST_RUN and tail calls).
 func (d *Dataplane) Program() *ebpf.Program { return d.objs.GraygwXdp }
 
+// maps returns every map of the program, read off the generated struct so
+// that a map added to the C is never left out (of Unpin, say).
 func (d *Dataplane) maps() []*ebpf.Map {
-	m := &d.objs.graygwMaps
-	return []*ebpf.Map{m.BackendCounters, m.BackendSelect, m.Backends, m.DropReasons, m.GrayMasks,
-		m.GrayRules, m.Meta, m.PoolHash, m.PoolSlot, m.PortIfindex, m.RuleCounters, m.RuleStore, m.TxPorts,
-		m.VipCounters, m.VipMap, m.VniTenant}
+	var out []*ebpf.Map
+	v := reflect.ValueOf(&d.objs.graygwMaps).Elem()
+	for i := range v.NumField() {
+		if m, ok := v.Field(i).Interface().(*ebpf.Map); ok && m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // slots allocates counter cells: the lowest free index, in amortized O(1).

@@ -135,14 +135,15 @@ static __always_inline __u16 bucket_of(__u16 pool, __u32 word, const struct flow
 	return flow_crc16(&k) & (BUCKETS - 1);
 }
 
-/* lookup_backend is pool_hash, the hash, backend_select and backend; NULL
+/* lookup_backend is pool_hash, the hash, backend_select and backend (through
+ * backend_ver, whose word names the backend's current cell); NULL
  * means NO_BACKEND. backend_select is exact on (pool, bucket): pool_slot
  * translates the pool id to the slot holding its cells (0: the pool owns no
  * buckets, so no hash is needed). Each word is read once: the loader
  * rewrites them while packets run. */
 static __always_inline struct backend *lookup_backend(__u16 pool, const struct flow *f)
 {
-	__u32 key = pool, *slot, word, s, idx, *sel, v, id;
+	__u32 key = pool, *slot, word, s, idx, *sel, v, id, *ver, cell;
 
 	slot = bpf_map_lookup_elem(&pool_slot, &key);
 	if (!slot)
@@ -159,7 +160,14 @@ static __always_inline struct backend *lookup_backend(__u16 pool, const struct f
 	if (!(v & SELECT_VALID))
 		return NULL;
 	id = v & 0xffff;
-	return bpf_map_lookup_elem(&backends, &id);
+	ver = bpf_map_lookup_elem(&backend_ver, &id);
+	if (!ver)
+		return NULL;
+	cell = *(volatile __u32 *)ver;
+	if (cell == 0 || cell > BACKEND_CELLS)
+		return NULL;
+	cell--;
+	return bpf_map_lookup_elem(&backend_cells, &cell);
 }
 
 /* rewrite applies to_backend: MACs, outer dst IP, TTL, checksums. */

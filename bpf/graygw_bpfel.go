@@ -113,8 +113,10 @@ type graygwVipValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	graygwMapBackendCells    = "backend_cells"
 	graygwMapBackendCounters = "backend_counters"
 	graygwMapBackendSelect   = "backend_select"
+	graygwMapBackendVer      = "backend_ver"
 	graygwMapBackends        = "backends"
 	graygwMapDropReasons     = "drop_reasons"
 	graygwMapGrayMasks       = "gray_masks"
@@ -182,8 +184,10 @@ type graygwProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type graygwMapSpecs struct {
+	BackendCells    *ebpf.MapSpec `ebpf:"backend_cells"`
 	BackendCounters *ebpf.MapSpec `ebpf:"backend_counters"`
 	BackendSelect   *ebpf.MapSpec `ebpf:"backend_select"`
+	BackendVer      *ebpf.MapSpec `ebpf:"backend_ver"`
 	Backends        *ebpf.MapSpec `ebpf:"backends"`
 	DropReasons     *ebpf.MapSpec `ebpf:"drop_reasons"`
 	GrayMasks       *ebpf.MapSpec `ebpf:"gray_masks"`
@@ -227,8 +231,10 @@ func (o *graygwObjects) Close() error {
 //
 // It can be passed to loadGraygwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type graygwMaps struct {
+	BackendCells    *ebpf.Map `ebpf:"backend_cells"`
 	BackendCounters *ebpf.Map `ebpf:"backend_counters"`
 	BackendSelect   *ebpf.Map `ebpf:"backend_select"`
+	BackendVer      *ebpf.Map `ebpf:"backend_ver"`
 	Backends        *ebpf.Map `ebpf:"backends"`
 	DropReasons     *ebpf.Map `ebpf:"drop_reasons"`
 	GrayMasks       *ebpf.Map `ebpf:"gray_masks"`
@@ -248,8 +254,10 @@ type graygwMaps struct {
 
 func (m *graygwMaps) Close() error {
 	return _GraygwClose(
+		m.BackendCells,
 		m.BackendCounters,
 		m.BackendSelect,
+		m.BackendVer,
 		m.Backends,
 		m.DropReasons,
 		m.GrayMasks,

@@ -14,8 +14,10 @@ import (
 )
 
 // rebuild recovers the Go bookkeeping from the (possibly reused) maps: counter
-// slots from vip_map and backends, backend_select slots from pool_slot
-// (rebuildPools, which repairs them), gray rules from rule_store. It then rewrites
+// slots from vip_map and backends, backend cells from backend_ver against
+// backends (rebuildBackends, which repairs them), pool_hash, backend_select
+// slots from pool_slot (rebuildPools, which repairs them), gray rules from
+// rule_store. It then rewrites
 // gray_rules and gray_masks from rule_store, which changes nothing when the
 // previous process finished its last write, and repairs them when it died
 // half-way through one.
@@ -37,15 +39,20 @@ func (d *Dataplane) rebuild() error {
 		return fmt.Errorf("bpf: rebuild vips: %w", err)
 	}
 	var be graygwBackend
+	bes := map[uint16]graygwBackend{}
 	it = d.objs.Backends.Iterate()
 	for it.Next(&k, &be) {
 		if !d.beSlots.take(be.Slot) {
 			return fmt.Errorf("bpf: rebuild backends: %w: counter slot %d out of range (graygw-agent --repin)", ErrIncompatiblePin, be.Slot)
 		}
 		d.backends[k] = be.Slot
+		bes[uint16(k)] = be
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("bpf: rebuild backends: %w", err)
+	}
+	if err := d.rebuildBackends(bes); err != nil {
+		return err
 	}
 
 	d.poolHash = map[uint16]pipeline.FlowKey{}

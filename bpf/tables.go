@@ -199,7 +199,9 @@ func (d *Dataplane) republish(pool uint16) error {
 }
 
 // SetBackend inserts or modifies backend id. A new entry's counter starts at
-// zero; the value is replaced whole, so packets see the old or new backend.
+// zero; packets see the old or the new value whole: it goes to a fresh cell
+// of backend_cells that backend_ver then names (backends.go), and to the
+// backends hash for read-back.
 func (d *Dataplane) SetBackend(id uint16, b Backend) error {
 	ip, ok := ip4(b.UnderlayIP)
 	if !ok || b.Port >= MaxPorts {
@@ -218,11 +220,27 @@ func (d *Dataplane) SetBackend(id uint16, b Backend) error {
 		}
 	}
 	v := graygwBackend{UnderlayIp: ip, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Slot: slot}
+	var old graygwBackend
+	if exists {
+		if err := d.objs.Backends.Lookup(uint32(id), &old); err != nil {
+			return fmt.Errorf("bpf: backend %d: %w", id, err)
+		}
+	}
 	if err := d.objs.Backends.Update(uint32(id), &v, ebpf.UpdateAny); err != nil {
 		if !exists {
 			d.beSlots.free(slot)
 		}
 		return fmt.Errorf("bpf: backend %d: %w", id, err)
+	}
+	if err := d.publishBackend(id, &v); err != nil {
+		// packets still see the old value (or none): so should read-back
+		if exists {
+			_ = d.objs.Backends.Update(uint32(id), &old, ebpf.UpdateAny)
+		} else {
+			_ = d.objs.Backends.Delete(uint32(id))
+			d.beSlots.free(slot)
+		}
+		return err
 	}
 	d.backends[uint32(id)] = slot
 	return nil
@@ -235,6 +253,9 @@ func (d *Dataplane) DeleteBackend(id uint16) error {
 	slot, ok := d.backends[uint32(id)]
 	if !ok {
 		return fmt.Errorf("bpf: backend %d: %w", id, ErrNotFound)
+	}
+	if err := d.unpublishBackend(id); err != nil {
+		return err
 	}
 	if err := d.objs.Backends.Delete(uint32(id)); err != nil {
 		return fmt.Errorf("bpf: backend %d: %w", id, err)

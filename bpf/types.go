@@ -24,8 +24,9 @@ const (
 	// added (a Bloom filter over gray_rules that packets consult first), and
 	// gray_masks entries carry packed mask words. 4: pool_slot words carry the
 	// pool's hash mask above the slot (same sizes as 3). 5: gray_rules keys
-	// packed in 24 bytes (was 28).
-	ABI = 5
+	// packed in 24 bytes (was 28). 6: backend_ver and backend_cells added;
+	// packets no longer read backends.
+	ABI = 6
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

@@ -6,7 +6,8 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 5 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits; 5: packed gray_rules key */
+#define GRAYGW_ABI 6 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+			* 5: packed gray_rules key; 6: backend_ver, backend_cells */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define REASON_NONE 0
@@ -63,6 +64,11 @@
  * hash lookup; with the table full (16384 keys) 1.6% of misses still look up. */
 #define TSS_FILTER_LOG 20
 #define TSS_FILTER_WORDS (1 << (TSS_FILTER_LOG - 6))
+
+/* Backend ids are 16 bits wide: backend_ver has one word per id, naming one
+ * of BACKEND_CELLS cells (twice the table: a modify writes a fresh cell). */
+#define BACKEND_IDS 65536
+#define BACKEND_CELLS (2 * BACKEND_SIZE)
 
 /* Ports are 9 bits wide (P4 port_t). */
 #define MAX_PORTS 512

@@ -109,7 +109,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_select SEC(".maps");
 
-/* backend: backend_id -> to_backend(port, smac, dmac, underlay_ip). */
+/* backends: backend_id -> to_backend(port, smac, dmac, underlay_ip), as
+ * the control plane wrote it: read back and rebuilt from, never read by XDP
+ * (packets use backend_ver and backend_cells, two inlined array lookups
+ * instead of a hash lookup). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
@@ -118,6 +121,28 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backends SEC(".maps");
+
+/* backend_ver: backend_id -> cell + 1 in backend_cells, 0 when there is no
+ * such backend. One word, so a modify is atomic for packets: the loader
+ * writes the new value to a free cell, then repoints the word. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, BACKEND_IDS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_ver SEC(".maps");
+
+/* backend_cells: backend values. A cell no word names any more is reused
+ * only after an RCU grace period, so a packet that read the old word never
+ * sees the cell rewritten under it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct backend);
+	__uint(max_entries, BACKEND_CELLS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend_cells SEC(".maps");
 
 /* tx_ports: port -> egress ifindex, for bpf_redirect_map. */
 struct {
