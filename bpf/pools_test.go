@@ -371,10 +371,14 @@ func TestSlotReuseIsAtomicForPackets(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for !stop.Load() {
+			// Each pool keeps the slot a moment: without the pause P held it
+			// for microseconds between grace periods of milliseconds, and on a
+			// busy machine no packet would see it.
+			hold := func(err error) error { time.Sleep(200 * time.Microsecond); return err }
 			for _, step := range []func() error{
-				func() error { return d.SetBuckets(poolP, 0, a) },
+				func() error { return hold(d.SetBuckets(poolP, 0, a)) },
 				func() error { return d.ClearPool(poolP) },
-				func() error { return d.SetBuckets(poolQ, 0, b) },
+				func() error { return hold(d.SetBuckets(poolQ, 0, b)) },
 				func() error { return d.ClearPool(poolQ) },
 			} {
 				if err := step(); err != nil {
