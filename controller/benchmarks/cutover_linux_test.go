@@ -222,11 +222,12 @@ func (s *sender) run(interval time.Duration) {
 		default:
 		}
 		binary.BigEndian.PutUint64(buf, uint64(seq))
-		now := time.Now()
-		s.conn.Write(buf) // a lost datagram is counted by the receivers' absence
+		// Recorded before the write: the datagram may reach a receiver before
+		// this goroutine runs again.
 		s.mu.Lock()
-		s.sent = append(s.sent, now)
+		s.sent = append(s.sent, time.Now())
 		s.mu.Unlock()
+		s.conn.Write(buf) // a lost datagram is counted by the receivers' absence
 		unix.Nanosleep(&ts, nil)
 	}
 }

@@ -171,7 +171,12 @@ func (g *gateway) run() {
 		case <-g.kick:
 			due, full = true, true
 		case <-g.intent:
-			due = true
+			// Nothing to do when the target already holds the current want
+			// (a new worker's first pass brought it there).
+			g.mu.Lock()
+			base := g.base
+			g.mu.Unlock()
+			due = due || base == nil || base != g.e.currentWant(g.name)
 		case <-changes:
 			due, full = true, true
 			g.unsync()
