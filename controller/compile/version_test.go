@@ -3,6 +3,7 @@ package compile
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -347,6 +348,30 @@ func TestCompileSplitIsCompile(t *testing.T) {
 		}
 		if !split.Split() || !reflect.DeepEqual(split.Full().Gateways, want.Gateways) {
 			t.Fatal("CompileSplit(...).Full() differs from Compile")
+		}
+	}
+}
+
+// sortEntries (by byte keys) orders exactly as compareEntries does.
+func TestSortKeysOrderAsCompareEntries(t *testing.T) {
+	doc := withRules + `  - {name: p24, match: {vni: 5001, src: 10.0.1.0/24}, pool: gray}
+  - {name: dst, match: {vni: 5001, dst: 10.0.2.0/24}, pool: gray, priority: 4047}
+  - {name: flow, match: {vni: 5001, src: 10.0.0.9, proto: tcp, dport: 22}, pool: base}
+  - {name: t, match: {tenant: acme}, pool: gray}
+  - {name: all, match: {vip: vip1}, pool: gray, percent: 10}
+  - {name: v2, match: {vni: 6001}, pool: gray}
+`
+	res := mustCompile(t, load(t, doc), nil)
+	es := res.Gateways[0].Entries
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20 {
+		a := slices.Clone(es)
+		rng.Shuffle(len(a), func(i, j int) { a[i], a[j] = a[j], a[i] })
+		b := slices.Clone(a)
+		sortEntries(a)
+		slices.SortStableFunc(b, compareEntries)
+		if !reflect.DeepEqual(a, b) {
+			t.Fatal("sortEntries differs from compareEntries' order")
 		}
 	}
 }
