@@ -1,0 +1,140 @@
+package health
+
+// The echo check against a real backend address in a namespace pair:
+//
+//	chk ns: vchk 10.66.0.1/24 (the checker: this test, re-executed inside)
+//	be ns:  vbe  10.66.0.2/24 (the backend: the kernel answers echo requests)
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/internal/lab"
+)
+
+const (
+	envInner = "GRAYGW_HEALTH_INNER" // the test to run as the inner half
+	envBENS  = "GRAYGW_HEALTH_BE_NS" // the backend's namespace
+)
+
+// TestICMPCheckInNamespace: the echo check sees a backend in another namespace
+// up; with its address removed (echo requests go unanswered) it is down after
+// fall intervals, and up after rise once the address is back; the same with
+// its link set down and up.
+func TestICMPCheckInNamespace(t *testing.T) {
+	if os.Getenv(envInner) == t.Name() {
+		icmpInner(t, os.Getenv(envBENS))
+		return
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2")
+	}
+	l, err := lab.New("gghc")
+	if errors.Is(err, lab.ErrNotRoot) {
+		t.Skip("needs root: network namespaces and raw ICMP sockets")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	chk, err := l.NS("chk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := l.NS("be")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Veth(chk, "vchk", be, "vbe"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Script(chk, "ip addr add 10.66.0.1/24 dev vchk"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Script(be, "ip addr add 10.66.0.2/24 dev vbe"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", chk, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), envInner+"="+t.Name(), envBENS+"="+be)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	t.Logf("inside namespace %s:\n%s", chk, out)
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("inner test: %v", err)
+	}
+}
+
+func icmpInner(t *testing.T, beNS string) {
+	const (
+		interval   = 50 * time.Millisecond
+		rise, fall = 2, 3
+	)
+	var logs syncLog
+	c, err := New(Config{Interval: interval, Timeout: 40 * time.Millisecond, Rise: rise, Fall: fall},
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	backend := netip.MustParseAddr("10.66.0.2")
+	c.SetTargets([]Target{{Addr: backend, Refs: []Ref{{Pool: "base", Backend: "be-1"}}}})
+	waitState(t, c, backend, StateUp, 2*time.Second)
+
+	inBE := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command("ip", append([]string{"netns", "exec", beNS}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+	}
+	// Budget: fall (rise) checks an interval apart, plus the first check's
+	// wait for its slot and a timeout, plus slack for a busy machine.
+	budget := func(n int) time.Duration { return time.Duration(n+1)*interval + time.Second }
+	for _, step := range []struct {
+		what       string
+		down, up   []string
+		lastReason string
+	}{
+		{"address removed", []string{"ip", "addr", "del", "10.66.0.2/24", "dev", "vbe"},
+			[]string{"ip", "addr", "add", "10.66.0.2/24", "dev", "vbe"}, "echo: no reply within"},
+		{"link down", []string{"ip", "link", "set", "vbe", "down"}, []string{"ip", "link", "set", "vbe", "up"}, "echo"},
+	} {
+		t0 := time.Now()
+		inBE(step.down...)
+		d := waitState(t, c, backend, StateDown, 10*time.Second)
+		st, _ := c.Status(backend)
+		t.Logf("%s: down after %s (fall %d x %s): %s", step.what, time.Since(t0).Round(time.Millisecond), fall, interval, st.Reason)
+		if d > budget(fall) {
+			t.Errorf("%s: down after %s, budget %s", step.what, d, budget(fall))
+		}
+		if !strings.HasPrefix(st.Reason, "3 echo requests failed in a row (last: "+step.lastReason) {
+			t.Errorf("%s: reason %q", step.what, st.Reason)
+		}
+		t0 = time.Now()
+		inBE(step.up...)
+		d = waitState(t, c, backend, StateUp, 10*time.Second)
+		st, _ = c.Status(backend)
+		t.Logf("%s undone: up after %s (rise %d x %s): %s", step.what, d.Round(time.Millisecond), rise, interval, st.Reason)
+		if d > budget(rise) {
+			t.Errorf("%s undone: up after %s, budget %s", step.what, d, budget(rise))
+		}
+		if st.Reason != "2 echo requests succeeded in a row" {
+			t.Errorf("%s undone: reason %q", step.what, st.Reason)
+		}
+	}
+	t.Logf("checker log:\n%s", logs.String())
+}
