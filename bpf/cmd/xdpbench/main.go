@@ -75,15 +75,22 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 	b.WriteString("Rules are spread round-robin over six masks (5-tuple flow, VM + service port,\n" +
 		"VM, VPC, VIP + inner destination /16, tenant), priorities rising with specificity.\n" +
 		"A VM-rule hit visits three masks (flow, VM+port, VM) and stops: no later mask can\n" +
-		"beat it. A packet no rule matches visits all six.\n\n")
+		"beat it; tss_filter lets it skip the hash lookups of the first two. A packet no rule\n" +
+		"matches visits all six and, unless a filter bit collides, looks none up.\n\n")
 	b.WriteString("| rules | packet | ns/packet | x minimal |\n|---:|---|---:|---:|\n")
 	for _, p := range r.Scaling {
 		n, what, _ := strings.Cut(p.Name, " rules, ")
 		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f |\n", n, what, p.NS, p.Ratio)
 	}
-	fmt.Fprintf(&b, "\nTables: vip %d, gray_rules %d, backend_select %d slots x %d buckets (array) behind pool_slot\n"+
-		"(array of %d pool ids -> slot), tuple-space bound %d masks. Reproduce: `%s`.\n",
-		1024, 16384, bpf.MaxPools, 4096, bpf.PoolIDs, bpf.MaxMasks, strings.TrimSpace(cmd))
+	fmt.Fprintf(&b, "\nTables: vip %d (hash), gray_rules %d (hash, 24-byte keys) behind tss_filter (a 2^20-bit\n"+
+		"Bloom filter, array), backend_select %d slots x %d buckets (array) behind pool_slot (array of\n"+
+		"%d pool ids -> slot and hash-mask bits), backends read through backend_ver and backend_cells\n"+
+		"(arrays of %d ids and %d cells), tuple-space bound %d masks. Per forwarded packet: hash\n"+
+		"lookups of vip_map, vni_tenant, gray_masks, plus gray_rules per filter hit, plus pool_hash for\n"+
+		"a hash mask that is not all-or-nothing per field; everything else is inlined array access.\n"+
+		"ABI %d. Reproduce: `%s`.\n",
+		1024, 16384, bpf.MaxPools, 4096, bpf.PoolIDs, bpf.BackendIDs, 2*4096, bpf.MaxMasks, bpf.ABI,
+		strings.TrimSpace(cmd))
 	return b.Bytes()
 }
 
