@@ -23,6 +23,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/health"
 	"github.com/graygw/graygw/controller/intent"
 )
 
@@ -73,6 +74,24 @@ type BGPConfig struct {
 	// Retry is the pause before retrying a reconcile of the speaker that
 	// failed (1s when 0).
 	Retry time.Duration
+	// Backends, when set, is the backend health checker: a pool member counts
+	// as a healthy backend only while its weight is above 0 and its underlay
+	// address is not down, so a VIP none of whose pools has one is withdrawn
+	// (no-healthy-backend) and announced again when one recovers. Nil: every
+	// member of weight > 0 counts. Health only drives the announcement (and
+	// the status): it never moves a flow (docs/health.md).
+	Backends BackendHealth
+}
+
+// BackendHealth is what the announce decision needs from the backend health
+// checker (*health.Checker).
+type BackendHealth interface {
+	// Status returns the health of an underlay address; false when it is not
+	// checked (it then counts as up).
+	Status(addr netip.Addr) (health.Status, bool)
+	// Changed returns a channel closed at the next change of any backend's
+	// health.
+	Changed() <-chan struct{}
 }
 
 // drainRecord is a drained gateway, as stored.
@@ -232,6 +251,10 @@ func (s *Service) bgpLoop(ctx context.Context, done chan struct{}, kick <-chan s
 	var retry <-chan time.Time
 	for {
 		ch := s.cfg.Engine.Changed()
+		var hch <-chan struct{} // nil: no health checking, never ready
+		if s.cfg.BGP.Backends != nil {
+			hch = s.cfg.BGP.Backends.Changed()
+		}
 		retry = nil
 		if err := s.bgpSync(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("bgp: reconcile of the announcements failed; retrying", "err", err, "in", s.cfg.BGP.Retry.String())
@@ -239,6 +262,7 @@ func (s *Service) bgpLoop(ctx context.Context, done chan struct{}, kick <-chan s
 		}
 		select {
 		case <-ch:
+		case <-hch:
 		case <-kick:
 		case <-retry:
 		case <-ctx.Done():
@@ -290,14 +314,7 @@ func (s *Service) bgpInputLocked() bgp.Input {
 	for _, v := range in.VIPs {
 		vip := bgp.VIP{Address: v.Address, Pools: []bgp.Pool{}, Attributes: s.cfg.BGP.VIPs[v.Name]}
 		for _, name := range vipPools(in, v) {
-			healthy := 0
-			if p, ok := in.Pool(name); ok {
-				for _, m := range p.Members {
-					if m.Weight > 0 {
-						healthy++
-					}
-				}
-			}
+			healthy, _ := s.poolHealthy(in, name)
 			vip.Pools = append(vip.Pools, bgp.Pool{Name: name, HealthyBackends: healthy})
 		}
 		out.VIPs = append(out.VIPs, vip)
@@ -430,7 +447,7 @@ func (s *Service) bgpStatus(ctx context.Context) *graygwv1.BGPStatusResponse {
 	}
 	for _, a := range sp.Announced {
 		p := bgpPath(a.Path.PathKey, vipName[a.VIP], a.Gateway, a.Attributes, a.Since)
-		p.Detail = fmt.Sprintf("announced: gateway %s %s, not drained; %s", a.Gateway, gwDetail[a.Gateway], poolDetail(in, vipName[a.VIP]))
+		p.Detail = fmt.Sprintf("announced: gateway %s %s, not drained; %s", a.Gateway, gwDetail[a.Gateway], s.poolDetail(in, vipName[a.VIP]))
 		out.Announced = append(out.Announced, p)
 	}
 	for _, w := range sp.Withdrawn {
@@ -445,7 +462,7 @@ func (s *Service) bgpStatus(ctx context.Context) *graygwv1.BGPStatusResponse {
 				d := drains[w.Gateway]
 				why = append(why, fmt.Sprintf("drained by %s at %s%s", d.Actor, d.Time.Format(time.RFC3339), reasonSuffix(d.Reason)))
 			case bgp.ReasonNoHealthyBackend:
-				why = append(why, "no-healthy-backend: "+poolDetail(in, vipName[w.VIP]))
+				why = append(why, "no-healthy-backend: "+s.poolDetail(in, vipName[w.VIP]))
 			default:
 				why = append(why, string(r))
 			}
@@ -498,8 +515,36 @@ func gatewayDetail(name string, gs engine.GatewayStatus, health string) string {
 	return b.String()
 }
 
-// poolDetail describes a VIP's pools by their backends of weight > 0.
-func poolDetail(in *intent.Intent, vipName string) string {
+// poolHealthy counts the members of a pool that the decision counts as
+// healthy backends: weight > 0 and, with backend health checking, an underlay
+// address that is not down. It says why each other member is not counted.
+func (s *Service) poolHealthy(in *intent.Intent, pool string) (n int, notCounted []string) {
+	p, ok := in.Pool(pool)
+	if !ok {
+		return 0, nil
+	}
+	hc := s.cfg.BGP.Backends
+	for _, m := range p.Members {
+		if m.Weight == 0 {
+			notCounted = append(notCounted, m.Backend+" weight 0")
+			continue
+		}
+		if hc != nil {
+			if b, ok := in.Backend(m.Backend); ok {
+				if st, ok := hc.Status(b.UnderlayIP); ok && !st.Up() {
+					notCounted = append(notCounted, fmt.Sprintf("%s (%s) down since %s: %s", m.Backend, b.UnderlayIP,
+						st.Since.UTC().Format(time.RFC3339), st.Reason))
+					continue
+				}
+			}
+		}
+		n++
+	}
+	return n, notCounted
+}
+
+// poolDetail describes a VIP's pools by their healthy backends.
+func (s *Service) poolDetail(in *intent.Intent, vipName string) string {
 	if in == nil {
 		return ""
 	}
@@ -509,15 +554,15 @@ func poolDetail(in *intent.Intent, vipName string) string {
 	}
 	var parts []string
 	for _, name := range vipPools(in, *v) {
-		n := 0
-		if p, ok := in.Pool(name); ok {
-			for _, m := range p.Members {
-				if m.Weight > 0 {
-					n++
-				}
-			}
+		n, not := s.poolHealthy(in, name)
+		part := fmt.Sprintf("%s %d", name, n)
+		if s.cfg.BGP.Backends != nil && len(not) > 0 {
+			part += " (not counted: " + strings.Join(not, "; ") + ")"
 		}
-		parts = append(parts, fmt.Sprintf("%s %d", name, n))
+		parts = append(parts, part)
+	}
+	if s.cfg.BGP.Backends != nil {
+		return "healthy backends (weight > 0 and not down) per pool: " + strings.Join(parts, ", ")
 	}
 	return "backends of weight > 0 per pool: " + strings.Join(parts, ", ")
 }
