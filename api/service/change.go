@@ -170,7 +170,9 @@ func (s *Service) changeLocked(ctx context.Context, c change) (*graygwv1.ChangeR
 		return nil, storeError(err)
 	}
 	res.Applied, res.Version, res.HistorySeq = true, v.Number, ev.Seq
-	s.doc = &docCache{version: v.Number, text: c.doc, spec: spec}
+	nv := *v
+	nv.Intent = c.doc
+	s.doc = &docCache{ver: &nv, spec: spec}
 	s.log.Info("intent changed", "version", v.Number, "operation", c.op, "actor", actor, "summary", res.Summary)
 	if err := s.cfg.Engine.Commit(p, v.Number); err != nil {
 		// Only when the engine is closing: the version is stored and will be in

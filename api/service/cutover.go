@@ -34,7 +34,7 @@ func (s *Service) Cutover(ctx context.Context, req *graygwv1.CutoverRequest) (*g
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.cfg.Store.Current(ctx)
+	cur, err := s.currentLocked(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return &graygwv1.CutoverResponse{Result: refused(problem("", "no intent stored yet: Apply one first", ClassRequest))}, nil
 	}
@@ -278,7 +278,7 @@ func ruleName(s string) string {
 func (s *Service) Rollback(ctx context.Context, req *graygwv1.RollbackRequest) (*graygwv1.RollbackResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, err := s.cfg.Store.Current(ctx)
+	cur, err := s.currentLocked(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return &graygwv1.RollbackResponse{Result: refused(problem("", "no intent stored yet: nothing to roll back", ClassNothing))}, nil
 	}
