@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,11 +105,11 @@ func (a *stoppableAgent) stop() {
 
 // bgpController writes the config and the intent for two agents and returns
 // the controller's arguments.
-func bgpController(t *testing.T, dir string, a1, a2 *stoppableAgent) []string {
+func bgpController(t *testing.T, dir string, a1, a2 *stoppableAgent, extra ...string) []string {
 	t.Helper()
 	cfg := filepath.Join(dir, "controller.yaml")
 	in := filepath.Join(dir, "intent.yaml")
-	if err := os.WriteFile(cfg, []byte(bgpSection()), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(bgpSection()+strings.Join(extra, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(in, []byte(twoGatewayIntent(a1.addr, a2.addr)), 0o600); err != nil {
@@ -204,6 +205,97 @@ func TestDaemonAnnouncesToBIRD(t *testing.T) {
 	}
 	b.waitHops(t, 5*time.Second, "withdrawn at exit")
 	t.Logf("SIGTERM -> exited with both paths withdrawn at BIRD: %s", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestDaemonWithdrawsWithoutHealthyBackend: with health checking on (ICMP
+// echo every 100ms, fall 3, rise 2), the VIP's only backend (base-1, in its own
+// namespace) losing its link withdraws both paths at BIRD, with reason
+// no-healthy-backend in BGPStatus and the logs, and graygw_backend_up 0; its
+// link back announces them again.
+func TestDaemonWithdrawsWithoutHealthyBackend(t *testing.T) {
+	b, ok := inner(t)
+	if !ok {
+		newBirdLabWithBackend(t).runInside(t)
+		return
+	}
+	const interval = 100 * time.Millisecond
+	a1, a2 := startStoppableAgent(t), startStoppableAgent(t)
+	dir := t.TempDir()
+	args := bgpController(t, dir, a1, a2, "health: {enabled: true, interval: 100ms, timeout: 80ms, rise: 2, fall: 3}\n")
+	r := startController(t, append(args, "--metrics", "127.0.0.1:0")...)
+	b.waitHops(t, 30*time.Second, "announced at start", birdGW1, birdGW2)
+	c := r.client(t)
+	scrape := func() string {
+		t.Helper()
+		resp, err := http.Get("http://" + r.where.Metrics.String() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(scrape(), `graygw_backend_up{backend="base-1",pool="base"} 1`) ||
+		strings.Contains(scrape(), `graygw_backend_health_checks_total{result="ok"} 0`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no successful check after 5s:\n%s", scrape())
+		}
+	}
+
+	// Budget: fall (rise) checks an interval apart, plus the first one's wait
+	// for its slot and timeout, plus 1s for a busy machine.
+	budget := func(n int) time.Duration { return time.Duration(n+1)*interval + time.Second }
+	t0 := time.Now()
+	b.inBackend(t, "ip", "link", "set", "vbe", "down")
+	b.waitHops(t, 10*time.Second, "backend link down")
+	d := time.Since(t0)
+	t.Logf("backend link down -> both paths gone at BIRD after %s (fall 3 x %s)", d.Round(time.Millisecond), interval)
+	if d > budget(3) {
+		t.Errorf("withdrawal took %s, budget %s", d, budget(3))
+	}
+	st, err := c.BGPStatus(context.Background(), &graygwv1.BGPStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := st.GetWithdrawn(); len(w) != 2 || len(st.GetAnnounced()) != 0 {
+		t.Fatalf("BGP status with the backend down: %v", st)
+	}
+	for _, w := range st.GetWithdrawn() {
+		if !slices.Equal(w.GetReasons(), []string{"no-healthy-backend"}) ||
+			!strings.Contains(w.GetDetail(), "base-1 (10.2.0.11) down since") || !strings.Contains(w.GetDetail(), "3 echo requests failed in a row") {
+			t.Fatalf("withdrawn path: %v", w)
+		}
+	}
+	t.Logf("withdrawn: %s", st.GetWithdrawn()[0].GetDetail())
+	m := scrape()
+	for _, w := range []string{`graygw_backend_up{backend="base-1",pool="base"} 0`, `graygw_bgp_vips_withdrawn{reason="no-healthy-backend"} 2`} {
+		if !strings.Contains(m, w) {
+			t.Errorf("/metrics lacks %q", w)
+		}
+	}
+	logs := r.logs.String()
+	for _, w := range []string{`msg="backend down" event=backendDown backend=base-1 addr=10.2.0.11 pools=base from=up to=down reason="3 echo requests failed in a row`,
+		`msg="vip withdrawn" event=vipWithdrawn vip=198.51.100.10 nexthop=10.179.0.11 gateway=gw1 reason=no-healthy-backend`} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("log lacks %s", w)
+		}
+	}
+
+	t0 = time.Now()
+	b.inBackend(t, "ip", "link", "set", "vbe", "up")
+	b.waitHops(t, 10*time.Second, "backend link up", birdGW1, birdGW2)
+	d = time.Since(t0)
+	t.Logf("backend link up -> both paths back at BIRD after %s (rise 2 x %s)", d.Round(time.Millisecond), interval)
+	if d > budget(2) {
+		t.Errorf("re-announcement took %s, budget %s", d, budget(2))
+	}
+	if m := scrape(); !strings.Contains(m, `graygw_backend_up{backend="base-1",pool="base"} 1`) {
+		t.Errorf("/metrics after: graygw_backend_up not 1")
+	}
+	t.Logf("controller log (health and announcements):\n%s", grepLines(r.logs.String(), "backend", "vip "))
+	if logs := r.logs.String(); !strings.Contains(logs, `msg="backend up" event=backendUp backend=base-1 addr=10.2.0.11 pools=base from=down to=up reason="2 echo requests succeeded in a row"`) {
+		t.Errorf("log lacks the backend's recovery")
+	}
 }
 
 // child is a controller process (the test binary in envChild mode).
@@ -333,3 +425,17 @@ func mustInfo(t *testing.T) *p4info.Info {
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// grepLines returns the lines of s that contain one of words.
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(line, w) && !strings.Contains(line, "level=DEBUG") {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}

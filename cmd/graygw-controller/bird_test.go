@@ -6,6 +6,12 @@ package main
 //	gateway ns: vgw 10.179.0.1 (session), .11 (gw1's next hop), .12 (gw2's)
 //	peer ns:    vpeer 10.179.0.2, BIRD (AS 65001, add paths rx, graceful restart on)
 //
+// With a backend (newBirdLabWithBackend), a third namespace holds the intent's
+// backend base-1 for the health checks:
+//
+//	gateway ns: vgwbe 10.2.0.1/24
+//	backend ns: vbe   10.2.0.11/24 (base-1's underlay address)
+//
 // The controller must run inside the gateway namespace (its speaker binds port
 // 179 there), so a test re-executes itself under `ip netns exec`.
 
@@ -42,10 +48,26 @@ type birdLab struct {
 	Dir      string `json:"dir"`
 	BirdSock string `json:"birdSock"`
 	GWNS     string `json:"gwNS"`
+	// BackendNS is the backend's namespace (newBirdLabWithBackend).
+	BackendNS string `json:"backendNS,omitempty"`
 }
 
 // newBirdLab builds the namespaces and starts BIRD, or skips.
 func newBirdLab(t *testing.T) birdLab {
+	t.Helper()
+	return buildBirdLab(t, false)
+}
+
+// newBirdLabWithBackend is newBirdLab with a backend namespace.
+func newBirdLabWithBackend(t *testing.T) birdLab {
+	t.Helper()
+	return buildBirdLab(t, true)
+}
+
+// backendAddr is base-1's underlay address in twoGatewayIntent.
+const backendAddr = "10.2.0.11"
+
+func buildBirdLab(t *testing.T, backend bool) birdLab {
 	t.Helper()
 	for _, bin := range []string{"bird", "birdc", "ip"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -84,6 +106,20 @@ func newBirdLab(t *testing.T) birdLab {
 	}
 	dir := t.TempDir()
 	b := birdLab{Dir: dir, BirdSock: filepath.Join(dir, "bird.ctl"), GWNS: gw}
+	if backend {
+		if b.BackendNS, err = l.NS("be"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Veth(gw, "vgwbe", b.BackendNS, "vbe"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Script(gw, "ip addr add 10.2.0.1/24 dev vgwbe"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Script(b.BackendNS, "ip addr add "+backendAddr+"/24 dev vbe"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conf := filepath.Join(dir, "bird.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`log "%s/bird.log" all;
 router id %s;
@@ -172,6 +208,15 @@ func (b birdLab) waitHops(t *testing.T, timeout time.Duration, what string, want
 			t.Fatalf("%s: BIRD's next hops for %s after %s: %s, want %v", what, birdVIP, timeout, last, want)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// inBackend runs a command in the backend's namespace.
+func (b birdLab) inBackend(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", b.BackendNS}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v in %s: %v: %s", args, b.BackendNS, err, out)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/controller/health"
 )
 
 // Duration is a time.Duration written as in Go ("30s", "2m") in the config file.
@@ -79,6 +80,8 @@ type config struct {
 	BGP *bgpConfig `yaml:"bgp"`
 	// Probe, when set, is the probe host of probes and rollouts.
 	Probe *probeConfig `yaml:"probe"`
+	// Health, when set and enabled, checks the backends (docs/health.md).
+	Health *healthConfig `yaml:"health"`
 
 	// Command line only.
 	check bool
@@ -96,6 +99,43 @@ type bgpConfig struct {
 	HealthCheck string `yaml:"healthCheck"`
 	// StartWait bounds the wait for the gateways before the first decision.
 	StartWait Duration `yaml:"startWait"`
+}
+
+// healthConfig is the health: section: backend health checking. Off unless
+// enabled: backends that do not answer the check (a firewall dropping ICMP)
+// would otherwise withdraw VIPs that were announced before the upgrade.
+type healthConfig struct {
+	// Enabled turns checking on (default off).
+	Enabled bool `yaml:"enabled"`
+	// Interval between two checks of a backend (default 1s).
+	Interval Duration `yaml:"interval"`
+	// Timeout of one check (default 500ms, at most interval).
+	Timeout Duration `yaml:"timeout"`
+	// Rise and Fall: successes in a row to come up, failures in a row to go
+	// down (defaults 2 and 3; 0 means the default).
+	Rise int `yaml:"rise"`
+	Fall int `yaml:"fall"`
+	// Mode is icmp (default: echo to the underlay address) or tcp (connect to
+	// Port).
+	Mode string `yaml:"mode"`
+	Port int    `yaml:"port"`
+}
+
+func (h *healthConfig) config() health.Config {
+	return health.Config{Interval: time.Duration(h.Interval), Timeout: time.Duration(h.Timeout), Rise: h.Rise, Fall: h.Fall,
+		Mode: h.Mode, Port: h.Port}
+}
+
+// validate checks the health: section (enabled or not), every problem by
+// field.
+func (h *healthConfig) validate() []string {
+	var problems []string
+	if err := h.config().Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			problems = append(problems, "health."+strings.TrimPrefix(strings.TrimSpace(line), health.ErrInvalidConfig.Error()+": "))
+		}
+	}
+	return problems
 }
 
 // probeConfig is the probe: section.
@@ -171,6 +211,16 @@ BGP (bgp: section; docs/bgp.md):
   gateway is connected and reconciled: a decision made before would withdraw
   the routes the peers keep for a restarted controller.
 
+Backend health (health: section; docs/health.md):
+  Off unless health.enabled. Every backend of the intent's pools is checked at
+  its underlay address (ICMP echo, or a TCP connect to health.port) every
+  interval; fall failures in a row take it down, rise successes in a row bring
+  it back (transitions are logged with the reason). With BGP, a pool member
+  counts as a healthy backend only while its weight is above 0 and it is not
+  down, so a VIP none of whose pools has one is withdrawn (no-healthy-backend)
+  and announced again when one recovers. Health never moves a flow: the
+  consistent-hash buckets stay as the intent made them.
+
 Probes and rollouts (probe: section; docs/rollout.md):
   Probes leave from the probe host (a network namespace and interface of this
   machine, e.g. the hypervisor's) through an AF_PACKET socket, to a VIP of the
@@ -185,7 +235,8 @@ Metrics (--metrics ADDR, /metrics):
   graygw_gateway_{connected,primary,in_sync,intent_version,entries}{gateway}, and
   read from the gateways at each scrape: graygw_{rule,vip,pool,backend}_{packets,bytes}_total
   and graygw_drop_{packets,bytes}_total{reason}; with BGP graygw_bgp_session_up{neighbor},
-  graygw_bgp_vips_announced, graygw_bgp_vips_withdrawn{reason}. /healthz answers
+  graygw_bgp_vips_announced, graygw_bgp_vips_withdrawn{reason}; with health checking
+  graygw_backend_up{pool,backend}, graygw_backend_health_checks_total{result}. /healthz answers
   200 while serving.
 
 Signals:
@@ -234,6 +285,13 @@ Config file (YAML; flags given on the command line override it):
       vpc-router: {communities: ["65000:100"], med: 50, localPref: 300}
     healthCheck: reconciled            # or none
     startWait: 15s
+  health:                              # backend health checking (default off)
+    enabled: true
+    interval: 1s
+    timeout: 500ms                     # at most interval
+    rise: 2                            # successes in a row to come up
+    fall: 3                            # failures in a row to go down
+    mode: icmp                         # or tcp (then port: N)
   probe:
     netns: hv                          # /var/run/netns/hv, or a path; empty: ours
     interface: h0                      # towards the gateway; empty: the route's
@@ -409,6 +467,9 @@ func (c *config) validate() error {
 	}
 	if c.Probe != nil {
 		problems = append(problems, c.Probe.validate()...)
+	}
+	if c.Health != nil {
+		problems = append(problems, c.Health.validate()...)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))

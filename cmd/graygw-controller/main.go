@@ -35,6 +35,7 @@ import (
 	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/health"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/metrics"
 	"github.com/graygw/graygw/controller/store"
@@ -137,6 +138,17 @@ func check(c *config, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "bgp: AS %d, router id %s, %d neighbors, graceful restart %s, health check %s\n",
 			bc.ASN, bc.RouterID, len(bc.Neighbors), gr, or(b.HealthCheck, service.HealthReconciled))
+	}
+	if h := c.Health; h != nil && h.Enabled {
+		hc := h.config().WithDefaults()
+		what := "ICMP echo"
+		if hc.Mode == health.ModeTCP {
+			what = fmt.Sprintf("TCP connect to port %d", hc.Port)
+		}
+		fmt.Fprintf(out, "health: %s every %s (timeout %s), down after %d failures, up after %d successes\n",
+			what, hc.Interval, hc.Timeout, hc.Fall, hc.Rise)
+	} else {
+		fmt.Fprintln(out, "health: off (backends count as healthy while their weight is above 0)")
 	}
 	if p := c.Probe; p != nil {
 		if p.NetNS != "" {
@@ -253,6 +265,19 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		}
 	}()
 	scfg := service.Config{Store: st, Engine: eng, Logger: log}
+	var checker *health.Checker
+	if c.Health != nil && c.Health.Enabled {
+		if checker, err = health.New(c.Health.config(), health.WithLogger(log)); err != nil {
+			return err
+		}
+		defer checker.Close()
+		fctx, stopFollow := context.WithCancel(context.Background())
+		defer stopFollow()
+		go checker.Follow(fctx, eng)
+		hc := checker.Config()
+		log.Info("backend health checking", "mode", hc.Mode, "interval", hc.Interval.String(), "timeout", hc.Timeout.String(),
+			"rise", hc.Rise, "fall", hc.Fall)
+	}
 	var speaker *bgp.Speaker
 	if c.BGP != nil {
 		if speaker, err = bgp.New(c.BGP.Config, bgp.WithLogger(log)); err != nil {
@@ -260,6 +285,9 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		}
 		scfg.BGP = &service.BGPConfig{Speaker: speaker, VIPs: c.BGP.VIPs, HealthCheck: c.BGP.HealthCheck,
 			StartWait: time.Duration(c.BGP.StartWait)}
+		if checker != nil {
+			scfg.BGP.Backends = checker
+		}
 	}
 	if c.Probe != nil {
 		scfg.Probe = c.Probe.host()
@@ -327,6 +355,11 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		}
 		if speaker != nil {
 			if err := reg.Register(speaker.Collector()); err != nil {
+				return fmt.Errorf("metrics: %w", err)
+			}
+		}
+		if checker != nil {
+			if err := reg.Register(checker.Collector()); err != nil {
 				return fmt.Errorf("metrics: %w", err)
 			}
 		}

@@ -106,7 +106,7 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("--check exit %d: %s", code, errs.String())
 	}
 	if !strings.Contains(out.String(), "intent: gateway gw1 (127.0.0.1:9559, device 1): 8198 entries") ||
-		!strings.Contains(out.String(), "intent: OK") {
+		!strings.Contains(out.String(), "intent: OK") || !strings.Contains(out.String(), "health: off") {
 		t.Fatalf("--check said %q", out.String())
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
@@ -174,6 +174,13 @@ type controllerRun struct {
 	where listening
 	exit  chan int      // receives run's exit code once
 	done  chan struct{} // closed when run returned
+	logs  *syncBuffer   // the controller's log
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 type syncBuffer struct {
@@ -192,6 +199,7 @@ func startController(t *testing.T, args ...string) *controllerRun {
 	r := &controllerRun{sigs: make(chan os.Signal, 2), exit: make(chan int, 1), done: make(chan struct{})}
 	ready := make(chan listening, 1)
 	logs := &syncBuffer{}
+	r.logs = logs
 	go func() {
 		r.exit <- run(args, io.Discard, logs, r.sigs, ready)
 		close(r.done)
@@ -359,6 +367,9 @@ func TestHelpConfigExampleIsValid(t *testing.T) {
 		*c.BGP.VIPs["vpc-router"].MED != 50 || c.BGP.GracefulRestart.RestartTime != 120*time.Second || c.Probe == nil || c.Probe.NetNS != "hv" {
 		t.Fatalf("parsed %+v %+v", c.BGP, c.Probe)
 	}
+	if h := c.Health; h == nil || !h.Enabled || h.Interval != Duration(time.Second) || h.Fall != 3 || h.Mode != "icmp" {
+		t.Fatalf("parsed health: %+v", c.Health)
+	}
 }
 
 func TestBadBGPAndProbeConfig(t *testing.T) {
@@ -376,6 +387,13 @@ func TestBadBGPAndProbeConfig(t *testing.T) {
 		{"store: x.db\n", []string{"--keep-routes-on-exit"}, []string{"there is no bgp: section"}},
 		{"probe: {source: 10.0.0, router_mac: zz}\n", nil, []string{`probe.source: "10.0.0"`, `probe.router_mac: "zz"`}},
 		{"bgp: {asn: 1, routerID: 10.0.0.1, neighbors: [], colour: red}\n", nil, []string{"field colour not found"}},
+		{"health: {enabled: true, interval: 1s, timeout: 2s, rise: -1, fall: 500, mode: tcp}\n", nil,
+			[]string{"health.timeout: 2s is longer than interval 1s", "health.rise: -1: want 1..100", "health.fall: 500: want 1..100",
+				"health.port: 0: mode tcp needs a port 1..65535"}},
+		{"health: {mode: ping, port: 80}\n", nil, []string{`health.mode: "ping": want icmp or tcp`}},
+		{"health: {interval: 5ms}\n", nil, []string{"health.interval: 5ms is below 10ms"}},
+		{"health: {interval: soon}\n", nil, []string{`"soon" is not a duration`}},
+		{"health: {enabled: yes, colour: red}\n", nil, []string{"field colour not found"}},
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		os.WriteFile(path, []byte(tc.cfg), 0o600)

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -214,6 +215,15 @@ func New(cfg Config, opts ...Option) (*Checker, error) {
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if _, ok := c.prober.(*ICMP); ok {
+		// Without a raw socket every check would fail and every backend go
+		// down: refuse to start instead of withdrawing every VIP.
+		conn, err := net.ListenPacket("ip4:icmp", "0.0.0.0")
+		if err != nil {
+			return nil, fmt.Errorf("health: mode %s needs a raw ICMP socket (root or CAP_NET_RAW): %w", ModeICMP, err)
+		}
+		conn.Close()
 	}
 	c.checks.WithLabelValues("ok")
 	c.checks.WithLabelValues("failed")
