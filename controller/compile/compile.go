@@ -94,6 +94,25 @@ type Result struct {
 	// split: the Gateways' entries leave out the pools' pool_hash and
 	// backend_select entries, which are in Pool.Entries (CompileSplit).
 	split bool
+	// rules are the gray_rules entries by what they are made of, with their
+	// sort keys: the next compilation reuses them as they are (shared, never
+	// modified), so a change of one rule builds one entry.
+	rules map[string]*sortedEntry // by rule name
+}
+
+// ruleSig is everything a gray_rules entry is made of.
+type ruleSig struct {
+	name      string
+	key       intent.Key
+	priority  int32
+	pool      uint16
+	threshold uint16
+}
+
+type sortedEntry struct {
+	sig ruleSig
+	e   Entry
+	key string // sortKey
 }
 
 // Split reports whether r comes from CompileSplit (the Gateways' entries leave
@@ -189,7 +208,7 @@ func compileResult(in *intent.Intent, prev *Result, split bool) (*Result, error)
 			res.Pools[i].entries = poolEntries(&res.Pools[i])
 		}
 	}
-	common := commonEntries(in, res, !split)
+	common := commonEntries(in, res, prev, !split)
 	for _, g := range in.Gateways {
 		var backends []Entry
 		for _, b := range in.Backends {
@@ -376,7 +395,7 @@ func poolTables(pools []Pool) []Entry {
 
 // commonEntries are the entries every gateway holds alike (all but backend),
 // in table order, each table sorted (sortEntries); the pools' only with pools.
-func commonEntries(in *intent.Intent, res *Result, pools bool) []Entry {
+func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 	ids := make(map[string]uint16, len(res.Pools))
 	for _, p := range res.Pools {
 		ids[p.Name] = p.ID
@@ -403,23 +422,44 @@ func commonEntries(in *intent.Intent, res *Result, pools bool) []Entry {
 			Origin: "vip " + v.Name,
 		})
 	}
+	var prevRules map[string]*sortedEntry
+	if prev != nil {
+		prevRules = prev.rules
+	}
+	res.rules = make(map[string]*sortedEntry, len(in.Rules))
+	sorted := make([]*sortedEntry, 0, len(in.Rules))
+	var kb []byte
 	for _, r := range in.Rules {
-		e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name, Match: ruleMatch(r.Key)}
-		if r.Split() {
-			e.Action = pipeline.ActionSplitPool
-			e.Params = []Param{param("pool_gray", 16, uint64(poolID(r.Pool))), param("threshold", 16, uint64(r.Threshold))}
-		} else {
-			e.Action = pipeline.ActionSetPool
-			e.Params = []Param{param("pool_id", 16, uint64(poolID(r.Pool)))}
+		sig := ruleSig{name: r.Name, key: r.Key, priority: r.Priority, pool: poolID(r.Pool), threshold: r.Threshold}
+		se := prevRules[r.Name]
+		if se == nil || se.sig != sig {
+			e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name, Match: ruleMatch(r.Key)}
+			if r.Split() {
+				e.Action = pipeline.ActionSplitPool
+				e.Params = []Param{param("pool_gray", 16, uint64(sig.pool)), param("threshold", 16, uint64(r.Threshold))}
+			} else {
+				e.Action = pipeline.ActionSetPool
+				e.Params = []Param{param("pool_id", 16, uint64(sig.pool))}
+			}
+			kb = sortKey(kb[:0], &e)
+			se = &sortedEntry{sig: sig, e: e, key: string(kb)}
 		}
-		rules = append(rules, e)
+		res.rules[r.Name] = se
+		sorted = append(sorted, se)
+	}
+	// The same order as sortEntries (the keys are sortKey), from the kept keys.
+	slices.SortStableFunc(sorted, func(a, b *sortedEntry) int { return strings.Compare(a.key, b.key) })
+	rules = make([]Entry, len(sorted))
+	for i := range sorted {
+		rules[i] = sorted[i].e
 	}
 	var out []Entry
 	if pools {
 		out = poolTables(res.Pools)
 	}
+	sortEntries(tenants)
+	sortEntries(vips)
 	for _, t := range [][]Entry{tenants, vips, rules} {
-		sortEntries(t)
 		out = append(out, t...)
 	}
 	return out

@@ -150,6 +150,9 @@ type Engine struct {
 	blockMu sync.Mutex
 	blocks  map[uint16]*poolBlock
 	conv    map[string]converted // the last conversion's other entries, by fingerprint
+	// convByMatch: the same, by the address of their Match array (compile
+	// shares unchanged rules' entries between results).
+	convByMatch map[*compile.Match]converted
 
 	saveMu   sync.Mutex
 	savedSig []savedSig // the pool tables last saved to the store
@@ -376,9 +379,10 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 	// The other entries (rules, VIPs, tenants, backends: ~10k at full size)
 	// are converted once and found again by their content.
 	e.blockMu.Lock()
-	prevConv := e.conv
+	prevConv, prevByMatch := e.conv, e.convByMatch
 	e.blockMu.Unlock()
 	conv := make(map[string]converted, len(prevConv))
+	byMatch := make(map[*compile.Match]converted, len(prevByMatch))
 	var fp []byte
 	out := map[string]*want{}
 	for _, g := range res.Gateways {
@@ -386,20 +390,33 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 			Acts: make([]string, len(g.Entries)), Tags: make([]string, len(g.Entries))}
 		for i := range g.Entries {
 			en := &g.Entries[i]
-			fp = fingerprint(fp[:0], en)
-			c, ok := conv[string(fp)]
-			if !ok {
-				c, ok = prevConv[string(fp)]
+			// compile shares an unchanged rule's entry (its Match array
+			// included) between results and never modifies it: the same
+			// Match array is the same entry. Others are found by content.
+			var id *compile.Match
+			if len(en.Match) > 0 {
+				id = &en.Match[0]
 			}
-			if !ok {
-				te, err := e.codec.ToP4(en)
-				if err != nil {
-					return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
+			c, ok := prevByMatch[id]
+			if !ok || id == nil {
+				fp = fingerprint(fp[:0], en)
+				c, ok = conv[string(fp)]
+				if !ok {
+					c, ok = prevConv[string(fp)]
 				}
-				k, _ := reconcile.Key(te)
-				c = converted{te: te, key: k, act: reconcile.ActionKey(te)}
+				if !ok {
+					te, err := e.codec.ToP4(en)
+					if err != nil {
+						return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
+					}
+					k, _ := reconcile.Key(te)
+					c = converted{te: te, key: k, act: reconcile.ActionKey(te)}
+				}
+				conv[string(fp)] = c
 			}
-			conv[string(fp)] = c
+			if id != nil {
+				byMatch[id] = c
+			}
 			set.Entries[i], set.Keys[i], set.Acts[i], set.Tags[i] = c.te, c.key, c.act, en.Origin
 		}
 		w := &want{sets: []*reconcile.Set{set}, n: len(g.Entries)}
@@ -427,7 +444,7 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 	for i := range res.Pools {
 		next[res.Pools[i].ID] = blocks[i]
 	}
-	e.blocks, e.conv = next, conv
+	e.blocks, e.conv, e.convByMatch = next, conv, byMatch
 	e.blockMu.Unlock()
 	return out, nil
 }

@@ -557,3 +557,11 @@ func TestOverlapsIndexedMatchesPairwise(t *testing.T) {
 		}
 	}
 }
+
+func TestValidNameIsNameRE(t *testing.T) {
+	for _, s := range []string{"", "a", "A-b.c_d", "-a", ".a", "_a", "9", "a b", "é", "a/b", strings.Repeat("x", 63), strings.Repeat("x", 64), "a\n", "vm-5001-10.0.0.5"} {
+		if validName(s) != nameRE.MatchString(s) {
+			t.Errorf("validName(%q) = %v, nameRE %v", s, validName(s), nameRE.MatchString(s))
+		}
+	}
+}
