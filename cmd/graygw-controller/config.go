@@ -206,7 +206,8 @@ BGP (bgp: section; docs/bgp.md):
   with this controller primary, healthy (healthCheck reconciled: a reconcile
   pass succeeded on its current session; none: always), not drained by an
   operator (graygw drain GW; kept in the store across restarts), and whose VIP
-  has a pool with a backend of weight > 0. It re-decides at every change of
+  has a pool with a backend of weight > 0 (and, with a health: section
+  enabled, not down). It re-decides at every change of
   those. The first decision waits (at most startWait, default 15s) until every
   gateway is connected and reconciled: a decision made before would withdraw
   the routes the peers keep for a restarted controller.
