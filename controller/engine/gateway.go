@@ -141,17 +141,21 @@ func (g *gateway) run() {
 		changes := g.client.Changes() // before the check, so no change is missed
 		if due && g.client.IsPrimary() {
 			due = false
-			err := g.reconcile(full, changes)
+			wasFull, err := g.reconcile(full, changes)
 			full = false
-			next := g.e.cfg.Interval
-			if err != nil {
+			switch {
+			case err != nil:
 				retry = min(max(retry*2, g.e.cfg.Retry), g.e.cfg.Interval)
-				next = retry
+				timer.Reset(retry)
 				full = true
-			} else {
+			case wasFull:
+				retry = 0
+				timer.Reset(g.e.cfg.Interval)
+			default:
+				// An incremental pass leaves the periodic (full) pass where it
+				// was: a stream of changes must not postpone it for ever.
 				retry = 0
 			}
-			timer.Reset(next)
 			select {
 			case <-changes:
 				// The session changed during the pass (lost and regained
@@ -201,7 +205,7 @@ func (g *gateway) unsync() {
 // reconcile is one pass. A full pass (full, or no base known): pipeline, read
 // back, diff, write. An incremental pass (the target holds base exactly):
 // diff base against the current want, write; nothing is read back.
-func (g *gateway) reconcile(full bool, session <-chan struct{}) (err error) {
+func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, err error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(g.e.hard, g.e.cfg.Timeout)
 	defer cancel()
@@ -254,36 +258,36 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (err error) {
 	if !full && base != nil {
 		w = g.e.currentWant(g.name)
 		if w == nil {
-			return nil // no intent for this gateway (it is being removed)
+			return false, nil // no intent for this gateway (it is being removed)
 		}
 		if w == base {
-			return nil
+			return false, nil
 		}
 		plan, err := reconcile.DiffSets(w.sets, base.sets, g.e.order)
 		if err != nil {
-			return fmt.Errorf("diff: %w", err)
+			return false, fmt.Errorf("diff: %w", err)
 		}
 		if plan.Empty() {
-			return nil
+			return false, nil
 		}
 		g.log.Info("writing plan", "version", w.version, "inserts", plan.Inserts, "modifies", plan.Modifies,
 			"deletes", plan.Deletes, "incremental", true, "from_version", base.version)
 		written, err = g.apply(ctx, plan.Updates)
 		if err != nil {
-			return err // the next pass is a full one
+			return false, err // the next pass is a full one
 		}
 		g.log.Info("gateway in sync", "version", w.version, "written", written, "took", time.Since(start), "incremental", true)
-		return nil
+		return false, nil
 	}
 
 	devcfg := g.deviceConfig()
 	pushed, err = g.client.EnsurePipeline(ctx, g.e.codec.Info().P4Info(), devcfg, Cookie(g.e.codec.Info(), devcfg))
 	if err != nil {
-		return fmt.Errorf("pipeline: %w", err)
+		return true, fmt.Errorf("pipeline: %w", err)
 	}
 	raw, err := g.client.ReadTable(ctx, 0, false)
 	if err != nil {
-		return fmt.Errorf("read back: %w", err)
+		return true, fmt.Errorf("read back: %w", err)
 	}
 	g.log.Debug("read back", "entries", len(raw))
 	have := make([]*p4v1.TableEntry, len(raw))
@@ -292,11 +296,11 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (err error) {
 	}
 	w = g.e.wantFor(g.name, have)
 	if w == nil {
-		return nil // no intent for this gateway (it is being removed)
+		return true, nil // no intent for this gateway (it is being removed)
 	}
 	plan, err := reconcile.DiffSets(w.sets, []*reconcile.Set{reconcile.NewSet(have, nil)}, g.e.order)
 	if err != nil {
-		return fmt.Errorf("diff: %w", err)
+		return true, fmt.Errorf("diff: %w", err)
 	}
 	g.mu.Lock()
 	last := g.last
@@ -324,16 +328,16 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (err error) {
 		g.log.Debug("entries retired by the intent change", "count", retired)
 	}
 	if plan.Empty() {
-		return nil
+		return true, nil
 	}
 	g.log.Info("writing plan", "version", w.version, "inserts", plan.Inserts, "modifies", plan.Modifies,
 		"deletes", plan.Deletes, "pipeline_pushed", pushed)
 	written, err = g.apply(ctx, plan.Updates)
 	if err != nil {
-		return err
+		return true, err
 	}
 	g.log.Info("gateway in sync", "version", w.version, "written", written, "took", time.Since(start))
-	return nil
+	return true, nil
 }
 
 func (g *gateway) deviceConfig() []byte {

@@ -160,3 +160,48 @@ func TestDriftRepairedByAFullPass(t *testing.T) {
 	}
 	sameEntries(t, a.entries(t), desired(t, p2.Result(), "gw1"))
 }
+
+// Intent changes more frequent than the interval do not postpone the periodic
+// full pass: incremental passes leave its timer alone.
+func TestPeriodicPassRunsUnderAStreamOfChanges(t *testing.T) {
+	a := startAgent(t, nil)
+	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: 500 * time.Millisecond,
+		Retry: 50 * time.Millisecond, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	base := intentYAML([]string{a.addr}, threeBackends())
+	p := apply(t, e, load(t, base), 1)
+	waitVersion(t, e, 1)
+	var rule *p4v1.TableEntry
+	for _, te := range desired(t, p.Result(), "gw1") {
+		if te.GetPriority() != 0 {
+			rule = te
+		}
+	}
+	a.mu.Lock()
+	srv := a.srv
+	a.mu.Unlock()
+	if _, err := srv.Write(ctx(t), &p4v1.WriteRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 10},
+		Updates: []*p4v1.Update{{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{
+			TableEntry: &p4v1.TableEntry{TableId: rule.TableId, Match: rule.Match, Priority: rule.Priority}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A change every 100 ms (a second rule toggled between the pools) until
+	// the drift is repaired, for at most 5 s.
+	deadline := time.Now().Add(5 * time.Second)
+	for v := uint64(2); ; v++ {
+		pool := []string{"gray", "base"}[v%2]
+		p = apply(t, e, load(t, base+"  - name: vm-10.0.0.6\n    match: {vip: vpc, vni: 5001, src: 10.0.0.6}\n    pool: "+pool+"\n"), v)
+		waitVersion(t, e, v)
+		if got, want := a.entries(t), desired(t, p.Result(), "gw1"); len(got) == len(want) {
+			sameEntries(t, got, want)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the drift was not repaired while changes kept coming")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
