@@ -157,6 +157,9 @@ func removeRule(text []byte, k, nItems int) ([]byte, bool) {
 	if end <= starts[k] {
 		return nil, false
 	}
+	if bytes.IndexByte(text[starts[k]:end], '&') >= 0 {
+		return nil, false // it may define an anchor used elsewhere
+	}
 	return slices.Concat(text[:starts[k]], text[end:]), true
 }
 

@@ -105,6 +105,11 @@ func TestSplicedTextParsesToTheEditedSpec(t *testing.T) {
 			}
 		}
 	}
+	// An item that defines an anchor is left to the node path.
+	anchored := strings.Replace(fastDoc, "    match: {vni: 5001, src: 10.0.0.5}", "    match: &m {vni: 5001, src: 10.0.0.5}", 1)
+	if _, ok := removeRule([]byte(anchored), 0, 3); ok {
+		t.Fatal("removed an item that defines an anchor")
+	}
 	// Layouts refused: gray_rules not last, flow style, CRLF.
 	for name, doc := range map[string]string{
 		"not last": strings.Replace(fastDoc, "# the rules\n", "", 1) + "tenants:\n  - {name: t, vnis: [5001]}\n",
