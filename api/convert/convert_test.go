@@ -34,7 +34,7 @@ vpcs:
 	res := probe.Result{Target: probe.Target{VNI: 5001, VM: netip.MustParseAddr("192.168.1.5"), Router: netip.MustParseAddr("192.168.1.1"),
 		RouterMAC: "02:00:00:00:10:fe", ExpectPool: "gray-router"}, Status: probe.StatusWrongBackend, Sent: 3, Received: 3,
 		Answers: []probe.Answer{{Underlay: netip.MustParseAddr("10.2.0.11"), Backend: "base-1", Cluster: intent.ClusterBase, Replies: 3}},
-		RTTMin: time.Millisecond, RTTAvg: 2 * time.Millisecond, RTTMax: 3 * time.Millisecond, Reason: "answered by base-1"}
+		RTTMin:  time.Millisecond, RTTAvg: 2 * time.Millisecond, RTTMax: 3 * time.Millisecond, Reason: "answered by base-1"}
 	p := &rollout.Progress{Plan: *spec, State: rollout.StateFailed, Step: 1, Total: len(plan.Steps), VNI: 5001,
 		Precheck: []probe.Result{res}, Message: "m", Error: "e", Started: at, Updated: at.Add(time.Second)}
 	for _, s := range plan.Steps {

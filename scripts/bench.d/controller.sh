@@ -5,7 +5,7 @@
 #
 # Knobs (environment): GRAYGW_BENCH_RUNS (convergence runs per dataplane, 3),
 # GRAYGW_BENCH_CUTOVERS (cutover + rollback trials with the lab intent, 10),
-# GRAYGW_BENCH_CUTOVERS_FULL (trials with the full-size intent, 3),
+# GRAYGW_BENCH_CUTOVERS_FULL (trials with the full-size intent, 10),
 # GRAYGW_BENCH_DP (comma-separated subset of Memory, XDP, "XDP (derived pool ids)"),
 # GRAYGW_BENCH_INTERVAL (between the lab VM's datagrams, 1ms).
 # Nothing here asserts a time.
@@ -15,7 +15,7 @@ command -v go >/dev/null || eval "$(bash scripts/deps.sh)"
 
 runs=${GRAYGW_BENCH_RUNS:-3}
 cutovers=${GRAYGW_BENCH_CUTOVERS:-10}
-full=${GRAYGW_BENCH_CUTOVERS_FULL:-3}
+full=${GRAYGW_BENCH_CUTOVERS_FULL:-10}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cmd="GRAYGW_BENCH=1 GRAYGW_BENCH_RUNS=$runs GRAYGW_BENCH_CUTOVERS=$cutovers GRAYGW_BENCH_CUTOVERS_FULL=$full go test ./controller/benchmarks -run '^TestBench' -count=1 -v -timeout 60m"
@@ -100,30 +100,28 @@ P4Runtime client alone (\`p4rt.Client.WritePhases\`) to another fresh agent.
 
 $(fragment converge)
 
-**Reading the numbers.**
+**Reading the numbers.** (Figures quoted in these notes are from the run of 2026-12-05 they
+were written for; the tables above are this run's.)
 
 * **The first pass** is mostly the write. Its ratio to the raw write of the same updates
   is the engine's own overhead: the read-back of the (empty) target, \`Canonicalize\`,
-  \`reconcile.Diff\` (which sorts 268k updates by key) and one \`Write\` sequence per
-  phase. Within the write, the agent's share (Write RPC time) and the dataplane's are
-  listed: most of the rest is the client's protobuf encoding and gRPC on a 2-vCPU box
-  shared by client and server. The agent's own batch-of-1000 throughput for one table at
-  a time is in bench/agent.md (same harness, \`p4rtest.BenchWrites\`).
-* **A pass that writes nothing is not cheap**: every pass reads back the whole table
-  (268k entries over gRPC) and diffs it. \`reconcile.Diff\` computes each entry's key with a
-  deterministic \`proto.Marshal\` on both sides and compares actions by marshalling both
-  again (\`sameAction\`): four marshals per in-sync entry. A CPU profile of the offline diff
-  of this table (\`go test -cpuprofile\`, taken once while writing this benchmark) puts
-  about half of \`reconcile.Diff\` in \`proto.Marshal\` and most of the rest in map lookups
-  on the marshalled keys and in GC. That is why the second pass can take longer than the
-  first, which had nothing to compare.
+  \`reconcile.Diff\` (keys of 268k entries, then a sort of the 268k updates by key) and one
+  \`Write\` sequence per phase. Within the write, the agent's share (Write RPC time) and the
+  dataplane's are listed: most of the rest is the client's protobuf encoding and gRPC on a
+  2-vCPU box shared by client and server. The agent's own batch-of-1000 throughput for one
+  table at a time is in bench/agent.md (same harness, \`p4rtest.BenchWrites\`).
+* **A full pass that writes nothing** still reads back the whole table (268k entries over
+  gRPC: about 60% of it) and diffs it. \`reconcile.Diff\` now keys entries by canonical
+  bytes computed once per entry (no \`proto.Marshal\` per comparison, which took half of the
+  1.9 s diff before), so what is left is the read-back, \`Canonicalize\` and a map lookup
+  per entry. Full passes run at start, after reconnects and errors, on \`Kick\` and every
+  \`interval\` (the anti-drift pass); an intent change on an in-sync session does not run
+  one (section 2).
 * **The restart** writes nothing and pushes no pipeline (the pool tables are recovered
   from the gateway, \`compile.Recover\`, and the intent recompiled against them). Its cost
   is the read-back, the recovery and the same in-sync diff as the second pass.
-* **XDP with derived pool ids**: with pool ids from the compiler (up to 65535 once a pool
-  flips to its slot-1 id) the XDP target must map any pool id to a bucket slot. When this
-  column failed with \`OUT_OF_RANGE\`/\`pool < 64\`, the \`bpf\` tree measured did not have
-  that change yet (\`git log -- bpf\`); rerun once it is in.
+* **XDP with derived pool ids** works now that the \`bpf\` tree maps any pool id to a bucket
+  slot (it failed with \`pool < 64\` in the previous run).
 
 ## 2. From an API Cutover to the first packet steered
 
@@ -147,31 +145,38 @@ to 10 minutes and 1M datagrams). Each trial: 100 ms with the VM on one side, the
 \`Cutover\` (VM scope, the lab VIP, the gray pool, \`wait\`) and the time to the first
 datagram at the gray backend; then the same for \`Rollback RULE\` back to base. The
 breakdown comes from the same timeline as above (API service and engine logs, store
-writes, agent RPCs, the \`InsertRule\`/\`DeleteRule\` dataplane call).
+writes, agent RPCs, the \`InsertRule\`/\`DeleteRule\` dataplane call): the API's debug logs
+\`change validated\` (edit, validation, compilation, conversion done) and its store commit,
+then the engine's \`writing plan\`; the read-back row counts the agent's \`Read\` RPCs from
+the call to the first datagram.
 
 $(fragment cutover)
 
-**Reading the numbers.**
+**Reading the numbers.** (Figures quoted in these notes are from the run of 2026-12-05 they
+were written for; the tables above are this run's.)
 
-* **The dataplane is not the cost**: compare the last three rows of the breakdown (the
-  P4Runtime write of the one rule, its map update, the datagram's way to the backend)
-  with the total. The loss row counts datagrams sent during a switch that reached
-  neither backend (make-before-break says none should).
-* **The controller's work scales with the whole table, twice per change.** A change
-  through the API validates and compiles the whole intent, then computes the dry-run
-  plan every response carries (\`Engine.Plan\`: a full read-back from the gateway and a
-  full diff), commits to the store, and only then hands the version to the engine, whose
-  pass reads back the whole table again and diffs it again before writing one entry. With
-  the lab's ~8k entries that is already most of the latency (the issue's aim is well under
-  100 ms); with the full-size table it is seconds.
-* **What would bring a cutover under 100 ms at full size** (not done here; these are
-  changes to \`api/service\`, \`controller/engine\` and \`controller/reconcile\`):
-  compute the API's plan against the engine's desired state instead of reading the
-  gateway back (read back only for \`dry_run\`/\`Diff\`); let a pass triggered by an intent
-  change on an unchanged, in-sync session write the difference between the old and the
-  new desired entries without a read-back (keeping the full read-back for periodic and
-  reconnect passes, which catch drift); key entries by their canonical bytes instead of
-  \`proto.Marshal\` per entry in \`reconcile.Diff\`; recompile only what a change touches.
+* **No read-back on the way**: the read-back row is 0 for every trial. The API plans the
+  change against the current version's desired entries (\`Engine.ChangePlan\`), and the
+  engine's pass, the session being in sync since the previous pass, writes the difference
+  between the two desired states (an incremental pass: one \`gray_rules\` insert or delete)
+  without reading the gateway. Full read-backs are left to startup, reconnects, errors,
+  \`Kick\` and the periodic anti-drift pass (docs/controller.md).
+* **The lab intent is well under 100 ms**: a few milliseconds, of which about a third is
+  the write, the map update and the datagram's way.
+* **At full size (63 pools x 4096 buckets + 10k rules) the median is 40-45 ms, the
+  slowest of 20 switches 56 ms.** What is left is linear in the number of rules, not in
+  the 268k entries: the API's segments (the edit of the cached parsed intent, validation
+  of the 10k rules, compilation with unchanged pools and rules reused, conversion of the
+  changed entries only, then the change plan) 23-25 ms; the store's commit of the whole 1.3 MB document
+  (JSON, bbolt pages, fsync: \`controller/store\`) 13-19 ms; the two diffs of the ~10k
+  non-pool entries (API plan, engine pass) about 2 ms each. The dataplane is still under
+  a millisecond. Going further would take validating and compiling one rule against the
+  rest (an incremental \`intent\` API) and a store that does not rewrite the whole document
+  per version.
+* **The spread** (the slowest switch up to 1.35x the median at full size) is not broken
+  down here; the benchmark process holds the controller and the agent (both with 268k
+  entries, so garbage collection has a large heap to mark) on 2 vCPUs shared with other
+  runs.
 * **Lab artifact**: the sender's socket uses \`SO_NO_CHECK\` (a zero UDP checksum). The
   hypervisor's VXLAN device leaves the inner UDP checksum to offload (\`CHECKSUM_PARTIAL\`);
   once the XDP program has redirected the frame from one veth to another nothing completes
