@@ -44,6 +44,56 @@ type Intent struct {
 	Backends []Backend
 	Tenants  []Tenant
 	Rules    []Rule
+	// VPCs is the inventory (sorted by VNI; empty when the document has none).
+	// It compiles to no table entry: probes are derived from it.
+	VPCs []VPC
+}
+
+// VPC is a resolved inventory entry: a VNI's VMs and route table.
+type VPC struct {
+	VNI       uint32
+	Tenant    string // the tenant the VNI belongs to
+	CIDRs     []netip.Prefix
+	RouterMAC string // as written (validated); "" = the probe host's default
+	Routes    []Route
+	VMs       []VM // in document order
+}
+
+// Route is a resolved route table entry.
+type Route struct {
+	Prefix  netip.Prefix
+	NextHop netip.Addr // invalid when absent
+}
+
+// Dest is the address probes for the route go to: its next hop when given,
+// else the prefix's first host address (network + 1; the prefix's own address
+// for a /31 or /32).
+func (r Route) Dest() netip.Addr {
+	if r.NextHop.IsValid() {
+		return r.NextHop
+	}
+	a := r.Prefix.Addr()
+	if r.Prefix.Bits() >= 31 {
+		return a
+	}
+	return a.Next()
+}
+
+// VM is a resolved VM of the inventory.
+type VM struct {
+	Address netip.Addr
+	Name    string
+	MAC     string // as written (validated); "" when absent
+}
+
+// VPC returns the inventory entry of a VNI.
+func (in *Intent) VPC(vni uint32) (*VPC, bool) {
+	for i := range in.VPCs {
+		if in.VPCs[i].VNI == vni {
+			return &in.VPCs[i], true
+		}
+	}
+	return nil, false
 }
 
 // Gateway is a gray gateway.

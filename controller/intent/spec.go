@@ -32,6 +32,46 @@ type Spec struct {
 	Tenants []TenantSpec `yaml:"tenants,omitempty"`
 	// GrayRules steer selected traffic to another pool (table gray_rules).
 	GrayRules []RuleSpec `yaml:"gray_rules,omitempty"`
+	// VPCs is the optional inventory of the VPCs (by VNI): their VMs and route
+	// tables, from which probes are derived. It compiles to no table entry.
+	VPCs []VPCSpec `yaml:"vpcs,omitempty"`
+}
+
+// VPCSpec is one VPC of the inventory: what lives in a VNI and which
+// destinations its VMs' traffic goes to. Probes are derived from it (one per VM
+// and route); the dataplane never sees it.
+type VPCSpec struct {
+	// VNI is the VPC's VNI; it must be a VNI of some tenant.
+	VNI int64 `yaml:"vni"`
+	// CIDRs, when given, are the VPC's address ranges: every VM must be in one.
+	CIDRs []string `yaml:"cidrs,omitempty"`
+	// RouterMAC is the inner destination MAC of the VPC's probes (the VPC
+	// router's); empty = the probe host's default.
+	RouterMAC string `yaml:"router_mac,omitempty"`
+	// Routes are the route table entries whose destinations probes check.
+	Routes []RouteSpec `yaml:"routes"`
+	// VMs are the VPC's VMs.
+	VMs []VMSpec `yaml:"vms"`
+}
+
+// RouteSpec is one entry of a VPC's route table.
+type RouteSpec struct {
+	// Prefix is the route's destination prefix.
+	Prefix string `yaml:"prefix"`
+	// NextHop is the address the route sends to (the VPC router, a service
+	// address); probes for this route go to it. Absent: probes go to the
+	// prefix's first host address.
+	NextHop string `yaml:"next_hop,omitempty"`
+}
+
+// VMSpec is one VM of a VPC.
+type VMSpec struct {
+	// Address is the VM's inner IPv4 address (the probes' inner source).
+	Address string `yaml:"address"`
+	// Name is an optional label (unique within the VPC).
+	Name string `yaml:"name,omitempty"`
+	// MAC is the VM's MAC address (informative; optional).
+	MAC string `yaml:"mac,omitempty"`
 }
 
 // GatewaySpec is one gateway (a P4Runtime target).

@@ -66,6 +66,7 @@ func (s *Spec) Validate() (*Intent, error) {
 	v.poolsSection(s.Pools)
 	v.vipsSection(s.VIPs)
 	v.rulesSection(s.GrayRules)
+	v.vpcsSection(s.VPCs)
 	if err := v.ps.err(); err != nil {
 		return nil, err
 	}
@@ -76,6 +77,7 @@ func (s *Spec) Validate() (*Intent, error) {
 	slices.SortFunc(in.Pools, func(a, b Pool) int { return byName(a.Name, b.Name) })
 	slices.SortFunc(in.Backends, func(a, b Backend) int { return byName(a.Name, b.Name) })
 	slices.SortFunc(in.Tenants, func(a, b Tenant) int { return byName(a.Name, b.Name) })
+	slices.SortFunc(in.VPCs, func(a, b VPC) int { return int(a.VNI) - int(b.VNI) })
 	return in, nil
 }
 

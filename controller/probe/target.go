@@ -10,15 +10,25 @@ import (
 )
 
 // VPC is one VPC as probes see it: its VNI, the VPC router address the backends
-// answer for, and the VMs to check. The intent has no VM lists (it selects
-// traffic, it does not inventory VMs), so they come from a rollout plan or the
-// operator.
+// answer for, and the VMs to check. It comes from a rollout plan, the operator,
+// or the intent's inventory (IntentVPCs).
 type VPC struct {
 	VNI    uint32     `json:"vni" yaml:"vni"`
 	Router netip.Addr `json:"router" yaml:"router"`
+	// Dests, when not empty, are the inner destinations every VM is probed
+	// towards (one target each), Router included; empty = Router only.
+	Dests []netip.Addr `json:"dests,omitempty" yaml:"dests,omitempty"`
 	// RouterMAC is the router's MAC (inner destination); empty = the prober's.
 	RouterMAC string       `json:"router_mac,omitempty" yaml:"router_mac,omitempty"`
 	VMs       []netip.Addr `json:"vms" yaml:"vms"`
+}
+
+// Destinations returns Dests, or Router alone when Dests is empty.
+func (v *VPC) Destinations() []netip.Addr {
+	if len(v.Dests) > 0 {
+		return v.Dests
+	}
+	return []netip.Addr{v.Router}
 }
 
 // Targets returns the probe targets of one VNI (vm invalid: all its VMs) or one
@@ -36,7 +46,9 @@ func Targets(vpcs []VPC, vni uint32, vm netip.Addr) ([]Target, error) {
 			if vm.IsValid() && a != vm {
 				continue
 			}
-			out = append(out, Target{VNI: v.VNI, VM: a, Router: v.Router, RouterMAC: v.RouterMAC})
+			for _, d := range v.Destinations() {
+				out = append(out, Target{VNI: v.VNI, VM: a, Router: d, RouterMAC: v.RouterMAC})
+			}
 		}
 	}
 	switch {
