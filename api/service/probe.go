@@ -172,7 +172,12 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 	case req.GetPlanYaml() != "" && len(req.GetTargets()) > 0:
 		return nil, status.Error(codes.InvalidArgument, "give targets or a plan, not both")
 	case req.GetPlanYaml() != "":
-		plan, err := rollout.LoadPlan([]byte(req.GetPlanYaml()))
+		spec, err := rollout.ParsePlan([]byte(req.GetPlanYaml()))
+		var plan *rollout.Plan
+		if err == nil {
+			in, _ := s.cfg.Engine.Intent()
+			plan, err = spec.ValidateWith(in)
+		}
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "plan: %v", err)
 		}

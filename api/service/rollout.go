@@ -19,6 +19,7 @@ import (
 
 	"github.com/graygw/graygw/api/convert"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
 	"github.com/graygw/graygw/controller/store"
@@ -163,6 +164,13 @@ func (c rolloutCtl) Rollback(ctx context.Context, rule string) error {
 	return nil
 }
 
+// Intent implements rollout.IntentSource: the intent in force, whose
+// inventory fills in what a plan's VPCs leave out.
+func (c rolloutCtl) Intent() *intent.Intent {
+	in, _ := c.s.cfg.Engine.Intent()
+	return in
+}
+
 // Probe implements rollout.Controller (the intent's only VIP).
 func (c rolloutCtl) Probe(ctx context.Context, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
 	return c.ProbeVIP(ctx, "", ts, o)
@@ -238,7 +246,10 @@ func progressResponse(p *rollout.Progress) (*graygwv1.RolloutResponse, error) {
 func (s *Service) RolloutStart(ctx context.Context, req *graygwv1.RolloutStartRequest) (*graygwv1.RolloutResponse, error) {
 	spec, err := rollout.ParsePlan([]byte(req.GetPlanYaml()))
 	if err == nil {
-		_, err = spec.Validate()
+		// VPCs that leave out their VMs or router take them from the
+		// inventory of the intent in force.
+		in, _ := s.cfg.Engine.Intent()
+		_, err = spec.ValidateWith(in)
 	}
 	if err != nil {
 		return &graygwv1.RolloutResponse{Problems: planProblems(err)}, nil

@@ -185,7 +185,8 @@ func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 		{[]string{"rollout", "go"}, `unknown command "go" for "graygw rollout"`},
 		{[]string{"counters", "--kind", "x"}, `--kind "x"`},
 		{[]string{"probe"}, "nothing to probe"},
-		{[]string{"probe", "--vm", "5001/192.168.1.5"}, "--router"},
+		{[]string{"probe", "--vm", "5001/192.168.1.500"}, "want VNI/IPv4"},
+		{[]string{"probe", "--vni", "0"}, "--vni 0"},
 		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--count", "1000"}, "count 1000"},
 		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--expect", "blue"}, `--expect "blue"`},
 		{[]string{"probe", "--local", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1"}, "--local needs -f INTENT"},
@@ -329,7 +330,11 @@ func progress(state rollout.State, step int, msg string) *rollout.Progress {
 
 func TestRolloutCommands(t *testing.T) {
 	// Offline dry run: the plan's steps, nothing sent.
-	code, out, _ := cli(t, &fake{}, "rollout", "start", "-f", "../../docs/examples/plan.yaml", "--dry-run", "--offline")
+	if code, _, stderr := cli(t, &fake{}, "rollout", "start", "-f", "../../docs/examples/plan.yaml", "--dry-run", "--offline"); code != ExitRefused ||
+		!strings.Contains(stderr, "give VNI 5002 an inventory in the intent") {
+		t.Errorf("offline without the intent: %d %s", code, stderr)
+	}
+	code, out, _ := cli(t, &fake{}, "rollout", "start", "-f", "../../docs/examples/plan.yaml", "--dry-run", "--offline", "--intent", "../../docs/examples/intent.yaml")
 	if code != 0 || !strings.Contains(out, "plan router-v2: 5 steps") || !strings.Contains(out, "router-v2.5002.192.168.2.6") {
 		t.Errorf("offline: %d\n%s", code, out)
 	}
@@ -394,8 +399,24 @@ func TestProbeCommand(t *testing.T) {
 	}
 	// Targets from a plan, one VNI; all ok -> exit 0.
 	f = &fake{}
-	if code, _, stderr := cli(t, f, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "5002"); code != 0 || len(f.targets) != 3 || f.targets[0].VNI != 5002 {
+	if code, _, stderr := cli(t, f, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "5001"); code != 0 || len(f.targets) != 3 || f.targets[0].VNI != 5001 {
 		t.Errorf("plan targets: %d %s %+v", code, stderr, f.targets)
+	}
+	// A plan's VPC that names only its VNI, --vni alone and --vm without
+	// --router: from the inventory of the intent in force (3 VMs x 2 routes).
+	for _, args := range [][]string{{"--plan", "../../docs/examples/plan.yaml", "--vni", "5002"}, {"--vni", "5002"}} {
+		f = &fake{}
+		if code, _, stderr := cli(t, f, append([]string{"probe"}, args...)...); code != 0 || len(f.targets) != 6 || f.targets[1].Router.String() != "10.96.0.1" ||
+			!strings.Contains(strings.Join(f.calls, " "), "get 0") {
+			t.Errorf("%v: %d %s %+v %v", args, code, stderr, f.targets, f.calls)
+		}
+	}
+	f = &fake{}
+	if code, _, stderr := cli(t, f, "probe", "--vm", "192.168.2.6"); code != 0 || len(f.targets) != 2 || f.targets[0].VNI != 5002 || f.targets[0].VM.String() != "192.168.2.6" {
+		t.Errorf("--vm from the inventory: %d %s %+v", code, stderr, f.targets)
+	}
+	if code, _, stderr := cli(t, &fake{}, "probe", "--vm", "5001/192.168.9.9"); code != ExitUsage || !strings.Contains(stderr, "not a VM of VNI 5001") {
+		t.Errorf("--vm not in the inventory: %d %s", code, stderr)
 	}
 	if code, _, stderr := cli(t, &fake{}, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "7777"); code != ExitUsage || !strings.Contains(stderr, "unknown VNI 7777") {
 		t.Errorf("unknown VNI in plan: %d %s", code, stderr)

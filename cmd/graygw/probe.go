@@ -24,7 +24,7 @@ func (a *app) probeCmd() *cobra.Command {
 		local                               localProbe
 	)
 	c := &cobra.Command{
-		Use:   "probe (--vm VNI/IP... --router IP | --plan PLAN [--vni N])",
+		Use:   "probe (--vm VNI/IP... [--router IP] | --vni N | --plan PLAN [--vni N])",
 		Short: "Ping VMs' VPC router through the gateway and show which cluster answers",
 		Long: `probe asks the controller to send VXLAN-encapsulated ICMP echo requests from its
 probe host through the gateway: outer destination the VIP, inner source the VM,
@@ -34,7 +34,11 @@ backend of the other cluster), with round-trip times. Without --expect, the
 controller expects what its own tables decide for that VM.
 
 Targets come from --vm (repeatable, with --router) or from a rollout plan's VPCs
-(--plan, optionally only --vni N). The probes go to the VIP --vip names (the
+(--plan, optionally only --vni N). Without --router they come from the intent's
+inventory (its vpcs section; the controller's intent in force, or -f with
+--local): --vni N probes every VM of the VPC, --vm VNI/IP (or IP) that VM, each
+towards every route destination of its VPC (next hop, else the prefix's first
+address). A plan's VPC that names only its VNI takes its VMs from there too. The probes go to the VIP --vip names (the
 plan's VIP with --plan; the intent's only VIP when it has one). Exit 4 when any
 target is not ok; exit 1 when the controller has no probe host (its config's
 probe: section).
@@ -46,6 +50,8 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 		Example: `  graygw probe --vm 5001/192.168.1.5 --router 192.168.1.1
   graygw probe --vm 5001/192.168.1.5 --vm 5001/192.168.1.6 --router 192.168.1.1 --expect gray
   graygw probe --plan plan.yaml --vni 5002 --count 10 --interval 50ms
+  graygw probe --vni 5001                # every VM of VNI 5001 in the intent's inventory
+  graygw probe --vm 5001/192.168.1.5     # that VM, towards each route of its VPC
   graygw probe --local -f intent.yaml --netns hv --iface h0 --router-mac 02:00:00:00:10:fe \
       --vm 5001/192.168.1.5 --router 192.168.1.1`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,9 +66,24 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				if err != nil {
 					return err
 				}
-				plan, err := rollout.LoadPlan(data)
+				spec, err := rollout.ParsePlan(data)
 				if err != nil {
 					return fmt.Errorf("%s: %w", planFile, err)
+				}
+				plan, err := spec.Validate()
+				if err != nil {
+					// VPCs that name only their VNI take their VMs and router
+					// from the intent's inventory.
+					if _, perr := spec.ValidatePartial(); perr != nil {
+						return fmt.Errorf("%s: %w", planFile, perr)
+					}
+					in, ierr := a.inventoryIntent(&local)
+					if ierr != nil {
+						return ierr
+					}
+					if plan, err = spec.ValidateWith(in); err != nil {
+						return fmt.Errorf("%s: %w", planFile, err)
+					}
 				}
 				var v uint32
 				if fs.Changed("vni") {
@@ -73,6 +94,38 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				}
 				if vip == "" {
 					vip = plan.VIP
+				}
+			case router == "" && (len(vms) > 0 || fs.Changed("vni")):
+				// From the intent's inventory: every VM of --vni, or the --vm
+				// given, towards every route destination of its VPC.
+				type scope struct {
+					vni uint32
+					vm  netip.Addr
+				}
+				var scopes []scope
+				if len(vms) == 0 {
+					if vni < 1 || vni > 0xffffff {
+						return usagef("--vni %d: want 1 to 16777215", vni)
+					}
+					scopes = append(scopes, scope{vni: uint32(vni)})
+				}
+				for _, s := range vms {
+					n, addr, err := parseVM(s, fs.Changed("vni"), vni)
+					if err != nil {
+						return err
+					}
+					scopes = append(scopes, scope{n, addr})
+				}
+				in, err := a.inventoryIntent(&local)
+				if err != nil {
+					return err
+				}
+				for _, sc := range scopes {
+					ts, err := probe.IntentTargets(in, sc.vni, sc.vm)
+					if err != nil {
+						return usageErr(err)
+					}
+					targets = append(targets, ts...)
 				}
 			case len(vms) > 0:
 				r, err := netip.ParseAddr(router)
@@ -89,7 +142,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 					targets = append(targets, probe.Target{VNI: uint32(n), VM: addr, Router: r, RouterMAC: routerMAC})
 				}
 			default:
-				return usagef("nothing to probe: give --vm VNI/IP (with --router) or --plan PLAN")
+				return usagef("nothing to probe: give --vm VNI/IP (with --router, or from the intent's inventory), --vni N (from the inventory) or --plan PLAN")
 			}
 			switch expect {
 			case "":
@@ -127,11 +180,11 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 		},
 	}
 	f := c.Flags()
-	f.StringArrayVar(&vms, "vm", nil, "VM to probe, VNI/IP (repeatable)")
+	f.StringArrayVar(&vms, "vm", nil, "VM to probe, VNI/IP or IP (repeatable); without --router, towards its VPC's route destinations in the intent's inventory")
 	f.StringVar(&router, "router", "", "VPC router address (inner destination) for --vm")
 	f.StringVar(&routerMAC, "router-mac", "", "VPC router MAC for --vm (default: the controller's)")
 	f.StringVar(&planFile, "plan", "", "probe the VMs of this rollout plan")
-	f.Int64Var(&vni, "vni", 0, "with --plan: only this VNI")
+	f.Int64Var(&vni, "vni", 0, "with --plan: only this VNI; alone: every VM of this VNI in the intent's inventory")
 	f.StringVar(&expect, "expect", "", "cluster that should answer: base or gray (default: what the tables decide)")
 	f.IntVar(&opts.Count, "count", probe.DefaultCount, "echo requests per VM (1-100)")
 	f.DurationVar(&opts.Interval, "interval", probe.DefaultInterval, "between rounds")
@@ -145,6 +198,57 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 	f.StringVar(&local.source, "source", "", "with --local: outer source address (default: the interface's); backends answer it")
 	f.StringVar(&local.gatewayMAC, "gateway-mac", "", "with --local: next hop MAC towards the VIP (default: from the neighbour table)")
 	return c
+}
+
+// parseVM parses --vm: VNI/IP, or IP alone (the VNI from --vni, else
+// whichever VPC of the inventory has it: 0).
+func parseVM(s string, haveVNI bool, vni int64) (uint32, netip.Addr, error) {
+	vs, ip, ok := strings.Cut(s, "/")
+	if !ok {
+		ip, vs = s, ""
+	}
+	var n int64
+	if vs != "" {
+		var err error
+		if n, err = strconv.ParseInt(vs, 10, 64); err != nil || n < 1 || n > 0xffffff {
+			return 0, netip.Addr{}, usagef("--vm %q: want VNI/IPv4 or IPv4, e.g. 5001/192.168.1.5", s)
+		}
+	} else if haveVNI {
+		n = vni
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || !addr.Is4() {
+		return 0, netip.Addr{}, usagef("--vm %q: want VNI/IPv4 or IPv4, e.g. 5001/192.168.1.5", s)
+	}
+	return uint32(n), addr, nil
+}
+
+// inventoryIntent returns the intent whose inventory (vpcs) gives probe
+// targets: with --local the -f document, else the controller's intent in force.
+func (a *app) inventoryIntent(l *localProbe) (*intent.Intent, error) {
+	if l.on {
+		if l.intentFile == "" {
+			return nil, usagef("--local needs -f INTENT: it names the backends and holds the inventory")
+		}
+		_, in, err := loadIntent(l.intentFile)
+		return in, err
+	}
+	cl, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := a.callCtx()
+	defer cancel()
+	doc, err := cl.Get(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("probe: the intent in force (for its inventory): %w", err)
+	}
+	in, err := intent.Load([]byte(doc.YAML))
+	if err != nil {
+		return nil, fmt.Errorf("probe: the intent in force: %w", err)
+	}
+	return in, nil
 }
 
 func (a *app) probeResults(rs []probe.Result) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
 )
@@ -57,6 +58,7 @@ when it failed or was aborted, so a script can poll it.`,
 func (a *app) rolloutStartCmd() *cobra.Command {
 	var file string
 	var dry, offline, wait bool
+	var intentFile string
 	c := &cobra.Command{
 		Use:   "start -f PLAN",
 		Short: "Start a rollout plan",
@@ -65,7 +67,9 @@ the controller to start it: the controller dry-runs every step (an unknown VNI,
 VIP or pool, or an overlap with another rule, refuses the whole plan: exit 3) and
 probes every VM where it is now before moving anything (exit 4 when that fails).
 --dry-run stops after those checks; with --offline it only checks the plan here
-and lists its steps.`,
+and lists its steps. A VPC of the plan may give only its VNI: its VMs and router
+then come from the inventory (vpcs) of the intent in force (--offline: of the
+--intent file).`,
 		Example: `  graygw rollout start -f plan.yaml --dry-run --offline
   graygw rollout start -f plan.yaml --dry-run
   graygw rollout start -f plan.yaml --wait`,
@@ -74,7 +78,7 @@ and lists its steps.`,
 			if err != nil {
 				return err
 			}
-			plan, err := rollout.LoadPlan(data)
+			spec, err := rollout.ParsePlan(data)
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
@@ -82,7 +86,23 @@ and lists its steps.`,
 				if !dry {
 					return usagef("--offline needs --dry-run: running a rollout needs the controller")
 				}
+				// VPCs that leave out their VMs take them from --intent.
+				var in *intent.Intent
+				if intentFile != "" {
+					if _, in, err = loadIntent(intentFile); err != nil {
+						return err
+					}
+				}
+				plan, err := spec.ValidateWith(in)
+				if err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
 				return a.print(plan.Steps, func(w io.Writer) { printSteps(w, plan) })
+			}
+			// The controller fills in what the plan's VPCs leave out from the
+			// intent in force; everything else is checked here first.
+			if _, err := spec.ValidatePartial(); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
 			}
 			cl, err := a.client()
 			if err != nil {
@@ -115,6 +135,7 @@ and lists its steps.`,
 	c.Flags().BoolVar(&dry, "dry-run", false, "check the plan (and with the controller: dry-run every step and probe), change nothing")
 	c.Flags().BoolVar(&offline, "offline", false, "with --dry-run: check the plan locally and list its steps, without the controller")
 	c.Flags().BoolVar(&wait, "wait", false, "follow the progress until the rollout completes, fails or pauses")
+	c.Flags().StringVar(&intentFile, "intent", "", "with --offline: the intent whose inventory (vpcs) gives the VMs and router a plan's VPC leaves out")
 	return c
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,19 +81,89 @@ type ProbeSpec struct {
 	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
 }
 
-// VPCSpec is one VPC of a plan.
+// VPCSpec is one VPC of a plan. VMs, Router (with Destinations) and RouterMAC
+// may be left out when the intent has an inventory for the VNI (Resolve).
 type VPCSpec struct {
 	// VNI is the VPC's VXLAN network id (1-16777215).
 	VNI int64 `yaml:"vni" json:"vni"`
-	// Router is the VPC router address the backends answer (probe destination).
-	Router string `yaml:"router" json:"router"`
-	// RouterMAC is the router's MAC; empty = the probe host's default.
+	// Router is the VPC router address the backends answer (probe destination);
+	// empty = from the intent's inventory.
+	Router string `yaml:"router,omitempty" json:"router,omitempty"`
+	// Destinations are further inner destinations every VM is probed towards
+	// (one probe target each, after Router); filled from the intent's routes
+	// when Router is taken from the inventory.
+	Destinations []string `yaml:"destinations,omitempty" json:"destinations,omitempty"`
+	// RouterMAC is the router's MAC; empty = the inventory's, else the probe
+	// host's default.
 	RouterMAC string `yaml:"router_mac,omitempty" json:"router_mac,omitempty"`
 	// IndividualVMs overrides the plan's for this VPC.
 	IndividualVMs *int `yaml:"individual_vms,omitempty" json:"individual_vms,omitempty"`
 	// VMs are the VMs' addresses; the first IndividualVMs move one at a time.
-	VMs []string `yaml:"vms" json:"vms"`
+	// Empty = the VMs of the intent's inventory, in its order.
+	VMs []string `yaml:"vms,omitempty" json:"vms,omitempty"`
 }
+
+// Resolve returns a copy of s in which every VPC that leaves out its VMs or its
+// router takes them from the inventory of in (its vpcs section): the VMs in
+// inventory order, the router as the first route destination and the other
+// route destinations as Destinations, the router MAC when the plan gives none.
+// What the plan gives wins, field by field (a plan may list a subset of the
+// VPC's VMs, or VMs the inventory lacks). A VPC the inventory does not know is
+// left as it is, for Validate to report. in may be nil (nothing to fill in).
+func (s *PlanSpec) Resolve(in *intent.Intent) *PlanSpec {
+	out := *s
+	out.VPCs = make([]VPCSpec, len(s.VPCs))
+	copy(out.VPCs, s.VPCs)
+	if in == nil {
+		return &out
+	}
+	for i := range out.VPCs {
+		vs := &out.VPCs[i]
+		if vs.VNI < 1 || vs.VNI > 0xffffff {
+			continue
+		}
+		inv, ok := in.VPC(uint32(vs.VNI))
+		if !ok {
+			continue
+		}
+		if len(vs.VMs) == 0 {
+			for _, m := range inv.VMs {
+				vs.VMs = append(vs.VMs, m.Address.String())
+			}
+		}
+		if vs.Router == "" && len(vs.Destinations) == 0 {
+			seen := map[netip.Addr]bool{}
+			for _, r := range inv.Routes {
+				d := r.Dest()
+				if seen[d] {
+					continue
+				}
+				seen[d] = true
+				if vs.Router == "" {
+					vs.Router = d.String()
+				} else {
+					vs.Destinations = append(vs.Destinations, d.String())
+				}
+			}
+		}
+		if vs.RouterMAC == "" {
+			vs.RouterMAC = inv.RouterMAC
+		}
+	}
+	return &out
+}
+
+// ValidateWith is Resolve(in) then Validate: the plan's VPCs take what they
+// leave out from the intent's inventory.
+func (s *PlanSpec) ValidateWith(in *intent.Intent) (*Plan, error) {
+	return s.Resolve(in).Validate()
+}
+
+// ValidatePartial checks everything that does not need the intent's inventory:
+// it is Validate except that a VPC may leave out its VMs and router (the
+// controller fills them in from the intent in force). It returns the plan's
+// steps as far as they are known (a VPC without VMs has its VNI step only).
+func (s *PlanSpec) ValidatePartial() (*Plan, error) { return s.validate(true) }
 
 // StepKind says what a step moves.
 type StepKind string
@@ -221,8 +292,12 @@ var poolNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // Validate checks every field and resolves the plan into steps: for each VPC in
 // order, its first IndividualVMs VMs one at a time, then one VNI rule for the
-// rest. It reports every problem at once as a *PlanErrors.
-func (s *PlanSpec) Validate() (*Plan, error) {
+// rest. It reports every problem at once as a *PlanErrors. Every VPC must give
+// its VMs and router: see Resolve and ValidateWith for plans that take them from
+// the intent's inventory.
+func (s *PlanSpec) Validate() (*Plan, error) { return s.validate(false) }
+
+func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 	e := &PlanErrors{}
 	if s.Version != PlanVersion {
 		e.add("version", "%d: this graygw reads plan version %d", s.Version, PlanVersion)
@@ -298,18 +373,41 @@ func (s *PlanSpec) Validate() (*Plan, error) {
 			vnis[vs.VNI] = path
 			v.VNI = uint32(vs.VNI)
 		}
-		if a, err := netip.ParseAddr(vs.Router); err != nil || !a.Is4() {
+		fromIntent := fmt.Sprintf("or give VNI %d an inventory in the intent (vpcs), from which the plan takes it", vs.VNI)
+		switch a, err := netip.ParseAddr(vs.Router); {
+		case vs.Router == "" && partial:
+		case vs.Router == "":
+			e.add(path+".router", "required: the VPC router's IPv4 address (the probes' destination), %s", fromIntent)
+		case err != nil || !a.Is4():
 			e.add(path+".router", "%q: want the VPC router's IPv4 address", vs.Router)
-		} else {
+		default:
 			v.Router = a
+		}
+		if len(vs.Destinations) > 0 {
+			if vs.Router == "" {
+				e.add(path+".destinations", "only with router (the first destination)")
+			}
+			v.Dests = []netip.Addr{v.Router}
+			for j, d := range vs.Destinations {
+				a, err := netip.ParseAddr(d)
+				dp := fmt.Sprintf("%s.destinations[%d]", path, j)
+				switch {
+				case err != nil || !a.Is4():
+					e.add(dp, "%q: want an IPv4 address", d)
+				case slices.Contains(v.Dests, a):
+					e.add(dp, "%s is already a destination", a)
+				default:
+					v.Dests = append(v.Dests, a)
+				}
+			}
 		}
 		if vs.RouterMAC != "" {
 			if hw, err := net.ParseMAC(vs.RouterMAC); err != nil || len(hw) != 6 {
 				e.add(path+".router_mac", "%q is not a MAC address", vs.RouterMAC)
 			}
 		}
-		if len(vs.VMs) == 0 {
-			e.add(path+".vms", "required: list the VPC's VMs (they are probed after every step)")
+		if len(vs.VMs) == 0 && !partial {
+			e.add(path+".vms", "required: list the VPC's VMs (they are probed after every step), %s", fromIntent)
 		}
 		seen := map[netip.Addr]int{}
 		for j, s := range vs.VMs {
@@ -320,6 +418,8 @@ func (s *PlanSpec) Validate() (*Plan, error) {
 				continue
 			case a == v.Router:
 				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%s is the VPC router", a)
+			case slices.Contains(v.Dests, a):
+				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%s is a probe destination", a)
 			}
 			if k, dup := seen[a]; dup {
 				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%s is already vms[%d]", a, k)
@@ -328,7 +428,7 @@ func (s *PlanSpec) Validate() (*Plan, error) {
 			seen[a] = j
 			v.VMs = append(v.VMs, a)
 		}
-		nvms += len(v.VMs)
+		nvms += len(v.VMs) * len(v.Destinations())
 		n := indiv
 		if vs.IndividualVMs != nil {
 			n = *vs.IndividualVMs
@@ -345,7 +445,7 @@ func (s *PlanSpec) Validate() (*Plan, error) {
 		p.VPCs = append(p.VPCs, v)
 	}
 	if nvms > probe.MaxTargets || nvms*p.Probe.Count > 0xffff {
-		e.add("vpcs", "%d VMs x %d probes: at most %d VMs and 65535 probes per run", nvms, p.Probe.Count, probe.MaxTargets)
+		e.add("vpcs", "%d probe targets (VMs x destinations) x %d probes: at most %d targets and 65535 probes per run", nvms, p.Probe.Count, probe.MaxTargets)
 	}
 	if len(e.Problems) > 0 {
 		return nil, e

@@ -2,16 +2,35 @@ package rollout
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/graygw/graygw/controller/intent"
 )
 
 func TestExamplePlan(t *testing.T) {
-	p, err := LoadPlanFile("../../docs/examples/plan.yaml")
+	in, err := intent.LoadFile("../../docs/examples/intent.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	spec, err := ParsePlan(mustRead(t, "../../docs/examples/plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// VNI 5002 names only its VNI: alone the plan is incomplete.
+	if _, err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "vpcs[1].vms: required") {
+		t.Fatalf("the example plan without its intent: %v", err)
+	}
+	p, err := spec.ValidateWith(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := p.VPCs[1]; len(v.VMs) != 3 || len(v.Destinations()) != 2 || v.Destinations()[1].String() != "10.96.0.1" {
+		t.Errorf("VNI 5002 from the inventory: %+v", v)
+	}
+	p.Spec = *spec.Resolve(in)
 	want := []string{"vm 5001/192.168.1.5", "vni 5001", "vm 5002/192.168.2.5", "vm 5002/192.168.2.6", "vni 5002"}
 	if len(p.Steps) != len(want) {
 		t.Fatalf("%d steps, want %d: %v", len(p.Steps), len(want), p.Steps)
@@ -113,4 +132,101 @@ vpcs:
 	if strings.Join(got, ",") != want {
 		t.Errorf("steps %v, want %s", got, want)
 	}
+}
+
+// invIntent has an inventory for VNI 5001 (3 VMs, two route destinations) and
+// none for 5002.
+const invIntent = `version: 1
+gateways:
+  - {name: gw, p4runtime: "127.0.0.1:9559", bgp_next_hop: 10.1.0.1, ports: {2: {interface: p2, mac: "02:00:00:00:00:02"}}}
+vips:
+  - {name: v, address: 10.255.0.1, default_pool: base}
+pools:
+  - {name: base, cluster: base, backends: [{name: b1, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}]}
+  - {name: gray, cluster: gray, backends: [{name: g1, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 2}]}
+tenants:
+  - {name: acme, vnis: [5001, 5002]}
+vpcs:
+  - vni: 5001
+    router_mac: "02:00:00:00:10:fe"
+    routes:
+      - {prefix: 0.0.0.0/0, next_hop: 192.168.1.1}
+      - {prefix: 10.96.0.0/16}
+    vms: [{address: 192.168.1.5}, {address: 192.168.1.6}, {address: 192.168.1.7}]
+`
+
+func TestPlanFromTheIntentInventory(t *testing.T) {
+	in, err := intent.Load([]byte(invIntent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := ParsePlan([]byte(`version: 1
+name: p
+pool: gray
+vpcs:
+  - {vni: 5001}
+  - {vni: 5002, router: 192.168.2.1, vms: [192.168.2.5]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alone, the plan lacks VNI 5001's VMs and router, and says where to get them.
+	_, err = spec.Validate()
+	if !errors.Is(err, ErrPlan) || !strings.Contains(err.Error(), "vpcs[0].vms: required") ||
+		!strings.Contains(err.Error(), "vpcs[0].router: required") || !strings.Contains(err.Error(), "give VNI 5001 an inventory in the intent") {
+		t.Fatalf("unresolved: %v", err)
+	}
+	if p, err := spec.ValidatePartial(); err != nil || len(p.Steps) != 3 {
+		t.Fatalf("partial: %v %v", p, err)
+	}
+	p, err := spec.ValidateWith(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "vm 5001/192.168.1.5 vni 5001 vm 5002/192.168.2.5 vni 5002"
+	var got []string
+	for _, s := range p.Steps {
+		got = append(got, s.String())
+	}
+	if strings.Join(got, " ") != want {
+		t.Fatalf("steps %v, want %s", got, want)
+	}
+	v := p.VPCs[0]
+	if len(v.VMs) != 3 || v.Router.String() != "192.168.1.1" || len(v.Dests) != 2 || v.Dests[1].String() != "10.96.0.1" ||
+		v.RouterMAC != "02:00:00:00:10:fe" {
+		t.Fatalf("resolved VPC: %+v", v)
+	}
+	// Probes: 3 VMs x 2 destinations, plus the explicit VPC's one VM.
+	if ts := targets(p, 0); len(ts) != 7 || ts[1].Router.String() != "10.96.0.1" || ts[1].VM.String() != "192.168.1.5" {
+		t.Fatalf("targets: %v", ts)
+	}
+	// The spec is not modified; the resolved one lists the VMs.
+	if len(spec.VPCs[0].VMs) != 0 || len(spec.Resolve(in).VPCs[0].VMs) != 3 {
+		t.Fatal("Resolve modified its receiver or filled nothing")
+	}
+	// What the plan gives wins, field by field.
+	spec.VPCs[0].VMs = []string{"192.168.1.6"}
+	spec.VPCs[0].RouterMAC = "02:00:00:00:00:aa"
+	r := spec.Resolve(in).VPCs[0]
+	if len(r.VMs) != 1 || r.VMs[0] != "192.168.1.6" || r.Router != "192.168.1.1" || r.RouterMAC != "02:00:00:00:00:aa" {
+		t.Fatalf("plan values: %+v", r)
+	}
+	spec.VPCs[0].Router = "192.168.1.254"
+	if r := spec.Resolve(in).VPCs[0]; r.Router != "192.168.1.254" || len(r.Destinations) != 0 {
+		t.Fatalf("plan router: %+v", r)
+	}
+	// A VNI without inventory and without VMs is still an error.
+	spec.VPCs[1].VMs = nil
+	if _, err := spec.ValidateWith(in); err == nil || !strings.Contains(err.Error(), "vpcs[1].vms: required") {
+		t.Fatalf("VNI without inventory: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

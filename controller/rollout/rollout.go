@@ -78,6 +78,22 @@ type VIPProber interface {
 	ProbeVIP(ctx context.Context, vip string, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
 }
 
+// IntentSource is implemented by a Controller that knows the intent in force.
+// Start and Check then fill in what a plan's VPCs leave out (their VMs and
+// router) from its inventory (PlanSpec.Resolve); the progress keeps the plan so
+// resolved, so a restarted controller goes on with the same VMs.
+type IntentSource interface {
+	Intent() *intent.Intent
+}
+
+// resolve fills spec's VPCs from ctrl's intent when ctrl is an IntentSource.
+func resolve(ctrl Controller, spec *PlanSpec) *PlanSpec {
+	if src, ok := ctrl.(IntentSource); ok {
+		return spec.Resolve(src.Intent())
+	}
+	return spec.Resolve(nil)
+}
+
 // probeVia probes targets for plan through ctrl, naming the plan's VIP when
 // ctrl can take it.
 func probeVia(ctx context.Context, ctrl Controller, plan *Plan, targets []probe.Target) ([]probe.Result, error) {
@@ -268,6 +284,7 @@ func (r *Runner) where(p *Progress) string {
 // an error wrapping ErrPlan, ErrRefused, ErrProbeFailed or ErrBusy and nothing
 // changed.
 func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
+	spec = resolve(r.ctrl, spec)
 	plan, err := spec.Validate()
 	if err != nil {
 		return nil, err
@@ -334,6 +351,7 @@ func check(ctx context.Context, ctrl Controller, plan *Plan) ([]probe.Result, er
 // in state StateDryRun, or an error wrapping ErrPlan, ErrRefused or
 // ErrProbeFailed (a *PrecheckError when probes did not pass).
 func Check(ctx context.Context, ctrl Controller, spec *PlanSpec) (*Progress, error) {
+	spec = resolve(ctrl, spec)
 	plan, err := spec.Validate()
 	if err != nil {
 		return nil, err
@@ -779,15 +797,17 @@ func targets(plan *Plan, done int, keep ...func(vni uint32, vm netip.Addr) bool)
 					continue vms
 				}
 			}
-			t := probe.Target{VNI: v.VNI, VM: vm, Router: v.Router, RouterMAC: v.RouterMAC}
-			if movedVNI[v.VNI] || movedVM[probe.Target{VNI: v.VNI, VM: vm}] {
-				t.ExpectPool = plan.Pool
-			} else if plan.BasePool != "" {
-				t.ExpectPool = plan.BasePool
-			} else {
-				t.ExpectCluster = intent.ClusterBase
+			for _, d := range v.Destinations() {
+				t := probe.Target{VNI: v.VNI, VM: vm, Router: d, RouterMAC: v.RouterMAC}
+				if movedVNI[v.VNI] || movedVM[probe.Target{VNI: v.VNI, VM: vm}] {
+					t.ExpectPool = plan.Pool
+				} else if plan.BasePool != "" {
+					t.ExpectPool = plan.BasePool
+				} else {
+					t.ExpectCluster = intent.ClusterBase
+				}
+				out = append(out, t)
 			}
-			out = append(out, t)
 		}
 	}
 	return out
