@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -416,11 +418,20 @@ func loadConfig(path string) (*config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	c, err := decodeConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// decodeConfig decodes a config document strictly over the defaults.
+func decodeConfig(data []byte) (*config, error) {
 	c := defaults()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, err
 	}
 	return c, nil
 }
@@ -491,8 +502,8 @@ func (b *bgpConfig) validate() []string {
 	default:
 		problems = append(problems, fmt.Sprintf("bgp.healthCheck: %q: want %s or %s", b.HealthCheck, service.HealthReconciled, service.HealthNone))
 	}
-	for name, a := range b.VIPs {
-		for i, c := range a.Communities {
+	for _, name := range slices.Sorted(maps.Keys(b.VIPs)) { // a stable order of problems
+		for i, c := range b.VIPs[name].Communities {
 			if _, err := bgp.ParseCommunity(c); err != nil {
 				problems = append(problems, fmt.Sprintf("bgp.vips.%s.communities[%d]: %v", name, i, err))
 			}
