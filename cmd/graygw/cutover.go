@@ -121,7 +121,7 @@ func (f *cutoverFlags) scope(cmd *cobra.Command) (rollout.Scope, error) {
 		m.VNI = &v
 	}
 	switch {
-	case f.vm != "":
+	case changed(fs, "vm"): // an empty value is refused below, not a match-all
 		vs, ip, ok := strings.Cut(f.vm, "/")
 		vni, err := strconv.ParseInt(vs, 10, 64)
 		addr, aerr := netip.ParseAddr(ip)
@@ -129,13 +129,13 @@ func (f *cutoverFlags) scope(cmd *cobra.Command) (rollout.Scope, error) {
 			return sc, usagef("--vm %q: want VNI/IPv4, e.g. 5001/192.168.1.5", f.vm)
 		}
 		m.VNI, m.Src = &vni, addr.String()
-	case f.prefix != "":
+	case changed(fs, "prefix"):
 		p, err := netip.ParsePrefix(f.prefix)
 		if err != nil || !p.Addr().Is4() || p.Masked() != p {
 			return sc, usagef("--prefix %q: want an IPv4 prefix without host bits, e.g. 192.168.1.0/28", f.prefix)
 		}
 		m.Src = p.String()
-	case f.flow != "":
+	case changed(fs, "flow"):
 		if err := parseFlow(f.flow, &m); err != nil {
 			return sc, usageErr(err)
 		}
