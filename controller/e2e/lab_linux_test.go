@@ -1,0 +1,667 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/server"
+	"github.com/graygw/graygw/agent/xdp"
+	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/testpkt"
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/p4src"
+)
+
+// The lab:
+//
+//	cl: c0 (10.1.0.10) ---veth--- p1 [XDP] gw p2 ---veth--- b0 (be)
+//
+// The client injects VXLAN frames to the VIP on c0 with AF_PACKET; the XDP
+// program on p1 picks a backend of the pool and redirects the rewritten frame
+// out of p2. Every backend of the intent is an underlay address behind port 2
+// with b0's MAC; b0 holds none of them (its kernel drops what it gets), and an
+// AF_PACKET socket on b0 records each frame: the outer destination (the
+// backend) and the inner flow and payload. No VXLAN device exists anywhere, so
+// no kernel decapsulation, GRO or checksum offload is involved.
+
+var (
+	vip       = netip.MustParseAddr("10.255.0.1")
+	clientIP  = netip.MustParseAddr("10.1.0.10")
+	routerMAC = testpkt.MAC("02:00:00:00:10:fe")
+	vmMAC     = testpkt.MAC("02:00:00:00:10:01")
+)
+
+const (
+	vni       = 5001
+	portCl    = 1
+	portBe    = 2
+	magic     = 0x47474532 // "GGE2": the payload of every test frame starts with it
+	payloadSz = 16         // magic, flow index, sequence number
+)
+
+// backendIP is the underlay address of backend id (11 -> 10.2.0.11).
+func backendIP(id int) netip.Addr { return netip.AddrFrom4([4]byte{10, 2, 0, byte(id)}) }
+
+type testLab struct {
+	lab        *lab.Lab
+	cl, gw, be string
+	p1MAC      [6]byte
+	p2MAC      string
+	b0MAC      string
+	c0MAC      [6]byte
+	dp         *bpf.Dataplane
+
+	agent *agent
+	tx    *sender
+	rx    *receiver
+}
+
+// newLab builds the namespaces, loads and attaches the XDP program (private
+// maps: nothing is pinned), serves the agent and opens the sockets. Everything
+// is removed at the end of the test.
+func newLab(t *testing.T, prefix string) *testLab {
+	t.Helper()
+	l, err := lab.New(prefix)
+	if errors.Is(err, lab.ErrNotRoot) {
+		t.Skip("needs root: network namespaces, XDP, AF_PACKET (run the e2e tests as root)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &testLab{lab: l}
+	t.Cleanup(func() {
+		if tl.rx != nil {
+			tl.rx.close()
+		}
+		if tl.tx != nil {
+			tl.tx.close()
+		}
+		if tl.agent != nil {
+			tl.agent.stop()
+		}
+		if tl.dp != nil {
+			_ = inNS(tl.gw, func() error { return tl.dp.Detach("p1") })
+			tl.dp.Close()
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	for _, ns := range []struct {
+		name string
+		dst  *string
+	}{{"cl", &tl.cl}, {"gw", &tl.gw}, {"be", &tl.be}} {
+		if *ns.dst, err = l.NS(ns.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Veth(tl.gw, "p1", tl.cl, "c0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Veth(tl.gw, "p2", tl.be, "b0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{tl.cl, tl.gw, tl.be} {
+		// No router solicitations or DAD frames in the captures.
+		if _, err := l.Exec(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Script(tl.cl, "ip addr add "+clientIP.String()+"/24 dev c0"); err != nil {
+		t.Fatal(err)
+	}
+	// GRO gives the veth a NAPI context, which XDP_REDIRECT into its peer needs.
+	if err := l.Script(tl.be, "ethtool -K b0 gro on"); err != nil {
+		t.Fatal(err)
+	}
+	mac := func(ns, dev string) string {
+		m, err := l.MAC(ns, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	tl.p1MAC, tl.p2MAC = testpkt.MAC(mac(tl.gw, "p1")), mac(tl.gw, "p2")
+	tl.b0MAC, tl.c0MAC = mac(tl.be, "b0"), testpkt.MAC(mac(tl.cl, "c0"))
+
+	tl.dp, err = bpf.Open(bpf.Options{NoPin: true})
+	if err != nil {
+		t.Fatalf("load XDP: %v", err)
+	}
+	err = inNS(tl.gw, func() error {
+		if _, err := tl.dp.Attach("p1", bpf.AttachAuto); err != nil {
+			return err
+		}
+		for port, dev := range map[uint16]string{portCl: "p1", portBe: "p2"} {
+			link, err := netlink.LinkByName(dev)
+			if err != nil {
+				return err
+			}
+			if err := tl.dp.SetPort(port, link.Attrs().Index); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	tl.agent = serveAgent(t, tl.dp)
+	if tl.rx, err = capture(tl.be, "b0"); err != nil {
+		t.Fatal(err)
+	}
+	if tl.tx, err = newSender(tl.cl, "c0"); err != nil {
+		t.Fatal(err)
+	}
+	return tl
+}
+
+// intentYAML is the lab's intent: one VIP whose default pool "base" holds the
+// backends with the given ids (underlay 10.2.0.<id>, all behind port 2).
+func (tl *testLab) intentYAML(ids []int) string {
+	doc := fmt.Sprintf(`version: 1
+gateways:
+  - name: gw
+    p4runtime: %s
+    device_id: 1
+    bgp_next_hop: 10.1.0.1
+    ports:
+      %d: {interface: p1, mac: "%s"}
+      %d: {interface: p2, mac: "%s"}
+vips:
+  - {name: vpc, id: 1, address: %s, default_pool: base}
+pools:
+  - name: base
+    id: 1
+    cluster: base
+    backends:
+`, tl.agent.addr, portCl, net.HardwareAddr(tl.p1MAC[:]), portBe, tl.p2MAC, vip)
+	for _, id := range ids {
+		doc += fmt.Sprintf("      - {name: be-%d, id: %d, underlay_ip: %s, mac: %q, port: %d}\n", id, id, backendIP(id), tl.b0MAC, portBe)
+	}
+	return doc + "tenants:\n  - {name: acme, id: 7, vnis: [5001]}\n"
+}
+
+func (tl *testLab) load(t *testing.T, ids []int) *intent.Intent {
+	t.Helper()
+	in, err := intent.Load([]byte(tl.intentYAML(ids)))
+	if err != nil {
+		t.Fatalf("intent: %v", err)
+	}
+	return in
+}
+
+// ---------------------------------------------------------------------------
+// Flows and frames.
+
+type flow struct {
+	src, dst     netip.Addr
+	proto        uint8
+	sport, dport uint16
+}
+
+// flows returns n distinct inner flows of VNI 5001 to the VPC router, half UDP,
+// half TCP, from 100 VMs.
+func flows(n int) []flow {
+	out := make([]flow, n)
+	for i := range out {
+		f := flow{src: netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + i%100)}), dst: netip.MustParseAddr("192.168.1.1"),
+			proto: testpkt.ProtoUDP, sport: uint16(20000 + i), dport: 53}
+		if i%2 == 1 {
+			f.proto, f.dport = testpkt.ProtoTCP, 80
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// frame is flow i's VXLAN frame from the client to the VIP carrying seq.
+func (tl *testLab) frame(f flow, i int, seq uint64) []byte {
+	pl := make([]byte, payloadSz)
+	binary.BigEndian.PutUint32(pl, magic)
+	binary.BigEndian.PutUint32(pl[4:], uint32(i))
+	binary.BigEndian.PutUint64(pl[8:], seq)
+	inner := testpkt.Inner(testpkt.Eth{Dst: routerMAC, Src: vmMAC}, testpkt.IP{Src: f.src, Dst: f.dst},
+		testpkt.L4{Proto: f.proto, SPort: f.sport, DPort: f.dport, Payload: pl})
+	return testpkt.VXLAN(testpkt.Eth{Dst: tl.p1MAC, Src: tl.c0MAC}, testpkt.IP{Src: clientIP, Dst: vip},
+		uint16(49152+i%16384), vni, inner)
+}
+
+// arrival is one test frame seen on b0.
+type arrival struct {
+	backend netip.Addr // outer destination: the backend the gateway picked
+	dmac    string
+	flow    flow
+	index   int
+	seq     uint64
+}
+
+// parse reads a frame captured on b0; ok is false for anything but a test frame.
+func parse(b []byte) (a arrival, ok bool) {
+	if len(b) < 14+20 || binary.BigEndian.Uint16(b[12:]) != 0x0800 {
+		return a, false
+	}
+	a.dmac = net.HardwareAddr(b[0:6]).String()
+	o := b[14:]
+	ihl := int(o[0]&0x0f) * 4
+	if o[9] != testpkt.ProtoUDP || len(o) < ihl+8+8+14+20 {
+		return a, false
+	}
+	a.backend = netip.AddrFrom4([4]byte(o[16:20]))
+	u := o[ihl:]
+	if binary.BigEndian.Uint16(u[2:]) != 4789 {
+		return a, false
+	}
+	in := u[8+8+14:]
+	iihl := int(in[0]&0x0f) * 4
+	if len(in) < iihl+8 {
+		return a, false
+	}
+	a.flow = flow{src: netip.AddrFrom4([4]byte(in[12:16])), dst: netip.AddrFrom4([4]byte(in[16:20])), proto: in[9]}
+	l4 := in[iihl:]
+	a.flow.sport, a.flow.dport = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	hl := 8
+	if a.flow.proto == testpkt.ProtoTCP {
+		if len(l4) < 20 {
+			return a, false
+		}
+		hl = int(l4[12]>>4) * 4
+	}
+	if len(l4) < hl+payloadSz {
+		return a, false
+	}
+	pl := l4[hl:]
+	if binary.BigEndian.Uint32(pl) != magic {
+		return a, false
+	}
+	a.index, a.seq = int(binary.BigEndian.Uint32(pl[4:])), binary.BigEndian.Uint64(pl[8:])
+	return a, true
+}
+
+// ---------------------------------------------------------------------------
+// AF_PACKET sockets, opened inside a namespace.
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func packetSocket(ns, dev string, proto uint16) (int, int, error) {
+	fd, ifindex := -1, 0
+	err := inNS(ns, func() error {
+		ifc, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		ifindex = ifc.Index
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(proto)))
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifindex}); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		return nil
+	})
+	return fd, ifindex, err
+}
+
+// sender injects frames on an interface.
+type sender struct {
+	fd      int
+	ifindex int
+	mu      sync.Mutex
+}
+
+func newSender(ns, dev string) (*sender, error) {
+	fd, ifindex, err := packetSocket(ns, dev, 0) // protocol 0: receives nothing
+	if err != nil {
+		return nil, fmt.Errorf("sender on %s: %w", dev, err)
+	}
+	return &sender{fd: fd, ifindex: ifindex}, nil
+}
+
+func (s *sender) send(frame []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		err := unix.Sendto(s.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: s.ifindex, Halen: 6})
+		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
+			time.Sleep(100 * time.Microsecond) // the device queue is full: not a loss, try again
+			continue
+		}
+		return err
+	}
+}
+
+func (s *sender) close() { unix.Close(s.fd) }
+
+// receiver records every test frame received on an interface.
+type receiver struct {
+	fd   int
+	done chan struct{}
+	stop atomic.Bool
+	n    atomic.Int64 // test frames recorded since the last take
+
+	mu  sync.Mutex
+	got []arrival
+}
+
+func capture(ns, dev string) (*receiver, error) {
+	fd, _, err := packetSocket(ns, dev, unix.ETH_P_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("capture on %s: %w", dev, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	tv := unix.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	r := &receiver{fd: fd, done: make(chan struct{})}
+	go r.run()
+	return r, nil
+}
+
+func (r *receiver) run() {
+	defer close(r.done)
+	buf := make([]byte, 2048)
+	for {
+		if r.stop.Load() {
+			return
+		}
+		n, from, err := unix.Recvfrom(r.fd, buf, 0)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		a, ok := parse(buf[:n])
+		if !ok {
+			continue
+		}
+		r.mu.Lock()
+		r.got = append(r.got, a)
+		r.mu.Unlock()
+		r.n.Add(1)
+	}
+}
+
+// take returns the frames recorded since the last take and forgets them.
+func (r *receiver) take() []arrival {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := r.got
+	r.got = nil
+	r.n.Store(0)
+	return got
+}
+
+// settle waits until want frames were recorded, or until none arrived for
+// quiet (in-flight frames have drained; the count is then checked by the
+// caller), bounded by max.
+func (r *receiver) settle(want int64, quiet, max time.Duration) {
+	deadline := time.Now().Add(max)
+	last, lastAt := r.n.Load(), time.Now()
+	for time.Now().Before(deadline) {
+		n := r.n.Load()
+		if n >= want {
+			// A duplicate would come right after: give it a moment.
+			time.Sleep(20 * time.Millisecond)
+			return
+		}
+		if n != last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) > quiet {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (r *receiver) close() {
+	r.stop.Store(true) // seen within the receive timeout, 50 ms
+	<-r.done
+	unix.Close(r.fd)
+}
+
+// sendRound sends one frame of every flow with sequence number seq, at most
+// window frames ahead of what b0 has seen (veth rings hold 256 frames), and
+// returns what arrived.
+func (tl *testLab) sendRound(t *testing.T, fs []flow, seq uint64) []arrival {
+	t.Helper()
+	tl.rx.take()
+	const window = 64
+	for i, f := range fs {
+		for deadline := time.Now().Add(time.Second); int64(i)-tl.rx.n.Load() >= window && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Microsecond)
+		}
+		if err := tl.tx.send(tl.frame(f, i, seq)); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	tl.rx.settle(int64(len(fs)), 500*time.Millisecond, 5*time.Second)
+	return tl.rx.take()
+}
+
+// ---------------------------------------------------------------------------
+// The agent: the P4Runtime server over the XDP dataplane, on a loopback port.
+
+type agent struct {
+	addr string
+	srv  *server.Server
+	gs   *grpc.Server
+
+	updates   atomic.Int64 // updates in Write RPCs served
+	pipelines atomic.Int64 // SetForwardingPipelineConfig RPCs served
+	reads     atomic.Int64 // Read RPCs served
+}
+
+func projectInfo(t testing.TB) *p4info.Info {
+	t.Helper()
+	info, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("GRAYGW_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func serveAgent(t *testing.T, d *bpf.Dataplane) *agent {
+	t.Helper()
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: projectInfo(t), Dataplane: xdp.New(d),
+		StateDir: t.TempDir(), Generation: "e2e", Logger: logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{addr: lis.Addr().String(), srv: srv}
+	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		switch r := req.(type) {
+		case *p4v1.WriteRequest:
+			a.updates.Add(int64(len(r.GetUpdates())))
+		case *p4v1.SetForwardingPipelineConfigRequest:
+			a.pipelines.Add(1)
+		}
+		return h(ctx, req)
+	}
+	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if info.FullMethod == "/p4.v1.P4Runtime/Read" {
+			a.reads.Add(1)
+		}
+		return h(srv, ss)
+	}
+	a.gs = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
+	p4v1.RegisterP4RuntimeServer(a.gs, srv)
+	go a.gs.Serve(lis)
+	return a
+}
+
+func (a *agent) stop() {
+	a.gs.Stop()
+	a.srv.Close()
+}
+
+// installed reads every table entry the agent holds (a plain P4Runtime Read:
+// no arbitration needed) and loads them into the reference model: what the
+// gateway decides, from what it holds, not from the controller's view.
+func (a *agent) installed(t *testing.T) *model.State {
+	t.Helper()
+	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := p4v1.NewP4RuntimeClient(conn).Read(c, &p4v1.ReadRequest{DeviceId: 1,
+		Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := engine.NewCodec(projectInfo(t))
+	var entries []compile.Entry
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read back: %v", err)
+		}
+		for _, e := range resp.GetEntities() {
+			ce, err := codec.FromP4(e.GetTableEntry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries = append(entries, ce)
+		}
+	}
+	st, err := compile.ToModel(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// ---------------------------------------------------------------------------
+// The controller: the engine over a bbolt store.
+
+func openStore(t *testing.T, path string) *store.Bolt {
+	t.Helper()
+	st, err := store.OpenBolt(path, store.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func newEngine(t *testing.T, st store.Store) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour,
+		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Store: st, Logger: logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+// apply prepares and commits in as version v and waits until the gateway holds it.
+func apply(t *testing.T, e *engine.Engine, in *intent.Intent, v uint64) (*engine.Prepared, engine.GatewayStatus) {
+	t.Helper()
+	p, err := e.Prepare(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Commit(p, v); err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := e.WaitVersion(c, v)
+	if err != nil {
+		t.Fatalf("%v; status %+v", err, st)
+	}
+	return p, st[0]
+}
+
+// ---------------------------------------------------------------------------
+
+// inNS runs f on an OS thread inside the named namespace; sockets it opens stay
+// in that namespace.
+func inNS(name string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		ns, err := netns.GetFromName(name)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, err)
+			return // the thread stays locked and dies with the goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
