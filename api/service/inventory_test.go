@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 )
 
@@ -109,5 +112,88 @@ func TestRolloutOfVNIsFromTheIntentInventory(t *testing.T) {
 		if r.GetStatus() != "ok" {
 			t.Fatalf("after the rollout: %v", r)
 		}
+	}
+}
+
+// TestProbeExpandsTheInventoryServerSide: a Probe that gives only a VNI, or
+// inventory scopes (a VNI, a VM with or without its VNI), is expanded from the
+// inventory of the intent in force, with the tables' expectations; a VNI
+// without inventory is FailedPrecondition saying what to add; a VNI no tenant
+// lists, a VM not in the inventory or two forms at once InvalidArgument; the
+// explicit-target form works as before.
+func TestProbeExpandsTheInventoryServerSide(t *testing.T) {
+	addr, mem := startAgent(t)
+	h := &simHost{mem: mem, broken: map[string]bool{}}
+	c := startControllerWith(t, ctlOpts{dir: t.TempDir(), probe: h.host()})
+	opts := &graygwv1.ProbeOptions{Count: 1}
+
+	// No inventory yet: FailedPrecondition, naming the vpcs entry to add.
+	mustApply(t, c, intentYAML(addr), "t")
+	_, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Vni: 5002, Options: opts})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "VNI 5002 has no inventory in the intent in force: add a vpcs entry") {
+		t.Fatalf("VNI without inventory: %v", err)
+	}
+	mustApply(t, c, intentYAML(addr)+inventory, "t")
+
+	// The VNI alone: 3 VMs x 2 destinations, expectations from the tables.
+	pr, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Vni: 5002, Options: opts})
+	if err != nil || len(pr.GetResults()) != 6 {
+		t.Fatalf("vni 5002: %v %v", pr, err)
+	}
+	want := []string{"10.0.1.6>10.0.1.1", "10.0.1.6>10.96.0.1", "10.0.1.7>10.0.1.1", "10.0.1.7>10.96.0.1", "10.0.1.8>10.0.1.1", "10.0.1.8>10.96.0.1"}
+	for i, r := range pr.GetResults() {
+		tg := r.GetTarget()
+		if got := tg.GetVm() + ">" + tg.GetRouter(); got != want[i] || tg.GetVni() != 5002 || tg.GetExpectPool() != "base" || r.GetStatus() != "ok" {
+			t.Fatalf("result %d: %v, want %s on base", i, r, want[i])
+		}
+	}
+	// Scopes: one VM by address only, one with its VNI; expect_cluster applies.
+	pr, err = c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, ExpectCluster: "base",
+		Inventory: []*graygwv1.InventoryScope{{Vm: "10.0.1.7"}, {Vni: 5002, Vm: "10.0.1.8"}}})
+	if err != nil || len(pr.GetResults()) != 4 || pr.GetResults()[0].GetTarget().GetVm() != "10.0.1.7" ||
+		pr.GetResults()[2].GetTarget().GetVm() != "10.0.1.8" || pr.GetResults()[0].GetTarget().GetExpectCluster() != "base" {
+		t.Fatalf("scopes: %v %v", pr, err)
+	}
+	// The tables decide the expectation: the rule moving 10.0.1.6 makes it gray.
+	mustApply(t, c, intentYAML(addr)+
+		"  - {name: vm-10.0.1.6, match: {vip: vpc, vni: 5002, src: 10.0.1.6}, pool: gray}\n"+inventory, "t")
+	pr, err = c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, Inventory: []*graygwv1.InventoryScope{{Vni: 5002}}})
+	if err != nil || len(pr.GetResults()) != 6 {
+		t.Fatalf("after the VM rule: %v %v", pr, err)
+	}
+	for _, r := range pr.GetResults() {
+		wantPool := "base"
+		if r.GetTarget().GetVm() == "10.0.1.6" {
+			wantPool = "gray"
+		}
+		if r.GetTarget().GetExpectPool() != wantPool || r.GetStatus() != "ok" || r.GetAnswers()[0].GetCluster() != wantPool {
+			t.Fatalf("after the VM rule: %v, want %s", r, wantPool)
+		}
+	}
+
+	for _, tc := range []struct {
+		req  *graygwv1.ProbeRequest
+		code codes.Code
+		msg  string
+	}{
+		{&graygwv1.ProbeRequest{Vni: 5001}, codes.FailedPrecondition, "VNI 5001 has no inventory"},
+		{&graygwv1.ProbeRequest{Vni: 7777}, codes.InvalidArgument, "VNI 7777 is no tenant's VNI in the intent in force (known VNIs: 5001, 5002)"},
+		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{Vni: 5002, Vm: "10.0.1.9"}}}, codes.InvalidArgument, "10.0.1.9 is not a VM of VNI 5002"},
+		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{Vm: "10.0.1.600"}}}, codes.InvalidArgument, "want an IPv4 address"},
+		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{}}}, codes.InvalidArgument, "give a VNI, a VM or both"},
+		{&graygwv1.ProbeRequest{Vni: 5002, ExpectCluster: "blue"}, codes.InvalidArgument, "expect_cluster \"blue\""},
+		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{Vni: 5002}}, PlanYaml: invPlan}, codes.InvalidArgument, "not several"},
+		{&graygwv1.ProbeRequest{ExpectCluster: "gray", Targets: []*graygwv1.ProbeTarget{{Vni: 5002, Vm: "10.0.1.7", Router: "10.0.1.1"}}},
+			codes.InvalidArgument, "explicit targets carry their own"},
+	} {
+		_, err := c.c.Probe(ctx(t), tc.req)
+		if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%v: %v, want %s %q", tc.req, err, tc.code, tc.msg)
+		}
+	}
+	// The explicit form is unchanged.
+	pr, err = c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, Targets: []*graygwv1.ProbeTarget{{Vni: 5001, Vm: "10.0.0.6", Router: "10.0.0.1"}}})
+	if err != nil || len(pr.GetResults()) != 1 || pr.GetResults()[0].GetStatus() != "ok" || pr.GetResults()[0].GetTarget().GetExpectPool() != "base" {
+		t.Fatalf("explicit target: %v %v", pr, err)
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,9 +171,34 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 	}
 	vip := req.GetVip()
 	var targets []probe.Target
+	inv := req.GetInventory()
+	if len(inv) == 0 && req.GetVni() != 0 && req.GetPlanYaml() == "" && len(req.GetTargets()) == 0 {
+		inv = []*graygwv1.InventoryScope{{Vni: req.GetVni()}}
+	}
+	forms := 0
+	for _, given := range []bool{len(req.GetTargets()) > 0, req.GetPlanYaml() != "", len(inv) > 0} {
+		if given {
+			forms++
+		}
+	}
+	expect := intent.Cluster(req.GetExpectCluster())
+	switch expect {
+	case "", intent.ClusterBase, intent.ClusterGray:
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "expect_cluster %q: want base, gray or empty", expect)
+	}
 	switch {
-	case req.GetPlanYaml() != "" && len(req.GetTargets()) > 0:
-		return nil, status.Error(codes.InvalidArgument, "give targets or a plan, not both")
+	case forms > 1:
+		return nil, status.Error(codes.InvalidArgument, "give one of targets, a plan or inventory scopes, not several")
+	case len(inv) > 0:
+		in, _ := s.cfg.Engine.Intent()
+		if in == nil {
+			return nil, status.Error(codes.FailedPrecondition, "no intent in force: no inventory to take the VMs from")
+		}
+		var err error
+		if targets, err = inventoryTargets(in, inv); err != nil {
+			return nil, err
+		}
 	case req.GetPlanYaml() != "":
 		spec, err := rollout.ParsePlan([]byte(req.GetPlanYaml()))
 		var plan *rollout.Plan
@@ -188,6 +216,9 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 			vip = plan.VIP
 		}
 	default:
+		if expect != "" {
+			return nil, status.Error(codes.InvalidArgument, "expect_cluster is for targets from a plan or the inventory: explicit targets carry their own")
+		}
 		for i, t := range req.GetTargets() {
 			pt, err := convert.ProbeTargetFrom(t)
 			if err != nil {
@@ -196,9 +227,86 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 			targets = append(targets, pt)
 		}
 	}
+	if expect != "" {
+		for i := range targets {
+			targets[i].ExpectCluster, targets[i].ExpectPool = expect, ""
+		}
+	}
 	rs, addr, err := s.runProbes(ctx, vip, targets, convert.ProbeOptionsFrom(req.GetOptions()))
 	if err != nil {
 		return nil, err
 	}
 	return &graygwv1.ProbeResponse{Vip: addr.String(), Results: convert.ProbeResults(rs)}, nil
+}
+
+// inventoryTargets expands scopes from the inventory of in (probe.IntentTargets:
+// each VM in scope towards every route destination of its VPC), in scope order.
+// The expectations are left to runProbes (probe.Expect against the tables in
+// force, as probe.FromIntent does). A VNI without inventory is
+// FailedPrecondition naming the vpcs entry to add; a VNI no tenant lists, a bad
+// or unknown VM, InvalidArgument.
+func inventoryTargets(in *intent.Intent, scopes []*graygwv1.InventoryScope) ([]probe.Target, error) {
+	var out []probe.Target
+	for i, sc := range scopes {
+		var vm netip.Addr
+		if sc.GetVm() != "" {
+			a, err := netip.ParseAddr(sc.GetVm())
+			if err != nil || !a.Is4() {
+				return nil, status.Errorf(codes.InvalidArgument, "inventory[%d].vm %q: want an IPv4 address", i, sc.GetVm())
+			}
+			vm = a
+		}
+		vni := sc.GetVni()
+		switch {
+		case vni == 0 && !vm.IsValid():
+			return nil, status.Errorf(codes.InvalidArgument, "inventory[%d]: give a VNI, a VM or both", i)
+		case vni != 0 && !tenantVNI(in, vni):
+			return nil, status.Errorf(codes.InvalidArgument, "inventory[%d]: VNI %d is no tenant's VNI in the intent in force (known VNIs: %s)", i, vni, knownVNIs(in))
+		case vni != 0 && !inventoried(in, vni):
+			return nil, status.Errorf(codes.FailedPrecondition,
+				"VNI %d has no inventory in the intent in force: add a vpcs entry for it (vni: %d, routes with the VPC router as next_hop, vms; docs/intent.md), or give explicit targets", vni, vni)
+		case len(in.VPCs) == 0:
+			return nil, status.Error(codes.FailedPrecondition,
+				"the intent in force has no inventory: add a vpcs section (per VNI its routes and vms; docs/intent.md), or give explicit targets")
+		}
+		ts, err := probe.IntentTargets(in, vni, vm)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "inventory[%d]: %v", i, err)
+		}
+		out = append(out, ts...)
+	}
+	return out, nil
+}
+
+func tenantVNI(in *intent.Intent, vni uint32) bool {
+	for _, t := range in.Tenants {
+		for _, v := range t.VNIs {
+			if v == vni {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func inventoried(in *intent.Intent, vni uint32) bool {
+	for _, v := range in.VPCs {
+		if v.VNI == vni {
+			return true
+		}
+	}
+	return false
+}
+
+func knownVNIs(in *intent.Intent) string {
+	var vs []uint32
+	for _, t := range in.Tenants {
+		vs = append(vs, t.VNIs...)
+	}
+	slices.Sort(vs)
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = strconv.FormatUint(uint64(v), 10)
+	}
+	return strings.Join(out, ", ")
 }

@@ -3881,13 +3881,27 @@ type ProbeRequest struct {
 	// vip names the VIP the probes are sent to; empty: the plan's, else the
 	// intent's only VIP.
 	Vip string `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"`
-	// targets are the VMs to probe, or:
-	Targets []*ProbeTarget `protobuf:"bytes,2,rep,name=targets,proto3" json:"targets,omitempty"`
-	// plan_yaml, a rollout plan whose VMs are probed (only those of vni when
-	// non-zero).
-	PlanYaml      string        `protobuf:"bytes,3,opt,name=plan_yaml,json=planYaml,proto3" json:"plan_yaml,omitempty"`
-	Vni           uint32        `protobuf:"varint,4,opt,name=vni,proto3" json:"vni,omitempty"`
-	Options       *ProbeOptions `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
+	// What to probe, one of:
+	//   - targets: explicit targets (VM, router address and MAC, expectation);
+	//   - plan_yaml: a rollout plan whose VMs are probed (only those of vni when
+	//     non-zero);
+	//   - inventory: VMs of the intent's inventory (its vpcs section), each
+	//     towards every route destination of its VPC (next hop, else the
+	//     prefix's first host address);
+	//   - vni alone: every VM of that VNI in the intent's inventory.
+	//
+	// The inventory is that of the intent in force. A VNI that has none is
+	// FAILED_PRECONDITION (the message says what vpcs entry to add); a VNI no
+	// tenant lists, or a VM not in the inventory, INVALID_ARGUMENT.
+	Targets   []*ProbeTarget    `protobuf:"bytes,2,rep,name=targets,proto3" json:"targets,omitempty"`
+	PlanYaml  string            `protobuf:"bytes,3,opt,name=plan_yaml,json=planYaml,proto3" json:"plan_yaml,omitempty"`
+	Vni       uint32            `protobuf:"varint,4,opt,name=vni,proto3" json:"vni,omitempty"`
+	Options   *ProbeOptions     `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
+	Inventory []*InventoryScope `protobuf:"bytes,6,rep,name=inventory,proto3" json:"inventory,omitempty"`
+	// expect_cluster (base, gray), for the targets taken from a plan or the
+	// inventory: who must answer; empty: whoever the controller's tables send
+	// each probe to. (Explicit targets carry their own.)
+	ExpectCluster string `protobuf:"bytes,7,opt,name=expect_cluster,json=expectCluster,proto3" json:"expect_cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3957,6 +3971,75 @@ func (x *ProbeRequest) GetOptions() *ProbeOptions {
 	return nil
 }
 
+func (x *ProbeRequest) GetInventory() []*InventoryScope {
+	if x != nil {
+		return x.Inventory
+	}
+	return nil
+}
+
+func (x *ProbeRequest) GetExpectCluster() string {
+	if x != nil {
+		return x.ExpectCluster
+	}
+	return ""
+}
+
+// InventoryScope selects VMs of the intent's inventory: vni alone every VM of
+// that VPC; vm (an IPv4 address) that VM, of VPC vni, or of whichever VPC has
+// it when vni is 0 (refused when several do).
+type InventoryScope struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vni           uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
+	Vm            string                 `protobuf:"bytes,2,opt,name=vm,proto3" json:"vm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryScope) Reset() {
+	*x = InventoryScope{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryScope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryScope) ProtoMessage() {}
+
+func (x *InventoryScope) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryScope.ProtoReflect.Descriptor instead.
+func (*InventoryScope) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *InventoryScope) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *InventoryScope) GetVm() string {
+	if x != nil {
+		return x.Vm
+	}
+	return ""
+}
+
 type ProbeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// vip is the VIP address the probes were sent to.
@@ -3968,7 +4051,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3980,7 +4063,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3993,7 +4076,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ProbeResponse) GetVip() string {
@@ -4027,7 +4110,7 @@ type ProbeTarget struct {
 
 func (x *ProbeTarget) Reset() {
 	*x = ProbeTarget{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4039,7 +4122,7 @@ func (x *ProbeTarget) String() string {
 func (*ProbeTarget) ProtoMessage() {}
 
 func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4052,7 +4135,7 @@ func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeTarget.ProtoReflect.Descriptor instead.
 func (*ProbeTarget) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ProbeTarget) GetVni() uint32 {
@@ -4111,7 +4194,7 @@ type ProbeOptions struct {
 
 func (x *ProbeOptions) Reset() {
 	*x = ProbeOptions{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4123,7 +4206,7 @@ func (x *ProbeOptions) String() string {
 func (*ProbeOptions) ProtoMessage() {}
 
 func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4136,7 +4219,7 @@ func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeOptions.ProtoReflect.Descriptor instead.
 func (*ProbeOptions) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ProbeOptions) GetCount() uint32 {
@@ -4185,7 +4268,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4197,7 +4280,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4210,7 +4293,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ProbeResult) GetTarget() *ProbeTarget {
@@ -4290,7 +4373,7 @@ type ProbeAnswer struct {
 
 func (x *ProbeAnswer) Reset() {
 	*x = ProbeAnswer{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4302,7 +4385,7 @@ func (x *ProbeAnswer) String() string {
 func (*ProbeAnswer) ProtoMessage() {}
 
 func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4315,7 +4398,7 @@ func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeAnswer.ProtoReflect.Descriptor instead.
 func (*ProbeAnswer) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ProbeAnswer) GetUnderlay() string {
@@ -4660,13 +4743,18 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\astarted\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
 	"\bfinished\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bfinished\x12\x14\n" +
-	"\x05error\x18\f \x01(\tR\x05error\"\xb4\x01\n" +
+	"\x05error\x18\f \x01(\tR\x05error\"\x94\x02\n" +
 	"\fProbeRequest\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x120\n" +
 	"\atargets\x18\x02 \x03(\v2\x16.graygw.v1.ProbeTargetR\atargets\x12\x1b\n" +
 	"\tplan_yaml\x18\x03 \x01(\tR\bplanYaml\x12\x10\n" +
 	"\x03vni\x18\x04 \x01(\rR\x03vni\x121\n" +
-	"\aoptions\x18\x05 \x01(\v2\x17.graygw.v1.ProbeOptionsR\aoptions\"S\n" +
+	"\aoptions\x18\x05 \x01(\v2\x17.graygw.v1.ProbeOptionsR\aoptions\x127\n" +
+	"\tinventory\x18\x06 \x03(\v2\x19.graygw.v1.InventoryScopeR\tinventory\x12%\n" +
+	"\x0eexpect_cluster\x18\a \x01(\tR\rexpectCluster\"2\n" +
+	"\x0eInventoryScope\x12\x10\n" +
+	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x0e\n" +
+	"\x02vm\x18\x02 \x01(\tR\x02vm\"S\n" +
 	"\rProbeResponse\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x120\n" +
 	"\aresults\x18\x02 \x03(\v2\x16.graygw.v1.ProbeResultR\aresults\"\xae\x01\n" +
@@ -4740,7 +4828,7 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_graygw_v1_graygw_proto_goTypes = []any{
 	(GrayState)(0),                // 0: graygw.v1.GrayState
 	(RollbackRequest_Mode)(0),     // 1: graygw.v1.RollbackRequest.Mode
@@ -4794,16 +4882,17 @@ var file_graygw_v1_graygw_proto_goTypes = []any{
 	(*RolloutProgress)(nil),       // 49: graygw.v1.RolloutProgress
 	(*RolloutStep)(nil),           // 50: graygw.v1.RolloutStep
 	(*ProbeRequest)(nil),          // 51: graygw.v1.ProbeRequest
-	(*ProbeResponse)(nil),         // 52: graygw.v1.ProbeResponse
-	(*ProbeTarget)(nil),           // 53: graygw.v1.ProbeTarget
-	(*ProbeOptions)(nil),          // 54: graygw.v1.ProbeOptions
-	(*ProbeResult)(nil),           // 55: graygw.v1.ProbeResult
-	(*ProbeAnswer)(nil),           // 56: graygw.v1.ProbeAnswer
-	(*durationpb.Duration)(nil),   // 57: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 58: google.protobuf.Timestamp
+	(*InventoryScope)(nil),        // 52: graygw.v1.InventoryScope
+	(*ProbeResponse)(nil),         // 53: graygw.v1.ProbeResponse
+	(*ProbeTarget)(nil),           // 54: graygw.v1.ProbeTarget
+	(*ProbeOptions)(nil),          // 55: graygw.v1.ProbeOptions
+	(*ProbeResult)(nil),           // 56: graygw.v1.ProbeResult
+	(*ProbeAnswer)(nil),           // 57: graygw.v1.ProbeAnswer
+	(*durationpb.Duration)(nil),   // 58: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 59: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	57, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	58, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
 	2,  // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
 	9,  // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
 	25, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
@@ -4813,7 +4902,7 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	9,  // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
 	10, // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
 	11, // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	58, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	59, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
 	14, // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
 	15, // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
 	16, // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
@@ -4826,14 +4915,14 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	4,  // 20: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
 	25, // 21: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
 	26, // 22: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
-	58, // 23: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	57, // 24: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	59, // 23: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	58, // 24: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
 	0,  // 25: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
 	27, // 26: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
 	0,  // 27: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
 	28, // 28: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
 	31, // 29: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	58, // 30: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	59, // 30: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
 	32, // 31: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
 	32, // 32: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
 	32, // 33: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
@@ -4841,77 +4930,78 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	32, // 35: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
 	32, // 36: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
 	35, // 37: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	58, // 38: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	59, // 38: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
 	38, // 39: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
 	39, // 40: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
 	39, // 41: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
 	40, // 42: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	57, // 43: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	58, // 44: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	58, // 45: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	58, // 43: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	59, // 44: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	59, // 45: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
 	37, // 46: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
 	49, // 47: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
 	2,  // 48: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	55, // 49: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	56, // 49: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
 	50, // 50: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	55, // 51: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	58, // 52: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	58, // 53: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	55, // 54: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	55, // 55: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	58, // 56: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	58, // 57: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
-	53, // 58: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	54, // 59: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	55, // 60: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	57, // 61: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	57, // 62: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	53, // 63: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	56, // 64: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	57, // 65: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	57, // 66: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	57, // 67: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	5,  // 68: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,  // 69: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12, // 70: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19, // 71: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	21, // 72: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	23, // 73: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	29, // 74: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	33, // 75: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	36, // 76: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	41, // 77: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	42, // 78: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	44, // 79: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	45, // 80: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	46, // 81: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	46, // 82: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	46, // 83: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	47, // 84: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	51, // 85: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	6,  // 86: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,  // 87: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13, // 88: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	20, // 89: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	22, // 90: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	24, // 91: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	30, // 92: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	34, // 93: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	37, // 94: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	43, // 95: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	43, // 96: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	48, // 97: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	48, // 98: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	48, // 99: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	48, // 100: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	48, // 101: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	49, // 102: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	52, // 103: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	86, // [86:104] is the sub-list for method output_type
-	68, // [68:86] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	56, // 51: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	59, // 52: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	59, // 53: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	56, // 54: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	56, // 55: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	59, // 56: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	59, // 57: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	54, // 58: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	55, // 59: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	52, // 60: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	56, // 61: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	58, // 62: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	58, // 63: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	54, // 64: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	57, // 65: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	58, // 66: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	58, // 67: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	58, // 68: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	5,  // 69: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,  // 70: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12, // 71: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19, // 72: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	21, // 73: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	23, // 74: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	29, // 75: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	33, // 76: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	36, // 77: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	41, // 78: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	42, // 79: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	44, // 80: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	45, // 81: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	46, // 82: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	46, // 83: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	46, // 84: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	47, // 85: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	51, // 86: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	6,  // 87: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,  // 88: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13, // 89: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	20, // 90: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	22, // 91: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	24, // 92: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	30, // 93: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	34, // 94: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	37, // 95: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	43, // 96: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	43, // 97: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	48, // 98: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	48, // 99: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	48, // 100: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	48, // 101: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	48, // 102: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	49, // 103: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	53, // 104: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	87, // [87:105] is the sub-list for method output_type
+	69, // [69:87] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -4935,7 +5025,7 @@ func file_graygw_v1_graygw_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
