@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
 )
@@ -70,8 +71,36 @@ type Client interface {
 	// the intent's only VIP); targets without an expectation get the one the
 	// controller's tables give.
 	Probe(ctx context.Context, vip string, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
+	// ProbeServer probes targets the controller derives from its intent in
+	// force: the VMs of its inventory in scope, or those of a plan whose
+	// VPCs name only their VNI.
+	ProbeServer(ctx context.Context, req ServerProbe) ([]probe.Result, error)
 	// Close releases the connection.
 	Close() error
+}
+
+// ServerProbe is a probe whose targets the controller derives (ProbeRequest's
+// inventory and plan forms).
+type ServerProbe struct {
+	// VIP names the VIP to probe through ("": the plan's, else the intent's
+	// only VIP).
+	VIP string
+	// Inventory selects VMs of the intent's inventory, or:
+	Inventory []InventoryScope
+	// Plan is a rollout plan (YAML) whose VMs are probed, only those of VNI
+	// when non-zero.
+	Plan []byte
+	VNI  uint32
+	// Expect is the cluster that must answer ("": what the tables decide).
+	Expect  intent.Cluster
+	Options probe.Options
+}
+
+// InventoryScope is every VM of VNI (VM invalid) or one VM (of VNI, or of
+// whichever VPC has it when VNI is 0) of the intent's inventory.
+type InventoryScope struct {
+	VNI uint32
+	VM  netip.Addr
 }
 
 // ChangeOpts are common to every change.

@@ -512,3 +512,20 @@ func (g *grpcClient) Probe(ctx context.Context, vip string, targets []probe.Targ
 	}
 	return convert.ProbeResultsFrom(resp.GetResults()), nil
 }
+
+func (g *grpcClient) ProbeServer(ctx context.Context, r ServerProbe) ([]probe.Result, error) {
+	req := &graygwv1.ProbeRequest{Vip: r.VIP, PlanYaml: string(r.Plan), Vni: r.VNI, ExpectCluster: string(r.Expect),
+		Options: convert.ProbeOptions(r.Options)}
+	for _, sc := range r.Inventory {
+		is := &graygwv1.InventoryScope{Vni: sc.VNI}
+		if sc.VM.IsValid() {
+			is.Vm = sc.VM.String()
+		}
+		req.Inventory = append(req.Inventory, is)
+	}
+	resp, err := g.c.Probe(ctx, req)
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	return convert.ProbeResultsFrom(resp.GetResults()), nil
+}

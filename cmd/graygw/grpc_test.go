@@ -316,3 +316,31 @@ func TestGRPCClientBGPRolloutsProbes(t *testing.T) {
 		t.Errorf("probe --vm: %d %v %s", code, pr, stderr)
 	}
 }
+
+// TestGRPCProbeFromTheInventory: probe --vni / --vm without --router send
+// inventory scopes (and --expect) for the controller to expand; --router sends
+// explicit targets as before.
+func TestGRPCProbeFromTheInventory(t *testing.T) {
+	s, addr := startAPI(t)
+	if code, _, stderr := api(t, addr, "probe", "--vni", "5002", "--expect", "gray"); code != 0 {
+		t.Fatalf("--vni: %d %s", code, stderr)
+	}
+	r, _ := s.last.(*graygwv1.ProbeRequest)
+	if len(r.GetInventory()) != 1 || r.GetInventory()[0].GetVni() != 5002 || r.GetInventory()[0].GetVm() != "" || r.GetExpectCluster() != "gray" || len(r.GetTargets()) != 0 {
+		t.Errorf("--vni request: %v", r)
+	}
+	if code, _, stderr := api(t, addr, "probe", "--vm", "192.168.2.6", "--vm", "5001/192.168.1.5"); code != 0 {
+		t.Fatalf("--vm: %d %s", code, stderr)
+	}
+	r, _ = s.last.(*graygwv1.ProbeRequest)
+	if inv := r.GetInventory(); len(inv) != 2 || inv[0].GetVni() != 0 || inv[0].GetVm() != "192.168.2.6" || inv[1].GetVni() != 5001 || inv[1].GetVm() != "192.168.1.5" {
+		t.Errorf("--vm request: %v", r)
+	}
+	if code, _, stderr := api(t, addr, "probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1"); code != 0 {
+		t.Fatalf("--router: %d %s", code, stderr)
+	}
+	r, _ = s.last.(*graygwv1.ProbeRequest)
+	if len(r.GetInventory()) != 0 || len(r.GetTargets()) != 1 || r.GetTargets()[0].GetRouter() != "192.168.1.1" {
+		t.Errorf("--router request: %v", r)
+	}
+}

@@ -32,6 +32,7 @@ type fake struct {
 	progress []*rollout.Progress
 	results  []probe.Result
 	targets  []probe.Target
+	server   *ServerProbe
 	opts     probe.Options
 	vip      string
 	gateway  string
@@ -137,6 +138,10 @@ func (f *fake) Probe(_ context.Context, vip string, ts []probe.Target, o probe.O
 	f.targets, f.opts, f.vip = ts, o, vip
 	return f.results, f.rec("probe")
 }
+func (f *fake) ProbeServer(_ context.Context, r ServerProbe) ([]probe.Result, error) {
+	f.server, f.opts, f.vip = &r, r.Options, r.VIP
+	return f.results, f.rec("probe-server")
+}
 func (f *fake) Close() error { return nil }
 
 // cli runs graygw with args against f and returns the exit code and outputs.
@@ -187,6 +192,7 @@ func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 		{[]string{"probe"}, "nothing to probe"},
 		{[]string{"probe", "--vm", "5001/192.168.1.500"}, "want VNI/IPv4"},
 		{[]string{"probe", "--vni", "0"}, "--vni 0"},
+		{[]string{"probe", "--vni", "4294972297", "--vm", "192.168.1.5"}, "--vni 4294972297: want 1 to 16777215"},
 		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--count", "1000"}, "count 1000"},
 		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--expect", "blue"}, `--expect "blue"`},
 		{[]string{"probe", "--local", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1"}, "--local needs -f INTENT"},
@@ -397,26 +403,33 @@ func TestProbeCommand(t *testing.T) {
 	if len(f.targets) != 1 || f.targets[0].ExpectCluster != intent.ClusterGray || f.opts.Count != 3 || f.opts.Interval != 10*time.Millisecond {
 		t.Errorf("request %+v %+v", f.targets, f.opts)
 	}
-	// Targets from a plan, one VNI; all ok -> exit 0.
+	// Targets from a plan that gives its VMs, one VNI; all ok -> exit 0.
+	explicit := filepath.Join(t.TempDir(), "plan.yaml")
+	os.WriteFile(explicit, []byte("version: 1\nname: p\nvip: vpc-router\npool: gray-router\nbase_pool: base-router\nvpcs:\n"+
+		"  - {vni: 5001, router: 192.168.1.1, vms: [192.168.1.5, 192.168.1.6, 192.168.1.7]}\n"+
+		"  - {vni: 5002, router: 192.168.2.1, vms: [192.168.2.5]}\n"), 0o644)
 	f = &fake{}
-	if code, _, stderr := cli(t, f, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "5001"); code != 0 || len(f.targets) != 3 || f.targets[0].VNI != 5001 {
+	if code, _, stderr := cli(t, f, "probe", "--plan", explicit, "--vni", "5001"); code != 0 || len(f.targets) != 3 || f.targets[0].VNI != 5001 || f.server != nil {
 		t.Errorf("plan targets: %d %s %+v", code, stderr, f.targets)
 	}
-	// A plan's VPC that names only its VNI, --vni alone and --vm without
-	// --router: from the inventory of the intent in force (3 VMs x 2 routes).
-	for _, args := range [][]string{{"--plan", "../../docs/examples/plan.yaml", "--vni", "5002"}, {"--vni", "5002"}} {
-		f = &fake{}
-		if code, _, stderr := cli(t, f, append([]string{"probe"}, args...)...); code != 0 || len(f.targets) != 6 || f.targets[1].Router.String() != "10.96.0.1" ||
-			!strings.Contains(strings.Join(f.calls, " "), "get 0") {
-			t.Errorf("%v: %d %s %+v %v", args, code, stderr, f.targets, f.calls)
-		}
+	// A plan with a VPC that names only its VNI, --vni alone and --vm without
+	// --router: the controller expands them from the inventory of its intent
+	// in force (the CLI sends the plan or the scopes, and fetches nothing).
+	f = &fake{}
+	if code, _, stderr := cli(t, f, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "5002", "--expect", "gray"); code != 0 || f.server == nil ||
+		!strings.Contains(string(f.server.Plan), "individual_vms: 2") || f.server.VNI != 5002 || f.server.Expect != intent.ClusterGray ||
+		len(f.server.Inventory) != 0 || strings.Join(f.calls, " ") != "probe-server" {
+		t.Errorf("plan from the inventory: %d %s %+v %v", code, stderr, f.server, f.calls)
 	}
 	f = &fake{}
-	if code, _, stderr := cli(t, f, "probe", "--vm", "192.168.2.6"); code != 0 || len(f.targets) != 2 || f.targets[0].VNI != 5002 || f.targets[0].VM.String() != "192.168.2.6" {
-		t.Errorf("--vm from the inventory: %d %s %+v", code, stderr, f.targets)
+	if code, _, stderr := cli(t, f, "probe", "--vni", "5002", "--vip", "vpc-router", "--count", "2"); code != 0 || f.server == nil ||
+		fmt.Sprint(f.server.Inventory) != "[{5002 invalid IP}]" || f.server.Plan != nil || f.vip != "vpc-router" || f.opts.Count != 2 {
+		t.Errorf("--vni: %d %s %+v", code, stderr, f.server)
 	}
-	if code, _, stderr := cli(t, &fake{}, "probe", "--vm", "5001/192.168.9.9"); code != ExitUsage || !strings.Contains(stderr, "not a VM of VNI 5001") {
-		t.Errorf("--vm not in the inventory: %d %s", code, stderr)
+	f = &fake{}
+	if code, _, stderr := cli(t, f, "probe", "--vm", "192.168.2.6", "--vm", "5001/192.168.1.5"); code != 0 || f.server == nil ||
+		fmt.Sprint(f.server.Inventory) != "[{0 192.168.2.6} {5001 192.168.1.5}]" {
+		t.Errorf("--vm from the inventory: %d %s %+v", code, stderr, f.server)
 	}
 	if code, _, stderr := cli(t, &fake{}, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "7777"); code != ExitUsage || !strings.Contains(stderr, "unknown VNI 7777") {
 		t.Errorf("unknown VNI in plan: %d %s", code, stderr)

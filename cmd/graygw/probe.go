@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,10 +36,11 @@ controller expects what its own tables decide for that VM.
 
 Targets come from --vm (repeatable, with --router) or from a rollout plan's VPCs
 (--plan, optionally only --vni N). Without --router they come from the intent's
-inventory (its vpcs section; the controller's intent in force, or -f with
---local): --vni N probes every VM of the VPC, --vm VNI/IP (or IP) that VM, each
-towards every route destination of its VPC (next hop, else the prefix's first
-address). A plan's VPC that names only its VNI takes its VMs from there too. The probes go to the VIP --vip names (the
+inventory (its vpcs section): --vni N probes every VM of the VPC, --vm VNI/IP (or
+IP) that VM, each towards every route destination of its VPC (next hop, else the
+prefix's first address). The controller expands them from its intent in force
+(only the VNI or VMs are sent); with --local, the -f document's inventory. A
+plan's VPC that names only its VNI takes its VMs from there too. The probes go to the VIP --vip names (the
 plan's VIP with --plan; the intent's only VIP when it has one). Exit 4 when any
 target is not ok; exit 1 when the controller has no probe host (its config's
 probe: section).
@@ -57,6 +59,9 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
 			var targets []probe.Target
+			// server, when set: the controller derives the targets from its
+			// intent in force (inventory, or a plan naming only VNIs).
+			var server *ServerProbe
 			vip := local.vip
 			switch {
 			case planFile != "" && len(vms) > 0:
@@ -70,12 +75,24 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				if err != nil {
 					return fmt.Errorf("%s: %w", planFile, err)
 				}
+				var v uint32
+				if fs.Changed("vni") {
+					v = uint32(vni)
+				}
 				plan, err := spec.Validate()
 				if err != nil {
 					// VPCs that name only their VNI take their VMs and router
-					// from the intent's inventory.
+					// from the intent's inventory: the controller's (it
+					// resolves the plan), or the -f document's with --local.
 					if _, perr := spec.ValidatePartial(); perr != nil {
 						return fmt.Errorf("%s: %w", planFile, perr)
+					}
+					if !local.on {
+						if v != 0 && !slices.ContainsFunc(spec.VPCs, func(p rollout.VPCSpec) bool { return p.VNI == int64(v) }) {
+							return usagef("--vni %d: unknown VNI %d, not a VPC of %s", v, v, planFile)
+						}
+						server = &ServerProbe{Plan: data, VNI: v}
+						break
 					}
 					in, ierr := a.inventoryIntent(&local)
 					if ierr != nil {
@@ -85,10 +102,6 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 						return fmt.Errorf("%s: %w", planFile, err)
 					}
 				}
-				var v uint32
-				if fs.Changed("vni") {
-					v = uint32(vni)
-				}
 				if targets, err = probe.Targets(plan.VPCs, v, netip.Addr{}); err != nil {
 					return usageErr(err)
 				}
@@ -97,31 +110,33 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				}
 			case router == "" && (len(vms) > 0 || fs.Changed("vni")):
 				// From the intent's inventory: every VM of --vni, or the --vm
-				// given, towards every route destination of its VPC.
-				type scope struct {
-					vni uint32
-					vm  netip.Addr
-				}
-				var scopes []scope
+				// given, towards every route destination of its VPC. The
+				// controller expands them (its intent in force); --local, the
+				// -f document.
+				var scopes []InventoryScope
 				if len(vms) == 0 {
 					if vni < 1 || vni > 0xffffff {
 						return usagef("--vni %d: want 1 to 16777215", vni)
 					}
-					scopes = append(scopes, scope{vni: uint32(vni)})
+					scopes = append(scopes, InventoryScope{VNI: uint32(vni)})
 				}
 				for _, s := range vms {
 					n, addr, err := parseVM(s, fs.Changed("vni"), vni)
 					if err != nil {
 						return err
 					}
-					scopes = append(scopes, scope{n, addr})
+					scopes = append(scopes, InventoryScope{n, addr})
+				}
+				if !local.on {
+					server = &ServerProbe{Inventory: scopes}
+					break
 				}
 				in, err := a.inventoryIntent(&local)
 				if err != nil {
 					return err
 				}
 				for _, sc := range scopes {
-					ts, err := probe.IntentTargets(in, sc.vni, sc.vm)
+					ts, err := probe.IntentTargets(in, sc.VNI, sc.VM)
 					if err != nil {
 						return usageErr(err)
 					}
@@ -150,6 +165,9 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				for i := range targets {
 					targets[i].ExpectCluster = intent.Cluster(expect)
 				}
+				if server != nil {
+					server.Expect = intent.Cluster(expect)
+				}
 			default:
 				return usagef("--expect %q: want base or gray", expect)
 			}
@@ -172,7 +190,13 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
 			defer cancel()
-			rs, err := cl.Probe(ctx, vip, targets, o)
+			var rs []probe.Result
+			if server != nil {
+				server.VIP, server.Options = vip, o
+				rs, err = cl.ProbeServer(ctx, *server)
+			} else {
+				rs, err = cl.Probe(ctx, vip, targets, o)
+			}
 			if err != nil {
 				return fmt.Errorf("probe: %w", err)
 			}
@@ -214,6 +238,9 @@ func parseVM(s string, haveVNI bool, vni int64) (uint32, netip.Addr, error) {
 			return 0, netip.Addr{}, usagef("--vm %q: want VNI/IPv4 or IPv4, e.g. 5001/192.168.1.5", s)
 		}
 	} else if haveVNI {
+		if vni < 1 || vni > 0xffffff {
+			return 0, netip.Addr{}, usagef("--vni %d: want 1 to 16777215", vni)
+		}
 		n = vni
 	}
 	addr, err := netip.ParseAddr(ip)
@@ -223,32 +250,15 @@ func parseVM(s string, haveVNI bool, vni int64) (uint32, netip.Addr, error) {
 	return uint32(n), addr, nil
 }
 
-// inventoryIntent returns the intent whose inventory (vpcs) gives probe
-// targets: with --local the -f document, else the controller's intent in force.
+// inventoryIntent returns the -f document of --local, whose inventory (vpcs)
+// gives probe targets. (Talking to a controller, the controller expands the
+// inventory of its intent in force.)
 func (a *app) inventoryIntent(l *localProbe) (*intent.Intent, error) {
-	if l.on {
-		if l.intentFile == "" {
-			return nil, usagef("--local needs -f INTENT: it names the backends and holds the inventory")
-		}
-		_, in, err := loadIntent(l.intentFile)
-		return in, err
+	if l.intentFile == "" {
+		return nil, usagef("--local needs -f INTENT: it names the backends and holds the inventory")
 	}
-	cl, err := a.client()
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := a.callCtx()
-	defer cancel()
-	doc, err := cl.Get(ctx, 0)
-	if err != nil {
-		return nil, fmt.Errorf("probe: the intent in force (for its inventory): %w", err)
-	}
-	in, err := intent.Load([]byte(doc.YAML))
-	if err != nil {
-		return nil, fmt.Errorf("probe: the intent in force: %w", err)
-	}
-	return in, nil
+	_, in, err := loadIntent(l.intentFile)
+	return in, err
 }
 
 func (a *app) probeResults(rs []probe.Result) error {
