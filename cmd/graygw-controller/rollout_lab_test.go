@@ -32,9 +32,13 @@ type rolloutLab struct {
 	args []string
 }
 
-func newRolloutLab(t *testing.T) *rolloutLab {
+func newRolloutLab(t *testing.T) *rolloutLab { return newRolloutLabWith(t, "ggro", nil, "") }
+
+// newRolloutLabWith builds the lab with vpcs (topo.DefaultVPCs when nil) and
+// appends extra (YAML sections, e.g. the vpcs inventory) to its intent.
+func newRolloutLabWith(t *testing.T, prefix string, vpcs []topo.VPC, extra string) *rolloutLab {
 	t.Helper()
-	l, err := probetest.New("ggro", nil)
+	l, err := probetest.New(prefix, vpcs)
 	if errors.Is(err, lab.ErrNotRoot) {
 		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
 	}
@@ -61,7 +65,7 @@ func newRolloutLab(t *testing.T) *rolloutLab {
 
 	dir := t.TempDir()
 	in := filepath.Join(dir, "intent.yaml")
-	if err := os.WriteFile(in, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", lis.Addr().String(), 1)), 0o600); err != nil {
+	if err := os.WriteFile(in, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", lis.Addr().String(), 1)+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "controller.yaml")
