@@ -77,6 +77,9 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				}
 				var v uint32
 				if fs.Changed("vni") {
+					if vni < 1 || vni > 0xffffff {
+						return usagef("--vni %d: want 1 to 16777215", vni)
+					}
 					v = uint32(vni)
 				}
 				plan, err := spec.Validate()
