@@ -34,7 +34,7 @@ bench: ## run the benchmarks and write the results under bench/
 demo: ## the quick-start demo: a gateway in network namespaces
 	bash scripts/demo.sh
 
-lint: ## gofmt, go vet, and duplicate-free generated files
+lint: ## gofmt and go vet over the module
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
