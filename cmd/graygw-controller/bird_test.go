@@ -16,38 +16,29 @@ package main
 // 179 there), so a test re-executes itself under `ip netns exec`.
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/birdlab"
+	"github.com/graygw/graygw/internal/lab/labtest"
 )
 
 const (
-	birdGW    = "10.179.0.1"
-	birdGW1   = "10.179.0.11"
-	birdGW2   = "10.179.0.12"
-	birdPeer  = "10.179.0.2"
-	birdAS    = 65001
-	birdVIP   = "198.51.100.10"
-	envInner  = "GRAYGW_CTL_E2E_INNER" // the test to run as the inner half
-	envLabDir = "GRAYGW_CTL_E2E_LAB"   // JSON birdLab
+	birdGW   = "10.179.0.1"
+	birdGW1  = "10.179.0.11"
+	birdGW2  = "10.179.0.12"
+	birdPeer = "10.179.0.2"
+	birdAS   = 65001
+	birdVIP  = "198.51.100.10"
 )
 
 // birdLab is what the inner half needs: BIRD's control socket and a directory.
 type birdLab struct {
-	Dir      string `json:"dir"`
-	BirdSock string `json:"birdSock"`
-	GWNS     string `json:"gwNS"`
+	Dir string `json:"dir"`
+	// Sock is BIRD's control socket: b.Birdc, b.NextHops, ...
+	birdlab.Sock `json:"birdSock"`
+	GWNS         string `json:"gwNS"`
 	// BackendNS is the backend's namespace (newBirdLabWithBackend).
 	BackendNS string `json:"backendNS,omitempty"`
 }
@@ -69,23 +60,8 @@ const backendAddr = "10.2.0.11"
 
 func buildBirdLab(t *testing.T, backend bool) birdLab {
 	t.Helper()
-	for _, bin := range []string{"bird", "birdc", "ip"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs BIRD 2 and iproute2 (%s not found: apt-get install bird2)", bin)
-		}
-	}
-	l, err := lab.New("ggctl")
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces and BGP on port 179")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
-	})
+	birdlab.Require(t, "ip")
+	l := labtest.New(t, "ggctl", "network namespaces and BGP on port 179")
 	gw, err := l.NS("gw")
 	if err != nil {
 		t.Fatal(err)
@@ -104,8 +80,8 @@ func buildBirdLab(t *testing.T, backend bool) birdLab {
 	if err := l.Script(peer, fmt.Sprintf("ip addr add %s/24 dev vpeer", birdPeer)); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	b := birdLab{Dir: dir, BirdSock: filepath.Join(dir, "bird.ctl"), GWNS: gw}
+	var b birdLab
+	b.GWNS = gw
 	if backend {
 		if b.BackendNS, err = l.NS("be"); err != nil {
 			t.Fatal(err)
@@ -120,10 +96,7 @@ func buildBirdLab(t *testing.T, backend bool) birdLab {
 			t.Fatal(err)
 		}
 	}
-	conf := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`log "%s/bird.log" all;
-router id %s;
-debug protocols { states, events };
+	bird := birdlab.Start(t, l, peer, fmt.Sprintf(`router id %s;
 protocol device { scan time 1; }
 protocol bgp gw_ibgp {
 	local %s as %d;
@@ -136,126 +109,48 @@ protocol bgp gw_ibgp {
 	hold time 9;
 	ipv4 { import all; export none; add paths rx; gateway direct; };
 }
-`, dir, birdPeer, birdPeer, birdAS, birdGW, birdAS)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "bird.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logf.Close() })
-	if _, err := l.Start(peer, logf, "bird", "-f", "-c", conf, "-s", b.BirdSock); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := os.ReadFile(filepath.Join(dir, "bird.log"))
-			t.Logf("bird.log:\n%s", out)
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := b.birdc("show status"); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("BIRD did not come up: %v", err)
-		}
-	}
+`, birdPeer, birdPeer, birdAS, birdGW, birdAS))
+	b.Dir, b.Sock = bird.Dir, bird.Sock
 	return b
-}
-
-func (b birdLab) birdc(cmd string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "birdc", append([]string{"-s", b.BirdSock}, strings.Fields(cmd)...)...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("birdc %s: %w: %s", cmd, err, out)
-	}
-	return string(out), nil
 }
 
 // nextHops returns the sorted BGP next hops BIRD holds for the VIP.
 func (b birdLab) nextHops() ([]string, error) {
-	out, err := b.birdc("show route all " + birdVIP + "/32 protocol gw_ibgp")
-	if strings.Contains(out, "Network not found") {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var hops []string
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "BGP.next_hop:"); ok {
-			hops = append(hops, strings.TrimSpace(v))
-		}
-	}
-	slices.Sort(hops)
-	return hops, nil
+	return b.NextHops(birdVIP+"/32", "gw_ibgp")
 }
 
 // waitHops polls BIRD every 5ms until its next hops for the VIP are want, and
 // returns how long that took.
 func (b birdLab) waitHops(t *testing.T, timeout time.Duration, what string, want ...string) time.Duration {
 	t.Helper()
-	start := time.Now()
-	last := ""
-	for {
-		hops, err := b.nextHops()
-		if err == nil && slices.Equal(hops, want) {
-			return time.Since(start)
-		}
-		last = fmt.Sprint(hops, err)
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: BIRD's next hops for %s after %s: %s, want %v", what, birdVIP, timeout, last, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return birdlab.WaitFor(t, timeout, fmt.Sprintf("%s: BIRD's next hops for %s, want %v", what, birdVIP, want),
+		b.HopsAre(birdVIP+"/32", "gw_ibgp", want...))
 }
 
 // inBackend runs a command in the backend's namespace.
 func (b birdLab) inBackend(t *testing.T, args ...string) {
 	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", b.BackendNS}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v in %s: %v: %s", args, b.BackendNS, err, out)
-	}
+	labtest.Exec(t, b.BackendNS, args...)
 }
 
 // grActive says BIRD holds our routes through a graceful restart.
 func (b birdLab) grActive() bool {
-	out, _ := b.birdc("show protocols all gw_ibgp")
-	return strings.Contains(out, "Neighbor graceful restart active")
+	gr, _ := b.GRActive("gw_ibgp")
+	return gr
 }
 
 // runInside re-executes t inside the gateway namespace; it fails unless the
 // inner half passed.
 func (b birdLab) runInside(t *testing.T) {
 	t.Helper()
-	info, _ := json.Marshal(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", b.GWNS, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envInner+"="+t.Name(), envLabDir+"="+string(info))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside namespace %s:\n%s", b.GWNS, out)
-	if err != nil {
-		t.Fatalf("inner test: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatal("inner test did not pass")
-	}
+	labtest.RunInside(t, b.GWNS, 5*time.Minute, b)
 }
 
 // inner returns the lab when this process is the inner half of t.
 func inner(t *testing.T) (birdLab, bool) {
-	if os.Getenv(envInner) != t.Name() {
-		return birdLab{}, false
-	}
 	var b birdLab
-	if err := json.Unmarshal([]byte(os.Getenv(envLabDir)), &b); err != nil {
-		t.Fatal(err)
-	}
-	return b, true
+	ok := labtest.Inner(t, &b)
+	return b, ok
 }
 
 // bgpSection is the controller's bgp: config toward the BIRD peer.

@@ -6,23 +6,14 @@ package health
 //	be ns:  vbe  10.66.0.2/24 (the backend: the kernel answers echo requests)
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/graygw/graygw/internal/lab"
-)
-
-const (
-	envInner = "GRAYGW_HEALTH_INNER" // the test to run as the inner half
-	envBENS  = "GRAYGW_HEALTH_BE_NS" // the backend's namespace
+	"github.com/graygw/graygw/internal/lab/labtest"
 )
 
 // TestICMPCheckInNamespace: the echo check sees a backend in another namespace
@@ -30,25 +21,15 @@ const (
 // fall intervals, and up after rise once the address is back; the same with
 // its link set down and up.
 func TestICMPCheckInNamespace(t *testing.T) {
-	if os.Getenv(envInner) == t.Name() {
-		icmpInner(t, os.Getenv(envBENS))
+	var beNS string // the inner half's: the backend's namespace
+	if labtest.Inner(t, &beNS) {
+		icmpInner(t, beNS)
 		return
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs iproute2")
 	}
-	l, err := lab.New("gghc")
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces and raw ICMP sockets")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
-	})
+	l := labtest.New(t, "gghc", "network namespaces and raw ICMP sockets")
 	chk, err := l.NS("chk")
 	if err != nil {
 		t.Fatal(err)
@@ -66,16 +47,7 @@ func TestICMPCheckInNamespace(t *testing.T) {
 	if err := l.Script(be, "ip addr add 10.66.0.2/24 dev vbe"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", chk, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envInner+"="+t.Name(), envBENS+"="+be)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside namespace %s:\n%s", chk, out)
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("inner test: %v", err)
-	}
+	labtest.RunInside(t, chk, 2*time.Minute, be)
 }
 
 func icmpInner(t *testing.T, beNS string) {
@@ -94,13 +66,6 @@ func icmpInner(t *testing.T, beNS string) {
 	c.SetTargets([]Target{{Addr: backend, Refs: []Ref{{Pool: "base", Backend: "be-1"}}}})
 	waitState(t, c, backend, StateUp, 2*time.Second)
 
-	inBE := func(args ...string) {
-		t.Helper()
-		out, err := exec.Command("ip", append([]string{"netns", "exec", beNS}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v: %v: %s", args, err, out)
-		}
-	}
 	// Budget: fall (rise) checks an interval apart, plus the first check's
 	// wait for its slot and a timeout, plus slack for a busy machine.
 	budget := func(n int) time.Duration { return time.Duration(n+1)*interval + time.Second }
@@ -114,7 +79,7 @@ func icmpInner(t *testing.T, beNS string) {
 		{"link down", []string{"ip", "link", "set", "vbe", "down"}, []string{"ip", "link", "set", "vbe", "up"}, "echo"},
 	} {
 		t0 := time.Now()
-		inBE(step.down...)
+		labtest.Exec(t, beNS, step.down...)
 		d := waitState(t, c, backend, StateDown, 10*time.Second)
 		st, _ := c.Status(backend)
 		t.Logf("%s: down after %s (fall %d x %s): %s", step.what, time.Since(t0).Round(time.Millisecond), fall, interval, st.Reason)
@@ -125,7 +90,7 @@ func icmpInner(t *testing.T, beNS string) {
 			t.Errorf("%s: reason %q", step.what, st.Reason)
 		}
 		t0 = time.Now()
-		inBE(step.up...)
+		labtest.Exec(t, beNS, step.up...)
 		d = waitState(t, c, backend, StateUp, 10*time.Second)
 		st, _ = c.Status(backend)
 		t.Logf("%s undone: up after %s (rise %d x %s): %s", step.what, d.Round(time.Millisecond), rise, interval, st.Reason)

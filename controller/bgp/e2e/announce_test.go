@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/internal/birdlab"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -27,15 +28,15 @@ func TestAnnounceToBIRD(t *testing.T) {
 	}
 	in := healthyInput()
 	s, logs := startSpeaker(t, speakerConfig(), in)
-	took := waitFor(t, 20*time.Second, "both sessions established", sessionsUp(s))
+	took := birdlab.WaitFor(t, 20*time.Second, "both sessions established", sessionsUp(s))
 	t.Logf("sessions established after %s", took.Round(time.Millisecond))
-	waitFor(t, 5*time.Second, "iBGP paths at BIRD", info.hopsAre(vip+"/32", "gw_ibgp", gw1Addr, gw2Addr))
-	waitFor(t, 5*time.Second, "eBGP paths at BIRD", info.hopsAre(vip+"/32", "gw_ebgp", gw1Addr, gw2Addr))
+	birdlab.WaitFor(t, 5*time.Second, "iBGP paths at BIRD", info.HopsAre(vip+"/32", "gw_ibgp", gw1Addr, gw2Addr))
+	birdlab.WaitFor(t, 5*time.Second, "eBGP paths at BIRD", info.HopsAre(vip+"/32", "gw_ebgp", gw1Addr, gw2Addr))
 
 	// Attributes as BIRD sees them.
-	out, _ := info.birdc("show route all " + vip + "/32")
+	out, _ := info.Birdc("show route all " + vip + "/32")
 	t.Logf("BIRD's table:\n%s", out)
-	ibgp, err := info.routes(vip+"/32", "gw_ibgp")
+	ibgp, err := info.Routes(vip+"/32", "gw_ibgp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestAnnounceToBIRD(t *testing.T) {
 			t.Errorf("iBGP route: %+v", r)
 		}
 	}
-	ebgp, err := info.routes(vip+"/32", "gw_ebgp")
+	ebgp, err := info.Routes(vip+"/32", "gw_ebgp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +92,8 @@ graygw_bgp_session_up{neighbor="10.179.0.3"} 1
 		if _, err := s.Apply(context.Background(), in); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 5*time.Second, what+" at BIRD (iBGP)", info.hopsAre(vip+"/32", "gw_ibgp", want...))
-		waitFor(t, 5*time.Second, what+" at BIRD (eBGP)", info.hopsAre(vip+"/32", "gw_ebgp", want...))
+		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (iBGP)", info.HopsAre(vip+"/32", "gw_ibgp", want...))
+		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (eBGP)", info.HopsAre(vip+"/32", "gw_ebgp", want...))
 		return time.Since(start)
 	}
 	var drains, losses, backs []time.Duration
@@ -128,8 +129,8 @@ graygw_bgp_session_up{neighbor="10.179.0.3"} 1
 	if err := s.Stop(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "no iBGP path after Stop(withdraw)", info.hopsAre(vip+"/32", "gw_ibgp"))
-	waitFor(t, 5*time.Second, "no eBGP path after Stop(withdraw)", info.hopsAre(vip+"/32", "gw_ebgp"))
+	birdlab.WaitFor(t, 5*time.Second, "no iBGP path after Stop(withdraw)", info.HopsAre(vip+"/32", "gw_ibgp"))
+	birdlab.WaitFor(t, 5*time.Second, "no eBGP path after Stop(withdraw)", info.HopsAre(vip+"/32", "gw_ebgp"))
 	t.Logf("Stop(withdraw=true) to empty BIRD table: %s", time.Since(start).Round(time.Millisecond))
 }
 

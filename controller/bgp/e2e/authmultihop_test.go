@@ -2,18 +2,15 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/graygw/graygw/controller/bgp"
-	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/birdlab"
+	"github.com/graygw/graygw/internal/lab/labtest"
 )
 
 // Addresses of the routed lab: gw -- rtr -- peer, so that the peer is two hops
@@ -30,24 +27,10 @@ const (
 // speaker does not know, one without password. It skips as newPeerLab does.
 func newRoutedPeerLab(t *testing.T) *peerLab {
 	t.Helper()
-	for _, bin := range []string{"bird", "birdc"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs BIRD 2 (%s not found: apt-get install bird2)", bin)
-		}
-	}
-	l, err := lab.New("ggbgpmh")
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces and BGP on port 179")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
-	})
+	birdlab.Require(t)
+	l := labtest.New(t, "ggbgpmh", "network namespaces and BGP on port 179")
 	var ns [3]string
+	var err error
 	for i, name := range []string{"gw", "rtr", "peer"} {
 		if ns[i], err = l.NS(name); err != nil {
 			t.Fatal(err)
@@ -82,18 +65,13 @@ func newRoutedPeerLab(t *testing.T) *peerLab {
 			t.Fatal(err)
 		}
 	}
-	dir := t.TempDir()
-	p := &peerLab{l: l, labInfo: labInfo{Dir: dir, BirdSock: filepath.Join(dir, "bird.ctl"), GWNS: gw}}
-	conf := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`log "%[1]s/bird.log" all;
-router id %[3]s.2;
-debug protocols { states, events };
+	return startPeer(t, l, gw, peer, fmt.Sprintf(`router id %[2]s.2;
 protocol device { scan time 1; }
 protocol kernel { ipv4 { import none; export none; }; }
-protocol static { ipv4; route %[2]s.0/24 via %[3]s.254; }
+protocol static { ipv4; route %[1]s.0/24 via %[2]s.254; }
 
 template bgp mh {
-	local as %[4]d;
+	local as %[3]d;
 	multihop 2;
 	connect delay time 1;
 	connect retry time 2;
@@ -101,37 +79,10 @@ template bgp mh {
 	hold time 9;
 	ipv4 { import all; export none; };
 }
-protocol bgp gw_md5 from mh { local %[3]s.2; neighbor %[2]s.1 as %[5]d; password "%[6]s"; }
-protocol bgp gw_badmd5 from mh { local %[3]s.3; neighbor %[2]s.4 as %[5]d; password "not-%[6]s"; }
-protocol bgp gw_nomh from mh { local %[3]s.4; neighbor %[2]s.5 as %[5]d; }
-`, dir, mhGwNet, mhPeerNet, peerAS, localAS, mhSecret)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.Create(filepath.Join(dir, "bird.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logf.Close() })
-	if p.bird, err = l.Start(peer, logf, "bird", "-f", "-c", conf, "-s", p.BirdSock); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "bird.log"))
-			t.Logf("bird.log:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := p.birdc("show status"); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			out, _ := os.ReadFile(filepath.Join(dir, "bird.out"))
-			t.Fatalf("BIRD did not come up: %v\n%s", err, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return p
+protocol bgp gw_md5 from mh { local %[2]s.2; neighbor %[1]s.1 as %[4]d; password "%[5]s"; }
+protocol bgp gw_badmd5 from mh { local %[2]s.3; neighbor %[1]s.4 as %[4]d; password "not-%[5]s"; }
+protocol bgp gw_nomh from mh { local %[2]s.4; neighbor %[1]s.5 as %[4]d; }
+`, mhGwNet, mhPeerNet, peerAS, localAS, mhSecret))
 }
 
 // TestPasswordAndMultihop: the neighbor options an operator sets for a peer
@@ -167,8 +118,8 @@ func TestPasswordAndMultihop(t *testing.T) {
 	in.Gateways = in.Gateways[:1]
 	in.Gateways[0].NextHop = netip.MustParseAddr(mhGwNet + ".11")
 	s, _ := startSpeaker(t, cfg, in)
-	waitFor(t, 15*time.Second, "the VIP over the multihop MD5 session", info.hopsAre(vip+"/32", "gw_md5", mhGwNet+".11"))
-	rs, err := info.routes(vip+"/32", "gw_md5")
+	birdlab.WaitFor(t, 15*time.Second, "the VIP over the multihop MD5 session", info.HopsAre(vip+"/32", "gw_md5", mhGwNet+".11"))
+	rs, err := info.Routes(vip+"/32", "gw_md5")
 	if err != nil || len(rs) != 1 {
 		t.Fatalf("routes over gw_md5: %+v, %v", rs, err)
 	}
@@ -194,10 +145,10 @@ func TestPasswordAndMultihop(t *testing.T) {
 		}
 	}
 	for _, proto := range []string{"gw_badmd5", "gw_nomh"} {
-		if hops, _ := info.nextHops(vip+"/32", proto); len(hops) != 0 {
+		if hops, _ := info.NextHops(vip+"/32", proto); len(hops) != 0 {
 			t.Errorf("BIRD learned %v over %s", hops, proto)
 		}
-		out, _ := info.birdc("show protocols " + proto)
+		out, _ := info.Birdc("show protocols " + proto)
 		if !strings.Contains(out, proto) || strings.Contains(out, "Established") {
 			t.Errorf("BIRD's %s:\n%s", proto, out)
 		}

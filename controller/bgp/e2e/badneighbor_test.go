@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/internal/birdlab"
 )
 
 // TestBadNeighborConfig: a malformed neighbor is refused before anything
@@ -34,9 +35,9 @@ func TestBadNeighborConfig(t *testing.T) {
 	cfg := speakerConfig()
 	cfg.Neighbors[1].ASN = 65200 // BIRD is AS 65100
 	s, logs := startSpeaker(t, cfg, healthyInput())
-	waitFor(t, 10*time.Second, "VIP over the good session", info.hopsAre(vip+"/32", "gw_ibgp", gw1Addr, gw2Addr))
+	birdlab.WaitFor(t, 10*time.Second, "VIP over the good session", info.HopsAre(vip+"/32", "gw_ibgp", gw1Addr, gw2Addr))
 	// Give the bad session a few attempts.
-	waitFor(t, 10*time.Second, "the bad session to be refused", func() (bool, string) {
+	birdlab.WaitFor(t, 10*time.Second, "the bad session to be refused", func() (bool, string) {
 		return strings.Contains(logs.String(), "as number mismatch expected 65200, received 65100"), "no AS mismatch in the log yet"
 	})
 	st, err := s.Status(context.Background())
@@ -55,9 +56,9 @@ func TestBadNeighborConfig(t *testing.T) {
 			}
 		}
 	}
-	if hops, _ := info.nextHops(vip+"/32", "gw_ebgp"); len(hops) != 0 {
+	if hops, _ := info.NextHops(vip+"/32", "gw_ebgp"); len(hops) != 0 {
 		t.Errorf("BIRD learned %v over the misconfigured session", hops)
 	}
-	out, _ := info.birdc("show protocols gw_ebgp")
+	out, _ := info.Birdc("show protocols gw_ebgp")
 	t.Logf("BIRD's view of the misconfigured session:\n%s", out)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graygw/graygw/internal/birdlab"
 	"github.com/graygw/graygw/internal/lab"
 )
 
@@ -30,10 +31,10 @@ func TestControllerRestartKeepsRoutes(t *testing.T) {
 	p := newPeerLab(t)
 	prefix := vip + "/32"
 	a := p.startSpeakerChild(t, "speaker-a", healthyInput())
-	waitFor(t, 20*time.Second, "first speaker's paths at BIRD", p.hopsAre(prefix, "gw_ibgp", gw1Addr, gw2Addr))
-	waitFor(t, 5*time.Second, "first speaker's paths at BIRD (eBGP)", p.hopsAre(prefix, "gw_ebgp", gw1Addr, gw2Addr))
+	birdlab.WaitFor(t, 20*time.Second, "first speaker's paths at BIRD", p.HopsAre(prefix, "gw_ibgp", gw1Addr, gw2Addr))
+	birdlab.WaitFor(t, 5*time.Second, "first speaker's paths at BIRD (eBGP)", p.HopsAre(prefix, "gw_ebgp", gw1Addr, gw2Addr))
 	for _, proto := range []string{"gw_ibgp", "gw_ebgp"} {
-		out, _ := p.birdc("show protocols all " + proto)
+		out, _ := p.Birdc("show protocols all " + proto)
 		if _, theirs, _ := strings.Cut(out, "Neighbor capabilities"); !strings.Contains(theirs, "Graceful restart") {
 			t.Fatalf("%s: the speaker did not advertise graceful restart:\n%s", proto, out)
 		}
@@ -45,10 +46,10 @@ func TestControllerRestartKeepsRoutes(t *testing.T) {
 	}
 	killed := time.Now()
 	for _, proto := range []string{"gw_ibgp", "gw_ebgp"} {
-		waitFor(t, 5*time.Second, "BIRD to hold the paths as stale ("+proto+")", p.heldStale(prefix, proto, gw1Addr, gw2Addr))
+		birdlab.WaitFor(t, 5*time.Second, "BIRD to hold the paths as stale ("+proto+")", p.heldStale(prefix, proto, gw1Addr, gw2Addr))
 	}
-	out, _ := p.birdc("show protocols all gw_ibgp")
-	routes, _ := p.birdc("show route " + prefix)
+	out, _ := p.Birdc("show protocols all gw_ibgp")
+	routes, _ := p.Birdc("show route " + prefix)
 	t.Logf("BIRD after the crash:\n%s\n%s", out, routes)
 	// Still there well after BIRD noticed and retried the session.
 	time.Sleep(3 * time.Second)
@@ -65,15 +66,15 @@ func TestControllerRestartKeepsRoutes(t *testing.T) {
 	b := p.startSpeakerChild(t, "speaker-b", in)
 	gap := map[string][]string{}
 	for _, proto := range []string{"gw_ibgp", "gw_ebgp"} {
-		waitFor(t, 20*time.Second, "refreshed paths, graceful restart over ("+proto+")", func() (bool, string) {
-			hops, err := p.nextHops(prefix, proto)
+		birdlab.WaitFor(t, 20*time.Second, "refreshed paths, graceful restart over ("+proto+")", func() (bool, string) {
+			hops, err := p.NextHops(prefix, proto)
 			if err != nil {
 				return false, err.Error()
 			}
 			if !slices.Contains(hops, gw2Addr) {
 				gap[proto] = hops
 			}
-			gr, err := p.grActive(proto)
+			gr, err := p.GRActive(proto)
 			if err != nil {
 				return false, err.Error()
 			}
@@ -83,7 +84,7 @@ func TestControllerRestartKeepsRoutes(t *testing.T) {
 	for _, proto := range []string{"gw_ibgp", "gw_ebgp"} {
 		// The new speaker's OPEN carried the Forwarding State bit for IPv4:
 		// that is what made BIRD keep the stale routes until our End-of-RIB.
-		out, _ := p.birdc("show protocols all " + proto)
+		out, _ := p.Birdc("show protocols all " + proto)
 		_, theirs, _ := strings.Cut(out, "Neighbor capabilities")
 		gr, _, _ := strings.Cut(theirs, "4-octet AS numbers")
 		if !strings.Contains(gr, "AF preserved: ipv4") {
@@ -93,7 +94,7 @@ func TestControllerRestartKeepsRoutes(t *testing.T) {
 	if len(gap) > 0 {
 		t.Errorf("the path through gw2 left BIRD's table during the restart: %v", gap)
 	}
-	routes, _ = p.birdc("show route all " + prefix)
+	routes, _ = p.Birdc("show route all " + prefix)
 	t.Logf("speaker down for %s; BIRD refreshed %s after the new speaker started:\n%s",
 		started.Sub(killed).Round(time.Millisecond), time.Since(started).Round(time.Millisecond), routes)
 	birdLog, _ := os.ReadFile(filepath.Join(p.Dir, "bird.log"))
@@ -115,8 +116,8 @@ func TestControllerRestartKeepsRoutes(t *testing.T) {
 	if err := lab.Stop(b, syscall.SIGTERM, 10*time.Second); err != nil {
 		t.Errorf("speaker shutdown: %v", err)
 	}
-	waitFor(t, 5*time.Second, "no path after the shutdown (iBGP)", p.hopsAre(prefix, "gw_ibgp"))
-	waitFor(t, 5*time.Second, "no path after the shutdown (eBGP)", p.hopsAre(prefix, "gw_ebgp"))
+	birdlab.WaitFor(t, 5*time.Second, "no path after the shutdown (iBGP)", p.HopsAre(prefix, "gw_ibgp"))
+	birdlab.WaitFor(t, 5*time.Second, "no path after the shutdown (eBGP)", p.HopsAre(prefix, "gw_ebgp"))
 	t.Logf("SIGTERM (Stop with withdraw) to empty BIRD table: %s", time.Since(stop).Round(time.Millisecond))
 }
 
@@ -131,27 +132,27 @@ func TestInProcessStopWithoutWithdraw(t *testing.T) {
 	}
 	prefix := vip + "/32"
 	s, _ := startSpeaker(t, speakerConfig(), healthyInput())
-	waitFor(t, 20*time.Second, "both sessions established", sessionsUp(s))
-	waitFor(t, 5*time.Second, "paths at BIRD", info.hopsAre(prefix, "gw_ibgp", gw1Addr, gw2Addr))
+	birdlab.WaitFor(t, 20*time.Second, "both sessions established", sessionsUp(s))
+	birdlab.WaitFor(t, 5*time.Second, "paths at BIRD", info.HopsAre(prefix, "gw_ibgp", gw1Addr, gw2Addr))
 	start := time.Now()
 	if err := s.Stop(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, 5*time.Second, "BIRD to flush after the NOTIFICATION", info.hopsAre(prefix, "gw_ibgp"))
-	out, _ := info.birdc("show protocols all gw_ibgp")
+	took := birdlab.WaitFor(t, 5*time.Second, "BIRD to flush after the NOTIFICATION", info.HopsAre(prefix, "gw_ibgp"))
+	out, _ := info.Birdc("show protocols all gw_ibgp")
 	t.Logf("BIRD flushed %s after Stop(withdraw=false):\n%s", took.Round(time.Millisecond), out)
 	_ = start
 }
 
-// heldStale is a waitFor condition: BIRD is in graceful restart for protocol
+// heldStale is a birdlab.WaitFor condition: BIRD is in graceful restart for protocol
 // and still has exactly the next hops want for prefix.
 func (p *peerLab) heldStale(prefix, protocol string, want ...string) func() (bool, string) {
 	return func() (bool, string) {
-		hops, err := p.nextHops(prefix, protocol)
+		hops, err := p.NextHops(prefix, protocol)
 		if err != nil {
 			return false, err.Error()
 		}
-		gr, err := p.grActive(protocol)
+		gr, err := p.GRActive(protocol)
 		if err != nil {
 			return false, err.Error()
 		}

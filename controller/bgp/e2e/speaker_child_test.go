@@ -173,7 +173,7 @@ func startSpeaker(t *testing.T, cfg bgp.Config, in bgp.Input) (*bgp.Speaker, *sy
 	return s, logs
 }
 
-// sessionsUp is a waitFor condition: every neighbor is established.
+// sessionsUp is a birdlab.WaitFor condition: every neighbor is established.
 func sessionsUp(s *bgp.Speaker) func() (bool, string) {
 	return func() (bool, string) {
 		st, err := s.Status(context.Background())
