@@ -13,39 +13,11 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
-
-// pinDir returns a fresh pin directory under bpffs, removed after the test.
-func pinDir(t *testing.T) string {
-	t.Helper()
-	skipUnlessBPF(t)
-	var fs unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
-		t.Skip("no bpffs mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
-	}
-	dir := filepath.Join("/sys/fs/bpf", fmt.Sprintf("graygw-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-func basicModel(t *testing.T) *model.State {
-	t.Helper()
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := f.States["basic"]
-	ms, err := st.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ms
-}
 
 // vectorCase returns the input frame and expectation of a named vector.
 func vectorCase(t *testing.T, name string) ([]byte, testvectors.Expect) {
@@ -207,11 +179,7 @@ func TestPinnedRestart(t *testing.T) {
 	first := decide(t, d, frame)
 	d.Close()
 
-	d2, err := Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d2.Unpin(); d2.Close() })
+	d2 := reopen(t, dir)
 	if got := decide(t, d2, frame); got != first {
 		t.Fatalf("after reopen: %s, want %s", got, first)
 	}
@@ -413,26 +381,11 @@ func TestRebuildRepairs(t *testing.T) {
 	}
 	d.Close()
 
-	d, err = Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Unpin(); d.Close() })
+	d = reopen(t, dir)
 	if err := d.objs.GrayRules.Lookup(&stray, &v); !errors.Is(err, ebpf.ErrKeyNotExist) {
 		t.Fatalf("stray entry still there: %v", err)
 	}
-	f, _ := testvectors.Committed()
-	ports := portsOf(ms)
-	for _, c := range f.Cases {
-		frame, _ := c.Frame()
-		if len(frame) < minFrame {
-			continue
-		}
-		want := model.Process(ms, frame)
-		aimPorts(t, d, ports, int(want.Port))
-		if ret, out := run(t, d.Program(), frame); ret != wantVerdict(want.Verdict) ||
-			(want.Verdict == model.Forward && string(out) != string(want.Frame)) {
-			t.Errorf("%s after repair: %s, want %s %s", c.Name, verdictName(ret), want.Verdict, want.Reason)
-		}
-	}
+	vectorsAgree(t, d, ms, func(name string, ret uint32, want model.Result) {
+		t.Errorf("%s after repair: %s, want %s %s", name, verdictName(ret), want.Verdict, want.Reason)
+	})
 }

@@ -9,26 +9,14 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/graygw/graygw/model"
-	"github.com/graygw/graygw/testvectors"
 )
 
 // backendsAgree fails unless every vector decides as the model says over ms.
 func backendsAgree(t *testing.T, d *Dataplane, ms *model.State, when string) {
 	t.Helper()
-	f, _ := testvectors.Committed()
-	ports := portsOf(ms)
-	for _, c := range f.Cases {
-		frame, _ := c.Frame()
-		if len(frame) < minFrame {
-			continue
-		}
-		want := model.Process(ms, frame)
-		aimPorts(t, d, ports, int(want.Port))
-		if ret, out := run(t, d.Program(), frame); ret != wantVerdict(want.Verdict) ||
-			(want.Verdict == model.Forward && string(out) != string(want.Frame)) {
-			t.Fatalf("%s: %s: %s, want %s %s", when, c.Name, verdictName(ret), want.Verdict, want.Reason)
-		}
-	}
+	vectorsAgree(t, d, ms, func(name string, ret uint32, want model.Result) {
+		t.Fatalf("%s: %s: %s, want %s %s", when, name, verdictName(ret), want.Verdict, want.Reason)
+	})
 }
 
 // A backend modified more often than there are free cells keeps deciding as
@@ -93,9 +81,7 @@ func TestBackendCellsRebuild(t *testing.T) {
 	must(d.objs.BackendCells.Update(d.cells.of[13], &v, ebpf.UpdateAny))
 	must(d.objs.BackendVer.Update(uint32(99), d.cells.of[21]+1, ebpf.UpdateAny))
 	d.Close()
-	d, err = Open(Options{PinDir: dir})
-	must(err)
-	t.Cleanup(func() { d.Unpin(); d.Close() })
+	d = reopen(t, dir)
 	backendsAgree(t, d, ms, "after reopen")
 	var w uint32
 	must(d.objs.BackendVer.Lookup(uint32(99), &w))

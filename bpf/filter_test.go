@@ -138,11 +138,7 @@ func TestFilterTracksRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	d, err = Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Unpin(); d.Close() })
+	d = reopen(t, dir)
 	checkFilter(t, d, "after reopen")
 	for _, rm := range live {
 		if err := d.DeleteRule(rm); err != nil {

@@ -4,14 +4,19 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
+	"github.com/graygw/graygw/testvectors"
 )
 
 // XDP verdicts.
@@ -47,6 +52,45 @@ func openTest(t testing.TB) *Dataplane {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// pinDir returns a fresh pin directory under bpffs, removed after the test.
+func pinDir(t testing.TB) string {
+	t.Helper()
+	skipUnlessBPF(t)
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
+		t.Skip("no bpffs mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
+	}
+	dir := filepath.Join("/sys/fs/bpf", fmt.Sprintf("graygw-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func basicModel(t testing.TB) *model.State {
+	t.Helper()
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.States["basic"]
+	ms, err := st.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// reopen loads the program over the maps pinned in dir, as a restarted loader
+// does; they are unpinned and closed at the end of the test.
+func reopen(t testing.TB, dir string) *Dataplane {
+	t.Helper()
+	d, err := Open(Options{PinDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Unpin(); d.Close() })
 	return d
 }
 
@@ -174,4 +218,33 @@ func verdictName(v uint32) string {
 		return [...]string{"ABORTED", "DROP", "PASS", "TX", "REDIRECT"}[v]
 	}
 	return "?"
+}
+
+// vectorsAgree runs every committed vector (those of at least minFrame bytes)
+// through d's program, with the backends' ports aimed as the model's decision
+// over ms needs, and calls mismatch for each whose verdict, or forwarded frame,
+// is not the model's. It returns how many vectors the model forwards.
+func vectorsAgree(t testing.TB, d *Dataplane, ms *model.State, mismatch func(name string, ret uint32, want model.Result)) (forwarded int) {
+	t.Helper()
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := portsOf(ms)
+	for _, c := range f.Cases {
+		frame, _ := c.Frame()
+		if len(frame) < minFrame {
+			continue
+		}
+		want := model.Process(ms, frame)
+		aimPorts(t, d, ports, int(want.Port))
+		if ret, out := run(t, d.Program(), frame); ret != wantVerdict(want.Verdict) ||
+			(want.Verdict == model.Forward && string(out) != string(want.Frame)) {
+			mismatch(c.Name, ret, want)
+		}
+		if want.Verdict == model.Forward {
+			forwarded++
+		}
+	}
+	return forwarded
 }

@@ -45,22 +45,9 @@ func TestPoolHashEncodings(t *testing.T) {
 	}
 	ms := basicModel(t)
 	applyState(t, d, ms)
-	f, _ := testvectors.Committed()
 	check := func(when string) {
 		t.Helper()
-		ports := portsOf(ms)
-		for _, c := range f.Cases {
-			frame, _ := c.Frame()
-			if len(frame) < minFrame {
-				continue
-			}
-			want := model.Process(ms, frame)
-			aimPorts(t, d, ports, int(want.Port))
-			if ret, out := run(t, d.Program(), frame); ret != wantVerdict(want.Verdict) ||
-				(want.Verdict == model.Forward && string(out) != string(want.Frame)) {
-				t.Fatalf("%s: %s: %s, want %s %s", when, c.Name, verdictName(ret), want.Verdict, want.Reason)
-			}
-		}
+		backendsAgree(t, d, ms, when)
 		for _, p := range []uint16{testvectors.PoolBase, testvectors.PoolGray} {
 			var w uint32
 			if err := d.objs.PoolSlot.Lookup(uint32(p), &w); err != nil {
@@ -114,9 +101,6 @@ func TestPoolHashEncodings(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close()
-	if d, err = Open(Options{PinDir: dir}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Unpin(); d.Close() })
+	d = reopen(t, dir)
 	check("after reopen")
 }

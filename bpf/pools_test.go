@@ -55,27 +55,9 @@ func renumberPools(s *model.State, m map[uint16]uint16) *model.State {
 // verdict and output bytes must agree.
 func agreeOnVectors(t *testing.T, d *Dataplane, ms *model.State, what string) {
 	t.Helper()
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports := portsOf(ms)
-	forwarded := 0
-	for _, c := range f.Cases {
-		frame, _ := c.Frame()
-		if len(frame) < minFrame {
-			continue
-		}
-		want := model.Process(ms, frame)
-		aimPorts(t, d, ports, int(want.Port))
-		ret, out := run(t, d.Program(), frame)
-		if ret != wantVerdict(want.Verdict) || (want.Verdict == model.Forward && string(out) != string(want.Frame)) {
-			t.Errorf("%s: %s: %s, want %s %s (pool %d)", what, c.Name, verdictName(ret), want.Verdict, want.Reason, want.Pool)
-		}
-		if want.Verdict == model.Forward {
-			forwarded++
-		}
-	}
+	forwarded := vectorsAgree(t, d, ms, func(name string, ret uint32, want model.Result) {
+		t.Errorf("%s: %s: %s, want %s %s (pool %d)", what, name, verdictName(ret), want.Verdict, want.Reason, want.Pool)
+	})
 	if forwarded == 0 {
 		t.Fatalf("%s: no vector forwarded", what)
 	}
@@ -272,11 +254,7 @@ func TestPoolSlotsRebuild(t *testing.T) {
 	}
 	d.Close()
 
-	d, err = Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Unpin(); d.Close() })
+	d = reopen(t, dir)
 	if got := d.Pools(); !slices.Equal(got, []uint16{testvectors.PoolGray, 5, 32769, 40000}) {
 		t.Fatalf("Pools() after the restart = %v, want [2 5 32769 40000]", got)
 	}
