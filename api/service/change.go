@@ -147,12 +147,20 @@ func (s *Service) changeLocked(ctx context.Context, c change) (*graygwv1.ChangeR
 	// A dry run says what the gateways would get: it reads them back. A change
 	// that is applied is planned against the current intent's desired entries
 	// (no read-back: the engine's pass repairs any drift on its own).
+	var gps []engine.GatewayPlan
 	if c.opts.GetDryRun() {
-		res.Plans = plans(s.cfg.Engine.Plan(ctx, p))
+		gps = s.cfg.Engine.Plan(ctx, p)
 	} else {
-		res.Plans = plans(s.cfg.Engine.ChangePlan(p))
+		gps = s.cfg.Engine.ChangePlan(p)
 	}
+	res.Plans = plans(gps)
 	s.log.Debug("change planned", "operation", c.op)
+	// A change a gateway's tables cannot hold is refused before it is stored:
+	// the gateway would refuse it and keep its entries (nothing half-applied),
+	// but the intent in force would then say what no gateway can hold.
+	if err := overflowError(gps); err != nil {
+		return nil, err
+	}
 	if cur != nil && bytes.Equal(cur.Intent, c.doc) {
 		res.Unchanged = true
 		return res, nil
@@ -252,10 +260,31 @@ func problemsError(ps []*graygwv1.Problem) error {
 	return errors.New(strings.Join(lines, "; "))
 }
 
+// overflowError is ResourceExhausted naming every table a plan overflows
+// (engine.Overflow.Refuse), or nil.
+func overflowError(gps []engine.GatewayPlan) error {
+	var msgs []string
+	for _, gp := range gps {
+		for _, o := range gp.Overflows {
+			if o.Refuse() {
+				msgs = append(msgs, o.String())
+			}
+		}
+	}
+	if msgs == nil {
+		return nil
+	}
+	return status.Error(codes.ResourceExhausted, strings.Join(msgs, "; "))
+}
+
 func plans(gps []engine.GatewayPlan) []*graygwv1.GatewayPlan {
 	var out []*graygwv1.GatewayPlan
 	for _, gp := range gps {
-		p := &graygwv1.GatewayPlan{Gateway: gp.Gateway, Reachable: gp.Reachable, Note: gp.Note,
+		note := gp.Note
+		for _, o := range gp.Overflows {
+			note = strings.TrimPrefix(note+"; ", "; ") + o.String()
+		}
+		p := &graygwv1.GatewayPlan{Gateway: gp.Gateway, Reachable: gp.Reachable, Note: note,
 			Inserts: uint32(gp.Inserts), Modifies: uint32(gp.Modifies), Deletes: uint32(gp.Deletes),
 			Foreign: uint32(gp.Foreign), Truncated: gp.Truncated}
 		for _, g := range gp.Groups {

@@ -214,6 +214,9 @@ type want struct {
 
 	idxOnce sync.Once
 	idx     map[string]string // Key -> origin, built on first use
+
+	cntOnce sync.Once
+	cnt     map[uint32]int // entries by table id, built on first use (counts)
 }
 
 // entries returns every entry of w (a new slice).

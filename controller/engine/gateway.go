@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
 
@@ -86,6 +87,38 @@ type gateway struct {
 	// base: closed once the session or mastership changed since, which voids
 	// base even if the worker has not handled the change yet.
 	session <-chan struct{}
+	// capacity is the target's table sizes, learned at every full pass from
+	// the P4Info it runs; nil until the first one.
+	capacity *Capacity
+}
+
+// tableCapacity returns the table sizes learned from the target (nil: not
+// known yet).
+func (g *gateway) tableCapacity() *Capacity {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.capacity
+}
+
+// learnCapacity reads the P4Info the target runs and keeps its table sizes; a
+// target that does not return one is taken to run pushed, the P4Info the
+// controller pushes.
+func (g *gateway) learnCapacity(ctx context.Context, pushed *p4configv1.P4Info) *Capacity {
+	info, _, ok, err := g.client.Pipeline(ctx)
+	var c *Capacity
+	switch {
+	case err == nil && ok && info != nil:
+		c = capacityOf(info, "its P4Info size")
+	default:
+		if err != nil {
+			g.log.Debug("target P4Info not read; table sizes taken from the P4Info pushed", "err", err)
+		}
+		c = capacityOf(pushed, "the size in the P4Info the controller pushes")
+	}
+	g.mu.Lock()
+	g.capacity = c
+	g.mu.Unlock()
+	return c
 }
 
 func newGateway(e *Engine, name, addr string, device uint64) (*gateway, error) {
@@ -144,6 +177,17 @@ func (g *gateway) run() {
 			wasFull, err := g.reconcile(full, changes)
 			full = false
 			switch {
+			case errors.Is(err, ErrCapacity):
+				// Nothing was written, and retrying cannot help until the
+				// intent or the target changes: the next intent change (or
+				// session change, Kick, periodic pass) tries again. An
+				// incremental pass kept its base: the next one can be
+				// incremental too.
+				retry = 0
+				if wasFull {
+					timer.Reset(g.e.cfg.Interval)
+				}
+				full = wasFull
 			case err != nil:
 				retry = min(max(retry*2, g.e.cfg.Retry), g.e.cfg.Interval)
 				timer.Reset(retry)
@@ -270,6 +314,13 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 		if plan.Empty() {
 			return false, nil
 		}
+		if ov := g.e.overflows(g.name, w.version, g.tableCapacity(), base.counts(), plan.Updates); len(ov) > 0 {
+			// Nothing written: the target still holds base exactly.
+			g.mu.Lock()
+			g.base = base
+			g.mu.Unlock()
+			return false, &CapacityError{Overflows: ov}
+		}
 		g.log.Info("writing plan", "version", w.version, "inserts", plan.Inserts, "modifies", plan.Modifies,
 			"deletes", plan.Deletes, "incremental", true, "from_version", base.version)
 		written, err = g.apply(ctx, plan.Updates)
@@ -285,6 +336,7 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 	if err != nil {
 		return true, fmt.Errorf("pipeline: %w", err)
 	}
+	capacity := g.learnCapacity(ctx, g.e.codec.Info().P4Info())
 	raw, err := g.client.ReadTable(ctx, 0, false)
 	if err != nil {
 		return true, fmt.Errorf("read back: %w", err)
@@ -329,6 +381,11 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 	}
 	if plan.Empty() {
 		return true, nil
+	}
+	held := map[uint32]int{}
+	countTables(held, have)
+	if ov := g.e.overflows(g.name, w.version, capacity, held, plan.Updates); len(ov) > 0 {
+		return true, &CapacityError{Overflows: ov} // nothing written: the target keeps its entries
 	}
 	g.log.Info("writing plan", "version", w.version, "inserts", plan.Inserts, "modifies", plan.Modifies,
 		"deletes", plan.Deletes, "pipeline_pushed", pushed)

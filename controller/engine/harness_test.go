@@ -37,6 +37,7 @@ type agent struct {
 	addr string
 	dp   dataplane.Dataplane
 	dir  string
+	info *p4info.Info // the P4Info served; nil: the project's
 
 	mu  sync.Mutex
 	srv *server.Server
@@ -76,7 +77,11 @@ func startAgent(t *testing.T, dp dataplane.Dataplane) *agent {
 
 func (a *agent) start() {
 	a.t.Helper()
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: projectInfo(a.t), Dataplane: a.dp, StateDir: a.dir,
+	info := a.info
+	if info == nil {
+		info = projectInfo(a.t)
+	}
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: a.dp, StateDir: a.dir,
 		Generation: "test", Logger: logger(a.t)})
 	if err != nil {
 		a.t.Fatalf("agent: %v", err)

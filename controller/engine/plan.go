@@ -34,6 +34,11 @@ type GatewayPlan struct {
 	// Changes lists the first updates one by one; Truncated says there are more.
 	Changes   []Change
 	Truncated bool
+	// Overflows are the tables the plan would fill past their size on the
+	// gateway (as its P4Info says, learned at its last full pass; not checked
+	// before the gateway was reached once). The gateway's pass refuses such a
+	// plan and writes nothing; the API refuses a change when Overflow.Refuse.
+	Overflows []Overflow
 }
 
 // ChangeGroup counts the updates of one operation, table and origin.
@@ -75,6 +80,7 @@ func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 		cur := e.wants[gres.Name]
 		e.mu.Unlock()
 		var have []*reconcile.Set
+		before := map[uint32]int{}
 		switch {
 		case g == nil:
 			gp.Note = "gateway not managed yet: planned against an empty target"
@@ -89,6 +95,7 @@ func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 					read[i] = Canonicalize(te)
 				}
 				have = []*reconcile.Set{reconcile.NewSet(read, nil)}
+				countTables(before, read)
 				break
 			}
 			if code, _ := statusCode(err); code == codes.FailedPrecondition {
@@ -97,13 +104,13 @@ func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 				break
 			}
 			if cur != nil {
-				have = cur.sets
+				have, before = cur.sets, cur.counts()
 				gp.Note = fmt.Sprintf("target unreachable (%s): planned against the entries of intent version %d", shortErr(err), cur.version)
 			} else {
 				gp.Note = fmt.Sprintf("target unreachable (%s): planned against an empty target", shortErr(err))
 			}
 		}
-		e.planOne(&gp, w, have, cur)
+		e.planOne(&gp, w, have, cur, g, before)
 		out = append(out, gp)
 	}
 	return out
@@ -131,29 +138,35 @@ func (e *Engine) ChangePlan(p *Prepared) []GatewayPlan {
 		cur := e.wants[gres.Name]
 		e.mu.Unlock()
 		var have []*reconcile.Set
+		before := map[uint32]int{}
 		switch {
 		case g == nil || cur == nil:
 			gp.Note = "gateway not managed yet: planned against an empty target"
 		default:
-			have = cur.sets
+			have, before = cur.sets, cur.counts()
 			gp.Note = fmt.Sprintf("planned against the entries of intent version %d (not read back)", cur.version)
 			if st := g.status(); !st.InSync || st.Version != cur.version {
 				gp.Note += fmt.Sprintf("; the gateway does not hold them yet (version %d, in sync %v): its next pass reads it back", st.Version, st.InSync)
 			}
 		}
-		e.planOne(&gp, w, have, cur)
+		e.planOne(&gp, w, have, cur, g, before)
 		out = append(out, gp)
 	}
 	return out
 }
 
-func (e *Engine) planOne(gp *GatewayPlan, w *want, have []*reconcile.Set, cur *want) {
+// planOne diffs have (holding before, by table id) against w and checks the
+// plan against the table sizes learned from g (nil: not managed, unchecked).
+func (e *Engine) planOne(gp *GatewayPlan, w *want, have []*reconcile.Set, cur *want, g *gateway, before map[uint32]int) {
 	plan, err := reconcile.DiffSets(w.sets, have, e.order)
 	if err != nil {
 		gp.Note = strings.TrimPrefix(gp.Note+"; ", "; ") + "diff failed: " + err.Error()
 		return
 	}
 	e.summarize(gp, plan, cur)
+	if g != nil {
+		gp.Overflows = e.overflows(gp.Gateway, 0, g.tableCapacity(), before, plan.Updates)
+	}
 }
 
 func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, cur *want) {

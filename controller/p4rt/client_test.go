@@ -228,3 +228,31 @@ func TestNewCookieKeepsEntriesOfACompatiblePipeline(t *testing.T) {
 		t.Fatalf("after re-push with a new cookie: %d entries, %v; want the entry kept", len(got), err)
 	}
 }
+
+func TestPipelineReturnsTheP4InfoTheTargetRuns(t *testing.T) {
+	a := startAgent(t, "127.0.0.1:0")
+	c := dial(t, a.addr, 10)
+	if err := c.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, ok, err := c.Pipeline(ctx(t)); err != nil || ok || got != nil {
+		t.Fatalf("before any push: info=%v ok=%v err=%v", got != nil, ok, err)
+	}
+	in := info(t)
+	if _, err := c.EnsurePipeline(ctx(t), in.P4Info(), nil, 42); err != nil {
+		t.Fatal(err)
+	}
+	got, cookie, ok, err := c.Pipeline(ctx(t))
+	if err != nil || !ok || cookie != 42 || got == nil {
+		t.Fatalf("Pipeline = info %v cookie %d ok %v err %v", got != nil, cookie, ok, err)
+	}
+	tb, err := in.Table(pipeline.TableGrayRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pt := range got.GetTables() {
+		if pt.GetPreamble().GetId() == tb.ID && pt.GetSize() != tb.Size {
+			t.Fatalf("gray_rules size %d, want %d", pt.GetSize(), tb.Size)
+		}
+	}
+}

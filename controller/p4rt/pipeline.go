@@ -63,3 +63,19 @@ func (c *Client) EnsurePipeline(ctx context.Context, info *p4configv1.P4Info, de
 	c.log.Info("pushed forwarding pipeline", "cookie", cookie, "action", action)
 	return true, nil
 }
+
+// Pipeline reads the P4Info and the cookie of the target's forwarding pipeline
+// (P4INFO_AND_COOKIE). ok is false when the target has no pipeline yet; info is
+// nil when the target does not return its P4Info.
+func (c *Client) Pipeline(ctx context.Context) (info *p4configv1.P4Info, cookie uint64, ok bool, err error) {
+	resp, err := c.rt.GetForwardingPipelineConfig(ctx, &p4v1.GetForwardingPipelineConfigRequest{
+		DeviceId: c.opts.DeviceID, ResponseType: p4v1.GetForwardingPipelineConfigRequest_P4INFO_AND_COOKIE})
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("p4rt: %s: get pipeline: %w", c.addr, err)
+	}
+	cfg := resp.GetConfig()
+	if cfg.GetCookie() == nil && cfg.GetP4Info() == nil {
+		return nil, 0, false, nil
+	}
+	return cfg.GetP4Info(), cfg.GetCookie().GetCookie(), true, nil
+}

@@ -1,0 +1,91 @@
+package service_test
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/server"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/p4rt"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// startSmallAgent serves an agent whose P4Info says gray_rules holds rules
+// entries, already running it under the engine's cookie (a target provisioned
+// with a smaller build): the engine learns the size from it.
+func startSmallAgent(t *testing.T, rules int64) string {
+	t.Helper()
+	pi := proto.Clone(projectInfo(t).P4Info()).(*p4configv1.P4Info)
+	for _, tb := range pi.GetTables() {
+		if tb.GetPreamble().GetName() == pipeline.TableGrayRules {
+			tb.Size = rules
+		}
+	}
+	info, err := p4info.New(pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: dataplane.NewMemory(dataplane.Limits{}), Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	p4v1.RegisterP4RuntimeServer(gs, srv)
+	go gs.Serve(lis)
+	t.Cleanup(func() { gs.Stop(); srv.Close() })
+	c, err := p4rt.Dial(lis.Addr().String(), p4rt.Options{DeviceID: 1, ElectionID: 1, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(projectInfo(t), nil)); err != nil {
+		t.Fatal(err)
+	}
+	return lis.Addr().String()
+}
+
+// A cutover the gateway's gray_rules cannot hold is refused before it is
+// stored (ResourceExhausted, naming the table, the sizes and what to do), as a
+// dry run or not; the gateway keeps its entries.
+func TestCutoverOverflowingAGatewayIsRefused(t *testing.T) {
+	addr := startSmallAgent(t, 1)
+	c := startController(t)
+	mustApply(t, c, intentYAML(addr), "alice") // one rule: fits
+	want := "gray_rules: intent needs 2 entries, gateway gw1 holds 1 (its P4Info size); remove rules or use a larger build"
+	for _, dry := range []bool{true, false} {
+		o := opts("bob")
+		o.DryRun = dry
+		_, err := c.c.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: "10.0.0.6"}},
+			Pool: "gray", Options: o})
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), want) {
+			t.Fatalf("dry run %v: err %v, want ResourceExhausted %q", dry, err, want)
+		}
+	}
+	if got, _ := c.c.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
+		t.Fatalf("a refused cutover stored version %d", got.GetVersion())
+	}
+	// Diff reports it in the plan's note.
+	resp, err := c.c.Diff(ctx(t), &graygwv1.DiffRequest{IntentYaml: intentYAML(addr) +
+		"  - name: vm-10.0.0.6\n    match: {vip: vpc, vni: 5001, src: 10.0.0.6}\n    pool: gray\n"})
+	if err != nil || len(resp.GetPlans()) != 1 || !strings.Contains(resp.GetPlans()[0].GetNote(), want) {
+		t.Fatalf("diff: %v %v", resp, err)
+	}
+}

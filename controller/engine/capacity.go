@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/graygw/graygw/pipeline"
+)
+
+// ErrCapacity: a gateway's tables are too small for a plan (wrapped by
+// *CapacityError). Nothing was written to the gateway.
+var ErrCapacity = errors.New("engine: gateway tables too small")
+
+// Capacity is what one gateway's tables hold: the size of each table, by
+// P4Info table id, as declared by the P4Info the target runs. A table with
+// size 0 or absent is unknown and not checked.
+type Capacity struct {
+	// Sizes by table id.
+	Sizes map[uint32]int64
+	// Source says where the sizes come from ("its P4Info size", or the P4Info
+	// the controller pushed when the target does not return its own).
+	Source string
+}
+
+// capacityOf reads the table sizes of info.
+func capacityOf(info *p4configv1.P4Info, source string) *Capacity {
+	c := &Capacity{Sizes: map[uint32]int64{}, Source: source}
+	for _, t := range info.GetTables() {
+		if s := t.GetSize(); s > 0 {
+			c.Sizes[t.GetPreamble().GetId()] = s
+		}
+	}
+	return c
+}
+
+// Overflow is one table of one gateway that a plan would fill past its size.
+type Overflow struct {
+	Gateway string
+	Table   string // short name (gray_rules)
+	// Need is the most entries the table holds at once while the plan is
+	// written: make-before-break inserts come before the deletes, so a pool
+	// flip holds the old and the new version at the same time. Final is the
+	// count once the plan is complete, Current the count before it.
+	Need, Final, Current int
+	// Size is the table's size on the gateway, Source where it comes from.
+	Size   int64
+	Source string
+	// Version is the intent version planned.
+	Version uint64
+}
+
+func (o Overflow) String() string {
+	var b strings.Builder
+	if o.Final > int(o.Size) || o.Need == o.Final {
+		fmt.Fprintf(&b, "%s: intent", o.Table)
+		if o.Version > 0 {
+			fmt.Fprintf(&b, " version %d", o.Version)
+		}
+		fmt.Fprintf(&b, " needs %d entries", o.Final)
+		if o.Need > o.Final {
+			fmt.Fprintf(&b, " (%d at once while old entries are replaced make-before-break)", o.Need)
+		}
+	} else {
+		fmt.Fprintf(&b, "%s: the change needs %d entries at once (make-before-break: the new entries are written before the %d old ones are deleted; %d once done)",
+			o.Table, o.Need, o.Need-o.Final, o.Final)
+	}
+	fmt.Fprintf(&b, ", gateway %s holds %d (%s); %s", o.Gateway, o.Size, o.Source, advice(o.Table, o.Final <= int(o.Size)))
+	return b.String()
+}
+
+// Refuse says whether the API should refuse a change with this overflow: it
+// makes the table overflow, or overflow more. A change that shrinks an intent
+// already too big for the gateway is accepted (it is the way back).
+func (o Overflow) Refuse() bool {
+	if o.Need <= int(o.Size) {
+		return false
+	}
+	return !(o.Current > int(o.Size) && o.Final <= o.Current)
+}
+
+func advice(table string, finalFits bool) string {
+	var what string
+	switch table {
+	case shortName(pipeline.TableGrayRules):
+		what = "remove rules"
+	case shortName(pipeline.TableBackendSelect), shortName(pipeline.TablePoolHash):
+		what = "remove pools"
+		if finalFits {
+			what = "change fewer pools at once"
+		}
+	case shortName(pipeline.TableVIP):
+		what = "remove VIPs"
+	case shortName(pipeline.TableVNITenant):
+		what = "remove VNIs from the tenants"
+	case shortName(pipeline.TableBackend):
+		what = "remove backends"
+	default:
+		what = "remove entries"
+	}
+	if finalFits && table == shortName(pipeline.TableGrayRules) {
+		what = "remove rules first, in a change of their own"
+	}
+	return what + " or use a larger build"
+}
+
+func shortName(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
+
+// CapacityError is a plan refused for one gateway because its tables are too
+// small; it wraps ErrCapacity.
+type CapacityError struct {
+	Overflows []Overflow
+}
+
+func (e *CapacityError) Error() string {
+	parts := make([]string, len(e.Overflows))
+	for i, o := range e.Overflows {
+		parts[i] = o.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e *CapacityError) Unwrap() error { return ErrCapacity }
+
+// countTables counts entries by table id.
+func countTables(dst map[uint32]int, entries []*p4v1.TableEntry) {
+	for _, te := range entries {
+		dst[te.GetTableId()]++
+	}
+}
+
+// counts returns w's entries by table id (computed once; pool sets are shared
+// and counted again per want, 4097 entries each: cheap).
+func (w *want) counts() map[uint32]int {
+	w.cntOnce.Do(func() {
+		w.cnt = map[uint32]int{}
+		for _, s := range w.sets {
+			countTables(w.cnt, s.Entries)
+		}
+	})
+	return w.cnt
+}
+
+// overflows walks updates in the order they are written (phase by phase) from
+// before (entries by table id) and returns the tables whose count goes past
+// their size in c at any point. c nil: nothing is known, nothing is checked.
+func (e *Engine) overflows(gateway string, version uint64, c *Capacity, before map[uint32]int, updates []*p4v1.Update) []Overflow {
+	if c == nil || len(c.Sizes) == 0 {
+		return nil
+	}
+	cur := make(map[uint32]int, len(before))
+	peak := make(map[uint32]int, len(before))
+	for t, n := range before {
+		cur[t], peak[t] = n, n
+	}
+	for _, u := range updates {
+		t := u.GetEntity().GetTableEntry().GetTableId()
+		switch u.GetType() {
+		case p4v1.Update_INSERT:
+			cur[t]++
+			peak[t] = max(peak[t], cur[t])
+		case p4v1.Update_DELETE:
+			cur[t]--
+		}
+	}
+	var out []Overflow
+	for _, id := range e.order { // the tables in pipeline order: stable messages
+		size, ok := c.Sizes[id]
+		if !ok || int64(peak[id]) <= size {
+			continue
+		}
+		name := fmt.Sprintf("%#x", id)
+		if t, ok := e.codec.Info().TableByID(id); ok {
+			name = shortName(t.Name)
+		}
+		out = append(out, Overflow{Gateway: gateway, Table: name, Need: peak[id], Final: cur[id], Current: before[id],
+			Size: size, Source: c.Source, Version: version})
+	}
+	return out
+}

@@ -1,0 +1,218 @@
+package engine_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/p4rt"
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// smallInfo is the project's P4Info with the given tables' sizes changed (a
+// smaller build of the same pipeline: Tofino 1's gray_rules).
+func smallInfo(t *testing.T, sizes map[string]int64) *p4info.Info {
+	t.Helper()
+	pi := proto.Clone(projectInfo(t).P4Info()).(*p4configv1.P4Info)
+	for _, tb := range pi.GetTables() {
+		if s, ok := sizes[tb.GetPreamble().GetName()]; ok {
+			tb.Size = s
+			delete(sizes, tb.GetPreamble().GetName())
+		}
+	}
+	if len(sizes) > 0 {
+		t.Fatalf("no such tables: %v", sizes)
+	}
+	info, err := p4info.New(pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// startSmallAgent serves an agent whose P4Info declares the given table sizes
+// (and enforces them: RESOURCE_EXHAUSTED past them), already running that
+// P4Info under the engine's cookie, as a target provisioned with its own build
+// is: the engine pushes nothing and learns the sizes from
+// GetForwardingPipelineConfig.
+func startSmallAgent(t *testing.T, sizes map[string]int64) *agent {
+	t.Helper()
+	info := smallInfo(t, sizes)
+	a := &agent{t: t, addr: "127.0.0.1:0", dp: dataplane.NewMemory(dataplane.Limits{}), dir: t.TempDir(), info: info}
+	a.start()
+	t.Cleanup(a.kill)
+	c, err := p4rt.Dial(a.addr, p4rt.Options{DeviceID: 1, ElectionID: 1, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(projectInfo(t), nil)); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// gatewayStatus polls the engine until ok holds for gateway gw.
+func gatewayStatus(t *testing.T, e *engine.Engine, gw string, ok func(engine.GatewayStatus) bool) engine.GatewayStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, st := range e.Status() {
+			if st.Name == gw && ok(st) {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway %s: condition not reached; status %+v", gw, e.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func failed(st engine.GatewayStatus) bool { return st.LastResult == engine.ResultError }
+
+// withRule adds a VM rule to the test intent.
+func withRule(doc, src string) string {
+	return doc + `  - name: vm-` + src + `
+    match: {vip: vpc, vni: 5001, src: ` + src + `}
+    pool: gray
+`
+}
+
+// An intent that fits one gateway and not the other: the small one gets no
+// write at all and an error naming the table, the sizes and what to do, and
+// keeps it without retrying in a loop; the big one converges. The next intent
+// change that fits brings the small one in.
+func TestIntentTooBigForOneGatewayWritesNothingThere(t *testing.T) {
+	big := startAgent(t, nil)
+	small := startSmallAgent(t, map[string]int64{pipeline.TableGrayRules: 1})
+	e := newEngine(t, store.NewMemory(), 10)
+	addrs := []string{big.addr, small.addr}
+	two := withRule(intentYAML(addrs, threeBackends()), "10.0.0.6")
+	p := apply(t, e, load(t, two), 1)
+
+	gatewayStatus(t, e, "gw1", func(st engine.GatewayStatus) bool { return st.InSync && st.Version == 1 })
+	sameEntries(t, big.entries(t), desired(t, p.Result(), "gw1"))
+	st := gatewayStatus(t, e, "gw2", failed)
+	want := "gray_rules: intent version 1 needs 2 entries, gateway gw2 holds 1 (its P4Info size); remove rules or use a larger build"
+	if st.LastError != want {
+		t.Fatalf("gw2 error\n got %q\nwant %q", st.LastError, want)
+	}
+	if n := len(small.entries(t)); n != 0 || st.EntriesWritten != 0 || st.WriteErrors != 0 {
+		t.Fatalf("gw2 holds %d entries, %d written, %d refused: want none", n, st.EntriesWritten, st.WriteErrors)
+	}
+	// Not retried in a loop (Retry is 50 ms in these tests).
+	time.Sleep(400 * time.Millisecond)
+	if again := gatewayStatus(t, e, "gw2", failed); again.Reconciles != st.Reconciles {
+		t.Fatalf("gw2 retried %d times with nothing changed", again.Reconciles-st.Reconciles)
+	}
+
+	// The plan of the same intent says so too.
+	p1, err := e.Prepare(load(t, two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gp := range e.ChangePlan(p1) {
+		if gp.Gateway == "gw1" && len(gp.Overflows) != 0 || gp.Gateway == "gw2" && (len(gp.Overflows) != 1 || gp.Overflows[0].Table != "gray_rules") {
+			t.Fatalf("plan of %s: overflows %+v", gp.Gateway, gp.Overflows)
+		}
+	}
+
+	// One rule fits: the next intent change brings gw2 to it.
+	p2 := apply(t, e, load(t, intentYAML(addrs, threeBackends())), 2)
+	waitVersion(t, e, 2)
+	sameEntries(t, small.entries(t), desired(t, p2.Result(), "gw2"))
+	sameEntries(t, big.entries(t), desired(t, p2.Result(), "gw1"))
+}
+
+// An incremental change that would overflow is refused whole: nothing is
+// written, the target keeps the previous version, and the next change that
+// fits is written incrementally from there.
+func TestIncrementalOverflowWritesNothing(t *testing.T) {
+	a := startSmallAgent(t, map[string]int64{pipeline.TableGrayRules: 1})
+	e := newEngine(t, store.NewMemory(), 10)
+	one := intentYAML([]string{a.addr}, threeBackends())
+	p1 := apply(t, e, load(t, one), 1)
+	st := waitVersion(t, e, 1)[0]
+	reads, written := a.reads.Load(), st.EntriesWritten
+
+	p2, err := e.Prepare(load(t, withRule(one, "10.0.0.6")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := e.ChangePlan(p2)
+	if len(plan[0].Overflows) != 1 || !plan[0].Overflows[0].Refuse() || plan[0].Overflows[0].Need != 2 {
+		t.Fatalf("change plan overflows %+v", plan[0].Overflows)
+	}
+	if err := e.Commit(p2, 2); err != nil {
+		t.Fatal(err)
+	}
+	st = gatewayStatus(t, e, "gw1", func(st engine.GatewayStatus) bool { return failed(st) && st.Reconciles > 1 })
+	if !strings.HasPrefix(st.LastError, "gray_rules: intent version 2 needs 2 entries, gateway gw1 holds 1") {
+		t.Fatalf("error %q", st.LastError)
+	}
+	if st.EntriesWritten != written || st.WriteErrors != 0 || a.reads.Load() != reads {
+		t.Fatalf("refused change wrote %d, refused %d, read %d times", st.EntriesWritten-written, st.WriteErrors, a.reads.Load()-reads)
+	}
+	sameEntries(t, a.entries(t), desired(t, p1.Result(), "gw1"))
+
+	// A change that fits (the rule moved to the base pool): incremental from
+	// version 1, one modify.
+	reads = a.reads.Load()
+	apply(t, e, load(t, strings.Replace(one, "    pool: gray\n", "    pool: base\n", 1)), 3)
+	st = waitVersion(t, e, 3)[0]
+	if st.LastWritten != 1 || a.reads.Load() != reads {
+		t.Fatalf("after the refusal: wrote %d, read %d times; want an incremental pass of 1", st.LastWritten, a.reads.Load()-reads)
+	}
+}
+
+// A pool flip holds both versions of the pool at once (make-before-break):
+// the peak is counted, not only the final state.
+func TestPoolFlipPeakIsCounted(t *testing.T) {
+	// Two pools of 4096 buckets fit, three versions at once do not.
+	a := startSmallAgent(t, map[string]int64{pipeline.TableBackendSelect: 2*pipeline.Buckets + 100})
+	e := newEngine(t, store.NewMemory(), 10)
+	one := intentYAML([]string{a.addr}, threeBackends())
+	p1 := apply(t, e, load(t, one), 1)
+	st := waitVersion(t, e, 1)[0]
+	written := st.EntriesWritten
+
+	p2, err := e.Prepare(load(t, strings.Replace(one, "weight: 1}\n", "weight: 3}\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ov := e.ChangePlan(p2)[0].Overflows
+	if len(ov) != 1 || ov[0].Table != "backend_select" || ov[0].Need != 3*pipeline.Buckets || ov[0].Final != 2*pipeline.Buckets || !ov[0].Refuse() {
+		t.Fatalf("overflows %+v", ov)
+	}
+	if err := e.Commit(p2, 2); err != nil {
+		t.Fatal(err)
+	}
+	st = gatewayStatus(t, e, "gw1", func(st engine.GatewayStatus) bool { return failed(st) && st.Reconciles > 1 })
+	want := "backend_select: the change needs 12288 entries at once (make-before-break: the new entries are written before the 4096 old ones are deleted; 8192 once done), gateway gw1 holds 8292 (its P4Info size); change fewer pools at once or use a larger build"
+	if st.LastError != want {
+		t.Fatalf("error\n got %q\nwant %q", st.LastError, want)
+	}
+	if st.EntriesWritten != written {
+		t.Fatalf("refused flip wrote %d updates", st.EntriesWritten-written)
+	}
+	sameEntries(t, a.entries(t), desired(t, p1.Result(), "gw1"))
+
+	// A full pass (Kick) reads back and refuses the same way.
+	e.Kick()
+	st = gatewayStatus(t, e, "gw1", func(s engine.GatewayStatus) bool { return s.Reconciles > st.Reconciles })
+	if st.LastError != want {
+		t.Fatalf("full pass: %q", st.LastError)
+	}
+	sameEntries(t, a.entries(t), desired(t, p1.Result(), "gw1"))
+}
