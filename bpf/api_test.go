@@ -164,10 +164,7 @@ func TestPortDown(t *testing.T) {
 // survive, and the new process keeps deciding as the old one did.
 func TestPinnedRestart(t *testing.T) {
 	dir := pinDir(t)
-	d, err := Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPinned(t, dir)
 	ms := basicModel(t)
 	applyState(t, d, ms)
 	shadow := ruleFromModel(ms.GrayRules[0])
@@ -228,31 +225,32 @@ func TestIncompatiblePin(t *testing.T) {
 		!strings.Contains(err.Error(), "--repin") {
 		t.Fatalf("Open over an incompatible pin: %v, want ErrIncompatiblePin naming vip_map's value size and --repin", err)
 	}
-	d, err := Open(Options{PinDir: dir, Repin: true})
-	if err != nil {
-		t.Fatalf("Open with Repin: %v", err)
+	// asABI repins dir as a program of ABI abi would have left it: stamped
+	// abi, without the map gone returns (when gone is not nil).
+	asABI := func(abi uint32, gone func(*Dataplane) *ebpf.Map) {
+		t.Helper()
+		d, err := Open(Options{PinDir: dir, Repin: true})
+		if err != nil {
+			t.Fatalf("Open with Repin: %v", err)
+		}
+		defer d.Close()
+		if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: abi}, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		if gone != nil {
+			if err := gone(d).Unpin(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	// Same sizes, other ABI stamp: refused too.
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: ABI + 1}, ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
+	asABI(ABI+1, nil)
 	if _, err := Open(Options{PinDir: dir}); !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), "ABI") {
 		t.Fatalf("Open over another ABI: %v, want ErrIncompatiblePin naming the ABI", err)
 	}
 	// Pins of the ABI 1 program: no pool_slot, backend_select indexed by
 	// pool id (same sizes). Both differences are listed.
-	d, err = Open(Options{PinDir: dir, Repin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 1}, ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.objs.PoolSlot.Unpin(); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
+	asABI(1, func(d *Dataplane) *ebpf.Map { return d.objs.PoolSlot })
 	_, err = Open(Options{PinDir: dir})
 	if !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), fmt.Sprintf("ABI 1, this program has ABI %d", ABI)) ||
 		!strings.Contains(err.Error(), "pool_slot: not pinned") {
@@ -263,24 +261,14 @@ func TestIncompatiblePin(t *testing.T) {
 		t.Fatalf("the refused Open pinned pool_slot: %v", err)
 	}
 	// Pins of the ABI 2 program: no tss_filter.
-	d, err = Open(Options{PinDir: dir, Repin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 2}, ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.objs.TssFilter.Unpin(); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
+	asABI(2, func(d *Dataplane) *ebpf.Map { return d.objs.TssFilter })
 	_, err = Open(Options{PinDir: dir})
 	if !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), fmt.Sprintf("ABI 2, this program has ABI %d", ABI)) ||
 		!strings.Contains(err.Error(), "tss_filter: not pinned") || !strings.Contains(err.Error(), "--repin") {
 		t.Fatalf("Open over ABI 2 pins: %v, want ErrIncompatiblePin naming the ABI, tss_filter and --repin", err)
 	}
 	t.Logf("over ABI 2 pins: %v", err)
-	d, err = Open(Options{PinDir: dir, Repin: true})
+	d, err := Open(Options{PinDir: dir, Repin: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,10 +344,7 @@ func TestReadBackAndCounterWrites(t *testing.T) {
 // rule operation: Open rewrites gray_rules and gray_masks from rule_store.
 func TestRebuildRepairs(t *testing.T) {
 	dir := pinDir(t)
-	d, err := Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPinned(t, dir)
 	ms := basicModel(t)
 	applyState(t, d, ms)
 	// Lose one installed entry, add a stray one, and empty the mask list.

@@ -61,10 +61,7 @@ func TestBackendCells(t *testing.T) {
 // them from the backends hash.
 func TestBackendCellsRebuild(t *testing.T) {
 	dir := pinDir(t)
-	d, err := Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPinned(t, dir)
 	ms := basicModel(t)
 	applyState(t, d, ms)
 	must := func(err error) {

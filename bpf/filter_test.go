@@ -83,10 +83,7 @@ func TestFilterBitMatchesProgram(t *testing.T) {
 // over pins rebuilds it (a lost bit is set again, a stray one cleared).
 func TestFilterTracksRules(t *testing.T) {
 	dir := pinDir(t)
-	d, err := Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPinned(t, dir)
 	rng := rand.New(rand.NewPCG(7, 7))
 	masks := []RuleKey{
 		{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}},

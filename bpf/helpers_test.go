@@ -82,14 +82,22 @@ func basicModel(t testing.TB) *model.State {
 	return ms
 }
 
-// reopen loads the program over the maps pinned in dir, as a restarted loader
-// does; they are unpinned and closed at the end of the test.
-func reopen(t testing.TB, dir string) *Dataplane {
+// openPinned loads the program with its maps pinned in dir (reusing pins that
+// are there); the test closes it, typically to reopen.
+func openPinned(t testing.TB, dir string) *Dataplane {
 	t.Helper()
 	d, err := Open(Options{PinDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// reopen loads the program over the maps pinned in dir, as a restarted loader
+// does; they are unpinned and closed at the end of the test.
+func reopen(t testing.TB, dir string) *Dataplane {
+	t.Helper()
+	d := openPinned(t, dir)
 	t.Cleanup(func() { d.Unpin(); d.Close() })
 	return d
 }

@@ -39,10 +39,7 @@ func TestHashBits(t *testing.T) {
 // given back) keeps pool_slot in step; a reopen rederives lost bits.
 func TestPoolHashEncodings(t *testing.T) {
 	dir := pinDir(t)
-	d, err := Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPinned(t, dir)
 	ms := basicModel(t)
 	applyState(t, d, ms)
 	check := func(when string) {

@@ -206,10 +206,7 @@ func TestPoolSlots(t *testing.T) {
 // every published pool deciding as before and repairs the rest.
 func TestPoolSlotsRebuild(t *testing.T) {
 	dir := pinDir(t)
-	d, err := Open(Options{PinDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPinned(t, dir)
 	ms := renumberPools(basicModel(t), map[uint16]uint16{testvectors.PoolBase: 32769})
 	applyState(t, d, ms)
 	frame, _ := vectorCase(t, "overlay_default_pool")
@@ -242,7 +239,7 @@ func TestPoolSlotsRebuild(t *testing.T) {
 		}
 	}
 	// A slot written but never published (killed before pool_slot).
-	_, err = d.objs.BackendSelect.BatchUpdate(keys(free), full, nil)
+	_, err := d.objs.BackendSelect.BatchUpdate(keys(free), full, nil)
 	must(err)
 	// Pool 40000 published on 32769's slot (two pools on one slot).
 	must(d.objs.PoolSlot.Update(uint32(40000), base+1, ebpf.UpdateAny))
