@@ -31,6 +31,7 @@ import (
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/p4rtest"
+	"github.com/graygw/graygw/internal/syncbuf"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
@@ -176,31 +177,14 @@ func (l *lab) passProg(ns, ifname string) {
 // agentProc is a running daemon.
 type agentProc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	exited chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // start runs the daemon in the gateway namespace and waits until it serves.
 func (l *lab) start() *agentProc {
 	l.t.Helper()
-	a := &agentProc{stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	a := &agentProc{stderr: &syncbuf.Buffer{}, exited: make(chan error, 1)}
 	a.cmd = exec.Command("nsenter", "--net=/run/netns/"+l.gw, l.bin, "--port", "1=g0", "--port", "2=g1", "--port", "3=g2",
 		"--xdp-mode", "native", "--pin-dir", l.pins, "--state-dir", l.state, "--addr", "unix://"+l.sock)
 	a.cmd.Stderr = a.stderr

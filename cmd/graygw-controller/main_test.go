@@ -24,6 +24,7 @@ import (
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/internal/syncbuf"
 	"github.com/graygw/graygw/p4src"
 )
 
@@ -172,33 +173,16 @@ func startAgent(t *testing.T, dp dataplane.Dataplane) string {
 type controllerRun struct {
 	sigs  chan os.Signal
 	where listening
-	exit  chan int      // receives run's exit code once
-	done  chan struct{} // closed when run returned
-	logs  *syncBuffer   // the controller's log
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+	exit  chan int        // receives run's exit code once
+	done  chan struct{}   // closed when run returned
+	logs  *syncbuf.Buffer // the controller's log
 }
 
 func startController(t *testing.T, args ...string) *controllerRun {
 	t.Helper()
 	r := &controllerRun{sigs: make(chan os.Signal, 2), exit: make(chan int, 1), done: make(chan struct{})}
 	ready := make(chan listening, 1)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	r.logs = logs
 	go func() {
 		r.exit <- run(args, io.Discard, logs, r.sigs, ready)
@@ -207,7 +191,7 @@ func startController(t *testing.T, args ...string) *controllerRun {
 	select {
 	case r.where = <-ready:
 	case code := <-r.exit:
-		t.Fatalf("controller exited with %d before serving:\n%s", code, logs.b.String())
+		t.Fatalf("controller exited with %d before serving:\n%s", code, logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatal("controller did not start")
 	}
@@ -221,9 +205,7 @@ func startController(t *testing.T, args ...string) *controllerRun {
 		case <-time.After(10 * time.Second):
 		}
 		if t.Failed() {
-			logs.mu.Lock()
-			t.Logf("controller log:\n%s", logs.b.String())
-			logs.mu.Unlock()
+			t.Logf("controller log:\n%s", logs.String())
 		}
 	})
 	return r
@@ -422,7 +404,7 @@ func TestBGPStartFailureExits(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("bgp: {asn: 65001, routerID: 10.0.0.1, listenAddress: 127.0.0.1, listenPort: %d, neighbors: [{address: 127.0.0.2, asn: 65002, passive: true}]}\n", port)), 0o600)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run([]string{"--config", cfg, "--store", filepath.Join(dir, "c.db"), "--listen-unix", filepath.Join(dir, "c.sock")},
@@ -430,9 +412,7 @@ func TestBGPStartFailureExits(t *testing.T) {
 	}()
 	select {
 	case code := <-exit:
-		logs.mu.Lock()
-		out := logs.b.String()
-		logs.mu.Unlock()
+		out := logs.String()
 		if code != 1 || !strings.Contains(out, "bgp: the speaker did not start") {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}

@@ -1,20 +1,20 @@
 package bgp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	apipb "github.com/osrg/gobgp/v3/api"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/graygw/graygw/internal/syncbuf"
 )
 
 // testConfig has one passive neighbor that never connects: enough to exercise
@@ -88,9 +88,9 @@ func listRIB(t *testing.T, s *Speaker) []ribPath {
 	return out
 }
 
-func startSpeaker(t *testing.T, in Input) (*Speaker, *syncBuffer) {
+func startSpeaker(t *testing.T, in Input) (*Speaker, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	s, err := New(testConfig(), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -104,24 +104,6 @@ func startSpeaker(t *testing.T, in Input) (*Speaker, *syncBuffer) {
 	}
 	t.Cleanup(func() { _ = s.Stop(context.Background(), false) })
 	return s, logs
-}
-
-// syncBuffer is a log sink safe for GoBGP's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestSpeakerAnnouncesOnePathPerNextHop(t *testing.T) {

@@ -1,7 +1,6 @@
 package health
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/internal/syncbuf"
 )
 
 // TestMachineRiseFall: fall failures in a row take an up backend down, rise
@@ -109,24 +109,6 @@ func (f *fakeProber) Probe(_ context.Context, a netip.Addr) error {
 	return nil
 }
 
-// syncLog is a log buffer for concurrent writers.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitState waits until addr is in state want and returns how long it took.
 func waitState(t *testing.T, c *Checker, addr netip.Addr, want State, timeout time.Duration) time.Duration {
 	t.Helper()
@@ -157,7 +139,7 @@ var (
 func TestCheckerFollowsTargets(t *testing.T) {
 	const interval = 20 * time.Millisecond
 	f := newFake()
-	var logs syncLog
+	var logs syncbuf.Buffer
 	c, err := New(Config{Interval: interval, Timeout: 10 * time.Millisecond, Rise: 2, Fall: 3},
 		WithProber(f), WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
@@ -306,7 +288,7 @@ func TestTCPCheck(t *testing.T) {
 	}
 	port := lis.Addr().(*net.TCPAddr).Port
 	go acceptAll(lis)
-	var logs syncLog
+	var logs syncbuf.Buffer
 	c, err := New(Config{Interval: 20 * time.Millisecond, Timeout: 20 * time.Millisecond, Rise: 2, Fall: 3, Mode: ModeTCP, Port: port},
 		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {

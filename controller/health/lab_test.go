@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/internal/lab/labtest"
+	"github.com/graygw/graygw/internal/syncbuf"
 )
 
 // TestICMPCheckInNamespace: the echo check sees a backend in another namespace
@@ -55,7 +56,7 @@ func icmpInner(t *testing.T, beNS string) {
 		interval   = 50 * time.Millisecond
 		rise, fall = 2, 3
 	)
-	var logs syncLog
+	var logs syncbuf.Buffer
 	c, err := New(Config{Interval: interval, Timeout: 40 * time.Millisecond, Rise: rise, Fall: fall},
 		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,12 +10,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/internal/syncbuf"
 )
 
 const vip = "198.51.100.10"
@@ -132,29 +131,11 @@ func healthyInput() bgp.Input {
 	}
 }
 
-// syncBuffer is a log sink safe for GoBGP's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startSpeaker starts an in-process speaker (the caller must be inside the
 // gateway namespace) and waits for both sessions.
-func startSpeaker(t *testing.T, cfg bgp.Config, in bgp.Input) (*bgp.Speaker, *syncBuffer) {
+func startSpeaker(t *testing.T, cfg bgp.Config, in bgp.Input) (*bgp.Speaker, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	s, err := bgp.New(cfg, bgp.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
