@@ -1,27 +1,19 @@
 package topo
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/lab/labtest"
 )
 
 // Without a gateway program the VIP is unreachable; pointing the hypervisor's VTEP
 // straight at one backend shows the backends answer VM pings as the VPC router.
 func TestBackendsAnswerVMs(t *testing.T) {
-	l, err := lab.New("ggtopo")
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := labtest.New(t, "ggtopo", "network namespaces")
 	tp, err := Build(l, DefaultVPCs)
 	if err != nil {
 		t.Fatal(err)

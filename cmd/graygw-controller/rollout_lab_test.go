@@ -20,7 +20,7 @@ import (
 	"github.com/graygw/graygw/agent/xdp"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/probe/probetest"
-	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/lab/labtest"
 	"github.com/graygw/graygw/topo"
 )
 
@@ -38,18 +38,7 @@ func newRolloutLab(t *testing.T) *rolloutLab { return newRolloutLabWith(t, "ggro
 // appends extra (YAML sections, e.g. the vpcs inventory) to its intent.
 func newRolloutLabWith(t *testing.T, prefix string, vpcs []topo.VPC, extra string) *rolloutLab {
 	t.Helper()
-	l, err := probetest.New(prefix, vpcs)
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
-	})
+	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New(prefix, vpcs) })
 	srv, err := server.New(server.Config{DeviceID: 1, P4Info: mustInfo(t), Dataplane: xdp.New(l.DP), Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,7 +25,7 @@ import (
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/controller/store"
-	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/lab/labtest"
 	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/topo"
 )
@@ -35,18 +34,7 @@ import (
 // namespace through the XDP gateway: the VM the intent moves is answered by the
 // gray backend, the other by base; a wrong --expect exits 4.
 func TestLocalProbeInTheLab(t *testing.T) {
-	l, err := probetest.New("ggcli", nil)
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggcli", nil) })
 	doc := l.IntentYAML("  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")
 	in, err := intent.Load([]byte(doc))
 	if err != nil {
@@ -89,18 +77,7 @@ func TestLocalProbeInTheLab(t *testing.T) {
 // status; then with the gray backend broken for VNI 5001 a rollout that fails
 // at step 1 (exit 4) and leaves every VM on base.
 func TestCLIRolloutInTheLab(t *testing.T) {
-	l, err := probetest.New("ggclr", nil)
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggclr", nil) })
 	info, err := p4info.Load(p4src.P4InfoText)
 	if err != nil {
 		t.Fatal(err)

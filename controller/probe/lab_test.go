@@ -13,26 +13,37 @@ import (
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/probe/probetest"
-	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/lab/labtest"
 	"github.com/graygw/graygw/topo"
 )
 
 // newLab builds the namespace lab with an XDP gateway, or skips without root.
 func newLab(t *testing.T) *probetest.Lab {
 	t.Helper()
-	l, err := probetest.New("ggprobe", nil)
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
+	return labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggprobe", nil) })
+}
+
+// applyAndProbe applies res to the lab's gateway and returns every lab VM as a
+// probe target (all), the same with what in and res expect of them (targets),
+// and a prober on the hypervisor, which the caller closes.
+func applyAndProbe(t *testing.T, l *probetest.Lab, in *intent.Intent, res *compile.Result) (all, targets []probe.Target, p *probe.Prober) {
+	t.Helper()
+	if err := l.Apply(res); err != nil {
+		t.Fatalf("apply: %v", err)
 	}
+	all, err := probe.Targets(l.VPCs(), 0, netipNone)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
-	return l
+	targets, err = probe.Expect(in, res, topo.VIP, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = probe.New(l.ProberConfig(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all, targets, p
 }
 
 // TestProbesThroughTheGateway sends real VXLAN pings through the XDP gateway:
@@ -50,21 +61,7 @@ func TestProbesThroughTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Apply(res); err != nil {
-		t.Fatal(err)
-	}
-	all, err := probe.Targets(l.VPCs(), 0, netipNone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets, err := probe.Expect(in, res, topo.VIP, all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := probe.New(l.ProberConfig(in))
-	if err != nil {
-		t.Fatal(err)
-	}
+	all, targets, p := applyAndProbe(t, l, in, res)
 	defer p.Close()
 	ctx := context.Background()
 	opts := probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second}
@@ -196,21 +193,7 @@ func TestProbesThroughHighPoolIDs(t *testing.T) {
 				t.Fatalf("pool %s compiled to id %d, want %d", p.Name, p.ID, want)
 			}
 		}
-		if err := l.Apply(res); err != nil {
-			t.Fatalf("apply: %v", err)
-		}
-		all, err := probe.Targets(l.VPCs(), 0, netipNone)
-		if err != nil {
-			t.Fatal(err)
-		}
-		targets, err := probe.Expect(in, res, topo.VIP, all)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := probe.New(l.ProberConfig(in))
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, targets, p := applyAndProbe(t, l, in, res)
 		defer p.Close()
 		rs, err := p.Run(context.Background(), targets, probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second})
 		if err != nil {

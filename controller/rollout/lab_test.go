@@ -13,7 +13,7 @@ import (
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/controller/rollout"
-	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/lab/labtest"
 	"github.com/graygw/graygw/topo"
 )
 
@@ -47,18 +47,7 @@ type labEnv struct {
 // controller applying compiled intents to it, and a prober on the hypervisor.
 func newLabEnv(t *testing.T) *labEnv {
 	t.Helper()
-	l, err := probetest.New("ggroll", labVPCs)
-	if errors.Is(err, lab.ErrNotRoot) {
-		t.Skip("needs root: network namespaces, XDP and AF_PACKET")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggroll", labVPCs) })
 	spec, err := intent.Parse([]byte(l.IntentYAML("")))
 	if err != nil {
 		t.Fatal(err)

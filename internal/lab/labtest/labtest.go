@@ -29,7 +29,15 @@ const (
 // saying "needs root: " and why.
 func New(t testing.TB, prefix, why string) *lab.Lab {
 	t.Helper()
-	l, err := lab.New(prefix)
+	return Build(t, why, func() (*lab.Lab, error) { return lab.New(prefix) })
+}
+
+// Build returns what build makes of namespaces (a lab, or a topology built on
+// one), closed when t ends; a Close error fails t. It skips t when build
+// returns lab.ErrNotRoot, saying "needs root: " and why.
+func Build[L interface{ Close() error }](t testing.TB, why string, build func() (L, error)) L {
+	t.Helper()
+	l, err := build()
 	if errors.Is(err, lab.ErrNotRoot) {
 		t.Skip("needs root: " + why)
 	}
