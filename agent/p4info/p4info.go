@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	"google.golang.org/protobuf/encoding/prototext"
@@ -369,4 +370,61 @@ func (in *Info) DirectCounter(name string) (*DirectCounter, error) {
 // DirectCounterByID returns the direct counter with the given id.
 func (in *Info) DirectCounterByID(id uint32) (*DirectCounter, bool) {
 	return byID[*DirectCounter](in, id)
+}
+
+// TNAPrefix is the prefix bf-p4c puts before every name of a TNA program's
+// P4Info: the Pipeline instance name (docs/p4-targets.md "P4Info names, ids, arch").
+const TNAPrefix = "pipe."
+
+// TrimNamePrefix returns a copy of p in which every preamble name and alias that
+// starts with prefix has it dropped ("pipe.GrayIngress.vip" -> "GrayIngress.vip"),
+// so a P4Info compiled by bf-p4c resolves under the names of the v1model one.
+// Ids, sizes and everything else are kept. p itself is not changed. The agent does
+// not use it: it serves only the project's P4Info, names included.
+func TrimNamePrefix(p *p4configv1.P4Info, prefix string) *p4configv1.P4Info {
+	if p == nil {
+		return nil
+	}
+	out := proto.Clone(p).(*p4configv1.P4Info)
+	trim := func(pre *p4configv1.Preamble) {
+		if pre == nil {
+			return
+		}
+		pre.Name = strings.TrimPrefix(pre.GetName(), prefix)
+		pre.Alias = strings.TrimPrefix(pre.GetAlias(), prefix)
+	}
+	for _, e := range out.GetTables() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetActions() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetActionProfiles() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetCounters() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetDirectCounters() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetMeters() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetDirectMeters() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetControllerPacketMetadata() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetValueSets() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetRegisters() {
+		trim(e.GetPreamble())
+	}
+	for _, e := range out.GetDigests() {
+		trim(e.GetPreamble())
+	}
+	return out
 }

@@ -238,3 +238,32 @@ func TestDiff(t *testing.T) {
 		}
 	}
 }
+
+// A bf-p4c P4Info names everything under "pipe."; trimmed, it indexes under the
+// v1model names with the same ids, and the original is left alone.
+func TestTrimNamePrefix(t *testing.T) {
+	base := project(t)
+	pi := proto.Clone(base.P4Info()).(*p4configv1.P4Info)
+	for _, tb := range pi.GetTables() {
+		tb.Preamble.Name = p4info.TNAPrefix + tb.GetPreamble().GetName()
+	}
+	for _, a := range pi.GetActions() {
+		a.Preamble.Name = p4info.TNAPrefix + a.GetPreamble().GetName()
+	}
+	for _, c := range pi.GetDirectCounters() {
+		c.Preamble.Name = p4info.TNAPrefix + c.GetPreamble().GetName()
+	}
+	if _, err := p4info.New(pi); err != nil {
+		t.Fatalf("prefixed P4Info: %v", err)
+	}
+	trimmed := p4info.TrimNamePrefix(pi, p4info.TNAPrefix)
+	if d := p4info.Diff(base.P4Info(), trimmed); d != nil {
+		t.Fatalf("trimmed P4Info differs from the project's: %v", d)
+	}
+	if !strings.HasPrefix(pi.GetTables()[0].GetPreamble().GetName(), p4info.TNAPrefix) {
+		t.Fatal("TrimNamePrefix changed its argument")
+	}
+	if p4info.TrimNamePrefix(nil, p4info.TNAPrefix) != nil {
+		t.Fatal("TrimNamePrefix(nil) is not nil")
+	}
+}
