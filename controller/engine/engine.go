@@ -85,8 +85,18 @@ type Observer interface {
 
 // Config configures an Engine.
 type Config struct {
-	// P4Info is the pipeline every gateway runs. Required.
+	// P4Info is the pipeline the engine encodes entries with, and the one pushed
+	// to every gateway P4InfoFor gives none. Required.
 	P4Info *p4info.Info
+	// P4InfoFor returns the P4Info pushed to gateway (a mixed fleet: the TNA
+	// build, whose names bf-p4c prefixes with "pipe.", for a Tofino gateway);
+	// nil function or nil result: P4Info. It is what the gateway's cookie covers
+	// and where its table sizes come from when the target returns no P4Info. It
+	// must pass CheckP4Info against P4Info: entries are encoded by the pinned ids,
+	// the same in every build, so they are written to it unchanged. A gateway
+	// whose P4Info does not pass is not written to (its status names the
+	// mismatch).
+	P4InfoFor func(gateway string) *p4info.Info
 	// DeviceConfig returns the target-specific device config pushed with the
 	// P4Info to gateway (BMv2 JSON, Tofino binary); nil function or nil result for
 	// targets that need none (the XDP agent).

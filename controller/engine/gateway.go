@@ -12,6 +12,7 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
 
+	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/controller/reconcile"
 )
@@ -90,6 +91,8 @@ type gateway struct {
 	// capacity is the target's table sizes, learned at every full pass from
 	// the P4Info it runs; nil until the first one.
 	capacity *Capacity
+	// checkedInfo is the last P4Info of Config.P4InfoFor that passed CheckP4Info.
+	checkedInfo *p4info.Info
 }
 
 // tableCapacity returns the table sizes learned from the target (nil: not
@@ -332,11 +335,15 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 	}
 
 	devcfg := g.deviceConfig()
-	pushed, err = g.client.EnsurePipeline(ctx, g.e.codec.Info().P4Info(), devcfg, Cookie(g.e.codec.Info(), devcfg))
+	info, err := g.p4info()
 	if err != nil {
 		return true, fmt.Errorf("pipeline: %w", err)
 	}
-	capacity := g.learnCapacity(ctx, g.e.codec.Info().P4Info())
+	pushed, err = g.client.EnsurePipeline(ctx, info.P4Info(), devcfg, Cookie(info, devcfg))
+	if err != nil {
+		return true, fmt.Errorf("pipeline: %w", err)
+	}
+	capacity := g.learnCapacity(ctx, info.P4Info())
 	raw, err := g.client.ReadTable(ctx, 0, false)
 	if err != nil {
 		return true, fmt.Errorf("read back: %w", err)
@@ -395,6 +402,31 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 	}
 	g.log.Info("gateway in sync", "version", w.version, "written", written, "took", time.Since(start))
 	return true, nil
+}
+
+// p4info returns the P4Info pushed to the gateway: Config.P4InfoFor's, checked
+// against the engine's (CheckP4Info), or the engine's.
+func (g *gateway) p4info() (*p4info.Info, error) {
+	base := g.e.codec.Info()
+	if g.e.cfg.P4InfoFor == nil {
+		return base, nil
+	}
+	info := g.e.cfg.P4InfoFor(g.name)
+	if info == nil || info == base {
+		return base, nil
+	}
+	g.mu.Lock()
+	checked := g.checkedInfo == info
+	g.mu.Unlock()
+	if !checked {
+		if err := CheckP4Info(base, info); err != nil {
+			return nil, fmt.Errorf("the P4Info of gateway %s: %w", g.name, err)
+		}
+		g.mu.Lock()
+		g.checkedInfo = info
+		g.mu.Unlock()
+	}
+	return info, nil
 }
 
 func (g *gateway) deviceConfig() []byte {

@@ -38,6 +38,9 @@ type agent struct {
 	dp   dataplane.Dataplane
 	dir  string
 	info *p4info.Info // the P4Info served; nil: the project's
+	// wrap, when set, stands between the engine and the agent's P4Runtime
+	// server (a target that is not the XDP agent, emulated over it).
+	wrap func(p4v1.P4RuntimeServer) p4v1.P4RuntimeServer
 
 	mu  sync.Mutex
 	srv *server.Server
@@ -105,7 +108,11 @@ func (a *agent) start() {
 			}
 			return h(srv, ss)
 		}))
-	p4v1.RegisterP4RuntimeServer(gs, srv)
+	var rt p4v1.P4RuntimeServer = srv
+	if a.wrap != nil {
+		rt = a.wrap(srv)
+	}
+	p4v1.RegisterP4RuntimeServer(gs, rt)
 	go gs.Serve(lis)
 	a.mu.Lock()
 	a.srv, a.gs = srv, gs

@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/graygw/graygw/agent/p4info"
+)
+
+// ErrIncompatibleP4Info: a gateway's P4Info cannot carry the entries the engine
+// encodes with the engine's P4Info.
+var ErrIncompatibleP4Info = errors.New("engine: incompatible P4Info")
+
+// CheckP4Info reports whether gw, the P4Info one gateway runs (a smaller build,
+// or the TNA build whose names bf-p4c prefixes with "pipe."), can stand in for
+// base, the P4Info the engine encodes entries with. Every table, match field,
+// action, action parameter, counter and direct counter of base must resolve in
+// gw, after a leading "pipe." is dropped from gw's names, with the same id, and
+// the same bitwidth, match kind, unit, action refs and direct counter; table and
+// counter sizes may differ, and gw may hold more. Entries are written by id, so
+// a compatible gw takes them unchanged. The error wraps ErrIncompatibleP4Info and
+// names the first mismatch.
+func CheckP4Info(base, gw *p4info.Info) error {
+	if base == nil || gw == nil {
+		return fmt.Errorf("%w: no P4Info", ErrIncompatibleP4Info)
+	}
+	g, err := p4info.New(p4info.TrimNamePrefix(gw.P4Info(), p4info.TNAPrefix))
+	if err != nil {
+		// Two names equal once "pipe." is dropped.
+		return fmt.Errorf("%w: %w", ErrIncompatibleP4Info, err)
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrIncompatibleP4Info, fmt.Sprintf(format, a...))
+	}
+	for _, a := range base.Actions() {
+		ga, err := g.Action(a.Name)
+		if err != nil {
+			return bad("action %s is missing", a.Name)
+		}
+		if ga.ID != a.ID {
+			return bad("action %s has id %#x, want %#x", a.Name, ga.ID, a.ID)
+		}
+		for _, p := range a.Params {
+			gp, err := ga.Param(p.Name)
+			switch {
+			case err != nil:
+				return bad("action %s: parameter %s is missing", a.Name, p.Name)
+			case gp.ID != p.ID:
+				return bad("action %s: parameter %s has id %d, want %d", a.Name, p.Name, gp.ID, p.ID)
+			case gp.Bitwidth != p.Bitwidth:
+				return bad("action %s: parameter %s is %d bits, want %d", a.Name, p.Name, gp.Bitwidth, p.Bitwidth)
+			}
+		}
+		if len(ga.Params) != len(a.Params) {
+			return bad("action %s has %d parameters, want %d", a.Name, len(ga.Params), len(a.Params))
+		}
+	}
+	for _, t := range base.Tables() {
+		gt, err := g.Table(t.Name)
+		if err != nil {
+			return bad("table %s is missing", t.Name)
+		}
+		if gt.ID != t.ID {
+			return bad("table %s has id %#x, want %#x", t.Name, gt.ID, t.ID)
+		}
+		if len(gt.Fields) != len(t.Fields) {
+			return bad("table %s has %d match fields, want %d", t.Name, len(gt.Fields), len(t.Fields))
+		}
+		for _, f := range t.Fields {
+			gf, err := gt.Field(f.Name)
+			switch {
+			case err != nil:
+				return bad("table %s: match field %s is missing", t.Name, f.Name)
+			case gf.ID != f.ID:
+				return bad("table %s: match field %s has id %d, want %d", t.Name, f.Name, gf.ID, f.ID)
+			case gf.Bitwidth != f.Bitwidth:
+				return bad("table %s: match field %s is %d bits, want %d", t.Name, f.Name, gf.Bitwidth, f.Bitwidth)
+			case gf.MatchType != f.MatchType:
+				return bad("table %s: match field %s is %s, want %s", t.Name, f.Name, gf.MatchType, f.MatchType)
+			}
+		}
+		for _, r := range t.Actions {
+			gr, ok := gt.ActionRef(r.ID)
+			name := fmt.Sprintf("%#x", r.ID)
+			if a, ok := base.ActionByID(r.ID); ok {
+				name = a.Name
+			}
+			switch {
+			case !ok:
+				return bad("table %s does not allow action %s", t.Name, name)
+			case gr.Scope != r.Scope:
+				return bad("table %s: action %s has scope %s, want %s", t.Name, name, gr.Scope, r.Scope)
+			}
+		}
+		if gt.ConstDefaultActionID != t.ConstDefaultActionID || gt.IsConst != t.IsConst || gt.ImplementationID != t.ImplementationID {
+			return bad("table %s: const default action, const entries or implementation differ", t.Name)
+		}
+		switch {
+		case t.DirectCounter == nil && gt.DirectCounter != nil:
+			return bad("table %s has a direct counter, want none", t.Name)
+		case t.DirectCounter != nil && (gt.DirectCounter == nil || gt.DirectCounter.ID != t.DirectCounter.ID):
+			return bad("table %s: direct counter %s (id %#x) is missing", t.Name, t.DirectCounter.Name, t.DirectCounter.ID)
+		case t.DirectCounter != nil && gt.DirectCounter.Unit != t.DirectCounter.Unit:
+			return bad("table %s: direct counter %s counts %s, want %s", t.Name, t.DirectCounter.Name, gt.DirectCounter.Unit, t.DirectCounter.Unit)
+		}
+	}
+	for _, c := range base.Counters() {
+		gc, err := g.Counter(c.Name)
+		switch {
+		case err != nil:
+			return bad("counter %s is missing (a TNA build needs --p4runtime-force-std-externs)", c.Name)
+		case gc.ID != c.ID:
+			return bad("counter %s has id %#x, want %#x", c.Name, gc.ID, c.ID)
+		case gc.Unit != c.Unit:
+			return bad("counter %s counts %s, want %s", c.Name, gc.Unit, c.Unit)
+		}
+	}
+	for _, c := range base.DirectCounters() {
+		gc, err := g.DirectCounter(c.Name)
+		switch {
+		case err != nil:
+			return bad("direct counter %s is missing (a TNA build needs --p4runtime-force-std-externs)", c.Name)
+		case gc.ID != c.ID:
+			return bad("direct counter %s has id %#x, want %#x", c.Name, gc.ID, c.ID)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package engine_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// tnaInfo is the project's P4Info as bf-p4c names it (every name under "pipe.",
+// as in a TNA build) with gray_rules sized as on Tofino 1 (8192), after edit
+// changes the copy further (nil: no change).
+func tnaInfo(t *testing.T, edit func(*p4configv1.P4Info)) *p4info.Info {
+	t.Helper()
+	pi := proto.Clone(projectInfo(t).P4Info()).(*p4configv1.P4Info)
+	pi.PkgInfo.Arch = "tna"
+	pre := func(p *p4configv1.Preamble) { p.Name = p4info.TNAPrefix + p.GetName() }
+	for _, tb := range pi.GetTables() {
+		pre(tb.GetPreamble())
+		if tb.GetPreamble().GetName() == p4info.TNAPrefix+pipeline.TableGrayRules {
+			tb.Size = 8192
+		}
+	}
+	for _, a := range pi.GetActions() {
+		if a.GetPreamble().GetName() != "NoAction" { // p4c's own, unprefixed
+			pre(a.GetPreamble())
+		}
+	}
+	for _, c := range pi.GetCounters() {
+		pre(c.GetPreamble())
+	}
+	for _, c := range pi.GetDirectCounters() {
+		pre(c.GetPreamble())
+	}
+	if edit != nil {
+		edit(pi)
+	}
+	info, err := p4info.New(pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func tnaTable(pi *p4configv1.P4Info, name string) *p4configv1.Table {
+	for _, tb := range pi.GetTables() {
+		if tb.GetPreamble().GetName() == p4info.TNAPrefix+name {
+			return tb
+		}
+	}
+	panic("no table " + name)
+}
+
+func TestCheckP4Info(t *testing.T) {
+	base := projectInfo(t)
+	if err := engine.CheckP4Info(base, base); err != nil {
+		t.Fatalf("the project's P4Info against itself: %v", err)
+	}
+	tna := tnaInfo(t, nil)
+	if err := engine.CheckP4Info(base, tna); err != nil {
+		t.Fatalf("pipe.-prefixed copy with gray_rules 8192 refused: %v", err)
+	}
+	if g, _ := tna.Table(p4info.TNAPrefix + pipeline.TableGrayRules); g.Size != 8192 {
+		t.Fatalf("gray_rules size %d", g.Size)
+	}
+
+	cases := []struct {
+		name string
+		edit func(*p4configv1.P4Info)
+		want string
+	}{
+		{"table id", func(pi *p4configv1.P4Info) { tnaTable(pi, pipeline.TableVNITenant).Preamble.Id += 0x100 },
+			"table GrayIngress.vni_tenant has id 0x2000102, want 0x2000002"},
+		{"field bitwidth", func(pi *p4configv1.P4Info) { tnaTable(pi, pipeline.TableVNITenant).MatchFields[0].Bitwidth = 16 },
+			"table GrayIngress.vni_tenant: match field vni is 16 bits, want 24"},
+		{"match kind", func(pi *p4configv1.P4Info) {
+			tnaTable(pi, pipeline.TableGrayRules).MatchFields[0].Match = &p4configv1.MatchField_MatchType_{MatchType: p4configv1.MatchField_EXACT}
+		}, "table GrayIngress.gray_rules: match field vip_id is EXACT, want TERNARY"},
+		{"missing table", func(pi *p4configv1.P4Info) {
+			var keep []*p4configv1.Table
+			for _, tb := range pi.GetTables() {
+				if tb.GetPreamble().GetName() != p4info.TNAPrefix+pipeline.TableVNITenant {
+					keep = append(keep, tb)
+				}
+			}
+			pi.Tables = keep
+		}, "table GrayIngress.vni_tenant is missing"},
+		{"param bitwidth", func(pi *p4configv1.P4Info) {
+			for _, a := range pi.GetActions() {
+				if a.GetPreamble().GetName() == p4info.TNAPrefix+pipeline.ActionSetTenant {
+					a.Params[0].Bitwidth++
+				}
+			}
+		}, "action GrayIngress.set_tenant: parameter tenant_id is 17 bits, want 16"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := engine.CheckP4Info(base, tnaInfo(t, c.edit))
+			if !errors.Is(err, engine.ErrIncompatibleP4Info) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
+	}
+}
