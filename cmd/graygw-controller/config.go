@@ -71,6 +71,11 @@ type config struct {
 		// DeviceConfigs maps a gateway name to its device config file (BMv2
 		// JSON, Tofino binary); XDP agents need none.
 		DeviceConfigs map[string]string `yaml:"device_configs"`
+		// P4InfoFiles maps a gateway name to the P4Info it runs (text or binary)
+		// when it is not p4info: a Tofino gateway's TNA build ("pipe." names,
+		// smaller tables). It must be compatible with p4info (same ids, widths
+		// and match kinds once "pipe." is dropped; sizes may differ).
+		P4InfoFiles map[string]string `yaml:"p4info_files"`
 		// TLS toward the targets: the CA their certificates chain to, and this
 		// controller's client certificate. Empty CA: plaintext.
 		TLSCA      string `yaml:"tls_ca"`
@@ -189,7 +194,13 @@ How it works:
   want are deleted and logged. It does this on every intent change, on every
   reconnect, and every --interval; an unchanged gateway gets no write at all.
   Consistent-hash buckets survive controller restarts: they are read back from
-  the gateways, so a restart moves no flow.
+  the gateways, so a restart moves no flow. A mixed fleet (XDP or BMv2 and
+  Tofino): p4runtime.p4info_files gives a gateway its own P4Info (text or
+  binary; a Tofino's TNA build, names under "pipe.", smaller tables), pushed
+  with its device config and checked by --check to be compatible with
+  p4runtime.p4info (same ids, widths and match kinds once "pipe." is dropped;
+  sizes may differ). Entries are written by id, the same on every build; each
+  gateway's table sizes come from its own P4Info.
 
 The intent:
   --intent FILE seeds an EMPTY store with FILE. Once the store holds an intent it
@@ -273,6 +284,7 @@ Config file (YAML; flags given on the command line override it):
   p4runtime:
     p4info: ""                         # default: the committed graygw P4Info
     device_configs: {bmv2-gw: /etc/graygw/graygw.json}
+    p4info_files: {}                   # per gateway, e.g. {tofino-gw: /etc/graygw/tna.p4info.txtpb}
     tls_ca: ""                         # TLS toward the gateways when set
     tls_cert: ""
     tls_key: ""

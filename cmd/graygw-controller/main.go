@@ -15,20 +15,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/api/service"
@@ -122,6 +126,13 @@ func check(c *config, out io.Writer) error {
 	if _, err := deviceConfigs(c); err != nil {
 		return err
 	}
+	infos, err := p4infoFiles(c, info)
+	if err != nil {
+		return err
+	}
+	for _, gw := range slices.Sorted(maps.Keys(infos)) {
+		fmt.Fprintf(out, "p4info: gateway %s: %s (%s), compatible\n", gw, c.P4Runtime.P4InfoFiles[gw], or(infos[gw].P4Info().GetPkgInfo().GetArch(), "no arch"))
+	}
 	if _, err := p4runtimeTLS(c); err != nil {
 		return err
 	}
@@ -195,6 +206,39 @@ func check(c *config, out io.Writer) error {
 	return nil
 }
 
+// p4infoFiles loads p4runtime.p4info_files (text or binary P4Info) and checks
+// each against base, the P4Info the controller encodes entries with.
+func p4infoFiles(c *config, base *p4info.Info) (map[string]*p4info.Info, error) {
+	out := map[string]*p4info.Info{}
+	for _, gw := range slices.Sorted(maps.Keys(c.P4Runtime.P4InfoFiles)) {
+		path := c.P4Runtime.P4InfoFiles[gw]
+		fail := func(err error) error {
+			return fmt.Errorf("p4runtime.p4info_files: gateway %s: %s: %w", gw, path, err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fail(err)
+		}
+		pi, err := p4info.Parse(b)
+		if err != nil {
+			var bin p4configv1.P4Info
+			if berr := proto.Unmarshal(b, &bin); berr != nil {
+				return nil, fail(fmt.Errorf("neither a text nor a binary P4Info: %w", err))
+			}
+			pi = &bin
+		}
+		info, err := p4info.New(pi)
+		if err != nil {
+			return nil, fail(err)
+		}
+		if err := engine.CheckP4Info(base, info); err != nil {
+			return nil, fail(err)
+		}
+		out[gw] = info
+	}
+	return out, nil
+}
+
 func deviceConfigs(c *config) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for gw, path := range c.P4Runtime.DeviceConfigs {
@@ -241,6 +285,10 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	if err != nil {
 		return err
 	}
+	infos, err := p4infoFiles(c, info)
+	if err != nil {
+		return err
+	}
 	ptls, err := p4runtimeTLS(c)
 	if err != nil {
 		return err
@@ -254,7 +302,8 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	met := metrics.New()
 	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: c.ElectionID, Role: c.Role, TLS: ptls,
 		Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout), Store: st, Logger: log, Observer: met,
-		DeviceConfig: func(gw string) []byte { return devcfgs[gw] }})
+		DeviceConfig: func(gw string) []byte { return devcfgs[gw] },
+		P4InfoFor:    func(gw string) *p4info.Info { return infos[gw] }})
 	if err != nil {
 		return err
 	}
