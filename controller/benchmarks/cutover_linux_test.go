@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -52,41 +51,6 @@ import (
 
 const benchPort = 9999
 
-// inNS runs f on an OS thread inside the named namespace; sockets it opens stay
-// in that namespace.
-func inNS(name string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, err)
-			return // the thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // receiver records the datagrams of the stream that reach one backend.
 type receiver struct {
 	conn *net.UDPConn
@@ -99,7 +63,7 @@ type receiver struct {
 
 func listen(ns string, addr netip.AddrPort) (*receiver, error) {
 	r := &receiver{sig: make(chan struct{})}
-	err := inNS(ns, func() error {
+	err := lab.InNamespace(ns, func() error {
 		var err error
 		r.conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
 		return err
@@ -179,7 +143,7 @@ type sender struct {
 
 func dial(ns string, from, to netip.AddrPort, interval time.Duration, limit int) (*sender, error) {
 	s := &sender{stop: make(chan struct{}), done: make(chan struct{}), limit: limit}
-	err := inNS(ns, func() error {
+	err := lab.InNamespace(ns, func() error {
 		var err error
 		s.conn, err = net.DialUDP("udp4", net.UDPAddrFromAddrPort(from), net.UDPAddrFromAddrPort(to))
 		return err

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +19,6 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -107,7 +105,7 @@ func newLab(t *testing.T, prefix string) *testLab {
 			tl.agent.stop()
 		}
 		if tl.dp != nil {
-			_ = inNS(tl.gw, func() error { return tl.dp.Detach("p1") })
+			_ = lab.InNamespace(tl.gw, func() error { return tl.dp.Detach("p1") })
 			tl.dp.Close()
 		}
 		if err := l.Close(); err != nil {
@@ -155,7 +153,7 @@ func newLab(t *testing.T, prefix string) *testLab {
 	if err != nil {
 		t.Fatalf("load XDP: %v", err)
 	}
-	err = inNS(tl.gw, func() error {
+	err = lab.InNamespace(tl.gw, func() error {
 		if _, err := tl.dp.Attach("p1", bpf.AttachAuto); err != nil {
 			return err
 		}
@@ -312,7 +310,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 func packetSocket(ns, dev string, proto uint16) (int, int, error) {
 	fd, ifindex := -1, 0
-	err := inNS(ns, func() error {
+	err := lab.InNamespace(ns, func() error {
 		ifc, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
@@ -627,41 +625,4 @@ func apply(t *testing.T, e *engine.Engine, in *intent.Intent, v uint64) (*engine
 		t.Fatalf("%v; status %+v", err, st)
 	}
 	return p, st[0]
-}
-
-// ---------------------------------------------------------------------------
-
-// inNS runs f on an OS thread inside the named namespace; sockets it opens stay
-// in that namespace.
-func inNS(name string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, err)
-			return // the thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }

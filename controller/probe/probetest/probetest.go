@@ -14,11 +14,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/graygw/graygw/bpf"
 	"github.com/graygw/graygw/controller/compile"
@@ -80,7 +78,7 @@ func (tl *Lab) build(vpcs []topo.VPC) error {
 	if err != nil {
 		return fmt.Errorf("probetest: load XDP: %w", err)
 	}
-	return inNS(t.GW, func() error {
+	return lab.InNamespace(t.GW, func() error {
 		if _, err := tl.DP.Attach(t.Ports[topo.PortHV], bpf.AttachAuto); err != nil {
 			return fmt.Errorf("probetest: attach: %w", err)
 		}
@@ -102,7 +100,7 @@ func (tl *Lab) Close() error {
 	var errs []error
 	if tl.DP != nil {
 		if tl.Topo != nil {
-			_ = inNS(tl.Topo.GW, func() error { return tl.DP.Detach(tl.Topo.Ports[topo.PortHV]) })
+			_ = lab.InNamespace(tl.Topo.GW, func() error { return tl.DP.Detach(tl.Topo.Ports[topo.PortHV]) })
 		}
 		errs = append(errs, tl.DP.Unpin(), tl.DP.Close())
 	}
@@ -367,38 +365,4 @@ func equal(a, b []uint16) bool {
 
 func addr(v uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
-
-// inNS runs f on a thread inside the named namespace.
-func inNS(name string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, err)
-			return // the thread stays locked and dies with the goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
