@@ -134,3 +134,26 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 		t.Fatalf("gw2 received %d pipeline pushes, want 1 (its cookie matched)", n)
 	}
 }
+
+// A gateway whose P4Info does not pass CheckP4Info gets no push and no write;
+// its status names the mismatch.
+func TestIncompatibleGatewayP4InfoWritesNothing(t *testing.T) {
+	bad := tnaInfo(t, func(pi *p4configv1.P4Info) { tnaTable(pi, pipeline.TableVNITenant).MatchFields[0].Bitwidth = 16 })
+	a := startAgent(t, nil)
+	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour,
+		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Logger: logger(t), P4InfoFor: func(string) *p4info.Info { return bad }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	st := gatewayStatus(t, e, "gw1", failed)
+	want := "the P4Info of gateway gw1: engine: incompatible P4Info: table GrayIngress.vni_tenant: match field vni is 16 bits, want 24"
+	if !strings.Contains(st.LastError, want) {
+		t.Fatalf("gw1 error\n got %q\nwant %q", st.LastError, want)
+	}
+	if pi := pushedP4Info(t, a); pi != nil { // and so no entry either: the agent takes none before a pipeline
+		t.Fatal("a P4Info was pushed to gw1")
+	}
+}
