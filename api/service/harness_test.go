@@ -78,6 +78,8 @@ type ctlOpts struct {
 	dir   string // the store's and the socket's directory; "" = a new one
 	bgp   *service.BGPConfig
 	probe *service.ProbeHost
+	// p4infoFor is the engine's Config.P4InfoFor (nil: none).
+	p4infoFor func(gateway string) *p4info.Info
 }
 
 func startController(t *testing.T) *controller { return startControllerWith(t, ctlOpts{}) }
@@ -94,7 +96,7 @@ func startControllerWith(t *testing.T, o ctlOpts) *controller {
 	}
 	eng, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		Store: st, Logger: logger(t)})
+		Store: st, Logger: logger(t), P4InfoFor: o.p4infoFor})
 	if err != nil {
 		t.Fatal(err)
 	}

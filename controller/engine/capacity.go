@@ -8,6 +8,7 @@ import (
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
+	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -24,6 +25,39 @@ type Capacity struct {
 	// Source says where the sizes come from ("its P4Info size", or the P4Info
 	// the controller pushed when the target does not return its own).
 	Source string
+}
+
+// SourceConfigured is Capacity.Source for sizes taken from the P4Info
+// configured for a gateway not reached yet (Config.P4InfoFor, else
+// Config.P4Info): a plan is checked against them until the gateway's first
+// full pass learns what it runs.
+const SourceConfigured = "the size in its configured P4Info; gateway not reached yet"
+
+// configuredCapacity is the table sizes of the P4Info configured for gateway
+// (Config.P4InfoFor, else Config.P4Info). nil when that P4Info does not pass
+// CheckP4Info: its ids need not mean the same tables, and the gateway gets no
+// write anyway (its status says why).
+func (e *Engine) configuredCapacity(gateway string) *Capacity {
+	info := e.codec.Info()
+	if e.cfg.P4InfoFor != nil {
+		if gi := e.cfg.P4InfoFor(gateway); gi != nil {
+			info = gi
+		}
+	}
+	e.configuredMu.Lock()
+	defer e.configuredMu.Unlock()
+	if c, ok := e.configured[info]; ok {
+		return c
+	}
+	var c *Capacity
+	if info == e.codec.Info() || CheckP4Info(e.codec.Info(), info) == nil {
+		c = capacityOf(info.P4Info(), SourceConfigured)
+	}
+	if e.configured == nil {
+		e.configured = map[*p4info.Info]*Capacity{}
+	}
+	e.configured[info] = c
+	return c
 }
 
 // capacityOf reads the table sizes of info.

@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -215,4 +217,101 @@ func TestPoolFlipPeakIsCounted(t *testing.T) {
 		t.Fatalf("full pass: %q", st.LastError)
 	}
 	sameEntries(t, a.entries(t), desired(t, p1.Result(), "gw1"))
+}
+
+// deadAddr is an address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	return addr
+}
+
+// A gateway not reached since the engine started has no sizes learned from
+// it: its plans are checked against the P4Info configured for it
+// (Config.P4InfoFor, else Config.P4Info), managed or not, as a change plan or
+// a dry run. An unknown size (0) or a P4Info that does not pass CheckP4Info
+// is not checked.
+func TestUnreachedGatewayCheckedAgainstConfiguredP4Info(t *testing.T) {
+	addrs := []string{deadAddr(t), deadAddr(t)}
+	one := intentYAML(addrs, threeBackends()) // one gray rule
+	two := withRule(one, "10.0.0.6")
+	want := "gray_rules: intent needs 2 entries, gateway gw2 holds 1 (the size in its configured P4Info; gateway not reached yet); remove rules or use a larger build"
+	incompatible := tnaInfo(t, func(pi *p4configv1.P4Info) {
+		tnaTable(pi, pipeline.TableGrayRules).Size = 1
+		tnaTable(pi, pipeline.TableVNITenant).MatchFields[0].Bitwidth = 16
+	})
+	for _, tc := range []struct {
+		name string
+		base *p4info.Info      // Config.P4Info
+		gw2  *p4info.Info      // P4InfoFor("gw2")
+		want map[string]string // overflow by gateway
+	}{
+		{name: "P4InfoFor", base: projectInfo(t), gw2: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 1}),
+			want: map[string]string{"gw2": want}},
+		{name: "default P4Info", base: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 1}),
+			want: map[string]string{"gw1": strings.Replace(want, "gw2", "gw1", 1), "gw2": want}},
+		{name: "TNA P4InfoFor", base: projectInfo(t), gw2: tnaInfo(t, func(pi *p4configv1.P4Info) { tnaTable(pi, pipeline.TableGrayRules).Size = 1 }),
+			want: map[string]string{"gw2": want}},
+		{name: "unknown size", base: projectInfo(t), gw2: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 0})},
+		{name: "incompatible", base: projectInfo(t), gw2: incompatible},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := engine.New(engine.Config{P4Info: tc.base, ElectionID: 10, Interval: time.Hour,
+				Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+				PlanTimeout: 200 * time.Millisecond, Store: store.NewMemory(), Logger: logger(t),
+				P4InfoFor: func(gw string) *p4info.Info {
+					if gw == "gw2" {
+						return tc.gw2
+					}
+					return nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close(context.Background()) })
+			check := func(what string, gps []engine.GatewayPlan) {
+				t.Helper()
+				if len(gps) != 2 {
+					t.Fatalf("%s: %d plans", what, len(gps))
+				}
+				for _, gp := range gps {
+					var got []string
+					for _, o := range gp.Overflows {
+						if !o.Refuse() || o.Source != engine.SourceConfigured {
+							t.Errorf("%s: %s: overflow %+v", what, gp.Gateway, o)
+						}
+						got = append(got, o.String())
+					}
+					if w := tc.want[gp.Gateway]; strings.Join(got, "; ") != w {
+						t.Errorf("%s: %s: overflows\n got %q\nwant %q", what, gp.Gateway, got, w)
+					}
+				}
+			}
+			// Not managed yet.
+			p, err := e.Prepare(load(t, two))
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("not managed, change plan", e.ChangePlan(p))
+			check("not managed, dry run", e.Plan(ctx(t), p))
+			// Managed, never reached.
+			apply(t, e, load(t, one), 1)
+			p, err = e.Prepare(load(t, two))
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("unreached, change plan", e.ChangePlan(p))
+			check("unreached, dry run", e.Plan(ctx(t), p))
+			for _, st := range e.Status() {
+				if st.InSync || st.Reconciles > 0 && st.EntriesWritten > 0 {
+					t.Fatalf("gateway %s reached: %+v", st.Name, st)
+				}
+			}
+		})
+	}
 }

@@ -164,6 +164,12 @@ type Engine struct {
 	// shares unchanged rules' entries between results).
 	convByMatch map[*compile.Match]converted
 
+	// configured caches the table sizes of the P4Infos Config gives (the
+	// plan-time fallback for a gateway not reached yet), by P4Info; nil: it
+	// does not pass CheckP4Info.
+	configuredMu sync.Mutex
+	configured   map[*p4info.Info]*Capacity
+
 	saveMu   sync.Mutex
 	savedSig []savedSig // the pool tables last saved to the store
 }

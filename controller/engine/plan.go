@@ -35,9 +35,10 @@ type GatewayPlan struct {
 	Changes   []Change
 	Truncated bool
 	// Overflows are the tables the plan would fill past their size on the
-	// gateway (as its P4Info says, learned at its last full pass; not checked
-	// before the gateway was reached once). The gateway's pass refuses such a
-	// plan and writes nothing; the API refuses a change when Overflow.Refuse.
+	// gateway (as its P4Info says, learned at its last full pass; before the
+	// gateway was reached once, as the P4Info configured for it says:
+	// Source SourceConfigured). The gateway's pass refuses such a plan and
+	// writes nothing; the API refuses a change when Overflow.Refuse.
 	Overflows []Overflow
 }
 
@@ -156,7 +157,8 @@ func (e *Engine) ChangePlan(p *Prepared) []GatewayPlan {
 }
 
 // planOne diffs have (holding before, by table id) against w and checks the
-// plan against the table sizes learned from g (nil: not managed, unchecked).
+// plan against the table sizes learned from g, or, for a gateway not reached
+// yet (g nil: not managed yet), those of the P4Info configured for it.
 func (e *Engine) planOne(gp *GatewayPlan, w *want, have []*reconcile.Set, cur *want, g *gateway, before map[uint32]int) {
 	plan, err := reconcile.DiffSets(w.sets, have, e.order)
 	if err != nil {
@@ -164,9 +166,14 @@ func (e *Engine) planOne(gp *GatewayPlan, w *want, have []*reconcile.Set, cur *w
 		return
 	}
 	e.summarize(gp, plan, cur)
+	var c *Capacity
 	if g != nil {
-		gp.Overflows = e.overflows(gp.Gateway, 0, g.tableCapacity(), before, plan.Updates)
+		c = g.tableCapacity()
 	}
+	if c == nil {
+		c = e.configuredCapacity(gp.Gateway)
+	}
+	gp.Overflows = e.overflows(gp.Gateway, 0, c, before, plan.Updates)
 }
 
 func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, cur *want) {
