@@ -200,7 +200,9 @@ How it works:
   with its device config and checked by --check to be compatible with
   p4runtime.p4info (same ids, widths and match kinds once "pipe." is dropped;
   sizes may differ). Entries are written by id, the same on every build; each
-  gateway's table sizes come from its own P4Info.
+  gateway's table sizes come from its own P4Info (until a gateway is reached,
+  from the one configured for it). --check with --intent fails when a key of
+  p4info_files or device_configs names no gateway of the intent (a typo).
 
 The intent:
   --intent FILE seeds an EMPTY store with FILE. Once the store holds an intent it
@@ -283,7 +285,7 @@ Config file (YAML; flags given on the command line override it):
   log: {level: info, format: text}
   p4runtime:
     p4info: ""                         # default: the committed graygw P4Info
-    device_configs: {bmv2-gw: /etc/graygw/graygw.json}
+    device_configs: {bmv2-gw: /etc/graygw/graygw.json}   # keys: gateways of the intent
     p4info_files: {}                   # per gateway, e.g. {tofino-gw: /etc/graygw/tna.p4info.txtpb}
     tls_ca: ""                         # TLS toward the gateways when set
     tls_cert: ""

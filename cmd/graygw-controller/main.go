@@ -188,6 +188,9 @@ func check(c *config, out io.Writer) error {
 			}
 		}
 	}
+	if err := unknownGateways(c, in); err != nil {
+		return err
+	}
 	res, err := compile.Compile(in, nil)
 	if err != nil {
 		return fmt.Errorf("intent %s: %w", c.Intent, err)
@@ -204,6 +207,32 @@ func check(c *config, out io.Writer) error {
 	fmt.Fprintf(out, "intent: OK: %d gateways, %d VIPs, %d pools, %d tenants, %d rules\n",
 		len(in.Gateways), len(in.VIPs), len(in.Pools), len(in.Tenants), len(in.Rules))
 	return nil
+}
+
+// unknownGateways fails when a key of p4runtime.p4info_files or
+// device_configs names no gateway of in: a typo there would leave the gateway
+// meant (a Tofino) with p4runtime.p4info and no device config, unnoticed.
+func unknownGateways(c *config, in *intent.Intent) error {
+	var bad []string
+	for _, k := range []struct {
+		key   string
+		files map[string]string
+	}{{"p4info_files", c.P4Runtime.P4InfoFiles}, {"device_configs", c.P4Runtime.DeviceConfigs}} {
+		for _, gw := range slices.Sorted(maps.Keys(k.files)) {
+			if _, ok := in.Gateway(gw); !ok {
+				bad = append(bad, fmt.Sprintf("p4runtime.%s: gateway %s is not in the intent", k.key, gw))
+			}
+		}
+	}
+	if bad == nil {
+		return nil
+	}
+	names := make([]string, len(in.Gateways))
+	for i, g := range in.Gateways {
+		names[i] = g.Name
+	}
+	return fmt.Errorf("%s (intent %s has gateways %s); a misspelt gateway would run p4runtime.p4info",
+		strings.Join(bad, "; "), c.Intent, strings.Join(names, ", "))
 }
 
 // p4infoFiles loads p4runtime.p4info_files (text or binary P4Info) and checks

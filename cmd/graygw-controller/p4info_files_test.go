@@ -110,3 +110,57 @@ func TestCheckP4InfoFiles(t *testing.T) {
 		}
 	}
 }
+
+// A p4info_files or device_configs key that names no gateway of the intent (a
+// typo) fails --check, naming each key and the intent's gateways; keys that
+// name its gateways pass.
+func TestCheckConfigGatewaysAreInTheIntent(t *testing.T) {
+	dir := t.TempDir()
+	text, err := prototext.Marshal(tnaP4Info(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinfo := filepath.Join(dir, "tna.txtpb")
+	dev := filepath.Join(dir, "device.bin")
+	if err := os.WriteFile(pinfo, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dev, []byte("tofino binary"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := writeIntent(t, "127.0.0.1:9559") // one gateway, gw1
+	config := func(p4infoGW, deviceGW string) string {
+		path := filepath.Join(dir, "c.yaml")
+		doc := "p4runtime:\n  p4info_files: {" + p4infoGW + ": " + pinfo + "}\n  device_configs: {" + deviceGW + ": " + dev + "}\n"
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	var out, errs bytes.Buffer
+	if code := run([]string{"--config", config("gw1", "gw1"), "--intent", in, "--check"}, &out, &errs, nil, nil); code != 0 {
+		t.Fatalf("--check exit %d: %s", code, errs.String())
+	}
+	if !strings.Contains(out.String(), "intent: OK") {
+		t.Fatalf("--check said %q", out.String())
+	}
+
+	for _, tc := range []struct {
+		p4info, device string
+		want           []string
+	}{
+		{"gw-1", "gw1", []string{"p4runtime.p4info_files: gateway gw-1 is not in the intent"}},
+		{"gw1", "tofino", []string{"p4runtime.device_configs: gateway tofino is not in the intent"}},
+		{"gw2", "gw3", []string{"p4runtime.p4info_files: gateway gw2 is not in the intent; p4runtime.device_configs: gateway gw3 is not in the intent"}},
+	} {
+		errs.Reset()
+		code := run([]string{"--config", config(tc.p4info, tc.device), "--intent", in, "--check"}, io.Discard, &errs, nil, nil)
+		want := append(tc.want, "(intent "+in+" has gateways gw1)")
+		for _, w := range want {
+			if code != 1 || !strings.Contains(errs.String(), w) {
+				t.Fatalf("p4info_files %s, device_configs %s: exit %d, %q; want %q", tc.p4info, tc.device, code, errs.String(), w)
+			}
+		}
+	}
+}
