@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -199,37 +198,14 @@ func metric(t *testing.T, text, series string) float64 {
 // is cleared: the packets of the stream move it.
 func (a *agent) rawEntries(t *testing.T) [][]byte {
 	t.Helper()
-	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stream, err := p4v1.NewP4RuntimeClient(conn).Read(c, &p4v1.ReadRequest{DeviceId: 1,
-		Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out [][]byte
-	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
+	for _, te := range a.readEntries(t) {
+		te.CounterData = nil
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(te)
 		if err != nil {
-			t.Fatalf("read back: %v", err)
+			t.Fatal(err)
 		}
-		for _, e := range resp.GetEntities() {
-			te := e.GetTableEntry()
-			te.CounterData = nil
-			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(te)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, b)
-		}
+		out = append(out, b)
 	}
 	slices.SortFunc(out, bytes.Compare)
 	return out
@@ -364,39 +340,13 @@ func TestControllerProcessRestartUnderTraffic(t *testing.T) {
 	tl.rx.settle(int64(sent), 500*time.Millisecond, 5*time.Second)
 	got := tl.rx.take()
 
-	seen := make([]int, sent)
-	for _, a := range got {
-		if a.seq >= sent {
-			t.Fatalf("datagram %d arrived, only %d were sent", a.seq, sent)
-		}
-		seen[a.seq]++
-		i := int(a.seq % uint64(len(fs)))
-		if a.index != i || a.flow != fs[i] {
-			t.Fatalf("datagram %d arrived as flow %d %+v, sent as flow %d %+v", a.seq, a.index, a.flow, i, fs[i])
-		}
-		if a.backend != want[i] {
-			t.Fatalf("datagram %d (flow %d) reached %v, the tables pick %v", a.seq, i, a.backend, want[i])
-		}
-	}
-	lost, dup := 0, 0
-	for _, n := range seen {
-		switch {
-		case n == 0:
-			lost++
-		case n > 1:
-			dup++
-		}
-	}
-	backends := map[netip.Addr]bool{}
-	for _, b := range want {
-		backends[b] = true
-	}
+	lost, dup := tallyStream(t, got, sent, fs, want)
 	afterRaw := tl.agent.rawEntries(t)
 	t.Logf("stream: %d datagrams sent over %d flows (to %d backends), %d received, %d lost, %d duplicated; "+
 		"%d sent from SIGTERM to the first process's exit, %d from its exit to the second process in sync "+
 		"(status: %d entries written, %d pipeline pushes, %d passes; /metrics: entries_written_total %v, reconciles ok %v); "+
 		"%d table entries before and %d after, byte for byte equal: %v",
-		sent, len(fs), len(backends), len(got), lost, dup, seqExited-seqTerm, seqSynced-seqExited,
+		sent, len(fs), countDistinct(want), len(got), lost, dup, seqExited-seqTerm, seqSynced-seqExited,
 		g.GetEntriesWritten(), g.GetPipelinePushes(), g.GetReconciles(), written, passes,
 		len(beforeRaw), len(afterRaw), reflect.DeepEqual(beforeRaw, afterRaw))
 	if lost != 0 || dup != 0 {

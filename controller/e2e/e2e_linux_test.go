@@ -313,36 +313,10 @@ func TestControllerRestartUnderTraffic(t *testing.T) {
 	tl.rx.settle(int64(sent), 500*time.Millisecond, 5*time.Second)
 	got := tl.rx.take()
 
-	seen := make([]int, sent)
-	for _, a := range got {
-		if a.seq >= sent {
-			t.Fatalf("datagram %d arrived, only %d were sent", a.seq, sent)
-		}
-		seen[a.seq]++
-		i := int(a.seq % uint64(len(fs)))
-		if a.index != i || a.flow != fs[i] {
-			t.Fatalf("datagram %d arrived as flow %d %+v, sent as flow %d %+v", a.seq, a.index, a.flow, i, fs[i])
-		}
-		if a.backend != want[i] {
-			t.Fatalf("datagram %d (flow %d) reached %v, the tables pick %v", a.seq, i, a.backend, want[i])
-		}
-	}
-	lost, dup := 0, 0
-	for _, n := range seen {
-		switch {
-		case n == 0:
-			lost++
-		case n > 1:
-			dup++
-		}
-	}
-	backends := map[netip.Addr]bool{}
-	for _, b := range want {
-		backends[b] = true
-	}
+	lost, dup := tallyStream(t, got, sent, fs, want)
 	t.Logf("stream: %d datagrams sent over %d flows (to %d backends), %d received, %d lost, %d duplicated; "+
 		"%d sent from the engine's close to the new engine in sync, which wrote 0 updates and read the gateway back %d times",
-		sent, len(fs), len(backends), len(got), lost, dup, seqSynced-seqClose, reads)
+		sent, len(fs), countDistinct(want), len(got), lost, dup, seqSynced-seqClose, reads)
 	if lost != 0 || dup != 0 {
 		t.Fatalf("%d datagrams lost, %d duplicated over the restart", lost, dup)
 	}

@@ -541,10 +541,9 @@ func (a *agent) stop() {
 	a.srv.Close()
 }
 
-// installed reads every table entry the agent holds (a plain P4Runtime Read:
-// no arbitration needed) and loads them into the reference model: what the
-// gateway decides, from what it holds, not from the controller's view.
-func (a *agent) installed(t *testing.T) *model.State {
+// readEntries reads every table entry the agent holds with a plain P4Runtime
+// Read (no arbitration needed).
+func (a *agent) readEntries(t *testing.T) []*p4v1.TableEntry {
 	t.Helper()
 	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
@@ -559,29 +558,80 @@ func (a *agent) installed(t *testing.T) *model.State {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codec := engine.NewCodec(projectInfo(t))
-	var entries []compile.Entry
+	var out []*p4v1.TableEntry
 	for {
 		resp, err := stream.Recv()
 		if err == io.EOF {
-			break
+			return out
 		}
 		if err != nil {
 			t.Fatalf("read back: %v", err)
 		}
 		for _, e := range resp.GetEntities() {
-			ce, err := codec.FromP4(e.GetTableEntry())
-			if err != nil {
-				t.Fatal(err)
-			}
-			entries = append(entries, ce)
+			out = append(out, e.GetTableEntry())
 		}
+	}
+}
+
+// installed reads every table entry the agent holds (a plain P4Runtime Read:
+// no arbitration needed) and loads them into the reference model: what the
+// gateway decides, from what it holds, not from the controller's view.
+func (a *agent) installed(t *testing.T) *model.State {
+	t.Helper()
+	codec := engine.NewCodec(projectInfo(t))
+	var entries []compile.Entry
+	for _, te := range a.readEntries(t) {
+		ce, err := codec.FromP4(te)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, ce)
 	}
 	st, err := compile.ToModel(entries)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// tallyStream checks a stream's arrivals: datagram seq was sent as flow
+// seq % len(fs), so each must arrive as that flow at want[flow], the backend
+// the tables pick. It returns how many of the sent datagrams never arrived and
+// how many arrived more than once.
+func tallyStream(t *testing.T, got []arrival, sent uint64, fs []flow, want []netip.Addr) (lost, dup int) {
+	t.Helper()
+	seen := make([]int, sent)
+	for _, a := range got {
+		if a.seq >= sent {
+			t.Fatalf("datagram %d arrived, only %d were sent", a.seq, sent)
+		}
+		seen[a.seq]++
+		i := int(a.seq % uint64(len(fs)))
+		if a.index != i || a.flow != fs[i] {
+			t.Fatalf("datagram %d arrived as flow %d %+v, sent as flow %d %+v", a.seq, a.index, a.flow, i, fs[i])
+		}
+		if a.backend != want[i] {
+			t.Fatalf("datagram %d (flow %d) reached %v, the tables pick %v", a.seq, i, a.backend, want[i])
+		}
+	}
+	for _, n := range seen {
+		switch {
+		case n == 0:
+			lost++
+		case n > 1:
+			dup++
+		}
+	}
+	return lost, dup
+}
+
+// countDistinct is the number of distinct addresses in as.
+func countDistinct(as []netip.Addr) int {
+	m := map[netip.Addr]bool{}
+	for _, a := range as {
+		m[a] = true
+	}
+	return len(m)
 }
 
 // ---------------------------------------------------------------------------
