@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -266,36 +265,7 @@ func TestControllerProcessRestartUnderTraffic(t *testing.T) {
 	tl.rx.take()
 
 	// The stream.
-	var next atomic.Uint64 // sequence number of the next datagram
-	stop, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				done <- nil
-				return
-			default:
-			}
-			seq := next.Load()
-			i := int(seq % uint64(len(fs)))
-			if err := tl.tx.send(tl.frame(fs[i], i, seq)); err != nil {
-				done <- err
-				return
-			}
-			next.Add(1)
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	stopped := false
-	stopStream := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			if err := <-done; err != nil {
-				t.Fatalf("stream: %v", err)
-			}
-		}
-	}
+	next, stopStream := tl.startStream(t, fs)
 	defer stopStream()
 	time.Sleep(300 * time.Millisecond)
 

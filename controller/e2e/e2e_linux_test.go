@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"reflect"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,36 +248,7 @@ func TestControllerRestartUnderTraffic(t *testing.T) {
 	tl.rx.take()
 
 	// The stream.
-	var next atomic.Uint64 // sequence number of the next datagram
-	stop, done := make(chan struct{}), make(chan error, 1)
-	go func(stop <-chan struct{}) {
-		for {
-			select {
-			case <-stop:
-				done <- nil
-				return
-			default:
-			}
-			seq := next.Load()
-			i := int(seq % uint64(len(fs)))
-			if err := tl.tx.send(tl.frame(fs[i], i, seq)); err != nil {
-				done <- err
-				return
-			}
-			next.Add(1)
-			time.Sleep(time.Millisecond)
-		}
-	}(stop)
-	stopped := false
-	stopStream := func() {
-		if !stopped {
-			stopped = true
-			close(stop)
-			if err := <-done; err != nil {
-				t.Fatalf("stream: %v", err)
-			}
-		}
-	}
+	next, stopStream := tl.startStream(t, fs)
 	defer stopStream()
 	time.Sleep(500 * time.Millisecond)
 

@@ -594,6 +594,43 @@ func (a *agent) installed(t *testing.T) *model.State {
 	return st
 }
 
+// startStream sends one datagram a millisecond, datagram seq as flow
+// seq % len(fs), until stop is called (stop is idempotent; it fails the test if
+// a send failed). next is the sequence number of the next datagram, so
+// next.Load() marks points in the stream and, after stop, counts what was sent.
+func (tl *testLab) startStream(t *testing.T, fs []flow) (next *atomic.Uint64, stop func()) {
+	next = new(atomic.Uint64)
+	quit, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-quit:
+				done <- nil
+				return
+			default:
+			}
+			seq := next.Load()
+			i := int(seq % uint64(len(fs)))
+			if err := tl.tx.send(tl.frame(fs[i], i, seq)); err != nil {
+				done <- err
+				return
+			}
+			next.Add(1)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	stopped := false
+	return next, func() {
+		if !stopped {
+			stopped = true
+			close(quit)
+			if err := <-done; err != nil {
+				t.Fatalf("stream: %v", err)
+			}
+		}
+	}
+}
+
 // tallyStream checks a stream's arrivals: datagram seq was sent as flow
 // seq % len(fs), so each must arrive as that flow at want[flow], the backend
 // the tables pick. It returns how many of the sent datagrams never arrived and
