@@ -6,13 +6,26 @@ import (
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
+
+// noPipeline reports whether err is a target's way of saying it has no forwarding
+// pipeline yet. The spec leaves the answer open: the XDP agent returns an empty
+// config, BMv2's PI server FAILED_PRECONDITION ("No forwarding pipeline config set
+// for this device"). Both mean "push one", not "the target is broken".
+func noPipeline(err error) bool {
+	return status.Code(err) == codes.FailedPrecondition
+}
 
 // Cookie reads the cookie of the target's forwarding pipeline; ok is false when the
 // target has no pipeline yet.
 func (c *Client) Cookie(ctx context.Context) (cookie uint64, ok bool, err error) {
 	resp, err := c.rt.GetForwardingPipelineConfig(ctx, &p4v1.GetForwardingPipelineConfigRequest{
 		DeviceId: c.opts.DeviceID, ResponseType: p4v1.GetForwardingPipelineConfigRequest_COOKIE_ONLY})
+	if noPipeline(err) {
+		return 0, false, nil
+	}
 	if err != nil {
 		return 0, false, fmt.Errorf("p4rt: %s: get pipeline cookie: %w", c.addr, err)
 	}
@@ -70,6 +83,9 @@ func (c *Client) EnsurePipeline(ctx context.Context, info *p4configv1.P4Info, de
 func (c *Client) Pipeline(ctx context.Context) (info *p4configv1.P4Info, cookie uint64, ok bool, err error) {
 	resp, err := c.rt.GetForwardingPipelineConfig(ctx, &p4v1.GetForwardingPipelineConfigRequest{
 		DeviceId: c.opts.DeviceID, ResponseType: p4v1.GetForwardingPipelineConfigRequest_P4INFO_AND_COOKIE})
+	if noPipeline(err) {
+		return nil, 0, false, nil
+	}
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("p4rt: %s: get pipeline: %w", c.addr, err)
 	}

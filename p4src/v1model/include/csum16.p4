@@ -8,7 +8,7 @@
 // in ones' complement (end-around carry). Five 16-bit terms fit in 19 bits; two
 // folds bring any such sum back to 16 bits. Same arithmetic as
 // model.UpdateChecksum32.
-function bit<16> csum16_replace32(in bit<16> hc, in bit<32> old_val, in bit<32> new_val) {
+bit<16> csum16_replace32(in bit<16> hc, in bit<32> old_val, in bit<32> new_val) {
     bit<32> sum = (bit<32>)(~hc)
                 + (bit<32>)(~old_val[31:16]) + (bit<32>)(~old_val[15:0])
                 + (bit<32>)new_val[31:16]    + (bit<32>)new_val[15:0];
