@@ -21,6 +21,8 @@ V1MODEL="$SRC/v1model/graygw_v1model.p4"
 TNA="$SRC/tna/graygw_tna.p4"
 P4INFO="$SRC/graygw.p4info.txtpb"
 P4C_TNA_FLAGS="${P4C_TNA_FLAGS--DGRAY_RULES_TABLE_SIZE=8192}"
+# PATH, then $P4TOOLS, then the bundle beside the clone (scripts/p4tools.sh).
+eval "$(bash "$ROOT/scripts/p4tools.sh")"
 
 if ! command -v p4c-bm2-ss >/dev/null 2>&1; then
     echo "p4c-bm2-ss not found: install p4c with its BMv2 backend (p4lang/p4c) to compile p4src/ and check the P4Info; see docs/p4-targets.md" >&2
