@@ -8,6 +8,7 @@
 #            $P4C_TNA_FLAGS (default -DGRAY_RULES_TABLE_SIZE=8192: the default
 #            16384 cannot place on Tofino 1, docs/p4-targets.md "Tofino fit";
 #            set it empty for the default sizes, e.g. on Tofino 2).
+#            P4C_TNA=0 skips it (v1model only: what BMv2 runs need).
 #
 # Exit status: 0 all good; 1 a compiler failed or the P4Info differs;
 # 2 p4c-bm2-ss is not installed. Output directory: $P4_OUT (default build/p4).
@@ -48,7 +49,9 @@ echo "p4info_diff: p4src/graygw.p4info.txtpb vs $OUT/graygw.p4info.txtpb"
 python3 "$ROOT/scripts/p4info_diff.py" "$P4INFO" "$OUT/graygw.p4info.txtpb"
 echo "P4Info matches the committed one"
 
-if command -v bf-p4c >/dev/null 2>&1; then
+if [ "${P4C_TNA:-1}" = 0 ]; then
+    echo "P4C_TNA=0: skipping the TNA program"
+elif command -v bf-p4c >/dev/null 2>&1; then
     echo "bf-p4c: $TNA"
     mkdir -p "$OUT/tna"
     # Standard P4Runtime counters (not Tofino extern messages), as Stratum wants.
