@@ -19,6 +19,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
 )
@@ -92,8 +93,8 @@ func newSpeaker(t *testing.T) *bgp.Speaker {
 
 func u32(v uint32) *uint32 { return &v }
 
-func bgpConfig(sp *bgp.Speaker) *service.BGPConfig {
-	return &service.BGPConfig{Speaker: sp, StartWait: 10 * time.Second,
+func bgpConfig(sp *bgp.Speaker) *announce.Config {
+	return &announce.Config{Speaker: sp, StartWait: 10 * time.Second,
 		VIPs: map[string]bgp.Attributes{"vpc": {Communities: []string{"65000:100"}, MED: u32(50)}}}
 }
 
@@ -162,7 +163,7 @@ func TestBGPFollowsTheGatewayAndDrains(t *testing.T) {
 	}
 	p := st.GetAnnounced()[0]
 	if p.GetVipName() != "vpc" || p.GetGateway() != "gw1" || p.GetMed() != 50 || !slices.Equal(p.GetCommunities(), []string{"65000:100"}) ||
-		!strings.Contains(p.GetDetail(), "reconciled on this session") || st.GetHealthCheck() != service.HealthReconciled {
+		!strings.Contains(p.GetDetail(), "reconciled on this session") || st.GetHealthCheck() != announce.HealthReconciled {
 		t.Fatalf("announced path: %v", p)
 	}
 	if g := st.GetGateways()[0]; !g.GetP4RuntimeConnected() || !g.GetHealthy() || g.GetDrained() {
@@ -245,7 +246,7 @@ func TestBGPCallsWithoutBGP(t *testing.T) {
 
 // TestBGPConfigChecked: a bad community or health check is refused by New.
 func TestBGPConfigChecked(t *testing.T) {
-	for _, cfg := range []service.BGPConfig{
+	for _, cfg := range []announce.Config{
 		{Speaker: newSpeaker(t), VIPs: map[string]bgp.Attributes{"vpc": {Communities: []string{"65000"}}}},
 		{Speaker: newSpeaker(t), HealthCheck: "ping"},
 		{},

@@ -21,6 +21,7 @@ import (
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/p4src"
@@ -76,7 +77,7 @@ type controller struct {
 // ctlOpts vary startControllerWith.
 type ctlOpts struct {
 	dir   string // the store's and the socket's directory; "" = a new one
-	bgp   *service.BGPConfig
+	bgp   *announce.Config
 	probe *service.ProbeHost
 	// p4infoFor is the engine's Config.P4InfoFor (nil: none).
 	p4infoFor func(gateway string) *p4info.Info

@@ -1,16 +1,14 @@
 package service
 
-// Rollouts: the controller runs controller/rollout's Runner over its own
-// cutovers, rollbacks and probes, and keeps the progress in the store, so a
-// restarted controller reports (and resumes) the rollout exactly where it
-// stopped.
+// Rollouts: controller/rollout's Runner drives the change pipeline in process
+// (change.Rollouts) and keeps the progress in the controller's store
+// (rollout.ControllerStore), so a restarted controller reports (and resumes)
+// the rollout exactly where it stopped.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -19,166 +17,31 @@ import (
 
 	"github.com/graygw/graygw/api/convert"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
-	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/change"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
-	"github.com/graygw/graygw/controller/store"
 )
 
-// RolloutNamespace and RolloutKey locate the rollout's progress in the store
-// (JSON of rollout.Progress).
-const (
-	RolloutNamespace = "rollout"
-	RolloutKey       = "current"
-)
-
-// rolloutStore keeps the rollout's progress in the controller's store: every
-// Save is a durable Put before the rollout acts on it.
-type rolloutStore struct{ st store.Store }
-
-func (r rolloutStore) Save(ctx context.Context, p *rollout.Progress) error {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
-	return r.st.Put(ctx, RolloutNamespace, RolloutKey, b)
-}
-
-func (r rolloutStore) Load(ctx context.Context) (*rollout.Progress, error) {
-	b, err := r.st.Get(ctx, RolloutNamespace, RolloutKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, rollout.ErrNoProgress
-	}
-	if err != nil {
-		return nil, err
-	}
-	var p rollout.Progress
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("stored rollout progress: %w", err)
-	}
-	return &p, nil
-}
-
-// rolloutCtl is the rollout.Controller (and rollout.VIPProber) the Runner
-// drives: cutovers and rollbacks are the API's own, applied and waited for
-// (the probes after a step must see the gateways hold it); probes go through
-// the probe host.
-type rolloutCtl struct{ s *Service }
-
-var (
-	_ rollout.Controller = rolloutCtl{}
-	_ rollout.VIPProber  = rolloutCtl{}
-)
-
-// actor records the rollout's changes: "rollout NAME (started by WHO)", or
-// "rollout NAME" for a rollout a restarted controller resumed.
-func (c rolloutCtl) actor() string {
-	p, err := c.s.runner.Status()
+// rolloutActor is who the rollout's changes are recorded as: "rollout NAME
+// (started by WHO)", or "rollout NAME" for a rollout a restarted controller
+// resumed.
+func (s *Service) rolloutActor() string {
+	p, err := s.runner.Status()
 	if err != nil {
 		return "rollout"
 	}
-	c.s.actorMu.Lock()
-	defer c.s.actorMu.Unlock()
-	if a := c.s.rolloutActors[p.Plan.Name]; a != "" {
+	s.actorMu.Lock()
+	defer s.actorMu.Unlock()
+	if a := s.rolloutActors[p.Plan.Name]; a != "" {
 		return a
 	}
 	return "rollout " + p.Plan.Name
 }
 
-// Cutover implements rollout.Controller.
-func (c rolloutCtl) Cutover(ctx context.Context, sc rollout.Scope, pool string, dry bool) (string, error) {
-	req, err := scopeRequest(sc, pool)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", rollout.ErrRefused, err)
-	}
-	req.Options = &graygwv1.ChangeOptions{Actor: c.actor(), DryRun: dry, Wait: !dry}
-	resp, err := c.s.Cutover(ctx, req)
-	if err != nil {
-		return "", err
-	}
-	res := resp.GetResult()
-	if len(res.GetProblems()) > 0 {
-		return "", fmt.Errorf("%w: %w", rollout.ErrRefused, problemsError(res.GetProblems()))
-	}
-	if res.GetWaitError() != "" {
-		// Applied, but not every gateway confirmed it: probes would test a
-		// state nobody can vouch for. Take the rule out again.
-		rb, rerr := c.s.Rollback(ctx, &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: resp.GetRule(),
-			Options: &graygwv1.ChangeOptions{Actor: c.actor(), Summary: "rollout: remove rule " + resp.GetRule() + ": the gateways did not confirm it"}})
-		undo := "removed again"
-		if rerr != nil || len(rb.GetResult().GetProblems()) > 0 {
-			undo = fmt.Sprintf("REMOVING IT FAILED (%v %v): roll back rule %s by hand", rerr, rb.GetResult().GetProblems(), resp.GetRule())
-		}
-		return "", fmt.Errorf("rule %s applied as intent version %d but the gateways did not confirm it: %s; the rule was %s",
-			resp.GetRule(), res.GetVersion(), res.GetWaitError(), undo)
-	}
-	return resp.GetRule(), nil
-}
-
-// scopeRequest turns a rollout scope into a cutover request (VNI, VM or a
-// percentage of a VNI: what plans produce).
-func scopeRequest(sc rollout.Scope, pool string) (*graygwv1.CutoverRequest, error) {
-	m := sc.Match
-	req := &graygwv1.CutoverRequest{Vip: m.VIP, Pool: pool, Rule: sc.Name}
-	if m.VNI == nil || m.Dst != "" || m.Tenant != "" || m.Proto != "" || m.SPort != nil || m.DPort != nil {
-		return nil, fmt.Errorf("scope %+v: a rollout step moves a VNI or a VM of a VNI", m)
-	}
-	vni := uint32(*m.VNI)
-	switch {
-	case m.Src != "":
-		a, err := netip.ParseAddr(strings.TrimSuffix(m.Src, "/32"))
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("scope: src %q is not one VM's IPv4 address", m.Src)
-		}
-		req.Scope = &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: vni, Src: a.String()}}
-	case sc.Percent > 0 && sc.Percent < 100:
-		req.Scope = &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: vni, Percent: sc.Percent}}
-	default:
-		req.Scope = &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: vni}}
-	}
-	return req, nil
-}
-
-// Rollback implements rollout.Controller: the rule is removed and the gateways
-// are waited for; a rule that is not there is already rolled back.
-func (c rolloutCtl) Rollback(ctx context.Context, rule string) error {
-	resp, err := c.s.Rollback(ctx, &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: rule,
-		Options: &graygwv1.ChangeOptions{Actor: c.actor(), Wait: true}})
-	if err != nil {
-		return err
-	}
-	res := resp.GetResult()
-	for _, p := range res.GetProblems() {
-		if p.GetClass() == "unknown_ref" && p.GetPath() == "rollback.rule" {
-			return nil
-		}
-	}
-	if len(res.GetProblems()) > 0 {
-		return problemsError(res.GetProblems())
-	}
-	if res.GetWaitError() != "" {
-		// The rule is out of the intent; the engine brings the gateways there.
-		// The probes after the rollback show where the traffic really goes.
-		c.s.log.Warn("rollout: rule removed, but not every gateway confirmed it in time", "rule", rule, "wait_error", res.GetWaitError())
-	}
-	return nil
-}
-
-// Intent implements rollout.IntentSource: the intent in force, whose
-// inventory fills in what a plan's VPCs leave out.
-func (c rolloutCtl) Intent() *intent.Intent {
-	in, _ := c.s.cfg.Engine.Intent()
-	return in
-}
-
-// Probe implements rollout.Controller (the intent's only VIP).
-func (c rolloutCtl) Probe(ctx context.Context, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
-	return c.ProbeVIP(ctx, "", ts, o)
-}
-
-// ProbeVIP implements rollout.VIPProber.
-func (c rolloutCtl) ProbeVIP(ctx context.Context, vip string, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
-	rs, _, err := c.s.runProbes(ctx, vip, ts, o)
+// probeVIP is the rollout's probe function: runProbes with its statuses made
+// plain errors.
+func (s *Service) probeVIP(ctx context.Context, vip string, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
+	rs, _, err := s.runProbes(ctx, vip, ts, o)
 	if err != nil {
 		if st, ok := status.FromError(err); ok {
 			return nil, errors.New(st.Message())
@@ -264,7 +127,7 @@ func (s *Service) RolloutStart(ctx context.Context, req *graygwv1.RolloutStartRe
 	}
 	var p *rollout.Progress
 	if req.GetDryRun() {
-		p, err = rollout.Check(ctx, rolloutCtl{s}, spec)
+		p, err = rollout.Check(ctx, change.Rollouts{Changes: s.changes, Prober: s.probeVIP, Actor: s.rolloutActor}, spec)
 	} else {
 		s.actorMu.Lock()
 		s.rolloutActors[spec.Name] = fmt.Sprintf("rollout %s (started by %s)", spec.Name, actorOf(ctx, req.GetActor()))

@@ -1,25 +1,16 @@
-// Package service implements the controller's gRPC API (api/graygw/v1): it
-// validates every change, stores accepted intents with their history
-// (controller/store), hands them to the reconcile loop (controller/engine), and
-// answers status, counters and history. listen.go serves it on a unix socket and,
-// optionally, on TCP with mutual TLS.
-//
-// With a BGPConfig it also decides which VIP paths the controller's BGP speaker
-// announces (bgp.go: gateways' sessions and health from the engine, operator
-// drains kept in the store, pools from the intent) and re-decides at every
-// change. With a ProbeHost it probes VMs through the gateway (probe.go), and it
-// runs automated rollouts (rollout.go: controller/rollout's Runner over its own
-// cutovers, rollbacks and probes, progress kept in the store).
-//
-// Changes are serialized: one Apply, Cutover or Rollback at a time, each reading
-// the current version, validating, storing (compare-and-swap on the version) and
-// applying.
+// Package service implements the controller's gRPC API (api/graygw/v1) over
+// the controller's packages, as gobgp's grpc_server.go does over its server:
+// it maps the messages onto the calls and their errors onto gRPC codes, and
+// names the caller (the actor recorded in the history). The change pipeline is
+// controller/change; the BGP announcements and drains controller/bgp/announce;
+// rollouts controller/rollout's Runner driven in process by change.Rollouts;
+// probes go from the probe host (probe.go). listen.go serves it on a unix socket
+// and, optionally, on TCP with mutual TLS.
 package service
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -30,30 +21,19 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/bgp/announce"
+	"github.com/graygw/graygw/controller/change"
 	"github.com/graygw/graygw/controller/engine"
-	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/rollout"
 	"github.com/graygw/graygw/controller/store"
 )
 
-// Defaults of Config.
-const (
-	DefaultWaitTimeout  = 60 * time.Second
-	DefaultHistoryLimit = 100
-)
-
-// Operations recorded in the history.
-const (
-	OpApply        = "apply"
-	OpCutover      = "cutover"
-	OpRollback     = "rollback"
-	OpRollbackAll  = "rollback-all"
-	OpRollbackRule = "rollback-rule"
-	OpSeed         = "seed"
-)
+// DefaultHistoryLimit is how many events History returns when the request
+// gives no limit.
+const DefaultHistoryLimit = 100
 
 // ErrConfig: the service's configuration is incomplete.
-var ErrConfig = errors.New("service: bad configuration")
+var ErrConfig = change.ErrConfig
 
 // Config configures a Service.
 type Config struct {
@@ -64,11 +44,12 @@ type Config struct {
 	// Logger receives the service's logs (slog.Default() when nil).
 	Logger *slog.Logger
 	// WaitTimeout bounds a change's wait when the request gives none
-	// (DefaultWaitTimeout when 0).
+	// (change.DefaultWaitTimeout when 0).
 	WaitTimeout time.Duration
-	// BGP, when set, announces the VIPs (bgp.go; StartBGP starts it). Nil: the
-	// controller runs without BGP and the BGP calls answer UNIMPLEMENTED.
-	BGP *BGPConfig
+	// BGP, when set, announces the VIPs (controller/bgp/announce; StartBGP
+	// starts it). Nil: the controller runs without BGP and the BGP calls
+	// answer UNIMPLEMENTED.
+	BGP *announce.Config
 	// Probe, when set, is the host probes are sent from (probe.go). Nil: Probe,
 	// RolloutStart and RolloutResume answer UNIMPLEMENTED.
 	Probe *ProbeHost
@@ -78,16 +59,10 @@ type Config struct {
 type Service struct {
 	graygwv1.UnimplementedControllerServer
 
-	cfg Config
-	log *slog.Logger
-
-	// mu serializes changes (and Drain against the change in flight).
-	mu       sync.Mutex
-	draining bool
-	doc      *docCache // the current version parsed (fastdoc.go); under mu
-
-	bgpMu sync.Mutex
-	bgp   bgpState
+	cfg     Config
+	log     *slog.Logger
+	changes *change.Manager
+	bgp     *announce.Announcer // nil without BGP
 
 	probe probeState
 
@@ -102,25 +77,21 @@ type Service struct {
 
 // New returns a service over cfg.Store and cfg.Engine. Call Start before serving.
 func New(cfg Config) (*Service, error) {
-	if cfg.Store == nil || cfg.Engine == nil {
-		return nil, fmt.Errorf("%w: Store and Engine are required", ErrConfig)
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.WaitTimeout <= 0 {
-		cfg.WaitTimeout = DefaultWaitTimeout
+	changes, err := change.New(change.Config{Store: cfg.Store, Engine: cfg.Engine, Logger: cfg.Logger, WaitTimeout: cfg.WaitTimeout})
+	if err != nil {
+		return nil, err
 	}
+	s := &Service{cfg: cfg, log: cfg.Logger, changes: changes, stopped: make(chan struct{}), rolloutActors: map[string]string{}}
 	if cfg.BGP != nil {
-		b := *cfg.BGP
-		if err := b.check(); err != nil {
+		if s.bgp, err = announce.New(*cfg.BGP, cfg.Engine, cfg.Store, cfg.Logger); err != nil {
 			return nil, err
 		}
-		cfg.BGP = &b
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, stopped: make(chan struct{}), rolloutActors: map[string]string{}}
-	s.bgp.drains = map[string]drainRecord{}
-	s.runner = rollout.NewRunner(rolloutCtl{s}, rolloutStore{cfg.Store}, rollout.Options{})
+	s.runner = rollout.NewRunner(change.Rollouts{Changes: changes, Prober: s.probeVIP, Actor: s.rolloutActor},
+		rollout.ControllerStore{Store: cfg.Store}, rollout.Options{})
 	return s, nil
 }
 
@@ -131,62 +102,20 @@ func New(cfg Config) (*Service, error) {
 // is an error: the engine then manages nothing and the gateways keep their
 // entries until a valid intent is applied.
 func (s *Service) Start(ctx context.Context) error {
-	if s.cfg.BGP != nil {
-		if err := s.loadDrains(ctx); err != nil {
+	if s.bgp != nil {
+		if err := s.bgp.Load(ctx); err != nil {
 			return err
 		}
 	}
-	err := s.startIntent(ctx)
+	err := s.changes.Start(ctx)
 	s.recoverRollout(ctx)
 	return err
 }
 
-func (s *Service) startIntent(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, err := s.cfg.Store.Current(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		s.log.Info("no intent stored yet: waiting for one (Apply, or --intent)")
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("service: read the current intent: %w", err)
-	}
-	in, err := intent.Load(cur.Intent)
-	if err != nil {
-		return fmt.Errorf("service: stored intent version %d: %w", cur.Number, err)
-	}
-	p, err := s.cfg.Engine.Prepare(in)
-	if err != nil {
-		return fmt.Errorf("service: stored intent version %d: %w", cur.Number, err)
-	}
-	if err := s.cfg.Engine.Commit(p, cur.Number); err != nil {
-		return fmt.Errorf("service: stored intent version %d: %w", cur.Number, err)
-	}
-	s.log.Info("stored intent in force", "version", cur.Number, "committed_by", cur.Actor, "at", cur.Time)
-	return nil
-}
-
 // Seed stores and applies doc as the first intent when the store holds none
-// (the controller's --intent flag). When an intent is already stored it does
-// nothing and reports false: the store, not the file, is the source of truth
-// once the controller has run.
+// (change.Manager.Seed).
 func (s *Service) Seed(ctx context.Context, doc []byte, actor string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.cfg.Store.Current(ctx); err == nil {
-		return false, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return false, fmt.Errorf("service: read the current intent: %w", err)
-	}
-	res, err := s.changeLocked(ctx, change{doc: doc, op: OpSeed, opts: &graygwv1.ChangeOptions{Actor: actor}})
-	if err != nil {
-		return false, err
-	}
-	if len(res.Problems) > 0 {
-		return false, fmt.Errorf("service: seed intent refused: %w", problemsError(res.Problems))
-	}
-	return res.Applied, nil
+	return s.changes.Seed(ctx, doc, actor)
 }
 
 // Drain makes the service refuse every further change (UNAVAILABLE), after the
@@ -195,15 +124,7 @@ func (s *Service) Seed(ctx context.Context, doc []byte, actor string) (bool, err
 // next controller process to report), and rollout watches end.
 func (s *Service) Drain() {
 	s.stopRollouts()
-	s.mu.Lock()
-	s.draining = true
-	s.mu.Unlock()
-}
-
-func (s *Service) isDraining() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.draining
+	s.changes.Drain()
 }
 
 // Get implements graygwv1.ControllerServer.
@@ -250,7 +171,7 @@ func (s *Service) History(ctx context.Context, req *graygwv1.HistoryRequest) (*g
 // Status implements graygwv1.ControllerServer.
 func (s *Service) Status(ctx context.Context, _ *graygwv1.StatusRequest) (*graygwv1.StatusResponse, error) {
 	in, version := s.cfg.Engine.Intent()
-	out := &graygwv1.StatusResponse{Version: version, Draining: s.isDraining() || s.cfg.Engine.Draining()}
+	out := &graygwv1.StatusResponse{Version: version, Draining: s.changes.Draining() || s.cfg.Engine.Draining()}
 	for _, st := range s.cfg.Engine.Status() {
 		out.Gateways = append(out.Gateways, gatewayStatus(st))
 	}

@@ -25,6 +25,7 @@ import (
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/change"
 )
 
 func mustApply(t *testing.T, c *controller, doc, actor string) *graygwv1.ChangeResult {
@@ -102,7 +103,7 @@ func TestApplyStoresHistoryAndBringsTheGatewayInSync(t *testing.T) {
 	}
 	ev := h.GetEvents()[0]
 	wantActor := fmt.Sprintf("alice (uid=%d)", os.Getuid())
-	if ev.GetActor() != wantActor || ev.GetOperation() != service.OpApply || ev.GetBefore() != 0 || ev.GetAfter() != 1 ||
+	if ev.GetActor() != wantActor || ev.GetOperation() != change.OpApply || ev.GetBefore() != 0 || ev.GetAfter() != 1 ||
 		!strings.HasPrefix(ev.GetSummary(), "first intent") {
 		t.Fatalf("event %v, want actor %q", ev, wantActor)
 	}
@@ -246,7 +247,7 @@ func TestCutoverEveryScope(t *testing.T) {
 		}
 	}
 	h, _ := c.c.History(ctx(t), &graygwv1.HistoryRequest{Limit: 1})
-	if ev := h.GetEvents()[0]; ev.GetOperation() != service.OpCutover || !strings.HasPrefix(ev.GetActor(), "bob") ||
+	if ev := h.GetEvents()[0]; ev.GetOperation() != change.OpCutover || !strings.HasPrefix(ev.GetActor(), "bob") ||
 		ev.GetSummary() != "cutover VNI 5003 to VIP vpc (50% of its VMs) to pool gray (rule vpc.pct-5003 updated)" {
 		t.Fatalf("event %v", ev)
 	}
@@ -331,7 +332,7 @@ func TestRollbackStepAndAll(t *testing.T) {
 		t.Fatalf("after two steps: version %d, document differs from v1: %v", got.GetVersion(), got.GetIntentYaml() != doc)
 	}
 	// The first intent cannot be undone.
-	if r := step(); r.GetResult().GetApplied() || len(r.GetResult().GetProblems()) != 1 || r.GetResult().GetProblems()[0].GetClass() != service.ClassNothing {
+	if r := step(); r.GetResult().GetApplied() || len(r.GetResult().GetProblems()) != 1 || r.GetResult().GetProblems()[0].GetClass() != change.ClassNothing {
 		t.Fatalf("third step: %v", r)
 	}
 
@@ -440,7 +441,7 @@ func TestRestartedControllerResumesTheStoredIntent(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := c.c.History(ctx(t), &graygwv1.HistoryRequest{})
-	if len(h.GetEvents()) != 1 || h.GetEvents()[0].GetOperation() != service.OpSeed || h.GetEvents()[0].GetActor() != "graygw-controller --intent" {
+	if len(h.GetEvents()) != 1 || h.GetEvents()[0].GetOperation() != change.OpSeed || h.GetEvents()[0].GetActor() != "graygw-controller --intent" {
 		t.Fatalf("history %v", h)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/health"
 )
 
@@ -512,9 +513,9 @@ func (b *bgpConfig) validate() []string {
 		}
 	}
 	switch b.HealthCheck {
-	case "", service.HealthReconciled, service.HealthNone:
+	case "", announce.HealthReconciled, announce.HealthNone:
 	default:
-		problems = append(problems, fmt.Sprintf("bgp.healthCheck: %q: want %s or %s", b.HealthCheck, service.HealthReconciled, service.HealthNone))
+		problems = append(problems, fmt.Sprintf("bgp.healthCheck: %q: want %s or %s", b.HealthCheck, announce.HealthReconciled, announce.HealthNone))
 	}
 	for _, name := range slices.Sorted(maps.Keys(b.VIPs)) { // a stable order of problems
 		for i, c := range b.VIPs[name].Communities {

@@ -37,6 +37,7 @@ import (
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/health"
@@ -148,7 +149,7 @@ func check(c *config, out io.Writer) error {
 			gr = fmt.Sprintf("on (restart time %s)", bc.GracefulRestart.RestartTime)
 		}
 		fmt.Fprintf(out, "bgp: AS %d, router id %s, %d neighbors, graceful restart %s, health check %s\n",
-			bc.ASN, bc.RouterID, len(bc.Neighbors), gr, or(b.HealthCheck, service.HealthReconciled))
+			bc.ASN, bc.RouterID, len(bc.Neighbors), gr, or(b.HealthCheck, announce.HealthReconciled))
 	}
 	if h := c.Health; h != nil && h.Enabled {
 		hc := h.config().WithDefaults()
@@ -361,7 +362,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		if speaker, err = bgp.New(c.BGP.Config, bgp.WithLogger(log)); err != nil {
 			return err
 		}
-		scfg.BGP = &service.BGPConfig{Speaker: speaker, VIPs: c.BGP.VIPs, HealthCheck: c.BGP.HealthCheck,
+		scfg.BGP = &announce.Config{Speaker: speaker, VIPs: c.BGP.VIPs, HealthCheck: c.BGP.HealthCheck,
 			StartWait: time.Duration(c.BGP.StartWait)}
 		if checker != nil {
 			scfg.BGP.Backends = checker

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/graygw/graygw/controller/store"
 )
 
 // ErrNoProgress is returned by Store.Load when nothing was saved yet.
@@ -122,6 +124,44 @@ func (s *MemoryStore) Load(_ context.Context) (*Progress, error) {
 	var p Progress
 	if err := json.Unmarshal(s.data, &p); err != nil {
 		return nil, fmt.Errorf("rollout: decode progress: %w", err)
+	}
+	return &p, nil
+}
+
+// Where ControllerStore keeps the progress in the controller's store (JSON of
+// Progress).
+const (
+	StoreNamespace = "rollout"
+	StoreKey       = "current"
+)
+
+// ControllerStore keeps the progress in the controller's store (the one that
+// holds the intent versions), so a restarted controller reports and resumes
+// the rollout exactly where it stopped. Every Save is a durable Put before the
+// rollout acts on it.
+type ControllerStore struct{ Store store.Store }
+
+// Save implements Store.
+func (s ControllerStore) Save(ctx context.Context, p *Progress) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return s.Store.Put(ctx, StoreNamespace, StoreKey, b)
+}
+
+// Load implements Store.
+func (s ControllerStore) Load(ctx context.Context) (*Progress, error) {
+	b, err := s.Store.Get(ctx, StoreNamespace, StoreKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoProgress
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p Progress
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("stored rollout progress: %w", err)
 	}
 	return &p, nil
 }

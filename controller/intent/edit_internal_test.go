@@ -1,12 +1,10 @@
-package service
+package intent
 
 import (
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/graygw/graygw/controller/intent"
 )
 
 const fastDoc = `version: 1
@@ -46,24 +44,24 @@ gray_rules:
 func TestSplicedTextParsesToTheEditedSpec(t *testing.T) {
 	pct := 25.0
 	vni := int64(6001)
-	nu := intent.RuleSpec{Name: "vpc.pct-6001", Match: intent.MatchSpec{VIP: "vpc", VNI: &vni}, Percent: &pct, Pool: "gray"}
+	nu := RuleSpec{Name: "vpc.pct-6001", Match: MatchSpec{VIP: "vpc", VNI: &vni}, Percent: &pct, Pool: "gray"}
 	layouts := map[string]string{
 		"indented":  fastDoc,
 		"column 0":  column0(fastDoc),
 		"no eol":    strings.TrimSuffix(fastDoc, "\n"),
 		"re-encode": "",
 	}
-	sp, err := intent.Parse([]byte(fastDoc))
+	sp, err := Parse([]byte(fastDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	re, err := intent.Marshal(sp)
+	re, err := Marshal(sp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	layouts["re-encode"] = string(re)
 	for name, doc := range layouts {
-		sp, err := intent.Parse([]byte(doc))
+		sp, err := Parse([]byte(doc))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -73,7 +71,7 @@ func TestSplicedTextParsesToTheEditedSpec(t *testing.T) {
 		}
 		want := *sp
 		want.GrayRules = append(slices.Clip(sp.GrayRules), nu)
-		got, err := intent.Parse(text)
+		got, err := Parse(text)
 		if err != nil || !reflect.DeepEqual(got, &want) {
 			t.Fatalf("%s: appended text parses to %+v (%v), want %+v\n%s", name, got, err, &want, text)
 		}
@@ -96,7 +94,7 @@ func TestSplicedTextParsesToTheEditedSpec(t *testing.T) {
 			}
 			want := *sp
 			want.GrayRules = slices.Delete(slices.Clone(sp.GrayRules), k, k+1)
-			got, err := intent.Parse(text)
+			got, err := Parse(text)
 			if err != nil || !reflect.DeepEqual(got, &want) {
 				t.Fatalf("%s: removing %d gives %+v (%v)\n%s", name, k, got, err, text)
 			}
@@ -133,4 +131,67 @@ func column0(doc string) string {
 		tail = strings.ReplaceAll(tail, r[0], r[1])
 	}
 	return doc[:i] + tail
+}
+
+// Every layout, spliced or through the node tree, edits to the same spec: a
+// rule added, replaced (its head comment kept) and removed, one or all.
+func TestDocumentEditsAgreeAcrossLayouts(t *testing.T) {
+	vni := int64(6001)
+	nu := RuleSpec{Name: "n", Match: MatchSpec{VNI: &vni}, Pool: "gray"}
+	b2 := RuleSpec{Name: "b", Match: MatchSpec{VNI: &[]int64{5002}[0]}, Pool: "base"}
+	layouts := map[string]string{
+		"indented": fastDoc,
+		"not last": strings.Replace(fastDoc, "# the rules\n", "", 1) + "tenants:\n  - {name: t, vnis: [5001]}\n",
+		"crlf":     strings.ReplaceAll(fastDoc, "\n", "\r\n"),
+	}
+	base, err := Parse([]byte(fastDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := func(t *testing.T, d *Document) *Spec {
+		t.Helper()
+		sp, err := Parse(d.Text()) // the text, not what the edit says it parses to
+		if err != nil {
+			t.Fatalf("%v\n%s", err, d.Text())
+		}
+		return sp
+	}
+	rules := func(sp *Spec) []RuleSpec { return sp.GrayRules }
+	for name, text := range layouts {
+		t.Run(name, func(t *testing.T) {
+			d := NewDocument([]byte(text))
+			added, i, err := d.AddRule(nu)
+			if err != nil || i != 3 || !reflect.DeepEqual(rules(spec(t, added)), append(slices.Clone(base.GrayRules), nu)) {
+				t.Fatalf("AddRule: index %d, %v\n%s", i, err, added.Text())
+			}
+			if r, k, _ := added.Rule("n"); k != 3 || r.Pool != "gray" {
+				t.Fatalf("Rule(n) = %+v, %d", r, k)
+			}
+			repl, i, err := d.ReplaceRule(b2)
+			want := slices.Clone(base.GrayRules)
+			want[1] = b2
+			if err != nil || i != 1 || !reflect.DeepEqual(rules(spec(t, repl)), want) {
+				t.Fatalf("ReplaceRule: index %d, %v\n%s", i, err, repl.Text())
+			}
+			// (yaml.v3 does not attach comments of a CRLF document to nodes.)
+			if name != "crlf" && !strings.Contains(string(repl.Text()), "# b is a VPC") {
+				t.Fatalf("the replaced rule lost its comment:\n%s", repl.Text())
+			}
+			if same, i, _ := d.ReplaceRule(nu); same != d || i != -1 {
+				t.Fatal("ReplaceRule of an unknown rule changed the document")
+			}
+			one, removed, err := d.RemoveRules("c")
+			if err != nil || len(removed) != 1 || removed[0].Name != "c" ||
+				!reflect.DeepEqual(rules(spec(t, one)), base.GrayRules[:2]) {
+				t.Fatalf("RemoveRules(c): %+v, %v\n%s", removed, err, one.Text())
+			}
+			all, removed, err := d.RemoveRules("")
+			if err != nil || len(removed) != 3 || len(rules(spec(t, all))) != 0 || strings.Contains(string(all.Text()), "gray_rules") {
+				t.Fatalf("RemoveRules(): %+v, %v\n%s", removed, err, all.Text())
+			}
+			if same, removed, _ := d.RemoveRules("zz"); same != d || removed != nil {
+				t.Fatal("RemoveRules of an unknown rule changed the document")
+			}
+		})
+	}
 }

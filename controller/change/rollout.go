@@ -1,0 +1,138 @@
+package change
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/probe"
+	"github.com/graygw/graygw/controller/rollout"
+)
+
+// ProbeFunc probes targets through the VIP named vip (the intent's only VIP
+// when empty).
+type ProbeFunc func(ctx context.Context, vip string, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
+
+// Rollouts is the rollout.Controller (and rollout.VIPProber and
+// rollout.IntentSource) a rollout.Runner drives in process: its cutovers and
+// rollbacks are the Manager's, applied and waited for (the probes after a step
+// must see the gateways hold it).
+type Rollouts struct {
+	// Changes applies the steps. Required.
+	Changes *Manager
+	// Prober runs the probes. Required.
+	Prober ProbeFunc
+	// Actor is who the rollout's changes are recorded as ("rollout" when nil).
+	Actor func() string
+}
+
+var (
+	_ rollout.Controller   = Rollouts{}
+	_ rollout.VIPProber    = Rollouts{}
+	_ rollout.IntentSource = Rollouts{}
+)
+
+func (r Rollouts) actor() string {
+	if r.Actor == nil {
+		return "rollout"
+	}
+	return r.Actor()
+}
+
+// Cutover implements rollout.Controller.
+func (r Rollouts) Cutover(ctx context.Context, sc rollout.Scope, pool string, dry bool) (string, error) {
+	req, err := scopeCutover(sc, pool)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", rollout.ErrRefused, err)
+	}
+	res, err := r.Changes.Cutover(ctx, req, Options{Actor: r.actor(), DryRun: dry, Wait: !dry})
+	if err != nil {
+		return "", err
+	}
+	if len(res.Problems) > 0 {
+		return "", fmt.Errorf("%w: %w", rollout.ErrRefused, ProblemsError(res.Problems))
+	}
+	if res.WaitError != "" {
+		// Applied, but not every gateway confirmed it: probes would test a
+		// state nobody can vouch for. Take the rule out again.
+		rb, rerr := r.Changes.Rollback(ctx, RollbackRule, res.Rule,
+			Options{Actor: r.actor(), Summary: "rollout: remove rule " + res.Rule + ": the gateways did not confirm it"})
+		undo := "removed again"
+		if rerr != nil || len(rb.Problems) > 0 {
+			var ps []Problem
+			if rb != nil {
+				ps = rb.Problems
+			}
+			undo = fmt.Sprintf("REMOVING IT FAILED (%v %v): roll back rule %s by hand", rerr, ps, res.Rule)
+		}
+		return "", fmt.Errorf("rule %s applied as intent version %d but the gateways did not confirm it: %s; the rule was %s",
+			res.Rule, res.Version, res.WaitError, undo)
+	}
+	return res.Rule, nil
+}
+
+// scopeCutover turns a rollout scope into a cutover (VNI, VM or a percentage
+// of a VNI: what plans produce).
+func scopeCutover(sc rollout.Scope, pool string) (Cutover, error) {
+	m := sc.Match
+	req := Cutover{VIP: m.VIP, Pool: pool, Rule: sc.Name}
+	if m.VNI == nil || m.Dst != "" || m.Tenant != "" || m.Proto != "" || m.SPort != nil || m.DPort != nil {
+		return req, fmt.Errorf("scope %+v: a rollout step moves a VNI or a VM of a VNI", m)
+	}
+	req.VNI = uint32(*m.VNI)
+	switch {
+	case m.Src != "":
+		a, err := netip.ParseAddr(strings.TrimSuffix(m.Src, "/32"))
+		if err != nil || !a.Is4() {
+			return req, fmt.Errorf("scope: src %q is not one VM's IPv4 address", m.Src)
+		}
+		req.Scope, req.Src = ScopeVM, a.String()
+	case sc.Percent > 0 && sc.Percent < 100:
+		req.Scope, req.Percent = ScopePercent, sc.Percent
+	default:
+		req.Scope = ScopeVNI
+	}
+	return req, nil
+}
+
+// Rollback implements rollout.Controller: the rule is removed and the gateways
+// are waited for; a rule that is not there is already rolled back.
+func (r Rollouts) Rollback(ctx context.Context, rule string) error {
+	res, err := r.Changes.Rollback(ctx, RollbackRule, rule, Options{Actor: r.actor(), Wait: true})
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Problems {
+		if p.Class == "unknown_ref" && p.Path == "rollback.rule" {
+			return nil
+		}
+	}
+	if len(res.Problems) > 0 {
+		return ProblemsError(res.Problems)
+	}
+	if res.WaitError != "" {
+		// The rule is out of the intent; the engine brings the gateways there.
+		// The probes after the rollback show where the traffic really goes.
+		r.Changes.log.Warn("rollout: rule removed, but not every gateway confirmed it in time", "rule", rule, "wait_error", res.WaitError)
+	}
+	return nil
+}
+
+// Intent implements rollout.IntentSource: the intent in force, whose
+// inventory fills in what a plan's VPCs leave out.
+func (r Rollouts) Intent() *intent.Intent {
+	in, _ := r.Changes.cfg.Engine.Intent()
+	return in
+}
+
+// Probe implements rollout.Controller (the intent's only VIP).
+func (r Rollouts) Probe(ctx context.Context, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
+	return r.ProbeVIP(ctx, "", ts, o)
+}
+
+// ProbeVIP implements rollout.VIPProber.
+func (r Rollouts) ProbeVIP(ctx context.Context, vip string, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
+	return r.Prober(ctx, vip, ts, o)
+}
