@@ -5,7 +5,7 @@
 #            build/p4/graygw.p4info.txtpb, which must mean the same as the
 #            committed p4src/graygw.p4info.txtpb (scripts/p4info_diff.py).
 #   TNA:     bf-p4c when installed (skipped otherwise) -> build/p4/tna/, with
-#            $P4C_TNA_FLAGS (default -DGRAY_RULES_TABLE_SIZE=8192: the default
+#            $P4C_TNA_FLAGS (default -DGRAY_RULES_TABLE_SIZE=12288: the default
 #            16384 cannot place on Tofino 1, docs/p4-targets.md "Tofino fit";
 #            set it empty for the default sizes, e.g. on Tofino 2).
 #            P4C_TNA=0 skips it (v1model only: what BMv2 runs need).
@@ -21,7 +21,7 @@ OUT="${P4_OUT:-$ROOT/build/p4}"
 V1MODEL="$SRC/v1model/graygw_v1model.p4"
 TNA="$SRC/tna/graygw_tna.p4"
 P4INFO="$SRC/graygw.p4info.txtpb"
-P4C_TNA_FLAGS="${P4C_TNA_FLAGS--DGRAY_RULES_TABLE_SIZE=8192}"
+P4C_TNA_FLAGS="${P4C_TNA_FLAGS--DGRAY_RULES_TABLE_SIZE=12288}"
 # PATH, then $P4TOOLS, then the bundle beside the clone (scripts/p4tools.sh).
 eval "$(bash "$ROOT/scripts/p4tools.sh")"
 

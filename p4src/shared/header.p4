@@ -102,14 +102,19 @@ struct flow_key_t {
     l4_port_t   dport;
 }
 
-// split_pool: pool_gray when hash_value < threshold. 17 bits wide so TNA can
-// compare with one subtraction (diff bit 16 is the borrow); v1model uses '<'.
+// split_pool: pool_gray when hash_value < threshold.
+//   v1model: hash_value and threshold zero-extended to 17 bits, compared with '<'.
+//   TNA: below = threshold |-| hash16 (saturating), computed by split_pool
+//   itself; hash_value < threshold exactly when below != 0. No zero-extension
+//   of action data (which bf-p4c cannot place) and a one-field test after
+//   gray_rules instead of a borrow bit (which it cannot gate on).
 struct split_metadata_t {
-    bool      active;     // the winning gray rule is a split_pool
+    bool      active;     // v1model: the winning gray rule is a split_pool
     pool_id_t pool_gray;
-    bit<17>   threshold;  // v1model only: the 16-bit action parameter, zero-extended
-    bit<17>   hash_value; // low 16 bits of CRC32(vni ++ src), zero-extended
-    bit<17>   diff;       // TNA only: hash_value - threshold, computed by split_pool
+    bit<17>   threshold;  // v1model: the 16-bit action parameter, zero-extended
+    bit<17>   hash_value; // v1model: low 16 bits of CRC32(vni ++ src), zero-extended
+    bit<16>   hash16;     // TNA: low 16 bits of CRC32(vni ++ src)
+    bit<16>   below;      // TNA: threshold |-| hash16; 0 unless a split sends to gray
 }
 
 struct graygw_metadata_t {
@@ -123,6 +128,7 @@ struct graygw_metadata_t {
     drop_reason_t drop_reason;
 
     flow_key_t       flow;      // tenant filled by vni_tenant
+    bool             vip_hit;   // TNA: set_vip ran (gates gray_rules in one stage)
     vip_id_t         vip_id;
     pool_id_t        pool_id;   // the VIP's default pool until gray_rules says otherwise
     split_metadata_t split;

@@ -22,12 +22,20 @@ parser GrayIngressParser(packet_in packet,
         packet.extract(ig_intr_md);
         // graygw never resubmits: no resubmit header to tell apart.
         packet.advance(PORT_METADATA_SIZE);
-        // Metadata that ingress reads before it may be written.
+        // Metadata that ingress reads before it may be written. A field
+        // written in several states of one path is OR-ed on Tofino, so only
+        // fields written once after this zero come from the parser: the VNI
+        // (a lookup key in stage 0) and the checksum flags (facts of the
+        // parse). The other flow fields are ingress's flow_init.
         meta.parse_reason = DROP_NONE;
-        meta.split.active = false;
+        meta.vip_hit = false;
+        meta.split.below = 0;
+        meta.bucket = 0;
         meta.upd_ipv4_csum = false;
         meta.upd_tcp_csum = false;
         meta.upd_udp_csum = false;
+        meta.flow.vni = 0;
+        meta.hash_key.vni = 0;
         transition parse_ethernet;
     }
 
@@ -44,6 +52,8 @@ parser GrayIngressParser(packet_in packet,
         // Used only for plain TCP/UDP, taken here while the address is in the
         // parser's window.
         l4_csum.subtract({hdr.ipv4.dst_addr});
+        // Recomputed from scratch for every packet that leaves.
+        meta.upd_ipv4_csum = true;
         // From here on the outer destination is known: ingress applies vip
         // before acting on any reason below. Checks in the contract's order.
         transition select(hdr.ipv4.version, hdr.ipv4.ihl) {
@@ -71,6 +81,7 @@ parser GrayIngressParser(packet_in packet,
         packet.extract(hdr.tcp);
         l4_csum.subtract({hdr.tcp.checksum});
         meta.l4_csum_residual = l4_csum.get();
+        meta.upd_tcp_csum = true;
         transition accept;
     }
 
@@ -79,14 +90,22 @@ parser GrayIngressParser(packet_in packet,
         // Unused for VXLAN (its checksum is zeroed) and for a zero checksum.
         l4_csum.subtract({hdr.udp.checksum});
         meta.l4_csum_residual = l4_csum.get();
-        transition select(hdr.udp.dport) {
-            VXLAN_UDP_PORT: parse_vxlan;
-            default: accept;
+        transition select(hdr.udp.dport, hdr.udp.checksum) {
+            (VXLAN_UDP_PORT, _): parse_vxlan;
+            (_, 0): accept;       // no checksum: it stays 0
+            default: plain_udp_checksum;
         }
+    }
+
+    state plain_udp_checksum {
+        meta.upd_udp_csum = true;
+        transition accept;
     }
 
     state parse_vxlan {
         packet.extract(hdr.vxlan);
+        meta.flow.vni = hdr.vxlan.vni;
+        meta.hash_key.vni = hdr.vxlan.vni;
         transition select(hdr.vxlan.flags) {
             VXLAN_FLAG_I &&& VXLAN_FLAG_I: parse_inner_ethernet;
             default: vxlan_bad_flags;
@@ -156,8 +175,10 @@ parser GrayIngressParser(packet_in packet,
     }
 }
 
-// The checksums are written here, where Tofino's checksum engines are. Only
-// forwarded packets have the flags set (by GrayIngress).
+// The checksums are written here, where Tofino's checksum engines are. The
+// flags are the parser's: whether a header is there to fix is known then, and a
+// dropped packet's checksums do not matter. Parse-time flags keep these
+// conditions off the end of the stage chain.
 control GrayIngressDeparser(packet_out packet,
                             inout headers_t hdr,
                             in graygw_metadata_t meta,

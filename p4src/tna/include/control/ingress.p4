@@ -12,19 +12,19 @@ control GrayIngress(inout headers_t hdr,
                     inout ingress_intrinsic_metadata_for_deparser_t ig_dprsr_md,
                     inout ingress_intrinsic_metadata_for_tm_t ig_tm_md) {
 
-    FlowInit() flow_init;
-    TruncatedReason() truncated_reason;
-
     // CRC32/IEEE 802.3 spelled out (polynomial 0x04C11DB7 reflected, init and
     // xor-out 0xFFFFFFFF): zlib's crc32 = BMv2's crc32 = Go's ChecksumIEEE.
     // Not the predefined HashAlgorithm_t.CRC32, whose init and xor-out are
     // bf-p4c's choice; this is the form Intel's tna_custom_hash example checks
-    // against zlib.crc32. One polynomial instance per Hash.
+    // against zlib.crc32. One polynomial instance per Hash, one Hash per use.
     CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
-                           32w0xFFFFFFFF, 32w0xFFFFFFFF) split_crc32;
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) split_overlay_crc32;
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) split_plain_crc32;
     CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
                            32w0xFFFFFFFF, 32w0xFFFFFFFF) bucket_crc32;
-    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, split_crc32) split_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, split_overlay_crc32) split_overlay_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, split_plain_crc32) split_plain_hasher;
     Hash<bit<32>>(HashAlgorithm_t.CUSTOM, bucket_crc32) bucket_hasher;
 
     // One cell per drop reason, counted for every packet not forwarded
@@ -40,6 +40,132 @@ control GrayIngress(inout headers_t hdr,
     DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) backend_counter;
 
     /*
+     * The parse outcome (step 1), in one stage: the parser's reason, unless
+     * an extract was cut by the end of the frame (PARSER_ERROR_PARTIAL_HDR),
+     * in which case the header it cut is the first one left invalid. Only
+     * that error bit: after another the parse may have finished. The entries
+     * are the shared TruncatedReason control's if-chain (flow.p4), in its
+     * order, as constant entries, because the chain takes a stage of its own
+     * on Tofino. Hidden: not part of the P4Runtime contract.
+     */
+    @hidden
+    action keep_parse_reason() {
+        meta.drop_reason = meta.parse_reason;
+    }
+    @hidden
+    action truncated(drop_reason_t reason) {
+        meta.drop_reason = reason;
+    }
+
+    @hidden
+    table parse_outcome {
+        key = {
+            ig_prsr_md.parser_err      : ternary;
+            hdr.vxlan.isValid()        : ternary;
+            hdr.udp.isValid()          : ternary;
+            hdr.ipv4.isValid()         : ternary;
+            hdr.ethernet.isValid()     : ternary;
+        }
+        actions = {
+            keep_parse_reason;
+            truncated;
+        }
+        const entries = {
+            (0 &&& PARSER_ERROR_PARTIAL_HDR, _,     _,     _,     _) : keep_parse_reason();
+            (PARSER_ERROR_PARTIAL_HDR,       true,  _,     _,     _)     : truncated(DROP_INNER_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, true,  _,     _)     : truncated(DROP_VXLAN_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, true,  _)     : truncated(DROP_L4_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, true)  : truncated(DROP_IPV4_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false) : truncated(DROP_ETH_TRUNCATED);
+        }
+        const default_action = keep_parse_reason();
+        size = 8;
+    }
+
+    /*
+     * Flow fields (step 1's output, docs/pipeline.md "The flow fields").
+     *
+     * The same fields as the shared FlowInit control, in one stage: which
+     * headers supply them is chosen by this table's constant entries on
+     * header validity rather than by nested ifs (two stages of gateways on
+     * Tofino). Each action also presets the hash key to the flow (pool_hash
+     * may mask it). The VNI comes from the parser (0 for plain traffic), the
+     * tenant from vni_tenant. Hidden: not part of the P4Runtime contract.
+     */
+    @hidden
+    action flow_overlay(l4_port_t sport, l4_port_t dport) {
+        meta.flow.src   = hdr.inner_ipv4.src_addr;
+        meta.flow.dst   = hdr.inner_ipv4.dst_addr;
+        meta.flow.proto = hdr.inner_ipv4.protocol;
+        meta.flow.sport = sport;
+        meta.flow.dport = dport;
+        meta.hash_key.src   = hdr.inner_ipv4.src_addr;
+        meta.hash_key.dst   = hdr.inner_ipv4.dst_addr;
+        meta.hash_key.proto = hdr.inner_ipv4.protocol;
+        meta.hash_key.sport = sport;
+        meta.hash_key.dport = dport;
+    }
+    @hidden
+    action flow_overlay_l4() {
+        flow_overlay(hdr.inner_l4.sport, hdr.inner_l4.dport);
+    }
+    // Inner ICMP, inner fragments and other protocols: ports 0.
+    @hidden
+    action flow_overlay_no_l4() {
+        flow_overlay(0, 0);
+    }
+    @hidden
+    action flow_plain(l4_port_t sport, l4_port_t dport) {
+        meta.flow.src   = hdr.ipv4.src_addr;
+        meta.flow.dst   = hdr.ipv4.dst_addr;
+        meta.flow.proto = hdr.ipv4.protocol;
+        meta.flow.sport = sport;
+        meta.flow.dport = dport;
+        meta.hash_key.src   = hdr.ipv4.src_addr;
+        meta.hash_key.dst   = hdr.ipv4.dst_addr;
+        meta.hash_key.proto = hdr.ipv4.protocol;
+        meta.hash_key.sport = sport;
+        meta.hash_key.dport = dport;
+    }
+    @hidden
+    action flow_plain_tcp() {
+        flow_plain(hdr.tcp.sport, hdr.tcp.dport);
+    }
+    @hidden
+    action flow_plain_udp() {
+        flow_plain(hdr.udp.sport, hdr.udp.dport);
+    }
+    @hidden
+    action flow_plain_no_l4() {
+        flow_plain(0, 0);
+    }
+
+    @hidden
+    table flow_init {
+        key = {
+            hdr.vxlan.isValid()    : exact;
+            hdr.inner_l4.isValid() : exact;
+            hdr.tcp.isValid()      : exact;
+            hdr.udp.isValid()      : exact;
+        }
+        actions = {
+            flow_overlay_l4;
+            flow_overlay_no_l4;
+            flow_plain_tcp;
+            flow_plain_udp;
+            flow_plain_no_l4;
+        }
+        const entries = {
+            (true,  true,  false, true)  : flow_overlay_l4();
+            (true,  false, false, true)  : flow_overlay_no_l4();
+            (false, false, true,  false) : flow_plain_tcp();
+            (false, false, false, true)  : flow_plain_udp();
+        }
+        const default_action = flow_plain_no_l4();
+        size = 4;
+    }
+
+    /*
      * VIP table (step 2).
      *
      * The outer destination address of every packet whose 20-byte outer IPv4
@@ -50,6 +176,7 @@ control GrayIngress(inout headers_t hdr,
      */
     @id(0x01000001)
     action set_vip(vip_id_t vip_id, pool_id_t default_pool) {
+        meta.vip_hit = true;
         meta.vip_id = vip_id;
         meta.pool_id = default_pool;
         vip_counter.count();
@@ -78,6 +205,7 @@ control GrayIngress(inout headers_t hdr,
     @id(0x01000002)
     action set_tenant(tenant_id_t tenant_id) {
         meta.flow.tenant = tenant_id;
+        meta.hash_key.tenant = tenant_id;
     }
 
     @id(0x02000002)
@@ -111,12 +239,11 @@ control GrayIngress(inout headers_t hdr,
 
     @id(0x01000004)
     action split_pool(pool_id_t pool_gray, bit<16> threshold) {
-        // The split hash was computed before gray_rules; hash_value <
-        // threshold is the borrow (bit 16) of this 17-bit subtraction, tested
-        // in apply. One ALU operation on action data, in gray_rules' stage.
-        meta.split.active = true;
+        // hash16 < threshold exactly when threshold |-| hash16 is not 0: one
+        // saturating subtraction on action data, in gray_rules' own stage;
+        // apply tests the result (docs/p4-targets.md, "The split").
         meta.split.pool_gray = pool_gray;
-        meta.split.diff = meta.split.hash_value - (bit<17>)threshold;
+        meta.split.below = threshold |-| meta.split.hash16;
         gray_rules_counter.count();
     }
 
@@ -218,7 +345,6 @@ control GrayIngress(inout headers_t hdr,
         hdr.ethernet.dst_addr = dmac;
         hdr.ipv4.dst_addr = underlay_ip;
         hdr.ipv4.ttl = hdr.ipv4.ttl - 1;
-        meta.upd_ipv4_csum = true;
         backend_counter.count();
     }
 
@@ -236,62 +362,52 @@ control GrayIngress(inout headers_t hdr,
         size = BACKEND_TABLE_SIZE;
     }
 
-    // The order of work is the contract's, but laid out for Tofino's stages
-    // (docs/p4-targets.md, "Tofino fit"): whatever reads only headers, or has
-    // no side effect, runs for every packet instead of waiting for the
-    // decisions before it.
+    // The order of work is the contract's, but laid out for Tofino's 12
+    // stages (docs/p4-targets.md, "Tofino fit"): whatever reads only headers
+    // or parser metadata runs in stage 0 for every packet, gray_rules starts
+    // in stage 1 behind one gateway, and every later step is one stage.
     apply {
         // The whole pipeline runs here; egress has nothing to do.
         ig_tm_md.bypass_egress = 1w1;
 
-        // Flow fields from the headers (meaningless, and unused, for packets
-        // that end up dropped).
-        flow_init.apply(hdr, meta.flow);
-
-        // 1. The parse outcome. An extract cut by the end of the frame
-        // (PARSER_ERROR_PARTIAL_HDR) left the header it cut invalid. Only
-        // that bit: after another error flag the parse may have finished.
-        meta.drop_reason = meta.parse_reason;
-        if ((ig_prsr_md.parser_err & PARSER_ERROR_PARTIAL_HDR) != 0) {
-            truncated_reason.apply(hdr, meta.drop_reason);
-        }
-
-        // 2. VIP first: with the outer IPv4 header read, a miss is NOT_VIP
-        // whatever else the parse found; a hit keeps the parse reason. TTL is
-        // checked only after a clean parse, since we decrement it.
+        // Stage 0. The flow fields and split hash (meaningless, and unused,
+        // for packets that end up dropped); the VIP; the tenant.
+        flow_init.apply();
         if (hdr.ipv4.isValid()) {
-            if (!vip.apply().hit) {
-                meta.drop_reason = DROP_NOT_VIP;
-            } else if (meta.drop_reason == DROP_NONE && hdr.ipv4.ttl <= 1) {
-                meta.drop_reason = DROP_TTL_EXPIRED;
-            }
+            vip.apply();
+        }
+        vni_tenant.apply();
+        // 4. The split hash, low 16 bits of CRC32 over vni(24) ++ src(32),
+        // from the headers, so that split_pool can compare in gray_rules' own
+        // stages.
+        if (hdr.vxlan.isValid()) {
+            meta.split.hash16 = split_overlay_hasher.get({
+                meta.flow.vni, hdr.inner_ipv4.src_addr })[15:0];
+        } else {
+            meta.split.hash16 = split_plain_hasher.get({
+                meta.flow.vni, hdr.ipv4.src_addr })[15:0];
+        }
+        // VXLAN's UDP checksum is sent as 0 (allowed over IPv4).
+        if (hdr.vxlan.isValid()) {
+            hdr.udp.checksum = 0;
         }
 
-        // 3. No counter, no effect on a packet that is dropped: looked up
-        // while vip decides.
-        vni_tenant.apply();
+        // 1. The parse outcome.
+        parse_outcome.apply();
 
-        // 4. The split hash, low 16 bits of CRC32 over vni(24) ++ src(32),
-        // for every packet, so that split_pool can compare in its own stage.
-        meta.split.hash_value = (bit<17>)(split_hasher.get({
-            meta.flow.vni,
-            meta.flow.src
-        })[15:0]);
-
-        if (meta.drop_reason == DROP_NONE) {
-            // 5. The key is the flow unless the pool masks it.
-            meta.hash_key = meta.flow;
-
+        if (meta.vip_hit && meta.drop_reason == DROP_NONE && hdr.ipv4.ttl > 1) {
+            // 4. Gray rules, then the split's outcome.
             gray_rules.apply();
-            if (meta.split.active && meta.split.diff[16:16] == 1) {
+            if (meta.split.below != 0) {
                 meta.pool_id = meta.split.pool_gray;
             }
 
+            // 5. The key is the flow unless the pool masks it.
             pool_hash.apply();
 
             // 6. bucket = the low BUCKET_BITS bits of CRC32/IEEE over the masked
-            // 18-byte key, in key order.
-            meta.bucket = (bucket_t)(bucket_hasher.get({
+            // 18-byte key, in key order. The bits above are the parser's 0.
+            meta.bucket[BUCKET_BITS - 1:0] = bucket_hasher.get({
                 meta.hash_key.vni,
                 meta.hash_key.tenant,
                 meta.hash_key.src,
@@ -299,21 +415,22 @@ control GrayIngress(inout headers_t hdr,
                 meta.hash_key.proto,
                 meta.hash_key.sport,
                 meta.hash_key.dport
-            })[BUCKET_BITS - 1:0]);
+            })[BUCKET_BITS - 1:0];
 
-            // 7-8. The L4 checksum: overlay gets 0 (allowed for IPv4 VXLAN);
-            // plain TCP, and plain UDP with a checksum, are updated in the
-            // deparser from the parser's residual. A zero UDP checksum stays 0.
+            // 7-8.
             if (!backend_select.apply().hit) {
                 meta.drop_reason = DROP_NO_BACKEND;
             } else if (!backend.apply().hit) {
                 meta.drop_reason = DROP_NO_BACKEND;
-            } else if (hdr.vxlan.isValid()) {
-                hdr.udp.checksum = 0;
-            } else if (hdr.tcp.isValid()) {
-                meta.upd_tcp_csum = true;
-            } else if (hdr.udp.isValid() && hdr.udp.checksum != 0) {
-                meta.upd_udp_csum = true;
+            }
+        } else if (hdr.ipv4.isValid()) {
+            // 2. With the outer IPv4 header read, a VIP miss is NOT_VIP
+            // whatever else the parse found; a hit keeps the parse reason.
+            // TTL is checked only after a clean parse, since we decrement it.
+            if (!meta.vip_hit) {
+                meta.drop_reason = DROP_NOT_VIP;
+            } else if (meta.drop_reason == DROP_NONE) {
+                meta.drop_reason = DROP_TTL_EXPIRED;
             }
         }
 
