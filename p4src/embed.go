@@ -9,3 +9,11 @@ import _ "embed"
 //
 //go:embed graygw.p4info.txtpb
 var P4InfoText []byte
+
+// TNAP4InfoText is the text-format P4Info bf-p4c emits for the Tofino 1 build of
+// the TNA program (tna/graygw_tna.p4info.txtpb, checked by make p4): the names and
+// ids of the v1model one, gray_rules sized for Tofino 1, counter ids of
+// bf-p4c's own choosing (docs/p4-targets.md).
+//
+//go:embed tna/graygw_tna.p4info.txtpb
+var TNAP4InfoText []byte

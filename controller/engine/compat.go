@@ -18,8 +18,13 @@ var ErrIncompatibleP4Info = errors.New("engine: incompatible P4Info")
 // gw, after a leading "pipe." is dropped from gw's names, with the same id, and
 // the same bitwidth, match kind, unit, action refs and direct counter; table and
 // counter sizes may differ, and gw may hold more. Entries are written by id, so
-// a compatible gw takes them unchanged. The error wraps ErrIncompatibleP4Info and
-// names the first mismatch.
+// a compatible gw takes them unchanged. Counters and direct counters are matched
+// by name and unit, not id: bf-p4c ignores @id on TNA's Counter and DirectCounter
+// and numbers them from their names (stable across builds, but not the pinned
+// ids). A direct counter's id never goes on the wire (its cells are read through
+// the table's entries), and the engine reads an indexed counter by the id of the
+// gateway's own P4Info (gatewayCounterID). The error wraps ErrIncompatibleP4Info
+// and names the first mismatch.
 func CheckP4Info(base, gw *p4info.Info) error {
 	if base == nil || gw == nil {
 		return fmt.Errorf("%w: no P4Info", ErrIncompatibleP4Info)
@@ -98,7 +103,7 @@ func CheckP4Info(base, gw *p4info.Info) error {
 		switch {
 		case t.DirectCounter == nil && gt.DirectCounter != nil:
 			return bad("table %s has a direct counter, want none", t.Name)
-		case t.DirectCounter != nil && (gt.DirectCounter == nil || gt.DirectCounter.ID != t.DirectCounter.ID):
+		case t.DirectCounter != nil && (gt.DirectCounter == nil || gt.DirectCounter.Name != t.DirectCounter.Name):
 			return bad("table %s: direct counter %s (id %#x) is missing", t.Name, t.DirectCounter.Name, t.DirectCounter.ID)
 		case t.DirectCounter != nil && gt.DirectCounter.Unit != t.DirectCounter.Unit:
 			return bad("table %s: direct counter %s counts %s, want %s", t.Name, t.DirectCounter.Name, gt.DirectCounter.Unit, t.DirectCounter.Unit)
@@ -109,8 +114,6 @@ func CheckP4Info(base, gw *p4info.Info) error {
 		switch {
 		case err != nil:
 			return bad("counter %s is missing (a TNA build needs --p4runtime-force-std-externs)", c.Name)
-		case gc.ID != c.ID:
-			return bad("counter %s has id %#x, want %#x", c.Name, gc.ID, c.ID)
 		case gc.Unit != c.Unit:
 			return bad("counter %s counts %s, want %s", c.Name, gc.Unit, c.Unit)
 		}
@@ -120,9 +123,22 @@ func CheckP4Info(base, gw *p4info.Info) error {
 		switch {
 		case err != nil:
 			return bad("direct counter %s is missing (a TNA build needs --p4runtime-force-std-externs)", c.Name)
-		case gc.ID != c.ID:
-			return bad("direct counter %s has id %#x, want %#x", c.Name, gc.ID, c.ID)
+		case gc.Unit != c.Unit:
+			return bad("direct counter %s counts %s, want %s", c.Name, gc.Unit, c.Unit)
 		}
 	}
 	return nil
+}
+
+// gatewayCounterID is the id of the counter named name (a base name, without
+// "pipe.") in info, a gateway's P4Info that passed CheckP4Info.
+func gatewayCounterID(info *p4info.Info, name string) (uint32, error) {
+	if c, err := info.Counter(name); err == nil {
+		return c.ID, nil
+	}
+	c, err := info.Counter(p4info.TNAPrefix + name)
+	if err != nil {
+		return 0, err
+	}
+	return c.ID, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -48,6 +49,17 @@ func tnaInfo(t *testing.T, edit func(*p4configv1.P4Info)) *p4info.Info {
 	return info
 }
 
+// realTNAInfo is the P4Info bf-p4c emits for the Tofino 1 build
+// (p4src/tna/graygw_tna.p4info.txtpb, checked against the compiler by make p4).
+func realTNAInfo(t *testing.T) *p4info.Info {
+	t.Helper()
+	info, err := p4info.Load(p4src.TNAP4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
 func tnaTable(pi *p4configv1.P4Info, name string) *p4configv1.Table {
 	for _, tb := range pi.GetTables() {
 		if tb.GetPreamble().GetName() == p4info.TNAPrefix+name {
@@ -61,6 +73,17 @@ func TestCheckP4Info(t *testing.T) {
 	base := projectInfo(t)
 	if err := engine.CheckP4Info(base, base); err != nil {
 		t.Fatalf("the project's P4Info against itself: %v", err)
+	}
+	real := realTNAInfo(t)
+	if err := engine.CheckP4Info(base, real); err != nil {
+		t.Fatalf("the P4Info bf-p4c emits for Tofino 1 refused: %v", err)
+	}
+	// What that P4Info really differs in, so the check above means something.
+	if a, b := mustCounter(t, base, pipeline.CounterDropReasons).ID, mustCounter(t, real, pipeline.CounterDropReasons).ID; a == b {
+		t.Fatalf("drop_reasons has the pinned id %#x in the Tofino build too: bf-p4c honours @id now; tighten CheckP4Info", a)
+	}
+	if g, _ := real.Table(pipeline.TableGrayRules); g.Size >= 16384 {
+		t.Fatalf("the Tofino 1 build's gray_rules holds %d", g.Size)
 	}
 	tna := tnaInfo(t, nil)
 	if err := engine.CheckP4Info(base, tna); err != nil {
@@ -91,6 +114,11 @@ func TestCheckP4Info(t *testing.T) {
 			}
 			pi.Tables = keep
 		}, "table GrayIngress.vni_tenant is missing"},
+		{"counter unit", func(pi *p4configv1.P4Info) {
+			pi.Counters[0].Spec.Unit = p4configv1.CounterSpec_PACKETS
+		}, "counter GrayIngress.drop_reasons counts PACKETS, want BOTH"},
+		{"missing counter", func(pi *p4configv1.P4Info) { pi.Counters = nil },
+			"counter GrayIngress.drop_reasons is missing"},
 		{"param bitwidth", func(pi *p4configv1.P4Info) {
 			for _, a := range pi.GetActions() {
 				if a.GetPreamble().GetName() == p4info.TNAPrefix+pipeline.ActionSetTenant {
@@ -107,4 +135,13 @@ func TestCheckP4Info(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustCounter(t *testing.T, info *p4info.Info, name string) *p4info.Counter {
+	t.Helper()
+	c, err := info.Counter(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

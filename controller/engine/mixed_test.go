@@ -10,6 +10,8 @@ import (
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/dataplane"
@@ -20,14 +22,33 @@ import (
 )
 
 // tofino emulates a Tofino target over the XDP agent: it takes the TNA build's
-// P4Info ("pipe." names) in SetForwardingPipelineConfig, keeps it, hands the
-// agent the same P4Info under the v1model names (the agent runs only the
-// project's names), and returns the P4Info it was given in
-// GetForwardingPipelineConfig. Entries go through unchanged: ids are the same.
+// P4Info (what bf-p4c emits: p4src/tna/graygw_tna.p4info.txtpb) in
+// SetForwardingPipelineConfig, keeps it, hands the agent the project's P4Info
+// with the same table sizes (the agent runs only the project's P4Info), and
+// returns the P4Info it was given in GetForwardingPipelineConfig. Entries go
+// through unchanged (table, action and field ids are the same); counters are
+// read by the TNA build's own ids, as on a real Tofino: the emulator maps them
+// to the agent's, and an id the TNA build does not have is NOT_FOUND.
 type tofino struct {
 	p4v1.P4RuntimeServer
+	agentInfo *p4configv1.P4Info
+	counters  map[uint32]uint32 // TNA build's counter id -> the agent's
+
 	mu     sync.Mutex
 	pushed []*p4configv1.P4Info
+}
+
+func newTofino(t *testing.T, tna, agentInfo *p4info.Info) *tofino {
+	t.Helper()
+	ids := map[uint32]uint32{}
+	for _, c := range tna.Counters() {
+		ac, err := agentInfo.Counter(strings.TrimPrefix(c.Name, p4info.TNAPrefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[c.ID] = ac.ID
+	}
+	return &tofino{agentInfo: agentInfo.P4Info(), counters: ids}
 }
 
 func (s *tofino) SetForwardingPipelineConfig(ctx context.Context, req *p4v1.SetForwardingPipelineConfigRequest) (*p4v1.SetForwardingPipelineConfigResponse, error) {
@@ -36,9 +57,42 @@ func (s *tofino) SetForwardingPipelineConfig(ctx context.Context, req *p4v1.SetF
 		s.mu.Lock()
 		s.pushed = append(s.pushed, cfg.GetP4Info())
 		s.mu.Unlock()
-		cfg.P4Info = p4info.TrimNamePrefix(cfg.GetP4Info(), p4info.TNAPrefix)
+		cfg.P4Info = s.agentInfo
 	}
 	return s.P4RuntimeServer.SetForwardingPipelineConfig(ctx, req)
+}
+
+func (s *tofino) Read(req *p4v1.ReadRequest, stream p4v1.P4Runtime_ReadServer) error {
+	req = proto.Clone(req).(*p4v1.ReadRequest)
+	for _, e := range req.GetEntities() {
+		if ce := e.GetCounterEntry(); ce != nil && ce.GetCounterId() != 0 {
+			id, ok := s.counters[ce.GetCounterId()]
+			if !ok {
+				return status.Errorf(codes.NotFound, "no counter with id %#x", ce.GetCounterId())
+			}
+			ce.CounterId = id
+		}
+	}
+	return s.P4RuntimeServer.Read(req, &tofinoRead{P4Runtime_ReadServer: stream, s: s})
+}
+
+// tofinoRead answers with the TNA build's counter ids.
+type tofinoRead struct {
+	p4v1.P4Runtime_ReadServer
+	s *tofino
+}
+
+func (r *tofinoRead) Send(resp *p4v1.ReadResponse) error {
+	for _, e := range resp.GetEntities() {
+		if ce := e.GetCounterEntry(); ce != nil {
+			for tnaID, id := range r.s.counters {
+				if ce.GetCounterId() == id {
+					ce.CounterId = tnaID
+				}
+			}
+		}
+	}
+	return r.P4Runtime_ReadServer.Send(resp)
 }
 
 func (s *tofino) GetForwardingPipelineConfig(ctx context.Context, req *p4v1.GetForwardingPipelineConfigRequest) (*p4v1.GetForwardingPipelineConfigResponse, error) {
@@ -72,16 +126,23 @@ func pushedP4Info(t *testing.T, a *agent) *p4configv1.P4Info {
 }
 
 // A mixed fleet: gw1 (an XDP agent) gets the project's P4Info, gw2 (a Tofino
-// 1, emulated) the TNA build's, names under "pipe." and gray_rules 8192. Each
-// receives its own in SetForwardingPipelineConfig; an intent that fits both
-// converges on both; one with 9000 more rules converges on gw1 and is refused on
-// gw2 from the size its P4Info declares, nothing written there.
+// 1, emulated) the P4Info bf-p4c really emits for the TNA build (gray_rules
+// 12288, counter ids of its own). Each receives its own in
+// SetForwardingPipelineConfig; an intent that fits both converges on both, and
+// gw2's drop counters are read by gw2's ids; one with more rules than gw2 holds
+// converges on gw1 and is refused on gw2 from the size its P4Info declares,
+// nothing written there.
 func TestMixedFleetP4InfoPerGateway(t *testing.T) {
-	tna := tnaInfo(t, nil)
+	tna := realTNAInfo(t)
+	grayRules, err := tna.Table(pipeline.TableGrayRules)
+	if err != nil {
+		t.Fatal(err)
+	}
 	xdp := startAgent(t, nil)
-	tof := &tofino{}
+	agentInfo := smallInfo(t, map[string]int64{pipeline.TableGrayRules: grayRules.Size})
+	tof := newTofino(t, tna, agentInfo)
 	tofAgent := &agent{t: t, addr: "127.0.0.1:0", dp: dataplane.NewMemory(dataplane.Limits{}), dir: t.TempDir(),
-		info: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 8192}),
+		info: agentInfo,
 		wrap: func(s p4v1.P4RuntimeServer) p4v1.P4RuntimeServer { tof.P4RuntimeServer = s; return tof }}
 	tofAgent.start()
 	t.Cleanup(tofAgent.kill)
@@ -113,19 +174,24 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	if len(got) != 1 || !proto.Equal(got[0], tna.P4Info()) {
 		t.Fatalf("gw2 received %d P4Infos, want exactly the TNA one", len(got))
 	}
+	if _, err := e.Counters(ctx(t), "gw2"); err != nil {
+		t.Fatalf("counters of gw2 (read by the TNA build's ids): %v", err)
+	}
 
-	// 9000 more rules: past gw2's 8192.
+	// More rules than gw2's gray_rules holds.
+	extra := int(grayRules.Size) + 8
 	var b strings.Builder
 	b.WriteString(doc)
-	for i := range 9000 {
-		src := fmt.Sprintf("10.1.%d.%d", i/256, i%256)
+	for i := range extra {
+		src := fmt.Sprintf("10.%d.%d.%d", 1+i/65536, i/256%256, i%256)
 		b.WriteString("  - name: vm-" + src + "\n    match: {vip: vpc, vni: 5001, src: " + src + "}\n    pool: gray\n")
 	}
 	p2 := apply(t, e, load(t, b.String()), 2)
 	gatewayStatus(t, e, "gw1", func(st engine.GatewayStatus) bool { return st.InSync && st.Version == 2 })
 	sameEntries(t, xdp.entries(t), desired(t, p2.Result(), "gw1"))
 	st := gatewayStatus(t, e, "gw2", failed)
-	want := "gray_rules: intent version 2 needs 9001 entries, gateway gw2 holds 8192 (its P4Info size); remove rules or use a larger build"
+	want := fmt.Sprintf("gray_rules: intent version 2 needs %d entries, gateway gw2 holds %d (its P4Info size); remove rules or use a larger build",
+		extra+1, grayRules.Size)
 	if !strings.Contains(st.LastError, want) {
 		t.Fatalf("gw2 error\n got %q\nwant %q", st.LastError, want)
 	}

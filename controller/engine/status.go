@@ -127,11 +127,16 @@ func (e *Engine) Counters(ctx context.Context, gateway string) (*Counters, error
 			out.Pools[p.Name] = c
 		}
 	}
-	dc, err := info.Counter(pipeline.CounterDropReasons)
+	// By the gateway's own id: a Tofino build numbers its counters itself.
+	gi, err := g.p4info()
 	if err != nil {
 		return nil, fmt.Errorf("engine: counters: %w", err)
 	}
-	cells, err := g.client.ReadCounter(ctx, dc.ID)
+	dropsID, err := gatewayCounterID(gi, pipeline.CounterDropReasons)
+	if err != nil {
+		return nil, fmt.Errorf("engine: counters: %w", err)
+	}
+	cells, err := g.client.ReadCounter(ctx, dropsID)
 	if err != nil {
 		return nil, fmt.Errorf("engine: drop counters of %s: %w", gateway, err)
 	}
