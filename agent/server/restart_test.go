@@ -2,6 +2,11 @@ package server_test
 
 import (
 	"context"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/graygw/graygw/agent/journal"
+	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/testvectors"
 )
@@ -153,5 +160,36 @@ func TestDrain(t *testing.T) {
 	}
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("new stream while draining = %v, want UNAVAILABLE", err)
+	}
+}
+
+// TestCorruptJournalRefusesAndLeavesDataplane: a journal damaged in the middle
+// (the flipped byte) makes New refuse with journal.ErrCorrupt, naming the
+// file, and the dataplane keeps the entries it was forwarding with: no rollback to
+// an older view.
+func TestCorruptJournalRefusesAndLeavesDataplane(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, withStateDir(dir))
+	a := h.ready()
+	for i := range 20 {
+		h.mustWrite(a, ins(h.b().VIP(uint32(100+i), uint64(i+1), 1)))
+	}
+	h.stop()
+	path := filepath.Join(dir, journal.LogFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	os.WriteFile(path, b, 0o600)
+	before := h.mem.State()
+
+	_, err = server.New(server.Config{DeviceID: device, P4Info: h.info, Dataplane: h.dp, StateDir: dir,
+		Generation: h.gen, Logger: quietLogger()})
+	if !errors.Is(err, journal.ErrCorrupt) || !strings.Contains(err.Error(), path+" at offset") {
+		t.Fatalf("server.New over a corrupt journal = %v, want journal.ErrCorrupt naming %s", err, path)
+	}
+	if after := h.mem.State(); len(after.VIPs) != 20 || !maps.Equal(after.VIPs, before.VIPs) {
+		t.Fatalf("dataplane changed by a refused start: %d VIPs, want the 20 written", len(after.VIPs))
 	}
 }

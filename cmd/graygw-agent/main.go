@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/journal"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/p4src"
@@ -80,6 +81,10 @@ Examples:
   # Pins left by an incompatible program version: start from empty maps
   # (the journal is replayed into them)
   graygw-agent --port 1=eth1 --repin
+
+  # The journal is corrupt (the agent refused to start and said where): keep a
+  # copy of the state dir, then move the journal aside and start without it
+  graygw-agent --port 1=eth1 --reset-journal
 
   # Take the gateway out: detach from the ports and exit
   graygw-agent --port 1=eth1 --detach
@@ -135,6 +140,7 @@ type config struct {
 	dataplane    string
 	repin        bool
 	detach       bool
+	resetJournal bool
 	logLevel     string
 	logFormat    string
 	drainTimeout time.Duration
@@ -159,6 +165,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.xdpMode, "xdp-mode", "auto", "XDP attach `mode`: auto (native, else generic), native or generic")
 	fs.StringVar(&c.dataplane, "dataplane", "xdp", "`kind`: xdp, or memory (an in-process model: no packets, no root; for trying the API)")
 	fs.BoolVar(&c.repin, "repin", false, "remove the pinned maps first (e.g. left by an incompatible program): maps start empty, the journal is replayed into them")
+	fs.BoolVar(&c.resetJournal, "reset-journal", false, "move a corrupt journal in --state-dir aside (renamed *.corrupt-TIME, kept) and start without one: the maps keep forwarding until the controller re-programs the agent")
 	fs.BoolVar(&c.detach, "detach", false, "detach the XDP program from the --port interfaces, unbind the ports, and exit")
 	fs.StringVar(&c.logLevel, "log-level", "info", "`level`: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "`format`: text or json")
@@ -296,8 +303,21 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- net.
 			log.Error("closing the dataplane", "err", err)
 		}
 	}()
+	if c.resetJournal {
+		moved, err := journal.SetAside(c.stateDir, time.Now())
+		if err != nil {
+			return err
+		}
+		log.Warn("journal set aside: starting without one; the controller re-programs this agent", "moved", moved)
+	}
 	srv, err := server.New(server.Config{DeviceID: c.deviceID, P4Info: info, Dataplane: dp.dp,
 		StateDir: c.stateDir, Generation: dp.generation, Logger: log})
+	if errors.Is(err, journal.ErrCorrupt) {
+		return fmt.Errorf("%w\nThe agent refuses to start on a journal it cannot trust: replaying part of it would roll the "+
+			"dataplane back to an older state. The pinned maps are untouched and keep forwarding. Keep a copy of %s, then "+
+			"recover with the same command line plus --reset-journal (the journal is moved aside and the controller "+
+			"re-programs the agent; docs/agent.md, \"Corrupt journal\")", err, c.stateDir)
+	}
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/graygw/graygw/agent/journal"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/p4src"
@@ -293,5 +294,38 @@ func TestTLSConfigErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "ca.pem"), []byte("not pem"), 0o600)
 	if c, err := tlsConfig(&config{}); c != nil || err != nil {
 		t.Errorf("no TLS flags: %v, %v", c, err)
+	}
+}
+
+// TestCorruptJournalRefusedThenReset: a journal damaged in the middle stops the
+// daemon with the file, the offset and the recovery command; --reset-journal moves
+// it aside (kept) and the daemon starts.
+func TestCorruptJournalRefusedThenReset(t *testing.T) {
+	state := t.TempDir()
+	sock := filepath.Join(t.TempDir(), "p4rt.sock")
+	d := startDaemon(t, "--dataplane", "memory", "--state-dir", state, "--addr", "unix://"+sock, "--log-level", "error")
+	d.sigs <- syscall.SIGTERM
+	if code := d.waitExit(t); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	snap := filepath.Join(state, journal.SnapshotFile)
+	b, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-3] ^= 1
+	os.WriteFile(snap, b, 0o600)
+
+	var out bytes.Buffer
+	code := run([]string{"--dataplane", "memory", "--state-dir", state, "--addr", "unix://" + sock}, &out, nil, nil)
+	if code != 1 || !strings.Contains(out.String(), snap+" at offset") || !strings.Contains(out.String(), "--reset-journal") {
+		t.Fatalf("exit %d, log:\n%s\nwant exit 1 naming %s and --reset-journal", code, out.String(), snap)
+	}
+	d = startDaemon(t, "--dataplane", "memory", "--state-dir", state, "--addr", "unix://"+sock, "--log-level", "error", "--reset-journal")
+	d.sigs <- syscall.SIGTERM
+	d.waitExit(t)
+	kept, _ := filepath.Glob(snap + ".corrupt-*")
+	if len(kept) != 1 {
+		t.Fatalf("corrupt snapshot not kept aside: %q", kept)
 	}
 }
