@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"time"
@@ -37,12 +38,30 @@ type BoltOptions struct {
 	LockTimeout time.Duration
 	// NoSync skips fsync on commit (tests only: a crash can lose commits).
 	NoSync bool
+	// Retain is the history retention policy for intent versions.
+	Retain Retention
 }
+
+// Retention bounds how many intent versions the store keeps. Every version holds
+// the whole document, so without a bound the file grows by one document per
+// change. The current version is always kept; history events (small) are all
+// kept, and name a pruned version by number only.
+type Retention struct {
+	// Versions keeps at most this many versions, the newest (0: no count limit).
+	Versions int
+	// Age drops versions committed longer ago than this (0: no age limit).
+	Age time.Duration
+}
+
+// compactAbove is the free space (bytes) past which OpenBolt rewrites the file:
+// bbolt reuses freed pages but never shrinks the file.
+const compactAbove = 1 << 20
 
 // Bolt is the embedded Store: one bbolt file. Its methods are safe for concurrent
 // use; bbolt serializes writers.
 type Bolt struct {
-	db *bolt.DB
+	db     *bolt.DB
+	retain Retention
 }
 
 // boltVersion is an intent version as stored.
@@ -50,6 +69,76 @@ type boltVersion struct {
 	Time   time.Time `json:"time"`
 	Actor  string    `json:"actor"`
 	Intent string    `json:"intent"`
+	// Sum is the CRC-32C of the record's JSON without Sum: bbolt has no checksum
+	// on its data pages, so a changed byte would otherwise pass for the intent.
+	// Records written before it existed have none.
+	Sum string `json:"sum,omitempty"`
+}
+
+// boltEvent is a history event as stored.
+type boltEvent struct {
+	Event
+	Sum string `json:"sum,omitempty"`
+}
+
+// sealed marshals v (a record whose Sum is empty) and returns its sum.
+func sealed(v any) (string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%08x", crc32.Checksum(raw, castagnoli)), nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeVersion(bv boltVersion) ([]byte, error) {
+	bv.Sum = ""
+	sum, err := sealed(bv)
+	if err != nil {
+		return nil, err
+	}
+	bv.Sum = sum
+	return json.Marshal(bv)
+}
+
+func decodeVersion(n uint64, raw []byte) (*boltVersion, error) {
+	var bv boltVersion
+	if err := json.Unmarshal(raw, &bv); err != nil {
+		return nil, fmt.Errorf("%w: intent version %d: %w", ErrCorrupt, n, err)
+	}
+	if bv.Sum != "" {
+		c := bv
+		c.Sum = ""
+		if sum, err := sealed(c); err != nil || sum != bv.Sum {
+			return nil, fmt.Errorf("%w: intent version %d: checksum mismatch", ErrCorrupt, n)
+		}
+	}
+	return &bv, nil
+}
+
+func encodeEvent(ev Event) ([]byte, error) {
+	sum, err := sealed(boltEvent{Event: ev})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(boltEvent{Event: ev, Sum: sum})
+}
+
+func decodeEvent(seq uint64, raw []byte) (*Event, error) {
+	var be boltEvent
+	if err := json.Unmarshal(raw, &be); err != nil {
+		return nil, fmt.Errorf("%w: history event %d: %w", ErrCorrupt, seq, err)
+	}
+	if be.Seq != seq {
+		return nil, fmt.Errorf("%w: history event %d: stored as %d", ErrCorrupt, seq, be.Seq)
+	}
+	if be.Sum != "" {
+		if sum, err := sealed(boltEvent{Event: be.Event}); err != nil || sum != be.Sum {
+			return nil, fmt.Errorf("%w: history event %d: checksum mismatch", ErrCorrupt, seq)
+		}
+	}
+	return &be.Event, nil
 }
 
 var _ Store = (*Bolt)(nil)
@@ -64,6 +153,10 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create directory of %s: %w", path, err)
+	}
+	// Check an existing file before bbolt trusts it (CheckBolt).
+	if err := CheckBolt(path, opts.LockTimeout); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
@@ -91,7 +184,102 @@ func OpenBolt(path string, opts BoltOptions) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: initialize %s: %w", path, err)
 	}
-	return &Bolt{db: db}, nil
+	s := &Bolt{db: db, retain: opts.Retain}
+	if err := s.update(context.Background(), s.prune); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: apply retention to %s: %w", path, err)
+	}
+	if free := int64(db.Stats().FreePageN+db.Stats().PendingPageN) * int64(db.Info().PageSize); free > compactAbove {
+		db.Close()
+		if err := compactFile(path, opts); err != nil {
+			return nil, err
+		}
+		if db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync}); err != nil {
+			return nil, fmt.Errorf("store: open %s after compaction: %w", path, err)
+		}
+		s.db = db
+	}
+	return s, nil
+}
+
+// compactFile rewrites the store at path into a new file holding only live pages,
+// then renames it into place (a crash leaves the old file whole).
+func compactFile(path string, opts BoltOptions) error {
+	tmp := path + ".compact"
+	os.Remove(tmp)
+	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("store: compact %s: %w", path, err)
+	}
+	defer src.Close()
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	if err != nil {
+		return fmt.Errorf("store: compact %s: %w", path, err)
+	}
+	if err := bolt.Compact(dst, src, 16<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("store: compact %s: %w", path, err)
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("store: compact %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("store: compact %s: %w", path, err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("store: compact %s: %w", path, err)
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// prune deletes the intent versions the retention policy no longer keeps. It
+// runs in the transaction of every commit and at open.
+func (s *Bolt) prune(tx *bolt.Tx) error {
+	if s.retain.Versions <= 0 && s.retain.Age <= 0 {
+		return nil
+	}
+	intents := tx.Bucket(bucketIntents)
+	cur := lastKey(intents)
+	if cur == 0 {
+		return nil
+	}
+	var drop [][]byte
+	c := intents.Cursor()
+	for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) < cur; k, v = c.Next() {
+		n := binary.BigEndian.Uint64(k)
+		old := s.retain.Versions > 0 && cur-n >= uint64(s.retain.Versions)
+		if !old && s.retain.Age > 0 {
+			if bv, err := decodeVersion(n, v); err == nil {
+				old = time.Since(bv.Time) > s.retain.Age
+			}
+		}
+		if !old {
+			break // versions are in commit order: the rest are newer
+		}
+		drop = append(drop, append([]byte(nil), k...))
+	}
+	for _, k := range drop {
+		if err := intents.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Oldest is the oldest intent version the store still holds (0 when none).
+func (s *Bolt) Oldest(ctx context.Context) (uint64, error) {
+	var n uint64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if k, _ := tx.Bucket(bucketIntents).Cursor().First(); len(k) == 8 {
+			n = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Path is the file the store lives in.
@@ -143,11 +331,15 @@ func lastKey(b *bolt.Bucket) uint64 {
 func getVersion(tx *bolt.Tx, n uint64) (*Version, error) {
 	raw := tx.Bucket(bucketIntents).Get(u64(n))
 	if raw == nil {
+		if k, _ := tx.Bucket(bucketIntents).Cursor().First(); len(k) == 8 && n > 0 && n < binary.BigEndian.Uint64(k) {
+			return nil, errorf(ErrNotFound, "intent version %d (pruned by the retention policy; the oldest kept is %d)",
+				n, binary.BigEndian.Uint64(k))
+		}
 		return nil, errorf(ErrNotFound, "intent version %d", n)
 	}
-	var bv boltVersion
-	if err := json.Unmarshal(raw, &bv); err != nil {
-		return nil, fmt.Errorf("store: intent version %d is corrupt: %w", n, err)
+	bv, err := decodeVersion(n, raw)
+	if err != nil {
+		return nil, err
 	}
 	return &Version{Number: n, Intent: []byte(bv.Intent), Time: bv.Time, Actor: bv.Actor}, nil
 }
@@ -195,7 +387,7 @@ func (s *Bolt) Commit(ctx context.Context, c Change) (*Version, *Event, error) {
 		if c.Base != cur {
 			return errorf(ErrConflict, "change based on version %d, current is %d", c.Base, cur)
 		}
-		raw, err := json.Marshal(boltVersion{Time: c.Time, Actor: c.Actor, Intent: string(c.Intent)})
+		raw, err := encodeVersion(boltVersion{Time: c.Time, Actor: c.Actor, Intent: string(c.Intent)})
 		if err != nil {
 			return err
 		}
@@ -206,11 +398,14 @@ func (s *Bolt) Commit(ctx context.Context, c Change) (*Version, *Event, error) {
 		seq := lastKey(history) + 1
 		ev = &Event{Seq: seq, Time: c.Time, Actor: c.Actor, Operation: c.Operation, Summary: c.Summary,
 			Before: cur, After: next, Undoes: c.Undoes}
-		raw, err = json.Marshal(ev)
+		raw, err = encodeEvent(*ev)
 		if err != nil {
 			return err
 		}
 		if err := history.Put(u64(seq), raw); err != nil {
+			return err
+		}
+		if err := s.prune(tx); err != nil {
 			return err
 		}
 		v = &Version{Number: next, Intent: append([]byte(nil), c.Intent...), Time: c.Time, Actor: c.Actor}
@@ -246,11 +441,14 @@ func (s *Bolt) History(ctx context.Context, q Query) ([]Event, error) {
 			if q.Limit > 0 && len(out) >= q.Limit {
 				break
 			}
-			var ev Event
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return fmt.Errorf("store: history event %d is corrupt: %w", binary.BigEndian.Uint64(k), err)
+			if len(k) != 8 {
+				return fmt.Errorf("%w: history key %x", ErrCorrupt, k)
 			}
-			out = append(out, ev)
+			ev, err := decodeEvent(binary.BigEndian.Uint64(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, *ev)
 		}
 		return nil
 	})
