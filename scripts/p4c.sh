@@ -74,6 +74,9 @@ elif command -v bf-p4c >/dev/null 2>&1; then
     # docs/p4-targets.md says why the controller accepts each).
     python3 "$ROOT/scripts/p4info_diff.py" --strip-prefix pipe. --ignore-arch \
             "$P4INFO" "$OUT/tna/graygw_tna.p4info.txt" | sed 's/^/  vs v1model: /' || true
+    # Hash parity without a Tofino: the compiler's own hash configuration,
+    # evaluated against the shared vectors (docs/p4-targets.md, "Hash parity").
+    python3 "$ROOT/scripts/tofino_hash_check.py" "$OUT/tna" "$ROOT/testvectors/pipeline.json"
     echo "Tofino resources: $OUT/tna/pipe/logs/ (mau.resources.log: stages used of 12)"
 else
     echo "bf-p4c not found: skipping the TNA program"

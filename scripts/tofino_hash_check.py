@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Check that the Tofino build hashes exactly as the contract says.
+
+    tofino_hash_check.py OUTDIR VECTORS
+
+OUTDIR is bf-p4c's output directory for p4src/tna (build/p4/tna), VECTORS the
+shared test vectors (testvectors/pipeline.json). Exits 0 when every check holds,
+1 naming the first that fails, 2 on bad input.
+
+There is no Tofino here to send a packet through, so this reads what the
+compiler configured the hash units with and evaluates it independently:
+
+  1. pipe/context.json, dynamic_hash_calculations: each hash's algorithm (the
+     parameters the driver programs the Galois matrix from) must be CRC-32
+     IEEE 802.3 (polynomial 0x04C11DB7, reflected, init and xor-out
+     0xFFFFFFFF) and its field list the contract's fields, in order.
+  2. pipe/graygw_tna.bfa, the assembler's input: every crc_rev(...) of a hash
+     places its fields (or slices of them) at bit offsets of one message. The
+     offsets, read back, must give the contract's layout: the fields in order,
+     most significant first, contiguous (the 18-byte bucket key, the 7-byte
+     split key). The hash group's seed (where the assembler folds the CRC's
+     init) must equal the CRC of an all-zero message.
+  3. A bitwise CRC written here from those parameters alone (not zlib), over
+     the message the layout builds, must give every vector's bucket (low 12
+     bits, over its hash_key) and split hash (low 16 bits, over vni ++ src of
+     its frame), and agree with zlib.crc32 on 20,000 random keys.
+
+What stays unverified: the Galois matrix the assembler derives from these
+parameters (tofino.bin) and the silicon. docs/p4-targets.md, "Hash parity".
+"""
+
+import json
+import random
+import re
+import sys
+import zlib
+
+CONTRACT = {
+    "bucket": ["meta.hash_key.vni", "meta.hash_key.tenant", "meta.hash_key.src",
+               "meta.hash_key.dst", "meta.hash_key.proto", "meta.hash_key.sport",
+               "meta.hash_key.dport"],
+}
+WIDTH = {"vni": 24, "tenant": 16, "src": 32, "dst": 32, "proto": 8, "sport": 16,
+         "dport": 16, "src_addr": 32}
+IEEE = {"poly": 0x04C11DB7, "init": 0xFFFFFFFF, "final_xor": 0xFFFFFFFF}
+
+
+def fail(msg):
+    print("tofino_hash_check: FAIL: " + msg)
+    sys.exit(1)
+
+
+def reflect(v, n):
+    return int(format(v, "0%db" % n)[::-1], 2)
+
+
+def crc32(poly, init, final_xor, data):
+    """Reflected CRC-32, bit by bit, from its parameters."""
+    rpoly = reflect(poly, 32)
+    crc = init
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (rpoly if crc & 1 else 0)
+    return crc ^ final_xor
+
+
+def base(name):
+    """meta.hash_key.tenant.0-7 -> meta.hash_key.tenant; hdr.ipv4.src_addr(0..23) -> hdr.ipv4.src_addr."""
+    name = re.sub(r"\(\d+\.\.\d+\)$", "", name)
+    return re.sub(r"\.\d+-\d+$", "", name)
+
+
+def piece_bits(name):
+    """The field bits a piece covers, (lo, hi) inclusive, or None for the whole field."""
+    m = re.search(r"\((\d+)\.\.(\d+)\)$", name) or re.search(r"\.(\d+)-(\d+)$", name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def field_width(name):
+    return WIDTH[base(name).rsplit(".", 1)[1]]
+
+
+def bfa_layouts(bfa):
+    """Every CRC message in the .bfa: width -> (params, {offset: piece}), seeds by group."""
+    layouts = []
+    for m in re.finditer(r"crc_rev\((0x[0-9a-f]+), (0x[0-9a-f]+), (0x[0-9a-f]+), (\d+), \{([^}]*)\}", bfa):
+        # The polynomial in Koopman form: 0x82608edb = 0x104c11db7 >> 1.
+        koopman, init, fin, width = (int(m.group(i), 0) for i in range(1, 5))
+        pieces = {}
+        for p in m.group(5).split(","):
+            if p.strip():
+                off, name = p.split(":", 1)
+                pieces[int(off)] = name.strip()
+        layouts.append((((koopman << 1 | 1) & 0xFFFFFFFF, init, fin, width), pieces))
+    return layouts
+
+
+def message_order(pieces, width):
+    """Reads a message layout back into [(field, width)], most significant first,
+    checking that the pieces tile the message with each field contiguous."""
+    bits = [None] * width  # bits[i] = (field, field bit) at message bit i (0 = LSB)
+    for off, name in pieces.items():
+        f = base(name)
+        lo, hi = piece_bits(name) or (0, field_width(name) - 1)
+        for b in range(lo, hi + 1):
+            i = off + (b - lo)
+            if i >= width or bits[i] is not None:
+                fail("piece %s at %d overlaps or overflows a %d-bit message" % (name, off, width))
+            bits[i] = (f, b)
+    if None in bits:
+        fail("message bit %d is not fed by any field" % bits.index(None))
+    order, i = [], width - 1
+    while i >= 0:
+        f, b = bits[i]
+        w = field_width(f)
+        if b != w - 1:
+            fail("%s does not start at its most significant bit at message bit %d" % (f, i))
+        for k in range(w):
+            if bits[i - k] != (f, w - 1 - k):
+                fail("%s is not contiguous in the message" % f)
+        order.append((f, w))
+        i -= w
+    return order
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        sys.exit(2)
+    out, vectors = sys.argv[1], sys.argv[2]
+    try:
+        ctx = json.load(open(out + "/pipe/context.json"))
+        bfa = open(out + "/pipe/graygw_tna.bfa").read()
+        vec = json.load(open(vectors))
+    except (OSError, ValueError) as e:
+        print("tofino_hash_check: %s" % e)
+        sys.exit(2)
+
+    # 1. The algorithm and field list of each hash, as the driver sees them.
+    hashes = {d["name"]: d for d in ctx["dynamic_hash_calculations"]}
+    want = {
+        "GrayIngress.bucket_hasher.configure": CONTRACT["bucket"],
+        "GrayIngress.split_overlay_hasher.configure": ["meta.flow.vni", "hdr.inner_ipv4.src_addr"],
+        "GrayIngress.split_plain_hasher.configure": ["meta.flow.vni", "hdr.ipv4.src_addr"],
+    }
+    for name, fields in want.items():
+        d = hashes.get(name)
+        if d is None:
+            fail("context.json has no hash %s" % name)
+        algo = [a for a in d["algorithms"] if a.get("is_default")]
+        if len(algo) != 1:
+            fail("%s: %d default algorithms" % (name, len(algo)))
+        a = algo[0]
+        got = {"poly": int(a["poly"], 16) & 0xFFFFFFFF, "init": int(a["init"], 16),
+               "final_xor": int(a["final_xor"], 16)}
+        if a["type"] != "crc" or not a["reverse"] or got != IEEE:
+            fail("%s: algorithm %s, want CRC-32 IEEE (reflected 0x04C11DB7, init/xor-out 0xFFFFFFFF)" % (name, a))
+        fl = [f["name"] for f in d["field_lists"][0]["fields"]]
+        if fl != fields:
+            fail("%s: field list %s, want %s" % (name, fl, fields))
+    print("context.json: 3 hashes are CRC-32 IEEE over the contract's fields, in order")
+
+    # 2. The message layouts and seeds the assembler gets.
+    layouts = bfa_layouts(bfa)
+    by_msg = {}
+    for params, pieces in layouts:
+        if params[:3] != (IEEE["poly"], IEEE["init"], IEEE["final_xor"]):
+            fail("crc_rev with parameters %s" % (params,))
+        by_msg.setdefault(tuple(sorted({base(p) for p in pieces.values()})), []).append((params[3], pieces))
+    def layout_of(fields):
+        # A hash is spread over several crc_rev terms (one per input-crossbar
+        # group): every term over these fields only is part of its message.
+        parts = [x for k, v in by_msg.items() if set(k) <= set(fields) for x in v]
+        width = {w for w, _ in parts}
+        if len(width) != 1:
+            fail("no single message for %s in the .bfa" % fields)
+        merged = {}
+        for _, pieces in parts:
+            merged.update(pieces)
+        return width.pop(), merged
+    for fields in [CONTRACT["bucket"], ["meta.flow.vni", "hdr.inner_ipv4.src_addr"],
+                   ["meta.flow.vni", "hdr.ipv4.src_addr"]]:
+        width, pieces = layout_of(fields)
+        order = message_order(pieces, width)
+        if [f for f, _ in order] != fields:
+            fail("the .bfa lays out %s, want %s" % ([f for f, _ in order], fields))
+    print(".bfa: the bucket key is vni|tenant|src|dst|proto|sport|dport (144 bits), "
+          "the split key vni|src (56 bits), most significant first")
+    seeds = {int(s, 16) for s in re.findall(r"seed: (0x[0-9a-f]+)", bfa)}
+    zero18 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(18))
+    zero7 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(7))
+    if zero18 & 0xFFF not in seeds:
+        fail("no hash group seed %#x (the CRC of 18 zero bytes, low 12 bits)" % (zero18 & 0xFFF))
+    if zero7 & 0xFFFF not in seeds and (zero7 & 0xFFFF) << 16 not in seeds:
+        fail("no hash group seed %#x (the CRC of 7 zero bytes, low 16 bits)" % (zero7 & 0xFFFF))
+    print(".bfa: seeds %#x and %#x are the CRC of an all-zero key" % (zero18 & 0xFFF, zero7 & 0xFFFF))
+
+    # 3. The vectors and random keys.
+    crc = lambda data: crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], data)
+    nb = ns = 0
+    for c in vec["cases"]:
+        e = c["expect"]
+        if e.get("hash_key"):
+            key = bytes.fromhex(e["hash_key"])
+            if crc(key) & 0xFFF != e["bucket"]:
+                fail("%s: bucket %d from the compiler's hash, vector says %d" % (c["name"], crc(key) & 0xFFF, e["bucket"]))
+            nb += 1
+        if e.get("split_hash"):
+            f = bytes.fromhex(c["packet"])
+            if f[23] == 17 and int.from_bytes(f[36:38], "big") == 4789:
+                split_key = f[46:49] + f[50 + 14 + 12:50 + 14 + 16]   # vni, inner src
+            else:
+                split_key = bytes(3) + f[26:30]                      # 0, outer src
+            if crc(split_key) & 0xFFFF != e["split_hash"]:
+                fail("%s: split hash %#x from the compiler's hash, vector says %#x" % (c["name"], crc(split_key) & 0xFFFF, e["split_hash"]))
+            ns += 1
+    if nb == 0 or ns == 0:
+        fail("the vectors have %d bucket and %d split cases; expected some of each" % (nb, ns))
+    rnd = random.Random(1)
+    for _ in range(20000):
+        key = bytes(rnd.getrandbits(8) for _ in range(rnd.choice((7, 18))))
+        if crc(key) != zlib.crc32(key):
+            fail("the bitwise CRC disagrees with zlib on %s" % key.hex())
+    print("vectors: %d buckets and %d split hashes equal; 20000 random keys equal zlib.crc32" % (nb, ns))
+    print("tofino_hash_check: OK")
+
+
+if __name__ == "__main__":
+    main()
