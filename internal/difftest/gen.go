@@ -1,0 +1,361 @@
+// Package difftest draws random table states and random frames for the
+// differential test that runs them through every implementation of the
+// pipeline (docs/pipeline.md) and requires the same result from each: the
+// reference model, the XDP program behind the agent and the v1model program on
+// BMv2 (difftest_linux_test.go; docs/testing.md says how to run and reproduce
+// it). What is here needs no root: the generator, the conversion of a model
+// state to the P4Runtime entries that hold it, and the counters a batch of
+// frames should move.
+package difftest
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+
+	"github.com/graygw/graygw/internal/testpkt"
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// Ports is the number of gateway ports the states use (0..Ports-1); the test
+// wires every one of them to an interface on both targets.
+const Ports = 4
+
+// MinFrame is the shortest frame the test sends: a veth carries nothing
+// shorter than an Ethernet header (AF_PACKET pads or refuses it), so
+// ETH_TRUNCATED is left to the model's and the XDP program's own tests.
+const MinFrame = 14
+
+// MaxFrame is the longest frame the test sends: a 1500-byte MTU.
+const MaxFrame = 1514
+
+// MinLen is the length of the shortest prefix of frame that a veth delivers
+// to AF_PACKET and libpcap as it is: an Ethernet header, and for an 802.1Q or
+// 802.1ad frame 6 bytes more. The receiving kernel strips the tag before any
+// tap sees the frame (taps get it back as metadata) and drops a frame too
+// short for skb_vlan_untag (tag and the next ethertype).
+func MinLen(frame []byte) int {
+	if len(frame) >= MinFrame {
+		if et := binary.BigEndian.Uint16(frame[12:]); et == 0x8100 || et == 0x88a8 {
+			return MinFrame + 6
+		}
+	}
+	return MinFrame
+}
+
+// Gen draws table states and frames from small sets of values, so that VIPs,
+// gray rules and buckets really match the frames. The same seed draws the
+// same states and frames.
+type Gen struct {
+	rng   *rand.Rand
+	vips  []netip.Addr
+	vnis  []uint32
+	srcs  []uint32
+	dsts  []uint32
+	ports []uint16
+}
+
+// The addresses frames come from and go to.
+var (
+	clientMAC  = testpkt.MAC("02:00:00:00:00:aa")
+	gatewayMAC = testpkt.MAC("02:00:00:00:00:01")
+	vmMAC      = testpkt.MAC("02:00:00:00:10:01")
+	routerMAC  = testpkt.MAC("02:00:00:00:10:fe")
+	clientVTEP = netip.MustParseAddr("10.1.0.10")
+)
+
+// poolIDs are the pool ids states draw from: small ones, ones past the XDP
+// program's 64 pool slots, and the controller's slot-1 versions (B+32768).
+var poolIDs = []uint16{0, 1, 2, 5, 63, 64, 65, 1000, 4095, 32767, 32768, 32769, 40000, 65534, 65535}
+
+// noBucketsPool is named by some rules and never given buckets.
+const noBucketsPool = 70
+
+// NewGen returns a generator seeded with seed.
+func NewGen(seed uint64) *Gen {
+	a4 := func(ss ...string) []uint32 {
+		out := make([]uint32, len(ss))
+		for i, s := range ss {
+			out[i] = ip32(netip.MustParseAddr(s))
+		}
+		return out
+	}
+	return &Gen{
+		rng: rand.New(rand.NewPCG(seed, 0x64696666)),
+		vips: []netip.Addr{netip.MustParseAddr("10.255.0.1"), netip.MustParseAddr("10.255.0.2"),
+			netip.MustParseAddr("10.255.0.3"), netip.MustParseAddr("10.255.0.99")},
+		vnis:  []uint32{0, 1, 5001, 5002, 5009, 0xabcdef, pipeline.MaxVNI},
+		srcs:  a4("10.0.0.5", "10.0.0.6", "10.0.1.5", "192.168.1.1", "198.51.100.7"),
+		dsts:  a4("192.168.1.1", "192.168.1.2", "172.16.3.4", "8.8.8.8", "10.255.0.1"),
+		ports: []uint16{0, 22, 53, 80, 443, 4789, 40000},
+	}
+}
+
+func (g *Gen) pick(n int) int { return g.rng.IntN(n) }
+
+func ip32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+
+func addr(v uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// mask32 is all ones, zero or a random prefix.
+func (g *Gen) mask32() uint32 {
+	switch g.pick(3) {
+	case 0:
+		return 0xffffffff
+	case 1:
+		return 0
+	}
+	return ^uint32(0) << (32 - (1 + g.pick(31)))
+}
+
+func (g *Gen) mask16() uint16 { return [...]uint16{0xffff, 0, 0xff00, 0xfff0}[g.pick(4)] }
+
+// State draws every table but backend_select, which Fill adds once the frames
+// are known (a full ring is 4096 entries a pool: too many to write per state).
+// The pools that may own buckets are returned.
+func (g *Gen) State() (*model.State, []uint16) {
+	s := model.NewState()
+	const nPools = 6
+	var pools [nPools]uint16
+	for i, j := range g.rng.Perm(len(poolIDs))[:nPools] {
+		pools[i] = poolIDs[j]
+	}
+	pool := func() uint16 { return pools[g.pick(nPools)] }
+	// VIP 1 always, then some of the others; 10.255.0.99 is one in a few states.
+	for i, a := range g.vips {
+		if i == 0 || g.pick(2) == 0 {
+			s.VIPs[ip32(a)] = model.VIP{ID: uint16(i + 1), DefaultPool: pool()}
+		}
+	}
+	for _, v := range g.vnis {
+		if g.pick(3) > 0 {
+			s.Tenants[v] = uint16(g.pick(4))
+		}
+	}
+	// Rules over a few masks, as an intent's rules are; distinct priorities,
+	// since two matching rules of equal priority are a controller error.
+	var masks []model.GrayRule
+	for range 1 + g.pick(4) {
+		var m model.GrayRule
+		some := func() bool { return g.pick(3) == 0 }
+		if some() {
+			m.VIPMask = 0xffff
+		}
+		if some() {
+			m.Mask.VNI = [...]uint32{pipeline.MaxVNI, 0xff0000}[g.pick(2)]
+		}
+		if some() {
+			m.Mask.Tenant = 0xffff
+		}
+		if some() {
+			m.Mask.Src = g.mask32()
+		}
+		if some() {
+			m.Mask.Dst = g.mask32()
+		}
+		if some() {
+			m.Mask.Proto = 0xff
+		}
+		if some() {
+			m.Mask.SPort = g.mask16()
+		}
+		if some() {
+			m.Mask.DPort = g.mask16()
+		}
+		masks = append(masks, m)
+	}
+	prios := g.rng.Perm(1000)
+	seen := map[model.GrayRule]bool{}
+	for i := range g.pick(30) {
+		r := masks[g.pick(len(masks))]
+		r.Priority = int32(1 + prios[i])
+		r.VIPID = uint16(1 + g.pick(4))
+		r.Match = pipeline.FlowKey{VNI: g.vnis[g.pick(len(g.vnis))], Tenant: uint16(g.pick(4)),
+			Src: g.srcs[g.pick(len(g.srcs))], Dst: g.dsts[g.pick(len(g.dsts))],
+			Proto: [...]uint8{6, 17, 1}[g.pick(3)], SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))]}
+		if n := len(s.GrayRules); n > 0 && g.pick(2) == 0 {
+			// Overlap the previous rule: same value, same or another mask.
+			prev := s.GrayRules[n-1]
+			r.VIPID, r.Match = prev.VIPID, prev.Match
+			if g.pick(2) == 0 {
+				r.VIPMask, r.Mask = prev.VIPMask, prev.Mask
+			}
+		}
+		// P4Runtime keys ternary entries by their masked value.
+		r.VIPID &= r.VIPMask
+		r.Match = r.Match.And(r.Mask)
+		r.Action, r.Pool = model.SetPool, pool()
+		if g.pick(3) == 0 {
+			r.Action, r.Threshold = model.SplitPool, uint16(g.rng.Uint32())
+		}
+		if g.pick(10) == 0 {
+			r.Pool = noBucketsPool
+		}
+		id := r
+		id.Action, id.Pool, id.Threshold = 0, 0, 0
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		s.GrayRules = append(s.GrayRules, r)
+	}
+	for _, p := range pools {
+		if g.pick(2) == 0 {
+			s.PoolHash[p] = pipeline.FlowKey{VNI: [...]uint32{0, pipeline.MaxVNI, 0x00ffff}[g.pick(3)], Tenant: g.mask16(),
+				Src: g.mask32(), Dst: g.mask32(), Proto: [...]uint8{0, 0xff, 0x0f}[g.pick(3)], SPort: g.mask16(), DPort: g.mask16()}
+		}
+	}
+	var owners []uint16
+	for _, p := range pools {
+		if g.pick(5) > 0 {
+			owners = append(owners, p)
+		}
+	}
+	// Backends 10i..10i+2 for pool index i; 10i+3 is named by buckets but
+	// missing (NO_BACKEND at the backend table).
+	for i := range uint16(nPools) {
+		for j := range uint16(3) {
+			s.Backends[10*i+j] = model.Backend{Port: uint16(g.pick(Ports)),
+				SMAC: [6]byte{2, 0, 0, 0, 1, byte(g.pick(Ports))}, DMAC: [6]byte{2, 0, 0, 0xbe, byte(i), byte(j)},
+				UnderlayIP: ip32(netip.MustParseAddr("10.2.0.1")) + uint32(10*i+j)}
+		}
+	}
+	return s, owners
+}
+
+// Fill adds backend_select entries to s: for each frame that reaches the
+// bucket lookup of a pool in owners, that bucket (one in eight left empty),
+// plus a few random buckets per owner, each naming backend 10i+0..3 where i
+// is the owner's index in owners (10i+3 does not exist).
+func (g *Gen) Fill(s *model.State, owners []uint16, frames [][]byte) {
+	backendFor := func(p uint16) uint16 {
+		base := uint16(0)
+		for i, q := range owners {
+			if q == p {
+				base = uint16(10 * (i % 6))
+			}
+		}
+		return base + uint16(g.pick(4))
+	}
+	for _, p := range owners {
+		for range 16 {
+			s.BackendSelect[model.SelectKey{Pool: p, Bucket: uint16(g.pick(pipeline.Buckets))}] = backendFor(p)
+		}
+	}
+	for _, f := range frames {
+		r := model.Process(s, f)
+		if r.Reason != pipeline.NoBackend || !slices.Contains(owners, r.Pool) || g.pick(8) == 0 {
+			continue
+		}
+		k := model.SelectKey{Pool: r.Pool, Bucket: r.Bucket}
+		if _, ok := s.BackendSelect[k]; !ok {
+			s.BackendSelect[k] = backendFor(r.Pool)
+		}
+	}
+}
+
+func (g *Gen) l4() testpkt.L4 {
+	payload := make([]byte, g.pick(48))
+	if g.pick(20) == 0 { // up to a full 1500-byte MTU
+		payload = make([]byte, g.pick(1400))
+	}
+	for i := range payload {
+		payload[i] = byte(g.rng.Uint32())
+	}
+	proto := [...]uint8{testpkt.ProtoTCP, testpkt.ProtoUDP, testpkt.ProtoICMP, 47}[g.pick(4)]
+	return testpkt.L4{Proto: proto, SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))], Payload: payload}
+}
+
+// Frame draws a frame for state s: overlay or plain, to a VIP of s or not,
+// aimed at a gray rule or not, then maybe broken (truncated, a parsed field
+// changed, bits flipped, padded). It is never shorter than MinFrame.
+func (g *Gen) Frame(s *model.State) []byte {
+	vip := g.vips[g.pick(len(g.vips))]
+	if g.pick(4) > 0 {
+		vip = g.vips[0] // always a VIP
+	}
+	eth := testpkt.Eth{Dst: gatewayMAC, Src: clientMAC}
+	var b []byte
+	switch k := g.pick(12); {
+	case k < 3 && len(s.GrayRules) > 0: // aimed at a rule's values
+		r := s.GrayRules[g.pick(len(s.GrayRules))]
+		for a, v := range s.VIPs {
+			if v.ID == r.VIPID {
+				vip = addr(a)
+			}
+		}
+		l4 := g.l4()
+		l4.Proto, l4.SPort, l4.DPort = r.Match.Proto, r.Match.SPort, r.Match.DPort
+		b = g.overlay(eth, vip, r.Match.VNI, r.Match.Src, r.Match.Dst, l4)
+	case k < 8:
+		b = g.overlay(eth, vip, g.vnis[g.pick(len(g.vnis))], g.srcs[g.pick(len(g.srcs))], g.dsts[g.pick(len(g.dsts))], g.l4())
+	case k < 11:
+		l4 := g.l4()
+		if l4.Proto == testpkt.ProtoUDP && g.pick(4) == 0 {
+			l4.DPort = 9999
+		}
+		b = testpkt.Plain(eth, testpkt.IP{Src: addr(g.srcs[g.pick(len(g.srcs))]), Dst: vip, TTL: uint8(g.pick(4))}, l4)
+		if l4.Proto == testpkt.ProtoUDP && g.pick(4) == 0 {
+			b[14+20+6], b[14+20+7] = 0, 0 // UDP without a checksum
+		}
+	case g.pick(2) == 0: // IPv4 to the VIP, noise from some offset on but its address
+		b = testpkt.Plain(eth, testpkt.IP{Src: addr(g.srcs[0]), Dst: vip}, g.l4())
+		for i := 14 + g.pick(len(b)-14); i < len(b); i++ {
+			if i < 30 || i >= 34 {
+				b[i] = byte(g.rng.Uint32())
+			}
+		}
+	default: // not IPv4: ARP, IPv6, VLAN-tagged IPv4
+		b = testpkt.Plain(eth, testpkt.IP{Src: addr(g.srcs[0]), Dst: vip}, g.l4())
+		et := [...]uint16{0x0806, 0x86dd, 0x8100}[g.pick(3)]
+		if et == 0x8100 {
+			b = slices.Insert(b, 12, 0x81, 0x00, 0x00, byte(g.pick(16)))
+		} else {
+			binary.BigEndian.PutUint16(b[12:], et)
+		}
+	}
+	switch g.pick(10) {
+	case 0: // truncated, often at or near a header boundary
+		n := g.pick(len(b) + 1)
+		if g.pick(2) == 0 {
+			n = [...]int{14, 20, 33, 34, 41, 42, 49, 50, 53, 54, 57, 63, 64, 67, 68, 83, 84, 85, 87, 88}[g.pick(20)] + g.pick(3) - 1
+		}
+		b = b[:min(max(n, MinLen(b)), len(b))]
+	case 1, 2: // bits flipped in the headers
+		for range 1 + g.pick(3) {
+			i := g.pick(min(len(b), 92))
+			b[i] ^= 1 << g.pick(8)
+		}
+	case 3: // a field the parser reads, set at random
+		off := [...]int{12, 13, 14, 14 + 6, 14 + 7, 14 + 8, 14 + 9, 14 + 20 + 2, 14 + 20 + 3, 14 + 20 + 8,
+			14 + 20 + 8 + 8 + 12, 14 + 20 + 8 + 8 + 14, 14 + 20 + 8 + 8 + 14 + 6, 14 + 20 + 8 + 8 + 14 + 9}[g.pick(14)]
+		if off < len(b) {
+			b[off] = byte(g.rng.Uint32())
+		}
+	case 4: // Ethernet padding after the IP packet
+		b = append(b, make([]byte, 1+g.pick(30))...)
+		b = b[:min(len(b), MaxFrame)]
+	}
+	return b
+}
+
+// overlay is a VXLAN frame to vip carrying an inner IPv4 packet.
+func (g *Gen) overlay(eth testpkt.Eth, vip netip.Addr, vni, src, dst uint32, l4 testpkt.L4) []byte {
+	ip := testpkt.IP{Src: addr(src), Dst: addr(dst)}
+	if g.pick(10) == 0 {
+		ip.Flags = [...]uint16{0x2000, 0x0010, 0x4000}[g.pick(3)] // MF, an offset, DF
+	}
+	inner := testpkt.Inner(testpkt.Eth{Dst: routerMAC, Src: vmMAC}, ip, l4)
+	outer := testpkt.IP{Src: clientVTEP, Dst: vip, TTL: [...]uint8{0, 0, 0, 1, 2, 255}[g.pick(6)]}
+	b := testpkt.VXLAN(eth, outer, 49152+uint16(g.pick(16384)), vni, inner)
+	if g.pick(2) == 0 { // a sender that fills the optional outer UDP checksum
+		binary.BigEndian.PutUint16(b[14+20+6:], uint16(g.rng.Uint32()))
+	}
+	return b
+}

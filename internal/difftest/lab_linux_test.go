@@ -1,0 +1,601 @@
+//go:build linux
+
+package difftest
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4rtest"
+	"github.com/graygw/graygw/agent/server"
+	"github.com/graygw/graygw/agent/xdp"
+	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// The lab:
+//
+//	tester ns                 xdp ns                       bmv2 ns
+//	x0..x3 ---veth--- p0..p3 [XDP on p1, agent]
+//	b0..b3 ---veth-------------------------------------- p0..p3 [simple_switch_grpc]
+//
+// Gateway port N is pN on both targets; frames enter on port 1 (x1, b1) and
+// leave on any port. One AF_PACKET socket in the tester namespace sees every
+// frame the targets send; one in the xdp namespace sees the frames XDP passed
+// to the kernel (nothing else reaches that kernel's taps: XDP_TX and redirects
+// bypass them).
+
+// target is one dataplane under test, seen through P4Runtime.
+type target struct {
+	name string
+	rt   p4v1.P4RuntimeClient
+	sess *p4rtest.Client
+	tx   *sender // on the tester side of port 1
+}
+
+type testLab struct {
+	lab              *lab.Lab
+	tester, xns, bns string
+	info             *p4info.Info
+	codec            *engine.Codec
+	xdp, bmv2        *target
+	rx               *receiver // tester namespace: every frame the targets send
+	passed           *receiver // xdp namespace: frames passed to the kernel
+	bmv2Log          string
+}
+
+// rxFrame is one received frame.
+type rxFrame struct {
+	target string // "xdp", "bmv2", or "kernel" for XDP_PASS
+	port   int
+	data   []byte
+}
+
+func moduleRoot(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = up
+	}
+}
+
+// requirements returns simple_switch_grpc's path and the compiled program, or
+// skips the test with one line saying what is missing.
+func requirements(t *testing.T) (ssg, program string) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: network namespaces, XDP, AF_PACKET and BMv2 (run go test as root)")
+	}
+	ssg, err := exec.LookPath("simple_switch_grpc")
+	if err != nil && os.Getenv("P4TOOLS") != "" {
+		ssg, err = exec.LookPath(filepath.Join(os.Getenv("P4TOOLS"), "bin", "simple_switch_grpc"))
+	}
+	if err != nil {
+		t.Skip("simple_switch_grpc (BMv2) not on PATH nor under $P4TOOLS/bin: eval \"$(bash scripts/p4tools.sh)\" first")
+	}
+	program = os.Getenv("GRAYGW_BMV2_JSON")
+	if program == "" {
+		program = filepath.Join(moduleRoot(t), "build", "p4", "graygw.json")
+	}
+	if _, err := os.Stat(program); err != nil {
+		t.Skipf("no compiled v1model program at %s (make p4, or set GRAYGW_BMV2_JSON)", program)
+	}
+	return ssg, program
+}
+
+func quiet() *slog.Logger {
+	if os.Getenv("GRAYGW_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func newLab(t *testing.T, ssg, program string) *testLab {
+	l, err := lab.New("gdt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &testLab{lab: l}
+	var cleanups []func()
+	t.Cleanup(func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ns := range []struct {
+		name string
+		dst  *string
+	}{{"t", &tl.tester}, {"x", &tl.xns}, {"b", &tl.bns}} {
+		*ns.dst, err = l.NS(ns.name)
+		must(err)
+		// No IPv6 chatter (router solicitations, MLD) on any port.
+		_, err = l.Exec(*ns.dst, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+		must(err)
+	}
+	for p := range Ports {
+		must(l.Veth(tl.xns, fmt.Sprintf("p%d", p), tl.tester, fmt.Sprintf("x%d", p)))
+		must(l.Veth(tl.bns, fmt.Sprintf("p%d", p), tl.tester, fmt.Sprintf("b%d", p)))
+	}
+	must(xdpPass(tl.tester))
+
+	tl.info, err = p4info.Load(p4src.P4InfoText)
+	must(err)
+	tl.codec = engine.NewCodec(tl.info)
+
+	// XDP: the program on p1, ports 0..3 bound to p0..p3, the agent's P4Runtime
+	// server in this process on loopback.
+	d, err := bpf.Open(bpf.Options{NoPin: true})
+	if err != nil {
+		t.Fatalf("load XDP: %v", err)
+	}
+	cleanups = append(cleanups, func() {
+		_ = lab.InNamespace(tl.xns, func() error { return d.Detach("p1") })
+		d.Close()
+	})
+	must(lab.InNamespace(tl.xns, func() error {
+		if _, err := d.Attach("p1", bpf.AttachNative); err != nil {
+			return err
+		}
+		for p := range uint16(Ports) {
+			link, err := netlink.LinkByName(fmt.Sprintf("p%d", p))
+			if err != nil {
+				return err
+			}
+			if err := d.SetPort(p, link.Attrs().Index); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: tl.info, Dataplane: xdp.New(d), Logger: quiet()})
+	must(err)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	p4v1.RegisterP4RuntimeServer(gs, srv)
+	go gs.Serve(lis)
+	cleanups = append(cleanups, func() { gs.Stop(); srv.Close() })
+
+	// BMv2 in its namespace, its P4Runtime server on that namespace's loopback:
+	// the client's sockets are opened there too.
+	logf, err := os.CreateTemp("", "graygw-difftest-bmv2-*.log")
+	must(err)
+	tl.bmv2Log = logf.Name()
+	cleanups = append(cleanups, func() {
+		logf.Close()
+		if !t.Failed() {
+			os.Remove(tl.bmv2Log)
+		}
+		os.Remove(tl.bmv2Log + ".ipc")
+	})
+	// Its own notification socket: the default one, /tmp/bmv2-<device
+	// id>-notifications.ipc, is shared by every BMv2 of the machine.
+	args := []string{ssg, "--no-p4", "--device-id", "1", "--notifications-addr", "ipc://" + tl.bmv2Log + ".ipc"}
+	for p := range Ports {
+		args = append(args, "-i", fmt.Sprintf("%d@p%d", p, p))
+	}
+	args = append(args, "--", "--grpc-server-addr", "127.0.0.1:9559")
+	if _, err := l.Start(tl.bns, logf, args...); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dialIn := func(ns string) grpc.DialOption {
+		return grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+			var c net.Conn
+			err := lab.InNamespace(ns, func() (err error) {
+				c, err = (&net.Dialer{}).DialContext(ctx, "tcp", a)
+				return err
+			})
+			return c, err
+		})
+	}
+	connect := func(name, addr string, opts ...grpc.DialOption) *target {
+		t.Helper()
+		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		conn, err := grpc.NewClient(addr, opts...)
+		must(err)
+		cleanups = append(cleanups, func() { conn.Close() })
+		rt := p4v1.NewP4RuntimeClient(conn)
+		var sess *p4rtest.Client
+		for {
+			sess, err = p4rtest.Connect(ctx, rt, 1, 1)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // BMv2 still starting
+		}
+		if err != nil {
+			out, _ := os.ReadFile(tl.bmv2Log)
+			t.Fatalf("%s: P4Runtime at %s: %v\n%s", name, addr, err, out)
+		}
+		cleanups = append(cleanups, sess.Close)
+		return &target{name: name, rt: rt, sess: sess}
+	}
+	tl.xdp = connect("xdp", lis.Addr().String())
+	tl.bmv2 = connect("bmv2", "127.0.0.1:9559", dialIn(tl.bns))
+
+	json, err := os.ReadFile(program)
+	must(err)
+	for _, tg := range []struct {
+		t   *target
+		cfg []byte
+	}{{tl.xdp, nil}, {tl.bmv2, json}} {
+		_, err := tg.t.rt.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{
+			DeviceId: 1, ElectionId: tg.t.sess.Election, Action: p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT,
+			Config: &p4v1.ForwardingPipelineConfig{P4Info: tl.info.P4Info(), P4DeviceConfig: tg.cfg,
+				Cookie: &p4v1.ForwardingPipelineConfig_Cookie{Cookie: 1}}})
+		if err != nil {
+			t.Fatalf("%s: set pipeline: %v", tg.t.name, err)
+		}
+	}
+
+	ports := map[int]rxPort{}
+	must(lab.InNamespace(tl.tester, func() error {
+		for p := range Ports {
+			for _, side := range []string{"x", "b"} {
+				ifc, err := net.InterfaceByName(fmt.Sprintf("%s%d", side, p))
+				if err != nil {
+					return err
+				}
+				ports[ifc.Index] = rxPort{map[string]string{"x": "xdp", "b": "bmv2"}[side], p}
+			}
+		}
+		return nil
+	}))
+	tl.rx, err = listen(tl.tester, ports)
+	must(err)
+	cleanups = append(cleanups, tl.rx.close)
+	kports := map[int]rxPort{}
+	must(lab.InNamespace(tl.xns, func() error {
+		for p := range Ports {
+			ifc, err := net.InterfaceByName(fmt.Sprintf("p%d", p))
+			if err != nil {
+				return err
+			}
+			kports[ifc.Index] = rxPort{"kernel", p}
+		}
+		return nil
+	}))
+	tl.passed, err = listen(tl.xns, kports)
+	must(err)
+	cleanups = append(cleanups, tl.passed.close)
+	if tl.xdp.tx, err = newSender(tl.tester, "x1"); err != nil {
+		t.Fatal(err)
+	}
+	cleanups = append(cleanups, tl.xdp.tx.close)
+	if tl.bmv2.tx, err = newSender(tl.tester, "b1"); err != nil {
+		t.Fatal(err)
+	}
+	cleanups = append(cleanups, tl.bmv2.tx.close)
+	return tl
+}
+
+// xdpPass attaches a two-instruction XDP_PASS program to every veth of ns. A
+// veth delivers what an XDP program sends into it (XDP_TX, redirects) only
+// when its peer runs NAPI, which an XDP program turns on; it also turns GRO
+// off, which would otherwise merge consecutive TCP segments the test must see
+// one by one.
+func xdpPass(ns string) error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()}})
+	if err != nil {
+		return fmt.Errorf("xdp-pass: %w", err)
+	}
+	defer prog.Close() // the attachments keep it
+	return lab.InNamespace(ns, func() error {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if l.Type() != "veth" {
+				continue
+			}
+			if err := netlink.LinkSetXdpFdWithFlags(l, prog.FD(), nl.XDP_FLAGS_DRV_MODE); err != nil {
+				return fmt.Errorf("xdp-pass on %s: %w", l.Attrs().Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ---------------------------------------------------------------------------
+// AF_PACKET sockets.
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+type sender struct {
+	fd      int
+	ifindex int
+}
+
+func newSender(ns, dev string) (*sender, error) {
+	s := &sender{fd: -1}
+	err := lab.InNamespace(ns, func() error {
+		ifc, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		s.ifindex = ifc.Index
+		s.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0) // protocol 0: receives nothing
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sender on %s: %w", dev, err)
+	}
+	return s, nil
+}
+
+func (s *sender) send(frame []byte) error {
+	for {
+		err := unix.Sendto(s.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: s.ifindex, Halen: 6})
+		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		return err
+	}
+}
+
+func (s *sender) close() { unix.Close(s.fd) }
+
+type rxPort struct {
+	target string
+	port   int
+}
+
+// receiver records every frame received (not sent) on the given interfaces
+// of its namespace, with its VLAN tag put back where the kernel took it out.
+type receiver struct {
+	fd    int
+	ports map[int]rxPort
+	done  chan struct{}
+	stop  chan struct{}
+
+	mu  sync.Mutex
+	got []rxFrame
+}
+
+func listen(ns string, ports map[int]rxPort) (*receiver, error) {
+	r := &receiver{fd: -1, ports: ports, done: make(chan struct{}), stop: make(chan struct{})}
+	err := lab.InNamespace(ns, func() (err error) {
+		r.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		return unix.Bind(r.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL)})
+	})
+	if err == nil {
+		err = unix.SetsockoptInt(r.fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
+	}
+	if err == nil {
+		err = unix.SetsockoptInt(r.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+	}
+	if err == nil {
+		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
+		err = unix.SetsockoptTimeval(r.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	}
+	if err != nil {
+		if r.fd >= 0 {
+			unix.Close(r.fd)
+		}
+		return nil, fmt.Errorf("capture in %s: %w", ns, err)
+	}
+	go r.run()
+	return r, nil
+}
+
+func (r *receiver) run() {
+	defer close(r.done)
+	buf, oob := make([]byte, 4096), make([]byte, 256)
+	for {
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
+		n, oobn, _, from, err := unix.Recvmsg(r.fd, buf, oob, 0)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		ll, ok := from.(*unix.SockaddrLinklayer)
+		if !ok || ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		p, ok := r.ports[ll.Ifindex]
+		if !ok {
+			continue
+		}
+		frame := append([]byte(nil), buf[:n]...)
+		if tag, ok := vlanTag(oob[:oobn]); ok && len(frame) >= 12 {
+			frame = append(frame[:12:12], append(tag[:], frame[12:]...)...)
+		}
+		r.mu.Lock()
+		r.got = append(r.got, rxFrame{target: p.target, port: p.port, data: frame})
+		r.mu.Unlock()
+	}
+}
+
+// vlanTag returns the 802.1Q tag the kernel stripped from a frame, from its
+// PACKET_AUXDATA.
+func vlanTag(oob []byte) ([4]byte, bool) {
+	var tag [4]byte
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return tag, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_PACKET || m.Header.Type != unix.PACKET_AUXDATA || len(m.Data) < 20 /* struct tpacket_auxdata */ {
+			continue
+		}
+		status := binary.NativeEndian.Uint32(m.Data[0:])
+		tci := binary.NativeEndian.Uint16(m.Data[16:])
+		tpid := binary.NativeEndian.Uint16(m.Data[18:])
+		if status&unix.TP_STATUS_VLAN_VALID == 0 {
+			return tag, false
+		}
+		if status&unix.TP_STATUS_VLAN_TPID_VALID == 0 {
+			tpid = 0x8100
+		}
+		binary.BigEndian.PutUint16(tag[0:], tpid)
+		binary.BigEndian.PutUint16(tag[2:], tci)
+		return tag, true
+	}
+	return tag, false
+}
+
+// count returns how many frames each target has sent since the last take.
+func (r *receiver) count() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := map[string]int{}
+	for _, f := range r.got {
+		n[f.target]++
+	}
+	return n
+}
+
+// take returns the frames received since the last take and forgets them.
+func (r *receiver) take() []rxFrame {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := r.got
+	r.got = nil
+	return got
+}
+
+func (r *receiver) close() {
+	close(r.stop)
+	<-r.done
+	unix.Close(r.fd)
+}
+
+// ---------------------------------------------------------------------------
+// P4Runtime.
+
+// write sends each phase as one WriteRequest.
+func (tg *target) write(ctx context.Context, phases [][]*p4v1.Update) error {
+	for i, ph := range phases {
+		if err := tg.sess.Write(ctx, ph...); err != nil {
+			var msgs []string
+			for _, e := range p4rtest.P4Errors(err) {
+				if e.GetCanonicalCode() != 0 {
+					msgs = append(msgs, e.GetMessage())
+				}
+			}
+			return fmt.Errorf("%s: write phase %d of %d: %w %s", tg.name, i+1, len(phases), err, strings.Join(msgs, "; "))
+		}
+	}
+	return nil
+}
+
+// counters reads drop_reasons and the direct counters of vip, gray_rules and
+// backend.
+func (tl *testLab) counters(ctx context.Context, tg *target) (Counts, error) {
+	c := NewCounts()
+	dr, err := tl.info.Counter(pipeline.CounterDropReasons)
+	if err != nil {
+		return c, err
+	}
+	ents := []*p4v1.Entity{{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{CounterId: dr.ID}}}}
+	for _, name := range []string{pipeline.TableVIP, pipeline.TableGrayRules, pipeline.TableBackend} {
+		tb, err := tl.info.Table(name)
+		if err != nil {
+			return c, err
+		}
+		ents = append(ents, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
+			TableId: tb.ID, CounterData: &p4v1.CounterData{}}}})
+	}
+	got, err := p4rtest.Read(ctx, tg.rt, 1, ents...)
+	if err != nil {
+		return c, fmt.Errorf("%s: read counters: %w", tg.name, err)
+	}
+	for _, e := range got {
+		if ce := e.GetCounterEntry(); ce != nil {
+			if d := ce.GetData(); d.GetPacketCount() != 0 || d.GetByteCount() != 0 {
+				c.Drops[pipeline.Reason(ce.GetIndex().GetIndex())] = Cell{uint64(d.GetPacketCount()), uint64(d.GetByteCount())}
+			}
+			continue
+		}
+		te := e.GetTableEntry()
+		if d := te.GetCounterData(); d.GetPacketCount() != 0 || d.GetByteCount() != 0 {
+			ce, err := tl.codec.FromP4(te)
+			if err != nil {
+				return c, fmt.Errorf("%s: read counters: %w", tg.name, err)
+			}
+			c.Direct[ce.Key()] = Cell{uint64(d.GetPacketCount()), uint64(d.GetByteCount())}
+		}
+	}
+	return c, nil
+}
+
+// sub returns a - b, cell by cell (cells that did not move left out).
+func sub(a, b Counts) Counts {
+	out := NewCounts()
+	for k, x := range a.Drops {
+		if y := b.Drops[k]; x != y {
+			out.Drops[k] = Cell{x.Packets - y.Packets, x.Bytes - y.Bytes}
+		}
+	}
+	for k, x := range a.Direct {
+		if y := b.Direct[k]; x != y {
+			out.Direct[k] = Cell{x.Packets - y.Packets, x.Bytes - y.Bytes}
+		}
+	}
+	return out
+}
+
+func (c Counts) dropped() (n uint64) {
+	for _, x := range c.Drops {
+		n += x.Packets
+	}
+	return n
+}
