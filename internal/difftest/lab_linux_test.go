@@ -205,7 +205,9 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 	tl.bmv2Log = logf.Name()
 	cleanups = append(cleanups, func() {
 		logf.Close()
-		if !t.Failed() {
+		if t.Failed() {
+			t.Logf("BMv2's output is kept in %s", tl.bmv2Log)
+		} else {
 			os.Remove(tl.bmv2Log)
 		}
 		os.Remove(tl.bmv2Log + ".ipc")
