@@ -77,7 +77,8 @@ elif command -v bf-p4c >/dev/null 2>&1; then
     # Hash parity without a Tofino: the compiler's own hash configuration,
     # evaluated against the shared vectors (docs/p4-targets.md, "Hash parity").
     python3 "$ROOT/scripts/tofino_hash_check.py" "$OUT/tna" "$ROOT/testvectors/pipeline.json"
-    echo "Tofino resources: $OUT/tna/pipe/logs/ (mau.resources.log: stages used of 12)"
+    echo "Tofino resources ($OUT/tna/pipe/logs/; docs/p4-targets.md, \"Tofino fit\"):"
+    python3 "$ROOT/scripts/tofino_resources.py" "$OUT/tna"
 else
     echo "bf-p4c not found: skipping the TNA program"
 fi
