@@ -188,21 +188,21 @@ func (r *RuleEntry) Model() (model.GrayRule, error) {
 	for name, t := range r.Match {
 		v, m := t.Value, t.Mask
 		switch name {
-		case "vip_id":
+		case pipeline.MatchVIPID.Name:
 			g.VIPID, g.VIPMask = uint16(v), uint16(m)
-		case "vni":
+		case pipeline.MatchVNI.Name:
 			g.Match.VNI, g.Mask.VNI = uint32(v), uint32(m)
-		case "tenant_id":
+		case pipeline.MatchTenantID.Name:
 			g.Match.Tenant, g.Mask.Tenant = uint16(v), uint16(m)
-		case "inner_src":
+		case pipeline.MatchInnerSrc.Name:
 			g.Match.Src, g.Mask.Src = uint32(v), uint32(m)
-		case "inner_dst":
+		case pipeline.MatchInnerDst.Name:
 			g.Match.Dst, g.Mask.Dst = uint32(v), uint32(m)
-		case "inner_proto":
+		case pipeline.MatchInnerProto.Name:
 			g.Match.Proto, g.Mask.Proto = uint8(v), uint8(m)
-		case "inner_sport":
+		case pipeline.MatchInnerSPort.Name:
 			g.Match.SPort, g.Mask.SPort = uint16(v), uint16(m)
-		case "inner_dport":
+		case pipeline.MatchInnerDPort.Name:
 			g.Match.DPort, g.Mask.DPort = uint16(v), uint16(m)
 		default:
 			return g, fmt.Errorf("unknown match field %q", name)
@@ -210,9 +210,9 @@ func (r *RuleEntry) Model() (model.GrayRule, error) {
 	}
 	switch r.Action {
 	case "set_pool":
-		g.Action, g.Pool = model.SetPool, uint16(r.Params["pool_id"])
+		g.Action, g.Pool = model.SetPool, uint16(r.Params[pipeline.ParamPoolID.Name])
 	case "split_pool":
-		g.Action, g.Pool, g.Threshold = model.SplitPool, uint16(r.Params["pool_gray"]), uint16(r.Params["threshold"])
+		g.Action, g.Pool, g.Threshold = model.SplitPool, uint16(r.Params[pipeline.ParamPoolGray.Name]), uint16(r.Params[pipeline.ParamThreshold.Name])
 	default:
 		return g, fmt.Errorf("unknown action %q", r.Action)
 	}

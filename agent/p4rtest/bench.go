@@ -81,7 +81,7 @@ func SelectEntry(b Builder, i int) *p4v1.TableEntry {
 // RuleEntry is the i-th gray rule: one VM (vni + inner source) each, all with
 // the same mask (so the XDP tuple-space search keeps one mask).
 func RuleEntry(b Builder, i int) *p4v1.TableEntry {
-	return b.Rule(int32(1+i%1000), []FM{Tern("vni", uint64(1+i/65536), 0xffffff), Tern("inner_src", uint64(0x0a000000+i%65536), 0xffffffff)}, 2)
+	return b.Rule(int32(1+i%1000), []FM{Tern(pipeline.MatchVNI.Name, uint64(1+i/65536), 0xffffff), Tern(pipeline.MatchInnerSrc.Name, uint64(0x0a000000+i%65536), 0xffffffff)}, 2)
 }
 
 // BenchWrites measures INSERT throughput in batches of batch entries built by

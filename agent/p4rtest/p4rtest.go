@@ -105,14 +105,14 @@ func (b Builder) Entry(table string, prio int32, match []FM, action string, para
 
 // VIP is a vip entry.
 func (b Builder) VIP(addr uint32, id, pool uint64) *p4v1.TableEntry {
-	return b.Entry(pipeline.TableVIP, 0, []FM{Exact("dst_addr", uint64(addr))}, pipeline.ActionSetVIP,
-		P("vip_id", id), P("default_pool", pool))
+	return b.Entry(pipeline.TableVIP, 0, []FM{Exact(pipeline.MatchDstAddr.Name, uint64(addr))}, pipeline.ActionSetVIP,
+		P(pipeline.ParamVIPID.Name, id), P(pipeline.ParamDefaultPool.Name, pool))
 }
 
 // Bucket is a backend_select entry.
 func (b Builder) Bucket(pool, bucket, backend uint64) *p4v1.TableEntry {
-	return b.Entry(pipeline.TableBackendSelect, 0, []FM{Exact("pool_id", pool), Exact("bucket", bucket)},
-		pipeline.ActionSetBackend, P("backend_id", backend))
+	return b.Entry(pipeline.TableBackendSelect, 0, []FM{Exact(pipeline.MatchPoolID.Name, pool), Exact(pipeline.MatchBucket.Name, bucket)},
+		pipeline.ActionSetBackend, P(pipeline.ParamBackendID.Name, backend))
 }
 
 // Backend is a backend entry with fixed MACs.
@@ -122,13 +122,13 @@ func (b Builder) Backend(id, port uint64, underlay uint32) *p4v1.TableEntry {
 
 // BackendMAC is a backend entry.
 func (b Builder) BackendMAC(id, port, smac, dmac uint64, underlay uint32) *p4v1.TableEntry {
-	return b.Entry(pipeline.TableBackend, 0, []FM{Exact("backend_id", id)}, pipeline.ActionToBackend,
-		P("port", port), P("smac", smac), P("dmac", dmac), P("underlay_ip", uint64(underlay)))
+	return b.Entry(pipeline.TableBackend, 0, []FM{Exact(pipeline.MatchBackendID.Name, id)}, pipeline.ActionToBackend,
+		P(pipeline.ParamPort.Name, port), P(pipeline.ParamSMAC.Name, smac), P(pipeline.ParamDMAC.Name, dmac), P(pipeline.ParamUnderlayIP.Name, uint64(underlay)))
 }
 
 // Rule is a gray_rules entry with set_pool.
 func (b Builder) Rule(prio int32, match []FM, pool uint64) *p4v1.TableEntry {
-	return b.Entry(pipeline.TableGrayRules, prio, match, pipeline.ActionSetPool, P("pool_id", pool))
+	return b.Entry(pipeline.TableGrayRules, prio, match, pipeline.ActionSetPool, P(pipeline.ParamPoolID.Name, pool))
 }
 
 // Ent wraps a TableEntry in an Entity.
@@ -181,12 +181,12 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 		ups = append(ups, Ins(b.VIP(uint32(IP32(t, v.DstAddr)), uint64(v.VIPID), uint64(v.DefaultPool))))
 	}
 	for _, v := range st.VNITenant {
-		ups = append(ups, Ins(b.Entry(pipeline.TableVNITenant, 0, []FM{Exact("vni", uint64(v.VNI))}, pipeline.ActionSetTenant,
-			P("tenant_id", uint64(v.TenantID)))))
+		ups = append(ups, Ins(b.Entry(pipeline.TableVNITenant, 0, []FM{Exact(pipeline.MatchVNI.Name, uint64(v.VNI))}, pipeline.ActionSetTenant,
+			P(pipeline.ParamTenantID.Name, uint64(v.TenantID)))))
 	}
 	for _, r := range st.GrayRules {
 		var m []FM
-		for _, name := range []string{"vip_id", "vni", "tenant_id", "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport"} {
+		for _, name := range pipeline.Names(pipeline.GrayRulesMatch...) {
 			if x, ok := r.Match[name]; ok {
 				m = append(m, Tern(name, x.Value, x.Mask))
 			}
@@ -194,17 +194,17 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 		var params []Param
 		switch r.Action {
 		case "set_pool":
-			params = []Param{P("pool_id", r.Params["pool_id"])}
+			params = []Param{P(pipeline.ParamPoolID.Name, r.Params[pipeline.ParamPoolID.Name])}
 		case "split_pool":
-			params = []Param{P("pool_gray", r.Params["pool_gray"]), P("threshold", r.Params["threshold"])}
+			params = []Param{P(pipeline.ParamPoolGray.Name, r.Params[pipeline.ParamPoolGray.Name]), P(pipeline.ParamThreshold.Name, r.Params[pipeline.ParamThreshold.Name])}
 		}
 		ups = append(ups, Ins(b.Entry(pipeline.TableGrayRules, r.Priority, m, "GrayIngress."+r.Action, params...)))
 	}
 	for _, ph := range st.PoolHash {
-		ups = append(ups, Ins(b.Entry(pipeline.TablePoolHash, 0, []FM{Exact("pool_id", uint64(ph.PoolID))}, pipeline.ActionSetHashMask,
-			P("vni_mask", uint64(ph.VNIMask)), P("tenant_mask", uint64(ph.TenantMask)), P("src_mask", uint64(ph.SrcMask)),
-			P("dst_mask", uint64(ph.DstMask)), P("proto_mask", uint64(ph.ProtoMask)), P("sport_mask", uint64(ph.SPortMask)),
-			P("dport_mask", uint64(ph.DPortMask)))))
+		ups = append(ups, Ins(b.Entry(pipeline.TablePoolHash, 0, []FM{Exact(pipeline.MatchPoolID.Name, uint64(ph.PoolID))}, pipeline.ActionSetHashMask,
+			P(pipeline.ParamVNIMask.Name, uint64(ph.VNIMask)), P(pipeline.ParamTenantMask.Name, uint64(ph.TenantMask)), P(pipeline.ParamSrcMask.Name, uint64(ph.SrcMask)),
+			P(pipeline.ParamDstMask.Name, uint64(ph.DstMask)), P(pipeline.ParamProtoMask.Name, uint64(ph.ProtoMask)), P(pipeline.ParamSPortMask.Name, uint64(ph.SPortMask)),
+			P(pipeline.ParamDPortMask.Name, uint64(ph.DPortMask)))))
 	}
 	for _, be := range st.Backend {
 		ups = append(ups, Ins(b.BackendMAC(uint64(be.BackendID), uint64(be.Port), MAC(t, be.SMAC), MAC(t, be.DMAC),

@@ -129,8 +129,8 @@ func newSchema(info *p4info.Info) (*schema, error) {
 	// vip: dst_addr (exact 32) -> set_vip(vip_id, default_pool)
 	{
 		t := sh.table(pipeline.TableVIP)
-		sh.fields(t, p4configv1.MatchField_EXACT, "dst_addr")
-		sh.action(t, pipeline.ActionSetVIP, "vip_id", "default_pool")
+		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchDstAddr.Name)
+		sh.action(t, pipeline.ActionSetVIP, pipeline.ParamVIPID.Name, pipeline.ParamDefaultPool.Name)
 		sh.directCounter(t, pipeline.DirectCounterVIP)
 		vip := func(e *entry) model.VIP { return model.VIP{ID: uint16(e.param(0)), DefaultPool: uint16(e.param(1))} }
 		bindings[t.Name] = &binding{
@@ -149,8 +149,8 @@ func newSchema(info *p4info.Info) (*schema, error) {
 	// vni_tenant: vni (exact 24) -> set_tenant(tenant_id)
 	{
 		t := sh.table(pipeline.TableVNITenant)
-		sh.fields(t, p4configv1.MatchField_EXACT, "vni")
-		sh.action(t, pipeline.ActionSetTenant, "tenant_id")
+		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchVNI.Name)
+		sh.action(t, pipeline.ActionSetTenant, pipeline.ParamTenantID.Name)
 		bindings[t.Name] = &binding{
 			kind: dataplane.VNITenant,
 			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
@@ -163,10 +163,9 @@ func newSchema(info *p4info.Info) (*schema, error) {
 	// gray_rules: 8 ternary fields + priority -> set_pool(pool_id) | split_pool(pool_gray, threshold)
 	{
 		t := sh.table(pipeline.TableGrayRules)
-		sh.fields(t, p4configv1.MatchField_TERNARY,
-			"vip_id", "vni", "tenant_id", "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport")
-		setPool := sh.action(t, pipeline.ActionSetPool, "pool_id")
-		splitPool := sh.action(t, pipeline.ActionSplitPool, "pool_gray", "threshold")
+		sh.fields(t, p4configv1.MatchField_TERNARY, pipeline.Names(pipeline.GrayRulesMatch...)...)
+		setPool := sh.action(t, pipeline.ActionSetPool, pipeline.ParamPoolID.Name)
+		splitPool := sh.action(t, pipeline.ActionSplitPool, pipeline.ParamPoolGray.Name, pipeline.ParamThreshold.Name)
 		sh.directCounter(t, pipeline.DirectCounterGrayRules)
 		rule := func(e *entry) model.GrayRule {
 			var r model.GrayRule
@@ -224,9 +223,8 @@ func newSchema(info *p4info.Info) (*schema, error) {
 	// pool_hash: pool_id (exact 16) -> set_hash_mask(7 masks)
 	{
 		t := sh.table(pipeline.TablePoolHash)
-		sh.fields(t, p4configv1.MatchField_EXACT, "pool_id")
-		sh.action(t, pipeline.ActionSetHashMask,
-			"vni_mask", "tenant_mask", "src_mask", "dst_mask", "proto_mask", "sport_mask", "dport_mask")
+		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchPoolID.Name)
+		sh.action(t, pipeline.ActionSetHashMask, pipeline.Names(pipeline.HashMaskParams...)...)
 		mask := func(e *entry) pipeline.FlowKey {
 			return pipeline.FlowKey{VNI: uint32(e.param(0)), Tenant: uint16(e.param(1)), Src: uint32(e.param(2)),
 				Dst: uint32(e.param(3)), Proto: uint8(e.param(4)), SPort: uint16(e.param(5)), DPort: uint16(e.param(6))}
@@ -243,8 +241,8 @@ func newSchema(info *p4info.Info) (*schema, error) {
 	// backend_select: pool_id, bucket (exact 16 each) -> set_backend(backend_id)
 	{
 		t := sh.table(pipeline.TableBackendSelect)
-		sh.fields(t, p4configv1.MatchField_EXACT, "pool_id", "bucket")
-		sh.action(t, pipeline.ActionSetBackend, "backend_id")
+		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchPoolID.Name, pipeline.MatchBucket.Name)
+		sh.action(t, pipeline.ActionSetBackend, pipeline.ParamBackendID.Name)
 		bindings[t.Name] = &binding{
 			kind: dataplane.BackendSelect,
 			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
@@ -261,8 +259,8 @@ func newSchema(info *p4info.Info) (*schema, error) {
 	// backend: backend_id (exact 16) -> to_backend(port, smac, dmac, underlay_ip)
 	{
 		t := sh.table(pipeline.TableBackend)
-		sh.fields(t, p4configv1.MatchField_EXACT, "backend_id")
-		sh.action(t, pipeline.ActionToBackend, "port", "smac", "dmac", "underlay_ip")
+		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchBackendID.Name)
+		sh.action(t, pipeline.ActionToBackend, pipeline.Names(pipeline.ParamPort, pipeline.ParamSMAC, pipeline.ParamDMAC, pipeline.ParamUnderlayIP)...)
 		sh.directCounter(t, pipeline.DirectCounterBackend)
 		backend := func(e *entry) model.Backend {
 			b := model.Backend{Port: uint16(e.param(0)), UnderlayIP: uint32(e.param(3))}

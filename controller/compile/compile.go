@@ -28,6 +28,7 @@ import (
 
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/maglev"
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -216,14 +217,9 @@ func compileResult(in *intent.Intent, prev *Result, split bool) (*Result, error)
 			port, _ := g.Port(b.Port)
 			backends = append(backends, Entry{
 				Table:  pipeline.TableBackend,
-				Match:  []Match{exact("backend_id", 16, uint64(b.ID))},
+				Match:  []Match{exact(pipeline.MatchBackendID, uint64(b.ID))},
 				Action: pipeline.ActionToBackend,
-				Params: []Param{
-					param("port", pipeline.PortIDBits, uint64(b.Port)),
-					param("smac", 48, mac48(port.MAC)),
-					param("dmac", 48, mac48(b.MAC)),
-					param("underlay_ip", 32, uint64(ip32(b.UnderlayIP.As4()))),
-				},
+				Params: backendParams(model.Backend{Port: b.Port, SMAC: port.MAC, DMAC: b.MAC, UnderlayIP: ip32(b.UnderlayIP.As4())}),
 				Origin: "backend " + b.Name,
 			})
 		}
@@ -348,22 +344,17 @@ func poolEntries(p *Pool) []Entry {
 	out := make([]Entry, 0, 1+len(p.Buckets))
 	out = append(out, Entry{
 		Table:  pipeline.TablePoolHash,
-		Match:  []Match{exact("pool_id", 16, uint64(p.ID))},
+		Match:  []Match{exact(pipeline.MatchPoolID, uint64(p.ID))},
 		Action: pipeline.ActionSetHashMask,
-		Params: []Param{
-			param("vni_mask", 24, uint64(m.VNI)), param("tenant_mask", 16, uint64(m.Tenant)),
-			param("src_mask", 32, uint64(m.Src)), param("dst_mask", 32, uint64(m.Dst)),
-			param("proto_mask", 8, uint64(m.Proto)), param("sport_mask", 16, uint64(m.SPort)),
-			param("dport_mask", 16, uint64(m.DPort)),
-		},
+		Params: hashMaskParams(m),
 		Origin: origin,
 	})
 	for b, id := range p.Buckets {
 		out = append(out, Entry{
 			Table:  pipeline.TableBackendSelect,
-			Match:  []Match{exact("pool_id", 16, uint64(p.ID)), exact("bucket", 16, uint64(b))},
+			Match:  []Match{exact(pipeline.MatchPoolID, uint64(p.ID)), exact(pipeline.MatchBucket, uint64(b))},
 			Action: pipeline.ActionSetBackend,
-			Params: []Param{param("backend_id", 16, uint64(id))},
+			Params: []Param{param(pipeline.ParamBackendID, uint64(id))},
 			Origin: origin,
 		})
 	}
@@ -406,9 +397,9 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 		for _, vni := range t.VNIs {
 			tenants = append(tenants, Entry{
 				Table:  pipeline.TableVNITenant,
-				Match:  []Match{exact("vni", pipeline.VNIBits, uint64(vni))},
+				Match:  []Match{exact(pipeline.MatchVNI, uint64(vni))},
 				Action: pipeline.ActionSetTenant,
-				Params: []Param{param("tenant_id", 16, uint64(t.ID))},
+				Params: []Param{param(pipeline.ParamTenantID, uint64(t.ID))},
 				Origin: "tenant " + t.Name,
 			})
 		}
@@ -416,9 +407,9 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 	for _, v := range in.VIPs {
 		vips = append(vips, Entry{
 			Table:  pipeline.TableVIP,
-			Match:  []Match{exact("dst_addr", 32, uint64(ip32(v.Address.As4())))},
+			Match:  []Match{exact(pipeline.MatchDstAddr, uint64(ip32(v.Address.As4())))},
 			Action: pipeline.ActionSetVIP,
-			Params: []Param{param("vip_id", 16, uint64(v.ID)), param("default_pool", 16, uint64(poolID(v.DefaultPool)))},
+			Params: []Param{param(pipeline.ParamVIPID, uint64(v.ID)), param(pipeline.ParamDefaultPool, uint64(poolID(v.DefaultPool)))},
 			Origin: "vip " + v.Name,
 		})
 	}
@@ -433,14 +424,9 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 		sig := ruleSig{name: r.Name, key: r.Key, priority: r.Priority, pool: poolID(r.Pool), threshold: r.Threshold}
 		se := prevRules[r.Name]
 		if se == nil || se.sig != sig {
-			e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name, Match: ruleMatch(r.Key)}
-			if r.Split() {
-				e.Action = pipeline.ActionSplitPool
-				e.Params = []Param{param("pool_gray", 16, uint64(sig.pool)), param("threshold", 16, uint64(r.Threshold))}
-			} else {
-				e.Action = pipeline.ActionSetPool
-				e.Params = []Param{param("pool_id", 16, uint64(sig.pool))}
-			}
+			e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name,
+				Match: ruleMatch(r.Key.VIPID, r.Key.VIPMask, r.Key.Value, r.Key.Mask)}
+			e.Action, e.Params = ruleAction(r.Split(), sig.pool, r.Threshold)
 			kb = sortKey(kb[:0], &e)
 			se = &sortedEntry{sig: sig, e: e, key: string(kb)}
 		}
@@ -466,22 +452,51 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 }
 
 // ruleMatch is a gray_rules key, wildcard fields left out.
-func ruleMatch(k intent.Key) []Match {
+func ruleMatch(vipID, vipMask uint16, v, m pipeline.FlowKey) []Match {
 	var out []Match
-	add := func(field string, bits int, v, m uint64) {
+	add := func(f pipeline.Field, v, m uint64) {
 		if m != 0 {
-			out = append(out, ternary(field, bits, v, m))
+			out = append(out, ternary(f, v, m))
 		}
 	}
-	add("vip_id", 16, uint64(k.VIPID), uint64(k.VIPMask))
-	add("vni", pipeline.VNIBits, uint64(k.Value.VNI), uint64(k.Mask.VNI))
-	add("tenant_id", 16, uint64(k.Value.Tenant), uint64(k.Mask.Tenant))
-	add("inner_src", 32, uint64(k.Value.Src), uint64(k.Mask.Src))
-	add("inner_dst", 32, uint64(k.Value.Dst), uint64(k.Mask.Dst))
-	add("inner_proto", 8, uint64(k.Value.Proto), uint64(k.Mask.Proto))
-	add("inner_sport", 16, uint64(k.Value.SPort), uint64(k.Mask.SPort))
-	add("inner_dport", 16, uint64(k.Value.DPort), uint64(k.Mask.DPort))
+	add(pipeline.MatchVIPID, uint64(vipID), uint64(vipMask))
+	add(pipeline.MatchVNI, uint64(v.VNI), uint64(m.VNI))
+	add(pipeline.MatchTenantID, uint64(v.Tenant), uint64(m.Tenant))
+	add(pipeline.MatchInnerSrc, uint64(v.Src), uint64(m.Src))
+	add(pipeline.MatchInnerDst, uint64(v.Dst), uint64(m.Dst))
+	add(pipeline.MatchInnerProto, uint64(v.Proto), uint64(m.Proto))
+	add(pipeline.MatchInnerSPort, uint64(v.SPort), uint64(m.SPort))
+	add(pipeline.MatchInnerDPort, uint64(v.DPort), uint64(m.DPort))
 	return out
+}
+
+// ruleAction is a gray rule's action: split_pool(pool, threshold) or
+// set_pool(pool).
+func ruleAction(split bool, pool, threshold uint16) (string, []Param) {
+	if split {
+		return pipeline.ActionSplitPool, []Param{param(pipeline.ParamPoolGray, uint64(pool)), param(pipeline.ParamThreshold, uint64(threshold))}
+	}
+	return pipeline.ActionSetPool, []Param{param(pipeline.ParamPoolID, uint64(pool))}
+}
+
+// hashMaskParams are set_hash_mask's parameters for the hash field masks m.
+func hashMaskParams(m pipeline.FlowKey) []Param {
+	return []Param{
+		param(pipeline.ParamVNIMask, uint64(m.VNI)), param(pipeline.ParamTenantMask, uint64(m.Tenant)),
+		param(pipeline.ParamSrcMask, uint64(m.Src)), param(pipeline.ParamDstMask, uint64(m.Dst)),
+		param(pipeline.ParamProtoMask, uint64(m.Proto)), param(pipeline.ParamSPortMask, uint64(m.SPort)),
+		param(pipeline.ParamDPortMask, uint64(m.DPort)),
+	}
+}
+
+// backendParams are to_backend's parameters.
+func backendParams(b model.Backend) []Param {
+	return []Param{
+		param(pipeline.ParamPort, uint64(b.Port)),
+		param(pipeline.ParamSMAC, mac48(b.SMAC)),
+		param(pipeline.ParamDMAC, mac48(b.DMAC)),
+		param(pipeline.ParamUnderlayIP, uint64(b.UnderlayIP)),
+	}
 }
 
 // TableOrder lists the tables from the most depended-upon to the least: the order

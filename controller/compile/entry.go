@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/graygw/graygw/pipeline"
 )
 
 // MatchKind is the match type of a match field.
@@ -150,14 +152,14 @@ func be(v uint64, bits int) []byte {
 	return b
 }
 
-func exact(field string, bits int, v uint64) Match {
-	return Match{Field: field, Kind: Exact, Bits: bits, Value: be(v, bits)}
+func exact(f pipeline.Field, v uint64) Match {
+	return Match{Field: f.Name, Kind: Exact, Bits: f.Bits, Value: be(v, f.Bits)}
 }
 
-func ternary(field string, bits int, v, mask uint64) Match {
-	return Match{Field: field, Kind: Ternary, Bits: bits, Value: be(v&mask, bits), Mask: be(mask, bits)}
+func ternary(f pipeline.Field, v, mask uint64) Match {
+	return Match{Field: f.Name, Kind: Ternary, Bits: f.Bits, Value: be(v&mask, f.Bits), Mask: be(mask, f.Bits)}
 }
 
-func param(name string, bits int, v uint64) Param {
-	return Param{Name: name, Bits: bits, Value: be(v, bits)}
+func param(f pipeline.Field, v uint64) Param {
+	return Param{Name: f.Name, Bits: f.Bits, Value: be(v, f.Bits)}
 }

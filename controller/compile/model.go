@@ -32,41 +32,82 @@ func ToModel(entries []Entry) (*model.State, error) {
 	return s, nil
 }
 
+// FromModel is the inverse of ToModel: the entries that hold exactly s, in
+// TableOrder, each table's entries sorted by key but the gray rules, which keep
+// their order in s (so ToModel(FromModel(s)) is s). A gray rule's values are
+// masked (P4Runtime wants value&mask == value) and its wildcard fields left
+// out.
+func FromModel(s *model.State) []Entry {
+	var backends, hashes, selects, tenants, vips, rules []Entry
+	for id, b := range s.Backends {
+		backends = append(backends, Entry{Table: pipeline.TableBackend, Match: []Match{exact(pipeline.MatchBackendID, uint64(id))},
+			Action: pipeline.ActionToBackend, Params: backendParams(b)})
+	}
+	for id, m := range s.PoolHash {
+		hashes = append(hashes, Entry{Table: pipeline.TablePoolHash, Match: []Match{exact(pipeline.MatchPoolID, uint64(id))},
+			Action: pipeline.ActionSetHashMask, Params: hashMaskParams(m)})
+	}
+	for k, id := range s.BackendSelect {
+		selects = append(selects, Entry{Table: pipeline.TableBackendSelect,
+			Match:  []Match{exact(pipeline.MatchPoolID, uint64(k.Pool)), exact(pipeline.MatchBucket, uint64(k.Bucket))},
+			Action: pipeline.ActionSetBackend, Params: []Param{param(pipeline.ParamBackendID, uint64(id))}})
+	}
+	for vni, id := range s.Tenants {
+		tenants = append(tenants, Entry{Table: pipeline.TableVNITenant, Match: []Match{exact(pipeline.MatchVNI, uint64(vni))},
+			Action: pipeline.ActionSetTenant, Params: []Param{param(pipeline.ParamTenantID, uint64(id))}})
+	}
+	for addr, v := range s.VIPs {
+		vips = append(vips, Entry{Table: pipeline.TableVIP, Match: []Match{exact(pipeline.MatchDstAddr, uint64(addr))},
+			Action: pipeline.ActionSetVIP, Params: []Param{param(pipeline.ParamVIPID, uint64(v.ID)), param(pipeline.ParamDefaultPool, uint64(v.DefaultPool))}})
+	}
+	for _, r := range s.GrayRules {
+		e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Match: ruleMatch(r.VIPID, r.VIPMask, r.Match, r.Mask)}
+		e.Action, e.Params = ruleAction(r.Action == model.SplitPool, r.Pool, r.Threshold)
+		rules = append(rules, e)
+	}
+	out := make([]Entry, 0, len(backends)+len(hashes)+len(selects)+len(tenants)+len(vips)+len(rules))
+	for _, t := range [][]Entry{backends, hashes, selects, tenants, vips} {
+		sortEntries(t)
+		out = append(out, t...)
+	}
+	return append(out, rules...)
+}
+
 // fields reads an entry's match fields and params by name, checking widths.
 type fields struct {
 	e   *Entry
 	err error
 }
 
-func (f *fields) exact(name string, bits int) uint64 {
-	m, ok := f.e.Field(name)
+func (f *fields) exact(fd pipeline.Field) uint64 {
+	m, ok := f.e.Field(fd.Name)
 	switch {
 	case !ok:
-		f.fail("missing match field %s", name)
-	case m.Kind != Exact || len(m.Value) != (bits+7)/8:
-		f.fail("match field %s: want exact %d bits", name, bits)
+		f.fail("missing match field %s", fd.Name)
+	case m.Kind != Exact || len(m.Value) != fd.Bytes():
+		f.fail("match field %s: want exact %d bits", fd.Name, fd.Bits)
 	}
 	return Uint(m.Value)
 }
 
-func (f *fields) ternary(name string, bits int) (v, mask uint64) {
-	m, ok := f.e.Field(name)
+func (f *fields) ternary(fd pipeline.Field) (v, mask uint64) {
+	m, ok := f.e.Field(fd.Name)
 	if !ok {
 		return 0, 0 // wildcard
 	}
-	if m.Kind != Ternary || len(m.Value) != (bits+7)/8 || len(m.Mask) != len(m.Value) {
-		f.fail("match field %s: want ternary %d bits", name, bits)
+	if m.Kind != Ternary || len(m.Value) != fd.Bytes() || len(m.Mask) != len(m.Value) {
+		f.fail("match field %s: want ternary %d bits", fd.Name, fd.Bits)
 	}
 	return Uint(m.Value), Uint(m.Mask)
 }
 
-func (f *fields) param(name string, bits int) uint64 {
-	p, ok := f.e.Param(name)
+func (f *fields) param(fd pipeline.Field) uint64 {
+	p, ok := f.e.Param(fd.Name)
 	switch {
 	case !ok:
-		f.fail("missing parameter %s", name)
-	case len(p.Value) != (bits+7)/8 || Uint(p.Value)>>bits != 0:
-		f.fail("parameter %s: want %d bits", name, bits)
+		f.fail("missing parameter %s", fd.Name)
+	case len(p.Value) != fd.Bytes() || Uint(p.Value)>>fd.Bits != 0:
+		f.fail("parameter %s: want %d bits", fd.Name, fd.Bits)
 	}
 	return Uint(p.Value)
 }
@@ -91,26 +132,21 @@ func addToModel(s *model.State, e *Entry) error {
 	switch e.Table {
 	case pipeline.TableVIP:
 		f.action(pipeline.ActionSetVIP)
-		s.VIPs[uint32(f.exact("dst_addr", 32))] = model.VIP{
-			ID: uint16(f.param("vip_id", 16)), DefaultPool: uint16(f.param("default_pool", 16)),
+		s.VIPs[uint32(f.exact(pipeline.MatchDstAddr))] = model.VIP{
+			ID: uint16(f.param(pipeline.ParamVIPID)), DefaultPool: uint16(f.param(pipeline.ParamDefaultPool)),
 		}
 	case pipeline.TableVNITenant:
 		f.action(pipeline.ActionSetTenant)
-		s.Tenants[uint32(f.exact("vni", pipeline.VNIBits))] = uint16(f.param("tenant_id", 16))
+		s.Tenants[uint32(f.exact(pipeline.MatchVNI))] = uint16(f.param(pipeline.ParamTenantID))
 	case pipeline.TableGrayRules:
 		f.action(pipeline.ActionSetPool, pipeline.ActionSplitPool)
 		r := model.GrayRule{Priority: e.Priority}
-		vip, vipMask := f.ternary("vip_id", 16)
+		vip, vipMask := f.ternary(pipeline.MatchVIPID)
 		r.VIPID, r.VIPMask = uint16(vip), uint16(vipMask)
-		get := func(name string, bits int, val, mask *uint64) { *val, *mask = f.ternary(name, bits) }
 		var vals, masks [7]uint64
-		get("vni", pipeline.VNIBits, &vals[0], &masks[0])
-		get("tenant_id", 16, &vals[1], &masks[1])
-		get("inner_src", 32, &vals[2], &masks[2])
-		get("inner_dst", 32, &vals[3], &masks[3])
-		get("inner_proto", 8, &vals[4], &masks[4])
-		get("inner_sport", 16, &vals[5], &masks[5])
-		get("inner_dport", 16, &vals[6], &masks[6])
+		for i, fd := range pipeline.GrayRulesMatch[1:] {
+			vals[i], masks[i] = f.ternary(fd)
+		}
 		key := func(v [7]uint64) pipeline.FlowKey {
 			return pipeline.FlowKey{VNI: uint32(v[0]), Tenant: uint16(v[1]), Src: uint32(v[2]), Dst: uint32(v[3]),
 				Proto: uint8(v[4]), SPort: uint16(v[5]), DPort: uint16(v[6])}
@@ -120,29 +156,29 @@ func addToModel(s *model.State, e *Entry) error {
 			f.fail("gray_rules needs a positive priority")
 		}
 		if e.Action == pipeline.ActionSplitPool {
-			r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(f.param("pool_gray", 16)), uint16(f.param("threshold", 16))
+			r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(f.param(pipeline.ParamPoolGray)), uint16(f.param(pipeline.ParamThreshold))
 		} else {
-			r.Action, r.Pool = model.SetPool, uint16(f.param("pool_id", 16))
+			r.Action, r.Pool = model.SetPool, uint16(f.param(pipeline.ParamPoolID))
 		}
 		s.GrayRules = append(s.GrayRules, r)
 	case pipeline.TablePoolHash:
 		f.action(pipeline.ActionSetHashMask)
-		s.PoolHash[uint16(f.exact("pool_id", 16))] = pipeline.FlowKey{
-			VNI: uint32(f.param("vni_mask", 24)), Tenant: uint16(f.param("tenant_mask", 16)),
-			Src: uint32(f.param("src_mask", 32)), Dst: uint32(f.param("dst_mask", 32)),
-			Proto: uint8(f.param("proto_mask", 8)), SPort: uint16(f.param("sport_mask", 16)),
-			DPort: uint16(f.param("dport_mask", 16)),
+		s.PoolHash[uint16(f.exact(pipeline.MatchPoolID))] = pipeline.FlowKey{
+			VNI: uint32(f.param(pipeline.ParamVNIMask)), Tenant: uint16(f.param(pipeline.ParamTenantMask)),
+			Src: uint32(f.param(pipeline.ParamSrcMask)), Dst: uint32(f.param(pipeline.ParamDstMask)),
+			Proto: uint8(f.param(pipeline.ParamProtoMask)), SPort: uint16(f.param(pipeline.ParamSPortMask)),
+			DPort: uint16(f.param(pipeline.ParamDPortMask)),
 		}
 	case pipeline.TableBackendSelect:
 		f.action(pipeline.ActionSetBackend)
-		k := model.SelectKey{Pool: uint16(f.exact("pool_id", 16)), Bucket: uint16(f.exact("bucket", 16))}
-		s.BackendSelect[k] = uint16(f.param("backend_id", 16))
+		k := model.SelectKey{Pool: uint16(f.exact(pipeline.MatchPoolID)), Bucket: uint16(f.exact(pipeline.MatchBucket))}
+		s.BackendSelect[k] = uint16(f.param(pipeline.ParamBackendID))
 	case pipeline.TableBackend:
 		f.action(pipeline.ActionToBackend)
-		b := model.Backend{Port: uint16(f.param("port", pipeline.PortIDBits)), UnderlayIP: uint32(f.param("underlay_ip", 32))}
-		putMAC(&b.SMAC, f.param("smac", 48))
-		putMAC(&b.DMAC, f.param("dmac", 48))
-		s.Backends[uint16(f.exact("backend_id", 16))] = b
+		b := model.Backend{Port: uint16(f.param(pipeline.ParamPort)), UnderlayIP: uint32(f.param(pipeline.ParamUnderlayIP))}
+		putMAC(&b.SMAC, f.param(pipeline.ParamSMAC))
+		putMAC(&b.DMAC, f.param(pipeline.ParamDMAC))
+		s.Backends[uint16(f.exact(pipeline.MatchBackendID))] = b
 	default:
 		f.fail("unknown table")
 	}

@@ -266,12 +266,12 @@ func TestToModelRejectsMalformedEntries(t *testing.T) {
 		"missing param": func() Entry { e := vip; e.Params = e.Params[:1]; return e }(),
 		"wide param": func() Entry {
 			e := vip
-			e.Params = []Param{param("vip_id", 16, 1), param("default_pool", 24, 1)}
+			e.Params = []Param{param(pipeline.ParamVIPID, 1), param(pipeline.Field{Name: "default_pool", Bits: 24}, 1)}
 			return e
 		}(),
 		"missing field":  func() Entry { e := vip; e.Match = nil; return e }(),
 		"no priority":    func() Entry { e := rule; e.Priority = 0; return e }(),
-		"exact as tern.": func() Entry { e := rule; e.Match = []Match{exact("vni", 24, 1)}; return e }(),
+		"exact as tern.": func() Entry { e := rule; e.Match = []Match{exact(pipeline.MatchVNI, 1)}; return e }(),
 	} {
 		if _, err := ToModel([]Entry{e}); !errors.Is(err, ErrEntry) {
 			t.Errorf("%s: err = %v", name, err)

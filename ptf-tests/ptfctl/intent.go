@@ -150,10 +150,10 @@ func translate(f *testvectors.File, name, p4rt string, device uint64, ifaces map
 		defaultPools[v.DefaultPool] = true
 	}
 	for _, r := range st.GrayRules {
-		if p, ok := r.Params["pool_id"]; ok {
+		if p, ok := r.Params[pipeline.ParamPoolID.Name]; ok {
 			poolIDs[uint16(p)] = true
 		}
-		if p, ok := r.Params["pool_gray"]; ok {
+		if p, ok := r.Params[pipeline.ParamPoolGray.Name]; ok {
 			poolIDs[uint16(p)] = true
 		}
 	}
@@ -303,45 +303,45 @@ func translateRule(i int, r testvectors.RuleEntry, pools map[uint16]string, vips
 	rs.Priority = &prio
 	for field, tm := range r.Match {
 		switch field {
-		case "vip_id":
+		case pipeline.MatchVIPID.Name:
 			n, ok := vips[uint16(tm.Value)]
 			if tm.Mask != 0xffff || !ok {
 				return rs, fmt.Sprintf("vip_id %d/%#x is not one intent VIP", tm.Value, tm.Mask)
 			}
 			rs.Match.VIP = n
-		case "vni":
+		case pipeline.MatchVNI.Name:
 			if tm.Mask != 1<<24-1 {
 				return rs, fmt.Sprintf("vni mask %#x is not exact", tm.Mask)
 			}
 			v := int64(tm.Value)
 			rs.Match.VNI = &v
-		case "tenant_id":
+		case pipeline.MatchTenantID.Name:
 			n, ok := tenants[uint16(tm.Value)]
 			if tm.Mask != 0xffff || !ok {
 				return rs, fmt.Sprintf("tenant_id %d/%#x is not one intent tenant", tm.Value, tm.Mask)
 			}
 			rs.Match.Tenant = n
-		case "inner_src", "inner_dst":
+		case pipeline.MatchInnerSrc.Name, pipeline.MatchInnerDst.Name:
 			p, ok := prefix(uint32(tm.Value), uint32(tm.Mask))
 			if !ok {
 				return rs, fmt.Sprintf("%s mask %#x is not a prefix", field, tm.Mask)
 			}
-			if field == "inner_src" {
+			if field == pipeline.MatchInnerSrc.Name {
 				rs.Match.Src = p
 			} else {
 				rs.Match.Dst = p
 			}
-		case "inner_proto":
+		case pipeline.MatchInnerProto.Name:
 			if tm.Mask != 0xff {
 				return rs, fmt.Sprintf("proto mask %#x is not exact", tm.Mask)
 			}
 			rs.Match.Proto = strconv.FormatUint(tm.Value, 10)
-		case "inner_sport", "inner_dport":
+		case pipeline.MatchInnerSPort.Name, pipeline.MatchInnerDPort.Name:
 			if tm.Mask != 0xffff {
 				return rs, fmt.Sprintf("%s mask %#x is not exact", field, tm.Mask)
 			}
 			v := int64(tm.Value)
-			if field == "inner_sport" {
+			if field == pipeline.MatchInnerSPort.Name {
 				rs.Match.SPort = &v
 			} else {
 				rs.Match.DPort = &v
@@ -352,18 +352,18 @@ func translateRule(i int, r testvectors.RuleEntry, pools map[uint16]string, vips
 	}
 	switch r.Action {
 	case "set_pool":
-		p, ok := pools[uint16(r.Params["pool_id"])]
+		p, ok := pools[uint16(r.Params[pipeline.ParamPoolID.Name])]
 		if !ok {
-			return rs, fmt.Sprintf("its pool %d is left out", r.Params["pool_id"])
+			return rs, fmt.Sprintf("its pool %d is left out", r.Params[pipeline.ParamPoolID.Name])
 		}
 		rs.Pool = p
 	case "split_pool":
-		p, ok := pools[uint16(r.Params["pool_gray"])]
+		p, ok := pools[uint16(r.Params[pipeline.ParamPoolGray.Name])]
 		if !ok {
-			return rs, fmt.Sprintf("its pool %d is left out", r.Params["pool_gray"])
+			return rs, fmt.Sprintf("its pool %d is left out", r.Params[pipeline.ParamPoolGray.Name])
 		}
 		rs.Pool = p
-		pct := float64(r.Params["threshold"]) * 100 / 65536
+		pct := float64(r.Params[pipeline.ParamThreshold.Name]) * 100 / 65536
 		rs.Percent = &pct
 	default:
 		return rs, fmt.Sprintf("unknown action %s", r.Action)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -21,7 +20,6 @@ import (
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/p4src"
-	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
 
@@ -152,112 +150,12 @@ func phases(info *p4info.Info, entries []*p4v1.TableEntry, op p4v1.Update_Type) 
 }
 
 // stateEntries is a vector state as table entries, exactly: backend_select
-// bucket b of a pool -> fill[b % len(fill)].
+// bucket b of a pool -> fill[b % len(fill)] (testvectors.State.Model, then
+// compile.FromModel).
 func stateEntries(st testvectors.State) ([]compile.Entry, error) {
-	var out []compile.Entry
-	ip := func(s string) (uint64, error) {
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			return 0, fmt.Errorf("bad IPv4 address %q", s)
-		}
-		b := a.As4()
-		return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]), nil
+	m, err := st.Model()
+	if err != nil {
+		return nil, err
 	}
-	mac := func(s string) (uint64, error) {
-		var b [6]byte
-		if _, err := fmt.Sscanf(s, "%02x:%02x:%02x:%02x:%02x:%02x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]); err != nil {
-			return 0, fmt.Errorf("bad MAC %q", s)
-		}
-		var v uint64
-		for _, x := range b {
-			v = v<<8 | uint64(x)
-		}
-		return v, nil
-	}
-	for _, v := range st.VIP {
-		a, err := ip(v.DstAddr)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, compile.Entry{Table: pipeline.TableVIP, Match: []compile.Match{exactM("dst_addr", 32, a)},
-			Action: pipeline.ActionSetVIP, Params: []compile.Param{param("vip_id", 16, uint64(v.VIPID)), param("default_pool", 16, uint64(v.DefaultPool))}})
-	}
-	for _, t := range st.VNITenant {
-		out = append(out, compile.Entry{Table: pipeline.TableVNITenant, Match: []compile.Match{exactM("vni", pipeline.VNIBits, uint64(t.VNI))},
-			Action: pipeline.ActionSetTenant, Params: []compile.Param{param("tenant_id", 16, uint64(t.TenantID))}})
-	}
-	for i, r := range st.GrayRules {
-		e := compile.Entry{Table: pipeline.TableGrayRules, Priority: r.Priority}
-		for _, f := range []struct {
-			name string
-			bits int
-		}{{"vip_id", 16}, {"vni", pipeline.VNIBits}, {"tenant_id", 16}, {"inner_src", 32}, {"inner_dst", 32},
-			{"inner_proto", 8}, {"inner_sport", 16}, {"inner_dport", 16}} {
-			if t, ok := r.Match[f.name]; ok && t.Mask != 0 {
-				e.Match = append(e.Match, compile.Match{Field: f.name, Kind: compile.Ternary, Bits: f.bits,
-					Value: be(t.Value&t.Mask, f.bits), Mask: be(t.Mask, f.bits)})
-			}
-		}
-		switch r.Action {
-		case "set_pool":
-			e.Action, e.Params = pipeline.ActionSetPool, []compile.Param{param("pool_id", 16, r.Params["pool_id"])}
-		case "split_pool":
-			e.Action, e.Params = pipeline.ActionSplitPool, []compile.Param{param("pool_gray", 16, r.Params["pool_gray"]),
-				param("threshold", 16, r.Params["threshold"])}
-		default:
-			return nil, fmt.Errorf("gray_rules[%d]: unknown action %q", i, r.Action)
-		}
-		out = append(out, e)
-	}
-	for _, p := range st.PoolHash {
-		out = append(out, compile.Entry{Table: pipeline.TablePoolHash, Match: []compile.Match{exactM("pool_id", 16, uint64(p.PoolID))},
-			Action: pipeline.ActionSetHashMask, Params: []compile.Param{
-				param("vni_mask", 24, uint64(p.VNIMask)), param("tenant_mask", 16, uint64(p.TenantMask)),
-				param("src_mask", 32, uint64(p.SrcMask)), param("dst_mask", 32, uint64(p.DstMask)),
-				param("proto_mask", 8, uint64(p.ProtoMask)), param("sport_mask", 16, uint64(p.SPortMask)),
-				param("dport_mask", 16, uint64(p.DPortMask))}})
-	}
-	for _, s := range st.BackendSelect {
-		for b := 0; b < pipeline.Buckets && len(s.Fill) > 0; b++ {
-			out = append(out, compile.Entry{Table: pipeline.TableBackendSelect,
-				Match:  []compile.Match{exactM("pool_id", 16, uint64(s.PoolID)), exactM("bucket", 16, uint64(b))},
-				Action: pipeline.ActionSetBackend, Params: []compile.Param{param("backend_id", 16, uint64(s.Fill[b%len(s.Fill)]))}})
-		}
-	}
-	for _, b := range st.Backend {
-		u, err := ip(b.UnderlayIP)
-		if err != nil {
-			return nil, err
-		}
-		smac, err := mac(b.SMAC)
-		if err != nil {
-			return nil, err
-		}
-		dmac, err := mac(b.DMAC)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, compile.Entry{Table: pipeline.TableBackend, Match: []compile.Match{exactM("backend_id", 16, uint64(b.BackendID))},
-			Action: pipeline.ActionToBackend, Params: []compile.Param{param("port", pipeline.PortIDBits, uint64(b.Port)),
-				param("smac", 48, smac), param("dmac", 48, dmac), param("underlay_ip", 32, u)}})
-	}
-	return out, nil
-}
-
-func be(v uint64, bits int) []byte {
-	n := (bits + 7) / 8
-	b := make([]byte, n)
-	for i := n - 1; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
-	}
-	return b
-}
-
-func exactM(field string, bits int, v uint64) compile.Match {
-	return compile.Match{Field: field, Kind: compile.Exact, Bits: bits, Value: be(v, bits)}
-}
-
-func param(name string, bits int, v uint64) compile.Param {
-	return compile.Param{Name: name, Bits: bits, Value: be(v, bits)}
+	return compile.FromModel(m), nil
 }
