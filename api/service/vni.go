@@ -2,10 +2,8 @@ package service
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/intent"
@@ -84,7 +82,7 @@ func vipState(in *intent.Intent, vip string, vni uint32, tenant string, gray map
 	defaultGray := winner != nil && gray[winner.Pool]
 	exceptions, someGray := false, defaultGray
 	for _, r := range sel {
-		out.Selectors = append(out.Selectors, &graygwv1.Selector{Rule: r.Name, Kind: kindOf(r), Match: matchString(r.Match),
+		out.Selectors = append(out.Selectors, &graygwv1.Selector{Rule: r.Name, Kind: kindOf(r), Match: r.Match.String(),
 			Pool: r.Pool, Gray: gray[r.Pool], Percent: r.Percent, Priority: r.Priority})
 		if whole(r) || (winner != nil && r.Priority <= winner.Priority) {
 			continue // the default decides, or the rule is shadowed by it
@@ -115,39 +113,6 @@ func kindOf(r *intent.Rule) string {
 		return "percent"
 	}
 	return r.Tier.String()
-}
-
-// matchString renders a rule's match as the document writes it.
-func matchString(m intent.Match) string {
-	var parts []string
-	if m.VIP != "" {
-		parts = append(parts, "vip="+m.VIP)
-	}
-	if m.HasVNI {
-		parts = append(parts, fmt.Sprintf("vni=%d", m.VNI))
-	}
-	if m.Tenant != "" {
-		parts = append(parts, "tenant="+m.Tenant)
-	}
-	if m.Src.IsValid() {
-		parts = append(parts, "src="+m.Src.String())
-	}
-	if m.Dst.IsValid() {
-		parts = append(parts, "dst="+m.Dst.String())
-	}
-	if m.HasProto {
-		parts = append(parts, fmt.Sprintf("proto=%d", m.Proto))
-	}
-	if m.HasSPort {
-		parts = append(parts, fmt.Sprintf("sport=%d", m.SPort))
-	}
-	if m.HasDPort {
-		parts = append(parts, fmt.Sprintf("dport=%d", m.DPort))
-	}
-	if len(parts) == 0 {
-		return "any"
-	}
-	return strings.Join(parts, " ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"slices"
 	"sort"
@@ -388,49 +387,9 @@ func rulesOf(doc *IntentDoc) ([]Rule, error) {
 	}
 	rules := []Rule{}
 	for _, r := range in.Rules {
-		rules = append(rules, Rule{Name: r.Name, Tier: r.Tier.String(), Match: matchString(r.Match), Pool: r.Pool, Percent: r.Percent, Priority: r.Priority})
+		rules = append(rules, Rule{Name: r.Name, Tier: r.Tier.String(), Match: r.Match.String(), Pool: r.Pool, Percent: r.Percent, Priority: r.Priority})
 	}
 	return rules, nil
-}
-
-// matchString writes a resolved selector in the document's terms.
-func matchString(m intent.Match) string {
-	var p []string
-	if m.VIP != "" {
-		p = append(p, "vip="+m.VIP)
-	}
-	if m.HasVNI {
-		p = append(p, fmt.Sprintf("vni=%d", m.VNI))
-	}
-	if m.Tenant != "" {
-		p = append(p, "tenant="+m.Tenant)
-	}
-	if m.Src.IsValid() {
-		p = append(p, "src="+prefixString(m.Src))
-	}
-	if m.Dst.IsValid() {
-		p = append(p, "dst="+prefixString(m.Dst))
-	}
-	if m.HasProto {
-		p = append(p, fmt.Sprintf("proto=%d", m.Proto))
-	}
-	if m.HasSPort {
-		p = append(p, fmt.Sprintf("sport=%d", m.SPort))
-	}
-	if m.HasDPort {
-		p = append(p, fmt.Sprintf("dport=%d", m.DPort))
-	}
-	if len(p) == 0 {
-		return "*"
-	}
-	return strings.Join(p, " ")
-}
-
-func prefixString(p netip.Prefix) string {
-	if p.IsSingleIP() {
-		return p.Addr().String()
-	}
-	return p.String()
 }
 
 // loadIntent reads and validates an intent document. Problems wrap
