@@ -79,7 +79,24 @@ func render() []byte {
 
 `)
 	table(&b, "crc_flow", 18)
-	table(&b, "crc_split", 7)
+	suffix(&b, "crc_split", 7, "crc_flow", 18)
 	b.WriteString("#endif\n")
 	return b.Bytes()
+}
+
+// suffix writes the tables of n-byte messages as the last n rows of those of
+// the longer m-byte ones: a byte's contribution depends only on how many bytes
+// follow it, so they are the same rows (checked here, not assumed).
+func suffix(b *bytes.Buffer, name string, n int, of string, m int) {
+	t, zero := positional(n)
+	long, _ := positional(m)
+	for i := range t {
+		if t[i] != long[m-n+i] {
+			panic(fmt.Sprintf("gencrc: %s row %d is not %s row %d", name, i, of, m-n+i))
+		}
+	}
+	fmt.Fprintf(b, "/* %s: low 16 bits of the CRC32 of %d bytes m = zero ^ XOR_i tab[i][m[i]];\n", name, n)
+	fmt.Fprintf(b, " * its rows are the last %d of %s_tab (a byte's row depends only on how many follow it). */\n", n, of)
+	fmt.Fprintf(b, "#define %s_ZERO 0x%04x\n", upper(name), zero)
+	fmt.Fprintf(b, "#define %s_tab (%s_tab + %d)\n\n", name, of, m-n)
 }
