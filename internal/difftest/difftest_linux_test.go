@@ -5,8 +5,10 @@ package difftest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,14 +44,15 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 	return v
 }
 
-// TestParity sends the same random frames over the same random table states
-// to the reference model, the XDP program (behind the agent's P4Runtime
+// TestParity sends the same random frames, into random ports, over the same
+// random table states to the reference model, the XDP program (behind the agent's P4Runtime
 // server) and the v1model program on BMv2 (simple_switch_grpc), and requires
 // of each frame the same verdict, egress port and output bytes, and of each
 // batch the same counter deltas (drop_reasons by reason, and the direct
-// counters of vip, gray_rules and backend). The states are written through
-// P4Runtime to both targets, each as the diff from the previous one, so
-// inserts, modifies and deletes are all exercised.
+// counters of vip, gray_rules and backend), and of the two targets the same
+// counters. The states are written through P4Runtime to both targets, each
+// as the diff from the previous one, so inserts, modifies and deletes are all
+// exercised, and must read back as written.
 //
 // GRAYGW_DIFF_SEED reproduces a run (its seed is logged); GRAYGW_DIFF_FRAMES
 // sets the number of frames (default 3000, 150 per state).
@@ -79,10 +82,13 @@ func TestParity(t *testing.T) {
 	for sent < total {
 		st, owners := g.State()
 		frames := make([][]byte, min(framesPerState, total-sent))
+		inputs := make([]input, len(frames))
 		for i := range frames {
 			frames[i] = g.Frame(st)
+			inputs[i] = input{port: g.Ingress(), frame: frames[i]}
 		}
 		g.Fill(st, owners, frames)
+		g.Sharpen(st, frames)
 		ents := Entries(st)
 		want := make([]*p4v1.TableEntry, len(ents))
 		for i := range ents {
@@ -101,21 +107,39 @@ func TestParity(t *testing.T) {
 			cancel()
 			t.Fatalf("seed %d state %d: %v", seed, states, err)
 		}
-		cancel()
 		have, updates = want, updates+len(plan.Updates)
+		// Both hold exactly the state, as P4Runtime reads it back.
+		for _, tg := range []*target{tl.xdp, tl.bmv2} {
+			if d := tl.holds(ctx, tg, ents); d != "" {
+				cancel()
+				t.Fatalf("seed %d state %d: %s does not read back what was written:%s", seed, states, tg.name, d)
+			}
+		}
+		cancel()
 
 		run := &stateRun{tl: tl, seed: seed, index: states, st: st, ents: ents, keys: KeysOf(st)}
-		for b := 0; b < len(frames); b += batchSize {
-			batch := frames[b:min(b+batchSize, len(frames))]
+		for b := 0; b < len(inputs); b += batchSize {
+			batch := inputs[b:min(b+batchSize, len(inputs))]
 			if msg := run.compare(t, batch); msg != "" {
 				run.fail(t, batch, b, msg)
 			}
 		}
-		for _, f := range frames {
-			r := model.Process(st, f)
+		for _, in := range inputs {
+			r := model.Process(st, in.frame)
 			seen[r.Verdict.String()+" "+r.Reason.String()]++
 			if r.Rule >= 0 {
 				seen["gray rule "+[...]string{"", "set_pool", "split_pool"}[st.GrayRules[r.Rule].Action]]++
+			}
+			if r.Verdict != model.Forward {
+				continue
+			}
+			if int(r.Port) == in.port {
+				seen["forward to the ingress port"]++
+			}
+			if off := plainChecksum(r.Frame); off > 0 {
+				if c := binary.BigEndian.Uint16(r.Frame[off:]); c == 0 || c == 0xffff {
+					seen["forward plain, L4 checksum out 0 or ffff"]++
+				}
 			}
 		}
 		sent += len(frames)
@@ -128,12 +152,27 @@ func TestParity(t *testing.T) {
 		for _, k := range []string{"forward NONE", "pass NOT_VIP", "pass NOT_IPV4", "drop NO_BACKEND", "drop TTL_EXPIRED",
 			"drop IPV4_MALFORMED", "drop IPV4_FRAGMENT", "drop L4_TRUNCATED", "drop VXLAN_TRUNCATED", "drop VXLAN_BAD_FLAGS",
 			"drop INNER_TRUNCATED", "drop INNER_NOT_IPV4", "drop INNER_IPV4_MALFORMED", "drop IPV4_TRUNCATED",
-			"gray rule set_pool", "gray rule split_pool"} {
+			"gray rule set_pool", "gray rule split_pool", "forward to the ingress port", "forward plain, L4 checksum out 0 or ffff"} {
 			if seen[k] == 0 {
 				t.Errorf("no frame exercised %q: the generator lost coverage", k)
 			}
 		}
 	}
+}
+
+// plainChecksum is the offset of the L4 checksum of a plain TCP or UDP frame,
+// 0 for any other.
+func plainChecksum(f []byte) int {
+	if model.Parse(f).Overlay {
+		return 0
+	}
+	switch f[14+9] {
+	case 6:
+		return 14 + 20 + 16
+	case 17:
+		return 14 + 20 + 6
+	}
+	return 0
 }
 
 func parallel(f func(*target) error, ts ...*target) error {
@@ -162,20 +201,28 @@ type stateRun struct {
 	keys  Keys
 }
 
+// input is a frame and the port it enters.
+type input struct {
+	port  int
+	frame []byte
+}
+
 // observed is what one target did with a batch.
 type observed struct {
-	out    map[int][][]byte // by egress port, in order
-	passed [][]byte         // XDP only: to the kernel, in order
-	counts Counts
+	out    map[int][][]byte // by egress port
+	passed [][]byte         // XDP only: to the kernel
+	counts Counts           // deltas
+	abs    Counts           // the counters after the batch
 }
 
 // compare sends batch to both targets and returns "" when both did exactly
 // what the model says, else what differs.
-func (r *stateRun) compare(t *testing.T, batch [][]byte) string {
+func (r *stateRun) compare(t *testing.T, batch []input) string {
 	t.Helper()
 	want := observed{out: map[int][][]byte{}, counts: NewCounts()}
 	fwd, notFwd, pass := 0, 0, 0
-	for _, f := range batch {
+	for _, in := range batch {
+		f := in.frame
 		res := model.Process(r.st, f)
 		want.counts.Expect(r.keys, f, res)
 		switch res.Verdict {
@@ -215,7 +262,7 @@ func (r *stateRun) compare(t *testing.T, batch [][]byte) string {
 		return n + int(r.counts(t, ctx, tg, before).dropped())
 	}
 	if err := parallel(func(tg *target) error {
-		for i, f := range batch {
+		for i, in := range batch {
 			// BMv2 loses frames that arrive faster than it processes them
 			// (about 1 ms each): keep at most window frames in flight.
 			for tg == r.tl.bmv2 && i >= window {
@@ -224,8 +271,8 @@ func (r *stateRun) compare(t *testing.T, batch [][]byte) string {
 				}
 				time.Sleep(500 * time.Microsecond)
 			}
-			if err := tg.tx.send(f); err != nil {
-				return fmt.Errorf("send %d bytes to %s: %w", len(f), tg.name, err)
+			if err := tg.tx.send(in.port, in.frame); err != nil {
+				return fmt.Errorf("send %d bytes to %s port %d: %w", len(in.frame), tg.name, in.port, err)
 			}
 		}
 		return nil
@@ -243,7 +290,11 @@ func (r *stateRun) compare(t *testing.T, batch [][]byte) string {
 	time.Sleep(5 * time.Millisecond)
 	got := map[string]*observed{}
 	for _, tg := range []*target{r.tl.xdp, r.tl.bmv2} {
-		got[tg.name] = &observed{out: map[int][][]byte{}, counts: r.counts(t, ctx, tg, before)}
+		abs, err := r.tl.counters(ctx, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[tg.name] = &observed{out: map[int][][]byte{}, counts: sub(abs, before[tg.name]), abs: abs}
 	}
 	for _, f := range r.tl.rx.take() {
 		got[f.target].out[f.port] = append(got[f.target].out[f.port], f.data)
@@ -271,6 +322,11 @@ func (r *stateRun) compare(t *testing.T, batch [][]byte) string {
 			fmt.Fprintf(&msg, "\n%s counters:%s", name, d)
 		}
 	}
+	// Same frames, same entries since the pipeline push: the same counters,
+	// whatever each target did with cells across modifies and deletes.
+	if d := got["bmv2"].abs.Diff(got["xdp"].abs); d != "" {
+		fmt.Fprintf(&msg, "\nbmv2's counters are not xdp's (got bmv2, want xdp):%s", d)
+	}
 	return msg.String()
 }
 
@@ -284,10 +340,13 @@ func (r *stateRun) counts(t *testing.T, ctx context.Context, tg *target, before 
 	return sub(c, before[tg.name])
 }
 
+// sameFrames reports whether a and b hold the same frames, in any order:
+// frames entering different ports may leave one port in either order.
 func sameFrames(a, b [][]byte) bool {
 	if len(a) != len(b) {
 		return false
 	}
+	a, b = sorted(a), sorted(b)
 	for i := range a {
 		if !bytes.Equal(a[i], b[i]) {
 			return false
@@ -296,7 +355,12 @@ func sameFrames(a, b [][]byte) bool {
 	return true
 }
 
+func sorted(fs [][]byte) [][]byte {
+	return slices.SortedFunc(slices.Values(fs), bytes.Compare)
+}
+
 func frameDiff(got, want [][]byte) string {
+	got, want = sorted(got), sorted(want)
 	var b strings.Builder
 	for i := range max(len(got), len(want)) {
 		var g, w []byte
@@ -315,11 +379,11 @@ func frameDiff(got, want [][]byte) string {
 
 // fail finds the first frame of batch that fails alone, shrinks it while it
 // still fails, and stops the test with the seed, the state and the case.
-func (r *stateRun) fail(t *testing.T, batch [][]byte, offset int, msg string) {
+func (r *stateRun) fail(t *testing.T, batch []input, offset int, msg string) {
 	t.Helper()
 	culprit, cmsg := -1, msg
-	for i, f := range batch {
-		if m := r.compare(t, [][]byte{f}); m != "" {
+	for i, in := range batch {
+		if m := r.compare(t, []input{in}); m != "" {
 			culprit, cmsg = i, m
 			break
 		}
@@ -328,15 +392,15 @@ func (r *stateRun) fail(t *testing.T, batch [][]byte, offset int, msg string) {
 	fmt.Fprintf(&b, "seed %d, table state %d: mismatch (reproduce: GRAYGW_DIFF_SEED=%d)\n", r.seed, r.index, r.seed)
 	if culprit < 0 {
 		fmt.Fprintf(&b, "batch of frames %d..%d fails, no frame fails alone:%s\nframes:\n", offset, offset+len(batch)-1, msg)
-		for _, f := range batch {
-			fmt.Fprintf(&b, "  %x\n", f)
+		for _, in := range batch {
+			fmt.Fprintf(&b, "  port %d: %x\n", in.port, in.frame)
 		}
 	} else {
 		orig := batch[culprit]
 		min, mmsg := r.shrink(t, orig, cmsg)
 		res := model.Process(r.st, min)
-		fmt.Fprintf(&b, "frame %d of the state: %x\nminimal case (%d bytes): %x\nmodel: %s %s port %d rule %d pool %d bucket %d backend %d%s\n",
-			offset+culprit, orig, len(min), min, res.Verdict, res.Reason, res.Port, res.Rule, res.Pool, res.Bucket, res.BackendID, mmsg)
+		fmt.Fprintf(&b, "frame %d of the state, into port %d: %x\nminimal case (%d bytes): %x\nmodel: %s %s port %d rule %d pool %d bucket %d backend %d%s\n",
+			offset+culprit, orig.port, orig.frame, len(min), min, res.Verdict, res.Reason, res.Port, res.Rule, res.Pool, res.Bucket, res.BackendID, mmsg)
 	}
 	b.WriteString("table state (backend_select: the entries of the pools in use, bucket -> backend):\n")
 	for _, e := range r.ents {
@@ -356,15 +420,15 @@ func (r *stateRun) fail(t *testing.T, batch [][]byte, offset int, msg string) {
 
 // shrink returns the shortest, most zeroed variant of frame that still fails,
 // within a bounded number of tries.
-func (r *stateRun) shrink(t *testing.T, frame []byte, msg string) ([]byte, string) {
+func (r *stateRun) shrink(t *testing.T, in input, msg string) ([]byte, string) {
 	t.Helper()
-	tries := 0
+	frame, tries := in.frame, 0
 	try := func(c []byte) bool {
 		if tries >= 60 || len(c) < MinLen(c) || bytes.Equal(c, frame) {
 			return false
 		}
 		tries++
-		if m := r.compare(t, [][]byte{c}); m != "" {
+		if m := r.compare(t, []input{{in.port, c}}); m != "" {
 			frame, msg = c, m
 			return true
 		}

@@ -103,18 +103,23 @@ func addr(v uint32) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
-// mask32 is all ones, zero or a random prefix.
+// mask32 is all ones, zero, a random prefix or, now and then, random bits
+// (ternary matches and hash masks need not be prefixes).
 func (g *Gen) mask32() uint32 {
-	switch g.pick(3) {
-	case 0:
+	switch g.pick(7) {
+	case 0, 1:
 		return 0xffffffff
-	case 1:
+	case 2, 3:
 		return 0
+	case 4:
+		return g.rng.Uint32()
 	}
 	return ^uint32(0) << (32 - (1 + g.pick(31)))
 }
 
-func (g *Gen) mask16() uint16 { return [...]uint16{0xffff, 0, 0xff00, 0xfff0}[g.pick(4)] }
+func (g *Gen) mask16() uint16 {
+	return [...]uint16{0xffff, 0, 0xff00, 0xfff0, 0xffff, 0, uint16(g.rng.Uint32())}[g.pick(7)]
+}
 
 // State draws every table but backend_select, which Fill adds once the frames
 // are known (a full ring is 4096 entries a pool: too many to write per state).
@@ -127,12 +132,20 @@ func (g *Gen) State() (*model.State, []uint16) {
 		pools[i] = poolIDs[j]
 	}
 	pool := func() uint16 { return pools[g.pick(nPools)] }
-	// VIP 1 always, then some of the others; 10.255.0.99 is one in a few states.
+	// VIP 1 always, then some of the others; 10.255.0.99 is one in a few
+	// states. Their ids are distinct, drawn from 0..4 and 65535.
+	ids := []uint16{0, 1, 2, 3, 4, 65535}
+	g.rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	for i, a := range g.vips {
 		if i == 0 || g.pick(2) == 0 {
-			s.VIPs[ip32(a)] = model.VIP{ID: uint16(i + 1), DefaultPool: pool()}
+			s.VIPs[ip32(a)] = model.VIP{ID: ids[i], DefaultPool: pool()}
 		}
 	}
+	var vipIDs []uint16
+	for _, v := range s.VIPs {
+		vipIDs = append(vipIDs, v.ID)
+	}
+	slices.Sort(vipIDs)
 	for _, v := range g.vnis {
 		if g.pick(3) > 0 {
 			s.Tenants[v] = uint16(g.pick(4))
@@ -145,7 +158,7 @@ func (g *Gen) State() (*model.State, []uint16) {
 		var m model.GrayRule
 		some := func() bool { return g.pick(3) == 0 }
 		if some() {
-			m.VIPMask = 0xffff
+			m.VIPMask = [...]uint16{0xffff, 0xffff, 0x00ff, 0xfffe}[g.pick(4)]
 		}
 		if some() {
 			m.Mask.VNI = [...]uint32{pipeline.MaxVNI, 0xff0000}[g.pick(2)]
@@ -175,7 +188,10 @@ func (g *Gen) State() (*model.State, []uint16) {
 	for i := range g.pick(30) {
 		r := masks[g.pick(len(masks))]
 		r.Priority = int32(1 + prios[i])
-		r.VIPID = uint16(1 + g.pick(4))
+		r.VIPID = vipIDs[g.pick(len(vipIDs))]
+		if g.pick(5) == 0 {
+			r.VIPID = uint16(g.pick(6)) // maybe no VIP's
+		}
 		r.Match = pipeline.FlowKey{VNI: g.vnis[g.pick(len(g.vnis))], Tenant: uint16(g.pick(4)),
 			Src: g.srcs[g.pick(len(g.srcs))], Dst: g.dsts[g.pick(len(g.dsts))],
 			Proto: [...]uint8{6, 17, 1}[g.pick(3)], SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))]}
@@ -192,7 +208,7 @@ func (g *Gen) State() (*model.State, []uint16) {
 		r.Match = r.Match.And(r.Mask)
 		r.Action, r.Pool = model.SetPool, pool()
 		if g.pick(3) == 0 {
-			r.Action, r.Threshold = model.SplitPool, uint16(g.rng.Uint32())
+			r.Action, r.Threshold = model.SplitPool, g.threshold()
 		}
 		if g.pick(10) == 0 {
 			r.Pool = noBucketsPool
@@ -229,6 +245,19 @@ func (g *Gen) State() (*model.State, []uint16) {
 	return s, owners
 }
 
+// threshold draws a split_pool threshold: random, an extreme, or the split
+// hash of a VM the frames use, give or take one (the comparison's edge).
+func (g *Gen) threshold() uint16 {
+	switch g.pick(3) {
+	case 0:
+		return [...]uint16{0, 1, 0x8000, 0xfffe, 0xffff}[g.pick(5)]
+	case 1:
+		h := pipeline.SplitHash(g.vnis[g.pick(len(g.vnis))], g.srcs[g.pick(len(g.srcs))])
+		return h + uint16(g.pick(3)) - 1
+	}
+	return uint16(g.rng.Uint32())
+}
+
 // Fill adds backend_select entries to s: for each frame that reaches the
 // bucket lookup of a pool in owners, that bucket (one in eight left empty),
 // plus a few random buckets per owner, each naming backend 10i+0..3 where i
@@ -256,6 +285,44 @@ func (g *Gen) Fill(s *model.State, owners []uint16, frames [][]byte) {
 		k := model.SelectKey{Pool: r.Pool, Bucket: r.Bucket}
 		if _, ok := s.BackendSelect[k]; !ok {
 			s.BackendSelect[k] = backendFor(r.Pool)
+		}
+	}
+}
+
+// Sharpen moves the L4 checksum of some frames that s forwards as plain TCP
+// or UDP onto the edges of the incremental update (docs/pipeline.md §8): a
+// received 0x0000 or 0xffff (TCP), or the value whose update comes out 0x0000
+// (sent as 0xffff for UDP) or 0xffff. Call it after Fill: it needs the
+// backend. The checksum is not in the hash key, so the decision stays.
+func (g *Gen) Sharpen(s *model.State, frames [][]byte) {
+	for _, f := range frames {
+		r := model.Process(s, f)
+		if r.Verdict != model.Forward || g.pick(3) > 0 {
+			continue
+		}
+		p := model.Parse(f)
+		var off int
+		switch {
+		case p.Overlay:
+			continue
+		case f[14+9] == testpkt.ProtoTCP:
+			off = 14 + 20 + 16
+		case f[14+9] == testpkt.ProtoUDP && binary.BigEndian.Uint16(f[14+20+6:]) != 0:
+			off = 14 + 20 + 6
+		default:
+			continue
+		}
+		target := [...]uint16{0x0000, 0xffff, 0x0000, 0xffff}[g.pick(4)]
+		if g.pick(2) == 0 && f[14+9] == testpkt.ProtoTCP { // received as is
+			binary.BigEndian.PutUint16(f[off:], target)
+			continue
+		}
+		nu := s.Backends[r.BackendID].UnderlayIP
+		for c := range 1 << 16 {
+			if model.UpdateChecksum32(uint16(c), p.OuterDst, nu) == target {
+				binary.BigEndian.PutUint16(f[off:], uint16(c))
+				break
+			}
 		}
 	}
 }
@@ -344,6 +411,9 @@ func (g *Gen) Frame(s *model.State) []byte {
 	}
 	return b
 }
+
+// Ingress draws the port a frame enters.
+func (g *Gen) Ingress() int { return g.pick(Ports) }
 
 // overlay is a VXLAN frame to vip carrying an inner IPv4 packet.
 func (g *Gen) overlay(eth testpkt.Eth, vip netip.Addr, vni, src, dst uint32, l4 testpkt.L4) []byte {

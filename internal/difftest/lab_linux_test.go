@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,7 @@ import (
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/agent/xdp"
 	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/p4src"
@@ -44,18 +47,17 @@ import (
 //	x0..x3 ---veth--- p0..p3 [XDP on p1, agent]
 //	b0..b3 ---veth-------------------------------------- p0..p3 [simple_switch_grpc]
 //
-// Gateway port N is pN on both targets; frames enter on port 1 (x1, b1) and
-// leave on any port. One AF_PACKET socket in the tester namespace sees every
+// Gateway port N is pN on both targets; frames enter and leave on any port. One AF_PACKET socket in the tester namespace sees every
 // frame the targets send; one in the xdp namespace sees the frames XDP passed
 // to the kernel (nothing else reaches that kernel's taps: XDP_TX and redirects
-// bypass them).
+// bypass them, and it has no address to send anything from).
 
 // target is one dataplane under test, seen through P4Runtime.
 type target struct {
 	name string
 	rt   p4v1.P4RuntimeClient
 	sess *p4rtest.Client
-	tx   *sender // on the tester side of port 1
+	tx   *sender // the tester's ends of its ports
 }
 
 type testLab struct {
@@ -164,21 +166,26 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 	must(err)
 	tl.codec = engine.NewCodec(tl.info)
 
-	// XDP: the program on p1, ports 0..3 bound to p0..p3, the agent's P4Runtime
-	// server in this process on loopback.
+	// XDP: the program on p0..p3, ports 0..3 bound to them, the agent's
+	// P4Runtime server in this process on loopback.
 	d, err := bpf.Open(bpf.Options{NoPin: true})
 	if err != nil {
 		t.Fatalf("load XDP: %v", err)
 	}
 	cleanups = append(cleanups, func() {
-		_ = lab.InNamespace(tl.xns, func() error { return d.Detach("p1") })
+		_ = lab.InNamespace(tl.xns, func() error {
+			for p := range Ports {
+				_ = d.Detach(fmt.Sprintf("p%d", p))
+			}
+			return nil
+		})
 		d.Close()
 	})
 	must(lab.InNamespace(tl.xns, func() error {
-		if _, err := d.Attach("p1", bpf.AttachNative); err != nil {
-			return err
-		}
 		for p := range uint16(Ports) {
+			if _, err := d.Attach(fmt.Sprintf("p%d", p), bpf.AttachNative); err != nil {
+				return err
+			}
 			link, err := netlink.LinkByName(fmt.Sprintf("p%d", p))
 			if err != nil {
 				return err
@@ -306,11 +313,11 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 	tl.passed, err = listen(tl.xns, kports)
 	must(err)
 	cleanups = append(cleanups, tl.passed.close)
-	if tl.xdp.tx, err = newSender(tl.tester, "x1"); err != nil {
+	if tl.xdp.tx, err = newSender(tl.tester, "x"); err != nil {
 		t.Fatal(err)
 	}
 	cleanups = append(cleanups, tl.xdp.tx.close)
-	if tl.bmv2.tx, err = newSender(tl.tester, "b1"); err != nil {
+	if tl.bmv2.tx, err = newSender(tl.tester, "b"); err != nil {
 		t.Fatal(err)
 	}
 	cleanups = append(cleanups, tl.bmv2.tx.close)
@@ -351,31 +358,36 @@ func xdpPass(ns string) error {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
+// sender injects frames into a target's ports from the tester's ends
+// (prefix0..prefix3).
 type sender struct {
 	fd      int
-	ifindex int
+	ifindex [Ports]int
 }
 
-func newSender(ns, dev string) (*sender, error) {
+func newSender(ns, prefix string) (*sender, error) {
 	s := &sender{fd: -1}
-	err := lab.InNamespace(ns, func() error {
-		ifc, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
+	err := lab.InNamespace(ns, func() (err error) {
+		for p := range Ports {
+			ifc, err := net.InterfaceByName(fmt.Sprintf("%s%d", prefix, p))
+			if err != nil {
+				return err
+			}
+			s.ifindex[p] = ifc.Index
 		}
-		s.ifindex = ifc.Index
 		s.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0) // protocol 0: receives nothing
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sender on %s: %w", dev, err)
+		return nil, fmt.Errorf("sender on %s0..%d: %w", prefix, Ports-1, err)
 	}
 	return s, nil
 }
 
-func (s *sender) send(frame []byte) error {
+// send puts frame into the target's port.
+func (s *sender) send(port int, frame []byte) error {
 	for {
-		err := unix.Sendto(s.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: s.ifindex, Halen: 6})
+		err := unix.Sendto(s.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: s.ifindex[port], Halen: 6})
 		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
 			time.Sleep(100 * time.Microsecond)
 			continue
@@ -577,6 +589,34 @@ func (tl *testLab) counters(ctx context.Context, tg *target) (Counts, error) {
 		}
 	}
 	return c, nil
+}
+
+// holds describes how the entries tg reads back differ from ents, "" when
+// they are the same entries with the same actions.
+func (tl *testLab) holds(ctx context.Context, tg *target, ents []compile.Entry) string {
+	got, err := p4rtest.Read(ctx, tg.rt, 1, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}})
+	if err != nil {
+		return err.Error()
+	}
+	want := map[string]bool{}
+	for _, e := range ents {
+		want[e.String()] = true
+	}
+	var out strings.Builder
+	for _, e := range got {
+		ce, err := tl.codec.FromP4(e.GetTableEntry())
+		if err != nil {
+			return err.Error()
+		}
+		if !want[ce.String()] {
+			fmt.Fprintf(&out, "\n  unexpected %s", ce.String())
+		}
+		delete(want, ce.String())
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		fmt.Fprintf(&out, "\n  missing %s", k)
+	}
+	return out.String()
 }
 
 // sub returns a - b, cell by cell (cells that did not move left out).
