@@ -66,8 +66,7 @@ func TestParity(t *testing.T) {
 	t.Logf("lab up in %v", time.Since(start).Round(time.Millisecond))
 
 	order := reconcile.Order{}
-	for _, name := range []string{pipeline.TableBackend, pipeline.TablePoolHash, pipeline.TableBackendSelect,
-		pipeline.TableVNITenant, pipeline.TableVIP, pipeline.TableGrayRules} {
+	for _, name := range compile.TableOrder {
 		tb, err := tl.info.Table(name)
 		if err != nil {
 			t.Fatal(err)
@@ -89,7 +88,7 @@ func TestParity(t *testing.T) {
 		}
 		g.Fill(st, owners, frames)
 		g.Sharpen(st, frames)
-		ents := Entries(st)
+		ents := compile.FromModel(st)
 		want := make([]*p4v1.TableEntry, len(ents))
 		for i := range ents {
 			te, err := tl.codec.ToP4(&ents[i])

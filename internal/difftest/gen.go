@@ -3,8 +3,7 @@
 // pipeline (docs/pipeline.md) and requires the same result from each: the
 // reference model, the XDP program behind the agent and the v1model program on
 // BMv2 (difftest_linux_test.go; docs/testing.md says how to run and reproduce
-// it). What is here needs no root: the generator, the conversion of a model
-// state to the P4Runtime entries that hold it, and the counters a batch of
+// it). What is here needs no root: the generator, and the counters a batch of
 // frames should move.
 package difftest
 

@@ -14,8 +14,8 @@ import (
 )
 
 // The entries written to the targets must hold exactly the state the model
-// decides over: Entries, through the P4Runtime codec and back, then loaded by
-// compile.ToModel, gives the state again.
+// decides over: the generator's states, through compile.FromModel, the
+// P4Runtime codec and back, then loaded by compile.ToModel, come back equal.
 func TestEntriesHoldTheState(t *testing.T) {
 	info, err := p4info.Load(p4src.P4InfoText)
 	if err != nil {
@@ -31,7 +31,7 @@ func TestEntriesHoldTheState(t *testing.T) {
 		}
 		g.Fill(st, owners, frames)
 		var back []compile.Entry
-		for _, e := range Entries(st) {
+		for _, e := range compile.FromModel(st) {
 			te, err := codec.ToP4(&e)
 			if err != nil {
 				t.Fatal(err)

@@ -1,0 +1,110 @@
+package difftest
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// CounterKey names a cell of a direct counter: the Key of its table entry.
+type CounterKey = string
+
+// Counts are the counter cells a set of frames moves: drop_reasons by reason,
+// and the direct counters of vip, gray_rules and backend by entry key. Only
+// cells that moved are present.
+type Counts struct {
+	Drops  map[pipeline.Reason]Cell
+	Direct map[CounterKey]Cell
+}
+
+// Cell is one counter cell.
+type Cell struct{ Packets, Bytes uint64 }
+
+// NewCounts returns empty Counts.
+func NewCounts() Counts {
+	return Counts{Drops: map[pipeline.Reason]Cell{}, Direct: map[CounterKey]Cell{}}
+}
+
+func (c Counts) add(m map[CounterKey]Cell, k CounterKey, n int) {
+	x := m[k]
+	x.Packets++
+	x.Bytes += uint64(n)
+	m[k] = x
+}
+
+// Keys names the direct counter cells of a state's entries.
+type Keys struct {
+	VIP     map[uint32]CounterKey
+	Rule    []CounterKey // by index in State.GrayRules
+	Backend map[uint16]CounterKey
+}
+
+// KeysOf returns the counter keys of s's entries.
+func KeysOf(s *model.State) Keys {
+	k := Keys{VIP: map[uint32]CounterKey{}, Backend: map[uint16]CounterKey{}}
+	one := func(st *model.State) string { return compile.FromModel(st)[0].Key() }
+	for a, v := range s.VIPs {
+		st := model.NewState()
+		st.VIPs[a] = v
+		k.VIP[a] = one(st)
+	}
+	for _, r := range s.GrayRules {
+		st := model.NewState()
+		st.GrayRules = []model.GrayRule{r}
+		k.Rule = append(k.Rule, one(st))
+	}
+	for id, b := range s.Backends {
+		st := model.NewState()
+		st.Backends[id] = b
+		k.Backend[id] = one(st)
+	}
+	return k
+}
+
+// Expect adds to c the counters the model's result r for frame moves: its
+// reason in drop_reasons unless None (the not-for-us reasons too), the VIP
+// entry hit, the winning gray rule, the backend entry of a forwarded frame.
+// Bytes are the frame's length as received.
+func (c Counts) Expect(k Keys, frame []byte, r model.Result) {
+	if r.Reason != pipeline.None {
+		x := c.Drops[r.Reason]
+		x.Packets++
+		x.Bytes += uint64(len(frame))
+		c.Drops[r.Reason] = x
+	}
+	if r.VIPHit {
+		c.add(c.Direct, k.VIP[model.Parse(frame).OuterDst], len(frame))
+	}
+	if r.Rule >= 0 {
+		c.add(c.Direct, k.Rule[r.Rule], len(frame))
+	}
+	if r.Verdict == model.Forward {
+		c.add(c.Direct, k.Backend[r.BackendID], len(frame))
+	}
+}
+
+// Diff describes how got differs from want, "" when they are equal.
+func (c Counts) Diff(want Counts) string {
+	var out string
+	for r := range pipeline.NumReasons {
+		if g, w := c.Drops[pipeline.Reason(r)], want.Drops[pipeline.Reason(r)]; g != w {
+			out += fmt.Sprintf("\n  drop_reasons[%s]: got %d packets %d bytes, want %d packets %d bytes", pipeline.Reason(r), g.Packets, g.Bytes, w.Packets, w.Bytes)
+		}
+	}
+	keys := slices.Sorted(maps.Keys(c.Direct))
+	for k := range want.Direct {
+		if _, ok := c.Direct[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if g, w := c.Direct[k], want.Direct[k]; g != w {
+			out += fmt.Sprintf("\n  %s: got %d packets %d bytes, want %d packets %d bytes", k, g.Packets, g.Bytes, w.Packets, w.Bytes)
+		}
+	}
+	return out
+}
