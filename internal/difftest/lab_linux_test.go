@@ -217,11 +217,8 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 		} else {
 			os.Remove(tl.bmv2Log)
 		}
-		os.Remove(tl.bmv2Log + ".ipc")
 	})
-	// Its own notification socket: the default one, /tmp/bmv2-<device
-	// id>-notifications.ipc, is shared by every BMv2 of the machine.
-	args := []string{ssg, "--no-p4", "--device-id", "1", "--notifications-addr", "ipc://" + tl.bmv2Log + ".ipc"}
+	args := []string{ssg, "--no-p4", "--device-id", "1"}
 	for p := range Ports {
 		args = append(args, "-i", fmt.Sprintf("%d@p%d", p, p))
 	}
