@@ -347,7 +347,7 @@ func TestRebuildRepairs(t *testing.T) {
 	d := openPinned(t, dir)
 	ms := basicModel(t)
 	applyState(t, d, ms)
-	// Lose one installed entry, add a stray one, and empty the mask list.
+	// Lose one installed entry, add a stray one, and hide every mask.
 	var k graygwTssKey
 	var v graygwRuleValue
 	it := d.objs.GrayRules.Iterate()
@@ -361,7 +361,7 @@ func TestRebuildRepairs(t *testing.T) {
 	if err := d.objs.GrayRules.Update(&stray, &v, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.objs.GrayMasks.Update(maskListKey, &graygwMaskList{}, ebpf.UpdateAny); err != nil {
+	if err := d.objs.GrayMasks.Update(uint32(0), &graygwMaskTable{}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()

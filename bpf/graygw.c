@@ -40,11 +40,10 @@ static __always_inline int verdict(__u8 reason, __u64 bytes)
 	return XDP_DROP;
 }
 
-/* best_rule runs the tuple-space search: one hash lookup per mask in use,
- * masks by decreasing max priority, stopping once no later mask can beat
- * the best match. The packet's fields are packed in three words once; per
- * mask, three ANDs give the masked key, and tss_filter skips the hash lookup
- * of a key no rule has. Returns 0 on a miss. */
+/* best_rule runs the tuple-space search: one hash lookup per mask position
+ * in use whose bound beats the best match so far. The packet's fields are
+ * packed in three words once; per mask, three ANDs give the masked key, and
+ * tss_filter skips the hash lookup of a key no rule has. Returns 0 on a miss. */
 static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struct rule_value *out)
 {
 	__u64 addr = (__u64)f->src << 32 | f->dst;
@@ -52,19 +51,19 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 	__u64 ports = (__u64)((__u32)f->sport << 16 | f->dport) << 32;
 	__u32 zero = 0, best = 0, n, bit, word;
 	struct tss_key k = {};
-	struct mask_list *l;
+	struct mask_table *t;
 	struct rule_value *r;
 	__u64 a, d, p, *w;
 
-	l = bpf_map_lookup_elem(&gray_masks, &zero);
-	if (!l)
+	t = bpf_map_lookup_elem(&gray_masks, &zero);
+	if (!t)
 		return 0;
-	n = l->count;
+	n = *(volatile __u32 *)&t->len;
 	for (__u32 i = 0; i < MAX_MASKS && i < n; i++) {
-		struct mask_entry *m = &l->masks[i];
+		struct mask_entry *m = &t->masks[i];
 
-		if (best >= m->max_priority)
-			break;
+		if (best >= *(volatile __u32 *)&t->max[i])
+			continue; /* no rule of this mask can beat the best (0: no mask) */
 		a = addr & m->addr_mask;
 		d = ids & m->ids_mask;
 		p = ports & m->ports_mask;

@@ -42,19 +42,20 @@ type graygwHashMask struct {
 }
 
 type graygwMaskEntry struct {
-	_           structs.HostLayout
-	AddrMask    uint64
-	IdsMask     uint64
-	PortsMask   uint64
-	Mask        graygwRuleKey
-	MaskId      uint32
-	MaxPriority uint32
+	_         structs.HostLayout
+	AddrMask  uint64
+	IdsMask   uint64
+	PortsMask uint64
+	Mask      graygwRuleKey
+	MaskId    uint32
+	_         [4]byte
 }
 
-type graygwMaskList struct {
+type graygwMaskTable struct {
 	_     structs.HostLayout
-	Count uint32
+	Len   uint32
 	Pad   uint32
+	Max   [64]uint32
 	Masks [64]graygwMaskEntry
 }
 

@@ -69,15 +69,8 @@ func (d *Dataplane) rebuild() error {
 		return err
 	}
 
-	// Keep the mask ids the program is using now.
-	var l graygwMaskList
-	if err := d.objs.GrayMasks.Lookup(maskListKey, &l); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("bpf: rebuild gray_masks: %w", err)
-	}
-	for i := range min(int(l.Count), MaxMasks) {
-		e := l.Masks[i]
-		d.tss.masks[ruleKeyFrom(e.Mask)] = newTSSMask(e.MaskId)
-		d.tss.nextMask = max(d.tss.nextMask, e.MaskId+1)
+	if err := d.rebuildMaskPositions(); err != nil {
+		return err
 	}
 	var def graygwRuleDef
 	var stale []uint32
@@ -92,8 +85,15 @@ func (d *Dataplane) rebuild() error {
 		}
 		m := d.tss.masks[r.Mask]
 		if m == nil {
-			m = newTSSMask(d.tss.nextMask)
-			d.tss.nextMask++
+			if len(d.tss.masks) >= MaxMasks {
+				stale = append(stale, slotKey)
+				d.tss.ids.free(slotKey)
+				continue
+			}
+			var err error
+			if m, err = d.addMask(r.Mask); err != nil {
+				return fmt.Errorf("bpf: rebuild: %w", err)
+			}
 			d.tss.masks[r.Mask] = m
 		}
 		e := &tssRule{id: slotKey, rule: r}
@@ -110,6 +110,9 @@ func (d *Dataplane) rebuild() error {
 	for mask, m := range d.tss.masks {
 		if len(m.groups) == 0 {
 			delete(d.tss.masks, mask)
+			if err := d.dropMask(m); err != nil {
+				return fmt.Errorf("bpf: rebuild: %w", err)
+			}
 		}
 	}
 	// Filter bits before entries, exact filter once stray entries are gone.
@@ -127,8 +130,10 @@ func (d *Dataplane) rebuild() error {
 	if err := d.dropStrayRules(); err != nil {
 		return err
 	}
-	if err := d.publishMasks(); err != nil {
-		return err
+	for _, m := range d.tss.masks {
+		if err := d.setMaskMax(m); err != nil {
+			return fmt.Errorf("bpf: rebuild: %w", err)
+		}
 	}
 	return d.rebuildFilter(false)
 }
@@ -156,6 +161,46 @@ func (d *Dataplane) dropStrayRules() error {
 	for _, k := range stray {
 		if err := d.objs.GrayRules.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("bpf: rebuild gray_rules: %w", err)
+		}
+	}
+	return nil
+}
+
+// rebuildMaskPositions keeps the masks at the positions packets walk now,
+// with their ids. A position whose word is 0 but whose entry was written is
+// quarantined (a packet may have read its word just before it was zeroed);
+// a second position holding a mask already seen is hidden and quarantined.
+func (d *Dataplane) rebuildMaskPositions() error {
+	p := &d.tss.pos
+	mem, err := d.objs.GrayMasks.Memory()
+	if err != nil {
+		return fmt.Errorf("bpf: gray_masks: %w", err)
+	}
+	p.mem = mem
+	t, err := p.readTable()
+	if err != nil {
+		return err
+	}
+	p.len = min(t.Len, MaxMasks)
+	for pos := range uint32(MaxMasks) {
+		e, bound := t.Masks[pos], t.Max[pos]
+		d.tss.nextMask = max(d.tss.nextMask, e.MaskId+1)
+		mask := ruleKeyFrom(e.Mask)
+		switch {
+		case e == (graygwMaskEntry{}) && bound == 0:
+			// never written
+		case bound == 0 || pos >= p.len || d.tss.masks[mask] != nil:
+			if bound != 0 {
+				if err := p.writeWord(maskMaxOff+4*int64(pos), 0); err != nil {
+					return err
+				}
+			}
+			p.state[pos] = slotQuarantine
+		default:
+			m := newTSSMask(e.MaskId)
+			m.pos = pos
+			d.tss.masks[mask] = m
+			p.of[pos], p.state[pos] = m, slotUsed
 		}
 	}
 	return nil

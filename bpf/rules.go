@@ -23,7 +23,8 @@ type tss struct {
 	ids      slots                  // rule ids: counter cells and rule_store keys
 	rules    map[RuleMatch]*tssRule // by identity (Value already masked)
 	masks    map[RuleKey]*tssMask
-	nextMask uint32 // mask ids are never reused, so a stale mask list cannot alias
+	pos      maskPositions // gray_masks and mask_max (masks.go)
+	nextMask uint32        // mask ids are never reused, so a stale entry cannot alias
 }
 
 type tssRule struct {
@@ -33,6 +34,7 @@ type tssRule struct {
 
 type tssMask struct {
 	id     uint32
+	pos    uint32                 // in gray_masks and mask_max
 	groups map[RuleKey][]*tssRule // masked value -> rules, best first
 	// prios counts the mask's rules per priority, and top is the highest, so
 	// the mask list's order is known without walking every group: a walk per
@@ -66,7 +68,7 @@ func (m *tssMask) maxPriority() int32 { return m.top }
 
 func newTSS() tss {
 	return tss{filter: newTSSFilter(), ids: newSlots(pipeline.GrayRulesTableSize), rules: map[RuleMatch]*tssRule{},
-		masks: map[RuleKey]*tssMask{}}
+		masks: map[RuleKey]*tssMask{}, nextMask: 1}
 }
 
 // normalize masks the VNI to 24 bits and the value with the mask, so two
@@ -124,8 +126,12 @@ func (d *Dataplane) InsertRule(r Rule) error {
 		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
 	}
 	if m == nil {
-		m = newTSSMask(t.nextMask)
-		t.nextMask++
+		var err error
+		if m, err = d.addMask(r.Mask); err != nil {
+			_ = d.objs.RuleStore.Delete(id)
+			t.ids.free(id)
+			return err
+		}
 		t.masks[r.Mask] = m
 	}
 	oldMax := m.maxPriority()
@@ -136,6 +142,7 @@ func (d *Dataplane) InsertRule(r Rule) error {
 		if err := d.filterAdd(m.id, r.Value); err != nil {
 			if len(m.groups) == 0 {
 				delete(t.masks, r.Mask)
+				_ = d.dropMask(m)
 			}
 			_ = d.objs.RuleStore.Delete(id)
 			t.ids.free(id)
@@ -148,6 +155,9 @@ func (d *Dataplane) InsertRule(r Rule) error {
 	t.rules[r.RuleMatch] = e
 	undo := func(err error) error {
 		d.forget(m, r.Mask, e)
+		if _, still := t.masks[r.Mask]; !still {
+			_ = d.dropMask(m)
+		}
 		if i == 0 {
 			_ = d.writeHead(m, r.Value) // the previous best, or no entry
 		}
@@ -165,7 +175,7 @@ func (d *Dataplane) InsertRule(r Rule) error {
 	}
 	if m.maxPriority() != oldMax {
 		// after the entry: the mask is only visited once it holds something
-		if err := d.publishMasks(); err != nil {
+		if err := d.setMaskMax(m); err != nil {
 			return undo(err)
 		}
 	}
@@ -224,10 +234,14 @@ func (d *Dataplane) DeleteRule(match RuleMatch) error {
 	if len(m.groups[match.Value]) == 0 {
 		d.filterRemove(m.id, match.Value) // the entry is gone: the bit may go
 	}
-	if _, still := t.masks[match.Mask]; !still || m.maxPriority() != oldMax {
-		// A stale list only costs lookups: the rule is gone for packets already.
-		if err := d.publishMasks(); err != nil {
-			return fmt.Errorf("bpf: gray rule deleted, but refreshing the mask list failed: %w", err)
+	// A stale bound only costs lookups: the rule is gone for packets already.
+	if _, still := t.masks[match.Mask]; !still {
+		if err := d.dropMask(m); err != nil {
+			return fmt.Errorf("bpf: gray rule deleted, but hiding its empty mask failed: %w", err)
+		}
+	} else if m.maxPriority() != oldMax {
+		if err := d.setMaskMax(m); err != nil {
+			return fmt.Errorf("bpf: gray rule deleted, but lowering its mask's bound failed: %w", err)
 		}
 	}
 	if err := d.objs.RuleStore.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -265,33 +279,6 @@ func (d *Dataplane) writeHead(m *tssMask, value RuleKey) error {
 	v := g[0].rule.value(g[0].id)
 	if err := d.objs.GrayRules.Update(&k, &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: gray_rules: %w", err)
-	}
-	return nil
-}
-
-// publishMasks writes the mask list whole, by decreasing max priority.
-func (d *Dataplane) publishMasks() error {
-	type ent struct {
-		mask RuleKey
-		m    *tssMask
-		prio int32
-	}
-	var es []ent
-	for k, m := range d.tss.masks {
-		es = append(es, ent{k, m, m.maxPriority()})
-	}
-	slices.SortFunc(es, func(a, b ent) int {
-		return cmp.Or(cmp.Compare(b.prio, a.prio), cmp.Compare(a.m.id, b.m.id))
-	})
-	var l graygwMaskList
-	l.Count = uint32(len(es))
-	for i, e := range es {
-		a, ids, ports := packKey(e.mask)
-		l.Masks[i] = graygwMaskEntry{AddrMask: a, IdsMask: ids, PortsMask: ports, Mask: e.mask.raw(), MaskId: e.m.id,
-			MaxPriority: uint32(e.prio)}
-	}
-	if err := d.objs.GrayMasks.Update(maskListKey, &l, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("bpf: gray_masks: %w", err)
 	}
 	return nil
 }

@@ -25,8 +25,9 @@ const (
 	// gray_masks entries carry packed mask words. 4: pool_slot words carry the
 	// pool's hash mask above the slot (same sizes as 3). 5: gray_rules keys
 	// packed in 24 bytes (was 28). 6: backend_ver and backend_cells added;
-	// packets no longer read backends.
-	ABI = 6
+	// packets no longer read backends. 7: gray_masks an array of positions
+	// (was one hash entry holding the list), mask_max added.
+	ABI = 7
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"
@@ -40,7 +41,6 @@ const (
 	actionSet      = 1
 	actionSplit    = 2
 	linkPinStem    = "link_"
-	maskListKey    = uint32(0)
 )
 
 // VIP is the action data of a vip entry (set_vip).

@@ -32,13 +32,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vni_tenant SEC(".maps");
 
-/* gray_masks: key 0 -> the masks in use, by decreasing max priority. */
+/* gray_masks: key 0 -> the masks in use (struct mask_table). An array, so
+ * a packet's lookup is inlined; memory-mapped, so the loader changes one
+ * word of it in place (a mask's bound, the number of positions) where an
+ * update would rewrite the whole value under running packets. A position is
+ * reused only after an RCU grace period. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, struct mask_list);
+	__type(value, struct mask_table);
 	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } gray_masks SEC(".maps");
 

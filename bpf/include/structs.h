@@ -68,22 +68,25 @@ struct rule_value {
 	__u32 slot; /* rule id: indexes rule_counters and rule_store */
 };
 
-/* One mask in use, with the highest priority among its rules. The *_mask
- * words are the mask packed as tss_words() packs a packet, so a packet ANDs
- * three words per mask to get the key tss_bit() hashes. */
+/* One mask in use. The *_mask words are the mask packed as tss_words()
+ * packs a packet, so a packet ANDs three words per mask to get the key
+ * tss_bit() hashes. */
 struct mask_entry {
 	__u64 addr_mask;  /* src << 32 | dst */
 	__u64 ids_mask;   /* (vni | proto << 24) << 32 | vip_id << 16 | tenant */
 	__u64 ports_mask; /* (sport << 16 | dport) << 32 */
 	struct rule_key mask;
 	__u32 mask_id;
-	__u32 max_priority;
 };
 
-/* The masks in use, ordered by decreasing max_priority, written whole. */
-struct mask_list {
-	__u32 count;
+/* The masks in use, by position (gray_masks' one value, memory-mapped by the
+ * loader). max[i] is the highest priority among the rules of the mask at
+ * position i, 0 when packets skip the position: one word, which a rule write
+ * changes in place. masks[i] is written only while max[i] is 0. */
+struct mask_table {
+	__u32 len; /* positions in use: packets walk [0, len) */
 	__u32 pad;
+	__u32 max[MAX_MASKS];
 	struct mask_entry masks[MAX_MASKS];
 };
 

@@ -9,9 +9,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -27,7 +29,16 @@ func main() {
 	repeat := flag.Int("repeat", 500_000, "repetitions per kernel call")
 	rounds := flag.Int("rounds", 5, "interleaved rounds per measurement")
 	seed := flag.Uint64("seed", 1, "seed of the synthetic rule sets")
+	pin := flag.String("pin", "", "only pin the 10,000-rule state under this bpffs directory and write its frames (for ../shared/xdpbench -pin-path)")
+	frames := flag.String("frames", ".", "with -pin: directory of the frame files NAME.hex")
 	flag.Parse()
+	if *pin != "" {
+		if err := pinOnly(*pin, *frames, *seed); err != nil {
+			fmt.Fprintln(os.Stderr, "xdpbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	start := time.Now()
 	load := loadAvg()
 	rep, err := xdpbench.Run(xdpbench.Config{Repeat: *repeat, Rounds: *rounds, Seed: *seed})
@@ -46,6 +57,23 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("wrote %s in %s\n", *out, time.Since(start).Round(time.Millisecond))
+}
+
+// pinOnly pins the 10,000-rule state and writes one hex file per path, with
+// a line per path: name, expected return code, label.
+func pinOnly(dir, frameDir string, seed uint64) error {
+	fs, err := xdpbench.PinScaled(dir, 10000, seed)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		path := filepath.Join(frameDir, f.Name+".hex")
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(f.Data)+"\n"), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("%s %s %s\n", f.Name, f.Expect, f.Label)
+	}
+	return nil
 }
 
 func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []byte {
