@@ -40,8 +40,32 @@ static __always_inline int verdict(__u8 reason, __u64 bytes)
 	return XDP_DROP;
 }
 
+/* find_rule returns the gray_rules value of k, whose tss_filter bit is bit:
+ * from its rule_cells cell when k is alone in its rule_index slot (two
+ * inlined array lookups and a compare), else from gray_rules. */
+static __always_inline struct rule_value *find_rule(const struct tss_key *k, __u32 bit)
+{
+	__u32 slot = bit >> (TSS_FILTER_LOG - RULE_INDEX_LOG), *ref, cell;
+	struct rule_cell *c;
+
+	ref = bpf_map_lookup_elem(&rule_index, &slot);
+	if (!ref)
+		return NULL;
+	cell = *(volatile __u32 *)ref;
+	if (cell == RULE_INDEX_MANY)
+		return bpf_map_lookup_elem(&gray_rules, k);
+	if (cell == 0)
+		return NULL;
+	cell--;
+	c = bpf_map_lookup_elem(&rule_cells, &cell);
+	if (!c || c->key.addr != k->addr || c->key.ids != k->ids || c->key.ports != k->ports ||
+	    c->key.mask_id != k->mask_id)
+		return NULL;
+	return &c->value;
+}
+
 /* best_rule runs the tuple-space search: one hash lookup per mask position
- * in use whose bound beats the best match so far. The packet's fields are
+ * in use whose bound beats the best match so far (find_rule). The packet's fields are
  * packed in three words once; per mask, three ANDs give the masked key, and
  * tss_filter skips the hash lookup of a key no rule has. Returns 0 on a miss. */
 static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struct rule_value *out)
@@ -76,7 +100,7 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 		k.ids = d;
 		k.ports = p >> 32;
 		k.mask_id = m->mask_id;
-		r = bpf_map_lookup_elem(&gray_rules, &k);
+		r = find_rule(&k, bit);
 		if (r && r->priority > best) {
 			best = r->priority;
 			*out = *r;
@@ -88,7 +112,7 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 /* select_pool applies gray_rules; a miss leaves the VIP's default pool. */
 static __always_inline __u16 select_pool(const struct vip_value *vip, const struct flow *f, __u64 bytes)
 {
-	struct rule_value r;
+	struct rule_value r = {};
 
 	if (!best_rule(vip->vip_id, f, &r))
 		return vip->default_pool;
@@ -100,9 +124,6 @@ static __always_inline __u16 select_pool(const struct vip_value *vip, const stru
 	return vip->default_pool;
 }
 
-/* keep is all ones when bit i of the word's hash bits is clear, else 0. */
-#define KEEP(word, i) ((__u32)(((word) >> (POOL_HASH_SHIFT + (i))) & 1) - 1)
-
 /* bucket_of hashes the flow with the pool's field masks: from the bits of
  * its pool_slot word, or from pool_hash when the word says so. */
 static __always_inline __u16 bucket_of(__u16 pool, __u32 word, const struct flow *f)
@@ -111,25 +132,17 @@ static __always_inline __u16 bucket_of(__u16 pool, __u32 word, const struct flow
 	struct flow k = *f;
 	__u32 key = pool;
 
-	if (word & POOL_HASH_LOOKUP) {
-		m = bpf_map_lookup_elem(&pool_hash, &key);
-		if (m) {
-			k.vni &= m->vni;
-			k.tenant &= m->tenant;
-			k.src &= m->src;
-			k.dst &= m->dst;
-			k.proto &= m->proto;
-			k.sport &= m->sport;
-			k.dport &= m->dport;
-		}
-	} else {
-		k.vni &= KEEP(word, 0);
-		k.tenant &= KEEP(word, 1);
-		k.src &= KEEP(word, 2);
-		k.dst &= KEEP(word, 3);
-		k.proto &= KEEP(word, 4);
-		k.sport &= KEEP(word, 5);
-		k.dport &= KEEP(word, 6);
+	if (!(word & POOL_HASH_LOOKUP))
+		return flow_crc16_out(f, word, POOL_HASH_SHIFT) & (BUCKETS - 1);
+	m = bpf_map_lookup_elem(&pool_hash, &key);
+	if (m) {
+		k.vni &= m->vni;
+		k.tenant &= m->tenant;
+		k.src &= m->src;
+		k.dst &= m->dst;
+		k.proto &= m->proto;
+		k.sport &= m->sport;
+		k.dport &= m->dport;
 	}
 	return flow_crc16(&k) & (BUCKETS - 1);
 }

@@ -65,6 +65,12 @@ type graygwMeta struct {
 	Abi   uint32
 }
 
+type graygwRuleCell struct {
+	_     structs.HostLayout
+	Key   graygwTssKey
+	Value graygwRuleValue
+}
+
 type graygwRuleDef struct {
 	_      structs.HostLayout
 	Value  graygwRuleKey
@@ -126,7 +132,9 @@ const (
 	graygwMapPoolHash        = "pool_hash"
 	graygwMapPoolSlot        = "pool_slot"
 	graygwMapPortIfindex     = "port_ifindex"
+	graygwMapRuleCells       = "rule_cells"
 	graygwMapRuleCounters    = "rule_counters"
+	graygwMapRuleIndex       = "rule_index"
 	graygwMapRuleStore       = "rule_store"
 	graygwMapTssFilter       = "tss_filter"
 	graygwMapTxPorts         = "tx_ports"
@@ -197,7 +205,9 @@ type graygwMapSpecs struct {
 	PoolHash        *ebpf.MapSpec `ebpf:"pool_hash"`
 	PoolSlot        *ebpf.MapSpec `ebpf:"pool_slot"`
 	PortIfindex     *ebpf.MapSpec `ebpf:"port_ifindex"`
+	RuleCells       *ebpf.MapSpec `ebpf:"rule_cells"`
 	RuleCounters    *ebpf.MapSpec `ebpf:"rule_counters"`
+	RuleIndex       *ebpf.MapSpec `ebpf:"rule_index"`
 	RuleStore       *ebpf.MapSpec `ebpf:"rule_store"`
 	TssFilter       *ebpf.MapSpec `ebpf:"tss_filter"`
 	TxPorts         *ebpf.MapSpec `ebpf:"tx_ports"`
@@ -244,7 +254,9 @@ type graygwMaps struct {
 	PoolHash        *ebpf.Map `ebpf:"pool_hash"`
 	PoolSlot        *ebpf.Map `ebpf:"pool_slot"`
 	PortIfindex     *ebpf.Map `ebpf:"port_ifindex"`
+	RuleCells       *ebpf.Map `ebpf:"rule_cells"`
 	RuleCounters    *ebpf.Map `ebpf:"rule_counters"`
+	RuleIndex       *ebpf.Map `ebpf:"rule_index"`
 	RuleStore       *ebpf.Map `ebpf:"rule_store"`
 	TssFilter       *ebpf.Map `ebpf:"tss_filter"`
 	TxPorts         *ebpf.Map `ebpf:"tx_ports"`
@@ -267,7 +279,9 @@ func (m *graygwMaps) Close() error {
 		m.PoolHash,
 		m.PoolSlot,
 		m.PortIfindex,
+		m.RuleCells,
 		m.RuleCounters,
+		m.RuleIndex,
 		m.RuleStore,
 		m.TssFilter,
 		m.TxPorts,

@@ -25,6 +25,7 @@ func (d *Dataplane) rebuild() error {
 	d.vips, d.vipSlots = map[uint32]uint32{}, newSlots(pipeline.VIPTableSize)
 	d.backends, d.beSlots = map[uint32]uint32{}, newSlots(pipeline.BackendTableSize)
 	d.tss = newTSS()
+	d.index = ruleIndex{} // rebuildIndex, once the heads are known
 
 	var k, slotKey uint32
 	var vv graygwVipValue
@@ -126,6 +127,15 @@ func (d *Dataplane) rebuild() error {
 				return err
 			}
 		}
+	}
+	want := map[graygwTssKey]graygwRuleValue{}
+	for _, m := range d.tss.masks {
+		for v, g := range m.groups {
+			want[tssKey(m.id, v)] = g[0].rule.value(g[0].id)
+		}
+	}
+	if err := d.rebuildIndex(want); err != nil {
+		return err
 	}
 	if err := d.dropStrayRules(); err != nil {
 		return err

@@ -266,11 +266,15 @@ func (d *Dataplane) forget(m *tssMask, mask RuleKey, e *tssRule) {
 }
 
 // writeHead makes the gray_rules entry of (mask, value) the group's best rule,
-// or deletes it when the group is empty: one map operation, one decision.
+// or deletes it when the group is empty: one map operation, one decision,
+// and the same through rule_index (ruleindex.go).
 func (d *Dataplane) writeHead(m *tssMask, value RuleKey) error {
 	k := tssKey(m.id, value)
 	g := m.groups[value]
 	if len(g) == 0 {
+		if err := d.indexDelete(k); err != nil {
+			return err
+		}
 		if err := d.objs.GrayRules.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("bpf: gray_rules: %w", err)
 		}
@@ -280,7 +284,7 @@ func (d *Dataplane) writeHead(m *tssMask, value RuleKey) error {
 	if err := d.objs.GrayRules.Update(&k, &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: gray_rules: %w", err)
 	}
-	return nil
+	return d.indexSet(k, v)
 }
 
 // Rules returns every installed gray rule, shadowed ones included.

@@ -8,7 +8,8 @@
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
 #define GRAYGW_ABI 7 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
-			* 7: gray_masks a memory-mapped array by position */
+			* 7: gray_masks a memory-mapped array by position,
+			* rule_index, rule_cells */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define REASON_NONE 0
@@ -65,6 +66,15 @@
  * hash lookup; with the table full (16384 keys) 1.6% of misses still look up. */
 #define TSS_FILTER_LOG 20
 #define TSS_FILTER_WORDS (1 << (TSS_FILTER_LOG - 6))
+
+/* rule_index: 2^RULE_INDEX_LOG words, one per group of tss_filter bits (slot =
+ * bit >> (TSS_FILTER_LOG - RULE_INDEX_LOG)): cell + 1 in rule_cells of the one
+ * gray_rules key hashing there, 0 for none, RULE_INDEX_MANY for several (the
+ * packet looks gray_rules up). rule_cells: twice the table, as backend cells. */
+#define RULE_INDEX_LOG 18
+#define RULE_INDEX_SIZE (1 << RULE_INDEX_LOG)
+#define RULE_INDEX_MANY 0xffffffff
+#define RULE_CELLS (2 * GRAY_RULES_SIZE)
 
 /* Backend ids are 16 bits wide: backend_ver has one word per id, naming one
  * of BACKEND_CELLS cells (twice the table: a modify writes a fresh cell). */

@@ -20,24 +20,50 @@
 #define B2(x) (((x) >> 8) & 0xff)
 #define B3(x) ((x) & 0xff)
 
-/* flow_crc16 is the low 16 bits of the CRC of the 18-byte key vni(24)
- * tenant(16) src dst proto sport dport: one independent table load per
- * byte (crc32.h explains why that is the CRC). */
+/* The contribution of each field of the 18-byte flow key vni(24) tenant(16)
+ * src dst proto sport dport to its CRC (crc32.h explains why a key's CRC is
+ * CRC_FLOW_ZERO xor one independent table load per byte). A zero byte's
+ * entry is 0 in every table, so a field that is all zeros adds nothing. */
+#define CRC_VNI(v) (crc_flow_tab[0][B1(v)] ^ crc_flow_tab[1][B2(v)] ^ crc_flow_tab[2][B3(v)])
+#define CRC_TENANT(t) (crc_flow_tab[3][((t) >> 8) & 0xff] ^ crc_flow_tab[4][(t) & 0xff])
+#define CRC_SRC(x) (crc_flow_tab[5][B0(x)] ^ crc_flow_tab[6][B1(x)] ^ crc_flow_tab[7][B2(x)] ^ \
+		    crc_flow_tab[8][B3(x)])
+#define CRC_DST(x) (crc_flow_tab[9][B0(x)] ^ crc_flow_tab[10][B1(x)] ^ crc_flow_tab[11][B2(x)] ^ \
+		    crc_flow_tab[12][B3(x)])
+#define CRC_PROTO(p) (crc_flow_tab[13][(p) & 0xff])
+#define CRC_SPORT(p) (crc_flow_tab[14][((p) >> 8) & 0xff] ^ crc_flow_tab[15][(p) & 0xff])
+#define CRC_DPORT(p) (crc_flow_tab[16][((p) >> 8) & 0xff] ^ crc_flow_tab[17][(p) & 0xff])
+
+/* flow_crc16 is the low 16 bits of the CRC of the 18-byte flow key. */
 static __always_inline __u16 flow_crc16(const struct flow *k)
 {
-	__u32 vni = k->vni, src = k->src, dst = k->dst;
-	__u32 tp = (__u32)k->tenant << 16 | k->proto << 8, pt = (__u32)k->sport << 16 | k->dport;
+	return CRC_FLOW_ZERO ^ CRC_VNI(k->vni) ^ CRC_TENANT(k->tenant) ^ CRC_SRC(k->src) ^
+	       CRC_DST(k->dst) ^ CRC_PROTO(k->proto) ^ CRC_SPORT(k->sport) ^ CRC_DPORT(k->dport);
+}
 
-	return CRC_FLOW_ZERO ^
-	       crc_flow_tab[0][B1(vni)] ^ crc_flow_tab[1][B2(vni)] ^ crc_flow_tab[2][B3(vni)] ^
-	       crc_flow_tab[3][B0(tp)] ^ crc_flow_tab[4][B1(tp)] ^
-	       crc_flow_tab[5][B0(src)] ^ crc_flow_tab[6][B1(src)] ^
-	       crc_flow_tab[7][B2(src)] ^ crc_flow_tab[8][B3(src)] ^
-	       crc_flow_tab[9][B0(dst)] ^ crc_flow_tab[10][B1(dst)] ^
-	       crc_flow_tab[11][B2(dst)] ^ crc_flow_tab[12][B3(dst)] ^
-	       crc_flow_tab[13][B2(tp)] ^
-	       crc_flow_tab[14][B0(pt)] ^ crc_flow_tab[15][B1(pt)] ^
-	       crc_flow_tab[16][B2(pt)] ^ crc_flow_tab[17][B3(pt)];
+/* flow_crc16_out is flow_crc16 of the key with field i zeroed where bit
+ * shift + i of out is set (i: vni, tenant, src, dst, proto, sport, dport):
+ * a left-out field is skipped, not loaded. A pool hashing vni and src, the
+ * usual gray pool, loads 7 table entries instead of 18. */
+static __always_inline __u16 flow_crc16_out(const struct flow *k, __u32 out, int shift)
+{
+	__u16 c = CRC_FLOW_ZERO;
+
+	if (!(out & (1U << shift)))
+		c ^= CRC_VNI(k->vni);
+	if (!(out & (2U << shift)))
+		c ^= CRC_TENANT(k->tenant);
+	if (!(out & (4U << shift)))
+		c ^= CRC_SRC(k->src);
+	if (!(out & (8U << shift)))
+		c ^= CRC_DST(k->dst);
+	if (!(out & (16U << shift)))
+		c ^= CRC_PROTO(k->proto);
+	if (!(out & (32U << shift)))
+		c ^= CRC_SPORT(k->sport);
+	if (!(out & (64U << shift)))
+		c ^= CRC_DPORT(k->dport);
+	return c;
 }
 
 /* split_hash is the low 16 bits of the CRC of vni(24) src(32). */

@@ -68,6 +68,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tss_filter SEC(".maps");
 
+/* rule_index: tss_filter bit >> (TSS_FILTER_LOG - RULE_INDEX_LOG) -> cell + 1
+ * of the one gray_rules key hashing there (0: none; RULE_INDEX_MANY: several,
+ * look gray_rules up). Lets a packet find a rule with two inlined array
+ * lookups and a key compare instead of a hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, RULE_INDEX_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule_index SEC(".maps");
+
+/* rule_cells: a gray_rules key and its value, named by a rule_index word. A
+ * cell is written before a word names it and reused only after an RCU grace
+ * period once no word does, so a packet sees the old or the new rule. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct rule_cell);
+	__uint(max_entries, RULE_CELLS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule_cells SEC(".maps");
+
 /* rule_store: rule id -> the rule as written, shadowed ones included, so a
  * restarted loader can rebuild its bookkeeping. Never read by XDP. */
 struct {

@@ -68,6 +68,13 @@ struct rule_value {
 	__u32 slot; /* rule id: indexes rule_counters and rule_store */
 };
 
+/* rule_cells value: a gray_rules key and its value, for a key alone in its
+ * rule_index slot (the packet compares the key, then takes the value). */
+struct rule_cell {
+	struct tss_key key;
+	struct rule_value value;
+};
+
 /* One mask in use. The *_mask words are the mask packed as tss_words()
  * packs a packet, so a packet ANDs three words per mask to get the key
  * tss_bit() hashes. */
