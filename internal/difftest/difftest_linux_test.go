@@ -27,9 +27,9 @@ const (
 	framesPerState = 150
 	batchSize      = 50
 	window         = 8 // frames in flight to BMv2
-	// settle bounds the wait for a batch's outcome; it is reached only when a
-	// target loses a frame (neither sends nor counts it).
-	settle = 3 * time.Second
+	// quiet ends a wait for a target's progress: so long without a frame
+	// processed happens only when it lost one (neither sent nor counted it).
+	quiet = 3 * time.Second
 )
 
 func envUint(t *testing.T, name string, def uint64) uint64 {
@@ -250,7 +250,7 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 	r.tl.passed.take()
 	// processed is how many frames of the batch tg has dealt with so far:
 	// every frame ends in a frame sent, a frame passed or a counted drop.
-	processed := func(tg *target) int {
+	processed := func(tg *target) (int, error) {
 		// Frames seen first, counters after: a frame a target sent was counted
 		// before it left.
 		n := r.tl.rx.count()[tg.name]
@@ -258,32 +258,41 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 			// A frame passed to the kernel is counted too; wait for both.
 			n -= pass - r.tl.passed.count()["kernel"]
 		}
-		return n + int(r.counts(t, ctx, tg, before).dropped())
+		c, err := r.tl.counters(ctx, tg)
+		return n + int(sub(c, before[tg.name]).dropped()), err
+	}
+	// await waits until tg processed n frames, or made no progress for quiet.
+	await := func(tg *target, n int) error {
+		last, since := -1, time.Now()
+		for {
+			got, err := processed(tg)
+			if err != nil || got >= n {
+				return err
+			}
+			if got != last {
+				last, since = got, time.Now()
+			} else if time.Since(since) > quiet {
+				return nil
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
 	}
 	if err := parallel(func(tg *target) error {
 		for i, in := range batch {
 			// BMv2 loses frames that arrive faster than it processes them
 			// (about 1 ms each): keep at most window frames in flight.
-			for tg == r.tl.bmv2 && i >= window {
-				if processed(tg) > i-window {
-					break
+			if tg == r.tl.bmv2 && i >= window {
+				if err := await(tg, i-window+1); err != nil {
+					return err
 				}
-				time.Sleep(500 * time.Microsecond)
 			}
 			if err := tg.tx.send(in.port, in.frame); err != nil {
 				return fmt.Errorf("send %d bytes to %s port %d: %w", len(in.frame), tg.name, in.port, err)
 			}
 		}
-		return nil
+		return await(tg, len(batch))
 	}, r.tl.xdp, r.tl.bmv2); err != nil {
 		t.Fatal(err)
-	}
-
-	deadline := time.Now().Add(settle)
-	for _, tg := range []*target{r.tl.xdp, r.tl.bmv2} {
-		for processed(tg) < len(batch) && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
 	}
 	// A frame sent in excess would come right after: give it a moment.
 	time.Sleep(5 * time.Millisecond)
@@ -327,16 +336,6 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 		fmt.Fprintf(&msg, "\nbmv2's counters are not xdp's (got bmv2, want xdp):%s", d)
 	}
 	return msg.String()
-}
-
-// counts returns tg's counters less before[tg].
-func (r *stateRun) counts(t *testing.T, ctx context.Context, tg *target, before map[string]Counts) Counts {
-	t.Helper()
-	c, err := r.tl.counters(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sub(c, before[tg.name])
 }
 
 // sameFrames reports whether a and b hold the same frames, in any order:

@@ -118,7 +118,7 @@ func requirements(t *testing.T) (ssg, program string) {
 	return ssg, program
 }
 
-func quiet() *slog.Logger {
+func logger() *slog.Logger {
 	if os.Getenv("GRAYGW_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -196,7 +196,7 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 		}
 		return nil
 	}))
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: tl.info, Dataplane: xdp.New(d), Logger: quiet()})
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: tl.info, Dataplane: xdp.New(d), Logger: logger()})
 	must(err)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	must(err)
