@@ -40,6 +40,11 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 type config struct {
 	// Store is the bbolt file holding the intent versions and the history.
 	Store string `yaml:"store"`
+	// StoreRetention bounds the intent versions kept (the current one always is).
+	StoreRetention struct {
+		Versions int      `yaml:"versions"`
+		Age      Duration `yaml:"age"`
+	} `yaml:"store_retention"`
 	// Intent is an intent document to seed an empty store with.
 	Intent string `yaml:"intent"`
 	// ElectionID is this controller's P4Runtime election id.
@@ -95,6 +100,8 @@ type config struct {
 	check bool
 	// keepRoutes: the first signal exits without withdrawing the VIPs.
 	keepRoutes bool
+	// reseed: seed an empty store from Intent even when the gateways hold entries.
+	reseed bool
 }
 
 // bgpConfig is the bgp: section: the speaker's own settings (controller/bgp's
@@ -161,10 +168,14 @@ type probeConfig struct {
 	RouterMAC string `yaml:"router_mac"`
 }
 
+// DefaultRetainVersions is how many intent versions the store keeps by default.
+const DefaultRetainVersions = 200
+
 func defaults() *config {
 	c := &config{Store: "/var/lib/graygw/controller.db", ElectionID: 1,
 		Interval: Duration(30 * time.Second), Timeout: Duration(2 * time.Minute), DrainTimeout: Duration(60 * time.Second)}
 	c.Listen.Unix = service.DefaultSocket
+	c.StoreRetention.Versions = DefaultRetainVersions
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
 }
@@ -270,7 +281,8 @@ Signals:
 
 Config file (YAML; flags given on the command line override it):
   store: /var/lib/graygw/controller.db
-  intent: /etc/graygw/intent.yaml      # seeds an empty store only
+  store_retention: {versions: 200, age: 0s}  # intent versions kept (the current always; 0 = no bound)
+  intent: /etc/graygw/intent.yaml      # seeds an empty store only (refused when the gateways hold entries, unless --reseed)
   election_id: 10                      # distinct per controller; the highest connected one is primary
   role: ""
   interval: 30s
@@ -351,7 +363,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		logLevel, logFormat              string
 		election                         uint64
 		interval, timeout, drainTimeout  time.Duration
-		check, keepRoutes                bool
+		check, keepRoutes, reseed        bool
 	)
 	fs.StringVar(&file, "config", "", "YAML config `file` (see above); flags given here override it")
 	fs.StringVar(&intentFile, "intent", "", "intent `file` to seed an empty store with (ignored once the store holds an intent)")
@@ -370,6 +382,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&logLevel, "log-level", d.Log.Level, "`level`: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", d.Log.Format, "`format`: text or json")
 	fs.BoolVar(&check, "check", false, "check the config and the --intent file (validation and compilation), then exit")
+	fs.BoolVar(&reseed, "reseed", false, "seed an empty store from --intent even when the gateways hold entries (a lost store: their live state is replaced)")
 	fs.BoolVar(&keepRoutes, "keep-routes-on-exit", false, "planned restart: the first signal exits without withdrawing the VIPs (needs bgp.gracefulRestart; see Signals above)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -420,6 +433,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	})
 	c.check = check
 	c.keepRoutes = keepRoutes
+	c.reseed = reseed
 	if c.Listen.Unix == "none" {
 		c.Listen.Unix = ""
 	}
@@ -459,6 +473,9 @@ func (c *config) validate() error {
 	}
 	if c.Store == "" && !c.check {
 		bad("store: a file path is required")
+	}
+	if c.StoreRetention.Versions < 0 || c.StoreRetention.Age < 0 {
+		bad("store_retention: versions and age must not be negative (0 means no bound)")
 	}
 	if c.Interval <= 0 || c.Timeout <= 0 || c.DrainTimeout <= 0 {
 		bad("interval, timeout and drain timeout must be positive")

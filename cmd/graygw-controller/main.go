@@ -323,11 +323,20 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(c.Store, store.BoltOptions{})
+	st, err := store.OpenBolt(c.Store, store.BoltOptions{Retain: store.Retention{Versions: c.StoreRetention.Versions,
+		Age: time.Duration(c.StoreRetention.Age)}})
+	if errors.Is(err, store.ErrCorrupt) {
+		return fmt.Errorf("%w\nThe controller does not start on a store it cannot read whole. Restore the file from a "+
+			"backup; or, to start over, move it aside and restart with --reseed (the gateways keep forwarding meanwhile; "+
+			"docs/controller.md, \"Store\")", err)
+	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := guardSeed(c, st, ptls, log); err != nil {
+		return err
+	}
 
 	met := metrics.New()
 	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: c.ElectionID, Role: c.Role, TLS: ptls,
@@ -565,4 +574,35 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// guardSeed refuses to seed an empty store from --intent when the gateways hold
+// entries the store does not explain (unexplainedState), unless --reseed.
+func guardSeed(c *config, st store.Store, creds credentials.TransportCredentials, log *slog.Logger) error {
+	if c.Intent == "" {
+		return nil
+	}
+	ctx := context.Background()
+	if _, err := st.Current(ctx); !errors.Is(err, store.ErrNotFound) {
+		return nil // holds an intent (or fails, and the service says so)
+	}
+	doc, err := os.ReadFile(c.Intent)
+	if err != nil {
+		return fmt.Errorf("intent: %w", err)
+	}
+	holding, err := unexplainedState(ctx, doc, creds, log)
+	if err != nil {
+		return fmt.Errorf("intent %s: %w", c.Intent, err)
+	}
+	if len(holding) == 0 {
+		return nil
+	}
+	if c.reseed {
+		log.Warn("--reseed: seeding an empty store although the gateways hold entries; they are replaced by --intent",
+			"store", c.Store, "gateways", holding)
+		return nil
+	}
+	return fmt.Errorf("the store %s holds no intent, but %s: a lost or truncated store would be re-seeded from %s "+
+		"and the live state (gray rules included) replaced. Restore the store from a backup; or, if starting over "+
+		"from %s is what you want, restart with --reseed", c.Store, strings.Join(holding, "; "), c.Intent, c.Intent)
 }

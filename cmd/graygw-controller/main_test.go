@@ -420,3 +420,38 @@ func TestBGPStartFailureExits(t *testing.T) {
 		t.Fatal("the daemon kept running without its speaker")
 	}
 }
+
+// TestLostStoreIsNotReseeded: the case. A controller seeded a gateway,
+// then its store is lost (a 0-byte file, then no file): a restart with the same
+// --intent refuses instead of re-seeding over the live state, says why and how
+// to proceed; --reseed seeds on purpose.
+func TestLostStoreIsNotReseeded(t *testing.T) {
+	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c.db")
+	args := []string{"--store", db, "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", writeIntent(t, addr)}
+	r := startController(t, args...)
+	waitInSync(t, r.client(t))
+	r.sigs <- syscall.SIGTERM
+	<-r.done
+
+	os.Truncate(db, 0)
+	logs := &syncbuf.Buffer{}
+	if code := run(args, io.Discard, logs, nil, nil); code != 1 || !strings.Contains(logs.String(), "is empty") ||
+		!strings.Contains(logs.String(), "--reseed") {
+		t.Fatalf("0-byte store: exit %d, log:\n%s", code, logs.String())
+	}
+	os.Remove(db)
+	logs = &syncbuf.Buffer{}
+	if code := run(args, io.Discard, logs, nil, nil); code != 1 || !strings.Contains(logs.String(), "holds 8198 entries") ||
+		!strings.Contains(logs.String(), "--reseed") {
+		t.Fatalf("missing store, gateway holding entries: exit %d, log:\n%s", code, logs.String())
+	}
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("the refused start left no store file: %v", err)
+	}
+	r = startController(t, append(args, "--reseed")...)
+	if g := waitInSync(t, r.client(t)); g.GetVersion() != 1 {
+		t.Fatalf("after --reseed: %v", g)
+	}
+}
