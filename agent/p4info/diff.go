@@ -184,3 +184,71 @@ func strip(m protoreflect.Message) {
 		return true
 	})
 }
+
+// Duplicates lists the ids and names a P4Info declares more than once (a table
+// given twice, two actions with one id...), nil when there are none. Diff
+// compares entities by id and would not see a second copy of one.
+func Duplicates(p *p4configv1.P4Info) []string {
+	var out []string
+	ids := map[uint32]string{}
+	names := map[string]bool{}
+	add := func(kind string, pre *p4configv1.Preamble) {
+		if pre == nil {
+			out = append(out, kind+" without a preamble")
+			return
+		}
+		if other, ok := ids[pre.GetId()]; ok {
+			out = append(out, fmt.Sprintf("id %#x is both %s and %s %s", pre.GetId(), other, kind, pre.GetName()))
+		} else {
+			ids[pre.GetId()] = kind + " " + pre.GetName()
+		}
+		key := kind + " " + pre.GetName()
+		if names[key] {
+			out = append(out, fmt.Sprintf("%s %s declared twice", kind, pre.GetName()))
+		}
+		names[key] = true
+	}
+	for _, x := range p.GetTables() {
+		add("table", x.GetPreamble())
+	}
+	for _, x := range p.GetActions() {
+		add("action", x.GetPreamble())
+	}
+	for _, x := range p.GetActionProfiles() {
+		add("action profile", x.GetPreamble())
+	}
+	for _, x := range p.GetCounters() {
+		add("counter", x.GetPreamble())
+	}
+	for _, x := range p.GetDirectCounters() {
+		add("direct counter", x.GetPreamble())
+	}
+	for _, x := range p.GetMeters() {
+		add("meter", x.GetPreamble())
+	}
+	for _, x := range p.GetDirectMeters() {
+		add("direct meter", x.GetPreamble())
+	}
+	for _, x := range p.GetControllerPacketMetadata() {
+		add("controller packet metadata", x.GetPreamble())
+	}
+	for _, x := range p.GetValueSets() {
+		add("value set", x.GetPreamble())
+	}
+	for _, x := range p.GetRegisters() {
+		add("register", x.GetPreamble())
+	}
+	for _, x := range p.GetDigests() {
+		add("digest", x.GetPreamble())
+	}
+	for _, t := range p.GetTables() {
+		seen := map[uint32]bool{}
+		for _, f := range t.GetMatchFields() {
+			if seen[f.GetId()] {
+				out = append(out, fmt.Sprintf("table %s: match field id %d declared twice", t.GetPreamble().GetName(), f.GetId()))
+			}
+			seen[f.GetId()] = true
+		}
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -82,6 +83,7 @@ type stream struct {
 	role       string
 	hasRole    bool // the client sent a Role message (echoed back)
 	election   *uint128
+	conn       *conn // the connection the stream runs on (nil: untagged server)
 }
 
 // end terminates the stream with err (nil: normally).
@@ -107,7 +109,7 @@ func (st *stream) send(m *p4v1.StreamMessageResponse) {
 // for packet-out, digest acks and anything else (the P4Info declares no packet
 // I/O and no digests).
 func (s *Server) StreamChannel(srv p4v1.P4Runtime_StreamChannelServer) error {
-	st := &stream{out: make(chan *p4v1.StreamMessageResponse, 256), done: make(chan struct{})}
+	st := &stream{out: make(chan *p4v1.StreamMessageResponse, 256), done: make(chan struct{}), conn: connOf(srv.Context())}
 	s.arbMu.Lock()
 	if s.draining.Load() {
 		s.arbMu.Unlock()
@@ -309,8 +311,11 @@ func (s *Server) leave(st *stream) {
 }
 
 // checkPrimary implements the Write/SetForwardingPipelineConfig checks 1 (role
-// known: NOT_FOUND) and 2 (primary: PERMISSION_DENIED) of spec §12.
-func (s *Server) checkPrimary(role string, election *p4v1.Uint128) *uerr {
+// known: NOT_FOUND) and 2 (primary: PERMISSION_DENIED) of spec §12. Beyond the
+// spec, the request must arrive on the connection of the primary's stream: the
+// election id is not a secret (every backup learns it from the arbitration
+// updates), so quoting it from another connection is refused.
+func (s *Server) checkPrimary(ctx context.Context, role string, election *p4v1.Uint128) *uerr {
 	s.arbMu.Lock()
 	defer s.arbMu.Unlock()
 	rs, ok := s.roles[role]
@@ -326,6 +331,10 @@ func (s *Server) checkPrimary(role string, election *p4v1.Uint128) *uerr {
 	case *rs.primary.election != *eid:
 		return errf(codes.PermissionDenied, "election_id {high:%d low:%d} is not the primary's {high:%d low:%d}",
 			eid.hi, eid.lo, rs.primary.election.hi, rs.primary.election.lo)
+	case rs.primary.conn != nil && connOf(ctx) != rs.primary.conn:
+		s.log.Warn("write refused: the primary's election id quoted from another connection", "role", role)
+		return errf(codes.PermissionDenied, "election_id is the primary's, but this request does not come on the primary's "+
+			"connection: writes go on the connection that holds the primary StreamChannel")
 	}
 	return nil
 }

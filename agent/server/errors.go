@@ -82,3 +82,15 @@ func batchStatus(what string, errs []*uerr) error {
 	}
 	return status.ErrorProto(st)
 }
+
+// singleStatus is the status of a one-element request that failed: the
+// element's code and message, with the p4.Error detail a batch would carry.
+func singleStatus(what string, e *uerr) error {
+	st, ok := status.FromError(batchStatus(what, []*uerr{e}))
+	if !ok {
+		return e.grpc()
+	}
+	p := st.Proto()
+	p.Code, p.Message = int32(e.code), e.msg
+	return status.ErrorProto(p)
+}

@@ -32,7 +32,7 @@ import (
 //                        traffic hit, like comparing cookies first.
 
 // SetForwardingPipelineConfig implements the RPC.
-func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetForwardingPipelineConfigRequest) (*p4v1.SetForwardingPipelineConfigResponse, error) {
+func (s *Server) SetForwardingPipelineConfig(ctx context.Context, req *p4v1.SetForwardingPipelineConfigRequest) (*p4v1.SetForwardingPipelineConfigResponse, error) {
 	if e := s.checkDevice(req.GetDeviceId()); e != nil {
 		return nil, e.grpc()
 	}
@@ -44,13 +44,20 @@ func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetFor
 	if s.draining.Load() {
 		return nil, errf(codes.Unavailable, "agent draining: no configuration changes").grpc()
 	}
-	if e := s.checkPrimary(req.GetRole(), req.GetElectionId()); e != nil {
+	if e := s.checkPrimary(ctx, req.GetRole(), req.GetElectionId()); e != nil {
 		return nil, e.grpc()
 	}
 	cfg := req.GetConfig()
 	verify := func() *uerr {
 		if cfg == nil || cfg.GetP4Info() == nil {
 			return errf(codes.InvalidArgument, "%s needs a config with a P4Info", req.GetAction())
+		}
+		if n := len(cfg.GetP4DeviceConfig()); n > MaxDeviceConfig {
+			return errf(codes.ResourceExhausted, "p4_device_config of %d bytes is over the agent's limit of %d (the XDP dataplane uses none)",
+				n, MaxDeviceConfig)
+		}
+		if d := p4info.Duplicates(cfg.GetP4Info()); d != nil {
+			return errf(codes.InvalidArgument, "the P4Info given has duplicates: %s", strings.Join(d, "; "))
 		}
 		if d := p4info.Diff(s.schema.info.P4Info(), cfg.GetP4Info()); d != nil {
 			if len(d) > 10 {

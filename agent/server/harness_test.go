@@ -94,7 +94,7 @@ func (h *harness) startServer() {
 	}
 	h.srv = srv
 	h.lis = bufconn.Listen(1 << 20)
-	h.gs = grpc.NewServer()
+	h.gs = grpc.NewServer(srv.GRPCOptions()...)
 	p4v1.RegisterP4RuntimeServer(h.gs, srv)
 	go h.gs.Serve(h.lis)
 	lis := h.lis

@@ -88,6 +88,11 @@ func (s *Server) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) erro
 		}
 	}
 	if failed {
+		if len(errs) == 1 {
+			// One entity: its own code (OUT_OF_RANGE for a counter index past
+			// the array, as §9.3.2 asks), with the per-entity detail as well.
+			return singleStatus("read", errs[0])
+		}
 		return batchStatus("read", errs)
 	}
 	return nil

@@ -78,7 +78,7 @@ func (o *overlay) set(t uint32, key string, val *string) {
 func (o *overlay) size(t uint32) int { return len(o.v[t]) + o.count[t] }
 
 // Write implements the Write RPC (spec §12).
-func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
+func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
 	if e := s.checkDevice(req.GetDeviceId()); e != nil {
 		return nil, e.grpc()
 	}
@@ -90,7 +90,7 @@ func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteRe
 	if s.draining.Load() {
 		return nil, errf(codes.Unavailable, "agent draining: writes refused; reconnect to the restarted agent").grpc()
 	}
-	if e := s.checkPrimary(req.GetRole(), req.GetElectionId()); e != nil {
+	if e := s.checkPrimary(ctx, req.GetRole(), req.GetElectionId()); e != nil {
 		return nil, e.grpc()
 	}
 	s.viewMu.Lock()

@@ -52,6 +52,19 @@ Ports:
   with no interface drops it (PORT_DOWN). Ports bound by an earlier run and no
   longer given are unbound.
 
+Who may program the gateway:
+  Local listeners identify every client by its uid before gRPC reads a byte: a
+  unix socket (made 0660) by its peer credentials (SO_PEERCRED), loopback TCP (the
+  default 127.0.0.1:9559) by the uid owning the client socket in the kernel's
+  socket table. Root, the agent's own uid and --allow-uid are accepted; anyone
+  else is disconnected and logged. A non-loopback --addr needs mutual TLS
+  (--tls-cert, --tls-key, --tls-client-ca); plaintext there is refused unless
+  forced with --insecure-listener. Writes and pipeline changes are accepted only
+  on the connection that holds the primary StreamChannel: quoting the primary's
+  election id from elsewhere is PERMISSION_DENIED. Requests are limited to the
+  size of the largest legitimate batch (every table full), computed from the
+  P4Info. docs/security.md has the threat model.
+
 Restart without loss:
   Maps and the XDP links are pinned under --pin-dir, so the program keeps
   forwarding while no agent runs, and a restarted agent swaps itself in with no
@@ -141,6 +154,8 @@ type config struct {
 	repin        bool
 	detach       bool
 	resetJournal bool
+	allowUIDs    uidList
+	insecure     bool
 	logLevel     string
 	logFormat    string
 	drainTimeout time.Duration
@@ -158,6 +173,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.pinDir, "pin-dir", defaultPinDir, "bpffs `directory` where maps and XDP links are pinned")
 	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/graygw-agent", "`directory` of the agent's journal (a regular filesystem: bpffs holds only pins)")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:9559", "P4Runtime listen `address`: host:port, or unix:///path for a Unix socket")
+	fs.Var(&c.allowUIDs, "allow-uid", "also accept local P4Runtime clients running as `uid` (root and the agent's own uid always are; repeat)")
+	fs.BoolVar(&c.insecure, "insecure-listener", false, "allow --addr on a non-loopback address without mutual TLS (anyone who reaches it can program the gateway)")
 	fs.Uint64Var(&c.deviceID, "device-id", server.DefaultDeviceID, "P4Runtime device_id served")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM); with --tls-key, serve TLS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
@@ -191,6 +208,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--xdp-mode %q: want auto, native or generic", c.xdpMode)
 	case c.deviceID == 0:
 		return nil, errors.New("--device-id 0 is not a valid P4Runtime device id")
+	case !localAddr(c.addr) && c.tlsClientCA == "" && !c.insecure:
+		return nil, fmt.Errorf("--addr %s is not local and has no mutual TLS: anyone who reaches it could program the gateway. "+
+			"Give --tls-cert, --tls-key and --tls-client-ca, listen on loopback or a unix socket, or force it with --insecure-listener", c.addr)
 	}
 	return c, nil
 }
@@ -234,15 +254,39 @@ func tlsConfig(c *config) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// listen opens the P4Runtime listener.
-func listen(addr string) (net.Listener, error) {
-	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+// localAddr reports whether a listen address is a unix socket or loopback TCP:
+// the addresses whose clients the agent identifies by their uid.
+func localAddr(addr string) bool {
+	return strings.HasPrefix(addr, "unix://") || isLoopbackAddr(addr)
+}
+
+// listen opens the P4Runtime listener. Local ones (unix socket, loopback TCP)
+// accept only allowed uids (peerListener); a unix socket is made 0660.
+func listen(c *config, log *slog.Logger) (net.Listener, error) {
+	var lis net.Listener
+	var err error
+	if path, ok := strings.CutPrefix(c.addr, "unix://"); ok {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("stale socket %s: %w", path, err)
 		}
-		return net.Listen("unix", path)
+		if lis, err = net.Listen("unix", path); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(path, 0o660); err != nil {
+			lis.Close()
+			return nil, err
+		}
+	} else if lis, err = net.Listen("tcp", c.addr); err != nil {
+		return nil, err
 	}
-	return net.Listen("tcp", addr)
+	if localAddr(c.addr) {
+		return newPeerListener(lis, c.allowUIDs, log), nil
+	}
+	if c.tlsClientCA == "" {
+		log.Warn("INSECURE: P4Runtime on a non-loopback address without mutual TLS (--insecure-listener): "+
+			"anyone who reaches it can program this gateway", "addr", c.addr)
+	}
+	return lis, nil
 }
 
 // opened is a dataplane ready for the server, and what closes it.
@@ -327,13 +371,13 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- net.
 	if err != nil {
 		return err
 	}
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(256 << 20)}
+	opts := srv.GRPCOptions()
 	if tcfg != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tcfg)))
 	}
 	gs := grpc.NewServer(opts...)
 	p4v1.RegisterP4RuntimeServer(gs, srv)
-	lis, err := listen(c.addr)
+	lis, err := listen(c, log)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.addr, err)
 	}

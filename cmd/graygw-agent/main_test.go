@@ -33,7 +33,7 @@ import (
 )
 
 func TestParseFlags(t *testing.T) {
-	c, err := parseFlags([]string{"--port", "1=eth1", "--port=2=eth2", "--addr", "0.0.0.0:1"}, &bytes.Buffer{})
+	c, err := parseFlags([]string{"--port", "1=eth1", "--port=2=eth2", "--addr", "0.0.0.0:1", "--insecure-listener"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +54,11 @@ func TestParseFlags(t *testing.T) {
 		"bad xdp mode":        {"--port", "1=eth1", "--xdp-mode", "fast"},
 		"device 0":            {"--port", "1=eth1", "--device-id", "0"},
 		"positional argument": {"--port", "1=eth1", "eth2"},
+		// The issue: a non-loopback plaintext listener needs forcing.
+		"remote plaintext":         {"--port", "1=eth1", "--addr", "0.0.0.0:9559"},
+		"remote TLS, no client CA": {"--port", "1=eth1", "--addr", "10.0.0.1:9559", "--tls-cert", "c", "--tls-key", "k"},
+		"all addresses":            {"--port", "1=eth1", "--addr", ":9559"},
+		"uid not a number":         {"--port", "1=eth1", "--allow-uid", "nobody"},
 	}
 	for name, args := range bad {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {

@@ -32,6 +32,14 @@ type GatewayStatus struct {
 	// primary for the device (false while another controller with a higher
 	// election id is connected: standby).
 	Connected, Primary bool
+	// RivalPrimary is the election id ("high:low") of another controller that
+	// is primary for the device, "" when none; Displaced counts the times one
+	// became primary. A rival nobody started is a rogue client (docs/security.md).
+	RivalPrimary string
+	Displaced    uint64
+	// ElectionExhausted: the device's highest election id is 2^128-1, so no
+	// controller can take over until the agent's arbitration state is reset.
+	ElectionExhausted bool
 	// Version is the intent version the gateway was last brought to; InSync says
 	// it still held exactly that version's entries at the end of the last pass.
 	Version uint64
@@ -160,6 +168,12 @@ func (g *gateway) status() GatewayStatus {
 	st := g.st
 	g.mu.Unlock()
 	st.Connected, st.Primary = g.client.Connected(), g.client.IsPrimary()
+	if id, n := g.client.Rival(); id != nil {
+		st.RivalPrimary, st.Displaced = fmt.Sprintf("%d:%d", id.GetHigh(), id.GetLow()), n
+	} else {
+		st.Displaced = n
+	}
+	st.ElectionExhausted = g.client.ElectionExhausted()
 	st.Synced = st.Synced && st.Connected && st.Primary
 	return st
 }

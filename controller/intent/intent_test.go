@@ -155,6 +155,7 @@ func TestValidationErrors(t *testing.T) {
 		{"gateway name missing", func(s *Spec) { s.Gateways[0].Name = "" }, ErrRequired, "gateways[0].name", "missing"},
 		{"bad name", func(s *Spec) { s.VIPs[0].Name = "web site" }, ErrRange, "vips[0].name", "names are"},
 		{"p4runtime not host:port", func(s *Spec) { s.Gateways[0].P4Runtime = "localhost" }, ErrAddress, "gateways[0].p4runtime", "host:port"},
+		{"p4runtime unix path not absolute", func(s *Spec) { s.Gateways[0].P4Runtime = "unix://run/p4rt.sock" }, ErrAddress, "gateways[0].p4runtime", "unix:///absolute/path"},
 		{"duplicate target", func(s *Spec) {
 			g := s.Gateways[0]
 			g.Name, g.BGPNextHop = "gw2", "10.1.0.2"

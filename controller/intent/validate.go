@@ -177,8 +177,8 @@ func (v *validator) gatewaysSection(specs []GatewaySpec) {
 		g := &Gateway{Name: gs.Name, P4Runtime: gs.P4Runtime, DeviceID: gs.DeviceID}
 		if gs.P4Runtime == "" {
 			v.ps.add(ErrRequired, dot(path, "p4runtime"), "missing")
-		} else if host, port, err := net.SplitHostPort(gs.P4Runtime); err != nil || host == "" || !validPort(port) {
-			v.ps.add(ErrAddress, dot(path, "p4runtime"), "%q is not host:port", gs.P4Runtime)
+		} else if !validTarget(gs.P4Runtime) {
+			v.ps.add(ErrAddress, dot(path, "p4runtime"), "%q is not host:port or unix:///absolute/path", gs.P4Runtime)
 		} else {
 			key := fmt.Sprintf("%s device %d", gs.P4Runtime, gs.DeviceID)
 			if prev := targets[key]; prev != "" {
@@ -760,4 +760,14 @@ func (v *validator) anyVIP(path string) {
 			return
 		}
 	}
+}
+
+// validTarget accepts a P4Runtime address: host:port, or a unix socket as
+// unix:///absolute/path (the agent's local listener).
+func validTarget(addr string) bool {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return strings.HasPrefix(path, "/") && len(path) > 1
+	}
+	host, port, err := net.SplitHostPort(addr)
+	return err == nil && host != "" && validPort(port)
 }

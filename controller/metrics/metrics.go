@@ -102,6 +102,8 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	descUp        = desc("graygw_gateway_connected", "1 while the P4Runtime stream to the gateway is up.")
 	descPrimary   = desc("graygw_gateway_primary", "1 while this controller is the gateway's primary controller (0: standby or disconnected).")
+	descRival     = desc("graygw_gateway_rival_primary", "1 while another controller is the gateway's primary (a rogue client unless another replica runs).")
+	descDisplaced = desc("graygw_gateway_displaced_total", "Times another controller became the gateway's primary.")
 	descInSync    = desc("graygw_gateway_in_sync", "1 when the gateway held exactly the intent's entries at the end of the last pass.")
 	descVersion   = desc("graygw_gateway_intent_version", "The intent version the gateway was last brought to.")
 	descEntries   = desc("graygw_gateway_entries", "Table entries the gateway should hold.")
@@ -136,7 +138,7 @@ func NewCollector(src Source, timeout time.Duration) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descPrimary, descInSync, descVersion, descEntries, descCountersU,
+	for _, d := range []*prometheus.Desc{descUp, descPrimary, descRival, descDisplaced, descInSync, descVersion, descEntries, descCountersU,
 		descRulePkts, descRuleBytes, descVIPPkts, descVIPBytes, descPoolPkts, descPoolBytes, descBackendPkts,
 		descBackendByt, descDropPkts, descDropBytes} {
 		ch <- d
@@ -155,6 +157,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range c.src.Status() {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, b(st.Connected), st.Name)
 		ch <- prometheus.MustNewConstMetric(descPrimary, prometheus.GaugeValue, b(st.Primary), st.Name)
+		ch <- prometheus.MustNewConstMetric(descRival, prometheus.GaugeValue, b(st.RivalPrimary != ""), st.Name)
+		ch <- prometheus.MustNewConstMetric(descDisplaced, prometheus.CounterValue, float64(st.Displaced), st.Name)
 		ch <- prometheus.MustNewConstMetric(descInSync, prometheus.GaugeValue, b(st.InSync), st.Name)
 		ch <- prometheus.MustNewConstMetric(descVersion, prometheus.GaugeValue, float64(st.Version), st.Name)
 		ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(st.Entries), st.Name)

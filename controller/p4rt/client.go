@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -51,6 +52,13 @@ type Client struct {
 	primary bool
 	changed chan struct{} // closed and replaced whenever primary or up changes
 	up      bool
+	// rival is the election id of another controller that is primary (from
+	// the last arbitration update), nil when there is none; displaced counts
+	// the times another controller became primary. exhausted: the target's
+	// highest election id is 2^128-1, so this client cannot take over.
+	rival     *p4v1.Uint128
+	displaced uint64
+	exhausted bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -155,17 +163,66 @@ func (c *Client) electionID() *p4v1.Uint128 {
 // highest id the target has seen, when it is not already above it. The spec
 // (§5.3) makes a primary's id at least the highest ever seen, so a backup takes
 // over from a departed primary only with a higher id; the old primary, back
-// with its old id, then stays backup instead of flapping mastership.
-func (c *Client) raiseElectionID(highest *p4v1.Uint128) {
+// with its old id, then stays backup instead of flapping mastership. At
+// 2^128-1 there is no higher id: the id is left as it is (never wrapped to 0,
+// which would make this client a backup for good) and it reports false.
+func (c *Client) raiseElectionID(highest *p4v1.Uint128) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	hi, lo := highest.GetHigh(), highest.GetLow()
 	if c.eidHigh > hi || (c.eidHigh == hi && c.eidLow > lo) {
-		return
+		return true
+	}
+	if hi == math.MaxUint64 && lo == math.MaxUint64 {
+		c.exhausted = true
+		return false
 	}
 	c.eidHigh, c.eidLow = hi, lo+1
 	if c.eidLow == 0 {
 		c.eidHigh++
+	}
+	return true
+}
+
+// Rival returns the election id of another controller that is primary for the
+// target (the last arbitration update said so), and how many times another
+// controller has become primary since Dial. A rival the operator did not start
+// is a rogue client: docs/security.md.
+func (c *Client) Rival() (id *p4v1.Uint128, displaced uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rival, c.displaced
+}
+
+// ElectionExhausted reports that the target's highest election id is 2^128-1:
+// no controller can take over by raising its id until the agent's arbitration
+// state is reset (a reboot, or the agent restarted with --reset-journal).
+func (c *Client) ElectionExhausted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exhausted
+}
+
+// noteArbitration records who is primary after an arbitration update and
+// reports a new rival at once (an Error log), not at the next reconcile pass.
+func (c *Client) noteArbitration(code codes.Code, id *p4v1.Uint128) {
+	c.mu.Lock()
+	was, prev := c.primary && c.up, c.rival
+	ours := &p4v1.Uint128{High: c.eidHigh, Low: c.eidLow}
+	if code == codes.AlreadyExists {
+		c.rival = id
+		if prev == nil || prev.GetHigh() != id.GetHigh() || prev.GetLow() != id.GetLow() {
+			c.displaced++
+		}
+	} else {
+		c.rival = nil
+	}
+	c.mu.Unlock()
+	if code == codes.AlreadyExists && (prev == nil || was) {
+		c.log.Error("another controller is primary for this gateway: writes from this controller are refused until it goes; "+
+			"if no other controller replica should be running, it is a rogue client (docs/security.md)",
+			"rival_election_id_high", id.GetHigh(), "rival_election_id_low", id.GetLow(),
+			"our_election_id_high", ours.GetHigh(), "our_election_id_low", ours.GetLow(), "we_were_primary", was)
 	}
 }
 
@@ -227,12 +284,17 @@ func (c *Client) runStream(ctx context.Context) error {
 		code := codes.Code(arb.GetStatus().GetCode())
 		// NOT_FOUND: the primary went away and the target elected nobody. Take
 		// over (once per vacancy) with an id above the highest the target saw.
+		c.noteArbitration(code, arb.GetElectionId())
 		if code == codes.NotFound && !reclaimed {
 			reclaimed = true
-			c.raiseElectionID(arb.GetElectionId())
-			c.log.Info("p4runtime primary gone, taking over", "election_id", c.electionID().GetLow())
-			if err := arbitrate(); err != nil {
-				return err
+			if !c.raiseElectionID(arb.GetElectionId()) {
+				c.log.Error("cannot take over: the gateway's highest election id is 2^128-1 (set by a rogue client?); "+
+					"no controller can become primary until the agent's arbitration state is reset (docs/security.md)")
+			} else {
+				c.log.Info("p4runtime primary gone, taking over", "election_id", c.electionID().GetLow())
+				if err := arbitrate(); err != nil {
+					return err
+				}
 			}
 		} else if code != codes.NotFound {
 			reclaimed = false
