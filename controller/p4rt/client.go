@@ -288,7 +288,7 @@ func (c *Client) runStream(ctx context.Context) error {
 		if code == codes.NotFound && !reclaimed {
 			reclaimed = true
 			if !c.raiseElectionID(arb.GetElectionId()) {
-				c.log.Error("cannot take over: the gateway's highest election id is 2^128-1 (set by a rogue client?); "+
+				c.log.Error("cannot take over: the gateway's highest election id is 2^128-1 (set by a rogue client?); " +
 					"no controller can become primary until the agent's arbitration state is reset (docs/security.md)")
 			} else {
 				c.log.Info("p4runtime primary gone, taking over", "election_id", c.electionID().GetLow())
