@@ -229,56 +229,18 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dialIn := func(ns string) grpc.DialOption {
-		return grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-			var c net.Conn
-			err := lab.InNamespace(ns, func() (err error) {
-				c, err = (&net.Dialer{}).DialContext(ctx, "tcp", a)
-				return err
-			})
-			return c, err
-		})
+	var err2 error
+	if tl.xdp, err2 = connect(ctx, t, "xdp", lis.Addr().String()); err2 == nil {
+		tl.bmv2, err2 = connectIn(ctx, t, tl.bns, "bmv2", "127.0.0.1:9559")
 	}
-	connect := func(name, addr string, opts ...grpc.DialOption) *target {
-		t.Helper()
-		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
-		conn, err := grpc.NewClient(addr, opts...)
-		must(err)
-		cleanups = append(cleanups, func() { conn.Close() })
-		rt := p4v1.NewP4RuntimeClient(conn)
-		var sess *p4rtest.Client
-		for {
-			sess, err = p4rtest.Connect(ctx, rt, 1, 1)
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond) // BMv2 still starting
-		}
-		if err != nil {
-			out, _ := os.ReadFile(tl.bmv2Log)
-			t.Fatalf("%s: P4Runtime at %s: %v\n%s", name, addr, err, out)
-		}
-		cleanups = append(cleanups, sess.Close)
-		return &target{name: name, rt: rt, sess: sess}
+	if err2 != nil {
+		out, _ := os.ReadFile(tl.bmv2Log)
+		t.Fatalf("%v\n%s", err2, out)
 	}
-	tl.xdp = connect("xdp", lis.Addr().String())
-	tl.bmv2 = connect("bmv2", "127.0.0.1:9559", dialIn(tl.bns))
-
 	json, err := os.ReadFile(program)
 	must(err)
-	for _, tg := range []struct {
-		t   *target
-		cfg []byte
-	}{{tl.xdp, nil}, {tl.bmv2, json}} {
-		_, err := tg.t.rt.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{
-			DeviceId: 1, ElectionId: tg.t.sess.Election, Action: p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT,
-			Config: &p4v1.ForwardingPipelineConfig{P4Info: tl.info.P4Info(), P4DeviceConfig: tg.cfg,
-				Cookie: &p4v1.ForwardingPipelineConfig_Cookie{Cookie: 1}}})
-		if err != nil {
-			t.Fatalf("%s: set pipeline: %v", tg.t.name, err)
-		}
-	}
+	must(tl.xdp.setPipeline(ctx, tl.info, nil))
+	must(tl.bmv2.setPipeline(ctx, tl.info, json))
 
 	ports := map[int]rxPort{}
 	must(lab.InNamespace(tl.tester, func() error {
@@ -319,6 +281,56 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 	}
 	cleanups = append(cleanups, tl.bmv2.tx.close)
 	return tl
+}
+
+// connect opens a P4Runtime session with the server at addr and becomes its
+// primary, retrying while the server starts. The test's cleanup closes it.
+func connect(ctx context.Context, t *testing.T, name, addr string, opts ...grpc.DialOption) (*target, error) {
+	opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { conn.Close() })
+	rt := p4v1.NewP4RuntimeClient(conn)
+	for {
+		sess, err := p4rtest.Connect(ctx, rt, 1, 1)
+		if err == nil {
+			t.Cleanup(sess.Close)
+			return &target{name: name, rt: rt, sess: sess}, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: P4Runtime at %s: %w", name, addr, err)
+		}
+		time.Sleep(100 * time.Millisecond) // BMv2 still starting
+	}
+}
+
+// connectIn is connect to a server listening in namespace ns: the client's
+// sockets are opened there.
+func connectIn(ctx context.Context, t *testing.T, ns, name, addr string) (*target, error) {
+	return connect(ctx, t, name, addr, grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+		var c net.Conn
+		err := lab.InNamespace(ns, func() (err error) {
+			c, err = (&net.Dialer{}).DialContext(ctx, "tcp", a)
+			return err
+		})
+		return c, err
+	}))
+}
+
+// setPipeline pushes the P4Info and the target's device config (BMv2's JSON;
+// nil for the agent) with VERIFY_AND_COMMIT.
+func (tg *target) setPipeline(ctx context.Context, info *p4info.Info, cfg []byte) error {
+	_, err := tg.rt.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{
+		DeviceId: 1, ElectionId: tg.sess.Election, Action: p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT,
+		Config: &p4v1.ForwardingPipelineConfig{P4Info: info.P4Info(), P4DeviceConfig: cfg,
+			Cookie: &p4v1.ForwardingPipelineConfig_Cookie{Cookie: 1}}})
+	if err != nil {
+		return fmt.Errorf("%s: set pipeline: %w", tg.name, err)
+	}
+	return nil
 }
 
 // xdpPass attaches a two-instruction XDP_PASS program to every veth of ns. A
