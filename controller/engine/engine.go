@@ -428,7 +428,7 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 					if err != nil {
 						return nil, fmt.Errorf("%w: gateway %s: %w", ErrCompile, g.Name, err)
 					}
-					k, _ := reconcile.Key(te)
+					k := reconcile.Key(te)
 					c = converted{te: te, key: k, act: reconcile.ActionKey(te)}
 				}
 				conv[string(fp)] = c

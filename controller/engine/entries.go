@@ -11,7 +11,6 @@ import (
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/compile"
-	"github.com/graygw/graygw/controller/reconcile"
 )
 
 // ErrEntry: an entry that does not fit the P4Info (unknown table, field, action
@@ -196,16 +195,6 @@ func Canonicalize(te *p4v1.TableEntry) *p4v1.TableEntry {
 		out.Action = te.GetAction() // action profiles: not used by graygw
 	}
 	return out
-}
-
-// Key is the identity of a canonical entry (reconcile.Key), "" if it cannot be
-// computed.
-func Key(te *p4v1.TableEntry) string {
-	k, err := reconcile.Key(te)
-	if err != nil {
-		return ""
-	}
-	return k
 }
 
 // Cookie is the forwarding pipeline cookie the controller uses: a fingerprint of

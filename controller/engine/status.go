@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/graygw/graygw/controller/reconcile"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -104,7 +105,7 @@ func (e *Engine) Counters(ctx context.Context, gateway string) (*Counters, error
 		for _, te := range ents {
 			origin := ""
 			if w != nil {
-				origin, _ = w.origin(Key(Canonicalize(te)))
+				origin, _ = w.origin(reconcile.Key(Canonicalize(te)))
 			}
 			name, ok := strings.CutPrefix(origin, tc.prefix)
 			if !ok {

@@ -217,8 +217,8 @@ func sortKeyed(l []keyed, rank func(uint32) int, dir int) {
 // (in field id order), as canonical bytes. Two entries have the same Key exactly
 // when a P4Runtime target would take them for the same entry, provided their
 // values are encoded alike (the engine canonicalizes both sides).
-func Key(te *p4v1.TableEntry) (string, error) {
-	return string(appendKey(nil, te)), nil
+func Key(te *p4v1.TableEntry) string {
+	return string(appendKey(nil, te))
 }
 
 func appendKey(b []byte, te *p4v1.TableEntry) []byte {
