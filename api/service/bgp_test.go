@@ -2,85 +2,27 @@ package service_test
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/graygw/graygw/agent/dataplane"
-	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 )
 
-// stoppableAgent is an agent that a test can stop (the gateway lost) and start
-// again on the same address, over the same dataplane.
-type stoppableAgent struct {
-	t    *testing.T
-	addr string
-	mem  *dataplane.Memory
-	mu   sync.Mutex
-	gs   *grpc.Server
-	srv  *server.Server
-}
+// startStoppableAgent is an agent that a test can stop (the gateway lost) and
+// start again on the same address, over the same dataplane.
+func startStoppableAgent(t *testing.T) *stack.Agent { return stack.StartAgent(t, stack.AgentConfig{}) }
 
-func startStoppableAgent(t *testing.T) *stoppableAgent {
-	t.Helper()
-	a := &stoppableAgent{t: t, addr: "127.0.0.1:0", mem: dataplane.NewMemory(dataplane.Limits{})}
-	a.start()
-	t.Cleanup(a.stop)
-	return a
-}
-
-func (a *stoppableAgent) start() {
-	a.t.Helper()
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: projectInfo(a.t), Dataplane: a.mem, Logger: logger(a.t)})
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	var lis net.Listener
-	for i := 0; ; i++ {
-		if lis, err = net.Listen("tcp", a.addr); err == nil || i == 50 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	a.addr = lis.Addr().String()
-	gs := grpc.NewServer()
-	p4v1.RegisterP4RuntimeServer(gs, srv)
-	go gs.Serve(lis)
-	a.mu.Lock()
-	a.gs, a.srv = gs, srv
-	a.mu.Unlock()
-}
-
-func (a *stoppableAgent) stop() {
-	a.mu.Lock()
-	gs, srv := a.gs, a.srv
-	a.gs, a.srv = nil, nil
-	a.mu.Unlock()
-	if gs != nil {
-		gs.Stop()
-		srv.Close()
-	}
-}
-
-// newSpeaker is a real GoBGP speaker that listens nowhere, with a passive
-// neighbor that never connects: its paths are its own record (Status).
 func newSpeaker(t *testing.T) *bgp.Speaker {
 	t.Helper()
 	sp, err := bgp.New(bgp.Config{ASN: 65001, RouterID: "10.0.0.1", ListenPort: -1,
@@ -143,21 +85,21 @@ func TestBGPFollowsTheGatewayAndDrains(t *testing.T) {
 	c := startControllerWith(t, ctlOpts{dir: dir, bgp: bgpConfig(sp)})
 
 	// Before StartBGP: no intent, speaker not started.
-	st, err := c.c.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
+	st, err := c.Client.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
 	if err != nil || !strings.Contains(st.GetError(), "not started yet") {
 		t.Fatalf("status before start: %v %v", st, err)
 	}
 	// Apply without waiting, then start: the first decision waits for the pass.
-	if _, err := c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(a.addr), Options: &graygwv1.ChangeOptions{Actor: "t"}}); err != nil {
+	if _, err := c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(a.Addr), Options: &graygwv1.ChangeOptions{Actor: "t"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.svc.StartBGP(ctx(t)); err != nil {
+	if err := c.Service.StartBGP(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	if got := announced(t, sp); !slices.Equal(got, []string{path1}) {
 		t.Fatalf("first decision announced %v, want %s", got, path1)
 	}
-	st, err = c.c.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
+	st, err = c.Client.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
 	if err != nil || len(st.GetAnnounced()) != 1 || len(st.GetWithdrawn()) != 0 || len(st.GetNeighbors()) != 1 {
 		t.Fatalf("status: %v %v", st, err)
 	}
@@ -171,7 +113,7 @@ func TestBGPFollowsTheGatewayAndDrains(t *testing.T) {
 	}
 
 	// Drain: withdrawn by the time the call returns.
-	dr, err := c.c.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1", Actor: "alice", Reason: "maintenance"})
+	dr, err := c.Client.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1", Actor: "alice", Reason: "maintenance"})
 	if err != nil || !dr.GetChanged() {
 		t.Fatalf("drain: %v %v", dr, err)
 	}
@@ -183,51 +125,51 @@ func TestBGPFollowsTheGatewayAndDrains(t *testing.T) {
 		!strings.Contains(w[0].GetDetail(), "(maintenance)") || !dr.GetBgp().GetGateways()[0].GetDrained() {
 		t.Fatalf("withdrawn: %v", dr.GetBgp())
 	}
-	if dr, err := c.c.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1"}); err != nil || dr.GetChanged() {
+	if dr, err := c.Client.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1"}); err != nil || dr.GetChanged() {
 		t.Fatalf("second drain: %v %v", dr, err)
 	}
-	if _, err := c.c.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw9"}); status.Code(err) != codes.NotFound {
+	if _, err := c.Client.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw9"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("drain of an unknown gateway: %v", err)
 	}
 
 	// A restarted controller keeps the gateway drained from its first decision.
-	c.stop()
+	c.Stop()
 	sp = newSpeaker(t)
 	c = startControllerWith(t, ctlOpts{dir: dir, bgp: bgpConfig(sp)})
-	if err := c.svc.StartBGP(ctx(t)); err != nil {
+	if err := c.Service.StartBGP(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	if got := announced(t, sp); len(got) != 0 {
 		t.Fatalf("a drained gateway announced after a restart: %v", got)
 	}
-	dr, err = c.c.UndrainGateway(ctx(t), &graygwv1.UndrainGatewayRequest{Gateway: "gw1", Actor: "alice"})
+	dr, err = c.Client.UndrainGateway(ctx(t), &graygwv1.UndrainGatewayRequest{Gateway: "gw1", Actor: "alice"})
 	if err != nil || !dr.GetChanged() || len(dr.GetBgp().GetAnnounced()) != 1 {
 		t.Fatalf("undrain: %v %v", dr, err)
 	}
 
 	// Losing the agent withdraws the path; it comes back once reconciled.
-	a.stop()
+	a.Stop()
 	took := waitPaths(t, sp, "agent stopped")
 	t.Logf("agent stopped -> path withdrawn in %s", took.Round(time.Millisecond))
 	if took > time.Second {
 		t.Errorf("withdrawal after the agent loss took %s", took)
 	}
-	st, _ = c.c.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
+	st, _ = c.Client.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
 	if w := st.GetWithdrawn(); len(w) != 1 || !slices.Equal(w[0].GetReasons(), []string{"p4runtime-disconnected"}) ||
-		!strings.Contains(w[0].GetDetail(), "P4Runtime session to "+a.addr+" down") {
+		!strings.Contains(w[0].GetDetail(), "P4Runtime session to "+a.Addr+" down") {
 		t.Fatalf("after the agent loss: %v", st)
 	}
-	a.start()
+	a.Start()
 	waitPaths(t, sp, "agent back", path1)
-	if s := c.eng.Status()[0]; !s.Synced {
+	if s := c.Engine.Status()[0]; !s.Synced {
 		t.Fatalf("announced before reconciled: %+v", s)
 	}
 
 	// Stop with withdraw empties the speaker.
-	if err := c.svc.StopBGP(ctx(t), true); err != nil {
+	if err := c.Service.StopBGP(ctx(t), true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.c.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1"}); status.Code(err) != codes.Unavailable {
+	if _, err := c.Client.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1"}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("drain after StopBGP: %v", err)
 	}
 }
@@ -235,11 +177,11 @@ func TestBGPFollowsTheGatewayAndDrains(t *testing.T) {
 // TestBGPCallsWithoutBGP: a controller without BGP says so.
 func TestBGPCallsWithoutBGP(t *testing.T) {
 	c := startController(t)
-	if _, err := c.c.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{}); status.Code(err) != codes.Unimplemented ||
+	if _, err := c.Client.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{}); status.Code(err) != codes.Unimplemented ||
 		!strings.Contains(err.Error(), "runs without BGP") {
 		t.Fatalf("BGPStatus: %v", err)
 	}
-	if _, err := c.c.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1"}); status.Code(err) != codes.Unimplemented {
+	if _, err := c.Client.DrainGateway(ctx(t), &graygwv1.DrainGatewayRequest{Gateway: "gw1"}); status.Code(err) != codes.Unimplemented {
 		t.Fatalf("DrainGateway: %v", err)
 	}
 }

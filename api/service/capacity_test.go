@@ -6,18 +6,16 @@ import (
 	"testing"
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/p4rt"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -43,19 +41,8 @@ func smallInfo(t *testing.T, rules int64) *p4info.Info {
 func startSmallAgent(t *testing.T, rules int64) string {
 	t.Helper()
 	info := smallInfo(t, rules)
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: dataplane.NewMemory(dataplane.Limits{}), Logger: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	p4v1.RegisterP4RuntimeServer(gs, srv)
-	go gs.Serve(lis)
-	t.Cleanup(func() { gs.Stop(); srv.Close() })
-	c, err := p4rt.Dial(lis.Addr().String(), p4rt.Options{DeviceID: 1, ElectionID: 1, Logger: logger(t)})
+	a := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{P4Info: info}})
+	c, err := p4rt.Dial(a.Addr, p4rt.Options{DeviceID: 1, ElectionID: 1, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +53,7 @@ func startSmallAgent(t *testing.T, rules int64) string {
 	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(projectInfo(t), nil)); err != nil {
 		t.Fatal(err)
 	}
-	return lis.Addr().String()
+	return a.Addr
 }
 
 // A cutover the gateway's gray_rules cannot hold is refused before it is
@@ -80,17 +67,17 @@ func TestCutoverOverflowingAGatewayIsRefused(t *testing.T) {
 	for _, dry := range []bool{true, false} {
 		o := opts("bob")
 		o.DryRun = dry
-		_, err := c.c.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: "10.0.0.6"}},
+		_, err := c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: "10.0.0.6"}},
 			Pool: "gray", Options: o})
 		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), want) {
 			t.Fatalf("dry run %v: err %v, want ResourceExhausted %q", dry, err, want)
 		}
 	}
-	if got, _ := c.c.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
+	if got, _ := c.Client.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
 		t.Fatalf("a refused cutover stored version %d", got.GetVersion())
 	}
 	// Diff reports it in the plan's note.
-	resp, err := c.c.Diff(ctx(t), &graygwv1.DiffRequest{IntentYaml: intentYAML(addr) +
+	resp, err := c.Client.Diff(ctx(t), &graygwv1.DiffRequest{IntentYaml: intentYAML(addr) +
 		"  - name: vm-10.0.0.6\n    match: {vip: vpc, vni: 5001, src: 10.0.0.6}\n    pool: gray\n"})
 	if err != nil || len(resp.GetPlans()) != 1 || !strings.Contains(resp.GetPlans()[0].GetNote(), want) {
 		t.Fatalf("diff: %v %v", resp, err)
@@ -116,28 +103,28 @@ func TestChangeOverflowingAnUnreachedGatewayIsRefused(t *testing.T) {
 	}})
 	o := opts("alice")
 	o.Wait = false
-	if _, err := c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(addr), Options: o}); err != nil {
+	if _, err := c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(addr), Options: o}); err != nil {
 		t.Fatalf("one rule fits: %v", err)
 	}
 	want := "gray_rules: intent needs 2 entries, gateway gw1 holds 1 (the size in its configured P4Info; gateway not reached yet); remove rules or use a larger build"
 	for _, dry := range []bool{true, false} {
 		o := opts("bob")
 		o.DryRun, o.Wait = dry, false
-		_, err := c.c.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: "10.0.0.6"}},
+		_, err := c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: "10.0.0.6"}},
 			Pool: "gray", Options: o})
 		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), want) {
 			t.Fatalf("cutover, dry run %v: err %v, want ResourceExhausted %q", dry, err, want)
 		}
-		_, err = c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(addr) +
+		_, err = c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(addr) +
 			"  - name: vm-10.0.0.6\n    match: {vip: vpc, vni: 5001, src: 10.0.0.6}\n    pool: gray\n", Options: o})
 		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), want) {
 			t.Fatalf("apply, dry run %v: err %v, want ResourceExhausted %q", dry, err, want)
 		}
 	}
-	if got, _ := c.c.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
+	if got, _ := c.Client.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
 		t.Fatalf("a refused change stored version %d", got.GetVersion())
 	}
-	for _, st := range c.eng.Status() {
+	for _, st := range c.Engine.Status() {
 		if st.InSync {
 			t.Fatalf("gateway %s reached: %+v", st.Name, st)
 		}

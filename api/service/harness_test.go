@@ -3,76 +3,34 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
-	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/engine"
-	"github.com/graygw/graygw/controller/store"
-	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/internal/stack"
 )
 
-func projectInfo(t testing.TB) *p4info.Info {
-	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
+func projectInfo(t testing.TB) *p4info.Info { return stack.P4Info(t) }
 
-func logger(t testing.TB) *slog.Logger {
-	if os.Getenv("GRAYGW_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func logger(t testing.TB) *slog.Logger { return stack.Logger(t) }
 
 // startAgent serves the XDP agent's P4Runtime server over a Memory dataplane on
 // a loopback port.
 func startAgent(t *testing.T) (string, *dataplane.Memory) {
 	t.Helper()
-	mem := dataplane.NewMemory(dataplane.Limits{})
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: projectInfo(t), Dataplane: mem, Logger: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	p4v1.RegisterP4RuntimeServer(gs, srv)
-	go gs.Serve(lis)
-	t.Cleanup(func() { gs.Stop(); srv.Close() })
-	return lis.Addr().String(), mem
+	a := stack.StartAgent(t, stack.AgentConfig{})
+	return a.Addr, a.Memory
 }
 
 // controller is the service on a unix socket in a temporary directory, with a
 // gRPC client on it.
-type controller struct {
-	svc    *service.Service
-	eng    *engine.Engine
-	store  store.Store
-	socket string
-	c      graygwv1.ControllerClient
-	stop   func() // stops serving and closes the engine and the store (idempotent)
-}
+type controller = stack.Controller
 
 // ctlOpts vary startControllerWith.
 type ctlOpts struct {
@@ -87,54 +45,8 @@ func startController(t *testing.T) *controller { return startControllerWith(t, c
 
 func startControllerWith(t *testing.T, o ctlOpts) *controller {
 	t.Helper()
-	dir := o.dir
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	st, err := store.OpenBolt(filepath.Join(dir, "graygw.db"), store.BoltOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour,
-		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		Store: st, Logger: logger(t), P4InfoFor: o.p4infoFor})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: logger(t), WaitTimeout: 30 * time.Second,
-		BGP: o.bgp, Probe: o.probe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "c.sock")
-	lis, err := service.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := svc.NewServer(service.UnixCredentials())
-	go gs.Serve(lis)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			conn.Close()
-			svc.Drain()
-			if o.bgp != nil {
-				svc.StopBGP(context.Background(), true)
-			}
-			gs.Stop()
-			eng.Close(context.Background())
-			st.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return &controller{svc: svc, eng: eng, store: st, socket: sock, c: graygwv1.NewControllerClient(conn), stop: stop}
+	return stack.StartController(t, stack.Config{Dir: o.dir, Engine: engine.Config{P4InfoFor: o.p4infoFor},
+		Service: service.Config{BGP: o.bgp, Probe: o.probe}})
 }
 
 func ctx(t testing.TB) context.Context {

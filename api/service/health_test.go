@@ -58,12 +58,12 @@ func TestBGPWithdrawsWithoutHealthyBackend(t *testing.T) {
 	c := startControllerWith(t, ctlOpts{bgp: cfg})
 	fctx, stopFollow := context.WithCancel(context.Background())
 	defer stopFollow()
-	go hc.Follow(fctx, c.eng)
+	go hc.Follow(fctx, c.Engine)
 
-	if _, err := c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(a.addr), Options: opts("t")}); err != nil {
+	if _, err := c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(a.Addr), Options: opts("t")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.svc.StartBGP(ctx(t)); err != nil {
+	if err := c.Service.StartBGP(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	waitPaths(t, sp, "announced at start", path1)
@@ -77,7 +77,7 @@ func TestBGPWithdrawsWithoutHealthyBackend(t *testing.T) {
 	pr.set(true, "10.2.0.11", "10.2.0.12")
 	waitBackend(t, hc, "10.2.0.11", health.StateDown)
 	waitBackend(t, hc, "10.2.0.12", health.StateDown)
-	st, _ := c.c.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
+	st, _ := c.Client.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
 	if p := st.GetAnnounced(); len(p) != 1 || !strings.Contains(p[0].GetDetail(), "healthy backends (weight > 0 and not down) per pool: base 0 (not counted: base-1 (10.2.0.11) down since") ||
 		!strings.Contains(p[0].GetDetail(), "gray 1") {
 		t.Fatalf("announced with the gray pool's backend up: %v", st)
@@ -88,7 +88,7 @@ func TestBGPWithdrawsWithoutHealthyBackend(t *testing.T) {
 	pr.set(true, "10.3.0.21")
 	waitPaths(t, sp, "every backend down")
 	t.Logf("last backend's checks failing -> withdrawn after %s (fall 3 x 20ms)", time.Since(t0).Round(time.Millisecond))
-	st, _ = c.c.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
+	st, _ = c.Client.BGPStatus(ctx(t), &graygwv1.BGPStatusRequest{})
 	w := st.GetWithdrawn()
 	if len(w) != 1 || !slices.Equal(w[0].GetReasons(), []string{string(bgp.ReasonNoHealthyBackend)}) ||
 		!strings.Contains(w[0].GetDetail(), "gray-1 (10.3.0.21) down since") ||

@@ -43,14 +43,14 @@ func TestRolloutOfVNIsFromTheIntentInventory(t *testing.T) {
 
 	// Without the inventory the plan is refused, saying where the VMs come from.
 	mustApply(t, c, intentYAML(addr), "t")
-	resp, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: invPlan, DryRun: true})
+	resp, err := c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: invPlan, DryRun: true})
 	if err != nil || len(resp.GetProblems()) != 2 || !strings.Contains(resp.GetProblems()[0].GetMessage(), "inventory in the intent") {
 		t.Fatalf("plan without inventory: %v %v", resp, err)
 	}
 	mustApply(t, c, intentYAML(addr)+inventory, "t")
 
 	// Probing the plan's VNI: 3 VMs x 2 destinations, all on base now.
-	pr, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{PlanYaml: invPlan, Vni: 5002, Options: &graygwv1.ProbeOptions{Count: 1}})
+	pr, err := c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{PlanYaml: invPlan, Vni: 5002, Options: &graygwv1.ProbeOptions{Count: 1}})
 	if err != nil || len(pr.GetResults()) != 6 {
 		t.Fatalf("probe of the plan: %v %v", pr, err)
 	}
@@ -63,7 +63,7 @@ func TestRolloutOfVNIsFromTheIntentInventory(t *testing.T) {
 		t.Fatalf("second destination %s, want the service prefix's first address", d)
 	}
 
-	resp, err = c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: invPlan, Actor: "alice"})
+	resp, err = c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: invPlan, Actor: "alice"})
 	if err != nil || resp.GetProgress().GetState() != "running" || len(resp.GetProgress().GetPrecheck()) != 6 {
 		t.Fatalf("start: %v %v", resp, err)
 	}
@@ -101,7 +101,7 @@ func TestRolloutOfVNIsFromTheIntentInventory(t *testing.T) {
 	}
 	// Exactly those VMs moved: the inventory's VMs answer from gray, a VM of
 	// VNI 5001 (outside the plan) still from base.
-	pr, err = c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Targets: []*graygwv1.ProbeTarget{
+	pr, err = c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Targets: []*graygwv1.ProbeTarget{
 		{Vni: 5002, Vm: "10.0.1.7", Router: "10.0.1.1", ExpectCluster: "gray"},
 		{Vni: 5002, Vm: "10.0.1.8", Router: "10.96.0.1", ExpectCluster: "gray"},
 		{Vni: 5001, Vm: "10.0.0.6", Router: "10.0.0.1", ExpectCluster: "base"}}})
@@ -129,14 +129,14 @@ func TestProbeExpandsTheInventoryServerSide(t *testing.T) {
 
 	// No inventory yet: FailedPrecondition, naming the vpcs entry to add.
 	mustApply(t, c, intentYAML(addr), "t")
-	_, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Vni: 5002, Options: opts})
+	_, err := c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Vni: 5002, Options: opts})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "VNI 5002 has no inventory in the intent in force: add a vpcs entry") {
 		t.Fatalf("VNI without inventory: %v", err)
 	}
 	mustApply(t, c, intentYAML(addr)+inventory, "t")
 
 	// The VNI alone: 3 VMs x 2 destinations, expectations from the tables.
-	pr, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Vni: 5002, Options: opts})
+	pr, err := c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Vni: 5002, Options: opts})
 	if err != nil || len(pr.GetResults()) != 6 {
 		t.Fatalf("vni 5002: %v %v", pr, err)
 	}
@@ -148,7 +148,7 @@ func TestProbeExpandsTheInventoryServerSide(t *testing.T) {
 		}
 	}
 	// Scopes: one VM by address only, one with its VNI; expect_cluster applies.
-	pr, err = c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, ExpectCluster: "base",
+	pr, err = c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, ExpectCluster: "base",
 		Inventory: []*graygwv1.InventoryScope{{Vm: "10.0.1.7"}, {Vni: 5002, Vm: "10.0.1.8"}}})
 	if err != nil || len(pr.GetResults()) != 4 || pr.GetResults()[0].GetTarget().GetVm() != "10.0.1.7" ||
 		pr.GetResults()[2].GetTarget().GetVm() != "10.0.1.8" || pr.GetResults()[0].GetTarget().GetExpectCluster() != "base" {
@@ -157,7 +157,7 @@ func TestProbeExpandsTheInventoryServerSide(t *testing.T) {
 	// The tables decide the expectation: the rule moving 10.0.1.6 makes it gray.
 	mustApply(t, c, intentYAML(addr)+
 		"  - {name: vm-10.0.1.6, match: {vip: vpc, vni: 5002, src: 10.0.1.6}, pool: gray}\n"+inventory, "t")
-	pr, err = c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, Inventory: []*graygwv1.InventoryScope{{Vni: 5002}}})
+	pr, err = c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, Inventory: []*graygwv1.InventoryScope{{Vni: 5002}}})
 	if err != nil || len(pr.GetResults()) != 6 {
 		t.Fatalf("after the VM rule: %v %v", pr, err)
 	}
@@ -186,13 +186,13 @@ func TestProbeExpandsTheInventoryServerSide(t *testing.T) {
 		{&graygwv1.ProbeRequest{ExpectCluster: "gray", Targets: []*graygwv1.ProbeTarget{{Vni: 5002, Vm: "10.0.1.7", Router: "10.0.1.1"}}},
 			codes.InvalidArgument, "explicit targets carry their own"},
 	} {
-		_, err := c.c.Probe(ctx(t), tc.req)
+		_, err := c.Client.Probe(ctx(t), tc.req)
 		if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%v: %v, want %s %q", tc.req, err, tc.code, tc.msg)
 		}
 	}
 	// The explicit form is unchanged.
-	pr, err = c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, Targets: []*graygwv1.ProbeTarget{{Vni: 5001, Vm: "10.0.0.6", Router: "10.0.0.1"}}})
+	pr, err = c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, Targets: []*graygwv1.ProbeTarget{{Vni: 5001, Vm: "10.0.0.6", Router: "10.0.0.1"}}})
 	if err != nil || len(pr.GetResults()) != 1 || pr.GetResults()[0].GetStatus() != "ok" || pr.GetResults()[0].GetTarget().GetExpectPool() != "base" {
 		t.Fatalf("explicit target: %v %v", pr, err)
 	}

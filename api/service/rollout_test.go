@@ -135,7 +135,7 @@ func planNamed(name string) string { return strings.Replace(plan, "name: r1", "n
 
 func ruleNames(t *testing.T, c *controller) []string {
 	t.Helper()
-	in, _ := c.eng.Intent()
+	in, _ := c.Engine.Intent()
 	var out []string
 	for _, r := range in.Rules {
 		out = append(out, r.Name)
@@ -146,7 +146,7 @@ func ruleNames(t *testing.T, c *controller) []string {
 // watch follows the rollout through RolloutWatch until the stream ends.
 func watch(t *testing.T, c *controller) []*graygwv1.RolloutProgress {
 	t.Helper()
-	s, err := c.c.RolloutWatch(ctx(t), &graygwv1.RolloutWatchRequest{})
+	s, err := c.Client.RolloutWatch(ctx(t), &graygwv1.RolloutWatchRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 	v := mustApply(t, c, intentYAML(addr), "t").GetVersion()
 
 	// Probe: expectations from the tables in force.
-	pr, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Targets: []*graygwv1.ProbeTarget{
+	pr, err := c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Targets: []*graygwv1.ProbeTarget{
 		{Vni: 5001, Vm: "10.0.0.5", Router: "10.0.0.1"}, {Vni: 5001, Vm: "10.0.0.6", Router: "10.0.0.1"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -186,29 +186,29 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		t.Fatalf("probe: %v", pr)
 	}
 	// A plan's VMs, expecting gray: wrong-backend.
-	pr, err = c.c.Probe(ctx(t), &graygwv1.ProbeRequest{PlanYaml: plan, Vni: 5002, Targets: nil,
+	pr, err = c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{PlanYaml: plan, Vni: 5002, Targets: nil,
 		Options: &graygwv1.ProbeOptions{Count: 1}})
 	if err != nil || len(pr.GetResults()) != 2 || pr.GetResults()[0].GetTarget().GetVni() != 5002 {
 		t.Fatalf("probe of a plan: %v %v", pr, err)
 	}
 
 	// Bad plans and refused steps change nothing.
-	resp, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: "version: 1\nname: X!\npool: gray\nvpcs: []\n"})
+	resp, err := c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: "version: 1\nname: X!\npool: gray\nvpcs: []\n"})
 	if err != nil || len(resp.GetProblems()) < 2 || resp.GetProgress() != nil {
 		t.Fatalf("bad plan: %v %v", resp, err)
 	}
-	resp, err = c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: strings.Replace(plan, "pool: gray\n", "pool: nope\n", 1)})
+	resp, err = c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: strings.Replace(plan, "pool: gray\n", "pool: nope\n", 1)})
 	if err != nil || len(resp.GetProblems()) != 1 || !strings.Contains(resp.GetProblems()[0].GetMessage(), "step 1") ||
 		!strings.Contains(resp.GetProblems()[0].GetMessage(), "nope") {
 		t.Fatalf("refused step: %v %v", resp, err)
 	}
 
 	// Dry run.
-	resp, err = c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan, DryRun: true})
+	resp, err = c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan, DryRun: true})
 	if err != nil || resp.GetProgress().GetState() != "dry-run" || resp.GetProgress().GetTotal() != 4 || len(resp.GetProgress().GetPrecheck()) != 4 {
 		t.Fatalf("dry run: %v %v", resp, err)
 	}
-	if _, cur := c.eng.Intent(); cur != v {
+	if _, cur := c.Engine.Intent(); cur != v {
 		t.Fatalf("a dry run changed the intent: version %d -> %d", v, cur)
 	}
 
@@ -224,11 +224,11 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		}
 	}
 	h.mu.Unlock()
-	resp, err = c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan, Actor: "alice"})
+	resp, err = c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan, Actor: "alice"})
 	if err != nil || resp.GetProgress().GetState() != "running" {
 		t.Fatalf("start: %v %v", resp, err)
 	}
-	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r9")}); status.Code(err) != codes.FailedPrecondition {
+	if _, err := c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r9")}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("a second rollout while one runs: %v", err)
 	}
 	go func() {
@@ -252,7 +252,7 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 	if got := strings.Join(ruleNames(t, c), " "); got != want {
 		t.Fatalf("rules %s, want %s", got, want)
 	}
-	hist, _ := c.c.History(ctx(t), &graygwv1.HistoryRequest{Limit: 1})
+	hist, _ := c.Client.History(ctx(t), &graygwv1.HistoryRequest{Limit: 1})
 	if ev := hist.GetEvents()[0]; ev.GetOperation() != "cutover" || !strings.Contains(ev.GetActor(), "rollout r1 (started by alice") {
 		t.Fatalf("last event: %v", ev)
 	}
@@ -263,14 +263,14 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 	}
 
 	// A broken gray backend: the first step fails its probes and is rolled back.
-	if _, err := c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_STEP, Options: opts("t")}); err != nil {
+	if _, err := c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_STEP, Options: opts("t")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []string{"r1.5002", "r1.5002.10.0.1.6", "r1.5001", "r1.5001.10.0.0.6"} {
-		c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: r, Options: opts("t")})
+		c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: r, Options: opts("t")})
 	}
 	h.setBroken("gray-1", true)
-	resp, err = c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r2")})
+	resp, err = c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r2")})
 	if err != nil || resp.GetProgress() == nil {
 		t.Fatalf("start r2: %v %v", resp, err)
 	}
@@ -290,7 +290,7 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		}
 	}
 	h.setBroken("gray-1", false)
-	if _, err := c.c.RolloutAbort(ctx(t), &graygwv1.RolloutActionRequest{}); err != nil {
+	if _, err := c.Client.RolloutAbort(ctx(t), &graygwv1.RolloutActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	watch(t, c)
@@ -309,7 +309,7 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		}
 	}
 	h.mu.Unlock()
-	resp, err = c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r3")})
+	resp, err = c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r3")})
 	if err != nil || resp.GetProgress() == nil {
 		t.Fatalf("start r3: %v %v", resp, err)
 	}
@@ -319,7 +319,7 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		t.Fatal("step 2's probes never ran")
 	}
 	stopped := make(chan struct{})
-	go func() { c.stop(); close(stopped) }()
+	go func() { c.Stop(); close(stopped) }()
 	time.Sleep(100 * time.Millisecond)
 	close(release)
 	<-stopped
@@ -327,7 +327,7 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 	h.gate = nil
 	h.mu.Unlock()
 	c = startControllerWith(t, ctlOpts{dir: dir, probe: h.host()})
-	st, err := c.c.RolloutStatus(ctx(t), &graygwv1.RolloutStatusRequest{})
+	st, err := c.Client.RolloutStatus(ctx(t), &graygwv1.RolloutStatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		!strings.Contains(p.GetMessage(), "controller restarted during step 2 of 4 (vni 5001, probing)") {
 		t.Fatalf("after the restart: %v", p)
 	}
-	if _, err := c.c.RolloutResume(ctx(t), &graygwv1.RolloutActionRequest{}); err != nil {
+	if _, err := c.Client.RolloutResume(ctx(t), &graygwv1.RolloutActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	seen = watch(t, c)
@@ -348,7 +348,7 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 	}
 
 	// Pause during step 1: the rollout stops after it; resume goes on.
-	if _, err := c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: opts("t")}); err != nil {
+	if _, err := c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: opts("t")}); err != nil {
 		t.Fatal(err)
 	}
 	release = make(chan struct{})
@@ -363,11 +363,11 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		}
 	}
 	h.mu.Unlock()
-	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r4")}); err != nil {
+	if _, err := c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r4")}); err != nil {
 		t.Fatal(err)
 	}
 	<-reached
-	pp, err := c.c.RolloutPause(ctx(t), &graygwv1.RolloutActionRequest{})
+	pp, err := c.Client.RolloutPause(ctx(t), &graygwv1.RolloutActionRequest{})
 	if err != nil || !pp.GetProgress().GetPauseRequested() || pp.GetProgress().GetState() != "running" {
 		t.Fatalf("pause: %v %v", pp, err)
 	}
@@ -377,16 +377,16 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 		!strings.Contains(last.GetMessage(), "paused before step 2 of 4") {
 		t.Fatalf("paused: %v", last)
 	}
-	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r5")}); status.Code(err) != codes.FailedPrecondition {
+	if _, err := c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: planNamed("r5")}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("a start while one is paused: %v", err)
 	}
-	if _, err := c.c.RolloutResume(ctx(t), &graygwv1.RolloutActionRequest{}); err != nil {
+	if _, err := c.Client.RolloutResume(ctx(t), &graygwv1.RolloutActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if seen = watch(t, c); seen[len(seen)-1].GetState() != "completed" {
 		t.Fatalf("resumed after the pause: %v", seen[len(seen)-1])
 	}
-	if _, err := c.c.RolloutResume(ctx(t), &graygwv1.RolloutActionRequest{}); status.Code(err) != codes.FailedPrecondition {
+	if _, err := c.Client.RolloutResume(ctx(t), &graygwv1.RolloutActionRequest{}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("resume of a completed rollout: %v", err)
 	}
 }
@@ -395,15 +395,15 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 // so; status still answers.
 func TestProbeAndRolloutWithoutProbeHost(t *testing.T) {
 	c := startController(t)
-	if _, err := c.c.Probe(ctx(t), &graygwv1.ProbeRequest{Targets: []*graygwv1.ProbeTarget{{Vni: 1, Vm: "10.0.0.1", Router: "10.0.0.2"}}}); status.Code(err) != codes.Unimplemented ||
+	if _, err := c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Targets: []*graygwv1.ProbeTarget{{Vni: 1, Vm: "10.0.0.1", Router: "10.0.0.2"}}}); status.Code(err) != codes.Unimplemented ||
 		!strings.Contains(err.Error(), "no probe host") {
 		t.Fatalf("Probe: %v", err)
 	}
-	if _, err := c.c.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan}); status.Code(err) != codes.Unimplemented ||
+	if _, err := c.Client.RolloutStart(ctx(t), &graygwv1.RolloutStartRequest{PlanYaml: plan}); status.Code(err) != codes.Unimplemented ||
 		!strings.Contains(err.Error(), "probe: section") {
 		t.Fatalf("RolloutStart: %v", err)
 	}
-	if _, err := c.c.RolloutStatus(ctx(t), &graygwv1.RolloutStatusRequest{}); status.Code(err) != codes.NotFound {
+	if _, err := c.Client.RolloutStatus(ctx(t), &graygwv1.RolloutStatusRequest{}); status.Code(err) != codes.NotFound {
 		t.Fatalf("RolloutStatus: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ import (
 
 func mustApply(t *testing.T, c *controller, doc, actor string) *graygwv1.ChangeResult {
 	t.Helper()
-	resp, err := c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: doc, Options: opts(actor)})
+	resp, err := c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: doc, Options: opts(actor)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestApplyRefusesAnInvalidIntentAndStoresNothing(t *testing.T) {
 	c := startController(t)
 	bad := strings.Replace(intentYAML(addr), "pool: gray\n", "pool: nowhere\n", 1)
 	bad = strings.Replace(bad, "address: 10.255.0.1", "address: 10.255.0.300", 1)
-	resp, err := c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: bad, Options: opts("alice")})
+	resp, err := c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: bad, Options: opts("alice")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,18 +61,18 @@ func TestApplyRefusesAnInvalidIntentAndStoresNothing(t *testing.T) {
 	if got["vips[0].address"] != "address" || got["gray_rules[0].pool"] != "unknown_ref" {
 		t.Fatalf("problems %v", r.GetProblems())
 	}
-	if _, err := c.c.Get(ctx(t), &graygwv1.GetRequest{}); status.Code(err) != codes.NotFound {
+	if _, err := c.Client.Get(ctx(t), &graygwv1.GetRequest{}); status.Code(err) != codes.NotFound {
 		t.Fatalf("Get after a refused apply: %v", err)
 	}
-	h, _ := c.c.History(ctx(t), &graygwv1.HistoryRequest{})
+	h, _ := c.Client.History(ctx(t), &graygwv1.HistoryRequest{})
 	if len(h.GetEvents()) != 0 {
 		t.Fatalf("history after a refused apply: %v", h)
 	}
-	if st := c.eng.Status(); len(st) != 0 {
+	if st := c.Engine.Status(); len(st) != 0 {
 		t.Fatalf("a refused intent is managed: %+v", st)
 	}
 	// An empty document is refused too.
-	resp, _ = c.c.Apply(ctx(t), &graygwv1.ApplyRequest{})
+	resp, _ = c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{})
 	if p := resp.GetResult().GetProblems(); len(p) != 1 || p[0].GetPath() != "intent_yaml" {
 		t.Fatalf("empty apply: %v", resp)
 	}
@@ -93,11 +93,11 @@ func TestApplyStoresHistoryAndBringsTheGatewayInSync(t *testing.T) {
 	if g.GetEntriesWritten() != uint64(r.GetPlans()[0].GetInserts()) || g.GetEntries() != g.GetEntriesWritten() {
 		t.Fatalf("gateway wrote %d of a plan of %d inserts: %v", g.GetEntriesWritten(), r.GetPlans()[0].GetInserts(), g)
 	}
-	got, err := c.c.Get(ctx(t), &graygwv1.GetRequest{})
+	got, err := c.Client.Get(ctx(t), &graygwv1.GetRequest{})
 	if err != nil || got.GetIntentYaml() != doc || got.GetVersion() != 1 {
 		t.Fatalf("Get = %v, %v", got, err)
 	}
-	h, err := c.c.History(ctx(t), &graygwv1.HistoryRequest{})
+	h, err := c.Client.History(ctx(t), &graygwv1.HistoryRequest{})
 	if err != nil || len(h.GetEvents()) != 1 {
 		t.Fatalf("History = %v, %v", h, err)
 	}
@@ -109,12 +109,12 @@ func TestApplyStoresHistoryAndBringsTheGatewayInSync(t *testing.T) {
 	}
 
 	// The same document again: nothing stored.
-	resp, err := c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: doc, Options: opts("alice")})
+	resp, err := c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: doc, Options: opts("alice")})
 	if err != nil || !resp.GetResult().GetUnchanged() || resp.GetResult().GetApplied() || resp.GetResult().GetVersion() != 1 {
 		t.Fatalf("re-apply: %v, %v", resp, err)
 	}
 	// A stale expected_version is refused.
-	_, err = c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: doc + "\n", Options: &graygwv1.ChangeOptions{ExpectedVersion: 7}})
+	_, err = c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: doc + "\n", Options: &graygwv1.ChangeOptions{ExpectedVersion: 7}})
 	if status.Code(err) != codes.Aborted {
 		t.Fatalf("stale expected_version: %v", err)
 	}
@@ -124,20 +124,20 @@ func TestDryRunAndDiffChangeNothing(t *testing.T) {
 	addr, _ := startAgent(t)
 	c := startController(t)
 	doc := intentYAML(addr)
-	resp, err := c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: doc, Options: &graygwv1.ChangeOptions{DryRun: true}})
+	resp, err := c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: doc, Options: &graygwv1.ChangeOptions{DryRun: true}})
 	if err != nil || resp.GetResult().GetApplied() || len(resp.GetResult().GetPlans()) != 1 {
 		t.Fatalf("dry run: %v, %v", resp, err)
 	}
 	if p := resp.GetResult().GetPlans()[0]; p.GetReachable() || !strings.Contains(p.GetNote(), "not managed yet") {
 		t.Fatalf("dry-run plan of a gateway not managed yet: %v", p)
 	}
-	if _, err := c.c.Get(ctx(t), &graygwv1.GetRequest{}); status.Code(err) != codes.NotFound {
+	if _, err := c.Client.Get(ctx(t), &graygwv1.GetRequest{}); status.Code(err) != codes.NotFound {
 		t.Fatalf("a dry run stored the intent: %v", err)
 	}
 	mustApply(t, c, doc, "alice")
 
 	// Diff of the current intent: no drift.
-	d, err := c.c.Diff(ctx(t), &graygwv1.DiffRequest{})
+	d, err := c.Client.Diff(ctx(t), &graygwv1.DiffRequest{})
 	if err != nil || len(d.GetPlans()) != 1 || d.GetBaseVersion() != 1 {
 		t.Fatalf("Diff = %v, %v", d, err)
 	}
@@ -146,7 +146,7 @@ func TestDryRunAndDiffChangeNothing(t *testing.T) {
 	}
 	// Diff of a changed document: the rule removed, never applied.
 	noRule := doc[:strings.Index(doc, "gray_rules:")]
-	d, err = c.c.Diff(ctx(t), &graygwv1.DiffRequest{IntentYaml: noRule})
+	d, err = c.Client.Diff(ctx(t), &graygwv1.DiffRequest{IntentYaml: noRule})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +157,11 @@ func TestDryRunAndDiffChangeNothing(t *testing.T) {
 	if g := p.GetGroups(); len(g) != 1 || g[0].GetOrigin() != "rule vm-10.0.0.5" || g[0].GetOp() != "DELETE" {
 		t.Fatalf("groups %v", g)
 	}
-	if got, _ := c.c.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
+	if got, _ := c.Client.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
 		t.Fatalf("Diff changed the version to %d", got.GetVersion())
 	}
 	// A broken document gets problems.
-	d, err = c.c.Diff(ctx(t), &graygwv1.DiffRequest{IntentYaml: "version: 1\ncolour: blue\n"})
+	d, err = c.Client.Diff(ctx(t), &graygwv1.DiffRequest{IntentYaml: "version: 1\ncolour: blue\n"})
 	if err != nil || len(d.GetProblems()) == 0 || len(d.GetPlans()) != 0 {
 		t.Fatalf("Diff of a broken document: %v, %v", d, err)
 	}
@@ -181,7 +181,7 @@ func TestCutoverEveryScope(t *testing.T) {
 	c := startController(t)
 	mustApply(t, c, intentYAML(addr), "alice")
 
-	st, _ := c.c.Status(ctx(t), &graygwv1.StatusRequest{})
+	st, _ := c.Client.Status(ctx(t), &graygwv1.StatusRequest{})
 	if v := vni(st, 5001); v.GetState() != graygwv1.GrayState_PARTLY_GRAY || fmt.Sprint(v.GetVips()[0].GetGrayVms()) != "[10.0.0.5]" {
 		t.Fatalf("VNI 5001 before: %v", v)
 	}
@@ -200,7 +200,7 @@ func TestCutoverEveryScope(t *testing.T) {
 		{&graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: 5003, Percent: 10}}, Pool: "gray", Vip: "vpc"}, "vpc.pct-5003"},
 	} {
 		tc.req.Options = opts("bob")
-		resp, err := c.c.Cutover(ctx(t), tc.req)
+		resp, err := c.Client.Cutover(ctx(t), tc.req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +208,7 @@ func TestCutoverEveryScope(t *testing.T) {
 			t.Fatalf("cutover %v: rule %q, result %v", tc.req.GetScope(), resp.GetRule(), r)
 		}
 	}
-	st, _ = c.c.Status(ctx(t), &graygwv1.StatusRequest{})
+	st, _ = c.Client.Status(ctx(t), &graygwv1.StatusRequest{})
 	v5001 := vni(st, 5001)
 	if v5001.GetState() != graygwv1.GrayState_PARTLY_GRAY || fmt.Sprint(v5001.GetVips()[0].GetGrayVms()) != "[10.0.0.5 10.0.0.9]" {
 		t.Fatalf("VNI 5001 after: %v", v5001)
@@ -224,7 +224,7 @@ func TestCutoverEveryScope(t *testing.T) {
 	}
 
 	// Raising the percentage updates the rule in place.
-	resp, err := c.c.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: 5003, Percent: 50}},
+	resp, err := c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: 5003, Percent: 50}},
 		Pool: "gray", Vip: "vpc", Options: opts("bob")})
 	if err != nil || !resp.GetReplaced() || !resp.GetResult().GetApplied() {
 		t.Fatalf("raise percent: %v, %v", resp, err)
@@ -233,20 +233,20 @@ func TestCutoverEveryScope(t *testing.T) {
 		t.Fatalf("raising a percentage should modify one entry: %v", p)
 	}
 	// The same cutover again changes nothing.
-	resp, err = c.c.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: 5003, Percent: 50}},
+	resp, err = c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: 5003, Percent: 50}},
 		Pool: "gray", Vip: "vpc", Options: opts("bob")})
 	if err != nil || !resp.GetResult().GetUnchanged() || resp.GetResult().GetApplied() {
 		t.Fatalf("repeat cutover: %v, %v", resp, err)
 	}
 
 	// The operator's comments survive the edits.
-	got, _ := c.c.Get(ctx(t), &graygwv1.GetRequest{})
+	got, _ := c.Client.Get(ctx(t), &graygwv1.GetRequest{})
 	for _, comment := range []string{"# graygw test intent", "# the agent under test", "# the first VM moved"} {
 		if !strings.Contains(got.GetIntentYaml(), comment) {
 			t.Fatalf("comment %q lost:\n%s", comment, got.GetIntentYaml())
 		}
 	}
-	h, _ := c.c.History(ctx(t), &graygwv1.HistoryRequest{Limit: 1})
+	h, _ := c.Client.History(ctx(t), &graygwv1.HistoryRequest{Limit: 1})
 	if ev := h.GetEvents()[0]; ev.GetOperation() != change.OpCutover || !strings.HasPrefix(ev.GetActor(), "bob") ||
 		ev.GetSummary() != "cutover VNI 5003 to VIP vpc (50% of its VMs) to pool gray (rule vpc.pct-5003 updated)" {
 		t.Fatalf("event %v", ev)
@@ -258,7 +258,7 @@ func ptr[T any](v T) *T { return &v }
 func TestCutoverRefusals(t *testing.T) {
 	addr, _ := startAgent(t)
 	c := startController(t)
-	resp, err := c.c.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: 5002}}, Pool: "gray"})
+	resp, err := c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: 5002}}, Pool: "gray"})
 	if err != nil || len(resp.GetResult().GetProblems()) != 1 {
 		t.Fatalf("cutover without an intent: %v, %v", resp, err)
 	}
@@ -275,7 +275,7 @@ func TestCutoverRefusals(t *testing.T) {
 		{&graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: 5002}}, Pool: "gray", Rule: "vm-10.0.0.5"}, "cutover.rule", "duplicate"},
 	} {
 		tc.req.Options = opts("bob")
-		resp, err := c.c.Cutover(ctx(t), tc.req)
+		resp, err := c.Client.Cutover(ctx(t), tc.req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +284,7 @@ func TestCutoverRefusals(t *testing.T) {
 			t.Errorf("cutover %v: want problem %s (%s), got %v", tc.req, tc.path, tc.clss, r.GetProblems())
 		}
 	}
-	if got, _ := c.c.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
+	if got, _ := c.Client.Get(ctx(t), &graygwv1.GetRequest{}); got.GetVersion() != 1 {
 		t.Fatalf("a refused cutover stored version %d", got.GetVersion())
 	}
 }
@@ -296,7 +296,7 @@ func TestRollbackStepAndAll(t *testing.T) {
 	mustApply(t, c, doc, "alice") // v1
 	cut := func(n uint32) {
 		t.Helper()
-		resp, err := c.c.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: fmt.Sprintf("10.0.0.%d", n)}},
+		resp, err := c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: fmt.Sprintf("10.0.0.%d", n)}},
 			Pool: "gray", Options: opts("bob")})
 		if err != nil || !resp.GetResult().GetApplied() {
 			t.Fatalf("cutover: %v, %v", resp, err)
@@ -305,7 +305,7 @@ func TestRollbackStepAndAll(t *testing.T) {
 	cut(20) // v2, event 2
 	cut(21) // v3, event 3
 	rules := func() string {
-		got, _ := c.c.Get(ctx(t), &graygwv1.GetRequest{})
+		got, _ := c.Client.Get(ctx(t), &graygwv1.GetRequest{})
 		var names []string
 		for _, l := range strings.Split(got.GetIntentYaml(), "\n") {
 			if n, ok := strings.CutPrefix(strings.TrimSpace(l), "- name: vm-"); ok {
@@ -316,7 +316,7 @@ func TestRollbackStepAndAll(t *testing.T) {
 	}
 	step := func() *graygwv1.RollbackResponse {
 		t.Helper()
-		resp, err := c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_STEP, Options: opts("carol")})
+		resp, err := c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_STEP, Options: opts("carol")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +328,7 @@ func TestRollbackStepAndAll(t *testing.T) {
 	if r := step(); r.GetUndone() != 2 || rules() != "10.0.0.5" {
 		t.Fatalf("second step undid %d, rules %s", r.GetUndone(), rules())
 	}
-	if got, _ := c.c.Get(ctx(t), &graygwv1.GetRequest{}); got.GetIntentYaml() != doc || got.GetVersion() != 5 {
+	if got, _ := c.Client.Get(ctx(t), &graygwv1.GetRequest{}); got.GetIntentYaml() != doc || got.GetVersion() != 5 {
 		t.Fatalf("after two steps: version %d, document differs from v1: %v", got.GetVersion(), got.GetIntentYaml() != doc)
 	}
 	// The first intent cannot be undone.
@@ -337,27 +337,27 @@ func TestRollbackStepAndAll(t *testing.T) {
 	}
 
 	// ALL removes every rule, and a STEP brings them back.
-	resp, err := c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: opts("carol")})
+	resp, err := c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: opts("carol")})
 	if err != nil || !resp.GetResult().GetApplied() || fmt.Sprint(resp.GetRemovedRules()) != "[vm-10.0.0.5]" || rules() != "" {
 		t.Fatalf("rollback all: %v, %v (rules %s)", resp, err, rules())
 	}
 	if g := resp.GetResult().GetGateways()[0]; !g.GetInSync() {
 		t.Fatalf("gateway after rollback all: %v", g)
 	}
-	st, _ := c.c.Status(ctx(t), &graygwv1.StatusRequest{})
+	st, _ := c.Client.Status(ctx(t), &graygwv1.StatusRequest{})
 	for _, v := range st.GetVnis() {
 		if v.GetState() != graygwv1.GrayState_BASE {
 			t.Fatalf("VNI %d is %v after rollback all", v.GetVni(), v.GetState())
 		}
 	}
-	resp, _ = c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: opts("carol")})
+	resp, _ = c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_ALL, Options: opts("carol")})
 	if !resp.GetResult().GetUnchanged() {
 		t.Fatalf("second rollback all: %v", resp)
 	}
 	if r := step(); r.GetUndone() != 6 || rules() != "10.0.0.5" {
 		t.Fatalf("step after all undid %d, rules %s", r.GetUndone(), rules())
 	}
-	h, _ := c.c.History(ctx(t), &graygwv1.HistoryRequest{})
+	h, _ := c.Client.History(ctx(t), &graygwv1.HistoryRequest{})
 	var ops []string
 	for _, ev := range h.GetEvents() {
 		ops = append(ops, fmt.Sprintf("%d:%s:%d", ev.GetSeq(), ev.GetOperation(), ev.GetUndoes()))
@@ -365,21 +365,21 @@ func TestRollbackStepAndAll(t *testing.T) {
 	if got := strings.Join(ops, " "); got != "7:rollback:6 6:rollback-all:0 5:rollback:2 4:rollback:3 3:cutover:0 2:cutover:0 1:apply:0" {
 		t.Fatalf("history %s", got)
 	}
-	if r, err := c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{}); err != nil || len(r.GetResult().GetProblems()) != 1 {
+	if r, err := c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{}); err != nil || len(r.GetResult().GetProblems()) != 1 {
 		t.Fatalf("rollback without a mode: %v, %v", r, err)
 	}
 
 	// RULE removes one rule, whenever it was added.
 	cut(30)
 	cut(31)
-	resp, err = c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: "vm-5001-10.0.0.30", Options: opts("carol")})
+	resp, err = c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: "vm-5001-10.0.0.30", Options: opts("carol")})
 	if err != nil || !resp.GetResult().GetApplied() || fmt.Sprint(resp.GetRemovedRules()) != "[vm-5001-10.0.0.30]" || rules() != "10.0.0.5,5001-10.0.0.31" {
 		t.Fatalf("rollback rule: %v, %v (rules %s)", resp, err, rules())
 	}
 	if p := resp.GetResult().GetPlans()[0]; p.GetDeletes() != 1 || p.GetInserts()+p.GetModifies() != 0 {
 		t.Fatalf("removing one rule should delete one entry: %v", p)
 	}
-	resp, err = c.c.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: "nope", Options: opts("carol")})
+	resp, err = c.Client.Rollback(ctx(t), &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: "nope", Options: opts("carol")})
 	if err != nil || resp.GetResult().GetApplied() || resp.GetResult().GetProblems()[0].GetPath() != "rollback.rule" {
 		t.Fatalf("rollback of an unknown rule: %v, %v", resp, err)
 	}
@@ -389,7 +389,7 @@ func TestCountersThroughTheAPI(t *testing.T) {
 	addr, _ := startAgent(t)
 	c := startController(t)
 	mustApply(t, c, intentYAML(addr), "alice")
-	resp, err := c.c.Counters(ctx(t), &graygwv1.CountersRequest{})
+	resp, err := c.Client.Counters(ctx(t), &graygwv1.CountersRequest{})
 	if err != nil || len(resp.GetGateways()) != 1 {
 		t.Fatalf("Counters = %v, %v", resp, err)
 	}
@@ -398,7 +398,7 @@ func TestCountersThroughTheAPI(t *testing.T) {
 		len(g.GetBackends()) != 3 || len(g.GetDrops()) != 15 {
 		t.Fatalf("counters %v", g)
 	}
-	if _, err := c.c.Counters(ctx(t), &graygwv1.CountersRequest{Gateway: "gw9"}); status.Code(err) != codes.NotFound {
+	if _, err := c.Client.Counters(ctx(t), &graygwv1.CountersRequest{Gateway: "gw9"}); status.Code(err) != codes.NotFound {
 		t.Fatalf("counters of an unknown gateway: %v", err)
 	}
 }
@@ -407,16 +407,16 @@ func TestDrainRefusesChangesKeepsReads(t *testing.T) {
 	addr, _ := startAgent(t)
 	c := startController(t)
 	mustApply(t, c, intentYAML(addr), "alice")
-	c.svc.Drain()
-	_, err := c.c.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(addr) + "\n"})
+	c.Service.Drain()
+	_, err := c.Client.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(addr) + "\n"})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("Apply while draining: %v", err)
 	}
-	_, err = c.c.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: 5002}}, Pool: "gray"})
+	_, err = c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: 5002}}, Pool: "gray"})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("Cutover while draining: %v", err)
 	}
-	st, err := c.c.Status(ctx(t), &graygwv1.StatusRequest{})
+	st, err := c.Client.Status(ctx(t), &graygwv1.StatusRequest{})
 	if err != nil || !st.GetDraining() || st.GetVersion() != 1 {
 		t.Fatalf("Status while draining: %v, %v", st, err)
 	}
@@ -426,21 +426,21 @@ func TestRestartedControllerResumesTheStoredIntent(t *testing.T) {
 	addr, _ := startAgent(t)
 	c := startController(t)
 	// Seed applies only to an empty store.
-	applied, err := c.svc.Seed(ctx(t), []byte(intentYAML(addr)), "graygw-controller --intent")
+	applied, err := c.Service.Seed(ctx(t), []byte(intentYAML(addr)), "graygw-controller --intent")
 	if err != nil || !applied {
 		t.Fatalf("Seed = %v, %v", applied, err)
 	}
-	applied, err = c.svc.Seed(ctx(t), []byte("version: 1\n"), "graygw-controller --intent")
+	applied, err = c.Service.Seed(ctx(t), []byte("version: 1\n"), "graygw-controller --intent")
 	if err != nil || applied {
 		t.Fatalf("second Seed = %v, %v", applied, err)
 	}
-	if _, err := c.eng.WaitVersion(ctx(t), 1); err != nil {
+	if _, err := c.Engine.WaitVersion(ctx(t), 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.svc.Seed(ctx(t), []byte("version: 1\n"), "x"); err != nil {
+	if _, err := c.Service.Seed(ctx(t), []byte("version: 1\n"), "x"); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := c.c.History(ctx(t), &graygwv1.HistoryRequest{})
+	h, _ := c.Client.History(ctx(t), &graygwv1.HistoryRequest{})
 	if len(h.GetEvents()) != 1 || h.GetEvents()[0].GetOperation() != change.OpSeed || h.GetEvents()[0].GetActor() != "graygw-controller --intent" {
 		t.Fatalf("history %v", h)
 	}
@@ -448,7 +448,7 @@ func TestRestartedControllerResumesTheStoredIntent(t *testing.T) {
 
 func TestSocketInUseIsRefused(t *testing.T) {
 	c := startController(t)
-	if _, err := service.ListenUnix(c.socket); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, err := service.ListenUnix(c.Socket); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second listener on a live socket: %v", err)
 	}
 	// A stale socket file (nobody listening) is replaced.
@@ -533,7 +533,7 @@ func TestTCPNeedsAClientCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := c.svc.NewServer(credentials.NewTLS(cfg))
+	gs := c.Service.NewServer(credentials.NewTLS(cfg))
 	go gs.Serve(lis)
 	defer gs.Stop()
 

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,20 +12,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-
-	"github.com/graygw/graygw/agent/dataplane"
-	"github.com/graygw/graygw/agent/p4info"
-	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
-	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // envChild makes the test binary a controller process (JSON argument list), as
@@ -48,71 +39,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// stoppableAgent is an agent a test can stop (the gateway is lost) and start
-// again on the same address.
-type stoppableAgent struct {
-	t    *testing.T
-	addr string
-	mem  *dataplane.Memory
-	mu   sync.Mutex
-	gs   *grpc.Server
-	srv  *server.Server
-}
-
-func startStoppableAgent(t *testing.T) *stoppableAgent {
-	t.Helper()
-	a := &stoppableAgent{t: t, addr: "127.0.0.1:0", mem: dataplane.NewMemory(dataplane.Limits{})}
-	a.start()
-	t.Cleanup(a.stop)
-	return a
-}
-
-func (a *stoppableAgent) start() {
-	a.t.Helper()
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: mustInfo(a.t), Dataplane: a.mem, Logger: quiet()})
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	var lis net.Listener
-	for i := 0; ; i++ {
-		if lis, err = net.Listen("tcp", a.addr); err == nil || i == 50 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	a.addr = lis.Addr().String()
-	gs := grpc.NewServer()
-	p4v1.RegisterP4RuntimeServer(gs, srv)
-	go gs.Serve(lis)
-	a.mu.Lock()
-	a.gs, a.srv = gs, srv
-	a.mu.Unlock()
-}
-
-func (a *stoppableAgent) stop() {
-	a.mu.Lock()
-	gs, srv := a.gs, a.srv
-	a.gs, a.srv = nil, nil
-	a.mu.Unlock()
-	if gs != nil {
-		gs.Stop()
-		srv.Close()
-	}
-}
+// startStoppableAgent is an agent a test can stop (the gateway is lost) and
+// start again on the same address, over the same dataplane.
+func startStoppableAgent(t *testing.T) *stack.Agent { return stack.StartAgent(t, stack.AgentConfig{}) }
 
 // bgpController writes the config and the intent for two agents and returns
 // the controller's arguments.
-func bgpController(t *testing.T, dir string, a1, a2 *stoppableAgent, extra ...string) []string {
+func bgpController(t *testing.T, dir string, a1, a2 *stack.Agent, extra ...string) []string {
 	t.Helper()
 	cfg := filepath.Join(dir, "controller.yaml")
 	in := filepath.Join(dir, "intent.yaml")
 	if err := os.WriteFile(cfg, []byte(bgpSection()+strings.Join(extra, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(in, []byte(twoGatewayIntent(a1.addr, a2.addr)), 0o600); err != nil {
+	if err := os.WriteFile(in, []byte(twoGatewayIntent(a1.Addr, a2.Addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return []string{"--config", cfg, "--store", filepath.Join(dir, "c.db"), "--listen-unix", filepath.Join(dir, "c.sock"),
@@ -185,12 +125,12 @@ func TestDaemonAnnouncesToBIRD(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, birdGW1, birdGW2)
-	timed("agent of gw2 stopped", time.Second, a2.stop, birdGW1)
+	timed("agent of gw2 stopped", time.Second, a2.Stop, birdGW1)
 	st, _ = c.BGPStatus(context.Background(), &graygwv1.BGPStatusRequest{})
 	if w := st.GetWithdrawn(); len(w) != 1 || w[0].GetGateway() != "gw2" || w[0].GetReasons()[0] != "p4runtime-disconnected" {
 		t.Fatalf("withdrawn after the agent loss: %v", st)
 	}
-	timed("agent of gw2 back", 10*time.Second, a2.start, birdGW1, birdGW2)
+	timed("agent of gw2 back", 10*time.Second, a2.Start, birdGW1, birdGW2)
 
 	// The first signal withdraws every path before the process exits.
 	t0 := time.Now()
@@ -414,17 +354,6 @@ func TestKeepRoutesOnExit(t *testing.T) {
 	}
 	b.waitHops(t, 5*time.Second, "withdrawn by the second controller's exit")
 }
-
-func mustInfo(t *testing.T) *p4info.Info {
-	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
-
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // grepLines returns the lines of s that contain one of words.
 func grepLines(s string, words ...string) string {

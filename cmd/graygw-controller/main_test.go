@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,16 +15,14 @@ import (
 	"testing"
 	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/graygw/graygw/agent/dataplane"
-	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/internal/syncbuf"
-	"github.com/graygw/graygw/p4src"
 )
 
 func TestHelpTeaches(t *testing.T) {
@@ -149,24 +146,7 @@ func (g *gate) block() {
 // startAgent serves the XDP agent's P4Runtime server over dp on a loopback port.
 func startAgent(t *testing.T, dp dataplane.Dataplane) string {
 	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: dp,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	p4v1.RegisterP4RuntimeServer(gs, srv)
-	go gs.Serve(lis)
-	t.Cleanup(func() { gs.Stop(); srv.Close() })
-	return lis.Addr().String()
+	return stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: dp}}).Addr
 }
 
 // controllerRun is a controller started by run in the background.

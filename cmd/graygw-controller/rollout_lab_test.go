@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 
 	"github.com/graygw/graygw/agent/server"
@@ -21,6 +19,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/internal/lab/labtest"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/topo"
 )
 
@@ -39,22 +38,12 @@ func newRolloutLab(t *testing.T) *rolloutLab { return newRolloutLabWith(t, "ggro
 func newRolloutLabWith(t *testing.T, prefix string, vpcs []topo.VPC, extra string) *rolloutLab {
 	t.Helper()
 	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New(prefix, vpcs) })
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: mustInfo(t), Dataplane: xdp.New(l.DP), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
-	p4v1.RegisterP4RuntimeServer(gs, srv)
-	go gs.Serve(lis)
-	t.Cleanup(func() { gs.Stop(); srv.Close() })
+	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)},
+		ServerOptions: []grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20)}})
 
 	dir := t.TempDir()
 	in := filepath.Join(dir, "intent.yaml")
-	if err := os.WriteFile(in, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", lis.Addr().String(), 1)+extra), 0o600); err != nil {
+	if err := os.WriteFile(in, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", ag.Addr, 1)+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "controller.yaml")

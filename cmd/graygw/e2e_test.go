@@ -5,25 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-
-	"github.com/graygw/graygw/agent/dataplane"
-	"github.com/graygw/graygw/agent/p4info"
-	"github.com/graygw/graygw/agent/server"
-	"github.com/graygw/graygw/api/service"
-	"github.com/graygw/graygw/controller/engine"
-	"github.com/graygw/graygw/controller/store"
-	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // startStack runs the real controller service (store, engine, gRPC API on a
@@ -31,50 +18,9 @@ import (
 // dataplane, and returns the socket address and the agent's address.
 func startStack(t *testing.T) (controller, agent string) {
 	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: dataplane.NewMemory(dataplane.Limits{}), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ags := grpc.NewServer()
-	p4v1.RegisterP4RuntimeServer(ags, srv)
-	go ags.Serve(lis)
-	t.Cleanup(func() { ags.Stop(); srv.Close() })
-
-	dir := t.TempDir()
-	st, err := store.OpenBolt(filepath.Join(dir, "graygw.db"), store.BoltOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: 10, Interval: time.Hour, Retry: 50 * time.Millisecond,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Store: st, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: log, WaitTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "controller.sock")
-	cl, err := service.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := svc.NewServer(service.UnixCredentials())
-	go gs.Serve(cl)
-	t.Cleanup(func() { gs.Stop(); eng.Close(context.Background()); st.Close() })
-	return "unix://" + sock, lis.Addr().String()
+	a := stack.StartAgent(t, stack.AgentConfig{})
+	c := stack.StartController(t, stack.Config{})
+	return "unix://" + c.Socket, a.Addr
 }
 
 // TestCLIAgainstTheController drives the real controller through the CLI:

@@ -4,29 +4,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-
-	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/agent/xdp"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/compile"
-	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe/probetest"
-	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/lab/labtest"
-	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/topo"
 )
 
@@ -78,50 +69,10 @@ func TestLocalProbeInTheLab(t *testing.T) {
 // at step 1 (exit 4) and leaves every VM on base.
 func TestCLIRolloutInTheLab(t *testing.T) {
 	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggclr", nil) })
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: xdp.New(l.DP), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ags := grpc.NewServer()
-	p4v1.RegisterP4RuntimeServer(ags, srv)
-	go ags.Serve(lis)
-	t.Cleanup(func() { ags.Stop(); srv.Close() })
-
-	dir := t.TempDir()
-	st, err := store.OpenBolt(filepath.Join(dir, "graygw.db"), store.BoltOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: 10, Interval: time.Hour, Retry: 50 * time.Millisecond,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Store: st, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)}})
 	host := &service.ProbeHost{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
-	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: log, WaitTimeout: 30 * time.Second, Probe: host})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "controller.sock")
-	cl, err := service.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := svc.NewServer(service.UnixCredentials())
-	go gs.Serve(cl)
-	t.Cleanup(func() { svc.Drain(); gs.Stop(); eng.Close(context.Background()); st.Close() })
+	dir := t.TempDir()
+	sock := stack.StartController(t, stack.Config{Dir: dir, Service: service.Config{Probe: host}}).Socket
 
 	g := func(args ...string) (int, string, string) {
 		t.Helper()
@@ -141,7 +92,7 @@ func TestCLIRolloutInTheLab(t *testing.T) {
 		}
 	}
 	intentPath := filepath.Join(dir, "intent.yaml")
-	os.WriteFile(intentPath, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", lis.Addr().String(), 1)), 0o644)
+	os.WriteFile(intentPath, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", ag.Addr, 1)), 0o644)
 	code, out, stderr := g("apply", "-f", intentPath, "--wait")
 	expect("apply", code, out, stderr, 0, "applied as intent version 1")
 

@@ -3,8 +3,6 @@ package benchmarks
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,9 +12,11 @@ import (
 	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/change"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestProfileAPICutover calls the API service in process (no gRPC, no lab)
@@ -36,21 +36,13 @@ func TestProfileAPICutover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenBolt(filepath.Join(t.TempDir(), "controller.db"), store.BoltOptions{})
+	dir := t.TempDir()
+	st, err := store.OpenBolt(filepath.Join(dir, "controller.db"), store.BoltOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	eng, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: 10 * time.Minute, Store: st,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(ctx)
-	svc, err := service.New(service.Config{Store: st, Engine: eng, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := stack.StartController(t, stack.Config{Dir: dir, Store: st, Engine: engine.Config{Interval: 10 * time.Minute},
+		Service: service.Config{WaitTimeout: change.DefaultWaitTimeout}}).Service
 	opts := func() *graygwv1.ChangeOptions {
 		return &graygwv1.ChangeOptions{Actor: "bench", Wait: true, WaitTimeout: durationpb.New(5 * time.Minute)}
 	}

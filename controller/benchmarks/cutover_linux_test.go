@@ -19,18 +19,18 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/graygw/graygw/agent/xdp"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/change"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // The cutover measurement (item 8.2) runs in topo's namespace lab:
@@ -343,39 +343,10 @@ func runCutover(t *testing.T, v cutoverVariant, prefix string) *cutoverResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tst := timedStore{Store: st, tl: tl}
-	eng, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: 10 * time.Minute, Store: tst,
-		Logger: tl.logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := service.New(service.Config{Store: tst, Engine: eng, Logger: tl.logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "c.sock")
-	lis, err := service.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := svc.NewServer(service.UnixCredentials())
-	go gs.Serve(lis)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		svc.Drain()
-		gs.Stop()
-		eng.Close(context.Background())
-		st.Close()
-	})
-	c := graygwv1.NewControllerClient(conn)
+	ctl := stack.StartController(t, stack.Config{Dir: dir, Store: timedStore{Store: st, tl: tl},
+		Engine:  engine.Config{Interval: 10 * time.Minute, Logger: tl.logger()},
+		Service: service.Config{Logger: tl.logger(), WaitTimeout: change.DefaultWaitTimeout}})
+	c, eng := ctl.Client, ctl.Engine
 	opts := func() *graygwv1.ChangeOptions {
 		return &graygwv1.ChangeOptions{Actor: "bench", Wait: true, WaitTimeout: durationpb.New(5 * time.Minute)}
 	}

@@ -3,9 +3,7 @@ package benchmarks
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +20,7 @@ import (
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
@@ -350,24 +349,14 @@ func (s timedStore) Put(ctx context.Context, ns, key string, value []byte) error
 // Read and Write recorded in the timeline.
 
 type agentProc struct {
+	*stack.Agent
 	addr string
 	dp   *timedDP
-	srv  *server.Server
-	gs   *grpc.Server
 }
 
 func serveAgent(t testing.TB, dp dataplane.Dataplane, tl *timeline) *agentProc {
 	t.Helper()
 	td := &timedDP{Dataplane: dp, tl: tl}
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: projectInfo(t), Dataplane: td, StateDir: t.TempDir(),
-		Generation: "bench", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		resp, err := h(ctx, req)
@@ -386,18 +375,12 @@ func serveAgent(t testing.TB, dp dataplane.Dataplane, tl *timeline) *agentProc {
 		}
 		return err
 	}
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(256<<20), grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream))
-	p4v1.RegisterP4RuntimeServer(gs, srv)
-	go gs.Serve(lis)
-	a := &agentProc{addr: lis.Addr().String(), dp: td, srv: srv, gs: gs}
-	t.Cleanup(a.stop)
-	return a
+	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: td, StateDir: t.TempDir(), Generation: "bench"},
+		ServerOptions: []grpc.ServerOption{grpc.MaxRecvMsgSize(256 << 20), grpc.UnaryInterceptor(unary), grpc.StreamInterceptor(stream)}})
+	return &agentProc{Agent: ag, addr: ag.Addr, dp: td}
 }
 
-func (a *agentProc) stop() {
-	a.gs.Stop()
-	a.srv.Close()
-}
+func (a *agentProc) stop() { a.Stop() }
 
 func shortMethod(m string) string { return m[strings.LastIndex(m, "/")+1:] }
 

@@ -1,0 +1,260 @@
+// Package stack starts graygw's controller stack for a test: the XDP agent's
+// P4Runtime server over a dataplane (a Memory one unless the test gives one,
+// e.g. xdp.New over a lab's XDP program) on a loopback port, and the
+// controller (a store, the engine and the API service on a unix socket, with a
+// client). Everything it starts is stopped at the test's cleanup.
+package stack
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/server"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/p4src"
+)
+
+// P4Info returns the committed P4Info.
+func P4Info(t testing.TB) *p4info.Info {
+	t.Helper()
+	info, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// Logger discards, unless GRAYGW_TEST_LOG is set: then it logs at debug to
+// stderr, each line naming the test.
+func Logger(t testing.TB) *slog.Logger {
+	if os.Getenv("GRAYGW_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// AgentConfig configures StartAgent; every field may be left zero.
+type AgentConfig struct {
+	// Server is the agent's configuration. Zero fields get: DeviceID 1, the
+	// committed P4Info, a new Memory dataplane, Logger(t).
+	Server server.Config
+	// Addr is the address to listen on ("127.0.0.1:0" when empty).
+	Addr string
+	// ServerOptions are the agent's gRPC server options (interceptors,
+	// message sizes).
+	ServerOptions []grpc.ServerOption
+}
+
+// Agent is a running agent.
+type Agent struct {
+	// Addr is the agent's P4Runtime address.
+	Addr string
+	// Memory is the dataplane when the config gave none.
+	Memory *dataplane.Memory
+
+	t   testing.TB
+	cfg AgentConfig
+	mu  sync.Mutex
+	gs  *grpc.Server
+	srv *server.Server
+}
+
+// StartAgent serves the agent's P4Runtime server on a loopback port.
+func StartAgent(t testing.TB, cfg AgentConfig) *Agent {
+	t.Helper()
+	if cfg.Server.DeviceID == 0 {
+		cfg.Server.DeviceID = 1
+	}
+	if cfg.Server.P4Info == nil {
+		cfg.Server.P4Info = P4Info(t)
+	}
+	if cfg.Server.Logger == nil {
+		cfg.Server.Logger = Logger(t)
+	}
+	a := &Agent{t: t, Addr: cfg.Addr}
+	if a.Addr == "" {
+		a.Addr = "127.0.0.1:0"
+	}
+	if cfg.Server.Dataplane == nil {
+		a.Memory = dataplane.NewMemory(dataplane.Limits{})
+		cfg.Server.Dataplane = a.Memory
+	}
+	a.cfg = cfg
+	a.Start()
+	t.Cleanup(a.Stop)
+	return a
+}
+
+// Start starts the agent again after Stop, on the same address and over the
+// same dataplane (the gateway comes back).
+func (a *Agent) Start() {
+	a.t.Helper()
+	srv, err := server.New(a.cfg.Server)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var lis net.Listener
+	for i := 0; ; i++ { // the old listener's port may take a moment to free
+		if lis, err = net.Listen("tcp", a.Addr); err == nil || i == 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		srv.Close()
+		a.t.Fatal(err)
+	}
+	a.Addr = lis.Addr().String()
+	gs := grpc.NewServer(a.cfg.ServerOptions...)
+	p4v1.RegisterP4RuntimeServer(gs, srv)
+	go gs.Serve(lis)
+	a.mu.Lock()
+	a.gs, a.srv = gs, srv
+	a.mu.Unlock()
+}
+
+// Stop stops the agent (the gateway is lost); the dataplane is kept.
+func (a *Agent) Stop() {
+	a.mu.Lock()
+	gs, srv := a.gs, a.srv
+	a.gs, a.srv = nil, nil
+	a.mu.Unlock()
+	if gs != nil {
+		gs.Stop()
+		srv.Close()
+	}
+}
+
+// Config configures StartController; every field may be left zero.
+type Config struct {
+	// Dir holds the store and the socket (a new temporary directory when
+	// empty).
+	Dir string
+	// Store is the controller's store (a bbolt file in Dir, without fsync,
+	// when nil). The controller closes it when it stops.
+	Store store.Store
+	// Engine is the engine's configuration. Zero fields get: the committed
+	// P4Info, ElectionID 10, Interval 1h (passes only on changes), Retry
+	// 50ms, backoff 20-200ms, the store, Logger(t).
+	Engine engine.Config
+	// Service is the service's configuration; Store, Engine and Logger are
+	// filled in, WaitTimeout is 30s when zero.
+	Service service.Config
+}
+
+// Controller is a running controller.
+type Controller struct {
+	Service *service.Service
+	Engine  *engine.Engine
+	Store   store.Store
+	// Socket is the API's unix socket path; Client a client on it.
+	Socket string
+	Client graygwv1.ControllerClient
+	// Stop drains the service, stops serving (and BGP, withdrawing), and
+	// closes the engine and the store. Idempotent; also run at cleanup.
+	Stop func()
+}
+
+// StartController starts the controller on a unix socket in cfg.Dir.
+func StartController(t testing.TB, cfg Config) *Controller {
+	t.Helper()
+	dir := cfg.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	log := Logger(t)
+	st := cfg.Store
+	if st == nil {
+		var err error
+		if st, err = store.OpenBolt(filepath.Join(dir, "graygw.db"), store.BoltOptions{NoSync: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ec := cfg.Engine
+	if ec.P4Info == nil {
+		ec.P4Info = P4Info(t)
+	}
+	if ec.ElectionID == 0 {
+		ec.ElectionID = 10
+	}
+	if ec.Interval == 0 {
+		ec.Interval = time.Hour
+	}
+	if ec.Retry == 0 {
+		ec.Retry = 50 * time.Millisecond
+	}
+	if ec.MinBackoff == 0 {
+		ec.MinBackoff = 20 * time.Millisecond
+	}
+	if ec.MaxBackoff == 0 {
+		ec.MaxBackoff = 200 * time.Millisecond
+	}
+	if ec.Store == nil {
+		ec.Store = st
+	}
+	if ec.Logger == nil {
+		ec.Logger = log
+	}
+	eng, err := engine.New(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := cfg.Service
+	sc.Store, sc.Engine = st, eng
+	if sc.Logger == nil {
+		sc.Logger = log
+	}
+	if sc.WaitTimeout == 0 {
+		sc.WaitTimeout = 30 * time.Second
+	}
+	svc, err := service.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "c.sock")
+	lis, err := service.ListenUnix(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := svc.NewServer(service.UnixCredentials())
+	go gs.Serve(lis)
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			conn.Close()
+			svc.Drain()
+			if sc.BGP != nil {
+				svc.StopBGP(context.Background(), true)
+			}
+			gs.Stop()
+			eng.Close(context.Background())
+			st.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &Controller{Service: svc, Engine: eng, Store: st, Socket: sock, Client: graygwv1.NewControllerClient(conn), Stop: stop}
+}
