@@ -60,6 +60,8 @@ type target struct {
 	tx   *sender // the tester's ends of its ports
 }
 
+// testLab is the lab above: its namespaces, both targets, and the sockets
+// that watch what they send.
 type testLab struct {
 	lab              *lab.Lab
 	tester, xns, bns string
@@ -78,6 +80,7 @@ type rxFrame struct {
 	data   []byte
 }
 
+// moduleRoot is the directory of go.mod above the test's working directory.
 func moduleRoot(t *testing.T) string {
 	dir, err := os.Getwd()
 	if err != nil {
@@ -118,6 +121,7 @@ func requirements(t *testing.T) (ssg, program string) {
 	return ssg, program
 }
 
+// logger is the agent's logger: silent unless GRAYGW_TEST_LOG is set.
 func logger() *slog.Logger {
 	if os.Getenv("GRAYGW_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -125,6 +129,10 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// newLab builds the lab, loads and attaches the XDP program, starts the agent
+// and BMv2, pushes the pipeline to both and opens the sockets. The test's
+// cleanup removes all of it: processes by PID, the namespaces with their
+// links, the XDP program with its private maps.
 func newLab(t *testing.T, ssg, program string) *testLab {
 	l, err := lab.New("gdt")
 	if err != nil {
