@@ -89,7 +89,7 @@ pools:
 tenants:
   - name: acme
     id: 7
-    vnis: [5001, 5002]
+    vnis: [5001, 5002, 5003]
 gray_rules:
   # the first VM moved
   - name: vm-10.0.0.5

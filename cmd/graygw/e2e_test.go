@@ -82,6 +82,12 @@ func TestCLIAgainstTheController(t *testing.T) {
 	// Refusals: exit 3, with the reason, and nothing stored.
 	code, out, stderr = g("cutover", "--vni", "5002", "--pool", "no-such-pool", "--vip", "vpc-router")
 	expect(code, out, stderr, ExitRefused, "no-such-pool")
+	// The issue: a VNI no tenant owns was applied although this page says it is
+	// refused; a negative --wait-timeout was accepted.
+	code, out, stderr = g("cutover", "--vni", "7777", "--pool", "gray-router", "--vip", "vpc-router")
+	expect(code, out, stderr, ExitRefused, "VNI 7777 belongs to no tenant")
+	code, out, stderr = g("cutover", "--vni", "5002", "--pool", "gray-router", "--vip", "vpc-router", "--wait", "--wait-timeout", "-5s")
+	expect(code, out, stderr, ExitUsage, "--wait-timeout")
 	code, out, stderr = g("cutover", "--vni", "5001", "--flow", "tcp/192.168.1.5:1000/192.168.1.1", "--pool", "gray-router", "--vip", "vpc-router", "--name", "f1")
 	expect(code, out, stderr, 0, "applied as intent version 4")
 	code, out, stderr = g("cutover", "--vni", "5001", "--flow", "tcp/192.168.1.5/192.168.1.1:80", "--pool", "gray-router", "--vip", "vpc-router", "--name", "f2")

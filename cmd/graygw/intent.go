@@ -558,7 +558,7 @@ func (f *changeFlags) add(c *cobra.Command) {
 	fl := c.Flags()
 	fl.BoolVar(&f.dry, "dry-run", false, "validate and show what would change, change nothing")
 	fl.BoolVar(&f.wait, "wait", false, "return once every gateway holds the new version")
-	fl.DurationVar(&f.waitTimeout, "wait-timeout", 60*time.Second, "give up waiting after this long")
+	positiveDurationVar(fl, &f.waitTimeout, "wait-timeout", 60*time.Second, "give up waiting after this long")
 	fl.StringVar(&f.actor, "actor", "", "who makes the change, for the history (default $USER)")
 }
 

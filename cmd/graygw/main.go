@@ -142,7 +142,7 @@ validation (bad intent, plan or cutover), 4 probe or rollout failed.`,
 	pf.StringVar(&a.dial.TLSCert, "tls-cert", "", "client certificate (PEM) for tcp")
 	pf.StringVar(&a.dial.TLSKey, "tls-key", "", "client key (PEM) for tcp")
 	pf.StringVar(&a.dial.TLSCA, "tls-ca", "", "CA bundle (PEM) that signed the controller's certificate")
-	pf.DurationVar(&a.dial.Timeout, "timeout", 30*time.Second, "give up on the controller after this long")
+	positiveDurationVar(pf, &a.dial.Timeout, "timeout", 30*time.Second, "give up on the controller after this long")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.BoolVarP(&a.json, "json", "j", false, "same as -o json")
 	root.AddCommand(a.applyCmd(), a.diffCmd(), a.getCmd(), a.historyCmd(), a.cutoverCmd(), a.rollbackCmd(),

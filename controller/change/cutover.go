@@ -87,6 +87,9 @@ func (m *Manager) Cutover(ctx context.Context, req Cutover, opts Options) (*Cuto
 		share = fmt.Sprintf(" (%g%% of its VMs)", *spec.Percent)
 	}
 	doc := m.documentOf(cur)
+	if p := req.unownedVNI(doc); p != nil {
+		return &CutoverResult{Rule: spec.Name, Result: refused(*p)}, nil
+	}
 	old, idx, err := doc.Rule(spec.Name)
 	if err != nil {
 		return nil, errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
@@ -387,4 +390,28 @@ func (m *Manager) rollbackRules(ctx context.Context, cur *store.Version, only st
 		return nil, err
 	}
 	return &RollbackResult{Result: res, RemovedRules: names}, nil
+}
+
+// unownedVNI refuses a cutover of a VNI no tenant of the intent in force lists
+// (docs/cli.md): such a rule would be valid, but it moves nothing the operator
+// knows of, and is most likely a typo (cutover --vni 7777 for 7077). VNI 0 (plain
+// traffic, for prefix and flow scopes) needs no tenant.
+func (c Cutover) unownedVNI(doc *intent.Document) *Problem {
+	has := c.HasVNI || c.Scope == ScopeVNI || c.Scope == ScopeVM || c.Scope == ScopePercent
+	if !has || c.VNI == 0 || c.VNI >= 1<<24 {
+		return nil // a VNI past 24 bits gets the range problem of the rule's validation
+	}
+	spec, err := doc.Spec()
+	if err != nil {
+		return nil // the change pipeline reports the document's problems
+	}
+	for _, t := range spec.Tenants {
+		for _, v := range t.VNIs {
+			if v == int64(c.VNI) {
+				return nil
+			}
+		}
+	}
+	return &Problem{"cutover.vni", fmt.Sprintf("VNI %d belongs to no tenant of the intent in force: "+
+		"add it to a tenant's vnis first (graygw apply), or check the number", c.VNI), "unknown_ref"}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -209,6 +210,13 @@ func Parse(data []byte) (*Spec, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		ps.add(ErrSyntax, "", "more than one YAML document")
 		return nil, ps.err()
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err == nil {
+		checkIntegers(&ps, &doc, reflect.TypeFor[Spec](), "")
+		if err := ps.err(); err != nil {
+			return nil, err
+		}
 	}
 	return &s, nil
 }
