@@ -48,6 +48,7 @@ type Dataplane struct {
 	cells    beCells // backend_ver and backend_cells (backends.go)
 	tss      tss
 	index    ruleIndex                   // rule_index and rule_cells (ruleindex.go)
+	tdir     tenantDir                   // tenant_dir and tenant_pages (tenants.go)
 	sel      selectSlots                 // pool_slot and backend_select (pools.go)
 	poolHash map[uint16]pipeline.FlowKey // pool_hash entries, mirrored in pool_slot words
 	fresh    bool                        // the maps were created by this Open, not reused

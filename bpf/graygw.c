@@ -40,6 +40,27 @@ static __always_inline int verdict(__u8 reason, __u64 bytes)
 	return XDP_DROP;
 }
 
+/* tenant_of is vni_tenant's tenant of vni, 0 on a miss: through tenant_dir
+ * and tenant_pages, or vni_tenant for a range without a page. */
+static __always_inline __u16 tenant_of(__u32 vni)
+{
+	__u32 hi = vni >> TENANT_PAGE_LOG, *w, idx, *t;
+
+	w = bpf_map_lookup_elem(&tenant_dir, &hi);
+	if (!w)
+		return 0;
+	idx = *(volatile __u32 *)w;
+	if (idx == 0)
+		return 0;
+	if (idx == TENANT_DIR_HASH) {
+		t = bpf_map_lookup_elem(&vni_tenant, &vni);
+		return t ? *t : 0;
+	}
+	idx = (idx - 1) * TENANT_PAGE + (vni & (TENANT_PAGE - 1));
+	t = bpf_map_lookup_elem(&tenant_pages, &idx);
+	return t ? *(volatile __u32 *)t : 0;
+}
+
 /* find_rule returns the gray_rules value of k, whose tss_filter bit is bit:
  * from its rule_cells cell when k is alone in its rule_index slot (two
  * inlined array lookups and a compare), else from gray_rules. */
@@ -236,7 +257,7 @@ int graygw_xdp(struct xdp_md *ctx)
 	struct packet p = {};
 	struct vip_value *vip;
 	struct backend *be;
-	__u32 port, *ifindex, *tenant;
+	__u32 port, *ifindex;
 	__u16 pool;
 	__u8 reason;
 
@@ -254,8 +275,7 @@ int graygw_xdp(struct xdp_md *ctx)
 	if (p.ttl <= 1)
 		return verdict(REASON_TTL_EXPIRED, bytes);
 
-	tenant = bpf_map_lookup_elem(&vni_tenant, &p.flow.vni);
-	p.flow.tenant = tenant ? *tenant : 0;
+	p.flow.tenant = tenant_of(p.flow.vni);
 	pool = select_pool(vip, &p.flow, bytes);
 	be = lookup_backend(pool, &p.flow);
 	if (!be)

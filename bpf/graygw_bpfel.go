@@ -136,6 +136,8 @@ const (
 	graygwMapRuleCounters    = "rule_counters"
 	graygwMapRuleIndex       = "rule_index"
 	graygwMapRuleStore       = "rule_store"
+	graygwMapTenantDir       = "tenant_dir"
+	graygwMapTenantPages     = "tenant_pages"
 	graygwMapTssFilter       = "tss_filter"
 	graygwMapTxPorts         = "tx_ports"
 	graygwMapVipCounters     = "vip_counters"
@@ -209,6 +211,8 @@ type graygwMapSpecs struct {
 	RuleCounters    *ebpf.MapSpec `ebpf:"rule_counters"`
 	RuleIndex       *ebpf.MapSpec `ebpf:"rule_index"`
 	RuleStore       *ebpf.MapSpec `ebpf:"rule_store"`
+	TenantDir       *ebpf.MapSpec `ebpf:"tenant_dir"`
+	TenantPages     *ebpf.MapSpec `ebpf:"tenant_pages"`
 	TssFilter       *ebpf.MapSpec `ebpf:"tss_filter"`
 	TxPorts         *ebpf.MapSpec `ebpf:"tx_ports"`
 	VipCounters     *ebpf.MapSpec `ebpf:"vip_counters"`
@@ -258,6 +262,8 @@ type graygwMaps struct {
 	RuleCounters    *ebpf.Map `ebpf:"rule_counters"`
 	RuleIndex       *ebpf.Map `ebpf:"rule_index"`
 	RuleStore       *ebpf.Map `ebpf:"rule_store"`
+	TenantDir       *ebpf.Map `ebpf:"tenant_dir"`
+	TenantPages     *ebpf.Map `ebpf:"tenant_pages"`
 	TssFilter       *ebpf.Map `ebpf:"tss_filter"`
 	TxPorts         *ebpf.Map `ebpf:"tx_ports"`
 	VipCounters     *ebpf.Map `ebpf:"vip_counters"`
@@ -283,6 +289,8 @@ func (m *graygwMaps) Close() error {
 		m.RuleCounters,
 		m.RuleIndex,
 		m.RuleStore,
+		m.TenantDir,
+		m.TenantPages,
 		m.TssFilter,
 		m.TxPorts,
 		m.VipCounters,

@@ -56,6 +56,14 @@ func (d *Dataplane) rebuild() error {
 		return err
 	}
 
+	tenants, err := d.Tenants()
+	if err != nil {
+		return fmt.Errorf("bpf: rebuild: %w", err)
+	}
+	if err := d.rebuildTenants(tenants); err != nil {
+		return err
+	}
+
 	d.poolHash = map[uint16]pipeline.FlowKey{}
 	var hm graygwHashMask
 	it = d.objs.PoolHash.Iterate()

@@ -93,7 +93,12 @@ func (d *Dataplane) SetTenant(vni uint32, tenant uint16) error {
 	if vni > pipeline.MaxVNI {
 		return fmt.Errorf("bpf: tenant of vni %d: %w: wider than 24 bits", vni, ErrInvalid)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err := d.objs.VniTenant.Update(vni, uint32(tenant), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: tenant of vni %d: %w", vni, err)
+	}
+	if err := d.setTenantCell(vni, tenant); err != nil {
 		return fmt.Errorf("bpf: tenant of vni %d: %w", vni, err)
 	}
 	return nil
@@ -101,6 +106,15 @@ func (d *Dataplane) SetTenant(vni uint32, tenant uint16) error {
 
 // DeleteTenant deletes the vni_tenant entry of vni.
 func (d *Dataplane) DeleteTenant(vni uint32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var t uint32
+	if vni > pipeline.MaxVNI || d.objs.VniTenant.Lookup(vni, &t) != nil {
+		return fmt.Errorf("bpf: tenant of vni %d: %w", vni, ErrNotFound)
+	}
+	if err := d.clearTenantCell(vni); err != nil {
+		return fmt.Errorf("bpf: tenant of vni %d: %w", vni, err)
+	}
 	return d.delete(d.objs.VniTenant, vni, fmt.Sprintf("tenant of vni %d", vni))
 }
 

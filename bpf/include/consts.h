@@ -9,7 +9,7 @@
 #define GRAYGW_ABI 7 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
-			* rule_index, rule_cells */
+			* rule_index, rule_cells, tenant_dir, tenant_pages */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define REASON_NONE 0
@@ -66,6 +66,15 @@
  * hash lookup; with the table full (16384 keys) 1.6% of misses still look up. */
 #define TSS_FILTER_LOG 20
 #define TSS_FILTER_WORDS (1 << (TSS_FILTER_LOG - 6))
+
+/* tenant_dir: one word per 2^TENANT_PAGE_LOG VNIs (vni >> TENANT_PAGE_LOG):
+ * 0 when no VNI of the range has a tenant, page + 1 in tenant_pages, or
+ * TENANT_DIR_HASH: look vni_tenant up (no page was free for the range). */
+#define TENANT_PAGE_LOG 12
+#define TENANT_PAGE (1 << TENANT_PAGE_LOG)
+#define TENANT_DIR_SIZE (1 << (24 - TENANT_PAGE_LOG))
+#define TENANT_PAGES 16
+#define TENANT_DIR_HASH 0xffffffff
 
 /* rule_index: 2^RULE_INDEX_LOG words, one per group of tss_filter bits (slot =
  * bit >> (TSS_FILTER_LOG - RULE_INDEX_LOG)): cell + 1 in rule_cells of the one

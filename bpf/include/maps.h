@@ -32,6 +32,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vni_tenant SEC(".maps");
 
+/* tenant_dir: vni >> TENANT_PAGE_LOG -> 0 (no tenant in the range), page + 1
+ * in tenant_pages, or TENANT_DIR_HASH (read vni_tenant). With tenant_pages,
+ * the packet's tenant in two inlined array lookups instead of a hash lookup;
+ * vni_tenant keeps every entry (read-back, rebuild, ranges without a page). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, TENANT_DIR_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tenant_dir SEC(".maps");
+
+/* tenant_pages: page * TENANT_PAGE + (vni & (TENANT_PAGE - 1)) -> tenant_id
+ * (0: no entry, which is tenant 0 anyway). A page is all zeros before a
+ * tenant_dir word names it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, TENANT_PAGES * TENANT_PAGE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tenant_pages SEC(".maps");
+
 /* gray_masks: key 0 -> the masks in use (struct mask_table). An array, so
  * a packet's lookup is inlined; memory-mapped, so the loader changes one
  * word of it in place (a mask's bound, the number of positions) where an
