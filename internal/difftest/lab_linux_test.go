@@ -7,8 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"net"
 	"os"
@@ -37,7 +35,7 @@ import (
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/internal/lab"
-	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -121,14 +119,6 @@ func requirements(t *testing.T) (ssg, program string) {
 	return ssg, program
 }
 
-// logger is the agent's logger: silent unless GRAYGW_TEST_LOG is set.
-func logger() *slog.Logger {
-	if os.Getenv("GRAYGW_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
 // newLab builds the lab, loads and attaches the XDP program, starts the agent
 // and BMv2, pushes the pipeline to both and opens the sockets. The test's
 // cleanup removes all of it: processes by PID, the namespaces with their
@@ -170,8 +160,7 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 	}
 	must(xdpPass(tl.tester))
 
-	tl.info, err = p4info.Load(p4src.P4InfoText)
-	must(err)
+	tl.info = stack.P4Info(t)
 	tl.codec = engine.NewCodec(tl.info)
 
 	// XDP: the program on p0..p3, ports 0..3 bound to them, the agent's
@@ -204,14 +193,7 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 		}
 		return nil
 	}))
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: tl.info, Dataplane: xdp.New(d), Logger: logger()})
-	must(err)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
-	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
-	p4v1.RegisterP4RuntimeServer(gs, srv)
-	go gs.Serve(lis)
-	cleanups = append(cleanups, func() { gs.Stop(); srv.Close() })
+	agent := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{P4Info: tl.info, Dataplane: xdp.New(d)}})
 
 	// BMv2 in its namespace, its P4Runtime server on that namespace's loopback:
 	// the client's sockets are opened there too.
@@ -238,7 +220,7 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err2 error
-	if tl.xdp, err2 = connect(ctx, t, "xdp", lis.Addr().String()); err2 == nil {
+	if tl.xdp, err2 = connect(ctx, t, "xdp", agent.Addr); err2 == nil {
 		tl.bmv2, err2 = connectIn(ctx, t, tl.bns, "bmv2", "127.0.0.1:9559")
 	}
 	if err2 != nil {

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/model"
-	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -84,10 +83,7 @@ func TestShortFramesOnBMv2(t *testing.T) {
 		dir, ssg, int(filesWait/time.Second))); err != nil {
 		t.Fatal(err)
 	}
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := stack.P4Info(t)
 	json, err := os.ReadFile(program)
 	if err != nil {
 		t.Fatal(err)
