@@ -36,7 +36,10 @@ type Config struct {
 	ASN uint32 `json:"asn" yaml:"asn"`
 	// RouterID is the BGP identifier, an IPv4 address.
 	RouterID string `json:"routerID" yaml:"routerID"`
-	// ListenAddress is the address to accept sessions on; empty means all.
+	// ListenAddress is the address to accept sessions on. Empty means the
+	// neighbors' LocalAddress values when every neighbor sets one (the sessions'
+	// own addresses, nothing else), else every address (logged as a warning):
+	// see ListenAddresses.
 	ListenAddress string `json:"listenAddress,omitempty" yaml:"listenAddress,omitempty"`
 	// ListenPort is the port to accept sessions on: 0 means [DefaultPort], -1
 	// means do not listen and only dial out.
@@ -65,6 +68,13 @@ type Neighbor struct {
 	// single hop (TTL 1). Not allowed on an iBGP neighbor, which is never
 	// limited to one hop.
 	MultihopTTL uint8 `json:"multihopTTL,omitempty" yaml:"multihopTTL,omitempty"`
+	// TTLSecurity enables GTSM (RFC 5082) with the peer this many hops away (1:
+	// directly connected): packets are sent with TTL 255 and the session's
+	// packets are accepted only with a TTL of at least 256-TTLSecurity, so a
+	// host further away cannot spoof or reset the session. The peer must enable
+	// it too (BIRD: "ttl security on", with "multihop N" past one hop). 0
+	// disables it; it replaces MultihopTTL, which must then be 0.
+	TTLSecurity uint8 `json:"ttlSecurity,omitempty" yaml:"ttlSecurity,omitempty"`
 	// Passive waits for the peer to connect instead of dialling it.
 	Passive bool `json:"passive,omitempty" yaml:"passive,omitempty"`
 	// HoldTime is the proposed hold time; 0 means [DefaultHoldTime]. At least
@@ -93,6 +103,27 @@ type GracefulRestart struct {
 	// End-of-RIB before sending its routes anyway; 0 means
 	// [DefaultDeferralTime]. Must be shorter than RestartTime.
 	DeferralTime time.Duration `json:"deferralTime,omitempty" yaml:"deferralTime,omitempty"`
+}
+
+// ListenAddresses are the addresses the speaker accepts sessions on:
+// ListenAddress when set; else the neighbors' LocalAddress values when every
+// neighbor has one; else nil, meaning every address.
+func (c Config) ListenAddresses() []string {
+	if c.ListenAddress != "" {
+		return []string{c.ListenAddress}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range c.Neighbors {
+		if n.LocalAddress == "" {
+			return nil
+		}
+		if !seen[n.LocalAddress] {
+			seen[n.LocalAddress] = true
+			out = append(out, n.LocalAddress)
+		}
+	}
+	return out
 }
 
 // WithDefaults returns a copy of c with every zero optional field set to its
@@ -184,6 +215,12 @@ func (c Config) Validate() error {
 		}
 		if n.MultihopTTL != 0 && n.ASN == c.ASN {
 			bad(f+".multihopTTL", "multihop applies to eBGP only; this neighbor is iBGP (asn %d)", n.ASN)
+		}
+		if n.TTLSecurity > 254 {
+			bad(f+".ttlSecurity", "%d hops: at most 254", n.TTLSecurity)
+		}
+		if n.TTLSecurity != 0 && n.MultihopTTL != 0 {
+			bad(f+".ttlSecurity", "GTSM sends with TTL 255 and replaces multihopTTL: set one of them")
 		}
 		if n.HoldTime < 3*time.Second || n.HoldTime > 65535*time.Second || n.HoldTime%time.Second != 0 {
 			bad(f+".holdTime", "%s: want whole seconds between 3s and 65535s", n.HoldTime)

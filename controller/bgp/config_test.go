@@ -49,6 +49,8 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{"duplicate neighbor", func(c *Config) { c.Neighbors[1].Address = "10.0.0.2" }, "neighbors[1].address: 10.0.0.2 is already neighbors[0]"},
 		{"neighbor asn", func(c *Config) { c.Neighbors[0].ASN = 0 }, "neighbors[0].asn"},
 		{"multihop on iBGP", func(c *Config) { c.Neighbors[0].MultihopTTL = 3 }, "neighbors[0].multihopTTL"},
+		{"GTSM past 254 hops", func(c *Config) { c.Neighbors[1].TTLSecurity = 255 }, "neighbors[1].ttlSecurity: 255 hops"},
+		{"GTSM with multihop", func(c *Config) { c.Neighbors[1].TTLSecurity, c.Neighbors[1].MultihopTTL = 2, 2 }, "neighbors[1].ttlSecurity"},
 		{"hold time", func(c *Config) { c.Neighbors[0].HoldTime = time.Second }, "neighbors[0].holdTime"},
 		{"connect retry", func(c *Config) { c.Neighbors[0].ConnectRetry = 1500 * time.Millisecond }, "neighbors[0].connectRetry"},
 		{"local address", func(c *Config) { c.Neighbors[0].LocalAddress = "eth0" }, "neighbors[0].localAddress"},
@@ -106,5 +108,25 @@ func TestParseCommunity(t *testing.T) {
 	}
 	if s := Community(65000<<16 | 100).String(); s != "65000:100" {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestListenAddresses: the speaker accepts sessions on the configured address;
+// without one, on the neighbors' own session addresses when every neighbor has
+// one; only else on every address (nil).
+func TestListenAddresses(t *testing.T) {
+	c := Config{Neighbors: []Neighbor{{Address: "10.0.0.2", LocalAddress: "10.0.0.1"}, {Address: "10.0.1.2", LocalAddress: "10.0.1.1"},
+		{Address: "10.0.1.3", LocalAddress: "10.0.1.1"}}}
+	if got := c.ListenAddresses(); strings.Join(got, ",") != "10.0.0.1,10.0.1.1" {
+		t.Errorf("from the neighbors: %v", got)
+	}
+	c.ListenAddress = "10.0.0.9"
+	if got := c.ListenAddresses(); strings.Join(got, ",") != "10.0.0.9" {
+		t.Errorf("configured: %v", got)
+	}
+	c.ListenAddress = ""
+	c.Neighbors[2].LocalAddress = ""
+	if got := c.ListenAddresses(); got != nil {
+		t.Errorf("a neighbor without localAddress: %v, want nil (every address)", got)
 	}
 }

@@ -134,8 +134,10 @@ func (s *Speaker) Start(ctx context.Context, first Decision) (err error) {
 		RouterId:   s.cfg.RouterID,
 		ListenPort: s.cfg.ListenPort,
 	}
-	if s.cfg.ListenAddress != "" {
-		global.ListenAddresses = []string{s.cfg.ListenAddress}
+	global.ListenAddresses = s.cfg.ListenAddresses()
+	if global.ListenAddresses == nil && s.cfg.ListenPort >= 0 {
+		s.log.Warn("bgp: accepting sessions on every address; set listenAddress (or every neighbor's localAddress) "+
+			"to the peering address", "listenPort", s.cfg.ListenPort)
 	}
 	if err := bgp.StartBgp(ctx, &apipb.StartBgpRequest{Global: global}); err != nil {
 		return fmt.Errorf("bgp: start GoBGP: %w", err)
@@ -327,6 +329,9 @@ func (s *Speaker) peer(n Neighbor) *apipb.Peer {
 	}
 	if n.MultihopTTL > 0 {
 		p.EbgpMultihop = &apipb.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.MultihopTTL)}
+	}
+	if n.TTLSecurity > 0 {
+		p.TtlSecurity = &apipb.TtlSecurity{Enabled: true, TtlMin: 256 - uint32(n.TTLSecurity)}
 	}
 	if gr.Enabled {
 		// RestartTime goes into our OPEN: how long the peer keeps our routes

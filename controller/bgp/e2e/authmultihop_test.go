@@ -16,15 +16,16 @@ import (
 // Addresses of the routed lab: gw -- rtr -- peer, so that the peer is two hops
 // away and only an eBGP multihop session can reach it.
 const (
-	mhGwNet   = "10.179.10" // gw (.1 .4 .5 session addresses, .11 next hop) and rtr (.254)
-	mhPeerNet = "10.179.11" // peer (.2 .3 .4 session addresses) and rtr (.254)
+	mhGwNet   = "10.179.10" // gw (.1 .4 .5 .6 .7 session addresses, .11 next hop) and rtr (.254)
+	mhPeerNet = "10.179.11" // peer (.2 .3 .4 .5 .6 session addresses) and rtr (.254)
 	mhSecret  = "s3cret-md5"
 )
 
 // newRoutedPeerLab builds gw -- rtr -- peer (rtr forwards) and starts BIRD in
-// peer with three eBGP sessions towards the speaker's three addresses, all with
+// peer with five eBGP sessions towards five addresses of the speaker, all with
 // "multihop 2": one with the right TCP MD5 password, one with a password the
-// speaker does not know, one without password. It skips as newPeerLab does.
+// speaker does not know, one without password, one with GTSM ("ttl security
+// on") and one without. It skips as newPeerLab does.
 func newRoutedPeerLab(t *testing.T) *peerLab {
 	t.Helper()
 	birdlab.Require(t)
@@ -48,6 +49,8 @@ func newRoutedPeerLab(t *testing.T) *peerLab {
 			ip addr add %[1]s.1/24 dev vgw
 			ip addr add %[1]s.4/24 dev vgw
 			ip addr add %[1]s.5/24 dev vgw
+			ip addr add %[1]s.6/24 dev vgw
+			ip addr add %[1]s.7/24 dev vgw
 			ip addr add %[1]s.11/24 dev vgw
 			ip route add %[2]s.0/24 via %[1]s.254`, mhGwNet, mhPeerNet)},
 		{rtr, fmt.Sprintf(`
@@ -58,6 +61,8 @@ func newRoutedPeerLab(t *testing.T) *peerLab {
 			ip addr add %[2]s.2/24 dev vpeer
 			ip addr add %[2]s.3/24 dev vpeer
 			ip addr add %[2]s.4/24 dev vpeer
+			ip addr add %[2]s.5/24 dev vpeer
+			ip addr add %[2]s.6/24 dev vpeer
 			ip route add %[1]s.0/24 via %[2]s.254`, mhGwNet, mhPeerNet)},
 	}
 	for _, s := range steps {
@@ -82,6 +87,8 @@ template bgp mh {
 protocol bgp gw_md5 from mh { local %[2]s.2; neighbor %[1]s.1 as %[4]d; password "%[5]s"; }
 protocol bgp gw_badmd5 from mh { local %[2]s.3; neighbor %[1]s.4 as %[4]d; password "not-%[5]s"; }
 protocol bgp gw_nomh from mh { local %[2]s.4; neighbor %[1]s.5 as %[4]d; }
+protocol bgp gw_gtsm from mh { local %[2]s.5; neighbor %[1]s.6 as %[4]d; ttl security on; }
+protocol bgp gw_nogtsm from mh { local %[2]s.6; neighbor %[1]s.7 as %[4]d; }
 `, mhGwNet, mhPeerNet, peerAS, localAS, mhSecret))
 }
 
@@ -152,5 +159,46 @@ func TestPasswordAndMultihop(t *testing.T) {
 		if !strings.Contains(out, proto) || strings.Contains(out, "Established") {
 			t.Errorf("BIRD's %s:\n%s", proto, out)
 		}
+	}
+}
+
+// TestTTLSecurity: GTSM (neighbor ttlSecurity, RFC 5082) against BIRD two hops
+// away. With BIRD's "ttl security on" both sides send TTL 255 and the session is
+// established; a peer that sends an ordinary multihop TTL (2, arriving as 1)
+// is below the 254 the speaker requires and never gets a session, which is what
+// stops a host further away from spoofing or resetting it.
+func TestTTLSecurity(t *testing.T) {
+	info, ok := inner(t)
+	if !ok {
+		newRoutedPeerLab(t).runInside(t)
+		return
+	}
+	gtsm, plain := mhPeerNet+".5", mhPeerNet+".6"
+	n := func(addr, local string) bgp.Neighbor {
+		return bgp.Neighbor{Address: addr, ASN: peerAS, LocalAddress: local, TTLSecurity: 2,
+			ConnectRetry: time.Second, HoldTime: 9 * time.Second}
+	}
+	cfg := bgp.Config{ASN: localAS, RouterID: mhGwNet + ".1",
+		Neighbors: []bgp.Neighbor{n(gtsm, mhGwNet+".6"), n(plain, mhGwNet+".7")}}
+	in := healthyInput()
+	in.Gateways = in.Gateways[:1]
+	in.Gateways[0].NextHop = netip.MustParseAddr(mhGwNet + ".11")
+	s, _ := startSpeaker(t, cfg, in)
+	birdlab.WaitFor(t, 15*time.Second, "the VIP over the GTSM session", info.HopsAre(vip+"/32", "gw_gtsm", mhGwNet+".11"))
+	time.Sleep(6 * time.Second) // several connect attempts of the session without GTSM
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nb := range st.Neighbors {
+		if nb.Address == plain && (nb.Up || nb.State == "established") {
+			t.Errorf("a peer without GTSM got a session: %+v", nb)
+		}
+		if nb.Address == gtsm && !nb.Up {
+			t.Errorf("the GTSM neighbor is down: %+v", nb)
+		}
+	}
+	if hops, _ := info.NextHops(vip+"/32", "gw_nogtsm"); len(hops) != 0 {
+		t.Errorf("BIRD learned %v over the session without GTSM", hops)
 	}
 }
