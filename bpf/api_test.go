@@ -298,7 +298,7 @@ func TestReadBackAndCounterWrites(t *testing.T) {
 		t.Fatalf("PoolHashes() = %v, %v", ph, err)
 	}
 	bes, err := d.Backends()
-	if err != nil || len(bes) != len(ms.Backends) || bes[21].UnderlayIP != netip.MustParseAddr("10.3.0.21") || bes[21].Port != 3 {
+	if err != nil || len(bes) != len(ms.Backends) || addr4(bes[21].UnderlayIP) != netip.MustParseAddr("10.3.0.21") || bes[21].Port != 3 {
 		t.Fatalf("Backends() = %v, %v", bes, err)
 	}
 	ids, ok, err := d.Buckets(testvectors.PoolGray)

@@ -3,7 +3,6 @@
 package bpf
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -32,8 +31,7 @@ func TestBackendCells(t *testing.T) {
 	be := ms.Backends[id]
 	for i := range backendCells + 100 {
 		be.UnderlayIP = 0x0a030000 | uint32(i&0xffff)
-		if err := d.SetBackend(id, Backend{Port: be.Port, SMAC: be.SMAC, DMAC: be.DMAC,
-			UnderlayIP: netip.AddrFrom4([4]byte{10, 3, byte(i >> 8), byte(i)})}); err != nil {
+		if err := d.SetBackend(id, be); err != nil {
 			t.Fatalf("modify %d: %v", i, err)
 		}
 	}

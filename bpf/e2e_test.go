@@ -89,8 +89,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	must(t, d.SetBackend(beBase, bpf.Backend{Port: portBase, SMAC: mac(t, gw, "g1"), DMAC: mac(t, base, "b0"), UnderlayIP: underBase}))
-	must(t, d.SetBackend(beGray, bpf.Backend{Port: portGray, SMAC: mac(t, gw, "g2"), DMAC: mac(t, gray, "y0"), UnderlayIP: underGray}))
+	must(t, d.SetBackend(beBase, bpf.Backend{Port: portBase, SMAC: mac(t, gw, "g1"), DMAC: mac(t, base, "b0"), UnderlayIP: ip4u(underBase)}))
+	must(t, d.SetBackend(beGray, bpf.Backend{Port: portGray, SMAC: mac(t, gw, "g2"), DMAC: mac(t, gray, "y0"), UnderlayIP: ip4u(underGray)}))
 	fill := func(id uint16) []uint16 {
 		ids := make([]uint16, pipeline.Buckets)
 		for i := range ids {
@@ -428,3 +428,9 @@ func checkRewritten(f []byte, underlay netip.Addr) (uint16, error) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// ip4u is an IPv4 address as the model's 32-bit number.
+func ip4u(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}

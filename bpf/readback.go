@@ -52,7 +52,7 @@ func (d *Dataplane) Backends() (map[uint16]Backend, error) {
 	var b graygwBackend
 	it := d.objs.Backends.Iterate()
 	for it.Next(&k, &b) {
-		out[uint16(k)] = Backend{Port: b.Port, SMAC: b.Smac, DMAC: b.Dmac, UnderlayIP: addr4(b.UnderlayIp)}
+		out[uint16(k)] = Backend{Port: b.Port, SMAC: b.Smac, DMAC: b.Dmac, UnderlayIP: b.UnderlayIp}
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("bpf: backends: %w", err)

@@ -217,14 +217,14 @@ func (d *Dataplane) republish(pool uint16) error {
 // of backend_cells that backend_ver then names (backends.go), and to the
 // backends hash for read-back.
 func (d *Dataplane) SetBackend(id uint16, b Backend) error {
-	ip, ok := ip4(b.UnderlayIP)
-	if !ok || b.Port >= MaxPorts {
-		return fmt.Errorf("bpf: backend %d: %w: needs an IPv4 underlay address and a port < %d", id, ErrInvalid, MaxPorts)
+	if b.Port >= MaxPorts {
+		return fmt.Errorf("bpf: backend %d: %w: needs a port < %d", id, ErrInvalid, MaxPorts)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	slot, exists := d.backends[uint32(id)]
 	if !exists {
+		var ok bool
 		if slot, ok = d.beSlots.alloc(); !ok {
 			return fmt.Errorf("bpf: backend %d: %w", id, ErrFull)
 		}
@@ -233,7 +233,7 @@ func (d *Dataplane) SetBackend(id uint16, b Backend) error {
 			return err
 		}
 	}
-	v := graygwBackend{UnderlayIp: ip, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Slot: slot}
+	v := graygwBackend{UnderlayIp: b.UnderlayIP, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Slot: slot}
 	var old graygwBackend
 	if exists {
 		if err := d.objs.Backends.Lookup(uint32(id), &old); err != nil {

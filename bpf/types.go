@@ -5,6 +5,7 @@ package bpf
 import (
 	"net/netip"
 
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -43,31 +44,25 @@ const (
 	linkPinStem    = "link_"
 )
 
-// VIP is the action data of a vip entry (set_vip).
-type VIP struct {
-	ID          uint16
-	DefaultPool uint16
-}
+// VIP is the action data of a vip entry (set_vip): the reference model's.
+type VIP = model.VIP
 
-// Backend is the action data of a backend entry (to_backend).
-type Backend struct {
-	Port       uint16 // < MaxPorts
-	SMAC, DMAC [6]byte
-	UnderlayIP netip.Addr // IPv4
-}
+// Backend is the action data of a backend entry (to_backend): the reference
+// model's (Port < MaxPorts).
+type Backend = model.Backend
 
 // Counter is a packets and bytes pair, summed over CPUs.
 type Counter struct {
 	Packets, Bytes uint64
 }
 
-// RuleAction is what a matching gray rule does.
-type RuleAction uint8
+// RuleAction is what a matching gray rule does: the reference model's.
+type RuleAction = model.RuleAction
 
-// Gray rule actions (P4: set_pool, split_pool).
+// Gray rule actions (P4: set_pool, split_pool), as the program reads them.
 const (
-	SetPool   RuleAction = actionSet
-	SplitPool RuleAction = actionSplit
+	SetPool   = model.SetPool
+	SplitPool = model.SplitPool
 )
 
 // RuleKey is the ternary key of gray_rules: the VIP id and the flow fields

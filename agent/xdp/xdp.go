@@ -9,6 +9,7 @@ package xdp
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 
 	"github.com/graygw/graygw/agent/dataplane"
@@ -75,33 +76,21 @@ func ruleMatch(r model.GrayRule) bpf.RuleMatch {
 }
 
 func rule(r model.GrayRule) (bpf.Rule, error) {
-	out := bpf.Rule{RuleMatch: ruleMatch(r), Pool: r.Pool, Threshold: r.Threshold}
-	switch r.Action {
-	case model.SetPool:
-		out.Action = bpf.SetPool
-	case model.SplitPool:
-		out.Action = bpf.SplitPool
-	default:
+	out := bpf.Rule{RuleMatch: ruleMatch(r), Action: r.Action, Pool: r.Pool, Threshold: r.Threshold}
+	if r.Action != model.SetPool && r.Action != model.SplitPool {
 		return out, fmt.Errorf("%w: gray rule action %d", dataplane.ErrOutOfRange, r.Action)
 	}
 	return out, nil
 }
 
 func fromRule(r bpf.Rule) model.GrayRule {
-	g := model.GrayRule{Priority: r.Priority, VIPID: r.Value.VIPID, VIPMask: r.Mask.VIPID,
-		Match: r.Value.Flow, Mask: r.Mask.Flow, Pool: r.Pool, Threshold: r.Threshold}
-	switch r.Action {
-	case bpf.SetPool:
-		g.Action = model.SetPool
-	case bpf.SplitPool:
-		g.Action = model.SplitPool
-	}
-	return g
+	return model.GrayRule{Priority: r.Priority, VIPID: r.Value.VIPID, VIPMask: r.Mask.VIPID,
+		Match: r.Value.Flow, Mask: r.Mask.Flow, Action: r.Action, Pool: r.Pool, Threshold: r.Threshold}
 }
 
 // SetVIP implements dataplane.Dataplane.
 func (x *Dataplane) SetVIP(a uint32, v model.VIP) error {
-	return wrap(x.d.SetVIP(addr(a), bpf.VIP{ID: v.ID, DefaultPool: v.DefaultPool}))
+	return wrap(x.d.SetVIP(addr(a), v))
 }
 
 // DeleteVIP implements dataplane.Dataplane.
@@ -161,7 +150,7 @@ func (x *Dataplane) DeleteBucket(pool, bucket uint16) error {
 
 // SetBackend implements dataplane.Dataplane.
 func (x *Dataplane) SetBackend(id uint16, b model.Backend) error {
-	return wrap(x.d.SetBackend(id, bpf.Backend{Port: b.Port, SMAC: b.SMAC, DMAC: b.DMAC, UnderlayIP: addr(b.UnderlayIP)}))
+	return wrap(x.d.SetBackend(id, b))
 }
 
 // DeleteBackend implements dataplane.Dataplane.
@@ -221,7 +210,7 @@ func (x *Dataplane) List() (dataplane.Listing, error) {
 		return dataplane.Listing{}, err
 	}
 	for a, v := range vips {
-		st.VIPs[num(a)] = model.VIP{ID: v.ID, DefaultPool: v.DefaultPool}
+		st.VIPs[num(a)] = v
 	}
 	if st.Tenants, err = x.d.Tenants(); err != nil {
 		return dataplane.Listing{}, err
@@ -247,8 +236,6 @@ func (x *Dataplane) List() (dataplane.Listing, error) {
 	if err != nil {
 		return dataplane.Listing{}, err
 	}
-	for id, b := range bes {
-		st.Backends[id] = model.Backend{Port: b.Port, SMAC: b.SMAC, DMAC: b.DMAC, UnderlayIP: num(b.UnderlayIP)}
-	}
+	maps.Copy(st.Backends, bes)
 	return dataplane.Listing{State: st, Complete: dataplane.AllTables}, nil
 }

@@ -263,7 +263,7 @@ func apply(d *bpf.Dataplane, st *model.State) error {
 		}
 	}
 	for id, be := range st.Backends {
-		if err := d.SetBackend(id, bpf.Backend{Port: be.Port, SMAC: be.SMAC, DMAC: be.DMAC, UnderlayIP: addr(be.UnderlayIP)}); err != nil {
+		if err := d.SetBackend(id, be); err != nil {
 			return err
 		}
 		if err := d.SetPort(be.Port, 1); err != nil { // loopback: XDP_TX

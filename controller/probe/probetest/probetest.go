@@ -224,8 +224,7 @@ func (tl *Lab) Apply(res *compile.Result) error {
 	d, old := tl.DP, tl.state
 	for id, b := range st.Backends {
 		if ob, ok := old.Backends[id]; !ok || ob != b {
-			be := bpf.Backend{Port: b.Port, SMAC: b.SMAC, DMAC: b.DMAC, UnderlayIP: addr(b.UnderlayIP)}
-			if err := d.SetBackend(id, be); err != nil {
+			if err := d.SetBackend(id, b); err != nil {
 				return fmt.Errorf("probetest: backend %d: %w", id, err)
 			}
 		}
@@ -253,7 +252,7 @@ func (tl *Lab) Apply(res *compile.Result) error {
 		}
 	}
 	for a, v := range st.VIPs {
-		if err := d.SetVIP(addr(a), bpf.VIP{ID: v.ID, DefaultPool: v.DefaultPool}); err != nil {
+		if err := d.SetVIP(addr(a), v); err != nil {
 			return fmt.Errorf("probetest: vip %v: %w", addr(a), err)
 		}
 	}
