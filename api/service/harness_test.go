@@ -13,6 +13,7 @@ import (
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/internal/stack"
 )
 
@@ -36,7 +37,7 @@ type controller = stack.Controller
 type ctlOpts struct {
 	dir   string // the store's and the socket's directory; "" = a new one
 	bgp   *announce.Config
-	probe *service.ProbeHost
+	probe *probe.Host
 	// p4infoFor is the engine's Config.P4InfoFor (nil: none).
 	p4infoFor func(gateway string) *p4info.Info
 }

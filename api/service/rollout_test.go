@@ -16,7 +16,6 @@ import (
 
 	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
-	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
@@ -37,8 +36,8 @@ type simHost struct {
 	runs int
 }
 
-func (h *simHost) host() *service.ProbeHost {
-	return &service.ProbeHost{NetNS: "sim", Open: func(cfg probe.Config) (service.Prober, error) {
+func (h *simHost) host() *probe.Host {
+	return &probe.Host{NetNS: "sim", Open: func(cfg probe.Config) (probe.Runner, error) {
 		return &simProber{h: h, cfg: cfg}, nil
 	}}
 }

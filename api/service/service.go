@@ -23,7 +23,10 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/change"
+	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
 	"github.com/graygw/graygw/controller/store"
 )
@@ -52,7 +55,7 @@ type Config struct {
 	BGP *announce.Config
 	// Probe, when set, is the host probes are sent from (probe.go). Nil: Probe,
 	// RolloutStart and RolloutResume answer UNIMPLEMENTED.
-	Probe *ProbeHost
+	Probe *probe.Host
 }
 
 // Service implements graygwv1.ControllerServer.
@@ -64,7 +67,7 @@ type Service struct {
 	changes *change.Manager
 	bgp     *announce.Announcer // nil without BGP
 
-	probe probeState
+	probes *probe.Station // nil without a probe host
 
 	runner *rollout.Runner
 	// rolloutMu serializes the rollout calls that act, and stopRollouts.
@@ -85,6 +88,16 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, changes: changes, stopped: make(chan struct{}), rolloutActors: map[string]string{}}
+	if cfg.Probe != nil {
+		s.probes = &probe.Station{Host: cfg.Probe, InForce: func() *intent.Intent { in, _ := cfg.Engine.Intent(); return in },
+			Compile: func(in *intent.Intent) (*compile.Result, error) {
+				p, err := cfg.Engine.Prepare(in)
+				if err != nil {
+					return nil, err
+				}
+				return p.Result(), nil
+			}, Log: cfg.Logger}
+	}
 	if cfg.BGP != nil {
 		if s.bgp, err = announce.New(*cfg.BGP, cfg.Engine, cfg.Store, cfg.Logger); err != nil {
 			return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/health"
+	"github.com/graygw/graygw/controller/probe"
 )
 
 // Duration is a time.Duration written as in Go ("30s", "2m") in the config file.
@@ -571,8 +572,8 @@ func (p *probeConfig) validate() []string {
 }
 
 // host is the service's probe host.
-func (p *probeConfig) host() *service.ProbeHost {
-	h := &service.ProbeHost{NetNS: p.NetNS, Interface: p.Interface, GatewayMAC: p.GatewayMAC, RouterMAC: p.RouterMAC}
+func (p *probeConfig) host() *probe.Host {
+	h := &probe.Host{NetNS: p.NetNS, Interface: p.Interface, GatewayMAC: p.GatewayMAC, RouterMAC: p.RouterMAC}
 	if p.Source != "" {
 		h.Source = netip.MustParseAddr(p.Source)
 	}
