@@ -214,7 +214,8 @@ func (a *agent) rawEntries(t *testing.T) [][]byte {
 // with an intent of 3 backends (version 1), then given a 4th through its API
 // (version 2: the pool's table is a Maglev Rebuild, which only the stored
 // tables give back), is stopped with SIGTERM while a stream of one datagram a
-// millisecond (sequence numbers, 8 flows) goes through the XDP gateway, and a
+// millisecond (sequence numbers, 8 flows) goes through the gateway (XDP, and
+// BMv2 when present), and a
 // second process is started on the same store file with the same arguments.
 // The first process exits 0 having written nothing on its way out (the agent's
 // own RPC counts: the gateway keeps its entries); the second reports the
@@ -224,7 +225,11 @@ func (a *agent) rawEntries(t *testing.T) [][]byte {
 // unchanged, and every datagram arrived exactly once at the backend the tables
 // pick.
 func TestControllerProcessRestartUnderTraffic(t *testing.T) {
-	tl := newLab(t, "gge2p")
+	forEachTarget(t, testControllerProcessRestartUnderTraffic)
+}
+
+func testControllerProcessRestartUnderTraffic(t *testing.T, tg target) {
+	tl := newLab(t, "gge2p", tg)
 	bin := buildController(t)
 	dir, err := os.MkdirTemp("", "gge2p") // short: the unix socket's path
 	if err != nil {
@@ -238,6 +243,13 @@ func TestControllerProcessRestartUnderTraffic(t *testing.T) {
 	sock := filepath.Join(dir, "c.sock")
 	args := []string{"--store", filepath.Join(dir, "controller.db"), "--intent", in, "--listen-unix", sock,
 		"--metrics", "127.0.0.1:0", "--election-id", "10"}
+	if cfg := tl.deviceConfigYAML(); cfg != "" {
+		path := filepath.Join(dir, "controller.yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", path)
+	}
 
 	first := startCtl(t, bin, "first", filepath.Join(dir, "first.log"), args...)
 	first.metricsAddr(t)

@@ -94,15 +94,17 @@ func bucketsOf(t *testing.T, st *model.State) []uint16 {
 func tolerance(p float64, n int) float64 { return 4 * math.Sqrt(p*(1-p)/float64(n)) }
 
 // TestFlowsMovedOnBackendChange is issue "Controller" item 7's flow movement,
-// with packets: 4000 flows through the XDP gateway programmed by the engine over
-// P4Runtime; a fifth backend added moves only the flows whose bucket Maglev gave
+// with packets: 4000 flows through the gateway (XDP, and BMv2 when present)
+// programmed by the engine over P4Runtime; a fifth backend added moves only the flows whose bucket Maglev gave
 // it (at most 1.1/5 of the buckets), all to it; an original backend removed
 // moves exactly its own flows (at most 1.1/5 of the buckets), and no other.
-func TestFlowsMovedOnBackendChange(t *testing.T) {
-	tl := newLab(t, "gge2m")
+func TestFlowsMovedOnBackendChange(t *testing.T) { forEachTarget(t, testFlowsMovedOnBackendChange) }
+
+func testFlowsMovedOnBackendChange(t *testing.T, tg target) {
+	tl := newLab(t, "gge2m", tg)
 	st := openStore(t, filepath.Join(t.TempDir(), "controller.db"))
 	defer st.Close()
-	e := newEngine(t, st)
+	e := tl.newEngine(t, st)
 
 	const nFlows = 4000
 	fs := flows(nFlows)
@@ -223,16 +225,20 @@ func TestFlowsMovedOnBackendChange(t *testing.T) {
 
 // TestControllerRestartUnderTraffic is issue "Controller" item 7's restart, with
 // packets: a stream of one datagram a millisecond over 8 flows goes through the
-// XDP gateway while the engine is closed (as the daemon does on a restart: the
+// gateway (XDP, and BMv2 when present) while the engine is closed (as the daemon does on a restart: the
 // gateway keeps its entries) and a new engine over the same store file puts the
 // same intent version in force. The new engine writes nothing, pushes no
 // pipeline and removes nothing (its status and the agent's own RPC counts), and
 // every datagram sent arrives, once, at the backend the installed tables pick.
 func TestControllerRestartUnderTraffic(t *testing.T) {
-	tl := newLab(t, "gge2r")
+	forEachTarget(t, testControllerRestartUnderTraffic)
+}
+
+func testControllerRestartUnderTraffic(t *testing.T, tg target) {
+	tl := newLab(t, "gge2r", tg)
 	path := filepath.Join(t.TempDir(), "controller.db")
 	st := openStore(t, path)
-	e1 := newEngine(t, st)
+	e1 := tl.newEngine(t, st)
 	apply(t, e1, tl.load(t, []int{11, 12, 13}), 1)
 	// A fourth backend: the pool is now Maglev's Rebuild of the 3-backend table,
 	// which a fresh compilation of version 2 would not give; the new engine must
@@ -264,7 +270,7 @@ func TestControllerRestartUnderTraffic(t *testing.T) {
 	}
 	st2 := openStore(t, path)
 	defer st2.Close()
-	e2 := newEngine(t, st2)
+	e2 := tl.newEngine(t, st2)
 	_, s := apply(t, e2, in2, 2)
 	seqSynced := next.Load()
 	if s.EntriesWritten != 0 || s.PipelinePushes != 0 || s.ForeignRemoved != 0 {

@@ -39,11 +39,12 @@ import (
 
 // The lab:
 //
-//	cl: c0 (10.1.0.10) ---veth--- p1 [XDP] gw p2 ---veth--- b0 (be)
+//	cl: c0 (10.1.0.10) ---veth--- p1 [XDP or BMv2] gw p2 ---veth--- b0 (be)
 //
-// The client injects VXLAN frames to the VIP on c0 with AF_PACKET; the XDP
-// program on p1 picks a backend of the pool and redirects the rewritten frame
-// out of p2. Every backend of the intent is an underlay address behind port 2
+// The client injects VXLAN frames to the VIP on c0 with AF_PACKET; the
+// gateway (the XDP program on p1, or simple_switch_grpc with ports 1 and 2 on
+// p1 and p2: bmv2_linux_test.go) picks a backend of the pool and sends the
+// rewritten frame out of p2. Every backend of the intent is an underlay address behind port 2
 // with b0's MAC; b0 holds none of them (its kernel drops what it gets), and an
 // AF_PACKET socket on b0 records each frame: the outer destination (the
 // backend) and the inner flow and payload. No VXLAN device exists anywhere, so
@@ -69,23 +70,39 @@ func backendIP(id int) netip.Addr { return netip.AddrFrom4([4]byte{10, 2, 0, byt
 
 type testLab struct {
 	lab        *lab.Lab
+	target     target
 	cl, gw, be string
 	p1MAC      [6]byte
 	p2MAC      string
 	b0MAC      string
 	c0MAC      [6]byte
-	dp         *bpf.Dataplane
+	dp         *bpf.Dataplane // XDP only
+	bmv2       bmv2Tools      // BMv2 only
 
+	// agent is the gateway's P4Runtime server as the controller sees it: the
+	// XDP agent, or the proxy in front of simple_switch_grpc; both count RPCs.
 	agent *agent
 	tx    *sender
 	rx    *receiver
 }
 
-// newLab builds the namespaces, loads and attaches the XDP program (private
-// maps: nothing is pinned), serves the agent and opens the sockets. Everything
-// is removed at the end of the test.
-func newLab(t *testing.T, prefix string) *testLab {
+// newLab builds the namespaces and the gateway on target tg, and opens the
+// sockets. XDP: the program loaded with private maps (nothing is pinned),
+// attached to p1, and the agent served in the test process. BMv2:
+// simple_switch_grpc started without a program in the gateway namespace (the
+// controller pushes it), behind a counting proxy; the subtest skips with one
+// line when the switch or the compiled program is missing. Everything is
+// removed at the end of the test.
+func newLab(t *testing.T, prefix string, tg target) *testLab {
 	t.Helper()
+	var tools bmv2Tools
+	if tg == targetBMv2 {
+		var err error
+		if tools, err = findBMv2(); err != nil {
+			t.Skip(skipLine(err))
+		}
+		prefix += "b"
+	}
 	l, err := lab.New(prefix)
 	if errors.Is(err, lab.ErrNotRoot) {
 		t.Skip("needs root: network namespaces, XDP, AF_PACKET (run the e2e tests as root)")
@@ -93,7 +110,7 @@ func newLab(t *testing.T, prefix string) *testLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl := &testLab{lab: l}
+	tl := &testLab{lab: l, target: tg, bmv2: tools}
 	t.Cleanup(func() {
 		if tl.rx != nil {
 			tl.rx.close()
@@ -149,6 +166,25 @@ func newLab(t *testing.T, prefix string) *testLab {
 	tl.p1MAC, tl.p2MAC = testpkt.MAC(mac(tl.gw, "p1")), mac(tl.gw, "p2")
 	tl.b0MAC, tl.c0MAC = mac(tl.be, "b0"), testpkt.MAC(mac(tl.cl, "c0"))
 
+	if tg == targetBMv2 {
+		tl.agent = tl.startBMv2(t, tools)
+	} else {
+		tl.attachXDP(t)
+	}
+	if tl.rx, err = capture(tl.be, "b0"); err != nil {
+		t.Fatal(err)
+	}
+	if tl.tx, err = newSender(tl.cl, "c0"); err != nil {
+		t.Fatal(err)
+	}
+	return tl
+}
+
+// attachXDP loads the XDP program with private maps, attaches it to p1, binds
+// ports 1 and 2 and serves the agent over it.
+func (tl *testLab) attachXDP(t *testing.T) {
+	t.Helper()
+	var err error
 	tl.dp, err = bpf.Open(bpf.Options{NoPin: true})
 	if err != nil {
 		t.Fatalf("load XDP: %v", err)
@@ -172,13 +208,6 @@ func newLab(t *testing.T, prefix string) *testLab {
 		t.Fatalf("attach: %v", err)
 	}
 	tl.agent = serveAgent(t, tl.dp)
-	if tl.rx, err = capture(tl.be, "b0"); err != nil {
-		t.Fatal(err)
-	}
-	if tl.tx, err = newSender(tl.cl, "c0"); err != nil {
-		t.Fatal(err)
-	}
-	return tl
 }
 
 // intentYAML is the lab's intent: one VIP whose default pool "base" holds the
@@ -456,12 +485,17 @@ func (r *receiver) close() {
 }
 
 // sendRound sends one frame of every flow with sequence number seq, at most
-// window frames ahead of what b0 has seen (veth rings hold 256 frames), and
-// returns what arrived.
+// window frames ahead of what b0 has seen (veth rings hold 256 frames; BMv2
+// holds less, docs/bmv2.md), and returns what arrived.
 func (tl *testLab) sendRound(t *testing.T, fs []flow, seq uint64) []arrival {
 	t.Helper()
 	tl.rx.take()
-	const window = 64
+	window := int64(64)
+	if tl.target == targetBMv2 {
+		// simple_switch drops frames beyond about 32 in flight (a burst of
+		// 33 loses one): stay well under.
+		window = 16
+	}
 	for i, f := range fs {
 		for deadline := time.Now().Add(time.Second); int64(i)-tl.rx.n.Load() >= window && time.Now().Before(deadline); {
 			time.Sleep(200 * time.Microsecond)
@@ -475,12 +509,14 @@ func (tl *testLab) sendRound(t *testing.T, fs []flow, seq uint64) []arrival {
 }
 
 // ---------------------------------------------------------------------------
-// The agent: the P4Runtime server over the XDP dataplane, on a loopback port.
+// The agent: a P4Runtime server on a loopback port, counting what it serves.
+// For XDP the agent's server over the dataplane; for BMv2 a proxy to
+// simple_switch_grpc.
 
 type agent struct {
-	addr string
-	srv  *server.Server
-	gs   *grpc.Server
+	addr  string
+	close func() // the server behind gs; nil for none
+	gs    *grpc.Server
 
 	updates   atomic.Int64 // updates in Write RPCs served
 	pipelines atomic.Int64 // SetForwardingPipelineConfig RPCs served
@@ -510,11 +546,19 @@ func serveAgent(t *testing.T, d *bpf.Dataplane) *agent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveP4RT(t, srv, func() { srv.Close() })
+}
+
+// serveP4RT serves srv on a loopback port with interceptors counting the
+// updates, pipeline pushes and reads it serves; closeSrv (optional) runs after
+// the gRPC server stops.
+func serveP4RT(t *testing.T, srv p4v1.P4RuntimeServer, closeSrv func()) *agent {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{addr: lis.Addr().String(), srv: srv}
+	a := &agent{addr: lis.Addr().String(), close: closeSrv}
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		switch r := req.(type) {
 		case *p4v1.WriteRequest:
@@ -538,7 +582,9 @@ func serveAgent(t *testing.T, d *bpf.Dataplane) *agent {
 
 func (a *agent) stop() {
 	a.gs.Stop()
-	a.srv.Close()
+	if a.close != nil {
+		a.close()
+	}
 }
 
 // readEntries reads every table entry the agent holds with a plain P4Runtime
@@ -683,11 +729,20 @@ func openStore(t *testing.T, path string) *store.Bolt {
 	return st
 }
 
-func newEngine(t *testing.T, st store.Store) *engine.Engine {
+// newEngine is the controller's engine over st, configured for the lab's
+// target (BMv2: the compiled program as the gateway's device config).
+func (tl *testLab) newEngine(t *testing.T, st store.Store) *engine.Engine {
 	t.Helper()
+	var devcfg []byte
+	if tl.target == targetBMv2 {
+		var err error
+		if devcfg, err = os.ReadFile(tl.bmv2.program); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		Store: st, Logger: logger()})
+		Store: st, Logger: logger(), DeviceConfig: func(string) []byte { return devcfg }})
 	if err != nil {
 		t.Fatal(err)
 	}
