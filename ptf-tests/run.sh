@@ -41,18 +41,15 @@ bmv2)
 		say "SKIP: TARGET=bmv2 needs simple_switch_grpc (BMv2 with P4Runtime), which is not installed (docs/p4-targets.md); nothing run"
 		exit 0
 	fi
-	# Compile the v1model program when it is missing or older than p4src/, reuse
-	# it otherwise (scripts/test.sh compiles once per run, before this).
-	if [ ! -f build/p4/graygw.json ] || [ -n "$(find p4src -newer build/p4/graygw.json -print -quit)" ]; then
-		if ! command -v p4c-bm2-ss >/dev/null 2>&1; then
-			say "SKIP: TARGET=bmv2 needs build/p4/graygw.json up to date with p4src/, and p4c-bm2-ss is not installed to compile it; nothing run"
-			exit 0
-		fi
-		say "compiling the v1model program (P4C_TNA=0 scripts/p4c.sh): build/p4/graygw.json is missing or older than p4src/"
-		P4C_TNA=0 P4_OUT="$ROOT/build/p4" bash scripts/p4c.sh || die "scripts/p4c.sh failed: the v1model program does not compile or its P4Info drifted"
-	else
-		say "reusing build/p4/graygw.json (newer than p4src/)"
-	fi
+	# The v1model program, compiled when missing or older than p4src/, reused
+	# otherwise (scripts/test.sh compiles once per run, before this).
+	prc=0
+	bash scripts/bmv2-program.sh || prc=$?
+	case $prc in
+	0) ;;
+	2) say "SKIP: TARGET=bmv2 needs build/p4/graygw.json up to date with p4src/ (above); nothing run"; exit 0 ;;
+	*) die "TARGET=bmv2: the v1model program does not compile (above)" ;;
+	esac
 	;;
 *) die "TARGET must be xdp or bmv2, not $TARGET" ;;
 esac

@@ -10,9 +10,53 @@
 # it prints "mininet smoke: skipped: ..." and exits 0, so that the rest of the
 # test run is not held hostage by one optional lab. GRAYGW_MININET=require makes
 # that an error (exit 1) instead.
+#
+# The gateway: --target xdp, bmv2 or auto (the default: BMv2 when its toolchain
+# is found, scripts/p4tools.sh, else XDP). For BMv2 the v1model program
+# build/p4/graygw.json is compiled when missing or older than p4src/ and reused
+# otherwise (scripts/bmv2-program.sh); --target bmv2 without simple_switch_grpc,
+# or without the program and p4c to compile it, prints "mininet smoke: skipped:
+# ..." and exits 0. Other arguments go to graygw_topo.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 eval "$(bash scripts/deps.sh)"
+
+target=auto
+args=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--target) target=${2:?--target needs xdp, bmv2 or auto}; shift 2 ;;
+	--target=*) target=${1#--target=}; shift ;;
+	*) args+=("$1"); shift ;;
+	esac
+done
+case $target in
+xdp) ;;
+bmv2 | auto)
+	eval "$(bash scripts/p4tools.sh)"
+	why=""
+	if ! command -v simple_switch_grpc >/dev/null 2>&1; then
+		why="simple_switch_grpc (BMv2 with P4Runtime) is not installed (docs/p4-targets.md)"
+	else
+		prc=0
+		bash scripts/bmv2-program.sh || prc=$?
+		case $prc in
+		0) ;;
+		2) why="build/p4/graygw.json is missing or stale and p4c is not installed" ;;
+		*) echo "mininet smoke: FAILED: the v1model program does not compile (above)" >&2; exit 1 ;;
+		esac
+	fi
+	if [ -n "$why" ] && [ "$target" = bmv2 ]; then
+		echo "mininet smoke: skipped: --target bmv2: $why"
+		exit 0
+	fi
+	if [ "$target" = auto ]; then
+		target=bmv2
+		[ -z "$why" ] || target=xdp
+	fi
+	;;
+*) echo "mininet smoke: --target must be xdp, bmv2 or auto, not $target" >&2; exit 2 ;;
+esac
 
 log() { printf 'mininet smoke: %s\n' "$*" >&2; }
 have_mininet() {
@@ -39,4 +83,4 @@ go build -o build/bin/ ./cmd/graygw ./cmd/graygw-agent ./cmd/graygw-controller
 trap '/usr/bin/python3 topo/mininet/graygw_topo.py --clean >/dev/null' EXIT
 # The script tears down on SIGTERM; SIGKILL 15s later if it does not. A healthy
 # run takes about 10 s; 120 s bounds a hung one.
-timeout --kill-after=15 120 /usr/bin/python3 topo/mininet/graygw_topo.py --check "$@"
+timeout --kill-after=15 120 /usr/bin/python3 topo/mininet/graygw_topo.py --check --target "$target" ${args[@]+"${args[@]}"}
