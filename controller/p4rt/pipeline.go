@@ -60,15 +60,28 @@ func (c *Client) EnsurePipeline(ctx context.Context, info *p4configv1.P4Info, de
 	// scheme change must not wipe a gateway that forwards traffic. A target that
 	// cannot reconcile gets VERIFY_AND_COMMIT, which starts it empty.
 	action := p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT
+	reconcileFailed := false
 	if ok {
 		action = p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT
 		if err = set(action); err != nil {
 			c.log.Warn("target cannot reconcile the pipeline, replacing it", "err", err)
 			action = p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT
+			reconcileFailed = true
 		}
 	}
 	if action == p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT {
 		err = set(action)
+		if err != nil && reconcileFailed {
+			// BMv2 keeps the config it failed to reconcile loaded but not
+			// committed, and refuses every later push ("Error in first phase
+			// of device update") until a COMMIT ends that update
+			// (docs/bmv2.md). Commit it (a target with nothing saved refuses,
+			// harmlessly), then replace it.
+			c.log.Warn("target refuses the pipeline after a failed reconcile; committing its pending update and pushing again", "err", err)
+			if cerr := set(p4v1.SetForwardingPipelineConfigRequest_COMMIT); cerr == nil {
+				err = set(action)
+			}
+		}
 	}
 	if err != nil {
 		return false, fmt.Errorf("p4rt: %s: set pipeline: %w", c.addr, err)
