@@ -34,6 +34,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp"
@@ -342,6 +343,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: c.ElectionID, Role: c.Role, TLS: ptls,
 		Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout), Store: st, Logger: log, Observer: met,
 		DeviceConfig: func(gw string) []byte { return devcfgs[gw] },
+		MaxGrayMasks: func(gw string) int { return maxGrayMasks(devcfgs, gw) },
 		P4InfoFor:    func(gw string) *p4info.Info { return infos[gw] }})
 	if err != nil {
 		return err
@@ -605,4 +607,15 @@ func guardSeed(c *config, st store.Store, creds credentials.TransportCredentials
 	return fmt.Errorf("the store %s holds no intent, but %s: a lost or truncated store would be re-seeded from %s "+
 		"and the live state (gray rules included) replaced. Restore the store from a backup; or, if starting over "+
 		"from %s is what you want, restart with --reseed", c.Store, strings.Join(holding, "; "), c.Intent, c.Intent)
+}
+
+// maxGrayMasks is the gray-rule mask bound of gateway gw: a gateway without a
+// device config is an XDP agent (BMv2 and Tofino need one), whose tuple-space
+// search holds dataplane.XDPLimits().MaxMasks distinct masks; the others have no
+// such bound (0).
+func maxGrayMasks(devcfgs map[string][]byte, gw string) int {
+	if len(devcfgs[gw]) > 0 {
+		return 0
+	}
+	return dataplane.XDPLimits().MaxMasks
 }

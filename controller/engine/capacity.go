@@ -3,12 +3,15 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"strings"
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/controller/reconcile"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -83,11 +86,30 @@ type Overflow struct {
 	// Size is the table's size on the gateway, Source where it comes from.
 	Size   int64
 	Source string
+	// Unit is what is counted: "" for entries, UnitMasks for the distinct
+	// gray-rule masks of a target with a tuple-space bound.
+	Unit string
 	// Version is the intent version planned.
 	Version uint64
 }
 
+// UnitMasks is Overflow.Unit of a gray-rule mask bound (Config.MaxGrayMasks).
+const UnitMasks = "distinct masks"
+
 func (o Overflow) String() string {
+	if o.Unit == UnitMasks {
+		v := ""
+		if o.Version > 0 {
+			v = fmt.Sprintf(" version %d", o.Version)
+		}
+		need := fmt.Sprintf("%d distinct masks", o.Final)
+		if o.Need > o.Final {
+			need += fmt.Sprintf(" (%d at once while old rules are replaced make-before-break)", o.Need)
+		}
+		return fmt.Sprintf("%s: intent%s needs %s, gateway %s holds %d (%s: the agent would refuse the next one "+
+			"with \"%d distinct masks in use (the tuple-space bound)\"); rules that fix the same fields with the same "+
+			"prefix lengths share a mask: use fewer shapes, or remove rules", o.Table, v, need, o.Gateway, o.Size, o.Source, o.Size)
+	}
 	var b strings.Builder
 	if o.Final > int(o.Size) || o.Need == o.Final {
 		fmt.Fprintf(&b, "%s: intent", o.Table)
@@ -219,4 +241,85 @@ func (e *Engine) overflows(gateway string, version uint64, c *Capacity, before m
 			Size: size, Source: c.Source, Version: version})
 	}
 	return out
+}
+
+// SourceMaskBound is Overflow.Source of a gray-rule mask bound.
+const SourceMaskBound = "the XDP target's tuple-space bound"
+
+// grayMask is the mask tuple of a gray_rules entry (the tuple-space search's
+// key shape): each match field's id and ternary mask (LPM prefix length, range or
+// optional presence for other kinds). Entries are canonical, so equal shapes
+// give equal strings.
+func grayMask(te *p4v1.TableEntry) string {
+	ms := te.GetMatch()
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		switch {
+		case m.GetTernary() != nil:
+			parts = append(parts, fmt.Sprintf("%d:t%x", m.GetFieldId(), m.GetTernary().GetMask()))
+		case m.GetLpm() != nil:
+			parts = append(parts, fmt.Sprintf("%d:l%d", m.GetFieldId(), m.GetLpm().GetPrefixLen()))
+		default:
+			parts = append(parts, fmt.Sprintf("%d:x", m.GetFieldId()))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// maskOverflow checks a plan against gateway's gray-rule mask bound
+// (Config.MaxGrayMasks): the distinct masks held before (the gray_rules entries
+// of before), at the peak while updates are written in order, and at the end.
+// nil when there is no bound or it is not passed.
+func (e *Engine) maskOverflow(gateway string, version uint64, before iter.Seq[*p4v1.TableEntry], updates []*p4v1.Update) *Overflow {
+	if e.cfg.MaxGrayMasks == nil {
+		return nil
+	}
+	bound := e.cfg.MaxGrayMasks(gateway)
+	if bound <= 0 {
+		return nil
+	}
+	gray := e.grayRulesID
+	masks := map[string]int{}
+	for te := range before {
+		if te.GetTableId() == gray {
+			masks[grayMask(te)]++
+		}
+	}
+	current := len(masks)
+	peak := current
+	for _, u := range updates {
+		te := u.GetEntity().GetTableEntry()
+		if te.GetTableId() != gray {
+			continue
+		}
+		k := grayMask(te)
+		switch u.GetType() {
+		case p4v1.Update_INSERT:
+			masks[k]++
+			peak = max(peak, len(masks))
+		case p4v1.Update_DELETE:
+			if masks[k]--; masks[k] <= 0 {
+				delete(masks, k)
+			}
+		}
+	}
+	if peak <= bound {
+		return nil
+	}
+	return &Overflow{Gateway: gateway, Table: shortName(pipeline.TableGrayRules), Need: peak, Final: len(masks),
+		Current: current, Size: int64(bound), Source: SourceMaskBound, Version: version, Unit: UnitMasks}
+}
+
+// entriesOf yields the entries of sets.
+func entriesOf(sets []*reconcile.Set) iter.Seq[*p4v1.TableEntry] {
+	return func(yield func(*p4v1.TableEntry) bool) {
+		for _, s := range sets {
+			for _, te := range s.Entries {
+				if !yield(te) {
+					return
+				}
+			}
+		}
+	}
 }

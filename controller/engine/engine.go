@@ -101,6 +101,13 @@ type Config struct {
 	// P4Info to gateway (BMv2 JSON, Tofino binary); nil function or nil result for
 	// targets that need none (the XDP agent).
 	DeviceConfig func(gateway string) []byte
+	// MaxGrayMasks returns how many distinct gray-rule masks gateway's target
+	// holds at once (the XDP agent: 64, its tuple-space bound; BMv2 and Tofino:
+	// no such bound); nil function or 0: not checked. Plans are checked against
+	// it like table sizes (GatewayPlan.Overflows), so the API refuses an intent
+	// past it before the store commit instead of the gateway refusing the 65th
+	// mask at write time.
+	MaxGrayMasks func(gateway string) int
 	// ElectionID is this controller's election id (low 64 bits); among the
 	// controllers of a device the highest is primary. Required, > 0.
 	ElectionID uint64
@@ -169,6 +176,7 @@ type Engine struct {
 	// does not pass CheckP4Info.
 	configuredMu sync.Mutex
 	configured   map[*p4info.Info]*Capacity
+	grayRulesID  uint32 // gray_rules' table id (Config.MaxGrayMasks)
 
 	saveMu   sync.Mutex
 	savedSig []savedSig // the pool tables last saved to the store
@@ -290,6 +298,9 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("%w: P4Info: %w", ErrConfig, err)
 		}
 		e.order = append(e.order, t.ID)
+		if name == pipeline.TableGrayRules {
+			e.grayRulesID = t.ID
+		}
 	}
 	e.hard, e.cancelHard = context.WithCancel(context.Background())
 	if cfg.Store != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -331,7 +332,11 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 		if plan.Empty() {
 			return false, nil
 		}
-		if ov := g.e.overflows(g.name, w.version, g.tableCapacity(), base.counts(), plan.Updates); len(ov) > 0 {
+		ov := g.e.overflows(g.name, w.version, g.tableCapacity(), base.counts(), plan.Updates)
+		if o := g.e.maskOverflow(g.name, w.version, entriesOf(base.sets), plan.Updates); o != nil {
+			ov = append(ov, *o)
+		}
+		if len(ov) > 0 {
 			// Nothing written: the target still holds base exactly.
 			g.mu.Lock()
 			g.base = base
@@ -405,7 +410,11 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 	}
 	held := map[uint32]int{}
 	countTables(held, have)
-	if ov := g.e.overflows(g.name, w.version, capacity, held, plan.Updates); len(ov) > 0 {
+	ov := g.e.overflows(g.name, w.version, capacity, held, plan.Updates)
+	if o := g.e.maskOverflow(g.name, w.version, slices.Values(have), plan.Updates); o != nil {
+		ov = append(ov, *o)
+	}
+	if len(ov) > 0 {
 		return true, &CapacityError{Overflows: ov} // nothing written: the target keeps its entries
 	}
 	g.log.Info("writing plan", "version", w.version, "inserts", plan.Inserts, "modifies", plan.Modifies,

@@ -174,6 +174,9 @@ func (e *Engine) planOne(gp *GatewayPlan, w *want, have []*reconcile.Set, cur *w
 		c = e.configuredCapacity(gp.Gateway)
 	}
 	gp.Overflows = e.overflows(gp.Gateway, 0, c, before, plan.Updates)
+	if o := e.maskOverflow(gp.Gateway, 0, entriesOf(have), plan.Updates); o != nil {
+		gp.Overflows = append(gp.Overflows, *o)
+	}
 }
 
 func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, cur *want) {
