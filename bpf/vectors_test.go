@@ -25,6 +25,9 @@ func TestVectors(t *testing.T) {
 		t.Fatal("no test vectors")
 	}
 	for stateName, st := range f.States {
+		if stateName == testvectors.StateMirror {
+			continue // set_pool_mirror is not on XDP yet (docs/xdp.md)
+		}
 		ms, err := st.Model()
 		if err != nil {
 			t.Fatalf("state %s: %v", stateName, err)

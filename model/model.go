@@ -32,11 +32,31 @@ type Result struct {
 	Flow      pipeline.FlowKey // with Tenant filled in, unmasked
 	Rule      int              // index of the winning gray rule, -1 for none
 	Pool      uint16
-	SplitHash uint16           // split_pool only
+	SplitHash uint16           // split_pool and set_pool_mirror only
 	HashKey   pipeline.FlowKey // masked
 	CRC       uint32
 	Bucket    uint16
 	BackendID uint16
+
+	// Copy is the mirror copy (docs/pipeline.md §10), nil when the frame is not
+	// mirrored (no set_pool_mirror rule, a VM not sampled, or a served frame
+	// not forwarded).
+	Copy *Copy
+}
+
+// Copy is a mirror copy: the received frame run through steps 5-8 for the
+// mirror pool and marked. Sent is false when the mirror pool has no backend
+// for it (the copy was made, counted in mirror_counter, and dropped).
+type Copy struct {
+	MirrorID  uint16
+	Pool      uint16
+	HashKey   pipeline.FlowKey
+	CRC       uint32
+	Bucket    uint16
+	BackendID uint16
+	Sent      bool
+	Port      uint16 // Sent only
+	Frame     []byte // Sent only
 }
 
 // Process runs frame through the pipeline over s. The frame is not modified.
@@ -77,29 +97,67 @@ func Process(s *State, frame []byte) Result {
 			if r.SplitHash < rule.Threshold {
 				r.Pool = rule.Pool
 			}
+		case SetPoolMirror:
+			r.Pool = rule.Pool
+			r.SplitHash = pipeline.SplitHash(r.Flow.VNI, r.Flow.Src)
 		}
 	}
 
-	mask, ok := s.PoolHash[r.Pool]
-	if !ok {
-		mask = pipeline.AllOnes
-	}
-	r.HashKey = r.Flow.And(mask)
-	r.CRC = r.HashKey.CRC()
-	r.Bucket = uint16(r.CRC & (pipeline.Buckets - 1))
-
-	id, ok := s.BackendSelect[SelectKey{r.Pool, r.Bucket}]
-	if !ok {
-		return r.drop(pipeline.NoBackend)
-	}
-	r.BackendID = id
-	be, ok := s.Backends[id]
+	var be Backend
+	r.HashKey, r.CRC, r.Bucket, r.BackendID, be, ok = s.selectBackend(r.Pool, r.Flow)
 	if !ok {
 		return r.drop(pipeline.NoBackend)
 	}
 	r.Verdict, r.Port = Forward, be.Port
 	r.Frame = rewrite(frame, p, be)
+
+	if r.Rule >= 0 {
+		if rule := &s.GrayRules[r.Rule]; rule.Action == SetPoolMirror && r.SplitHash <= rule.Sample {
+			r.Copy = s.mirror(frame, p, r.Flow, rule)
+		}
+	}
 	return r
+}
+
+// selectBackend is steps 5-8 for pool: the masked key, its CRC and bucket, and
+// the backend (ok false: NO_BACKEND).
+func (s *State) selectBackend(pool uint16, flow pipeline.FlowKey) (key pipeline.FlowKey, crc uint32, bucket, id uint16, be Backend, ok bool) {
+	mask, found := s.PoolHash[pool]
+	if !found {
+		mask = pipeline.AllOnes
+	}
+	key = flow.And(mask)
+	crc = key.CRC()
+	bucket = uint16(crc & (pipeline.Buckets - 1))
+	if id, ok = s.BackendSelect[SelectKey{pool, bucket}]; !ok {
+		return key, crc, bucket, 0, be, false
+	}
+	be, ok = s.Backends[id]
+	return key, crc, bucket, id, be, ok
+}
+
+// mirror makes the copy of a served frame for rule's mirror pool (§10): the
+// received frame, rewritten for the mirror pool's backend and marked.
+func (s *State) mirror(frame []byte, p Packet, flow pipeline.FlowKey, rule *GrayRule) *Copy {
+	c := &Copy{MirrorID: rule.MirrorID, Pool: rule.MirrorPool}
+	var be Backend
+	c.HashKey, c.CRC, c.Bucket, c.BackendID, be, c.Sent = s.selectBackend(rule.MirrorPool, flow)
+	if !c.Sent {
+		return c
+	}
+	c.Port = be.Port
+	c.Frame = rewrite(frame, p, be)
+	markMirror(c.Frame)
+	return c
+}
+
+// markMirror sets the outer DSCP to MirrorDSCP, keeping ECN, and recomputes
+// the IPv4 header checksum.
+func markMirror(out []byte) {
+	ip := out[offIP:]
+	ip[1] = pipeline.MirrorDSCP<<2 | ip[1]&3
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], ipv4Checksum(ip[:ipv4Len]))
 }
 
 func (r Result) drop(reason pipeline.Reason) Result {

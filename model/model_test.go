@@ -324,3 +324,94 @@ func TestProcessDoesNotModifyInput(t *testing.T) {
 		t.Fatal("input frame modified")
 	}
 }
+
+func mirrorRule(vni uint32, sample uint16) GrayRule {
+	return GrayRule{Priority: 10, Match: pipeline.FlowKey{VNI: vni}, Mask: pipeline.FlowKey{VNI: pipeline.MaxVNI},
+		Action: SetPoolMirror, Pool: poolBase, MirrorPool: poolGray, Sample: sample, MirrorID: 7}
+}
+
+// The served frame is exactly set_pool's; the copy is the received frame
+// rewritten for the mirror pool's backend, with the LE DSCP and ECN kept.
+func TestMirrorCopyIsTheServedRewriteForTheMirrorBackendMarked(t *testing.T) {
+	s := newTestState()
+	s.GrayRules = []GrayRule{mirrorRule(5001, pipeline.SampleAll)}
+	in := overlay(5001, "10.0.0.5", "192.168.1.1", tcp(1000, 80))
+	in[offIP+1] = 0xb8 | 2 // DSCP EF, ECN ECT(0)
+	r := Process(s, in)
+
+	plain := newTestState()
+	plain.GrayRules = []GrayRule{vmRule(10, 5001, "10.0.0.5", poolBase)}
+	want := Process(plain, in)
+	if r.Verdict != Forward || r.Port != want.Port || string(r.Frame) != string(want.Frame) {
+		t.Fatalf("served frame differs from set_pool's: %v port %d", r.Verdict, r.Port)
+	}
+	if r.Copy == nil || !r.Copy.Sent {
+		t.Fatalf("no copy sent: %+v", r.Copy)
+	}
+	c := r.Copy
+	if c.Pool != poolGray || c.BackendID != 2 || c.Port != beGray.Port || c.MirrorID != 7 {
+		t.Fatalf("copy: pool %d backend %d port %d id %d, want gray backend 2 port %d id 7", c.Pool, c.BackendID, c.Port, c.MirrorID, beGray.Port)
+	}
+	gray := newTestState()
+	gray.GrayRules = []GrayRule{vmRule(10, 5001, "10.0.0.5", poolGray)}
+	served := Process(gray, in).Frame
+	if got := c.Frame[offIP+1]; got != pipeline.MirrorDSCP<<2|2 {
+		t.Fatalf("copy TOS %#x, want DSCP %d with ECN 2", got, pipeline.MirrorDSCP)
+	}
+	if ipv4Checksum(c.Frame[offIP:offIP+ipv4Len]) != 0 {
+		t.Fatal("copy's IPv4 checksum does not verify")
+	}
+	// Bar the TOS byte and the checksum, the copy is gray's served frame.
+	for i := range served {
+		if i == offIP+1 || i == offIP+10 || i == offIP+11 {
+			continue
+		}
+		if c.Frame[i] != served[i] {
+			t.Fatalf("copy byte %d = %#x, gray's served frame has %#x", i, c.Frame[i], served[i])
+		}
+	}
+}
+
+// Sampling is sticky per VM: split_hash <= sample, the same VMs every time.
+func TestMirrorSamplingIsPerVMAndWithinRate(t *testing.T) {
+	s := newTestState()
+	s.GrayRules = []GrayRule{mirrorRule(5001, pipeline.Sample(4))}
+	copies := 0
+	const vms = 4000
+	for i := range vms {
+		src := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String()
+		a := Process(s, overlay(5001, src, "192.168.1.1", tcp(1000, 80)))
+		b := Process(s, overlay(5001, src, "192.168.9.9", tcp(2000, 443)))
+		if (a.Copy != nil) != (b.Copy != nil) {
+			t.Fatalf("VM %s: one flow mirrored, another not", src)
+		}
+		if want := a.SplitHash <= pipeline.Sample(4); (a.Copy != nil) != want {
+			t.Fatalf("VM %s: split hash %d, copy %v", src, a.SplitHash, a.Copy != nil)
+		}
+		if a.Copy != nil {
+			copies++
+		}
+	}
+	// 1 in 4 of 4000 VMs: 1000 expected, sd ~27.
+	if copies < 850 || copies > 1150 {
+		t.Fatalf("%d of %d VMs mirrored at 1/4", copies, vms)
+	}
+}
+
+func TestMirrorOnlyForAServedFrameAndNotSentWithoutMirrorBackend(t *testing.T) {
+	s := newTestState()
+	s.GrayRules = []GrayRule{mirrorRule(5001, pipeline.SampleAll)}
+	for b := 0; b < pipeline.Buckets; b++ {
+		delete(s.BackendSelect, SelectKey{poolGray, uint16(b)})
+	}
+	r := Process(s, overlay(5001, "10.0.0.5", "192.168.1.1", tcp(1000, 80)))
+	if r.Verdict != Forward || r.Copy == nil || r.Copy.Sent || r.Copy.Frame != nil {
+		t.Fatalf("mirror pool without backend: verdict %v copy %+v, want served and a copy made, not sent", r.Verdict, r.Copy)
+	}
+	s = newTestState()
+	s.GrayRules = []GrayRule{mirrorRule(5001, pipeline.SampleAll)}
+	delete(s.Backends, 1)
+	if r := Process(s, overlay(5001, "10.0.0.5", "192.168.1.1", tcp(1000, 80))); r.Verdict != Drop || r.Copy != nil {
+		t.Fatalf("served frame dropped: verdict %v copy %+v, want drop and no copy", r.Verdict, r.Copy)
+	}
+}

@@ -11,10 +11,11 @@ type VIP struct {
 // RuleAction is what a matching gray rule does.
 type RuleAction uint8
 
-// Gray rule actions (P4: set_pool, split_pool).
+// Gray rule actions (P4: set_pool, split_pool, set_pool_mirror).
 const (
 	SetPool RuleAction = iota + 1
 	SplitPool
+	SetPoolMirror // set_pool, plus a copy to a mirror pool (docs/pipeline.md §10)
 )
 
 // GrayRule is a gray_rules entry: a ternary match over the VIP id and the flow
@@ -24,8 +25,12 @@ type GrayRule struct {
 	VIPID, VIPMask uint16
 	Match, Mask    pipeline.FlowKey // Tenant in Match/Mask is the tenant id
 	Action         RuleAction
-	Pool           uint16 // set_pool's pool, split_pool's pool_gray
+	Pool           uint16 // set_pool's and set_pool_mirror's pool, split_pool's pool_gray
 	Threshold      uint16 // split_pool only, in 1/65536
+
+	// set_pool_mirror only: a copy goes to MirrorPool when the split hash is
+	// <= Sample, counted in mirror_counter[MirrorID].
+	MirrorPool, Sample, MirrorID uint16
 }
 
 // Matches reports whether the rule's ternary key matches.

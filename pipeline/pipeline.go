@@ -20,6 +20,30 @@ const (
 	BackendTableSize       = 4096
 )
 
+// Mirror (docs/pipeline.md §10).
+const (
+	// MirrorIDs is the number of mirror_counter cells (mirror ids 0..MirrorIDs-1).
+	MirrorIDs = 1024
+	// MirrorDSCP marks a copy: its outer IPv4 DSCP (Lower-Effort, RFC 8622).
+	MirrorDSCP = 1
+	// MirrorSessionID is the v1model clone session that makes the copies.
+	MirrorSessionID = 1
+	// SampleAll is set_pool_mirror's sample for a copy of every frame.
+	SampleAll = 0xffff
+)
+
+// Sample returns set_pool_mirror's sample for a rate of 1 in n (n >= 1): a copy
+// when split_hash <= Sample(n), i.e. for 65536/n of the 65536 split hash values.
+func Sample(n int) uint16 {
+	if n <= 1 {
+		return SampleAll
+	}
+	if n > 65536 {
+		n = 65536
+	}
+	return uint16(65536/n - 1)
+}
+
 // Field widths in bits.
 const (
 	VNIBits    = 24
@@ -38,16 +62,19 @@ const (
 	TableBackendSelect = "GrayIngress.backend_select"
 	TableBackend       = "GrayIngress.backend"
 
-	ActionSetVIP      = "GrayIngress.set_vip"
-	ActionSetTenant   = "GrayIngress.set_tenant"
-	ActionSetPool     = "GrayIngress.set_pool"
-	ActionSplitPool   = "GrayIngress.split_pool"
-	ActionSetHashMask = "GrayIngress.set_hash_mask"
-	ActionSetBackend  = "GrayIngress.set_backend"
-	ActionToBackend   = "GrayIngress.to_backend"
-	ActionNoAction    = "NoAction"
+	ActionSetVIP        = "GrayIngress.set_vip"
+	ActionSetTenant     = "GrayIngress.set_tenant"
+	ActionSetPool       = "GrayIngress.set_pool"
+	ActionSplitPool     = "GrayIngress.split_pool"
+	ActionSetHashMask   = "GrayIngress.set_hash_mask"
+	ActionSetBackend    = "GrayIngress.set_backend"
+	ActionToBackend     = "GrayIngress.to_backend"
+	ActionSetPoolMirror = "GrayIngress.set_pool_mirror"
+	ActionNoAction      = "NoAction"
 
 	CounterDropReasons     = "GrayIngress.drop_reasons"
+	CounterMirror          = "GrayIngress.mirror_counter"
+	CounterMirrorBackend   = "GrayIngress.mirror_backend_counter"
 	DirectCounterVIP       = "GrayIngress.vip_counter"
 	DirectCounterGrayRules = "GrayIngress.gray_rules_counter"
 	DirectCounterBackend   = "GrayIngress.backend_counter"

@@ -46,6 +46,9 @@ var (
 	ParamProtoMask   = Field{"proto_mask", 8}
 	ParamSPortMask   = Field{"sport_mask", 16}
 	ParamDPortMask   = Field{"dport_mask", 16}
+	ParamMirrorPool  = Field{"mirror_pool", 16}  // set_pool_mirror
+	ParamSample      = Field{"sample", 16}       // set_pool_mirror: copy when split_hash <= sample
+	ParamMirrorID    = Field{"mirror_id", 16}    // set_pool_mirror: mirror_counter's cell
 	ParamBackendID   = Field{"backend_id", 16}   // set_backend (of backend_select)
 	ParamPort        = Field{"port", PortIDBits} // to_backend
 	ParamSMAC        = Field{"smac", 48}
@@ -99,7 +102,8 @@ var Tables = []Table{
 	{Name: TableVNITenant, Kind: Exact, Match: []Field{MatchVNI}, Size: VNITenantTableSize,
 		Actions: []Action{{ActionSetTenant, []Field{ParamTenantID}}}},
 	{Name: TableGrayRules, Kind: Ternary, Match: GrayRulesMatch, Size: GrayRulesTableSize, DirectCounter: DirectCounterGrayRules,
-		Actions: []Action{{ActionSetPool, []Field{ParamPoolID}}, {ActionSplitPool, []Field{ParamPoolGray, ParamThreshold}}}},
+		Actions: []Action{{ActionSetPool, []Field{ParamPoolID}}, {ActionSplitPool, []Field{ParamPoolGray, ParamThreshold}},
+			{ActionSetPoolMirror, []Field{ParamPoolID, ParamMirrorPool, ParamSample, ParamMirrorID}}}},
 	{Name: TablePoolHash, Kind: Exact, Match: []Field{MatchPoolID}, Size: PoolHashTableSize,
 		Actions: []Action{{ActionSetHashMask, HashMaskParams}}},
 	{Name: TableBackendSelect, Kind: Exact, Match: []Field{MatchPoolID, MatchBucket}, Size: BackendSelectTableSize,

@@ -122,7 +122,27 @@ type Expect struct {
 	CRC       uint32 `json:"crc"`
 	Bucket    uint16 `json:"bucket"`
 	BackendID uint16 `json:"backend_id"`
+
+	// Copy is the mirror copy (docs/pipeline.md §10), absent when none is made.
+	Copy *ExpectCopy `json:"copy,omitempty"`
 }
+
+// ExpectCopy is a mirror copy: its trace, and its port and frame when sent.
+type ExpectCopy struct {
+	MirrorID  uint16 `json:"mirror_id"`
+	Pool      uint16 `json:"pool"`
+	HashKey   string `json:"hash_key"` // hex, masked, 18 bytes
+	CRC       uint32 `json:"crc"`
+	Bucket    uint16 `json:"bucket"`
+	BackendID uint16 `json:"backend_id"`
+	Sent      bool   `json:"sent"`
+	Port      uint16 `json:"port"`
+	Packet    string `json:"packet,omitempty"` // hex, sent only
+}
+
+// StateMirror is the name of the state whose rules mirror (docs/pipeline.md
+// §10); a target without mirroring skips its cases.
+const StateMirror = "mirror"
 
 // Load reads a vectors file.
 func Load(path string) (*File, error) {
@@ -213,6 +233,11 @@ func (r *RuleEntry) Model() (model.GrayRule, error) {
 		g.Action, g.Pool = model.SetPool, uint16(r.Params[pipeline.ParamPoolID.Name])
 	case "split_pool":
 		g.Action, g.Pool, g.Threshold = model.SplitPool, uint16(r.Params[pipeline.ParamPoolGray.Name]), uint16(r.Params[pipeline.ParamThreshold.Name])
+	case "set_pool_mirror":
+		g.Action, g.Pool = model.SetPoolMirror, uint16(r.Params[pipeline.ParamPoolID.Name])
+		g.MirrorPool = uint16(r.Params[pipeline.ParamMirrorPool.Name])
+		g.Sample = uint16(r.Params[pipeline.ParamSample.Name])
+		g.MirrorID = uint16(r.Params[pipeline.ParamMirrorID.Name])
 	default:
 		return g, fmt.Errorf("unknown action %q", r.Action)
 	}
@@ -264,5 +289,13 @@ func ExpectFrom(r model.Result) Expect {
 		e.HashKey, e.CRC, e.Bucket = hex.EncodeToString(k[:]), r.CRC, r.Bucket
 	}
 	e.BackendID = r.BackendID
+	if c := r.Copy; c != nil {
+		k := c.HashKey.Bytes()
+		e.Copy = &ExpectCopy{MirrorID: c.MirrorID, Pool: c.Pool, HashKey: hex.EncodeToString(k[:]), CRC: c.CRC,
+			Bucket: c.Bucket, BackendID: c.BackendID, Sent: c.Sent, Port: c.Port}
+		if c.Sent {
+			e.Copy.Packet = hex.EncodeToString(c.Frame)
+		}
+	}
 	return e
 }

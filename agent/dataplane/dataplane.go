@@ -31,6 +31,10 @@ var (
 	// (e.g. a backend_select bucket >= 4096 on XDP, where the P4Info field is
 	// 16 bits wide). P4Runtime OUT_OF_RANGE.
 	ErrOutOfRange = errors.New("dataplane: value beyond the target's range")
+	// ErrUnimplemented: a feature of the pipeline contract this target does
+	// not have yet (XDP: set_pool_mirror, docs/xdp.md). P4Runtime
+	// UNIMPLEMENTED.
+	ErrUnimplemented = errors.New("dataplane: not implemented on this target")
 )
 
 // Counter is a packets and bytes pair.

@@ -125,7 +125,7 @@ func TestProjectActionsAndCounters(t *testing.T) {
 	if _, ok := in.TableByID(a.ID); ok {
 		t.Error("TableByID(an action id) found a table")
 	}
-	if len(in.DirectCounters()) != 3 || len(in.Counters()) != 1 || len(in.Actions()) != 8 {
+	if len(in.DirectCounters()) != 3 || len(in.Counters()) != 3 || len(in.Actions()) != 9 {
 		t.Errorf("counts: %d direct counters, %d counters, %d actions", len(in.DirectCounters()), len(in.Counters()), len(in.Actions()))
 	}
 }
@@ -220,7 +220,7 @@ func TestDiff(t *testing.T) {
 		"extra meter": {func(p *p4configv1.P4Info) {
 			p.Meters = append(p.Meters, &p4configv1.Meter{Preamble: &p4configv1.Preamble{Id: 0x15000001, Name: "m"}})
 		}, "unexpected meter m"},
-		"param width": {func(p *p4configv1.P4Info) { p.Actions[7].Params[0].Bitwidth = 16 }, "action GrayIngress.to_backend differs"},
+		"param width": {func(p *p4configv1.P4Info) { p.Actions[8].Params[0].Bitwidth = 16 }, "action GrayIngress.to_backend differs"},
 		"scope":       {func(p *p4configv1.P4Info) { p.Tables[0].ActionRefs[1].Scope = 0 }, "action refs differ"},
 		"counter":     {func(p *p4configv1.P4Info) { p.Counters[0].Size = 32 }, "counter GrayIngress.drop_reasons differs"},
 		"no const default": {func(p *p4configv1.P4Info) { p.Tables[3].ConstDefaultActionId = 0 },

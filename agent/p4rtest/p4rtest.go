@@ -197,6 +197,10 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 			params = []Param{P(pipeline.ParamPoolID.Name, r.Params[pipeline.ParamPoolID.Name])}
 		case "split_pool":
 			params = []Param{P(pipeline.ParamPoolGray.Name, r.Params[pipeline.ParamPoolGray.Name]), P(pipeline.ParamThreshold.Name, r.Params[pipeline.ParamThreshold.Name])}
+		case "set_pool_mirror":
+			for _, f := range []pipeline.Field{pipeline.ParamPoolID, pipeline.ParamMirrorPool, pipeline.ParamSample, pipeline.ParamMirrorID} {
+				params = append(params, P(f.Name, r.Params[f.Name]))
+			}
 		}
 		ups = append(ups, Ins(b.Entry(pipeline.TableGrayRules, r.Priority, m, "GrayIngress."+r.Action, params...)))
 	}

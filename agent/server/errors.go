@@ -51,6 +51,8 @@ func dpErr(what string, err error) *uerr {
 		return errf(codes.NotFound, "%s: %v", what, err)
 	case errors.Is(err, dataplane.ErrExists):
 		return errf(codes.AlreadyExists, "%s: %v", what, err)
+	case errors.Is(err, dataplane.ErrUnimplemented):
+		return errf(codes.Unimplemented, "%s: %v", what, err)
 	}
 	return errf(codes.Internal, "%s: dataplane: %v", what, err)
 }

@@ -161,11 +161,14 @@ func newSchema(info *p4info.Info) (*schema, error) {
 		}
 	}
 	// gray_rules: 8 ternary fields + priority -> set_pool(pool_id) | split_pool(pool_gray, threshold)
+	// | set_pool_mirror(pool_id, mirror_pool, sample, mirror_id)
 	{
 		t := sh.table(pipeline.TableGrayRules)
 		sh.fields(t, p4configv1.MatchField_TERNARY, pipeline.Names(pipeline.GrayRulesMatch...)...)
 		setPool := sh.action(t, pipeline.ActionSetPool, pipeline.ParamPoolID.Name)
 		splitPool := sh.action(t, pipeline.ActionSplitPool, pipeline.ParamPoolGray.Name, pipeline.ParamThreshold.Name)
+		setPoolMirror := sh.action(t, pipeline.ActionSetPoolMirror, pipeline.Names(pipeline.ParamPoolID,
+			pipeline.ParamMirrorPool, pipeline.ParamSample, pipeline.ParamMirrorID)...)
 		sh.directCounter(t, pipeline.DirectCounterGrayRules)
 		rule := func(e *entry) model.GrayRule {
 			var r model.GrayRule
@@ -191,6 +194,9 @@ func newSchema(info *p4info.Info) (*schema, error) {
 				r.Action, r.Pool = model.SetPool, uint16(e.param(0))
 			case splitPool:
 				r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(e.param(0)), uint16(e.param(1))
+			case setPoolMirror:
+				r.Action, r.Pool = model.SetPoolMirror, uint16(e.param(0))
+				r.MirrorPool, r.Sample, r.MirrorID = uint16(e.param(1)), uint16(e.param(2)), uint16(e.param(3))
 			}
 			return r
 		}

@@ -77,6 +77,9 @@ func ruleMatch(r model.GrayRule) bpf.RuleMatch {
 
 func rule(r model.GrayRule) (bpf.Rule, error) {
 	out := bpf.Rule{RuleMatch: ruleMatch(r), Action: r.Action, Pool: r.Pool, Threshold: r.Threshold}
+	if r.Action == model.SetPoolMirror {
+		return out, fmt.Errorf("%w: set_pool_mirror: mirroring (docs/pipeline.md §10) is not implemented on XDP yet", dataplane.ErrUnimplemented)
+	}
 	if r.Action != model.SetPool && r.Action != model.SplitPool {
 		return out, fmt.Errorf("%w: gray rule action %d", dataplane.ErrOutOfRange, r.Action)
 	}

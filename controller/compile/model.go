@@ -63,6 +63,11 @@ func FromModel(s *model.State) []Entry {
 	for _, r := range s.GrayRules {
 		e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Match: ruleMatch(r.VIPID, r.VIPMask, r.Match, r.Mask)}
 		e.Action, e.Params = ruleAction(r.Action == model.SplitPool, r.Pool, r.Threshold)
+		if r.Action == model.SetPoolMirror {
+			e.Action, e.Params = pipeline.ActionSetPoolMirror, []Param{param(pipeline.ParamPoolID, uint64(r.Pool)),
+				param(pipeline.ParamMirrorPool, uint64(r.MirrorPool)), param(pipeline.ParamSample, uint64(r.Sample)),
+				param(pipeline.ParamMirrorID, uint64(r.MirrorID))}
+		}
 		rules = append(rules, e)
 	}
 	out := make([]Entry, 0, len(backends)+len(hashes)+len(selects)+len(tenants)+len(vips)+len(rules))
@@ -139,7 +144,7 @@ func addToModel(s *model.State, e *Entry) error {
 		f.action(pipeline.ActionSetTenant)
 		s.Tenants[uint32(f.exact(pipeline.MatchVNI))] = uint16(f.param(pipeline.ParamTenantID))
 	case pipeline.TableGrayRules:
-		f.action(pipeline.ActionSetPool, pipeline.ActionSplitPool)
+		f.action(pipeline.ActionSetPool, pipeline.ActionSplitPool, pipeline.ActionSetPoolMirror)
 		r := model.GrayRule{Priority: e.Priority}
 		vip, vipMask := f.ternary(pipeline.MatchVIPID)
 		r.VIPID, r.VIPMask = uint16(vip), uint16(vipMask)
@@ -155,9 +160,14 @@ func addToModel(s *model.State, e *Entry) error {
 		if e.Priority <= 0 {
 			f.fail("gray_rules needs a positive priority")
 		}
-		if e.Action == pipeline.ActionSplitPool {
+		switch e.Action {
+		case pipeline.ActionSplitPool:
 			r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(f.param(pipeline.ParamPoolGray)), uint16(f.param(pipeline.ParamThreshold))
-		} else {
+		case pipeline.ActionSetPoolMirror:
+			r.Action, r.Pool = model.SetPoolMirror, uint16(f.param(pipeline.ParamPoolID))
+			r.MirrorPool, r.Sample, r.MirrorID = uint16(f.param(pipeline.ParamMirrorPool)), uint16(f.param(pipeline.ParamSample)),
+				uint16(f.param(pipeline.ParamMirrorID))
+		default:
 			r.Action, r.Pool = model.SetPool, uint16(f.param(pipeline.ParamPoolID))
 		}
 		s.GrayRules = append(s.GrayRules, r)

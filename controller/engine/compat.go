@@ -5,7 +5,16 @@ import (
 	"fmt"
 
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/pipeline"
 )
+
+// mirrorOnly are the entities of the mirror (docs/pipeline.md §10), which a
+// gateway's P4Info may lack: the TNA build has no mirror yet, and the engine
+// writes no set_pool_mirror entry, so such a gateway takes every entry the
+// engine writes today.
+var mirrorOnly = map[string]bool{
+	pipeline.ActionSetPoolMirror: true, pipeline.CounterMirror: true, pipeline.CounterMirrorBackend: true,
+}
 
 // ErrIncompatibleP4Info: a gateway's P4Info cannot carry the entries the engine
 // encodes with the engine's P4Info.
@@ -23,7 +32,8 @@ var ErrIncompatibleP4Info = errors.New("engine: incompatible P4Info")
 // and numbers them from their names (stable across builds, but not the pinned
 // ids). A direct counter's id never goes on the wire (its cells are read through
 // the table's entries), and the engine reads an indexed counter by the id of the
-// gateway's own P4Info (gatewayCounterID). The error wraps ErrIncompatibleP4Info
+// gateway's own P4Info (gatewayCounterID). The mirror's action and counters
+// (mirrorOnly) may be missing. The error wraps ErrIncompatibleP4Info
 // and names the first mismatch.
 func CheckP4Info(base, gw *p4info.Info) error {
 	if base == nil || gw == nil {
@@ -39,6 +49,9 @@ func CheckP4Info(base, gw *p4info.Info) error {
 	}
 	for _, a := range base.Actions() {
 		ga, err := g.Action(a.Name)
+		if err != nil && mirrorOnly[a.Name] {
+			continue
+		}
 		if err != nil {
 			return bad("action %s is missing", a.Name)
 		}
@@ -91,6 +104,7 @@ func CheckP4Info(base, gw *p4info.Info) error {
 				name = a.Name
 			}
 			switch {
+			case !ok && mirrorOnly[name]:
 			case !ok:
 				return bad("table %s does not allow action %s", t.Name, name)
 			case gr.Scope != r.Scope:
@@ -112,6 +126,7 @@ func CheckP4Info(base, gw *p4info.Info) error {
 	for _, c := range base.Counters() {
 		gc, err := g.Counter(c.Name)
 		switch {
+		case err != nil && mirrorOnly[c.Name]:
 		case err != nil:
 			return bad("counter %s is missing (a TNA build needs --p4runtime-force-std-externs)", c.Name)
 		case gc.Unit != c.Unit:

@@ -44,6 +44,16 @@ const bit<32> BUCKETS = 4096;
 // units: v1model hash() max.
 const bit<32> SPLIT_HASH_RANGE = 65536;
 
+// Mirror (docs/pipeline.md §10): mirror_counter cells, the copy's outer DSCP
+// (Lower-Effort, RFC 8622), and the v1model clone session and field list that
+// make the copy (pipeline.MirrorIDs, MirrorDSCP, MirrorSessionID).
+#define MIRROR_IDS 1024
+typedef bit<16> mirror_id_t;
+const bit<6>  MIRROR_DSCP = 1;
+const bit<32> MIRROR_SESSION_ID = 1;
+// v1model: the @field_list index of the fields the copy keeps (header.p4).
+const bit<8>  FL_MIRROR = 1;
+
 // Drop reasons = drop_reasons cell indices (docs/pipeline.md §9,
 // pipeline/reason.go). Cell 0 is never counted.
 #define NUM_DROP_REASONS 16

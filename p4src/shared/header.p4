@@ -138,6 +138,16 @@ struct graygw_metadata_t {
     bucket_t         bucket;
     backend_id_t     backend_id;
 
+    // Mirror (docs/pipeline.md §10): set by set_pool_mirror; mirror_active is
+    // cleared when the VM is not sampled (split hash > sample). v1model keeps
+    // the @field_list(1) (FL_MIRROR) fields across the clone and the
+    // recirculation that make the copy.
+    bool                  mirror_active;
+    bit<17>               mirror_sample;  // v1model: zero-extended like split's threshold
+    @field_list(1) pool_id_t   mirror_pool;
+    @field_list(1) mirror_id_t mirror_id;
+    @field_list(1) tenant_id_t mirror_tenant;
+
     // TNA only (v1model does this in its checksum control and in ingress):
     // the parser's L4 checksum residual (~HC - old dst, ones' complement) and
     // which checksums the deparser must write.

@@ -74,15 +74,18 @@ func TestBasicStateAsIntent(t *testing.T) {
 // vector's decision and bytes over it.
 func TestStateEntriesAreTheVectorState(t *testing.T) {
 	f := committed(t)
-	es, err := stateEntries(f.States["basic"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := compile.ToModel(es)
-	if err != nil {
-		t.Fatal(err)
+	states := map[string]*model.State{}
+	for name, vs := range f.States {
+		es, err := stateEntries(vs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if states[name], err = compile.ToModel(es); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, c := range f.Cases {
+		st := states[c.State]
 		fr, _ := c.Frame()
 		r := model.Process(st, fr)
 		e := testvectors.ExpectFrom(r)
@@ -104,7 +107,12 @@ func TestCompareResult(t *testing.T) {
 	}
 	for i := range f.Cases {
 		c := &f.Cases[i]
-		why, err := compareCase(c, &vst, vm)
+		cst := f.States[c.State]
+		cm, err := cst.Model()
+		if err != nil {
+			t.Fatal(err)
+		}
+		why, err := compareCase(c, &cst, cm)
 		if err != nil || len(why) != 0 {
 			t.Errorf("case %s over its own state: %v %v", c.Name, why, err)
 		}

@@ -6,6 +6,11 @@
 #ifndef __GRAYGW_V1MODEL_INGRESS__
 #define __GRAYGW_V1MODEL_INGRESS__
 
+// BMv2's standard_metadata.instance_type values: an ingress clone in egress,
+// a recirculated packet in ingress (the mirror copy, docs/pipeline.md §10).
+const bit<32> PKT_INSTANCE_TYPE_INGRESS_CLONE = 1;
+const bit<32> PKT_INSTANCE_TYPE_RECIRC = 4;
+
 control GrayIngress(inout headers_t hdr,
                     inout graygw_metadata_t meta,
                     inout standard_metadata_t standard_md) {
@@ -17,6 +22,12 @@ control GrayIngress(inout headers_t hdr,
     // (cell 0, DROP_NONE, never). Bytes are the frame as received.
     @id(0x12000001)
     counter<bit<32>>(NUM_DROP_REASONS, CounterType.packets_and_bytes) drop_reasons;
+
+    // Mirror copies made, per mirror id, and sent, per backend (§10).
+    @id(0x12000002)
+    counter<bit<32>>(MIRROR_IDS, CounterType.packets_and_bytes) mirror_counter;
+    @id(0x12000003)
+    counter<bit<32>>(BACKEND_TABLE_SIZE, CounterType.packets_and_bytes) mirror_backend_counter;
 
     @id(0x13000001)
     direct_counter(CounterType.packets_and_bytes) vip_counter;
@@ -87,7 +98,9 @@ control GrayIngress(inout headers_t hdr,
      * priority wins; the controller refuses overlapping rules of equal
      * priority. set_pool moves the selected flows whole; split_pool moves the
      * VMs (vni, src) whose split hash is below a threshold, so a VM is always
-     * on one side. A miss keeps the VIP's default pool.
+     * on one side. set_pool_mirror serves like set_pool and sends a copy of
+     * the sampled VMs' frames to a mirror pool (§10). A miss keeps the VIP's
+     * default pool.
      */
     @id(0x01000003)
     action set_pool(pool_id_t pool_id) {
@@ -101,6 +114,18 @@ control GrayIngress(inout headers_t hdr,
         meta.split.active = true;
         meta.split.pool_gray = pool_gray;
         meta.split.threshold = (bit<17>)threshold;
+        gray_rules_counter.count();
+    }
+
+    @id(0x01000008)
+    action set_pool_mirror(pool_id_t pool_id, pool_id_t mirror_pool,
+                           bit<16> sample, mirror_id_t mirror_id) {
+        meta.pool_id = pool_id;
+        // Sampled in apply, with the split hash.
+        meta.mirror_active = true;
+        meta.mirror_pool = mirror_pool;
+        meta.mirror_sample = (bit<17>)sample;
+        meta.mirror_id = mirror_id;
         gray_rules_counter.count();
     }
 
@@ -119,6 +144,7 @@ control GrayIngress(inout headers_t hdr,
         actions = {
             set_pool;
             split_pool;
+            set_pool_mirror;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -223,41 +249,61 @@ control GrayIngress(inout headers_t hdr,
         // an undecided packet to port 0.
         mark_to_drop(standard_md);
 
-        // 1. The parse outcome. A failed extract (PacketTooShort is the only
-        // error this parser can raise) left the header it cut invalid.
-        meta.drop_reason = meta.parse_reason;
-        if (standard_md.parser_error != error.NoError) {
-            truncated_reason.apply(hdr, meta.drop_reason);
-        }
+        // A mirror copy (§10) back from egress: the frame as received, with
+        // the mirror pool, id and tenant kept from the pass that made it. It
+        // skips steps 1-4 (it was parsed, looked up and counted there), so it
+        // never meets gray_rules again.
+        bool copy = standard_md.instance_type == PKT_INSTANCE_TYPE_RECIRC;
 
-        // 2. VIP first: with the outer IPv4 header read, a miss is NOT_VIP
-        // whatever else the parse found; a hit keeps the parse reason. Without
-        // it (ETH_TRUNCATED, NOT_IPV4, IPV4_TRUNCATED) there is nothing to look
-        // up. TTL is checked only after a clean parse, since we decrement it.
-        if (hdr.ipv4.isValid()) {
-            if (!vip.apply().hit) {
-                meta.drop_reason = DROP_NOT_VIP;
-            } else if (meta.drop_reason == DROP_NONE && hdr.ipv4.ttl <= 1) {
-                meta.drop_reason = DROP_TTL_EXPIRED;
+        if (copy) {
+            meta.drop_reason = DROP_NONE;
+            flow_init.apply(hdr, meta.flow);
+            meta.flow.tenant = meta.mirror_tenant;
+            meta.pool_id = meta.mirror_pool;
+        } else {
+            // 1. The parse outcome. A failed extract (PacketTooShort is the
+            // only error this parser can raise) left the header it cut invalid.
+            meta.drop_reason = meta.parse_reason;
+            if (standard_md.parser_error != error.NoError) {
+                truncated_reason.apply(hdr, meta.drop_reason);
+            }
+
+            // 2. VIP first: with the outer IPv4 header read, a miss is NOT_VIP
+            // whatever else the parse found; a hit keeps the parse reason.
+            // Without it (ETH_TRUNCATED, NOT_IPV4, IPV4_TRUNCATED) there is
+            // nothing to look up. TTL is checked only after a clean parse,
+            // since we decrement it.
+            if (hdr.ipv4.isValid()) {
+                if (!vip.apply().hit) {
+                    meta.drop_reason = DROP_NOT_VIP;
+                } else if (meta.drop_reason == DROP_NONE && hdr.ipv4.ttl <= 1) {
+                    meta.drop_reason = DROP_TTL_EXPIRED;
+                }
+            }
+
+            if (meta.drop_reason == DROP_NONE) {
+                flow_init.apply(hdr, meta.flow);
+
+                // 3.
+                vni_tenant.apply();
+
+                // 4. The split hash: low 16 bits of CRC32 over vni(24) ++
+                // src(32), for a split and for a mirror's sampling.
+                gray_rules.apply();
+                if (meta.split.active || meta.mirror_active) {
+                    hash(meta.split.hash_value, HashAlgorithm.crc32, 17w0,
+                         { meta.flow.vni, meta.flow.src }, SPLIT_HASH_RANGE);
+                }
+                if (meta.split.active && meta.split.hash_value < meta.split.threshold) {
+                    meta.pool_id = meta.split.pool_gray;
+                }
+                if (meta.mirror_active && meta.split.hash_value > meta.mirror_sample) {
+                    meta.mirror_active = false;
+                }
             }
         }
 
         if (meta.drop_reason == DROP_NONE) {
-            flow_init.apply(hdr, meta.flow);
-
-            // 3.
-            vni_tenant.apply();
-
-            // 4. The split hash: low 16 bits of CRC32 over vni(24) ++ src(32).
-            gray_rules.apply();
-            if (meta.split.active) {
-                hash(meta.split.hash_value, HashAlgorithm.crc32, 17w0,
-                     { meta.flow.vni, meta.flow.src }, SPLIT_HASH_RANGE);
-                if (meta.split.hash_value < meta.split.threshold) {
-                    meta.pool_id = meta.split.pool_gray;
-                }
-            }
-
             // 5. The key is the flow unless the pool masks it.
             meta.hash_key = meta.flow;
             pool_hash.apply();
@@ -300,10 +346,24 @@ control GrayIngress(inout headers_t hdr,
             }
         }
 
-        // 9.
-        if (meta.drop_reason != DROP_NONE) {
+        if (copy) {
+            // §10: the copy is marked and counted per backend; a copy whose
+            // mirror pool has no backend is dropped, counted nowhere else.
+            if (meta.drop_reason == DROP_NONE) {
+                hdr.ipv4.dscp = MIRROR_DSCP;
+                mirror_backend_counter.count((bit<32>)meta.backend_id);
+            } else {
+                mark_to_drop(standard_md);
+            }
+        } else if (meta.drop_reason != DROP_NONE) {
+            // 9.
             drop_reasons.count((bit<32>)meta.drop_reason);
             mark_to_drop(standard_md);
+        } else if (meta.mirror_active) {
+            // §10: a served frame of a sampled VM: copy it as received.
+            mirror_counter.count((bit<32>)meta.mirror_id);
+            meta.mirror_tenant = meta.flow.tenant;
+            clone_preserving_field_list(CloneType.I2E, MIRROR_SESSION_ID, FL_MIRROR);
         }
     }
 }

@@ -1,0 +1,173 @@
+package difftest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+
+	"github.com/graygw/graygw/agent/p4rtest"
+	"github.com/graygw/graygw/pipeline"
+	"github.com/graygw/graygw/testvectors"
+)
+
+// TestMirrorOnBMv2 runs the vectors' mirror state (docs/pipeline.md §10) on
+// the v1model program: every served frame leaves as the model says, every copy
+// leaves on the gray port rewritten for its gray backend and marked, nothing
+// else leaves, and mirror_counter and mirror_backend_counter count exactly the
+// copies. Then the rules stop mirroring and no copy leaves. XDP has no mirror
+// yet: its agent refuses the rule with UNIMPLEMENTED.
+func TestMirrorOnBMv2(t *testing.T) {
+	ssg, program := requirements(t)
+	tl := newLab(t, ssg, program)
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := p4rtest.Builder{T: t, Info: tl.info}
+	st := f.States[testvectors.StateMirror]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	err = tl.xdp.sess.Write(ctx, p4rtest.StateUpdates(t, b, st)...)
+	refused := 0
+	for _, e := range p4rtest.P4Errors(err) {
+		if e.GetCanonicalCode() == int32(codes.Unimplemented) {
+			refused++
+		}
+	}
+	if refused != 5 {
+		t.Errorf("XDP agent: %d updates refused UNIMPLEMENTED, want the 5 set_pool_mirror rules (%v)", refused, err)
+	}
+
+	session := &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{
+		Type: &p4v1.PacketReplicationEngineEntry_CloneSessionEntry{CloneSessionEntry: &p4v1.CloneSessionEntry{
+			SessionId: pipeline.MirrorSessionID, Replicas: []*p4v1.Replica{{PortKind: &p4v1.Replica_EgressPort{EgressPort: 0}, Instance: 1}}}}}}}
+	ups := append(p4rtest.StateUpdates(t, b, st), &p4v1.Update{Type: p4v1.Update_INSERT, Entity: session})
+	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{ups}); err != nil {
+		t.Fatal(err)
+	}
+
+	var cases []testvectors.Case
+	for _, c := range f.Cases {
+		if c.State == testvectors.StateMirror {
+			cases = append(cases, c)
+		}
+	}
+	wantCopies := map[uint16]int{} // by mirror id
+	wantSent := map[uint16]int{}   // by backend id
+	for _, c := range cases {
+		frame, _ := c.Frame()
+		got := tl.sendOne(t, frame)
+		want := map[int][]string{}
+		if c.Expect.Verdict == "forward" {
+			want[int(c.Expect.Port)] = append(want[int(c.Expect.Port)], c.Expect.Packet)
+		}
+		if cp := c.Expect.Copy; cp != nil {
+			wantCopies[cp.MirrorID]++
+			if cp.Sent {
+				want[int(cp.Port)] = append(want[int(cp.Port)], cp.Packet)
+				wantSent[cp.BackendID]++
+			}
+		}
+		if !sameOut(got, want) {
+			t.Errorf("case %s: BMv2 sent %v, want %v", c.Name, got, want)
+		}
+	}
+	t.Logf("%d mirror cases: copies made by mirror id %v, sent by backend %v", len(cases), wantCopies, wantSent)
+	for id := range uint16(3) {
+		if n := tl.indexed(ctx, t, pipeline.CounterMirror, int64(id)); n != wantCopies[id] {
+			t.Errorf("mirror_counter[%d] = %d, want %d", id, n, wantCopies[id])
+		}
+	}
+	for _, id := range []uint16{11, 12, 13, 21, 22} {
+		if n := tl.indexed(ctx, t, pipeline.CounterMirrorBackend, int64(id)); n != wantSent[id] {
+			t.Errorf("mirror_backend_counter[%d] = %d, want %d", id, n, wantSent[id])
+		}
+	}
+
+	// The mirror stops: each rule becomes the set_pool of its serving pool,
+	// and the same frames leave served only.
+	var stop []*p4v1.Update
+	for _, r := range st.GrayRules {
+		if r.Action != "set_pool_mirror" {
+			continue
+		}
+		r.Action, r.Params = "set_pool", map[string]uint64{pipeline.ParamPoolID.Name: r.Params[pipeline.ParamPoolID.Name]}
+		u := p4rtest.StateUpdates(t, b, testvectors.State{GrayRules: []testvectors.RuleEntry{r}})[0]
+		u.Type = p4v1.Update_MODIFY
+		stop = append(stop, u)
+	}
+	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{stop}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		frame, _ := c.Frame()
+		got := tl.sendOne(t, frame)
+		want := map[int][]string{}
+		if c.Expect.Verdict == "forward" {
+			want[int(c.Expect.Port)] = []string{c.Expect.Packet}
+		}
+		if !sameOut(got, want) {
+			t.Errorf("case %s after the mirror stopped: BMv2 sent %v, want %v", c.Name, got, want)
+		}
+	}
+	if n := tl.indexed(ctx, t, pipeline.CounterMirror, 1); n != wantCopies[1] {
+		t.Errorf("mirror_counter[1] = %d after the mirror stopped, want still %d", n, wantCopies[1])
+	}
+}
+
+// sendOne sends frame to BMv2 and returns, by port, the hex of every frame it
+// sent within the next half second (a frame and its copy: BMv2 takes about a
+// millisecond per pass).
+func (tl *testLab) sendOne(t *testing.T, frame []byte) map[int][]string {
+	t.Helper()
+	tl.rx.take()
+	if err := tl.bmv2.tx.send(1, frame); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	got := map[int][]string{}
+	for _, f := range tl.rx.take() {
+		if f.target == "bmv2" {
+			got[f.port] = append(got[f.port], hex.EncodeToString(f.data))
+		}
+	}
+	return got
+}
+
+func sameOut(a, b map[int][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for p, fs := range a {
+		if len(fs) != len(b[p]) {
+			return false
+		}
+		for i := range fs {
+			if !bytes.Equal([]byte(fs[i]), []byte(b[p][i])) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// indexed reads one cell's packet count of an indexed counter from BMv2.
+func (tl *testLab) indexed(ctx context.Context, t *testing.T, name string, index int64) int {
+	t.Helper()
+	c, err := tl.info.Counter(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := p4rtest.Read(ctx, tl.bmv2.rt, 1, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
+		CounterId: c.ID, Index: &p4v1.Index{Index: index}}}})
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("read %s[%d]: %d entities, %v", name, index, len(ents), err)
+	}
+	return int(ents[0].GetCounterEntry().GetData().GetPacketCount())
+}
