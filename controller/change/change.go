@@ -25,6 +25,7 @@ import (
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/kinderr"
 )
 
 // DefaultWaitTimeout bounds a change's wait when its Options give none.
@@ -67,19 +68,6 @@ var (
 	// ErrEdit: the stored document could not be edited (it is not YAML).
 	ErrEdit = errors.New("change: edit of the stored intent failed")
 )
-
-// kindError is an error of one of the kinds above with its own message.
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
-func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
-}
 
 // Config configures a Manager.
 type Config struct {
@@ -286,7 +274,7 @@ func (m *Manager) Diff(ctx context.Context, doc []byte) (*DiffResult, error) {
 	}
 	if strings.TrimSpace(string(doc)) == "" {
 		if cur == nil {
-			return nil, errorf(ErrNoIntent, "no intent stored yet: give a document to diff")
+			return nil, kinderr.Errorf(ErrNoIntent, "no intent stored yet: give a document to diff")
 		}
 		doc = cur.Intent
 	}
@@ -340,10 +328,10 @@ func (m *Manager) changeLocked(ctx context.Context, c change) (*Result, error) {
 		base = cur.Number
 	}
 	if c.base != nil && c.base.Number != base {
-		return nil, errorf(ErrStale, "intent version %d became current while the change was prepared from %d; retry", base, c.base.Number)
+		return nil, kinderr.Errorf(ErrStale, "intent version %d became current while the change was prepared from %d; retry", base, c.base.Number)
 	}
 	if exp := c.opts.ExpectedVersion; exp != 0 && exp != base {
-		return nil, errorf(ErrStale, "expected intent version %d, current is %d", exp, base)
+		return nil, kinderr.Errorf(ErrStale, "expected intent version %d, current is %d", exp, base)
 	}
 	res := &Result{Version: base}
 	in, p, problems := m.validate(c.doc)
@@ -396,7 +384,7 @@ func (m *Manager) changeLocked(ctx context.Context, c change) (*Result, error) {
 	if err := m.cfg.Engine.Commit(p, v.Number); err != nil {
 		// Only when the engine is closing: the version is stored and will be in
 		// force at the next start.
-		return nil, errorf(ErrNotApplied, "intent stored as version %d but not applied: %v", v.Number, err)
+		return nil, kinderr.Errorf(ErrNotApplied, "intent stored as version %d but not applied: %v", v.Number, err)
 	}
 	if c.opts.Wait {
 		timeout := m.cfg.WaitTimeout
@@ -500,5 +488,5 @@ func overflowError(gps []engine.GatewayPlan) error {
 	if msgs == nil {
 		return nil
 	}
-	return errorf(ErrCapacity, "%s", strings.Join(msgs, "; "))
+	return kinderr.Errorf(ErrCapacity, "%s", strings.Join(msgs, "; "))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/kinderr"
 )
 
 // maxRuleName is the longest rule name the intent accepts.
@@ -92,7 +93,7 @@ func (m *Manager) Cutover(ctx context.Context, req Cutover, opts Options) (*Cuto
 	}
 	old, idx, err := doc.Rule(spec.Name)
 	if err != nil {
-		return nil, errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
+		return nil, kinderr.Errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
 	}
 	summary := fmt.Sprintf("cutover %s%s to pool %s (rule %s)", scope, share, spec.Pool, spec.Name)
 	var next *intent.Document
@@ -114,7 +115,7 @@ func (m *Manager) Cutover(ctx context.Context, req Cutover, opts Options) (*Cuto
 		next, idx, err = doc.AddRule(spec)
 	}
 	if err != nil {
-		return nil, errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
+		return nil, kinderr.Errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
 	}
 	res, err := m.changeLocked(ctx, change{doc: next, op: OpCutover, opts: opts, summary: summary, base: cur})
 	if err != nil {
@@ -367,7 +368,7 @@ walk:
 func (m *Manager) rollbackRules(ctx context.Context, cur *store.Version, only string, opts Options) (*RollbackResult, error) {
 	next, removed, err := m.documentOf(cur).RemoveRules(only)
 	if err != nil {
-		return nil, errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
+		return nil, kinderr.Errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
 	}
 	if only != "" && len(removed) == 0 {
 		return &RollbackResult{Result: refused(Problem{"rollback.rule",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/internal/kinderr"
 )
 
 // Errors of a Station and of InventoryTargets a caller can test with
@@ -30,18 +31,6 @@ var (
 	// ErrNoInventory: the intent in force has no inventory for the scope.
 	ErrNoInventory = errors.New("probe: no inventory")
 )
-
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
-
-func errorf(kind error, format string, args ...any) error {
-	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
-}
 
 // Runner runs probes (*Prober).
 type Runner interface {
@@ -106,28 +95,28 @@ type Station struct {
 // an expectation get the one the tables in force give (Expect).
 func (s *Station) Run(ctx context.Context, vipName string, targets []Target, opts Options) ([]Result, netip.Addr, error) {
 	if len(targets) == 0 {
-		return nil, netip.Addr{}, errorf(ErrRequest, "nothing to probe: no target")
+		return nil, netip.Addr{}, kinderr.Errorf(ErrRequest, "nothing to probe: no target")
 	}
 	opts = opts.WithDefaults()
 	if err := opts.Validate(); err != nil {
-		return nil, netip.Addr{}, errorf(ErrRequest, "%v", err)
+		return nil, netip.Addr{}, kinderr.Errorf(ErrRequest, "%v", err)
 	}
 	in := s.InForce()
 	if in == nil {
-		return nil, netip.Addr{}, errorf(ErrNoIntent, "no intent in force: nothing says which VIP to probe or who may answer")
+		return nil, netip.Addr{}, kinderr.Errorf(ErrNoIntent, "no intent in force: nothing says which VIP to probe or who may answer")
 	}
 	var vip netip.Addr
 	switch {
 	case vipName != "":
 		v, ok := in.VIP(vipName)
 		if !ok {
-			return nil, netip.Addr{}, errorf(ErrUnknownVIP, "no VIP %q in the intent in force", vipName)
+			return nil, netip.Addr{}, kinderr.Errorf(ErrUnknownVIP, "no VIP %q in the intent in force", vipName)
 		}
 		vip = v.Address
 	case len(in.VIPs) == 1:
 		vip = in.VIPs[0].Address
 	default:
-		return nil, netip.Addr{}, errorf(ErrRequest, "the intent has %d VIPs: name the one to probe through", len(in.VIPs))
+		return nil, netip.Addr{}, kinderr.Errorf(ErrRequest, "the intent has %d VIPs: name the one to probe through", len(in.VIPs))
 	}
 	ts := append([]Target(nil), targets...)
 	var need []int
@@ -198,26 +187,26 @@ func InventoryTargets(in *intent.Intent, scopes []Scope) ([]Target, error) {
 		if sc.VM != "" {
 			a, err := netip.ParseAddr(sc.VM)
 			if err != nil || !a.Is4() {
-				return nil, errorf(ErrRequest, "inventory[%d].vm %q: want an IPv4 address", i, sc.VM)
+				return nil, kinderr.Errorf(ErrRequest, "inventory[%d].vm %q: want an IPv4 address", i, sc.VM)
 			}
 			vm = a
 		}
 		vni := sc.VNI
 		switch {
 		case vni == 0 && !vm.IsValid():
-			return nil, errorf(ErrRequest, "inventory[%d]: give a VNI, a VM or both", i)
+			return nil, kinderr.Errorf(ErrRequest, "inventory[%d]: give a VNI, a VM or both", i)
 		case vni != 0 && !tenantVNI(in, vni):
-			return nil, errorf(ErrRequest, "inventory[%d]: VNI %d is no tenant's VNI in the intent in force (known VNIs: %s)", i, vni, knownVNIs(in))
+			return nil, kinderr.Errorf(ErrRequest, "inventory[%d]: VNI %d is no tenant's VNI in the intent in force (known VNIs: %s)", i, vni, knownVNIs(in))
 		case vni != 0 && !inventoried(in, vni):
-			return nil, errorf(ErrNoInventory,
+			return nil, kinderr.Errorf(ErrNoInventory,
 				"VNI %d has no inventory in the intent in force: add a vpcs entry for it (vni: %d, routes with the VPC router as next_hop, vms; docs/intent.md), or give explicit targets", vni, vni)
 		case len(in.VPCs) == 0:
-			return nil, errorf(ErrNoInventory,
+			return nil, kinderr.Errorf(ErrNoInventory,
 				"the intent in force has no inventory: add a vpcs section (per VNI its routes and vms; docs/intent.md), or give explicit targets")
 		}
 		ts, err := IntentTargets(in, vni, vm)
 		if err != nil {
-			return nil, errorf(ErrRequest, "inventory[%d]: %v", i, err)
+			return nil, kinderr.Errorf(ErrRequest, "inventory[%d]: %v", i, err)
 		}
 		out = append(out, ts...)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/graygw/graygw/controller/health"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/kinderr"
 )
 
 // Health checks of Config.HealthCheck.
@@ -512,7 +513,7 @@ func (a *Announcer) SetDrain(ctx context.Context, name string, drain bool, actor
 		_, known = in.Gateway(name)
 	}
 	if !known && !(was && !drain) { // a stale drain of a removed gateway can still be cleared
-		return false, &kindError{ErrUnknownGateway, fmt.Sprintf("no gateway %q in the intent in force", name)}
+		return false, kinderr.Errorf(ErrUnknownGateway, "no gateway %q in the intent in force", name)
 	}
 	if was != drain {
 		a.mu.Lock()
@@ -540,7 +541,7 @@ func (a *Announcer) SetDrain(ctx context.Context, name string, drain bool, actor
 	}
 	if err := a.sync(ctx); err != nil {
 		a.kick() // the loop retries
-		return was != drain, &kindError{ErrSpeaker, fmt.Sprintf("the drain is recorded, but the BGP speaker failed to act on it (it retries): %v", err)}
+		return was != drain, kinderr.Errorf(ErrSpeaker, "the drain is recorded, but the BGP speaker failed to act on it (it retries): %v", err)
 	}
 	return was != drain, nil
 }
@@ -561,12 +562,3 @@ func (a *Announcer) State() (started, stopped bool) {
 
 // Healthy is the health check of a gateway of that status.
 func (a *Announcer) Healthy(gs engine.GatewayStatus) bool { return healthy(a.cfg.HealthCheck, gs) }
-
-// kindError is an error of one of the kinds above with its own message.
-type kindError struct {
-	kind error
-	msg  string
-}
-
-func (e *kindError) Error() string { return e.msg }
-func (e *kindError) Unwrap() error { return e.kind }
