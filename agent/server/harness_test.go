@@ -38,6 +38,8 @@ type harness struct {
 	mem  *dataplane.Memory
 	dir  string
 	gen  string
+	// resetEIDs restarts with Config.ResetElectionIDs.
+	resetEIDs bool
 
 	srv  *server.Server
 	gs   *grpc.Server
@@ -88,7 +90,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func (h *harness) startServer() {
 	h.t.Helper()
 	srv, err := server.New(server.Config{DeviceID: device, P4Info: h.info, Dataplane: h.dp, StateDir: h.dir,
-		Generation: h.gen, Logger: quietLogger()})
+		Generation: h.gen, Logger: quietLogger(), ResetElectionIDs: h.resetEIDs})
 	if err != nil {
 		h.t.Fatalf("server.New: %v", err)
 	}

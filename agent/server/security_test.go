@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"net"
 	"testing"
 
@@ -110,4 +111,31 @@ func TestMessageSizeLimit(t *testing.T) {
 	if _, err := h.c.Write(ctx(t), a.writeReq(over)); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("write over the limit: %v, want RESOURCE_EXHAUSTED", err)
 	}
+}
+
+// TestResetElectionIDs: the rogue took election id 2^128-1, journaled, so
+// no controller could ever be primary again, across agent restarts. A restart
+// with ResetElectionIDs (graygw-agent --reset-election-ids) forgets it and keeps
+// the entries.
+func TestResetElectionIDs(t *testing.T) {
+	h := newHarness(t, withStateDir(t.TempDir()))
+	a := h.ready()
+	h.mustWrite(a, ins(h.b().VIP(7, 1, 1)))
+	max := &p4v1.Uint128{High: math.MaxUint64, Low: math.MaxUint64}
+	rogue := h.connect("", max)
+	rogue.expectArb(codes.OK, max)
+	h.restart()
+	c := h.connect("", eid(10))
+	c.expectArb(codes.NotFound, max) // nobody can go above it
+	h.resetEIDs = true
+	h.restart()
+	c = h.connect("", eid(10))
+	c.expectArb(codes.OK, eid(10))
+	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 1 {
+		t.Fatalf("%d entries after the reset, want the 1 written", n)
+	}
+	h.resetEIDs = false
+	h.restart() // the reset is journaled: 10 stays the highest
+	c = h.connect("", eid(10))
+	c.expectArb(codes.OK, eid(10))
 }

@@ -56,6 +56,11 @@ type Config struct {
 	CompactBytes int64
 	// Logger receives the server's logs (slog.Default() when nil).
 	Logger *slog.Logger
+	// ResetElectionIDs forgets the highest election id of every role after the
+	// journal is replayed (entries and pipeline kept): the recovery from a
+	// rogue client that arbitrated with 2^128-1, above which no controller can
+	// ever become primary (docs/security.md).
+	ResetElectionIDs bool
 }
 
 // pipelineState is the forwarding pipeline config as set by the client.
@@ -132,6 +137,19 @@ func New(cfg Config) (*Server, error) {
 	}
 	if rep.TornBytes > 0 {
 		s.log.Warn("journal had a torn last record; cut", "bytes", rep.TornBytes)
+	}
+	if cfg.ResetElectionIDs {
+		for role, rs := range s.roles {
+			if rs.highest != nil {
+				s.log.Warn("election id forgotten (--reset-election-ids)", "role", role,
+					"election_id_high", rs.highest.hi, "election_id_low", rs.highest.lo)
+				rs.highest = nil
+			}
+		}
+		if err := j.Compact(s.snapshot); err != nil {
+			j.Close()
+			return nil, fmt.Errorf("server: reset election ids: %w", err)
+		}
 	}
 	n := s.entryCount()
 	if rep.Records > 0 {

@@ -154,6 +154,7 @@ type config struct {
 	repin        bool
 	detach       bool
 	resetJournal bool
+	resetEIDs    bool
 	allowUIDs    uidList
 	insecure     bool
 	logLevel     string
@@ -173,6 +174,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.pinDir, "pin-dir", defaultPinDir, "bpffs `directory` where maps and XDP links are pinned")
 	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/graygw-agent", "`directory` of the agent's journal (a regular filesystem: bpffs holds only pins)")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:9559", "P4Runtime listen `address`: host:port, or unix:///path for a Unix socket")
+	fs.BoolVar(&c.resetEIDs, "reset-election-ids", false, "forget the journaled highest election id of every role (entries kept): the recovery after a rogue client took 2^128-1")
 	fs.Var(&c.allowUIDs, "allow-uid", "also accept local P4Runtime clients running as `uid` (root and the agent's own uid always are; repeat)")
 	fs.BoolVar(&c.insecure, "insecure-listener", false, "allow --addr on a non-loopback address without mutual TLS (anyone who reaches it can program the gateway)")
 	fs.Uint64Var(&c.deviceID, "device-id", server.DefaultDeviceID, "P4Runtime device_id served")
@@ -355,7 +357,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- net.
 		log.Warn("journal set aside: starting without one; the controller re-programs this agent", "moved", moved)
 	}
 	srv, err := server.New(server.Config{DeviceID: c.deviceID, P4Info: info, Dataplane: dp.dp,
-		StateDir: c.stateDir, Generation: dp.generation, Logger: log})
+		StateDir: c.stateDir, Generation: dp.generation, Logger: log, ResetElectionIDs: c.resetEIDs})
 	if errors.Is(err, journal.ErrCorrupt) {
 		return fmt.Errorf("%w\nThe agent refuses to start on a journal it cannot trust: replaying part of it would roll the "+
 			"dataplane back to an older state. The pinned maps are untouched and keep forwarding. Keep a copy of %s, then "+

@@ -196,7 +196,7 @@ func (c *Client) Rival() (id *p4v1.Uint128, displaced uint64) {
 
 // ElectionExhausted reports that the target's highest election id is 2^128-1:
 // no controller can take over by raising its id until the agent's arbitration
-// state is reset (a reboot, or the agent restarted with --reset-journal).
+// state is reset (graygw-agent --reset-election-ids, or a reboot).
 func (c *Client) ElectionExhausted() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -289,7 +289,7 @@ func (c *Client) runStream(ctx context.Context) error {
 			reclaimed = true
 			if !c.raiseElectionID(arb.GetElectionId()) {
 				c.log.Error("cannot take over: the gateway's highest election id is 2^128-1 (set by a rogue client?); " +
-					"no controller can become primary until the agent's arbitration state is reset (docs/security.md)")
+					"no controller can become primary until the agent is restarted with --reset-election-ids (docs/security.md)")
 			} else {
 				c.log.Info("p4runtime primary gone, taking over", "election_id", c.electionID().GetLow())
 				if err := arbitrate(); err != nil {
