@@ -26,6 +26,8 @@ type Agent struct {
 	Client p4v1.P4RuntimeClient
 	Ctl    *Client
 	Info   *p4info.Info
+	// Addr is the server's host:port, for other clients (readers).
+	Addr string
 }
 
 // Serve starts an Agent over dp, with its journal in stateDir ("" for none).
@@ -68,7 +70,7 @@ func Serve(tb testing.TB, dp dataplane.Dataplane, stateDir string) *Agent {
 		gs.Stop()
 		srv.Close()
 	})
-	return &Agent{Server: srv, Client: c, Ctl: ctl, Info: info}
+	return &Agent{Server: srv, Client: c, Ctl: ctl, Info: info, Addr: lis.Addr().String()}
 }
 
 // SelectEntry is the i-th backend_select entry of a dense fill: pool i/4096,

@@ -115,7 +115,20 @@ type bgpConfig struct {
 	HealthCheck string `yaml:"healthCheck"`
 	// StartWait bounds the wait for the gateways before the first decision.
 	StartWait Duration `yaml:"startWait"`
+	// AnnounceFrom is controller (default: the embedded speaker announces
+	// every gateway's paths) or gateways (a graygw-speaker beside each
+	// gateway announces its own, from the policy this controller streams).
+	AnnounceFrom string `yaml:"announceFrom"`
 }
+
+// Values of bgp.announceFrom.
+const (
+	announceFromController = "controller"
+	announceFromGateways   = "gateways"
+)
+
+// gatewaysAnnounce reports that the speakers on the gateways announce.
+func (b *bgpConfig) gatewaysAnnounce() bool { return b.AnnounceFrom == announceFromGateways }
 
 // healthConfig is the health: section: backend health checking. Off unless
 // enabled: backends that do not answer the check (a firewall dropping ICMP)
@@ -239,6 +252,12 @@ BGP (bgp: section; docs/bgp.md):
   those. The first decision waits (at most startWait, default 15s) until every
   gateway is connected and reconciled: a decision made before would withdraw
   the routes the peers keep for a restarted controller.
+  With bgp.announceFrom: gateways the controller speaks no BGP: a graygw-speaker
+  beside each gateway announces that gateway's VIPs while its own dataplane
+  serves them, from the policy (VIPs, attributes, drains, no-healthy-backend)
+  this controller streams (WatchSpeakerPolicy) and the speaker keeps on disk,
+  so the announcements outlive the controller. asn, routerID and neighbors then
+  belong in the speakers' configs.
 
 Backend health (health: section; docs/health.md):
   Off unless health.enabled. Every backend of the intent's pools is checked at
@@ -507,7 +526,7 @@ func (c *config) validate() error {
 	if c.keepRoutes && c.BGP == nil {
 		bad("--keep-routes-on-exit keeps the BGP routes at the peers, but there is no bgp: section")
 	}
-	if c.keepRoutes && c.BGP != nil && !c.BGP.GracefulRestart.Enabled {
+	if c.keepRoutes && c.BGP != nil && !c.BGP.GracefulRestart.Enabled && !c.BGP.gatewaysAnnounce() {
 		bad("--keep-routes-on-exit needs bgp.gracefulRestart.enabled: without graceful restart the peers drop the routes as soon as the sessions close")
 	}
 	if c.Probe != nil {
@@ -525,7 +544,17 @@ func (c *config) validate() error {
 // validate checks the bgp: section, every problem by field.
 func (b *bgpConfig) validate() []string {
 	var problems []string
-	if err := b.Config.Validate(); err != nil {
+	switch b.AnnounceFrom {
+	case "", announceFromController:
+	case announceFromGateways:
+		// The sessions are the speakers': only the policy keys apply here.
+		if b.ASN != 0 || b.RouterID != "" || len(b.Neighbors) > 0 {
+			problems = append(problems, "bgp.announceFrom: gateways: asn, routerID and neighbors belong in each graygw-speaker's config, not here")
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("bgp.announceFrom: %q: want %s or %s", b.AnnounceFrom, announceFromController, announceFromGateways))
+	}
+	if err := b.Config.Validate(); err != nil && !b.gatewaysAnnounce() {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			problems = append(problems, "bgp."+strings.TrimPrefix(strings.TrimSpace(line), bgp.ErrInvalidConfig.Error()+": "))
 		}
@@ -546,7 +575,7 @@ func (b *bgpConfig) validate() []string {
 		problems = append(problems, "bgp.startWait: must not be negative")
 	}
 	gr := b.Config.WithDefaults().GracefulRestart
-	if b.StartWait > 0 && gr.Enabled && time.Duration(b.StartWait) >= gr.RestartTime {
+	if b.StartWait > 0 && gr.Enabled && time.Duration(b.StartWait) >= gr.RestartTime && !b.gatewaysAnnounce() {
 		problems = append(problems, fmt.Sprintf("bgp.startWait: %s must be shorter than gracefulRestart.restartTime %s (the peers drop a restarted controller's routes after it)",
 			time.Duration(b.StartWait), gr.RestartTime))
 	}

@@ -143,7 +143,9 @@ func check(c *config, out io.Writer) error {
 			return err
 		}
 	}
-	if b := c.BGP; b != nil {
+	if b := c.BGP; b != nil && b.gatewaysAnnounce() {
+		fmt.Fprintf(out, "bgp: announced by the speakers on the gateways (graygw-speaker), %d VIPs with attributes\n", len(b.VIPs))
+	} else if b != nil {
 		bc := b.Config.WithDefaults()
 		gr := "off"
 		if bc.GracefulRestart.Enabled {
@@ -370,10 +372,16 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	}
 	var speaker *bgp.Speaker
 	if c.BGP != nil {
-		if speaker, err = bgp.New(c.BGP.Config, bgp.WithLogger(log)); err != nil {
-			return err
+		var announcer announce.Speaker
+		if c.BGP.gatewaysAnnounce() {
+			announcer = announce.NewGatewaySpeakers()
+		} else {
+			if speaker, err = bgp.New(c.BGP.Config, bgp.WithLogger(log)); err != nil {
+				return err
+			}
+			announcer = speaker
 		}
-		scfg.BGP = &announce.Config{Speaker: speaker, VIPs: c.BGP.VIPs, HealthCheck: c.BGP.HealthCheck,
+		scfg.BGP = &announce.Config{Speaker: announcer, VIPs: c.BGP.VIPs, HealthCheck: c.BGP.HealthCheck,
 			StartWait: time.Duration(c.BGP.StartWait)}
 		if checker != nil {
 			scfg.BGP.Backends = checker
@@ -475,7 +483,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	defer stopBGPStart()
 	bgpStarted := make(chan error, 1)
 	if c.BGP != nil {
-		if c.keepRoutes {
+		if c.keepRoutes && speaker != nil {
 			log.Info("bgp: --keep-routes-on-exit: the first signal exits without withdrawing the VIPs; the peers keep them (stale) for the graceful-restart time",
 				"restartTime", speaker.Config().GracefulRestart.RestartTime.String())
 		}

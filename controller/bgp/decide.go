@@ -68,6 +68,8 @@ type Attributes struct {
 
 // VIP is one virtual IP and what its announcement depends on.
 type VIP struct {
+	// Name is the VIP's name in the intent (for logs and policies; optional).
+	Name string `json:"name,omitempty"`
 	// Address is the VIP, announced as a /32.
 	Address netip.Addr `json:"address"`
 	// Gateways names the gateways serving the VIP; empty means every gateway.

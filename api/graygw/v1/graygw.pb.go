@@ -3277,6 +3277,220 @@ func (x *UndrainGatewayRequest) GetActor() string {
 	return ""
 }
 
+type WatchSpeakerPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// gateway is the name of the gateway the speaker runs beside.
+	Gateway       string `protobuf:"bytes,1,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSpeakerPolicyRequest) Reset() {
+	*x = WatchSpeakerPolicyRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSpeakerPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSpeakerPolicyRequest) ProtoMessage() {}
+
+func (x *WatchSpeakerPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSpeakerPolicyRequest.ProtoReflect.Descriptor instead.
+func (*WatchSpeakerPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *WatchSpeakerPolicyRequest) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+// SpeakerPolicy is controller/bgp's Policy: what the controller decides for
+// the speaker of one gateway. It holds no observation of the gateway.
+type SpeakerPolicy struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Gateway string                 `protobuf:"bytes,1,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// next_hop is the gateway's bgp_next_hop.
+	NextHop string `protobuf:"bytes,2,opt,name=next_hop,json=nextHop,proto3" json:"next_hop,omitempty"`
+	// drained: an operator drained the gateway; nothing is announced.
+	Drained bool `protobuf:"varint,3,opt,name=drained,proto3" json:"drained,omitempty"`
+	// vips are every VIP the gateway serves, sorted by address.
+	Vips []*SpeakerVIP `protobuf:"bytes,4,rep,name=vips,proto3" json:"vips,omitempty"`
+	// intent_version is the intent version the policy was made from.
+	IntentVersion uint64 `protobuf:"varint,5,opt,name=intent_version,json=intentVersion,proto3" json:"intent_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpeakerPolicy) Reset() {
+	*x = SpeakerPolicy{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpeakerPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpeakerPolicy) ProtoMessage() {}
+
+func (x *SpeakerPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpeakerPolicy.ProtoReflect.Descriptor instead.
+func (*SpeakerPolicy) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SpeakerPolicy) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *SpeakerPolicy) GetNextHop() string {
+	if x != nil {
+		return x.NextHop
+	}
+	return ""
+}
+
+func (x *SpeakerPolicy) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
+}
+
+func (x *SpeakerPolicy) GetVips() []*SpeakerVIP {
+	if x != nil {
+		return x.Vips
+	}
+	return nil
+}
+
+func (x *SpeakerPolicy) GetIntentVersion() uint64 {
+	if x != nil {
+		return x.IntentVersion
+	}
+	return 0
+}
+
+// SpeakerVIP is one VIP of a SpeakerPolicy.
+type SpeakerVIP struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Address     string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Communities []string               `protobuf:"bytes,3,rep,name=communities,proto3" json:"communities,omitempty"`
+	Med         *uint32                `protobuf:"varint,4,opt,name=med,proto3,oneof" json:"med,omitempty"`
+	LocalPref   *uint32                `protobuf:"varint,5,opt,name=local_pref,json=localPref,proto3,oneof" json:"local_pref,omitempty"`
+	// withdraw are the controller's reasons not to announce the VIP through
+	// this gateway (no-healthy-backend); empty when it may be announced.
+	Withdraw      []string `protobuf:"bytes,6,rep,name=withdraw,proto3" json:"withdraw,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpeakerVIP) Reset() {
+	*x = SpeakerVIP{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpeakerVIP) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpeakerVIP) ProtoMessage() {}
+
+func (x *SpeakerVIP) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpeakerVIP.ProtoReflect.Descriptor instead.
+func (*SpeakerVIP) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *SpeakerVIP) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SpeakerVIP) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *SpeakerVIP) GetCommunities() []string {
+	if x != nil {
+		return x.Communities
+	}
+	return nil
+}
+
+func (x *SpeakerVIP) GetMed() uint32 {
+	if x != nil && x.Med != nil {
+		return *x.Med
+	}
+	return 0
+}
+
+func (x *SpeakerVIP) GetLocalPref() uint32 {
+	if x != nil && x.LocalPref != nil {
+		return *x.LocalPref
+	}
+	return 0
+}
+
+func (x *SpeakerVIP) GetWithdraw() []string {
+	if x != nil {
+		return x.Withdraw
+	}
+	return nil
+}
+
 type DrainGatewayResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// changed is false when the gateway already was in the requested state.
@@ -3289,7 +3503,7 @@ type DrainGatewayResponse struct {
 
 func (x *DrainGatewayResponse) Reset() {
 	*x = DrainGatewayResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3301,7 +3515,7 @@ func (x *DrainGatewayResponse) String() string {
 func (*DrainGatewayResponse) ProtoMessage() {}
 
 func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3314,7 +3528,7 @@ func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainGatewayResponse.ProtoReflect.Descriptor instead.
 func (*DrainGatewayResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DrainGatewayResponse) GetChanged() bool {
@@ -3346,7 +3560,7 @@ type RolloutStartRequest struct {
 
 func (x *RolloutStartRequest) Reset() {
 	*x = RolloutStartRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3358,7 +3572,7 @@ func (x *RolloutStartRequest) String() string {
 func (*RolloutStartRequest) ProtoMessage() {}
 
 func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3371,7 +3585,7 @@ func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStartRequest.ProtoReflect.Descriptor instead.
 func (*RolloutStartRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RolloutStartRequest) GetPlanYaml() string {
@@ -3403,7 +3617,7 @@ type RolloutStatusRequest struct {
 
 func (x *RolloutStatusRequest) Reset() {
 	*x = RolloutStatusRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3415,7 +3629,7 @@ func (x *RolloutStatusRequest) String() string {
 func (*RolloutStatusRequest) ProtoMessage() {}
 
 func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3428,7 +3642,7 @@ func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStatusRequest.ProtoReflect.Descriptor instead.
 func (*RolloutStatusRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
 }
 
 type RolloutActionRequest struct {
@@ -3440,7 +3654,7 @@ type RolloutActionRequest struct {
 
 func (x *RolloutActionRequest) Reset() {
 	*x = RolloutActionRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3452,7 +3666,7 @@ func (x *RolloutActionRequest) String() string {
 func (*RolloutActionRequest) ProtoMessage() {}
 
 func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3465,7 +3679,7 @@ func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutActionRequest.ProtoReflect.Descriptor instead.
 func (*RolloutActionRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RolloutActionRequest) GetActor() string {
@@ -3483,7 +3697,7 @@ type RolloutWatchRequest struct {
 
 func (x *RolloutWatchRequest) Reset() {
 	*x = RolloutWatchRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3709,7 @@ func (x *RolloutWatchRequest) String() string {
 func (*RolloutWatchRequest) ProtoMessage() {}
 
 func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3722,7 @@ func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutWatchRequest.ProtoReflect.Descriptor instead.
 func (*RolloutWatchRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
 }
 
 type RolloutResponse struct {
@@ -3528,7 +3742,7 @@ type RolloutResponse struct {
 
 func (x *RolloutResponse) Reset() {
 	*x = RolloutResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3540,7 +3754,7 @@ func (x *RolloutResponse) String() string {
 func (*RolloutResponse) ProtoMessage() {}
 
 func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3553,7 +3767,7 @@ func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutResponse.ProtoReflect.Descriptor instead.
 func (*RolloutResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RolloutResponse) GetProgress() *RolloutProgress {
@@ -3614,7 +3828,7 @@ type RolloutProgress struct {
 
 func (x *RolloutProgress) Reset() {
 	*x = RolloutProgress{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3626,7 +3840,7 @@ func (x *RolloutProgress) String() string {
 func (*RolloutProgress) ProtoMessage() {}
 
 func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3639,7 +3853,7 @@ func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutProgress.ProtoReflect.Descriptor instead.
 func (*RolloutProgress) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RolloutProgress) GetPlanYaml() string {
@@ -3764,7 +3978,7 @@ type RolloutStep struct {
 
 func (x *RolloutStep) Reset() {
 	*x = RolloutStep{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +3990,7 @@ func (x *RolloutStep) String() string {
 func (*RolloutStep) ProtoMessage() {}
 
 func (x *RolloutStep) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +4003,7 @@ func (x *RolloutStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
 func (*RolloutStep) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RolloutStep) GetIndex() uint32 {
@@ -3908,7 +4122,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3920,7 +4134,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3933,7 +4147,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ProbeRequest) GetVip() string {
@@ -3998,7 +4212,7 @@ type InventoryScope struct {
 
 func (x *InventoryScope) Reset() {
 	*x = InventoryScope{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4010,7 +4224,7 @@ func (x *InventoryScope) String() string {
 func (*InventoryScope) ProtoMessage() {}
 
 func (x *InventoryScope) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4023,7 +4237,7 @@ func (x *InventoryScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryScope.ProtoReflect.Descriptor instead.
 func (*InventoryScope) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *InventoryScope) GetVni() uint32 {
@@ -4051,7 +4265,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4063,7 +4277,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4076,7 +4290,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ProbeResponse) GetVip() string {
@@ -4110,7 +4324,7 @@ type ProbeTarget struct {
 
 func (x *ProbeTarget) Reset() {
 	*x = ProbeTarget{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4122,7 +4336,7 @@ func (x *ProbeTarget) String() string {
 func (*ProbeTarget) ProtoMessage() {}
 
 func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4135,7 +4349,7 @@ func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeTarget.ProtoReflect.Descriptor instead.
 func (*ProbeTarget) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ProbeTarget) GetVni() uint32 {
@@ -4194,7 +4408,7 @@ type ProbeOptions struct {
 
 func (x *ProbeOptions) Reset() {
 	*x = ProbeOptions{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4206,7 +4420,7 @@ func (x *ProbeOptions) String() string {
 func (*ProbeOptions) ProtoMessage() {}
 
 func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4219,7 +4433,7 @@ func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeOptions.ProtoReflect.Descriptor instead.
 func (*ProbeOptions) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ProbeOptions) GetCount() uint32 {
@@ -4268,7 +4482,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4280,7 +4494,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4293,7 +4507,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ProbeResult) GetTarget() *ProbeTarget {
@@ -4373,7 +4587,7 @@ type ProbeAnswer struct {
 
 func (x *ProbeAnswer) Reset() {
 	*x = ProbeAnswer{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4385,7 +4599,7 @@ func (x *ProbeAnswer) String() string {
 func (*ProbeAnswer) ProtoMessage() {}
 
 func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4398,7 +4612,7 @@ func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeAnswer.ProtoReflect.Descriptor instead.
 func (*ProbeAnswer) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ProbeAnswer) GetUnderlay() string {
@@ -4697,7 +4911,26 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"G\n" +
 	"\x15UndrainGatewayRequest\x12\x18\n" +
 	"\agateway\x18\x01 \x01(\tR\agateway\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\"`\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\"5\n" +
+	"\x19WatchSpeakerPolicyRequest\x12\x18\n" +
+	"\agateway\x18\x01 \x01(\tR\agateway\"\xb0\x01\n" +
+	"\rSpeakerPolicy\x12\x18\n" +
+	"\agateway\x18\x01 \x01(\tR\agateway\x12\x19\n" +
+	"\bnext_hop\x18\x02 \x01(\tR\anextHop\x12\x18\n" +
+	"\adrained\x18\x03 \x01(\bR\adrained\x12)\n" +
+	"\x04vips\x18\x04 \x03(\v2\x15.graygw.v1.SpeakerVIPR\x04vips\x12%\n" +
+	"\x0eintent_version\x18\x05 \x01(\x04R\rintentVersion\"\xca\x01\n" +
+	"\n" +
+	"SpeakerVIP\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12 \n" +
+	"\vcommunities\x18\x03 \x03(\tR\vcommunities\x12\x15\n" +
+	"\x03med\x18\x04 \x01(\rH\x00R\x03med\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"local_pref\x18\x05 \x01(\rH\x01R\tlocalPref\x88\x01\x01\x12\x1a\n" +
+	"\bwithdraw\x18\x06 \x03(\tR\bwithdrawB\x06\n" +
+	"\x04_medB\r\n" +
+	"\v_local_pref\"`\n" +
 	"\x14DrainGatewayResponse\x12\x18\n" +
 	"\achanged\x18\x01 \x01(\bR\achanged\x12.\n" +
 	"\x03bgp\x18\x02 \x01(\v2\x1c.graygw.v1.BGPStatusResponseR\x03bgp\"a\n" +
@@ -4793,7 +5026,8 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x04BASE\x10\x01\x12\x0f\n" +
 	"\vPARTLY_GRAY\x10\x02\x12\x0e\n" +
 	"\n" +
-	"FULLY_GRAY\x10\x032\xfe\t\n" +
+	"FULLY_GRAY\x10\x032\xd6\n" +
+	"\n" +
 	"\n" +
 	"Controller\x12:\n" +
 	"\x05Apply\x12\x17.graygw.v1.ApplyRequest\x1a\x18.graygw.v1.ApplyResponse\x127\n" +
@@ -4806,7 +5040,8 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\aHistory\x12\x19.graygw.v1.HistoryRequest\x1a\x1a.graygw.v1.HistoryResponse\x12F\n" +
 	"\tBGPStatus\x12\x1b.graygw.v1.BGPStatusRequest\x1a\x1c.graygw.v1.BGPStatusResponse\x12O\n" +
 	"\fDrainGateway\x12\x1e.graygw.v1.DrainGatewayRequest\x1a\x1f.graygw.v1.DrainGatewayResponse\x12S\n" +
-	"\x0eUndrainGateway\x12 .graygw.v1.UndrainGatewayRequest\x1a\x1f.graygw.v1.DrainGatewayResponse\x12J\n" +
+	"\x0eUndrainGateway\x12 .graygw.v1.UndrainGatewayRequest\x1a\x1f.graygw.v1.DrainGatewayResponse\x12V\n" +
+	"\x12WatchSpeakerPolicy\x12$.graygw.v1.WatchSpeakerPolicyRequest\x1a\x18.graygw.v1.SpeakerPolicy0\x01\x12J\n" +
 	"\fRolloutStart\x12\x1e.graygw.v1.RolloutStartRequest\x1a\x1a.graygw.v1.RolloutResponse\x12L\n" +
 	"\rRolloutStatus\x12\x1f.graygw.v1.RolloutStatusRequest\x1a\x1a.graygw.v1.RolloutResponse\x12K\n" +
 	"\fRolloutPause\x12\x1f.graygw.v1.RolloutActionRequest\x1a\x1a.graygw.v1.RolloutResponse\x12L\n" +
@@ -4828,71 +5063,74 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_graygw_v1_graygw_proto_goTypes = []any{
-	(GrayState)(0),                // 0: graygw.v1.GrayState
-	(RollbackRequest_Mode)(0),     // 1: graygw.v1.RollbackRequest.Mode
-	(*Problem)(nil),               // 2: graygw.v1.Problem
-	(*ChangeOptions)(nil),         // 3: graygw.v1.ChangeOptions
-	(*ChangeResult)(nil),          // 4: graygw.v1.ChangeResult
-	(*ApplyRequest)(nil),          // 5: graygw.v1.ApplyRequest
-	(*ApplyResponse)(nil),         // 6: graygw.v1.ApplyResponse
-	(*DiffRequest)(nil),           // 7: graygw.v1.DiffRequest
-	(*DiffResponse)(nil),          // 8: graygw.v1.DiffResponse
-	(*GatewayPlan)(nil),           // 9: graygw.v1.GatewayPlan
-	(*ChangeGroup)(nil),           // 10: graygw.v1.ChangeGroup
-	(*Change)(nil),                // 11: graygw.v1.Change
-	(*GetRequest)(nil),            // 12: graygw.v1.GetRequest
-	(*GetResponse)(nil),           // 13: graygw.v1.GetResponse
-	(*VNIScope)(nil),              // 14: graygw.v1.VNIScope
-	(*VMScope)(nil),               // 15: graygw.v1.VMScope
-	(*PrefixScope)(nil),           // 16: graygw.v1.PrefixScope
-	(*FlowScope)(nil),             // 17: graygw.v1.FlowScope
-	(*PercentScope)(nil),          // 18: graygw.v1.PercentScope
-	(*CutoverRequest)(nil),        // 19: graygw.v1.CutoverRequest
-	(*CutoverResponse)(nil),       // 20: graygw.v1.CutoverResponse
-	(*RollbackRequest)(nil),       // 21: graygw.v1.RollbackRequest
-	(*RollbackResponse)(nil),      // 22: graygw.v1.RollbackResponse
-	(*StatusRequest)(nil),         // 23: graygw.v1.StatusRequest
-	(*StatusResponse)(nil),        // 24: graygw.v1.StatusResponse
-	(*GatewayStatus)(nil),         // 25: graygw.v1.GatewayStatus
-	(*VNIStatus)(nil),             // 26: graygw.v1.VNIStatus
-	(*VIPGrayState)(nil),          // 27: graygw.v1.VIPGrayState
-	(*Selector)(nil),              // 28: graygw.v1.Selector
-	(*CountersRequest)(nil),       // 29: graygw.v1.CountersRequest
-	(*CountersResponse)(nil),      // 30: graygw.v1.CountersResponse
-	(*GatewayCounters)(nil),       // 31: graygw.v1.GatewayCounters
-	(*NamedCounter)(nil),          // 32: graygw.v1.NamedCounter
-	(*HistoryRequest)(nil),        // 33: graygw.v1.HistoryRequest
-	(*HistoryResponse)(nil),       // 34: graygw.v1.HistoryResponse
-	(*Event)(nil),                 // 35: graygw.v1.Event
-	(*BGPStatusRequest)(nil),      // 36: graygw.v1.BGPStatusRequest
-	(*BGPStatusResponse)(nil),     // 37: graygw.v1.BGPStatusResponse
-	(*BGPNeighbor)(nil),           // 38: graygw.v1.BGPNeighbor
-	(*BGPPath)(nil),               // 39: graygw.v1.BGPPath
-	(*BGPGateway)(nil),            // 40: graygw.v1.BGPGateway
-	(*DrainGatewayRequest)(nil),   // 41: graygw.v1.DrainGatewayRequest
-	(*UndrainGatewayRequest)(nil), // 42: graygw.v1.UndrainGatewayRequest
-	(*DrainGatewayResponse)(nil),  // 43: graygw.v1.DrainGatewayResponse
-	(*RolloutStartRequest)(nil),   // 44: graygw.v1.RolloutStartRequest
-	(*RolloutStatusRequest)(nil),  // 45: graygw.v1.RolloutStatusRequest
-	(*RolloutActionRequest)(nil),  // 46: graygw.v1.RolloutActionRequest
-	(*RolloutWatchRequest)(nil),   // 47: graygw.v1.RolloutWatchRequest
-	(*RolloutResponse)(nil),       // 48: graygw.v1.RolloutResponse
-	(*RolloutProgress)(nil),       // 49: graygw.v1.RolloutProgress
-	(*RolloutStep)(nil),           // 50: graygw.v1.RolloutStep
-	(*ProbeRequest)(nil),          // 51: graygw.v1.ProbeRequest
-	(*InventoryScope)(nil),        // 52: graygw.v1.InventoryScope
-	(*ProbeResponse)(nil),         // 53: graygw.v1.ProbeResponse
-	(*ProbeTarget)(nil),           // 54: graygw.v1.ProbeTarget
-	(*ProbeOptions)(nil),          // 55: graygw.v1.ProbeOptions
-	(*ProbeResult)(nil),           // 56: graygw.v1.ProbeResult
-	(*ProbeAnswer)(nil),           // 57: graygw.v1.ProbeAnswer
-	(*durationpb.Duration)(nil),   // 58: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 59: google.protobuf.Timestamp
+	(GrayState)(0),                    // 0: graygw.v1.GrayState
+	(RollbackRequest_Mode)(0),         // 1: graygw.v1.RollbackRequest.Mode
+	(*Problem)(nil),                   // 2: graygw.v1.Problem
+	(*ChangeOptions)(nil),             // 3: graygw.v1.ChangeOptions
+	(*ChangeResult)(nil),              // 4: graygw.v1.ChangeResult
+	(*ApplyRequest)(nil),              // 5: graygw.v1.ApplyRequest
+	(*ApplyResponse)(nil),             // 6: graygw.v1.ApplyResponse
+	(*DiffRequest)(nil),               // 7: graygw.v1.DiffRequest
+	(*DiffResponse)(nil),              // 8: graygw.v1.DiffResponse
+	(*GatewayPlan)(nil),               // 9: graygw.v1.GatewayPlan
+	(*ChangeGroup)(nil),               // 10: graygw.v1.ChangeGroup
+	(*Change)(nil),                    // 11: graygw.v1.Change
+	(*GetRequest)(nil),                // 12: graygw.v1.GetRequest
+	(*GetResponse)(nil),               // 13: graygw.v1.GetResponse
+	(*VNIScope)(nil),                  // 14: graygw.v1.VNIScope
+	(*VMScope)(nil),                   // 15: graygw.v1.VMScope
+	(*PrefixScope)(nil),               // 16: graygw.v1.PrefixScope
+	(*FlowScope)(nil),                 // 17: graygw.v1.FlowScope
+	(*PercentScope)(nil),              // 18: graygw.v1.PercentScope
+	(*CutoverRequest)(nil),            // 19: graygw.v1.CutoverRequest
+	(*CutoverResponse)(nil),           // 20: graygw.v1.CutoverResponse
+	(*RollbackRequest)(nil),           // 21: graygw.v1.RollbackRequest
+	(*RollbackResponse)(nil),          // 22: graygw.v1.RollbackResponse
+	(*StatusRequest)(nil),             // 23: graygw.v1.StatusRequest
+	(*StatusResponse)(nil),            // 24: graygw.v1.StatusResponse
+	(*GatewayStatus)(nil),             // 25: graygw.v1.GatewayStatus
+	(*VNIStatus)(nil),                 // 26: graygw.v1.VNIStatus
+	(*VIPGrayState)(nil),              // 27: graygw.v1.VIPGrayState
+	(*Selector)(nil),                  // 28: graygw.v1.Selector
+	(*CountersRequest)(nil),           // 29: graygw.v1.CountersRequest
+	(*CountersResponse)(nil),          // 30: graygw.v1.CountersResponse
+	(*GatewayCounters)(nil),           // 31: graygw.v1.GatewayCounters
+	(*NamedCounter)(nil),              // 32: graygw.v1.NamedCounter
+	(*HistoryRequest)(nil),            // 33: graygw.v1.HistoryRequest
+	(*HistoryResponse)(nil),           // 34: graygw.v1.HistoryResponse
+	(*Event)(nil),                     // 35: graygw.v1.Event
+	(*BGPStatusRequest)(nil),          // 36: graygw.v1.BGPStatusRequest
+	(*BGPStatusResponse)(nil),         // 37: graygw.v1.BGPStatusResponse
+	(*BGPNeighbor)(nil),               // 38: graygw.v1.BGPNeighbor
+	(*BGPPath)(nil),                   // 39: graygw.v1.BGPPath
+	(*BGPGateway)(nil),                // 40: graygw.v1.BGPGateway
+	(*DrainGatewayRequest)(nil),       // 41: graygw.v1.DrainGatewayRequest
+	(*UndrainGatewayRequest)(nil),     // 42: graygw.v1.UndrainGatewayRequest
+	(*WatchSpeakerPolicyRequest)(nil), // 43: graygw.v1.WatchSpeakerPolicyRequest
+	(*SpeakerPolicy)(nil),             // 44: graygw.v1.SpeakerPolicy
+	(*SpeakerVIP)(nil),                // 45: graygw.v1.SpeakerVIP
+	(*DrainGatewayResponse)(nil),      // 46: graygw.v1.DrainGatewayResponse
+	(*RolloutStartRequest)(nil),       // 47: graygw.v1.RolloutStartRequest
+	(*RolloutStatusRequest)(nil),      // 48: graygw.v1.RolloutStatusRequest
+	(*RolloutActionRequest)(nil),      // 49: graygw.v1.RolloutActionRequest
+	(*RolloutWatchRequest)(nil),       // 50: graygw.v1.RolloutWatchRequest
+	(*RolloutResponse)(nil),           // 51: graygw.v1.RolloutResponse
+	(*RolloutProgress)(nil),           // 52: graygw.v1.RolloutProgress
+	(*RolloutStep)(nil),               // 53: graygw.v1.RolloutStep
+	(*ProbeRequest)(nil),              // 54: graygw.v1.ProbeRequest
+	(*InventoryScope)(nil),            // 55: graygw.v1.InventoryScope
+	(*ProbeResponse)(nil),             // 56: graygw.v1.ProbeResponse
+	(*ProbeTarget)(nil),               // 57: graygw.v1.ProbeTarget
+	(*ProbeOptions)(nil),              // 58: graygw.v1.ProbeOptions
+	(*ProbeResult)(nil),               // 59: graygw.v1.ProbeResult
+	(*ProbeAnswer)(nil),               // 60: graygw.v1.ProbeAnswer
+	(*durationpb.Duration)(nil),       // 61: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 62: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	58, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	61, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
 	2,  // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
 	9,  // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
 	25, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
@@ -4902,7 +5140,7 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	9,  // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
 	10, // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
 	11, // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	59, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	62, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
 	14, // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
 	15, // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
 	16, // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
@@ -4915,14 +5153,14 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	4,  // 20: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
 	25, // 21: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
 	26, // 22: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
-	59, // 23: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	58, // 24: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	62, // 23: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	61, // 24: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
 	0,  // 25: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
 	27, // 26: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
 	0,  // 27: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
 	28, // 28: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
 	31, // 29: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	59, // 30: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	62, // 30: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
 	32, // 31: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
 	32, // 32: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
 	32, // 33: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
@@ -4930,78 +5168,81 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	32, // 35: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
 	32, // 36: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
 	35, // 37: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	59, // 38: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	62, // 38: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
 	38, // 39: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
 	39, // 40: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
 	39, // 41: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
 	40, // 42: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	58, // 43: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	59, // 44: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	59, // 45: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
-	37, // 46: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
-	49, // 47: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
-	2,  // 48: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	56, // 49: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
-	50, // 50: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	56, // 51: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	59, // 52: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	59, // 53: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	56, // 54: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	56, // 55: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	59, // 56: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	59, // 57: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
-	54, // 58: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	55, // 59: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	52, // 60: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
-	56, // 61: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	58, // 62: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	58, // 63: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	54, // 64: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	57, // 65: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	58, // 66: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	58, // 67: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	58, // 68: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	5,  // 69: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,  // 70: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12, // 71: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19, // 72: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	21, // 73: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	23, // 74: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	29, // 75: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	33, // 76: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	36, // 77: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	41, // 78: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	42, // 79: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	44, // 80: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	45, // 81: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	46, // 82: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	46, // 83: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	46, // 84: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	47, // 85: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	51, // 86: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	6,  // 87: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,  // 88: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13, // 89: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	20, // 90: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	22, // 91: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	24, // 92: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	30, // 93: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	34, // 94: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	37, // 95: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	43, // 96: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	43, // 97: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	48, // 98: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	48, // 99: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	48, // 100: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	48, // 101: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	48, // 102: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	49, // 103: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	53, // 104: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	87, // [87:105] is the sub-list for method output_type
-	69, // [69:87] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	61, // 43: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	62, // 44: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	62, // 45: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	45, // 46: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
+	37, // 47: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
+	52, // 48: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
+	2,  // 49: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
+	59, // 50: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	53, // 51: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
+	59, // 52: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	62, // 53: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	62, // 54: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	59, // 55: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	59, // 56: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	62, // 57: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	62, // 58: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	57, // 59: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	58, // 60: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	55, // 61: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	59, // 62: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	61, // 63: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	61, // 64: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	57, // 65: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	60, // 66: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	61, // 67: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	61, // 68: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	61, // 69: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	5,  // 70: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,  // 71: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12, // 72: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19, // 73: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	21, // 74: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	23, // 75: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	29, // 76: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	33, // 77: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	36, // 78: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	41, // 79: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	42, // 80: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	43, // 81: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
+	47, // 82: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	48, // 83: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	49, // 84: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	49, // 85: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	49, // 86: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	50, // 87: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	54, // 88: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	6,  // 89: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,  // 90: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13, // 91: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	20, // 92: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	22, // 93: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	24, // 94: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	30, // 95: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	34, // 96: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	37, // 97: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	46, // 98: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	46, // 99: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	44, // 100: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
+	51, // 101: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	51, // 102: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	51, // 103: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	51, // 104: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	51, // 105: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	52, // 106: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	56, // 107: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	89, // [89:108] is the sub-list for method output_type
+	70, // [70:89] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -5019,13 +5260,14 @@ func file_graygw_v1_graygw_proto_init() {
 		(*CutoverRequest_Percent)(nil),
 	}
 	file_graygw_v1_graygw_proto_msgTypes[37].OneofWrappers = []any{}
+	file_graygw_v1_graygw_proto_msgTypes[43].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   56,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,24 +38,25 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Controller_Apply_FullMethodName          = "/graygw.v1.Controller/Apply"
-	Controller_Diff_FullMethodName           = "/graygw.v1.Controller/Diff"
-	Controller_Get_FullMethodName            = "/graygw.v1.Controller/Get"
-	Controller_Cutover_FullMethodName        = "/graygw.v1.Controller/Cutover"
-	Controller_Rollback_FullMethodName       = "/graygw.v1.Controller/Rollback"
-	Controller_Status_FullMethodName         = "/graygw.v1.Controller/Status"
-	Controller_Counters_FullMethodName       = "/graygw.v1.Controller/Counters"
-	Controller_History_FullMethodName        = "/graygw.v1.Controller/History"
-	Controller_BGPStatus_FullMethodName      = "/graygw.v1.Controller/BGPStatus"
-	Controller_DrainGateway_FullMethodName   = "/graygw.v1.Controller/DrainGateway"
-	Controller_UndrainGateway_FullMethodName = "/graygw.v1.Controller/UndrainGateway"
-	Controller_RolloutStart_FullMethodName   = "/graygw.v1.Controller/RolloutStart"
-	Controller_RolloutStatus_FullMethodName  = "/graygw.v1.Controller/RolloutStatus"
-	Controller_RolloutPause_FullMethodName   = "/graygw.v1.Controller/RolloutPause"
-	Controller_RolloutResume_FullMethodName  = "/graygw.v1.Controller/RolloutResume"
-	Controller_RolloutAbort_FullMethodName   = "/graygw.v1.Controller/RolloutAbort"
-	Controller_RolloutWatch_FullMethodName   = "/graygw.v1.Controller/RolloutWatch"
-	Controller_Probe_FullMethodName          = "/graygw.v1.Controller/Probe"
+	Controller_Apply_FullMethodName              = "/graygw.v1.Controller/Apply"
+	Controller_Diff_FullMethodName               = "/graygw.v1.Controller/Diff"
+	Controller_Get_FullMethodName                = "/graygw.v1.Controller/Get"
+	Controller_Cutover_FullMethodName            = "/graygw.v1.Controller/Cutover"
+	Controller_Rollback_FullMethodName           = "/graygw.v1.Controller/Rollback"
+	Controller_Status_FullMethodName             = "/graygw.v1.Controller/Status"
+	Controller_Counters_FullMethodName           = "/graygw.v1.Controller/Counters"
+	Controller_History_FullMethodName            = "/graygw.v1.Controller/History"
+	Controller_BGPStatus_FullMethodName          = "/graygw.v1.Controller/BGPStatus"
+	Controller_DrainGateway_FullMethodName       = "/graygw.v1.Controller/DrainGateway"
+	Controller_UndrainGateway_FullMethodName     = "/graygw.v1.Controller/UndrainGateway"
+	Controller_WatchSpeakerPolicy_FullMethodName = "/graygw.v1.Controller/WatchSpeakerPolicy"
+	Controller_RolloutStart_FullMethodName       = "/graygw.v1.Controller/RolloutStart"
+	Controller_RolloutStatus_FullMethodName      = "/graygw.v1.Controller/RolloutStatus"
+	Controller_RolloutPause_FullMethodName       = "/graygw.v1.Controller/RolloutPause"
+	Controller_RolloutResume_FullMethodName      = "/graygw.v1.Controller/RolloutResume"
+	Controller_RolloutAbort_FullMethodName       = "/graygw.v1.Controller/RolloutAbort"
+	Controller_RolloutWatch_FullMethodName       = "/graygw.v1.Controller/RolloutWatch"
+	Controller_Probe_FullMethodName              = "/graygw.v1.Controller/Probe"
 )
 
 // ControllerClient is the client API for Controller service.
@@ -100,6 +101,14 @@ type ControllerClient interface {
 	// UndrainGateway clears a drain: the gateway's paths are announced again
 	// when nothing else holds them back.
 	UndrainGateway(ctx context.Context, in *UndrainGatewayRequest, opts ...grpc.CallOption) (*DrainGatewayResponse, error)
+	// WatchSpeakerPolicy streams the announce policy of one gateway to the BGP
+	// speaker beside it (graygw-speaker, docs/bgp.md): the policy at once, then
+	// again at every change (intent, drain, backend health). The speaker keeps
+	// it on its own disk and announces from it and from what its own dataplane
+	// serves, so the announcements outlive every controller. FAILED_PRECONDITION
+	// unless the controller's bgp.announceFrom is gateways; NOT_FOUND for a
+	// gateway the intent does not name.
+	WatchSpeakerPolicy(ctx context.Context, in *WatchSpeakerPolicyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SpeakerPolicy], error)
 	// RolloutStart checks a rollout plan (docs/rollout.md) and starts it: a
 	// dry-run cutover of every step and a probe of every VM before anything
 	// changes. With dry_run it stops after those checks. A refused plan is
@@ -245,6 +254,25 @@ func (c *controllerClient) UndrainGateway(ctx context.Context, in *UndrainGatewa
 	return out, nil
 }
 
+func (c *controllerClient) WatchSpeakerPolicy(ctx context.Context, in *WatchSpeakerPolicyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SpeakerPolicy], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Controller_ServiceDesc.Streams[0], Controller_WatchSpeakerPolicy_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchSpeakerPolicyRequest, SpeakerPolicy]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Controller_WatchSpeakerPolicyClient = grpc.ServerStreamingClient[SpeakerPolicy]
+
 func (c *controllerClient) RolloutStart(ctx context.Context, in *RolloutStartRequest, opts ...grpc.CallOption) (*RolloutResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RolloutResponse)
@@ -297,7 +325,7 @@ func (c *controllerClient) RolloutAbort(ctx context.Context, in *RolloutActionRe
 
 func (c *controllerClient) RolloutWatch(ctx context.Context, in *RolloutWatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RolloutProgress], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Controller_ServiceDesc.Streams[0], Controller_RolloutWatch_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Controller_ServiceDesc.Streams[1], Controller_RolloutWatch_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -366,6 +394,14 @@ type ControllerServer interface {
 	// UndrainGateway clears a drain: the gateway's paths are announced again
 	// when nothing else holds them back.
 	UndrainGateway(context.Context, *UndrainGatewayRequest) (*DrainGatewayResponse, error)
+	// WatchSpeakerPolicy streams the announce policy of one gateway to the BGP
+	// speaker beside it (graygw-speaker, docs/bgp.md): the policy at once, then
+	// again at every change (intent, drain, backend health). The speaker keeps
+	// it on its own disk and announces from it and from what its own dataplane
+	// serves, so the announcements outlive every controller. FAILED_PRECONDITION
+	// unless the controller's bgp.announceFrom is gateways; NOT_FOUND for a
+	// gateway the intent does not name.
+	WatchSpeakerPolicy(*WatchSpeakerPolicyRequest, grpc.ServerStreamingServer[SpeakerPolicy]) error
 	// RolloutStart checks a rollout plan (docs/rollout.md) and starts it: a
 	// dry-run cutover of every step and a probe of every VM before anything
 	// changes. With dry_run it stops after those checks. A refused plan is
@@ -433,6 +469,9 @@ func (UnimplementedControllerServer) DrainGateway(context.Context, *DrainGateway
 }
 func (UnimplementedControllerServer) UndrainGateway(context.Context, *UndrainGatewayRequest) (*DrainGatewayResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method UndrainGateway not implemented")
+}
+func (UnimplementedControllerServer) WatchSpeakerPolicy(*WatchSpeakerPolicyRequest, grpc.ServerStreamingServer[SpeakerPolicy]) error {
+	return status.Errorf(codes.Unimplemented, "method WatchSpeakerPolicy not implemented")
 }
 func (UnimplementedControllerServer) RolloutStart(context.Context, *RolloutStartRequest) (*RolloutResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RolloutStart not implemented")
@@ -674,6 +713,17 @@ func _Controller_UndrainGateway_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Controller_WatchSpeakerPolicy_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchSpeakerPolicyRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControllerServer).WatchSpeakerPolicy(m, &grpc.GenericServerStream[WatchSpeakerPolicyRequest, SpeakerPolicy]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Controller_WatchSpeakerPolicyServer = grpc.ServerStreamingServer[SpeakerPolicy]
+
 func _Controller_RolloutStart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RolloutStartRequest)
 	if err := dec(in); err != nil {
@@ -870,6 +920,11 @@ var Controller_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchSpeakerPolicy",
+			Handler:       _Controller_WatchSpeakerPolicy_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "RolloutWatch",
 			Handler:       _Controller_RolloutWatch_Handler,

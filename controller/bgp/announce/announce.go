@@ -207,9 +207,12 @@ func (a *Announcer) Load(ctx context.Context) error {
 // not ready after the wait is decided as it is.
 func (a *Announcer) Start(ctx context.Context) error {
 	start := time.Now()
-	wctx, cancel := context.WithTimeout(ctx, a.cfg.StartWait)
-	waiting := a.waitGateways(wctx)
-	cancel()
+	var waiting []string
+	if _, remote := a.GatewaySpeakers(); !remote { // the gateways' speakers observe for themselves
+		wctx, cancel := context.WithTimeout(ctx, a.cfg.StartWait)
+		waiting = a.waitGateways(wctx)
+		cancel()
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -333,16 +336,19 @@ func (a *Announcer) inputLocked() bgp.Input {
 		return out
 	}
 	st := statusByName(a.eng.Status())
+	_, remote := a.GatewaySpeakers()
 	for _, g := range in.Gateways {
 		gs := st[g.Name]
 		_, drained := a.drains[g.Name]
 		out.Gateways = append(out.Gateways, bgp.Gateway{Name: g.Name, NextHop: g.BGPNextHop,
-			P4RuntimeConnected: gs.Connected && gs.Primary,
-			HealthCheckOK:      healthy(a.cfg.HealthCheck, gs),
+			// With speakers on the gateways, each observes its own dataplane: the
+			// controller's view of the gateway is no part of the policy.
+			P4RuntimeConnected: remote || (gs.Connected && gs.Primary),
+			HealthCheckOK:      remote || healthy(a.cfg.HealthCheck, gs),
 			Drained:            drained})
 	}
 	for _, v := range in.VIPs {
-		vip := bgp.VIP{Address: v.Address, Pools: []bgp.Pool{}, Attributes: a.cfg.VIPs[v.Name]}
+		vip := bgp.VIP{Name: v.Name, Address: v.Address, Pools: []bgp.Pool{}, Attributes: a.cfg.VIPs[v.Name]}
 		for _, name := range vipPools(in, v) {
 			healthy, _ := a.PoolHealthy(in, name)
 			vip.Pools = append(vip.Pools, bgp.Pool{Name: name, HealthyBackends: healthy})
