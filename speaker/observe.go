@@ -15,8 +15,10 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"github.com/vishvananda/netlink"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/pipeline"
@@ -40,6 +42,11 @@ type DataplaneConfig struct {
 	// Timeout bounds one observation's reads (default 500ms): a target that
 	// does not answer within it is not forwarding as far as BGP is concerned.
 	Timeout time.Duration `yaml:"timeout"`
+	// SlowGrace is how long a target that answers nothing (each read timing
+	// out) still counts as serving what it last served (default 1s): a CPU
+	// spike on the gateway must not withdraw its paths. A target that refuses
+	// the connection, or answers with an error, counts as down at once.
+	SlowGrace time.Duration `yaml:"slowGrace"`
 	// TLS secures the P4Runtime connection; nil is plaintext (loopback).
 	TLS credentials.TransportCredentials `yaml:"-"`
 }
@@ -76,6 +83,9 @@ type Observer struct {
 	conn *grpc.ClientConn
 	rt   p4v1.P4RuntimeClient
 	ids  *ids
+	// last is the last good read; slowSince when reads began timing out.
+	last      *Observation
+	slowSince time.Time
 }
 
 // NewObserver connects (lazily, as gRPC does) to the local target.
@@ -85,6 +95,9 @@ func NewObserver(cfg DataplaneConfig) (*Observer, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 500 * time.Millisecond
+	}
+	if cfg.SlowGrace <= 0 {
+		cfg.SlowGrace = time.Second
 	}
 	creds := cfg.TLS
 	if creds == nil {
@@ -112,14 +125,30 @@ func (o *Observer) Observe(ctx context.Context) Observation {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
-	if err := o.readTables(ctx, &obs); err != nil {
-		o.ids = nil // the target may have restarted with another pipeline
-		obs.Problems = append(obs.Problems, fmt.Sprintf("dataplane %s: %v", o.cfg.P4Runtime, err))
-		obs.Served = map[netip.Addr]bool{}
-		obs.NotServed = nil
+	err := o.readTables(ctx, &obs)
+	if err == nil {
+		obs.Reachable = true
+		o.last, o.slowSince = &obs, time.Time{}
 		return obs
 	}
-	obs.Reachable = true
+	slow := status.Code(err) == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded)
+	if slow && o.last != nil {
+		if o.slowSince.IsZero() {
+			o.slowSince = obs.Time
+		}
+		if obs.Time.Sub(o.slowSince) < o.cfg.SlowGrace {
+			// Slow, not gone (yet): keep what it last served.
+			obs.Reachable, obs.Served, obs.NotServed = true, o.last.Served, o.last.NotServed
+			obs.Problems = append(obs.Problems, fmt.Sprintf("dataplane %s: slow: no answer within %s (tolerated for %s)",
+				o.cfg.P4Runtime, o.cfg.Timeout, o.cfg.SlowGrace))
+			return obs
+		}
+	}
+	o.ids = nil // the target may have restarted with another pipeline
+	o.last = nil
+	obs.Problems = append(obs.Problems, fmt.Sprintf("dataplane %s: %v", o.cfg.P4Runtime, err))
+	obs.Served = map[netip.Addr]bool{}
+	obs.NotServed = nil
 	return obs
 }
 

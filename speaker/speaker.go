@@ -229,7 +229,7 @@ func (s *Speaker) observe(ctx context.Context) Observation {
 	s.mu.Unlock()
 	if !slices.Equal(prev.Problems, o.Problems) && ctx.Err() == nil {
 		if len(o.Problems) > 0 {
-			s.log.Warn("speaker: dataplane not forwarding", "reachable", o.Reachable, "forwarding", o.Forwarding, "problems", o.Problems)
+			s.log.Warn("speaker: dataplane problem", "reachable", o.Reachable, "forwarding", o.Forwarding, "problems", o.Problems)
 		} else {
 			s.log.Info("speaker: dataplane forwarding", "vips_served", len(o.Served))
 		}

@@ -2,15 +2,18 @@ package speaker
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4rtest"
@@ -186,5 +189,73 @@ func TestPolicyFileSurvivesAndRefusesGarbage(t *testing.T) {
 		if sp, err := loadPolicy(path); err == nil {
 			t.Errorf("%s: loaded %+v, want an error", name, sp)
 		}
+	}
+}
+
+// slowTarget is the agent's P4Runtime server with a Read that can be made to
+// hang (a gateway CPU starved, or an agent stuck).
+type slowTarget struct {
+	p4v1.P4RuntimeServer
+	hang atomic.Bool
+}
+
+func (s *slowTarget) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) error {
+	if s.hang.Load() {
+		<-srv.Context().Done()
+		return srv.Context().Err()
+	}
+	return s.P4RuntimeServer.Read(req, srv)
+}
+
+// TestSlowTargetIsToleratedForAGrace: reads that time out keep the last
+// observation for SlowGrace, then the target counts as unreachable; one
+// answer resets it.
+func TestSlowTargetIsToleratedForAGrace(t *testing.T) {
+	a := p4rtest.Serve(t, dataplane.NewMemory(dataplane.Limits{}), "")
+	b := p4rtest.Builder{T: t, Info: a.Info}
+	ctx := context.Background()
+	if err := a.Ctl.Write(ctx, p4rtest.Ins(b.VIP(ip4(vip1), 1, 1)), p4rtest.Ins(b.Bucket(1, 0, 11)),
+		p4rtest.Ins(b.Backend(11, 2, 0x0a02000b))); err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowTarget{P4RuntimeServer: a.Server}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	p4v1.RegisterP4RuntimeServer(gs, slow)
+	go gs.Serve(lis)
+	defer gs.Stop()
+	o, err := NewObserver(DataplaneConfig{P4Runtime: lis.Addr().String(), DeviceID: 1, Timeout: 50 * time.Millisecond, SlowGrace: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if obs := o.Observe(ctx); !obs.Served[vip1] {
+		t.Fatalf("first observation: %+v", obs)
+	}
+	slow.hang.Store(true)
+	start := time.Now()
+	for time.Since(start) < 300*time.Millisecond {
+		if obs := o.Observe(ctx); !obs.Reachable || !obs.Served[vip1] || len(obs.Problems) != 1 {
+			t.Fatalf("%s into the slowness: %+v, want still served with one problem", time.Since(start).Round(time.Millisecond), obs)
+		}
+	}
+	for {
+		obs := o.Observe(ctx)
+		if !obs.Reachable {
+			if d := time.Since(start); d < 400*time.Millisecond || d > 2*time.Second {
+				t.Errorf("unreachable after %s, grace 400ms", d)
+			}
+			break
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Fatal("a hung target was never unreachable")
+		}
+	}
+	slow.hang.Store(false)
+	if obs := o.Observe(ctx); !obs.Reachable || !obs.Served[vip1] {
+		t.Fatalf("after the target answers again: %+v", obs)
 	}
 }

@@ -54,7 +54,8 @@ The config file (YAML):
     deviceID: 1
     interfaces: [p1, p2]
     xdp: true
-    timeout: 500ms
+    timeout: 500ms                  # one observation's reads
+    slowGrace: 1s                   # reads timing out this long: down
   bgp:                              # controller/bgp's Config (docs/bgp.md)
     asn: 65001
     routerID: 10.1.0.1
