@@ -6,7 +6,7 @@ set -euo pipefail
 
 GO_VERSION=${GO_VERSION:-1.26.8}
 GO_ROOT=/usr/local/graygw-go
-APT_PKGS=(clang llvm libbpf-dev bpftool bird2 iproute2 iputils-ping tcpdump ethtool
+APT_PKGS=(clang llvm libbpf-dev bpftool bird2 etcd-server iproute2 iputils-ping tcpdump ethtool
           python3 python3-pip python3-venv python3-scapy curl unzip make git ca-certificates)
 
 log() { printf 'deps: %s\n' "$*" >&2; }

@@ -39,8 +39,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // config is the controller's configuration: the file (--config), then the flags
 // given on the command line, over the defaults.
 type config struct {
-	// Store is the bbolt file holding the intent versions and the history.
-	Store string `yaml:"store"`
+	// Store holds the intent versions and the history: a bbolt file, or an
+	// etcd cluster (storeConfig).
+	Store storeConfig `yaml:"store"`
 	// StoreRetention bounds the intent versions kept (the current one always is).
 	StoreRetention struct {
 		Versions int      `yaml:"versions"`
@@ -103,6 +104,8 @@ type config struct {
 	keepRoutes bool
 	// reseed: seed an empty store from Intent even when the gateways hold entries.
 	reseed bool
+	// migrateTo: copy the store into the one this file names, then exit.
+	migrateTo string
 }
 
 // bgpConfig is the bgp: section: the speaker's own settings (controller/bgp's
@@ -186,7 +189,7 @@ type probeConfig struct {
 const DefaultRetainVersions = 200
 
 func defaults() *config {
-	c := &config{Store: "/var/lib/graygw/controller.db", ElectionID: 1,
+	c := &config{Store: storeConfig{File: "/var/lib/graygw/controller.db"}, ElectionID: 1,
 		Interval: Duration(30 * time.Second), Timeout: Duration(2 * time.Minute), DrainTimeout: Duration(60 * time.Second)}
 	c.Listen.Unix = service.DefaultSocket
 	c.StoreRetention.Versions = DefaultRetainVersions
@@ -208,7 +211,9 @@ Usage:
   graygw-controller [--config FILE] [flags]
 
 How it works:
-  The intent (docs/intent.md) lives in the store (--store, a bbolt file): every
+  The intent (docs/intent.md) lives in the store (--store, a bbolt file; or an
+  etcd cluster, store: {etcd: {endpoints, prefix, tls_cert, tls_key, tls_ca}},
+  docs/ha.md; --migrate-store-to copies one into the other): every
   version, and a history of who changed what. Every change through the API is
   validated and compiled first; nothing is stored or written when it fails. For
   each gateway of the intent the controller opens a P4Runtime session with
@@ -300,7 +305,7 @@ Signals:
   them. Start that process within restartTime.
 
 Config file (YAML; flags given on the command line override it):
-  store: /var/lib/graygw/controller.db
+  store: /var/lib/graygw/controller.db  # or {etcd: {endpoints: [https://h:2379], prefix: /graygw/, tls_cert, tls_key, tls_ca}}
   store_retention: {versions: 200, age: 0s}  # intent versions kept (the current always; 0 = no bound)
   intent: /etc/graygw/intent.yaml      # seeds an empty store only (refused when the gateways hold entries, unless --reseed)
   election_id: 10                      # distinct per controller; the highest connected one is primary
@@ -384,10 +389,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		election                         uint64
 		interval, timeout, drainTimeout  time.Duration
 		check, keepRoutes, reseed        bool
+		migrateTo                        string
 	)
 	fs.StringVar(&file, "config", "", "YAML config `file` (see above); flags given here override it")
 	fs.StringVar(&intentFile, "intent", "", "intent `file` to seed an empty store with (ignored once the store holds an intent)")
-	fs.StringVar(&store, "store", d.Store, "store `file` (bbolt): intent versions and history")
+	fs.StringVar(&store, "store", d.Store.File, "store `file` (bbolt): intent versions and history (an etcd cluster: store.etcd in --config)")
 	fs.Uint64Var(&election, "election-id", d.ElectionID, "P4Runtime election `id` (> 0); the highest connected controller is primary")
 	fs.StringVar(&role, "role", d.Role, "P4Runtime `role` (empty: the default role)")
 	fs.DurationVar(&interval, "interval", time.Duration(d.Interval), "periodic reconcile `interval`")
@@ -403,6 +409,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&logFormat, "log-format", d.Log.Format, "`format`: text or json")
 	fs.BoolVar(&check, "check", false, "check the config and the --intent file (validation and compilation), then exit")
 	fs.BoolVar(&reseed, "reseed", false, "seed an empty store from --intent even when the gateways hold entries (a lost store: their live state is replaced)")
+	fs.StringVar(&migrateTo, "migrate-store-to", "", "copy the store (store: / --store) whole into the empty store a YAML `file` names (its store: key: a bbolt path or etcd:), check the copy, and exit; stop the controllers first")
 	fs.BoolVar(&keepRoutes, "keep-routes-on-exit", false, "planned restart: the first signal exits without withdrawing the VIPs (needs bgp.gracefulRestart; see Signals above)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -422,7 +429,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		case "intent":
 			c.Intent = intentFile
 		case "store":
-			c.Store = store
+			c.Store = storeConfig{File: store}
 		case "election-id":
 			c.ElectionID = election
 		case "role":
@@ -454,6 +461,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c.check = check
 	c.keepRoutes = keepRoutes
 	c.reseed = reseed
+	c.migrateTo = migrateTo
 	if c.Listen.Unix == "none" {
 		c.Listen.Unix = ""
 	}
@@ -491,8 +499,8 @@ func (c *config) validate() error {
 	if c.ElectionID == 0 {
 		bad("election id must be > 0 (P4Runtime election ids start at 1)")
 	}
-	if c.Store == "" && !c.check {
-		bad("store: a file path is required")
+	if c.Store.File == "" && c.Store.Etcd == nil && !c.check {
+		bad("store: a file path (or an etcd: section) is required")
 	}
 	if c.StoreRetention.Versions < 0 || c.StoreRetention.Age < 0 {
 		bad("store_retention: versions and age must not be negative (0 means no bound)")

@@ -84,6 +84,13 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, ready c
 		}
 		return 0
 	}
+	if c.migrateTo != "" {
+		if err := migrateStore(c, stdout); err != nil {
+			fmt.Fprintf(stderr, "graygw-controller: --migrate-store-to: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if err := serve(c, log, sigs, ready); err != nil {
 		log.Error("exiting", "err", err)
 		return 1
@@ -326,8 +333,8 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenBolt(c.Store, store.BoltOptions{Retain: store.Retention{Versions: c.StoreRetention.Versions,
-		Age: time.Duration(c.StoreRetention.Age)}})
+	st, err := c.Store.open(context.Background(), store.Retention{Versions: c.StoreRetention.Versions,
+		Age: time.Duration(c.StoreRetention.Age)})
 	if errors.Is(err, store.ErrCorrupt) {
 		return fmt.Errorf("%w\nThe controller does not start on a store it cannot read whole. Restore the file from a "+
 			"backup; or, to start over, move it aside and restart with --reseed (the gateways keep forwarding meanwhile; "+
@@ -336,6 +343,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	if err != nil {
 		return err
 	}
+	log.Info("store open", "store", c.Store.String())
 	defer st.Close()
 	if err := guardSeed(c, st, ptls, log); err != nil {
 		return err

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/internal/etcdlab"
+)
+
+// TestEtcdStoreAndMigration: a controller whose store: is a 3-member etcd
+// cluster seeds, applies and restarts on it like on a file; --migrate-store-to
+// copies it into a bbolt file and a controller on that file starts with the
+// same versions and history, writing nothing; copying into a store that is not
+// empty is refused.
+func TestEtcdStoreAndMigration(t *testing.T) {
+	cl := etcdlab.Start(t, 3, false)
+	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	dir := t.TempDir()
+	etcdCfg := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /ctl/\n    request_timeout: 3s\n", strings.Join(cl.Endpoints(), ", "))
+	cfg := filepath.Join(dir, "etcd.yaml")
+	if err := os.WriteFile(cfg, []byte(etcdCfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", cfg, "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", writeIntent(t, addr), "--election-id", "7"}
+	r := startController(t, args...)
+	c := r.client(t)
+	waitInSync(t, c)
+	if !strings.Contains(r.logs.String(), "store=\"etcd "+cl.Endpoints()[0]) {
+		t.Errorf("the log does not name the etcd store:\n%s", r.logs.String())
+	}
+	// A drain record (a KV namespace) and a second version.
+	cur, err := c.Get(context.Background(), &graygwv1.GetRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: cur.GetIntentYaml() + "\n# second\n",
+		Options: &graygwv1.ChangeOptions{Actor: "bob", Wait: true}})
+	if err != nil || !resp.GetResult().GetApplied() {
+		t.Fatalf("apply: %v %v", resp, err)
+	}
+	r.sigs <- syscall.SIGTERM
+	<-r.done
+
+	// Restarted on etcd: version 2 in force, nothing written.
+	r = startController(t, args...)
+	c = r.client(t)
+	if g := waitInSync(t, c); g.GetVersion() != 2 || g.GetEntriesWritten() != 0 {
+		t.Fatalf("after restart on etcd: %v", g)
+	}
+	r.sigs <- syscall.SIGTERM
+	<-r.done
+
+	// etcd -> bbolt, then a controller on the file.
+	target := filepath.Join(dir, "to-bolt.yaml")
+	db := filepath.Join(dir, "copy.db")
+	os.WriteFile(target, []byte("store: "+db+"\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"--config", cfg, "--migrate-store-to", target}, &out, &errb, nil, nil); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "2 intent versions, 2 history events") || !strings.Contains(out.String(), "reads back equal") {
+		t.Errorf("migrate said: %s", out.String())
+	}
+	r = startController(t, "--store", db, "--listen-unix", filepath.Join(dir, "c2.sock"), "--election-id", "7")
+	c = r.client(t)
+	if g := waitInSync(t, c); g.GetVersion() != 2 || g.GetEntriesWritten() != 0 {
+		t.Fatalf("controller on the copy: %v", g)
+	}
+	h, err := c.History(context.Background(), &graygwv1.HistoryRequest{})
+	if err != nil || len(h.GetEvents()) != 2 || h.GetEvents()[0].GetActor() == "" || h.GetEvents()[1].GetOperation() != "seed" {
+		t.Fatalf("history of the copy: %v %v", h, err)
+	}
+
+	// Into the file a running controller holds: refused (bbolt's lock).
+	errb.Reset()
+	if code := run([]string{"--config", cfg, "--migrate-store-to", target}, io.Discard, &errb, nil, nil); code != 1 ||
+		!strings.Contains(errb.String(), "locked by another process") {
+		t.Fatalf("migrate into a running controller's file: exit %d: %s", code, errb.String())
+	}
+	r.sigs <- syscall.SIGTERM
+	<-r.done
+	// Into a store that is not empty: refused.
+	errb.Reset()
+	if code := run([]string{"--config", cfg, "--migrate-store-to", target}, io.Discard, &errb, nil, nil); code != 1 ||
+		!strings.Contains(errb.String(), "not empty") {
+		t.Fatalf("migrate into a non-empty store: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestStoreConfigForms: store: takes a path, {file: PATH} or {etcd: {...}},
+// and names what is wrong otherwise.
+func TestStoreConfigForms(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ cfg, want string }{
+		{"store: {file: a.db, etcd: {endpoints: [http://127.0.0.1:1]}}\n", "give file or etcd, not both"},
+		{"store: {}\n", "give file or etcd"},
+		{"store: {etcd: {endpoints: [127.0.0.1:2379], prefix: x}}\n", "store.etcd.endpoints[0]"},
+		{"store: {etcd: {endpoints: [http://127.0.0.1:1], colour: red}}\n", "store.etcd: field colour not found"},
+		{"store: {bolt: a.db}\n", "store: field bolt not found"},
+	} {
+		path := filepath.Join(dir, "c.yaml")
+		os.WriteFile(path, []byte(tc.cfg), 0o600)
+		var out bytes.Buffer
+		if code := run([]string{"--config", path}, io.Discard, &out, nil, nil); code != 2 || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%q: exit %d: %s, want %q", tc.cfg, code, out.String(), tc.want)
+		}
+	}
+}

@@ -1,0 +1,517 @@
+// Package etcdstore is the controller's Store (controller/store) on an etcd
+// cluster, for several controller replicas sharing one state: intent versions,
+// history and the key/value namespaces, each change one etcd transaction, with
+// the same compare-and-swap on the current version as the bbolt store
+// (docs/ha.md).
+//
+// Layout under Config.Prefix (default "/graygw/"):
+//
+//	meta/schema          "1"
+//	meta/current         the current intent version (decimal); its ModRevision
+//	                     is what Commit compares
+//	intents/%020d        a version (JSON: time, actor, intent)
+//	history/%020d        an event (JSON, as store.Event)
+//	kv/<ns>/<key>        a record; ns is path-escaped, so it holds no "/"
+//
+// Zero-padded numbers make etcd's byte order the numeric order.
+package etcdstore
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/graygw/graygw/controller/store"
+)
+
+// schema is the layout version in meta/schema.
+const schema = "1"
+
+// Config says how to reach the cluster.
+type Config struct {
+	// Endpoints are the members' client URLs (https://host:2379).
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix is prepended to every key (default "/graygw/"): several
+	// controller fleets can share a cluster under different prefixes.
+	Prefix string `yaml:"prefix"`
+	// TLSCert, TLSKey and TLSCA are this controller's client certificate and
+	// the CA the members' certificates chain to (mutual TLS). All three, or
+	// none (plaintext: loopback tests only).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	TLSCA   string `yaml:"tls_ca"`
+	// DialTimeout bounds connecting at Open (default 5s).
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// RequestTimeout bounds every operation (default 5s): without a quorum a
+	// request would otherwise wait forever; with it, the caller gets an error
+	// that says so and nothing is half written.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// Validate checks c, every problem by field.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Endpoints) == 0 {
+		errs = append(errs, errors.New("etcd.endpoints: empty"))
+	}
+	for i, e := range c.Endpoints {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("etcd.endpoints[%d]: %q is not an http(s)://host:port URL", i, e))
+		}
+	}
+	if n := count(c.TLSCert, c.TLSKey, c.TLSCA); n != 0 && n != 3 {
+		errs = append(errs, errors.New("etcd.tls_cert, tls_key, tls_ca: give all three (mutual TLS) or none"))
+	}
+	if c.Prefix != "" && !strings.HasSuffix(c.Prefix, "/") {
+		errs = append(errs, fmt.Errorf("etcd.prefix: %q must end with /", c.Prefix))
+	}
+	if c.DialTimeout < 0 || c.RequestTimeout < 0 {
+		errs = append(errs, errors.New("etcd.dial_timeout, request_timeout: must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func count(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// Store is a store.Store on etcd. It is safe for concurrent use.
+type Store struct {
+	cli     *clientv3.Client
+	prefix  string
+	timeout time.Duration
+	closed  atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the cluster and checks (or writes, on an empty prefix) the
+// layout version.
+func Open(ctx context.Context, c Config) (*Store, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	}
+	if c.Prefix == "" {
+		c.Prefix = "/graygw/"
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	cc := clientv3.Config{Endpoints: c.Endpoints, DialTimeout: c.DialTimeout, Logger: zap.NewNop()}
+	if c.TLSCert != "" {
+		t, err := clientTLS(c)
+		if err != nil {
+			return nil, err
+		}
+		cc.TLS = t
+	}
+	cli, err := clientv3.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("store: etcd %s: %w", strings.Join(c.Endpoints, ","), err)
+	}
+	s := &Store{cli: cli, prefix: c.Prefix, timeout: c.RequestTimeout}
+	if err := s.init(ctx); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func clientTLS(c Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("store: etcd.tls_cert/tls_key: %w", err)
+	}
+	pem, err := os.ReadFile(c.TLSCA)
+	if err != nil {
+		return nil, fmt.Errorf("store: etcd.tls_ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("store: etcd.tls_ca %s: no PEM certificate in it", c.TLSCA)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// init writes meta/schema on a new prefix, or checks it.
+func (s *Store) init(ctx context.Context) error {
+	key := s.prefix + "meta/schema"
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, schema)).
+		Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return s.fail(ctx, "open", err)
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().GetKvs()
+	if len(kvs) != 1 || string(kvs[0].Value) != schema {
+		return fmt.Errorf("store: etcd prefix %s: unsupported store layout %q (this controller reads %s)", s.prefix, kvValue(kvs), schema)
+	}
+	return nil
+}
+
+func kvValue(kvs []*mvccpb.KeyValue) string {
+	if len(kvs) == 0 {
+		return ""
+	}
+	return string(kvs[0].Value)
+}
+
+// Prefix is the key prefix in use.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Close closes the client.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if err := s.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// op bounds one operation by the request timeout.
+func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// fail wraps an etcd error: the caller's own cancellation as is, a closed
+// store as ErrClosed, anything else with what was being done.
+func (s *Store) fail(ctx context.Context, what string, err error) error {
+	switch {
+	case s.closed.Load():
+		return fmt.Errorf("%w: %s: %w", store.ErrClosed, what, err)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) || errors.Is(err, rpctypes.ErrNoLeader):
+		// The server's own "context deadline exceeded" comes back as a plain
+		// gRPC error, not context.DeadlineExceeded.
+		return fmt.Errorf("store: etcd %s: no answer within %s (members down or unreachable, no quorum, or TLS refused): %w", what, s.timeout, err)
+	}
+	return fmt.Errorf("store: etcd %s: %w", what, err)
+}
+
+// check refuses calls on a closed store and with a done context.
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return fmt.Errorf("%w: etcd store", store.ErrClosed)
+	}
+	return ctx.Err()
+}
+
+func (s *Store) intentKey(n uint64) string { return fmt.Sprintf("%sintents/%020d", s.prefix, n) }
+func (s *Store) eventKey(n uint64) string  { return fmt.Sprintf("%shistory/%020d", s.prefix, n) }
+func (s *Store) currentKey() string        { return s.prefix + "meta/current" }
+func (s *Store) nsPrefix(ns string) string { return s.prefix + "kv/" + url.PathEscape(ns) + "/" }
+
+// version is an intent version as stored.
+type version struct {
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	Intent string    `json:"intent"`
+}
+
+// current reads the current version number and the revision it was last
+// written at (0, 0 when nothing was committed).
+func (s *Store) current(ctx context.Context) (n uint64, rev int64, err error) {
+	resp, err := s.cli.Get(ctx, s.currentKey())
+	if err != nil {
+		return 0, 0, s.fail(ctx, "read the current version", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, 0, nil
+	}
+	n, err = strconv.ParseUint(string(resp.Kvs[0].Value), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: etcd %s is corrupt: %w", s.currentKey(), err)
+	}
+	return n, resp.Kvs[0].ModRevision, nil
+}
+
+// Current implements store.Store.
+func (s *Store) Current(ctx context.Context) (*store.Version, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	n, _, err := s.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%w: no intent stored", store.ErrNotFound)
+	}
+	return s.version(ctx, n)
+}
+
+// Version implements store.Store.
+func (s *Store) Version(ctx context.Context, n uint64) (*store.Version, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	return s.version(ctx, n)
+}
+
+func (s *Store) version(ctx context.Context, n uint64) (*store.Version, error) {
+	resp, err := s.cli.Get(ctx, s.intentKey(n))
+	if err != nil {
+		return nil, s.fail(ctx, fmt.Sprintf("read intent version %d", n), err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("%w: intent version %d", store.ErrNotFound, n)
+	}
+	var v version
+	if err := json.Unmarshal(resp.Kvs[0].Value, &v); err != nil {
+		return nil, fmt.Errorf("store: intent version %d is corrupt: %w", n, err)
+	}
+	return &store.Version{Number: n, Intent: []byte(v.Intent), Time: v.Time, Actor: v.Actor}, nil
+}
+
+// Commit implements store.Store: one transaction writes the version, the
+// event and the new current version, provided meta/current has not changed
+// since it was read as c.Base.
+func (s *Store) Commit(ctx context.Context, c store.Change) (*store.Version, *store.Event, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := checkChange(c); err != nil {
+		return nil, nil, err
+	}
+	if c.Time.IsZero() {
+		c.Time = time.Now()
+	}
+	c.Time = c.Time.UTC()
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	cur, rev, err := s.current(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Base != cur {
+		return nil, nil, fmt.Errorf("%w: change based on version %d, current is %d", store.ErrConflict, c.Base, cur)
+	}
+	next := cur + 1
+	// Every commit appends one event, so the event's sequence number is the
+	// version's (as in the bbolt store, where both count commits from 1).
+	ev := &store.Event{Seq: next, Time: c.Time, Actor: c.Actor, Operation: c.Operation, Summary: c.Summary,
+		Before: cur, After: next, Undoes: c.Undoes}
+	rawV, err := json.Marshal(version{Time: c.Time, Actor: c.Actor, Intent: string(c.Intent)})
+	if err != nil {
+		return nil, nil, err
+	}
+	rawE, err := json.Marshal(ev)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmp := clientv3.Compare(clientv3.ModRevision(s.currentKey()), "=", rev)
+	if rev == 0 {
+		cmp = clientv3.Compare(clientv3.CreateRevision(s.currentKey()), "=", 0)
+	}
+	resp, err := s.cli.Txn(ctx).If(cmp).Then(
+		clientv3.OpPut(s.intentKey(next), string(rawV)),
+		clientv3.OpPut(s.eventKey(next), string(rawE)),
+		clientv3.OpPut(s.currentKey(), strconv.FormatUint(next, 10)),
+	).Commit()
+	if err != nil {
+		// The outcome is unknown when the answer was lost: the caller re-reads
+		// (a retried Commit on the same Base then gets ErrConflict if it landed).
+		return nil, nil, s.fail(ctx, "commit", err)
+	}
+	if !resp.Succeeded {
+		now, _, err := s.current(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("%w: change based on version %d, current is %d", store.ErrConflict, c.Base, now)
+	}
+	return &store.Version{Number: next, Intent: append([]byte(nil), c.Intent...), Time: c.Time, Actor: c.Actor}, ev, nil
+}
+
+// History implements store.Store.
+func (s *Store) History(ctx context.Context, q store.Query) ([]store.Event, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	end := clientv3.GetPrefixRangeEnd(s.prefix + "history/")
+	if q.Before > 0 {
+		end = s.eventKey(q.Before)
+	}
+	opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend)}
+	if q.Limit > 0 {
+		opts = append(opts, clientv3.WithLimit(int64(q.Limit)))
+	}
+	resp, err := s.cli.Get(ctx, s.prefix+"history/", opts...)
+	if err != nil {
+		return nil, s.fail(ctx, "read the history", err)
+	}
+	out := make([]store.Event, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var ev store.Event
+		if err := json.Unmarshal(kv.Value, &ev); err != nil {
+			return nil, fmt.Errorf("store: history event %s is corrupt: %w", strings.TrimPrefix(string(kv.Key), s.prefix), err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, ns, key string) ([]byte, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkKey(ns, key); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.nsPrefix(ns)+key)
+	if err != nil {
+		return nil, s.fail(ctx, fmt.Sprintf("get %s/%s", ns, key), err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("%w: key %q in namespace %q", store.ErrNotFound, key, ns)
+	}
+	return append([]byte{}, resp.Kvs[0].Value...), nil
+}
+
+// Put implements store.Store.
+func (s *Store) Put(ctx context.Context, ns, key string, value []byte) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := checkKey(ns, key); err != nil {
+		return err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	if _, err := s.cli.Put(ctx, s.nsPrefix(ns)+key, string(value)); err != nil {
+		return s.fail(ctx, fmt.Sprintf("put %s/%s", ns, key), err)
+	}
+	return nil
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, ns, key string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := checkKey(ns, key); err != nil {
+		return err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	if _, err := s.cli.Delete(ctx, s.nsPrefix(ns)+key); err != nil {
+		return s.fail(ctx, fmt.Sprintf("delete %s/%s", ns, key), err)
+	}
+	return nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, ns string) ([]store.KV, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if ns == "" {
+		return nil, fmt.Errorf("%w: empty namespace", store.ErrInvalid)
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	p := s.nsPrefix(ns)
+	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, s.fail(ctx, "list "+ns, err)
+	}
+	var out []store.KV
+	for _, kv := range resp.Kvs {
+		out = append(out, store.KV{Key: strings.TrimPrefix(string(kv.Key), p), Value: append([]byte{}, kv.Value...)})
+	}
+	return out, nil
+}
+
+// checkChange and checkKey refuse what the bbolt store refuses, with the same
+// sentinel.
+func checkChange(c store.Change) error {
+	switch {
+	case c.Actor == "":
+		return fmt.Errorf("%w: change without an actor", store.ErrInvalid)
+	case c.Operation == "":
+		return fmt.Errorf("%w: change without an operation", store.ErrInvalid)
+	case len(c.Intent) == 0:
+		return fmt.Errorf("%w: change with an empty intent", store.ErrInvalid)
+	}
+	return nil
+}
+
+func checkKey(ns, key string) error {
+	if ns == "" {
+		return fmt.Errorf("%w: empty namespace", store.ErrInvalid)
+	}
+	if key == "" {
+		return fmt.Errorf("%w: empty key in namespace %q", store.ErrInvalid, ns)
+	}
+	return nil
+}
+
+var _ store.Namespacer = (*Store)(nil)
+
+// Namespaces implements store.Namespacer.
+func (s *Store) Namespaces(ctx context.Context) ([]string, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	p := s.prefix + "kv/"
+	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, s.fail(ctx, "list the namespaces", err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		esc, _, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), p), "/")
+		ns, err := url.PathUnescape(esc)
+		if err != nil {
+			return nil, fmt.Errorf("store: etcd key %s is corrupt: %w", kv.Key, err)
+		}
+		if len(out) == 0 || out[len(out)-1] != ns {
+			out = append(out, ns)
+		}
+	}
+	slices.Sort(out) // escaping changes the order ("a/b" is "a%2Fb")
+	return out, nil
+}

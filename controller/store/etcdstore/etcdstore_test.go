@@ -1,0 +1,184 @@
+package etcdstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/controller/store/etcdstore"
+	"github.com/graygw/graygw/controller/store/storetest"
+	"github.com/graygw/graygw/internal/etcdlab"
+)
+
+var prefixes atomic.Int64
+
+// fresh opens a store on a prefix no other test uses.
+func fresh(t *testing.T, c *etcdlab.Cluster, mod func(*etcdstore.Config)) *etcdstore.Store {
+	t.Helper()
+	cfg := etcdstore.Config{Endpoints: c.Endpoints(), Prefix: fmt.Sprintf("/t%d/", prefixes.Add(1)), RequestTimeout: 2 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := etcdstore.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestConformance runs the Store suite the bbolt and memory stores pass
+// against a real 3-member etcd cluster.
+func TestConformance(t *testing.T) {
+	c := etcdlab.Start(t, 3, false)
+	storetest.Run(t, func(t *testing.T) store.Store { return fresh(t, c, nil) })
+}
+
+// TestTwoControllersOneWinner: two stores (two controller replicas, two etcd
+// clients) committing on the same base: exactly one commit wins per version,
+// and each sees the other's.
+func TestTwoControllersOneWinner(t *testing.T) {
+	c := etcdlab.Start(t, 3, false)
+	a := fresh(t, c, nil)
+	defer a.Close()
+	b := fresh(t, c, func(cfg *etcdstore.Config) { cfg.Prefix = a.Prefix() })
+	defer b.Close()
+	ctx := context.Background()
+	for base := uint64(0); base < 5; base++ {
+		var wg sync.WaitGroup
+		var won atomic.Int32
+		for i, s := range []*etcdstore.Store{a, b, a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, err := s.Commit(ctx, store.Change{Base: base, Intent: []byte(fmt.Sprintf("v%d-%d", base+1, i)), Actor: "t", Operation: "apply"})
+				switch {
+				case err == nil:
+					won.Add(1)
+				case !errors.Is(err, store.ErrConflict):
+					t.Errorf("commit on %d: %v", base, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Fatalf("base %d: %d commits won, want 1", base, won.Load())
+		}
+	}
+	va, err := a.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := b.Current(ctx)
+	if err != nil || va.Number != 5 || vb.Number != 5 || string(va.Intent) != string(vb.Intent) {
+		t.Fatalf("current: a %+v, b %+v, %v", va, vb, err)
+	}
+	if h, _ := b.History(ctx, store.Query{}); len(h) != 5 {
+		t.Fatalf("history: %d events, want 5", len(h))
+	}
+}
+
+// TestMemberLossAndQuorumLoss: one member of three killed changes nothing; two
+// killed (no quorum) makes every call fail within the request timeout with an
+// error that says so, writing nothing; the quorum back, the store works on.
+func TestMemberLossAndQuorumLoss(t *testing.T) {
+	c := etcdlab.Start(t, 3, false)
+	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RequestTimeout = time.Second })
+	defer s.Close()
+	ctx := context.Background()
+	commit := func(base uint64) error {
+		_, _, err := s.Commit(ctx, store.Change{Base: base, Intent: []byte(fmt.Sprint("v", base+1)), Actor: "t", Operation: "apply"})
+		return err
+	}
+	if err := commit(0); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(2)
+	start := time.Now()
+	if err := commit(1); err != nil {
+		t.Fatalf("with one member of three dead: %v", err)
+	}
+	t.Logf("commit with one member dead: %s", time.Since(start).Round(time.Millisecond))
+
+	c.Kill(1)
+	start = time.Now()
+	err := commit(2)
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "quorum") {
+		t.Fatalf("commit without a quorum: %v, want an error naming the quorum", err)
+	}
+	t.Logf("commit without a quorum refused after %s: %v", took.Round(time.Millisecond), err)
+	if took > 3*time.Second {
+		t.Errorf("refusal took %s, request timeout 1s", took)
+	}
+	if err := s.Put(ctx, "ns", "k", []byte("v")); err == nil {
+		t.Error("Put without a quorum succeeded")
+	}
+
+	c.Restart(1)
+	c.Restart(2)
+	c.WaitHealthy(30 * time.Second)
+	var cur *store.Version
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if cur, err = s.Current(ctx); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || cur.Number != 2 {
+		t.Fatalf("after the quorum came back: %+v %v, want version 2 (the refused commit wrote nothing)", cur, err)
+	}
+	if err := commit(2); err != nil {
+		t.Fatalf("commit after the quorum came back: %v", err)
+	}
+}
+
+// TestMutualTLS: a cluster that requires client certificates serves a store
+// with them and refuses one without.
+func TestMutualTLS(t *testing.T) {
+	c := etcdlab.Start(t, 1, true)
+	tl := c.TLS()
+	s := fresh(t, c, func(cfg *etcdstore.Config) {
+		cfg.TLSCert, cfg.TLSKey, cfg.TLSCA = tl.ClientCert, tl.ClientKey, tl.CA
+	})
+	defer s.Close()
+	ctx := context.Background()
+	if _, _, err := s.Commit(ctx, store.Change{Intent: []byte("x"), Actor: "t", Operation: "apply"}); err != nil {
+		t.Fatalf("commit over mutual TLS: %v", err)
+	}
+	_, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: c.Endpoints(), DialTimeout: time.Second, RequestTimeout: time.Second})
+	if err == nil {
+		t.Fatal("a store without a client certificate opened")
+	}
+	t.Logf("without a client certificate: %v", err)
+}
+
+// TestForeignLayoutAndBadConfig: a prefix with another layout version is
+// refused; a bad config names its fields.
+func TestForeignLayoutAndBadConfig(t *testing.T) {
+	c := etcdlab.Start(t, 1, false)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(context.Background(), "/other/meta/schema", "9"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := etcdstore.Open(context.Background(), etcdstore.Config{Endpoints: c.Endpoints(), Prefix: "/other/"}); err == nil ||
+		!strings.Contains(err.Error(), "unsupported store layout") {
+		t.Fatalf("foreign layout: %v", err)
+	}
+	err = etcdstore.Config{Endpoints: []string{"localhost:2379"}, Prefix: "x", TLSCert: "c"}.Validate()
+	for _, want := range []string{"etcd.endpoints[0]", "etcd.prefix", "give all three"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad config: %v, want it to name %s", err, want)
+		}
+	}
+}

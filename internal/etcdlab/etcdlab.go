@@ -1,0 +1,259 @@
+// Package etcdlab runs a real etcd cluster on loopback ports for tests: the
+// Debian etcd-server binary (etcd 3.4), N members as child processes with
+// their data in the test's temporary directory, optionally with mutual TLS.
+// Members can be killed and restarted, so tests can take the quorum away.
+package etcdlab
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Require skips t unless the etcd binary is on PATH.
+func Require(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("needs etcd (apt-get install etcd-server): the real cluster the etcd store is tested against")
+	}
+	return bin
+}
+
+// TLS is the certificate material of a cluster started with mutual TLS.
+type TLS struct {
+	CA, ServerCert, ServerKey, ClientCert, ClientKey string
+}
+
+// Cluster is a running cluster.
+type Cluster struct {
+	t       testing.TB
+	bin     string
+	dir     string
+	members []*member
+	tls     *TLS
+	initial string
+}
+
+type member struct {
+	name, client, peer string
+	cmd                *exec.Cmd
+}
+
+// Start starts an n-member cluster and waits until it serves. withTLS makes
+// its client URLs https with client certificates required.
+func Start(t testing.TB, n int, withTLS bool) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, bin: Require(t), dir: t.TempDir()}
+	if withTLS {
+		c.tls = makeTLS(t, c.dir)
+	}
+	scheme := "http"
+	if withTLS {
+		scheme = "https"
+	}
+	var initial []string
+	for i := range n {
+		m := &member{name: fmt.Sprintf("m%d", i), client: scheme + "://" + freeAddr(t), peer: "http://" + freeAddr(t)}
+		c.members = append(c.members, m)
+		initial = append(initial, m.name+"="+m.peer)
+	}
+	c.initial = strings.Join(initial, ",")
+	for i := range c.members {
+		c.start(i, "new")
+	}
+	t.Cleanup(c.stopAll)
+	c.WaitHealthy(30 * time.Second)
+	return c
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (c *Cluster) start(i int, state string) {
+	m := c.members[i]
+	args := []string{"--name", m.name, "--data-dir", filepath.Join(c.dir, m.name),
+		"--listen-client-urls", m.client, "--advertise-client-urls", m.client,
+		"--listen-peer-urls", m.peer, "--initial-advertise-peer-urls", m.peer,
+		"--initial-cluster", c.initial, "--initial-cluster-state", state,
+		"--initial-cluster-token", filepath.Base(c.dir),
+		"--heartbeat-interval", "50", "--election-timeout", "500", "--logger", "zap", "--log-level", "warn"}
+	if c.tls != nil {
+		args = append(args, "--cert-file", c.tls.ServerCert, "--key-file", c.tls.ServerKey,
+			"--client-cert-auth", "--trusted-ca-file", c.tls.CA)
+	}
+	logf, err := os.OpenFile(filepath.Join(c.dir, m.name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(c.bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		c.t.Fatalf("etcdlab: start %s: %v", m.name, err)
+	}
+	go func() { cmd.Wait(); logf.Close() }()
+	m.cmd = cmd
+}
+
+// Endpoints are the members' client URLs.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.members {
+		out = append(out, m.client)
+	}
+	return out
+}
+
+// TLS is the cluster's certificate material (nil without TLS).
+func (c *Cluster) TLS() *TLS { return c.tls }
+
+// Kill kills member i (SIGKILL) and waits for it to exit.
+func (c *Cluster) Kill(i int) {
+	m := c.members[i]
+	if m.cmd != nil && m.cmd.Process != nil {
+		_ = m.cmd.Process.Kill()
+		for m.cmd.ProcessState == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	m.cmd = nil
+}
+
+// Restart starts a killed member again on its data.
+func (c *Cluster) Restart(i int) { c.start(i, "existing") }
+
+func (c *Cluster) stopAll() {
+	for i := range c.members {
+		c.Kill(i)
+	}
+	if c.t.Failed() {
+		for _, m := range c.members {
+			b, _ := os.ReadFile(filepath.Join(c.dir, m.name+".log"))
+			c.t.Logf("etcd %s log:\n%s", m.name, b)
+		}
+	}
+}
+
+// WaitHealthy waits until every running member answers /health with true.
+func (c *Cluster) WaitHealthy(timeout time.Duration) {
+	c.t.Helper()
+	cl := &http.Client{Timeout: time.Second}
+	if c.tls != nil {
+		cfg, err := clientTLSConfig(c.tls)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		cl.Transport = &http.Transport{TLSClientConfig: cfg}
+	}
+	deadline := time.Now().Add(timeout)
+	for _, m := range c.members {
+		if m.cmd == nil {
+			continue
+		}
+		for {
+			resp, err := cl.Get(m.client + "/health")
+			if err == nil {
+				var buf [256]byte
+				n, _ := resp.Body.Read(buf[:])
+				resp.Body.Close()
+				if strings.Contains(string(buf[:n]), `"health":"true"`) {
+					break
+				}
+				err = fmt.Errorf("%s", buf[:n])
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("etcdlab: member %s not healthy after %s: %v", m.name, timeout, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// makeTLS writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate, all signed by the CA.
+func makeTLS(t testing.TB, dir string) *TLS {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcdlab CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	out := &TLS{CA: filepath.Join(dir, "ca.pem")}
+	writePEM(t, out.CA, "CERTIFICATE", caDER)
+	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) (string, string) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, keyPath := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+		writePEM(t, cert, "CERTIFICATE", der)
+		writePEM(t, keyPath, "EC PRIVATE KEY", kb)
+		return cert, keyPath
+	}
+	out.ServerCert, out.ServerKey = leaf("server", 2, x509.ExtKeyUsageServerAuth)
+	out.ClientCert, out.ClientKey = leaf("client", 3, x509.ExtKeyUsageClientAuth)
+	return out
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func clientTLSConfig(t *TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.ClientCert, t.ClientKey)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(t.CA)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
