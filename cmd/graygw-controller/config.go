@@ -502,6 +502,7 @@ func (c *config) validate() error {
 	if c.Store.File == "" && c.Store.Etcd == nil && !c.check {
 		bad("store: a file path (or an etcd: section) is required")
 	}
+	problems = append(problems, c.Store.validate()...)
 	if c.StoreRetention.Versions < 0 || c.StoreRetention.Age < 0 {
 		bad("store_retention: versions and age must not be negative (0 means no bound)")
 	}

@@ -290,7 +290,8 @@ func buildSpeakerLab(t *testing.T) *speakerLab {
 	}
 	s.bird = birdlab.Start(t, l, tp.HV, speakerBirdConf)
 
-	// The agents pin in a bpffs of the test's own (`ip netns exec` hides
+	// The agents listen on their HV-facing address (the controller runs on the
+	// hypervisor; the lab is the only network: --insecure-listener). They pin in a bpffs of the test's own (`ip netns exec` hides
 	// /sys/fs/bpf), and are detached and unpinned at the end.
 	bpffs := filepath.Join(s.dir, "bpffs")
 	if err := os.MkdirAll(bpffs, 0o700); err != nil {
@@ -306,7 +307,7 @@ func buildSpeakerLab(t *testing.T) *speakerLab {
 	}{{"gw1", tp.GW, gw1Hop, []string{"1=p1", "2=p2"}}, {"gw2", s.gw2, gw2Hop, []string{"1=p1", "2=p2"}}}
 	for _, a := range agents {
 		pins := filepath.Join(bpffs, a.name)
-		args := []string{"graygw-agent", "--addr", a.addr + ":9559", "--pin-dir", pins, "--state-dir", filepath.Join(s.dir, a.name+"-state")}
+		args := []string{"graygw-agent", "--addr", a.addr + ":9559", "--insecure-listener", "--pin-dir", pins, "--state-dir", filepath.Join(s.dir, a.name+"-state")}
 		for _, p := range a.ports {
 			args = append(args, "--port", p)
 		}

@@ -35,6 +35,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/graygw/graygw/controller/store"
 )
@@ -211,13 +213,24 @@ func (s *Store) fail(ctx context.Context, what string, err error) error {
 	switch {
 	case s.closed.Load():
 		return fmt.Errorf("%w: %s: %w", store.ErrClosed, what, err)
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
-		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) || errors.Is(err, rpctypes.ErrNoLeader):
-		// The server's own "context deadline exceeded" comes back as a plain
-		// gRPC error, not context.DeadlineExceeded.
+	case noAnswer(ctx, err):
 		return fmt.Errorf("store: etcd %s: no answer within %s (members down or unreachable, no quorum, or TLS refused): %w", what, s.timeout, err)
 	}
 	return fmt.Errorf("store: etcd %s: %w", what, err)
+}
+
+// noAnswer reports an error that means the cluster did not answer in time
+// (members down, no quorum, no leader). The server's own "context deadline
+// exceeded" comes back as a gRPC error of code Unknown, not as
+// context.DeadlineExceeded.
+func noAnswer(ctx context.Context, err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) ||
+		errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) || errors.Is(err, rpctypes.ErrNoLeader) {
+		return true
+	}
+	st, ok := status.FromError(err)
+	return ok && (st.Code() == codes.DeadlineExceeded || st.Code() == codes.Unavailable ||
+		(st.Code() == codes.Unknown && strings.Contains(st.Message(), "deadline exceeded")))
 }
 
 // check refuses calls on a closed store and with a done context.
@@ -514,4 +527,82 @@ func (s *Store) Namespaces(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(out) // escaping changes the order ("a/b" is "a%2Fb")
 	return out, nil
+}
+
+var _ store.Importer = (*Store)(nil)
+
+// importBatch bounds the operations of one import transaction (etcd's
+// default --max-txn-ops is 128).
+const importBatch = 100
+
+// Import implements store.Importer: the versions and events in transactions
+// of importBatch puts, then meta/current, which makes the import visible, in
+// a last transaction that requires it absent. An import that fails midway
+// leaves keys under the prefix but no current version: delete the prefix
+// (etcdctl del --prefix) and import again.
+func (s *Store) Import(ctx context.Context, versions []store.Version, events []store.Event) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := store.CheckImport(versions, events); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout*time.Duration(2+(len(versions)+len(events))/importBatch))
+	defer cancel()
+	for _, p := range []string{"intents/", "history/", "meta/current"} {
+		resp, err := s.cli.Get(ctx, s.prefix+p, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			return s.fail(ctx, "import", err)
+		}
+		if resp.Count > 0 {
+			return fmt.Errorf("%w: import into a store that holds an intent (%s)", store.ErrInvalid, s.prefix+p)
+		}
+	}
+	var ops []clientv3.Op
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		if _, err := s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return s.fail(ctx, "import", err)
+		}
+		ops = ops[:0]
+		return nil
+	}
+	for _, v := range versions {
+		raw, err := json.Marshal(version{Time: v.Time.UTC(), Actor: v.Actor, Intent: string(v.Intent)})
+		if err != nil {
+			return err
+		}
+		if ops = append(ops, clientv3.OpPut(s.intentKey(v.Number), string(raw))); len(ops) == importBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ev := range events {
+		ev.Time = ev.Time.UTC()
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if ops = append(ops, clientv3.OpPut(s.eventKey(ev.Seq), string(raw))); len(ops) == importBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	last := versions[len(versions)-1].Number
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(s.currentKey()), "=", 0)).
+		Then(clientv3.OpPut(s.currentKey(), strconv.FormatUint(last, 10))).Commit()
+	if err != nil {
+		return s.fail(ctx, "import", err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w: import: another writer committed during the import", store.ErrConflict)
+	}
+	return nil
 }

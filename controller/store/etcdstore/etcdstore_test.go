@@ -90,13 +90,18 @@ func TestTwoControllersOneWinner(t *testing.T) {
 // error that says so, writing nothing; the quorum back, the store works on.
 func TestMemberLossAndQuorumLoss(t *testing.T) {
 	c := etcdlab.Start(t, 3, false)
-	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RequestTimeout = time.Second })
+	// s has the default 5s request timeout (a killed leader costs an
+	// election); q, on the same prefix, 1s, to time the refusals.
+	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RequestTimeout = 5 * time.Second })
 	defer s.Close()
+	q := fresh(t, c, func(cfg *etcdstore.Config) { cfg.Prefix, cfg.RequestTimeout = s.Prefix(), time.Second })
+	defer q.Close()
 	ctx := context.Background()
-	commit := func(base uint64) error {
-		_, _, err := s.Commit(ctx, store.Change{Base: base, Intent: []byte(fmt.Sprint("v", base+1)), Actor: "t", Operation: "apply"})
+	commitOn := func(st *etcdstore.Store, base uint64) error {
+		_, _, err := st.Commit(ctx, store.Change{Base: base, Intent: []byte(fmt.Sprint("v", base+1)), Actor: "t", Operation: "apply"})
 		return err
 	}
+	commit := func(base uint64) error { return commitOn(s, base) }
 	if err := commit(0); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +114,7 @@ func TestMemberLossAndQuorumLoss(t *testing.T) {
 
 	c.Kill(1)
 	start = time.Now()
-	err := commit(2)
+	err := commitOn(q, 2)
 	took := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), "quorum") {
 		t.Fatalf("commit without a quorum: %v, want an error naming the quorum", err)
@@ -118,7 +123,7 @@ func TestMemberLossAndQuorumLoss(t *testing.T) {
 	if took > 3*time.Second {
 		t.Errorf("refusal took %s, request timeout 1s", took)
 	}
-	if err := s.Put(ctx, "ns", "k", []byte("v")); err == nil {
+	if err := q.Put(ctx, "ns", "k", []byte("v")); err == nil {
 		t.Error("Put without a quorum succeeded")
 	}
 

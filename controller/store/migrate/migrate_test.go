@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -94,5 +95,41 @@ func TestBoltToEtcdAndBack(t *testing.T) {
 	other.Put(ctx, "rollout", "plan/a", []byte("step 4"))
 	if err := migrate.Equal(ctx, src, other); err == nil || !strings.Contains(err.Error(), "namespace rollout differs") {
 		t.Fatalf("Equal of different stores: %v", err)
+	}
+}
+
+// TestPrunedSourceKeepsItsNumbers: a bbolt store whose retention pruned its
+// old versions (their events kept) copies into etcd with the same numbers and
+// the same gaps, and the copy takes the next commit as the source would.
+func TestPrunedSourceKeepsItsNumbers(t *testing.T) {
+	c := etcdlab.Start(t, 1, false)
+	ctx := context.Background()
+	src, err := store.OpenBolt(filepath.Join(t.TempDir(), "pruned.db"), store.BoltOptions{NoSync: true, Retain: store.Retention{Versions: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	fill(t, src)
+	if _, err := src.Version(ctx, 1); err == nil {
+		t.Fatal("retention kept version 1")
+	}
+	et, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: c.Endpoints(), Prefix: "/p/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer et.Close()
+	st, err := migrate.Copy(ctx, src, et)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Versions != 2 || st.Events != 4 {
+		t.Errorf("copied %+v, want the 2 versions kept and all 4 events", st)
+	}
+	if _, err := et.Version(ctx, 2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("version 2 in the copy: %v, want not found (pruned in the source)", err)
+	}
+	v, ev, err := et.Commit(ctx, store.Change{Base: 4, Intent: []byte("five"), Actor: "t", Operation: "apply"})
+	if err != nil || v.Number != 5 || ev.Seq != 5 {
+		t.Fatalf("commit on the copy: %+v %+v %v", v, ev, err)
 	}
 }
