@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,7 +56,7 @@ Ports:
 Who may program the gateway:
   Local listeners identify every client by its uid before gRPC reads a byte: a
   unix socket (made 0660) by its peer credentials (SO_PEERCRED), loopback TCP (the
-  default 127.0.0.1:9559) by the uid owning the client socket in the kernel's
+  BMv2's 127.0.0.1:9559) by the uid owning the client socket in the kernel's
   socket table. Root, the agent's own uid and --allow-uid are accepted; anyone
   else is disconnected and logged. A non-loopback --addr needs mutual TLS
   (--tls-cert, --tls-key, --tls-client-ca); plaintext there is refused unless
@@ -81,8 +82,12 @@ Signals:
   once.
 
 Examples:
-  # Two ports, P4Runtime on 127.0.0.1:9559 (BMv2's port), default pins and state
+  # Two ports, P4Runtime on the default unix socket (the controller on this host
+  # uses p4runtime: unix:///run/graygw-agent/p4rt.sock), default pins and state
   graygw-agent --port 1=eth1 --port 2=eth2
+
+  # On BMv2's port on loopback instead (clients still identified by uid)
+  graygw-agent --port 1=eth1 --port 2=eth2 --addr 127.0.0.1:9559
 
   # Reachable from the controller host, TLS with client certificates
   graygw-agent --port 1=eth1 --addr 0.0.0.0:9559 \
@@ -139,6 +144,10 @@ func (p portFlag) Set(s string) error {
 	return nil
 }
 
+// DefaultAddr is where the agent serves P4Runtime by default: a unix socket,
+// protected by its file mode and by the peer's credentials.
+const DefaultAddr = "unix:///run/graygw-agent/p4rt.sock"
+
 // config is the parsed command line.
 type config struct {
 	ports        portFlag
@@ -173,7 +182,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Var(c.ports, "port", "bind P4 port N to interface IFNAME and attach XDP to it: `N=IFNAME` (repeat for each port)")
 	fs.StringVar(&c.pinDir, "pin-dir", defaultPinDir, "bpffs `directory` where maps and XDP links are pinned")
 	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/graygw-agent", "`directory` of the agent's journal (a regular filesystem: bpffs holds only pins)")
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:9559", "P4Runtime listen `address`: host:port, or unix:///path for a Unix socket")
+	fs.StringVar(&c.addr, "addr", DefaultAddr, "P4Runtime listen `address`: unix:///path for a Unix socket (its directory is created), or host:port")
 	fs.BoolVar(&c.resetEIDs, "reset-election-ids", false, "forget the journaled highest election id of every role (entries kept): the recovery after a rogue client took 2^128-1")
 	fs.Var(&c.allowUIDs, "allow-uid", "also accept local P4Runtime clients running as `uid` (root and the agent's own uid always are; repeat)")
 	fs.BoolVar(&c.insecure, "insecure-listener", false, "allow --addr on a non-loopback address without mutual TLS (anyone who reaches it can program the gateway)")
@@ -268,6 +277,9 @@ func listen(c *config, log *slog.Logger) (net.Listener, error) {
 	var lis net.Listener
 	var err error
 	if path, ok := strings.CutPrefix(c.addr, "unix://"); ok {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, err
+		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("stale socket %s: %w", path, err)
 		}

@@ -40,6 +40,9 @@ func TestParseFlags(t *testing.T) {
 	if c.ports[1] != "eth1" || c.ports[2] != "eth2" || c.addr != "0.0.0.0:1" || c.deviceID != 1 {
 		t.Fatalf("parsed %+v", c)
 	}
+	if d, err := parseFlags([]string{"--port", "1=eth1"}, &bytes.Buffer{}); err != nil || d.addr != "unix:///run/graygw-agent/p4rt.sock" {
+		t.Fatalf("default address: %v, %v; want the unix socket", d, err)
+	}
 	bad := map[string][]string{
 		"no port":             {},
 		"port without name":   {"--port", "1="},

@@ -120,7 +120,7 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 	pins := filepath.Join(bpffs, "graygw")
 	agent, err := d.l.Start(t.GW, agentLog, filepath.Join(d.bin, "graygw-agent"),
 		"--port", "1=p1", "--port", "2=p2", "--port", "3=p3",
-		"--pin-dir", pins, "--state-dir", filepath.Join(d.dir, "agent-state"))
+		"--pin-dir", pins, "--state-dir", filepath.Join(d.dir, "agent-state"), "--addr", "127.0.0.1:9559")
 	if err != nil {
 		return err
 	}
