@@ -429,6 +429,10 @@ func (j *Journal) Compact(write func(emit func(rec []byte) error) error) error {
 	}
 	old := j.log
 	if err := j.newLog(); err != nil {
+		// The snapshot of the new epoch is in place: an append to the old log
+		// (of the previous epoch) would be ignored at the next Open. Refuse
+		// appends until a restart, which starts a log of the right epoch.
+		j.broken = err
 		return err
 	}
 	old.Close()
