@@ -93,6 +93,9 @@ type config struct {
 	} `yaml:"p4runtime"`
 	// BGP, when set, announces the VIPs with the embedded speaker.
 	BGP *bgpConfig `yaml:"bgp"`
+	// HA, when set, makes this controller one of several replicas on one etcd
+	// store: only the elected leader runs.
+	HA *haConfig `yaml:"ha"`
 	// Probe, when set, is the probe host of probes and rollouts.
 	Probe *probeConfig `yaml:"probe"`
 	// Health, when set and enabled, checks the backends (docs/health.md).
@@ -213,7 +216,9 @@ Usage:
 How it works:
   The intent (docs/intent.md) lives in the store (--store, a bbolt file; or an
   etcd cluster, store: {etcd: {endpoints, prefix, tls_cert, tls_key, tls_ca}},
-  docs/ha.md; --migrate-store-to copies one into the other): every
+  docs/ha.md; --migrate-store-to copies one into the other; with an ha:
+  section {id, ttl} several replicas share it and only the one elected on an
+  etcd lease runs, its P4Runtime election id's high bits its term): every
   version, and a history of who changed what. Every change through the API is
   validated and compiled first; nothing is stored or written when it fails. For
   each gateway of the intent the controller opens a P4Runtime session with
@@ -503,6 +508,9 @@ func (c *config) validate() error {
 		bad("store: a file path (or an etcd: section) is required")
 	}
 	problems = append(problems, c.Store.validate()...)
+	if c.HA != nil {
+		problems = append(problems, c.HA.validate(c)...)
+	}
 	if c.StoreRetention.Versions < 0 || c.StoreRetention.Age < 0 {
 		bad("store_retention: versions and age must not be negative (0 means no bound)")
 	}

@@ -43,6 +43,7 @@ import (
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/health"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/leader"
 	"github.com/graygw/graygw/controller/metrics"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/p4src"
@@ -345,12 +346,29 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	}
 	log.Info("store open", "store", c.Store.String())
 	defer st.Close()
+	// With ha:, only the elected leader goes on; its P4Runtime election id's
+	// high bits are its term, so the gateways fence a deposed leader.
+	var lead *leader.Leadership
+	var electionHigh uint64
+	leadLost := make(chan struct{})
+	if c.HA != nil {
+		if lead, err = campaign(c, st, log, sigs); err != nil || lead == nil {
+			return err
+		}
+		defer func() {
+			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer rcancel()
+			_ = lead.Resign(rctx) // the next replica is elected at once
+		}()
+		electionHigh = lead.ElectionID()
+		go func() { <-lead.Done(); close(leadLost) }()
+	}
 	if err := guardSeed(c, st, ptls, log); err != nil {
 		return err
 	}
 
 	met := metrics.New()
-	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: c.ElectionID, Role: c.Role, TLS: ptls,
+	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: c.ElectionID, ElectionIDHigh: electionHigh, Role: c.Role, TLS: ptls,
 		Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout), Store: st, Logger: log, Observer: met,
 		DeviceConfig: func(gw string) []byte { return devcfgs[gw] },
 		MaxGrayMasks: func(gw string) int { return maxGrayMasks(devcfgs, gw) },
@@ -515,6 +533,18 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 			continue
 		case s := <-sigs:
 			log.Info("draining: API changes refused, finishing the reconcile passes in flight; a second signal exits at once", "signal", s.String())
+		case <-leadLost:
+			// Stop writing now, without draining: another replica may be
+			// elected once the lease runs out.
+			log.Error("ha: leadership lost: stopping at once", "err", lead.Err())
+			cctx, ccancel := context.WithCancel(context.Background())
+			ccancel()
+			eng.Close(cctx)
+			engineClosed = true
+			for _, gs := range servers {
+				gs.Stop()
+			}
+			return fmt.Errorf("ha: %w", lead.Err())
 		}
 		waiting = false
 	}

@@ -111,6 +111,11 @@ type Config struct {
 	// ElectionID is this controller's election id (low 64 bits); among the
 	// controllers of a device the highest is primary. Required, > 0.
 	ElectionID uint64
+	// ElectionIDHigh, when set, is the high 64 bits of the election id: an HA
+	// leader's term (controller/leader), so a newer leader preempts an older
+	// one on every gateway and a deposed one's writes are refused there. The
+	// sessions then never raise their id to take over.
+	ElectionIDHigh uint64
 	// Role is the P4Runtime role ("" for the default role).
 	Role string
 	// TLS secures the P4Runtime sessions; nil means plaintext.

@@ -135,7 +135,7 @@ func (g *gateway) learnCapacity(ctx context.Context, pushed *p4configv1.P4Info) 
 
 func newGateway(e *Engine, name, addr string, device uint64) (*gateway, error) {
 	log := e.log.With("gateway", name)
-	c, err := p4rt.Dial(addr, p4rt.Options{DeviceID: device, ElectionID: e.cfg.ElectionID, Role: e.cfg.Role,
+	c, err := p4rt.Dial(addr, p4rt.Options{DeviceID: device, ElectionID: e.cfg.ElectionID, ElectionIDHigh: e.cfg.ElectionIDHigh, Role: e.cfg.Role,
 		TLS: e.cfg.TLS, MinBackoff: e.cfg.MinBackoff, MaxBackoff: e.cfg.MaxBackoff, Logger: log})
 	if err != nil {
 		return nil, err

@@ -29,7 +29,12 @@ var ErrNotPrimary = errors.New("p4rt: not the primary controller")
 type Options struct {
 	DeviceID   uint64
 	ElectionID uint64 // low 64 bits; higher wins
-	Role       string // "" for the default role
+	// ElectionIDHigh is the high 64 bits: an HA leader's term (docs/ha.md), so
+	// a newer leader preempts and a deposed one is refused by the target. When
+	// set the client never raises its id to take over a vacancy: only the
+	// elected leader may be primary.
+	ElectionIDHigh uint64
+	Role           string // "" for the default role
 	// TLS, when set, secures the connection; nil means plaintext (loopback labs).
 	TLS credentials.TransportCredentials
 	// Backoff bounds for reconnecting the stream (defaults 100ms and 5s).
@@ -88,7 +93,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{addr: addr, opts: opts, conn: conn, rt: p4v1.NewP4RuntimeClient(conn),
 		log:     opts.Logger.With("target", addr, "device_id", opts.DeviceID),
-		changed: make(chan struct{}), cancel: cancel, done: make(chan struct{}), eidLow: opts.ElectionID}
+		changed: make(chan struct{}), cancel: cancel, done: make(chan struct{}), eidLow: opts.ElectionID, eidHigh: opts.ElectionIDHigh}
 	go c.streamLoop(ctx)
 	return c, nil
 }
@@ -285,7 +290,7 @@ func (c *Client) runStream(ctx context.Context) error {
 		// NOT_FOUND: the primary went away and the target elected nobody. Take
 		// over (once per vacancy) with an id above the highest the target saw.
 		c.noteArbitration(code, arb.GetElectionId())
-		if code == codes.NotFound && !reclaimed {
+		if code == codes.NotFound && !reclaimed && c.opts.ElectionIDHigh == 0 {
 			reclaimed = true
 			if !c.raiseElectionID(arb.GetElectionId()) {
 				c.log.Error("cannot take over: the gateway's highest election id is 2^128-1 (set by a rogue client?); " +

@@ -606,3 +606,7 @@ func (s *Store) Import(ctx context.Context, versions []store.Version, events []s
 	}
 	return nil
 }
+
+// Client is the store's etcd client (the leader election uses the same
+// cluster).
+func (s *Store) Client() *clientv3.Client { return s.cli }

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/leader"
+	"github.com/graygw/graygw/internal/etcdlab"
+)
+
+// api connects to a controller's unix socket.
+func api(t *testing.T, sock string) graygwv1.ControllerClient {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return graygwv1.NewControllerClient(conn)
+}
+
+// inSync reports whether the controller on sock answers with its one gateway
+// in sync, and the gateway's status.
+func inSync(sock string, c graygwv1.ControllerClient) (*graygwv1.GatewayStatus, bool) {
+	if _, err := os.Stat(sock); err != nil {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := c.Status(ctx, &graygwv1.StatusRequest{})
+	if err != nil || len(st.GetGateways()) != 1 || !st.GetGateways()[0].GetInSync() {
+		return nil, false
+	}
+	return st.GetGateways()[0], true
+}
+
+// TestHALeaderFailover: two controller processes on one etcd store with ha:
+// exactly one leads (the other serves nothing); SIGKILL of the leader elects
+// the other within the lease and a margin, in sync without writing an entry,
+// and accepting changes; the dead leader's P4Runtime election id (its term)
+// is refused by the gateway: fencing by the gateway, not by good behaviour.
+func TestHALeaderFailover(t *testing.T) {
+	cl := etcdlab.Start(t, 3, false)
+	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	dir := t.TempDir()
+	intentFile := writeIntent(t, addr)
+	replica := func(id string) (args []string, sock string) {
+		cfg := filepath.Join(dir, id+".yaml")
+		text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /ha/\nha: {id: %s, ttl: 2s}\n", strings.Join(cl.Endpoints(), ", "), id)
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sock = filepath.Join(dir, id+".sock")
+		return []string{"--config", cfg, "--listen-unix", sock, "--intent", intentFile, "--election-id", "7"}, sock
+	}
+	argsA, sockA := replica("a")
+	argsB, sockB := replica("b")
+	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
+	ca := api(t, sockA)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, ok := inSync(sockA, ca); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica a never led and synced")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	time.Sleep(time.Second)
+	if _, err := os.Stat(sockB); err == nil {
+		t.Fatal("replica b serves its API while a leads")
+	}
+	etc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer etc.Close()
+	termA, ok, err := leader.Current(context.Background(), etc, "/ha/leader/")
+	if err != nil || !ok || termA.Leader != "a" {
+		t.Fatalf("leader: %+v %v %v, want a", termA, ok, err)
+	}
+
+	killed := time.Now()
+	a.cmd.Process.Kill()
+	cb := api(t, sockB)
+	var g *graygwv1.GatewayStatus
+	for {
+		if g, ok = inSync(sockB, cb); ok {
+			break
+		}
+		if time.Since(killed) > 30*time.Second {
+			t.Fatal("replica b never took over")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(killed)
+	t.Logf("leader a SIGKILLed: b leads, in sync, API up after %s (lease 2s)", took.Round(time.Millisecond))
+	if took > 6*time.Second {
+		t.Errorf("failover took %s, lease 2s", took)
+	}
+	if g.GetEntriesWritten() != 0 || g.GetVersion() != 1 {
+		t.Errorf("new leader's gateway status %v: want version 1 and nothing written (the gateway held the intent)", g)
+	}
+	termB, _, _ := leader.Current(context.Background(), etc, "/ha/leader/")
+	if termB.Leader != "b" || termB.Number <= termA.Number {
+		t.Fatalf("term after the failover %+v, want b above %d", termB, termA.Number)
+	}
+	cur, err := cb.Get(context.Background(), &graygwv1.GetRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cb.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: cur.GetIntentYaml() + "\n# after the failover\n",
+		Options: &graygwv1.ChangeOptions{Actor: "t", Wait: true}})
+	if err != nil || !resp.GetResult().GetApplied() || resp.GetResult().GetVersion() != 2 {
+		t.Fatalf("apply on the new leader: %v %v", resp, err)
+	}
+
+	// Fencing: a session with the deposed leader's election id (high bits:
+	// its term) is told by the gateway that it is not primary, and the
+	// gateway refuses its write.
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rt := p4v1.NewP4RuntimeClient(conn)
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	stream, err := rt.StreamChannel(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eid := &p4v1.Uint128{High: termA.ElectionID(), Low: 7}
+	if err := stream.Send(&p4v1.StreamMessageRequest{Update: &p4v1.StreamMessageRequest_Arbitration{
+		Arbitration: &p4v1.MasterArbitrationUpdate{DeviceId: 1, ElectionId: eid}}}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := codes.Code(msg.GetArbitration().GetStatus().GetCode()); code == codes.OK {
+		t.Fatalf("the gateway made the deposed leader's id %v primary", eid)
+	}
+	_, err = rt.Write(sctx, &p4v1.WriteRequest{DeviceId: 1, ElectionId: eid, Updates: []*p4v1.Update{{Type: p4v1.Update_DELETE,
+		Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: 0x02000001}}}}}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("the deposed leader's write: %v, want PERMISSION_DENIED from the gateway", err)
+	}
+	t.Logf("deposed leader (term %d) at the gateway: arbitration %s, write %v", termA.Number,
+		codes.Code(msg.GetArbitration().GetStatus().GetCode()), status.Code(err))
+
+	if code := b.term(t); code != 0 {
+		t.Errorf("b exit %d after SIGTERM", code)
+	}
+	if _, ok, _ := leader.Current(context.Background(), etc, "/ha/leader/"); ok {
+		t.Error("b still leads after a clean exit (it should resign)")
+	}
+}
+
+// TestHANeedsEtcd: ha: without an etcd store is refused by field.
+func TestHANeedsEtcd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("store: x.db\nha: {ttl: 1500ms}\n"), 0o600)
+	var out strings.Builder
+	if code := run([]string{"--config", path}, &out, &out, nil, nil); code != 2 ||
+		!strings.Contains(out.String(), "ha: needs store: {etcd: ...}") || !strings.Contains(out.String(), "ha.ttl: 1.5s") {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+}

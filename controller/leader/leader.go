@@ -1,0 +1,211 @@
+// Package leader elects one controller replica to lead, on an etcd lease
+// (etcd's concurrency election), and says for how long the leader may act.
+//
+// Fencing: the leadership term is the leader key's creation revision, which
+// etcd makes larger for every new leader. Term.ElectionID is the P4Runtime
+// election id a leader uses, so a newer leader always preempts an older one on
+// every gateway, and a deposed leader's writes are refused by the gateways
+// themselves (P4Runtime accepts writes from the highest election id only), not
+// only by its own good behaviour.
+//
+// Stepping down before the lease runs out: the lease is kept alive every
+// TTL/3. A leader whose keep-alives go unanswered for TTL/2 (a partition from
+// etcd, a lost quorum) is told to stop (Leadership.Done) while its lease still
+// has at least TTL/2 to run at the server, so it has stopped writing before
+// another replica can be elected.
+package leader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// Config configures an Elector.
+type Config struct {
+	// Client is the etcd client (the store's cluster).
+	Client *clientv3.Client
+	// Prefix is the election's key prefix (default "/graygw/leader/").
+	Prefix string
+	// ID identifies this replica to the others (its API address, say): the
+	// value of its key while it leads or campaigns.
+	ID string
+	// TTL is the lease (default 2s; whole seconds, at least 1s): how long a
+	// dead leader blocks the election.
+	TTL time.Duration
+}
+
+// Term is one leadership.
+type Term struct {
+	// Number is the leader key's creation revision: larger for every new
+	// leader.
+	Number uint64 `json:"number"`
+	// Leader is the leader's Config.ID.
+	Leader string `json:"leader"`
+}
+
+// ElectionID is the P4Runtime election id (low 64 bits) of a leader of t:
+// larger for every newer term.
+func (t Term) ElectionID() uint64 { return t.Number }
+
+// Elector campaigns for one replica.
+type Elector struct {
+	cfg Config
+}
+
+// New checks cfg and returns an elector.
+func New(cfg Config) (*Elector, error) {
+	if cfg.Client == nil || cfg.ID == "" {
+		return nil, errors.New("leader: Client and ID are required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/graygw/leader/"
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 2 * time.Second
+	}
+	if cfg.TTL < time.Second || cfg.TTL%time.Second != 0 {
+		return nil, fmt.Errorf("leader: TTL %s: want whole seconds, at least 1s", cfg.TTL)
+	}
+	return &Elector{cfg: cfg}, nil
+}
+
+// Leadership is this replica's term as leader.
+type Leadership struct {
+	Term
+	// Elected is when the campaign was won.
+	Elected time.Time
+
+	e       *Elector
+	session *concurrency.Session
+	elec    *concurrency.Election
+	done    chan struct{}
+	cancel  context.CancelFunc
+
+	mu      sync.Mutex
+	lastAck time.Time
+	reason  error
+}
+
+// Campaign grants a lease, and blocks until this replica leads (or ctx ends).
+// The returned leadership ends when Done is closed: keep-alives unanswered
+// for TTL/2, or the lease lost; the leader must stop acting at once.
+func (e *Elector) Campaign(ctx context.Context) (*Leadership, error) {
+	ttl := int64(e.cfg.TTL / time.Second)
+	lease, err := e.cfg.Client.Grant(ctx, ttl)
+	if err != nil {
+		return nil, fmt.Errorf("leader: grant a lease: %w", err)
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	l := &Leadership{e: e, done: make(chan struct{}), cancel: cancel, lastAck: time.Now()}
+	acks, err := e.cfg.Client.KeepAlive(lctx, lease.ID)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("leader: keep the lease alive: %w", err)
+	}
+	go l.watchAcks(lctx, acks)
+	if l.session, err = concurrency.NewSession(e.cfg.Client, concurrency.WithLease(lease.ID), concurrency.WithContext(lctx)); err != nil {
+		cancel()
+		return nil, fmt.Errorf("leader: session: %w", err)
+	}
+	l.elec = concurrency.NewElection(l.session, e.cfg.Prefix)
+	if err := l.elec.Campaign(ctx, e.cfg.ID); err != nil {
+		l.stop(err)
+		_, _ = e.cfg.Client.Revoke(context.Background(), lease.ID)
+		return nil, fmt.Errorf("leader: campaign: %w", err)
+	}
+	l.Term = Term{Number: uint64(l.elec.Rev()), Leader: e.cfg.ID}
+	l.Elected = time.Now()
+	go l.watchLease(lctx)
+	return l, nil
+}
+
+// watchAcks records every keep-alive answer; the channel closes when the
+// lease is gone.
+func (l *Leadership) watchAcks(ctx context.Context, acks <-chan *clientv3.LeaseKeepAliveResponse) {
+	for range acks {
+		l.mu.Lock()
+		l.lastAck = time.Now()
+		l.mu.Unlock()
+	}
+	if ctx.Err() == nil {
+		l.stop(errors.New("leader: the lease expired or was revoked"))
+	}
+}
+
+// watchLease ends the leadership when keep-alives have gone unanswered for
+// TTL/2: the server keeps the lease at least TTL after the last one it
+// answered, so this replica stops while it still holds the lease.
+func (l *Leadership) watchLease(ctx context.Context) {
+	limit := l.e.cfg.TTL / 2
+	tick := time.NewTicker(limit / 10)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		l.mu.Lock()
+		since := time.Since(l.lastAck)
+		l.mu.Unlock()
+		if since > limit {
+			l.stop(fmt.Errorf("leader: no keep-alive answered for %s (partitioned from etcd, or no quorum): stepping down before the lease (%s) runs out",
+				since.Round(time.Millisecond), l.e.cfg.TTL))
+			return
+		}
+	}
+}
+
+func (l *Leadership) stop(reason error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.done:
+		return
+	default:
+	}
+	l.reason = reason
+	close(l.done)
+	l.cancel()
+}
+
+// Done is closed when the leadership ends; Err then says why.
+func (l *Leadership) Done() <-chan struct{} { return l.done }
+
+// Err says why the leadership ended (nil while it lasts).
+func (l *Leadership) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reason
+}
+
+// Resign ends the leadership at once: the key and the lease are deleted, so
+// another replica is elected without waiting for the TTL.
+func (l *Leadership) Resign(ctx context.Context) error {
+	err := l.elec.Resign(ctx)
+	_, rerr := l.e.cfg.Client.Revoke(ctx, l.session.Lease())
+	l.stop(errors.New("leader: resigned"))
+	return errors.Join(err, rerr)
+}
+
+// Current returns the current leader's term; ok is false when nobody leads.
+func Current(ctx context.Context, cli *clientv3.Client, prefix string) (t Term, ok bool, err error) {
+	if prefix == "" {
+		prefix = "/graygw/leader/"
+	}
+	resp, err := cli.Get(ctx, prefix, clientv3.WithFirstCreate()...)
+	if err != nil {
+		return Term{}, false, fmt.Errorf("leader: read the leader: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Term{}, false, nil
+	}
+	kv := resp.Kvs[0]
+	return Term{Number: uint64(kv.CreateRevision), Leader: string(kv.Value)}, true, nil
+}
