@@ -259,3 +259,32 @@ func TestSlowTargetIsToleratedForAGrace(t *testing.T) {
 		t.Fatalf("after the target answers again: %+v", obs)
 	}
 }
+
+// TestObserveOverUnixSocket: the agent's default listener is a unix socket;
+// the observer reads through it (dataplane.p4runtime: unix:///path).
+func TestObserveOverUnixSocket(t *testing.T) {
+	a := p4rtest.Serve(t, dataplane.NewMemory(dataplane.Limits{}), "")
+	b := p4rtest.Builder{T: t, Info: a.Info}
+	ctx := context.Background()
+	if err := a.Ctl.Write(ctx, p4rtest.Ins(b.VIP(ip4(vip1), 1, 1)), p4rtest.Ins(b.Bucket(1, 0, 11)),
+		p4rtest.Ins(b.Backend(11, 2, 0x0a02000b))); err != nil {
+		t.Fatal(err)
+	}
+	sock := t.TempDir() + "/p4rt.sock"
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	p4v1.RegisterP4RuntimeServer(gs, a.Server)
+	go gs.Serve(lis)
+	defer gs.Stop()
+	o, err := NewObserver(DataplaneConfig{P4Runtime: "unix://" + sock, DeviceID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if obs := o.Observe(ctx); !obs.Reachable || !obs.Served[vip1] {
+		t.Fatalf("over a unix socket: %+v", obs)
+	}
+}

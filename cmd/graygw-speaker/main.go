@@ -50,7 +50,7 @@ The config file (YAML):
     addresses: [unix:///run/graygw/controller.sock]   # or host:port with mutual TLS
     tls_cert: ""                    # tls_cert, tls_key, tls_ca for host:port
   dataplane:
-    p4runtime: 127.0.0.1:9559
+    p4runtime: unix:///run/graygw-agent/p4rt.sock   # the agent's default; or host:port (BMv2, switchd)
     deviceID: 1
     interfaces: [p1, p2]
     xdp: true
