@@ -27,6 +27,24 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# prometheus and promtool, for deploy/'s tests (alerting rules, the dashboard
+# against a real Prometheus). The package starts its service when it installs:
+# a policy-rc.d that refuses service starts keeps it from doing so (a machine
+# that has its own policy keeps it).
+if ! command -v promtool >/dev/null 2>&1; then
+	log "installing prometheus (promtool), its service not started"
+	policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy=1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends prometheus >/dev/null || log "prometheus not installed: deploy/'s tests skip"
+	[ -z "$policy" ] || rm -f /usr/sbin/policy-rc.d
+fi
+
 go_ok() {
 	command -v go >/dev/null 2>&1 || return 1
 	local v

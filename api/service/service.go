@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -107,6 +108,10 @@ func New(cfg Config) (*Service, error) {
 		rollout.ControllerStore{Store: cfg.Store}, rollout.Options{})
 	return s, nil
 }
+
+// RolloutCollector returns the rollout runner's Prometheus metrics
+// (rollout.Runner.Collector).
+func (s *Service) RolloutCollector() prometheus.Collector { return s.runner.Collector() }
 
 // Start puts the stored intent in force, if there is one, reads the drained
 // gateways (with BGP) and recovers the rollout an earlier process left (a

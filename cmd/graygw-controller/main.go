@@ -477,6 +477,9 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		if err := met.Register(reg, eng, 0); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
+		if err := reg.Register(svc.RolloutCollector()); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 		if speaker != nil {
 			if err := reg.Register(speaker.Collector()); err != nil {
 				return fmt.Errorf("metrics: %w", err)

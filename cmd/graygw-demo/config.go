@@ -7,9 +7,14 @@ import (
 	"github.com/graygw/graygw/topo"
 )
 
+// MetricsAddr is where the demo's controller serves /metrics, inside the
+// gateway's namespace.
+const MetricsAddr = "127.0.0.1:9464"
+
 // controllerConfig is the controller's config file for the lab: the store and API
-// under the demo directory, BGP towards BIRD on the hypervisor, and the hypervisor
-// as the probe host (it sends VXLAN pings to the VIP like any VTEP).
+// under the demo directory, metrics on the gateway namespace's loopback, BGP
+// towards BIRD on the hypervisor, ICMP health checks of the backends, and the
+// hypervisor as the probe host (it sends VXLAN pings to the VIP like any VTEP).
 func (d *demo) controllerConfig(intent string) string {
 	return fmt.Sprintf(`# graygw demo controller
 store: %[1]s
@@ -18,7 +23,9 @@ election_id: 10
 interval: 10s
 listen:
   unix: %[3]s
+metrics: %[10]s
 log: {level: info, format: text}
+health: {enabled: true, interval: 1s}
 bgp:
   asn: %[4]d
   routerID: %[5]s
@@ -35,5 +42,5 @@ probe:
   source: %[6]s
   router_mac: %[9]s
 `, filepath.Join(d.dir, "controller.db"), intent, d.sock(), gatewayASN, gatewayIP, topo.HVAddr, peerASN,
-		d.t.HV, topo.RouterMAC)
+		d.t.HV, topo.RouterMAC, MetricsAddr)
 }

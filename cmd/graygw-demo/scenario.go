@@ -167,6 +167,7 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 	if err := d.cli("status"); err != nil {
 		return err
 	}
+	fmt.Printf("   metrics: http://%s/metrics in namespace %s (deploy/grafana/graygw.json charts them)\n", MetricsAddr, t.GW)
 
 	step(5, "BGP: the VIP as BIRD learned it, and the hypervisor's route to it")
 	route, err := d.waitBGP(ctx, birdSock)
@@ -217,6 +218,8 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 	if keep {
 		fmt.Printf("the lab stays up: try `ip netns exec %s ping -I %s %s`; Ctrl-C to remove it\n",
 			t.HV, t.VPCs[0].VMAddr(t.VPCs[0].VMs[0]), t.VPCs[0].RouterAddr())
+		fmt.Printf("   the controller: graygw --controller unix://%s; its metrics: ip netns exec %s curl http://%s/metrics\n",
+			d.sock(), t.GW, MetricsAddr)
 		<-ctx.Done()
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/reconcile"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -68,6 +69,9 @@ type Counters struct {
 	Drops map[string]Counter
 	// Foreign sums the direct counters of entries the intent does not name.
 	Foreign Counter
+	// Split divides each VIP's packets between the base and gray clusters
+	// (see Split).
+	Split map[string]map[intent.Cluster]Counter
 }
 
 // Counters reads the counters of gateway (reads are allowed to a standby
@@ -127,6 +131,7 @@ func (e *Engine) Counters(ctx context.Context, gateway string) (*Counters, error
 			}
 			out.Pools[p.Name] = c
 		}
+		out.Split = Split(in, out.Rules, out.VIPs)
 	}
 	// By the gateway's own id: a Tofino build numbers its counters itself.
 	gi, err := g.p4info()

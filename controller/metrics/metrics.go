@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent"
 )
 
 // Names of the metrics the reconcile loop updates.
@@ -119,13 +120,20 @@ var (
 	descBackendByt  = desc("graygw_backend_bytes_total", "Bytes forwarded to the backend.", "backend")
 	descDropPkts    = desc("graygw_drop_packets_total", "Packets not forwarded, by reason (docs/pipeline.md §9; NOT_IPV4 and NOT_VIP are not for the gateway).", "reason")
 	descDropBytes   = desc("graygw_drop_bytes_total", "Bytes not forwarded, by reason.", "reason")
+	descSplitPkts   = desc("graygw_vip_cluster_packets_total", "Packets of the VIP sent to the cluster (base, gray): gray rules' packets to their pool's cluster, the rest to the default pool's; vip=\"*\" when a gray rule names no VIP and there are several VIPs (engine.Split).", "vip", "cluster")
+	descSplitBytes  = desc("graygw_vip_cluster_bytes_total", "Bytes of the VIP sent to the cluster (base, gray).", "vip", "cluster")
 )
 
 // Collector reads the gateways' state and counters at scrape time.
 type Collector struct {
 	src     Source
 	timeout time.Duration
+
+	mu    sync.Mutex
+	split map[splitKey]engine.Counter // last exported, to keep them monotonic
 }
+
+type splitKey struct{ gateway, vip, cluster string }
 
 // NewCollector returns a collector over src; timeout bounds the counter reads
 // of one scrape (DefaultScrapeTimeout when 0).
@@ -133,14 +141,14 @@ func NewCollector(src Source, timeout time.Duration) *Collector {
 	if timeout <= 0 {
 		timeout = DefaultScrapeTimeout
 	}
-	return &Collector{src: src, timeout: timeout}
+	return &Collector{src: src, timeout: timeout, split: map[splitKey]engine.Counter{}}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descPrimary, descRival, descDisplaced, descInSync, descVersion, descEntries, descCountersU,
 		descRulePkts, descRuleBytes, descVIPPkts, descVIPBytes, descPoolPkts, descPoolBytes, descBackendPkts,
-		descBackendByt, descDropPkts, descDropBytes} {
+		descBackendByt, descDropPkts, descDropBytes, descSplitPkts, descSplitBytes} {
 		ch <- d
 	}
 }
@@ -197,5 +205,40 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(set.bytes, prometheus.CounterValue, float64(v.Bytes), gw, name)
 			}
 		}
+		for vip, byCluster := range c.monotonic(gw, cs.Split) {
+			for cl, v := range byCluster {
+				ch <- prometheus.MustNewConstMetric(descSplitPkts, prometheus.CounterValue, float64(v.Packets), gw, vip, cl)
+				ch <- prometheus.MustNewConstMetric(descSplitBytes, prometheus.CounterValue, float64(v.Bytes), gw, vip, cl)
+			}
+		}
 	}
+}
+
+// monotonic keeps a gateway's split counters from going down between scrapes:
+// the rules are read before the VIPs, so one read's default share can be a
+// few packets ahead of the next one's. A VIP whose total went down was reset
+// (the gateway restarted, the entry was re-inserted): its values are taken as
+// read.
+func (c *Collector) monotonic(gw string, split map[string]map[intent.Cluster]engine.Counter) map[string]map[string]engine.Counter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]map[string]engine.Counter{}
+	for vip, byCluster := range split {
+		var now, before uint64
+		for cl, v := range byCluster {
+			now += v.Packets
+			before += c.split[splitKey{gw, vip, string(cl)}].Packets
+		}
+		m := map[string]engine.Counter{}
+		for cl, v := range byCluster {
+			k := splitKey{gw, vip, string(cl)}
+			if last := c.split[k]; now >= before {
+				v.Packets, v.Bytes = max(v.Packets, last.Packets), max(v.Bytes, last.Bytes)
+			}
+			c.split[k] = v
+			m[string(cl)] = v
+		}
+		out[vip] = m
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent"
 )
 
 type fakeSource struct{}
@@ -94,5 +95,60 @@ graygw_gateway_primary{gateway="gw2"} 0
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "graygw_counters_up", "graygw_rule_packets_total",
 		"graygw_drop_packets_total", "graygw_pool_bytes_total", "graygw_gateway_primary"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// splitSource returns the next split of splits at each read.
+type splitSource struct {
+	splits []map[string]map[intent.Cluster]engine.Counter
+	n      int
+}
+
+func (s *splitSource) Gateways() []string             { return []string{"gw1"} }
+func (s *splitSource) Status() []engine.GatewayStatus { return nil }
+func (s *splitSource) Counters(context.Context, string) (*engine.Counters, error) {
+	sp := s.splits[s.n]
+	s.n++
+	return &engine.Counters{Split: sp}, nil
+}
+
+// The traffic split never goes down between scrapes unless the VIP's total
+// did (a reset): a dashboard's rate() must not see a dip as a reset.
+func TestSplitCountersMonotonic(t *testing.T) {
+	split := func(base, gray uint64) map[string]map[intent.Cluster]engine.Counter {
+		return map[string]map[intent.Cluster]engine.Counter{"vpc": {intent.ClusterBase: {Packets: base, Bytes: base * 100},
+			intent.ClusterGray: {Packets: gray, Bytes: gray * 100}}}
+	}
+	src := &splitSource{splits: []map[string]map[intent.Cluster]engine.Counter{
+		split(10, 5), // base read a little late: 10
+		split(9, 8),  // base's share of this read is 9: stays 10
+		split(20, 9),
+		split(1, 0), // total down: the gateway restarted
+	}}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(NewCollector(src, time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][2]uint64{{10, 5}, {10, 8}, {20, 9}, {1, 0}} {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]uint64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "graygw_vip_cluster_packets_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "cluster" {
+						got[l.GetValue()] = uint64(m.GetCounter().GetValue())
+					}
+				}
+			}
+		}
+		if got["base"] != want[0] || got["gray"] != want[1] {
+			t.Errorf("scrape %d: base %d gray %d, want %d %d", i, got["base"], got["gray"], want[0], want[1])
+		}
 	}
 }

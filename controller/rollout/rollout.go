@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 )
@@ -224,6 +226,8 @@ type Runner struct {
 	nextSub  int
 	runCtx   context.Context
 	cancelFn context.CancelFunc
+
+	probes *prometheus.CounterVec // results by status (Collector)
 }
 
 // NewRunner returns a Runner. Call Recover before anything else when the store
@@ -232,7 +236,7 @@ func NewRunner(ctrl Controller, store Store, opts Options) *Runner {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Runner{ctrl: ctrl, store: store, opts: opts, subs: map[int]chan *Progress{}}
+	return &Runner{ctrl: ctrl, store: store, opts: opts, subs: map[int]chan *Progress{}, probes: newProbeCounter()}
 }
 
 // Recover loads the progress an earlier process saved. A rollout that was
@@ -303,6 +307,7 @@ func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
 		r.mu.Unlock()
 	}
 	pre, err := check(ctx, r.ctrl, plan)
+	r.countProbes(pre)
 	if err != nil {
 		release()
 		return nil, err
@@ -684,6 +689,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		}
 	}
 	res, perr := probeVia(ctx, r.ctrl, plan, targets(plan, i+1, scopeFilter(plan, s)...))
+	r.countProbes(res)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -706,6 +712,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 	var after []probe.Result
 	if rbErr == nil {
 		after, _ = probeVia(ctx, r.ctrl, plan, targets(plan, i, scopeFilter(plan, s)...))
+		r.countProbes(after)
 	}
 	_ = r.update(ctx, func(p *Progress) {
 		rec := &p.Steps[i]
@@ -762,6 +769,7 @@ func (r *Runner) rollbackAll(ctx context.Context) {
 	plan := r.plan
 	r.mu.Unlock()
 	after, _ := probeVia(ctx, r.ctrl, plan, targets(plan, 0))
+	r.countProbes(after)
 	_ = r.update(ctx, func(p *Progress) {
 		p.State = StateAborted
 		p.Message = fmt.Sprintf("aborted: %d steps rolled back", len(todo)-len(errs))
