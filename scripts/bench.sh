@@ -10,6 +10,12 @@ mkdir -p bench
 
 echo "== XDP per-packet cost (bench/xdp.md)"
 go run ./bpf/cmd/xdpbench -o bench/xdp.md
+if [ -f ../shared/xdpbench/katran/balancer.o ]; then
+	echo "== XDP beside Katran (appended to bench/xdp.md)"
+	{ echo; bash scripts/xdp-vs-katran.sh; } >> bench/xdp.md
+else
+	echo "== XDP beside Katran: skipped (no ../shared/xdpbench/katran/balancer.o)"
+fi
 
 echo "== Maglev build (bench/maglev.txt)"
 {

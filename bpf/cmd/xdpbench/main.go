@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/graygw/graygw/bpf"
@@ -31,7 +33,19 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed of the synthetic rule sets")
 	pin := flag.String("pin", "", "only pin the 10,000-rule state under this bpffs directory and write its frames (for ../shared/xdpbench -pin-path)")
 	frames := flag.String("frames", ".", "with -pin: directory of the frame files NAME.hex")
+	veth := flag.Int("veth", 0, "only measure throughput through native XDP on a veth pair, this many frames per round")
+	vethCPU := flag.Int("veth-cpu", 0, "with -veth: the CPU that sends (and receives)")
+	vethProg := flag.Int("veth-prog-id", 0, "with -veth: also measure this loaded XDP program (by id; e.g. Katran held by ../shared/xdpbench)")
+	vethPkt := flag.String("veth-pkt", "", "with -veth-prog-id: the frame (hex) fed to it")
+	vethName := flag.String("veth-name", "other", "with -veth-prog-id: its label")
 	flag.Parse()
+	if *veth > 0 {
+		if err := vethOnly(*veth, *rounds, *vethCPU, *seed, *vethProg, *vethPkt, *vethName); err != nil {
+			fmt.Fprintln(os.Stderr, "xdpbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *pin != "" {
 		if err := pinOnly(*pin, *frames, *seed); err != nil {
 			fmt.Fprintln(os.Stderr, "xdpbench:", err)
@@ -76,6 +90,49 @@ func pinOnly(dir, frameDir string, seed uint64) error {
 	return nil
 }
 
+// vethOnly runs xdpbench.Veth and prints a markdown table: the median, min
+// and max packets per second per core over the rounds.
+func vethOnly(packets, rounds, cpu int, seed uint64, progID int, pkt, name string) error {
+	cfg := xdpbench.VethConfig{Packets: packets, Rounds: rounds, CPU: cpu, Seed: seed}
+	if progID > 0 {
+		p, err := ebpf.NewProgramFromID(ebpf.ProgramID(progID))
+		if err != nil {
+			return fmt.Errorf("program %d: %w", progID, err)
+		}
+		defer p.Close()
+		b, err := os.ReadFile(pkt)
+		if err != nil {
+			return err
+		}
+		var digits strings.Builder // ../shared/xdpbench -dump-pkt: hex lines and # comments
+		for _, l := range strings.Split(string(b), "\n") {
+			if l, _, _ = strings.Cut(l, "#"); true {
+				digits.WriteString(strings.Join(strings.Fields(l), ""))
+			}
+		}
+		frame, err := hex.DecodeString(digits.String())
+		if err != nil {
+			return fmt.Errorf("%s: %w", pkt, err)
+		}
+		cfg.Extra = append(cfg.Extra, xdpbench.VethTarget{Name: name, Prog: p, Frame: frame})
+	}
+	load := loadAvg()
+	res, err := xdpbench.Veth(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d frames per round, %d rounds, CPU %d, %s, load average %s\n\n", packets, rounds, cpu, cpuModel(), load)
+	fmt.Println("| program on dut | Mpps per core (median) | min - max | ns per frame (median) |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, r := range res {
+		s := slices.Clone(r.PPS)
+		slices.Sort(s)
+		med := s[len(s)/2]
+		fmt.Printf("| %s | %.2f | %.2f - %.2f | %.0f |\n", r.Name, med/1e6, s[0]/1e6, s[len(s)-1]/1e6, 1e9/med)
+	}
+	return nil
+}
+
 func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []byte {
 	var b bytes.Buffer
 	var u unix.Utsname
@@ -102,22 +159,26 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 	fmt.Fprintf(&b, "\n## Gray rules: cost against the number of rules (%d distinct masks)\n\n", r.Masks)
 	b.WriteString("Rules are spread round-robin over six masks (5-tuple flow, VM + service port,\n" +
 		"VM, VPC, VIP + inner destination /16, tenant), priorities rising with specificity.\n" +
-		"A VM-rule hit visits three masks (flow, VM+port, VM) and stops: no later mask can\n" +
-		"beat it; tss_filter lets it skip the hash lookups of the first two. A packet no rule\n" +
-		"matches visits all six and, unless a filter bit collides, looks none up.\n\n")
+		"A VM-rule hit hashes three masks (flow, VM+port, VM): tss_filter skips the first two, the\n" +
+		"third finds the rule through rule_index; the later masks' bounds are below its priority,\n" +
+		"so they cost a compare each. A packet no rule matches hashes all six and, unless a filter\n" +
+		"bit collides, looks none up.\n\n")
 	b.WriteString("| rules | packet | ns/packet | x minimal |\n|---:|---|---:|---:|\n")
 	for _, p := range r.Scaling {
 		n, what, _ := strings.Cut(p.Name, " rules, ")
 		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f |\n", n, what, p.NS, p.Ratio)
 	}
-	fmt.Fprintf(&b, "\nTables: vip %d (hash), gray_rules %d (hash, 24-byte keys) behind tss_filter (a 2^20-bit\n"+
-		"Bloom filter, array), backend_select %d slots x %d buckets (array) behind pool_slot (array of\n"+
-		"%d pool ids -> slot and hash-mask bits), backends read through backend_ver and backend_cells\n"+
-		"(arrays of %d ids and %d cells), tuple-space bound %d masks. Per forwarded packet: hash\n"+
-		"lookups of vip_map, vni_tenant, gray_masks, plus gray_rules per filter hit, plus pool_hash for\n"+
-		"a hash mask that is not all-or-nothing per field; everything else is inlined array access.\n"+
+	fmt.Fprintf(&b, "\nTables: vip %d (hash); gray_masks (one array value: per mask position a bound word and\n"+
+		"the mask packed in three words, tuple-space bound %d); tss_filter (a 2^20-bit Bloom filter) in\n"+
+		"front of rule_index (2^18 words: the rule_cells cell of the one gray_rules key of a filter slot,\n"+
+		"or 'several': the gray_rules hash, %d entries); tenant_dir and tenant_pages (VNI -> tenant in 16\n"+
+		"pages of 4096, vni_tenant hash for ranges without a page); backend_select %d slots x %d buckets\n"+
+		"behind pool_slot (%d pool ids -> slot and hash-mask bits); backends through backend_ver and\n"+
+		"backend_cells (%d ids, %d cells). Per forwarded packet one hash lookup (vip_map); gray_rules,\n"+
+		"vni_tenant and pool_hash only for a filter slot of several keys, a VNI range without a page, a\n"+
+		"hash mask that is not all-or-nothing per field. Everything else is inlined array access.\n"+
 		"ABI %d. Reproduce: `%s`.\n",
-		1024, 16384, bpf.MaxPools, 4096, bpf.PoolIDs, bpf.BackendIDs, 2*4096, bpf.MaxMasks, bpf.ABI,
+		1024, bpf.MaxMasks, 16384, bpf.MaxPools, 4096, bpf.PoolIDs, bpf.BackendIDs, 2*4096, bpf.ABI,
 		strings.TrimSpace(cmd))
 	return b.Bytes()
 }
