@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -45,10 +46,71 @@ type Attachment struct {
 	// Replaced is true when a link pinned by an earlier process was updated to
 	// this program in place (no moment without a program).
 	Replaced bool
+	// MirrorErr is why graygw_tc could not be attached (a kernel without tcx,
+	// before 6.6): the interface serves, but its mirrored frames lose their
+	// copy and their served frame too (docs/xdp.md, "Mirror"). nil when it is.
+	MirrorErr error
 }
 
 func (d *Dataplane) linkPin(ifname string) string {
 	return filepath.Join(d.pinDir, linkPinStem+ifname)
+}
+
+// tcName names the tcx link of ifname: its pin (under link_, so Unpin finds
+// it) and its key among unpinned links.
+func tcName(ifname string) string { return "tc_" + ifname }
+
+// attachTC hooks graygw_tc into ifname's tcx ingress, where the frames the
+// XDP program mirrors arrive (docs/xdp.md, "Mirror"); a pinned link of an
+// earlier process is updated in place. Called with d.mu held.
+func (d *Dataplane) attachTC(ifname string, ifindex int) error {
+	if d.pinDir != "" {
+		if l, err := link.LoadPinnedLink(d.linkPin(tcName(ifname)), nil); err == nil {
+			defer l.Close()
+			if err := l.Update(d.objs.GraygwTc); err != nil {
+				return fmt.Errorf("bpf: attach %s: update pinned tc link: %w", ifname, err)
+			}
+			return nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("bpf: attach %s: pinned tc link: %w", ifname, err)
+		}
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: d.objs.GraygwTc, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("bpf: attach %s tcx ingress: %w", ifname, err)
+	}
+	if d.pinDir != "" {
+		defer l.Close() // the pin holds it
+		if err := l.Pin(d.linkPin(tcName(ifname))); err != nil {
+			return fmt.Errorf("bpf: attach %s: pin tc link: %w", ifname, err)
+		}
+		return nil
+	}
+	if d.links == nil {
+		d.links = map[string]link.Link{}
+	}
+	d.links[tcName(ifname)] = l
+	return nil
+}
+
+// detachTC removes ifname's tcx link, if any. Called with d.mu held.
+func (d *Dataplane) detachTC(ifname string) error {
+	if l, ok := d.links[tcName(ifname)]; ok {
+		delete(d.links, tcName(ifname))
+		return l.Close()
+	}
+	if d.pinDir == "" {
+		return nil
+	}
+	l, err := link.LoadPinnedLink(d.linkPin(tcName(ifname)), nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return l.Unpin()
 }
 
 // Attach hooks the program into interface ifname. With pinned maps the link
@@ -70,6 +132,7 @@ func (d *Dataplane) Attach(ifname string, mode AttachMode) (Attachment, error) {
 			if err := l.Update(d.objs.GraygwXdp); err != nil {
 				return a, fmt.Errorf("bpf: attach %s: update pinned link: %w", ifname, err)
 			}
+			a.MirrorErr = d.attachTC(ifname, ifc.Index)
 			a.Replaced = true
 			a.Mode, err = attachedMode(ifc.Index)
 			return a, err
@@ -90,6 +153,7 @@ func (d *Dataplane) Attach(ifname string, mode AttachMode) (Attachment, error) {
 			return a, fmt.Errorf("bpf: attach %s generic: %w", ifname, err)
 		}
 	}
+	a.MirrorErr = d.attachTC(ifname, ifc.Index)
 	if d.pinDir != "" {
 		if err := l.Pin(d.linkPin(ifname)); err != nil {
 			l.Close()
@@ -110,6 +174,9 @@ func (d *Dataplane) Attach(ifname string, mode AttachMode) (Attachment, error) {
 func (d *Dataplane) Detach(ifname string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.detachTC(ifname); err != nil {
+		return fmt.Errorf("bpf: detach %s tc: %w", ifname, err)
+	}
 	if l, ok := d.links[ifname]; ok {
 		delete(d.links, ifname)
 		if err := l.Close(); err != nil {

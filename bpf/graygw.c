@@ -9,6 +9,7 @@
 #include <linux/ip.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -130,18 +131,18 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 	return best;
 }
 
-/* select_pool applies gray_rules; a miss leaves the VIP's default pool. */
-static __always_inline __u16 select_pool(const struct vip_value *vip, const struct flow *f, __u64 bytes)
+/* select_pool applies gray_rules; a miss leaves the VIP's default pool. The
+ * winning rule is left in r (action 0: none). */
+static __always_inline __u16 select_pool(const struct vip_value *vip, const struct flow *f, __u64 bytes,
+					 struct rule_value *r)
 {
-	struct rule_value r = {};
-
-	if (!best_rule(vip->vip_id, f, &r))
+	if (!best_rule(vip->vip_id, f, r))
 		return vip->default_pool;
-	count(&rule_counters, r.slot, bytes);
-	if (r.action == ACTION_SET_POOL)
-		return r.pool;
-	if (split_hash(f->vni, f->src) < r.threshold)
-		return r.pool;
+	count(&rule_counters, r->slot, bytes);
+	if (r->action != ACTION_SPLIT_POOL)
+		return r->pool;
+	if (split_hash(f->vni, f->src) < r->threshold)
+		return r->pool;
 	return vip->default_pool;
 }
 
@@ -248,6 +249,135 @@ static __always_inline int rewrite(void *data, void *data_end, const struct pack
 	return 0;
 }
 
+/* mirror serves a frame of a sampled VM under set_pool_mirror (docs/pipeline.md
+ * §10): the copy is counted and its backend chosen here; when it has one, the
+ * served frame is rewritten and passed up with a mirror_meta for graygw_tc,
+ * which sends it and then the copy. Without one, the frame is served alone. */
+static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, const struct backend *be,
+				  __u32 served_ifindex, const struct rule_value *r, __u64 bytes)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct mirror_meta mm = {}, *meta;
+	struct ethhdr *eth;
+	struct backend *cbe;
+	__u32 port, *cif;
+	__u16 *csum;
+
+	count(&mirror_counters, r->mirror_id, bytes);
+	cbe = lookup_backend(r->mirror_pool, &p->flow);
+	if (!cbe)
+		goto serve;
+	count(&backend_counters, cbe->slot, bytes);
+	count(&mirror_backend_counters, cbe->slot, bytes);
+	if ((void *)(ip + 1) > data_end)
+		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+	port = cbe->port;
+	cif = bpf_map_lookup_elem(&port_ifindex, &port);
+	mm.served_ifindex = served_ifindex;
+	mm.copy_ifindex = cif ? *cif : 0;
+	mm.underlay_ip = cbe->underlay_ip;
+	mm.orig_dst = p->outer_dst;
+	__builtin_memcpy(mm.smac, cbe->smac, ETH_ALEN);
+	__builtin_memcpy(mm.dmac, cbe->dmac, ETH_ALEN);
+	mm.tos = ip->tos;
+	mm.kind = MIRROR_META_MAGIC | MIRROR_L4_NONE;
+	if (!p->overlay && ip->protocol == IPPROTO_TCP_) {
+		csum = (void *)(ip + 1) + __builtin_offsetof(struct tcphdr, check);
+		if ((void *)(csum + 1) > data_end)
+			goto serve;
+		mm.orig_l4_csum = bpf_ntohs(*csum);
+		mm.kind = MIRROR_META_MAGIC | MIRROR_L4_TCP;
+	} else if (!p->overlay && ip->protocol == IPPROTO_UDP_) {
+		csum = (void *)(ip + 1) + __builtin_offsetof(struct udphdr, check);
+		if ((void *)(csum + 1) > data_end)
+			goto serve;
+		mm.orig_l4_csum = bpf_ntohs(*csum);
+		if (mm.orig_l4_csum)
+			mm.kind = MIRROR_META_MAGIC | MIRROR_L4_UDP;
+	}
+	if (rewrite(data, data_end, p, be))
+		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+	if (bpf_xdp_adjust_head(ctx, -(int)MIRROR_PREFIX))
+		goto transmit; /* no headroom: the frame is served, the copy lost */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + MIRROR_PREFIX + sizeof(struct ethhdr) > data_end)
+		return XDP_DROP; /* unreachable: the room was just made */
+	eth = data;
+	__builtin_memcpy(eth, data + MIRROR_PREFIX, sizeof(*eth));
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	meta = (void *)(eth + 1);
+	*meta = mm;
+	return XDP_PASS;
+
+serve:
+	if (rewrite(data, data_end, p, be))
+		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+transmit:
+	if (served_ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	port = be->port;
+	return bpf_redirect_map(&tx_ports, port, XDP_DROP);
+}
+
+/* graygw_tc (tcx ingress, beside the XDP program) sends a mirrored frame
+ * twice: as served (a clone), then rewritten into the copy. It cuts the
+ * prefix graygw_xdp put in front (struct mirror_meta); every other frame goes
+ * on untouched. */
+SEC("tc")
+int graygw_tc(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct mirror_meta mm, *meta = (void *)(eth + 1);
+	struct iphdr *ip;
+	__u16 *csum, c;
+
+	if ((void *)(meta + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    (meta->kind & 0xf0) != MIRROR_META_MAGIC)
+		return TC_ACT_UNSPEC;
+	mm = *meta;
+	/* Cut the struct and the received Ethernet header: what stays is the
+	 * served frame, behind its rewritten Ethernet header. */
+	if (bpf_skb_adjust_room(skb, -(int)MIRROR_PREFIX, BPF_ADJ_ROOM_MAC, 0))
+		return TC_ACT_SHOT;
+	bpf_clone_redirect(skb, mm.served_ifindex, 0);
+	if (!mm.copy_ifindex)
+		return TC_ACT_SHOT;
+	if (bpf_skb_pull_data(skb, sizeof(*eth) + sizeof(*ip) + sizeof(struct tcphdr)))
+		bpf_skb_pull_data(skb, 0);
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	eth = data;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(eth->h_dest, mm.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mm.smac, ETH_ALEN);
+	ip->daddr = bpf_htonl(mm.underlay_ip);
+	ip->tos = MIRROR_DSCP << 2 | (mm.tos & 3);
+	ipv4_csum(ip);
+	switch (mm.kind & 0x0f) {
+	case MIRROR_L4_TCP:
+		csum = (void *)(ip + 1) + __builtin_offsetof(struct tcphdr, check);
+		if ((void *)(csum + 1) > data_end)
+			return TC_ACT_SHOT;
+		*csum = bpf_htons(csum_update32(mm.orig_l4_csum, mm.orig_dst, mm.underlay_ip));
+		break;
+	case MIRROR_L4_UDP:
+		csum = (void *)(ip + 1) + __builtin_offsetof(struct udphdr, check);
+		if ((void *)(csum + 1) > data_end)
+			return TC_ACT_SHOT;
+		c = csum_update32(mm.orig_l4_csum, mm.orig_dst, mm.underlay_ip);
+		*csum = bpf_htons(c ? c : 0xffff);
+		break;
+	}
+	return bpf_redirect(mm.copy_ifindex, 0);
+}
+
 SEC("xdp")
 int graygw_xdp(struct xdp_md *ctx)
 {
@@ -255,6 +385,7 @@ int graygw_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
 	struct packet p = {};
+	struct rule_value r = {};
 	struct vip_value *vip;
 	struct backend *be;
 	__u32 port, *ifindex;
@@ -276,7 +407,7 @@ int graygw_xdp(struct xdp_md *ctx)
 		return verdict(REASON_TTL_EXPIRED, bytes);
 
 	p.flow.tenant = tenant_of(p.flow.vni);
-	pool = select_pool(vip, &p.flow, bytes);
+	pool = select_pool(vip, &p.flow, bytes, &r);
 	be = lookup_backend(pool, &p.flow);
 	if (!be)
 		return verdict(REASON_NO_BACKEND, bytes);
@@ -286,6 +417,8 @@ int graygw_xdp(struct xdp_md *ctx)
 	ifindex = bpf_map_lookup_elem(&port_ifindex, &port);
 	if (!ifindex || !*ifindex)
 		return verdict(REASON_PORT_DOWN, bytes);
+	if (r.action == ACTION_SET_POOL_MIRROR && split_hash(p.flow.vni, p.flow.src) <= r.sample)
+		return mirror(ctx, &p, be, *ifindex, &r, bytes);
 	if (rewrite(data, data_end, &p, be))
 		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 	if (*ifindex == ctx->ingress_ifindex)

@@ -69,6 +69,7 @@ type graygwRuleCell struct {
 	_     structs.HostLayout
 	Key   graygwTssKey
 	Value graygwRuleValue
+	_     [4]byte
 }
 
 type graygwRuleDef struct {
@@ -92,13 +93,15 @@ type graygwRuleKey struct {
 }
 
 type graygwRuleValue struct {
-	_         structs.HostLayout
-	Priority  uint32
-	Action    uint16
-	Pool      uint16
-	Threshold uint16
-	Pad       uint16
-	Slot      uint32
+	_          structs.HostLayout
+	Priority   uint32
+	Action     uint16
+	Pool       uint16
+	Threshold  uint16
+	MirrorPool uint16
+	Slot       uint32
+	Sample     uint16
+	MirrorId   uint16
 }
 
 type graygwTssKey struct {
@@ -120,30 +123,33 @@ type graygwVipValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	graygwMapBackendCells    = "backend_cells"
-	graygwMapBackendCounters = "backend_counters"
-	graygwMapBackendSelect   = "backend_select"
-	graygwMapBackendVer      = "backend_ver"
-	graygwMapBackends        = "backends"
-	graygwMapDropReasons     = "drop_reasons"
-	graygwMapGrayMasks       = "gray_masks"
-	graygwMapGrayRules       = "gray_rules"
-	graygwMapMeta            = "meta"
-	graygwMapPoolHash        = "pool_hash"
-	graygwMapPoolSlot        = "pool_slot"
-	graygwMapPortIfindex     = "port_ifindex"
-	graygwMapRuleCells       = "rule_cells"
-	graygwMapRuleCounters    = "rule_counters"
-	graygwMapRuleIndex       = "rule_index"
-	graygwMapRuleStore       = "rule_store"
-	graygwMapTenantDir       = "tenant_dir"
-	graygwMapTenantPages     = "tenant_pages"
-	graygwMapTssFilter       = "tss_filter"
-	graygwMapTxPorts         = "tx_ports"
-	graygwMapVipCounters     = "vip_counters"
-	graygwMapVipMap          = "vip_map"
-	graygwMapVniTenant       = "vni_tenant"
-	graygwProgGraygwXdp      = "graygw_xdp"
+	graygwMapBackendCells          = "backend_cells"
+	graygwMapBackendCounters       = "backend_counters"
+	graygwMapBackendSelect         = "backend_select"
+	graygwMapBackendVer            = "backend_ver"
+	graygwMapBackends              = "backends"
+	graygwMapDropReasons           = "drop_reasons"
+	graygwMapGrayMasks             = "gray_masks"
+	graygwMapGrayRules             = "gray_rules"
+	graygwMapMeta                  = "meta"
+	graygwMapMirrorBackendCounters = "mirror_backend_counters"
+	graygwMapMirrorCounters        = "mirror_counters"
+	graygwMapPoolHash              = "pool_hash"
+	graygwMapPoolSlot              = "pool_slot"
+	graygwMapPortIfindex           = "port_ifindex"
+	graygwMapRuleCells             = "rule_cells"
+	graygwMapRuleCounters          = "rule_counters"
+	graygwMapRuleIndex             = "rule_index"
+	graygwMapRuleStore             = "rule_store"
+	graygwMapTenantDir             = "tenant_dir"
+	graygwMapTenantPages           = "tenant_pages"
+	graygwMapTssFilter             = "tss_filter"
+	graygwMapTxPorts               = "tx_ports"
+	graygwMapVipCounters           = "vip_counters"
+	graygwMapVipMap                = "vip_map"
+	graygwMapVniTenant             = "vni_tenant"
+	graygwProgGraygwTc             = "graygw_tc"
+	graygwProgGraygwXdp            = "graygw_xdp"
 )
 
 // loadGraygw returns the embedded CollectionSpec for graygw.
@@ -188,6 +194,7 @@ type graygwSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type graygwProgramSpecs struct {
+	GraygwTc  *ebpf.ProgramSpec `ebpf:"graygw_tc"`
 	GraygwXdp *ebpf.ProgramSpec `ebpf:"graygw_xdp"`
 }
 
@@ -195,29 +202,31 @@ type graygwProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type graygwMapSpecs struct {
-	BackendCells    *ebpf.MapSpec `ebpf:"backend_cells"`
-	BackendCounters *ebpf.MapSpec `ebpf:"backend_counters"`
-	BackendSelect   *ebpf.MapSpec `ebpf:"backend_select"`
-	BackendVer      *ebpf.MapSpec `ebpf:"backend_ver"`
-	Backends        *ebpf.MapSpec `ebpf:"backends"`
-	DropReasons     *ebpf.MapSpec `ebpf:"drop_reasons"`
-	GrayMasks       *ebpf.MapSpec `ebpf:"gray_masks"`
-	GrayRules       *ebpf.MapSpec `ebpf:"gray_rules"`
-	Meta            *ebpf.MapSpec `ebpf:"meta"`
-	PoolHash        *ebpf.MapSpec `ebpf:"pool_hash"`
-	PoolSlot        *ebpf.MapSpec `ebpf:"pool_slot"`
-	PortIfindex     *ebpf.MapSpec `ebpf:"port_ifindex"`
-	RuleCells       *ebpf.MapSpec `ebpf:"rule_cells"`
-	RuleCounters    *ebpf.MapSpec `ebpf:"rule_counters"`
-	RuleIndex       *ebpf.MapSpec `ebpf:"rule_index"`
-	RuleStore       *ebpf.MapSpec `ebpf:"rule_store"`
-	TenantDir       *ebpf.MapSpec `ebpf:"tenant_dir"`
-	TenantPages     *ebpf.MapSpec `ebpf:"tenant_pages"`
-	TssFilter       *ebpf.MapSpec `ebpf:"tss_filter"`
-	TxPorts         *ebpf.MapSpec `ebpf:"tx_ports"`
-	VipCounters     *ebpf.MapSpec `ebpf:"vip_counters"`
-	VipMap          *ebpf.MapSpec `ebpf:"vip_map"`
-	VniTenant       *ebpf.MapSpec `ebpf:"vni_tenant"`
+	BackendCells          *ebpf.MapSpec `ebpf:"backend_cells"`
+	BackendCounters       *ebpf.MapSpec `ebpf:"backend_counters"`
+	BackendSelect         *ebpf.MapSpec `ebpf:"backend_select"`
+	BackendVer            *ebpf.MapSpec `ebpf:"backend_ver"`
+	Backends              *ebpf.MapSpec `ebpf:"backends"`
+	DropReasons           *ebpf.MapSpec `ebpf:"drop_reasons"`
+	GrayMasks             *ebpf.MapSpec `ebpf:"gray_masks"`
+	GrayRules             *ebpf.MapSpec `ebpf:"gray_rules"`
+	Meta                  *ebpf.MapSpec `ebpf:"meta"`
+	MirrorBackendCounters *ebpf.MapSpec `ebpf:"mirror_backend_counters"`
+	MirrorCounters        *ebpf.MapSpec `ebpf:"mirror_counters"`
+	PoolHash              *ebpf.MapSpec `ebpf:"pool_hash"`
+	PoolSlot              *ebpf.MapSpec `ebpf:"pool_slot"`
+	PortIfindex           *ebpf.MapSpec `ebpf:"port_ifindex"`
+	RuleCells             *ebpf.MapSpec `ebpf:"rule_cells"`
+	RuleCounters          *ebpf.MapSpec `ebpf:"rule_counters"`
+	RuleIndex             *ebpf.MapSpec `ebpf:"rule_index"`
+	RuleStore             *ebpf.MapSpec `ebpf:"rule_store"`
+	TenantDir             *ebpf.MapSpec `ebpf:"tenant_dir"`
+	TenantPages           *ebpf.MapSpec `ebpf:"tenant_pages"`
+	TssFilter             *ebpf.MapSpec `ebpf:"tss_filter"`
+	TxPorts               *ebpf.MapSpec `ebpf:"tx_ports"`
+	VipCounters           *ebpf.MapSpec `ebpf:"vip_counters"`
+	VipMap                *ebpf.MapSpec `ebpf:"vip_map"`
+	VniTenant             *ebpf.MapSpec `ebpf:"vni_tenant"`
 }
 
 // graygwVariableSpecs contains global variables before they are loaded into the kernel.
@@ -246,29 +255,31 @@ func (o *graygwObjects) Close() error {
 //
 // It can be passed to loadGraygwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type graygwMaps struct {
-	BackendCells    *ebpf.Map `ebpf:"backend_cells"`
-	BackendCounters *ebpf.Map `ebpf:"backend_counters"`
-	BackendSelect   *ebpf.Map `ebpf:"backend_select"`
-	BackendVer      *ebpf.Map `ebpf:"backend_ver"`
-	Backends        *ebpf.Map `ebpf:"backends"`
-	DropReasons     *ebpf.Map `ebpf:"drop_reasons"`
-	GrayMasks       *ebpf.Map `ebpf:"gray_masks"`
-	GrayRules       *ebpf.Map `ebpf:"gray_rules"`
-	Meta            *ebpf.Map `ebpf:"meta"`
-	PoolHash        *ebpf.Map `ebpf:"pool_hash"`
-	PoolSlot        *ebpf.Map `ebpf:"pool_slot"`
-	PortIfindex     *ebpf.Map `ebpf:"port_ifindex"`
-	RuleCells       *ebpf.Map `ebpf:"rule_cells"`
-	RuleCounters    *ebpf.Map `ebpf:"rule_counters"`
-	RuleIndex       *ebpf.Map `ebpf:"rule_index"`
-	RuleStore       *ebpf.Map `ebpf:"rule_store"`
-	TenantDir       *ebpf.Map `ebpf:"tenant_dir"`
-	TenantPages     *ebpf.Map `ebpf:"tenant_pages"`
-	TssFilter       *ebpf.Map `ebpf:"tss_filter"`
-	TxPorts         *ebpf.Map `ebpf:"tx_ports"`
-	VipCounters     *ebpf.Map `ebpf:"vip_counters"`
-	VipMap          *ebpf.Map `ebpf:"vip_map"`
-	VniTenant       *ebpf.Map `ebpf:"vni_tenant"`
+	BackendCells          *ebpf.Map `ebpf:"backend_cells"`
+	BackendCounters       *ebpf.Map `ebpf:"backend_counters"`
+	BackendSelect         *ebpf.Map `ebpf:"backend_select"`
+	BackendVer            *ebpf.Map `ebpf:"backend_ver"`
+	Backends              *ebpf.Map `ebpf:"backends"`
+	DropReasons           *ebpf.Map `ebpf:"drop_reasons"`
+	GrayMasks             *ebpf.Map `ebpf:"gray_masks"`
+	GrayRules             *ebpf.Map `ebpf:"gray_rules"`
+	Meta                  *ebpf.Map `ebpf:"meta"`
+	MirrorBackendCounters *ebpf.Map `ebpf:"mirror_backend_counters"`
+	MirrorCounters        *ebpf.Map `ebpf:"mirror_counters"`
+	PoolHash              *ebpf.Map `ebpf:"pool_hash"`
+	PoolSlot              *ebpf.Map `ebpf:"pool_slot"`
+	PortIfindex           *ebpf.Map `ebpf:"port_ifindex"`
+	RuleCells             *ebpf.Map `ebpf:"rule_cells"`
+	RuleCounters          *ebpf.Map `ebpf:"rule_counters"`
+	RuleIndex             *ebpf.Map `ebpf:"rule_index"`
+	RuleStore             *ebpf.Map `ebpf:"rule_store"`
+	TenantDir             *ebpf.Map `ebpf:"tenant_dir"`
+	TenantPages           *ebpf.Map `ebpf:"tenant_pages"`
+	TssFilter             *ebpf.Map `ebpf:"tss_filter"`
+	TxPorts               *ebpf.Map `ebpf:"tx_ports"`
+	VipCounters           *ebpf.Map `ebpf:"vip_counters"`
+	VipMap                *ebpf.Map `ebpf:"vip_map"`
+	VniTenant             *ebpf.Map `ebpf:"vni_tenant"`
 }
 
 func (m *graygwMaps) Close() error {
@@ -282,6 +293,8 @@ func (m *graygwMaps) Close() error {
 		m.GrayMasks,
 		m.GrayRules,
 		m.Meta,
+		m.MirrorBackendCounters,
+		m.MirrorCounters,
 		m.PoolHash,
 		m.PoolSlot,
 		m.PortIfindex,
@@ -309,11 +322,13 @@ type graygwVariables struct {
 //
 // It can be passed to loadGraygwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type graygwPrograms struct {
+	GraygwTc  *ebpf.Program `ebpf:"graygw_tc"`
 	GraygwXdp *ebpf.Program `ebpf:"graygw_xdp"`
 }
 
 func (p *graygwPrograms) Close() error {
 	return _GraygwClose(
+		p.GraygwTc,
 		p.GraygwXdp,
 	)
 }

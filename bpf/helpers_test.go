@@ -179,6 +179,7 @@ func ruleFromModel(g model.GrayRule) Rule {
 		RuleMatch: RuleMatch{Priority: g.Priority, Value: RuleKey{VIPID: g.VIPID, Flow: g.Match},
 			Mask: RuleKey{VIPID: g.VIPMask, Flow: g.Mask}},
 		Action: RuleAction(g.Action), Pool: g.Pool, Threshold: g.Threshold,
+		MirrorPool: g.MirrorPool, Sample: g.Sample, MirrorID: g.MirrorID,
 	}
 }
 

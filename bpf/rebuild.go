@@ -85,9 +85,8 @@ func (d *Dataplane) rebuild() error {
 	var stale []uint32
 	it = d.objs.RuleStore.Iterate()
 	for it.Next(&slotKey, &def) {
-		r := Rule{RuleMatch: RuleMatch{Priority: int32(def.Action.Priority), Value: ruleKeyFrom(def.Value),
-			Mask: ruleKeyFrom(def.Mask)}, Action: RuleAction(def.Action.Action), Pool: def.Action.Pool,
-			Threshold: def.Action.Threshold}
+		r := ruleFrom(def.Action, RuleMatch{Priority: int32(def.Action.Priority), Value: ruleKeyFrom(def.Value),
+			Mask: ruleKeyFrom(def.Mask)})
 		if _, dup := d.tss.rules[r.RuleMatch]; dup || validRule(r) != nil || !d.tss.ids.take(slotKey) {
 			stale = append(stale, slotKey)
 			continue

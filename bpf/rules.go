@@ -83,15 +83,31 @@ func validRule(r Rule) error {
 	if r.Priority <= 0 {
 		return fmt.Errorf("%w: priority %d, must be > 0", ErrInvalid, r.Priority)
 	}
-	if r.Action != SetPool && r.Action != SplitPool {
+	if r.Action != SetPool && r.Action != SplitPool && r.Action != SetPoolMirror {
 		return fmt.Errorf("%w: action %d", ErrInvalid, r.Action)
+	}
+	if r.Action == SetPoolMirror && r.MirrorID >= pipeline.MirrorIDs {
+		return fmt.Errorf("%w: mirror_id %d, must be < %d", ErrInvalid, r.MirrorID, pipeline.MirrorIDs)
 	}
 	return nil
 }
 
 func (r Rule) value(id uint32) graygwRuleValue {
-	return graygwRuleValue{Priority: uint32(r.Priority), Action: uint16(r.Action), Pool: r.Pool,
+	v := graygwRuleValue{Priority: uint32(r.Priority), Action: uint16(r.Action), Pool: r.Pool,
 		Threshold: r.Threshold, Slot: id}
+	if r.Action == SetPoolMirror {
+		v.MirrorPool, v.Sample, v.MirrorId = r.MirrorPool, r.Sample, r.MirrorID
+	}
+	return v
+}
+
+// ruleFrom is the rule a stored value and key describe.
+func ruleFrom(v graygwRuleValue, m RuleMatch) Rule {
+	r := Rule{RuleMatch: m, Action: RuleAction(v.Action), Pool: v.Pool, Threshold: v.Threshold}
+	if r.Action == SetPoolMirror {
+		r.MirrorPool, r.Sample, r.MirrorID = v.MirrorPool, v.Sample, v.MirrorId
+	}
+	return r
 }
 
 // InsertRule adds a gray rule. A rule with the same match and priority is

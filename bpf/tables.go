@@ -232,6 +232,10 @@ func (d *Dataplane) SetBackend(id uint16, b Backend) error {
 			d.beSlots.free(slot)
 			return err
 		}
+		if err := d.zero(d.objs.MirrorBackendCounters, slot); err != nil {
+			d.beSlots.free(slot)
+			return err
+		}
 	}
 	v := graygwBackend{UnderlayIp: b.UnderlayIP, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Slot: slot}
 	var old graygwBackend
@@ -277,6 +281,27 @@ func (d *Dataplane) DeleteBackend(id uint16) error {
 	delete(d.backends, uint32(id))
 	d.beSlots.free(slot)
 	return nil
+}
+
+// MirrorBackendCounter reads the mirror copies sent to backend id
+// (mirror_backend_counter, docs/pipeline.md §10).
+func (d *Dataplane) MirrorBackendCounter(id uint16) (Counter, error) {
+	d.mu.Lock()
+	slot, ok := d.backends[uint32(id)]
+	d.mu.Unlock()
+	if !ok {
+		return Counter{}, fmt.Errorf("bpf: backend %d: %w", id, ErrNotFound)
+	}
+	return d.sum(d.objs.MirrorBackendCounters, slot)
+}
+
+// MirrorCounter reads the copies made by the rules naming mirror id
+// (mirror_counter, docs/pipeline.md §10).
+func (d *Dataplane) MirrorCounter(id uint16) (Counter, error) {
+	if id >= pipeline.MirrorIDs {
+		return Counter{}, fmt.Errorf("bpf: mirror id %d: %w: must be < %d", id, ErrInvalid, pipeline.MirrorIDs)
+	}
+	return d.sum(d.objs.MirrorCounters, uint32(id))
 }
 
 // BackendCounter reads the direct counter of backend id.

@@ -28,7 +28,7 @@ const (
 	// packed in 24 bytes (was 28). 6: backend_ver and backend_cells added;
 	// packets no longer read backends. 7: gray_masks an array of positions
 	// (was one hash entry holding the list), mask_max added.
-	ABI = 7
+	ABI = 8
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"
@@ -59,10 +59,12 @@ type Counter struct {
 // RuleAction is what a matching gray rule does: the reference model's.
 type RuleAction = model.RuleAction
 
-// Gray rule actions (P4: set_pool, split_pool), as the program reads them.
+// Gray rule actions (P4: set_pool, split_pool, set_pool_mirror), as the
+// program reads them.
 const (
-	SetPool   = model.SetPool
-	SplitPool = model.SplitPool
+	SetPool       = model.SetPool
+	SplitPool     = model.SplitPool
+	SetPoolMirror = model.SetPoolMirror
 )
 
 // RuleKey is the ternary key of gray_rules: the VIP id and the flow fields
@@ -89,8 +91,12 @@ type RuleMatch struct {
 type Rule struct {
 	RuleMatch
 	Action    RuleAction
-	Pool      uint16 // set_pool's pool_id, split_pool's pool_gray
+	Pool      uint16 // set_pool's and set_pool_mirror's pool_id, split_pool's pool_gray
 	Threshold uint16 // split_pool only, in 1/65536
+
+	// set_pool_mirror only (docs/pipeline.md §10): a copy to MirrorPool when
+	// the split hash is <= Sample, counted in mirror_counters[MirrorID].
+	MirrorPool, Sample, MirrorID uint16
 }
 
 func (k RuleKey) raw() graygwRuleKey {

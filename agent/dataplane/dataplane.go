@@ -120,6 +120,17 @@ type Lister interface {
 	List() (Listing, error)
 }
 
+// MirrorCounters is implemented by dataplanes that mirror (docs/pipeline.md
+// §10): the indexed counters mirror_counter and mirror_backend_counter.
+type MirrorCounters interface {
+	// MirrorCounter reads the copies made by the rules naming mirror id
+	// (ErrOutOfRange for id >= pipeline.MirrorIDs).
+	MirrorCounter(id uint16) (Counter, error)
+	// MirrorBackendCounter reads the copies sent to backend id (ErrNotFound
+	// when there is no such backend: its cell reads 0).
+	MirrorBackendCounter(id uint16) (Counter, error)
+}
+
 // CounterWriter is implemented by dataplanes whose counters can be set
 // (P4Runtime CounterEntry / DirectCounterEntry MODIFY).
 type CounterWriter interface {

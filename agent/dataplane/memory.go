@@ -49,6 +49,8 @@ type Memory struct {
 	vipCtr      map[uint32]Counter
 	ruleCtr     map[model.GrayRule]Counter
 	beCtr       map[uint16]Counter
+	mirrorCtr   [pipeline.MirrorIDs]Counter
+	mirrorBeCtr map[uint16]Counter
 }
 
 var (
@@ -62,13 +64,15 @@ func NewMemory(l Limits) *Memory {
 	return &Memory{
 		limits: l, st: model.NewState(), rules: map[model.GrayRule]struct{}{}, poolBuckets: map[uint16]int{},
 		vipCtr: map[uint32]Counter{}, ruleCtr: map[model.GrayRule]Counter{}, beCtr: map[uint16]Counter{},
+		mirrorBeCtr: map[uint16]Counter{},
 	}
 }
 
 // Process runs frame through the pipeline (model.Process) and counts it as the XDP
 // program does: drop_reasons for every reason but NONE, the vip counter on a vip
 // hit, the gray rule counter of the winning rule, the backend counter when
-// forwarded. Bytes are the frame's length.
+// forwarded, and a mirror copy in the mirror counters and its backend's
+// (docs/pipeline.md §10). Bytes are the frame's length.
 func (m *Memory) Process(frame []byte) model.Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -89,7 +93,34 @@ func (m *Memory) Process(frame []byte) model.Result {
 	if r.Verdict == model.Forward {
 		m.beCtr[r.BackendID] = add(m.beCtr[r.BackendID])
 	}
+	if c := r.Copy; c != nil && int(c.MirrorID) < len(m.mirrorCtr) {
+		m.mirrorCtr[c.MirrorID] = add(m.mirrorCtr[c.MirrorID])
+		if c.Sent {
+			m.beCtr[c.BackendID] = add(m.beCtr[c.BackendID])
+			m.mirrorBeCtr[c.BackendID] = add(m.mirrorBeCtr[c.BackendID])
+		}
+	}
 	return r
+}
+
+// MirrorCounter implements MirrorCounters.
+func (m *Memory) MirrorCounter(id uint16) (Counter, error) {
+	if int(id) >= pipeline.MirrorIDs {
+		return Counter{}, fmt.Errorf("mirror id %d: %w", id, ErrOutOfRange)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mirrorCtr[id], nil
+}
+
+// MirrorBackendCounter implements MirrorCounters.
+func (m *Memory) MirrorBackendCounter(id uint16) (Counter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.st.Backends[id]; !ok {
+		return Counter{}, fmt.Errorf("backend %d: %w", id, ErrNotFound)
+	}
+	return m.mirrorBeCtr[id], nil
 }
 
 // SetVIP implements Dataplane.
@@ -296,6 +327,7 @@ func (m *Memory) SetBackend(id uint16, b model.Backend) error {
 	defer m.mu.Unlock()
 	if _, ok := m.st.Backends[id]; !ok {
 		m.beCtr[id] = Counter{}
+		m.mirrorBeCtr[id] = Counter{}
 	}
 	m.st.Backends[id] = b
 	return nil
@@ -310,6 +342,7 @@ func (m *Memory) DeleteBackend(id uint16) error {
 	}
 	delete(m.st.Backends, id)
 	delete(m.beCtr, id)
+	delete(m.mirrorBeCtr, id)
 	return nil
 }
 

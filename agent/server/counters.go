@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"math"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -11,8 +12,10 @@ import (
 	"github.com/graygw/graygw/pipeline"
 )
 
-// Counters (spec §9.3). drop_reasons is the one indexed counter; vip, gray_rules
-// and backend have direct counters. Both are read from the dataplane at read time
+// Counters (spec §9.3). drop_reasons, mirror_counter and mirror_backend_counter
+// are the indexed counters (the mirror's read only, on a dataplane that
+// implements dataplane.MirrorCounters); vip, gray_rules and backend have direct
+// counters. Both are read from the dataplane at read time
 // (data-plane volatile, so outside read-write symmetry). Writes set a value and
 // need a dataplane.CounterWriter; the XDP dataplane has none, so there they are
 // UNIMPLEMENTED.
@@ -39,10 +42,33 @@ func (s *Server) counterByID(id uint32) (*p4info.Counter, *uerr) {
 	if !ok {
 		return nil, errf(codes.InvalidArgument, "counter_id %#x is not an indexed counter of the P4Info", id)
 	}
-	if c.ID != s.schema.dropReasons.ID {
+	if c.ID != s.schema.dropReasons.ID && !s.isMirrorCounter(c) {
 		return nil, errf(codes.Unimplemented, "counter %s is not bound to the dataplane", c.Name)
 	}
 	return c, nil
+}
+
+// isMirrorCounter reports whether c is a mirror counter this dataplane reads.
+func (s *Server) isMirrorCounter(c *p4info.Counter) bool {
+	if _, ok := s.dp.(dataplane.MirrorCounters); !ok {
+		return false
+	}
+	return (s.schema.mirror != nil && c.ID == s.schema.mirror.ID) ||
+		(s.schema.mirrorBackend != nil && c.ID == s.schema.mirrorBackend.ID)
+}
+
+// mirrorCell reads one cell of a mirror counter; a backend that does not
+// exist reads 0, as its P4 cell would.
+func (s *Server) mirrorCell(c *p4info.Counter, i int) (dataplane.Counter, error) {
+	mc := s.dp.(dataplane.MirrorCounters)
+	if c.ID == s.schema.mirror.ID {
+		return mc.MirrorCounter(uint16(i))
+	}
+	v, err := mc.MirrorBackendCounter(uint16(i))
+	if errors.Is(err, dataplane.ErrNotFound) {
+		return dataplane.Counter{}, nil
+	}
+	return v, err
 }
 
 // cellRange resolves CounterEntry.index: unset = every cell; negative is
@@ -72,6 +98,9 @@ func (s *Server) prepareCounterEntry(typ p4v1.Update_Type, ce *p4v1.CounterEntry
 	c, e := s.counterByID(ce.GetCounterId())
 	if e != nil {
 		return nil, e
+	}
+	if c.ID != s.schema.dropReasons.ID {
+		return nil, errf(codes.Unimplemented, "counter %s cannot be written, only read", c.Name)
 	}
 	from, to, e := cellRange(c, ce.GetIndex())
 	if e != nil {
@@ -166,6 +195,21 @@ func (s *Server) readCounterEntry(ce *p4v1.CounterEntry, out *[]*p4v1.Entity) *u
 		cs = []*p4info.Counter{c}
 	}
 	for _, c := range cs {
+		if s.isMirrorCounter(c) {
+			from, to, e := cellRange(c, ce.GetIndex())
+			if e != nil {
+				return e
+			}
+			for i := from; i < to; i++ {
+				v, err := s.mirrorCell(c, i)
+				if err != nil {
+					return dpErr("counter "+c.Name, err)
+				}
+				*out = append(*out, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
+					CounterId: c.ID, Index: &p4v1.Index{Index: int64(i)}, Data: counterData(v)}}})
+			}
+			continue
+		}
 		if c.ID != s.schema.dropReasons.ID {
 			continue
 		}

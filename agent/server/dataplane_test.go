@@ -134,7 +134,17 @@ func TestCountersFollowTraffic(t *testing.T) {
 	dr, _ := b.Info.Counter("GrayIngress.drop_reasons")
 	// All cells, by wildcard counter id and by id.
 	for _, q := range []*p4v1.Entity{counterEntity(0, nil), counterEntity(dr.ID, nil)} {
-		got := h.read(q)
+		all := h.read(q)
+		var got []*p4v1.Entity
+		for _, e := range all {
+			if e.GetCounterEntry().GetCounterId() == dr.ID {
+				got = append(got, e)
+			}
+		}
+		// The wildcard reads the mirror counters' cells too.
+		if q.GetCounterEntry().GetCounterId() == 0 && len(all) != pipeline.NumReasons+pipeline.MirrorIDs+pipeline.BackendTableSize {
+			t.Fatalf("wildcard counter read: %d cells, want drop_reasons, mirror_counter and mirror_backend_counter", len(all))
+		}
 		if len(got) != pipeline.NumReasons {
 			t.Fatalf("drop_reasons read: %d cells", len(got))
 		}

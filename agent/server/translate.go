@@ -44,6 +44,9 @@ type schema struct {
 	tables      map[uint32]*tableInfo
 	order       []*tableInfo // by id
 	dropReasons *p4info.Counter
+	// The mirror's indexed counters (docs/pipeline.md §10); nil when the
+	// P4Info has none.
+	mirror, mirrorBackend *p4info.Counter
 	// applyOrder is the order in which tables are (re)installed so that nothing
 	// points at what does not exist yet (make before break); deletes go in reverse.
 	applyOrder []*tableInfo
@@ -298,6 +301,8 @@ func newSchema(info *p4info.Info) (*schema, error) {
 		sh.fail("counter %s: size %d, want %d", c.Name, c.Size, pipeline.NumReasons)
 	}
 	s.dropReasons = c
+	s.mirror, _ = info.Counter(pipeline.CounterMirror)
+	s.mirrorBackend, _ = info.Counter(pipeline.CounterMirrorBackend)
 	if sh.err != nil {
 		return nil, sh.err
 	}

@@ -76,11 +76,12 @@ func ruleMatch(r model.GrayRule) bpf.RuleMatch {
 }
 
 func rule(r model.GrayRule) (bpf.Rule, error) {
-	out := bpf.Rule{RuleMatch: ruleMatch(r), Action: r.Action, Pool: r.Pool, Threshold: r.Threshold}
-	if r.Action == model.SetPoolMirror {
-		return out, fmt.Errorf("%w: set_pool_mirror: mirroring (docs/pipeline.md §10) is not implemented on XDP yet", dataplane.ErrUnimplemented)
+	out := bpf.Rule{RuleMatch: ruleMatch(r), Action: r.Action, Pool: r.Pool, Threshold: r.Threshold,
+		MirrorPool: r.MirrorPool, Sample: r.Sample, MirrorID: r.MirrorID}
+	if r.Action == model.SetPoolMirror && r.MirrorID >= pipeline.MirrorIDs {
+		return out, fmt.Errorf("%w: set_pool_mirror: mirror_id %d, must be < %d", dataplane.ErrOutOfRange, r.MirrorID, pipeline.MirrorIDs)
 	}
-	if r.Action != model.SetPool && r.Action != model.SplitPool {
+	if r.Action != model.SetPool && r.Action != model.SplitPool && r.Action != model.SetPoolMirror {
 		return out, fmt.Errorf("%w: gray rule action %d", dataplane.ErrOutOfRange, r.Action)
 	}
 	return out, nil
@@ -88,7 +89,21 @@ func rule(r model.GrayRule) (bpf.Rule, error) {
 
 func fromRule(r bpf.Rule) model.GrayRule {
 	return model.GrayRule{Priority: r.Priority, VIPID: r.Value.VIPID, VIPMask: r.Mask.VIPID,
-		Match: r.Value.Flow, Mask: r.Mask.Flow, Action: r.Action, Pool: r.Pool, Threshold: r.Threshold}
+		Match: r.Value.Flow, Mask: r.Mask.Flow, Action: r.Action, Pool: r.Pool, Threshold: r.Threshold,
+		MirrorPool: r.MirrorPool, Sample: r.Sample, MirrorID: r.MirrorID}
+}
+
+// MirrorCounter implements dataplane.MirrorCounters.
+func (x *Dataplane) MirrorCounter(id uint16) (dataplane.Counter, error) {
+	if id >= pipeline.MirrorIDs {
+		return dataplane.Counter{}, fmt.Errorf("mirror id %d: %w", id, dataplane.ErrOutOfRange)
+	}
+	return counter(x.d.MirrorCounter(id))
+}
+
+// MirrorBackendCounter implements dataplane.MirrorCounters.
+func (x *Dataplane) MirrorBackendCounter(id uint16) (dataplane.Counter, error) {
+	return counter(x.d.MirrorBackendCounter(id))
 }
 
 // SetVIP implements dataplane.Dataplane.

@@ -6,10 +6,11 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 7 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+#define GRAYGW_ABI 8 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
-			* rule_index, rule_cells, tenant_dir, tenant_pages */
+			* rule_index, rule_cells, tenant_dir, tenant_pages;
+			* 8: rule_value mirror fields, mirror counters */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define REASON_NONE 0
@@ -96,6 +97,20 @@
 /* Gray rule actions. */
 #define ACTION_SET_POOL 1
 #define ACTION_SPLIT_POOL 2
+#define ACTION_SET_POOL_MIRROR 3
+
+/* Mirror (docs/pipeline.md §10): mirror_counters cells, the copy's DSCP. */
+#define MIRROR_IDS 1024
+#define MIRROR_DSCP 1
+/* mirror_meta.kind: MIRROR_META_MAGIC | what the copy's L4 checksum needs. */
+#define MIRROR_META_MAGIC 0xa0
+#define MIRROR_L4_NONE 0    /* overlay (UDP checksum 0 already), or no L4 checksum */
+#define MIRROR_L4_TCP 1
+#define MIRROR_L4_UDP 2     /* plain UDP with a checksum */
+/* What graygw_xdp puts in front of a mirrored frame: an Ethernet header and
+ * struct mirror_meta (32 bytes). graygw_tc cuts it and the received Ethernet
+ * header behind it, that is MIRROR_PREFIX bytes after the first 14. */
+#define MIRROR_PREFIX (14 + 32)
 
 #define ETH_HLEN_ 14
 #define ETH_P_IPV4 0x0800

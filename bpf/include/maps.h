@@ -249,6 +249,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_counters SEC(".maps");
 
+/* mirror_counters: copies made, by set_pool_mirror's mirror_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, MIRROR_IDS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mirror_counters SEC(".maps");
+
+/* mirror_backend_counters: copies sent, by backend.slot (as backend_counters). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, BACKEND_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mirror_backend_counters SEC(".maps");
+
 /* meta: key 0 -> magic and ABI of the program that created the pins. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

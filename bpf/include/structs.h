@@ -61,11 +61,34 @@ struct tss_key {
 /* gray_rules value: the best-priority rule of its (mask, masked key). */
 struct rule_value {
 	__u32 priority; /* larger wins; >= 1 */
-	__u16 action;   /* ACTION_SET_POOL or ACTION_SPLIT_POOL */
-	__u16 pool;     /* set_pool's pool_id, split_pool's pool_gray */
+	__u16 action;   /* ACTION_SET_POOL, ACTION_SPLIT_POOL, ACTION_SET_POOL_MIRROR */
+	__u16 pool;     /* set_pool's and set_pool_mirror's pool_id, split_pool's pool_gray */
 	__u16 threshold;
-	__u16 pad;
+	__u16 mirror_pool; /* set_pool_mirror only, like sample and mirror_id */
 	__u32 slot; /* rule id: indexes rule_counters and rule_store */
+	__u16 sample;    /* a copy when split_hash <= sample */
+	__u16 mirror_id; /* indexes mirror_counters */
+};
+
+/* The prefix of a mirrored frame (docs/xdp.md, "Mirror"). This kernel's XDP
+ * has no metadata area (bpf_xdp_adjust_meta), so the served frame, already
+ * rewritten, goes up to graygw_tc behind a copy of its Ethernet header
+ * (ethertype IPv4, so tc can cut the prefix with bpf_skb_adjust_room) and
+ * this struct. tc cuts both, sends a clone as served to served_ifindex and
+ * turns the frame into the copy: MACs, outer dst, DSCP and checksums,
+ * computed from the received frame's values as the model does. kind comes
+ * first: its high nibble (0xa) can never start an IPv4 header (0x45), so
+ * neither GRO nor tc takes the prefix for one. */
+struct mirror_meta {
+	__u8 kind;          /* MIRROR_META_MAGIC | MIRROR_L4_* */
+	__u8 tos;           /* the received TOS */
+	__u16 orig_l4_csum; /* the received L4 checksum, host order */
+	__u32 served_ifindex;
+	__u32 copy_ifindex; /* 0: the copy's port has no interface, drop it */
+	__u32 underlay_ip;  /* the copy's backend, host order */
+	__u32 orig_dst;     /* the received outer dst, host order */
+	__u8 smac[6];
+	__u8 dmac[6];
 };
 
 /* rule_cells value: a gray_rules key and its value, for a key alone in its

@@ -59,6 +59,10 @@ func openXDP(c *config, log *slog.Logger) (*opened, error) {
 		}
 		log.Info("port bound", "port", p, "interface", ifname, "ifindex", a.Ifindex, "xdp_mode", a.Mode.String(),
 			"replaced_running_program", a.Replaced)
+		if a.MirrorErr != nil {
+			log.Warn("mirror path not attached: frames of set_pool_mirror rules will be lost on this port", "port", p,
+				"interface", ifname, "err", a.MirrorErr)
+		}
 	}
 	bound, err := d.Ports()
 	if err != nil {

@@ -8,20 +8,20 @@ import (
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc/codes"
 
 	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
 
-// TestMirrorOnBMv2 runs the vectors' mirror state (docs/pipeline.md §10) on
-// the v1model program: every served frame leaves as the model says, every copy
-// leaves on the gray port rewritten for its gray backend and marked, nothing
-// else leaves, and mirror_counter and mirror_backend_counter count exactly the
-// copies. Then the rules stop mirroring and no copy leaves. XDP has no mirror
-// yet: its agent refuses the rule with UNIMPLEMENTED.
-func TestMirrorOnBMv2(t *testing.T) {
+// TestMirror runs the vectors' mirror state (docs/pipeline.md §10) on the
+// XDP program (its tc program sends the copies) and on the v1model program
+// (clone and recirculation): every served frame leaves as the model says,
+// every copy leaves on the gray port rewritten for its gray backend and
+// marked, nothing else leaves, and mirror_counter and mirror_backend_counter,
+// read over P4Runtime, count exactly the copies. Then the rules stop mirroring
+// and no copy leaves.
+func TestMirror(t *testing.T) {
 	ssg, program := requirements(t)
 	tl := newLab(t, ssg, program)
 	f, err := testvectors.Committed()
@@ -33,24 +33,23 @@ func TestMirrorOnBMv2(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	err = tl.xdp.sess.Write(ctx, p4rtest.StateUpdates(t, b, st)...)
-	refused := 0
-	for _, e := range p4rtest.P4Errors(err) {
-		if e.GetCanonicalCode() == int32(codes.Unimplemented) {
-			refused++
-		}
-	}
-	if refused != 5 {
-		t.Errorf("XDP agent: %d updates refused UNIMPLEMENTED, want the 5 set_pool_mirror rules (%v)", refused, err)
-	}
-
+	// BMv2 copies through the clone session; XDP needs none.
 	session := &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{
 		Type: &p4v1.PacketReplicationEngineEntry_CloneSessionEntry{CloneSessionEntry: &p4v1.CloneSessionEntry{
 			SessionId: pipeline.MirrorSessionID, Replicas: []*p4v1.Replica{{PortKind: &p4v1.Replica_EgressPort{EgressPort: 0}, Instance: 1}}}}}}}
+	if err := tl.xdp.write(ctx, [][]*p4v1.Update{p4rtest.StateUpdates(t, b, st)}); err != nil {
+		t.Fatal(err)
+	}
 	ups := append(p4rtest.StateUpdates(t, b, st), &p4v1.Update{Type: p4v1.Update_INSERT, Entity: session})
 	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{ups}); err != nil {
 		t.Fatal(err)
 	}
+	for _, tg := range []*target{tl.xdp, tl.bmv2} {
+		t.Run(tg.name, func(t *testing.T) { tl.mirrorCases(ctx, t, tg, f, st, b) })
+	}
+}
+
+func (tl *testLab) mirrorCases(ctx context.Context, t *testing.T, tg *target, f *testvectors.File, st testvectors.State, b p4rtest.Builder) {
 
 	var cases []testvectors.Case
 	for _, c := range f.Cases {
@@ -62,7 +61,7 @@ func TestMirrorOnBMv2(t *testing.T) {
 	wantSent := map[uint16]int{}   // by backend id
 	for _, c := range cases {
 		frame, _ := c.Frame()
-		got := tl.sendOne(t, frame)
+		got := tl.sendOne(t, tg, frame)
 		want := map[int][]string{}
 		if c.Expect.Verdict == "forward" {
 			want[int(c.Expect.Port)] = append(want[int(c.Expect.Port)], c.Expect.Packet)
@@ -75,17 +74,17 @@ func TestMirrorOnBMv2(t *testing.T) {
 			}
 		}
 		if !sameOut(got, want) {
-			t.Errorf("case %s: BMv2 sent %v, want %v", c.Name, got, want)
+			t.Errorf("case %s: %s sent %v, want %v", c.Name, tg.name, got, want)
 		}
 	}
 	t.Logf("%d mirror cases: copies made by mirror id %v, sent by backend %v", len(cases), wantCopies, wantSent)
 	for id := range uint16(3) {
-		if n := tl.indexed(ctx, t, pipeline.CounterMirror, int64(id)); n != wantCopies[id] {
+		if n := tl.indexed(ctx, t, tg, pipeline.CounterMirror, int64(id)); n != wantCopies[id] {
 			t.Errorf("mirror_counter[%d] = %d, want %d", id, n, wantCopies[id])
 		}
 	}
 	for _, id := range []uint16{11, 12, 13, 21, 22} {
-		if n := tl.indexed(ctx, t, pipeline.CounterMirrorBackend, int64(id)); n != wantSent[id] {
+		if n := tl.indexed(ctx, t, tg, pipeline.CounterMirrorBackend, int64(id)); n != wantSent[id] {
 			t.Errorf("mirror_backend_counter[%d] = %d, want %d", id, n, wantSent[id])
 		}
 	}
@@ -102,38 +101,38 @@ func TestMirrorOnBMv2(t *testing.T) {
 		u.Type = p4v1.Update_MODIFY
 		stop = append(stop, u)
 	}
-	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{stop}); err != nil {
+	if err := tg.write(ctx, [][]*p4v1.Update{stop}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
 		frame, _ := c.Frame()
-		got := tl.sendOne(t, frame)
+		got := tl.sendOne(t, tg, frame)
 		want := map[int][]string{}
 		if c.Expect.Verdict == "forward" {
 			want[int(c.Expect.Port)] = []string{c.Expect.Packet}
 		}
 		if !sameOut(got, want) {
-			t.Errorf("case %s after the mirror stopped: BMv2 sent %v, want %v", c.Name, got, want)
+			t.Errorf("case %s after the mirror stopped: %s sent %v, want %v", c.Name, tg.name, got, want)
 		}
 	}
-	if n := tl.indexed(ctx, t, pipeline.CounterMirror, 1); n != wantCopies[1] {
+	if n := tl.indexed(ctx, t, tg, pipeline.CounterMirror, 1); n != wantCopies[1] {
 		t.Errorf("mirror_counter[1] = %d after the mirror stopped, want still %d", n, wantCopies[1])
 	}
 }
 
-// sendOne sends frame to BMv2 and returns, by port, the hex of every frame it
-// sent within the next half second (a frame and its copy: BMv2 takes about a
-// millisecond per pass).
-func (tl *testLab) sendOne(t *testing.T, frame []byte) map[int][]string {
+// sendOne sends frame into tg's port 1 and returns, by port, the hex of every
+// frame tg sent within the next 300 ms (a frame and its copy: BMv2 takes
+// about a millisecond per pass).
+func (tl *testLab) sendOne(t *testing.T, tg *target, frame []byte) map[int][]string {
 	t.Helper()
 	tl.rx.take()
-	if err := tl.bmv2.tx.send(1, frame); err != nil {
+	if err := tg.tx.send(1, frame); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	got := map[int][]string{}
 	for _, f := range tl.rx.take() {
-		if f.target == "bmv2" {
+		if f.target == tg.name {
 			got[f.port] = append(got[f.port], hex.EncodeToString(f.data))
 		}
 	}
@@ -157,14 +156,14 @@ func sameOut(a, b map[int][]string) bool {
 	return true
 }
 
-// indexed reads one cell's packet count of an indexed counter from BMv2.
-func (tl *testLab) indexed(ctx context.Context, t *testing.T, name string, index int64) int {
+// indexed reads one cell's packet count of an indexed counter from tg.
+func (tl *testLab) indexed(ctx context.Context, t *testing.T, tg *target, name string, index int64) int {
 	t.Helper()
 	c, err := tl.info.Counter(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ents, err := p4rtest.Read(ctx, tl.bmv2.rt, 1, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
+	ents, err := p4rtest.Read(ctx, tg.rt, 1, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
 		CounterId: c.ID, Index: &p4v1.Index{Index: index}}}})
 	if err != nil || len(ents) != 1 {
 		t.Fatalf("read %s[%d]: %d entities, %v", name, index, len(ents), err)

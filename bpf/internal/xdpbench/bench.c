@@ -38,13 +38,18 @@ struct {
 SEC("xdp")
 int bench_wrapper(struct xdp_md *ctx)
 {
-	__u32 zero = 0, len;
+	__u32 zero = 0, len, cur;
 	struct frame *f = bpf_map_lookup_elem(&bench_frame, &zero);
 
 	if (!f)
 		return XDP_ABORTED;
 	len = f->len;
 	if (len < ETH_HLEN || len > FRAME_MAX)
+		return XDP_ABORTED;
+	/* A run that moved the head (graygw_xdp's mirror prefix) moves it back:
+	 * repetitions share one buffer. */
+	cur = (long)ctx->data_end - (long)ctx->data;
+	if (cur != len && bpf_xdp_adjust_head(ctx, (int)(cur - len)))
 		return XDP_ABORTED;
 	if (bpf_xdp_store_bytes(ctx, 0, f->data, len))
 		return XDP_ABORTED;

@@ -109,6 +109,9 @@ func Run(cfg Config) (*Report, error) {
 	for i, p := range paths {
 		rep.Paths = append(rep.Paths, b.result(p.name, median(got[i]), rep, runs[i]))
 	}
+	if err := b.mirrorPaths(vf, frames, rep); err != nil {
+		return nil, err
+	}
 
 	// Cost against the number of gray rules, over a fixed set of masks.
 	for _, n := range []int{10, 1000, 10000} {
@@ -140,6 +143,41 @@ func Run(cfg Config) (*Report, error) {
 		d.Close()
 	}
 	return rep, nil
+}
+
+// mirrorPaths times a mirrored frame (docs/pipeline.md §10) against a frame
+// of the same set_pool_mirror rule whose VM is not sampled, over the vectors'
+// mirror state: the XDP program's part of a copy (the second backend lookup
+// and the prefix for graygw_tc). The tc program's clone and redirect run on
+// an skb, outside BPF_PROG_TEST_RUN's XDP path, and are not in these figures.
+func (b *bench) mirrorPaths(vf *testvectors.File, frames map[string][]byte, rep *Report) error {
+	ms := vf.States[testvectors.StateMirror]
+	st, err := ms.Model()
+	if err != nil {
+		return err
+	}
+	d, err := load(st)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	paths := []struct{ name, vector string }{
+		{"overlay, mirror rule, VM not sampled (served only)", "mirror_sampled_out"},
+		{"overlay, mirror rule, VM sampled (served + copy, XDP part)", "mirror_sampled_in"},
+	}
+	for _, p := range paths {
+		var ts []float64
+		var total uint64
+		for range b.cfg.Rounds {
+			ns, n, err := b.timeGraygw(d, st, frames[p.vector])
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			ts, total = append(ts, ns), total+n
+		}
+		rep.Paths = append(rep.Paths, b.result(p.name, median(ts), rep, total))
+	}
+	return nil
 }
 
 func (b *bench) result(name string, wrapped float64, rep *Report, runs uint64) Result {
@@ -240,7 +278,8 @@ func apply(d *bpf.Dataplane, st *model.State) error {
 	}
 	for _, g := range st.GrayRules {
 		r := bpf.Rule{RuleMatch: bpf.RuleMatch{Priority: g.Priority, Value: bpf.RuleKey{VIPID: g.VIPID, Flow: g.Match},
-			Mask: bpf.RuleKey{VIPID: g.VIPMask, Flow: g.Mask}}, Action: bpf.RuleAction(g.Action), Pool: g.Pool, Threshold: g.Threshold}
+			Mask: bpf.RuleKey{VIPID: g.VIPMask, Flow: g.Mask}}, Action: bpf.RuleAction(g.Action), Pool: g.Pool, Threshold: g.Threshold,
+			MirrorPool: g.MirrorPool, Sample: g.Sample, MirrorID: g.MirrorID}
 		if err := d.InsertRule(r); err != nil {
 			return err
 		}

@@ -331,8 +331,11 @@ func rule(r model.GrayRule) bpf.Rule {
 		Action: bpf.SetPool, Pool: r.Pool,
 	}
 	br.Value = br.Value.And(br.Mask)
-	if r.Action == model.SplitPool {
+	switch r.Action {
+	case model.SplitPool:
 		br.Action, br.Threshold = bpf.SplitPool, r.Threshold
+	case model.SetPoolMirror:
+		br.Action, br.MirrorPool, br.Sample, br.MirrorID = bpf.SetPoolMirror, r.MirrorPool, r.Sample, r.MirrorID
 	}
 	return br
 }

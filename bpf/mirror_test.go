@@ -1,0 +1,131 @@
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"testing"
+
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+	"github.com/graygw/graygw/testvectors"
+)
+
+// checkMirrorMeta checks what the XDP program passes up for a mirrored frame
+// (docs/xdp.md, "Mirror"): out is the mirror_meta and the served frame, which
+// must be the vector's; the meta must turn it into the vector's copy the way
+// graygw_tc does (tcCopy; the lab tests run the tc program itself), on the
+// copy's port, and the mirror counters count it.
+func checkMirrorMeta(t *testing.T, d *Dataplane, out, wantServed []byte, e testvectors.Expect) {
+	t.Helper()
+	const metaLen = 14 + 32 // MIRROR_PREFIX: an Ethernet header and struct mirror_meta
+	if len(out) != metaLen+len(wantServed) {
+		t.Fatalf("passed up %d bytes, want a %d-byte mirror_meta and the %d-byte served frame", len(out), metaLen, len(wantServed))
+	}
+	meta, served := out[14:metaLen], out[metaLen:]
+	if !bytes.Equal(served, wantServed) {
+		t.Fatalf("served frame differs\n got %x\nwant %x", served, wantServed)
+	}
+	if !bytes.Equal(out[:14], served[:14]) {
+		t.Errorf("prefix Ethernet header %x, want the served frame's %x", out[:14], served[:14])
+	}
+	if got := binary.LittleEndian.Uint32(meta[4:]); got != loIfindex {
+		t.Errorf("served_ifindex %d, want %d (the served port is the ingress here)", got, loIfindex)
+	}
+	wantIf := uint32(1000 + int(e.Copy.Port))
+	if e.Copy.Port == e.Port {
+		wantIf = loIfindex
+	}
+	if got := binary.LittleEndian.Uint32(meta[8:]); got != wantIf {
+		t.Errorf("copy_ifindex %d, want %d (port %d)", got, wantIf, e.Copy.Port)
+	}
+	wantCopy, _ := hex.DecodeString(e.Copy.Packet)
+	if got := tcCopy(served, meta); !bytes.Equal(got, wantCopy) {
+		t.Fatalf("copy from the meta differs\n got %x\nwant %x", got, wantCopy)
+	}
+}
+
+// tcCopy is graygw_tc's rewrite in Go: the served frame into the copy.
+func tcCopy(served, meta []byte) []byte {
+	le := binary.LittleEndian
+	underlay, origDst := le.Uint32(meta[12:]), le.Uint32(meta[16:])
+	origCsum, tos, kind := le.Uint16(meta[2:]), meta[1], meta[0]
+	c := append([]byte(nil), served...)
+	copy(c[0:6], meta[26:32])
+	copy(c[6:12], meta[20:26])
+	ip := c[14:34]
+	binary.BigEndian.PutUint32(ip[16:], underlay)
+	ip[1] = pipeline.MirrorDSCP<<2 | tos&3
+	ip[10], ip[11] = 0, 0
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
+	switch kind & 0x0f {
+	case 1:
+		binary.BigEndian.PutUint16(c[34+16:], model.UpdateChecksum32(origCsum, origDst, underlay))
+	case 2:
+		n := model.UpdateChecksum32(origCsum, origDst, underlay)
+		if n == 0 {
+			n = 0xffff
+		}
+		binary.BigEndian.PutUint16(c[34+6:], n)
+	}
+	return c
+}
+
+// The mirror counters count what the vectors' mirror state says: copies made
+// by mirror id, copies sent by backend; a copy without a backend is counted
+// made, not sent.
+func TestMirrorCounters(t *testing.T) {
+	skipUnlessBPF(t)
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.States[testvectors.StateMirror]
+	ms, err := st.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := openTest(t)
+	applyState(t, d, ms)
+	ports := portsOf(ms)
+	made, sent := map[uint16]uint64{}, map[uint16]uint64{}
+	for _, c := range f.Cases {
+		frame, _ := c.Frame()
+		if c.State != testvectors.StateMirror || len(frame) < minFrame {
+			continue
+		}
+		aimPorts(t, d, ports, int(c.Expect.Port))
+		run(t, d.Program(), frame)
+		if cp := c.Expect.Copy; cp != nil {
+			made[cp.MirrorID]++
+			if cp.Sent {
+				sent[cp.BackendID]++
+			}
+		}
+	}
+	if len(made) == 0 || len(sent) == 0 {
+		t.Fatal("the mirror state's cases make no copy")
+	}
+	for id := range uint16(4) {
+		c, err := d.MirrorCounter(id)
+		if err != nil || c.Packets != made[id] {
+			t.Errorf("mirror_counter[%d] = %d packets (%v), want %d", id, c.Packets, err, made[id])
+		}
+	}
+	for id := range ms.Backends {
+		c, err := d.MirrorBackendCounter(id)
+		if err != nil || c.Packets != sent[id] {
+			t.Errorf("mirror_backend_counter[%d] = %d packets (%v), want %d", id, c.Packets, err, sent[id])
+		}
+	}
+	if _, err := d.MirrorCounter(pipeline.MirrorIDs); err == nil {
+		t.Error("MirrorCounter(MirrorIDs) read a cell beyond the counter")
+	}
+}
