@@ -48,6 +48,8 @@ func (s *Server) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) erro
 			e = s.readCounterEntry(x.CounterEntry, &ents)
 		case *p4v1.Entity_DirectCounterEntry:
 			e = s.readDirectCounterEntry(x.DirectCounterEntry, &ents)
+		case *p4v1.Entity_PacketReplicationEngineEntry:
+			e = s.readPRE(x.PacketReplicationEngineEntry, &ents)
 		case nil:
 			e = errf(codes.InvalidArgument, "read request without an entity (spec §13.2)")
 		default:
@@ -129,8 +131,6 @@ func wildcardOfNothing(e *p4v1.Entity) bool {
 		return x.MeterEntry.GetMeterId() == 0
 	case *p4v1.Entity_DirectMeterEntry:
 		return x.DirectMeterEntry.GetTableEntry().GetTableId() == 0
-	case *p4v1.Entity_PacketReplicationEngineEntry:
-		return true // no multicast groups or clone sessions exist
 	case *p4v1.Entity_ValueSetEntry:
 		return x.ValueSetEntry.GetValueSetId() == 0
 	case *p4v1.Entity_RegisterEntry:

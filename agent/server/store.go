@@ -23,6 +23,7 @@ func newView(s *schema) view {
 	for id := range s.tables {
 		v[id] = map[string]string{}
 	}
+	v[cloneSessions] = map[string]string{}
 	return v
 }
 
@@ -237,9 +238,13 @@ func (s *Server) snapshot(emit func([]byte) error) error {
 	}
 	const chunk = 4096
 	var ops []jop
+	ids := []uint32{cloneSessions}
 	for _, t := range s.schema.order {
-		for k, v := range s.view[t.ID] {
-			ops = append(ops, jop{table: t.ID, key: k, value: &v})
+		ids = append(ids, t.ID)
+	}
+	for _, id := range ids {
+		for k, v := range s.view[id] {
+			ops = append(ops, jop{table: id, key: k, value: &v})
 			if len(ops) == chunk {
 				if err := emit(encodeBatch(ops)); err != nil {
 					return err

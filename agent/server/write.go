@@ -41,6 +41,9 @@ type op struct {
 	cells    bool
 	from, to int
 	journal  int // index in the journaled batch, -1 when not journaled
+	// pre: a clone session op (pre.go), key and val in the cloneSessions
+	// pseudo table.
+	pre bool
 }
 
 // overlay is the view as changed by the prepared updates of one batch.
@@ -146,9 +149,12 @@ func (s *Server) writeSegment(updates []*p4v1.Update, from int, errs []*uerr) in
 			continue
 		}
 		o.idx, o.journal = i, -1
-		if o.t != nil && !o.counterOnly && !o.cells {
+		if o.pre || (o.t != nil && !o.counterOnly && !o.cells) {
 			o.journal = len(jops)
-			j := jop{table: o.t.ID, key: o.key}
+			j := jop{table: cloneSessions, key: o.key}
+			if !o.pre {
+				j.table = o.t.ID
+			}
 			if o.kind != p4v1.Update_DELETE {
 				v := o.val
 				j.value = &v
@@ -230,6 +236,8 @@ func (s *Server) prepare(ov *overlay, u *p4v1.Update) (*op, *uerr) {
 		return s.prepareCounterEntry(typ, ent.CounterEntry)
 	case *p4v1.Entity_DirectCounterEntry:
 		return s.prepareDirectCounterEntry(ov, typ, ent.DirectCounterEntry)
+	case *p4v1.Entity_PacketReplicationEngineEntry:
+		return s.preparePRE(ov, typ, ent.PacketReplicationEngineEntry)
 	case nil:
 		return nil, errf(codes.InvalidArgument, "update without an entity")
 	default:
@@ -241,6 +249,9 @@ func (s *Server) prepare(ov *overlay, u *p4v1.Update) (*op, *uerr) {
 func (s *Server) apply(o *op) *uerr {
 	if o.cells {
 		return s.applyCells(o)
+	}
+	if o.pre {
+		return s.applyPRE(o)
 	}
 	t := o.t
 	_, exists := s.view[t.ID][o.key]
