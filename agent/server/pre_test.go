@@ -16,7 +16,9 @@ func session(id uint32, ports ...uint32) *p4v1.Entity {
 		Type: &p4v1.PacketReplicationEngineEntry_CloneSessionEntry{CloneSessionEntry: cs}}}}
 }
 
-func preUpdate(typ p4v1.Update_Type, e *p4v1.Entity) *p4v1.Update { return &p4v1.Update{Type: typ, Entity: e} }
+func preUpdate(typ p4v1.Update_Type, e *p4v1.Entity) *p4v1.Update {
+	return &p4v1.Update{Type: typ, Entity: e}
+}
 
 // Clone sessions behave as on BMv2: written, read back (all, or one by id),
 // modified, deleted; the usual errors; journaled, so a restart keeps them.
