@@ -216,6 +216,16 @@ func translate(f *testvectors.File, name, p4rt string, device uint64, ifaces map
 		t.Spec.GrayRules = append(t.Spec.GrayRules, rs)
 	}
 
+	// The VNIs the PTF tests move with graygw cutover (60xx): the controller
+	// refuses a cutover of a VNI no tenant owns, so a tenant of the suite's own
+	// owns them. Left out: 6030-6032 and 6070-6079, which the tenant tests give
+	// tenants of their own, and which stay "no tenant" (tenant 0) otherwise.
+	if _, clash := tenantVNIs[ptfTenantID]; clash {
+		return nil, fmt.Errorf("state %s: tenant id %d is the PTF suite's own (ptf-vpcs)", name, ptfTenantID)
+	}
+	tid := int64(ptfTenantID)
+	t.Spec.Tenants = append(t.Spec.Tenants, intent.TenantSpec{Name: "ptf-vpcs", ID: &tid, VNIs: ptfTenantVNIs()})
+
 	gw := intent.GatewaySpec{Name: "gw1", P4Runtime: p4rt, DeviceID: device, BGPNextHop: "10.1.0.1", Ports: map[int64]intent.PortSpec{}}
 	for port, mac := range portMAC {
 		ifname := ifaces[port]
@@ -492,4 +502,19 @@ func rulePriority(s *model.State, i int) int64 {
 		return -1
 	}
 	return int64(s.GrayRules[i].Priority)
+}
+
+// ptfTenantID owns the VNIs the PTF tests cut over (ptfTenantVNIs); the tests
+// know it as graygw.PTF_TENANT.
+const ptfTenantID = 600
+
+func ptfTenantVNIs() []int64 {
+	var vnis []int64
+	for v := int64(6001); v <= 6099; v++ {
+		if (v >= 6030 && v <= 6032) || (v >= 6070 && v <= 6079) {
+			continue
+		}
+		vnis = append(vnis, v)
+	}
+	return vnis
 }

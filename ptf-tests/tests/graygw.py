@@ -58,6 +58,9 @@ PORTS = (1, 2, 3)
 VIP1, VIP2 = "10.255.0.1", "10.255.0.2"
 BASE_POOL, GRAY_POOL = 1, 2  # pool-1 (base: be-11, be-12, be-13), pool-2 (gray: be-21, be-22)
 HV = "10.1.0.10"  # the hypervisor (VTEP) the overlay frames come from
+# The tenant the baseline intent gives VNIs 6001-6099 but 6030-6032 and
+# 6070-6079 (ptfctl intent: ptfTenantID), the VNIs the tests cut over.
+PTF_TENANT = 600
 PORT_MAC = {1: "02:00:00:00:01:01", 2: "02:00:00:00:02:02", 3: "02:00:00:00:03:03"}
 
 

@@ -33,7 +33,7 @@ class HashKeyAndBucket(gg.GatewayTest):
     def runTest(self):
         fl = flows(40)
         ds, outs = self.check_batch(frames(fl))
-        tenant = 0  # VNI 6020 belongs to no tenant
+        tenant = gg.PTF_TENANT  # VNI 6020's tenant in the baseline
         for (v, s, d, p, sp, dp), dec in zip(fl, ds):
             key = gg.flow_key(v, tenant, s, d, PROTO[p], sp, dp)
             crc, bucket = gg.bucket(key)

@@ -4,7 +4,8 @@ Each test moves traffic with the operator's own commands (graygw cutover,
 rollback) and checks on the wire which pool each frame reaches: the base pool
 (pool-1: be-11 and be-12 behind port 1, be-13 behind port 2) or the gray pool
 (pool-2: be-21 and be-22 behind port 3). VNIs 6001-6099 are not named by the
-baseline's rules.
+baseline's rules; the baseline gives them a tenant (graygw.PTF_TENANT), since the
+controller refuses a cutover of a VNI no tenant owns.
 """
 
 import graygw as gg
