@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,13 +69,7 @@ type Service struct {
 
 	probes *probe.Station // nil without a probe host
 
-	runner *rollout.Runner
-	// rolloutMu serializes the rollout calls that act, and stopRollouts.
-	rolloutMu       sync.Mutex
-	rolloutsStopped bool
-	stopped         chan struct{} // closed by stopRollouts: watches end
-	actorMu         sync.Mutex
-	rolloutActors   map[string]string // plan name -> "rollout NAME (started by WHO)"
+	rollouts *rollout.Control
 }
 
 // New returns a service over cfg.Store and cfg.Engine. Call Start before serving.
@@ -88,7 +81,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, changes: changes, stopped: make(chan struct{}), rolloutActors: map[string]string{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, changes: changes}
 	if cfg.Probe != nil {
 		s.probes = &probe.Station{Host: cfg.Probe, InForce: func() *intent.Intent { in, _ := cfg.Engine.Intent(); return in },
 			Compile: func(in *intent.Intent) (*compile.Result, error) {
@@ -104,8 +97,8 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	s.runner = rollout.NewRunner(change.Rollouts{Changes: changes, Prober: s.probeVIP, Actor: s.rolloutActor},
-		rollout.ControllerStore{Store: cfg.Store}, rollout.Options{})
+	s.rollouts = rollout.NewControl(change.Rollouts{Changes: changes, Prober: s.probeVIP, Actor: func() string { return s.rollouts.Actor() }},
+		rollout.ControllerStore{Store: cfg.Store}, cfg.Logger)
 	return s, nil
 }
 
@@ -126,7 +119,7 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 	}
 	err := s.changes.Start(ctx)
-	s.recoverRollout(ctx)
+	s.rollouts.Recover(ctx)
 	return err
 }
 
@@ -141,7 +134,7 @@ func (s *Service) Seed(ctx context.Context, doc []byte, actor string) (bool, err
 // is stopped first, where it is (its step in flight stays recorded, for the
 // next controller process to report), and rollout watches end.
 func (s *Service) Drain() {
-	s.stopRollouts()
+	s.rollouts.Stop()
 	s.changes.Drain()
 }
 

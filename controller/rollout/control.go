@@ -1,0 +1,164 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// ErrStopped: the controller is draining; its rollouts are stopped (the next
+// controller process reports and resumes them).
+var ErrStopped = errors.New("controller draining: rollouts are stopped (the next controller process reports and resumes them)")
+
+// Control runs the controller's rollouts: one Runner over the controller (the
+// change pipeline in process) and its store, who started each rollout (its
+// changes are recorded as "rollout NAME (started by WHO)"), and the stop of a
+// draining process. The calls that act are serialized.
+type Control struct {
+	ctrl   Controller
+	runner *Runner
+	log    *slog.Logger
+
+	mu      sync.Mutex // serializes the calls that act, and Stop
+	stopped bool
+	done    chan struct{} // closed by Stop: watches end
+
+	actorMu sync.Mutex
+	actors  map[string]string // plan name -> "rollout NAME (started by WHO)"
+}
+
+// NewControl returns the rollouts of ctrl, whose progress store keeps.
+func NewControl(ctrl Controller, store Store, log *slog.Logger) *Control {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Control{ctrl: ctrl, runner: NewRunner(ctrl, store, Options{}), log: log, done: make(chan struct{}),
+		actors: map[string]string{}}
+}
+
+// Actor is who the current rollout's changes are recorded as: "rollout NAME
+// (started by WHO)", or "rollout NAME" for a rollout a restarted controller
+// resumed ("rollout" when there is none).
+func (c *Control) Actor() string {
+	p, err := c.runner.Status()
+	if err != nil {
+		return "rollout"
+	}
+	c.actorMu.Lock()
+	defer c.actorMu.Unlock()
+	if a := c.actors[p.Plan.Name]; a != "" {
+		return a
+	}
+	return "rollout " + p.Plan.Name
+}
+
+// Recover loads the rollout an earlier process left: a running one is
+// reported paused at the step it was in (Runner.Recover). It logs what it
+// found.
+func (c *Control) Recover(ctx context.Context) {
+	p, err := c.runner.Recover(ctx)
+	switch {
+	case errors.Is(err, ErrNoRollout):
+	case err != nil:
+		c.log.Error("rollout: the stored progress cannot be used", "err", err)
+	default:
+		c.log.Info("rollout recovered from the store", "rollout", p.Plan.Name, "state", p.State, "step", p.Step,
+			"total", p.Total, "message", p.Message)
+	}
+}
+
+// Stop makes the calls that act refuse (ErrStopped), ends the watches, and
+// stops the rollout goroutine where it is: the step in flight stays recorded
+// as it is, for the next process to report and resume.
+func (c *Control) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	close(c.done)
+	c.runner.Close()
+}
+
+// Start starts a rollout of spec, started by actor (Runner.Start), or with dry
+// only checks it (Check).
+func (c *Control) Start(ctx context.Context, spec *PlanSpec, dry bool, actor string) (*Progress, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil, ErrStopped
+	}
+	if dry {
+		return Check(ctx, c.ctrl, spec)
+	}
+	c.actorMu.Lock()
+	c.actors[spec.Name] = fmt.Sprintf("rollout %s (started by %s)", spec.Name, actor)
+	c.actorMu.Unlock()
+	p, err := c.runner.Start(ctx, spec)
+	if err == nil {
+		c.log.Info("rollout started", "rollout", spec.Name, "steps", p.Total, "actor", actor)
+	}
+	return p, err
+}
+
+// Status returns the current rollout's progress (Runner.Status).
+func (c *Control) Status() (*Progress, error) { return c.runner.Status() }
+
+// Pause pauses the current rollout after its step (Runner.Pause).
+func (c *Control) Pause(ctx context.Context, actor string) (*Progress, error) {
+	return c.act(ctx, "pause", actor, c.runner.Pause)
+}
+
+// Resume resumes the current rollout (Runner.Resume).
+func (c *Control) Resume(ctx context.Context, actor string) (*Progress, error) {
+	return c.act(ctx, "resume", actor, c.runner.Resume)
+}
+
+// Abort aborts the current rollout (Runner.Abort).
+func (c *Control) Abort(ctx context.Context, actor string) (*Progress, error) {
+	return c.act(ctx, "abort", actor, c.runner.Abort)
+}
+
+func (c *Control) act(ctx context.Context, what, actor string, act func(context.Context) (*Progress, error)) (*Progress, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil, ErrStopped
+	}
+	p, err := act(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("rollout "+what, "rollout", p.Plan.Name, "state", p.State, "step", p.Step, "actor", actor)
+	return p, nil
+}
+
+// Watch calls send with the current progress and every update while the
+// rollout runs; it returns nil once it no longer runs, send's error, ctx's, or
+// ErrStopped when Stop ends it.
+func (c *Control) Watch(ctx context.Context, send func(*Progress) error) error {
+	ch, cancel := c.runner.Subscribe()
+	defer cancel()
+	p, err := c.runner.Status()
+	if err != nil {
+		return err
+	}
+	for {
+		if err := send(p); err != nil {
+			return err
+		}
+		if p.State != StateRunning {
+			return nil
+		}
+		select {
+		case p = <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return ErrStopped
+		}
+	}
+}
