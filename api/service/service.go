@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +71,9 @@ type Service struct {
 	probes *probe.Station // nil without a probe host
 
 	rollouts *rollout.Control
+
+	drainOnce sync.Once
+	stopped   chan struct{} // closed by Drain: streams end
 }
 
 // New returns a service over cfg.Store and cfg.Engine. Call Start before serving.
@@ -81,7 +85,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, changes: changes}
+	s := &Service{cfg: cfg, log: cfg.Logger, changes: changes, stopped: make(chan struct{})}
 	if cfg.Probe != nil {
 		s.probes = &probe.Station{Host: cfg.Probe, InForce: func() *intent.Intent { in, _ := cfg.Engine.Intent(); return in },
 			Compile: func(in *intent.Intent) (*compile.Result, error) {
@@ -132,9 +136,11 @@ func (s *Service) Seed(ctx context.Context, doc []byte, actor string) (bool, err
 // Drain makes the service refuse every further change (UNAVAILABLE), after the
 // change in flight, if any, is complete. Reads keep working. A running rollout
 // is stopped first, where it is (its step in flight stays recorded, for the
-// next controller process to report), and rollout watches end.
+// next controller process to report), and rollout watches and speaker policy
+// streams end.
 func (s *Service) Drain() {
 	s.rollouts.Stop()
+	s.drainOnce.Do(func() { close(s.stopped) })
 	s.changes.Drain()
 }
 
