@@ -107,8 +107,8 @@ func New(cfg Config) (*Service, error) {
 }
 
 // RolloutCollector returns the rollout runner's Prometheus metrics
-// (rollout.Runner.Collector).
-func (s *Service) RolloutCollector() prometheus.Collector { return s.runner.Collector() }
+// (rollout.Control.Collector).
+func (s *Service) RolloutCollector() prometheus.Collector { return s.rollouts.Collector() }
 
 // Start puts the stored intent in force, if there is one, reads the drained
 // gateways (with BGP) and recovers the rollout an earlier process left (a

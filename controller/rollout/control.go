@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrStopped: the controller is draining; its rollouts are stopped (the next
@@ -162,3 +164,6 @@ func (c *Control) Watch(ctx context.Context, send func(*Progress) error) error {
 		}
 	}
 }
+
+// Collector returns the rollouts' Prometheus metrics (Runner.Collector).
+func (c *Control) Collector() prometheus.Collector { return c.runner.Collector() }
