@@ -19,7 +19,7 @@ type haConfig struct {
 	// ID names this replica to the others (default: the host name).
 	ID string `yaml:"id"`
 	// TTL is the leadership lease (default 2s, whole seconds): how long a dead
-	// leader blocks the election. A leader stops at TTL/2 without etcd.
+	// leader blocks the election. A leader stops at 3/4 of it without etcd.
 	TTL Duration `yaml:"ttl"`
 }
 

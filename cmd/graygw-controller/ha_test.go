@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,5 +183,171 @@ func TestHANeedsEtcd(t *testing.T) {
 	if code := run([]string{"--config", path}, &out, &out, nil, nil); code != 2 ||
 		!strings.Contains(out.String(), "ha: needs store: {etcd: ...}") || !strings.Contains(out.String(), "ha.ttl: 1.5s") {
 		t.Fatalf("exit %d: %s", code, out.String())
+	}
+}
+
+// largeIntent is intentText's gateway with pools pools of two backends each,
+// one VIP and one gray rule per pool: pools x 4096 backend_select entries.
+func largeIntent(addr string, pools int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\ngateways:\n  - name: gw1\n    p4runtime: %s\n    device_id: 1\n    bgp_next_hop: 10.1.0.1\n"+
+		"    ports:\n      2: {interface: p2, mac: \"02:00:00:00:01:02\"}\n"+
+		"vips:\n  - {name: vpc, id: 1, address: 10.255.0.1, default_pool: p1}\npools:\n", addr)
+	for i := 1; i <= pools; i++ {
+		cluster := "gray"
+		if i == 1 {
+			cluster = "base"
+		}
+		fmt.Fprintf(&b, "  - name: p%d\n    id: %d\n    cluster: %s\n    backends:\n", i, i, cluster)
+		for j := 0; j < 2; j++ {
+			fmt.Fprintf(&b, "      - {name: b%d-%d, id: %d, underlay_ip: 10.%d.%d.%d, mac: \"02:00:00:00:%02x:%02x\", port: 2}\n",
+				i, j, i*10+j, 2+j, i/256, i%256+1, i, j)
+		}
+	}
+	b.WriteString("gray_rules:\n")
+	for i := 2; i <= pools; i++ {
+		fmt.Fprintf(&b, "  - name: r%d\n    match: {vip: vpc, vni: 5001, src: 10.0.%d.5}\n    pool: p%d\n", i, i, i)
+	}
+	return b.String()
+}
+
+// midWrite is a Memory dataplane whose bucket writes, once armed, let after
+// more through and hold the next until opened: a leader killed in the middle
+// of writing a change.
+type midWrite struct {
+	*dataplane.Memory
+	mu      sync.Mutex
+	armed   bool
+	n, cap  int
+	reached chan struct{}
+	release chan struct{}
+	opened  sync.Once
+}
+
+func (m *midWrite) SetBuckets(pool, first uint16, backends []uint16) error {
+	m.hold()
+	return m.Memory.SetBuckets(pool, first, backends)
+}
+
+func (m *midWrite) SetBucket(pool, bucket, backend uint16) error {
+	m.hold()
+	return m.Memory.SetBucket(pool, bucket, backend)
+}
+
+func (m *midWrite) arm(after int) {
+	m.mu.Lock()
+	m.armed, m.cap = true, after
+	m.mu.Unlock()
+}
+
+func (m *midWrite) hold() {
+	m.mu.Lock()
+	if !m.armed {
+		m.mu.Unlock()
+		return
+	}
+	m.n++
+	n := m.n
+	m.mu.Unlock()
+	if n == m.cap+1 {
+		close(m.reached)
+	}
+	if n > m.cap {
+		<-m.release
+	}
+}
+
+func (m *midWrite) open() { m.opened.Do(func() { close(m.release) }) }
+
+// TestHAFailoverDuringALargeApply: the leader is SIGKILLed in the middle of
+// writing a large change to the gateway (40 pools, 160k entries); the other
+// replica takes over and brings the gateway to the committed version whole:
+// the change is never left half written.
+func TestHAFailoverDuringALargeApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: writes some 160k entries")
+	}
+	cl := etcdlab.Start(t, 3, false)
+	g := &midWrite{Memory: dataplane.NewMemory(dataplane.Limits{}), reached: make(chan struct{}), release: make(chan struct{})}
+	defer g.open()
+	addr := startAgent(t, g)
+	dir := t.TempDir()
+	intentFile := writeIntent(t, addr)
+	replica := func(id string) (args []string, sock string) {
+		cfg := filepath.Join(dir, id+".yaml")
+		text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /big/\nha: {id: %s, ttl: 2s}\n", strings.Join(cl.Endpoints(), ", "), id)
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sock = filepath.Join(dir, id+".sock")
+		return []string{"--config", cfg, "--listen-unix", sock, "--intent", intentFile, "--election-id", "7"}, sock
+	}
+	argsA, sockA := replica("a")
+	argsB, sockB := replica("b")
+	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
+	ca := api(t, sockA)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, ok := inSync(sockA, ca); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica a never led and synced")
+		}
+	}
+	startChild(t, filepath.Join(dir, "b.log"), argsB...)
+
+	const pools, after = 40, 10
+	g.arm(after)
+	resp, err := ca.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: largeIntent(addr, pools), Options: &graygwv1.ChangeOptions{Actor: "t"}})
+	if err != nil || !resp.GetResult().GetApplied() {
+		t.Fatalf("large apply: %v %v", resp, err)
+	}
+	start := time.Now()
+	select {
+	case <-g.reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the leader never wrote the change")
+	}
+	killed := time.Now()
+	a.cmd.Process.Kill()
+	g.open() // the dead leader's write in flight ends; the new leader's go through
+	t.Logf("leader SIGKILLed %s into the apply, its bucket write %d held", killed.Sub(start).Round(time.Millisecond), after+1)
+
+	cb := api(t, sockB)
+	var gs *graygwv1.GatewayStatus
+	for ok := false; !ok; time.Sleep(20 * time.Millisecond) {
+		gs, ok = inSync(sockB, cb)
+		if ok && gs.GetVersion() != 2 {
+			ok = false
+		}
+		if time.Since(killed) > 60*time.Second {
+			t.Fatal("the new leader never brought the gateway to version 2")
+		}
+	}
+	t.Logf("new leader in sync at version 2 %s after the kill, having written %d entries",
+		time.Since(killed).Round(time.Millisecond), gs.GetEntriesWritten())
+
+	// The gateway holds version 2 whole: every pool's 4096 buckets.
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rs, err := p4v1.NewP4RuntimeClient(conn).Read(context.Background(), &p4v1.ReadRequest{DeviceId: 1, Entities: []*p4v1.Entity{
+		{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: 0x02000005}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		r, err := rs.Recv()
+		if err != nil {
+			break
+		}
+		n += len(r.GetEntities())
+	}
+	if n != pools*4096 {
+		t.Errorf("the gateway holds %d backend_select entries, want %d (version 2 whole)", n, pools*4096)
 	}
 }

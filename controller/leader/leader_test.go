@@ -100,8 +100,8 @@ func TestOneLeaderAndNewerTermsPreempt(t *testing.T) {
 }
 
 // TestLeaderStepsDownBeforeItsLeaseRunsOut: a leader that loses etcd's quorum
-// is told to stop (Done) at TTL/2 without an answer, before its lease could
-// run out at the server; nobody is elected without a quorum; with the quorum
+// is told to stop (Done) at 3/4 of the TTL without an answer, before its
+// lease could run out at the server; nobody is elected without a quorum; with the quorum
 // back a replica is elected with a larger term.
 func TestLeaderStepsDownBeforeItsLeaseRunsOut(t *testing.T) {
 	c := etcdlab.Start(t, 3, false)
