@@ -43,10 +43,10 @@ fi
 echo "== P4: $(($(date +%s) - start))s so far"
 
 echo "== go vet"
-go vet ./...
+go vet ./... || failed+=("go vet")
 echo "== go test"
 # -p 1: the namespace tests attach XDP and create links; run packages one at a time.
-go test -count=1 -p 1 -timeout 15m ./...
+go test -count=1 -p 1 -timeout 15m ./... || failed+=("go test")
 echo "== go: $(($(date +%s) - start))s so far"
 
 if [ -x ptf-tests/run.sh ]; then

@@ -165,7 +165,8 @@ class Lab:
 
     def pick_target(self):
         want = self.args.target
-        have_bmv2 = shutil.which("simple_switch_grpc") is not None and os.path.exists(self.args.bmv2_json)
+        self.bmv2_bin = find_bmv2()
+        have_bmv2 = self.bmv2_bin is not None and os.path.exists(self.args.bmv2_json)
         if want == "bmv2" and not have_bmv2:
             raise SystemExit("graygw-mininet: --target bmv2 needs simple_switch_grpc and %s" % self.args.bmv2_json)
         if want == "auto":
@@ -302,7 +303,7 @@ class Lab:
             device_configs = ""
         else:
             log("gateway: simple_switch_grpc (BMv2) on p1 p2 p3, program pushed by the controller")
-            self.start("bmv2", gw, ["simple_switch_grpc", "--no-p4", "--device-id", "1", "-i", "1@p1", "-i", "2@p2", "-i", "3@p3",
+            self.start("bmv2", gw, [self.bmv2_bin, "--no-p4", "--device-id", "1", "-i", "1@p1", "-i", "2@p2", "-i", "3@p3",
                                     "--", "--grpc-server-addr", P4RT])
             device_configs = "device_configs: {gw1: %s}" % os.path.abspath(self.args.bmv2_json)
         host, port = P4RT.split(":")
@@ -452,6 +453,16 @@ def clean():
         shutil.rmtree(st["work"], ignore_errors=True)
         os.remove(path)
     log("clean: %d leftover processes stopped" % n)
+
+
+def find_bmv2():
+    """simple_switch_grpc on PATH, else under $P4TOOLS/bin or /opt/p4tools/bin
+    (where scripts/p4tools.sh installs the bundle); None when absent."""
+    found = shutil.which("simple_switch_grpc")
+    for d in (os.environ.get("P4TOOLS"), "/opt/p4tools"):
+        if found is None and d and os.access(os.path.join(d, "bin", "simple_switch_grpc"), os.X_OK):
+            found = os.path.join(d, "bin", "simple_switch_grpc")
+    return found
 
 
 def main():
