@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -54,6 +55,7 @@ func packKey(k RuleKey) (addr, ids, ports uint64) {
 type tssFilter struct {
 	refs  map[uint32]uint32 // bit -> groups hashing to it
 	words []uint64          // what tss_filter holds
+	mem   *ebpf.Memory      // tss_filter's value, written one word at a time
 }
 
 func newTSSFilter() tssFilter {
@@ -67,8 +69,8 @@ func (d *Dataplane) filterAdd(maskID uint32, v RuleKey) error {
 	b := filterBit(maskID, v)
 	if f.refs[b] == 0 {
 		w := f.words[b/64] | 1<<(b%64)
-		if err := d.objs.TssFilter.Update(b/64, w, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("bpf: tss_filter: %w", err)
+		if err := f.write(b/64, w); err != nil {
+			return err
 		}
 		f.words[b/64] = w
 	}
@@ -88,9 +90,33 @@ func (d *Dataplane) filterRemove(maskID uint32, v RuleKey) {
 	}
 	delete(f.refs, b)
 	w := f.words[b/64] &^ (1 << (b % 64))
-	if err := d.objs.TssFilter.Update(b/64, w, ebpf.UpdateAny); err == nil {
+	if err := f.write(b/64, w); err == nil {
 		f.words[b/64] = w
 	}
+}
+
+// write stores word i of tss_filter: one aligned 8-byte copy through the
+// mapping (cilium/ebpf's Memory: Go's copy moves aligned words whole).
+func (f *tssFilter) write(i uint32, w uint64) error {
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], w)
+	if _, err := f.mem.WriteAt(b[:], int64(i)*8); err != nil {
+		return fmt.Errorf("bpf: tss_filter: %w", err)
+	}
+	return nil
+}
+
+// read returns tss_filter's words.
+func (f *tssFilter) read() ([]uint64, error) {
+	b := make([]byte, filterWords*8)
+	if _, err := f.mem.ReadAt(b, 0); err != nil {
+		return nil, fmt.Errorf("bpf: tss_filter: %w", err)
+	}
+	w := make([]uint64, filterWords)
+	for i := range w {
+		w[i] = binary.NativeEndian.Uint64(b[i*8:])
+	}
+	return w, nil
 }
 
 // rebuildFilter recounts the groups of the rebuilt rules. With orOnly it
@@ -100,6 +126,13 @@ func (d *Dataplane) filterRemove(maskID uint32, v RuleKey) {
 func (d *Dataplane) rebuildFilter(orOnly bool) error {
 	f := &d.tss.filter
 	f.refs = map[uint32]uint32{}
+	if f.mem == nil {
+		mem, err := d.objs.TssFilter.Memory()
+		if err != nil {
+			return fmt.Errorf("bpf: tss_filter: %w", err)
+		}
+		f.mem = mem
+	}
 	want := make([]uint64, filterWords)
 	for _, m := range d.tss.masks {
 		for v := range m.groups {
@@ -108,9 +141,9 @@ func (d *Dataplane) rebuildFilter(orOnly bool) error {
 			want[b/64] |= 1 << (b % 64)
 		}
 	}
-	have, err := readArray64(d.objs.TssFilter, filterWords)
+	have, err := f.read()
 	if err != nil {
-		return fmt.Errorf("bpf: rebuild tss_filter: %w", err)
+		return fmt.Errorf("bpf: rebuild: %w", err)
 	}
 	for i := range want {
 		w := want[i]
@@ -118,8 +151,8 @@ func (d *Dataplane) rebuildFilter(orOnly bool) error {
 			w |= have[i]
 		}
 		if w != have[i] {
-			if err := d.objs.TssFilter.Update(uint32(i), w, ebpf.UpdateAny); err != nil {
-				return fmt.Errorf("bpf: rebuild tss_filter: %w", err)
+			if err := f.write(uint32(i), w); err != nil {
+				return fmt.Errorf("bpf: rebuild: %w", err)
 			}
 		}
 		f.words[i] = w

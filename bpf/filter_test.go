@@ -3,13 +3,10 @@
 package bpf
 
 import (
-	"errors"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/cilium/ebpf"
 
 	"github.com/graygw/graygw/pipeline"
 )
@@ -30,7 +27,7 @@ func wantFilter(d *Dataplane) []uint64 {
 // installed groups, and every gray_rules entry has its bit.
 func checkFilter(t *testing.T, d *Dataplane, when string) {
 	t.Helper()
-	have, err := readArray64(d.objs.TssFilter, filterWords)
+	have, err := d.tss.filter.read()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,13 +62,13 @@ func TestFilterBitMatchesProgram(t *testing.T) {
 	m := d.tss.masks[r.Mask]
 	b := filterBit(m.id, r.Value.And(r.Mask))
 	w := d.tss.filter.words[b/64]
-	if err := d.objs.TssFilter.Update(b/64, w&^(1<<(b%64)), ebpf.UpdateAny); err != nil {
+	if err := d.tss.filter.write(b/64, w&^(1<<(b%64))); err != nil {
 		t.Fatal(err)
 	}
 	if got := decide(t, d, frame); got == gray || !strings.HasPrefix(got, "to 10.2.") {
 		t.Fatalf("with the rule's bit cleared: %s, want the base pool (not %s)", got, gray)
 	}
-	if err := d.objs.TssFilter.Update(b/64, w, ebpf.UpdateAny); err != nil {
+	if err := d.tss.filter.write(b/64, w); err != nil {
 		t.Fatal(err)
 	}
 	if got := decide(t, d, frame); got != gray {
@@ -128,10 +125,10 @@ func TestFilterTracksRules(t *testing.T) {
 		stray++
 	}
 	w := d.tss.filter.words
-	if err := d.objs.TssFilter.Update(need/64, w[need/64]&^(1<<(need%64)), ebpf.UpdateAny); err != nil {
+	if err := d.tss.filter.write(need/64, w[need/64]&^(1<<(need%64))); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.objs.TssFilter.Update(stray/64, w[stray/64]|1<<(stray%64), ebpf.UpdateAny); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := d.tss.filter.write(stray/64, w[stray/64]|1<<(stray%64)); err != nil {
 		t.Fatal(err)
 	}
 	d.Close()
@@ -143,7 +140,7 @@ func TestFilterTracksRules(t *testing.T) {
 		}
 	}
 	checkFilter(t, d, "after deleting every rule")
-	if have, _ := readArray64(d.objs.TssFilter, filterWords); slices.ContainsFunc(have, func(w uint64) bool { return w != 0 }) {
+	if have, _ := d.tss.filter.read(); slices.ContainsFunc(have, func(w uint64) bool { return w != 0 }) {
 		t.Fatal("bits left with no rules")
 	}
 }

@@ -95,14 +95,16 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 	__u64 addr = (__u64)f->src << 32 | f->dst;
 	__u64 ids = (__u64)(f->vni | (__u32)f->proto << 24) << 32 | (__u32)vip_id << 16 | f->tenant;
 	__u64 ports = (__u64)((__u32)f->sport << 16 | f->dport) << 32;
-	__u32 zero = 0, best = 0, n, bit, word;
+	__u32 zero = 0, best = 0, n, bit;
+	struct tss_filter *filter;
 	struct tss_key k = {};
 	struct mask_table *t;
 	struct rule_value *r;
-	__u64 a, d, p, *w;
+	__u64 a, d, p;
 
 	t = bpf_map_lookup_elem(&gray_masks, &zero);
-	if (!t)
+	filter = bpf_map_lookup_elem(&tss_filter, &zero);
+	if (!t || !filter)
 		return 0;
 	n = *(volatile __u32 *)&t->len;
 	for (__u32 i = 0; i < MAX_MASKS && i < n; i++) {
@@ -114,9 +116,7 @@ static __always_inline __u32 best_rule(__u16 vip_id, const struct flow *f, struc
 		d = ids & m->ids_mask;
 		p = ports & m->ports_mask;
 		bit = tss_bit(a, d, p, m->mask_id);
-		word = bit >> 6;
-		w = bpf_map_lookup_elem(&tss_filter, &word);
-		if (!w || !(*w & (1ULL << (bit & 63))))
+		if (!(filter->words[bit >> 6] & (1ULL << (bit & 63))))
 			continue; /* no rule of this mask can match */
 		k.addr = a;
 		k.ids = d;

@@ -104,6 +104,11 @@ type graygwRuleValue struct {
 	MirrorId   uint16
 }
 
+type graygwTssFilter struct {
+	_     structs.HostLayout
+	Words [16384]uint64
+}
+
 type graygwTssKey struct {
 	_      structs.HostLayout
 	Addr   uint64

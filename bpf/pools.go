@@ -265,9 +265,6 @@ func (d *Dataplane) Buckets(pool uint16) (ids []uint16, ok []bool, err error) {
 // readArray reads entries 0..n-1 of an array map of u32 values, in batches.
 func readArray(m *ebpf.Map, n int) ([]uint32, error) { return readArrayOf[uint32](m, n) }
 
-// readArray64 reads entries 0..n-1 of an array map of u64 values, in batches.
-func readArray64(m *ebpf.Map, n int) ([]uint64, error) { return readArrayOf[uint64](m, n) }
-
 func readArrayOf[V uint32 | uint64](m *ebpf.Map, n int) ([]V, error) {
 	keys, vals := make([]uint32, n), make([]V, n)
 	var cur ebpf.MapBatchCursor

@@ -26,9 +26,12 @@ const (
 	// gray_masks entries carry packed mask words. 4: pool_slot words carry the
 	// pool's hash mask above the slot (same sizes as 3). 5: gray_rules keys
 	// packed in 24 bytes (was 28). 6: backend_ver and backend_cells added;
-	// packets no longer read backends. 7: gray_masks an array of positions
-	// (was one hash entry holding the list), mask_max added.
-	ABI = 8
+	// packets no longer read backends. 7: gray_masks one memory-mapped array
+	// value by mask position (was one hash entry holding the list);
+	// rule_index, rule_cells, tenant_dir, tenant_pages added. 8: rule_value
+	// mirror fields, mirror counters. 9: tss_filter one memory-mapped value
+	// (was an array of words).
+	ABI = 9
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

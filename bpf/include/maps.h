@@ -79,15 +79,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } gray_rules SEC(".maps");
 
-/* tss_filter: bit tss_bit(mask id, masked key) is set while gray_rules may
- * hold that key (a Bloom filter; the loader sets a bit before it inserts and
- * clears it after it deletes). Lets a packet skip the hash lookup of a mask
- * none of whose rules can match. */
+/* tss_filter: key 0 -> the words of a Bloom filter: bit tss_bit(mask id,
+ * masked key) is set while gray_rules may hold that key (the loader sets a
+ * bit before it inserts and clears it after it deletes). Lets a packet skip
+ * the lookup of a mask none of whose rules can match. One value, so a packet
+ * looks it up once, not per mask; memory-mapped, so the loader writes one
+ * word in place. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, TSS_FILTER_WORDS);
+	__type(value, struct tss_filter);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tss_filter SEC(".maps");
 

@@ -91,6 +91,11 @@ struct mirror_meta {
 	__u8 dmac[6];
 };
 
+/* tss_filter's one value: the Bloom filter's words. */
+struct tss_filter {
+	__u64 words[TSS_FILTER_WORDS];
+};
+
 /* rule_cells value: a gray_rules key and its value, for a key alone in its
  * rule_index slot (the packet compares the key, then takes the value). */
 struct rule_cell {
