@@ -19,6 +19,7 @@ import (
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/controller/bgp/announce"
+	"github.com/graygw/graygw/controller/failover"
 	"github.com/graygw/graygw/controller/health"
 	"github.com/graygw/graygw/controller/probe"
 )
@@ -154,6 +155,16 @@ type healthConfig struct {
 	// Port).
 	Mode string `yaml:"mode"`
 	Port int    `yaml:"port"`
+	// HoldDown and MaxChangesPerMinute damp health failover in the pools
+	// that ask for it (health_failover: true; controller/failover defaults
+	// when 0).
+	HoldDown            Duration `yaml:"holdDown"`
+	MaxChangesPerMinute int      `yaml:"maxChangesPerMinute"`
+}
+
+// failover is the health failover's damping.
+func (h *healthConfig) failover() failover.Config {
+	return failover.Config{HoldDown: time.Duration(h.HoldDown), MaxChangesPerMinute: h.MaxChangesPerMinute}
 }
 
 func (h *healthConfig) config() health.Config {
@@ -169,6 +180,12 @@ func (h *healthConfig) validate() []string {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			problems = append(problems, "health."+strings.TrimPrefix(strings.TrimSpace(line), health.ErrInvalidConfig.Error()+": "))
 		}
+	}
+	if h.HoldDown < 0 {
+		problems = append(problems, "health.holdDown: negative")
+	}
+	if h.MaxChangesPerMinute < 0 {
+		problems = append(problems, "health.maxChangesPerMinute: negative")
 	}
 	return problems
 }

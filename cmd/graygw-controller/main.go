@@ -18,6 +18,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -41,6 +42,7 @@ import (
 	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/failover"
 	"github.com/graygw/graygw/controller/health"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/leader"
@@ -392,6 +394,16 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		fctx, stopFollow := context.WithCancel(context.Background())
 		defer stopFollow()
 		go checker.Follow(fctx, eng)
+		// Health failover in the pools that ask for it (health_failover).
+		go failover.Run(fctx, c.Health.failover(), func() map[netip.Addr]bool {
+			down := map[netip.Addr]bool{}
+			for _, st := range checker.Statuses() {
+				if !st.Up() {
+					down[st.Addr] = true
+				}
+			}
+			return down
+		}, eng, log, nil)
 		hc := checker.Config()
 		log.Info("backend health checking", "mode", hc.Mode, "interval", hc.Interval.String(), "timeout", hc.Timeout.String(),
 			"rise", hc.Rise, "fall", hc.Fall)

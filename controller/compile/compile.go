@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/graygw/graygw/controller/failover"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/maglev"
 	"github.com/graygw/graygw/model"
@@ -73,6 +74,14 @@ type Pool struct {
 	// no Maglev table and builds no bucket entry.
 	built   string
 	entries []Entry
+
+	// Excluded are the members health failover took out (sorted), and op the
+	// operator's table: the intent's members at their weights, which Table
+	// equals when nothing is excluded. The next compilation starts from op,
+	// so a restored member gets exactly its buckets back.
+	Excluded []string
+	op       *maglev.Table
+	opBuilt  string
 }
 
 // Gateway holds the entries of one gateway.
@@ -183,7 +192,7 @@ func (r *Result) Gateway(name string) (*Gateway, bool) {
 // whose buckets or hash masks change moves to its other version slot. It returns
 // nil and an error wrapping ErrTransition or ErrMaglev when it cannot.
 func Compile(in *intent.Intent, prev *Result) (*Result, error) {
-	return compileResult(in, prev, false)
+	return compileResult(in, prev, false, nil)
 }
 
 // CompileSplit is Compile for a caller that takes the pool versions' entries
@@ -192,14 +201,23 @@ func Compile(in *intent.Intent, prev *Result) (*Result, error) {
 // pool are neither built nor copied again. Result.Full gives what Compile
 // gives.
 func CompileSplit(in *intent.Intent, prev *Result) (*Result, error) {
-	return compileResult(in, prev, true)
+	return compileResult(in, prev, true, nil)
 }
 
-func compileResult(in *intent.Intent, prev *Result, split bool) (*Result, error) {
+// CompileSplitExcluding is CompileSplit with health failover: excluded names,
+// per pool, the members whose buckets go to the pool's other members
+// (failover.Table over the operator's table). Names that are no member of
+// weight above 0, and pools without health_failover, are ignored; so is an
+// exclusion that would leave a pool no member to serve.
+func CompileSplitExcluding(in *intent.Intent, prev *Result, excluded map[string][]string) (*Result, error) {
+	return compileResult(in, prev, true, excluded)
+}
+
+func compileResult(in *intent.Intent, prev *Result, split bool, excluded map[string][]string) (*Result, error) {
 	if in == nil {
 		return nil, errors.New("compile: nil intent")
 	}
-	pools, err := compilePools(in, prev)
+	pools, err := compilePools(in, prev, excluded)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +250,7 @@ func compileResult(in *intent.Intent, prev *Result, split bool) (*Result, error)
 }
 
 // compilePools builds every pool's bucket table and chooses its version slot.
-func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
+func compilePools(in *intent.Intent, prev *Result, excluded map[string][]string) ([]Pool, error) {
 	prevOwner := map[uint16]string{} // dataplane pool id -> pool name, in prev
 	prevPools := map[string]*Pool{}
 	prevByID := map[uint16]*Pool{}
@@ -261,25 +279,47 @@ func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
 			members[i] = maglev.Backend{ID: m.Backend, Weight: m.Weight}
 			fmt.Fprintf(&sig, "%s/%d/%d;", m.Backend, m.Weight, ids[m.Backend])
 		}
-		built := sig.String()
+		opBuilt := sig.String()
+		ex := excludedMembers(ip, excluded[ip.Name])
+		built := opBuilt
+		if len(ex) > 0 {
+			built += "excluded:" + strings.Join(ex, ",")
+		}
 		old := prevPools[ip.Name]
-		p := Pool{Name: ip.Name, BaseID: ip.ID, Hash: ip.Hash.Mask(), built: built}
+		p := Pool{Name: ip.Name, BaseID: ip.ID, Hash: ip.Hash.Mask(), built: built, opBuilt: opBuilt, Excluded: ex}
 		if old != nil && old.built == built && old.Table != nil && old.BaseID == p.BaseID && old.Hash == p.Hash {
 			// Same members, weights and ids as the installed version: the
 			// same table (Rebuild would move nothing), the same entries.
-			p.Table, p.Buckets, p.Slot, p.ID, p.entries = old.Table, old.Buckets, old.Slot, old.ID, old.entries
+			p.Table, p.Buckets, p.Slot, p.ID, p.entries, p.op = old.Table, old.Buckets, old.Slot, old.ID, old.entries, old.op
 			live[p.ID] = true
 			out = append(out, p)
 			continue
 		}
+		// The operator's table first: from the previous one's operator table
+		// (the installed table itself when nothing was excluded, or when it
+		// was recovered or loaded: then only an approximation of it).
+		var from *maglev.Table
+		if old != nil {
+			from = old.op
+			if from == nil {
+				from = old.Table
+			}
+		}
 		var table *maglev.Table
 		var err error
-		if old != nil && old.Table != nil && old.Table.Size() == pipeline.Buckets {
-			table, err = maglev.Rebuild(old.Table, members)
-		} else {
+		switch {
+		case old != nil && old.op != nil && old.opBuilt == opBuilt:
+			table = old.op
+		case from != nil && from.Size() == pipeline.Buckets:
+			table, err = maglev.Rebuild(from, members)
+		default:
 			table, err = maglev.Build(members, pipeline.Buckets)
 		}
 		if err != nil {
+			return nil, fmt.Errorf("%w: pool %q: %w", ErrMaglev, ip.Name, err)
+		}
+		p.op = table
+		if table, err = failover.Table(table, members, ex); err != nil {
 			return nil, fmt.Errorf("%w: pool %q: %w", ErrMaglev, ip.Name, err)
 		}
 		p.Table, p.Buckets = table, make([]uint16, table.Size())
@@ -334,6 +374,32 @@ func compilePools(in *intent.Intent, prev *Result) ([]Pool, error) {
 			ErrTransition, len(live), MaxPoolVersions, strings.Join(changed, ", "))
 	}
 	return out, nil
+}
+
+// excludedMembers is the part of names health failover may take out of ip:
+// members of weight above 0, sorted; none when ip has no health_failover, or
+// when they would be all of them.
+func excludedMembers(ip intent.Pool, names []string) []string {
+	if !ip.HealthFailover || len(names) == 0 {
+		return nil
+	}
+	var ex []string
+	serving := 0
+	for _, m := range ip.Members {
+		if m.Weight == 0 {
+			continue
+		}
+		if slices.Contains(names, m.Backend) {
+			ex = append(ex, m.Backend)
+		} else {
+			serving++
+		}
+	}
+	if serving == 0 {
+		return nil
+	}
+	slices.Sort(ex)
+	return ex
 }
 
 // poolEntries are a pool version's pool_hash entry and its backend_select

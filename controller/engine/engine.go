@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -164,6 +165,12 @@ type Engine struct {
 	draining bool
 	gws      map[string]*gateway
 	changed  chan struct{} // closed and replaced at every status change
+
+	// excluded are health failover's exclusions, per pool (SetExcluded);
+	// every compilation applies them. Its own lock: prepare runs with and
+	// without mu held.
+	exMu     sync.Mutex
+	excluded map[string][]string
 
 	// blocks caches the converted entries of pool versions (pool_hash and
 	// backend_select, 4097 entries each) by pool_id, so that a change that
@@ -363,7 +370,10 @@ func (e *Engine) Prepare(in *intent.Intent) (*Prepared, error) {
 }
 
 func (e *Engine) prepare(in *intent.Intent, prev *compile.Result) (*Prepared, error) {
-	res, err := compile.CompileSplit(in, prev)
+	e.exMu.Lock()
+	excluded := e.excluded
+	e.exMu.Unlock()
+	res, err := compile.CompileSplitExcluding(in, prev, excluded)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, err)
 	}
@@ -517,6 +527,57 @@ func (e *Engine) Commit(p *Prepared, version uint64) error {
 	e.savePools(p.result)
 	e.log.Info("intent in force", "version", version, "gateways", len(gws))
 	return nil
+}
+
+// SetExcluded sets the members health failover takes out of their pools
+// (controller/failover), by pool name, and puts the intent in force again
+// with them, as the same version: the gateways get the pools' new versions
+// (only the excluded members' buckets move) at once. Pools without
+// health_failover ignore it. It returns whether anything changed.
+func (e *Engine) SetExcluded(excluded map[string][]string) (bool, error) {
+	e.exMu.Lock()
+	same := maps.EqualFunc(e.excluded, excluded, slices.Equal[[]string])
+	if !same {
+		e.excluded = maps.Clone(excluded)
+	}
+	e.exMu.Unlock()
+	if same {
+		return false, nil
+	}
+	for {
+		e.mu.Lock()
+		if e.draining {
+			e.mu.Unlock()
+			return false, ErrDraining
+		}
+		in, prev := e.in, e.prevLocked()
+		e.mu.Unlock()
+		if in == nil {
+			return false, nil // the next Commit applies them
+		}
+		p, err := e.prepare(in, prev)
+		if err != nil {
+			return false, err
+		}
+		e.mu.Lock()
+		if e.in != in || e.prevLocked() != prev {
+			e.mu.Unlock()
+			continue // a change came in meanwhile: compile against it
+		}
+		if e.draining {
+			e.mu.Unlock()
+			return false, ErrDraining
+		}
+		e.setDesiredLocked(p.result, p.wants)
+		gws := e.gatewaysLocked()
+		e.mu.Unlock()
+		for _, g := range gws {
+			g.intentChanged()
+		}
+		e.savePools(p.result)
+		e.log.Info("health failover: pools recompiled", "excluded", fmt.Sprint(excluded))
+		return true, nil
+	}
 }
 
 // setDesiredLocked installs res (with its converted entries) as the desired

@@ -146,6 +146,9 @@ type Pool struct {
 	Cluster Cluster
 	Hash    HashFields
 	Members []Member // in document order
+	// HealthFailover: health checks move a down member's buckets to the
+	// others (controller/failover).
+	HealthFailover bool
 }
 
 // Member is a backend's membership in a pool.

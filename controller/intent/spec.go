@@ -121,6 +121,10 @@ type PoolSpec struct {
 	// HashFields lists the flow fields that feed the pool's consistent hash: a
 	// non-empty subset of vni, tenant, src, dst, proto, sport, dport. Absent = all.
 	HashFields []string `yaml:"hash_fields,omitempty"`
+	// HealthFailover moves the buckets of a member that health checks declare
+	// down to the pool's other members, and back when it recovers
+	// (controller/failover, docs/health.md). Off by default.
+	HealthFailover bool `yaml:"health_failover,omitempty"`
 	// Backends are the pool's members.
 	Backends []BackendSpec `yaml:"backends"`
 }

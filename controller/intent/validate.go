@@ -295,7 +295,7 @@ func (v *validator) poolsSection(specs []PoolSpec) {
 		path := idx("pools", i)
 		v.name(path, ps.Name, names)
 		id, _ := v.assignID(path, KindPool, ps.Name, ps.ID, MaxPoolID, ids)
-		p := Pool{Name: ps.Name, ID: id, Cluster: Cluster(ps.Cluster), Hash: HashAll}
+		p := Pool{Name: ps.Name, ID: id, Cluster: Cluster(ps.Cluster), Hash: HashAll, HealthFailover: ps.HealthFailover}
 		switch p.Cluster {
 		case ClusterBase, ClusterGray:
 		case "":
