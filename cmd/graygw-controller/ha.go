@@ -5,8 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/graygw/graygw/api/service"
 
 	"github.com/graygw/graygw/controller/leader"
 	"github.com/graygw/graygw/controller/store"
@@ -45,11 +51,22 @@ func campaign(c *config, st store.Store, log *slog.Logger, sigs <-chan os.Signal
 	if id == "" {
 		id, _ = os.Hostname()
 	}
-	el, err := leader.New(leader.Config{Client: es.Client(), Prefix: es.Prefix() + "leader/", ID: id, TTL: time.Duration(c.HA.TTL)})
+	prefix := es.Prefix() + "leader/"
+	el, err := leader.New(leader.Config{Client: es.Client(), Prefix: prefix, ID: id, Address: apiAddress(c), TTL: time.Duration(c.HA.TTL)})
 	if err != nil {
 		return nil, err
 	}
-	if cur, ok, err := leader.Current(context.Background(), es.Client(), es.Prefix()+"leader/"); err == nil && ok {
+	// Standing by, the API answers reads from the store and sends everything
+	// else to the leader; it closes before the leader's API binds.
+	stopStandby, err := serveStandby(c, st, log, func(ctx context.Context) (string, uint64, string, bool) {
+		t, ok, err := leader.Current(ctx, es.Client(), prefix)
+		return t.Leader, t.Number, t.Address, ok && err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer stopStandby()
+	if cur, ok, err := leader.Current(context.Background(), es.Client(), prefix); err == nil && ok {
 		log.Info("ha: standing by: another replica leads", "leader", cur.Leader, "term", cur.Number, "id", id)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,4 +97,54 @@ func campaign(c *config, st store.Store, log *slog.Logger, sigs <-chan os.Signal
 		}
 		return nil, nil
 	}
+}
+
+// apiAddress is the address clients reach this replica's API at: the TCP
+// listener when there is one (other hosts reach it), else the unix socket.
+func apiAddress(c *config) string {
+	if c.Listen.TCP != "" {
+		return c.Listen.TCP
+	}
+	if c.Listen.Unix != "" {
+		return "unix://" + c.Listen.Unix
+	}
+	return ""
+}
+
+// serveStandby serves service.Standby on the configured listeners and returns
+// the function that closes them (and the unix socket file).
+func serveStandby(c *config, st store.Store, log *slog.Logger, who service.LeaderInfo) (func(), error) {
+	sb := service.NewStandby(st, who, log)
+	var servers []*grpc.Server
+	stop := func() {
+		for _, gs := range servers {
+			gs.Stop()
+		}
+	}
+	if c.Listen.Unix != "" {
+		lis, err := service.ListenUnix(c.Listen.Unix)
+		if err != nil {
+			return nil, err
+		}
+		gs := sb.NewServer(service.UnixCredentials())
+		servers = append(servers, gs)
+		go gs.Serve(lis)
+	}
+	if c.Listen.TCP != "" {
+		tcfg, err := service.ServerTLS(c.Listen.TLSCert, c.Listen.TLSKey, c.Listen.TLSClientCA)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		lis, err := net.Listen("tcp", c.Listen.TCP)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("listen %s: %w", c.Listen.TCP, err)
+		}
+		gs := sb.NewServer(credentials.NewTLS(tcfg))
+		servers = append(servers, gs)
+		go gs.Serve(lis)
+	}
+	log.Info("ha: standby API listening: reads answered here, changes sent to the leader", "unix", c.Listen.Unix, "tcp", c.Listen.TCP)
+	return stop, nil
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/graygw/graygw/agent/dataplane"
@@ -72,6 +73,7 @@ func TestHALeaderFailover(t *testing.T) {
 	argsB, sockB := replica("b")
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
 	ca := api(t, sockA)
+	var err error
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, ok := inSync(sockA, ca); ok {
@@ -83,9 +85,26 @@ func TestHALeaderFailover(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
-	time.Sleep(time.Second)
-	if _, err := os.Stat(sockB); err == nil {
-		t.Fatal("replica b serves its API while a leads")
+	// b stands by: its API answers reads from the store and refuses changes
+	// naming a and its address (trailer), for the CLI to follow.
+	cb := api(t, sockB)
+	var got *graygwv1.GetResponse
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if got, err = cb.Get(context.Background(), &graygwv1.GetRequest{}); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || got.GetVersion() != 1 {
+		t.Fatalf("get from the standby: %v %v", got, err)
+	}
+	var md metadata.MD
+	_, err = cb.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: got.GetIntentYaml()}, grpc.Trailer(&md))
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "the leader is a") ||
+		len(md.Get("graygw-leader")) != 1 || md.Get("graygw-leader")[0] != "unix://"+sockA {
+		t.Fatalf("apply on the standby: %v (trailer %v), want UNAVAILABLE naming a at unix://%s", err, md, sockA)
+	}
+	if _, err := cb.Status(context.Background(), &graygwv1.StatusRequest{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("status on the standby: %v, want UNAVAILABLE (it holds no sessions)", err)
 	}
 	etc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -93,13 +112,12 @@ func TestHALeaderFailover(t *testing.T) {
 	}
 	defer etc.Close()
 	termA, ok, err := leader.Current(context.Background(), etc, "/ha/leader/")
-	if err != nil || !ok || termA.Leader != "a" {
+	if err != nil || !ok || termA.Leader != "a" || termA.Address != "unix://"+sockA {
 		t.Fatalf("leader: %+v %v %v, want a", termA, ok, err)
 	}
 
 	killed := time.Now()
 	a.cmd.Process.Kill()
-	cb := api(t, sockB)
 	var g *graygwv1.GatewayStatus
 	for {
 		if g, ok = inSync(sockB, cb); ok {

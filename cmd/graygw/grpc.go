@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -35,6 +36,16 @@ var errUnsupported = errors.New("the controller API (api/graygw/v1) has no call 
 // dialAPI connects to the controller: the unix socket without TLS (the server
 // authenticates the peer's uid), or tcp with mutual TLS.
 func dialAPI(o dialOptions) (Client, error) {
+	conn, err := connect(o, true)
+	if err != nil {
+		return nil, err
+	}
+	return &grpcClient{conn: conn, c: graygwv1.NewControllerClient(conn), addr: o.Address}, nil
+}
+
+// connect opens the connection to o.Address; with follow, a call a standby
+// replica refuses naming the leader (docs/ha.md) is sent to the leader once.
+func connect(o dialOptions, follow bool) (*grpc.ClientConn, error) {
 	network, addr, err := o.target()
 	if err != nil {
 		return nil, usageErr(err)
@@ -53,11 +64,40 @@ func dialAPI(o dialOptions) (Client, error) {
 		}
 		target, creds = addr, credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if follow {
+		opts = append(opts, grpc.WithUnaryInterceptor(followLeader(o)))
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("controller %s: %w", o.Address, err)
 	}
-	return &grpcClient{conn: conn, c: graygwv1.NewControllerClient(conn), addr: o.Address}, nil
+	return conn, nil
+}
+
+// leaderTrailer is api/service.LeaderTrailer (not imported: the CLI does not
+// link the controller).
+const leaderTrailer = "graygw-leader"
+
+// followLeader retries, once, at the leader's address a call that a standby
+// controller replica refused with that address in its leaderTrailer trailer. The same credentials are used (the replicas share them).
+func followLeader(o dialOptions) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		var md metadata.MD
+		err := invoker(ctx, method, req, reply, cc, append(opts, grpc.Trailer(&md))...)
+		leaders := md.Get(leaderTrailer)
+		if status.Code(err) != codes.Unavailable || len(leaders) == 0 || leaders[0] == o.Address {
+			return err
+		}
+		lo := o
+		lo.Address = leaders[0]
+		conn, cerr := connect(lo, false)
+		if cerr != nil {
+			return fmt.Errorf("%w (following the leader at %s: %v)", err, leaders[0], cerr)
+		}
+		defer conn.Close()
+		return conn.Invoke(ctx, method, req, reply, opts...)
+	}
 }
 
 func clientTLS(o dialOptions) (*tls.Config, error) {

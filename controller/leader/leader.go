@@ -19,6 +19,7 @@ package leader
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -34,9 +35,11 @@ type Config struct {
 	Client *clientv3.Client
 	// Prefix is the election's key prefix (default "/graygw/leader/").
 	Prefix string
-	// ID identifies this replica to the others (its API address, say): the
-	// value of its key while it leads or campaigns.
+	// ID identifies this replica to the others.
 	ID string
+	// Address is this replica's API address (unix:///path or host:port): the
+	// followers send clients there while it leads.
+	Address string
 	// TTL is the lease (default 2s; whole seconds, at least 1s): how long a
 	// dead leader blocks the election.
 	TTL time.Duration
@@ -49,6 +52,14 @@ type Term struct {
 	Number uint64 `json:"number"`
 	// Leader is the leader's Config.ID.
 	Leader string `json:"leader"`
+	// Address is the leader's Config.Address.
+	Address string `json:"address,omitempty"`
+}
+
+// value is what a replica's key holds.
+type value struct {
+	ID      string `json:"id"`
+	Address string `json:"address,omitempty"`
 }
 
 // ElectionID is the P4Runtime election id (low 64 bits) of a leader of t:
@@ -116,12 +127,17 @@ func (e *Elector) Campaign(ctx context.Context) (*Leadership, error) {
 		return nil, fmt.Errorf("leader: session: %w", err)
 	}
 	l.elec = concurrency.NewElection(l.session, e.cfg.Prefix)
-	if err := l.elec.Campaign(ctx, e.cfg.ID); err != nil {
+	val, err := json.Marshal(value{ID: e.cfg.ID, Address: e.cfg.Address})
+	if err != nil {
+		l.stop(err)
+		return nil, err
+	}
+	if err := l.elec.Campaign(ctx, string(val)); err != nil {
 		l.stop(err)
 		_, _ = e.cfg.Client.Revoke(context.Background(), lease.ID)
 		return nil, fmt.Errorf("leader: campaign: %w", err)
 	}
-	l.Term = Term{Number: uint64(l.elec.Rev()), Leader: e.cfg.ID}
+	l.Term = Term{Number: uint64(l.elec.Rev()), Leader: e.cfg.ID, Address: e.cfg.Address}
 	l.Elected = time.Now()
 	go l.watchLease(lctx)
 	return l, nil
@@ -209,5 +225,9 @@ func Current(ctx context.Context, cli *clientv3.Client, prefix string) (t Term, 
 		return Term{}, false, nil
 	}
 	kv := resp.Kvs[0]
-	return Term{Number: uint64(kv.CreateRevision), Leader: string(kv.Value)}, true, nil
+	var v value
+	if err := json.Unmarshal(kv.Value, &v); err != nil {
+		return Term{}, false, fmt.Errorf("leader: the leader key %s holds %q: %w", kv.Key, kv.Value, err)
+	}
+	return Term{Number: uint64(kv.CreateRevision), Leader: v.ID, Address: v.Address}, true, nil
 }
