@@ -117,6 +117,9 @@ type ruleSig struct {
 	priority  int32
 	pool      uint16
 	threshold uint16
+	// set_pool_mirror only (mirror false: set_pool or split_pool).
+	mirror                       bool
+	mirrorPool, sample, mirrorID uint16
 }
 
 type sortedEntry struct {
@@ -488,11 +491,17 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 	var kb []byte
 	for _, r := range in.Rules {
 		sig := ruleSig{name: r.Name, key: r.Key, priority: r.Priority, pool: poolID(r.Pool), threshold: r.Threshold}
+		if r.Mirrored() {
+			sig.mirror, sig.mirrorPool, sig.sample, sig.mirrorID = true, poolID(r.MirrorPool), r.MirrorSample, r.MirrorID
+		}
 		se := prevRules[r.Name]
 		if se == nil || se.sig != sig {
 			e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name,
 				Match: ruleMatch(r.Key.VIPID, r.Key.VIPMask, r.Key.Value, r.Key.Mask)}
 			e.Action, e.Params = ruleAction(r.Split(), sig.pool, r.Threshold)
+			if sig.mirror {
+				e.Action, e.Params = mirrorAction(sig.pool, sig.mirrorPool, sig.sample, sig.mirrorID)
+			}
 			kb = sortKey(kb[:0], &e)
 			se = &sortedEntry{sig: sig, e: e, key: string(kb)}
 		}
@@ -543,6 +552,14 @@ func ruleAction(split bool, pool, threshold uint16) (string, []Param) {
 		return pipeline.ActionSplitPool, []Param{param(pipeline.ParamPoolGray, uint64(pool)), param(pipeline.ParamThreshold, uint64(threshold))}
 	}
 	return pipeline.ActionSetPool, []Param{param(pipeline.ParamPoolID, uint64(pool))}
+}
+
+// mirrorAction is set_pool_mirror: serve from pool, copy to mirrorPool
+// (docs/pipeline.md §10).
+func mirrorAction(pool, mirrorPool, sample, mirrorID uint16) (string, []Param) {
+	return pipeline.ActionSetPoolMirror, []Param{param(pipeline.ParamPoolID, uint64(pool)),
+		param(pipeline.ParamMirrorPool, uint64(mirrorPool)), param(pipeline.ParamSample, uint64(sample)),
+		param(pipeline.ParamMirrorID, uint64(mirrorID))}
 }
 
 // hashMaskParams are set_hash_mask's parameters for the hash field masks m.

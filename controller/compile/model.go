@@ -64,9 +64,7 @@ func FromModel(s *model.State) []Entry {
 		e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Match: ruleMatch(r.VIPID, r.VIPMask, r.Match, r.Mask)}
 		e.Action, e.Params = ruleAction(r.Action == model.SplitPool, r.Pool, r.Threshold)
 		if r.Action == model.SetPoolMirror {
-			e.Action, e.Params = pipeline.ActionSetPoolMirror, []Param{param(pipeline.ParamPoolID, uint64(r.Pool)),
-				param(pipeline.ParamMirrorPool, uint64(r.MirrorPool)), param(pipeline.ParamSample, uint64(r.Sample)),
-				param(pipeline.ParamMirrorID, uint64(r.MirrorID))}
+			e.Action, e.Params = mirrorAction(r.Pool, r.MirrorPool, r.Sample, r.MirrorID)
 		}
 		rules = append(rules, e)
 	}

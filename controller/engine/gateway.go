@@ -97,6 +97,10 @@ type gateway struct {
 	// base: closed once the session or mastership changed since, which voids
 	// base even if the worker has not handled the change yet.
 	session <-chan struct{}
+	// mirrorCookie is the pipeline cookie for which the mirror clone session
+	// was last written (mirrorOK: successfully), mirror.go.
+	mirrorCookie uint64
+	mirrorOK     bool
 	// capacity is the target's table sizes, learned at every full pass from
 	// the P4Info it runs; nil until the first one.
 	capacity *Capacity
@@ -358,10 +362,17 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 	if err != nil {
 		return true, fmt.Errorf("pipeline: %w", err)
 	}
-	pushed, err = g.client.EnsurePipeline(ctx, info.P4Info(), devcfg, Cookie(info, devcfg))
+	cookie := Cookie(info, devcfg)
+	pushed, err = g.client.EnsurePipeline(ctx, info.P4Info(), devcfg, cookie)
 	if err != nil {
 		return true, fmt.Errorf("pipeline: %w", err)
 	}
+	if pushed {
+		g.mu.Lock()
+		g.mirrorOK = false // a new pipeline empties the replication engine
+		g.mu.Unlock()
+	}
+	g.ensureMirrorSession(ctx, info, cookie)
 	capacity := g.learnCapacity(ctx, info.P4Info())
 	raw, err := g.client.ReadTable(ctx, 0, false)
 	if err != nil {

@@ -195,7 +195,20 @@ type Rule struct {
 	// Threshold is split_pool's threshold, round(Percent/100*65536), for
 	// Percent < 100; 0 when the rule is a plain set_pool.
 	Threshold uint16
+	// MirrorPool names the pool that receives a copy of the rule's traffic
+	// (set_pool_mirror, docs/pipeline.md §10); "" for none.
+	MirrorPool string
+	// MirrorRate is the mirror's 1-in-N sampling per VM (1: every VM), and
+	// MirrorSample its set_pool_mirror sample (pipeline.Sample).
+	MirrorRate   int
+	MirrorSample uint16
+	// MirrorID numbers the mirrored rules in document order from 1: the
+	// mirror_counter cell of the rule's copies.
+	MirrorID uint16
 }
+
+// Mirrored reports whether the rule sends copies to a mirror pool.
+func (r *Rule) Mirrored() bool { return r.MirrorPool != "" }
 
 // Split reports whether the rule is a percentage split (split_pool) rather than a
 // plain move (set_pool).

@@ -170,6 +170,18 @@ type RuleSpec struct {
 	Pool string `yaml:"pool"`
 	// Priority overrides the derived priority (1 to 2147483647, larger wins).
 	Priority *int64 `yaml:"priority,omitempty"`
+	// Mirror, when present, also sends a copy of the selected traffic to
+	// another pool, whose answers its gateways discard (docs/pipeline.md §10).
+	Mirror *MirrorSpec `yaml:"mirror,omitempty"`
+}
+
+// MirrorSpec is a gray rule's mirror: shadow traffic to a pool.
+type MirrorSpec struct {
+	// Pool names the pool that receives the copies.
+	Pool string `yaml:"pool"`
+	// Rate N copies the frames of 1 in N VMs (sticky per VM); absent or 1:
+	// every VM.
+	Rate *int64 `yaml:"rate,omitempty"`
 }
 
 // MatchSpec is a gray rule's selector.

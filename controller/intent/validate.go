@@ -473,6 +473,7 @@ func (v *validator) rulesSection(specs []RuleSpec) {
 	names := make(map[string]string, len(specs))
 	v.in.Rules = make([]Rule, 0, len(specs))
 	okRules := make([]int, 0, len(specs))
+	mirrors := 0 // mirrored rules so far: the next one's mirror_id
 	for i, rs := range specs {
 		path := idx("gray_rules", i)
 		v.name(path, rs.Name, names)
@@ -502,6 +503,36 @@ func (v *validator) rulesSection(specs []RuleSpec) {
 				default:
 					r.Percent, r.Threshold = p, uint16(t)
 				}
+			}
+		}
+		if m := rs.Mirror; m != nil {
+			mpath := dot(path, "mirror")
+			rate := int64(1)
+			if m.Rate != nil {
+				rate = *m.Rate
+			}
+			mirrors++
+			switch {
+			case m.Pool == "":
+				v.ps.add(ErrRequired, dot(mpath, "pool"), "missing")
+				ok = false
+			case v.pools[m.Pool] == nil:
+				v.ps.add(ErrUnknownRef, dot(mpath, "pool"), "unknown pool %q", m.Pool)
+				ok = false
+			case m.Pool == rs.Pool:
+				v.ps.add(ErrConflict, dot(mpath, "pool"), "the rule's own pool %q: a copy would go where the frame goes", m.Pool)
+				ok = false
+			case rate < 1 || rate > 65536:
+				v.ps.add(ErrRange, dot(mpath, "rate"), "%d out of range 1-65536 (1 in N VMs)", rate)
+				ok = false
+			case r.Threshold != 0:
+				v.ps.add(ErrConflict, mpath, "a mirror does not combine with percent < 100 (set_pool_mirror serves like set_pool)")
+				ok = false
+			case mirrors >= pipeline.MirrorIDs:
+				v.ps.add(ErrCapacity, mpath, "more than %d mirrored rules (mirror_counter cells)", pipeline.MirrorIDs-1)
+				ok = false
+			default:
+				r.MirrorPool, r.MirrorRate, r.MirrorSample, r.MirrorID = m.Pool, int(rate), pipeline.Sample(int(rate)), uint16(mirrors)
 			}
 		}
 		r.Tier = tierOf(&r.Match)

@@ -1,0 +1,56 @@
+package engine_test
+
+import (
+	"io"
+	"testing"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/store"
+)
+
+// sessions reads the agent's clone sessions.
+func (a *agent) sessions(t *testing.T) []*p4v1.Entity {
+	t.Helper()
+	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stream, err := p4v1.NewP4RuntimeClient(conn).Read(ctx(t), &p4v1.ReadRequest{DeviceId: 1,
+		Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*p4v1.Entity
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read back: %v", err)
+		}
+		out = append(out, resp.GetEntities()...)
+	}
+}
+
+// A gateway whose pipeline has the mirror gets its clone session with the
+// pipeline, and a later pass keeps it (one session, the pass OK).
+func TestMirrorSessionWrittenWithThePipeline(t *testing.T) {
+	a := startAgent(t, nil)
+	e := newEngine(t, store.NewMemory(), 10)
+	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	waitVersion(t, e, 1)
+	got := a.sessions(t)
+	if len(got) != 1 || !proto.Equal(got[0], engine.MirrorSession()) {
+		t.Fatalf("clone sessions %v, want %v", got, engine.MirrorSession())
+	}
+	if st := pass(t, e); st.LastResult != engine.ResultOK || len(a.sessions(t)) != 1 {
+		t.Fatalf("after another pass: %+v, %d sessions", st, len(a.sessions(t)))
+	}
+}
