@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intentdiff"
 )
 
 func (a *app) applyCmd() *cobra.Command {
@@ -73,18 +76,29 @@ document locally and lists the entries it compiles to.`,
 
 func (a *app) diffCmd() *cobra.Command {
 	var file, from string
+	var to uint64
 	c := &cobra.Command{
-		Use:   "diff [-f FILE [--from OLD]]",
+		Use:   "diff [-f FILE [--from OLD]] | --from N [--to M]",
 		Short: "Show the table entries a new intent would change",
 		Long: `diff compares the intent document with what the gateways hold (through the
 controller) and lists the entries that would be inserted, modified or deleted.
 Without -f it shows the drift: what the gateways hold that differs from the
 intent in force. With --from it runs offline: both documents are validated and compiled locally
-(the new one from the old one's tables, as the controller would) and compared.`,
+(the new one from the old one's tables, as the controller would) and compared.
+With --from N (a version number) and no -f it compares two stored intent
+versions object by object (gateways, VIPs, pools, members, backends, tenants,
+rules, VPCs): version N with version M (--to; the current one by default).`,
 		Example: `  graygw diff -f intent.yaml
   graygw diff                          # drift of the gateways from the intent
-  graygw diff -f new.yaml --from old.yaml`,
+  graygw diff -f new.yaml --from old.yaml
+  graygw diff --from 3 --to 5          # what changed between stored versions 3 and 5`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n, err := strconv.ParseUint(from, 10, 64); err == nil && file == "" {
+				return a.versionDiff(n, to)
+			}
+			if cmd.Flags().Changed("to") {
+				return usagef("--to compares stored versions: give --from a version number, and no -f")
+			}
 			var data []byte
 			var in *intent.Intent
 			if file != "" {
@@ -121,8 +135,66 @@ intent in force. With --from it runs offline: both documents are validated and c
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "intent document (YAML); - for standard input")
-	c.Flags().StringVar(&from, "from", "", "compare offline with this intent document instead of the gateways")
+	c.Flags().StringVar(&from, "from", "", "compare offline with this intent document instead of the gateways; or a stored version number (with --to)")
+	c.Flags().Uint64Var(&to, "to", 0, "with --from N: the stored version to compare version N with (0: the current one)")
 	return c
+}
+
+// versionDiff prints what differs between stored intent versions from and to
+// (0: the current one), object by object.
+func (a *app) versionDiff(from, to uint64) error {
+	if from == 0 {
+		return usagef("--from 0: versions are numbered from 1")
+	}
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := a.callCtx()
+	defer cancel()
+	load := func(v uint64) (*IntentDoc, *intent.Intent, error) {
+		doc, err := cl.Get(ctx, v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("get version %d: %w", v, err)
+		}
+		in, err := intent.Load([]byte(doc.YAML))
+		if err != nil {
+			return nil, nil, fmt.Errorf("intent version %d does not validate here (is this graygw older than the controller?): %w", doc.Version, err)
+		}
+		return doc, in, nil
+	}
+	da, ia, err := load(from)
+	if err != nil {
+		return err
+	}
+	db, ib, err := load(to)
+	if err != nil {
+		return err
+	}
+	res := VersionDiff{From: da.Version, To: db.Version, Differences: intentdiff.Compare(ia, ib)}
+	if res.Differences == nil {
+		res.Differences = []intentdiff.Difference{}
+	}
+	return a.print(res, func(w io.Writer) {
+		fmt.Fprintf(w, "intent version %d -> %d: %d differences\n", res.From, res.To, len(res.Differences))
+		if len(res.Differences) == 0 {
+			return
+		}
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KIND\tNAME\tOP\tDETAILS")
+		for _, d := range res.Differences {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Kind, d.Name, d.Op, strings.Join(d.Details, "; "))
+		}
+		tw.Flush()
+	})
+}
+
+// VersionDiff is what differs between two stored intent versions.
+type VersionDiff struct {
+	From        uint64                  `json:"from"`
+	To          uint64                  `json:"to"`
+	Differences []intentdiff.Difference `json:"differences"`
 }
 
 // getKinds are the objects 'graygw get KIND' lists from the intent in force.
@@ -344,37 +416,115 @@ func (a *app) printObjects(kind string, in *intent.Intent) error {
 
 func (a *app) historyCmd() *cobra.Command {
 	var limit int
+	var jsonl, follow bool
+	var every time.Duration
 	c := &cobra.Command{
-		Use:   "history [--limit N]",
+		Use:   "history [--limit N] [--jsonl] [--follow]",
 		Short: "List the committed changes (apply, cutover, rollback), newest first",
+		Long: `history lists the committed changes, newest first. --jsonl writes them oldest
+first, one JSON object a line (for a SIEM or a log pipeline); --follow then keeps
+writing each new change as it is committed (polling every --every), until
+interrupted.`,
 		Example: `  graygw history
-  graygw history --limit 5 -o yaml`,
+  graygw history --limit 5 -o yaml
+  graygw history --limit 10000 --jsonl > audit.jsonl
+  graygw history --jsonl --follow | my-log-shipper`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > 10000 {
 				return usagef("--limit %d: want 1 to 10000", limit)
+			}
+			if every < 100*time.Millisecond {
+				return usagef("--every %v: want at least 100ms", every)
 			}
 			cl, err := a.client()
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			evs, err := cl.History(ctx, limit)
-			if err != nil {
-				return fmt.Errorf("history: %w", err)
-			}
-			return a.print(evs, func(w io.Writer) {
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tOPERATION\tVERSIONS\tSUMMARY")
-				for _, e := range evs {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d->%d\t%s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Actor, e.Operation, e.Before, e.After, e.Summary)
+			list := func(n int) ([]Event, error) {
+				ctx, cancel := a.callCtx()
+				defer cancel()
+				evs, err := cl.History(ctx, n)
+				if err != nil {
+					return nil, fmt.Errorf("history: %w", err)
 				}
-				tw.Flush()
-			})
+				return evs, nil
+			}
+			evs, err := list(limit)
+			if err != nil {
+				return err
+			}
+			if !jsonl && !follow {
+				return a.print(evs, func(w io.Writer) {
+					tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tOPERATION\tVERSIONS\tSUMMARY")
+					for _, e := range evs {
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d->%d\t%s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Actor, e.Operation, e.Before, e.After, e.Summary)
+					}
+					tw.Flush()
+				})
+			}
+			// Oldest first, as a stream: JSON lines, or table rows under one header.
+			enc := json.NewEncoder(a.stdout)
+			write := func(e Event) error {
+				if jsonl {
+					return enc.Encode(e)
+				}
+				_, err := fmt.Fprintf(a.stdout, "%d  %s  %s  %s  %d->%d  %s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Actor, e.Operation, e.Before, e.After, e.Summary)
+				return err
+			}
+			if !jsonl {
+				fmt.Fprintln(a.stdout, "SEQ  TIME  ACTOR  OPERATION  VERSIONS  SUMMARY")
+			}
+			var last uint64
+			for i := len(evs) - 1; i >= 0; i-- {
+				if err := write(evs[i]); err != nil {
+					return err
+				}
+				last = max(last, evs[i].Seq)
+			}
+			if !follow {
+				return nil
+			}
+			const batch = 1000
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-a.ctx.Done():
+					return nil // interrupted: the stream ends cleanly
+				case <-t.C:
+				}
+				evs, err := list(batch)
+				if err != nil {
+					if a.ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+				var fresh []Event
+				for _, e := range evs {
+					if e.Seq > last {
+						fresh = append(fresh, e)
+					}
+				}
+				if len(fresh) == batch && fresh[len(fresh)-1].Seq > last+1 {
+					fmt.Fprintf(a.stderr, "graygw: history: more than %d changes in %v: events %d to %d not written\n",
+						batch, every, last+1, fresh[len(fresh)-1].Seq-1)
+				}
+				for i := len(fresh) - 1; i >= 0; i-- {
+					if err := write(fresh[i]); err != nil {
+						return err
+					}
+					last = fresh[i].Seq
+				}
+			}
 		},
 	}
-	c.Flags().IntVar(&limit, "limit", 20, "how many changes to list")
+	c.Flags().IntVar(&limit, "limit", 20, "how many changes to list (with --follow: to write before following)")
+	c.Flags().BoolVar(&jsonl, "jsonl", false, "write the changes oldest first, one JSON object a line")
+	c.Flags().BoolVar(&follow, "follow", false, "keep writing new changes as they are committed")
+	c.Flags().DurationVar(&every, "every", time.Second, "with --follow: how often to ask the controller")
 	return c
 }
 
