@@ -57,6 +57,9 @@ type Config struct {
 	// Probe, when set, is the host probes are sent from (probe.go). Nil: Probe,
 	// RolloutStart and RolloutResume answer UNIMPLEMENTED.
 	Probe *probe.Host
+	// Replicas, when set, lists the controller replicas for Status (ha:,
+	// controller/leader.Replicas); nil without HA.
+	Replicas func(ctx context.Context) ([]*graygwv1.Replica, error)
 }
 
 // Service implements graygwv1.ControllerServer.
@@ -189,6 +192,13 @@ func (s *Service) History(ctx context.Context, req *graygwv1.HistoryRequest) (*g
 func (s *Service) Status(ctx context.Context, _ *graygwv1.StatusRequest) (*graygwv1.StatusResponse, error) {
 	in, version := s.cfg.Engine.Intent()
 	out := &graygwv1.StatusResponse{Version: version, Draining: s.changes.Draining() || s.cfg.Engine.Draining()}
+	if s.cfg.Replicas != nil {
+		rs, err := s.cfg.Replicas(ctx)
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "controller replicas: %v", err)
+		}
+		out.Replicas = rs
+	}
 	for _, st := range s.cfg.Engine.Status() {
 		out.Gateways = append(out.Gateways, gatewayStatus(st))
 	}

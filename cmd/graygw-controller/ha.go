@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 
 	"github.com/graygw/graygw/controller/leader"
@@ -147,4 +148,20 @@ func serveStandby(c *config, st store.Store, log *slog.Logger, who service.Leade
 	}
 	log.Info("ha: standby API listening: reads answered here, changes sent to the leader", "unix", c.Listen.Unix, "tcp", c.Listen.TCP)
 	return stop, nil
+}
+
+// replicasOf lists the replicas for the status (leader first).
+func replicasOf(st store.Store) func(ctx context.Context) ([]*graygwv1.Replica, error) {
+	es := st.(*etcdstore.Store)
+	return func(ctx context.Context) ([]*graygwv1.Replica, error) {
+		rs, err := leader.Replicas(ctx, es.Client(), es.Prefix()+"leader/")
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*graygwv1.Replica, 0, len(rs))
+		for _, r := range rs {
+			out = append(out, &graygwv1.Replica{Id: r.ID, Address: r.Address, Leader: r.Leader, Term: r.Term})
+		}
+		return out, nil
+	}
 }

@@ -106,6 +106,15 @@ func TestHALeaderFailover(t *testing.T) {
 	if _, err := cb.Status(context.Background(), &graygwv1.StatusRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("status on the standby: %v, want UNAVAILABLE (it holds no sessions)", err)
 	}
+	// The leader's status lists both replicas, itself first with its term.
+	sa, err := ca.Status(context.Background(), &graygwv1.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := sa.GetReplicas(); len(rs) != 2 || rs[0].GetId() != "a" || !rs[0].GetLeader() || rs[0].GetTerm() == 0 ||
+		rs[0].GetAddress() != "unix://"+sockA || rs[1].GetId() != "b" || rs[1].GetLeader() {
+		t.Fatalf("replicas in a's status: %v", rs)
+	}
 	etc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +148,14 @@ func TestHALeaderFailover(t *testing.T) {
 	termB, _, _ := leader.Current(context.Background(), etc, "/ha/leader/")
 	if termB.Leader != "b" || termB.Number <= termA.Number {
 		t.Fatalf("term after the failover %+v, want b above %d", termB, termA.Number)
+	}
+	// The dead replica is gone from the status (its lease ran out).
+	sb, err := cb.Status(context.Background(), &graygwv1.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := sb.GetReplicas(); len(rs) != 1 || rs[0].GetId() != "b" || !rs[0].GetLeader() || rs[0].GetTerm() != termB.Number {
+		t.Fatalf("replicas in b's status after the failover: %v", rs)
 	}
 	cur, err := cb.Get(context.Background(), &graygwv1.GetRequest{})
 	if err != nil {

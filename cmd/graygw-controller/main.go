@@ -385,6 +385,9 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		}
 	}()
 	scfg := service.Config{Store: st, Engine: eng, Logger: log}
+	if lead != nil {
+		scfg.Replicas = replicasOf(st)
+	}
 	var checker *health.Checker
 	if c.Health != nil && c.Health.Enabled {
 		if checker, err = health.New(c.Health.config(), health.WithLogger(log)); err != nil {

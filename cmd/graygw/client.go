@@ -250,6 +250,16 @@ type Status struct {
 	VNIs          []VNIStatus     `json:"vnis" yaml:"vnis"`
 	// Rollout is the current (or last) rollout, when there is one.
 	Rollout *RolloutSummary `json:"rollout,omitempty" yaml:"rollout,omitempty"`
+	// Replicas are the controller replicas (ha:), the leader first.
+	Replicas []Replica `json:"replicas,omitempty" yaml:"replicas,omitempty"`
+}
+
+// Replica is one controller replica.
+type Replica struct {
+	ID      string `json:"id" yaml:"id"`
+	Address string `json:"address,omitempty" yaml:"address,omitempty"`
+	Leader  bool   `json:"leader" yaml:"leader"`
+	Term    uint64 `json:"term,omitempty" yaml:"term,omitempty"`
 }
 
 // RolloutSummary is a rollout in one line ('graygw rollout status' has it all).

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
+
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/store"
@@ -56,5 +58,40 @@ func TestFollowsTheLeader(t *testing.T) {
 	code, _, stderr = api(t, standby, "apply", "-f", file)
 	if code == 0 || !strings.Contains(stderr, "no replica leads right now") {
 		t.Fatalf("apply while nobody leads: exit %d: %s", code, stderr)
+	}
+}
+
+// replicaServer answers Status with two controller replicas.
+type replicaServer struct{ apiServer }
+
+func (s *replicaServer) Status(context.Context, *graygwv1.StatusRequest) (*graygwv1.StatusResponse, error) {
+	return &graygwv1.StatusResponse{Version: 3, Replicas: []*graygwv1.Replica{
+		{Id: "ctl-b", Address: "10.0.0.2:9443", Leader: true, Term: 17}, {Id: "ctl-a", Address: "10.0.0.1:9443"}}}, nil
+}
+
+// TestStatusShowsReplicas: graygw status lists the controller replicas, the
+// leader with its term.
+func TestStatusShowsReplicas(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "c.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	graygwv1.RegisterControllerServer(gs, &replicaServer{})
+	go gs.Serve(l)
+	defer gs.Stop()
+	code, out, stderr := api(t, "unix://"+sock, "status")
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"CONTROLLER", "ctl-b       10.0.0.2:9443  leader   17", "ctl-a       10.0.0.1:9443  standby  -"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	_, out, _ = api(t, "unix://"+sock, "status", "-o", "json")
+	if !strings.Contains(out, `"replicas"`) || !strings.Contains(out, `"term": 17`) {
+		t.Errorf("status -o json lacks the replicas:\n%s", out)
 	}
 }

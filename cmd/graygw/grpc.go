@@ -333,6 +333,9 @@ func (g *grpcClient) Status(ctx context.Context) (*Status, error) {
 		return nil, g.callErr(err)
 	}
 	st := &Status{IntentVersion: resp.GetVersion(), Draining: resp.GetDraining(), Gateways: []GatewayStatus{}, VNIs: []VNIStatus{}}
+	for _, r := range resp.GetReplicas() {
+		st.Replicas = append(st.Replicas, Replica{ID: r.GetId(), Address: r.GetAddress(), Leader: r.GetLeader(), Term: r.GetTerm()})
+	}
 	for _, gw := range resp.GetGateways() {
 		gs := GatewayStatus{Name: gw.GetName(), Address: gw.GetAddress(), Connected: gw.GetConnected(), Primary: gw.GetPrimary(),
 			Version: gw.GetVersion(), InSync: gw.GetInSync(), Entries: gw.GetEntries(), LastResult: gw.GetLastResult(), LastError: gw.GetLastError()}

@@ -55,6 +55,19 @@ func (a *app) statusCmd() *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", g.Name, g.Address, g.State(), g.Version, yesNo(g.InSync), g.Entries, last, res)
 				}
 				tw.Flush()
+				if len(st.Replicas) > 0 {
+					fmt.Fprintln(w)
+					tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "CONTROLLER	ADDRESS	ROLE	TERM")
+					for _, r := range st.Replicas {
+						role, term := "standby", "-"
+						if r.Leader {
+							role, term = "leader", fmt.Sprint(r.Term)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, or(r.Address, "-"), role, term)
+					}
+					tw.Flush()
+				}
 				if r := st.Rollout; r != nil {
 					fmt.Fprintf(w, "\nrollout %s: %s, step %d of %d: %s\n", r.Name, r.State, r.Step, r.Total, r.Message)
 				}

@@ -231,3 +231,39 @@ func Current(ctx context.Context, cli *clientv3.Client, prefix string) (t Term, 
 	}
 	return Term{Number: uint64(kv.CreateRevision), Leader: v.ID, Address: v.Address}, true, nil
 }
+
+// Replica is one controller replica in the election: the leader, or one
+// standing by. It is listed while its lease is alive.
+type Replica struct {
+	ID      string `json:"id"`
+	Address string `json:"address,omitempty"`
+	// Leader: this replica leads; Term is then its term.
+	Leader bool   `json:"leader"`
+	Term   uint64 `json:"term,omitempty"`
+}
+
+// Replicas lists the replicas campaigning or leading under prefix, the leader
+// first (the oldest key wins, as in etcd's election), then by age. A replica
+// whose process or host died is gone once its lease runs out.
+func Replicas(ctx context.Context, cli *clientv3.Client, prefix string) ([]Replica, error) {
+	if prefix == "" {
+		prefix = "/graygw/leader/"
+	}
+	resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
+	if err != nil {
+		return nil, fmt.Errorf("leader: list the replicas: %w", err)
+	}
+	var out []Replica
+	for i, kv := range resp.Kvs {
+		var v value
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return nil, fmt.Errorf("leader: replica key %s holds %q: %w", kv.Key, kv.Value, err)
+		}
+		r := Replica{ID: v.ID, Address: v.Address}
+		if i == 0 {
+			r.Leader, r.Term = true, uint64(kv.CreateRevision)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1718,9 +1718,12 @@ type StatusResponse struct {
 	// version is the current intent version (0: no intent yet).
 	Version uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	// draining says the controller is shutting down and refuses changes.
-	Draining      bool             `protobuf:"varint,2,opt,name=draining,proto3" json:"draining,omitempty"`
-	Gateways      []*GatewayStatus `protobuf:"bytes,3,rep,name=gateways,proto3" json:"gateways,omitempty"`
-	Vnis          []*VNIStatus     `protobuf:"bytes,4,rep,name=vnis,proto3" json:"vnis,omitempty"`
+	Draining bool             `protobuf:"varint,2,opt,name=draining,proto3" json:"draining,omitempty"`
+	Gateways []*GatewayStatus `protobuf:"bytes,3,rep,name=gateways,proto3" json:"gateways,omitempty"`
+	Vnis     []*VNIStatus     `protobuf:"bytes,4,rep,name=vnis,proto3" json:"vnis,omitempty"`
+	// replicas are the controller replicas (ha:, docs/ha.md), the leader first;
+	// empty for a controller without ha:.
+	Replicas      []*Replica `protobuf:"bytes,5,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1783,6 +1786,85 @@ func (x *StatusResponse) GetVnis() []*VNIStatus {
 	return nil
 }
 
+func (x *StatusResponse) GetReplicas() []*Replica {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// Replica is one controller replica: leading, or standing by. It is listed
+// while its etcd lease is alive (a dead replica drops out within the lease).
+type Replica struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// address is its API address (unix:///path or host:port).
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Leader  bool   `protobuf:"varint,3,opt,name=leader,proto3" json:"leader,omitempty"`
+	// term is the leader's term, the high 64 bits of its P4Runtime election id.
+	Term          uint64 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Replica) Reset() {
+	*x = Replica{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Replica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Replica) ProtoMessage() {}
+
+func (x *Replica) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Replica.ProtoReflect.Descriptor instead.
+func (*Replica) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Replica) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Replica) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Replica) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *Replica) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 // GatewayStatus is what the controller knows about one gateway.
 type GatewayStatus struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1815,7 +1897,7 @@ type GatewayStatus struct {
 
 func (x *GatewayStatus) Reset() {
 	*x = GatewayStatus{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[23]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1909,7 @@ func (x *GatewayStatus) String() string {
 func (*GatewayStatus) ProtoMessage() {}
 
 func (x *GatewayStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[23]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1922,7 @@ func (x *GatewayStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayStatus.ProtoReflect.Descriptor instead.
 func (*GatewayStatus) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{23}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GatewayStatus) GetName() string {
@@ -1982,7 +2064,7 @@ type VNIStatus struct {
 
 func (x *VNIStatus) Reset() {
 	*x = VNIStatus{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[24]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2076,7 @@ func (x *VNIStatus) String() string {
 func (*VNIStatus) ProtoMessage() {}
 
 func (x *VNIStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[24]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2089,7 @@ func (x *VNIStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VNIStatus.ProtoReflect.Descriptor instead.
 func (*VNIStatus) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{24}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *VNIStatus) GetVni() uint32 {
@@ -2053,7 +2135,7 @@ type VIPGrayState struct {
 
 func (x *VIPGrayState) Reset() {
 	*x = VIPGrayState{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2147,7 @@ func (x *VIPGrayState) String() string {
 func (*VIPGrayState) ProtoMessage() {}
 
 func (x *VIPGrayState) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2160,7 @@ func (x *VIPGrayState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPGrayState.ProtoReflect.Descriptor instead.
 func (*VIPGrayState) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{25}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VIPGrayState) GetVip() string {
@@ -2126,7 +2208,7 @@ type Selector struct {
 
 func (x *Selector) Reset() {
 	*x = Selector{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2220,7 @@ func (x *Selector) String() string {
 func (*Selector) ProtoMessage() {}
 
 func (x *Selector) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2233,7 @@ func (x *Selector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Selector.ProtoReflect.Descriptor instead.
 func (*Selector) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{26}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Selector) GetRule() string {
@@ -2213,7 +2295,7 @@ type CountersRequest struct {
 
 func (x *CountersRequest) Reset() {
 	*x = CountersRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2225,7 +2307,7 @@ func (x *CountersRequest) String() string {
 func (*CountersRequest) ProtoMessage() {}
 
 func (x *CountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2238,7 +2320,7 @@ func (x *CountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountersRequest.ProtoReflect.Descriptor instead.
 func (*CountersRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{27}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CountersRequest) GetGateway() string {
@@ -2257,7 +2339,7 @@ type CountersResponse struct {
 
 func (x *CountersResponse) Reset() {
 	*x = CountersResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2351,7 @@ func (x *CountersResponse) String() string {
 func (*CountersResponse) ProtoMessage() {}
 
 func (x *CountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2364,7 @@ func (x *CountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountersResponse.ProtoReflect.Descriptor instead.
 func (*CountersResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{28}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CountersResponse) GetGateways() []*GatewayCounters {
@@ -2313,7 +2395,7 @@ type GatewayCounters struct {
 
 func (x *GatewayCounters) Reset() {
 	*x = GatewayCounters{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2407,7 @@ func (x *GatewayCounters) String() string {
 func (*GatewayCounters) ProtoMessage() {}
 
 func (x *GatewayCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2420,7 @@ func (x *GatewayCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayCounters.ProtoReflect.Descriptor instead.
 func (*GatewayCounters) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{29}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GatewayCounters) GetGateway() string {
@@ -2422,7 +2504,7 @@ type NamedCounter struct {
 
 func (x *NamedCounter) Reset() {
 	*x = NamedCounter{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2516,7 @@ func (x *NamedCounter) String() string {
 func (*NamedCounter) ProtoMessage() {}
 
 func (x *NamedCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2529,7 @@ func (x *NamedCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NamedCounter.ProtoReflect.Descriptor instead.
 func (*NamedCounter) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{30}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NamedCounter) GetName() string {
@@ -2483,7 +2565,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2577,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2590,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{31}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *HistoryRequest) GetLimit() uint32 {
@@ -2534,7 +2616,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2546,7 +2628,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2559,7 +2641,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{32}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HistoryResponse) GetEvents() []*Event {
@@ -2586,7 +2668,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2598,7 +2680,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2611,7 +2693,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{33}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2678,7 +2760,7 @@ type BGPStatusRequest struct {
 
 func (x *BGPStatusRequest) Reset() {
 	*x = BGPStatusRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2690,7 +2772,7 @@ func (x *BGPStatusRequest) String() string {
 func (*BGPStatusRequest) ProtoMessage() {}
 
 func (x *BGPStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2703,7 +2785,7 @@ func (x *BGPStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPStatusRequest.ProtoReflect.Descriptor instead.
 func (*BGPStatusRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{34}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{35}
 }
 
 type BGPStatusResponse struct {
@@ -2732,7 +2814,7 @@ type BGPStatusResponse struct {
 
 func (x *BGPStatusResponse) Reset() {
 	*x = BGPStatusResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2744,7 +2826,7 @@ func (x *BGPStatusResponse) String() string {
 func (*BGPStatusResponse) ProtoMessage() {}
 
 func (x *BGPStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2757,7 +2839,7 @@ func (x *BGPStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPStatusResponse.ProtoReflect.Descriptor instead.
 func (*BGPStatusResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{35}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BGPStatusResponse) GetAsn() uint32 {
@@ -2837,7 +2919,7 @@ type BGPNeighbor struct {
 
 func (x *BGPNeighbor) Reset() {
 	*x = BGPNeighbor{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +2931,7 @@ func (x *BGPNeighbor) String() string {
 func (*BGPNeighbor) ProtoMessage() {}
 
 func (x *BGPNeighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +2944,7 @@ func (x *BGPNeighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPNeighbor.ProtoReflect.Descriptor instead.
 func (*BGPNeighbor) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{36}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BGPNeighbor) GetAddress() string {
@@ -2951,7 +3033,7 @@ type BGPPath struct {
 
 func (x *BGPPath) Reset() {
 	*x = BGPPath{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3045,7 @@ func (x *BGPPath) String() string {
 func (*BGPPath) ProtoMessage() {}
 
 func (x *BGPPath) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3058,7 @@ func (x *BGPPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPPath.ProtoReflect.Descriptor instead.
 func (*BGPPath) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{37}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BGPPath) GetVip() string {
@@ -3072,7 +3154,7 @@ type BGPGateway struct {
 
 func (x *BGPGateway) Reset() {
 	*x = BGPGateway{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3084,7 +3166,7 @@ func (x *BGPGateway) String() string {
 func (*BGPGateway) ProtoMessage() {}
 
 func (x *BGPGateway) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3097,7 +3179,7 @@ func (x *BGPGateway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPGateway.ProtoReflect.Descriptor instead.
 func (*BGPGateway) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{38}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BGPGateway) GetName() string {
@@ -3176,7 +3258,7 @@ type DrainGatewayRequest struct {
 
 func (x *DrainGatewayRequest) Reset() {
 	*x = DrainGatewayRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3188,7 +3270,7 @@ func (x *DrainGatewayRequest) String() string {
 func (*DrainGatewayRequest) ProtoMessage() {}
 
 func (x *DrainGatewayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3201,7 +3283,7 @@ func (x *DrainGatewayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainGatewayRequest.ProtoReflect.Descriptor instead.
 func (*DrainGatewayRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{39}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DrainGatewayRequest) GetGateway() string {
@@ -3235,7 +3317,7 @@ type UndrainGatewayRequest struct {
 
 func (x *UndrainGatewayRequest) Reset() {
 	*x = UndrainGatewayRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3247,7 +3329,7 @@ func (x *UndrainGatewayRequest) String() string {
 func (*UndrainGatewayRequest) ProtoMessage() {}
 
 func (x *UndrainGatewayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3260,7 +3342,7 @@ func (x *UndrainGatewayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainGatewayRequest.ProtoReflect.Descriptor instead.
 func (*UndrainGatewayRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{40}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UndrainGatewayRequest) GetGateway() string {
@@ -3287,7 +3369,7 @@ type WatchSpeakerPolicyRequest struct {
 
 func (x *WatchSpeakerPolicyRequest) Reset() {
 	*x = WatchSpeakerPolicyRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3381,7 @@ func (x *WatchSpeakerPolicyRequest) String() string {
 func (*WatchSpeakerPolicyRequest) ProtoMessage() {}
 
 func (x *WatchSpeakerPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3394,7 @@ func (x *WatchSpeakerPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSpeakerPolicyRequest.ProtoReflect.Descriptor instead.
 func (*WatchSpeakerPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WatchSpeakerPolicyRequest) GetGateway() string {
@@ -3341,7 +3423,7 @@ type SpeakerPolicy struct {
 
 func (x *SpeakerPolicy) Reset() {
 	*x = SpeakerPolicy{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3353,7 +3435,7 @@ func (x *SpeakerPolicy) String() string {
 func (*SpeakerPolicy) ProtoMessage() {}
 
 func (x *SpeakerPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3366,7 +3448,7 @@ func (x *SpeakerPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakerPolicy.ProtoReflect.Descriptor instead.
 func (*SpeakerPolicy) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SpeakerPolicy) GetGateway() string {
@@ -3421,7 +3503,7 @@ type SpeakerVIP struct {
 
 func (x *SpeakerVIP) Reset() {
 	*x = SpeakerVIP{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3515,7 @@ func (x *SpeakerVIP) String() string {
 func (*SpeakerVIP) ProtoMessage() {}
 
 func (x *SpeakerVIP) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3528,7 @@ func (x *SpeakerVIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakerVIP.ProtoReflect.Descriptor instead.
 func (*SpeakerVIP) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SpeakerVIP) GetName() string {
@@ -3503,7 +3585,7 @@ type DrainGatewayResponse struct {
 
 func (x *DrainGatewayResponse) Reset() {
 	*x = DrainGatewayResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3515,7 +3597,7 @@ func (x *DrainGatewayResponse) String() string {
 func (*DrainGatewayResponse) ProtoMessage() {}
 
 func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3528,7 +3610,7 @@ func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainGatewayResponse.ProtoReflect.Descriptor instead.
 func (*DrainGatewayResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DrainGatewayResponse) GetChanged() bool {
@@ -3560,7 +3642,7 @@ type RolloutStartRequest struct {
 
 func (x *RolloutStartRequest) Reset() {
 	*x = RolloutStartRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3654,7 @@ func (x *RolloutStartRequest) String() string {
 func (*RolloutStartRequest) ProtoMessage() {}
 
 func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3667,7 @@ func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStartRequest.ProtoReflect.Descriptor instead.
 func (*RolloutStartRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RolloutStartRequest) GetPlanYaml() string {
@@ -3617,7 +3699,7 @@ type RolloutStatusRequest struct {
 
 func (x *RolloutStatusRequest) Reset() {
 	*x = RolloutStatusRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3629,7 +3711,7 @@ func (x *RolloutStatusRequest) String() string {
 func (*RolloutStatusRequest) ProtoMessage() {}
 
 func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3642,7 +3724,7 @@ func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStatusRequest.ProtoReflect.Descriptor instead.
 func (*RolloutStatusRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
 }
 
 type RolloutActionRequest struct {
@@ -3654,7 +3736,7 @@ type RolloutActionRequest struct {
 
 func (x *RolloutActionRequest) Reset() {
 	*x = RolloutActionRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3666,7 +3748,7 @@ func (x *RolloutActionRequest) String() string {
 func (*RolloutActionRequest) ProtoMessage() {}
 
 func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3679,7 +3761,7 @@ func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutActionRequest.ProtoReflect.Descriptor instead.
 func (*RolloutActionRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RolloutActionRequest) GetActor() string {
@@ -3697,7 +3779,7 @@ type RolloutWatchRequest struct {
 
 func (x *RolloutWatchRequest) Reset() {
 	*x = RolloutWatchRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3709,7 +3791,7 @@ func (x *RolloutWatchRequest) String() string {
 func (*RolloutWatchRequest) ProtoMessage() {}
 
 func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3722,7 +3804,7 @@ func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutWatchRequest.ProtoReflect.Descriptor instead.
 func (*RolloutWatchRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
 }
 
 type RolloutResponse struct {
@@ -3742,7 +3824,7 @@ type RolloutResponse struct {
 
 func (x *RolloutResponse) Reset() {
 	*x = RolloutResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3754,7 +3836,7 @@ func (x *RolloutResponse) String() string {
 func (*RolloutResponse) ProtoMessage() {}
 
 func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3767,7 +3849,7 @@ func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutResponse.ProtoReflect.Descriptor instead.
 func (*RolloutResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RolloutResponse) GetProgress() *RolloutProgress {
@@ -3828,7 +3910,7 @@ type RolloutProgress struct {
 
 func (x *RolloutProgress) Reset() {
 	*x = RolloutProgress{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3840,7 +3922,7 @@ func (x *RolloutProgress) String() string {
 func (*RolloutProgress) ProtoMessage() {}
 
 func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3853,7 +3935,7 @@ func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutProgress.ProtoReflect.Descriptor instead.
 func (*RolloutProgress) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RolloutProgress) GetPlanYaml() string {
@@ -3978,7 +4060,7 @@ type RolloutStep struct {
 
 func (x *RolloutStep) Reset() {
 	*x = RolloutStep{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3990,7 +4072,7 @@ func (x *RolloutStep) String() string {
 func (*RolloutStep) ProtoMessage() {}
 
 func (x *RolloutStep) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4003,7 +4085,7 @@ func (x *RolloutStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
 func (*RolloutStep) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RolloutStep) GetIndex() uint32 {
@@ -4122,7 +4204,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4134,7 +4216,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4147,7 +4229,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ProbeRequest) GetVip() string {
@@ -4212,7 +4294,7 @@ type InventoryScope struct {
 
 func (x *InventoryScope) Reset() {
 	*x = InventoryScope{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4224,7 +4306,7 @@ func (x *InventoryScope) String() string {
 func (*InventoryScope) ProtoMessage() {}
 
 func (x *InventoryScope) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4237,7 +4319,7 @@ func (x *InventoryScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryScope.ProtoReflect.Descriptor instead.
 func (*InventoryScope) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *InventoryScope) GetVni() uint32 {
@@ -4265,7 +4347,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4277,7 +4359,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4290,7 +4372,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ProbeResponse) GetVip() string {
@@ -4324,7 +4406,7 @@ type ProbeTarget struct {
 
 func (x *ProbeTarget) Reset() {
 	*x = ProbeTarget{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4336,7 +4418,7 @@ func (x *ProbeTarget) String() string {
 func (*ProbeTarget) ProtoMessage() {}
 
 func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4349,7 +4431,7 @@ func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeTarget.ProtoReflect.Descriptor instead.
 func (*ProbeTarget) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ProbeTarget) GetVni() uint32 {
@@ -4408,7 +4490,7 @@ type ProbeOptions struct {
 
 func (x *ProbeOptions) Reset() {
 	*x = ProbeOptions{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4420,7 +4502,7 @@ func (x *ProbeOptions) String() string {
 func (*ProbeOptions) ProtoMessage() {}
 
 func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4433,7 +4515,7 @@ func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeOptions.ProtoReflect.Descriptor instead.
 func (*ProbeOptions) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ProbeOptions) GetCount() uint32 {
@@ -4482,7 +4564,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4494,7 +4576,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4507,7 +4589,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ProbeResult) GetTarget() *ProbeTarget {
@@ -4587,7 +4669,7 @@ type ProbeAnswer struct {
 
 func (x *ProbeAnswer) Reset() {
 	*x = ProbeAnswer{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4599,7 +4681,7 @@ func (x *ProbeAnswer) String() string {
 func (*ProbeAnswer) ProtoMessage() {}
 
 func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4612,7 +4694,7 @@ func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeAnswer.ProtoReflect.Descriptor instead.
 func (*ProbeAnswer) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ProbeAnswer) GetUnderlay() string {
@@ -4773,12 +4855,18 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\v2\x17.graygw.v1.ChangeResultR\x06result\x12\x16\n" +
 	"\x06undone\x18\x02 \x01(\x04R\x06undone\x12#\n" +
 	"\rremoved_rules\x18\x03 \x03(\tR\fremovedRules\"\x0f\n" +
-	"\rStatusRequest\"\xa6\x01\n" +
+	"\rStatusRequest\"\xd6\x01\n" +
 	"\x0eStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x1a\n" +
 	"\bdraining\x18\x02 \x01(\bR\bdraining\x124\n" +
 	"\bgateways\x18\x03 \x03(\v2\x18.graygw.v1.GatewayStatusR\bgateways\x12(\n" +
-	"\x04vnis\x18\x04 \x03(\v2\x14.graygw.v1.VNIStatusR\x04vnis\"\x83\x05\n" +
+	"\x04vnis\x18\x04 \x03(\v2\x14.graygw.v1.VNIStatusR\x04vnis\x12.\n" +
+	"\breplicas\x18\x05 \x03(\v2\x12.graygw.v1.ReplicaR\breplicas\"_\n" +
+	"\aReplica\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06leader\x18\x03 \x01(\bR\x06leader\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\"\x83\x05\n" +
 	"\rGatewayStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1b\n" +
@@ -5063,7 +5151,7 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_graygw_v1_graygw_proto_goTypes = []any{
 	(GrayState)(0),                    // 0: graygw.v1.GrayState
 	(RollbackRequest_Mode)(0),         // 1: graygw.v1.RollbackRequest.Mode
@@ -5090,57 +5178,58 @@ var file_graygw_v1_graygw_proto_goTypes = []any{
 	(*RollbackResponse)(nil),          // 22: graygw.v1.RollbackResponse
 	(*StatusRequest)(nil),             // 23: graygw.v1.StatusRequest
 	(*StatusResponse)(nil),            // 24: graygw.v1.StatusResponse
-	(*GatewayStatus)(nil),             // 25: graygw.v1.GatewayStatus
-	(*VNIStatus)(nil),                 // 26: graygw.v1.VNIStatus
-	(*VIPGrayState)(nil),              // 27: graygw.v1.VIPGrayState
-	(*Selector)(nil),                  // 28: graygw.v1.Selector
-	(*CountersRequest)(nil),           // 29: graygw.v1.CountersRequest
-	(*CountersResponse)(nil),          // 30: graygw.v1.CountersResponse
-	(*GatewayCounters)(nil),           // 31: graygw.v1.GatewayCounters
-	(*NamedCounter)(nil),              // 32: graygw.v1.NamedCounter
-	(*HistoryRequest)(nil),            // 33: graygw.v1.HistoryRequest
-	(*HistoryResponse)(nil),           // 34: graygw.v1.HistoryResponse
-	(*Event)(nil),                     // 35: graygw.v1.Event
-	(*BGPStatusRequest)(nil),          // 36: graygw.v1.BGPStatusRequest
-	(*BGPStatusResponse)(nil),         // 37: graygw.v1.BGPStatusResponse
-	(*BGPNeighbor)(nil),               // 38: graygw.v1.BGPNeighbor
-	(*BGPPath)(nil),                   // 39: graygw.v1.BGPPath
-	(*BGPGateway)(nil),                // 40: graygw.v1.BGPGateway
-	(*DrainGatewayRequest)(nil),       // 41: graygw.v1.DrainGatewayRequest
-	(*UndrainGatewayRequest)(nil),     // 42: graygw.v1.UndrainGatewayRequest
-	(*WatchSpeakerPolicyRequest)(nil), // 43: graygw.v1.WatchSpeakerPolicyRequest
-	(*SpeakerPolicy)(nil),             // 44: graygw.v1.SpeakerPolicy
-	(*SpeakerVIP)(nil),                // 45: graygw.v1.SpeakerVIP
-	(*DrainGatewayResponse)(nil),      // 46: graygw.v1.DrainGatewayResponse
-	(*RolloutStartRequest)(nil),       // 47: graygw.v1.RolloutStartRequest
-	(*RolloutStatusRequest)(nil),      // 48: graygw.v1.RolloutStatusRequest
-	(*RolloutActionRequest)(nil),      // 49: graygw.v1.RolloutActionRequest
-	(*RolloutWatchRequest)(nil),       // 50: graygw.v1.RolloutWatchRequest
-	(*RolloutResponse)(nil),           // 51: graygw.v1.RolloutResponse
-	(*RolloutProgress)(nil),           // 52: graygw.v1.RolloutProgress
-	(*RolloutStep)(nil),               // 53: graygw.v1.RolloutStep
-	(*ProbeRequest)(nil),              // 54: graygw.v1.ProbeRequest
-	(*InventoryScope)(nil),            // 55: graygw.v1.InventoryScope
-	(*ProbeResponse)(nil),             // 56: graygw.v1.ProbeResponse
-	(*ProbeTarget)(nil),               // 57: graygw.v1.ProbeTarget
-	(*ProbeOptions)(nil),              // 58: graygw.v1.ProbeOptions
-	(*ProbeResult)(nil),               // 59: graygw.v1.ProbeResult
-	(*ProbeAnswer)(nil),               // 60: graygw.v1.ProbeAnswer
-	(*durationpb.Duration)(nil),       // 61: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 62: google.protobuf.Timestamp
+	(*Replica)(nil),                   // 25: graygw.v1.Replica
+	(*GatewayStatus)(nil),             // 26: graygw.v1.GatewayStatus
+	(*VNIStatus)(nil),                 // 27: graygw.v1.VNIStatus
+	(*VIPGrayState)(nil),              // 28: graygw.v1.VIPGrayState
+	(*Selector)(nil),                  // 29: graygw.v1.Selector
+	(*CountersRequest)(nil),           // 30: graygw.v1.CountersRequest
+	(*CountersResponse)(nil),          // 31: graygw.v1.CountersResponse
+	(*GatewayCounters)(nil),           // 32: graygw.v1.GatewayCounters
+	(*NamedCounter)(nil),              // 33: graygw.v1.NamedCounter
+	(*HistoryRequest)(nil),            // 34: graygw.v1.HistoryRequest
+	(*HistoryResponse)(nil),           // 35: graygw.v1.HistoryResponse
+	(*Event)(nil),                     // 36: graygw.v1.Event
+	(*BGPStatusRequest)(nil),          // 37: graygw.v1.BGPStatusRequest
+	(*BGPStatusResponse)(nil),         // 38: graygw.v1.BGPStatusResponse
+	(*BGPNeighbor)(nil),               // 39: graygw.v1.BGPNeighbor
+	(*BGPPath)(nil),                   // 40: graygw.v1.BGPPath
+	(*BGPGateway)(nil),                // 41: graygw.v1.BGPGateway
+	(*DrainGatewayRequest)(nil),       // 42: graygw.v1.DrainGatewayRequest
+	(*UndrainGatewayRequest)(nil),     // 43: graygw.v1.UndrainGatewayRequest
+	(*WatchSpeakerPolicyRequest)(nil), // 44: graygw.v1.WatchSpeakerPolicyRequest
+	(*SpeakerPolicy)(nil),             // 45: graygw.v1.SpeakerPolicy
+	(*SpeakerVIP)(nil),                // 46: graygw.v1.SpeakerVIP
+	(*DrainGatewayResponse)(nil),      // 47: graygw.v1.DrainGatewayResponse
+	(*RolloutStartRequest)(nil),       // 48: graygw.v1.RolloutStartRequest
+	(*RolloutStatusRequest)(nil),      // 49: graygw.v1.RolloutStatusRequest
+	(*RolloutActionRequest)(nil),      // 50: graygw.v1.RolloutActionRequest
+	(*RolloutWatchRequest)(nil),       // 51: graygw.v1.RolloutWatchRequest
+	(*RolloutResponse)(nil),           // 52: graygw.v1.RolloutResponse
+	(*RolloutProgress)(nil),           // 53: graygw.v1.RolloutProgress
+	(*RolloutStep)(nil),               // 54: graygw.v1.RolloutStep
+	(*ProbeRequest)(nil),              // 55: graygw.v1.ProbeRequest
+	(*InventoryScope)(nil),            // 56: graygw.v1.InventoryScope
+	(*ProbeResponse)(nil),             // 57: graygw.v1.ProbeResponse
+	(*ProbeTarget)(nil),               // 58: graygw.v1.ProbeTarget
+	(*ProbeOptions)(nil),              // 59: graygw.v1.ProbeOptions
+	(*ProbeResult)(nil),               // 60: graygw.v1.ProbeResult
+	(*ProbeAnswer)(nil),               // 61: graygw.v1.ProbeAnswer
+	(*durationpb.Duration)(nil),       // 62: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 63: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	61, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	62, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
 	2,  // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
 	9,  // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
-	25, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
+	26, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
 	3,  // 4: graygw.v1.ApplyRequest.options:type_name -> graygw.v1.ChangeOptions
 	4,  // 5: graygw.v1.ApplyResponse.result:type_name -> graygw.v1.ChangeResult
 	2,  // 6: graygw.v1.DiffResponse.problems:type_name -> graygw.v1.Problem
 	9,  // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
 	10, // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
 	11, // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	62, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	63, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
 	14, // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
 	15, // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
 	16, // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
@@ -5151,98 +5240,99 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	1,  // 18: graygw.v1.RollbackRequest.mode:type_name -> graygw.v1.RollbackRequest.Mode
 	3,  // 19: graygw.v1.RollbackRequest.options:type_name -> graygw.v1.ChangeOptions
 	4,  // 20: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
-	25, // 21: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
-	26, // 22: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
-	62, // 23: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	61, // 24: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
-	0,  // 25: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
-	27, // 26: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
-	0,  // 27: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
-	28, // 28: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
-	31, // 29: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	62, // 30: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
-	32, // 31: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
-	32, // 32: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
-	32, // 33: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
-	32, // 34: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
-	32, // 35: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
-	32, // 36: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
-	35, // 37: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	62, // 38: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	38, // 39: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
-	39, // 40: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
-	39, // 41: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
-	40, // 42: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	61, // 43: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	62, // 44: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	62, // 45: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
-	45, // 46: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
-	37, // 47: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
-	52, // 48: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
-	2,  // 49: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	59, // 50: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
-	53, // 51: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	59, // 52: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	62, // 53: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	62, // 54: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	59, // 55: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	59, // 56: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	62, // 57: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	62, // 58: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
-	57, // 59: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	58, // 60: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	55, // 61: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
-	59, // 62: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	61, // 63: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	61, // 64: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	57, // 65: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	60, // 66: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	61, // 67: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	61, // 68: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	61, // 69: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	5,  // 70: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,  // 71: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12, // 72: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19, // 73: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	21, // 74: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	23, // 75: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	29, // 76: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	33, // 77: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	36, // 78: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	41, // 79: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	42, // 80: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	43, // 81: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
-	47, // 82: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	48, // 83: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	49, // 84: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	49, // 85: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	49, // 86: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	50, // 87: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	54, // 88: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	6,  // 89: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,  // 90: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13, // 91: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	20, // 92: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	22, // 93: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	24, // 94: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	30, // 95: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	34, // 96: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	37, // 97: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	46, // 98: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	46, // 99: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	44, // 100: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
-	51, // 101: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	51, // 102: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	51, // 103: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	51, // 104: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	51, // 105: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	52, // 106: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	56, // 107: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	89, // [89:108] is the sub-list for method output_type
-	70, // [70:89] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	26, // 21: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
+	27, // 22: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
+	25, // 23: graygw.v1.StatusResponse.replicas:type_name -> graygw.v1.Replica
+	63, // 24: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	62, // 25: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	0,  // 26: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
+	28, // 27: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
+	0,  // 28: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
+	29, // 29: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
+	32, // 30: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
+	63, // 31: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	33, // 32: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
+	33, // 33: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
+	33, // 34: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
+	33, // 35: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
+	33, // 36: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
+	33, // 37: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
+	36, // 38: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
+	63, // 39: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	39, // 40: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
+	40, // 41: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
+	40, // 42: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
+	41, // 43: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
+	62, // 44: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	63, // 45: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	63, // 46: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	46, // 47: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
+	38, // 48: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
+	53, // 49: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
+	2,  // 50: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
+	60, // 51: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	54, // 52: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
+	60, // 53: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	63, // 54: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	63, // 55: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	60, // 56: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	60, // 57: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	63, // 58: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	63, // 59: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	58, // 60: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	59, // 61: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	56, // 62: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	60, // 63: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	62, // 64: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	62, // 65: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	58, // 66: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	61, // 67: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	62, // 68: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	62, // 69: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	62, // 70: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	5,  // 71: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,  // 72: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12, // 73: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19, // 74: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	21, // 75: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	23, // 76: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	30, // 77: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	34, // 78: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	37, // 79: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	42, // 80: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	43, // 81: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	44, // 82: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
+	48, // 83: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	49, // 84: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	50, // 85: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	50, // 86: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	50, // 87: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	51, // 88: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	55, // 89: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	6,  // 90: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,  // 91: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13, // 92: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	20, // 93: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	22, // 94: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	24, // 95: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	31, // 96: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	35, // 97: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	38, // 98: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	47, // 99: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	47, // 100: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	45, // 101: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
+	52, // 102: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	52, // 103: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	52, // 104: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	52, // 105: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	52, // 106: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	53, // 107: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	57, // 108: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	90, // [90:109] is the sub-list for method output_type
+	71, // [71:90] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -5259,15 +5349,15 @@ func file_graygw_v1_graygw_proto_init() {
 		(*CutoverRequest_Flow)(nil),
 		(*CutoverRequest_Percent)(nil),
 	}
-	file_graygw_v1_graygw_proto_msgTypes[37].OneofWrappers = []any{}
-	file_graygw_v1_graygw_proto_msgTypes[43].OneofWrappers = []any{}
+	file_graygw_v1_graygw_proto_msgTypes[38].OneofWrappers = []any{}
+	file_graygw_v1_graygw_proto_msgTypes[44].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   59,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
