@@ -1,0 +1,126 @@
+package change_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/change"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
+)
+
+// doc is one gateway (the agent at addr), a VIP, a base and a gray pool, a
+// tenant with two VNIs; the rules are left to the changes.
+func doc(addr string) string {
+	return fmt.Sprintf(`version: 1
+gateways:
+  - name: gw1
+    p4runtime: %s
+    device_id: 1
+    bgp_next_hop: 10.1.0.1
+    ports:
+      2: {interface: p2, mac: "02:00:00:00:01:02"}
+vips:
+  - {name: vpc, address: 10.255.0.1, default_pool: base}
+pools:
+  - name: base
+    cluster: base
+    backends:
+      - {name: b1, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
+  - name: gray
+    cluster: gray
+    backends:
+      - {name: g1, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 2}
+tenants:
+  - {name: acme, vnis: [5001, 5002]}
+# the rules
+gray_rules:
+  - {name: keep, match: {vni: 5002, src: 10.0.2.9}, pool: gray}
+`, addr)
+}
+
+// The change pipeline without gRPC: every change is validated, stored with its
+// history and applied to a real agent; a rule is added (the document's comments
+// kept), rolled back by name and by step; a stale or refused change stores
+// nothing; a draining Manager refuses changes.
+func TestManagerChanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := stack.StartAgent(t, stack.AgentConfig{})
+	st := store.NewMemory()
+	eng, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour, Retry: 50 * time.Millisecond,
+		Store: st, Logger: stack.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	m, err := change.New(change.Config{Store: st, Engine: eng, Logger: stack.Logger(t), WaitTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := change.Options{Actor: "t", Wait: true}
+
+	res, err := m.Apply(ctx, []byte("version: 1\ngateways: []\nbogus: 1\n"), wait)
+	if err != nil || len(res.Problems) == 0 || res.Applied {
+		t.Fatalf("a bad document: %+v, %v", res, err)
+	}
+	if _, err := st.Current(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused document was stored: %v", err)
+	}
+	res, err = m.Apply(ctx, []byte(doc(a.Addr)), wait)
+	if err != nil || !res.Applied || res.Version != 1 || res.WaitError != "" || len(res.Gateways) != 1 || !res.Gateways[0].InSync {
+		t.Fatalf("apply: applied %v version %d wait %q problems %v, %v", res.Applied, res.Version, res.WaitError, res.Problems, err)
+	}
+
+	cut, err := m.Cutover(ctx, change.Cutover{Scope: change.ScopeVM, VNI: 5001, Src: "10.0.0.5", Pool: "gray"}, wait)
+	if err != nil || !cut.Applied || cut.Rule != "vm-5001-10.0.0.5" || cut.Version != 2 ||
+		cut.Summary != "cutover VM 10.0.0.5 in VNI 5001 to pool gray (rule vm-5001-10.0.0.5)" {
+		t.Fatalf("cutover: %s applied %v version %d %q problems %v, %v", cut.Rule, cut.Applied, cut.Version, cut.Summary, cut.Problems, err)
+	}
+	cur, _ := st.Current(ctx)
+	if !strings.Contains(string(cur.Intent), "# the rules") || !strings.Contains(string(cur.Intent), "vm-5001-10.0.0.5") {
+		t.Fatalf("the stored document lost its comment or the rule:\n%s", cur.Intent)
+	}
+	again, err := m.Cutover(ctx, change.Cutover{Scope: change.ScopeVM, VNI: 5001, Src: "10.0.0.5", Pool: "gray"}, wait)
+	if err != nil || !again.Unchanged || again.Applied {
+		t.Fatalf("the same cutover again: %+v, %v", again, err)
+	}
+	bad, err := m.Cutover(ctx, change.Cutover{Scope: change.ScopeVNI, VNI: 5001, Pool: "nope"}, wait)
+	if err != nil || len(bad.Problems) == 0 || bad.Applied {
+		t.Fatalf("a cutover to no pool: %+v, %v", bad, err)
+	}
+	if _, err := m.Cutover(ctx, change.Cutover{Scope: change.ScopeVNI, VNI: 5001, Pool: "gray"},
+		change.Options{ExpectedVersion: 1}); !errors.Is(err, change.ErrStale) {
+		t.Fatalf("a cutover expecting version 1 at version 2: %v", err)
+	}
+
+	rb, err := m.Rollback(ctx, change.RollbackRule, "vm-5001-10.0.0.5", wait)
+	if err != nil || !rb.Applied || len(rb.RemovedRules) != 1 || rb.Version != 3 {
+		t.Fatalf("rollback rule: %+v, %v", rb, err)
+	}
+	step, err := m.Rollback(ctx, change.RollbackStep, "", wait)
+	if err != nil || !step.Applied || step.Undone == 0 || step.Version != 4 {
+		t.Fatalf("rollback step: %+v, %v", step, err)
+	}
+	if cur, _ := st.Current(ctx); !strings.Contains(string(cur.Intent), "vm-5001-10.0.0.5") {
+		t.Fatalf("the step rollback did not restore the rule:\n%s", cur.Intent)
+	}
+	all, err := m.Rollback(ctx, change.RollbackAll, "", wait)
+	if err != nil || !all.Applied || len(all.RemovedRules) != 2 {
+		t.Fatalf("rollback all: %+v, %v", all, err)
+	}
+	evs, err := st.History(ctx, store.Query{Limit: 10})
+	if err != nil || len(evs) != 5 || evs[0].Operation != change.OpRollbackAll || evs[4].Operation != change.OpApply || evs[0].Actor != "t" {
+		t.Fatalf("history: %+v, %v", evs, err)
+	}
+
+	m.Drain()
+	if _, err := m.Apply(ctx, []byte(doc(a.Addr)), wait); !errors.Is(err, change.ErrDraining) {
+		t.Fatalf("apply while draining: %v", err)
+	}
+}
