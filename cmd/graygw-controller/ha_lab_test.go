@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/probe/probetest"
+	"github.com/graygw/graygw/internal/etcdlab"
+)
+
+// TestHARolloutSurvivesLeaderKill: two controller processes with ha: on one
+// etcd store, in the namespace lab (real XDP agent, probes through the
+// gateway). The leader is SIGKILLed while step 2 of a rollout waits for its
+// probes; the other replica is elected, reports the rollout paused at that
+// step (the state is in the shared store), and resume completes it: every VM
+// is then answered by gray.
+func TestHARolloutSurvivesLeaderKill(t *testing.T) {
+	rl := newRolloutLab(t)
+	cl := etcdlab.Start(t, 3, false)
+	flag := func(name string) string {
+		for i, a := range rl.args {
+			if a == name {
+				return rl.args[i+1]
+			}
+		}
+		t.Fatalf("rollout lab args %v lack %s", rl.args, name)
+		return ""
+	}
+	probeCfg, err := os.ReadFile(flag("--config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	replica := func(id string) (args []string, sock string) {
+		cfg := filepath.Join(dir, id+".yaml")
+		text := fmt.Sprintf("%sstore:\n  etcd:\n    endpoints: [%s]\n    prefix: /ro/\nha: {id: %s, ttl: 2s}\n", probeCfg, strings.Join(cl.Endpoints(), ", "), id)
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sock = filepath.Join(dir, id+".sock")
+		return []string{"--config", cfg, "--intent", flag("--intent"), "--listen-unix", sock, "--election-id", "7"}, sock
+	}
+	argsA, sockA := replica("a")
+	argsB, sockB := replica("b")
+	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
+	ca := api(t, sockA)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, ok := inSync(sockA, ca); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica a never led and synced")
+		}
+	}
+	startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	ctx := context.Background()
+	if resp, err := ca.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("ha", "3s"), Actor: "test"}); err != nil || resp.GetProgress() == nil {
+		t.Fatalf("start: %v %v", resp, err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, err := ca.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+		if err == nil && st.GetProgress().GetStep() == 2 && st.GetProgress().GetSteps()[1].GetState() == "probing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("step 2 never probing: %v %v", st, err)
+		}
+	}
+	killed := time.Now()
+	a.cmd.Process.Kill()
+
+	cb := api(t, sockB)
+	for ok := false; !ok; time.Sleep(20 * time.Millisecond) {
+		_, ok = inSync(sockB, cb)
+		if time.Since(killed) > 30*time.Second {
+			t.Fatal("replica b never took over")
+		}
+	}
+	st, err := cb.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := st.GetProgress()
+	t.Logf("leader SIGKILLed during step 2: the new leader in sync %s later; rollout %s: %s",
+		time.Since(killed).Round(time.Millisecond), p.GetState(), p.GetMessage())
+	if p.GetState() != "paused" || p.GetStep() != 2 || !strings.Contains(p.GetMessage(), "step 2 of 4 (vni 5001, probing)") {
+		t.Fatalf("rollout on the new leader: %v", p)
+	}
+	if _, err := cb.RolloutResume(ctx, &graygwv1.RolloutActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if last := follow(t, cb); last.GetState() != "completed" || last.GetStep() != 4 {
+		t.Fatalf("resumed on the new leader: %v", last)
+	}
+	pr, err := cb.Probe(ctx, &graygwv1.ProbeRequest{PlanYaml: rl.plan("ha", "0s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range pr.GetResults() {
+		if res.GetStatus() != "ok" || res.GetTarget().GetExpectPool() != probetest.GrayPool || res.GetAnswers()[0].GetBackend() != "gray-1" {
+			t.Fatalf("after the resumed rollout: %v", res)
+		}
+	}
+}
