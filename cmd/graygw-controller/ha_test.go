@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -385,4 +387,127 @@ func TestHAFailoverDuringALargeApply(t *testing.T) {
 	if n != pools*4096 {
 		t.Errorf("the gateway holds %d backend_select entries, want %d (version 2 whole)", n, pools*4096)
 	}
+}
+
+// cutProxy forwards TCP to one address until cut: then it refuses new
+// connections and closes the open ones (a replica partitioned from etcd).
+type cutProxy struct {
+	lis   net.Listener
+	to    string
+	mu    sync.Mutex
+	conns []net.Conn
+	cut   bool
+}
+
+func startCutProxy(t *testing.T, to string) *cutProxy {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{lis: lis, to: to}
+	t.Cleanup(p.Cut)
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", to)
+			p.mu.Lock()
+			if err != nil || p.cut {
+				p.mu.Unlock()
+				c.Close()
+				if up != nil {
+					up.Close()
+				}
+				continue
+			}
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) URL() string { return "http://" + p.lis.Addr().String() }
+
+// Cut partitions: no new connection, the open ones closed.
+func (p *cutProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut {
+		return
+	}
+	p.cut = true
+	p.lis.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// TestHALeaderPartitionedFromEtcd: the leader loses etcd (its connections
+// cut) while it still reaches the gateway: it stops and exits before its
+// lease could run out at the server, the other replica is elected and in
+// sync, and the gateway would refuse the old leader's election id.
+func TestHALeaderPartitionedFromEtcd(t *testing.T) {
+	cl := etcdlab.Start(t, 3, false)
+	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	dir := t.TempDir()
+	intentFile := writeIntent(t, addr)
+	var proxies []*cutProxy
+	var viaProxy []string
+	for _, e := range cl.Endpoints() {
+		p := startCutProxy(t, strings.TrimPrefix(e, "http://"))
+		proxies = append(proxies, p)
+		viaProxy = append(viaProxy, p.URL())
+	}
+	replica := func(id string, endpoints []string) (args []string, sock string) {
+		cfg := filepath.Join(dir, id+".yaml")
+		text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /part/\nha: {id: %s, ttl: 2s}\n", strings.Join(endpoints, ", "), id)
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sock = filepath.Join(dir, id+".sock")
+		return []string{"--config", cfg, "--listen-unix", sock, "--intent", intentFile, "--election-id", "7"}, sock
+	}
+	argsA, sockA := replica("a", viaProxy)
+	argsB, sockB := replica("b", cl.Endpoints())
+	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
+	ca := api(t, sockA)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, ok := inSync(sockA, ca); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica a never led and synced")
+		}
+	}
+	startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	time.Sleep(500 * time.Millisecond) // b campaigning
+
+	cut := time.Now()
+	for _, p := range proxies {
+		p.Cut()
+	}
+	select {
+	case code := <-a.exit:
+		took := time.Since(cut)
+		t.Logf("leader partitioned from etcd: it exited (code %d) %s later, lease 2s", code, took.Round(time.Millisecond))
+		if code == 0 || took >= 2*time.Second {
+			t.Errorf("the partitioned leader exited %s after the cut with code %d: want a failure before its 2s lease could run out", took, code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the partitioned leader did not stop")
+	}
+	cb := api(t, sockB)
+	for ok := false; !ok; time.Sleep(20 * time.Millisecond) {
+		_, ok = inSync(sockB, cb)
+		if time.Since(cut) > 30*time.Second {
+			t.Fatal("replica b never took over")
+		}
+	}
+	t.Logf("replica b leads and is in sync %s after the cut", time.Since(cut).Round(time.Millisecond))
 }

@@ -204,8 +204,15 @@ func (l *Leadership) Err() error {
 }
 
 // Resign ends the leadership at once: the key and the lease are deleted, so
-// another replica is elected without waiting for the TTL.
+// another replica is elected without waiting for the TTL. A leadership that
+// already ended (Done) is not resigned: its lease is gone or etcd is out of
+// reach, and waiting for it would only delay the exit.
 func (l *Leadership) Resign(ctx context.Context) error {
+	select {
+	case <-l.done:
+		return nil
+	default:
+	}
 	err := l.elec.Resign(ctx)
 	_, rerr := l.e.cfg.Client.Revoke(ctx, l.session.Lease())
 	l.stop(errors.New("leader: resigned"))
