@@ -33,6 +33,7 @@ const promAddr = "127.0.0.1:9090"
 // event happened (a CounterVec's first child): a healthy demo has none.
 var appearOnEvent = map[string]bool{
 	"graygw_write_errors_total": true, // first refused P4Runtime update
+	"graygw_failover_excluded":  true, // first backend health failover excluded
 }
 
 // TestDashboardOnDemo runs the quick-start demo (graygw-demo --keep), points a

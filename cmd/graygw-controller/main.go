@@ -389,6 +389,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		scfg.Replicas = replicasOf(st)
 	}
 	var checker *health.Checker
+	var foMetrics *failover.Metrics
 	if c.Health != nil && c.Health.Enabled {
 		if checker, err = health.New(c.Health.config(), health.WithLogger(log)); err != nil {
 			return err
@@ -398,15 +399,17 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		defer stopFollow()
 		go checker.Follow(fctx, eng)
 		// Health failover in the pools that ask for it (health_failover).
-		go failover.Run(fctx, c.Health.failover(), func() map[netip.Addr]bool {
-			down := map[netip.Addr]bool{}
-			for _, st := range checker.Statuses() {
-				if !st.Up() {
-					down[st.Addr] = true
+		foMetrics = failover.NewMetrics()
+		go failover.Run(fctx, failover.Options{Config: c.Health.failover(), Target: eng, Logger: log, Metrics: foMetrics,
+			Down: func() map[netip.Addr]bool {
+				down := map[netip.Addr]bool{}
+				for _, st := range checker.Statuses() {
+					if !st.Up() {
+						down[st.Addr] = true
+					}
 				}
-			}
-			return down
-		}, eng, log, nil)
+				return down
+			}})
 		hc := checker.Config()
 		log.Info("backend health checking", "mode", hc.Mode, "interval", hc.Interval.String(), "timeout", hc.Timeout.String(),
 			"rise", hc.Rise, "fall", hc.Fall)
@@ -503,6 +506,11 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		if checker != nil {
 			if err := reg.Register(checker.Collector()); err != nil {
 				return fmt.Errorf("metrics: %w", err)
+			}
+			for _, col := range foMetrics.Collectors() {
+				if err := reg.Register(col); err != nil {
+					return fmt.Errorf("metrics: %w", err)
+				}
 			}
 		}
 		mux := http.NewServeMux()

@@ -216,7 +216,7 @@ pools:
 	foDone := make(chan struct{})
 	go func() {
 		defer close(foDone)
-		failover.Run(ctx, failover.Config{HoldDown: 300 * time.Millisecond}, func() map[netip.Addr]bool {
+		failover.Run(ctx, failover.Options{Config: failover.Config{HoldDown: 300 * time.Millisecond}, Down: func() map[netip.Addr]bool {
 			down := map[netip.Addr]bool{}
 			for _, st := range checker.Statuses() {
 				if !st.Up() {
@@ -224,7 +224,7 @@ pools:
 				}
 			}
 			return down
-		}, eng, log, func(e failover.Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() })
+		}, Target: eng, Logger: log, OnEvent: func(e failover.Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() }})
 	}()
 	defer func() { cancel(); <-foDone }()
 

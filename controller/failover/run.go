@@ -22,29 +22,45 @@ type Target interface {
 // Tick is how often Run re-decides: the hold-down's resolution.
 const Tick = 100 * time.Millisecond
 
-// Run decides every Tick, from the intent's health_failover pools and down
-// (the underlay addresses health checks declare down now), and gives the
-// exclusions to target when they change. Every event is logged and passed to
-// onEvent (when not nil). It returns when ctx is done.
-func Run(ctx context.Context, cfg Config, down func() map[netip.Addr]bool, target Target, log *slog.Logger, onEvent func(Event)) {
+// Options configure Run.
+type Options struct {
+	Config Config
+	// Down returns the underlay addresses health checks declare down now.
+	Down func() map[netip.Addr]bool
+	// Target applies the exclusions: the engine.
+	Target Target
+	// Logger receives every decision (slog.Default() when nil).
+	Logger *slog.Logger
+	// OnEvent, when set, is called with every decision.
+	OnEvent func(Event)
+	// Metrics, when set, is kept up to date.
+	Metrics *Metrics
+}
+
+// Run decides every Tick, from the intent's health_failover pools and the
+// addresses that are down, and gives the exclusions to the target when they
+// change. It returns when ctx is done.
+func Run(ctx context.Context, o Options) {
+	log := o.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	d := New(cfg)
+	d := New(o.Config)
 	var last map[string][]string
 	t := time.NewTicker(Tick)
 	defer t.Stop()
 	for {
-		in, _ := target.Intent()
-		ex, events := d.Update(time.Now(), Pools(in, down()))
+		in, _ := o.Target.Intent()
+		ex, events := d.Update(time.Now(), Pools(in, o.Down()))
 		for _, e := range events {
 			log.Info("health failover: "+string(e.Kind), "pool", e.Pool, "backend", e.Backend, "reason", e.Reason)
-			if onEvent != nil {
-				onEvent(e)
+			if o.OnEvent != nil {
+				o.OnEvent(e)
 			}
 		}
+		o.Metrics.observe(ex, events)
 		if !maps.EqualFunc(ex, last, slices.Equal[[]string]) {
-			if _, err := target.SetExcluded(ex); err != nil {
+			if _, err := o.Target.SetExcluded(ex); err != nil {
 				log.Warn("health failover: applying the exclusions", "excluded", ex, "err", err)
 			} else {
 				last = ex

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/graygw/graygw/controller/intent"
 )
 
@@ -47,11 +49,12 @@ func TestRunFollowsHealth(t *testing.T) {
 	}
 	var events []Event
 	var evMu sync.Mutex
+	m := NewMetrics()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Run(ctx, Config{HoldDown: 300 * time.Millisecond}, func() map[netip.Addr]bool {
+		Run(ctx, Options{Config: Config{HoldDown: 300 * time.Millisecond}, Down: func() map[netip.Addr]bool {
 			mu.Lock()
 			defer mu.Unlock()
 			out := map[netip.Addr]bool{}
@@ -59,7 +62,7 @@ func TestRunFollowsHealth(t *testing.T) {
 				out[k] = v
 			}
 			return out
-		}, tg, nil, func(e Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() })
+		}, Target: tg, Metrics: m, OnEvent: func(e Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() }})
 	}()
 	defer func() { cancel(); <-done }()
 	last := func() map[string][]string {
@@ -83,11 +86,20 @@ func TestRunFollowsHealth(t *testing.T) {
 	setDown(b, true)
 	start := time.Now()
 	wait("b2 excluded", func(ex map[string][]string) bool { return slices.Equal(ex["base"], []string{"b2"}) && len(ex) == 1 })
+	if v := testutil.ToFloat64(m.excluded.WithLabelValues("base", "b2")); v != 1 {
+		t.Errorf("%s{base,b2} = %v while excluded", MetricExcluded, v)
+	}
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("excluded after %v, before the hold-down", d)
 	}
 	setDown(b, false)
 	wait("b2 restored", func(ex map[string][]string) bool { return ex != nil && len(ex) == 0 })
+	if n := testutil.CollectAndCount(m.excluded); n != 0 {
+		t.Errorf("%d %s series after the restoration", n, MetricExcluded)
+	}
+	if e, r := testutil.ToFloat64(m.events.WithLabelValues("excluded")), testutil.ToFloat64(m.events.WithLabelValues("restored")); e != 1 || r != 1 {
+		t.Errorf("events: excluded %v restored %v", e, r)
+	}
 	evMu.Lock()
 	defer evMu.Unlock()
 	if len(events) != 2 || events[0].Kind != Excluded || events[1].Kind != Restored || events[0].Pool != "base" {
