@@ -37,6 +37,9 @@ const (
 	ScopeStep = "step"
 )
 
+// DefaultBakeEvery is how often a bake or a watch probes by default.
+const DefaultBakeEvery = 5 * time.Second
+
 // ErrPlan: a plan that does not parse or validate. The error is a *PlanErrors
 // naming every problem by field path.
 var ErrPlan = errors.New("rollout: bad plan")
@@ -61,6 +64,19 @@ type PlanSpec struct {
 	IndividualVMs *int `yaml:"individual_vms,omitempty" json:"individual_vms,omitempty"`
 	// Probe bounds the probes run after each step.
 	Probe ProbeSpec `yaml:"probe,omitempty" json:"probe,omitempty"`
+	// Bake keeps each step probing for this long after its probes passed (a
+	// Go duration, at most 1h; default none): probes again every BakeEvery,
+	// and any failure rolls the step back as a failed probe does.
+	Bake string `yaml:"bake,omitempty" json:"bake,omitempty"`
+	// BakeEvery is how often baking and watching probe (default 5s, at least
+	// 100ms).
+	BakeEvery string `yaml:"bake_every,omitempty" json:"bake_every,omitempty"`
+	// Watch keeps probing every VM of the plan for this long after the last
+	// step (at most 24h; default none); the rollout completes when it ends.
+	Watch string `yaml:"watch,omitempty" json:"watch,omitempty"`
+	// WatchRollback: a failure during the watch rolls back every step (the
+	// rollout ends aborted); without it the rollout fails and the rules stay.
+	WatchRollback bool `yaml:"watch_rollback,omitempty" json:"watch_rollback,omitempty"`
 	// VPCs are moved in this order.
 	VPCs []VPCSpec `yaml:"vpcs" json:"vpcs"`
 }
@@ -213,9 +229,12 @@ type Plan struct {
 	BasePool string
 	Probe    probe.Options
 	Settle   time.Duration
-	Scope    string
-	VPCs     []probe.VPC
-	Steps    []Step
+	// Bake, BakeEvery, Watch and WatchRollback are the spec's (zero: none).
+	Bake, BakeEvery, Watch time.Duration
+	WatchRollback          bool
+	Scope                  string
+	VPCs                   []probe.VPC
+	Steps                  []Step
 }
 
 // Problem is one thing wrong with a plan.
@@ -343,6 +362,22 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 	p.Settle = dur("probe.settle", s.Probe.Settle)
 	if p.Settle > time.Minute {
 		e.add("probe.settle", "%v: at most 1m", p.Settle)
+	}
+	p.Bake, p.BakeEvery, p.Watch = dur("bake", s.Bake), dur("bake_every", s.BakeEvery), dur("watch", s.Watch)
+	p.WatchRollback = s.WatchRollback
+	if p.Bake > time.Hour {
+		e.add("bake", "%v: at most 1h", p.Bake)
+	}
+	if p.Watch > 24*time.Hour {
+		e.add("watch", "%v: at most 24h", p.Watch)
+	}
+	if s.BakeEvery == "" {
+		p.BakeEvery = DefaultBakeEvery
+	} else if p.BakeEvery < 100*time.Millisecond {
+		e.add("bake_every", "%v: at least 100ms", p.BakeEvery)
+	}
+	if s.WatchRollback && s.Watch == "" {
+		e.add("watch_rollback", "without watch: nothing to roll back after")
 	}
 	p.Probe = p.Probe.WithDefaults()
 	if err := p.Probe.Validate(); err != nil {

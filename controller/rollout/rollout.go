@@ -618,9 +618,31 @@ func (r *Runner) run(ctx context.Context, done chan struct{}) {
 		case failedBefore:
 			return
 		case next < 0:
+			watched := ""
+			if plan.Watch > 0 {
+				aborted, why := r.watch(ctx, plan)
+				switch {
+				case ctx.Err() != nil:
+					return // closing: Recover reports it paused; resuming watches again
+				case aborted:
+					continue // the loop sees the abort
+				case why != "" && plan.WatchRollback:
+					_ = r.update(ctx, func(p *Progress) { p.Error = why + "; rolling back every step" })
+					r.rollbackAll(ctx)
+					return
+				case why != "":
+					_ = r.update(ctx, func(p *Progress) {
+						p.State = StateFailed
+						p.Error = why + "; the rules stay (no watch_rollback): abort to roll back"
+						p.Message = p.Error
+					})
+					return
+				}
+				watched = fmt.Sprintf(", watched %v", plan.Watch)
+			}
 			_ = r.update(ctx, func(p *Progress) {
 				p.State = StateCompleted
-				p.Message = fmt.Sprintf("completed: %d steps, pool %s serves the plan's VPCs", p.Total, plan.Pool)
+				p.Message = fmt.Sprintf("completed: %d steps%s, pool %s serves the plan's VPCs", p.Total, watched, plan.Pool)
 			})
 			return
 		case pause:
@@ -688,17 +710,30 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 			return ctx.Err()
 		}
 	}
-	res, perr := probeVia(ctx, r.ctrl, plan, targets(plan, i+1, scopeFilter(plan, s)...))
+	ts := targets(plan, i+1, scopeFilter(plan, s)...)
+	res, perr := probeVia(ctx, r.ctrl, plan, ts)
 	r.countProbes(res)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	bad := failed(res)
+	baked := ""
+	if perr == nil && len(bad) == 0 && plan.Bake > 0 {
+		var aborted bool
+		res, aborted, perr = r.bake(ctx, plan, i, ts, res)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if aborted {
+			return nil // the run loop sees the abort and rolls back, this step included
+		}
+		bad, baked = failed(res), fmt.Sprintf(", baked %v", plan.Bake)
+	}
 	if perr == nil && len(bad) == 0 {
 		return r.update(ctx, func(p *Progress) {
 			rec := &p.Steps[i]
 			rec.State, rec.Probes, rec.Finished = StepDone, res, r.opts.Now()
-			p.Message = fmt.Sprintf("step %d of %d (%s) done: %d probes ok", s.Index, p.Total, s, len(res))
+			p.Message = fmt.Sprintf("step %d of %d (%s) done: %d probes ok%s", s.Index, p.Total, s, len(res), baked)
 		})
 	}
 	why := ""
@@ -732,6 +767,83 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		p.Message = p.Error
 	})
 	return fmt.Errorf("%w: %s", ErrProbeFailed, why)
+}
+
+// bake keeps probing step i's targets every plan.BakeEvery until plan.Bake
+// has passed since its probes passed. It returns the last results and probe
+// error (the first failure ends it), or aborted when the operator aborted
+// meanwhile.
+func (r *Runner) bake(ctx context.Context, plan *Plan, i int, ts []probe.Target, res []probe.Result) (_ []probe.Result, aborted bool, _ error) {
+	start := time.Now()
+	s := plan.Steps[i]
+	for {
+		left := plan.Bake - time.Since(start)
+		if left <= 0 {
+			return res, false, nil
+		}
+		select {
+		case <-time.After(min(plan.BakeEvery, left)):
+		case <-ctx.Done():
+			return res, false, ctx.Err()
+		}
+		r.mu.Lock()
+		abort := r.abort
+		r.mu.Unlock()
+		if abort {
+			return res, true, nil
+		}
+		var perr error
+		res, perr = probeVia(ctx, r.ctrl, plan, ts)
+		r.countProbes(res)
+		if perr != nil || len(failed(res)) > 0 {
+			return res, false, perr
+		}
+		_ = r.update(ctx, func(p *Progress) {
+			p.Steps[i].Probes = res
+			p.Message = fmt.Sprintf("step %d of %d (%s): baking, %v of %v, %d probes ok", s.Index, p.Total, s,
+				time.Since(start).Round(time.Second), plan.Bake, len(res))
+		})
+	}
+}
+
+// watch probes every VM of the plan every plan.BakeEvery for plan.Watch after
+// the last step. It returns why when a probe failed ("" when the watch
+// passed), or aborted when the operator aborted meanwhile.
+func (r *Runner) watch(ctx context.Context, plan *Plan) (aborted bool, why string) {
+	start := time.Now()
+	ts := targets(plan, len(plan.Steps))
+	for {
+		left := plan.Watch - time.Since(start)
+		if left <= 0 {
+			return false, ""
+		}
+		select {
+		case <-time.After(min(plan.BakeEvery, left)):
+		case <-ctx.Done():
+			return false, ""
+		}
+		r.mu.Lock()
+		abort := r.abort
+		r.mu.Unlock()
+		if abort {
+			return true, ""
+		}
+		res, perr := probeVia(ctx, r.ctrl, plan, ts)
+		r.countProbes(res)
+		if ctx.Err() != nil {
+			return false, ""
+		}
+		at := time.Since(start).Round(time.Second)
+		if perr != nil {
+			return false, fmt.Sprintf("watch: probe error %v after the last step: %v", at, perr)
+		}
+		if bad := failed(res); len(bad) > 0 {
+			return false, fmt.Sprintf("watch: probes failed %v after the last step: %s", at, summary(bad))
+		}
+		_ = r.update(ctx, func(p *Progress) {
+			p.Message = fmt.Sprintf("watching: %v of %v after the last step, %d probes ok", at, plan.Watch, len(res))
+		})
+	}
 }
 
 // rollbackAll undoes every applied step, newest first, and ends the rollout

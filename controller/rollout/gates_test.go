@@ -1,0 +1,116 @@
+package rollout
+
+import (
+	"strings"
+	"testing"
+)
+
+// breakGrayAt makes the sim's gray cluster stop answering from the n-th probe
+// call on: a gray side that fails only after a while.
+func breakGrayAt(c *sim, n int) {
+	probes := 0 // the sim's counter counts cutovers too
+	c.block = func(kind string, _ int) {
+		if kind != "probe" {
+			return
+		}
+		if probes++; probes == n {
+			c.mu.Lock()
+			c.grayBroken[5001], c.grayBroken[5002] = true, true
+			c.mu.Unlock()
+		}
+	}
+}
+
+// Bake: the gray side breaks after a step's probes passed (the third probe
+// call: precheck, step 1, then the bake's first): the step fails during its
+// bake and is rolled back; nothing after it runs.
+func TestBakeCatchesADelayedFailure(t *testing.T) {
+	ctx := ctxT(t)
+	c := newSim()
+	breakGrayAt(c, 3)
+	r := NewRunner(c, &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs+"bake: 500ms\nbake_every: 100ms\n")); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Wait(ctx)
+	if p.State != StateFailed || p.Step != 1 || p.Steps[0].State != StepRolledBack || !strings.Contains(p.Error, "lost") {
+		t.Fatalf("state %s step %d (%s): %s", p.State, p.Step, p.Steps[0].State, p.Error)
+	}
+	// It failed in the bake: the step's own probes had passed.
+	if c.calls < 4 {
+		t.Errorf("%d calls: the step failed before its bake", c.calls)
+	}
+	if got := c.ruleNames(); got != "" {
+		t.Errorf("rules left: %q", got)
+	}
+}
+
+// Without a bake the same delayed failure passes every step (this is what the
+// bake is for).
+func TestWithoutBakeADelayedFailurePasses(t *testing.T) {
+	ctx := ctxT(t)
+	c := newSim()
+	breakGrayAt(c, 6) // after the last step's probes
+	r := NewRunner(c, &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs)); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := r.Wait(ctx); p.State != StateCompleted {
+		t.Fatalf("state %s: %s", p.State, p.Error)
+	}
+}
+
+// Watch: the gray side breaks after the last step (precheck + 4 steps = 5
+// probe calls; the watch's second probe is the 7th). With watch_rollback
+// every step is rolled back; without, the rollout fails and the rules stay.
+func TestWatchAfterTheLastStep(t *testing.T) {
+	for _, rollback := range []bool{true, false} {
+		ctx := ctxT(t)
+		c := newSim()
+		breakGrayAt(c, 7)
+		r := NewRunner(c, &MemoryStore{}, Options{})
+		spec := twoVPCs + "watch: 3s\nbake_every: 100ms\n"
+		if rollback {
+			spec += "watch_rollback: true\n"
+		}
+		if _, err := r.Start(ctx, mustSpec(t, spec)); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := r.Wait(ctx)
+		if !strings.Contains(p.Error, "watch: probes failed") {
+			t.Errorf("rollback %v: error %q", rollback, p.Error)
+		}
+		if rollback {
+			if p.State != StateAborted || c.ruleNames() != "" {
+				t.Errorf("watch_rollback: state %s, rules left %q", p.State, c.ruleNames())
+			}
+		} else if p.State != StateFailed || c.ruleNames() != "r2.5001.192.168.1.5,r2.5001,r2.5002.192.168.2.5,r2.5002" {
+			t.Errorf("no watch_rollback: state %s, rules %q", p.State, c.ruleNames())
+		}
+	}
+	// A watch that sees nothing wrong completes the rollout.
+	ctx := ctxT(t)
+	c := newSim()
+	r := NewRunner(c, &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs+"watch: 300ms\nbake_every: 100ms\n")); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := r.Wait(ctx); p.State != StateCompleted || !strings.Contains(p.Message, "watched 300ms") {
+		t.Fatalf("state %s: %s", p.State, p.Message)
+	}
+}
+
+func TestBakeAndWatchValidation(t *testing.T) {
+	for _, c := range []struct{ add, want string }{
+		{"bake: 2h\n", "bake: 2h0m0s: at most 1h"},
+		{"watch: 25h\n", "watch: 25h0m0s: at most 24h"},
+		{"bake_every: 10ms\n", "bake_every: 10ms: at least 100ms"},
+		{"watch_rollback: true\n", "watch_rollback: without watch"},
+		{"bake: soon\n", `bake: "soon"`},
+	} {
+		_, err := mustSpec(t, twoVPCs+c.add).Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.add, err, c.want)
+		}
+	}
+}
