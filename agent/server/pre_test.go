@@ -25,6 +25,7 @@ func preUpdate(typ p4v1.Update_Type, e *p4v1.Entity) *p4v1.Update {
 func TestCloneSessions(t *testing.T) {
 	h := newHarness(t, withStateDir(t.TempDir()))
 	a := h.connect("", eid(50))
+	a.expectArb(codes.OK, eid(50))
 	h.setPipeline(a, actCommit, h.info.P4Info(), 1)
 
 	h.mustWrite(a, preUpdate(p4v1.Update_INSERT, session(1, 0)), preUpdate(p4v1.Update_INSERT, session(7, 2, 3)))
