@@ -152,5 +152,6 @@ func RuleID(r model.GrayRule) model.GrayRule {
 	r.Match = r.Match.And(r.Mask)
 	r.VIPID &= r.VIPMask
 	r.Action, r.Pool, r.Threshold = 0, 0, 0
+	r.MirrorPool, r.Sample, r.MirrorID = 0, 0, 0
 	return r
 }

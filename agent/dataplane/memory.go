@@ -214,6 +214,7 @@ func (m *Memory) ModifyRule(r model.GrayRule) error {
 	}
 	old := &m.st.GrayRules[i]
 	old.Action, old.Pool, old.Threshold = r.Action, r.Pool, r.Threshold
+	old.MirrorPool, old.Sample, old.MirrorID = r.MirrorPool, r.Sample, r.MirrorID
 	return nil
 }
 

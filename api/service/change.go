@@ -36,6 +36,12 @@ func (s *Service) Diff(ctx context.Context, req *graygwv1.DiffRequest) (*graygwv
 // Cutover implements graygwv1.ControllerServer.
 func (s *Service) Cutover(ctx context.Context, req *graygwv1.CutoverRequest) (*graygwv1.CutoverResponse, error) {
 	c := change.Cutover{Pool: req.GetPool(), VIP: req.GetVip(), Rule: req.GetRule()}
+	if m := req.GetMirror(); m != nil {
+		c.MirrorPool, c.MirrorRate = m.GetPool(), m.GetRate()
+		if c.MirrorPool == "" {
+			return nil, status.Error(codes.InvalidArgument, "mirror.pool: required: the pool that receives the copies")
+		}
+	}
 	switch sc := req.GetScope().(type) {
 	case *graygwv1.CutoverRequest_Vni:
 		c.Scope, c.VNI = change.ScopeVNI, sc.Vni.GetVni()
@@ -68,6 +74,8 @@ func (s *Service) Rollback(ctx context.Context, req *graygwv1.RollbackRequest) (
 		mode = change.RollbackAll
 	case graygwv1.RollbackRequest_RULE:
 		mode = change.RollbackRule
+	case graygwv1.RollbackRequest_MIRRORS:
+		mode = change.RollbackMirrors
 	}
 	res, err := s.changes.Rollback(ctx, mode, req.GetRule(), changeOptions(ctx, req.GetOptions()))
 	if err != nil {

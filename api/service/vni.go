@@ -20,7 +20,8 @@ func vniStatus(in *intent.Intent) []*graygwv1.VNIStatus {
 			st := &graygwv1.VIPGrayState{Vip: p.VIP, State: grayStates[p.State], GrayVms: p.GrayVMs}
 			for _, r := range p.Selectors {
 				st.Selectors = append(st.Selectors, &graygwv1.Selector{Rule: r.Name, Kind: kindOf(r), Match: r.Match.String(),
-					Pool: r.Pool, Gray: in.Gray(r.Pool), Percent: r.Percent, Priority: r.Priority})
+					Pool: r.Pool, Gray: in.Gray(r.Pool), Percent: r.Percent, Priority: r.Priority,
+					MirrorPool: r.MirrorPool, MirrorRate: uint32(r.MirrorRate)})
 			}
 			vs.Vips = append(vs.Vips, st)
 		}

@@ -39,6 +39,9 @@ type Client interface {
 	Get(ctx context.Context, version uint64) (*IntentDoc, error)
 	// Cutover adds (or updates) a gray rule moving scope to pool.
 	Cutover(ctx context.Context, scope rollout.Scope, pool string, o ChangeOpts) (*ChangeSet, error)
+	// Mirror adds (or updates) a gray rule copying scope's traffic to pool
+	// from 1 in rate VMs, while the VIP's default pool serves it.
+	Mirror(ctx context.Context, scope rollout.Scope, pool string, rate uint32, o ChangeOpts) (*ChangeSet, error)
 	// Rollback undoes the last change, removes one cutover rule, or removes
 	// every gray rule.
 	Rollback(ctx context.Context, r RollbackRequest, o ChangeOpts) (*ChangeSet, error)
@@ -123,6 +126,8 @@ type RollbackRequest struct {
 	Rule string
 	// All removes every gray rule.
 	All bool
+	// Mirrors stops every mirror.
+	Mirrors bool
 }
 
 // ChangeSet is what a change did or would do.
@@ -234,6 +239,8 @@ type VNIStatus struct {
 	GrayVMs []string `json:"gray_vms,omitempty" yaml:"gray_vms,omitempty"`
 	// Rules are the gray rules that apply to the VNI.
 	Rules []string `json:"rules,omitempty" yaml:"rules,omitempty"`
+	// Mirrors are the VNI's mirrors: "RULE->POOL" and " 1/N" when sampled.
+	Mirrors []string `json:"mirrors,omitempty" yaml:"mirrors,omitempty"`
 }
 
 // VIPState is a VNI's gray state for one VIP.

@@ -303,6 +303,25 @@ func (g *grpcClient) Cutover(ctx context.Context, sc rollout.Scope, pool string,
 	return cs, nil
 }
 
+func (g *grpcClient) Mirror(ctx context.Context, sc rollout.Scope, pool string, rate uint32, o ChangeOpts) (*ChangeSet, error) {
+	req, err := cutoverRequest(sc, "")
+	if err != nil {
+		return nil, err
+	}
+	req.Mirror = &graygwv1.MirrorSpec{Pool: pool, Rate: rate}
+	req.Options = changeOptions(o)
+	resp, err := g.c.Cutover(ctx, req)
+	if err != nil {
+		return nil, g.callErr(err)
+	}
+	cs, err := changeSet(resp.GetResult(), o.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	cs.Rules = []string{resp.GetRule()}
+	return cs, nil
+}
+
 func (g *grpcClient) Rollback(ctx context.Context, r RollbackRequest, o ChangeOpts) (*ChangeSet, error) {
 	req := &graygwv1.RollbackRequest{Options: changeOptions(o)}
 	switch {
@@ -310,6 +329,8 @@ func (g *grpcClient) Rollback(ctx context.Context, r RollbackRequest, o ChangeOp
 		req.Mode = graygwv1.RollbackRequest_STEP
 	case r.All:
 		req.Mode = graygwv1.RollbackRequest_ALL
+	case r.Mirrors:
+		req.Mode = graygwv1.RollbackRequest_MIRRORS
 	default:
 		req.Mode, req.Rule = graygwv1.RollbackRequest_RULE, r.Rule
 	}
@@ -359,6 +380,13 @@ func (g *grpcClient) Status(ctx context.Context) (*Status, error) {
 				if !seen["rule "+sel.GetRule()] {
 					seen["rule "+sel.GetRule()] = true
 					vs.Rules = append(vs.Rules, sel.GetRule())
+					if mp := sel.GetMirrorPool(); mp != "" {
+						m := sel.GetRule() + "->" + mp
+						if r := sel.GetMirrorRate(); r > 1 {
+							m += fmt.Sprintf(" 1/%d", r)
+						}
+						vs.Mirrors = append(vs.Mirrors, m)
+					}
 				}
 			}
 		}

@@ -25,6 +25,7 @@ type fake struct {
 	calls    []string
 	scope    rollout.Scope
 	pool     string
+	rate     uint32
 	dry      bool
 	change   ChangeOpts
 	rollback RollbackRequest
@@ -67,6 +68,13 @@ func (f *fake) Cutover(_ context.Context, sc rollout.Scope, pool string, o Chang
 		return nil, err
 	}
 	return &ChangeSet{DryRun: o.DryRun, Rules: []string{or(sc.Name, "vm-5001-192.168.1.5")}}, nil
+}
+func (f *fake) Mirror(_ context.Context, sc rollout.Scope, pool string, rate uint32, o ChangeOpts) (*ChangeSet, error) {
+	f.scope, f.pool, f.rate, f.dry, f.change = sc, pool, rate, o.DryRun, o
+	if err := f.rec("mirror"); err != nil {
+		return nil, err
+	}
+	return &ChangeSet{DryRun: o.DryRun, Rules: []string{or(sc.Name, "vni-5001")}}, nil
 }
 func (f *fake) Rollback(_ context.Context, r RollbackRequest, o ChangeOpts) (*ChangeSet, error) {
 	f.dry, f.rollback = o.DryRun, r

@@ -76,14 +76,14 @@ func (a *app) statusCmd() *cobra.Command {
 				}
 				fmt.Fprintln(w)
 				tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "VNI\tTENANT\tSTATE\tPER VIP\tGRAY VMS\tRULES")
+				fmt.Fprintln(tw, "VNI\tTENANT\tSTATE\tPER VIP\tGRAY VMS\tRULES\tMIRRORS")
 				for _, v := range st.VNIs {
 					var per []string
 					for _, p := range v.VIPs {
 						per = append(per, p.VIP+"="+p.State)
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", v.VNI, or(v.Tenant, "-"), v.State, or(strings.Join(per, ","), "-"),
-						or(strings.Join(v.GrayVMs, ","), "-"), or(strings.Join(v.Rules, ","), "-"))
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.VNI, or(v.Tenant, "-"), v.State, or(strings.Join(per, ","), "-"),
+						or(strings.Join(v.GrayVMs, ","), "-"), or(strings.Join(v.Rules, ","), "-"), or(strings.Join(v.Mirrors, ","), "-"))
 				}
 				tw.Flush()
 			})

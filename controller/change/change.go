@@ -38,7 +38,9 @@ const (
 	OpRollback     = "rollback"
 	OpRollbackAll  = "rollback-all"
 	OpRollbackRule = "rollback-rule"
-	OpSeed         = "seed"
+	// OpRollbackMirrors stops every mirror (docs/pipeline.md §10).
+	OpRollbackMirrors = "rollback-mirrors"
+	OpSeed            = "seed"
 )
 
 // Problem classes beyond the intent's own (see the API's Problem.class).

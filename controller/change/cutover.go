@@ -54,6 +54,11 @@ type Cutover struct {
 	VIP string
 	// Rule names the rule; "": derived from the scope.
 	Rule string
+	// MirrorPool, when set, makes the rule a mirror (docs/pipeline.md §10): a
+	// copy of its traffic goes to MirrorPool, from 1 in MirrorRate VMs (0 or
+	// 1: every VM), while Pool serves it ("": the VIP's default pool).
+	MirrorPool string
+	MirrorRate uint32
 }
 
 // CutoverResult is a Result and the rule a cutover wrote.
@@ -91,26 +96,40 @@ func (m *Manager) Cutover(ctx context.Context, req Cutover, opts Options) (*Cuto
 	if p := req.unownedVNI(doc); p != nil {
 		return &CutoverResult{Rule: spec.Name, Result: refused(*p)}, nil
 	}
+	verb, to := "cutover", "to pool "+spec.Pool
+	if spec.Mirror != nil {
+		if spec.Pool == "" {
+			pool, p := servingPool(doc, req.VIP)
+			if p != nil {
+				return &CutoverResult{Rule: spec.Name, Result: refused(*p)}, nil
+			}
+			spec.Pool = pool
+		}
+		verb, to = "mirror", fmt.Sprintf("to pool %s, served by %s", spec.Mirror.Pool, spec.Pool)
+		if spec.Mirror.Rate != nil {
+			to += fmt.Sprintf(", 1 in %d VMs", *spec.Mirror.Rate)
+		}
+	}
 	old, idx, err := doc.Rule(spec.Name)
 	if err != nil {
 		return nil, kinderr.Errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
 	}
-	summary := fmt.Sprintf("cutover %s%s to pool %s (rule %s)", scope, share, spec.Pool, spec.Name)
+	summary := fmt.Sprintf("%s %s%s %s (rule %s)", verb, scope, share, to, spec.Name)
 	var next *intent.Document
 	if idx >= 0 {
 		if !reflect.DeepEqual(old.Match, spec.Match) {
 			return &CutoverResult{Rule: spec.Name, Result: refused(Problem{"cutover.rule",
 				fmt.Sprintf("rule %q already exists with another match; name the new rule", spec.Name), "duplicate"})}, nil
 		}
-		if old.Pool == spec.Pool && reflect.DeepEqual(old.Percent, spec.Percent) {
+		if old.Pool == spec.Pool && reflect.DeepEqual(old.Percent, spec.Percent) && reflect.DeepEqual(old.Mirror, spec.Mirror) {
 			out.Result = &Result{Unchanged: true, Version: cur.Number,
-				Summary: fmt.Sprintf("rule %s already sends %s to pool %s", spec.Name, scope, spec.Pool)}
+				Summary: fmt.Sprintf("rule %s already sends %s %s", spec.Name, scope, to)}
 			return out, nil
 		}
 		spec.Priority = old.Priority // an operator's explicit priority stays
 		next, idx, err = doc.ReplaceRule(spec)
 		out.Replaced = true
-		summary = fmt.Sprintf("cutover %s%s to pool %s (rule %s updated)", scope, share, spec.Pool, spec.Name)
+		summary = fmt.Sprintf("%s %s%s %s (rule %s updated)", verb, scope, share, to, spec.Name)
 	} else {
 		next, idx, err = doc.AddRule(spec)
 	}
@@ -124,6 +143,31 @@ func (m *Manager) Cutover(ctx context.Context, req Cutover, opts Options) (*Cuto
 	renameProblems(res, idx)
 	out.Result = res
 	return out, nil
+}
+
+// servingPool is the pool a mirror serves from when the request names none:
+// the VIP's default pool, or the one every VIP has. A problem otherwise.
+func servingPool(doc *intent.Document, vip string) (string, *Problem) {
+	sp, err := doc.Spec()
+	if err != nil {
+		return "", &Problem{"", fmt.Sprintf("the stored intent does not parse: %v", err), ClassRequest}
+	}
+	pool := ""
+	for _, v := range sp.VIPs {
+		switch {
+		case vip != "" && v.Name == vip:
+			return v.DefaultPool, nil
+		case vip != "":
+		case pool == "":
+			pool = v.DefaultPool
+		case pool != v.DefaultPool:
+			return "", &Problem{"cutover.vip", "the VIPs have different default pools: name the VIP whose traffic to mirror, or the pool that serves it", ClassRequest}
+		}
+	}
+	if pool == "" {
+		return "", &Problem{"cutover.vip", fmt.Sprintf("no VIP %q in the intent in force", vip), "unknown_ref"}
+	}
+	return pool, nil
 }
 
 // renameProblems names the problems about the new rule (gray_rules[idx]) after
@@ -240,10 +284,17 @@ func (c Cutover) rule() (intent.RuleSpec, string, []Problem) {
 	default:
 		bad("cutover.scope", "required: one of vni, vm, prefix, flow, percent")
 	}
-	if c.Pool == "" {
+	if c.Pool == "" && c.MirrorPool == "" {
 		bad("cutover.pool", "required: the pool the traffic moves to")
 	}
 	spec.Pool = c.Pool
+	if c.MirrorPool != "" {
+		spec.Mirror = &intent.MirrorSpec{Pool: c.MirrorPool}
+		if c.MirrorRate > 1 {
+			r := int64(c.MirrorRate)
+			spec.Mirror.Rate = &r
+		}
+	}
 	if c.VIP != "" {
 		spec.Match.VIP = c.VIP
 		name = c.VIP + "." + name
@@ -273,10 +324,11 @@ type RollbackMode int
 
 // Rollback modes.
 const (
-	RollbackNone RollbackMode = iota // refused: a rollback needs a mode
-	RollbackStep                     // the newest change not undone yet
-	RollbackAll                      // every gray rule
-	RollbackRule                     // one gray rule
+	RollbackNone    RollbackMode = iota // refused: a rollback needs a mode
+	RollbackStep                        // the newest change not undone yet
+	RollbackAll                         // every gray rule
+	RollbackRule                        // one gray rule
+	RollbackMirrors                     // every mirror (rules that only mirror go, others lose the mirror)
 )
 
 // RollbackResult is a Result and what a rollback undid.
@@ -310,8 +362,54 @@ func (m *Manager) Rollback(ctx context.Context, mode RollbackMode, rule string, 
 			return &RollbackResult{Result: refused(Problem{"rollback.rule", "required with RULE: the rule to remove", ClassRequest})}, nil
 		}
 		return m.rollbackRules(ctx, cur, rule, opts)
+	case RollbackMirrors:
+		return m.stopMirrors(ctx, cur, opts)
 	}
-	return &RollbackResult{Result: refused(Problem{"rollback.mode", "required: STEP, RULE or ALL", ClassRequest})}, nil
+	return &RollbackResult{Result: refused(Problem{"rollback.mode", "required: STEP, RULE, ALL or MIRRORS", ClassRequest})}, nil
+}
+
+// stopMirrors removes every mirror from the current intent: a rule that only
+// mirrors (it serves from the default pool of the VIPs it applies to) is
+// removed, any other keeps its pool without the mirror.
+func (m *Manager) stopMirrors(ctx context.Context, cur *store.Version, opts Options) (*RollbackResult, error) {
+	doc := m.documentOf(cur)
+	sp, err := doc.Spec()
+	if err != nil {
+		return nil, kinderr.Errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
+	}
+	var removed, kept []string
+	for _, r := range sp.GrayRules {
+		if r.Mirror == nil {
+			continue
+		}
+		if pool, p := servingPool(doc, r.Match.VIP); p == nil && pool == r.Pool {
+			if doc, _, err = doc.RemoveRules(r.Name); err != nil {
+				return nil, kinderr.Errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
+			}
+			removed = append(removed, r.Name)
+			continue
+		}
+		r.Mirror = nil
+		if doc, _, err = doc.ReplaceRule(r); err != nil {
+			return nil, kinderr.Errorf(ErrEdit, "stored intent version %d: %v", cur.Number, err)
+		}
+		kept = append(kept, r.Name)
+	}
+	if len(removed)+len(kept) == 0 {
+		return &RollbackResult{Result: &Result{Unchanged: true, Version: cur.Number, Summary: "no mirror: nothing to stop"}}, nil
+	}
+	summary := "stop mirrors:"
+	if len(removed) > 0 {
+		summary += " removed rules " + strings.Join(removed, ", ")
+	}
+	if len(kept) > 0 {
+		summary += " mirror dropped from rules " + strings.Join(kept, ", ")
+	}
+	res, err := m.changeLocked(ctx, change{doc: doc, op: OpRollbackMirrors, opts: opts, summary: summary, base: cur})
+	if err != nil {
+		return nil, err
+	}
+	return &RollbackResult{Result: res, RemovedRules: removed}, nil
 }
 
 // rollbackStep restores the intent from before the newest change that is not a

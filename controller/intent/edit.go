@@ -251,7 +251,7 @@ func ruleNode(r RuleSpec) (*yaml.Node, error) {
 		return nil, err
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "match" {
+		if v := n.Content[i].Value; v == "match" || v == "mirror" {
 			n.Content[i+1].Style = yaml.FlowStyle
 		}
 	}

@@ -107,6 +107,10 @@ const (
 	// RULE removes the gray rule named rule (undoes one cutover, whenever it
 	// was made).
 	RollbackRequest_RULE RollbackRequest_Mode = 3
+	// MIRRORS stops every mirror: a rule that only mirrors (it serves from
+	// the VIP's default pool) is removed, any other keeps its pool and loses
+	// its mirror.
+	RollbackRequest_MIRRORS RollbackRequest_Mode = 4
 )
 
 // Enum value maps for RollbackRequest_Mode.
@@ -116,12 +120,14 @@ var (
 		1: "STEP",
 		2: "ALL",
 		3: "RULE",
+		4: "MIRRORS",
 	}
 	RollbackRequest_Mode_value = map[string]int32{
 		"MODE_UNSPECIFIED": 0,
 		"STEP":             1,
 		"ALL":              2,
 		"RULE":             3,
+		"MIRRORS":          4,
 	}
 )
 
@@ -149,7 +155,7 @@ func (x RollbackRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RollbackRequest_Mode.Descriptor instead.
 func (RollbackRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{19, 0}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{20, 0}
 }
 
 // Problem is one reason a change was refused.
@@ -1342,8 +1348,13 @@ type CutoverRequest struct {
 	// ("vm-5001-10.0.0.5", "vni-5001", "pct-5001"...). A rule of that name with
 	// the same match is updated (pool, percent), which is how a percentage is
 	// raised step by step; with another match the request is refused.
-	Rule          string         `protobuf:"bytes,8,opt,name=rule,proto3" json:"rule,omitempty"`
-	Options       *ChangeOptions `protobuf:"bytes,9,opt,name=options,proto3" json:"options,omitempty"`
+	Rule    string         `protobuf:"bytes,8,opt,name=rule,proto3" json:"rule,omitempty"`
+	Options *ChangeOptions `protobuf:"bytes,9,opt,name=options,proto3" json:"options,omitempty"`
+	// mirror, when set, makes the rule a mirror (docs/pipeline.md §10): the
+	// selected traffic is served by pool (empty: the VIP's default pool, the
+	// usual case: base still serves) and a copy of it goes to mirror.pool, whose
+	// answers its gateways discard.
+	Mirror        *MirrorSpec `protobuf:"bytes,10,opt,name=mirror,proto3" json:"mirror,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1458,6 +1469,13 @@ func (x *CutoverRequest) GetOptions() *ChangeOptions {
 	return nil
 }
 
+func (x *CutoverRequest) GetMirror() *MirrorSpec {
+	if x != nil {
+		return x.Mirror
+	}
+	return nil
+}
+
 type isCutoverRequest_Scope interface {
 	isCutoverRequest_Scope()
 }
@@ -1492,6 +1510,61 @@ func (*CutoverRequest_Flow) isCutoverRequest_Scope() {}
 
 func (*CutoverRequest_Percent) isCutoverRequest_Scope() {}
 
+// MirrorSpec is shadow traffic to a pool.
+type MirrorSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pool receives the copies (usually the gray cluster's pool).
+	Pool string `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	// rate N copies the frames of 1 in N VMs, sticky per VM (0 or 1: every VM).
+	Rate          uint32 `protobuf:"varint,2,opt,name=rate,proto3" json:"rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MirrorSpec) Reset() {
+	*x = MirrorSpec{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MirrorSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MirrorSpec) ProtoMessage() {}
+
+func (x *MirrorSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MirrorSpec.ProtoReflect.Descriptor instead.
+func (*MirrorSpec) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MirrorSpec) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *MirrorSpec) GetRate() uint32 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
 type CutoverResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Result *ChangeResult          `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
@@ -1505,7 +1578,7 @@ type CutoverResponse struct {
 
 func (x *CutoverResponse) Reset() {
 	*x = CutoverResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[18]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1590,7 @@ func (x *CutoverResponse) String() string {
 func (*CutoverResponse) ProtoMessage() {}
 
 func (x *CutoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[18]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1603,7 @@ func (x *CutoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CutoverResponse.ProtoReflect.Descriptor instead.
 func (*CutoverResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{18}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CutoverResponse) GetResult() *ChangeResult {
@@ -1566,7 +1639,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[19]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1651,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[19]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1664,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{19}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RollbackRequest) GetMode() RollbackRequest_Mode {
@@ -1628,7 +1701,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[20]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1713,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[20]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1726,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{20}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RollbackResponse) GetResult() *ChangeResult {
@@ -1685,7 +1758,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[21]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1770,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[21]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1783,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{21}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{22}
 }
 
 type StatusResponse struct {
@@ -1730,7 +1803,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[22]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1815,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[22]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1828,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{22}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StatusResponse) GetVersion() uint64 {
@@ -1809,7 +1882,7 @@ type Replica struct {
 
 func (x *Replica) Reset() {
 	*x = Replica{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[23]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1894,7 @@ func (x *Replica) String() string {
 func (*Replica) ProtoMessage() {}
 
 func (x *Replica) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[23]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1907,7 @@ func (x *Replica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replica.ProtoReflect.Descriptor instead.
 func (*Replica) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{23}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Replica) GetId() string {
@@ -1897,7 +1970,7 @@ type GatewayStatus struct {
 
 func (x *GatewayStatus) Reset() {
 	*x = GatewayStatus{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[24]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +1982,7 @@ func (x *GatewayStatus) String() string {
 func (*GatewayStatus) ProtoMessage() {}
 
 func (x *GatewayStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[24]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +1995,7 @@ func (x *GatewayStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayStatus.ProtoReflect.Descriptor instead.
 func (*GatewayStatus) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{24}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GatewayStatus) GetName() string {
@@ -2064,7 +2137,7 @@ type VNIStatus struct {
 
 func (x *VNIStatus) Reset() {
 	*x = VNIStatus{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2149,7 @@ func (x *VNIStatus) String() string {
 func (*VNIStatus) ProtoMessage() {}
 
 func (x *VNIStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2162,7 @@ func (x *VNIStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VNIStatus.ProtoReflect.Descriptor instead.
 func (*VNIStatus) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{25}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VNIStatus) GetVni() uint32 {
@@ -2135,7 +2208,7 @@ type VIPGrayState struct {
 
 func (x *VIPGrayState) Reset() {
 	*x = VIPGrayState{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2220,7 @@ func (x *VIPGrayState) String() string {
 func (*VIPGrayState) ProtoMessage() {}
 
 func (x *VIPGrayState) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2233,7 @@ func (x *VIPGrayState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPGrayState.ProtoReflect.Descriptor instead.
 func (*VIPGrayState) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{26}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VIPGrayState) GetVip() string {
@@ -2196,19 +2269,23 @@ type Selector struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Rule  string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
 	// kind: vip, tenant, vni, prefix, vm, flow, percent.
-	Kind          string  `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Match         string  `protobuf:"bytes,3,opt,name=match,proto3" json:"match,omitempty"` // the rule's match, in the document's terms
-	Pool          string  `protobuf:"bytes,4,opt,name=pool,proto3" json:"pool,omitempty"`
-	Gray          bool    `protobuf:"varint,5,opt,name=gray,proto3" json:"gray,omitempty"` // the pool is a gray pool
-	Percent       float64 `protobuf:"fixed64,6,opt,name=percent,proto3" json:"percent,omitempty"`
-	Priority      int32   `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
+	Kind     string  `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Match    string  `protobuf:"bytes,3,opt,name=match,proto3" json:"match,omitempty"` // the rule's match, in the document's terms
+	Pool     string  `protobuf:"bytes,4,opt,name=pool,proto3" json:"pool,omitempty"`
+	Gray     bool    `protobuf:"varint,5,opt,name=gray,proto3" json:"gray,omitempty"` // the pool is a gray pool
+	Percent  float64 `protobuf:"fixed64,6,opt,name=percent,proto3" json:"percent,omitempty"`
+	Priority int32   `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
+	// mirror_pool receives a copy of the rule's traffic ("": no mirror), from
+	// 1 in mirror_rate VMs.
+	MirrorPool    string `protobuf:"bytes,8,opt,name=mirror_pool,json=mirrorPool,proto3" json:"mirror_pool,omitempty"`
+	MirrorRate    uint32 `protobuf:"varint,9,opt,name=mirror_rate,json=mirrorRate,proto3" json:"mirror_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Selector) Reset() {
 	*x = Selector{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2297,7 @@ func (x *Selector) String() string {
 func (*Selector) ProtoMessage() {}
 
 func (x *Selector) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2310,7 @@ func (x *Selector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Selector.ProtoReflect.Descriptor instead.
 func (*Selector) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{27}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Selector) GetRule() string {
@@ -2285,6 +2362,20 @@ func (x *Selector) GetPriority() int32 {
 	return 0
 }
 
+func (x *Selector) GetMirrorPool() string {
+	if x != nil {
+		return x.MirrorPool
+	}
+	return ""
+}
+
+func (x *Selector) GetMirrorRate() uint32 {
+	if x != nil {
+		return x.MirrorRate
+	}
+	return 0
+}
+
 type CountersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// gateway selects one gateway; empty reads all.
@@ -2295,7 +2386,7 @@ type CountersRequest struct {
 
 func (x *CountersRequest) Reset() {
 	*x = CountersRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2307,7 +2398,7 @@ func (x *CountersRequest) String() string {
 func (*CountersRequest) ProtoMessage() {}
 
 func (x *CountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2320,7 +2411,7 @@ func (x *CountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountersRequest.ProtoReflect.Descriptor instead.
 func (*CountersRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{28}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CountersRequest) GetGateway() string {
@@ -2339,7 +2430,7 @@ type CountersResponse struct {
 
 func (x *CountersResponse) Reset() {
 	*x = CountersResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2442,7 @@ func (x *CountersResponse) String() string {
 func (*CountersResponse) ProtoMessage() {}
 
 func (x *CountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2455,7 @@ func (x *CountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountersResponse.ProtoReflect.Descriptor instead.
 func (*CountersResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{29}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CountersResponse) GetGateways() []*GatewayCounters {
@@ -2395,7 +2486,7 @@ type GatewayCounters struct {
 
 func (x *GatewayCounters) Reset() {
 	*x = GatewayCounters{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2498,7 @@ func (x *GatewayCounters) String() string {
 func (*GatewayCounters) ProtoMessage() {}
 
 func (x *GatewayCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2511,7 @@ func (x *GatewayCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayCounters.ProtoReflect.Descriptor instead.
 func (*GatewayCounters) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{30}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GatewayCounters) GetGateway() string {
@@ -2504,7 +2595,7 @@ type NamedCounter struct {
 
 func (x *NamedCounter) Reset() {
 	*x = NamedCounter{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2607,7 @@ func (x *NamedCounter) String() string {
 func (*NamedCounter) ProtoMessage() {}
 
 func (x *NamedCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2620,7 @@ func (x *NamedCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NamedCounter.ProtoReflect.Descriptor instead.
 func (*NamedCounter) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{31}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *NamedCounter) GetName() string {
@@ -2565,7 +2656,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2668,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2681,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{32}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HistoryRequest) GetLimit() uint32 {
@@ -2616,7 +2707,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2628,7 +2719,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2641,7 +2732,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{33}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *HistoryResponse) GetEvents() []*Event {
@@ -2668,7 +2759,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2771,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2784,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{34}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2760,7 +2851,7 @@ type BGPStatusRequest struct {
 
 func (x *BGPStatusRequest) Reset() {
 	*x = BGPStatusRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2772,7 +2863,7 @@ func (x *BGPStatusRequest) String() string {
 func (*BGPStatusRequest) ProtoMessage() {}
 
 func (x *BGPStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2785,7 +2876,7 @@ func (x *BGPStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPStatusRequest.ProtoReflect.Descriptor instead.
 func (*BGPStatusRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{35}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{36}
 }
 
 type BGPStatusResponse struct {
@@ -2814,7 +2905,7 @@ type BGPStatusResponse struct {
 
 func (x *BGPStatusResponse) Reset() {
 	*x = BGPStatusResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +2917,7 @@ func (x *BGPStatusResponse) String() string {
 func (*BGPStatusResponse) ProtoMessage() {}
 
 func (x *BGPStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +2930,7 @@ func (x *BGPStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPStatusResponse.ProtoReflect.Descriptor instead.
 func (*BGPStatusResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{36}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BGPStatusResponse) GetAsn() uint32 {
@@ -2919,7 +3010,7 @@ type BGPNeighbor struct {
 
 func (x *BGPNeighbor) Reset() {
 	*x = BGPNeighbor{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2931,7 +3022,7 @@ func (x *BGPNeighbor) String() string {
 func (*BGPNeighbor) ProtoMessage() {}
 
 func (x *BGPNeighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2944,7 +3035,7 @@ func (x *BGPNeighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPNeighbor.ProtoReflect.Descriptor instead.
 func (*BGPNeighbor) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{37}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BGPNeighbor) GetAddress() string {
@@ -3033,7 +3124,7 @@ type BGPPath struct {
 
 func (x *BGPPath) Reset() {
 	*x = BGPPath{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3045,7 +3136,7 @@ func (x *BGPPath) String() string {
 func (*BGPPath) ProtoMessage() {}
 
 func (x *BGPPath) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3058,7 +3149,7 @@ func (x *BGPPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPPath.ProtoReflect.Descriptor instead.
 func (*BGPPath) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{38}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BGPPath) GetVip() string {
@@ -3154,7 +3245,7 @@ type BGPGateway struct {
 
 func (x *BGPGateway) Reset() {
 	*x = BGPGateway{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3166,7 +3257,7 @@ func (x *BGPGateway) String() string {
 func (*BGPGateway) ProtoMessage() {}
 
 func (x *BGPGateway) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3179,7 +3270,7 @@ func (x *BGPGateway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPGateway.ProtoReflect.Descriptor instead.
 func (*BGPGateway) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{39}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BGPGateway) GetName() string {
@@ -3258,7 +3349,7 @@ type DrainGatewayRequest struct {
 
 func (x *DrainGatewayRequest) Reset() {
 	*x = DrainGatewayRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3270,7 +3361,7 @@ func (x *DrainGatewayRequest) String() string {
 func (*DrainGatewayRequest) ProtoMessage() {}
 
 func (x *DrainGatewayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3283,7 +3374,7 @@ func (x *DrainGatewayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainGatewayRequest.ProtoReflect.Descriptor instead.
 func (*DrainGatewayRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{40}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DrainGatewayRequest) GetGateway() string {
@@ -3317,7 +3408,7 @@ type UndrainGatewayRequest struct {
 
 func (x *UndrainGatewayRequest) Reset() {
 	*x = UndrainGatewayRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3329,7 +3420,7 @@ func (x *UndrainGatewayRequest) String() string {
 func (*UndrainGatewayRequest) ProtoMessage() {}
 
 func (x *UndrainGatewayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3342,7 +3433,7 @@ func (x *UndrainGatewayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainGatewayRequest.ProtoReflect.Descriptor instead.
 func (*UndrainGatewayRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UndrainGatewayRequest) GetGateway() string {
@@ -3369,7 +3460,7 @@ type WatchSpeakerPolicyRequest struct {
 
 func (x *WatchSpeakerPolicyRequest) Reset() {
 	*x = WatchSpeakerPolicyRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3472,7 @@ func (x *WatchSpeakerPolicyRequest) String() string {
 func (*WatchSpeakerPolicyRequest) ProtoMessage() {}
 
 func (x *WatchSpeakerPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3485,7 @@ func (x *WatchSpeakerPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSpeakerPolicyRequest.ProtoReflect.Descriptor instead.
 func (*WatchSpeakerPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WatchSpeakerPolicyRequest) GetGateway() string {
@@ -3423,7 +3514,7 @@ type SpeakerPolicy struct {
 
 func (x *SpeakerPolicy) Reset() {
 	*x = SpeakerPolicy{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3435,7 +3526,7 @@ func (x *SpeakerPolicy) String() string {
 func (*SpeakerPolicy) ProtoMessage() {}
 
 func (x *SpeakerPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3448,7 +3539,7 @@ func (x *SpeakerPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakerPolicy.ProtoReflect.Descriptor instead.
 func (*SpeakerPolicy) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SpeakerPolicy) GetGateway() string {
@@ -3503,7 +3594,7 @@ type SpeakerVIP struct {
 
 func (x *SpeakerVIP) Reset() {
 	*x = SpeakerVIP{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3515,7 +3606,7 @@ func (x *SpeakerVIP) String() string {
 func (*SpeakerVIP) ProtoMessage() {}
 
 func (x *SpeakerVIP) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3528,7 +3619,7 @@ func (x *SpeakerVIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakerVIP.ProtoReflect.Descriptor instead.
 func (*SpeakerVIP) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SpeakerVIP) GetName() string {
@@ -3585,7 +3676,7 @@ type DrainGatewayResponse struct {
 
 func (x *DrainGatewayResponse) Reset() {
 	*x = DrainGatewayResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3597,7 +3688,7 @@ func (x *DrainGatewayResponse) String() string {
 func (*DrainGatewayResponse) ProtoMessage() {}
 
 func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3610,7 +3701,7 @@ func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainGatewayResponse.ProtoReflect.Descriptor instead.
 func (*DrainGatewayResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *DrainGatewayResponse) GetChanged() bool {
@@ -3642,7 +3733,7 @@ type RolloutStartRequest struct {
 
 func (x *RolloutStartRequest) Reset() {
 	*x = RolloutStartRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3654,7 +3745,7 @@ func (x *RolloutStartRequest) String() string {
 func (*RolloutStartRequest) ProtoMessage() {}
 
 func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3667,7 +3758,7 @@ func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStartRequest.ProtoReflect.Descriptor instead.
 func (*RolloutStartRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RolloutStartRequest) GetPlanYaml() string {
@@ -3699,7 +3790,7 @@ type RolloutStatusRequest struct {
 
 func (x *RolloutStatusRequest) Reset() {
 	*x = RolloutStatusRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +3802,7 @@ func (x *RolloutStatusRequest) String() string {
 func (*RolloutStatusRequest) ProtoMessage() {}
 
 func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3815,7 @@ func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStatusRequest.ProtoReflect.Descriptor instead.
 func (*RolloutStatusRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
 }
 
 type RolloutActionRequest struct {
@@ -3736,7 +3827,7 @@ type RolloutActionRequest struct {
 
 func (x *RolloutActionRequest) Reset() {
 	*x = RolloutActionRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3748,7 +3839,7 @@ func (x *RolloutActionRequest) String() string {
 func (*RolloutActionRequest) ProtoMessage() {}
 
 func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3761,7 +3852,7 @@ func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutActionRequest.ProtoReflect.Descriptor instead.
 func (*RolloutActionRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RolloutActionRequest) GetActor() string {
@@ -3779,7 +3870,7 @@ type RolloutWatchRequest struct {
 
 func (x *RolloutWatchRequest) Reset() {
 	*x = RolloutWatchRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3791,7 +3882,7 @@ func (x *RolloutWatchRequest) String() string {
 func (*RolloutWatchRequest) ProtoMessage() {}
 
 func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3804,7 +3895,7 @@ func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutWatchRequest.ProtoReflect.Descriptor instead.
 func (*RolloutWatchRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
 }
 
 type RolloutResponse struct {
@@ -3824,7 +3915,7 @@ type RolloutResponse struct {
 
 func (x *RolloutResponse) Reset() {
 	*x = RolloutResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3836,7 +3927,7 @@ func (x *RolloutResponse) String() string {
 func (*RolloutResponse) ProtoMessage() {}
 
 func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3849,7 +3940,7 @@ func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutResponse.ProtoReflect.Descriptor instead.
 func (*RolloutResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RolloutResponse) GetProgress() *RolloutProgress {
@@ -3910,7 +4001,7 @@ type RolloutProgress struct {
 
 func (x *RolloutProgress) Reset() {
 	*x = RolloutProgress{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3922,7 +4013,7 @@ func (x *RolloutProgress) String() string {
 func (*RolloutProgress) ProtoMessage() {}
 
 func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3935,7 +4026,7 @@ func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutProgress.ProtoReflect.Descriptor instead.
 func (*RolloutProgress) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RolloutProgress) GetPlanYaml() string {
@@ -4060,7 +4151,7 @@ type RolloutStep struct {
 
 func (x *RolloutStep) Reset() {
 	*x = RolloutStep{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4072,7 +4163,7 @@ func (x *RolloutStep) String() string {
 func (*RolloutStep) ProtoMessage() {}
 
 func (x *RolloutStep) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4085,7 +4176,7 @@ func (x *RolloutStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
 func (*RolloutStep) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RolloutStep) GetIndex() uint32 {
@@ -4204,7 +4295,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4216,7 +4307,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4229,7 +4320,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ProbeRequest) GetVip() string {
@@ -4294,7 +4385,7 @@ type InventoryScope struct {
 
 func (x *InventoryScope) Reset() {
 	*x = InventoryScope{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4306,7 +4397,7 @@ func (x *InventoryScope) String() string {
 func (*InventoryScope) ProtoMessage() {}
 
 func (x *InventoryScope) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4319,7 +4410,7 @@ func (x *InventoryScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryScope.ProtoReflect.Descriptor instead.
 func (*InventoryScope) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *InventoryScope) GetVni() uint32 {
@@ -4347,7 +4438,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4359,7 +4450,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4372,7 +4463,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ProbeResponse) GetVip() string {
@@ -4406,7 +4497,7 @@ type ProbeTarget struct {
 
 func (x *ProbeTarget) Reset() {
 	*x = ProbeTarget{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4418,7 +4509,7 @@ func (x *ProbeTarget) String() string {
 func (*ProbeTarget) ProtoMessage() {}
 
 func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4431,7 +4522,7 @@ func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeTarget.ProtoReflect.Descriptor instead.
 func (*ProbeTarget) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ProbeTarget) GetVni() uint32 {
@@ -4490,7 +4581,7 @@ type ProbeOptions struct {
 
 func (x *ProbeOptions) Reset() {
 	*x = ProbeOptions{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4502,7 +4593,7 @@ func (x *ProbeOptions) String() string {
 func (*ProbeOptions) ProtoMessage() {}
 
 func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4515,7 +4606,7 @@ func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeOptions.ProtoReflect.Descriptor instead.
 func (*ProbeOptions) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ProbeOptions) GetCount() uint32 {
@@ -4564,7 +4655,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4576,7 +4667,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4589,7 +4680,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ProbeResult) GetTarget() *ProbeTarget {
@@ -4669,7 +4760,7 @@ type ProbeAnswer struct {
 
 func (x *ProbeAnswer) Reset() {
 	*x = ProbeAnswer{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4681,7 +4772,7 @@ func (x *ProbeAnswer) String() string {
 func (*ProbeAnswer) ProtoMessage() {}
 
 func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4694,7 +4785,7 @@ func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeAnswer.ProtoReflect.Descriptor instead.
 func (*ProbeAnswer) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ProbeAnswer) GetUnderlay() string {
@@ -4826,7 +4917,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x04_vni\":\n" +
 	"\fPercentScope\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x18\n" +
-	"\apercent\x18\x02 \x01(\x01R\apercent\"\xe9\x02\n" +
+	"\apercent\x18\x02 \x01(\x01R\apercent\"\x98\x03\n" +
 	"\x0eCutoverRequest\x12'\n" +
 	"\x03vni\x18\x01 \x01(\v2\x13.graygw.v1.VNIScopeH\x00R\x03vni\x12$\n" +
 	"\x02vm\x18\x02 \x01(\v2\x12.graygw.v1.VMScopeH\x00R\x02vm\x120\n" +
@@ -4836,21 +4927,28 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x03vip\x18\x06 \x01(\tR\x03vip\x12\x12\n" +
 	"\x04pool\x18\a \x01(\tR\x04pool\x12\x12\n" +
 	"\x04rule\x18\b \x01(\tR\x04rule\x122\n" +
-	"\aoptions\x18\t \x01(\v2\x18.graygw.v1.ChangeOptionsR\aoptionsB\a\n" +
-	"\x05scope\"r\n" +
+	"\aoptions\x18\t \x01(\v2\x18.graygw.v1.ChangeOptionsR\aoptions\x12-\n" +
+	"\x06mirror\x18\n" +
+	" \x01(\v2\x15.graygw.v1.MirrorSpecR\x06mirrorB\a\n" +
+	"\x05scope\"4\n" +
+	"\n" +
+	"MirrorSpec\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x12\n" +
+	"\x04rate\x18\x02 \x01(\rR\x04rate\"r\n" +
 	"\x0fCutoverResponse\x12/\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.graygw.v1.ChangeResultR\x06result\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x1a\n" +
-	"\breplaced\x18\x03 \x01(\bR\breplaced\"\xc9\x01\n" +
+	"\breplaced\x18\x03 \x01(\bR\breplaced\"\xd6\x01\n" +
 	"\x0fRollbackRequest\x123\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1f.graygw.v1.RollbackRequest.ModeR\x04mode\x122\n" +
 	"\aoptions\x18\x02 \x01(\v2\x18.graygw.v1.ChangeOptionsR\aoptions\x12\x12\n" +
-	"\x04rule\x18\x03 \x01(\tR\x04rule\"9\n" +
+	"\x04rule\x18\x03 \x01(\tR\x04rule\"F\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04STEP\x10\x01\x12\a\n" +
 	"\x03ALL\x10\x02\x12\b\n" +
-	"\x04RULE\x10\x03\"\x80\x01\n" +
+	"\x04RULE\x10\x03\x12\v\n" +
+	"\aMIRRORS\x10\x04\"\x80\x01\n" +
 	"\x10RollbackResponse\x12/\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.graygw.v1.ChangeResultR\x06result\x12\x16\n" +
 	"\x06undone\x18\x02 \x01(\x04R\x06undone\x12#\n" +
@@ -4900,7 +4998,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12*\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x14.graygw.v1.GrayStateR\x05state\x12\x19\n" +
 	"\bgray_vms\x18\x03 \x03(\tR\agrayVms\x121\n" +
-	"\tselectors\x18\x04 \x03(\v2\x13.graygw.v1.SelectorR\tselectors\"\xa6\x01\n" +
+	"\tselectors\x18\x04 \x03(\v2\x13.graygw.v1.SelectorR\tselectors\"\xe8\x01\n" +
 	"\bSelector\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
@@ -4908,7 +5006,11 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x04pool\x18\x04 \x01(\tR\x04pool\x12\x12\n" +
 	"\x04gray\x18\x05 \x01(\bR\x04gray\x12\x18\n" +
 	"\apercent\x18\x06 \x01(\x01R\apercent\x12\x1a\n" +
-	"\bpriority\x18\a \x01(\x05R\bpriority\"+\n" +
+	"\bpriority\x18\a \x01(\x05R\bpriority\x12\x1f\n" +
+	"\vmirror_pool\x18\b \x01(\tR\n" +
+	"mirrorPool\x12\x1f\n" +
+	"\vmirror_rate\x18\t \x01(\rR\n" +
+	"mirrorRate\"+\n" +
 	"\x0fCountersRequest\x12\x18\n" +
 	"\agateway\x18\x01 \x01(\tR\agateway\"J\n" +
 	"\x10CountersResponse\x126\n" +
@@ -5151,7 +5253,7 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_graygw_v1_graygw_proto_goTypes = []any{
 	(GrayState)(0),                    // 0: graygw.v1.GrayState
 	(RollbackRequest_Mode)(0),         // 1: graygw.v1.RollbackRequest.Mode
@@ -5173,166 +5275,168 @@ var file_graygw_v1_graygw_proto_goTypes = []any{
 	(*FlowScope)(nil),                 // 17: graygw.v1.FlowScope
 	(*PercentScope)(nil),              // 18: graygw.v1.PercentScope
 	(*CutoverRequest)(nil),            // 19: graygw.v1.CutoverRequest
-	(*CutoverResponse)(nil),           // 20: graygw.v1.CutoverResponse
-	(*RollbackRequest)(nil),           // 21: graygw.v1.RollbackRequest
-	(*RollbackResponse)(nil),          // 22: graygw.v1.RollbackResponse
-	(*StatusRequest)(nil),             // 23: graygw.v1.StatusRequest
-	(*StatusResponse)(nil),            // 24: graygw.v1.StatusResponse
-	(*Replica)(nil),                   // 25: graygw.v1.Replica
-	(*GatewayStatus)(nil),             // 26: graygw.v1.GatewayStatus
-	(*VNIStatus)(nil),                 // 27: graygw.v1.VNIStatus
-	(*VIPGrayState)(nil),              // 28: graygw.v1.VIPGrayState
-	(*Selector)(nil),                  // 29: graygw.v1.Selector
-	(*CountersRequest)(nil),           // 30: graygw.v1.CountersRequest
-	(*CountersResponse)(nil),          // 31: graygw.v1.CountersResponse
-	(*GatewayCounters)(nil),           // 32: graygw.v1.GatewayCounters
-	(*NamedCounter)(nil),              // 33: graygw.v1.NamedCounter
-	(*HistoryRequest)(nil),            // 34: graygw.v1.HistoryRequest
-	(*HistoryResponse)(nil),           // 35: graygw.v1.HistoryResponse
-	(*Event)(nil),                     // 36: graygw.v1.Event
-	(*BGPStatusRequest)(nil),          // 37: graygw.v1.BGPStatusRequest
-	(*BGPStatusResponse)(nil),         // 38: graygw.v1.BGPStatusResponse
-	(*BGPNeighbor)(nil),               // 39: graygw.v1.BGPNeighbor
-	(*BGPPath)(nil),                   // 40: graygw.v1.BGPPath
-	(*BGPGateway)(nil),                // 41: graygw.v1.BGPGateway
-	(*DrainGatewayRequest)(nil),       // 42: graygw.v1.DrainGatewayRequest
-	(*UndrainGatewayRequest)(nil),     // 43: graygw.v1.UndrainGatewayRequest
-	(*WatchSpeakerPolicyRequest)(nil), // 44: graygw.v1.WatchSpeakerPolicyRequest
-	(*SpeakerPolicy)(nil),             // 45: graygw.v1.SpeakerPolicy
-	(*SpeakerVIP)(nil),                // 46: graygw.v1.SpeakerVIP
-	(*DrainGatewayResponse)(nil),      // 47: graygw.v1.DrainGatewayResponse
-	(*RolloutStartRequest)(nil),       // 48: graygw.v1.RolloutStartRequest
-	(*RolloutStatusRequest)(nil),      // 49: graygw.v1.RolloutStatusRequest
-	(*RolloutActionRequest)(nil),      // 50: graygw.v1.RolloutActionRequest
-	(*RolloutWatchRequest)(nil),       // 51: graygw.v1.RolloutWatchRequest
-	(*RolloutResponse)(nil),           // 52: graygw.v1.RolloutResponse
-	(*RolloutProgress)(nil),           // 53: graygw.v1.RolloutProgress
-	(*RolloutStep)(nil),               // 54: graygw.v1.RolloutStep
-	(*ProbeRequest)(nil),              // 55: graygw.v1.ProbeRequest
-	(*InventoryScope)(nil),            // 56: graygw.v1.InventoryScope
-	(*ProbeResponse)(nil),             // 57: graygw.v1.ProbeResponse
-	(*ProbeTarget)(nil),               // 58: graygw.v1.ProbeTarget
-	(*ProbeOptions)(nil),              // 59: graygw.v1.ProbeOptions
-	(*ProbeResult)(nil),               // 60: graygw.v1.ProbeResult
-	(*ProbeAnswer)(nil),               // 61: graygw.v1.ProbeAnswer
-	(*durationpb.Duration)(nil),       // 62: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 63: google.protobuf.Timestamp
+	(*MirrorSpec)(nil),                // 20: graygw.v1.MirrorSpec
+	(*CutoverResponse)(nil),           // 21: graygw.v1.CutoverResponse
+	(*RollbackRequest)(nil),           // 22: graygw.v1.RollbackRequest
+	(*RollbackResponse)(nil),          // 23: graygw.v1.RollbackResponse
+	(*StatusRequest)(nil),             // 24: graygw.v1.StatusRequest
+	(*StatusResponse)(nil),            // 25: graygw.v1.StatusResponse
+	(*Replica)(nil),                   // 26: graygw.v1.Replica
+	(*GatewayStatus)(nil),             // 27: graygw.v1.GatewayStatus
+	(*VNIStatus)(nil),                 // 28: graygw.v1.VNIStatus
+	(*VIPGrayState)(nil),              // 29: graygw.v1.VIPGrayState
+	(*Selector)(nil),                  // 30: graygw.v1.Selector
+	(*CountersRequest)(nil),           // 31: graygw.v1.CountersRequest
+	(*CountersResponse)(nil),          // 32: graygw.v1.CountersResponse
+	(*GatewayCounters)(nil),           // 33: graygw.v1.GatewayCounters
+	(*NamedCounter)(nil),              // 34: graygw.v1.NamedCounter
+	(*HistoryRequest)(nil),            // 35: graygw.v1.HistoryRequest
+	(*HistoryResponse)(nil),           // 36: graygw.v1.HistoryResponse
+	(*Event)(nil),                     // 37: graygw.v1.Event
+	(*BGPStatusRequest)(nil),          // 38: graygw.v1.BGPStatusRequest
+	(*BGPStatusResponse)(nil),         // 39: graygw.v1.BGPStatusResponse
+	(*BGPNeighbor)(nil),               // 40: graygw.v1.BGPNeighbor
+	(*BGPPath)(nil),                   // 41: graygw.v1.BGPPath
+	(*BGPGateway)(nil),                // 42: graygw.v1.BGPGateway
+	(*DrainGatewayRequest)(nil),       // 43: graygw.v1.DrainGatewayRequest
+	(*UndrainGatewayRequest)(nil),     // 44: graygw.v1.UndrainGatewayRequest
+	(*WatchSpeakerPolicyRequest)(nil), // 45: graygw.v1.WatchSpeakerPolicyRequest
+	(*SpeakerPolicy)(nil),             // 46: graygw.v1.SpeakerPolicy
+	(*SpeakerVIP)(nil),                // 47: graygw.v1.SpeakerVIP
+	(*DrainGatewayResponse)(nil),      // 48: graygw.v1.DrainGatewayResponse
+	(*RolloutStartRequest)(nil),       // 49: graygw.v1.RolloutStartRequest
+	(*RolloutStatusRequest)(nil),      // 50: graygw.v1.RolloutStatusRequest
+	(*RolloutActionRequest)(nil),      // 51: graygw.v1.RolloutActionRequest
+	(*RolloutWatchRequest)(nil),       // 52: graygw.v1.RolloutWatchRequest
+	(*RolloutResponse)(nil),           // 53: graygw.v1.RolloutResponse
+	(*RolloutProgress)(nil),           // 54: graygw.v1.RolloutProgress
+	(*RolloutStep)(nil),               // 55: graygw.v1.RolloutStep
+	(*ProbeRequest)(nil),              // 56: graygw.v1.ProbeRequest
+	(*InventoryScope)(nil),            // 57: graygw.v1.InventoryScope
+	(*ProbeResponse)(nil),             // 58: graygw.v1.ProbeResponse
+	(*ProbeTarget)(nil),               // 59: graygw.v1.ProbeTarget
+	(*ProbeOptions)(nil),              // 60: graygw.v1.ProbeOptions
+	(*ProbeResult)(nil),               // 61: graygw.v1.ProbeResult
+	(*ProbeAnswer)(nil),               // 62: graygw.v1.ProbeAnswer
+	(*durationpb.Duration)(nil),       // 63: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 64: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	62, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	63, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
 	2,  // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
 	9,  // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
-	26, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
+	27, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
 	3,  // 4: graygw.v1.ApplyRequest.options:type_name -> graygw.v1.ChangeOptions
 	4,  // 5: graygw.v1.ApplyResponse.result:type_name -> graygw.v1.ChangeResult
 	2,  // 6: graygw.v1.DiffResponse.problems:type_name -> graygw.v1.Problem
 	9,  // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
 	10, // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
 	11, // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	63, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	64, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
 	14, // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
 	15, // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
 	16, // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
 	17, // 14: graygw.v1.CutoverRequest.flow:type_name -> graygw.v1.FlowScope
 	18, // 15: graygw.v1.CutoverRequest.percent:type_name -> graygw.v1.PercentScope
 	3,  // 16: graygw.v1.CutoverRequest.options:type_name -> graygw.v1.ChangeOptions
-	4,  // 17: graygw.v1.CutoverResponse.result:type_name -> graygw.v1.ChangeResult
-	1,  // 18: graygw.v1.RollbackRequest.mode:type_name -> graygw.v1.RollbackRequest.Mode
-	3,  // 19: graygw.v1.RollbackRequest.options:type_name -> graygw.v1.ChangeOptions
-	4,  // 20: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
-	26, // 21: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
-	27, // 22: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
-	25, // 23: graygw.v1.StatusResponse.replicas:type_name -> graygw.v1.Replica
-	63, // 24: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	62, // 25: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
-	0,  // 26: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
-	28, // 27: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
-	0,  // 28: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
-	29, // 29: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
-	32, // 30: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	63, // 31: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
-	33, // 32: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
-	33, // 33: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
-	33, // 34: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
-	33, // 35: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
-	33, // 36: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
-	33, // 37: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
-	36, // 38: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	63, // 39: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	39, // 40: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
-	40, // 41: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
-	40, // 42: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
-	41, // 43: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	62, // 44: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	63, // 45: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	63, // 46: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
-	46, // 47: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
-	38, // 48: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
-	53, // 49: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
-	2,  // 50: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	60, // 51: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
-	54, // 52: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	60, // 53: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	63, // 54: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	63, // 55: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	60, // 56: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	60, // 57: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	63, // 58: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	63, // 59: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
-	58, // 60: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	59, // 61: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	56, // 62: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
-	60, // 63: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	62, // 64: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	62, // 65: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	58, // 66: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	61, // 67: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	62, // 68: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	62, // 69: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	62, // 70: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	5,  // 71: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,  // 72: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12, // 73: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19, // 74: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	21, // 75: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	23, // 76: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	30, // 77: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	34, // 78: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	37, // 79: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	42, // 80: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	43, // 81: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	44, // 82: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
-	48, // 83: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	49, // 84: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	50, // 85: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	50, // 86: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	50, // 87: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	51, // 88: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	55, // 89: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	6,  // 90: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,  // 91: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13, // 92: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	20, // 93: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	22, // 94: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	24, // 95: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	31, // 96: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	35, // 97: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	38, // 98: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	47, // 99: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	47, // 100: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	45, // 101: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
-	52, // 102: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	52, // 103: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	52, // 104: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	52, // 105: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	52, // 106: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	53, // 107: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	57, // 108: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	90, // [90:109] is the sub-list for method output_type
-	71, // [71:90] is the sub-list for method input_type
-	71, // [71:71] is the sub-list for extension type_name
-	71, // [71:71] is the sub-list for extension extendee
-	0,  // [0:71] is the sub-list for field type_name
+	20, // 17: graygw.v1.CutoverRequest.mirror:type_name -> graygw.v1.MirrorSpec
+	4,  // 18: graygw.v1.CutoverResponse.result:type_name -> graygw.v1.ChangeResult
+	1,  // 19: graygw.v1.RollbackRequest.mode:type_name -> graygw.v1.RollbackRequest.Mode
+	3,  // 20: graygw.v1.RollbackRequest.options:type_name -> graygw.v1.ChangeOptions
+	4,  // 21: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
+	27, // 22: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
+	28, // 23: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
+	26, // 24: graygw.v1.StatusResponse.replicas:type_name -> graygw.v1.Replica
+	64, // 25: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	63, // 26: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	0,  // 27: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
+	29, // 28: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
+	0,  // 29: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
+	30, // 30: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
+	33, // 31: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
+	64, // 32: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	34, // 33: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
+	34, // 34: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
+	34, // 35: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
+	34, // 36: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
+	34, // 37: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
+	34, // 38: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
+	37, // 39: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
+	64, // 40: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	40, // 41: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
+	41, // 42: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
+	41, // 43: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
+	42, // 44: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
+	63, // 45: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	64, // 46: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	64, // 47: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	47, // 48: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
+	39, // 49: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
+	54, // 50: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
+	2,  // 51: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
+	61, // 52: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	55, // 53: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
+	61, // 54: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	64, // 55: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	64, // 56: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	61, // 57: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	61, // 58: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	64, // 59: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	64, // 60: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	59, // 61: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	60, // 62: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	57, // 63: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	61, // 64: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	63, // 65: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	63, // 66: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	59, // 67: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	62, // 68: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	63, // 69: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	63, // 70: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	63, // 71: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	5,  // 72: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,  // 73: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12, // 74: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19, // 75: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	22, // 76: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	24, // 77: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	31, // 78: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	35, // 79: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	38, // 80: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	43, // 81: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	44, // 82: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	45, // 83: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
+	49, // 84: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	50, // 85: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	51, // 86: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	51, // 87: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	51, // 88: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	52, // 89: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	56, // 90: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	6,  // 91: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,  // 92: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13, // 93: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	21, // 94: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	23, // 95: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	25, // 96: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	32, // 97: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	36, // 98: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	39, // 99: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	48, // 100: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	48, // 101: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	46, // 102: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
+	53, // 103: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	53, // 104: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	53, // 105: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	53, // 106: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	53, // 107: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	54, // 108: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	58, // 109: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	91, // [91:110] is the sub-list for method output_type
+	72, // [72:91] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -5349,15 +5453,15 @@ func file_graygw_v1_graygw_proto_init() {
 		(*CutoverRequest_Flow)(nil),
 		(*CutoverRequest_Percent)(nil),
 	}
-	file_graygw_v1_graygw_proto_msgTypes[38].OneofWrappers = []any{}
-	file_graygw_v1_graygw_proto_msgTypes[44].OneofWrappers = []any{}
+	file_graygw_v1_graygw_proto_msgTypes[39].OneofWrappers = []any{}
+	file_graygw_v1_graygw_proto_msgTypes[45].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   60,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
