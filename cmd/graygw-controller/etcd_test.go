@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
@@ -113,5 +114,59 @@ func TestStoreConfigForms(t *testing.T) {
 		if code := run([]string{"--config", path}, io.Discard, &out, nil, nil); code != 2 || !strings.Contains(out.String(), tc.want) {
 			t.Errorf("%q: exit %d: %s, want %q", tc.cfg, code, out.String(), tc.want)
 		}
+	}
+}
+
+// TestEtcdQuorumLossRefusesChanges: a controller on etcd whose cluster loses
+// its quorum refuses changes with an error that says so, within the request
+// timeout, while the gateway stays as it was (forwarding untouched); the
+// quorum back, changes are accepted again.
+func TestEtcdQuorumLossRefusesChanges(t *testing.T) {
+	cl := etcdlab.Start(t, 3, false)
+	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "etcd.yaml")
+	text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /q/\n    request_timeout: 2s\n", strings.Join(cl.Endpoints(), ", "))
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startController(t, "--config", cfg, "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", writeIntent(t, addr), "--election-id", "7")
+	c := r.client(t)
+	waitInSync(t, c)
+	cur, err := c.Get(context.Background(), &graygwv1.GetRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(note string) (*graygwv1.ApplyResponse, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return c.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: cur.GetIntentYaml() + "\n# " + note + "\n", Options: &graygwv1.ChangeOptions{Actor: "t", Wait: true}})
+	}
+
+	cl.Kill(1)
+	cl.Kill(2)
+	start := time.Now()
+	_, err = apply("without a quorum")
+	took := time.Since(start)
+	t.Logf("apply without a quorum refused after %s: %v", took.Round(time.Millisecond), err)
+	if err == nil || !strings.Contains(err.Error(), "no quorum") || took > 10*time.Second {
+		t.Fatalf("apply without a quorum: %v after %s, want a refusal naming the quorum within the request timeout", err, took)
+	}
+	st, err := c.Status(context.Background(), &graygwv1.StatusRequest{})
+	if err != nil || len(st.GetGateways()) != 1 || !st.GetGateways()[0].GetInSync() || st.GetGateways()[0].GetVersion() != 1 {
+		t.Fatalf("status without a quorum: %v %v, want the gateway in sync at version 1 (untouched)", st, err)
+	}
+
+	cl.Restart(1)
+	cl.Restart(2)
+	cl.WaitHealthy(30 * time.Second)
+	var resp *graygwv1.ApplyResponse
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if resp, err = apply("quorum back"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !resp.GetResult().GetApplied() || resp.GetResult().GetVersion() != 2 {
+		t.Fatalf("apply with the quorum back: %v %v, want version 2 (the refused change wrote nothing)", resp, err)
 	}
 }
