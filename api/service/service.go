@@ -256,7 +256,7 @@ func gatewayCounters(c *engine.Counters) *graygwv1.GatewayCounters {
 	}
 	return &graygwv1.GatewayCounters{Gateway: c.Gateway, Version: c.Version, Time: timestamppb.New(c.Time),
 		Rules: named(c.Rules), Vips: named(c.VIPs), Pools: named(c.Pools), Backends: named(c.Backends),
-		Drops: named(c.Drops), Foreign: &graygwv1.NamedCounter{Name: engine.OriginForeign, Packets: c.Foreign.Packets, Bytes: c.Foreign.Bytes}}
+		Drops: named(c.Drops), Mirrors: named(c.Mirrors), MirrorBackends: named(c.MirrorBackends), Foreign: &graygwv1.NamedCounter{Name: engine.OriginForeign, Packets: c.Foreign.Packets, Bytes: c.Foreign.Bytes}}
 }
 
 func storeError(err error) error {

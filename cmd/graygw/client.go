@@ -281,7 +281,7 @@ type RolloutSummary struct {
 // CounterRow is one counter of one gateway.
 type CounterRow struct {
 	Gateway string `json:"gateway" yaml:"gateway"`
-	Kind    string `json:"kind" yaml:"kind"` // rule, vip, pool, backend, drop, foreign
+	Kind    string `json:"kind" yaml:"kind"` // rule, vip, pool, backend, drop, foreign, mirror, mirror-backend
 	Name    string `json:"name" yaml:"name"`
 	Packets uint64 `json:"packets" yaml:"packets"`
 	Bytes   uint64 `json:"bytes" yaml:"bytes"`

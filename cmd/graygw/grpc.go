@@ -409,7 +409,8 @@ func (g *grpcClient) Counters(ctx context.Context, gateway string) (*Counters, e
 		for _, k := range []struct {
 			kind string
 			ns   []*graygwv1.NamedCounter
-		}{{"rule", gc.GetRules()}, {"vip", gc.GetVips()}, {"pool", gc.GetPools()}, {"backend", gc.GetBackends()}, {"drop", gc.GetDrops()}} {
+		}{{"rule", gc.GetRules()}, {"vip", gc.GetVips()}, {"pool", gc.GetPools()}, {"backend", gc.GetBackends()}, {"drop", gc.GetDrops()},
+			{"mirror", gc.GetMirrors()}, {"mirror-backend", gc.GetMirrorBackends()}} {
 			for _, n := range k.ns {
 				cs.Rows = append(cs.Rows, CounterRow{Gateway: gc.GetGateway(), Kind: k.kind, Name: n.GetName(), Packets: n.GetPackets(), Bytes: n.GetBytes()})
 			}

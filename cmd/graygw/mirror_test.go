@@ -82,6 +82,27 @@ func TestMirrorAgainstTheController(t *testing.T) {
 	if fmt.Sprint(served) != fmt.Sprint(base) || copies != 40 || !marked {
 		t.Fatalf("mirror every VM: served %v (before %v), %d copies of 40, marked %v", served, base, copies, marked)
 	}
+	// The copies are counted: 40 made by the rule, 40 sent to gray backends.
+	var cs Counters
+	if err := json.Unmarshal([]byte(g(0, "counters", "-o", "json")), &cs); err != nil {
+		t.Fatal(err)
+	}
+	made, sent := map[string]uint64{}, uint64(0)
+	for _, r := range cs.Rows {
+		switch r.Kind {
+		case "mirror":
+			made[r.Name] += r.Packets
+		case "mirror-backend":
+			if !strings.HasPrefix(r.Name, "gray-") {
+				t.Fatalf("copies counted on backend %s", r.Name)
+			}
+			sent += r.Packets
+		}
+	}
+	if made["vpc-router.vni-5002"] != 40 || len(made) != 1 || sent != 40 {
+		t.Fatalf("mirror counters: made %v, sent %d; want 40 by vpc-router.vni-5002, 40 sent", made, sent)
+	}
+
 	// 1 in 4: the same rule updated; about 10 of 40 VMs.
 	out = g(0, "mirror", "--vni", "5002", "--pool", "gray-router", "--vip", "vpc-router", "--rate", "1/4", "--wait", "--actor", "tester")
 	if _, copies, _ = send(); copies == 0 || copies > 25 {

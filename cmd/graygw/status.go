@@ -94,16 +94,16 @@ func (a *app) statusCmd() *cobra.Command {
 func (a *app) countersCmd() *cobra.Command {
 	var kind, gateway string
 	c := &cobra.Command{
-		Use:   "counters [--gateway NAME] [--kind rule|vip|pool|backend|drop|foreign]",
+		Use:   "counters [--gateway NAME] [--kind rule|vip|pool|backend|drop|foreign|mirror|mirror-backend]",
 		Short: "Show the dataplane counters (VIPs, gray rules, backends, drop reasons)",
 		Example: `  graygw counters
   graygw counters --kind rule
   graygw counters --gateway gw1 -j`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch kind {
-			case "", "rule", "vip", "pool", "backend", "drop", "foreign":
+			case "", "rule", "vip", "pool", "backend", "drop", "foreign", "mirror", "mirror-backend":
 			default:
-				return usagef("--kind %q: want rule, vip, pool, backend, drop or foreign", kind)
+				return usagef("--kind %q: want rule, vip, pool, backend, drop, foreign, mirror or mirror-backend", kind)
 			}
 			cl, err := a.client()
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/reconcile"
 	"github.com/graygw/graygw/pipeline"
@@ -69,6 +70,11 @@ type Counters struct {
 	Drops map[string]Counter
 	// Foreign sums the direct counters of entries the intent does not name.
 	Foreign Counter
+	// Mirrors are the mirror copies made, by mirrored rule name
+	// (mirror_counter), and MirrorBackends the copies sent, by backend name
+	// (mirror_backend_counter), docs/pipeline.md §10. Only cells that moved;
+	// empty for a gateway without the mirror (TNA).
+	Mirrors, MirrorBackends map[string]Counter
 	// Split divides each VIP's packets between the base and gray clusters
 	// (see Split).
 	Split map[string]map[intent.Cluster]Counter
@@ -85,7 +91,8 @@ func (e *Engine) Counters(ctx context.Context, gateway string) (*Counters, error
 	w, in := e.wants[gateway], e.in
 	e.mu.Unlock()
 	out := &Counters{Gateway: gateway, Time: time.Now(), Rules: map[string]Counter{}, VIPs: map[string]Counter{},
-		Backends: map[string]Counter{}, Pools: map[string]Counter{}, Drops: map[string]Counter{}}
+		Backends: map[string]Counter{}, Pools: map[string]Counter{}, Drops: map[string]Counter{},
+		Mirrors: map[string]Counter{}, MirrorBackends: map[string]Counter{}}
 	if w != nil {
 		out.Version = w.version
 	}
@@ -155,7 +162,58 @@ func (e *Engine) Counters(ctx context.Context, gateway string) (*Counters, error
 		c.add(ce.GetData())
 		out.Drops[pipeline.Reason(i).String()] = c
 	}
+	if err := mirrorCounters(ctx, g, gi, in, out); err != nil {
+		return nil, fmt.Errorf("engine: mirror counters of %s: %w", gateway, err)
+	}
 	return out, nil
+}
+
+// mirrorCounters reads mirror_counter and mirror_backend_counter into out,
+// named through in: a cell is a mirrored rule's mirror id, a backend's id. A
+// cell no name covers (a rule removed since) is left out.
+func mirrorCounters(ctx context.Context, g *gateway, gi *p4info.Info, in *intent.Intent, out *Counters) error {
+	if in == nil {
+		return nil
+	}
+	rules, backends := map[int64]string{}, map[int64]string{}
+	for _, r := range in.Rules {
+		if r.Mirrored() {
+			rules[int64(r.MirrorID)] = r.Name
+		}
+	}
+	for _, b := range in.Backends {
+		backends[int64(b.ID)] = b.Name
+	}
+	for _, m := range []struct {
+		counter string
+		names   map[int64]string
+		into    map[string]Counter
+	}{
+		{pipeline.CounterMirror, rules, out.Mirrors},
+		{pipeline.CounterMirrorBackend, backends, out.MirrorBackends},
+	} {
+		if len(m.names) == 0 || (m.counter == pipeline.CounterMirrorBackend && len(rules) == 0) {
+			continue
+		}
+		id, err := gatewayCounterID(gi, m.counter)
+		if err != nil {
+			continue // a gateway without the mirror
+		}
+		cells, err := g.client.ReadCounter(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, ce := range cells {
+			name, ok := m.names[ce.GetIndex().GetIndex()]
+			if !ok || ce.GetData().GetPacketCount() == 0 {
+				continue
+			}
+			var c Counter
+			c.add(ce.GetData())
+			m.into[name] = c
+		}
+	}
+	return nil
 }
 
 // statusCode finds a gRPC status code in err's chain.

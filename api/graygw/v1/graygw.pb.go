@@ -2479,9 +2479,13 @@ type GatewayCounters struct {
 	// foreign sums the counters of entries the intent does not name.
 	Foreign *NamedCounter `protobuf:"bytes,9,opt,name=foreign,proto3" json:"foreign,omitempty"`
 	// error says why the gateway's counters could not be read.
-	Error         string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Error string `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	// mirrors are the mirror copies made, by mirrored rule, and mirror_backends
+	// the copies sent, by backend (docs/pipeline.md §10): only cells that moved.
+	Mirrors        []*NamedCounter `protobuf:"bytes,11,rep,name=mirrors,proto3" json:"mirrors,omitempty"`
+	MirrorBackends []*NamedCounter `protobuf:"bytes,12,rep,name=mirror_backends,json=mirrorBackends,proto3" json:"mirror_backends,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GatewayCounters) Reset() {
@@ -2582,6 +2586,20 @@ func (x *GatewayCounters) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *GatewayCounters) GetMirrors() []*NamedCounter {
+	if x != nil {
+		return x.Mirrors
+	}
+	return nil
+}
+
+func (x *GatewayCounters) GetMirrorBackends() []*NamedCounter {
+	if x != nil {
+		return x.MirrorBackends
+	}
+	return nil
 }
 
 type NamedCounter struct {
@@ -5014,7 +5032,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x0fCountersRequest\x12\x18\n" +
 	"\agateway\x18\x01 \x01(\tR\agateway\"J\n" +
 	"\x10CountersResponse\x126\n" +
-	"\bgateways\x18\x01 \x03(\v2\x1a.graygw.v1.GatewayCountersR\bgateways\"\xad\x03\n" +
+	"\bgateways\x18\x01 \x03(\v2\x1a.graygw.v1.GatewayCountersR\bgateways\"\xa2\x04\n" +
 	"\x0fGatewayCounters\x12\x18\n" +
 	"\agateway\x18\x01 \x01(\tR\agateway\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12.\n" +
@@ -5026,7 +5044,9 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x05drops\x18\b \x03(\v2\x17.graygw.v1.NamedCounterR\x05drops\x121\n" +
 	"\aforeign\x18\t \x01(\v2\x17.graygw.v1.NamedCounterR\aforeign\x12\x14\n" +
 	"\x05error\x18\n" +
-	" \x01(\tR\x05error\"R\n" +
+	" \x01(\tR\x05error\x121\n" +
+	"\amirrors\x18\v \x03(\v2\x17.graygw.v1.NamedCounterR\amirrors\x12@\n" +
+	"\x0fmirror_backends\x18\f \x03(\v2\x17.graygw.v1.NamedCounterR\x0emirrorBackends\"R\n" +
 	"\fNamedCounter\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\apackets\x18\x02 \x01(\x04R\apackets\x12\x14\n" +
@@ -5361,82 +5381,84 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	34, // 36: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
 	34, // 37: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
 	34, // 38: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
-	37, // 39: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	64, // 40: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	40, // 41: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
-	41, // 42: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
-	41, // 43: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
-	42, // 44: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	63, // 45: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	64, // 46: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	64, // 47: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
-	47, // 48: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
-	39, // 49: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
-	54, // 50: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
-	2,  // 51: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	61, // 52: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
-	55, // 53: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	61, // 54: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	64, // 55: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	64, // 56: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	61, // 57: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	61, // 58: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	64, // 59: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	64, // 60: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
-	59, // 61: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	60, // 62: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	57, // 63: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
-	61, // 64: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	63, // 65: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	63, // 66: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	59, // 67: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	62, // 68: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	63, // 69: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	63, // 70: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	63, // 71: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	5,  // 72: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,  // 73: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12, // 74: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19, // 75: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	22, // 76: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	24, // 77: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	31, // 78: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	35, // 79: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	38, // 80: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	43, // 81: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	44, // 82: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	45, // 83: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
-	49, // 84: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	50, // 85: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	51, // 86: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	51, // 87: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	51, // 88: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	52, // 89: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	56, // 90: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	6,  // 91: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,  // 92: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13, // 93: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	21, // 94: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	23, // 95: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	25, // 96: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	32, // 97: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	36, // 98: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	39, // 99: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	48, // 100: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	48, // 101: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	46, // 102: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
-	53, // 103: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	53, // 104: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	53, // 105: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	53, // 106: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	53, // 107: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	54, // 108: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	58, // 109: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	91, // [91:110] is the sub-list for method output_type
-	72, // [72:91] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	34, // 39: graygw.v1.GatewayCounters.mirrors:type_name -> graygw.v1.NamedCounter
+	34, // 40: graygw.v1.GatewayCounters.mirror_backends:type_name -> graygw.v1.NamedCounter
+	37, // 41: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
+	64, // 42: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	40, // 43: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
+	41, // 44: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
+	41, // 45: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
+	42, // 46: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
+	63, // 47: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	64, // 48: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	64, // 49: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	47, // 50: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
+	39, // 51: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
+	54, // 52: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
+	2,  // 53: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
+	61, // 54: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	55, // 55: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
+	61, // 56: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	64, // 57: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	64, // 58: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	61, // 59: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	61, // 60: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	64, // 61: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	64, // 62: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	59, // 63: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	60, // 64: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	57, // 65: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	61, // 66: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	63, // 67: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	63, // 68: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	59, // 69: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	62, // 70: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	63, // 71: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	63, // 72: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	63, // 73: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	5,  // 74: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,  // 75: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12, // 76: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19, // 77: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	22, // 78: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	24, // 79: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	31, // 80: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	35, // 81: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	38, // 82: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	43, // 83: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	44, // 84: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	45, // 85: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
+	49, // 86: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	50, // 87: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	51, // 88: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	51, // 89: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	51, // 90: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	52, // 91: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	56, // 92: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	6,  // 93: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,  // 94: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13, // 95: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	21, // 96: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	23, // 97: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	25, // 98: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	32, // 99: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	36, // 100: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	39, // 101: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	48, // 102: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	48, // 103: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	46, // 104: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
+	53, // 105: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	53, // 106: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	53, // 107: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	53, // 108: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	53, // 109: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	54, // 110: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	58, // 111: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	93, // [93:112] is the sub-list for method output_type
+	74, // [74:93] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
