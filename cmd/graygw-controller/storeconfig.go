@@ -107,11 +107,13 @@ func (s storeConfig) String() string {
 	return "bbolt " + s.File
 }
 
-// open opens the store. Retention applies to the bbolt file; the etcd store
-// keeps every version (docs/ha.md).
+// open opens the store. On etcd, retention keeps a number of versions
+// (retain.Versions); an age bound applies to the bbolt file only.
 func (s storeConfig) open(ctx context.Context, retain store.Retention) (store.Store, error) {
 	if s.Etcd != nil {
-		return etcdstore.Open(ctx, *s.Etcd)
+		cfg := *s.Etcd
+		cfg.RetainVersions = retain.Versions
+		return etcdstore.Open(ctx, cfg)
 	}
 	return store.OpenBolt(s.File, store.BoltOptions{Retain: retain})
 }

@@ -63,6 +63,11 @@ type Config struct {
 	// request would otherwise wait forever; with it, the caller gets an error
 	// that says so and nothing is half written.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// RetainVersions keeps at most this many intent versions, the newest
+	// (0: all): each commit deletes the older ones in its own transaction.
+	// History events are all kept. The controller sets it from
+	// store_retention.versions.
+	RetainVersions int `yaml:"-"`
 }
 
 // Validate checks c, every problem by field.
@@ -103,6 +108,7 @@ type Store struct {
 	cli     *clientv3.Client
 	prefix  string
 	timeout time.Duration
+	retain  int
 	closed  atomic.Bool
 }
 
@@ -135,7 +141,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd %s: %w", strings.Join(c.Endpoints, ","), err)
 	}
-	s := &Store{cli: cli, prefix: c.Prefix, timeout: c.RequestTimeout}
+	s := &Store{cli: cli, prefix: c.Prefix, timeout: c.RequestTimeout, retain: c.RetainVersions}
 	if err := s.init(ctx); err != nil {
 		cli.Close()
 		return nil, err
@@ -352,11 +358,16 @@ func (s *Store) Commit(ctx context.Context, c store.Change) (*store.Version, *st
 	if rev == 0 {
 		cmp = clientv3.Compare(clientv3.CreateRevision(s.currentKey()), "=", 0)
 	}
-	resp, err := s.cli.Txn(ctx).If(cmp).Then(
+	ops := []clientv3.Op{
 		clientv3.OpPut(s.intentKey(next), string(rawV)),
 		clientv3.OpPut(s.eventKey(next), string(rawE)),
 		clientv3.OpPut(s.currentKey(), strconv.FormatUint(next, 10)),
-	).Commit()
+	}
+	if s.retain > 0 && next > uint64(s.retain) {
+		// Versions 1 .. next-retain go, in the same transaction.
+		ops = append(ops, clientv3.OpDelete(s.intentKey(0), clientv3.WithRange(s.intentKey(next-uint64(s.retain)+1))))
+	}
+	resp, err := s.cli.Txn(ctx).If(cmp).Then(ops...).Commit()
 	if err != nil {
 		// The outcome is unknown when the answer was lost: the caller re-reads
 		// (a retried Commit on the same Base then gets ErrConflict if it landed).

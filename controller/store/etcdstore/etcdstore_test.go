@@ -187,3 +187,29 @@ func TestForeignLayoutAndBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRetention: with RetainVersions 3, five commits leave versions 3-5 and
+// every event; the current version is always there.
+func TestRetention(t *testing.T) {
+	c := etcdlab.Start(t, 1, false)
+	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RetainVersions = 3 })
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 5 {
+		if _, _, err := s.Commit(ctx, store.Change{Base: uint64(i), Intent: []byte(fmt.Sprint("v", i+1)), Actor: "t", Operation: "apply"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := uint64(1); n <= 5; n++ {
+		_, err := s.Version(ctx, n)
+		if kept := n >= 3; kept != (err == nil) {
+			t.Errorf("version %d: %v (kept: %v)", n, err, kept)
+		}
+	}
+	if h, err := s.History(ctx, store.Query{}); err != nil || len(h) != 5 {
+		t.Fatalf("history: %d events, %v", len(h), err)
+	}
+	if cur, err := s.Current(ctx); err != nil || cur.Number != 5 {
+		t.Fatalf("current: %v %v", cur, err)
+	}
+}
