@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,8 +29,12 @@ func TestDemo(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	out, err := exec.Command(filepath.Join(bin, "graygw-demo"), "--bin", bin).CombinedOutput()
+	demo := exec.Command(filepath.Join(bin, "graygw-demo"), "--bin", bin)
+	out, err := demo.CombinedOutput()
 	text := string(out)
+	// Its namespaces, and no one else's (another demo run with --keep, say):
+	// lab.New names them after the demo's PID.
+	ours := fmt.Sprintf("ggdemo%x-", demo.Process.Pid&0xffff)
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, text)
 	}
@@ -57,7 +62,7 @@ func TestDemo(t *testing.T) {
 	if t.Failed() {
 		t.Log(text)
 	}
-	if leftover, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(leftover), "ggdemo") {
-		t.Errorf("namespaces left behind:\n%s", leftover)
+	if list, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(list), ours) {
+		t.Errorf("namespaces %s* left behind:\n%s", ours, list)
 	}
 }
