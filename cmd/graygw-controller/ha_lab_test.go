@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,27 +36,11 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	replica := func(id string) (args []string, sock string) {
-		cfg := filepath.Join(dir, id+".yaml")
-		text := fmt.Sprintf("%sstore:\n  etcd:\n    endpoints: [%s]\n    prefix: /ro/\nha: {id: %s, ttl: 2s}\n", probeCfg, strings.Join(cl.Endpoints(), ", "), id)
-		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		sock = filepath.Join(dir, id+".sock")
-		return []string{"--config", cfg, "--intent", flag("--intent"), "--listen-unix", sock, "--election-id", "7"}, sock
-	}
-	argsA, sockA := replica("a")
-	argsB, sockB := replica("b")
+	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/ro/", string(probeCfg), flag("--intent"))
+	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/ro/", string(probeCfg), flag("--intent"))
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
 	ca := api(t, sockA)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, ok := inSync(sockA, ca); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replica a never led and synced")
-		}
-	}
+	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
 	ctx := context.Background()
 	if resp, err := ca.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("ha", "3s"), Actor: "test"}); err != nil || resp.GetProgress() == nil {
@@ -76,19 +59,14 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	a.cmd.Process.Kill()
 
 	cb := api(t, sockB)
-	for ok := false; !ok; time.Sleep(20 * time.Millisecond) {
-		_, ok = inSync(sockB, cb)
-		if time.Since(killed) > 30*time.Second {
-			t.Fatal("replica b never took over")
-		}
-	}
+	took, _ := waitLeads(t, sockB, cb, killed, "after the kill")
 	st, err := cb.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := st.GetProgress()
 	t.Logf("leader SIGKILLed during step 2: the new leader in sync %s later; rollout %s: %s",
-		time.Since(killed).Round(time.Millisecond), p.GetState(), p.GetMessage())
+		took.Round(time.Millisecond), p.GetState(), p.GetMessage())
 	if p.GetState() != "paused" || p.GetStep() != 2 || !strings.Contains(p.GetMessage(), "step 2 of 4 (vni 5001, probing)") {
 		t.Fatalf("rollout on the new leader: %v", p)
 	}

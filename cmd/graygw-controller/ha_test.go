@@ -52,6 +52,35 @@ func inSync(sock string, c graygwv1.ControllerClient) (*graygwv1.GatewayStatus, 
 	return st.GetGateways()[0], true
 }
 
+// haReplica writes the config of controller replica id (ha:, on the etcd
+// endpoints under prefix, extra prepended: a probe: section say) in dir and
+// returns its arguments and API socket.
+func haReplica(t *testing.T, dir, id string, endpoints []string, prefix, extra, intentFile string) (args []string, sock string) {
+	t.Helper()
+	cfg := filepath.Join(dir, id+".yaml")
+	text := fmt.Sprintf("%sstore:\n  etcd:\n    endpoints: [%s]\n    prefix: %s\nha: {id: %s, ttl: 2s}\n", extra, strings.Join(endpoints, ", "), prefix, id)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock = filepath.Join(dir, id+".sock")
+	return []string{"--config", cfg, "--listen-unix", sock, "--intent", intentFile, "--election-id", "7"}, sock
+}
+
+// waitLeads waits until the replica on sock leads with its gateway in sync
+// and returns how long that took from since.
+func waitLeads(t *testing.T, sock string, c graygwv1.ControllerClient, since time.Time, what string) (time.Duration, *graygwv1.GatewayStatus) {
+	t.Helper()
+	for {
+		if g, ok := inSync(sock, c); ok {
+			return time.Since(since), g
+		}
+		if time.Since(since) > 30*time.Second {
+			t.Fatalf("%s: the replica on %s never led with its gateway in sync", what, sock)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestHALeaderFailover: two controller processes on one etcd store with ha:
 // exactly one leads (the other serves nothing); SIGKILL of the leader elects
 // the other within the lease and a margin, in sync without writing an entry,
@@ -62,30 +91,12 @@ func TestHALeaderFailover(t *testing.T) {
 	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
 	dir := t.TempDir()
 	intentFile := writeIntent(t, addr)
-	replica := func(id string) (args []string, sock string) {
-		cfg := filepath.Join(dir, id+".yaml")
-		text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /ha/\nha: {id: %s, ttl: 2s}\n", strings.Join(cl.Endpoints(), ", "), id)
-		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		sock = filepath.Join(dir, id+".sock")
-		return []string{"--config", cfg, "--listen-unix", sock, "--intent", intentFile, "--election-id", "7"}, sock
-	}
-	argsA, sockA := replica("a")
-	argsB, sockB := replica("b")
+	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/ha/", "", intentFile)
+	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/ha/", "", intentFile)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
 	ca := api(t, sockA)
+	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	var err error
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, ok := inSync(sockA, ca); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replica a never led and synced")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
 	// b stands by: its API answers reads from the store and refuses changes
 	// naming a and its address (trailer), for the CLI to follow.
@@ -129,17 +140,7 @@ func TestHALeaderFailover(t *testing.T) {
 
 	killed := time.Now()
 	a.cmd.Process.Kill()
-	var g *graygwv1.GatewayStatus
-	for {
-		if g, ok = inSync(sockB, cb); ok {
-			break
-		}
-		if time.Since(killed) > 30*time.Second {
-			t.Fatal("replica b never took over")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	took := time.Since(killed)
+	took, g := waitLeads(t, sockB, cb, killed, "after the kill")
 	t.Logf("leader a SIGKILLed: b leads, in sync, API up after %s (lease 2s)", took.Round(time.Millisecond))
 	if took > 6*time.Second {
 		t.Errorf("failover took %s, lease 2s", took)
@@ -310,27 +311,11 @@ func TestHAFailoverDuringALargeApply(t *testing.T) {
 	addr := startAgent(t, g)
 	dir := t.TempDir()
 	intentFile := writeIntent(t, addr)
-	replica := func(id string) (args []string, sock string) {
-		cfg := filepath.Join(dir, id+".yaml")
-		text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /big/\nha: {id: %s, ttl: 2s}\n", strings.Join(cl.Endpoints(), ", "), id)
-		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		sock = filepath.Join(dir, id+".sock")
-		return []string{"--config", cfg, "--listen-unix", sock, "--intent", intentFile, "--election-id", "7"}, sock
-	}
-	argsA, sockA := replica("a")
-	argsB, sockB := replica("b")
+	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/big/", "", intentFile)
+	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/big/", "", intentFile)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
 	ca := api(t, sockA)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, ok := inSync(sockA, ca); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replica a never led and synced")
-		}
-	}
+	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
 
 	const pools, after = 40, 10
@@ -464,27 +449,11 @@ func TestHALeaderPartitionedFromEtcd(t *testing.T) {
 		proxies = append(proxies, p)
 		viaProxy = append(viaProxy, p.URL())
 	}
-	replica := func(id string, endpoints []string) (args []string, sock string) {
-		cfg := filepath.Join(dir, id+".yaml")
-		text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /part/\nha: {id: %s, ttl: 2s}\n", strings.Join(endpoints, ", "), id)
-		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		sock = filepath.Join(dir, id+".sock")
-		return []string{"--config", cfg, "--listen-unix", sock, "--intent", intentFile, "--election-id", "7"}, sock
-	}
-	argsA, sockA := replica("a", viaProxy)
-	argsB, sockB := replica("b", cl.Endpoints())
+	argsA, sockA := haReplica(t, dir, "a", viaProxy, "/part/", "", intentFile)
+	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/part/", "", intentFile)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
 	ca := api(t, sockA)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, ok := inSync(sockA, ca); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replica a never led and synced")
-		}
-	}
+	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
 	time.Sleep(500 * time.Millisecond) // b campaigning
 
@@ -502,12 +471,6 @@ func TestHALeaderPartitionedFromEtcd(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the partitioned leader did not stop")
 	}
-	cb := api(t, sockB)
-	for ok := false; !ok; time.Sleep(20 * time.Millisecond) {
-		_, ok = inSync(sockB, cb)
-		if time.Since(cut) > 30*time.Second {
-			t.Fatal("replica b never took over")
-		}
-	}
-	t.Logf("replica b leads and is in sync %s after the cut", time.Since(cut).Round(time.Millisecond))
+	took, _ := waitLeads(t, sockB, api(t, sockB), cut, "after the cut")
+	t.Logf("replica b leads and is in sync %s after the cut", took.Round(time.Millisecond))
 }
