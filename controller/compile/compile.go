@@ -75,12 +75,13 @@ type Pool struct {
 	built   string
 	entries []Entry
 
-	// Excluded are the members health failover took out (sorted), and op the
-	// operator's table: the intent's members at their weights, which Table
-	// equals when nothing is excluded. The next compilation starts from op,
-	// so a restored member gets exactly its buckets back.
+	// Excluded are the members health failover took out (sorted), and
+	// Operator the operator's table: the intent's members at their weights,
+	// which Table is when nothing is excluded. The next compilation starts
+	// from Operator (from Table when nil), so a restored member gets exactly
+	// its buckets back.
 	Excluded []string
-	op       *maglev.Table
+	Operator *maglev.Table
 	opBuilt  string
 }
 
@@ -293,7 +294,7 @@ func compilePools(in *intent.Intent, prev *Result, excluded map[string][]string)
 		if old != nil && old.built == built && old.Table != nil && old.BaseID == p.BaseID && old.Hash == p.Hash {
 			// Same members, weights and ids as the installed version: the
 			// same table (Rebuild would move nothing), the same entries.
-			p.Table, p.Buckets, p.Slot, p.ID, p.entries, p.op = old.Table, old.Buckets, old.Slot, old.ID, old.entries, old.op
+			p.Table, p.Buckets, p.Slot, p.ID, p.entries, p.Operator = old.Table, old.Buckets, old.Slot, old.ID, old.entries, old.Operator
 			live[p.ID] = true
 			out = append(out, p)
 			continue
@@ -303,7 +304,7 @@ func compilePools(in *intent.Intent, prev *Result, excluded map[string][]string)
 		// was recovered or loaded: then only an approximation of it).
 		var from *maglev.Table
 		if old != nil {
-			from = old.op
+			from = old.Operator
 			if from == nil {
 				from = old.Table
 			}
@@ -311,8 +312,8 @@ func compilePools(in *intent.Intent, prev *Result, excluded map[string][]string)
 		var table *maglev.Table
 		var err error
 		switch {
-		case old != nil && old.op != nil && old.opBuilt == opBuilt:
-			table = old.op
+		case old != nil && old.Operator != nil && old.opBuilt == opBuilt:
+			table = old.Operator
 		case from != nil && from.Size() == pipeline.Buckets:
 			table, err = maglev.Rebuild(from, members)
 		default:
@@ -321,7 +322,7 @@ func compilePools(in *intent.Intent, prev *Result, excluded map[string][]string)
 		if err != nil {
 			return nil, fmt.Errorf("%w: pool %q: %w", ErrMaglev, ip.Name, err)
 		}
-		p.op = table
+		p.Operator = table
 		if table, err = failover.Table(table, members, ex); err != nil {
 			return nil, fmt.Errorf("%w: pool %q: %w", ErrMaglev, ip.Name, err)
 		}

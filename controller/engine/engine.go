@@ -749,6 +749,11 @@ type savedPool struct {
 	Hash     pipeline.FlowKey `json:"hash"`
 	Backends []string         `json:"backends"` // bucket -> backend name
 	IDs      []uint16         `json:"ids"`      // bucket -> backend id
+	// Operator is the operator's table (bucket -> backend name) while health
+	// failover excludes members (Excluded), so that a restarted controller
+	// restores exactly their buckets.
+	Operator []string `json:"operator,omitempty"`
+	Excluded []string `json:"excluded,omitempty"`
 }
 
 func (e *Engine) savePools(res *compile.Result) {
@@ -768,8 +773,12 @@ func (e *Engine) savePools(res *compile.Result) {
 	}
 	var out []savedPool
 	for _, p := range res.Pools {
-		out = append(out, savedPool{Name: p.Name, BaseID: p.BaseID, Slot: p.Slot, ID: p.ID, Hash: p.Hash,
-			Backends: p.Table.Buckets(), IDs: p.Buckets})
+		sp := savedPool{Name: p.Name, BaseID: p.BaseID, Slot: p.Slot, ID: p.ID, Hash: p.Hash,
+			Backends: p.Table.Buckets(), IDs: p.Buckets}
+		if len(p.Excluded) > 0 && p.Operator != nil {
+			sp.Operator, sp.Excluded = p.Operator.Buckets(), p.Excluded
+		}
+		out = append(out, sp)
 	}
 	raw, err := json.Marshal(out)
 	if err == nil {
@@ -810,8 +819,15 @@ func loadPools(s store.Store) (*compile.Result, error) {
 		if err != nil || len(p.IDs) != t.Size() {
 			return nil, fmt.Errorf("engine: saved pool %q: bad table (%v)", p.Name, err)
 		}
-		res.Pools = append(res.Pools, compile.Pool{Name: p.Name, BaseID: p.BaseID, Slot: p.Slot, ID: p.ID,
-			Hash: p.Hash, Table: t, Buckets: p.IDs})
+		cp := compile.Pool{Name: p.Name, BaseID: p.BaseID, Slot: p.Slot, ID: p.ID, Hash: p.Hash, Table: t, Buckets: p.IDs}
+		if len(p.Operator) > 0 {
+			op, err := maglev.NewTable(p.Operator)
+			if err != nil || op.Size() != t.Size() {
+				return nil, fmt.Errorf("engine: saved pool %q: bad operator table (%v)", p.Name, err)
+			}
+			cp.Operator, cp.Excluded = op, p.Excluded
+		}
+		res.Pools = append(res.Pools, cp)
 	}
 	if len(res.Pools) == 0 {
 		return nil, nil

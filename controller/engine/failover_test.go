@@ -1,12 +1,14 @@
 package engine_test
 
 import (
+	"context"
 	"maps"
 	"strings"
 	"testing"
 
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/store"
 )
 
 // SetExcluded puts the intent in force again, same version, with the excluded
@@ -69,4 +71,31 @@ func TestSetExcludedMovesOnlyTheExcludedBuckets(t *testing.T) {
 		t.Fatal("after the restoration the buckets are not the operator's")
 	}
 	t.Logf("%d buckets of base-2 failed over and returned", moved)
+}
+
+// A controller restarted during a failover finds the operator's table in the
+// store: the pool compiles back to exactly the operator's buckets (here at
+// once, the new process having no exclusions yet).
+func TestOperatorTableSurvivesRestart(t *testing.T) {
+	a := startAgent(t, nil)
+	st := store.NewMemory()
+	e := newEngine(t, st, 10)
+	doc := strings.Replace(intentYAML([]string{a.addr}, threeBackends()), "    cluster: base\n", "    cluster: base\n    health_failover: true\n", 1)
+	in := load(t, doc)
+	p1 := apply(t, e, in, 1)
+	waitVersion(t, e, 1)
+	op, _ := p1.Result().Pool("base")
+	if _, err := e.SetExcluded(map[string][]string{"base": {"base-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	n := e.Status()[0].Reconciles
+	waitStatus(t, e, "failed over", func(s engine.GatewayStatus) bool { return s.Reconciles > n && s.InSync })
+	e.Close(context.Background())
+
+	e2 := newEngine(t, st, 11)
+	p2 := apply(t, e2, in, 1)
+	pool, _ := p2.Result().Pool("base")
+	if !pool.Table.Equal(op.Table) || pool.Excluded != nil {
+		t.Fatalf("after the restart the pool is not the operator's table (%d buckets differ)", len(op.Table.Diff(pool.Table)))
+	}
 }
