@@ -40,13 +40,31 @@ type decision struct {
 	CRC          uint32 `json:"crc"`
 	Bucket       uint16 `json:"bucket"`
 	BackendID    uint16 `json:"backend_id"`
+	// Copy is the mirror copy (docs/pipeline.md §10), absent when none is made.
+	Copy *copyDecision `json:"copy,omitempty"`
+}
+
+// copyDecision is a mirror copy: where it goes and what it is.
+type copyDecision struct {
+	MirrorID  uint16 `json:"mirror_id"`
+	Pool      uint16 `json:"pool"`
+	PoolBase  uint16 `json:"pool_base"`
+	BackendID uint16 `json:"backend_id"`
+	Sent      bool   `json:"sent"` // false: the mirror pool has no backend for it
+	Port      uint16 `json:"port"`
+	Packet    string `json:"packet,omitempty"` // hex, sent only
 }
 
 func newDecision(r model.Result, s *model.State) decision {
 	e := testvectors.ExpectFrom(r)
-	return decision{Verdict: e.Verdict, Reason: e.Reason, Port: e.Port, Packet: e.Packet, VIPID: e.VIPID, TenantID: e.TenantID,
+	d := decision{Verdict: e.Verdict, Reason: e.Reason, Port: e.Port, Packet: e.Packet, VIPID: e.VIPID, TenantID: e.TenantID,
 		RulePriority: rulePriority(s, r.Rule), Pool: e.Pool, PoolBase: e.Pool &^ compile.SlotOffset, SplitHash: e.SplitHash,
 		HashKey: e.HashKey, CRC: e.CRC, Bucket: e.Bucket, BackendID: e.BackendID}
+	if c := e.Copy; c != nil {
+		d.Copy = &copyDecision{MirrorID: c.MirrorID, Pool: c.Pool, PoolBase: c.Pool &^ compile.SlotOffset, BackendID: c.BackendID,
+			Sent: c.Sent, Port: c.Port, Packet: c.Packet}
+	}
+	return d
 }
 
 type expectOutput struct {
