@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
@@ -135,4 +136,39 @@ func (r Rollouts) Probe(ctx context.Context, ts []probe.Target, o probe.Options)
 // ProbeVIP implements rollout.VIPProber.
 func (r Rollouts) ProbeVIP(ctx context.Context, vip string, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
 	return r.Prober(ctx, vip, ts, o)
+}
+
+var _ rollout.CounterSource = Rollouts{}
+
+// Drops implements rollout.CounterSource: every gateway's drop counters,
+// summed by reason. A gateway whose counters cannot be read is an error (a
+// gate must not pass on a gateway it did not see).
+func (r Rollouts) Drops(ctx context.Context) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	err := r.eachCounters(ctx, func(cs *engine.Counters) {
+		for reason, c := range cs.Drops {
+			out[reason] += c.Packets
+		}
+	})
+	return out, err
+}
+
+// RulePackets implements rollout.CounterSource: the rule's packets, summed
+// over the gateways.
+func (r Rollouts) RulePackets(ctx context.Context, rule string) (uint64, error) {
+	var n uint64
+	err := r.eachCounters(ctx, func(cs *engine.Counters) { n += cs.Rules[rule].Packets })
+	return n, err
+}
+
+func (r Rollouts) eachCounters(ctx context.Context, f func(*engine.Counters)) error {
+	eng := r.Changes.Engine()
+	for _, gw := range eng.Gateways() {
+		cs, err := eng.Counters(ctx, gw)
+		if err != nil {
+			return fmt.Errorf("counters of %s: %w", gw, err)
+		}
+		f(cs)
+	}
+	return nil
 }

@@ -1,8 +1,14 @@
 package rollout
 
 import (
+	"context"
+	"errors"
+	"maps"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/graygw/graygw/controller/probe"
 )
 
 // breakGrayAt makes the sim's gray cluster stop answering from the n-th probe
@@ -112,5 +118,110 @@ func TestBakeAndWatchValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.add, err, c.want)
 		}
+	}
+}
+
+// countingSim adds counters to the sim: each probe of a target on gray counts
+// on the rule that moved it (unless the rule is dead: the gateways do not use
+// it), and a VNI in dropOn makes its gray probes count a drop of that reason
+// (the probes themselves still pass: the gateway drops other traffic).
+type countingSim struct {
+	*sim
+	mu     sync.Mutex
+	drops  map[string]uint64
+	rules  map[string]uint64
+	dropOn map[uint32]string
+	dead   map[string]bool
+}
+
+func newCountingSim() *countingSim {
+	return &countingSim{sim: newSim(), drops: map[string]uint64{}, rules: map[string]uint64{},
+		dropOn: map[uint32]string{}, dead: map[string]bool{}}
+}
+
+func (c *countingSim) Probe(ctx context.Context, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
+	res, err := c.sim.Probe(ctx, ts, o)
+	c.sim.mu.Lock()
+	defer c.sim.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range ts {
+		for name, sc := range c.sim.rules {
+			if sc.Match.VNI != nil && uint32(*sc.Match.VNI) == t.VNI && (sc.Match.Src == "" || sc.Match.Src == t.VM.String()) {
+				if !c.dead[name] {
+					c.rules[name] += 3
+				}
+				if r := c.dropOn[t.VNI]; r != "" {
+					c.drops[r]++
+				}
+				break
+			}
+		}
+	}
+	return res, err
+}
+
+func (c *countingSim) Drops(context.Context) (map[string]uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.drops), nil
+}
+
+func (c *countingSim) RulePackets(_ context.Context, rule string) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rules[rule], nil
+}
+
+const gated = "gates: {no_new_drops: [NO_BACKEND, TTL_EXPIRED], rule_traffic: true}\n"
+
+// Counter gates: steps pass with their verdicts recorded; a step during which
+// the gateways count NO_BACKEND drops fails its gate and is rolled back (the
+// probes alone passed); a rule the gateways do not count fails rule_traffic.
+func TestCounterGates(t *testing.T) {
+	ctx := ctxT(t)
+	c := newCountingSim()
+	r := NewRunner(c, &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs+gated)); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Wait(ctx)
+	if p.State != StateCompleted || len(p.Steps[0].Gates) != 2 || !p.Steps[0].Gates[0].OK || !p.Steps[0].Gates[1].OK {
+		t.Fatalf("state %s, step 1 gates %+v: %s", p.State, p.Steps[0].Gates, p.Error)
+	}
+
+	c = newCountingSim()
+	c.dropOn[5002] = "NO_BACKEND"
+	r = NewRunner(c, &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs+gated)); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = r.Wait(ctx)
+	if p.State != StateFailed || p.Step != 3 || p.Steps[2].State != StepRolledBack ||
+		!strings.Contains(p.Error, "gate no_new_drops: new drops during the step: NO_BACKEND +") {
+		t.Fatalf("drops: state %s step %d (%s): %s", p.State, p.Step, p.Steps[2].State, p.Error)
+	}
+	if got := c.ruleNames(); got != "r2.5001.192.168.1.5,r2.5001" {
+		t.Errorf("rules after the gate failed: %s", got)
+	}
+
+	c = newCountingSim()
+	c.dead["r2.5001"] = true
+	r = NewRunner(c, &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs+gated)); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = r.Wait(ctx)
+	if p.State != StateFailed || p.Step != 2 || !strings.Contains(p.Error, "gate rule_traffic: rule r2.5001 matched no packet") {
+		t.Fatalf("dead rule: state %s step %d: %s", p.State, p.Step, p.Error)
+	}
+
+	// A controller that reads no counters cannot run a gated plan.
+	r = NewRunner(newSim(), &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs+gated)); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "reads no counters") {
+		t.Fatalf("no counters: %v", err)
+	}
+	if _, err := mustSpec(t, twoVPCs+"gates: {no_new_drops: [BOGUS]}\n").Validate(); err == nil || !strings.Contains(err.Error(), `"BOGUS": not a drop reason`) {
+		t.Errorf("bad reason: %v", err)
 	}
 }

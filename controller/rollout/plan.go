@@ -77,6 +77,8 @@ type PlanSpec struct {
 	// WatchRollback: a failure during the watch rolls back every step (the
 	// rollout ends aborted); without it the rollout fails and the rules stay.
 	WatchRollback bool `yaml:"watch_rollback,omitempty" json:"watch_rollback,omitempty"`
+	// Gates are checks each step must pass besides its probes.
+	Gates GatesSpec `yaml:"gates,omitempty" json:"gates,omitempty"`
 	// VPCs are moved in this order.
 	VPCs []VPCSpec `yaml:"vpcs" json:"vpcs"`
 }
@@ -232,6 +234,7 @@ type Plan struct {
 	// Bake, BakeEvery, Watch and WatchRollback are the spec's (zero: none).
 	Bake, BakeEvery, Watch time.Duration
 	WatchRollback          bool
+	Gates                  GatesSpec
 	Scope                  string
 	VPCs                   []probe.VPC
 	Steps                  []Step
@@ -365,6 +368,8 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 	}
 	p.Bake, p.BakeEvery, p.Watch = dur("bake", s.Bake), dur("bake_every", s.BakeEvery), dur("watch", s.Watch)
 	p.WatchRollback = s.WatchRollback
+	p.Gates = s.Gates
+	s.Gates.validate(e)
 	if p.Bake > time.Hour {
 		e.add("bake", "%v: at most 1h", p.Bake)
 	}

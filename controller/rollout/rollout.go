@@ -160,6 +160,8 @@ type StepRecord struct {
 	Rule string `json:"rule,omitempty" yaml:"rule,omitempty"`
 	// Probes are the results of the step's probes.
 	Probes []probe.Result `json:"probes,omitempty" yaml:"probes,omitempty"`
+	// Gates are the plan's gates' verdicts on the step.
+	Gates []GateResult `json:"gates,omitempty" yaml:"gates,omitempty"`
 	// AfterRollback are the probes run after the step was rolled back.
 	AfterRollback []probe.Result `json:"after_rollback,omitempty" yaml:"after_rollback,omitempty"`
 	Started       time.Time      `json:"started,omitzero" yaml:"started,omitempty"`
@@ -335,6 +337,9 @@ func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
 // check runs the checks before a rollout: a dry-run cutover of every step, then
 // the precheck probes. It returns the precheck results.
 func check(ctx context.Context, ctrl Controller, plan *Plan) ([]probe.Result, error) {
+	if _, ok := ctrl.(CounterSource); plan.Gates.any() && !ok {
+		return nil, fmt.Errorf("%w: the plan has counter gates and this controller reads no counters", ErrRefused)
+	}
 	for _, s := range plan.Steps {
 		if _, err := ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, true); err != nil {
 			return nil, fmt.Errorf("%w: step %d (%s): %w", ErrRefused, s.Index, s, err)
@@ -677,10 +682,21 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		p.Step, p.VNI = s.Index, s.VNI
 		rec := &p.Steps[i]
 		rec.State, rec.Started, rec.Error = StepApplying, r.opts.Now(), ""
-		rec.Probes, rec.AfterRollback = nil, nil
+		rec.Probes, rec.AfterRollback, rec.Gates = nil, nil, nil
 		p.Message = fmt.Sprintf("step %d of %d: moving %s to %s", s.Index, p.Total, s, plan.Pool)
 	}); err != nil {
 		return err
+	}
+	before, gerr := r.gateBefore(ctx, plan)
+	if gerr != nil {
+		_ = r.update(ctx, func(p *Progress) {
+			rec := &p.Steps[i]
+			rec.State, rec.Finished, rec.Error = StepFailed, r.opts.Now(), gerr.Error()
+			p.State = StateFailed
+			p.Error = fmt.Sprintf("step %d (%s): reading the counters before the cutover: %v", s.Index, s, gerr)
+			p.Message = p.Error
+		})
+		return gerr
 	}
 	rule, err := r.ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, false)
 	if ctx.Err() != nil {
@@ -729,18 +745,29 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		}
 		bad, baked = failed(res), fmt.Sprintf(", baked %v", plan.Bake)
 	}
+	var gates []GateResult
+	gatesOK := true
 	if perr == nil && len(bad) == 0 {
+		gates, gatesOK = r.gateAfter(ctx, plan, rule, before)
+	}
+	if perr == nil && len(bad) == 0 && gatesOK {
 		return r.update(ctx, func(p *Progress) {
 			rec := &p.Steps[i]
-			rec.State, rec.Probes, rec.Finished = StepDone, res, r.opts.Now()
+			rec.State, rec.Probes, rec.Gates, rec.Finished = StepDone, res, gates, r.opts.Now()
 			p.Message = fmt.Sprintf("step %d of %d (%s) done: %d probes ok%s", s.Index, p.Total, s, len(res), baked)
+			if len(gates) > 0 {
+				p.Message += fmt.Sprintf(", %d gates passed", len(gates))
+			}
 		})
 	}
 	why := ""
-	if perr != nil {
+	switch {
+	case perr != nil:
 		why = "probe error: " + perr.Error()
-	} else {
+	case len(bad) > 0:
 		why = "probes failed: " + summary(bad)
+	default:
+		why = gateSummary(gates)
 	}
 	// Roll the step back and check that traffic is where it was before it.
 	rbErr := r.ctrl.Rollback(ctx, rule)
@@ -751,7 +778,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 	}
 	_ = r.update(ctx, func(p *Progress) {
 		rec := &p.Steps[i]
-		rec.Probes, rec.AfterRollback, rec.Finished = res, after, r.opts.Now()
+		rec.Probes, rec.AfterRollback, rec.Gates, rec.Finished = res, after, gates, r.opts.Now()
 		rec.Error = why
 		p.State = StateFailed
 		if rbErr != nil {

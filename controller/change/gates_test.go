@@ -1,0 +1,62 @@
+package change_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/change"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
+	"github.com/graygw/graygw/internal/testpkt"
+	"github.com/graygw/graygw/testvectors"
+)
+
+// Rollouts reads the counters the rollout gates compare from the gateways
+// themselves: frames through the agent's dataplane count on the gray rule that
+// matched them, and a frame with a bad VXLAN flag counts a drop.
+func TestRolloutsCounterSource(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := stack.StartAgent(t, stack.AgentConfig{})
+	st := store.NewMemory()
+	eng, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour, Store: st, Logger: stack.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	m, err := change.New(change.Config{Store: st, Engine: eng, Logger: stack.Logger(t), WaitTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := m.Apply(ctx, []byte(doc(a.Addr)), change.Options{Actor: "t", Wait: true}); err != nil || !res.Applied {
+		t.Fatalf("apply: %+v %v", res, err)
+	}
+	r := change.Rollouts{Changes: m}
+	before, err := r.Drops(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The document's rule "keep" moves VM 10.0.2.9 of VNI 5002 to gray.
+	l4 := testpkt.L4{Proto: testpkt.ProtoUDP, SPort: 1000, DPort: 53, Payload: []byte("gate")}
+	for range 3 {
+		a.Memory.Process(testvectors.Overlay(netip.MustParseAddr("10.255.0.1"), 5002, "10.0.2.9", "10.0.2.1", l4))
+	}
+	bad := testvectors.Overlay(netip.MustParseAddr("10.255.0.1"), 5002, "10.0.2.9", "10.0.2.1", l4)
+	bad[14+20+8] = 0 // VXLAN flags without the I bit
+	a.Memory.Process(bad)
+
+	n, err := r.RulePackets(ctx, "keep")
+	if err != nil || n != 3 {
+		t.Errorf("rule keep: %d packets, %v; want 3", n, err)
+	}
+	after, err := r.Drops(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after["VXLAN_BAD_FLAGS"] - before["VXLAN_BAD_FLAGS"]; d != 1 {
+		t.Errorf("VXLAN_BAD_FLAGS +%d, want +1 (drops %v)", d, after)
+	}
+}
