@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -60,6 +61,9 @@ type Config struct {
 	// Replicas, when set, lists the controller replicas for Status (ha:,
 	// controller/leader.Replicas); nil without HA.
 	Replicas func(ctx context.Context) ([]*graygwv1.Replica, error)
+	// BackendDown, when set, says whether health checks declare an underlay
+	// address down, and why: the rollout gate pool_healthy reads it.
+	BackendDown func(netip.Addr) (down bool, why string)
 }
 
 // Service implements graygwv1.ControllerServer.
@@ -104,7 +108,8 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	s.rollouts = rollout.NewControl(change.Rollouts{Changes: changes, Prober: s.probeVIP, Actor: func() string { return s.rollouts.Actor() }},
+	s.rollouts = rollout.NewControl(change.Rollouts{Changes: changes, Prober: s.probeVIP, Actor: func() string { return s.rollouts.Actor() },
+		Down: cfg.BackendDown},
 		rollout.ControllerStore{Store: cfg.Store}, cfg.Logger)
 	return s, nil
 }

@@ -398,6 +398,10 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		fctx, stopFollow := context.WithCancel(context.Background())
 		defer stopFollow()
 		go checker.Follow(fctx, eng)
+		scfg.BackendDown = func(a netip.Addr) (bool, string) {
+			st, ok := checker.Status(a)
+			return ok && !st.Up(), st.Reason
+		}
 		// Health failover in the pools that ask for it (health_failover).
 		foMetrics = failover.NewMetrics()
 		go failover.Run(fctx, failover.Options{Config: c.Health.failover(), Target: eng, Logger: log, Metrics: foMetrics,

@@ -59,4 +59,21 @@ func TestRolloutsCounterSource(t *testing.T) {
 	if d := after["VXLAN_BAD_FLAGS"] - before["VXLAN_BAD_FLAGS"]; d != 1 {
 		t.Errorf("VXLAN_BAD_FLAGS +%d, want +1 (drops %v)", d, after)
 	}
+
+	// The pool_healthy gate's source: the pool's members whose address is down.
+	if _, err := r.Unhealthy(ctx, "gray"); err == nil {
+		t.Error("Unhealthy without health checks did not fail")
+	}
+	r.Down = func(a netip.Addr) (bool, string) {
+		return a == netip.MustParseAddr("10.3.0.21"), "3 echo requests failed"
+	}
+	if down, err := r.Unhealthy(ctx, "gray"); err != nil || len(down) != 1 || down[0] != "g1 (10.3.0.21): 3 echo requests failed" {
+		t.Errorf("Unhealthy(gray) = %q, %v", down, err)
+	}
+	if down, err := r.Unhealthy(ctx, "base"); err != nil || len(down) != 0 {
+		t.Errorf("Unhealthy(base) = %q, %v", down, err)
+	}
+	if _, err := r.Unhealthy(ctx, "nope"); err == nil {
+		t.Error("Unhealthy of an unknown pool did not fail")
+	}
 }

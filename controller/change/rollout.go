@@ -27,6 +27,9 @@ type Rollouts struct {
 	Prober ProbeFunc
 	// Actor is who the rollout's changes are recorded as ("rollout" when nil).
 	Actor func() string
+	// Down, when set, says whether health checks declare an underlay
+	// address down (the pool_healthy gate); nil: no health checks.
+	Down func(netip.Addr) (down bool, why string)
 }
 
 var (
@@ -138,7 +141,10 @@ func (r Rollouts) ProbeVIP(ctx context.Context, vip string, ts []probe.Target, o
 	return r.Prober(ctx, vip, ts, o)
 }
 
-var _ rollout.CounterSource = Rollouts{}
+var (
+	_ rollout.CounterSource = Rollouts{}
+	_ rollout.HealthSource  = Rollouts{}
+)
 
 // Drops implements rollout.CounterSource: every gateway's drop counters,
 // summed by reason. A gateway whose counters cannot be read is an error (a
@@ -171,4 +177,37 @@ func (r Rollouts) eachCounters(ctx context.Context, f func(*engine.Counters)) er
 		f(cs)
 	}
 	return nil
+}
+
+// Unhealthy implements rollout.HealthSource: the members of pool (weight
+// above 0) whose underlay address health checks declare down. It fails when
+// the controller runs no health checks.
+func (r Rollouts) Unhealthy(_ context.Context, pool string) ([]string, error) {
+	if r.Down == nil {
+		return nil, fmt.Errorf("backend health checking is off (health.enabled in the controller's config)")
+	}
+	in, _ := r.Changes.Engine().Intent()
+	if in == nil {
+		return nil, fmt.Errorf("no intent in force")
+	}
+	addr := map[string]netip.Addr{}
+	for _, b := range in.Backends {
+		addr[b.Name] = b.UnderlayIP
+	}
+	for _, p := range in.Pools {
+		if p.Name != pool {
+			continue
+		}
+		var out []string
+		for _, m := range p.Members {
+			if m.Weight == 0 {
+				continue
+			}
+			if down, why := r.Down(addr[m.Backend]); down {
+				out = append(out, fmt.Sprintf("%s (%s): %s", m.Backend, addr[m.Backend], why))
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("no pool %q in the intent in force", pool)
 }

@@ -20,6 +20,14 @@ type CounterSource interface {
 	RulePackets(ctx context.Context, rule string) (uint64, error)
 }
 
+// HealthSource is implemented by a Controller that knows the backends'
+// health checks. The pool_healthy gate needs it.
+type HealthSource interface {
+	// Unhealthy returns the backends of pool (weight above 0) that health
+	// checks declare down, with why; none when the pool is healthy.
+	Unhealthy(ctx context.Context, pool string) ([]string, error)
+}
+
 // ErrGate: a gate of the plan did not pass (the step is rolled back).
 var ErrGate = errors.New("rollout: gate failed")
 
@@ -33,6 +41,9 @@ type GatesSpec struct {
 	// RuleTraffic: the step's gray rule must have matched packets by the end
 	// of the step (its probes pass through it): the gateways really use it.
 	RuleTraffic bool `yaml:"rule_traffic,omitempty" json:"rule_traffic,omitempty"`
+	// PoolHealthy: at the end of each step no backend of the plan's pool may
+	// be down by the controller's health checks.
+	PoolHealthy bool `yaml:"pool_healthy,omitempty" json:"pool_healthy,omitempty"`
 }
 
 // GateResult is one gate's verdict on one step.
@@ -52,7 +63,9 @@ func (g GatesSpec) validate(e *PlanErrors) {
 	}
 }
 
-func (g GatesSpec) any() bool { return len(g.NoNewDrops) > 0 || g.RuleTraffic }
+func (g GatesSpec) any() bool { return g.counters() || g.PoolHealthy }
+
+func (g GatesSpec) counters() bool { return len(g.NoNewDrops) > 0 || g.RuleTraffic }
 
 // gateBefore reads what the gates compare against, before a step's cutover.
 func (r *Runner) gateBefore(ctx context.Context, plan *Plan) (map[string]uint64, error) {
@@ -74,12 +87,27 @@ func (r *Runner) gateAfter(ctx context.Context, plan *Plan, rule string, before 
 		return nil, true
 	}
 	now := r.opts.Now()
-	cs, ok := r.ctrl.(CounterSource)
-	if !ok {
-		return []GateResult{{Gate: "counters", Detail: "the controller reads no counters", Time: now}}, false
-	}
 	var out []GateResult
 	pass := true
+	if g.PoolHealthy {
+		res := GateResult{Gate: "pool_healthy", Time: now, OK: true, Detail: "every backend of " + plan.Pool + " up"}
+		if hs, ok := r.ctrl.(HealthSource); !ok {
+			res.OK, res.Detail = false, "the controller checks no backend health"
+		} else if down, err := hs.Unhealthy(ctx, plan.Pool); err != nil {
+			res.OK, res.Detail = false, "reading the backends' health: "+err.Error()
+		} else if len(down) > 0 {
+			res.OK, res.Detail = false, "backends of "+plan.Pool+" down: "+strings.Join(down, "; ")
+		}
+		pass = pass && res.OK
+		out = append(out, res)
+	}
+	if !g.counters() {
+		return out, pass
+	}
+	cs, ok := r.ctrl.(CounterSource)
+	if !ok {
+		return append(out, GateResult{Gate: "counters", Detail: "the controller reads no counters", Time: now}), false
+	}
 	if len(g.NoNewDrops) > 0 {
 		res := GateResult{Gate: "no_new_drops", Time: now, OK: true}
 		after, err := cs.Drops(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -223,5 +224,55 @@ func TestCounterGates(t *testing.T) {
 	}
 	if _, err := mustSpec(t, twoVPCs+"gates: {no_new_drops: [BOGUS]}\n").Validate(); err == nil || !strings.Contains(err.Error(), `"BOGUS": not a drop reason`) {
 		t.Errorf("bad reason: %v", err)
+	}
+}
+
+// healthSim is a sim whose gray pool's backends can be down.
+type healthSim struct {
+	*sim
+	mu   sync.Mutex
+	down []string
+}
+
+func (h *healthSim) Unhealthy(context.Context, string) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.down), nil
+}
+
+// pool_healthy: a pool already down refuses the start; a backend that goes
+// down during a step fails that step's gate and rolls it back.
+func TestPoolHealthyGate(t *testing.T) {
+	ctx := ctxT(t)
+	spec := twoVPCs + "gates: {pool_healthy: true}\n"
+	h := &healthSim{sim: newSim(), down: []string{"gray-2 (10.3.0.22): 3 echo requests failed"}}
+	if _, err := NewRunner(h, &MemoryStore{}, Options{}).Start(ctx, mustSpec(t, spec)); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "gray-2") {
+		t.Fatalf("start onto a pool with a backend down: %v", err)
+	}
+	h = &healthSim{sim: newSim()}
+	probes := 0
+	h.block = func(kind string, _ int) {
+		if kind == "probe" {
+			if probes++; probes == 3 { // step 2's probes
+				h.mu.Lock()
+				h.down = []string{"gray-1 (10.3.0.21): 3 echo requests failed"}
+				h.mu.Unlock()
+			}
+		}
+	}
+	r := NewRunner(h, &MemoryStore{}, Options{})
+	if _, err := r.Start(ctx, mustSpec(t, spec)); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Wait(ctx)
+	if p.State != StateFailed || p.Step != 2 || p.Steps[1].State != StepRolledBack ||
+		!strings.Contains(p.Error, "gate pool_healthy: backends of gray-router down: gray-1") {
+		t.Fatalf("state %s step %d: %s", p.State, p.Step, p.Error)
+	}
+	if g := p.Steps[0].Gates; len(g) != 1 || !g[0].OK || g[0].Gate != "pool_healthy" {
+		t.Errorf("step 1 gates %+v", g)
+	}
+	if _, err := NewRunner(newSim(), &MemoryStore{}, Options{}).Start(ctx, mustSpec(t, spec)); !errors.Is(err, ErrRefused) {
+		t.Errorf("a controller without health checks accepted pool_healthy: %v", err)
 	}
 }

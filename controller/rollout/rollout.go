@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -337,8 +338,22 @@ func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
 // check runs the checks before a rollout: a dry-run cutover of every step, then
 // the precheck probes. It returns the precheck results.
 func check(ctx context.Context, ctrl Controller, plan *Plan) ([]probe.Result, error) {
-	if _, ok := ctrl.(CounterSource); plan.Gates.any() && !ok {
+	if _, ok := ctrl.(CounterSource); plan.Gates.counters() && !ok {
 		return nil, fmt.Errorf("%w: the plan has counter gates and this controller reads no counters", ErrRefused)
+	}
+	if hs, ok := ctrl.(HealthSource); plan.Gates.PoolHealthy {
+		if !ok {
+			return nil, fmt.Errorf("%w: the plan has the pool_healthy gate and this controller checks no backend health", ErrRefused)
+		}
+		// Checked up front too: a rollout onto a pool already down would only
+		// fail its first step.
+		down, err := hs.Unhealthy(ctx, plan.Pool)
+		if err != nil {
+			return nil, fmt.Errorf("%w: pool_healthy: %w", ErrRefused, err)
+		}
+		if len(down) > 0 {
+			return nil, fmt.Errorf("%w: pool_healthy: backends of %s down: %s", ErrRefused, plan.Pool, strings.Join(down, "; "))
+		}
 	}
 	for _, s := range plan.Steps {
 		if _, err := ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, true); err != nil {
