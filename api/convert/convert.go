@@ -110,9 +110,26 @@ func Progress(p *rollout.Progress) (*graygwv1.RolloutProgress, error) {
 	for _, s := range p.Steps {
 		out.Steps = append(out.Steps, &graygwv1.RolloutStep{Index: uint32(s.Step.Index), Kind: string(s.Step.Kind), Vni: s.Step.VNI,
 			Vm: addr(s.Step.VM), RequestedRule: s.Step.Rule, Rule: s.Rule, State: string(s.State), Probes: ProbeResults(s.Probes),
-			AfterRollback: ProbeResults(s.AfterRollback), Started: ts(s.Started), Finished: ts(s.Finished), Error: s.Error})
+			AfterRollback: ProbeResults(s.AfterRollback), Started: ts(s.Started), Finished: ts(s.Finished), Error: s.Error,
+			Gates: gates(s.Gates)})
 	}
 	return out, nil
+}
+
+func gates(gs []rollout.GateResult) []*graygwv1.GateResult {
+	var out []*graygwv1.GateResult
+	for _, g := range gs {
+		out = append(out, &graygwv1.GateResult{Gate: g.Gate, Ok: g.OK, Detail: g.Detail, Time: ts(g.Time)})
+	}
+	return out
+}
+
+func gatesFrom(gs []*graygwv1.GateResult) []rollout.GateResult {
+	var out []rollout.GateResult
+	for _, g := range gs {
+		out = append(out, rollout.GateResult{Gate: g.GetGate(), OK: g.GetOk(), Detail: g.GetDetail(), Time: tm(g.GetTime())})
+	}
+	return out
 }
 
 // ProgressFrom converts a rollout's progress from the API.
@@ -136,7 +153,7 @@ func ProgressFrom(p *graygwv1.RolloutProgress) (*rollout.Progress, error) {
 				Rule: s.GetRequestedRule()},
 			State: rollout.StepState(s.GetState()), Rule: s.GetRule(), Probes: ProbeResultsFrom(s.GetProbes()),
 			AfterRollback: ProbeResultsFrom(s.GetAfterRollback()), Started: tm(s.GetStarted()), Finished: tm(s.GetFinished()),
-			Error: s.GetError()})
+			Error: s.GetError(), Gates: gatesFrom(s.GetGates())})
 	}
 	return out, nil
 }

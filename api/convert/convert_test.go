@@ -41,7 +41,8 @@ vpcs:
 		p.Steps = append(p.Steps, rollout.StepRecord{Step: s, State: rollout.StepPending})
 	}
 	p.Steps[0] = rollout.StepRecord{Step: plan.Steps[0], State: rollout.StepRolledBack, Rule: plan.Steps[0].Rule,
-		Probes: []probe.Result{res}, AfterRollback: []probe.Result{res}, Started: at, Finished: at.Add(time.Second), Error: "x"}
+		Probes: []probe.Result{res}, AfterRollback: []probe.Result{res}, Started: at, Finished: at.Add(time.Second), Error: "x",
+		Gates: []rollout.GateResult{{Gate: "no_new_drops", OK: false, Detail: "NO_BACKEND +3", Time: at}, {Gate: "rule_traffic", OK: true, Detail: "9 packets", Time: at}}}
 	pp, err := Progress(p)
 	if err != nil {
 		t.Fatal(err)

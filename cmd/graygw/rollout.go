@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -380,8 +381,17 @@ func printProgressTable(w io.Writer, p *rollout.Progress) {
 	if p.Error != "" && p.Error != p.Message {
 		fmt.Fprintf(w, "error: %s\n", p.Error)
 	}
+	// The GATES column only for a plan with gates.
+	gated := false
+	for _, s := range p.Steps {
+		gated = gated || len(s.Gates) > 0
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STEP\tKIND\tVNI\tVM\tRULE\tSTATE\tPROBES\tFINISHED")
+	if gated {
+		fmt.Fprintln(tw, "STEP\tKIND\tVNI\tVM\tRULE\tSTATE\tPROBES\tGATES\tFINISHED")
+	} else {
+		fmt.Fprintln(tw, "STEP\tKIND\tVNI\tVM\tRULE\tSTATE\tPROBES\tFINISHED")
+	}
 	for _, s := range p.Steps {
 		vm := "-"
 		if s.Step.Kind == rollout.StepVM {
@@ -391,7 +401,12 @@ func printProgressTable(w io.Writer, p *rollout.Progress) {
 		if !s.Finished.IsZero() {
 			fin = s.Finished.Format("15:04:05")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Step.Index, s.Step.Kind, s.Step.VNI, vm, or(s.Rule, s.Step.Rule), s.State, probeSummary(s.Probes), fin)
+		cells := []any{s.Step.Index, s.Step.Kind, s.Step.VNI, vm, or(s.Rule, s.Step.Rule), s.State, probeSummary(s.Probes)}
+		if gated {
+			cells = append(cells, gateSummary(s.Gates))
+		}
+		cells = append(cells, fin)
+		fmt.Fprintf(tw, strings.Repeat("%v\t", len(cells)-1)+"%v\n", cells...)
 	}
 	tw.Flush()
 	for _, s := range p.Steps {
@@ -399,7 +414,29 @@ func printProgressTable(w io.Writer, p *rollout.Progress) {
 			fmt.Fprintf(w, "\nstep %d probes that failed:\n", s.Step.Index)
 			printProbeTable(w, bad)
 		}
+		for _, g := range s.Gates {
+			if !g.OK {
+				fmt.Fprintf(w, "\nstep %d gate %s failed: %s\n", s.Step.Index, g.Gate, g.Detail)
+			}
+		}
 	}
+}
+
+// gateSummary is a step's gates in a cell: "2/2 ok", or the failed ones.
+func gateSummary(gs []rollout.GateResult) string {
+	if len(gs) == 0 {
+		return "-"
+	}
+	var bad []string
+	for _, g := range gs {
+		if !g.OK {
+			bad = append(bad, g.Gate+" failed")
+		}
+	}
+	if len(bad) > 0 {
+		return strings.Join(bad, ",")
+	}
+	return fmt.Sprintf("%d/%d ok", len(gs), len(gs))
 }
 
 func printSteps(w io.Writer, plan *rollout.Plan) {

@@ -4163,6 +4163,8 @@ type RolloutStep struct {
 	Started       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started,proto3" json:"started,omitempty"`
 	Finished      *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished,proto3" json:"finished,omitempty"`
 	Error         string                 `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"`
+	// gates are the plan's gates' verdicts on the step (docs/rollout.md).
+	Gates         []*GateResult `protobuf:"bytes,13,rep,name=gates,proto3" json:"gates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4281,6 +4283,82 @@ func (x *RolloutStep) GetError() string {
 	return ""
 }
 
+func (x *RolloutStep) GetGates() []*GateResult {
+	if x != nil {
+		return x.Gates
+	}
+	return nil
+}
+
+// GateResult is one rollout gate's verdict on one step.
+type GateResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gate          string                 `protobuf:"bytes,1,opt,name=gate,proto3" json:"gate,omitempty"` // no_new_drops, rule_traffic, pool_healthy
+	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GateResult) Reset() {
+	*x = GateResult{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GateResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GateResult) ProtoMessage() {}
+
+func (x *GateResult) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GateResult.ProtoReflect.Descriptor instead.
+func (*GateResult) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GateResult) GetGate() string {
+	if x != nil {
+		return x.Gate
+	}
+	return ""
+}
+
+func (x *GateResult) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *GateResult) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *GateResult) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 type ProbeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// vip names the VIP the probes are sent to; empty: the plan's, else the
@@ -4313,7 +4391,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4325,7 +4403,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4338,7 +4416,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ProbeRequest) GetVip() string {
@@ -4403,7 +4481,7 @@ type InventoryScope struct {
 
 func (x *InventoryScope) Reset() {
 	*x = InventoryScope{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4415,7 +4493,7 @@ func (x *InventoryScope) String() string {
 func (*InventoryScope) ProtoMessage() {}
 
 func (x *InventoryScope) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4428,7 +4506,7 @@ func (x *InventoryScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryScope.ProtoReflect.Descriptor instead.
 func (*InventoryScope) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *InventoryScope) GetVni() uint32 {
@@ -4456,7 +4534,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4468,7 +4546,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4481,7 +4559,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ProbeResponse) GetVip() string {
@@ -4515,7 +4593,7 @@ type ProbeTarget struct {
 
 func (x *ProbeTarget) Reset() {
 	*x = ProbeTarget{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4527,7 +4605,7 @@ func (x *ProbeTarget) String() string {
 func (*ProbeTarget) ProtoMessage() {}
 
 func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4540,7 +4618,7 @@ func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeTarget.ProtoReflect.Descriptor instead.
 func (*ProbeTarget) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ProbeTarget) GetVni() uint32 {
@@ -4599,7 +4677,7 @@ type ProbeOptions struct {
 
 func (x *ProbeOptions) Reset() {
 	*x = ProbeOptions{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4611,7 +4689,7 @@ func (x *ProbeOptions) String() string {
 func (*ProbeOptions) ProtoMessage() {}
 
 func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4624,7 +4702,7 @@ func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeOptions.ProtoReflect.Descriptor instead.
 func (*ProbeOptions) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ProbeOptions) GetCount() uint32 {
@@ -4673,7 +4751,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4685,7 +4763,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4698,7 +4776,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ProbeResult) GetTarget() *ProbeTarget {
@@ -4778,7 +4856,7 @@ type ProbeAnswer struct {
 
 func (x *ProbeAnswer) Reset() {
 	*x = ProbeAnswer{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4790,7 +4868,7 @@ func (x *ProbeAnswer) String() string {
 func (*ProbeAnswer) ProtoMessage() {}
 
 func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4803,7 +4881,7 @@ func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeAnswer.ProtoReflect.Descriptor instead.
 func (*ProbeAnswer) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{60}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ProbeAnswer) GetUnderlay() string {
@@ -5172,7 +5250,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\amessage\x18\v \x01(\tR\amessage\x12\x14\n" +
 	"\x05error\x18\f \x01(\tR\x05error\x124\n" +
 	"\astarted\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x124\n" +
-	"\aupdated\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x9d\x03\n" +
+	"\aupdated\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\xca\x03\n" +
 	"\vRolloutStep\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x10\n" +
@@ -5186,7 +5264,14 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\astarted\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x126\n" +
 	"\bfinished\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\bfinished\x12\x14\n" +
-	"\x05error\x18\f \x01(\tR\x05error\"\x94\x02\n" +
+	"\x05error\x18\f \x01(\tR\x05error\x12+\n" +
+	"\x05gates\x18\r \x03(\v2\x15.graygw.v1.GateResultR\x05gates\"x\n" +
+	"\n" +
+	"GateResult\x12\x12\n" +
+	"\x04gate\x18\x01 \x01(\tR\x04gate\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x94\x02\n" +
 	"\fProbeRequest\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x120\n" +
 	"\atargets\x18\x02 \x03(\v2\x16.graygw.v1.ProbeTargetR\atargets\x12\x1b\n" +
@@ -5273,7 +5358,7 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_graygw_v1_graygw_proto_goTypes = []any{
 	(GrayState)(0),                    // 0: graygw.v1.GrayState
 	(RollbackRequest_Mode)(0),         // 1: graygw.v1.RollbackRequest.Mode
@@ -5331,18 +5416,19 @@ var file_graygw_v1_graygw_proto_goTypes = []any{
 	(*RolloutResponse)(nil),           // 53: graygw.v1.RolloutResponse
 	(*RolloutProgress)(nil),           // 54: graygw.v1.RolloutProgress
 	(*RolloutStep)(nil),               // 55: graygw.v1.RolloutStep
-	(*ProbeRequest)(nil),              // 56: graygw.v1.ProbeRequest
-	(*InventoryScope)(nil),            // 57: graygw.v1.InventoryScope
-	(*ProbeResponse)(nil),             // 58: graygw.v1.ProbeResponse
-	(*ProbeTarget)(nil),               // 59: graygw.v1.ProbeTarget
-	(*ProbeOptions)(nil),              // 60: graygw.v1.ProbeOptions
-	(*ProbeResult)(nil),               // 61: graygw.v1.ProbeResult
-	(*ProbeAnswer)(nil),               // 62: graygw.v1.ProbeAnswer
-	(*durationpb.Duration)(nil),       // 63: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 64: google.protobuf.Timestamp
+	(*GateResult)(nil),                // 56: graygw.v1.GateResult
+	(*ProbeRequest)(nil),              // 57: graygw.v1.ProbeRequest
+	(*InventoryScope)(nil),            // 58: graygw.v1.InventoryScope
+	(*ProbeResponse)(nil),             // 59: graygw.v1.ProbeResponse
+	(*ProbeTarget)(nil),               // 60: graygw.v1.ProbeTarget
+	(*ProbeOptions)(nil),              // 61: graygw.v1.ProbeOptions
+	(*ProbeResult)(nil),               // 62: graygw.v1.ProbeResult
+	(*ProbeAnswer)(nil),               // 63: graygw.v1.ProbeAnswer
+	(*durationpb.Duration)(nil),       // 64: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 65: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	63, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	64, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
 	2,  // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
 	9,  // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
 	27, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
@@ -5352,7 +5438,7 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	9,  // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
 	10, // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
 	11, // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	64, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	65, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
 	14, // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
 	15, // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
 	16, // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
@@ -5367,14 +5453,14 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	27, // 22: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
 	28, // 23: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
 	26, // 24: graygw.v1.StatusResponse.replicas:type_name -> graygw.v1.Replica
-	64, // 25: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	63, // 26: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	65, // 25: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	64, // 26: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
 	0,  // 27: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
 	29, // 28: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
 	0,  // 29: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
 	30, // 30: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
 	33, // 31: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	64, // 32: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	65, // 32: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
 	34, // 33: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
 	34, // 34: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
 	34, // 35: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
@@ -5384,81 +5470,83 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	34, // 39: graygw.v1.GatewayCounters.mirrors:type_name -> graygw.v1.NamedCounter
 	34, // 40: graygw.v1.GatewayCounters.mirror_backends:type_name -> graygw.v1.NamedCounter
 	37, // 41: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	64, // 42: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	65, // 42: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
 	40, // 43: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
 	41, // 44: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
 	41, // 45: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
 	42, // 46: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	63, // 47: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	64, // 48: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	64, // 49: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	64, // 47: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	65, // 48: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	65, // 49: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
 	47, // 50: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
 	39, // 51: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
 	54, // 52: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
 	2,  // 53: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	61, // 54: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	62, // 54: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
 	55, // 55: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	61, // 56: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	64, // 57: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	64, // 58: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	61, // 59: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	61, // 60: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	64, // 61: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	64, // 62: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
-	59, // 63: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	60, // 64: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	57, // 65: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
-	61, // 66: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	63, // 67: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	63, // 68: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	59, // 69: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	62, // 70: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	63, // 71: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	63, // 72: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	63, // 73: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	5,  // 74: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,  // 75: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12, // 76: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19, // 77: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	22, // 78: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	24, // 79: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	31, // 80: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	35, // 81: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	38, // 82: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	43, // 83: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	44, // 84: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	45, // 85: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
-	49, // 86: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	50, // 87: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	51, // 88: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	51, // 89: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	51, // 90: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	52, // 91: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	56, // 92: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	6,  // 93: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,  // 94: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13, // 95: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	21, // 96: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	23, // 97: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	25, // 98: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	32, // 99: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	36, // 100: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	39, // 101: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	48, // 102: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	48, // 103: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	46, // 104: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
-	53, // 105: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	53, // 106: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	53, // 107: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	53, // 108: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	53, // 109: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	54, // 110: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	58, // 111: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	93, // [93:112] is the sub-list for method output_type
-	74, // [74:93] is the sub-list for method input_type
-	74, // [74:74] is the sub-list for extension type_name
-	74, // [74:74] is the sub-list for extension extendee
-	0,  // [0:74] is the sub-list for field type_name
+	62, // 56: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	65, // 57: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	65, // 58: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	62, // 59: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	62, // 60: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	65, // 61: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	65, // 62: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	56, // 63: graygw.v1.RolloutStep.gates:type_name -> graygw.v1.GateResult
+	65, // 64: graygw.v1.GateResult.time:type_name -> google.protobuf.Timestamp
+	60, // 65: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	61, // 66: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	58, // 67: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	62, // 68: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	64, // 69: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	64, // 70: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	60, // 71: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	63, // 72: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	64, // 73: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	64, // 74: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	64, // 75: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	5,  // 76: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,  // 77: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12, // 78: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19, // 79: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	22, // 80: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	24, // 81: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	31, // 82: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	35, // 83: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	38, // 84: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	43, // 85: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	44, // 86: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	45, // 87: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
+	49, // 88: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	50, // 89: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	51, // 90: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	51, // 91: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	51, // 92: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	52, // 93: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	57, // 94: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	6,  // 95: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,  // 96: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13, // 97: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	21, // 98: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	23, // 99: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	25, // 100: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	32, // 101: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	36, // 102: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	39, // 103: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	48, // 104: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	48, // 105: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	46, // 106: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
+	53, // 107: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	53, // 108: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	53, // 109: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	53, // 110: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	53, // 111: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	54, // 112: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	59, // 113: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	95, // [95:114] is the sub-list for method output_type
+	76, // [76:95] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -5483,7 +5571,7 @@ func file_graygw_v1_graygw_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   61,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
