@@ -231,3 +231,61 @@ func TestRolloutInTheLab(t *testing.T) {
 	}
 
 }
+
+// TestRolloutWatchInTheLab: a gray side that fails only after a while, in the
+// lab. The plan gates every step on the gateway's real counters (the step's
+// rule matched packets, no NO_BACKEND drop) and watches after the last step
+// with watch_rollback. Every step passes its gates; once the rollout watches,
+// the gray backend stops answering VNI 5001: the watch sees it, every step is
+// rolled back (the rollout ends aborted) and every VM is answered by base again.
+func TestRolloutWatchInTheLab(t *testing.T) {
+	rl := newRolloutLabWith(t, "ggrw", nil, "")
+	r := startController(t, rl.args...)
+	c := r.client(t)
+	waitInSync(t, c)
+	ctx := context.Background()
+
+	plan := rl.plan("w1", "0s") + "gates: {rule_traffic: true, no_new_drops: [NO_BACKEND]}\nwatch: 60s\nbake_every: 200ms\nwatch_rollback: true\n"
+	if resp, err := c.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: plan}); err != nil || resp.GetProgress() == nil {
+		t.Fatalf("start: %v %v", resp, err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, err := c.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+		if err == nil && strings.HasPrefix(st.GetProgress().GetMessage(), "watching") {
+			for _, s := range st.GetProgress().GetSteps() {
+				if len(s.GetGates()) != 2 || !s.GetGates()[0].GetOk() || !s.GetGates()[1].GetOk() {
+					t.Fatalf("step %d gates %v", s.GetIndex(), s.GetGates())
+				}
+			}
+			t.Logf("watching: %s; step 1 gates: %v", st.GetProgress().GetMessage(), st.GetProgress().GetSteps()[0].GetGates())
+			break
+		}
+		if err == nil && st.GetProgress().GetState() != "running" {
+			t.Fatalf("the rollout stopped before its watch: %v", st.GetProgress())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never watching: %v %v", st, err)
+		}
+	}
+	broke := time.Now()
+	if err := rl.l.SetBackendVNI(true, 5001, false); err != nil {
+		t.Fatal(err)
+	}
+	last := follow(t, c)
+	t.Logf("rollout w1: %s %v after gray broke: %s", last.GetState(), time.Since(broke).Round(time.Millisecond), last.GetError())
+	if last.GetState() != "aborted" || !strings.Contains(last.GetError(), "watch: probes failed") || !strings.Contains(last.GetError(), "5001/") {
+		t.Fatalf("w1: %v", last)
+	}
+	if got := rules(t, c); got != "" {
+		t.Fatalf("rules after the watch failed: %q", got)
+	}
+	pr, err := c.Probe(ctx, &graygwv1.ProbeRequest{PlanYaml: rl.plan("w1", "0s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range pr.GetResults() {
+		if res.GetStatus() != "ok" || res.GetAnswers()[0].GetBackend() != "base-1" {
+			t.Fatalf("after the rollback: %v", res)
+		}
+	}
+}
