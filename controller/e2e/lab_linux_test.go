@@ -644,6 +644,12 @@ func (a *agent) installed(t *testing.T) *model.State {
 // seq % len(fs), until stop is called (stop is idempotent; it fails the test if
 // a send failed). next is the sequence number of the next datagram, so
 // next.Load() marks points in the stream and, after stop, counts what was sent.
+// The caller takes the receiver's frames just before (rx.n then counts this
+// stream's arrivals). On BMv2 the stream keeps at most 16 datagrams in flight,
+// as sendRound does: simple_switch loses frames beyond about 32 in flight, which
+// a loaded machine reaches whenever it leaves BMv2 unscheduled for 30 ms. The
+// wait gives up after 100 ms, so a dataplane that stops forwarding (what the
+// restart tests look for) still loses the datagrams sent meanwhile.
 func (tl *testLab) startStream(t *testing.T, fs []flow) (next *atomic.Uint64, stop func()) {
 	next = new(atomic.Uint64)
 	quit, done := make(chan struct{}), make(chan error, 1)
@@ -656,6 +662,11 @@ func (tl *testLab) startStream(t *testing.T, fs []flow) (next *atomic.Uint64, st
 			default:
 			}
 			seq := next.Load()
+			if tl.target == targetBMv2 {
+				for deadline := time.Now().Add(100 * time.Millisecond); int64(seq)-tl.rx.n.Load() >= 16 && time.Now().Before(deadline); {
+					time.Sleep(200 * time.Microsecond)
+				}
+			}
 			i := int(seq % uint64(len(fs)))
 			if err := tl.tx.send(tl.frame(fs[i], i, seq)); err != nil {
 				done <- err
