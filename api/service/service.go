@@ -109,7 +109,7 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	s.rollouts = rollout.NewControl(change.Rollouts{Changes: changes, Prober: s.probeVIP, Actor: func() string { return s.rollouts.Actor() },
-		Down: cfg.BackendDown},
+		Down: cfg.BackendDown, Copies: s.mirrorCopies},
 		rollout.ControllerStore{Store: cfg.Store}, cfg.Logger)
 	return s, nil
 }
@@ -249,6 +249,20 @@ func gatewayStatus(st engine.GatewayStatus) *graygwv1.GatewayStatus {
 		out.LastDuration = durationpb.New(st.LastDuration)
 	}
 	return out
+}
+
+// mirrorCopies sums the copies the mirror rule named rule made on every
+// gateway (a rollout's mirror phase, docs/rollout.md).
+func (s *Service) mirrorCopies(ctx context.Context, rule string) (uint64, error) {
+	var n uint64
+	for _, st := range s.cfg.Engine.Status() {
+		c, err := s.cfg.Engine.Counters(ctx, st.Name)
+		if err != nil {
+			return n, err
+		}
+		n += c.Mirrors[rule].Packets
+	}
+	return n, nil
 }
 
 func gatewayCounters(c *engine.Counters) *graygwv1.GatewayCounters {

@@ -30,12 +30,16 @@ type Rollouts struct {
 	// Down, when set, says whether health checks declare an underlay
 	// address down (the pool_healthy gate); nil: no health checks.
 	Down func(netip.Addr) (down bool, why string)
+	// Copies counts the copies the mirror rule named rule has made over every
+	// gateway (mirror_counter); nil: a plan's mirror phase fails.
+	Copies func(ctx context.Context, rule string) (uint64, error)
 }
 
 var (
 	_ rollout.Controller   = Rollouts{}
 	_ rollout.VIPProber    = Rollouts{}
 	_ rollout.IntentSource = Rollouts{}
+	_ rollout.Mirrorer     = Rollouts{}
 )
 
 func (r Rollouts) actor() string {
@@ -51,6 +55,30 @@ func (r Rollouts) Cutover(ctx context.Context, sc rollout.Scope, pool string, dr
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", rollout.ErrRefused, err)
 	}
+	return r.cutover(ctx, req, dry)
+}
+
+// Mirror implements rollout.Mirrorer: the scope's rule keeps serving from the
+// VIP's default pool and copies to pool.
+func (r Rollouts) Mirror(ctx context.Context, sc rollout.Scope, pool string, rate int) (string, error) {
+	req, err := scopeCutover(sc, "")
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", rollout.ErrRefused, err)
+	}
+	req.MirrorPool, req.MirrorRate = pool, uint32(max(rate, 1))
+	return r.cutover(ctx, req, false)
+}
+
+// MirrorCopies implements rollout.Mirrorer.
+func (r Rollouts) MirrorCopies(ctx context.Context, rule string) (uint64, error) {
+	if r.Copies == nil {
+		return 0, fmt.Errorf("the mirror counters are not wired to the rollouts")
+	}
+	return r.Copies(ctx, rule)
+}
+
+// cutover applies req and waits for the gateways (Cutover and Mirror).
+func (r Rollouts) cutover(ctx context.Context, req Cutover, dry bool) (string, error) {
 	res, err := r.Changes.Cutover(ctx, req, Options{Actor: r.actor(), DryRun: dry, Wait: !dry})
 	if err != nil {
 		return "", err

@@ -79,6 +79,12 @@ type PlanSpec struct {
 	WatchRollback bool `yaml:"watch_rollback,omitempty" json:"watch_rollback,omitempty"`
 	// Gates are checks each step must pass besides its probes.
 	Gates GatesSpec `yaml:"gates,omitempty" json:"gates,omitempty"`
+	// Mirror first mirrors each step's traffic to the pool for this long (a Go
+	// duration, at most 1h; default none: cut over at once), checks that the
+	// pool received copies, then cuts over (docs/pipeline.md §10). MirrorRate
+	// copies 1 in N VMs (default 1: every VM).
+	Mirror     string `yaml:"mirror,omitempty" json:"mirror,omitempty"`
+	MirrorRate int    `yaml:"mirror_rate,omitempty" json:"mirror_rate,omitempty"`
 	// VPCs are moved in this order.
 	VPCs []VPCSpec `yaml:"vpcs" json:"vpcs"`
 }
@@ -235,9 +241,12 @@ type Plan struct {
 	Bake, BakeEvery, Watch time.Duration
 	WatchRollback          bool
 	Gates                  GatesSpec
-	Scope                  string
-	VPCs                   []probe.VPC
-	Steps                  []Step
+	// Mirror and MirrorRate are the spec's (Mirror zero: no mirror phase).
+	Mirror     time.Duration
+	MirrorRate int
+	Scope      string
+	VPCs       []probe.VPC
+	Steps      []Step
 }
 
 // Problem is one thing wrong with a plan.
@@ -375,6 +384,16 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 	}
 	if p.Watch > 24*time.Hour {
 		e.add("watch", "%v: at most 24h", p.Watch)
+	}
+	p.Mirror, p.MirrorRate = dur("mirror", s.Mirror), max(s.MirrorRate, 1)
+	if p.Mirror > time.Hour {
+		e.add("mirror", "%v: at most 1h", p.Mirror)
+	}
+	if s.MirrorRate < 0 || s.MirrorRate > 65536 {
+		e.add("mirror_rate", "%d: want 1 to 65536 (copy 1 in N VMs)", s.MirrorRate)
+	}
+	if s.MirrorRate != 0 && s.Mirror == "" {
+		e.add("mirror_rate", "without mirror: nothing to sample")
 	}
 	if s.BakeEvery == "" {
 		p.BakeEvery = DefaultBakeEvery

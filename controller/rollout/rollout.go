@@ -74,6 +74,18 @@ type Controller interface {
 	Probe(ctx context.Context, targets []probe.Target, opts probe.Options) ([]probe.Result, error)
 }
 
+// Mirrorer is implemented by a Controller that can mirror (docs/pipeline.md
+// §10). A plan with a mirror phase runs each step as a mirror of its scope to
+// the plan's pool first (a rule of the step's name that keeps serving from the
+// VIP's default pool), waits, checks that copies were made, then cuts over:
+// the cutover replaces the mirror rule, which has the same name.
+type Mirrorer interface {
+	// Mirror adds the mirror rule (applied and confirmed) and returns its name.
+	Mirror(ctx context.Context, scope Scope, pool string, rate int) (rule string, err error)
+	// MirrorCopies is how many copies the rule has made, over every gateway.
+	MirrorCopies(ctx context.Context, rule string) (uint64, error)
+}
+
 // VIPProber is implemented by a Controller that serves several VIPs and probes
 // through the one a plan names. The Runner (and Check) then call ProbeVIP with
 // the plan's vip ("" when the plan names none) instead of Probe.
@@ -689,6 +701,65 @@ func (r *Runner) run(ctx context.Context, done chan struct{}) {
 	}
 }
 
+// mirror runs step i's mirror phase: the mirror rule, plan.Mirror of shadow
+// traffic, and the check that the pool received copies. Without copies (or
+// when mirroring fails) the mirror rule is removed and the rollout fails: a
+// gray pool that got no traffic has shown nothing. Recover redoes the whole
+// step, the mirror phase included.
+func (r *Runner) mirror(ctx context.Context, plan *Plan, i int) error {
+	s := plan.Steps[i]
+	fail := func(rule string, format string, args ...any) error {
+		err := fmt.Errorf(format, args...)
+		if rule != "" {
+			if rbErr := r.ctrl.Rollback(ctx, rule); rbErr != nil {
+				err = fmt.Errorf("%w; REMOVING MIRROR RULE %s FAILED: %v", err, rule, rbErr)
+			}
+		}
+		_ = r.update(ctx, func(p *Progress) {
+			rec := &p.Steps[i]
+			rec.State, rec.Finished, rec.Error = StepFailed, r.opts.Now(), err.Error()
+			p.State = StateFailed
+			p.Error = fmt.Sprintf("step %d (%s): mirror: %v", s.Index, s, err)
+			p.Message = p.Error
+		})
+		return err
+	}
+	m, ok := r.ctrl.(Mirrorer)
+	if !ok {
+		return fail("", "this controller cannot mirror")
+	}
+	rule, err := m.Mirror(ctx, s.Scope(plan.VIP), plan.Pool, plan.MirrorRate)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fail("", "%v", err)
+	}
+	if err := r.update(ctx, func(p *Progress) {
+		p.Message = fmt.Sprintf("step %d of %d: mirroring %s to %s for %v (rule %s)", s.Index, p.Total, s, plan.Pool, plan.Mirror, rule)
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(plan.Mirror):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	n, err := m.MirrorCopies(ctx, rule)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	switch {
+	case err != nil:
+		return fail(rule, "reading the mirror counters: %v", err)
+	case n == 0:
+		return fail(rule, "no copy of %s reached pool %s in %v", s, plan.Pool, plan.Mirror)
+	}
+	return r.update(ctx, func(p *Progress) {
+		p.Message = fmt.Sprintf("step %d of %d: %d copies of %s reached %s; cutting over", s.Index, p.Total, n, s, plan.Pool)
+	})
+}
+
 // step runs step i: cutover, settle, probe; on failure rollback, probe again
 // and fail the rollout. It returns an error when the rollout must stop.
 func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
@@ -701,6 +772,11 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		p.Message = fmt.Sprintf("step %d of %d: moving %s to %s", s.Index, p.Total, s, plan.Pool)
 	}); err != nil {
 		return err
+	}
+	if plan.Mirror > 0 {
+		if err := r.mirror(ctx, plan, i); err != nil {
+			return err
+		}
 	}
 	before, gerr := r.gateBefore(ctx, plan)
 	if gerr != nil {
