@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,8 +228,17 @@ graygw_backend_up{backend="base-1",pool="base"} 0
 // TestSetTargetsNeverWaits: SetTargets and Status return at once while every
 // check hangs until its timeout.
 func TestSetTargetsNeverWaits(t *testing.T) {
-	block := ProberFunc(func(ctx context.Context, _ netip.Addr) error { <-ctx.Done(); return ctx.Err() })
-	c, err := New(Config{Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond}, WithProber(block),
+	// Probes hang until their 10 s timeout (or their target is dropped), so a
+	// SetTargets or Statuses that waited for one would take seconds: no tight
+	// time bound is needed to see it.
+	var hanging atomic.Int32
+	block := ProberFunc(func(ctx context.Context, _ netip.Addr) error {
+		hanging.Add(1)
+		defer hanging.Add(-1)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	c, err := New(Config{Interval: 10 * time.Second, Timeout: 10 * time.Second}, WithProber(block),
 		WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
@@ -238,14 +248,26 @@ func TestSetTargetsNeverWaits(t *testing.T) {
 	for i := range 200 {
 		ts = append(ts, Target{Addr: netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)})})
 	}
-	for range 20 {
-		start := time.Now()
-		c.SetTargets(ts)
-		c.Statuses()
-		if d := time.Since(start); d > 20*time.Millisecond {
-			t.Fatalf("SetTargets+Statuses took %s", d)
+	c.SetTargets(ts)
+	// First checks start within an interval, at random: wait for some to hang.
+	for deadline := time.Now().Add(15 * time.Second); hanging.Load() < 20; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 200 checks started in 15 s", hanging.Load())
 		}
-		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 20 {
+		n := hanging.Load()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.SetTargets(ts[:150+i%2*50]) // drop and re-add 50, keep the rest
+			c.Statuses()
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: SetTargets+Statuses still blocked after 5 s, with %d checks hanging", i, n)
+		}
 	}
 }
 
