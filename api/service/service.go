@@ -280,10 +280,12 @@ func gatewayCounters(c *engine.Counters) *graygwv1.GatewayCounters {
 
 func storeError(err error) error {
 	switch {
+	// Before the context errors: a replicated store's own request timeout
+	// carries context.DeadlineExceeded, but the client's deadline did not pass.
+	case errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnavailable):
+		return status.Errorf(codes.Unavailable, "%v", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
-	case errors.Is(err, store.ErrClosed):
-		return status.Errorf(codes.Unavailable, "%v", err)
 	}
 	return status.Errorf(codes.Internal, "%v", err)
 }

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/internal/etcdlab"
@@ -151,6 +154,11 @@ func TestEtcdQuorumLossRefusesChanges(t *testing.T) {
 	t.Logf("apply without a quorum refused after %s: %v", took.Round(time.Millisecond), err)
 	if err == nil || !strings.Contains(err.Error(), "no quorum") || took > 10*time.Second {
 		t.Fatalf("apply without a quorum: %v after %s, want a refusal naming the quorum within the request timeout", err, took)
+	}
+	// UNAVAILABLE, which tells a client (and graygw's exit code) to retry later,
+	// not INTERNAL.
+	if code := status.Code(err); code != codes.Unavailable {
+		t.Fatalf("apply without a quorum answered %v, want Unavailable", code)
 	}
 	st, err := c.Status(context.Background(), &graygwv1.StatusRequest{})
 	if err != nil || len(st.GetGateways()) != 1 || !st.GetGateways()[0].GetInSync() || st.GetGateways()[0].GetVersion() != 1 {

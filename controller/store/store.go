@@ -30,6 +30,9 @@ var (
 	ErrLocked = errors.New("store: locked by another process")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrUnavailable: a replicated store did not answer in time (members down,
+	// no quorum, no leader). Nothing was written; retrying later may succeed.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // Version is one stored version of the intent.

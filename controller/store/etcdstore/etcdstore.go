@@ -220,7 +220,7 @@ func (s *Store) fail(ctx context.Context, what string, err error) error {
 	case s.closed.Load():
 		return fmt.Errorf("%w: %s: %w", store.ErrClosed, what, err)
 	case noAnswer(ctx, err):
-		return fmt.Errorf("store: etcd %s: no answer within %s (members down or unreachable, no quorum, or TLS refused): %w", what, s.timeout, err)
+		return fmt.Errorf("%w: etcd %s: no answer within %s (members down or unreachable, no quorum, or TLS refused): %w", store.ErrUnavailable, what, s.timeout, err)
 	}
 	return fmt.Errorf("store: etcd %s: %w", what, err)
 }
