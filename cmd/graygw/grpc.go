@@ -135,7 +135,7 @@ func (g *grpcClient) callErr(err error) error {
 	case codes.InvalidArgument, codes.FailedPrecondition:
 		return fmt.Errorf("%w: %s", errRefused, st.Message())
 	case codes.Unavailable:
-		return fmt.Errorf("controller %s unavailable (not running, or draining): %s", g.addr, st.Message())
+		return fmt.Errorf("controller %s unavailable (not running, draining, or its store without a quorum: retry): %s", g.addr, st.Message())
 	case codes.Aborted:
 		return fmt.Errorf("%s (another change got in first: run the command again)", st.Message())
 	case codes.DeadlineExceeded:

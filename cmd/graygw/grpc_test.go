@@ -165,7 +165,7 @@ func TestGRPCClient(t *testing.T) {
 	if code, _, stderr := api(t, addr, "get"); code != ExitError || !strings.Contains(stderr, "controller.sock: no intent stored yet") {
 		t.Errorf("get: %d %s", code, stderr)
 	}
-	if code, _, stderr := api(t, addr, "diff"); code != ExitError || !strings.Contains(stderr, "unavailable (not running, or draining)") {
+	if code, _, stderr := api(t, addr, "diff"); code != ExitError || !strings.Contains(stderr, "unavailable (not running, draining, or its store without a quorum: retry)") {
 		t.Errorf("diff: %d %s", code, stderr)
 	}
 	if code, _, stderr := api(t, addr, "rollout", "pause"); code != ExitError || !strings.Contains(stderr, "cannot do this: method RolloutPause not implemented") {
