@@ -149,18 +149,28 @@ func (a *agent) restart() {
 // (no arbitration: reads are open to every controller).
 func (a *agent) entries(t *testing.T) []*p4v1.TableEntry {
 	t.Helper()
+	var out []*p4v1.TableEntry
+	for _, e := range a.read(t, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}) {
+		out = append(out, engine.Canonicalize(e.GetTableEntry()))
+	}
+	return out
+}
+
+// read reads every entity that matches want from the agent, on a connection of
+// its own (no arbitration: reads are open to any client).
+func (a *agent) read(t *testing.T, want *p4v1.Entity) []*p4v1.Entity {
+	t.Helper()
 	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	stream, err := p4v1.NewP4RuntimeClient(conn).Read(ctx(t), &p4v1.ReadRequest{DeviceId: 1,
-		Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}}})
+	stream, err := p4v1.NewP4RuntimeClient(conn).Read(ctx(t), &p4v1.ReadRequest{DeviceId: 1, Entities: []*p4v1.Entity{want}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*p4v1.TableEntry
+	var out []*p4v1.Entity
 	for {
 		resp, err := stream.Recv()
 		if err == io.EOF {
@@ -169,9 +179,7 @@ func (a *agent) entries(t *testing.T) []*p4v1.TableEntry {
 		if err != nil {
 			t.Fatalf("read back: %v", err)
 		}
-		for _, e := range resp.GetEntities() {
-			out = append(out, engine.Canonicalize(e.GetTableEntry()))
-		}
+		out = append(out, resp.GetEntities()...)
 	}
 }
 

@@ -1,12 +1,9 @@
 package engine_test
 
 import (
-	"io"
 	"testing"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/controller/engine"
@@ -16,27 +13,7 @@ import (
 // sessions reads the agent's clone sessions.
 func (a *agent) sessions(t *testing.T) []*p4v1.Entity {
 	t.Helper()
-	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	stream, err := p4v1.NewP4RuntimeClient(conn).Read(ctx(t), &p4v1.ReadRequest{DeviceId: 1,
-		Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*p4v1.Entity
-	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read back: %v", err)
-		}
-		out = append(out, resp.GetEntities()...)
-	}
+	return a.read(t, &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{}}})
 }
 
 // A gateway whose pipeline has the mirror gets its clone session with the
