@@ -18,7 +18,10 @@ import (
 // gateway). The leader is SIGKILLed while step 2 of a rollout waits for its
 // probes; the other replica is elected, reports the rollout paused at that
 // step (the state is in the shared store), and resume completes it: every VM
-// is then answered by gray.
+// is then answered by gray. A stream of datagrams from every VM goes through
+// the gateway all along: none is lost, the gateway holds the committed
+// version whole after the takeover (read back), each flow is where that
+// version sends it, and after the resumed rollout every flow is at gray.
 func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	rl := newRolloutLab(t)
 	cl := etcdlab.Start(t, 3, false)
@@ -42,6 +45,7 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	ca := api(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	stream := startLabStream(t, rl)
 	ctx := context.Background()
 	if resp, err := ca.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("ha", "3s"), Actor: "test"}); err != nil || resp.GetProgress() == nil {
 		t.Fatalf("start: %v %v", resp, err)
@@ -55,11 +59,26 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 			t.Fatalf("step 2 never probing: %v %v", st, err)
 		}
 	}
-	killed := time.Now()
+	killed, atKill := time.Now(), stream.Mark()
 	a.cmd.Process.Kill()
 
 	cb := api(t, sockB)
 	took, _ := waitLeads(t, sockB, cb, killed, "after the kill")
+	atSync := stream.Mark()
+	cur, err := cb.Get(ctx, &graygwv1.GetRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := gatewayHolds(t, rl.agent, cb, cur.GetVersion()); v != cur.GetVersion() {
+		t.Fatalf("the gateway holds version %d after the takeover, the store %d", v, cur.GetVersion())
+	}
+	// Step 2 (vni 5001) was committed: its flows are at gray, 5002's at base.
+	vpcOf := func(i int) string {
+		return map[bool]string{true: "gray", false: "base"}[i < 2*len(rl.l.Topo.VPCs[0].VMs)]
+	}
+	if !stream.WaitLast(atSync, 5*time.Second, vpcOf) {
+		t.Fatalf("after the takeover the flows are at %v, want vni 5001 at gray and 5002 at base", stream.Last())
+	}
 	st, err := cb.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +95,12 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	if last := follow(t, cb); last.GetState() != "completed" || last.GetStep() != 4 {
 		t.Fatalf("resumed on the new leader: %v", last)
 	}
+	done := stream.Mark()
+	if !stream.WaitLast(done, 5*time.Second, func(int) string { return "gray" }) {
+		t.Fatalf("after the resumed rollout the flows are at %v, want gray", stream.Last())
+	}
+	r := stopLabStream(t, stream, "rollout with its leader SIGKILLed in step 2")
+	t.Logf("%d datagrams sent from the kill to the new leader in sync, %d of them lost", atSync-atKill, r.LostBetween(atKill, atSync))
 	pr, err := cb.Probe(ctx, &graygwv1.ProbeRequest{PlanYaml: rl.plan("ha", "0s")})
 	if err != nil {
 		t.Fatal(err)

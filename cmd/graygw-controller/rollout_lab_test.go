@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/agent/xdp"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
@@ -27,8 +28,9 @@ import (
 // by a real agent (P4Runtime server over the XDP dataplane), and the config of
 // a controller whose probe host is the hypervisor's namespace.
 type rolloutLab struct {
-	l    *probetest.Lab
-	args []string
+	l     *probetest.Lab
+	args  []string
+	agent string // the agent's P4Runtime address
 }
 
 func newRolloutLab(t *testing.T) *rolloutLab { return newRolloutLabWith(t, "ggro", nil, "") }
@@ -36,10 +38,21 @@ func newRolloutLab(t *testing.T) *rolloutLab { return newRolloutLabWith(t, "ggro
 // newRolloutLabWith builds the lab with vpcs (topo.DefaultVPCs when nil) and
 // appends extra (YAML sections, e.g. the vpcs inventory) to its intent.
 func newRolloutLabWith(t *testing.T, prefix string, vpcs []topo.VPC, extra string) *rolloutLab {
+	return newRolloutLabAgent(t, prefix, vpcs, extra, nil)
+}
+
+// newRolloutLabAgent is newRolloutLabWith with the agent's XDP dataplane
+// wrapped by wrap (when not nil) and opts added to its gRPC server.
+func newRolloutLabAgent(t *testing.T, prefix string, vpcs []topo.VPC, extra string, wrap func(dataplane.Dataplane) dataplane.Dataplane,
+	opts ...grpc.ServerOption) *rolloutLab {
 	t.Helper()
 	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New(prefix, vpcs) })
-	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)},
-		ServerOptions: []grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20)}})
+	var dp dataplane.Dataplane = xdp.New(l.DP)
+	if wrap != nil {
+		dp = wrap(dp)
+	}
+	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: dp},
+		ServerOptions: append([]grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20)}, opts...)})
 
 	dir := t.TempDir()
 	in := filepath.Join(dir, "intent.yaml")
@@ -56,7 +69,7 @@ func newRolloutLabWith(t *testing.T, prefix string, vpcs []topo.VPC, extra strin
 `, l.Topo.HV, topo.HVAddr, l.Topo.PortMAC[topo.PortHV], topo.RouterMAC)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &rolloutLab{l: l, args: []string{"--config", cfg, "--intent", in, "--store", filepath.Join(dir, "c.db"),
+	return &rolloutLab{l: l, agent: ag.Addr, args: []string{"--config", cfg, "--intent", in, "--store", filepath.Join(dir, "c.db"),
 		"--listen-unix", filepath.Join(dir, "c.sock")}}
 }
 
