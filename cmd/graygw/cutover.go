@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/rollout"
 )
@@ -59,14 +61,12 @@ priority, listing why; nothing changes then.`,
 			if err != nil {
 				return err
 			}
-			cl, err := a.client()
+			req, err := cutoverRequest(scope, f.pool)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			cs, err := cl.Cutover(ctx, scope, f.pool, f.change.opts())
+			req.Options = f.change.options()
+			cs, err := a.cutover(req)
 			if err != nil {
 				return fmt.Errorf("cutover: %w", err)
 			}
@@ -236,7 +236,8 @@ func or(s, def string) string {
 }
 
 func (a *app) rollbackCmd() *cobra.Command {
-	var req RollbackRequest
+	var step, all bool
+	var rule string
 	var cf changeFlags
 	c := &cobra.Command{
 		Use:   "rollback (--step | --rule NAME | --all)",
@@ -257,7 +258,7 @@ rule that matches it).`,
   graygw rollback --all --wait`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			n := 0
-			for _, set := range []bool{req.Step, req.Rule != "", req.All} {
+			for _, set := range []bool{step, rule != "", all} {
 				if set {
 					n++
 				}
@@ -265,14 +266,14 @@ rule that matches it).`,
 			if n != 1 {
 				return usagef("give exactly one of --step (undo the last change), --rule NAME or --all")
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
+			req := &graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_RULE, Rule: rule, Options: cf.options()}
+			switch {
+			case step:
+				req.Mode = graygwv1.RollbackRequest_STEP
+			case all:
+				req.Mode = graygwv1.RollbackRequest_ALL
 			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			cs, err := cl.Rollback(ctx, req, cf.opts())
+			cs, err := a.rollback(req)
 			if err != nil {
 				return fmt.Errorf("rollback: %w", err)
 			}
@@ -283,9 +284,91 @@ rule that matches it).`,
 			return a.printChange(cs, head)
 		},
 	}
-	c.Flags().BoolVar(&req.Step, "step", false, "undo the last change")
-	c.Flags().StringVar(&req.Rule, "rule", "", "remove the gray rule of this name")
-	c.Flags().BoolVar(&req.All, "all", false, "remove every gray rule")
+	c.Flags().BoolVar(&step, "step", false, "undo the last change")
+	c.Flags().StringVar(&rule, "rule", "", "remove the gray rule of this name")
+	c.Flags().BoolVar(&all, "all", false, "remove every gray rule")
 	cf.add(c)
 	return c
+}
+
+// cutover sends a cutover (or mirror) request; the change set names its rule.
+func (a *app) cutover(req *graygwv1.CutoverRequest) (cs *ChangeSet, err error) {
+	err = a.call(func(ctx context.Context, cl *apiClient) error {
+		resp, err := cl.Cutover(ctx, req)
+		if err == nil {
+			cs, err = changeSetOf(resp.GetResult(), req.GetOptions().GetDryRun(), resp.GetRule())
+		}
+		return err
+	})
+	return cs, err
+}
+
+// rollback sends a rollback request; the change set names the rules removed.
+func (a *app) rollback(req *graygwv1.RollbackRequest) (cs *ChangeSet, err error) {
+	err = a.call(func(ctx context.Context, cl *apiClient) error {
+		resp, err := cl.Rollback(ctx, req)
+		if err == nil {
+			cs, err = changeSetOf(resp.GetResult(), req.GetOptions().GetDryRun(), resp.GetRemovedRules()...)
+		}
+		return err
+	})
+	return cs, err
+}
+
+// cutoverRequest maps a scope onto the API's scopes (VNI, VM, prefix, flow,
+// percent of a VNI).
+func cutoverRequest(sc rollout.Scope, pool string) (*graygwv1.CutoverRequest, error) {
+	m := sc.Match
+	req := &graygwv1.CutoverRequest{Vip: m.VIP, Pool: pool, Rule: sc.Name}
+	if m.Tenant != "" {
+		return nil, fmt.Errorf("%w: a cutover by tenant", errUnsupported)
+	}
+	var vni *uint32
+	if m.VNI != nil {
+		v := uint32(*m.VNI)
+		vni = &v
+	}
+	isAddr := func(s string) bool { a, err := netip.ParseAddr(s); return err == nil && a.Is4() }
+	asPrefix := func(s string) string {
+		if isAddr(s) {
+			return s + "/32"
+		}
+		return s
+	}
+	flow := m.Proto != "" || m.SPort != nil || m.DPort != nil
+	switch {
+	case sc.Percent > 0 && sc.Percent < 100:
+		if vni == nil || m.Src != "" || m.Dst != "" || flow {
+			return nil, usagef("--percent splits the VMs of one VNI: give --vni alone")
+		}
+		req.Scope = &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: *vni, Percent: sc.Percent}}
+	case flow:
+		if !isAddr(m.Src) || !isAddr(m.Dst) {
+			return nil, usagef("the controller takes a flow with both addresses: PROTO/SRC[:SPORT]/DST[:DPORT] (a port may be * or left out; use --prefix for address ranges)")
+		}
+		f := &graygwv1.FlowScope{Vni: vni, Src: m.Src, Dst: m.Dst, Proto: m.Proto}
+		if m.SPort != nil {
+			f.Sport = uint32(*m.SPort)
+		}
+		if m.DPort != nil {
+			f.Dport = uint32(*m.DPort)
+		}
+		req.Scope = &graygwv1.CutoverRequest_Flow{Flow: f}
+	case vni != nil && m.Src != "" && isAddr(m.Src) && m.Dst == "":
+		req.Scope = &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: *vni, Src: m.Src}}
+	case m.Src != "" || m.Dst != "":
+		p := &graygwv1.PrefixScope{Vni: vni}
+		if m.Src != "" {
+			p.Src = asPrefix(m.Src)
+		}
+		if m.Dst != "" {
+			p.Dst = asPrefix(m.Dst)
+		}
+		req.Scope = &graygwv1.CutoverRequest_Prefix{Prefix: p}
+	case vni != nil:
+		req.Scope = &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: *vni}}
+	default:
+		return nil, usagef("nothing selected")
+	}
+	return req, nil
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
-
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/store"
@@ -45,8 +43,8 @@ func TestFollowsTheLeader(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("apply through the standby: exit %d: %s %s", code, out, stderr)
 	}
-	if r, ok := leaderAPI.last.(*graygwv1.ApplyRequest); !ok || r.GetOptions().GetActor() != "carol" {
-		t.Fatalf("the leader got %v, want the apply", leaderAPI.last)
+	if r, ok := leaderAPI.lastReq().(*graygwv1.ApplyRequest); !ok || r.GetOptions().GetActor() != "carol" {
+		t.Fatalf("the leader got %v, want the apply", leaderAPI.lastReq())
 	}
 
 	code, out, _ = api(t, standby, "history")
@@ -61,27 +59,12 @@ func TestFollowsTheLeader(t *testing.T) {
 	}
 }
 
-// replicaServer answers Status with two controller replicas.
-type replicaServer struct{ apiServer }
-
-func (s *replicaServer) Status(context.Context, *graygwv1.StatusRequest) (*graygwv1.StatusResponse, error) {
-	return &graygwv1.StatusResponse{Version: 3, Replicas: []*graygwv1.Replica{
-		{Id: "ctl-b", Address: "10.0.0.2:9443", Leader: true, Term: 17}, {Id: "ctl-a", Address: "10.0.0.1:9443"}}}, nil
-}
-
 // TestStatusShowsReplicas: graygw status lists the controller replicas, the
 // leader with its term.
 func TestStatusShowsReplicas(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "c.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	graygwv1.RegisterControllerServer(gs, &replicaServer{})
-	go gs.Serve(l)
-	defer gs.Stop()
-	code, out, stderr := api(t, "unix://"+sock, "status")
+	f := &fake{replicas: []*graygwv1.Replica{{Id: "ctl-b", Address: "10.0.0.2:9443", Leader: true, Term: 17}, {Id: "ctl-a", Address: "10.0.0.1:9443"}}}
+	addr, _ := f.serve(t)
+	code, out, stderr := api(t, addr, "status")
 	if code != 0 {
 		t.Fatalf("status: exit %d: %s", code, stderr)
 	}
@@ -90,7 +73,7 @@ func TestStatusShowsReplicas(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
-	_, out, _ = api(t, "unix://"+sock, "status", "-o", "json")
+	_, out, _ = api(t, addr, "status", "-o", "json")
 	if !strings.Contains(out, `"replicas"`) || !strings.Contains(out, `"term": 17`) {
 		t.Errorf("status -o json lacks the replicas:\n%s", out)
 	}

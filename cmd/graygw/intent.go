@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/intentdiff"
@@ -54,14 +57,14 @@ document locally and lists the entries it compiles to.`,
 				}
 				return a.print(cs, func(w io.Writer) { printChanges(w, cs, "") })
 			}
-			cl, err := a.client()
-			if err != nil {
+			var cs *ChangeSet
+			err = a.call(func(ctx context.Context, cl *apiClient) error {
+				resp, err := cl.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: string(data), Options: cf.options()})
+				if err == nil {
+					cs, err = changeSetOf(resp.GetResult(), cf.dry)
+				}
 				return err
-			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			cs, err := cl.Apply(ctx, data, cf.opts())
+			})
 			if err != nil {
 				return fmt.Errorf("apply %s: %w", file, err)
 			}
@@ -120,14 +123,14 @@ rules, VPCs): version N with version M (--to; the current one by default).`,
 				}
 				return a.print(cs, func(w io.Writer) { printChanges(w, cs, "") })
 			}
-			cl, err := a.client()
-			if err != nil {
+			var cs *ChangeSet
+			err := a.call(func(ctx context.Context, cl *apiClient) error {
+				resp, err := cl.Diff(ctx, &graygwv1.DiffRequest{IntentYaml: string(data)})
+				if err == nil {
+					cs, err = diffOf(resp)
+				}
 				return err
-			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			cs, err := cl.Diff(ctx, data)
+			})
 			if err != nil {
 				return fmt.Errorf("diff: %w", err)
 			}
@@ -154,10 +157,11 @@ func (a *app) versionDiff(from, to uint64) error {
 	ctx, cancel := a.callCtx()
 	defer cancel()
 	load := func(v uint64) (*IntentDoc, *intent.Intent, error) {
-		doc, err := cl.Get(ctx, v)
+		resp, err := cl.Get(ctx, &graygwv1.GetRequest{Version: v})
 		if err != nil {
 			return nil, nil, fmt.Errorf("get version %d: %w", v, err)
 		}
+		doc := intentDocOf(resp)
 		in, err := intent.Load([]byte(doc.YAML))
 		if err != nil {
 			return nil, nil, fmt.Errorf("intent version %d does not validate here (is this graygw older than the controller?): %w", doc.Version, err)
@@ -236,14 +240,12 @@ reads an older version. -o json|yaml prints the same for scripts.`,
 				}
 				kind = "rules"
 			}
-			cl, err := a.client()
-			if err != nil {
+			var doc *IntentDoc
+			err := a.call(func(ctx context.Context, cl *apiClient) error {
+				resp, err := cl.Get(ctx, &graygwv1.GetRequest{Version: version})
+				doc = intentDocOf(resp)
 				return err
-			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			doc, err := cl.Get(ctx, version)
+			})
 			if err != nil {
 				return fmt.Errorf("get: %w", err)
 			}
@@ -444,11 +446,11 @@ interrupted.`,
 			list := func(n int) ([]Event, error) {
 				ctx, cancel := a.callCtx()
 				defer cancel()
-				evs, err := cl.History(ctx, n)
+				resp, err := cl.History(ctx, &graygwv1.HistoryRequest{Limit: uint32(n)})
 				if err != nil {
 					return nil, fmt.Errorf("history: %w", err)
 				}
-				return evs, nil
+				return eventsOf(resp), nil
 			}
 			evs, err := list(limit)
 			if err != nil {
@@ -712,10 +714,14 @@ func (f *changeFlags) add(c *cobra.Command) {
 	fl.StringVar(&f.actor, "actor", "", "who makes the change, for the history (default $USER)")
 }
 
-func (f *changeFlags) opts() ChangeOpts {
-	actor := f.actor
-	if actor == "" {
-		actor = os.Getenv("USER")
+// options are the API's options of the change the flags describe.
+func (f *changeFlags) options() *graygwv1.ChangeOptions {
+	o := &graygwv1.ChangeOptions{Actor: f.actor, DryRun: f.dry, Wait: f.wait}
+	if o.Actor == "" {
+		o.Actor = os.Getenv("USER")
 	}
-	return ChangeOpts{DryRun: f.dry, Wait: f.wait, WaitTimeout: f.waitTimeout, Actor: actor}
+	if f.waitTimeout > 0 {
+		o.WaitTimeout = durationpb.New(f.waitTimeout)
+	}
+	return o
 }

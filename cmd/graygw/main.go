@@ -75,7 +75,7 @@ func exitCode(err error) int {
 // app is one invocation: its output and how it reaches the controller.
 type app struct {
 	stdout, stderr io.Writer
-	dialer         func(dialOptions) (Client, error)
+	dialer         func(dialOptions) (*apiClient, error)
 	dial           dialOptions
 	output         string
 	json           bool
@@ -83,7 +83,7 @@ type app struct {
 }
 
 // run executes the command line args and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, dialer func(dialOptions) (Client, error)) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, dialer func(dialOptions) (*apiClient, error)) int {
 	a := &app{stdout: stdout, stderr: stderr, dialer: dialer, ctx: ctx}
 	root := a.rootCmd()
 	root.SetArgs(args)
@@ -174,8 +174,20 @@ func envOr(key, def string) string {
 }
 
 // client dials the controller.
-func (a *app) client() (Client, error) {
+func (a *app) client() (*apiClient, error) {
 	return a.dialer(a.dial)
+}
+
+// call dials the controller and runs fn with a context bounded by --timeout.
+func (a *app) call(fn func(ctx context.Context, cl *apiClient) error) error {
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := a.callCtx()
+	defer cancel()
+	return fn(ctx, cl)
 }
 
 // callCtx bounds one call to the controller by --timeout.

@@ -14,156 +14,15 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
 )
-
-// fake is a Client that records calls and returns canned answers.
-type fake struct {
-	calls    []string
-	scope    rollout.Scope
-	pool     string
-	rate     uint32
-	dry      bool
-	change   ChangeOpts
-	rollback RollbackRequest
-	err      error // returned by every call when set
-	progress []*rollout.Progress
-	results  []probe.Result
-	targets  []probe.Target
-	server   *ServerProbe
-	opts     probe.Options
-	vip      string
-	gateway  string
-	reason   string
-	actor    string
-	precheck error // returned by RolloutStart when set
-}
-
-func (f *fake) rec(name string) error { f.calls = append(f.calls, name); return f.err }
-
-func (f *fake) Apply(_ context.Context, doc []byte, o ChangeOpts) (*ChangeSet, error) {
-	f.dry, f.change = o.DryRun, o
-	if err := f.rec("apply"); err != nil {
-		return nil, err
-	}
-	return &ChangeSet{DryRun: o.DryRun, Applied: !o.DryRun, Version: 7, Plans: []GatewayPlan{{Gateway: "gw1", Reachable: true, Inserts: 1,
-		Groups: []ChangeGroup{{Op: "insert", Table: "GrayIngress.gray_rules", Origin: "rule x", Count: 1}}}}}, nil
-}
-func (f *fake) Diff(context.Context, []byte) (*ChangeSet, error) {
-	return &ChangeSet{DryRun: true}, f.rec("diff")
-}
-func (f *fake) Get(_ context.Context, v uint64) (*IntentDoc, error) {
-	doc, _ := os.ReadFile("../../docs/examples/intent.yaml")
-	return &IntentDoc{Version: 3, CurrentVersion: 3, Actor: "alice", YAML: string(doc)}, f.rec(fmt.Sprintf("get %d", v))
-}
-func (f *fake) History(_ context.Context, limit int) ([]Event, error) {
-	return []Event{{Seq: 9, Actor: "alice", Operation: "cutover", Summary: "vm 5001/192.168.1.5 -> gray-router", Before: 2, After: 3}}, f.rec("history")
-}
-func (f *fake) Cutover(_ context.Context, sc rollout.Scope, pool string, o ChangeOpts) (*ChangeSet, error) {
-	f.scope, f.pool, f.dry, f.change = sc, pool, o.DryRun, o
-	if err := f.rec("cutover"); err != nil {
-		return nil, err
-	}
-	return &ChangeSet{DryRun: o.DryRun, Rules: []string{or(sc.Name, "vm-5001-192.168.1.5")}}, nil
-}
-func (f *fake) Mirror(_ context.Context, sc rollout.Scope, pool string, rate uint32, o ChangeOpts) (*ChangeSet, error) {
-	f.scope, f.pool, f.rate, f.dry, f.change = sc, pool, rate, o.DryRun, o
-	if err := f.rec("mirror"); err != nil {
-		return nil, err
-	}
-	return &ChangeSet{DryRun: o.DryRun, Rules: []string{or(sc.Name, "vni-5001")}}, nil
-}
-func (f *fake) Rollback(_ context.Context, r RollbackRequest, o ChangeOpts) (*ChangeSet, error) {
-	f.dry, f.rollback = o.DryRun, r
-	cs := &ChangeSet{DryRun: o.DryRun}
-	if r.Rule != "" {
-		cs.Rules = []string{r.Rule}
-	}
-	return cs, f.rec("rollback")
-}
-func (f *fake) Status(context.Context) (*Status, error) {
-	return &Status{IntentVersion: 3, Gateways: []GatewayStatus{{Name: "gw1", Address: "10.0.0.1:9559", Connected: true, Primary: true, Version: 3, Entries: 12, InSync: true, LastResult: "ok"}},
-		VNIs: []VNIStatus{{VNI: 5001, Tenant: "acme", State: "partly-gray", GrayVMs: []string{"192.168.1.5"}, Rules: []string{"vm-5001-192.168.1.5"}}}}, f.rec("status")
-}
-func (f *fake) Counters(_ context.Context, gw string) (*Counters, error) {
-	return &Counters{Rows: []CounterRow{{Gateway: "gw1", Kind: "rule", Name: "vm5", Packets: 10, Bytes: 1000}, {Gateway: "gw1", Kind: "drop", Name: "NO_BACKEND", Packets: 1}}}, f.rec("counters " + gw)
-}
-func (f *fake) BGP(context.Context) (*BGPStatus, error) {
-	return &BGPStatus{ASN: 65001, RouterID: "10.1.0.100", HealthCheck: "reconciled",
-		Peers:    []BGPPeer{{Address: "10.1.0.254", ASN: 65000, State: "established", Uptime: "1m0s", Advertised: 1, GracefulRestart: true}},
-		Gateways: []BGPGateway{{Name: "gw1", NextHop: "10.1.0.1", Connected: true, Healthy: true, Drained: true, DrainedBy: "alice (uid=1000)", DrainReason: "maintenance"}, {Name: "gw2", NextHop: "10.1.0.2", Connected: true, Healthy: true}},
-		Routes: []BGPRoute{{VIP: "vpc-router", Prefix: "10.255.0.1/32", NextHop: "10.1.0.1", Gateway: "gw1", Reason: "drained", Detail: "drained by alice (uid=1000) at 2025-01-02T03:04:05Z (maintenance)"},
-			{VIP: "vpc-router", Prefix: "10.255.0.1/32", NextHop: "10.1.0.2", Gateway: "gw2", Announced: true}}}, f.rec("bgp")
-}
-func (f *fake) Drain(_ context.Context, gw, reason, actor string) (*DrainResult, error) {
-	f.gateway, f.reason, f.actor = gw, reason, actor
-	st, _ := f.BGP(context.Background())
-	return &DrainResult{Gateway: gw, Drained: true, Changed: true, BGP: st}, f.rec("drain")
-}
-func (f *fake) Undrain(_ context.Context, gw, actor string) (*DrainResult, error) {
-	f.gateway, f.actor = gw, actor
-	return &DrainResult{Gateway: gw, Changed: false}, f.rec("undrain")
-}
-func (f *fake) RolloutStart(_ context.Context, _ []byte, dry bool, actor string) (*rollout.Progress, error) {
-	f.dry, f.actor = dry, actor
-	if f.precheck != nil {
-		return nil, f.precheck
-	}
-	return f.next(), f.rec("rollout start")
-}
-func (f *fake) RolloutStatus(context.Context) (*rollout.Progress, error) {
-	return f.next(), f.rec("rollout status")
-}
-func (f *fake) RolloutPause(context.Context) (*rollout.Progress, error) {
-	return f.next(), f.rec("rollout pause")
-}
-func (f *fake) RolloutResume(context.Context) (*rollout.Progress, error) {
-	return f.next(), f.rec("rollout resume")
-}
-func (f *fake) RolloutAbort(context.Context) (*rollout.Progress, error) {
-	return f.next(), f.rec("rollout abort")
-}
-func (f *fake) RolloutWatch(_ context.Context, fn func(*rollout.Progress) error) error {
-	for len(f.progress) > 0 {
-		if err := fn(f.next()); err != nil {
-			return err
-		}
-	}
-	return f.rec("rollout watch")
-}
-func (f *fake) next() *rollout.Progress {
-	if len(f.progress) == 0 {
-		return nil
-	}
-	p := f.progress[0]
-	f.progress = f.progress[1:]
-	return p
-}
-func (f *fake) Probe(_ context.Context, vip string, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
-	f.targets, f.opts, f.vip = ts, o, vip
-	return f.results, f.rec("probe")
-}
-func (f *fake) ProbeServer(_ context.Context, r ServerProbe) ([]probe.Result, error) {
-	f.server, f.opts, f.vip = &r, r.Options, r.VIP
-	return f.results, f.rec("probe-server")
-}
-func (f *fake) Close() error { return nil }
-
-// cli runs graygw with args against f and returns the exit code and outputs.
-func cli(t *testing.T, f *fake, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb, func(o dialOptions) (Client, error) {
-		if _, _, err := o.target(); err != nil {
-			return nil, usageErr(err)
-		}
-		return f, nil
-	})
-	return code, out.String(), errb.String()
-}
 
 func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 	for _, tc := range []struct {
@@ -220,30 +79,40 @@ func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 }
 
 func TestCutoverScopes(t *testing.T) {
+	u := func(v uint32) *uint32 { return &v }
 	for _, tc := range []struct {
-		args []string
-		want intent.MatchSpec
-		pct  float64
+		args    []string
+		want    *graygwv1.CutoverRequest // Pool gray-router, no options
+		refused string                   // a usage error instead
 	}{
-		{[]string{"--vm", "5001/192.168.1.5"}, intent.MatchSpec{VNI: ptr(int64(5001)), Src: "192.168.1.5"}, 0},
-		{[]string{"--vni", "5001", "--vip", "vpc-router"}, intent.MatchSpec{VIP: "vpc-router", VNI: ptr(int64(5001))}, 0},
-		{[]string{"--vni", "5001", "--prefix", "192.168.1.0/28"}, intent.MatchSpec{VNI: ptr(int64(5001)), Src: "192.168.1.0/28"}, 0},
-		{[]string{"--prefix", "192.168.1.0/28"}, intent.MatchSpec{Src: "192.168.1.0/28"}, 0},
-		{[]string{"--vni", "5002", "--percent", "12.5"}, intent.MatchSpec{VNI: ptr(int64(5002))}, 12.5},
-		{[]string{"--vni", "5001", "--flow", "tcp/192.168.1.5:33001/192.168.1.1:22"},
-			intent.MatchSpec{VNI: ptr(int64(5001)), Proto: "tcp", Src: "192.168.1.5", SPort: ptr(int64(33001)), Dst: "192.168.1.1", DPort: ptr(int64(22))}, 0},
-		{[]string{"--vni", "0", "--flow", "udp/*/10.255.0.1:53"}, intent.MatchSpec{VNI: ptr(int64(0)), Proto: "udp", Dst: "10.255.0.1", DPort: ptr(int64(53))}, 0},
+		{[]string{"--vm", "5001/192.168.1.5"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: "192.168.1.5"}}}, ""},
+		{[]string{"--vni", "5001", "--vip", "vpc-router"}, &graygwv1.CutoverRequest{Vip: "vpc-router", Scope: &graygwv1.CutoverRequest_Vni{Vni: &graygwv1.VNIScope{Vni: 5001}}}, ""},
+		{[]string{"--vni", "5001", "--prefix", "192.168.1.0/28"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Prefix{Prefix: &graygwv1.PrefixScope{Vni: u(5001), Src: "192.168.1.0/28"}}}, ""},
+		{[]string{"--prefix", "192.168.1.0/28"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Prefix{Prefix: &graygwv1.PrefixScope{Src: "192.168.1.0/28"}}}, ""},
+		{[]string{"--vni", "5002", "--percent", "12.5"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: 5002, Percent: 12.5}}}, ""},
+		{[]string{"--vni", "5001", "--flow", "tcp/192.168.1.5:33001/192.168.1.1:22"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Flow{Flow: &graygwv1.FlowScope{
+			Vni: u(5001), Proto: "tcp", Src: "192.168.1.5", Sport: 33001, Dst: "192.168.1.1", Dport: 22}}}, ""},
+		// The API takes a flow with both addresses.
+		{[]string{"--vni", "0", "--flow", "udp/*/10.255.0.1:53"}, nil, "the controller takes a flow with both addresses"},
 	} {
 		f := &fake{}
 		code, out, stderr := cli(t, f, append([]string{"cutover", "--pool", "gray-router", "--dry-run"}, tc.args...)...)
+		if tc.want == nil {
+			if code != ExitUsage || !strings.Contains(stderr, tc.refused) || len(f.calls) != 0 {
+				t.Errorf("%v: exit %d %s %v, want a usage error saying %q", tc.args, code, stderr, f.calls, tc.refused)
+			}
+			continue
+		}
 		if code != 0 {
 			t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
 			continue
 		}
-		got, _ := json.Marshal(f.scope.Match)
-		want, _ := json.Marshal(tc.want)
-		if string(got) != string(want) || f.scope.Percent != tc.pct || f.pool != "gray-router" || !f.dry {
-			t.Errorf("%v: scope %s %g pool %s dry %v, want %s %g", tc.args, got, f.scope.Percent, f.pool, f.dry, want, tc.pct)
+		got := proto.Clone(f.lastReq()).(*graygwv1.CutoverRequest)
+		dry := got.GetOptions().GetDryRun()
+		got.Options = nil
+		tc.want.Pool = "gray-router"
+		if !proto.Equal(got, tc.want) || !dry {
+			t.Errorf("%v: request %v dry %v, want %v", tc.args, got, dry, tc.want)
 		}
 		if !strings.Contains(out, "rule vm-5001-192.168.1.5: ") || !strings.Contains(out, "dry run: nothing applied") {
 			t.Errorf("%v: output %q", tc.args, out)
@@ -252,17 +121,17 @@ func TestCutoverScopes(t *testing.T) {
 }
 
 func TestControllerRefusalExits3(t *testing.T) {
-	f := &fake{err: fmt.Errorf("%w: unknown VNI 7777: no tenant lists it", errRefused)}
+	f := &fake{err: status.Error(codes.InvalidArgument, "unknown VNI 7777: no tenant lists it")}
 	code, _, stderr := cli(t, f, "cutover", "--vni", "7777", "--pool", "gray-router")
 	if code != ExitRefused || !strings.Contains(stderr, "unknown VNI 7777") {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
-	// rollout.ErrRefused (from an in-process controller) maps the same way.
-	f = &fake{err: fmt.Errorf("%w: overlapping", rollout.ErrRefused)}
+	// FailedPrecondition (a rollout in the way) maps the same way.
+	f = &fake{err: status.Error(codes.FailedPrecondition, "overlapping")}
 	if code, _, _ := cli(t, f, "rollback", "--all"); code != ExitRefused {
 		t.Errorf("rollout.ErrRefused: exit %d", code)
 	}
-	f = &fake{err: fmt.Errorf("connection refused")}
+	f = &fake{err: status.Error(codes.Internal, "connection refused")}
 	if code, _, _ := cli(t, f, "status"); code != ExitError {
 		t.Errorf("plain error: exit %d", code)
 	}
@@ -280,13 +149,15 @@ func TestApplyValidatesLocallyFirst(t *testing.T) {
 		t.Errorf("an invalid intent was sent: %v", f.calls)
 	}
 	code, out, stderr := cli(t, f, "apply", "-f", "../../docs/examples/intent.yaml", "--dry-run")
-	if code != 0 || !f.dry || !strings.Contains(out, "dry run: nothing applied") || !strings.Contains(out, "gw1: 1 inserts, 0 modifies, 0 deletes") || !strings.Contains(out, "gray_rules  rule x") {
+	if code != 0 || !f.lastReq().(*graygwv1.ApplyRequest).GetOptions().GetDryRun() || !strings.Contains(out, "dry run: nothing applied") ||
+		!strings.Contains(out, "gw1: 4097 inserts, 0 modifies, 0 deletes") || !strings.Contains(out, "gray_rules      rule x") {
 		t.Errorf("apply --dry-run: %d %q %q", code, out, stderr)
 	}
 	f = &fake{}
 	code, out, _ = cli(t, f, "apply", "-f", "../../docs/examples/intent.yaml", "--wait", "--actor", "bob")
-	if code != 0 || !f.change.Wait || f.change.Actor != "bob" || f.change.WaitTimeout != time.Minute || !strings.Contains(out, "applied as intent version 7") {
-		t.Errorf("apply --wait: %d %+v\n%s", code, f.change, out)
+	o := f.lastReq().(*graygwv1.ApplyRequest).GetOptions()
+	if code != 0 || !o.GetWait() || o.GetActor() != "bob" || o.GetWaitTimeout().AsDuration() != time.Minute || !strings.Contains(out, "applied as intent version 7") {
+		t.Errorf("apply --wait: %d %v\n%s", code, o, out)
 	}
 	code, out, _ = cli(t, &fake{}, "apply", "-f", "../../docs/examples/intent.yaml", "--dry-run", "--offline")
 	if code != 0 || !strings.Contains(out, "gw1: 16403 inserts") || !strings.Contains(out, "pool base-router v0    4096") {
@@ -408,8 +279,9 @@ func TestProbeCommand(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", w, out)
 		}
 	}
-	if len(f.targets) != 1 || f.targets[0].ExpectCluster != intent.ClusterGray || f.opts.Count != 3 || f.opts.Interval != 10*time.Millisecond {
-		t.Errorf("request %+v %+v", f.targets, f.opts)
+	pr := f.lastReq().(*graygwv1.ProbeRequest)
+	if ts, o := pr.GetTargets(), pr.GetOptions(); len(ts) != 1 || ts[0].GetExpectCluster() != "gray" || o.GetCount() != 3 || o.GetInterval().AsDuration() != 10*time.Millisecond {
+		t.Errorf("request %v", pr)
 	}
 	// Targets from a plan that gives its VMs, one VNI; all ok -> exit 0.
 	explicit := filepath.Join(t.TempDir(), "plan.yaml")
@@ -417,31 +289,47 @@ func TestProbeCommand(t *testing.T) {
 		"  - {vni: 5001, router: 192.168.1.1, vms: [192.168.1.5, 192.168.1.6, 192.168.1.7]}\n"+
 		"  - {vni: 5002, router: 192.168.2.1, vms: [192.168.2.5]}\n"), 0o644)
 	f = &fake{}
-	if code, _, stderr := cli(t, f, "probe", "--plan", explicit, "--vni", "5001"); code != 0 || len(f.targets) != 3 || f.targets[0].VNI != 5001 || f.server != nil {
-		t.Errorf("plan targets: %d %s %+v", code, stderr, f.targets)
+	if code, _, stderr := cli(t, f, "probe", "--plan", explicit, "--vni", "5001"); code != 0 || len(probeReq(f).GetTargets()) != 3 ||
+		probeReq(f).GetTargets()[0].GetVni() != 5001 || probeReq(f).GetPlanYaml() != "" {
+		t.Errorf("plan targets: %d %s %v", code, stderr, probeReq(f))
 	}
 	// A plan with a VPC that names only its VNI, --vni alone and --vm without
 	// --router: the controller expands them from the inventory of its intent
 	// in force (the CLI sends the plan or the scopes, and fetches nothing).
 	f = &fake{}
-	if code, _, stderr := cli(t, f, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "5002", "--expect", "gray"); code != 0 || f.server == nil ||
-		!strings.Contains(string(f.server.Plan), "individual_vms: 2") || f.server.VNI != 5002 || f.server.Expect != intent.ClusterGray ||
-		len(f.server.Inventory) != 0 || strings.Join(f.calls, " ") != "probe-server" {
-		t.Errorf("plan from the inventory: %d %s %+v %v", code, stderr, f.server, f.calls)
+	if code, _, stderr := cli(t, f, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "5002", "--expect", "gray"); code != 0 ||
+		!strings.Contains(probeReq(f).GetPlanYaml(), "individual_vms: 2") || probeReq(f).GetVni() != 5002 || probeReq(f).GetExpectCluster() != "gray" ||
+		len(probeReq(f).GetInventory())+len(probeReq(f).GetTargets()) != 0 || strings.Join(f.calls, " ") != "probe" {
+		t.Errorf("plan from the inventory: %d %s %v %v", code, stderr, probeReq(f), f.calls)
 	}
 	f = &fake{}
-	if code, _, stderr := cli(t, f, "probe", "--vni", "5002", "--vip", "vpc-router", "--count", "2"); code != 0 || f.server == nil ||
-		fmt.Sprint(f.server.Inventory) != "[{5002 invalid IP}]" || f.server.Plan != nil || f.vip != "vpc-router" || f.opts.Count != 2 {
-		t.Errorf("--vni: %d %s %+v", code, stderr, f.server)
+	if code, _, stderr := cli(t, f, "probe", "--vni", "5002", "--vip", "vpc-router", "--count", "2"); code != 0 || inventory(f) != "5002/" ||
+		probeReq(f).GetPlanYaml() != "" || probeReq(f).GetVip() != "vpc-router" || probeReq(f).GetOptions().GetCount() != 2 {
+		t.Errorf("--vni: %d %s %v", code, stderr, probeReq(f))
 	}
 	f = &fake{}
-	if code, _, stderr := cli(t, f, "probe", "--vm", "192.168.2.6", "--vm", "5001/192.168.1.5"); code != 0 || f.server == nil ||
-		fmt.Sprint(f.server.Inventory) != "[{0 192.168.2.6} {5001 192.168.1.5}]" {
-		t.Errorf("--vm from the inventory: %d %s %+v", code, stderr, f.server)
+	if code, _, stderr := cli(t, f, "probe", "--vm", "192.168.2.6", "--vm", "5001/192.168.1.5"); code != 0 ||
+		inventory(f) != "0/192.168.2.6 5001/192.168.1.5" {
+		t.Errorf("--vm from the inventory: %d %s %v", code, stderr, probeReq(f))
 	}
 	if code, _, stderr := cli(t, &fake{}, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "7777"); code != ExitUsage || !strings.Contains(stderr, "unknown VNI 7777") {
 		t.Errorf("unknown VNI in plan: %d %s", code, stderr)
 	}
+}
+
+// probeReq is the last request of f, a probe.
+func probeReq(f *fake) *graygwv1.ProbeRequest {
+	r, _ := f.lastReq().(*graygwv1.ProbeRequest)
+	return r
+}
+
+// inventory lists the inventory scopes of f's last probe as VNI/VM.
+func inventory(f *fake) string {
+	var out []string
+	for _, sc := range probeReq(f).GetInventory() {
+		out = append(out, fmt.Sprintf("%d/%s", sc.GetVni(), sc.GetVm()))
+	}
+	return strings.Join(out, " ")
 }
 
 func TestReadCommandsOutput(t *testing.T) {

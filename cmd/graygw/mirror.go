@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 )
 
 // mirrorCmd is `graygw mirror`: shadow traffic (docs/pipeline.md §10).
@@ -57,14 +59,13 @@ mirror.`,
 			if err != nil {
 				return err
 			}
-			cl, err := a.client()
+			req, err := cutoverRequest(scope, "")
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			cs, err := cl.Mirror(ctx, scope, f.pool, n, f.change.opts())
+			req.Mirror = &graygwv1.MirrorSpec{Pool: f.pool, Rate: n}
+			req.Options = f.change.options()
+			cs, err := a.cutover(req)
 			if err != nil {
 				return fmt.Errorf("mirror: %w", err)
 			}
@@ -92,14 +93,7 @@ mirror.`,
 }
 
 func (a *app) stopMirrors(cf changeFlags) error {
-	cl, err := a.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := a.callCtx()
-	defer cancel()
-	cs, err := cl.Rollback(ctx, RollbackRequest{Mirrors: true}, cf.opts())
+	cs, err := a.rollback(&graygwv1.RollbackRequest{Mode: graygwv1.RollbackRequest_MIRRORS, Options: cf.options()})
 	if err != nil {
 		return fmt.Errorf("mirror --stop: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graygw/graygw/api/convert"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
@@ -61,7 +64,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 			var targets []probe.Target
 			// server, when set: the controller derives the targets from its
 			// intent in force (inventory, or a plan naming only VNIs).
-			var server *ServerProbe
+			var server *graygwv1.ProbeRequest
 			vip := local.vip
 			switch {
 			case planFile != "" && len(vms) > 0:
@@ -94,7 +97,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 						if v != 0 && !slices.ContainsFunc(spec.VPCs, func(p rollout.VPCSpec) bool { return p.VNI == int64(v) }) {
 							return usagef("--vni %d: unknown VNI %d, not a VPC of %s", v, v, planFile)
 						}
-						server = &ServerProbe{Plan: data, VNI: v}
+						server = &graygwv1.ProbeRequest{PlanYaml: string(data), Vni: v}
 						break
 					}
 					in, ierr := a.inventoryIntent(&local)
@@ -116,22 +119,29 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				// given, towards every route destination of its VPC. The
 				// controller expands them (its intent in force); --local, the
 				// -f document.
-				var scopes []InventoryScope
+				var scopes []vmScope
 				if len(vms) == 0 {
 					if vni < 1 || vni > 0xffffff {
 						return usagef("--vni %d: want 1 to 16777215", vni)
 					}
-					scopes = append(scopes, InventoryScope{VNI: uint32(vni)})
+					scopes = append(scopes, vmScope{vni: uint32(vni)})
 				}
 				for _, s := range vms {
 					n, addr, err := parseVM(s, fs.Changed("vni"), vni)
 					if err != nil {
 						return err
 					}
-					scopes = append(scopes, InventoryScope{n, addr})
+					scopes = append(scopes, vmScope{n, addr})
 				}
 				if !local.on {
-					server = &ServerProbe{Inventory: scopes}
+					server = &graygwv1.ProbeRequest{}
+					for _, sc := range scopes {
+						is := &graygwv1.InventoryScope{Vni: sc.vni}
+						if sc.vm.IsValid() {
+							is.Vm = sc.vm.String()
+						}
+						server.Inventory = append(server.Inventory, is)
+					}
 					break
 				}
 				in, err := a.inventoryIntent(&local)
@@ -139,7 +149,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 					return err
 				}
 				for _, sc := range scopes {
-					ts, err := probe.IntentTargets(in, sc.VNI, sc.VM)
+					ts, err := probe.IntentTargets(in, sc.vni, sc.vm)
 					if err != nil {
 						return usageErr(err)
 					}
@@ -169,7 +179,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 					targets[i].ExpectCluster = intent.Cluster(expect)
 				}
 				if server != nil {
-					server.Expect = intent.Cluster(expect)
+					server.ExpectCluster = expect
 				}
 			default:
 				return usagef("--expect %q: want base or gray", expect)
@@ -186,20 +196,20 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				}
 				return a.probeResults(rs)
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
+			req := server
+			if req == nil {
+				req = &graygwv1.ProbeRequest{}
+				for _, t := range targets {
+					req.Targets = append(req.Targets, convert.ProbeTarget(t))
+				}
 			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
+			req.Vip, req.Options = vip, convert.ProbeOptions(o)
 			var rs []probe.Result
-			if server != nil {
-				server.VIP, server.Options = vip, o
-				rs, err = cl.ProbeServer(ctx, *server)
-			} else {
-				rs, err = cl.Probe(ctx, vip, targets, o)
-			}
+			err := a.call(func(ctx context.Context, cl *apiClient) error {
+				resp, err := cl.Probe(ctx, req)
+				rs = convert.ProbeResultsFrom(resp.GetResults())
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("probe: %w", err)
 			}
@@ -225,6 +235,13 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 	f.StringVar(&local.source, "source", "", "with --local: outer source address (default: the interface's); backends answer it")
 	f.StringVar(&local.gatewayMAC, "gateway-mac", "", "with --local: next hop MAC towards the VIP (default: from the neighbour table)")
 	return c
+}
+
+// vmScope is every VM of vni (vm invalid) or one VM (of vni, or of whichever
+// VPC has it when vni is 0) of the intent's inventory.
+type vmScope struct {
+	vni uint32
+	vm  netip.Addr
 }
 
 // parseVM parses --vm: VNI/IP, or IP alone (the VNI from --vni, else

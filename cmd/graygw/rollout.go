@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
+	"github.com/graygw/graygw/api/convert"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
@@ -39,11 +42,11 @@ when it failed or was aborted, so a script can poll it.`,
 	}
 	c.AddCommand(a.rolloutStartCmd(), a.rolloutStatusCmd(),
 		a.rolloutActionCmd("pause", "Stop after the current step (its probes included)",
-			"the rollout stays paused until 'rollout resume' or 'rollout abort'", Client.RolloutPause),
+			"the rollout stays paused until 'rollout resume' or 'rollout abort'", graygwv1.ControllerClient.RolloutPause),
 		a.rolloutActionCmd("resume", "Continue a paused rollout, or retry the failed step of a failed one",
-			"a rollout interrupted by a controller restart resumes by re-checking the step it was in", Client.RolloutResume),
+			"a rollout interrupted by a controller restart resumes by re-checking the step it was in", graygwv1.ControllerClient.RolloutResume),
 		a.rolloutActionCmd("abort", "Stop and roll back every step the rollout applied",
-			"the plan's traffic returns to where it was before the rollout; use --wait to see it finish", Client.RolloutAbort))
+			"the plan's traffic returns to where it was before the rollout; use --wait to see it finish", graygwv1.ControllerClient.RolloutAbort))
 	for _, s := range c.Commands() {
 		s.Args = noArgs
 	}
@@ -111,9 +114,12 @@ then come from the inventory (vpcs) of the intent in force (--offline: of the
 			}
 			defer cl.Close()
 			ctx, cancel := a.callCtx()
-			actor := os.Getenv("USER")
-			p, err := cl.RolloutStart(ctx, data, dry, actor)
+			resp, err := cl.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: string(data), DryRun: dry, Actor: os.Getenv("USER")})
 			cancel()
+			var p *rollout.Progress
+			if err == nil {
+				p, err = progressOf(resp)
+			}
 			var pe *precheckError
 			if errors.As(err, &pe) && len(pe.results) > 0 {
 				if perr := a.print(pe.results, func(w io.Writer) {
@@ -154,9 +160,7 @@ func (a *app) rolloutStatusCmd() *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			p, err := cl.RolloutStatus(ctx)
-			cancel()
+			p, err := rolloutStatus(cl, a.callCtx)
 			if err != nil {
 				return fmt.Errorf("rollout status: %w", err)
 			}
@@ -170,7 +174,10 @@ func (a *app) rolloutStatusCmd() *cobra.Command {
 	return c
 }
 
-func (a *app) rolloutActionCmd(name, short, long string, act func(Client, context.Context) (*rollout.Progress, error)) *cobra.Command {
+// rolloutAction is one of the API's rollout actions (pause, resume, abort).
+type rolloutAction func(graygwv1.ControllerClient, context.Context, *graygwv1.RolloutActionRequest, ...grpc.CallOption) (*graygwv1.RolloutResponse, error)
+
+func (a *app) rolloutActionCmd(name, short, long string, act rolloutAction) *cobra.Command {
 	var wait, dry bool
 	c := &cobra.Command{
 		Use:   name,
@@ -187,17 +194,20 @@ func (a *app) rolloutActionCmd(name, short, long string, act func(Client, contex
 				return err
 			}
 			defer cl.Close()
-			ctx, cancel := a.callCtx()
 			if dry {
-				defer cancel()
-				p, err := cl.RolloutStatus(ctx)
+				p, err := rolloutStatus(cl, a.callCtx)
 				if err != nil {
 					return fmt.Errorf("rollout %s --dry-run: %w", name, err)
 				}
 				return a.printActionPlan(rolloutActionPlan(name, p))
 			}
-			p, err := act(cl, ctx)
+			ctx, cancel := a.callCtx()
+			resp, err := act(cl, ctx, &graygwv1.RolloutActionRequest{Actor: os.Getenv("USER")})
 			cancel()
+			var p *rollout.Progress
+			if err == nil {
+				p, err = progressOf(resp)
+			}
 			if err != nil {
 				return fmt.Errorf("rollout %s: %w", name, err)
 			}
@@ -306,7 +316,7 @@ func (a *app) printActionPlan(ap *ActionPlan) error {
 
 // follow prints every progress update until the rollout stops; a failed or
 // aborted rollout is an error wrapping errProbeFailed (exit 4).
-func (a *app) follow(cl Client, first *rollout.Progress) error {
+func (a *app) follow(cl *apiClient, first *rollout.Progress) error {
 	var last *rollout.Progress
 	show := func(p *rollout.Progress) error {
 		if p.Updated.Equal(last.Updated) && p.State == last.State && p.Message == last.Message {
@@ -324,7 +334,7 @@ func (a *app) follow(cl Client, first *rollout.Progress) error {
 		return err
 	}
 	if !first.State.Finished() && first.State != rollout.StatePaused {
-		if err := cl.RolloutWatch(a.ctx, show); err != nil {
+		if err := watch(a.ctx, cl, show); err != nil {
 			return fmt.Errorf("rollout watch: %w", err)
 		}
 	}
@@ -490,3 +500,39 @@ func printProbeTable(w io.Writer, rs []probe.Result) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+// rolloutStatus reads the current rollout's progress within one call's time.
+func rolloutStatus(cl *apiClient, callCtx func() (context.Context, context.CancelFunc)) (*rollout.Progress, error) {
+	ctx, cancel := callCtx()
+	defer cancel()
+	resp, err := cl.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return progressOf(resp)
+}
+
+// watch calls fn with every progress update until the rollout stops
+// (finished or paused), fn returns an error, or ctx ends.
+func watch(ctx context.Context, cl *apiClient, fn func(*rollout.Progress) error) error {
+	s, err := cl.RolloutWatch(ctx, &graygwv1.RolloutWatchRequest{})
+	if err != nil {
+		return err
+	}
+	for {
+		pp, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p, err := convert.ProgressFrom(pp)
+		if err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+}

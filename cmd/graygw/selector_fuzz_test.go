@@ -1,51 +1,52 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/graygw/graygw/controller/rollout"
+	"google.golang.org/protobuf/proto"
+
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 )
 
-// scopeArgs formats a cutover scope back into the selector flags an operator
-// would type for it.
-func scopeArgs(sc rollout.Scope) []string {
-	m := sc.Match
+// scopeArgs formats a cutover request's scope back into the selector flags an
+// operator would type for it.
+func scopeArgs(r *graygwv1.CutoverRequest) []string {
 	var args []string
-	if m.VIP != "" {
-		args = append(args, "--vip", m.VIP)
+	if r.GetVip() != "" {
+		args = append(args, "--vip", r.GetVip())
 	}
-	end := func(addr string, port *int64) string {
-		s := addr
-		if s == "" {
-			s = "*"
+	vni := func(v *uint32) {
+		if v != nil {
+			args = append(args, "--vni", strconv.FormatUint(uint64(*v), 10))
 		}
-		if port != nil {
-			s += fmt.Sprintf(":%d", *port)
-		}
-		return s
 	}
-	switch {
-	case m.Proto != "":
-		if m.VNI != nil {
-			args = append(args, "--vni", strconv.FormatInt(*m.VNI, 10))
+	end := func(addr string, port uint32) string {
+		if addr == "" {
+			addr = "*"
 		}
-		args = append(args, "--flow", m.Proto+"/"+end(m.Src, m.SPort)+"/"+end(m.Dst, m.DPort))
-	case strings.Contains(m.Src, "/"):
-		if m.VNI != nil {
-			args = append(args, "--vni", strconv.FormatInt(*m.VNI, 10))
+		if port != 0 {
+			addr += fmt.Sprintf(":%d", port)
 		}
-		args = append(args, "--prefix", m.Src)
-	case m.Src != "":
-		args = append(args, "--vm", fmt.Sprintf("%d/%s", *m.VNI, m.Src))
-	default:
-		args = append(args, "--vni", strconv.FormatInt(*m.VNI, 10))
+		return addr
 	}
-	if sc.Percent != 0 {
-		args = append(args, "--percent", strconv.FormatFloat(sc.Percent, 'g', -1, 64))
+	switch sc := r.GetScope().(type) {
+	case *graygwv1.CutoverRequest_Flow:
+		f := sc.Flow
+		vni(f.Vni)
+		args = append(args, "--flow", f.GetProto()+"/"+end(f.GetSrc(), f.GetSport())+"/"+end(f.GetDst(), f.GetDport()))
+	case *graygwv1.CutoverRequest_Prefix:
+		vni(sc.Prefix.Vni)
+		args = append(args, "--prefix", sc.Prefix.GetSrc())
+	case *graygwv1.CutoverRequest_Vm:
+		args = append(args, "--vm", fmt.Sprintf("%d/%s", sc.Vm.GetVni(), sc.Vm.GetSrc()))
+	case *graygwv1.CutoverRequest_Vni:
+		args = append(args, "--vni", strconv.FormatUint(uint64(sc.Vni.GetVni()), 10))
+	case *graygwv1.CutoverRequest_Percent:
+		args = append(args, "--vni", strconv.FormatUint(uint64(sc.Percent.GetVni()), 10),
+			"--percent", strconv.FormatFloat(sc.Percent.GetPercent(), 'g', -1, 64))
 	}
 	return args
 }
@@ -54,8 +55,8 @@ func scopeArgs(sc rollout.Scope) []string {
 // VNI/IP, --prefix CIDR, --flow PROTO/SRC[:SPORT]/DST[:DPORT], --percent P)
 // through the real command line against a fake controller. Properties: nothing
 // panics; a refused selector exits 2 (usage) with a message and never reaches
-// the controller; an accepted one reaches it with a scope that formats back to
-// flags which parse to the same scope (match and percent).
+// the controller; an accepted one reaches it with a request whose scope
+// formats back to flags which send the same request.
 func FuzzCutoverSelector(f *testing.F) {
 	f.Add(uint8(1), "5001/192.168.1.5", false, int64(0), false, 0.0)
 	f.Add(uint8(0), "", true, int64(5001), false, 0.0)
@@ -89,16 +90,14 @@ func FuzzCutoverSelector(f *testing.F) {
 			}
 			return
 		}
-		sc := fk.scope
-		again := append([]string{"cutover", "--pool", "gray", "--dry-run"}, scopeArgs(sc)...)
+		req := fk.lastReq().(*graygwv1.CutoverRequest)
+		again := append([]string{"cutover", "--pool", "gray", "--dry-run"}, scopeArgs(req)...)
 		fk2 := &fake{}
 		if code, _, stderr := cli(t, fk2, again...); code != 0 {
-			t.Fatalf("%q parsed to %+v, whose flags %q are refused: %s", args, sc, again, stderr)
+			t.Fatalf("%q sent %v, whose flags %q are refused: %s", args, req, again, stderr)
 		}
-		a, _ := json.Marshal(sc)
-		b, _ := json.Marshal(fk2.scope)
-		if string(a) != string(b) {
-			t.Fatalf("%q -> %s -> %q -> %s", args, a, again, b)
+		if req2 := fk2.lastReq(); !proto.Equal(req, req2) {
+			t.Fatalf("%q -> %v -> %q -> %v", args, req, again, req2)
 		}
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 )
 
 func (a *app) statusCmd() *cobra.Command {
@@ -19,21 +21,24 @@ func (a *app) statusCmd() *cobra.Command {
 		Example: `  graygw status
   graygw status -o json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			st, err := cl.Status(ctx)
+			var st *Status
+			err := a.call(func(ctx context.Context, cl *apiClient) error {
+				resp, err := cl.Status(ctx, &graygwv1.StatusRequest{})
+				if err != nil {
+					return err
+				}
+				st = statusOf(resp)
+				// The rollout, when the controller has one (older
+				// controllers, or none yet: nothing to show).
+				if r, err := cl.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{}); err == nil {
+					if p, err := progressOf(r); err == nil {
+						st.Rollout = rolloutSummaryOf(p)
+					}
+				}
+				return nil
+			})
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
-			}
-			// The rollout, when the controller has one (older controllers,
-			// or none yet: nothing to show).
-			if p, err := cl.RolloutStatus(ctx); err == nil && p != nil {
-				st.Rollout = &RolloutSummary{Name: p.Plan.Name, State: string(p.State), Step: p.Step, Total: p.Total, Message: p.Message}
 			}
 			return a.print(st, func(w io.Writer) {
 				fmt.Fprintf(w, "intent version %d", st.IntentVersion)
@@ -105,14 +110,12 @@ func (a *app) countersCmd() *cobra.Command {
 			default:
 				return usagef("--kind %q: want rule, vip, pool, backend, drop, foreign, mirror or mirror-backend", kind)
 			}
-			cl, err := a.client()
-			if err != nil {
+			var cs *Counters
+			err := a.call(func(ctx context.Context, cl *apiClient) error {
+				resp, err := cl.Counters(ctx, &graygwv1.CountersRequest{Gateway: gateway})
+				cs = countersOf(resp)
 				return err
-			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			cs, err := cl.Counters(ctx, gateway)
+			})
 			if err != nil {
 				return fmt.Errorf("counters: %w", err)
 			}
@@ -159,14 +162,12 @@ Exit 1 when the controller runs without BGP.`,
 		Example: `  graygw bgp
   graygw bgp -o json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := a.client()
-			if err != nil {
+			var st *BGPStatus
+			err := a.call(func(ctx context.Context, cl *apiClient) error {
+				resp, err := cl.BGPStatus(ctx, &graygwv1.BGPStatusRequest{})
+				st = bgpStatusOf(resp)
 				return err
-			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
-			st, err := cl.BGP(ctx)
+			})
 			if err != nil {
 				return fmt.Errorf("bgp: %w", err)
 			}
@@ -276,22 +277,21 @@ pools' backends; 'graygw bgp' says which).`
 			if actor == "" {
 				actor = os.Getenv("USER")
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := a.callCtx()
-			defer cancel()
 			if dry {
-				return a.drainDryRun(ctx, cl, name, gw, drain)
+				return a.drainDryRun(name, gw, drain)
 			}
-			var res *DrainResult
-			if drain {
-				res, err = cl.Drain(ctx, gw, reason, actor)
-			} else {
-				res, err = cl.Undrain(ctx, gw, actor)
-			}
+			res := &DrainResult{Gateway: gw, Drained: drain}
+			err := a.call(func(ctx context.Context, cl *apiClient) error {
+				var resp *graygwv1.DrainGatewayResponse
+				var err error
+				if drain {
+					resp, err = cl.DrainGateway(ctx, &graygwv1.DrainGatewayRequest{Gateway: gw, Reason: reason, Actor: actor})
+				} else {
+					resp, err = cl.UndrainGateway(ctx, &graygwv1.UndrainGatewayRequest{Gateway: gw, Actor: actor})
+				}
+				res.Changed, res.BGP = resp.GetChanged(), bgpStatusOf(resp.GetBgp())
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", name, gw, err)
 			}
@@ -343,8 +343,13 @@ type DrainPlan struct {
 
 // drainDryRun answers drain/undrain --dry-run from the BGP status alone: it
 // sends no change. An unknown gateway is an error (exit 1), as the change would be.
-func (a *app) drainDryRun(ctx context.Context, cl Client, action, gw string, drain bool) error {
-	st, err := cl.BGP(ctx)
+func (a *app) drainDryRun(action, gw string, drain bool) error {
+	var st *BGPStatus
+	err := a.call(func(ctx context.Context, cl *apiClient) error {
+		resp, err := cl.BGPStatus(ctx, &graygwv1.BGPStatusRequest{})
+		st = bgpStatusOf(resp)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("%s %s --dry-run: %w", action, gw, err)
 	}
