@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +16,8 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 
+	"github.com/graygw/graygw/controller/change"
+	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/leader"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/controller/store/etcdstore"
@@ -28,12 +31,23 @@ type haConfig struct {
 	// TTL is the leadership lease (default 2s, whole seconds): how long a dead
 	// leader blocks the election. A leader stops at 3/4 of it without etcd.
 	TTL Duration `yaml:"ttl"`
+	// Standby is how a follower waits: "warm" (the default) keeps standby
+	// P4Runtime streams to every gateway and the intent compiled from a watch
+	// of the store; "cold" holds nothing and starts like a restarted
+	// controller when elected (kept to measure one against the other).
+	Standby string `yaml:"standby"`
 }
+
+// warm reports whether followers stand by warm.
+func (h *haConfig) warm() bool { return h.Standby != "cold" }
 
 func (h *haConfig) validate(c *config) []string {
 	var problems []string
 	if c.Store.Etcd == nil {
 		problems = append(problems, "ha: needs store: {etcd: ...} (the replicas share the store and elect through it)")
+	}
+	if h.Standby != "" && h.Standby != "warm" && h.Standby != "cold" {
+		problems = append(problems, fmt.Sprintf("ha.standby: %q: want warm or cold", h.Standby))
 	}
 	if d := time.Duration(h.TTL); d != 0 && (d < time.Second || d%time.Second != 0) {
 		problems = append(problems, fmt.Sprintf("ha.ttl: %s: want whole seconds, at least 1s", d))
@@ -42,16 +56,14 @@ func (h *haConfig) validate(c *config) []string {
 }
 
 // campaign waits until this replica leads. It returns nil (and no error) when
-// a signal ends the wait: the process then exits without having run.
-func campaign(c *config, st store.Store, log *slog.Logger, sigs <-chan os.Signal) (*leader.Leadership, error) {
+// a signal ends the wait: the process then exits without having run. A warm
+// follower keeps eng (a standby engine) following the store meanwhile.
+func campaign(c *config, st store.Store, eng *engine.Engine, log *slog.Logger, sigs <-chan os.Signal) (*leader.Leadership, error) {
 	es, ok := st.(*etcdstore.Store)
 	if !ok {
 		return nil, errors.New("ha: needs store: {etcd: ...}")
 	}
-	id := c.HA.ID
-	if id == "" {
-		id, _ = os.Hostname()
-	}
+	id := haID(c)
 	prefix := es.Prefix() + "leader/"
 	el, err := leader.New(leader.Config{Client: es.Client(), Prefix: prefix, ID: id, Address: apiAddress(c), TTL: time.Duration(c.HA.TTL)})
 	if err != nil {
@@ -67,6 +79,13 @@ func campaign(c *config, st store.Store, log *slog.Logger, sigs <-chan os.Signal
 		return nil, err
 	}
 	defer stopStandby()
+	if c.HA.warm() {
+		fctx, stopFollow := context.WithCancel(context.Background())
+		followed := make(chan struct{})
+		go func() { defer close(followed); followStore(fctx, es, eng, log) }()
+		// Stopped before the leader's Start: no standby Commit after it.
+		defer func() { stopFollow(); <-followed }()
+	}
 	if cur, ok, err := leader.Current(context.Background(), es.Client(), prefix); err == nil && ok {
 		log.Info("ha: standing by: another replica leads", "leader", cur.Leader, "term", cur.Number, "id", id)
 	}
@@ -97,6 +116,46 @@ func campaign(c *config, st store.Store, log *slog.Logger, sigs <-chan os.Signal
 			_ = r.l.Resign(rctx)
 		}
 		return nil, nil
+	}
+}
+
+// haID is this replica's name: ha.id, or the host name.
+func haID(c *config) string {
+	if c.HA.ID != "" {
+		return c.HA.ID
+	}
+	id, _ := os.Hostname()
+	return id
+}
+
+// standbyElectionID is a follower's P4Runtime election id (low bits; high 0,
+// below every leader's): distinct per replica, since a gateway refuses a
+// second session with an id already in use.
+func standbyElectionID(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	if v := h.Sum64(); v != 0 {
+		return v
+	}
+	return 1
+}
+
+// followStore keeps a standby engine holding the stored intent, compiled against
+// the leader's saved pool tables, from a watch of the store, until ctx ends.
+// The engine opens its standby sessions to the intent's gateways as it goes.
+func followStore(ctx context.Context, es *etcdstore.Store, eng *engine.Engine, log *slog.Logger) {
+	mgr, err := change.New(change.Config{Store: es, Engine: eng, Logger: log})
+	if err != nil {
+		log.Error("ha: standby: not following the store", "err", err)
+		return
+	}
+	for ch := range es.Watch(ctx, engine.StoreNamespace) {
+		if err := eng.ReloadSaved(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("ha: standby: saved pool tables not read", "err", err)
+		}
+		if err := mgr.Start(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("ha: standby: the stored intent is not compiled", "err", err, "revision", ch.Revision)
+		}
 	}
 }
 

@@ -348,13 +348,28 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	}
 	log.Info("store open", "store", c.Store.String())
 	defer st.Close()
+	met := metrics.New()
+	ecfg := engine.Config{P4Info: info, ElectionID: c.ElectionID, Role: c.Role, TLS: ptls,
+		Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout), Store: st, Logger: log, Observer: met,
+		DeviceConfig: func(gw string) []byte { return devcfgs[gw] },
+		MaxGrayMasks: func(gw string) int { return maxGrayMasks(devcfgs, gw) },
+		P4InfoFor:    func(gw string) *p4info.Info { return infos[gw] }}
+	if c.HA != nil {
+		// A follower's engine stands by (warm: sessions below the leader's
+		// id, nothing written) until elected.
+		ecfg.Standby, ecfg.ElectionID = true, standbyElectionID(haID(c))
+	}
+	eng, err := engine.New(ecfg)
+	if err != nil {
+		return err
+	}
 	// With ha:, only the elected leader goes on; its P4Runtime election id's
 	// high bits are its term, so the gateways fence a deposed leader.
 	var lead *leader.Leadership
-	var electionHigh uint64
 	leadLost := make(chan struct{})
 	if c.HA != nil {
-		if lead, err = campaign(c, st, log, sigs); err != nil || lead == nil {
+		if lead, err = campaign(c, st, eng, log, sigs); err != nil || lead == nil {
+			eng.Close(context.Background())
 			return err
 		}
 		defer func() {
@@ -362,22 +377,14 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 			defer rcancel()
 			_ = lead.Resign(rctx) // the next replica is elected at once
 		}()
-		electionHigh = lead.ElectionID()
+		eng.Lead(lead.ElectionID(), c.ElectionID)
 		go func() { <-lead.Done(); close(leadLost) }()
 	}
 	if err := guardSeed(c, st, ptls, log); err != nil {
+		eng.Close(context.Background())
 		return err
 	}
 
-	met := metrics.New()
-	eng, err := engine.New(engine.Config{P4Info: info, ElectionID: c.ElectionID, ElectionIDHigh: electionHigh, Role: c.Role, TLS: ptls,
-		Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout), Store: st, Logger: log, Observer: met,
-		DeviceConfig: func(gw string) []byte { return devcfgs[gw] },
-		MaxGrayMasks: func(gw string) int { return maxGrayMasks(devcfgs, gw) },
-		P4InfoFor:    func(gw string) *p4info.Info { return infos[gw] }})
-	if err != nil {
-		return err
-	}
 	engineClosed := false
 	defer func() {
 		if !engineClosed {

@@ -31,6 +31,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -117,6 +118,13 @@ type Config struct {
 	// one on every gateway and a deposed one's writes are refused there. The
 	// sessions then never raise their id to take over.
 	ElectionIDHigh uint64
+	// Standby starts the engine as an HA follower's warm standby (docs/ha.md):
+	// it opens the sessions of every gateway Commit names, arbitrating with
+	// ElectionID (ElectionIDHigh 0: below every leader's id) without ever
+	// taking over, and compiles every Commit against the pool tables saved in
+	// the store (ReloadSaved), but writes nothing, to the gateways or to the
+	// store, until Lead.
+	Standby bool
 	// Role is the P4Runtime role ("" for the default role).
 	Role string
 	// TLS secures the P4Runtime sessions; nil means plaintext.
@@ -154,6 +162,8 @@ type Engine struct {
 
 	hard       context.Context // cancelled when Close gives up waiting
 	cancelHard context.CancelFunc
+
+	standby atomic.Bool // Config.Standby until Lead
 
 	mu       sync.Mutex
 	in       *intent.Intent
@@ -315,14 +325,57 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	e.hard, e.cancelHard = context.WithCancel(context.Background())
+	e.standby.Store(cfg.Standby)
 	if cfg.Store != nil {
-		saved, err := loadPools(cfg.Store)
+		saved, err := loadPools(context.Background(), cfg.Store)
 		if err != nil {
 			e.log.Warn("saved pool tables not usable; pools are recovered from the gateways or built afresh", "err", err)
 		}
 		e.saved = saved
 	}
 	return e, nil
+}
+
+// Standby reports whether the engine is a warm standby (Config.Standby,
+// until Lead).
+func (e *Engine) Standby() bool { return e.standby.Load() }
+
+// ReloadSaved reads the pool tables saved in the store again: a standby
+// compiles against them, so that it holds the leader's tables when elected.
+func (e *Engine) ReloadSaved(ctx context.Context) error {
+	if e.cfg.Store == nil {
+		return nil
+	}
+	saved, err := loadPools(ctx, e.cfg.Store)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.saved = saved
+	e.mu.Unlock()
+	return nil
+}
+
+// Lead ends the standby: every open session arbitrates again with the
+// election id {high, low} (an elected leader's: its term in high), on the
+// stream it already has, and every gateway gets a full pass as soon as the
+// target makes it primary (read back, pool tables recovered from the first
+// gateway, diff, write). Gateways added later use the same id. Without
+// Config.Standby it only changes the id.
+func (e *Engine) Lead(high, low uint64) {
+	e.mu.Lock()
+	e.cfg.ElectionIDHigh, e.cfg.ElectionID = high, low
+	e.seeded = false // recover from the first read-back, as a new engine does
+	e.standby.Store(false)
+	gws := e.gatewaysLocked()
+	e.notifyLocked()
+	e.mu.Unlock()
+	for _, g := range gws {
+		g.client.SetElectionID(high, low)
+		g.kickNow()
+	}
+	e.log.Info("leading: election id raised on the open sessions", "election_id_high", high, "election_id_low", low,
+		"gateways", len(gws))
 }
 
 // Codec returns the engine's entry codec.
@@ -385,9 +438,10 @@ func (e *Engine) prepare(in *intent.Intent, prev *compile.Result) (*Prepared, er
 }
 
 // prevLocked is what a new compilation starts from: the desired tables, or
-// before any intent the tables saved in the store.
+// before any intent the tables saved in the store. A standby starts from the
+// saved tables every time: they are the leader's (ReloadSaved).
 func (e *Engine) prevLocked() *compile.Result {
-	if e.desired != nil {
+	if e.desired != nil && !e.standby.Load() {
 		return e.desired
 	}
 	return e.saved
@@ -523,6 +577,10 @@ func (e *Engine) Commit(p *Prepared, version uint64) error {
 	e.stopGateways(stop)
 	for _, g := range gws {
 		g.intentChanged()
+	}
+	if e.standby.Load() {
+		e.log.Info("standby: intent compiled, nothing written until elected", "version", version, "gateways", len(gws))
+		return nil
 	}
 	e.savePools(p.result)
 	e.log.Info("intent in force", "version", version, "gateways", len(gws))
@@ -757,7 +815,7 @@ type savedPool struct {
 }
 
 func (e *Engine) savePools(res *compile.Result) {
-	if e.cfg.Store == nil || res == nil {
+	if e.cfg.Store == nil || res == nil || e.standby.Load() {
 		return
 	}
 	// Most changes (rules) leave every pool as it was: the same tables are
@@ -801,8 +859,8 @@ type savedSig struct {
 	table *maglev.Table
 }
 
-func loadPools(s store.Store) (*compile.Result, error) {
-	raw, err := s.Get(context.Background(), StoreNamespace, StorePoolsKey)
+func loadPools(ctx context.Context, s store.Store) (*compile.Result, error) {
+	raw, err := s.Get(ctx, StoreNamespace, StorePoolsKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}

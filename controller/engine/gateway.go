@@ -33,6 +33,9 @@ type GatewayStatus struct {
 	// primary for the device (false while another controller with a higher
 	// election id is connected: standby).
 	Connected, Primary bool
+	// Standby: the session is an HA follower's warm standby (engine
+	// Config.Standby): it arbitrates below the leader and never writes.
+	Standby bool
 	// RivalPrimary is the election id ("high:low") of another controller that
 	// is primary for the device, "" when none; Displaced counts the times one
 	// became primary. A rival nobody started is a rogue client (docs/security.md).
@@ -140,7 +143,8 @@ func (g *gateway) learnCapacity(ctx context.Context, pushed *p4configv1.P4Info) 
 func newGateway(e *Engine, name, addr string, device uint64) (*gateway, error) {
 	log := e.log.With("gateway", name)
 	c, err := p4rt.Dial(addr, p4rt.Options{DeviceID: device, ElectionID: e.cfg.ElectionID, ElectionIDHigh: e.cfg.ElectionIDHigh, Role: e.cfg.Role,
-		TLS: e.cfg.TLS, MinBackoff: e.cfg.MinBackoff, MaxBackoff: e.cfg.MaxBackoff, Logger: log})
+		Standby: e.standby.Load(),
+		TLS:     e.cfg.TLS, MinBackoff: e.cfg.MinBackoff, MaxBackoff: e.cfg.MaxBackoff, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +176,7 @@ func (g *gateway) status() GatewayStatus {
 	g.mu.Lock()
 	st := g.st
 	g.mu.Unlock()
-	st.Connected, st.Primary = g.client.Connected(), g.client.IsPrimary()
+	st.Connected, st.Primary, st.Standby = g.client.Connected(), g.client.IsPrimary(), g.client.Standby()
 	if id, n := g.client.Rival(); id != nil {
 		st.RivalPrimary, st.Displaced = fmt.Sprintf("%d:%d", id.GetHigh(), id.GetLow()), n
 	} else {
@@ -194,7 +198,9 @@ func (g *gateway) run() {
 	retry := time.Duration(0)
 	for {
 		changes := g.client.Changes() // before the check, so no change is missed
-		if due && g.client.IsPrimary() {
+		// A standby never writes, even should the target make it primary
+		// (a target that promotes the highest backup when the primary goes).
+		if due && g.client.IsPrimary() && !g.e.standby.Load() {
 			due = false
 			wasFull, err := g.reconcile(full, changes)
 			full = false

@@ -35,6 +35,10 @@ type Options struct {
 	// elected leader may be primary.
 	ElectionIDHigh uint64
 	Role           string // "" for the default role
+	// Standby makes the session a backup that never takes over a vacancy
+	// (an HA follower's warm stream, docs/ha.md): it stays connected and
+	// arbitrated below the leader until SetElectionID raises its id.
+	Standby bool
 	// TLS, when set, secures the connection; nil means plaintext (loopback labs).
 	TLS credentials.TransportCredentials
 	// Backoff bounds for reconnecting the stream (defaults 100ms and 5s).
@@ -57,6 +61,8 @@ type Client struct {
 	primary bool
 	changed chan struct{} // closed and replaced whenever primary or up changes
 	up      bool
+	standby bool          // Options.Standby until SetElectionID
+	rearb   chan struct{} // SetElectionID: arbitrate again on the open stream
 	// rival is the election id of another controller that is primary (from
 	// the last arbitration update), nil when there is none; displaced counts
 	// the times another controller became primary. exhausted: the target's
@@ -93,7 +99,8 @@ func Dial(addr string, opts Options) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{addr: addr, opts: opts, conn: conn, rt: p4v1.NewP4RuntimeClient(conn),
 		log:     opts.Logger.With("target", addr, "device_id", opts.DeviceID),
-		changed: make(chan struct{}), cancel: cancel, done: make(chan struct{}), eidLow: opts.ElectionID, eidHigh: opts.ElectionIDHigh}
+		changed: make(chan struct{}), cancel: cancel, done: make(chan struct{}), eidLow: opts.ElectionID, eidHigh: opts.ElectionIDHigh,
+		standby: opts.Standby, rearb: make(chan struct{}, 1)}
 	go c.streamLoop(ctx)
 	return c, nil
 }
@@ -189,6 +196,37 @@ func (c *Client) raiseElectionID(highest *p4v1.Uint128) bool {
 	return true
 }
 
+// SetElectionID changes the session's election id and arbitrates again on
+// the open stream (without reconnecting), as an HA follower does when it is
+// elected: with the new leader's id the target makes it primary at once. It
+// also ends Options.Standby; a non-zero high keeps the session from raising
+// its id to take over a vacancy, as Options.ElectionIDHigh does.
+func (c *Client) SetElectionID(high, low uint64) {
+	c.mu.Lock()
+	c.eidHigh, c.eidLow, c.standby = high, low, false
+	c.mu.Unlock()
+	select {
+	case c.rearb <- struct{}{}:
+	default:
+	}
+}
+
+// Standby reports whether the session is a warm standby (Options.Standby,
+// until SetElectionID).
+func (c *Client) Standby() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.standby
+}
+
+// mayTakeOver reports whether the session raises its id past a departed
+// primary's: not for an HA session (high bits set) nor a standby.
+func (c *Client) mayTakeOver() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.eidHigh == 0 && !c.standby
+}
+
 // Rival returns the election id of another controller that is primary for the
 // target (the last arbitration update said so), and how many times another
 // controller has become primary since Dial. A rival the operator did not start
@@ -222,7 +260,15 @@ func (c *Client) noteArbitration(code codes.Code, id *p4v1.Uint128) {
 	} else {
 		c.rival = nil
 	}
+	standby := c.standby
 	c.mu.Unlock()
+	if code == codes.AlreadyExists && standby {
+		if prev == nil {
+			c.log.Info("standing by: the leader is primary for this gateway", "leader_election_id_high", id.GetHigh(),
+				"leader_election_id_low", id.GetLow())
+		}
+		return
+	}
 	if code == codes.AlreadyExists && (prev == nil || was) {
 		c.log.Error("another controller is primary for this gateway: writes from this controller are refused until it goes; "+
 			"if no other controller replica should be running, it is a rogue client (docs/security.md)",
@@ -269,13 +315,33 @@ func (c *Client) runStream(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var sendMu sync.Mutex // Send is not safe for concurrent use
 	arbitrate := func() error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
 		return stream.Send(&p4v1.StreamMessageRequest{Update: &p4v1.StreamMessageRequest_Arbitration{
 			Arbitration: &p4v1.MasterArbitrationUpdate{DeviceId: c.opts.DeviceID, ElectionId: c.electionID(), Role: c.role()}}})
+	}
+	select {
+	case <-c.rearb: // this first arbitration already carries the id set
+	default:
 	}
 	if err := arbitrate(); err != nil {
 		return err
 	}
+	go func() {
+		for {
+			select {
+			case <-c.rearb:
+				if err := arbitrate(); err != nil {
+					cancel() // Recv then ends the stream, and it reconnects
+					return
+				}
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
 	reclaimed := false
 	for {
 		msg, err := stream.Recv()
@@ -290,7 +356,7 @@ func (c *Client) runStream(ctx context.Context) error {
 		// NOT_FOUND: the primary went away and the target elected nobody. Take
 		// over (once per vacancy) with an id above the highest the target saw.
 		c.noteArbitration(code, arb.GetElectionId())
-		if code == codes.NotFound && !reclaimed && c.opts.ElectionIDHigh == 0 {
+		if code == codes.NotFound && !reclaimed && c.mayTakeOver() {
 			reclaimed = true
 			if !c.raiseElectionID(arb.GetElectionId()) {
 				c.log.Error("cannot take over: the gateway's highest election id is 2^128-1 (set by a rogue client?); " +

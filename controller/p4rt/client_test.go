@@ -256,3 +256,51 @@ func TestPipelineReturnsTheP4InfoTheTargetRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmStandbyTakesOverOnlyWhenRaised: an HA follower's standby session
+// stays a connected backup, does not take over when the leader goes (no id
+// raised on a vacancy), and becomes primary on the stream it has when its
+// election id is set to the new leader's (a reconnect would wait out the 5 s
+// backoff).
+func TestWarmStandbyTakesOverOnlyWhenRaised(t *testing.T) {
+	a := startAgent(t, "127.0.0.1:0")
+	lead, err := p4rt.Dial(a.addr, p4rt.Options{DeviceID: 1, ElectionIDHigh: 5, ElectionID: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lead.WaitPrimary(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	in := info(t)
+	if _, err := lead.EnsurePipeline(ctx(t), in.P4Info(), nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := p4rt.Dial(a.addr, p4rt.Options{DeviceID: 1, ElectionID: 99, Standby: true, MinBackoff: 5 * time.Second, MaxBackoff: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	for deadline := time.Now().Add(2 * time.Second); !sb.Connected() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !sb.Connected() || sb.IsPrimary() || !sb.Standby() {
+		t.Fatalf("standby: connected=%v primary=%v standby=%v, want a connected standby backup", sb.Connected(), sb.IsPrimary(), sb.Standby())
+	}
+	lead.Close()
+	time.Sleep(300 * time.Millisecond)
+	if sb.IsPrimary() {
+		t.Fatal("the standby took over a vacancy on its own")
+	}
+	sb.SetElectionID(6, 7)
+	wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := sb.WaitPrimary(wctx); err != nil {
+		t.Fatalf("raised standby: %v", err)
+	}
+	if sb.Standby() {
+		t.Fatal("still standby after SetElectionID")
+	}
+	if err := sb.Write(ctx(t), []*p4v1.Update{tenantInsert(t, in, 1, 1)}, 0); err != nil {
+		t.Fatalf("write as the new leader: %v", err)
+	}
+}

@@ -621,3 +621,79 @@ func (s *Store) Import(ctx context.Context, versions []store.Version, events []s
 // Client is the store's etcd client (the leader election uses the same
 // cluster).
 func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Change is one change Watch saw: the etcd revision it was written at.
+type Change struct {
+	Revision int64
+	// At is when the watch delivered it.
+	At time.Time
+}
+
+// Watch follows the store: it sends a Change after every commit (the current
+// version moved) and every write or delete of a record in one of namespaces,
+// until ctx ends (then it closes the channel). Changes are coalesced: a reader
+// that falls behind gets the latest revision, once, and reads the store again
+// (an HA follower keeps the intent and the pool tables in memory so). The
+// first Change is sent at once, with the revision the watch starts after; a
+// watch broken by a compaction or a lost member starts again from the latest
+// revision, with a Change.
+func (s *Store) Watch(ctx context.Context, namespaces ...string) <-chan Change {
+	out := make(chan Change, 1)
+	send := func(rev int64) {
+		c := Change{Revision: rev, At: time.Now()}
+		for {
+			select {
+			case out <- c:
+				return
+			default:
+			}
+			select {
+			case <-out: // replaced by the newer change
+			default:
+			}
+		}
+	}
+	wanted := func(key string) bool {
+		if key == s.currentKey() {
+			return true
+		}
+		for _, ns := range namespaces {
+			if strings.HasPrefix(key, s.nsPrefix(ns)) {
+				return true
+			}
+		}
+		return false
+	}
+	go func() {
+		defer close(out)
+		for ctx.Err() == nil {
+			rctx, cancel := s.op(ctx)
+			resp, err := s.cli.Get(rctx, s.currentKey())
+			cancel()
+			if err != nil {
+				select {
+				case <-time.After(s.timeout / 4):
+					continue
+				case <-ctx.Done():
+					return
+				}
+			}
+			rev := resp.Header.Revision
+			send(rev)
+			wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			for wr := range s.cli.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+				if wr.Err() != nil {
+					break
+				}
+				for _, ev := range wr.Events {
+					if wanted(string(ev.Kv.Key)) {
+						send(wr.Header.Revision)
+						break
+					}
+				}
+			}
+			wcancel()
+		}
+	}()
+	return out
+}
