@@ -213,3 +213,64 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("current: %v %v", cur, err)
 	}
 }
+
+// TestWatchFollowsCommitsAndRecords: another client's commit and a record of a
+// watched namespace reach the watch (an HA follower's view of the leader's
+// writes); a record of another namespace does not; the channel closes with
+// its context.
+func TestWatchFollowsCommitsAndRecords(t *testing.T) {
+	c := etcdlab.Start(t, 1, false)
+	leader := fresh(t, c, nil)
+	defer leader.Close()
+	follower := fresh(t, c, func(cfg *etcdstore.Config) { cfg.Prefix = leader.Prefix() })
+	defer follower.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := follower.Watch(ctx, "engine")
+	next := func(what string) etcdstore.Change {
+		t.Helper()
+		select {
+		case ch, ok := <-w:
+			if !ok {
+				t.Fatalf("%s: watch closed", what)
+			}
+			return ch
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no change seen", what)
+		}
+		return etcdstore.Change{}
+	}
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case ch := <-w:
+			t.Fatalf("%s: change %+v seen", what, ch)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	start := next("start")
+	bg := context.Background()
+	if _, _, err := leader.Commit(bg, store.Change{Intent: []byte("v1"), Actor: "t", Operation: "apply"}); err != nil {
+		t.Fatal(err)
+	}
+	ch := next("commit")
+	if ch.Revision <= start.Revision {
+		t.Fatalf("commit seen at revision %d, the watch started after %d", ch.Revision, start.Revision)
+	}
+	if cur, err := follower.Current(bg); err != nil || string(cur.Intent) != "v1" {
+		t.Fatalf("follower's current after the change: %v %v", cur, err)
+	}
+	if err := leader.Put(bg, "rollout", "state", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	quiet("a record of an unwatched namespace")
+	if err := leader.Put(bg, "engine", "pools", []byte("[]")); err != nil {
+		t.Fatal(err)
+	}
+	if ch2 := next("a record of engine"); ch2.Revision <= ch.Revision {
+		t.Fatalf("record seen at revision %d, not after %d", ch2.Revision, ch.Revision)
+	}
+	cancel()
+	for range w {
+	}
+}
