@@ -25,22 +25,13 @@ import (
 func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	rl := newRolloutLab(t)
 	cl := etcdlab.Start(t, 3, false)
-	flag := func(name string) string {
-		for i, a := range rl.args {
-			if a == name {
-				return rl.args[i+1]
-			}
-		}
-		t.Fatalf("rollout lab args %v lack %s", rl.args, name)
-		return ""
-	}
-	probeCfg, err := os.ReadFile(flag("--config"))
+	probeCfg, err := os.ReadFile(rl.flag(t, "--config"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/ro/", string(probeCfg), flag("--intent"))
-	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/ro/", string(probeCfg), flag("--intent"))
+	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/ro/", string(probeCfg), rl.flag(t, "--intent"))
+	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/ro/", string(probeCfg), rl.flag(t, "--intent"))
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
 	ca := api(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")

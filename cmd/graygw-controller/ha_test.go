@@ -249,11 +249,11 @@ func largeIntent(addr string, pools int) string {
 	return b.String()
 }
 
-// midWrite is a Memory dataplane whose bucket writes, once armed, let after
-// more through and hold the next until opened: a leader killed in the middle
-// of writing a change.
+// midWrite is a dataplane whose bucket writes, once armed, let after more
+// through and hold the next until opened: a leader killed in the middle of
+// writing a change.
 type midWrite struct {
-	*dataplane.Memory
+	dataplane.Dataplane
 	mu      sync.Mutex
 	armed   bool
 	n, cap  int
@@ -264,12 +264,12 @@ type midWrite struct {
 
 func (m *midWrite) SetBuckets(pool, first uint16, backends []uint16) error {
 	m.hold()
-	return m.Memory.SetBuckets(pool, first, backends)
+	return m.Dataplane.SetBuckets(pool, first, backends)
 }
 
 func (m *midWrite) SetBucket(pool, bucket, backend uint16) error {
 	m.hold()
-	return m.Memory.SetBucket(pool, bucket, backend)
+	return m.Dataplane.SetBucket(pool, bucket, backend)
 }
 
 func (m *midWrite) arm(after int) {
@@ -306,7 +306,7 @@ func TestHAFailoverDuringALargeApply(t *testing.T) {
 		t.Skip("-short: writes some 160k entries")
 	}
 	cl := etcdlab.Start(t, 3, false)
-	g := &midWrite{Memory: dataplane.NewMemory(dataplane.Limits{}), reached: make(chan struct{}), release: make(chan struct{})}
+	g := &midWrite{Dataplane: dataplane.NewMemory(dataplane.Limits{}), reached: make(chan struct{}), release: make(chan struct{})}
 	defer g.open()
 	addr := startAgent(t, g)
 	dir := t.TempDir()

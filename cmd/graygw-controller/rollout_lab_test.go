@@ -73,6 +73,18 @@ func newRolloutLabAgent(t *testing.T, prefix string, vpcs []topo.VPC, extra stri
 		"--listen-unix", filepath.Join(dir, "c.sock")}}
 }
 
+// flag is the value of the controller argument name (--intent, --config).
+func (rl *rolloutLab) flag(t *testing.T, name string) string {
+	t.Helper()
+	for i, a := range rl.args {
+		if a == name {
+			return rl.args[i+1]
+		}
+	}
+	t.Fatalf("rollout lab args %v lack %s", rl.args, name)
+	return ""
+}
+
 // plan is a rollout over the lab's VPCs: per VPC its first VM, then the VNI.
 func (rl *rolloutLab) plan(name, settle string) string {
 	var b strings.Builder
