@@ -26,8 +26,14 @@ const (
 	MirrorIDs = 1024
 	// MirrorDSCP marks a copy: its outer IPv4 DSCP (Lower-Effort, RFC 8622).
 	MirrorDSCP = 1
-	// MirrorSessionID is the v1model clone session that makes the copies.
+	// MirrorSessionID is the clone session (v1model) or mirror session
+	// (Tofino) that makes the copies.
 	MirrorSessionID = 1
+	// MirrorPortTofino and MirrorPortTofino2 are the mirror session's port on
+	// Tofino: pipe 0's recirculation port, through which the copy comes back
+	// to ingress (p4src/tna/include/mirror.p4 RECIRC_PORT).
+	MirrorPortTofino  = 68
+	MirrorPortTofino2 = 6
 	// SampleAll is set_pool_mirror's sample for a copy of every frame.
 	SampleAll = 0xffff
 )

@@ -9,9 +9,8 @@ import (
 )
 
 // mirrorOnly are the entities of the mirror (docs/pipeline.md §10), which a
-// gateway's P4Info may lack: the TNA build has no mirror yet, and the engine
-// writes no set_pool_mirror entry, so such a gateway takes every entry the
-// engine writes today.
+// gateway's P4Info may lack: a build older than the mirror (the v1model and
+// TNA builds both have it now) takes every entry but set_pool_mirror ones.
 var mirrorOnly = map[string]bool{
 	pipeline.ActionSetPoolMirror: true, pipeline.CounterMirror: true, pipeline.CounterMirrorBackend: true,
 }

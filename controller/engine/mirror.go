@@ -12,19 +12,30 @@ import (
 	"github.com/graygw/graygw/pipeline"
 )
 
-// MirrorSession is the clone session the v1model program's mirror clones to
-// (docs/pipeline.md §10): one replica, whose port is never used (the copy is
-// recirculated before it leaves). The XDP agent keeps it without needing it.
-func MirrorSession() *p4v1.Entity {
+// MirrorSession is the clone session the mirror copies through
+// (docs/pipeline.md §10) on a target of P4 architecture arch (the P4Info's
+// pkg_info.arch): one replica, whose port is pipe 0's recirculation port on
+// Tofino ("tna": 68, "t2na": 6), where the copy goes back to ingress, and 0
+// elsewhere, where it is never used (BMv2 recirculates the copy in egress;
+// the XDP agent keeps the session without needing it).
+func MirrorSession(arch string) *p4v1.Entity {
+	var port uint32
+	switch arch {
+	case "tna":
+		port = pipeline.MirrorPortTofino
+	case "t2na":
+		port = pipeline.MirrorPortTofino2
+	}
 	return &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{
 		Type: &p4v1.PacketReplicationEngineEntry_CloneSessionEntry{CloneSessionEntry: &p4v1.CloneSessionEntry{
 			SessionId: pipeline.MirrorSessionID,
-			Replicas:  []*p4v1.Replica{{PortKind: &p4v1.Replica_EgressPort{EgressPort: 0}, Instance: 1}},
+			Replicas:  []*p4v1.Replica{{PortKind: &p4v1.Replica_EgressPort{EgressPort: port}, Instance: 1}},
 		}}}}}
 }
 
-// ensureMirrorSession makes sure a gateway whose P4Info has the mirror (a TNA
-// build without it needs none) holds MirrorSession, once per pipeline cookie:
+// ensureMirrorSession makes sure a gateway whose P4Info has the mirror (a
+// build older than the mirror needs none) holds its MirrorSession, once per
+// pipeline cookie:
 // it reads the target's clone sessions first and writes only when the session
 // is missing or differs, so a controller restart writes nothing. A target that
 // refuses it (an agent older than clone sessions) is logged, not an error: its
@@ -39,7 +50,7 @@ func (g *gateway) ensureMirrorSession(ctx context.Context, info *p4info.Info, co
 	if done {
 		return
 	}
-	want := MirrorSession()
+	want := MirrorSession(info.P4Info().GetPkgInfo().GetArch())
 	typ, same := p4v1.Update_INSERT, false
 	have, err := g.client.Read(ctx, &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{
 		PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{Type: &p4v1.PacketReplicationEngineEntry_CloneSessionEntry{

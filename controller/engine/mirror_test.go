@@ -24,8 +24,8 @@ func TestMirrorSessionWrittenWithThePipeline(t *testing.T) {
 	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
 	waitVersion(t, e, 1)
 	got := a.sessions(t)
-	if len(got) != 1 || !proto.Equal(got[0], engine.MirrorSession()) {
-		t.Fatalf("clone sessions %v, want %v", got, engine.MirrorSession())
+	if len(got) != 1 || !proto.Equal(got[0], engine.MirrorSession("v1model")) {
+		t.Fatalf("clone sessions %v, want %v", got, engine.MirrorSession("v1model"))
 	}
 	if st := pass(t, e); st.LastResult != engine.ResultOK || len(a.sessions(t)) != 1 {
 		t.Fatalf("after another pass: %+v, %d sessions", st, len(a.sessions(t)))

@@ -162,11 +162,34 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	t.Cleanup(func() { e.Close(context.Background()) })
 
 	addrs := []string{xdp.addr, tofAgent.addr}
-	doc := intentYAML(addrs, threeBackends())
+	// With a mirror: the TNA build has set_pool_mirror (docs/p4-targets.md,
+	// "Mirror"), so gw2 takes the rule and gets the mirror session on its
+	// recirculation port.
+	doc := intentYAML(addrs, threeBackends()) + "  - name: shadow\n    match: {vip: vpc, vni: 5002}\n    pool: base\n    mirror: {pool: gray, rate: 4}\n"
 	p := apply(t, e, load(t, doc), 1)
 	waitVersion(t, e, 1)
 	sameEntries(t, xdp.entries(t), desired(t, p.Result(), "gw1"))
 	sameEntries(t, tofAgent.entries(t), desired(t, p.Result(), "gw2"))
+	mirrored := 0
+	for _, u := range desired(t, p.Result(), "gw2") {
+		if a, _ := projectInfo(t).Action(pipeline.ActionSetPoolMirror); u.GetAction().GetAction().GetActionId() == a.ID {
+			mirrored++
+		}
+	}
+	if mirrored != 1 {
+		t.Fatalf("gw2 holds %d set_pool_mirror entries, want 1", mirrored)
+	}
+	for _, c := range []struct {
+		a    *agent
+		arch string
+		port uint32
+	}{{xdp, "v1model", 0}, {tofAgent, "tna", pipeline.MirrorPortTofino}} {
+		got := c.a.sessions(t)
+		if len(got) != 1 || !proto.Equal(got[0], engine.MirrorSession(c.arch)) ||
+			got[0].GetPacketReplicationEngineEntry().GetCloneSessionEntry().GetReplicas()[0].GetEgressPort() != c.port {
+			t.Fatalf("%s clone sessions %v, want one to port %d", c.arch, got, c.port)
+		}
+	}
 	if d := p4info.Diff(projectInfo(t).P4Info(), pushedP4Info(t, xdp)); d != nil {
 		t.Fatalf("gw1 runs another P4Info than the project's: %v", d)
 	}
@@ -191,7 +214,7 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	sameEntries(t, xdp.entries(t), desired(t, p2.Result(), "gw1"))
 	st := gatewayStatus(t, e, "gw2", failed)
 	want := fmt.Sprintf("gray_rules: intent version 2 needs %d entries, gateway gw2 holds %d (its P4Info size); remove rules or use a larger build",
-		extra+1, grayRules.Size)
+		extra+2, grayRules.Size) // and vm-10.0.0.5, shadow
 	if !strings.Contains(st.LastError, want) {
 		t.Fatalf("gw2 error\n got %q\nwant %q", st.LastError, want)
 	}

@@ -147,6 +147,17 @@ struct graygw_metadata_t {
     @field_list(1) pool_id_t   mirror_pool;
     @field_list(1) mirror_id_t mirror_id;
     @field_list(1) tenant_id_t mirror_tenant;
+    // TNA only (docs/p4-targets.md, "Mirror"): the sampling test's operand
+    // (split hash |-| sample: 0 when the VM is sampled), the received outer
+    // destination and TTL the copy carries in its mirror header, the mirror
+    // session and the header's first byte, and whether this pass is a copy back from the recirculation
+    // port (parser: then pool_id is the mirror pool).
+    bit<16>               mirror_over;
+    ipv4_addr_t           rx_dst;
+    bit<8>                rx_ttl;
+    bit<10>               mirror_session;
+    bit<8>                mirror_kind;
+    bool                  is_copy;
 
     // TNA only (v1model does this in its checksum control and in ingress):
     // the parser's L4 checksum residual (~HC - old dst, ones' complement) and

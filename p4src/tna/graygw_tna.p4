@@ -19,6 +19,7 @@
 #include "../shared/size.p4"
 #include "../shared/header.p4"
 #include "../shared/flow.p4"
+#include "include/mirror.p4"
 #include "include/parser.p4"
 #include "include/control/ingress.p4"
 #include "include/control/egress.p4"

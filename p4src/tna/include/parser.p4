@@ -36,7 +36,28 @@ parser GrayIngressParser(packet_in packet,
         meta.upd_udp_csum = false;
         meta.flow.vni = 0;
         meta.hash_key.vni = 0;
-        transition parse_ethernet;
+        meta.mirror_active = false;
+        meta.is_copy = false;
+        // A mirror copy comes back only through the recirculation port
+        // (mirror.p4): a frame from the wire is never taken for one.
+        transition select(ig_intr_md.ingress_port) {
+            RECIRC_PORT &&& PIPE_LOCAL_PORT_MASK: parse_copy;
+            default: parse_ethernet;
+        }
+    }
+
+    // A mirror copy's third pass (mirror.p4): the frame as received, marked,
+    // with the mirror pool in the low 16 bits of the destination MAC. It
+    // counts as a VIP hit with that pool: ingress skips vip and gray_rules.
+    state parse_copy {
+        packet.extract(hdr.ethernet);
+        meta.is_copy = true;
+        meta.vip_hit = true;
+        meta.pool_id = hdr.ethernet.dst_addr[15:0];
+        transition select(hdr.ethernet.ether_type) {
+            ETHERTYPE_IPV4: parse_ipv4;
+            default: not_ipv4;
+        }
     }
 
     state parse_ethernet {
@@ -54,6 +75,9 @@ parser GrayIngressParser(packet_in packet,
         l4_csum.subtract({hdr.ipv4.dst_addr});
         // Recomputed from scratch for every packet that leaves.
         meta.upd_ipv4_csum = true;
+        // What a mirror copy needs once to_backend has changed them.
+        meta.rx_dst = hdr.ipv4.dst_addr;
+        meta.rx_ttl = hdr.ipv4.ttl;
         // From here on the outer destination is known: ingress applies vip
         // before acting on any reason below. Checks in the contract's order.
         transition select(hdr.ipv4.version, hdr.ipv4.ihl) {
@@ -187,8 +211,17 @@ control GrayIngressDeparser(packet_out packet,
     Checksum() ipv4_csum;
     Checksum() tcp_csum;
     Checksum() udp_csum;
+    // Mirror(): the typed constructor is "Inconsistent mirror selectors" in
+    // bf-p4c 9.13 (Intel's own tna_mirror uses this form).
+    Mirror() mirror;
 
     apply {
+        // §10: the frame as emitted below, behind what egress needs to
+        // rebuild the received one (mirror.p4).
+        if (ig_dprsr_md.mirror_type == MIRROR_TYPE_COPY) {
+            mirror.emit<mirror_h>((MirrorId_t)meta.mirror_session, {
+                meta.mirror_kind, meta.mirror_pool, meta.rx_dst, meta.rx_ttl });
+        }
         // From scratch over the 20 bytes: a bad received checksum leaves
         // corrected.
         if (meta.upd_ipv4_csum) {

@@ -32,6 +32,14 @@ control GrayIngress(inout headers_t hdr,
     @id(0x12000001)
     Counter<bit<32>, drop_reason_t>(NUM_DROP_REASONS, CounterType_t.PACKETS_AND_BYTES) drop_reasons;
 
+    // Mirror copies made, per mirror id, and sent, per backend (§10). Indexed
+    // by the id's low bits: the controller keeps mirror ids below MIRROR_IDS
+    // and backend ids below BACKEND_TABLE_SIZE.
+    @id(0x12000002)
+    Counter<bit<32>, bit<10>>(MIRROR_IDS, CounterType_t.PACKETS_AND_BYTES) mirror_counter;
+    @id(0x12000003)
+    Counter<bit<32>, bit<12>>(BACKEND_TABLE_SIZE, CounterType_t.PACKETS_AND_BYTES) mirror_backend_counter;
+
     @id(0x13000001)
     DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) vip_counter;
     @id(0x13000002)
@@ -229,7 +237,9 @@ control GrayIngress(inout headers_t hdr,
      * priority wins; the controller refuses overlapping rules of equal
      * priority. set_pool moves the selected flows whole; split_pool moves the
      * VMs (vni, src) whose split hash is below a threshold, so a VM is always
-     * on one side. A miss keeps the VIP's default pool.
+     * on one side. set_pool_mirror serves like set_pool and sends a copy of
+     * the sampled VMs' frames to a mirror pool (§10). A miss keeps the VIP's
+     * default pool.
      */
     @id(0x01000003)
     action set_pool(pool_id_t pool_id) {
@@ -244,6 +254,25 @@ control GrayIngress(inout headers_t hdr,
         // apply tests the result (docs/p4-targets.md, "The split").
         meta.split.pool_gray = pool_gray;
         meta.split.below = threshold |-| meta.split.hash16;
+        gray_rules_counter.count();
+    }
+
+    @id(0x01000008)
+    action set_pool_mirror(pool_id_t pool_id, pool_id_t mirror_pool,
+                           bit<16> sample, mirror_id_t mirror_id) {
+        meta.pool_id = pool_id;
+        // Sampled when split hash <= sample: apply computes hash16 |-|
+        // sample (0 then) in the next stage, as a subtraction's second
+        // operand cannot be action data.
+        meta.mirror_active = true;
+        meta.mirror_sample[15:0] = sample;
+        meta.mirror_pool = mirror_pool;
+        meta.mirror_id = mirror_id;
+        // For the deparser's mirror, set here rather than beside mirror_type:
+        // constants there would be action data of a keyless table, which
+        // Tofino 2 cannot combine with the counter's hashed index.
+        meta.mirror_kind = MIRROR_KIND_COPY;
+        meta.mirror_session = (bit<10>)MIRROR_SESSION_ID;
         gray_rules_counter.count();
     }
 
@@ -262,6 +291,7 @@ control GrayIngress(inout headers_t hdr,
         actions = {
             set_pool;
             split_pool;
+            set_pool_mirror;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -373,7 +403,8 @@ control GrayIngress(inout headers_t hdr,
         // Stage 0. The flow fields and split hash (meaningless, and unused,
         // for packets that end up dropped); the VIP; the tenant.
         flow_init.apply();
-        if (hdr.ipv4.isValid()) {
+        // A mirror copy has its pool from the parser (mirror.p4).
+        if (hdr.ipv4.isValid() && !meta.is_copy) {
             vip.apply();
         }
         vni_tenant.apply();
@@ -396,11 +427,17 @@ control GrayIngress(inout headers_t hdr,
         parse_outcome.apply();
 
         if (meta.vip_hit && meta.drop_reason == DROP_NONE && hdr.ipv4.ttl > 1) {
-            // 4. Gray rules, then the split's outcome.
-            gray_rules.apply();
+            // 4. Gray rules, then the split's outcome. A copy never meets
+            // them: its pool is the mirror pool, it is never mirrored twice.
+            if (!meta.is_copy) {
+                gray_rules.apply();
+            }
             if (meta.split.below != 0) {
                 meta.pool_id = meta.split.pool_gray;
             }
+            // §10: 0 when a set_pool_mirror rule's VM is sampled (unused
+            // otherwise).
+            meta.mirror_over = meta.split.hash16 |-| meta.mirror_sample[15:0];
 
             // 5. The key is the flow unless the pool masks it.
             pool_hash.apply();
@@ -434,10 +471,22 @@ control GrayIngress(inout headers_t hdr,
             }
         }
 
-        // 9.
-        if (meta.drop_reason != DROP_NONE) {
+        if (meta.is_copy) {
+            // §10: a copy is counted per backend; one whose mirror pool has no
+            // backend is dropped, counted nowhere else.
+            if (meta.drop_reason == DROP_NONE) {
+                mirror_backend_counter.count(meta.backend_id[11:0]);
+            } else {
+                ig_dprsr_md.drop_ctl = 1;
+            }
+        } else if (meta.drop_reason != DROP_NONE) {
+            // 9.
             drop_reasons.count(meta.drop_reason);
             ig_dprsr_md.drop_ctl = 1;
+        } else if (meta.mirror_active && meta.mirror_over == 0) {
+            // §10: a served frame of a sampled VM; the deparser mirrors it.
+            mirror_counter.count(meta.mirror_id[9:0]);
+            ig_dprsr_md.mirror_type = MIRROR_TYPE_COPY;
         }
     }
 }
