@@ -144,6 +144,10 @@ def main():
         "GrayIngress.split_overlay_hasher.configure": ["meta.flow.vni", "hdr.inner_ipv4.src_addr"],
         "GrayIngress.split_plain_hasher.configure": ["meta.flow.vni", "hdr.ipv4.src_addr"],
     }
+    # Exactly these: the mirror reuses them (its sampling is the split hash,
+    # its copy's bucket the bucket hash), so a new hash must be added here.
+    if sorted(hashes) != sorted(want):
+        fail("context.json hashes %s, want exactly %s" % (sorted(hashes), sorted(want)))
     for name, fields in want.items():
         d = hashes.get(name)
         if d is None:
