@@ -61,7 +61,7 @@ func TestRuleShadowingAndPromotion(t *testing.T) {
 	if e.Pool != testvectors.PoolGray || !strings.HasPrefix(gray, "to 10.3.") {
 		t.Fatalf("vector sends to %s (pool %d), want the gray pool", gray, e.Pool)
 	}
-	vmRule := ruleFromModel(basicModel(t).GrayRules[0]) // priority 100, vni+src -> gray
+	vmRule := basicModel(t).GrayRules[0] // priority 100, vni+src -> gray
 	// A lower-priority rule with the same mask and value is shadowed...
 	low := vmRule
 	low.Priority, low.Pool = 40, testvectors.PoolBase
@@ -75,14 +75,14 @@ func TestRuleShadowingAndPromotion(t *testing.T) {
 		t.Fatalf("second insert of the same rule: %v, want ErrExists", err)
 	}
 	// ...and promoted when the better one goes.
-	if err := d.DeleteRule(vmRule.RuleMatch); err != nil {
+	if err := d.DeleteRule(vmRule); err != nil {
 		t.Fatal(err)
 	}
 	base := decide(t, d, frame)
 	if !strings.HasPrefix(base, "to 10.2.") {
 		t.Fatalf("after deleting the best rule: %s, want the base pool", base)
 	}
-	c, err := d.RuleCounter(low.RuleMatch)
+	c, err := d.RuleCounter(low)
 	if err != nil || c.Packets != 1 || c.Bytes != uint64(len(frame)) {
 		t.Fatalf("promoted rule counter %+v %v, want 1 packet", c, err)
 	}
@@ -94,10 +94,10 @@ func TestRuleShadowingAndPromotion(t *testing.T) {
 	if got := decide(t, d, frame); got != gray {
 		t.Fatalf("after modify: %s, want %s", got, gray)
 	}
-	if err := d.DeleteRule(low.RuleMatch); err != nil {
+	if err := d.DeleteRule(low); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.DeleteRule(low.RuleMatch); !errors.Is(err, ErrNotFound) {
+	if err := d.DeleteRule(low); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second delete: %v, want ErrNotFound", err)
 	}
 	if got := decide(t, d, frame); got != base {
@@ -110,13 +110,12 @@ func TestRuleShadowingAndPromotion(t *testing.T) {
 
 func TestRuleValidationAndMaskBound(t *testing.T) {
 	d := openTest(t)
-	r := Rule{RuleMatch: RuleMatch{Priority: 0}, Action: SetPool}
+	r := model.GrayRule{Priority: 0, Action: SetPool}
 	if err := d.InsertRule(r); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("priority 0: %v, want ErrInvalid", err)
 	}
 	for i := range MaxMasks + 1 {
-		r := Rule{RuleMatch: RuleMatch{Priority: int32(i + 1),
-			Mask: RuleKey{Flow: pipeline.FlowKey{Src: ^uint32(0) << (31 - i%32), DPort: uint16(i / 32)}}}, Action: SetPool}
+		r := model.GrayRule{Priority: int32(i + 1), Mask: pipeline.FlowKey{Src: ^uint32(0) << (31 - i%32), DPort: uint16(i / 32)}, Action: SetPool}
 		err := d.InsertRule(r)
 		if i < MaxMasks && err != nil {
 			t.Fatalf("mask %d: %v", i, err)
@@ -129,8 +128,7 @@ func TestRuleValidationAndMaskBound(t *testing.T) {
 		t.Fatalf("%d masks, want %d", d.MaskCount(), MaxMasks)
 	}
 	// More rules on a mask in use are fine.
-	r = Rule{RuleMatch: RuleMatch{Priority: 999, Value: RuleKey{Flow: pipeline.FlowKey{Src: 1 << 31}},
-		Mask: RuleKey{Flow: pipeline.FlowKey{Src: 1 << 31}}}, Action: SetPool}
+	r = model.GrayRule{Priority: 999, Match: pipeline.FlowKey{Src: 1 << 31}, Mask: pipeline.FlowKey{Src: 1 << 31}, Action: SetPool}
 	if err := d.InsertRule(r); err != nil {
 		t.Fatalf("rule on a mask in use: %v", err)
 	}
@@ -167,7 +165,7 @@ func TestPinnedRestart(t *testing.T) {
 	d := openPinned(t, dir)
 	ms := basicModel(t)
 	applyState(t, d, ms)
-	shadow := ruleFromModel(ms.GrayRules[0])
+	shadow := ms.GrayRules[0]
 	shadow.Priority, shadow.Pool = 40, testvectors.PoolBase
 	if err := d.InsertRule(shadow); err != nil {
 		t.Fatal(err)
@@ -190,7 +188,7 @@ func TestPinnedRestart(t *testing.T) {
 		t.Fatalf("%d rules after reopen, want %d", n, len(ms.GrayRules)+1)
 	}
 	// The shadowed rule was remembered: deleting the best promotes it.
-	if err := d2.DeleteRule(ruleFromModel(ms.GrayRules[0]).RuleMatch); err != nil {
+	if err := d2.DeleteRule(ms.GrayRules[0]); err != nil {
 		t.Fatal(err)
 	}
 	if got := decide(t, d2, frame); !strings.HasPrefix(got, "to 10.2.") {
@@ -322,7 +320,7 @@ func TestReadBackAndCounterWrites(t *testing.T) {
 	}
 	must(d.SetVIPCounter(testvectors.VIP1, want))
 	must(d.SetBackendCounter(21, want))
-	must(d.SetRuleCounter(ruleFromModel(ms.GrayRules[0]).RuleMatch, want))
+	must(d.SetRuleCounter(ms.GrayRules[0], want))
 	must(d.SetDropCounter(pipeline.TTLExpired, want))
 	frame, _ := vectorCase(t, "overlay_vm_cutover")
 	_, e := vectorCase(t, "overlay_vm_cutover")
@@ -330,12 +328,12 @@ func TestReadBackAndCounterWrites(t *testing.T) {
 	n := uint64(len(frame))
 	c1, _ := d.VIPCounter(testvectors.VIP1)
 	c2, _ := d.BackendCounter(e.BackendID)
-	c3, _ := d.RuleCounter(ruleFromModel(ms.GrayRules[0]).RuleMatch)
+	c3, _ := d.RuleCounter(ms.GrayRules[0])
 	drops, _ := d.DropCounters()
-	if c1 != (Counter{8, 700 + n}) || drops[pipeline.TTLExpired] != want || c3 != (Counter{8, 700 + n}) {
+	if c1 != (Counter{Packets: 8, Bytes: 700 + n}) || drops[pipeline.TTLExpired] != want || c3 != (Counter{Packets: 8, Bytes: 700 + n}) {
 		t.Fatalf("counters after set + one packet: vip %v rule %v ttl %v", c1, c3, drops[pipeline.TTLExpired])
 	}
-	if e.BackendID == 21 && c2 != (Counter{8, 700 + n}) {
+	if e.BackendID == 21 && c2 != (Counter{Packets: 8, Bytes: 700 + n}) {
 		t.Fatalf("backend 21 counter %v", c2)
 	}
 }

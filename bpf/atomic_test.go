@@ -59,7 +59,7 @@ func TestUpdatesAreAtomicForPackets(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		r := ruleFromModel(mover)
+		r := mover
 		for i := 0; !stop.Load(); i++ {
 			be := beA
 			if i%2 == 1 {
@@ -70,7 +70,7 @@ func TestUpdatesAreAtomicForPackets(t *testing.T) {
 				if i%3 == 0 {
 					err = d.InsertRule(r)
 				} else if i%3 == 2 {
-					err = d.DeleteRule(r.RuleMatch)
+					err = d.DeleteRule(r)
 				}
 			}
 			if err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/graygw/graygw/bpf"
 	"github.com/graygw/graygw/internal/testpkt"
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
@@ -125,15 +126,13 @@ func TestEndToEnd(t *testing.T) {
 	expectArrivals(t, rxGray, underGray)
 
 	// 2. Move VM A to gray: only its flows move.
-	vmRule := bpf.Rule{RuleMatch: bpf.RuleMatch{Priority: 100,
-		Value: bpf.RuleKey{Flow: pipeline.FlowKey{VNI: vni, Src: 0x0a000005}},
-		Mask:  bpf.RuleKey{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}}},
-		Action: bpf.SetPool, Pool: poolGray}
+	vmRule := model.GrayRule{Priority: 100, Match: pipeline.FlowKey{VNI: vni, Src: 0x0a000005},
+		Mask: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}, Action: model.SetPool, Pool: poolGray}
 	must(t, d.InsertRule(vmRule))
 	send(vmA(1001), vmA(1002), vmB(2001), plain(3001))
 	expectArrivals(t, rxGray, underGray, 1001, 1002)
 	expectArrivals(t, rxBase, underBase, 2001, 3001)
-	if c, err := d.RuleCounter(vmRule.RuleMatch); err != nil || c.Packets != 2 {
+	if c, err := d.RuleCounter(vmRule); err != nil || c.Packets != 2 {
 		t.Fatalf("gray rule counter %+v %v, want 2 packets", c, err)
 	}
 
@@ -173,7 +172,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return err
 	})
-	must(t, d2.DeleteRule(vmRule.RuleMatch))
+	must(t, d2.DeleteRule(vmRule))
 	send(vmA(1004))
 	expectArrivals(t, rxBase, underBase, 1004)
 	if c, err := d2.BackendCounter(beGray); err != nil || c.Packets != 3 {

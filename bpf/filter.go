@@ -20,7 +20,7 @@ const (
 // filterBit is tss_bit of hash.h: the tss_filter bit of the gray_rules key
 // (mask id, masked key). Both sides must agree bit for bit
 // (TestFilterBitMatchesProgram).
-func filterBit(maskID uint32, k RuleKey) uint32 { return filterBitOf(tssKey(maskID, k)) }
+func filterBit(maskID uint32, k ruleKey) uint32 { return filterBitOf(tssKey(maskID, k)) }
 
 // filterBitOf is filterBit of a gray_rules key.
 func filterBitOf(k graygwTssKey) uint32 {
@@ -33,13 +33,13 @@ func filterBitOf(k graygwTssKey) uint32 {
 }
 
 // tssKey is the gray_rules key of the masked value v of mask maskID.
-func tssKey(maskID uint32, v RuleKey) graygwTssKey {
+func tssKey(maskID uint32, v ruleKey) graygwTssKey {
 	addr, ids, ports := packKey(v)
 	return graygwTssKey{Addr: addr, Ids: ids, Ports: uint32(ports >> 32), MaskId: maskID}
 }
 
 // packKey packs a key (or a mask) in the three words of struct mask_entry.
-func packKey(k RuleKey) (addr, ids, ports uint64) {
+func packKey(k ruleKey) (addr, ids, ports uint64) {
 	f := k.Flow
 	addr = uint64(f.Src)<<32 | uint64(f.Dst)
 	ids = uint64(f.VNI&pipeline.MaxVNI|uint32(f.Proto)<<24)<<32 | uint64(k.VIPID)<<16 | uint64(f.Tenant)
@@ -64,7 +64,7 @@ func newTSSFilter() tssFilter {
 
 // filterAdd counts a new group (mask id, masked value) and sets its bit in
 // tss_filter. Call it before writing the group's gray_rules entry.
-func (d *Dataplane) filterAdd(maskID uint32, v RuleKey) error {
+func (d *Dataplane) filterAdd(maskID uint32, v ruleKey) error {
 	f := &d.tss.filter
 	b := filterBit(maskID, v)
 	if f.refs[b] == 0 {
@@ -81,7 +81,7 @@ func (d *Dataplane) filterAdd(maskID uint32, v RuleKey) error {
 // filterRemove forgets a group whose gray_rules entry is gone and clears its
 // bit when no other group needs it. A failed write leaves the bit set, which
 // only costs packets a lookup.
-func (d *Dataplane) filterRemove(maskID uint32, v RuleKey) {
+func (d *Dataplane) filterRemove(maskID uint32, v ruleKey) {
 	f := &d.tss.filter
 	b := filterBit(maskID, v)
 	if f.refs[b] > 1 {

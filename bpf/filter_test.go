@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -58,9 +59,9 @@ func TestFilterBitMatchesProgram(t *testing.T) {
 	applyState(t, d, ms)
 	frame, _ := vectorCase(t, "overlay_vm_cutover")
 	gray := decide(t, d, frame)
-	r := ruleFromModel(ms.GrayRules[0]) // priority 100, vni+src: the vector's rule
-	m := d.tss.masks[r.Mask]
-	b := filterBit(m.id, r.Value.And(r.Mask))
+	r := ms.GrayRules[0] // priority 100, vni+src: the vector's rule
+	m := d.tss.masks[maskOf(r)]
+	b := filterBit(m.id, valueOf(r).And(maskOf(r)))
 	w := d.tss.filter.words[b/64]
 	if err := d.tss.filter.write(b/64, w&^(1<<(b%64))); err != nil {
 		t.Fatal(err)
@@ -82,13 +83,13 @@ func TestFilterTracksRules(t *testing.T) {
 	dir := pinDir(t)
 	d := openPinned(t, dir)
 	rng := rand.New(rand.NewPCG(7, 7))
-	masks := []RuleKey{
+	masks := []ruleKey{
 		{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}},
 		{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI}},
 		{VIPID: 0xffff, Flow: pipeline.FlowKey{Dst: 0xffff0000}},
 		{Flow: pipeline.FlowKey{Tenant: 0xffff, DPort: 0xffff}},
 	}
-	var live []RuleMatch
+	var live []model.GrayRule
 	for i := range 3000 {
 		if len(live) > 0 && rng.IntN(3) == 0 {
 			j := rng.IntN(len(live))
@@ -99,11 +100,11 @@ func TestFilterTracksRules(t *testing.T) {
 			continue
 		}
 		mk := masks[rng.IntN(len(masks))]
-		v := RuleKey{VIPID: uint16(rng.IntN(4)), Flow: pipeline.FlowKey{VNI: uint32(rng.IntN(8)),
+		v := ruleKey{VIPID: uint16(rng.IntN(4)), Flow: pipeline.FlowKey{VNI: uint32(rng.IntN(8)),
 			Src: rng.Uint32() & 0xf, Dst: uint32(rng.IntN(4)) << 16, Tenant: uint16(rng.IntN(8)), DPort: uint16(rng.IntN(4))}}
 		// few distinct values: groups get shadowed rules, deletes promote them
-		rm := RuleMatch{Priority: int32(1 + i), Value: v.And(mk), Mask: mk}
-		if err := d.InsertRule(Rule{RuleMatch: rm, Action: SetPool, Pool: 2}); err != nil {
+		rm := grayRule(int32(1+i), v.And(mk), mk)
+		if err := d.InsertRule(setPool(rm, 2)); err != nil {
 			t.Fatal(err)
 		}
 		live = append(live, rm)

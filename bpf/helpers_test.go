@@ -133,7 +133,7 @@ func applyState(t testing.TB, d *Dataplane, s *model.State) {
 		}
 	}
 	for _, g := range s.GrayRules {
-		if err := d.InsertRule(ruleFromModel(g)); err != nil {
+		if err := d.InsertRule(g); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,13 +174,16 @@ func applyState(t testing.TB, d *Dataplane, s *model.State) {
 	}
 }
 
-func ruleFromModel(g model.GrayRule) Rule {
-	return Rule{
-		RuleMatch: RuleMatch{Priority: g.Priority, Value: RuleKey{VIPID: g.VIPID, Flow: g.Match},
-			Mask: RuleKey{VIPID: g.VIPMask, Flow: g.Mask}},
-		Action: RuleAction(g.Action), Pool: g.Pool, Threshold: g.Threshold,
-		MirrorPool: g.MirrorPool, Sample: g.Sample, MirrorID: g.MirrorID,
-	}
+// grayRule is a rule of priority prio matching value under mask (its action
+// unset: setPool gives one).
+func grayRule(prio int32, value, mask ruleKey) model.GrayRule {
+	return model.GrayRule{Priority: prio, VIPID: value.VIPID, VIPMask: mask.VIPID, Match: value.Flow, Mask: mask.Flow}
+}
+
+// setPool is r sending its traffic to pool.
+func setPool(r model.GrayRule, pool uint16) model.GrayRule {
+	r.Action, r.Pool = SetPool, pool
+	return r
 }
 
 // portsOf returns the ports the backends of s use, sorted.

@@ -46,7 +46,7 @@ type maskPositions struct {
 
 // addMask gives a new mask a position and writes its entry there; packets
 // skip it until setMaskMax.
-func (d *Dataplane) addMask(mask RuleKey) (*tssMask, error) {
+func (d *Dataplane) addMask(mask ruleKey) (*tssMask, error) {
 	t := &d.tss
 	pos, err := d.allocMaskPos()
 	if err != nil {
@@ -65,7 +65,7 @@ func (d *Dataplane) addMask(mask RuleKey) (*tssMask, error) {
 
 // writeMaskEntry writes m's entry at its position (whose word is 0) and
 // covers the position with len.
-func (d *Dataplane) writeMaskEntry(m *tssMask, mask RuleKey) error {
+func (d *Dataplane) writeMaskEntry(m *tssMask, mask ruleKey) error {
 	p := &d.tss.pos
 	a, ids, ports := packKey(mask)
 	e := graygwMaskEntry{AddrMask: a, IdsMask: ids, PortsMask: ports, Mask: mask.raw(), MaskId: m.id}

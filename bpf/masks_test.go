@@ -35,10 +35,10 @@ func checkMaskTable(t *testing.T, d *Dataplane, when string) {
 }
 
 // filler is a rule of its own mask (i < 64) that no vector frame matches.
-func filler(i int) RuleMatch {
-	mask := RuleKey{Flow: pipeline.FlowKey{Src: ^uint32(0) << (31 - i%32), SPort: 0xffff, DPort: uint16(1 + i/32)}}
-	v := RuleKey{Flow: pipeline.FlowKey{Src: 0xc6120000, SPort: 9, DPort: 1}} // 198.18/15, sport 9: no vector's
-	return RuleMatch{Priority: int32(1 + i), Value: v.And(mask), Mask: mask}
+func filler(i int) model.GrayRule {
+	mask := ruleKey{Flow: pipeline.FlowKey{Src: ^uint32(0) << (31 - i%32), SPort: 0xffff, DPort: uint16(1 + i/32)}}
+	v := ruleKey{Flow: pipeline.FlowKey{Src: 0xc6120000, SPort: 9, DPort: 1}} // 198.18/15, sport 9: no vector's
+	return grayRule(int32(1+i), v.And(mask), mask)
 }
 
 // With all 64 positions taken, masks that lose their last rule free their
@@ -49,10 +49,10 @@ func TestMaskPositionsReuse(t *testing.T) {
 	d := openPinned(t, dir)
 	ms := basicModel(t)
 	applyState(t, d, ms)
-	var fill []RuleMatch
+	var fill []model.GrayRule
 	for i := 0; d.MaskCount() < MaxMasks; i++ {
 		rm := filler(i)
-		if err := d.InsertRule(Rule{RuleMatch: rm, Action: SetPool, Pool: 2}); err != nil {
+		if err := d.InsertRule(setPool(rm, 2)); err != nil {
 			t.Fatalf("filler %d: %v", i, err)
 		}
 		fill = append(fill, rm)
@@ -75,7 +75,7 @@ func TestMaskPositionsReuse(t *testing.T) {
 	checkMaskTable(t, d, "10 masks emptied")
 	for i := range 10 {
 		rm := filler(len(fill) + i) // masks not used before
-		if err := d.InsertRule(Rule{RuleMatch: rm, Action: SetPool, Pool: 2}); err != nil {
+		if err := d.InsertRule(setPool(rm, 2)); err != nil {
 			t.Fatalf("new mask %d over quarantined positions: %v", i, err)
 		}
 	}
@@ -84,7 +84,7 @@ func TestMaskPositionsReuse(t *testing.T) {
 		t.Errorf("%s: %s, want %s %s", name, verdictName(ret), r.Verdict, r.Reason)
 	}
 	vectorsAgree(t, d, ms, mismatch)
-	ids := map[RuleKey][2]uint32{}
+	ids := map[ruleKey][2]uint32{}
 	for mask, m := range d.tss.masks {
 		ids[mask] = [2]uint32{m.id, m.pos}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -95,9 +96,10 @@ func (d *Dataplane) SetVIPCounter(addr netip.Addr, c Counter) error {
 	return d.set(d.objs.VipCounters, slot, c)
 }
 
-// SetRuleCounter sets the direct counter of a gray rule.
-func (d *Dataplane) SetRuleCounter(match RuleMatch, c Counter) error {
-	match = normalize(match)
+// SetRuleCounter sets the direct counter of the gray rule of r's match and
+// priority.
+func (d *Dataplane) SetRuleCounter(r model.GrayRule, c Counter) error {
+	match := model.RuleID(r)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e, ok := d.tss.rules[match]

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -85,13 +86,13 @@ func (d *Dataplane) rebuild() error {
 	var stale []uint32
 	it = d.objs.RuleStore.Iterate()
 	for it.Next(&slotKey, &def) {
-		r := ruleFrom(def.Action, RuleMatch{Priority: int32(def.Action.Priority), Value: ruleKeyFrom(def.Value),
-			Mask: ruleKeyFrom(def.Mask)})
-		if _, dup := d.tss.rules[r.RuleMatch]; dup || validRule(r) != nil || !d.tss.ids.take(slotKey) {
+		r := ruleFrom(def)
+		match, value, mask := model.RuleID(r), valueOf(r), maskOf(r)
+		if _, dup := d.tss.rules[match]; dup || validRule(r) != nil || !d.tss.ids.take(slotKey) {
 			stale = append(stale, slotKey)
 			continue
 		}
-		m := d.tss.masks[r.Mask]
+		m := d.tss.masks[mask]
 		if m == nil {
 			if len(d.tss.masks) >= MaxMasks {
 				stale = append(stale, slotKey)
@@ -99,15 +100,15 @@ func (d *Dataplane) rebuild() error {
 				continue
 			}
 			var err error
-			if m, err = d.addMask(r.Mask); err != nil {
+			if m, err = d.addMask(mask); err != nil {
 				return fmt.Errorf("bpf: rebuild: %w", err)
 			}
-			d.tss.masks[r.Mask] = m
+			d.tss.masks[mask] = m
 		}
 		e := &tssRule{id: slotKey, rule: r}
-		m.groups[r.Value] = append(m.groups[r.Value], e)
+		m.groups[value] = append(m.groups[value], e)
 		m.count(r.Priority, +1)
-		d.tss.rules[r.RuleMatch] = e
+		d.tss.rules[match] = e
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("bpf: rebuild rule_store: %w", err)
@@ -138,7 +139,7 @@ func (d *Dataplane) rebuild() error {
 	want := map[graygwTssKey]graygwRuleValue{}
 	for _, m := range d.tss.masks {
 		for v, g := range m.groups {
-			want[tssKey(m.id, v)] = g[0].rule.value(g[0].id)
+			want[tssKey(m.id, v)] = ruleValue(g[0].rule, g[0].id)
 		}
 	}
 	if err := d.rebuildIndex(want); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/graygw/graygw/internal/testpkt"
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
@@ -66,9 +67,9 @@ func checkIndex(t *testing.T, d *Dataplane, when string) (many int) {
 // sameSlot returns n VNIs whose rules under mask (VNI, src) share the
 // rule_index slot of mask id maskID and source src.
 func sameSlot(maskID, src uint32, n int) []uint32 {
-	mask := RuleKey{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}}
+	mask := ruleKey{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}}
 	key := func(vni uint32) graygwTssKey {
-		return tssKey(maskID, RuleKey{Flow: pipeline.FlowKey{VNI: vni, Src: src}}.And(mask))
+		return tssKey(maskID, ruleKey{Flow: pipeline.FlowKey{VNI: vni, Src: src}}.And(mask))
 	}
 	var out []uint32
 	for vni := uint32(100); len(out) < n; vni++ {
@@ -87,17 +88,17 @@ func TestRuleIndexTracksRules(t *testing.T) {
 	d := openPinned(t, dir)
 	ms := basicModel(t)
 	applyState(t, d, ms)
-	mask := RuleKey{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}}
+	mask := ruleKey{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}}
 	src := uint32(0x0a0a0a0a)
-	first := RuleMatch{Priority: 1_000_000, Value: RuleKey{Flow: pipeline.FlowKey{VNI: 1, Src: src}}, Mask: mask}
-	if err := d.InsertRule(Rule{RuleMatch: first, Action: SetPool, Pool: testvectors.PoolGray}); err != nil {
+	first := grayRule(1_000_000, ruleKey{Flow: pipeline.FlowKey{VNI: 1, Src: src}}, mask)
+	if err := d.InsertRule(setPool(first, testvectors.PoolGray)); err != nil {
 		t.Fatal(err)
 	}
 	vnis := sameSlot(d.tss.masks[mask].id, src, 3)
-	var rules []RuleMatch
+	var rules []model.GrayRule
 	for i, vni := range vnis {
-		rm := RuleMatch{Priority: int32(1_000_001 + i), Value: RuleKey{Flow: pipeline.FlowKey{VNI: vni, Src: src}}, Mask: mask}
-		if err := d.InsertRule(Rule{RuleMatch: rm, Action: SetPool, Pool: testvectors.PoolGray}); err != nil {
+		rm := grayRule(int32(1_000_001+i), ruleKey{Flow: pipeline.FlowKey{VNI: vni, Src: src}}, mask)
+		if err := d.InsertRule(setPool(rm, testvectors.PoolGray)); err != nil {
 			t.Fatal(err)
 		}
 		rules = append(rules, rm)
@@ -106,13 +107,13 @@ func TestRuleIndexTracksRules(t *testing.T) {
 		t.Fatal("no slot holds several keys")
 	}
 	l4 := testpkt.L4{Proto: testpkt.ProtoTCP, SPort: 40000, DPort: 80}
-	counted := func(rm RuleMatch) bool {
+	counted := func(rm model.GrayRule) bool {
 		t.Helper()
 		before, err := d.RuleCounter(rm)
 		if err != nil {
 			t.Fatal(err)
 		}
-		frame := testvectors.Overlay(testvectors.VIP1, rm.Value.Flow.VNI, netip.AddrFrom4([4]byte{10, 10, 10, 10}).String(), "192.168.1.1", l4)
+		frame := testvectors.Overlay(testvectors.VIP1, rm.Match.VNI, netip.AddrFrom4([4]byte{10, 10, 10, 10}).String(), "192.168.1.1", l4)
 		run(t, d.Program(), frame)
 		after, err := d.RuleCounter(rm)
 		if err != nil {
@@ -122,7 +123,7 @@ func TestRuleIndexTracksRules(t *testing.T) {
 	}
 	for _, rm := range rules {
 		if !counted(rm) {
-			t.Fatalf("rule of VNI %d (slot of several keys) not applied", rm.Value.Flow.VNI)
+			t.Fatalf("rule of VNI %d (slot of several keys) not applied", rm.Match.VNI)
 		}
 	}
 	// Down to one key: its cell; then none.
@@ -133,14 +134,14 @@ func TestRuleIndexTracksRules(t *testing.T) {
 		checkIndex(t, d, "after a delete")
 		for _, left := range rules[i+1:] {
 			if !counted(left) {
-				t.Fatalf("rule of VNI %d not applied after %d deletes", left.Value.Flow.VNI, i+1)
+				t.Fatalf("rule of VNI %d not applied after %d deletes", left.Match.VNI, i+1)
 			}
 		}
 	}
 
 	// Churn, then a reopen over the pins: rebuilt, the same agreement.
 	rng := rand.New(rand.NewPCG(3, 3))
-	var live []RuleMatch
+	var live []model.GrayRule
 	for range 3000 {
 		if len(live) > 0 && rng.IntN(3) == 0 {
 			j := rng.IntN(len(live))
@@ -150,11 +151,11 @@ func TestRuleIndexTracksRules(t *testing.T) {
 			live = slices.Delete(live, j, j+1)
 			continue
 		}
-		rm := RuleMatch{Priority: int32(1 + rng.IntN(50)), Value: RuleKey{Flow: pipeline.FlowKey{VNI: uint32(rng.IntN(4000)), Src: rng.Uint32() & 3}}, Mask: mask}
+		rm := grayRule(int32(1+rng.IntN(50)), ruleKey{Flow: pipeline.FlowKey{VNI: uint32(rng.IntN(4000)), Src: rng.Uint32() & 3}}, mask)
 		if _, dup := d.tss.rules[rm]; dup {
 			continue
 		}
-		if err := d.InsertRule(Rule{RuleMatch: rm, Action: SetPool, Pool: testvectors.PoolGray}); err != nil {
+		if err := d.InsertRule(setPool(rm, testvectors.PoolGray)); err != nil {
 			t.Fatal(err)
 		}
 		live = append(live, rm)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -19,23 +20,23 @@ import (
 // mask and masked key are kept here (and in rule_store) and promoted when the
 // better one is deleted.
 type tss struct {
-	filter   tssFilter              // tss_filter: which groups may exist (filter.go)
-	ids      slots                  // rule ids: counter cells and rule_store keys
-	rules    map[RuleMatch]*tssRule // by identity (Value already masked)
-	masks    map[RuleKey]*tssMask
+	filter   tssFilter                   // tss_filter: which groups may exist (filter.go)
+	ids      slots                       // rule ids: counter cells and rule_store keys
+	rules    map[model.GrayRule]*tssRule // by identity (Value already masked)
+	masks    map[ruleKey]*tssMask
 	pos      maskPositions // gray_masks and mask_max (masks.go)
 	nextMask uint32        // mask ids are never reused, so a stale entry cannot alias
 }
 
 type tssRule struct {
 	id   uint32
-	rule Rule
+	rule model.GrayRule // normalized
 }
 
 type tssMask struct {
 	id     uint32
 	pos    uint32                 // in gray_masks and mask_max
-	groups map[RuleKey][]*tssRule // masked value -> rules, best first
+	groups map[ruleKey][]*tssRule // masked value -> rules, best first
 	// prios counts the mask's rules per priority, and top is the highest, so
 	// the mask list's order is known without walking every group: a walk per
 	// insert made filling one mask with n rules cost O(n²).
@@ -44,7 +45,7 @@ type tssMask struct {
 }
 
 func newTSSMask(id uint32) *tssMask {
-	return &tssMask{id: id, groups: map[RuleKey][]*tssRule{}, prios: map[int32]int{}}
+	return &tssMask{id: id, groups: map[ruleKey][]*tssRule{}, prios: map[int32]int{}}
 }
 
 // count records that a rule of priority p joined (+1) or left (-1) the mask.
@@ -67,19 +68,11 @@ func (m *tssMask) count(p int32, delta int) {
 func (m *tssMask) maxPriority() int32 { return m.top }
 
 func newTSS() tss {
-	return tss{filter: newTSSFilter(), ids: newSlots(pipeline.GrayRulesTableSize), rules: map[RuleMatch]*tssRule{},
-		masks: map[RuleKey]*tssMask{}, nextMask: 1}
+	return tss{filter: newTSSFilter(), ids: newSlots(pipeline.GrayRulesTableSize), rules: map[model.GrayRule]*tssRule{},
+		masks: map[ruleKey]*tssMask{}, nextMask: 1}
 }
 
-// normalize masks the VNI to 24 bits and the value with the mask, so two
-// spellings of one P4Runtime entry are one identity.
-func normalize(m RuleMatch) RuleMatch {
-	m.Mask.Flow.VNI &= pipeline.MaxVNI
-	m.Value = m.Value.And(m.Mask)
-	return m
-}
-
-func validRule(r Rule) error {
+func validRule(r model.GrayRule) error {
 	if r.Priority <= 0 {
 		return fmt.Errorf("%w: priority %d, must be > 0", ErrInvalid, r.Priority)
 	}
@@ -92,7 +85,8 @@ func validRule(r Rule) error {
 	return nil
 }
 
-func (r Rule) value(id uint32) graygwRuleValue {
+// ruleValue is what gray_rules and rule_store hold of rule r with id.
+func ruleValue(r model.GrayRule, id uint32) graygwRuleValue {
 	v := graygwRuleValue{Priority: uint32(r.Priority), Action: uint16(r.Action), Pool: r.Pool,
 		Threshold: r.Threshold, Slot: id}
 	if r.Action == SetPoolMirror {
@@ -101,9 +95,11 @@ func (r Rule) value(id uint32) graygwRuleValue {
 	return v
 }
 
-// ruleFrom is the rule a stored value and key describe.
-func ruleFrom(v graygwRuleValue, m RuleMatch) Rule {
-	r := Rule{RuleMatch: m, Action: RuleAction(v.Action), Pool: v.Pool, Threshold: v.Threshold}
+// ruleFrom is the rule a stored definition describes.
+func ruleFrom(def graygwRuleDef) model.GrayRule {
+	v, value, mask := def.Action, ruleKeyFrom(def.Value), ruleKeyFrom(def.Mask)
+	r := model.GrayRule{Priority: int32(v.Priority), VIPID: value.VIPID, VIPMask: mask.VIPID, Match: value.Flow, Mask: mask.Flow,
+		Action: model.RuleAction(v.Action), Pool: v.Pool, Threshold: v.Threshold}
 	if r.Action == SetPoolMirror {
 		r.MirrorPool, r.Sample, r.MirrorID = v.MirrorPool, v.Sample, v.MirrorId
 	}
@@ -112,18 +108,19 @@ func ruleFrom(v graygwRuleValue, m RuleMatch) Rule {
 
 // InsertRule adds a gray rule. A rule with the same match and priority is
 // ErrExists; more than MaxMasks distinct masks is ErrFull.
-func (d *Dataplane) InsertRule(r Rule) error {
-	r.RuleMatch = normalize(r.RuleMatch)
+func (d *Dataplane) InsertRule(r model.GrayRule) error {
+	r = normalize(r)
+	rid, value, mask := model.RuleID(r), valueOf(r), maskOf(r)
 	if err := validRule(r); err != nil {
 		return fmt.Errorf("bpf: gray rule: %w", err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := &d.tss
-	if _, ok := t.rules[r.RuleMatch]; ok {
-		return fmt.Errorf("bpf: gray rule %+v: %w", r.RuleMatch, ErrExists)
+	if _, ok := t.rules[rid]; ok {
+		return fmt.Errorf("bpf: gray rule %+v: %w", rid, ErrExists)
 	}
-	m := t.masks[r.Mask]
+	m := t.masks[mask]
 	if m == nil && len(t.masks) >= MaxMasks {
 		return fmt.Errorf("bpf: gray rule: %w: %d distinct masks in use (the tuple-space bound)", ErrFull, MaxMasks)
 	}
@@ -132,7 +129,7 @@ func (d *Dataplane) InsertRule(r Rule) error {
 		return fmt.Errorf("bpf: gray rule: %w", ErrFull)
 	}
 	e := &tssRule{id: id, rule: r}
-	def := graygwRuleDef{Value: r.Value.raw(), Mask: r.Mask.raw(), Action: r.value(id)}
+	def := graygwRuleDef{Value: value.raw(), Mask: mask.raw(), Action: ruleValue(r, id)}
 	if err := d.zero(d.objs.RuleCounters, id); err != nil {
 		t.ids.free(id)
 		return err
@@ -143,21 +140,21 @@ func (d *Dataplane) InsertRule(r Rule) error {
 	}
 	if m == nil {
 		var err error
-		if m, err = d.addMask(r.Mask); err != nil {
+		if m, err = d.addMask(mask); err != nil {
 			_ = d.objs.RuleStore.Delete(id)
 			t.ids.free(id)
 			return err
 		}
-		t.masks[r.Mask] = m
+		t.masks[mask] = m
 	}
 	oldMax := m.maxPriority()
-	g := m.groups[r.Value]
+	g := m.groups[value]
 	newGroup := len(g) == 0
 	if newGroup {
 		// the filter bit before the entry: a packet must never skip it
-		if err := d.filterAdd(m.id, r.Value); err != nil {
+		if err := d.filterAdd(m.id, value); err != nil {
 			if len(m.groups) == 0 {
-				delete(t.masks, r.Mask)
+				delete(t.masks, mask)
 				_ = d.dropMask(m)
 			}
 			_ = d.objs.RuleStore.Delete(id)
@@ -166,26 +163,26 @@ func (d *Dataplane) InsertRule(r Rule) error {
 		}
 	}
 	i, _ := slices.BinarySearchFunc(g, r.Priority, func(x *tssRule, p int32) int { return cmp.Compare(p, x.rule.Priority) })
-	m.groups[r.Value] = slices.Insert(g, i, e)
+	m.groups[value] = slices.Insert(g, i, e)
 	m.count(r.Priority, +1)
-	t.rules[r.RuleMatch] = e
+	t.rules[rid] = e
 	undo := func(err error) error {
-		d.forget(m, r.Mask, e)
-		if _, still := t.masks[r.Mask]; !still {
+		d.forget(m, mask, e)
+		if _, still := t.masks[mask]; !still {
 			_ = d.dropMask(m)
 		}
 		if i == 0 {
-			_ = d.writeHead(m, r.Value) // the previous best, or no entry
+			_ = d.writeHead(m, value) // the previous best, or no entry
 		}
 		if newGroup {
-			d.filterRemove(m.id, r.Value)
+			d.filterRemove(m.id, value)
 		}
 		_ = d.objs.RuleStore.Delete(id)
 		t.ids.free(id)
 		return err
 	}
 	if i == 0 {
-		if err := d.writeHead(m, r.Value); err != nil {
+		if err := d.writeHead(m, value); err != nil {
 			return undo(err)
 		}
 	}
@@ -199,32 +196,35 @@ func (d *Dataplane) InsertRule(r Rule) error {
 }
 
 // ModifyRule changes the action of an installed rule; its counter keeps counting.
-func (d *Dataplane) ModifyRule(r Rule) error {
-	r.RuleMatch = normalize(r.RuleMatch)
+func (d *Dataplane) ModifyRule(r model.GrayRule) error {
+	r = normalize(r)
+	match, value, mask := model.RuleID(r), valueOf(r), maskOf(r)
 	if err := validRule(r); err != nil {
 		return fmt.Errorf("bpf: gray rule: %w", err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.tss.rules[r.RuleMatch]
+	e, ok := d.tss.rules[match]
 	if !ok {
-		return fmt.Errorf("bpf: gray rule %+v: %w", r.RuleMatch, ErrNotFound)
+		return fmt.Errorf("bpf: gray rule %+v: %w", match, ErrNotFound)
 	}
-	def := graygwRuleDef{Value: r.Value.raw(), Mask: r.Mask.raw(), Action: r.value(e.id)}
+	def := graygwRuleDef{Value: value.raw(), Mask: mask.raw(), Action: ruleValue(r, e.id)}
 	if err := d.objs.RuleStore.Update(e.id, &def, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
 	}
 	e.rule = r
-	m := d.tss.masks[r.Mask]
-	if m.groups[r.Value][0] == e {
-		return d.writeHead(m, r.Value)
+	m := d.tss.masks[mask]
+	if m.groups[value][0] == e {
+		return d.writeHead(m, value)
 	}
 	return nil
 }
 
-// DeleteRule removes a gray rule; a rule it shadowed takes its place.
-func (d *Dataplane) DeleteRule(match RuleMatch) error {
-	match = normalize(match)
+// DeleteRule removes the gray rule of r's match and priority (its action is
+// not read); a rule it shadowed takes its place.
+func (d *Dataplane) DeleteRule(r model.GrayRule) error {
+	match := model.RuleID(r)
+	value, mask := valueOf(match), maskOf(match)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := &d.tss
@@ -232,26 +232,26 @@ func (d *Dataplane) DeleteRule(match RuleMatch) error {
 	if !ok {
 		return fmt.Errorf("bpf: gray rule %+v: %w", match, ErrNotFound)
 	}
-	m := t.masks[match.Mask]
+	m := t.masks[mask]
 	oldMax := m.maxPriority()
-	g := slices.Clone(m.groups[match.Value]) // forget edits it in place
+	g := slices.Clone(m.groups[value]) // forget edits it in place
 	wasHead := g[0] == e
-	d.forget(m, match.Mask, e)
+	d.forget(m, mask, e)
 	if wasHead {
-		if err := d.writeHead(m, match.Value); err != nil {
+		if err := d.writeHead(m, value); err != nil {
 			// nothing changed for packets: put the rule back
-			m.groups[match.Value] = g
+			m.groups[value] = g
 			m.count(e.rule.Priority, +1)
-			t.masks[match.Mask] = m
+			t.masks[mask] = m
 			t.rules[match] = e
 			return err
 		}
 	}
-	if len(m.groups[match.Value]) == 0 {
-		d.filterRemove(m.id, match.Value) // the entry is gone: the bit may go
+	if len(m.groups[value]) == 0 {
+		d.filterRemove(m.id, value) // the entry is gone: the bit may go
 	}
 	// A stale bound only costs lookups: the rule is gone for packets already.
-	if _, still := t.masks[match.Mask]; !still {
+	if _, still := t.masks[mask]; !still {
 		if err := d.dropMask(m); err != nil {
 			return fmt.Errorf("bpf: gray rule deleted, but hiding its empty mask failed: %w", err)
 		}
@@ -268,8 +268,8 @@ func (d *Dataplane) DeleteRule(match RuleMatch) error {
 }
 
 // forget drops e from the Go bookkeeping (not from the maps).
-func (d *Dataplane) forget(m *tssMask, mask RuleKey, e *tssRule) {
-	v := e.rule.Value
+func (d *Dataplane) forget(m *tssMask, mask ruleKey, e *tssRule) {
+	v := valueOf(e.rule)
 	m.groups[v] = slices.DeleteFunc(m.groups[v], func(x *tssRule) bool { return x == e })
 	m.count(e.rule.Priority, -1)
 	if len(m.groups[v]) == 0 {
@@ -278,13 +278,13 @@ func (d *Dataplane) forget(m *tssMask, mask RuleKey, e *tssRule) {
 	if len(m.groups) == 0 {
 		delete(d.tss.masks, mask)
 	}
-	delete(d.tss.rules, e.rule.RuleMatch)
+	delete(d.tss.rules, model.RuleID(e.rule))
 }
 
 // writeHead makes the gray_rules entry of (mask, value) the group's best rule,
 // or deletes it when the group is empty: one map operation, one decision,
 // and the same through rule_index (ruleindex.go).
-func (d *Dataplane) writeHead(m *tssMask, value RuleKey) error {
+func (d *Dataplane) writeHead(m *tssMask, value ruleKey) error {
 	k := tssKey(m.id, value)
 	g := m.groups[value]
 	if len(g) == 0 {
@@ -296,7 +296,7 @@ func (d *Dataplane) writeHead(m *tssMask, value RuleKey) error {
 		}
 		return nil
 	}
-	v := g[0].rule.value(g[0].id)
+	v := ruleValue(g[0].rule, g[0].id)
 	if err := d.objs.GrayRules.Update(&k, &v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: gray_rules: %w", err)
 	}
@@ -304,20 +304,21 @@ func (d *Dataplane) writeHead(m *tssMask, value RuleKey) error {
 }
 
 // Rules returns every installed gray rule, shadowed ones included.
-func (d *Dataplane) Rules() []Rule {
+func (d *Dataplane) Rules() []model.GrayRule {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]Rule, 0, len(d.tss.rules))
+	out := make([]model.GrayRule, 0, len(d.tss.rules))
 	for _, e := range d.tss.rules {
 		out = append(out, e.rule)
 	}
-	slices.SortFunc(out, func(a, b Rule) int { return cmp.Compare(b.Priority, a.Priority) })
+	slices.SortFunc(out, func(a, b model.GrayRule) int { return cmp.Compare(b.Priority, a.Priority) })
 	return out
 }
 
-// RuleCounter reads the direct counter of a gray rule (packets it decided).
-func (d *Dataplane) RuleCounter(match RuleMatch) (Counter, error) {
-	match = normalize(match)
+// RuleCounter reads the direct counter of the gray rule of r's match and
+// priority (packets it decided).
+func (d *Dataplane) RuleCounter(r model.GrayRule) (Counter, error) {
+	match := model.RuleID(r)
 	d.mu.Lock()
 	e, ok := d.tss.rules[match]
 	d.mu.Unlock()

@@ -54,61 +54,48 @@ type VIP = model.VIP
 // model's (Port < MaxPorts).
 type Backend = model.Backend
 
-// Counter is a packets and bytes pair, summed over CPUs.
-type Counter struct {
-	Packets, Bytes uint64
-}
-
-// RuleAction is what a matching gray rule does: the reference model's.
-type RuleAction = model.RuleAction
+// Counter is a packets and bytes pair, summed over CPUs: the model's.
+type Counter = model.Counter
 
 // Gray rule actions (P4: set_pool, split_pool, set_pool_mirror), as the
-// program reads them.
+// program reads them: the model's.
 const (
 	SetPool       = model.SetPool
 	SplitPool     = model.SplitPool
 	SetPoolMirror = model.SetPoolMirror
 )
 
-// RuleKey is the ternary key of gray_rules: the VIP id and the flow fields
-// (Flow.Tenant is the tenant id). Used for a rule's value and its mask.
-type RuleKey struct {
+// ruleKey is one side of gray_rules' ternary key, a value or a mask: the VIP
+// id and the flow fields (Flow.Tenant is the tenant id).
+type ruleKey struct {
 	VIPID uint16
 	Flow  pipeline.FlowKey
 }
 
 // And returns k with each field ANDed with mask.
-func (k RuleKey) And(mask RuleKey) RuleKey {
-	return RuleKey{VIPID: k.VIPID & mask.VIPID, Flow: k.Flow.And(mask.Flow)}
+func (k ruleKey) And(mask ruleKey) ruleKey {
+	return ruleKey{VIPID: k.VIPID & mask.VIPID, Flow: k.Flow.And(mask.Flow)}
 }
 
-// RuleMatch identifies a gray rule as P4Runtime does: masked value, mask and
-// priority. Value bits outside Mask are ignored.
-type RuleMatch struct {
-	Priority int32 // larger wins; must be > 0
-	Value    RuleKey
-	Mask     RuleKey
+// normalize masks the VNI to 24 bits and the value with the mask, so two
+// spellings of one P4Runtime entry are one rule; its identity (a map key
+// here) is model.RuleID.
+func normalize(r model.GrayRule) model.GrayRule {
+	id := model.RuleID(r)
+	r.Match, r.Mask, r.VIPID = id.Match, id.Mask, id.VIPID
+	return r
 }
 
-// Rule is a gray_rules entry.
-type Rule struct {
-	RuleMatch
-	Action    RuleAction
-	Pool      uint16 // set_pool's and set_pool_mirror's pool_id, split_pool's pool_gray
-	Threshold uint16 // split_pool only, in 1/65536
+func valueOf(r model.GrayRule) ruleKey { return ruleKey{VIPID: r.VIPID, Flow: r.Match} }
+func maskOf(r model.GrayRule) ruleKey  { return ruleKey{VIPID: r.VIPMask, Flow: r.Mask} }
 
-	// set_pool_mirror only (docs/pipeline.md §10): a copy to MirrorPool when
-	// the split hash is <= Sample, counted in mirror_counters[MirrorID].
-	MirrorPool, Sample, MirrorID uint16
-}
-
-func (k RuleKey) raw() graygwRuleKey {
+func (k ruleKey) raw() graygwRuleKey {
 	return graygwRuleKey{VipId: k.VIPID, Vni: k.Flow.VNI, Tenant: k.Flow.Tenant, Src: k.Flow.Src,
 		Dst: k.Flow.Dst, Proto: k.Flow.Proto, Sport: k.Flow.SPort, Dport: k.Flow.DPort}
 }
 
-func ruleKeyFrom(r graygwRuleKey) RuleKey {
-	return RuleKey{VIPID: r.VipId, Flow: pipeline.FlowKey{VNI: r.Vni, Tenant: r.Tenant, Src: r.Src,
+func ruleKeyFrom(r graygwRuleKey) ruleKey {
+	return ruleKey{VIPID: r.VipId, Flow: pipeline.FlowKey{VNI: r.Vni, Tenant: r.Tenant, Src: r.Src,
 		Dst: r.Dst, Proto: r.Proto, SPort: r.Sport, DPort: r.Dport}}
 }
 

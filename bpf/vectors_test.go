@@ -148,7 +148,7 @@ func counters(t *testing.T, d *Dataplane, st testvectors.State, e testvectors.Ex
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := d.RuleCounter(ruleFromModel(g).RuleMatch)
+		c, err := d.RuleCounter(g)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -415,3 +415,14 @@ func TestMirrorOnlyForAServedFrameAndNotSentWithoutMirrorBackend(t *testing.T) {
 		t.Fatalf("served frame dropped: verdict %v copy %+v, want drop and no copy", r.Verdict, r.Copy)
 	}
 }
+
+func TestRuleID(t *testing.T) {
+	r := GrayRule{Priority: 3, VIPID: 0xffff, VIPMask: 0x00ff, Match: pipeline.FlowKey{VNI: 0xffffffff, Src: 0xffffffff},
+		Mask: pipeline.FlowKey{VNI: 0xffffffff, Src: 0xff000000}, Action: SplitPool, Pool: 3, Threshold: 4}
+	id := RuleID(r)
+	want := GrayRule{Priority: 3, VIPID: 0xff, VIPMask: 0xff, Match: pipeline.FlowKey{VNI: 0xffffff, Src: 0xff000000},
+		Mask: pipeline.FlowKey{VNI: 0xffffff, Src: 0xff000000}}
+	if id != want {
+		t.Errorf("RuleID = %+v, want %+v", id, want)
+	}
+}

@@ -38,6 +38,24 @@ func (r *GrayRule) Matches(vipID uint16, k pipeline.FlowKey) bool {
 	return vipID&r.VIPMask == r.VIPID&r.VIPMask && k.And(r.Mask) == r.Match.And(r.Mask)
 }
 
+// RuleID returns the identity of a gray rule as P4Runtime sees it (masks,
+// masked values and priority): the action fields cleared, the values ANDed with
+// their masks and the VNI mask cut to 24 bits.
+func RuleID(r GrayRule) GrayRule {
+	r.Mask.VNI &= pipeline.MaxVNI
+	r.Match = r.Match.And(r.Mask)
+	r.VIPID &= r.VIPMask
+	r.Action, r.Pool, r.Threshold = 0, 0, 0
+	r.MirrorPool, r.Sample, r.MirrorID = 0, 0, 0
+	return r
+}
+
+// Counter is a packets and bytes pair: one cell of a direct or indexed
+// counter (on XDP, summed over CPUs).
+type Counter struct {
+	Packets, Bytes uint64
+}
+
 // SelectKey is a backend_select key.
 type SelectKey struct {
 	Pool, Bucket uint16

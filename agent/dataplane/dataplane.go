@@ -37,10 +37,8 @@ var (
 	ErrUnimplemented = errors.New("dataplane: not implemented on this target")
 )
 
-// Counter is a packets and bytes pair.
-type Counter struct {
-	Packets, Bytes uint64
-}
+// Counter is a packets and bytes pair: the model's.
+type Counter = model.Counter
 
 // Dataplane is what the agent needs from a target. The Set methods insert or
 // replace; replacing keeps the entry's direct counter, inserting starts it at zero.
@@ -56,11 +54,11 @@ type Dataplane interface {
 	// DeleteTenant deletes the vni_tenant entry of vni.
 	DeleteTenant(vni uint32) error
 
-	// InsertRule adds a gray rule; its identity is RuleID(r). ErrExists if present.
+	// InsertRule adds a gray rule; its identity is model.RuleID(r). ErrExists if present.
 	InsertRule(r model.GrayRule) error
-	// ModifyRule replaces the action of the rule with identity RuleID(r).
+	// ModifyRule replaces the action of the rule with identity model.RuleID(r).
 	ModifyRule(r model.GrayRule) error
-	// DeleteRule removes the rule with identity RuleID(r).
+	// DeleteRule removes the rule with identity model.RuleID(r).
 	DeleteRule(r model.GrayRule) error
 
 	// SetPoolHash inserts or replaces the pool_hash entry of pool (set_hash_mask).
@@ -85,7 +83,7 @@ type Dataplane interface {
 	DropCounters() ([pipeline.NumReasons]Counter, error)
 	// VIPCounter reads the direct counter of addr's vip entry.
 	VIPCounter(addr uint32) (Counter, error)
-	// RuleCounter reads the direct counter of the rule with identity RuleID(r).
+	// RuleCounter reads the direct counter of the rule with identity model.RuleID(r).
 	RuleCounter(r model.GrayRule) (Counter, error)
 	// BackendCounter reads the direct counter of backend id.
 	BackendCounter(id uint16) (Counter, error)
@@ -138,20 +136,8 @@ type CounterWriter interface {
 	SetDropCounter(reason pipeline.Reason, c Counter) error
 	// SetVIPCounter sets the direct counter of addr's vip entry.
 	SetVIPCounter(addr uint32, c Counter) error
-	// SetRuleCounter sets the direct counter of the rule with identity RuleID(r).
+	// SetRuleCounter sets the direct counter of the rule with identity model.RuleID(r).
 	SetRuleCounter(r model.GrayRule, c Counter) error
 	// SetBackendCounter sets the direct counter of backend id.
 	SetBackendCounter(id uint16, c Counter) error
-}
-
-// RuleID returns the identity of a gray rule as P4Runtime sees it (masks,
-// masked values and priority): the action fields cleared, the values ANDed with
-// their masks and the VNI mask cut to 24 bits.
-func RuleID(r model.GrayRule) model.GrayRule {
-	r.Mask.VNI &= pipeline.MaxVNI
-	r.Match = r.Match.And(r.Mask)
-	r.VIPID &= r.VIPMask
-	r.Action, r.Pool, r.Threshold = 0, 0, 0
-	r.MirrorPool, r.Sample, r.MirrorID = 0, 0, 0
-	return r
 }

@@ -78,7 +78,7 @@ func (m *Memory) Process(frame []byte) model.Result {
 	defer m.mu.Unlock()
 	r := model.Process(m.st, frame)
 	n := uint64(len(frame))
-	add := func(c Counter) Counter { return Counter{c.Packets + 1, c.Bytes + n} }
+	add := func(c Counter) Counter { return Counter{Packets: c.Packets + 1, Bytes: c.Bytes + n} }
 	if r.Reason != pipeline.None && int(r.Reason) < len(m.drops) {
 		m.drops[r.Reason] = add(m.drops[r.Reason])
 	}
@@ -87,7 +87,7 @@ func (m *Memory) Process(frame []byte) model.Result {
 		m.vipCtr[dst] = add(m.vipCtr[dst])
 	}
 	if r.Rule >= 0 {
-		id := RuleID(m.st.GrayRules[r.Rule])
+		id := model.RuleID(m.st.GrayRules[r.Rule])
 		m.ruleCtr[id] = add(m.ruleCtr[id])
 	}
 	if r.Verdict == model.Forward {
@@ -169,12 +169,12 @@ func (m *Memory) DeleteTenant(vni uint32) error {
 }
 
 func (m *Memory) findRule(id model.GrayRule) int {
-	return slices.IndexFunc(m.st.GrayRules, func(r model.GrayRule) bool { return RuleID(r) == id })
+	return slices.IndexFunc(m.st.GrayRules, func(r model.GrayRule) bool { return model.RuleID(r) == id })
 }
 
 // InsertRule implements Dataplane.
 func (m *Memory) InsertRule(r model.GrayRule) error {
-	id := RuleID(r)
+	id := model.RuleID(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.rules[id]; ok {
@@ -205,7 +205,7 @@ func maskOf(id model.GrayRule) ruleMask { return ruleMask{id.VIPMask, id.Mask} }
 
 // ModifyRule implements Dataplane.
 func (m *Memory) ModifyRule(r model.GrayRule) error {
-	id := RuleID(r)
+	id := model.RuleID(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i := m.findRule(id)
@@ -220,7 +220,7 @@ func (m *Memory) ModifyRule(r model.GrayRule) error {
 
 // DeleteRule implements Dataplane.
 func (m *Memory) DeleteRule(r model.GrayRule) error {
-	id := RuleID(r)
+	id := model.RuleID(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i := m.findRule(id)
@@ -369,7 +369,7 @@ func (m *Memory) VIPCounter(addr uint32) (Counter, error) {
 func (m *Memory) RuleCounter(r model.GrayRule) (Counter, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.ruleCtr[RuleID(r)]
+	c, ok := m.ruleCtr[model.RuleID(r)]
 	if !ok {
 		return c, fmt.Errorf("gray rule: %w", ErrNotFound)
 	}
@@ -415,7 +415,7 @@ func (m *Memory) SetVIPCounter(addr uint32, c Counter) error {
 
 // SetRuleCounter implements CounterWriter.
 func (m *Memory) SetRuleCounter(r model.GrayRule, c Counter) error {
-	return setCounter(m, m.ruleCtr, RuleID(r), c, "gray rule counter")
+	return setCounter(m, m.ruleCtr, model.RuleID(r), c, "gray rule counter")
 }
 
 // SetBackendCounter implements CounterWriter.

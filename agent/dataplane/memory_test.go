@@ -43,10 +43,10 @@ func TestMemoryForwardsAndCounts(t *testing.T) {
 	if r.Reason != pipeline.NotVIP {
 		t.Fatalf("reason %v, want NOT_VIP", r.Reason)
 	}
-	if c, _ := m.VIPCounter(vip1); c != (Counter{1, uint64(len(f))}) {
+	if c, _ := m.VIPCounter(vip1); c != (Counter{Packets: 1, Bytes: uint64(len(f))}) {
 		t.Errorf("vip counter %+v", c)
 	}
-	if c, _ := m.BackendCounter(7); c != (Counter{1, uint64(len(f))}) {
+	if c, _ := m.BackendCounter(7); c != (Counter{Packets: 1, Bytes: uint64(len(f))}) {
 		t.Errorf("backend counter %+v", c)
 	}
 	d, _ := m.DropCounters()
@@ -159,16 +159,5 @@ func TestMemoryLimits(t *testing.T) {
 	}
 	if err := u.SetBuckets(1, 0xffff, []uint16{1, 2}); !errors.Is(err, ErrOutOfRange) {
 		t.Errorf("SetBuckets past bucket 65535 = %v, want ErrOutOfRange", err)
-	}
-}
-
-func TestRuleID(t *testing.T) {
-	r := model.GrayRule{Priority: 3, VIPID: 0xffff, VIPMask: 0x00ff, Match: pipeline.FlowKey{VNI: 0xffffffff, Src: 0xffffffff},
-		Mask: pipeline.FlowKey{VNI: 0xffffffff, Src: 0xff000000}, Action: model.SplitPool, Pool: 3, Threshold: 4}
-	id := RuleID(r)
-	want := model.GrayRule{Priority: 3, VIPID: 0xff, VIPMask: 0xff, Match: pipeline.FlowKey{VNI: 0xffffff, Src: 0xff000000},
-		Mask: pipeline.FlowKey{VNI: 0xffffff, Src: 0xff000000}}
-	if id != want {
-		t.Errorf("RuleID = %+v, want %+v", id, want)
 	}
 }

@@ -154,10 +154,10 @@ func checkInvariants(s *Server) error {
 	}
 	ids := map[model.GrayRule]model.GrayRule{}
 	for _, r := range got.GrayRules {
-		ids[dataplane.RuleID(r)] = r
+		ids[model.RuleID(r)] = r
 	}
 	for _, r := range want.GrayRules {
-		g, ok := ids[dataplane.RuleID(r)]
+		g, ok := ids[model.RuleID(r)]
 		if !ok || g.Action != r.Action || g.Pool != r.Pool || g.Threshold != r.Threshold {
 			return fmt.Errorf("gray rule %+v: dataplane %+v", r, g)
 		}

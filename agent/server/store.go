@@ -379,10 +379,10 @@ func removeExtras(dp dataplane.Dataplane, have dataplane.Listing, want *model.St
 	if have.Complete&dataplane.GrayRules != 0 {
 		ids := map[model.GrayRule]bool{}
 		for _, r := range want.GrayRules {
-			ids[dataplane.RuleID(r)] = true
+			ids[model.RuleID(r)] = true
 		}
 		for _, r := range h.GrayRules {
-			if !ids[dataplane.RuleID(r)] {
+			if !ids[model.RuleID(r)] {
 				note("gray rule", dp.DeleteRule(r))
 			}
 		}

@@ -61,36 +61,16 @@ func num(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-func counter(c bpf.Counter, err error) (dataplane.Counter, error) {
-	return dataplane.Counter{Packets: c.Packets, Bytes: c.Bytes}, wrap(err)
-}
-
-func bpfCounter(c dataplane.Counter) bpf.Counter {
-	return bpf.Counter{Packets: c.Packets, Bytes: c.Bytes}
-}
-
-// ruleMatch is the bpf identity of a model rule.
-func ruleMatch(r model.GrayRule) bpf.RuleMatch {
-	return bpf.RuleMatch{Priority: r.Priority,
-		Value: bpf.RuleKey{VIPID: r.VIPID, Flow: r.Match}, Mask: bpf.RuleKey{VIPID: r.VIPMask, Flow: r.Mask}}
-}
-
-func rule(r model.GrayRule) (bpf.Rule, error) {
-	out := bpf.Rule{RuleMatch: ruleMatch(r), Action: r.Action, Pool: r.Pool, Threshold: r.Threshold,
-		MirrorPool: r.MirrorPool, Sample: r.Sample, MirrorID: r.MirrorID}
+// validRule refuses what the agent must answer OUT_OF_RANGE (the bpf
+// package's own check says invalid).
+func validRule(r model.GrayRule) error {
 	if r.Action == model.SetPoolMirror && r.MirrorID >= pipeline.MirrorIDs {
-		return out, fmt.Errorf("%w: set_pool_mirror: mirror_id %d, must be < %d", dataplane.ErrOutOfRange, r.MirrorID, pipeline.MirrorIDs)
+		return fmt.Errorf("%w: set_pool_mirror: mirror_id %d, must be < %d", dataplane.ErrOutOfRange, r.MirrorID, pipeline.MirrorIDs)
 	}
 	if r.Action != model.SetPool && r.Action != model.SplitPool && r.Action != model.SetPoolMirror {
-		return out, fmt.Errorf("%w: gray rule action %d", dataplane.ErrOutOfRange, r.Action)
+		return fmt.Errorf("%w: gray rule action %d", dataplane.ErrOutOfRange, r.Action)
 	}
-	return out, nil
-}
-
-func fromRule(r bpf.Rule) model.GrayRule {
-	return model.GrayRule{Priority: r.Priority, VIPID: r.Value.VIPID, VIPMask: r.Mask.VIPID,
-		Match: r.Value.Flow, Mask: r.Mask.Flow, Action: r.Action, Pool: r.Pool, Threshold: r.Threshold,
-		MirrorPool: r.MirrorPool, Sample: r.Sample, MirrorID: r.MirrorID}
+	return nil
 }
 
 // MirrorCounter implements dataplane.MirrorCounters.
@@ -98,12 +78,14 @@ func (x *Dataplane) MirrorCounter(id uint16) (dataplane.Counter, error) {
 	if id >= pipeline.MirrorIDs {
 		return dataplane.Counter{}, fmt.Errorf("mirror id %d: %w", id, dataplane.ErrOutOfRange)
 	}
-	return counter(x.d.MirrorCounter(id))
+	c, err := x.d.MirrorCounter(id)
+	return c, wrap(err)
 }
 
 // MirrorBackendCounter implements dataplane.MirrorCounters.
 func (x *Dataplane) MirrorBackendCounter(id uint16) (dataplane.Counter, error) {
-	return counter(x.d.MirrorBackendCounter(id))
+	c, err := x.d.MirrorBackendCounter(id)
+	return c, wrap(err)
 }
 
 // SetVIP implements dataplane.Dataplane.
@@ -124,24 +106,22 @@ func (x *Dataplane) DeleteTenant(vni uint32) error { return wrap(x.d.DeleteTenan
 
 // InsertRule implements dataplane.Dataplane.
 func (x *Dataplane) InsertRule(r model.GrayRule) error {
-	br, err := rule(r)
-	if err != nil {
+	if err := validRule(r); err != nil {
 		return err
 	}
-	return wrap(x.d.InsertRule(br))
+	return wrap(x.d.InsertRule(r))
 }
 
 // ModifyRule implements dataplane.Dataplane.
 func (x *Dataplane) ModifyRule(r model.GrayRule) error {
-	br, err := rule(r)
-	if err != nil {
+	if err := validRule(r); err != nil {
 		return err
 	}
-	return wrap(x.d.ModifyRule(br))
+	return wrap(x.d.ModifyRule(r))
 }
 
 // DeleteRule implements dataplane.Dataplane.
-func (x *Dataplane) DeleteRule(r model.GrayRule) error { return wrap(x.d.DeleteRule(ruleMatch(r))) }
+func (x *Dataplane) DeleteRule(r model.GrayRule) error { return wrap(x.d.DeleteRule(r)) }
 
 // SetPoolHash implements dataplane.Dataplane.
 func (x *Dataplane) SetPoolHash(pool uint16, mask pipeline.FlowKey) error {
@@ -176,47 +156,46 @@ func (x *Dataplane) DeleteBackend(id uint16) error { return wrap(x.d.DeleteBacke
 
 // DropCounters implements dataplane.Dataplane.
 func (x *Dataplane) DropCounters() ([pipeline.NumReasons]dataplane.Counter, error) {
-	var out [pipeline.NumReasons]dataplane.Counter
 	cs, err := x.d.DropCounters()
-	for i, c := range cs {
-		out[i] = dataplane.Counter{Packets: c.Packets, Bytes: c.Bytes}
-	}
-	return out, wrap(err)
+	return cs, wrap(err)
 }
 
 // VIPCounter implements dataplane.Dataplane.
 func (x *Dataplane) VIPCounter(a uint32) (dataplane.Counter, error) {
-	return counter(x.d.VIPCounter(addr(a)))
+	c, err := x.d.VIPCounter(addr(a))
+	return c, wrap(err)
 }
 
 // RuleCounter implements dataplane.Dataplane.
 func (x *Dataplane) RuleCounter(r model.GrayRule) (dataplane.Counter, error) {
-	return counter(x.d.RuleCounter(ruleMatch(r)))
+	c, err := x.d.RuleCounter(r)
+	return c, wrap(err)
 }
 
 // BackendCounter implements dataplane.Dataplane.
 func (x *Dataplane) BackendCounter(id uint16) (dataplane.Counter, error) {
-	return counter(x.d.BackendCounter(id))
+	c, err := x.d.BackendCounter(id)
+	return c, wrap(err)
 }
 
 // SetDropCounter implements dataplane.CounterWriter.
 func (x *Dataplane) SetDropCounter(r pipeline.Reason, c dataplane.Counter) error {
-	return wrap(x.d.SetDropCounter(r, bpfCounter(c)))
+	return wrap(x.d.SetDropCounter(r, c))
 }
 
 // SetVIPCounter implements dataplane.CounterWriter.
 func (x *Dataplane) SetVIPCounter(a uint32, c dataplane.Counter) error {
-	return wrap(x.d.SetVIPCounter(addr(a), bpfCounter(c)))
+	return wrap(x.d.SetVIPCounter(addr(a), c))
 }
 
 // SetRuleCounter implements dataplane.CounterWriter.
 func (x *Dataplane) SetRuleCounter(r model.GrayRule, c dataplane.Counter) error {
-	return wrap(x.d.SetRuleCounter(ruleMatch(r), bpfCounter(c)))
+	return wrap(x.d.SetRuleCounter(r, c))
 }
 
 // SetBackendCounter implements dataplane.CounterWriter.
 func (x *Dataplane) SetBackendCounter(id uint16, c dataplane.Counter) error {
-	return wrap(x.d.SetBackendCounter(id, bpfCounter(c)))
+	return wrap(x.d.SetBackendCounter(id, c))
 }
 
 // List implements dataplane.Lister: every table; backend_select for every
@@ -233,9 +212,7 @@ func (x *Dataplane) List() (dataplane.Listing, error) {
 	if st.Tenants, err = x.d.Tenants(); err != nil {
 		return dataplane.Listing{}, err
 	}
-	for _, r := range x.d.Rules() {
-		st.GrayRules = append(st.GrayRules, fromRule(r))
-	}
+	st.GrayRules = append(st.GrayRules, x.d.Rules()...)
 	if st.PoolHash, err = x.d.PoolHashes(); err != nil {
 		return dataplane.Listing{}, err
 	}

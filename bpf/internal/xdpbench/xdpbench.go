@@ -276,10 +276,7 @@ func apply(d *bpf.Dataplane, st *model.State) error {
 			return err
 		}
 	}
-	for _, g := range st.GrayRules {
-		r := bpf.Rule{RuleMatch: bpf.RuleMatch{Priority: g.Priority, Value: bpf.RuleKey{VIPID: g.VIPID, Flow: g.Match},
-			Mask: bpf.RuleKey{VIPID: g.VIPMask, Flow: g.Mask}}, Action: bpf.RuleAction(g.Action), Pool: g.Pool, Threshold: g.Threshold,
-			MirrorPool: g.MirrorPool, Sample: g.Sample, MirrorID: g.MirrorID}
+	for _, r := range st.GrayRules {
 		if err := d.InsertRule(r); err != nil {
 			return err
 		}

@@ -256,30 +256,29 @@ func (tl *Lab) Apply(res *compile.Result) error {
 			return fmt.Errorf("probetest: vip %v: %w", addr(a), err)
 		}
 	}
-	oldRules := map[bpf.RuleMatch]bpf.Rule{}
+	oldRules := map[model.GrayRule]model.GrayRule{}
 	for _, r := range old.GrayRules {
-		br := rule(r)
-		oldRules[br.RuleMatch] = br
+		oldRules[model.RuleID(r)] = r
 	}
-	newRules := map[bpf.RuleMatch]bool{}
+	newRules := map[model.GrayRule]bool{}
 	for _, r := range st.GrayRules {
-		br := rule(r)
-		newRules[br.RuleMatch] = true
-		o, ok := oldRules[br.RuleMatch]
+		id := model.RuleID(r)
+		newRules[id] = true
+		o, ok := oldRules[id]
 		switch {
 		case !ok:
-			err = d.InsertRule(br)
-		case o != br:
-			err = d.ModifyRule(br)
+			err = d.InsertRule(r)
+		case o != r:
+			err = d.ModifyRule(r)
 		}
 		if err != nil {
-			return fmt.Errorf("probetest: rule %+v: %w", br, err)
+			return fmt.Errorf("probetest: rule %+v: %w", r, err)
 		}
 	}
-	for m := range oldRules {
-		if !newRules[m] {
-			if err := d.DeleteRule(m); err != nil {
-				return fmt.Errorf("probetest: delete rule %+v: %w", m, err)
+	for id, r := range oldRules {
+		if !newRules[id] {
+			if err := d.DeleteRule(r); err != nil {
+				return fmt.Errorf("probetest: delete rule %+v: %w", id, err)
 			}
 		}
 	}
@@ -321,23 +320,6 @@ func (tl *Lab) Apply(res *compile.Result) error {
 	}
 	tl.state = st
 	return nil
-}
-
-func rule(r model.GrayRule) bpf.Rule {
-	br := bpf.Rule{
-		RuleMatch: bpf.RuleMatch{Priority: r.Priority,
-			Value: bpf.RuleKey{VIPID: r.VIPID, Flow: r.Match},
-			Mask:  bpf.RuleKey{VIPID: r.VIPMask, Flow: r.Mask}},
-		Action: bpf.SetPool, Pool: r.Pool,
-	}
-	br.Value = br.Value.And(br.Mask)
-	switch r.Action {
-	case model.SplitPool:
-		br.Action, br.Threshold = bpf.SplitPool, r.Threshold
-	case model.SetPoolMirror:
-		br.Action, br.MirrorPool, br.Sample, br.MirrorID = bpf.SetPoolMirror, r.MirrorPool, r.Sample, r.MirrorID
-	}
-	return br
 }
 
 func buckets(st *model.State) map[uint16][]uint16 {
