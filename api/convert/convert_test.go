@@ -9,6 +9,7 @@ import (
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
+	"github.com/graygw/graygw/controller/trace"
 )
 
 // TestRoundTrip: a progress (plan, steps, probe results) and probe options
@@ -67,5 +68,28 @@ vpcs:
 		if _, err := ProbeTargetFrom(ProbeTarget(bad)); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// TestTraceRoundTrip: a gateway's trace and a flow come back equal after a
+// trip through the API messages.
+func TestTraceRoundTrip(t *testing.T) {
+	h := uint16(4242)
+	g := trace.Gateway{Gateway: "gw1", IntentVersion: 3, EntriesRead: 9000, InSync: false,
+		Drift: &trace.Drift{Missing: []string{"rule a: x"}, MissingCount: 1, Differ: []string{"rule b: y"}, DifferCount: 30, Extra: nil, ExtraCount: 0},
+		VIPs: []trace.VIPPath{{Path: trace.Path{VIP: "vpc", Address: "10.255.0.1", VIPID: 1, Verdict: "forward", Tenant: "acme", TenantID: 7,
+			Rules: []trace.RuleCheck{{Name: "a", Priority: 9, Action: "split_pool", Pool: "gray", Matched: true, Decided: true, Why: "decided"},
+				{Name: "b", Priority: 3, Action: "set_pool", Pool: "gray", Why: "no match: vni", Mismatch: []string{"vni"}}},
+			Rule: "a", Pool: "gray", PoolID: 2, SplitHash: &h, HashFields: []string{"vni", "src"}, HashKey: "00", CRC: 77, Bucket: 5,
+			Backend: "g1", BackendID: 21, Rewrite: &trace.Rewrite{Port: 3, SrcMAC: "s", DstMAC: "d", OuterSrc: "o", OuterDst: "10.3.0.21",
+				SPort: 1, DPort: 4789, TTL: 63}, Mirror: &trace.Mirror{Sampled: true, Pool: "m", Bucket: 9, Backend: "m1", BackendID: 31},
+			Notes: []string{"n"}}, Intent: trace.Outcome{Verdict: "forward", Rule: "a", Pool: "gray", Backend: "g2"}}}}
+	if got := GatewayTraceFrom(GatewayTrace(&g)); !reflect.DeepEqual(got, g) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, g)
+	}
+	q := &trace.Query{VNI: 5001, Src: netip.MustParseAddr("10.0.0.5"), Proto: 17, DPort: 53, Open: []string{"dst", "sport"}, VIP: "vpc"}
+	back, err := TraceQueryFrom(TraceQuery(q, "gw1"))
+	if err != nil || !reflect.DeepEqual(back, q) {
+		t.Fatalf("query round trip: %+v, %v", back, err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
+	"github.com/graygw/graygw/controller/trace"
 )
 
 // fake is the controller's API with canned answers, served over a real gRPC
@@ -44,6 +45,8 @@ type fake struct {
 	unreadable string
 	// replicas are the controller replicas status lists.
 	replicas []*graygwv1.Replica
+	// traces answer Trace.
+	traces []trace.Gateway
 }
 
 func (f *fake) rec(name string, req proto.Message) error {
@@ -315,4 +318,15 @@ func (f *fake) Probe(_ context.Context, r *graygwv1.ProbeRequest) (*graygwv1.Pro
 			Answers: []*graygwv1.ProbeAnswer{{Underlay: "10.2.0.11", Backend: "base-1", Cluster: "base", Replies: 3, Expected: true}}})
 	}
 	return &graygwv1.ProbeResponse{Vip: "10.255.0.1", Results: out}, nil
+}
+
+func (f *fake) Trace(_ context.Context, r *graygwv1.TraceRequest) (*graygwv1.TraceResponse, error) {
+	if err := f.rec("trace", r); err != nil {
+		return nil, err
+	}
+	resp := &graygwv1.TraceResponse{}
+	for i := range f.traces {
+		resp.Gateways = append(resp.Gateways, convert.GatewayTrace(&f.traces[i]))
+	}
+	return resp, nil
 }

@@ -146,7 +146,7 @@ validation (bad intent, plan or cutover), 4 probe or rollout failed.`,
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.BoolVarP(&a.json, "json", "j", false, "same as -o json")
 	root.AddCommand(a.applyCmd(), a.diffCmd(), a.getCmd(), a.historyCmd(), a.cutoverCmd(), a.mirrorCmd(), a.rollbackCmd(),
-		a.statusCmd(), a.countersCmd(), a.bgpCmd(), a.drainCmd(true), a.drainCmd(false), a.rolloutCmd(), a.probeCmd())
+		a.statusCmd(), a.countersCmd(), a.bgpCmd(), a.drainCmd(true), a.drainCmd(false), a.rolloutCmd(), a.probeCmd(), a.traceCmd())
 	for _, c := range root.Commands() {
 		if c.Args == nil {
 			c.Args = noArgs

@@ -129,6 +129,15 @@ func (a *Agent) Start() {
 	a.mu.Unlock()
 }
 
+// Server returns the agent's P4Runtime server (nil while stopped): a test
+// writes to it in process, with the controller's election id, to change the
+// gateway's tables behind the controller's back.
+func (a *Agent) Server() *server.Server {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.srv
+}
+
 // Stop stops the agent (the gateway is lost); the dataplane is kept.
 func (a *Agent) Stop() {
 	a.mu.Lock()

@@ -4919,6 +4919,953 @@ func (x *ProbeAnswer) GetExpected() bool {
 	return false
 }
 
+// TraceRequest is the flow to trace: the fields the gateway parses out of a
+// frame (the inner headers of VXLAN traffic).
+type TraceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// vni of the VPC; 0 with plain (non-VXLAN traffic, whose destination is the
+	// VIP).
+	Vni   uint32 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
+	Plain bool   `protobuf:"varint,2,opt,name=plain,proto3" json:"plain,omitempty"`
+	// src and dst are IPv4 addresses (inner ones for VXLAN); dst empty: not
+	// given, traced as 0.0.0.0.
+	Src string `protobuf:"bytes,3,opt,name=src,proto3" json:"src,omitempty"`
+	Dst string `protobuf:"bytes,4,opt,name=dst,proto3" json:"dst,omitempty"`
+	// proto is the IP protocol number (1 ICMP, 6 TCP, 17 UDP); ports for TCP
+	// and UDP only.
+	Proto uint32 `protobuf:"varint,5,opt,name=proto,proto3" json:"proto,omitempty"`
+	Sport uint32 `protobuf:"varint,6,opt,name=sport,proto3" json:"sport,omitempty"`
+	Dport uint32 `protobuf:"varint,7,opt,name=dport,proto3" json:"dport,omitempty"`
+	// open names the fields the caller left open (dst, proto, sport, dport):
+	// traced as 0, and the explanation says where the result depends on them.
+	Open []string `protobuf:"bytes,8,rep,name=open,proto3" json:"open,omitempty"`
+	// vip names the intent's VIP the flow is sent to; empty: every VIP.
+	Vip string `protobuf:"bytes,9,opt,name=vip,proto3" json:"vip,omitempty"`
+	// gateway selects one gateway; empty traces through all.
+	Gateway       string `protobuf:"bytes,10,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRequest) Reset() {
+	*x = TraceRequest{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRequest) ProtoMessage() {}
+
+func (x *TraceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
+func (*TraceRequest) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *TraceRequest) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *TraceRequest) GetPlain() bool {
+	if x != nil {
+		return x.Plain
+	}
+	return false
+}
+
+func (x *TraceRequest) GetSrc() string {
+	if x != nil {
+		return x.Src
+	}
+	return ""
+}
+
+func (x *TraceRequest) GetDst() string {
+	if x != nil {
+		return x.Dst
+	}
+	return ""
+}
+
+func (x *TraceRequest) GetProto() uint32 {
+	if x != nil {
+		return x.Proto
+	}
+	return 0
+}
+
+func (x *TraceRequest) GetSport() uint32 {
+	if x != nil {
+		return x.Sport
+	}
+	return 0
+}
+
+func (x *TraceRequest) GetDport() uint32 {
+	if x != nil {
+		return x.Dport
+	}
+	return 0
+}
+
+func (x *TraceRequest) GetOpen() []string {
+	if x != nil {
+		return x.Open
+	}
+	return nil
+}
+
+func (x *TraceRequest) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *TraceRequest) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+type TraceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gateways      []*GatewayTrace        `protobuf:"bytes,1,rep,name=gateways,proto3" json:"gateways,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceResponse) Reset() {
+	*x = TraceResponse{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceResponse) ProtoMessage() {}
+
+func (x *TraceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
+func (*TraceResponse) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *TraceResponse) GetGateways() []*GatewayTrace {
+	if x != nil {
+		return x.Gateways
+	}
+	return nil
+}
+
+// GatewayTrace is the flow's path through one gateway.
+type GatewayTrace struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Gateway string                 `protobuf:"bytes,1,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// error says why the gateway could not be traced (unreachable...).
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// intent_version is the version compared with; entries_read the number
+	// of entries read back.
+	IntentVersion uint64 `protobuf:"varint,3,opt,name=intent_version,json=intentVersion,proto3" json:"intent_version,omitempty"`
+	EntriesRead   uint64 `protobuf:"varint,4,opt,name=entries_read,json=entriesRead,proto3" json:"entries_read,omitempty"`
+	// in_sync: the gateway holds exactly what the intent wants; drift lists
+	// the entries that differ otherwise.
+	InSync        bool         `protobuf:"varint,5,opt,name=in_sync,json=inSync,proto3" json:"in_sync,omitempty"`
+	Drift         *TraceDrift  `protobuf:"bytes,6,opt,name=drift,proto3" json:"drift,omitempty"`
+	Vips          []*TracePath `protobuf:"bytes,7,rep,name=vips,proto3" json:"vips,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GatewayTrace) Reset() {
+	*x = GatewayTrace{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GatewayTrace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GatewayTrace) ProtoMessage() {}
+
+func (x *GatewayTrace) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GatewayTrace.ProtoReflect.Descriptor instead.
+func (*GatewayTrace) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *GatewayTrace) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *GatewayTrace) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *GatewayTrace) GetIntentVersion() uint64 {
+	if x != nil {
+		return x.IntentVersion
+	}
+	return 0
+}
+
+func (x *GatewayTrace) GetEntriesRead() uint64 {
+	if x != nil {
+		return x.EntriesRead
+	}
+	return 0
+}
+
+func (x *GatewayTrace) GetInSync() bool {
+	if x != nil {
+		return x.InSync
+	}
+	return false
+}
+
+func (x *GatewayTrace) GetDrift() *TraceDrift {
+	if x != nil {
+		return x.Drift
+	}
+	return nil
+}
+
+func (x *GatewayTrace) GetVips() []*TracePath {
+	if x != nil {
+		return x.Vips
+	}
+	return nil
+}
+
+// TraceDrift lists the entries in which a gateway differs from the intent
+// (at most 20 of each kind, each with the intent object it comes from; the
+// counts are complete).
+type TraceDrift struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Missing       []string               `protobuf:"bytes,1,rep,name=missing,proto3" json:"missing,omitempty"` // wanted, not held
+	MissingCount  uint64                 `protobuf:"varint,2,opt,name=missing_count,json=missingCount,proto3" json:"missing_count,omitempty"`
+	Differ        []string               `protobuf:"bytes,3,rep,name=differ,proto3" json:"differ,omitempty"` // held with another action (as read back)
+	DifferCount   uint64                 `protobuf:"varint,4,opt,name=differ_count,json=differCount,proto3" json:"differ_count,omitempty"`
+	Extra         []string               `protobuf:"bytes,5,rep,name=extra,proto3" json:"extra,omitempty"` // held, not wanted
+	ExtraCount    uint64                 `protobuf:"varint,6,opt,name=extra_count,json=extraCount,proto3" json:"extra_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceDrift) Reset() {
+	*x = TraceDrift{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceDrift) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceDrift) ProtoMessage() {}
+
+func (x *TraceDrift) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceDrift.ProtoReflect.Descriptor instead.
+func (*TraceDrift) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *TraceDrift) GetMissing() []string {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+func (x *TraceDrift) GetMissingCount() uint64 {
+	if x != nil {
+		return x.MissingCount
+	}
+	return 0
+}
+
+func (x *TraceDrift) GetDiffer() []string {
+	if x != nil {
+		return x.Differ
+	}
+	return nil
+}
+
+func (x *TraceDrift) GetDifferCount() uint64 {
+	if x != nil {
+		return x.DifferCount
+	}
+	return 0
+}
+
+func (x *TraceDrift) GetExtra() []string {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
+func (x *TraceDrift) GetExtraCount() uint64 {
+	if x != nil {
+		return x.ExtraCount
+	}
+	return 0
+}
+
+// TracePath is the decision for the flow sent to one VIP, over the
+// gateway's own tables.
+type TracePath struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Vip      string                 `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"` // intent name (or the address)
+	Address  string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	VipId    uint32                 `protobuf:"varint,3,opt,name=vip_id,json=vipId,proto3" json:"vip_id,omitempty"`
+	Verdict  string                 `protobuf:"bytes,4,opt,name=verdict,proto3" json:"verdict,omitempty"` // forward, drop, pass
+	Reason   string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`   // drop reason (docs/pipeline.md §9)
+	Tenant   string                 `protobuf:"bytes,6,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	TenantId uint32                 `protobuf:"varint,7,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// rules: every gray rule, highest priority first, with why it did or did
+	// not decide.
+	Rules  []*TraceRule `protobuf:"bytes,8,rep,name=rules,proto3" json:"rules,omitempty"`
+	Rule   string       `protobuf:"bytes,9,opt,name=rule,proto3" json:"rule,omitempty"` // the rule that decided; empty: the default pool
+	Pool   string       `protobuf:"bytes,10,opt,name=pool,proto3" json:"pool,omitempty"`
+	PoolId uint32       `protobuf:"varint,11,opt,name=pool_id,json=poolId,proto3" json:"pool_id,omitempty"`
+	// split_hash, when has_split_hash (split and mirror rules).
+	HasSplitHash bool          `protobuf:"varint,12,opt,name=has_split_hash,json=hasSplitHash,proto3" json:"has_split_hash,omitempty"`
+	SplitHash    uint32        `protobuf:"varint,13,opt,name=split_hash,json=splitHash,proto3" json:"split_hash,omitempty"`
+	HashFields   []string      `protobuf:"bytes,14,rep,name=hash_fields,json=hashFields,proto3" json:"hash_fields,omitempty"`
+	HashKey      string        `protobuf:"bytes,15,opt,name=hash_key,json=hashKey,proto3" json:"hash_key,omitempty"` // the 18 masked key bytes, hex
+	Crc32        uint32        `protobuf:"varint,16,opt,name=crc32,proto3" json:"crc32,omitempty"`
+	Bucket       uint32        `protobuf:"varint,17,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Backend      string        `protobuf:"bytes,18,opt,name=backend,proto3" json:"backend,omitempty"`
+	BackendId    uint32        `protobuf:"varint,19,opt,name=backend_id,json=backendId,proto3" json:"backend_id,omitempty"`
+	Rewrite      *TraceRewrite `protobuf:"bytes,20,opt,name=rewrite,proto3" json:"rewrite,omitempty"`
+	Mirror       *TraceMirror  `protobuf:"bytes,21,opt,name=mirror,proto3" json:"mirror,omitempty"`
+	Notes        []string      `protobuf:"bytes,22,rep,name=notes,proto3" json:"notes,omitempty"`
+	// intent is what the intent's entries decide; agrees_with_intent says the
+	// gateway decides the same.
+	Intent           *TraceOutcome `protobuf:"bytes,23,opt,name=intent,proto3" json:"intent,omitempty"`
+	AgreesWithIntent bool          `protobuf:"varint,24,opt,name=agrees_with_intent,json=agreesWithIntent,proto3" json:"agrees_with_intent,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TracePath) Reset() {
+	*x = TracePath{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TracePath) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TracePath) ProtoMessage() {}
+
+func (x *TracePath) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TracePath.ProtoReflect.Descriptor instead.
+func (*TracePath) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *TracePath) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *TracePath) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *TracePath) GetVipId() uint32 {
+	if x != nil {
+		return x.VipId
+	}
+	return 0
+}
+
+func (x *TracePath) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *TracePath) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TracePath) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TracePath) GetTenantId() uint32 {
+	if x != nil {
+		return x.TenantId
+	}
+	return 0
+}
+
+func (x *TracePath) GetRules() []*TraceRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *TracePath) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *TracePath) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *TracePath) GetPoolId() uint32 {
+	if x != nil {
+		return x.PoolId
+	}
+	return 0
+}
+
+func (x *TracePath) GetHasSplitHash() bool {
+	if x != nil {
+		return x.HasSplitHash
+	}
+	return false
+}
+
+func (x *TracePath) GetSplitHash() uint32 {
+	if x != nil {
+		return x.SplitHash
+	}
+	return 0
+}
+
+func (x *TracePath) GetHashFields() []string {
+	if x != nil {
+		return x.HashFields
+	}
+	return nil
+}
+
+func (x *TracePath) GetHashKey() string {
+	if x != nil {
+		return x.HashKey
+	}
+	return ""
+}
+
+func (x *TracePath) GetCrc32() uint32 {
+	if x != nil {
+		return x.Crc32
+	}
+	return 0
+}
+
+func (x *TracePath) GetBucket() uint32 {
+	if x != nil {
+		return x.Bucket
+	}
+	return 0
+}
+
+func (x *TracePath) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *TracePath) GetBackendId() uint32 {
+	if x != nil {
+		return x.BackendId
+	}
+	return 0
+}
+
+func (x *TracePath) GetRewrite() *TraceRewrite {
+	if x != nil {
+		return x.Rewrite
+	}
+	return nil
+}
+
+func (x *TracePath) GetMirror() *TraceMirror {
+	if x != nil {
+		return x.Mirror
+	}
+	return nil
+}
+
+func (x *TracePath) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
+}
+
+func (x *TracePath) GetIntent() *TraceOutcome {
+	if x != nil {
+		return x.Intent
+	}
+	return nil
+}
+
+func (x *TracePath) GetAgreesWithIntent() bool {
+	if x != nil {
+		return x.AgreesWithIntent
+	}
+	return false
+}
+
+type TraceRule struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Priority int32                  `protobuf:"varint,2,opt,name=priority,proto3" json:"priority,omitempty"`
+	Action   string                 `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	Pool     string                 `protobuf:"bytes,4,opt,name=pool,proto3" json:"pool,omitempty"`
+	Matched  bool                   `protobuf:"varint,5,opt,name=matched,proto3" json:"matched,omitempty"`
+	Decided  bool                   `protobuf:"varint,6,opt,name=decided,proto3" json:"decided,omitempty"`
+	Why      string                 `protobuf:"bytes,7,opt,name=why,proto3" json:"why,omitempty"`
+	// mismatch names the fields that did not match (vip_id, vni, tenant, src,
+	// dst, proto, sport, dport).
+	Mismatch      []string `protobuf:"bytes,8,rep,name=mismatch,proto3" json:"mismatch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRule) Reset() {
+	*x = TraceRule{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRule) ProtoMessage() {}
+
+func (x *TraceRule) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRule.ProtoReflect.Descriptor instead.
+func (*TraceRule) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *TraceRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TraceRule) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *TraceRule) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *TraceRule) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *TraceRule) GetMatched() bool {
+	if x != nil {
+		return x.Matched
+	}
+	return false
+}
+
+func (x *TraceRule) GetDecided() bool {
+	if x != nil {
+		return x.Decided
+	}
+	return false
+}
+
+func (x *TraceRule) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+func (x *TraceRule) GetMismatch() []string {
+	if x != nil {
+		return x.Mismatch
+	}
+	return nil
+}
+
+// TraceRewrite is the frame the gateway sends (docs/pipeline.md §8).
+type TraceRewrite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Port          uint32                 `protobuf:"varint,1,opt,name=port,proto3" json:"port,omitempty"`
+	SrcMac        string                 `protobuf:"bytes,2,opt,name=src_mac,json=srcMac,proto3" json:"src_mac,omitempty"`
+	DstMac        string                 `protobuf:"bytes,3,opt,name=dst_mac,json=dstMac,proto3" json:"dst_mac,omitempty"`
+	OuterSrc      string                 `protobuf:"bytes,4,opt,name=outer_src,json=outerSrc,proto3" json:"outer_src,omitempty"`
+	OuterDst      string                 `protobuf:"bytes,5,opt,name=outer_dst,json=outerDst,proto3" json:"outer_dst,omitempty"`
+	Sport         uint32                 `protobuf:"varint,6,opt,name=sport,proto3" json:"sport,omitempty"`
+	Dport         uint32                 `protobuf:"varint,7,opt,name=dport,proto3" json:"dport,omitempty"`
+	Ttl           uint32                 `protobuf:"varint,8,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceRewrite) Reset() {
+	*x = TraceRewrite{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceRewrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceRewrite) ProtoMessage() {}
+
+func (x *TraceRewrite) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceRewrite.ProtoReflect.Descriptor instead.
+func (*TraceRewrite) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *TraceRewrite) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *TraceRewrite) GetSrcMac() string {
+	if x != nil {
+		return x.SrcMac
+	}
+	return ""
+}
+
+func (x *TraceRewrite) GetDstMac() string {
+	if x != nil {
+		return x.DstMac
+	}
+	return ""
+}
+
+func (x *TraceRewrite) GetOuterSrc() string {
+	if x != nil {
+		return x.OuterSrc
+	}
+	return ""
+}
+
+func (x *TraceRewrite) GetOuterDst() string {
+	if x != nil {
+		return x.OuterDst
+	}
+	return ""
+}
+
+func (x *TraceRewrite) GetSport() uint32 {
+	if x != nil {
+		return x.Sport
+	}
+	return 0
+}
+
+func (x *TraceRewrite) GetDport() uint32 {
+	if x != nil {
+		return x.Dport
+	}
+	return 0
+}
+
+func (x *TraceRewrite) GetTtl() uint32 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+type TraceMirror struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sampled       bool                   `protobuf:"varint,1,opt,name=sampled,proto3" json:"sampled,omitempty"`
+	Pool          string                 `protobuf:"bytes,2,opt,name=pool,proto3" json:"pool,omitempty"`
+	Bucket        uint32                 `protobuf:"varint,3,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	Backend       string                 `protobuf:"bytes,4,opt,name=backend,proto3" json:"backend,omitempty"`
+	BackendId     uint32                 `protobuf:"varint,5,opt,name=backend_id,json=backendId,proto3" json:"backend_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceMirror) Reset() {
+	*x = TraceMirror{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceMirror) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceMirror) ProtoMessage() {}
+
+func (x *TraceMirror) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceMirror.ProtoReflect.Descriptor instead.
+func (*TraceMirror) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *TraceMirror) GetSampled() bool {
+	if x != nil {
+		return x.Sampled
+	}
+	return false
+}
+
+func (x *TraceMirror) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *TraceMirror) GetBucket() uint32 {
+	if x != nil {
+		return x.Bucket
+	}
+	return 0
+}
+
+func (x *TraceMirror) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *TraceMirror) GetBackendId() uint32 {
+	if x != nil {
+		return x.BackendId
+	}
+	return 0
+}
+
+type TraceOutcome struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Verdict       string                 `protobuf:"bytes,1,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Rule          string                 `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
+	Pool          string                 `protobuf:"bytes,4,opt,name=pool,proto3" json:"pool,omitempty"`
+	Backend       string                 `protobuf:"bytes,5,opt,name=backend,proto3" json:"backend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceOutcome) Reset() {
+	*x = TraceOutcome{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceOutcome) ProtoMessage() {}
+
+func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceOutcome.ProtoReflect.Descriptor instead.
+func (*TraceOutcome) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *TraceOutcome) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *TraceOutcome) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TraceOutcome) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *TraceOutcome) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *TraceOutcome) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
 var File_graygw_v1_graygw_proto protoreflect.FileDescriptor
 
 const file_graygw_v1_graygw_proto_rawDesc = "" +
@@ -5315,14 +6262,104 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x18\n" +
 	"\acluster\x18\x03 \x01(\tR\acluster\x12\x18\n" +
 	"\areplies\x18\x04 \x01(\rR\areplies\x12\x1a\n" +
-	"\bexpected\x18\x05 \x01(\bR\bexpected*R\n" +
+	"\bexpected\x18\x05 \x01(\bR\bexpected\"\xdc\x01\n" +
+	"\fTraceRequest\x12\x10\n" +
+	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x14\n" +
+	"\x05plain\x18\x02 \x01(\bR\x05plain\x12\x10\n" +
+	"\x03src\x18\x03 \x01(\tR\x03src\x12\x10\n" +
+	"\x03dst\x18\x04 \x01(\tR\x03dst\x12\x14\n" +
+	"\x05proto\x18\x05 \x01(\rR\x05proto\x12\x14\n" +
+	"\x05sport\x18\x06 \x01(\rR\x05sport\x12\x14\n" +
+	"\x05dport\x18\a \x01(\rR\x05dport\x12\x12\n" +
+	"\x04open\x18\b \x03(\tR\x04open\x12\x10\n" +
+	"\x03vip\x18\t \x01(\tR\x03vip\x12\x18\n" +
+	"\agateway\x18\n" +
+	" \x01(\tR\agateway\"D\n" +
+	"\rTraceResponse\x123\n" +
+	"\bgateways\x18\x01 \x03(\v2\x17.graygw.v1.GatewayTraceR\bgateways\"\xf8\x01\n" +
+	"\fGatewayTrace\x12\x18\n" +
+	"\agateway\x18\x01 \x01(\tR\agateway\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12%\n" +
+	"\x0eintent_version\x18\x03 \x01(\x04R\rintentVersion\x12!\n" +
+	"\fentries_read\x18\x04 \x01(\x04R\ventriesRead\x12\x17\n" +
+	"\ain_sync\x18\x05 \x01(\bR\x06inSync\x12+\n" +
+	"\x05drift\x18\x06 \x01(\v2\x15.graygw.v1.TraceDriftR\x05drift\x12(\n" +
+	"\x04vips\x18\a \x03(\v2\x14.graygw.v1.TracePathR\x04vips\"\xbd\x01\n" +
+	"\n" +
+	"TraceDrift\x12\x18\n" +
+	"\amissing\x18\x01 \x03(\tR\amissing\x12#\n" +
+	"\rmissing_count\x18\x02 \x01(\x04R\fmissingCount\x12\x16\n" +
+	"\x06differ\x18\x03 \x03(\tR\x06differ\x12!\n" +
+	"\fdiffer_count\x18\x04 \x01(\x04R\vdifferCount\x12\x14\n" +
+	"\x05extra\x18\x05 \x03(\tR\x05extra\x12\x1f\n" +
+	"\vextra_count\x18\x06 \x01(\x04R\n" +
+	"extraCount\"\xe2\x05\n" +
+	"\tTracePath\x12\x10\n" +
+	"\x03vip\x18\x01 \x01(\tR\x03vip\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x15\n" +
+	"\x06vip_id\x18\x03 \x01(\rR\x05vipId\x12\x18\n" +
+	"\averdict\x18\x04 \x01(\tR\averdict\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06tenant\x18\x06 \x01(\tR\x06tenant\x12\x1b\n" +
+	"\ttenant_id\x18\a \x01(\rR\btenantId\x12*\n" +
+	"\x05rules\x18\b \x03(\v2\x14.graygw.v1.TraceRuleR\x05rules\x12\x12\n" +
+	"\x04rule\x18\t \x01(\tR\x04rule\x12\x12\n" +
+	"\x04pool\x18\n" +
+	" \x01(\tR\x04pool\x12\x17\n" +
+	"\apool_id\x18\v \x01(\rR\x06poolId\x12$\n" +
+	"\x0ehas_split_hash\x18\f \x01(\bR\fhasSplitHash\x12\x1d\n" +
+	"\n" +
+	"split_hash\x18\r \x01(\rR\tsplitHash\x12\x1f\n" +
+	"\vhash_fields\x18\x0e \x03(\tR\n" +
+	"hashFields\x12\x19\n" +
+	"\bhash_key\x18\x0f \x01(\tR\ahashKey\x12\x14\n" +
+	"\x05crc32\x18\x10 \x01(\rR\x05crc32\x12\x16\n" +
+	"\x06bucket\x18\x11 \x01(\rR\x06bucket\x12\x18\n" +
+	"\abackend\x18\x12 \x01(\tR\abackend\x12\x1d\n" +
+	"\n" +
+	"backend_id\x18\x13 \x01(\rR\tbackendId\x121\n" +
+	"\arewrite\x18\x14 \x01(\v2\x17.graygw.v1.TraceRewriteR\arewrite\x12.\n" +
+	"\x06mirror\x18\x15 \x01(\v2\x16.graygw.v1.TraceMirrorR\x06mirror\x12\x14\n" +
+	"\x05notes\x18\x16 \x03(\tR\x05notes\x12/\n" +
+	"\x06intent\x18\x17 \x01(\v2\x17.graygw.v1.TraceOutcomeR\x06intent\x12,\n" +
+	"\x12agrees_with_intent\x18\x18 \x01(\bR\x10agreesWithIntent\"\xc9\x01\n" +
+	"\tTraceRule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x12\n" +
+	"\x04pool\x18\x04 \x01(\tR\x04pool\x12\x18\n" +
+	"\amatched\x18\x05 \x01(\bR\amatched\x12\x18\n" +
+	"\adecided\x18\x06 \x01(\bR\adecided\x12\x10\n" +
+	"\x03why\x18\a \x01(\tR\x03why\x12\x1a\n" +
+	"\bmismatch\x18\b \x03(\tR\bmismatch\"\xcc\x01\n" +
+	"\fTraceRewrite\x12\x12\n" +
+	"\x04port\x18\x01 \x01(\rR\x04port\x12\x17\n" +
+	"\asrc_mac\x18\x02 \x01(\tR\x06srcMac\x12\x17\n" +
+	"\adst_mac\x18\x03 \x01(\tR\x06dstMac\x12\x1b\n" +
+	"\touter_src\x18\x04 \x01(\tR\bouterSrc\x12\x1b\n" +
+	"\touter_dst\x18\x05 \x01(\tR\bouterDst\x12\x14\n" +
+	"\x05sport\x18\x06 \x01(\rR\x05sport\x12\x14\n" +
+	"\x05dport\x18\a \x01(\rR\x05dport\x12\x10\n" +
+	"\x03ttl\x18\b \x01(\rR\x03ttl\"\x8c\x01\n" +
+	"\vTraceMirror\x12\x18\n" +
+	"\asampled\x18\x01 \x01(\bR\asampled\x12\x12\n" +
+	"\x04pool\x18\x02 \x01(\tR\x04pool\x12\x16\n" +
+	"\x06bucket\x18\x03 \x01(\rR\x06bucket\x12\x18\n" +
+	"\abackend\x18\x04 \x01(\tR\abackend\x12\x1d\n" +
+	"\n" +
+	"backend_id\x18\x05 \x01(\rR\tbackendId\"\x82\x01\n" +
+	"\fTraceOutcome\x12\x18\n" +
+	"\averdict\x18\x01 \x01(\tR\averdict\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04rule\x18\x03 \x01(\tR\x04rule\x12\x12\n" +
+	"\x04pool\x18\x04 \x01(\tR\x04pool\x12\x18\n" +
+	"\abackend\x18\x05 \x01(\tR\abackend*R\n" +
 	"\tGrayState\x12\x1a\n" +
 	"\x16GRAY_STATE_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04BASE\x10\x01\x12\x0f\n" +
 	"\vPARTLY_GRAY\x10\x02\x12\x0e\n" +
 	"\n" +
-	"FULLY_GRAY\x10\x032\xd6\n" +
-	"\n" +
+	"FULLY_GRAY\x10\x032\x92\v\n" +
 	"\n" +
 	"Controller\x12:\n" +
 	"\x05Apply\x12\x17.graygw.v1.ApplyRequest\x1a\x18.graygw.v1.ApplyResponse\x127\n" +
@@ -5343,7 +6380,8 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\rRolloutResume\x12\x1f.graygw.v1.RolloutActionRequest\x1a\x1a.graygw.v1.RolloutResponse\x12K\n" +
 	"\fRolloutAbort\x12\x1f.graygw.v1.RolloutActionRequest\x1a\x1a.graygw.v1.RolloutResponse\x12L\n" +
 	"\fRolloutWatch\x12\x1e.graygw.v1.RolloutWatchRequest\x1a\x1a.graygw.v1.RolloutProgress0\x01\x12:\n" +
-	"\x05Probe\x12\x17.graygw.v1.ProbeRequest\x1a\x18.graygw.v1.ProbeResponseB1Z/github.com/graygw/graygw/api/graygw/v1;graygwv1b\x06proto3"
+	"\x05Probe\x12\x17.graygw.v1.ProbeRequest\x1a\x18.graygw.v1.ProbeResponse\x12:\n" +
+	"\x05Trace\x12\x17.graygw.v1.TraceRequest\x1a\x18.graygw.v1.TraceResponseB1Z/github.com/graygw/graygw/api/graygw/v1;graygwv1b\x06proto3"
 
 var (
 	file_graygw_v1_graygw_proto_rawDescOnce sync.Once
@@ -5358,7 +6396,7 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_graygw_v1_graygw_proto_goTypes = []any{
 	(GrayState)(0),                    // 0: graygw.v1.GrayState
 	(RollbackRequest_Mode)(0),         // 1: graygw.v1.RollbackRequest.Mode
@@ -5424,129 +6462,147 @@ var file_graygw_v1_graygw_proto_goTypes = []any{
 	(*ProbeOptions)(nil),              // 61: graygw.v1.ProbeOptions
 	(*ProbeResult)(nil),               // 62: graygw.v1.ProbeResult
 	(*ProbeAnswer)(nil),               // 63: graygw.v1.ProbeAnswer
-	(*durationpb.Duration)(nil),       // 64: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 65: google.protobuf.Timestamp
+	(*TraceRequest)(nil),              // 64: graygw.v1.TraceRequest
+	(*TraceResponse)(nil),             // 65: graygw.v1.TraceResponse
+	(*GatewayTrace)(nil),              // 66: graygw.v1.GatewayTrace
+	(*TraceDrift)(nil),                // 67: graygw.v1.TraceDrift
+	(*TracePath)(nil),                 // 68: graygw.v1.TracePath
+	(*TraceRule)(nil),                 // 69: graygw.v1.TraceRule
+	(*TraceRewrite)(nil),              // 70: graygw.v1.TraceRewrite
+	(*TraceMirror)(nil),               // 71: graygw.v1.TraceMirror
+	(*TraceOutcome)(nil),              // 72: graygw.v1.TraceOutcome
+	(*durationpb.Duration)(nil),       // 73: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 74: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	64, // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
-	2,  // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
-	9,  // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
-	27, // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
-	3,  // 4: graygw.v1.ApplyRequest.options:type_name -> graygw.v1.ChangeOptions
-	4,  // 5: graygw.v1.ApplyResponse.result:type_name -> graygw.v1.ChangeResult
-	2,  // 6: graygw.v1.DiffResponse.problems:type_name -> graygw.v1.Problem
-	9,  // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
-	10, // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
-	11, // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	65, // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
-	14, // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
-	15, // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
-	16, // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
-	17, // 14: graygw.v1.CutoverRequest.flow:type_name -> graygw.v1.FlowScope
-	18, // 15: graygw.v1.CutoverRequest.percent:type_name -> graygw.v1.PercentScope
-	3,  // 16: graygw.v1.CutoverRequest.options:type_name -> graygw.v1.ChangeOptions
-	20, // 17: graygw.v1.CutoverRequest.mirror:type_name -> graygw.v1.MirrorSpec
-	4,  // 18: graygw.v1.CutoverResponse.result:type_name -> graygw.v1.ChangeResult
-	1,  // 19: graygw.v1.RollbackRequest.mode:type_name -> graygw.v1.RollbackRequest.Mode
-	3,  // 20: graygw.v1.RollbackRequest.options:type_name -> graygw.v1.ChangeOptions
-	4,  // 21: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
-	27, // 22: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
-	28, // 23: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
-	26, // 24: graygw.v1.StatusResponse.replicas:type_name -> graygw.v1.Replica
-	65, // 25: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	64, // 26: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
-	0,  // 27: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
-	29, // 28: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
-	0,  // 29: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
-	30, // 30: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
-	33, // 31: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	65, // 32: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
-	34, // 33: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
-	34, // 34: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
-	34, // 35: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
-	34, // 36: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
-	34, // 37: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
-	34, // 38: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
-	34, // 39: graygw.v1.GatewayCounters.mirrors:type_name -> graygw.v1.NamedCounter
-	34, // 40: graygw.v1.GatewayCounters.mirror_backends:type_name -> graygw.v1.NamedCounter
-	37, // 41: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	65, // 42: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	40, // 43: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
-	41, // 44: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
-	41, // 45: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
-	42, // 46: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	64, // 47: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	65, // 48: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	65, // 49: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
-	47, // 50: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
-	39, // 51: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
-	54, // 52: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
-	2,  // 53: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	62, // 54: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
-	55, // 55: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	62, // 56: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	65, // 57: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	65, // 58: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	62, // 59: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	62, // 60: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	65, // 61: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	65, // 62: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
-	56, // 63: graygw.v1.RolloutStep.gates:type_name -> graygw.v1.GateResult
-	65, // 64: graygw.v1.GateResult.time:type_name -> google.protobuf.Timestamp
-	60, // 65: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	61, // 66: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	58, // 67: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
-	62, // 68: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	64, // 69: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	64, // 70: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	60, // 71: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	63, // 72: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	64, // 73: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	64, // 74: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	64, // 75: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	5,  // 76: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,  // 77: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12, // 78: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19, // 79: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	22, // 80: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	24, // 81: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	31, // 82: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	35, // 83: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	38, // 84: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	43, // 85: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	44, // 86: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	45, // 87: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
-	49, // 88: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	50, // 89: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	51, // 90: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	51, // 91: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	51, // 92: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	52, // 93: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	57, // 94: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	6,  // 95: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,  // 96: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13, // 97: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	21, // 98: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	23, // 99: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	25, // 100: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	32, // 101: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	36, // 102: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	39, // 103: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	48, // 104: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	48, // 105: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	46, // 106: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
-	53, // 107: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	53, // 108: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	53, // 109: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	53, // 110: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	53, // 111: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	54, // 112: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	59, // 113: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	95, // [95:114] is the sub-list for method output_type
-	76, // [76:95] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	73,  // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	2,   // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
+	9,   // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
+	27,  // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
+	3,   // 4: graygw.v1.ApplyRequest.options:type_name -> graygw.v1.ChangeOptions
+	4,   // 5: graygw.v1.ApplyResponse.result:type_name -> graygw.v1.ChangeResult
+	2,   // 6: graygw.v1.DiffResponse.problems:type_name -> graygw.v1.Problem
+	9,   // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
+	10,  // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
+	11,  // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
+	74,  // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	14,  // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
+	15,  // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
+	16,  // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
+	17,  // 14: graygw.v1.CutoverRequest.flow:type_name -> graygw.v1.FlowScope
+	18,  // 15: graygw.v1.CutoverRequest.percent:type_name -> graygw.v1.PercentScope
+	3,   // 16: graygw.v1.CutoverRequest.options:type_name -> graygw.v1.ChangeOptions
+	20,  // 17: graygw.v1.CutoverRequest.mirror:type_name -> graygw.v1.MirrorSpec
+	4,   // 18: graygw.v1.CutoverResponse.result:type_name -> graygw.v1.ChangeResult
+	1,   // 19: graygw.v1.RollbackRequest.mode:type_name -> graygw.v1.RollbackRequest.Mode
+	3,   // 20: graygw.v1.RollbackRequest.options:type_name -> graygw.v1.ChangeOptions
+	4,   // 21: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
+	27,  // 22: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
+	28,  // 23: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
+	26,  // 24: graygw.v1.StatusResponse.replicas:type_name -> graygw.v1.Replica
+	74,  // 25: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	73,  // 26: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	0,   // 27: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
+	29,  // 28: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
+	0,   // 29: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
+	30,  // 30: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
+	33,  // 31: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
+	74,  // 32: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	34,  // 33: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
+	34,  // 34: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
+	34,  // 35: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
+	34,  // 36: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
+	34,  // 37: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
+	34,  // 38: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
+	34,  // 39: graygw.v1.GatewayCounters.mirrors:type_name -> graygw.v1.NamedCounter
+	34,  // 40: graygw.v1.GatewayCounters.mirror_backends:type_name -> graygw.v1.NamedCounter
+	37,  // 41: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
+	74,  // 42: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	40,  // 43: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
+	41,  // 44: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
+	41,  // 45: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
+	42,  // 46: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
+	73,  // 47: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	74,  // 48: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	74,  // 49: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	47,  // 50: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
+	39,  // 51: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
+	54,  // 52: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
+	2,   // 53: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
+	62,  // 54: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	55,  // 55: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
+	62,  // 56: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	74,  // 57: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	74,  // 58: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	62,  // 59: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	62,  // 60: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	74,  // 61: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	74,  // 62: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	56,  // 63: graygw.v1.RolloutStep.gates:type_name -> graygw.v1.GateResult
+	74,  // 64: graygw.v1.GateResult.time:type_name -> google.protobuf.Timestamp
+	60,  // 65: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	61,  // 66: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	58,  // 67: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	62,  // 68: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	73,  // 69: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	73,  // 70: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	60,  // 71: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	63,  // 72: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	73,  // 73: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	73,  // 74: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	73,  // 75: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	66,  // 76: graygw.v1.TraceResponse.gateways:type_name -> graygw.v1.GatewayTrace
+	67,  // 77: graygw.v1.GatewayTrace.drift:type_name -> graygw.v1.TraceDrift
+	68,  // 78: graygw.v1.GatewayTrace.vips:type_name -> graygw.v1.TracePath
+	69,  // 79: graygw.v1.TracePath.rules:type_name -> graygw.v1.TraceRule
+	70,  // 80: graygw.v1.TracePath.rewrite:type_name -> graygw.v1.TraceRewrite
+	71,  // 81: graygw.v1.TracePath.mirror:type_name -> graygw.v1.TraceMirror
+	72,  // 82: graygw.v1.TracePath.intent:type_name -> graygw.v1.TraceOutcome
+	5,   // 83: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,   // 84: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12,  // 85: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19,  // 86: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	22,  // 87: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	24,  // 88: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	31,  // 89: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	35,  // 90: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	38,  // 91: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	43,  // 92: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	44,  // 93: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	45,  // 94: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
+	49,  // 95: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	50,  // 96: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	51,  // 97: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	51,  // 98: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	51,  // 99: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	52,  // 100: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	57,  // 101: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	64,  // 102: graygw.v1.Controller.Trace:input_type -> graygw.v1.TraceRequest
+	6,   // 103: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,   // 104: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13,  // 105: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	21,  // 106: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	23,  // 107: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	25,  // 108: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	32,  // 109: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	36,  // 110: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	39,  // 111: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	48,  // 112: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	48,  // 113: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	46,  // 114: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
+	53,  // 115: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	53,  // 116: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	53,  // 117: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	53,  // 118: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	53,  // 119: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	54,  // 120: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	59,  // 121: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	65,  // 122: graygw.v1.Controller.Trace:output_type -> graygw.v1.TraceResponse
+	103, // [103:123] is the sub-list for method output_type
+	83,  // [83:103] is the sub-list for method input_type
+	83,  // [83:83] is the sub-list for extension type_name
+	83,  // [83:83] is the sub-list for extension extendee
+	0,   // [0:83] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -5571,7 +6627,7 @@ func file_graygw_v1_graygw_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   62,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -57,6 +57,7 @@ const (
 	Controller_RolloutAbort_FullMethodName       = "/graygw.v1.Controller/RolloutAbort"
 	Controller_RolloutWatch_FullMethodName       = "/graygw.v1.Controller/RolloutWatch"
 	Controller_Probe_FullMethodName              = "/graygw.v1.Controller/Probe"
+	Controller_Trace_FullMethodName              = "/graygw.v1.Controller/Trace"
 )
 
 // ControllerClient is the client API for Controller service.
@@ -134,6 +135,15 @@ type ControllerClient interface {
 	// the gateway, as the given VMs, and reports per VM ok, lost or
 	// wrong-backend. UNIMPLEMENTED when the controller has no probe host.
 	Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeResponse, error)
+	// Trace explains where a flow goes on each gateway, and why: the reference
+	// model run over the entries read back from the gateway over P4Runtime (not
+	// over the intent), step by step (VIP, tenant, every gray rule by priority,
+	// pool, hash key, bucket, backend, rewrite), beside what the intent's
+	// entries decide, and the entries in which the gateway differs from the
+	// intent. It only reads. INVALID_ARGUMENT for a flow no gateway could
+	// receive, NOT_FOUND for an unknown gateway or VIP; a gateway that cannot
+	// be read is reported in its own error.
+	Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error)
 }
 
 type controllerClient struct {
@@ -352,6 +362,16 @@ func (c *controllerClient) Probe(ctx context.Context, in *ProbeRequest, opts ...
 	return out, nil
 }
 
+func (c *controllerClient) Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TraceResponse)
+	err := c.cc.Invoke(ctx, Controller_Trace_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControllerServer is the server API for Controller service.
 // All implementations must embed UnimplementedControllerServer
 // for forward compatibility.
@@ -427,6 +447,15 @@ type ControllerServer interface {
 	// the gateway, as the given VMs, and reports per VM ok, lost or
 	// wrong-backend. UNIMPLEMENTED when the controller has no probe host.
 	Probe(context.Context, *ProbeRequest) (*ProbeResponse, error)
+	// Trace explains where a flow goes on each gateway, and why: the reference
+	// model run over the entries read back from the gateway over P4Runtime (not
+	// over the intent), step by step (VIP, tenant, every gray rule by priority,
+	// pool, hash key, bucket, backend, rewrite), beside what the intent's
+	// entries decide, and the entries in which the gateway differs from the
+	// intent. It only reads. INVALID_ARGUMENT for a flow no gateway could
+	// receive, NOT_FOUND for an unknown gateway or VIP; a gateway that cannot
+	// be read is reported in its own error.
+	Trace(context.Context, *TraceRequest) (*TraceResponse, error)
 	mustEmbedUnimplementedControllerServer()
 }
 
@@ -493,6 +522,9 @@ func (UnimplementedControllerServer) RolloutWatch(*RolloutWatchRequest, grpc.Ser
 }
 func (UnimplementedControllerServer) Probe(context.Context, *ProbeRequest) (*ProbeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Probe not implemented")
+}
+func (UnimplementedControllerServer) Trace(context.Context, *TraceRequest) (*TraceResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Trace not implemented")
 }
 func (UnimplementedControllerServer) mustEmbedUnimplementedControllerServer() {}
 func (UnimplementedControllerServer) testEmbeddedByValue()                    {}
@@ -843,6 +875,24 @@ func _Controller_Probe_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Controller_Trace_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TraceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControllerServer).Trace(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Controller_Trace_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControllerServer).Trace(ctx, req.(*TraceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Controller_ServiceDesc is the grpc.ServiceDesc for Controller service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -917,6 +967,10 @@ var Controller_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Probe",
 			Handler:    _Controller_Probe_Handler,
+		},
+		{
+			MethodName: "Trace",
+			Handler:    _Controller_Trace_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

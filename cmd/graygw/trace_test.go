@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/graygw/graygw/api/convert"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/trace"
+)
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestTraceUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"trace"}, "nothing to trace: give --vm VNI/IP or --vni N --flow"},
+		{[]string{"trace", "--vni", "5001"}, "--vni alone selects a whole VPC"},
+		{[]string{"trace", "--flow", "tcp/1.2.3.4/5.6.7.8"}, "--flow needs --vni N"},
+		{[]string{"trace", "--vm", "5001/192.168.1.5", "--vni", "5001"}, "not both"},
+		{[]string{"trace", "--vm", "192.168.1.5"}, `--vm "192.168.1.5": want VNI/IPv4`},
+		{[]string{"trace", "--vm", "5001/fe80::1"}, "want VNI/IPv4"},
+		{[]string{"trace", "--vni", "16777216", "--flow", "tcp/1.2.3.4/5.6.7.8"}, "--vni 16777216: want 0 to 16777215"},
+		{[]string{"trace", "--vni", "5001", "--flow", "tcp/1.2.3.4"}, "want PROTO/SRC[:SPORT]/DST[:DPORT]"},
+		{[]string{"trace", "--vni", "5001", "--flow", "gre/1.2.3.4/5.6.7.8"}, `protocol "gre": want tcp, udp, icmp`},
+		{[]string{"trace", "--vni", "5001", "--flow", "icmp/1.2.3.4:5/5.6.7.8"}, "ports only with tcp or udp"},
+		{[]string{"trace", "--vni", "5001", "--flow", "tcp/*:5/5.6.7.8"}, "the source address is required"},
+		{[]string{"trace", "--vni", "5001", "--flow", "tcp/1.2.3.4:70000/5.6.7.8"}, `source port "70000"`},
+		{[]string{"trace", "--vni", "5001", "--flow", "tcp/1.2.3.4/x"}, `destination address "x"`},
+		{[]string{"trace", "--vni", "0", "--flow", "udp/1.2.3.4/*:4789"}, "is VXLAN, not plain traffic"},
+		{[]string{"trace", "--vni", "5001", "--flow", "tcp/1.2.3.4/5.6.7.8:22", "--probe"}, "--probe sends VXLAN ICMP echo requests"},
+		{[]string{"trace", "--vni", "5001", "--flow", "icmp/1.2.3.4/*", "--probe"}, "--probe sends VXLAN ICMP echo requests"},
+	} {
+		f := &fake{}
+		code, _, stderr := cli(t, f, tc.args...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
+		}
+		if len(f.calls) > 0 {
+			t.Errorf("%v: the controller was called: %v", tc.args, f.calls)
+		}
+	}
+}
+
+// The selectors become the flow the controller traces: --vm leaves all but
+// the VM open; a flow's * and left-out ports are open.
+func TestTraceSelectors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want trace.Query
+	}{
+		{[]string{"--vm", "5001/192.168.1.5"}, trace.Query{VNI: 5001, Src: addr("192.168.1.5"), Open: []string{"dst", "proto", "sport", "dport"}}},
+		{[]string{"--vni", "5001", "--flow", "tcp/192.168.1.5:33001/192.168.1.1:22", "--vip", "vpc-router"},
+			trace.Query{VNI: 5001, Src: addr("192.168.1.5"), Dst: addr("192.168.1.1"), Proto: 6, SPort: 33001, DPort: 22, VIP: "vpc-router"}},
+		{[]string{"--vni", "5001", "--flow", "udp/192.168.1.5/*:53"},
+			trace.Query{VNI: 5001, Src: addr("192.168.1.5"), Proto: 17, DPort: 53, Open: []string{"sport", "dst"}}},
+		{[]string{"--vni", "5001", "--flow", "icmp/192.168.1.5/192.168.1.1"},
+			trace.Query{VNI: 5001, Src: addr("192.168.1.5"), Dst: addr("192.168.1.1"), Proto: 1}},
+		{[]string{"--vni", "0", "--flow", "47/203.0.113.9/*"}, trace.Query{Plain: true, Src: addr("203.0.113.9"), Proto: 47}},
+	} {
+		f := &fake{traces: []trace.Gateway{}}
+		if code, _, stderr := cli(t, f, append([]string{"trace"}, tc.args...)...); code != ExitOK {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, stderr)
+		}
+		req, ok := f.lastReq().(*graygwv1.TraceRequest)
+		if !ok {
+			t.Fatalf("%v: last request %v", tc.args, f.lastReq())
+		}
+		q, err := convert.TraceQueryFrom(req)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		got := *q
+		if got.VNI != tc.want.VNI || got.Plain != tc.want.Plain || got.Src != tc.want.Src || got.Dst != tc.want.Dst ||
+			got.Proto != tc.want.Proto || got.SPort != tc.want.SPort || got.DPort != tc.want.DPort || got.VIP != tc.want.VIP ||
+			!slices.Equal(got.Open, tc.want.Open) {
+			t.Errorf("%v: query %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestTraceAgainstTheController runs 'graygw trace' against the real
+// controller and an agent: a moved VM's flow decided by its rule, an
+// unmoved one by the VIP's default pool, -o json in its schema, and one
+// gateway only with --gateway.
+func TestTraceAgainstTheController(t *testing.T) {
+	ctrl, agent := startStack(t)
+	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	gw2 := strings.Index(text, "  - name: gw2")
+	vips := strings.Index(text, "# Anycast VIPs")
+	rules := strings.Index(text, "gray_rules:")
+	text = strings.Replace(text[:gw2]+"\n"+text[vips:rules], "127.0.0.1:9559", agent, 1)
+	path := filepath.Join(t.TempDir(), "intent.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := func(args ...string) (int, string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(args, "--controller", ctrl), &out, &errb, dial)
+		return code, out.String(), errb.String()
+	}
+	if code, out, stderr := g("apply", "-f", path, "--wait"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := g("cutover", "--vm", "5001/192.168.1.5", "--pool", "gray-router", "--vip", "vpc-router", "--wait"); code != 0 {
+		t.Fatalf("cutover: exit %d\n%s%s", code, out, stderr)
+	}
+
+	code, out, stderr := g("trace", "--vni", "5001", "--flow", "tcp/192.168.1.5:33001/192.168.1.1:22", "--vip", "vpc-router")
+	t.Logf("graygw trace:\n%s", out)
+	for _, want := range []string{"flow vni 5001 tcp 192.168.1.5:33001 -> 192.168.1.1:22", "gateway gw1:", "holds the intent",
+		"vip vpc-router (10.255.0.1, vip_id 1): forward", "tenant    ", "* ", "decided: the highest-priority match",
+		"pool      gray-router, pool_id ", "hashes on vni, src", "hash key  001389 ", "backend   gray-", "outer dst 10.255.0.1 -> 10.3.0.2",
+		"intent    agrees"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("trace output lacks %q", want)
+		}
+	}
+	if code != 0 {
+		t.Fatalf("trace: exit %d: %s", code, stderr)
+	}
+
+	code, out, stderr = g("trace", "--vm", "5001/192.168.1.6", "-o", "json")
+	if code != 0 {
+		t.Fatalf("trace -o json: exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		Flow     string `json:"flow"`
+		Gateways []struct {
+			Gateway string `json:"gateway"`
+			InSync  bool   `json:"in_sync"`
+			VIPs    []struct {
+				VIP     string `json:"vip"`
+				Verdict string `json:"verdict"`
+				Rule    string `json:"rule"`
+				Pool    string `json:"pool"`
+				HashKey string `json:"hash_key"`
+				Bucket  uint16 `json:"bucket"`
+				Backend string `json:"backend"`
+				Rules   []struct {
+					Name     string   `json:"name"`
+					Matched  bool     `json:"matched"`
+					Mismatch []string `json:"mismatch"`
+				} `json:"rules"`
+				Rewrite struct {
+					OuterDst string `json:"outer_dst"`
+				} `json:"rewrite"`
+				Notes  []string `json:"notes"`
+				Intent struct {
+					Backend string `json:"backend"`
+				} `json:"intent"`
+				Agrees bool `json:"agrees_with_intent"`
+			} `json:"vips"`
+		} `json:"gateways"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if rep.Flow != "vni 5001 from 192.168.1.6 (destination, protocol and ports open)" || len(rep.Gateways) != 1 || !rep.Gateways[0].InSync || len(rep.Gateways[0].VIPs) != 2 {
+		t.Fatalf("json %s", out)
+	}
+	for _, v := range rep.Gateways[0].VIPs {
+		if v.VIP == "vpc-router" && (v.Rule != "" || !strings.HasPrefix(v.Pool, "base-router") || len(v.HashKey) != 36 ||
+			!strings.HasPrefix(v.Backend, "base-") || v.Backend != v.Intent.Backend || !v.Agrees || len(v.Notes) == 0 ||
+			len(v.Rules) != 1 || v.Rules[0].Matched || !slices.Equal(v.Rules[0].Mismatch, []string{"src"})) {
+			t.Errorf("vpc-router %+v", v)
+		}
+	}
+
+	if code, _, stderr = g("trace", "--vm", "5001/192.168.1.6", "--gateway", "gw9"); code != ExitError || !strings.Contains(stderr, `no gateway "gw9"`) {
+		t.Errorf("unknown gateway: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr = g("trace", "--vm", "5001/192.168.1.6", "--vip", "nope"); code != ExitError || !strings.Contains(stderr, `no VIP named "nope"`) {
+		t.Errorf("unknown VIP: exit %d: %s", code, stderr)
+	}
+}
