@@ -98,7 +98,7 @@ flow.`,
 				if err := probeable(q); err != nil {
 					return err
 				}
-				if err := f.opts.Validate(); err != nil {
+				if err := f.opts.WithDefaults().Validate(); err != nil {
 					return usageErr(err)
 				}
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/graygw/graygw/api/convert"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/trace"
 )
 
@@ -186,5 +187,43 @@ func TestTraceAgainstTheController(t *testing.T) {
 	}
 	if code, _, stderr = g("trace", "--vm", "5001/192.168.1.6", "--vip", "nope"); code != ExitError || !strings.Contains(stderr, `no VIP named "nope"`) {
 		t.Errorf("unknown VIP: exit %d: %s", code, stderr)
+	}
+}
+
+// --probe sends the traced flow as a probe target to the VIP traced and
+// compares who answered with the traced backend: another backend exits 4.
+func TestTraceProbeComparesTheAnswer(t *testing.T) {
+	gws := []trace.Gateway{{Gateway: "gw1", InSync: true, VIPs: []trace.VIPPath{{Path: trace.Path{VIP: "vpc-router", Verdict: "forward",
+		Backend: "gray-1"}, Intent: trace.Outcome{Verdict: "forward", Backend: "gray-1"}, AgreesWithIntent: true}}}}
+	answered := func(backend string) []probe.Result {
+		return []probe.Result{{Sent: 3, Received: 3, Answers: []probe.Answer{{Underlay: addr("10.3.0.21"), Backend: backend, Replies: 3}}}}
+	}
+	args := []string{"trace", "--vni", "5001", "--flow", "icmp/192.168.1.5/192.168.1.1", "--probe"}
+	f := &fake{traces: gws, results: answered("gray-1")}
+	code, out, stderr := cli(t, f, args...)
+	req, _ := f.lastReq().(*graygwv1.ProbeRequest)
+	if code != ExitOK || !strings.Contains(out, "answered, by gray-1: the backend the trace gives") || req.GetVip() != "vpc-router" ||
+		len(req.GetTargets()) != 1 || req.GetTargets()[0].GetVm() != "192.168.1.5" || req.GetTargets()[0].GetRouter() != "192.168.1.1" ||
+		req.GetTargets()[0].GetVni() != 5001 {
+		t.Fatalf("exit %d, request %v\n%s%s", code, req, out, stderr)
+	}
+	f = &fake{traces: gws, results: answered("gray-2")}
+	code, out, stderr = cli(t, f, args...)
+	if code != ExitFailed || !strings.Contains(out, "NOT the backend the trace gives (gray-1)") ||
+		!strings.Contains(stderr, "the probe was answered by gray-2, the trace gives gray-1") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// A gateway whose tables differ from the intent exits 4 and says which.
+func TestTraceFlagsDriftExit4(t *testing.T) {
+	f := &fake{traces: []trace.Gateway{{Gateway: "gw1", Drift: &trace.Drift{Differ: []string{"rule vm: ..."}, DifferCount: 1},
+		VIPs: []trace.VIPPath{{Path: trace.Path{VIP: "vpc", Verdict: "forward", Backend: "base-1"},
+			Intent: trace.Outcome{Verdict: "forward", Rule: "vm", Pool: "gray", Backend: "gray-1"}}}}}}
+	code, out, stderr := cli(t, f, "trace", "--vm", "5001/192.168.1.5")
+	if code != ExitFailed || !strings.Contains(out, "DIFFERS FROM THE INTENT") || !strings.Contains(out, "differs  rule vm: ...") ||
+		!strings.Contains(out, "DISAGREES: the intent's entries give rule vm, pool gray, backend gray-1") ||
+		!strings.Contains(stderr, "gw1's tables differ from the intent") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}
 }
