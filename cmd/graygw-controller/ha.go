@@ -11,7 +11,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
@@ -36,6 +42,14 @@ type haConfig struct {
 	// of the store; "cold" holds nothing and starts like a restarted
 	// controller when elected (kept to measure one against the other).
 	Standby string `yaml:"standby"`
+}
+
+// ttl is the lease, defaulted.
+func (h *haConfig) ttl() Duration {
+	if h.TTL == 0 {
+		return Duration(2 * time.Second)
+	}
+	return h.TTL
 }
 
 // warm reports whether followers stand by warm.
@@ -209,7 +223,8 @@ func serveStandby(c *config, st store.Store, log *slog.Logger, who service.Leade
 	return stop, nil
 }
 
-// replicasOf lists the replicas for the status (leader first).
+// replicasOf lists the replicas for the status (leader first), each with the
+// health it last reported.
 func replicasOf(st store.Store) func(ctx context.Context) ([]*graygwv1.Replica, error) {
 	es := st.(*etcdstore.Store)
 	return func(ctx context.Context) ([]*graygwv1.Replica, error) {
@@ -217,10 +232,95 @@ func replicasOf(st store.Store) func(ctx context.Context) ([]*graygwv1.Replica, 
 		if err != nil {
 			return nil, err
 		}
+		hs, err := leader.Healths(ctx, es.Client(), es.Prefix()+healthPrefix)
+		if err != nil {
+			return nil, err
+		}
 		out := make([]*graygwv1.Replica, 0, len(rs))
 		for _, r := range rs {
-			out = append(out, &graygwv1.Replica{Id: r.ID, Address: r.Address, Leader: r.Leader, Term: r.Term})
+			rp := &graygwv1.Replica{Id: r.ID, Address: r.Address, Leader: r.Leader, Term: r.Term}
+			if h, ok := hs[r.ID]; ok {
+				rp.Health = &graygwv1.ReplicaHealth{Reported: timestamppb.New(h.Reported), Standby: h.Standby,
+					ApiServing: h.APIServing, ApiError: h.APIError, StoreLatency: durationpb.New(h.StoreLatency), StoreError: h.StoreError,
+					Version: h.Version, StoreVersion: h.StoreVersion, Gateways: uint32(h.Gateways), StreamsUp: uint32(h.StreamsUp),
+					StreamsPrimary: uint32(h.StreamsPrimary), StreamsStandby: uint32(h.StreamsStandby)}
+			}
+			out = append(out, rp)
 		}
 		return out, nil
 	}
+}
+
+// healthPrefix is where, under the store's prefix, the replicas report their
+// health (leader.Report); not under leader/, which is the election's.
+const healthPrefix = "replicas/"
+
+// reportHealth reports this replica's health every second until ctx ends
+// (leader.Report): its API answering a call of its own, the store's latency,
+// the intent version its engine holds, its gateway streams.
+func reportHealth(ctx context.Context, c *config, es *etcdstore.Store, eng *engine.Engine, log *slog.Logger) {
+	standby := "warm"
+	if !c.HA.warm() {
+		standby = "cold"
+	}
+	leader.Report(ctx, es.Client(), es.Prefix()+healthPrefix, haID(c), time.Duration(c.HA.ttl()), time.Second, log,
+		func(ctx context.Context) leader.Health {
+			h := leader.Health{Reported: time.Now(), Standby: standby}
+			if err := apiAnswers(ctx, c); err != nil {
+				h.APIError = err.Error()
+			} else {
+				h.APIServing = true
+			}
+			start := time.Now()
+			n, err := es.CurrentNumber(ctx)
+			h.StoreLatency = time.Since(start)
+			if err != nil {
+				h.StoreError = err.Error()
+			}
+			h.StoreVersion = n
+			_, h.Version = eng.Intent()
+			for _, g := range eng.Status() {
+				h.Gateways++
+				if g.Connected {
+					h.StreamsUp++
+				}
+				if g.Primary {
+					h.StreamsPrimary++
+				}
+				if g.Connected && g.Standby {
+					h.StreamsStandby++
+				}
+			}
+			return h
+		})
+}
+
+// apiAnswers checks that this replica's API answers: over the unix socket, a
+// call of a method no server has (the server itself answers UNIMPLEMENTED,
+// touching neither the store nor the engine); with only a TCP listener (mutual
+// TLS, no client certificate here), a TCP connect.
+func apiAnswers(ctx context.Context, c *config) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if c.Listen.Unix != "" {
+		conn, err := grpc.NewClient("unix://"+c.Listen.Unix, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		err = conn.Invoke(ctx, "/graygw.v1.Controller/ReplicaHealthProbe", &emptypb.Empty{}, &emptypb.Empty{})
+		if status.Code(err) == codes.Unimplemented {
+			return nil
+		}
+		return fmt.Errorf("unix socket %s: %w", c.Listen.Unix, err)
+	}
+	if c.Listen.TCP != "" {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", c.Listen.TCP)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	return errors.New("no API listener")
 }

@@ -48,6 +48,7 @@ import (
 	"github.com/graygw/graygw/controller/leader"
 	"github.com/graygw/graygw/controller/metrics"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/controller/store/etcdstore"
 	"github.com/graygw/graygw/p4src"
 )
 
@@ -368,6 +369,15 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	var lead *leader.Leadership
 	leadLost := make(chan struct{})
 	if c.HA != nil {
+		hctx, stopHealth := context.WithCancel(context.Background())
+		reported := make(chan struct{})
+		go func() {
+			defer close(reported)
+			if es, ok := st.(*etcdstore.Store); ok { // ha: is refused without etcd
+				reportHealth(hctx, c, es, eng, log)
+			}
+		}()
+		defer func() { stopHealth(); <-reported }()
 		if lead, err = campaign(c, st, eng, log, sigs); err != nil || lead == nil {
 			eng.Close(context.Background())
 			return err

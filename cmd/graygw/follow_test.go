@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
@@ -60,21 +64,35 @@ func TestFollowsTheLeader(t *testing.T) {
 }
 
 // TestStatusShowsReplicas: graygw status lists the controller replicas, the
-// leader with its term.
+// leader with its term, and each replica's own health: its API, the store's
+// latency, the version it holds against the store's, its gateway streams.
 func TestStatusShowsReplicas(t *testing.T) {
-	f := &fake{replicas: []*graygwv1.Replica{{Id: "ctl-b", Address: "10.0.0.2:9443", Leader: true, Term: 17}, {Id: "ctl-a", Address: "10.0.0.1:9443"}}}
+	now := timestamppb.Now()
+	f := &fake{replicas: []*graygwv1.Replica{
+		{Id: "ctl-b", Address: "10.0.0.2:9443", Leader: true, Term: 17, Health: &graygwv1.ReplicaHealth{Reported: now, Standby: "warm",
+			ApiServing: true, StoreLatency: durationpb.New(1200 * time.Microsecond), Version: 5, StoreVersion: 5, Gateways: 2, StreamsUp: 2, StreamsPrimary: 2}},
+		{Id: "ctl-a", Address: "10.0.0.1:9443", Health: &graygwv1.ReplicaHealth{Reported: now, Standby: "warm",
+			ApiError: "unix socket /run/graygw/a.sock: connection refused", StoreLatency: durationpb.New(3 * time.Millisecond),
+			Version: 4, StoreVersion: 5, Gateways: 2, StreamsUp: 1, StreamsStandby: 1}},
+		{Id: "ctl-c", Address: "10.0.0.3:9443"}}}
 	addr, _ := f.serve(t)
 	code, out, stderr := api(t, addr, "status")
 	if code != 0 {
 		t.Fatalf("status: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"CONTROLLER", "ctl-b       10.0.0.2:9443  leader   17", "ctl-a       10.0.0.1:9443  standby  -"} {
+	for _, want := range []string{"CONTROLLER", "API", "STORE", "STREAMS",
+		"ctl-b       10.0.0.2:9443  leader          17    ok", "1.2ms", "2/2 primary",
+		"ctl-a       10.0.0.1:9443  standby (warm)  -     down: unix socket /run/graygw/a.sock: connection refused", "4 (store 5)", "1/2 standby",
+		"ctl-c       10.0.0.3:9443  standby         -     -", "never"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
 	_, out, _ = api(t, addr, "status", "-o", "json")
-	if !strings.Contains(out, `"replicas"`) || !strings.Contains(out, `"term": 17`) {
-		t.Errorf("status -o json lacks the replicas:\n%s", out)
+	for _, want := range []string{`"replicas"`, `"term": 17`, `"api_serving": true`, `"store_latency": "1.2ms"`, `"streams_standby": 1`,
+		`"store_version": 5`, `"api_error": "unix socket /run/graygw/a.sock: connection refused"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status -o json lacks %s:\n%s", want, out)
+		}
 	}
 }

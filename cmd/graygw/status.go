@@ -63,13 +63,17 @@ func (a *app) statusCmd() *cobra.Command {
 				if len(st.Replicas) > 0 {
 					fmt.Fprintln(w)
 					tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "CONTROLLER	ADDRESS	ROLE	TERM")
+					fmt.Fprintln(tw, "CONTROLLER\tADDRESS\tROLE\tTERM\tAPI\tSTORE\tVERSION\tSTREAMS\tREPORTED")
 					for _, r := range st.Replicas {
 						role, term := "standby", "-"
 						if r.Leader {
 							role, term = "leader", fmt.Sprint(r.Term)
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, or(r.Address, "-"), role, term)
+						api, store, version, streams, reported := replicaHealth(r, time.Now())
+						if !r.Leader && r.Health != nil && r.Health.Standby != "" {
+							role += " (" + r.Health.Standby + ")"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, or(r.Address, "-"), role, term, api, store, version, streams, reported)
 					}
 					tw.Flush()
 				}
@@ -415,4 +419,36 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// replicaHealth is a replica's health in the status table's words: its API,
+// the store's latency, the intent version it holds (against the store's),
+// its gateway streams, and how old the report is.
+func replicaHealth(r Replica, now time.Time) (api, store, version, streams, reported string) {
+	h := r.Health
+	if h == nil {
+		return "-", "-", "-", "-", "never"
+	}
+	api = "ok"
+	if !h.APIServing {
+		api = "down: " + h.APIError
+	}
+	store = h.StoreLatency
+	if h.StoreError != "" {
+		store = "error: " + h.StoreError
+	}
+	version = fmt.Sprint(h.Version)
+	if h.Version != h.StoreVersion {
+		version = fmt.Sprintf("%d (store %d)", h.Version, h.StoreVersion)
+	}
+	switch {
+	case h.Gateways == 0:
+		streams = "none"
+	case r.Leader:
+		streams = fmt.Sprintf("%d/%d primary", h.StreamsPrimary, h.Gateways)
+	default:
+		streams = fmt.Sprintf("%d/%d standby", h.StreamsStandby, h.Gateways)
+	}
+	reported = now.Sub(h.Reported).Round(100*time.Millisecond).String() + " ago"
+	return api, store, version, streams, reported
 }

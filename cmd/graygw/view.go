@@ -158,6 +158,26 @@ type Replica struct {
 	Address string `json:"address,omitempty" yaml:"address,omitempty"`
 	Leader  bool   `json:"leader" yaml:"leader"`
 	Term    uint64 `json:"term,omitempty" yaml:"term,omitempty"`
+	// Health is what the replica last reported about itself; nil when it
+	// has not.
+	Health *ReplicaHealth `json:"health,omitempty" yaml:"health,omitempty"`
+}
+
+// ReplicaHealth is a replica's own view of its health (docs/ha.md).
+type ReplicaHealth struct {
+	Reported   time.Time `json:"reported" yaml:"reported"`
+	Standby    string    `json:"standby,omitempty" yaml:"standby,omitempty"`
+	APIServing bool      `json:"api_serving" yaml:"api_serving"`
+	APIError   string    `json:"api_error,omitempty" yaml:"api_error,omitempty"`
+	// StoreLatency is a Go duration ("1.2ms").
+	StoreLatency   string `json:"store_latency" yaml:"store_latency"`
+	StoreError     string `json:"store_error,omitempty" yaml:"store_error,omitempty"`
+	Version        uint64 `json:"version" yaml:"version"`
+	StoreVersion   uint64 `json:"store_version" yaml:"store_version"`
+	Gateways       int    `json:"gateways" yaml:"gateways"`
+	StreamsUp      int    `json:"streams_up" yaml:"streams_up"`
+	StreamsPrimary int    `json:"streams_primary" yaml:"streams_primary"`
+	StreamsStandby int    `json:"streams_standby" yaml:"streams_standby"`
 }
 
 // RolloutSummary is a rollout in one line ('graygw rollout status' has it all).
@@ -321,7 +341,14 @@ var grayStates = map[graygwv1.GrayState]string{graygwv1.GrayState_BASE: "base", 
 func statusOf(r *graygwv1.StatusResponse) *Status {
 	st := &Status{IntentVersion: r.GetVersion(), Draining: r.GetDraining(), Gateways: []GatewayStatus{}, VNIs: []VNIStatus{}}
 	for _, rp := range r.GetReplicas() {
-		st.Replicas = append(st.Replicas, Replica{ID: rp.GetId(), Address: rp.GetAddress(), Leader: rp.GetLeader(), Term: rp.GetTerm()})
+		r := Replica{ID: rp.GetId(), Address: rp.GetAddress(), Leader: rp.GetLeader(), Term: rp.GetTerm()}
+		if h := rp.GetHealth(); h != nil {
+			r.Health = &ReplicaHealth{Reported: timeOf(h.GetReported()), Standby: h.GetStandby(), APIServing: h.GetApiServing(),
+				APIError: h.GetApiError(), StoreLatency: h.GetStoreLatency().AsDuration().String(), StoreError: h.GetStoreError(),
+				Version: h.GetVersion(), StoreVersion: h.GetStoreVersion(), Gateways: int(h.GetGateways()), StreamsUp: int(h.GetStreamsUp()),
+				StreamsPrimary: int(h.GetStreamsPrimary()), StreamsStandby: int(h.GetStreamsStandby())}
+		}
+		st.Replicas = append(st.Replicas, r)
 	}
 	for _, gw := range r.GetGateways() {
 		st.Gateways = append(st.Gateways, GatewayStatus{Name: gw.GetName(), Address: gw.GetAddress(), Connected: gw.GetConnected(), Primary: gw.GetPrimary(),

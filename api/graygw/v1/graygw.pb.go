@@ -1875,7 +1875,10 @@ type Replica struct {
 	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	Leader  bool   `protobuf:"varint,3,opt,name=leader,proto3" json:"leader,omitempty"`
 	// term is the leader's term, the high 64 bits of its P4Runtime election id.
-	Term          uint64 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	Term uint64 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	// health is what the replica last reported about itself (every second,
+	// under a lease of its own); unset when it has not reported (yet).
+	Health        *ReplicaHealth `protobuf:"bytes,5,opt,name=health,proto3" json:"health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1938,6 +1941,159 @@ func (x *Replica) GetTerm() uint64 {
 	return 0
 }
 
+func (x *Replica) GetHealth() *ReplicaHealth {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+// ReplicaHealth is one controller replica's own view of its health, beyond
+// its lease (docs/ha.md).
+type ReplicaHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reported is when the replica measured this.
+	Reported *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=reported,proto3" json:"reported,omitempty"`
+	// standby is how it stands by while not leading: "warm" or "cold".
+	Standby string `protobuf:"bytes,2,opt,name=standby,proto3" json:"standby,omitempty"`
+	// api_serving: its API answered a call of its own (over its unix socket;
+	// with only a TCP listener, a TCP connect); api_error says why not.
+	ApiServing bool   `protobuf:"varint,3,opt,name=api_serving,json=apiServing,proto3" json:"api_serving,omitempty"`
+	ApiError   string `protobuf:"bytes,4,opt,name=api_error,json=apiError,proto3" json:"api_error,omitempty"`
+	// store_latency is the round trip of a linearizable read of the store's
+	// current version; store_error when it failed.
+	StoreLatency *durationpb.Duration `protobuf:"bytes,5,opt,name=store_latency,json=storeLatency,proto3" json:"store_latency,omitempty"`
+	StoreError   string               `protobuf:"bytes,6,opt,name=store_error,json=storeError,proto3" json:"store_error,omitempty"`
+	// version is the intent version the replica's engine holds (a warm
+	// follower: from its store watch); store_version the store's current one.
+	// A follower behind the store shows version < store_version.
+	Version      uint64 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	StoreVersion uint64 `protobuf:"varint,8,opt,name=store_version,json=storeVersion,proto3" json:"store_version,omitempty"`
+	// gateways is how many gateways its engine manages; streams_up of them
+	// have a P4Runtime stream up, streams_primary as primary (the leader),
+	// streams_standby as a warm follower's standby.
+	Gateways       uint32 `protobuf:"varint,9,opt,name=gateways,proto3" json:"gateways,omitempty"`
+	StreamsUp      uint32 `protobuf:"varint,10,opt,name=streams_up,json=streamsUp,proto3" json:"streams_up,omitempty"`
+	StreamsPrimary uint32 `protobuf:"varint,11,opt,name=streams_primary,json=streamsPrimary,proto3" json:"streams_primary,omitempty"`
+	StreamsStandby uint32 `protobuf:"varint,12,opt,name=streams_standby,json=streamsStandby,proto3" json:"streams_standby,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReplicaHealth) Reset() {
+	*x = ReplicaHealth{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaHealth) ProtoMessage() {}
+
+func (x *ReplicaHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaHealth.ProtoReflect.Descriptor instead.
+func (*ReplicaHealth) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ReplicaHealth) GetReported() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Reported
+	}
+	return nil
+}
+
+func (x *ReplicaHealth) GetStandby() string {
+	if x != nil {
+		return x.Standby
+	}
+	return ""
+}
+
+func (x *ReplicaHealth) GetApiServing() bool {
+	if x != nil {
+		return x.ApiServing
+	}
+	return false
+}
+
+func (x *ReplicaHealth) GetApiError() string {
+	if x != nil {
+		return x.ApiError
+	}
+	return ""
+}
+
+func (x *ReplicaHealth) GetStoreLatency() *durationpb.Duration {
+	if x != nil {
+		return x.StoreLatency
+	}
+	return nil
+}
+
+func (x *ReplicaHealth) GetStoreError() string {
+	if x != nil {
+		return x.StoreError
+	}
+	return ""
+}
+
+func (x *ReplicaHealth) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ReplicaHealth) GetStoreVersion() uint64 {
+	if x != nil {
+		return x.StoreVersion
+	}
+	return 0
+}
+
+func (x *ReplicaHealth) GetGateways() uint32 {
+	if x != nil {
+		return x.Gateways
+	}
+	return 0
+}
+
+func (x *ReplicaHealth) GetStreamsUp() uint32 {
+	if x != nil {
+		return x.StreamsUp
+	}
+	return 0
+}
+
+func (x *ReplicaHealth) GetStreamsPrimary() uint32 {
+	if x != nil {
+		return x.StreamsPrimary
+	}
+	return 0
+}
+
+func (x *ReplicaHealth) GetStreamsStandby() uint32 {
+	if x != nil {
+		return x.StreamsStandby
+	}
+	return 0
+}
+
 // GatewayStatus is what the controller knows about one gateway.
 type GatewayStatus struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1970,7 +2126,7 @@ type GatewayStatus struct {
 
 func (x *GatewayStatus) Reset() {
 	*x = GatewayStatus{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2138,7 @@ func (x *GatewayStatus) String() string {
 func (*GatewayStatus) ProtoMessage() {}
 
 func (x *GatewayStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[25]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2151,7 @@ func (x *GatewayStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayStatus.ProtoReflect.Descriptor instead.
 func (*GatewayStatus) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{25}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GatewayStatus) GetName() string {
@@ -2137,7 +2293,7 @@ type VNIStatus struct {
 
 func (x *VNIStatus) Reset() {
 	*x = VNIStatus{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2305,7 @@ func (x *VNIStatus) String() string {
 func (*VNIStatus) ProtoMessage() {}
 
 func (x *VNIStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[26]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2318,7 @@ func (x *VNIStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VNIStatus.ProtoReflect.Descriptor instead.
 func (*VNIStatus) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{26}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VNIStatus) GetVni() uint32 {
@@ -2208,7 +2364,7 @@ type VIPGrayState struct {
 
 func (x *VIPGrayState) Reset() {
 	*x = VIPGrayState{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2376,7 @@ func (x *VIPGrayState) String() string {
 func (*VIPGrayState) ProtoMessage() {}
 
 func (x *VIPGrayState) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[27]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2389,7 @@ func (x *VIPGrayState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VIPGrayState.ProtoReflect.Descriptor instead.
 func (*VIPGrayState) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{27}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VIPGrayState) GetVip() string {
@@ -2285,7 +2441,7 @@ type Selector struct {
 
 func (x *Selector) Reset() {
 	*x = Selector{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2453,7 @@ func (x *Selector) String() string {
 func (*Selector) ProtoMessage() {}
 
 func (x *Selector) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[28]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2466,7 @@ func (x *Selector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Selector.ProtoReflect.Descriptor instead.
 func (*Selector) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{28}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Selector) GetRule() string {
@@ -2386,7 +2542,7 @@ type CountersRequest struct {
 
 func (x *CountersRequest) Reset() {
 	*x = CountersRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2398,7 +2554,7 @@ func (x *CountersRequest) String() string {
 func (*CountersRequest) ProtoMessage() {}
 
 func (x *CountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[29]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2411,7 +2567,7 @@ func (x *CountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountersRequest.ProtoReflect.Descriptor instead.
 func (*CountersRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{29}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CountersRequest) GetGateway() string {
@@ -2430,7 +2586,7 @@ type CountersResponse struct {
 
 func (x *CountersResponse) Reset() {
 	*x = CountersResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2442,7 +2598,7 @@ func (x *CountersResponse) String() string {
 func (*CountersResponse) ProtoMessage() {}
 
 func (x *CountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[30]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2455,7 +2611,7 @@ func (x *CountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountersResponse.ProtoReflect.Descriptor instead.
 func (*CountersResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{30}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CountersResponse) GetGateways() []*GatewayCounters {
@@ -2490,7 +2646,7 @@ type GatewayCounters struct {
 
 func (x *GatewayCounters) Reset() {
 	*x = GatewayCounters{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2658,7 @@ func (x *GatewayCounters) String() string {
 func (*GatewayCounters) ProtoMessage() {}
 
 func (x *GatewayCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[31]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2671,7 @@ func (x *GatewayCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayCounters.ProtoReflect.Descriptor instead.
 func (*GatewayCounters) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{31}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GatewayCounters) GetGateway() string {
@@ -2613,7 +2769,7 @@ type NamedCounter struct {
 
 func (x *NamedCounter) Reset() {
 	*x = NamedCounter{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2625,7 +2781,7 @@ func (x *NamedCounter) String() string {
 func (*NamedCounter) ProtoMessage() {}
 
 func (x *NamedCounter) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[32]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2638,7 +2794,7 @@ func (x *NamedCounter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NamedCounter.ProtoReflect.Descriptor instead.
 func (*NamedCounter) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{32}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *NamedCounter) GetName() string {
@@ -2674,7 +2830,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +2842,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[33]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +2855,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{33}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *HistoryRequest) GetLimit() uint32 {
@@ -2725,7 +2881,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2737,7 +2893,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[34]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2750,7 +2906,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{34}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *HistoryResponse) GetEvents() []*Event {
@@ -2777,7 +2933,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +2945,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[35]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +2958,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{35}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2869,7 +3025,7 @@ type BGPStatusRequest struct {
 
 func (x *BGPStatusRequest) Reset() {
 	*x = BGPStatusRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2881,7 +3037,7 @@ func (x *BGPStatusRequest) String() string {
 func (*BGPStatusRequest) ProtoMessage() {}
 
 func (x *BGPStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[36]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2894,7 +3050,7 @@ func (x *BGPStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPStatusRequest.ProtoReflect.Descriptor instead.
 func (*BGPStatusRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{36}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{37}
 }
 
 type BGPStatusResponse struct {
@@ -2923,7 +3079,7 @@ type BGPStatusResponse struct {
 
 func (x *BGPStatusResponse) Reset() {
 	*x = BGPStatusResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2935,7 +3091,7 @@ func (x *BGPStatusResponse) String() string {
 func (*BGPStatusResponse) ProtoMessage() {}
 
 func (x *BGPStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[37]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2948,7 +3104,7 @@ func (x *BGPStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPStatusResponse.ProtoReflect.Descriptor instead.
 func (*BGPStatusResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{37}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BGPStatusResponse) GetAsn() uint32 {
@@ -3028,7 +3184,7 @@ type BGPNeighbor struct {
 
 func (x *BGPNeighbor) Reset() {
 	*x = BGPNeighbor{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3040,7 +3196,7 @@ func (x *BGPNeighbor) String() string {
 func (*BGPNeighbor) ProtoMessage() {}
 
 func (x *BGPNeighbor) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[38]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3053,7 +3209,7 @@ func (x *BGPNeighbor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPNeighbor.ProtoReflect.Descriptor instead.
 func (*BGPNeighbor) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{38}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BGPNeighbor) GetAddress() string {
@@ -3142,7 +3298,7 @@ type BGPPath struct {
 
 func (x *BGPPath) Reset() {
 	*x = BGPPath{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3154,7 +3310,7 @@ func (x *BGPPath) String() string {
 func (*BGPPath) ProtoMessage() {}
 
 func (x *BGPPath) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[39]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3167,7 +3323,7 @@ func (x *BGPPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPPath.ProtoReflect.Descriptor instead.
 func (*BGPPath) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{39}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BGPPath) GetVip() string {
@@ -3263,7 +3419,7 @@ type BGPGateway struct {
 
 func (x *BGPGateway) Reset() {
 	*x = BGPGateway{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3431,7 @@ func (x *BGPGateway) String() string {
 func (*BGPGateway) ProtoMessage() {}
 
 func (x *BGPGateway) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[40]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3444,7 @@ func (x *BGPGateway) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BGPGateway.ProtoReflect.Descriptor instead.
 func (*BGPGateway) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{40}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *BGPGateway) GetName() string {
@@ -3367,7 +3523,7 @@ type DrainGatewayRequest struct {
 
 func (x *DrainGatewayRequest) Reset() {
 	*x = DrainGatewayRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3535,7 @@ func (x *DrainGatewayRequest) String() string {
 func (*DrainGatewayRequest) ProtoMessage() {}
 
 func (x *DrainGatewayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[41]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3548,7 @@ func (x *DrainGatewayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainGatewayRequest.ProtoReflect.Descriptor instead.
 func (*DrainGatewayRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{41}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DrainGatewayRequest) GetGateway() string {
@@ -3426,7 +3582,7 @@ type UndrainGatewayRequest struct {
 
 func (x *UndrainGatewayRequest) Reset() {
 	*x = UndrainGatewayRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3438,7 +3594,7 @@ func (x *UndrainGatewayRequest) String() string {
 func (*UndrainGatewayRequest) ProtoMessage() {}
 
 func (x *UndrainGatewayRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[42]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3451,7 +3607,7 @@ func (x *UndrainGatewayRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainGatewayRequest.ProtoReflect.Descriptor instead.
 func (*UndrainGatewayRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{42}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UndrainGatewayRequest) GetGateway() string {
@@ -3478,7 +3634,7 @@ type WatchSpeakerPolicyRequest struct {
 
 func (x *WatchSpeakerPolicyRequest) Reset() {
 	*x = WatchSpeakerPolicyRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3490,7 +3646,7 @@ func (x *WatchSpeakerPolicyRequest) String() string {
 func (*WatchSpeakerPolicyRequest) ProtoMessage() {}
 
 func (x *WatchSpeakerPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[43]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3503,7 +3659,7 @@ func (x *WatchSpeakerPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSpeakerPolicyRequest.ProtoReflect.Descriptor instead.
 func (*WatchSpeakerPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{43}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WatchSpeakerPolicyRequest) GetGateway() string {
@@ -3532,7 +3688,7 @@ type SpeakerPolicy struct {
 
 func (x *SpeakerPolicy) Reset() {
 	*x = SpeakerPolicy{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3544,7 +3700,7 @@ func (x *SpeakerPolicy) String() string {
 func (*SpeakerPolicy) ProtoMessage() {}
 
 func (x *SpeakerPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[44]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3557,7 +3713,7 @@ func (x *SpeakerPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakerPolicy.ProtoReflect.Descriptor instead.
 func (*SpeakerPolicy) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{44}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SpeakerPolicy) GetGateway() string {
@@ -3612,7 +3768,7 @@ type SpeakerVIP struct {
 
 func (x *SpeakerVIP) Reset() {
 	*x = SpeakerVIP{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3624,7 +3780,7 @@ func (x *SpeakerVIP) String() string {
 func (*SpeakerVIP) ProtoMessage() {}
 
 func (x *SpeakerVIP) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[45]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3637,7 +3793,7 @@ func (x *SpeakerVIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakerVIP.ProtoReflect.Descriptor instead.
 func (*SpeakerVIP) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{45}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SpeakerVIP) GetName() string {
@@ -3694,7 +3850,7 @@ type DrainGatewayResponse struct {
 
 func (x *DrainGatewayResponse) Reset() {
 	*x = DrainGatewayResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3706,7 +3862,7 @@ func (x *DrainGatewayResponse) String() string {
 func (*DrainGatewayResponse) ProtoMessage() {}
 
 func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[46]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3719,7 +3875,7 @@ func (x *DrainGatewayResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainGatewayResponse.ProtoReflect.Descriptor instead.
 func (*DrainGatewayResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{46}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DrainGatewayResponse) GetChanged() bool {
@@ -3751,7 +3907,7 @@ type RolloutStartRequest struct {
 
 func (x *RolloutStartRequest) Reset() {
 	*x = RolloutStartRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3763,7 +3919,7 @@ func (x *RolloutStartRequest) String() string {
 func (*RolloutStartRequest) ProtoMessage() {}
 
 func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[47]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3776,7 +3932,7 @@ func (x *RolloutStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStartRequest.ProtoReflect.Descriptor instead.
 func (*RolloutStartRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{47}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RolloutStartRequest) GetPlanYaml() string {
@@ -3808,7 +3964,7 @@ type RolloutStatusRequest struct {
 
 func (x *RolloutStatusRequest) Reset() {
 	*x = RolloutStatusRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3820,7 +3976,7 @@ func (x *RolloutStatusRequest) String() string {
 func (*RolloutStatusRequest) ProtoMessage() {}
 
 func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[48]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3833,7 +3989,7 @@ func (x *RolloutStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStatusRequest.ProtoReflect.Descriptor instead.
 func (*RolloutStatusRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{48}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
 }
 
 type RolloutActionRequest struct {
@@ -3845,7 +4001,7 @@ type RolloutActionRequest struct {
 
 func (x *RolloutActionRequest) Reset() {
 	*x = RolloutActionRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3857,7 +4013,7 @@ func (x *RolloutActionRequest) String() string {
 func (*RolloutActionRequest) ProtoMessage() {}
 
 func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[49]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3870,7 +4026,7 @@ func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutActionRequest.ProtoReflect.Descriptor instead.
 func (*RolloutActionRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{49}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RolloutActionRequest) GetActor() string {
@@ -3888,7 +4044,7 @@ type RolloutWatchRequest struct {
 
 func (x *RolloutWatchRequest) Reset() {
 	*x = RolloutWatchRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3900,7 +4056,7 @@ func (x *RolloutWatchRequest) String() string {
 func (*RolloutWatchRequest) ProtoMessage() {}
 
 func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[50]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3913,7 +4069,7 @@ func (x *RolloutWatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutWatchRequest.ProtoReflect.Descriptor instead.
 func (*RolloutWatchRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{50}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
 }
 
 type RolloutResponse struct {
@@ -3933,7 +4089,7 @@ type RolloutResponse struct {
 
 func (x *RolloutResponse) Reset() {
 	*x = RolloutResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3945,7 +4101,7 @@ func (x *RolloutResponse) String() string {
 func (*RolloutResponse) ProtoMessage() {}
 
 func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[51]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3958,7 +4114,7 @@ func (x *RolloutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutResponse.ProtoReflect.Descriptor instead.
 func (*RolloutResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{51}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RolloutResponse) GetProgress() *RolloutProgress {
@@ -4019,7 +4175,7 @@ type RolloutProgress struct {
 
 func (x *RolloutProgress) Reset() {
 	*x = RolloutProgress{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4031,7 +4187,7 @@ func (x *RolloutProgress) String() string {
 func (*RolloutProgress) ProtoMessage() {}
 
 func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[52]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4044,7 +4200,7 @@ func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutProgress.ProtoReflect.Descriptor instead.
 func (*RolloutProgress) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{52}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RolloutProgress) GetPlanYaml() string {
@@ -4171,7 +4327,7 @@ type RolloutStep struct {
 
 func (x *RolloutStep) Reset() {
 	*x = RolloutStep{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4183,7 +4339,7 @@ func (x *RolloutStep) String() string {
 func (*RolloutStep) ProtoMessage() {}
 
 func (x *RolloutStep) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[53]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4196,7 +4352,7 @@ func (x *RolloutStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RolloutStep.ProtoReflect.Descriptor instead.
 func (*RolloutStep) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{53}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RolloutStep) GetIndex() uint32 {
@@ -4303,7 +4459,7 @@ type GateResult struct {
 
 func (x *GateResult) Reset() {
 	*x = GateResult{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4315,7 +4471,7 @@ func (x *GateResult) String() string {
 func (*GateResult) ProtoMessage() {}
 
 func (x *GateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[54]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4328,7 +4484,7 @@ func (x *GateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GateResult.ProtoReflect.Descriptor instead.
 func (*GateResult) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{54}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GateResult) GetGate() string {
@@ -4391,7 +4547,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4403,7 +4559,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[55]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4416,7 +4572,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{55}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ProbeRequest) GetVip() string {
@@ -4481,7 +4637,7 @@ type InventoryScope struct {
 
 func (x *InventoryScope) Reset() {
 	*x = InventoryScope{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4493,7 +4649,7 @@ func (x *InventoryScope) String() string {
 func (*InventoryScope) ProtoMessage() {}
 
 func (x *InventoryScope) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[56]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4506,7 +4662,7 @@ func (x *InventoryScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryScope.ProtoReflect.Descriptor instead.
 func (*InventoryScope) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{56}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *InventoryScope) GetVni() uint32 {
@@ -4534,7 +4690,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4546,7 +4702,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4559,7 +4715,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ProbeResponse) GetVip() string {
@@ -4593,7 +4749,7 @@ type ProbeTarget struct {
 
 func (x *ProbeTarget) Reset() {
 	*x = ProbeTarget{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4605,7 +4761,7 @@ func (x *ProbeTarget) String() string {
 func (*ProbeTarget) ProtoMessage() {}
 
 func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4618,7 +4774,7 @@ func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeTarget.ProtoReflect.Descriptor instead.
 func (*ProbeTarget) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ProbeTarget) GetVni() uint32 {
@@ -4677,7 +4833,7 @@ type ProbeOptions struct {
 
 func (x *ProbeOptions) Reset() {
 	*x = ProbeOptions{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4689,7 +4845,7 @@ func (x *ProbeOptions) String() string {
 func (*ProbeOptions) ProtoMessage() {}
 
 func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4702,7 +4858,7 @@ func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeOptions.ProtoReflect.Descriptor instead.
 func (*ProbeOptions) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ProbeOptions) GetCount() uint32 {
@@ -4751,7 +4907,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4763,7 +4919,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4776,7 +4932,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{60}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ProbeResult) GetTarget() *ProbeTarget {
@@ -4856,7 +5012,7 @@ type ProbeAnswer struct {
 
 func (x *ProbeAnswer) Reset() {
 	*x = ProbeAnswer{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4868,7 +5024,7 @@ func (x *ProbeAnswer) String() string {
 func (*ProbeAnswer) ProtoMessage() {}
 
 func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4881,7 +5037,7 @@ func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeAnswer.ProtoReflect.Descriptor instead.
 func (*ProbeAnswer) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{61}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ProbeAnswer) GetUnderlay() string {
@@ -4949,7 +5105,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4961,7 +5117,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4974,7 +5130,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{62}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *TraceRequest) GetVni() uint32 {
@@ -5056,7 +5212,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5068,7 +5224,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5081,7 +5237,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{63}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *TraceResponse) GetGateways() []*GatewayTrace {
@@ -5112,7 +5268,7 @@ type GatewayTrace struct {
 
 func (x *GatewayTrace) Reset() {
 	*x = GatewayTrace{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5124,7 +5280,7 @@ func (x *GatewayTrace) String() string {
 func (*GatewayTrace) ProtoMessage() {}
 
 func (x *GatewayTrace) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5137,7 +5293,7 @@ func (x *GatewayTrace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayTrace.ProtoReflect.Descriptor instead.
 func (*GatewayTrace) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{64}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GatewayTrace) GetGateway() string {
@@ -5206,7 +5362,7 @@ type TraceDrift struct {
 
 func (x *TraceDrift) Reset() {
 	*x = TraceDrift{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5218,7 +5374,7 @@ func (x *TraceDrift) String() string {
 func (*TraceDrift) ProtoMessage() {}
 
 func (x *TraceDrift) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5231,7 +5387,7 @@ func (x *TraceDrift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceDrift.ProtoReflect.Descriptor instead.
 func (*TraceDrift) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{65}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *TraceDrift) GetMissing() []string {
@@ -5315,7 +5471,7 @@ type TracePath struct {
 
 func (x *TracePath) Reset() {
 	*x = TracePath{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5327,7 +5483,7 @@ func (x *TracePath) String() string {
 func (*TracePath) ProtoMessage() {}
 
 func (x *TracePath) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5340,7 +5496,7 @@ func (x *TracePath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TracePath.ProtoReflect.Descriptor instead.
 func (*TracePath) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{66}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *TracePath) GetVip() string {
@@ -5529,7 +5685,7 @@ type TraceRule struct {
 
 func (x *TraceRule) Reset() {
 	*x = TraceRule{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5541,7 +5697,7 @@ func (x *TraceRule) String() string {
 func (*TraceRule) ProtoMessage() {}
 
 func (x *TraceRule) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5554,7 +5710,7 @@ func (x *TraceRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRule.ProtoReflect.Descriptor instead.
 func (*TraceRule) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{67}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *TraceRule) GetName() string {
@@ -5630,7 +5786,7 @@ type TraceRewrite struct {
 
 func (x *TraceRewrite) Reset() {
 	*x = TraceRewrite{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5642,7 +5798,7 @@ func (x *TraceRewrite) String() string {
 func (*TraceRewrite) ProtoMessage() {}
 
 func (x *TraceRewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5655,7 +5811,7 @@ func (x *TraceRewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRewrite.ProtoReflect.Descriptor instead.
 func (*TraceRewrite) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{68}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *TraceRewrite) GetPort() uint32 {
@@ -5727,7 +5883,7 @@ type TraceMirror struct {
 
 func (x *TraceMirror) Reset() {
 	*x = TraceMirror{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5739,7 +5895,7 @@ func (x *TraceMirror) String() string {
 func (*TraceMirror) ProtoMessage() {}
 
 func (x *TraceMirror) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5752,7 +5908,7 @@ func (x *TraceMirror) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceMirror.ProtoReflect.Descriptor instead.
 func (*TraceMirror) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{69}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *TraceMirror) GetSampled() bool {
@@ -5803,7 +5959,7 @@ type TraceOutcome struct {
 
 func (x *TraceOutcome) Reset() {
 	*x = TraceOutcome{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5815,7 +5971,7 @@ func (x *TraceOutcome) String() string {
 func (*TraceOutcome) ProtoMessage() {}
 
 func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5828,7 +5984,7 @@ func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceOutcome.ProtoReflect.Descriptor instead.
 func (*TraceOutcome) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{70}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *TraceOutcome) GetVerdict() string {
@@ -6002,12 +6158,30 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\bdraining\x18\x02 \x01(\bR\bdraining\x124\n" +
 	"\bgateways\x18\x03 \x03(\v2\x18.graygw.v1.GatewayStatusR\bgateways\x12(\n" +
 	"\x04vnis\x18\x04 \x03(\v2\x14.graygw.v1.VNIStatusR\x04vnis\x12.\n" +
-	"\breplicas\x18\x05 \x03(\v2\x12.graygw.v1.ReplicaR\breplicas\"_\n" +
+	"\breplicas\x18\x05 \x03(\v2\x12.graygw.v1.ReplicaR\breplicas\"\x91\x01\n" +
 	"\aReplica\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\bR\x06leader\x12\x12\n" +
-	"\x04term\x18\x04 \x01(\x04R\x04term\"\x83\x05\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\x120\n" +
+	"\x06health\x18\x05 \x01(\v2\x18.graygw.v1.ReplicaHealthR\x06health\"\xcc\x03\n" +
+	"\rReplicaHealth\x126\n" +
+	"\breported\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\breported\x12\x18\n" +
+	"\astandby\x18\x02 \x01(\tR\astandby\x12\x1f\n" +
+	"\vapi_serving\x18\x03 \x01(\bR\n" +
+	"apiServing\x12\x1b\n" +
+	"\tapi_error\x18\x04 \x01(\tR\bapiError\x12>\n" +
+	"\rstore_latency\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\fstoreLatency\x12\x1f\n" +
+	"\vstore_error\x18\x06 \x01(\tR\n" +
+	"storeError\x12\x18\n" +
+	"\aversion\x18\a \x01(\x04R\aversion\x12#\n" +
+	"\rstore_version\x18\b \x01(\x04R\fstoreVersion\x12\x1a\n" +
+	"\bgateways\x18\t \x01(\rR\bgateways\x12\x1d\n" +
+	"\n" +
+	"streams_up\x18\n" +
+	" \x01(\rR\tstreamsUp\x12'\n" +
+	"\x0fstreams_primary\x18\v \x01(\rR\x0estreamsPrimary\x12'\n" +
+	"\x0fstreams_standby\x18\f \x01(\rR\x0estreamsStandby\"\x83\x05\n" +
 	"\rGatewayStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1b\n" +
@@ -6396,7 +6570,7 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_graygw_v1_graygw_proto_goTypes = []any{
 	(GrayState)(0),                    // 0: graygw.v1.GrayState
 	(RollbackRequest_Mode)(0),         // 1: graygw.v1.RollbackRequest.Mode
@@ -6425,67 +6599,68 @@ var file_graygw_v1_graygw_proto_goTypes = []any{
 	(*StatusRequest)(nil),             // 24: graygw.v1.StatusRequest
 	(*StatusResponse)(nil),            // 25: graygw.v1.StatusResponse
 	(*Replica)(nil),                   // 26: graygw.v1.Replica
-	(*GatewayStatus)(nil),             // 27: graygw.v1.GatewayStatus
-	(*VNIStatus)(nil),                 // 28: graygw.v1.VNIStatus
-	(*VIPGrayState)(nil),              // 29: graygw.v1.VIPGrayState
-	(*Selector)(nil),                  // 30: graygw.v1.Selector
-	(*CountersRequest)(nil),           // 31: graygw.v1.CountersRequest
-	(*CountersResponse)(nil),          // 32: graygw.v1.CountersResponse
-	(*GatewayCounters)(nil),           // 33: graygw.v1.GatewayCounters
-	(*NamedCounter)(nil),              // 34: graygw.v1.NamedCounter
-	(*HistoryRequest)(nil),            // 35: graygw.v1.HistoryRequest
-	(*HistoryResponse)(nil),           // 36: graygw.v1.HistoryResponse
-	(*Event)(nil),                     // 37: graygw.v1.Event
-	(*BGPStatusRequest)(nil),          // 38: graygw.v1.BGPStatusRequest
-	(*BGPStatusResponse)(nil),         // 39: graygw.v1.BGPStatusResponse
-	(*BGPNeighbor)(nil),               // 40: graygw.v1.BGPNeighbor
-	(*BGPPath)(nil),                   // 41: graygw.v1.BGPPath
-	(*BGPGateway)(nil),                // 42: graygw.v1.BGPGateway
-	(*DrainGatewayRequest)(nil),       // 43: graygw.v1.DrainGatewayRequest
-	(*UndrainGatewayRequest)(nil),     // 44: graygw.v1.UndrainGatewayRequest
-	(*WatchSpeakerPolicyRequest)(nil), // 45: graygw.v1.WatchSpeakerPolicyRequest
-	(*SpeakerPolicy)(nil),             // 46: graygw.v1.SpeakerPolicy
-	(*SpeakerVIP)(nil),                // 47: graygw.v1.SpeakerVIP
-	(*DrainGatewayResponse)(nil),      // 48: graygw.v1.DrainGatewayResponse
-	(*RolloutStartRequest)(nil),       // 49: graygw.v1.RolloutStartRequest
-	(*RolloutStatusRequest)(nil),      // 50: graygw.v1.RolloutStatusRequest
-	(*RolloutActionRequest)(nil),      // 51: graygw.v1.RolloutActionRequest
-	(*RolloutWatchRequest)(nil),       // 52: graygw.v1.RolloutWatchRequest
-	(*RolloutResponse)(nil),           // 53: graygw.v1.RolloutResponse
-	(*RolloutProgress)(nil),           // 54: graygw.v1.RolloutProgress
-	(*RolloutStep)(nil),               // 55: graygw.v1.RolloutStep
-	(*GateResult)(nil),                // 56: graygw.v1.GateResult
-	(*ProbeRequest)(nil),              // 57: graygw.v1.ProbeRequest
-	(*InventoryScope)(nil),            // 58: graygw.v1.InventoryScope
-	(*ProbeResponse)(nil),             // 59: graygw.v1.ProbeResponse
-	(*ProbeTarget)(nil),               // 60: graygw.v1.ProbeTarget
-	(*ProbeOptions)(nil),              // 61: graygw.v1.ProbeOptions
-	(*ProbeResult)(nil),               // 62: graygw.v1.ProbeResult
-	(*ProbeAnswer)(nil),               // 63: graygw.v1.ProbeAnswer
-	(*TraceRequest)(nil),              // 64: graygw.v1.TraceRequest
-	(*TraceResponse)(nil),             // 65: graygw.v1.TraceResponse
-	(*GatewayTrace)(nil),              // 66: graygw.v1.GatewayTrace
-	(*TraceDrift)(nil),                // 67: graygw.v1.TraceDrift
-	(*TracePath)(nil),                 // 68: graygw.v1.TracePath
-	(*TraceRule)(nil),                 // 69: graygw.v1.TraceRule
-	(*TraceRewrite)(nil),              // 70: graygw.v1.TraceRewrite
-	(*TraceMirror)(nil),               // 71: graygw.v1.TraceMirror
-	(*TraceOutcome)(nil),              // 72: graygw.v1.TraceOutcome
-	(*durationpb.Duration)(nil),       // 73: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 74: google.protobuf.Timestamp
+	(*ReplicaHealth)(nil),             // 27: graygw.v1.ReplicaHealth
+	(*GatewayStatus)(nil),             // 28: graygw.v1.GatewayStatus
+	(*VNIStatus)(nil),                 // 29: graygw.v1.VNIStatus
+	(*VIPGrayState)(nil),              // 30: graygw.v1.VIPGrayState
+	(*Selector)(nil),                  // 31: graygw.v1.Selector
+	(*CountersRequest)(nil),           // 32: graygw.v1.CountersRequest
+	(*CountersResponse)(nil),          // 33: graygw.v1.CountersResponse
+	(*GatewayCounters)(nil),           // 34: graygw.v1.GatewayCounters
+	(*NamedCounter)(nil),              // 35: graygw.v1.NamedCounter
+	(*HistoryRequest)(nil),            // 36: graygw.v1.HistoryRequest
+	(*HistoryResponse)(nil),           // 37: graygw.v1.HistoryResponse
+	(*Event)(nil),                     // 38: graygw.v1.Event
+	(*BGPStatusRequest)(nil),          // 39: graygw.v1.BGPStatusRequest
+	(*BGPStatusResponse)(nil),         // 40: graygw.v1.BGPStatusResponse
+	(*BGPNeighbor)(nil),               // 41: graygw.v1.BGPNeighbor
+	(*BGPPath)(nil),                   // 42: graygw.v1.BGPPath
+	(*BGPGateway)(nil),                // 43: graygw.v1.BGPGateway
+	(*DrainGatewayRequest)(nil),       // 44: graygw.v1.DrainGatewayRequest
+	(*UndrainGatewayRequest)(nil),     // 45: graygw.v1.UndrainGatewayRequest
+	(*WatchSpeakerPolicyRequest)(nil), // 46: graygw.v1.WatchSpeakerPolicyRequest
+	(*SpeakerPolicy)(nil),             // 47: graygw.v1.SpeakerPolicy
+	(*SpeakerVIP)(nil),                // 48: graygw.v1.SpeakerVIP
+	(*DrainGatewayResponse)(nil),      // 49: graygw.v1.DrainGatewayResponse
+	(*RolloutStartRequest)(nil),       // 50: graygw.v1.RolloutStartRequest
+	(*RolloutStatusRequest)(nil),      // 51: graygw.v1.RolloutStatusRequest
+	(*RolloutActionRequest)(nil),      // 52: graygw.v1.RolloutActionRequest
+	(*RolloutWatchRequest)(nil),       // 53: graygw.v1.RolloutWatchRequest
+	(*RolloutResponse)(nil),           // 54: graygw.v1.RolloutResponse
+	(*RolloutProgress)(nil),           // 55: graygw.v1.RolloutProgress
+	(*RolloutStep)(nil),               // 56: graygw.v1.RolloutStep
+	(*GateResult)(nil),                // 57: graygw.v1.GateResult
+	(*ProbeRequest)(nil),              // 58: graygw.v1.ProbeRequest
+	(*InventoryScope)(nil),            // 59: graygw.v1.InventoryScope
+	(*ProbeResponse)(nil),             // 60: graygw.v1.ProbeResponse
+	(*ProbeTarget)(nil),               // 61: graygw.v1.ProbeTarget
+	(*ProbeOptions)(nil),              // 62: graygw.v1.ProbeOptions
+	(*ProbeResult)(nil),               // 63: graygw.v1.ProbeResult
+	(*ProbeAnswer)(nil),               // 64: graygw.v1.ProbeAnswer
+	(*TraceRequest)(nil),              // 65: graygw.v1.TraceRequest
+	(*TraceResponse)(nil),             // 66: graygw.v1.TraceResponse
+	(*GatewayTrace)(nil),              // 67: graygw.v1.GatewayTrace
+	(*TraceDrift)(nil),                // 68: graygw.v1.TraceDrift
+	(*TracePath)(nil),                 // 69: graygw.v1.TracePath
+	(*TraceRule)(nil),                 // 70: graygw.v1.TraceRule
+	(*TraceRewrite)(nil),              // 71: graygw.v1.TraceRewrite
+	(*TraceMirror)(nil),               // 72: graygw.v1.TraceMirror
+	(*TraceOutcome)(nil),              // 73: graygw.v1.TraceOutcome
+	(*durationpb.Duration)(nil),       // 74: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 75: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	73,  // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	74,  // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
 	2,   // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
 	9,   // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
-	27,  // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
+	28,  // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
 	3,   // 4: graygw.v1.ApplyRequest.options:type_name -> graygw.v1.ChangeOptions
 	4,   // 5: graygw.v1.ApplyResponse.result:type_name -> graygw.v1.ChangeResult
 	2,   // 6: graygw.v1.DiffResponse.problems:type_name -> graygw.v1.Problem
 	9,   // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
 	10,  // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
 	11,  // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	74,  // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	75,  // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
 	14,  // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
 	15,  // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
 	16,  // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
@@ -6497,112 +6672,115 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	1,   // 19: graygw.v1.RollbackRequest.mode:type_name -> graygw.v1.RollbackRequest.Mode
 	3,   // 20: graygw.v1.RollbackRequest.options:type_name -> graygw.v1.ChangeOptions
 	4,   // 21: graygw.v1.RollbackResponse.result:type_name -> graygw.v1.ChangeResult
-	27,  // 22: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
-	28,  // 23: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
+	28,  // 22: graygw.v1.StatusResponse.gateways:type_name -> graygw.v1.GatewayStatus
+	29,  // 23: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
 	26,  // 24: graygw.v1.StatusResponse.replicas:type_name -> graygw.v1.Replica
-	74,  // 25: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	73,  // 26: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
-	0,   // 27: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
-	29,  // 28: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
-	0,   // 29: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
-	30,  // 30: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
-	33,  // 31: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	74,  // 32: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
-	34,  // 33: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
-	34,  // 34: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
-	34,  // 35: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
-	34,  // 36: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
-	34,  // 37: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
-	34,  // 38: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
-	34,  // 39: graygw.v1.GatewayCounters.mirrors:type_name -> graygw.v1.NamedCounter
-	34,  // 40: graygw.v1.GatewayCounters.mirror_backends:type_name -> graygw.v1.NamedCounter
-	37,  // 41: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	74,  // 42: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	40,  // 43: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
-	41,  // 44: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
-	41,  // 45: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
-	42,  // 46: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	73,  // 47: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	74,  // 48: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	74,  // 49: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
-	47,  // 50: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
-	39,  // 51: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
-	54,  // 52: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
-	2,   // 53: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	62,  // 54: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
-	55,  // 55: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	62,  // 56: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	74,  // 57: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	74,  // 58: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	62,  // 59: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	62,  // 60: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	74,  // 61: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	74,  // 62: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
-	56,  // 63: graygw.v1.RolloutStep.gates:type_name -> graygw.v1.GateResult
-	74,  // 64: graygw.v1.GateResult.time:type_name -> google.protobuf.Timestamp
-	60,  // 65: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	61,  // 66: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	58,  // 67: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
-	62,  // 68: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	73,  // 69: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	73,  // 70: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	60,  // 71: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	63,  // 72: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	73,  // 73: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	73,  // 74: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	73,  // 75: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	66,  // 76: graygw.v1.TraceResponse.gateways:type_name -> graygw.v1.GatewayTrace
-	67,  // 77: graygw.v1.GatewayTrace.drift:type_name -> graygw.v1.TraceDrift
-	68,  // 78: graygw.v1.GatewayTrace.vips:type_name -> graygw.v1.TracePath
-	69,  // 79: graygw.v1.TracePath.rules:type_name -> graygw.v1.TraceRule
-	70,  // 80: graygw.v1.TracePath.rewrite:type_name -> graygw.v1.TraceRewrite
-	71,  // 81: graygw.v1.TracePath.mirror:type_name -> graygw.v1.TraceMirror
-	72,  // 82: graygw.v1.TracePath.intent:type_name -> graygw.v1.TraceOutcome
-	5,   // 83: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,   // 84: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12,  // 85: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19,  // 86: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	22,  // 87: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	24,  // 88: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	31,  // 89: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	35,  // 90: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	38,  // 91: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	43,  // 92: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	44,  // 93: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	45,  // 94: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
-	49,  // 95: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	50,  // 96: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	51,  // 97: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	51,  // 98: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	51,  // 99: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	52,  // 100: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	57,  // 101: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	64,  // 102: graygw.v1.Controller.Trace:input_type -> graygw.v1.TraceRequest
-	6,   // 103: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,   // 104: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13,  // 105: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	21,  // 106: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	23,  // 107: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	25,  // 108: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	32,  // 109: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	36,  // 110: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	39,  // 111: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	48,  // 112: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	48,  // 113: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	46,  // 114: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
-	53,  // 115: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	53,  // 116: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	53,  // 117: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	53,  // 118: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	53,  // 119: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	54,  // 120: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	59,  // 121: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	65,  // 122: graygw.v1.Controller.Trace:output_type -> graygw.v1.TraceResponse
-	103, // [103:123] is the sub-list for method output_type
-	83,  // [83:103] is the sub-list for method input_type
-	83,  // [83:83] is the sub-list for extension type_name
-	83,  // [83:83] is the sub-list for extension extendee
-	0,   // [0:83] is the sub-list for field type_name
+	27,  // 25: graygw.v1.Replica.health:type_name -> graygw.v1.ReplicaHealth
+	75,  // 26: graygw.v1.ReplicaHealth.reported:type_name -> google.protobuf.Timestamp
+	74,  // 27: graygw.v1.ReplicaHealth.store_latency:type_name -> google.protobuf.Duration
+	75,  // 28: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	74,  // 29: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	0,   // 30: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
+	30,  // 31: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
+	0,   // 32: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
+	31,  // 33: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
+	34,  // 34: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
+	75,  // 35: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	35,  // 36: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
+	35,  // 37: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
+	35,  // 38: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
+	35,  // 39: graygw.v1.GatewayCounters.backends:type_name -> graygw.v1.NamedCounter
+	35,  // 40: graygw.v1.GatewayCounters.drops:type_name -> graygw.v1.NamedCounter
+	35,  // 41: graygw.v1.GatewayCounters.foreign:type_name -> graygw.v1.NamedCounter
+	35,  // 42: graygw.v1.GatewayCounters.mirrors:type_name -> graygw.v1.NamedCounter
+	35,  // 43: graygw.v1.GatewayCounters.mirror_backends:type_name -> graygw.v1.NamedCounter
+	38,  // 44: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
+	75,  // 45: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	41,  // 46: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
+	42,  // 47: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
+	42,  // 48: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
+	43,  // 49: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
+	74,  // 50: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	75,  // 51: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	75,  // 52: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	48,  // 53: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
+	40,  // 54: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
+	55,  // 55: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
+	2,   // 56: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
+	63,  // 57: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	56,  // 58: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
+	63,  // 59: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	75,  // 60: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	75,  // 61: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	63,  // 62: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	63,  // 63: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	75,  // 64: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	75,  // 65: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	57,  // 66: graygw.v1.RolloutStep.gates:type_name -> graygw.v1.GateResult
+	75,  // 67: graygw.v1.GateResult.time:type_name -> google.protobuf.Timestamp
+	61,  // 68: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	62,  // 69: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	59,  // 70: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	63,  // 71: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	74,  // 72: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	74,  // 73: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	61,  // 74: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	64,  // 75: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	74,  // 76: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	74,  // 77: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	74,  // 78: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	67,  // 79: graygw.v1.TraceResponse.gateways:type_name -> graygw.v1.GatewayTrace
+	68,  // 80: graygw.v1.GatewayTrace.drift:type_name -> graygw.v1.TraceDrift
+	69,  // 81: graygw.v1.GatewayTrace.vips:type_name -> graygw.v1.TracePath
+	70,  // 82: graygw.v1.TracePath.rules:type_name -> graygw.v1.TraceRule
+	71,  // 83: graygw.v1.TracePath.rewrite:type_name -> graygw.v1.TraceRewrite
+	72,  // 84: graygw.v1.TracePath.mirror:type_name -> graygw.v1.TraceMirror
+	73,  // 85: graygw.v1.TracePath.intent:type_name -> graygw.v1.TraceOutcome
+	5,   // 86: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,   // 87: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12,  // 88: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19,  // 89: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	22,  // 90: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	24,  // 91: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	32,  // 92: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	36,  // 93: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	39,  // 94: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	44,  // 95: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	45,  // 96: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	46,  // 97: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
+	50,  // 98: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	51,  // 99: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	52,  // 100: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	52,  // 101: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	52,  // 102: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	53,  // 103: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	58,  // 104: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	65,  // 105: graygw.v1.Controller.Trace:input_type -> graygw.v1.TraceRequest
+	6,   // 106: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,   // 107: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13,  // 108: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	21,  // 109: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	23,  // 110: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	25,  // 111: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	33,  // 112: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	37,  // 113: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	40,  // 114: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	49,  // 115: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	49,  // 116: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	47,  // 117: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
+	54,  // 118: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	54,  // 119: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	54,  // 120: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	54,  // 121: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	54,  // 122: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	55,  // 123: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	60,  // 124: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	66,  // 125: graygw.v1.Controller.Trace:output_type -> graygw.v1.TraceResponse
+	106, // [106:126] is the sub-list for method output_type
+	86,  // [86:106] is the sub-list for method input_type
+	86,  // [86:86] is the sub-list for extension type_name
+	86,  // [86:86] is the sub-list for extension extendee
+	0,   // [0:86] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -6619,15 +6797,15 @@ func file_graygw_v1_graygw_proto_init() {
 		(*CutoverRequest_Flow)(nil),
 		(*CutoverRequest_Percent)(nil),
 	}
-	file_graygw_v1_graygw_proto_msgTypes[39].OneofWrappers = []any{}
-	file_graygw_v1_graygw_proto_msgTypes[45].OneofWrappers = []any{}
+	file_graygw_v1_graygw_proto_msgTypes[40].OneofWrappers = []any{}
+	file_graygw_v1_graygw_proto_msgTypes[46].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   71,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

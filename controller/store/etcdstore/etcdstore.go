@@ -697,3 +697,16 @@ func (s *Store) Watch(ctx context.Context, namespaces ...string) <-chan Change {
 	}()
 	return out
 }
+
+// CurrentNumber reads the current intent version's number (0: none yet),
+// linearizably: one round trip through the cluster's quorum, which an HA
+// replica reports as its store latency.
+func (s *Store) CurrentNumber(ctx context.Context) (uint64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	n, _, err := s.current(ctx)
+	return n, err
+}
