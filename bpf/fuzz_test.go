@@ -6,12 +6,9 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"math/rand/v2"
-	"net/netip"
-	"slices"
 	"testing"
 
-	"github.com/graygw/graygw/internal/testpkt"
+	"github.com/graygw/graygw/internal/difftest"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
@@ -32,9 +29,17 @@ func TestDifferential(t *testing.T) {
 	seen := map[string]int{} // what the packets exercised, by the model's account
 	for s := range *fuzzStates {
 		seed := *fuzzSeed + uint64(s)
-		rng := rand.New(rand.NewPCG(seed, 0x67726179))
-		g := newGen(rng)
-		st := g.state()
+		g := difftest.NewGen(seed)
+		st, owners := g.State()
+		frames := make([][]byte, *fuzzPackets)
+		for i := range frames {
+			frames[i] = g.Frame(st)
+		}
+		g.Fill(st, owners, frames)
+		owns := map[uint16]bool{}
+		for k := range st.BackendSelect {
+			owns[k.Pool] = true
+		}
 		d := openTest(t)
 		if s%2 == 1 {
 			churnSlots(t, d, st)
@@ -42,8 +47,7 @@ func TestDifferential(t *testing.T) {
 		applyState(t, d, st)
 		ports := portsOf(st)
 		compared := 0
-		for i := range *fuzzPackets {
-			frame := g.packet()
+		for i, frame := range frames {
 			if len(frame) < minFrame {
 				continue
 			}
@@ -85,14 +89,14 @@ func TestDifferential(t *testing.T) {
 				seen["forward pool >= 64"]++
 			}
 			if want.Reason == pipeline.NoBackend {
-				if g.owns[want.Pool] {
+				if owns[want.Pool] {
 					seen["NO_BACKEND pool with buckets"]++
 				} else {
 					seen["NO_BACKEND pool without buckets"]++
 				}
 			}
 			if want.Rule >= 0 {
-				seen["gray rule "+[...]string{"", "set_pool", "split_pool"}[st.GrayRules[want.Rule].Action]]++
+				seen["gray rule "+[...]string{"", "set_pool", "split_pool", "set_pool_mirror"}[st.GrayRules[want.Rule].Action]]++
 			}
 			if want.Verdict == model.Forward {
 				m, ok := st.PoolHash[want.Pool]
@@ -160,26 +164,6 @@ func FuzzProgram(f *testing.F) {
 	})
 }
 
-// gen draws table states and packets from small pools of values, so rules,
-// VIPs and buckets actually match the packets.
-type gen struct {
-	rng   *rand.Rand
-	vips  []netip.Addr
-	vnis  []uint32
-	srcs  []string
-	dsts  []string
-	ports []uint16
-	st    *model.State    // the last state drawn: packets aim at its VIPs and rules
-	owns  map[uint16]bool // pools of st that own buckets
-}
-
-// poolIDs are the pool ids states draw from: small ones, ones past the 64
-// slots of backend_select, and the controller's slot-1 versions (B+32768).
-var poolIDs = []uint16{0, 1, 2, 5, 63, 64, 65, 1000, 4095, 32767, 32768, 32769, 40000, 65534, 65535}
-
-// noBucketsPool is named by rules but never given buckets.
-const noBucketsPool = 70
-
 // churnSlots gives 64 other pools buckets pointing at a backend of st, then
 // takes them back: st's pools then reuse slots that held cells (each freed
 // slot must come back empty, after a grace period).
@@ -219,206 +203,4 @@ func churnSlots(t testing.TB, d *Dataplane, st *model.State) {
 	if n := len(d.Pools()); n != 0 {
 		t.Fatalf("%d pools own buckets after the churn", n)
 	}
-}
-
-func newGen(rng *rand.Rand) *gen {
-	return &gen{
-		rng:   rng,
-		vips:  []netip.Addr{testvectors.VIP1, testvectors.VIP2, netip.MustParseAddr("10.255.0.3"), testvectors.NotAVIP},
-		vnis:  []uint32{0, 1, 5001, 5002, 5009, 0xabcdef, pipeline.MaxVNI},
-		srcs:  []string{"10.0.0.5", "10.0.0.6", "10.0.1.5", "192.168.1.1", "198.51.100.7"},
-		dsts:  []string{"192.168.1.1", "192.168.1.2", "172.16.3.4", "8.8.8.8", "10.255.0.1"},
-		ports: []uint16{0, 22, 53, 80, 443, 4789, 40000},
-	}
-}
-
-func (g *gen) pick(n int) int { return g.rng.IntN(n) }
-
-func ip32(s string) uint32 {
-	b := netip.MustParseAddr(s).As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-// mask32 is all-ones, zero or a random prefix.
-func (g *gen) mask32() uint32 {
-	switch g.pick(3) {
-	case 0:
-		return 0xffffffff
-	case 1:
-		return 0
-	}
-	return ^uint32(0) << (32 - (1 + g.pick(31)))
-}
-
-func (g *gen) mask16() uint16 {
-	return [...]uint16{0xffff, 0, 0xff00, 0xfff0}[g.pick(4)]
-}
-
-func (g *gen) state() *model.State {
-	s := model.NewState()
-	const nPools = 6
-	var pools [nPools]uint16 // distinct ids, 32769 (pool 1, version 2) always among them
-	for i, j := range g.rng.Perm(len(poolIDs))[:nPools] {
-		pools[i] = poolIDs[j]
-	}
-	if !slices.Contains(pools[:], 32769) {
-		pools[g.pick(nPools)] = 32769
-	}
-	pool := func() uint16 { return pools[g.pick(nPools)] }
-	for i, a := range g.vips[:1+g.pick(3)] {
-		s.VIPs[ip32(a.String())] = model.VIP{ID: uint16(i + 1), DefaultPool: pool()}
-	}
-	for _, v := range g.vnis {
-		if g.pick(3) > 0 {
-			s.Tenants[v] = uint16(g.pick(4))
-		}
-	}
-	// Rules over a few masks; priorities distinct so the winner is unique.
-	prios := g.rng.Perm(200)
-	var masks []model.GrayRule
-	for range 1 + g.pick(4) {
-		var m model.GrayRule
-		some := func() bool { return g.pick(3) == 0 } // few fields per mask, as real rules
-		if some() {
-			m.VIPMask = 0xffff
-		}
-		if some() {
-			m.Mask.VNI = [...]uint32{pipeline.MaxVNI, 0xff0000}[g.pick(2)]
-		}
-		if some() {
-			m.Mask.Tenant = 0xffff
-		}
-		if some() {
-			m.Mask.Src = g.mask32()
-		}
-		if some() {
-			m.Mask.Dst = g.mask32()
-		}
-		if some() {
-			m.Mask.Proto = 0xff
-		}
-		if some() {
-			m.Mask.SPort = g.mask16()
-		}
-		if some() {
-			m.Mask.DPort = g.mask16()
-		}
-		masks = append(masks, m)
-	}
-	for i := range g.pick(40) {
-		r := masks[g.pick(len(masks))]
-		r.Priority = int32(1 + prios[i])
-		r.VIPID = uint16(1 + g.pick(3))
-		r.Match = pipeline.FlowKey{VNI: g.vnis[g.pick(len(g.vnis))], Tenant: uint16(g.pick(4)),
-			Src: ip32(g.srcs[g.pick(len(g.srcs))]), Dst: ip32(g.dsts[g.pick(len(g.dsts))]),
-			Proto: [...]uint8{6, 17, 1}[g.pick(3)], SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))]}
-		if i > 0 {
-			prev := s.GrayRules[len(s.GrayRules)-1]
-			switch g.pick(3) {
-			case 0: // same mask and value as the previous rule, other priority
-				r.VIPID, r.VIPMask, r.Match, r.Mask = prev.VIPID, prev.VIPMask, prev.Match, prev.Mask
-			case 1: // same value, another mask: the two overlap
-				r.VIPID, r.Match = prev.VIPID, prev.Match
-			}
-		}
-		r.Action, r.Pool = model.SetPool, pool()
-		if g.pick(3) == 0 {
-			r.Action, r.Threshold = model.SplitPool, uint16(g.rng.Uint32())
-		}
-		if g.pick(10) == 0 {
-			r.Pool = noBucketsPool
-		}
-		s.GrayRules = append(s.GrayRules, r)
-	}
-	for _, p := range pools {
-		if g.pick(2) == 0 {
-			s.PoolHash[p] = pipeline.FlowKey{VNI: [...]uint32{0, pipeline.MaxVNI}[g.pick(2)], Tenant: g.mask16(),
-				Src: g.mask32(), Dst: g.mask32(), Proto: [...]uint8{0, 0xff}[g.pick(2)], SPort: g.mask16(), DPort: g.mask16()}
-			if g.pick(2) == 0 { // every field all ones or zero: the mask rides in pool_slot's bits
-				m := s.PoolHash[p]
-				m.Tenant, m.SPort, m.DPort = m.Tenant>>15*0xffff, m.SPort>>15*0xffff, m.DPort>>15*0xffff
-				m.Src, m.Dst = m.Src>>31*0xffffffff, m.Dst>>31*0xffffffff
-				s.PoolHash[p] = m
-			}
-		}
-	}
-	g.owns = map[uint16]bool{}
-	for i, p := range pools {
-		if g.pick(5) == 0 && p != 32769 {
-			continue // empty pool
-		}
-		g.owns[p] = true
-		holes := g.pick(2) == 0
-		for b := range pipeline.Buckets {
-			if holes && g.pick(4) == 0 {
-				continue
-			}
-			s.BackendSelect[model.SelectKey{Pool: p, Bucket: uint16(b)}] = uint16(10*i + g.pick(4))
-		}
-	}
-	for i := range uint16(nPools) {
-		for j := range uint16(3) { // backend 10i+3 stays missing
-			s.Backends[10*i+j] = model.Backend{Port: uint16(g.pick(4)), SMAC: testpkt.MAC("02:00:00:00:01:01"),
-				DMAC: [6]byte{2, 0, 0, 0, byte(i), byte(j)}, UnderlayIP: ip32("10.2.0.1") + uint32(10*i+j)}
-		}
-	}
-	g.st = s
-	return s
-}
-
-func (g *gen) l4() testpkt.L4 {
-	payload := make([]byte, g.pick(40))
-	for i := range payload {
-		payload[i] = byte(g.rng.Uint32())
-	}
-	proto := [...]uint8{testpkt.ProtoTCP, testpkt.ProtoUDP, testpkt.ProtoICMP, 47}[g.pick(4)]
-	return testpkt.L4{Proto: proto, SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))], Payload: payload}
-}
-
-// packet returns a frame: overlay or plain, then maybe broken.
-func (g *gen) packet() []byte {
-	vip := g.vips[g.pick(len(g.vips))]
-	if g.pick(4) > 0 {
-		vip = testvectors.VIP1 // always in the state
-	}
-	var b []byte
-	if rules := g.st.GrayRules; len(rules) > 0 && g.pick(3) == 0 {
-		// aim at a rule: its match values (the split then decides on vni+src)
-		r := rules[g.pick(len(rules))]
-		for a, v := range g.st.VIPs {
-			if v.ID == r.VIPID {
-				vip = addr4(a)
-			}
-		}
-		l4 := g.l4()
-		l4.Proto, l4.SPort, l4.DPort = r.Match.Proto, r.Match.SPort, r.Match.DPort
-		b = testvectors.Overlay(vip, r.Match.VNI, addr4(r.Match.Src).String(), addr4(r.Match.Dst).String(), l4)
-	} else if g.pick(3) > 0 {
-		b = testvectors.Overlay(vip, g.vnis[g.pick(len(g.vnis))], g.srcs[g.pick(len(g.srcs))], g.dsts[g.pick(len(g.dsts))], g.l4())
-	} else {
-		l4 := g.l4()
-		if l4.Proto == testpkt.ProtoUDP && g.pick(4) == 0 {
-			l4.DPort = 9999
-		}
-		b = testpkt.Plain(testpkt.Eth{Dst: testvectors.GatewayMAC, Src: testvectors.ClientMAC},
-			testpkt.IP{Src: netip.MustParseAddr(g.srcs[g.pick(len(g.srcs))]), Dst: vip, TTL: uint8(g.pick(4))}, l4)
-		if l4.Proto == testpkt.ProtoUDP && g.pick(4) == 0 {
-			b[14+20+6], b[14+20+7] = 0, 0 // UDP without checksum
-		}
-	}
-	switch g.pick(8) {
-	case 0: // truncate
-		b = b[:g.pick(len(b)+1)]
-	case 1, 2: // flip bits in the headers
-		for range 1 + g.pick(3) {
-			i := g.pick(min(len(b), 90))
-			b[i] ^= 1 << g.pick(8)
-		}
-	case 3: // a field the parser cares about
-		off := [...]int{12, 14, 14 + 6, 14 + 8, 14 + 9, 14 + 20 + 2, 14 + 20 + 8, 14 + 20 + 8 + 8 + 12, 14 + 20 + 8 + 8 + 14, 14 + 20 + 8 + 8 + 14 + 6}[g.pick(10)]
-		if off < len(b) {
-			b[off] = byte(g.rng.Uint32())
-		}
-	}
-	return b
 }

@@ -222,8 +222,15 @@ func (g *Gen) State() (*model.State, []uint16) {
 	}
 	for _, p := range pools {
 		if g.pick(2) == 0 {
-			s.PoolHash[p] = pipeline.FlowKey{VNI: [...]uint32{0, pipeline.MaxVNI, 0x00ffff}[g.pick(3)], Tenant: g.mask16(),
+			m := pipeline.FlowKey{VNI: [...]uint32{0, pipeline.MaxVNI, 0x00ffff}[g.pick(3)], Tenant: g.mask16(),
 				Src: g.mask32(), Dst: g.mask32(), Proto: [...]uint8{0, 0xff, 0x0f}[g.pick(3)], SPort: g.mask16(), DPort: g.mask16()}
+			if g.pick(3) == 0 { // every field whole or left out: XDP keeps such a mask in pool_slot's word
+				whole := func(v, full uint32) uint32 { return v >> 31 * full }
+				m = pipeline.FlowKey{VNI: m.VNI & 1 * pipeline.MaxVNI, Tenant: uint16(whole(uint32(m.Tenant)<<16, 0xffff)),
+					Src: whole(m.Src, 0xffffffff), Dst: whole(m.Dst, 0xffffffff), Proto: m.Proto & 0x80 >> 7 * 0xff,
+					SPort: uint16(whole(uint32(m.SPort)<<16, 0xffff)), DPort: uint16(whole(uint32(m.DPort)<<16, 0xffff))}
+			}
+			s.PoolHash[p] = m
 		}
 	}
 	var owners []uint16
