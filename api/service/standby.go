@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
 )
 
@@ -26,8 +27,9 @@ const LeaderTrailer = "graygw-leader"
 type LeaderInfo func(ctx context.Context) (name string, term uint64, address string, ok bool)
 
 // Standby serves the API of a replica that does not lead: Get and History
-// from the shared store, every other call refused with UNAVAILABLE naming the
-// leader (and its address in the LeaderTrailer trailer).
+// from the shared store, Trace from a warm follower's standby engine
+// (ServeTrace), every other call refused with UNAVAILABLE naming the leader
+// (and its address in the LeaderTrailer trailer).
 type Standby struct {
 	graygwv1.UnimplementedControllerServer
 	reads  *Service // Get and History read only the store
@@ -53,6 +55,20 @@ func (s *Standby) History(ctx context.Context, req *graygwv1.HistoryRequest) (*g
 	return s.reads.History(ctx, req)
 }
 
+// ServeTrace makes the standby answer Trace itself, from eng: a warm
+// follower's standby engine, which holds the stored intent and a standby
+// P4Runtime session to every gateway (reads need no mastership). Call it
+// before NewServer.
+func (s *Standby) ServeTrace(eng *engine.Engine) { s.reads.cfg.Engine = eng }
+
+// Trace implements graygwv1.ControllerServer from the standby engine.
+func (s *Standby) Trace(ctx context.Context, req *graygwv1.TraceRequest) (*graygwv1.TraceResponse, error) {
+	if s.reads.cfg.Engine == nil {
+		return nil, s.refusal(ctx)
+	}
+	return s.reads.Trace(ctx, req)
+}
+
 // refusal is the answer to anything but a read: the leader, or that nobody
 // leads yet.
 func (s *Standby) refusal(ctx context.Context) error {
@@ -68,7 +84,8 @@ func (s *Standby) refusal(ctx context.Context) error {
 
 // NewServer returns a gRPC server with the standby API registered.
 func (s *Standby) NewServer(creds credentials.TransportCredentials) *grpc.Server {
-	reads := map[string]bool{graygwv1.Controller_Get_FullMethodName: true, graygwv1.Controller_History_FullMethodName: true}
+	reads := map[string]bool{graygwv1.Controller_Get_FullMethodName: true, graygwv1.Controller_History_FullMethodName: true,
+		graygwv1.Controller_Trace_FullMethodName: s.reads.cfg.Engine != nil}
 	gs := grpc.NewServer(grpc.Creds(creds),
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if reads[info.FullMethod] {

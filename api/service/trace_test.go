@@ -1,16 +1,26 @@
 package service_test
 
 import (
+	"context"
+	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -104,5 +114,74 @@ func TestTraceThroughTheAPI(t *testing.T) {
 	if p.GetRule() != "vm-10.0.0.5" || !strings.HasPrefix(p.GetPool(), "base") || !strings.HasPrefix(p.GetBackend(), "base-") ||
 		p.GetAgreesWithIntent() || p.GetIntent().GetBackend() != "gray-1" {
 		t.Fatalf("path over the changed tables %v", p)
+	}
+}
+
+// TestStandbyTraces: a warm follower answers Trace itself, from its standby
+// engine's sessions (reads need no mastership), while a follower without
+// one sends the caller to the leader.
+func TestStandbyTraces(t *testing.T) {
+	ag := stack.StartAgent(t, stack.AgentConfig{})
+	c := startController(t)
+	mustApply(t, c, intentYAML(ag.Addr), "alice")
+
+	eng, err := engine.New(engine.Config{P4Info: projectInfo(t), Standby: true, ElectionID: 5, Interval: time.Hour, // below the leader's 10
+		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close(context.Background()) })
+	in, err := intent.Load([]byte(intentYAML(ag.Addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := eng.Prepare(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Commit(p, 1); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st := eng.Status(); len(st) == 1 && st[0].Connected && !st[0].Primary && st[0].Standby {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby engine never connected: %+v", eng.Status())
+		}
+	}
+
+	serve := func(withEngine bool) graygwv1.ControllerClient {
+		sb := service.NewStandby(store.NewMemory(), func(context.Context) (string, uint64, string, bool) {
+			return "ctl-a", 3, "unix:///nonexistent/leader.sock", true
+		}, logger(t))
+		if withEngine {
+			sb.ServeTrace(eng)
+		}
+		sock := filepath.Join(t.TempDir(), "standby.sock")
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs := sb.NewServer(service.UnixCredentials())
+		go gs.Serve(l)
+		t.Cleanup(gs.Stop)
+		conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return graygwv1.NewControllerClient(conn)
+	}
+	resp, err := serve(true).Trace(ctx(t), vmFlow())
+	if err != nil || len(resp.GetGateways()) != 1 {
+		t.Fatalf("Trace on the warm follower = %v, %v", resp, err)
+	}
+	g := resp.GetGateways()[0]
+	if g.GetError() != "" || !g.GetInSync() || g.GetVips()[0].GetBackend() != "gray-1" || !g.GetVips()[0].GetAgreesWithIntent() {
+		t.Fatalf("trace from the follower %v", g)
+	}
+	if _, err := serve(false).Trace(ctx(t), vmFlow()); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "the leader is ctl-a") {
+		t.Fatalf("Trace on a cold follower: %v", err)
 	}
 }

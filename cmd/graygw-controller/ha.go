@@ -85,10 +85,14 @@ func campaign(c *config, st store.Store, eng *engine.Engine, log *slog.Logger, s
 	}
 	// Standing by, the API answers reads from the store and sends everything
 	// else to the leader; it closes before the leader's API binds.
+	var traceEng *engine.Engine // a warm follower traces from its standby sessions
+	if c.HA.warm() {
+		traceEng = eng
+	}
 	stopStandby, err := serveStandby(c, st, log, func(ctx context.Context) (string, uint64, string, bool) {
 		t, ok, err := leader.Current(ctx, es.Client(), prefix)
 		return t.Leader, t.Number, t.Address, ok && err == nil
-	})
+	}, traceEng)
 	if err != nil {
 		return nil, err
 	}
@@ -186,9 +190,13 @@ func apiAddress(c *config) string {
 }
 
 // serveStandby serves service.Standby on the configured listeners and returns
-// the function that closes them (and the unix socket file).
-func serveStandby(c *config, st store.Store, log *slog.Logger, who service.LeaderInfo) (func(), error) {
+// the function that closes them (and the unix socket file). With eng (a warm
+// follower's engine) it answers Trace too.
+func serveStandby(c *config, st store.Store, log *slog.Logger, who service.LeaderInfo, eng *engine.Engine) (func(), error) {
 	sb := service.NewStandby(st, who, log)
+	if eng != nil {
+		sb.ServeTrace(eng)
+	}
 	var servers []*grpc.Server
 	stop := func() {
 		for _, gs := range servers {

@@ -119,6 +119,19 @@ func TestHALeaderFailover(t *testing.T) {
 	if _, err := cb.Status(context.Background(), &graygwv1.StatusRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("status on the standby: %v, want UNAVAILABLE (it holds no sessions)", err)
 	}
+	// A warm standby traces itself, over the entries its standby session
+	// reads back (reads need no mastership), once it follows the intent.
+	var tr *graygwv1.TraceResponse
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		tr, err = cb.Trace(context.Background(), &graygwv1.TraceRequest{Vni: 5001, Src: "10.0.0.5", Open: []string{"dst", "proto", "sport", "dport"}})
+		if err == nil && len(tr.GetGateways()) == 1 && tr.GetGateways()[0].GetInSync() || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || len(tr.GetGateways()) != 1 || len(tr.GetGateways()[0].GetVips()) != 1 ||
+		tr.GetGateways()[0].GetVips()[0].GetBackend() != "gray-1" || !tr.GetGateways()[0].GetInSync() {
+		t.Fatalf("trace on the warm standby: %v %v", tr, err)
+	}
 	// The leader's status lists both replicas, itself first with its term.
 	sa, err := ca.Status(context.Background(), &graygwv1.StatusRequest{})
 	if err != nil {
