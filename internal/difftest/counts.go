@@ -14,11 +14,14 @@ import (
 type CounterKey = string
 
 // Counts are the counter cells a set of frames moves: drop_reasons by reason,
-// and the direct counters of vip, gray_rules and backend by entry key. Only
-// cells that moved are present.
+// the direct counters of vip, gray_rules and backend by entry key, and the
+// mirror's mirror_counter by mirror id and mirror_backend_counter by backend
+// id (docs/pipeline.md §10). Only cells that moved are present.
 type Counts struct {
-	Drops  map[pipeline.Reason]Cell
-	Direct map[CounterKey]Cell
+	Drops         map[pipeline.Reason]Cell
+	Direct        map[CounterKey]Cell
+	Mirror        map[uint16]Cell
+	MirrorBackend map[uint16]Cell
 }
 
 // Cell is one counter cell.
@@ -26,21 +29,24 @@ type Cell struct{ Packets, Bytes uint64 }
 
 // NewCounts returns empty Counts.
 func NewCounts() Counts {
-	return Counts{Drops: map[pipeline.Reason]Cell{}, Direct: map[CounterKey]Cell{}}
+	return Counts{Drops: map[pipeline.Reason]Cell{}, Direct: map[CounterKey]Cell{},
+		Mirror: map[uint16]Cell{}, MirrorBackend: map[uint16]Cell{}}
 }
 
-func (c Counts) add(m map[CounterKey]Cell, k CounterKey, n int) {
+func add[K comparable](m map[K]Cell, k K, n int) {
 	x := m[k]
 	x.Packets++
 	x.Bytes += uint64(n)
 	m[k] = x
 }
 
-// Keys names the direct counter cells of a state's entries.
+// Keys names the direct counter cells of a state's entries, and the mirror
+// ids its rules use.
 type Keys struct {
-	VIP     map[uint32]CounterKey
-	Rule    []CounterKey // by index in State.GrayRules
-	Backend map[uint16]CounterKey
+	VIP       map[uint32]CounterKey
+	Rule      []CounterKey // by index in State.GrayRules
+	Backend   map[uint16]CounterKey
+	MirrorIDs []uint16
 }
 
 // KeysOf returns the counter keys of s's entries.
@@ -56,6 +62,9 @@ func KeysOf(s *model.State) Keys {
 		st := model.NewState()
 		st.GrayRules = []model.GrayRule{r}
 		k.Rule = append(k.Rule, one(st))
+		if r.Action == model.SetPoolMirror && !slices.Contains(k.MirrorIDs, r.MirrorID) {
+			k.MirrorIDs = append(k.MirrorIDs, r.MirrorID)
+		}
 	}
 	for id, b := range s.Backends {
 		st := model.NewState()
@@ -67,8 +76,10 @@ func KeysOf(s *model.State) Keys {
 
 // Expect adds to c the counters the model's result r for frame moves: its
 // reason in drop_reasons unless None (the not-for-us reasons too), the VIP
-// entry hit, the winning gray rule, the backend entry of a forwarded frame.
-// Bytes are the frame's length as received.
+// entry hit, the winning gray rule, the backend entry of a forwarded frame;
+// for a mirror copy, its mirror id, and when sent its backend in
+// mirror_backend_counter and in the backend's direct counter. Bytes are the
+// frame's length as received.
 func (c Counts) Expect(k Keys, frame []byte, r model.Result) {
 	if r.Reason != pipeline.None {
 		x := c.Drops[r.Reason]
@@ -77,13 +88,20 @@ func (c Counts) Expect(k Keys, frame []byte, r model.Result) {
 		c.Drops[r.Reason] = x
 	}
 	if r.VIPHit {
-		c.add(c.Direct, k.VIP[model.Parse(frame).OuterDst], len(frame))
+		add(c.Direct, k.VIP[model.Parse(frame).OuterDst], len(frame))
 	}
 	if r.Rule >= 0 {
-		c.add(c.Direct, k.Rule[r.Rule], len(frame))
+		add(c.Direct, k.Rule[r.Rule], len(frame))
 	}
 	if r.Verdict == model.Forward {
-		c.add(c.Direct, k.Backend[r.BackendID], len(frame))
+		add(c.Direct, k.Backend[r.BackendID], len(frame))
+	}
+	if cp := r.Copy; cp != nil {
+		add(c.Mirror, cp.MirrorID, len(frame))
+		if cp.Sent {
+			add(c.MirrorBackend, cp.BackendID, len(frame))
+			add(c.Direct, k.Backend[cp.BackendID], len(frame))
+		}
 	}
 }
 
@@ -104,6 +122,22 @@ func (c Counts) Diff(want Counts) string {
 	for _, k := range keys {
 		if g, w := c.Direct[k], want.Direct[k]; g != w {
 			out += fmt.Sprintf("\n  %s: got %d packets %d bytes, want %d packets %d bytes", k, g.Packets, g.Bytes, w.Packets, w.Bytes)
+		}
+	}
+	for _, m := range []struct {
+		name      string
+		got, want map[uint16]Cell
+	}{{"mirror_counter", c.Mirror, want.Mirror}, {"mirror_backend_counter", c.MirrorBackend, want.MirrorBackend}} {
+		ids := slices.Sorted(maps.Keys(m.got))
+		for id := range m.want {
+			if _, ok := m.got[id]; !ok {
+				ids = append(ids, id)
+			}
+		}
+		for _, id := range ids {
+			if g, w := m.got[id], m.want[id]; g != w {
+				out += fmt.Sprintf("\n  %s[%d]: got %d packets %d bytes, want %d packets %d bytes", m.name, id, g.Packets, g.Bytes, w.Packets, w.Bytes)
+			}
 		}
 	}
 	return out

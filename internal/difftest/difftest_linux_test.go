@@ -48,9 +48,11 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 // random table states to the reference model, the XDP program (behind the
 // agent's P4Runtime server) and the v1model program on BMv2
 // (simple_switch_grpc), and requires of each frame the same verdict, egress
-// port and output bytes, of each batch the same counter deltas (drop_reasons
-// by reason, and the direct counters of vip, gray_rules and backend), and of
-// the two targets the same counters. The states are written through P4Runtime to both targets, each
+// port and output bytes, its mirror copy's too (docs/pipeline.md §10: the
+// states draw set_pool_mirror rules), of each batch the same counter deltas
+// (drop_reasons by reason, the direct counters of vip, gray_rules and
+// backend, mirror_counter and mirror_backend_counter), and of the two targets
+// the same counters. The states are written through P4Runtime to both targets, each
 // as the diff from the previous one, so inserts, modifies and deletes are all
 // exercised, and must read back as written.
 //
@@ -72,6 +74,15 @@ func TestParity(t *testing.T) {
 			t.Fatal(err)
 		}
 		order = append(order, tb.ID)
+	}
+
+	// The mirror's clone session, which BMv2 copies through (XDP keeps it
+	// without needing it), written once: the states change only entries.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	err := parallel(func(tg *target) error { return tg.write(ctx, [][]*p4v1.Update{{mirrorSession()}}) }, tl.xdp, tl.bmv2)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	g := NewGen(seed)
@@ -127,7 +138,15 @@ func TestParity(t *testing.T) {
 			r := model.Process(st, in.frame)
 			seen[r.Verdict.String()+" "+r.Reason.String()]++
 			if r.Rule >= 0 {
-				seen["gray rule "+[...]string{"", "set_pool", "split_pool"}[st.GrayRules[r.Rule].Action]]++
+				seen["gray rule "+[...]string{"", "set_pool", "split_pool", "set_pool_mirror"}[st.GrayRules[r.Rule].Action]]++
+			}
+			switch {
+			case r.Copy != nil && r.Copy.Sent:
+				seen["mirror copy sent"]++
+			case r.Copy != nil:
+				seen["mirror copy without backend"]++
+			case r.Rule >= 0 && st.GrayRules[r.Rule].Action == model.SetPoolMirror && r.Verdict == model.Forward:
+				seen["mirror rule, VM not sampled"]++
 			}
 			if r.Verdict != model.Forward {
 				continue
@@ -144,14 +163,15 @@ func TestParity(t *testing.T) {
 		sent += len(frames)
 		states++
 	}
-	t.Logf("%d frames over %d table states (%d P4Runtime updates to each target): 0 mismatches, %v in all",
-		sent, states, updates, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d frames (%d mirror copies sent) over %d table states (%d P4Runtime updates to each target): 0 mismatches, %v in all",
+		sent, seen["mirror copy sent"], states, updates, time.Since(start).Round(time.Millisecond))
 	t.Logf("exercised: %v", seen)
 	if total >= 1000 {
 		for _, k := range []string{"forward NONE", "pass NOT_VIP", "pass NOT_IPV4", "drop NO_BACKEND", "drop TTL_EXPIRED",
 			"drop IPV4_MALFORMED", "drop IPV4_FRAGMENT", "drop L4_TRUNCATED", "drop VXLAN_TRUNCATED", "drop VXLAN_BAD_FLAGS",
 			"drop INNER_TRUNCATED", "drop INNER_NOT_IPV4", "drop INNER_IPV4_MALFORMED", "drop IPV4_TRUNCATED",
-			"gray rule set_pool", "gray rule split_pool", "forward to the ingress port", "forward plain, L4 checksum out 0 or ffff"} {
+			"gray rule set_pool", "gray rule split_pool", "forward to the ingress port", "forward plain, L4 checksum out 0 or ffff",
+			"gray rule set_pool_mirror", "mirror copy sent"} {
 			if seen[k] == 0 {
 				t.Errorf("no frame exercised %q: the generator lost coverage", k)
 			}
@@ -220,7 +240,7 @@ type observed struct {
 func (r *stateRun) compare(t *testing.T, batch []input) string {
 	t.Helper()
 	want := observed{out: map[int][][]byte{}, counts: NewCounts()}
-	pass := 0
+	pass, sent := 0, 0 // frames the model passes to the kernel, sends to ports
 	for _, in := range batch {
 		f := in.frame
 		res := model.Process(r.st, f)
@@ -228,6 +248,11 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 		switch res.Verdict {
 		case model.Forward:
 			want.out[int(res.Port)] = append(want.out[int(res.Port)], res.Frame)
+			sent++
+			if c := res.Copy; c != nil && c.Sent {
+				want.out[int(c.Port)] = append(want.out[int(c.Port)], c.Frame)
+				sent++
+			}
 		case model.NotForUs:
 			want.passed = append(want.passed, f)
 			pass++
@@ -237,7 +262,7 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 	defer cancel()
 	before := map[string]Counts{}
 	for _, tg := range []*target{r.tl.xdp, r.tl.bmv2} {
-		c, err := r.tl.counters(ctx, tg)
+		c, err := r.tl.counters(ctx, tg, &r.keys)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +271,10 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 	r.tl.rx.take()
 	r.tl.passed.take()
 	// processed is how many frames of the batch tg has dealt with so far:
-	// every frame ends in a frame sent, a frame passed or a counted drop.
+	// every frame ends in a frame sent, a frame passed or a counted drop. A
+	// mirror copy sent is not a frame of the batch: it is taken off once
+	// mirror_backend_counter counts it, which may be before it is seen, never
+	// after.
 	processed := func(tg *target) (int, error) {
 		// Frames seen first, counters after: a frame a target sent was counted
 		// before it left.
@@ -255,8 +283,22 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 			// A frame passed to the kernel is counted too; wait for both.
 			n -= pass - r.tl.passed.count()["kernel"]
 		}
-		c, err := r.tl.counters(ctx, tg)
-		return n + int(sub(c, before[tg.name]).dropped()), err
+		c, err := r.tl.counters(ctx, tg, &r.keys)
+		d := sub(c, before[tg.name])
+		return n + int(d.dropped()) - int(d.sent()), err
+	}
+	// awaitSent waits until tg sent n frames, or sent none for quiet: a copy
+	// may leave after every frame of the batch was processed.
+	awaitSent := func(tg *target, n int) {
+		last, since := -1, time.Now()
+		for got := r.tl.rx.count()[tg.name]; got < n; got = r.tl.rx.count()[tg.name] {
+			if got != last {
+				last, since = got, time.Now()
+			} else if time.Since(since) > quiet {
+				return
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
 	}
 	// await waits until tg processed n frames, or made no progress for quiet.
 	await := func(tg *target, n int) error {
@@ -287,7 +329,11 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 				return fmt.Errorf("send %d bytes to %s port %d: %w", len(in.frame), tg.name, in.port, err)
 			}
 		}
-		return await(tg, len(batch))
+		if err := await(tg, len(batch)); err != nil {
+			return err
+		}
+		awaitSent(tg, sent)
+		return nil
 	}, r.tl.xdp, r.tl.bmv2); err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +341,7 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 	time.Sleep(5 * time.Millisecond)
 	got := map[string]*observed{}
 	for _, tg := range []*target{r.tl.xdp, r.tl.bmv2} {
-		abs, err := r.tl.counters(ctx, tg)
+		abs, err := r.tl.counters(ctx, tg, &r.keys)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -72,6 +72,10 @@ var poolIDs = []uint16{0, 1, 2, 5, 63, 64, 65, 1000, 4095, 32767, 32768, 32769, 
 // noBucketsPool is named by some rules and never given buckets.
 const noBucketsPool = 70
 
+// mirrorIDs are the mirror ids mirror rules draw from: two rules may share
+// one, and the last cell of mirror_counter is among them.
+var mirrorIDs = []uint16{0, 1, 2, pipeline.MirrorIDs - 1}
+
 // NewGen returns a generator seeded with seed.
 func NewGen(seed uint64) *Gen {
 	a4 := func(ss ...string) []uint32 {
@@ -206,14 +210,25 @@ func (g *Gen) State() (*model.State, []uint16) {
 		r.VIPID &= r.VIPMask
 		r.Match = r.Match.And(r.Mask)
 		r.Action, r.Pool = model.SetPool, pool()
-		if g.pick(3) == 0 {
+		switch g.pick(4) {
+		case 0:
 			r.Action, r.Threshold = model.SplitPool, g.threshold()
+		case 1: // a mirror (docs/pipeline.md §10), maybe to the serving pool
+			r.Action, r.MirrorPool, r.Sample = model.SetPoolMirror, pool(), g.threshold()
+			if g.pick(2) == 0 {
+				r.Sample = pipeline.SampleAll // what graygw mirror writes without --rate
+			}
+			r.MirrorID = mirrorIDs[g.pick(len(mirrorIDs))]
+			if g.pick(10) == 0 {
+				r.MirrorPool = noBucketsPool
+			}
 		}
 		if g.pick(10) == 0 {
 			r.Pool = noBucketsPool
 		}
 		id := r
 		id.Action, id.Pool, id.Threshold = 0, 0, 0
+		id.MirrorPool, id.Sample, id.MirrorID = 0, 0, 0
 		if seen[id] {
 			continue
 		}
@@ -251,8 +266,9 @@ func (g *Gen) State() (*model.State, []uint16) {
 	return s, owners
 }
 
-// threshold draws a split_pool threshold: random, an extreme, or the split
-// hash of a VM the frames use, give or take one (the comparison's edge).
+// threshold draws a split_pool threshold or a set_pool_mirror sample: random,
+// an extreme, or the split hash of a VM the frames use, give or take one (the
+// comparison's edge).
 func (g *Gen) threshold() uint16 {
 	switch g.pick(3) {
 	case 0:
@@ -264,10 +280,10 @@ func (g *Gen) threshold() uint16 {
 	return uint16(g.rng.Uint32())
 }
 
-// Fill adds backend_select entries to s: for each frame that reaches the
-// bucket lookup of a pool in owners, that bucket (one in eight left empty),
-// plus a few random buckets per owner, each naming backend 10i+0..3 where i
-// is the owner's index in owners (10i+3 does not exist).
+// Fill adds backend_select entries to s: for each frame (or mirror copy) that
+// reaches the bucket lookup of a pool in owners, that bucket (one in eight
+// left empty, one in 32 for a copy), plus a few random buckets per owner, each naming backend
+// 10i+0..3 where i is the owner's index in owners (10i+3 does not exist).
 func (g *Gen) Fill(s *model.State, owners []uint16, frames [][]byte) {
 	backendFor := func(p uint16) uint16 {
 		base := uint16(0)
@@ -283,14 +299,23 @@ func (g *Gen) Fill(s *model.State, owners []uint16, frames [][]byte) {
 			s.BackendSelect[model.SelectKey{Pool: p, Bucket: uint16(g.pick(pipeline.Buckets))}] = backendFor(p)
 		}
 	}
+	fill := func(pool, bucket uint16, empty int) {
+		if !slices.Contains(owners, pool) || g.pick(empty) == 0 {
+			return
+		}
+		k := model.SelectKey{Pool: pool, Bucket: bucket}
+		if _, ok := s.BackendSelect[k]; !ok {
+			s.BackendSelect[k] = backendFor(pool)
+		}
+	}
 	for _, f := range frames {
 		r := model.Process(s, f)
-		if r.Reason != pipeline.NoBackend || !slices.Contains(owners, r.Pool) || g.pick(8) == 0 {
-			continue
+		if r.Reason == pipeline.NoBackend {
+			fill(r.Pool, r.Bucket, 8)
+			r = model.Process(s, f) // served now: maybe a copy
 		}
-		k := model.SelectKey{Pool: r.Pool, Bucket: r.Bucket}
-		if _, ok := s.BackendSelect[k]; !ok {
-			s.BackendSelect[k] = backendFor(r.Pool)
+		if c := r.Copy; c != nil && !c.Sent {
+			fill(c.Pool, c.Bucket, 32) // copies are rarer: leave fewer without
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package difftest
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -245,7 +246,7 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 		}
 		return nil
 	}))
-	tl.rx, err = listen(tl.tester, ports)
+	tl.rx, err = listen(tl.tester, ports, nil)
 	must(err)
 	cleanups = append(cleanups, tl.rx.close)
 	kports := map[int]rxPort{}
@@ -259,7 +260,7 @@ func newLab(t *testing.T, ssg, program string) *testLab {
 		}
 		return nil
 	}))
-	tl.passed, err = listen(tl.xns, kports)
+	tl.passed, err = listen(tl.xns, kports, mirrorPrefixed)
 	must(err)
 	cleanups = append(cleanups, tl.passed.close)
 	if tl.xdp.tx, err = newSender(tl.tester, "x"); err != nil {
@@ -410,12 +411,27 @@ type receiver struct {
 	done  chan struct{}
 	stop  chan struct{}
 
+	// skip, if set, leaves out the frames it is true for.
+	skip func([]byte) bool
+
 	mu  sync.Mutex
 	got []rxFrame
 }
 
-func listen(ns string, ports map[int]rxPort) (*receiver, error) {
-	r := &receiver{fd: -1, ports: ports, done: make(chan struct{}), stop: make(chan struct{})}
+// mirrorPrefixed reports whether frame is one the XDP program passed up with
+// its mirror prefix for the tc program (docs/xdp.md, "Mirror"): the served
+// frame's Ethernet header (to a backend's MAC, 02:00:00:be:.. in these
+// states), then mirror_meta, whose first byte (0xa?) never starts an IPv4
+// header. The kernel's taps see it before tc ingress turns it into the served
+// frame and the copy; it is not a frame passed to the kernel.
+func mirrorPrefixed(frame []byte) bool {
+	return len(frame) > 14 && bytes.HasPrefix(frame, []byte{2, 0, 0, 0xbe}) && frame[14]>>4 == 0xa
+}
+
+// listen captures the frames entering ports' interfaces in ns, but those
+// skip (if not nil) is true for.
+func listen(ns string, ports map[int]rxPort, skip func([]byte) bool) (*receiver, error) {
+	r := &receiver{fd: -1, ports: ports, skip: skip, done: make(chan struct{}), stop: make(chan struct{})}
 	err := lab.InNamespace(ns, func() (err error) {
 		r.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
@@ -465,6 +481,9 @@ func (r *receiver) run() {
 		}
 		p, ok := r.ports[ll.Ifindex]
 		if !ok {
+			continue
+		}
+		if r.skip != nil && r.skip(buf[:n]) {
 			continue
 		}
 		frame := append([]byte(nil), buf[:n]...)
@@ -551,8 +570,9 @@ func (tg *target) write(ctx context.Context, phases [][]*p4v1.Update) error {
 }
 
 // counters reads drop_reasons and the direct counters of vip, gray_rules and
-// backend.
-func (tl *testLab) counters(ctx context.Context, tg *target) (Counts, error) {
+// backend and, when k is not nil, the mirror_counter cells of k's mirror ids
+// and the mirror_backend_counter cells of k's backends.
+func (tl *testLab) counters(ctx context.Context, tg *target, k *Keys) (Counts, error) {
 	c := NewCounts()
 	dr, err := tl.info.Counter(pipeline.CounterDropReasons)
 	if err != nil {
@@ -567,6 +587,26 @@ func (tl *testLab) counters(ctx context.Context, tg *target) (Counts, error) {
 		ents = append(ents, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
 			TableId: tb.ID, CounterData: &p4v1.CounterData{}}}})
 	}
+	mc, err := tl.info.Counter(pipeline.CounterMirror)
+	if err != nil {
+		return c, err
+	}
+	mbc, err := tl.info.Counter(pipeline.CounterMirrorBackend)
+	if err != nil {
+		return c, err
+	}
+	cell := func(id uint32, index uint16) *p4v1.Entity {
+		return &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{
+			CounterId: id, Index: &p4v1.Index{Index: int64(index)}}}}
+	}
+	if k != nil {
+		for _, id := range k.MirrorIDs {
+			ents = append(ents, cell(mc.ID, id))
+		}
+		for _, id := range slices.Sorted(maps.Keys(k.Backend)) {
+			ents = append(ents, cell(mbc.ID, id))
+		}
+	}
 	got, err := p4rtest.Read(ctx, tg.rt, 1, ents...)
 	if err != nil {
 		return c, fmt.Errorf("%s: read counters: %w", tg.name, err)
@@ -574,7 +614,15 @@ func (tl *testLab) counters(ctx context.Context, tg *target) (Counts, error) {
 	for _, e := range got {
 		if ce := e.GetCounterEntry(); ce != nil {
 			if d := ce.GetData(); d.GetPacketCount() != 0 || d.GetByteCount() != 0 {
-				c.Drops[pipeline.Reason(ce.GetIndex().GetIndex())] = Cell{uint64(d.GetPacketCount()), uint64(d.GetByteCount())}
+				x, i := Cell{uint64(d.GetPacketCount()), uint64(d.GetByteCount())}, ce.GetIndex().GetIndex()
+				switch ce.GetCounterId() {
+				case mc.ID:
+					c.Mirror[uint16(i)] = x
+				case mbc.ID:
+					c.MirrorBackend[uint16(i)] = x
+				default:
+					c.Drops[pipeline.Reason(i)] = x
+				}
 			}
 			continue
 		}
@@ -631,7 +679,22 @@ func sub(a, b Counts) Counts {
 			out.Direct[k] = Cell{x.Packets - y.Packets, x.Bytes - y.Bytes}
 		}
 	}
+	for _, m := range [][3]map[uint16]Cell{{out.Mirror, a.Mirror, b.Mirror}, {out.MirrorBackend, a.MirrorBackend, b.MirrorBackend}} {
+		for k, x := range m[1] {
+			if y := m[2][k]; x != y {
+				m[0][k] = Cell{x.Packets - y.Packets, x.Bytes - y.Bytes}
+			}
+		}
+	}
 	return out
+}
+
+// sent is how many mirror copies c counts as sent.
+func (c Counts) sent() (n uint64) {
+	for _, x := range c.MirrorBackend {
+		n += x.Packets
+	}
+	return n
 }
 
 func (c Counts) dropped() (n uint64) {

@@ -10,6 +10,7 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
 	"github.com/graygw/graygw/agent/p4rtest"
+	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
@@ -33,14 +34,11 @@ func TestMirror(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	// BMv2 copies through the clone session; XDP needs none.
-	session := &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{
-		Type: &p4v1.PacketReplicationEngineEntry_CloneSessionEntry{CloneSessionEntry: &p4v1.CloneSessionEntry{
-			SessionId: pipeline.MirrorSessionID, Replicas: []*p4v1.Replica{{PortKind: &p4v1.Replica_EgressPort{EgressPort: 0}, Instance: 1}}}}}}}
 	if err := tl.xdp.write(ctx, [][]*p4v1.Update{p4rtest.StateUpdates(t, b, st)}); err != nil {
 		t.Fatal(err)
 	}
-	ups := append(p4rtest.StateUpdates(t, b, st), &p4v1.Update{Type: p4v1.Update_INSERT, Entity: session})
+	// BMv2 copies through the clone session; XDP needs none.
+	ups := append(p4rtest.StateUpdates(t, b, st), mirrorSession())
 	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{ups}); err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +116,12 @@ func (tl *testLab) mirrorCases(ctx context.Context, t *testing.T, tg *target, f 
 	if n := tl.indexed(ctx, t, tg, pipeline.CounterMirror, 1); n != wantCopies[1] {
 		t.Errorf("mirror_counter[1] = %d after the mirror stopped, want still %d", n, wantCopies[1])
 	}
+}
+
+// mirrorSession inserts the clone session the controller writes to a v1model
+// gateway (docs/pipeline.md §10).
+func mirrorSession() *p4v1.Update {
+	return &p4v1.Update{Type: p4v1.Update_INSERT, Entity: engine.MirrorSession("v1model")}
 }
 
 // sendOne sends frame into tg's port 1 and returns, by port, the hex of every

@@ -104,7 +104,7 @@ func TestShortFramesOnBMv2(t *testing.T) {
 	tl := &testLab{info: info, codec: engine.NewCodec(info)}
 	var got Counts
 	for deadline := time.Now().Add(filesWait + 10*time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if got, err = tl.counters(ctx, tg); err != nil {
+		if got, err = tl.counters(ctx, tg, nil); err != nil {
 			t.Fatal(err)
 		}
 		if got.dropped() >= uint64(len(frames)) {
