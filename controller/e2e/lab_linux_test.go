@@ -517,6 +517,9 @@ type agent struct {
 	addr  string
 	close func() // the server behind gs; nil for none
 	gs    *grpc.Server
+	// srv is the P4Runtime server gs serves: a test writes to it in process,
+	// with the controller's election id, behind the controller's back.
+	srv p4v1.P4RuntimeServer
 
 	updates   atomic.Int64 // updates in Write RPCs served
 	pipelines atomic.Int64 // SetForwardingPipelineConfig RPCs served
@@ -558,7 +561,7 @@ func serveP4RT(t *testing.T, srv p4v1.P4RuntimeServer, closeSrv func()) *agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{addr: lis.Addr().String(), close: closeSrv}
+	a := &agent{addr: lis.Addr().String(), close: closeSrv, srv: srv}
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		switch r := req.(type) {
 		case *p4v1.WriteRequest:
