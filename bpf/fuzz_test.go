@@ -74,14 +74,30 @@ func TestDifferential(t *testing.T) {
 					seed, s, i, fmt.Sprintf(format, args...), frame, want.Verdict, want.Reason, want.Port,
 					want.Rule, want.Pool, want.Bucket)
 			}
-			if ret != wantVerdict(want.Verdict) {
-				fail("verdict %s (reason %s), want %s", verdictName(ret), got, verdictName(wantVerdict(want.Verdict)))
+			if c := want.Copy; c != nil && c.Sent {
+				// A mirrored frame (docs/xdp.md, "Mirror"): passed up with
+				// its prefix for graygw_tc, which sends the served frame and
+				// the copy it makes from the prefix's mirror_meta.
+				const metaLen = 14 + 32
+				switch {
+				case ret != xdpPass:
+					fail("mirrored: verdict %s (reason %s), want PASS with the mirror prefix", verdictName(ret), got)
+				case len(out) != metaLen+len(want.Frame) || !bytes.Equal(out[metaLen:], want.Frame):
+					fail("mirrored: passed up\n got %x\nwant a %d-byte prefix and %x", out, metaLen, want.Frame)
+				case !bytes.Equal(tcCopy(out[metaLen:], out[14:metaLen]), c.Frame):
+					fail("mirrored: copy from the prefix\n got %x\nwant %x", tcCopy(out[metaLen:], out[14:metaLen]), c.Frame)
+				}
+				seen["mirror copy"]++
+			} else {
+				if ret != wantVerdict(want.Verdict) {
+					fail("verdict %s (reason %s), want %s", verdictName(ret), got, verdictName(wantVerdict(want.Verdict)))
+				}
+				if want.Verdict == model.Forward && !bytes.Equal(out, want.Frame) {
+					fail("output\n got %x\nwant %x", out, want.Frame)
+				}
 			}
 			if got != want.Reason {
 				fail("reason %s, want %s", got, want.Reason)
-			}
-			if want.Verdict == model.Forward && !bytes.Equal(out, want.Frame) {
-				fail("output\n got %x\nwant %x", out, want.Frame)
 			}
 			compared++
 			seen[want.Verdict.String()+" "+want.Reason.String()]++
