@@ -191,4 +191,3 @@ func or(s, def string) string {
 	}
 	return s
 }
-
