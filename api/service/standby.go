@@ -70,7 +70,8 @@ func (s *Standby) Trace(ctx context.Context, req *graygwv1.TraceRequest) (*grayg
 }
 
 // refusal is the answer to anything but a read: the leader, or that nobody
-// leads yet.
+// leads yet. The leader's address goes in the LeaderTrailer trailer, for
+// unary calls and streams alike (the CLI follows both).
 func (s *Standby) refusal(ctx context.Context) error {
 	name, term, addr, ok := s.leader(ctx)
 	if !ok {

@@ -122,13 +122,13 @@ func connect(o dialOptions, follow bool) (*grpc.ClientConn, error) {
 			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 				return mapErr(invoker(ctx, method, req, reply, cc, opts...))
 			}, followLeader(o)),
-			grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 				s, err := streamer(ctx, desc, cc, method, opts...)
 				if err != nil {
 					return nil, mapErr(err)
 				}
 				return errStream{s, mapErr}, nil
-			}))
+			}, followLeaderStream(o)))
 	}
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
@@ -176,6 +176,96 @@ func followLeader(o dialOptions) grpc.UnaryClientInterceptor {
 		defer conn.Close()
 		return conn.Invoke(ctx, method, req, reply, opts...)
 	}
+}
+
+// followLeaderStream is followLeader for streams (rollout watch): a standby
+// refuses a stream at its first message, with the leader's address in the
+// trailer; the stream is then opened again at the leader, once, with the
+// messages sent so far. A stream that has received a message is not followed:
+// what it already showed would be shown again.
+func followLeaderStream(o dialOptions) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		s, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return &followingStream{ClientStream: s, ctx: ctx, desc: desc, method: method, opts: opts, o: o}, nil
+	}
+}
+
+// followingStream records what is sent until the first message comes back,
+// so that the stream can be opened again at the leader.
+type followingStream struct {
+	grpc.ClientStream
+	ctx    context.Context
+	desc   *grpc.StreamDesc
+	method string
+	opts   []grpc.CallOption
+	o      dialOptions
+
+	sent     []any
+	closed   bool // CloseSend was called
+	received bool
+	followed *grpc.ClientConn // the leader's connection, once followed
+}
+
+func (s *followingStream) SendMsg(m any) error {
+	if !s.received {
+		s.sent = append(s.sent, m)
+	}
+	return s.ClientStream.SendMsg(m)
+}
+
+func (s *followingStream) CloseSend() error {
+	s.closed = true
+	return s.ClientStream.CloseSend()
+}
+
+func (s *followingStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err == nil {
+		s.received = true
+		return nil
+	}
+	if !s.received && s.followed == nil && status.Code(err) == codes.Unavailable {
+		if leaders := s.ClientStream.Trailer().Get(leaderTrailer); len(leaders) > 0 && leaders[0] != s.o.Address {
+			if ferr := s.follow(leaders[0]); ferr != nil {
+				return fmt.Errorf("%w (following the leader at %s: %v)", err, leaders[0], ferr)
+			}
+			return s.RecvMsg(m)
+		}
+	}
+	if s.followed != nil {
+		s.followed.Close() // the stream ended (io.EOF included)
+	}
+	return err
+}
+
+// follow opens the stream again at the leader and sends it what was sent.
+func (s *followingStream) follow(addr string) error {
+	lo := s.o
+	lo.Address = addr
+	conn, err := connect(lo, false)
+	if err != nil {
+		return err
+	}
+	ns, err := conn.NewStream(s.ctx, s.desc, s.method, s.opts...)
+	if err == nil {
+		for _, m := range s.sent {
+			if err = ns.SendMsg(m); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil && s.closed {
+		err = ns.CloseSend()
+	}
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	s.ClientStream, s.followed = ns, conn
+	return nil
 }
 
 func clientTLS(o dialOptions) (*tls.Config, error) {

@@ -13,6 +13,7 @@ import (
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/rollout"
 	"github.com/graygw/graygw/controller/store"
 )
 
@@ -94,5 +95,32 @@ func TestStatusShowsReplicas(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("status -o json lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestStreamsFollowTheLeader: a stream (rollout status --follow watches the
+// rollout) sent to a standby replica is refused at its first message naming
+// the leader, and the CLI opens it again at the leader, as it does unary calls.
+func TestStreamsFollowTheLeader(t *testing.T) {
+	leader := &fake{progress: []*rollout.Progress{progress(rollout.StateRunning, 1, "step 1 of 2"), progress(rollout.StateCompleted, 2, "completed")}}
+	leaderAddr, _ := leader.serve(t)
+	sb := service.NewStandby(store.NewMemory(), func(context.Context) (string, uint64, string, bool) {
+		return "ctl-b", 7, leaderAddr, true
+	}, nil)
+	sock := filepath.Join(t.TempDir(), "standby.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := sb.NewServer(service.UnixCredentials())
+	go gs.Serve(l)
+	defer gs.Stop()
+
+	code, out, stderr := api(t, "unix://"+sock, "rollout", "status", "--follow")
+	if code != 0 || !strings.Contains(out, "completed") {
+		t.Fatalf("rollout status --follow through the standby: exit %d:\n%s\n%s", code, out, stderr)
+	}
+	if got := strings.Join(leader.calls, ","); got != "rollout status,rollout watch" {
+		t.Fatalf("the leader got %s, want the status and the watch", got)
 	}
 }
