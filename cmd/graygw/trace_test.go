@@ -215,15 +215,22 @@ func TestTraceProbeComparesTheAnswer(t *testing.T) {
 	}
 }
 
-// A gateway whose tables differ from the intent exits 4 and says which.
+// A gateway whose tables differ from the intent, or that cannot be read,
+// exits 4 and says which.
 func TestTraceFlagsDriftExit4(t *testing.T) {
 	f := &fake{traces: []trace.Gateway{{Gateway: "gw1", Drift: &trace.Drift{Differ: []string{"rule vm: ..."}, DifferCount: 1},
 		VIPs: []trace.VIPPath{{Path: trace.Path{VIP: "vpc", Verdict: "forward", Backend: "base-1"},
-			Intent: trace.Outcome{Verdict: "forward", Rule: "vm", Pool: "gray", Backend: "gray-1"}}}}}}
+			Intent: trace.Outcome{Verdict: "forward", Rule: "vm", Pool: "gray", Backend: "gray-1"}}}},
+		{Gateway: "gw2", Error: "engine: read back gw2: connection refused"}}}
 	code, out, stderr := cli(t, f, "trace", "--vm", "5001/192.168.1.5")
 	if code != ExitFailed || !strings.Contains(out, "DIFFERS FROM THE INTENT") || !strings.Contains(out, "differs  rule vm: ...") ||
 		!strings.Contains(out, "DISAGREES: the intent's entries give rule vm, pool gray, backend gray-1") ||
-		!strings.Contains(stderr, "gw1's tables differ from the intent") {
+		!strings.Contains(out, "gateway gw2: NOT TRACED: engine: read back gw2: connection refused") ||
+		!strings.Contains(stderr, "gw1's tables differ from the intent; gw2 could not be traced") {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = cli(t, f, "trace", "--vm", "5001/192.168.1.5", "-o", "json")
+	if code != ExitFailed || !strings.Contains(out, `"gateway": "gw2"`) || !strings.Contains(out, `"vips": []`) {
+		t.Fatalf("-o json: exit %d\n%s", code, out)
 	}
 }
