@@ -5,6 +5,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -208,20 +209,20 @@ func TestIncompatiblePin(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	// A vip_map from "another version", with a wider value.
-	old, err := ebpf.NewMap(&ebpf.MapSpec{Name: "vip_map", Type: ebpf.Hash, KeySize: 4, ValueSize: 16,
+	// A vip map from "another version", with a wider value.
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Name: "vip", Type: ebpf.Hash, KeySize: 4, ValueSize: 16,
 		MaxEntries: pipeline.VIPTableSize, Flags: 1 /* BPF_F_NO_PREALLOC */})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.Pin(filepath.Join(dir, "vip_map")); err != nil {
+	if err := old.Pin(filepath.Join(dir, "vip")); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()
 	_, err = Open(Options{PinDir: dir})
-	if !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), "vip_map: ValueSize: 16 changed to 8") ||
+	if !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), "vip: ValueSize: 16 changed to 8") ||
 		!strings.Contains(err.Error(), "--repin") {
-		t.Fatalf("Open over an incompatible pin: %v, want ErrIncompatiblePin naming vip_map's value size and --repin", err)
+		t.Fatalf("Open over an incompatible pin: %v, want ErrIncompatiblePin naming vip's value size and --repin", err)
 	}
 	// asABI repins dir as a program of ABI abi would have left it: stamped
 	// abi, without the map gone returns (when gone is not nil).
@@ -276,6 +277,83 @@ func TestIncompatiblePin(t *testing.T) {
 	d.Close()
 	if ents, err := os.ReadDir(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Unpin left pins behind: %v %v", ents, err)
+	}
+}
+
+// asABI9 makes the pins under dir those an ABI 9 program leaves: vip and
+// backend pinned as vip_map and backends (only those named in renamed), meta
+// stamped 9.
+func asABI9(t *testing.T, d *Dataplane, dir string, renamed ...string) {
+	t.Helper()
+	for _, old := range renamed {
+		if err := os.Rename(filepath.Join(dir, renamedPins[old]), filepath.Join(dir, old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 9}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigratesABI9Pins: ABI 10 gave the maps vip_map and backends the P4
+// tables' names. An agent upgraded over an ABI 9 pin set renames the two pins
+// and keeps every table and counter (no --repin, no empty tables); a set
+// that is not a whole ABI 9 one is refused naming --repin, and --repin leaves
+// no pin of the old names.
+func TestMigratesABI9Pins(t *testing.T) {
+	dir := pinDir(t)
+	d := openPinned(t, dir)
+	ms := basicModel(t)
+	applyState(t, d, ms)
+	frame, _ := vectorCase(t, "overlay_vm_cutover")
+	first := decide(t, d, frame)
+	asABI9(t, d, dir, "vip_map", "backends")
+	d.Close()
+
+	d2 := reopen(t, dir)
+	if got := decide(t, d2, frame); got != first {
+		t.Fatalf("after the migration: %s, want %s", got, first)
+	}
+	if c, err := d2.VIPCounter(testvectors.VIP1); err != nil || c.Packets != 2 {
+		t.Fatalf("vip counter after the migration %+v %v, want 2 packets", c, err)
+	}
+	if bes, err := d2.Backends(); err != nil || !maps.Equal(bes, ms.Backends) {
+		t.Fatalf("backends after the migration %v %v, want %v", bes, err, ms.Backends)
+	}
+	for old, renamed := range renamedPins {
+		if _, err := os.Stat(filepath.Join(dir, old)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("pin %s still there after the migration: %v", old, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, renamed)); err != nil {
+			t.Errorf("pin %s: %v", renamed, err)
+		}
+	}
+	var m graygwMeta
+	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
+		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
+	}
+
+	// Half an ABI 9 set (vip_map there, backends not): refused, nothing renamed.
+	asABI9(t, d2, dir, "vip_map")
+	d2.Close()
+	_, err := Open(Options{PinDir: dir})
+	if !errors.Is(err, ErrIncompatiblePin) || !strings.Contains(err.Error(), fmt.Sprintf("ABI 9, this program has ABI %d", ABI)) ||
+		!strings.Contains(err.Error(), "vip: not pinned") || !strings.Contains(err.Error(), "--repin") {
+		t.Fatalf("Open over half an ABI 9 set: %v, want ErrIncompatiblePin naming ABI 9, vip and --repin", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vip_map")); err != nil {
+		t.Fatalf("the refused Open touched vip_map: %v", err)
+	}
+	d3, err := Open(Options{PinDir: dir, Repin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d3.Close()
+	if _, err := os.Stat(filepath.Join(dir, "vip_map")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("--repin left vip_map: %v", err)
+	}
+	if vips, err := d3.VIPs(); err != nil || len(vips) != 0 {
+		t.Fatalf("VIPs after --repin %v %v, want none", vips, err)
 	}
 }
 

@@ -34,13 +34,13 @@ func TestConstsMatchGo(t *testing.T) {
 		"VIP_SIZE": pipeline.VIPTableSize, "VNI_TENANT_SIZE": pipeline.VNITenantTableSize,
 		"GRAY_RULES_SIZE": pipeline.GrayRulesTableSize, "POOL_HASH_SIZE": pipeline.PoolHashTableSize,
 		"BACKEND_SIZE": pipeline.BackendTableSize, "BUCKETS": pipeline.Buckets, "VXLAN_PORT": pipeline.VXLANPort,
-		"NUM_REASONS": pipeline.NumReasons, "MAX_POOLS": MaxPools, "POOL_IDS": PoolIDs, "MAX_MASKS": MaxMasks, "MAX_PORTS": MaxPorts,
+		"NUM_DROP_REASONS": pipeline.NumReasons, "MAX_POOLS": MaxPools, "POOL_IDS": PoolIDs, "MAX_MASKS": MaxMasks, "MAX_PORTS": MaxPorts,
 		"GRAYGW_ABI": ABI, "GRAYGW_MAGIC": magic, "SELECT_VALID": selectValid,
 		"ACTION_SET_POOL": int64(SetPool), "ACTION_SPLIT_POOL": int64(SplitPool), "ACTION_SET_POOL_MIRROR": int64(SetPoolMirror),
 		"MIRROR_IDS": pipeline.MirrorIDs, "MIRROR_DSCP": pipeline.MirrorDSCP,
 	}
 	for r := pipeline.Reason(0); r < pipeline.NumReasons; r++ {
-		want["REASON_"+r.String()] = int64(r)
+		want["DROP_"+r.String()] = int64(r)
 	}
 	for name, v := range want {
 		if got, ok := c[name]; !ok || got != v {

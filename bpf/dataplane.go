@@ -88,6 +88,8 @@ func Open(opts Options) (*Dataplane, error) {
 			if err := removeMapPins(d.pinDir, spec); err != nil {
 				return nil, err
 			}
+		} else if err := migratePins(d.pinDir); err != nil {
+			return nil, err
 		}
 		if err := checkPins(d.pinDir, spec); err != nil {
 			return nil, err
@@ -166,14 +168,68 @@ func checkPins(dir string, spec *ebpf.CollectionSpec) error {
 	return nil
 }
 
+// removeMapPins removes the pins of spec's maps, and those of maps renamed
+// since (renamedPins), so a repin leaves no stale file.
 func removeMapPins(dir string, spec *ebpf.CollectionSpec) error {
+	var names []string
 	for name, ms := range spec.Maps {
-		if ms.Pinning != ebpf.PinByName {
-			continue
+		if ms.Pinning == ebpf.PinByName {
+			names = append(names, name)
 		}
+	}
+	for old := range renamedPins {
+		names = append(names, old)
+	}
+	for _, name := range names {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("bpf: repin: %w", err)
 		}
+	}
+	return nil
+}
+
+// renamedPins are the maps ABI 10 renamed to their P4 tables' names (old pin
+// name -> new); migratePins moves an ABI 9 set's pins.
+var renamedPins = map[string]string{"vip_map": "vip", "backends": "backend"}
+
+// migratePins upgrades a complete ABI 9 pin set in place: the maps ABI 10
+// renamed get their new pin names and meta is restamped, so an upgraded agent
+// keeps every table and counter (the running program holds the maps, not the
+// names). Any other set is left as it is for checkPins to judge.
+func migratePins(dir string) error {
+	meta, err := ebpf.LoadPinnedMap(filepath.Join(dir, "meta"), nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bpf: pinned map meta: %w", err)
+	}
+	defer meta.Close()
+	var v graygwMeta
+	if err := meta.Lookup(uint32(0), &v); err != nil || v != (graygwMeta{Magic: magic, Abi: 9}) {
+		return nil // unreadable or not ABI 9: checkPins reports it
+	}
+	for old, renamed := range renamedPins {
+		if _, err := os.Stat(filepath.Join(dir, old)); err != nil {
+			return nil // not a complete ABI 9 set
+		}
+		if _, err := os.Stat(filepath.Join(dir, renamed)); err == nil {
+			return nil // both names: checkPins reports it
+		}
+	}
+	var done []string
+	for old, renamed := range renamedPins {
+		if err := os.Rename(filepath.Join(dir, old), filepath.Join(dir, renamed)); err != nil {
+			for _, o := range done { // back to a whole ABI 9 set
+				_ = os.Rename(filepath.Join(dir, renamedPins[o]), filepath.Join(dir, o))
+			}
+			return fmt.Errorf("bpf: migrate the ABI 9 pins under %s: %w (graygw-agent --repin starts empty instead)", dir, err)
+		}
+		done = append(done, old)
+	}
+	v.Abi = ABI
+	if err := meta.Update(uint32(0), &v, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("bpf: migrate the ABI 9 pins under %s: meta: %w", dir, err)
 	}
 	return nil
 }

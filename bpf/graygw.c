@@ -36,7 +36,7 @@ static __always_inline void count(void *map, __u32 idx, __u64 bytes)
 static __always_inline int verdict(__u8 reason, __u64 bytes)
 {
 	count(&drop_reasons, reason, bytes);
-	if (reason == REASON_NOT_IPV4 || reason == REASON_NOT_VIP)
+	if (reason == DROP_NOT_IPV4 || reason == DROP_NOT_VIP)
 		return XDP_PASS;
 	return XDP_DROP;
 }
@@ -272,7 +272,7 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 	count(&backend_counters, cbe->slot, bytes);
 	count(&mirror_backend_counters, cbe->slot, bytes);
 	if ((void *)(ip + 1) > data_end)
-		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 	port = cbe->port;
 	cif = bpf_map_lookup_elem(&port_ifindex, &port);
 	mm.served_ifindex = served_ifindex;
@@ -298,7 +298,7 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 			mm.kind = MIRROR_META_MAGIC | MIRROR_L4_UDP;
 	}
 	if (rewrite(data, data_end, p, be))
-		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 	if (bpf_xdp_adjust_head(ctx, -(int)MIRROR_PREFIX))
 		goto transmit; /* no headroom: the frame is served, the copy lost */
 	data = (void *)(long)ctx->data;
@@ -314,7 +314,7 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 
 serve:
 	if (rewrite(data, data_end, p, be))
-		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 transmit:
 	if (served_ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
@@ -386,41 +386,41 @@ int graygw_xdp(struct xdp_md *ctx)
 	__u64 bytes = data_end - data;
 	struct packet p = {};
 	struct rule_value r = {};
-	struct vip_value *vip;
+	struct vip_value *hit; /* the vip entry: the map is vip */
 	struct backend *be;
 	__u32 port, *ifindex;
 	__u16 pool;
 	__u8 reason;
 
 	reason = parse(data, data_end, &p);
-	if (reason == REASON_ETH_TRUNCATED || reason == REASON_NOT_IPV4 ||
-	    reason == REASON_IPV4_TRUNCATED)
+	if (reason == DROP_ETH_TRUNCATED || reason == DROP_NOT_IPV4 ||
+	    reason == DROP_IPV4_TRUNCATED)
 		return verdict(reason, bytes);
 	/* VIP first: a packet not for a VIP is not ours, however broken. */
-	vip = bpf_map_lookup_elem(&vip_map, &p.outer_dst);
-	if (!vip)
-		return verdict(REASON_NOT_VIP, bytes);
-	count(&vip_counters, vip->slot, bytes);
-	if (reason != REASON_NONE)
+	hit = bpf_map_lookup_elem(&vip, &p.outer_dst);
+	if (!hit)
+		return verdict(DROP_NOT_VIP, bytes);
+	count(&vip_counters, hit->slot, bytes);
+	if (reason != DROP_NONE)
 		return verdict(reason, bytes);
 	if (p.ttl <= 1)
-		return verdict(REASON_TTL_EXPIRED, bytes);
+		return verdict(DROP_TTL_EXPIRED, bytes);
 
 	p.flow.tenant = tenant_of(p.flow.vni);
-	pool = select_pool(vip, &p.flow, bytes, &r);
+	pool = select_pool(hit, &p.flow, bytes, &r);
 	be = lookup_backend(pool, &p.flow);
 	if (!be)
-		return verdict(REASON_NO_BACKEND, bytes);
+		return verdict(DROP_NO_BACKEND, bytes);
 	count(&backend_counters, be->slot, bytes);
 
 	port = be->port;
 	ifindex = bpf_map_lookup_elem(&port_ifindex, &port);
 	if (!ifindex || !*ifindex)
-		return verdict(REASON_PORT_DOWN, bytes);
+		return verdict(DROP_PORT_DOWN, bytes);
 	if (r.action == ACTION_SET_POOL_MIRROR && split_hash(p.flow.vni, p.flow.src) <= r.sample)
 		return mirror(ctx, &p, be, *ifindex, &r, bytes);
 	if (rewrite(data, data_end, &p, be))
-		return verdict(REASON_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 	if (*ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
 	return bpf_redirect_map(&tx_ports, port, XDP_DROP);

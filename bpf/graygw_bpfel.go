@@ -128,11 +128,11 @@ type graygwVipValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	graygwMapBackend               = "backend"
 	graygwMapBackendCells          = "backend_cells"
 	graygwMapBackendCounters       = "backend_counters"
 	graygwMapBackendSelect         = "backend_select"
 	graygwMapBackendVer            = "backend_ver"
-	graygwMapBackends              = "backends"
 	graygwMapDropReasons           = "drop_reasons"
 	graygwMapGrayMasks             = "gray_masks"
 	graygwMapGrayRules             = "gray_rules"
@@ -150,8 +150,8 @@ const (
 	graygwMapTenantPages           = "tenant_pages"
 	graygwMapTssFilter             = "tss_filter"
 	graygwMapTxPorts               = "tx_ports"
+	graygwMapVip                   = "vip"
 	graygwMapVipCounters           = "vip_counters"
-	graygwMapVipMap                = "vip_map"
 	graygwMapVniTenant             = "vni_tenant"
 	graygwProgGraygwTc             = "graygw_tc"
 	graygwProgGraygwXdp            = "graygw_xdp"
@@ -207,11 +207,11 @@ type graygwProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type graygwMapSpecs struct {
+	Backend               *ebpf.MapSpec `ebpf:"backend"`
 	BackendCells          *ebpf.MapSpec `ebpf:"backend_cells"`
 	BackendCounters       *ebpf.MapSpec `ebpf:"backend_counters"`
 	BackendSelect         *ebpf.MapSpec `ebpf:"backend_select"`
 	BackendVer            *ebpf.MapSpec `ebpf:"backend_ver"`
-	Backends              *ebpf.MapSpec `ebpf:"backends"`
 	DropReasons           *ebpf.MapSpec `ebpf:"drop_reasons"`
 	GrayMasks             *ebpf.MapSpec `ebpf:"gray_masks"`
 	GrayRules             *ebpf.MapSpec `ebpf:"gray_rules"`
@@ -229,8 +229,8 @@ type graygwMapSpecs struct {
 	TenantPages           *ebpf.MapSpec `ebpf:"tenant_pages"`
 	TssFilter             *ebpf.MapSpec `ebpf:"tss_filter"`
 	TxPorts               *ebpf.MapSpec `ebpf:"tx_ports"`
+	Vip                   *ebpf.MapSpec `ebpf:"vip"`
 	VipCounters           *ebpf.MapSpec `ebpf:"vip_counters"`
-	VipMap                *ebpf.MapSpec `ebpf:"vip_map"`
 	VniTenant             *ebpf.MapSpec `ebpf:"vni_tenant"`
 }
 
@@ -260,11 +260,11 @@ func (o *graygwObjects) Close() error {
 //
 // It can be passed to loadGraygwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type graygwMaps struct {
+	Backend               *ebpf.Map `ebpf:"backend"`
 	BackendCells          *ebpf.Map `ebpf:"backend_cells"`
 	BackendCounters       *ebpf.Map `ebpf:"backend_counters"`
 	BackendSelect         *ebpf.Map `ebpf:"backend_select"`
 	BackendVer            *ebpf.Map `ebpf:"backend_ver"`
-	Backends              *ebpf.Map `ebpf:"backends"`
 	DropReasons           *ebpf.Map `ebpf:"drop_reasons"`
 	GrayMasks             *ebpf.Map `ebpf:"gray_masks"`
 	GrayRules             *ebpf.Map `ebpf:"gray_rules"`
@@ -282,18 +282,18 @@ type graygwMaps struct {
 	TenantPages           *ebpf.Map `ebpf:"tenant_pages"`
 	TssFilter             *ebpf.Map `ebpf:"tss_filter"`
 	TxPorts               *ebpf.Map `ebpf:"tx_ports"`
+	Vip                   *ebpf.Map `ebpf:"vip"`
 	VipCounters           *ebpf.Map `ebpf:"vip_counters"`
-	VipMap                *ebpf.Map `ebpf:"vip_map"`
 	VniTenant             *ebpf.Map `ebpf:"vni_tenant"`
 }
 
 func (m *graygwMaps) Close() error {
 	return _GraygwClose(
+		m.Backend,
 		m.BackendCells,
 		m.BackendCounters,
 		m.BackendSelect,
 		m.BackendVer,
-		m.Backends,
 		m.DropReasons,
 		m.GrayMasks,
 		m.GrayRules,
@@ -311,8 +311,8 @@ func (m *graygwMaps) Close() error {
 		m.TenantPages,
 		m.TssFilter,
 		m.TxPorts,
+		m.Vip,
 		m.VipCounters,
-		m.VipMap,
 		m.VniTenant,
 	)
 }

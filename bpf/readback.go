@@ -51,7 +51,7 @@ func (d *Dataplane) Backends() (map[uint16]Backend, error) {
 	out := map[uint16]Backend{}
 	var k uint32
 	var b graygwBackend
-	it := d.objs.Backends.Iterate()
+	it := d.objs.Backend.Iterate()
 	for it.Next(&k, &b) {
 		out[uint16(k)] = Backend{Port: b.Port, SMAC: b.Smac, DMAC: b.Dmac, UnderlayIP: b.UnderlayIp}
 	}

@@ -30,7 +30,7 @@ func (d *Dataplane) rebuild() error {
 
 	var k, slotKey uint32
 	var vv graygwVipValue
-	it := d.objs.VipMap.Iterate()
+	it := d.objs.Vip.Iterate()
 	for it.Next(&k, &vv) {
 		if !d.vipSlots.take(vv.Slot) {
 			return fmt.Errorf("bpf: rebuild vips: %w: counter slot %d out of range (graygw-agent --repin)", ErrIncompatiblePin, vv.Slot)
@@ -42,7 +42,7 @@ func (d *Dataplane) rebuild() error {
 	}
 	var be graygwBackend
 	bes := map[uint16]graygwBackend{}
-	it = d.objs.Backends.Iterate()
+	it = d.objs.Backend.Iterate()
 	for it.Next(&k, &be) {
 		if !d.beSlots.take(be.Slot) {
 			return fmt.Errorf("bpf: rebuild backends: %w: counter slot %d out of range (graygw-agent --repin)", ErrIncompatiblePin, be.Slot)

@@ -34,7 +34,7 @@ func (d *Dataplane) SetVIP(addr netip.Addr, v VIP) error {
 		}
 	}
 	val := graygwVipValue{VipId: v.ID, DefaultPool: v.DefaultPool, Slot: slot}
-	if err := d.objs.VipMap.Update(key, &val, ebpf.UpdateAny); err != nil {
+	if err := d.objs.Vip.Update(key, &val, ebpf.UpdateAny); err != nil {
 		if !exists {
 			d.vipSlots.free(slot)
 		}
@@ -53,7 +53,7 @@ func (d *Dataplane) DeleteVIP(addr netip.Addr) error {
 	if !ok {
 		return fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
 	}
-	if err := d.objs.VipMap.Delete(key); err != nil {
+	if err := d.objs.Vip.Delete(key); err != nil {
 		return fmt.Errorf("bpf: vip %v: %w", addr, err)
 	}
 	delete(d.vips, key)
@@ -66,7 +66,7 @@ func (d *Dataplane) VIPs() (map[netip.Addr]VIP, error) {
 	out := map[netip.Addr]VIP{}
 	var k uint32
 	var v graygwVipValue
-	it := d.objs.VipMap.Iterate()
+	it := d.objs.Vip.Iterate()
 	for it.Next(&k, &v) {
 		out[addr4(k)] = VIP{ID: v.VipId, DefaultPool: v.DefaultPool}
 	}
@@ -240,11 +240,11 @@ func (d *Dataplane) SetBackend(id uint16, b Backend) error {
 	v := graygwBackend{UnderlayIp: b.UnderlayIP, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Slot: slot}
 	var old graygwBackend
 	if exists {
-		if err := d.objs.Backends.Lookup(uint32(id), &old); err != nil {
+		if err := d.objs.Backend.Lookup(uint32(id), &old); err != nil {
 			return fmt.Errorf("bpf: backend %d: %w", id, err)
 		}
 	}
-	if err := d.objs.Backends.Update(uint32(id), &v, ebpf.UpdateAny); err != nil {
+	if err := d.objs.Backend.Update(uint32(id), &v, ebpf.UpdateAny); err != nil {
 		if !exists {
 			d.beSlots.free(slot)
 		}
@@ -253,9 +253,9 @@ func (d *Dataplane) SetBackend(id uint16, b Backend) error {
 	if err := d.publishBackend(id, &v); err != nil {
 		// packets still see the old value (or none): so should read-back
 		if exists {
-			_ = d.objs.Backends.Update(uint32(id), &old, ebpf.UpdateAny)
+			_ = d.objs.Backend.Update(uint32(id), &old, ebpf.UpdateAny)
 		} else {
-			_ = d.objs.Backends.Delete(uint32(id))
+			_ = d.objs.Backend.Delete(uint32(id))
 			d.beSlots.free(slot)
 		}
 		return err
@@ -275,7 +275,7 @@ func (d *Dataplane) DeleteBackend(id uint16) error {
 	if err := d.unpublishBackend(id); err != nil {
 		return err
 	}
-	if err := d.objs.Backends.Delete(uint32(id)); err != nil {
+	if err := d.objs.Backend.Delete(uint32(id)); err != nil {
 		return fmt.Errorf("bpf: backend %d: %w", id, err)
 	}
 	delete(d.backends, uint32(id))

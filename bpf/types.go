@@ -30,8 +30,10 @@ const (
 	// value by mask position (was one hash entry holding the list);
 	// rule_index, rule_cells, tenant_dir, tenant_pages added. 8: rule_value
 	// mirror fields, mirror counters. 9: tss_filter one memory-mapped value
-	// (was an array of words).
-	ABI = 9
+	// (was an array of words). 10: maps vip_map and backends renamed vip
+	// and backend, as P4 names the tables (an ABI 9 set is migrated in
+	// place: migratePins).
+	ABI = 10
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

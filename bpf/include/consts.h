@@ -6,31 +6,32 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 9 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+#define GRAYGW_ABI 10 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
 			* rule_index, rule_cells, tenant_dir, tenant_pages;
 			* 8: rule_value mirror fields, mirror counters;
-			* 9: tss_filter one memory-mapped value */
+			* 9: tss_filter one memory-mapped value;
+			* 10: vip_map, backends renamed vip, backend (P4's) */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
-#define REASON_NONE 0
-#define REASON_ETH_TRUNCATED 1
-#define REASON_NOT_IPV4 2 /* not for us: XDP_PASS */
-#define REASON_IPV4_TRUNCATED 3
-#define REASON_NOT_VIP 4 /* not for us: XDP_PASS */
-#define REASON_IPV4_MALFORMED 5
-#define REASON_IPV4_FRAGMENT 6
-#define REASON_L4_TRUNCATED 7
-#define REASON_VXLAN_TRUNCATED 8
-#define REASON_VXLAN_BAD_FLAGS 9
-#define REASON_INNER_TRUNCATED 10
-#define REASON_INNER_NOT_IPV4 11
-#define REASON_INNER_IPV4_MALFORMED 12
-#define REASON_TTL_EXPIRED 13
-#define REASON_NO_BACKEND 14
-#define REASON_PORT_DOWN 15
-#define NUM_REASONS 16
+#define DROP_NONE 0
+#define DROP_ETH_TRUNCATED 1
+#define DROP_NOT_IPV4 2 /* not for us: XDP_PASS */
+#define DROP_IPV4_TRUNCATED 3
+#define DROP_NOT_VIP 4 /* not for us: XDP_PASS */
+#define DROP_IPV4_MALFORMED 5
+#define DROP_IPV4_FRAGMENT 6
+#define DROP_L4_TRUNCATED 7
+#define DROP_VXLAN_TRUNCATED 8
+#define DROP_VXLAN_BAD_FLAGS 9
+#define DROP_INNER_TRUNCATED 10
+#define DROP_INNER_NOT_IPV4 11
+#define DROP_INNER_IPV4_MALFORMED 12
+#define DROP_TTL_EXPIRED 13
+#define DROP_NO_BACKEND 14
+#define DROP_PORT_DOWN 15
+#define NUM_DROP_REASONS 16
 
 /* Table sizes (p4src/shared/size.p4, pipeline/pipeline.go). */
 #define VIP_SIZE 1024

@@ -21,7 +21,7 @@ struct {
 	__uint(max_entries, VIP_SIZE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} vip_map SEC(".maps");
+} vip SEC(".maps");
 
 /* vni_tenant: vni -> tenant_id. Miss: tenant 0. */
 struct {
@@ -162,7 +162,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_select SEC(".maps");
 
-/* backends: backend_id -> to_backend(port, smac, dmac, underlay_ip), as
+/* backend: backend_id -> to_backend(port, smac, dmac, underlay_ip), as
  * the control plane wrote it: read back and rebuilt from, never read by XDP
  * (packets use backend_ver and backend_cells, two inlined array lookups
  * instead of a hash lookup). */
@@ -173,7 +173,7 @@ struct {
 	__uint(max_entries, BACKEND_SIZE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} backends SEC(".maps");
+} backend SEC(".maps");
 
 /* backend_ver: backend_id -> cell + 1 in backend_cells, 0 when there is no
  * such backend. One word, so a modify is atomic for packets: the loader
@@ -221,7 +221,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, struct counter);
-	__uint(max_entries, NUM_REASONS);
+	__uint(max_entries, NUM_DROP_REASONS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drop_reasons SEC(".maps");
 

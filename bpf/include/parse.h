@@ -40,33 +40,33 @@ static __always_inline __u8 parse_inner(void *vx_start, void *data_end, struct f
 
 	__builtin_memset(f, 0, sizeof(*f));
 	if ((void *)(vx + 1) > data_end)
-		return REASON_VXLAN_TRUNCATED;
+		return DROP_VXLAN_TRUNCATED;
 	if (!(vx->flags & VXLAN_FLAG_I))
-		return REASON_VXLAN_BAD_FLAGS;
+		return DROP_VXLAN_BAD_FLAGS;
 	f->vni = (__u32)vx->vni[0] << 16 | (__u32)vx->vni[1] << 8 | vx->vni[2];
 
 	eth = (void *)(vx + 1);
 	if ((void *)(eth + 1) > data_end)
-		return REASON_INNER_TRUNCATED;
+		return DROP_INNER_TRUNCATED;
 	if (eth->h_proto != bpf_htons(ETH_P_IPV4))
-		return REASON_INNER_NOT_IPV4;
+		return DROP_INNER_NOT_IPV4;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end)
-		return REASON_INNER_TRUNCATED;
+		return DROP_INNER_TRUNCATED;
 	if (*(__u8 *)ip != IPV4_VERSION_IHL5)
-		return REASON_INNER_IPV4_MALFORMED;
+		return DROP_INNER_IPV4_MALFORMED;
 	f->src = bpf_ntohl(ip->saddr);
 	f->dst = bpf_ntohl(ip->daddr);
 	f->proto = ip->protocol;
 	if (ip->frag_off & bpf_htons(IPV4_FRAG_MASK))
-		return REASON_NONE;
+		return DROP_NONE;
 	if (f->proto != IPPROTO_TCP_ && f->proto != IPPROTO_UDP_)
-		return REASON_NONE;
+		return DROP_NONE;
 	l4 = ip + 1;
 	if (l4 + 4 > data_end)
-		return REASON_INNER_TRUNCATED;
+		return DROP_INNER_TRUNCATED;
 	ports(l4, f);
-	return REASON_NONE;
+	return DROP_NONE;
 }
 
 /* parse fills p from the frame and returns the first problem met. Once the
@@ -78,18 +78,18 @@ static __always_inline __u8 parse(void *data, void *data_end, struct packet *p)
 	void *l4;
 
 	if ((void *)(eth + 1) > data_end)
-		return REASON_ETH_TRUNCATED;
+		return DROP_ETH_TRUNCATED;
 	if (eth->h_proto != bpf_htons(ETH_P_IPV4))
-		return REASON_NOT_IPV4;
+		return DROP_NOT_IPV4;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end)
-		return REASON_IPV4_TRUNCATED;
+		return DROP_IPV4_TRUNCATED;
 	p->outer_dst = bpf_ntohl(ip->daddr);
 	p->ttl = ip->ttl;
 	if (*(__u8 *)ip != IPV4_VERSION_IHL5)
-		return REASON_IPV4_MALFORMED;
+		return DROP_IPV4_MALFORMED;
 	if (ip->frag_off & bpf_htons(IPV4_FRAG_MASK))
-		return REASON_IPV4_FRAGMENT;
+		return DROP_IPV4_FRAGMENT;
 	p->flow.src = bpf_ntohl(ip->saddr);
 	p->flow.dst = p->outer_dst;
 	p->flow.proto = ip->protocol;
@@ -97,16 +97,16 @@ static __always_inline __u8 parse(void *data, void *data_end, struct packet *p)
 	l4 = ip + 1;
 	if (ip->protocol == IPPROTO_TCP_) {
 		if (l4 + sizeof(struct tcphdr) > data_end)
-			return REASON_L4_TRUNCATED;
+			return DROP_L4_TRUNCATED;
 	} else if (ip->protocol == IPPROTO_UDP_) {
 		if (l4 + sizeof(struct udphdr) > data_end)
-			return REASON_L4_TRUNCATED;
+			return DROP_L4_TRUNCATED;
 	} else {
-		return REASON_NONE; /* plain, ports 0 */
+		return DROP_NONE; /* plain, ports 0 */
 	}
 	ports(l4, &p->flow);
 	if (ip->protocol != IPPROTO_UDP_ || p->flow.dport != VXLAN_PORT)
-		return REASON_NONE;
+		return DROP_NONE;
 
 	p->overlay = 1;
 	return parse_inner(l4 + sizeof(struct udphdr), data_end, &p->flow);
