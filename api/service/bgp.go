@@ -153,7 +153,7 @@ func (s *Service) DrainGateway(ctx context.Context, req *graygwv1.DrainGatewayRe
 
 // UndrainGateway implements graygwv1.ControllerServer.
 func (s *Service) UndrainGateway(ctx context.Context, req *graygwv1.UndrainGatewayRequest) (*graygwv1.DrainGatewayResponse, error) {
-	return s.setDrain(ctx, req.GetGateway(), false, req.GetActor(), "")
+	return s.setDrain(ctx, req.GetGateway(), false, req.GetActor(), req.GetReason())
 }
 
 func (s *Service) setDrain(ctx context.Context, name string, drain bool, actor, reason string) (*graygwv1.DrainGatewayResponse, error) {

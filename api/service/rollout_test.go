@@ -251,9 +251,34 @@ func TestRolloutThroughTheAPI(t *testing.T) {
 	if got := strings.Join(ruleNames(t, c), " "); got != want {
 		t.Fatalf("rules %s, want %s", got, want)
 	}
-	hist, _ := c.Client.History(ctx(t), &graygwv1.HistoryRequest{Limit: 1})
-	if ev := hist.GetEvents()[0]; ev.GetOperation() != "cutover" || !strings.Contains(ev.GetActor(), "rollout r1 (started by alice") {
-		t.Fatalf("last event: %v", ev)
+	// The history holds the rollout's changes (cutovers by the rollout) and
+	// its decisions (records): started, each step passed, completed.
+	var ops []string
+	var lastChange *graygwv1.Event
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		hist, _ := c.Client.History(ctx(t), &graygwv1.HistoryRequest{Limit: 20})
+		ops, lastChange = nil, nil
+		for _, ev := range hist.GetEvents() {
+			if !ev.GetRecord() {
+				if lastChange == nil {
+					lastChange = ev
+				}
+				continue
+			}
+			if strings.HasPrefix(ev.GetOperation(), "rollout-") {
+				ops = append([]string{ev.GetOperation()}, ops...)
+			}
+		}
+		if len(ops) > 0 && ops[len(ops)-1] == "rollout-completed" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if lastChange.GetOperation() != "cutover" || !strings.Contains(lastChange.GetActor(), "rollout r1 (started by alice") {
+		t.Fatalf("last change: %v", lastChange)
+	}
+	if got := strings.Join(ops, " "); got != "rollout-started rollout-step-passed rollout-step-passed rollout-step-passed rollout-step-passed rollout-completed" {
+		t.Fatalf("rollout records in the history: %s", got)
 	}
 	for _, ip := range h.vips {
 		if ip != netip.MustParseAddr("10.255.0.1") {

@@ -188,7 +188,8 @@ func (s *Service) History(ctx context.Context, req *graygwv1.HistoryRequest) (*g
 	out := &graygwv1.HistoryResponse{}
 	for _, ev := range evs {
 		out.Events = append(out.Events, &graygwv1.Event{Seq: ev.Seq, Time: timestamppb.New(ev.Time), Actor: ev.Actor,
-			Operation: ev.Operation, Summary: ev.Summary, Before: ev.Before, After: ev.After, Undoes: ev.Undoes})
+			Operation: ev.Operation, Summary: ev.Summary, Before: ev.Before, After: ev.After, Undoes: ev.Undoes,
+			Record: ev.Record, Reason: ev.Reason})
 	}
 	return out, nil
 }

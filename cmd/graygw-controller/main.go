@@ -421,7 +421,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		}
 		// Health failover in the pools that ask for it (health_failover).
 		foMetrics = failover.NewMetrics()
-		go failover.Run(fctx, failover.Options{Config: c.Health.failover(), Target: eng, Logger: log, Metrics: foMetrics,
+		go failover.Run(fctx, failover.Options{Config: c.Health.failover(), Target: eng, Logger: log, Metrics: foMetrics, History: st,
 			Down: func() map[netip.Addr]bool {
 				down := map[netip.Addr]bool{}
 				for _, st := range checker.Statuses() {

@@ -422,11 +422,15 @@ func (a *app) historyCmd() *cobra.Command {
 	var every time.Duration
 	c := &cobra.Command{
 		Use:   "history [--limit N] [--jsonl] [--follow]",
-		Short: "List the committed changes (apply, cutover, rollback), newest first",
-		Long: `history lists the committed changes, newest first. --jsonl writes them oldest
-first, one JSON object a line (for a SIEM or a log pipeline); --follow then keeps
-writing each new change as it is committed (polling every --every), until
-interrupted.`,
+		Short: "List the changes and records (drains, failovers, rollout decisions), newest first",
+		Long: `history lists the committed changes (apply, cutover, rollback...) and the
+records that made no intent version (drain, undrain, health failover decisions,
+rollout decisions: steps passed or failed with their gates, rollbacks, pauses,
+resumes), newest first, each with its actor and, for records, the reason;
+VERSIONS is "3->4" for a change and "@4" for a record made while version 4 was
+in force. --jsonl writes them oldest first, one JSON object a line (for a SIEM
+or a log pipeline; a record has "record": true); --follow then keeps writing
+each new entry as it is stored (polling every --every), until interrupted.`,
 		Example: `  graygw history
   graygw history --limit 5 -o yaml
   graygw history --limit 10000 --jsonl > audit.jsonl
@@ -461,7 +465,7 @@ interrupted.`,
 					tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tOPERATION\tVERSIONS\tSUMMARY")
 					for _, e := range evs {
-						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d->%d\t%s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Actor, e.Operation, e.Before, e.After, e.Summary)
+						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Actor, e.Operation, e.versions(), e.text())
 					}
 					tw.Flush()
 				})
@@ -472,7 +476,7 @@ interrupted.`,
 				if jsonl {
 					return enc.Encode(e)
 				}
-				_, err := fmt.Fprintf(a.stdout, "%d  %s  %s  %s  %d->%d  %s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Actor, e.Operation, e.Before, e.After, e.Summary)
+				_, err := fmt.Fprintf(a.stdout, "%d  %s  %s  %s  %s  %s\n", e.Seq, e.Time.Format("2006-01-02 15:04:05"), e.Actor, e.Operation, e.versions(), e.text())
 				return err
 			}
 			if !jsonl {

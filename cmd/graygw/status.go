@@ -291,7 +291,7 @@ pools' backends; 'graygw bgp' says which).`
 				if drain {
 					resp, err = cl.DrainGateway(ctx, &graygwv1.DrainGatewayRequest{Gateway: gw, Reason: reason, Actor: actor})
 				} else {
-					resp, err = cl.UndrainGateway(ctx, &graygwv1.UndrainGatewayRequest{Gateway: gw, Actor: actor})
+					resp, err = cl.UndrainGateway(ctx, &graygwv1.UndrainGatewayRequest{Gateway: gw, Actor: actor, Reason: reason})
 				}
 				res.Changed, res.BGP = resp.GetChanged(), bgpStatusOf(resp.GetBgp())
 				return err
@@ -318,7 +318,9 @@ pools' backends; 'graygw bgp' says which).`
 		},
 	}
 	if drain {
-		c.Flags().StringVar(&reason, "reason", "", "why, kept with the drain (shown by 'graygw bgp')")
+		c.Flags().StringVar(&reason, "reason", "", "why, kept with the drain (shown by 'graygw bgp') and in the history")
+	} else {
+		c.Flags().StringVar(&reason, "reason", "", "why, kept in the history")
 	}
 	c.Flags().StringVar(&actor, "actor", "", "who drains, recorded with the drain (default $USER)")
 	c.Flags().BoolVar(&dry, "dry-run", false, "show the VIP paths that would be withdrawn (drain) or announced again (undrain), change nothing")

@@ -215,6 +215,27 @@ type Event struct {
 	Before    uint64    `json:"before" yaml:"before"`
 	After     uint64    `json:"after" yaml:"after"`
 	Undoes    uint64    `json:"undoes,omitempty" yaml:"undoes,omitempty"`
+	// Record marks an entry that made no intent version (a drain, a health
+	// failover, a rollout's decision); Reason says why.
+	Record bool   `json:"record,omitempty" yaml:"record,omitempty"`
+	Reason string `json:"reason,omitempty" yaml:"reason,omitempty"`
+}
+
+// versions is the VERSIONS column: "3->4" for a change, "@4" for a record
+// (made while version 4 was in force).
+func (e Event) versions() string {
+	if e.Record {
+		return fmt.Sprintf("@%d", e.After)
+	}
+	return fmt.Sprintf("%d->%d", e.Before, e.After)
+}
+
+// text is the SUMMARY column: the summary, and the reason when there is one.
+func (e Event) text() string {
+	if e.Reason == "" {
+		return e.Summary
+	}
+	return e.Summary + " (reason: " + e.Reason + ")"
 }
 
 // BGPPeer is one BGP neighbour.
@@ -420,7 +441,8 @@ func eventsOf(r *graygwv1.HistoryResponse) []Event {
 	evs := []Event{}
 	for _, e := range r.GetEvents() {
 		evs = append(evs, Event{Seq: e.GetSeq(), Time: e.GetTime().AsTime(), Actor: e.GetActor(), Operation: e.GetOperation(),
-			Summary: e.GetSummary(), Before: e.GetBefore(), After: e.GetAfter(), Undoes: e.GetUndoes()})
+			Summary: e.GetSummary(), Before: e.GetBefore(), After: e.GetAfter(), Undoes: e.GetUndoes(),
+			Record: e.GetRecord(), Reason: e.GetReason()})
 	}
 	return evs
 }

@@ -413,7 +413,8 @@ func (m *Manager) stopMirrors(ctx context.Context, cur *store.Version, opts Opti
 }
 
 // rollbackStep restores the intent from before the newest change that is not a
-// step rollback and was not undone by one.
+// step rollback and was not undone by one (records, which changed no intent,
+// are passed over).
 func (m *Manager) rollbackStep(ctx context.Context, cur *store.Version, opts Options) (*RollbackResult, error) {
 	undone := map[uint64]bool{}
 	var target *store.Event
@@ -427,6 +428,7 @@ walk:
 		for i := range evs {
 			ev := &evs[i]
 			switch {
+			case ev.Record: // a drain, a failover, a rollout's verdict: no intent to restore
 			case ev.Operation == OpRollback && ev.Undoes != 0:
 				undone[ev.Undoes] = true
 			case undone[ev.Seq]:

@@ -103,8 +103,13 @@ func TestManagerChanges(t *testing.T) {
 	if err != nil || !rb.Applied || len(rb.RemovedRules) != 1 || rb.Version != 3 {
 		t.Fatalf("rollback rule: %+v, %v", rb, err)
 	}
+	// A record after the change (a drain) is no change to undo: the step
+	// rollback passes over it and undoes the rule's removal (event 3).
+	if _, err := st.Record(ctx, store.Record{Actor: "alice", Operation: "drain", Summary: "gateway gw1 drained"}); err != nil {
+		t.Fatal(err)
+	}
 	step, err := m.Rollback(ctx, change.RollbackStep, "", wait)
-	if err != nil || !step.Applied || step.Undone == 0 || step.Version != 4 {
+	if err != nil || !step.Applied || step.Undone != 3 || step.Version != 4 {
 		t.Fatalf("rollback step: %+v, %v", step, err)
 	}
 	if cur, _ := st.Current(ctx); !strings.Contains(string(cur.Intent), "vm-5001-10.0.0.5") {
@@ -115,7 +120,7 @@ func TestManagerChanges(t *testing.T) {
 		t.Fatalf("rollback all: %+v, %v", all, err)
 	}
 	evs, err := st.History(ctx, store.Query{Limit: 10})
-	if err != nil || len(evs) != 5 || evs[0].Operation != change.OpRollbackAll || evs[4].Operation != change.OpApply || evs[0].Actor != "t" {
+	if err != nil || len(evs) != 6 || evs[0].Operation != change.OpRollbackAll || evs[5].Operation != change.OpApply || evs[0].Actor != "t" || !evs[2].Record {
 		t.Fatalf("history: %+v, %v", evs, err)
 	}
 

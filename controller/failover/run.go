@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/store"
 )
 
 // Target is what the runner drives: the engine.
@@ -35,6 +37,51 @@ type Options struct {
 	OnEvent func(Event)
 	// Metrics, when set, is kept up to date.
 	Metrics *Metrics
+	// History, when set, gets every decision as a record of its history
+	// (actor HistoryActor, operation "failover-" and the kind), written in
+	// order on a goroutine of its own: a slow store never holds a failover
+	// back.
+	History store.Store
+}
+
+// HistoryActor is who the failover's records in the history are by.
+const HistoryActor = "health-failover"
+
+// historyQueue bounds the decisions waiting for the store; past it a
+// decision is logged and left out of the history.
+const historyQueue = 256
+
+// recorder writes decisions to st in order until ctx is done and the queue
+// is empty; the returned func queues one (never blocking).
+func recorder(ctx context.Context, st store.Store, log *slog.Logger) (record func(Event), wait func()) {
+	q := make(chan Event, historyQueue)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case e := <-q:
+				rec := store.Record{Actor: HistoryActor, Operation: "failover-" + string(e.Kind), Time: e.Time,
+					Summary: fmt.Sprintf("pool %s backend %s %s", e.Pool, e.Backend, e.Kind), Reason: e.Reason}
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				if _, err := st.Record(wctx, rec); err != nil {
+					log.Warn("health failover: decision not recorded in the history", "pool", e.Pool, "backend", e.Backend, "kind", e.Kind, "err", err)
+				}
+				cancel()
+			case <-ctx.Done():
+				if len(q) == 0 {
+					return
+				}
+			}
+		}
+	}()
+	return func(e Event) {
+		select {
+		case q <- e:
+		default:
+			log.Warn("health failover: history queue full, decision not recorded", "pool", e.Pool, "backend", e.Backend, "kind", e.Kind)
+		}
+	}, func() { <-done }
 }
 
 // Run decides every Tick, from the intent's health_failover pools and the
@@ -46,6 +93,12 @@ func Run(ctx context.Context, o Options) {
 		log = slog.Default()
 	}
 	d := New(o.Config)
+	record := func(Event) {}
+	if o.History != nil {
+		var wait func()
+		record, wait = recorder(ctx, o.History, log)
+		defer wait()
+	}
 	var last map[string][]string
 	t := time.NewTicker(Tick)
 	defer t.Stop()
@@ -54,6 +107,7 @@ func Run(ctx context.Context, o Options) {
 		ex, events := d.Update(time.Now(), Pools(in, o.Down()))
 		for _, e := range events {
 			log.Info("health failover: "+string(e.Kind), "pool", e.Pool, "backend", e.Backend, "reason", e.Reason)
+			record(e)
 			if o.OnEvent != nil {
 				o.OnEvent(e)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/store"
 )
 
 type fakeTarget struct {
@@ -50,6 +52,7 @@ func TestRunFollowsHealth(t *testing.T) {
 	var events []Event
 	var evMu sync.Mutex
 	m := NewMetrics()
+	hist := store.NewMemory()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -62,9 +65,10 @@ func TestRunFollowsHealth(t *testing.T) {
 				out[k] = v
 			}
 			return out
-		}, Target: tg, Metrics: m, OnEvent: func(e Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() }})
+		}, Target: tg, Metrics: m, History: hist, OnEvent: func(e Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() }})
 	}()
-	defer func() { cancel(); <-done }()
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	defer stop()
 	last := func() map[string][]string {
 		tg.mu.Lock()
 		defer tg.mu.Unlock()
@@ -104,5 +108,20 @@ func TestRunFollowsHealth(t *testing.T) {
 	defer evMu.Unlock()
 	if len(events) != 2 || events[0].Kind != Excluded || events[1].Kind != Restored || events[0].Pool != "base" {
 		t.Errorf("events %v", events)
+	}
+	// Both decisions are in the history, in order, by the failover, with why.
+	stop()
+	h, err := hist.History(context.Background(), store.Query{})
+	if err != nil || len(h) != 2 {
+		t.Fatalf("history: %+v, %v; want the 2 decisions", h, err)
+	}
+	for i, want := range []struct{ op, summary, reason string }{
+		{"failover-restored", "pool base backend b2 restored", "up for "},
+		{"failover-excluded", "pool base backend b2 excluded", "down for "},
+	} {
+		e := h[i]
+		if !e.Record || e.Actor != HistoryActor || e.Operation != want.op || e.Summary != want.summary || !strings.HasPrefix(e.Reason, want.reason) {
+			t.Errorf("history[%d] = %+v, want %s %q (reason %q...)", i, e, want.op, want.summary, want.reason)
+		}
 	}
 }

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graygw/graygw/controller/store"
 )
 
 // ErrStopped: the controller is draining; its rollouts are stopped (the next
@@ -22,6 +26,7 @@ type Control struct {
 	ctrl   Controller
 	runner *Runner
 	log    *slog.Logger
+	rec    Recorder // nil: decisions are only logged
 
 	mu      sync.Mutex // serializes the calls that act, and Stop
 	stopped bool
@@ -31,13 +36,31 @@ type Control struct {
 	actors  map[string]string // plan name -> "rollout NAME (started by WHO)"
 }
 
-// NewControl returns the rollouts of ctrl, whose progress store keeps.
+// NewControl returns the rollouts of ctrl, whose progress store keeps. When
+// the store is also a Recorder (ControllerStore), every decision of a rollout
+// and every operator action on it is recorded in the controller's history.
 func NewControl(ctrl Controller, store Store, log *slog.Logger) *Control {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Control{ctrl: ctrl, runner: NewRunner(ctrl, store, Options{}), log: log, done: make(chan struct{}),
-		actors: map[string]string{}}
+	c := &Control{ctrl: ctrl, log: log, done: make(chan struct{}), actors: map[string]string{}}
+	c.rec, _ = store.(Recorder)
+	c.runner = NewRunner(ctrl, store, Options{Decision: func(d Decision) { c.record(c.Actor(), d) }})
+	return c
+}
+
+// record writes d to the history by actor. A rollout goes on when it cannot
+// be recorded (its progress is saved): the failure is logged.
+func (c *Control) record(actor string, d Decision) {
+	c.log.Info(d.Operation, "summary", d.Summary, "reason", d.Reason, "actor", actor)
+	if c.rec == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.rec.Record(ctx, store.Record{Actor: actor, Operation: d.Operation, Summary: d.Summary, Reason: d.Reason}); err != nil {
+		c.log.Warn("rollout: decision not recorded in the history", "operation", d.Operation, "summary", d.Summary, "err", err)
+	}
 }
 
 // Actor is who the current rollout's changes are recorded as: "rollout NAME
@@ -68,6 +91,10 @@ func (c *Control) Recover(ctx context.Context) {
 	default:
 		c.log.Info("rollout recovered from the store", "rollout", p.Plan.Name, "state", p.State, "step", p.Step,
 			"total", p.Total, "message", p.Message)
+		if p.State == StatePaused && strings.HasPrefix(p.Message, "controller restarted") {
+			c.record("rollout "+p.Plan.Name, Decision{Operation: "rollout-paused",
+				Summary: fmt.Sprintf("rollout %s paused at step %d of %d", p.Plan.Name, p.Step, p.Total), Reason: p.Message})
+		}
 	}
 }
 
@@ -101,7 +128,9 @@ func (c *Control) Start(ctx context.Context, spec *PlanSpec, dry bool, actor str
 	c.actorMu.Unlock()
 	p, err := c.runner.Start(ctx, spec)
 	if err == nil {
-		c.log.Info("rollout started", "rollout", spec.Name, "steps", p.Total, "actor", actor)
+		c.record(actor, Decision{Operation: "rollout-started",
+			Summary: fmt.Sprintf("rollout %s started: %d steps to pool %s", spec.Name, p.Total, spec.Pool),
+			Reason:  fmt.Sprintf("precheck passed: %d probes answered by the base side", len(p.Precheck))})
 	}
 	return p, err
 }
@@ -134,7 +163,8 @@ func (c *Control) act(ctx context.Context, what, actor string, act func(context.
 	if err != nil {
 		return nil, err
 	}
-	c.log.Info("rollout "+what, "rollout", p.Plan.Name, "state", p.State, "step", p.Step, "actor", actor)
+	c.record(actor, Decision{Operation: "rollout-" + what,
+		Summary: fmt.Sprintf("rollout %s: %s at step %d of %d (%s)", p.Plan.Name, what, p.Step, p.Total, p.State), Reason: p.Message})
 	return p, nil
 }
 

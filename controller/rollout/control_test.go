@@ -2,7 +2,11 @@ package rollout
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/graygw/graygw/controller/store"
 )
 
 // Control names the rollout's changes after who started it, watches it to its
@@ -39,5 +43,88 @@ func TestControl(t *testing.T) {
 	}
 	if p, err := c.Status(); err != nil || p.State != StateCompleted {
 		t.Fatalf("status after Stop: %+v, %v", p, err)
+	}
+}
+
+// Control records every decision and operator action in the controller's
+// history, by who: the start (alice), each step's verdict with its gates
+// (by the rollout), the failed step's rollback, the resume (bob), a pause
+// asked for (carol) and reached, the abort and its rollback.
+func TestControlRecordsDecisions(t *testing.T) {
+	ctx := ctxT(t)
+	hist := store.NewMemory()
+	c := newCountingSim()
+	c.dropOn[5002] = "NO_BACKEND"
+	release := make(chan struct{})
+	c.block = func(kind string, _ int) {
+		if kind == "cutover" && c.cutovers == 3 {
+			<-release // hold step 3's second cutover (its retry)
+		}
+	}
+	ctl := NewControl(c, ControllerStore{Store: hist}, nil)
+	defer ctl.Stop()
+	if _, err := ctl.Start(ctx, mustSpec(t, twoVPCs+gated), false, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := ctl.runner.Wait(ctx); p.State != StateFailed || p.Step != 3 {
+		t.Fatalf("state %s step %d: %s", p.State, p.Step, p.Error)
+	}
+	c.mu.Lock()
+	delete(c.dropOn, 5002)
+	c.mu.Unlock()
+	if _, err := ctl.Resume(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctl.runner, func(p *Progress) bool { return p.Step == 3 && p.Steps[2].State == StepApplying })
+	if _, err := ctl.Pause(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if _, err := ctl.runner.WaitState(ctx, StatePaused); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Abort(ctx, "dave"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := ctl.runner.Wait(ctx); p.State != StateAborted {
+		t.Fatalf("after the abort: %s %s", p.State, p.Error)
+	}
+
+	evs, err := hist.History(ctx, store.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(evs)
+	const by = "rollout r2 (started by alice)"
+	want := []struct{ actor, op, summary, reason string }{
+		{"alice", "rollout-started", "rollout r2 started: 4 steps to pool gray-router", "precheck passed"},
+		{by, "rollout-step-passed", "rollout r2 step 1 of 4 (vm 5001/192.168.1.5) passed (rule r2.5001.192.168.1.5)",
+			"probes ok; gates: no_new_drops ok (no new NO_BACKEND, TTL_EXPIRED); rule_traffic ok (rule r2.5001.192.168.1.5 matched "},
+		{by, "rollout-step-passed", "rollout r2 step 2 of 4 (vni 5001) passed", "rule_traffic ok"},
+		{by, "rollout-step-failed", "rollout r2 step 3 of 4 (vm 5002/192.168.2.5) failed and was rolled back",
+			"gate no_new_drops: new drops during the step: NO_BACKEND +"},
+		{"bob", "rollout-resume", "rollout r2: resume at step 3 of 4 (running)", "retrying step 3"},
+		{"carol", "rollout-pause", "rollout r2: pause at step 3 of 4 (running)", "pause requested"},
+		{by, "rollout-step-passed", "rollout r2 step 3 of 4", "no_new_drops ok"},
+		{by, "rollout-paused", "rollout r2 paused before step 4 of 4", "the operator asked for a pause"},
+		{"dave", "rollout-abort", "rollout r2: abort at step 3 of 4 (paused)", "abort requested"},
+		{by, "rollout-rolled-back", "rollout r2 aborted: 3 steps rolled back", ""},
+	}
+	if len(evs) != len(want) {
+		for _, e := range evs {
+			t.Logf("%d %s %s: %s (%s)", e.Seq, e.Actor, e.Operation, e.Summary, e.Reason)
+		}
+		t.Fatalf("%d history entries, want %d", len(evs), len(want))
+	}
+	for i, w := range want {
+		e := evs[i]
+		if !e.Record || e.Actor != w.actor || e.Operation != w.op || !strings.Contains(e.Summary, w.summary) || !strings.Contains(e.Reason, w.reason) {
+			t.Errorf("history[%d] = %s by %q: %q (reason %q)\n want %s by %q: %q... (reason ...%q...)", i, e.Operation, e.Actor, e.Summary, e.Reason, w.op, w.actor, w.summary, w.reason)
+		}
+	}
+	if t.Failed() {
+		for _, e := range evs {
+			t.Logf("%d %s %s: %s (%s)", e.Seq, e.Actor, e.Operation, e.Summary, e.Reason)
+		}
 	}
 }

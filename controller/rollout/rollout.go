@@ -220,6 +220,11 @@ type Options struct {
 	OnProgress func(*Progress)
 	// Now returns the time (tests); time.Now when nil.
 	Now func() time.Time
+	// Decision, if set, is called with every decision the rollout takes
+	// (a step passed or failed, rollbacks, a pause reached, the end), on the
+	// rollout's goroutine, never with the Runner's lock held: Control
+	// records them in the controller's history.
+	Decision func(Decision)
 }
 
 // Runner runs at most one rollout at a time against a controller, recording
@@ -660,6 +665,7 @@ func (r *Runner) run(ctx context.Context, done chan struct{}) {
 					continue // the loop sees the abort
 				case why != "" && plan.WatchRollback:
 					_ = r.update(ctx, func(p *Progress) { p.Error = why + "; rolling back every step" })
+					r.decide("failed", fmt.Sprintf("rollout %s failed its watch: rolling back every step", plan.Name), why)
 					r.rollbackAll(ctx)
 					return
 				case why != "":
@@ -668,26 +674,33 @@ func (r *Runner) run(ctx context.Context, done chan struct{}) {
 						p.Error = why + "; the rules stay (no watch_rollback): abort to roll back"
 						p.Message = p.Error
 					})
+					r.decide("failed", fmt.Sprintf("rollout %s failed its watch: the rules stay (no watch_rollback)", plan.Name), why)
 					return
 				}
 				watched = fmt.Sprintf(", watched %v", plan.Watch)
 			}
+			var msg string
 			_ = r.update(ctx, func(p *Progress) {
 				p.State = StateCompleted
 				p.Message = fmt.Sprintf("completed: %d steps%s, pool %s serves the plan's VPCs", p.Total, watched, plan.Pool)
+				msg = p.Message
 			})
+			r.decide("completed", fmt.Sprintf("rollout %s %s", plan.Name, msg), "")
 			return
 		case pause:
 			r.mu.Lock()
 			r.wake = make(chan struct{})
 			wake := r.wake
 			r.mu.Unlock()
+			var msg string
 			if err := r.update(ctx, func(p *Progress) {
 				p.State, p.PauseRequested = StatePaused, false
 				p.Message = fmt.Sprintf("paused before step %d of %d", next+1, p.Total)
+				msg = p.Message
 			}); err != nil {
 				return
 			}
+			r.decide("paused", fmt.Sprintf("rollout %s %s", plan.Name, msg), "the operator asked for a pause")
 			select {
 			case <-wake:
 			case <-ctx.Done():
@@ -722,6 +735,7 @@ func (r *Runner) mirror(ctx context.Context, plan *Plan, i int) error {
 			p.Error = fmt.Sprintf("step %d (%s): mirror: %v", s.Index, s, err)
 			p.Message = p.Error
 		})
+		r.decide("step-failed", r.stepName(plan, s)+" failed its mirror phase", err.Error())
 		return err
 	}
 	m, ok := r.ctrl.(Mirrorer)
@@ -787,6 +801,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 			p.Error = fmt.Sprintf("step %d (%s): reading the counters before the cutover: %v", s.Index, s, gerr)
 			p.Message = p.Error
 		})
+		r.decide("step-failed", r.stepName(plan, s)+" failed before its cutover", "reading the counters: "+gerr.Error())
 		return gerr
 	}
 	rule, err := r.ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, false)
@@ -801,6 +816,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 			p.Error = fmt.Sprintf("step %d (%s): cutover failed: %v", s.Index, s, err)
 			p.Message = p.Error
 		})
+		r.decide("step-failed", r.stepName(plan, s)+" failed: cutover refused or failed, nothing to roll back", err.Error())
 		return err
 	}
 	if err := r.update(ctx, func(p *Progress) {
@@ -842,14 +858,19 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		gates, gatesOK = r.gateAfter(ctx, plan, rule, before)
 	}
 	if perr == nil && len(bad) == 0 && gatesOK {
-		return r.update(ctx, func(p *Progress) {
+		if err := r.update(ctx, func(p *Progress) {
 			rec := &p.Steps[i]
 			rec.State, rec.Probes, rec.Gates, rec.Finished = StepDone, res, gates, r.opts.Now()
 			p.Message = fmt.Sprintf("step %d of %d (%s) done: %d probes ok%s", s.Index, p.Total, s, len(res), baked)
 			if len(gates) > 0 {
 				p.Message += fmt.Sprintf(", %d gates passed", len(gates))
 			}
-		})
+		}); err != nil {
+			return err
+		}
+		r.decide("step-passed", fmt.Sprintf("%s passed (rule %s)", r.stepName(plan, s), rule),
+			joinReason(fmt.Sprintf("%d probes ok%s", len(res), baked), gatesText(gates)))
+		return nil
 	}
 	why := ""
 	switch {
@@ -884,6 +905,11 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		}
 		p.Message = p.Error
 	})
+	verdict := "failed and was rolled back"
+	if rbErr != nil {
+		verdict = fmt.Sprintf("failed; ROLLBACK OF RULE %s FAILED: %v", rule, rbErr)
+	}
+	r.decide("step-failed", fmt.Sprintf("%s %s (rule %s)", r.stepName(plan, s), verdict, rule), joinReason(why, gatesText(gates)))
 	return fmt.Errorf("%w: %s", ErrProbeFailed, why)
 }
 
@@ -1000,6 +1026,7 @@ func (r *Runner) rollbackAll(ctx context.Context) {
 	r.mu.Unlock()
 	after, _ := probeVia(ctx, r.ctrl, plan, targets(plan, 0))
 	r.countProbes(after)
+	var msg, perr string
 	_ = r.update(ctx, func(p *Progress) {
 		p.State = StateAborted
 		p.Message = fmt.Sprintf("aborted: %d steps rolled back", len(todo)-len(errs))
@@ -1009,7 +1036,15 @@ func (r *Runner) rollbackAll(ctx context.Context) {
 			p.Error = "after the abort, probes fail: " + summary(bad)
 		}
 		p.Precheck = after
+		msg, perr = p.Message, p.Error
 	})
+	r.decide("rolled-back", fmt.Sprintf("rollout %s %s", plan.Name, msg), perr)
+}
+
+// stepName names step s of plan for the history: "rollout r1 step 2 of 4
+// (vm 5001/192.168.1.5)".
+func (r *Runner) stepName(plan *Plan, s Step) string {
+	return fmt.Sprintf("rollout %s step %d of %d (%s)", plan.Name, s.Index, len(plan.Steps), s)
 }
 
 // targets returns the probe targets after the first done steps of plan have

@@ -420,6 +420,31 @@ func (s *Bolt) Commit(ctx context.Context, c Change) (*Version, *Event, error) {
 	return v, ev, nil
 }
 
+// Record implements Store.
+func (s *Bolt) Record(ctx context.Context, r Record) (*Event, error) {
+	if err := CheckRecord(&r); err != nil {
+		return nil, err
+	}
+	var ev Event
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		history := tx.Bucket(bucketHistory)
+		seq := lastKey(history) + 1
+		ev = RecordEvent(r, seq, lastKey(tx.Bucket(bucketIntents)))
+		raw, err := encodeEvent(ev)
+		if err != nil {
+			return err
+		}
+		return history.Put(u64(seq), raw)
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: record: %w", err)
+	}
+	return &ev, nil
+}
+
 // History implements Store.
 func (s *Bolt) History(ctx context.Context, q Query) ([]Event, error) {
 	var out []Event

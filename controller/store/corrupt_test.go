@@ -139,8 +139,8 @@ func FuzzOpenBolt(f *testing.F) {
 }
 
 // TestRetention: a count and an age bound drop old versions at commit and at
-// open; the current version stays whatever the bounds; the history is kept and a
-// pruned version says so.
+// open; the current version stays whatever the bounds; the history (records
+// included) is kept and a pruned version says so.
 func TestRetention(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "controller.db")
@@ -155,6 +155,9 @@ func TestRetention(t *testing.T) {
 		if _, _, err := s.Commit(ctx, c); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := s.Record(ctx, Record{Actor: "bob", Operation: "drain", Summary: fmt.Sprint("drain ", i+1), Time: c.Time}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if n, _ := s.Oldest(ctx); n != 8 {
 		t.Fatalf("oldest kept = %d, want 8 (3 of 10)", n)
@@ -162,8 +165,8 @@ func TestRetention(t *testing.T) {
 	if _, err := s.Version(ctx, 7); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "retention") {
 		t.Fatalf("Version(7) = %v, want ErrNotFound naming the retention", err)
 	}
-	if h, _ := s.History(ctx, Query{}); len(h) != 10 {
-		t.Fatalf("history has %d events, want all 10", len(h))
+	if h, _ := s.History(ctx, Query{}); len(h) != 20 || !h[0].Record || h[19].Record {
+		t.Fatalf("history has %d events, want all 20 (10 changes, 10 records: records are kept as the changes are)", len(h))
 	}
 	s.Close()
 	// Reopened with an age bound that every version exceeds: only the current stays.

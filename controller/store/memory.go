@@ -108,6 +108,20 @@ func (m *Memory) History(ctx context.Context, q Query) ([]Event, error) {
 	return out, nil
 }
 
+// Record implements Store.
+func (m *Memory) Record(ctx context.Context, r Record) (*Event, error) {
+	if err := CheckRecord(&r); err != nil {
+		return nil, err
+	}
+	if err := m.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	ev := RecordEvent(r, uint64(len(m.events))+1, uint64(len(m.versions)))
+	m.events = append(m.events, ev)
+	return &ev, nil
+}
+
 // Get implements Store.
 func (m *Memory) Get(ctx context.Context, ns, key string) ([]byte, error) {
 	if err := checkKey(ns, key); err != nil {

@@ -82,6 +82,32 @@ type Event struct {
 	After  uint64 `json:"after"`
 	// Undoes is the Seq of the event this one reverts, or 0.
 	Undoes uint64 `json:"undoes,omitempty"`
+	// Record marks an event that made no intent version (Store.Record): a
+	// drain, a health failover, a rollout's decision. Before and After are
+	// then both the version in force.
+	Record bool `json:"record,omitempty"`
+	// Reason says why, in words (records; empty when there is nothing to
+	// add to the summary).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Record is a history entry that is not an intent version: an operator's
+// action or a controller's decision the intent does not hold (a drain, a
+// health failover, a rollout step's verdict), kept in the same history,
+// numbered, exported and retained like the changes.
+type Record struct {
+	// Actor is who acted ("alice (uid=1000)", "health-failover",
+	// "rollout r1 (started by alice)"). Required.
+	Actor string
+	// Operation is the kind of record ("drain", "failover-excluded",
+	// "rollout-step-passed"...). Required.
+	Operation string
+	// Summary says what happened, in a line.
+	Summary string
+	// Reason says why.
+	Reason string
+	// Time is when it happened; zero means now.
+	Time time.Time
 }
 
 // Query selects history events, newest first.
@@ -112,6 +138,11 @@ type Store interface {
 	Commit(ctx context.Context, c Change) (*Version, *Event, error)
 	// History returns events newest first.
 	History(ctx context.Context, q Query) ([]Event, error)
+	// Record appends r to the history as an event of its own (Event.Record),
+	// numbered after the last event, Before and After the current version (0
+	// when none); it makes no intent version and never conflicts with a
+	// Commit.
+	Record(ctx context.Context, r Record) (*Event, error)
 
 	// Get returns the value of key in namespace ns (ErrNotFound when absent).
 	Get(ctx context.Context, ns, key string) ([]byte, error)
@@ -137,6 +168,27 @@ func checkChange(c *Change) error {
 		return errorf(ErrInvalid, "change with an empty intent")
 	}
 	return nil
+}
+
+// CheckRecord validates the fields every implementation requires of a Record.
+func CheckRecord(r *Record) error {
+	switch {
+	case r.Actor == "":
+		return errorf(ErrInvalid, "record without an actor")
+	case r.Operation == "":
+		return errorf(ErrInvalid, "record without an operation")
+	}
+	return nil
+}
+
+// RecordEvent is the event r makes as event seq while version cur is in
+// force; r.Time zero is now.
+func RecordEvent(r Record, seq, cur uint64) Event {
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	return Event{Seq: seq, Time: r.Time.UTC(), Actor: r.Actor, Operation: r.Operation, Summary: r.Summary,
+		Reason: r.Reason, Before: cur, After: cur, Record: true}
 }
 
 func checkKey(ns, key string) error {

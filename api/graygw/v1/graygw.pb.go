@@ -2916,17 +2916,26 @@ func (x *HistoryResponse) GetEvents() []*Event {
 	return nil
 }
 
-// Event is one committed change.
+// Event is one entry of the history: a committed change, or a record (an
+// action or decision that made no intent version: record is true and before
+// equals after, the version in force).
 type Event struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
-	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	Operation     string                 `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"` // apply, cutover, rollback, rollback-all, rollback-rule, seed
-	Summary       string                 `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
-	Before        uint64                 `protobuf:"varint,6,opt,name=before,proto3" json:"before,omitempty"` // intent version before (0: none)
-	After         uint64                 `protobuf:"varint,7,opt,name=after,proto3" json:"after,omitempty"`
-	Undoes        uint64                 `protobuf:"varint,8,opt,name=undoes,proto3" json:"undoes,omitempty"` // the event a rollback STEP undid
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Actor string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Changes: apply, cutover, rollback, rollback-all, rollback-rule, seed...
+	// Records: drain, undrain, failover-excluded, failover-restored,
+	// failover-kept, failover-deferred, rollout-started, rollout-step-passed,
+	// rollout-step-failed, rollout-rolled-back, rollout-paused, rollout-resumed,
+	// rollout-abort, rollout-completed, rollout-failed (docs/cli.md, history).
+	Operation     string `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"`
+	Summary       string `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
+	Before        uint64 `protobuf:"varint,6,opt,name=before,proto3" json:"before,omitempty"` // intent version before (0: none)
+	After         uint64 `protobuf:"varint,7,opt,name=after,proto3" json:"after,omitempty"`
+	Undoes        uint64 `protobuf:"varint,8,opt,name=undoes,proto3" json:"undoes,omitempty"` // the event a rollback STEP undid
+	Record        bool   `protobuf:"varint,9,opt,name=record,proto3" json:"record,omitempty"` // a record: no intent version was made
+	Reason        string `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"` // why (records)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3015,6 +3024,20 @@ func (x *Event) GetUndoes() uint64 {
 		return x.Undoes
 	}
 	return 0
+}
+
+func (x *Event) GetRecord() bool {
+	if x != nil {
+		return x.Record
+	}
+	return false
+}
+
+func (x *Event) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
 }
 
 type BGPStatusRequest struct {
@@ -3573,9 +3596,11 @@ func (x *DrainGatewayRequest) GetReason() string {
 }
 
 type UndrainGatewayRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Gateway       string                 `protobuf:"bytes,1,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	Actor         string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Gateway string                 `protobuf:"bytes,1,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Actor   string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// reason is why, kept in the history with the undrain.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3620,6 +3645,13 @@ func (x *UndrainGatewayRequest) GetGateway() string {
 func (x *UndrainGatewayRequest) GetActor() string {
 	if x != nil {
 		return x.Actor
+	}
+	return ""
+}
+
+func (x *UndrainGatewayRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -6254,7 +6286,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x05limit\x18\x01 \x01(\rR\x05limit\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\x04R\x06before\";\n" +
 	"\x0fHistoryResponse\x12(\n" +
-	"\x06events\x18\x01 \x03(\v2\x10.graygw.v1.EventR\x06events\"\xdd\x01\n" +
+	"\x06events\x18\x01 \x03(\v2\x10.graygw.v1.EventR\x06events\"\x8d\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
@@ -6263,7 +6295,10 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\asummary\x18\x05 \x01(\tR\asummary\x12\x16\n" +
 	"\x06before\x18\x06 \x01(\x04R\x06before\x12\x14\n" +
 	"\x05after\x18\a \x01(\x04R\x05after\x12\x16\n" +
-	"\x06undoes\x18\b \x01(\x04R\x06undoes\"\x12\n" +
+	"\x06undoes\x18\b \x01(\x04R\x06undoes\x12\x16\n" +
+	"\x06record\x18\t \x01(\bR\x06record\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reason\"\x12\n" +
 	"\x10BGPStatusRequest\"\xc8\x02\n" +
 	"\x11BGPStatusResponse\x12\x10\n" +
 	"\x03asn\x18\x01 \x01(\rR\x03asn\x12\x1b\n" +
@@ -6317,10 +6352,11 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x13DrainGatewayRequest\x12\x18\n" +
 	"\agateway\x18\x01 \x01(\tR\agateway\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"G\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"_\n" +
 	"\x15UndrainGatewayRequest\x12\x18\n" +
 	"\agateway\x18\x01 \x01(\tR\agateway\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\"5\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"5\n" +
 	"\x19WatchSpeakerPolicyRequest\x12\x18\n" +
 	"\agateway\x18\x01 \x01(\tR\agateway\"\xb0\x01\n" +
 	"\rSpeakerPolicy\x12\x18\n" +

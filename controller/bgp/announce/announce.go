@@ -500,7 +500,8 @@ func (a *Announcer) PoolDetail(in *intent.Intent, vipName string) string {
 }
 
 // SetDrain drains the gateway named name (its VIP paths are withdrawn) or
-// undrains it, records it in the store (actor as given, with reason), and acts
+// undrains it, keeps it in the store (actor as given, with reason) and in the
+// store's history (a record: drain or undrain), and acts
 // on it at once. It reports whether anything changed. A gateway the intent in
 // force does not have is ErrUnknownGateway, unless it is an undrain of a stale
 // drain; after Stop, ErrStopped; store errors as the store gave them; a
@@ -539,10 +540,20 @@ func (a *Announcer) SetDrain(ctx context.Context, name string, drain bool, actor
 		if err != nil {
 			return false, err
 		}
+		rec := store.Record{Actor: actor, Operation: "drain", Reason: reason,
+			Summary: "gateway " + name + " drained: its VIP paths are withdrawn"}
 		if drain {
 			a.log.Info("gateway drained: its VIP paths are withdrawn", "gateway", name, "actor", actor, "reason", reason)
 		} else {
-			a.log.Info("gateway undrained: its VIP paths are announced again when nothing else holds them back", "gateway", name, "actor", actor)
+			rec.Operation, rec.Summary = "undrain", "gateway "+name+" undrained: its VIP paths are announced again when nothing else holds them back"
+			a.log.Info("gateway undrained: its VIP paths are announced again when nothing else holds them back", "gateway", name, "actor", actor, "reason", reason)
+		}
+		if rec.Actor == "" {
+			rec.Actor = "unknown"
+		}
+		// In the history too; the drain itself is already in force.
+		if _, err := a.store.Record(ctx, rec); err != nil {
+			a.log.Warn("gateway drain: not recorded in the history", "gateway", name, "operation", rec.Operation, "err", err)
 		}
 	}
 	if err := a.sync(ctx); err != nil {

@@ -10,7 +10,9 @@
 //	meta/current         the current intent version (decimal); its ModRevision
 //	                     is what Commit compares
 //	intents/%020d        a version (JSON: time, actor, intent)
-//	history/%020d        an event (JSON, as store.Event)
+//	history/%020d        an event (JSON, as store.Event): commits and records
+//	                     (Record) numbered together; a write takes the number
+//	                     after the newest key, its transaction requiring it free
 //	kv/<ns>/<key>        a record; ns is path-escaped, so it holds no "/"
 //
 // Zero-padded numbers make etcd's byte order the numeric order.
@@ -320,7 +322,7 @@ func (s *Store) version(ctx context.Context, n uint64) (*store.Version, error) {
 
 // Commit implements store.Store: one transaction writes the version, the
 // event and the new current version, provided meta/current has not changed
-// since it was read as c.Base.
+// since it was read as c.Base and the event's number is still free.
 func (s *Store) Commit(ctx context.Context, c store.Change) (*store.Version, *store.Event, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, nil, err
@@ -334,53 +336,122 @@ func (s *Store) Commit(ctx context.Context, c store.Change) (*store.Version, *st
 	c.Time = c.Time.UTC()
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	cur, rev, err := s.current(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.Base != cur {
-		return nil, nil, fmt.Errorf("%w: change based on version %d, current is %d", store.ErrConflict, c.Base, cur)
-	}
-	next := cur + 1
-	// Every commit appends one event, so the event's sequence number is the
-	// version's (as in the bbolt store, where both count commits from 1).
-	ev := &store.Event{Seq: next, Time: c.Time, Actor: c.Actor, Operation: c.Operation, Summary: c.Summary,
-		Before: cur, After: next, Undoes: c.Undoes}
 	rawV, err := json.Marshal(version{Time: c.Time, Actor: c.Actor, Intent: string(c.Intent)})
 	if err != nil {
 		return nil, nil, err
 	}
-	rawE, err := json.Marshal(ev)
-	if err != nil {
-		return nil, nil, err
-	}
-	cmp := clientv3.Compare(clientv3.ModRevision(s.currentKey()), "=", rev)
-	if rev == 0 {
-		cmp = clientv3.Compare(clientv3.CreateRevision(s.currentKey()), "=", 0)
-	}
-	ops := []clientv3.Op{
-		clientv3.OpPut(s.intentKey(next), string(rawV)),
-		clientv3.OpPut(s.eventKey(next), string(rawE)),
-		clientv3.OpPut(s.currentKey(), strconv.FormatUint(next, 10)),
-	}
-	if s.retain > 0 && next > uint64(s.retain) {
-		// Versions 1 .. next-retain go, in the same transaction.
-		ops = append(ops, clientv3.OpDelete(s.intentKey(0), clientv3.WithRange(s.intentKey(next-uint64(s.retain)+1))))
-	}
-	resp, err := s.cli.Txn(ctx).If(cmp).Then(ops...).Commit()
-	if err != nil {
-		// The outcome is unknown when the answer was lost: the caller re-reads
-		// (a retried Commit on the same Base then gets ErrConflict if it landed).
-		return nil, nil, s.fail(ctx, "commit", err)
-	}
-	if !resp.Succeeded {
-		now, _, err := s.current(ctx)
+	// A record (Record) may take the event number this commit read as next:
+	// then the version is still the base, and the commit tries the next number.
+	for range maxAttempts {
+		cur, rev, err := s.current(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		return nil, nil, fmt.Errorf("%w: change based on version %d, current is %d", store.ErrConflict, c.Base, now)
+		if c.Base != cur {
+			return nil, nil, fmt.Errorf("%w: change based on version %d, current is %d", store.ErrConflict, c.Base, cur)
+		}
+		seq, err := s.lastSeq(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		next := cur + 1
+		ev := &store.Event{Seq: seq + 1, Time: c.Time, Actor: c.Actor, Operation: c.Operation, Summary: c.Summary,
+			Before: cur, After: next, Undoes: c.Undoes}
+		rawE, err := json.Marshal(ev)
+		if err != nil {
+			return nil, nil, err
+		}
+		cmp := clientv3.Compare(clientv3.ModRevision(s.currentKey()), "=", rev)
+		if rev == 0 {
+			cmp = clientv3.Compare(clientv3.CreateRevision(s.currentKey()), "=", 0)
+		}
+		ops := []clientv3.Op{
+			clientv3.OpPut(s.intentKey(next), string(rawV)),
+			clientv3.OpPut(s.eventKey(ev.Seq), string(rawE)),
+			clientv3.OpPut(s.currentKey(), strconv.FormatUint(next, 10)),
+		}
+		if s.retain > 0 && next > uint64(s.retain) {
+			// Versions 1 .. next-retain go, in the same transaction.
+			ops = append(ops, clientv3.OpDelete(s.intentKey(0), clientv3.WithRange(s.intentKey(next-uint64(s.retain)+1))))
+		}
+		resp, err := s.cli.Txn(ctx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
+			Then(ops...).Commit()
+		if err != nil {
+			// The outcome is unknown when the answer was lost: the caller re-reads
+			// (a retried Commit on the same Base then gets ErrConflict if it landed).
+			return nil, nil, s.fail(ctx, "commit", err)
+		}
+		if resp.Succeeded {
+			return &store.Version{Number: next, Intent: append([]byte(nil), c.Intent...), Time: c.Time, Actor: c.Actor}, ev, nil
+		}
 	}
-	return &store.Version{Number: next, Intent: append([]byte(nil), c.Intent...), Time: c.Time, Actor: c.Actor}, ev, nil
+	return nil, nil, fmt.Errorf("%w: commit: the history's next number was taken %d times in a row", store.ErrUnavailable, maxAttempts)
+}
+
+// maxAttempts bounds the retries of a write that lost the history's next
+// number to a concurrent one.
+const maxAttempts = 16
+
+// lastSeq reads the newest history event's number (0 when there is none).
+func (s *Store) lastSeq(ctx context.Context) (uint64, error) {
+	resp, err := s.cli.Get(ctx, s.prefix+"history/", clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
+	if err != nil {
+		return 0, s.fail(ctx, "read the history's last number", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	k := string(resp.Kvs[0].Key)
+	n, err := strconv.ParseUint(strings.TrimPrefix(k, s.prefix+"history/"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("store: etcd history key %s is corrupt: %w", k, err)
+	}
+	return n, nil
+}
+
+// Record implements store.Store: the event takes the next history number
+// (the transaction requires it free) while the version it names is in force.
+func (s *Store) Record(ctx context.Context, r store.Record) (*store.Event, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := store.CheckRecord(&r); err != nil {
+		return nil, err
+	}
+	if r.Time.IsZero() {
+		r.Time = time.Now()
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	for range maxAttempts {
+		cur, rev, err := s.current(ctx)
+		if err != nil {
+			return nil, err
+		}
+		seq, err := s.lastSeq(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ev := store.RecordEvent(r, seq+1, cur)
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return nil, err
+		}
+		cmp := clientv3.Compare(clientv3.ModRevision(s.currentKey()), "=", rev)
+		if rev == 0 {
+			cmp = clientv3.Compare(clientv3.CreateRevision(s.currentKey()), "=", 0)
+		}
+		resp, err := s.cli.Txn(ctx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
+			Then(clientv3.OpPut(s.eventKey(ev.Seq), string(raw))).Commit()
+		if err != nil {
+			return nil, s.fail(ctx, "record", err)
+		}
+		if resp.Succeeded {
+			return &ev, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: record: the history's next number was taken %d times in a row", store.ErrUnavailable, maxAttempts)
 }
 
 // History implements store.Store.

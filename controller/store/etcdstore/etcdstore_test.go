@@ -189,7 +189,8 @@ func TestForeignLayoutAndBadConfig(t *testing.T) {
 }
 
 // TestRetention: with RetainVersions 3, five commits leave versions 3-5 and
-// every event; the current version is always there.
+// every event (the records between them too); the current version is always
+// there.
 func TestRetention(t *testing.T) {
 	c := etcdlab.Start(t, 1, false)
 	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RetainVersions = 3 })
@@ -199,6 +200,9 @@ func TestRetention(t *testing.T) {
 		if _, _, err := s.Commit(ctx, store.Change{Base: uint64(i), Intent: []byte(fmt.Sprint("v", i+1)), Actor: "t", Operation: "apply"}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := s.Record(ctx, store.Record{Actor: "t", Operation: "drain", Summary: fmt.Sprint("drain ", i+1)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for n := uint64(1); n <= 5; n++ {
 		_, err := s.Version(ctx, n)
@@ -206,7 +210,7 @@ func TestRetention(t *testing.T) {
 			t.Errorf("version %d: %v (kept: %v)", n, err, kept)
 		}
 	}
-	if h, err := s.History(ctx, store.Query{}); err != nil || len(h) != 5 {
+	if h, err := s.History(ctx, store.Query{}); err != nil || len(h) != 10 || !h[0].Record || h[1].Record || h[1].Seq != 9 {
 		t.Fatalf("history: %d events, %v", len(h), err)
 	}
 	if cur, err := s.Current(ctx); err != nil || cur.Number != 5 {

@@ -40,6 +40,12 @@ func fill(t *testing.T, s store.Store) {
 		if _, _, err := s.Commit(ctx, c); err != nil {
 			t.Fatal(err)
 		}
+		// Records between the versions and after the last: a drain, a
+		// failover, a rollout's verdict.
+		if _, err := s.Record(ctx, store.Record{Actor: "health-failover", Operation: "failover-excluded",
+			Summary: fmt.Sprintf("pool p backend b%d excluded", i), Reason: "down for 3s", Time: c.Time.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, r := range [][3]string{{"bgp-drain", "gw1", `{"actor":"alice"}`}, {"rollout", "plan/a", "step 3"},
 		{"rollout/r1", "state", "running"}, {"pools", "gw1", string([]byte{0, 1, 2, 255})}, {"empty", "k", ""}} {
@@ -65,7 +71,7 @@ func TestBoltToEtcdAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st != (migrate.Stats{Versions: 4, Events: 4, Records: 5, Namespaces: 5}) {
+	if st != (migrate.Stats{Versions: 4, Events: 8, Records: 5, Namespaces: 5}) {
 		t.Errorf("bolt -> etcd copied %+v", st)
 	}
 	back := openBolt(t, "back.db")
@@ -75,9 +81,16 @@ func TestBoltToEtcdAndBack(t *testing.T) {
 	if err := migrate.Equal(ctx, src, back); err != nil {
 		t.Fatalf("bolt -> etcd -> bolt: %v", err)
 	}
-	h, _ := back.History(ctx, store.Query{Limit: 1})
-	if h[0].Undoes != 3 || h[0].Operation != "rollback" || h[0].Actor != "op3 (uid=1003)" {
-		t.Errorf("last event after the round trip: %+v", h[0])
+	h, _ := back.History(ctx, store.Query{Limit: 2})
+	if h[1].Undoes != 3 || h[1].Operation != "rollback" || h[1].Actor != "op3 (uid=1003)" {
+		t.Errorf("last change after the round trip: %+v", h[1])
+	}
+	if !h[0].Record || h[0].Seq != 8 || h[0].After != 4 || h[0].Reason != "down for 3s" || h[0].Operation != "failover-excluded" {
+		t.Errorf("last record after the round trip: %+v", h[0])
+	}
+	// The copy numbers what comes next after the copied records.
+	if ev, err := back.Record(ctx, store.Record{Actor: "alice", Operation: "undrain"}); err != nil || ev.Seq != 9 || ev.After != 4 {
+		t.Errorf("record on the copy: %+v, %v", ev, err)
 	}
 
 	// Into a store that is not empty: refused, nothing written.
@@ -122,14 +135,14 @@ func TestPrunedSourceKeepsItsNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Versions != 2 || st.Events != 4 {
-		t.Errorf("copied %+v, want the 2 versions kept and all 4 events", st)
+	if st.Versions != 2 || st.Events != 8 {
+		t.Errorf("copied %+v, want the 2 versions kept and all 8 events (4 records)", st)
 	}
 	if _, err := et.Version(ctx, 2); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("version 2 in the copy: %v, want not found (pruned in the source)", err)
 	}
 	v, ev, err := et.Commit(ctx, store.Change{Base: 4, Intent: []byte("five"), Actor: "t", Operation: "apply"})
-	if err != nil || v.Number != 5 || ev.Seq != 5 {
+	if err != nil || v.Number != 5 || ev.Seq != 9 {
 		t.Fatalf("commit on the copy: %+v %+v %v", v, ev, err)
 	}
 }

@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentCommitsOneWinsPerVersion", concurrentCommitsOneWinsPerVersion},
 		{"HistoryPaging", historyPaging},
 		{"UndoesIsRecorded", undoesIsRecorded},
+		{"RecordsInTheHistory", recordsInTheHistory},
+		{"ConcurrentRecordsAndCommits", concurrentRecordsAndCommits},
 		{"KeyValue", keyValue},
 		{"ClosedStore", closedStore},
 		{"CancelledContext", cancelledContext},
@@ -205,6 +207,110 @@ func undoesIsRecorded(t *testing.T, s store.Store) {
 	}
 }
 
+// recordsInTheHistory: records are numbered with the commits, name the
+// version in force, make no version and never stand in a commit's way.
+func recordsInTheHistory(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	rec := func(op, reason string, at time.Time) *store.Event {
+		t.Helper()
+		ev, err := s.Record(ctx, store.Record{Actor: "bob", Operation: op, Summary: op + " gw1", Reason: reason, Time: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	if ev := rec("drain", "maintenance", t0); ev.Seq != 1 || ev.Before != 0 || ev.After != 0 || !ev.Record {
+		t.Fatalf("record before any intent: %+v", ev)
+	}
+	if _, ev, err := s.Commit(ctx, change(0, "a")); err != nil || ev.Seq != 2 || ev.After != 1 || ev.Record {
+		t.Fatalf("commit after a record: %+v, %v", ev, err)
+	}
+	if ev := rec("undrain", "", t0.Add(time.Minute)); ev.Seq != 3 || ev.Before != 1 || ev.After != 1 {
+		t.Fatalf("record at version 1: %+v", ev)
+	}
+	if _, ev, err := s.Commit(ctx, change(1, "b")); err != nil || ev.Seq != 4 || ev.Before != 1 || ev.After != 2 {
+		t.Fatalf("commit based on version 1 after a record: %+v, %v", ev, err)
+	}
+	rec("failover-excluded", "down for 3s", time.Time{})
+	if cur, err := s.Current(ctx); err != nil || cur.Number != 2 || string(cur.Intent) != "b" {
+		t.Fatalf("Current after records = %+v, %v", cur, err)
+	}
+	h, err := s.History(ctx, store.Query{})
+	if err != nil || len(h) != 5 {
+		t.Fatalf("History = %+v, %v", h, err)
+	}
+	want := []string{"5 failover-excluded record 2->2", "4 apply change 1->2", "3 undrain record 1->1", "2 apply change 0->1", "1 drain record 0->0"}
+	for i, ev := range h {
+		kind := "change"
+		if ev.Record {
+			kind = "record"
+		}
+		if got := fmt.Sprintf("%d %s %s %d->%d", ev.Seq, ev.Operation, kind, ev.Before, ev.After); got != want[i] {
+			t.Errorf("History[%d] = %s, want %s", i, got, want[i])
+		}
+	}
+	if h[4].Reason != "maintenance" || h[4].Actor != "bob" || h[4].Summary != "drain gw1" || !h[4].Time.Equal(t0) {
+		t.Errorf("stored drain record %+v", h[4])
+	}
+	if h[0].Time.IsZero() || h[0].Reason != "down for 3s" {
+		t.Errorf("a record without a time gets now: %+v", h[0])
+	}
+	if p, err := s.History(ctx, store.Query{Before: 4, Limit: 2}); err != nil || len(p) != 2 || p[0].Seq != 3 || p[1].Seq != 2 {
+		t.Errorf("History(before 4, limit 2) = %+v, %v", p, err)
+	}
+	for name, r := range map[string]store.Record{"no actor": {Operation: "drain"}, "no operation": {Actor: "a"}} {
+		if _, err := s.Record(ctx, r); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("record with %s: %v, want store.ErrInvalid", name, err)
+		}
+	}
+	if h, _ := s.History(ctx, store.Query{}); len(h) != 5 {
+		t.Errorf("refused records were stored: %d events", len(h))
+	}
+}
+
+// concurrentRecordsAndCommits: records written while commits go on (a
+// health failover during an apply) each get a number of their own, and every
+// commit still succeeds on its base.
+func concurrentRecordsAndCommits(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const writers, each, commits = 4, 5, 6
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if _, err := s.Record(ctx, store.Record{Actor: "health-failover", Operation: "failover-excluded", Summary: fmt.Sprintf("w%d r%d", w, i)}); err != nil {
+					t.Errorf("record: %v", err)
+				}
+			}
+		}()
+	}
+	for i := range commits {
+		if _, _, err := s.Commit(ctx, change(uint64(i), fmt.Sprint(i))); err != nil {
+			t.Errorf("commit %d beside records: %v", i+1, err)
+		}
+	}
+	wg.Wait()
+	h, err := s.History(ctx, store.Query{})
+	if err != nil || len(h) != writers*each+commits {
+		t.Fatalf("History: %d events, %v; want %d", len(h), err, writers*each+commits)
+	}
+	versions := 0
+	for i, ev := range h {
+		if ev.Seq != uint64(len(h)-i) {
+			t.Fatalf("History[%d].Seq = %d: numbers are not 1..%d without gaps", i, ev.Seq, len(h))
+		}
+		if !ev.Record {
+			versions++
+		}
+	}
+	if versions != commits {
+		t.Fatalf("%d commit events, want %d", versions, commits)
+	}
+}
+
 func keyValue(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	if _, err := s.Get(ctx, "rollout/r1", "step"); !errors.Is(err, store.ErrNotFound) {
@@ -271,6 +377,9 @@ func closedStore(t *testing.T, s store.Store) {
 	}
 	if _, _, err := s.Commit(ctx, change(0, "a")); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Commit after Close: %v, want store.ErrClosed", err)
+	}
+	if _, err := s.Record(ctx, store.Record{Actor: "a", Operation: "drain"}); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("Record after Close: %v, want store.ErrClosed", err)
 	}
 }
 
