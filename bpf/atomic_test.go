@@ -65,7 +65,7 @@ func TestUpdatesAreAtomicForPackets(t *testing.T) {
 			if i%2 == 1 {
 				be = beB
 			}
-			err := d.SetBackend(back, be)
+			err := d.SetBackendEntry(back, be)
 			if err == nil {
 				if i%3 == 0 {
 					err = d.InsertRule(r)

@@ -31,7 +31,7 @@ func TestBackendCells(t *testing.T) {
 	be := ms.Backends[id]
 	for i := range backendCells + 100 {
 		be.UnderlayIP = 0x0a030000 | uint32(i&0xffff)
-		if err := d.SetBackend(id, be); err != nil {
+		if err := d.SetBackendEntry(id, be); err != nil {
 			t.Fatalf("modify %d: %v", i, err)
 		}
 	}
@@ -40,7 +40,7 @@ func TestBackendCells(t *testing.T) {
 	if n := len(d.cells.of); n != len(ms.Backends) {
 		t.Fatalf("%d cells named, want %d", n, len(ms.Backends))
 	}
-	if err := d.DeleteBackend(id); err != nil {
+	if err := d.DeleteBackendEntry(id); err != nil {
 		t.Fatal(err)
 	}
 	delete(ms.Backends, id)
@@ -49,7 +49,7 @@ func TestBackendCells(t *testing.T) {
 	if err := d.objs.BackendVer.Lookup(uint32(id), &w); err != nil || w != 0 {
 		t.Fatalf("backend_ver[%d] = %d, %v after delete", id, w, err)
 	}
-	if err := d.DeleteBackend(id); err == nil {
+	if err := d.DeleteBackendEntry(id); err == nil {
 		t.Fatal("second delete succeeded")
 	}
 }

@@ -90,8 +90,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	must(t, d.SetBackend(beBase, bpf.Backend{Port: portBase, SMAC: mac(t, gw, "g1"), DMAC: mac(t, base, "b0"), UnderlayIP: ip4u(underBase)}))
-	must(t, d.SetBackend(beGray, bpf.Backend{Port: portGray, SMAC: mac(t, gw, "g2"), DMAC: mac(t, gray, "y0"), UnderlayIP: ip4u(underGray)}))
+	must(t, d.SetBackendEntry(beBase, bpf.Backend{Port: portBase, SMAC: mac(t, gw, "g1"), DMAC: mac(t, base, "b0"), UnderlayIP: ip4u(underBase)}))
+	must(t, d.SetBackendEntry(beGray, bpf.Backend{Port: portGray, SMAC: mac(t, gw, "g2"), DMAC: mac(t, gray, "y0"), UnderlayIP: ip4u(underGray)}))
 	fill := func(id uint16) []uint16 {
 		ids := make([]uint16, pipeline.Buckets)
 		for i := range ids {

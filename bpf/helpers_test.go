@@ -165,7 +165,7 @@ func applyState(t testing.TB, d *Dataplane, s *model.State) {
 		}
 	}
 	for id, be := range s.Backends {
-		if err := d.SetBackend(id, be); err != nil {
+		if err := d.SetBackendEntry(id, be); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.SetPort(be.Port, loIfindex); err != nil {

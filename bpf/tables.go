@@ -212,11 +212,11 @@ func (d *Dataplane) republish(pool uint16) error {
 	return nil
 }
 
-// SetBackend inserts or modifies backend id. A new entry's counter starts at
+// SetBackendEntry inserts or modifies backend id. A new entry's counter starts at
 // zero; packets see the old or the new value whole: it goes to a fresh cell
 // of backend_cells that backend_ver then names (backends.go), and to the
 // backends hash for read-back.
-func (d *Dataplane) SetBackend(id uint16, b Backend) error {
+func (d *Dataplane) SetBackendEntry(id uint16, b Backend) error {
 	if b.Port >= MaxPorts {
 		return fmt.Errorf("bpf: backend %d: %w: needs a port < %d", id, ErrInvalid, MaxPorts)
 	}
@@ -264,8 +264,8 @@ func (d *Dataplane) SetBackend(id uint16, b Backend) error {
 	return nil
 }
 
-// DeleteBackend deletes backend id. Repoint its buckets first (make before break).
-func (d *Dataplane) DeleteBackend(id uint16) error {
+// DeleteBackendEntry deletes backend id. Repoint its buckets first (make before break).
+func (d *Dataplane) DeleteBackendEntry(id uint16) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	slot, ok := d.backends[uint32(id)]

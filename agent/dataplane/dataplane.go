@@ -74,10 +74,12 @@ type Dataplane interface {
 	// DeleteBucket empties a backend_select cell.
 	DeleteBucket(pool, bucket uint16) error
 
-	// SetBackend inserts or replaces backend id (to_backend).
-	SetBackend(id uint16, b model.Backend) error
-	// DeleteBackend deletes backend id.
-	DeleteBackend(id uint16) error
+	// SetBackendEntry inserts or replaces the entry of table backend for
+	// id (action to_backend). The P4 action set_backend, of backend_select,
+	// is SetBucket's.
+	SetBackendEntry(id uint16, b model.Backend) error
+	// DeleteBackendEntry deletes backend id.
+	DeleteBackendEntry(id uint16) error
 
 	// DropCounters reads the drop_reasons counter, indexed by pipeline.Reason.
 	DropCounters() ([pipeline.NumReasons]Counter, error)

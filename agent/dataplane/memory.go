@@ -322,8 +322,8 @@ func (m *Memory) DeleteBucket(pool, bucket uint16) error {
 	return nil
 }
 
-// SetBackend implements Dataplane.
-func (m *Memory) SetBackend(id uint16, b model.Backend) error {
+// SetBackendEntry implements Dataplane.
+func (m *Memory) SetBackendEntry(id uint16, b model.Backend) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.st.Backends[id]; !ok {
@@ -334,8 +334,8 @@ func (m *Memory) SetBackend(id uint16, b model.Backend) error {
 	return nil
 }
 
-// DeleteBackend implements Dataplane.
-func (m *Memory) DeleteBackend(id uint16) error {
+// DeleteBackendEntry implements Dataplane.
+func (m *Memory) DeleteBackendEntry(id uint16) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.st.Backends[id]; !ok {

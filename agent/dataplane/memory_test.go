@@ -27,7 +27,7 @@ func plainFrame(dst netip.Addr, sport uint16) []byte {
 func TestMemoryForwardsAndCounts(t *testing.T) {
 	m := NewMemory(Limits{})
 	mustNoErr(t, m.SetVIP(vip1, model.VIP{ID: 1, DefaultPool: 1}))
-	mustNoErr(t, m.SetBackend(7, model.Backend{Port: 2, UnderlayIP: 0x0a020007}))
+	mustNoErr(t, m.SetBackendEntry(7, model.Backend{Port: 2, UnderlayIP: 0x0a020007}))
 	buckets := make([]uint16, pipeline.Buckets)
 	for i := range buckets {
 		buckets[i] = 7

@@ -411,7 +411,7 @@ func removeExtras(dp dataplane.Dataplane, have dataplane.Listing, want *model.St
 	if have.Complete&dataplane.Backend != 0 {
 		for id := range h.Backends {
 			if _, ok := want.Backends[id]; !ok {
-				note("backend", dp.DeleteBackend(id))
+				note("backend", dp.DeleteBackendEntry(id))
 			}
 		}
 	}

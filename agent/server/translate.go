@@ -282,9 +282,11 @@ func newSchema(info *p4info.Info) (*schema, error) {
 		bindings[t.Name] = &binding{
 			kind: dataplane.Backend,
 			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
-				return dp.SetBackend(uint16(e.u(0)), backend(e))
+				return dp.SetBackendEntry(uint16(e.u(0)), backend(e))
 			},
-			del:  func(dp dataplane.Dataplane, e *entry) error { return ignoreNotFound(dp.DeleteBackend(uint16(e.u(0)))) },
+			del: func(dp dataplane.Dataplane, e *entry) error {
+				return ignoreNotFound(dp.DeleteBackendEntry(uint16(e.u(0))))
+			},
 			fill: func(st *model.State, e *entry) { st.Backends[uint16(e.u(0))] = backend(e) },
 			counter: func(dp dataplane.Dataplane, e *entry) (dataplane.Counter, error) {
 				return dp.BackendCounter(uint16(e.u(0)))

@@ -233,11 +233,11 @@ func TestTargetLimits(t *testing.T) {
 // failingDP refuses backend 666, to show a dataplane error fails one update.
 type failingDP struct{ *dataplane.Memory }
 
-func (f failingDP) SetBackend(id uint16, b model.Backend) error {
+func (f failingDP) SetBackendEntry(id uint16, b model.Backend) error {
 	if id == 666 {
 		return errBoom
 	}
-	return f.Memory.SetBackend(id, b)
+	return f.Memory.SetBackendEntry(id, b)
 }
 
 var errBoom = status.Error(codes.Aborted, "boom")
@@ -293,18 +293,18 @@ func TestWriteWrongDeviceAndEmptyBatch(t *testing.T) {
 	}
 }
 
-// refuseFirst refuses the first SetBackend of backend 666 and accepts the rest.
+// refuseFirst refuses the first SetBackendEntry of backend 666 and accepts the rest.
 type refuseFirst struct {
 	*dataplane.Memory
 	refused *bool
 }
 
-func (f refuseFirst) SetBackend(id uint16, b model.Backend) error {
+func (f refuseFirst) SetBackendEntry(id uint16, b model.Backend) error {
 	if id == 666 && !*f.refused {
 		*f.refused = true
 		return errBoom
 	}
-	return f.Memory.SetBackend(id, b)
+	return f.Memory.SetBackendEntry(id, b)
 }
 
 // TestRefusedUpdateIsNotSeenByLaterOnes: updates of a batch see the earlier

@@ -146,13 +146,13 @@ func (x *Dataplane) DeleteBucket(pool, bucket uint16) error {
 	return wrap(x.d.DeleteBucket(pool, bucket))
 }
 
-// SetBackend implements dataplane.Dataplane.
-func (x *Dataplane) SetBackend(id uint16, b model.Backend) error {
-	return wrap(x.d.SetBackend(id, b))
+// SetBackendEntry implements dataplane.Dataplane.
+func (x *Dataplane) SetBackendEntry(id uint16, b model.Backend) error {
+	return wrap(x.d.SetBackendEntry(id, b))
 }
 
-// DeleteBackend implements dataplane.Dataplane.
-func (x *Dataplane) DeleteBackend(id uint16) error { return wrap(x.d.DeleteBackend(id)) }
+// DeleteBackendEntry implements dataplane.Dataplane.
+func (x *Dataplane) DeleteBackendEntry(id uint16) error { return wrap(x.d.DeleteBackendEntry(id)) }
 
 // DropCounters implements dataplane.Dataplane.
 func (x *Dataplane) DropCounters() ([pipeline.NumReasons]dataplane.Counter, error) {

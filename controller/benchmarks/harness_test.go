@@ -248,9 +248,9 @@ func (d *timedDP) SetBuckets(pool, first uint16, backends []uint16) error {
 	return d.Dataplane.SetBuckets(pool, first, backends)
 }
 
-func (d *timedDP) SetBackend(id uint16, b model.Backend) error {
+func (d *timedDP) SetBackendEntry(id uint16, b model.Backend) error {
 	defer d.time("", time.Now())
-	return d.Dataplane.SetBackend(id, b)
+	return d.Dataplane.SetBackendEntry(id, b)
 }
 
 func (d *timedDP) DeleteTenant(vni uint32) error {
@@ -268,9 +268,9 @@ func (d *timedDP) DeleteBucket(pool, bucket uint16) error {
 	return d.Dataplane.DeleteBucket(pool, bucket)
 }
 
-func (d *timedDP) DeleteBackend(id uint16) error {
+func (d *timedDP) DeleteBackendEntry(id uint16) error {
 	defer d.time("", time.Now())
-	return d.Dataplane.DeleteBackend(id)
+	return d.Dataplane.DeleteBackendEntry(id)
 }
 
 // List and the counter writers: the agent uses them when the target has them.

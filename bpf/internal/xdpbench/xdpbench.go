@@ -299,7 +299,7 @@ func apply(d *bpf.Dataplane, st *model.State) error {
 		}
 	}
 	for id, be := range st.Backends {
-		if err := d.SetBackend(id, be); err != nil {
+		if err := d.SetBackendEntry(id, be); err != nil {
 			return err
 		}
 		if err := d.SetPort(be.Port, 1); err != nil { // loopback: XDP_TX

@@ -224,7 +224,7 @@ func (tl *Lab) Apply(res *compile.Result) error {
 	d, old := tl.DP, tl.state
 	for id, b := range st.Backends {
 		if ob, ok := old.Backends[id]; !ok || ob != b {
-			if err := d.SetBackend(id, b); err != nil {
+			if err := d.SetBackendEntry(id, b); err != nil {
 				return fmt.Errorf("probetest: backend %d: %w", id, err)
 			}
 		}
@@ -313,7 +313,7 @@ func (tl *Lab) Apply(res *compile.Result) error {
 	}
 	for id := range old.Backends {
 		if _, ok := st.Backends[id]; !ok {
-			if err := d.DeleteBackend(id); err != nil {
+			if err := d.DeleteBackendEntry(id); err != nil {
 				return err
 			}
 		}
