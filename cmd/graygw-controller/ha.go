@@ -72,7 +72,7 @@ func (h *haConfig) validate(c *config) []string {
 // campaign waits until this replica leads. It returns nil (and no error) when
 // a signal ends the wait: the process then exits without having run. A warm
 // follower keeps eng (a standby engine) following the store meanwhile.
-func campaign(c *config, st store.Store, eng *engine.Engine, log *slog.Logger, sigs <-chan os.Signal) (*leader.Leadership, error) {
+func campaign(c *config, st store.Store, eng *engine.Engine, log *slog.Logger, sigs <-chan os.Signal, standingBy func()) (*leader.Leadership, error) {
 	es, ok := st.(*etcdstore.Store)
 	if !ok {
 		return nil, errors.New("ha: needs store: {etcd: ...}")
@@ -97,6 +97,7 @@ func campaign(c *config, st store.Store, eng *engine.Engine, log *slog.Logger, s
 		return nil, err
 	}
 	defer stopStandby()
+	standingBy()
 	if c.HA.warm() {
 		fctx, stopFollow := context.WithCancel(context.Background())
 		followed := make(chan struct{})
@@ -232,8 +233,8 @@ func serveStandby(c *config, st store.Store, log *slog.Logger, who service.Leade
 }
 
 // replicasOf lists the replicas for the status (leader first), each with the
-// health it last reported.
-func replicasOf(st store.Store) func(ctx context.Context) ([]*graygwv1.Replica, error) {
+// health it last reported; self (the replica answering) is measured now.
+func replicasOf(st store.Store, self string, measure func(context.Context) leader.Health) func(ctx context.Context) ([]*graygwv1.Replica, error) {
 	es := st.(*etcdstore.Store)
 	return func(ctx context.Context) ([]*graygwv1.Replica, error) {
 		rs, err := leader.Replicas(ctx, es.Client(), es.Prefix()+"leader/")
@@ -247,7 +248,11 @@ func replicasOf(st store.Store) func(ctx context.Context) ([]*graygwv1.Replica, 
 		out := make([]*graygwv1.Replica, 0, len(rs))
 		for _, r := range rs {
 			rp := &graygwv1.Replica{Id: r.ID, Address: r.Address, Leader: r.Leader, Term: r.Term}
-			if h, ok := hs[r.ID]; ok {
+			h, ok := hs[r.ID]
+			if r.ID == self {
+				h, ok = measure(ctx), true
+			}
+			if ok {
 				rp.Health = &graygwv1.ReplicaHealth{Reported: timestamppb.New(h.Reported), Standby: h.Standby,
 					ApiServing: h.APIServing, ApiError: h.APIError, StoreLatency: durationpb.New(h.StoreLatency), StoreError: h.StoreError,
 					Version: h.Version, StoreVersion: h.StoreVersion, Gateways: uint32(h.Gateways), StreamsUp: uint32(h.StreamsUp),
@@ -264,43 +269,49 @@ func replicasOf(st store.Store) func(ctx context.Context) ([]*graygwv1.Replica, 
 const healthPrefix = "replicas/"
 
 // reportHealth reports this replica's health every second until ctx ends
-// (leader.Report): its API answering a call of its own, the store's latency,
-// the intent version its engine holds, its gateway streams.
+// (leader.Report, measureHealth).
 func reportHealth(ctx context.Context, c *config, es *etcdstore.Store, eng *engine.Engine, log *slog.Logger) {
+	leader.Report(ctx, es.Client(), es.Prefix()+healthPrefix, haID(c), time.Duration(c.HA.ttl()), time.Second, log,
+		measureHealth(c, es, eng))
+}
+
+// measureHealth measures this replica's health: its API answering a call of
+// its own, the store's latency, the intent version its engine holds, its
+// gateway streams.
+func measureHealth(c *config, es *etcdstore.Store, eng *engine.Engine) func(context.Context) leader.Health {
 	standby := "warm"
 	if !c.HA.warm() {
 		standby = "cold"
 	}
-	leader.Report(ctx, es.Client(), es.Prefix()+healthPrefix, haID(c), time.Duration(c.HA.ttl()), time.Second, log,
-		func(ctx context.Context) leader.Health {
-			h := leader.Health{Reported: time.Now(), Standby: standby}
-			if err := apiAnswers(ctx, c); err != nil {
-				h.APIError = err.Error()
-			} else {
-				h.APIServing = true
+	return func(ctx context.Context) leader.Health {
+		h := leader.Health{Reported: time.Now(), Standby: standby}
+		if err := apiAnswers(ctx, c); err != nil {
+			h.APIError = err.Error()
+		} else {
+			h.APIServing = true
+		}
+		start := time.Now()
+		n, err := es.CurrentNumber(ctx)
+		h.StoreLatency = time.Since(start)
+		if err != nil {
+			h.StoreError = err.Error()
+		}
+		h.StoreVersion = n
+		_, h.Version = eng.Intent()
+		for _, g := range eng.Status() {
+			h.Gateways++
+			if g.Connected {
+				h.StreamsUp++
 			}
-			start := time.Now()
-			n, err := es.CurrentNumber(ctx)
-			h.StoreLatency = time.Since(start)
-			if err != nil {
-				h.StoreError = err.Error()
+			if g.Primary {
+				h.StreamsPrimary++
 			}
-			h.StoreVersion = n
-			_, h.Version = eng.Intent()
-			for _, g := range eng.Status() {
-				h.Gateways++
-				if g.Connected {
-					h.StreamsUp++
-				}
-				if g.Primary {
-					h.StreamsPrimary++
-				}
-				if g.Connected && g.Standby {
-					h.StreamsStandby++
-				}
+			if g.Connected && g.Standby {
+				h.StreamsStandby++
 			}
-			return h
-		})
+		}
+		return h
+	}
 }
 
 // apiAnswers checks that this replica's API answers: over the unix socket, a

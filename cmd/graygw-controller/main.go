@@ -369,16 +369,22 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	var lead *leader.Leadership
 	leadLost := make(chan struct{})
 	if c.HA != nil {
+		// Health reports start once the standby API listens (they say
+		// whether it answers) and go on while leading.
 		hctx, stopHealth := context.WithCancel(context.Background())
 		reported := make(chan struct{})
-		go func() {
-			defer close(reported)
-			if es, ok := st.(*etcdstore.Store); ok { // ha: is refused without etcd
-				reportHealth(hctx, c, es, eng, log)
-			}
+		startReports := sync.OnceFunc(func() {
+			go func() {
+				defer close(reported)
+				reportHealth(hctx, c, st.(*etcdstore.Store), eng, log) // ha: is refused without etcd
+			}()
+		})
+		defer func() {
+			stopHealth()
+			startReports() // a no-op if they ran: closes reported either way
+			<-reported
 		}()
-		defer func() { stopHealth(); <-reported }()
-		if lead, err = campaign(c, st, eng, log, sigs); err != nil || lead == nil {
+		if lead, err = campaign(c, st, eng, log, sigs, startReports); err != nil || lead == nil {
 			eng.Close(context.Background())
 			return err
 		}
@@ -403,7 +409,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	}()
 	scfg := service.Config{Store: st, Engine: eng, Logger: log}
 	if lead != nil {
-		scfg.Replicas = replicasOf(st)
+		scfg.Replicas = replicasOf(st, haID(c), measureHealth(c, st.(*etcdstore.Store), eng))
 	}
 	var checker *health.Checker
 	var foMetrics *failover.Metrics

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ import (
 const usage = `graygw-demo: a gray-release gateway in network namespaces, end to end.
 
 Usage:
-  graygw-demo [--bin DIR] [--keep]
+  graygw-demo [--bin DIR] [--keep] [--ha]
 
 It needs root (namespaces, XDP), bird2 and the graygw binaries in --bin (the
 quick start's scripts/demo.sh installs and builds all of it). Nothing leaves the
@@ -38,12 +39,14 @@ Flags:
 func main() {
 	bin := flag.String("bin", "bin", "directory holding graygw-agent, graygw-controller and graygw")
 	keep := flag.Bool("keep", false, "after the demo, keep the lab running until Ctrl-C (to look around with ip netns exec)")
+	ha := flag.Bool("ha", false, "run three controller replicas on a 3-member etcd cluster (needs etcd-server), send the CLI's calls "+
+		"through a follower, and end with a failover of the leader (docs/ha.md)")
 	flag.Usage = func() { fmt.Fprint(os.Stderr, usage); flag.PrintDefaults() }
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *bin, *keep); err != nil {
+	if err := run(ctx, *bin, *keep, *ha); err != nil {
 		fmt.Fprintln(os.Stderr, "graygw-demo:", err)
 		os.Exit(1)
 	}
@@ -56,13 +59,17 @@ type demo struct {
 	bin  string
 	dir  string // config, logs, sockets
 	logs []string
+
+	ha       bool        // --ha: controller replicas on etcd (ha.go)
+	replicas []*exec.Cmd // the controller replicas, with --ha
+	cliSock  string      // the socket the CLI calls, when not sock()
 }
 
 func step(n int, format string, a ...any) {
 	fmt.Printf("\n== %d. %s\n", n, fmt.Sprintf(format, a...))
 }
 
-func run(ctx context.Context, bin string, keep bool) error {
+func run(ctx context.Context, bin string, keep, ha bool) error {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return err
@@ -83,7 +90,7 @@ func run(ctx context.Context, bin string, keep bool) error {
 	if err != nil {
 		return err
 	}
-	d := &demo{l: l, bin: bin, dir: dir}
+	d := &demo{l: l, bin: bin, dir: dir, ha: ha}
 	defer d.close()
 
 	step(1, "lab: hypervisor with VMs in VPCs 5001 and 5002, gateway, base and gray servers")

@@ -67,7 +67,7 @@ func (d *demo) write(name, text string) (string, error) {
 // cli runs the graygw CLI against the demo's controller and prints its output.
 func (d *demo) cli(args ...string) error {
 	fmt.Printf("   $ graygw %s\n", strings.Join(args, " "))
-	cmd := exec.Command(filepath.Join(d.bin, "graygw"), append([]string{"--controller", "unix://" + d.sock()}, args...)...)
+	cmd := exec.Command(filepath.Join(d.bin, "graygw"), append([]string{"--controller", "unix://" + d.apiSock()}, args...)...)
 	out, err := cmd.CombinedOutput()
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		fmt.Println("   " + line)
@@ -79,6 +79,15 @@ func (d *demo) cli(args ...string) error {
 }
 
 func (d *demo) sock() string { return filepath.Join(d.dir, "controller.sock") }
+
+// apiSock is the socket the demo's CLI calls: the controller's, or with --ha
+// a follower's.
+func (d *demo) apiSock() string {
+	if d.cliSock != "" {
+		return d.cliSock
+	}
+	return d.sock()
+}
 
 // pingAll pings every VM's VPC router and says which ones were answered.
 func (d *demo) pingAll() {
@@ -131,35 +140,44 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 		if controller != nil {
 			_ = lab.Stop(controller, syscall.SIGTERM, 10*time.Second)
 		}
+		d.stopReplicas()
 		_ = lab.Stop(agent, syscall.SIGTERM, 10*time.Second)
 		_, _ = exec.Command("ip", "netns", "exec", t.GW, filepath.Join(d.bin, "graygw-agent"),
 			"--port", "1=p1", "--port", "2=p2", "--port", "3=p3", "--pin-dir", pins, "--detach").CombinedOutput()
 		_ = os.RemoveAll(pins)
 	}()
 
-	step(4, "controller: intent (VIP %s, base server %s, gray server %s), BGP, API on a unix socket", topo.VIP, topo.BaseAddr, topo.GrayAddr)
 	intent, err := d.write("intent.yaml", fmt.Sprintf(intentTmpl, gatewayIP, t.PortMAC[topo.PortHV], t.PortMAC[topo.PortBase],
 		t.PortMAC[topo.PortGray], topo.VIP, topo.BaseAddr, t.BaseMAC, topo.GrayAddr, t.GrayMAC))
 	if err != nil {
 		return err
 	}
-	cfg, err := d.write("controller.yaml", d.controllerConfig(intent))
-	if err != nil {
-		return err
-	}
-	ctlLog, err := d.logFile("controller")
-	if err != nil {
-		return err
-	}
-	if controller, err = d.l.Start(t.GW, ctlLog, filepath.Join(d.bin, "graygw-controller"), "--config", cfg); err != nil {
-		return err
-	}
-	err = waitFor(ctx, 30*time.Second, "controller API", func() error {
-		_, err := os.Stat(d.sock())
-		return err
-	})
-	if err != nil {
-		return err
+	if d.ha {
+		step(4, "controllers: %d replicas on a %d-member etcd cluster, one leads (intent: VIP %s, base server %s, gray server %s)",
+			haReplicas, haReplicas, topo.VIP, topo.BaseAddr, topo.GrayAddr)
+		if _, err := d.startReplicas(ctx, intent); err != nil {
+			return err
+		}
+	} else {
+		step(4, "controller: intent (VIP %s, base server %s, gray server %s), BGP, API on a unix socket", topo.VIP, topo.BaseAddr, topo.GrayAddr)
+		cfg, err := d.write("controller.yaml", d.controllerConfig(intent))
+		if err != nil {
+			return err
+		}
+		ctlLog, err := d.logFile("controller")
+		if err != nil {
+			return err
+		}
+		if controller, err = d.l.Start(t.GW, ctlLog, filepath.Join(d.bin, "graygw-controller"), "--config", cfg); err != nil {
+			return err
+		}
+		err = waitFor(ctx, 30*time.Second, "controller API", func() error {
+			_, err := os.Stat(d.sock())
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	if err := waitFor(ctx, 30*time.Second, "gateway in sync", d.inSync); err != nil {
 		return err
@@ -214,12 +232,28 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 		return err
 	}
 
+	if d.ha {
+		step(10, "failover: the leading controller replica SIGKILLed; another takes over, and a cutover through a follower lands")
+		if err := d.failover(ctx); err != nil {
+			return err
+		}
+		if err := d.cli("status"); err != nil {
+			return err
+		}
+		if err := d.cli("cutover", "--pool", "gray-router", "--vni", fmt.Sprint(t.VPCs[0].VNI), "--wait"); err != nil {
+			return err
+		}
+		if err := d.cli("probe", "--plan", plan); err != nil {
+			return err
+		}
+	}
+
 	fmt.Printf("\ndemo complete. Logs: %s\n", d.dir)
 	if keep {
 		fmt.Printf("the lab stays up: try `ip netns exec %s ping -I %s %s`; Ctrl-C to remove it\n",
 			t.HV, t.VPCs[0].VMAddr(t.VPCs[0].VMs[0]), t.VPCs[0].RouterAddr())
 		fmt.Printf("   the controller: graygw --controller unix://%s; its metrics: ip netns exec %s curl http://%s/metrics\n",
-			d.sock(), t.GW, MetricsAddr)
+			d.apiSock(), t.GW, MetricsAddr)
 		<-ctx.Done()
 	}
 	return nil
@@ -227,18 +261,9 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 
 // inSync reports whether every gateway holds the intent, from `graygw status -o json`.
 func (d *demo) inSync() error {
-	out, err := exec.Command(filepath.Join(d.bin, "graygw"), "--controller", "unix://"+d.sock(), "status", "-o", "json").Output()
+	st, err := d.status()
 	if err != nil {
-		return fmt.Errorf("graygw status: %v", err)
-	}
-	var st struct {
-		Gateways []struct {
-			Name   string `json:"name"`
-			InSync bool   `json:"in_sync"`
-		} `json:"gateways"`
-	}
-	if err := json.Unmarshal(out, &st); err != nil {
-		return fmt.Errorf("graygw status -o json: %v", err)
+		return err
 	}
 	if len(st.Gateways) == 0 {
 		return errors.New("no gateway in the status")
@@ -249,6 +274,44 @@ func (d *demo) inSync() error {
 		}
 	}
 	return nil
+}
+
+// demoStatus is what the demo reads of `graygw status -o json`.
+type demoStatus struct {
+	Gateways []struct {
+		Name   string `json:"name"`
+		InSync bool   `json:"in_sync"`
+	} `json:"gateways"`
+	Replicas []struct {
+		ID     string `json:"id"`
+		Leader bool   `json:"leader"`
+	} `json:"replicas"`
+}
+
+func (d *demo) status() (*demoStatus, error) {
+	out, err := exec.Command(filepath.Join(d.bin, "graygw"), "--controller", "unix://"+d.apiSock(), "status", "-o", "json").Output()
+	if err != nil {
+		return nil, fmt.Errorf("graygw status: %v", err)
+	}
+	var st demoStatus
+	if err := json.Unmarshal(out, &st); err != nil {
+		return nil, fmt.Errorf("graygw status -o json: %v", err)
+	}
+	return &st, nil
+}
+
+// leaderIsNot reports an error unless a replica other than id leads.
+func (d *demo) leaderIsNot(id string) error {
+	st, err := d.status()
+	if err != nil {
+		return err
+	}
+	for _, r := range st.Replicas {
+		if r.Leader && r.ID != id {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s still leads, or nobody does", id)
 }
 
 func (d *demo) planVPCs(vpcs []topo.VPC) string {

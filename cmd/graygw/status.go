@@ -433,11 +433,14 @@ func replicaHealth(r Replica, now time.Time) (api, store, version, streams, repo
 	}
 	api = "ok"
 	if !h.APIServing {
-		api = "down: " + h.APIError
+		api = "down (" + lastCause(h.APIError) + ")"
 	}
 	store = h.StoreLatency
+	if d, err := time.ParseDuration(h.StoreLatency); err == nil {
+		store = d.Round(10 * time.Microsecond).String()
+	}
 	if h.StoreError != "" {
-		store = "error: " + h.StoreError
+		store = "error (" + lastCause(h.StoreError) + ")"
 	}
 	version = fmt.Sprint(h.Version)
 	if h.Version != h.StoreVersion {
@@ -453,4 +456,14 @@ func replicaHealth(r Replica, now time.Time) (api, store, version, streams, repo
 	}
 	reported = now.Sub(h.Reported).Round(100*time.Millisecond).String() + " ago"
 	return api, store, version, streams, reported
+}
+
+// lastCause is the innermost cause of an error message (after its last ": "),
+// short enough for a table cell; -o json has the whole message.
+func lastCause(msg string) string {
+	msg = strings.TrimRight(msg, "\")\"")
+	if i := strings.LastIndex(msg, ": "); i >= 0 && i+2 < len(msg) {
+		return msg[i+2:]
+	}
+	return msg
 }
