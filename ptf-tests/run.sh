@@ -151,6 +151,9 @@ done
 
 build/bin/ptfctl intent -vectors testvectors/pipeline.json -state basic -p4runtime "$P4RT" \
 	-iface 1=p1,2=p2,3=p3 -o "$WORK/baseline.yaml" -cases "$WORK/cases.json"
+# The mirror state's intent, applied by vectors.py for its cases.
+build/bin/ptfctl intent -vectors testvectors/pipeline.json -state mirror -p4runtime "$P4RT" \
+	-iface 1=p1,2=p2,3=p3 -o "$WORK/intent-mirror.yaml" -cases "$WORK/cases-mirror.json"
 SOCK=$WORK/controller.sock
 cat >"$WORK/controller.yaml" <<EOF
 store: $WORK/controller.db

@@ -156,6 +156,9 @@ func translate(f *testvectors.File, name, p4rt string, device uint64, ifaces map
 		if p, ok := r.Params[pipeline.ParamPoolGray.Name]; ok {
 			poolIDs[uint16(p)] = true
 		}
+		if p, ok := r.Params[pipeline.ParamMirrorPool.Name]; ok {
+			poolIDs[uint16(p)] = true
+		}
 	}
 	fills := map[uint16][]uint16{}
 	for _, s := range st.BackendSelect {
@@ -375,6 +378,29 @@ func translateRule(i int, r testvectors.RuleEntry, pools map[uint16]string, vips
 		rs.Pool = p
 		pct := float64(r.Params[pipeline.ParamThreshold.Name]) * 100 / 65536
 		rs.Percent = &pct
+	case "set_pool_mirror":
+		p, ok := pools[uint16(r.Params[pipeline.ParamPoolID.Name])]
+		if !ok {
+			return rs, fmt.Sprintf("its pool %d is left out", r.Params[pipeline.ParamPoolID.Name])
+		}
+		m, ok := pools[uint16(r.Params[pipeline.ParamMirrorPool.Name])]
+		if !ok {
+			return rs, fmt.Sprintf("its mirror pool %d is left out", r.Params[pipeline.ParamMirrorPool.Name])
+		}
+		// The intent's mirror ids are its own (counted per rule); the sample
+		// must be one a rate says.
+		sample := uint16(r.Params[pipeline.ParamSample.Name])
+		rate := int64(1)
+		if sample != pipeline.SampleAll {
+			rate = 65536 / (int64(sample) + 1)
+			if pipeline.Sample(int(rate)) != sample {
+				return rs, fmt.Sprintf("sample %d is no 1-in-N rate's", sample)
+			}
+		}
+		rs.Pool, rs.Mirror = p, &intent.MirrorSpec{Pool: m}
+		if rate > 1 {
+			rs.Mirror.Rate = &rate
+		}
 	default:
 		return rs, fmt.Sprintf("unknown action %s", r.Action)
 	}
@@ -468,6 +494,16 @@ func compareResult(c *testvectors.Case, vm *model.State, frame []byte, r model.R
 	diff("hash_key", g.HashKey, e.HashKey)
 	diff("crc", g.CRC, e.CRC)
 	diff("bucket", g.Bucket, e.Bucket)
+	// The mirror copy's trace, but its mirror id (the intent numbers its
+	// mirrors itself) and its backend (the pool's fill, as above).
+	diff("copy", g.Copy != nil, e.Copy != nil)
+	if g.Copy != nil && e.Copy != nil {
+		diff("copy pool", g.Copy.Pool&^compile.SlotOffset, e.Copy.Pool)
+		diff("copy hash_key", g.Copy.HashKey, e.Copy.HashKey)
+		diff("copy crc", g.Copy.CRC, e.Copy.CRC)
+		diff("copy bucket", g.Copy.Bucket, e.Copy.Bucket)
+		diff("copy sent", g.Copy.Sent, e.Copy.Sent)
+	}
 	if len(why) > 0 || e.Verdict != "forward" {
 		return why
 	}
@@ -485,7 +521,17 @@ func compareResult(c *testvectors.Case, vm *model.State, frame []byte, r model.R
 		ov.BackendSelect[model.SelectKey{Pool: e.Pool, Bucket: uint16(b)}] = r.BackendID
 	}
 	ov.Backends[r.BackendID] = got.Backends[r.BackendID]
+	if c := r.Copy; c != nil && c.Sent && e.Copy != nil {
+		for b := 0; b < pipeline.Buckets; b++ {
+			ov.BackendSelect[model.SelectKey{Pool: e.Copy.Pool, Bucket: uint16(b)}] = c.BackendID
+		}
+		ov.Backends[c.BackendID] = got.Backends[c.BackendID]
+	}
 	w := model.Process(&ov, frame)
+	if c := r.Copy; c != nil && c.Sent && (w.Copy == nil || !w.Copy.Sent || w.Copy.Port != c.Port || !bytes.Equal(w.Copy.Frame, c.Frame)) {
+		why = append(why, fmt.Sprintf("copy %s on port %d is not the vector's rewrite with backend %d",
+			hex.EncodeToString(c.Frame), c.Port, c.BackendID))
+	}
 	if w.Verdict != model.Forward || w.Port != r.Port || !bytes.Equal(w.Frame, r.Frame) {
 		why = append(why, fmt.Sprintf("output %s on port %d is not the vector's rewrite with backend %d (%s on port %d)",
 			hex.EncodeToString(r.Frame), r.Port, r.BackendID, hex.EncodeToString(w.Frame), w.Port))

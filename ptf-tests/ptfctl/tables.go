@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/p4rt"
+	"github.com/graygw/graygw/controller/reconcile"
 	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/testvectors"
 )
@@ -28,9 +30,12 @@ import (
 // controller, which only ever raises its id to one above the highest it saw,
 // stays standby meanwhile and writes nothing), saves what the gateway holds,
 // writes the vector state exactly (bucket b -> fill[b % len]), says "ready" on
-// stdout, and waits for stdin to close (or a signal). Then it deletes the vector
-// entries and writes back what it saved, says "restored", and leaves; the
-// controller takes over again and finds its entries in place.
+// stdout, and waits for stdin to close (or a signal). A line "state NAME" on
+// stdin meanwhile replaces the state held with vector state NAME (the diff
+// only: the mirror state is the basic one with more rules) and says "ready"
+// again. Then it deletes the vector entries and writes back what it saved,
+// says "restored", and leaves; the controller takes over again and finds its
+// entries in place.
 func cmdTables(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tables", flag.ContinueOnError)
 	addr := fs.String("p4rt", "127.0.0.1:9559", "the gateway's P4Runtime address")
@@ -54,17 +59,24 @@ func cmdTables(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	codec := engine.NewCodec(info)
-	entries, err := stateEntries(st)
+	tableEntries := func(st testvectors.State) ([]*p4v1.TableEntry, error) {
+		entries, err := stateEntries(st)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*p4v1.TableEntry, 0, len(entries))
+		for i := range entries {
+			te, err := codec.ToP4(&entries[i])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, te)
+		}
+		return out, nil
+	}
+	want, err := tableEntries(st)
 	if err != nil {
 		return err
-	}
-	want := make([]*p4v1.TableEntry, 0, len(entries))
-	for i := range entries {
-		te, err := codec.ToP4(&entries[i])
-		if err != nil {
-			return err
-		}
-		want = append(want, te)
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -98,16 +110,43 @@ func cmdTables(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		_ = fl.Sync()
 	}
 
-	done := make(chan struct{})
+	lines, done := make(chan string), make(chan struct{})
 	go func() {
-		_, _ = io.Copy(io.Discard, bufio.NewReader(stdin))
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
 		close(done)
 	}()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-sig:
+	order := reconcile.Order{}
+	for _, name := range compile.TableOrder {
+		if t, err := info.Table(name); err == nil {
+			order = append(order, t.ID)
+		}
+	}
+wait:
+	for {
+		select {
+		case line := <-lines:
+			name, ok := strings.CutPrefix(line, "state ")
+			if !ok {
+				fmt.Fprintf(stdout, "error: %q is not \"state NAME\"\n", line)
+				continue
+			}
+			next, err := switchState(f, name, want, order, c, tableEntries, *timeout)
+			if err != nil {
+				fmt.Fprintf(stdout, "error: %v\n", err)
+				continue
+			}
+			fmt.Fprintf(stdout, "ready: state %s, %d entries\n", name, len(next))
+			want = next
+		case <-done:
+			break wait
+		case <-sig:
+			break wait
+		}
 	}
 
 	ctx2, cancel2 := context.WithTimeout(context.Background(), *timeout)
@@ -123,6 +162,30 @@ func cmdTables(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "restored: %d entries\n", len(saved))
 	return nil
+}
+
+// switchState writes the diff from the entries held (have) to vector state
+// name's and returns the latter.
+func switchState(f *testvectors.File, name string, have []*p4v1.TableEntry, order reconcile.Order, c *p4rt.Client,
+	tableEntries func(testvectors.State) ([]*p4v1.TableEntry, error), timeout time.Duration) ([]*p4v1.TableEntry, error) {
+	st, ok := f.States[name]
+	if !ok {
+		return nil, fmt.Errorf("no state %q in the vectors", name)
+	}
+	next, err := tableEntries(st)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := reconcile.Diff(next, have, order)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := c.WritePhases(ctx, plan.Phases, 0); err != nil {
+		return nil, fmt.Errorf("writing state %s: %w", name, err)
+	}
+	return next, nil
 }
 
 // phases groups entries into one update phase per table, in make-before-break

@@ -22,6 +22,7 @@ Parameters come from run.sh through PTF's --test-params:
 import contextlib
 import ctypes
 import functools
+import glob
 import json
 import os
 import socket
@@ -205,6 +206,15 @@ def baseline():
         return f.read()
 
 
+def state_intent(state):
+    """Vector state as an intent (ptfctl intent, written by run.sh): the
+    baseline for basic, intent-STATE.yaml for another."""
+    if state == "basic":
+        return baseline()
+    with open(os.path.join(WORK, "intent-%s.yaml" % state)) as f:
+        return f.read()
+
+
 def ensure_intent(doc):
     """Make doc the intent in force unless it already is (inside an
     @autocleanup test, which puts the previous one back)."""
@@ -251,10 +261,15 @@ def vectors():
 
 
 def case_classes():
+    """Which vector cases an intent reproduces (ptfctl intent -cases): the
+    basic state's in CASES, another state's in cases-STATE.json beside it."""
+    out = {}
     if not CASES or not os.path.exists(CASES):
-        return {}
-    with open(CASES) as f:
-        return json.load(f)
+        return out
+    for path in [CASES] + sorted(glob.glob(os.path.join(os.path.dirname(CASES), "cases-*.json"))):
+        with open(path) as f:
+            out.update(json.load(f))
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -436,12 +451,18 @@ class GatewayTest(BaseTest):
 
     def check_decision(self, frame, d, ingress=1):
         """Send frame and check the gateway does what decision d (from the
-        oracle, or a vector) says: the exact frame out of the port, or nothing
-        out and (XDP, not for us) the frame in the gateway's kernel."""
+        oracle, or a vector) says: the exact frame out of the port, and its
+        mirror copy out of the copy's port when one is sent (docs/pipeline.md
+        §10), or nothing out and (XDP, not for us) the frame in the gateway's
+        kernel."""
         frame = bytes(frame)
         if d["verdict"] == "forward":
             self.send(frame, ingress)
-            out = self.verify_exact(bytes.fromhex(d["packet"]), d["port"])
+            out = self.verify_exact(bytes.fromhex(d["packet"]), d["port"], what="served: ")
+            c = d.get("copy")
+            if c and c["sent"]:
+                copy = self.verify_exact(bytes.fromhex(c["packet"]), c["port"], what="copy: ")
+                self.assertEqual(copy[15] >> 2, 1, "the copy's outer DSCP is not Lower-Effort")
             self.verify_nothing_out()
             return out
         if d["verdict"] == "pass" and TARGET == "xdp":

@@ -1,13 +1,15 @@
 """The shared test vectors (testvectors/pipeline.json), driven by the controller.
 
-Each vector state is an intent (ptfctl intent; the basic state is the suite's
-baseline, seeded into the controller by run.sh). For each case the oracle runs
+Each vector state is an intent (ptfctl intent, written by run.sh; the basic
+state is the suite's baseline, seeded into the controller; the mirror state's
+is applied for its cases and the baseline put back after each). For each case the oracle runs
 the case's frame over the tables the gateway holds and must reach the vector's
 decision: verdict, drop reason, VIP, tenant, winning rule (by priority), pool,
-split hash, hash key, CRC and bucket. Only the backend picked from the pool may
-differ (the vectors fill bucket b with fill[b % len], the controller with
-Maglev), and then the output frame must be the vector's rewrite with that
-backend. The frame is sent on port 1 and must come out exactly so, or (drop,
+split hash, hash key, CRC and bucket, and the mirror copy's pool, hash key,
+CRC, bucket and whether it is sent. Only the backend picked from a pool (and
+the mirror id, which the intent numbers itself) may differ (the vectors fill
+bucket b with fill[b % len], the controller with Maglev), and then the output
+frame and the copy must be the vector's rewrites with those backends. The frame is sent on port 1 and must come out exactly so, or (drop,
 pass) not at all, with the reason counted once through the controller's
 counters API; on XDP a passed frame must reach the gateway's kernel.
 
@@ -32,9 +34,7 @@ class VectorCase(gg.GatewayTest):
         cls = gg.case_classes().get(c["name"])
         if cls is not None and not cls["intent"]:
             self.skipTest("an intent cannot express this case's tables (%s); run at table level" % cls["why"])
-        if c["state"] != "basic":
-            self.skipTest("only the basic state has an intent in this suite")
-        gg.ensure_intent(gg.baseline())
+        gg.ensure_intent(gg.state_intent(c["state"]))
         d, mismatches = gg.expect_case(c["name"])
         self.assertEqual(mismatches, [], "the controller's tables do not reach the vector's decision")
         e = c["expect"]

@@ -13,8 +13,10 @@ checks. The drop counters are still read through the controller (a standby may
 read).
 
 Each case: the vector's frame on port 1; its expected frame exactly on its
-port, or nothing out (drop; pass, which on XDP must reach the gateway's
-kernel), with the reason counted once.
+port, and its mirror copy on the copy's port, or nothing out (drop; pass, which
+on XDP must reach the gateway's kernel), with the reason counted once. The
+session holds the case's state: ptfctl tables switches between the basic and
+the mirror state on a "state NAME" line (the diff: the mirror rules).
 """
 
 import os
@@ -24,18 +26,36 @@ import subprocess
 import graygw as gg
 
 _session = None
+_held = "basic"
 
 
 def setUpModule():
     global _session
     cmd = gg._in_gw([os.path.join(gg.BIN, "ptfctl"), "tables", "-p4rt", gg.P4RT, "-vectors", gg.VECTORS, "-state", "basic"])
     _session = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready, _, _ = select.select([_session.stdout], [], [], 90)
-    line = _session.stdout.readline() if ready else ""
+    line = _ready_line()
     if not line.startswith("ready"):
         _session.kill()
         _, err = _session.communicate()
         raise RuntimeError("ptfctl tables did not get ready: %r %s" % (line, err))
+
+
+def _ready_line():
+    ready, _, _ = select.select([_session.stdout], [], [], 90)
+    return _session.stdout.readline() if ready else ""
+
+
+def hold(state):
+    """Make the session hold vector state (written as a diff)."""
+    global _held
+    if state == _held:
+        return
+    _session.stdin.write("state %s\n" % state)
+    _session.stdin.flush()
+    line = _ready_line()
+    if not line.startswith("ready: state %s" % state):
+        raise AssertionError("ptfctl tables did not switch to state %s: %r" % (state, line))
+    _held = state
 
 
 def tearDownModule():
@@ -59,8 +79,7 @@ class TableCase(gg.GatewayTest):
         if len(frame) < 14:
             self.skipTest("a veth cannot carry a %d-byte frame; ETH_TRUNCATED is covered by BPF_PROG_TEST_RUN "
                           "in agent/xdp and bpf/" % len(frame))
-        if c["state"] != "basic":
-            self.skipTest("ptfctl tables holds the basic state in this module")
+        hold(c["state"])
         e = c["expect"]
         if e["verdict"] == "forward":
             with self.counted(None, 0):
