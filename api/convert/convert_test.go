@@ -83,11 +83,11 @@ func TestTraceRoundTrip(t *testing.T) {
 			Rule: "a", Pool: "gray", PoolID: 2, SplitHash: &h, HashFields: []string{"vni", "src"}, HashKey: "00", CRC: 77, Bucket: 5,
 			Backend: "g1", BackendID: 21, Rewrite: &trace.Rewrite{Port: 3, SrcMAC: "s", DstMAC: "d", OuterSrc: "o", OuterDst: "10.3.0.21",
 				SPort: 1, DPort: 4789, TTL: 63}, Mirror: &trace.Mirror{Sampled: true, Pool: "m", Bucket: 9, Backend: "m1", BackendID: 31},
-			Notes: []string{"n"}}, Intent: trace.Outcome{Verdict: "forward", Rule: "a", Pool: "gray", Backend: "g2"}}}}
+			Notes: []string{"n"}, OtherRules: 17}, Intent: trace.Outcome{Verdict: "forward", Rule: "a", Pool: "gray", Backend: "g2"}}}}
 	if got := GatewayTraceFrom(GatewayTrace(&g)); !reflect.DeepEqual(got, g) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, g)
 	}
-	q := &trace.Query{VNI: 5001, Src: netip.MustParseAddr("10.0.0.5"), Proto: 17, DPort: 53, Open: []string{"dst", "sport"}, VIP: "vpc"}
+	q := &trace.Query{VNI: 5001, Src: netip.MustParseAddr("10.0.0.5"), Proto: 17, DPort: 53, Open: []string{"dst", "sport"}, VIP: "vpc", AllRules: true}
 	back, err := TraceQueryFrom(TraceQuery(q, "gw1"))
 	if err != nil || !reflect.DeepEqual(back, q) {
 		t.Fatalf("query round trip: %+v, %v", back, err)

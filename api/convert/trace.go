@@ -11,7 +11,7 @@ import (
 // TraceQuery converts a flow to trace to the API (gateway "" for all).
 func TraceQuery(q *trace.Query, gateway string) *graygwv1.TraceRequest {
 	return &graygwv1.TraceRequest{Vni: q.VNI, Plain: q.Plain, Src: addr(q.Src), Dst: addr(q.Dst), Proto: uint32(q.Proto),
-		Sport: uint32(q.SPort), Dport: uint32(q.DPort), Open: q.Open, Vip: q.VIP, Gateway: gateway}
+		Sport: uint32(q.SPort), Dport: uint32(q.DPort), Open: q.Open, Vip: q.VIP, Gateway: gateway, AllRules: q.AllRules}
 }
 
 // TraceQueryFrom converts a flow to trace from the API and checks it
@@ -21,7 +21,7 @@ func TraceQueryFrom(r *graygwv1.TraceRequest) (*trace.Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: src %q: want an IPv4 address", trace.ErrQuery, r.GetSrc())
 	}
-	q := &trace.Query{Plain: r.GetPlain(), VNI: r.GetVni(), Src: src, Open: r.GetOpen(), VIP: r.GetVip()}
+	q := &trace.Query{Plain: r.GetPlain(), VNI: r.GetVni(), Src: src, Open: r.GetOpen(), VIP: r.GetVip(), AllRules: r.GetAllRules()}
 	if r.GetDst() != "" {
 		if q.Dst, err = netip.ParseAddr(r.GetDst()); err != nil {
 			return nil, fmt.Errorf("%w: dst %q: want an IPv4 address", trace.ErrQuery, r.GetDst())
@@ -50,7 +50,7 @@ func GatewayTrace(g *trace.Gateway) *graygwv1.GatewayTrace {
 		p := &graygwv1.TracePath{Vip: v.VIP, Address: v.Address, VipId: uint32(v.VIPID), Verdict: v.Verdict, Reason: v.Reason,
 			Tenant: v.Tenant, TenantId: uint32(v.TenantID), Rule: v.Rule, Pool: v.Pool, PoolId: uint32(v.PoolID),
 			HashFields: v.HashFields, HashKey: v.HashKey, Crc32: v.CRC, Bucket: uint32(v.Bucket), Backend: v.Backend,
-			BackendId: uint32(v.BackendID), Notes: v.Notes, AgreesWithIntent: v.AgreesWithIntent,
+			BackendId: uint32(v.BackendID), Notes: v.Notes, AgreesWithIntent: v.AgreesWithIntent, OtherRules: uint32(v.OtherRules),
 			Intent: &graygwv1.TraceOutcome{Verdict: v.Intent.Verdict, Reason: v.Intent.Reason, Rule: v.Intent.Rule,
 				Pool: v.Intent.Pool, Backend: v.Intent.Backend}}
 		if v.SplitHash != nil {
@@ -86,7 +86,7 @@ func GatewayTraceFrom(g *graygwv1.GatewayTrace) trace.Gateway {
 			Verdict: p.GetVerdict(), Reason: p.GetReason(), Tenant: p.GetTenant(), TenantID: uint16(p.GetTenantId()),
 			Rules: []trace.RuleCheck{}, Rule: p.GetRule(), Pool: p.GetPool(), PoolID: uint16(p.GetPoolId()), HashFields: p.GetHashFields(),
 			HashKey: p.GetHashKey(), CRC: p.GetCrc32(), Bucket: uint16(p.GetBucket()), Backend: p.GetBackend(),
-			BackendID: uint16(p.GetBackendId()), Notes: p.GetNotes()},
+			BackendID: uint16(p.GetBackendId()), Notes: p.GetNotes(), OtherRules: int(p.GetOtherRules())},
 			AgreesWithIntent: p.GetAgreesWithIntent()}
 		if i := p.GetIntent(); i != nil {
 			v.Intent = trace.Outcome{Verdict: i.GetVerdict(), Reason: i.GetReason(), Rule: i.GetRule(), Pool: i.GetPool(), Backend: i.GetBackend()}

@@ -48,7 +48,7 @@ type traceFlags struct {
 	vm, flow, vip, gateway string
 	vni                    int64
 	probe                  bool
-	verbose                bool
+	verbose                bool // --all-rules
 	opts                   probe.Options
 }
 
@@ -120,7 +120,7 @@ flow.`,
 					return fmt.Errorf("trace --probe: %w", err)
 				}
 			}
-			if err := a.print(rep, func(w io.Writer) { printTrace(w, rep, f.verbose) }); err != nil {
+			if err := a.print(rep, func(w io.Writer) { printTrace(w, rep) }); err != nil {
 				return err
 			}
 			if why := flagged(rep); why != "" {
@@ -137,7 +137,7 @@ flow.`,
 	fl.StringVar(&f.gateway, "gateway", "", "trace through this gateway only (default all)")
 	fl.BoolVar(&f.probe, "probe", false, "send a real probe along the flow (icmp flows) and say which backend answered")
 	fl.IntVar(&f.opts.Count, "count", 0, "with --probe: echo requests (default 3)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "list every gray rule, not only those that matched or share the flow's VNI")
+	fl.BoolVarP(&f.verbose, "all-rules", "v", false, "list every gray rule, not only those of the flow's VIP, VNI and tenant")
 	return c
 }
 
@@ -145,7 +145,7 @@ flow.`,
 // usage error saying what to write instead.
 func (f *traceFlags) query(cmd *cobra.Command) (*trace.Query, error) {
 	fs := cmd.Flags()
-	q := &trace.Query{VIP: f.vip}
+	q := &trace.Query{VIP: f.vip, AllRules: f.verbose}
 	switch {
 	case changed(fs, "vm") && (changed(fs, "flow") || changed(fs, "vni")):
 		return nil, usagef("give --vm VNI/IP or --vni N --flow SPEC, not both")
@@ -239,7 +239,10 @@ func parseTraceFlow(s string, q *trace.Query) error {
 	if q.Dst, q.DPort, err = end("destination", parts[2], trace.FieldDPort); err != nil {
 		return err
 	}
-	if !q.Dst.IsValid() && !q.Plain {
+	switch {
+	case q.Plain && q.Dst.IsValid():
+		return fmt.Errorf("--flow %q: plain traffic's destination is the VIP: write * there (and --vip NAME to pick the VIP)", s)
+	case !q.Dst.IsValid() && !q.Plain:
 		q.Open = append(q.Open, trace.FieldDst)
 	}
 	return nil
@@ -365,7 +368,7 @@ func describeQuery(q *trace.Query) string {
 	return fmt.Sprintf("%s %s %s -> %s", where, proto, end(q.Src, q.SPort, trace.FieldSPort), dst)
 }
 
-func printTrace(w io.Writer, rep *TraceReport, verbose bool) {
+func printTrace(w io.Writer, rep *TraceReport) {
 	fmt.Fprintf(w, "flow %s\n", rep.Flow)
 	for _, g := range rep.Gateways {
 		fmt.Fprintln(w)
@@ -382,7 +385,7 @@ func printTrace(w io.Writer, rep *TraceReport, verbose bool) {
 			fmt.Fprintln(w, "  no VIP on this gateway")
 		}
 		for _, v := range g.VIPs {
-			printPath(w, &v, verbose)
+			printPath(w, &v)
 		}
 		if d := g.Drift; d != nil {
 			fmt.Fprintf(w, "  drift: %d missing, %d different, %d extra entries\n", d.MissingCount, d.DifferCount, d.ExtraCount)
@@ -410,7 +413,7 @@ func printTrace(w io.Writer, rep *TraceReport, verbose bool) {
 	}
 }
 
-func printPath(w io.Writer, v *trace.VIPPath, verbose bool) {
+func printPath(w io.Writer, v *trace.VIPPath) {
 	fmt.Fprintf(w, "  vip %s (%s, vip_id %d): %s", v.VIP, v.Address, v.VIPID, v.Verdict)
 	if v.Reason != "" {
 		fmt.Fprintf(w, " %s", v.Reason)
@@ -422,27 +425,21 @@ func printPath(w io.Writer, v *trace.VIPPath, verbose bool) {
 	}
 	tenant := or(v.Tenant, "none")
 	fmt.Fprintf(w, "    tenant    %s (id %d)\n", tenant, v.TenantID)
-	shown, hidden := 0, 0
-	for _, r := range v.Rules {
-		if !verbose && !r.Matched && otherScope(r.Mismatch) {
-			hidden++
-			continue
+	for i, r := range v.Rules {
+		if i == 0 {
+			fmt.Fprintln(w, "    rules     by priority (* decided)")
 		}
 		mark := " "
 		if r.Decided {
 			mark = "*"
 		}
-		if shown == 0 {
-			fmt.Fprintln(w, "    rules     by priority (* decided)")
-		}
-		shown++
 		fmt.Fprintf(w, "      %s %-20s prio %-6d %s -> %s: %s\n", mark, r.Name, r.Priority, r.Action, r.Pool, r.Why)
 	}
-	if shown == 0 {
-		fmt.Fprintln(w, "    rules     none matched")
+	if len(v.Rules) == 0 {
+		fmt.Fprintln(w, "    rules     none for this VPC")
 	}
-	if hidden > 0 {
-		fmt.Fprintf(w, "              (%d rules of other VNIs or VIPs not shown: -v lists them)\n", hidden)
+	if v.OtherRules > 0 {
+		fmt.Fprintf(w, "              (%d rules of other VIPs, VNIs or tenants not listed: -v lists them)\n", v.OtherRules)
 	}
 	pool := v.Pool
 	if v.Rule == "" {
@@ -483,17 +480,6 @@ func printIntent(w io.Writer, v *trace.VIPPath) {
 		return
 	}
 	fmt.Fprintf(w, "    intent    DISAGREES: the intent's entries give %s\n", v.Intent)
-}
-
-// otherScope says a rule misses on the VNI, tenant or VIP: it is about other
-// traffic than the flow's VPC.
-func otherScope(mismatch []string) bool {
-	for _, f := range mismatch {
-		if f == trace.FieldVNI || f == trace.FieldTenant || f == trace.FieldVIPID {
-			return true
-		}
-	}
-	return false
 }
 
 // groupKey spaces the 18 hash key bytes by field: vni tenant src dst proto

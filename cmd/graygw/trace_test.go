@@ -38,6 +38,7 @@ func TestTraceUsageErrors(t *testing.T) {
 		{[]string{"trace", "--vni", "5001", "--flow", "tcp/1.2.3.4:70000/5.6.7.8"}, `source port "70000"`},
 		{[]string{"trace", "--vni", "5001", "--flow", "tcp/1.2.3.4/x"}, `destination address "x"`},
 		{[]string{"trace", "--vni", "0", "--flow", "udp/1.2.3.4/*:4789"}, "is VXLAN, not plain traffic"},
+		{[]string{"trace", "--vni", "0", "--flow", "tcp/1.2.3.4/10.255.0.2:443"}, "plain traffic's destination is the VIP: write *"},
 		{[]string{"trace", "--vni", "5001", "--flow", "tcp/1.2.3.4/5.6.7.8:22", "--probe"}, "--probe sends VXLAN ICMP echo requests"},
 		{[]string{"trace", "--vni", "5001", "--flow", "icmp/1.2.3.4/*", "--probe"}, "--probe sends VXLAN ICMP echo requests"},
 	} {

@@ -19,7 +19,8 @@ type ReadBack struct {
 	// Have is every entry read back, named through Want where its key is
 	// wanted (Origin "" for an entry the intent does not name).
 	Have []compile.Entry
-	// Want is every entry the intent wants on the gateway, with its Origin.
+	// Want is every entry the intent wants on the gateway, with its Origin,
+	// when the gateway differs from it (nil when in sync: Have holds them).
 	Want []compile.Entry
 	// Missing are wanted entries the gateway lacks, Differ the entries it
 	// holds with another action than wanted (as read back; the wanted one is
@@ -51,16 +52,6 @@ func (e *Engine) ReadBack(ctx context.Context, gateway string) (*ReadBack, error
 	var wantSets []*reconcile.Set
 	if w != nil {
 		out.Version, wantSets = w.version, w.sets
-		for _, s := range w.sets {
-			for i, te := range s.Entries {
-				en, err := e.codec.FromP4(te)
-				if err != nil {
-					return nil, fmt.Errorf("engine: wanted entry of %s: %w", gateway, err)
-				}
-				en.Origin = s.Tags[i]
-				out.Want = append(out.Want, en)
-			}
-		}
 	}
 	name := func(te *p4v1.TableEntry) (compile.Entry, error) {
 		en, err := e.codec.FromP4(te)
@@ -113,6 +104,18 @@ func (e *Engine) ReadBack(ctx context.Context, gateway string) (*ReadBack, error
 				return nil, err
 			}
 			out.Extra = append(out.Extra, en)
+		}
+	}
+	if !out.InSync() {
+		for _, s := range wantSets {
+			for i, te := range s.Entries {
+				en, err := e.codec.FromP4(te)
+				if err != nil {
+					return nil, fmt.Errorf("engine: wanted entry of %s: %w", gateway, err)
+				}
+				en.Origin = s.Tags[i]
+				out.Want = append(out.Want, en)
+			}
 		}
 	}
 	return out, nil

@@ -63,11 +63,11 @@ func FromReadBack(rb *engine.ReadBack, q *Query) (Gateway, error) {
 	if err != nil {
 		return g, fmt.Errorf("trace: the entries read back from %s: %w", rb.Gateway, err)
 	}
-	want, err := Load(rb.Want)
-	if err != nil {
-		return g, fmt.Errorf("trace: the entries the intent wants on %s: %w", rb.Gateway, err)
-	}
+	want := have // in sync: the same entries
 	if !g.InSync {
+		if want, err = Load(rb.Want); err != nil {
+			return g, fmt.Errorf("trace: the entries the intent wants on %s: %w", rb.Gateway, err)
+		}
 		g.Drift = drift(rb)
 	}
 	var vips []netip.Addr
@@ -87,11 +87,13 @@ func FromReadBack(rb *engine.ReadBack, q *Query) (Gateway, error) {
 	}
 	for _, v := range vips {
 		p := have.Explain(q, v)
-		w := want.Explain(q, v)
 		if p.VIP == v.String() {
-			p.VIP = w.VIP // named by the intent even when the gateway lacks it
+			if n := want.vips[uint32FromAddr(v)]; n != "" {
+				p.VIP = n // named by the intent even when the gateway lacks it
+			}
 		}
-		g.VIPs = append(g.VIPs, VIPPath{Path: p, Intent: w.Outcome(), AgreesWithIntent: p.Outcome() == w.Outcome()})
+		w := want.Decide(q, v)
+		g.VIPs = append(g.VIPs, VIPPath{Path: p, Intent: w, AgreesWithIntent: p.Outcome() == w})
 	}
 	return g, nil
 }

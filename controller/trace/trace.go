@@ -8,10 +8,12 @@
 package trace
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/graygw/graygw/controller/compile"
@@ -53,6 +55,10 @@ type Query struct {
 	// VIP is the intent name of the VIP the flow is sent to; "" traces the
 	// flow to every VIP the gateway holds or should hold.
 	VIP string
+	// AllRules lists every gray rule in a Path; otherwise the rules that
+	// miss the flow on its VIP, VNI or tenant (other traffic than the
+	// flow's VPC) are only counted (Path.OtherRules).
+	AllRules bool
 }
 
 // Check reports whether q is a flow a gateway could receive.
@@ -125,8 +131,12 @@ type Path struct {
 	Tenant   string `json:"tenant,omitempty"`
 	TenantID uint16 `json:"tenant_id"`
 	// Rules are the gray rules of the tables, highest priority first (ties
-	// in table order, as the pipeline breaks them), each with its verdict.
-	Rules []RuleCheck `json:"rules"`
+	// in table order, as the pipeline breaks them), each with its verdict:
+	// every rule with Query.AllRules, else those that match the flow or miss
+	// it only on addresses, protocol or ports. OtherRules counts the rest
+	// (they miss it on the VIP, VNI or tenant: other VPCs' rules).
+	Rules      []RuleCheck `json:"rules"`
+	OtherRules int         `json:"other_rules"`
 	// Rule is the name of the rule that decided, "" for none (the VIP's
 	// default pool).
 	Rule string `json:"rule,omitempty"`
@@ -334,7 +344,10 @@ func (t *Tables) Explain(q *Query, vip netip.Addr) Path {
 	} else if !q.Plain {
 		p.Notes = append(p.Notes, fmt.Sprintf("vni %d has no vni_tenant entry: tenant 0", r.Flow.VNI))
 	}
-	p.Rules = t.rules4(q, r)
+	p.Rules, p.OtherRules = t.explainRules(q, r)
+	if p.Rules == nil {
+		p.Rules = []RuleCheck{}
+	}
 	p.PoolID = r.Pool
 	p.Pool = t.pool(r.Pool)
 	if r.Rule >= 0 {
@@ -379,23 +392,44 @@ func (t *Tables) Explain(q *Query, vip netip.Addr) Path {
 	return p
 }
 
-// rules4 explains every gray rule of t for the flow of r.
-func (t *Tables) rules4(q *Query, r model.Result) []RuleCheck {
-	order := make([]int, len(t.state.GrayRules))
+// Decide returns the outcome of q sent to vip over t, without the
+// explanation: Explain(q, vip).Outcome(), for less.
+func (t *Tables) Decide(q *Query, vip netip.Addr) Outcome {
+	r := model.Process(t.state, q.frame(vip))
+	o := Outcome{Verdict: r.Verdict.String()}
+	if r.Verdict != model.Forward {
+		o.Reason = r.Reason.String()
+	}
+	if !r.VIPHit || r.Verdict == model.Drop && r.Reason != pipeline.NoBackend {
+		return o
+	}
+	if r.Rule >= 0 {
+		o.Rule = t.rules[r.Rule]
+	}
+	o.Pool = t.pool(r.Pool)
+	if id, ok := t.state.BackendSelect[model.SelectKey{Pool: r.Pool, Bucket: r.Bucket}]; ok {
+		o.Backend = t.backend(id)
+	}
+	return o
+}
+
+// explainRules explains the gray rules of t for the flow of r (every one
+// with q.AllRules) and counts those it leaves out.
+func (t *Tables) explainRules(q *Query, r model.Result) (out []RuleCheck, other int) {
+	rules := t.state.GrayRules
+	order := make([]int, len(rules))
 	for i := range order {
 		order[i] = i
 	}
 	// Highest priority first; equal priorities in table order (the model's
 	// tie-break: the first one wins).
-	rules := t.state.GrayRules
-	for i := 1; i < len(order); i++ {
-		for j := i; j > 0 && rules[order[j]].Priority > rules[order[j-1]].Priority; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
-		}
-	}
-	out := make([]RuleCheck, 0, len(order))
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rules[b].Priority, rules[a].Priority) })
 	for _, i := range order {
 		g := &rules[i]
+		if !q.AllRules && i != r.Rule && otherScope(g, r.VIP.ID, r.Flow) {
+			other++
+			continue
+		}
 		c := RuleCheck{Name: t.rules[i], Priority: g.Priority, Pool: t.pool(g.Pool)}
 		switch g.Action {
 		case model.SetPool:
@@ -427,7 +461,14 @@ func (t *Tables) rules4(q *Query, r model.Result) []RuleCheck {
 		}
 		out = append(out, c)
 	}
-	return out
+	return out, other
+}
+
+// otherScope says g misses the flow k on its VIP, VNI or tenant: a rule for
+// other traffic than the flow's VPC.
+func otherScope(g *model.GrayRule, vipID uint16, k pipeline.FlowKey) bool {
+	return vipID&g.VIPMask != g.VIPID&g.VIPMask || k.VNI&g.Mask.VNI != g.Match.VNI&g.Mask.VNI ||
+		k.Tenant&g.Mask.Tenant != g.Match.Tenant&g.Mask.Tenant
 }
 
 // mismatch says which fields of g's key the flow k does not match, in

@@ -144,7 +144,14 @@ func TestExplainMovedVM(t *testing.T) {
 	if r := rule(t, p, "vm"); !r.Matched || !r.Decided {
 		t.Errorf("vm: %+v", r)
 	}
-	if r := rule(t, p, "vpc"); r.Matched || !strings.Contains(r.Why, "vni 5001, rule wants 5002") {
+	// Other VPCs' rules are counted, and listed with AllRules.
+	if p.OtherRules != 2 || len(p.Rules) != 2 {
+		t.Errorf("%d rules listed, %d others; want vm and web listed, vpc and pct counted", len(p.Rules), p.OtherRules)
+	}
+	q := tcp(5001, "10.0.0.5", "10.0.0.1", 40000, 22)
+	q.AllRules = true
+	all := tb.Explain(q, vip)
+	if r := rule(t, all, "vpc"); r.Matched || !strings.Contains(r.Why, "vni 5001, rule wants 5002") || all.OtherRules != 0 || len(all.Rules) != 4 {
 		t.Errorf("vpc: %+v", r)
 	}
 	if r := rule(t, p, "web"); r.Matched || !strings.Contains(r.Why, "dst 10.0.0.1, rule wants 10.9.0.0/16") ||
@@ -182,6 +189,9 @@ func TestExplainDefaultPool(t *testing.T) {
 				t.Fatalf("rule %s matched: %+v", r.Name, r)
 			}
 		}
+		if o := tb.Decide(tcp(5001, "10.0.0.6", "10.0.0.1", sport, 80), vip); o != p.Outcome() {
+			t.Fatalf("Decide %+v, Explain %+v", o, p.Outcome())
+		}
 	}
 }
 
@@ -207,6 +217,9 @@ func TestExplainPriorityAndSplit(t *testing.T) {
 	for h := range 64 {
 		src := netip.AddrFrom4([4]byte{10, 1, 0, byte(h + 1)}).String()
 		p := tb.Explain(tcp(6001, src, "10.0.0.1", 1000, 80), vip)
+		if o := tb.Decide(tcp(6001, src, "10.0.0.1", 1000, 80), vip); o != p.Outcome() {
+			t.Fatalf("%s: Decide %+v, Explain %+v", src, o, p.Outcome())
+		}
 		r := rule(t, p, "pct")
 		if !r.Decided || p.SplitHash == nil {
 			t.Fatalf("%s: %+v", src, p)
@@ -337,5 +350,60 @@ func TestQueryCheck(t *testing.T) {
 	}
 	if err := (&Query{Src: src, VNI: 5001, Proto: 6, DPort: 22}).Check(); err != nil {
 		t.Error(err)
+	}
+}
+
+// A mirror rule: the flow is served by the rule's pool, and a sampled VM's
+// copy goes to the mirror pool's backend for the same key.
+func TestExplainMirror(t *testing.T) {
+	doc, _, _ := strings.Cut(world, "gray_rules:")
+	in, err := intent.Load([]byte(doc + "gray_rules:\n  - {name: shadow, match: {vni: 5002}, pool: base, mirror: {pool: gray, rate: 4}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := tables(t, res.Gateways[0].Entries)
+	sampled := 0
+	for h := range 64 {
+		src := netip.AddrFrom4([4]byte{10, 2, 0, byte(h + 1)}).String()
+		p := tb.Explain(tcp(5002, src, "10.0.0.1", 1000, 80), vip)
+		k := key(in, 5002, src, "10.0.0.1", 6, 1000, 80)
+		_, served := expected(t, in, res, "base", k)
+		if p.Rule != "shadow" || p.Pool != "base" || p.Backend != served || p.Mirror == nil || p.Mirror.Pool != "gray" || p.SplitHash == nil {
+			t.Fatalf("%s: %+v", src, p)
+		}
+		if p.Mirror.Sampled {
+			sampled++
+			if bucket, copyTo := expected(t, in, res, "gray", k); p.Mirror.Backend != copyTo || p.Mirror.Bucket != bucket {
+				t.Fatalf("%s: copy to %s bucket %d, want %s bucket %d", src, p.Mirror.Backend, p.Mirror.Bucket, copyTo, bucket)
+			}
+		}
+	}
+	if sampled == 0 || sampled == 64 {
+		t.Errorf("1 in 4 VMs mirrored: %d of 64 sampled", sampled)
+	}
+}
+
+// Plain (non-VXLAN) traffic: the flow is the outer header, its destination
+// the VIP; the rewrite keeps the client's address and ports.
+func TestExplainPlain(t *testing.T) {
+	in, res := compiled(t)
+	tb := tables(t, res.Gateways[0].Entries)
+	q := &Query{Plain: true, Src: netip.MustParseAddr("203.0.113.9"), Proto: 6, SPort: 40000, DPort: 443}
+	if err := q.Check(); err != nil {
+		t.Fatal(err)
+	}
+	p := tb.Explain(q, vip)
+	bucket, backend := expected(t, in, res, "base", key(in, 0, "203.0.113.9", "10.255.0.1", 6, 40000, 443))
+	rw := p.Rewrite
+	if p.Verdict != "forward" || p.Rule != "" || p.Bucket != bucket || p.Backend != backend || p.Tenant != "" || len(p.Notes) != 0 ||
+		rw == nil || rw.OuterSrc != "203.0.113.9" || rw.SPort != 40000 || rw.DPort != 443 {
+		t.Fatalf("plain: %+v (rewrite %+v); want bucket %d backend %s", p, rw, bucket, backend)
+	}
+	if r := rule(t, p, "web"); r.Matched || !strings.Contains(r.Why, "dst 10.255.0.1, rule wants 10.9.0.0/16") {
+		t.Errorf("web: %+v", r)
 	}
 }

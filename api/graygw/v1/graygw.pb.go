@@ -5130,7 +5130,10 @@ type TraceRequest struct {
 	// vip names the intent's VIP the flow is sent to; empty: every VIP.
 	Vip string `protobuf:"bytes,9,opt,name=vip,proto3" json:"vip,omitempty"`
 	// gateway selects one gateway; empty traces through all.
-	Gateway       string `protobuf:"bytes,10,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Gateway string `protobuf:"bytes,10,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// all_rules lists every gray rule in each path; otherwise the rules that
+	// miss the flow on its VIP, VNI or tenant are only counted (other_rules).
+	AllRules      bool `protobuf:"varint,11,opt,name=all_rules,json=allRules,proto3" json:"all_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5233,6 +5236,13 @@ func (x *TraceRequest) GetGateway() string {
 		return x.Gateway
 	}
 	return ""
+}
+
+func (x *TraceRequest) GetAllRules() bool {
+	if x != nil {
+		return x.AllRules
+	}
+	return false
 }
 
 type TraceResponse struct {
@@ -5475,8 +5485,8 @@ type TracePath struct {
 	Reason   string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`   // drop reason (docs/pipeline.md §9)
 	Tenant   string                 `protobuf:"bytes,6,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	TenantId uint32                 `protobuf:"varint,7,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	// rules: every gray rule, highest priority first, with why it did or did
-	// not decide.
+	// rules: the gray rules, highest priority first, with why each did or did
+	// not decide (every one with all_rules; else those of the flow's VPC).
 	Rules  []*TraceRule `protobuf:"bytes,8,rep,name=rules,proto3" json:"rules,omitempty"`
 	Rule   string       `protobuf:"bytes,9,opt,name=rule,proto3" json:"rule,omitempty"` // the rule that decided; empty: the default pool
 	Pool   string       `protobuf:"bytes,10,opt,name=pool,proto3" json:"pool,omitempty"`
@@ -5497,8 +5507,10 @@ type TracePath struct {
 	// gateway decides the same.
 	Intent           *TraceOutcome `protobuf:"bytes,23,opt,name=intent,proto3" json:"intent,omitempty"`
 	AgreesWithIntent bool          `protobuf:"varint,24,opt,name=agrees_with_intent,json=agreesWithIntent,proto3" json:"agrees_with_intent,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// other_rules counts the rules left out of rules (without all_rules).
+	OtherRules    uint32 `protobuf:"varint,25,opt,name=other_rules,json=otherRules,proto3" json:"other_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TracePath) Reset() {
@@ -5697,6 +5709,13 @@ func (x *TracePath) GetAgreesWithIntent() bool {
 		return x.AgreesWithIntent
 	}
 	return false
+}
+
+func (x *TracePath) GetOtherRules() uint32 {
+	if x != nil {
+		return x.OtherRules
+	}
+	return 0
 }
 
 type TraceRule struct {
@@ -6472,7 +6491,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x18\n" +
 	"\acluster\x18\x03 \x01(\tR\acluster\x12\x18\n" +
 	"\areplies\x18\x04 \x01(\rR\areplies\x12\x1a\n" +
-	"\bexpected\x18\x05 \x01(\bR\bexpected\"\xdc\x01\n" +
+	"\bexpected\x18\x05 \x01(\bR\bexpected\"\xf9\x01\n" +
 	"\fTraceRequest\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x14\n" +
 	"\x05plain\x18\x02 \x01(\bR\x05plain\x12\x10\n" +
@@ -6484,7 +6503,8 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x04open\x18\b \x03(\tR\x04open\x12\x10\n" +
 	"\x03vip\x18\t \x01(\tR\x03vip\x12\x18\n" +
 	"\agateway\x18\n" +
-	" \x01(\tR\agateway\"D\n" +
+	" \x01(\tR\agateway\x12\x1b\n" +
+	"\tall_rules\x18\v \x01(\bR\ballRules\"D\n" +
 	"\rTraceResponse\x123\n" +
 	"\bgateways\x18\x01 \x03(\v2\x17.graygw.v1.GatewayTraceR\bgateways\"\xf8\x01\n" +
 	"\fGatewayTrace\x12\x18\n" +
@@ -6503,7 +6523,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\fdiffer_count\x18\x04 \x01(\x04R\vdifferCount\x12\x14\n" +
 	"\x05extra\x18\x05 \x03(\tR\x05extra\x12\x1f\n" +
 	"\vextra_count\x18\x06 \x01(\x04R\n" +
-	"extraCount\"\xe2\x05\n" +
+	"extraCount\"\x83\x06\n" +
 	"\tTracePath\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x15\n" +
@@ -6532,7 +6552,9 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x06mirror\x18\x15 \x01(\v2\x16.graygw.v1.TraceMirrorR\x06mirror\x12\x14\n" +
 	"\x05notes\x18\x16 \x03(\tR\x05notes\x12/\n" +
 	"\x06intent\x18\x17 \x01(\v2\x17.graygw.v1.TraceOutcomeR\x06intent\x12,\n" +
-	"\x12agrees_with_intent\x18\x18 \x01(\bR\x10agreesWithIntent\"\xc9\x01\n" +
+	"\x12agrees_with_intent\x18\x18 \x01(\bR\x10agreesWithIntent\x12\x1f\n" +
+	"\vother_rules\x18\x19 \x01(\rR\n" +
+	"otherRules\"\xc9\x01\n" +
 	"\tTraceRule\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12\x16\n" +

@@ -1,0 +1,91 @@
+package benchmarks
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/change"
+	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/internal/stack"
+)
+
+// BenchmarkTrace is graygw trace's cost on a gateway holding the full-size
+// intent (63 pools x 4096 buckets, 10k gray rules: 268k entries), the Trace
+// call made in process on the service, against the baseline of the same
+// process reading every entry of the agent once over P4Runtime (what any
+// look at the gateway's own tables pays). bench/trace.md has the ratio:
+//
+//	go test ./controller/benchmarks -run '^$' -bench BenchmarkTrace -benchtime 5x
+func BenchmarkTrace(b *testing.B) {
+	ctx := context.Background()
+	a := stack.StartAgent(b, stack.AgentConfig{})
+	spec := Gateway(a.Addr)
+	if err := Fill(spec, Full); err != nil {
+		b.Fatal(err)
+	}
+	doc, err := intent.Marshal(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := stack.StartController(b, stack.Config{Engine: engine.Config{Interval: time.Hour},
+		Service: service.Config{WaitTimeout: change.DefaultWaitTimeout}})
+	ar, err := c.Service.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: string(doc),
+		Options: &graygwv1.ChangeOptions{Actor: "bench", Wait: true, WaitTimeout: durationpb.New(10 * time.Minute)}})
+	if err != nil || !ar.GetResult().GetApplied() || ar.GetResult().GetWaitError() != "" {
+		b.Fatalf("apply: %v %v", err, ar.GetResult())
+	}
+	conn, err := grpc.NewClient(a.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	rt := p4v1.NewP4RuntimeClient(conn)
+
+	b.Run("read-baseline", func(b *testing.B) {
+		for b.Loop() {
+			stream, err := rt.Read(ctx, &p4v1.ReadRequest{DeviceId: 1,
+				Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for {
+				resp, err := stream.Recv()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += len(resp.GetEntities())
+			}
+			b.ReportMetric(float64(n), "entries")
+		}
+	})
+	b.Run("trace", func(b *testing.B) {
+		req := &graygwv1.TraceRequest{Vni: 100000, Src: "172.16.0.1", Dst: "172.16.0.2", Proto: 6, Sport: 40000, Dport: 443}
+		for b.Loop() {
+			resp, err := c.Service.Trace(ctx, req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g := resp.GetGateways()[0]
+			if g.GetError() != "" || !g.GetInSync() {
+				b.Fatalf("trace: %v", g)
+			}
+			b.ReportMetric(float64(g.GetEntriesRead()), "entries")
+			b.ReportMetric(float64(len(g.GetVips())), "vips")
+		}
+	})
+}
