@@ -107,12 +107,11 @@ func (s storeConfig) String() string {
 	return "bbolt " + s.File
 }
 
-// open opens the store. On etcd, retention keeps a number of versions
-// (retain.Versions); an age bound applies to the bbolt file only.
+// open opens the store, with its retention (store_retention) on either.
 func (s storeConfig) open(ctx context.Context, retain store.Retention) (store.Store, error) {
 	if s.Etcd != nil {
 		cfg := *s.Etcd
-		cfg.RetainVersions = retain.Versions
+		cfg.RetainVersions, cfg.RetainAge = retain.Versions, retain.Age
 		return etcdstore.Open(ctx, cfg)
 	}
 	return store.OpenBolt(s.File, store.BoltOptions{Retain: retain})

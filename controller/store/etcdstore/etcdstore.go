@@ -70,6 +70,10 @@ type Config struct {
 	// History events are all kept. The controller sets it from
 	// store_retention.versions.
 	RetainVersions int `yaml:"-"`
+	// RetainAge deletes the intent versions committed longer ago than this
+	// (0: no age bound), the current one excepted, in the transaction of each
+	// commit. The controller sets it from store_retention.age.
+	RetainAge time.Duration `yaml:"-"`
 }
 
 // Validate checks c, every problem by field.
@@ -111,7 +115,9 @@ type Store struct {
 	prefix  string
 	timeout time.Duration
 	retain  int
-	closed  atomic.Bool
+	// retainAge is Config.RetainAge.
+	retainAge time.Duration
+	closed    atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -143,7 +149,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd %s: %w", strings.Join(c.Endpoints, ","), err)
 	}
-	s := &Store{cli: cli, prefix: c.Prefix, timeout: c.RequestTimeout, retain: c.RetainVersions}
+	s := &Store{cli: cli, prefix: c.Prefix, timeout: c.RequestTimeout, retain: c.RetainVersions, retainAge: c.RetainAge}
 	if err := s.init(ctx); err != nil {
 		cli.Close()
 		return nil, err
@@ -370,9 +376,13 @@ func (s *Store) Commit(ctx context.Context, c store.Change) (*store.Version, *st
 			clientv3.OpPut(s.eventKey(ev.Seq), string(rawE)),
 			clientv3.OpPut(s.currentKey(), strconv.FormatUint(next, 10)),
 		}
-		if s.retain > 0 && next > uint64(s.retain) {
-			// Versions 1 .. next-retain go, in the same transaction.
-			ops = append(ops, clientv3.OpDelete(s.intentKey(0), clientv3.WithRange(s.intentKey(next-uint64(s.retain)+1))))
+		keepFrom, err := s.keepFrom(ctx, next)
+		if err != nil {
+			return nil, nil, err
+		}
+		if keepFrom > 1 {
+			// Versions 1 .. keepFrom-1 go, in the same transaction.
+			ops = append(ops, clientv3.OpDelete(s.intentKey(0), clientv3.WithRange(s.intentKey(keepFrom))))
 		}
 		resp, err := s.cli.Txn(ctx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
 			Then(ops...).Commit()
@@ -387,6 +397,48 @@ func (s *Store) Commit(ctx context.Context, c store.Change) (*store.Version, *st
 	}
 	return nil, nil, fmt.Errorf("%w: commit: the history's next number was taken %d times in a row", store.ErrUnavailable, maxAttempts)
 }
+
+// keepFrom is the oldest intent version the retention keeps once next is
+// committed: the newest RetainVersions, none committed more than RetainAge
+// ago (next itself always kept). The age is read from the oldest versions
+// themselves, one at a time until a young one, so a commit reads one version
+// more than it deletes (at most agedOutPerCommit go per commit).
+func (s *Store) keepFrom(ctx context.Context, next uint64) (uint64, error) {
+	from := uint64(1)
+	if s.retain > 0 && next > uint64(s.retain) {
+		from = next - uint64(s.retain) + 1
+	}
+	if s.retainAge <= 0 {
+		return from, nil
+	}
+	for range agedOutPerCommit {
+		resp, err := s.cli.Get(ctx, s.intentKey(from), clientv3.WithRange(s.intentKey(next)), clientv3.WithLimit(1))
+		if err != nil {
+			return 0, s.fail(ctx, "read the oldest version", err)
+		}
+		if len(resp.Kvs) == 0 {
+			return next, nil // every older version goes
+		}
+		kv := resp.Kvs[0]
+		n, err := strconv.ParseUint(strings.TrimPrefix(string(kv.Key), s.prefix+"intents/"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("store: etcd key %s is not a version: %w", kv.Key, err)
+		}
+		var v version
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return 0, fmt.Errorf("store: etcd %s: %w", kv.Key, err)
+		}
+		if time.Since(v.Time) <= s.retainAge {
+			return n, nil
+		}
+		from = n + 1
+	}
+	return from, nil
+}
+
+// agedOutPerCommit bounds the versions one commit deletes by age (and the
+// reads it costs); the next commits delete the rest.
+const agedOutPerCommit = 100
 
 // maxAttempts bounds the retries of a write that lost the history's next
 // number to a concurrent one.

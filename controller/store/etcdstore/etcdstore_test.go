@@ -218,6 +218,56 @@ func TestRetention(t *testing.T) {
 	}
 }
 
+// TestRetentionByAge: versions committed longer ago than the age bound are
+// deleted by the next commit, with the count bound too; the current version
+// is kept however old, and history events all stay.
+func TestRetentionByAge(t *testing.T) {
+	c := etcdlab.Start(t, 1, false)
+	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RetainVersions, cfg.RetainAge = 4, time.Hour })
+	defer s.Close()
+	ctx := context.Background()
+	commit := func(base uint64, at time.Time) {
+		t.Helper()
+		if _, _, err := s.Commit(ctx, store.Change{Base: base, Intent: []byte(fmt.Sprint("v", base+1)), Actor: "t", Operation: "apply", Time: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func(want ...uint64) {
+		t.Helper()
+		var got []uint64
+		for n := uint64(1); n <= 10; n++ {
+			if _, err := s.Version(ctx, n); err == nil {
+				got = append(got, n)
+			} else if !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("versions kept %v, want %v", got, want)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	commit(0, old)
+	commit(1, old)
+	kept(2) // 1 is older than an hour; 2 is the current, kept however old
+	commit(2, time.Now())
+	kept(3)
+	commit(3, time.Now().Add(-90*time.Minute))
+	kept(3, 4) // 3 is young; 4 is the current
+	for base := uint64(4); base < 7; base++ {
+		commit(base, time.Now())
+	}
+	// The age is checked from the oldest version on, up to the first young
+	// one (versions are committed in time order): 3 kept 4 while it was
+	// there; once the count bound (4) dropped 3, 4's own age deleted it.
+	kept(5, 6, 7)
+	commit(7, time.Now())
+	kept(5, 6, 7, 8)
+	if h, err := s.History(ctx, store.Query{}); err != nil || len(h) != 8 {
+		t.Fatalf("history: %d events, %v", len(h), err)
+	}
+}
+
 // TestWatchFollowsCommitsAndRecords: another client's commit and a record of a
 // watched namespace reach the watch (an HA follower's view of the leader's
 // writes); a record of another namespace does not; the channel closes with
