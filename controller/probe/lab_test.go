@@ -235,3 +235,93 @@ func sorted(s []uint16) []uint16 {
 	slices.Sort(s)
 	return s
 }
+
+// TestTCPAndUDPProbesThroughTheGateway: TCP connect and UDP echo probes go
+// through the XDP gateway like the VM's own flows and are answered by the
+// backend it chose: base serves TCP 8080 and UDP echo 7777, gray only the
+// UDP echo. A VM moved to gray answers ICMP and UDP but refuses TCP (a reset
+// from gray-1); every other VM is ok on all three; base's UDP echo stopped,
+// the base VMs' UDP probes are lost and nothing else changes.
+func TestTCPAndUDPProbesThroughTheGateway(t *testing.T) {
+	l := newLab(t)
+	in, err := intent.Load([]byte(l.IntentYAML(
+		"  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stops []func()
+	serve := func(s *probetest.Service, err error) *probetest.Service {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops = append(stops, s.Stop)
+		return s
+	}
+	defer func() {
+		for _, s := range stops {
+			s()
+		}
+	}()
+	serve(l.ServeTCP(false, 8080))
+	baseUDP := serve(l.ServeUDPEcho(false, 7777))
+	serve(l.ServeUDPEcho(true, 7777))
+
+	icmp, _, p := applyAndProbe(t, l, in, res)
+	defer p.Close()
+	var all []probe.Target
+	for _, tg := range icmp {
+		tcp, udp := tg, tg
+		tcp.Proto, tcp.Port = probe.ProtoTCP, 8080
+		udp.Proto, udp.Port = probe.ProtoUDP, 7777
+		all = append(all, tg, tcp, udp)
+	}
+	targets, err := probe.Expect(in, res, topo.VIP, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	opts := probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second}
+	rs, err := p.Run(ctx, targets, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := func(tg probe.Target) bool { return tg.VNI == 5001 && tg.VM.String() == "192.168.1.5" }
+	for _, r := range rs {
+		wantStatus, wantBy := probe.StatusOK, "base-1"
+		if moved(r.Target) {
+			wantBy = "gray-1"
+			if r.Target.Proto == probe.ProtoTCP {
+				wantStatus = probe.StatusRefused
+			}
+		}
+		if r.Status != wantStatus || r.Received != 3 || r.AnsweredBy() != wantBy {
+			t.Errorf("%v: %s %d/%d answered by %q (want %s, 3/3, %s): %s", r.Target, r.Status, r.Received, r.Sent, r.AnsweredBy(), wantStatus, wantBy, r.Reason)
+		}
+		if r.Status == probe.StatusRefused && !strings.Contains(r.Reason, "3 of 3 connections to port 8080 refused (TCP reset) by gray-1") {
+			t.Errorf("%v: reason %q", r.Target, r.Reason)
+		}
+	}
+
+	baseUDP.Stop()
+	opts.Timeout = 300 * time.Millisecond
+	if rs, err = p.Run(ctx, targets, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		want := probe.StatusOK
+		switch {
+		case moved(r.Target) && r.Target.Proto == probe.ProtoTCP:
+			want = probe.StatusRefused
+		case !moved(r.Target) && r.Target.Proto == probe.ProtoUDP:
+			want = probe.StatusLost
+		}
+		if r.Status != want {
+			t.Errorf("base's UDP echo stopped: %v: %s (want %s): %s", r.Target, r.Status, want, r.Reason)
+		}
+	}
+}

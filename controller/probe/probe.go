@@ -77,6 +77,25 @@ const (
 	// StatusWrongBackend: at least one reply came from a backend outside the
 	// expected cluster or pool, or from an address that is no known backend.
 	StatusWrongBackend Status = "wrong-backend"
+	// StatusRefused: the expected backend answered a TCP probe with a reset:
+	// it is there, but nothing accepts connections on the port.
+	StatusRefused Status = "refused"
+)
+
+// Proto is what a probe checks, through the gateway, on the target's
+// destination.
+type Proto string
+
+// Probe protocols.
+const (
+	// ProtoICMP (or empty): an echo request, answered by an echo reply.
+	ProtoICMP Proto = "icmp"
+	// ProtoTCP: a connection to Port: a SYN, answered by a SYN-ACK (ok) or
+	// a reset (refused); an answered connection is reset at once.
+	ProtoTCP Proto = "tcp"
+	// ProtoUDP: a datagram to Port, answered by the same payload from that
+	// port (a UDP echo service).
+	ProtoUDP Proto = "udp"
 )
 
 // Backend is a server that may answer probes, known by its underlay address.
@@ -125,10 +144,27 @@ type Target struct {
 	ExpectCluster intent.Cluster `json:"expect_cluster,omitempty" yaml:"expect_cluster,omitempty"`
 	// ExpectPool, when set, narrows the expectation to that pool's members.
 	ExpectPool string `json:"expect_pool,omitempty" yaml:"expect_pool,omitempty"`
+	// Proto is the probe's protocol (empty: ICMP echo); Port the TCP or UDP
+	// destination port on Router (0 for ICMP).
+	Proto Proto  `json:"proto,omitempty" yaml:"proto,omitempty"`
+	Port  uint16 `json:"port,omitempty" yaml:"port,omitempty"`
 }
 
-// String returns "vni/vm".
-func (t Target) String() string { return fmt.Sprintf("%d/%s", t.VNI, t.VM) }
+// String returns "vni/vm", and " tcp/PORT" or " udp/PORT" for those probes.
+func (t Target) String() string {
+	if t.Proto == ProtoTCP || t.Proto == ProtoUDP {
+		return fmt.Sprintf("%d/%s %s/%d", t.VNI, t.VM, t.Proto, t.Port)
+	}
+	return fmt.Sprintf("%d/%s", t.VNI, t.VM)
+}
+
+// proto is t's protocol, ICMP when empty.
+func (t Target) proto() Proto {
+	if t.Proto == "" {
+		return ProtoICMP
+	}
+	return t.Proto
+}
 
 // Answer counts the replies one underlay address sent for a target.
 type Answer struct {
@@ -341,13 +377,14 @@ func (p *Prober) Run(ctx context.Context, targets []Target, o Options) ([]Result
 		sent:    make([]time.Time, n*o.Count),
 		rtt:     make([]time.Duration, n*o.Count),
 		answers: make([]map[netip.Addr]int, n),
+		refused: make([]int, n),
 	}
 	for i := range rec.answers {
 		rec.answers[i] = map[netip.Addr]int{}
 	}
 	done := make(chan struct{})
 	recvDone := make(chan error, 1)
-	go func() { recvDone <- p.receive(ident, targets, rec, done) }()
+	go func() { recvDone <- p.receive(ident, targets, innerMACs, rec, done) }()
 
 	sendErr := p.send(ctx, ident, targets, innerMACs, o, rec)
 	if sendErr == nil {
@@ -388,6 +425,18 @@ func (p *Prober) checkTarget(t Target) ([6]byte, error) {
 	case !t.Router.Is4():
 		return m, fmt.Errorf("%w: %v: router %v is not an IPv4 address", ErrTarget, t, t.Router)
 	}
+	switch t.proto() {
+	case ProtoICMP:
+		if t.Port != 0 {
+			return m, fmt.Errorf("%w: %v: port %d with an ICMP probe (give proto tcp or udp)", ErrTarget, t, t.Port)
+		}
+	case ProtoTCP, ProtoUDP:
+		if t.Port == 0 {
+			return m, fmt.Errorf("%w: %v: a %s probe needs a port (1-65535)", ErrTarget, t, t.Proto)
+		}
+	default:
+		return m, fmt.Errorf("%w: %v: proto %q: want icmp, tcp or udp", ErrTarget, t, t.Proto)
+	}
 	if t.RouterMAC == "" {
 		if p.routerMAC == ([6]byte{}) {
 			return m, fmt.Errorf("%w: %v: no router MAC (set the target's or the prober's)", ErrTarget, t)
@@ -407,6 +456,7 @@ type record struct {
 	sent     []time.Time     // by probe index (round*n + target)
 	rtt      []time.Duration // > 0 once answered
 	answers  []map[netip.Addr]int
+	refused  []int // TCP resets, by target
 	pending  int // sent and not yet answered
 	finished bool
 }
@@ -436,14 +486,7 @@ func (p *Prober) send(ctx context.Context, ident uint16, targets []Target, macs 
 		for i, tg := range targets {
 			idx := round*n + i
 			p.ipID++
-			frame := buildEcho(&echo{
-				outerSrcMAC: p.srcMAC, outerDstMAC: p.gwMAC,
-				outerSrc: p.source, outerDst: p.cfg.VIP,
-				sport: entropyPort(tg.VNI, tg.VM), ipID: p.ipID, vni: tg.VNI,
-				innerSrcMAC: p.srcMAC, innerDstMAC: macs[i],
-				innerSrc: tg.VM, innerDst: tg.Router,
-				ident: ident, seq: uint16(idx + 1),
-			})
+			frame := buildEcho(p.probeFrame(tg, macs[i], p.ipID, ident, uint16(idx+1)))
 			rec.mu.Lock()
 			rec.sent[idx] = time.Now()
 			rec.pending++
@@ -459,6 +502,27 @@ func (p *Prober) send(ctx context.Context, ident uint16, targets []Target, macs 
 	return nil
 }
 
+// probeFrame describes the probe of tg with the given IP id, run and sequence.
+func (p *Prober) probeFrame(tg Target, mac [6]byte, ipID, ident, seq uint16) *echo {
+	return &echo{
+		outerSrcMAC: p.srcMAC, outerDstMAC: p.gwMAC,
+		outerSrc: p.source, outerDst: p.cfg.VIP,
+		sport: entropyPort(tg.VNI, tg.VM), ipID: ipID, vni: tg.VNI,
+		innerSrcMAC: p.srcMAC, innerDstMAC: mac,
+		innerSrc: tg.VM, innerDst: tg.Router,
+		ident: ident, seq: seq,
+		proto: tg.proto(), port: tg.Port, innerSport: innerPort(tg.VNI, tg.VM, tg.proto(), tg.Port),
+	}
+}
+
+// reset closes the half-open connection a SYN-ACK answered, as a client
+// that gives up would, so the backend does not keep it (nor retransmit).
+func (p *Prober) reset(tg Target, mac [6]byte, r reply) {
+	e := p.probeFrame(tg, mac, 0, r.ident, r.seq)
+	e.tcpFlags, e.tcpSeq, e.tcpAck = tcpRST|tcpACK, tcpISN(r.ident, r.seq)+1, r.tcpSeq+1
+	_ = unix.Sendto(p.fd, buildEcho(e), 0, &unix.SockaddrLinklayer{Ifindex: p.ifindex, Halen: 6})
+}
+
 // entropyPort gives each VM its own outer source port, as a VTEP does, so ECMP
 // in front of several gateways spreads probes like the VMs' traffic.
 func entropyPort(vni uint32, vm netip.Addr) uint16 {
@@ -469,7 +533,7 @@ func entropyPort(vni uint32, vm netip.Addr) uint16 {
 }
 
 // receive records the replies of this run until done is closed.
-func (p *Prober) receive(ident uint16, targets []Target, rec *record, done <-chan struct{}) error {
+func (p *Prober) receive(ident uint16, targets []Target, macs [][6]byte, rec *record, done <-chan struct{}) error {
 	buf := make([]byte, 2048)
 	n := len(targets)
 	for {
@@ -495,18 +559,29 @@ func (p *Prober) receive(ident uint16, targets []Target, rec *record, done <-cha
 		}
 		idx := int(r.seq) - 1
 		tg := targets[idx%n]
-		if r.vni != tg.VNI || r.vm != tg.VM || r.routerSrc != tg.Router {
+		if r.vni != tg.VNI || r.vm != tg.VM || r.routerSrc != tg.Router || r.proto != tg.proto() {
+			continue
+		}
+		if r.proto != ProtoICMP && (r.port != tg.Port || r.vmPort != innerPort(tg.VNI, tg.VM, tg.proto(), tg.Port)) {
 			continue
 		}
 		rec.mu.Lock()
+		first := false
 		if !rec.sent[idx].IsZero() {
 			rec.answers[idx%n][r.outerSrc]++
 			if rec.rtt[idx] == 0 {
 				rec.rtt[idx] = max(now.Sub(rec.sent[idx]), time.Nanosecond)
 				rec.pending--
+				first = true
+				if r.refused {
+					rec.refused[idx%n]++
+				}
 			}
 		}
 		rec.mu.Unlock()
+		if first && r.proto == ProtoTCP && !r.refused {
+			p.reset(tg, macs[idx%n], r)
+		}
 	}
 }
 
@@ -555,6 +630,9 @@ func (p *Prober) results(targets []Target, o Options, rec *record) []Result {
 		case len(wrong) > 0:
 			r.Status = StatusWrongBackend
 			r.Reason = fmt.Sprintf("answered by %s; expected %s", join(wrong), expectation(tg))
+		case i < len(rec.refused) && rec.refused[i] > 0:
+			r.Status = StatusRefused
+			r.Reason = fmt.Sprintf("%d of %d connections to port %d refused (TCP reset) by %s", rec.refused[i], r.Sent, tg.Port, r.AnsweredBy())
 		case r.Sent-r.Received > o.MaxLoss || r.Received == 0:
 			r.Status = StatusLost
 			r.Reason = fmt.Sprintf("%d of %d requests unanswered", r.Sent-r.Received, r.Sent)

@@ -59,7 +59,7 @@ func TestEchoFrameParsesAsTheModelSeesIt(t *testing.T) {
 	if !ok {
 		t.Fatal("the answer to a probe is not recognised")
 	}
-	want := reply{outerSrc: netip.MustParseAddr("10.3.0.21"), vni: 5001, routerSrc: router, vm: vm5, ident: 7, seq: 9}
+	want := reply{outerSrc: netip.MustParseAddr("10.3.0.21"), vni: 5001, routerSrc: router, vm: vm5, ident: 7, seq: 9, proto: ProtoICMP}
 	if r != want {
 		t.Fatalf("reply %+v, want %+v", r, want)
 	}
@@ -208,5 +208,123 @@ func TestResultVerdicts(t *testing.T) {
 	}
 	if rs[3].Status != StatusWrongBackend || !strings.Contains(rs[3].Reason, "no known backend") {
 		t.Errorf("unknown answerer: %+v", rs[3])
+	}
+}
+
+// answerL4 turns a TCP or UDP probe frame into what a kernel VXLAN backend
+// sends back: a SYN-ACK (or, refused, a reset) acknowledging the SYN, or
+// the datagram echoed.
+func answerL4(t *testing.T, req []byte, backend netip.Addr, refused bool) []byte {
+	t.Helper()
+	f := append([]byte(nil), req...)
+	ip := f[ethLen:]
+	copy(ip[12:16], backend.AsSlice())
+	copy(ip[16:20], []byte{10, 1, 0, 10})
+	ii := ip[ipv4Len+udpLen+vxlanLen+ethLen:]
+	var s, d [4]byte
+	copy(s[:], ii[12:16])
+	copy(d[:], ii[16:20])
+	copy(ii[12:16], d[:])
+	copy(ii[16:20], s[:])
+	l := ii[ipv4Len:]
+	sp, dp := binary.BigEndian.Uint16(l[0:]), binary.BigEndian.Uint16(l[2:])
+	binary.BigEndian.PutUint16(l[0:], dp)
+	binary.BigEndian.PutUint16(l[2:], sp)
+	if ii[9] == protoTCP {
+		isn := binary.BigEndian.Uint32(l[4:])
+		binary.BigEndian.PutUint32(l[4:], 777)
+		binary.BigEndian.PutUint32(l[8:], isn+1)
+		l[13] = tcpSYN | tcpACK
+		if refused {
+			l[13] = tcpRST | tcpACK
+		}
+	}
+	return f
+}
+
+// TCP and UDP probes: the frames are what the model parses as the VM's flow
+// to the port (checksums verify), and the backend's answers are recognised:
+// a SYN-ACK and a reset (refused) naming the probe by their acknowledgement,
+// the UDP echo by its payload.
+func TestTCPAndUDPProbeFrames(t *testing.T) {
+	for _, proto := range []Proto{ProtoTCP, ProtoUDP} {
+		sp := innerPort(5001, vm5, proto, 443)
+		f := buildEcho(&echo{outerSrc: netip.MustParseAddr("10.1.0.10"), outerDst: vip, sport: 50000,
+			vni: 5001, innerSrc: vm5, innerDst: router, ident: 7, seq: 9, proto: proto, port: 443, innerSport: sp})
+		p := model.Parse(f)
+		wantProto := uint8(protoTCP)
+		if proto == ProtoUDP {
+			wantProto = protoUDP
+		}
+		if p.Reason != 0 || !p.Overlay || p.Flow.VNI != 5001 || p.Flow.Proto != wantProto || p.Flow.SPort != sp || p.Flow.DPort != 443 {
+			t.Fatalf("%s: model parse: %+v", proto, p)
+		}
+		ii := f[ethLen+ipv4Len+udpLen+vxlanLen+ethLen:]
+		if checksum(ii[:ipv4Len]) != 0 {
+			t.Errorf("%s: inner IPv4 checksum does not verify", proto)
+		}
+		l := ii[ipv4Len:]
+		if got := l4Checksum(wantProto, vm5, router, l); got != 0 {
+			t.Errorf("%s: checksum does not verify (%#x)", proto, got)
+		}
+		for _, refused := range []bool{false, true} {
+			if refused && proto == ProtoUDP {
+				continue
+			}
+			r, ok := parseReply(answerL4(t, f, netip.MustParseAddr("10.3.0.21"), refused))
+			if !ok || r.proto != proto || r.ident != 7 || r.seq != 9 || r.port != 443 || r.vmPort != sp || r.refused != refused ||
+				r.vm != vm5 || r.routerSrc != router || r.outerSrc != netip.MustParseAddr("10.3.0.21") {
+				t.Errorf("%s refused=%v: parsed %+v, %v", proto, refused, r, ok)
+			}
+		}
+		// A SYN is no answer (a UDP probe parses as one, from the VM's
+		// address and port: receive takes only the router's, from the port).
+		if r, ok := parseReply(f); ok && proto == ProtoTCP {
+			t.Errorf("%s: the probe itself parsed as an answer: %+v", proto, r)
+		}
+	}
+	// The reset that closes an answered connection.
+	e := &echo{outerSrc: netip.MustParseAddr("10.1.0.10"), outerDst: vip, vni: 5001, innerSrc: vm5, innerDst: router,
+		proto: ProtoTCP, port: 80, innerSport: 40000, tcpFlags: tcpRST | tcpACK, tcpSeq: 100, tcpAck: 778}
+	l := buildEcho(e)[ethLen+ipv4Len+udpLen+vxlanLen+ethLen+ipv4Len:]
+	if l[13] != tcpRST|tcpACK || binary.BigEndian.Uint32(l[4:]) != 100 || binary.BigEndian.Uint32(l[8:]) != 778 {
+		t.Errorf("reset: flags %#x seq %d ack %d", l[13], binary.BigEndian.Uint32(l[4:]), binary.BigEndian.Uint32(l[8:]))
+	}
+	if got := (Target{VNI: 5001, VM: vm5, Proto: ProtoTCP, Port: 80}).String(); got != "5001/192.168.1.5 tcp/80" {
+		t.Errorf("String = %q", got)
+	}
+}
+
+// Expect runs a TCP or UDP probe's own flow through the tables: a rule on
+// a destination port sends that port's probes to gray, the VM's ICMP and
+// other ports stay on base.
+func TestExpectFollowsPortRules(t *testing.T) {
+	in, err := intent.Load([]byte(strings.Replace(labIntent, "  - {name: vpc, match: {vip: vpc-router, vni: 5003}, pool: gray-router}\n",
+		"  - {name: https, match: {vip: vpc-router, vni: 5002, proto: tcp, dport: 443}, pool: gray-router}\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := netip.MustParseAddr("192.168.2.5")
+	r2 := netip.MustParseAddr("192.168.2.1")
+	got, err := Expect(in, res, vip, []Target{
+		{VNI: 5002, VM: vm, Router: r2},
+		{VNI: 5002, VM: vm, Router: r2, Proto: ProtoTCP, Port: 443},
+		{VNI: 5002, VM: vm, Router: r2, Proto: ProtoTCP, Port: 80},
+		{VNI: 5002, VM: vm, Router: r2, Proto: ProtoUDP, Port: 443},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range []intent.Cluster{intent.ClusterBase, intent.ClusterGray, intent.ClusterBase, intent.ClusterBase} {
+		if got[i].ExpectCluster != w {
+			t.Errorf("%v: expect %s, want %s", got[i], got[i].ExpectCluster, w)
+		}
+	}
+	if _, err := Expect(in, res, vip, []Target{{VNI: 5002, VM: vm, Router: r2, Proto: ProtoTCP}}); !errors.Is(err, ErrTarget) {
+		t.Errorf("a TCP probe without a port: %v, want ErrTarget", err)
 	}
 }

@@ -79,9 +79,13 @@ func Expect(in *intent.Intent, res *compile.Result, vip netip.Addr, targets []Ta
 		if !t.VM.Is4() || !t.Router.Is4() || t.VNI > 0xffffff {
 			return nil, fmt.Errorf("%w: %v: want IPv4 VM and router addresses and a 24-bit VNI", ErrTarget, t)
 		}
+		if (t.proto() == ProtoICMP) != (t.Port == 0) {
+			return nil, fmt.Errorf("%w: %v: proto %q with port %d: want icmp without a port, tcp or udp with one", ErrTarget, t, t.Proto, t.Port)
+		}
 		frame := buildEcho(&echo{
 			outerSrc: netip.AddrFrom4([4]byte{192, 0, 2, 1}), outerDst: vip,
 			sport: entropyPort(t.VNI, t.VM), vni: t.VNI, innerSrc: t.VM, innerDst: t.Router,
+			proto: t.proto(), port: t.Port, innerSport: innerPort(t.VNI, t.VM, t.proto(), t.Port),
 		})
 		r := model.Process(st, frame)
 		if r.Verdict != model.Forward {
