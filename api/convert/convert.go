@@ -35,7 +35,7 @@ func ProbeOptionsFrom(o *graygwv1.ProbeOptions) probe.Options {
 // ProbeTarget converts a target to the API.
 func ProbeTarget(t probe.Target) *graygwv1.ProbeTarget {
 	return &graygwv1.ProbeTarget{Vni: t.VNI, Vm: addr(t.VM), Router: addr(t.Router), RouterMac: t.RouterMAC,
-		ExpectCluster: string(t.ExpectCluster), ExpectPool: t.ExpectPool}
+		ExpectCluster: string(t.ExpectCluster), ExpectPool: t.ExpectPool, Proto: string(t.Proto), Port: uint32(t.Port)}
 }
 
 // ProbeTargetFrom converts and checks a target from the API.
@@ -56,8 +56,21 @@ func ProbeTargetFrom(t *graygwv1.ProbeTarget) (probe.Target, error) {
 	default:
 		return probe.Target{}, fmt.Errorf("expect_cluster %q: want base or gray", t.GetExpectCluster())
 	}
+	switch probe.Proto(t.GetProto()) {
+	case "", probe.ProtoICMP:
+		if t.GetPort() != 0 {
+			return probe.Target{}, fmt.Errorf("port %d with an ICMP probe: give proto tcp or udp", t.GetPort())
+		}
+	case probe.ProtoTCP, probe.ProtoUDP:
+		if t.GetPort() < 1 || t.GetPort() > 65535 {
+			return probe.Target{}, fmt.Errorf("port %d: a %s probe needs a port, 1 to 65535", t.GetPort(), t.GetProto())
+		}
+	default:
+		return probe.Target{}, fmt.Errorf("proto %q: want icmp, tcp or udp", t.GetProto())
+	}
 	return probe.Target{VNI: t.GetVni(), VM: vm, Router: r, RouterMAC: t.GetRouterMac(),
-		ExpectCluster: intent.Cluster(t.GetExpectCluster()), ExpectPool: t.GetExpectPool()}, nil
+		ExpectCluster: intent.Cluster(t.GetExpectCluster()), ExpectPool: t.GetExpectPool(),
+		Proto: probe.Proto(t.GetProto()), Port: uint16(t.GetPort())}, nil
 }
 
 // ProbeResults converts results to the API.
@@ -85,7 +98,8 @@ func ProbeResultsFrom(rs []*graygwv1.ProbeResult) []probe.Result {
 	for _, r := range rs {
 		t := r.GetTarget()
 		pr := probe.Result{Target: probe.Target{VNI: t.GetVni(), VM: parse(t.GetVm()), Router: parse(t.GetRouter()),
-			RouterMAC: t.GetRouterMac(), ExpectCluster: intent.Cluster(t.GetExpectCluster()), ExpectPool: t.GetExpectPool()},
+			RouterMAC: t.GetRouterMac(), ExpectCluster: intent.Cluster(t.GetExpectCluster()), ExpectPool: t.GetExpectPool(),
+			Proto: probe.Proto(t.GetProto()), Port: uint16(t.GetPort())},
 			Status: probe.Status(r.GetStatus()), Sent: int(r.GetSent()), Received: int(r.GetReceived()),
 			RTTMin: r.GetRttMin().AsDuration(), RTTAvg: r.GetRttAvg().AsDuration(), RTTMax: r.GetRttMax().AsDuration(),
 			Reason: r.GetReason()}

@@ -36,8 +36,10 @@ vpcs:
 		RouterMAC: "02:00:00:00:10:fe", ExpectPool: "gray-router"}, Status: probe.StatusWrongBackend, Sent: 3, Received: 3,
 		Answers: []probe.Answer{{Underlay: netip.MustParseAddr("10.2.0.11"), Backend: "base-1", Cluster: intent.ClusterBase, Replies: 3}},
 		RTTMin:  time.Millisecond, RTTAvg: 2 * time.Millisecond, RTTMax: 3 * time.Millisecond, Reason: "answered by base-1"}
+	tcp := res
+	tcp.Target.Proto, tcp.Target.Port, tcp.Status = probe.ProtoTCP, 8080, probe.StatusRefused
 	p := &rollout.Progress{Plan: *spec, State: rollout.StateFailed, Step: 1, Total: len(plan.Steps), VNI: 5001,
-		Precheck: []probe.Result{res}, Message: "m", Error: "e", Started: at, Updated: at.Add(time.Second)}
+		Precheck: []probe.Result{res, tcp}, Message: "m", Error: "e", Started: at, Updated: at.Add(time.Second)}
 	for _, s := range plan.Steps {
 		p.Steps = append(p.Steps, rollout.StepRecord{Step: s, State: rollout.StepPending})
 	}
@@ -59,12 +61,17 @@ vpcs:
 	if got := ProbeOptionsFrom(ProbeOptions(o)); got != o {
 		t.Fatalf("options %+v", got)
 	}
-	tg, err := ProbeTargetFrom(ProbeTarget(res.Target))
-	if err != nil || tg != res.Target {
-		t.Fatalf("target %+v %v", tg, err)
+	for _, r := range []probe.Result{res, tcp} {
+		tg, err := ProbeTargetFrom(ProbeTarget(r.Target))
+		if err != nil || tg != r.Target {
+			t.Fatalf("target %+v %v", tg, err)
+		}
 	}
 	for _, bad := range []probe.Target{{VNI: 0, VM: res.Target.VM, Router: res.Target.Router}, {VNI: 1, Router: res.Target.Router},
-		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, ExpectCluster: "blue"}} {
+		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, ExpectCluster: "blue"},
+		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, Proto: probe.ProtoTCP},
+		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, Port: 80},
+		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, Proto: "sctp", Port: 80}} {
 		if _, err := ProbeTargetFrom(ProbeTarget(bad)); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -100,6 +100,7 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 		if targets, err = probe.Targets(plan.VPCs, req.GetVni(), netip.Addr{}); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 		}
+		targets = plan.WithChecks(targets) // the plan's TCP and UDP probes too
 		if vip == "" {
 			vip = plan.VIP
 		}

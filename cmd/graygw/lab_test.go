@@ -140,3 +140,63 @@ func TestCLIRolloutInTheLab(t *testing.T) {
 	code, out, stderr = g("probe", "--plan", p1, "--expect", "base")
 	expect("probe after the failed rollout", code, out, stderr, 0, "base-1")
 }
+
+// TestCLITCPOnlyFailureInTheLab: through the CLI and the controller's API
+// over the lab's XDP gateway, a plan that probes TCP 8080 besides ICMP:
+// base serves it, gray does not. probe --plan shows each VM's TCP probe
+// answered by base-1; the rollout fails its first step on the moved VM's
+// refused connection (ICMP still answered by gray-1), rolls it back, exits
+// 4, and the history records the failed step with the reason.
+func TestCLITCPOnlyFailureInTheLab(t *testing.T) {
+	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggcltcp", nil) })
+	svc, err := l.ServeTCP(false, 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Stop)
+	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)}})
+	host := &probe.Host{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
+	dir := t.TempDir()
+	sock := stack.StartController(t, stack.Config{Dir: dir, Service: service.Config{Probe: host}}).Socket
+	g := func(args ...string) (int, string, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(args, "--controller", "unix://"+sock), &out, &errb, dial)
+		return code, out.String(), errb.String()
+	}
+	intentPath := filepath.Join(dir, "intent.yaml")
+	os.WriteFile(intentPath, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", ag.Addr, 1)), 0o644)
+	if code, out, stderr := g("apply", "-f", intentPath, "--wait"); code != 0 {
+		t.Fatalf("apply: %d\n%s%s", code, out, stderr)
+	}
+	var b strings.Builder
+	b.WriteString("version: 1\nname: tcp\nvip: vpc-router\npool: gray-router\nbase_pool: base-router\nprobe: {count: 2, interval: 10ms, timeout: 500ms, tcp: [8080]}\nvpcs:\n")
+	for _, v := range l.VPCs() {
+		var vms []string
+		for _, vm := range v.VMs {
+			vms = append(vms, vm.String())
+		}
+		fmt.Fprintf(&b, "  - {vni: %d, router: %s, router_mac: \"%s\", vms: [%s]}\n", v.VNI, v.Router, v.RouterMAC, strings.Join(vms, ", "))
+	}
+	plan := filepath.Join(dir, "tcp.yaml")
+	os.WriteFile(plan, []byte(b.String()), 0o644)
+
+	code, out, stderr := g("probe", "--plan", plan)
+	if code != 0 || strings.Count(out, "tcp/8080  ok") != 6 || strings.Contains(out, "gray-1") {
+		t.Errorf("probe --plan: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = g("rollout", "start", "-f", plan, "--wait")
+	if code != ExitFailed || !strings.Contains(out+stderr, "rollout tcp failed at step 1") || !strings.Contains(out+stderr, "tcp/8080") ||
+		!strings.Contains(out+stderr, "refused") {
+		t.Errorf("rollout start --wait: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = g("history", "--limit", "5")
+	if code != 0 || !strings.Contains(out, "rollout-step-failed") || !strings.Contains(out, "failed and was rolled back") ||
+		!strings.Contains(out, "tcp/8080 refused") {
+		t.Errorf("history: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = g("probe", "--plan", plan, "--expect", "base")
+	if code != 0 || strings.Contains(out, "gray-1") {
+		t.Errorf("probe after the failed rollout: exit %d\n%s%s", code, out, stderr)
+	}
+}

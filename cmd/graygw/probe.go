@@ -43,7 +43,9 @@ inventory (its vpcs section): --vni N probes every VM of the VPC, --vm VNI/IP (o
 IP) that VM, each towards every route destination of its VPC (next hop, else the
 prefix's first address). The controller expands them from its intent in force
 (only the VNI or VMs are sent); with --local, the -f document's inventory. A
-plan's VPC that names only its VNI takes its VMs from there too. The probes go to the VIP --vip names (the
+plan's VPC that names only its VNI takes its VMs from there too; a plan's
+probe.tcp and probe.udp ports are probed too (TCP connect: ok, or refused by a
+reset; UDP echo), one row each. The probes go to the VIP --vip names (the
 plan's VIP with --plan; the intent's only VIP when it has one). Exit 4 when any
 target is not ok; exit 1 when the controller has no probe host (its config's
 probe: section).
@@ -111,6 +113,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				if targets, err = probe.Targets(plan.VPCs, v, netip.Addr{}); err != nil {
 					return usageErr(err)
 				}
+				targets = plan.WithChecks(targets) // the plan's TCP and UDP probes too
 				if vip == "" {
 					vip = plan.VIP
 				}

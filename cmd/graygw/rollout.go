@@ -493,7 +493,11 @@ func printProbeTable(w io.Writer, rs []probe.Result) {
 		if r.Received > 0 {
 			rtt = fmt.Sprintf("%s/%s/%s", ms(r.RTTMin), ms(r.RTTAvg), ms(r.RTTMax))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", r.Target.VNI, r.Target.VM, r.Target.Router, r.Status,
+		dest := r.Target.Router.String()
+		if r.Target.Port != 0 { // a TCP or UDP probe: which port
+			dest += fmt.Sprintf(" %s/%d", r.Target.Proto, r.Target.Port)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", r.Target.VNI, r.Target.VM, dest, r.Status,
 			r.Received, r.Sent, or(r.AnsweredBy(), "-"), or(exp, "any"), rtt, r.Reason)
 	}
 	tw.Flush()

@@ -9,7 +9,10 @@
 // inner destination the VPC router. The backend that gets it decapsulates it and
 // answers straight back to the hypervisor with VXLAN; the reply's outer source is
 // that backend's underlay address, which tells which backend, hence which cluster,
-// served the VM. Each target gets a Result: ok, lost, or wrong backend (with who
+// served the VM. A target may instead probe a TCP port (a SYN, answered by a
+// SYN-ACK, or by a reset: refused) or a UDP port (a datagram, echoed) of its
+// destination, from a source port fixed per target: one flow of the VM's. Each
+// target gets a Result: ok, lost, refused, or wrong backend (with who
 // answered), and its round-trip times.
 //
 // Probes are bounded: a count, an interval and a timeout per run (Options), and
@@ -457,7 +460,7 @@ type record struct {
 	rtt      []time.Duration // > 0 once answered
 	answers  []map[netip.Addr]int
 	refused  []int // TCP resets, by target
-	pending  int // sent and not yet answered
+	pending  int   // sent and not yet answered
 	finished bool
 }
 

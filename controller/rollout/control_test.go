@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graygw/graygw/controller/store"
 )
@@ -82,6 +83,14 @@ func TestControlRecordsDecisions(t *testing.T) {
 	close(release)
 	if _, err := ctl.runner.WaitState(ctx, StatePaused); err != nil {
 		t.Fatal(err)
+	}
+	// The pause is recorded just after it is saved: wait for it, so the
+	// abort comes after it in the history.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		h, _ := hist.History(ctx, store.Query{Limit: 1})
+		if len(h) == 1 && h[0].Operation == "rollout-paused" || time.Now().After(deadline) {
+			break
+		}
 	}
 	if _, err := ctl.Abort(ctx, "dave"); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -253,4 +254,148 @@ func TestLabBadInputChangesNothing(t *testing.T) {
 		t.Errorf("%d rules at the end, want %d", got, before)
 	}
 	expectWhere(t, e.where(t), func(string) bool { return false })
+}
+
+// serve takes a started TCP or UDP service of a lab backend and stops it at
+// cleanup: serve(t)(e.lab.ServeTCP(false, 8080)).
+func serve(t *testing.T) func(*probetest.Service, error) *probetest.Service {
+	return func(s *probetest.Service, err error) *probetest.Service {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Stop)
+		return s
+	}
+}
+
+// labL4Plan probes TCP 8080 and UDP 7777 besides ICMP.
+var labL4Plan = strings.Replace(labPlan, "probe: {count: 2, interval: 10ms, timeout: 500ms}",
+	"probe: {count: 2, interval: 10ms, timeout: 500ms, tcp: [8080], udp: [7777]}", 1)
+
+// TestLabTCPOnlyFailureRollsBack: the gray cluster answers ICMP and UDP but
+// refuses TCP 8080 (base serves all three). The precheck passes (every VM on
+// base); the first step's TCP probe of the moved VM is refused by gray-1
+// while its ICMP and UDP probes pass: the step is rolled back and the
+// rollout fails, every VM on base again.
+func TestLabTCPOnlyFailureRollsBack(t *testing.T) {
+	e := newLabEnv(t)
+	serve(t)(e.lab.ServeTCP(false, 8080))
+	serve(t)(e.lab.ServeUDPEcho(false, 7777))
+	serve(t)(e.lab.ServeUDPEcho(true, 7777))
+	r := rollout.NewRunner(e.ctrl, &rollout.MemoryStore{}, rollout.Options{})
+	if _, err := startPlan(t, r, labL4Plan); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := r.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != rollout.StateFailed || p.Step != 1 || p.Steps[0].State != rollout.StepRolledBack {
+		t.Fatalf("state %s at step %d (%s), want failed at step 1, rolled back: %s", p.State, p.Step, p.Steps[0].State, p.Error)
+	}
+	if !strings.Contains(p.Error, "5001/192.168.1.5 tcp/8080 refused") || !strings.Contains(p.Error, "refused (TCP reset) by gray-1") {
+		t.Errorf("error does not name the refused connection: %s", p.Error)
+	}
+	if n := len(p.Precheck); n != 18 {
+		t.Errorf("%d precheck probes, want 6 VMs x 3 checks", n)
+	}
+	for _, pr := range p.Steps[0].Probes {
+		moved := pr.Target.VNI == 5001 && pr.Target.VM.String() == "192.168.1.5"
+		want, by := probe.StatusOK, "base-1"
+		if moved {
+			by = "gray-1"
+			if pr.Target.Proto == probe.ProtoTCP {
+				want = probe.StatusRefused
+			}
+		}
+		if pr.Status != want || pr.AnsweredBy() != by {
+			t.Errorf("step 1, %v: %s by %s, want %s by %s", pr.Target, pr.Status, pr.AnsweredBy(), want, by)
+		}
+	}
+	for _, a := range p.Steps[0].AfterRollback {
+		if a.Status != probe.StatusOK || a.AnsweredBy() != "base-1" {
+			t.Errorf("after rollback %v: %s by %s", a.Target, a.Status, a.AnsweredBy())
+		}
+	}
+	if len(e.ctrl.Rules()) != 0 || len(e.lab.DP.Rules()) != 0 {
+		t.Errorf("rules left: controller %v, dataplane %d", e.ctrl.Rules(), len(e.lab.DP.Rules()))
+	}
+	expectWhere(t, e.where(t), func(string) bool { return false })
+}
+
+// stopAfter is the lab controller with a hook: after its n-th probe run the
+// given service stops (a gray side that fails only after a while).
+type stopAfter struct {
+	*rollout.Local
+	mu    sync.Mutex
+	calls int
+	n     int
+	stop  func()
+}
+
+func (s *stopAfter) Probe(ctx context.Context, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
+	res, err := s.Local.Probe(ctx, ts, o)
+	s.mu.Lock()
+	s.calls++
+	if s.calls == s.n {
+		s.stop()
+	}
+	s.mu.Unlock()
+	return res, err
+}
+
+// TestLabDelayedTCPFailure: gray serves TCP 8080 at first and stops after a
+// while. With a bake, the step whose own probes passed fails during its bake
+// and is rolled back; with a watch (and watch_rollback), every step passes
+// and the watch catches it and rolls everything back.
+func TestLabDelayedTCPFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra string
+		stopAfter   int // probe runs: 1 precheck, then one per step
+	}{
+		{"bake", "bake: 1s\nbake_every: 200ms\n", 2},                         // after step 1's probes
+		{"watch", "watch: 3s\nbake_every: 200ms\nwatch_rollback: true\n", 5}, // after the last step's
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newLabEnv(t)
+			serve(t)(e.lab.ServeTCP(false, 8080))
+			gray := serve(t)(e.lab.ServeTCP(true, 8080))
+			plan := strings.Replace(labPlan, "probe: {count: 2, interval: 10ms, timeout: 500ms}",
+				"probe: {count: 2, interval: 10ms, timeout: 500ms, tcp: [8080]}", 1) + tc.extra
+			ctrl := &stopAfter{Local: e.ctrl, n: tc.stopAfter, stop: gray.Stop}
+			r := rollout.NewRunner(ctrl, &rollout.MemoryStore{}, rollout.Options{})
+			if _, err := startPlan(t, r, plan); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			p, err := r.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch tc.name {
+			case "bake":
+				if p.State != rollout.StateFailed || p.Step != 1 || p.Steps[0].State != rollout.StepRolledBack ||
+					!strings.Contains(p.Error, "tcp/8080 refused") {
+					t.Fatalf("state %s at step %d (%s): %s", p.State, p.Step, p.Steps[0].State, p.Error)
+				}
+			case "watch":
+				if p.State != rollout.StateAborted || !strings.Contains(p.Error, "watch: probes failed") || !strings.Contains(p.Error, "tcp/8080 refused") {
+					t.Fatalf("state %s: %s / %s", p.State, p.Message, p.Error)
+				}
+				for _, s := range p.Steps {
+					if s.State != rollout.StepRolledBack {
+						t.Errorf("step %v: %s, want rolled back", s.Step, s.State)
+					}
+				}
+			}
+			if len(e.ctrl.Rules()) != 0 || len(e.lab.DP.Rules()) != 0 {
+				t.Errorf("rules left: controller %v, dataplane %d", e.ctrl.Rules(), len(e.lab.DP.Rules()))
+			}
+			expectWhere(t, e.where(t), func(string) bool { return false })
+		})
+	}
 }

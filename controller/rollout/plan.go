@@ -103,6 +103,24 @@ type ProbeSpec struct {
 	Settle string `yaml:"settle,omitempty" json:"settle,omitempty"`
 	// Scope is plan (default), vpc or step: which VMs are probed after a step.
 	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
+	// ICMP probes every VM with echo requests (default true); false leaves
+	// the TCP and UDP probes alone.
+	ICMP *bool `yaml:"icmp,omitempty" json:"icmp,omitempty"`
+	// TCP are ports every VM connects to on each of its destinations (TCP
+	// connect through the gateway: a SYN-ACK passes, a reset or nothing fails).
+	TCP []int `yaml:"tcp,omitempty" json:"tcp,omitempty"`
+	// UDP are ports every destination must echo a datagram back from.
+	UDP []int `yaml:"udp,omitempty" json:"udp,omitempty"`
+}
+
+// MaxProbePorts bounds probe.tcp and probe.udp each.
+const MaxProbePorts = 16
+
+// ProbeCheck is one kind of probe every VM of a plan gets per destination: ICMP
+// echo, or TCP or UDP to a port.
+type ProbeCheck struct {
+	Proto probe.Proto
+	Port  uint16
 }
 
 // VPCSpec is one VPC of a plan. VMs, Router (with Destinations) and RouterMAC
@@ -245,8 +263,11 @@ type Plan struct {
 	Mirror     time.Duration
 	MirrorRate int
 	Scope      string
-	VPCs       []probe.VPC
-	Steps      []Step
+	// Checks are the probes of every VM and destination: ICMP echo, TCP
+	// connects, UDP echoes (probe.icmp, tcp, udp), in that order.
+	Checks []ProbeCheck
+	VPCs   []probe.VPC
+	Steps  []Step
 }
 
 // Problem is one thing wrong with a plan.
@@ -407,6 +428,7 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 	if err := p.Probe.Validate(); err != nil {
 		e.add("probe", "%s", strings.TrimPrefix(err.Error(), probe.ErrConfig.Error()+": "))
 	}
+	p.Checks = s.Probe.checks(e)
 	switch s.Probe.Scope {
 	case "", ScopePlan:
 	case ScopeVPC, ScopeStep:
@@ -503,8 +525,9 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 		p.Steps = append(p.Steps, Step{Kind: StepVNI, VNI: v.VNI, Rule: fmt.Sprintf("%s.%d", s.Name, v.VNI)})
 		p.VPCs = append(p.VPCs, v)
 	}
-	if nvms > probe.MaxTargets || nvms*p.Probe.Count > 0xffff {
-		e.add("vpcs", "%d probe targets (VMs x destinations) x %d probes: at most %d targets and 65535 probes per run", nvms, p.Probe.Count, probe.MaxTargets)
+	if nt := nvms * max(len(p.Checks), 1); nt > probe.MaxTargets || nt*p.Probe.Count > 0xffff {
+		e.add("vpcs", "%d probe targets (VMs x destinations x %d checks) x %d probes: at most %d targets and 65535 probes per run",
+			nt, max(len(p.Checks), 1), p.Probe.Count, probe.MaxTargets)
 	}
 	if len(e.Problems) > 0 {
 		return nil, e
@@ -513,6 +536,63 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 		p.Steps[i].Index = i + 1
 	}
 	return p, nil
+}
+
+// WithChecks returns every target of ts once per check of the plan (ICMP
+// echo, each TCP and UDP port), in that order; ts itself (ICMP) for a Plan
+// without checks.
+func (p *Plan) WithChecks(ts []probe.Target) []probe.Target {
+	if len(p.Checks) == 0 {
+		return ts
+	}
+	out := make([]probe.Target, 0, len(ts)*len(p.Checks))
+	for _, t := range ts {
+		for _, c := range p.Checks {
+			t.Proto, t.Port = c.Proto, c.Port
+			if c.Proto == probe.ProtoICMP {
+				t.Proto = "" // as ICMP targets always were
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// checks validates probe.icmp, tcp and udp and returns the checks they ask
+// for.
+func (ps ProbeSpec) checks(e *PlanErrors) []ProbeCheck {
+	var out []ProbeCheck
+	if ps.ICMP == nil || *ps.ICMP {
+		out = append(out, ProbeCheck{Proto: probe.ProtoICMP})
+	}
+	for _, l := range []struct {
+		name  string
+		proto probe.Proto
+		ports []int
+	}{{"tcp", probe.ProtoTCP, ps.TCP}, {"udp", probe.ProtoUDP, ps.UDP}} {
+		if len(l.ports) > MaxProbePorts {
+			e.add("probe."+l.name, "%d ports: at most %d", len(l.ports), MaxProbePorts)
+			continue
+		}
+		seen := map[int]int{}
+		for i, port := range l.ports {
+			path := fmt.Sprintf("probe.%s[%d]", l.name, i)
+			if port < 1 || port > 65535 {
+				e.add(path, "%d: want a port, 1 to 65535", port)
+				continue
+			}
+			if j, dup := seen[port]; dup {
+				e.add(path, "%d: already probe.%s[%d]", port, l.name, j)
+				continue
+			}
+			seen[port] = i
+			out = append(out, ProbeCheck{Proto: l.proto, Port: uint16(port)})
+		}
+	}
+	if ps.ICMP != nil && !*ps.ICMP && len(ps.TCP) == 0 && len(ps.UDP) == 0 {
+		e.add("probe.icmp", "false, and no probe.tcp or probe.udp: nothing would be probed")
+	}
+	return out
 }
 
 // Marshal encodes the plan's spec as YAML.

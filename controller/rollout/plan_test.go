@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,21 @@ vpcs:
 			"vpcs[2].vms[2]: 192.168.3.5 is already vms[1]",
 			`vpcs[2].vms[3]: "10.0.0.300"`,
 		}},
+		{"bad probe ports", `version: 1
+name: a
+pool: g
+probe: {tcp: [443, 0, 443, 70000], udp: [53, 53]}
+vpcs: [{vni: 1, router: 10.0.0.1, vms: [10.0.0.5]}]
+`, []string{
+			"probe.tcp[1]: 0: want a port, 1 to 65535",
+			"probe.tcp[2]: 443: already probe.tcp[0]",
+			"probe.tcp[3]: 70000: want a port",
+			"probe.udp[1]: 53: already probe.udp[0]",
+		}},
+		{"nothing to probe", "version: 1\nname: a\npool: g\nprobe: {icmp: false}\nvpcs: [{vni: 1, router: 10.0.0.1, vms: [10.0.0.5]}]\n",
+			[]string{"probe.icmp: false, and no probe.tcp or probe.udp: nothing would be probed"}},
+		{"too many ports", "version: 1\nname: a\npool: g\nprobe: {udp: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}\nvpcs: [{vni: 1, router: 10.0.0.1, vms: [10.0.0.5]}]\n",
+			[]string{"probe.udp: 17 ports: at most 16"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadPlan([]byte(tc.doc))
@@ -229,4 +245,48 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// probe.tcp and probe.udp add a TCP connect and a UDP echo per port to every
+// VM and destination, after its ICMP echo (or instead, with icmp: false),
+// with the same expectations; they count against the probe limits.
+func TestProbeChecks(t *testing.T) {
+	p, err := LoadPlan([]byte(`version: 1
+name: r2
+pool: gray-router
+probe: {count: 2, tcp: [443, 80], udp: [53]}
+vpcs:
+  - {vni: 5001, router: 192.168.1.1, vms: [192.168.1.5, 192.168.1.6]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := targets(p, 1)
+	var got []string
+	for _, tg := range ts {
+		got = append(got, tg.String()+" "+tg.ExpectPool+string(tg.ExpectCluster))
+	}
+	want := "5001/192.168.1.5 gray-router,5001/192.168.1.5 tcp/443 gray-router,5001/192.168.1.5 tcp/80 gray-router,5001/192.168.1.5 udp/53 gray-router," +
+		"5001/192.168.1.6 base,5001/192.168.1.6 tcp/443 base,5001/192.168.1.6 tcp/80 base,5001/192.168.1.6 udp/53 base"
+	if strings.Join(got, ",") != want {
+		t.Errorf("targets after step 1:\n%s\nwant\n%s", strings.Join(got, ","), want)
+	}
+	p, err = LoadPlan([]byte("version: 1\nname: a\npool: g\nprobe: {icmp: false, tcp: [22]}\nvpcs: [{vni: 1, router: 10.0.0.1, vms: [10.0.0.5]}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := targets(p, 0); len(ts) != 1 || ts[0].Proto != "tcp" || ts[0].Port != 22 {
+		t.Errorf("icmp: false: %v", ts)
+	}
+	// 100 VMs x 16 ports: over the 1024 targets of a run.
+	doc := "version: 1\nname: a\npool: g\nprobe: {count: 1, tcp: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}\nvpcs: [{vni: 1, router: 10.0.0.1, vms: ["
+	for i := 2; i < 102; i++ {
+		if i > 2 {
+			doc += ", "
+		}
+		doc += "10.0.1." + strconv.Itoa(i)
+	}
+	if _, err := LoadPlan([]byte(doc + "]}]\n")); err == nil || !strings.Contains(err.Error(), "1700 probe targets (VMs x destinations x 17 checks)") {
+		t.Errorf("too many targets: %v", err)
+	}
 }

@@ -1079,7 +1079,7 @@ func targets(plan *Plan, done int, keep ...func(vni uint32, vm netip.Addr) bool)
 				} else {
 					t.ExpectCluster = intent.ClusterBase
 				}
-				out = append(out, t)
+				out = append(out, plan.WithChecks([]probe.Target{t})...)
 			}
 		}
 	}

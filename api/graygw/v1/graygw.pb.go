@@ -4775,6 +4775,10 @@ type ProbeTarget struct {
 	// empty: whoever the controller's tables send the VM to.
 	ExpectCluster string `protobuf:"bytes,5,opt,name=expect_cluster,json=expectCluster,proto3" json:"expect_cluster,omitempty"`
 	ExpectPool    string `protobuf:"bytes,6,opt,name=expect_pool,json=expectPool,proto3" json:"expect_pool,omitempty"`
+	// proto is what is probed: icmp (or empty: an echo request), tcp (a
+	// connection to port) or udp (a datagram to port, echoed back).
+	Proto         string `protobuf:"bytes,7,opt,name=proto,proto3" json:"proto,omitempty"`
+	Port          uint32 `protobuf:"varint,8,opt,name=port,proto3" json:"port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4849,6 +4853,20 @@ func (x *ProbeTarget) GetExpectPool() string {
 		return x.ExpectPool
 	}
 	return ""
+}
+
+func (x *ProbeTarget) GetProto() string {
+	if x != nil {
+		return x.Proto
+	}
+	return ""
+}
+
+func (x *ProbeTarget) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
 }
 
 // ProbeOptions bound a probe run; zero values take the defaults (3 requests,
@@ -6461,7 +6479,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x02vm\x18\x02 \x01(\tR\x02vm\"S\n" +
 	"\rProbeResponse\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x120\n" +
-	"\aresults\x18\x02 \x03(\v2\x16.graygw.v1.ProbeResultR\aresults\"\xae\x01\n" +
+	"\aresults\x18\x02 \x03(\v2\x16.graygw.v1.ProbeResultR\aresults\"\xd8\x01\n" +
 	"\vProbeTarget\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x0e\n" +
 	"\x02vm\x18\x02 \x01(\tR\x02vm\x12\x16\n" +
@@ -6470,7 +6488,9 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"router_mac\x18\x04 \x01(\tR\trouterMac\x12%\n" +
 	"\x0eexpect_cluster\x18\x05 \x01(\tR\rexpectCluster\x12\x1f\n" +
 	"\vexpect_pool\x18\x06 \x01(\tR\n" +
-	"expectPool\"\xab\x01\n" +
+	"expectPool\x12\x14\n" +
+	"\x05proto\x18\a \x01(\tR\x05proto\x12\x12\n" +
+	"\x04port\x18\b \x01(\rR\x04port\"\xab\x01\n" +
 	"\fProbeOptions\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\rR\x05count\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
