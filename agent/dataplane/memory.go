@@ -138,11 +138,19 @@ func (m *Memory) SetVIP(addr uint32, v model.VIP) error {
 func (m *Memory) DeleteVIP(addr uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.st.VIPs[addr]; !ok {
-		return fmt.Errorf("vip %#x: %w", addr, ErrNotFound)
+	return deleteEntry(m.st.VIPs, addr, fmt.Sprintf("vip %#x", addr), m.vipCtr)
+}
+
+// deleteEntry removes k from table and its counters from ctrs, with m.mu
+// held; what names the entry in the ErrNotFound when there is none.
+func deleteEntry[K comparable, V any](table map[K]V, k K, what string, ctrs ...map[K]Counter) error {
+	if _, ok := table[k]; !ok {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
-	delete(m.st.VIPs, addr)
-	delete(m.vipCtr, addr)
+	delete(table, k)
+	for _, c := range ctrs {
+		delete(c, k)
+	}
 	return nil
 }
 
@@ -161,11 +169,7 @@ func (m *Memory) SetTenant(vni uint32, tenant uint16) error {
 func (m *Memory) DeleteTenant(vni uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.st.Tenants[vni]; !ok {
-		return fmt.Errorf("vni_tenant %d: %w", vni, ErrNotFound)
-	}
-	delete(m.st.Tenants, vni)
-	return nil
+	return deleteEntry(m.st.Tenants, vni, fmt.Sprintf("vni_tenant %d", vni))
 }
 
 func (m *Memory) findRule(id model.GrayRule) int {
@@ -246,11 +250,7 @@ func (m *Memory) SetPoolHash(pool uint16, mask pipeline.FlowKey) error {
 func (m *Memory) DeletePoolHash(pool uint16) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.st.PoolHash[pool]; !ok {
-		return fmt.Errorf("pool_hash %d: %w", pool, ErrNotFound)
-	}
-	delete(m.st.PoolHash, pool)
-	return nil
+	return deleteEntry(m.st.PoolHash, pool, fmt.Sprintf("pool_hash %d", pool))
 }
 
 // checkBuckets checks buckets first..first+n-1 of pool against the limits, with
@@ -338,13 +338,7 @@ func (m *Memory) SetBackendEntry(id uint16, b model.Backend) error {
 func (m *Memory) DeleteBackendEntry(id uint16) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.st.Backends[id]; !ok {
-		return fmt.Errorf("backend %d: %w", id, ErrNotFound)
-	}
-	delete(m.st.Backends, id)
-	delete(m.beCtr, id)
-	delete(m.mirrorBeCtr, id)
-	return nil
+	return deleteEntry(m.st.Backends, id, fmt.Sprintf("backend %d", id), m.beCtr, m.mirrorBeCtr)
 }
 
 // DropCounters implements Dataplane.
@@ -356,33 +350,27 @@ func (m *Memory) DropCounters() ([pipeline.NumReasons]Counter, error) {
 
 // VIPCounter implements Dataplane.
 func (m *Memory) VIPCounter(addr uint32) (Counter, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.vipCtr[addr]
-	if !ok {
-		return c, fmt.Errorf("vip %#x: %w", addr, ErrNotFound)
-	}
-	return c, nil
+	return counterOf(m, m.vipCtr, addr, fmt.Sprintf("vip %#x", addr))
 }
 
 // RuleCounter implements Dataplane.
 func (m *Memory) RuleCounter(r model.GrayRule) (Counter, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.ruleCtr[model.RuleID(r)]
-	if !ok {
-		return c, fmt.Errorf("gray rule: %w", ErrNotFound)
-	}
-	return c, nil
+	return counterOf(m, m.ruleCtr, model.RuleID(r), "gray rule")
 }
 
 // BackendCounter implements Dataplane.
 func (m *Memory) BackendCounter(id uint16) (Counter, error) {
+	return counterOf(m, m.beCtr, id, fmt.Sprintf("backend %d", id))
+}
+
+// counterOf reads ctr[k]; what names the entry in the ErrNotFound when there
+// is none.
+func counterOf[K comparable](m *Memory, ctr map[K]Counter, k K, what string) (Counter, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.beCtr[id]
+	c, ok := ctr[k]
 	if !ok {
-		return c, fmt.Errorf("backend %d: %w", id, ErrNotFound)
+		return c, fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return c, nil
 }
