@@ -24,7 +24,7 @@ import (
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/agent/server"
-	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 const device = 1
@@ -62,18 +62,9 @@ func withLimits(l dataplane.Limits) option {
 	return func(h *harness, _ *server.Config) { h.mem = dataplane.NewMemory(l); h.dp = h.mem }
 }
 
-func projectInfo(t testing.TB) *p4info.Info {
-	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
-
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
-	h := &harness{t: t, info: projectInfo(t), gen: "test"}
+	h := &harness{t: t, info: stack.P4Info(t), gen: "test"}
 	h.mem = dataplane.NewMemory(dataplane.Limits{})
 	h.dp = h.mem
 	var cfg server.Config

@@ -28,8 +28,8 @@ import (
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/agent/xdp"
 	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/model"
-	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
@@ -111,14 +111,6 @@ func (a *agent) stop() {
 	a.gs = nil
 }
 
-func projectInfo(t *testing.T) *p4info.Info {
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
-
 func bg(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -151,7 +143,7 @@ func dropCounters(t *testing.T, a *agent) [pipeline.NumReasons]int64 {
 func TestVectorsThroughP4RuntimeOnXDP(t *testing.T) {
 	d := openBPF(t, bpf.Options{NoPin: true})
 	defer d.Close()
-	info := projectInfo(t)
+	info := stack.P4Info(t)
 	a := startAgent(t, info, xdp.New(d), "")
 	if err := a.ctl.SetPipeline(bg(t), p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, info.P4Info(), 1); err != nil {
 		t.Fatal(err)
@@ -242,7 +234,7 @@ func TestRestartOverPinnedMaps(t *testing.T) {
 	pins := filepath.Join("/sys/fs/bpf", fmt.Sprintf("graygw-agent-test-%d", os.Getpid()))
 	t.Cleanup(func() { os.RemoveAll(pins) })
 	state := t.TempDir()
-	info := projectInfo(t)
+	info := stack.P4Info(t)
 	b := p4rtest.Builder{T: t, Info: info}
 	f, _ := testvectors.Committed()
 
@@ -319,7 +311,7 @@ func TestRestartOverPinnedMaps(t *testing.T) {
 func TestPoolIDsThroughP4Runtime(t *testing.T) {
 	d := openBPF(t, bpf.Options{NoPin: true})
 	defer d.Close()
-	info := projectInfo(t)
+	info := stack.P4Info(t)
 	dp := xdp.New(d)
 	a := startAgent(t, info, dp, "")
 	if err := a.ctl.SetPipeline(bg(t), p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, info.P4Info(), 1); err != nil {

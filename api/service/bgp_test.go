@@ -193,7 +193,7 @@ func TestBGPConfigChecked(t *testing.T) {
 		{Speaker: newSpeaker(t), HealthCheck: "ping"},
 		{},
 	} {
-		eng, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 1})
+		eng, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,7 @@ import (
 // smallInfo is the project's P4Info with gray_rules sized rules.
 func smallInfo(t *testing.T, rules int64) *p4info.Info {
 	t.Helper()
-	pi := proto.Clone(projectInfo(t).P4Info()).(*p4configv1.P4Info)
+	pi := proto.Clone(stack.P4Info(t).P4Info()).(*p4configv1.P4Info)
 	for _, tb := range pi.GetTables() {
 		if tb.GetPreamble().GetName() == pipeline.TableGrayRules {
 			tb.Size = rules
@@ -50,7 +50,7 @@ func startSmallAgent(t *testing.T, rules int64) string {
 	if err := c.WaitPrimary(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(projectInfo(t), nil)); err != nil {
+	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(stack.P4Info(t), nil)); err != nil {
 		t.Fatal(err)
 	}
 	return a.Addr

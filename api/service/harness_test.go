@@ -17,8 +17,6 @@ import (
 	"github.com/graygw/graygw/internal/stack"
 )
 
-func projectInfo(t testing.TB) *p4info.Info { return stack.P4Info(t) }
-
 func logger(t testing.TB) *slog.Logger { return stack.Logger(t) }
 
 // startAgent serves the XDP agent's P4Runtime server over a Memory dataplane on

@@ -125,7 +125,7 @@ func TestStandbyTraces(t *testing.T) {
 	c := startController(t)
 	mustApply(t, c, intentYAML(ag.Addr), "alice")
 
-	eng, err := engine.New(engine.Config{P4Info: projectInfo(t), Standby: true, ElectionID: 5, Interval: time.Hour, // below the leader's 10
+	eng, err := engine.New(engine.Config{P4Info: stack.P4Info(t), Standby: true, ElectionID: 5, Interval: time.Hour, // below the leader's 10
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)

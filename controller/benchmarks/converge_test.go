@@ -25,6 +25,7 @@ import (
 	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/controller/reconcile"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -139,7 +140,7 @@ func waitPass(ctx context.Context, t *testing.T, e *engine.Engine, after time.Ti
 
 func newEngine(t *testing.T, st store.Store, tl *timeline) *engine.Engine {
 	t.Helper()
-	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour, Store: st, Logger: tl.logger()})
+	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour, Store: st, Logger: tl.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func converge(t *testing.T, k dpKind, sc Scale) (*convergeRun, error) {
 
 func tableOrder(t *testing.T) reconcile.Order {
 	t.Helper()
-	info := projectInfo(t)
+	info := stack.P4Info(t)
 	var order reconcile.Order
 	for _, name := range compile.TableOrder {
 		tb, err := info.Table(name)
@@ -416,7 +417,7 @@ func rawWrite(ctx context.Context, t *testing.T, k dpKind, want []*p4v1.TableEnt
 	if err := c.WaitPrimary(ctx); err != nil {
 		t.Fatal(err)
 	}
-	info := projectInfo(t)
+	info := stack.P4Info(t)
 	if _, err := c.EnsurePipeline(ctx, info.P4Info(), nil, engine.Cookie(info, nil)); err != nil {
 		t.Fatal(err)
 	}

@@ -17,12 +17,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/graygw/graygw/agent/dataplane"
-	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/model"
-	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -65,15 +63,6 @@ func writeFragment(t *testing.T, name, text string) {
 	if err := os.WriteFile(filepath.Join(dir, name+".md"), []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func projectInfo(t testing.TB) *p4info.Info {
-	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
 }
 
 // ---------------------------------------------------------------------------

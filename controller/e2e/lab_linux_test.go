@@ -23,7 +23,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/agent/xdp"
 	"github.com/graygw/graygw/bpf"
@@ -32,9 +31,9 @@ import (
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
-	"github.com/graygw/graygw/p4src"
 )
 
 // The lab:
@@ -526,15 +525,6 @@ type agent struct {
 	reads     atomic.Int64 // Read RPCs served
 }
 
-func projectInfo(t testing.TB) *p4info.Info {
-	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
-
 func logger() *slog.Logger {
 	if os.Getenv("GRAYGW_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -544,7 +534,7 @@ func logger() *slog.Logger {
 
 func serveAgent(t *testing.T, d *bpf.Dataplane) *agent {
 	t.Helper()
-	srv, err := server.New(server.Config{DeviceID: 1, P4Info: projectInfo(t), Dataplane: xdp.New(d),
+	srv, err := server.New(server.Config{DeviceID: 1, P4Info: stack.P4Info(t), Dataplane: xdp.New(d),
 		StateDir: t.TempDir(), Generation: "e2e", Logger: logger()})
 	if err != nil {
 		t.Fatal(err)
@@ -627,7 +617,7 @@ func (a *agent) readEntries(t *testing.T) []*p4v1.TableEntry {
 // gateway decides, from what it holds, not from the controller's view.
 func (a *agent) installed(t *testing.T) *model.State {
 	t.Helper()
-	codec := engine.NewCodec(projectInfo(t))
+	codec := engine.NewCodec(stack.P4Info(t))
 	var entries []compile.Entry
 	for _, te := range a.readEntries(t) {
 		ce, err := codec.FromP4(te)
@@ -754,7 +744,7 @@ func (tl *testLab) newEngine(t *testing.T, st store.Store) *engine.Engine {
 			t.Fatal(err)
 		}
 	}
-	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour,
+	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Store: st, Logger: logger(), DeviceConfig: func(string) []byte { return devcfg }})
 	if err != nil {

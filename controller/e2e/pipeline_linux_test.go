@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestNewProgramOnRunningBMv2: a controller restarted with another BMv2
@@ -60,7 +61,7 @@ func TestNewProgramOnRunningBMv2(t *testing.T) {
 	if s.PipelinePushes != 1 || !s.InSync {
 		t.Fatalf("new program: %d pipeline pushes, in sync %v; want 1 push: %+v", s.PipelinePushes, s.InSync, s)
 	}
-	want := engine.Cookie(projectInfo(t), newProgram)
+	want := engine.Cookie(stack.P4Info(t), newProgram)
 	if got := tl.agent.cookie(t); got != want {
 		t.Fatalf("gateway runs cookie %#x, want the new program's %#x", got, want)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/trace"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -156,7 +157,7 @@ func testTraceMatchesThePackets(t *testing.T, tg target) {
 	}
 	en := rb.Have[i]
 	en.Params = []compile.Param{{Name: en.Params[0].Name, Bits: en.Params[0].Bits, Value: []byte{byte(now >> 8), byte(now)}}}
-	te, err := engine.NewCodec(projectInfo(t)).ToP4(&en)
+	te, err := engine.NewCodec(stack.P4Info(t)).ToP4(&en)
 	if err != nil {
 		t.Fatal(err)
 	}

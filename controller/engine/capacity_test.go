@@ -15,6 +15,7 @@ import (
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -22,7 +23,7 @@ import (
 // smaller build of the same pipeline: Tofino 1's gray_rules).
 func smallInfo(t *testing.T, sizes map[string]int64) *p4info.Info {
 	t.Helper()
-	pi := proto.Clone(projectInfo(t).P4Info()).(*p4configv1.P4Info)
+	pi := proto.Clone(stack.P4Info(t).P4Info()).(*p4configv1.P4Info)
 	for _, tb := range pi.GetTables() {
 		if s, ok := sizes[tb.GetPreamble().GetName()]; ok {
 			tb.Size = s
@@ -58,7 +59,7 @@ func startSmallAgent(t *testing.T, sizes map[string]int64) *agent {
 	if err := c.WaitPrimary(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(projectInfo(t), nil)); err != nil {
+	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(stack.P4Info(t), nil)); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -251,14 +252,14 @@ func TestUnreachedGatewayCheckedAgainstConfiguredP4Info(t *testing.T) {
 		gw2  *p4info.Info      // P4InfoFor("gw2")
 		want map[string]string // overflow by gateway
 	}{
-		{name: "P4InfoFor", base: projectInfo(t), gw2: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 1}),
+		{name: "P4InfoFor", base: stack.P4Info(t), gw2: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 1}),
 			want: map[string]string{"gw2": want}},
 		{name: "default P4Info", base: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 1}),
 			want: map[string]string{"gw1": strings.Replace(want, "gw2", "gw1", 1), "gw2": want}},
-		{name: "TNA P4InfoFor", base: projectInfo(t), gw2: tnaInfo(t, func(pi *p4configv1.P4Info) { tnaTable(pi, pipeline.TableGrayRules).Size = 1 }),
+		{name: "TNA P4InfoFor", base: stack.P4Info(t), gw2: tnaInfo(t, func(pi *p4configv1.P4Info) { tnaTable(pi, pipeline.TableGrayRules).Size = 1 }),
 			want: map[string]string{"gw2": want}},
-		{name: "unknown size", base: projectInfo(t), gw2: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 0})},
-		{name: "incompatible", base: projectInfo(t), gw2: incompatible},
+		{name: "unknown size", base: stack.P4Info(t), gw2: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 0})},
+		{name: "incompatible", base: stack.P4Info(t), gw2: incompatible},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := engine.New(engine.Config{P4Info: tc.base, ElectionID: 10, Interval: time.Hour,

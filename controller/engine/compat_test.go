@@ -10,6 +10,7 @@ import (
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -19,7 +20,7 @@ import (
 // changes the copy further (nil: no change).
 func tnaInfo(t *testing.T, edit func(*p4configv1.P4Info)) *p4info.Info {
 	t.Helper()
-	pi := proto.Clone(projectInfo(t).P4Info()).(*p4configv1.P4Info)
+	pi := proto.Clone(stack.P4Info(t).P4Info()).(*p4configv1.P4Info)
 	pi.PkgInfo.Arch = "tna"
 	pre := func(p *p4configv1.Preamble) { p.Name = p4info.TNAPrefix + p.GetName() }
 	for _, tb := range pi.GetTables() {
@@ -70,7 +71,7 @@ func tnaTable(pi *p4configv1.P4Info, name string) *p4configv1.Table {
 }
 
 func TestCheckP4Info(t *testing.T) {
-	base := projectInfo(t)
+	base := stack.P4Info(t)
 	if err := engine.CheckP4Info(base, base); err != nil {
 		t.Fatalf("the project's P4Info against itself: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
@@ -82,7 +83,7 @@ func TestTwoGatewaysHoldTheSameTables(t *testing.T) {
 // backend id.
 func installed(t *testing.T, entries []*p4v1.TableEntry, poolID uint16) map[uint16]uint16 {
 	t.Helper()
-	codec := engine.NewCodec(projectInfo(t))
+	codec := engine.NewCodec(stack.P4Info(t))
 	out := map[uint16]uint16{}
 	for _, te := range entries {
 		en, err := codec.FromP4(te)
@@ -233,7 +234,7 @@ func TestForeignEntryRemoved(t *testing.T) {
 	if err := other.WaitPrimary(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	codec := engine.NewCodec(projectInfo(t))
+	codec := engine.NewCodec(stack.P4Info(t))
 	stray, err := codec.ToP4(&compile.Entry{Table: pipeline.TableVNITenant,
 		Match:  []compile.Match{{Field: "vni", Kind: compile.Exact, Bits: 24, Value: []byte{0, 0x27, 0x0f}}},
 		Action: pipeline.ActionSetTenant, Params: []compile.Param{{Name: "tenant_id", Bits: 16, Value: []byte{0, 3}}}})
@@ -496,7 +497,7 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 	if _, err := engine.New(engine.Config{ElectionID: 1}); !errors.Is(err, engine.ErrConfig) {
 		t.Fatalf("no P4Info: %v", err)
 	}
-	if _, err := engine.New(engine.Config{P4Info: projectInfo(t)}); !errors.Is(err, engine.ErrConfig) {
+	if _, err := engine.New(engine.Config{P4Info: stack.P4Info(t)}); !errors.Is(err, engine.ErrConfig) {
 		t.Fatalf("no election id: %v", err)
 	}
 }

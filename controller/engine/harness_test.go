@@ -26,7 +26,7 @@ import (
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
-	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // agent is the graygw XDP agent's P4Runtime server (package agent/server) over an
@@ -47,15 +47,6 @@ type agent struct {
 	gs  *grpc.Server
 
 	reads atomic.Int64 // Read RPCs served
-}
-
-func projectInfo(t testing.TB) *p4info.Info {
-	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
 }
 
 func logger(t testing.TB) *slog.Logger {
@@ -82,7 +73,7 @@ func (a *agent) start() {
 	a.t.Helper()
 	info := a.info
 	if info == nil {
-		info = projectInfo(a.t)
+		info = stack.P4Info(a.t)
 	}
 	srv, err := server.New(server.Config{DeviceID: 1, P4Info: info, Dataplane: a.dp, StateDir: a.dir,
 		Generation: "test", Logger: logger(a.t)})
@@ -282,7 +273,7 @@ func (c *counting) WriteFailed(string, codes.Code, int) {}
 // newEngine starts an engine with short timers.
 func newEngine(t *testing.T, st store.Store, election uint64) *engine.Engine {
 	t.Helper()
-	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: election, Interval: time.Hour,
+	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: election, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Store: st, Logger: logger(t)})
 	if err != nil {
@@ -319,7 +310,7 @@ func waitVersion(t *testing.T, e *engine.Engine, v uint64) []engine.GatewayStatu
 // desired converts the compiled entries of gateway gw to canonical P4Runtime entries.
 func desired(t *testing.T, res *compile.Result, gw string) []*p4v1.TableEntry {
 	t.Helper()
-	codec := engine.NewCodec(projectInfo(t))
+	codec := engine.NewCodec(stack.P4Info(t))
 	g, ok := res.Gateway(gw)
 	if !ok {
 		t.Fatalf("no gateway %s in the result", gw)

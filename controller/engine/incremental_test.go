@@ -10,6 +10,7 @@ import (
 
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // twoRules is the test intent with a second VM rule, and the first rule's pool
@@ -83,7 +84,7 @@ func TestIntentChangeIsIncremental(t *testing.T) {
 // invisible to incremental passes; the periodic pass reads back and repairs it.
 func TestDriftRepairedByThePeriodicPass(t *testing.T) {
 	a := startAgent(t, nil)
-	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: 400 * time.Millisecond,
+	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: 400 * time.Millisecond,
 		Retry: 50 * time.Millisecond, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +166,7 @@ func TestDriftRepairedByAFullPass(t *testing.T) {
 // full pass: incremental passes leave its timer alone.
 func TestPeriodicPassRunsUnderAStreamOfChanges(t *testing.T) {
 	a := startAgent(t, nil)
-	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: 500 * time.Millisecond,
+	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: 500 * time.Millisecond,
 		Retry: 50 * time.Millisecond, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -147,7 +148,7 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	tofAgent.start()
 	t.Cleanup(tofAgent.kill)
 
-	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour,
+	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Store: store.NewMemory(), Logger: logger(t),
 		P4InfoFor: func(gw string) *p4info.Info {
@@ -172,7 +173,7 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	sameEntries(t, tofAgent.entries(t), desired(t, p.Result(), "gw2"))
 	mirrored := 0
 	for _, u := range desired(t, p.Result(), "gw2") {
-		if a, _ := projectInfo(t).Action(pipeline.ActionSetPoolMirror); u.GetAction().GetAction().GetActionId() == a.ID {
+		if a, _ := stack.P4Info(t).Action(pipeline.ActionSetPoolMirror); u.GetAction().GetAction().GetActionId() == a.ID {
 			mirrored++
 		}
 	}
@@ -190,7 +191,7 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 			t.Fatalf("%s clone sessions %v, want one to port %d", c.arch, got, c.port)
 		}
 	}
-	if d := p4info.Diff(projectInfo(t).P4Info(), pushedP4Info(t, xdp)); d != nil {
+	if d := p4info.Diff(stack.P4Info(t).P4Info(), pushedP4Info(t, xdp)); d != nil {
 		t.Fatalf("gw1 runs another P4Info than the project's: %v", d)
 	}
 	got := tof.received()
@@ -229,7 +230,7 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 func TestIncompatibleGatewayP4InfoWritesNothing(t *testing.T) {
 	bad := tnaInfo(t, func(pi *p4configv1.P4Info) { tnaTable(pi, pipeline.TableVNITenant).MatchFields[0].Bitwidth = 16 })
 	a := startAgent(t, nil)
-	e, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionID: 10, Interval: time.Hour,
+	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		Logger: logger(t), P4InfoFor: func(string) *p4info.Info { return bad }})
 	if err != nil {

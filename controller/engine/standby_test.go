@@ -8,6 +8,7 @@ import (
 
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // putCounting counts the records written to a store.
@@ -30,7 +31,7 @@ func (p *putCounting) Put(ctx context.Context, ns, key string, value []byte) err
 func TestWarmStandbyWritesNothingUntilLead(t *testing.T) {
 	a := startAgent(t, nil)
 	mem := store.NewMemory()
-	lead, err := engine.New(engine.Config{P4Info: projectInfo(t), ElectionIDHigh: 3, ElectionID: 7, Interval: time.Hour,
+	lead, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionIDHigh: 3, ElectionID: 7, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Store: mem, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestWarmStandbyWritesNothingUntilLead(t *testing.T) {
 	held := a.entries(t)
 
 	counted := &putCounting{Store: mem}
-	sb, err := engine.New(engine.Config{P4Info: projectInfo(t), Standby: true, ElectionID: 99, Interval: time.Hour,
+	sb, err := engine.New(engine.Config{P4Info: stack.P4Info(t), Standby: true, ElectionID: 99, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Store: counted, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
