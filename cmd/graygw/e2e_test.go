@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -23,37 +21,53 @@ func startStack(t *testing.T) (controller, agent string) {
 	return "unix://" + c.Socket, a.Addr
 }
 
+// exampleIntent is docs/examples/intent.yaml cut to its first gateway, the
+// agent at agent, and without its gray rules.
+func exampleIntent(t *testing.T, agent string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	text = text[:strings.Index(text, "  - name: gw2")] + "\n" + text[strings.Index(text, "# Anycast VIPs"):strings.Index(text, "gray_rules:")]
+	return strings.Replace(text, "127.0.0.1:9559", agent, 1)
+}
+
+// writeFile writes text to a new file named name and returns its path.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// mustAPI runs graygw with args against the controller at addr and returns
+// its output; a non-zero exit fails the test.
+func mustAPI(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	code, out, stderr := api(t, addr, args...)
+	if code != 0 {
+		t.Fatalf("graygw %s: exit %d\n%s%s", strings.Join(args, " "), code, out, stderr)
+	}
+	return out
+}
+
 // TestCLIAgainstTheController drives the real controller through the CLI:
 // apply, cutover per VM and per VNI, refusals, status, rules, counters,
 // history and rollbacks (by rule, step and all).
 func TestCLIAgainstTheController(t *testing.T) {
 	ctrl, agent := startStack(t)
-	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// One gateway, the agent under test; the example's rules stay out.
-	text := string(doc)
-	gw2 := strings.Index(text, "  - name: gw2")
-	vips := strings.Index(text, "# Anycast VIPs")
-	rules := strings.Index(text, "gray_rules:")
-	text = text[:gw2] + "\n" + text[vips:rules]
-	text = strings.Replace(text, "127.0.0.1:9559", agent, 1)
-	path := filepath.Join(t.TempDir(), "intent.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "intent.yaml", exampleIntent(t, agent))
 	g := func(args ...string) (int, string, string) {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--controller", ctrl, "--actor", "tester"), &out, &errb, dial)
-		return code, out.String(), errb.String()
+		return api(t, ctrl, append(args, "--actor", "tester")...)
 	}
 	gr := func(args ...string) (int, string, string) { // read-only commands take no --actor
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--controller", ctrl), &out, &errb, dial)
-		return code, out.String(), errb.String()
+		return api(t, ctrl, args...)
 	}
 	expect := func(code int, out, stderr string, want int, contains ...string) {
 		t.Helper()

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,28 +16,14 @@ import (
 // runs.
 func TestVersionDiffAndHistoryExport(t *testing.T) {
 	ctrl, agent := startStack(t)
-	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(doc)
-	text = text[:strings.Index(text, "  - name: gw2")] + "\n" + text[strings.Index(text, "# Anycast VIPs"):strings.Index(text, "gray_rules:")]
-	text = strings.Replace(text, "127.0.0.1:9559", agent, 1)
-	path := filepath.Join(t.TempDir(), "intent.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "intent.yaml", exampleIntent(t, agent))
 	g := func(args ...string) string {
 		t.Helper()
 		switch args[0] {
 		case "apply", "cutover", "rollback": // read-only commands take no --actor
 			args = append(args, "--actor", "tester")
 		}
-		var out, errb strings.Builder
-		if code := run(context.Background(), append(args, "--controller", ctrl), &out, &errb, dial); code != 0 {
-			t.Fatalf("graygw %v: exit %d\n%s%s", args, code, out.String(), errb.String())
-		}
-		return out.String()
+		return mustAPI(t, ctrl, args...)
 	}
 	g("apply", "-f", path, "--wait")                                                                           // version 1
 	g("cutover", "--vm", "5001/192.168.1.5", "--pool", "gray-router", "--vip", "vpc-router", "--wait")         // 2

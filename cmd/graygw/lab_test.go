@@ -77,9 +77,7 @@ func TestCLIRolloutInTheLab(t *testing.T) {
 
 	g := func(args ...string) (int, string, string) {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--controller", "unix://"+sock), &out, &errb, dial)
-		return code, out.String(), errb.String()
+		return api(t, "unix://"+sock, args...)
 	}
 	expect := func(what string, code int, out, stderr string, want int, contains ...string) {
 		t.Helper()

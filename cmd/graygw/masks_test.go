@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,25 +45,12 @@ func TestMaskBoundCheckedBeforeCommit(t *testing.T) {
 	c := stack.StartController(t, stack.Config{Engine: engine.Config{
 		MaxGrayMasks: func(string) int { return dataplane.XDPLimits().MaxMasks }}})
 	ctrl := "unix://" + c.Socket
-	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(doc)
-	text = text[:strings.Index(text, "  - name: gw2")] + "\n" + text[strings.Index(text, "# Anycast VIPs"):strings.Index(text, "gray_rules:")]
-	text = strings.Replace(text, "127.0.0.1:9559", a.Addr, 1)
-	write := func(n int) string {
-		path := filepath.Join(t.TempDir(), "intent.yaml")
-		if err := os.WriteFile(path, []byte(text+maskRules(n)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	text := exampleIntent(t, a.Addr)
+	write := func(n int) string { return writeFile(t, "intent.yaml", text+maskRules(n)) }
 	g := func(args ...string) (int, string) {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--controller", ctrl, "--actor", "tester"), &out, &errb, dial)
-		return code, out.String() + errb.String()
+		code, out, stderr := api(t, ctrl, append(args, "--actor", "tester")...)
+		return code, out + stderr
 	}
 	over := write(65)
 	want := "gray_rules: intent needs 65 distinct masks, gateway gw1 holds 64"

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,25 +23,14 @@ func TestMirrorAgainstTheController(t *testing.T) {
 	a := stack.StartAgent(t, stack.AgentConfig{})
 	c := stack.StartController(t, stack.Config{})
 	ctrl := "unix://" + c.Socket
-	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(doc)
-	text = text[:strings.Index(text, "  - name: gw2")] + "\n" + text[strings.Index(text, "# Anycast VIPs"):strings.Index(text, "gray_rules:")]
-	text = strings.Replace(text, "127.0.0.1:9559", a.Addr, 1)
-	path := filepath.Join(t.TempDir(), "intent.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "intent.yaml", exampleIntent(t, a.Addr))
 	g := func(want int, args ...string) string {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--controller", ctrl), &out, &errb, dial)
+		code, out, stderr := api(t, ctrl, args...)
 		if code != want {
-			t.Fatalf("graygw %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out.String(), errb.String())
+			t.Fatalf("graygw %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, stderr)
 		}
-		return out.String() + errb.String()
+		return out + stderr
 	}
 	g(0, "apply", "-f", path, "--wait", "--actor", "tester")
 

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,24 +44,10 @@ func drainsInTheHistory(t *testing.T, st store.Store) {
 		BGP: &announce.Config{Speaker: sp, StartWait: 10 * time.Second}}})
 	ctrl := "unix://" + c.Socket
 
-	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(doc)
-	text = text[:strings.Index(text, "  - name: gw2")] + "\n" + text[strings.Index(text, "# Anycast VIPs"):strings.Index(text, "gray_rules:")]
-	text = strings.Replace(text, "127.0.0.1:9559", agent.Addr, 1)
-	path := filepath.Join(t.TempDir(), "intent.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "intent.yaml", exampleIntent(t, agent.Addr))
 	g := func(args ...string) string {
 		t.Helper()
-		var out, errb strings.Builder
-		if code := run(context.Background(), append(args, "--controller", ctrl), &out, &errb, dial); code != 0 {
-			t.Fatalf("graygw %v: exit %d\n%s%s", args, code, out.String(), errb.String())
-		}
-		return out.String()
+		return mustAPI(t, ctrl, args...)
 	}
 	g("apply", "-f", path, "--wait", "--actor", "tester") // version 1, event 1
 	if err := c.Service.StartBGP(context.Background()); err != nil {

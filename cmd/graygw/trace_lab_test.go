@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,9 +29,7 @@ func TestTraceProbeInTheLab(t *testing.T) {
 	sock := stack.StartController(t, stack.Config{Dir: dir, Service: service.Config{Probe: host}}).Socket
 	g := func(args ...string) (int, string, string) {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--controller", "unix://"+sock), &out, &errb, dial)
-		return code, out.String(), errb.String()
+		return api(t, "unix://"+sock, args...)
 	}
 	doc := l.IntentYAML("  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")
 	path := filepath.Join(dir, "intent.yaml")

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -96,24 +92,10 @@ func TestTraceSelectors(t *testing.T) {
 // gateway only with --gateway.
 func TestTraceAgainstTheController(t *testing.T) {
 	ctrl, agent := startStack(t)
-	doc, err := os.ReadFile("../../docs/examples/intent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(doc)
-	gw2 := strings.Index(text, "  - name: gw2")
-	vips := strings.Index(text, "# Anycast VIPs")
-	rules := strings.Index(text, "gray_rules:")
-	text = strings.Replace(text[:gw2]+"\n"+text[vips:rules], "127.0.0.1:9559", agent, 1)
-	path := filepath.Join(t.TempDir(), "intent.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "intent.yaml", exampleIntent(t, agent))
 	g := func(args ...string) (int, string, string) {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--controller", ctrl), &out, &errb, dial)
-		return code, out.String(), errb.String()
+		return api(t, ctrl, args...)
 	}
 	if code, out, stderr := g("apply", "-f", path, "--wait"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
