@@ -19,6 +19,13 @@ func TestDemo(t *testing.T) {
 	if byServer := probedBy(t, text); byServer["gray-1"] != 3 || byServer["base-1"] != 3 {
 		t.Errorf("probes answered by %v, want VPC 5001's 3 VMs by gray-1 after the rollout and by base-1 after the rollback", byServer)
 	}
+	// The traced VM: its rollout rule decided, gray-1 in the gateway's tables
+	// as in the intent, and the probe answered by it.
+	for _, want := range []string{"holds the intent", "backend   gray-1", "intent    agrees", "by gray-1: the backend the trace gives"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the demo's trace lacks %q", want)
+		}
+	}
 	if t.Failed() {
 		t.Log(text)
 	}

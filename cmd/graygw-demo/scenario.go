@@ -215,9 +215,13 @@ func (d *demo) scenario(ctx context.Context, keep bool) error {
 		return err
 	}
 
-	step(8, "traffic after the rollout: VPC 5001 answered by gray, VPC 5002 still by base")
+	step(8, "traffic after the rollout: VPC 5001 answered by gray, VPC 5002 still by base; one VM's path through the gateway's own tables")
 	d.pingAll()
 	if err := d.cli("probe", "--plan", plan); err != nil {
+		return err
+	}
+	v := t.VPCs[0]
+	if err := d.cli("trace", "--vni", fmt.Sprint(v.VNI), "--flow", fmt.Sprintf("icmp/%s/%s", v.VMAddr(v.VMs[0]), v.RouterAddr()), "--probe"); err != nil {
 		return err
 	}
 	if err := d.cli("counters"); err != nil {
