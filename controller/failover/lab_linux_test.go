@@ -25,6 +25,8 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +41,7 @@ import (
 	"github.com/graygw/graygw/controller/failover"
 	"github.com/graygw/graygw/controller/health"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/lab/labtest"
 	"github.com/graygw/graygw/internal/stack"
@@ -213,6 +216,11 @@ pools:
 	go checker.Follow(ctx, eng)
 	var evMu sync.Mutex
 	var events []failover.Event
+	hist, err := store.OpenBolt(filepath.Join(t.TempDir(), "controller.db"), store.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hist.Close()
 	foDone := make(chan struct{})
 	go func() {
 		defer close(foDone)
@@ -224,7 +232,7 @@ pools:
 				}
 			}
 			return down
-		}, Target: eng, Logger: log, OnEvent: func(e failover.Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() }})
+		}, Target: eng, Logger: log, History: hist, OnEvent: func(e failover.Event) { evMu.Lock(); events = append(events, e); evMu.Unlock() }})
 	}()
 	defer func() { cancel(); <-foDone }()
 
@@ -315,6 +323,23 @@ pools:
 	}
 	if fmt.Sprint(kinds) != "[excluded be2 restored be2]" {
 		t.Errorf("failover events %v", kinds)
+	}
+	// Both decisions are records of the controller's history, with why.
+	var recs []string
+	for deadline := time.Now().Add(5 * time.Second); len(recs) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		h, err := hist.History(context.Background(), store.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = nil
+		for i := len(h) - 1; i >= 0; i-- {
+			if h[i].Record && h[i].Actor == failover.HistoryActor && strings.HasPrefix(h[i].Reason, map[bool]string{true: "down for", false: "up for"}[len(recs) == 0]) {
+				recs = append(recs, h[i].Operation+" "+h[i].Summary)
+			}
+		}
+	}
+	if fmt.Sprint(recs) != "[failover-excluded pool base backend be2 excluded failover-restored pool base backend be2 restored]" {
+		t.Errorf("history records %v", recs)
 	}
 }
 
