@@ -73,7 +73,7 @@ type Counters struct {
 	// Mirrors are the mirror copies made, by mirrored rule name
 	// (mirror_counter), and MirrorBackends the copies sent, by backend name
 	// (mirror_backend_counter), docs/pipeline.md §10. Only cells that moved;
-	// empty for a gateway without the mirror (TNA).
+	// empty for a gateway whose build predates the mirror.
 	Mirrors, MirrorBackends map[string]Counter
 	// Split divides each VIP's packets between the base and gray clusters
 	// (see Split).
