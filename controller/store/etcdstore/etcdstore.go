@@ -247,6 +247,33 @@ func noAnswer(ctx context.Context, err error) bool {
 		(st.Code() == codes.Unknown && strings.Contains(st.Message(), "deadline exceeded")))
 }
 
+// attemptTimeout bounds one attempt of a commit's transaction (the request
+// timeout bounds them all): above an etcd election (500 ms to a few seconds
+// with etcd's defaults: a member that had a proposal waits that long for its
+// leader), and a commit's ordinary latency on a loaded cluster.
+const attemptTimeout = 1500 * time.Millisecond
+
+// lostAnswer reports an error after which a transaction may or may not have
+// landed: the connection to the member broke, or the member lost its leader
+// (or timed out on the way to a new one).
+func lostAnswer(err error) bool {
+	for _, e := range []error{rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrNoLeader,
+		rpctypes.ErrLeaderChanged, rpctypes.ErrTimeout} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable
+}
+
+// landed reports whether version n holds exactly raw: a commit whose answer
+// was lost, found by its retry.
+func (s *Store) landed(ctx context.Context, n uint64, raw []byte) bool {
+	resp, err := s.cli.Get(ctx, s.intentKey(n))
+	return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == string(raw)
+}
+
 // check refuses calls on a closed store and with a done context.
 func (s *Store) check(ctx context.Context) error {
 	if s.closed.Load() {
@@ -384,12 +411,32 @@ func (s *Store) Commit(ctx context.Context, c store.Change) (*store.Version, *st
 			// Versions 1 .. keepFrom-1 go, in the same transaction.
 			ops = append(ops, clientv3.OpDelete(s.intentKey(0), clientv3.WithRange(s.intentKey(keepFrom))))
 		}
-		resp, err := s.cli.Txn(ctx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
-			Then(ops...).Commit()
+		// Each attempt is bounded by attemptTimeout: a proposal forwarded to
+		// an etcd leader that dies is lost, and the member would answer only
+		// at its own request timeout (seconds). A commit whose answer was lost
+		// (its member died, its connection broke, the proposal timed out) is
+		// sent again, another member answers; the compares let it land at
+		// most once, and a retry that finds it landed recognises it below.
+		attempt := func() (*clientv3.TxnResponse, error) {
+			actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			defer cancel()
+			return s.cli.Txn(actx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
+				Then(ops...).Commit()
+		}
+		resp, err := attempt()
+		retried := false
+		for err != nil && ctx.Err() == nil && (lostAnswer(err) || errors.Is(err, context.DeadlineExceeded)) {
+			retried = true
+			time.Sleep(50 * time.Millisecond)
+			resp, err = attempt()
+		}
 		if err != nil {
 			// The outcome is unknown when the answer was lost: the caller re-reads
 			// (a retried Commit on the same Base then gets ErrConflict if it landed).
 			return nil, nil, s.fail(ctx, "commit", err)
+		}
+		if !resp.Succeeded && retried && s.landed(ctx, next, rawV) {
+			resp.Succeeded = true // the first attempt landed: this version is ours (same time, actor, intent)
 		}
 		if resp.Succeeded {
 			return &store.Version{Number: next, Intent: append([]byte(nil), c.Intent...), Time: c.Time, Actor: c.Actor}, ev, nil
