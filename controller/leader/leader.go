@@ -8,13 +8,15 @@
 // themselves (P4Runtime accepts writes from the highest election id only), not
 // only by its own good behaviour.
 //
-// Stepping down before the lease runs out: the lease is kept alive every
-// TTL/3. A leader whose keep-alives go unanswered for 3/4 of the TTL (a
-// partition from etcd, a lost quorum) is told to stop (Leadership.Done) while
-// its lease still has about TTL/4 to run at the server (the server counts the
-// TTL from when it answered), so it has stopped writing before another replica
-// can be elected. A shorter bound stepped down on one keep-alive answered late
-// under CPU load.
+// Stepping down before the lease runs out: the lease is renewed every TTL/6
+// (a renewal stuck on a dead member is sent again to another). A leader whose
+// renewals go unanswered for 3/4 of the TTL (a partition from etcd, a lost
+// quorum) is told to stop (Leadership.Done) while its lease still has at
+// least TTL/4 to run at the server (an answer counts from when its request
+// was sent; the server counts the TTL from later), so it has stopped writing
+// before another replica can be elected. A shorter bound stepped down on one
+// renewal answered late under CPU load; etcd changing its own leader (a
+// member killed, quorum kept) costs about 1 s without answers (measured).
 package leader
 
 import (
@@ -25,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 )
@@ -102,6 +105,7 @@ type Leadership struct {
 
 	mu      sync.Mutex
 	lastAck time.Time
+	longest time.Duration // the longest time between two answered renewals
 	reason  error
 }
 
@@ -116,12 +120,7 @@ func (e *Elector) Campaign(ctx context.Context) (*Leadership, error) {
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	l := &Leadership{e: e, done: make(chan struct{}), cancel: cancel, lastAck: time.Now()}
-	acks, err := e.cfg.Client.KeepAlive(lctx, lease.ID)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("leader: keep the lease alive: %w", err)
-	}
-	go l.watchAcks(lctx, acks)
+	go l.keepAlive(lctx, lease.ID)
 	if l.session, err = concurrency.NewSession(e.cfg.Client, concurrency.WithLease(lease.ID), concurrency.WithContext(lctx)); err != nil {
 		cancel()
 		return nil, fmt.Errorf("leader: session: %w", err)
@@ -143,16 +142,44 @@ func (e *Elector) Campaign(ctx context.Context) (*Leadership, error) {
 	return l, nil
 }
 
-// watchAcks records every keep-alive answer; the channel closes when the
-// lease is gone.
-func (l *Leadership) watchAcks(ctx context.Context, acks <-chan *clientv3.LeaseKeepAliveResponse) {
-	for range acks {
-		l.mu.Lock()
-		l.lastAck = time.Now()
-		l.mu.Unlock()
-	}
-	if ctx.Err() == nil {
-		l.stop(errors.New("leader: the lease expired or was revoked"))
+// keepAlive renews the lease every TTL/6 until ctx ends, each renewal
+// bounded by TTL/6 and sent again at once when it fails: a renewal stuck on
+// an etcd member that died is abandoned, and the next goes to another
+// member, so that etcd changing its own leader (a member killed, quorum
+// kept) costs about its election, well within the 3/4 TTL a leader may go
+// without an answer. (clientv3's KeepAlive renews every TTL/3 and waits 500
+// ms after a broken stream: with a 2s TTL the leader stepped down at every
+// kill of etcd's leader member.) An answer counts from when its request was
+// sent: the server's TTL starts later than that, never earlier.
+func (l *Leadership) keepAlive(ctx context.Context, id clientv3.LeaseID) {
+	every := l.e.cfg.TTL / 6
+	for {
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, every)
+		resp, err := l.e.cfg.Client.KeepAliveOnce(rctx, id)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case errors.Is(err, rpctypes.ErrLeaseNotFound) || err == nil && resp.TTL <= 0:
+			l.stop(errors.New("leader: the lease expired or was revoked"))
+			return
+		case err == nil:
+			l.mu.Lock()
+			l.longest = max(l.longest, sent.Sub(l.lastAck))
+			l.lastAck = sent
+			l.mu.Unlock()
+		}
+		wait := every - time.Since(sent)
+		if err != nil {
+			wait = 20 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
 	}
 }
 
@@ -191,6 +218,22 @@ func (l *Leadership) stop(reason error) {
 	l.reason = reason
 	close(l.done)
 	l.cancel()
+}
+
+// LongestWait is the longest time this leadership went without an answered
+// renewal of its lease so far.
+func (l *Leadership) LongestWait() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.longest
+}
+
+// LastRenewed is when the last answered renewal of the lease was sent: the
+// server holds the lease until at least a TTL after it.
+func (l *Leadership) LastRenewed() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastAck
 }
 
 // Done is closed when the leadership ends; Err then says why.
