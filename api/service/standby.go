@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,6 +22,9 @@ import (
 // LeaderTrailer is the response trailer in which a standby replica names the
 // leader's API address; the CLI retries the call there.
 const LeaderTrailer = "graygw-leader"
+
+// leaderLookup bounds a standby's question to the store: who leads?
+const leaderLookup = 2 * time.Second
 
 // LeaderInfo says who leads now: its name, term and API address; ok false
 // while nobody does.
@@ -73,7 +77,11 @@ func (s *Standby) Trace(ctx context.Context, req *graygwv1.TraceRequest) (*grayg
 // leads yet. The leader's address goes in the LeaderTrailer trailer, for
 // unary calls and streams alike (the CLI follows both).
 func (s *Standby) refusal(ctx context.Context) error {
-	name, term, addr, ok := s.leader(ctx)
+	// Bounded: without a quorum etcd does not answer, and the refusal must
+	// not wait for the client's deadline.
+	lctx, cancel := context.WithTimeout(ctx, leaderLookup)
+	name, term, addr, ok := s.leader(lctx)
+	cancel()
 	if !ok {
 		return status.Error(codes.Unavailable, "this controller replica does not lead, and no replica leads right now (an election is under way, or etcd has no quorum): retry")
 	}
