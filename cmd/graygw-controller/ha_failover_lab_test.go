@@ -305,3 +305,277 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	}
 	stopLabStream(t, stream, "leader SIGKILLed in a large apply, then frozen with a write in flight")
 }
+
+// changer applies changes, one after the other, until stopped: the lab's
+// intent with and without a gray rule for one VM, each waited for (the
+// gateway written). It sends them to the first of its replicas and moves to
+// the next when one refuses (a follower, a replica gone): a client that
+// follows the leader. It records when each change landed, its latency, and
+// the errors.
+type changer struct {
+	mu      sync.Mutex
+	landed  []time.Time
+	ok      []time.Duration
+	errs    []error
+	stopped chan struct{}
+	done    chan struct{}
+}
+
+func startChanger(docs [2]string, cs ...graygwv1.ControllerClient) *changer {
+	ch := &changer{stopped: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(ch.done)
+		for i, at := 0, 0; ; i++ {
+			select {
+			case <-ch.stopped:
+				return
+			default:
+			}
+			t0 := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := cs[at].Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: docs[i%2], Options: &graygwv1.ChangeOptions{Actor: "changer", Wait: true}})
+			cancel()
+			ch.mu.Lock()
+			if err != nil {
+				ch.errs = append(ch.errs, err)
+			} else {
+				ch.ok = append(ch.ok, time.Since(t0))
+				ch.landed = append(ch.landed, time.Now())
+			}
+			ch.mu.Unlock()
+			if err != nil {
+				at = (at + 1) % len(cs)
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}()
+	return ch
+}
+
+// stop stops the changer and returns the latencies of the changes that
+// landed and the errors of those that did not.
+func (ch *changer) stop() ([]time.Duration, []error) {
+	close(ch.stopped)
+	<-ch.done
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.ok, ch.errs
+}
+
+// longestPause is the longest time between two changes landing (or from
+// the first to since) after since.
+func (ch *changer) longestPause(since time.Time) time.Duration {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	var longest time.Duration
+	prev := since
+	for _, at := range ch.landed {
+		if at.After(since) {
+			longest = max(longest, at.Sub(prev))
+			prev = at
+		}
+	}
+	return longest
+}
+
+// raftLeader is the index of the etcd member that leads the cluster.
+func raftLeader(t *testing.T, etc *clientv3.Client, endpoints []string) int {
+	t.Helper()
+	for i, ep := range endpoints {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := etc.Status(ctx, ep)
+		cancel()
+		if err == nil && st.Leader == st.Header.GetMemberId() {
+			return i
+		}
+	}
+	t.Fatal("no etcd member leads")
+	return -1
+}
+
+// TestHAEtcdTroubleUnderTraffic is the store's side of issue 14's item 5 in
+// the namespace lab, with a stream through the XDP gateway and changes
+// applied all along:
+//
+//   - The controller's leader is partitioned from etcd (its connections cut)
+//     while it reaches the gateway: it exits before its lease could run out,
+//     the gateway accepts none of its writes after that, and the other
+//     replica takes over.
+//   - etcd's own leader member is SIGKILLed (quorum kept) under changes:
+//     every change lands, the controller's leader stays the same.
+//   - Two of three members are killed (quorum lost): the leader steps down, a
+//     change is refused with a clear UNAVAILABLE; with the members back, a
+//     replica leads again and changes land.
+//
+// No datagram is lost, duplicated or reordered through any of it.
+func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
+	wl := &writeLog{}
+	rl := newRolloutLabAgent(t, "gghae", nil, "", nil, grpc.UnaryInterceptor(wl.intercept))
+	cl := etcdlab.Start(t, 3, false)
+	eps := cl.Endpoints()
+	etc := etcdClient(t, eps)
+	var proxies []*cutProxy
+	var viaProxy []string
+	for _, e := range eps {
+		p := startCutProxy(t, strings.TrimPrefix(e, "http://"))
+		proxies = append(proxies, p)
+		viaProxy = append(viaProxy, p.URL())
+	}
+	dir := t.TempDir()
+	in := rl.flag(t, "--intent")
+	argsA, sockA := haReplica(t, dir, "a", viaProxy, "/hae/", "", in)
+	argsB, sockB := haReplica(t, dir, "b", eps, "/hae/", "", in)
+	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
+	ca := api(t, sockA)
+	waitLeads(t, sockA, ca, time.Now(), "first leader")
+	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	cb := api(t, sockB)
+	waitStandby(t, cb)
+	doc, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := rl.l.Topo.VPCs[0]
+	docs := [2]string{string(doc) + fmt.Sprintf("gray_rules:\n  - name: one\n    match: {vip: vpc-router, vni: %d, src: %s}\n    pool: gray-router\n",
+		v.VNI, v.VMAddr(v.VMs[0])), string(doc)}
+	stream := startLabStream(t, rl)
+	termA := currentTerm(t, etc, "/hae/", "a")
+
+	// The controller's leader partitioned from etcd under changes.
+	ch := startChanger(docs, ca)
+	time.Sleep(time.Second)
+	cut, atCut := time.Now(), stream.Mark()
+	for _, p := range proxies {
+		p.Cut()
+	}
+	select {
+	case code := <-a.exit:
+		took := time.Since(cut)
+		t.Logf("leader a partitioned from etcd: it exited %d, %s after the cut (lease 2s)", code, took.Round(time.Millisecond))
+		if code == 0 || took >= 2*time.Second {
+			t.Errorf("the partitioned leader exited %d %s after the cut: want a failure before its 2s lease could run out", code, took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the partitioned leader did not stop")
+	}
+	ok, errs := ch.stop()
+	took, _ := waitLeads(t, sockB, cb, cut, "after the cut")
+	atSync := stream.Mark()
+	cur, err := cb.Get(context.Background(), &graygwv1.GetRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := gatewayHolds(t, rl.agent, cb, cur.GetVersion()); v != cur.GetVersion() {
+		t.Fatalf("after the takeover the gateway holds %d, the store %d", v, cur.GetVersion())
+	}
+	var lastA time.Time
+	for _, w := range wl.of(termA.ElectionID(), time.Time{}) {
+		if w.code == codes.OK {
+			lastA = w.at
+		}
+	}
+	t.Logf("b in sync at version %d %s after the cut; a's last write accepted by the gateway %s after the cut (%d changes landed on a, %d refused); %d datagrams sent meanwhile",
+		cur.GetVersion(), took.Round(time.Millisecond), lastA.Sub(cut).Round(time.Millisecond), len(ok), len(errs), atSync-atCut)
+	if !lastA.Before(cut.Add(2 * time.Second)) {
+		t.Errorf("the gateway accepted a write of the partitioned leader %s after the cut, past its 2s lease", lastA.Sub(cut))
+	}
+
+	// An etcd member killed under changes (b leads, a2 stands by): one that
+	// does not lead etcd, then etcd's leader member.
+	argsA2, sockA2 := haReplica(t, dir, "a2", eps, "/hae/", "", in)
+	a2 := startChild(t, filepath.Join(dir, "a2.log"), argsA2...)
+	ca2 := api(t, sockA2)
+	waitStandby(t, ca2)
+	termB := currentTerm(t, etc, "/hae/", "b")
+	ch = startChanger(docs, cb)
+	time.Sleep(time.Second)
+	m := (raftLeader(t, etc, eps) + 1) % 3
+	cl.Kill(m)
+	time.Sleep(3 * time.Second)
+	ok, errs = ch.stop()
+	if len(errs) > 0 || len(ok) < 4 {
+		t.Fatalf("changes with an etcd member killed: %d landed, errors %v", len(ok), errs)
+	}
+	if term := currentTerm(t, etc, "/hae/", "b"); term.Number != termB.Number {
+		t.Fatalf("the controller's leader changed with one etcd member killed: %+v, was %+v", term, termB)
+	}
+	t.Logf("etcd member m%d (a follower in etcd) SIGKILLed: %d changes landed (each waited for at the gateway), none refused, the slowest in %s; the controller's leader unchanged",
+		m, len(ok), slicesMax(ok).Round(time.Millisecond))
+	cl.Restart(m)
+	cl.WaitHealthy(30 * time.Second)
+
+	// etcd's leader member: etcd elects another leader (about a second
+	// without answers under load). The controller's leader keeps leading if
+	// its renewals got through within 3/4 of its 2s lease, else it steps
+	// down and a2 takes over; changes go on either way, after a pause.
+	ch = startChanger(docs, cb, ca2)
+	time.Sleep(time.Second)
+	m = raftLeader(t, etc, eps)
+	killedAt := time.Now()
+	cl.Kill(m)
+	time.Sleep(5 * time.Second)
+	pause := ch.longestPause(killedAt)
+	ok, errs = ch.stop()
+	cl.Restart(m)
+	cl.WaitHealthy(30 * time.Second)
+	var term leader.Term
+	for deadline := time.Now().Add(10 * time.Second); term.Leader == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		term, _, _ = leader.Current(context.Background(), etc, "/hae/leader/")
+	}
+	t.Logf("etcd member m%d (etcd's leader) SIGKILLed: changes paused at most %s, %d landed in the 5s after the kill, %d refused; then the controller's leader is %s (term %d; b's was %d)",
+		m, pause.Round(time.Millisecond), len(ok), len(errs), term.Leader, term.Number, termB.Number)
+	if pause > 5*time.Second || len(ok) == 0 {
+		t.Fatalf("changes stopped with etcd's leader member killed: longest pause %s, %d landed, errors %v", pause, len(ok), errs)
+	}
+	lead, sbySock, sby := b, sockA2, ca2
+	if term.Leader != "b" {
+		// b stepped down, a2 leads: b comes back as a follower.
+		startChild(t, filepath.Join(dir, "b2.log"), argsB...)
+		waitStandby(t, cb)
+		lead, sbySock, sby = a2, sockB, cb
+	}
+
+	// Quorum lost.
+	lost, atLost := time.Now(), stream.Mark()
+	cl.Kill((m + 1) % 3)
+	cl.Kill((m + 2) % 3)
+	select {
+	case code := <-lead.exit:
+		t.Logf("quorum lost: the leader exited %d after %s", code, time.Since(lost).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leader did not step down without a quorum")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	asked := time.Now()
+	_, err = sby.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: docs[0], Options: &graygwv1.ChangeOptions{Actor: "t"}})
+	cancel()
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "no replica leads") {
+		t.Fatalf("a change without a quorum: %v, want UNAVAILABLE saying no replica leads", err)
+	}
+	t.Logf("quorum lost: a change is refused after %s: %v", time.Since(asked).Round(time.Millisecond), err)
+	if time.Since(asked) > 5*time.Second {
+		t.Errorf("the refusal took %s: a client should not wait for its own deadline", time.Since(asked))
+	}
+	time.Sleep(2 * time.Second) // forwarding with no controller leading and no quorum
+	back, atBack := time.Now(), stream.Mark()
+	cl.Restart((m + 1) % 3)
+	cl.Restart((m + 2) % 3)
+	took, _ = waitLeads(t, sbySock, sby, back, "quorum back")
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	resp, err := sby.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: docs[0], Options: &graygwv1.ChangeOptions{Actor: "t", Wait: true}})
+	cancel()
+	if err != nil || !resp.GetResult().GetApplied() && !resp.GetResult().GetUnchanged() {
+		t.Fatalf("a change with the quorum back: %v %v", resp, err)
+	}
+	t.Logf("quorum back: the other replica leads, in sync, %s after the members' restart; a change lands (version %d); %d datagrams sent without a quorum",
+		took.Round(time.Millisecond), resp.GetResult().GetVersion(), atBack-atLost)
+	stopLabStream(t, stream, "leader partitioned from etcd, etcd member killed, quorum lost")
+}
+
+func slicesMax(ds []time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
