@@ -12,12 +12,15 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/pipeline"
@@ -299,6 +302,33 @@ func (c *Client) SetPipeline(ctx context.Context, action p4v1.SetForwardingPipel
 func (c *Client) Write(ctx context.Context, updates ...*p4v1.Update) error {
 	_, err := c.C.Write(ctx, &p4v1.WriteRequest{DeviceId: c.Device, ElectionId: c.Election, Updates: updates})
 	return err
+}
+
+// SameEntities fails t unless got and want hold the same entities, in any
+// order (compared by their deterministic encoding).
+func SameEntities(t testing.TB, got, want []*p4v1.Entity) {
+	t.Helper()
+	key := func(e *p4v1.Entity) string {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	sortByKey := func(es []*p4v1.Entity) []*p4v1.Entity {
+		es = slices.Clone(es)
+		slices.SortFunc(es, func(a, b *p4v1.Entity) int { return strings.Compare(key(a), key(b)) })
+		return es
+	}
+	g, w := sortByKey(got), sortByKey(want)
+	if len(g) != len(w) {
+		t.Fatalf("read %d entities, want %d\ngot:  %v\nwant: %v", len(g), len(w), g, w)
+	}
+	for i := range g {
+		if !proto.Equal(g[i], w[i]) {
+			t.Fatalf("entity differs:\ngot:  %v\nwant: %v", g[i], w[i])
+		}
+	}
 }
 
 // Read reads entities until the end of the stream.

@@ -2,12 +2,9 @@ package server_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -345,21 +342,7 @@ func (h *harness) updateErr(c *controller, u *p4v1.Update) *p4v1.Error {
 }
 
 func (h *harness) readErr(entities ...*p4v1.Entity) ([]*p4v1.Entity, error) {
-	st, err := h.c.Read(ctx(h.t), &p4v1.ReadRequest{DeviceId: device, Entities: entities})
-	if err != nil {
-		return nil, err
-	}
-	var out []*p4v1.Entity
-	for {
-		r, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, r.GetEntities()...)
-	}
+	return p4rtest.Read(ctx(h.t), h.c, device, entities...)
 }
 
 func (h *harness) read(entities ...*p4v1.Entity) []*p4v1.Entity {
@@ -369,32 +352,6 @@ func (h *harness) read(entities ...*p4v1.Entity) []*p4v1.Entity {
 		h.t.Fatalf("Read: %v (details %v)", err, p4Errors(err))
 	}
 	return out
-}
-
-// sameEntities compares two entity lists as sets.
-func sameEntities(t *testing.T, got, want []*p4v1.Entity) {
-	t.Helper()
-	key := func(e *p4v1.Entity) string {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	sortByKey := func(es []*p4v1.Entity) []*p4v1.Entity {
-		es = slices.Clone(es)
-		slices.SortFunc(es, func(a, b *p4v1.Entity) int { return strings.Compare(key(a), key(b)) })
-		return es
-	}
-	g, w := sortByKey(got), sortByKey(want)
-	if len(g) != len(w) {
-		t.Fatalf("read %d entities, want %d\ngot:  %v\nwant: %v", len(g), len(w), g, w)
-	}
-	for i := range g {
-		if !proto.Equal(g[i], w[i]) {
-			t.Fatalf("entity differs:\ngot:  %v\nwant: %v", g[i], w[i])
-		}
-	}
 }
 
 // --- entry builders (by P4Info name): agent/p4rtest -------------------

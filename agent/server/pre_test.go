@@ -5,6 +5,8 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
+
+	"github.com/graygw/graygw/agent/p4rtest"
 )
 
 func session(id uint32, ports ...uint32) *p4v1.Entity {
@@ -30,8 +32,8 @@ func TestCloneSessions(t *testing.T) {
 
 	h.mustWrite(a, preUpdate(p4v1.Update_INSERT, session(1, 0)), preUpdate(p4v1.Update_INSERT, session(7, 2, 3)))
 	all := &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{}}}
-	sameEntities(t, h.read(all), []*p4v1.Entity{session(1, 0), session(7, 2, 3)})
-	sameEntities(t, h.read(session(7)), []*p4v1.Entity{session(7, 2, 3)})
+	p4rtest.SameEntities(t, h.read(all), []*p4v1.Entity{session(1, 0), session(7, 2, 3)})
+	p4rtest.SameEntities(t, h.read(session(7)), []*p4v1.Entity{session(7, 2, 3)})
 
 	for name, c := range map[string]struct {
 		u    *p4v1.Update
@@ -54,10 +56,10 @@ func TestCloneSessions(t *testing.T) {
 	}
 	h.mustWrite(a, preUpdate(p4v1.Update_MODIFY, session(1, 5)), preUpdate(p4v1.Update_DELETE, session(7)))
 	want := []*p4v1.Entity{session(1, 5)}
-	sameEntities(t, h.read(all), want)
+	p4rtest.SameEntities(t, h.read(all), want)
 
 	h.restart()
-	sameEntities(t, h.read(all), want)
+	p4rtest.SameEntities(t, h.read(all), want)
 	if got := h.read(session(7)); len(got) != 0 {
 		t.Fatalf("deleted session read back after restart: %v", got)
 	}

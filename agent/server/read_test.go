@@ -6,6 +6,8 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/graygw/graygw/agent/p4rtest"
 )
 
 // symmetryEntries has entries of every table, written canonically, with
@@ -64,7 +66,7 @@ func TestReadWriteSymmetryEveryTable(t *testing.T) {
 		h.mustWrite(a, ups...)
 	}
 	// Everything.
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), all)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), all)
 	for name, es := range tables {
 		tid := b.Table(name).ID
 		// One table.
@@ -72,11 +74,11 @@ func TestReadWriteSymmetryEveryTable(t *testing.T) {
 		for _, te := range es {
 			want = append(want, ent(te))
 		}
-		sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid})), want)
+		p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid})), want)
 		// One entry by its key (match + priority).
 		for _, te := range es {
 			q := &p4v1.TableEntry{TableId: tid, Match: te.Match, Priority: te.Priority}
-			sameEntities(t, h.read(ent(q)), []*p4v1.Entity{ent(te)})
+			p4rtest.SameEntities(t, h.read(ent(q)), []*p4v1.Entity{ent(te)})
 		}
 	}
 	// MODIFY replaces the whole value, and reads back as written.
@@ -84,14 +86,14 @@ func TestReadWriteSymmetryEveryTable(t *testing.T) {
 	m.Metadata = []byte("changed")
 	h.mustWrite(a, mod(m))
 	got := h.read(ent(&p4v1.TableEntry{TableId: m.TableId, Match: m.Match}))
-	sameEntities(t, got, []*p4v1.Entity{ent(m)})
+	p4rtest.SameEntities(t, got, []*p4v1.Entity{ent(m)})
 	// MODIFY without an action keeps the action but takes the new metadata.
 	keep := clone(m)
 	keep.Action, keep.Metadata = nil, nil
 	h.mustWrite(a, mod(keep))
 	want := clone(m)
 	want.Metadata = nil
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: m.TableId, Match: m.Match})), []*p4v1.Entity{ent(want)})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: m.TableId, Match: m.Match})), []*p4v1.Entity{ent(want)})
 }
 
 func TestReadFilters(t *testing.T) {
@@ -106,28 +108,28 @@ func TestReadFilters(t *testing.T) {
 	tid := r100.TableId
 
 	// Match without priority: every priority of that match.
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Match: r100.Match})), []*p4v1.Entity{ent(r100), ent(r101)})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Match: r100.Match})), []*p4v1.Entity{ent(r100), ent(r101)})
 	// Priority alone.
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Priority: 100})), []*p4v1.Entity{ent(r100), ent(split)})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Priority: 100})), []*p4v1.Entity{ent(r100), ent(split)})
 	// Action id.
 	sp, _ := b.Info.Action("GrayIngress.split_pool")
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Action: &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: sp.ID}}}})),
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Action: &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: sp.ID}}}})),
 		[]*p4v1.Entity{ent(split)})
 	// Metadata and controller metadata.
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Metadata: []byte("m")})), []*p4v1.Entity{ent(split)})
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, ControllerMetadata: 5})), []*p4v1.Entity{ent(split)})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Metadata: []byte("m")})), []*p4v1.Entity{ent(split)})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, ControllerMetadata: 5})), []*p4v1.Entity{ent(split)})
 	// A key that is not there: nothing, not an error.
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Match: r100.Match, Priority: 7})), nil)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, Match: r100.Match, Priority: 7})), nil)
 	// The default entry: the const NoAction.
 	na, _ := b.Info.Action("NoAction")
 	def := &p4v1.TableEntry{TableId: tid, IsDefaultAction: true, Action: &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: na.ID}}}}
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, IsDefaultAction: true})), []*p4v1.Entity{ent(def)})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: tid, IsDefaultAction: true})), []*p4v1.Entity{ent(def)})
 	// Several requests in one batch, answered in one stream.
 	if n := len(h.read(ent(&p4v1.TableEntry{TableId: tid}), ent(&p4v1.TableEntry{TableId: b.Table("GrayIngress.vip").ID}))); n != 4 {
 		t.Fatalf("batch read returned %d entities, want 4", n)
 	}
 	// A wildcard read of entity kinds the P4Info has none of: nothing.
-	sameEntities(t, h.read(&p4v1.Entity{Entity: &p4v1.Entity_MeterEntry{MeterEntry: &p4v1.MeterEntry{}}},
+	p4rtest.SameEntities(t, h.read(&p4v1.Entity{Entity: &p4v1.Entity_MeterEntry{MeterEntry: &p4v1.MeterEntry{}}},
 		&p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{}}}), nil)
 }
 

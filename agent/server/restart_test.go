@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graygw/graygw/agent/journal"
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/testvectors"
@@ -50,7 +51,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 
 	h.restart()
 
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), before)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), before)
 	if got := h.getConfig(p4v1.GetForwardingPipelineConfigRequest_COOKIE_ONLY).GetCookie().GetCookie(); got != 777 {
 		t.Fatalf("cookie after restart = %d", got)
 	}
@@ -77,7 +78,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	}
 	before = h.read(ent(&p4v1.TableEntry{}))
 	h.restart()
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), before)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), before)
 }
 
 // TestRestartRemovesStrays: entries in the dataplane the journal does not account

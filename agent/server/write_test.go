@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -116,7 +117,7 @@ func TestWriteErrorCodes(t *testing.T) {
 		}
 	}
 	// Nothing above changed the state.
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(vip), ent(rule)})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(vip), ent(rule)})
 }
 
 func TestDeleteIgnoresNonKeyFields(t *testing.T) {
@@ -154,7 +155,7 @@ func TestBatchContinueOnError(t *testing.T) {
 			t.Errorf("update %d: %v, want %v", i, got[i], want[i])
 		}
 	}
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(b.VIP(2, 2, 7))})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(b.VIP(2, 2, 7))})
 	if st := h.mem.State(); len(st.VIPs) != 1 || st.VIPs[2].DefaultPool != 7 {
 		t.Fatalf("dataplane VIPs %v", st.VIPs)
 	}
@@ -252,10 +253,10 @@ func TestDataplaneFailureIsPerUpdate(t *testing.T) {
 		t.Fatalf("codes %v, want OK INTERNAL OK", got)
 	}
 	want := []*p4v1.Entity{ent(b.Backend(1, 1, 1)), ent(b.Backend(2, 1, 1))}
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), want)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), want)
 	// The failure is journaled: a restart does not resurrect the entry.
 	h.restart()
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), want)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), want)
 }
 
 func TestNonCanonicalBytesAccepted(t *testing.T) {
@@ -268,13 +269,13 @@ func TestNonCanonicalBytesAccepted(t *testing.T) {
 		"GrayIngress.set_backend", param{Name: "backend_id", Value: []byte{0, 0, 0, 0, 7}})
 	h.mustWrite(a, ins(padded))
 	canon := b.Bucket(1, 0, 7)
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(canon)})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(canon)})
 	// And the canonical form names the same entry.
 	h.mustWrite(a, del(canon))
 	rule := b.Entry("GrayIngress.gray_rules", 3, []fm{{Name: "vni", Value: []byte{0, 0, 0, 0x13, 0x89}, Mask: []byte{0, 0xff, 0xff, 0xff}}},
 		"GrayIngress.set_pool", p("pool_id", 2))
 	h.mustWrite(a, ins(rule))
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(b.Rule(3, []fm{tern("vni", 5001, 0xffffff)}, 2))})
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), []*p4v1.Entity{ent(b.Rule(3, []fm{tern("vni", 5001, 0xffffff)}, 2))})
 	if st := h.mem.State(); len(st.GrayRules) != 1 || st.GrayRules[0].Match.VNI != 5001 || st.GrayRules[0].Mask.VNI != 0xffffff {
 		t.Fatalf("dataplane rule %+v", st.GrayRules)
 	}
@@ -336,7 +337,7 @@ func TestRefusedUpdateIsNotSeenByLaterOnes(t *testing.T) {
 		t.Fatalf("%d backends, want %d", len(before), pipeline.BackendTableSize)
 	}
 	h.restart()
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: b.Backend(1, 1, 1).TableId})), before)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{TableId: b.Backend(1, 1, 1).TableId})), before)
 }
 
 // TestRefusedUpdateThenSameKey: a second insert of the key the dataplane
@@ -351,7 +352,7 @@ func TestRefusedUpdateThenSameKey(t *testing.T) {
 		t.Fatalf("codes %v, want %v", got, want)
 	}
 	wantEnts := []*p4v1.Entity{ent(b.Backend(1, 1, 1)), ent(b.Backend(666, 2, 2))}
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), wantEnts)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), wantEnts)
 	h.restart()
-	sameEntities(t, h.read(ent(&p4v1.TableEntry{})), wantEnts)
+	p4rtest.SameEntities(t, h.read(ent(&p4v1.TableEntry{})), wantEnts)
 }

@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/p4rtest"
@@ -273,20 +272,7 @@ func TestRestartOverPinnedMaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(after) != len(before) {
-		t.Fatalf("%d entries after restart, %d before", len(after), len(before))
-	}
-	seen := map[string]bool{}
-	for _, e := range before {
-		k, _ := proto.MarshalOptions{Deterministic: true}.Marshal(e)
-		seen[string(k)] = true
-	}
-	for _, e := range after {
-		k, _ := proto.MarshalOptions{Deterministic: true}.Marshal(e)
-		if !seen[string(k)] {
-			t.Fatalf("entry after restart not read before: %v", e)
-		}
-	}
+	p4rtest.SameEntities(t, after, before)
 	if ret2, out2 := run(d2); ret2 != ret1 || hex.EncodeToString(out2) != hex.EncodeToString(out1) {
 		t.Fatalf("decision changed across restart: %d vs %d", ret2, ret1)
 	}

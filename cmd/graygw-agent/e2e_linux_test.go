@@ -27,7 +27,6 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/p4rtest"
@@ -553,20 +552,7 @@ func TestEndToEndRestartUnderTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(after) != len(before) {
-		t.Fatalf("%d entries after the restart, %d before", len(after), len(before))
-	}
-	seen := map[string]bool{}
-	for _, e := range before {
-		k, _ := proto.MarshalOptions{Deterministic: true}.Marshal(e)
-		seen[string(k)] = true
-	}
-	for _, e := range after {
-		k, _ := proto.MarshalOptions{Deterministic: true}.Marshal(e)
-		if !seen[string(k)] {
-			t.Fatalf("entry read after the restart was not there before: %v", e)
-		}
-	}
+	p4rtest.SameEntities(t, after, before)
 	if err := ctl2.Write(ctx, p4rtest.Del(rule)); err != nil {
 		t.Fatalf("write after restart: %v", err)
 	}
