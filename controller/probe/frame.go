@@ -75,11 +75,28 @@ func innerPort(vni uint32, vm netip.Addr, proto Proto, port uint16) uint16 {
 // UDP checksum is 0 (allowed for IPv4 VXLAN); the IPv4, ICMP, TCP and UDP
 // checksums are filled in.
 func buildEcho(e *echo) []byte {
-	switch e.proto {
-	case ProtoTCP, ProtoUDP:
+	if e.proto == ProtoTCP || e.proto == ProtoUDP {
 		return buildL4(e)
 	}
 	b := make([]byte, frameLen)
+	// Inner IPv4 and ICMP echo request.
+	ii := putEncap(b, e)
+	putIPv4(ii, uint16(len(ii)), e.ipID, protoICMP, e.innerSrc, e.innerDst)
+	ic := ii[ipv4Len:]
+	ic[0] = icmpEchoReq
+	binary.BigEndian.PutUint16(ic[4:], e.ident)
+	binary.BigEndian.PutUint16(ic[6:], e.seq)
+	copy(ic[icmpLen:], payloadMagic[:])
+	binary.BigEndian.PutUint32(ic[icmpLen+8:], e.vni)
+	copy(ic[icmpLen+12:], e.innerSrc.AsSlice())
+	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
+	return b
+}
+
+// putEncap writes into frame b (sized for the whole probe) the outer
+// Ethernet, IPv4, UDP and VXLAN headers and the inner Ethernet header of e,
+// and returns the rest of b: the inner IPv4 packet.
+func putEncap(b []byte, e *echo) []byte {
 	// Outer Ethernet.
 	copy(b[0:6], e.outerDstMAC[:])
 	copy(b[6:12], e.outerSrcMAC[:])
@@ -101,18 +118,7 @@ func buildEcho(e *echo) []byte {
 	copy(ie[0:6], e.innerDstMAC[:])
 	copy(ie[6:12], e.innerSrcMAC[:])
 	binary.BigEndian.PutUint16(ie[12:], etherIPv4)
-	// Inner IPv4 and ICMP echo request.
-	ii := ie[ethLen:]
-	putIPv4(ii, uint16(len(ii)), e.ipID, protoICMP, e.innerSrc, e.innerDst)
-	ic := ii[ipv4Len:]
-	ic[0] = icmpEchoReq
-	binary.BigEndian.PutUint16(ic[4:], e.ident)
-	binary.BigEndian.PutUint16(ic[6:], e.seq)
-	copy(ic[icmpLen:], payloadMagic[:])
-	binary.BigEndian.PutUint32(ic[icmpLen+8:], e.vni)
-	copy(ic[icmpLen+12:], e.innerSrc.AsSlice())
-	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
-	return b
+	return ie[ethLen:]
 }
 
 // buildL4 builds a TCP or UDP probe (the UDP payload is the ICMP one's:
@@ -124,23 +130,7 @@ func buildL4(e *echo) []byte {
 		l4, proto = udpLen+payloadLen, protoUDP
 	}
 	b := make([]byte, ethLen+ipv4Len+udpLen+vxlanLen+ethLen+ipv4Len+l4)
-	copy(b[0:6], e.outerDstMAC[:])
-	copy(b[6:12], e.outerSrcMAC[:])
-	binary.BigEndian.PutUint16(b[12:], etherIPv4)
-	o := b[ethLen:]
-	putIPv4(o, uint16(len(b)-ethLen), e.ipID, protoUDP, e.outerSrc, e.outerDst)
-	u := o[ipv4Len:]
-	binary.BigEndian.PutUint16(u[0:], e.sport)
-	binary.BigEndian.PutUint16(u[2:], vxlanPort)
-	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
-	v := u[udpLen:]
-	v[0] = 0x08
-	v[4], v[5], v[6] = byte(e.vni>>16), byte(e.vni>>8), byte(e.vni)
-	ie := v[vxlanLen:]
-	copy(ie[0:6], e.innerDstMAC[:])
-	copy(ie[6:12], e.innerSrcMAC[:])
-	binary.BigEndian.PutUint16(ie[12:], etherIPv4)
-	ii := ie[ethLen:]
+	ii := putEncap(b, e)
 	putIPv4(ii, uint16(len(ii)), e.ipID, proto, e.innerSrc, e.innerDst)
 	l := ii[ipv4Len:]
 	binary.BigEndian.PutUint16(l[0:], e.innerSport)

@@ -23,6 +23,23 @@ func newLab(t *testing.T) *probetest.Lab {
 	return labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggprobe", nil) })
 }
 
+// labWithVMOnGray builds the lab and an intent whose one rule moves VM
+// 192.168.1.5 of VNI 5001 to the gray pool, compiled (not applied).
+func labWithVMOnGray(t *testing.T) (*probetest.Lab, *intent.Intent, *compile.Result) {
+	t.Helper()
+	l := newLab(t)
+	in, err := intent.Load([]byte(l.IntentYAML(
+		"  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, in, res
+}
+
 // applyAndProbe applies res to the lab's gateway and returns every lab VM as a
 // probe target (all), the same with what in and res expect of them (targets),
 // and a prober on the hypervisor, which the caller closes.
@@ -51,16 +68,7 @@ func applyAndProbe(t *testing.T, l *probetest.Lab, in *intent.Intent, res *compi
 // VM by the base backend; a wrong expectation is reported with who answered;
 // a broken gray backend makes that VM's probes lost and nobody else's.
 func TestProbesThroughTheGateway(t *testing.T) {
-	l := newLab(t)
-	in, err := intent.Load([]byte(l.IntentYAML(
-		"  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, in, res := labWithVMOnGray(t)
 	all, targets, p := applyAndProbe(t, l, in, res)
 	defer p.Close()
 	ctx := context.Background()
@@ -243,16 +251,7 @@ func sorted(s []uint16) []uint16 {
 // from gray-1); every other VM is ok on all three; base's UDP echo stopped,
 // the base VMs' UDP probes are lost and nothing else changes.
 func TestTCPAndUDPProbesThroughTheGateway(t *testing.T) {
-	l := newLab(t)
-	in, err := intent.Load([]byte(l.IntentYAML(
-		"  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, in, res := labWithVMOnGray(t)
 	var stops []func()
 	serve := func(s *probetest.Service, err error) *probetest.Service {
 		t.Helper()

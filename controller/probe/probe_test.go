@@ -21,21 +21,29 @@ var (
 
 // answer turns a probe frame into the reply a kernel VXLAN backend would send.
 func answer(req []byte, backend netip.Addr) []byte {
-	f := append([]byte(nil), req...)
-	ip := f[ethLen:]
-	copy(ip[12:16], backend.AsSlice())
-	copy(ip[16:20], []byte{10, 1, 0, 10})
-	ii := ip[ipv4Len+udpLen+vxlanLen+ethLen:]
-	var s, d [4]byte
-	copy(s[:], ii[12:16])
-	copy(d[:], ii[16:20])
-	copy(ii[12:16], d[:])
-	copy(ii[16:20], s[:])
+	f, ii := swapped(req, backend)
 	ic := ii[ipv4Len:]
 	ic[0] = icmpEchoRep
 	ic[2], ic[3] = 0, 0
 	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
 	return f
+}
+
+// swapped copies a probe frame as sent back by backend to the hypervisor:
+// outer addresses the backend's and the hypervisor's, inner addresses
+// swapped. It returns the frame and its inner IPv4 packet.
+func swapped(req []byte, backend netip.Addr) (f, ii []byte) {
+	f = append([]byte(nil), req...)
+	ip := f[ethLen:]
+	copy(ip[12:16], backend.AsSlice())
+	copy(ip[16:20], []byte{10, 1, 0, 10})
+	ii = ip[ipv4Len+udpLen+vxlanLen+ethLen:]
+	var s, d [4]byte
+	copy(s[:], ii[12:16])
+	copy(d[:], ii[16:20])
+	copy(ii[12:16], d[:])
+	copy(ii[16:20], s[:])
+	return f, ii
 }
 
 func TestEchoFrameParsesAsTheModelSeesIt(t *testing.T) {
@@ -216,16 +224,7 @@ func TestResultVerdicts(t *testing.T) {
 // the datagram echoed.
 func answerL4(t *testing.T, req []byte, backend netip.Addr, refused bool) []byte {
 	t.Helper()
-	f := append([]byte(nil), req...)
-	ip := f[ethLen:]
-	copy(ip[12:16], backend.AsSlice())
-	copy(ip[16:20], []byte{10, 1, 0, 10})
-	ii := ip[ipv4Len+udpLen+vxlanLen+ethLen:]
-	var s, d [4]byte
-	copy(s[:], ii[12:16])
-	copy(d[:], ii[16:20])
-	copy(ii[12:16], d[:])
-	copy(ii[16:20], s[:])
+	f, ii := swapped(req, backend)
 	l := ii[ipv4Len:]
 	sp, dp := binary.BigEndian.Uint16(l[0:]), binary.BigEndian.Uint16(l[2:])
 	binary.BigEndian.PutUint16(l[0:], dp)

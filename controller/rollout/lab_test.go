@@ -108,6 +108,22 @@ func expectWhere(t *testing.T, got map[string]string, gray func(vm string) bool)
 	}
 }
 
+// expectAllBase checks that nothing is left on gray: the probes run after a
+// rollback (after) all answered by base-1, no rule in the controller or the
+// dataplane, and every VM answered by base-1 now.
+func (e *labEnv) expectAllBase(t *testing.T, after []probe.Result) {
+	t.Helper()
+	for _, a := range after {
+		if a.Status != probe.StatusOK || a.AnsweredBy() != "base-1" {
+			t.Errorf("after rollback %v: %s by %s", a.Target, a.Status, a.AnsweredBy())
+		}
+	}
+	if len(e.ctrl.Rules()) != 0 || len(e.lab.DP.Rules()) != 0 {
+		t.Errorf("rules left: controller %v, dataplane %d", e.ctrl.Rules(), len(e.lab.DP.Rules()))
+	}
+	expectWhere(t, e.where(t), func(string) bool { return false })
+}
+
 func startPlan(t *testing.T, r *rollout.Runner, doc string) (*rollout.Progress, error) {
 	t.Helper()
 	spec, err := rollout.ParsePlan([]byte(doc))
@@ -196,15 +212,7 @@ func TestLabBrokenGrayStopsAtFirstStep(t *testing.T) {
 			t.Errorf("step %v ran: %s", s.Step, s.State)
 		}
 	}
-	for _, a := range p.Steps[0].AfterRollback {
-		if a.Status != probe.StatusOK || a.AnsweredBy() != "base-1" {
-			t.Errorf("after rollback %v: %s by %s", a.Target, a.Status, a.AnsweredBy())
-		}
-	}
-	if len(e.ctrl.Rules()) != 0 || len(e.lab.DP.Rules()) != 0 {
-		t.Errorf("rules left: controller %v, dataplane %d", e.ctrl.Rules(), len(e.lab.DP.Rules()))
-	}
-	expectWhere(t, e.where(t), func(string) bool { return false })
+	e.expectAllBase(t, p.Steps[0].AfterRollback)
 }
 
 // TestLabBadInputChangesNothing: an unknown VNI, a malformed plan and
@@ -283,16 +291,7 @@ func TestLabTCPOnlyFailureRollsBack(t *testing.T) {
 	serve(t)(e.lab.ServeTCP(false, 8080))
 	serve(t)(e.lab.ServeUDPEcho(false, 7777))
 	serve(t)(e.lab.ServeUDPEcho(true, 7777))
-	r := rollout.NewRunner(e.ctrl, &rollout.MemoryStore{}, rollout.Options{})
-	if _, err := startPlan(t, r, labL4Plan); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p, err := r.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := runPlan(t, e.ctrl, labL4Plan)
 	if p.State != rollout.StateFailed || p.Step != 1 || p.Steps[0].State != rollout.StepRolledBack {
 		t.Fatalf("state %s at step %d (%s), want failed at step 1, rolled back: %s", p.State, p.Step, p.Steps[0].State, p.Error)
 	}
@@ -315,15 +314,24 @@ func TestLabTCPOnlyFailureRollsBack(t *testing.T) {
 			t.Errorf("step 1, %v: %s by %s, want %s by %s", pr.Target, pr.Status, pr.AnsweredBy(), want, by)
 		}
 	}
-	for _, a := range p.Steps[0].AfterRollback {
-		if a.Status != probe.StatusOK || a.AnsweredBy() != "base-1" {
-			t.Errorf("after rollback %v: %s by %s", a.Target, a.Status, a.AnsweredBy())
-		}
+	e.expectAllBase(t, p.Steps[0].AfterRollback)
+}
+
+// runPlan runs the plan doc over ctrl to its end (a minute at most) and
+// returns the final progress.
+func runPlan(t *testing.T, ctrl rollout.Controller, doc string) *rollout.Progress {
+	t.Helper()
+	r := rollout.NewRunner(ctrl, &rollout.MemoryStore{}, rollout.Options{})
+	if _, err := startPlan(t, r, doc); err != nil {
+		t.Fatal(err)
 	}
-	if len(e.ctrl.Rules()) != 0 || len(e.lab.DP.Rules()) != 0 {
-		t.Errorf("rules left: controller %v, dataplane %d", e.ctrl.Rules(), len(e.lab.DP.Rules()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := r.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	expectWhere(t, e.where(t), func(string) bool { return false })
+	return p
 }
 
 // stopAfter is the lab controller with a hook: after its n-th probe run the
@@ -365,17 +373,7 @@ func TestLabDelayedTCPFailure(t *testing.T) {
 			gray := serve(t)(e.lab.ServeTCP(true, 8080))
 			plan := strings.Replace(labPlan, "probe: {count: 2, interval: 10ms, timeout: 500ms}",
 				"probe: {count: 2, interval: 10ms, timeout: 500ms, tcp: [8080]}", 1) + tc.extra
-			ctrl := &stopAfter{Local: e.ctrl, n: tc.stopAfter, stop: gray.Stop}
-			r := rollout.NewRunner(ctrl, &rollout.MemoryStore{}, rollout.Options{})
-			if _, err := startPlan(t, r, plan); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			p, err := r.Wait(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := runPlan(t, &stopAfter{Local: e.ctrl, n: tc.stopAfter, stop: gray.Stop}, plan)
 			switch tc.name {
 			case "bake":
 				if p.State != rollout.StateFailed || p.Step != 1 || p.Steps[0].State != rollout.StepRolledBack ||
@@ -392,10 +390,7 @@ func TestLabDelayedTCPFailure(t *testing.T) {
 					}
 				}
 			}
-			if len(e.ctrl.Rules()) != 0 || len(e.lab.DP.Rules()) != 0 {
-				t.Errorf("rules left: controller %v, dataplane %d", e.ctrl.Rules(), len(e.lab.DP.Rules()))
-			}
-			expectWhere(t, e.where(t), func(string) bool { return false })
+			e.expectAllBase(t, nil)
 		})
 	}
 }
