@@ -4,8 +4,9 @@
 //   1. ingress, the served frame: a sampled VM's frame under set_pool_mirror
 //      is served as usual, and the ingress deparser mirrors it to session
 //      MIRROR_SESSION_ID (whose port is the pipe's recirculation port) behind
-//      a mirror_h. Tofino mirrors the frame as the deparser emits it: already
-//      rewritten for the served backend.
+//      a mirror_h. Intel's documentation says the copy is the frame as
+//      received; it may be the deparser's output, already rewritten for the
+//      served backend: pass 2 makes the copy right either way.
 //   2. egress, the copy (the only packets egress sees: served frames bypass
 //      it): the received outer destination and TTL come back from mirror_h,
 //      the L4 checksum is corrected to match (egress checksum engines, as in
