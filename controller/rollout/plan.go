@@ -103,13 +103,20 @@ type ProbeSpec struct {
 	Settle string `yaml:"settle,omitempty" json:"settle,omitempty"`
 	// Scope is plan (default), vpc or step: which VMs are probed after a step.
 	Scope string `yaml:"scope,omitempty" json:"scope,omitempty"`
-	// ICMP probes every VM with echo requests (default true); false leaves
-	// the TCP and UDP probes alone.
+	// ChecksSpec says what every VM is probed with (a VPC may say otherwise).
+	ChecksSpec `yaml:",inline"`
+}
+
+// ChecksSpec says what a VM is probed with, towards each of its
+// destinations: ICMP echo, TCP connects, UDP echoes.
+type ChecksSpec struct {
+	// ICMP probes with echo requests (default true); false leaves the TCP
+	// and UDP probes alone.
 	ICMP *bool `yaml:"icmp,omitempty" json:"icmp,omitempty"`
-	// TCP are ports every VM connects to on each of its destinations (TCP
-	// connect through the gateway: a SYN-ACK passes, a reset or nothing fails).
+	// TCP are ports to connect to (TCP connect through the gateway: a
+	// SYN-ACK passes, a reset or nothing fails).
 	TCP []int `yaml:"tcp,omitempty" json:"tcp,omitempty"`
-	// UDP are ports every destination must echo a datagram back from.
+	// UDP are ports that must echo a datagram back.
 	UDP []int `yaml:"udp,omitempty" json:"udp,omitempty"`
 }
 
@@ -143,6 +150,9 @@ type VPCSpec struct {
 	// VMs are the VMs' addresses; the first IndividualVMs move one at a time.
 	// Empty = the VMs of the intent's inventory, in its order.
 	VMs []string `yaml:"vms,omitempty" json:"vms,omitempty"`
+	// Probe, when set, replaces the plan's probe.icmp, tcp and udp for this
+	// VPC's VMs (in every step's probes, its bake and the watch).
+	Probe *ChecksSpec `yaml:"probe,omitempty" json:"probe,omitempty"`
 }
 
 // Resolve returns a copy of s in which every VPC that leaves out its VMs or its
@@ -266,8 +276,10 @@ type Plan struct {
 	// Checks are the probes of every VM and destination: ICMP echo, TCP
 	// connects, UDP echoes (probe.icmp, tcp, udp), in that order.
 	Checks []ProbeCheck
-	VPCs   []probe.VPC
-	Steps  []Step
+	// VPCChecks replace Checks for the VMs of a VPC, by VNI (vpcs[].probe).
+	VPCChecks map[uint32][]ProbeCheck
+	VPCs      []probe.VPC
+	Steps     []Step
 }
 
 // Problem is one thing wrong with a plan.
@@ -428,7 +440,7 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 	if err := p.Probe.Validate(); err != nil {
 		e.add("probe", "%s", strings.TrimPrefix(err.Error(), probe.ErrConfig.Error()+": "))
 	}
-	p.Checks = s.Probe.checks(e)
+	p.Checks = s.Probe.checks(e, "probe")
 	switch s.Probe.Scope {
 	case "", ScopePlan:
 	case ScopeVPC, ScopeStep:
@@ -509,7 +521,15 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 			seen[a] = j
 			v.VMs = append(v.VMs, a)
 		}
-		nvms += len(v.VMs) * len(v.Destinations())
+		checks := max(len(p.Checks), 1)
+		if vs.Probe != nil {
+			if p.VPCChecks == nil {
+				p.VPCChecks = map[uint32][]ProbeCheck{}
+			}
+			p.VPCChecks[v.VNI] = vs.Probe.checks(e, path+".probe")
+			checks = max(len(p.VPCChecks[v.VNI]), 1)
+		}
+		nvms += len(v.VMs) * len(v.Destinations()) * checks
 		n := indiv
 		if vs.IndividualVMs != nil {
 			n = *vs.IndividualVMs
@@ -525,9 +545,9 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 		p.Steps = append(p.Steps, Step{Kind: StepVNI, VNI: v.VNI, Rule: fmt.Sprintf("%s.%d", s.Name, v.VNI)})
 		p.VPCs = append(p.VPCs, v)
 	}
-	if nt := nvms * max(len(p.Checks), 1); nt > probe.MaxTargets || nt*p.Probe.Count > 0xffff {
-		e.add("vpcs", "%d probe targets (VMs x destinations x %d checks) x %d probes: at most %d targets and 65535 probes per run",
-			nt, max(len(p.Checks), 1), p.Probe.Count, probe.MaxTargets)
+	if nvms > probe.MaxTargets || nvms*p.Probe.Count > 0xffff {
+		e.add("vpcs", "%d probe targets (VMs x destinations x checks) x %d probes: at most %d targets and 65535 probes per run",
+			nvms, p.Probe.Count, probe.MaxTargets)
 	}
 	if len(e.Problems) > 0 {
 		return nil, e
@@ -538,16 +558,21 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 	return p, nil
 }
 
-// WithChecks returns every target of ts once per check of the plan (ICMP
-// echo, each TCP and UDP port), in that order; ts itself (ICMP) for a Plan
-// without checks.
+// WithChecks returns every target of ts once per check of its VPC (ICMP
+// echo, each TCP and UDP port: the VPC's probe, else the plan's), in that
+// order; a target as it is (ICMP) where there are no checks (a Plan built by
+// hand).
 func (p *Plan) WithChecks(ts []probe.Target) []probe.Target {
-	if len(p.Checks) == 0 {
-		return ts
-	}
-	out := make([]probe.Target, 0, len(ts)*len(p.Checks))
+	out := make([]probe.Target, 0, len(ts)*max(len(p.Checks), 1))
 	for _, t := range ts {
-		for _, c := range p.Checks {
+		checks := p.Checks
+		if c, ok := p.VPCChecks[t.VNI]; ok {
+			checks = c
+		}
+		if len(checks) == 0 {
+			out = append(out, t)
+		}
+		for _, c := range checks {
 			t.Proto, t.Port = c.Proto, c.Port
 			if c.Proto == probe.ProtoICMP {
 				t.Proto = "" // as ICMP targets always were
@@ -558,9 +583,9 @@ func (p *Plan) WithChecks(ts []probe.Target) []probe.Target {
 	return out
 }
 
-// checks validates probe.icmp, tcp and udp and returns the checks they ask
-// for.
-func (ps ProbeSpec) checks(e *PlanErrors) []ProbeCheck {
+// checks validates icmp, tcp and udp (at path: probe, vpcs[i].probe) and
+// returns the checks they ask for.
+func (ps ChecksSpec) checks(e *PlanErrors, path string) []ProbeCheck {
 	var out []ProbeCheck
 	if ps.ICMP == nil || *ps.ICMP {
 		out = append(out, ProbeCheck{Proto: probe.ProtoICMP})
@@ -571,18 +596,18 @@ func (ps ProbeSpec) checks(e *PlanErrors) []ProbeCheck {
 		ports []int
 	}{{"tcp", probe.ProtoTCP, ps.TCP}, {"udp", probe.ProtoUDP, ps.UDP}} {
 		if len(l.ports) > MaxProbePorts {
-			e.add("probe."+l.name, "%d ports: at most %d", len(l.ports), MaxProbePorts)
+			e.add(path+"."+l.name, "%d ports: at most %d", len(l.ports), MaxProbePorts)
 			continue
 		}
 		seen := map[int]int{}
 		for i, port := range l.ports {
-			path := fmt.Sprintf("probe.%s[%d]", l.name, i)
+			pp := fmt.Sprintf("%s.%s[%d]", path, l.name, i)
 			if port < 1 || port > 65535 {
-				e.add(path, "%d: want a port, 1 to 65535", port)
+				e.add(pp, "%d: want a port, 1 to 65535", port)
 				continue
 			}
 			if j, dup := seen[port]; dup {
-				e.add(path, "%d: already probe.%s[%d]", port, l.name, j)
+				e.add(pp, "%d: already %s.%s[%d]", port, path, l.name, j)
 				continue
 			}
 			seen[port] = i
@@ -590,7 +615,7 @@ func (ps ProbeSpec) checks(e *PlanErrors) []ProbeCheck {
 		}
 	}
 	if ps.ICMP != nil && !*ps.ICMP && len(ps.TCP) == 0 && len(ps.UDP) == 0 {
-		e.add("probe.icmp", "false, and no probe.tcp or probe.udp: nothing would be probed")
+		e.add(path+".icmp", "false, and no %s.tcp or %s.udp: nothing would be probed", path, path)
 	}
 	return out
 }

@@ -278,6 +278,30 @@ vpcs:
 	if ts := targets(p, 0); len(ts) != 1 || ts[0].Proto != "tcp" || ts[0].Port != 22 {
 		t.Errorf("icmp: false: %v", ts)
 	}
+	// A VPC's own probe replaces the plan's for its VMs: VNI 5002 is probed
+	// over UDP 53 only, 5001 as the plan says.
+	p, err = LoadPlan([]byte(`version: 1
+name: r2
+pool: gray-router
+probe: {tcp: [443]}
+vpcs:
+  - {vni: 5001, router: 192.168.1.1, vms: [192.168.1.5]}
+  - {vni: 5002, router: 192.168.2.1, vms: [192.168.2.5], probe: {icmp: false, udp: [53]}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, tg := range targets(p, 0) {
+		got = append(got, tg.String())
+	}
+	if want := "5001/192.168.1.5,5001/192.168.1.5 tcp/443,5002/192.168.2.5 udp/53"; strings.Join(got, ",") != want {
+		t.Errorf("targets with a VPC's own probe: %s, want %s", strings.Join(got, ","), want)
+	}
+	_, err = LoadPlan([]byte("version: 1\nname: a\npool: g\nvpcs: [{vni: 1, router: 10.0.0.1, vms: [10.0.0.5], probe: {icmp: false, tcp: [0]}}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "vpcs[0].probe.tcp[0]: 0: want a port") {
+		t.Errorf("a VPC's bad probe: %v", err)
+	}
 	// 100 VMs x 16 ports: over the 1024 targets of a run.
 	doc := "version: 1\nname: a\npool: g\nprobe: {count: 1, tcp: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}\nvpcs: [{vni: 1, router: 10.0.0.1, vms: ["
 	for i := 2; i < 102; i++ {
@@ -286,7 +310,7 @@ vpcs:
 		}
 		doc += "10.0.1." + strconv.Itoa(i)
 	}
-	if _, err := LoadPlan([]byte(doc + "]}]\n")); err == nil || !strings.Contains(err.Error(), "1700 probe targets (VMs x destinations x 17 checks)") {
+	if _, err := LoadPlan([]byte(doc + "]}]\n")); err == nil || !strings.Contains(err.Error(), "1700 probe targets (VMs x destinations x checks)") {
 		t.Errorf("too many targets: %v", err)
 	}
 }
