@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/bgp"
@@ -171,27 +173,49 @@ func (c ControllerConfig) watchPolicy(ctx context.Context, gateway string, log *
 	}
 }
 
+// leaderTrailer is api/service.LeaderTrailer: a standby controller replica
+// refuses the stream naming the leader's address there (docs/ha.md).
+const leaderTrailer = "graygw-leader"
+
+// watchOne follows the policy stream of the controller at addr. A standby
+// replica refuses it naming the leader: the stream is then opened there, once.
 func (c ControllerConfig) watchOne(ctx context.Context, addr, gateway string, got func(bgp.Policy, uint64, string)) error {
+	leaderAddr, err := c.watchAt(ctx, addr, gateway, got)
+	if leaderAddr == "" || leaderAddr == addr {
+		return err
+	}
+	if _, ferr := c.watchAt(ctx, leaderAddr, gateway, got); ferr != nil {
+		return fmt.Errorf("%w; following the leader at %s: %w", err, leaderAddr, ferr)
+	}
+	return err
+}
+
+// watchAt follows the policy stream of the controller at addr until it ends;
+// leader is the leader's address a standby replica named in refusing it.
+func (c ControllerConfig) watchAt(ctx context.Context, addr, gateway string, got func(bgp.Policy, uint64, string)) (leader string, err error) {
 	conn, err := c.dial(addr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer conn.Close()
 	stream, err := graygwv1.NewControllerClient(conn).WatchSpeakerPolicy(ctx, &graygwv1.WatchSpeakerPolicyRequest{Gateway: gateway})
 	if err != nil {
-		return err
+		return "", err
 	}
-	for {
+	for received := false; ; received = true {
 		msg, err := stream.Recv()
 		if err != nil {
-			return err
+			if l := stream.Trailer().Get(leaderTrailer); !received && status.Code(err) == codes.Unavailable && len(l) > 0 {
+				return l[0], err
+			}
+			return "", err
 		}
 		p, err := policyFromProto(msg)
 		if err != nil {
-			return fmt.Errorf("bad policy from the controller (kept the previous one): %w", err)
+			return "", fmt.Errorf("bad policy from the controller (kept the previous one): %w", err)
 		}
 		if p.Gateway != gateway {
-			return fmt.Errorf("the controller sent the policy of gateway %q, not %q", p.Gateway, gateway)
+			return "", fmt.Errorf("the controller sent the policy of gateway %q, not %q", p.Gateway, gateway)
 		}
 		got(p, msg.GetIntentVersion(), addr)
 	}
