@@ -2,8 +2,6 @@ package service_test
 
 import (
 	"context"
-	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -158,15 +156,7 @@ func TestStandbyTraces(t *testing.T) {
 		if withEngine {
 			sb.ServeTrace(eng)
 		}
-		sock := filepath.Join(t.TempDir(), "standby.sock")
-		l, err := net.Listen("unix", sock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs := sb.NewServer(service.UnixCredentials())
-		go gs.Serve(l)
-		t.Cleanup(gs.Stop)
-		conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient("unix://"+stack.ServeStandby(t, sb), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}

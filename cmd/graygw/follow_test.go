@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/rollout"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestFollowsTheLeader: a change sent to a standby controller replica is
@@ -33,15 +32,7 @@ func TestFollowsTheLeader(t *testing.T) {
 		}
 		return "ctl-b", 7, leaderAddr, true
 	}, nil)
-	sock := filepath.Join(t.TempDir(), "standby.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := sb.NewServer(service.UnixCredentials())
-	go gs.Serve(l)
-	defer gs.Stop()
-	standby := "unix://" + sock
+	standby := "unix://" + stack.ServeStandby(t, sb)
 
 	file := "../../docs/examples/intent.yaml"
 	code, out, stderr := api(t, standby, "apply", "-f", file, "--actor", "carol")
@@ -107,16 +98,7 @@ func TestStreamsFollowTheLeader(t *testing.T) {
 	sb := service.NewStandby(store.NewMemory(), func(context.Context) (string, uint64, string, bool) {
 		return "ctl-b", 7, leaderAddr, true
 	}, nil)
-	sock := filepath.Join(t.TempDir(), "standby.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := sb.NewServer(service.UnixCredentials())
-	go gs.Serve(l)
-	defer gs.Stop()
-
-	code, out, stderr := api(t, "unix://"+sock, "rollout", "status", "--follow")
+	code, out, stderr := api(t, "unix://"+stack.ServeStandby(t, sb), "rollout", "status", "--follow")
 	if code != 0 || !strings.Contains(out, "completed") {
 		t.Fatalf("rollout status --follow through the standby: exit %d:\n%s\n%s", code, out, stderr)
 	}

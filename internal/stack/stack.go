@@ -267,3 +267,18 @@ func StartController(t testing.TB, cfg Config) *Controller {
 	t.Cleanup(stop)
 	return &Controller{Service: svc, Engine: eng, Store: st, Socket: sock, Client: graygwv1.NewControllerClient(conn), Stop: stop}
 }
+
+// ServeStandby serves a standby replica's API on a unix socket until the test
+// ends and returns the socket's path.
+func ServeStandby(t testing.TB, sb *service.Standby) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "standby.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := sb.NewServer(service.UnixCredentials())
+	go gs.Serve(l)
+	t.Cleanup(gs.Stop)
+	return sock
+}
