@@ -12,30 +12,7 @@ import (
 // invIntent is labIntent without its rules, with tenants and an inventory:
 // VNI 5001 has 3 VMs and 2 routes (the VPC router as the default route's next
 // hop, and a service prefix probed at its first address).
-const invIntent = `version: 1
-gateways:
-  - name: gw
-    p4runtime: 127.0.0.1:9559
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:00:02"}
-      3: {interface: p3, mac: "02:00:00:00:00:03"}
-vips:
-  - {name: vpc-router, id: 1, address: 10.255.0.1, default_pool: base-router}
-pools:
-  - name: base-router
-    id: 1
-    cluster: base
-    backends:
-      - {name: base-1, id: 11, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-  - name: gray-router
-    id: 2
-    cluster: gray
-    hash_fields: [vni, src]
-    backends:
-      - {name: gray-1, id: 21, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 3}
-tenants:
+const invIntent = labWorld + `tenants:
   - {name: acme, id: 7, vnis: [5001, 5002]}
 vpcs:
   - vni: 5001

@@ -120,7 +120,9 @@ func TestTargets(t *testing.T) {
 	}
 }
 
-const labIntent = `version: 1
+// labWorld is the lab's gateway, VIP and pools (base-1, gray-1), without
+// rules: labIntent and invIntent add theirs.
+const labWorld = `version: 1
 gateways:
   - name: gw
     p4runtime: 127.0.0.1:9559
@@ -143,7 +145,9 @@ pools:
     hash_fields: [vni, src]
     backends:
       - {name: gray-1, id: 21, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 3}
-gray_rules:
+`
+
+const labIntent = labWorld + `gray_rules:
   - {name: vm, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}
   - {name: vpc, match: {vip: vpc-router, vni: 5003}, pool: gray-router}
 `
