@@ -93,23 +93,7 @@ func TestDriftRepairedByThePeriodicPass(t *testing.T) {
 	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
 	waitVersion(t, e, 1)
 
-	// Drift: the VM rule deleted on the target with the engine's own election
-	// id, so the engine's session sees no change.
-	var rule *p4v1.TableEntry
-	for _, te := range desired(t, p1.Result(), "gw1") {
-		if te.GetPriority() != 0 {
-			rule = te
-		}
-	}
-	a.mu.Lock()
-	srv := a.srv
-	a.mu.Unlock()
-	_, err = srv.Write(ctx(t), &p4v1.WriteRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 10},
-		Updates: []*p4v1.Update{{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{
-			TableEntry: &p4v1.TableEntry{TableId: rule.TableId, Match: rule.Match, Priority: rule.Priority}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dropRule(t, a, p1)
 	before := e.Status()[0].Reconciles
 	// The periodic pass puts it back.
 	st := waitStatus(t, e, "repaired by a periodic pass", func(s engine.GatewayStatus) bool {
@@ -128,21 +112,7 @@ func TestDriftRepairedByAFullPass(t *testing.T) {
 	e := newEngine(t, nil, 10)
 	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
 	waitVersion(t, e, 1)
-	var rule *p4v1.TableEntry
-	for _, te := range desired(t, p1.Result(), "gw1") {
-		if te.GetPriority() != 0 {
-			rule = te
-		}
-	}
-	a.mu.Lock()
-	srv := a.srv
-	a.mu.Unlock()
-	_, err := srv.Write(ctx(t), &p4v1.WriteRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 10},
-		Updates: []*p4v1.Update{{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{
-			TableEntry: &p4v1.TableEntry{TableId: rule.TableId, Match: rule.Match, Priority: rule.Priority}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dropRule(t, a, p1)
 	// An incremental change (a second rule) does not see the drift...
 	doc2 := intentYAML([]string{a.addr}, threeBackends()) + `  - name: vm-10.0.0.6
     match: {vip: vpc, vni: 5001, src: 10.0.0.6}
@@ -204,5 +174,26 @@ func TestPeriodicPassRunsUnderAStreamOfChanges(t *testing.T) {
 			t.Fatal("the drift was not repaired while changes kept coming")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dropRule makes drift: p's gray rule deleted on the agent's gateway gw1 with
+// the engine's own election id, so the engine's session sees no change.
+func dropRule(t *testing.T, a *agent, p *engine.Prepared) {
+	t.Helper()
+	var rule *p4v1.TableEntry
+	for _, te := range desired(t, p.Result(), "gw1") {
+		if te.GetPriority() != 0 {
+			rule = te
+		}
+	}
+	a.mu.Lock()
+	srv := a.srv
+	a.mu.Unlock()
+	_, err := srv.Write(ctx(t), &p4v1.WriteRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 10},
+		Updates: []*p4v1.Update{{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{
+			TableEntry: &p4v1.TableEntry{TableId: rule.TableId, Match: rule.Match, Priority: rule.Priority}}}}}})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
