@@ -87,7 +87,7 @@ func info(t *testing.T) *p4info.Info {
 // tenantInsert builds an INSERT of vni_tenant vni -> tenant.
 // primaryWithPipeline starts an agent and a client, primary, that pushed
 // the pipeline (cookie 1).
-func primaryWithPipeline(t *testing.T) (*agent, *p4rt.Client, *p4info.Info) {
+func primaryWithPipeline(t *testing.T) (*p4rt.Client, *p4info.Info) {
 	t.Helper()
 	a := startAgent(t, "127.0.0.1:0")
 	c := dial(t, a.addr, 10)
@@ -98,7 +98,7 @@ func primaryWithPipeline(t *testing.T) (*agent, *p4rt.Client, *p4info.Info) {
 	if _, err := c.EnsurePipeline(ctx(t), in.P4Info(), nil, 1); err != nil {
 		t.Fatal(err)
 	}
-	return a, c, in
+	return c, in
 }
 
 func tenantInsert(t *testing.T, in *p4info.Info, vni, tenant uint64) *p4v1.Update {
@@ -139,7 +139,7 @@ func TestPipelinePushedOnlyWhenCookieDiffers(t *testing.T) {
 }
 
 func TestWriteReportsEachFailedUpdate(t *testing.T) {
-	_, c, in := primaryWithPipeline(t)
+	c, in := primaryWithPipeline(t)
 	ups := []*p4v1.Update{tenantInsert(t, in, 5001, 7), tenantInsert(t, in, 5002, 8), tenantInsert(t, in, 5001, 9)}
 	err := c.Write(ctx(t), ups, 0)
 	var we *p4rt.WriteError
@@ -215,7 +215,7 @@ func TestReconnectsAfterAgentRestart(t *testing.T) {
 }
 
 func TestNewCookieKeepsEntriesOfACompatiblePipeline(t *testing.T) {
-	_, c, in := primaryWithPipeline(t)
+	c, in := primaryWithPipeline(t)
 	if err := c.Write(ctx(t), []*p4v1.Update{tenantInsert(t, in, 5001, 7)}, 0); err != nil {
 		t.Fatal(err)
 	}
