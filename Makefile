@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: help deps build test generate vectors api p4 bench demo lint fuzz clean
+.PHONY: help deps build test ha-soak generate vectors api p4 bench demo lint fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -15,6 +15,9 @@ build: ## build every Go binary into bin/
 
 test: ## run all tests (as root: BPF and namespace tests included)
 	bash scripts/test.sh
+
+ha-soak: ## HA failover under traffic, ROUNDS times (default 10): the figures of docs/ha.md (root, etcd, BIRD)
+	bash scripts/ha-soak.sh
 
 generate: ## regenerate bpf2go bindings (needs clang) and the test vectors
 	$(GO) generate ./bpf/... ./testvectors/...

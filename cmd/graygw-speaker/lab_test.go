@@ -96,7 +96,7 @@ const speakerConfig = `gateway: %[1]s
 policyFile: %[2]s
 interval: 100ms
 controllers:
-  addresses: [unix://%[3]s]
+  addresses: [%[3]s]
   retry: 500ms
 dataplane:
   p4runtime: %[4]s:9559
@@ -337,17 +337,6 @@ func (s *speakerLab) write(name, text string) string {
 
 func (s *speakerLab) startController() {
 	s.t.Helper()
-	tp := s.topo
-	gw2p1, err := s.l.MAC(s.gw2, "p1")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	gw2p2, err := s.l.MAC(s.gw2, "p2")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	in := s.write("intent.yaml", fmt.Sprintf(speakerIntent, tp.PortMAC[topo.PortHV], tp.PortMAC[topo.PortBase], gw2p1, gw2p2,
-		topo.VIP, topo.BaseAddr, tp.BaseMAC))
 	cfg := s.write("controller.yaml", fmt.Sprintf(`store: %s
 intent: %s
 election_id: 10
@@ -357,14 +346,37 @@ bgp:
   announceFrom: gateways
   vips:
     vpc-router: {communities: ["65000:100"]}
-`, filepath.Join(s.dir, "c.db"), in, s.sock()))
+`, filepath.Join(s.dir, "c.db"), s.writeIntent(), s.sock()))
 	s.start("controller", s.topo.HV, "graygw-controller", "--config", cfg)
+}
+
+// writeIntent writes the lab's intent (both gateways) and returns its path.
+func (s *speakerLab) writeIntent() string {
+	s.t.Helper()
+	tp := s.topo
+	gw2p1, err := s.l.MAC(s.gw2, "p1")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	gw2p2, err := s.l.MAC(s.gw2, "p2")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return s.write("intent.yaml", fmt.Sprintf(speakerIntent, tp.PortMAC[topo.PortHV], tp.PortMAC[topo.PortBase], gw2p1, gw2p2,
+		topo.VIP, topo.BaseAddr, tp.BaseMAC))
 }
 
 func (s *speakerLab) sock() string { return filepath.Join(s.dir, "c.sock") }
 
-func (s *speakerLab) startSpeaker(gw, ns, hop, peer string) {
-	cfg := s.write("speaker-"+gw+".yaml", fmt.Sprintf(speakerConfig, gw, filepath.Join(s.dir, gw+"-policy.json"), s.sock(), hop, peer))
+// startSpeaker starts gw's speaker in ns, peering with BIRD at peer from
+// hop; its controllers are the lab's one controller, or controllers (API
+// addresses, comma-separated) when given.
+func (s *speakerLab) startSpeaker(gw, ns, hop, peer string, controllers ...string) {
+	addrs := "unix://" + s.sock()
+	if len(controllers) > 0 {
+		addrs = strings.Join(controllers, ", ")
+	}
+	cfg := s.write("speaker-"+gw+".yaml", fmt.Sprintf(speakerConfig, gw, filepath.Join(s.dir, gw+"-policy.json"), addrs, hop, peer))
 	s.start("speaker-"+gw, ns, "graygw-speaker", "--config", cfg)
 }
 

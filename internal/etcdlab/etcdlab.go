@@ -5,6 +5,7 @@
 package etcdlab
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graygw/graygw/internal/lab"
 )
 
 // Require skips t unless the etcd binary is on PATH.
@@ -48,6 +51,7 @@ type Cluster struct {
 	members []*member
 	tls     *TLS
 	initial string
+	netns   string // the members' network namespace ("": the test's own)
 }
 
 type member struct {
@@ -57,9 +61,15 @@ type member struct {
 
 // Start starts an n-member cluster and waits until it serves. withTLS makes
 // its client URLs https with client certificates required.
-func Start(t testing.TB, n int, withTLS bool) *Cluster {
+func Start(t testing.TB, n int, withTLS bool) *Cluster { return StartIn(t, n, withTLS, "") }
+
+// StartIn is Start with the members in network namespace netns (on its
+// loopback), for controllers that run there (a lab's hypervisor, which also
+// reaches the gateways). The test process reaches them through the namespace
+// only: Endpoints are its loopback's.
+func StartIn(t testing.TB, n int, withTLS bool, netns string) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, bin: Require(t), dir: t.TempDir()}
+	c := &Cluster{t: t, bin: Require(t), dir: t.TempDir(), netns: netns}
 	if withTLS {
 		c.tls = makeTLS(t, c.dir)
 	}
@@ -108,6 +118,10 @@ func (c *Cluster) start(i int, state string) {
 		c.t.Fatal(err)
 	}
 	cmd := exec.Command(c.bin, args...)
+	if c.netns != "" {
+		// ip netns exec execs etcd: the PID is etcd's, for Kill.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", c.netns, c.bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -161,13 +175,25 @@ func (c *Cluster) stopAll() {
 func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	c.t.Helper()
 	cl := &http.Client{Timeout: time.Second}
+	tr := &http.Transport{}
 	if c.tls != nil {
 		cfg, err := clientTLSConfig(c.tls)
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		cl.Transport = &http.Transport{TLSClientConfig: cfg}
+		tr.TLSClientConfig = cfg
 	}
+	if c.netns != "" {
+		// A socket opened inside the namespace stays there.
+		tr.DialContext = func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+			err = lab.InNamespace(c.netns, func() error {
+				conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return conn, err
+		}
+	}
+	cl.Transport = tr
 	deadline := time.Now().Add(timeout)
 	for _, m := range c.members {
 		if m.cmd == nil {
