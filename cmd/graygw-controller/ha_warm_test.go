@@ -42,7 +42,7 @@ func TestHATakeoverColdVsWarm(t *testing.T) {
 	}
 	cl := etcdlab.Start(t, 3, false)
 	const rounds, pools = 3, 20
-	type figures struct{ sync, change []time.Duration }
+	type figures struct{ sync, change, elected []time.Duration }
 	got := map[string]*figures{}
 	for _, mode := range []string{"cold", "warm"} {
 		got[mode] = &figures{}
@@ -96,9 +96,12 @@ func TestHATakeoverColdVsWarm(t *testing.T) {
 					t.Errorf("warm round %d: b did not take over on its open stream:\n%s", round, log)
 				}
 			}
+			elected := electedAt(t, bLog)
+			got[mode].elected = append(got[mode].elected, killed.Add(took).Sub(elected))
 			got[mode].sync = append(got[mode].sync, took)
 			got[mode].change = append(got[mode].change, changed)
-			t.Logf("%s round %d: SIGKILL -> in sync %s, -> change applied %s", mode, round, took.Round(time.Millisecond), changed.Round(time.Millisecond))
+			t.Logf("%s round %d: SIGKILL -> in sync %s (elected -> in sync %s), -> change applied %s", mode, round, took.Round(time.Millisecond),
+				killed.Add(took).Sub(elected).Round(time.Millisecond), changed.Round(time.Millisecond))
 			if code := b.term(t); code != 0 {
 				t.Errorf("%s round %d: b exit %d after SIGTERM", mode, round, code)
 			}
@@ -110,7 +113,27 @@ func TestHATakeoverColdVsWarm(t *testing.T) {
 		return fmt.Sprintf("%s-%s", s[0].Round(10*time.Millisecond), s[len(s)-1].Round(10*time.Millisecond))
 	}
 	for _, mode := range []string{"cold", "warm"} {
-		t.Logf("%s standby (%d pools, lease 2s, %d rounds): SIGKILL -> in sync %s, -> change applied %s",
-			mode, pools, rounds, span(got[mode].sync), span(got[mode].change))
+		t.Logf("%s standby (%d pools, lease 2s, %d rounds): SIGKILL -> in sync %s, -> change applied %s; elected -> in sync %s",
+			mode, pools, rounds, span(got[mode].sync), span(got[mode].change), span(got[mode].elected))
 	}
+}
+
+// electedAt is when the replica logging to path was elected (its "ha: elected
+// leader" line): the takeover after the election is measured from there.
+func electedAt(t *testing.T, path string) time.Time {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, `msg="ha: elected leader"`) {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatalf("%s: elected at %q: %v", path, ts, err)
+		}
+		return at
+	}
+	t.Fatalf("%s: no election logged", path)
+	return time.Time{}
 }
