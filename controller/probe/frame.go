@@ -16,6 +16,8 @@ const (
 	payloadLen  = 16
 	icmpEchoReq = 8
 	icmpEchoRep = 0
+	icmpUnreach = 3 // destination unreachable; code 3: port unreachable
+	icmpPortUnr = 3
 	protoICMP   = 1
 	protoTCP    = 6
 	protoUDP    = 17
@@ -131,7 +133,13 @@ func buildL4(e *echo) []byte {
 	}
 	b := make([]byte, ethLen+ipv4Len+udpLen+vxlanLen+ethLen+ipv4Len+l4)
 	ii := putEncap(b, e)
-	putIPv4(ii, uint16(len(ii)), e.ipID, proto, e.innerSrc, e.innerDst)
+	id := e.ipID
+	if e.proto == ProtoUDP {
+		// The probe's number, which an ICMP port unreachable quotes back
+		// (with 8 bytes of UDP only: the payload's number is not in it).
+		id = e.seq
+	}
+	putIPv4(ii, uint16(len(ii)), id, proto, e.innerSrc, e.innerDst)
 	l := ii[ipv4Len:]
 	binary.BigEndian.PutUint16(l[0:], e.innerSport)
 	binary.BigEndian.PutUint16(l[2:], e.port)
@@ -217,8 +225,12 @@ type reply struct {
 	// source and destination ports (TCP, UDP).
 	proto        Proto
 	port, vmPort uint16
-	// refused: a TCP reset instead of a SYN-ACK.
+	// refused: a TCP reset instead of a SYN-ACK, or an ICMP port
+	// unreachable for a UDP probe.
 	refused bool
+	// anyRun: the answer does not say which run it answers (an ICMP port
+	// unreachable quotes the probe's number, not the run's).
+	anyRun bool
 	// tcpSeq is a SYN-ACK's own sequence number: the reset that closes the
 	// half-open connection acknowledges it.
 	tcpSeq uint32
@@ -262,6 +274,9 @@ func parseReply(f []byte) (reply, bool) {
 		return parseUDP(ii, r)
 	}
 	ic, ok := ipv4Payload(ii, protoICMP)
+	if ok && len(ic) >= icmpLen && ic[0] == icmpUnreach && ic[1] == icmpPortUnr {
+		return parseUnreachable(ic[icmpLen:], r)
+	}
 	if !ok || len(ic) < icmpLen || ic[0] != icmpEchoRep || ic[1] != 0 {
 		return r, false
 	}
@@ -290,6 +305,29 @@ func parseTCP(ii []byte, r reply) (reply, bool) {
 	r.proto, r.port, r.vmPort = ProtoTCP, binary.BigEndian.Uint16(t[0:]), binary.BigEndian.Uint16(t[2:])
 	r.ident, r.seq = uint16(isn>>16), uint16(isn)
 	r.tcpSeq = binary.BigEndian.Uint32(t[4:])
+	return r, true
+}
+
+// parseUnreachable recognises the port unreachable a UDP probe got: it
+// quotes the probe's IPv4 header (its id is the probe's number) and the first
+// 8 bytes of its UDP header.
+func parseUnreachable(q []byte, r reply) (reply, bool) {
+	if len(q) < ipv4Len || q[0]>>4 != 4 || q[9] != protoUDP {
+		return r, false
+	}
+	ihl := int(q[0]&0x0f) * 4
+	if ihl < ipv4Len || len(q) < ihl+8 {
+		return r, false
+	}
+	// The quoted probe went from the VM to the router: the error's own
+	// addresses say the same the other way round.
+	if netip.AddrFrom4([4]byte(q[12:16])) != r.vm || netip.AddrFrom4([4]byte(q[16:20])) != r.routerSrc {
+		return r, false
+	}
+	u := q[ihl:]
+	r.proto, r.refused, r.anyRun = ProtoUDP, true, true
+	r.vmPort, r.port = binary.BigEndian.Uint16(u[0:]), binary.BigEndian.Uint16(u[2:])
+	r.seq = binary.BigEndian.Uint16(q[4:])
 	return r, true
 }
 

@@ -249,7 +249,8 @@ func sorted(s []uint16) []uint16 {
 // backend it chose: base serves TCP 8080 and UDP echo 7777, gray only the
 // UDP echo. A VM moved to gray answers ICMP and UDP but refuses TCP (a reset
 // from gray-1); every other VM is ok on all three; base's UDP echo stopped,
-// the base VMs' UDP probes are lost and nothing else changes.
+// the base VMs' UDP probes are refused (base-1's kernel answers with ICMP
+// port unreachable) and nothing else changes.
 func TestTCPAndUDPProbesThroughTheGateway(t *testing.T) {
 	l, in, res := labWithVMOnGray(t)
 	var stops []func()
@@ -317,7 +318,10 @@ func TestTCPAndUDPProbesThroughTheGateway(t *testing.T) {
 		case moved(r.Target) && r.Target.Proto == probe.ProtoTCP:
 			want = probe.StatusRefused
 		case !moved(r.Target) && r.Target.Proto == probe.ProtoUDP:
-			want = probe.StatusLost
+			want = probe.StatusRefused
+			if !strings.Contains(r.Reason, "datagrams to port 7777 refused (ICMP port unreachable) by base-1") {
+				t.Errorf("%v: reason %q", r.Target, r.Reason)
+			}
 		}
 		if r.Status != want {
 			t.Errorf("base's UDP echo stopped: %v: %s (want %s): %s", r.Target, r.Status, want, r.Reason)

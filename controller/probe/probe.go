@@ -80,8 +80,9 @@ const (
 	// StatusWrongBackend: at least one reply came from a backend outside the
 	// expected cluster or pool, or from an address that is no known backend.
 	StatusWrongBackend Status = "wrong-backend"
-	// StatusRefused: the expected backend answered a TCP probe with a reset:
-	// it is there, but nothing accepts connections on the port.
+	// StatusRefused: the expected backend answered a TCP probe with a reset,
+	// or a UDP probe with an ICMP port unreachable: it is there, but nothing
+	// serves the port.
 	StatusRefused Status = "refused"
 )
 
@@ -557,7 +558,7 @@ func (p *Prober) receive(ident uint16, targets []Target, macs [][6]byte, rec *re
 			continue
 		}
 		r, ok := parseReply(buf[:m])
-		if !ok || r.ident != ident || r.seq == 0 || int(r.seq) > len(rec.sent) {
+		if !ok || (r.ident != ident && !r.anyRun) || r.seq == 0 || int(r.seq) > len(rec.sent) {
 			continue
 		}
 		idx := int(r.seq) - 1
@@ -633,6 +634,9 @@ func (p *Prober) results(targets []Target, o Options, rec *record) []Result {
 		case len(wrong) > 0:
 			r.Status = StatusWrongBackend
 			r.Reason = fmt.Sprintf("answered by %s; expected %s", join(wrong), expectation(tg))
+		case i < len(rec.refused) && rec.refused[i] > 0 && tg.Proto == ProtoUDP:
+			r.Status = StatusRefused
+			r.Reason = fmt.Sprintf("%d of %d datagrams to port %d refused (ICMP port unreachable) by %s", rec.refused[i], r.Sent, tg.Port, r.AnsweredBy())
 		case i < len(rec.refused) && rec.refused[i] > 0:
 			r.Status = StatusRefused
 			r.Reason = fmt.Sprintf("%d of %d connections to port %d refused (TCP reset) by %s", rec.refused[i], r.Sent, tg.Port, r.AnsweredBy())

@@ -286,6 +286,26 @@ func TestTCPAndUDPProbeFrames(t *testing.T) {
 			t.Errorf("%s: the probe itself parsed as an answer: %+v", proto, r)
 		}
 	}
+	// A UDP probe refused: the backend's ICMP port unreachable quotes the
+	// probe's IPv4 header (id: the probe's number) and 8 bytes of its UDP.
+	sp := innerPort(5001, vm5, ProtoUDP, 53)
+	f := buildEcho(&echo{outerSrc: netip.MustParseAddr("10.1.0.10"), outerDst: vip, sport: 50000,
+		vni: 5001, innerSrc: vm5, innerDst: router, ident: 7, seq: 9, proto: ProtoUDP, port: 53, innerSport: sp})
+	un, ii := swapped(f, netip.MustParseAddr("10.2.0.11"))
+	quote := append([]byte(nil), f[ethLen+ipv4Len+udpLen+vxlanLen+ethLen:][:ipv4Len+8]...)
+	ic := append([]byte{icmpUnreach, icmpPortUnr, 0, 0, 0, 0, 0, 0}, quote...)
+	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
+	un = append(un[:len(un)-len(ii)+ipv4Len], ic...)
+	pkt := un[ethLen+ipv4Len+udpLen+vxlanLen+ethLen:]
+	pkt[9] = protoICMP
+	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
+	binary.BigEndian.PutUint16(un[ethLen+2:], uint16(len(un)-ethLen))                 // outer IPv4 length
+	binary.BigEndian.PutUint16(un[ethLen+ipv4Len+4:], uint16(len(un)-ethLen-ipv4Len)) // outer UDP length
+	r, ok := parseReply(un)
+	if !ok || r.proto != ProtoUDP || !r.refused || !r.anyRun || r.seq != 9 || r.port != 53 || r.vmPort != sp || r.vm != vm5 || r.routerSrc != router {
+		t.Errorf("port unreachable: parsed %+v, %v", r, ok)
+	}
+
 	// The reset that closes an answered connection.
 	e := &echo{outerSrc: netip.MustParseAddr("10.1.0.10"), outerDst: vip, vni: 5001, innerSrc: vm5, innerDst: router,
 		proto: ProtoTCP, port: 80, innerSport: 40000, tcpFlags: tcpRST | tcpACK, tcpSeq: 100, tcpAck: 778}
