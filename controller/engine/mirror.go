@@ -41,7 +41,7 @@ func MirrorSession(arch string) *p4v1.Entity {
 // refuses it (an agent older than clone sessions) is logged, not an error: its
 // tables are still written, and only its mirror copies are missing.
 func (g *gateway) ensureMirrorSession(ctx context.Context, info *p4info.Info, cookie uint64) {
-	if _, err := info.Action(pipeline.ActionSetPoolMirror); err != nil {
+	if !hasMirror(info) {
 		return
 	}
 	g.mu.Lock()
@@ -73,4 +73,14 @@ func (g *gateway) ensureMirrorSession(ctx context.Context, info *p4info.Info, co
 	g.mu.Lock()
 	g.mirrorCookie, g.mirrorOK = cookie, ok
 	g.mu.Unlock()
+}
+
+// hasMirror reports whether info, a gateway's P4Info, has set_pool_mirror
+// (under an older bf-p4c's "pipe." prefix too).
+func hasMirror(info *p4info.Info) bool {
+	_, err := info.Action(pipeline.ActionSetPoolMirror)
+	if err != nil {
+		_, err = info.Action(p4info.TNAPrefix + pipeline.ActionSetPoolMirror)
+	}
+	return err == nil
 }
