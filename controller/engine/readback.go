@@ -74,9 +74,12 @@ func (e *Engine) ReadBack(ctx context.Context, gateway string) (*ReadBack, error
 	if err != nil {
 		return nil, fmt.Errorf("engine: compare %s with the intent: %w", gateway, err)
 	}
-	held := map[string]*p4v1.TableEntry{}
-	for _, te := range haveP4 {
-		held[reconcile.Key(te)] = te
+	var held map[string]*p4v1.TableEntry // by key, for the entries that differ
+	if plan.Modifies > 0 {
+		held = make(map[string]*p4v1.TableEntry, len(haveP4))
+		for _, te := range haveP4 {
+			held[reconcile.Key(te)] = te
+		}
 	}
 	for i, u := range plan.Updates {
 		te := u.GetEntity().GetTableEntry()
