@@ -234,8 +234,10 @@ How it works:
   The intent (docs/intent.md) lives in the store (--store, a bbolt file; or an
   etcd cluster, store: {etcd: {endpoints, prefix, tls_cert, tls_key, tls_ca}},
   docs/ha.md; --migrate-store-to copies one into the other; with an ha:
-  section {id, ttl} several replicas share it and only the one elected on an
-  etcd lease runs, its P4Runtime election id's high bits its term): every
+  section {id, ttl, standby: warm|cold} several replicas share it and only the
+  one elected on an etcd lease writes, its P4Runtime election id's high bits
+  its term; followers stand by warm, with standby P4Runtime streams and the
+  intent compiled from a watch of the store): every
   version, and a history of who changed what. Every change through the API is
   validated and compiled first; nothing is stored or written when it fails. For
   each gateway of the intent the controller opens a P4Runtime session with

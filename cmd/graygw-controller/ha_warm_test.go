@@ -137,3 +137,14 @@ func electedAt(t *testing.T, path string) time.Time {
 	t.Fatalf("%s: no election logged", path)
 	return time.Time{}
 }
+
+// TestHAStandbyIsWarmOrCold: ha.standby takes warm or cold, anything else is
+// refused by field.
+func TestHAStandbyIsWarmOrCold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("store: {etcd: {endpoints: [http://127.0.0.1:1]}}\nha: {standby: lukewarm}\n"), 0o600)
+	var out strings.Builder
+	if code := run([]string{"--config", path}, &out, &out, nil, nil); code != 2 || !strings.Contains(out.String(), `ha.standby: "lukewarm": want warm or cold`) {
+		t.Fatalf("exit %d: %s", code, out.String())
+	}
+}
