@@ -18,7 +18,9 @@ import (
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -329,6 +331,24 @@ func SameEntities(t testing.TB, got, want []*p4v1.Entity) {
 			t.Fatalf("entity differs:\ngot:  %v\nwant: %v", g[i], w[i])
 		}
 	}
+}
+
+// ReadTables reads every table entry of device 1 of the P4Runtime server at
+// addr on a connection of its own, without arbitration (reads are open to any
+// client), as a controller's read-back does.
+func ReadTables(ctx context.Context, addr string) ([]*p4v1.TableEntry, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	es, err := Read(ctx, p4v1.NewP4RuntimeClient(conn), 1, Ent(&p4v1.TableEntry{}))
+	out := make([]*p4v1.TableEntry, len(es))
+	for i, e := range es {
+		out[i] = e.GetTableEntry()
+	}
+	return out, err
 }
 
 // Read reads entities until the end of the stream.

@@ -3,17 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"testing"
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4rtest"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
@@ -163,30 +161,11 @@ func canonicalBytes(t *testing.T, te *p4v1.TableEntry) []byte {
 // readTables reads every table entry of device 1 at addr.
 func readTables(t *testing.T, addr string) []*p4v1.TableEntry {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	rs, err := p4v1.NewP4RuntimeClient(conn).Read(ctx, &p4v1.ReadRequest{DeviceId: 1,
-		Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}}})
+	out, err := p4rtest.ReadTables(ctx, addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("read the gateway's tables: %v", err)
 	}
-	var out []*p4v1.TableEntry
-	for {
-		r, err := rs.Recv()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read the gateway's tables: %v", err)
-		}
-		for _, e := range r.GetEntities() {
-			out = append(out, e.GetTableEntry())
-		}
-	}
+	return out
 }

@@ -15,10 +15,9 @@ import (
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
@@ -147,36 +146,6 @@ func newEngine(t *testing.T, st store.Store, tl *timeline) *engine.Engine {
 	return e
 }
 
-// readAll reads every table entry with a plain P4Runtime client (no
-// arbitration), as the engine's read-back does.
-func readAll(ctx context.Context, t *testing.T, addr string) []*p4v1.TableEntry {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	stream, err := p4v1.NewP4RuntimeClient(conn).Read(ctx, &p4v1.ReadRequest{DeviceId: 1,
-		Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*p4v1.TableEntry
-	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		for _, e := range resp.GetEntities() {
-			out = append(out, e.GetTableEntry())
-		}
-	}
-}
-
 // converge runs one measurement over a fresh dataplane of kind k.
 func converge(t *testing.T, k dpKind, sc Scale) (*convergeRun, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -283,7 +252,10 @@ func converge(t *testing.T, k dpKind, sc Scale) (*convergeRun, error) {
 	// Offline: read back, canonicalize, convert, diff.
 	runtime.GC()
 	start = time.Now()
-	raw := readAll(ctx, t, a.addr)
+	raw, err := p4rtest.ReadTables(ctx, a.addr)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
 	r.readAll = time.Since(start)
 	if len(raw) != r.entries {
 		t.Fatalf("the agent holds %d entries, want %d", len(raw), r.entries)

@@ -21,8 +21,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/agent/xdp"
 	"github.com/graygw/graygw/bpf"
@@ -584,32 +584,13 @@ func (a *agent) stop() {
 // Read (no arbitration needed).
 func (a *agent) readEntries(t *testing.T) []*p4v1.TableEntry {
 	t.Helper()
-	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := p4v1.NewP4RuntimeClient(conn).Read(c, &p4v1.ReadRequest{DeviceId: 1,
-		Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}}})
+	out, err := p4rtest.ReadTables(c, a.addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("read back: %v", err)
 	}
-	var out []*p4v1.TableEntry
-	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read back: %v", err)
-		}
-		for _, e := range resp.GetEntities() {
-			out = append(out, e.GetTableEntry())
-		}
-	}
+	return out
 }
 
 // installed reads every table entry the agent holds (a plain P4Runtime Read:

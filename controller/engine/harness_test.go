@@ -21,6 +21,7 @@ import (
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
@@ -157,21 +158,11 @@ func (a *agent) read(t *testing.T, want *p4v1.Entity) []*p4v1.Entity {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	stream, err := p4v1.NewP4RuntimeClient(conn).Read(ctx(t), &p4v1.ReadRequest{DeviceId: 1, Entities: []*p4v1.Entity{want}})
+	out, err := p4rtest.Read(ctx(t), p4v1.NewP4RuntimeClient(conn), 1, want)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("read back: %v", err)
 	}
-	var out []*p4v1.Entity
-	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read back: %v", err)
-		}
-		out = append(out, resp.GetEntities()...)
-	}
+	return out
 }
 
 func ctx(t testing.TB) context.Context {
