@@ -122,12 +122,11 @@ func (f *cutoverFlags) scope(cmd *cobra.Command) (rollout.Scope, error) {
 	}
 	switch {
 	case changed(fs, "vm"): // an empty value is refused below, not a match-all
-		vs, ip, ok := strings.Cut(f.vm, "/")
-		vni, err := strconv.ParseInt(vs, 10, 64)
-		addr, aerr := netip.ParseAddr(ip)
-		if !ok || err != nil || vni < 1 || vni > 0xffffff || aerr != nil || !addr.Is4() {
-			return sc, usagef("--vm %q: want VNI/IPv4, e.g. 5001/192.168.1.5", f.vm)
+		n, addr, err := vmFlag(f.vm)
+		if err != nil {
+			return sc, err
 		}
+		vni := int64(n)
 		m.VNI, m.Src = &vni, addr.String()
 	case changed(fs, "prefix"):
 		p, err := netip.ParsePrefix(f.prefix)

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -36,4 +39,16 @@ func (positiveDuration) Type() string { return "duration" }
 func positiveDurationVar(fs *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
 	*p = value
 	fs.Var(positiveDuration{p}, name, usage)
+}
+
+// vmFlag parses a --vm value, VNI/IPv4 (a VM: its VPC and inner source); a
+// bad one is a usage error saying what to write.
+func vmFlag(s string) (uint32, netip.Addr, error) {
+	vs, ip, ok := strings.Cut(s, "/")
+	vni, err := strconv.ParseInt(vs, 10, 64)
+	addr, aerr := netip.ParseAddr(ip)
+	if !ok || err != nil || vni < 1 || vni > 0xffffff || aerr != nil || !addr.Is4() {
+		return 0, netip.Addr{}, usagef("--vm %q: want VNI/IPv4, e.g. 5001/192.168.1.5", s)
+	}
+	return uint32(vni), addr, nil
 }

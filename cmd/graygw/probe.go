@@ -164,13 +164,11 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 					return usagef("--router %q: give the VPC router's IPv4 address (the probes' inner destination)", router)
 				}
 				for _, s := range vms {
-					vs, ip, ok := strings.Cut(s, "/")
-					n, err := strconv.ParseInt(vs, 10, 64)
-					addr, aerr := netip.ParseAddr(ip)
-					if !ok || err != nil || n < 1 || n > 0xffffff || aerr != nil || !addr.Is4() {
-						return usagef("--vm %q: want VNI/IPv4, e.g. 5001/192.168.1.5", s)
+					n, addr, err := vmFlag(s)
+					if err != nil {
+						return err
 					}
-					targets = append(targets, probe.Target{VNI: uint32(n), VM: addr, Router: r, RouterMAC: routerMAC})
+					targets = append(targets, probe.Target{VNI: n, VM: addr, Router: r, RouterMAC: routerMAC})
 				}
 			default:
 				return usagef("nothing to probe: give --vm VNI/IP (with --router, or from the intent's inventory), --vni N (from the inventory) or --plan PLAN")

@@ -150,13 +150,10 @@ func (f *traceFlags) query(cmd *cobra.Command) (*trace.Query, error) {
 	case changed(fs, "vm") && (changed(fs, "flow") || changed(fs, "vni")):
 		return nil, usagef("give --vm VNI/IP or --vni N --flow SPEC, not both")
 	case changed(fs, "vm"):
-		vs, ip, ok := strings.Cut(f.vm, "/")
-		vni, err := strconv.ParseInt(vs, 10, 64)
-		addr, aerr := netip.ParseAddr(ip)
-		if !ok || err != nil || vni < 1 || vni > 0xffffff || aerr != nil || !addr.Is4() {
-			return nil, usagef("--vm %q: want VNI/IPv4, e.g. 5001/192.168.1.5", f.vm)
+		var err error
+		if q.VNI, q.Src, err = vmFlag(f.vm); err != nil {
+			return nil, err
 		}
-		q.VNI, q.Src = uint32(vni), addr
 		q.Open = []string{trace.FieldDst, trace.FieldProto, trace.FieldSPort, trace.FieldDPort}
 	case changed(fs, "flow"):
 		if !changed(fs, "vni") {

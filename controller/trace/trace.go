@@ -186,8 +186,9 @@ type Rewrite struct {
 	Port   uint16 `json:"port"`
 	SrcMAC string `json:"src_mac"`
 	DstMAC string `json:"dst_mac"`
-	// OuterDst is the new outer destination (the backend's underlay
-	// address), replacing the VIP; the outer source is kept.
+	// OuterSrc is kept: the sender's (for VXLAN, its VTEP, which the trace
+	// does not know); OuterDst is the backend's underlay address, replacing
+	// the VIP.
 	OuterSrc string `json:"outer_src"`
 	OuterDst string `json:"outer_dst"`
 	// SPort and DPort are the outer UDP (VXLAN) or transport ports, kept.
