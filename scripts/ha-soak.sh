@@ -15,8 +15,8 @@ mkdir -p "$(dirname "$log")"
 : >"$log"
 status=0
 GRAYGW_HA_BGP_ROUNDS=$rounds go test -count=1 -v -timeout 60m -run 'TestBGPContinuityAcrossAnElection' ./cmd/graygw-speaker >>"$log" 2>&1 || status=1
-go test -count="$rounds" -v -timeout 120m -run 'TestHAFailoverUnderTraffic|TestHAEtcdTroubleUnderTraffic|TestHARolloutSurvivesLeaderKill' \
+go test -count="$rounds" -v -timeout 120m -run 'TestHAFailoverUnderTraffic|TestHAEtcdTroubleUnderTraffic|TestHARolloutSurvivesLeaderKill|TestHAControllersSpeakingBGP' \
 	./cmd/graygw-controller >>"$log" 2>&1 || status=1
-grep -E '^(--- |ok|FAIL)|ha_lab_test.go|ha_failover_lab_test.go' "$log" | grep -v 'running step' || true
+grep -E '^(--- |ok|FAIL)|ha_lab_test.go|ha_failover_lab_test.go|ha_bgp_lab_test.go:88' "$log" | grep -v 'running step' || true
 [ $status -eq 0 ] && echo "ha-soak: all passed ($rounds rounds); log: $log" || echo "ha-soak: FAILED; log: $log" >&2
 exit $status

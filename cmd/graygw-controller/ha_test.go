@@ -37,8 +37,8 @@ func api(t *testing.T, sock string) graygwv1.ControllerClient {
 	return graygwv1.NewControllerClient(conn)
 }
 
-// inSync reports whether the controller on sock answers with its one gateway
-// in sync, and the gateway's status.
+// inSync reports whether the controller on sock answers (it leads) with
+// every gateway in sync, and the first gateway's status.
 func inSync(sock string, c graygwv1.ControllerClient) (*graygwv1.GatewayStatus, bool) {
 	if _, err := os.Stat(sock); err != nil {
 		return nil, false
@@ -46,8 +46,13 @@ func inSync(sock string, c graygwv1.ControllerClient) (*graygwv1.GatewayStatus, 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	st, err := c.Status(ctx, &graygwv1.StatusRequest{})
-	if err != nil || len(st.GetGateways()) != 1 || !st.GetGateways()[0].GetInSync() {
+	if err != nil || len(st.GetGateways()) == 0 {
 		return nil, false
+	}
+	for _, g := range st.GetGateways() {
+		if !g.GetInSync() {
+			return nil, false
+		}
 	}
 	return st.GetGateways()[0], true
 }
