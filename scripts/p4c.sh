@@ -11,6 +11,10 @@
 #            must mean the same as the committed p4src/tna/graygw_tna.p4info.txtpb
 #            (the Tofino 1 build's contract).
 #            P4C_TNA=0 skips it (v1model only: what BMv2 runs need).
+#   Tofino 2: the same program with bf-p4c --target tofino2 --arch t2na at the
+#            default sizes -> build/p4/t2na/ (it must compile and place: Tofino 2
+#            has failed where Tofino 1 compiled); its resources are printed.
+#            No committed P4Info. P4C_TNA2=0 skips it (and P4C_TNA=0).
 #
 # Exit status: 0 all good; 1 a compiler failed or the P4Info differs;
 # 2 p4c-bm2-ss is not installed. Output directory: $P4_OUT (default build/p4).
@@ -79,6 +83,15 @@ elif command -v bf-p4c >/dev/null 2>&1; then
     python3 "$ROOT/scripts/tofino_hash_check.py" "$OUT/tna" "$ROOT/testvectors/pipeline.json"
     echo "Tofino resources ($OUT/tna/pipe/logs/; docs/p4-targets.md, \"Tofino fit\"):"
     python3 "$ROOT/scripts/tofino_resources.py" "$OUT/tna"
+    if [ "${P4C_TNA2:-1}" != 0 ]; then
+        echo "bf-p4c (Tofino 2, t2na): $TNA"
+        mkdir -p "$OUT/t2na"
+        bf-p4c --target tofino2 --arch t2na -g -o "$OUT/t2na" \
+            --p4runtime-files "$OUT/t2na/graygw_t2na.p4info.txt" \
+            --p4runtime-force-std-externs "$TNA"
+        echo "Tofino 2 resources ($OUT/t2na/pipe/logs/):"
+        python3 "$ROOT/scripts/tofino_resources.py" "$OUT/t2na" | sed -n 1p
+    fi
 else
     echo "bf-p4c not found: skipping the TNA program"
 fi
