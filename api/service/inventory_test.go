@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -185,11 +186,31 @@ func TestProbeExpandsTheInventoryServerSide(t *testing.T) {
 		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{Vni: 5002}}, PlanYaml: invPlan}, codes.InvalidArgument, "not several"},
 		{&graygwv1.ProbeRequest{ExpectCluster: "gray", Targets: []*graygwv1.ProbeTarget{{Vni: 5002, Vm: "10.0.1.7", Router: "10.0.1.1"}}},
 			codes.InvalidArgument, "explicit targets carry their own"},
+		{&graygwv1.ProbeRequest{Vni: 5002, Checks: &graygwv1.ProbeChecks{Tcp: []uint32{443, 0, 443}}}, codes.InvalidArgument,
+			"checks.tcp[1]: 0: want a port, 1 to 65535"},
+		{&graygwv1.ProbeRequest{Vni: 5002, Checks: &graygwv1.ProbeChecks{NoIcmp: true}}, codes.InvalidArgument, "nothing would be probed"},
+		{&graygwv1.ProbeRequest{Checks: &graygwv1.ProbeChecks{Tcp: []uint32{443}}, Targets: []*graygwv1.ProbeTarget{{Vni: 5002, Vm: "10.0.1.7", Router: "10.0.1.1"}}},
+			codes.InvalidArgument, "checks are for inventory scopes"},
 	} {
 		_, err := c.Client.Probe(ctx(t), tc.req)
 		if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%v: %v, want %s %q", tc.req, err, tc.code, tc.msg)
 		}
+	}
+	// Checks: each inventory target once per check, in order, with the
+	// same expectation.
+	pr, err = c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, Inventory: []*graygwv1.InventoryScope{{Vni: 5002, Vm: "10.0.1.7"}},
+		Checks: &graygwv1.ProbeChecks{NoIcmp: true, Tcp: []uint32{443}, Udp: []uint32{53}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range pr.GetResults() {
+		tg := r.GetTarget()
+		got = append(got, fmt.Sprintf("%s>%s %s/%d %s", tg.GetVm(), tg.GetRouter(), tg.GetProto(), tg.GetPort(), tg.GetExpectPool()))
+	}
+	if want := "10.0.1.7>10.0.1.1 tcp/443 base,10.0.1.7>10.0.1.1 udp/53 base,10.0.1.7>10.96.0.1 tcp/443 base,10.0.1.7>10.96.0.1 udp/53 base"; strings.Join(got, ",") != want {
+		t.Errorf("inventory targets with checks:\n%s\nwant\n%s", strings.Join(got, ","), want)
 	}
 	// The explicit form is unchanged.
 	pr, err = c.Client.Probe(ctx(t), &graygwv1.ProbeRequest{Options: opts, Targets: []*graygwv1.ProbeTarget{{Vni: 5001, Vm: "10.0.0.6", Router: "10.0.0.1"}}})

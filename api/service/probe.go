@@ -74,6 +74,8 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 	switch {
 	case forms > 1:
 		return nil, status.Error(codes.InvalidArgument, "give one of targets, a plan or inventory scopes, not several")
+	case req.GetChecks() != nil && len(inv) == 0:
+		return nil, status.Error(codes.InvalidArgument, "checks are for inventory scopes: a plan says them in its probe section, explicit targets carry their own proto and port")
 	case len(inv) > 0:
 		in, _ := s.cfg.Engine.Intent()
 		if in == nil {
@@ -86,6 +88,13 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 		var err error
 		if targets, err = probe.InventoryTargets(in, scopes); err != nil {
 			return nil, probeStatus(err)
+		}
+		if c := req.GetChecks(); c != nil {
+			checks, err := checksFrom(c)
+			if err != nil {
+				return nil, status.Errorf(codes.InvalidArgument, "%v", err)
+			}
+			targets = (&rollout.Plan{Checks: checks}).WithChecks(targets)
 		}
 	case req.GetPlanYaml() != "":
 		spec, err := rollout.ParsePlan([]byte(req.GetPlanYaml()))
@@ -126,4 +135,17 @@ func (s *Service) Probe(ctx context.Context, req *graygwv1.ProbeRequest) (*grayg
 		return nil, err
 	}
 	return &graygwv1.ProbeResponse{Vip: addr.String(), Results: convert.ProbeResults(rs)}, nil
+}
+
+// checksFrom validates the API's checks as a plan's probe section.
+func checksFrom(c *graygwv1.ProbeChecks) ([]rollout.ProbeCheck, error) {
+	icmp := !c.GetNoIcmp()
+	spec := rollout.ChecksSpec{ICMP: &icmp}
+	for _, p := range c.GetTcp() {
+		spec.TCP = append(spec.TCP, int(min(p, 1<<20)))
+	}
+	for _, p := range c.GetUdp() {
+		spec.UDP = append(spec.UDP, int(min(p, 1<<20)))
+	}
+	return spec.Checks("checks")
 }

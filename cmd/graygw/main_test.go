@@ -312,6 +312,34 @@ func TestProbeCommand(t *testing.T) {
 		inventory(f) != "0/192.168.2.6 5001/192.168.1.5" {
 		t.Errorf("--vm from the inventory: %d %s %v", code, stderr, probeReq(f))
 	}
+	// --tcp, --udp, --no-icmp: explicit targets carry them; inventory
+	// scopes send them for the controller to apply; a plan says its own.
+	f = &fake{}
+	if code, _, stderr := cli(t, f, "probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--tcp", "443,80", "--udp", "53"); code != 0 {
+		t.Errorf("--tcp with --router: %d %s", code, stderr)
+	} else {
+		var got []string
+		for _, tg := range probeReq(f).GetTargets() {
+			got = append(got, fmt.Sprintf("%s/%d", tg.GetProto(), tg.GetPort()))
+		}
+		if strings.Join(got, " ") != "/0 tcp/443 tcp/80 udp/53" {
+			t.Errorf("targets with --tcp and --udp: %v", got)
+		}
+	}
+	f = &fake{}
+	if code, _, stderr := cli(t, f, "probe", "--vni", "5002", "--tcp", "443", "--no-icmp"); code != 0 || inventory(f) != "5002/" ||
+		!probeReq(f).GetChecks().GetNoIcmp() || fmt.Sprint(probeReq(f).GetChecks().GetTcp()) != "[443]" {
+		t.Errorf("--vni --tcp --no-icmp: %d %s %v", code, stderr, probeReq(f))
+	}
+	for _, bad := range [][]string{
+		{"--vni", "5002", "--tcp", "0"}, {"--vni", "5002", "--no-icmp"}, {"--plan", explicit, "--udp", "53"},
+	} {
+		code, _, stderr := cli(t, &fake{}, append([]string{"probe"}, bad...)...)
+		if code != ExitUsage || !strings.Contains(stderr, map[string]string{"--tcp": "--tcp[0]: 0: want a port", "--no-icmp": "--no-icmp, and no",
+			"--udp": "a plan says them in its probe section"}[bad[2]]) {
+			t.Errorf("probe %v: exit %d %s", bad, code, stderr)
+		}
+	}
 	if code, _, stderr := cli(t, &fake{}, "probe", "--plan", "../../docs/examples/plan.yaml", "--vni", "7777"); code != ExitUsage || !strings.Contains(stderr, "unknown VNI 7777") {
 		t.Errorf("unknown VNI in plan: %d %s", code, stderr)
 	}

@@ -26,9 +26,11 @@ func (a *app) probeCmd() *cobra.Command {
 		vni                                 int64
 		opts                                probe.Options
 		local                               localProbe
+		tcpPorts, udpPorts                  []int
+		noICMP                              bool
 	)
 	c := &cobra.Command{
-		Use:   "probe (--vm VNI/IP... [--router IP] | --vni N | --plan PLAN [--vni N])",
+		Use:   "probe (--vm VNI/IP... [--router IP] | --vni N | --plan PLAN [--vni N]) [--tcp PORT] [--udp PORT] [--no-icmp]",
 		Short: "Ping VMs' VPC router through the gateway and show which cluster answers",
 		Long: `probe asks the controller to send VXLAN-encapsulated ICMP echo requests from its
 probe host through the gateway: outer destination the VIP, inner source the VM,
@@ -45,7 +47,8 @@ prefix's first address). The controller expands them from its intent in force
 (only the VNI or VMs are sent); with --local, the -f document's inventory. A
 plan's VPC that names only its VNI takes its VMs from there too; a plan's
 probe.tcp and probe.udp ports are probed too (TCP connect: ok, or refused by a
-reset; UDP echo), one row each. The probes go to the VIP --vip names (the
+reset; UDP echo), one row each; --tcp, --udp and --no-icmp say the same for --vm
+and --vni. The probes go to the VIP --vip names (the
 plan's VIP with --plan; the intent's only VIP when it has one). Exit 4 when any
 target is not ok; exit 1 when the controller has no probe host (its config's
 probe: section).
@@ -59,6 +62,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
   graygw probe --plan plan.yaml --vni 5002 --count 10 --interval 50ms
   graygw probe --vni 5001                # every VM of VNI 5001 in the intent's inventory
   graygw probe --vm 5001/192.168.1.5     # that VM, towards each route of its VPC
+  graygw probe --vni 5001 --tcp 443 --udp 53   # also TCP connect to 443 and UDP echo on 53
   graygw probe --local -f intent.yaml --netns hv --iface h0 --router-mac 02:00:00:00:10:fe \
       --vm 5001/192.168.1.5 --router 192.168.1.1`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -173,6 +177,32 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 			default:
 				return usagef("nothing to probe: give --vm VNI/IP (with --router, or from the intent's inventory), --vni N (from the inventory) or --plan PLAN")
 			}
+			// --tcp, --udp, --no-icmp: what each target is probed with (a
+			// plan says it in its probe section).
+			if len(tcpPorts) > 0 || len(udpPorts) > 0 || noICMP {
+				if planFile != "" {
+					return usagef("--tcp, --udp and --no-icmp are for --vm and --vni: a plan says them in its probe section (probe.tcp, probe.udp, probe.icmp)")
+				}
+				icmp := !noICMP
+				spec := rollout.ChecksSpec{ICMP: &icmp, TCP: tcpPorts, UDP: udpPorts}
+				checks, err := spec.Checks("probe")
+				if err != nil {
+					return usagef("%s", strings.NewReplacer("probe.tcp", "--tcp", "probe.udp", "--udp", "probe.icmp: false", "--no-icmp").
+						Replace(strings.TrimPrefix(err.Error(), rollout.ErrPlan.Error()+": ")))
+				}
+				targets = (&rollout.Plan{Checks: checks}).WithChecks(targets)
+				if server != nil {
+					server.Checks = &graygwv1.ProbeChecks{NoIcmp: noICMP}
+					for _, c := range checks {
+						switch c.Proto {
+						case probe.ProtoTCP:
+							server.Checks.Tcp = append(server.Checks.Tcp, uint32(c.Port))
+						case probe.ProtoUDP:
+							server.Checks.Udp = append(server.Checks.Udp, uint32(c.Port))
+						}
+					}
+				}
+			}
 			switch expect {
 			case "":
 			case string(intent.ClusterBase), string(intent.ClusterGray):
@@ -224,6 +254,9 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 	f.StringVar(&planFile, "plan", "", "probe the VMs of this rollout plan")
 	f.Int64Var(&vni, "vni", 0, "with --plan: only this VNI; alone: every VM of this VNI in the intent's inventory")
 	f.StringVar(&expect, "expect", "", "cluster that should answer: base or gray (default: what the tables decide)")
+	f.IntSliceVar(&tcpPorts, "tcp", nil, "also connect to this TCP port of each destination (repeatable or comma-separated; a reset is refused)")
+	f.IntSliceVar(&udpPorts, "udp", nil, "also send a UDP datagram to this port of each destination, which must be echoed (repeatable)")
+	f.BoolVar(&noICMP, "no-icmp", false, "with --tcp or --udp: no ICMP echo")
 	f.IntVar(&opts.Count, "count", probe.DefaultCount, "echo requests per VM (1-100)")
 	positiveDurationVar(f, &opts.Interval, "interval", probe.DefaultInterval, "between rounds")
 	positiveDurationVar(f, &opts.Timeout, "reply-timeout", probe.DefaultTimeout, "wait for replies after the last request")

@@ -583,6 +583,18 @@ func (p *Plan) WithChecks(ts []probe.Target) []probe.Target {
 	return out
 }
 
+// Checks validates c as a plan's probe section would be (problems named
+// after path) and returns the checks it asks for, or an error wrapping
+// ErrPlan: for probes outside a plan (the API's Probe of inventory VMs).
+func (c ChecksSpec) Checks(path string) ([]ProbeCheck, error) {
+	e := &PlanErrors{}
+	out := c.checks(e, path)
+	if len(e.Problems) > 0 {
+		return nil, e
+	}
+	return out, nil
+}
+
 // checks validates icmp, tcp and udp (at path: probe, vpcs[i].probe) and
 // returns the checks they ask for.
 func (ps ChecksSpec) checks(e *PlanErrors, path string) []ProbeCheck {

@@ -4573,6 +4573,10 @@ type ProbeRequest struct {
 	// inventory: who must answer; empty: whoever the controller's tables send
 	// each probe to. (Explicit targets carry their own.)
 	ExpectCluster string `protobuf:"bytes,7,opt,name=expect_cluster,json=expectCluster,proto3" json:"expect_cluster,omitempty"`
+	// checks, for the targets taken from the inventory: what each VM is probed
+	// with (absent: ICMP echo only). A plan says it in its probe section;
+	// explicit targets carry their own proto and port.
+	Checks        *ProbeChecks `protobuf:"bytes,8,opt,name=checks,proto3" json:"checks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4656,6 +4660,76 @@ func (x *ProbeRequest) GetExpectCluster() string {
 	return ""
 }
 
+func (x *ProbeRequest) GetChecks() *ProbeChecks {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+// ProbeChecks are what a VM is probed with towards each destination, as a
+// plan's probe section says it (docs/rollout.md): ICMP echo unless no_icmp,
+// a TCP connect to each tcp port, a UDP echo from each udp port.
+type ProbeChecks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NoIcmp        bool                   `protobuf:"varint,1,opt,name=no_icmp,json=noIcmp,proto3" json:"no_icmp,omitempty"`
+	Tcp           []uint32               `protobuf:"varint,2,rep,packed,name=tcp,proto3" json:"tcp,omitempty"`
+	Udp           []uint32               `protobuf:"varint,3,rep,packed,name=udp,proto3" json:"udp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeChecks) Reset() {
+	*x = ProbeChecks{}
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeChecks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeChecks) ProtoMessage() {}
+
+func (x *ProbeChecks) ProtoReflect() protoreflect.Message {
+	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeChecks.ProtoReflect.Descriptor instead.
+func (*ProbeChecks) Descriptor() ([]byte, []int) {
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ProbeChecks) GetNoIcmp() bool {
+	if x != nil {
+		return x.NoIcmp
+	}
+	return false
+}
+
+func (x *ProbeChecks) GetTcp() []uint32 {
+	if x != nil {
+		return x.Tcp
+	}
+	return nil
+}
+
+func (x *ProbeChecks) GetUdp() []uint32 {
+	if x != nil {
+		return x.Udp
+	}
+	return nil
+}
+
 // InventoryScope selects VMs of the intent's inventory: vni alone every VM of
 // that VPC; vm (an IPv4 address) that VM, of VPC vni, or of whichever VPC has
 // it when vni is 0 (refused when several do).
@@ -4669,7 +4743,7 @@ type InventoryScope struct {
 
 func (x *InventoryScope) Reset() {
 	*x = InventoryScope{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4681,7 +4755,7 @@ func (x *InventoryScope) String() string {
 func (*InventoryScope) ProtoMessage() {}
 
 func (x *InventoryScope) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[57]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4694,7 +4768,7 @@ func (x *InventoryScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryScope.ProtoReflect.Descriptor instead.
 func (*InventoryScope) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{57}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *InventoryScope) GetVni() uint32 {
@@ -4722,7 +4796,7 @@ type ProbeResponse struct {
 
 func (x *ProbeResponse) Reset() {
 	*x = ProbeResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4734,7 +4808,7 @@ func (x *ProbeResponse) String() string {
 func (*ProbeResponse) ProtoMessage() {}
 
 func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[58]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4747,7 +4821,7 @@ func (x *ProbeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResponse.ProtoReflect.Descriptor instead.
 func (*ProbeResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{58}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ProbeResponse) GetVip() string {
@@ -4785,7 +4859,7 @@ type ProbeTarget struct {
 
 func (x *ProbeTarget) Reset() {
 	*x = ProbeTarget{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4797,7 +4871,7 @@ func (x *ProbeTarget) String() string {
 func (*ProbeTarget) ProtoMessage() {}
 
 func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[59]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4810,7 +4884,7 @@ func (x *ProbeTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeTarget.ProtoReflect.Descriptor instead.
 func (*ProbeTarget) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{59}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ProbeTarget) GetVni() uint32 {
@@ -4883,7 +4957,7 @@ type ProbeOptions struct {
 
 func (x *ProbeOptions) Reset() {
 	*x = ProbeOptions{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4895,7 +4969,7 @@ func (x *ProbeOptions) String() string {
 func (*ProbeOptions) ProtoMessage() {}
 
 func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[60]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4908,7 +4982,7 @@ func (x *ProbeOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeOptions.ProtoReflect.Descriptor instead.
 func (*ProbeOptions) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{60}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ProbeOptions) GetCount() uint32 {
@@ -4957,7 +5031,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4969,7 +5043,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[61]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4982,7 +5056,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{61}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ProbeResult) GetTarget() *ProbeTarget {
@@ -5062,7 +5136,7 @@ type ProbeAnswer struct {
 
 func (x *ProbeAnswer) Reset() {
 	*x = ProbeAnswer{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5074,7 +5148,7 @@ func (x *ProbeAnswer) String() string {
 func (*ProbeAnswer) ProtoMessage() {}
 
 func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[62]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5087,7 +5161,7 @@ func (x *ProbeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeAnswer.ProtoReflect.Descriptor instead.
 func (*ProbeAnswer) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{62}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ProbeAnswer) GetUnderlay() string {
@@ -5158,7 +5232,7 @@ type TraceRequest struct {
 
 func (x *TraceRequest) Reset() {
 	*x = TraceRequest{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5170,7 +5244,7 @@ func (x *TraceRequest) String() string {
 func (*TraceRequest) ProtoMessage() {}
 
 func (x *TraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[63]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5183,7 +5257,7 @@ func (x *TraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRequest.ProtoReflect.Descriptor instead.
 func (*TraceRequest) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{63}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *TraceRequest) GetVni() uint32 {
@@ -5272,7 +5346,7 @@ type TraceResponse struct {
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5284,7 +5358,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[64]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5297,7 +5371,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{64}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *TraceResponse) GetGateways() []*GatewayTrace {
@@ -5328,7 +5402,7 @@ type GatewayTrace struct {
 
 func (x *GatewayTrace) Reset() {
 	*x = GatewayTrace{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5340,7 +5414,7 @@ func (x *GatewayTrace) String() string {
 func (*GatewayTrace) ProtoMessage() {}
 
 func (x *GatewayTrace) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[65]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5353,7 +5427,7 @@ func (x *GatewayTrace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GatewayTrace.ProtoReflect.Descriptor instead.
 func (*GatewayTrace) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{65}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GatewayTrace) GetGateway() string {
@@ -5422,7 +5496,7 @@ type TraceDrift struct {
 
 func (x *TraceDrift) Reset() {
 	*x = TraceDrift{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5434,7 +5508,7 @@ func (x *TraceDrift) String() string {
 func (*TraceDrift) ProtoMessage() {}
 
 func (x *TraceDrift) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[66]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5447,7 +5521,7 @@ func (x *TraceDrift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceDrift.ProtoReflect.Descriptor instead.
 func (*TraceDrift) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{66}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *TraceDrift) GetMissing() []string {
@@ -5533,7 +5607,7 @@ type TracePath struct {
 
 func (x *TracePath) Reset() {
 	*x = TracePath{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5545,7 +5619,7 @@ func (x *TracePath) String() string {
 func (*TracePath) ProtoMessage() {}
 
 func (x *TracePath) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[67]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5558,7 +5632,7 @@ func (x *TracePath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TracePath.ProtoReflect.Descriptor instead.
 func (*TracePath) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{67}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *TracePath) GetVip() string {
@@ -5754,7 +5828,7 @@ type TraceRule struct {
 
 func (x *TraceRule) Reset() {
 	*x = TraceRule{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5766,7 +5840,7 @@ func (x *TraceRule) String() string {
 func (*TraceRule) ProtoMessage() {}
 
 func (x *TraceRule) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[68]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5779,7 +5853,7 @@ func (x *TraceRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRule.ProtoReflect.Descriptor instead.
 func (*TraceRule) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{68}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *TraceRule) GetName() string {
@@ -5855,7 +5929,7 @@ type TraceRewrite struct {
 
 func (x *TraceRewrite) Reset() {
 	*x = TraceRewrite{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5867,7 +5941,7 @@ func (x *TraceRewrite) String() string {
 func (*TraceRewrite) ProtoMessage() {}
 
 func (x *TraceRewrite) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[69]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5880,7 +5954,7 @@ func (x *TraceRewrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceRewrite.ProtoReflect.Descriptor instead.
 func (*TraceRewrite) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{69}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *TraceRewrite) GetPort() uint32 {
@@ -5952,7 +6026,7 @@ type TraceMirror struct {
 
 func (x *TraceMirror) Reset() {
 	*x = TraceMirror{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5964,7 +6038,7 @@ func (x *TraceMirror) String() string {
 func (*TraceMirror) ProtoMessage() {}
 
 func (x *TraceMirror) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[70]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5977,7 +6051,7 @@ func (x *TraceMirror) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceMirror.ProtoReflect.Descriptor instead.
 func (*TraceMirror) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{70}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *TraceMirror) GetSampled() bool {
@@ -6028,7 +6102,7 @@ type TraceOutcome struct {
 
 func (x *TraceOutcome) Reset() {
 	*x = TraceOutcome{}
-	mi := &file_graygw_v1_graygw_proto_msgTypes[71]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6040,7 +6114,7 @@ func (x *TraceOutcome) String() string {
 func (*TraceOutcome) ProtoMessage() {}
 
 func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_graygw_v1_graygw_proto_msgTypes[71]
+	mi := &file_graygw_v1_graygw_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6053,7 +6127,7 @@ func (x *TraceOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceOutcome.ProtoReflect.Descriptor instead.
 func (*TraceOutcome) Descriptor() ([]byte, []int) {
-	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{71}
+	return file_graygw_v1_graygw_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *TraceOutcome) GetVerdict() string {
@@ -6465,7 +6539,7 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x04gate\x18\x01 \x01(\tR\x04gate\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x12.\n" +
-	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x94\x02\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xc4\x02\n" +
 	"\fProbeRequest\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x120\n" +
 	"\atargets\x18\x02 \x03(\v2\x16.graygw.v1.ProbeTargetR\atargets\x12\x1b\n" +
@@ -6473,7 +6547,12 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x03vni\x18\x04 \x01(\rR\x03vni\x121\n" +
 	"\aoptions\x18\x05 \x01(\v2\x17.graygw.v1.ProbeOptionsR\aoptions\x127\n" +
 	"\tinventory\x18\x06 \x03(\v2\x19.graygw.v1.InventoryScopeR\tinventory\x12%\n" +
-	"\x0eexpect_cluster\x18\a \x01(\tR\rexpectCluster\"2\n" +
+	"\x0eexpect_cluster\x18\a \x01(\tR\rexpectCluster\x12.\n" +
+	"\x06checks\x18\b \x01(\v2\x16.graygw.v1.ProbeChecksR\x06checks\"J\n" +
+	"\vProbeChecks\x12\x17\n" +
+	"\ano_icmp\x18\x01 \x01(\bR\x06noIcmp\x12\x10\n" +
+	"\x03tcp\x18\x02 \x03(\rR\x03tcp\x12\x10\n" +
+	"\x03udp\x18\x03 \x03(\rR\x03udp\"2\n" +
 	"\x0eInventoryScope\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x0e\n" +
 	"\x02vm\x18\x02 \x01(\tR\x02vm\"S\n" +
@@ -6648,7 +6727,7 @@ func file_graygw_v1_graygw_proto_rawDescGZIP() []byte {
 }
 
 var file_graygw_v1_graygw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_graygw_v1_graygw_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
 var file_graygw_v1_graygw_proto_goTypes = []any{
 	(GrayState)(0),                    // 0: graygw.v1.GrayState
 	(RollbackRequest_Mode)(0),         // 1: graygw.v1.RollbackRequest.Mode
@@ -6709,26 +6788,27 @@ var file_graygw_v1_graygw_proto_goTypes = []any{
 	(*RolloutStep)(nil),               // 56: graygw.v1.RolloutStep
 	(*GateResult)(nil),                // 57: graygw.v1.GateResult
 	(*ProbeRequest)(nil),              // 58: graygw.v1.ProbeRequest
-	(*InventoryScope)(nil),            // 59: graygw.v1.InventoryScope
-	(*ProbeResponse)(nil),             // 60: graygw.v1.ProbeResponse
-	(*ProbeTarget)(nil),               // 61: graygw.v1.ProbeTarget
-	(*ProbeOptions)(nil),              // 62: graygw.v1.ProbeOptions
-	(*ProbeResult)(nil),               // 63: graygw.v1.ProbeResult
-	(*ProbeAnswer)(nil),               // 64: graygw.v1.ProbeAnswer
-	(*TraceRequest)(nil),              // 65: graygw.v1.TraceRequest
-	(*TraceResponse)(nil),             // 66: graygw.v1.TraceResponse
-	(*GatewayTrace)(nil),              // 67: graygw.v1.GatewayTrace
-	(*TraceDrift)(nil),                // 68: graygw.v1.TraceDrift
-	(*TracePath)(nil),                 // 69: graygw.v1.TracePath
-	(*TraceRule)(nil),                 // 70: graygw.v1.TraceRule
-	(*TraceRewrite)(nil),              // 71: graygw.v1.TraceRewrite
-	(*TraceMirror)(nil),               // 72: graygw.v1.TraceMirror
-	(*TraceOutcome)(nil),              // 73: graygw.v1.TraceOutcome
-	(*durationpb.Duration)(nil),       // 74: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 75: google.protobuf.Timestamp
+	(*ProbeChecks)(nil),               // 59: graygw.v1.ProbeChecks
+	(*InventoryScope)(nil),            // 60: graygw.v1.InventoryScope
+	(*ProbeResponse)(nil),             // 61: graygw.v1.ProbeResponse
+	(*ProbeTarget)(nil),               // 62: graygw.v1.ProbeTarget
+	(*ProbeOptions)(nil),              // 63: graygw.v1.ProbeOptions
+	(*ProbeResult)(nil),               // 64: graygw.v1.ProbeResult
+	(*ProbeAnswer)(nil),               // 65: graygw.v1.ProbeAnswer
+	(*TraceRequest)(nil),              // 66: graygw.v1.TraceRequest
+	(*TraceResponse)(nil),             // 67: graygw.v1.TraceResponse
+	(*GatewayTrace)(nil),              // 68: graygw.v1.GatewayTrace
+	(*TraceDrift)(nil),                // 69: graygw.v1.TraceDrift
+	(*TracePath)(nil),                 // 70: graygw.v1.TracePath
+	(*TraceRule)(nil),                 // 71: graygw.v1.TraceRule
+	(*TraceRewrite)(nil),              // 72: graygw.v1.TraceRewrite
+	(*TraceMirror)(nil),               // 73: graygw.v1.TraceMirror
+	(*TraceOutcome)(nil),              // 74: graygw.v1.TraceOutcome
+	(*durationpb.Duration)(nil),       // 75: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 76: google.protobuf.Timestamp
 }
 var file_graygw_v1_graygw_proto_depIdxs = []int32{
-	74,  // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
+	75,  // 0: graygw.v1.ChangeOptions.wait_timeout:type_name -> google.protobuf.Duration
 	2,   // 1: graygw.v1.ChangeResult.problems:type_name -> graygw.v1.Problem
 	9,   // 2: graygw.v1.ChangeResult.plans:type_name -> graygw.v1.GatewayPlan
 	28,  // 3: graygw.v1.ChangeResult.gateways:type_name -> graygw.v1.GatewayStatus
@@ -6738,7 +6818,7 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	9,   // 7: graygw.v1.DiffResponse.plans:type_name -> graygw.v1.GatewayPlan
 	10,  // 8: graygw.v1.GatewayPlan.groups:type_name -> graygw.v1.ChangeGroup
 	11,  // 9: graygw.v1.GatewayPlan.changes:type_name -> graygw.v1.Change
-	75,  // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
+	76,  // 10: graygw.v1.GetResponse.time:type_name -> google.protobuf.Timestamp
 	14,  // 11: graygw.v1.CutoverRequest.vni:type_name -> graygw.v1.VNIScope
 	15,  // 12: graygw.v1.CutoverRequest.vm:type_name -> graygw.v1.VMScope
 	16,  // 13: graygw.v1.CutoverRequest.prefix:type_name -> graygw.v1.PrefixScope
@@ -6754,16 +6834,16 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	29,  // 23: graygw.v1.StatusResponse.vnis:type_name -> graygw.v1.VNIStatus
 	26,  // 24: graygw.v1.StatusResponse.replicas:type_name -> graygw.v1.Replica
 	27,  // 25: graygw.v1.Replica.health:type_name -> graygw.v1.ReplicaHealth
-	75,  // 26: graygw.v1.ReplicaHealth.reported:type_name -> google.protobuf.Timestamp
-	74,  // 27: graygw.v1.ReplicaHealth.store_latency:type_name -> google.protobuf.Duration
-	75,  // 28: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
-	74,  // 29: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
+	76,  // 26: graygw.v1.ReplicaHealth.reported:type_name -> google.protobuf.Timestamp
+	75,  // 27: graygw.v1.ReplicaHealth.store_latency:type_name -> google.protobuf.Duration
+	76,  // 28: graygw.v1.GatewayStatus.last_reconcile:type_name -> google.protobuf.Timestamp
+	75,  // 29: graygw.v1.GatewayStatus.last_duration:type_name -> google.protobuf.Duration
 	0,   // 30: graygw.v1.VNIStatus.state:type_name -> graygw.v1.GrayState
 	30,  // 31: graygw.v1.VNIStatus.vips:type_name -> graygw.v1.VIPGrayState
 	0,   // 32: graygw.v1.VIPGrayState.state:type_name -> graygw.v1.GrayState
 	31,  // 33: graygw.v1.VIPGrayState.selectors:type_name -> graygw.v1.Selector
 	34,  // 34: graygw.v1.CountersResponse.gateways:type_name -> graygw.v1.GatewayCounters
-	75,  // 35: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
+	76,  // 35: graygw.v1.GatewayCounters.time:type_name -> google.protobuf.Timestamp
 	35,  // 36: graygw.v1.GatewayCounters.rules:type_name -> graygw.v1.NamedCounter
 	35,  // 37: graygw.v1.GatewayCounters.vips:type_name -> graygw.v1.NamedCounter
 	35,  // 38: graygw.v1.GatewayCounters.pools:type_name -> graygw.v1.NamedCounter
@@ -6773,92 +6853,93 @@ var file_graygw_v1_graygw_proto_depIdxs = []int32{
 	35,  // 42: graygw.v1.GatewayCounters.mirrors:type_name -> graygw.v1.NamedCounter
 	35,  // 43: graygw.v1.GatewayCounters.mirror_backends:type_name -> graygw.v1.NamedCounter
 	38,  // 44: graygw.v1.HistoryResponse.events:type_name -> graygw.v1.Event
-	75,  // 45: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	76,  // 45: graygw.v1.Event.time:type_name -> google.protobuf.Timestamp
 	41,  // 46: graygw.v1.BGPStatusResponse.neighbors:type_name -> graygw.v1.BGPNeighbor
 	42,  // 47: graygw.v1.BGPStatusResponse.announced:type_name -> graygw.v1.BGPPath
 	42,  // 48: graygw.v1.BGPStatusResponse.withdrawn:type_name -> graygw.v1.BGPPath
 	43,  // 49: graygw.v1.BGPStatusResponse.gateways:type_name -> graygw.v1.BGPGateway
-	74,  // 50: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
-	75,  // 51: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
-	75,  // 52: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
+	75,  // 50: graygw.v1.BGPNeighbor.uptime:type_name -> google.protobuf.Duration
+	76,  // 51: graygw.v1.BGPPath.since:type_name -> google.protobuf.Timestamp
+	76,  // 52: graygw.v1.BGPGateway.drained_at:type_name -> google.protobuf.Timestamp
 	48,  // 53: graygw.v1.SpeakerPolicy.vips:type_name -> graygw.v1.SpeakerVIP
 	40,  // 54: graygw.v1.DrainGatewayResponse.bgp:type_name -> graygw.v1.BGPStatusResponse
 	55,  // 55: graygw.v1.RolloutResponse.progress:type_name -> graygw.v1.RolloutProgress
 	2,   // 56: graygw.v1.RolloutResponse.problems:type_name -> graygw.v1.Problem
-	63,  // 57: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
+	64,  // 57: graygw.v1.RolloutResponse.precheck:type_name -> graygw.v1.ProbeResult
 	56,  // 58: graygw.v1.RolloutProgress.steps:type_name -> graygw.v1.RolloutStep
-	63,  // 59: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
-	75,  // 60: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
-	75,  // 61: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
-	63,  // 62: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
-	63,  // 63: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
-	75,  // 64: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
-	75,  // 65: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
+	64,  // 59: graygw.v1.RolloutProgress.precheck:type_name -> graygw.v1.ProbeResult
+	76,  // 60: graygw.v1.RolloutProgress.started:type_name -> google.protobuf.Timestamp
+	76,  // 61: graygw.v1.RolloutProgress.updated:type_name -> google.protobuf.Timestamp
+	64,  // 62: graygw.v1.RolloutStep.probes:type_name -> graygw.v1.ProbeResult
+	64,  // 63: graygw.v1.RolloutStep.after_rollback:type_name -> graygw.v1.ProbeResult
+	76,  // 64: graygw.v1.RolloutStep.started:type_name -> google.protobuf.Timestamp
+	76,  // 65: graygw.v1.RolloutStep.finished:type_name -> google.protobuf.Timestamp
 	57,  // 66: graygw.v1.RolloutStep.gates:type_name -> graygw.v1.GateResult
-	75,  // 67: graygw.v1.GateResult.time:type_name -> google.protobuf.Timestamp
-	61,  // 68: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
-	62,  // 69: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
-	59,  // 70: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
-	63,  // 71: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
-	74,  // 72: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
-	74,  // 73: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
-	61,  // 74: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
-	64,  // 75: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
-	74,  // 76: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
-	74,  // 77: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
-	74,  // 78: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
-	67,  // 79: graygw.v1.TraceResponse.gateways:type_name -> graygw.v1.GatewayTrace
-	68,  // 80: graygw.v1.GatewayTrace.drift:type_name -> graygw.v1.TraceDrift
-	69,  // 81: graygw.v1.GatewayTrace.vips:type_name -> graygw.v1.TracePath
-	70,  // 82: graygw.v1.TracePath.rules:type_name -> graygw.v1.TraceRule
-	71,  // 83: graygw.v1.TracePath.rewrite:type_name -> graygw.v1.TraceRewrite
-	72,  // 84: graygw.v1.TracePath.mirror:type_name -> graygw.v1.TraceMirror
-	73,  // 85: graygw.v1.TracePath.intent:type_name -> graygw.v1.TraceOutcome
-	5,   // 86: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
-	7,   // 87: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
-	12,  // 88: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
-	19,  // 89: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
-	22,  // 90: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
-	24,  // 91: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
-	32,  // 92: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
-	36,  // 93: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
-	39,  // 94: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
-	44,  // 95: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
-	45,  // 96: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
-	46,  // 97: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
-	50,  // 98: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
-	51,  // 99: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
-	52,  // 100: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
-	52,  // 101: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
-	52,  // 102: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
-	53,  // 103: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
-	58,  // 104: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
-	65,  // 105: graygw.v1.Controller.Trace:input_type -> graygw.v1.TraceRequest
-	6,   // 106: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
-	8,   // 107: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
-	13,  // 108: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
-	21,  // 109: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
-	23,  // 110: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
-	25,  // 111: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
-	33,  // 112: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
-	37,  // 113: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
-	40,  // 114: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
-	49,  // 115: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	49,  // 116: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
-	47,  // 117: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
-	54,  // 118: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
-	54,  // 119: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
-	54,  // 120: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
-	54,  // 121: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
-	54,  // 122: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
-	55,  // 123: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
-	60,  // 124: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
-	66,  // 125: graygw.v1.Controller.Trace:output_type -> graygw.v1.TraceResponse
-	106, // [106:126] is the sub-list for method output_type
-	86,  // [86:106] is the sub-list for method input_type
-	86,  // [86:86] is the sub-list for extension type_name
-	86,  // [86:86] is the sub-list for extension extendee
-	0,   // [0:86] is the sub-list for field type_name
+	76,  // 67: graygw.v1.GateResult.time:type_name -> google.protobuf.Timestamp
+	62,  // 68: graygw.v1.ProbeRequest.targets:type_name -> graygw.v1.ProbeTarget
+	63,  // 69: graygw.v1.ProbeRequest.options:type_name -> graygw.v1.ProbeOptions
+	60,  // 70: graygw.v1.ProbeRequest.inventory:type_name -> graygw.v1.InventoryScope
+	59,  // 71: graygw.v1.ProbeRequest.checks:type_name -> graygw.v1.ProbeChecks
+	64,  // 72: graygw.v1.ProbeResponse.results:type_name -> graygw.v1.ProbeResult
+	75,  // 73: graygw.v1.ProbeOptions.interval:type_name -> google.protobuf.Duration
+	75,  // 74: graygw.v1.ProbeOptions.timeout:type_name -> google.protobuf.Duration
+	62,  // 75: graygw.v1.ProbeResult.target:type_name -> graygw.v1.ProbeTarget
+	65,  // 76: graygw.v1.ProbeResult.answers:type_name -> graygw.v1.ProbeAnswer
+	75,  // 77: graygw.v1.ProbeResult.rtt_min:type_name -> google.protobuf.Duration
+	75,  // 78: graygw.v1.ProbeResult.rtt_avg:type_name -> google.protobuf.Duration
+	75,  // 79: graygw.v1.ProbeResult.rtt_max:type_name -> google.protobuf.Duration
+	68,  // 80: graygw.v1.TraceResponse.gateways:type_name -> graygw.v1.GatewayTrace
+	69,  // 81: graygw.v1.GatewayTrace.drift:type_name -> graygw.v1.TraceDrift
+	70,  // 82: graygw.v1.GatewayTrace.vips:type_name -> graygw.v1.TracePath
+	71,  // 83: graygw.v1.TracePath.rules:type_name -> graygw.v1.TraceRule
+	72,  // 84: graygw.v1.TracePath.rewrite:type_name -> graygw.v1.TraceRewrite
+	73,  // 85: graygw.v1.TracePath.mirror:type_name -> graygw.v1.TraceMirror
+	74,  // 86: graygw.v1.TracePath.intent:type_name -> graygw.v1.TraceOutcome
+	5,   // 87: graygw.v1.Controller.Apply:input_type -> graygw.v1.ApplyRequest
+	7,   // 88: graygw.v1.Controller.Diff:input_type -> graygw.v1.DiffRequest
+	12,  // 89: graygw.v1.Controller.Get:input_type -> graygw.v1.GetRequest
+	19,  // 90: graygw.v1.Controller.Cutover:input_type -> graygw.v1.CutoverRequest
+	22,  // 91: graygw.v1.Controller.Rollback:input_type -> graygw.v1.RollbackRequest
+	24,  // 92: graygw.v1.Controller.Status:input_type -> graygw.v1.StatusRequest
+	32,  // 93: graygw.v1.Controller.Counters:input_type -> graygw.v1.CountersRequest
+	36,  // 94: graygw.v1.Controller.History:input_type -> graygw.v1.HistoryRequest
+	39,  // 95: graygw.v1.Controller.BGPStatus:input_type -> graygw.v1.BGPStatusRequest
+	44,  // 96: graygw.v1.Controller.DrainGateway:input_type -> graygw.v1.DrainGatewayRequest
+	45,  // 97: graygw.v1.Controller.UndrainGateway:input_type -> graygw.v1.UndrainGatewayRequest
+	46,  // 98: graygw.v1.Controller.WatchSpeakerPolicy:input_type -> graygw.v1.WatchSpeakerPolicyRequest
+	50,  // 99: graygw.v1.Controller.RolloutStart:input_type -> graygw.v1.RolloutStartRequest
+	51,  // 100: graygw.v1.Controller.RolloutStatus:input_type -> graygw.v1.RolloutStatusRequest
+	52,  // 101: graygw.v1.Controller.RolloutPause:input_type -> graygw.v1.RolloutActionRequest
+	52,  // 102: graygw.v1.Controller.RolloutResume:input_type -> graygw.v1.RolloutActionRequest
+	52,  // 103: graygw.v1.Controller.RolloutAbort:input_type -> graygw.v1.RolloutActionRequest
+	53,  // 104: graygw.v1.Controller.RolloutWatch:input_type -> graygw.v1.RolloutWatchRequest
+	58,  // 105: graygw.v1.Controller.Probe:input_type -> graygw.v1.ProbeRequest
+	66,  // 106: graygw.v1.Controller.Trace:input_type -> graygw.v1.TraceRequest
+	6,   // 107: graygw.v1.Controller.Apply:output_type -> graygw.v1.ApplyResponse
+	8,   // 108: graygw.v1.Controller.Diff:output_type -> graygw.v1.DiffResponse
+	13,  // 109: graygw.v1.Controller.Get:output_type -> graygw.v1.GetResponse
+	21,  // 110: graygw.v1.Controller.Cutover:output_type -> graygw.v1.CutoverResponse
+	23,  // 111: graygw.v1.Controller.Rollback:output_type -> graygw.v1.RollbackResponse
+	25,  // 112: graygw.v1.Controller.Status:output_type -> graygw.v1.StatusResponse
+	33,  // 113: graygw.v1.Controller.Counters:output_type -> graygw.v1.CountersResponse
+	37,  // 114: graygw.v1.Controller.History:output_type -> graygw.v1.HistoryResponse
+	40,  // 115: graygw.v1.Controller.BGPStatus:output_type -> graygw.v1.BGPStatusResponse
+	49,  // 116: graygw.v1.Controller.DrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	49,  // 117: graygw.v1.Controller.UndrainGateway:output_type -> graygw.v1.DrainGatewayResponse
+	47,  // 118: graygw.v1.Controller.WatchSpeakerPolicy:output_type -> graygw.v1.SpeakerPolicy
+	54,  // 119: graygw.v1.Controller.RolloutStart:output_type -> graygw.v1.RolloutResponse
+	54,  // 120: graygw.v1.Controller.RolloutStatus:output_type -> graygw.v1.RolloutResponse
+	54,  // 121: graygw.v1.Controller.RolloutPause:output_type -> graygw.v1.RolloutResponse
+	54,  // 122: graygw.v1.Controller.RolloutResume:output_type -> graygw.v1.RolloutResponse
+	54,  // 123: graygw.v1.Controller.RolloutAbort:output_type -> graygw.v1.RolloutResponse
+	55,  // 124: graygw.v1.Controller.RolloutWatch:output_type -> graygw.v1.RolloutProgress
+	61,  // 125: graygw.v1.Controller.Probe:output_type -> graygw.v1.ProbeResponse
+	67,  // 126: graygw.v1.Controller.Trace:output_type -> graygw.v1.TraceResponse
+	107, // [107:127] is the sub-list for method output_type
+	87,  // [87:107] is the sub-list for method input_type
+	87,  // [87:87] is the sub-list for extension type_name
+	87,  // [87:87] is the sub-list for extension extendee
+	0,   // [0:87] is the sub-list for field type_name
 }
 
 func init() { file_graygw_v1_graygw_proto_init() }
@@ -6883,7 +6964,7 @@ func file_graygw_v1_graygw_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_graygw_v1_graygw_proto_rawDesc), len(file_graygw_v1_graygw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   72,
+			NumMessages:   73,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
