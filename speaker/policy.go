@@ -3,7 +3,6 @@ package speaker
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/internal/tlsfiles"
 )
 
 // savedPolicy is the policy file: the policy and when and from where it came.
@@ -132,13 +132,9 @@ func (c ControllerConfig) dial(addr string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controllers.tls_cert/tls_key: %w", err)
 	}
-	pem, err := os.ReadFile(c.TLSCA)
+	pool, err := tlsfiles.CertPool(c.TLSCA)
 	if err != nil {
 		return nil, fmt.Errorf("controllers.tls_ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("controllers.tls_ca %s: no PEM certificate in it", c.TLSCA)
 	}
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(
 		&tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12})))

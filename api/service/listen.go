@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/internal/tlsfiles"
 )
 
 // DefaultSocket is where the controller listens by default.
@@ -69,13 +69,9 @@ func ServerTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service: server certificate: %w", err)
 	}
-	pem, err := os.ReadFile(clientCAFile)
+	pool, err := tlsfiles.CertPool(clientCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("service: client CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("service: client CA %s: no PEM certificate", clientCAFile)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
 		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil

@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +31,7 @@ import (
 	"github.com/graygw/graygw/agent/journal"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
+	"github.com/graygw/graygw/internal/tlsfiles"
 	"github.com/graygw/graygw/p4src"
 )
 
@@ -252,13 +252,9 @@ func tlsConfig(c *config) (*tls.Config, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if c.tlsClientCA != "" {
-		pem, err := os.ReadFile(c.tlsClientCA)
+		pool, err := tlsfiles.CertPool(c.tlsClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("TLS client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS client CA %s: no PEM certificate in it", c.tlsClientCA)
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}

@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +48,7 @@ import (
 	"github.com/graygw/graygw/controller/metrics"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/controller/store/etcdstore"
+	"github.com/graygw/graygw/internal/tlsfiles"
 	"github.com/graygw/graygw/p4src"
 )
 
@@ -301,13 +301,9 @@ func p4runtimeTLS(c *config) (credentials.TransportCredentials, error) {
 	if p.TLSCA == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(p.TLSCA)
+	pool, err := tlsfiles.CertPool(p.TLSCA)
 	if err != nil {
 		return nil, fmt.Errorf("p4runtime TLS CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("p4runtime TLS CA %s: no PEM certificate", p.TLSCA)
 	}
 	cfg := &tls.Config{RootCAs: pool, ServerName: p.ServerName, MinVersion: tls.VersionTLS12}
 	if p.TLSCert != "" {

@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/internal/tlsfiles"
 )
 
 // DefaultController is the controller's API address unless --controller says
@@ -273,13 +273,9 @@ func clientTLS(o dialOptions) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 	}
-	pem, err := os.ReadFile(o.TLSCA)
+	pool, err := tlsfiles.CertPool(o.TLSCA)
 	if err != nil {
 		return nil, fmt.Errorf("--tls-ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", o.TLSCA)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

@@ -21,12 +21,10 @@ package etcdstore
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +39,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/tlsfiles"
 )
 
 // schema is the layout version in meta/schema.
@@ -162,13 +161,9 @@ func clientTLS(c Config) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd.tls_cert/tls_key: %w", err)
 	}
-	pem, err := os.ReadFile(c.TLSCA)
+	pool, err := tlsfiles.CertPool(c.TLSCA)
 	if err != nil {
 		return nil, fmt.Errorf("store: etcd.tls_ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("store: etcd.tls_ca %s: no PEM certificate in it", c.TLSCA)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
