@@ -718,6 +718,12 @@ func openStore(t *testing.T, path string) *store.Bolt {
 // target (BMv2: the compiled program as the gateway's device config).
 func (tl *testLab) newEngine(t *testing.T, st store.Store) *engine.Engine {
 	t.Helper()
+	return tl.newEngineWith(t, st, nil)
+}
+
+// newEngineWith is newEngine with the config changed by mod first (nil: none).
+func (tl *testLab) newEngineWith(t *testing.T, st store.Store, mod func(*engine.Config)) *engine.Engine {
+	t.Helper()
 	var devcfg []byte
 	if tl.target == targetBMv2 {
 		var err error
@@ -725,9 +731,13 @@ func (tl *testLab) newEngine(t *testing.T, st store.Store) *engine.Engine {
 			t.Fatal(err)
 		}
 	}
-	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour,
+	cfg := engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour,
 		Retry: 50 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		Store: st, Logger: logger(), DeviceConfig: func(string) []byte { return devcfg }})
+		Store: st, Logger: logger(), DeviceConfig: func(string) []byte { return devcfg }}
+	if mod != nil {
+		mod(&cfg)
+	}
+	e, err := engine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
