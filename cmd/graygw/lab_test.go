@@ -22,6 +22,38 @@ import (
 	"github.com/graygw/graygw/topo"
 )
 
+// labStack is the probe lab with an agent over its XDP gateway and the
+// controller, whose probe host is the hypervisor's namespace.
+type labStack struct {
+	*probetest.Lab
+	agent *stack.Agent
+	dir   string // the controller's directory, where the test's files go too
+	ctrl  string // --controller
+}
+
+// startLabStack builds the lab (namespaces prefixed prefix) and starts the
+// agent and the controller on it.
+func startLabStack(t *testing.T, prefix string) *labStack {
+	t.Helper()
+	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New(prefix, nil) })
+	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)}})
+	host := &probe.Host{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
+	dir := t.TempDir()
+	sock := stack.StartController(t, stack.Config{Dir: dir, Service: service.Config{Probe: host}}).Socket
+	return &labStack{Lab: l, agent: ag, dir: dir, ctrl: "unix://" + sock}
+}
+
+// intentFile writes the lab's intent with rules (gray_rules items), the
+// agent as its gateway, and returns its path.
+func (s *labStack) intentFile(t *testing.T, rules string) string {
+	t.Helper()
+	path := filepath.Join(s.dir, "intent.yaml")
+	if err := os.WriteFile(path, []byte(strings.Replace(s.IntentYAML(rules), "127.0.0.1:9559", s.agent.Addr, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestLocalProbeInTheLab runs 'graygw probe --local' from the hypervisor's
 // namespace through the XDP gateway: the VM the intent moves is answered by the
 // gray backend, the other by base; a wrong --expect exits 4.
@@ -69,15 +101,11 @@ func TestLocalProbeInTheLab(t *testing.T) {
 // status; then with the gray backend broken for VNI 5001 a rollout that fails
 // at step 1 (exit 4) and leaves every VM on base.
 func TestCLIRolloutInTheLab(t *testing.T) {
-	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggclr", nil) })
-	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)}})
-	host := &probe.Host{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
-	dir := t.TempDir()
-	sock := stack.StartController(t, stack.Config{Dir: dir, Service: service.Config{Probe: host}}).Socket
-
+	ls := startLabStack(t, "ggclr")
+	l, dir := ls.Lab, ls.dir
 	g := func(args ...string) (int, string, string) {
 		t.Helper()
-		return api(t, "unix://"+sock, args...)
+		return api(t, ls.ctrl, args...)
 	}
 	expect := func(what string, code int, out, stderr string, want int, contains ...string) {
 		t.Helper()
@@ -90,8 +118,7 @@ func TestCLIRolloutInTheLab(t *testing.T) {
 			}
 		}
 	}
-	intentPath := filepath.Join(dir, "intent.yaml")
-	os.WriteFile(intentPath, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", ag.Addr, 1)), 0o644)
+	intentPath := ls.intentFile(t, "")
 	code, out, stderr := g("apply", "-f", intentPath, "--wait")
 	expect("apply", code, out, stderr, 0, "applied as intent version 1")
 
@@ -146,24 +173,18 @@ func TestCLIRolloutInTheLab(t *testing.T) {
 // refused connection (ICMP still answered by gray-1), rolls it back, exits
 // 4, and the history records the failed step with the reason.
 func TestCLITCPOnlyFailureInTheLab(t *testing.T) {
-	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggcltcp", nil) })
+	ls := startLabStack(t, "ggcltcp")
+	l, dir := ls.Lab, ls.dir
 	svc, err := l.ServeTCP(false, 8080)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Stop)
-	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)}})
-	host := &probe.Host{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
-	dir := t.TempDir()
-	sock := stack.StartController(t, stack.Config{Dir: dir, Service: service.Config{Probe: host}}).Socket
 	g := func(args ...string) (int, string, string) {
 		t.Helper()
-		var out, errb bytes.Buffer
-		code := run(context.Background(), append(args, "--controller", "unix://"+sock), &out, &errb, dial)
-		return code, out.String(), errb.String()
+		return api(t, ls.ctrl, args...)
 	}
-	intentPath := filepath.Join(dir, "intent.yaml")
-	os.WriteFile(intentPath, []byte(strings.Replace(l.IntentYAML(""), "127.0.0.1:9559", ag.Addr, 1)), 0o644)
+	intentPath := ls.intentFile(t, "")
 	if code, out, stderr := g("apply", "-f", intentPath, "--wait"); code != 0 {
 		t.Fatalf("apply: %d\n%s%s", code, out, stderr)
 	}

@@ -166,18 +166,23 @@ Exit 1 when the controller runs without BGP.`,
 		Example: `  graygw bgp
   graygw bgp -o json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st *BGPStatus
-			err := a.call(func(ctx context.Context, cl *apiClient) error {
-				resp, err := cl.BGPStatus(ctx, &graygwv1.BGPStatusRequest{})
-				st = bgpStatusOf(resp)
-				return err
-			})
+			st, err := a.bgpStatus()
 			if err != nil {
 				return fmt.Errorf("bgp: %w", err)
 			}
 			return a.print(st, func(w io.Writer) { printBGP(w, st, "") })
 		},
 	}
+}
+
+// bgpStatus reads the BGP speaker's state.
+func (a *app) bgpStatus() (st *BGPStatus, err error) {
+	err = a.call(func(ctx context.Context, cl *apiClient) error {
+		resp, err := cl.BGPStatus(ctx, &graygwv1.BGPStatusRequest{})
+		st = bgpStatusOf(resp)
+		return err
+	})
+	return st, err
 }
 
 // printBGP writes the BGP status as tables; gateway, when set, keeps only
@@ -350,12 +355,7 @@ type DrainPlan struct {
 // drainDryRun answers drain/undrain --dry-run from the BGP status alone: it
 // sends no change. An unknown gateway is an error (exit 1), as the change would be.
 func (a *app) drainDryRun(action, gw string, drain bool) error {
-	var st *BGPStatus
-	err := a.call(func(ctx context.Context, cl *apiClient) error {
-		resp, err := cl.BGPStatus(ctx, &graygwv1.BGPStatusRequest{})
-		st = bgpStatusOf(resp)
-		return err
-	})
+	st, err := a.bgpStatus()
 	if err != nil {
 		return fmt.Errorf("%s %s --dry-run: %w", action, gw, err)
 	}

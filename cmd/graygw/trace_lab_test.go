@@ -1,19 +1,8 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/graygw/graygw/agent/server"
-	"github.com/graygw/graygw/agent/xdp"
-	"github.com/graygw/graygw/api/service"
-	"github.com/graygw/graygw/controller/probe"
-	"github.com/graygw/graygw/controller/probe/probetest"
-	"github.com/graygw/graygw/internal/lab/labtest"
-	"github.com/graygw/graygw/internal/stack"
-	"github.com/graygw/graygw/topo"
 )
 
 // TestTraceProbeInTheLab runs 'graygw trace --probe' through the controller
@@ -22,20 +11,13 @@ import (
 // the trace gives, the other VM's by base; with the gray backend broken for
 // the VNI the probe goes unanswered and the trace exits 4.
 func TestTraceProbeInTheLab(t *testing.T) {
-	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggtr", nil) })
-	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)}})
-	host := &probe.Host{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
-	dir := t.TempDir()
-	sock := stack.StartController(t, stack.Config{Dir: dir, Service: service.Config{Probe: host}}).Socket
+	ls := startLabStack(t, "ggtr")
+	l := ls.Lab
 	g := func(args ...string) (int, string, string) {
 		t.Helper()
-		return api(t, "unix://"+sock, args...)
+		return api(t, ls.ctrl, args...)
 	}
-	doc := l.IntentYAML("  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")
-	path := filepath.Join(dir, "intent.yaml")
-	if err := os.WriteFile(path, []byte(strings.Replace(doc, "127.0.0.1:9559", ag.Addr, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := ls.intentFile(t, "  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")
 	if code, out, stderr := g("apply", "-f", path, "--wait"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
 	}
