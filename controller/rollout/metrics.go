@@ -31,12 +31,12 @@ var (
 var (
 	allStates     = []State{StateRunning, StatePaused, StateCompleted, StateFailed, StateAborted}
 	allStepStates = []StepState{StepPending, StepApplying, StepProbing, StepDone, StepFailed, StepRolledBack}
-	allStatuses   = []probe.Status{probe.StatusOK, probe.StatusLost, probe.StatusWrongBackend}
+	allStatuses   = []probe.Status{probe.StatusOK, probe.StatusLost, probe.StatusWrongBackend, probe.StatusRefused}
 )
 
 func newProbeCounter() *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricProbes,
-		Help: "Probe results of rollouts (precheck, after each step, after a rollback), by status (ok, lost, wrong-backend)."},
+		Help: "Probe results of rollouts (precheck, after each step, after a rollback), by status (ok, lost, wrong-backend, refused)."},
 		[]string{"status"})
 	for _, s := range allStatuses {
 		c.WithLabelValues(string(s)) // exported from 0, so increase() sees the first failure
