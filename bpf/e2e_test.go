@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
@@ -217,28 +218,7 @@ func newNS(t *testing.T) netns.NsHandle {
 // inNS runs f on a thread inside ns.
 func inNS(t *testing.T, ns netns.NsHandle, f func() error) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: a thread that fails to return dies with the goroutine
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		err = f()
-		if serr := netns.Set(orig); serr != nil {
-			errc <- errors.Join(err, serr)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	if err := lab.InHandle(ns, f); err != nil {
 		t.Fatal(err)
 	}
 }

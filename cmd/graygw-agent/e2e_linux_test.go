@@ -7,14 +7,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,11 +23,11 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/p4rtest"
+	nslab "github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/syncbuf"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/p4src"
@@ -121,34 +119,7 @@ func (l *lab) mac(ns, ifname string) uint64 {
 // inNS runs f on an OS thread inside the named namespace.
 func (l *lab) inNS(name string, f func() error) {
 	l.t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // not unlocked on failure: the thread dies with the goroutine
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		err = f()
-		if serr := netns.Set(orig); serr != nil {
-			errc <- errors.Join(err, serr)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	if err := nslab.InNamespace(name, f); err != nil {
 		l.t.Fatal(err)
 	}
 }

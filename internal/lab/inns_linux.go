@@ -13,22 +13,26 @@ import (
 // stays locked and dies with its goroutine rather than serve other goroutines
 // from the wrong namespace.
 func InNamespace(name string, f func() error) error {
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	return InHandle(ns, f)
+}
+
+// InHandle is InNamespace for the namespace ns refers to.
+func InHandle(ns netns.NsHandle, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		ns, err := netns.GetFromName(name)
-		if err != nil {
 			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
-		defer ns.Close()
+		defer orig.Close()
 		if err := netns.Set(ns); err != nil {
 			runtime.UnlockOSThread()
 			errc <- err
