@@ -121,10 +121,26 @@ func TestDaemonAnnouncesToBIRD(t *testing.T) {
 		t.Fatalf("withdrawn after the drain: %v", st)
 	}
 	timed("undrain gw1", 5*time.Second, func() {
-		if _, err := c.UndrainGateway(context.Background(), &graygwv1.UndrainGatewayRequest{Gateway: "gw1"}); err != nil {
+		if _, err := c.UndrainGateway(context.Background(), &graygwv1.UndrainGatewayRequest{Gateway: "gw1", Actor: "test", Reason: "done"}); err != nil {
 			t.Fatal(err)
 		}
 	}, birdGW1, birdGW2)
+	// Both are records of the daemon's history, after the seed.
+	h, err := c.History(context.Background(), &graygwv1.HistoryRequest{Limit: 2})
+	if err != nil || len(h.GetEvents()) != 2 {
+		t.Fatalf("history: %v %v", h, err)
+	}
+	for i, want := range []string{"undrain gateway gw1", "drain gateway gw1"} {
+		e := h.GetEvents()[i]
+		op, summary, _ := strings.Cut(want, " ")
+		if !e.GetRecord() || e.GetOperation() != op || !strings.HasPrefix(e.GetActor(), "test") || !strings.HasPrefix(e.GetSummary(), summary) ||
+			e.GetBefore() != e.GetAfter() {
+			t.Errorf("history[%d] = %v, want a %s record", i, e, want)
+		}
+	}
+	if r := h.GetEvents()[0].GetReason(); r != "done" {
+		t.Errorf("undrain reason %q", r)
+	}
 	timed("agent of gw2 stopped", time.Second, a2.Stop, birdGW1)
 	st, _ = c.BGPStatus(context.Background(), &graygwv1.BGPStatusRequest{})
 	if w := st.GetWithdrawn(); len(w) != 1 || w[0].GetGateway() != "gw2" || w[0].GetReasons()[0] != "p4runtime-disconnected" {
