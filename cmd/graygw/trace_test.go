@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/api/convert"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
@@ -216,4 +220,75 @@ func TestTraceFlagsDriftExit4(t *testing.T) {
 	if code != ExitFailed || !strings.Contains(out, `"gateway": "gw2"`) || !strings.Contains(out, `"vips": []`) {
 		t.Fatalf("-o json: exit %d\n%s", code, out)
 	}
+}
+
+// traceArgs formats a trace request back into the flags an operator would
+// type for it.
+func traceArgs(r *graygwv1.TraceRequest) []string {
+	if slices.Equal(r.GetOpen(), []string{"dst", "proto", "sport", "dport"}) {
+		return []string{"trace", "--vm", fmt.Sprintf("%d/%s", r.GetVni(), r.GetSrc())}
+	}
+	open := func(f string) bool { return slices.Contains(r.GetOpen(), f) }
+	proto := map[uint32]string{1: "icmp", 6: "tcp", 17: "udp"}[r.GetProto()]
+	if proto == "" {
+		proto = fmt.Sprint(r.GetProto())
+	}
+	if open("proto") {
+		proto = "*"
+	}
+	ports := r.GetProto() == 6 || r.GetProto() == 17
+	end := func(addr string, port uint32, field string) string {
+		if addr == "" {
+			addr = "*"
+		}
+		if ports && !open(field) {
+			addr += fmt.Sprintf(":%d", port)
+		}
+		return addr
+	}
+	return []string{"trace", "--vni", fmt.Sprint(r.GetVni()), "--flow",
+		proto + "/" + end(r.GetSrc(), r.GetSport(), "sport") + "/" + end(r.GetDst(), r.GetDport(), "dport")}
+}
+
+// FuzzTraceSelector drives graygw trace's selectors (--vm VNI/IP, or --vni N
+// --flow PROTO/SRC[:SPORT]/DST[:DPORT]) through the real command line
+// against a fake controller. Properties: nothing panics; a refused selector
+// exits 2 with a message and never reaches the controller; an accepted one
+// reaches it with a flow the controller accepts (convert.TraceQueryFrom),
+// which formats back to flags that send the same request.
+func FuzzTraceSelector(f *testing.F) {
+	f.Add(true, "5001/192.168.1.5", int64(0))
+	f.Add(false, "tcp/192.168.1.5:33001/192.168.1.1:22", int64(5001))
+	f.Add(false, "icmp/192.168.1.5/192.168.1.1", int64(5001))
+	f.Add(false, "udp/192.168.1.5/*:53", int64(5001))
+	f.Add(false, "*/192.168.1.5/*", int64(5001))
+	f.Add(false, "47/203.0.113.9/*", int64(0))
+	f.Add(false, "tcp/203.0.113.9:1/*:443", int64(0))
+	f.Add(false, "udp/1.2.3.4/*:4789", int64(0))
+	f.Fuzz(func(t *testing.T, vm bool, sel string, vni int64) {
+		args := []string{"trace", "--vni", strconv.FormatInt(vni, 10), "--flow", sel}
+		if vm {
+			args = []string{"trace", "--vm", sel}
+		}
+		fk := &fake{}
+		code, _, stderr := cli(t, fk, args...)
+		if code != 0 {
+			if code != ExitUsage || !strings.Contains(stderr, "graygw: ") || len(fk.calls) != 0 {
+				t.Fatalf("%q: exit %d, calls %v, stderr %q", args, code, fk.calls, stderr)
+			}
+			return
+		}
+		req := fk.lastReq().(*graygwv1.TraceRequest)
+		if _, err := convert.TraceQueryFrom(req); err != nil {
+			t.Fatalf("%q sent %v, which the controller refuses: %v", args, req, err)
+		}
+		again := traceArgs(req)
+		fk2 := &fake{}
+		if code, _, stderr := cli(t, fk2, again...); code != 0 {
+			t.Fatalf("%q sent %v, whose flags %q are refused: %s", args, req, again, stderr)
+		}
+		if req2 := fk2.lastReq(); !proto.Equal(req, req2) {
+			t.Fatalf("%q -> %v -> %q -> %v", args, req, again, req2)
+		}
+	})
 }
