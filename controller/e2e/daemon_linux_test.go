@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,13 +267,7 @@ func testControllerProcessRestartUnderTraffic(t *testing.T, tg target) {
 	waitInSync(t, c1, 2)
 
 	beforeRaw := tl.agent.rawEntries(t)
-	before := tl.agent.installed(t)
-	fs := flows(8)
-	want := make([]netip.Addr, len(fs))
-	for i, f := range fs {
-		want[i] = predict(t, before, tl.frame(f, i, 0)).backend
-	}
-	tl.rx.take()
+	_, fs, want := tl.predictFlows(t, 8)
 
 	// The stream.
 	next, stopStream := tl.startStream(t, fs)

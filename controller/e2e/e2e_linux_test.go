@@ -33,6 +33,20 @@ func predict(t *testing.T, st *model.State, frame []byte) decision {
 	return decision{backend: netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)}), pool: r.Pool, bucket: r.Bucket}
 }
 
+// predictFlows reads the agent's tables and returns them, n flows and the
+// backend each reaches under them, and clears the receive queues.
+func (tl *testLab) predictFlows(t *testing.T, n int) (*model.State, []flow, []netip.Addr) {
+	t.Helper()
+	before := tl.agent.installed(t)
+	fs := flows(n)
+	want := make([]netip.Addr, len(fs))
+	for i, f := range fs {
+		want[i] = predict(t, before, tl.frame(f, i, 0)).backend
+	}
+	tl.rx.take()
+	return before, fs, want
+}
+
 // observe sends one round of fs and returns, per flow, the backend its frame
 // reached. It fails unless every flow arrived exactly once, intact, at the
 // backend the installed tables st predict.
@@ -245,13 +259,7 @@ func testControllerRestartUnderTraffic(t *testing.T, tg target) {
 	// take it from the store.
 	in2 := tl.load(t, []int{11, 12, 13, 14})
 	apply(t, e1, in2, 2)
-	before := tl.agent.installed(t)
-	fs := flows(8)
-	want := make([]netip.Addr, len(fs))
-	for i, f := range fs {
-		want[i] = predict(t, before, tl.frame(f, i, 0)).backend
-	}
-	tl.rx.take()
+	before, fs, want := tl.predictFlows(t, 8)
 
 	// The stream.
 	next, stopStream := tl.startStream(t, fs)

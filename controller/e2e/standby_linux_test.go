@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net/netip"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -33,13 +32,7 @@ func testWarmStandbyTakeoverUnderTraffic(t *testing.T, tg target) {
 	apply(t, lead, tl.load(t, []int{11, 12, 13}), 1)
 	in2 := tl.load(t, []int{11, 12, 13, 14})
 	apply(t, lead, in2, 2)
-	before := tl.agent.installed(t)
-	fs := flows(8)
-	want := make([]netip.Addr, len(fs))
-	for i, f := range fs {
-		want[i] = predict(t, before, tl.frame(f, i, 0)).backend
-	}
-	tl.rx.take()
+	before, fs, want := tl.predictFlows(t, 8)
 
 	sb := tl.newEngineWith(t, st, func(c *engine.Config) { c.Standby, c.ElectionID = true, 99 })
 	if err := sb.ReloadSaved(context.Background()); err != nil {
