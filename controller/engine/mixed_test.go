@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/controller/trace"
 	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -220,6 +222,29 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 		t.Fatalf("gw2 error\n got %q\nwant %q", st.LastError, want)
 	}
 	sameEntries(t, tofAgent.entries(t), desired(t, p.Result(), "gw2")) // still version 1: nothing written
+	// graygw trace tells it: gw2 (the Tofino build) lacks the new rules, each
+	// named, and sends a newly moved VM's flow to base where the intent sends
+	// it to gray; gw1 holds the intent.
+	q := &trace.Query{VNI: 5001, Src: netip.MustParseAddr("10.1.0.0"), Dst: netip.MustParseAddr("10.0.0.1"), Proto: 6, SPort: 1000, DPort: 80}
+	for _, gw := range []string{"gw1", "gw2"} {
+		rb, err := e.ReadBack(ctx(t), gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := trace.FromReadBack(rb, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := g.VIPs[0]
+		switch {
+		case gw == "gw1" && (!g.InSync || v.Rule != "vm-10.1.0.0" || v.Pool != "gray" || !v.AgreesWithIntent):
+			t.Fatalf("trace through gw1: %+v", g)
+		case gw == "gw2" && (g.InSync || g.Drift.MissingCount != extra || g.Drift.DifferCount+g.Drift.ExtraCount != 0 ||
+			!strings.HasPrefix(g.Drift.Missing[0], "rule vm-10.") || v.Rule != "" || v.Pool != "base" ||
+			v.Intent.Rule != "vm-10.1.0.0" || v.Intent.Pool != "gray" || v.AgreesWithIntent):
+			t.Fatalf("trace through gw2: drift %+v, path %+v", g.Drift, v)
+		}
+	}
 	if n := len(tof.received()); n != 1 {
 		t.Fatalf("gw2 received %d pipeline pushes, want 1 (its cookie matched)", n)
 	}
