@@ -45,6 +45,7 @@ func TestDifferential(t *testing.T) {
 			churnSlots(t, d, st)
 		}
 		applyState(t, d, st)
+		receiveOn(t, d, 0) // the frames come in on port 0 (model.Process)
 		ports := portsOf(st)
 		compared := 0
 		for i, frame := range frames {
@@ -78,7 +79,7 @@ func TestDifferential(t *testing.T) {
 				// A mirrored frame (docs/xdp.md, "Mirror"): passed up with
 				// its prefix for graygw_tc, which sends the served frame and
 				// the copy it makes from the prefix's mirror_meta.
-				const metaLen = 14 + 32
+				const metaLen = 14 + 36 // MIRROR_PREFIX
 				switch {
 				case ret != xdpPass:
 					fail("mirrored: verdict %s (reason %s), want PASS with the mirror prefix", verdictName(ret), got)

@@ -41,6 +41,79 @@ static __always_inline int verdict(__u8 reason, __u64 bytes)
 	return XDP_DROP;
 }
 
+/* vlan_accepted is vlan_accept's verdict on a tagged frame received on
+ * ifindex: the port the interface is bound to accepts the VID. */
+static __always_inline int vlan_accepted(__u32 ifindex, __u16 tci)
+{
+	__u32 *port, idx, word, *w;
+
+	port = bpf_map_lookup_elem(&ifindex_port, &ifindex);
+	if (!port)
+		return 0;
+	idx = (*port & (MAX_PORTS - 1)) * VIDS + (tci & VID_MASK);
+	word = idx >> 5;
+	w = bpf_map_lookup_elem(&vlan_accept, &word);
+	return w && (*w >> (idx & 31)) & 1;
+}
+
+/* port_tag is port's port_vlan word: PORT_VLAN_TAGGED | vid, 0 untagged. */
+static __always_inline __u32 port_tag(__u32 port)
+{
+	__u32 *w = bpf_map_lookup_elem(&port_vlan, &port);
+
+	return w ? *w : 0;
+}
+
+/* out_tci is the tag a frame leaves with on a port tagged with word's VID:
+ * the received tag's PCP and DEI (0 for an untagged frame), the port's VID. */
+static __always_inline __u16 out_tci(const struct packet *p, __u32 word)
+{
+	return (p->tagged ? p->tci & ~VID_MASK : 0) | (word & VID_MASK);
+}
+
+/* tag_frame gives a rewritten frame its egress port's tag (docs/pipeline.md
+ * §8): word is the port's port_vlan word. A received tag gets the port's VID
+ * or is removed; an untagged frame gets one pushed. Moves ctx->data: the
+ * caller reloads its pointers. Nonzero when the frame cannot be changed. */
+static __always_inline int tag_frame(struct xdp_md *ctx, const struct packet *p, __u32 word)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct vlanhdr *vlan = data + ETH_HLEN_;
+	struct ethhdr *eth;
+	__u8 macs[2 * ETH_ALEN];
+
+	if (!(word & PORT_VLAN_TAGGED) && !p->tagged)
+		return 0;
+	if ((void *)(vlan + 1) > data_end)
+		return -1;
+	if (p->tagged && (word & PORT_VLAN_TAGGED)) {
+		vlan->tci = bpf_htons(out_tci(p, word));
+		return 0;
+	}
+	if (p->tagged) {
+		/* Strip: the MACs move up over the tag, the encapsulated
+		 * ethertype is already where the Ethernet one goes. */
+		__builtin_memcpy(macs, data, sizeof(macs));
+		__builtin_memcpy(data + VLAN_HLEN, macs, sizeof(macs));
+		return bpf_xdp_adjust_head(ctx, VLAN_HLEN);
+	}
+	/* Push: the MACs move down, the ethertype stays as the tag's. */
+	if (bpf_xdp_adjust_head(ctx, -VLAN_HLEN))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	vlan = data + ETH_HLEN_;
+	if ((void *)(vlan + 1) > data_end)
+		return -1;
+	__builtin_memcpy(macs, data + VLAN_HLEN, sizeof(macs));
+	__builtin_memcpy(data, macs, sizeof(macs));
+	eth->h_proto = bpf_htons(ETH_P_8021Q_);
+	vlan->tci = bpf_htons(out_tci(p, word));
+	return 0;
+}
+
 /* tenant_of is vni_tenant's tenant of vni, 0 on a miss: through tenant_dir
  * and tenant_pages, or vni_tenant for a range without a page. */
 static __always_inline __u16 tenant_of(__u32 vni)
@@ -209,12 +282,13 @@ static __always_inline int rewrite(void *data, void *data_end, const struct pack
 				   const struct backend *be)
 {
 	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
+	struct iphdr *ip = outer_ip(data, p);
 	void *l4 = ip + 1;
 	__u32 old = p->outer_dst, new = be->underlay_ip;
 	__u16 *csum;
 
-	if (l4 > data_end)
+	/* Two checks: ip is 14 or 18 bytes in, unknown to the verifier. */
+	if ((void *)(eth + 1) > data_end || l4 > data_end)
 		return -1;
 	__builtin_memcpy(eth->h_dest, be->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, be->smac, ETH_ALEN);
@@ -258,11 +332,11 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct iphdr *ip = outer_ip(data, p);
 	struct mirror_meta mm = {}, *meta;
 	struct ethhdr *eth;
 	struct backend *cbe;
-	__u32 port, *cif;
+	__u32 port, *cif, tag, ctag;
 	__u16 *csum;
 
 	count(&mirror_counters, r->mirror_id, bytes);
@@ -283,6 +357,7 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 	__builtin_memcpy(mm.dmac, cbe->dmac, ETH_ALEN);
 	mm.tos = ip->tos;
 	mm.kind = MIRROR_META_MAGIC | MIRROR_L4_NONE;
+	ctag = port_tag(port);
 	if (!p->overlay && ip->protocol == IPPROTO_TCP_) {
 		csum = (void *)(ip + 1) + __builtin_offsetof(struct tcphdr, check);
 		if ((void *)(csum + 1) > data_end)
@@ -297,7 +372,14 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 		if (mm.orig_l4_csum)
 			mm.kind = MIRROR_META_MAGIC | MIRROR_L4_UDP;
 	}
-	if (rewrite(data, data_end, p, be))
+	tag = port_tag(be->port);
+	if (tag & PORT_VLAN_TAGGED)
+		mm.kind |= MIRROR_SERVED_TAGGED;
+	if (ctag & PORT_VLAN_TAGGED) {
+		mm.kind |= MIRROR_COPY_TAGGED;
+		mm.copy_tci = out_tci(p, ctag);
+	}
+	if (rewrite(data, data_end, p, be) || tag_frame(ctx, p, tag))
 		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 	if (bpf_xdp_adjust_head(ctx, -(int)MIRROR_PREFIX))
 		goto transmit; /* no headroom: the frame is served, the copy lost */
@@ -313,7 +395,7 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 	return XDP_PASS;
 
 serve:
-	if (rewrite(data, data_end, p, be))
+	if (rewrite(data, data_end, p, be) || tag_frame(ctx, p, port_tag(be->port)))
 		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 transmit:
 	if (served_ifindex == ctx->ingress_ifindex)
@@ -333,26 +415,62 @@ int graygw_tc(struct __sk_buff *skb)
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	struct mirror_meta mm, *meta = (void *)(eth + 1);
+	struct vlanhdr *vlan;
 	struct iphdr *ip;
 	__u16 *csum, c;
+	__u32 l2;
 
 	if ((void *)(meta + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
 	    (meta->kind & 0xf0) != MIRROR_META_MAGIC)
 		return TC_ACT_UNSPEC;
 	mm = *meta;
-	/* Cut the struct and the received Ethernet header: what stays is the
-	 * served frame, behind its rewritten Ethernet header. */
+	/* Cut the struct and the served frame's Ethernet header: what stays is
+	 * the served frame, behind a copy of its Ethernet header whose
+	 * ethertype says IPv4 (802.1Q when the served frame is tagged). */
 	if (bpf_skb_adjust_room(skb, -(int)MIRROR_PREFIX, BPF_ADJ_ROOM_MAC, 0))
 		return TC_ACT_SHOT;
+	if (mm.kind & MIRROR_SERVED_TAGGED) {
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		eth = data;
+		if ((void *)(eth + 1) > data_end)
+			return TC_ACT_SHOT;
+		eth->h_proto = bpf_htons(ETH_P_8021Q_);
+	}
 	bpf_clone_redirect(skb, mm.served_ifindex, 0);
 	if (!mm.copy_ifindex)
 		return TC_ACT_SHOT;
-	if (bpf_skb_pull_data(skb, sizeof(*eth) + sizeof(*ip) + sizeof(struct tcphdr)))
+	/* The copy's tag: as the served frame's but for its own port. */
+	if ((mm.kind & MIRROR_SERVED_TAGGED) && !(mm.kind & MIRROR_COPY_TAGGED)) {
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		eth = data;
+		if ((void *)(eth + 1) > data_end)
+			return TC_ACT_SHOT;
+		eth->h_proto = bpf_htons(ETH_P_IP);
+		if (bpf_skb_adjust_room(skb, -VLAN_HLEN, BPF_ADJ_ROOM_MAC, 0))
+			return TC_ACT_SHOT;
+	} else if (!(mm.kind & MIRROR_SERVED_TAGGED) && (mm.kind & MIRROR_COPY_TAGGED)) {
+		if (bpf_skb_adjust_room(skb, VLAN_HLEN, BPF_ADJ_ROOM_MAC, 0))
+			return TC_ACT_SHOT;
+	}
+	l2 = mm.kind & MIRROR_COPY_TAGGED ? ETH_HLEN_ + VLAN_HLEN : ETH_HLEN_;
+	if (bpf_skb_pull_data(skb, l2 + sizeof(*ip) + sizeof(struct tcphdr)))
 		bpf_skb_pull_data(skb, 0);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	eth = data;
-	ip = (void *)(eth + 1);
+	vlan = (void *)(eth + 1);
+	if ((void *)(vlan + 1) > data_end)
+		return TC_ACT_SHOT;
+	if (mm.kind & MIRROR_COPY_TAGGED) {
+		eth->h_proto = bpf_htons(ETH_P_8021Q_);
+		vlan->tci = bpf_htons(mm.copy_tci);
+		vlan->encap = bpf_htons(ETH_P_IP);
+		ip = (void *)(vlan + 1);
+	} else {
+		ip = (void *)(eth + 1);
+	}
 	if ((void *)(ip + 1) > data_end)
 		return TC_ACT_SHOT;
 	__builtin_memcpy(eth->h_dest, mm.dmac, ETH_ALEN);
@@ -360,7 +478,7 @@ int graygw_tc(struct __sk_buff *skb)
 	ip->daddr = bpf_htonl(mm.underlay_ip);
 	ip->tos = MIRROR_DSCP << 2 | (mm.tos & 3);
 	ipv4_csum(ip);
-	switch (mm.kind & 0x0f) {
+	switch (mm.kind & MIRROR_L4_MASK) {
 	case MIRROR_L4_TCP:
 		csum = (void *)(ip + 1) + __builtin_offsetof(struct tcphdr, check);
 		if ((void *)(csum + 1) > data_end)
@@ -401,6 +519,8 @@ int graygw_xdp(struct xdp_md *ctx)
 	if (!hit)
 		return verdict(DROP_NOT_VIP, bytes);
 	count(&vip_counters, hit->slot, bytes);
+	if (p.tagged && !vlan_accepted(ctx->ingress_ifindex, p.tci))
+		return verdict(DROP_VLAN_NOT_ACCEPTED, bytes);
 	if (reason != DROP_NONE)
 		return verdict(reason, bytes);
 	if (p.ttl <= 1)
@@ -419,7 +539,7 @@ int graygw_xdp(struct xdp_md *ctx)
 		return verdict(DROP_PORT_DOWN, bytes);
 	if (r.action == ACTION_SET_POOL_MIRROR && split_hash(p.flow.vni, p.flow.src) <= r.sample)
 		return mirror(ctx, &p, be, *ifindex, &r, bytes);
-	if (rewrite(data, data_end, &p, be))
+	if (rewrite(data, data_end, &p, be) || tag_frame(ctx, &p, port_tag(port)))
 		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 	if (*ifindex == ctx->ingress_ifindex)
 		return XDP_TX;

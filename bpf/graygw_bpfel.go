@@ -136,12 +136,14 @@ const (
 	graygwMapDropReasons           = "drop_reasons"
 	graygwMapGrayMasks             = "gray_masks"
 	graygwMapGrayRules             = "gray_rules"
+	graygwMapIfindexPort           = "ifindex_port"
 	graygwMapMeta                  = "meta"
 	graygwMapMirrorBackendCounters = "mirror_backend_counters"
 	graygwMapMirrorCounters        = "mirror_counters"
 	graygwMapPoolHash              = "pool_hash"
 	graygwMapPoolSlot              = "pool_slot"
 	graygwMapPortIfindex           = "port_ifindex"
+	graygwMapPortVlan              = "port_vlan"
 	graygwMapRuleCells             = "rule_cells"
 	graygwMapRuleCounters          = "rule_counters"
 	graygwMapRuleIndex             = "rule_index"
@@ -152,6 +154,7 @@ const (
 	graygwMapTxPorts               = "tx_ports"
 	graygwMapVip                   = "vip"
 	graygwMapVipCounters           = "vip_counters"
+	graygwMapVlanAccept            = "vlan_accept"
 	graygwMapVniTenant             = "vni_tenant"
 	graygwProgGraygwTc             = "graygw_tc"
 	graygwProgGraygwXdp            = "graygw_xdp"
@@ -215,12 +218,14 @@ type graygwMapSpecs struct {
 	DropReasons           *ebpf.MapSpec `ebpf:"drop_reasons"`
 	GrayMasks             *ebpf.MapSpec `ebpf:"gray_masks"`
 	GrayRules             *ebpf.MapSpec `ebpf:"gray_rules"`
+	IfindexPort           *ebpf.MapSpec `ebpf:"ifindex_port"`
 	Meta                  *ebpf.MapSpec `ebpf:"meta"`
 	MirrorBackendCounters *ebpf.MapSpec `ebpf:"mirror_backend_counters"`
 	MirrorCounters        *ebpf.MapSpec `ebpf:"mirror_counters"`
 	PoolHash              *ebpf.MapSpec `ebpf:"pool_hash"`
 	PoolSlot              *ebpf.MapSpec `ebpf:"pool_slot"`
 	PortIfindex           *ebpf.MapSpec `ebpf:"port_ifindex"`
+	PortVlan              *ebpf.MapSpec `ebpf:"port_vlan"`
 	RuleCells             *ebpf.MapSpec `ebpf:"rule_cells"`
 	RuleCounters          *ebpf.MapSpec `ebpf:"rule_counters"`
 	RuleIndex             *ebpf.MapSpec `ebpf:"rule_index"`
@@ -231,6 +236,7 @@ type graygwMapSpecs struct {
 	TxPorts               *ebpf.MapSpec `ebpf:"tx_ports"`
 	Vip                   *ebpf.MapSpec `ebpf:"vip"`
 	VipCounters           *ebpf.MapSpec `ebpf:"vip_counters"`
+	VlanAccept            *ebpf.MapSpec `ebpf:"vlan_accept"`
 	VniTenant             *ebpf.MapSpec `ebpf:"vni_tenant"`
 }
 
@@ -268,12 +274,14 @@ type graygwMaps struct {
 	DropReasons           *ebpf.Map `ebpf:"drop_reasons"`
 	GrayMasks             *ebpf.Map `ebpf:"gray_masks"`
 	GrayRules             *ebpf.Map `ebpf:"gray_rules"`
+	IfindexPort           *ebpf.Map `ebpf:"ifindex_port"`
 	Meta                  *ebpf.Map `ebpf:"meta"`
 	MirrorBackendCounters *ebpf.Map `ebpf:"mirror_backend_counters"`
 	MirrorCounters        *ebpf.Map `ebpf:"mirror_counters"`
 	PoolHash              *ebpf.Map `ebpf:"pool_hash"`
 	PoolSlot              *ebpf.Map `ebpf:"pool_slot"`
 	PortIfindex           *ebpf.Map `ebpf:"port_ifindex"`
+	PortVlan              *ebpf.Map `ebpf:"port_vlan"`
 	RuleCells             *ebpf.Map `ebpf:"rule_cells"`
 	RuleCounters          *ebpf.Map `ebpf:"rule_counters"`
 	RuleIndex             *ebpf.Map `ebpf:"rule_index"`
@@ -284,6 +292,7 @@ type graygwMaps struct {
 	TxPorts               *ebpf.Map `ebpf:"tx_ports"`
 	Vip                   *ebpf.Map `ebpf:"vip"`
 	VipCounters           *ebpf.Map `ebpf:"vip_counters"`
+	VlanAccept            *ebpf.Map `ebpf:"vlan_accept"`
 	VniTenant             *ebpf.Map `ebpf:"vni_tenant"`
 }
 
@@ -297,12 +306,14 @@ func (m *graygwMaps) Close() error {
 		m.DropReasons,
 		m.GrayMasks,
 		m.GrayRules,
+		m.IfindexPort,
 		m.Meta,
 		m.MirrorBackendCounters,
 		m.MirrorCounters,
 		m.PoolHash,
 		m.PoolSlot,
 		m.PortIfindex,
+		m.PortVlan,
 		m.RuleCells,
 		m.RuleCounters,
 		m.RuleIndex,
@@ -313,6 +324,7 @@ func (m *graygwMaps) Close() error {
 		m.TxPorts,
 		m.Vip,
 		m.VipCounters,
+		m.VlanAccept,
 		m.VniTenant,
 	)
 }

@@ -172,6 +172,25 @@ func applyState(t testing.TB, d *Dataplane, s *model.State) {
 			t.Fatal(err)
 		}
 	}
+	for k := range s.VLANAccept {
+		if err := d.SetVLANAccept(k.Port, k.VID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for port, vid := range s.PortVLAN {
+		if err := d.SetPortVLAN(port, vid); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// receiveOn makes BPF_PROG_TEST_RUN's ingress interface (the loopback) port
+// port, for vlan_accept.
+func receiveOn(t testing.TB, d *Dataplane, port uint16) {
+	t.Helper()
+	if err := d.objs.IfindexPort.Update(uint32(loIfindex), uint32(port), ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // grayRule is a rule of priority prio matching value under mask (its action

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
@@ -18,7 +19,7 @@ import (
 // copy's port, and the mirror counters count it.
 func checkMirrorMeta(t *testing.T, d *Dataplane, out, wantServed []byte, e testvectors.Expect) {
 	t.Helper()
-	const metaLen = 14 + 32 // MIRROR_PREFIX: an Ethernet header and struct mirror_meta
+	const metaLen = 14 + 36 // MIRROR_PREFIX: an Ethernet header and struct mirror_meta
 	if len(out) != metaLen+len(wantServed) {
 		t.Fatalf("passed up %d bytes, want a %d-byte mirror_meta and the %d-byte served frame", len(out), metaLen, len(wantServed))
 	}
@@ -26,8 +27,8 @@ func checkMirrorMeta(t *testing.T, d *Dataplane, out, wantServed []byte, e testv
 	if !bytes.Equal(served, wantServed) {
 		t.Fatalf("served frame differs\n got %x\nwant %x", served, wantServed)
 	}
-	if !bytes.Equal(out[:14], served[:14]) {
-		t.Errorf("prefix Ethernet header %x, want the served frame's %x", out[:14], served[:14])
+	if !bytes.Equal(out[:12], served[:12]) || binary.BigEndian.Uint16(out[12:]) != 0x0800 {
+		t.Errorf("prefix Ethernet header %x, want the served frame's MACs %x and IPv4", out[:14], served[:12])
 	}
 	if got := binary.LittleEndian.Uint32(meta[4:]); got != loIfindex {
 		t.Errorf("served_ifindex %d, want %d (the served port is the ingress here)", got, loIfindex)
@@ -51,6 +52,9 @@ func tcCopy(served, meta []byte) []byte {
 	underlay, origDst := le.Uint32(meta[12:]), le.Uint32(meta[16:])
 	origCsum, tos, kind := le.Uint16(meta[2:]), meta[1], meta[0]
 	c := append([]byte(nil), served...)
+	if kind&0x04 != 0 { // MIRROR_SERVED_TAGGED
+		c = model.Untag(c)
+	}
 	copy(c[0:6], meta[26:32])
 	copy(c[6:12], meta[20:26])
 	ip := c[14:34]
@@ -65,7 +69,7 @@ func tcCopy(served, meta []byte) []byte {
 		sum = sum&0xffff + sum>>16
 	}
 	binary.BigEndian.PutUint16(ip[10:], ^uint16(sum))
-	switch kind & 0x0f {
+	switch kind & 0x03 {
 	case 1:
 		binary.BigEndian.PutUint16(c[34+16:], model.UpdateChecksum32(origCsum, origDst, underlay))
 	case 2:
@@ -74,6 +78,9 @@ func tcCopy(served, meta []byte) []byte {
 			n = 0xffff
 		}
 		binary.BigEndian.PutUint16(c[34+6:], n)
+	}
+	if kind&0x08 != 0 { // MIRROR_COPY_TAGGED: copy_tci
+		c = testpkt.Tag(c, le.Uint16(meta[32:]))
 	}
 	return c
 }

@@ -321,6 +321,10 @@ func (d *Dataplane) SetPort(port uint16, ifindex int) error {
 	if port >= MaxPorts || ifindex <= 0 {
 		return fmt.Errorf("bpf: port %d: %w: port < %d, ifindex > 0", port, ErrInvalid, MaxPorts)
 	}
+	var old uint32
+	if err := d.objs.PortIfindex.Lookup(uint32(port), &old); err != nil {
+		return fmt.Errorf("bpf: port %d: %w", port, err)
+	}
 	// devmap first: once port_ifindex names the port, packets redirect to it.
 	if err := d.objs.TxPorts.Update(uint32(port), uint32(ifindex), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: port %d: devmap: %w", port, err)
@@ -328,7 +332,8 @@ func (d *Dataplane) SetPort(port uint16, ifindex int) error {
 	if err := d.objs.PortIfindex.Update(uint32(port), uint32(ifindex), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: port %d: %w", port, err)
 	}
-	return nil
+	// The ingress side: a tagged frame's interface names its port (vlan_accept).
+	return d.bindIfindex(port, old, uint32(ifindex))
 }
 
 // DeletePort unbinds port: its packets drop PORT_DOWN.
@@ -336,8 +341,15 @@ func (d *Dataplane) DeletePort(port uint16) error {
 	if port >= MaxPorts {
 		return fmt.Errorf("bpf: port %d: %w", port, ErrInvalid)
 	}
+	var old uint32
+	if err := d.objs.PortIfindex.Lookup(uint32(port), &old); err != nil {
+		return fmt.Errorf("bpf: port %d: %w", port, err)
+	}
 	if err := d.objs.PortIfindex.Update(uint32(port), uint32(0), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: port %d: %w", port, err)
+	}
+	if err := d.bindIfindex(port, old, 0); err != nil {
+		return err
 	}
 	if err := d.objs.TxPorts.Delete(uint32(port)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("bpf: port %d: devmap: %w", port, err)

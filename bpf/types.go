@@ -33,7 +33,9 @@ const (
 	// (was an array of words). 10: maps vip_map and backends renamed vip
 	// and backend, as P4 names the tables (an ABI 9 set is migrated in
 	// place: migratePins).
-	ABI = 10
+	// 11: drop_reasons 17 cells (VLAN_NOT_ACCEPTED); vlan_accept,
+	// ifindex_port and port_vlan added (802.1Q).
+	ABI = 11
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

@@ -51,6 +51,7 @@ func TestVectors(t *testing.T) {
 				}
 				// The expected port is the ingress: XDP_TX proves the port.
 				aimPorts(t, d, ports, int(e.Port))
+				receiveOn(t, d, c.InPort)
 				before := counters(t, d, st, e)
 				ret, out := run(t, d.Program(), frame)
 				after := counters(t, d, st, e)

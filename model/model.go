@@ -59,8 +59,13 @@ type Copy struct {
 	Frame     []byte // Sent only
 }
 
-// Process runs frame through the pipeline over s. The frame is not modified.
-func Process(s *State, frame []byte) Result {
+// Process runs frame, received on port 0, through the pipeline over s
+// (ProcessPort).
+func Process(s *State, frame []byte) Result { return ProcessPort(s, 0, frame) }
+
+// ProcessPort runs frame, received on port inPort, through the pipeline over s.
+// The frame is not modified.
+func ProcessPort(s *State, inPort uint16, frame []byte) Result {
 	r := Result{Rule: -1}
 	p := Parse(frame)
 	switch p.Reason {
@@ -76,6 +81,9 @@ func Process(s *State, frame []byte) Result {
 		return r
 	}
 	r.VIPHit, r.VIP = true, vip
+	if p.Tagged && !s.VLANAccept[PortVID{inPort, p.VID()}] {
+		return r.drop(pipeline.VLANNotAccepted)
+	}
 	if p.Reason != pipeline.None {
 		return r.drop(p.Reason)
 	}
@@ -108,8 +116,11 @@ func Process(s *State, frame []byte) Result {
 	if !ok {
 		return r.drop(pipeline.NoBackend)
 	}
+	if p.Tagged {
+		frame = Untag(frame) // rewritten untagged, tagged for its port last
+	}
 	r.Verdict, r.Port = Forward, be.Port
-	r.Frame = rewrite(frame, p, be)
+	r.Frame = s.egressTag(rewrite(frame, p, be), p, be.Port)
 
 	if r.Rule >= 0 {
 		if rule := &s.GrayRules[r.Rule]; rule.Action == SetPoolMirror && r.SplitHash <= rule.Sample {
@@ -148,7 +159,23 @@ func (s *State) mirror(frame []byte, p Packet, flow pipeline.FlowKey, rule *Gray
 	c.Port = be.Port
 	c.Frame = rewrite(frame, p, be)
 	markMirror(c.Frame)
+	c.Frame = s.egressTag(c.Frame, p, be.Port)
 	return c
+}
+
+// egressTag gives an untagged output frame the tag of its egress port
+// (port_vlan, docs/pipeline.md §8): none without an entry; else the port's
+// VID, keeping the received tag's PCP and DEI (0 when it had none).
+func (s *State) egressTag(out []byte, p Packet, port uint16) []byte {
+	vid, ok := s.PortVLAN[port]
+	if !ok {
+		return out
+	}
+	tci := vid & 0x0fff
+	if p.Tagged {
+		tci |= p.TCI & 0xf000
+	}
+	return tag(out, tci)
 }
 
 // markMirror sets the outer DSCP to MirrorDSCP, keeping ECN, and recomputes

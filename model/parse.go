@@ -37,11 +37,51 @@ type Packet struct {
 	Flow pipeline.FlowKey
 	// Reason is the first problem met, None when the whole parse succeeded.
 	Reason pipeline.Reason
+	// Tagged: the frame carries one 802.1Q tag after its MACs, whose TCI
+	// (PCP, DEI, VID) is TCI. Everything else was parsed as if the tag were
+	// not there (Untag).
+	Tagged bool
+	TCI    uint16
 }
 
+// VID is the tag's VLAN id.
+func (p Packet) VID() uint16 { return p.TCI & 0x0fff }
+
 // Parse extracts the fields of frame, reading nothing past its end. It stops at the
-// first problem and records it in Packet.Reason (docs/pipeline.md §1).
+// first problem and records it in Packet.Reason (docs/pipeline.md §1). One
+// 802.1Q tag is read and set aside: a tagged frame shorter than its tag is
+// ETH_TRUNCATED, and the rest is parsed as the frame without the tag.
 func Parse(frame []byte) Packet {
+	if len(frame) < ethLen || binary.BigEndian.Uint16(frame[12:]) != pipeline.EtherVLAN {
+		return parseUntagged(frame)
+	}
+	if len(frame) < ethLen+pipeline.VLANTagLen {
+		return Packet{Reason: pipeline.EthTruncated, Tagged: true}
+	}
+	p := parseUntagged(Untag(frame))
+	p.Tagged, p.TCI = true, binary.BigEndian.Uint16(frame[14:])
+	return p
+}
+
+// Untag returns a copy of a tagged frame without its tag: the MACs, then
+// everything after the TCI (the encapsulated ethertype first).
+func Untag(frame []byte) []byte {
+	out := make([]byte, 0, len(frame)-pipeline.VLANTagLen)
+	out = append(out, frame[:12]...)
+	return append(out, frame[12+pipeline.VLANTagLen:]...)
+}
+
+// tag returns a copy of an untagged frame with an 802.1Q tag of tci after
+// its MACs.
+func tag(frame []byte, tci uint16) []byte {
+	out := make([]byte, 0, len(frame)+pipeline.VLANTagLen)
+	out = append(out, frame[:12]...)
+	out = append(out, pipeline.EtherVLAN>>8, pipeline.EtherVLAN&0xff, byte(tci>>8), byte(tci))
+	return append(out, frame[12:]...)
+}
+
+// parseUntagged is Parse of a frame whose outer ethertype is not 802.1Q.
+func parseUntagged(frame []byte) Packet {
 	var p Packet
 	if len(frame) < ethLen {
 		p.Reason = pipeline.EthTruncated

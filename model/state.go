@@ -68,6 +68,11 @@ type Backend struct {
 	UnderlayIP uint32
 }
 
+// PortVID is a vlan_accept key: an ingress port and a VID it accepts.
+type PortVID struct {
+	Port, VID uint16
+}
+
 // State is the content of every table.
 type State struct {
 	VIPs          map[uint32]VIP // outer dst IPv4 -> VIP
@@ -76,6 +81,13 @@ type State struct {
 	PoolHash      map[uint16]pipeline.FlowKey // pool -> hash field masks
 	BackendSelect map[SelectKey]uint16
 	Backends      map[uint16]Backend
+	// VLANAccept holds the (ingress port, VID) pairs whose tagged frames are
+	// served; a tagged frame to a VIP on any other pair is VLAN_NOT_ACCEPTED.
+	// Untagged frames are accepted on every port.
+	VLANAccept map[PortVID]bool
+	// PortVLAN is port_vlan: the VID frames leave an egress port tagged with;
+	// a port without an entry sends them untagged.
+	PortVLAN map[uint16]uint16
 }
 
 // NewState returns an empty State with its maps made.
@@ -83,6 +95,6 @@ func NewState() *State {
 	return &State{
 		VIPs: map[uint32]VIP{}, Tenants: map[uint32]uint16{},
 		PoolHash: map[uint16]pipeline.FlowKey{}, BackendSelect: map[SelectKey]uint16{},
-		Backends: map[uint16]Backend{},
+		Backends: map[uint16]Backend{}, VLANAccept: map[PortVID]bool{}, PortVLAN: map[uint16]uint16{},
 	}
 }

@@ -18,6 +18,25 @@ const (
 	PoolHashTableSize      = 1024
 	BackendSelectTableSize = 262144 // 64 pools x Buckets
 	BackendTableSize       = 4096
+	VLANAcceptTableSize    = 4096 // (ingress port, VID) pairs
+	PortVLANTableSize      = 512  // one per port
+)
+
+// 802.1Q (docs/pipeline.md §1 and §8).
+const (
+	// EtherVLAN is the ethertype of an 802.1Q tag (C-tag). QinQ's S-tag
+	// (0x88a8) is not parsed: such frames are NOT_IPV4.
+	EtherVLAN = 0x8100
+	// VLANTagLen is the tag's length: TCI (PCP 3, DEI 1, VID 12) and the
+	// encapsulated ethertype.
+	VLANTagLen = 4
+	VIDBits    = 12
+	// MaxVID is the largest VID a port may accept or send: 4095 is reserved.
+	MaxVID = 4094
+	// MaxVIDValue is the largest value of a 12-bit VID field (the tables take it).
+	MaxVIDValue = 1<<VIDBits - 1
+	// MaxPortID is the largest port number (9 bits).
+	MaxPortID = 1<<PortIDBits - 1
 )
 
 // Mirror (docs/pipeline.md §10).
@@ -77,6 +96,12 @@ const (
 	ActionToBackend     = "GrayIngress.to_backend"
 	ActionSetPoolMirror = "GrayIngress.set_pool_mirror"
 	ActionNoAction      = "NoAction"
+
+	// 802.1Q: the ingress port's accepted VIDs, and the egress port's tag.
+	TableVLANAccept   = "GrayIngress.vlan_accept"
+	ActionAcceptVLAN  = "GrayIngress.accept_vlan"
+	TablePortVLAN     = "GrayEgress.port_vlan"
+	ActionSetPortVLAN = "GrayEgress.set_port_vlan"
 
 	CounterDropReasons     = "GrayIngress.drop_reasons"
 	CounterMirror          = "GrayIngress.mirror_counter"

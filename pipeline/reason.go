@@ -24,16 +24,19 @@ const (
 	TTLExpired         Reason = 13
 	NoBackend          Reason = 14
 	PortDown           Reason = 15 // XDP only
+	// VLANNotAccepted: a VIP's frame with an 802.1Q tag whose VID its ingress
+	// port does not accept (vlan_accept miss; docs/pipeline.md §1).
+	VLANNotAccepted Reason = 16
 )
 
 // NumReasons is the size of the drop_reasons counter array.
-const NumReasons = 16
+const NumReasons = 17
 
 var reasonNames = [NumReasons]string{
 	"NONE", "ETH_TRUNCATED", "NOT_IPV4", "IPV4_TRUNCATED", "NOT_VIP",
 	"IPV4_MALFORMED", "IPV4_FRAGMENT", "L4_TRUNCATED", "VXLAN_TRUNCATED",
 	"VXLAN_BAD_FLAGS", "INNER_TRUNCATED", "INNER_NOT_IPV4", "INNER_IPV4_MALFORMED",
-	"TTL_EXPIRED", "NO_BACKEND", "PORT_DOWN",
+	"TTL_EXPIRED", "NO_BACKEND", "PORT_DOWN", "VLAN_NOT_ACCEPTED",
 }
 
 // String returns the reason's name as written in docs/pipeline.md.

@@ -17,18 +17,21 @@ func (f Field) Bytes() int { return (f.Bits + 7) / 8 }
 
 // Match fields.
 var (
-	MatchDstAddr    = Field{"dst_addr", 32}   // vip: the outer destination address
-	MatchVNI        = Field{"vni", VNIBits}   // vni_tenant; gray_rules
-	MatchVIPID      = Field{"vip_id", 16}     // gray_rules
-	MatchTenantID   = Field{"tenant_id", 16}  // gray_rules
-	MatchInnerSrc   = Field{"inner_src", 32}  // gray_rules
-	MatchInnerDst   = Field{"inner_dst", 32}  // gray_rules
-	MatchInnerProto = Field{"inner_proto", 8} // gray_rules
-	MatchInnerSPort = Field{"inner_sport", 16}
-	MatchInnerDPort = Field{"inner_dport", 16}
-	MatchPoolID     = Field{"pool_id", 16}    // pool_hash; backend_select
-	MatchBucket     = Field{"bucket", 16}     // backend_select
-	MatchBackendID  = Field{"backend_id", 16} // backend
+	MatchDstAddr     = Field{"dst_addr", 32}   // vip: the outer destination address
+	MatchVNI         = Field{"vni", VNIBits}   // vni_tenant; gray_rules
+	MatchVIPID       = Field{"vip_id", 16}     // gray_rules
+	MatchTenantID    = Field{"tenant_id", 16}  // gray_rules
+	MatchInnerSrc    = Field{"inner_src", 32}  // gray_rules
+	MatchInnerDst    = Field{"inner_dst", 32}  // gray_rules
+	MatchInnerProto  = Field{"inner_proto", 8} // gray_rules
+	MatchInnerSPort  = Field{"inner_sport", 16}
+	MatchInnerDPort  = Field{"inner_dport", 16}
+	MatchPoolID      = Field{"pool_id", 16}              // pool_hash; backend_select
+	MatchBucket      = Field{"bucket", 16}               // backend_select
+	MatchBackendID   = Field{"backend_id", 16}           // backend
+	MatchIngressPort = Field{"ingress_port", PortIDBits} // vlan_accept
+	MatchVID         = Field{"vid", VIDBits}             // vlan_accept
+	MatchEgressPort  = Field{"egress_port", PortIDBits}  // port_vlan
 )
 
 // Action parameters.
@@ -54,6 +57,7 @@ var (
 	ParamSMAC        = Field{"smac", 48}
 	ParamDMAC        = Field{"dmac", 48}
 	ParamUnderlayIP  = Field{"underlay_ip", 32}
+	ParamVID         = Field{"vid", VIDBits} // set_port_vlan
 )
 
 // GrayRulesMatch are gray_rules' ternary match fields, in P4Info order.
@@ -110,6 +114,10 @@ var Tables = []Table{
 		Actions: []Action{{ActionSetBackend, []Field{ParamBackendID}}}},
 	{Name: TableBackend, Kind: Exact, Match: []Field{MatchBackendID}, Size: BackendTableSize, DirectCounter: DirectCounterBackend,
 		Actions: []Action{{ActionToBackend, []Field{ParamPort, ParamSMAC, ParamDMAC, ParamUnderlayIP}}}},
+	{Name: TableVLANAccept, Kind: Exact, Match: []Field{MatchIngressPort, MatchVID}, Size: VLANAcceptTableSize,
+		Actions: []Action{{ActionAcceptVLAN, nil}}},
+	{Name: TablePortVLAN, Kind: Exact, Match: []Field{MatchEgressPort}, Size: PortVLANTableSize,
+		Actions: []Action{{ActionSetPortVLAN, []Field{ParamVID}}}},
 }
 
 // TableSchema returns the schema of the table named name.

@@ -212,6 +212,8 @@ def main():
             nb += 1
         if e.get("split_hash"):
             f = bytes.fromhex(c["packet"])
+            if f[12:14] == b"\x81\x00":  # an 802.1Q tag: the key is the untagged frame's
+                f = f[:12] + f[16:]
             if f[23] == 17 and int.from_bytes(f[36:38], "big") == 4789:
                 split_key = f[46:49] + f[50 + 14 + 12:50 + 14 + 16]   # vni, inner src
             else:

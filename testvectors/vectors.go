@@ -31,12 +31,28 @@ type File struct {
 // keys and action parameters are dotted strings, MACs colon strings; ternary values
 // and masks are plain integers (IPv4 as a 32-bit number).
 type State struct {
-	VIP           []VIPEntry     `json:"vip"`
-	VNITenant     []TenantEntry  `json:"vni_tenant"`
-	GrayRules     []RuleEntry    `json:"gray_rules"`
-	PoolHash      []PoolHash     `json:"pool_hash"`
-	BackendSelect []SelectFill   `json:"backend_select"`
-	Backend       []BackendEntry `json:"backend"`
+	VIP           []VIPEntry        `json:"vip"`
+	VNITenant     []TenantEntry     `json:"vni_tenant"`
+	GrayRules     []RuleEntry       `json:"gray_rules"`
+	PoolHash      []PoolHash        `json:"pool_hash"`
+	BackendSelect []SelectFill      `json:"backend_select"`
+	Backend       []BackendEntry    `json:"backend"`
+	VLANAccept    []VLANAcceptEntry `json:"vlan_accept,omitempty"`
+	PortVLAN      []PortVLANEntry   `json:"port_vlan,omitempty"`
+}
+
+// VLANAcceptEntry is a vlan_accept entry: the port accepts the VID's tagged
+// frames.
+type VLANAcceptEntry struct {
+	IngressPort uint16 `json:"ingress_port"`
+	VID         uint16 `json:"vid"`
+}
+
+// PortVLANEntry is a port_vlan entry (set_port_vlan): the port sends tagged
+// with VID.
+type PortVLANEntry struct {
+	EgressPort uint16 `json:"egress_port"`
+	VID        uint16 `json:"vid"`
 }
 
 // VIPEntry is a vip entry.
@@ -102,8 +118,11 @@ type Case struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	State       string `json:"state"`
-	Packet      string `json:"packet"` // hex
-	Expect      Expect `json:"expect"`
+	// InPort is the port the frame is received on (vlan_accept's key); 0
+	// when absent. Only the VLAN state's cases depend on it.
+	InPort uint16 `json:"in_port,omitempty"`
+	Packet string `json:"packet"` // hex
+	Expect Expect `json:"expect"`
 }
 
 // Expect is the decision, as the reference model computes it. The trace fields after
@@ -143,6 +162,10 @@ type ExpectCopy struct {
 // StateMirror is the name of the state whose rules mirror (docs/pipeline.md
 // §10); a target without mirroring skips its cases.
 const StateMirror = "mirror"
+
+// StateVLAN is the name of the state with 802.1Q port entries (vlan_accept,
+// port_vlan; docs/pipeline.md §1, §8).
+const StateVLAN = "vlan"
 
 // Load reads a vectors file.
 func Load(path string) (*File, error) {
@@ -198,6 +221,12 @@ func (s *State) Model() (*model.State, error) {
 			return nil, err
 		}
 		m.Backends[b.BackendID] = be
+	}
+	for _, v := range s.VLANAccept {
+		m.VLANAccept[model.PortVID{Port: v.IngressPort, VID: v.VID}] = true
+	}
+	for _, v := range s.PortVLAN {
+		m.PortVLAN[v.EgressPort] = v.VID
 	}
 	return m, nil
 }

@@ -45,7 +45,7 @@ func TestCommittedVectorsReplayThroughModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := ExpectFrom(model.Process(s, frame)); !reflect.DeepEqual(got, c.Expect) {
+		if got := ExpectFrom(model.ProcessPort(s, c.InPort, frame)); !reflect.DeepEqual(got, c.Expect) {
 			t.Errorf("%s: model gives %+v, file says %+v", c.Name, got, c.Expect)
 		}
 	}

@@ -81,6 +81,17 @@ type Dataplane interface {
 	// DeleteBackendEntry deletes backend id.
 	DeleteBackendEntry(id uint16) error
 
+	// SetVLANAccept inserts the vlan_accept entry (port, vid): the port
+	// accepts tagged frames of vid (802.1Q, docs/pipeline.md §1).
+	SetVLANAccept(port, vid uint16) error
+	// DeleteVLANAccept deletes the vlan_accept entry (port, vid).
+	DeleteVLANAccept(port, vid uint16) error
+	// SetPortVLAN inserts or replaces port's port_vlan entry: its frames
+	// leave tagged with vid (docs/pipeline.md §8).
+	SetPortVLAN(port, vid uint16) error
+	// DeletePortVLAN deletes port's port_vlan entry: it sends untagged.
+	DeletePortVLAN(port uint16) error
+
 	// DropCounters reads the drop_reasons counter, indexed by pipeline.Reason.
 	DropCounters() ([pipeline.NumReasons]Counter, error)
 	// VIPCounter reads the direct counter of addr's vip entry.
@@ -102,8 +113,10 @@ const (
 	PoolHash
 	BackendSelect
 	Backend
+	VLANAccept
+	PortVLAN
 
-	AllTables = VIP | VNITenant | GrayRules | PoolHash | BackendSelect | Backend
+	AllTables = VIP | VNITenant | GrayRules | PoolHash | BackendSelect | Backend | VLANAccept | PortVLAN
 )
 
 // Listing is what a Lister could read back.

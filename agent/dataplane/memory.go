@@ -68,15 +68,19 @@ func NewMemory(l Limits) *Memory {
 	}
 }
 
-// Process runs frame through the pipeline (model.Process) and counts it as the XDP
+// Process runs frame, received on port 0, through the pipeline (ProcessPort).
+func (m *Memory) Process(frame []byte) model.Result { return m.ProcessPort(0, frame) }
+
+// ProcessPort runs frame, received on port inPort, through the pipeline
+// (model.ProcessPort) and counts it as the XDP
 // program does: drop_reasons for every reason but NONE, the vip counter on a vip
 // hit, the gray rule counter of the winning rule, the backend counter when
 // forwarded, and a mirror copy in the mirror counters and its backend's
 // (docs/pipeline.md §10). Bytes are the frame's length.
-func (m *Memory) Process(frame []byte) model.Result {
+func (m *Memory) ProcessPort(inPort uint16, frame []byte) model.Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := model.Process(m.st, frame)
+	r := model.ProcessPort(m.st, inPort, frame)
 	n := uint64(len(frame))
 	add := func(c Counter) Counter { return Counter{Packets: c.Packets + 1, Bytes: c.Bytes + n} }
 	if r.Reason != pipeline.None && int(r.Reason) < len(m.drops) {
@@ -170,6 +174,51 @@ func (m *Memory) DeleteTenant(vni uint32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return deleteEntry(m.st.Tenants, vni, fmt.Sprintf("vni_tenant %d", vni))
+}
+
+// SetVLANAccept implements Dataplane.
+func (m *Memory) SetVLANAccept(port, vid uint16) error {
+	if port > pipeline.MaxPortID || vid > pipeline.MaxVIDValue {
+		return fmt.Errorf("vlan_accept port %d vid %d: %w", port, vid, ErrOutOfRange)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st.VLANAccept[model.PortVID{Port: port, VID: vid}] = true
+	return nil
+}
+
+// DeleteVLANAccept implements Dataplane.
+func (m *Memory) DeleteVLANAccept(port, vid uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := model.PortVID{Port: port, VID: vid}
+	if !m.st.VLANAccept[k] {
+		return fmt.Errorf("vlan_accept port %d vid %d: %w", port, vid, ErrNotFound)
+	}
+	delete(m.st.VLANAccept, k)
+	return nil
+}
+
+// SetPortVLAN implements Dataplane.
+func (m *Memory) SetPortVLAN(port, vid uint16) error {
+	if port > pipeline.MaxPortID || vid > pipeline.MaxVIDValue {
+		return fmt.Errorf("port_vlan port %d vid %d: %w", port, vid, ErrOutOfRange)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st.PortVLAN[port] = vid
+	return nil
+}
+
+// DeletePortVLAN implements Dataplane.
+func (m *Memory) DeletePortVLAN(port uint16) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.st.PortVLAN[port]; !ok {
+		return fmt.Errorf("port_vlan port %d: %w", port, ErrNotFound)
+	}
+	delete(m.st.PortVLAN, port)
+	return nil
 }
 
 func (m *Memory) findRule(id model.GrayRule) int {
@@ -424,5 +473,6 @@ func (m *Memory) State() *model.State {
 		VIPs: maps.Clone(m.st.VIPs), Tenants: maps.Clone(m.st.Tenants),
 		GrayRules: slices.Clone(m.st.GrayRules), PoolHash: maps.Clone(m.st.PoolHash),
 		BackendSelect: maps.Clone(m.st.BackendSelect), Backends: maps.Clone(m.st.Backends),
+		VLANAccept: maps.Clone(m.st.VLANAccept), PortVLAN: maps.Clone(m.st.PortVLAN),
 	}
 }

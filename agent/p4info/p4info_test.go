@@ -41,6 +41,8 @@ func TestProjectTables(t *testing.T) {
 		{pipeline.TablePoolHash, pipeline.PoolHashTableSize, []string{"pool_id"}, []int32{16}, p4configv1.MatchField_EXACT, "", false},
 		{pipeline.TableBackendSelect, pipeline.BackendSelectTableSize, []string{"pool_id", "bucket"}, []int32{16, 16}, p4configv1.MatchField_EXACT, "", false},
 		{pipeline.TableBackend, pipeline.BackendTableSize, []string{"backend_id"}, []int32{16}, p4configv1.MatchField_EXACT, pipeline.DirectCounterBackend, false},
+		{pipeline.TableVLANAccept, pipeline.VLANAcceptTableSize, []string{"ingress_port", "vid"}, []int32{9, 12}, p4configv1.MatchField_EXACT, "", false},
+		{pipeline.TablePortVLAN, pipeline.PortVLANTableSize, []string{"egress_port"}, []int32{9}, p4configv1.MatchField_EXACT, "", false},
 	}
 	noAction, err := in.Action(pipeline.ActionNoAction)
 	if err != nil {
@@ -125,7 +127,7 @@ func TestProjectActionsAndCounters(t *testing.T) {
 	if _, ok := in.TableByID(a.ID); ok {
 		t.Error("TableByID(an action id) found a table")
 	}
-	if len(in.DirectCounters()) != 3 || len(in.Counters()) != 3 || len(in.Actions()) != 9 {
+	if len(in.DirectCounters()) != 3 || len(in.Counters()) != 3 || len(in.Actions()) != 11 {
 		t.Errorf("counts: %d direct counters, %d counters, %d actions", len(in.DirectCounters()), len(in.Counters()), len(in.Actions()))
 	}
 }

@@ -224,6 +224,14 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 			ups = append(ups, Ins(b.Bucket(uint64(f.PoolID), uint64(bk), uint64(f.Fill[bk%len(f.Fill)]))))
 		}
 	}
+	for _, v := range st.VLANAccept {
+		ups = append(ups, Ins(b.Entry(pipeline.TableVLANAccept, 0, []FM{Exact(pipeline.MatchIngressPort.Name, uint64(v.IngressPort)),
+			Exact(pipeline.MatchVID.Name, uint64(v.VID))}, pipeline.ActionAcceptVLAN)))
+	}
+	for _, v := range st.PortVLAN {
+		ups = append(ups, Ins(b.Entry(pipeline.TablePortVLAN, 0, []FM{Exact(pipeline.MatchEgressPort.Name, uint64(v.EgressPort))},
+			pipeline.ActionSetPortVLAN, P(pipeline.ParamVID.Name, uint64(v.VID)))))
+	}
 	return ups
 }
 

@@ -41,7 +41,8 @@ func TestTestVectorsThroughP4Runtime(t *testing.T) {
 		}
 		got := h.mem.State()
 		if len(got.VIPs) != len(want.VIPs) || len(got.GrayRules) != len(want.GrayRules) || len(got.BackendSelect) != len(want.BackendSelect) ||
-			len(got.Backends) != len(want.Backends) || len(got.Tenants) != len(want.Tenants) || len(got.PoolHash) != len(want.PoolHash) {
+			len(got.Backends) != len(want.Backends) || len(got.Tenants) != len(want.Tenants) || len(got.PoolHash) != len(want.PoolHash) ||
+			len(got.VLANAccept) != len(want.VLANAccept) || len(got.PortVLAN) != len(want.PortVLAN) {
 			t.Fatalf("state %s: dataplane table sizes differ from the model's", name)
 		}
 		for i := range want.GrayRules {
@@ -64,7 +65,7 @@ func TestTestVectorsThroughP4Runtime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := h.mem.Process(frame)
+			r := h.mem.ProcessPort(c.InPort, frame)
 			e := c.Expect
 			if r.Verdict.String() != e.Verdict || r.Reason.String() != e.Reason || r.Port != e.Port || r.Rule != e.Rule ||
 				r.Pool != e.Pool || r.BackendID != e.BackendID || r.Bucket != e.Bucket {
@@ -276,7 +277,7 @@ func TestCounterWrites(t *testing.T) {
 	codesGot := h.updateCodes(a,
 		&p4v1.Update{Type: p4v1.Update_INSERT, Entity: counterEntity(dr.ID, &p4v1.Index{Index: 1})},
 		&p4v1.Update{Type: p4v1.Update_DELETE, Entity: counterEntity(dr.ID, nil)},
-		modCounter(&p4v1.Index{Index: 16}, &p4v1.CounterData{}),
+		modCounter(&p4v1.Index{Index: pipeline.NumReasons}, &p4v1.CounterData{}),
 		modCounter(&p4v1.Index{Index: -2}, &p4v1.CounterData{}),
 		&p4v1.Update{Type: p4v1.Update_MODIFY, Entity: &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{DirectCounterEntry: missing}}},
 		&p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_DirectCounterEntry{DirectCounterEntry: dce}}},

@@ -415,5 +415,19 @@ func removeExtras(dp dataplane.Dataplane, have dataplane.Listing, want *model.St
 			}
 		}
 	}
+	if have.Complete&dataplane.VLANAccept != 0 {
+		for k := range h.VLANAccept {
+			if !want.VLANAccept[k] {
+				note("vlan_accept", dp.DeleteVLANAccept(k.Port, k.VID))
+			}
+		}
+	}
+	if have.Complete&dataplane.PortVLAN != 0 {
+		for p := range h.PortVLAN {
+			if _, ok := want.PortVLAN[p]; !ok {
+				note("port_vlan", dp.DeletePortVLAN(p))
+			}
+		}
+	}
 	return errs
 }

@@ -296,6 +296,37 @@ func newSchema(info *p4info.Info) (*schema, error) {
 			},
 		}
 	}
+	// vlan_accept: ingress_port (exact 9), vid (exact 12) -> accept_vlan()
+	{
+		t := sh.table(pipeline.TableVLANAccept)
+		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchIngressPort.Name, pipeline.MatchVID.Name)
+		sh.action(t, pipeline.ActionAcceptVLAN)
+		key := func(e *entry) model.PortVID { return model.PortVID{Port: uint16(e.u(0)), VID: uint16(e.u(1))} }
+		bindings[t.Name] = &binding{
+			kind: dataplane.VLANAccept,
+			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
+				return dp.SetVLANAccept(key(e).Port, key(e).VID)
+			},
+			del: func(dp dataplane.Dataplane, e *entry) error {
+				return ignoreNotFound(dp.DeleteVLANAccept(key(e).Port, key(e).VID))
+			},
+			fill: func(st *model.State, e *entry) { st.VLANAccept[key(e)] = true },
+		}
+	}
+	// port_vlan: egress_port (exact 9) -> set_port_vlan(vid)
+	{
+		t := sh.table(pipeline.TablePortVLAN)
+		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchEgressPort.Name)
+		sh.action(t, pipeline.ActionSetPortVLAN, pipeline.ParamVID.Name)
+		bindings[t.Name] = &binding{
+			kind: dataplane.PortVLAN,
+			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
+				return dp.SetPortVLAN(uint16(e.u(0)), uint16(e.param(0)))
+			},
+			del:  func(dp dataplane.Dataplane, e *entry) error { return ignoreNotFound(dp.DeletePortVLAN(uint16(e.u(0)))) },
+			fill: func(st *model.State, e *entry) { st.PortVLAN[uint16(e.u(0))] = uint16(e.param(0)) },
+		}
+	}
 	c, err := info.Counter(pipeline.CounterDropReasons)
 	if err != nil {
 		sh.fail("%v", err)
@@ -329,8 +360,10 @@ func newSchema(info *p4info.Info) (*schema, error) {
 		s.tables[t.ID] = ti
 		s.order = append(s.order, ti)
 	}
-	for _, name := range []string{pipeline.TableBackend, pipeline.TableBackendSelect, pipeline.TablePoolHash,
-		pipeline.TableVNITenant, pipeline.TableGrayRules, pipeline.TableVIP} {
+	// The port tables first: a VIP's tagged frames are served once their
+	// port accepts them, and leave with their port's tag from the start.
+	for _, name := range []string{pipeline.TablePortVLAN, pipeline.TableVLANAccept, pipeline.TableBackend,
+		pipeline.TableBackendSelect, pipeline.TablePoolHash, pipeline.TableVNITenant, pipeline.TableGrayRules, pipeline.TableVIP} {
 		t, _ := info.Table(name)
 		s.applyOrder = append(s.applyOrder, s.tables[t.ID])
 	}

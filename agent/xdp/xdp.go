@@ -154,6 +154,20 @@ func (x *Dataplane) SetBackendEntry(id uint16, b model.Backend) error {
 // DeleteBackendEntry implements dataplane.Dataplane.
 func (x *Dataplane) DeleteBackendEntry(id uint16) error { return wrap(x.d.DeleteBackendEntry(id)) }
 
+// SetVLANAccept implements dataplane.Dataplane.
+func (x *Dataplane) SetVLANAccept(port, vid uint16) error { return wrap(x.d.SetVLANAccept(port, vid)) }
+
+// DeleteVLANAccept implements dataplane.Dataplane.
+func (x *Dataplane) DeleteVLANAccept(port, vid uint16) error {
+	return wrap(x.d.DeleteVLANAccept(port, vid))
+}
+
+// SetPortVLAN implements dataplane.Dataplane.
+func (x *Dataplane) SetPortVLAN(port, vid uint16) error { return wrap(x.d.SetPortVLAN(port, vid)) }
+
+// DeletePortVLAN implements dataplane.Dataplane.
+func (x *Dataplane) DeletePortVLAN(port uint16) error { return wrap(x.d.DeletePortVLAN(port)) }
+
 // DropCounters implements dataplane.Dataplane.
 func (x *Dataplane) DropCounters() ([pipeline.NumReasons]dataplane.Counter, error) {
 	cs, err := x.d.DropCounters()
@@ -232,5 +246,17 @@ func (x *Dataplane) List() (dataplane.Listing, error) {
 		return dataplane.Listing{}, err
 	}
 	maps.Copy(st.Backends, bes)
+	accepts, err := x.d.VLANAccepts()
+	if err != nil {
+		return dataplane.Listing{}, err
+	}
+	for port, vids := range accepts {
+		for _, vid := range vids {
+			st.VLANAccept[model.PortVID{Port: port, VID: vid}] = true
+		}
+	}
+	if st.PortVLAN, err = x.d.PortVLANs(); err != nil {
+		return dataplane.Listing{}, err
+	}
 	return dataplane.Listing{State: st, Complete: dataplane.AllTables}, nil
 }

@@ -26,6 +26,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/change"
+	"github.com/graygw/graygw/pipeline"
 )
 
 func mustApply(t *testing.T, c *controller, doc, actor string) *graygwv1.ChangeResult {
@@ -395,7 +396,7 @@ func TestCountersThroughTheAPI(t *testing.T) {
 	}
 	g := resp.GetGateways()[0]
 	if g.GetError() != "" || len(g.GetRules()) != 1 || g.GetRules()[0].GetName() != "vm-10.0.0.5" || len(g.GetPools()) != 2 ||
-		len(g.GetBackends()) != 3 || len(g.GetDrops()) != 15 {
+		len(g.GetBackends()) != 3 || len(g.GetDrops()) != pipeline.NumReasons-1 {
 		t.Fatalf("counters %v", g)
 	}
 	if _, err := c.Client.Counters(ctx(t), &graygwv1.CountersRequest{Gateway: "gw9"}); status.Code(err) != codes.NotFound {

@@ -6,13 +6,15 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 10 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+#define GRAYGW_ABI 11 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
 			* rule_index, rule_cells, tenant_dir, tenant_pages;
 			* 8: rule_value mirror fields, mirror counters;
 			* 9: tss_filter one memory-mapped value;
-			* 10: vip_map, backends renamed vip, backend (P4's) */
+			* 10: vip_map, backends renamed vip, backend (P4's);
+			* 11: 17 drop reasons (VLAN_NOT_ACCEPTED), vlan_accept,
+			* ifindex_port, port_vlan (802.1Q) */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define DROP_NONE 0
@@ -31,7 +33,8 @@
 #define DROP_TTL_EXPIRED 13
 #define DROP_NO_BACKEND 14
 #define DROP_PORT_DOWN 15
-#define NUM_DROP_REASONS 16
+#define DROP_VLAN_NOT_ACCEPTED 16
+#define NUM_DROP_REASONS 17
 
 /* Table sizes (p4src/shared/size.p4, pipeline/pipeline.go). */
 #define VIP_SIZE 1024
@@ -96,6 +99,16 @@
 /* Ports are 9 bits wide (P4 port_t). */
 #define MAX_PORTS 512
 
+/* 802.1Q (docs/pipeline.md §1, §8). vlan_accept is a bitmap over (port,
+ * VID): bit port * VIDS + vid, in u32 words. A port_vlan word is
+ * PORT_VLAN_TAGGED | vid, 0 for an untagged port. */
+#define ETH_P_8021Q_ 0x8100
+#define VLAN_HLEN 4
+#define VIDS 4096
+#define VID_MASK 0x0fff
+#define VLAN_ACCEPT_WORDS (MAX_PORTS * VIDS / 32)
+#define PORT_VLAN_TAGGED 0x10000
+
 /* Gray rule actions. */
 #define ACTION_SET_POOL 1
 #define ACTION_SPLIT_POOL 2
@@ -109,10 +122,14 @@
 #define MIRROR_L4_NONE 0    /* overlay (UDP checksum 0 already), or no L4 checksum */
 #define MIRROR_L4_TCP 1
 #define MIRROR_L4_UDP 2     /* plain UDP with a checksum */
+#define MIRROR_L4_MASK 0x03
+/* mirror_meta.kind flags: the served frame leaves tagged; the copy must. */
+#define MIRROR_SERVED_TAGGED 0x04
+#define MIRROR_COPY_TAGGED 0x08
 /* What graygw_xdp puts in front of a mirrored frame: an Ethernet header and
- * struct mirror_meta (32 bytes). graygw_tc cuts it and the received Ethernet
- * header behind it, that is MIRROR_PREFIX bytes after the first 14. */
-#define MIRROR_PREFIX (14 + 32)
+ * struct mirror_meta (36 bytes). graygw_tc cuts it and the served frame's
+ * Ethernet header behind it, that is MIRROR_PREFIX bytes after the first 14. */
+#define MIRROR_PREFIX (14 + 36)
 
 #define ETH_HLEN_ 14
 #define ETH_P_IPV4 0x0800

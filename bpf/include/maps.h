@@ -216,6 +216,36 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } port_ifindex SEC(".maps");
 
+/* vlan_accept: bit port * VIDS + vid set when the port accepts the VID's
+ * tagged frames (vlan_accept entries; docs/pipeline.md §1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, VLAN_ACCEPT_WORDS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vlan_accept SEC(".maps");
+
+/* ifindex_port: ifindex -> port, the inverse of port_ifindex, so a tagged
+ * frame's ingress interface names the port vlan_accept is keyed by. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_PORTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ifindex_port SEC(".maps");
+
+/* port_vlan: port -> PORT_VLAN_TAGGED | vid, the tag frames leave the port
+ * with; 0: untagged (port_vlan entries; docs/pipeline.md §8). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MAX_PORTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} port_vlan SEC(".maps");
+
 /* drop_reasons: reason -> packets, bytes (cell 0 never counted). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -25,7 +25,10 @@ struct packet {
 	__u32 outer_dst;
 	__u8 ttl;
 	__u8 overlay;
-	__u8 pad[2];
+	__u8 tagged; /* one 802.1Q tag after the MACs */
+	__u8 l2;     /* where the outer IPv4 header starts: 14, 18 when tagged */
+	__u16 tci; /* the tag's PCP, DEI and VID, host order */
+	__u16 pad2;
 };
 
 /* vip value: set_vip(vip_id, default_pool); slot indexes vip_counters. */
@@ -78,7 +81,9 @@ struct rule_value {
  * turns the frame into the copy: MACs, outer dst, DSCP and checksums,
  * computed from the received frame's values as the model does. kind comes
  * first: its high nibble (0xa) can never start an IPv4 header (0x45), so
- * neither GRO nor tc takes the prefix for one. */
+ * neither GRO nor tc takes the prefix for one. Its low bits say what the
+ * copy's L4 checksum needs and how the served frame and the copy are
+ * tagged (802.1Q). */
 struct mirror_meta {
 	__u8 kind;          /* MIRROR_META_MAGIC | MIRROR_L4_* */
 	__u8 tos;           /* the received TOS */
@@ -89,6 +94,8 @@ struct mirror_meta {
 	__u32 orig_dst;     /* the received outer dst, host order */
 	__u8 smac[6];
 	__u8 dmac[6];
+	__u16 copy_tci; /* the copy's tag when MIRROR_COPY_TAGGED, host order */
+	__u16 pad;
 };
 
 /* tss_filter's one value: the Bloom filter's words. */

@@ -38,7 +38,17 @@ func ToModel(entries []Entry) (*model.State, error) {
 // masked (P4Runtime wants value&mask == value) and its wildcard fields left
 // out.
 func FromModel(s *model.State) []Entry {
-	var backends, hashes, selects, tenants, vips, rules []Entry
+	var ports, backends, hashes, selects, tenants, vips, rules []Entry
+	for port, vid := range s.PortVLAN {
+		ports = append(ports, Entry{Table: pipeline.TablePortVLAN, Match: []Match{exact(pipeline.MatchEgressPort, uint64(port))},
+			Action: pipeline.ActionSetPortVLAN, Params: []Param{param(pipeline.ParamVID, uint64(vid))}})
+	}
+	for k, on := range s.VLANAccept {
+		if on {
+			ports = append(ports, Entry{Table: pipeline.TableVLANAccept, Action: pipeline.ActionAcceptVLAN,
+				Match: []Match{exact(pipeline.MatchIngressPort, uint64(k.Port)), exact(pipeline.MatchVID, uint64(k.VID))}})
+		}
+	}
 	for id, b := range s.Backends {
 		backends = append(backends, Entry{Table: pipeline.TableBackend, Match: []Match{exact(pipeline.MatchBackendID, uint64(id))},
 			Action: pipeline.ActionToBackend, Params: backendParams(b)})
@@ -68,8 +78,8 @@ func FromModel(s *model.State) []Entry {
 		}
 		rules = append(rules, e)
 	}
-	out := make([]Entry, 0, len(backends)+len(hashes)+len(selects)+len(tenants)+len(vips)+len(rules))
-	for _, t := range [][]Entry{backends, hashes, selects, tenants, vips} {
+	out := make([]Entry, 0, len(ports)+len(backends)+len(hashes)+len(selects)+len(tenants)+len(vips)+len(rules))
+	for _, t := range [][]Entry{ports, backends, hashes, selects, tenants, vips} {
 		sortEntries(t)
 		out = append(out, t...)
 	}
@@ -187,6 +197,12 @@ func addToModel(s *model.State, e *Entry) error {
 		putMAC(&b.SMAC, f.param(pipeline.ParamSMAC))
 		putMAC(&b.DMAC, f.param(pipeline.ParamDMAC))
 		s.Backends[uint16(f.exact(pipeline.MatchBackendID))] = b
+	case pipeline.TableVLANAccept:
+		f.action(pipeline.ActionAcceptVLAN)
+		s.VLANAccept[model.PortVID{Port: uint16(f.exact(pipeline.MatchIngressPort)), VID: uint16(f.exact(pipeline.MatchVID))}] = true
+	case pipeline.TablePortVLAN:
+		f.action(pipeline.ActionSetPortVLAN)
+		s.PortVLAN[uint16(f.exact(pipeline.MatchEgressPort))] = uint16(f.param(pipeline.ParamVID))
 	default:
 		f.fail("unknown table")
 	}

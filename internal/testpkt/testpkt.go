@@ -182,3 +182,12 @@ func L4ChecksumOK(ipPkt []byte) bool {
 	}
 	return L4Checksum(src, dst, ipPkt[9], seg) == 0
 }
+
+// Tag returns a copy of frame with an 802.1Q tag of tci (PCP, DEI, VID) after
+// its MACs.
+func Tag(frame []byte, tci uint16) []byte {
+	out := make([]byte, 0, len(frame)+4)
+	out = append(out, frame[:12]...)
+	out = append(out, 0x81, 0x00, byte(tci>>8), byte(tci))
+	return append(out, frame[12:]...)
+}

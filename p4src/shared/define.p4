@@ -17,10 +17,13 @@ typedef bit<16> backend_id_t;
 // 16 bits although BUCKETS is 4096, so that changing BUCKETS (any power of two
 // up to 65536) does not change the P4Info.
 typedef bit<16> bucket_t;
-// Index of a drop_reasons cell; 16 reasons.
-typedef bit<4>  drop_reason_t;
+// Index of a drop_reasons cell; 17 reasons.
+typedef bit<5>  drop_reason_t;
+typedef bit<12> vid_t;
 
 const bit<16> ETHERTYPE_IPV4 = 0x0800;
+// 802.1Q (C-tag). QinQ's 802.1ad S-tag (0x88A8) is not parsed: NOT_IPV4.
+const bit<16> ETHERTYPE_VLAN = 0x8100;
 
 const bit<8> PROTO_ICMP = 1;
 const bit<8> PROTO_TCP  = 6;
@@ -56,7 +59,7 @@ const bit<8>  FL_MIRROR = 1;
 
 // Drop reasons = drop_reasons cell indices (docs/pipeline.md §9,
 // pipeline/reason.go). Cell 0 is never counted.
-#define NUM_DROP_REASONS 16
+#define NUM_DROP_REASONS 17
 const drop_reason_t DROP_NONE                 = 0;  // forwarded
 const drop_reason_t DROP_ETH_TRUNCATED        = 1;
 const drop_reason_t DROP_NOT_IPV4             = 2;  // not for us
@@ -73,5 +76,6 @@ const drop_reason_t DROP_INNER_IPV4_MALFORMED = 12;
 const drop_reason_t DROP_TTL_EXPIRED          = 13;
 const drop_reason_t DROP_NO_BACKEND           = 14;
 const drop_reason_t DROP_PORT_DOWN            = 15; // XDP only: never set in P4
+const drop_reason_t DROP_VLAN_NOT_ACCEPTED    = 16; // tagged, VID not in vlan_accept
 
 #endif // __GRAYGW_DEFINE__

@@ -47,7 +47,9 @@ control FlowInit(in headers_t hdr, out flow_key_t flow) {
 // error.PacketTooShort; TNA: PARSER_ERROR_PARTIAL_HDR): the header the parser
 // was extracting is the first one left invalid, and each extract is the only
 // one that can follow the last valid header listed here. TCP ends the parse,
-// so a valid TCP header never comes with this error.
+// so a valid TCP header never comes with this error. After the Ethernet
+// header the cut one is the 802.1Q tag (part of the Ethernet header for the
+// contract: ETH_TRUNCATED) when the ethertype says so, else IPv4.
 control TruncatedReason(in headers_t hdr, out drop_reason_t reason) {
     apply {
         if (hdr.vxlan.isValid()) {
@@ -56,7 +58,9 @@ control TruncatedReason(in headers_t hdr, out drop_reason_t reason) {
             reason = DROP_VXLAN_TRUNCATED;   // UDP to 4789, VXLAN cut
         } else if (hdr.ipv4.isValid()) {
             reason = DROP_L4_TRUNCATED;      // outer TCP or UDP cut
-        } else if (hdr.ethernet.isValid()) {
+        } else if (hdr.vlan.isValid()) {
+            reason = DROP_IPV4_TRUNCATED;
+        } else if (hdr.ethernet.isValid() && hdr.ethernet.ether_type != ETHERTYPE_VLAN) {
             reason = DROP_IPV4_TRUNCATED;
         } else {
             reason = DROP_ETH_TRUNCATED;

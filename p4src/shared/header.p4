@@ -9,6 +9,14 @@ header ethernet_t {
     bit<16>    ether_type;
 }
 
+// One 802.1Q tag (docs/pipeline.md §1): TCI and the encapsulated ethertype.
+header vlan_t {
+    bit<3>     pcp;
+    bit<1>     dei;
+    vid_t      vid;
+    bit<16>    ether_type;
+}
+
 // 20 bytes: options (ihl != 5) are refused as IPV4_MALFORMED, never parsed.
 header ipv4_t {
     bit<4>      version;
@@ -78,6 +86,7 @@ header l4_ports_t {
 // In wire order: the TNA deparser emits the struct as it is.
 struct headers_t {
     ethernet_t ethernet;
+    vlan_t     vlan;
     ipv4_t     ipv4;
     tcp_t      tcp;
     udp_t      udp;
@@ -129,6 +138,9 @@ struct graygw_metadata_t {
 
     flow_key_t       flow;      // tenant filled by vni_tenant
     bool             vip_hit;   // TNA: set_vip ran (gates gray_rules in one stage)
+    // TNA: the frame is tagged and vlan_accept has not accepted its VID (set
+    // by the parser, cleared by accept_vlan).
+    bool             vlan_refused;
     vip_id_t         vip_id;
     pool_id_t        pool_id;   // the VIP's default pool until gray_rules says otherwise
     split_metadata_t split;

@@ -28,4 +28,12 @@
 #define BACKEND_TABLE_SIZE        4096
 #endif
 
+// 802.1Q: (ingress port, VID) pairs accepted; one tag per egress port.
+#ifndef VLAN_ACCEPT_TABLE_SIZE
+#define VLAN_ACCEPT_TABLE_SIZE    4096
+#endif
+#ifndef PORT_VLAN_TABLE_SIZE
+#define PORT_VLAN_TABLE_SIZE      512
+#endif
+
 #endif // __GRAYGW_SIZE__

@@ -29,6 +29,7 @@ parser GrayIngressParser(packet_in packet,
         // parse). The other flow fields are ingress's flow_init.
         meta.parse_reason = DROP_NONE;
         meta.vip_hit = false;
+        meta.vlan_refused = false;
         meta.split.below = 0;
         meta.bucket = 0;
         meta.upd_ipv4_csum = false;
@@ -56,6 +57,18 @@ parser GrayIngressParser(packet_in packet,
         meta.pool_id = hdr.ethernet.dst_addr[15:0];
         transition select(hdr.ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
+            ETHERTYPE_VLAN: parse_copy_vlan;
+            default: not_ipv4;
+        }
+    }
+
+    // A copy keeps the received tag, which was accepted on its first pass:
+    // not refused again (the recirculation port accepts no VID), and its
+    // PCP goes out with the copy's own port's VID (GrayEgress).
+    state parse_copy_vlan {
+        packet.extract(hdr.vlan);
+        transition select(hdr.vlan.ether_type) {
+            ETHERTYPE_IPV4: parse_ipv4;
             default: not_ipv4;
         }
     }
@@ -64,7 +77,18 @@ parser GrayIngressParser(packet_in packet,
         packet.extract(hdr.ethernet);
         transition select(hdr.ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
-            default: not_ipv4;  // ARP, IPv6, VLAN-tagged...
+            ETHERTYPE_VLAN: parse_vlan;
+            default: not_ipv4;  // ARP, IPv6, QinQ...
+        }
+    }
+
+    // One 802.1Q tag: refused until vlan_accept accepts its VID.
+    state parse_vlan {
+        packet.extract(hdr.vlan);
+        meta.vlan_refused = true;
+        transition select(hdr.vlan.ether_type) {
+            ETHERTYPE_IPV4: parse_ipv4;
+            default: not_ipv4;  // a second tag, ARP, IPv6...
         }
     }
 

@@ -25,7 +25,17 @@ parser GrayParser(packet_in packet,
         packet.extract(hdr.ethernet);
         transition select(hdr.ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
-            default: not_ipv4;  // ARP, IPv6, VLAN-tagged...
+            ETHERTYPE_VLAN: parse_vlan;
+            default: not_ipv4;  // ARP, IPv6, QinQ...
+        }
+    }
+
+    // One 802.1Q tag; ingress checks its VID against vlan_accept.
+    state parse_vlan {
+        packet.extract(hdr.vlan);
+        transition select(hdr.vlan.ether_type) {
+            ETHERTYPE_IPV4: parse_ipv4;
+            default: not_ipv4;  // a second tag, ARP, IPv6...
         }
     }
 

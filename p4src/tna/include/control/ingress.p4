@@ -72,19 +72,24 @@ control GrayIngress(inout headers_t hdr,
             hdr.vxlan.isValid()        : ternary;
             hdr.udp.isValid()          : ternary;
             hdr.ipv4.isValid()         : ternary;
+            hdr.vlan.isValid()         : ternary;
             hdr.ethernet.isValid()     : ternary;
+            hdr.ethernet.ether_type    : ternary;
         }
         actions = {
             keep_parse_reason;
             truncated;
         }
         const entries = {
-            (0 &&& PARSER_ERROR_PARTIAL_HDR, _,     _,     _,     _) : keep_parse_reason();
-            (PARSER_ERROR_PARTIAL_HDR,       true,  _,     _,     _)     : truncated(DROP_INNER_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, true,  _,     _)     : truncated(DROP_VXLAN_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, false, true,  _)     : truncated(DROP_L4_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, true)  : truncated(DROP_IPV4_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false) : truncated(DROP_ETH_TRUNCATED);
+            (0 &&& PARSER_ERROR_PARTIAL_HDR, _,     _,     _,     _,     _,     _)              : keep_parse_reason();
+            (PARSER_ERROR_PARTIAL_HDR,       true,  _,     _,     _,     _,     _)              : truncated(DROP_INNER_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, true,  _,     _,     _,     _)              : truncated(DROP_VXLAN_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, true,  _,     _,     _)              : truncated(DROP_L4_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, true,  _,     _)              : truncated(DROP_IPV4_TRUNCATED);
+            // The 802.1Q tag was cut: part of the Ethernet header.
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, true,  ETHERTYPE_VLAN) : truncated(DROP_ETH_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, true,  _)              : truncated(DROP_IPV4_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, false, _)              : truncated(DROP_ETH_TRUNCATED);
         }
         const default_action = keep_parse_reason();
         size = 8;
@@ -202,6 +207,33 @@ control GrayIngress(inout headers_t hdr,
         const default_action = NoAction();
         counters = vip_counter;
         size = VIP_TABLE_SIZE;
+    }
+
+    /*
+     * VLAN accept table (802.1Q, step 2).
+     *
+     * The (ingress port, VID) pairs whose tagged frames are served. The
+     * parser marks a tagged frame refused; a hit clears the mark, so the
+     * table runs in stage 0 beside vip and apply reads one bit. A tagged
+     * frame for a VIP left refused is VLAN_NOT_ACCEPTED.
+     */
+    @id(0x01000009)
+    action accept_vlan() {
+        meta.vlan_refused = false;
+    }
+
+    @id(0x02000007)
+    table vlan_accept {
+        key = {
+            ig_intr_md.ingress_port : exact @name("ingress_port");
+            hdr.vlan.vid            : exact @name("vid");
+        }
+        actions = {
+            accept_vlan;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = VLAN_ACCEPT_TABLE_SIZE;
     }
 
     /*
@@ -397,15 +429,18 @@ control GrayIngress(inout headers_t hdr,
     // or parser metadata runs in stage 0 for every packet, gray_rules starts
     // in stage 1 behind one gateway, and every later step is one stage.
     apply {
-        // The whole pipeline runs here; egress has nothing to do.
-        ig_tm_md.bypass_egress = 1w1;
+        // The whole pipeline runs here; egress only tags the frame for its
+        // port (port_vlan, GrayEgress).
 
         // Stage 0. The flow fields and split hash (meaningless, and unused,
-        // for packets that end up dropped); the VIP; the tenant.
+        // for packets that end up dropped); the VIP; the VLAN; the tenant.
         flow_init.apply();
         // A mirror copy has its pool from the parser (mirror.p4).
         if (hdr.ipv4.isValid() && !meta.is_copy) {
             vip.apply();
+        }
+        if (hdr.vlan.isValid()) {
+            vlan_accept.apply();
         }
         vni_tenant.apply();
         // 4. The split hash, low 16 bits of CRC32 over vni(24) ++ src(32),
@@ -426,7 +461,7 @@ control GrayIngress(inout headers_t hdr,
         // 1. The parse outcome.
         parse_outcome.apply();
 
-        if (meta.vip_hit && meta.drop_reason == DROP_NONE && hdr.ipv4.ttl > 1) {
+        if (meta.vip_hit && !meta.vlan_refused && meta.drop_reason == DROP_NONE && hdr.ipv4.ttl > 1) {
             // 4. Gray rules, then the split's outcome. A copy never meets
             // them: its pool is the mirror pool, it is never mirrored twice.
             if (!meta.is_copy) {
@@ -466,6 +501,8 @@ control GrayIngress(inout headers_t hdr,
             // TTL is checked only after a clean parse, since we decrement it.
             if (!meta.vip_hit) {
                 meta.drop_reason = DROP_NOT_VIP;
+            } else if (meta.vlan_refused) {
+                meta.drop_reason = DROP_VLAN_NOT_ACCEPTED;
             } else if (meta.drop_reason == DROP_NONE) {
                 meta.drop_reason = DROP_TTL_EXPIRED;
             }

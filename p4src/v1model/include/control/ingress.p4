@@ -244,6 +244,31 @@ control GrayIngress(inout headers_t hdr,
         size = BACKEND_TABLE_SIZE;
     }
 
+    /*
+     * VLAN accept table (802.1Q, step 2).
+     *
+     * The (ingress port, VID) pairs whose tagged frames are served. Applied
+     * to a tagged frame for a VIP only: a miss drops it as VLAN_NOT_ACCEPTED
+     * (a frame not for a VIP is not ours, tagged or not). Untagged frames
+     * are accepted on every port.
+     */
+    @id(0x01000009)
+    action accept_vlan() { }
+
+    @id(0x02000007)
+    table vlan_accept {
+        key = {
+            standard_md.ingress_port : exact @name("ingress_port");
+            hdr.vlan.vid             : exact @name("vid");
+        }
+        actions = {
+            accept_vlan;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        size = VLAN_ACCEPT_TABLE_SIZE;
+    }
+
     apply {
         // Dropped unless to_backend picks a port: BMv2 would otherwise send
         // an undecided packet to port 0.
@@ -276,6 +301,8 @@ control GrayIngress(inout headers_t hdr,
             if (hdr.ipv4.isValid()) {
                 if (!vip.apply().hit) {
                     meta.drop_reason = DROP_NOT_VIP;
+                } else if (hdr.vlan.isValid() && !vlan_accept.apply().hit) {
+                    meta.drop_reason = DROP_VLAN_NOT_ACCEPTED;
                 } else if (meta.drop_reason == DROP_NONE && hdr.ipv4.ttl <= 1) {
                     meta.drop_reason = DROP_TTL_EXPIRED;
                 }

@@ -1,0 +1,134 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/pipeline"
+)
+
+// 802.1Q (docs/pipeline.md §1, §8; docs/xdp.md, "VLANs"): vlan_accept is a
+// bitmap over (port, VID), port_vlan one word per port.
+
+const (
+	vids           = 1 << pipeline.VIDBits
+	portVLANTagged = 0x10000 // PORT_VLAN_TAGGED
+)
+
+func checkPortVID(port, vid uint16) error {
+	if port >= MaxPorts || vid >= vids {
+		return fmt.Errorf("bpf: port %d vid %d: %w: port < %d, vid < %d", port, vid, ErrInvalid, MaxPorts, vids)
+	}
+	return nil
+}
+
+// SetVLANAccept makes port accept the tagged frames of vid (a vlan_accept
+// entry): without it such a frame to a VIP drops VLAN_NOT_ACCEPTED.
+func (d *Dataplane) SetVLANAccept(port, vid uint16) error {
+	return d.setVLANAccept(port, vid, true)
+}
+
+// DeleteVLANAccept removes the vlan_accept entry of (port, vid).
+func (d *Dataplane) DeleteVLANAccept(port, vid uint16) error {
+	return d.setVLANAccept(port, vid, false)
+}
+
+func (d *Dataplane) setVLANAccept(port, vid uint16, on bool) error {
+	if err := checkPortVID(port, vid); err != nil {
+		return err
+	}
+	bit := uint32(port)*vids + uint32(vid)
+	d.mu.Lock() // read-modify-write of a word other VIDs share
+	defer d.mu.Unlock()
+	var w uint32
+	if err := d.objs.VlanAccept.Lookup(bit/32, &w); err != nil {
+		return fmt.Errorf("bpf: vlan_accept: %w", err)
+	}
+	if on {
+		w |= 1 << (bit % 32)
+	} else {
+		w &^= 1 << (bit % 32)
+	}
+	if err := d.objs.VlanAccept.Update(bit/32, w, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("bpf: vlan_accept: %w", err)
+	}
+	return nil
+}
+
+// VLANAccepts returns the (port, VID) pairs vlan_accept holds, as port -> VIDs.
+func (d *Dataplane) VLANAccepts() (map[uint16][]uint16, error) {
+	out := map[uint16][]uint16{}
+	var (
+		key   uint32
+		word  uint32
+		words = d.objs.VlanAccept.Iterate()
+	)
+	for words.Next(&key, &word) {
+		for b := range uint32(32) {
+			if word&(1<<b) != 0 {
+				bit := key*32 + b
+				out[uint16(bit/vids)] = append(out[uint16(bit/vids)], uint16(bit%vids))
+			}
+		}
+	}
+	if err := words.Err(); err != nil {
+		return nil, fmt.Errorf("bpf: vlan_accept: %w", err)
+	}
+	return out, nil
+}
+
+// SetPortVLAN makes the frames port sends leave tagged with vid (a port_vlan
+// entry); without one they leave untagged.
+func (d *Dataplane) SetPortVLAN(port, vid uint16) error {
+	if err := checkPortVID(port, vid); err != nil {
+		return err
+	}
+	if err := d.objs.PortVlan.Update(uint32(port), uint32(portVLANTagged|uint32(vid)), ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("bpf: port_vlan %d: %w", port, err)
+	}
+	return nil
+}
+
+// DeletePortVLAN removes port's port_vlan entry: it sends untagged.
+func (d *Dataplane) DeletePortVLAN(port uint16) error {
+	if err := checkPortVID(port, 0); err != nil {
+		return err
+	}
+	if err := d.objs.PortVlan.Update(uint32(port), uint32(0), ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("bpf: port_vlan %d: %w", port, err)
+	}
+	return nil
+}
+
+// PortVLANs returns the port_vlan entries: port -> VID.
+func (d *Dataplane) PortVLANs() (map[uint16]uint16, error) {
+	out := map[uint16]uint16{}
+	for p := range uint32(MaxPorts) {
+		var w uint32
+		if err := d.objs.PortVlan.Lookup(p, &w); err != nil {
+			return nil, fmt.Errorf("bpf: port_vlan: %w", err)
+		}
+		if w&portVLANTagged != 0 {
+			out[uint16(p)] = uint16(w & (vids - 1))
+		}
+	}
+	return out, nil
+}
+
+// bindIfindex keeps ifindex_port, the inverse of port_ifindex, in step when
+// port moves from interface old (0: none) to new (0: none).
+func (d *Dataplane) bindIfindex(port uint16, old, new uint32) error {
+	if old != 0 && old != new {
+		if err := d.objs.IfindexPort.Delete(old); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: port %d: ifindex_port: %w", port, err)
+		}
+	}
+	if new != 0 {
+		if err := d.objs.IfindexPort.Update(new, uint32(port), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("bpf: port %d: ifindex_port: %w", port, err)
+		}
+	}
+	return nil
+}
