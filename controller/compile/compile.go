@@ -245,12 +245,32 @@ func compileResult(in *intent.Intent, prev *Result, split bool, excluded map[str
 				Origin: "backend " + b.Name,
 			})
 		}
+		backends = append(backends, portEntries(g.Ports)...)
 		sortEntries(backends)
 		entries := make([]Entry, 0, len(backends)+len(common))
 		entries = append(append(entries, backends...), common...)
 		res.Gateways = append(res.Gateways, Gateway{Name: g.Name, P4Runtime: g.P4Runtime, DeviceID: g.DeviceID, Entries: entries})
 	}
 	return res, nil
+}
+
+// portEntries are a gateway's 802.1Q entries: vlan_accept for each accepted
+// VID of each port, port_vlan for each port that sends tagged.
+func portEntries(ports []intent.Port) []Entry {
+	var out []Entry
+	for _, p := range ports {
+		origin := fmt.Sprintf("port %d vlan", p.Number)
+		for _, vid := range p.AcceptVIDs {
+			out = append(out, Entry{Table: pipeline.TableVLANAccept, Action: pipeline.ActionAcceptVLAN, Origin: origin,
+				Match: []Match{exact(pipeline.MatchIngressPort, uint64(p.Number)), exact(pipeline.MatchVID, uint64(vid))}})
+		}
+		if p.TagVID != 0 {
+			out = append(out, Entry{Table: pipeline.TablePortVLAN, Action: pipeline.ActionSetPortVLAN, Origin: origin,
+				Match:  []Match{exact(pipeline.MatchEgressPort, uint64(p.Number))},
+				Params: []Param{param(pipeline.ParamVID, uint64(p.TagVID))}})
+		}
+	}
+	return out
 }
 
 // compilePools builds every pool's bucket table and chooses its version slot.
@@ -587,7 +607,7 @@ func backendParams(b model.Backend) []Param {
 // in which make-before-break writes them (and the reverse of the order in which it
 // deletes).
 var TableOrder = []string{
-	pipeline.TableBackend, pipeline.TablePoolHash, pipeline.TableBackendSelect,
+	pipeline.TablePortVLAN, pipeline.TableVLANAccept, pipeline.TableBackend, pipeline.TablePoolHash, pipeline.TableBackendSelect,
 	pipeline.TableVNITenant, pipeline.TableVIP, pipeline.TableGrayRules,
 }
 

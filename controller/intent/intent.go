@@ -12,6 +12,7 @@ package intent
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/graygw/graygw/pipeline"
 )
@@ -110,6 +111,16 @@ type Port struct {
 	Number    uint16
 	Interface string
 	MAC       [6]byte
+	// AcceptVIDs are the VIDs whose tagged frames the port serves, sorted.
+	AcceptVIDs []uint16
+	// TagVID is the VID frames leave the port tagged with; 0: untagged.
+	TagVID uint16
+}
+
+// Equal reports whether p and q are the same port, configured the same.
+func (p Port) Equal(q Port) bool {
+	return p.Number == q.Number && p.Interface == q.Interface && p.MAC == q.MAC &&
+		slices.Equal(p.AcceptVIDs, q.AcceptVIDs) && p.TagVID == q.TagVID
 }
 
 // Port returns the gateway's port with the given number.

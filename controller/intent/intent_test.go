@@ -170,6 +170,15 @@ func TestValidationErrors(t *testing.T) {
 		{"port number", func(s *Spec) { s.Gateways[0].Ports[512] = PortSpec{Interface: "p9", MAC: "02:00:00:00:00:09"} }, ErrRange, "gateways[0].ports[512]", "out of range 0-511"},
 		{"port mac", func(s *Spec) { s.Gateways[0].Ports[2] = PortSpec{Interface: "p2", MAC: "02:00:00"} }, ErrAddress, "gateways[0].ports[2].mac", "not a MAC"},
 		{"multicast mac", func(s *Spec) { s.Pools[0].Backends[0].MAC = "01:00:5e:00:00:01" }, ErrAddress, "pools[0].backends[0].mac", "multicast"},
+		{"vlan accept range", func(s *Spec) {
+			s.Gateways[0].Ports[2] = PortSpec{Interface: "p2", MAC: "02:00:00:00:01:02", VLAN: &VLANSpec{Accept: []int64{100, 4095}}}
+		}, ErrRange, "gateways[0].ports[2].vlan.accept[1]", "VID 4095 out of range 0-4094"},
+		{"vlan accept twice", func(s *Spec) {
+			s.Gateways[0].Ports[2] = PortSpec{Interface: "p2", MAC: "02:00:00:00:01:02", VLAN: &VLANSpec{Accept: []int64{100, 7, 100}}}
+		}, ErrDuplicate, "gateways[0].ports[2].vlan.accept[2]", "VID 100 is listed twice"},
+		{"vlan tag 0", func(s *Spec) {
+			s.Gateways[0].Ports[3] = PortSpec{Interface: "p3", MAC: "02:00:00:00:01:03", VLAN: &VLANSpec{Tag: i64(0)}}
+		}, ErrRange, "gateways[0].ports[3].vlan.tag", "VID 0 out of range 1-4094"},
 		{"duplicate interface", func(s *Spec) { s.Gateways[0].Ports[3] = PortSpec{Interface: "p2", MAC: "02:00:00:00:01:03"} }, ErrDuplicate, "gateways[0].ports[3].interface", "already"},
 		{"zero weights", func(s *Spec) {
 			s.Pools[1].Backends[0].Weight = i64(0)
@@ -564,5 +573,31 @@ func TestValidNameIsNameRE(t *testing.T) {
 		if validName(s) != nameRE.MatchString(s) {
 			t.Errorf("validName(%q) = %v, nameRE %v", s, validName(s), nameRE.MatchString(s))
 		}
+	}
+}
+
+// A port's 802.1Q configuration resolves to sorted VIDs and a tag; a port
+// without one accepts no tagged frames and sends untagged.
+func TestPortVLAN(t *testing.T) {
+	s, err := Parse([]byte(strings.Replace(base, `2: {interface: p2, mac: "02:00:00:00:01:02"}`,
+		`2: {interface: p2, mac: "02:00:00:00:01:02", vlan: {accept: [200, 0, 100], tag: 300}}`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := in.Gateways[0].Port(2)
+	p3, _ := in.Gateways[0].Port(3)
+	if !reflect.DeepEqual(p2.AcceptVIDs, []uint16{0, 100, 200}) || p2.TagVID != 300 {
+		t.Errorf("port 2: accept %v tag %d, want [0 100 200] 300", p2.AcceptVIDs, p2.TagVID)
+	}
+	if p3.AcceptVIDs != nil || p3.TagVID != 0 {
+		t.Errorf("port 3: accept %v tag %d, want none, untagged", p3.AcceptVIDs, p3.TagVID)
+	}
+	if _, err := Parse([]byte(strings.Replace(base, `2: {interface: p2, mac: "02:00:00:00:01:02"}`,
+		`2: {interface: p2, mac: "02:00:00:00:01:02", vlan: {acept: [1]}}`, 1))); err == nil {
+		t.Error("a misspelt vlan field parsed")
 	}
 }

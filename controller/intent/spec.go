@@ -95,6 +95,20 @@ type PortSpec struct {
 	Interface string `yaml:"interface"`
 	// MAC is the port's MAC address: the source MAC of packets sent out of it.
 	MAC string `yaml:"mac"`
+	// VLAN is the port's 802.1Q configuration; absent: the port takes no
+	// tagged frames for a VIP and sends untagged.
+	VLAN *VLANSpec `yaml:"vlan,omitempty"`
+}
+
+// VLANSpec is a port's 802.1Q configuration (docs/pipeline.md §1, §8).
+type VLANSpec struct {
+	// Accept lists the VIDs (0-4094; 0 is a priority tag) whose tagged frames
+	// to a VIP the port serves; any other tagged frame to a VIP is dropped
+	// as VLAN_NOT_ACCEPTED. Untagged frames are always served.
+	Accept []int64 `yaml:"accept,omitempty"`
+	// Tag is the VID (1-4094) the frames leaving the port carry; absent,
+	// they leave untagged.
+	Tag *int64 `yaml:"tag,omitempty"`
 }
 
 // VIPSpec is one VIP.

@@ -213,6 +213,9 @@ func (v *validator) gatewaysSection(specs []GatewaySpec) {
 				ifaces[ps.Interface] = pp
 			}
 			port.MAC, _ = v.mac(dot(pp, "mac"), ps.MAC)
+			if ps.VLAN != nil {
+				port.AcceptVIDs, port.TagVID = v.vlan(dot(pp, "vlan"), ps.VLAN)
+			}
 			g.Ports = append(g.Ports, port)
 		}
 		v.in.Gateways = append(v.in.Gateways, *g)
@@ -220,6 +223,33 @@ func (v *validator) gatewaysSection(specs []GatewaySpec) {
 	for i := range v.in.Gateways {
 		v.gateways = append(v.gateways, &v.in.Gateways[i])
 	}
+}
+
+// vlan checks a port's 802.1Q configuration: accepted VIDs 0-4094 (0, a
+// priority tag, included), each once; a tag VID 1-4094.
+func (v *validator) vlan(path string, s *VLANSpec) (accept []uint16, tag uint16) {
+	seen := map[int64]bool{}
+	for i, vid := range s.Accept {
+		p := fmt.Sprintf("%s.accept[%d]", path, i)
+		switch {
+		case vid < 0 || vid > pipeline.MaxVID:
+			v.ps.add(ErrRange, p, "VID %d out of range 0-%d", vid, pipeline.MaxVID)
+		case seen[vid]:
+			v.ps.add(ErrDuplicate, p, "VID %d is listed twice", vid)
+		default:
+			seen[vid] = true
+			accept = append(accept, uint16(vid))
+		}
+	}
+	slices.Sort(accept)
+	if s.Tag != nil {
+		if *s.Tag < 1 || *s.Tag > pipeline.MaxVID {
+			v.ps.add(ErrRange, dot(path, "tag"), "VID %d out of range 1-%d", *s.Tag, pipeline.MaxVID)
+		} else {
+			tag = uint16(*s.Tag)
+		}
+	}
+	return accept, tag
 }
 
 func validPort(s string) bool {
