@@ -135,7 +135,7 @@ func TestParity(t *testing.T) {
 			}
 		}
 		for _, in := range inputs {
-			r := model.Process(st, in.frame)
+			r := model.ProcessPort(st, uint16(in.port), in.frame)
 			seen[r.Verdict.String()+" "+r.Reason.String()]++
 			if r.Rule >= 0 {
 				seen["gray rule "+[...]string{"", "set_pool", "split_pool", "set_pool_mirror"}[st.GrayRules[r.Rule].Action]]++
@@ -154,6 +154,14 @@ func TestParity(t *testing.T) {
 			if int(r.Port) == in.port {
 				seen["forward to the ingress port"]++
 			}
+			switch tagIn, tagOut := model.Parse(in.frame).Tagged, model.Parse(r.Frame).Tagged; {
+			case tagIn && tagOut:
+				seen["forward tagged, VID rewritten"]++
+			case tagIn:
+				seen["forward tagged, tag removed"]++
+			case tagOut:
+				seen["forward untagged, tag pushed"]++
+			}
 			if off := plainChecksum(r.Frame); off > 0 {
 				if c := binary.BigEndian.Uint16(r.Frame[off:]); c == 0 || c == 0xffff {
 					seen["forward plain, L4 checksum out 0 or ffff"]++
@@ -171,7 +179,8 @@ func TestParity(t *testing.T) {
 			"drop IPV4_MALFORMED", "drop IPV4_FRAGMENT", "drop L4_TRUNCATED", "drop VXLAN_TRUNCATED", "drop VXLAN_BAD_FLAGS",
 			"drop INNER_TRUNCATED", "drop INNER_NOT_IPV4", "drop INNER_IPV4_MALFORMED", "drop IPV4_TRUNCATED",
 			"gray rule set_pool", "gray rule split_pool", "forward to the ingress port", "forward plain, L4 checksum out 0 or ffff",
-			"gray rule set_pool_mirror", "mirror copy sent"} {
+			"gray rule set_pool_mirror", "mirror copy sent",
+			"drop VLAN_NOT_ACCEPTED", "forward tagged, VID rewritten", "forward tagged, tag removed", "forward untagged, tag pushed"} {
 			if seen[k] == 0 {
 				t.Errorf("no frame exercised %q: the generator lost coverage", k)
 			}
@@ -182,7 +191,7 @@ func TestParity(t *testing.T) {
 // plainChecksum is the offset of the L4 checksum of a plain TCP or UDP frame,
 // 0 for any other.
 func plainChecksum(f []byte) int {
-	if model.Parse(f).Overlay {
+	if p := model.Parse(f); p.Overlay || p.Tagged {
 		return 0
 	}
 	switch f[14+9] {
@@ -243,7 +252,7 @@ func (r *stateRun) compare(t *testing.T, batch []input) string {
 	pass, sent := 0, 0 // frames the model passes to the kernel, sends to ports
 	for _, in := range batch {
 		f := in.frame
-		res := model.Process(r.st, f)
+		res := model.ProcessPort(r.st, uint16(in.port), f)
 		want.counts.Expect(r.keys, f, res)
 		switch res.Verdict {
 		case model.Forward:
@@ -439,7 +448,7 @@ func (r *stateRun) fail(t *testing.T, batch []input, offset int, msg string) {
 	} else {
 		orig := batch[culprit]
 		min, mmsg := r.shrink(t, orig, cmsg)
-		res := model.Process(r.st, min)
+		res := model.ProcessPort(r.st, uint16(orig.port), min)
 		fmt.Fprintf(&b, "frame %d of the state, into port %d: %x\nminimal case (%d bytes): %x\nmodel: %s %s port %d rule %d pool %d bucket %d backend %d%s\n",
 			offset+culprit, orig.port, orig.frame, len(min), min, res.Verdict, res.Reason, res.Port, res.Rule, res.Pool, res.Bucket, res.BackendID, mmsg)
 	}

@@ -263,8 +263,23 @@ func (g *Gen) State() (*model.State, []uint16) {
 				UnderlayIP: ip32(netip.MustParseAddr("10.2.0.1")) + uint32(10*i+j)}
 		}
 	}
+	// 802.1Q: some ports accept some VIDs, some send tagged.
+	for port := range uint16(Ports) {
+		for _, vid := range vids {
+			if g.pick(3) == 0 {
+				s.VLANAccept[model.PortVID{Port: port, VID: vid}] = true
+			}
+		}
+		if g.pick(2) == 0 {
+			s.PortVLAN[port] = vids[1+g.pick(len(vids)-1)]
+		}
+	}
 	return s, owners
 }
+
+// vids are the VIDs states accept and send, and frames carry (with 101,
+// never accepted): 0 is a priority tag, 4094 the largest.
+var vids = []uint16{0, 1, 100, 300, 4094}
 
 // threshold draws a split_pool threshold or a set_pool_mirror sample: random,
 // an extreme, or the split hash of a VM the frames use, give or take one (the
@@ -334,7 +349,7 @@ func (g *Gen) Sharpen(s *model.State, frames [][]byte) {
 		p := model.Parse(f)
 		var off int
 		switch {
-		case p.Overlay:
+		case p.Overlay || p.Tagged: // the offsets below are an untagged frame's
 			continue
 		case f[14+9] == testpkt.ProtoTCP:
 			off = 14 + 20 + 16
@@ -409,14 +424,21 @@ func (g *Gen) Frame(s *model.State) []byte {
 				b[i] = byte(g.rng.Uint32())
 			}
 		}
-	default: // not IPv4: ARP, IPv6, VLAN-tagged IPv4
+	default: // not IPv4: ARP, IPv6, QinQ (802.1ad), VLAN-tagged IPv4 (parsed)
 		b = testpkt.Plain(eth, testpkt.IP{Src: addr(g.srcs[0]), Dst: vip}, g.l4())
-		et := [...]uint16{0x0806, 0x86dd, 0x8100}[g.pick(3)]
-		if et == 0x8100 {
-			b = slices.Insert(b, 12, 0x81, 0x00, 0x00, byte(g.pick(16)))
+		et := [...]uint16{0x0806, 0x86dd, 0x8100, 0x88a8}[g.pick(4)]
+		if et == 0x8100 || et == 0x88a8 {
+			b = slices.Insert(b, 12, byte(et>>8), byte(et), 0x00, byte(g.pick(16)))
 		} else {
 			binary.BigEndian.PutUint16(b[12:], et)
 		}
+	}
+	if g.pick(4) == 0 { // an 802.1Q tag: a VID of the states or 101, any PCP and DEI
+		vid := uint16(101)
+		if g.pick(4) > 0 {
+			vid = vids[g.pick(len(vids))]
+		}
+		b = testpkt.Tag(b, uint16(g.pick(16))<<12|vid)
 	}
 	switch g.pick(10) {
 	case 0: // truncated, often at or near a header boundary

@@ -129,8 +129,14 @@ func mirrorSession() *p4v1.Update {
 // about a millisecond per pass).
 func (tl *testLab) sendOne(t *testing.T, tg *target, frame []byte) map[int][]string {
 	t.Helper()
+	return tl.sendOn(t, tg, 1, frame)
+}
+
+// sendOn is sendOne into port port.
+func (tl *testLab) sendOn(t *testing.T, tg *target, port int, frame []byte) map[int][]string {
+	t.Helper()
 	tl.rx.take()
-	if err := tg.tx.send(1, frame); err != nil {
+	if err := tg.tx.send(port, frame); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)

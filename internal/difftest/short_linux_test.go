@@ -24,7 +24,9 @@ const filesWait = 4 * time.Second
 
 // TestShortFramesOnBMv2 covers the frames no veth carries as they are:
 // frames of 1 to 13 bytes (ETH_TRUNCATED) and 802.1Q or 802.1ad frames of 14
-// to 19 bytes (NOT_IPV4), which the kernel drops before any tap. BMv2 reads
+// to 19 bytes, which the kernel drops before any tap: an 802.1Q tag cut
+// (14-17 bytes) is ETH_TRUNCATED, a whole one followed by no IPv4 ethertype
+// NOT_IPV4, and 802.1ad is never parsed (NOT_IPV4). BMv2 reads
 // them from a pcap file (--use-files) instead of an interface, and must drop
 // and count each as the model does, bytes included. (The XDP program is never
 // handed less than an Ethernet header, BPF_PROG_TEST_RUN included; bpf's own

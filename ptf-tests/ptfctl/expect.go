@@ -81,6 +81,7 @@ func cmdExpect(args []string, stdin io.Reader, stdout io.Writer) error {
 	device := fs.Uint64("device-id", 1, "P4Runtime device id")
 	vectors := fs.String("vectors", "testvectors/pipeline.json", "test vectors file (with -case)")
 	caseName := fs.String("case", "", "run this vector case's frame and compare the decision with the vector's")
+	port := fs.Uint("port", 1, "the port the frames are received on (vlan_accept's key; with -case, the case's)")
 	timeout := fs.Duration("timeout", 20*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -135,7 +136,11 @@ func cmdExpect(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	out := expectOutput{Entries: n, Results: []decision{}, Mismatches: []string{}}
 	for _, fr := range frames {
-		r := model.Process(st, fr)
+		in := uint16(*port)
+		if vc != nil {
+			in = vc.InPort
+		}
+		r := model.ProcessPort(st, in, fr)
 		out.Results = append(out.Results, newDecision(r, st))
 		if vc != nil {
 			vm, err := vst.Model()

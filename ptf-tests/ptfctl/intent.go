@@ -472,7 +472,7 @@ func compareCase(c *testvectors.Case, vst *testvectors.State, got *model.State) 
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", c.Name, err)
 	}
-	r := model.Process(got, frame)
+	r := model.ProcessPort(got, c.InPort, frame)
 	return compareResult(c, vm, frame, r, got), nil
 }
 
@@ -527,7 +527,7 @@ func compareResult(c *testvectors.Case, vm *model.State, frame []byte, r model.R
 		}
 		ov.Backends[c.BackendID] = got.Backends[c.BackendID]
 	}
-	w := model.Process(&ov, frame)
+	w := model.ProcessPort(&ov, c.InPort, frame)
 	if c := r.Copy; c != nil && c.Sent && (w.Copy == nil || !w.Copy.Sent || w.Copy.Port != c.Port || !bytes.Equal(w.Copy.Frame, c.Frame)) {
 		why = append(why, fmt.Sprintf("copy %s on port %d is not the vector's rewrite with backend %d",
 			hex.EncodeToString(c.Frame), c.Port, c.BackendID))

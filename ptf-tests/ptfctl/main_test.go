@@ -87,7 +87,7 @@ func TestStateEntriesAreTheVectorState(t *testing.T) {
 	for _, c := range f.Cases {
 		st := states[c.State]
 		fr, _ := c.Frame()
-		r := model.Process(st, fr)
+		r := model.ProcessPort(st, c.InPort, fr)
 		e := testvectors.ExpectFrom(r)
 		if e.Verdict != c.Expect.Verdict || e.Reason != c.Expect.Reason || e.Packet != c.Expect.Packet || e.Port != c.Expect.Port {
 			t.Errorf("case %s: %s %s port %d %s, want %s %s port %d %s", c.Name, e.Verdict, e.Reason, e.Port, e.Packet,

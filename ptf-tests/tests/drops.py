@@ -53,12 +53,23 @@ class DropTest(gg.GatewayTest):
 
 
 class NotIPv4(DropTest):
-    """ARP, IPv6 and VLAN-tagged frames are not for us (XDP: to the kernel)."""
+    """ARP, IPv6 and tagged ARP frames are not for us (XDP: to the kernel).
+    (QinQ, also NOT_IPV4, is a shared vector: the kernel keeps its inner tag,
+    which this module's kernel check does not expect.)"""
     reason = "NOT_IPV4"
     runTest = DropTest.check_frames
     frames = [OUTER / ARP(op=1, psrc="10.1.0.10", pdst="10.1.0.1"),
               OUTER / IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=1, dport=4789),
-              Ether(src=gg.SRC_MAC, dst=gg.PORT_MAC[1], type=0x8100) / Raw(b"\x00\x05\x08\x00" + bytes(IP(dst=gg.VIP1)))]
+              Ether(src=gg.SRC_MAC, dst=gg.PORT_MAC[1], type=0x8100) / Raw(b"\x00\x05\x08\x06" + bytes(ARP(op=1, psrc="10.1.0.10", pdst="10.1.0.1")))]
+
+
+class VLANNotAccepted(DropTest):
+    """A VIP's 802.1Q-tagged frame whose VID its port does not accept (the
+    baseline accepts none): dropped and counted, not passed up."""
+    reason = "VLAN_NOT_ACCEPTED"
+    runTest = DropTest.check_frames
+    frames = [Ether(src=gg.SRC_MAC, dst=gg.PORT_MAC[1], type=0x8100) / Raw(b"\x00\x05\x08\x00" + bytes(IP(src=gg.HV, dst=gg.VIP1) / UDP(sport=1, dport=2))),
+              Ether(src=gg.SRC_MAC, dst=gg.PORT_MAC[1], type=0x8100) / Raw(b"\xa0\x00\x08\x00" + bytes(IP(src=gg.HV, dst=gg.VIP1, ttl=1)))]
 
 
 class IPv4Truncated(DropTest):

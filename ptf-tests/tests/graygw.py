@@ -231,13 +231,13 @@ def _in_gw(cmd):
     return ["nsenter", "--net=/run/netns/" + GW_NS, "--"] + cmd if GW_NS else cmd
 
 
-def expect(frames):
-    """What each frame becomes over the tables the gateway holds now (ptfctl
-    expect): a list of decision dicts (verdict, reason, port, packet hex,
-    vip_id, tenant_id, rule_priority, pool, pool_base, split_hash, hash_key,
-    crc, bucket, backend_id)."""
+def expect(frames, ingress=1):
+    """What each frame, received on port ingress, becomes over the tables the
+    gateway holds now (ptfctl expect): a list of decision dicts (verdict,
+    reason, port, packet hex, vip_id, tenant_id, rule_priority, pool,
+    pool_base, split_hash, hash_key, crc, bucket, backend_id)."""
     frames = [bytes(f) for f in frames]
-    p = subprocess.run(_in_gw([os.path.join(BIN, "ptfctl"), "expect", "-p4rt", P4RT]),
+    p = subprocess.run(_in_gw([os.path.join(BIN, "ptfctl"), "expect", "-p4rt", P4RT, "-port", str(ingress)]),
                        input="".join(f.hex() + "\n" for f in frames), capture_output=True, text=True, timeout=60)
     if p.returncode != 0:
         raise AssertionError("ptfctl expect: exit %d: %s" % (p.returncode, p.stderr))
@@ -322,10 +322,11 @@ class KernelSniffer:
 
     def wait_for(self, frame, timeout=1.0):
         """Whether the kernel received frame (on any port) within timeout. The
-        kernel strips an 802.1Q tag before packet sockets see the frame."""
+        kernel strips an 802.1Q or 802.1ad tag (the outer one) before packet
+        sockets see the frame."""
         frame = bytes(frame)
         want = {frame}
-        if frame[12:14] == b"\x81\x00":
+        if frame[12:14] in (b"\x81\x00", b"\x88\xa8"):
             want.add(frame[:12] + frame[16:])
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -1,0 +1,78 @@
+//go:build linux
+
+package difftest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/graygw/graygw/agent/p4rtest"
+	"github.com/graygw/graygw/pipeline"
+	"github.com/graygw/graygw/testvectors"
+)
+
+// TestVLANVectors runs the vectors' vlan state (802.1Q, docs/pipeline.md §1,
+// §8) on the XDP program and on the v1model program, each frame into its
+// case's port: every frame leaves tagged, retagged or untagged exactly as the
+// model says, on its port (a mirror copy too: XDP's tc program and BMv2's
+// recirculation each tag it for its own port), or not at all; and
+// drop_reasons, read over P4Runtime, counts VLAN_NOT_ACCEPTED once per
+// refused frame.
+func TestVLANVectors(t *testing.T) {
+	ssg, program := requirements(t)
+	tl := newLab(t, ssg, program)
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := p4rtest.Builder{T: t, Info: tl.info}
+	st := f.States[testvectors.StateVLAN]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	session := &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{
+		Type: &p4v1.PacketReplicationEngineEntry_CloneSessionEntry{CloneSessionEntry: &p4v1.CloneSessionEntry{
+			SessionId: pipeline.MirrorSessionID, Replicas: []*p4v1.Replica{{PortKind: &p4v1.Replica_EgressPort{EgressPort: 0}, Instance: 1}}}}}}}
+	if err := tl.xdp.write(ctx, [][]*p4v1.Update{p4rtest.StateUpdates(t, b, st)}); err != nil {
+		t.Fatal(err)
+	}
+	ups := append(p4rtest.StateUpdates(t, b, st), &p4v1.Update{Type: p4v1.Update_INSERT, Entity: session})
+	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{ups}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range []*target{tl.xdp, tl.bmv2} {
+		t.Run(tg.name, func(t *testing.T) {
+			refusedCount := func() int {
+				return tl.indexed(ctx, t, tg, pipeline.CounterDropReasons, int64(pipeline.VLANNotAccepted))
+			}
+			before := refusedCount()
+			refused, n := 0, 0
+			for _, c := range f.Cases {
+				frame, _ := c.Frame()
+				if c.State != testvectors.StateVLAN || len(frame) < MinLen(frame) {
+					continue // no veth carries it (TestShortFramesOnBMv2 covers such frames)
+				}
+				n++
+				want := map[int][]string{}
+				if c.Expect.Verdict == "forward" {
+					want[int(c.Expect.Port)] = append(want[int(c.Expect.Port)], c.Expect.Packet)
+				}
+				if cp := c.Expect.Copy; cp != nil && cp.Sent {
+					want[int(cp.Port)] = append(want[int(cp.Port)], cp.Packet)
+				}
+				if c.Expect.Reason == pipeline.VLANNotAccepted.String() {
+					refused++
+				}
+				if got := tl.sendOn(t, tg, int(c.InPort), frame); !sameOut(got, want) {
+					t.Errorf("case %s (port %d): %s sent %v, want %v", c.Name, c.InPort, tg.name, got, want)
+				}
+			}
+			if got := refusedCount() - before; got != refused {
+				t.Errorf("drop_reasons[VLAN_NOT_ACCEPTED] += %d, want %d", got, refused)
+			}
+			t.Logf("%d vlan cases, %d refused", n, refused)
+		})
+	}
+}
