@@ -69,22 +69,33 @@ func MirrorState() State {
 // The "vlan" state (802.1Q, docs/pipeline.md §1, §8): basic plus port
 // entries. Port 1 accepts VID 100 (the frames of these cases come in on port 1
 // unless said otherwise), port 3 (the gray pool's) sends tagged with VID 300,
-// ports 1 and 2 (base) untagged; and the mirror state's all-VMs rule, so a
-// copy to port 3 gets its tag.
+// ports 1 and 2 (base) untagged; and three mirror rules, so that a copy is
+// tagged, untagged or retagged where its served frame is not, or is:
+// VNIMirrorAll served by base and copied to gray, VNIVLANMirrorBack served by
+// gray and copied to base, VNIVLANMirrorGray2 served by gray and copied to
+// pool PoolGray2 (backend 23, on port 3 too).
 const (
-	VLANInPort  = 1
-	VIDAccepted = 100
-	VIDGrayPort = 300
+	VLANInPort         = 1
+	VIDAccepted        = 100
+	VIDGrayPort        = 300
+	VNIVLANMirrorBack  = 5014
+	VNIVLANMirrorGray2 = 5015
+	PoolGray2          = 6
 )
 
-// VLANState is BasicState with 802.1Q port entries and one mirror rule.
+// VLANState is BasicState with 802.1Q port entries and three mirror rules.
 func VLANState() State {
 	s := BasicState()
 	s.VLANAccept = []VLANAcceptEntry{{IngressPort: VLANInPort, VID: VIDAccepted}}
 	s.PortVLAN = []PortVLANEntry{{EgressPort: 3, VID: VIDGrayPort}}
-	s.GrayRules = append(s.GrayRules, RuleEntry{Priority: 80, Action: "set_pool_mirror",
-		Match:  map[string]Ternary{"vni": {VNIMirrorAll, 0xffffff}},
-		Params: map[string]uint64{"pool_id": PoolBase, "mirror_pool": PoolGray, "sample": pipeline.SampleAll, "mirror_id": MirrorIDAll}})
+	mirror := func(vni uint32, pool, mpool uint16) RuleEntry {
+		return RuleEntry{Priority: 80, Action: "set_pool_mirror", Match: map[string]Ternary{"vni": {uint64(vni), 0xffffff}},
+			Params: map[string]uint64{"pool_id": uint64(pool), "mirror_pool": uint64(mpool), "sample": pipeline.SampleAll, "mirror_id": MirrorIDAll}}
+	}
+	s.GrayRules = append(s.GrayRules, mirror(VNIMirrorAll, PoolBase, PoolGray), mirror(VNIVLANMirrorBack, PoolGray, PoolBase),
+		mirror(VNIVLANMirrorGray2, PoolGray, PoolGray2))
+	s.BackendSelect = append(s.BackendSelect, SelectFill{PoolID: PoolGray2, Fill: []uint16{23}})
+	s.Backend = append(s.Backend, BackendEntry{BackendID: 23, Port: 3, SMAC: "02:00:00:00:03:03", DMAC: "02:00:00:00:17:17", UnderlayIP: "10.3.0.23"})
 	return s
 }
 
@@ -319,6 +330,12 @@ func inputs() []Case {
 			tag(Overlay(VIP1, VNISplit, splitVM(true), "192.168.1.1", tcp(1234, 80)), VIDAccepted)),
 		v("vlan_mirror_copy_tagged", "a mirrored VPC, tagged: served untagged on base's port, the copy tagged VID 300 on gray's",
 			tag(Overlay(VIP1, VNIMirrorAll, "10.10.0.5", "192.168.1.1", tcp(33000, 80)), 0x6000|VIDAccepted)),
+		v("vlan_mirror_copy_pushed", "a mirrored VPC, untagged: served untagged on base's port, the copy gets a tag (PCP 0) on gray's",
+			Overlay(VIP1, VNIMirrorAll, "10.10.0.6", "192.168.1.1", tcp(33000, 80))),
+		v("vlan_mirror_copy_untagged", "served by gray (tagged VID 300, PCP kept), the copy to base's untagged port loses the tag",
+			tag(Overlay(VIP1, VNIVLANMirrorBack, "10.14.0.5", "192.168.1.1", tcp(33000, 80)), 0x4000|VIDAccepted)),
+		v("vlan_mirror_copy_retagged", "served by gray and copied to another pool on the same tagged port: both VID 300, PCP kept",
+			tag(Overlay(VIP1, VNIVLANMirrorGray2, "10.15.0.5", "192.168.1.1", udp(5353, 53)), 0xe000|VIDAccepted)),
 		v("drop_vlan_not_accepted", "VID 101 is not accepted on port 1: VLAN_NOT_ACCEPTED",
 			tag(base, VIDAccepted+1)),
 		v("drop_vlan_priority_tag", "a priority tag (VID 0) is a tag like any other: not accepted on port 1",

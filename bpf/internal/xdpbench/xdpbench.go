@@ -42,8 +42,11 @@ type Result struct {
 type Report struct {
 	MinimalNS, WrapperNS float64 // the reference, and wrapper+tail call+reference
 	Paths                []Result
-	Scaling              []Result
-	Masks                int
+	// VLAN are the 802.1Q paths over the vectors' vlan state, the untagged
+	// one first (Ratio stays to the minimal program; VLANBase is the first's NS).
+	VLAN    []Result
+	Scaling []Result
+	Masks   int
 }
 
 // bench owns the harness programs and the frame/target maps.
@@ -110,6 +113,9 @@ func Run(cfg Config) (*Report, error) {
 		rep.Paths = append(rep.Paths, b.result(p.name, median(got[i]), rep, runs[i]))
 	}
 	if err := b.mirrorPaths(vf, frames, rep); err != nil {
+		return nil, err
+	}
+	if err := b.vlanPaths(vf, frames, rep); err != nil {
 		return nil, err
 	}
 
@@ -180,6 +186,52 @@ func (b *bench) mirrorPaths(vf *testvectors.File, frames map[string][]byte, rep 
 	return nil
 }
 
+// vlanPaths times 802.1Q frames (docs/pipeline.md §1, §8) against the same
+// frame untagged, over the vectors' vlan state, each received on port
+// testvectors.VLANInPort (BPF_PROG_TEST_RUN's ingress, the loopback, is bound
+// to it): the tag parsed and checked (ifindex_port, vlan_accept), then kept
+// with a new VID, removed or pushed (bpf_xdp_adjust_head), and a refused VID.
+// Rounds interleave the paths, so the ratios to the untagged path compare
+// the same moments of a shared machine.
+func (b *bench) vlanPaths(vf *testvectors.File, frames map[string][]byte, rep *Report) error {
+	vs := vf.States[testvectors.StateVLAN]
+	st, err := vs.Model()
+	if err != nil {
+		return err
+	}
+	d, err := load(st)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.SetPort(testvectors.VLANInPort, 1); err != nil { // the loopback is the VLAN port
+		return err
+	}
+	paths := []struct{ name, vector string }{
+		{"overlay to an untagged port, untagged (the reference)", "vlan_untagged_unchanged"},
+		{"overlay to an untagged port, tagged: tag removed", "vlan_tagged_stripped"},
+		{"overlay to a tagged port, tagged: VID rewritten", "vlan_tagged_rewritten"},
+		{"overlay to a tagged port, untagged: tag pushed", "vlan_untagged_pushed"},
+		{"tagged, VID not accepted (VLAN_NOT_ACCEPTED)", "drop_vlan_not_accepted"},
+	}
+	got := make([][]float64, len(paths))
+	runs := make([]uint64, len(paths))
+	for range b.cfg.Rounds {
+		for i, p := range paths {
+			ns, n, err := b.timeGraygwOn(d, st, testvectors.VLANInPort, frames[p.vector])
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			got[i] = append(got[i], ns)
+			runs[i] += n
+		}
+	}
+	for i, p := range paths {
+		rep.VLAN = append(rep.VLAN, b.result(p.name, median(got[i]), rep, runs[i]))
+	}
+	return nil
+}
+
 func (b *bench) result(name string, wrapped float64, rep *Report, runs uint64) Result {
 	ns := wrapped - rep.WrapperNS + rep.MinimalNS
 	return Result{Name: name, NS: ns, Ratio: ns / rep.MinimalNS, Runs: runs}
@@ -222,7 +274,12 @@ func (b *bench) wrapped(prog *ebpf.Program, frame []byte) (float64, error) {
 // timeGraygw times the program on frame and checks with its own counters that
 // every repetition took the path the model predicts for the frame.
 func (b *bench) timeGraygw(d *bpf.Dataplane, st *model.State, frame []byte) (float64, uint64, error) {
-	want := model.Process(st, frame)
+	return b.timeGraygwOn(d, st, 0, frame)
+}
+
+// timeGraygwOn is timeGraygw for a frame received on port inPort.
+func (b *bench) timeGraygwOn(d *bpf.Dataplane, st *model.State, inPort uint16, frame []byte) (float64, uint64, error) {
+	want := model.ProcessPort(st, inPort, frame)
 	count := func() (uint64, error) {
 		switch want.Verdict {
 		case model.Forward:
@@ -303,6 +360,16 @@ func apply(d *bpf.Dataplane, st *model.State) error {
 			return err
 		}
 		if err := d.SetPort(be.Port, 1); err != nil { // loopback: XDP_TX
+			return err
+		}
+	}
+	for k := range st.VLANAccept {
+		if err := d.SetVLANAccept(k.Port, k.VID); err != nil {
+			return err
+		}
+	}
+	for port, vid := range st.PortVLAN {
+		if err := d.SetPortVLAN(port, vid); err != nil {
 			return err
 		}
 	}
