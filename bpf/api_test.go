@@ -15,6 +15,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
@@ -280,11 +281,12 @@ func TestIncompatiblePin(t *testing.T) {
 	}
 }
 
-// asABI9 makes the pins under dir those an ABI 9 program leaves: vip and
-// backend pinned as vip_map and backends (only those named in renamed), meta
-// stamped 9.
+// asABI9 makes the pins under dir those an ABI 9 program leaves: as ABI 10's
+// (asABI10), with vip and backend pinned as vip_map and backends (only those
+// named in renamed), meta stamped 9.
 func asABI9(t *testing.T, d *Dataplane, dir string, renamed ...string) {
 	t.Helper()
+	asABI10(t, d, dir)
 	for _, old := range renamed {
 		if err := os.Rename(filepath.Join(dir, renamedPins[old]), filepath.Join(dir, old)); err != nil {
 			t.Fatal(err)
@@ -292,6 +294,102 @@ func asABI9(t *testing.T, d *Dataplane, dir string, renamed ...string) {
 	}
 	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 9}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// asABI10 makes the pins under dir those an ABI 10 program leaves: no
+// 802.1Q maps, drop_reasons of 16 cells (holding d's counts), meta stamped
+// 10. Once only: a second call finds the set already so.
+func asABI10(t *testing.T, d *Dataplane, dir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, vlanMaps[0])); errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	for _, name := range vlanMaps {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec, err := loadGraygw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := spec.Maps["drop_reasons"].Copy()
+	ms.Pinning, ms.MaxEntries = ebpf.PinNone, oldDropReasons
+	old, err := ebpf.NewMap(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	for i := range uint32(oldDropReasons) {
+		var cells []graygwCounter
+		if err := d.objs.DropReasons.Lookup(i, &cells); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Update(i, cells, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "drop_reasons")); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Pin(filepath.Join(dir, "drop_reasons")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 10}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigratesABI10Pins: ABI 11 (802.1Q) gave drop_reasons a 17th cell and
+// added vlan_accept, ifindex_port and port_vlan. An agent upgraded over an
+// ABI 10 pin set keeps every table and counter, drop counts included, gets
+// the new maps (ifindex_port from the bound ports) and serves tagged frames
+// once a port accepts their VID.
+func TestMigratesABI10Pins(t *testing.T) {
+	dir := pinDir(t)
+	d := openPinned(t, dir)
+	ms := basicModel(t)
+	applyState(t, d, ms)
+	frame, _ := vectorCase(t, "overlay_vm_cutover")
+	first := decide(t, d, frame)
+	notVIP, _ := vectorCase(t, "pass_not_vip")
+	if got := decide(t, d, notVIP); got != "NOT_VIP" {
+		t.Fatalf("pass_not_vip: %s", got)
+	}
+	asABI10(t, d, dir)
+	d.Close()
+
+	d2 := reopen(t, dir)
+	if got := decide(t, d2, frame); got != first {
+		t.Fatalf("after the migration: %s, want %s", got, first)
+	}
+	drops, err := d2.DropCounters()
+	if err != nil || drops[pipeline.NotVIP].Packets != 1 {
+		t.Fatalf("drop_reasons[NOT_VIP] after the migration %+v %v, want 1 packet", drops[pipeline.NotVIP], err)
+	}
+	if c, err := d2.VIPCounter(testvectors.VIP1); err != nil || c.Packets != 2 {
+		t.Fatalf("vip counter after the migration %+v %v, want 2 packets", c, err)
+	}
+	var m graygwMeta
+	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
+		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
+	}
+	// Every backend port is the loopback here: it names one of them.
+	var port uint32
+	ports, _ := d2.Ports()
+	if err := d2.objs.IfindexPort.Lookup(uint32(loIfindex), &port); err != nil || ports[uint16(port)] != loIfindex {
+		t.Fatalf("ifindex_port[lo] after the migration: %d %v, want a port bound to lo (%v)", port, err, ports)
+	}
+	tagged := testpkt.Tag(frame, 100)
+	if got := decide(t, d2, tagged); got != "VLAN_NOT_ACCEPTED" {
+		t.Fatalf("tagged before the port accepts VID 100: %s", got)
+	}
+	if err := d2.SetVLANAccept(uint16(port), 100); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(t, d2, tagged); got != first {
+		t.Fatalf("tagged, accepted: %s, want %s", got, first)
 	}
 }
 

@@ -88,7 +88,7 @@ func Open(opts Options) (*Dataplane, error) {
 			if err := removeMapPins(d.pinDir, spec); err != nil {
 				return nil, err
 			}
-		} else if err := migratePins(d.pinDir); err != nil {
+		} else if err := migratePins(d.pinDir, spec); err != nil {
 			return nil, err
 		}
 		if err := checkPins(d.pinDir, spec); err != nil {
@@ -192,11 +192,23 @@ func removeMapPins(dir string, spec *ebpf.CollectionSpec) error {
 // name -> new); migratePins moves an ABI 9 set's pins.
 var renamedPins = map[string]string{"vip_map": "vip", "backends": "backend"}
 
-// migratePins upgrades a complete ABI 9 pin set in place: the maps ABI 10
-// renamed get their new pin names and meta is restamped, so an upgraded agent
-// keeps every table and counter (the running program holds the maps, not the
-// names). Any other set is left as it is for checkPins to judge.
-func migratePins(dir string) error {
+// vlanMaps are the maps ABI 11 added (802.1Q); migratePins creates them.
+var vlanMaps = []string{"vlan_accept", "ifindex_port", "port_vlan"}
+
+// oldDropReasons is drop_reasons' size before ABI 11 gave it a cell for
+// VLAN_NOT_ACCEPTED.
+const oldDropReasons = 16
+
+// migratePins upgrades a complete ABI 9 or 10 pin set in place, so an
+// upgraded agent keeps every table and counter (the running program holds
+// the maps, not the names): ABI 10 renamed two maps (an ABI 9 set's pins get
+// the new names); ABI 11 gave drop_reasons a 17th cell (a new map with every
+// CPU's counts copied, pinned over the old one: what the old program counts
+// between the copy and its replacement is lost) and added the 802.1Q maps
+// (created empty, but ifindex_port, which is filled from port_ifindex). The
+// new pins come first, meta last. Any other set is left as it is for
+// checkPins to judge.
+func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	meta, err := ebpf.LoadPinnedMap(filepath.Join(dir, "meta"), nil)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -206,30 +218,125 @@ func migratePins(dir string) error {
 	}
 	defer meta.Close()
 	var v graygwMeta
-	if err := meta.Lookup(uint32(0), &v); err != nil || v != (graygwMeta{Magic: magic, Abi: 9}) {
-		return nil // unreadable or not ABI 9: checkPins reports it
+	if err := meta.Lookup(uint32(0), &v); err != nil || v.Magic != magic || (v.Abi != 9 && v.Abi != 10) {
+		return nil // unreadable, or not ABI 9 or 10: checkPins reports it
 	}
-	for old, renamed := range renamedPins {
-		if _, err := os.Stat(filepath.Join(dir, old)); err != nil {
-			return nil // not a complete ABI 9 set
-		}
-		if _, err := os.Stat(filepath.Join(dir, renamed)); err == nil {
-			return nil // both names: checkPins reports it
-		}
-	}
-	var done []string
-	for old, renamed := range renamedPins {
-		if err := os.Rename(filepath.Join(dir, old), filepath.Join(dir, renamed)); err != nil {
-			for _, o := range done { // back to a whole ABI 9 set
-				_ = os.Rename(filepath.Join(dir, renamedPins[o]), filepath.Join(dir, o))
+	if v.Abi == 9 {
+		for old, renamed := range renamedPins {
+			if _, err := os.Stat(filepath.Join(dir, old)); err != nil {
+				return nil // not a complete ABI 9 set
 			}
-			return fmt.Errorf("bpf: migrate the ABI 9 pins under %s: %w (graygw-agent --repin starts empty instead)", dir, err)
+			if _, err := os.Stat(filepath.Join(dir, renamed)); err == nil {
+				return nil // both names: checkPins reports it
+			}
 		}
-		done = append(done, old)
+	}
+	for _, name := range vlanMaps {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return nil // not an ABI 9 or 10 set: checkPins reports it
+		}
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("bpf: migrate the ABI %d pins under %s: %w (graygw-agent --repin starts empty instead)", v.Abi, dir, err)
+	}
+	drops, err := ebpf.LoadPinnedMap(filepath.Join(dir, "drop_reasons"), nil)
+	if err != nil {
+		return nil // checkPins reports it
+	}
+	defer drops.Close()
+	if drops.MaxEntries() != oldDropReasons {
+		return nil
+	}
+
+	// Everything is built before a pin changes.
+	fresh := func(name string) (*ebpf.Map, error) {
+		ms := spec.Maps[name].Copy()
+		ms.Pinning = ebpf.PinNone
+		return ebpf.NewMap(ms)
+	}
+	newDrops, err := fresh("drop_reasons")
+	if err != nil {
+		return fail(err)
+	}
+	defer newDrops.Close()
+	for i := range uint32(oldDropReasons) {
+		var cells []graygwCounter
+		if err := drops.Lookup(i, &cells); err != nil {
+			return fail(fmt.Errorf("drop_reasons[%d]: %w", i, err))
+		}
+		if err := newDrops.Update(i, cells, ebpf.UpdateAny); err != nil {
+			return fail(fmt.Errorf("drop_reasons[%d]: %w", i, err))
+		}
+	}
+	added := map[string]*ebpf.Map{}
+	defer func() {
+		for _, m := range added {
+			m.Close()
+		}
+	}()
+	for _, name := range vlanMaps {
+		m, err := fresh(name)
+		if err != nil {
+			return fail(err)
+		}
+		added[name] = m
+	}
+	ports, err := ebpf.LoadPinnedMap(filepath.Join(dir, "port_ifindex"), nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer ports.Close()
+	for p := range uint32(MaxPorts) {
+		var ifx uint32
+		if err := ports.Lookup(p, &ifx); err != nil {
+			return fail(fmt.Errorf("port_ifindex[%d]: %w", p, err))
+		}
+		if ifx != 0 {
+			if err := added["ifindex_port"].Update(ifx, p, ebpf.UpdateAny); err != nil {
+				return fail(fmt.Errorf("ifindex_port: %w", err))
+			}
+		}
+	}
+
+	// The new maps' pins (no old program reads them), then drop_reasons in
+	// the old one's place, then the renamed pins, then meta.
+	var pinned []string
+	undo := func() {
+		for _, name := range pinned {
+			_ = os.Remove(filepath.Join(dir, name))
+		}
+	}
+	for _, name := range vlanMaps {
+		if err := added[name].Pin(filepath.Join(dir, name)); err != nil {
+			undo()
+			return fail(err)
+		}
+		pinned = append(pinned, name)
+	}
+	// bpffs renames no pin over another: the old pin goes first. Should the
+	// new one fail after that, the set is refused (--repin).
+	if err := os.Remove(filepath.Join(dir, "drop_reasons")); err != nil {
+		undo()
+		return fail(err)
+	}
+	if err := newDrops.Pin(filepath.Join(dir, "drop_reasons")); err != nil {
+		return fail(err)
+	}
+	if v.Abi == 9 {
+		var done []string
+		for old, renamed := range renamedPins {
+			if err := os.Rename(filepath.Join(dir, old), filepath.Join(dir, renamed)); err != nil {
+				for _, o := range done {
+					_ = os.Rename(filepath.Join(dir, renamedPins[o]), filepath.Join(dir, o))
+				}
+				return fail(err)
+			}
+			done = append(done, old)
+		}
 	}
 	v.Abi = ABI
 	if err := meta.Update(uint32(0), &v, ebpf.UpdateExist); err != nil {
-		return fmt.Errorf("bpf: migrate the ABI 9 pins under %s: meta: %w", dir, err)
+		return fail(fmt.Errorf("meta: %w", err))
 	}
 	return nil
 }
