@@ -154,6 +154,9 @@ build/bin/ptfctl intent -vectors testvectors/pipeline.json -state basic -p4runti
 # The mirror state's intent, applied by vectors.py for its cases.
 build/bin/ptfctl intent -vectors testvectors/pipeline.json -state mirror -p4runtime "$P4RT" \
 	-iface 1=p1,2=p2,3=p3 -o "$WORK/intent-mirror.yaml" -cases "$WORK/cases-mirror.json"
+# The vlan state's intent (ports with 802.1Q configuration), the same way.
+build/bin/ptfctl intent -vectors testvectors/pipeline.json -state vlan -p4runtime "$P4RT" \
+	-iface 1=p1,2=p2,3=p3 -o "$WORK/intent-vlan.yaml" -cases "$WORK/cases-vlan.json"
 SOCK=$WORK/controller.sock
 cat >"$WORK/controller.yaml" <<EOF
 store: $WORK/controller.db

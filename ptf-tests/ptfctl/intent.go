@@ -237,6 +237,30 @@ func translate(f *testvectors.File, name, p4rt string, device uint64, ifaces map
 		}
 		gw.Ports[port] = intent.PortSpec{Interface: ifname, MAC: mac}
 	}
+	// 802.1Q: vlan_accept and port_vlan are the ports' vlan configuration.
+	vlan := func(port int64) *intent.VLANSpec {
+		ps, ok := gw.Ports[port]
+		if !ok {
+			left("vlan of port %d: the state's backends use no such port", port)
+			return nil
+		}
+		if ps.VLAN == nil {
+			ps.VLAN = &intent.VLANSpec{}
+			gw.Ports[port] = ps
+		}
+		return ps.VLAN
+	}
+	for _, v := range st.VLANAccept {
+		if s := vlan(int64(v.IngressPort)); s != nil {
+			s.Accept = append(s.Accept, int64(v.VID))
+		}
+	}
+	for _, v := range st.PortVLAN {
+		if s := vlan(int64(v.EgressPort)); s != nil {
+			tag := int64(v.VID)
+			s.Tag = &tag
+		}
+	}
 	t.Spec.Gateways = []intent.GatewaySpec{gw}
 
 	in, err := t.Spec.Validate()

@@ -463,7 +463,8 @@ class GatewayTest(BaseTest):
             c = d.get("copy")
             if c and c["sent"]:
                 copy = self.verify_exact(bytes.fromhex(c["packet"]), c["port"], what="copy: ")
-                self.assertEqual(copy[15] >> 2, 1, "the copy's outer DSCP is not Lower-Effort")
+                tos = 19 if copy[12:14] == b"\x81\x00" else 15  # behind an 802.1Q tag, or not
+                self.assertEqual(copy[tos] >> 2, 1, "the copy's outer DSCP is not Lower-Effort")
             self.verify_nothing_out()
             return out
         if d["verdict"] == "pass" and TARGET == "xdp":
