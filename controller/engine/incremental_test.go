@@ -84,12 +84,7 @@ func TestIntentChangeIsIncremental(t *testing.T) {
 // invisible to incremental passes; the periodic pass reads back and repairs it.
 func TestDriftRepairedByThePeriodicPass(t *testing.T) {
 	a := startAgent(t, nil)
-	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: 400 * time.Millisecond,
-		Retry: 50 * time.Millisecond, Logger: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close(context.Background()) })
+	e := newEngineEvery(t, 400*time.Millisecond)
 	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
 	waitVersion(t, e, 1)
 
@@ -136,29 +131,11 @@ func TestDriftRepairedByAFullPass(t *testing.T) {
 // full pass: incremental passes leave its timer alone.
 func TestPeriodicPassRunsUnderAStreamOfChanges(t *testing.T) {
 	a := startAgent(t, nil)
-	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: 500 * time.Millisecond,
-		Retry: 50 * time.Millisecond, Logger: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close(context.Background()) })
+	e := newEngineEvery(t, 500*time.Millisecond)
 	base := intentYAML([]string{a.addr}, threeBackends())
 	p := apply(t, e, load(t, base), 1)
 	waitVersion(t, e, 1)
-	var rule *p4v1.TableEntry
-	for _, te := range desired(t, p.Result(), "gw1") {
-		if te.GetPriority() != 0 {
-			rule = te
-		}
-	}
-	a.mu.Lock()
-	srv := a.srv
-	a.mu.Unlock()
-	if _, err := srv.Write(ctx(t), &p4v1.WriteRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 10},
-		Updates: []*p4v1.Update{{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{
-			TableEntry: &p4v1.TableEntry{TableId: rule.TableId, Match: rule.Match, Priority: rule.Priority}}}}}}); err != nil {
-		t.Fatal(err)
-	}
+	dropRule(t, a, p)
 	// A change every 100 ms (a second rule toggled between the pools) until
 	// the drift is repaired, for at most 5 s.
 	deadline := time.Now().Add(5 * time.Second)
@@ -196,4 +173,17 @@ func dropRule(t *testing.T, a *agent, p *engine.Prepared) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newEngineEvery is an engine (election id 10) whose periodic full pass runs
+// every interval.
+func newEngineEvery(t *testing.T, interval time.Duration) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: interval,
+		Retry: 50 * time.Millisecond, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
 }
