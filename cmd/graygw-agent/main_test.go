@@ -141,6 +141,26 @@ func dialUnix(t *testing.T, path string, creds credentials.TransportCredentials)
 	return p4v1.NewP4RuntimeClient(conn)
 }
 
+// primaryWithPipeline connects to the daemon's unix socket as the primary
+// controller (election id 1) and sets the committed pipeline (cookie 5).
+func primaryWithPipeline(t *testing.T, sock string) (p4v1.P4RuntimeClient, *p4rtest.Client, *p4info.Info) {
+	t.Helper()
+	c := dialUnix(t, sock, nil)
+	info, err := p4info.Load(p4src.P4InfoText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := p4rtest.Connect(tctx(t), c, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Close() })
+	if err := ctl.SetPipeline(tctx(t), p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, info.P4Info(), 5); err != nil {
+		t.Fatal(err)
+	}
+	return c, ctl, info
+}
+
 func tctx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -153,16 +173,7 @@ func tctx(t *testing.T) context.Context {
 func TestDaemonServesAndDrains(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "p4rt.sock")
 	d := startDaemon(t, "--dataplane", "memory", "--state-dir", t.TempDir(), "--addr", "unix://"+sock, "--log-level", "warn")
-	c := dialUnix(t, sock, nil)
-	info, _ := p4info.Load(p4src.P4InfoText)
-	ctl, err := p4rtest.Connect(tctx(t), c, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	if err := ctl.SetPipeline(tctx(t), p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, info.P4Info(), 5); err != nil {
-		t.Fatal(err)
-	}
+	c, ctl, info := primaryWithPipeline(t, sock)
 	b := p4rtest.Builder{T: t, Info: info}
 	if err := ctl.Write(tctx(t), p4rtest.Ins(b.VIP(0x0aff0001, 1, 1))); err != nil {
 		t.Fatal(err)
@@ -187,16 +198,7 @@ func TestDaemonSecondSignalExitsAtOnce(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "p4rt.sock")
 	d := startDaemon(t, "--dataplane", "memory", "--state-dir", t.TempDir(), "--addr", "unix://"+sock, "--log-level", "error",
 		"--drain-timeout", "1m")
-	c := dialUnix(t, sock, nil)
-	info, _ := p4info.Load(p4src.P4InfoText)
-	ctl, err := p4rtest.Connect(tctx(t), c, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Close()
-	if err := ctl.SetPipeline(tctx(t), p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, info.P4Info(), 5); err != nil {
-		t.Fatal(err)
-	}
+	c, ctl, info := primaryWithPipeline(t, sock)
 	b := p4rtest.Builder{T: t, Info: info}
 	var ups []*p4v1.Update
 	for i := 0; i < 40000; i++ {
