@@ -60,8 +60,9 @@ func (a *app) traceCmd() *cobra.Command {
 		Long: `trace asks the controller to read every gateway's tables back over P4Runtime and
 run the flow through graygw's reference model over them (not over the intent).
 For each gateway and VIP it shows the decision step by step: the VIP and
-tenant, every gray rule by priority (the one that decided, and why each other
-one did not: which field differs, or which rule won), the pool and the fields
+tenant, the gray rules of the flow's VPC by priority (the one that decided, and
+why each other one did not: which field differs, or which rule won; -v lists
+the other VPCs' rules too), the pool and the fields
 it hashes on, the 18 hash key bytes (vni tenant src dst proto sport dport), the
 CRC32 and bucket, the backend, and the rewritten frame (egress port, MACs,
 outer destination). Beside it, what the intent's own entries decide: a gateway

@@ -220,6 +220,13 @@ func TestTraceFlagsDriftExit4(t *testing.T) {
 	if code != ExitFailed || !strings.Contains(out, `"gateway": "gw2"`) || !strings.Contains(out, `"vips": []`) {
 		t.Fatalf("-o json: exit %d\n%s", code, out)
 	}
+	// -o yaml has the same names (the path's fields inline).
+	code, out, _ = cli(t, f, "trace", "--vm", "5001/192.168.1.5", "-o", "yaml")
+	for _, want := range []string{"intent_version: 0", "differ_count: 1", "- vip: vpc", "agrees_with_intent: false", "backend: gray-1"} {
+		if code != ExitFailed || !strings.Contains(out, want) {
+			t.Fatalf("-o yaml: exit %d, lacks %q\n%s", code, want, out)
+		}
+	}
 }
 
 // traceArgs formats a trace request back into the flags an operator would

@@ -15,45 +15,45 @@ const MaxListed = 20
 
 // Gateway is the trace of a flow through one gateway.
 type Gateway struct {
-	Gateway string `json:"gateway"`
+	Gateway string `json:"gateway" yaml:"gateway"`
 	// Error says why the gateway could not be traced (then nothing else is
 	// set).
-	Error string `json:"error,omitempty"`
+	Error string `json:"error,omitempty" yaml:"error,omitempty"`
 	// IntentVersion is the version of the intent compared with; EntriesRead
 	// the number of entries read back.
-	IntentVersion uint64 `json:"intent_version"`
-	EntriesRead   int    `json:"entries_read"`
+	IntentVersion uint64 `json:"intent_version" yaml:"intent_version"`
+	EntriesRead   int    `json:"entries_read" yaml:"entries_read"`
 	// InSync: the gateway holds exactly the entries the intent wants. When
 	// not, Drift says which entries differ.
-	InSync bool   `json:"in_sync"`
-	Drift  *Drift `json:"drift,omitempty"`
+	InSync bool   `json:"in_sync" yaml:"in_sync"`
+	Drift  *Drift `json:"drift,omitempty" yaml:"drift,omitempty"`
 	// VIPs is the flow's path to each VIP traced, over the entries read back.
-	VIPs []VIPPath `json:"vips"`
+	VIPs []VIPPath `json:"vips" yaml:"vips"`
 }
 
 // VIPPath is the path over the gateway's own tables, with the outcome the
 // intent's tables give for comparison.
 type VIPPath struct {
-	Path
+	Path `yaml:",inline"`
 	// Intent is what the entries the intent wants decide; AgreesWithIntent
 	// says the gateway decides the same.
-	Intent           Outcome `json:"intent"`
-	AgreesWithIntent bool    `json:"agrees_with_intent"`
+	Intent           Outcome `json:"intent" yaml:"intent"`
+	AgreesWithIntent bool    `json:"agrees_with_intent" yaml:"agrees_with_intent"`
 }
 
 // Drift lists the entries in which a gateway differs from the intent, at
 // most MaxListed of each kind, each with its origin; the counts are complete.
 type Drift struct {
 	// Missing: wanted, not held.
-	Missing      []string `json:"missing,omitempty"`
-	MissingCount int      `json:"missing_count"`
+	Missing      []string `json:"missing,omitempty" yaml:"missing,omitempty"`
+	MissingCount int      `json:"missing_count" yaml:"missing_count"`
 	// Differ: held with another action than wanted.
-	Differ      []string `json:"differ,omitempty"`
-	DifferCount int      `json:"differ_count"`
+	Differ      []string `json:"differ,omitempty" yaml:"differ,omitempty"`
+	DifferCount int      `json:"differ_count" yaml:"differ_count"`
 	// Extra: held, not wanted (written behind the controller's back, or
 	// left by an older intent not yet retired).
-	Extra      []string `json:"extra,omitempty"`
-	ExtraCount int      `json:"extra_count"`
+	Extra      []string `json:"extra,omitempty" yaml:"extra,omitempty"`
+	ExtraCount int      `json:"extra_count" yaml:"extra_count"`
 }
 
 // FromReadBack traces q through the gateway whose tables rb holds.

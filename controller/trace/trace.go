@@ -120,100 +120,100 @@ func (q *Query) frame(vip netip.Addr) []byte {
 // Path is the decision for the flow sent to one VIP, step by step, over one
 // set of tables.
 type Path struct {
-	VIP     string `json:"vip"` // intent name, or the address when no name is known
-	Address string `json:"address"`
-	VIPID   uint16 `json:"vip_id"`
+	VIP     string `json:"vip" yaml:"vip"` // intent name, or the address when no name is known
+	Address string `json:"address" yaml:"address"`
+	VIPID   uint16 `json:"vip_id" yaml:"vip_id"`
 	// Verdict is "forward", "drop" or "pass" (not for this gateway); Reason
 	// the drop reason (docs/pipeline.md §9), "" when forwarded.
-	Verdict string `json:"verdict"`
-	Reason  string `json:"reason,omitempty"`
+	Verdict string `json:"verdict" yaml:"verdict"`
+	Reason  string `json:"reason,omitempty" yaml:"reason,omitempty"`
 	// Tenant is the VNI's tenant (vni_tenant); "" and 0 on a miss.
-	Tenant   string `json:"tenant,omitempty"`
-	TenantID uint16 `json:"tenant_id"`
+	Tenant   string `json:"tenant,omitempty" yaml:"tenant,omitempty"`
+	TenantID uint16 `json:"tenant_id" yaml:"tenant_id"`
 	// Rules are the gray rules of the tables, highest priority first (ties
 	// in table order, as the pipeline breaks them), each with its verdict:
 	// every rule with Query.AllRules, else those that match the flow or miss
 	// it only on addresses, protocol or ports. OtherRules counts the rest
 	// (they miss it on the VIP, VNI or tenant: other VPCs' rules).
-	Rules      []RuleCheck `json:"rules"`
-	OtherRules int         `json:"other_rules"`
+	Rules      []RuleCheck `json:"rules" yaml:"rules"`
+	OtherRules int         `json:"other_rules" yaml:"other_rules"`
 	// Rule is the name of the rule that decided, "" for none (the VIP's
 	// default pool).
-	Rule string `json:"rule,omitempty"`
+	Rule string `json:"rule,omitempty" yaml:"rule,omitempty"`
 	// Pool is the pool that serves the flow, PoolID its dataplane id (a
 	// version slot: id or id+32768).
-	Pool   string `json:"pool,omitempty"`
-	PoolID uint16 `json:"pool_id"`
+	Pool   string `json:"pool,omitempty" yaml:"pool,omitempty"`
+	PoolID uint16 `json:"pool_id" yaml:"pool_id"`
 	// SplitHash is the VM's sticky split hash, for split and mirror rules.
-	SplitHash *uint16 `json:"split_hash,omitempty"`
+	SplitHash *uint16 `json:"split_hash,omitempty" yaml:"split_hash,omitempty"`
 	// HashFields are the fields the pool hashes on; HashKey the 18 masked
 	// key bytes (hex: vni(3) tenant(2) src(4) dst(4) proto(1) sport(2)
 	// dport(2)); CRC its CRC32 and Bucket CRC & 4095.
-	HashFields []string `json:"hash_fields,omitempty"`
-	HashKey    string   `json:"hash_key,omitempty"`
-	CRC        uint32   `json:"crc32"`
-	Bucket     uint16   `json:"bucket"`
+	HashFields []string `json:"hash_fields,omitempty" yaml:"hash_fields,omitempty"`
+	HashKey    string   `json:"hash_key,omitempty" yaml:"hash_key,omitempty"`
+	CRC        uint32   `json:"crc32" yaml:"crc32"`
+	Bucket     uint16   `json:"bucket" yaml:"bucket"`
 	// Backend is the backend_select entry's backend, by name.
-	Backend   string `json:"backend,omitempty"`
-	BackendID uint16 `json:"backend_id"`
+	Backend   string `json:"backend,omitempty" yaml:"backend,omitempty"`
+	BackendID uint16 `json:"backend_id" yaml:"backend_id"`
 	// Rewrite is what the gateway sends, when it forwards.
-	Rewrite *Rewrite `json:"rewrite,omitempty"`
+	Rewrite *Rewrite `json:"rewrite,omitempty" yaml:"rewrite,omitempty"`
 	// Mirror is the mirror copy, when a mirror rule decided.
-	Mirror *Mirror `json:"mirror,omitempty"`
+	Mirror *Mirror `json:"mirror,omitempty" yaml:"mirror,omitempty"`
 	// Notes say what the decision depends on that the query left open.
-	Notes []string `json:"notes,omitempty"`
+	Notes []string `json:"notes,omitempty" yaml:"notes,omitempty"`
 }
 
 // RuleCheck is one gray rule's part in the decision.
 type RuleCheck struct {
-	Name     string `json:"name"`
-	Priority int32  `json:"priority"`
+	Name     string `json:"name" yaml:"name"`
+	Priority int32  `json:"priority" yaml:"priority"`
 	// Action is set_pool, split_pool or set_pool_mirror; Pool its pool.
-	Action string `json:"action"`
-	Pool   string `json:"pool"`
+	Action string `json:"action" yaml:"action"`
+	Pool   string `json:"pool" yaml:"pool"`
 	// Matched: the rule's key matches the flow. Decided: it is the one that
 	// decided (the highest-priority match).
-	Matched bool `json:"matched"`
-	Decided bool `json:"decided"`
+	Matched bool `json:"matched" yaml:"matched"`
+	Decided bool `json:"decided" yaml:"decided"`
 	// Why says why it did not match, or did not decide, or what it did;
 	// Mismatch names the fields that did not match (FieldVIPID, FieldVNI...).
-	Why      string   `json:"why"`
-	Mismatch []string `json:"mismatch,omitempty"`
+	Why      string   `json:"why" yaml:"why"`
+	Mismatch []string `json:"mismatch,omitempty" yaml:"mismatch,omitempty"`
 }
 
 // Rewrite is the frame the gateway sends (docs/pipeline.md §8).
 type Rewrite struct {
-	Port   uint16 `json:"port"`
-	SrcMAC string `json:"src_mac"`
-	DstMAC string `json:"dst_mac"`
+	Port   uint16 `json:"port" yaml:"port"`
+	SrcMAC string `json:"src_mac" yaml:"src_mac"`
+	DstMAC string `json:"dst_mac" yaml:"dst_mac"`
 	// OuterSrc is kept: the sender's (for VXLAN, its VTEP, which the trace
 	// does not know); OuterDst is the backend's underlay address, replacing
 	// the VIP.
-	OuterSrc string `json:"outer_src"`
-	OuterDst string `json:"outer_dst"`
+	OuterSrc string `json:"outer_src" yaml:"outer_src"`
+	OuterDst string `json:"outer_dst" yaml:"outer_dst"`
 	// SPort and DPort are the outer UDP (VXLAN) or transport ports, kept.
-	SPort uint16 `json:"sport"`
-	DPort uint16 `json:"dport"`
+	SPort uint16 `json:"sport" yaml:"sport"`
+	DPort uint16 `json:"dport" yaml:"dport"`
 	// TTL is decremented by one.
-	TTL uint8 `json:"ttl"`
+	TTL uint8 `json:"ttl" yaml:"ttl"`
 }
 
 // Mirror is a mirror copy's path (docs/pipeline.md §10).
 type Mirror struct {
-	Sampled   bool   `json:"sampled"`
-	Pool      string `json:"pool"`
-	Bucket    uint16 `json:"bucket"`
-	Backend   string `json:"backend,omitempty"`
-	BackendID uint16 `json:"backend_id"`
+	Sampled   bool   `json:"sampled" yaml:"sampled"`
+	Pool      string `json:"pool" yaml:"pool"`
+	Bucket    uint16 `json:"bucket" yaml:"bucket"`
+	Backend   string `json:"backend,omitempty" yaml:"backend,omitempty"`
+	BackendID uint16 `json:"backend_id" yaml:"backend_id"`
 }
 
 // Outcome is the short form of a Path, to compare two of them.
 type Outcome struct {
-	Verdict string `json:"verdict"`
-	Reason  string `json:"reason,omitempty"`
-	Rule    string `json:"rule,omitempty"`
-	Pool    string `json:"pool,omitempty"`
-	Backend string `json:"backend,omitempty"`
+	Verdict string `json:"verdict" yaml:"verdict"`
+	Reason  string `json:"reason,omitempty" yaml:"reason,omitempty"`
+	Rule    string `json:"rule,omitempty" yaml:"rule,omitempty"`
+	Pool    string `json:"pool,omitempty" yaml:"pool,omitempty"`
+	Backend string `json:"backend,omitempty" yaml:"backend,omitempty"`
 }
 
 // Outcome returns p's outcome.
