@@ -57,6 +57,7 @@ type Cluster struct {
 type member struct {
 	name, client, peer string
 	cmd                *exec.Cmd
+	exited             chan struct{} // closed once cmd's Wait returned
 }
 
 // Start starts an n-member cluster and waits until it serves. withTLS makes
@@ -128,8 +129,9 @@ func (c *Cluster) start(i int, state string) {
 		logf.Close()
 		c.t.Fatalf("etcdlab: start %s: %v", m.name, err)
 	}
-	go func() { cmd.Wait(); logf.Close() }()
-	m.cmd = cmd
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(exited) }()
+	m.cmd, m.exited = cmd, exited
 }
 
 // Endpoints are the members' client URLs.
@@ -149,9 +151,7 @@ func (c *Cluster) Kill(i int) {
 	m := c.members[i]
 	if m.cmd != nil && m.cmd.Process != nil {
 		_ = m.cmd.Process.Kill()
-		for m.cmd.ProcessState == nil {
-			time.Sleep(10 * time.Millisecond)
-		}
+		<-m.exited // Wait has returned (reading ProcessState here would race with it)
 	}
 	m.cmd = nil
 }
