@@ -11,6 +11,7 @@ import (
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -405,5 +406,30 @@ func TestExplainPlain(t *testing.T) {
 	}
 	if r := rule(t, p, "web"); r.Matched || !strings.Contains(r.Why, "dst 10.255.0.1, rule wants 10.9.0.0/16") {
 		t.Errorf("web: %+v", r)
+	}
+}
+
+// A gray rule written behind the controller's back: it decides on the
+// gateway, named by its priority as nothing in the intent names it, and the
+// drift lists it as extra.
+func TestFromReadBackForeignRule(t *testing.T) {
+	in, res := compiled(t)
+	want := res.Gateways[0].Entries
+	gray, _ := res.Pool("gray")
+	foreign := model.GrayRule{Priority: 9000, VIPMask: 0, Match: pipeline.FlowKey{VNI: 5001}, Mask: pipeline.FlowKey{VNI: pipeline.MaxVNI},
+		Action: model.SetPool, Pool: gray.ID}
+	fst := model.NewState()
+	fst.GrayRules = []model.GrayRule{foreign}
+	extra := compile.FromModel(fst)[0]
+	rb := &engine.ReadBack{Gateway: "gw1", Have: append(slices.Clone(want), extra), Want: want, Extra: []compile.Entry{extra}}
+	g, err := FromReadBack(rb, tcp(5001, "10.0.0.6", "10.0.0.1", 1, 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := g.VIPs[0]
+	_, backend := expected(t, in, res, "gray", key(in, 5001, "10.0.0.6", "10.0.0.1", 6, 1, 80))
+	if g.InSync || g.Drift.ExtraCount != 1 || !strings.HasPrefix(g.Drift.Extra[0], "(not in the intent) ") ||
+		v.Rule != "rule@prio-9000" || v.Pool != "gray" || v.Backend != backend || v.Intent.Rule != "" || v.Intent.Pool != "base" || v.AgreesWithIntent {
+		t.Fatalf("drift %+v, path %+v", g.Drift, v)
 	}
 }
