@@ -265,7 +265,12 @@ func lostAnswer(err error) bool {
 // landed reports whether version n holds exactly raw: a commit whose answer
 // was lost, found by its retry.
 func (s *Store) landed(ctx context.Context, n uint64, raw []byte) bool {
-	resp, err := s.cli.Get(ctx, s.intentKey(n))
+	return s.holds(ctx, s.intentKey(n), raw)
+}
+
+// holds reports whether key holds exactly raw.
+func (s *Store) holds(ctx context.Context, key string, raw []byte) bool {
+	resp, err := s.cli.Get(ctx, key)
 	return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == string(raw)
 }
 
@@ -536,12 +541,26 @@ func (s *Store) Record(ctx context.Context, r store.Record) (*store.Event, error
 		if rev == 0 {
 			cmp = clientv3.Compare(clientv3.CreateRevision(s.currentKey()), "=", 0)
 		}
-		resp, err := s.cli.Txn(ctx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
-			Then(clientv3.OpPut(s.eventKey(ev.Seq), string(raw))).Commit()
+		// As a commit's (Commit): bounded attempts, one whose answer was lost
+		// sent again, and a retry that finds the first landed recognises its
+		// record (the same bytes), so a record is never written twice.
+		attempt := func() (*clientv3.TxnResponse, error) {
+			actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			defer cancel()
+			return s.cli.Txn(actx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
+				Then(clientv3.OpPut(s.eventKey(ev.Seq), string(raw))).Commit()
+		}
+		resp, err := attempt()
+		retried := false
+		for err != nil && ctx.Err() == nil && (lostAnswer(err) || errors.Is(err, context.DeadlineExceeded)) {
+			retried = true
+			time.Sleep(50 * time.Millisecond)
+			resp, err = attempt()
+		}
 		if err != nil {
 			return nil, s.fail(ctx, "record", err)
 		}
-		if resp.Succeeded {
+		if resp.Succeeded || retried && s.holds(ctx, s.eventKey(ev.Seq), raw) {
 			return &ev, nil
 		}
 	}

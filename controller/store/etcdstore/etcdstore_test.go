@@ -335,7 +335,8 @@ func TestWatchFollowsCommitsAndRecords(t *testing.T) {
 // lost its answer; the store sends it again to another member and, when the
 // first attempt had landed, recognises its own version instead of calling it
 // a conflict. Every commit succeeds, and the versions are exactly the
-// commits, in order.
+// commits, in order; a record after each commit likewise goes on and is
+// written exactly once.
 func TestCommitsGoOnThroughMemberKills(t *testing.T) {
 	c := etcdlab.Start(t, 3, false)
 	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RequestTimeout = 5 * time.Second })
@@ -359,6 +360,11 @@ func TestCommitsGoOnThroughMemberKills(t *testing.T) {
 				t.Fatalf("commit on version %d made version %d", base, v.Number)
 			}
 			base, slowest = v.Number, max(slowest, time.Since(t0))
+			// A record after each commit (a drain, a failover): it goes on
+			// too, and is written once.
+			if _, err := s.Record(ctx, store.Record{Actor: "t", Operation: "drain", Summary: fmt.Sprint("after v", base)}); err != nil {
+				t.Fatalf("record after version %d: %v", base, err)
+			}
 		}
 	}
 	for round := 0; round < 3; round++ {
@@ -386,5 +392,15 @@ func TestCommitsGoOnThroughMemberKills(t *testing.T) {
 			t.Fatalf("version %d: %v %v", n, v, err)
 		}
 	}
-	t.Logf("%d commits through 3 kills of etcd's leader member, none refused, the slowest %s", base, slowest.Round(time.Millisecond))
+	h, err := s.History(ctx, store.Query{})
+	if err != nil || uint64(len(h)) != 2*base {
+		t.Fatalf("history: %d events, %v; want %d commits and as many records", len(h), err, base)
+	}
+	for i, ev := range h { // newest first: record, commit, record, commit...
+		n := base - uint64(i/2)
+		if ev.Seq != 2*base-uint64(i) || ev.Record != (i%2 == 0) || (ev.Record && ev.Summary != fmt.Sprint("after v", n)) || (!ev.Record && ev.After != n) {
+			t.Fatalf("history[%d] = %+v", i, ev)
+		}
+	}
+	t.Logf("%d commits and %d records through 3 kills of etcd's leader member, none refused or doubled, the slowest commit %s", base, base, slowest.Round(time.Millisecond))
 }
