@@ -2,6 +2,7 @@ package p4rtest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -84,6 +85,26 @@ func SelectEntry(b Builder, i int) *p4v1.TableEntry {
 // the same mask (so the XDP tuple-space search keeps one mask).
 func RuleEntry(b Builder, i int) *p4v1.TableEntry {
 	return b.Rule(int32(1+i%1000), []FM{Tern(pipeline.MatchVNI.Name, uint64(1+i/65536), 0xffffff), Tern(pipeline.MatchInnerSrc.Name, uint64(0x0a000000+i%65536), 0xffffffff)}, 2)
+}
+
+// BenchWriteTables runs BenchWrites on backend_select and gray_rules, in
+// batches of 1, 100 and 1000 updates, each on an agent newAgent starts; the
+// sub-benchmarks are named TABLE/batch=N.
+func BenchWriteTables(b *testing.B, newAgent func(*testing.B) *Agent) {
+	for _, tb := range []struct {
+		name     string
+		entry    func(Builder, int) *p4v1.TableEntry
+		capacity int
+	}{
+		{"backend_select", SelectEntry, 62 * pipeline.Buckets},
+		{"gray_rules", RuleEntry, pipeline.GrayRulesTableSize},
+	} {
+		for _, batch := range []int{1, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/batch=%d", tb.name, batch), func(b *testing.B) {
+				BenchWrites(b, newAgent(b), tb.entry, tb.capacity/batch*batch, batch)
+			})
+		}
+	}
 }
 
 // BenchWrites measures INSERT throughput in batches of batch entries built by
