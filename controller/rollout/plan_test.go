@@ -1,7 +1,9 @@
 package rollout
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -297,6 +299,27 @@ vpcs:
 	}
 	if want := "5001/192.168.1.5,5001/192.168.1.5 tcp/443,5002/192.168.2.5 udp/53"; strings.Join(got, ",") != want {
 		t.Errorf("targets with a VPC's own probe: %s, want %s", strings.Join(got, ","), want)
+	}
+	// The checks survive the YAML (API, CLI) and JSON (the stored progress)
+	// round trips.
+	data, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := LoadPlan(data)
+	if err != nil || fmt.Sprint(p2.Checks, p2.VPCChecks) != fmt.Sprint(p.Checks, p.VPCChecks) {
+		t.Errorf("YAML round trip: %v %v, %v\n%s", p2.Checks, p2.VPCChecks, err, data)
+	}
+	js, err := json.Marshal(p.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec PlanSpec
+	if err := json.Unmarshal(js, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if p3, err := spec.Validate(); err != nil || fmt.Sprint(p3.Checks, p3.VPCChecks) != fmt.Sprint(p.Checks, p.VPCChecks) {
+		t.Errorf("JSON round trip: %v, %v\n%s", p3, err, js)
 	}
 	_, err = LoadPlan([]byte("version: 1\nname: a\npool: g\nvpcs: [{vni: 1, router: 10.0.0.1, vms: [10.0.0.5], probe: {icmp: false, tcp: [0]}}]\n"))
 	if err == nil || !strings.Contains(err.Error(), "vpcs[0].probe.tcp[0]: 0: want a port") {
