@@ -437,6 +437,42 @@ func startCutProxy(t *testing.T, to string) *cutProxy {
 
 func (p *cutProxy) URL() string { return "http://" + p.lis.Addr().String() }
 
+// proxiesTo starts a cutProxy to each etcd endpoint and returns them and the
+// URLs to reach the endpoints through them.
+func proxiesTo(t *testing.T, endpoints []string) ([]*cutProxy, []string) {
+	t.Helper()
+	var proxies []*cutProxy
+	var urls []string
+	for _, e := range endpoints {
+		p := startCutProxy(t, strings.TrimPrefix(e, "http://"))
+		proxies = append(proxies, p)
+		urls = append(urls, p.URL())
+	}
+	return proxies, urls
+}
+
+// partition cuts every proxy (the leader's only way to etcd) and waits for
+// leader c to stop: it must exit with a failure before its 2s lease could run
+// out. It returns when the cut was made.
+func partition(t *testing.T, proxies []*cutProxy, c *child) time.Time {
+	t.Helper()
+	cut := time.Now()
+	for _, p := range proxies {
+		p.Cut()
+	}
+	select {
+	case code := <-c.exit:
+		took := time.Since(cut)
+		t.Logf("leader partitioned from etcd: it exited %d, %s after the cut (lease 2s)", code, took.Round(time.Millisecond))
+		if code == 0 || took >= 2*time.Second {
+			t.Errorf("the partitioned leader exited %d %s after the cut: want a failure before its 2s lease could run out", code, took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the partitioned leader did not stop")
+	}
+	return cut
+}
+
 // Cut partitions: no new connection, the open ones closed.
 func (p *cutProxy) Cut() {
 	p.mu.Lock()
@@ -460,13 +496,7 @@ func TestHALeaderPartitionedFromEtcd(t *testing.T) {
 	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
 	dir := t.TempDir()
 	intentFile := writeIntent(t, addr)
-	var proxies []*cutProxy
-	var viaProxy []string
-	for _, e := range cl.Endpoints() {
-		p := startCutProxy(t, strings.TrimPrefix(e, "http://"))
-		proxies = append(proxies, p)
-		viaProxy = append(viaProxy, p.URL())
-	}
+	proxies, viaProxy := proxiesTo(t, cl.Endpoints())
 	argsA, sockA := haReplica(t, dir, "a", viaProxy, "/part/", "", intentFile)
 	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/part/", "", intentFile)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
@@ -475,20 +505,7 @@ func TestHALeaderPartitionedFromEtcd(t *testing.T) {
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
 	time.Sleep(500 * time.Millisecond) // b campaigning
 
-	cut := time.Now()
-	for _, p := range proxies {
-		p.Cut()
-	}
-	select {
-	case code := <-a.exit:
-		took := time.Since(cut)
-		t.Logf("leader partitioned from etcd: it exited (code %d) %s later, lease 2s", code, took.Round(time.Millisecond))
-		if code == 0 || took >= 2*time.Second {
-			t.Errorf("the partitioned leader exited %s after the cut with code %d: want a failure before its 2s lease could run out", took, code)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the partitioned leader did not stop")
-	}
+	cut := partition(t, proxies, a)
 	took, _ := waitLeads(t, sockB, api(t, sockB), cut, "after the cut")
 	t.Logf("replica b leads and is in sync %s after the cut", took.Round(time.Millisecond))
 }
