@@ -236,8 +236,9 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	if v := gatewayHolds(t, rl.agent, cb, 1, 2); v != 2 {
 		t.Fatalf("the gateway holds version %d, the store 2", v)
 	}
-	t.Logf("leader SIGKILLed in the middle of writing %d pools: the other replica leads %s later, in sync at version 2 (the gateway holding it whole) %s later; %d datagrams sent meanwhile",
-		pools, leads.Round(time.Millisecond), took.Round(time.Millisecond), atSync-atKill)
+	elected := electedAt(t, filepath.Join(dir, "b.log")).Sub(killed)
+	t.Logf("leader SIGKILLed in the middle of writing %d pools: the other replica elected %s later, answering as the leader %s later, in sync at version 2 (the gateway holding it whole) %s later (%s after its election); %d datagrams sent meanwhile",
+		pools, elected.Round(time.Millisecond), leads.Round(time.Millisecond), took.Round(time.Millisecond), (took - elected).Round(time.Millisecond), atSync-atKill)
 	a = startChild(t, filepath.Join(dir, "a2.log"), argsA...)
 	waitStandby(t, ca)
 
@@ -280,8 +281,10 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	if v := gatewayHolds(t, rl.agent, ca, 3); v != 3 {
 		t.Fatalf("the gateway holds version %d after the late write", v)
 	}
-	t.Logf("leader b (term %d) frozen with a write on its way: a (term %d) leads %s later, in sync at version 3 %s later; b's late write refused by the gateway (%s); %d datagrams sent meanwhile",
-		termB.Number, termA.Number, leads.Round(time.Millisecond), took.Round(time.Millisecond), late[0].code, atSync-atStop)
+	elected = electedAt(t, filepath.Join(dir, "a2.log")).Sub(stopped)
+	t.Logf("leader b (term %d) frozen with a write on its way: a (term %d) elected %s later, answering as the leader %s later, in sync at version 3 %s later (%s after its election); b's late write refused by the gateway (%s); %d datagrams sent meanwhile",
+		termB.Number, termA.Number, elected.Round(time.Millisecond), leads.Round(time.Millisecond), took.Round(time.Millisecond), (took - elected).Round(time.Millisecond),
+		late[0].code, atSync-atStop)
 	resumed := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
