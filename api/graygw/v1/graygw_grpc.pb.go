@@ -137,12 +137,14 @@ type ControllerClient interface {
 	Probe(ctx context.Context, in *ProbeRequest, opts ...grpc.CallOption) (*ProbeResponse, error)
 	// Trace explains where a flow goes on each gateway, and why: the reference
 	// model run over the entries read back from the gateway over P4Runtime (not
-	// over the intent), step by step (VIP, tenant, every gray rule by priority,
+	// over the intent), step by step (VIP, tenant, the gray rules by priority,
 	// pool, hash key, bucket, backend, rewrite), beside what the intent's
 	// entries decide, and the entries in which the gateway differs from the
-	// intent. It only reads. INVALID_ARGUMENT for a flow no gateway could
-	// receive, NOT_FOUND for an unknown gateway or VIP; a gateway that cannot
-	// be read is reported in its own error.
+	// intent. It only reads: a warm standby replica answers it too, from its
+	// own standby sessions. INVALID_ARGUMENT for a flow no gateway could
+	// receive, NOT_FOUND for an unknown gateway or VIP, FAILED_PRECONDITION
+	// before any intent; a gateway that cannot be read is reported in its own
+	// error.
 	Trace(ctx context.Context, in *TraceRequest, opts ...grpc.CallOption) (*TraceResponse, error)
 }
 
@@ -449,12 +451,14 @@ type ControllerServer interface {
 	Probe(context.Context, *ProbeRequest) (*ProbeResponse, error)
 	// Trace explains where a flow goes on each gateway, and why: the reference
 	// model run over the entries read back from the gateway over P4Runtime (not
-	// over the intent), step by step (VIP, tenant, every gray rule by priority,
+	// over the intent), step by step (VIP, tenant, the gray rules by priority,
 	// pool, hash key, bucket, backend, rewrite), beside what the intent's
 	// entries decide, and the entries in which the gateway differs from the
-	// intent. It only reads. INVALID_ARGUMENT for a flow no gateway could
-	// receive, NOT_FOUND for an unknown gateway or VIP; a gateway that cannot
-	// be read is reported in its own error.
+	// intent. It only reads: a warm standby replica answers it too, from its
+	// own standby sessions. INVALID_ARGUMENT for a flow no gateway could
+	// receive, NOT_FOUND for an unknown gateway or VIP, FAILED_PRECONDITION
+	// before any intent; a gateway that cannot be read is reported in its own
+	// error.
 	Trace(context.Context, *TraceRequest) (*TraceResponse, error)
 	mustEmbedUnimplementedControllerServer()
 }
