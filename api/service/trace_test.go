@@ -34,6 +34,9 @@ func vmFlow() *graygwv1.TraceRequest {
 func TestTraceThroughTheAPI(t *testing.T) {
 	ag := stack.StartAgent(t, stack.AgentConfig{})
 	c := startController(t)
+	if _, err := c.Client.Trace(ctx(t), vmFlow()); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("Trace before any intent: %v", err)
+	}
 	mustApply(t, c, intentYAML(ag.Addr), "alice")
 
 	resp, err := c.Client.Trace(ctx(t), vmFlow())
