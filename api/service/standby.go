@@ -65,9 +65,11 @@ func (s *Standby) History(ctx context.Context, req *graygwv1.HistoryRequest) (*g
 // before NewServer.
 func (s *Standby) ServeTrace(eng *engine.Engine) { s.reads.cfg.Engine = eng }
 
-// Trace implements graygwv1.ControllerServer from the standby engine.
+// Trace implements graygwv1.ControllerServer from the standby engine; until
+// that engine follows an intent (a replica just started) the caller is sent
+// to the leader.
 func (s *Standby) Trace(ctx context.Context, req *graygwv1.TraceRequest) (*graygwv1.TraceResponse, error) {
-	if s.reads.cfg.Engine == nil {
+	if s.reads.cfg.Engine == nil || len(s.reads.cfg.Engine.Gateways()) == 0 {
 		return nil, s.refusal(ctx)
 	}
 	return s.reads.Trace(ctx, req)

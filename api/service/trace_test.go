@@ -132,9 +132,27 @@ func TestStandbyTraces(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close(context.Background()) })
+	serve := func(withEngine bool) graygwv1.ControllerClient {
+		sb := service.NewStandby(store.NewMemory(), func(context.Context) (string, uint64, string, bool) {
+			return "ctl-a", 3, "unix:///nonexistent/leader.sock", true
+		}, logger(t))
+		if withEngine {
+			sb.ServeTrace(eng)
+		}
+		conn, err := grpc.NewClient("unix://"+stack.ServeStandby(t, sb), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return graygwv1.NewControllerClient(conn)
+	}
 	in, err := intent.Load([]byte(intentYAML(ag.Addr)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Before its engine follows an intent, the follower sends the caller on.
+	if _, err := serve(true).Trace(ctx(t), vmFlow()); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "the leader is ctl-a") {
+		t.Fatalf("Trace on a warm follower with no intent yet: %v", err)
 	}
 	p, err := eng.Prepare(in)
 	if err != nil {
@@ -152,20 +170,6 @@ func TestStandbyTraces(t *testing.T) {
 		}
 	}
 
-	serve := func(withEngine bool) graygwv1.ControllerClient {
-		sb := service.NewStandby(store.NewMemory(), func(context.Context) (string, uint64, string, bool) {
-			return "ctl-a", 3, "unix:///nonexistent/leader.sock", true
-		}, logger(t))
-		if withEngine {
-			sb.ServeTrace(eng)
-		}
-		conn, err := grpc.NewClient("unix://"+stack.ServeStandby(t, sb), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return graygwv1.NewControllerClient(conn)
-	}
 	resp, err := serve(true).Trace(ctx(t), vmFlow())
 	if err != nil || len(resp.GetGateways()) != 1 {
 		t.Fatalf("Trace on the warm follower = %v, %v", resp, err)
