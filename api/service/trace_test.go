@@ -116,6 +116,16 @@ func TestTraceThroughTheAPI(t *testing.T) {
 		p.GetAgreesWithIntent() || p.GetIntent().GetBackend() != "gray-1" {
 		t.Fatalf("path over the changed tables %v", p)
 	}
+
+	// A gateway that cannot be read is answered with its error, not a guess.
+	ag.Stop()
+	start := time.Now()
+	resp, err = c.Client.Trace(ctx(t), vmFlow())
+	if err != nil || len(resp.GetGateways()) != 1 || !strings.Contains(resp.GetGateways()[0].GetError(), "read back gw1") ||
+		len(resp.GetGateways()[0].GetVips()) != 0 {
+		t.Fatalf("Trace with the agent down = %v, %v", resp, err)
+	}
+	t.Logf("agent down: answered in %s: %s", time.Since(start).Round(time.Millisecond), resp.GetGateways()[0].GetError())
 }
 
 // TestStandbyTraces: a warm follower answers Trace itself, from its standby
