@@ -191,7 +191,9 @@ type Rewrite struct {
 	// the VIP.
 	OuterSrc string `json:"outer_src" yaml:"outer_src"`
 	OuterDst string `json:"outer_dst" yaml:"outer_dst"`
-	// SPort and DPort are the outer UDP (VXLAN) or transport ports, kept.
+	// SPort and DPort are the outer UDP (VXLAN) or transport ports, kept as
+	// they came; for VXLAN SPort is 0 here: the sender's entropy port, which
+	// the trace does not know.
 	SPort uint16 `json:"sport" yaml:"sport"`
 	DPort uint16 `json:"dport" yaml:"dport"`
 	// TTL is decremented by one.
