@@ -365,6 +365,18 @@ func (ch *changer) stop() ([]time.Duration, []error) {
 	return ch.ok, ch.errs
 }
 
+// firstAfter is when the first change after since landed.
+func (ch *changer) firstAfter(since time.Time) (time.Time, bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for _, at := range ch.landed {
+		if at.After(since) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // longestPause is the longest time between two changes landing (or from
 // the first to since) after since.
 func (ch *changer) longestPause(since time.Time) time.Duration {
@@ -439,13 +451,21 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	termA := currentTerm(t, etc, "/hae/", "a")
 
 	// The controller's leader partitioned from etcd under changes.
-	ch := startChanger(docs, ca)
+	ch := startChanger(docs, ca, cb)
 	time.Sleep(time.Second)
 	atCut := stream.Mark()
 	cut := partition(t, proxies, a)
-	ok, errs := ch.stop()
 	took, _ := waitLeads(t, sockB, cb, cut, "after the cut")
 	atSync := stream.Mark()
+	var resumed time.Duration
+	for deadline := time.Now().Add(10 * time.Second); resumed == 0; time.Sleep(10 * time.Millisecond) {
+		if at, ok := ch.firstAfter(cut); ok {
+			resumed = at.Sub(cut)
+		} else if time.Now().After(deadline) {
+			t.Fatal("no change landed on the new leader")
+		}
+	}
+	ok, errs := ch.stop()
 	cur, err := cb.Get(context.Background(), &graygwv1.GetRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -459,8 +479,9 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 			lastA = w.at
 		}
 	}
-	t.Logf("b in sync at version %d %s after the cut; a's last write accepted by the gateway at cut%+dms (%d changes landed on a, %d refused); %d datagrams sent meanwhile",
-		cur.GetVersion(), took.Round(time.Millisecond), lastA.Sub(cut).Milliseconds(), len(ok), len(errs), atSync-atCut)
+	t.Logf("b elected %s after the cut, in sync at version %d %s after it, the changes (sent to a, then to b) landing again %s after it; a's last write accepted by the gateway at cut%+dms (%d changes landed, %d refused); %d datagrams sent meanwhile",
+		electedAt(t, filepath.Join(dir, "b.log")).Sub(cut).Round(time.Millisecond), cur.GetVersion(), took.Round(time.Millisecond),
+		resumed.Round(time.Millisecond), lastA.Sub(cut).Milliseconds(), len(ok), len(errs), atSync-atCut)
 	if !lastA.Before(cut.Add(2 * time.Second)) {
 		t.Errorf("the gateway accepted a write of the partitioned leader %s after the cut, past its 2s lease", lastA.Sub(cut))
 	}
