@@ -56,26 +56,19 @@ static __always_inline int vlan_accepted(__u32 ifindex, __u16 tci)
 	return w && (*w >> (idx & 31)) & 1;
 }
 
-/* port_tag is port's port_vlan word: PORT_VLAN_TAGGED | vid, 0 untagged. */
-static __always_inline __u32 port_tag(__u32 port)
+/* out_tci is the tag a frame leaves with on a port tagged with vid: the
+ * received tag's PCP and DEI (0 for an untagged frame), the port's VID. */
+static __always_inline __u16 out_tci(const struct packet *p, __u16 vid)
 {
-	__u32 *w = bpf_map_lookup_elem(&port_vlan, &port);
-
-	return w ? *w : 0;
-}
-
-/* out_tci is the tag a frame leaves with on a port tagged with word's VID:
- * the received tag's PCP and DEI (0 for an untagged frame), the port's VID. */
-static __always_inline __u16 out_tci(const struct packet *p, __u32 word)
-{
-	return (p->tagged ? p->tci & ~VID_MASK : 0) | (word & VID_MASK);
+	return (p->tagged ? p->tci & ~VID_MASK : 0) | (vid & VID_MASK);
 }
 
 /* tag_frame gives a rewritten frame its egress port's tag (docs/pipeline.md
- * §8): word is the port's port_vlan word. A received tag gets the port's VID
- * or is removed; an untagged frame gets one pushed. Moves ctx->data: the
- * caller reloads its pointers. Nonzero when the frame cannot be changed. */
-static __always_inline int tag_frame(struct xdp_md *ctx, const struct packet *p, __u32 word)
+ * §8): vid is the port's VID (the backend cell's copy of port_vlan), 0 for
+ * an untagged port. A received tag gets the port's VID or is removed; an
+ * untagged frame gets one pushed. Moves ctx->data: the caller reloads its
+ * pointers. Nonzero when the frame cannot be changed. */
+static __always_inline int tag_frame(struct xdp_md *ctx, const struct packet *p, __u16 vid)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -83,12 +76,12 @@ static __always_inline int tag_frame(struct xdp_md *ctx, const struct packet *p,
 	struct ethhdr *eth;
 	__u8 macs[2 * ETH_ALEN];
 
-	if (!(word & PORT_VLAN_TAGGED) && !p->tagged)
+	if (!vid && !p->tagged)
 		return 0;
 	if ((void *)(vlan + 1) > data_end)
 		return -1;
-	if (p->tagged && (word & PORT_VLAN_TAGGED)) {
-		vlan->tci = bpf_htons(out_tci(p, word));
+	if (p->tagged && vid) {
+		vlan->tci = bpf_htons(out_tci(p, vid));
 		return 0;
 	}
 	if (p->tagged) {
@@ -110,7 +103,7 @@ static __always_inline int tag_frame(struct xdp_md *ctx, const struct packet *p,
 	__builtin_memcpy(macs, data + VLAN_HLEN, sizeof(macs));
 	__builtin_memcpy(data, macs, sizeof(macs));
 	eth->h_proto = bpf_htons(ETH_P_8021Q_);
-	vlan->tci = bpf_htons(out_tci(p, word));
+	vlan->tci = bpf_htons(out_tci(p, vid));
 	return 0;
 }
 
@@ -278,17 +271,16 @@ static __always_inline struct backend *lookup_backend(__u16 pool, const struct f
 }
 
 /* rewrite applies to_backend: MACs, outer dst IP, TTL, checksums. */
-static __always_inline int rewrite(void *data, void *data_end, const struct packet *p,
-				   const struct backend *be)
+static __always_inline int rewrite_at(void *data, void *data_end, const struct packet *p,
+				      const struct backend *be, const __u32 l2)
 {
 	struct ethhdr *eth = data;
-	struct iphdr *ip = outer_ip(data, p);
+	struct iphdr *ip = data + l2;
 	void *l4 = ip + 1;
 	__u32 old = p->outer_dst, new = be->underlay_ip;
 	__u16 *csum;
 
-	/* Two checks: ip is 14 or 18 bytes in, unknown to the verifier. */
-	if ((void *)(eth + 1) > data_end || l4 > data_end)
+	if (l4 > data_end)
 		return -1;
 	__builtin_memcpy(eth->h_dest, be->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, be->smac, ETH_ALEN);
@@ -323,6 +315,17 @@ static __always_inline int rewrite(void *data, void *data_end, const struct pack
 	return 0;
 }
 
+/* rewrite is rewrite_at where the outer IPv4 header is: a constant offset on
+ * each path (the branch is after the gray rules' walk, so the verifier's
+ * cost of the two paths is small). */
+static __always_inline int rewrite(void *data, void *data_end, const struct packet *p,
+				   const struct backend *be)
+{
+	if (p->tagged)
+		return rewrite_at(data, data_end, p, be, ETH_HLEN_ + VLAN_HLEN);
+	return rewrite_at(data, data_end, p, be, ETH_HLEN_);
+}
+
 /* mirror serves a frame of a sampled VM under set_pool_mirror (docs/pipeline.md
  * §10): the copy is counted and its backend chosen here; when it has one, the
  * served frame is rewritten and passed up with a mirror_meta for graygw_tc,
@@ -336,7 +339,7 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 	struct mirror_meta mm = {}, *meta;
 	struct ethhdr *eth;
 	struct backend *cbe;
-	__u32 port, *cif, tag, ctag;
+	__u32 port, *cif;
 	__u16 *csum;
 
 	count(&mirror_counters, r->mirror_id, bytes);
@@ -357,7 +360,6 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 	__builtin_memcpy(mm.dmac, cbe->dmac, ETH_ALEN);
 	mm.tos = ip->tos;
 	mm.kind = MIRROR_META_MAGIC | MIRROR_L4_NONE;
-	ctag = port_tag(port);
 	if (!p->overlay && ip->protocol == IPPROTO_TCP_) {
 		csum = (void *)(ip + 1) + __builtin_offsetof(struct tcphdr, check);
 		if ((void *)(csum + 1) > data_end)
@@ -372,14 +374,13 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 		if (mm.orig_l4_csum)
 			mm.kind = MIRROR_META_MAGIC | MIRROR_L4_UDP;
 	}
-	tag = port_tag(be->port);
-	if (tag & PORT_VLAN_TAGGED)
+	if (be->vlan)
 		mm.kind |= MIRROR_SERVED_TAGGED;
-	if (ctag & PORT_VLAN_TAGGED) {
+	if (cbe->vlan) {
 		mm.kind |= MIRROR_COPY_TAGGED;
-		mm.copy_tci = out_tci(p, ctag);
+		mm.copy_tci = out_tci(p, cbe->vlan);
 	}
-	if (rewrite(data, data_end, p, be) || tag_frame(ctx, p, tag))
+	if (rewrite(data, data_end, p, be) || tag_frame(ctx, p, be->vlan))
 		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 	if (bpf_xdp_adjust_head(ctx, -(int)MIRROR_PREFIX))
 		goto transmit; /* no headroom: the frame is served, the copy lost */
@@ -395,7 +396,7 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 	return XDP_PASS;
 
 serve:
-	if (rewrite(data, data_end, p, be) || tag_frame(ctx, p, port_tag(be->port)))
+	if (rewrite(data, data_end, p, be) || tag_frame(ctx, p, be->vlan))
 		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 transmit:
 	if (served_ifindex == ctx->ingress_ifindex)
@@ -539,7 +540,7 @@ int graygw_xdp(struct xdp_md *ctx)
 		return verdict(DROP_PORT_DOWN, bytes);
 	if (r.action == ACTION_SET_POOL_MIRROR && split_hash(p.flow.vni, p.flow.src) <= r.sample)
 		return mirror(ctx, &p, be, *ifindex, &r, bytes);
-	if (rewrite(data, data_end, &p, be) || tag_frame(ctx, &p, port_tag(port)))
+	if (rewrite(data, data_end, &p, be) || tag_frame(ctx, &p, be->vlan))
 		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
 	if (*ifindex == ctx->ingress_ifindex)
 		return XDP_TX;

@@ -19,7 +19,7 @@ type graygwBackend struct {
 	Port       uint16
 	Smac       [6]uint8
 	Dmac       [6]uint8
-	Pad        uint16
+	Vlan       uint16
 	Slot       uint32
 }
 

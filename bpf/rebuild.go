@@ -53,6 +53,21 @@ func (d *Dataplane) rebuild() error {
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("bpf: rebuild backends: %w", err)
 	}
+	// A backend's cell carries its port's VID: port_vlan is the truth, a
+	// stale copy is republished below (and the hash corrected).
+	for id, b := range bes {
+		vid, err := d.portVID(b.Port)
+		if err != nil {
+			return fmt.Errorf("bpf: rebuild backends: %w", err)
+		}
+		if b.Vlan != vid {
+			b.Vlan = vid
+			if err := d.objs.Backend.Update(uint32(id), &b, ebpf.UpdateExist); err != nil {
+				return fmt.Errorf("bpf: rebuild backend %d: %w", id, err)
+			}
+			bes[id] = b
+		}
+	}
 	if err := d.rebuildBackends(bes); err != nil {
 		return err
 	}

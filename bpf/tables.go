@@ -237,7 +237,14 @@ func (d *Dataplane) SetBackendEntry(id uint16, b Backend) error {
 			return err
 		}
 	}
-	v := graygwBackend{UnderlayIp: b.UnderlayIP, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Slot: slot}
+	vid, err := d.portVID(b.Port)
+	if err != nil {
+		if !exists {
+			d.beSlots.free(slot)
+		}
+		return fmt.Errorf("bpf: backend %d: %w", id, err)
+	}
+	v := graygwBackend{UnderlayIp: b.UnderlayIP, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Vlan: vid, Slot: slot}
 	var old graygwBackend
 	if exists {
 		if err := d.objs.Backend.Lookup(uint32(id), &old); err != nil {

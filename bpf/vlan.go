@@ -80,15 +80,16 @@ func (d *Dataplane) VLANAccepts() (map[uint16][]uint16, error) {
 }
 
 // SetPortVLAN makes the frames port sends leave tagged with vid (a port_vlan
-// entry); without one they leave untagged.
+// entry); without one they leave untagged. VID 0 cannot be sent (it is the
+// cells' "untagged"): the controller sends 1-4094.
 func (d *Dataplane) SetPortVLAN(port, vid uint16) error {
 	if err := checkPortVID(port, vid); err != nil {
 		return err
 	}
-	if err := d.objs.PortVlan.Update(uint32(port), uint32(portVLANTagged|uint32(vid)), ebpf.UpdateExist); err != nil {
-		return fmt.Errorf("bpf: port_vlan %d: %w", port, err)
+	if vid == 0 {
+		return fmt.Errorf("bpf: port_vlan %d: %w: VID 0 is not a port's VID", port, ErrInvalid)
 	}
-	return nil
+	return d.setPortVLAN(port, portVLANTagged|uint32(vid))
 }
 
 // DeletePortVLAN removes port's port_vlan entry: it sends untagged.
@@ -96,10 +97,51 @@ func (d *Dataplane) DeletePortVLAN(port uint16) error {
 	if err := checkPortVID(port, 0); err != nil {
 		return err
 	}
-	if err := d.objs.PortVlan.Update(uint32(port), uint32(0), ebpf.UpdateExist); err != nil {
+	return d.setPortVLAN(port, 0)
+}
+
+// setPortVLAN writes port's port_vlan word and republishes the cells of the
+// port's backends with the VID (packets read it there, not in port_vlan):
+// each backend's frames switch tags with its cell, whole.
+func (d *Dataplane) setPortVLAN(port uint16, word uint32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.objs.PortVlan.Update(uint32(port), word, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("bpf: port_vlan %d: %w", port, err)
 	}
+	vid := uint16(0)
+	if word&portVLANTagged != 0 {
+		vid = uint16(word & (vids - 1))
+	}
+	for id := range d.backends {
+		var b graygwBackend
+		if err := d.objs.Backend.Lookup(id, &b); err != nil {
+			return fmt.Errorf("bpf: port_vlan %d: backend %d: %w", port, id, err)
+		}
+		if b.Port != port || b.Vlan == vid {
+			continue
+		}
+		b.Vlan = vid
+		if err := d.objs.Backend.Update(id, &b, ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("bpf: port_vlan %d: backend %d: %w", port, id, err)
+		}
+		if err := d.publishBackend(uint16(id), &b); err != nil {
+			return fmt.Errorf("bpf: port_vlan %d: %w", port, err)
+		}
+	}
 	return nil
+}
+
+// portVID is port's VID as backend cells carry it: 0 for an untagged port.
+func (d *Dataplane) portVID(port uint16) (uint16, error) {
+	var w uint32
+	if err := d.objs.PortVlan.Lookup(uint32(port), &w); err != nil {
+		return 0, fmt.Errorf("port_vlan %d: %w", port, err)
+	}
+	if w&portVLANTagged == 0 {
+		return 0, nil
+	}
+	return uint16(w & (vids - 1)), nil
 }
 
 // PortVLANs returns the port_vlan entries: port -> VID.

@@ -199,9 +199,10 @@ func (m *Memory) DeleteVLANAccept(port, vid uint16) error {
 	return nil
 }
 
-// SetPortVLAN implements Dataplane.
+// SetPortVLAN implements Dataplane. VID 0 is refused, as the XDP dataplane
+// does (a port sends with a VID of 1-4094 or untagged).
 func (m *Memory) SetPortVLAN(port, vid uint16) error {
-	if port > pipeline.MaxPortID || vid > pipeline.MaxVIDValue {
+	if port > pipeline.MaxPortID || vid == 0 || vid > pipeline.MaxVIDValue {
 		return fmt.Errorf("port_vlan port %d vid %d: %w", port, vid, ErrOutOfRange)
 	}
 	m.mu.Lock()

@@ -237,7 +237,8 @@ struct {
 } ifindex_port SEC(".maps");
 
 /* port_vlan: port -> PORT_VLAN_TAGGED | vid, the tag frames leave the port
- * with; 0: untagged (port_vlan entries; docs/pipeline.md §8). */
+ * with; 0: untagged (port_vlan entries; docs/pipeline.md §8). The loader's
+ * record: packets read the copy in their backend's cell (backend.vlan). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);

@@ -157,7 +157,8 @@ struct backend {
 	__u16 port;
 	__u8 smac[6];
 	__u8 dmac[6];
-	__u16 pad;
+	__u16 vlan; /* port_vlan's VID of port (1-4094), 0: untagged; the
+		     * loader keeps it, so packets never read port_vlan */
 	__u32 slot; /* indexes backend_counters */
 };
 

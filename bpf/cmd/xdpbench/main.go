@@ -167,7 +167,7 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 		b.WriteString("\nA tagged frame for a VIP pays its port (ifindex_port, a hash lookup) and one vlan_accept\n" +
 			"word; a tag removed or pushed moves the MACs and the frame's start (bpf_xdp_adjust_head).\n" +
 			"The two tagged-port rows go to the gray pool (a gray rule hit), the others to the default\n" +
-			"pool. Every forwarded frame, untagged ones included, reads its port's port_vlan word.\n")
+			"pool. A forwarded frame finds its port's VID in its backend's cell (one compare when untagged).\n")
 	}
 	fmt.Fprintf(&b, "\n## Gray rules: cost against the number of rules (%d distinct masks)\n\n", r.Masks)
 	b.WriteString("Rules are spread round-robin over six masks (5-tuple flow, VM + service port,\n" +
