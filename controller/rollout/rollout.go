@@ -314,6 +314,10 @@ func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
 		return nil, err
 	}
 	r.mu.Lock()
+	if err := r.settleLocked(ctx); err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
 	if r.running || (r.prog != nil && !r.prog.State.Finished()) {
 		p := r.prog
 		r.mu.Unlock()
@@ -411,6 +415,35 @@ func Check(ctx context.Context, ctrl Controller, spec *PlanSpec) (*Progress, err
 	return p, nil
 }
 
+// settleLocked waits, briefly, for a rollout goroutine that has published a
+// finished state and is only recording its decision (r.mu is held, released
+// while waiting). A caller that saw the end (a watcher) may start, abort or
+// retry at once; without this, Start would refuse as busy and an abort set now
+// would never be seen by the exiting goroutine. A goroutine still busy after
+// settleWait (a long rollback) is left to the callers' own refusals.
+func (r *Runner) settleLocked(ctx context.Context) error {
+	timer := time.NewTimer(settleWait)
+	defer timer.Stop()
+	for r.running && r.prog != nil && r.prog.State.Finished() {
+		done := r.done
+		r.mu.Unlock()
+		select {
+		case <-done:
+		case <-timer.C:
+			r.mu.Lock()
+			return nil
+		case <-ctx.Done():
+			r.mu.Lock()
+			return ctx.Err()
+		}
+		r.mu.Lock()
+	}
+	return nil
+}
+
+// settleWait bounds settleLocked: recording a decision is one store write.
+const settleWait = 2 * time.Second
+
 // wakeLocked wakes a rollout goroutine waiting in a pause. r.mu is held.
 func (r *Runner) wakeLocked() {
 	select {
@@ -456,6 +489,9 @@ func (r *Runner) Pause(ctx context.Context) (*Progress, error) {
 func (r *Runner) Resume(ctx context.Context) (*Progress, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.settleLocked(ctx); err != nil {
+		return nil, err
+	}
 	if r.prog == nil {
 		return nil, ErrNoRollout
 	}
@@ -496,6 +532,9 @@ func (r *Runner) Resume(ctx context.Context) (*Progress, error) {
 func (r *Runner) Abort(ctx context.Context) (*Progress, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.settleLocked(ctx); err != nil {
+		return nil, err
+	}
 	if r.prog == nil {
 		return nil, ErrNoRollout
 	}

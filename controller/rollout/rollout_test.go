@@ -492,3 +492,44 @@ func TestCheckIsADryRunThroughThePlansVIP(t *testing.T) {
 		t.Fatalf("%d probe runs through ProbeVIP", len(c.vips))
 	}
 }
+
+// TestActOnTheEndAtOnce: a caller that saw a rollout end (a watcher) may act
+// at once, while the rollout's goroutine still records its last decision: a
+// new Start is not refused as busy, and an Abort of a failed rollout is not
+// lost with the exiting goroutine (both happened with a slow history store).
+func TestActOnTheEndAtOnce(t *testing.T) {
+	ctx := ctxT(t)
+	c, st := newSim(), &MemoryStore{}
+	// A history write that takes its time: each decision waits on its own gate.
+	gates := map[string]chan struct{}{"rollout-completed": make(chan struct{}), "rollout-step-failed": make(chan struct{})}
+	r := NewRunner(c, st, Options{Decision: func(d Decision) {
+		if g, ok := gates[d.Operation]; ok {
+			<-g
+		}
+	}})
+	release := func(g chan struct{}) { time.Sleep(50 * time.Millisecond); close(g) }
+	if _, err := r.Start(ctx, mustSpec(t, twoVPCs)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.WaitState(ctx, StateCompleted); err != nil {
+		t.Fatal(err)
+	}
+	go release(gates["rollout-completed"])
+	c.mu.Lock()
+	c.rules, c.order = map[string]Scope{}, nil // the operator rolled r2 back
+	c.grayBroken[5001] = true
+	c.mu.Unlock()
+	if _, err := r.Start(ctx, mustSpec(t, strings.Replace(twoVPCs, "name: r2", "name: r3", 1))); err != nil {
+		t.Fatalf("a start right after the end: %v", err)
+	}
+	if p, _ := r.WaitState(ctx, StateFailed); p.State != StateFailed {
+		t.Fatalf("r3: %s", p.State)
+	}
+	go release(gates["rollout-step-failed"])
+	if _, err := r.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := r.Wait(ctx); err != nil || p.State != StateAborted {
+		t.Fatalf("the abort right after the failure was lost: %v %s", err, p.State)
+	}
+}
