@@ -131,11 +131,20 @@ func (m *Memory) MirrorBackendCounter(id uint16) (Counter, error) {
 func (m *Memory) SetVIP(addr uint32, v model.VIP) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.st.VIPs[addr]; !ok {
-		m.vipCtr[addr] = Counter{}
-	}
-	m.st.VIPs[addr] = v
+	setEntry(m.st.VIPs, addr, v, m.vipCtr)
 	return nil
+}
+
+// setEntry inserts or replaces table[k] = v, with m.mu held; an insert
+// starts k's counters in ctrs at zero, a replace keeps them (P4Runtime's
+// MODIFY keeps a direct counter).
+func setEntry[K comparable, V any](table map[K]V, k K, v V, ctrs ...map[K]Counter) {
+	if _, ok := table[k]; !ok {
+		for _, c := range ctrs {
+			c[k] = Counter{}
+		}
+	}
+	table[k] = v
 }
 
 // DeleteVIP implements Dataplane.
@@ -376,11 +385,7 @@ func (m *Memory) DeleteBucket(pool, bucket uint16) error {
 func (m *Memory) SetBackendEntry(id uint16, b model.Backend) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.st.Backends[id]; !ok {
-		m.beCtr[id] = Counter{}
-		m.mirrorBeCtr[id] = Counter{}
-	}
-	m.st.Backends[id] = b
+	setEntry(m.st.Backends, id, b, m.beCtr, m.mirrorBeCtr)
 	return nil
 }
 
