@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
@@ -21,37 +22,13 @@ const examplePath = "../../docs/examples/intent.yaml"
 // world is the intent the behaviour tests start from: one VIP (testvectors.VIP1)
 // on a base pool of four backends, a gray pool of two, and no rules. Tests append
 // gray rules.
-const world = `
-version: 1
-gateways:
-  - name: gw1
-    p4runtime: 127.0.0.1:9559
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:01:02"}
-      3: {interface: p3, mac: "02:00:00:00:01:03"}
-vips:
-  - name: vip1
-    address: 10.255.0.1
-    default_pool: base
-pools:
-  - name: base
-    cluster: base
-    backends:
-      - {name: b1, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-      - {name: b2, underlay_ip: 10.2.0.12, mac: "02:00:00:00:20:12", port: 2}
-      - {name: b3, underlay_ip: 10.2.0.13, mac: "02:00:00:00:20:13", port: 2}
-      - {name: b4, underlay_ip: 10.2.0.14, mac: "02:00:00:00:20:14", port: 2, weight: 2}
-  - name: gray
-    cluster: gray
-    backends:
-      - {name: g1, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 3}
-      - {name: g2, underlay_ip: 10.3.0.22, mac: "02:00:00:00:30:22", port: 3}
-tenants:
-  - {name: acme, vnis: [5001, 5002]}
-  - {name: globex, vnis: [6001]}
-`
+var world = func() string {
+	d := intenttest.Small()
+	d.Pools[0].Backends = intenttest.Backends("b", 4, 2)
+	d.Pools[0].Backends[3].Weight = 2
+	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}", "{name: globex, vnis: [6001]}"}
+	return d.YAML()
+}()
 
 func load(t testing.TB, doc string) *intent.Intent {
 	t.Helper()

@@ -14,7 +14,7 @@ import (
 	"github.com/graygw/graygw/pipeline"
 )
 
-const withRules = world + `gray_rules:
+var withRules = world + `gray_rules:
   - {name: vpc, match: {vni: 5002}, pool: gray}
   - {name: vm, match: {vni: 5001, src: 10.0.0.5}, pool: gray}
 `

@@ -9,47 +9,23 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/pipeline"
 )
 
 const examplePath = "../../docs/examples/intent.yaml"
 
 // base is a small valid intent the validation cases mutate.
-const base = `
-version: 1
-gateways:
-  - name: gw1
-    p4runtime: 127.0.0.1:9559
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:01:02"}
-      3: {interface: p3, mac: "02:00:00:00:01:03"}
-vips:
-  - name: web
-    address: 10.255.0.1
-    default_pool: base
-pools:
-  - name: base
-    cluster: base
-    backends:
-      - {name: b1, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-      - {name: b2, underlay_ip: 10.2.0.12, mac: "02:00:00:00:20:12", port: 2}
-  - name: gray
-    cluster: gray
-    backends:
-      - {name: g1, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 3}
-      - {name: g2, underlay_ip: 10.3.0.22, mac: "02:00:00:00:30:22", port: 3}
-tenants:
-  - {name: acme, id: 7, vnis: [5001, 5002]}
-gray_rules:
-  - name: vm
-    match: {vip: web, vni: 5001, src: 10.0.0.5}
-    pool: gray
-  - name: vpc
-    match: {vni: 5002}
-    pool: gray
-`
+var base = func() string {
+	d := intenttest.Small()
+	d.VIP.Name = "web"
+	d.Tenants = []string{"{name: acme, id: 7, vnis: [5001, 5002]}"}
+	d.Rules = []string{
+		"{name: vm, match: {vip: web, vni: 5001, src: 10.0.0.5}, pool: gray}",
+		"{name: vpc, match: {vni: 5002}, pool: gray}",
+	}
+	return d.YAML()
+}()
 
 func parseBase(t *testing.T) *Spec {
 	t.Helper()

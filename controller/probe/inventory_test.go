@@ -12,7 +12,7 @@ import (
 // invIntent is labIntent without its rules, with tenants and an inventory:
 // VNI 5001 has 3 VMs and 2 routes (the VPC router as the default route's next
 // hop, and a service prefix probed at its first address).
-const invIntent = labWorld + `tenants:
+var invIntent = labWorld + `tenants:
   - {name: acme, id: 7, vnis: [5001, 5002]}
 vpcs:
   - vni: 5001

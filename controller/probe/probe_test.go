@@ -10,6 +10,7 @@ import (
 
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/model"
 )
 
@@ -122,32 +123,9 @@ func TestTargets(t *testing.T) {
 
 // labWorld is the lab's gateway, VIP and pools (base-1, gray-1), without
 // rules: labIntent and invIntent add theirs.
-const labWorld = `version: 1
-gateways:
-  - name: gw
-    p4runtime: 127.0.0.1:9559
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:00:02"}
-      3: {interface: p3, mac: "02:00:00:00:00:03"}
-vips:
-  - {name: vpc-router, id: 1, address: 10.255.0.1, default_pool: base-router}
-pools:
-  - name: base-router
-    id: 1
-    cluster: base
-    backends:
-      - {name: base-1, id: 11, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-  - name: gray-router
-    id: 2
-    cluster: gray
-    hash_fields: [vni, src]
-    backends:
-      - {name: gray-1, id: 21, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 3}
-`
+var labWorld = intenttest.Router().YAML()
 
-const labIntent = labWorld + `gray_rules:
+var labIntent = labWorld + `gray_rules:
   - {name: vm, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}
   - {name: vpc, match: {vip: vpc-router, vni: 5003}, pool: gray-router}
 `

@@ -8,34 +8,17 @@ import (
 
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/controller/probe"
 )
 
-const localIntent = `version: 1
-gateways:
-  - name: gw
-    p4runtime: 127.0.0.1:9559
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:00:02"}
-      3: {interface: p3, mac: "02:00:00:00:00:03"}
-vips:
-  - {name: vpc-router, id: 1, address: 10.255.0.1, default_pool: base-router}
-pools:
-  - name: base-router
-    id: 1
-    cluster: base
-    backends: [{name: base-1, id: 11, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}]
-  - name: gray-router
-    id: 2
-    cluster: gray
-    backends: [{name: gray-1, id: 21, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 3}]
-tenants:
-  - {name: acme, vnis: [5001, 5002]}
-gray_rules:
-  - {name: pinned, match: {vip: vpc-router, vni: 5002, src: 192.168.2.9}, pool: base-router}
-`
+var localIntent = func() string {
+	d := intenttest.Router()
+	d.Pools[1].HashFields = ""
+	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}"}
+	d.Rules = []string{"{name: pinned, match: {vip: vpc-router, vni: 5002, src: 192.168.2.9}, pool: base-router}"}
+	return d.YAML()
+}()
 
 func TestLocalController(t *testing.T) {
 	spec, err := intent.Parse([]byte(localIntent))

@@ -11,45 +11,24 @@ import (
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
-const world = `
-version: 1
-gateways:
-  - name: gw1
-    p4runtime: 127.0.0.1:9559
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:01:02"}
-      3: {interface: p3, mac: "02:00:00:00:01:03"}
-vips:
-  - {name: vip1, address: 10.255.0.1, default_pool: base}
-pools:
-  - name: base
-    cluster: base
-    backends:
-      - {name: b1, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-      - {name: b2, underlay_ip: 10.2.0.12, mac: "02:00:00:00:20:12", port: 2}
-      - {name: b3, underlay_ip: 10.2.0.13, mac: "02:00:00:00:20:13", port: 2}
-      - {name: b4, underlay_ip: 10.2.0.14, mac: "02:00:00:00:20:14", port: 2}
-  - name: gray
-    cluster: gray
-    hash_fields: [vni, src]
-    backends:
-      - {name: g1, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 3}
-      - {name: g2, underlay_ip: 10.3.0.22, mac: "02:00:00:00:30:22", port: 3}
-tenants:
-  - {name: acme, vnis: [5001, 5002]}
-  - {name: globex, vnis: [6001]}
-gray_rules:
-  - {name: vm, match: {vni: 5001, src: 10.0.0.5}, pool: gray}
-  - {name: vpc, match: {vni: 5002}, pool: gray}
-  - {name: pct, match: {vni: 6001}, percent: 25, pool: gray}
-  - {name: web, match: {dst: 10.9.0.0/16, proto: tcp, dport: 443}, pool: gray}
-`
+var world = func() string {
+	d := intenttest.Small()
+	d.Pools[0].Backends = intenttest.Backends("b", 4, 2)
+	d.Pools[1].HashFields = "[vni, src]"
+	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}", "{name: globex, vnis: [6001]}"}
+	d.Rules = []string{
+		"{name: vm, match: {vni: 5001, src: 10.0.0.5}, pool: gray}",
+		"{name: vpc, match: {vni: 5002}, pool: gray}",
+		"{name: pct, match: {vni: 6001}, percent: 25, pool: gray}",
+		"{name: web, match: {dst: 10.9.0.0/16, proto: tcp, dport: 443}, pool: gray}",
+	}
+	return d.YAML()
+}()
 
 var vip = netip.MustParseAddr("10.255.0.1")
 

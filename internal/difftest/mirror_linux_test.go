@@ -25,23 +25,9 @@ import (
 func TestMirror(t *testing.T) {
 	ssg, program := requirements(t)
 	tl := newLab(t, ssg, program)
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := p4rtest.Builder{T: t, Info: tl.info}
-	st := f.States[testvectors.StateMirror]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-
-	if err := tl.xdp.write(ctx, [][]*p4v1.Update{p4rtest.StateUpdates(t, b, st)}); err != nil {
-		t.Fatal(err)
-	}
-	// BMv2 copies through the clone session; XDP needs none.
-	ups := append(p4rtest.StateUpdates(t, b, st), mirrorSession())
-	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{ups}); err != nil {
-		t.Fatal(err)
-	}
+	f, st, b := tl.loadState(ctx, t, testvectors.StateMirror)
 	for _, tg := range []*target{tl.xdp, tl.bmv2} {
 		t.Run(tg.name, func(t *testing.T) { tl.mirrorCases(ctx, t, tg, f, st, b) })
 	}
@@ -122,6 +108,27 @@ func (tl *testLab) mirrorCases(ctx context.Context, t *testing.T, tg *target, f 
 // gateway (docs/pipeline.md §10).
 func mirrorSession() *p4v1.Update {
 	return &p4v1.Update{Type: p4v1.Update_INSERT, Entity: engine.MirrorSession("v1model")}
+}
+
+// loadState writes the committed vectors' state name to both targets, BMv2
+// with the clone session its mirror copies go through (XDP needs none), and
+// returns the vectors, the state and the builder that wrote it.
+func (tl *testLab) loadState(ctx context.Context, t *testing.T, name string) (*testvectors.File, testvectors.State, p4rtest.Builder) {
+	t.Helper()
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := p4rtest.Builder{T: t, Info: tl.info}
+	st := f.States[name]
+	if err := tl.xdp.write(ctx, [][]*p4v1.Update{p4rtest.StateUpdates(t, b, st)}); err != nil {
+		t.Fatal(err)
+	}
+	ups := append(p4rtest.StateUpdates(t, b, st), mirrorSession())
+	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{ups}); err != nil {
+		t.Fatal(err)
+	}
+	return f, st, b
 }
 
 // sendOne sends frame into tg's port 1 and returns, by port, the hex of every

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-
-	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
@@ -24,24 +21,9 @@ import (
 func TestVLANVectors(t *testing.T) {
 	ssg, program := requirements(t)
 	tl := newLab(t, ssg, program)
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := p4rtest.Builder{T: t, Info: tl.info}
-	st := f.States[testvectors.StateVLAN]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	session := &p4v1.Entity{Entity: &p4v1.Entity_PacketReplicationEngineEntry{PacketReplicationEngineEntry: &p4v1.PacketReplicationEngineEntry{
-		Type: &p4v1.PacketReplicationEngineEntry_CloneSessionEntry{CloneSessionEntry: &p4v1.CloneSessionEntry{
-			SessionId: pipeline.MirrorSessionID, Replicas: []*p4v1.Replica{{PortKind: &p4v1.Replica_EgressPort{EgressPort: 0}, Instance: 1}}}}}}}
-	if err := tl.xdp.write(ctx, [][]*p4v1.Update{p4rtest.StateUpdates(t, b, st)}); err != nil {
-		t.Fatal(err)
-	}
-	ups := append(p4rtest.StateUpdates(t, b, st), &p4v1.Update{Type: p4v1.Update_INSERT, Entity: session})
-	if err := tl.bmv2.write(ctx, [][]*p4v1.Update{ups}); err != nil {
-		t.Fatal(err)
-	}
+	f, _, _ := tl.loadState(ctx, t, testvectors.StateVLAN)
 	for _, tg := range []*target{tl.xdp, tl.bmv2} {
 		t.Run(tg.name, func(t *testing.T) {
 			refusedCount := func() int {

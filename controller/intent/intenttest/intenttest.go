@@ -1,0 +1,165 @@
+// Package intenttest writes the intent documents tests start from, as the
+// YAML an operator writes: one gateway, one VIP, its pools, tenants and gray
+// rules. A test takes Small or Router and changes only what it is about, so
+// the worlds the packages' tests share are spelled once.
+package intenttest
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Doc is one intent document. Its YAML keeps a fixed layout (pools as block
+// maps, backends as one flow map a line) that tests may splice into.
+type Doc struct {
+	Gateway string         // the gateway's name
+	Agent   string         // the gateway's p4runtime address
+	Ports   map[int]string // the gateway's ports: number to MAC (interface p<number>)
+	VIP     VIP
+	Pools   []Pool
+	Tenants []string // one YAML flow map a tenant
+	Rules   []string // one YAML flow map a gray rule
+}
+
+// VIP is the document's one VIP, on Address (10.255.0.1 when empty).
+type VIP struct {
+	Name, Pool, Address string
+	ID                  int // 0: allocated by the controller
+}
+
+// Pool is one pool of backends.
+type Pool struct {
+	Name, Cluster string
+	ID            int    // 0: allocated by the controller
+	HashFields    string // a YAML list, e.g. "[vni, src]"; "" for the default
+	Backends      []Backend
+}
+
+// Backend is one backend of a pool.
+type Backend struct {
+	Name       string
+	ID         int // 0: allocated by the controller
+	UnderlayIP string
+	MAC        string
+	Port       int
+	Weight     int // 0: the default weight
+}
+
+// Small is the world of the compiler's and the intent package's tests: gw1 at
+// 127.0.0.1:9559 with ports 2 and 3, VIP vip1 (10.255.0.1) on pool base (b1,
+// b2 on port 2) and pool gray (g1, g2 on port 3), no tenants and no rules.
+func Small() Doc {
+	return Doc{
+		Gateway: "gw1",
+		Agent:   "127.0.0.1:9559",
+		Ports:   map[int]string{2: "02:00:00:00:01:02", 3: "02:00:00:00:01:03"},
+		VIP:     VIP{Name: "vip1", Pool: "base"},
+		Pools: []Pool{
+			{Name: "base", Cluster: "base", Backends: Backends("b", 2, 2)},
+			{Name: "gray", Cluster: "gray", Backends: Backends("g", 2, 3)},
+		},
+	}
+}
+
+// Router is the world of the probe lab: gw at 127.0.0.1:9559 with ports 2 and
+// 3, VIP vpc-router (id 1) on pool base-router (id 1: base-1, id 11, on port
+// 2) and pool gray-router (id 2, hashing vni and src: gray-1, id 21, on port
+// 3), no tenants and no rules.
+func Router() Doc {
+	return Doc{
+		Gateway: "gw",
+		Agent:   "127.0.0.1:9559",
+		Ports:   map[int]string{2: "02:00:00:00:00:02", 3: "02:00:00:00:00:03"},
+		VIP:     VIP{Name: "vpc-router", ID: 1, Pool: "base-router"},
+		Pools: []Pool{
+			{Name: "base-router", ID: 1, Cluster: "base", Backends: numbered(Backends("base-", 1, 2), 11)},
+			{Name: "gray-router", ID: 2, Cluster: "gray", HashFields: "[vni, src]", Backends: numbered(Backends("gray-", 1, 3), 21)},
+		},
+	}
+}
+
+// Backends returns n backends named prefix1..prefixN on port. A base port
+// (2) puts them at 10.2.0.11 and up, MAC 02:00:00:00:20:11 and up; any other
+// port at 10.3.0.21 and up, MAC 02:00:00:00:30:21 and up.
+func Backends(prefix string, n, port int) []Backend {
+	net, first := 2, 11
+	if port != 2 {
+		net, first = 3, 21
+	}
+	bs := make([]Backend, n)
+	for i := range bs {
+		host := first + i
+		bs[i] = Backend{
+			Name:       fmt.Sprintf("%s%d", prefix, i+1),
+			UnderlayIP: fmt.Sprintf("10.%d.0.%d", net, host),
+			MAC:        fmt.Sprintf("02:00:00:00:%d0:%d", net, host),
+			Port:       port,
+		}
+	}
+	return bs
+}
+
+// numbered gives bs the IDs first and up.
+func numbered(bs []Backend, first int) []Backend {
+	for i := range bs {
+		bs[i].ID = first + i
+	}
+	return bs
+}
+
+// YAML is the document as text; a test may append keys that d leaves out
+// (gray_rules: when d has no Rules).
+func (d Doc) YAML() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\ngateways:\n  - name: %s\n    p4runtime: %s\n    device_id: 1\n    bgp_next_hop: 10.1.0.1\n    ports:\n", d.Gateway, d.Agent)
+	for port := range 256 {
+		if mac, ok := d.Ports[port]; ok {
+			fmt.Fprintf(&b, "      %d: {interface: p%d, mac: %q}\n", port, port, mac)
+		}
+	}
+	addr := d.VIP.Address
+	if addr == "" {
+		addr = "10.255.0.1"
+	}
+	fmt.Fprintf(&b, "vips:\n  - {name: %s%s, address: %s, default_pool: %s}\npools:\n", d.VIP.Name, id(d.VIP.ID), addr, d.VIP.Pool)
+	for _, p := range d.Pools {
+		fmt.Fprintf(&b, "  - name: %s\n", p.Name)
+		if p.ID != 0 {
+			fmt.Fprintf(&b, "    id: %d\n", p.ID)
+		}
+		fmt.Fprintf(&b, "    cluster: %s\n", p.Cluster)
+		if p.HashFields != "" {
+			fmt.Fprintf(&b, "    hash_fields: %s\n", p.HashFields)
+		}
+		b.WriteString("    backends:\n")
+		for _, be := range p.Backends {
+			fmt.Fprintf(&b, "      - {name: %s%s, underlay_ip: %s, mac: %q, port: %d", be.Name, id(be.ID), be.UnderlayIP, be.MAC, be.Port)
+			if be.Weight != 0 {
+				fmt.Fprintf(&b, ", weight: %d", be.Weight)
+			}
+			b.WriteString("}\n")
+		}
+	}
+	list(&b, "tenants", d.Tenants)
+	list(&b, "gray_rules", d.Rules)
+	return b.String()
+}
+
+// id is the ", id: n" of a flow map, or nothing for 0.
+func id(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", id: %d", n)
+}
+
+// list writes key and its items, one flow map a line; nothing when empty.
+func list(b *strings.Builder, key string, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "%s:\n", key)
+	for _, it := range items {
+		fmt.Fprintf(b, "  - %s\n", it)
+	}
+}
