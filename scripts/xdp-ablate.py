@@ -48,8 +48,8 @@ variants = {
     "whole program": src,
     "cut after parse": sub("\t/* VIP first: a packet not for a VIP is not ours, however broken. */",
                            "\treturn " + (use % "") + ";\n"),
-    "cut after vip (+ its counter)": cut("\tcount(&vip_counters, vip->slot, bytes);", "^ vip->vip_id ^ vip->default_pool"),
-    "cut after tenant": cut("\tp.flow.tenant = tenant_of(p.flow.vni);", "^ vip->vip_id"),
+    "cut after vip (+ its counter)": cut("\tcount(&vip_counters, hit->slot, bytes);", "^ hit->vip_id ^ hit->default_pool"),
+    "cut after tenant": cut("\tp.flow.tenant = tenant_of(p.flow.vni);", "^ hit->vip_id"),
     "cut after gray rules (+ rule counter)": cut("\tpool = select_pool(", "^ pool ^ r.action ^ r.slot ^ r.priority ^ r.threshold ^ r.mirror_pool ^ r.sample ^ r.mirror_id"),
     "cut after hash, select, backend": cut("\t\treturn verdict(DROP_NO_BACKEND, bytes);", "^ be->underlay_ip ^ be->port ^ be->slot"),
     "cut after backend counter, port": cut("\t\treturn verdict(DROP_PORT_DOWN, bytes);", "^ be->underlay_ip ^ *ifindex"),
@@ -57,6 +57,8 @@ variants = {
     "whole, bucket hash fixed": sub("return flow_crc16_out(f, word, POOL_HASH_SHIFT) & (BUCKETS - 1);",
                                     "return (f->src ^ f->vni) & (BUCKETS - 1);"),
 }
+if "\t\treturn verdict(DROP_VLAN_NOT_ACCEPTED, bytes);" in src:  # 802.1Q (ABI 11)
+    variants["cut after 802.1Q accept"] = cut("\t\treturn verdict(DROP_VLAN_NOT_ACCEPTED, bytes);", "^ hit->vip_id")
 objs = {}
 for name, code in variants.items():
     tag = re.sub(r"[^a-z0-9]+", "_", name)
