@@ -123,7 +123,7 @@ func ignoreNotFound(err error) error {
 	return err
 }
 
-// newSchema indexes info and binds the six graygw tables.
+// newSchema indexes info and binds the eight graygw tables.
 func newSchema(info *p4info.Info) (*schema, error) {
 	s := &schema{info: info, tables: map[uint32]*tableInfo{}}
 	sh := &shape{info: info}
