@@ -5,54 +5,24 @@ import (
 	"strings"
 	"testing"
 
-	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
-	"github.com/graygw/graygw/controller/engine"
-	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
-
-// smallInfo is the project's P4Info with gray_rules sized rules.
-func smallInfo(t *testing.T, rules int64) *p4info.Info {
-	t.Helper()
-	pi := proto.Clone(stack.P4Info(t).P4Info()).(*p4configv1.P4Info)
-	for _, tb := range pi.GetTables() {
-		if tb.GetPreamble().GetName() == pipeline.TableGrayRules {
-			tb.Size = rules
-		}
-	}
-	info, err := p4info.New(pi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
 
 // startSmallAgent serves an agent whose P4Info says gray_rules holds rules
 // entries, already running it under the engine's cookie (a target provisioned
 // with a smaller build): the engine learns the size from it.
 func startSmallAgent(t *testing.T, rules int64) string {
 	t.Helper()
-	info := smallInfo(t, rules)
+	info := stack.SizedP4Info(t, map[string]int64{pipeline.TableGrayRules: rules})
 	a := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{P4Info: info}})
-	c, err := p4rt.Dial(a.Addr, p4rt.Options{DeviceID: 1, ElectionID: 1, Logger: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.WaitPrimary(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(stack.P4Info(t), nil)); err != nil {
-		t.Fatal(err)
-	}
+	stack.Provision(t, a.Addr, info)
 	return a.Addr
 }
 
@@ -94,7 +64,7 @@ func TestChangeOverflowingAnUnreachedGatewayIsRefused(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close() // nothing listens there
-	small := smallInfo(t, 1)
+	small := stack.SizedP4Info(t, map[string]int64{pipeline.TableGrayRules: 1})
 	c := startControllerWith(t, ctlOpts{p4infoFor: func(gw string) *p4info.Info {
 		if gw == "gw1" {
 			return small

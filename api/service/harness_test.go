@@ -2,8 +2,8 @@ package service_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/bgp/announce"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/internal/stack"
 )
@@ -57,44 +58,17 @@ func ctx(t testing.TB) context.Context {
 // intentYAML is the test intent: one gateway at addr, a VIP, a base and a gray
 // pool, a tenant with two VNIs and a VM rule.
 func intentYAML(addr string) string {
-	return fmt.Sprintf(`# graygw test intent
-version: 1
-gateways:
-  - name: gw1
-    p4runtime: %s   # the agent under test
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      1: {interface: p1, mac: "02:00:00:00:01:01"}
-      2: {interface: p2, mac: "02:00:00:00:01:02"}
-vips:
-  - name: vpc
-    id: 1
-    address: 10.255.0.1
-    default_pool: base
-pools:
-  - name: base
-    id: 1
-    cluster: base
-    backends:
-      - {name: base-1, id: 11, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-      - {name: base-2, id: 12, underlay_ip: 10.2.0.12, mac: "02:00:00:00:20:12", port: 2}
-  - name: gray
-    id: 2
-    cluster: gray
-    hash_fields: [vni, src]
-    backends:
-      - {name: gray-1, id: 21, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 2}
-tenants:
-  - name: acme
-    id: 7
-    vnis: [5001, 5002, 5003]
-gray_rules:
-  # the first VM moved
-  - name: vm-10.0.0.5
-    match: {vip: vpc, vni: 5001, src: 10.0.0.5}
-    pool: gray
-`, addr)
+	d := intenttest.VPC(addr)
+	d.Ports[1] = "02:00:00:00:01:01"
+	d.Pools[0].Backends = intenttest.Numbered(intenttest.Backends("base", "base-", 2, 2), 11)
+	d.Pools[1].HashFields = "[vni, src]"
+	d.Tenants = []string{"{name: acme, id: 7, vnis: [5001, 5002, 5003]}"}
+	// The rule as a block map, as the service writes the ones it adds.
+	d.Rules = []string{"name: vm-10.0.0.5\n    match: {vip: vpc, vni: 5001, src: 10.0.0.5}\n    pool: gray"}
+	// The comments every edit must keep (TestCutoverEveryScope).
+	doc := "# graygw test intent\n" + d.YAML()
+	doc = strings.Replace(doc, "p4runtime: "+addr+"\n", "p4runtime: "+addr+"   # the agent under test\n", 1)
+	return strings.Replace(doc, "gray_rules:\n", "gray_rules:\n  # the first VM moved\n", 1)
 }
 
 func opts(actor string) *graygwv1.ChangeOptions {

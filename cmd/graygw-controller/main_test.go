@@ -21,6 +21,7 @@ import (
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/internal/syncbuf"
 )
@@ -61,37 +62,18 @@ func TestBadUsage(t *testing.T) {
 	}
 }
 
-const intentText = `version: 1
-gateways:
-  - name: gw1
-    p4runtime: %s
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:01:02"}
-vips:
-  - {name: vpc, id: 1, address: 10.255.0.1, default_pool: base}
-pools:
-  - name: base
-    id: 1
-    cluster: base
-    backends:
-      - {name: base-1, id: 11, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-  - name: gray
-    id: 2
-    cluster: gray
-    backends:
-      - {name: gray-1, id: 21, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 2}
-gray_rules:
-  - name: vm-10.0.0.5
-    match: {vip: vpc, vni: 5001, src: 10.0.0.5}
-    pool: gray
-`
+// intentText is the daemons' test intent, its gateway at addr: a VM of VPC
+// vpc moved to the gray pool.
+func intentText(addr string) string {
+	d := intenttest.VPC(addr)
+	d.Rules = []string{"{name: vm-10.0.0.5, match: {vip: vpc, vni: 5001, src: 10.0.0.5}, pool: gray}"}
+	return d.YAML()
+}
 
 func writeIntent(t *testing.T, addr string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "intent.yaml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(intentText, addr)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(intentText(addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -108,7 +90,7 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("--check said %q", out.String())
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte(strings.Replace(fmt.Sprintf(intentText, "x:1"), "pool: gray\n", "pool: nope\n", 1)), 0o600)
+	os.WriteFile(bad, []byte(strings.Replace(intentText("x:1"), "pool: gray}", "pool: nope}", 1)), 0o600)
 	errs.Reset()
 	if code := run([]string{"--check", "--intent", bad}, io.Discard, &errs, nil, nil); code != 1 ||
 		!strings.Contains(errs.String(), "gray_rules[0].pool") {

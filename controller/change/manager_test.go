@@ -3,13 +3,13 @@ package change_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/graygw/graygw/controller/change"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/stack"
 )
@@ -17,31 +17,15 @@ import (
 // doc is one gateway (the agent at addr), a VIP, a base and a gray pool, a
 // tenant with two VNIs; the rules are left to the changes.
 func doc(addr string) string {
-	return fmt.Sprintf(`version: 1
-gateways:
-  - name: gw1
-    p4runtime: %s
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:01:02"}
-vips:
-  - {name: vpc, address: 10.255.0.1, default_pool: base}
-pools:
-  - name: base
-    cluster: base
-    backends:
-      - {name: b1, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-  - name: gray
-    cluster: gray
-    backends:
-      - {name: g1, underlay_ip: 10.3.0.21, mac: "02:00:00:00:30:21", port: 2}
-tenants:
-  - {name: acme, vnis: [5001, 5002]}
-# the rules
-gray_rules:
-  - {name: keep, match: {vni: 5002, src: 10.0.2.9}, pool: gray}
-`, addr)
+	d := intenttest.Small()
+	d.Agent = addr
+	d.VIP.Name = "vpc"
+	delete(d.Ports, 3)
+	d.Pools[0].Backends = intenttest.Backends("base", "b", 1, 2)
+	d.Pools[1].Backends = intenttest.Backends("gray", "g", 1, 2)
+	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}"}
+	d.Rules = []string{"{name: keep, match: {vni: 5002, src: 10.0.2.9}, pool: gray}"}
+	return strings.Replace(d.YAML(), "gray_rules:", "# the rules\ngray_rules:", 1)
 }
 
 // The change pipeline without gRPC: every change is validated, stored with its

@@ -24,7 +24,7 @@ const examplePath = "../../docs/examples/intent.yaml"
 // gray rules.
 var world = func() string {
 	d := intenttest.Small()
-	d.Pools[0].Backends = intenttest.Backends("b", 4, 2)
+	d.Pools[0].Backends = intenttest.Backends("base", "b", 4, 2)
 	d.Pools[0].Backends[3].Weight = 2
 	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}", "{name: globex, vnis: [6001]}"}
 	return d.YAML()

@@ -8,37 +8,14 @@ import (
 	"time"
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/engine"
-	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/pipeline"
 )
-
-// smallInfo is the project's P4Info with the given tables' sizes changed (a
-// smaller build of the same pipeline: Tofino 1's gray_rules).
-func smallInfo(t *testing.T, sizes map[string]int64) *p4info.Info {
-	t.Helper()
-	pi := proto.Clone(stack.P4Info(t).P4Info()).(*p4configv1.P4Info)
-	for _, tb := range pi.GetTables() {
-		if s, ok := sizes[tb.GetPreamble().GetName()]; ok {
-			tb.Size = s
-			delete(sizes, tb.GetPreamble().GetName())
-		}
-	}
-	if len(sizes) > 0 {
-		t.Fatalf("no such tables: %v", sizes)
-	}
-	info, err := p4info.New(pi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
 
 // startSmallAgent serves an agent whose P4Info declares the given table sizes
 // (and enforces them: RESOURCE_EXHAUSTED past them), already running that
@@ -47,21 +24,11 @@ func smallInfo(t *testing.T, sizes map[string]int64) *p4info.Info {
 // GetForwardingPipelineConfig.
 func startSmallAgent(t *testing.T, sizes map[string]int64) *agent {
 	t.Helper()
-	info := smallInfo(t, sizes)
+	info := stack.SizedP4Info(t, sizes)
 	a := &agent{t: t, addr: "127.0.0.1:0", dp: dataplane.NewMemory(dataplane.Limits{}), dir: t.TempDir(), info: info}
 	a.start()
 	t.Cleanup(a.kill)
-	c, err := p4rt.Dial(a.addr, p4rt.Options{DeviceID: 1, ElectionID: 1, Logger: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.WaitPrimary(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.EnsurePipeline(ctx(t), info.P4Info(), nil, engine.Cookie(stack.P4Info(t), nil)); err != nil {
-		t.Fatal(err)
-	}
+	stack.Provision(t, a.addr, info)
 	return a
 }
 
@@ -252,13 +219,13 @@ func TestUnreachedGatewayCheckedAgainstConfiguredP4Info(t *testing.T) {
 		gw2  *p4info.Info      // P4InfoFor("gw2")
 		want map[string]string // overflow by gateway
 	}{
-		{name: "P4InfoFor", base: stack.P4Info(t), gw2: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 1}),
+		{name: "P4InfoFor", base: stack.P4Info(t), gw2: stack.SizedP4Info(t, map[string]int64{pipeline.TableGrayRules: 1}),
 			want: map[string]string{"gw2": want}},
-		{name: "default P4Info", base: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 1}),
+		{name: "default P4Info", base: stack.SizedP4Info(t, map[string]int64{pipeline.TableGrayRules: 1}),
 			want: map[string]string{"gw1": strings.Replace(want, "gw2", "gw1", 1), "gw2": want}},
 		{name: "TNA P4InfoFor", base: stack.P4Info(t), gw2: tnaInfo(t, func(pi *p4configv1.P4Info) { tnaTable(pi, pipeline.TableGrayRules).Size = 1 }),
 			want: map[string]string{"gw2": want}},
-		{name: "unknown size", base: stack.P4Info(t), gw2: smallInfo(t, map[string]int64{pipeline.TableGrayRules: 0})},
+		{name: "unknown size", base: stack.P4Info(t), gw2: stack.SizedP4Info(t, map[string]int64{pipeline.TableGrayRules: 0})},
 		{name: "incompatible", base: stack.P4Info(t), gw2: incompatible},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,7 +42,7 @@ func TestMirrorSessionWrittenWithThePipeline(t *testing.T) {
 // P4Info's names under an older bf-p4c's "pipe." prefix too.
 func TestMirrorSessionOnTofino(t *testing.T) {
 	tna := tnaInfo(t, nil) // "pipe." names, arch tna
-	agentInfo := smallInfo(t, map[string]int64{pipeline.TableGrayRules: 8192})
+	agentInfo := stack.SizedP4Info(t, map[string]int64{pipeline.TableGrayRules: 8192})
 	tof := newTofino(t, tna, agentInfo)
 	a := &agent{t: t, addr: "127.0.0.1:0", dp: dataplane.NewMemory(dataplane.Limits{}), dir: t.TempDir(), info: agentInfo,
 		wrap: func(s p4v1.P4RuntimeServer) p4v1.P4RuntimeServer { tof.P4RuntimeServer = s; return tof }}

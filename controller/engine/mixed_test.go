@@ -142,7 +142,7 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	xdp := startAgent(t, nil)
-	agentInfo := smallInfo(t, map[string]int64{pipeline.TableGrayRules: grayRules.Size})
+	agentInfo := stack.SizedP4Info(t, map[string]int64{pipeline.TableGrayRules: grayRules.Size})
 	tof := newTofino(t, tna, agentInfo)
 	tofAgent := &agent{t: t, addr: "127.0.0.1:0", dp: dataplane.NewMemory(dataplane.Limits{}), dir: t.TempDir(),
 		info: agentInfo,

@@ -18,7 +18,7 @@ import (
 
 var world = func() string {
 	d := intenttest.Small()
-	d.Pools[0].Backends = intenttest.Backends("b", 4, 2)
+	d.Pools[0].Backends = intenttest.Backends("base", "b", 4, 2)
 	d.Pools[1].HashFields = "[vni, src]"
 	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}", "{name: globex, vnis: [6001]}"}
 	d.Rules = []string{

@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
@@ -26,6 +29,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/p4src"
 )
@@ -281,4 +285,48 @@ func ServeStandby(t testing.TB, sb *service.Standby) string {
 	go gs.Serve(l)
 	t.Cleanup(gs.Stop)
 	return sock
+}
+
+// SizedP4Info is the committed P4Info with the given tables' sizes changed: a
+// smaller build of the same pipeline (Tofino 1's gray_rules). A name that is
+// no table of the pipeline fails the test.
+func SizedP4Info(t testing.TB, sizes map[string]int64) *p4info.Info {
+	t.Helper()
+	pi := proto.Clone(P4Info(t).P4Info()).(*p4configv1.P4Info)
+	left := maps.Clone(sizes)
+	for _, tb := range pi.GetTables() {
+		if s, ok := left[tb.GetPreamble().GetName()]; ok {
+			tb.Size = s
+			delete(left, tb.GetPreamble().GetName())
+		}
+	}
+	if len(left) > 0 {
+		t.Fatalf("no such tables: %v", left)
+	}
+	info, err := p4info.New(pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// Provision makes the agent at addr run info under the engine's cookie for
+// the committed P4Info, as a target provisioned with its own build is: an
+// engine that connects then pushes nothing and learns info's table sizes from
+// GetForwardingPipelineConfig.
+func Provision(t testing.TB, addr string, info *p4info.Info) {
+	t.Helper()
+	c, err := p4rt.Dial(addr, p4rt.Options{DeviceID: 1, ElectionID: 1, Logger: Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitPrimary(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EnsurePipeline(ctx, info.P4Info(), nil, engine.Cookie(P4Info(t), nil)); err != nil {
+		t.Fatal(err)
+	}
 }

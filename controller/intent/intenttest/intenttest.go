@@ -17,8 +17,10 @@ type Doc struct {
 	Ports   map[int]string // the gateway's ports: number to MAC (interface p<number>)
 	VIP     VIP
 	Pools   []Pool
-	Tenants []string // one YAML flow map a tenant
-	Rules   []string // one YAML flow map a gray rule
+	// Tenants and Rules are one YAML map an item: a flow map, or a block
+	// map whose later lines are indented four spaces.
+	Tenants []string
+	Rules   []string
 }
 
 // VIP is the document's one VIP, on Address (10.255.0.1 when empty).
@@ -55,8 +57,8 @@ func Small() Doc {
 		Ports:   map[int]string{2: "02:00:00:00:01:02", 3: "02:00:00:00:01:03"},
 		VIP:     VIP{Name: "vip1", Pool: "base"},
 		Pools: []Pool{
-			{Name: "base", Cluster: "base", Backends: Backends("b", 2, 2)},
-			{Name: "gray", Cluster: "gray", Backends: Backends("g", 2, 3)},
+			{Name: "base", Cluster: "base", Backends: Backends("base", "b", 2, 2)},
+			{Name: "gray", Cluster: "gray", Backends: Backends("gray", "g", 2, 3)},
 		},
 	}
 }
@@ -72,18 +74,35 @@ func Router() Doc {
 		Ports:   map[int]string{2: "02:00:00:00:00:02", 3: "02:00:00:00:00:03"},
 		VIP:     VIP{Name: "vpc-router", ID: 1, Pool: "base-router"},
 		Pools: []Pool{
-			{Name: "base-router", ID: 1, Cluster: "base", Backends: numbered(Backends("base-", 1, 2), 11)},
-			{Name: "gray-router", ID: 2, Cluster: "gray", HashFields: "[vni, src]", Backends: numbered(Backends("gray-", 1, 3), 21)},
+			{Name: "base-router", ID: 1, Cluster: "base", Backends: Numbered(Backends("base", "base-", 1, 2), 11)},
+			{Name: "gray-router", ID: 2, Cluster: "gray", HashFields: "[vni, src]", Backends: Numbered(Backends("gray", "gray-", 1, 3), 21)},
 		},
 	}
 }
 
-// Backends returns n backends named prefix1..prefixN on port. A base port
-// (2) puts them at 10.2.0.11 and up, MAC 02:00:00:00:20:11 and up; any other
-// port at 10.3.0.21 and up, MAC 02:00:00:00:30:21 and up.
-func Backends(prefix string, n, port int) []Backend {
+// VPC is the world of the API and daemon tests: gw1 at agent with port 2,
+// VIP vpc (id 1) on pool base (id 1: base-1, id 11) and pool gray (id 2:
+// gray-1, id 21), every backend on port 2, no tenants and no rules.
+func VPC(agent string) Doc {
+	return Doc{
+		Gateway: "gw1",
+		Agent:   agent,
+		Ports:   map[int]string{2: "02:00:00:00:01:02"},
+		VIP:     VIP{Name: "vpc", ID: 1, Pool: "base"},
+		Pools: []Pool{
+			{Name: "base", ID: 1, Cluster: "base", Backends: Numbered(Backends("base", "base-", 1, 2), 11)},
+			{Name: "gray", ID: 2, Cluster: "gray", Backends: Numbered(Backends("gray", "gray-", 1, 2), 21)},
+		},
+	}
+}
+
+// Backends returns n backends of a pool of cluster ("base" or "gray"), named
+// prefix1..prefixN, on port: a base pool's at 10.2.0.11 and up (MAC
+// 02:00:00:00:20:11 and up), a gray pool's at 10.3.0.21 and up (MAC
+// 02:00:00:00:30:21 and up).
+func Backends(cluster, prefix string, n, port int) []Backend {
 	net, first := 2, 11
-	if port != 2 {
+	if cluster == "gray" {
 		net, first = 3, 21
 	}
 	bs := make([]Backend, n)
@@ -99,8 +118,8 @@ func Backends(prefix string, n, port int) []Backend {
 	return bs
 }
 
-// numbered gives bs the IDs first and up.
-func numbered(bs []Backend, first int) []Backend {
+// Numbered gives bs the IDs first and up, and returns it.
+func Numbered(bs []Backend, first int) []Backend {
 	for i := range bs {
 		bs[i].ID = first + i
 	}
@@ -153,7 +172,7 @@ func id(n int) string {
 	return fmt.Sprintf(", id: %d", n)
 }
 
-// list writes key and its items, one flow map a line; nothing when empty.
+// list writes key and its items; nothing when empty.
 func list(b *strings.Builder, key string, items []string) {
 	if len(items) == 0 {
 		return

@@ -10,7 +10,7 @@ import (
 // TestWorldsLoad: both worlds are valid intents as they stand, and say what
 // their godoc says.
 func TestWorldsLoad(t *testing.T) {
-	for name, d := range map[string]intenttest.Doc{"small": intenttest.Small(), "router": intenttest.Router()} {
+	for name, d := range map[string]intenttest.Doc{"small": intenttest.Small(), "router": intenttest.Router(), "vpc": intenttest.VPC("127.0.0.1:9559")} {
 		s, err := intent.Parse([]byte(d.YAML()))
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", name, err, d.YAML())
