@@ -72,7 +72,7 @@ func (h *haConfig) validate(c *config) []string {
 // campaign waits until this replica leads. It returns nil (and no error) when
 // a signal ends the wait: the process then exits without having run. A warm
 // follower keeps eng (a standby engine) following the store meanwhile.
-func campaign(c *config, st store.Store, eng *engine.Engine, log *slog.Logger, sigs <-chan os.Signal, standingBy func()) (*leader.Leadership, error) {
+func campaign(c *config, socks *apiSockets, st store.Store, eng *engine.Engine, log *slog.Logger, sigs <-chan os.Signal, standingBy func()) (*leader.Leadership, error) {
 	es, ok := st.(*etcdstore.Store)
 	if !ok {
 		return nil, errors.New("ha: needs store: {etcd: ...}")
@@ -84,12 +84,13 @@ func campaign(c *config, st store.Store, eng *engine.Engine, log *slog.Logger, s
 		return nil, err
 	}
 	// Standing by, the API answers reads from the store and sends everything
-	// else to the leader; it closes before the leader's API binds.
+	// else to the leader; it stops before the leader's API serves the same
+	// sockets.
 	var traceEng *engine.Engine // a warm follower traces from its standby sessions
 	if c.HA.warm() {
 		traceEng = eng
 	}
-	stopStandby, err := serveStandby(c, st, log, func(ctx context.Context) (string, uint64, string, bool) {
+	stopStandby, err := serveStandby(c, socks, st, log, func(ctx context.Context) (string, uint64, string, bool) {
 		t, ok, err := leader.Current(ctx, es.Client(), prefix)
 		return t.Leader, t.Number, t.Address, ok && err == nil
 	}, traceEng)
@@ -190,10 +191,44 @@ func apiAddress(c *config) string {
 	return ""
 }
 
-// serveStandby serves service.Standby on the configured listeners and returns
-// the function that closes them (and the unix socket file). With eng (a warm
+// apiSockets are the API's sockets of a replica with ha:, opened once and
+// handed from the standby API to the leader's (handoff).
+type apiSockets struct{ unix, tcp *handoff }
+
+// openAPISockets listens on the configured unix socket and TCP address.
+func openAPISockets(c *config) (*apiSockets, error) {
+	socks := &apiSockets{}
+	if c.Listen.Unix != "" {
+		lis, err := service.ListenUnix(c.Listen.Unix)
+		if err != nil {
+			return nil, err
+		}
+		socks.unix = newHandoff(lis)
+	}
+	if c.Listen.TCP != "" {
+		lis, err := net.Listen("tcp", c.Listen.TCP)
+		if err != nil {
+			socks.Close()
+			return nil, fmt.Errorf("listen %s: %w", c.Listen.TCP, err)
+		}
+		socks.tcp = newHandoff(lis)
+	}
+	return socks, nil
+}
+
+// Close closes the sockets (the unix socket's file is removed).
+func (s *apiSockets) Close() {
+	for _, h := range []*handoff{s.unix, s.tcp} {
+		if h != nil {
+			h.Close()
+		}
+	}
+}
+
+// serveStandby serves service.Standby on socks and returns the function that
+// stops it (the sockets stay open for the leader's API). With eng (a warm
 // follower's engine) it answers Trace too.
-func serveStandby(c *config, st store.Store, log *slog.Logger, who service.LeaderInfo, eng *engine.Engine) (func(), error) {
+func serveStandby(c *config, socks *apiSockets, st store.Store, log *slog.Logger, who service.LeaderInfo, eng *engine.Engine) (func(), error) {
 	sb := service.NewStandby(st, who, log)
 	if eng != nil {
 		sb.ServeTrace(eng)
@@ -201,36 +236,44 @@ func serveStandby(c *config, st store.Store, log *slog.Logger, who service.Leade
 	var servers []*grpc.Server
 	stop := func() {
 		for _, gs := range servers {
-			gs.Stop()
+			handOver(gs)
 		}
 	}
-	if c.Listen.Unix != "" {
-		lis, err := service.ListenUnix(c.Listen.Unix)
-		if err != nil {
-			return nil, err
-		}
+	if socks.unix != nil {
 		gs := sb.NewServer(service.UnixCredentials())
 		servers = append(servers, gs)
-		go gs.Serve(lis)
+		go gs.Serve(socks.unix.listener())
 	}
-	if c.Listen.TCP != "" {
+	if socks.tcp != nil {
 		tcfg, err := service.ServerTLS(c.Listen.TLSCert, c.Listen.TLSKey, c.Listen.TLSClientCA)
 		if err != nil {
 			stop()
 			return nil, err
 		}
-		lis, err := net.Listen("tcp", c.Listen.TCP)
-		if err != nil {
-			stop()
-			return nil, fmt.Errorf("listen %s: %w", c.Listen.TCP, err)
-		}
 		gs := sb.NewServer(credentials.NewTLS(tcfg))
 		servers = append(servers, gs)
-		go gs.Serve(lis)
+		go gs.Serve(socks.tcp.listener())
 	}
 	log.Info("ha: standby API listening: reads answered here, changes sent to the leader", "unix", c.Listen.Unix, "tcp", c.Listen.TCP)
 	return stop, nil
 }
+
+// handOver stops a standby server without failing its clients' calls: it
+// stops accepting at once (the leader's server takes the next connections)
+// and tells its connections to go away (GOAWAY: a call the server did not
+// take is retried by gRPC on a new connection, where Stop would fail it);
+// the calls it is answering may finish for up to standbyDrain. It does not
+// wait for them: the takeover goes on meanwhile.
+func handOver(gs *grpc.Server) {
+	go func() {
+		t := time.AfterFunc(standbyDrain, gs.Stop)
+		gs.GracefulStop()
+		t.Stop()
+	}()
+}
+
+// standbyDrain bounds how long a stopped standby API finishes its calls.
+const standbyDrain = 2 * time.Second
 
 // replicasOf lists the replicas for the status (leader first), each with the
 // health it last reported; self (the replica answering) is measured now.

@@ -237,8 +237,9 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 		t.Fatalf("the gateway holds version %d, the store 2", v)
 	}
 	elected := electedAt(t, filepath.Join(dir, "b.log")).Sub(killed)
-	t.Logf("leader SIGKILLed in the middle of writing %d pools: the other replica elected %s later, answering as the leader %s later, in sync at version 2 (the gateway holding it whole) %s later (%s after its election); %d datagrams sent meanwhile",
-		pools, elected.Round(time.Millisecond), leads.Round(time.Millisecond), took.Round(time.Millisecond), (took - elected).Round(time.Millisecond), atSync-atKill)
+	t.Logf("leader SIGKILLed in the middle of writing %d pools: the other replica elected %s later, answering as the leader %s later, in sync at version 2 (the gateway holding it whole) %s later (%s after its election); %d datagrams sent meanwhile; b: %s",
+		pools, elected.Round(time.Millisecond), leads.Round(time.Millisecond), took.Round(time.Millisecond), (took - elected).Round(time.Millisecond), atSync-atKill,
+		takeoverTimeline(t, filepath.Join(dir, "b.log")))
 	a = startChild(t, filepath.Join(dir, "a2.log"), argsA...)
 	waitStandby(t, ca)
 
@@ -282,9 +283,9 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 		t.Fatalf("the gateway holds version %d after the late write", v)
 	}
 	elected = electedAt(t, filepath.Join(dir, "a2.log")).Sub(stopped)
-	t.Logf("leader b (term %d) frozen with a write on its way: a (term %d) elected %s later, answering as the leader %s later, in sync at version 3 %s later (%s after its election); b's late write refused by the gateway (%s); %d datagrams sent meanwhile",
+	t.Logf("leader b (term %d) frozen with a write on its way: a (term %d) elected %s later, answering as the leader %s later, in sync at version 3 %s later (%s after its election); b's late write refused by the gateway (%s); %d datagrams sent meanwhile; a: %s",
 		termB.Number, termA.Number, elected.Round(time.Millisecond), leads.Round(time.Millisecond), took.Round(time.Millisecond), (took - elected).Round(time.Millisecond),
-		late[0].code, atSync-atStop)
+		late[0].code, atSync-atStop, takeoverTimeline(t, filepath.Join(dir, "a2.log")))
 	resumed := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -479,9 +480,9 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 			lastA = w.at
 		}
 	}
-	t.Logf("b elected %s after the cut, in sync at version %d %s after it, the changes (sent to a, then to b) landing again %s after it; a's last write accepted by the gateway at cut%+dms (%d changes landed, %d refused); %d datagrams sent meanwhile",
+	t.Logf("b elected %s after the cut, in sync at version %d %s after it, the changes (sent to a, then to b) landing again %s after it; a's last write accepted by the gateway at cut%+dms (%d changes landed, %d refused); %d datagrams sent meanwhile; b: %s",
 		electedAt(t, filepath.Join(dir, "b.log")).Sub(cut).Round(time.Millisecond), cur.GetVersion(), took.Round(time.Millisecond),
-		resumed.Round(time.Millisecond), lastA.Sub(cut).Milliseconds(), len(ok), len(errs), atSync-atCut)
+		resumed.Round(time.Millisecond), lastA.Sub(cut).Milliseconds(), len(ok), len(errs), atSync-atCut, takeoverTimeline(t, filepath.Join(dir, "b.log")))
 	if !lastA.Before(cut.Add(2 * time.Second)) {
 		t.Errorf("the gateway accepted a write of the partitioned leader %s after the cut, past its 2s lease", lastA.Sub(cut))
 	}

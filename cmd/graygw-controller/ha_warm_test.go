@@ -100,8 +100,8 @@ func TestHATakeoverColdVsWarm(t *testing.T) {
 			got[mode].elected = append(got[mode].elected, killed.Add(took).Sub(elected))
 			got[mode].sync = append(got[mode].sync, took)
 			got[mode].change = append(got[mode].change, changed)
-			t.Logf("%s round %d: SIGKILL -> in sync %s (elected -> in sync %s), -> change applied %s", mode, round, took.Round(time.Millisecond),
-				killed.Add(took).Sub(elected).Round(time.Millisecond), changed.Round(time.Millisecond))
+			t.Logf("%s round %d: SIGKILL -> in sync %s (elected -> in sync %s), -> change applied %s; %s", mode, round, took.Round(time.Millisecond),
+				killed.Add(took).Sub(elected).Round(time.Millisecond), changed.Round(time.Millisecond), takeoverTimeline(t, bLog))
 			if code := b.term(t); code != 0 {
 				t.Errorf("%s round %d: b exit %d after SIGTERM", mode, round, code)
 			}
@@ -147,4 +147,47 @@ func TestHAStandbyIsWarmOrCold(t *testing.T) {
 	if code := run([]string{"--config", path}, &out, &out, nil, nil); code != 2 || !strings.Contains(out.String(), `ha.standby: "lukewarm": want warm or cold`) {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}
+}
+
+// takeoverSteps are the log lines of a new leader's takeover, in the order
+// they are expected, with the short names takeoverTimeline gives them.
+var takeoverSteps = []struct{ msg, name string }{
+	{"leading: election id raised on the open sessions", "raised"},
+	{"takeover: read back", "read back"},
+	{"takeover: diffed", "diffed"},
+	{"pool tables recovered from a gateway", "pools recovered"},
+	{"pool tables on the gateway are the compiled ones", "pools kept"},
+	{"stored intent in force", "intent in force"},
+	{"API listening", "API up"},
+	{"writing plan", "writing"},
+	{"gateway in sync", "in sync"},
+}
+
+// takeoverTimeline says when, after its election, the replica logging to path
+// reached each step of its takeover (the first line of each after the
+// election): where the time after the election goes.
+func takeoverTimeline(t *testing.T, path string) string {
+	t.Helper()
+	elected := electedAt(t, path)
+	b, _ := os.ReadFile(path)
+	var out []string
+	for _, s := range takeoverSteps {
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, `msg="`+s.msg+`"`) {
+				continue
+			}
+			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil || at.Before(elected) {
+				continue
+			}
+			step := fmt.Sprintf("%s +%s", s.name, at.Sub(elected).Round(time.Millisecond))
+			if _, attrs, ok := strings.Cut(line, `msg="`+s.msg+`" `); ok && (s.name == "read back" || s.name == "diffed") {
+				step += " (" + attrs + ")"
+			}
+			out = append(out, step)
+			break
+		}
+	}
+	return "elected, then " + strings.Join(out, ", ")
 }

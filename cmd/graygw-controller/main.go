@@ -364,7 +364,13 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	// high bits are its term, so the gateways fence a deposed leader.
 	var lead *leader.Leadership
 	leadLost := make(chan struct{})
+	var socks *apiSockets // with ha: the API's sockets, opened before the campaign
 	if c.HA != nil {
+		if socks, err = openAPISockets(c); err != nil {
+			eng.Close(context.Background())
+			return err
+		}
+		defer socks.Close()
 		// Health reports start once the standby API listens (they say
 		// whether it answers) and go on while leading.
 		hctx, stopHealth := context.WithCancel(context.Background())
@@ -380,7 +386,7 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 			startReports() // a no-op if they ran: closes reported either way
 			<-reported
 		}()
-		if lead, err = campaign(c, st, eng, log, sigs, startReports); err != nil || lead == nil {
+		if lead, err = campaign(c, socks, st, eng, log, sigs, startReports); err != nil || lead == nil {
 			eng.Close(context.Background())
 			return err
 		}
@@ -486,8 +492,10 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	served := make(chan error, 3)
 	var where listening
 	if c.Listen.Unix != "" {
-		lis, err := service.ListenUnix(c.Listen.Unix)
-		if err != nil {
+		var lis net.Listener
+		if socks != nil {
+			lis = socks.unix.listener() // the standby API's socket: it never stopped accepting
+		} else if lis, err = service.ListenUnix(c.Listen.Unix); err != nil {
 			return err
 		}
 		gs := svc.NewServer(service.UnixCredentials())
@@ -501,8 +509,10 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 		if err != nil {
 			return err
 		}
-		lis, err := net.Listen("tcp", c.Listen.TCP)
-		if err != nil {
+		var lis net.Listener
+		if socks != nil {
+			lis = socks.tcp.listener()
+		} else if lis, err = net.Listen("tcp", c.Listen.TCP); err != nil {
 			return fmt.Errorf("listen %s: %w", c.Listen.TCP, err)
 		}
 		gs := svc.NewServer(credentials.NewTLS(tcfg))

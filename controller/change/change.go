@@ -193,6 +193,12 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("service: read the current intent: %w", err)
 	}
+	if m.cfg.Engine.KeepInForce(cur.Number) {
+		// Versions are never rewritten: the same number is the same intent.
+		m.log.Info("stored intent in force", "version", cur.Number, "committed_by", cur.Actor, "at", cur.Time,
+			"compiled", "while standing by")
+		return nil
+	}
 	in, err := intent.Load(cur.Intent)
 	if err != nil {
 		return fmt.Errorf("service: stored intent version %d: %w", cur.Number, err)

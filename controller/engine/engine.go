@@ -371,6 +371,7 @@ func (e *Engine) Lead(high, low uint64) {
 	e.notifyLocked()
 	e.mu.Unlock()
 	for _, g := range gws {
+		g.takeover.Store(true)
 		g.client.SetElectionID(high, low)
 		g.kickNow()
 	}
@@ -587,6 +588,23 @@ func (e *Engine) Commit(p *Prepared, version uint64) error {
 	return nil
 }
 
+// KeepInForce reports whether the engine, leading, already holds intent
+// version compiled (a warm follower compiled it from its store watch while
+// standing by): it then keeps it in force as it is, saves its pool tables, and
+// the caller need not compile and Commit it again. A standby, or an engine
+// holding another version or none, changes nothing and reports false.
+func (e *Engine) KeepInForce(version uint64) bool {
+	e.mu.Lock()
+	if e.standby.Load() || e.draining || e.in == nil || e.version != version || e.desired == nil {
+		e.mu.Unlock()
+		return false
+	}
+	res := e.desired
+	e.mu.Unlock()
+	e.savePools(res)
+	return true
+}
+
 // SetExcluded sets the members health failover takes out of their pools
 // (controller/failover), by pool name, and puts the intent in force again
 // with them, as the same version: the gateways get the pools' new versions
@@ -750,6 +768,14 @@ func (e *Engine) seedLocked(gateway string, have []*p4v1.TableEntry) {
 		e.log.Warn("pool tables not recoverable from the gateway; keeping the saved ones", "gateway", gateway, "err", err)
 		return
 	}
+	if samePools(rec, e.desired) {
+		// The gateway holds exactly the pool versions compiled (a warm
+		// follower's, from the saved tables): recompiling against them
+		// would move no bucket either, and costs a whole compile under
+		// e.mu (0.1-0.7 s at 98k entries) in the takeover.
+		e.log.Info("pool tables on the gateway are the compiled ones", "gateway", gateway, "pools", len(rec.Pools))
+		return
+	}
 	prev := mergePools(e.in, rec, e.saved)
 	if prev == nil {
 		return // nothing installed, nothing saved: the current compilation stands
@@ -762,6 +788,38 @@ func (e *Engine) seedLocked(gateway string, have []*p4v1.TableEntry) {
 	e.log.Info("pool tables recovered from a gateway", "gateway", gateway, "pools", len(rec.Pools))
 	e.setDesiredLocked(p.result, p.wants)
 	go e.savePools(p.result)
+}
+
+// samePools reports whether the pools recovered from a gateway are exactly the
+// pools of the compiled result desired: the same versions (name, id, slot,
+// hash masks) with the same buckets, and no other version (a version Recover
+// reserves, or one only one side has, makes them differ). Pools under health
+// failover (an operator's table beside the one in force) never count as the
+// same (recovery does not see the operator's table, which is Table's content
+// when nothing is excluded).
+func samePools(rec, desired *compile.Result) bool {
+	if rec == nil || desired == nil || len(rec.Pools) != len(desired.Pools) {
+		return false
+	}
+	byName := make(map[string]*compile.Pool, len(desired.Pools))
+	for i := range desired.Pools {
+		p := &desired.Pools[i]
+		if len(p.Excluded) > 0 || p.Operator != nil && p.Operator != p.Table && !slices.Equal(p.Operator.Buckets(), p.Table.Buckets()) {
+			return false
+		}
+		byName[p.Name] = p
+	}
+	for i := range rec.Pools {
+		r := &rec.Pools[i]
+		d := byName[r.Name]
+		if d == nil || d.ID != r.ID || d.BaseID != r.BaseID || d.Slot != r.Slot || d.Hash != r.Hash ||
+			!slices.Equal(d.Buckets, r.Buckets) || d.Table == nil || r.Table == nil ||
+			!slices.Equal(d.Table.Buckets(), r.Table.Buckets()) {
+			return false
+		}
+		delete(byName, r.Name)
+	}
+	return len(byName) == 0
 }
 
 // mergePools completes the pools recovered from a gateway with the saved ones

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
@@ -109,6 +110,9 @@ type gateway struct {
 	capacity *Capacity
 	// checkedInfo is the last P4Info of Config.P4InfoFor that passed CheckP4Info.
 	checkedInfo *p4info.Info
+	// takeover is set by Lead: the next full pass logs its steps' times at
+	// info level (where a takeover's time goes; docs/ha.md).
+	takeover atomic.Bool
 }
 
 // tableCapacity returns the table sizes learned from the target (nil: not
@@ -380,22 +384,35 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 	}
 	g.ensureMirrorSession(ctx, info, cookie)
 	capacity := g.learnCapacity(ctx, info.P4Info())
+	pipelined := time.Since(start)
 	raw, err := g.client.ReadTable(ctx, 0, false)
 	if err != nil {
 		return true, fmt.Errorf("read back: %w", err)
 	}
-	g.log.Debug("read back", "entries", len(raw))
+	read := time.Since(start)
+	takeover := g.takeover.Swap(false)
+	if takeover {
+		g.log.Info("takeover: read back", "entries", len(raw), "pipeline_checked_in", pipelined, "read_in", read-pipelined)
+	} else {
+		g.log.Debug("read back", "entries", len(raw))
+	}
 	have := make([]*p4v1.TableEntry, len(raw))
 	for i, te := range raw {
 		have[i] = Canonicalize(te)
 	}
+	canonical := time.Since(start)
 	w = g.e.wantFor(g.name, have)
 	if w == nil {
 		return true, nil // no intent for this gateway (it is being removed)
 	}
+	wanted := time.Since(start)
 	plan, err := reconcile.DiffSets(w.sets, []*reconcile.Set{reconcile.NewSet(have, nil)}, g.e.order)
 	if err != nil {
 		return true, fmt.Errorf("diff: %w", err)
+	}
+	if takeover {
+		g.log.Info("takeover: diffed", "canonical_in", canonical-read, "want_in", wanted-canonical,
+			"diff_in", time.Since(start)-wanted, "updates", len(plan.Updates))
 	}
 	g.mu.Lock()
 	last := g.last

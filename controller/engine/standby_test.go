@@ -66,7 +66,16 @@ func TestWarmStandbyWritesNothingUntilLead(t *testing.T) {
 		t.Fatal("Standby() false before Lead")
 	}
 
+	if sb.KeepInForce(2) {
+		t.Fatal("KeepInForce true on a standby")
+	}
+
 	sb.Lead(4, 7)
+	// Elected, the version it compiled standing by stays in force as it is
+	// (the change pipeline's Start then compiles nothing); another does not.
+	if sb.KeepInForce(1) || !sb.KeepInForce(2) {
+		t.Fatal("KeepInForce: want false for version 1, true for the version held (2)")
+	}
 	st := waitVersion(t, sb, 2)[0]
 	if !st.Primary || st.Standby || st.EntriesWritten != 0 || st.PipelinePushes != 0 || st.ForeignRemoved != 0 {
 		t.Fatalf("after Lead: %+v, want primary, nothing written or pushed", st)
