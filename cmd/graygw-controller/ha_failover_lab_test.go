@@ -458,9 +458,12 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	cut := partition(t, proxies, a)
 	took, _ := waitLeads(t, sockB, cb, cut, "after the cut")
 	atSync := stream.Mark()
+	// The changes landing again: the first on b (one a had in flight may
+	// land just after the cut).
+	electedB := electedAt(t, filepath.Join(dir, "b.log"))
 	var resumed time.Duration
 	for deadline := time.Now().Add(10 * time.Second); resumed == 0; time.Sleep(10 * time.Millisecond) {
-		if at, ok := ch.firstAfter(cut); ok {
+		if at, ok := ch.firstAfter(electedB); ok {
 			resumed = at.Sub(cut)
 		} else if time.Now().After(deadline) {
 			t.Fatal("no change landed on the new leader")
@@ -480,8 +483,8 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 			lastA = w.at
 		}
 	}
-	t.Logf("b elected %s after the cut, in sync at version %d %s after it, the changes (sent to a, then to b) landing again %s after it; a's last write accepted by the gateway at cut%+dms (%d changes landed, %d refused); %d datagrams sent meanwhile; b: %s",
-		electedAt(t, filepath.Join(dir, "b.log")).Sub(cut).Round(time.Millisecond), cur.GetVersion(), took.Round(time.Millisecond),
+	t.Logf("b elected %s after the cut, in sync at version %d %s after it, the changes (sent to a, then to b) landing again on b %s after it; a's last write accepted by the gateway at cut%+dms (%d changes landed, %d refused); %d datagrams sent meanwhile; b: %s",
+		electedB.Sub(cut).Round(time.Millisecond), cur.GetVersion(), took.Round(time.Millisecond),
 		resumed.Round(time.Millisecond), lastA.Sub(cut).Milliseconds(), len(ok), len(errs), atSync-atCut, takeoverTimeline(t, filepath.Join(dir, "b.log")))
 	if !lastA.Before(cut.Add(2 * time.Second)) {
 		t.Errorf("the gateway accepted a write of the partitioned leader %s after the cut, past its 2s lease", lastA.Sub(cut))
