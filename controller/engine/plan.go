@@ -69,52 +69,36 @@ func (p *GatewayPlan) Empty() bool { return p.Inserts+p.Modifies+p.Deletes == 0 
 // for dry runs and Diff, which say what the gateways hold; ChangePlan is the
 // cheap plan of a change that is about to be applied.
 func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
-	if p == nil || p.result == nil {
-		return nil
-	}
-	var out []GatewayPlan
-	for _, gres := range p.result.Gateways {
-		w := p.wants[gres.Name]
-		gp := GatewayPlan{Gateway: gres.Name}
-		e.mu.Lock()
-		g := e.gws[gres.Name]
-		cur := e.wants[gres.Name]
-		e.mu.Unlock()
-		var have []*reconcile.Set
-		before := map[uint32]int{}
-		switch {
-		case g == nil:
+	return e.planEach(p, func(gp *GatewayPlan, g *gateway, cur *want) ([]*reconcile.Set, map[uint32]int) {
+		if g == nil {
 			gp.Note = "gateway not managed yet: planned against an empty target"
-		default:
-			rctx, cancel := context.WithTimeout(ctx, e.cfg.PlanTimeout)
-			raw, err := g.client.ReadTable(rctx, 0, false)
-			cancel()
-			if err == nil {
-				gp.Reachable = true
-				read := make([]*p4v1.TableEntry, len(raw))
-				for i, te := range raw {
-					read[i] = Canonicalize(te)
-				}
-				have = []*reconcile.Set{reconcile.NewSet(read, nil)}
-				countTables(before, read)
-				break
-			}
-			if code, _ := statusCode(err); code == codes.FailedPrecondition {
-				gp.Reachable = true // it answers, but runs no pipeline yet: it holds nothing
-				gp.Note = "the gateway has no pipeline yet: planned against an empty target"
-				break
-			}
-			if cur != nil {
-				have, before = cur.sets, cur.counts()
-				gp.Note = fmt.Sprintf("target unreachable (%s): planned against the entries of intent version %d", shortErr(err), cur.version)
-			} else {
-				gp.Note = fmt.Sprintf("target unreachable (%s): planned against an empty target", shortErr(err))
-			}
+			return nil, nil
 		}
-		e.planOne(&gp, w, have, cur, g, before)
-		out = append(out, gp)
-	}
-	return out
+		rctx, cancel := context.WithTimeout(ctx, e.cfg.PlanTimeout)
+		raw, err := g.client.ReadTable(rctx, 0, false)
+		cancel()
+		if err == nil {
+			gp.Reachable = true
+			read := make([]*p4v1.TableEntry, len(raw))
+			for i, te := range raw {
+				read[i] = Canonicalize(te)
+			}
+			before := map[uint32]int{}
+			countTables(before, read)
+			return []*reconcile.Set{reconcile.NewSet(read, nil)}, before
+		}
+		if code, _ := statusCode(err); code == codes.FailedPrecondition {
+			gp.Reachable = true // it answers, but runs no pipeline yet: it holds nothing
+			gp.Note = "the gateway has no pipeline yet: planned against an empty target"
+			return nil, nil
+		}
+		if cur == nil {
+			gp.Note = fmt.Sprintf("target unreachable (%s): planned against an empty target", shortErr(err))
+			return nil, nil
+		}
+		gp.Note = fmt.Sprintf("target unreachable (%s): planned against the entries of intent version %d", shortErr(err), cur.version)
+		return cur.sets, cur.counts()
+	})
 }
 
 // ChangePlan computes, for every gateway of p, the updates applying p writes on
@@ -127,30 +111,38 @@ func (e *Engine) Plan(ctx context.Context, p *Prepared) []GatewayPlan {
 // current version exactly (status InSync) gets a full pass, which reads it back
 // and may write more than this plan says.
 func (e *Engine) ChangePlan(p *Prepared) []GatewayPlan {
+	return e.planEach(p, func(gp *GatewayPlan, g *gateway, cur *want) ([]*reconcile.Set, map[uint32]int) {
+		if g == nil || cur == nil {
+			gp.Note = "gateway not managed yet: planned against an empty target"
+			return nil, nil
+		}
+		gp.Note = fmt.Sprintf("planned against the entries of intent version %d (not read back)", cur.version)
+		if st := g.status(); !st.InSync || st.Version != cur.version {
+			gp.Note += fmt.Sprintf("; the gateway does not hold them yet (version %d, in sync %v): its next pass reads it back", st.Version, st.InSync)
+		}
+		return cur.sets, cur.counts()
+	})
+}
+
+// planEach plans p for each of its gateways: against says, for the gateway's
+// connection g and current desired state cur (either may be nil), what the
+// plan is against (the sets and their entries by table id; nil for an empty
+// target) and notes it in gp.
+func (e *Engine) planEach(p *Prepared, against func(gp *GatewayPlan, g *gateway, cur *want) ([]*reconcile.Set, map[uint32]int)) []GatewayPlan {
 	if p == nil || p.result == nil {
 		return nil
 	}
 	var out []GatewayPlan
 	for _, gres := range p.result.Gateways {
-		w := p.wants[gres.Name]
 		gp := GatewayPlan{Gateway: gres.Name}
 		e.mu.Lock()
-		g := e.gws[gres.Name]
-		cur := e.wants[gres.Name]
+		g, cur := e.gws[gres.Name], e.wants[gres.Name]
 		e.mu.Unlock()
-		var have []*reconcile.Set
-		before := map[uint32]int{}
-		switch {
-		case g == nil || cur == nil:
-			gp.Note = "gateway not managed yet: planned against an empty target"
-		default:
-			have, before = cur.sets, cur.counts()
-			gp.Note = fmt.Sprintf("planned against the entries of intent version %d (not read back)", cur.version)
-			if st := g.status(); !st.InSync || st.Version != cur.version {
-				gp.Note += fmt.Sprintf("; the gateway does not hold them yet (version %d, in sync %v): its next pass reads it back", st.Version, st.InSync)
-			}
+		have, before := against(&gp, g, cur)
+		if before == nil {
+			before = map[uint32]int{}
 		}
-		e.planOne(&gp, w, have, cur, g, before)
+		e.planOne(&gp, p.wants[gres.Name], have, cur, g, before)
 		out = append(out, gp)
 	}
 	return out

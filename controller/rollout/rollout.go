@@ -441,6 +441,19 @@ func (r *Runner) settleLocked(ctx context.Context) error {
 	return nil
 }
 
+// actOnLocked readies r for a caller acting on its rollout: it settles a
+// goroutine that is only recording its end (settleLocked), and is
+// ErrNoRollout when there is no rollout. r.mu is held.
+func (r *Runner) actOnLocked(ctx context.Context) error {
+	if err := r.settleLocked(ctx); err != nil {
+		return err
+	}
+	if r.prog == nil {
+		return ErrNoRollout
+	}
+	return nil
+}
+
 // settleWait bounds settleLocked: recording a decision is one store write.
 const settleWait = 2 * time.Second
 
@@ -489,11 +502,8 @@ func (r *Runner) Pause(ctx context.Context) (*Progress, error) {
 func (r *Runner) Resume(ctx context.Context) (*Progress, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.settleLocked(ctx); err != nil {
+	if err := r.actOnLocked(ctx); err != nil {
 		return nil, err
-	}
-	if r.prog == nil {
-		return nil, ErrNoRollout
 	}
 	if r.abort {
 		return nil, fmt.Errorf("%w: %q is being aborted", ErrState, r.prog.Plan.Name)
@@ -514,15 +524,7 @@ func (r *Runner) Resume(ctx context.Context) (*Progress, error) {
 	r.pause = false
 	r.prog.State = StateRunning
 	r.prog.PauseRequested = false
-	if err := r.saveLocked(ctx); err != nil {
-		return nil, err
-	}
-	if r.running {
-		r.wakeLocked() // the goroutine waits in its pause
-	} else {
-		r.launchLocked()
-	}
-	return r.prog.Clone(), nil
+	return r.saveAndGoLocked(ctx)
 }
 
 // Abort stops the rollout and rolls back every step it applied, newest first,
@@ -532,17 +534,20 @@ func (r *Runner) Resume(ctx context.Context) (*Progress, error) {
 func (r *Runner) Abort(ctx context.Context) (*Progress, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.settleLocked(ctx); err != nil {
+	if err := r.actOnLocked(ctx); err != nil {
 		return nil, err
-	}
-	if r.prog == nil {
-		return nil, ErrNoRollout
 	}
 	if r.prog.State == StateAborted || r.prog.State == StateCompleted {
 		return nil, fmt.Errorf("%w: %q is %s (to undo a completed rollout, roll back its rules)", ErrState, r.prog.Plan.Name, r.prog.State)
 	}
 	r.abort = true
 	r.prog.Message = "abort requested"
+	return r.saveAndGoLocked(ctx)
+}
+
+// saveAndGoLocked stores the progress and sets the rollout goroutine going:
+// it wakes the one waiting in its pause, or launches one. r.mu is held.
+func (r *Runner) saveAndGoLocked(ctx context.Context) (*Progress, error) {
 	if err := r.saveLocked(ctx); err != nil {
 		return nil, err
 	}
@@ -753,6 +758,22 @@ func (r *Runner) run(ctx context.Context, done chan struct{}) {
 	}
 }
 
+// failStep records step i of plan as failed by err: the progress says
+// "step N (scope): what: err", the decision log "the step why" with detail.
+// It returns err.
+func (r *Runner) failStep(ctx context.Context, plan *Plan, i int, err error, what, why, detail string) error {
+	s := plan.Steps[i]
+	_ = r.update(ctx, func(p *Progress) {
+		rec := &p.Steps[i]
+		rec.State, rec.Finished, rec.Error = StepFailed, r.opts.Now(), err.Error()
+		p.State = StateFailed
+		p.Error = fmt.Sprintf("step %d (%s): %s: %v", s.Index, s, what, err)
+		p.Message = p.Error
+	})
+	r.decide("step-failed", r.stepName(plan, s)+" "+why, detail)
+	return err
+}
+
 // mirror runs step i's mirror phase: the mirror rule, plan.Mirror of shadow
 // traffic, and the check that the pool received copies. Without copies (or
 // when mirroring fails) the mirror rule is removed and the rollout fails: a
@@ -767,15 +788,7 @@ func (r *Runner) mirror(ctx context.Context, plan *Plan, i int) error {
 				err = fmt.Errorf("%w; REMOVING MIRROR RULE %s FAILED: %v", err, rule, rbErr)
 			}
 		}
-		_ = r.update(ctx, func(p *Progress) {
-			rec := &p.Steps[i]
-			rec.State, rec.Finished, rec.Error = StepFailed, r.opts.Now(), err.Error()
-			p.State = StateFailed
-			p.Error = fmt.Sprintf("step %d (%s): mirror: %v", s.Index, s, err)
-			p.Message = p.Error
-		})
-		r.decide("step-failed", r.stepName(plan, s)+" failed its mirror phase", err.Error())
-		return err
+		return r.failStep(ctx, plan, i, err, "mirror", "failed its mirror phase", err.Error())
 	}
 	m, ok := r.ctrl.(Mirrorer)
 	if !ok {
@@ -833,30 +846,14 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 	}
 	before, gerr := r.gateBefore(ctx, plan)
 	if gerr != nil {
-		_ = r.update(ctx, func(p *Progress) {
-			rec := &p.Steps[i]
-			rec.State, rec.Finished, rec.Error = StepFailed, r.opts.Now(), gerr.Error()
-			p.State = StateFailed
-			p.Error = fmt.Sprintf("step %d (%s): reading the counters before the cutover: %v", s.Index, s, gerr)
-			p.Message = p.Error
-		})
-		r.decide("step-failed", r.stepName(plan, s)+" failed before its cutover", "reading the counters: "+gerr.Error())
-		return gerr
+		return r.failStep(ctx, plan, i, gerr, "reading the counters before the cutover", "failed before its cutover", "reading the counters: "+gerr.Error())
 	}
 	rule, err := r.ctrl.Cutover(ctx, s.Scope(plan.VIP), plan.Pool, false)
 	if ctx.Err() != nil {
 		return ctx.Err() // closing: the step stays "applying" for Recover
 	}
 	if err != nil {
-		_ = r.update(ctx, func(p *Progress) {
-			rec := &p.Steps[i]
-			rec.State, rec.Finished, rec.Error = StepFailed, r.opts.Now(), err.Error()
-			p.State = StateFailed
-			p.Error = fmt.Sprintf("step %d (%s): cutover failed: %v", s.Index, s, err)
-			p.Message = p.Error
-		})
-		r.decide("step-failed", r.stepName(plan, s)+" failed: cutover refused or failed, nothing to roll back", err.Error())
-		return err
+		return r.failStep(ctx, plan, i, err, "cutover failed", "failed: cutover refused or failed, nothing to roll back", err.Error())
 	}
 	if err := r.update(ctx, func(p *Progress) {
 		rec := &p.Steps[i]
