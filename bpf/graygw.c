@@ -284,9 +284,7 @@ static __always_inline int rewrite_at(void *data, void *data_end, const struct p
 		return -1;
 	__builtin_memcpy(eth->h_dest, be->dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, be->smac, ETH_ALEN);
-	ip->daddr = bpf_htonl(new);
-	ip->ttl--;
-	ipv4_csum(ip);
+	ipv4_forward(ip, new);
 
 	if (p->overlay) {
 		struct udphdr *udp = l4;

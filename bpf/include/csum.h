@@ -28,6 +28,28 @@ static __always_inline void ipv4_csum(struct iphdr *ip)
 	ip->check = bpf_htons((__u16)~csum_fold_(sum));
 }
 
+/* ipv4_forward decrements the TTL of a 20-byte IPv4 header, sets its
+ * destination (host order) and recomputes its checksum: ipv4_csum's result,
+ * computed from what is read before anything is written (a load spanning a
+ * byte just stored waits for the store to retire). The one's complement sum
+ * does not depend on byte order (RFC 1071 §2(B)), so five 32-bit words summed
+ * as loaded fold to the checksum already in network order. */
+static __always_inline void ipv4_forward(struct iphdr *ip, __u32 daddr)
+{
+	const __u32 *w = (const __u32 *)ip;
+	__u32 ttl_proto = bpf_ntohl(w[2]) - 0x01000000; /* ttl, protocol, check */
+	__u64 sum;
+
+	sum = (__u64)w[0] + w[1] + bpf_htonl(ttl_proto & 0xffff0000) + w[3] + bpf_htonl(daddr);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->ttl = ttl_proto >> 24;
+	ip->daddr = bpf_htonl(daddr);
+	ip->check = (__u16)~sum;
+}
+
 /* csum_update32 is RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), for a 32-bit
  * field changing from old to new, one 16-bit word at a time (host order). */
 static __always_inline __u16 csum_update32(__u16 hc, __u32 old, __u32 new)
