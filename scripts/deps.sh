@@ -11,21 +11,9 @@ APT_PKGS=(clang llvm libbpf-dev bpftool bird2 etcd-server iproute2 iputils-ping 
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-if [ "$(id -u)" != 0 ]; then
-	log "run as root (apt-get, network namespaces and XDP need it)"
-	exit 1
-fi
-
-missing=()
-for p in "${APT_PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+need_root "apt-get, network namespaces and XDP need it"
+apt_install "${APT_PKGS[@]}"
 
 # prometheus and promtool, for deploy/'s tests (alerting rules, the dashboard
 # against a real Prometheus). The package starts its service when it installs:

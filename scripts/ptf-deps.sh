@@ -16,22 +16,10 @@ APT_PKGS=(python3 python3-venv python3-pip python3-scapy python3-netifaces pytho
 
 log() { printf 'ptf-deps: %s\n' "$*" >&2; }
 
-if [ "$(id -u)" != 0 ]; then
-	log "run as root (apt-get, /opt)"
-	exit 1
-fi
-
-missing=()
-for p in "${APT_PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	# No recommends: mininet recommends Open vSwitch, which the topology does not use.
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+need_root "apt-get, /opt"
+# No recommends: mininet recommends Open vSwitch, which the topology does not use.
+apt_install "${APT_PKGS[@]}"
 
 ptf_ok() {
 	[ -x "$VENV/bin/python" ] && [ -x "$VENV/bin/ptf" ] &&

@@ -167,15 +167,21 @@ func deleteEntry[K comparable, V any](table map[K]V, k K, what string, ctrs ...m
 	return nil
 }
 
+// putEntry sets table[k] to v under m.mu: the tables whose entries carry no
+// counters.
+func putEntry[K comparable, V any](m *Memory, table map[K]V, k K, v V) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	table[k] = v
+	return nil
+}
+
 // SetTenant implements Dataplane.
 func (m *Memory) SetTenant(vni uint32, tenant uint16) error {
 	if vni > pipeline.MaxVNI {
 		return fmt.Errorf("vni %d: %w", vni, ErrOutOfRange)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.st.Tenants[vni] = tenant
-	return nil
+	return putEntry(m, m.st.Tenants, vni, tenant)
 }
 
 // DeleteTenant implements Dataplane.
@@ -190,22 +196,14 @@ func (m *Memory) SetVLANAccept(port, vid uint16) error {
 	if port > pipeline.MaxPortID || vid > pipeline.MaxVIDValue {
 		return fmt.Errorf("vlan_accept port %d vid %d: %w", port, vid, ErrOutOfRange)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.st.VLANAccept[model.PortVID{Port: port, VID: vid}] = true
-	return nil
+	return putEntry(m, m.st.VLANAccept, model.PortVID{Port: port, VID: vid}, true)
 }
 
 // DeleteVLANAccept implements Dataplane.
 func (m *Memory) DeleteVLANAccept(port, vid uint16) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	k := model.PortVID{Port: port, VID: vid}
-	if !m.st.VLANAccept[k] {
-		return fmt.Errorf("vlan_accept port %d vid %d: %w", port, vid, ErrNotFound)
-	}
-	delete(m.st.VLANAccept, k)
-	return nil
+	return deleteEntry(m.st.VLANAccept, model.PortVID{Port: port, VID: vid}, fmt.Sprintf("vlan_accept port %d vid %d", port, vid))
 }
 
 // SetPortVLAN implements Dataplane. VID 0 is refused, as the XDP dataplane
@@ -214,21 +212,14 @@ func (m *Memory) SetPortVLAN(port, vid uint16) error {
 	if port > pipeline.MaxPortID || vid == 0 || vid > pipeline.MaxVIDValue {
 		return fmt.Errorf("port_vlan port %d vid %d: %w", port, vid, ErrOutOfRange)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.st.PortVLAN[port] = vid
-	return nil
+	return putEntry(m, m.st.PortVLAN, port, vid)
 }
 
 // DeletePortVLAN implements Dataplane.
 func (m *Memory) DeletePortVLAN(port uint16) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.st.PortVLAN[port]; !ok {
-		return fmt.Errorf("port_vlan port %d: %w", port, ErrNotFound)
-	}
-	delete(m.st.PortVLAN, port)
-	return nil
+	return deleteEntry(m.st.PortVLAN, port, fmt.Sprintf("port_vlan port %d", port))
 }
 
 func (m *Memory) findRule(id model.GrayRule) int {
@@ -298,11 +289,8 @@ func (m *Memory) DeleteRule(r model.GrayRule) error {
 
 // SetPoolHash implements Dataplane.
 func (m *Memory) SetPoolHash(pool uint16, mask pipeline.FlowKey) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	mask.VNI &= pipeline.MaxVNI
-	m.st.PoolHash[pool] = mask
-	return nil
+	return putEntry(m, m.st.PoolHash, pool, mask)
 }
 
 // DeletePoolHash implements Dataplane.

@@ -370,11 +370,7 @@ func removeExtras(dp dataplane.Dataplane, have dataplane.Listing, want *model.St
 	}
 	h := have.State
 	if have.Complete&dataplane.VIP != 0 {
-		for a := range h.VIPs {
-			if _, ok := want.VIPs[a]; !ok {
-				note("vip", dp.DeleteVIP(a))
-			}
-		}
+		removeStray(h.VIPs, want.VIPs, dp.DeleteVIP, "vip", note)
 	}
 	if have.Complete&dataplane.GrayRules != 0 {
 		ids := map[model.GrayRule]bool{}
@@ -388,46 +384,32 @@ func removeExtras(dp dataplane.Dataplane, have dataplane.Listing, want *model.St
 		}
 	}
 	if have.Complete&dataplane.VNITenant != 0 {
-		for v := range h.Tenants {
-			if _, ok := want.Tenants[v]; !ok {
-				note("vni_tenant", dp.DeleteTenant(v))
-			}
-		}
+		removeStray(h.Tenants, want.Tenants, dp.DeleteTenant, "vni_tenant", note)
 	}
 	if have.Complete&dataplane.PoolHash != 0 {
-		for p := range h.PoolHash {
-			if _, ok := want.PoolHash[p]; !ok {
-				note("pool_hash", dp.DeletePoolHash(p))
-			}
-		}
+		removeStray(h.PoolHash, want.PoolHash, dp.DeletePoolHash, "pool_hash", note)
 	}
 	if have.Complete&dataplane.BackendSelect != 0 {
-		for k := range h.BackendSelect {
-			if _, ok := want.BackendSelect[k]; !ok {
-				note("backend_select", dp.DeleteBucket(k.Pool, k.Bucket))
-			}
-		}
+		removeStray(h.BackendSelect, want.BackendSelect, func(k model.SelectKey) error { return dp.DeleteBucket(k.Pool, k.Bucket) }, "backend_select", note)
 	}
 	if have.Complete&dataplane.Backend != 0 {
-		for id := range h.Backends {
-			if _, ok := want.Backends[id]; !ok {
-				note("backend", dp.DeleteBackendEntry(id))
-			}
-		}
+		removeStray(h.Backends, want.Backends, dp.DeleteBackendEntry, "backend", note)
 	}
 	if have.Complete&dataplane.VLANAccept != 0 {
-		for k := range h.VLANAccept {
-			if !want.VLANAccept[k] {
-				note("vlan_accept", dp.DeleteVLANAccept(k.Port, k.VID))
-			}
-		}
+		removeStray(h.VLANAccept, want.VLANAccept, func(k model.PortVID) error { return dp.DeleteVLANAccept(k.Port, k.VID) }, "vlan_accept", note)
 	}
 	if have.Complete&dataplane.PortVLAN != 0 {
-		for p := range h.PortVLAN {
-			if _, ok := want.PortVLAN[p]; !ok {
-				note("port_vlan", dp.DeletePortVLAN(p))
-			}
-		}
+		removeStray(h.PortVLAN, want.PortVLAN, dp.DeletePortVLAN, "port_vlan", note)
 	}
 	return errs
+}
+
+// removeStray deletes, with del, the entries of have that want has not,
+// noting each failure as what.
+func removeStray[K comparable, V any](have, want map[K]V, del func(K) error, what string, note func(string, error)) {
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			note(what, del(k))
+		}
+	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/graygw/graygw/agent/journal"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/server"
+	"github.com/graygw/graygw/internal/startup"
 	"github.com/graygw/graygw/internal/tlsfiles"
 	"github.com/graygw/graygw/p4src"
 )
@@ -314,18 +315,9 @@ func main() {
 
 // run is the daemon; ready (if not nil) receives the listen address once serving.
 func run(args []string, stderr io.Writer, sigs <-chan os.Signal, ready chan<- net.Addr) int {
-	c, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "graygw-agent: %v\n", err)
-		return 2
-	}
-	log, err := newLogger(c, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "graygw-agent: %v\n", err)
-		return 2
+	c, log, code, ok := startup.Daemon("graygw-agent", args, stderr, parseFlags, newLogger)
+	if !ok {
+		return code
 	}
 	if err := serve(c, log, sigs, ready); err != nil {
 		log.Error("exiting", "err", err)

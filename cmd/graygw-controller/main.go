@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,6 +47,7 @@ import (
 	"github.com/graygw/graygw/controller/metrics"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/controller/store/etcdstore"
+	"github.com/graygw/graygw/internal/startup"
 	"github.com/graygw/graygw/internal/tlsfiles"
 	"github.com/graygw/graygw/p4src"
 )
@@ -68,18 +68,9 @@ type listening struct {
 // run is the daemon. Exit codes: 0 clean exit (after a drain, or --check), 1 a
 // failure, 2 bad usage.
 func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal, ready chan<- listening) int {
-	c, err := parseConfig(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "graygw-controller: %v\n", err)
-		return 2
-	}
-	log, err := newLogger(c, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "graygw-controller: %v\n", err)
-		return 2
+	c, log, code, ok := startup.Daemon("graygw-controller", args, stderr, parseConfig, newLogger)
+	if !ok {
+		return code
 	}
 	if c.check {
 		if err := check(c, stdout); err != nil {
