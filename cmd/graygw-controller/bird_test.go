@@ -62,39 +62,19 @@ func buildBirdLab(t *testing.T, backend bool) birdLab {
 	t.Helper()
 	birdlab.Require(t, "ip")
 	l := labtest.New(t, "ggctl", "network namespaces and BGP on port 179")
-	gw, err := l.NS("gw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := l.NS("peer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Veth(gw, "vgw", peer, "vpeer"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Script(gw, fmt.Sprintf("ip addr add %s/24 dev vgw\nip addr add %s/24 dev vgw\nip addr add %s/24 dev vgw",
-		birdGW, birdGW1, birdGW2)); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Script(peer, fmt.Sprintf("ip addr add %s/24 dev vpeer", birdPeer)); err != nil {
-		t.Fatal(err)
-	}
+	ns := labtest.Namespaces(t, l, "gw", "peer")
+	gw, peer := ns[0], ns[1]
+	labtest.Link(t, l, gw, "vgw", peer, "vpeer")
+	labtest.Script(t, l, gw, fmt.Sprintf("ip addr add %s/24 dev vgw\nip addr add %s/24 dev vgw\nip addr add %s/24 dev vgw",
+		birdGW, birdGW1, birdGW2))
+	labtest.Script(t, l, peer, fmt.Sprintf("ip addr add %s/24 dev vpeer", birdPeer))
 	var b birdLab
 	b.GWNS = gw
 	if backend {
-		if b.BackendNS, err = l.NS("be"); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Veth(gw, "vgwbe", b.BackendNS, "vbe"); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Script(gw, "ip addr add 10.2.0.1/24 dev vgwbe"); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Script(b.BackendNS, "ip addr add "+backendAddr+"/24 dev vbe"); err != nil {
-			t.Fatal(err)
-		}
+		b.BackendNS = labtest.Namespaces(t, l, "be")[0]
+		labtest.Link(t, l, gw, "vgwbe", b.BackendNS, "vbe")
+		labtest.Script(t, l, gw, "ip addr add 10.2.0.1/24 dev vgwbe")
+		labtest.Script(t, l, b.BackendNS, "ip addr add "+backendAddr+"/24 dev vbe")
 	}
 	bird := birdlab.Start(t, l, peer, fmt.Sprintf(`router id %s;
 protocol device { scan time 1; }

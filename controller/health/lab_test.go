@@ -31,23 +31,11 @@ func TestICMPCheckInNamespace(t *testing.T) {
 		t.Skip("needs iproute2")
 	}
 	l := labtest.New(t, "gghc", "network namespaces and raw ICMP sockets")
-	chk, err := l.NS("chk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	be, err := l.NS("be")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Veth(chk, "vchk", be, "vbe"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Script(chk, "ip addr add 10.66.0.1/24 dev vchk"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Script(be, "ip addr add 10.66.0.2/24 dev vbe"); err != nil {
-		t.Fatal(err)
-	}
+	ns := labtest.Namespaces(t, l, "chk", "be")
+	chk, be := ns[0], ns[1]
+	labtest.Link(t, l, chk, "vchk", be, "vbe")
+	labtest.Script(t, l, chk, "ip addr add 10.66.0.1/24 dev vchk")
+	labtest.Script(t, l, be, "ip addr add 10.66.0.2/24 dev vbe")
 	labtest.RunInside(t, chk, 2*time.Minute, be)
 }
 

@@ -15,23 +15,10 @@ import (
 // nothing.
 func TestCountsExactly(t *testing.T) {
 	l := labtest.New(t, "ggsq", "network namespaces")
-	src, err := l.NS("src")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := l.NS("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.NS("c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range [][4]string{{src, "tb", b, "rb"}, {src, "tc", c, "rc"}} {
-		if err := l.Veth(v[0], v[1], v[2], v[3]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ns := labtest.Namespaces(t, l, "src", "b", "c")
+	src, b, c := ns[0], ns[1], ns[2]
+	labtest.Link(t, l, src, "tb", b, "rb")
+	labtest.Link(t, l, src, "tc", c, "rc")
 	for _, s := range []struct{ ns, script string }{
 		{src, "ip addr add 10.9.1.1/24 dev tb\nip addr add 10.9.2.1/24 dev tc"},
 		{b, "ip addr add 10.9.1.2/24 dev rb"},

@@ -30,20 +30,10 @@ func newRoutedPeerLab(t *testing.T) *peerLab {
 	t.Helper()
 	birdlab.Require(t)
 	l := labtest.New(t, "ggbgpmh", "network namespaces and BGP on port 179")
-	var ns [3]string
-	var err error
-	for i, name := range []string{"gw", "rtr", "peer"} {
-		if ns[i], err = l.NS(name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ns := labtest.Namespaces(t, l, "gw", "rtr", "peer")
 	gw, rtr, peer := ns[0], ns[1], ns[2]
-	if err := l.Veth(gw, "vgw", rtr, "vr1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Veth(rtr, "vr2", peer, "vpeer"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.Link(t, l, gw, "vgw", rtr, "vr1")
+	labtest.Link(t, l, rtr, "vr2", peer, "vpeer")
 	steps := []struct{ ns, script string }{
 		{gw, fmt.Sprintf(`
 			ip addr add %[1]s.1/24 dev vgw

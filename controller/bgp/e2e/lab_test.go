@@ -47,29 +47,17 @@ func newPeerLab(t *testing.T) *peerLab {
 	t.Helper()
 	birdlab.Require(t)
 	l := labtest.New(t, "ggbgp", "network namespaces and BGP on port 179")
-	gw, err := l.NS("gw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := l.NS("peer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Veth(gw, "vgw", peer, "vpeer"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Script(gw, fmt.Sprintf(`
+	ns := labtest.Namespaces(t, l, "gw", "peer")
+	gw, peer := ns[0], ns[1]
+	labtest.Link(t, l, gw, "vgw", peer, "vpeer")
+	labtest.Script(t, l, gw, fmt.Sprintf(`
 		ip addr add %s/24 dev vgw
 		ip addr add %s/24 dev vgw
 		ip addr add %s/24 dev vgw
-		ip addr add %s/24 dev vgw`, gwAddr, gwEAddr, gw1Addr, gw2Addr)); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Script(peer, fmt.Sprintf(`
+		ip addr add %s/24 dev vgw`, gwAddr, gwEAddr, gw1Addr, gw2Addr))
+	labtest.Script(t, l, peer, fmt.Sprintf(`
 		ip addr add %s/24 dev vpeer
-		ip addr add %s/24 dev vpeer`, ibgpAddr, ebgpAddr)); err != nil {
-		t.Fatal(err)
-	}
+		ip addr add %s/24 dev vpeer`, ibgpAddr, ebgpAddr))
 	return startPeer(t, l, gw, peer, birdConf())
 }
 

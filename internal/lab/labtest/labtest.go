@@ -52,6 +52,38 @@ func Build[L interface{ Close() error }](t testing.TB, why string, build func() 
 	return l
 }
 
+// Namespaces makes a namespace of l for each of names and returns their
+// full names, in order. A failure fails t.
+func Namespaces(t testing.TB, l *lab.Lab, names ...string) []string {
+	t.Helper()
+	out := make([]string, len(names))
+	for i, name := range names {
+		ns, err := l.NS(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = ns
+	}
+	return out
+}
+
+// Link joins device devA in namespace a to device devB in namespace b (a
+// veth pair). A failure fails t.
+func Link(t testing.TB, l *lab.Lab, a, devA, b, devB string) {
+	t.Helper()
+	if err := l.Veth(a, devA, b, devB); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Script runs script's commands in namespace ns of l. A failure fails t.
+func Script(t testing.TB, l *lab.Lab, ns, script string) {
+	t.Helper()
+	if err := l.Script(ns, script); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // RunInside re-executes the current test inside namespace ns, giving its inner
 // half info (marshalled to JSON; Inner reads it back). It waits at most
 // timeout and fails t unless the inner test passed.
