@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/controller/change"
-	"github.com/graygw/graygw/controller/engine"
-	"github.com/graygw/graygw/controller/store"
-	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/testvectors"
 )
@@ -20,17 +17,7 @@ import (
 func TestRolloutsCounterSource(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	a := stack.StartAgent(t, stack.AgentConfig{})
-	st := store.NewMemory()
-	eng, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour, Store: st, Logger: stack.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(context.Background())
-	m, err := change.New(change.Config{Store: st, Engine: eng, Logger: stack.Logger(t), WaitTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _, m := startManager(t)
 	if res, err := m.Apply(ctx, []byte(doc(a.Addr)), change.Options{Actor: "t", Wait: true}); err != nil || !res.Applied {
 		t.Fatalf("apply: %+v %v", res, err)
 	}

@@ -28,13 +28,11 @@ func doc(addr string) string {
 	return strings.Replace(d.YAML(), "gray_rules:", "# the rules\ngray_rules:", 1)
 }
 
-// The change pipeline without gRPC: every change is validated, stored with its
-// history and applied to a real agent; a rule is added (the document's comments
-// kept), rolled back by name and by step; a stale or refused change stores
-// nothing; a draining Manager refuses changes.
-func TestManagerChanges(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+// startManager starts an agent and a Manager over a memory store and an
+// engine (closed at the test's end) that will manage it once a document names
+// it.
+func startManager(t *testing.T) (*stack.Agent, store.Store, *change.Manager) {
+	t.Helper()
 	a := stack.StartAgent(t, stack.AgentConfig{})
 	st := store.NewMemory()
 	eng, err := engine.New(engine.Config{P4Info: stack.P4Info(t), ElectionID: 10, Interval: time.Hour, Retry: 50 * time.Millisecond,
@@ -42,11 +40,22 @@ func TestManagerChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close(context.Background())
+	t.Cleanup(func() { eng.Close(context.Background()) })
 	m, err := change.New(change.Config{Store: st, Engine: eng, Logger: stack.Logger(t), WaitTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, st, m
+}
+
+// The change pipeline without gRPC: every change is validated, stored with its
+// history and applied to a real agent; a rule is added (the document's comments
+// kept), rolled back by name and by step; a stale or refused change stores
+// nothing; a draining Manager refuses changes.
+func TestManagerChanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, st, m := startManager(t)
 	wait := change.Options{Actor: "t", Wait: true}
 
 	res, err := m.Apply(ctx, []byte("version: 1\ngateways: []\nbogus: 1\n"), wait)

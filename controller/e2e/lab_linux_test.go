@@ -31,6 +31,7 @@ import (
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/lab/labtest"
 	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
@@ -128,33 +129,19 @@ func newLab(t *testing.T, prefix string, tg target) *testLab {
 			t.Errorf("lab cleanup: %v", err)
 		}
 	})
-	for _, ns := range []struct {
-		name string
-		dst  *string
-	}{{"cl", &tl.cl}, {"gw", &tl.gw}, {"be", &tl.be}} {
-		if *ns.dst, err = l.NS(ns.name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Veth(tl.gw, "p1", tl.cl, "c0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Veth(tl.gw, "p2", tl.be, "b0"); err != nil {
-		t.Fatal(err)
-	}
+	ns := labtest.Namespaces(t, l, "cl", "gw", "be")
+	tl.cl, tl.gw, tl.be = ns[0], ns[1], ns[2]
+	labtest.Link(t, l, tl.gw, "p1", tl.cl, "c0")
+	labtest.Link(t, l, tl.gw, "p2", tl.be, "b0")
 	for _, ns := range []string{tl.cl, tl.gw, tl.be} {
 		// No router solicitations or DAD frames in the captures.
 		if _, err := l.Exec(ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Script(tl.cl, "ip addr add "+clientIP.String()+"/24 dev c0"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.Script(t, l, tl.cl, "ip addr add "+clientIP.String()+"/24 dev c0")
 	// GRO gives the veth a NAPI context, which XDP_REDIRECT into its peer needs.
-	if err := l.Script(tl.be, "ethtool -K b0 gro on"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.Script(t, l, tl.be, "ethtool -K b0 gro on")
 	mac := func(ns, dev string) string {
 		m, err := l.MAC(ns, dev)
 		if err != nil {
@@ -334,29 +321,6 @@ func parse(b []byte) (a arrival, ok bool) {
 // ---------------------------------------------------------------------------
 // AF_PACKET sockets, opened inside a namespace.
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-func packetSocket(ns, dev string, proto uint16) (int, int, error) {
-	fd, ifindex := -1, 0
-	err := lab.InNamespace(ns, func() error {
-		ifc, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
-		}
-		ifindex = ifc.Index
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(proto)))
-		if err != nil {
-			return err
-		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifindex}); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		return nil
-	})
-	return fd, ifindex, err
-}
-
 // sender injects frames on an interface.
 type sender struct {
 	fd      int
@@ -365,7 +329,7 @@ type sender struct {
 }
 
 func newSender(ns, dev string) (*sender, error) {
-	fd, ifindex, err := packetSocket(ns, dev, 0) // protocol 0: receives nothing
+	fd, ifindex, err := lab.PacketSocket(ns, dev, 0) // protocol 0: receives nothing
 	if err != nil {
 		return nil, fmt.Errorf("sender on %s: %w", dev, err)
 	}
@@ -375,14 +339,7 @@ func newSender(ns, dev string) (*sender, error) {
 func (s *sender) send(frame []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for {
-		err := unix.Sendto(s.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: s.ifindex, Halen: 6})
-		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
-			time.Sleep(100 * time.Microsecond) // the device queue is full: not a loss, try again
-			continue
-		}
-		return err
-	}
+	return lab.SendFrame(s.fd, s.ifindex, frame)
 }
 
 func (s *sender) close() { unix.Close(s.fd) }
@@ -399,7 +356,7 @@ type receiver struct {
 }
 
 func capture(ns, dev string) (*receiver, error) {
-	fd, _, err := packetSocket(ns, dev, unix.ETH_P_ALL)
+	fd, _, err := lab.PacketSocket(ns, dev, unix.ETH_P_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: %w", dev, err)
 	}

@@ -75,40 +75,20 @@ func TestFailoverWithPackets(t *testing.T) {
 		t.Skip("-short: the failover lab runs for about 15 s")
 	}
 	l := labtest.New(t, "ggfo", "network namespaces, XDP, raw ICMP and AF_PACKET sockets")
-	var err error
-	if info.CL, err = l.NS("cl"); err != nil {
-		t.Fatal(err)
-	}
-	if info.GW, err = l.NS("gw"); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Veth(info.GW, "p1", info.CL, "c0"); err != nil {
-		t.Fatal(err)
-	}
-	script := fmt.Sprintf("ip addr add %s/24 dev c0\nsysctl -qw net.ipv6.conf.all.disable_ipv6=1", clientIP)
-	if err := l.Script(info.CL, script); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Script(info.GW, "ip addr add 10.1.0.1/24 dev p1\nsysctl -qw net.ipv6.conf.all.disable_ipv6=1"); err != nil {
-		t.Fatal(err)
-	}
+	ns := labtest.Namespaces(t, l, "cl", "gw", "be1", "be2", "be3")
+	info.CL, info.GW = ns[0], ns[1]
+	copy(info.BE[:], ns[2:])
+	labtest.Link(t, l, info.GW, "p1", info.CL, "c0")
+	labtest.Script(t, l, info.CL, fmt.Sprintf("ip addr add %s/24 dev c0\nsysctl -qw net.ipv6.conf.all.disable_ipv6=1", clientIP))
+	labtest.Script(t, l, info.GW, "ip addr add 10.1.0.1/24 dev p1\nsysctl -qw net.ipv6.conf.all.disable_ipv6=1")
 	for i := range 3 {
-		if info.BE[i], err = l.NS(fmt.Sprintf("be%d", i+1)); err != nil {
-			t.Fatal(err)
-		}
 		gwDev, beDev := fmt.Sprintf("p%d", i+2), fmt.Sprintf("b%d", i+1)
-		if err := l.Veth(info.GW, gwDev, info.BE[i], beDev); err != nil {
-			t.Fatal(err)
-		}
+		labtest.Link(t, l, info.GW, gwDev, info.BE[i], beDev)
 		a := beAddr(i).As4()
-		if err := l.Script(info.GW, fmt.Sprintf("ip addr add 10.2.%d.1/24 dev %s", a[2], gwDev)); err != nil {
-			t.Fatal(err)
-		}
+		labtest.Script(t, l, info.GW, fmt.Sprintf("ip addr add 10.2.%d.1/24 dev %s", a[2], gwDev))
 		// GRO: XDP_REDIRECT into a veth needs a NAPI context at its peer.
-		if err := l.Script(info.BE[i], fmt.Sprintf("ip addr add %s/24 dev %s\nethtool -K %s gro on\nsysctl -qw net.ipv6.conf.all.disable_ipv6=1",
-			beAddr(i), beDev, beDev)); err != nil {
-			t.Fatal(err)
-		}
+		labtest.Script(t, l, info.BE[i], fmt.Sprintf("ip addr add %s/24 dev %s\nethtool -K %s gro on\nsysctl -qw net.ipv6.conf.all.disable_ipv6=1",
+			beAddr(i), beDev, beDev))
 	}
 	labtest.RunInside(t, info.GW, 2*time.Minute, info)
 }
@@ -440,31 +420,13 @@ func (r *recorder) firstAt(f int, since time.Time, ok func(int) bool) (time.Time
 // ---------------------------------------------------------------------------
 // AF_PACKET sockets, opened in a namespace.
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-func packetSocket(ns, dev string, proto uint16) (fd, ifindex int, err error) {
-	fd = -1
-	err = lab.InNamespace(ns, func() error {
-		ifc, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
-		}
-		ifindex = ifc.Index
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(proto))); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifindex})
-	})
-	return fd, ifindex, err
-}
-
 type sender struct {
 	fd, ifindex int
 	dmac, smac  [6]byte
 }
 
 func newSender(ns, dev, gwMAC string) (*sender, error) {
-	fd, ifindex, err := packetSocket(ns, dev, 0)
+	fd, ifindex, err := lab.PacketSocket(ns, dev, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -490,14 +452,7 @@ func (s *sender) send(f int, seq uint64) error {
 		testpkt.IP{Src: netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + f%100)}), Dst: netip.MustParseAddr("192.168.1.1")},
 		testpkt.L4{Proto: testpkt.ProtoUDP, SPort: uint16(20000 + f), DPort: 53, Payload: pl})
 	frame := testpkt.VXLAN(testpkt.Eth{Dst: s.dmac, Src: s.smac}, testpkt.IP{Src: clientIP, Dst: vip}, uint16(49152+f), 5001, inner)
-	for {
-		err := unix.Sendto(s.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: s.ifindex, Halen: 6})
-		if errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.EAGAIN) {
-			time.Sleep(100 * time.Microsecond)
-			continue
-		}
-		return err
-	}
+	return lab.SendFrame(s.fd, s.ifindex, frame)
 }
 
 func (s *sender) close() { unix.Close(s.fd) }
@@ -509,7 +464,7 @@ type receiver struct {
 }
 
 func capture(ns, dev string, backend int, rec *recorder) (*receiver, error) {
-	fd, _, err := packetSocket(ns, dev, unix.ETH_P_ALL)
+	fd, _, err := lab.PacketSocket(ns, dev, unix.ETH_P_ALL)
 	if err != nil {
 		return nil, err
 	}
