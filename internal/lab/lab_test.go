@@ -7,25 +7,31 @@ import (
 	"testing"
 )
 
-func TestLabBuildsAndRemovesNamespaces(t *testing.T) {
-	l, err := New("gglab")
+// twoEnds builds lab prefix with namespaces a and b joined by veth va-vb
+// (skipping t without root); the test closes it.
+func twoEnds(t *testing.T, prefix string) (l *Lab, a, b string) {
+	t.Helper()
+	l, err := New(prefix)
 	if errors.Is(err, ErrNotRoot) {
 		t.Skip("needs root: network namespaces")
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := l.NS("a")
+	if a, err = l.NS("a"); err == nil {
+		if b, err = l.NS("b"); err == nil {
+			err = l.Veth(a, "va", b, "vb")
+		}
+	}
 	if err != nil {
+		l.Close()
 		t.Fatal(err)
 	}
-	b, err := l.NS("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Veth(a, "va", b, "vb"); err != nil {
-		t.Fatal(err)
-	}
+	return l, a, b
+}
+
+func TestLabBuildsAndRemovesNamespaces(t *testing.T) {
+	l, a, b := twoEnds(t, "gglab")
 	if err := l.Script(a, "ip addr add 10.99.0.1/24 dev va"); err != nil {
 		t.Fatal(err)
 	}

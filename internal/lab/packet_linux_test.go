@@ -2,7 +2,6 @@ package lab
 
 import (
 	"bytes"
-	"errors"
 	"testing"
 	"time"
 
@@ -13,25 +12,8 @@ import (
 // received whole by a socket on the other end; a missing device is an error
 // and leaves no socket.
 func TestPacketSockets(t *testing.T) {
-	l, err := New("ggpkt")
-	if errors.Is(err, ErrNotRoot) {
-		t.Skip("needs root: network namespaces and AF_PACKET")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, a, b := twoEnds(t, "ggpkt")
 	defer l.Close()
-	a, err := l.NS("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := l.NS("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Veth(a, "va", b, "vb"); err != nil {
-		t.Fatal(err)
-	}
 	if fd, _, err := PacketSocket(a, "nope", 0); err == nil || fd != -1 {
 		t.Fatalf("PacketSocket on a missing device: fd %d, %v", fd, err)
 	}
