@@ -149,30 +149,28 @@ func (a *app) versionDiff(from, to uint64) error {
 	if from == 0 {
 		return usagef("--from 0: versions are numbered from 1")
 	}
-	cl, err := a.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := a.callCtx()
-	defer cancel()
-	load := func(v uint64) (*IntentDoc, *intent.Intent, error) {
-		resp, err := cl.Get(ctx, &graygwv1.GetRequest{Version: v})
-		if err != nil {
-			return nil, nil, fmt.Errorf("get version %d: %w", v, err)
+	var da, db *IntentDoc
+	var ia, ib *intent.Intent
+	err := a.call(func(ctx context.Context, cl *apiClient) error {
+		load := func(v uint64) (*IntentDoc, *intent.Intent, error) {
+			resp, err := cl.Get(ctx, &graygwv1.GetRequest{Version: v})
+			if err != nil {
+				return nil, nil, fmt.Errorf("get version %d: %w", v, err)
+			}
+			doc := intentDocOf(resp)
+			in, err := intent.Load([]byte(doc.YAML))
+			if err != nil {
+				return nil, nil, fmt.Errorf("intent version %d does not validate here (is this graygw older than the controller?): %w", doc.Version, err)
+			}
+			return doc, in, nil
 		}
-		doc := intentDocOf(resp)
-		in, err := intent.Load([]byte(doc.YAML))
-		if err != nil {
-			return nil, nil, fmt.Errorf("intent version %d does not validate here (is this graygw older than the controller?): %w", doc.Version, err)
+		var err error
+		if da, ia, err = load(from); err != nil {
+			return err
 		}
-		return doc, in, nil
-	}
-	da, ia, err := load(from)
-	if err != nil {
+		db, ib, err = load(to)
 		return err
-	}
-	db, ib, err := load(to)
+	})
 	if err != nil {
 		return err
 	}

@@ -235,12 +235,7 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				}
 			}
 			req.Vip, req.Options = vip, convert.ProbeOptions(o)
-			var rs []probe.Result
-			err := a.call(func(ctx context.Context, cl *apiClient) error {
-				resp, err := cl.Probe(ctx, req)
-				rs = convert.ProbeResultsFrom(resp.GetResults())
-				return err
-			})
+			rs, err := a.probe(req)
 			if err != nil {
 				return fmt.Errorf("probe: %w", err)
 			}
@@ -379,4 +374,15 @@ func (l *localProbe) run(a *app, targets []probe.Target, o probe.Options, haveEx
 		return nil, fmt.Errorf("probe: %w", err)
 	}
 	return rs, nil
+}
+
+// probe asks the controller to send req's probes and returns their results.
+func (a *app) probe(req *graygwv1.ProbeRequest) ([]probe.Result, error) {
+	var rs []probe.Result
+	err := a.call(func(ctx context.Context, cl *apiClient) error {
+		resp, err := cl.Probe(ctx, req)
+		rs = convert.ProbeResultsFrom(resp.GetResults())
+		return err
+	})
+	return rs, err
 }

@@ -277,12 +277,7 @@ func (f *traceFlags) sendProbe(a *app, q *trace.Query, gws []trace.Gateway) (*Tr
 	}
 	req := &graygwv1.ProbeRequest{Vip: vip, Options: convert.ProbeOptions(f.opts.WithDefaults()),
 		Targets: []*graygwv1.ProbeTarget{convert.ProbeTarget(probe.Target{VNI: q.VNI, VM: q.Src, Router: q.Dst})}}
-	var rs []probe.Result
-	err := a.call(func(ctx context.Context, cl *apiClient) error {
-		resp, err := cl.Probe(ctx, req)
-		rs = convert.ProbeResultsFrom(resp.GetResults())
-		return err
-	})
+	rs, err := a.probe(req)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,12 @@ func newLab(t *testing.T) *probetest.Lab {
 	return labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggprobe", nil) })
 }
 
+// labProbes are the lab tests' probes: three a target, 20 ms apart.
+var labProbes = probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second}
+
+// movedToGray says whether tg is the VM labWithVMOnGray's rule moves.
+func movedToGray(tg probe.Target) bool { return tg.VNI == 5001 && tg.VM.String() == "192.168.1.5" }
+
 // labWithVMOnGray builds the lab and an intent whose one rule moves VM
 // 192.168.1.5 of VNI 5001 to the gray pool, compiled (not applied).
 func labWithVMOnGray(t *testing.T) (*probetest.Lab, *intent.Intent, *compile.Result) {
@@ -72,16 +78,15 @@ func TestProbesThroughTheGateway(t *testing.T) {
 	all, targets, p := applyAndProbe(t, l, in, res)
 	defer p.Close()
 	ctx := context.Background()
-	opts := probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second}
+	opts := labProbes
 
 	rs, err := p.Run(ctx, targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved := func(tg probe.Target) bool { return tg.VNI == 5001 && tg.VM.String() == "192.168.1.5" }
 	for _, r := range rs {
 		want := "base-1"
-		if moved(r.Target) {
+		if movedToGray(r.Target) {
 			want = "gray-1"
 		}
 		if r.Status != probe.StatusOK || r.Received != 3 || r.AnsweredBy() != want || r.RTTMax <= 0 {
@@ -98,7 +103,7 @@ func TestProbesThroughTheGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range rs {
-		if moved(r.Target) {
+		if movedToGray(r.Target) {
 			if r.Status != probe.StatusWrongBackend || r.Answers[0].Backend != "gray-1" || r.Answers[0].Expected {
 				t.Errorf("moved VM expected on base: %+v", r)
 			}
@@ -118,7 +123,7 @@ func TestProbesThroughTheGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range rs {
-		if moved(r.Target) {
+		if movedToGray(r.Target) {
 			if r.Status != probe.StatusLost || r.Received != 0 || len(r.Answers) != 0 {
 				t.Errorf("VM on a broken gray backend: %+v", r)
 			}
@@ -285,15 +290,14 @@ func TestTCPAndUDPProbesThroughTheGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	opts := probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second}
+	opts := labProbes
 	rs, err := p.Run(ctx, targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved := func(tg probe.Target) bool { return tg.VNI == 5001 && tg.VM.String() == "192.168.1.5" }
 	for _, r := range rs {
 		wantStatus, wantBy := probe.StatusOK, "base-1"
-		if moved(r.Target) {
+		if movedToGray(r.Target) {
 			wantBy = "gray-1"
 			if r.Target.Proto == probe.ProtoTCP {
 				wantStatus = probe.StatusRefused
@@ -315,9 +319,9 @@ func TestTCPAndUDPProbesThroughTheGateway(t *testing.T) {
 	for _, r := range rs {
 		want := probe.StatusOK
 		switch {
-		case moved(r.Target) && r.Target.Proto == probe.ProtoTCP:
+		case movedToGray(r.Target) && r.Target.Proto == probe.ProtoTCP:
 			want = probe.StatusRefused
-		case !moved(r.Target) && r.Target.Proto == probe.ProtoUDP:
+		case !movedToGray(r.Target) && r.Target.Proto == probe.ProtoUDP:
 			want = probe.StatusRefused
 			if !strings.Contains(r.Reason, "datagrams to port 7777 refused (ICMP port unreachable) by base-1") {
 				t.Errorf("%v: reason %q", r.Target, r.Reason)

@@ -15,6 +15,17 @@ import (
 	"github.com/graygw/graygw/internal/etcdlab"
 )
 
+// openEtcd opens the store under prefix on cluster c, closed when t ends.
+func openEtcd(t *testing.T, c *etcdlab.Cluster, prefix string) *etcdstore.Store {
+	t.Helper()
+	et, err := etcdstore.Open(context.Background(), etcdstore.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { et.Close() })
+	return et
+}
+
 func openBolt(t *testing.T, name string) *store.Bolt {
 	t.Helper()
 	s, err := store.OpenBolt(filepath.Join(t.TempDir(), name), store.BoltOptions{NoSync: true})
@@ -62,11 +73,7 @@ func TestBoltToEtcdAndBack(t *testing.T) {
 	ctx := context.Background()
 	src := openBolt(t, "src.db")
 	fill(t, src)
-	et, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: c.Endpoints(), Prefix: "/m/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer et.Close()
+	et := openEtcd(t, c, "/m/")
 	st, err := migrate.Copy(ctx, src, et)
 	if err != nil {
 		t.Fatal(err)
@@ -126,11 +133,7 @@ func TestPrunedSourceKeepsItsNumbers(t *testing.T) {
 	if _, err := src.Version(ctx, 1); err == nil {
 		t.Fatal("retention kept version 1")
 	}
-	et, err := etcdstore.Open(ctx, etcdstore.Config{Endpoints: c.Endpoints(), Prefix: "/p/"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer et.Close()
+	et := openEtcd(t, c, "/p/")
 	st, err := migrate.Copy(ctx, src, et)
 	if err != nil {
 		t.Fatal(err)
