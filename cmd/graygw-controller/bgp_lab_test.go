@@ -150,15 +150,7 @@ func TestDaemonAnnouncesToBIRD(t *testing.T) {
 
 	// The first signal withdraws every path before the process exits.
 	t0 := time.Now()
-	r.sigs <- syscall.SIGTERM
-	select {
-	case code := <-r.exit:
-		if code != 0 {
-			t.Fatalf("exit %d", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit after SIGTERM")
-	}
+	r.stop(t, 0)
 	b.waitHops(t, 5*time.Second, "withdrawn at exit")
 	t.Logf("SIGTERM -> exited with both paths withdrawn at BIRD: %s", time.Since(t0).Round(time.Millisecond))
 }

@@ -140,6 +140,20 @@ type controllerRun struct {
 	logs  *syncbuf.Buffer // the controller's log
 }
 
+// stop sends SIGTERM and waits up to 30 s for run to exit with want.
+func (r *controllerRun) stop(t *testing.T, want int) {
+	t.Helper()
+	r.sigs <- syscall.SIGTERM
+	select {
+	case code := <-r.exit:
+		if code != want {
+			t.Fatalf("exit %d after SIGTERM, want %d", code, want)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+}
+
 func startController(t *testing.T, args ...string) *controllerRun {
 	t.Helper()
 	r := &controllerRun{sigs: make(chan os.Signal, 2), exit: make(chan int, 1), done: make(chan struct{})}
@@ -222,15 +236,7 @@ func TestSeedServeMetricsDrainAndRestart(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	r.sigs <- syscall.SIGTERM
-	select {
-	case code := <-r.exit:
-		if code != 0 {
-			t.Fatalf("drain exit %d", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit after SIGTERM")
-	}
+	r.stop(t, 0)
 
 	// Restart on the same store: the stored intent is in force again, --intent
 	// is ignored, and nothing is written to the gateway.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -200,15 +199,7 @@ func TestRolloutInTheLab(t *testing.T) {
 			t.Fatalf("step 2 never probing: %v %v", st, err)
 		}
 	}
-	r.sigs <- syscall.SIGTERM
-	select {
-	case code := <-r.exit:
-		if code != 0 {
-			t.Fatalf("exit %d", code)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit")
-	}
+	r.stop(t, 0)
 	r = startController(t, rl.args...)
 	c = r.client(t)
 	st, err := c.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
