@@ -29,6 +29,7 @@ import (
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/lab/labtest"
@@ -199,27 +200,18 @@ func (tl *testLab) attachXDP(t *testing.T) {
 // intentYAML is the lab's intent: one VIP whose default pool "base" holds the
 // backends with the given ids (underlay 10.2.0.<id>, all behind port 2).
 func (tl *testLab) intentYAML(ids []int) string {
-	doc := fmt.Sprintf(`version: 1
-gateways:
-  - name: gw
-    p4runtime: %s
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      %d: {interface: p1, mac: "%s"}
-      %d: {interface: p2, mac: "%s"}
-vips:
-  - {name: vpc, id: 1, address: %s, default_pool: base}
-pools:
-  - name: base
-    id: 1
-    cluster: base
-    backends:
-`, tl.agent.addr, portCl, net.HardwareAddr(tl.p1MAC[:]), portBe, tl.p2MAC, vip)
+	var backends []intenttest.Backend
 	for _, id := range ids {
-		doc += fmt.Sprintf("      - {name: be-%d, id: %d, underlay_ip: %s, mac: %q, port: %d}\n", id, id, backendIP(id), tl.b0MAC, portBe)
+		backends = append(backends, intenttest.Backend{Name: fmt.Sprintf("be-%d", id), ID: id, UnderlayIP: backendIP(id).String(), MAC: tl.b0MAC, Port: portBe})
 	}
-	return doc + "tenants:\n  - {name: acme, id: 7, vnis: [5001]}\n"
+	return intenttest.Doc{
+		Gateway: "gw",
+		Agent:   tl.agent.addr,
+		Ports:   map[int]string{portCl: net.HardwareAddr(tl.p1MAC[:]).String(), portBe: tl.p2MAC},
+		VIP:     intenttest.VIP{Name: "vpc", ID: 1, Pool: "base", Address: vip.String()},
+		Pools:   []intenttest.Pool{{Name: "base", ID: 1, Cluster: "base", Backends: backends}},
+		Tenants: []string{"{name: acme, id: 7, vnis: [5001]}"},
+	}.YAML()
 }
 
 func (tl *testLab) load(t *testing.T, ids []int) *intent.Intent {

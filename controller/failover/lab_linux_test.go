@@ -41,6 +41,7 @@ import (
 	"github.com/graygw/graygw/controller/failover"
 	"github.com/graygw/graygw/controller/health"
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/lab/labtest"
@@ -139,30 +140,18 @@ func failoverInner(t *testing.T, info labInfo) {
 		}
 		return m
 	}
-	doc := fmt.Sprintf(`version: 1
-gateways:
-  - name: gw
-    p4runtime: %s
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      1: {interface: p1, mac: %q}
-      2: {interface: p2, mac: %q}
-      3: {interface: p3, mac: %q}
-      4: {interface: p4, mac: %q}
-vips:
-  - {name: vpc, id: 1, address: %s, default_pool: base}
-pools:
-  - name: base
-    id: 1
-    cluster: base
-    health_failover: true
-    backends:
-`, xagent.Addr, macs["p1"], macs["p2"], macs["p3"], macs["p4"], vip)
+	var backends []intenttest.Backend
 	for i := range 3 {
-		doc += fmt.Sprintf("      - {name: be%d, id: %d, underlay_ip: %s, mac: %q, port: %d}\n", i+1, 11+i, beAddr(i), beMAC(i), i+2)
+		backends = append(backends, intenttest.Backend{Name: fmt.Sprintf("be%d", i+1), ID: 11 + i, UnderlayIP: beAddr(i).String(), MAC: beMAC(i), Port: i + 2})
 	}
-	doc += "tenants:\n  - {name: acme, id: 7, vnis: [5001]}\n"
+	doc := intenttest.Doc{
+		Gateway: "gw",
+		Agent:   xagent.Addr,
+		Ports:   map[int]string{1: macs["p1"], 2: macs["p2"], 3: macs["p3"], 4: macs["p4"]},
+		VIP:     intenttest.VIP{Name: "vpc", ID: 1, Pool: "base", Address: vip.String()},
+		Pools:   []intenttest.Pool{{Name: "base", ID: 1, Cluster: "base", HealthFailover: true, Backends: backends}},
+		Tenants: []string{"{name: acme, id: 7, vnis: [5001]}"},
+	}.YAML()
 	in, err := intent.Load([]byte(doc))
 	if err != nil {
 		t.Fatalf("intent: %v\n%s", err, doc)

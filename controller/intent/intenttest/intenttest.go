@@ -34,7 +34,9 @@ type Pool struct {
 	Name, Cluster string
 	ID            int    // 0: allocated by the controller
 	HashFields    string // a YAML list, e.g. "[vni, src]"; "" for the default
-	Backends      []Backend
+	// HealthFailover moves the traffic of an unhealthy backend to the others.
+	HealthFailover bool
+	Backends       []Backend
 }
 
 // Backend is one backend of a pool.
@@ -149,6 +151,9 @@ func (d Doc) YAML() string {
 		fmt.Fprintf(&b, "    cluster: %s\n", p.Cluster)
 		if p.HashFields != "" {
 			fmt.Fprintf(&b, "    hash_fields: %s\n", p.HashFields)
+		}
+		if p.HealthFailover {
+			b.WriteString("    health_failover: true\n")
 		}
 		b.WriteString("    backends:\n")
 		for _, be := range p.Backends {
