@@ -207,17 +207,25 @@ func (s *slowTarget) Read(req *p4v1.ReadRequest, srv p4v1.P4Runtime_ReadServer) 
 	return s.P4RuntimeServer.Read(req, srv)
 }
 
+// servingVIP1 serves an agent that serves vip1: pool 1, bucket 0 -> backend
+// 11.
+func servingVIP1(t *testing.T) *p4rtest.Agent {
+	t.Helper()
+	a := p4rtest.Serve(t, dataplane.NewMemory(dataplane.Limits{}), "")
+	b := p4rtest.Builder{T: t, Info: a.Info}
+	if err := a.Ctl.Write(context.Background(), p4rtest.Ins(b.VIP(ip4(vip1), 1, 1)), p4rtest.Ins(b.Bucket(1, 0, 11)),
+		p4rtest.Ins(b.Backend(11, 2, 0x0a02000b))); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // TestSlowTargetIsToleratedForAGrace: reads that time out keep the last
 // observation for SlowGrace, then the target counts as unreachable; one
 // answer resets it.
 func TestSlowTargetIsToleratedForAGrace(t *testing.T) {
-	a := p4rtest.Serve(t, dataplane.NewMemory(dataplane.Limits{}), "")
-	b := p4rtest.Builder{T: t, Info: a.Info}
+	a := servingVIP1(t)
 	ctx := context.Background()
-	if err := a.Ctl.Write(ctx, p4rtest.Ins(b.VIP(ip4(vip1), 1, 1)), p4rtest.Ins(b.Bucket(1, 0, 11)),
-		p4rtest.Ins(b.Backend(11, 2, 0x0a02000b))); err != nil {
-		t.Fatal(err)
-	}
 	slow := &slowTarget{P4RuntimeServer: a.Server}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -263,13 +271,8 @@ func TestSlowTargetIsToleratedForAGrace(t *testing.T) {
 // TestObserveOverUnixSocket: the agent's default listener is a unix socket;
 // the observer reads through it (dataplane.p4runtime: unix:///path).
 func TestObserveOverUnixSocket(t *testing.T) {
-	a := p4rtest.Serve(t, dataplane.NewMemory(dataplane.Limits{}), "")
-	b := p4rtest.Builder{T: t, Info: a.Info}
+	a := servingVIP1(t)
 	ctx := context.Background()
-	if err := a.Ctl.Write(ctx, p4rtest.Ins(b.VIP(ip4(vip1), 1, 1)), p4rtest.Ins(b.Bucket(1, 0, 11)),
-		p4rtest.Ins(b.Backend(11, 2, 0x0a02000b))); err != nil {
-		t.Fatal(err)
-	}
 	sock := t.TempDir() + "/p4rt.sock"
 	lis, err := net.Listen("unix", sock)
 	if err != nil {

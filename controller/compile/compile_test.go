@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -16,8 +15,6 @@ import (
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
 )
-
-const examplePath = "../../docs/examples/intent.yaml"
 
 // world is the intent the behaviour tests start from: one VIP (testvectors.VIP1)
 // on a base pool of four backends, a gray pool of two, and no rules. Tests append
@@ -330,10 +327,7 @@ func TestMoreSpecificRuleWins(t *testing.T) {
 }
 
 func TestCompileIsDeterministic(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := intenttest.Example(t)
 	dump := func(r *Result) string {
 		var b strings.Builder
 		for _, g := range r.Gateways {
@@ -358,10 +352,7 @@ func TestCompileIsDeterministic(t *testing.T) {
 }
 
 func TestExampleEntries(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := intenttest.Example(t)
 	in := load(t, string(data))
 	res := mustCompile(t, in, nil)
 	if len(res.Gateways) != 2 {

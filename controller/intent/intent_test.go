@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/pipeline"
 )
-
-const examplePath = "../../docs/examples/intent.yaml"
 
 // base is a small valid intent the validation cases mutate.
 var base = func() string {
@@ -46,10 +43,7 @@ func TestBaseIsValid(t *testing.T) {
 }
 
 func TestExampleRoundTrip(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := intenttest.Example(t)
 	s1, err := Parse(data)
 	if err != nil {
 		t.Fatal(err)
@@ -345,10 +339,7 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 }
 
 func TestValidateIsDeterministic(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := intenttest.Example(t)
 	first, err := Load(data)
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,10 @@ package intent
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/graygw/graygw/controller/intent/intenttest"
 )
 
 // TestFractionsAreRefused: the rows. An integer field given a fraction
@@ -12,10 +13,7 @@ import (
 // as 1, weight: 0.9 was refused as "0"); whole numbers written as floats are
 // refused too, out-of-range integers keep their range errors.
 func TestFractionsAreRefused(t *testing.T) {
-	base, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := intenttest.Example(t)
 	for _, c := range []struct {
 		name, old, new, path string
 		class                error

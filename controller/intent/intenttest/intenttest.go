@@ -6,8 +6,23 @@ package intenttest
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"testing"
 )
+
+// Example returns the documented example intent, docs/examples/intent.yaml.
+func Example(t testing.TB) []byte {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(here), "../../../docs/examples/intent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
 
 // Doc is one intent document. Its YAML keeps a fixed layout (pools as block
 // maps, backends as one flow map a line) that tests may splice into.

@@ -23,3 +23,10 @@ func TestWorldsLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleLoads: Example finds the documented example, and it is valid.
+func TestExampleLoads(t *testing.T) {
+	if _, err := intent.Load(intenttest.Example(t)); err != nil {
+		t.Fatal(err)
+	}
+}
