@@ -1,6 +1,7 @@
 package p4info
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -134,24 +135,14 @@ func normalize(p *p4configv1.P4Info) *p4configv1.P4Info {
 	c.PkgInfo = nil
 	strip(c.ProtoReflect())
 	for _, t := range c.Tables {
-		slices.SortFunc(t.MatchFields, func(a, b *p4configv1.MatchField) int { return cmpID(a.GetId(), b.GetId()) })
-		slices.SortFunc(t.ActionRefs, func(a, b *p4configv1.ActionRef) int { return cmpID(a.GetId(), b.GetId()) })
+		slices.SortFunc(t.MatchFields, func(a, b *p4configv1.MatchField) int { return cmp.Compare(a.GetId(), b.GetId()) })
+		slices.SortFunc(t.ActionRefs, func(a, b *p4configv1.ActionRef) int { return cmp.Compare(a.GetId(), b.GetId()) })
 		slices.Sort(t.DirectResourceIds)
 	}
 	for _, a := range c.Actions {
-		slices.SortFunc(a.Params, func(x, y *p4configv1.Action_Param) int { return cmpID(x.GetId(), y.GetId()) })
+		slices.SortFunc(a.Params, func(x, y *p4configv1.Action_Param) int { return cmp.Compare(x.GetId(), y.GetId()) })
 	}
 	return c
-}
-
-func cmpID(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // nonSemantic lists the P4Info fields that only document the program.

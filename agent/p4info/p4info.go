@@ -8,6 +8,7 @@
 package p4info
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -276,19 +277,10 @@ func New(p *p4configv1.P4Info) (*Info, error) {
 			}
 		}
 	}
-	sortByID := func(a, b uint32) int {
-		switch {
-		case a < b:
-			return -1
-		case a > b:
-			return 1
-		}
-		return 0
-	}
-	slices.SortFunc(in.tables, func(a, b *Table) int { return sortByID(a.ID, b.ID) })
-	slices.SortFunc(in.actions, func(a, b *Action) int { return sortByID(a.ID, b.ID) })
-	slices.SortFunc(in.counters, func(a, b *Counter) int { return sortByID(a.ID, b.ID) })
-	slices.SortFunc(in.directCounters, func(a, b *DirectCounter) int { return sortByID(a.ID, b.ID) })
+	slices.SortFunc(in.tables, func(a, b *Table) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(in.actions, func(a, b *Action) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(in.counters, func(a, b *Counter) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(in.directCounters, func(a, b *DirectCounter) int { return cmp.Compare(a.ID, b.ID) })
 	return in, nil
 }
 

@@ -248,6 +248,25 @@ func noAnswer(ctx context.Context, err error) bool {
 // leader), and a commit's ordinary latency on a loaded cluster.
 const attemptTimeout = 1500 * time.Millisecond
 
+// commitRetrying commits the transaction ifs -> then, each attempt bounded
+// by attemptTimeout, and sends it again while its answer may have been lost:
+// the compares let it land at most once. retried says it was sent again, so
+// a failed compare may be an earlier attempt that landed.
+func (s *Store) commitRetrying(ctx context.Context, ifs []clientv3.Cmp, then []clientv3.Op) (resp *clientv3.TxnResponse, retried bool, err error) {
+	attempt := func() (*clientv3.TxnResponse, error) {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		defer cancel()
+		return s.cli.Txn(actx).If(ifs...).Then(then...).Commit()
+	}
+	resp, err = attempt()
+	for err != nil && ctx.Err() == nil && (lostAnswer(err) || errors.Is(err, context.DeadlineExceeded)) {
+		retried = true
+		time.Sleep(50 * time.Millisecond)
+		resp, err = attempt()
+	}
+	return resp, retried, err
+}
+
 // lostAnswer reports an error after which a transaction may or may not have
 // landed: the connection to the member broke, or the member lost its leader
 // (or timed out on the way to a new one).
@@ -417,19 +436,7 @@ func (s *Store) Commit(ctx context.Context, c store.Change) (*store.Version, *st
 		// (its member died, its connection broke, the proposal timed out) is
 		// sent again, another member answers; the compares let it land at
 		// most once, and a retry that finds it landed recognises it below.
-		attempt := func() (*clientv3.TxnResponse, error) {
-			actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-			defer cancel()
-			return s.cli.Txn(actx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
-				Then(ops...).Commit()
-		}
-		resp, err := attempt()
-		retried := false
-		for err != nil && ctx.Err() == nil && (lostAnswer(err) || errors.Is(err, context.DeadlineExceeded)) {
-			retried = true
-			time.Sleep(50 * time.Millisecond)
-			resp, err = attempt()
-		}
+		resp, retried, err := s.commitRetrying(ctx, []clientv3.Cmp{cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)}, ops)
 		if err != nil {
 			// The outcome is unknown when the answer was lost: the caller re-reads
 			// (a retried Commit on the same Base then gets ErrConflict if it landed).
@@ -544,19 +551,8 @@ func (s *Store) Record(ctx context.Context, r store.Record) (*store.Event, error
 		// As a commit's (Commit): bounded attempts, one whose answer was lost
 		// sent again, and a retry that finds the first landed recognises its
 		// record (the same bytes), so a record is never written twice.
-		attempt := func() (*clientv3.TxnResponse, error) {
-			actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-			defer cancel()
-			return s.cli.Txn(actx).If(cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)).
-				Then(clientv3.OpPut(s.eventKey(ev.Seq), string(raw))).Commit()
-		}
-		resp, err := attempt()
-		retried := false
-		for err != nil && ctx.Err() == nil && (lostAnswer(err) || errors.Is(err, context.DeadlineExceeded)) {
-			retried = true
-			time.Sleep(50 * time.Millisecond)
-			resp, err = attempt()
-		}
+		resp, retried, err := s.commitRetrying(ctx, []clientv3.Cmp{cmp, clientv3.Compare(clientv3.CreateRevision(s.eventKey(ev.Seq)), "=", 0)},
+			[]clientv3.Op{clientv3.OpPut(s.eventKey(ev.Seq), string(raw))})
 		if err != nil {
 			return nil, s.fail(ctx, "record", err)
 		}
