@@ -259,21 +259,25 @@ func maskOf(id model.GrayRule) ruleMask { return ruleMask{id.VIPMask, id.Mask} }
 
 // ModifyRule implements Dataplane.
 func (m *Memory) ModifyRule(r model.GrayRule) error {
-	id := model.RuleID(r)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	i := m.findRule(id)
-	if i < 0 {
-		return fmt.Errorf("gray rule: %w", ErrNotFound)
-	}
-	old := &m.st.GrayRules[i]
-	old.Action, old.Pool, old.Threshold = r.Action, r.Pool, r.Threshold
-	old.MirrorPool, old.Sample, old.MirrorID = r.MirrorPool, r.Sample, r.MirrorID
-	return nil
+	return m.onRule(r, func(i int, _ model.GrayRule) {
+		old := &m.st.GrayRules[i]
+		old.Action, old.Pool, old.Threshold = r.Action, r.Pool, r.Threshold
+		old.MirrorPool, old.Sample, old.MirrorID = r.MirrorPool, r.Sample, r.MirrorID
+	})
 }
 
 // DeleteRule implements Dataplane.
 func (m *Memory) DeleteRule(r model.GrayRule) error {
+	return m.onRule(r, func(i int, id model.GrayRule) {
+		m.st.GrayRules = slices.Delete(m.st.GrayRules, i, i+1)
+		delete(m.rules, id)
+		delete(m.ruleCtr, id)
+	})
+}
+
+// onRule runs f under m.mu on the index and key of the rule held with r's
+// key; a rule not held is ErrNotFound.
+func (m *Memory) onRule(r model.GrayRule, f func(i int, id model.GrayRule)) error {
 	id := model.RuleID(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -281,9 +285,7 @@ func (m *Memory) DeleteRule(r model.GrayRule) error {
 	if i < 0 {
 		return fmt.Errorf("gray rule: %w", ErrNotFound)
 	}
-	m.st.GrayRules = slices.Delete(m.st.GrayRules, i, i+1)
-	delete(m.rules, id)
-	delete(m.ruleCtr, id)
+	f(i, id)
 	return nil
 }
 
