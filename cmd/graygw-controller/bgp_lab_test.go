@@ -66,9 +66,8 @@ func bgpController(t *testing.T, dir string, a1, a2 *stack.Agent, extra ...strin
 // announces it again; BGPStatus and the metrics say so; the first signal
 // withdraws everything.
 func TestDaemonAnnouncesToBIRD(t *testing.T) {
-	b, ok := inner(t)
+	b, ok := insideBirdLab(t)
 	if !ok {
-		newBirdLab(t).runInside(t)
 		return
 	}
 	a1, a2 := startStoppableAgent(t), startStoppableAgent(t)
@@ -299,9 +298,8 @@ func (c *child) term(t *testing.T) int {
 // never loses them while the next controller process starts and refreshes
 // them; that one, without the flag, withdraws them on SIGTERM.
 func TestKeepRoutesOnExit(t *testing.T) {
-	b, ok := inner(t)
+	b, ok := insideBirdLab(t)
 	if !ok {
-		newBirdLab(t).runInside(t)
 		return
 	}
 	a1, a2 := startStoppableAgent(t), startStoppableAgent(t)

@@ -133,6 +133,16 @@ func inner(t *testing.T) (birdLab, bool) {
 	return b, ok
 }
 
+// insideBirdLab is the lab of a test's inner half (ok), or, in its outer
+// half, builds the lab and runs the test inside it (not ok: the outer half
+// is done).
+func insideBirdLab(t *testing.T) (b birdLab, ok bool) {
+	if b, ok = inner(t); !ok {
+		newBirdLab(t).runInside(t)
+	}
+	return b, ok
+}
+
 // bgpSection is the controller's bgp: config toward the BIRD peer.
 func bgpSection() string {
 	return fmt.Sprintf(`bgp:
