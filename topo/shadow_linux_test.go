@@ -12,8 +12,6 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/graygw/graygw/controller/compile"
-	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/lab/labtest"
@@ -38,15 +36,7 @@ func TestShadowAnswersDiscarded(t *testing.T) {
 	vpc := l.Topo.VPCs[0]
 	apply := func(rules string) {
 		t.Helper()
-		in, err := intent.Load([]byte(l.IntentYAML(rules)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := compile.Compile(in, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Apply(res); err != nil {
+		if _, _, err := l.ApplyYAML(l.IntentYAML(rules)); err != nil {
 			t.Fatal(err)
 		}
 	}

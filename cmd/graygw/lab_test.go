@@ -13,8 +13,6 @@ import (
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/agent/xdp"
 	"github.com/graygw/graygw/api/service"
-	"github.com/graygw/graygw/controller/compile"
-	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/internal/lab/labtest"
@@ -60,15 +58,7 @@ func (s *labStack) intentFile(t *testing.T, rules string) string {
 func TestLocalProbeInTheLab(t *testing.T) {
 	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggcli", nil) })
 	doc := l.IntentYAML("  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")
-	in, err := intent.Load([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Apply(res); err != nil {
+	if _, _, err := l.ApplyYAML(doc); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "intent.yaml")

@@ -209,6 +209,20 @@ func (tl *Lab) SetBackendVNI(gray bool, vni uint32, up bool) error {
 	return nil
 }
 
+// ApplyYAML loads and compiles the intent doc and applies its first gateway's
+// entries (Apply), returning the intent and what it compiled to.
+func (tl *Lab) ApplyYAML(doc string) (*intent.Intent, *compile.Result, error) {
+	in, err := intent.Load([]byte(doc))
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := compile.Compile(in, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, res, tl.Apply(res)
+}
+
 // Apply makes the dataplane hold exactly the entries of the first gateway of
 // res, make-before-break: backends, pool hashes and buckets first, then tenants
 // and VIPs, then rules (inserted or modified before obsolete ones are deleted),
