@@ -179,6 +179,13 @@ func (c *Control) Watch(ctx context.Context, send func(*Progress) error) error {
 		return err
 	}
 	for {
+		if p.State.Finished() {
+			// The end is sent once its decision is in the history: a
+			// caller of `rollout start --wait` reads it there next.
+			if err := c.runner.Settle(ctx); err != nil {
+				return err
+			}
+		}
 		if err := send(p); err != nil {
 			return err
 		}

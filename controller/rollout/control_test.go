@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -135,5 +136,46 @@ func TestControlRecordsDecisions(t *testing.T) {
 		for _, e := range evs {
 			t.Logf("%d %s %s: %s (%s)", e.Seq, e.Actor, e.Operation, e.Summary, e.Reason)
 		}
+	}
+}
+
+// slowRecords is a rollout store whose history write of one operation waits
+// for a gate (a slow etcd, a busy disk).
+type slowRecords struct {
+	ControllerStore
+	op   string
+	gate chan struct{}
+}
+
+func (s slowRecords) Record(ctx context.Context, r store.Record) error {
+	if r.Operation == s.op {
+		<-s.gate
+	}
+	return s.ControllerStore.Record(ctx, r)
+}
+
+// TestWatchEndsAfterTheRecord: a watch (`rollout start --wait`) is told of the
+// end only once the end's decision is in the history, so the history read
+// next holds it.
+func TestWatchEndsAfterTheRecord(t *testing.T) {
+	ctx := ctxT(t)
+	hist := store.NewMemory()
+	st := slowRecords{ControllerStore{Store: hist}, "rollout-completed", make(chan struct{})}
+	ctl := NewControl(newSim(), st, nil)
+	defer ctl.Stop()
+	if _, err := ctl.Start(ctx, mustSpec(t, twoVPCs), false, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(100 * time.Millisecond); close(st.gate) }()
+	var last *Progress
+	if err := ctl.Watch(ctx, func(p *Progress) error { last = p; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if last.State != StateCompleted {
+		t.Fatalf("watch ended at %s", last.State)
+	}
+	h, err := hist.History(ctx, store.Query{Limit: 1})
+	if err != nil || len(h) != 1 || h[0].Operation != "rollout-completed" {
+		t.Fatalf("the history's newest event when the watch ended: %+v %v", h, err)
 	}
 }

@@ -454,6 +454,15 @@ func (r *Runner) actOnLocked(ctx context.Context) error {
 	return nil
 }
 
+// Settle waits, briefly, until a rollout that has finished has also recorded
+// its last decision, so that a watcher told of the end finds it in the
+// history (see settleLocked).
+func (r *Runner) Settle(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.settleLocked(ctx)
+}
+
 // settleWait bounds settleLocked: recording a decision is one store write.
 const settleWait = 2 * time.Second
 
