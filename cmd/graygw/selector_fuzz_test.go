@@ -82,12 +82,8 @@ func FuzzCutoverSelector(f *testing.F) {
 		if hasPct {
 			args = append(args, "--percent", strconv.FormatFloat(pct, 'g', -1, 64))
 		}
-		fk := &fake{}
-		code, _, stderr := cli(t, fk, args...)
-		if code != 0 {
-			if code != ExitUsage || !strings.Contains(stderr, "graygw: ") || len(fk.calls) != 0 {
-				t.Fatalf("%q: exit %d, calls %v, stderr %q", args, code, fk.calls, stderr)
-			}
+		fk, ok := runOrRefuse(t, args)
+		if !ok {
 			return
 		}
 		req := fk.lastReq().(*graygwv1.CutoverRequest)
@@ -139,4 +135,19 @@ func FuzzProbeVM(f *testing.F) {
 			t.Fatalf("%q -> %d %v -> %q -> %d %v (%v)", s, n, addr, out, n2, addr2, err)
 		}
 	})
+}
+
+// runOrRefuse runs the CLI with args on a fake controller. ok is false when
+// it refused them, which must be a usage error that called nothing.
+func runOrRefuse(t *testing.T, args []string) (fk *fake, ok bool) {
+	t.Helper()
+	fk = &fake{}
+	code, _, stderr := cli(t, fk, args...)
+	if code != 0 {
+		if code != ExitUsage || !strings.Contains(stderr, "graygw: ") || len(fk.calls) != 0 {
+			t.Fatalf("%q: exit %d, calls %v, stderr %q", args, code, fk.calls, stderr)
+		}
+		return fk, false
+	}
+	return fk, true
 }

@@ -277,12 +277,8 @@ func FuzzTraceSelector(f *testing.F) {
 		if vm {
 			args = []string{"trace", "--vm", sel}
 		}
-		fk := &fake{}
-		code, _, stderr := cli(t, fk, args...)
-		if code != 0 {
-			if code != ExitUsage || !strings.Contains(stderr, "graygw: ") || len(fk.calls) != 0 {
-				t.Fatalf("%q: exit %d, calls %v, stderr %q", args, code, fk.calls, stderr)
-			}
+		fk, ok := runOrRefuse(t, args)
+		if !ok {
 			return
 		}
 		req := fk.lastReq().(*graygwv1.TraceRequest)
