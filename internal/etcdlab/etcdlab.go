@@ -15,11 +15,13 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,8 +81,9 @@ func StartIn(t testing.TB, n int, withTLS bool, netns string) *Cluster {
 		scheme = "https"
 	}
 	var initial []string
+	addrs := freeAddrs(t, 2*n)
 	for i := range n {
-		m := &member{name: fmt.Sprintf("m%d", i), client: scheme + "://" + freeAddr(t), peer: "http://" + freeAddr(t)}
+		m := &member{name: fmt.Sprintf("m%d", i), client: scheme + "://" + addrs[2*i], peer: "http://" + addrs[2*i+1]}
 		c.members = append(c.members, m)
 		initial = append(initial, m.name+"="+m.peer)
 	}
@@ -93,13 +96,46 @@ func StartIn(t testing.TB, n int, withTLS bool, netns string) *Cluster {
 	return c
 }
 
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// freeAddrs returns n distinct loopback addresses whose ports are free now and
+// lie below the kernel's ephemeral range. A port taken from a ":0" bind and
+// closed is handed out again, to the next ":0" bind (another member's port:
+// etcd then fails "address already in use") or as a connection's source port,
+// before etcd binds it; below the ephemeral range only an explicit bind takes
+// a port.
+func freeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	const first = 10000
+	if low-first < 1000 {
+		t.Fatalf("etcdlab: the ephemeral port range starts at %d: no room below it for etcd's ports", low)
+	}
+	seen := map[int]bool{}
+	var out []string
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 1000 {
+			t.Fatalf("etcdlab: no %d free ports in %d-%d", n, first, low-1)
+		}
+		port := first + mrand.IntN(low-first)
+		if seen[port] {
+			continue
+		}
+		seen[port] = true
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken
+		}
+		l.Close()
+		out = append(out, addr)
+	}
+	return out
 }
 
 func (c *Cluster) start(i int, state string) {
