@@ -39,7 +39,7 @@ func TestConstsMatchGo(t *testing.T) {
 		"ACTION_SET_POOL": int64(SetPool), "ACTION_SPLIT_POOL": int64(SplitPool), "ACTION_SET_POOL_MIRROR": int64(SetPoolMirror),
 		"MIRROR_IDS": pipeline.MirrorIDs, "MIRROR_DSCP": pipeline.MirrorDSCP,
 	}
-	for r := pipeline.Reason(0); r < pipeline.NumReasons; r++ {
+	for r := pipeline.Reason(0); r <= pipeline.BackendFamily; r++ {
 		want["DROP_"+r.String()] = int64(r)
 	}
 	for name, v := range want {

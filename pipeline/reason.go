@@ -27,16 +27,26 @@ const (
 	// VLANNotAccepted: a VIP's frame with an 802.1Q tag whose VID its ingress
 	// port does not accept (vlan_accept miss; docs/pipeline.md §1).
 	VLANNotAccepted Reason = 16
+	// IPv6 (docs/pipeline.md §1; issue 19). Defined before drop_reasons grows
+	// to count them: a reason at or above NumReasons is not yet produced.
+	IPv6Truncated      Reason = 17
+	IPv6Malformed      Reason = 18
+	IPv6Extension      Reason = 19 // an outer extension header (fragments too)
+	InnerIPv6Malformed Reason = 20
+	InnerIPv6Extension Reason = 21 // hop-by-hop, routing, AH, destination options
+	BackendFamily      Reason = 22 // the backend's underlay family is not the frame's
 )
 
 // NumReasons is the size of the drop_reasons counter array.
 const NumReasons = 17
 
-var reasonNames = [NumReasons]string{
+var reasonNames = [...]string{
 	"NONE", "ETH_TRUNCATED", "NOT_IPV4", "IPV4_TRUNCATED", "NOT_VIP",
 	"IPV4_MALFORMED", "IPV4_FRAGMENT", "L4_TRUNCATED", "VXLAN_TRUNCATED",
 	"VXLAN_BAD_FLAGS", "INNER_TRUNCATED", "INNER_NOT_IPV4", "INNER_IPV4_MALFORMED",
 	"TTL_EXPIRED", "NO_BACKEND", "PORT_DOWN", "VLAN_NOT_ACCEPTED",
+	"IPV6_TRUNCATED", "IPV6_MALFORMED", "IPV6_EXTENSION", "INNER_IPV6_MALFORMED",
+	"INNER_IPV6_EXTENSION", "BACKEND_FAMILY",
 }
 
 // String returns the reason's name as written in docs/pipeline.md.

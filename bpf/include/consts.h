@@ -34,6 +34,13 @@
 #define DROP_NO_BACKEND 14
 #define DROP_PORT_DOWN 15
 #define DROP_VLAN_NOT_ACCEPTED 16
+/* IPv6 (issue 19): not yet counted, NUM_DROP_REASONS grows with them. */
+#define DROP_IPV6_TRUNCATED 17
+#define DROP_IPV6_MALFORMED 18
+#define DROP_IPV6_EXTENSION 19
+#define DROP_INNER_IPV6_MALFORMED 20
+#define DROP_INNER_IPV6_EXTENSION 21
+#define DROP_BACKEND_FAMILY 22
 #define NUM_DROP_REASONS 17
 
 /* Table sizes (p4src/shared/size.p4, pipeline/pipeline.go). */

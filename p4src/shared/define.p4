@@ -77,5 +77,12 @@ const drop_reason_t DROP_TTL_EXPIRED          = 13;
 const drop_reason_t DROP_NO_BACKEND           = 14;
 const drop_reason_t DROP_PORT_DOWN            = 15; // XDP only: never set in P4
 const drop_reason_t DROP_VLAN_NOT_ACCEPTED    = 16; // tagged, VID not in vlan_accept
+// IPv6 (issue 19): not yet counted, NUM_DROP_REASONS grows with them.
+const drop_reason_t DROP_IPV6_TRUNCATED       = 17;
+const drop_reason_t DROP_IPV6_MALFORMED       = 18;
+const drop_reason_t DROP_IPV6_EXTENSION       = 19;
+const drop_reason_t DROP_INNER_IPV6_MALFORMED = 20;
+const drop_reason_t DROP_INNER_IPV6_EXTENSION = 21;
+const drop_reason_t DROP_BACKEND_FAMILY       = 22;
 
 #endif // __GRAYGW_DEFINE__
