@@ -310,18 +310,38 @@ func asABI10(t *testing.T, d *Dataplane, dir string) {
 			t.Fatal(err)
 		}
 	}
+	pinDropReasons(t, d, dir, oldDropReasons[10])
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 10}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// asABI11 makes the pins under dir those an ABI 11 program leaves:
+// drop_reasons of 17 cells (holding d's counts), meta stamped 11.
+func asABI11(t *testing.T, d *Dataplane, dir string) {
+	t.Helper()
+	pinDropReasons(t, d, dir, oldDropReasons[11])
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 11}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pinDropReasons pins a drop_reasons of n cells holding d's first n counts
+// in place of d's.
+func pinDropReasons(t *testing.T, d *Dataplane, dir string, n uint32) {
+	t.Helper()
 	spec, err := loadGraygw()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ms := spec.Maps["drop_reasons"].Copy()
-	ms.Pinning, ms.MaxEntries = ebpf.PinNone, oldDropReasons
+	ms.Pinning, ms.MaxEntries = ebpf.PinNone, n
 	old, err := ebpf.NewMap(ms)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	for i := range uint32(oldDropReasons) {
+	for i := range n {
 		var cells []graygwCounter
 		if err := d.objs.DropReasons.Lookup(i, &cells); err != nil {
 			t.Fatal(err)
@@ -336,8 +356,54 @@ func asABI10(t *testing.T, d *Dataplane, dir string) {
 	if err := old.Pin(filepath.Join(dir, "drop_reasons")); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 10}, ebpf.UpdateAny); err != nil {
+}
+
+// TestMigratesABI11Pins: ABI 12 (IPv6) grew drop_reasons from 17 cells to
+// 32. An agent upgraded over an ABI 11 pin set keeps every table and
+// counter, the 802.1Q ones and VLAN_NOT_ACCEPTED's count included, and its
+// drop_reasons has the 32 cells.
+func TestMigratesABI11Pins(t *testing.T) {
+	dir := pinDir(t)
+	d := openPinned(t, dir)
+	ms := basicModel(t)
+	applyState(t, d, ms)
+	frame, _ := vectorCase(t, "overlay_vm_cutover")
+	first := decide(t, d, frame)
+	tagged := testpkt.Tag(frame, 100)
+	if got := decide(t, d, tagged); got != "VLAN_NOT_ACCEPTED" {
+		t.Fatalf("tagged before the port accepts VID 100: %s", got)
+	}
+	var port uint32
+	if err := d.objs.IfindexPort.Lookup(uint32(loIfindex), &port); err != nil {
 		t.Fatal(err)
+	}
+	if err := d.SetVLANAccept(uint16(port), 100); err != nil {
+		t.Fatal(err)
+	}
+	vipBefore, err := d.VIPCounter(testvectors.VIP1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asABI11(t, d, dir)
+	d.Close()
+
+	d2 := reopen(t, dir)
+	if got := decide(t, d2, tagged); got != first {
+		t.Fatalf("tagged, accepted before the migration: %s, want %s", got, first)
+	}
+	drops, err := d2.DropCounters()
+	if err != nil || drops[pipeline.VLANNotAccepted].Packets != 1 {
+		t.Fatalf("drop_reasons[VLAN_NOT_ACCEPTED] after the migration %+v %v, want 1 packet", drops[pipeline.VLANNotAccepted], err)
+	}
+	if n := d2.objs.DropReasons.MaxEntries(); n != pipeline.NumReasons {
+		t.Fatalf("drop_reasons after the migration: %d cells, want %d", n, pipeline.NumReasons)
+	}
+	if c, err := d2.VIPCounter(testvectors.VIP1); err != nil || c.Packets != vipBefore.Packets+1 {
+		t.Fatalf("vip counter after the migration %+v %v, want %d packets", c, err, vipBefore.Packets+1)
+	}
+	var m graygwMeta
+	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
+		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
 	}
 }
 

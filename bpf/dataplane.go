@@ -195,19 +195,19 @@ var renamedPins = map[string]string{"vip_map": "vip", "backends": "backend"}
 // vlanMaps are the maps ABI 11 added (802.1Q); migratePins creates them.
 var vlanMaps = []string{"vlan_accept", "ifindex_port", "port_vlan"}
 
-// oldDropReasons is drop_reasons' size before ABI 11 gave it a cell for
-// VLAN_NOT_ACCEPTED.
-const oldDropReasons = 16
+// oldDropReasons is drop_reasons' size by the ABI that pinned it: ABI 11 gave
+// it a cell for VLAN_NOT_ACCEPTED, ABI 12 grew it to 32 (IPv6).
+var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17}
 
-// migratePins upgrades a complete ABI 9 or 10 pin set in place, so an
+// migratePins upgrades a complete ABI 9, 10 or 11 pin set in place, so an
 // upgraded agent keeps every table and counter (the running program holds
 // the maps, not the names): ABI 10 renamed two maps (an ABI 9 set's pins get
-// the new names); ABI 11 gave drop_reasons a 17th cell (a new map with every
-// CPU's counts copied, pinned over the old one: what the old program counts
-// between the copy and its replacement is lost) and added the 802.1Q maps
-// (created empty, but ifindex_port, which is filled from port_ifindex). The
-// new pins come first, meta last. Any other set is left as it is for
-// checkPins to judge.
+// the new names); ABI 11 added the 802.1Q maps (created empty, but
+// ifindex_port, which is filled from port_ifindex); ABI 11 and 12 grew
+// drop_reasons (a new map with every CPU's counts copied, pinned over the old
+// one: what the old program counts between the copy and its replacement is
+// lost). The new pins come first, meta last. Any other set is left as it is
+// for checkPins to judge.
 func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	meta, err := ebpf.LoadPinnedMap(filepath.Join(dir, "meta"), nil)
 	if errors.Is(err, os.ErrNotExist) {
@@ -218,8 +218,8 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	}
 	defer meta.Close()
 	var v graygwMeta
-	if err := meta.Lookup(uint32(0), &v); err != nil || v.Magic != magic || (v.Abi != 9 && v.Abi != 10) {
-		return nil // unreadable, or not ABI 9 or 10: checkPins reports it
+	if err := meta.Lookup(uint32(0), &v); err != nil || v.Magic != magic || oldDropReasons[v.Abi] == 0 {
+		return nil // unreadable, or not ABI 9, 10 or 11: checkPins reports it
 	}
 	if v.Abi == 9 {
 		for old, renamed := range renamedPins {
@@ -231,10 +231,16 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 			}
 		}
 	}
+	// An ABI 11 set has the 802.1Q maps, an older one has none of them.
+	var addMaps []string
 	for _, name := range vlanMaps {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			return nil // not an ABI 9 or 10 set: checkPins reports it
+		_, err := os.Stat(filepath.Join(dir, name))
+		if (err == nil) != (v.Abi == 11) {
+			return nil // not a complete set of its ABI: checkPins reports it
 		}
+	}
+	if v.Abi < 11 {
+		addMaps = vlanMaps
 	}
 	fail := func(err error) error {
 		return fmt.Errorf("bpf: migrate the ABI %d pins under %s: %w (graygw-agent --repin starts empty instead)", v.Abi, dir, err)
@@ -244,7 +250,7 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		return nil // checkPins reports it
 	}
 	defer drops.Close()
-	if drops.MaxEntries() != oldDropReasons {
+	if drops.MaxEntries() != oldDropReasons[v.Abi] {
 		return nil
 	}
 
@@ -259,7 +265,7 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		return fail(err)
 	}
 	defer newDrops.Close()
-	for i := range uint32(oldDropReasons) {
+	for i := range drops.MaxEntries() {
 		var cells []graygwCounter
 		if err := drops.Lookup(i, &cells); err != nil {
 			return fail(fmt.Errorf("drop_reasons[%d]: %w", i, err))
@@ -274,26 +280,28 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 			m.Close()
 		}
 	}()
-	for _, name := range vlanMaps {
+	for _, name := range addMaps {
 		m, err := fresh(name)
 		if err != nil {
 			return fail(err)
 		}
 		added[name] = m
 	}
-	ports, err := ebpf.LoadPinnedMap(filepath.Join(dir, "port_ifindex"), nil)
-	if err != nil {
-		return fail(err)
-	}
-	defer ports.Close()
-	for p := range uint32(MaxPorts) {
-		var ifx uint32
-		if err := ports.Lookup(p, &ifx); err != nil {
-			return fail(fmt.Errorf("port_ifindex[%d]: %w", p, err))
+	if ifindexPort := added["ifindex_port"]; ifindexPort != nil {
+		ports, err := ebpf.LoadPinnedMap(filepath.Join(dir, "port_ifindex"), nil)
+		if err != nil {
+			return fail(err)
 		}
-		if ifx != 0 {
-			if err := added["ifindex_port"].Update(ifx, p, ebpf.UpdateAny); err != nil {
-				return fail(fmt.Errorf("ifindex_port: %w", err))
+		defer ports.Close()
+		for p := range uint32(MaxPorts) {
+			var ifx uint32
+			if err := ports.Lookup(p, &ifx); err != nil {
+				return fail(fmt.Errorf("port_ifindex[%d]: %w", p, err))
+			}
+			if ifx != 0 {
+				if err := ifindexPort.Update(ifx, p, ebpf.UpdateAny); err != nil {
+					return fail(fmt.Errorf("ifindex_port: %w", err))
+				}
 			}
 		}
 	}
@@ -306,7 +314,7 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 			_ = os.Remove(filepath.Join(dir, name))
 		}
 	}
-	for _, name := range vlanMaps {
+	for _, name := range addMaps {
 		if err := added[name].Pin(filepath.Join(dir, name)); err != nil {
 			undo()
 			return fail(err)

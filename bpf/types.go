@@ -35,7 +35,8 @@ const (
 	// place: migratePins).
 	// 11: drop_reasons 17 cells (VLAN_NOT_ACCEPTED); vlan_accept,
 	// ifindex_port and port_vlan added (802.1Q).
-	ABI = 11
+	// 12: drop_reasons 32 cells (the IPv6 reasons 17-22; 23-31 spare).
+	ABI = 12
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

@@ -27,8 +27,7 @@ const (
 	// VLANNotAccepted: a VIP's frame with an 802.1Q tag whose VID its ingress
 	// port does not accept (vlan_accept miss; docs/pipeline.md §1).
 	VLANNotAccepted Reason = 16
-	// IPv6 (docs/pipeline.md §1; issue 19). Defined before drop_reasons grows
-	// to count them: a reason at or above NumReasons is not yet produced.
+	// IPv6 (docs/pipeline.md §1; issue 19).
 	IPv6Truncated      Reason = 17
 	IPv6Malformed      Reason = 18
 	IPv6Extension      Reason = 19 // an outer extension header (fragments too)
@@ -37,8 +36,10 @@ const (
 	BackendFamily      Reason = 22 // the backend's underlay family is not the frame's
 )
 
-// NumReasons is the size of the drop_reasons counter array.
-const NumReasons = 17
+// NumReasons is the size of the drop_reasons counter array. Cells 23 to 31
+// are spare (named REASON_n): the array grew to 32 at once for IPv6 so the
+// next reasons need no counter resize, no P4Info change and no pin migration.
+const NumReasons = 32
 
 var reasonNames = [...]string{
 	"NONE", "ETH_TRUNCATED", "NOT_IPV4", "IPV4_TRUNCATED", "NOT_VIP",
@@ -49,7 +50,8 @@ var reasonNames = [...]string{
 	"INNER_IPV6_EXTENSION", "BACKEND_FAMILY",
 }
 
-// String returns the reason's name as written in docs/pipeline.md.
+// String returns the reason's name as written in docs/pipeline.md; a spare
+// cell's is REASON_n.
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
 		return reasonNames[r]
@@ -61,11 +63,17 @@ func (r Reason) String() string {
 // (XDP passes it to the kernel) rather than being dropped as broken.
 func (r Reason) NotForUs() bool { return r == NotIPv4 || r == NotVIP }
 
-// ParseReason returns the Reason with the given name.
+// ParseReason returns the Reason with the given name (String's: a spare
+// cell's REASON_n too).
 func ParseReason(name string) (Reason, error) {
 	for i, n := range reasonNames {
 		if n == name {
 			return Reason(i), nil
+		}
+	}
+	for r := Reason(len(reasonNames)); r < NumReasons; r++ {
+		if r.String() == name {
+			return r, nil
 		}
 	}
 	return 0, fmt.Errorf("pipeline: unknown drop reason %q", name)

@@ -224,7 +224,7 @@ func TestDiff(t *testing.T) {
 		}, "unexpected meter m"},
 		"param width": {func(p *p4configv1.P4Info) { p.Actions[8].Params[0].Bitwidth = 16 }, "action GrayIngress.to_backend differs"},
 		"scope":       {func(p *p4configv1.P4Info) { p.Tables[0].ActionRefs[1].Scope = 0 }, "action refs differ"},
-		"counter":     {func(p *p4configv1.P4Info) { p.Counters[0].Size = 32 }, "counter GrayIngress.drop_reasons differs"},
+		"counter":     {func(p *p4configv1.P4Info) { p.Counters[0].Size = 17 }, "counter GrayIngress.drop_reasons differs"},
 		"no const default": {func(p *p4configv1.P4Info) { p.Tables[3].ConstDefaultActionId = 0 },
 			"const default action 0x0"},
 	}

@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 11 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+#define GRAYGW_ABI 12 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
 			* rule_index, rule_cells, tenant_dir, tenant_pages;
@@ -14,7 +14,8 @@
 			* 9: tss_filter one memory-mapped value;
 			* 10: vip_map, backends renamed vip, backend (P4's);
 			* 11: 17 drop reasons (VLAN_NOT_ACCEPTED), vlan_accept,
-			* ifindex_port, port_vlan (802.1Q) */
+			* ifindex_port, port_vlan (802.1Q);
+			* 12: 32 drop reasons (IPv6: 17-22, 23-31 spare) */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define DROP_NONE 0
@@ -34,14 +35,14 @@
 #define DROP_NO_BACKEND 14
 #define DROP_PORT_DOWN 15
 #define DROP_VLAN_NOT_ACCEPTED 16
-/* IPv6 (issue 19): not yet counted, NUM_DROP_REASONS grows with them. */
+/* IPv6 (issue 19). Cells 23-31 are spare. */
 #define DROP_IPV6_TRUNCATED 17
 #define DROP_IPV6_MALFORMED 18
 #define DROP_IPV6_EXTENSION 19
 #define DROP_INNER_IPV6_MALFORMED 20
 #define DROP_INNER_IPV6_EXTENSION 21
 #define DROP_BACKEND_FAMILY 22
-#define NUM_DROP_REASONS 17
+#define NUM_DROP_REASONS 32
 
 /* Table sizes (p4src/shared/size.p4, pipeline/pipeline.go). */
 #define VIP_SIZE 1024

@@ -59,7 +59,7 @@ const bit<8>  FL_MIRROR = 1;
 
 // Drop reasons = drop_reasons cell indices (docs/pipeline.md §9,
 // pipeline/reason.go). Cell 0 is never counted.
-#define NUM_DROP_REASONS 17
+#define NUM_DROP_REASONS 32
 const drop_reason_t DROP_NONE                 = 0;  // forwarded
 const drop_reason_t DROP_ETH_TRUNCATED        = 1;
 const drop_reason_t DROP_NOT_IPV4             = 2;  // not for us
@@ -77,7 +77,7 @@ const drop_reason_t DROP_TTL_EXPIRED          = 13;
 const drop_reason_t DROP_NO_BACKEND           = 14;
 const drop_reason_t DROP_PORT_DOWN            = 15; // XDP only: never set in P4
 const drop_reason_t DROP_VLAN_NOT_ACCEPTED    = 16; // tagged, VID not in vlan_accept
-// IPv6 (issue 19): not yet counted, NUM_DROP_REASONS grows with them.
+// IPv6 (issue 19). Cells 23-31 are spare.
 const drop_reason_t DROP_IPV6_TRUNCATED       = 17;
 const drop_reason_t DROP_IPV6_MALFORMED       = 18;
 const drop_reason_t DROP_IPV6_EXTENSION       = 19;
