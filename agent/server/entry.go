@@ -404,7 +404,17 @@ func (e *entry) proto() *p4v1.TableEntry {
 	}
 }
 
-// u returns exact field i as a number (the binding checked its width at New).
+// actionName is the P4Info name of the entry's action ("" when it has none:
+// the entry of a DELETE).
+func (e *entry) actionName() string {
+	if a, ok := e.t.actions[e.action]; ok {
+		return a.Name
+	}
+	return ""
+}
+
+// u returns exact field i as a number (newSchema checked its width against
+// pipeline.Tables).
 func (e *entry) u(i int) uint64 {
 	v, _ := p4info.DecodeUint(e.fields[i].a)
 	return v

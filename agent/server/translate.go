@@ -13,12 +13,158 @@ import (
 )
 
 // This file binds the P4Runtime view of each table to the Dataplane methods, by
-// P4Info name (docs/pipeline.md). Everything else in the server is generic over
-// the P4Info.
+// P4Info name (docs/pipeline.md). The table's shape (fields, actions,
+// parameters, widths, direct counter) comes from pipeline.Tables and is checked
+// against the P4Info once, here; a binding only says how an entry becomes the
+// typed key and value of its Dataplane methods. Everything else in the server
+// is generic over the P4Info.
+
+// bindings binds every table of the pipeline, in the order they are
+// (re)installed so that nothing points at what does not exist yet (make before
+// break; deletes go in reverse). The port tables first: a VIP's tagged frames
+// are served once their port accepts them, and leave with their port's tag
+// from the start.
+//
+// Adding a table is an entry here over its key and value: decode them with
+// exact/param (or a function of the entry), name the Dataplane methods, and
+// say where it goes in a model.State.
+var bindings = []*binding{
+	// port_vlan: egress_port -> set_port_vlan(vid)
+	bind(pipeline.TablePortVLAN, table[uint16, uint16]{
+		kind: dataplane.PortVLAN, key: exact[uint16](0), value: param[uint16](0),
+		set: dataplane.Dataplane.SetPortVLAN, del: dataplane.Dataplane.DeletePortVLAN,
+		fill: func(st *model.State, port, vid uint16) { st.PortVLAN[port] = vid },
+	}),
+	// vlan_accept: ingress_port, vid -> accept_vlan()
+	bind(pipeline.TableVLANAccept, table[model.PortVID, struct{}]{
+		kind: dataplane.VLANAccept,
+		key: func(e *entry) model.PortVID {
+			return model.PortVID{Port: uint16(e.u(0)), VID: uint16(e.u(1))}
+		},
+		value: noValue,
+		set: func(dp dataplane.Dataplane, k model.PortVID, _ struct{}) error {
+			return dp.SetVLANAccept(k.Port, k.VID)
+		},
+		del:  func(dp dataplane.Dataplane, k model.PortVID) error { return dp.DeleteVLANAccept(k.Port, k.VID) },
+		fill: func(st *model.State, k model.PortVID, _ struct{}) { st.VLANAccept[k] = true },
+	}),
+	// backend: backend_id -> to_backend(port, smac, dmac, underlay_ip)
+	bind(pipeline.TableBackend, table[uint16, model.Backend]{
+		kind: dataplane.Backend, key: exact[uint16](0), value: backendValue,
+		set: dataplane.Dataplane.SetBackendEntry, del: dataplane.Dataplane.DeleteBackendEntry,
+		fill:    func(st *model.State, id uint16, b model.Backend) { st.Backends[id] = b },
+		counter: dataplane.Dataplane.BackendCounter, setCounter: dataplane.CounterWriter.SetBackendCounter,
+	}),
+	// backend_select: pool_id, bucket -> set_backend(backend_id)
+	bind(pipeline.TableBackendSelect, table[model.SelectKey, uint16]{
+		kind: dataplane.BackendSelect,
+		key: func(e *entry) model.SelectKey {
+			return model.SelectKey{Pool: uint16(e.u(0)), Bucket: uint16(e.u(1))}
+		},
+		value: param[uint16](0),
+		set: func(dp dataplane.Dataplane, k model.SelectKey, backend uint16) error {
+			return dp.SetBucket(k.Pool, k.Bucket, backend)
+		},
+		del:  func(dp dataplane.Dataplane, k model.SelectKey) error { return dp.DeleteBucket(k.Pool, k.Bucket) },
+		fill: func(st *model.State, k model.SelectKey, backend uint16) { st.BackendSelect[k] = backend },
+	}),
+	// pool_hash: pool_id -> set_hash_mask(7 masks)
+	bind(pipeline.TablePoolHash, table[uint16, pipeline.FlowKey]{
+		kind: dataplane.PoolHash, key: exact[uint16](0), value: hashMaskValue,
+		set: dataplane.Dataplane.SetPoolHash, del: dataplane.Dataplane.DeletePoolHash,
+		fill: func(st *model.State, pool uint16, mask pipeline.FlowKey) { st.PoolHash[pool] = mask },
+	}),
+	// vni_tenant: vni -> set_tenant(tenant_id)
+	bind(pipeline.TableVNITenant, table[uint32, uint16]{
+		kind: dataplane.VNITenant, key: exact[uint32](0), value: param[uint16](0),
+		set: dataplane.Dataplane.SetTenant, del: dataplane.Dataplane.DeleteTenant,
+		fill: func(st *model.State, vni uint32, tenant uint16) { st.Tenants[vni] = tenant },
+	}),
+	// gray_rules: 8 ternary fields + priority -> set_pool | split_pool |
+	// set_pool_mirror. The rule is the key (its identity is model.RuleID)
+	// and holds the action too; the dataplane tells inserting from modifying.
+	bind(pipeline.TableGrayRules, table[model.GrayRule, struct{}]{
+		kind: dataplane.GrayRules, key: grayRule, value: noValue,
+		set:     func(dp dataplane.Dataplane, r model.GrayRule, _ struct{}) error { return dp.InsertRule(r) },
+		modify:  func(dp dataplane.Dataplane, r model.GrayRule, _ struct{}) error { return dp.ModifyRule(r) },
+		del:     dataplane.Dataplane.DeleteRule,
+		fill:    func(st *model.State, r model.GrayRule, _ struct{}) { st.GrayRules = append(st.GrayRules, r) },
+		counter: dataplane.Dataplane.RuleCounter, setCounter: dataplane.CounterWriter.SetRuleCounter,
+	}),
+	// vip: dst_addr -> set_vip(vip_id, default_pool)
+	bind(pipeline.TableVIP, table[uint32, model.VIP]{
+		kind: dataplane.VIP, key: exact[uint32](0), value: vipValue,
+		set: dataplane.Dataplane.SetVIP, del: dataplane.Dataplane.DeleteVIP,
+		fill:    func(st *model.State, addr uint32, v model.VIP) { st.VIPs[addr] = v },
+		counter: dataplane.Dataplane.VIPCounter, setCounter: dataplane.CounterWriter.SetVIPCounter,
+	}),
+}
+
+func vipValue(e *entry) model.VIP {
+	return model.VIP{ID: uint16(e.param(0)), DefaultPool: uint16(e.param(1))}
+}
+
+func hashMaskValue(e *entry) pipeline.FlowKey {
+	return pipeline.FlowKey{VNI: uint32(e.param(0)), Tenant: uint16(e.param(1)), Src: uint32(e.param(2)),
+		Dst: uint32(e.param(3)), Proto: uint8(e.param(4)), SPort: uint16(e.param(5)), DPort: uint16(e.param(6))}
+}
+
+func backendValue(e *entry) model.Backend {
+	b := model.Backend{Port: uint16(e.param(0)), UnderlayIP: uint32(e.param(3))}
+	smac, dmac := e.param(1), e.param(2)
+	for i := 0; i < 6; i++ {
+		b.SMAC[5-i], b.DMAC[5-i] = byte(smac>>(8*i)), byte(dmac>>(8*i))
+	}
+	return b
+}
+
+func grayRule(e *entry) model.GrayRule {
+	r := model.GrayRule{Priority: e.priority}
+	ternaryInto(e, 0, &r.VIPID, &r.VIPMask)
+	ternaryInto(e, 1, &r.Match.VNI, &r.Mask.VNI)
+	ternaryInto(e, 2, &r.Match.Tenant, &r.Mask.Tenant)
+	ternaryInto(e, 3, &r.Match.Src, &r.Mask.Src)
+	ternaryInto(e, 4, &r.Match.Dst, &r.Mask.Dst)
+	ternaryInto(e, 5, &r.Match.Proto, &r.Mask.Proto)
+	ternaryInto(e, 6, &r.Match.SPort, &r.Mask.SPort)
+	ternaryInto(e, 7, &r.Match.DPort, &r.Mask.DPort)
+	switch e.actionName() {
+	case pipeline.ActionSetPool:
+		r.Action, r.Pool = model.SetPool, uint16(e.param(0))
+	case pipeline.ActionSplitPool:
+		r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(e.param(0)), uint16(e.param(1))
+	case pipeline.ActionSetPoolMirror:
+		r.Action, r.Pool = model.SetPoolMirror, uint16(e.param(0))
+		r.MirrorPool, r.Sample, r.MirrorID = uint16(e.param(1)), uint16(e.param(2)), uint16(e.param(3))
+	}
+	return r
+}
+
+// number is what a field of at most 64 bits decodes to. A wider field (an
+// IPv6 address) is e.fields[i].a or e.params[i]: canonical, shortest big-endian.
+type number interface {
+	~uint8 | ~uint16 | ~uint32 | ~uint64
+}
+
+// exact decodes exact match field i.
+func exact[T number](i int) func(*entry) T { return func(e *entry) T { return T(e.u(i)) } }
+
+// param decodes action parameter i.
+func param[T number](i int) func(*entry) T { return func(e *entry) T { return T(e.param(i)) } }
+
+// noValue is the value of a table whose key says it all.
+func noValue(*entry) struct{} { return struct{}{} }
+
+// ternaryInto decodes ternary match field i into v and m (0/0: don't care).
+func ternaryInto[T number](e *entry, i int, v, m *T) {
+	a, b := e.ternary(i)
+	*v, *m = T(a), T(b)
+}
 
 // binding translates the entries of one table to dataplane calls.
 type binding struct {
-	kind dataplane.Table
+	schema pipeline.Table
+	kind   dataplane.Table
 	// put installs e; exists says whether the key was already installed (MODIFY).
 	put func(dp dataplane.Dataplane, e *entry, exists bool) error
 	del func(dp dataplane.Dataplane, e *entry) error
@@ -27,6 +173,67 @@ type binding struct {
 	// counter and setCounter are nil for tables without a direct counter.
 	counter    func(dp dataplane.Dataplane, e *entry) (dataplane.Counter, error)
 	setCounter func(cw dataplane.CounterWriter, e *entry, c dataplane.Counter) error
+}
+
+// table is a binding over a table's typed key K and value V.
+type table[K, V any] struct {
+	kind  dataplane.Table
+	key   func(e *entry) K
+	value func(e *entry) V
+	// set inserts or replaces; del deletes (a missing entry is not an error).
+	set func(dp dataplane.Dataplane, k K, v V) error
+	del func(dp dataplane.Dataplane, k K) error
+	// modify, for a dataplane that tells inserting from modifying, replaces
+	// an existing entry; set then inserts.
+	modify func(dp dataplane.Dataplane, k K, v V) error
+	fill   func(st *model.State, k K, v V)
+	// counter and setCounter: the direct counter, for a table that has one.
+	counter    func(dp dataplane.Dataplane, k K) (dataplane.Counter, error)
+	setCounter func(cw dataplane.CounterWriter, k K, c dataplane.Counter) error
+}
+
+// bind makes the binding of the table named name out of tb. It panics when
+// the pipeline has no such table: the bindings are a literal of this package.
+func bind[K, V any](name string, tb table[K, V]) *binding {
+	sch, ok := pipeline.TableSchema(name)
+	if !ok {
+		panic("server: bind: no table " + name + " in pipeline.Tables")
+	}
+	b := &binding{
+		schema: sch,
+		kind:   tb.kind,
+		put: func(dp dataplane.Dataplane, e *entry, exists bool) error {
+			k, v := tb.key(e), tb.value(e)
+			if tb.modify == nil {
+				return tb.set(dp, k, v)
+			}
+			if exists {
+				err := tb.modify(dp, k, v)
+				if !errors.Is(err, dataplane.ErrNotFound) {
+					return err
+				}
+			}
+			err := tb.set(dp, k, v)
+			if errors.Is(err, dataplane.ErrExists) { // converge over a dataplane that has it
+				return tb.modify(dp, k, v)
+			}
+			return err
+		},
+		del: func(dp dataplane.Dataplane, e *entry) error {
+			if err := tb.del(dp, tb.key(e)); !errors.Is(err, dataplane.ErrNotFound) {
+				return err
+			}
+			return nil
+		},
+		fill: func(st *model.State, e *entry) { tb.fill(st, tb.key(e), tb.value(e)) },
+	}
+	if tb.counter != nil {
+		b.counter = func(dp dataplane.Dataplane, e *entry) (dataplane.Counter, error) { return tb.counter(dp, tb.key(e)) }
+		b.setCounter = func(cw dataplane.CounterWriter, e *entry, c dataplane.Counter) error {
+			return tb.setCounter(cw, tb.key(e), c)
+		}
+	}
+	return b
 }
 
 // tableInfo is a P4Info table with what the server derives from it.
@@ -47,305 +254,99 @@ type schema struct {
 	// The mirror's indexed counters (docs/pipeline.md §10); nil when the
 	// P4Info has none.
 	mirror, mirrorBackend *p4info.Counter
-	// applyOrder is the order in which tables are (re)installed so that nothing
-	// points at what does not exist yet (make before break); deletes go in reverse.
+	// applyOrder is the order of bindings: (re)installs go in it, deletes in
+	// reverse.
 	applyOrder []*tableInfo
 }
 
-// shape checks and resolves names against the P4Info.
-type shape struct {
-	info *p4info.Info
-	err  error
-}
+// matchTypes are the P4Info match types of the schema's match kinds.
+var matchTypes = map[pipeline.MatchKind]p4configv1.MatchField_MatchType{
+	pipeline.Exact: p4configv1.MatchField_EXACT, pipeline.Ternary: p4configv1.MatchField_TERNARY}
 
-func (s *shape) fail(format string, args ...any) {
-	if s.err == nil {
-		s.err = fmt.Errorf("%w: "+format, append([]any{ErrPipeline}, args...)...)
+// checkTable checks that P4Info table t has sch's shape: its match fields (name,
+// kind, width, order), its actions (bar NoAction) and their parameters, and its
+// direct counter. The table's size is the P4Info's to say.
+func checkTable(info *p4info.Info, t *p4info.Table, sch pipeline.Table) error {
+	if len(t.Fields) != len(sch.Match) {
+		return fmt.Errorf("table %s: %d match fields, want %v", t.Name, len(t.Fields), pipeline.Names(sch.Match...))
 	}
-}
-
-func (s *shape) table(name string) *p4info.Table {
-	t, err := s.info.Table(name)
-	if err != nil {
-		s.fail("%v", err)
-		return &p4info.Table{Name: name}
-	}
-	return t
-}
-
-// fields checks that t's key is exactly these fields, in order, of this kind and
-// at most 64 bits wide.
-func (s *shape) fields(t *p4info.Table, kind p4configv1.MatchField_MatchType, names ...string) {
-	if len(t.Fields) != len(names) {
-		s.fail("table %s: %d match fields, want %v", t.Name, len(t.Fields), names)
-		return
-	}
-	for i, n := range names {
+	for i, want := range sch.Match {
 		f := t.Fields[i]
-		if f.Name != n || f.MatchType != kind || f.Bitwidth > 64 {
-			s.fail("table %s: match field %d is %s (%s, bit<%d>), want %s (%s)", t.Name, i+1, f.Name, f.MatchType, f.Bitwidth, n, kind)
+		if f.Name != want.Name || f.MatchType != matchTypes[sch.Kind] || int(f.Bitwidth) != want.Bits {
+			return fmt.Errorf("table %s: match field %d is %s (%s, bit<%d>), want %s (%s, bit<%d>)",
+				t.Name, i+1, f.Name, f.MatchType, f.Bitwidth, want.Name, matchTypes[sch.Kind], want.Bits)
 		}
 	}
-}
-
-// action resolves an action of t and checks its parameter names, in order.
-func (s *shape) action(t *p4info.Table, name string, params ...string) uint32 {
-	a, err := s.info.Action(name)
-	if err != nil {
-		s.fail("%v", err)
-		return 0
-	}
-	if _, ok := t.ActionRef(a.ID); !ok {
-		s.fail("table %s does not list action %s", t.Name, name)
-	}
-	if len(a.Params) != len(params) {
-		s.fail("action %s: %d params, want %v", name, len(a.Params), params)
-		return a.ID
-	}
-	for i, p := range params {
-		if a.Params[i].Name != p || a.Params[i].Bitwidth > 64 {
-			s.fail("action %s: param %d is %s (bit<%d>), want %s", name, i+1, a.Params[i].Name, a.Params[i].Bitwidth, p)
+	listed := map[string]bool{}
+	for _, ref := range t.Actions {
+		if a, ok := info.ActionByID(ref.ID); ok && a.Name != pipeline.ActionNoAction {
+			listed[a.Name] = true
 		}
 	}
-	return a.ID
-}
-
-func (s *shape) directCounter(t *p4info.Table, name string) {
-	if t.DirectCounter == nil || t.DirectCounter.Name != name {
-		s.fail("table %s: direct counter %v, want %s", t.Name, t.DirectCounter, name)
+	for _, want := range sch.Actions {
+		a, err := info.Action(want.Name)
+		if err != nil {
+			return err
+		}
+		if !listed[a.Name] {
+			return fmt.Errorf("table %s does not list action %s", t.Name, a.Name)
+		}
+		delete(listed, a.Name)
+		if len(a.Params) != len(want.Params) {
+			return fmt.Errorf("action %s: %d params, want %v", a.Name, len(a.Params), pipeline.Names(want.Params...))
+		}
+		for i, p := range want.Params {
+			if a.Params[i].Name != p.Name || int(a.Params[i].Bitwidth) != p.Bits {
+				return fmt.Errorf("action %s: param %d is %s (bit<%d>), want %s (bit<%d>)",
+					a.Name, i+1, a.Params[i].Name, a.Params[i].Bitwidth, p.Name, p.Bits)
+			}
+		}
 	}
-}
-
-func ignoreNotFound(err error) error {
-	if errors.Is(err, dataplane.ErrNotFound) {
-		return nil
+	for name := range listed {
+		return fmt.Errorf("table %s: action %s is not one the agent binds", t.Name, name)
 	}
-	return err
+	dc := ""
+	if t.DirectCounter != nil {
+		dc = t.DirectCounter.Name
+	}
+	if dc != sch.DirectCounter {
+		return fmt.Errorf("table %s: direct counter %q, want %q", t.Name, dc, sch.DirectCounter)
+	}
+	return nil
 }
 
-// newSchema indexes info and binds the eight graygw tables.
+// newSchema indexes info and binds its tables, which must be exactly the
+// bound ones, shaped as pipeline.Tables says.
 func newSchema(info *p4info.Info) (*schema, error) {
 	s := &schema{info: info, tables: map[uint32]*tableInfo{}}
-	sh := &shape{info: info}
-	bindings := map[string]*binding{}
-
-	// vip: dst_addr (exact 32) -> set_vip(vip_id, default_pool)
-	{
-		t := sh.table(pipeline.TableVIP)
-		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchDstAddr.Name)
-		sh.action(t, pipeline.ActionSetVIP, pipeline.ParamVIPID.Name, pipeline.ParamDefaultPool.Name)
-		sh.directCounter(t, pipeline.DirectCounterVIP)
-		vip := func(e *entry) model.VIP { return model.VIP{ID: uint16(e.param(0)), DefaultPool: uint16(e.param(1))} }
-		bindings[t.Name] = &binding{
-			kind: dataplane.VIP,
-			put:  func(dp dataplane.Dataplane, e *entry, _ bool) error { return dp.SetVIP(uint32(e.u(0)), vip(e)) },
-			del:  func(dp dataplane.Dataplane, e *entry) error { return ignoreNotFound(dp.DeleteVIP(uint32(e.u(0)))) },
-			fill: func(st *model.State, e *entry) { st.VIPs[uint32(e.u(0))] = vip(e) },
-			counter: func(dp dataplane.Dataplane, e *entry) (dataplane.Counter, error) {
-				return dp.VIPCounter(uint32(e.u(0)))
-			},
-			setCounter: func(cw dataplane.CounterWriter, e *entry, c dataplane.Counter) error {
-				return cw.SetVIPCounter(uint32(e.u(0)), c)
-			},
+	byName := map[string]*binding{}
+	var errs []error
+	for _, b := range bindings {
+		byName[b.schema.Name] = b
+		t, err := info.Table(b.schema.Name)
+		if err == nil {
+			err = checkTable(info, t, b.schema)
 		}
-	}
-	// vni_tenant: vni (exact 24) -> set_tenant(tenant_id)
-	{
-		t := sh.table(pipeline.TableVNITenant)
-		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchVNI.Name)
-		sh.action(t, pipeline.ActionSetTenant, pipeline.ParamTenantID.Name)
-		bindings[t.Name] = &binding{
-			kind: dataplane.VNITenant,
-			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
-				return dp.SetTenant(uint32(e.u(0)), uint16(e.param(0)))
-			},
-			del:  func(dp dataplane.Dataplane, e *entry) error { return ignoreNotFound(dp.DeleteTenant(uint32(e.u(0)))) },
-			fill: func(st *model.State, e *entry) { st.Tenants[uint32(e.u(0))] = uint16(e.param(0)) },
-		}
-	}
-	// gray_rules: 8 ternary fields + priority -> set_pool(pool_id) | split_pool(pool_gray, threshold)
-	// | set_pool_mirror(pool_id, mirror_pool, sample, mirror_id)
-	{
-		t := sh.table(pipeline.TableGrayRules)
-		sh.fields(t, p4configv1.MatchField_TERNARY, pipeline.Names(pipeline.GrayRulesMatch...)...)
-		setPool := sh.action(t, pipeline.ActionSetPool, pipeline.ParamPoolID.Name)
-		splitPool := sh.action(t, pipeline.ActionSplitPool, pipeline.ParamPoolGray.Name, pipeline.ParamThreshold.Name)
-		setPoolMirror := sh.action(t, pipeline.ActionSetPoolMirror, pipeline.Names(pipeline.ParamPoolID,
-			pipeline.ParamMirrorPool, pipeline.ParamSample, pipeline.ParamMirrorID)...)
-		sh.directCounter(t, pipeline.DirectCounterGrayRules)
-		rule := func(e *entry) model.GrayRule {
-			var r model.GrayRule
-			r.Priority = e.priority
-			v, m := e.ternary(0)
-			r.VIPID, r.VIPMask = uint16(v), uint16(m)
-			v, m = e.ternary(1)
-			r.Match.VNI, r.Mask.VNI = uint32(v), uint32(m)
-			v, m = e.ternary(2)
-			r.Match.Tenant, r.Mask.Tenant = uint16(v), uint16(m)
-			v, m = e.ternary(3)
-			r.Match.Src, r.Mask.Src = uint32(v), uint32(m)
-			v, m = e.ternary(4)
-			r.Match.Dst, r.Mask.Dst = uint32(v), uint32(m)
-			v, m = e.ternary(5)
-			r.Match.Proto, r.Mask.Proto = uint8(v), uint8(m)
-			v, m = e.ternary(6)
-			r.Match.SPort, r.Mask.SPort = uint16(v), uint16(m)
-			v, m = e.ternary(7)
-			r.Match.DPort, r.Mask.DPort = uint16(v), uint16(m)
-			switch e.action {
-			case setPool:
-				r.Action, r.Pool = model.SetPool, uint16(e.param(0))
-			case splitPool:
-				r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(e.param(0)), uint16(e.param(1))
-			case setPoolMirror:
-				r.Action, r.Pool = model.SetPoolMirror, uint16(e.param(0))
-				r.MirrorPool, r.Sample, r.MirrorID = uint16(e.param(1)), uint16(e.param(2)), uint16(e.param(3))
-			}
-			return r
-		}
-		bindings[t.Name] = &binding{
-			kind: dataplane.GrayRules,
-			put: func(dp dataplane.Dataplane, e *entry, exists bool) error {
-				r := rule(e)
-				if exists {
-					err := dp.ModifyRule(r)
-					if !errors.Is(err, dataplane.ErrNotFound) {
-						return err
-					}
-				}
-				err := dp.InsertRule(r)
-				if errors.Is(err, dataplane.ErrExists) { // converge over a dataplane that has it
-					return dp.ModifyRule(r)
-				}
-				return err
-			},
-			del:  func(dp dataplane.Dataplane, e *entry) error { return ignoreNotFound(dp.DeleteRule(rule(e))) },
-			fill: func(st *model.State, e *entry) { st.GrayRules = append(st.GrayRules, rule(e)) },
-			counter: func(dp dataplane.Dataplane, e *entry) (dataplane.Counter, error) {
-				return dp.RuleCounter(rule(e))
-			},
-			setCounter: func(cw dataplane.CounterWriter, e *entry, c dataplane.Counter) error {
-				return cw.SetRuleCounter(rule(e), c)
-			},
-		}
-	}
-	// pool_hash: pool_id (exact 16) -> set_hash_mask(7 masks)
-	{
-		t := sh.table(pipeline.TablePoolHash)
-		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchPoolID.Name)
-		sh.action(t, pipeline.ActionSetHashMask, pipeline.Names(pipeline.HashMaskParams...)...)
-		mask := func(e *entry) pipeline.FlowKey {
-			return pipeline.FlowKey{VNI: uint32(e.param(0)), Tenant: uint16(e.param(1)), Src: uint32(e.param(2)),
-				Dst: uint32(e.param(3)), Proto: uint8(e.param(4)), SPort: uint16(e.param(5)), DPort: uint16(e.param(6))}
-		}
-		bindings[t.Name] = &binding{
-			kind: dataplane.PoolHash,
-			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
-				return dp.SetPoolHash(uint16(e.u(0)), mask(e))
-			},
-			del:  func(dp dataplane.Dataplane, e *entry) error { return ignoreNotFound(dp.DeletePoolHash(uint16(e.u(0)))) },
-			fill: func(st *model.State, e *entry) { st.PoolHash[uint16(e.u(0))] = mask(e) },
-		}
-	}
-	// backend_select: pool_id, bucket (exact 16 each) -> set_backend(backend_id)
-	{
-		t := sh.table(pipeline.TableBackendSelect)
-		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchPoolID.Name, pipeline.MatchBucket.Name)
-		sh.action(t, pipeline.ActionSetBackend, pipeline.ParamBackendID.Name)
-		bindings[t.Name] = &binding{
-			kind: dataplane.BackendSelect,
-			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
-				return dp.SetBucket(uint16(e.u(0)), uint16(e.u(1)), uint16(e.param(0)))
-			},
-			del: func(dp dataplane.Dataplane, e *entry) error {
-				return ignoreNotFound(dp.DeleteBucket(uint16(e.u(0)), uint16(e.u(1))))
-			},
-			fill: func(st *model.State, e *entry) {
-				st.BackendSelect[model.SelectKey{Pool: uint16(e.u(0)), Bucket: uint16(e.u(1))}] = uint16(e.param(0))
-			},
-		}
-	}
-	// backend: backend_id (exact 16) -> to_backend(port, smac, dmac, underlay_ip)
-	{
-		t := sh.table(pipeline.TableBackend)
-		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchBackendID.Name)
-		sh.action(t, pipeline.ActionToBackend, pipeline.Names(pipeline.ParamPort, pipeline.ParamSMAC, pipeline.ParamDMAC, pipeline.ParamUnderlayIP)...)
-		sh.directCounter(t, pipeline.DirectCounterBackend)
-		backend := func(e *entry) model.Backend {
-			b := model.Backend{Port: uint16(e.param(0)), UnderlayIP: uint32(e.param(3))}
-			smac, dmac := e.param(1), e.param(2)
-			for i := 0; i < 6; i++ {
-				b.SMAC[5-i], b.DMAC[5-i] = byte(smac>>(8*i)), byte(dmac>>(8*i))
-			}
-			return b
-		}
-		bindings[t.Name] = &binding{
-			kind: dataplane.Backend,
-			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
-				return dp.SetBackendEntry(uint16(e.u(0)), backend(e))
-			},
-			del: func(dp dataplane.Dataplane, e *entry) error {
-				return ignoreNotFound(dp.DeleteBackendEntry(uint16(e.u(0))))
-			},
-			fill: func(st *model.State, e *entry) { st.Backends[uint16(e.u(0))] = backend(e) },
-			counter: func(dp dataplane.Dataplane, e *entry) (dataplane.Counter, error) {
-				return dp.BackendCounter(uint16(e.u(0)))
-			},
-			setCounter: func(cw dataplane.CounterWriter, e *entry, c dataplane.Counter) error {
-				return cw.SetBackendCounter(uint16(e.u(0)), c)
-			},
-		}
-	}
-	// vlan_accept: ingress_port (exact 9), vid (exact 12) -> accept_vlan()
-	{
-		t := sh.table(pipeline.TableVLANAccept)
-		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchIngressPort.Name, pipeline.MatchVID.Name)
-		sh.action(t, pipeline.ActionAcceptVLAN)
-		key := func(e *entry) model.PortVID { return model.PortVID{Port: uint16(e.u(0)), VID: uint16(e.u(1))} }
-		bindings[t.Name] = &binding{
-			kind: dataplane.VLANAccept,
-			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
-				return dp.SetVLANAccept(key(e).Port, key(e).VID)
-			},
-			del: func(dp dataplane.Dataplane, e *entry) error {
-				return ignoreNotFound(dp.DeleteVLANAccept(key(e).Port, key(e).VID))
-			},
-			fill: func(st *model.State, e *entry) { st.VLANAccept[key(e)] = true },
-		}
-	}
-	// port_vlan: egress_port (exact 9) -> set_port_vlan(vid)
-	{
-		t := sh.table(pipeline.TablePortVLAN)
-		sh.fields(t, p4configv1.MatchField_EXACT, pipeline.MatchEgressPort.Name)
-		sh.action(t, pipeline.ActionSetPortVLAN, pipeline.ParamVID.Name)
-		bindings[t.Name] = &binding{
-			kind: dataplane.PortVLAN,
-			put: func(dp dataplane.Dataplane, e *entry, _ bool) error {
-				return dp.SetPortVLAN(uint16(e.u(0)), uint16(e.param(0)))
-			},
-			del:  func(dp dataplane.Dataplane, e *entry) error { return ignoreNotFound(dp.DeletePortVLAN(uint16(e.u(0)))) },
-			fill: func(st *model.State, e *entry) { st.PortVLAN[uint16(e.u(0))] = uint16(e.param(0)) },
-		}
+		errs = append(errs, err)
 	}
 	c, err := info.Counter(pipeline.CounterDropReasons)
-	if err != nil {
-		sh.fail("%v", err)
-	} else if c.Size != pipeline.NumReasons {
-		sh.fail("counter %s: size %d, want %d", c.Name, c.Size, pipeline.NumReasons)
+	if err == nil && c.Size != pipeline.NumReasons {
+		err = fmt.Errorf("counter %s: size %d, want %d", c.Name, c.Size, pipeline.NumReasons)
+	}
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPipeline, err)
 	}
 	s.dropReasons = c
 	s.mirror, _ = info.Counter(pipeline.CounterMirror)
 	s.mirrorBackend, _ = info.Counter(pipeline.CounterMirrorBackend)
-	if sh.err != nil {
-		return nil, sh.err
-	}
 	if n := len(info.Tables()); n != len(bindings) {
 		return nil, fmt.Errorf("%w: %d tables, the agent binds %d", ErrPipeline, n, len(bindings))
 	}
 
 	for _, t := range info.Tables() {
 		ti := &tableInfo{Table: t, actions: map[uint32]*p4info.Action{}, paramIndex: map[uint32]map[uint32]int{},
-			fieldIndex: map[uint32]int{}, bind: bindings[t.Name]}
+			fieldIndex: map[uint32]int{}, bind: byName[t.Name]}
 		for i, f := range t.Fields {
 			ti.fieldIndex[f.ID] = i
 		}
@@ -360,11 +361,8 @@ func newSchema(info *p4info.Info) (*schema, error) {
 		s.tables[t.ID] = ti
 		s.order = append(s.order, ti)
 	}
-	// The port tables first: a VIP's tagged frames are served once their
-	// port accepts them, and leave with their port's tag from the start.
-	for _, name := range []string{pipeline.TablePortVLAN, pipeline.TableVLANAccept, pipeline.TableBackend,
-		pipeline.TableBackendSelect, pipeline.TablePoolHash, pipeline.TableVNITenant, pipeline.TableGrayRules, pipeline.TableVIP} {
-		t, _ := info.Table(name)
+	for _, b := range bindings {
+		t, _ := info.Table(b.schema.Name)
 		s.applyOrder = append(s.applyOrder, s.tables[t.ID])
 	}
 	return s, nil
