@@ -46,6 +46,10 @@ var (
 	// free version slot is left for a changed pool. Apply the change in smaller
 	// steps.
 	ErrTransition = errors.New("compile: change does not fit make-before-break")
+	// ErrIPv6: the intent has an IPv6 VIP, backend or rule, which this
+	// compiler does not write yet (the pipeline's vip_v6, gray_rules_v6 and
+	// to_backend_v6 come with issue 19).
+	ErrIPv6 = errors.New("compile: IPv6 is not compiled yet")
 	// ErrMaglev: the bucket assignment failed (wraps the maglev error). Validation
 	// prevents every cause the intent can have; a corrupt previous table can still.
 	ErrMaglev = errors.New("compile: bucket assignment failed")
@@ -220,6 +224,9 @@ func CompileSplitExcluding(in *intent.Intent, prev *Result, excluded map[string]
 func compileResult(in *intent.Intent, prev *Result, split bool, excluded map[string][]string) (*Result, error) {
 	if in == nil {
 		return nil, errors.New("compile: nil intent")
+	}
+	if err := refuseIPv6(in); err != nil {
+		return nil, err
 	}
 	pools, err := compilePools(in, prev, excluded)
 	if err != nil {
@@ -705,3 +712,23 @@ func mac48(m [6]byte) uint64 {
 // Origin is the Entry.Origin of the pool version's pool_hash and backend_select
 // entries: "pool NAME vSLOT".
 func (p *Pool) Origin() string { return fmt.Sprintf("pool %s v%d", p.Name, p.Slot) }
+
+// refuseIPv6 names the first IPv6 VIP, backend or rule of in (ErrIPv6).
+func refuseIPv6(in *intent.Intent) error {
+	for _, v := range in.VIPs {
+		if v.Address.Is6() {
+			return fmt.Errorf("%w: vip %s (%s)", ErrIPv6, v.Name, v.Address)
+		}
+	}
+	for _, b := range in.Backends {
+		if b.UnderlayIP.Is6() {
+			return fmt.Errorf("%w: backend %s (%s)", ErrIPv6, b.Name, b.UnderlayIP)
+		}
+	}
+	for _, r := range in.Rules {
+		if r.Key.Family == intent.Family6 {
+			return fmt.Errorf("%w: rule %s (%s)", ErrIPv6, r.Name, r.Match)
+		}
+	}
+	return nil
+}

@@ -11,6 +11,7 @@
 package intent
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -28,6 +29,11 @@ const (
 	MaxWeight = 1_000_000
 	// MaxPort is the largest gateway port number (9 bits).
 	MaxPort = 1<<pipeline.PortIDBits - 1
+	// VIPV6TableSize and GrayRulesV6TableSize are the sizes of vip_v6 and
+	// gray_rules_v6 (docs/pipeline.md, Sizes) on v1model and XDP; a Tofino
+	// build holds fewer v6 rules (the engine refuses what its P4Info lacks).
+	VIPV6TableSize       = 1024
+	GrayRulesV6TableSize = 4096
 	// MaxPools is the largest number of pools: backend_select holds
 	// BackendSelectTableSize/Buckets = 64 pool versions, and one is kept free so a
 	// pool can always be rebuilt make-before-break (two versions live at once).
@@ -191,7 +197,9 @@ type Rule struct {
 	Index int
 	// Match is the rule's selector as written (with names resolved).
 	Match Match
-	// Key is the ternary key of the gray_rules entry.
+	// Key is the ternary key of the rule's entry: in gray_rules for an IPv4
+	// rule, gray_rules_v6 for an IPv6 one, both when it has no address
+	// (Key.Family).
 	Key Key
 	// Tier is the specificity class the derived priority is based on.
 	Tier Tier
@@ -243,27 +251,105 @@ type Match struct {
 	DPort    uint16
 }
 
-// Key is a gray_rules ternary key: value and mask over the VIP id and the flow
-// fields (Flow.Tenant is the tenant id). A zero mask is a wildcard.
+// Family is the address family of a rule's addresses: it says which of the
+// two gray rule tables the rule is written to (docs/intent.md, IPv6).
+type Family uint8
+
+// Families.
+const (
+	// FamilyAny: the rule fixes no address (VIP, VNI, tenant, protocol, ports
+	// only): it matches flows of both families and is written to gray_rules
+	// and gray_rules_v6.
+	FamilyAny Family = 0
+	// Family4: IPv4 addresses; gray_rules only.
+	Family4 Family = 4
+	// Family6: IPv6 addresses; gray_rules_v6 only.
+	Family6 Family = 6
+)
+
+// String returns "any", "IPv4" or "IPv6".
+func (f Family) String() string {
+	switch f {
+	case FamilyAny:
+		return "any"
+	case Family4:
+		return "IPv4"
+	case Family6:
+		return "IPv6"
+	}
+	return fmt.Sprintf("family%d", uint8(f))
+}
+
+// Addr6 is a 128-bit address (or mask) of an IPv6 key, big-endian.
+type Addr6 [16]byte
+
+func (a Addr6) and(m Addr6) Addr6 {
+	for i := range a {
+		a[i] &= m[i]
+	}
+	return a
+}
+
+// Key is a gray rule's ternary key: value and mask over the VIP id and the
+// flow fields (Flow.Tenant is the tenant id). A zero mask is a wildcard. An
+// IPv4 rule's addresses are in Value.Src and Value.Dst, an IPv6 rule's in Src6
+// and Dst6 (with their masks); Family says which, FamilyAny that the rule fixes
+// no address.
 type Key struct {
 	VIPID, VIPMask uint16
 	Value, Mask    pipeline.FlowKey
+	Family         Family
+	Src6, Src6Mask Addr6
+	Dst6, Dst6Mask Addr6
 }
 
-// Overlaps reports whether some packet matches both keys.
+// Overlaps reports whether some packet matches both keys. Keys of different
+// families never do: their rules are in different tables.
 func (k Key) Overlaps(o Key) bool {
-	if (k.VIPID^o.VIPID)&k.VIPMask&o.VIPMask != 0 {
-		return false
-	}
-	m := k.Mask.And(o.Mask)
-	return k.Value.And(m) == o.Value.And(m)
+	m := k.mask().and(o.mask())
+	return k.project(m) == o.project(m)
 }
 
-// Bits is the number of key bits the rule fixes (0 to 160).
+// ternary is a Key's masks (VIP, flow fields, IPv6 addresses; fam set when the
+// family is fixed), or a Key projected on such masks.
+type ternary struct {
+	vip        uint16
+	flow       pipeline.FlowKey
+	fam        Family
+	src6, dst6 Addr6
+}
+
+// mask returns the fields k fixes; fam is k's family (0: any).
+func (k Key) mask() ternary {
+	return ternary{vip: k.VIPMask, flow: k.Mask, fam: k.Family, src6: k.Src6Mask, dst6: k.Dst6Mask}
+}
+
+// and is the mask two keys both fix: the family only when both fix one.
+func (t ternary) and(u ternary) ternary {
+	fam := Family(0xff)
+	if t.fam == FamilyAny || u.fam == FamilyAny {
+		fam = FamilyAny
+	}
+	return ternary{vip: t.vip & u.vip, flow: t.flow.And(u.flow), fam: fam, src6: t.src6.and(u.src6), dst6: t.dst6.and(u.dst6)}
+}
+
+// project returns k's values on the mask m: two keys overlap exactly when
+// their projections on their common mask are equal.
+func (k Key) project(m ternary) ternary {
+	return ternary{vip: k.VIPID & m.vip, flow: k.Value.And(m.flow), fam: k.Family & m.fam,
+		src6: k.Src6.and(m.src6), dst6: k.Dst6.and(m.dst6)}
+}
+
+// Bits is the number of key bits the rule fixes (0 to 160 for IPv4, to 352
+// for IPv6).
 func (k Key) Bits() int {
-	return ones(uint64(k.VIPMask)) + ones(uint64(k.Mask.VNI)) + ones(uint64(k.Mask.Tenant)) +
+	n := ones(uint64(k.VIPMask)) + ones(uint64(k.Mask.VNI)) + ones(uint64(k.Mask.Tenant)) +
 		ones(uint64(k.Mask.Src)) + ones(uint64(k.Mask.Dst)) + ones(uint64(k.Mask.Proto)) +
 		ones(uint64(k.Mask.SPort)) + ones(uint64(k.Mask.DPort))
+	for i := range k.Src6Mask {
+		n += ones(uint64(k.Src6Mask[i])) + ones(uint64(k.Dst6Mask[i]))
+	}
+	return n
 }
 
 func ones(x uint64) int {

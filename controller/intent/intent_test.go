@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -185,9 +186,23 @@ func TestValidationErrors(t *testing.T) {
 		{"tenant without vnis", func(s *Spec) { s.Tenants[0].VNIs = nil }, ErrRequired, "tenants[0].vnis", "at least one VNI"},
 		{"tenant id 0", func(s *Spec) { s.Tenants[0].ID = i64(0) }, ErrRange, "tenants[0].id", "out of range 1-65535"},
 		{"rule vni range", func(s *Spec) { s.GrayRules[1].Match.VNI = i64(1 << 24) }, ErrRange, "gray_rules[1].match.vni", "16777216 out of 24 bits"},
-		{"bad prefix", func(s *Spec) { s.GrayRules[0].Match.Src = "10.0.0/24" }, ErrAddress, "gray_rules[0].match.src", "not an IPv4 prefix"},
+		{"bad prefix", func(s *Spec) { s.GrayRules[0].Match.Src = "10.0.0/24" }, ErrAddress, "gray_rules[0].match.src", "not an IPv4 or IPv6 prefix"},
 		{"host bits", func(s *Spec) { s.GrayRules[0].Match.Src = "10.0.0.5/24" }, ErrAddress, "gray_rules[0].match.src", "did you mean 10.0.0.0/24"},
-		{"ipv6 prefix", func(s *Spec) { s.GrayRules[0].Match.Dst = "2001:db8::/32" }, ErrAddress, "gray_rules[0].match.dst", "not IPv4"},
+		{"families mixed", func(s *Spec) { s.GrayRules[0].Match.Dst = "2001:db8::/32" }, ErrConflict, "gray_rules[0].match.dst", "2001:db8::/32 is IPv6 and src 10.0.0.5 is IPv4"},
+		{"ipv4-mapped prefix", func(s *Spec) { s.GrayRules[0].Match.Src = "::ffff:10.0.0.5" }, ErrAddress, "gray_rules[0].match.src", "IPv4-mapped"},
+		{"ipv6 host bits", func(s *Spec) { s.GrayRules[0].Match.Src = "2001:db8::5/64" }, ErrAddress, "gray_rules[0].match.src", "did you mean 2001:db8::/64"},
+		{"icmp with ipv6", func(s *Spec) { s.GrayRules[0].Match.Src, s.GrayRules[0].Match.Proto = "2001:db8::5", "icmp" }, ErrConflict, "gray_rules[0].match.proto", "icmpv6 (58)"},
+		{"icmpv6 with ipv4", func(s *Spec) { s.GrayRules[0].Match.Proto = "icmpv6" }, ErrConflict, "gray_rules[0].match.proto", "IPv6 only"},
+		{"mirror on ipv6", func(s *Spec) {
+			s.GrayRules[0].Match.Src = "2001:db8::5"
+			s.GrayRules[0].Pool, s.GrayRules[0].Mirror = "base", &MirrorSpec{Pool: "gray"}
+		}, ErrConflict, "gray_rules[0].mirror", "not supported on an IPv6 rule"},
+		{"vip ipv4-mapped", func(s *Spec) { s.VIPs[0].Address = "::ffff:10.255.0.1" }, ErrAddress, "vips[0].address", "write 10.255.0.1"},
+		{"vip link-local", func(s *Spec) { s.VIPs[0].Address = "fe80::1" }, ErrAddress, "vips[0].address", "not a global unicast IPv6 address"},
+		{"backend family", func(s *Spec) { s.Pools[1].Backends[1].UnderlayIP = "2001:db8:3::22" }, ErrConflict, "pools[1].backends[1].underlay_ip",
+			`backend "g2" has an IPv6 underlay_ip (2001:db8:3::22), but pool "gray" serves VIP "web" (10.255.0.1, IPv4)`},
+		{"vip family", func(s *Spec) { s.VIPs[0].Address = "2001:db8:ff::1" }, ErrConflict, "pools[0].backends[0].underlay_ip",
+			`backend "b1" has an IPv4 underlay_ip (10.2.0.11), but pool "base" serves VIP "web" (2001:db8:ff::1, IPv6)`},
 		{"slash zero", func(s *Spec) { s.GrayRules[0].Match.Dst = "0.0.0.0/0" }, ErrRange, "gray_rules[0].match.dst", "omit the field"},
 		{"unknown rule pool", func(s *Spec) { s.GrayRules[0].Pool = "grey" }, ErrUnknownRef, "gray_rules[0].pool", `unknown pool "grey"`},
 		{"unknown vip", func(s *Spec) { s.GrayRules[0].Match.VIP = "www" }, ErrUnknownRef, "gray_rules[0].match.vip", `unknown VIP "www"`},
@@ -244,9 +259,17 @@ func TestValidationErrors(t *testing.T) {
 		{"rules capacity", func(s *Spec) {
 			for i := 0; i < 16384; i++ {
 				s.GrayRules = append(s.GrayRules, RuleSpec{Name: fmt.Sprintf("r%d", i),
+					Match: MatchSpec{VNI: i64(5001), Src: fmt.Sprintf("10.1.%d.%d", i/256, i%256)}, Pool: "gray"})
+			}
+		}, ErrCapacity, "gray_rules", "16386 rules take a gray_rules entry (IPv4 or no address), gray_rules holds 16384"},
+		// A rule without an address takes an entry in both tables.
+		{"rules v6 capacity", func(s *Spec) {
+			for i := 0; i < 4095; i++ {
+				s.GrayRules = append(s.GrayRules, RuleSpec{Name: fmt.Sprintf("r%d", i),
 					Match: MatchSpec{VNI: i64(int64(100000 + i))}, Pool: "gray"})
 			}
-		}, ErrCapacity, "gray_rules", "16386 rules, gray_rules holds 16384"},
+			s.GrayRules = append(s.GrayRules, RuleSpec{Name: "v6", Match: MatchSpec{Src: "2001:db8::5"}, Pool: "gray"})
+		}, ErrCapacity, "gray_rules", "4097 rules take a gray_rules_v6 entry (IPv6 or no address), gray_rules_v6 holds 4096"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -498,10 +521,19 @@ func TestOverlapsIndexedMatchesPairwise(t *testing.T) {
 			if rng.IntN(3) > 0 {
 				r.Key.Value.VNI, r.Key.Mask.VNI = uint32(rng.IntN(3)), pipeline.MaxVNI
 			}
-			if rng.IntN(2) == 0 {
+			switch rng.IntN(4) {
+			case 0, 1:
 				bits := []int{8, 24, 32}[rng.IntN(3)]
 				m := ^uint32(0) << (32 - bits)
 				r.Key.Value.Src, r.Key.Mask.Src = uint32(rng.IntN(4))<<(32-bits)&m|0x0a000000&m, m
+				r.Key.Family = Family4
+			case 2: // IPv6: never overlaps an IPv4 rule
+				bits := []int{16, 64, 128}[rng.IntN(3)]
+				a := netip.AddrFrom16([16]byte{0x20, 0x01, 15: byte(rng.IntN(2))})
+				if bits < 128 {
+					a = netip.AddrFrom16([16]byte{0x20, byte(rng.IntN(2))})
+				}
+				r.Key.setPrefix(netip.PrefixFrom(a, bits), nil, nil, &r.Key.Src6, &r.Key.Src6Mask)
 			}
 			if rng.IntN(4) == 0 {
 				r.Key.Value.Proto, r.Key.Mask.Proto = uint8(6+11*rng.IntN(2)), 0xff

@@ -88,7 +88,7 @@ type Tier uint8
 
 // The tiers, from the widest selector to the narrowest. A rule's tier is that of
 // the most specific field it sets: any of proto/sport/dport makes it TierFlow; else
-// a /32 src makes it TierVM; else any src/dst prefix makes it TierPrefix; else a
+// a /32 (IPv6: /128) src makes it TierVM; else any src/dst prefix makes it TierPrefix; else a
 // vni TierVNI; else a tenant TierTenant; else (a VIP alone) TierVIP.
 const (
 	TierVIP Tier = iota + 1
@@ -99,7 +99,8 @@ const (
 	TierFlow
 )
 
-// TierStep separates the tiers' priority ranges; it exceeds the largest Key.Bits (160).
+// TierStep separates the tiers' priority ranges; it exceeds the largest Key.Bits
+// (160 for IPv4, 352 for IPv6).
 const TierStep = 1000
 
 var tierNames = [...]string{"", "vip", "tenant", "vni", "prefix", "vm", "flow"}
@@ -120,7 +121,7 @@ func tierOf(m *Match) Tier {
 	switch {
 	case m.HasProto || m.HasSPort || m.HasDPort:
 		return TierFlow
-	case m.Src.IsValid() && m.Src.Bits() == 32:
+	case m.Src.IsValid() && m.Src.IsSingleIP():
 		return TierVM
 	case m.Src.IsValid() || m.Dst.IsValid():
 		return TierPrefix

@@ -67,6 +67,7 @@ func (s *Spec) Validate() (*Intent, error) {
 	v.vipsSection(s.VIPs)
 	v.rulesSection(s.GrayRules)
 	v.vpcsSection(s.VPCs)
+	v.families(s.Pools)
 	if err := v.ps.err(); err != nil {
 		return nil, err
 	}
@@ -107,6 +108,56 @@ func (v *validator) ipv4(path, s string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return a, true
+}
+
+// ip parses a VIP's or a backend's address: IPv4, or a global unicast IPv6
+// address without a zone; an IPv4-mapped IPv6 address is refused (the IPv4
+// address is what is meant).
+func (v *validator) ip(path, s string) (netip.Addr, bool) {
+	if s == "" {
+		v.ps.add(ErrRequired, path, "missing")
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil || a.Zone() != "":
+		v.ps.add(ErrAddress, path, "%q is not an IPv4 or IPv6 address", s)
+	case a.Is4In6():
+		v.ps.add(ErrAddress, path, "%q is an IPv4-mapped IPv6 address: write %s", s, a.Unmap())
+	case a.Is6() && !a.IsGlobalUnicast():
+		v.ps.add(ErrAddress, path, "%q is not a global unicast IPv6 address", s)
+	default:
+		return a, true
+	}
+	return netip.Addr{}, false
+}
+
+// familyOf is the family of an address.
+func familyOf(a netip.Addr) Family {
+	if a.Is4() {
+		return Family4
+	}
+	return Family6
+}
+
+// setPrefix writes a rule's prefix p into the key: the IPv4 fields v4, m4 or
+// the IPv6 ones v6, m6 by its family, which becomes the key's. An invalid p
+// leaves the key as it is.
+func (k *Key) setPrefix(p netip.Prefix, v4, m4 *uint32, v6, m6 *Addr6) {
+	if !p.IsValid() {
+		return
+	}
+	k.Family = familyOf(p.Addr())
+	if k.Family == Family4 {
+		a := p.Addr().As4()
+		*v4 = uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		*m4 = ^uint32(0) << (32 - p.Bits())
+		return
+	}
+	*v6 = p.Addr().As16()
+	for i := 0; i < p.Bits(); i++ {
+		m6[i/8] |= 0x80 >> (i % 8)
+	}
 }
 
 func (v *validator) mac(path, s string) ([6]byte, bool) {
@@ -395,7 +446,7 @@ func (v *validator) poolsSection(specs []PoolSpec) {
 			v.backends[bs.Name] = d
 			order = append(order, bs.Name)
 			d.b.ID, _ = v.assignID(bp, KindBackend, bs.Name, bs.ID, MaxID, backendIDs)
-			if a, ok := v.ipv4(dot(bp, "underlay_ip"), bs.UnderlayIP); ok {
+			if a, ok := v.ip(dot(bp, "underlay_ip"), bs.UnderlayIP); ok {
 				if prev := underlay[a]; prev != "" {
 					v.ps.add(ErrDuplicate, dot(bp, "underlay_ip"), "%s is already the underlay_ip of %s; a backend in several pools keeps one name", a, prev)
 				}
@@ -455,8 +506,17 @@ func (v *validator) sameBackend(path string, bs BackendSpec, d *backendDecl) {
 }
 
 func (v *validator) vipsSection(specs []VIPSpec) {
-	if len(specs) > pipeline.VIPTableSize {
-		v.ps.add(ErrCapacity, "vips", "%d VIPs, the vip table holds %d", len(specs), pipeline.VIPTableSize)
+	n4 := 0
+	for _, vs := range specs {
+		if a, err := netip.ParseAddr(vs.Address); err != nil || a.Is4() {
+			n4++
+		}
+	}
+	if n4 > pipeline.VIPTableSize {
+		v.ps.add(ErrCapacity, "vips", "%d IPv4 VIPs, the vip table holds %d", n4, pipeline.VIPTableSize)
+	}
+	if n6 := len(specs) - n4; n6 > VIPV6TableSize {
+		v.ps.add(ErrCapacity, "vips", "%d IPv6 VIPs, the vip_v6 table holds %d", n6, VIPV6TableSize)
 	}
 	names := map[string]string{}
 	ids := map[uint16]idUse{}
@@ -466,7 +526,7 @@ func (v *validator) vipsSection(specs []VIPSpec) {
 		v.name(path, vs.Name, names)
 		id, _ := v.assignID(path, KindVIP, vs.Name, vs.ID, MaxID, ids)
 		vip := VIP{Name: vs.Name, ID: id, DefaultPool: vs.DefaultPool}
-		if a, ok := v.ipv4(dot(path, "address"), vs.Address); ok {
+		if a, ok := v.ip(dot(path, "address"), vs.Address); ok {
 			vip.Address = a
 			if prev := addrs[a]; prev != "" {
 				v.ps.add(ErrDuplicate, dot(path, "address"), "%s is already the address of %s", a, prev)
@@ -494,12 +554,14 @@ func (v *validator) vipsSection(specs []VIPSpec) {
 	}
 }
 
-var protoNames = map[string]uint8{"icmp": 1, "tcp": 6, "udp": 17}
+const (
+	protoICMP   = 1
+	protoICMPv6 = 58
+)
+
+var protoNames = map[string]uint8{"icmp": protoICMP, "tcp": 6, "udp": 17, "icmpv6": protoICMPv6}
 
 func (v *validator) rulesSection(specs []RuleSpec) {
-	if len(specs) > pipeline.GrayRulesTableSize {
-		v.ps.add(ErrCapacity, "gray_rules", "%d rules, gray_rules holds %d", len(specs), pipeline.GrayRulesTableSize)
-	}
 	names := make(map[string]string, len(specs))
 	v.in.Rules = make([]Rule, 0, len(specs))
 	okRules := make([]int, 0, len(specs))
@@ -558,6 +620,9 @@ func (v *validator) rulesSection(specs []RuleSpec) {
 			case r.Threshold != 0:
 				v.ps.add(ErrConflict, mpath, "a mirror does not combine with percent < 100 (set_pool_mirror serves like set_pool)")
 				ok = false
+			case r.Key.Family == Family6:
+				v.ps.add(ErrConflict, mpath, "not supported on an IPv6 rule: gray_rules_v6 has no mirror action (docs/pipeline.md §10)")
+				ok = false
 			case mirrors >= pipeline.MirrorIDs:
 				v.ps.add(ErrCapacity, mpath, "more than %d mirrored rules (mirror_counter cells)", pipeline.MirrorIDs-1)
 				ok = false
@@ -580,6 +645,7 @@ func (v *validator) rulesSection(specs []RuleSpec) {
 			okRules = append(okRules, len(v.in.Rules)-1)
 		}
 	}
+	v.ruleCapacity()
 	// The overlap check looks at the valid rules only (all of them, usually:
 	// no copy then).
 	rules := v.in.Rules
@@ -590,6 +656,28 @@ func (v *validator) rulesSection(specs []RuleSpec) {
 		}
 	}
 	v.overlaps(rules)
+}
+
+// ruleCapacity refuses more rules than a table holds: an IPv4 rule takes a
+// gray_rules entry, an IPv6 rule a gray_rules_v6 one, and a rule without an
+// address one of each.
+func (v *validator) ruleCapacity() {
+	var n4, n6 int
+	for i := range v.in.Rules {
+		f := v.in.Rules[i].Key.Family
+		if f != Family6 {
+			n4++
+		}
+		if f != Family4 {
+			n6++
+		}
+	}
+	if n4 > pipeline.GrayRulesTableSize {
+		v.ps.add(ErrCapacity, "gray_rules", "%d rules take a gray_rules entry (IPv4 or no address), gray_rules holds %d", n4, pipeline.GrayRulesTableSize)
+	}
+	if n6 > GrayRulesV6TableSize {
+		v.ps.add(ErrCapacity, "gray_rules", "%d rules take a gray_rules_v6 entry (IPv6 or no address), gray_rules_v6 holds %d", n6, GrayRulesV6TableSize)
+	}
 }
 
 // overlaps refuses two rules of equal priority that match a common packet: the
@@ -603,26 +691,20 @@ func (v *validator) overlaps(rules []Rule) {
 	// each pair of classes the values projected on the common mask are matched
 	// through a map: linear in the rules (plus the overlaps found), where
 	// comparing every pair of 10k rules would take 50M checks.
-	type mask struct {
-		vip uint16
-		m   pipeline.FlowKey
-	}
-	type proj struct {
-		vip uint16
-		v   pipeline.FlowKey
-	}
+	// A class's mask includes the family: IPv4 and IPv6 rules are in
+	// different classes, and never overlap (ternary.and).
 	type class struct {
-		mask  mask
+		mask  ternary
 		rules []int
 	}
 	byPrio := map[int32][]*class{}
-	classOf := map[int32]map[mask]*class{}
+	classOf := map[int32]map[ternary]*class{}
 	var prios []int32
 	for i := range rules {
 		r := &rules[i]
-		m := mask{r.Key.VIPMask, r.Key.Mask}
+		m := r.Key.mask()
 		if classOf[r.Priority] == nil {
-			classOf[r.Priority] = map[mask]*class{}
+			classOf[r.Priority] = map[ternary]*class{}
 			prios = append(prios, r.Priority)
 		}
 		c := classOf[r.Priority][m]
@@ -645,11 +727,12 @@ func (v *validator) overlaps(rules []Rule) {
 		classes := byPrio[prio]
 		for x, a := range classes {
 			for _, b := range classes[x:] {
-				cm := mask{a.mask.vip & b.mask.vip, a.mask.m.And(b.mask.m)}
-				at := func(i int) proj {
-					return proj{rules[i].Key.VIPID & cm.vip, rules[i].Key.Value.And(cm.m)}
+				if a.mask.fam != FamilyAny && b.mask.fam != FamilyAny && a.mask.fam != b.mask.fam {
+					continue // gray_rules and gray_rules_v6
 				}
-				seen := make(map[proj][]int, len(b.rules))
+				cm := a.mask.and(b.mask)
+				at := func(i int) ternary { return rules[i].Key.project(cm) }
+				seen := make(map[ternary][]int, len(b.rules))
 				if a == b {
 					for _, i := range a.rules {
 						k := at(i)
@@ -730,45 +813,58 @@ func (v *validator) match(path string, ms *MatchSpec, r *Rule) bool {
 			k.Value.Tenant, k.Mask.Tenant = t.ID, 0xffff
 		}
 	}
-	prefix := func(field, s string) (netip.Prefix, uint32, uint32) {
+	prefix := func(field, s string) netip.Prefix {
 		if s == "" {
-			return netip.Prefix{}, 0, 0
+			return netip.Prefix{}
 		}
 		empty = false
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				v.ps.add(ErrAddress, dot(path, field), "%q is not an IPv4 prefix or address", s)
-				return netip.Prefix{}, 0, 0
+			if aerr != nil || a.Zone() != "" {
+				v.ps.add(ErrAddress, dot(path, field), "%q is not an IPv4 or IPv6 prefix or address", s)
+				return netip.Prefix{}
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		switch {
-		case !p.Addr().Is4():
-			v.ps.add(ErrAddress, dot(path, field), "%q is not IPv4", s)
+		case p.Addr().Is4In6():
+			v.ps.add(ErrAddress, dot(path, field), "%q is an IPv4-mapped IPv6 prefix: write the IPv4 prefix", s)
 		case p.Masked() != p:
 			v.ps.add(ErrAddress, dot(path, field), "%q has host bits set (did you mean %s?)", s, p.Masked())
 		case p.Bits() == 0:
 			v.ps.add(ErrRange, dot(path, field), "%q matches every address: omit the field", s)
 		default:
-			a := p.Addr().As4()
-			val := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-			return p, val, ^uint32(0) << (32 - p.Bits())
+			return p
 		}
-		return netip.Prefix{}, 0, 0
+		return netip.Prefix{}
 	}
-	m.Src, k.Value.Src, k.Mask.Src = prefix("src", ms.Src)
-	m.Dst, k.Value.Dst, k.Mask.Dst = prefix("dst", ms.Dst)
+	m.Src, m.Dst = prefix("src", ms.Src), prefix("dst", ms.Dst)
+	if m.Src.IsValid() && m.Dst.IsValid() && familyOf(m.Src.Addr()) != familyOf(m.Dst.Addr()) {
+		v.ps.add(ErrConflict, dot(path, "dst"), "%s is %s and src %s is %s: a rule's addresses are of one family (write one rule per family)",
+			ms.Dst, familyOf(m.Dst.Addr()), ms.Src, familyOf(m.Src.Addr()))
+		m.Src, m.Dst = netip.Prefix{}, netip.Prefix{}
+	}
+	k.setPrefix(m.Src, &k.Value.Src, &k.Mask.Src, &k.Src6, &k.Src6Mask)
+	k.setPrefix(m.Dst, &k.Value.Dst, &k.Mask.Dst, &k.Dst6, &k.Dst6Mask)
 	if ms.Proto != "" {
 		empty = false
 		p, ok := protoNames[strings.ToLower(ms.Proto)]
 		if !ok {
 			n, err := strconv.ParseUint(ms.Proto, 10, 8)
 			if err != nil {
-				v.ps.add(ErrRange, dot(path, "proto"), "%q: tcp, udp, icmp or a protocol number 0-255", ms.Proto)
+				v.ps.add(ErrRange, dot(path, "proto"), "%q: tcp, udp, icmp, icmpv6 or a protocol number 0-255", ms.Proto)
 			}
 			p, ok = uint8(n), err == nil
+		}
+		// ICMP of the other family would never match: an IPv6 flow's ICMP is 58.
+		switch {
+		case ok && p == protoICMP && k.Family == Family6:
+			v.ps.add(ErrConflict, dot(path, "proto"), "%q with IPv6 addresses: ICMP over IPv6 is icmpv6 (58), the rule would never match", ms.Proto)
+			ok = false
+		case ok && p == protoICMPv6 && k.Family == Family4:
+			v.ps.add(ErrConflict, dot(path, "proto"), "%q with IPv4 addresses: ICMPv6 is IPv6 only, the rule would never match", ms.Proto)
+			ok = false
 		}
 		if ok {
 			m.HasProto, m.Proto = true, p
@@ -831,4 +927,50 @@ func validTarget(addr string) bool {
 	}
 	host, port, err := net.SplitHostPort(addr)
 	return err == nil && host != "" && validPort(port)
+}
+
+// families refuses a backend whose underlay address is not of the family of a
+// VIP its pool serves: the gateway rewrites the outer header of the VIP's
+// family only (a mismatch would be dropped as BACKEND_FAMILY). A pool serves
+// the VIPs it is the default pool of, and those of the rules that send (or
+// mirror) to it: the rule's VIP, or every VIP for a rule without one.
+func (v *validator) families(pools []PoolSpec) {
+	serves := map[string][]*VIP{}
+	add := func(pool string, x *VIP) {
+		if !slices.Contains(serves[pool], x) {
+			serves[pool] = append(serves[pool], x)
+		}
+	}
+	for i := range v.in.VIPs {
+		add(v.in.VIPs[i].DefaultPool, &v.in.VIPs[i])
+	}
+	for i := range v.in.Rules {
+		r := &v.in.Rules[i]
+		for j := range v.in.VIPs {
+			x := &v.in.VIPs[j]
+			if r.Match.VIP == "" || r.Match.VIP == x.Name {
+				add(r.Pool, x)
+				if r.MirrorPool != "" {
+					add(r.MirrorPool, x)
+				}
+			}
+		}
+	}
+	for i, ps := range pools {
+		for j, bs := range ps.Backends {
+			d := v.backends[bs.Name]
+			if d == nil || !d.b.UnderlayIP.IsValid() {
+				continue
+			}
+			fam := familyOf(d.b.UnderlayIP)
+			for _, x := range serves[ps.Name] {
+				if x.Address.IsValid() && familyOf(x.Address) != fam {
+					v.ps.add(ErrConflict, dot(idx(dot(idx("pools", i), "backends"), j), "underlay_ip"),
+						"backend %q has an %s underlay_ip (%s), but pool %q serves VIP %q (%s, %s): a VIP's backends have underlay addresses of the VIP's family",
+						bs.Name, fam, d.b.UnderlayIP, ps.Name, x.Name, x.Address, familyOf(x.Address))
+					break
+				}
+			}
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -133,6 +134,28 @@ func Backends(cluster, prefix string, n, port int) []Backend {
 		}
 	}
 	return bs
+}
+
+// IPv6 returns d with an IPv6 VIP and underlay: the VIP at 2001:db8:ff::1
+// (or its Address, when one is given), each backend's 10.N.0.H underlay at
+// 2001:db8:N::H. Rules and tenants are kept as they are.
+func IPv6(d Doc) Doc {
+	if d.VIP.Address == "" {
+		d.VIP.Address = "2001:db8:ff::1"
+	}
+	pools := make([]Pool, len(d.Pools))
+	for i, p := range d.Pools {
+		p.Backends = slices.Clone(p.Backends)
+		for j, be := range p.Backends {
+			var n, h int
+			if _, err := fmt.Sscanf(be.UnderlayIP, "10.%d.0.%d", &n, &h); err == nil {
+				p.Backends[j].UnderlayIP = fmt.Sprintf("2001:db8:%d::%d", n, h)
+			}
+		}
+		pools[i] = p
+	}
+	d.Pools = pools
+	return d
 }
 
 // Numbered gives bs the IDs first and up, and returns it.

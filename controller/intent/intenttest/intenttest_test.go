@@ -1,6 +1,7 @@
 package intenttest_test
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/graygw/graygw/controller/intent"
@@ -10,7 +11,8 @@ import (
 // TestWorldsLoad: both worlds are valid intents as they stand, and say what
 // their godoc says.
 func TestWorldsLoad(t *testing.T) {
-	for name, d := range map[string]intenttest.Doc{"small": intenttest.Small(), "router": intenttest.Router(), "vpc": intenttest.VPC("127.0.0.1:9559")} {
+	for name, d := range map[string]intenttest.Doc{"small": intenttest.Small(), "router": intenttest.Router(), "vpc": intenttest.VPC("127.0.0.1:9559"),
+		"small6": intenttest.IPv6(intenttest.Small()), "vpc6": intenttest.IPv6(intenttest.VPC("127.0.0.1:9559"))} {
 		s, err := intent.Parse([]byte(d.YAML()))
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", name, err, d.YAML())
@@ -28,5 +30,26 @@ func TestWorldsLoad(t *testing.T) {
 func TestExampleLoads(t *testing.T) {
 	if _, err := intent.Load(intenttest.Example(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIPv6World: IPv6 gives the VIP and every backend an IPv6 address, and
+// leaves the original document as it was.
+func TestIPv6World(t *testing.T) {
+	d := intenttest.Small()
+	in, err := intent.Load([]byte(intenttest.IPv6(d).YAML()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := in.VIPs[0].Address; a != netip.MustParseAddr("2001:db8:ff::1") {
+		t.Errorf("VIP %s", a)
+	}
+	for _, b := range in.Backends {
+		if !b.UnderlayIP.Is6() {
+			t.Errorf("backend %s underlay %s", b.Name, b.UnderlayIP)
+		}
+	}
+	if d.Pools[0].Backends[0].UnderlayIP != "10.2.0.11" {
+		t.Error("IPv6 changed its argument")
 	}
 }
