@@ -2,15 +2,9 @@ package service_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -26,6 +20,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/change"
+	"github.com/graygw/graygw/internal/testpki"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -469,61 +464,12 @@ func TestSocketInUseIsRefused(t *testing.T) {
 
 // --- mutual TLS ---------------------------------------------------------------
 
-type pki struct {
-	dir    string
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
-	caPool *x509.CertPool
-}
-
-func newPKI(t *testing.T) *pki {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "graygw test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	p := &pki{dir: t.TempDir(), ca: ca, caKey: key, caPool: x509.NewCertPool()}
-	p.caPool.AddCert(ca)
-	p.write(t, "ca.pem", "CERTIFICATE", der)
-	return p
-}
-
-func (p *pki) write(t *testing.T, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// issue returns the certificate and key files of a leaf signed by the CA.
-func (p *pki) issue(t *testing.T, cn string, usage x509.ExtKeyUsage) (string, string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	return p.write(t, cn+".pem", "CERTIFICATE", der), p.write(t, cn+"-key.pem", "EC PRIVATE KEY", kder)
-}
-
 func TestTCPNeedsAClientCertificate(t *testing.T) {
 	addr, _ := startAgent(t)
 	c := startController(t)
-	p := newPKI(t)
-	cert, key := p.issue(t, "controller", x509.ExtKeyUsageServerAuth)
-	cfg, err := service.ServerTLS(cert, key, filepath.Join(p.dir, "ca.pem"))
+	p := testpki.New(t, t.TempDir())
+	cert, key := p.Issue(t, "controller", x509.ExtKeyUsageServerAuth)
+	cfg, err := service.ServerTLS(cert, key, p.File)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +486,7 @@ func TestTCPNeedsAClientCertificate(t *testing.T) {
 
 	dial := func(certs []tls.Certificate) graygwv1.ControllerClient {
 		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(
-			&tls.Config{RootCAs: p.caPool, Certificates: certs, ServerName: "127.0.0.1"})))
+			&tls.Config{RootCAs: p.Pool, Certificates: certs, ServerName: "127.0.0.1"})))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -555,12 +501,7 @@ func TestTCPNeedsAClientCertificate(t *testing.T) {
 	}
 	// A client certificate from the CA: accepted, and the change is recorded with
 	// the certificate's name.
-	ccert, ckey := p.issue(t, "ops-cli", x509.ExtKeyUsageClientAuth)
-	pair, err := tls.LoadX509KeyPair(ccert, ckey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := dial([]tls.Certificate{pair})
+	cl := dial([]tls.Certificate{p.Cert(t, "ops-cli", x509.ExtKeyUsageClientAuth)})
 	resp, err := cl.Apply(ctx(t), &graygwv1.ApplyRequest{IntentYaml: intentYAML(addr), Options: opts("dave")})
 	if err != nil || !resp.GetResult().GetApplied() {
 		t.Fatalf("Apply over mTLS: %v, %v", resp, err)

@@ -3,14 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,6 +23,7 @@ import (
 	"github.com/graygw/graygw/agent/journal"
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/p4rtest"
+	"github.com/graygw/graygw/internal/testpki"
 	"github.com/graygw/graygw/p4src"
 )
 
@@ -226,62 +221,18 @@ func TestDaemonSecondSignalExitsAtOnce(t *testing.T) {
 	}
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// newCA makes a CA and a certificate signed by it for name; it writes
-// ca.pem, <name>.pem and <name>-key.pem in dir.
-func newCert(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, server bool) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.DNSNames = []string{"localhost"}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, filepath.Join(dir, name+".pem"), "CERTIFICATE", der)
-	kd, _ := x509.MarshalECPrivateKey(key)
-	writePEM(t, filepath.Join(dir, name+"-key.pem"), "EC PRIVATE KEY", kd)
-}
-
 func TestDaemonTLSWithClientCertificates(t *testing.T) {
 	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "graygw test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caDER)
-	newCert(t, dir, "agent", ca, caKey, true)
-	newCert(t, dir, "controller", ca, caKey, false)
+	ca := testpki.New(t, dir)
+	cert, key := ca.Issue(t, "agent", x509.ExtKeyUsageServerAuth)
 
 	sock := filepath.Join(dir, "p4rt.sock")
 	d := startDaemon(t, "--dataplane", "memory", "--state-dir", t.TempDir(), "--addr", "unix://"+sock, "--log-level", "error",
-		"--tls-cert", filepath.Join(dir, "agent.pem"), "--tls-key", filepath.Join(dir, "agent-key.pem"),
-		"--tls-client-ca", filepath.Join(dir, "ca.pem"))
+		"--tls-cert", cert, "--tls-key", key, "--tls-client-ca", ca.File)
 	defer func() { d.sigs <- syscall.SIGTERM; d.waitExit(t) }()
 
-	roots := x509.NewCertPool()
-	roots.AddCert(ca)
-	clientCert, err := tls.LoadX509KeyPair(filepath.Join(dir, "controller.pem"), filepath.Join(dir, "controller-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	roots := ca.Pool
+	clientCert := ca.Cert(t, "controller", x509.ExtKeyUsageClientAuth)
 	good := dialUnix(t, sock, credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{clientCert}}))
 	if r, err := good.Capabilities(tctx(t), &p4v1.CapabilitiesRequest{}); err != nil || r.GetP4RuntimeApiVersion() != "1.5.0" {
 		t.Fatalf("Capabilities with a client certificate: %v, %v", r, err)

@@ -2,14 +2,9 @@ package p4rt_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"math"
-	"math/big"
 	"net"
 	"path/filepath"
 	"testing"
@@ -23,6 +18,7 @@ import (
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/controller/p4rt"
+	"github.com/graygw/graygw/internal/testpki"
 )
 
 // rogue arbitrates on its own connection with the given election id and stays
@@ -92,23 +88,9 @@ func TestRoguePrimaryReportedAndElectionIDNeverWraps(t *testing.T) {
 // (unix:///path) with mutual TLS, becomes primary and writes.
 func TestUnixSocketWithMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	cert := func(name string, usage x509.ExtKeyUsage) tls.Certificate {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-			DNSNames: []string{name}, ExtKeyUsage: []x509.ExtKeyUsage{usage}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	ca := testpki.New(t, dir)
+	cert := func(name string, usage x509.ExtKeyUsage) tls.Certificate { return ca.Cert(t, name, usage) }
+	pool := ca.Pool
 
 	srv, err := server.New(server.Config{P4Info: info(t), Dataplane: dataplane.NewMemory(dataplane.Limits{})})
 	if err != nil {

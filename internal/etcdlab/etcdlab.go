@@ -6,15 +6,9 @@ package etcdlab
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -28,6 +22,7 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/testpki"
 )
 
 // Require skips t unless the etcd binary is on PATH.
@@ -258,52 +253,11 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 // certificate, all signed by the CA.
 func makeTLS(t testing.TB, dir string) *TLS {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcdlab CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	out := &TLS{CA: filepath.Join(dir, "ca.pem")}
-	writePEM(t, out.CA, "CERTIFICATE", caDER)
-	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) (string, string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kb, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, keyPath := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-		writePEM(t, cert, "CERTIFICATE", der)
-		writePEM(t, keyPath, "EC PRIVATE KEY", kb)
-		return cert, keyPath
-	}
-	out.ServerCert, out.ServerKey = leaf("server", 2, x509.ExtKeyUsageServerAuth)
-	out.ClientCert, out.ClientKey = leaf("client", 3, x509.ExtKeyUsageClientAuth)
+	ca := testpki.New(t, dir)
+	out := &TLS{CA: ca.File}
+	out.ServerCert, out.ServerKey = ca.Issue(t, "server", x509.ExtKeyUsageServerAuth)
+	out.ClientCert, out.ClientKey = ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)
 	return out
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func clientTLSConfig(t *TLS) (*tls.Config, error) {
