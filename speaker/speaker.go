@@ -255,7 +255,7 @@ func Input(p *bgp.Policy, o Observation) bgp.Input {
 	if p == nil {
 		return in
 	}
-	in.Gateways = append(in.Gateways, bgp.Gateway{Name: p.Gateway, NextHop: p.NextHop,
+	in.Gateways = append(in.Gateways, bgp.Gateway{Name: p.Gateway, NextHop: p.NextHop, NextHopV6: p.NextHopV6,
 		P4RuntimeConnected: o.Reachable, HealthCheckOK: o.Forwarding, Drained: p.Drained})
 	for _, v := range p.VIPs {
 		healthy := 0

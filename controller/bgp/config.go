@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,11 +84,37 @@ type Neighbor struct {
 	// ConnectRetry is the pause between dial attempts; 0 means
 	// [DefaultConnectRetry]. Whole seconds.
 	ConnectRetry time.Duration `json:"connectRetry,omitempty" yaml:"connectRetry,omitempty"`
+	// Families are the address families the session carries: FamilyIPv4Unicast
+	// and/or FamilyIPv6Unicast (MP-BGP, RFC 4760: either family over either
+	// transport). Empty means the family of Address: an IPv4 neighbor gets
+	// the IPv4 VIPs, an IPv6 neighbor the IPv6 VIPs.
+	Families []Family `json:"families,omitempty" yaml:"families,omitempty"`
 	// AddPathSendMax is how many paths per VIP are sent to a peer that
 	// negotiates ADD-PATH receive (RFC 7911); 0 means [DefaultAddPathSendMax].
 	// A peer without ADD-PATH receives only the best path of each VIP, that is a
 	// single gateway as next hop.
 	AddPathSendMax uint8 `json:"addPathSendMax,omitempty" yaml:"addPathSendMax,omitempty"`
+}
+
+// Family is a BGP address family (AFI/SAFI) a session carries, by its
+// OpenConfig name.
+type Family string
+
+// The families a neighbor may carry.
+const (
+	FamilyIPv4Unicast Family = "ipv4-unicast"
+	FamilyIPv6Unicast Family = "ipv6-unicast"
+)
+
+// carries reports whether a neighbor of c carries family f (defaults
+// applied).
+func (c Config) carries(f Family) bool {
+	for _, n := range c.Neighbors {
+		if slices.Contains(n.Families, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // GracefulRestart configures BGP graceful restart (RFC 4724) as a restarting
@@ -146,6 +173,15 @@ func (c Config) WithDefaults() Config {
 		}
 		if n.AddPathSendMax == 0 {
 			n.AddPathSendMax = DefaultAddPathSendMax
+		}
+		if len(n.Families) == 0 {
+			if a, err := netip.ParseAddr(n.Address); err == nil && a.Unmap().Is6() {
+				n.Families = []Family{FamilyIPv6Unicast}
+			} else {
+				n.Families = []Family{FamilyIPv4Unicast}
+			}
+		} else {
+			n.Families = slices.Clone(n.Families)
 		}
 		out.Neighbors[i] = n
 	}
@@ -230,6 +266,14 @@ func (c Config) Validate() error {
 		}
 		if len(n.Password) > 80 {
 			bad(f+".password", "%d bytes: TCP MD5 keys are at most 80", len(n.Password))
+		}
+		for j, fam := range n.Families {
+			switch {
+			case fam != FamilyIPv4Unicast && fam != FamilyIPv6Unicast:
+				bad(fmt.Sprintf("%s.families[%d]", f, j), "%q: want %s or %s", fam, FamilyIPv4Unicast, FamilyIPv6Unicast)
+			case slices.Index(n.Families, fam) < j:
+				bad(fmt.Sprintf("%s.families[%d]", f, j), "%s listed twice", fam)
+			}
 		}
 	}
 	gr := c.GracefulRestart

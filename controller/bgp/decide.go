@@ -36,8 +36,13 @@ var ErrInvalidInput = errors.New("bgp: invalid announce input")
 type Gateway struct {
 	// Name identifies the gateway in [VIP.Gateways] and in logs.
 	Name string `json:"name"`
-	// NextHop is the gateway's IPv4 address, the next hop of its paths.
+	// NextHop is the gateway's IPv4 address, the next hop of its IPv4 VIPs'
+	// paths.
 	NextHop netip.Addr `json:"nextHop"`
+	// NextHopV6 is the gateway's IPv6 address, the next hop of its IPv6 VIPs'
+	// paths; the zero Addr when the gateway has none (it then serves no IPv6
+	// VIP).
+	NextHopV6 netip.Addr `json:"nextHopV6,omitzero"`
 	// P4RuntimeConnected is true while the controller holds the gateway's
 	// P4Runtime session.
 	P4RuntimeConnected bool `json:"p4runtimeConnected"`
@@ -70,7 +75,8 @@ type Attributes struct {
 type VIP struct {
 	// Name is the VIP's name in the intent (for logs and policies; optional).
 	Name string `json:"name,omitempty"`
-	// Address is the VIP, announced as a /32.
+	// Address is the VIP, announced as a /32 (IPv4 unicast) or a /128 (IPv6
+	// unicast).
 	Address netip.Addr `json:"address"`
 	// Gateways names the gateways serving the VIP; empty means every gateway.
 	Gateways []string `json:"gateways,omitempty"`
@@ -91,7 +97,7 @@ type Input struct {
 
 // PathKey identifies one announced path: a VIP through one next hop.
 type PathKey struct {
-	// VIP is the announced /32.
+	// VIP is the announced /32 or /128.
 	VIP netip.Addr `json:"vip"`
 	// NextHop is the address of the gateway serving it.
 	NextHop netip.Addr `json:"nextHop"`
@@ -171,7 +177,7 @@ func Decide(in Input) (Decision, error) {
 		}
 		for _, name := range names {
 			gw := byName[name]
-			key := PathKey{VIP: v.Address, NextHop: gw.NextHop}
+			key := PathKey{VIP: v.Address, NextHop: gw.nextHopFor(v.Address)}
 			if reasons := ReasonsNotToAnnounce(gw, v); len(reasons) > 0 {
 				d.Withdraw = append(d.Withdraw, Withdrawal{PathKey: key, Gateway: name, Reasons: reasons})
 				continue
@@ -191,7 +197,7 @@ func (in Input) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalidInput, field, fmt.Sprintf(format, args...)))
 	}
 	names := map[string]int{}
-	hops := map[netip.Addr]int{}
+	hops := map[netip.Addr]string{}
 	for i, g := range in.Gateways {
 		f := fmt.Sprintf("gateways[%d]", i)
 		if g.Name == "" {
@@ -203,21 +209,33 @@ func (in Input) Validate() error {
 		}
 		if !g.NextHop.Is4() || g.NextHop.IsUnspecified() || g.NextHop.IsMulticast() {
 			bad(f+".nextHop", "%v is not a unicast IPv4 address", g.NextHop)
-		} else if j, dup := hops[g.NextHop]; dup {
-			bad(f+".nextHop", "%s is already the next hop of gateways[%d]", g.NextHop, j)
+		} else if prev, dup := hops[g.NextHop]; dup {
+			bad(f+".nextHop", "%s is already the next hop of %s", g.NextHop, prev)
 		} else {
-			hops[g.NextHop] = i
+			hops[g.NextHop] = f
+		}
+		if g.NextHopV6.IsValid() {
+			if !unicast6(g.NextHopV6) {
+				bad(f+".nextHopV6", "%v is not a unicast IPv6 address (global or unique local: a link-local next hop needs the session's interface)", g.NextHopV6)
+			} else if prev, dup := hops[g.NextHopV6]; dup {
+				bad(f+".nextHopV6", "%s is already the next hop of %s", g.NextHopV6, prev)
+			} else {
+				hops[g.NextHopV6] = f
+			}
 		}
 	}
 	vips := map[netip.Addr]int{}
 	for i, v := range in.VIPs {
 		f := fmt.Sprintf("vips[%d]", i)
-		if !v.Address.Is4() || v.Address.IsUnspecified() || v.Address.IsMulticast() {
-			bad(f+".address", "%v is not a unicast IPv4 address", v.Address)
-		} else if j, dup := vips[v.Address]; dup {
-			bad(f+".address", "%s is already vips[%d]", v.Address, j)
-		} else {
-			vips[v.Address] = i
+		switch {
+		case !unicast4(v.Address) && !unicast6(v.Address):
+			bad(f+".address", "%v is not a unicast IPv4 or IPv6 address", v.Address)
+		default:
+			if j, dup := vips[v.Address]; dup {
+				bad(f+".address", "%s is already vips[%d]", v.Address, j)
+			} else {
+				vips[v.Address] = i
+			}
 		}
 		seen := map[string]bool{}
 		for j, name := range v.Gateways {
@@ -228,6 +246,16 @@ func (in Input) Validate() error {
 			}
 			seen[name] = true
 		}
+		if v.Address.Is6() {
+			// An IPv6 VIP needs an IPv6 next hop on every gateway serving it:
+			// an IPv4 next hop in an IPv6 route (IPv4-mapped) is a route to
+			// nowhere on most routers.
+			for _, g := range in.Gateways {
+				if (len(v.Gateways) == 0 || slices.Contains(v.Gateways, g.Name)) && !g.NextHopV6.IsValid() {
+					bad(f+".address", "IPv6 VIP %s is served by gateway %q, which has no IPv6 next hop (nextHopV6)", v.Address, g.Name)
+				}
+			}
+		}
 		for j, c := range v.Attributes.Communities {
 			if _, err := ParseCommunity(c); err != nil {
 				bad(fmt.Sprintf("%s.attributes.communities[%d]", f, j), "%v", err)
@@ -235,6 +263,24 @@ func (in Input) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// nextHopFor is the gateway's next hop for a VIP of vip's family.
+func (g Gateway) nextHopFor(vip netip.Addr) netip.Addr {
+	if vip.Is6() {
+		return g.NextHopV6
+	}
+	return g.NextHop
+}
+
+// unicast4 reports whether a is an IPv4 address a path can carry.
+func unicast4(a netip.Addr) bool { return a.Is4() && !a.IsUnspecified() && !a.IsMulticast() }
+
+// unicast6 reports whether a is an IPv6 address (not IPv4-mapped, not
+// link-local, no zone) a path can carry.
+func unicast6(a netip.Addr) bool {
+	return a.Is6() && !a.Is4In6() && a.Zone() == "" && !a.IsUnspecified() && !a.IsMulticast() &&
+		!a.IsLinkLocalUnicast() && !a.IsLoopback()
 }
 
 func (a Attributes) clone() Attributes {

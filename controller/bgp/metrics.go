@@ -74,4 +74,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range allReasons {
 		ch <- prometheus.MustNewConstMetric(descWithdrawn, prometheus.GaugeValue, float64(counts[r]), string(r))
 	}
+	// The speaker's own reason (no neighbor carries the family): exported
+	// while a path has it, a configuration error to alert on.
+	if n := counts[ReasonNoNeighbor]; n > 0 {
+		ch <- prometheus.MustNewConstMetric(descWithdrawn, prometheus.GaugeValue, float64(n), string(ReasonNoNeighbor))
+	}
 }

@@ -22,6 +22,9 @@ type Policy struct {
 	Gateway string `json:"gateway"`
 	// NextHop is the gateway's bgp_next_hop.
 	NextHop netip.Addr `json:"nextHop"`
+	// NextHopV6 is the gateway's bgp_next_hop_v6, the next hop of its IPv6
+	// VIPs; the zero Addr when it has none.
+	NextHopV6 netip.Addr `json:"nextHopV6,omitzero"`
 	// Drained is true while an operator has drained the gateway.
 	Drained bool `json:"drained,omitempty"`
 	// VIPs are every VIP the gateway serves, sorted by address.
@@ -32,7 +35,7 @@ type Policy struct {
 type PolicyVIP struct {
 	// Name is the VIP's name in the intent.
 	Name string `json:"name"`
-	// Address is announced as a /32.
+	// Address is announced as a /32 or, IPv6, a /128.
 	Address netip.Addr `json:"address"`
 	// Attributes are sent with the path.
 	Attributes Attributes `json:"attributes"`
@@ -57,7 +60,7 @@ func PolicyFor(in Input, gateway string) (Policy, error) {
 		return Policy{}, fmt.Errorf("%w: %q", ErrUnknownGateway, gateway)
 	}
 	gw := in.Gateways[i]
-	p := Policy{Gateway: gw.Name, NextHop: gw.NextHop, Drained: gw.Drained, VIPs: []PolicyVIP{}}
+	p := Policy{Gateway: gw.Name, NextHop: gw.NextHop, NextHopV6: gw.NextHopV6, Drained: gw.Drained, VIPs: []PolicyVIP{}}
 	gw.P4RuntimeConnected, gw.HealthCheckOK, gw.Drained = true, true, false
 	for _, v := range in.VIPs {
 		if len(v.Gateways) > 0 && !slices.Contains(v.Gateways, gateway) {
@@ -79,14 +82,19 @@ func (p Policy) Validate() error {
 	if p.Gateway == "" {
 		bad("gateway", "empty")
 	}
-	if !p.NextHop.Is4() || p.NextHop.IsUnspecified() || p.NextHop.IsMulticast() {
+	if !unicast4(p.NextHop) {
 		bad("nextHop", "%v is not a unicast IPv4 address", p.NextHop)
+	}
+	if p.NextHopV6.IsValid() && !unicast6(p.NextHopV6) {
+		bad("nextHopV6", "%v is not a unicast IPv6 address", p.NextHopV6)
 	}
 	seen := map[netip.Addr]int{}
 	for i, v := range p.VIPs {
 		f := fmt.Sprintf("vips[%d]", i)
-		if !v.Address.Is4() || v.Address.IsUnspecified() || v.Address.IsMulticast() {
-			bad(f+".address", "%v is not a unicast IPv4 address", v.Address)
+		if !unicast4(v.Address) && !unicast6(v.Address) {
+			bad(f+".address", "%v is not a unicast IPv4 or IPv6 address", v.Address)
+		} else if v.Address.Is6() && !p.NextHopV6.IsValid() {
+			bad(f+".address", "IPv6 VIP %s and no nextHopV6", v.Address)
 		} else if j, dup := seen[v.Address]; dup {
 			bad(f+".address", "%s is already vips[%d]", v.Address, j)
 		} else {
@@ -103,7 +111,7 @@ func (p Policy) Validate() error {
 
 // Equal reports whether p and q are the same policy.
 func (p Policy) Equal(q Policy) bool {
-	return p.Gateway == q.Gateway && p.NextHop == q.NextHop && p.Drained == q.Drained &&
+	return p.Gateway == q.Gateway && p.NextHop == q.NextHop && p.NextHopV6 == q.NextHopV6 && p.Drained == q.Drained &&
 		slices.EqualFunc(p.VIPs, q.VIPs, func(a, b PolicyVIP) bool {
 			return a.Name == b.Name && a.Address == b.Address && a.Attributes.equal(b.Attributes) && slices.Equal(a.Withdraw, b.Withdraw)
 		})

@@ -17,8 +17,16 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// ReasonShutdown is the reason logged for paths withdrawn by Stop(ctx, true).
-const ReasonShutdown Reason = "shutdown"
+// Reasons the speaker itself gives, beside those of [Decide].
+const (
+	// ReasonShutdown is logged for paths withdrawn by Stop(ctx, true).
+	ReasonShutdown Reason = "shutdown"
+	// ReasonNoNeighbor: the decision announces the path, but no neighbor
+	// carries its family (an IPv6 VIP and no neighbor with ipv6-unicast), so
+	// it is not put in the RIB; it shows as withdrawn with this reason in the
+	// status, the metrics and the log.
+	ReasonNoNeighbor Reason = "no-neighbor-for-family"
+)
 
 // Errors a caller can test with errors.Is.
 var (
@@ -281,9 +289,9 @@ func (s *Speaker) guardRestart(ctx context.Context) {
 			s.mu.Unlock()
 			return
 		}
-		for _, n := range append(redo, missing...) {
+		for i, n := range append(redo, missing...) {
 			var err error
-			if !slices.Contains(missing, n) {
+			if i < len(redo) { // still configured: delete it first
 				err = s.bgp.DeletePeer(ctx, &apipb.DeletePeerRequest{Address: n.Address})
 			}
 			if err == nil {
@@ -303,11 +311,20 @@ func (s *Speaker) guardRestart(ctx context.Context) {
 // peer translates a neighbor to GoBGP's API.
 func (s *Speaker) peer(n Neighbor) *apipb.Peer {
 	gr := s.cfg.GracefulRestart
-	afi := &apipb.AfiSafi{
-		Config: &apipb.AfiSafiConfig{Family: ipv4Unicast, Enabled: true},
-		AddPaths: &apipb.AddPaths{Config: &apipb.AddPathsConfig{
-			SendMax: uint32(n.AddPathSendMax),
-		}},
+	var afis []*apipb.AfiSafi
+	for _, f := range n.Families {
+		afi := &apipb.AfiSafi{
+			Config: &apipb.AfiSafiConfig{Family: apiFamily(f), Enabled: true},
+			AddPaths: &apipb.AddPaths{Config: &apipb.AddPathsConfig{
+				SendMax: uint32(n.AddPathSendMax),
+			}},
+		}
+		if gr.Enabled {
+			// Without it the capability carries no address family and the
+			// peer keeps nothing of this one.
+			afi.MpGracefulRestart = &apipb.MpGracefulRestart{Config: &apipb.MpGracefulRestartConfig{Enabled: true}}
+		}
+		afis = append(afis, afi)
 	}
 	p := &apipb.Peer{
 		Conf: &apipb.PeerConf{
@@ -325,7 +342,7 @@ func (s *Speaker) peer(n Neighbor) *apipb.Peer {
 			HoldTime:          uint64(n.HoldTime / time.Second),
 			KeepaliveInterval: uint64(n.HoldTime / time.Second / 3),
 		}},
-		AfiSafis: []*apipb.AfiSafi{afi},
+		AfiSafis: afis,
 	}
 	if n.MultihopTTL > 0 {
 		p.EbgpMultihop = &apipb.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.MultihopTTL)}
@@ -350,12 +367,30 @@ func (s *Speaker) peer(n Neighbor) *apipb.Peer {
 			NotificationEnabled: true,
 			LocalRestarting:     true,
 		}
-		afi.MpGracefulRestart = &apipb.MpGracefulRestart{Config: &apipb.MpGracefulRestartConfig{Enabled: true}}
 	}
 	return p
 }
 
-var ipv4Unicast = &apipb.Family{Afi: apipb.Family_AFI_IP, Safi: apipb.Family_SAFI_UNICAST}
+var (
+	ipv4Unicast = &apipb.Family{Afi: apipb.Family_AFI_IP, Safi: apipb.Family_SAFI_UNICAST}
+	ipv6Unicast = &apipb.Family{Afi: apipb.Family_AFI_IP6, Safi: apipb.Family_SAFI_UNICAST}
+)
+
+// apiFamily is GoBGP's name of a validated family.
+func apiFamily(f Family) *apipb.Family {
+	if f == FamilyIPv6Unicast {
+		return ipv6Unicast
+	}
+	return ipv4Unicast
+}
+
+// familyOf is the family a VIP is announced in.
+func familyOf(vip netip.Addr) Family {
+	if vip.Is6() {
+		return FamilyIPv6Unicast
+	}
+	return FamilyIPv4Unicast
+}
 
 // Apply decides from in and reconciles to the decision. Bad input changes
 // nothing.
@@ -394,7 +429,12 @@ func (s *Speaker) reconcileLocked(ctx context.Context, d Decision) error {
 	now := time.Now()
 	var errs []error
 	want := make(map[PathKey]bool, len(d.Announce))
+	var unsent []Withdrawal // announced by the decision, but to no neighbor
 	for _, p := range d.Announce {
+		if f := familyOf(p.VIP); !s.cfg.carries(f) {
+			unsent = append(unsent, Withdrawal{PathKey: p.PathKey, Gateway: p.Gateway, Reasons: []Reason{ReasonNoNeighbor}})
+			continue
+		}
 		want[p.PathKey] = true
 		cur := s.paths[p.PathKey]
 		if cur != nil && cur.Gateway == p.Gateway && cur.Attributes.equal(p.Attributes) {
@@ -424,8 +464,13 @@ func (s *Speaker) reconcileLocked(ctx context.Context, d Decision) error {
 		delete(s.withdrawn, p.PathKey)
 	}
 
-	why := make(map[PathKey]Withdrawal, len(d.Withdraw))
-	for _, w := range d.Withdraw {
+	withdraw := d.Withdraw
+	if len(unsent) > 0 {
+		withdraw = append(slices.Clone(d.Withdraw), unsent...)
+		slices.SortFunc(withdraw, func(a, b Withdrawal) int { return comparePathKey(a.PathKey, b.PathKey) })
+	}
+	why := make(map[PathKey]Withdrawal, len(withdraw))
+	for _, w := range withdraw {
 		why[w.PathKey] = w
 	}
 	justWithdrawn := map[PathKey]bool{}
@@ -451,8 +496,8 @@ func (s *Speaker) reconcileLocked(ctx context.Context, d Decision) error {
 
 	// What is not announced, and why, for Status; a path keeps its "since"
 	// while its reasons stay the same.
-	next := make(map[PathKey]*notAnnounced, len(d.Withdraw))
-	for _, w := range d.Withdraw {
+	next := make(map[PathKey]*notAnnounced, len(withdraw))
+	for _, w := range withdraw {
 		if _, held := s.paths[w.PathKey]; held {
 			continue // its withdrawal failed above; Status shows it as announced
 		}
@@ -486,14 +531,17 @@ func (s *Speaker) addPath(ctx context.Context, p Path, id uint32) ([]byte, error
 }
 
 func (s *Speaker) deletePath(ctx context.Context, a *announced) error {
-	return s.bgp.DeletePath(ctx, &apipb.DeletePathRequest{TableType: apipb.TableType_GLOBAL, Family: ipv4Unicast, Uuid: a.uuid})
+	return s.bgp.DeletePath(ctx, &apipb.DeletePathRequest{TableType: apipb.TableType_GLOBAL,
+		Family: apiFamily(familyOf(a.VIP)), Uuid: a.uuid})
 }
 
 // apiPath builds the GoBGP path of p. id is the path identifier: GoBGP keys
 // locally originated paths by (identifier, prefix), so each next hop of a VIP
 // needs its own or the second AddPath would replace the first.
 func apiPath(p Path, id uint32) (*apipb.Path, error) {
-	nlri, err := anypb.New(&apipb.IPAddressPrefix{PrefixLen: 32, Prefix: p.VIP.String()})
+	// One address: /32, or /128 in the IPv6 unicast family, where GoBGP
+	// carries the IPv6 next hop in MP_REACH_NLRI (RFC 4760).
+	nlri, err := anypb.New(&apipb.IPAddressPrefix{PrefixLen: uint32(p.VIP.BitLen()), Prefix: p.VIP.String()})
 	if err != nil {
 		return nil, err
 	}
@@ -526,7 +574,7 @@ func apiPath(p Path, id uint32) (*apipb.Path, error) {
 		}
 		pattrs[i] = x
 	}
-	return &apipb.Path{Family: ipv4Unicast, Nlri: nlri, Pattrs: pattrs, Identifier: id}, nil
+	return &apipb.Path{Family: apiFamily(familyOf(p.VIP)), Nlri: nlri, Pattrs: pattrs, Identifier: id}, nil
 }
 
 func (s *Speaker) allocID(vip netip.Addr) uint32 {

@@ -3,7 +3,6 @@ package bgp
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -57,8 +56,15 @@ type ribPath struct {
 
 func listRIB(t *testing.T, s *Speaker) []ribPath {
 	t.Helper()
+	return listFamily(t, s, ipv4Unicast)
+}
+
+// listFamily is listRIB of one family; an IPv6 path's next hop is read from
+// its MP_REACH_NLRI.
+func listFamily(t *testing.T, s *Speaker, family *apipb.Family) []ribPath {
+	t.Helper()
 	var out []ribPath
-	err := s.bgp.ListPath(context.Background(), &apipb.ListPathRequest{TableType: apipb.TableType_GLOBAL, Family: ipv4Unicast},
+	err := s.bgp.ListPath(context.Background(), &apipb.ListPathRequest{TableType: apipb.TableType_GLOBAL, Family: family},
 		func(d *apipb.Destination) {
 			for _, p := range d.Paths {
 				rp := ribPath{prefix: d.Prefix}
@@ -70,6 +76,8 @@ func listRIB(t *testing.T, s *Speaker) []ribPath {
 					switch a := m.(type) {
 					case *apipb.NextHopAttribute:
 						rp.nexthop = a.NextHop
+					case *apipb.MpReachNLRIAttribute:
+						rp.nexthop = strings.Join(a.NextHops, ",")
 					case *apipb.CommunitiesAttribute:
 						rp.communities = a.Communities
 					case *apipb.MultiExitDiscAttribute:
@@ -90,20 +98,7 @@ func listRIB(t *testing.T, s *Speaker) []ribPath {
 
 func startSpeaker(t *testing.T, in Input) (*Speaker, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncbuf.Buffer{}
-	s, err := New(testConfig(), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Decide(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background(), d); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Stop(context.Background(), false) })
-	return s, logs
+	return startSpeakerWith(t, testConfig(), in)
 }
 
 func TestSpeakerAnnouncesOnePathPerNextHop(t *testing.T) {

@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/internal/birdlab"
+	"github.com/graygw/graygw/internal/lab/labtest"
+)
+
+// IPv6 addresses inside the lab's namespaces (unique local, nothing outside
+// them is touched).
+const (
+	gwAddr6   = "fd00:179::1"  // the speaker's IPv6 iBGP session address
+	gw1Addr6  = "fd00:179::11" // IPv6 next hop of gateway gw1
+	gw2Addr6  = "fd00:179::12" // IPv6 next hop of gateway gw2
+	ibgpAddr6 = "fd00:179::2"  // BIRD's IPv6 iBGP session address
+	vip6      = "2001:db8:100::10"
+)
+
+// TestAnnounceIPv6ToBIRD: an IPv6 VIP reaches BIRD as a /128 once per healthy
+// gateway, with the gateway's IPv6 next hop and the VIP's attributes, both
+// ways an operator would carry it: over an IPv6 iBGP session (the IPv6 unicast
+// family only, the default of an IPv6 neighbor) and by MP-BGP over the IPv4
+// eBGP session (families ipv4-unicast and ipv6-unicast), beside the IPv4 VIP.
+// A drain and a P4Runtime loss withdraw it, it comes back when they clear,
+// and Stop(withdraw) empties BIRD's IPv6 table.
+func TestAnnounceIPv6ToBIRD(t *testing.T) {
+	info, ok := inner(t)
+	if !ok {
+		newPeerLab6(t).runInside(t)
+		return
+	}
+	cfg := speakerConfig()
+	cfg.Neighbors[0].Address, cfg.Neighbors[0].LocalAddress = ibgpAddr6, gwAddr6
+	cfg.Neighbors[1].Families = []bgp.Family{bgp.FamilyIPv4Unicast, bgp.FamilyIPv6Unicast}
+	in := healthyInput()
+	in.Gateways[0].NextHopV6 = netip.MustParseAddr(gw1Addr6)
+	in.Gateways[1].NextHopV6 = netip.MustParseAddr(gw2Addr6)
+	in.VIPs = append(in.VIPs, bgp.VIP{Address: netip.MustParseAddr(vip6), Pools: []bgp.Pool{{Name: "base6", HealthyBackends: 1}},
+		Attributes: bgp.Attributes{Communities: []string{"65000:600"}, MED: u32(60), LocalPref: u32(400)}})
+	s, logs := startSpeaker(t, cfg, in)
+	took := birdlab.WaitFor(t, 20*time.Second, "both sessions established", sessionsUp(s))
+	t.Logf("sessions established after %s", took.Round(time.Millisecond))
+	const p6 = vip6 + "/128"
+	birdlab.WaitFor(t, 5*time.Second, "IPv6 paths at BIRD (IPv6 iBGP)", info.HopsAre(p6, "gw_ibgp6", gw1Addr6, gw2Addr6))
+	birdlab.WaitFor(t, 5*time.Second, "IPv6 paths at BIRD (MP-BGP over IPv4 eBGP)", info.HopsAre(p6, "gw_ebgp", gw1Addr6, gw2Addr6))
+	birdlab.WaitFor(t, 5*time.Second, "IPv4 paths at BIRD (eBGP)", info.HopsAre(vip+"/32", "gw_ebgp", gw1Addr, gw2Addr))
+	if hops, _ := info.NextHops(vip+"/32", "gw_ibgp6"); len(hops) != 0 {
+		t.Errorf("the IPv6-only session carried the IPv4 VIP: %v", hops)
+	}
+
+	out, _ := info.Birdc("show route all " + p6)
+	t.Logf("BIRD's IPv6 table:\n%s", out)
+	for _, proto := range []string{"gw_ibgp6", "gw_ebgp"} {
+		rs, err := info.Routes(p6, proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			// BIRD resolves the next hop on the link (via = next hop);
+			// eBGP carries no LOCAL_PREF and prepends our AS.
+			ibgp := proto == "gw_ibgp6"
+			if r.Via != r.NextHop || r.MED != "60" || (r.LocalPref == "400") != ibgp || (r.ASPath == "65001") == ibgp ||
+				!slices.Equal(r.Community, []string{"(65000,600)"}) {
+				t.Errorf("%s route: %+v", proto, r)
+			}
+		}
+	}
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Neighbors {
+		want := uint64(2) // the IPv6 session: the IPv6 VIP's two paths
+		if n.Address == ebgpAddr {
+			want = 4 // both VIPs
+		}
+		if !n.Up || n.Advertised != want || !n.GracefulRestart {
+			t.Errorf("neighbor status: %+v, want %d advertised", n, want)
+		}
+	}
+
+	apply := func(what string, edit func(*bgp.Input), want ...string) time.Duration {
+		t.Helper()
+		edit(&in)
+		start := time.Now()
+		if _, err := s.Apply(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (IPv6 iBGP)", info.HopsAre(p6, "gw_ibgp6", want...))
+		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (MP-BGP eBGP)", info.HopsAre(p6, "gw_ebgp", want...))
+		return time.Since(start)
+	}
+	var drains, losses, backs []time.Duration
+	const rounds = 5
+	for range rounds {
+		drains = append(drains, apply("drain gw1", func(in *bgp.Input) { in.Gateways[0].Drained = true }, gw2Addr6))
+		losses = append(losses, apply("P4Runtime loss on gw2", func(in *bgp.Input) { in.Gateways[1].P4RuntimeConnected = false }))
+		backs = append(backs, apply("reasons cleared", func(in *bgp.Input) {
+			in.Gateways[0].Drained = false
+			in.Gateways[1].P4RuntimeConnected = true
+		}, gw1Addr6, gw2Addr6))
+	}
+	t.Logf("IPv6 withdraw on drain, %d rounds: %s", rounds, summary(drains))
+	t.Logf("IPv6 withdraw on P4Runtime loss, %d rounds: %s", rounds, summary(losses))
+	t.Logf("IPv6 announce again when the reasons clear, %d rounds: %s", rounds, summary(backs))
+	for _, d := range append(drains, losses...) {
+		if d > withdrawBudget {
+			t.Errorf("a withdrawal took %s, budget %s", d, withdrawBudget)
+		}
+	}
+	if line := "event=vipWithdrawn vip=2001:db8:100::10 nexthop=fd00:179::11 gateway=gw1 reason=drained"; !strings.Contains(logs.String(), line) {
+		t.Errorf("speaker log lacks %q", line)
+	}
+
+	start := time.Now()
+	if err := s.Stop(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	birdlab.WaitFor(t, 5*time.Second, "no IPv6 path after Stop(withdraw)", info.HopsAre(p6, "gw_ibgp6"))
+	birdlab.WaitFor(t, 5*time.Second, "no MP-BGP IPv6 path after Stop(withdraw)", info.HopsAre(p6, "gw_ebgp"))
+	t.Logf("Stop(withdraw=true) to empty BIRD IPv6 table: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// newPeerLab6 is newPeerLab with IPv6 too: unique local addresses on the
+// same link (nodad: usable at once), and BIRD peering over an IPv6 iBGP
+// session and, MP-BGP, over the IPv4 eBGP session.
+func newPeerLab6(t *testing.T) *peerLab {
+	t.Helper()
+	birdlab.Require(t)
+	l := labtest.New(t, "ggbgp6", "network namespaces and BGP on port 179")
+	ns := labtest.Namespaces(t, l, "gw", "peer")
+	gw, peer := ns[0], ns[1]
+	labtest.Link(t, l, gw, "vgw", peer, "vpeer")
+	labtest.Script(t, l, gw, fmt.Sprintf(`
+		ip addr add %s/24 dev vgw
+		ip addr add %s/24 dev vgw
+		ip addr add %s/24 dev vgw
+		ip addr add %s/24 dev vgw
+		ip addr add %s/64 dev vgw nodad
+		ip addr add %s/64 dev vgw nodad
+		ip addr add %s/64 dev vgw nodad`, gwAddr, gwEAddr, gw1Addr, gw2Addr, gwAddr6, gw1Addr6, gw2Addr6))
+	labtest.Script(t, l, peer, fmt.Sprintf(`
+		ip addr add %s/24 dev vpeer
+		ip addr add %s/64 dev vpeer nodad`, ebgpAddr, ibgpAddr6))
+	return startPeer(t, l, gw, peer, fmt.Sprintf(`router id %s;
+
+protocol device { scan time 1; }
+protocol direct { ipv6; interface "vpeer"; }
+
+template bgp speaker {
+	graceful restart on;
+	connect delay time 1;
+	connect retry time 2;
+	error wait time 1, 2;
+	hold time 9;
+}
+
+protocol bgp gw_ibgp6 from speaker {
+	local %s as %d;
+	neighbor %s as %d;
+	direct;
+	ipv6 { import all; export none; add paths rx; gateway direct; };
+}
+
+protocol bgp gw_ebgp from speaker {
+	local %s as %d;
+	neighbor %s as %d;
+	ipv4 { import all; export none; add paths rx; };
+	ipv6 { import all; export none; add paths rx; };
+}
+`, ebgpAddr, ibgpAddr6, localAS, gwAddr6, localAS, ebgpAddr, peerAS, gwEAddr, localAS))
+}
