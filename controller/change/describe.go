@@ -95,7 +95,7 @@ func describeChange(old, nu *intent.Intent) string {
 		func(n string) bool {
 			a, _ := old.Gateway(n)
 			b, _ := nu.Gateway(n)
-			return a.P4Runtime == b.P4Runtime && a.DeviceID == b.DeviceID && a.BGPNextHop == b.BGPNextHop && slices.EqualFunc(a.Ports, b.Ports, intent.Port.Equal)
+			return a.P4Runtime == b.P4Runtime && a.DeviceID == b.DeviceID && a.BGPNextHop == b.BGPNextHop && a.BGPNextHopV6 == b.BGPNextHopV6 && slices.EqualFunc(a.Ports, b.Ports, intent.Port.Equal)
 		})
 	if len(parts) == 0 {
 		return "no change to what the gateways do"

@@ -109,7 +109,10 @@ type Gateway struct {
 	P4Runtime  string // host:port
 	DeviceID   uint64
 	BGPNextHop netip.Addr
-	Ports      []Port // sorted by number
+	// BGPNextHopV6 is the next hop of the IPv6 VIPs' paths; the zero Addr
+	// when the gateway has none (the intent then has no IPv6 VIP).
+	BGPNextHopV6 netip.Addr
+	Ports        []Port // sorted by number
 }
 
 // Port is a gateway port.

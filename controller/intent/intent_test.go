@@ -138,6 +138,14 @@ func TestValidationErrors(t *testing.T) {
 			s.Gateways = append(s.Gateways, g)
 		}, ErrDuplicate, "gateways[1].name", `"gw1" already names gateways[0]`},
 		{"bad next hop", func(s *Spec) { s.Gateways[0].BGPNextHop = "fe80::1" }, ErrAddress, "gateways[0].bgp_next_hop", "not an IPv4"},
+		{"IPv4 next hop as IPv6", func(s *Spec) { s.Gateways[0].BGPNextHopV6 = "10.1.0.9" }, ErrAddress, "gateways[0].bgp_next_hop_v6", "not an IPv6"},
+		{"link-local IPv6 next hop", func(s *Spec) { s.Gateways[0].BGPNextHopV6 = "fe80::1" }, ErrAddress, "gateways[0].bgp_next_hop_v6", "unique local"},
+		{"IPv6 next hop twice", func(s *Spec) {
+			g := s.Gateways[0]
+			g.Name, g.P4Runtime, g.BGPNextHop = "gw2", "127.0.0.1:9560", "10.1.0.2"
+			s.Gateways[0].BGPNextHopV6, g.BGPNextHopV6 = "fd00:1::1", "fd00:1::1"
+			s.Gateways = append(s.Gateways, g)
+		}, ErrDuplicate, "gateways[1].bgp_next_hop_v6", "fd00:1::1 is already the next hop of gateways[0]"},
 		{"port number", func(s *Spec) { s.Gateways[0].Ports[512] = PortSpec{Interface: "p9", MAC: "02:00:00:00:00:09"} }, ErrRange, "gateways[0].ports[512]", "out of range 0-511"},
 		{"port mac", func(s *Spec) { s.Gateways[0].Ports[2] = PortSpec{Interface: "p2", MAC: "02:00:00"} }, ErrAddress, "gateways[0].ports[2].mac", "not a MAC"},
 		{"multicast mac", func(s *Spec) { s.Pools[0].Backends[0].MAC = "01:00:5e:00:00:01" }, ErrAddress, "pools[0].backends[0].mac", "multicast"},
@@ -598,5 +606,25 @@ func TestPortVLAN(t *testing.T) {
 	if _, err := Parse([]byte(strings.Replace(base, `2: {interface: p2, mac: "02:00:00:00:01:02"}`,
 		`2: {interface: p2, mac: "02:00:00:00:01:02", vlan: {acept: [1]}}`, 1))); err == nil {
 		t.Error("a misspelt vlan field parsed")
+	}
+}
+
+// TestGatewayIPv6NextHop: bgp_next_hop_v6 is optional; set, it is the next
+// hop of the IPv6 VIPs' paths (docs/bgp.md).
+func TestGatewayIPv6NextHop(t *testing.T) {
+	s := parseBase(t)
+	in, err := s.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Gateways[0].BGPNextHopV6.IsValid() {
+		t.Fatalf("unset bgp_next_hop_v6 = %v", in.Gateways[0].BGPNextHopV6)
+	}
+	s.Gateways[0].BGPNextHopV6 = "fd00:1::1"
+	if in, err = s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.Gateways[0].BGPNextHopV6.String(); got != "fd00:1::1" {
+		t.Fatalf("bgp_next_hop_v6 = %s", got)
 	}
 }

@@ -85,6 +85,9 @@ type GatewaySpec struct {
 	DeviceID uint64 `yaml:"device_id"`
 	// BGPNextHop is the IPv4 address the gateway announces the VIPs with.
 	BGPNextHop string `yaml:"bgp_next_hop"`
+	// BGPNextHopV6 is the IPv6 address the gateway announces the IPv6 VIPs
+	// with; required when a VIP is IPv6.
+	BGPNextHopV6 string `yaml:"bgp_next_hop_v6,omitempty"`
 	// Ports maps the gateway's port numbers (the to_backend port) to interfaces.
 	Ports map[int64]PortSpec `yaml:"ports"`
 }

@@ -65,6 +65,7 @@ func (s *Spec) Validate() (*Intent, error) {
 	v.tenantsSection(s.Tenants)
 	v.poolsSection(s.Pools)
 	v.vipsSection(s.VIPs)
+	v.ipv6NextHops(s.Gateways)
 	v.rulesSection(s.GrayRules)
 	v.vpcsSection(s.VPCs)
 	v.families(s.Pools)
@@ -243,6 +244,21 @@ func (v *validator) gatewaysSection(specs []GatewaySpec) {
 			}
 			nextHops[a] = path
 			g.BGPNextHop = a
+		}
+		if gs.BGPNextHopV6 != "" {
+			p := dot(path, "bgp_next_hop_v6")
+			a, err := netip.ParseAddr(gs.BGPNextHopV6)
+			switch {
+			case err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "":
+				v.ps.add(ErrAddress, p, "%q is not an IPv6 address", gs.BGPNextHopV6)
+			case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast():
+				v.ps.add(ErrAddress, p, "%s: want a global or unique local unicast address (a link-local next hop needs the session's interface)", a)
+			case nextHops[a] != "":
+				v.ps.add(ErrDuplicate, p, "%s is already the next hop of %s", a, nextHops[a])
+			default:
+				nextHops[a] = path
+				g.BGPNextHopV6 = a
+			}
 		}
 		if len(gs.Ports) == 0 {
 			v.ps.add(ErrRequired, dot(path, "ports"), "at least one port is needed")
@@ -503,6 +519,23 @@ func (v *validator) sameBackend(path string, bs BackendSpec, d *backendDecl) {
 	differs("underlay_ip", bs.UnderlayIP, f.UnderlayIP)
 	differs("mac", strings.ToLower(bs.MAC), strings.ToLower(f.MAC))
 	differs("port", strconv.FormatInt(bs.Port, 10), strconv.FormatInt(f.Port, 10))
+}
+
+// ipv6NextHops refuses an IPv6 VIP while a gateway has no bgp_next_hop_v6:
+// every gateway serves every VIP, and an IPv6 route needs an IPv6 next hop.
+func (v *validator) ipv6NextHops(specs []GatewaySpec) {
+	for _, x := range v.in.VIPs {
+		if !x.Address.Is6() {
+			continue
+		}
+		for i, gs := range specs {
+			if gs.BGPNextHopV6 == "" {
+				v.ps.add(ErrRequired, dot(idx("gateways", i), "bgp_next_hop_v6"),
+					"missing: VIP %s is IPv6 (%s), announced with each gateway's IPv6 next hop", x.Name, x.Address)
+			}
+		}
+		return
+	}
 }
 
 func (v *validator) vipsSection(specs []VIPSpec) {

@@ -7,6 +7,7 @@ package intentdiff
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -131,7 +132,15 @@ func gatewayFields(g intent.Gateway) []field {
 		ports = append(ports, fmt.Sprintf("%d=%s/%s", p.Number, p.Interface, net.HardwareAddr(p.MAC[:])))
 	}
 	return []field{{"p4runtime", g.P4Runtime}, {"device_id", fmt.Sprint(g.DeviceID)},
-		{"bgp_next_hop", g.BGPNextHop.String()}, {"ports", strings.Join(ports, ",")}}
+		{"bgp_next_hop", g.BGPNextHop.String()}, {"bgp_next_hop_v6", addrOrEmpty(g.BGPNextHopV6)}, {"ports", strings.Join(ports, ",")}}
+}
+
+// addrOrEmpty is "" for the zero Addr (a field not set), not "invalid IP".
+func addrOrEmpty(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 func vipFields(v intent.VIP) []field {

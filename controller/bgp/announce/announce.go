@@ -340,7 +340,7 @@ func (a *Announcer) inputLocked() bgp.Input {
 	for _, g := range in.Gateways {
 		gs := st[g.Name]
 		_, drained := a.drains[g.Name]
-		out.Gateways = append(out.Gateways, bgp.Gateway{Name: g.Name, NextHop: g.BGPNextHop,
+		out.Gateways = append(out.Gateways, bgp.Gateway{Name: g.Name, NextHop: g.BGPNextHop, NextHopV6: g.BGPNextHopV6,
 			// With speakers on the gateways, each observes its own dataplane: the
 			// controller's view of the gateway is no part of the policy.
 			P4RuntimeConnected: remote || (gs.Connected && gs.Primary),
