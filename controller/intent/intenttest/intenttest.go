@@ -138,7 +138,8 @@ func Backends(cluster, prefix string, n, port int) []Backend {
 
 // IPv6 returns d with an IPv6 VIP and underlay: the VIP at 2001:db8:ff::1
 // (or its Address, when one is given), each backend's 10.N.0.H underlay at
-// 2001:db8:N::H. Rules and tenants are kept as they are.
+// 2001:db8:N::H, and (in YAML) the gateway's bgp_next_hop_v6 fd00:1::1.
+// Rules and tenants are kept as they are.
 func IPv6(d Doc) Doc {
 	if d.VIP.Address == "" {
 		d.VIP.Address = "2001:db8:ff::1"
@@ -170,7 +171,11 @@ func Numbered(bs []Backend, first int) []Backend {
 // (gray_rules: when d has no Rules).
 func (d Doc) YAML() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "version: 1\ngateways:\n  - name: %s\n    p4runtime: %s\n    device_id: 1\n    bgp_next_hop: 10.1.0.1\n    ports:\n", d.Gateway, d.Agent)
+	fmt.Fprintf(&b, "version: 1\ngateways:\n  - name: %s\n    p4runtime: %s\n    device_id: 1\n    bgp_next_hop: 10.1.0.1\n", d.Gateway, d.Agent)
+	if strings.Contains(d.VIP.Address, ":") {
+		b.WriteString("    bgp_next_hop_v6: fd00:1::1\n") // an IPv6 VIP is announced with it
+	}
+	b.WriteString("    ports:\n")
 	for port := range 256 {
 		if mac, ok := d.Ports[port]; ok {
 			fmt.Fprintf(&b, "      %d: {interface: p%d, mac: %q}\n", port, port, mac)
