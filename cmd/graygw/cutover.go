@@ -39,11 +39,15 @@ gray cluster's pool. Pick exactly one selector:
   --vni N --percent P     a sticky P% of the VPC's VMs: a VM (VNI, inner source)
                           is always on the same side; raise P by repeating the
                           cutover with the same --name
-  --vm VNI/IP             one VM: its inner source address in that VNI
-  [--vni N] --prefix CIDR the VMs of a subnet (of one VPC with --vni)
+  --vm VNI/IP             one VM: its inner source address in that VNI (IPv4
+                          or IPv6: 5001/2001:db8::5)
+  [--vni N] --prefix CIDR the VMs of a subnet (of one VPC with --vni; IPv4 or
+                          IPv6: 2001:db8::/64)
   [--vni N] --flow SPEC   one flow: PROTO/SRC[:SPORT]/DST[:DPORT], e.g.
                           tcp/192.168.1.5:33001/192.168.1.1:22 (a port left out
-                          or * matches any; --vni 0 selects plain, non-VXLAN traffic)
+                          or * matches any; --vni 0 selects plain, non-VXLAN
+                          traffic); IPv6 ends with a port in brackets:
+                          tcp/[2001:db8::5]:33001/[2001:db8:1::1]:22
 
 The rule's name is printed; undo the last change with 'graygw rollback --step',
 or this rule with 'graygw rollback --rule NAME'. The controller refuses (exit 3)
@@ -54,6 +58,9 @@ priority, listing why; nothing changes then.`,
   graygw cutover --vni 5001 --pool gray-router --vip vpc-router
   graygw cutover --vni 5001 --prefix 192.168.1.0/28 --pool gray-router
   graygw cutover --vni 5001 --flow tcp/192.168.1.5:33001/192.168.1.1:22 --pool gray-router
+  graygw cutover --vm 5001/2001:db8::5 --pool gray-router
+  graygw cutover --vni 5001 --prefix 2001:db8::/64 --pool gray-router
+  graygw cutover --vni 5001 --flow tcp/[2001:db8::5]:33001/[2001:db8:1::1]:22 --pool gray-router
   graygw cutover --vni 5002 --percent 10 --pool gray-router --name pct-5002
   graygw cutover --vni 5002 --percent 50 --pool gray-router --name pct-5002 --wait`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -129,9 +136,9 @@ func (f *cutoverFlags) scope(cmd *cobra.Command) (rollout.Scope, error) {
 		vni := int64(n)
 		m.VNI, m.Src = &vni, addr.String()
 	case changed(fs, "prefix"):
-		p, err := netip.ParsePrefix(f.prefix)
-		if err != nil || !p.Addr().Is4() || p.Masked() != p {
-			return sc, usagef("--prefix %q: want an IPv4 prefix without host bits, e.g. 192.168.1.0/28", f.prefix)
+		p, err := prefixFlag(f.prefix)
+		if err != nil {
+			return sc, err
 		}
 		m.Src = p.String()
 	case changed(fs, "flow"):
@@ -152,11 +159,12 @@ func (f *cutoverFlags) scope(cmd *cobra.Command) (rollout.Scope, error) {
 	return sc, nil
 }
 
-// parseFlow reads PROTO/SRC[:SPORT]/DST[:DPORT].
+// parseFlow reads PROTO/SRC[:SPORT]/DST[:DPORT]; an IPv6 end with a port is
+// written [ADDR]:PORT.
 func parseFlow(s string, m *intent.MatchSpec) error {
 	parts := strings.Split(s, "/")
 	if len(parts) != 3 {
-		return fmt.Errorf("--flow %q: want PROTO/SRC[:SPORT]/DST[:DPORT], e.g. tcp/192.168.1.5:33001/192.168.1.1:22", s)
+		return fmt.Errorf("--flow %q: want PROTO/SRC[:SPORT]/DST[:DPORT], e.g. tcp/192.168.1.5:33001/192.168.1.1:22 or tcp/[2001:db8::5]:33001/[2001:db8:1::1]:22", s)
 	}
 	switch parts[0] {
 	case "tcp", "udp":
@@ -164,31 +172,37 @@ func parseFlow(s string, m *intent.MatchSpec) error {
 	default:
 		return fmt.Errorf("--flow %q: protocol %q: want tcp or udp", s, parts[0])
 	}
-	end := func(what, v string) (string, *int64, error) {
-		host, port, hasPort := strings.Cut(v, ":")
-		var addr string
-		if host != "*" && host != "" {
-			a, err := netip.ParseAddr(host)
-			if err != nil || !a.Is4() {
-				return "", nil, fmt.Errorf("--flow %q: %s address %q: want IPv4 or *", s, what, host)
-			}
-			addr = a.String()
+	end := func(what, v string) (netip.Addr, *int64, error) {
+		a, port, err := flowEnd(v)
+		if err != nil {
+			return a, nil, fmt.Errorf("--flow %q: %s %v", s, what, err)
 		}
-		if !hasPort || port == "*" {
-			return addr, nil, nil
+		if port == "" || port == "*" {
+			return a, nil, nil
 		}
 		p, err := strconv.ParseInt(port, 10, 64)
 		if err != nil || p < 0 || p > 65535 {
-			return "", nil, fmt.Errorf("--flow %q: %s port %q: want 0-65535 or *", s, what, port)
+			return a, nil, fmt.Errorf("--flow %q: %s port %q: want 0-65535 or *", s, what, port)
 		}
-		return addr, &p, nil
+		return a, &p, nil
 	}
-	var err error
-	if m.Src, m.SPort, err = end("source", parts[1]); err != nil {
+	src, sport, err := end("source", parts[1])
+	if err != nil {
 		return err
 	}
-	if m.Dst, m.DPort, err = end("destination", parts[2]); err != nil {
+	dst, dport, err := end("destination", parts[2])
+	if err != nil {
 		return err
+	}
+	if src.IsValid() && dst.IsValid() && src.Is4() != dst.Is4() {
+		return fmt.Errorf("--flow %q: the source %s and the destination %s are of different families", s, src, dst)
+	}
+	m.SPort, m.DPort = sport, dport
+	if src.IsValid() {
+		m.Src = src.String()
+	}
+	if dst.IsValid() {
+		m.Dst = dst.String()
 	}
 	if m.Src == "" && m.Dst == "" && m.SPort == nil && m.DPort == nil {
 		return fmt.Errorf("--flow %q selects every %s packet: give an address or a port", s, m.Proto)
@@ -209,17 +223,11 @@ func describeScope(sc rollout.Scope) string {
 	if m.Proto != "" {
 		parts = append(parts, m.Proto)
 	}
-	port := func(p *int64) string {
-		if p == nil {
-			return ""
-		}
-		return fmt.Sprintf(":%d", *p)
-	}
 	if m.Src != "" || m.SPort != nil {
-		parts = append(parts, "src "+or(m.Src, "*")+port(m.SPort))
+		parts = append(parts, "src "+endpoint(m.Src, m.SPort))
 	}
 	if m.Dst != "" || m.DPort != nil {
-		parts = append(parts, "dst "+or(m.Dst, "*")+port(m.DPort))
+		parts = append(parts, "dst "+endpoint(m.Dst, m.DPort))
 	}
 	if sc.Percent > 0 && sc.Percent < 100 {
 		parts = append(parts, fmt.Sprintf("%g%% of the VMs", sc.Percent))
@@ -327,10 +335,10 @@ func cutoverRequest(sc rollout.Scope, pool string) (*graygwv1.CutoverRequest, er
 		v := uint32(*m.VNI)
 		vni = &v
 	}
-	isAddr := func(s string) bool { a, err := netip.ParseAddr(s); return err == nil && a.Is4() }
+	isAddr := func(s string) bool { _, err := hostAddr(s); return err == nil }
 	asPrefix := func(s string) string {
-		if isAddr(s) {
-			return s + "/32"
+		if a, err := hostAddr(s); err == nil {
+			return netip.PrefixFrom(a, a.BitLen()).String()
 		}
 		return s
 	}

@@ -32,7 +32,7 @@ func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 		{[]string{"cutover", "--vm", "5001/192.168.1.5"}, "--pool is required"},
 		{[]string{"cutover", "--pool", "g"}, "nothing selected: give --vni N, --vm VNI/IP"},
 		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--prefix", "10.0.0.0/8"}, "give one of --vm, --prefix, --flow"},
-		{[]string{"cutover", "--pool", "g", "--vm", "192.168.1.5"}, `--vm "192.168.1.5": want VNI/IPv4, e.g. 5001/192.168.1.5`},
+		{[]string{"cutover", "--pool", "g", "--vm", "192.168.1.5"}, `--vm "192.168.1.5": want VNI/IP, e.g. 5001/192.168.1.5 or 5001/2001:db8::5`},
 		{[]string{"cutover", "--pool", "g", "--vm", "5001/192.168.1.5", "--vni", "5001"}, "--vm VNI/IP carries its VNI: drop --vni"},
 		{[]string{"cutover", "--pool", "g", "--vni", "5001", "--prefix", "192.168.1.1/24"}, "without host bits"},
 		{[]string{"cutover", "--pool", "g", "--vni", "16777216"}, "--vni 16777216: want 0 to 16777215"},
@@ -94,6 +94,18 @@ func TestCutoverScopes(t *testing.T) {
 			Vni: u(5001), Proto: "tcp", Src: "192.168.1.5", Sport: 33001, Dst: "192.168.1.1", Dport: 22}}}, ""},
 		// The API takes a flow with both addresses.
 		{[]string{"--vni", "0", "--flow", "udp/*/10.255.0.1:53"}, nil, "the controller takes a flow with both addresses"},
+		// IPv6: a port after an IPv6 address takes brackets.
+		{[]string{"--vm", "5001/2001:db8::5"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Vm{Vm: &graygwv1.VMScope{Vni: 5001, Src: "2001:db8::5"}}}, ""},
+		{[]string{"--vni", "5001", "--prefix", "2001:db8::/64"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Prefix{Prefix: &graygwv1.PrefixScope{Vni: u(5001), Src: "2001:db8::/64"}}}, ""},
+		{[]string{"--vni", "5001", "--flow", "tcp/[2001:db8::5]:33001/[2001:db8:1::1]:22"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Flow{Flow: &graygwv1.FlowScope{
+			Vni: u(5001), Proto: "tcp", Src: "2001:db8::5", Sport: 33001, Dst: "2001:db8:1::1", Dport: 22}}}, ""},
+		{[]string{"--vni", "5001", "--flow", "udp/2001:db8::5/2001:db8:1::1:53"}, &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Flow{Flow: &graygwv1.FlowScope{
+			Vni: u(5001), Proto: "udp", Src: "2001:db8::5", Dst: "2001:db8:1::1:53"}}}, ""},
+		{[]string{"--vni", "5001", "--flow", "tcp/[2001:db8::5]:1/192.168.1.1:22"}, nil, "different families"},
+		{[]string{"--vni", "5001", "--flow", "tcp/[2001:db8::5:1/*"}, nil, "no ] after the IPv6 address"},
+		{[]string{"--vni", "5001", "--flow", "tcp/[192.168.1.5]:1/*"}, nil, "want an IPv6 address inside [ ]"},
+		{[]string{"--vni", "5001", "--prefix", "2001:db8::5/64"}, nil, "want a prefix without host bits, e.g. 192.168.1.0/28 or 2001:db8::/64"},
+		{[]string{"--vm", "5001/::ffff:192.168.1.5"}, nil, "want VNI/IP"},
 	} {
 		f := &fake{}
 		code, out, stderr := cli(t, f, append([]string{"cutover", "--pool", "gray-router", "--dry-run"}, tc.args...)...)

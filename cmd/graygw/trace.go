@@ -181,7 +181,7 @@ func (f *traceFlags) query(cmd *cobra.Command) (*trace.Query, error) {
 // parseTraceFlow reads PROTO/SRC[:SPORT]/DST[:DPORT] into q; what is * or
 // left out is open. The source is required: it is the VM.
 func parseTraceFlow(s string, q *trace.Query) error {
-	const form = "want PROTO/SRC[:SPORT]/DST[:DPORT], e.g. tcp/192.168.1.5:33001/192.168.1.1:22"
+	const form = "want PROTO/SRC[:SPORT]/DST[:DPORT], e.g. tcp/192.168.1.5:33001/192.168.1.1:22 or tcp/[2001:db8::5]:33001/[2001:db8:1::1]:22"
 	parts := strings.Split(s, "/")
 	if len(parts) != 3 {
 		return fmt.Errorf("--flow %q: %s", s, form)
@@ -204,15 +204,11 @@ func parseTraceFlow(s string, q *trace.Query) error {
 		q.Proto, ports = uint8(n), n == 6 || n == 17
 	}
 	end := func(what, v string, portField string) (netip.Addr, uint16, error) {
-		host, port, hasPort := strings.Cut(v, ":")
-		var a netip.Addr
-		if host != "*" && host != "" {
-			var err error
-			if a, err = netip.ParseAddr(host); err != nil || !a.Is4() {
-				return a, 0, fmt.Errorf("--flow %q: %s address %q: want IPv4 or *", s, what, host)
-			}
+		a, port, err := flowEnd(v)
+		if err != nil {
+			return a, 0, fmt.Errorf("--flow %q: %s %v", s, what, err)
 		}
-		if !hasPort || port == "*" {
+		if port == "" || port == "*" {
 			if ports {
 				q.Open = append(q.Open, portField)
 			}

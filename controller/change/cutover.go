@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"net/netip"
 	"reflect"
 	"strconv"
@@ -191,8 +192,8 @@ func (c Cutover) rule() (intent.RuleSpec, string, []Problem) {
 	vni := func(v uint32) *int64 { n := int64(v); return &n }
 	addr := func(path, s string) string {
 		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			bad(path, "%q is not an IPv4 address", s)
+		if err != nil || a.Zone() != "" || a.Is4In6() {
+			bad(path, "%q is not an IPv4 or IPv6 address", s)
 			return s
 		}
 		return a.String()
@@ -205,8 +206,8 @@ func (c Cutover) rule() (intent.RuleSpec, string, []Problem) {
 			return addr(path, s)
 		}
 		p, err := netip.ParsePrefix(s)
-		if err != nil || !p.Addr().Is4() {
-			bad(path, "%q is not an IPv4 prefix", s)
+		if err != nil || p.Addr().Is4In6() {
+			bad(path, "%q is not an IPv4 or IPv6 prefix", s)
 			return s
 		}
 		return p.String()
@@ -272,7 +273,7 @@ func (c Cutover) rule() (intent.RuleSpec, string, []Problem) {
 			scope += fmt.Sprintf(" in VNI %d", c.VNI)
 		}
 		name += fmt.Sprintf("-%s-%s-%s-%d-%d", spec.Match.Src, spec.Match.Dst, spec.Match.Proto, c.SPort, c.DPort)
-		scope += fmt.Sprintf(" %s %s:%d -> %s:%d", spec.Match.Proto, spec.Match.Src, c.SPort, spec.Match.Dst, c.DPort)
+		scope += fmt.Sprintf(" %s %s -> %s", spec.Match.Proto, hostPort(spec.Match.Src, c.SPort), hostPort(spec.Match.Dst, c.DPort))
 	case ScopePercent:
 		p := c.Percent
 		if !(p > 0 && p <= 100) {
@@ -305,6 +306,11 @@ func (c Cutover) rule() (intent.RuleSpec, string, []Problem) {
 		spec.Name = ruleName(name)
 	}
 	return spec, scope, ps
+}
+
+// hostPort writes addr:port, [addr]:port for an IPv6 address.
+func hostPort(addr string, port uint32) string {
+	return net.JoinHostPort(addr, strconv.FormatUint(uint64(port), 10))
 }
 
 // ruleName makes a derived name fit the intent's name rules: [A-Za-z0-9._-],

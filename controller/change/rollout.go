@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
@@ -116,10 +115,16 @@ func scopeCutover(sc rollout.Scope, pool string) (Cutover, error) {
 	req.VNI = uint32(*m.VNI)
 	switch {
 	case m.Src != "":
-		a, err := netip.ParseAddr(strings.TrimSuffix(m.Src, "/32"))
-		if err != nil || !a.Is4() {
-			return req, fmt.Errorf("scope: src %q is not one VM's IPv4 address", m.Src)
+		p, err := netip.ParsePrefix(m.Src)
+		if err != nil {
+			var a netip.Addr
+			a, err = netip.ParseAddr(m.Src)
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
+		if err != nil || !p.IsSingleIP() {
+			return req, fmt.Errorf("scope: src %q is not one VM's address", m.Src)
+		}
+		a := p.Addr()
 		req.Scope, req.Src = ScopeVM, a.String()
 	case sc.Percent > 0 && sc.Percent < 100:
 		req.Scope, req.Percent = ScopePercent, sc.Percent
