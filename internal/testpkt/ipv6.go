@@ -1,0 +1,157 @@
+package testpkt
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// IPv6 next headers the tests use (besides ProtoTCP and ProtoUDP).
+const (
+	ProtoICMPv6   = 58
+	ProtoHopByHop = 0
+	ProtoRouting  = 43
+	ProtoFragment = 44
+	ProtoAH       = 51
+	ProtoDestOpts = 60
+	ProtoNoNext   = 59
+)
+
+// IP6 describes an IPv6 header. Zero HopLimit means 64. Ext, when set, is
+// extension header bytes put between the IPv6 header and the L4 header:
+// the IPv6 next header is then ExtProto, and Ext's own first byte must name
+// the L4 protocol (FragmentHeader builds one).
+type IP6 struct {
+	Src, Dst  netip.Addr
+	HopLimit  uint8
+	FlowLabel uint32
+	ExtProto  uint8
+	Ext       []byte
+}
+
+// Plain6 returns Ethernet / IPv6 / L4. TCP, UDP and ICMPv6 (an echo request,
+// SPort the identifier, DPort the sequence) get valid checksums over the IPv6
+// pseudo-header; other protocols carry just the payload.
+func Plain6(eth Eth, ip IP6, l4 L4) []byte {
+	return append(ethHdr(eth, 0x86dd), ipv6Packet(ip, l4)...)
+}
+
+// Inner6 returns an inner Ethernet / IPv6 frame for VXLAN.
+func Inner6(eth Eth, ip IP6, l4 L4) []byte { return Plain6(eth, ip, l4) }
+
+// VXLAN6 returns Ethernet / IPv6 / UDP(sport -> 4789) / VXLAN(vni) / inner
+// frame, with the outer UDP checksum filled in (as Linux sends VXLAN over
+// IPv6 unless told udp6zerocsumtx).
+func VXLAN6(eth Eth, outer IP6, sport uint16, vni uint32, inner []byte) []byte {
+	vx := make([]byte, 8, 8+len(inner))
+	vx[0] = 0x08
+	vx[4], vx[5], vx[6] = byte(vni>>16), byte(vni>>8), byte(vni)
+	vx = append(vx, inner...)
+	return Plain6(eth, outer, L4{Proto: ProtoUDP, SPort: sport, DPort: 4789, Payload: vx})
+}
+
+// FragmentHeader returns an 8-byte IPv6 fragment header for a fragment of a
+// packet of protocol next at byte offset off (a multiple of 8), more
+// fragments following when more.
+func FragmentHeader(next uint8, off uint16, more bool, id uint32) []byte {
+	b := make([]byte, 8)
+	b[0] = next
+	w := off &^ 7
+	if more {
+		w |= 1
+	}
+	binary.BigEndian.PutUint16(b[2:], w)
+	binary.BigEndian.PutUint32(b[4:], id)
+	return b
+}
+
+func ipv6Packet(ip IP6, l4 L4) []byte {
+	src, dst := ip.Src.As16(), ip.Dst.As16()
+	var l4b []byte
+	switch l4.Proto {
+	case ProtoTCP, ProtoUDP:
+		l4b = transport(l4)
+		csum := L4Checksum6(src, dst, l4.Proto, l4b)
+		if l4.Proto == ProtoUDP {
+			if csum == 0 {
+				csum = 0xffff
+			}
+			binary.BigEndian.PutUint16(l4b[6:], csum)
+		} else {
+			binary.BigEndian.PutUint16(l4b[16:], csum)
+		}
+	case ProtoICMPv6:
+		l4b = make([]byte, 8, 8+len(l4.Payload))
+		l4b[0] = 128 // echo request
+		binary.BigEndian.PutUint16(l4b[4:], l4.SPort)
+		binary.BigEndian.PutUint16(l4b[6:], l4.DPort)
+		l4b = append(l4b, l4.Payload...)
+		binary.BigEndian.PutUint16(l4b[2:], L4Checksum6(src, dst, ProtoICMPv6, l4b))
+	default:
+		l4b = append([]byte(nil), l4.Payload...)
+	}
+	next := l4.Proto
+	if ip.Ext != nil {
+		next = ip.ExtProto
+		l4b = append(append([]byte(nil), ip.Ext...), l4b...)
+	}
+	h := make([]byte, 40, 40+len(l4b))
+	binary.BigEndian.PutUint32(h[0:], 6<<28|ip.FlowLabel&0xfffff)
+	binary.BigEndian.PutUint16(h[4:], uint16(len(l4b)))
+	h[6] = next
+	h[7] = ip.HopLimit
+	if h[7] == 0 {
+		h[7] = 64
+	}
+	copy(h[8:], src[:])
+	copy(h[24:], dst[:])
+	return append(h, l4b...)
+}
+
+// transport is a TCP (SYN) or UDP header with l4's ports and payload, its
+// checksum field 0.
+func transport(l4 L4) []byte {
+	if l4.Proto == ProtoTCP {
+		b := make([]byte, 20, 20+len(l4.Payload))
+		binary.BigEndian.PutUint16(b[0:], l4.SPort)
+		binary.BigEndian.PutUint16(b[2:], l4.DPort)
+		binary.BigEndian.PutUint32(b[4:], 1) // seq
+		b[12] = 5 << 4                       // data offset
+		b[13] = 0x02                         // SYN
+		binary.BigEndian.PutUint16(b[14:], 65535)
+		return append(b, l4.Payload...)
+	}
+	b := make([]byte, 8, 8+len(l4.Payload))
+	binary.BigEndian.PutUint16(b[0:], l4.SPort)
+	binary.BigEndian.PutUint16(b[2:], l4.DPort)
+	binary.BigEndian.PutUint16(b[4:], uint16(8+len(l4.Payload)))
+	return append(b, l4.Payload...)
+}
+
+// L4Checksum6 is the Internet checksum of seg with the IPv6 pseudo-header
+// (RFC 8200 §8.1): with seg's checksum field zeroed it is the value to write
+// there; over a segment whose field is filled in, it is 0 when it is intact.
+func L4Checksum6(src, dst [16]byte, proto uint8, seg []byte) uint16 {
+	ph := make([]byte, 40, 40+len(seg))
+	copy(ph, src[:])
+	copy(ph[16:], dst[:])
+	binary.BigEndian.PutUint32(ph[32:], uint32(len(seg)))
+	ph[39] = proto
+	return Checksum(append(ph, seg...))
+}
+
+// L4ChecksumOK6 reports whether the TCP, UDP or ICMPv6 segment right after
+// an IPv6 header (no extension headers; ipPkt starts at the IPv6 header) has
+// a valid checksum (UDP checksum 0 counts as valid).
+func L4ChecksumOK6(ipPkt []byte) bool {
+	if len(ipPkt) < 40 {
+		return false
+	}
+	var src, dst [16]byte
+	copy(src[:], ipPkt[8:24])
+	copy(dst[:], ipPkt[24:40])
+	seg := ipPkt[40:]
+	if ipPkt[6] == ProtoUDP && len(seg) >= 8 && seg[6] == 0 && seg[7] == 0 {
+		return true
+	}
+	return L4Checksum6(src, dst, ipPkt[6], seg) == 0
+}
