@@ -8,42 +8,65 @@ import (
 	"github.com/graygw/graygw/testvectors"
 )
 
-// FuzzParse feeds arbitrary frames to the parser and the whole pipeline: they must
-// never panic (and so never read past the frame), a forwarded frame keeps its
-// length, and the reason agrees with the verdict.
+// FuzzParse feeds arbitrary frames to the parser and the whole pipeline, over
+// the basic and the ipv6 vector states: they must never panic (and so never
+// read past the frame), a forwarded frame keeps its length (but for its tag),
+// and the reason agrees with the verdict.
 func FuzzParse(f *testing.F) {
 	vf, err := testvectors.Committed()
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, c := range vf.Cases {
+	vf6, err := testvectors.IPv6()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range append(vf.Cases, vf6.Cases...) {
 		b, _ := c.Frame()
 		f.Add(b)
 	}
-	st := vf.States["basic"]
-	s, err := st.Model()
-	if err != nil {
-		f.Fatal(err)
+	var states []*model.State
+	for _, st := range []testvectors.State{vf.States["basic"], vf6.States[testvectors.StateIPv6]} {
+		s, err := st.Model()
+		if err != nil {
+			f.Fatal(err)
+		}
+		states = append(states, s)
 	}
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		p := model.Parse(frame)
 		if p.Reason >= pipeline.NumReasons {
 			t.Fatalf("reason %d out of range", p.Reason)
 		}
-		r := model.Process(s, frame)
-		switch r.Verdict {
-		case model.Forward:
-			if r.Reason != pipeline.None || len(r.Frame) != len(frame) {
-				t.Fatalf("forward with reason %v, len %d -> %d", r.Reason, len(frame), len(r.Frame))
-			}
-		case model.NotForUs:
-			if !r.Reason.NotForUs() {
-				t.Fatalf("pass with reason %v", r.Reason)
-			}
-		case model.Drop:
-			if r.Reason == pipeline.None || r.Reason.NotForUs() {
-				t.Fatalf("drop with reason %v", r.Reason)
-			}
+		for _, s := range states {
+			check(t, frame, model.Process(s, frame))
 		}
 	})
+}
+
+// check: a forwarded frame keeps its length but for an 802.1Q tag removed or
+// pushed, and the reason agrees with the verdict.
+func check(t *testing.T, frame []byte, r model.Result) {
+	t.Helper()
+	switch r.Verdict {
+	case model.Forward:
+		want := len(frame)
+		if model.Parse(frame).Tagged {
+			want -= pipeline.VLANTagLen
+		}
+		if model.Parse(r.Frame).Tagged {
+			want += pipeline.VLANTagLen
+		}
+		if r.Reason != pipeline.None || len(r.Frame) != want {
+			t.Fatalf("forward with reason %v, len %d -> %d", r.Reason, len(frame), len(r.Frame))
+		}
+	case model.NotForUs:
+		if !r.Reason.NotForUs() {
+			t.Fatalf("pass with reason %v", r.Reason)
+		}
+	case model.Drop:
+		if r.Reason == pipeline.None || r.Reason.NotForUs() {
+			t.Fatalf("drop with reason %v", r.Reason)
+		}
+	}
 }

@@ -262,7 +262,8 @@ func TestDropReasons(t *testing.T) {
 	}{
 		{"empty", nil, pipeline.EthTruncated, false},
 		{"13 bytes", base[:13], pipeline.EthTruncated, false},
-		{"ipv6", mod(12, 0x86, 0xdd), pipeline.NotIPv4, true},
+		{"neither ipv4 nor ipv6", mod(12, 0x86, 0xde), pipeline.NotIPv4, true},
+		{"ipv6 ethertype, an IPv4 header: no v6 VIP", mod(12, 0x86, 0xdd), pipeline.NotVIP, true},
 		{"ipv4 cut", base[:33], pipeline.IPv4Truncated, false},
 		{"options", mod(14, 0x47), pipeline.IPv4Malformed, false},
 		{"ihl 4", mod(14, 0x44), pipeline.IPv4Malformed, false},

@@ -50,6 +50,34 @@ func RuleID(r GrayRule) GrayRule {
 	return r
 }
 
+// GrayRuleV6 is a gray_rules_v6 entry: the ternary match of an IPv6 flow,
+// with full 128-bit addresses, a priority (larger wins) and an action:
+// SetPool or SplitPool (the table has no mirror action: IPv6 is never
+// mirrored, docs/pipeline.md §10).
+type GrayRuleV6 struct {
+	Priority       int32
+	VIPID, VIPMask uint16
+	Match, Mask    pipeline.FlowKey6 // Tenant in Match/Mask is the tenant id
+	Action         RuleAction
+	Pool           uint16 // set_pool's pool, split_pool's pool_gray
+	Threshold      uint16 // split_pool only, in 1/65536
+}
+
+// Matches reports whether the rule's ternary key matches.
+func (r *GrayRuleV6) Matches(vipID uint16, k pipeline.FlowKey6) bool {
+	return vipID&r.VIPMask == r.VIPID&r.VIPMask && k.And(r.Mask) == r.Match.And(r.Mask)
+}
+
+// RuleIDV6 returns the identity of a gray_rules_v6 entry as P4Runtime sees it
+// (RuleID's counterpart).
+func RuleIDV6(r GrayRuleV6) GrayRuleV6 {
+	r.Mask.VNI &= pipeline.MaxVNI
+	r.Match = r.Match.And(r.Mask)
+	r.VIPID &= r.VIPMask
+	r.Action, r.Pool, r.Threshold = 0, 0, 0
+	return r
+}
+
 // Counter is a packets and bytes pair: one cell of a direct or indexed
 // counter (on XDP, summed over CPUs).
 type Counter struct {
@@ -61,11 +89,17 @@ type SelectKey struct {
 	Pool, Bucket uint16
 }
 
-// Backend is the action data of a backend entry (to_backend).
+// Backend is the action data of a backend entry: to_backend, or
+// to_backend_v6 when IPv6 is set.
 type Backend struct {
 	Port       uint16
 	SMAC, DMAC [6]byte
-	UnderlayIP uint32
+	UnderlayIP uint32 // to_backend
+	// IPv6: the entry is to_backend_v6, whose underlay address is
+	// UnderlayIPv6 (UnderlayIP is 0). A frame whose outer family is not the
+	// entry's is dropped as BACKEND_FAMILY.
+	IPv6         bool
+	UnderlayIPv6 [16]byte
 }
 
 // PortVID is a vlan_accept key: an ingress port and a VID it accepts.
@@ -75,9 +109,11 @@ type PortVID struct {
 
 // State is the content of every table.
 type State struct {
-	VIPs          map[uint32]VIP // outer dst IPv4 -> VIP
+	VIPs          map[uint32]VIP   // vip: outer dst IPv4 -> VIP
+	VIPsV6        map[[16]byte]VIP // vip_v6: outer dst IPv6 -> VIP
 	Tenants       map[uint32]uint16
-	GrayRules     []GrayRule
+	GrayRules     []GrayRule                  // applied to IPv4 flows
+	GrayRulesV6   []GrayRuleV6                // applied to IPv6 flows
 	PoolHash      map[uint16]pipeline.FlowKey // pool -> hash field masks
 	BackendSelect map[SelectKey]uint16
 	Backends      map[uint16]Backend
@@ -93,7 +129,7 @@ type State struct {
 // NewState returns an empty State with its maps made.
 func NewState() *State {
 	return &State{
-		VIPs: map[uint32]VIP{}, Tenants: map[uint32]uint16{},
+		VIPs: map[uint32]VIP{}, VIPsV6: map[[16]byte]VIP{}, Tenants: map[uint32]uint16{},
 		PoolHash: map[uint16]pipeline.FlowKey{}, BackendSelect: map[SelectKey]uint16{},
 		Backends: map[uint16]Backend{}, VLANAccept: map[PortVID]bool{}, PortVLAN: map[uint16]uint16{},
 	}
