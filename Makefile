@@ -22,8 +22,8 @@ ha-soak: ## HA failover under traffic, ROUNDS times (default 10): the figures of
 generate: ## regenerate bpf2go bindings (needs clang) and the test vectors
 	$(GO) generate ./bpf/... ./testvectors/...
 
-vectors: ## regenerate testvectors/pipeline.json from testvectors/cases.go
-	cd testvectors && $(GO) run ./gen -o pipeline.json
+vectors: ## regenerate testvectors/pipeline.json and ipv6.json from testvectors/cases.go and ipv6.go
+	cd testvectors && $(GO) run ./gen -o pipeline.json -o6 ipv6.json
 
 api: ## regenerate the controller's gRPC API (api/graygw/v1) from its .proto
 	bash scripts/genapi.sh

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 
 	"github.com/graygw/graygw/internal/testpkt"
-	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -289,7 +288,7 @@ func inputs() []Case {
 		c("drop_vxlan_truncated", "VXLAN header cut at 7 bytes", base[:14+20+8+7]),
 		c("drop_vxlan_bad_flags", "VXLAN I flag clear", set(base, 14+20+8, 0x00)),
 		c("drop_inner_eth_truncated", "inner Ethernet cut at 13 bytes", base[:14+20+8+8+13]),
-		c("drop_inner_not_ipv4", "inner IPv6 ethertype (planned, not yet supported)", set(base, 14+20+8+8+12, 0x86, 0xdd)),
+		c("drop_inner_not_ipv4", "inner ARP ethertype: neither IPv4 nor IPv6", set(base, 14+20+8+8+12, 0x08, 0x06)),
 		c("drop_inner_ipv4_truncated", "inner IPv4 cut at 19 bytes", base[:vxlanInnerIP+19]),
 		c("drop_inner_ipv4_malformed", "inner IPv4 with options", set(base, vxlanInnerIP, 0x46)),
 		c("drop_inner_l4_truncated", "inner TCP cut at 3 bytes", base[:vxlanInnerIP+20+3]),
@@ -382,18 +381,5 @@ func Generate() (*File, error) {
 		Buckets: pipeline.Buckets,
 		States:  map[string]State{"basic": BasicState(), "mirror": MirrorState(), StateVLAN: VLANState()},
 	}
-	states := map[string]*model.State{}
-	for name, s := range f.States {
-		m, err := s.Model()
-		if err != nil {
-			return nil, fmt.Errorf("state %s: %w", name, err)
-		}
-		states[name] = m
-	}
-	for _, c := range inputs() {
-		frame, _ := c.Frame()
-		c.Expect = ExpectFrom(model.ProcessPort(states[c.State], c.InPort, frame))
-		f.Cases = append(f.Cases, c)
-	}
-	return f, nil
+	return f, expect(f, inputs())
 }

@@ -8,6 +8,7 @@
 package testvectors
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -28,12 +29,15 @@ type File struct {
 }
 
 // State is the content of every table, in P4Info names. IPv4 addresses in exact
-// keys and action parameters are dotted strings, MACs colon strings; ternary values
-// and masks are plain integers (IPv4 as a 32-bit number).
+// keys and action parameters are dotted strings, IPv6 ones RFC 5952 text, MACs
+// colon strings; ternary values and masks are plain integers (IPv4 as a 32-bit
+// number), but IPv6 addresses (RuleEntry.Match6).
 type State struct {
 	VIP           []VIPEntry        `json:"vip"`
+	VIPv6         []VIPEntry        `json:"vip_v6,omitempty"` // dst_addr IPv6
 	VNITenant     []TenantEntry     `json:"vni_tenant"`
 	GrayRules     []RuleEntry       `json:"gray_rules"`
+	GrayRulesV6   []RuleEntry       `json:"gray_rules_v6,omitempty"`
 	PoolHash      []PoolHash        `json:"pool_hash"`
 	BackendSelect []SelectFill      `json:"backend_select"`
 	Backend       []BackendEntry    `json:"backend"`
@@ -74,15 +78,25 @@ type Ternary struct {
 	Mask  uint64 `json:"mask"`
 }
 
-// RuleEntry is a gray_rules entry. Match is keyed by match field name (vip_id, vni,
-// tenant_id, inner_src, inner_dst, inner_proto, inner_sport, inner_dport); an absent
-// field is a wildcard. Action is "set_pool" (params pool_id) or "split_pool" (params
-// pool_gray, threshold).
+// Ternary6 is a ternary match on an IPv6 address: value and mask as IPv6
+// text ("2001:db8::5", "ffff:ffff:ffff:ffff::").
+type Ternary6 struct {
+	Value string `json:"value"`
+	Mask  string `json:"mask"`
+}
+
+// RuleEntry is a gray_rules or gray_rules_v6 entry. Match is keyed by match field
+// name (vip_id, vni, tenant_id, inner_src, inner_dst, inner_proto, inner_sport,
+// inner_dport); an absent field is a wildcard. In a gray_rules_v6 entry the
+// 128-bit inner_src and inner_dst are in Match6 instead. Action is "set_pool"
+// (params pool_id), "split_pool" (params pool_gray, threshold) or, in
+// gray_rules only, "set_pool_mirror".
 type RuleEntry struct {
-	Priority int32              `json:"priority"`
-	Match    map[string]Ternary `json:"match"`
-	Action   string             `json:"action"`
-	Params   map[string]uint64  `json:"params"`
+	Priority int32               `json:"priority"`
+	Match    map[string]Ternary  `json:"match"`
+	Match6   map[string]Ternary6 `json:"match6,omitempty"`
+	Action   string              `json:"action"`
+	Params   map[string]uint64   `json:"params"`
 }
 
 // PoolHash is a pool_hash entry (set_hash_mask).
@@ -104,7 +118,8 @@ type SelectFill struct {
 	Fill   []uint16 `json:"fill"`
 }
 
-// BackendEntry is a backend entry (to_backend).
+// BackendEntry is a backend entry: to_backend, or to_backend_v6 when
+// UnderlayIP is an IPv6 address.
 type BackendEntry struct {
 	BackendID  uint16 `json:"backend_id"`
 	Port       uint16 `json:"port"`
@@ -128,16 +143,19 @@ type Case struct {
 // Expect is the decision, as the reference model computes it. The trace fields after
 // Packet are meaningful when the packet reached that step (0 otherwise).
 type Expect struct {
-	Verdict   string `json:"verdict"` // forward, drop, pass
-	Reason    string `json:"reason"`
-	Port      uint16 `json:"port"`
-	Packet    string `json:"packet,omitempty"` // hex, forward only
-	VIPID     uint16 `json:"vip_id"`
-	TenantID  uint16 `json:"tenant_id"`
-	Rule      int    `json:"rule"` // index into the state's gray_rules, -1 none
+	Verdict  string `json:"verdict"` // forward, drop, pass
+	Reason   string `json:"reason"`
+	Port     uint16 `json:"port"`
+	Packet   string `json:"packet,omitempty"` // hex, forward only
+	VIPID    uint16 `json:"vip_id"`
+	TenantID uint16 `json:"tenant_id"`
+	// IPv6: the flow is IPv6 (inner IPv6, or plain IPv6): Rule indexes
+	// gray_rules_v6 and HashKey is the 42-byte key6.
+	IPv6      bool   `json:"ipv6,omitempty"`
+	Rule      int    `json:"rule"` // index into the state's gray_rules (gray_rules_v6 for IPv6), -1 none
 	Pool      uint16 `json:"pool"`
 	SplitHash uint16 `json:"split_hash"`
-	HashKey   string `json:"hash_key,omitempty"` // hex, masked, 18 bytes
+	HashKey   string `json:"hash_key,omitempty"` // hex, masked, 18 bytes (42 for IPv6)
 	CRC       uint32 `json:"crc"`
 	Bucket    uint16 `json:"bucket"`
 	BackendID uint16 `json:"backend_id"`
@@ -193,6 +211,13 @@ func (s *State) Model() (*model.State, error) {
 		}
 		m.VIPs[a] = model.VIP{ID: v.VIPID, DefaultPool: v.DefaultPool}
 	}
+	for _, v := range s.VIPv6 {
+		a, err := ipv6(v.DstAddr)
+		if err != nil {
+			return nil, err
+		}
+		m.VIPsV6[a] = model.VIP{ID: v.VIPID, DefaultPool: v.DefaultPool}
+	}
 	for _, t := range s.VNITenant {
 		m.Tenants[t.VNI] = t.TenantID
 	}
@@ -202,6 +227,13 @@ func (s *State) Model() (*model.State, error) {
 			return nil, fmt.Errorf("gray_rules[%d]: %w", i, err)
 		}
 		m.GrayRules = append(m.GrayRules, g)
+	}
+	for i, r := range s.GrayRulesV6 {
+		g, err := r.ModelV6()
+		if err != nil {
+			return nil, fmt.Errorf("gray_rules_v6[%d]: %w", i, err)
+		}
+		m.GrayRulesV6 = append(m.GrayRulesV6, g)
 	}
 	for _, p := range s.PoolHash {
 		m.PoolHash[p.PoolID] = pipeline.FlowKey{VNI: p.VNIMask, Tenant: p.TenantMask, Src: p.SrcMask,
@@ -273,12 +305,64 @@ func (r *RuleEntry) Model() (model.GrayRule, error) {
 	return g, nil
 }
 
+// ModelV6 converts a gray_rules_v6 entry: inner_src and inner_dst from
+// Match6, the other fields from Match; set_pool or split_pool.
+func (r *RuleEntry) ModelV6() (model.GrayRuleV6, error) {
+	g := model.GrayRuleV6{Priority: r.Priority}
+	for name, t := range r.Match {
+		v, m := t.Value, t.Mask
+		switch name {
+		case pipeline.MatchVIPID.Name:
+			g.VIPID, g.VIPMask = uint16(v), uint16(m)
+		case pipeline.MatchVNI.Name:
+			g.Match.VNI, g.Mask.VNI = uint32(v), uint32(m)
+		case pipeline.MatchTenantID.Name:
+			g.Match.Tenant, g.Mask.Tenant = uint16(v), uint16(m)
+		case pipeline.MatchInnerProto.Name:
+			g.Match.Proto, g.Mask.Proto = uint8(v), uint8(m)
+		case pipeline.MatchInnerSPort.Name:
+			g.Match.SPort, g.Mask.SPort = uint16(v), uint16(m)
+		case pipeline.MatchInnerDPort.Name:
+			g.Match.DPort, g.Mask.DPort = uint16(v), uint16(m)
+		default:
+			return g, fmt.Errorf("unknown match field %q (IPv6 addresses go in match6)", name)
+		}
+	}
+	for name, t := range r.Match6 {
+		v, err := ipv6(t.Value)
+		if err != nil {
+			return g, err
+		}
+		m, err := ipv6(t.Mask)
+		if err != nil {
+			return g, err
+		}
+		switch name {
+		case pipeline.MatchInnerSrc.Name:
+			g.Match.Src, g.Mask.Src = v, m
+		case pipeline.MatchInnerDst.Name:
+			g.Match.Dst, g.Mask.Dst = v, m
+		default:
+			return g, fmt.Errorf("unknown IPv6 match field %q", name)
+		}
+	}
+	switch r.Action {
+	case "set_pool":
+		g.Action, g.Pool = model.SetPool, uint16(r.Params[pipeline.ParamPoolID.Name])
+	case "split_pool":
+		g.Action, g.Pool, g.Threshold = model.SplitPool, uint16(r.Params[pipeline.ParamPoolGray.Name]), uint16(r.Params[pipeline.ParamThreshold.Name])
+	default:
+		return g, fmt.Errorf("action %q not in gray_rules_v6", r.Action)
+	}
+	return g, nil
+}
+
 // Model converts a backend entry.
 func (b *BackendEntry) Model() (model.Backend, error) {
 	var be model.Backend
-	ip, err := ipv4(b.UnderlayIP)
-	if err != nil {
-		return be, err
+	a, err := netip.ParseAddr(b.UnderlayIP)
+	if err != nil || a.Zone() != "" {
+		return be, fmt.Errorf("testvectors: bad underlay address %q", b.UnderlayIP)
 	}
 	smac, err := net.ParseMAC(b.SMAC)
 	if err != nil {
@@ -288,7 +372,12 @@ func (b *BackendEntry) Model() (model.Backend, error) {
 	if err != nil {
 		return be, err
 	}
-	be.Port, be.UnderlayIP = b.Port, ip
+	be.Port = b.Port
+	if a.Is4() {
+		be.UnderlayIP = binary.BigEndian.Uint32(a.AsSlice())
+	} else {
+		be.IPv6, be.UnderlayIPv6 = true, a.As16()
+	}
 	copy(be.SMAC[:], smac)
 	copy(be.DMAC[:], dmac)
 	return be, nil
@@ -303,6 +392,14 @@ func ipv4(s string) (uint32, error) {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
 }
 
+func ipv6(s string) ([16]byte, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() || a.Zone() != "" {
+		return [16]byte{}, fmt.Errorf("testvectors: bad IPv6 address %q", s)
+	}
+	return a.As16(), nil
+}
+
 // ExpectFrom records a model result as an expectation.
 func ExpectFrom(r model.Result) Expect {
 	e := Expect{Verdict: r.Verdict.String(), Reason: r.Reason.String(), Rule: r.Rule}
@@ -313,9 +410,16 @@ func ExpectFrom(r model.Result) Expect {
 		e.VIPID = r.VIP.ID
 	}
 	e.TenantID, e.Pool, e.SplitHash = r.Flow.Tenant, r.Pool, r.SplitHash
-	if r.CRC != 0 || r.Bucket != 0 || r.Verdict == model.Forward || r.Reason == pipeline.NoBackend {
+	if r.CRC != 0 || r.Bucket != 0 || r.Verdict == model.Forward || r.Reason == pipeline.NoBackend || r.Reason == pipeline.BackendFamily {
 		k := r.HashKey.Bytes()
 		e.HashKey, e.CRC, e.Bucket = hex.EncodeToString(k[:]), r.CRC, r.Bucket
+		if r.IPv6 {
+			k6 := r.HashKey6.Bytes()
+			e.HashKey = hex.EncodeToString(k6[:])
+		}
+	}
+	if r.IPv6 {
+		e.IPv6, e.Rule = true, r.RuleV6
 	}
 	e.BackendID = r.BackendID
 	if c := r.Copy; c != nil {

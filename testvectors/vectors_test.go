@@ -6,19 +6,26 @@ import (
 	"testing"
 
 	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
 )
 
 func TestCommittedVectorsAreUpToDate(t *testing.T) {
-	f, err := Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b, JSON) {
-		t.Fatal("testvectors/pipeline.json is stale: run `make vectors` and commit it")
+	for _, v := range []struct {
+		name      string
+		gen       func() (*File, error)
+		committed []byte
+	}{{"pipeline.json", Generate, JSON}, {"ipv6.json", GenerateIPv6, JSONIPv6}} {
+		f, err := v.gen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, v.committed) {
+			t.Errorf("testvectors/%s is stale: run `make vectors` and commit it", v.name)
+		}
 	}
 }
 
@@ -27,9 +34,20 @@ func TestCommittedVectorsReplayThroughModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Cases) < 40 {
-		t.Fatalf("only %d cases", len(f.Cases))
+	f6, err := IPv6()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(f.Cases) < 40 || len(f6.Cases) < 60 {
+		t.Fatalf("only %d and %d cases", len(f.Cases), len(f6.Cases))
+	}
+	for name, s := range f6.States {
+		if _, dup := f.States[name]; dup {
+			t.Fatalf("state %s in both files", name)
+		}
+		f.States[name] = s
+	}
+	f.Cases = append(f.Cases, f6.Cases...)
 	seen := map[string]bool{}
 	for _, c := range f.Cases {
 		if seen[c.Name] {
@@ -51,18 +69,43 @@ func TestCommittedVectorsReplayThroughModel(t *testing.T) {
 	}
 }
 
-// The vectors must exercise every drop reason a P4 target can produce.
+// The vectors must exercise every drop reason a P4 target can produce: the
+// IPv4 ones in pipeline.json, the IPv6 ones in ipv6.json, which also covers
+// the reasons an IPv6 frame shares with IPv4.
 func TestVectorsCoverEveryReason(t *testing.T) {
 	f, _ := Committed()
-	seen := map[string]bool{}
-	for _, c := range f.Cases {
-		seen[c.Expect.Reason] = true
+	f6, _ := IPv6()
+	for _, v := range []struct {
+		cases   []Case
+		reasons []string
+	}{
+		{f.Cases, []string{"NONE", "ETH_TRUNCATED", "NOT_IPV4", "IPV4_TRUNCATED", "NOT_VIP", "IPV4_MALFORMED",
+			"IPV4_FRAGMENT", "L4_TRUNCATED", "VXLAN_TRUNCATED", "VXLAN_BAD_FLAGS", "INNER_TRUNCATED", "INNER_NOT_IPV4",
+			"INNER_IPV4_MALFORMED", "TTL_EXPIRED", "NO_BACKEND"}},
+		{f6.Cases, []string{"NONE", "NOT_VIP", "IPV6_TRUNCATED", "IPV6_MALFORMED", "IPV6_EXTENSION", "L4_TRUNCATED",
+			"VXLAN_TRUNCATED", "VXLAN_BAD_FLAGS", "INNER_TRUNCATED", "INNER_NOT_IPV4", "INNER_IPV4_MALFORMED",
+			"INNER_IPV6_MALFORMED", "INNER_IPV6_EXTENSION", "TTL_EXPIRED", "NO_BACKEND", "BACKEND_FAMILY", "VLAN_NOT_ACCEPTED"}},
+	} {
+		seen := map[string]bool{}
+		for _, c := range v.cases {
+			seen[c.Expect.Reason] = true
+		}
+		for _, r := range v.reasons {
+			if !seen[r] {
+				t.Errorf("no vector for reason %s", r)
+			}
+		}
 	}
-	for _, r := range []string{"NONE", "ETH_TRUNCATED", "NOT_IPV4", "IPV4_TRUNCATED", "NOT_VIP", "IPV4_MALFORMED",
-		"IPV4_FRAGMENT", "L4_TRUNCATED", "VXLAN_TRUNCATED", "VXLAN_BAD_FLAGS", "INNER_TRUNCATED", "INNER_NOT_IPV4",
-		"INNER_IPV4_MALFORMED", "TTL_EXPIRED", "NO_BACKEND"} {
-		if !seen[r] {
-			t.Errorf("no vector for reason %s", r)
+}
+
+// pipeline.json holds no IPv6: a target that does not implement IPv6 yet
+// passes it. Every frame of it parses without an IPv6 header, outer or inner.
+func TestPipelineJSONHasNoIPv6(t *testing.T) {
+	f, _ := Committed()
+	for _, c := range f.Cases {
+		frame, _ := c.Frame()
+		if p := model.Parse(frame); p.Outer6 || p.IPv6 || c.Expect.IPv6 || p.Reason >= pipeline.IPv6Truncated {
+			t.Errorf("%s: an IPv6 case in pipeline.json (outer6 %v, flow6 %v, %v)", c.Name, p.Outer6, p.IPv6, p.Reason)
 		}
 	}
 }
