@@ -48,12 +48,21 @@ func MinLen(frame []byte) int {
 // gray rules and buckets really match the frames. The same seed draws the
 // same states and frames.
 type Gen struct {
+	// IPv6 makes State draw the IPv6 tables (vip_v6, gray_rules_v6, backends
+	// with an IPv6 underlay) and Frame IPv6 frames, outer and inner (issue
+	// 19). Off, no frame carries an IPv6 header: a target that does not
+	// implement IPv6 yet must pass. Set it before the first draw.
+	IPv6 bool
+
 	rng   *rand.Rand
 	vips  []netip.Addr
 	vnis  []uint32
 	srcs  []uint32
 	dsts  []uint32
 	ports []uint16
+	vips6 []netip.Addr
+	srcs6 [][16]byte
+	dsts6 [][16]byte
 }
 
 // The addresses frames come from and go to.
@@ -85,8 +94,19 @@ func NewGen(seed uint64) *Gen {
 		}
 		return out
 	}
+	a6 := func(ss ...string) [][16]byte {
+		out := make([][16]byte, len(ss))
+		for i, s := range ss {
+			out[i] = netip.MustParseAddr(s).As16()
+		}
+		return out
+	}
 	return &Gen{
 		rng: rand.New(rand.NewPCG(seed, 0x64696666)),
+		vips6: []netip.Addr{netip.MustParseAddr("2001:db8:ff::1"), netip.MustParseAddr("2001:db8:ff::2"),
+			netip.MustParseAddr("2001:db8:ff::3"), netip.MustParseAddr("2001:db8:ff::99")},
+		srcs6: a6("2001:db8::5", "2001:db8::6", "2001:db8:1::5", "fe80::1", "2001:db8:c::7"),
+		dsts6: a6("2001:db8:1::1", "2001:db8:1::2", "2001:db8:99::4", "2001:4860::8888", "2001:db8:ff::1"),
 		vips: []netip.Addr{netip.MustParseAddr("10.255.0.1"), netip.MustParseAddr("10.255.0.2"),
 			netip.MustParseAddr("10.255.0.3"), netip.MustParseAddr("10.255.0.99")},
 		vnis:  []uint32{0, 1, 5001, 5002, 5009, 0xabcdef, pipeline.MaxVNI},
@@ -263,6 +283,9 @@ func (g *Gen) State() (*model.State, []uint16) {
 				UnderlayIP: ip32(netip.MustParseAddr("10.2.0.1")) + uint32(10*i+j)}
 		}
 	}
+	if g.IPv6 {
+		g.state6(s, pools[:])
+	}
 	// 802.1Q: some ports accept some VIDs, some send tagged.
 	for port := range uint16(Ports) {
 		for _, vid := range vids {
@@ -300,43 +323,51 @@ func (g *Gen) threshold() uint16 {
 // left empty, one in 32 for a copy), plus a few random buckets per owner, each naming backend
 // 10i+0..3 where i is the owner's index in owners (10i+3 does not exist).
 func (g *Gen) Fill(s *model.State, owners []uint16, frames [][]byte) {
-	backendFor := func(p uint16) uint16 {
+	backendFor := func(p uint16, outer6 bool) uint16 {
 		base := uint16(0)
 		for i, q := range owners {
 			if q == p {
 				base = uint16(10 * (i % 6))
 			}
 		}
+		// With IPv6, backends 10i+4..10i+6 have an IPv6 underlay (10i+7
+		// is missing): mostly the frame's family, now and then the other
+		// (BACKEND_FAMILY).
+		if g.IPv6 && outer6 != (g.pick(10) == 0) {
+			base += 4
+		}
 		return base + uint16(g.pick(4))
 	}
 	for _, p := range owners {
 		for range 16 {
-			s.BackendSelect[model.SelectKey{Pool: p, Bucket: uint16(g.pick(pipeline.Buckets))}] = backendFor(p)
+			s.BackendSelect[model.SelectKey{Pool: p, Bucket: uint16(g.pick(pipeline.Buckets))}] = backendFor(p, g.IPv6 && g.pick(2) == 0)
 		}
 	}
-	fill := func(pool, bucket uint16, empty int) {
+	fill := func(pool, bucket uint16, empty int, outer6 bool) {
 		if !slices.Contains(owners, pool) || g.pick(empty) == 0 {
 			return
 		}
 		k := model.SelectKey{Pool: pool, Bucket: bucket}
 		if _, ok := s.BackendSelect[k]; !ok {
-			s.BackendSelect[k] = backendFor(pool)
+			s.BackendSelect[k] = backendFor(pool, outer6)
 		}
 	}
 	for _, f := range frames {
 		r := model.Process(s, f)
+		outer6 := model.Parse(f).Outer6
 		if r.Reason == pipeline.NoBackend {
-			fill(r.Pool, r.Bucket, 8)
+			fill(r.Pool, r.Bucket, 8, outer6)
 			r = model.Process(s, f) // served now: maybe a copy
 		}
 		if c := r.Copy; c != nil && !c.Sent {
-			fill(c.Pool, c.Bucket, 32) // copies are rarer: leave fewer without
+			fill(c.Pool, c.Bucket, 32, outer6) // copies are rarer: leave fewer without
 		}
 	}
 }
 
 // Sharpen moves the L4 checksum of some frames that s forwards as plain TCP
-// or UDP onto the edges of the incremental update (docs/pipeline.md §8): a
+// or UDP (IPv6: ICMPv6 and VXLAN's outer UDP too) onto the edges of the
+// incremental update (docs/pipeline.md §8): a
 // received 0x0000 or 0xffff (TCP), or the value whose update comes out 0x0000
 // (sent as 0xffff for UDP) or 0xffff. Call it after Fill: it needs the
 // backend. The checksum is not in the hash key, so the decision stays.
@@ -347,6 +378,10 @@ func (g *Gen) Sharpen(s *model.State, frames [][]byte) {
 			continue
 		}
 		p := model.Parse(f)
+		if p.Outer6 {
+			g.sharpen6(s, f, p, r)
+			continue
+		}
 		var off int
 		switch {
 		case p.Overlay || p.Tagged: // the offsets below are an untagged frame's
@@ -395,7 +430,11 @@ func (g *Gen) Frame(s *model.State) []byte {
 	}
 	eth := testpkt.Eth{Dst: gatewayMAC, Src: clientMAC}
 	var b []byte
+	cuts, fields := cuts4, fields4
 	switch k := g.pick(12); {
+	case g.IPv6 && g.pick(3) == 0:
+		b = g.frame6(s, eth)
+		cuts, fields = cuts6, fields6
 	case k < 3 && len(s.GrayRules) > 0: // aimed at a rule's values
 		r := s.GrayRules[g.pick(len(s.GrayRules))]
 		for a, v := range s.VIPs {
@@ -444,7 +483,7 @@ func (g *Gen) Frame(s *model.State) []byte {
 	case 0: // truncated, often at or near a header boundary
 		n := g.pick(len(b) + 1)
 		if g.pick(2) == 0 {
-			n = [...]int{14, 20, 33, 34, 41, 42, 49, 50, 53, 54, 57, 63, 64, 67, 68, 83, 84, 85, 87, 88}[g.pick(20)] + g.pick(3) - 1
+			n = cuts[g.pick(len(cuts))] + g.pick(3) - 1
 		}
 		b = b[:min(max(n, MinLen(b)), len(b))]
 	case 1, 2: // bits flipped in the headers
@@ -453,8 +492,7 @@ func (g *Gen) Frame(s *model.State) []byte {
 			b[i] ^= 1 << g.pick(8)
 		}
 	case 3: // a field the parser reads, set at random
-		off := [...]int{12, 13, 14, 14 + 6, 14 + 7, 14 + 8, 14 + 9, 14 + 20 + 2, 14 + 20 + 3, 14 + 20 + 8,
-			14 + 20 + 8 + 8 + 12, 14 + 20 + 8 + 8 + 14, 14 + 20 + 8 + 8 + 14 + 6, 14 + 20 + 8 + 8 + 14 + 9}[g.pick(14)]
+		off := fields[g.pick(len(fields))]
 		if off < len(b) {
 			b[off] = byte(g.rng.Uint32())
 		}
@@ -462,7 +500,43 @@ func (g *Gen) Frame(s *model.State) []byte {
 		b = append(b, make([]byte, 1+g.pick(30))...)
 		b = b[:min(len(b), MaxFrame)]
 	}
+	if !g.IPv6 {
+		hideIPv6(b)
+	}
 	return b
+}
+
+// Where Frame cuts frames (give or take a byte) and which bytes it sets at
+// random: the header boundaries and parsed fields of an IPv4 frame, and of
+// an IPv6 one (outer IPv6 40 bytes; IPv6 VXLAN's inner header at 14+40+16+14).
+var (
+	cuts4   = []int{14, 20, 33, 34, 41, 42, 49, 50, 53, 54, 57, 63, 64, 67, 68, 83, 84, 85, 87, 88}
+	fields4 = []int{12, 13, 14, 14 + 6, 14 + 7, 14 + 8, 14 + 9, 14 + 20 + 2, 14 + 20 + 3, 14 + 20 + 8,
+		14 + 20 + 8 + 8 + 12, 14 + 20 + 8 + 8 + 14, 14 + 20 + 8 + 8 + 14 + 6, 14 + 20 + 8 + 8 + 14 + 9}
+	cuts6 = []int{14, 53, 54, 57, 58, 61, 62, 69, 70, 73, 74, 83, 84, 87, 88, 103, 104, 107, 108,
+		123, 124, 127, 128, 131, 132, 135, 136}
+	fields6 = []int{12, 13, 14, 14 + 6, 14 + 7, 14 + 40 + 2, 14 + 40 + 3, 14 + 40 + 6, 14 + 40 + 8,
+		14 + 40 + 16 + 12, 14 + 40 + 16 + 13, 14 + 40 + 16 + 14, 14 + 40 + 16 + 14 + 6,
+		14 + 20 + 8 + 8 + 14, 14 + 20 + 8 + 8 + 14 + 6, 14 + 40 + 16 + 14 + 40}
+)
+
+// hideIPv6 turns the IPv6 ethertype of frame, outer (after a tag) or inner
+// (IPv4 VXLAN), into 0x86de (neither IPv4 nor IPv6), so that noise never
+// makes an IPv6 frame while the generator's IPv6 is off.
+func hideIPv6(b []byte) {
+	off := 12
+	if len(b) >= 18 && binary.BigEndian.Uint16(b[12:]) == pipeline.EtherVLAN {
+		off = 16
+	}
+	if len(b) >= off+2 && binary.BigEndian.Uint16(b[off:]) == 0x86dd {
+		b[off+1] = 0xde
+	}
+	if p := model.Parse(b); p.Overlay {
+		inner := off + 2 + 20 + 8 + 8 + 12
+		if len(b) >= inner+2 && binary.BigEndian.Uint16(b[inner:]) == 0x86dd {
+			b[inner+1] = 0xde
+		}
+	}
 }
 
 // Ingress draws the port a frame enters.

@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -53,21 +54,74 @@ func TestEntriesHoldTheState(t *testing.T) {
 }
 
 // Every frame is one a veth carries unchanged, and the same seed draws the
-// same frames.
+// same frames, with the generator's IPv6 off and on.
 func TestFramesAreDeliverableAndReproducible(t *testing.T) {
-	a, b := NewGen(7), NewGen(7)
-	sa, _ := a.State()
-	sb, _ := b.State()
-	if !reflect.DeepEqual(sa, sb) {
-		t.Fatal("the same seed drew two states")
-	}
-	for range 5000 {
-		fa, fb := a.Frame(sa), b.Frame(sb)
-		if string(fa) != string(fb) {
-			t.Fatalf("the same seed drew %x and %x", fa, fb)
+	for _, v6 := range []bool{false, true} {
+		a, b := NewGen(7), NewGen(7)
+		a.IPv6, b.IPv6 = v6, v6
+		sa, _ := a.State()
+		sb, _ := b.State()
+		if !reflect.DeepEqual(sa, sb) {
+			t.Fatal("the same seed drew two states")
 		}
-		if len(fa) < MinLen(fa) || len(fa) > MaxFrame {
-			t.Fatalf("frame %x is not %d to %d bytes long, as a veth carries", fa, MinLen(fa), MaxFrame)
+		for range 5000 {
+			fa, fb := a.Frame(sa), b.Frame(sb)
+			if string(fa) != string(fb) {
+				t.Fatalf("ipv6 %v: the same seed drew %x and %x", v6, fa, fb)
+			}
+			if len(fa) < MinLen(fa) || len(fa) > MaxFrame {
+				t.Fatalf("frame %x is not %d to %d bytes long, as a veth carries", fa, MinLen(fa), MaxFrame)
+			}
+		}
+	}
+}
+
+// With IPv6 off (the default until every target implements it) no state has
+// an IPv6 table and no frame an IPv6 header, outer or inner; on, the frames
+// and states reach every IPv6 reason and forward IPv6 flows over both outer
+// families.
+func TestIPv6IsAnOption(t *testing.T) {
+	seen := map[string]int{}
+	for _, v6 := range []bool{false, true} {
+		for seed := range uint64(20) {
+			g := NewGen(seed)
+			g.IPv6 = v6
+			st, owners := g.State()
+			if !v6 && (len(st.VIPsV6) > 0 || len(st.GrayRulesV6) > 0) {
+				t.Fatalf("seed %d: IPv6 tables drawn with IPv6 off", seed)
+			}
+			frames := make([][]byte, 300)
+			for i := range frames {
+				frames[i] = g.Frame(st)
+			}
+			g.Fill(st, owners, frames)
+			g.Sharpen(st, frames)
+			for _, f := range frames {
+				p, r := model.Parse(f), model.Process(st, f)
+				if !v6 {
+					if p.Outer6 || p.IPv6 || r.Reason >= pipeline.IPv6Truncated {
+						t.Fatalf("seed %d: an IPv6 frame with IPv6 off: %x (%v)", seed, f, r.Reason)
+					}
+					continue
+				}
+				seen[r.Reason.String()]++
+				if r.Verdict == model.Forward && r.IPv6 {
+					seen[fmt.Sprintf("forward flow6 outer6=%v", p.Outer6)]++
+				}
+				if r.Verdict == model.Forward && !r.IPv6 && p.Outer6 {
+					seen["forward flow4 outer6"]++
+				}
+				if r.RuleV6 >= 0 {
+					seen["gray_rules_v6 hit"]++
+				}
+			}
+		}
+	}
+	for _, k := range []string{"IPV6_TRUNCATED", "IPV6_MALFORMED", "IPV6_EXTENSION", "INNER_IPV6_MALFORMED",
+		"INNER_IPV6_EXTENSION", "BACKEND_FAMILY", "forward flow6 outer6=true", "forward flow6 outer6=false",
+		"forward flow4 outer6", "gray_rules_v6 hit"} {
+		if seen[k] == 0 {
+			t.Errorf("no frame exercised %s: %v", k, seen)
 		}
 	}
 }
