@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/internal/etcdlab"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestHAControllersSpeakingBGP: issue 14's item 4 with bgp.announceFrom:
@@ -40,9 +41,9 @@ func TestHAControllersSpeakingBGP(t *testing.T) {
 	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/bgp/", bgpSection(), in)
 	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/bgp/", bgpSection(), in)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	waitLeads(t, sockA, api(t, sockA), time.Now(), "first leader")
+	waitLeads(t, sockA, stack.Dial(t, sockA), time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
-	waitStandby(t, api(t, sockB))
+	waitStandby(t, stack.Dial(t, sockB))
 	b.waitHops(t, 30*time.Second, "announced by the leader", birdGW1, birdGW2)
 
 	var lost atomic.Value
@@ -75,7 +76,7 @@ func TestHAControllersSpeakingBGP(t *testing.T) {
 	if gr == 0 {
 		t.Fatal("BIRD never held the paths in graceful restart after the leader's death")
 	}
-	leads, _ := waitLeads(t, sockB, api(t, sockB), killed, "after the kill")
+	leads, _ := waitLeads(t, sockB, stack.Dial(t, sockB), killed, "after the kill")
 	for deadline := time.Now().Add(60 * time.Second); b.grActive(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the graceful restart never ended")

@@ -21,6 +21,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/leader"
 	"github.com/graygw/graygw/internal/etcdlab"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // writeLog is the gateway's record of who writes to it: a gRPC interceptor
@@ -203,10 +204,10 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/hat/", "", in)
 	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/hat/", "", in)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := api(t, sockA)
+	ca := stack.Dial(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
-	cb := api(t, sockB)
+	cb := stack.Dial(t, sockB)
 	waitStandby(t, cb)
 	stream := startLabStream(t, rl)
 	ctx := context.Background()
@@ -436,10 +437,10 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	argsA, sockA := haReplica(t, dir, "a", viaProxy, "/hae/", "", in)
 	argsB, sockB := haReplica(t, dir, "b", eps, "/hae/", "", in)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := api(t, sockA)
+	ca := stack.Dial(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
-	cb := api(t, sockB)
+	cb := stack.Dial(t, sockB)
 	waitStandby(t, cb)
 	doc, err := os.ReadFile(in)
 	if err != nil {
@@ -494,7 +495,7 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	// does not lead etcd, then etcd's leader member.
 	argsA2, sockA2 := haReplica(t, dir, "a2", eps, "/hae/", "", in)
 	a2 := startChild(t, filepath.Join(dir, "a2.log"), argsA2...)
-	ca2 := api(t, sockA2)
+	ca2 := stack.Dial(t, sockA2)
 	waitStandby(t, ca2)
 	termB := currentTerm(t, etc, "/hae/", "b")
 	ch = startChanger(docs, cb)

@@ -11,6 +11,7 @@ import (
 	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/internal/etcdlab"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestHAStatusShowsEachReplicasHealth: two controller processes on a 3-member
@@ -27,7 +28,7 @@ func TestHAStatusShowsEachReplicasHealth(t *testing.T) {
 	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/health/", "", intentFile)
 	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/health/", "", intentFile)
 	startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := api(t, sockA)
+	ca := stack.Dial(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
 

@@ -11,6 +11,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/internal/etcdlab"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestHARolloutSurvivesLeaderKill: two controller processes with ha: on one
@@ -33,7 +34,7 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/ro/", string(probeCfg), rl.flag(t, "--intent"))
 	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/ro/", string(probeCfg), rl.flag(t, "--intent"))
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := api(t, sockA)
+	ca := stack.Dial(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
 	stream := startLabStream(t, rl)
@@ -53,7 +54,7 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	killed, atKill := time.Now(), stream.Mark()
 	a.cmd.Process.Kill()
 
-	cb := api(t, sockB)
+	cb := stack.Dial(t, sockB)
 	took, _ := waitLeads(t, sockB, cb, killed, "after the kill")
 	atSync := stream.Mark()
 	cur, err := cb.Get(ctx, &graygwv1.GetRequest{})

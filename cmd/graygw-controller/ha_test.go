@@ -24,18 +24,8 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/leader"
 	"github.com/graygw/graygw/internal/etcdlab"
+	"github.com/graygw/graygw/internal/stack"
 )
-
-// api connects to a controller's unix socket.
-func api(t *testing.T, sock string) graygwv1.ControllerClient {
-	t.Helper()
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return graygwv1.NewControllerClient(conn)
-}
 
 // inSync reports whether the controller on sock answers (it leads) with
 // every gateway in sync, and the first gateway's status.
@@ -99,13 +89,13 @@ func TestHALeaderFailover(t *testing.T) {
 	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/ha/", "", intentFile)
 	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/ha/", "", intentFile)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := api(t, sockA)
+	ca := stack.Dial(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	var err error
 	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
 	// b stands by: its API answers reads from the store and refuses changes
 	// naming a and its address (trailer), for the CLI to follow.
-	cb := api(t, sockB)
+	cb := stack.Dial(t, sockB)
 	var got *graygwv1.GetResponse
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if got, err = cb.Get(context.Background(), &graygwv1.GetRequest{}); err == nil || time.Now().After(deadline) {
@@ -332,7 +322,7 @@ func TestHAFailoverDuringALargeApply(t *testing.T) {
 	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/big/", "", intentFile)
 	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/big/", "", intentFile)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := api(t, sockA)
+	ca := stack.Dial(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
 
@@ -353,7 +343,7 @@ func TestHAFailoverDuringALargeApply(t *testing.T) {
 	g.open() // the dead leader's write in flight ends; the new leader's go through
 	t.Logf("leader SIGKILLed %s into the apply, its bucket write %d held", killed.Sub(start).Round(time.Millisecond), after+1)
 
-	cb := api(t, sockB)
+	cb := stack.Dial(t, sockB)
 	var gs *graygwv1.GatewayStatus
 	for ok := false; !ok; time.Sleep(20 * time.Millisecond) {
 		gs, ok = inSync(sockB, cb)
@@ -500,12 +490,12 @@ func TestHALeaderPartitionedFromEtcd(t *testing.T) {
 	argsA, sockA := haReplica(t, dir, "a", viaProxy, "/part/", "", intentFile)
 	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/part/", "", intentFile)
 	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := api(t, sockA)
+	ca := stack.Dial(t, sockA)
 	waitLeads(t, sockA, ca, time.Now(), "first leader")
 	startChild(t, filepath.Join(dir, "b.log"), argsB...)
 	time.Sleep(500 * time.Millisecond) // b campaigning
 
 	cut := partition(t, proxies, a)
-	took, _ := waitLeads(t, sockB, api(t, sockB), cut, "after the cut")
+	took, _ := waitLeads(t, sockB, stack.Dial(t, sockB), cut, "after the cut")
 	t.Logf("replica b leads and is in sync %s after the cut", took.Round(time.Millisecond))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/internal/etcdlab"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // waitLog waits until the log at path contains what.
@@ -62,11 +63,11 @@ func TestHATakeoverColdVsWarm(t *testing.T) {
 				os.WriteFile(cfg, []byte(strings.Replace(string(b), "ttl: 2s}", "ttl: 2s, standby: "+mode+"}", 1)), 0o600)
 			}
 			a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-			ca := api(t, sockA)
+			ca := stack.Dial(t, sockA)
 			waitLeads(t, sockA, ca, time.Now(), "first leader")
 			bLog := filepath.Join(dir, "b.log")
 			b := startChild(t, bLog, argsB...)
-			cb := api(t, sockB)
+			cb := stack.Dial(t, sockB)
 			if mode == "warm" {
 				waitLog(t, bLog, "standby: intent compiled")
 				// Its standby stream is up before the kill.

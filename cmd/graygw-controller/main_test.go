@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
@@ -189,12 +186,7 @@ func startController(t *testing.T, args ...string) *controllerRun {
 
 func (r *controllerRun) client(t *testing.T) graygwv1.ControllerClient {
 	t.Helper()
-	conn, err := grpc.NewClient("unix://"+r.where.Unix, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return graygwv1.NewControllerClient(conn)
+	return stack.Dial(t, r.where.Unix)
 }
 
 func waitInSync(t *testing.T, c graygwv1.ControllerClient) *graygwv1.GatewayStatus {

@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/internal/birdlab"
 	"github.com/graygw/graygw/internal/etcdlab"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // startReplica starts controller replica id (ha: on the etcd cluster eps,
@@ -41,17 +39,6 @@ bgp:
 `, strings.Join(eps, ", "), id, s.writeIntent(), sock))
 	s.start("controller-"+id, s.topo.HV, "graygw-controller", "--config", cfg)
 	return sock
-}
-
-// replicaAPI connects to a replica's API socket.
-func replicaAPI(t *testing.T, sock string) graygwv1.ControllerClient {
-	t.Helper()
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return graygwv1.NewControllerClient(conn)
 }
 
 // leadsInSync reports whether the replica behind c leads (a follower refuses
@@ -127,13 +114,13 @@ func TestBGPContinuityAcrossAnElection(t *testing.T) {
 	socks := map[string]string{}
 	apis := map[string]graygwv1.ControllerClient{}
 	socks["a"] = s.startReplica("a", cl.Endpoints())
-	apis["a"] = replicaAPI(t, socks["a"])
+	apis["a"] = stack.Dial(t, socks["a"])
 	birdlab.WaitFor(t, 30*time.Second, "replica a leads", func() (bool, string) {
 		_, err := apis["a"].Get(context.Background(), &graygwv1.GetRequest{})
 		return err == nil && leadsInSync(apis["a"]), fmt.Sprint(err)
 	})
 	socks["b"] = s.startReplica("b", cl.Endpoints())
-	apis["b"] = replicaAPI(t, socks["b"])
+	apis["b"] = stack.Dial(t, socks["b"])
 	addrs := []string{"unix://" + socks["a"], "unix://" + socks["b"]}
 	s.startSpeaker("gw1", s.topo.GW, gw1Hop, "10.1.0.10", addrs...)
 	s.startSpeaker("gw2", s.gw2, gw2Hop, "10.4.0.10", addrs...)

@@ -13,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/internal/birdlab"
 	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/topo"
 )
 
@@ -409,12 +407,7 @@ func TestSpeakersOutliveTheControllerAndFollowTheDataplane(t *testing.T) {
 	s.ping(500*time.Millisecond).wait(t, "both gateways up", 0)
 
 	// A drain is policy: it goes from the controller to gw1's speaker.
-	conn, err := grpc.NewClient("unix://"+s.sock(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	api := graygwv1.NewControllerClient(conn)
+	api := stack.Dial(t, s.sock())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := api.DrainGateway(ctx, &graygwv1.DrainGatewayRequest{Gateway: "gw1", Actor: "test"}); err != nil {

@@ -21,11 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // The daemon's restart: TestControllerRestartUnderTraffic again, with the
@@ -130,16 +129,6 @@ func (p *ctlProc) term(t *testing.T) int {
 		t.Fatalf("%s controller did not exit after SIGTERM", p.name)
 	}
 	return -1
-}
-
-func dialCtl(t *testing.T, sock string) graygwv1.ControllerClient {
-	t.Helper()
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return graygwv1.NewControllerClient(conn)
 }
 
 // waitInSync polls the status API until the gateway holds version v and a
@@ -252,7 +241,7 @@ func testControllerProcessRestartUnderTraffic(t *testing.T, tg target) {
 
 	first := startCtl(t, bin, "first", filepath.Join(dir, "first.log"), args...)
 	first.metricsAddr(t)
-	c1 := dialCtl(t, sock)
+	c1 := stack.Dial(t, sock)
 	if g := waitInSync(t, c1, 1); g.GetEntriesWritten() == 0 {
 		t.Fatalf("first controller: seeded and in sync without writing: %v", g)
 	}
@@ -289,7 +278,7 @@ func testControllerProcessRestartUnderTraffic(t *testing.T, tg target) {
 	}
 	second := startCtl(t, bin, "second", filepath.Join(dir, "second.log"), args...)
 	maddr := second.metricsAddr(t)
-	c2 := dialCtl(t, sock)
+	c2 := stack.Dial(t, sock)
 	g := waitInSync(t, c2, 2)
 	seqSynced := next.Load()
 	if g.GetEntriesWritten() != 0 || g.GetPipelinePushes() != 0 || g.GetForeignRemoved() != 0 || !g.GetPrimary() {

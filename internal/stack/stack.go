@@ -250,8 +250,7 @@ func StartController(t testing.TB, cfg Config) *Controller {
 	}
 	gs := svc.NewServer(service.UnixCredentials())
 	go gs.Serve(lis)
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	conn, err := dial(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,6 +269,24 @@ func StartController(t testing.TB, cfg Config) *Controller {
 	}
 	t.Cleanup(stop)
 	return &Controller{Service: svc, Engine: eng, Store: st, Socket: sock, Client: graygwv1.NewControllerClient(conn), Stop: stop}
+}
+
+// Dial connects to a controller's API on the unix socket sock (a daemon's, a
+// replica's or StartController's), with messages up to 64 MiB both ways; the
+// connection is closed at the test's cleanup.
+func Dial(t testing.TB, sock string) graygwv1.ControllerClient {
+	t.Helper()
+	conn, err := dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return graygwv1.NewControllerClient(conn)
+}
+
+func dial(sock string) (*grpc.ClientConn, error) {
+	return grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 }
 
 // ServeStandby serves a standby replica's API on a unix socket until the test
