@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -713,15 +714,7 @@ func (e *Engine) gatewaysLocked() []*gateway {
 	for _, g := range e.gws {
 		out = append(out, g)
 	}
-	slices.SortFunc(out, func(a, b *gateway) int {
-		if a.name < b.name {
-			return -1
-		}
-		if a.name > b.name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *gateway) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 
@@ -844,15 +837,7 @@ func mergePools(in *intent.Intent, rec, saved *compile.Result) *compile.Result {
 	if len(out.Pools) == 0 {
 		return nil
 	}
-	slices.SortFunc(out.Pools, func(a, b compile.Pool) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out.Pools, func(a, b compile.Pool) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
