@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/intent"
@@ -80,17 +81,24 @@ priority, listing why; nothing changes then.`,
 			return a.printChange(cs, fmt.Sprintf("rule %s: %s -> pool %s", strings.Join(cs.Rules, ","), describeScope(scope), f.pool))
 		},
 	}
+	fl := f.add(c)
+	fl.Float64Var(&f.percent, "percent", 0, "sticky share of the VNI's VMs to move, 0 < P <= 100 (with --vni)")
+	fl.StringVar(&f.pool, "pool", "", "target pool (required)")
+	fl.StringVar(&f.vip, "vip", "", "restrict to this VIP (name from the intent)")
+	return c
+}
+
+// add adds the flags cutover and mirror share to c: the selectors, the rule
+// name and the change flags. It returns c's flags for the command's own.
+func (f *cutoverFlags) add(c *cobra.Command) *pflag.FlagSet {
 	fl := c.Flags()
 	fl.Int64Var(&f.vni, "vni", 0, "VXLAN network id of the VPC (0 = plain traffic, with --flow)")
 	fl.StringVar(&f.vm, "vm", "", "one VM: VNI/IP")
 	fl.StringVar(&f.prefix, "prefix", "", "inner source prefix (CIDR), optionally with --vni")
 	fl.StringVar(&f.flow, "flow", "", "one flow: PROTO/SRC[:SPORT]/DST[:DPORT], optionally with --vni")
-	fl.Float64Var(&f.percent, "percent", 0, "sticky share of the VNI's VMs to move, 0 < P <= 100 (with --vni)")
-	fl.StringVar(&f.pool, "pool", "", "target pool (required)")
-	fl.StringVar(&f.vip, "vip", "", "restrict to this VIP (name from the intent)")
 	fl.StringVar(&f.name, "name", "", "rule name (default: derived by the controller from the scope)")
 	f.change.add(c)
-	return c
+	return fl
 }
 
 // scope checks the selector flags and builds the cutover scope. Every mistake

@@ -76,19 +76,13 @@ mirror.`,
 			return a.printChange(cs, fmt.Sprintf("rule %s: %s copied to pool %s (%s)", strings.Join(cs.Rules, ","), describeScope(scope), f.pool, what))
 		},
 	}
-	fl := c.Flags()
-	fl.Int64Var(&f.vni, "vni", 0, "VXLAN network id of the VPC (0 = plain traffic, with --flow)")
-	fl.StringVar(&f.vm, "vm", "", "one VM: VNI/IP")
-	fl.StringVar(&f.prefix, "prefix", "", "inner source prefix (CIDR), optionally with --vni")
-	fl.StringVar(&f.flow, "flow", "", "one flow: PROTO/SRC[:SPORT]/DST[:DPORT], optionally with --vni")
+	fl := f.add(c)
 	fl.Float64Var(&f.percent, "percent", 0, "refused: a mirror samples with --rate")
 	_ = fl.MarkHidden("percent")
 	fl.StringVar(&f.pool, "pool", "", "pool that receives the copies (required)")
 	fl.StringVar(&f.vip, "vip", "", "restrict to this VIP (name from the intent); its default pool serves")
-	fl.StringVar(&f.name, "name", "", "rule name (default: derived by the controller from the scope)")
 	fl.StringVar(&rate, "rate", "", "copy 1 in N VMs: 1/N or N (default: every VM)")
 	fl.BoolVar(&stop, "stop", false, "stop every mirror")
-	f.change.add(c)
 	return c
 }
 
