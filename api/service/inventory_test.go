@@ -180,7 +180,7 @@ func TestProbeExpandsTheInventoryServerSide(t *testing.T) {
 		{&graygwv1.ProbeRequest{Vni: 5001}, codes.FailedPrecondition, "VNI 5001 has no inventory"},
 		{&graygwv1.ProbeRequest{Vni: 7777}, codes.InvalidArgument, "VNI 7777 is no tenant's VNI in the intent in force (known VNIs: 5001, 5002, 5003)"},
 		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{Vni: 5002, Vm: "10.0.1.9"}}}, codes.InvalidArgument, "10.0.1.9 is not a VM of VNI 5002"},
-		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{Vm: "10.0.1.600"}}}, codes.InvalidArgument, "want an IPv4 address"},
+		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{Vm: "10.0.1.600"}}}, codes.InvalidArgument, "want an IPv4 or IPv6 address"},
 		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{}}}, codes.InvalidArgument, "give a VNI, a VM or both"},
 		{&graygwv1.ProbeRequest{Vni: 5002, ExpectCluster: "blue"}, codes.InvalidArgument, "expect_cluster \"blue\""},
 		{&graygwv1.ProbeRequest{Inventory: []*graygwv1.InventoryScope{{Vni: 5002}}, PlanYaml: invPlan}, codes.InvalidArgument, "not several"},

@@ -29,6 +29,15 @@ const (
 	// frameLen is the length of a probe frame: outer Ethernet/IPv4/UDP/VXLAN,
 	// inner Ethernet/IPv4/ICMP echo with a small payload.
 	frameLen = ethLen + ipv4Len + udpLen + vxlanLen + ethLen + ipv4Len + icmpLen + payloadLen
+
+	// IPv6 (RFC 8200, RFC 4443).
+	ipv6Len      = 40
+	etherIPv6    = 0x86dd
+	protoICMPv6  = 58
+	icmp6Unreach = 1 // destination unreachable; code 4: port unreachable
+	icmp6PortUnr = 4
+	icmp6EchoReq = 128
+	icmp6EchoRep = 129
 )
 
 // payloadMagic starts every probe's ICMP payload, so a capture shows what sent it.
@@ -63,8 +72,7 @@ func tcpISN(ident, seq uint16) uint32 { return uint32(ident)<<16 | uint32(seq) }
 // fixed, as one flow of the VM's, so the gateway hashes every probe of the
 // target alike (and probe.Expect sees the very flow).
 func innerPort(vni uint32, vm netip.Addr, proto Proto, port uint16) uint16 {
-	a := vm.As4()
-	h := vni*2246822519 ^ (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]))
+	h := vni*2246822519 ^ addrWord(vm)
 	h ^= uint32(port)<<16 | uint32(len(proto))
 	h ^= h >> 13
 	h *= 3266489917
@@ -72,42 +80,128 @@ func innerPort(vni uint32, vm netip.Addr, proto Proto, port uint16) uint16 {
 	return 33000 + uint16(h%28000)
 }
 
-// buildEcho returns the VXLAN-encapsulated probe e describes: an ICMP echo
-// request, a TCP SYN (or the reset of tcpFlags) or a UDP datagram. The outer
-// UDP checksum is 0 (allowed for IPv4 VXLAN); the IPv4, ICMP, TCP and UDP
-// checksums are filled in.
-func buildEcho(e *echo) []byte {
-	if e.proto == ProtoTCP || e.proto == ProtoUDP {
-		return buildL4(e)
+// addrWord folds an address into 32 bits for the port hashes: an IPv4
+// address is itself (so no IPv4 probe's ports moved with IPv6), an IPv6 one
+// the XOR of its four words.
+func addrWord(a netip.Addr) uint32 {
+	if a.Is4() {
+		b := a.As4()
+		return binary.BigEndian.Uint32(b[:])
 	}
-	b := make([]byte, frameLen)
-	// Inner IPv4 and ICMP echo request.
+	b := a.As16()
+	return binary.BigEndian.Uint32(b[0:]) ^ binary.BigEndian.Uint32(b[4:]) ^ binary.BigEndian.Uint32(b[8:]) ^ binary.BigEndian.Uint32(b[12:])
+}
+
+// buildEcho returns the VXLAN-encapsulated probe e describes: an ICMP echo
+// request (ICMPv6 to an IPv6 VM), a TCP SYN (or the reset of tcpFlags) or a
+// UDP datagram. The outer header is IPv4 or IPv6 as the VIP is, the inner one
+// as the VM is. Every checksum is filled in, except an IPv4 outer UDP
+// checksum (0: allowed for IPv4 VXLAN); an IPv6 outer UDP checksum is always
+// computed (RFC 8200 needs one; receivers drop a zero one unless told not to).
+func buildEcho(e *echo) []byte {
+	inner6 := e.innerSrc.Is6()
+	l4, proto := icmpLen+payloadLen, uint8(protoICMP)
+	switch {
+	case e.proto == ProtoTCP:
+		l4, proto = tcpLen, protoTCP
+	case e.proto == ProtoUDP:
+		l4, proto = udpLen+payloadLen, protoUDP
+	case inner6:
+		proto = protoICMPv6
+	}
+	b := make([]byte, encapLen(e)+ipLen(e.innerSrc)+l4)
 	ii := putEncap(b, e)
-	putIPv4(ii, uint16(len(ii)), e.ipID, protoICMP, e.innerSrc, e.innerDst)
-	ic := ii[ipv4Len:]
-	ic[0] = icmpEchoReq
-	binary.BigEndian.PutUint16(ic[4:], e.ident)
-	binary.BigEndian.PutUint16(ic[6:], e.seq)
-	copy(ic[icmpLen:], payloadMagic[:])
-	binary.BigEndian.PutUint32(ic[icmpLen+8:], e.vni)
-	copy(ic[icmpLen+12:], e.innerSrc.AsSlice())
-	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
+	id := e.ipID
+	if e.proto == ProtoUDP {
+		// The probe's number, which an ICMP port unreachable quotes back
+		// (with 8 bytes of UDP only: the payload's number is not in it).
+		// IPv6 has no id; its unreachable quotes the whole probe.
+		id = e.seq
+	}
+	putIP(ii, id, proto, e.innerSrc, e.innerDst)
+	l := ii[ipLen(e.innerSrc):]
+	switch e.proto {
+	case ProtoTCP:
+		binary.BigEndian.PutUint16(l[0:], e.innerSport)
+		binary.BigEndian.PutUint16(l[2:], e.port)
+		seq, flags := tcpISN(e.ident, e.seq), byte(tcpSYN)
+		if e.tcpFlags != 0 {
+			seq, flags = e.tcpSeq, e.tcpFlags
+			binary.BigEndian.PutUint32(l[8:], e.tcpAck)
+		}
+		binary.BigEndian.PutUint32(l[4:], seq)
+		l[12] = 5 << 4 // data offset: 20 bytes, no options
+		l[13] = flags
+		binary.BigEndian.PutUint16(l[14:], 65535) // window
+		binary.BigEndian.PutUint16(l[16:], l4Checksum(proto, e.innerSrc, e.innerDst, l))
+	case ProtoUDP:
+		// The payload is the ICMP one's: magic, then ident and seq, VM.
+		binary.BigEndian.PutUint16(l[0:], e.innerSport)
+		binary.BigEndian.PutUint16(l[2:], e.port)
+		binary.BigEndian.PutUint16(l[4:], uint16(len(l)))
+		pl := l[udpLen:]
+		copy(pl, payloadMagic[:])
+		binary.BigEndian.PutUint16(pl[8:], e.ident)
+		binary.BigEndian.PutUint16(pl[10:], e.seq)
+		a := e.innerSrc.As16() // the VM's last 4 bytes (IPv4: all of it)
+		copy(pl[12:], a[12:])
+		putUDPChecksum(l, e.innerSrc, e.innerDst)
+	default:
+		l[0] = icmpEchoReq
+		if inner6 {
+			l[0] = icmp6EchoReq
+		}
+		binary.BigEndian.PutUint16(l[4:], e.ident)
+		binary.BigEndian.PutUint16(l[6:], e.seq)
+		copy(l[icmpLen:], payloadMagic[:])
+		binary.BigEndian.PutUint32(l[icmpLen+8:], e.vni)
+		a := e.innerSrc.As16()
+		copy(l[icmpLen+12:], a[12:])
+		if inner6 {
+			binary.BigEndian.PutUint16(l[2:], l4Checksum(proto, e.innerSrc, e.innerDst, l))
+		} else {
+			binary.BigEndian.PutUint16(l[2:], checksum(l))
+		}
+	}
+	if e.outerDst.Is6() {
+		u := b[ethLen+ipv6Len:]
+		putUDPChecksum(u, e.outerSrc, e.outerDst)
+	}
 	return b
 }
 
+// ipLen is the length of an IP header of a's family (no options).
+func ipLen(a netip.Addr) int {
+	if a.Is6() {
+		return ipv6Len
+	}
+	return ipv4Len
+}
+
+// encapLen is the length of e's headers up to its inner IP header.
+func encapLen(e *echo) int { return ethLen + ipLen(e.outerDst) + udpLen + vxlanLen + ethLen }
+
+// ethertype is the Ethernet type of an IP packet of a's family.
+func ethertype(a netip.Addr) uint16 {
+	if a.Is6() {
+		return etherIPv6
+	}
+	return etherIPv4
+}
+
 // putEncap writes into frame b (sized for the whole probe) the outer
-// Ethernet, IPv4, UDP and VXLAN headers and the inner Ethernet header of e,
-// and returns the rest of b: the inner IPv4 packet.
+// Ethernet, IP, UDP and VXLAN headers and the inner Ethernet header of e,
+// and returns the rest of b: the inner IP packet.
 func putEncap(b []byte, e *echo) []byte {
 	// Outer Ethernet.
 	copy(b[0:6], e.outerDstMAC[:])
 	copy(b[6:12], e.outerSrcMAC[:])
-	binary.BigEndian.PutUint16(b[12:], etherIPv4)
-	// Outer IPv4.
+	binary.BigEndian.PutUint16(b[12:], ethertype(e.outerDst))
+	// Outer IP.
 	o := b[ethLen:]
-	putIPv4(o, uint16(len(b)-ethLen), e.ipID, protoUDP, e.outerSrc, e.outerDst)
+	putIP(o, e.ipID, protoUDP, e.outerSrc, e.outerDst)
 	// Outer UDP.
-	u := o[ipv4Len:]
+	u := o[ipLen(e.outerDst):]
 	binary.BigEndian.PutUint16(u[0:], e.sport)
 	binary.BigEndian.PutUint16(u[2:], vxlanPort)
 	binary.BigEndian.PutUint16(u[4:], uint16(len(u)))
@@ -119,70 +213,53 @@ func putEncap(b []byte, e *echo) []byte {
 	ie := v[vxlanLen:]
 	copy(ie[0:6], e.innerDstMAC[:])
 	copy(ie[6:12], e.innerSrcMAC[:])
-	binary.BigEndian.PutUint16(ie[12:], etherIPv4)
+	binary.BigEndian.PutUint16(ie[12:], ethertype(e.innerSrc))
 	return ie[ethLen:]
 }
 
-// buildL4 builds a TCP or UDP probe (the UDP payload is the ICMP one's:
-// magic, then ident and seq, VNI and VM).
-func buildL4(e *echo) []byte {
-	l4 := tcpLen
-	proto := uint8(protoTCP)
-	if e.proto == ProtoUDP {
-		l4, proto = udpLen+payloadLen, protoUDP
+// putIP writes the IPv4 or IPv6 header (as src is) of the packet b, whose
+// payload is the rest of b.
+func putIP(b []byte, id uint16, proto uint8, src, dst netip.Addr) {
+	if src.Is6() {
+		putIPv6(b, uint16(len(b)-ipv6Len), proto, src, dst)
+		return
 	}
-	b := make([]byte, ethLen+ipv4Len+udpLen+vxlanLen+ethLen+ipv4Len+l4)
-	ii := putEncap(b, e)
-	id := e.ipID
-	if e.proto == ProtoUDP {
-		// The probe's number, which an ICMP port unreachable quotes back
-		// (with 8 bytes of UDP only: the payload's number is not in it).
-		id = e.seq
-	}
-	putIPv4(ii, uint16(len(ii)), id, proto, e.innerSrc, e.innerDst)
-	l := ii[ipv4Len:]
-	binary.BigEndian.PutUint16(l[0:], e.innerSport)
-	binary.BigEndian.PutUint16(l[2:], e.port)
-	if e.proto == ProtoTCP {
-		seq, flags := tcpISN(e.ident, e.seq), byte(tcpSYN)
-		if e.tcpFlags != 0 {
-			seq, flags = e.tcpSeq, e.tcpFlags
-			binary.BigEndian.PutUint32(l[8:], e.tcpAck)
-		}
-		binary.BigEndian.PutUint32(l[4:], seq)
-		l[12] = 5 << 4 // data offset: 20 bytes, no options
-		l[13] = flags
-		binary.BigEndian.PutUint16(l[14:], 65535) // window
-	} else {
-		binary.BigEndian.PutUint16(l[4:], uint16(len(l)))
-		p := l[udpLen:]
-		copy(p, payloadMagic[:])
-		binary.BigEndian.PutUint16(p[8:], e.ident)
-		binary.BigEndian.PutUint16(p[10:], e.seq)
-		copy(p[12:], e.innerSrc.AsSlice())
-	}
-	sum := l4Checksum(proto, e.innerSrc, e.innerDst, l)
-	if e.proto == ProtoTCP {
-		binary.BigEndian.PutUint16(l[16:], sum)
-	} else {
-		if sum == 0 {
-			sum = 0xffff
-		}
-		binary.BigEndian.PutUint16(l[6:], sum)
-	}
-	return b
+	putIPv4(b, uint16(len(b)), id, proto, src, dst)
 }
 
-// l4Checksum is the TCP or UDP checksum of segment l (its checksum field
-// zero) with the IPv4 pseudo-header.
+// putUDPChecksum fills in the checksum of UDP datagram u (0 goes as 0xFFFF,
+// RFC 768).
+func putUDPChecksum(u []byte, src, dst netip.Addr) {
+	u[6], u[7] = 0, 0
+	sum := l4Checksum(protoUDP, src, dst, u)
+	if sum == 0 {
+		sum = 0xffff
+	}
+	binary.BigEndian.PutUint16(u[6:], sum)
+}
+
+// l4Checksum is the checksum of segment l (its checksum field zero) of
+// protocol proto with the pseudo-header of src and dst: IPv4 (RFC 793), or
+// IPv6 (RFC 8200 section 8.1: TCP, UDP and ICMPv6 alike).
 func l4Checksum(proto uint8, src, dst netip.Addr, l []byte) uint16 {
-	ph := make([]byte, 12+len(l))
-	s, d := src.As4(), dst.As4()
-	copy(ph[0:4], s[:])
-	copy(ph[4:8], d[:])
-	ph[9] = proto
-	binary.BigEndian.PutUint16(ph[10:], uint16(len(l)))
-	copy(ph[12:], l)
+	var ph []byte
+	if src.Is6() {
+		ph = make([]byte, 40+len(l))
+		s, d := src.As16(), dst.As16()
+		copy(ph[0:16], s[:])
+		copy(ph[16:32], d[:])
+		binary.BigEndian.PutUint32(ph[32:], uint32(len(l)))
+		ph[39] = proto
+		copy(ph[40:], l)
+	} else {
+		ph = make([]byte, 12+len(l))
+		s, d := src.As4(), dst.As4()
+		copy(ph[0:4], s[:])
+		copy(ph[4:8], d[:])
+		ph[9] = proto
+		binary.BigEndian.PutUint16(ph[10:], uint16(len(l)))
+		copy(ph[12:], l)
+	}
 	return checksum(ph)
 }
 
@@ -196,6 +273,18 @@ func putIPv4(b []byte, total, id uint16, proto uint8, src, dst netip.Addr) {
 	copy(b[12:16], s[:])
 	copy(b[16:20], d[:])
 	binary.BigEndian.PutUint16(b[10:], checksum(b[:ipv4Len]))
+}
+
+// putIPv6 writes an IPv6 header: no traffic class or flow label (the gateway
+// hashes on the 5-tuple, not on the label), hop limit 64.
+func putIPv6(b []byte, payload uint16, next uint8, src, dst netip.Addr) {
+	b[0] = 0x60
+	binary.BigEndian.PutUint16(b[4:], payload)
+	b[6] = next
+	b[7] = 64
+	s, d := src.As16(), dst.As16()
+	copy(b[8:24], s[:])
+	copy(b[24:40], d[:])
 }
 
 // checksum is the Internet checksum (RFC 1071) of b.
@@ -236,20 +325,29 @@ type reply struct {
 	tcpSeq uint32
 }
 
-// parseReply recognises a VXLAN-encapsulated ICMP echo reply and returns its
-// fields. It reads nothing past the end of f and returns false for any other
-// frame (IPv4 options are accepted on both headers; fragments are not).
+// parseReply recognises a VXLAN-encapsulated answer to a probe (ICMP or
+// ICMPv6 echo reply, TCP SYN-ACK or reset, UDP echo, port unreachable), over
+// an IPv4 or IPv6 outer header, and returns its fields. It reads nothing past
+// the end of f and returns false for any other frame (IPv4 options are
+// accepted on both headers; fragments and IPv6 extension headers are not).
 func parseReply(f []byte) (reply, bool) {
 	var r reply
-	if len(f) < ethLen || binary.BigEndian.Uint16(f[12:]) != etherIPv4 {
+	if len(f) < ethLen {
 		return r, false
 	}
-	ip, ok := ipv4Payload(f[ethLen:], protoUDP)
-	if !ok {
-		return r, false
+	var ip []byte
+	var ok bool
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case etherIPv4:
+		if ip, ok = ipv4Payload(f[ethLen:], protoUDP); ok {
+			r.outerSrc = netip.AddrFrom4([4]byte(f[ethLen+12 : ethLen+16]))
+		}
+	case etherIPv6:
+		if ip, ok = ipv6Payload(f[ethLen:], protoUDP); ok {
+			r.outerSrc = netip.AddrFrom16([16]byte(f[ethLen+8 : ethLen+24]))
+		}
 	}
-	r.outerSrc = netip.AddrFrom4([4]byte(f[ethLen+12 : ethLen+16]))
-	if len(ip) < udpLen+vxlanLen || binary.BigEndian.Uint16(ip[2:]) != vxlanPort {
+	if !ok || len(ip) < udpLen+vxlanLen || binary.BigEndian.Uint16(ip[2:]) != vxlanPort {
 		return r, false
 	}
 	v := ip[udpLen:]
@@ -258,10 +356,21 @@ func parseReply(f []byte) (reply, bool) {
 	}
 	r.vni = uint32(v[4])<<16 | uint32(v[5])<<8 | uint32(v[6])
 	ie := v[vxlanLen:]
-	if len(ie) < ethLen || binary.BigEndian.Uint16(ie[12:]) != etherIPv4 {
+	if len(ie) < ethLen {
 		return r, false
 	}
 	ii := ie[ethLen:]
+	switch binary.BigEndian.Uint16(ie[12:]) {
+	case etherIPv4:
+		return parseInner4(ii, r)
+	case etherIPv6:
+		return parseInner6(ii, r)
+	}
+	return r, false
+}
+
+// parseInner4 reads the inner IPv4 packet of an answer.
+func parseInner4(ii []byte, r reply) (reply, bool) {
 	if len(ii) < ipv4Len {
 		return r, false
 	}
@@ -269,9 +378,11 @@ func parseReply(f []byte) (reply, bool) {
 	r.vm = netip.AddrFrom4([4]byte(ii[16:20]))
 	switch ii[9] {
 	case protoTCP:
-		return parseTCP(ii, r)
+		t, ok := ipv4Payload(ii, protoTCP)
+		return parseTCP(t, ok, r)
 	case protoUDP:
-		return parseUDP(ii, r)
+		u, ok := ipv4Payload(ii, protoUDP)
+		return parseUDP(u, ok, r)
 	}
 	ic, ok := ipv4Payload(ii, protoICMP)
 	if ok && len(ic) >= icmpLen && ic[0] == icmpUnreach && ic[1] == icmpPortUnr {
@@ -286,10 +397,41 @@ func parseReply(f []byte) (reply, bool) {
 	return r, true
 }
 
-// parseTCP recognises the answer to a TCP probe: a SYN-ACK, or a reset that
-// acknowledges the SYN (refused); the acknowledgement names the probe.
-func parseTCP(ii []byte, r reply) (reply, bool) {
-	t, ok := ipv4Payload(ii, protoTCP)
+// parseInner6 reads the inner IPv6 packet of an answer.
+func parseInner6(ii []byte, r reply) (reply, bool) {
+	if len(ii) < ipv6Len {
+		return r, false
+	}
+	r.routerSrc = netip.AddrFrom16([16]byte(ii[8:24]))
+	r.vm = netip.AddrFrom16([16]byte(ii[24:40]))
+	switch ii[6] {
+	case protoTCP:
+		t, ok := ipv6Payload(ii, protoTCP)
+		return parseTCP(t, ok, r)
+	case protoUDP:
+		u, ok := ipv6Payload(ii, protoUDP)
+		return parseUDP(u, ok, r)
+	}
+	ic, ok := ipv6Payload(ii, protoICMPv6)
+	if !ok || len(ic) < icmpLen {
+		return r, false
+	}
+	switch {
+	case ic[0] == icmp6Unreach && ic[1] == icmp6PortUnr:
+		return parseUnreachable6(ic[icmpLen:], r)
+	case ic[0] == icmp6EchoRep && ic[1] == 0:
+		r.proto = ProtoICMP
+		r.ident = binary.BigEndian.Uint16(ic[4:])
+		r.seq = binary.BigEndian.Uint16(ic[6:])
+		return r, true
+	}
+	return r, false
+}
+
+// parseTCP recognises the answer to a TCP probe in segment t (ok: the IP
+// layer found one): a SYN-ACK, or a reset that acknowledges the SYN
+// (refused); the acknowledgement names the probe.
+func parseTCP(t []byte, ok bool, r reply) (reply, bool) {
 	if !ok || len(t) < tcpLen {
 		return r, false
 	}
@@ -331,16 +473,48 @@ func parseUnreachable(q []byte, r reply) (reply, bool) {
 	return r, true
 }
 
-// parseUDP recognises the echo of a UDP probe: its payload back, from the
-// probed port.
-func parseUDP(ii []byte, r reply) (reply, bool) {
-	u, ok := ipv4Payload(ii, protoUDP)
+// parseUnreachable6 recognises the ICMPv6 port unreachable a UDP probe got:
+// it quotes as much of the probe as fits in 1280 bytes (RFC 4443 2.4 c), so
+// the whole of it: the probe's number and run are read from its payload.
+func parseUnreachable6(q []byte, r reply) (reply, bool) {
+	if len(q) < ipv6Len+udpLen+12 || q[0]>>4 != 6 || q[6] != protoUDP {
+		return r, false
+	}
+	if netip.AddrFrom16([16]byte(q[8:24])) != r.vm || netip.AddrFrom16([16]byte(q[24:40])) != r.routerSrc {
+		return r, false
+	}
+	u := q[ipv6Len:]
+	if [8]byte(u[udpLen:udpLen+8]) != payloadMagic {
+		return r, false
+	}
+	r.proto, r.refused = ProtoUDP, true
+	r.vmPort, r.port = binary.BigEndian.Uint16(u[0:]), binary.BigEndian.Uint16(u[2:])
+	r.ident, r.seq = binary.BigEndian.Uint16(u[udpLen+8:]), binary.BigEndian.Uint16(u[udpLen+10:])
+	return r, true
+}
+
+// parseUDP recognises the echo of a UDP probe in datagram u (ok: the IP
+// layer found one): its payload back, from the probed port.
+func parseUDP(u []byte, ok bool, r reply) (reply, bool) {
 	if !ok || len(u) < udpLen+12 || [8]byte(u[udpLen:udpLen+8]) != payloadMagic {
 		return r, false
 	}
 	r.proto, r.port, r.vmPort = ProtoUDP, binary.BigEndian.Uint16(u[0:]), binary.BigEndian.Uint16(u[2:])
 	r.ident, r.seq = binary.BigEndian.Uint16(u[udpLen+8:]), binary.BigEndian.Uint16(u[udpLen+10:])
 	return r, true
+}
+
+// ipv6Payload returns the payload of an IPv6 packet whose next header is
+// proto (no extension header), bounded by the payload length.
+func ipv6Payload(b []byte, proto uint8) ([]byte, bool) {
+	if len(b) < ipv6Len || b[0]>>4 != 6 || b[6] != proto {
+		return nil, false
+	}
+	n := int(binary.BigEndian.Uint16(b[4:]))
+	if ipv6Len+n > len(b) {
+		return nil, false
+	}
+	return b[ipv6Len : ipv6Len+n], true
 }
 
 // ipv4Payload returns the payload of an unfragmented IPv4 packet of protocol

@@ -49,7 +49,7 @@ type Host struct {
 	// the route to the VIP.
 	Interface string
 	// Source is the outer source address, the VTEP address the backends
-	// answer; invalid: the interface's first IPv4 address.
+	// answer; invalid: the interface's first address of the VIP's family.
 	Source netip.Addr
 	// GatewayMAC is the outer destination MAC (the next hop towards the VIPs);
 	// empty: looked up in the probe host's neighbour table.
@@ -186,8 +186,8 @@ func InventoryTargets(in *intent.Intent, scopes []Scope) ([]Target, error) {
 		var vm netip.Addr
 		if sc.VM != "" {
 			a, err := netip.ParseAddr(sc.VM)
-			if err != nil || !a.Is4() {
-				return nil, kinderr.Errorf(ErrRequest, "inventory[%d].vm %q: want an IPv4 address", i, sc.VM)
+			if err != nil || !plainAddr(a) {
+				return nil, kinderr.Errorf(ErrRequest, "inventory[%d].vm %q: want an IPv4 or IPv6 address", i, sc.VM)
 			}
 			vm = a
 		}

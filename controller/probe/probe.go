@@ -38,7 +38,7 @@ import (
 var (
 	// ErrConfig: a Config or Options value is missing or out of range.
 	ErrConfig = errors.New("probe: bad configuration")
-	// ErrTarget: a target that cannot be probed (not an IPv4 address, VNI wider
+	// ErrTarget: a target that cannot be probed (not an IP address, VNI wider
 	// than 24 bits, unknown VNI or VM in the inventory...).
 	ErrTarget = errors.New("probe: bad target")
 	// ErrSocket: the probe host's socket could not be opened or used.
@@ -267,8 +267,8 @@ type Config struct {
 	// Interface is the probe host's interface towards the gateway; empty = the
 	// interface of the route to the VIP.
 	Interface string
-	// Source is the outer source address; invalid = the interface's first IPv4
-	// address. Backends answer the hypervisor VTEP, so it should be that address.
+	// Source is the outer source address, of the VIP's family; invalid = the
+	// interface's first address of that family (not link-local). Backends answer the hypervisor VTEP, so it should be that address.
 	Source netip.Addr
 	// GatewayMAC is the outer destination MAC (the next hop towards the VIP);
 	// empty = looked up in the neighbour table of the probe host.
@@ -302,16 +302,18 @@ type Prober struct {
 // resolves the addresses Config leaves out. It needs CAP_NET_RAW (and
 // CAP_SYS_ADMIN to enter another namespace).
 func New(cfg Config) (*Prober, error) {
-	if !cfg.VIP.Is4() {
-		return nil, fmt.Errorf("%w: vip %v: want an IPv4 address", ErrConfig, cfg.VIP)
+	if !plainAddr(cfg.VIP) {
+		return nil, fmt.Errorf("%w: vip %v: want an IPv4 or IPv6 address", ErrConfig, cfg.VIP)
 	}
-	if cfg.Source.IsValid() && !cfg.Source.Is4() {
-		return nil, fmt.Errorf("%w: source %v: want an IPv4 address", ErrConfig, cfg.Source)
+	if cfg.Source.IsValid() && (!plainAddr(cfg.Source) || cfg.Source.Is6() != cfg.VIP.Is6()) {
+		return nil, fmt.Errorf("%w: source %v: want an address of the VIP's family (%v)", ErrConfig, cfg.Source, cfg.VIP)
 	}
 	p := &Prober{cfg: cfg, backends: map[netip.Addr]Backend{}, fd: -1}
 	for _, b := range cfg.Backends {
-		if !b.Underlay.Is4() {
-			return nil, fmt.Errorf("%w: backend %q: underlay %v is not an IPv4 address", ErrConfig, b.Name, b.Underlay)
+		if !plainAddr(b.Underlay) || b.Underlay.Is6() != cfg.VIP.Is6() {
+			// The backends answer over the underlay of the VIP's family
+			// (intent validation: a backend's family is its VIP's).
+			return nil, fmt.Errorf("%w: backend %q: underlay %v is not an address of the VIP's family (%v)", ErrConfig, b.Name, b.Underlay, cfg.VIP)
 		}
 		p.backends[b.Underlay] = b
 	}
@@ -424,10 +426,10 @@ func (p *Prober) checkTarget(t Target) ([6]byte, error) {
 	switch {
 	case t.VNI > 0xffffff:
 		return m, fmt.Errorf("%w: %v: VNI wider than 24 bits", ErrTarget, t)
-	case !t.VM.Is4():
-		return m, fmt.Errorf("%w: vni %d: vm %v is not an IPv4 address", ErrTarget, t.VNI, t.VM)
-	case !t.Router.Is4():
-		return m, fmt.Errorf("%w: %v: router %v is not an IPv4 address", ErrTarget, t, t.Router)
+	case !plainAddr(t.VM):
+		return m, fmt.Errorf("%w: vni %d: vm %v is not an IPv4 or IPv6 address", ErrTarget, t.VNI, t.VM)
+	case !plainAddr(t.Router) || t.Router.Is6() != t.VM.Is6():
+		return m, fmt.Errorf("%w: %v: router %v is not an address of the VM's family", ErrTarget, t, t.Router)
 	}
 	switch t.proto() {
 	case ProtoICMP:
@@ -527,11 +529,14 @@ func (p *Prober) reset(tg Target, mac [6]byte, r reply) {
 	_ = unix.Sendto(p.fd, buildEcho(e), 0, &unix.SockaddrLinklayer{Ifindex: p.ifindex, Halen: 6})
 }
 
+// plainAddr reports whether a is an IPv4 address or an IPv6 one that is not
+// IPv4-mapped and has no zone: what a probe header can carry.
+func plainAddr(a netip.Addr) bool { return a.Is4() || (a.Is6() && !a.Is4In6() && a.Zone() == "") }
+
 // entropyPort gives each VM its own outer source port, as a VTEP does, so ECMP
 // in front of several gateways spreads probes like the VMs' traffic.
 func entropyPort(vni uint32, vm netip.Addr) uint16 {
-	a := vm.As4()
-	h := vni*2654435761 ^ (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]))
+	h := vni*2654435761 ^ addrWord(vm)
 	h ^= h >> 15
 	return 49152 + uint16(h%16384)
 }

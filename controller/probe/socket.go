@@ -15,7 +15,8 @@ import (
 )
 
 // open creates the AF_PACKET socket inside the probe host's namespace and
-// resolves the interface, its MAC and address, and the gateway's MAC.
+// resolves the interface, its MAC and address (of the VIP's family), and the
+// gateway's MAC (ARP or neighbour discovery).
 func (p *Prober) open() error {
 	return inNetNS(p.cfg.NetNS, func() error {
 		h, err := netlink.NewHandle()
@@ -53,12 +54,22 @@ func (p *Prober) open() error {
 		}
 		copy(p.srcMAC[:], attrs.HardwareAddr)
 		p.source = p.cfg.Source
+		fam, famName, ethProto := netlink.FAMILY_V4, "IPv4", uint16(unix.ETH_P_IP)
+		if p.cfg.VIP.Is6() {
+			fam, famName, ethProto = netlink.FAMILY_V6, "IPv6", unix.ETH_P_IPV6
+		}
 		if !p.source.IsValid() {
-			addrs, err := h.AddrList(link, netlink.FAMILY_V4)
-			if err != nil || len(addrs) == 0 {
-				return fmt.Errorf("%w: interface %s has no IPv4 address (set the source): %v", ErrSocket, attrs.Name, err)
+			addrs, err := h.AddrList(link, fam)
+			for _, a := range addrs {
+				ip, ok := netip.AddrFromSlice(a.IP)
+				if ip = ip.Unmap(); ok && !ip.IsLinkLocalUnicast() {
+					p.source = ip // the first one, not link-local (IPv6)
+					break
+				}
 			}
-			p.source, _ = netip.AddrFromSlice(addrs[0].IP.To4())
+			if !p.source.IsValid() {
+				return fmt.Errorf("%w: interface %s has no %s address (set the source): %v", ErrSocket, attrs.Name, famName, err)
+			}
 		}
 		if p.cfg.GatewayMAC != "" {
 			if p.gwMAC, err = parseMAC(p.cfg.GatewayMAC); err != nil {
@@ -68,11 +79,13 @@ func (p *Prober) open() error {
 			if !nextHop.IsValid() {
 				return fmt.Errorf("%w: no route to the VIP %v: cannot find the gateway's MAC (set it)", ErrSocket, p.cfg.VIP)
 			}
-			if p.gwMAC, err = resolveMAC(h, attrs.Index, nextHop); err != nil {
+			if p.gwMAC, err = resolveMAC(h, attrs.Index, fam, nextHop); err != nil {
 				return err
 			}
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+		// Replies come back over the VIP's family: the backends answer the
+		// hypervisor's VTEP address.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(ethProto)))
 		if err != nil {
 			return fmt.Errorf("%w: AF_PACKET socket (needs CAP_NET_RAW): %w", ErrSocket, err)
 		}
@@ -82,7 +95,7 @@ func (p *Prober) open() error {
 			return fmt.Errorf("%w: SO_RCVTIMEO: %w", ErrSocket, err)
 		}
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: p.ifindex}); err != nil {
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(ethProto), Ifindex: p.ifindex}); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("%w: bind to %s: %w", ErrSocket, attrs.Name, err)
 		}
@@ -95,10 +108,10 @@ func (p *Prober) open() error {
 // not there it asks the kernel to resolve it (an empty UDP datagram to the
 // discard port of nextHop, the one address it is sent to) and waits up to a
 // second.
-func resolveMAC(h *netlink.Handle, ifindex int, nextHop netip.Addr) ([6]byte, error) {
+func resolveMAC(h *netlink.Handle, ifindex, family int, nextHop netip.Addr) ([6]byte, error) {
 	var m [6]byte
 	lookup := func() bool {
-		neighs, err := h.NeighList(ifindex, netlink.FAMILY_V4)
+		neighs, err := h.NeighList(ifindex, family)
 		if err != nil {
 			return false
 		}
@@ -115,7 +128,7 @@ func resolveMAC(h *netlink.Handle, ifindex int, nextHop netip.Addr) ([6]byte, er
 	if lookup() {
 		return m, nil
 	}
-	if c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: nextHop.AsSlice(), Port: 9}); err == nil {
+	if c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: nextHop.AsSlice(), Port: 9}); err == nil {
 		_, _ = c.Write(nil)
 		c.Close()
 	}

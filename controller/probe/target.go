@@ -76,14 +76,18 @@ func Expect(in *intent.Intent, res *compile.Result, vip netip.Addr, targets []Ta
 	}
 	out := make([]Target, len(targets))
 	for i, t := range targets {
-		if !t.VM.Is4() || !t.Router.Is4() || t.VNI > 0xffffff {
-			return nil, fmt.Errorf("%w: %v: want IPv4 VM and router addresses and a 24-bit VNI", ErrTarget, t)
+		if !plainAddr(t.VM) || !plainAddr(t.Router) || t.VM.Is6() != t.Router.Is6() || t.VNI > 0xffffff {
+			return nil, fmt.Errorf("%w: %v: want VM and router addresses of one family and a 24-bit VNI", ErrTarget, t)
 		}
 		if (t.proto() == ProtoICMP) != (t.Port == 0) {
 			return nil, fmt.Errorf("%w: %v: proto %q with port %d: want icmp without a port, tcp or udp with one", ErrTarget, t, t.Proto, t.Port)
 		}
+		src := netip.AddrFrom4([4]byte{192, 0, 2, 1}) // TEST-NET-1: any hypervisor
+		if vip.Is6() {
+			src = netip.MustParseAddr("2001:db8::1")
+		}
 		frame := buildEcho(&echo{
-			outerSrc: netip.AddrFrom4([4]byte{192, 0, 2, 1}), outerDst: vip,
+			outerSrc: src, outerDst: vip,
 			sport: entropyPort(t.VNI, t.VM), vni: t.VNI, innerSrc: t.VM, innerDst: t.Router,
 			proto: t.proto(), port: t.Port, innerSport: innerPort(t.VNI, t.VM, t.proto(), t.Port),
 		})
