@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net/netip"
 	"testing"
+
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
 )
 
 var (
@@ -156,6 +159,72 @@ func TestIPv6TargetsAndConfig(t *testing.T) {
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", cfg, err)
+		}
+	}
+}
+
+// The reference model (package model, IPv6 per the issue 19 contract) sees
+// an IPv6 probe as the VM's own IPv6 flow, over either outer family: the
+// flow fields are the VM's, a gray_rules_v6 rule on the VM moves it, the
+// model forwards it to the backend of the outer family with the hop limit
+// taken down, and an IPv4 VM's probe to the IPv6 VIP stays an IPv4 flow.
+func TestIPv6ProbesThroughTheModel(t *testing.T) {
+	s := model.NewState()
+	s.VIPs[0x0aff0001] = model.VIP{ID: 1, DefaultPool: 1} // vip, 10.255.0.1
+	s.VIPsV6[vip6.As16()] = model.VIP{ID: 2, DefaultPool: 3}
+	s.GrayRulesV6 = []model.GrayRuleV6{{Priority: 1, Match: pipeline.FlowKey6{VNI: 5001, Src: vm6.As16()},
+		Mask: pipeline.FlowKey6{VNI: pipeline.MaxVNI, Src: pipeline.AllOnes6.Src}, Action: model.SetPool, Pool: 2}}
+	for b := range uint16(pipeline.Buckets) {
+		for pool := uint16(1); pool <= 4; pool++ {
+			s.BackendSelect[model.SelectKey{Pool: pool, Bucket: b}] = pool
+		}
+	}
+	s.Backends[1] = model.Backend{UnderlayIP: 0x0a030015}
+	s.Backends[2] = model.Backend{UnderlayIP: 0x0a030016}
+	s.Backends[3] = model.Backend{IPv6: true, UnderlayIPv6: netip.MustParseAddr("2001:db8:3::21").As16()}
+	s.Backends[4] = model.Backend{IPv6: true, UnderlayIPv6: netip.MustParseAddr("2001:db8:3::22").As16()}
+	for _, tc := range []struct {
+		outer, src netip.Addr
+		vm, router netip.Addr
+		proto      Proto
+		port       uint16
+		pool       uint16
+	}{
+		{vip, netip.MustParseAddr("10.1.0.10"), vm6, router6, ProtoICMP, 0, 2},
+		{vip, netip.MustParseAddr("10.1.0.10"), vm6, router6, ProtoTCP, 443, 2},
+		{vip, netip.MustParseAddr("10.1.0.10"), netip.MustParseAddr("2001:db8:1::6"), router6, ProtoUDP, 53, 1},
+		{vip6, netip.MustParseAddr("2001:db8:a::10"), vm6, router6, ProtoICMP, 0, 2},
+		{vip6, netip.MustParseAddr("2001:db8:a::10"), vm5, router, ProtoTCP, 443, 3},
+	} {
+		sp := innerPort(5001, tc.vm, tc.proto, tc.port)
+		f := buildEcho(&echo{outerSrc: tc.src, outerDst: tc.outer, sport: entropyPort(5001, tc.vm), vni: 5001,
+			innerSrc: tc.vm, innerDst: tc.router, ident: 7, seq: 9, proto: tc.proto, port: tc.port, innerSport: sp})
+		p := model.Parse(f)
+		if p.Reason != pipeline.None || !p.Overlay || p.Outer6 != tc.outer.Is6() || p.IPv6 != tc.vm.Is6() {
+			t.Fatalf("%v %v %s: parse %+v", tc.outer, tc.vm, tc.proto, p)
+		}
+		if tc.vm.Is6() {
+			want := pipeline.FlowKey6{VNI: 5001, Src: tc.vm.As16(), Dst: tc.router.As16(), Proto: protoICMPv6}
+			switch tc.proto {
+			case ProtoTCP:
+				want.Proto, want.SPort, want.DPort = protoTCP, sp, tc.port
+			case ProtoUDP:
+				want.Proto, want.SPort, want.DPort = protoUDP, sp, tc.port
+			}
+			if p.Flow6 != want {
+				t.Errorf("%v %v %s: flow %+v, want %+v", tc.outer, tc.vm, tc.proto, p.Flow6, want)
+			}
+		}
+		// The IPv6 rule moves the IPv6 VM behind the IPv4 VIP (pool 2); an
+		// IPv6 VM behind the IPv6 VIP hits it too, and its pool 2 backend is
+		// IPv4: BACKEND_FAMILY, the controller's guard (it never writes that).
+		r := model.Process(s, f)
+		if r.Pool != tc.pool {
+			t.Errorf("%v %v %s: pool %d, want %d (%v %v)", tc.outer, tc.vm, tc.proto, r.Pool, tc.pool, r.Verdict, r.Reason)
+		}
+		wantFwd := !(tc.outer.Is6() && tc.pool == 2)
+		if (r.Verdict == model.Forward) != wantFwd || (!wantFwd && r.Reason != pipeline.BackendFamily) {
+			t.Errorf("%v %v %s: %v %v", tc.outer, tc.vm, tc.proto, r.Verdict, r.Reason)
 		}
 	}
 }
