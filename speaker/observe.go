@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,12 +68,16 @@ type Observation struct {
 	Served map[netip.Addr]bool `json:"served"`
 	// NotServed says, for VIPs in the vip table that are not served, why.
 	NotServed map[netip.Addr]string `json:"notServed,omitempty"`
+	// VIPv6Error: the target has a vip_v6 table but did not answer its read;
+	// no IPv6 VIP counts as served meanwhile (the IPv4 ones still do).
+	VIPv6Error string `json:"vipV6Error,omitempty"`
 }
 
 // ids are the P4Info ids the observer reads, resolved by name from the
 // target's own P4Info (so a Tofino build's "pipe." names work too).
 type ids struct {
 	vip, vipDst, setVIP, vipDefaultPool uint32
+	vip6, vip6Dst                       uint32 // 0: the program has no vip_v6
 	bs, bsPool, bsBucket                uint32
 	backend, backendID                  uint32
 }
@@ -191,9 +196,22 @@ func (o *Observer) readTables(ctx context.Context, obs *Observation) error {
 	}
 	pools := map[netip.Addr]uint64{}
 	for _, te := range vips {
-		addr, pool, ok := id.vipEntry(te)
+		addr, pool, ok := id.vipEntry(te, id.vipDst, 4)
 		if ok {
 			pools[addr] = pool
+		}
+	}
+	if id.vip6 != 0 {
+		vips, err := o.read(ctx, &p4v1.TableEntry{TableId: id.vip6})
+		if err != nil {
+			// A target that lists vip_v6 but cannot read it yet withdraws
+			// its IPv6 VIPs, not its IPv4 ones.
+			obs.VIPv6Error = err.Error()
+		}
+		for _, te := range vips {
+			if addr, pool, ok := id.vipEntry(te, id.vip6Dst, 16); ok {
+				pools[addr] = pool
+			}
 		}
 	}
 	var q []*p4v1.TableEntry
@@ -318,6 +336,20 @@ func (o *Observer) resolve(ctx context.Context) (*ids, error) {
 	var f []uint32
 	id.vip, f = table(pipeline.TableVIP, "dst_addr")
 	id.vipDst = f[0]
+	// vip_v6 (issue 19) is optional: a program without it serves no IPv6
+	// VIP, and a speaker then withdraws every one (no-healthy-backend).
+	for _, t := range info.GetTables() {
+		if named(t.GetPreamble(), tableVIPV6) {
+			for _, mf := range t.GetMatchFields() {
+				if mf.GetName() == "dst_addr" {
+					id.vip6, id.vip6Dst = t.GetPreamble().GetId(), mf.GetId()
+				}
+			}
+			if id.vip6 == 0 {
+				errs = append(errs, fmt.Errorf("table %s has no match field dst_addr", tableVIPV6))
+			}
+		}
+	}
 	id.bs, f = table(pipeline.TableBackendSelect, "pool_id", "bucket")
 	id.bsPool, id.bsBucket = f[0], f[1]
 	id.backend, f = table(pipeline.TableBackend, "backend_id")
@@ -346,16 +378,27 @@ func named(p *p4configv1.Preamble, name string) bool {
 	return p.GetName() == name || strings.HasSuffix(p.GetName(), "."+name)
 }
 
-// vipEntry decodes a vip table entry: the VIP and its default pool.
-func (id *ids) vipEntry(te *p4v1.TableEntry) (netip.Addr, uint64, bool) {
+// tableVIPV6 is the IPv6 VIP table's P4Info name (docs/pipeline.md, issue
+// 19 contract).
+const tableVIPV6 = "vip_v6"
+
+// vipEntry decodes a vip (size 4, field dst) or vip_v6 (size 16) entry: the
+// VIP and its default pool. An exact value is P4Runtime's canonical bytes:
+// big-endian, leading zero bytes left out.
+func (id *ids) vipEntry(te *p4v1.TableEntry, dst uint32, size int) (netip.Addr, uint64, bool) {
 	var addr netip.Addr
 	for _, m := range te.GetMatch() {
-		if m.GetFieldId() == id.vipDst {
-			v, err := p4info.DecodeUint(m.GetExact().GetValue())
-			if err != nil || v > 0xffffffff {
+		if m.GetFieldId() == dst {
+			v := bytes.TrimLeft(m.GetExact().GetValue(), "\x00")
+			if len(v) > size {
 				return netip.Addr{}, 0, false
 			}
-			addr = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+			var b [16]byte
+			copy(b[16-len(v):], v)
+			addr = netip.AddrFrom16(b)
+			if size == 4 {
+				addr = netip.AddrFrom4([4]byte(b[12:]))
+			}
 		}
 	}
 	act := te.GetAction().GetAction()
