@@ -16,7 +16,8 @@ type VPC struct {
 	VNI    uint32     `json:"vni" yaml:"vni"`
 	Router netip.Addr `json:"router" yaml:"router"`
 	// Dests, when not empty, are the inner destinations every VM is probed
-	// towards (one target each), Router included; empty = Router only.
+	// towards (one target each, of the VM's family: a dual-stack VPC lists
+	// both), Router included; empty = Router only.
 	Dests []netip.Addr `json:"dests,omitempty" yaml:"dests,omitempty"`
 	// RouterMAC is the router's MAC (inner destination); empty = the prober's.
 	RouterMAC string       `json:"router_mac,omitempty" yaml:"router_mac,omitempty"`
@@ -47,6 +48,9 @@ func Targets(vpcs []VPC, vni uint32, vm netip.Addr) ([]Target, error) {
 				continue
 			}
 			for _, d := range v.Destinations() {
+				if d.Is6() != a.Is6() {
+					continue // a dual-stack VPC: each VM towards its family's destinations
+				}
 				out = append(out, Target{VNI: v.VNI, VM: a, Router: d, RouterMAC: v.RouterMAC})
 			}
 		}

@@ -228,7 +228,7 @@ func TestLabBadInputChangesNothing(t *testing.T) {
 		t.Errorf("unknown VNI: %v", err)
 	}
 	_, err = startPlan(t, r, strings.Replace(labPlan, "vms: [192.168.1.5", "vms: [192.168.1.500", 1))
-	if !errors.Is(err, rollout.ErrPlan) || !strings.Contains(err.Error(), `vpcs[0].vms[0]: "192.168.1.500": want an IPv4 address`) {
+	if !errors.Is(err, rollout.ErrPlan) || !strings.Contains(err.Error(), `vpcs[0].vms[0]: "192.168.1.500": want an IPv4 or IPv6 address`) {
 		t.Errorf("malformed plan: %v", err)
 	}
 	_, err = startPlan(t, r, strings.Replace(labPlan, "pool: gray-router", "pool: gray-routr", 1))

@@ -470,9 +470,9 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 		switch a, err := netip.ParseAddr(vs.Router); {
 		case vs.Router == "" && partial:
 		case vs.Router == "":
-			e.add(path+".router", "required: the VPC router's IPv4 address (the probes' destination), %s", fromIntent)
-		case err != nil || !a.Is4():
-			e.add(path+".router", "%q: want the VPC router's IPv4 address", vs.Router)
+			e.add(path+".router", "required: the VPC router's address (the probes' destination), %s", fromIntent)
+		case err != nil || !plainIP(a):
+			e.add(path+".router", "%q: want the VPC router's IPv4 or IPv6 address", vs.Router)
 		default:
 			v.Router = a
 		}
@@ -485,8 +485,8 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 				a, err := netip.ParseAddr(d)
 				dp := fmt.Sprintf("%s.destinations[%d]", path, j)
 				switch {
-				case err != nil || !a.Is4():
-					e.add(dp, "%q: want an IPv4 address", d)
+				case err != nil || !plainIP(a):
+					e.add(dp, "%q: want an IPv4 or IPv6 address", d)
 				case slices.Contains(v.Dests, a):
 					e.add(dp, "%s is already a destination", a)
 				default:
@@ -506,9 +506,12 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 		for j, s := range vs.VMs {
 			a, err := netip.ParseAddr(s)
 			switch {
-			case err != nil || !a.Is4():
-				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%q: want an IPv4 address", s)
+			case err != nil || !plainIP(a):
+				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%q: want an IPv4 or IPv6 address", s)
 				continue
+			case v.Router.IsValid() && !slices.ContainsFunc(v.Destinations(), func(d netip.Addr) bool { return d.Is6() == a.Is6() }):
+				// A VM is probed towards the destinations of its family.
+				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%s: no router or destination of its family to probe it towards", a)
 			case a == v.Router:
 				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%s is the VPC router", a)
 			case slices.Contains(v.Dests, a):
@@ -634,3 +637,7 @@ func (ps ChecksSpec) checks(e *PlanErrors, path string) []ProbeCheck {
 
 // Marshal encodes the plan's spec as YAML.
 func (p *Plan) Marshal() ([]byte, error) { return yaml.Marshal(&p.Spec) }
+
+// plainIP reports whether a is an IPv4 address or an IPv6 one that is not
+// IPv4-mapped and has no zone: a VM or router address a probe can carry.
+func plainIP(a netip.Addr) bool { return a.Is4() || (a.Is6() && !a.Is4In6() && a.Zone() == "") }
