@@ -297,14 +297,15 @@ func asABI9(t *testing.T, d *Dataplane, dir string, renamed ...string) {
 	}
 }
 
-// asABI10 makes the pins under dir those an ABI 10 program leaves: no
-// 802.1Q maps, drop_reasons of 16 cells (holding d's counts), meta stamped
-// 10. Once only: a second call finds the set already so.
+// asABI10 makes the pins under dir those an ABI 10 program leaves: as ABI
+// 11's, no 802.1Q maps, drop_reasons of 16 cells (holding d's counts), meta
+// stamped 10. Once only: a second call finds the set already so.
 func asABI10(t *testing.T, d *Dataplane, dir string) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(dir, vlanMaps[0])); errors.Is(err, os.ErrNotExist) {
 		return
 	}
+	asABI11(t, d, dir)
 	for _, name := range vlanMaps {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
@@ -316,13 +317,92 @@ func asABI10(t *testing.T, d *Dataplane, dir string) {
 	}
 }
 
-// asABI11 makes the pins under dir those an ABI 11 program leaves:
-// drop_reasons of 17 cells (holding d's counts), meta stamped 11.
+// asABI11 makes the pins under dir those an ABI 11 program leaves: as ABI
+// 12's, drop_reasons of 17 cells (holding d's counts), meta stamped 11.
 func asABI11(t *testing.T, d *Dataplane, dir string) {
 	t.Helper()
+	asABI12(t, d, dir)
 	pinDropReasons(t, d, dir, oldDropReasons[11])
 	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 11}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// asABI12 makes the pins under dir those an ABI 12 program leaves: no IPv6
+// maps, backend and backend_cells values without their IPv6 end (24 bytes,
+// holding d's), meta stamped 12. Once only.
+func asABI12(t *testing.T, d *Dataplane, dir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, v6Maps[0])); errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	for _, name := range v6Maps {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []*ebpf.Map{d.objs.Backend, d.objs.BackendCells} {
+		info, err := m.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		narrow, err := ebpf.NewMap(&ebpf.MapSpec{Type: m.Type(), KeySize: m.KeySize(), ValueSize: abi12BackendSize,
+			MaxEntries: m.MaxEntries(), Flags: m.Flags()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer narrow.Close()
+		k, v := make([]byte, m.KeySize()), make([]byte, m.ValueSize())
+		for it := m.Iterate(); it.Next(&k, &v); {
+			if err := narrow.Update(k, v[:abi12BackendSize], ebpf.UpdateAny); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Remove(filepath.Join(dir, info.Name)); err != nil {
+			t.Fatal(err)
+		}
+		if err := narrow.Pin(filepath.Join(dir, info.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 12}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// abi12BackendSize is struct backend's size up to ABI 12.
+const abi12BackendSize = 24
+
+// TestMigratesABI12Pins: ABI 13 (IPv6) widened the backend values and added
+// the IPv6 maps. An agent upgraded over an ABI 12 pin set keeps every
+// backend (an IPv4 one: family 0), serves the same frames, and has the IPv6
+// tables, empty.
+func TestMigratesABI12Pins(t *testing.T) {
+	dir := pinDir(t)
+	d := openPinned(t, dir)
+	ms := basicModel(t)
+	applyState(t, d, ms)
+	frame, _ := vectorCase(t, "overlay_vm_cutover")
+	first := decide(t, d, frame)
+	asABI12(t, d, dir)
+	d.Close()
+
+	d2 := reopen(t, dir)
+	if got := decide(t, d2, frame); got != first {
+		t.Fatalf("after the migration: %s, want %s", got, first)
+	}
+	if bes, err := d2.Backends(); err != nil || !maps.Equal(bes, ms.Backends) {
+		t.Fatalf("backends after the migration %v %v, want %v", bes, err, ms.Backends)
+	}
+	if vips, err := d2.VIPs(); err != nil || len(vips) != len(ms.VIPs) {
+		t.Fatalf("vips after the migration %v %v, want the %d IPv4 ones", vips, err, len(ms.VIPs))
+	}
+	if n := d2.objs.Backend.ValueSize(); n <= abi12BackendSize {
+		t.Fatalf("backend values after the migration: %d bytes", n)
+	}
+	var m graygwMeta
+	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
+		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
 	}
 }
 

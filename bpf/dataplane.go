@@ -41,9 +41,10 @@ type Dataplane struct {
 	ncpu   int
 
 	mu       sync.Mutex
-	vips     map[uint32]uint32 // vip key -> counter slot
-	vipSlots slots
-	backends map[uint32]uint32 // backend id -> counter slot
+	vip4     vipTable[uint32]      // vip (tables.go)
+	vip6     vipTable[graygwAddr6] // vip_v6
+	tss6     tss6                  // gray_rules_v6 (rules6.go)
+	backends map[uint32]uint32     // backend id -> counter slot
 	beSlots  slots
 	cells    beCells // backend_ver and backend_cells (backends.go)
 	tss      tss
@@ -197,17 +198,28 @@ var vlanMaps = []string{"vlan_accept", "ifindex_port", "port_vlan"}
 
 // oldDropReasons is drop_reasons' size by the ABI that pinned it: ABI 11 gave
 // it a cell for VLAN_NOT_ACCEPTED, ABI 12 grew it to 32 (IPv6).
-var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17}
+var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17, 12: 32}
 
-// migratePins upgrades a complete ABI 9, 10 or 11 pin set in place, so an
+// v6Maps are the maps ABI 13 added (IPv6); migratePins creates them empty.
+var v6Maps = []string{"vip_v6", "gray_masks6", "gray_rules_v6", "rule6_store", "vip6_counters", "rule6_counters"}
+
+// widenedMaps are the maps whose value ABI 13 grew at its end (backend:
+// the IPv6 underlay and the family, whose 0 is IPv4); migratePins copies
+// every value zero-extended.
+var widenedMaps = []string{"backend", "backend_cells"}
+
+// migratePins upgrades a complete ABI 9 to 12 pin set in place, so an
 // upgraded agent keeps every table and counter (the running program holds
 // the maps, not the names): ABI 10 renamed two maps (an ABI 9 set's pins get
 // the new names); ABI 11 added the 802.1Q maps (created empty, but
 // ifindex_port, which is filled from port_ifindex); ABI 11 and 12 grew
-// drop_reasons (a new map with every CPU's counts copied, pinned over the old
-// one: what the old program counts between the copy and its replacement is
-// lost). The new pins come first, meta last. Any other set is left as it is
-// for checkPins to judge.
+// drop_reasons (a new map with every CPU's counts copied); ABI 13 added the
+// IPv6 maps (created empty) and widened the backend values (copied
+// zero-extended). A grown map is pinned over the old one: what the old
+// program counts between the copy and its replacement is lost, and a
+// backend written meanwhile too (the agent writes none while it starts).
+// The new pins come first, meta last. Any other set is left as it is for
+// checkPins to judge.
 func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	meta, err := ebpf.LoadPinnedMap(filepath.Join(dir, "meta"), nil)
 	if errors.Is(err, os.ErrNotExist) {
@@ -219,8 +231,10 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	defer meta.Close()
 	var v graygwMeta
 	if err := meta.Lookup(uint32(0), &v); err != nil || v.Magic != magic || oldDropReasons[v.Abi] == 0 {
-		return nil // unreadable, or not ABI 9, 10 or 11: checkPins reports it
+		return nil // unreadable, or not ABI 9 to 12: checkPins reports it
 	}
+	// pinOf is where the old set pins a map of this ABI's name.
+	pinOf := func(name string) string { return filepath.Join(dir, name) }
 	if v.Abi == 9 {
 		for old, renamed := range renamedPins {
 			if _, err := os.Stat(filepath.Join(dir, old)); err != nil {
@@ -230,18 +244,33 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 				return nil // both names: checkPins reports it
 			}
 		}
+		pinOf = func(name string) string {
+			for old, renamed := range renamedPins {
+				if renamed == name {
+					return filepath.Join(dir, old)
+				}
+			}
+			return filepath.Join(dir, name)
+		}
 	}
-	// An ABI 11 set has the 802.1Q maps, an older one has none of them.
+	// An ABI 11 or 12 set has the 802.1Q maps, an older one has none of
+	// them; none has an IPv6 map.
 	var addMaps []string
 	for _, name := range vlanMaps {
 		_, err := os.Stat(filepath.Join(dir, name))
-		if (err == nil) != (v.Abi == 11) {
+		if (err == nil) != (v.Abi >= 11) {
 			return nil // not a complete set of its ABI: checkPins reports it
 		}
 	}
-	if v.Abi < 11 {
-		addMaps = vlanMaps
+	for _, name := range v6Maps {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return nil
+		}
 	}
+	if v.Abi < 11 {
+		addMaps = append(addMaps, vlanMaps...)
+	}
+	addMaps = append(addMaps, v6Maps...)
 	fail := func(err error) error {
 		return fmt.Errorf("bpf: migrate the ABI %d pins under %s: %w (graygw-agent --repin starts empty instead)", v.Abi, dir, err)
 	}
@@ -260,34 +289,49 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		ms.Pinning = ebpf.PinNone
 		return ebpf.NewMap(ms)
 	}
-	newDrops, err := fresh("drop_reasons")
-	if err != nil {
-		return fail(err)
-	}
-	defer newDrops.Close()
-	for i := range drops.MaxEntries() {
-		var cells []graygwCounter
-		if err := drops.Lookup(i, &cells); err != nil {
-			return fail(fmt.Errorf("drop_reasons[%d]: %w", i, err))
-		}
-		if err := newDrops.Update(i, cells, ebpf.UpdateAny); err != nil {
-			return fail(fmt.Errorf("drop_reasons[%d]: %w", i, err))
-		}
-	}
-	added := map[string]*ebpf.Map{}
+	built := map[string]*ebpf.Map{} // the new maps and the grown ones, by name
 	defer func() {
-		for _, m := range added {
+		for _, m := range built {
 			m.Close()
 		}
 	}()
+	var replaced []string // the grown maps: pinned over the old ones
+	if drops.MaxEntries() != pipeline.NumReasons {
+		m, err := fresh("drop_reasons")
+		if err != nil {
+			return fail(err)
+		}
+		built["drop_reasons"] = m
+		replaced = append(replaced, "drop_reasons")
+		for i := range drops.MaxEntries() {
+			var cells []graygwCounter
+			if err := drops.Lookup(i, &cells); err != nil {
+				return fail(fmt.Errorf("drop_reasons[%d]: %w", i, err))
+			}
+			if err := m.Update(i, cells, ebpf.UpdateAny); err != nil {
+				return fail(fmt.Errorf("drop_reasons[%d]: %w", i, err))
+			}
+		}
+	}
+	for _, name := range widenedMaps {
+		m, err := fresh(name)
+		if err != nil {
+			return fail(err)
+		}
+		built[name] = m
+		replaced = append(replaced, name)
+		if err := copyWidened(pinOf(name), m); err != nil {
+			return fail(fmt.Errorf("%s: %w", name, err))
+		}
+	}
 	for _, name := range addMaps {
 		m, err := fresh(name)
 		if err != nil {
 			return fail(err)
 		}
-		added[name] = m
+		built[name] = m
 	}
-	if ifindexPort := added["ifindex_port"]; ifindexPort != nil {
+	if ifindexPort := built["ifindex_port"]; ifindexPort != nil && v.Abi < 11 {
 		ports, err := ebpf.LoadPinnedMap(filepath.Join(dir, "port_ifindex"), nil)
 		if err != nil {
 			return fail(err)
@@ -306,8 +350,8 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		}
 	}
 
-	// The new maps' pins (no old program reads them), then drop_reasons in
-	// the old one's place, then the renamed pins, then meta.
+	// The new maps' pins (no old program reads them), then the grown maps
+	// in the old ones' places, then the renamed pins, then meta.
 	var pinned []string
 	undo := func() {
 		for _, name := range pinned {
@@ -315,7 +359,7 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		}
 	}
 	for _, name := range addMaps {
-		if err := added[name].Pin(filepath.Join(dir, name)); err != nil {
+		if err := built[name].Pin(filepath.Join(dir, name)); err != nil {
 			undo()
 			return fail(err)
 		}
@@ -323,16 +367,23 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	}
 	// bpffs renames no pin over another: the old pin goes first. Should the
 	// new one fail after that, the set is refused (--repin).
-	if err := os.Remove(filepath.Join(dir, "drop_reasons")); err != nil {
-		undo()
-		return fail(err)
-	}
-	if err := newDrops.Pin(filepath.Join(dir, "drop_reasons")); err != nil {
-		return fail(err)
+	for i, name := range replaced {
+		if err := os.Remove(pinOf(name)); err != nil {
+			if i == 0 {
+				undo()
+			}
+			return fail(err)
+		}
+		if err := built[name].Pin(filepath.Join(dir, name)); err != nil {
+			return fail(err)
+		}
 	}
 	if v.Abi == 9 {
 		var done []string
 		for old, renamed := range renamedPins {
+			if slices.Contains(replaced, renamed) {
+				continue // pinned under its new name already
+			}
 			if err := os.Rename(filepath.Join(dir, old), filepath.Join(dir, renamed)); err != nil {
 				for _, o := range done {
 					_ = os.Rename(filepath.Join(dir, renamedPins[o]), filepath.Join(dir, o))
@@ -347,6 +398,31 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		return fail(fmt.Errorf("meta: %w", err))
 	}
 	return nil
+}
+
+// copyWidened copies every entry of the map pinned at path into m, whose
+// values are longer: each old value zero-extended.
+func copyWidened(path string, m *ebpf.Map) error {
+	old, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		return err
+	}
+	defer old.Close()
+	if old.KeySize() != m.KeySize() || old.ValueSize() > m.ValueSize() {
+		return fmt.Errorf("key %d value %d bytes, cannot widen to key %d value %d", old.KeySize(), old.ValueSize(), m.KeySize(), m.ValueSize())
+	}
+	k := make([]byte, old.KeySize())
+	v := make([]byte, old.ValueSize())
+	wide := make([]byte, m.ValueSize())
+	it := old.Iterate()
+	for it.Next(&k, &v) {
+		clear(wide)
+		copy(wide, v)
+		if err := m.Update(k, wide, ebpf.UpdateAny); err != nil {
+			return err
+		}
+	}
+	return it.Err()
 }
 
 // checkMeta stamps fresh maps with the ABI, and refuses maps stamped with

@@ -30,6 +30,7 @@ func TestDifferential(t *testing.T) {
 	for s := range *fuzzStates {
 		seed := *fuzzSeed + uint64(s)
 		g := difftest.NewGen(seed)
+		g.IPv6 = true
 		st, owners := g.State()
 		frames := make([][]byte, *fuzzPackets)
 		for i := range frames {
@@ -112,8 +113,14 @@ func TestDifferential(t *testing.T) {
 					seen["NO_BACKEND pool without buckets"]++
 				}
 			}
+			if want.RuleV6 >= 0 && want.IPv6 {
+				seen["gray rule v6 "+[...]string{"", "set_pool", "split_pool"}[st.GrayRulesV6[want.RuleV6].Action]]++
+			}
 			if want.Rule >= 0 {
 				seen["gray rule "+[...]string{"", "set_pool", "split_pool", "set_pool_mirror"}[st.GrayRules[want.Rule].Action]]++
+			}
+			if want.IPv6 {
+				seen["IPv6 flow "+want.Verdict.String()]++
 			}
 			if want.Verdict == model.Forward {
 				m, ok := st.PoolHash[want.Pool]
@@ -135,7 +142,9 @@ func TestDifferential(t *testing.T) {
 	for _, k := range []string{"forward NONE", "pass NOT_VIP", "drop NO_BACKEND", "drop TTL_EXPIRED",
 		"drop L4_TRUNCATED", "drop VXLAN_BAD_FLAGS", "gray rule set_pool", "gray rule split_pool",
 		"forward pool >= 64", "NO_BACKEND pool with buckets", "NO_BACKEND pool without buckets",
-		"forward, hash mask from pool_hash", "forward, hash mask from pool_slot bits", "forward, every field hashed"} {
+		"forward, hash mask from pool_hash", "forward, hash mask from pool_slot bits", "forward, every field hashed",
+		"gray rule v6 set_pool", "gray rule v6 split_pool", "IPv6 flow forward", "drop BACKEND_FAMILY",
+		"drop IPV6_EXTENSION", "drop INNER_IPV6_EXTENSION"} {
 		if seen[k] == 0 && *fuzzStates >= 8 {
 			t.Errorf("no packet exercised %q: the generator lost coverage", k)
 		}

@@ -3,7 +3,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* graygw XDP dataplane: the pipeline of docs/pipeline.md on BPF maps.
  * parse -> vip -> vni_tenant -> gray_rules (tuple-space search) -> pool_hash
- * -> CRC32 bucket -> backend_select -> backend -> rewrite -> TX/redirect. */
+ * -> CRC32 bucket -> backend_select -> backend -> rewrite -> TX/redirect.
+ * graygw_xdp serves IPv4 in IPv4; a frame with an IPv6 header, outer or
+ * inner, goes by tail call to graygw_xdp6 (docs/xdp.md, "IPv6"), so the
+ * IPv4 path and its verification stay as they were. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -17,10 +20,25 @@
 #include "include/structs.h"
 #include "include/maps.h"
 #include "include/parse.h"
+#include "include/parse6.h"
 #include "include/csum.h"
 #include "include/hash.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("xdp") int graygw_xdp6(struct xdp_md *ctx);
+SEC("xdp") int graygw_xdp64(struct xdp_md *ctx);
+
+/* progs: the IPv6 programs graygw_xdp and graygw_xdp6 tail-call. Not
+ * pinned: each load fills its own. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, int(struct xdp_md *));
+} progs SEC(".maps") = {
+	.values = {[PROG_XDP6] = (void *)&graygw_xdp6, [PROG_XDP64] = (void *)&graygw_xdp64},
+};
 
 static __always_inline void count(void *map, __u32 idx, __u64 bytes)
 {
@@ -212,6 +230,55 @@ static __always_inline __u16 select_pool(const struct vip_value *vip, const stru
 	return vip->default_pool;
 }
 
+/* best_rule6 is best_rule on gray_rules_v6: per mask whose bound beats the
+ * best match so far, six ANDs and one hash lookup. Returns 0 on a miss. */
+static __always_inline __u32 best_rule6(__u16 vip_id, const struct flow6 *f, struct rule_value *out)
+{
+	__u64 ids = (__u64)(f->vni | (__u32)f->proto << 24) << 32 | (__u32)vip_id << 16 | f->tenant;
+	__u64 ports = (__u64)((__u32)f->sport << 16 | f->dport) << 32;
+	__u32 zero = 0, best = 0, n;
+	struct mask6_table *t;
+	struct tss6_key k;
+	struct rule_value *r;
+
+	t = bpf_map_lookup_elem(&gray_masks6, &zero);
+	if (!t)
+		return 0;
+	n = t->len;
+	for (__u32 i = 0; i < MAX_MASKS6 && i < n; i++) {
+		struct mask6_entry *m = &t->masks[i];
+
+		if (best >= m->max)
+			continue;
+		k.src.hi = f->src.hi & m->mask.src.hi;
+		k.src.lo = f->src.lo & m->mask.src.lo;
+		k.dst.hi = f->dst.hi & m->mask.dst.hi;
+		k.dst.lo = f->dst.lo & m->mask.dst.lo;
+		k.ids = ids & m->mask.ids;
+		k.ports = (ports & m->mask.ports) | m->mask_id;
+		r = bpf_map_lookup_elem(&gray_rules_v6, &k);
+		if (r && r->priority > best) {
+			best = r->priority;
+			*out = *r;
+		}
+	}
+	return best;
+}
+
+/* select_pool6 is select_pool for an IPv6 flow (gray_rules_v6). */
+static __always_inline __u16 select_pool6(const struct vip_value *vip, const struct flow6 *f, __u64 bytes,
+					  struct rule_value *r)
+{
+	if (!best_rule6(vip->vip_id, f, r))
+		return vip->default_pool;
+	count(&rule6_counters, r->slot, bytes);
+	if (r->action != ACTION_SPLIT_POOL)
+		return r->pool;
+	if (split_hash6(f->vni, &f->src) < r->threshold)
+		return r->pool;
+	return vip->default_pool;
+}
+
 /* bucket_of hashes the flow with the pool's field masks: from the bits of
  * its pool_slot word, or from pool_hash when the word says so. */
 static __always_inline __u16 bucket_of(__u16 pool, __u32 word, const struct flow *f)
@@ -235,24 +302,12 @@ static __always_inline __u16 bucket_of(__u16 pool, __u32 word, const struct flow
 	return flow_crc16(&k) & (BUCKETS - 1);
 }
 
-/* lookup_backend is pool_hash, the hash, backend_select and backend (through
- * backend_ver, whose word names the backend's current cell); NULL
- * means NO_BACKEND. backend_select is exact on (pool, bucket): pool_slot
- * translates the pool id to the slot holding its cells (0: the pool owns no
- * buckets, so no hash is needed). Each word is read once: the loader
- * rewrites them while packets run. */
-static __always_inline struct backend *lookup_backend(__u16 pool, const struct flow *f)
+/* backend_at is backend_select's cell idx, then backend (through backend_ver);
+ * NULL for an empty cell. */
+static __always_inline struct backend *backend_at(__u32 idx)
 {
-	__u32 key = pool, *slot, word, s, idx, *sel, v, id, *ver, cell;
+	__u32 *sel, v, id, *ver, cell;
 
-	slot = bpf_map_lookup_elem(&pool_slot, &key);
-	if (!slot)
-		return NULL;
-	word = *(volatile __u32 *)slot;
-	s = word & POOL_SLOT_MASK;
-	if (s == 0 || s > MAX_POOLS)
-		return NULL;
-	idx = (s - 1) * BUCKETS + bucket_of(pool, word, f);
 	sel = bpf_map_lookup_elem(&backend_select, &idx);
 	if (!sel)
 		return NULL;
@@ -268,6 +323,63 @@ static __always_inline struct backend *lookup_backend(__u16 pool, const struct f
 		return NULL;
 	cell--;
 	return bpf_map_lookup_elem(&backend_cells, &cell);
+}
+
+/* lookup_backend is pool_hash, the hash, backend_select and backend (through
+ * backend_ver, whose word names the backend's current cell); NULL
+ * means NO_BACKEND. backend_select is exact on (pool, bucket): pool_slot
+ * translates the pool id to the slot holding its cells (0: the pool owns no
+ * buckets, so no hash is needed). Each word is read once: the loader
+ * rewrites them while packets run. */
+static __always_inline struct backend *lookup_backend(__u16 pool, const struct flow *f)
+{
+	__u32 key = pool, *slot, word, s;
+
+	slot = bpf_map_lookup_elem(&pool_slot, &key);
+	if (!slot)
+		return NULL;
+	word = *(volatile __u32 *)slot;
+	s = word & POOL_SLOT_MASK;
+	if (s == 0 || s > MAX_POOLS)
+		return NULL;
+	return backend_at((s - 1) * BUCKETS + bucket_of(pool, word, f));
+}
+
+/* bucket_of6 is bucket_of for an IPv6 flow: an address whose pool_hash mask
+ * is 0 is left out, any other mask keeps it whole (pipeline.FlowKey.Mask6). */
+static __always_inline __u16 bucket_of6(__u16 pool, __u32 word, const struct flow6 *f)
+{
+	struct hash_mask *m;
+	struct flow6 k = *f;
+	__u32 key = pool, out = 0;
+
+	if (!(word & POOL_HASH_LOOKUP))
+		return flow6_crc16_out(f, word, POOL_HASH_SHIFT) & (BUCKETS - 1);
+	m = bpf_map_lookup_elem(&pool_hash, &key);
+	if (m) {
+		k.vni &= m->vni;
+		k.tenant &= m->tenant;
+		k.proto &= m->proto;
+		k.sport &= m->sport;
+		k.dport &= m->dport;
+		out = (m->src ? 0 : 4) | (m->dst ? 0 : 8);
+	}
+	return flow6_crc16_out(&k, out, 0) & (BUCKETS - 1);
+}
+
+/* lookup_backend6 is lookup_backend for an IPv6 flow. */
+static __always_inline struct backend *lookup_backend6(__u16 pool, const struct flow6 *f)
+{
+	__u32 key = pool, *slot, word, s;
+
+	slot = bpf_map_lookup_elem(&pool_slot, &key);
+	if (!slot)
+		return NULL;
+	word = *(volatile __u32 *)slot;
+	s = word & POOL_SLOT_MASK;
+	if (s == 0 || s > MAX_POOLS)
+		return NULL;
+	return backend_at((s - 1) * BUCKETS + bucket_of6(pool, word, f));
 }
 
 /* rewrite applies to_backend: MACs, outer dst IP, TTL, checksums. */
@@ -322,6 +434,61 @@ static __always_inline int rewrite(void *data, void *data_end, const struct pack
 	if (p->tagged)
 		return rewrite_at(data, data_end, p, be, ETH_HLEN_ + VLAN_HLEN);
 	return rewrite_at(data, data_end, p, be, ETH_HLEN_);
+}
+
+/* rewrite6_at applies to_backend_v6 to an outer IPv6 header at l2: MACs,
+ * outer dst, hop limit, and the L4 checksum over the pseudo-header (RFC
+ * 1624 over the address's eight words): a zero UDP checksum stays zero (RFC
+ * 6935), a non-zero one never becomes zero; ICMPv6's is updated too. */
+static __always_inline int rewrite6_at(void *data, void *data_end, const struct packet6 *p,
+				       const struct backend *be, const __u32 l2)
+{
+	struct ethhdr *eth = data;
+	struct ip6hdr *ip = data + l2;
+	void *l4 = (void *)ip + IPV6_HLEN;
+	struct addr6 nw;
+	__u16 *csum, c;
+	__u32 diff;
+
+	if (l4 > data_end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, be->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, be->smac, ETH_ALEN);
+	addr6_load(be->underlay_ip6, &nw);
+	diff = csum_diff128(p->outer_dst6.hi, p->outer_dst6.lo, nw.hi, nw.lo);
+	__builtin_memcpy(ip->daddr, be->underlay_ip6, 16);
+	ip->hop_limit = p->hop_limit - 1;
+
+	if (p->l4_proto == IPPROTO_TCP_)
+		csum = l4 + __builtin_offsetof(struct tcphdr, check);
+	else if (p->l4_proto == IPPROTO_UDP_)
+		csum = l4 + __builtin_offsetof(struct udphdr, check);
+	else if (p->l4_proto == IPPROTO_ICMPV6_)
+		csum = l4 + 2;
+	else
+		return 0;
+	if ((void *)(csum + 1) > data_end)
+		return -1;
+	if (p->l4_proto == IPPROTO_UDP_) {
+		if (!*csum)
+			return 0;
+		c = csum_update_diff(bpf_ntohs(*csum), diff);
+		*csum = bpf_htons(c ? c : 0xffff);
+		return 0;
+	}
+	*csum = bpf_htons(csum_update_diff(bpf_ntohs(*csum), diff));
+	return 0;
+}
+
+/* rewrite_any applies the backend to a frame of either outer family. */
+static __always_inline int rewrite_any(void *data, void *data_end, const struct packet6 *p,
+				       const struct backend *be)
+{
+	if (!p->outer6)
+		return rewrite(data, data_end, &p->pkt, be);
+	if (p->pkt.tagged)
+		return rewrite6_at(data, data_end, p, be, ETH_HLEN_ + VLAN_HLEN);
+	return rewrite6_at(data, data_end, p, be, ETH_HLEN_);
 }
 
 /* mirror serves a frame of a sampled VM under set_pool_mirror (docs/pipeline.md
@@ -510,6 +677,10 @@ int graygw_xdp(struct xdp_md *ctx)
 	__u8 reason;
 
 	reason = parse(data, data_end, &p);
+	if (reason >= PARSE_INNER_IPV6) {
+		bpf_tail_call(ctx, &progs, PROG_XDP6);
+		return verdict(DROP_NOT_IPV4, bytes); /* unreachable: progs is filled at load */
+	}
 	if (reason == DROP_ETH_TRUNCATED || reason == DROP_NOT_IPV4 ||
 	    reason == DROP_IPV4_TRUNCATED)
 		return verdict(reason, bytes);
@@ -531,6 +702,8 @@ int graygw_xdp(struct xdp_md *ctx)
 	if (!be)
 		return verdict(DROP_NO_BACKEND, bytes);
 	count(&backend_counters, be->slot, bytes);
+	if (be->family != FAMILY_IPV4)
+		return verdict(DROP_BACKEND_FAMILY, bytes);
 
 	port = be->port;
 	ifindex = bpf_map_lookup_elem(&port_ifindex, &port);
@@ -543,4 +716,124 @@ int graygw_xdp(struct xdp_md *ctx)
 	if (*ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
 	return bpf_redirect_map(&tx_ports, port, XDP_DROP);
+}
+
+/* forward6 is the end of graygw_xdp6 and graygw_xdp64 once the backend is
+ * chosen: its counter, the family guard, the port, the rewrite. */
+static __always_inline int forward6(struct xdp_md *ctx, const struct packet6 *p, const struct backend *be,
+				    __u64 bytes)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 port, *ifindex;
+
+	count(&backend_counters, be->slot, bytes);
+	if (be->family != (p->outer6 ? FAMILY_IPV6 : FAMILY_IPV4))
+		return verdict(DROP_BACKEND_FAMILY, bytes);
+	port = be->port;
+	ifindex = bpf_map_lookup_elem(&port_ifindex, &port);
+	if (!ifindex || !*ifindex)
+		return verdict(DROP_PORT_DOWN, bytes);
+	if (rewrite_any(data, data_end, p, be) || tag_frame(ctx, &p->pkt, be->vlan))
+		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */
+	if (*ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect_map(&tx_ports, port, XDP_DROP);
+}
+
+/* graygw_xdp6 is the pipeline for a frame with an IPv6 header (graygw_xdp
+ * tail-calls it): an IPv6 outer (plain, or VXLAN with an inner IPv4 or IPv6
+ * frame) or an inner IPv6 frame behind VXLAN over IPv4. The outer family
+ * picks vip or vip_v6 and the rewrite, the flow's family gray_rules or
+ * gray_rules_v6 and the hash; the backend's underlay family must be the
+ * outer one (BACKEND_FAMILY). An IPv4 flow behind an IPv6 outer goes on to
+ * graygw_xdp64 through handoff6: no program holds both tuple-space walks
+ * (together they are past the verifier's limit). No mirror: gray_rules_v6
+ * has no mirror action, and an IPv6 outer frame is never copied
+ * (set_pool_mirror acts as set_pool). */
+SEC("xdp")
+int graygw_xdp6(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 bytes = data_end - data;
+	struct packet6 p = {};
+	struct rule_value r = {};
+	struct vip_value *hit;
+	struct handoff6 *h;
+	struct backend *be;
+	__u32 zero = 0;
+	__u16 pool;
+	__u8 reason, ttl;
+
+	reason = parse6(data, data_end, &p);
+	if (reason == DROP_ETH_TRUNCATED || reason == DROP_NOT_IPV4 || reason == DROP_IPV4_TRUNCATED ||
+	    reason == DROP_IPV6_TRUNCATED)
+		return verdict(reason, bytes);
+	if (p.outer6) {
+		hit = bpf_map_lookup_elem(&vip_v6, &p.outer_dst6);
+		if (!hit)
+			return verdict(DROP_NOT_VIP, bytes);
+		count(&vip6_counters, hit->slot, bytes);
+		ttl = p.hop_limit;
+	} else {
+		hit = bpf_map_lookup_elem(&vip, &p.pkt.outer_dst);
+		if (!hit)
+			return verdict(DROP_NOT_VIP, bytes);
+		count(&vip_counters, hit->slot, bytes);
+		ttl = p.pkt.ttl;
+	}
+	if (p.pkt.tagged && !vlan_accepted(ctx->ingress_ifindex, p.pkt.tci))
+		return verdict(DROP_VLAN_NOT_ACCEPTED, bytes);
+	if (reason != DROP_NONE)
+		return verdict(reason, bytes);
+	if (ttl <= 1)
+		return verdict(DROP_TTL_EXPIRED, bytes);
+
+	if (!p.is_flow6) {
+		h = bpf_map_lookup_elem(&handoff6, &zero);
+		if (!h)
+			return XDP_DROP; /* unreachable: an array */
+		h->p = p;
+		h->vip = *hit;
+		bpf_tail_call(ctx, &progs, PROG_XDP64);
+		return XDP_DROP; /* unreachable: progs is filled at load */
+	}
+	p.flow6.tenant = tenant_of(p.flow6.vni);
+	pool = select_pool6(hit, &p.flow6, bytes, &r);
+	be = lookup_backend6(pool, &p.flow6);
+	if (!be)
+		return verdict(DROP_NO_BACKEND, bytes);
+	return forward6(ctx, &p, be, bytes);
+}
+
+/* graygw_xdp64 serves an IPv4 flow behind an IPv6 outer from where
+ * graygw_xdp6 left it in handoff6 (parsed, VIP counted): gray_rules, the
+ * IPv4 hash, the IPv6 rewrite. Reading the packet from a map, not the
+ * frame, is what keeps its verification small: every path before the walk
+ * is one. */
+SEC("xdp")
+int graygw_xdp64(struct xdp_md *ctx)
+{
+	__u64 bytes = (__u64)(long)ctx->data_end - (__u64)(long)ctx->data;
+	struct rule_value r = {};
+	struct handoff6 *h;
+	struct vip_value hit;
+	struct packet6 p;
+	struct backend *be;
+	__u32 zero = 0;
+	__u16 pool;
+
+	h = bpf_map_lookup_elem(&handoff6, &zero);
+	if (!h)
+		return XDP_DROP; /* unreachable: an array */
+	p = h->p;
+	hit = h->vip;
+	p.outer6 = 1;
+	p.pkt.flow.tenant = tenant_of(p.pkt.flow.vni);
+	pool = select_pool(&hit, &p.pkt.flow, bytes, &r);
+	be = lookup_backend(pool, &p.pkt.flow);
+	if (!be)
+		return verdict(DROP_NO_BACKEND, bytes);
+	return forward6(ctx, &p, be, bytes);
 }

@@ -13,20 +13,76 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type graygwAddr6 struct {
+	_  structs.HostLayout
+	Hi uint64
+	Lo uint64
+}
+
 type graygwBackend struct {
-	_          structs.HostLayout
-	UnderlayIp uint32
-	Port       uint16
-	Smac       [6]uint8
-	Dmac       [6]uint8
-	Vlan       uint16
-	Slot       uint32
+	_           structs.HostLayout
+	UnderlayIp  uint32
+	Port        uint16
+	Smac        [6]uint8
+	Dmac        [6]uint8
+	Vlan        uint16
+	Slot        uint32
+	UnderlayIp6 [16]uint8
+	Family      uint8
+	Pad         [3]uint8
 }
 
 type graygwCounter struct {
 	_       structs.HostLayout
 	Packets uint64
 	Bytes   uint64
+}
+
+type graygwHandoff6 struct {
+	_ structs.HostLayout
+	P struct {
+		_   structs.HostLayout
+		Pkt struct {
+			_    structs.HostLayout
+			Flow struct {
+				_      structs.HostLayout
+				Vni    uint32
+				Src    uint32
+				Dst    uint32
+				Tenant uint16
+				Sport  uint16
+				Dport  uint16
+				Proto  uint8
+				Pad    uint8
+			}
+			OuterDst uint32
+			Ttl      uint8
+			Overlay  uint8
+			Tagged   uint8
+			L2       uint8
+			Tci      uint16
+			Pad2     uint16
+		}
+		Flow6 struct {
+			_      structs.HostLayout
+			Src    graygwAddr6
+			Dst    graygwAddr6
+			Vni    uint32
+			Tenant uint16
+			Sport  uint16
+			Dport  uint16
+			Proto  uint8
+			Pad    uint8
+			_      [4]byte
+		}
+		OuterDst6 graygwAddr6
+		Outer6    uint8
+		IsFlow6   uint8
+		HopLimit  uint8
+		L4Proto   uint8
+		Pad       uint32
+	}
+	Vip graygwVipValue
 }
 
 type graygwHashMask struct {
@@ -39,6 +95,20 @@ type graygwHashMask struct {
 	Dport  uint16
 	Proto  uint8
 	Pad    uint8
+}
+
+type graygwMask6Entry struct {
+	_      structs.HostLayout
+	Mask   graygwTss6Key
+	MaskId uint32
+	Max    uint32
+}
+
+type graygwMask6Table struct {
+	_     structs.HostLayout
+	Len   uint32
+	Pad   uint32
+	Masks [32]graygwMask6Entry
 }
 
 type graygwMaskEntry struct {
@@ -63,6 +133,14 @@ type graygwMeta struct {
 	_     structs.HostLayout
 	Magic uint32
 	Abi   uint32
+}
+
+type graygwRule6Def struct {
+	_      structs.HostLayout
+	Value  graygwTss6Key
+	Mask   graygwTss6Key
+	Action graygwRuleValue
+	_      [4]byte
 }
 
 type graygwRuleCell struct {
@@ -104,6 +182,14 @@ type graygwRuleValue struct {
 	MirrorId   uint16
 }
 
+type graygwTss6Key struct {
+	_     structs.HostLayout
+	Src   graygwAddr6
+	Dst   graygwAddr6
+	Ids   uint64
+	Ports uint64
+}
+
 type graygwTssFilter struct {
 	_     structs.HostLayout
 	Words [16384]uint64
@@ -135,7 +221,10 @@ const (
 	graygwMapBackendVer            = "backend_ver"
 	graygwMapDropReasons           = "drop_reasons"
 	graygwMapGrayMasks             = "gray_masks"
+	graygwMapGrayMasks6            = "gray_masks6"
 	graygwMapGrayRules             = "gray_rules"
+	graygwMapGrayRulesV6           = "gray_rules_v6"
+	graygwMapHandoff6              = "handoff6"
 	graygwMapIfindexPort           = "ifindex_port"
 	graygwMapMeta                  = "meta"
 	graygwMapMirrorBackendCounters = "mirror_backend_counters"
@@ -144,6 +233,9 @@ const (
 	graygwMapPoolSlot              = "pool_slot"
 	graygwMapPortIfindex           = "port_ifindex"
 	graygwMapPortVlan              = "port_vlan"
+	graygwMapProgs                 = "progs"
+	graygwMapRule6Counters         = "rule6_counters"
+	graygwMapRule6Store            = "rule6_store"
 	graygwMapRuleCells             = "rule_cells"
 	graygwMapRuleCounters          = "rule_counters"
 	graygwMapRuleIndex             = "rule_index"
@@ -153,11 +245,15 @@ const (
 	graygwMapTssFilter             = "tss_filter"
 	graygwMapTxPorts               = "tx_ports"
 	graygwMapVip                   = "vip"
+	graygwMapVip6Counters          = "vip6_counters"
 	graygwMapVipCounters           = "vip_counters"
+	graygwMapVipV6                 = "vip_v6"
 	graygwMapVlanAccept            = "vlan_accept"
 	graygwMapVniTenant             = "vni_tenant"
 	graygwProgGraygwTc             = "graygw_tc"
 	graygwProgGraygwXdp            = "graygw_xdp"
+	graygwProgGraygwXdp6           = "graygw_xdp6"
+	graygwProgGraygwXdp64          = "graygw_xdp64"
 )
 
 // loadGraygw returns the embedded CollectionSpec for graygw.
@@ -202,8 +298,10 @@ type graygwSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type graygwProgramSpecs struct {
-	GraygwTc  *ebpf.ProgramSpec `ebpf:"graygw_tc"`
-	GraygwXdp *ebpf.ProgramSpec `ebpf:"graygw_xdp"`
+	GraygwTc    *ebpf.ProgramSpec `ebpf:"graygw_tc"`
+	GraygwXdp   *ebpf.ProgramSpec `ebpf:"graygw_xdp"`
+	GraygwXdp6  *ebpf.ProgramSpec `ebpf:"graygw_xdp6"`
+	GraygwXdp64 *ebpf.ProgramSpec `ebpf:"graygw_xdp64"`
 }
 
 // graygwMapSpecs contains maps before they are loaded into the kernel.
@@ -217,7 +315,10 @@ type graygwMapSpecs struct {
 	BackendVer            *ebpf.MapSpec `ebpf:"backend_ver"`
 	DropReasons           *ebpf.MapSpec `ebpf:"drop_reasons"`
 	GrayMasks             *ebpf.MapSpec `ebpf:"gray_masks"`
+	GrayMasks6            *ebpf.MapSpec `ebpf:"gray_masks6"`
 	GrayRules             *ebpf.MapSpec `ebpf:"gray_rules"`
+	GrayRulesV6           *ebpf.MapSpec `ebpf:"gray_rules_v6"`
+	Handoff6              *ebpf.MapSpec `ebpf:"handoff6"`
 	IfindexPort           *ebpf.MapSpec `ebpf:"ifindex_port"`
 	Meta                  *ebpf.MapSpec `ebpf:"meta"`
 	MirrorBackendCounters *ebpf.MapSpec `ebpf:"mirror_backend_counters"`
@@ -226,6 +327,9 @@ type graygwMapSpecs struct {
 	PoolSlot              *ebpf.MapSpec `ebpf:"pool_slot"`
 	PortIfindex           *ebpf.MapSpec `ebpf:"port_ifindex"`
 	PortVlan              *ebpf.MapSpec `ebpf:"port_vlan"`
+	Progs                 *ebpf.MapSpec `ebpf:"progs"`
+	Rule6Counters         *ebpf.MapSpec `ebpf:"rule6_counters"`
+	Rule6Store            *ebpf.MapSpec `ebpf:"rule6_store"`
 	RuleCells             *ebpf.MapSpec `ebpf:"rule_cells"`
 	RuleCounters          *ebpf.MapSpec `ebpf:"rule_counters"`
 	RuleIndex             *ebpf.MapSpec `ebpf:"rule_index"`
@@ -235,7 +339,9 @@ type graygwMapSpecs struct {
 	TssFilter             *ebpf.MapSpec `ebpf:"tss_filter"`
 	TxPorts               *ebpf.MapSpec `ebpf:"tx_ports"`
 	Vip                   *ebpf.MapSpec `ebpf:"vip"`
+	Vip6Counters          *ebpf.MapSpec `ebpf:"vip6_counters"`
 	VipCounters           *ebpf.MapSpec `ebpf:"vip_counters"`
+	VipV6                 *ebpf.MapSpec `ebpf:"vip_v6"`
 	VlanAccept            *ebpf.MapSpec `ebpf:"vlan_accept"`
 	VniTenant             *ebpf.MapSpec `ebpf:"vni_tenant"`
 }
@@ -273,7 +379,10 @@ type graygwMaps struct {
 	BackendVer            *ebpf.Map `ebpf:"backend_ver"`
 	DropReasons           *ebpf.Map `ebpf:"drop_reasons"`
 	GrayMasks             *ebpf.Map `ebpf:"gray_masks"`
+	GrayMasks6            *ebpf.Map `ebpf:"gray_masks6"`
 	GrayRules             *ebpf.Map `ebpf:"gray_rules"`
+	GrayRulesV6           *ebpf.Map `ebpf:"gray_rules_v6"`
+	Handoff6              *ebpf.Map `ebpf:"handoff6"`
 	IfindexPort           *ebpf.Map `ebpf:"ifindex_port"`
 	Meta                  *ebpf.Map `ebpf:"meta"`
 	MirrorBackendCounters *ebpf.Map `ebpf:"mirror_backend_counters"`
@@ -282,6 +391,9 @@ type graygwMaps struct {
 	PoolSlot              *ebpf.Map `ebpf:"pool_slot"`
 	PortIfindex           *ebpf.Map `ebpf:"port_ifindex"`
 	PortVlan              *ebpf.Map `ebpf:"port_vlan"`
+	Progs                 *ebpf.Map `ebpf:"progs"`
+	Rule6Counters         *ebpf.Map `ebpf:"rule6_counters"`
+	Rule6Store            *ebpf.Map `ebpf:"rule6_store"`
 	RuleCells             *ebpf.Map `ebpf:"rule_cells"`
 	RuleCounters          *ebpf.Map `ebpf:"rule_counters"`
 	RuleIndex             *ebpf.Map `ebpf:"rule_index"`
@@ -291,7 +403,9 @@ type graygwMaps struct {
 	TssFilter             *ebpf.Map `ebpf:"tss_filter"`
 	TxPorts               *ebpf.Map `ebpf:"tx_ports"`
 	Vip                   *ebpf.Map `ebpf:"vip"`
+	Vip6Counters          *ebpf.Map `ebpf:"vip6_counters"`
 	VipCounters           *ebpf.Map `ebpf:"vip_counters"`
+	VipV6                 *ebpf.Map `ebpf:"vip_v6"`
 	VlanAccept            *ebpf.Map `ebpf:"vlan_accept"`
 	VniTenant             *ebpf.Map `ebpf:"vni_tenant"`
 }
@@ -305,7 +419,10 @@ func (m *graygwMaps) Close() error {
 		m.BackendVer,
 		m.DropReasons,
 		m.GrayMasks,
+		m.GrayMasks6,
 		m.GrayRules,
+		m.GrayRulesV6,
+		m.Handoff6,
 		m.IfindexPort,
 		m.Meta,
 		m.MirrorBackendCounters,
@@ -314,6 +431,9 @@ func (m *graygwMaps) Close() error {
 		m.PoolSlot,
 		m.PortIfindex,
 		m.PortVlan,
+		m.Progs,
+		m.Rule6Counters,
+		m.Rule6Store,
 		m.RuleCells,
 		m.RuleCounters,
 		m.RuleIndex,
@@ -323,7 +443,9 @@ func (m *graygwMaps) Close() error {
 		m.TssFilter,
 		m.TxPorts,
 		m.Vip,
+		m.Vip6Counters,
 		m.VipCounters,
+		m.VipV6,
 		m.VlanAccept,
 		m.VniTenant,
 	)
@@ -339,14 +461,18 @@ type graygwVariables struct {
 //
 // It can be passed to loadGraygwObjects or ebpf.CollectionSpec.LoadAndAssign.
 type graygwPrograms struct {
-	GraygwTc  *ebpf.Program `ebpf:"graygw_tc"`
-	GraygwXdp *ebpf.Program `ebpf:"graygw_xdp"`
+	GraygwTc    *ebpf.Program `ebpf:"graygw_tc"`
+	GraygwXdp   *ebpf.Program `ebpf:"graygw_xdp"`
+	GraygwXdp6  *ebpf.Program `ebpf:"graygw_xdp6"`
+	GraygwXdp64 *ebpf.Program `ebpf:"graygw_xdp64"`
 }
 
 func (p *graygwPrograms) Close() error {
 	return _GraygwClose(
 		p.GraygwTc,
 		p.GraygwXdp,
+		p.GraygwXdp6,
+		p.GraygwXdp64,
 	)
 }
 

@@ -5,6 +5,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,6 +125,16 @@ func applyState(t testing.TB, d *Dataplane, s *model.State) {
 	t.Helper()
 	for a, v := range s.VIPs {
 		if err := d.SetVIP(addr4(a), VIP{ID: v.ID, DefaultPool: v.DefaultPool}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for a, v := range s.VIPsV6 {
+		if err := d.SetVIP(netip.AddrFrom16(a), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range s.GrayRulesV6 {
+		if err := d.InsertRuleV6(g); err != nil {
 			t.Fatal(err)
 		}
 	}

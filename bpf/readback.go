@@ -53,7 +53,7 @@ func (d *Dataplane) Backends() (map[uint16]Backend, error) {
 	var b graygwBackend
 	it := d.objs.Backend.Iterate()
 	for it.Next(&k, &b) {
-		out[uint16(k)] = Backend{Port: b.Port, SMAC: b.Smac, DMAC: b.Dmac, UnderlayIP: b.UnderlayIp}
+		out[uint16(k)] = backendOf(b)
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("bpf: backends: %w", err)
@@ -86,14 +86,13 @@ func (d *Dataplane) SetDropCounter(reason pipeline.Reason, c Counter) error {
 
 // SetVIPCounter sets the direct counter of addr's vip entry.
 func (d *Dataplane) SetVIPCounter(addr netip.Addr, c Counter) error {
-	key, _ := ip4(addr)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	slot, ok := d.vips[key]
-	if !ok {
-		return fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
+	m, slot, err := d.vipSlot(addr)
+	if err != nil {
+		return err
 	}
-	return d.set(d.objs.VipCounters, slot, c)
+	return d.set(m, slot, c)
 }
 
 // SetRuleCounter sets the direct counter of the gray rule of r's match and
@@ -129,4 +128,12 @@ func (d *Dataplane) set(m *ebpf.Map, idx uint32, c Counter) error {
 		return fmt.Errorf("bpf: set counter %s[%d]: %w", m.String(), idx, err)
 	}
 	return nil
+}
+
+// backendOf is the entry a backend value holds (to_backend or to_backend_v6).
+func backendOf(b graygwBackend) Backend {
+	if b.Family == familyIPv6 {
+		return Backend{Port: b.Port, SMAC: b.Smac, DMAC: b.Dmac, IPv6: true, UnderlayIPv6: b.UnderlayIp6}
+	}
+	return Backend{Port: b.Port, SMAC: b.Smac, DMAC: b.Dmac, UnderlayIP: b.UnderlayIp}
 }

@@ -23,26 +23,22 @@ import (
 // previous process finished its last write, and repairs them when it died
 // half-way through one.
 func (d *Dataplane) rebuild() error {
-	d.vips, d.vipSlots = map[uint32]uint32{}, newSlots(pipeline.VIPTableSize)
+	d.vip4 = newVIPTable[uint32](d.objs.Vip, d.objs.VipCounters, pipeline.VIPTableSize)
+	d.vip6 = newVIPTable[graygwAddr6](d.objs.VipV6, d.objs.Vip6Counters, VIPV6Size)
 	d.backends, d.beSlots = map[uint32]uint32{}, newSlots(pipeline.BackendTableSize)
 	d.tss = newTSS()
 	d.index = ruleIndex{} // rebuildIndex, once the heads are known
 
+	if err := d.vip4.rebuild(); err != nil {
+		return err
+	}
+	if err := d.vip6.rebuild(); err != nil {
+		return err
+	}
 	var k, slotKey uint32
-	var vv graygwVipValue
-	it := d.objs.Vip.Iterate()
-	for it.Next(&k, &vv) {
-		if !d.vipSlots.take(vv.Slot) {
-			return fmt.Errorf("bpf: rebuild vips: %w: counter slot %d out of range (graygw-agent --repin)", ErrIncompatiblePin, vv.Slot)
-		}
-		d.vips[k] = vv.Slot
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("bpf: rebuild vips: %w", err)
-	}
 	var be graygwBackend
 	bes := map[uint16]graygwBackend{}
-	it = d.objs.Backend.Iterate()
+	it := d.objs.Backend.Iterate()
 	for it.Next(&k, &be) {
 		if !d.beSlots.take(be.Slot) {
 			return fmt.Errorf("bpf: rebuild backends: %w: counter slot %d out of range (graygw-agent --repin)", ErrIncompatiblePin, be.Slot)
@@ -168,7 +164,10 @@ func (d *Dataplane) rebuild() error {
 			return fmt.Errorf("bpf: rebuild: %w", err)
 		}
 	}
-	return d.rebuildFilter(false)
+	if err := d.rebuildFilter(false); err != nil {
+		return err
+	}
+	return d.rebuild6()
 }
 
 // dropStrayRules deletes gray_rules entries no rule in rule_store accounts for.

@@ -13,55 +13,32 @@ import (
 	"github.com/graygw/graygw/pipeline"
 )
 
-// SetVIP inserts or modifies the vip entry of addr (an IPv4 address). A new
-// entry's counter starts at zero; a modified one keeps counting.
+// SetVIP inserts or modifies the vip entry of addr: vip for an IPv4
+// address, vip_v6 for an IPv6 one. A new entry's counter starts at zero; a
+// modified one keeps counting.
 func (d *Dataplane) SetVIP(addr netip.Addr, v VIP) error {
-	key, ok := ip4(addr)
-	if !ok {
-		return fmt.Errorf("bpf: vip %v: %w: not IPv4", addr, ErrInvalid)
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	slot, exists := d.vips[key]
-	if !exists {
-		var ok bool
-		if slot, ok = d.vipSlots.alloc(); !ok {
-			return fmt.Errorf("bpf: vip %v: %w", addr, ErrFull)
-		}
-		if err := d.zero(d.objs.VipCounters, slot); err != nil {
-			d.vipSlots.free(slot)
-			return err
-		}
+	if k, ok := ip4(addr); ok {
+		return d.vip4.set(d, k, addr, v)
 	}
-	val := graygwVipValue{VipId: v.ID, DefaultPool: v.DefaultPool, Slot: slot}
-	if err := d.objs.Vip.Update(key, &val, ebpf.UpdateAny); err != nil {
-		if !exists {
-			d.vipSlots.free(slot)
-		}
-		return fmt.Errorf("bpf: vip %v: %w", addr, err)
+	if addr.Is6() && !addr.Is4In6() {
+		return d.vip6.set(d, addr6Key(addr), addr, v)
 	}
-	d.vips[key] = slot
-	return nil
+	return fmt.Errorf("bpf: vip %v: %w: neither IPv4 nor IPv6", addr, ErrInvalid)
 }
 
-// DeleteVIP deletes the vip entry of addr.
+// DeleteVIP deletes the vip or vip_v6 entry of addr.
 func (d *Dataplane) DeleteVIP(addr netip.Addr) error {
-	key, _ := ip4(addr)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	slot, ok := d.vips[key]
-	if !ok {
-		return fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
+	if k, ok := ip4(addr); ok {
+		return d.vip4.del(d, k, addr)
 	}
-	if err := d.objs.Vip.Delete(key); err != nil {
-		return fmt.Errorf("bpf: vip %v: %w", addr, err)
-	}
-	delete(d.vips, key)
-	d.vipSlots.free(slot)
-	return nil
+	return d.vip6.del(d, addr6Key(addr), addr)
 }
 
-// VIPs returns every vip entry.
+// VIPs returns every vip and vip_v6 entry.
 func (d *Dataplane) VIPs() (map[netip.Addr]VIP, error) {
 	out := map[netip.Addr]VIP{}
 	var k uint32
@@ -73,19 +50,108 @@ func (d *Dataplane) VIPs() (map[netip.Addr]VIP, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("bpf: vips: %w", err)
 	}
+	var k6 graygwAddr6
+	it = d.objs.VipV6.Iterate()
+	for it.Next(&k6, &v) {
+		out[addrOf6(k6)] = VIP{ID: v.VipId, DefaultPool: v.DefaultPool}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("bpf: vip_v6: %w", err)
+	}
 	return out, nil
 }
 
-// VIPCounter reads the direct counter of addr's vip entry.
+// VIPCounter reads the direct counter of addr's vip or vip_v6 entry.
 func (d *Dataplane) VIPCounter(addr netip.Addr) (Counter, error) {
-	key, _ := ip4(addr)
 	d.mu.Lock()
-	slot, ok := d.vips[key]
+	m, slot, err := d.vipSlot(addr)
 	d.mu.Unlock()
-	if !ok {
-		return Counter{}, fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
+	if err != nil {
+		return Counter{}, err
 	}
-	return d.sum(d.objs.VipCounters, slot)
+	return d.sum(m, slot)
+}
+
+// vipSlot is the counter map and cell of addr's vip or vip_v6 entry.
+func (d *Dataplane) vipSlot(addr netip.Addr) (*ebpf.Map, uint32, error) {
+	var slot uint32
+	var ok bool
+	m := d.vip4.counters
+	if k, is4 := ip4(addr); is4 {
+		slot, ok = d.vip4.slot[k]
+	} else {
+		m = d.vip6.counters
+		slot, ok = d.vip6.slot[addr6Key(addr)]
+	}
+	if !ok {
+		return nil, 0, fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
+	}
+	return m, slot, nil
+}
+
+// vipTable is the Go side of vip (K uint32) or vip_v6 (K graygwAddr6): the
+// counter cell of each entry.
+type vipTable[K comparable] struct {
+	entries, counters *ebpf.Map
+	slot              map[K]uint32
+	slots             slots
+}
+
+func newVIPTable[K comparable](entries, counters *ebpf.Map, size int) vipTable[K] {
+	return vipTable[K]{entries: entries, counters: counters, slot: map[K]uint32{}, slots: newSlots(size)}
+}
+
+// rebuild takes the counter cells the pinned entries hold.
+func (t *vipTable[K]) rebuild() error {
+	var k K
+	var v graygwVipValue
+	it := t.entries.Iterate()
+	for it.Next(&k, &v) {
+		if !t.slots.take(v.Slot) {
+			return fmt.Errorf("bpf: rebuild %s: %w: counter slot %d out of range (graygw-agent --repin)", t.entries, ErrIncompatiblePin, v.Slot)
+		}
+		t.slot[k] = v.Slot
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("bpf: rebuild %s: %w", t.entries, err)
+	}
+	return nil
+}
+
+func (t *vipTable[K]) set(d *Dataplane, key K, addr netip.Addr, v VIP) error {
+	slot, exists := t.slot[key]
+	if !exists {
+		var ok bool
+		if slot, ok = t.slots.alloc(); !ok {
+			return fmt.Errorf("bpf: vip %v: %w", addr, ErrFull)
+		}
+		if err := d.zero(t.counters, slot); err != nil {
+			t.slots.free(slot)
+			return err
+		}
+	}
+	val := graygwVipValue{VipId: v.ID, DefaultPool: v.DefaultPool, Slot: slot}
+	if err := t.entries.Update(key, &val, ebpf.UpdateAny); err != nil {
+		if !exists {
+			t.slots.free(slot)
+		}
+		return fmt.Errorf("bpf: vip %v: %w", addr, err)
+	}
+	t.slot[key] = slot
+	return nil
+}
+
+func (t *vipTable[K]) del(d *Dataplane, key K, addr netip.Addr) error {
+	slot, ok := t.slot[key]
+	if !ok {
+		return fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
+	}
+	if err := t.entries.Delete(key); err != nil {
+		return fmt.Errorf("bpf: vip %v: %w", addr, err)
+	}
+	delete(t.slot, key)
+	t.slots.free(slot)
+	return nil
 }
 
 // SetTenant inserts or modifies the vni_tenant entry of vni (24 bits).
@@ -245,6 +311,9 @@ func (d *Dataplane) SetBackendEntry(id uint16, b Backend) error {
 		return fmt.Errorf("bpf: backend %d: %w", id, err)
 	}
 	v := graygwBackend{UnderlayIp: b.UnderlayIP, Port: b.Port, Smac: b.SMAC, Dmac: b.DMAC, Vlan: vid, Slot: slot}
+	if b.IPv6 {
+		v.UnderlayIp, v.UnderlayIp6, v.Family = 0, b.UnderlayIPv6, familyIPv6
+	}
 	var old graygwBackend
 	if exists {
 		if err := d.objs.Backend.Lookup(uint32(id), &old); err != nil {

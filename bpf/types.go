@@ -20,6 +20,12 @@ const (
 	MaxMasks = 64
 	// MaxPorts is the number of port slots (ports are 9 bits wide).
 	MaxPorts = 512
+	// MaxMasks6 bounds the distinct gray_rules_v6 masks in use at once.
+	MaxMasks6 = 32
+	// VIPV6Size and GrayRulesV6Size are the sizes of vip_v6 and
+	// gray_rules_v6 (IPv6 contract: VIP_V6_TABLE_SIZE, GRAY_RULES_V6_TABLE_SIZE).
+	VIPV6Size       = 1024
+	GrayRulesV6Size = 4096
 	// ABI is the layout version of the pinned maps (GRAYGW_ABI). 2: pool_slot
 	// added, backend_select indexed by slot instead of pool id. 3: tss_filter
 	// added (a Bloom filter over gray_rules that packets consult first), and
@@ -36,11 +42,16 @@ const (
 	// 11: drop_reasons 17 cells (VLAN_NOT_ACCEPTED); vlan_accept,
 	// ifindex_port and port_vlan added (802.1Q).
 	// 12: drop_reasons 32 cells (the IPv6 reasons 17-22; 23-31 spare).
-	ABI = 12
+	// 13: IPv6: backend values grow an IPv6 underlay and a family (0:
+	// IPv4, so an ABI 12 value zero-extended keeps its meaning); vip_v6,
+	// gray_masks6, gray_rules_v6, rule6_store, vip6_counters and
+	// rule6_counters added (an ABI 9 to 12 set is migrated in place).
+	ABI = 13
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"
 
+	familyIPv6  = 1 // backend.family of to_backend_v6 (FAMILY_IPV6; 0 is IPv4)
 	magic       = 0x67726179
 	selectValid = 0x10000
 	// pool_slot words (POOL_SLOT_MASK, POOL_HASH_SHIFT, POOL_HASH_LOOKUP)

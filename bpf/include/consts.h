@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 12 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+#define GRAYGW_ABI 13 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
 			* rule_index, rule_cells, tenant_dir, tenant_pages;
@@ -15,7 +15,10 @@
 			* 10: vip_map, backends renamed vip, backend (P4's);
 			* 11: 17 drop reasons (VLAN_NOT_ACCEPTED), vlan_accept,
 			* ifindex_port, port_vlan (802.1Q);
-			* 12: 32 drop reasons (IPv6: 17-22, 23-31 spare) */
+			* 12: 32 drop reasons (IPv6: 17-22, 23-31 spare);
+			* 13: IPv6: backend value underlay_ip6 and family,
+			* vip_v6, gray_rules_v6, gray_masks6, rule6_store,
+			* vip6_counters, rule6_counters */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define DROP_NONE 0
@@ -46,6 +49,8 @@
 
 /* Table sizes (p4src/shared/size.p4, pipeline/pipeline.go). */
 #define VIP_SIZE 1024
+#define VIP_V6_SIZE 1024
+#define GRAY_RULES_V6_SIZE 4096
 #define VNI_TENANT_SIZE 65536
 #define GRAY_RULES_SIZE 16384
 #define POOL_HASH_SIZE 1024
@@ -72,8 +77,10 @@
 #define POOL_HASH_SHIFT 16
 #define POOL_HASH_LOOKUP 0x80000000
 
-/* Tuple-space search bound: distinct gray rule masks in use at once. */
+/* Tuple-space search bound: distinct gray rule masks in use at once
+ * (gray_rules; gray_rules_v6: MAX_MASKS6). */
 #define MAX_MASKS 64
+#define MAX_MASKS6 32
 
 /* tss_filter: a Bloom filter (one hash function) over the gray_rules keys,
  * 2^TSS_FILTER_LOG bits in u64 words. A clear bit proves a miss without the
@@ -138,6 +145,27 @@
  * struct mirror_meta (36 bytes). graygw_tc cuts it and the served frame's
  * Ethernet header behind it, that is MIRROR_PREFIX bytes after the first 14. */
 #define MIRROR_PREFIX (14 + 36)
+
+/* IPv6 (docs/pipeline.md §1). parse() hands a frame with an IPv6 header it
+ * needs (outer, or inner behind an IPv4 outer) to graygw_xdp6 by tail call:
+ * PARSE_IPV6 is that verdict, never a drop reason. */
+#define PARSE_IPV6 0xff	      /* the outer header */
+#define PARSE_INNER_IPV6 0xfe /* the inner header, behind VXLAN over IPv4 */
+#define PROG_XDP6 0	      /* graygw_xdp6's index in progs */
+#define PROG_XDP64 1	      /* graygw_xdp64's */
+#define ETH_P_IPV6_ 0x86dd
+#define IPV6_HLEN 40
+#define IPV6_FRAG_HLEN 8
+#define IPPROTO_ICMPV6_ 58
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AH 51
+#define NEXTHDR_DEST 60
+/* backend.family: the underlay family of a backend entry. 0 is IPv4 so a
+ * backend written before ABI 13 (zeros past its old end) keeps its meaning. */
+#define FAMILY_IPV4 0
+#define FAMILY_IPV6 1
 
 #define ETH_HLEN_ 14
 #define ETH_P_IPV4 0x0800

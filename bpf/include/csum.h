@@ -60,4 +60,25 @@ static __always_inline __u16 csum_update32(__u16 hc, __u32 old, __u32 new)
 	return (__u16)~csum_fold_(sum);
 }
 
+/* csum_diff128 is the one's complement sum of ~old and new over the eight
+ * 16-bit words of two IPv6 addresses (host-order halves, struct addr6):
+ * the m and m' terms of RFC 1624 eqn. 3 for the whole address. */
+static __always_inline __u32 csum_diff128(__u64 old_hi, __u64 old_lo, __u64 new_hi, __u64 new_lo)
+{
+	__u64 o = ~old_hi, o2 = ~old_lo;
+	__u64 sum = (o >> 48) + ((o >> 32) & 0xffff) + ((o >> 16) & 0xffff) + (o & 0xffff) +
+		    (o2 >> 48) + ((o2 >> 32) & 0xffff) + ((o2 >> 16) & 0xffff) + (o2 & 0xffff) +
+		    (new_hi >> 48) + ((new_hi >> 32) & 0xffff) + ((new_hi >> 16) & 0xffff) + (new_hi & 0xffff) +
+		    (new_lo >> 48) + ((new_lo >> 32) & 0xffff) + ((new_lo >> 16) & 0xffff) + (new_lo & 0xffff);
+
+	return csum_fold_((__u32)sum);
+}
+
+/* csum_update_diff is RFC 1624 eqn. 3 with the terms of the changed words
+ * already summed (csum_diff128). */
+static __always_inline __u16 csum_update_diff(__u16 hc, __u32 diff)
+{
+	return (__u16)~csum_fold_((__u16)~hc + diff);
+}
+
 #endif

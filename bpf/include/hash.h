@@ -75,6 +75,56 @@ static __always_inline __u16 split_hash(__u32 vni, __u32 src)
 	       crc_split_tab[5][B2(src)] ^ crc_split_tab[6][B3(src)];
 }
 
+/* crc_u64 is the contribution of the 8 bytes of w (big-endian: the top
+ * byte first) at rows tab[0..7]. */
+static __always_inline __u16 crc_u64(const __u16 (*tab)[256], __u64 w)
+{
+	return tab[0][w >> 56] ^ tab[1][(w >> 48) & 0xff] ^ tab[2][(w >> 40) & 0xff] ^
+	       tab[3][(w >> 32) & 0xff] ^ tab[4][(w >> 24) & 0xff] ^ tab[5][(w >> 16) & 0xff] ^
+	       tab[6][(w >> 8) & 0xff] ^ tab[7][w & 0xff];
+}
+
+/* The IPv6 flow key (docs/pipeline.md §6): vni(24) tenant(16) src(128)
+ * dst(128) proto(8) sport(16) dport(16), 42 bytes; the rows of each field. */
+#define CRC6_VNI(v) (crc_flow6_tab[0][B1(v)] ^ crc_flow6_tab[1][B2(v)] ^ crc_flow6_tab[2][B3(v)])
+#define CRC6_TENANT(t) (crc_flow6_tab[3][((t) >> 8) & 0xff] ^ crc_flow6_tab[4][(t) & 0xff])
+#define CRC6_ADDR(a, row) (crc_u64(crc_flow6_tab + (row), (a).hi) ^ crc_u64(crc_flow6_tab + (row) + 8, (a).lo))
+#define CRC6_PROTO(p) (crc_flow6_tab[37][(p) & 0xff])
+#define CRC6_SPORT(p) (crc_flow6_tab[38][((p) >> 8) & 0xff] ^ crc_flow6_tab[39][(p) & 0xff])
+#define CRC6_DPORT(p) (crc_flow6_tab[40][((p) >> 8) & 0xff] ^ crc_flow6_tab[41][(p) & 0xff])
+
+/* flow6_crc16_out is the low 16 bits of the CRC of the 42-byte IPv6 flow
+ * key with field i left out (zeros) where bit shift + i of out is set, as
+ * flow_crc16_out. */
+static __always_inline __u16 flow6_crc16_out(const struct flow6 *k, __u32 out, int shift)
+{
+	__u16 c = CRC_FLOW6_ZERO;
+
+	if (!(out & (1U << shift)))
+		c ^= CRC6_VNI(k->vni);
+	if (!(out & (2U << shift)))
+		c ^= CRC6_TENANT(k->tenant);
+	if (!(out & (4U << shift)))
+		c ^= CRC6_ADDR(k->src, 5);
+	if (!(out & (8U << shift)))
+		c ^= CRC6_ADDR(k->dst, 21);
+	if (!(out & (16U << shift)))
+		c ^= CRC6_PROTO(k->proto);
+	if (!(out & (32U << shift)))
+		c ^= CRC6_SPORT(k->sport);
+	if (!(out & (64U << shift)))
+		c ^= CRC6_DPORT(k->dport);
+	return c;
+}
+
+/* split_hash6 is the low 16 bits of the CRC of vni(24) src(128), 19 bytes. */
+static __always_inline __u16 split_hash6(__u32 vni, const struct addr6 *src)
+{
+	return CRC_SPLIT6_ZERO ^
+	       crc_split6_tab[0][B1(vni)] ^ crc_split6_tab[1][B2(vni)] ^ crc_split6_tab[2][B3(vni)] ^
+	       crc_u64(crc_split6_tab + 3, src->hi) ^ crc_u64(crc_split6_tab + 11, src->lo);
+}
+
 /* tss_bit is the tss_filter bit of a gray_rules key, from the masked key
  * packed in three words (see struct mask_entry) and the mask id: a
  * multiplicative hash; bpf/filter.go computes the same. */

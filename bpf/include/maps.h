@@ -23,6 +23,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vip SEC(".maps");
 
+/* vip_v6: outer dst IPv6 -> set_vip(vip_id, default_pool); slot indexes
+ * vip6_counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct addr6);
+	__type(value, struct vip_value);
+	__uint(max_entries, VIP_V6_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_v6 SEC(".maps");
+
 /* vni_tenant: vni -> tenant_id. Miss: tenant 0. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -127,6 +138,40 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rule_store SEC(".maps");
+
+/* gray_masks6: key 0 -> the gray_rules_v6 masks in use (struct
+ * mask6_table). A hash element, replaced whole by the loader: a packet sees
+ * the old or the new list, never half of each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct mask6_table);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} gray_masks6 SEC(".maps");
+
+/* gray_rules_v6: (masked key, mask id) -> the best rule of that masked key
+ * (a tuple-space search as gray_rules', without its filter and index). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct tss6_key);
+	__type(value, struct rule_value);
+	__uint(max_entries, GRAY_RULES_V6_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} gray_rules_v6 SEC(".maps");
+
+/* rule6_store: rule id -> the gray_rules_v6 rule as written, shadowed ones
+ * included (control plane only, as rule_store). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct rule6_def);
+	__uint(max_entries, GRAY_RULES_V6_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule6_store SEC(".maps");
 
 /* pool_hash: pool_id -> set_hash_mask. Miss: every field counts. Read by
  * packets only when the pool's pool_slot word has POOL_HASH_LOOKUP. */
@@ -247,6 +292,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } port_vlan SEC(".maps");
 
+/* handoff6: key 0 -> what graygw_xdp6 learnt of a frame it hands to
+ * graygw_xdp64 (same CPU, same run). Not pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct handoff6);
+	__uint(max_entries, 1);
+} handoff6 SEC(".maps");
+
 /* drop_reasons: reason -> packets, bytes (cell 0 never counted). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -264,6 +318,24 @@ struct {
 	__uint(max_entries, VIP_SIZE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vip_counters SEC(".maps");
+
+/* vip6_counters: direct counter of vip_v6, by vip_value.slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, VIP_V6_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip6_counters SEC(".maps");
+
+/* rule6_counters: direct counter of gray_rules_v6, by rule id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counter);
+	__uint(max_entries, GRAY_RULES_V6_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rule6_counters SEC(".maps");
 
 /* rule_counters: direct counter of gray_rules, by rule id. */
 struct {

@@ -35,7 +35,8 @@ static __always_inline void ports(const void *l4, struct flow *f)
 	f->dport = bpf_ntohs(p[1]);
 }
 
-/* parse_inner reads VXLAN and the inner frame that starts at vx. */
+/* parse_inner reads VXLAN and the inner frame that starts at vx; an inner
+ * IPv6 header is PARSE_INNER_IPV6 (f->vni set), for graygw_xdp6. */
 static __always_inline __u8 parse_inner(void *vx_start, void *data_end, struct flow *f)
 {
 	struct vxlanhdr *vx = vx_start;
@@ -54,7 +55,7 @@ static __always_inline __u8 parse_inner(void *vx_start, void *data_end, struct f
 	if ((void *)(eth + 1) > data_end)
 		return DROP_INNER_TRUNCATED;
 	if (eth->h_proto != bpf_htons(ETH_P_IPV4))
-		return DROP_INNER_NOT_IPV4;
+		return eth->h_proto == bpf_htons(ETH_P_IPV6_) ? PARSE_INNER_IPV6 : DROP_INNER_NOT_IPV4;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end)
 		return DROP_INNER_TRUNCATED;
@@ -84,7 +85,9 @@ static __always_inline void *outer_ip(void *data, const struct packet *p)
 /* parse fills p from the frame and returns the first problem met. Once the
  * outer IPv4 header is read p->outer_dst is valid, whatever the reason. One
  * 802.1Q tag is read (a frame cut inside it is ETH_TRUNCATED); a second tag,
- * or QinQ's 802.1ad one, is NOT_IPV4. */
+ * or QinQ's 802.1ad one, is NOT_IPV4. An IPv6 header, outer or inner, is
+ * PARSE_IPV6 or PARSE_INNER_IPV6: graygw_xdp6 parses it (p->l2, p->tagged
+ * and p->tci are set, and for an inner one everything before it). */
 static __always_inline __u8 parse(void *data, void *data_end, struct packet *p)
 {
 	struct ethhdr *eth = data;
@@ -101,14 +104,16 @@ static __always_inline __u8 parse(void *data, void *data_end, struct packet *p)
 	 * m all ones then. A frame of 14 to 17 bytes is too short either way. */
 	tagged = (((__u32)(eth->h_proto ^ bpf_htons(ETH_P_8021Q_)) - 1) >> 31) & 1;
 	if ((void *)(vlan + 1) > data_end)
-		return tagged ? DROP_ETH_TRUNCATED : (eth->h_proto == bpf_htons(ETH_P_IPV4) ? DROP_IPV4_TRUNCATED : DROP_NOT_IPV4);
+		return tagged ? DROP_ETH_TRUNCATED :
+		       eth->h_proto == bpf_htons(ETH_P_IPV4) ? DROP_IPV4_TRUNCATED :
+		       eth->h_proto == bpf_htons(ETH_P_IPV6_) ? PARSE_IPV6 : DROP_NOT_IPV4;
 	m = -tagged;
 	proto = (eth->h_proto & ~m) | (vlan->encap & m);
 	p->tagged = tagged;
 	p->tci = bpf_ntohs(vlan->tci) & m;
 	p->l2 = ETH_HLEN_ + (tagged << 2);
 	if (proto != bpf_htons(ETH_P_IPV4))
-		return DROP_NOT_IPV4;
+		return proto == bpf_htons(ETH_P_IPV6_) ? PARSE_IPV6 : DROP_NOT_IPV4;
 	ip = outer_ip(data, p);
 	if ((void *)(ip + 1) > data_end)
 		return DROP_IPV4_TRUNCATED;

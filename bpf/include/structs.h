@@ -151,7 +151,9 @@ struct hash_mask {
 	__u8 pad;
 };
 
-/* backend value: to_backend(port, smac, dmac, underlay_ip). */
+/* backend value: to_backend(port, smac, dmac, underlay_ip) or
+ * to_backend_v6(port, smac, dmac, underlay_ip6). The IPv6 fields come last:
+ * an ABI 12 value zero-extended is the same IPv4 backend (pin migration). */
 struct backend {
 	__u32 underlay_ip;
 	__u16 port;
@@ -160,6 +162,82 @@ struct backend {
 	__u16 vlan; /* port_vlan's VID of port (1-4094), 0: untagged; the
 		     * loader keeps it, so packets never read port_vlan */
 	__u32 slot; /* indexes backend_counters */
+	__u8 underlay_ip6[16]; /* network order; to_backend_v6 */
+	__u8 family;	       /* FAMILY_IPV4 (to_backend), FAMILY_IPV6 */
+	__u8 pad[3];
+};
+
+/* An IPv6 address as two big-endian halves read as host u64s: hi holds
+ * bytes 0-7 (the first byte in the top bits), lo bytes 8-15. Masks and
+ * compares work on the words; the CRC reads the bytes back out. */
+struct addr6 {
+	__u64 hi;
+	__u64 lo;
+};
+
+/* The flow fields of an IPv6 flow (docs/pipeline.md §1) plus the tenant. */
+struct flow6 {
+	struct addr6 src;
+	struct addr6 dst;
+	__u32 vni;
+	__u16 tenant;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* What graygw_xdp6's parse learns: pkt as parse() fills it (the outer
+ * IPv4 header's fields, an IPv4 flow, the tag), the outer header's family,
+ * and the flow's (an IPv6 flow in flow6). */
+struct packet6 {
+	struct packet pkt;
+	struct flow6 flow6;
+	struct addr6 outer_dst6; /* outer IPv6 */
+	__u8 outer6;		 /* the outer header is IPv6 */
+	__u8 is_flow6;		 /* the flow is IPv6 */
+	__u8 hop_limit;		 /* outer IPv6 */
+	__u8 l4_proto;		 /* outer IPv6's next header */
+	__u32 pad;
+};
+
+/* handoff6 value: graygw_xdp6's parse and VIP of a frame for graygw_xdp64. */
+struct handoff6 {
+	struct packet6 p;
+	struct vip_value vip;
+};
+
+/* gray_rules_v6 key: the rule key ANDed with a mask, in six words, and the
+ * mask's id in the last one's low half; also a mask (mask_id 0). */
+struct tss6_key {
+	struct addr6 src;
+	struct addr6 dst;
+	__u64 ids;   /* (vni | proto << 24) << 32 | vip_id << 16 | tenant */
+	__u64 ports; /* (sport << 16 | dport) << 32 | mask_id */
+};
+
+/* One gray_rules_v6 mask in use (its ports word's low half 0), its id and
+ * the highest priority of its rules. */
+struct mask6_entry {
+	struct tss6_key mask;
+	__u32 mask_id;
+	__u32 max;
+};
+
+/* gray_masks6's one value: the masks in use, walked [0, len). Replaced
+ * whole by the loader (a hash element: a packet sees the old or the new). */
+struct mask6_table {
+	__u32 len;
+	__u32 pad;
+	struct mask6_entry masks[MAX_MASKS6];
+};
+
+/* A gray_rules_v6 rule as the control plane wrote it (rule6_store). */
+struct rule6_def {
+	struct tss6_key value; /* mask_id 0 */
+	struct tss6_key mask;
+	struct rule_value action;
+	__u32 pad;
 };
 
 /* A direct or indexed counter cell (one per CPU). */

@@ -1,6 +1,7 @@
 // Command gencrc writes bpf/include/crc32.h: per-position tables of
-// CRC32/IEEE (Go's hash/crc32.ChecksumIEEE) for the 18-byte flow key and the
-// 7-byte split key, from which the XDP program computes the low 16 bits of
+// CRC32/IEEE (Go's hash/crc32.ChecksumIEEE) for the 42-byte IPv6 flow key,
+// whose last rows serve the 18-byte IPv4 one and both split keys (19 and 7
+// bytes), from which the XDP program computes the low 16 bits of
 // either CRC with one table load per key byte and no carried state.
 //
 // CRC32 is affine over GF(2): for messages of one length n,
@@ -17,6 +18,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+
+	"github.com/graygw/graygw/pipeline"
 )
 
 func main() {
@@ -78,8 +81,10 @@ func render() []byte {
 #include <linux/types.h>
 
 `)
-	table(&b, "crc_flow", 18)
-	suffix(&b, "crc_split", 7, "crc_flow", 18)
+	table(&b, "crc_flow6", pipeline.HashKey6Len)
+	suffix(&b, "crc_flow", pipeline.HashKeyLen, "crc_flow6", pipeline.HashKey6Len)
+	suffix(&b, "crc_split6", pipeline.SplitKey6Len, "crc_flow6", pipeline.HashKey6Len)
+	suffix(&b, "crc_split", 7, "crc_flow6", pipeline.HashKey6Len)
 	b.WriteString("#endif\n")
 	return b.Bytes()
 }

@@ -1,0 +1,410 @@
+//go:build linux
+
+package bpf
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
+)
+
+// tss6 is the Go side of gray_rules_v6, a tuple-space search like
+// gray_rules' (rules.go) without its filter, index and memory-mapped masks:
+// every rule is here and in rule6_store, the best rule of each (mask,
+// masked key) group is the gray_rules_v6 entry of that key, and the masks
+// in use, with their best priority, are gray_masks6's one value, rewritten
+// whole on every change (a packet sees the old list or the new one).
+type tss6 struct {
+	ids      slots
+	rules    map[model.GrayRuleV6]*tssRule6 // by model.RuleIDV6
+	masks    map[graygwTss6Key]*tssMask6    // by mask (mask_id 0)
+	nextMask uint32                         // never reused: a stale entry cannot alias
+}
+
+type tssRule6 struct {
+	id   uint32
+	rule model.GrayRuleV6 // normalized
+}
+
+type tssMask6 struct {
+	id     uint32
+	mask   graygwTss6Key
+	groups map[graygwTss6Key][]*tssRule6 // masked value -> rules, best first
+}
+
+func newTSS6() tss6 {
+	return tss6{ids: newSlots(GrayRulesV6Size), rules: map[model.GrayRuleV6]*tssRule6{},
+		masks: map[graygwTss6Key]*tssMask6{}, nextMask: 1}
+}
+
+// top is the highest priority among the mask's rules.
+func (m *tssMask6) top() int32 {
+	var p int32
+	for _, g := range m.groups {
+		p = max(p, g[0].rule.Priority)
+	}
+	return p
+}
+
+// addr6Key is an IPv6 address as the maps hold it (struct addr6).
+func addr6Key(a netip.Addr) graygwAddr6 { return addr6Of(a.As16()) }
+
+func addr6Of(b [16]byte) graygwAddr6 {
+	return graygwAddr6{Hi: binary.BigEndian.Uint64(b[:8]), Lo: binary.BigEndian.Uint64(b[8:])}
+}
+
+func bytesOf6(a graygwAddr6) [16]byte {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], a.Hi)
+	binary.BigEndian.PutUint64(b[8:], a.Lo)
+	return b
+}
+
+func addrOf6(a graygwAddr6) netip.Addr { return netip.AddrFrom16(bytesOf6(a)) }
+
+// key6 packs a gray_rules_v6 key side (a value or a mask) as struct
+// tss6_key does, mask id 0.
+func key6(vipID uint16, f pipeline.FlowKey6) graygwTss6Key {
+	return graygwTss6Key{Src: addr6Of(f.Src), Dst: addr6Of(f.Dst),
+		Ids:   uint64(f.VNI&pipeline.MaxVNI|uint32(f.Proto)<<24)<<32 | uint64(vipID)<<16 | uint64(f.Tenant),
+		Ports: uint64(uint32(f.SPort)<<16|uint32(f.DPort)) << 32}
+}
+
+// unkey6 is key6's inverse.
+func unkey6(k graygwTss6Key) (uint16, pipeline.FlowKey6) {
+	ids, ports := k.Ids>>32, k.Ports>>32
+	return uint16(k.Ids >> 16), pipeline.FlowKey6{VNI: uint32(ids) & pipeline.MaxVNI, Tenant: uint16(k.Ids),
+		Src: bytesOf6(k.Src), Dst: bytesOf6(k.Dst), Proto: uint8(ids >> 24), SPort: uint16(ports >> 16), DPort: uint16(ports)}
+}
+
+func normalize6(r model.GrayRuleV6) model.GrayRuleV6 {
+	id := model.RuleIDV6(r)
+	r.Match, r.Mask, r.VIPID = id.Match, id.Mask, id.VIPID
+	return r
+}
+
+func valueOf6(r model.GrayRuleV6) graygwTss6Key { return key6(r.VIPID, r.Match) }
+func maskOf6(r model.GrayRuleV6) graygwTss6Key  { return key6(r.VIPMask, r.Mask) }
+
+func validRule6(r model.GrayRuleV6) error {
+	if r.Priority <= 0 {
+		return fmt.Errorf("%w: priority %d, must be > 0", ErrInvalid, r.Priority)
+	}
+	if r.Action != SetPool && r.Action != SplitPool {
+		return fmt.Errorf("%w: action %d (gray_rules_v6: set_pool or split_pool)", ErrInvalid, r.Action)
+	}
+	return nil
+}
+
+// ruleValue6 is what gray_rules_v6 and rule6_store hold of rule r with id.
+func ruleValue6(r model.GrayRuleV6, id uint32) graygwRuleValue {
+	return graygwRuleValue{Priority: uint32(r.Priority), Action: uint16(r.Action), Pool: r.Pool, Threshold: r.Threshold, Slot: id}
+}
+
+func ruleFrom6(def graygwRule6Def) model.GrayRuleV6 {
+	vip, match := unkey6(def.Value)
+	vipMask, mask := unkey6(def.Mask)
+	v := def.Action
+	return model.GrayRuleV6{Priority: int32(v.Priority), VIPID: vip, VIPMask: vipMask, Match: match, Mask: mask,
+		Action: model.RuleAction(v.Action), Pool: v.Pool, Threshold: v.Threshold}
+}
+
+// InsertRuleV6 adds a gray_rules_v6 rule. A rule with the same match and
+// priority is ErrExists; more than MaxMasks6 distinct masks, or
+// GrayRulesV6Size rules, is ErrFull.
+func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
+	r = normalize6(r)
+	rid, value, mask := model.RuleIDV6(r), valueOf6(r), maskOf6(r)
+	if err := validRule6(r); err != nil {
+		return fmt.Errorf("bpf: gray rule v6: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := &d.tss6
+	if _, ok := t.rules[rid]; ok {
+		return fmt.Errorf("bpf: gray rule v6 %+v: %w", rid, ErrExists)
+	}
+	m := t.masks[mask]
+	if m == nil && len(t.masks) >= MaxMasks6 {
+		return fmt.Errorf("bpf: gray rule v6: %w: %d distinct masks in use", ErrFull, MaxMasks6)
+	}
+	id, ok := t.ids.alloc()
+	if !ok {
+		return fmt.Errorf("bpf: gray rule v6: %w", ErrFull)
+	}
+	if err := d.zero(d.objs.Rule6Counters, id); err != nil {
+		t.ids.free(id)
+		return err
+	}
+	def := graygwRule6Def{Value: value, Mask: mask, Action: ruleValue6(r, id)}
+	if err := d.objs.Rule6Store.Update(id, &def, ebpf.UpdateAny); err != nil {
+		t.ids.free(id)
+		return fmt.Errorf("bpf: gray rule v6: rule6_store: %w", err)
+	}
+	if m == nil {
+		m = &tssMask6{id: t.nextMask, mask: mask, groups: map[graygwTss6Key][]*tssRule6{}}
+		t.nextMask++
+		t.masks[mask] = m
+	}
+	e := &tssRule6{id: id, rule: r}
+	g := m.groups[value]
+	i, _ := slices.BinarySearchFunc(g, r.Priority, func(x *tssRule6, p int32) int { return cmp.Compare(p, x.rule.Priority) })
+	for i < len(g) && g[i].rule.Priority == r.Priority {
+		i++ // after its equals: the first written stays the head
+	}
+	m.groups[value] = slices.Insert(g, i, e)
+	t.rules[rid] = e
+	// The entry before the mask list names it: a packet never walks to a
+	// mask whose entry is not there yet.
+	err := d.writeHead6(m, value)
+	if err == nil {
+		err = d.writeMasks6()
+	}
+	if err != nil {
+		d.forget6(m, e)
+		_ = d.writeHead6(m, value)
+		_ = d.objs.Rule6Store.Delete(id)
+		t.ids.free(id)
+		return err
+	}
+	return nil
+}
+
+// ModifyRuleV6 changes the action of an installed gray_rules_v6 rule; its
+// counter keeps counting.
+func (d *Dataplane) ModifyRuleV6(r model.GrayRuleV6) error {
+	r = normalize6(r)
+	rid, value, mask := model.RuleIDV6(r), valueOf6(r), maskOf6(r)
+	if err := validRule6(r); err != nil {
+		return fmt.Errorf("bpf: gray rule v6: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.tss6.rules[rid]
+	if !ok {
+		return fmt.Errorf("bpf: gray rule v6 %+v: %w", rid, ErrNotFound)
+	}
+	def := graygwRule6Def{Value: value, Mask: mask, Action: ruleValue6(r, e.id)}
+	if err := d.objs.Rule6Store.Update(e.id, &def, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: gray rule v6: rule6_store: %w", err)
+	}
+	e.rule = r
+	m := d.tss6.masks[mask]
+	if m.groups[value][0] == e {
+		return d.writeHead6(m, value)
+	}
+	return nil
+}
+
+// DeleteRuleV6 removes the gray_rules_v6 rule of r's match and priority (its
+// action is not read); a rule it shadowed takes its place.
+func (d *Dataplane) DeleteRuleV6(r model.GrayRuleV6) error {
+	rid := model.RuleIDV6(r)
+	value, mask := valueOf6(rid), maskOf6(rid)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := &d.tss6
+	e, ok := t.rules[rid]
+	if !ok {
+		return fmt.Errorf("bpf: gray rule v6 %+v: %w", rid, ErrNotFound)
+	}
+	m := t.masks[mask]
+	d.forget6(m, e)
+	// The head first (a shadowed rule, or no entry), then the list: a
+	// stale bound or mask only costs a lookup.
+	if err := d.writeHead6(m, value); err != nil {
+		return err
+	}
+	if err := d.writeMasks6(); err != nil {
+		return fmt.Errorf("bpf: gray rule v6 deleted, but rewriting the mask list failed: %w", err)
+	}
+	if err := d.objs.Rule6Store.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: gray rule v6: rule6_store: %w", err)
+	}
+	t.ids.free(e.id)
+	return nil
+}
+
+// forget6 drops e from the Go bookkeeping (not from the maps).
+func (d *Dataplane) forget6(m *tssMask6, e *tssRule6) {
+	v := valueOf6(e.rule)
+	m.groups[v] = slices.DeleteFunc(m.groups[v], func(x *tssRule6) bool { return x == e })
+	if len(m.groups[v]) == 0 {
+		delete(m.groups, v)
+	}
+	if len(m.groups) == 0 {
+		delete(d.tss6.masks, m.mask)
+	}
+	delete(d.tss6.rules, model.RuleIDV6(e.rule))
+}
+
+// entry6 is the gray_rules_v6 key of the group of value under m.
+func entry6(m *tssMask6, value graygwTss6Key) graygwTss6Key {
+	value.Ports |= uint64(m.id)
+	return value
+}
+
+// writeHead6 makes the gray_rules_v6 entry of (m, value) the group's best
+// rule, or deletes it when the group is empty.
+func (d *Dataplane) writeHead6(m *tssMask6, value graygwTss6Key) error {
+	k := entry6(m, value)
+	g := m.groups[value]
+	if len(g) == 0 {
+		if err := d.objs.GrayRulesV6.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: gray_rules_v6: %w", err)
+		}
+		return nil
+	}
+	v := ruleValue6(g[0].rule, g[0].id)
+	if err := d.objs.GrayRulesV6.Update(&k, &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: gray_rules_v6: %w", err)
+	}
+	return nil
+}
+
+// writeMasks6 replaces gray_masks6's value with the masks in use, best
+// priority first (a packet skips a mask that cannot beat its best match,
+// so the walk ends early).
+func (d *Dataplane) writeMasks6() error {
+	ms := make([]*tssMask6, 0, len(d.tss6.masks))
+	for _, m := range d.tss6.masks {
+		ms = append(ms, m)
+	}
+	tops := make(map[*tssMask6]int32, len(ms))
+	for _, m := range ms {
+		tops[m] = m.top()
+	}
+	slices.SortFunc(ms, func(a, b *tssMask6) int {
+		return cmp.Or(cmp.Compare(tops[b], tops[a]), cmp.Compare(a.id, b.id))
+	})
+	var t graygwMask6Table
+	t.Len = uint32(len(ms))
+	for i, m := range ms {
+		t.Masks[i] = graygwMask6Entry{Mask: m.mask, MaskId: m.id, Max: uint32(tops[m])}
+	}
+	if err := d.objs.GrayMasks6.Update(uint32(0), &t, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: gray_masks6: %w", err)
+	}
+	return nil
+}
+
+// RulesV6 returns every installed gray_rules_v6 rule, shadowed ones included.
+func (d *Dataplane) RulesV6() []model.GrayRuleV6 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]model.GrayRuleV6, 0, len(d.tss6.rules))
+	for _, e := range d.tss6.rules {
+		out = append(out, e.rule)
+	}
+	slices.SortFunc(out, func(a, b model.GrayRuleV6) int { return cmp.Compare(b.Priority, a.Priority) })
+	return out
+}
+
+// RuleCounterV6 reads the direct counter of the gray_rules_v6 rule of r's
+// match and priority.
+func (d *Dataplane) RuleCounterV6(r model.GrayRuleV6) (Counter, error) {
+	d.mu.Lock()
+	id, err := d.rule6ID(r)
+	d.mu.Unlock()
+	if err != nil {
+		return Counter{}, err
+	}
+	return d.sum(d.objs.Rule6Counters, id)
+}
+
+// SetRuleCounterV6 sets the direct counter of the gray_rules_v6 rule of r's
+// match and priority.
+func (d *Dataplane) SetRuleCounterV6(r model.GrayRuleV6, c Counter) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id, err := d.rule6ID(r)
+	if err != nil {
+		return err
+	}
+	return d.set(d.objs.Rule6Counters, id, c)
+}
+
+func (d *Dataplane) rule6ID(r model.GrayRuleV6) (uint32, error) {
+	rid := model.RuleIDV6(r)
+	e, ok := d.tss6.rules[rid]
+	if !ok {
+		return 0, fmt.Errorf("bpf: gray rule v6 %+v: %w", rid, ErrNotFound)
+	}
+	return e.id, nil
+}
+
+// rebuild6 recovers tss6 from rule6_store and rewrites gray_rules_v6 and
+// gray_masks6 from it (fresh mask ids), then deletes the entries of the old
+// ids: what the previous process left half-written is repaired.
+func (d *Dataplane) rebuild6() error {
+	d.tss6 = newTSS6()
+	t := &d.tss6
+	var id uint32
+	var def graygwRule6Def
+	var stale []uint32
+	it := d.objs.Rule6Store.Iterate()
+	for it.Next(&id, &def) {
+		r := ruleFrom6(def)
+		rid, value, mask := model.RuleIDV6(r), valueOf6(r), maskOf6(r)
+		m := t.masks[mask]
+		if _, dup := t.rules[rid]; dup || validRule6(r) != nil || (m == nil && len(t.masks) >= MaxMasks6) || !t.ids.take(id) {
+			stale = append(stale, id)
+			continue
+		}
+		if m == nil {
+			m = &tssMask6{id: t.nextMask, mask: mask, groups: map[graygwTss6Key][]*tssRule6{}}
+			t.nextMask++
+			t.masks[mask] = m
+		}
+		e := &tssRule6{id: id, rule: r}
+		m.groups[value] = append(m.groups[value], e)
+		t.rules[rid] = e
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("bpf: rebuild rule6_store: %w", err)
+	}
+	for _, s := range stale {
+		_ = d.objs.Rule6Store.Delete(s)
+	}
+	want := map[graygwTss6Key]bool{}
+	for _, m := range t.masks {
+		for v, g := range m.groups {
+			slices.SortStableFunc(g, func(a, b *tssRule6) int {
+				return cmp.Or(cmp.Compare(b.rule.Priority, a.rule.Priority), cmp.Compare(a.id, b.id))
+			})
+			if err := d.writeHead6(m, v); err != nil {
+				return err
+			}
+			want[entry6(m, v)] = true
+		}
+	}
+	if err := d.writeMasks6(); err != nil {
+		return err
+	}
+	var k graygwTss6Key
+	var v graygwRuleValue
+	var strays []graygwTss6Key
+	it = d.objs.GrayRulesV6.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			strays = append(strays, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("bpf: rebuild gray_rules_v6: %w", err)
+	}
+	for _, k := range strays {
+		if err := d.objs.GrayRulesV6.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("bpf: rebuild gray_rules_v6: %w", err)
+		}
+	}
+	return nil
+}
