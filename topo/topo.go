@@ -38,11 +38,16 @@ const (
 	PortGray = 3
 )
 
-// VPC is one VNI with its VMs' inner addresses (last octet, in 192.168.Subnet.0/24).
+// VPC is one VNI with its VMs' inner addresses (last octet, in 192.168.Subnet.0/24;
+// with IPv6 also fd00:Subnet::host in fd00:Subnet::/64).
 type VPC struct {
 	VNI    uint32
 	Subnet uint8
 	VMs    []uint8
+	// IPv6 makes the VPC dual-stack: every VM and the VPC router also have an
+	// IPv6 address (VMAddr6, RouterAddr6), so VM traffic carries inner IPv6 in
+	// VXLAN over the IPv4 underlay.
+	IPv6 bool
 }
 
 // VMAddr returns the inner address of VM host in the VPC.
@@ -50,6 +55,15 @@ func (v VPC) VMAddr(host uint8) netip.Addr { return netip.AddrFrom4([4]byte{192,
 
 // RouterAddr is the VPC router's inner address, answered by the backends.
 func (v VPC) RouterAddr() netip.Addr { return v.VMAddr(1) }
+
+// VMAddr6 returns the inner IPv6 address of VM host in a dual-stack VPC:
+// fd00:Subnet::host (a ULA, as every lab address).
+func (v VPC) VMAddr6(host uint8) netip.Addr {
+	return netip.AddrFrom16([16]byte{0: 0xfd, 1: 0x00, 3: v.Subnet, 15: host})
+}
+
+// RouterAddr6 is the VPC router's inner IPv6 address, answered by the backends.
+func (v VPC) RouterAddr6() netip.Addr { return v.VMAddr6(1) }
 
 // Topology is a built lab.
 type Topology struct {
@@ -152,6 +166,19 @@ func (t *Topology) addVPC(v VPC) error {
 		if _, err := l.Exec(t.HV, "ip", "addr", "add", v.VMAddr(vm).String()+"/24", "dev", dev); err != nil {
 			return err
 		}
+		// nodad: the address is usable at once (no duplicate detection
+		// probes through the gateway first).
+		if v.IPv6 {
+			if _, err := l.Exec(t.HV, "ip", "addr", "add", v.VMAddr6(vm).String()+"/64", "dev", dev, "nodad"); err != nil {
+				return err
+			}
+		}
+	}
+	if v.IPv6 {
+		// The router's MAC, as for IPv4: no neighbour discovery through the gateway.
+		if _, err := l.Exec(t.HV, "ip", "-6", "neigh", "add", v.RouterAddr6().String(), "lladdr", RouterMAC, "dev", dev, "nud", "permanent"); err != nil {
+			return err
+		}
 	}
 	hvMAC, err := l.MAC(t.HV, dev)
 	if err != nil {
@@ -176,6 +203,17 @@ func (t *Topology) addVPC(v VPC) error {
 				return err
 			}
 		}
+		if !v.IPv6 {
+			continue
+		}
+		if _, err := l.Exec(be.ns, "ip", "addr", "add", v.RouterAddr6().String()+"/64", "dev", dev, "nodad"); err != nil {
+			return err
+		}
+		for _, vm := range v.VMs {
+			if _, err := l.Exec(be.ns, "ip", "-6", "neigh", "add", v.VMAddr6(vm).String(), "lladdr", hvMAC, "dev", dev, "nud", "permanent"); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -185,13 +223,29 @@ func (t *Topology) addVPC(v VPC) error {
 func (t *Topology) Ping(vpc VPC, host uint8, count int) (int, error) {
 	out, _ := t.Lab.Exec(t.HV, "ping", "-q", "-n", "-c", fmt.Sprint(count), "-i", "0.01", "-W", "1",
 		"-I", vpc.VMAddr(host).String(), vpc.RouterAddr().String())
+	return pingSummary(out, vpc.VMAddr(host))
+}
+
+// Ping6 is Ping over IPv6: count ICMPv6 echo requests from the VM's IPv6
+// address to the VPC router's (a dual-stack VPC), carried as inner IPv6 in
+// VXLAN.
+func (t *Topology) Ping6(vpc VPC, host uint8, count int) (int, error) {
+	if !vpc.IPv6 {
+		return 0, fmt.Errorf("topo: vpc %d is not dual-stack (VPC.IPv6)", vpc.VNI)
+	}
+	out, _ := t.Lab.Exec(t.HV, "ping", "-6", "-q", "-n", "-c", fmt.Sprint(count), "-i", "0.01", "-W", "1",
+		"-I", vpc.VMAddr6(host).String(), vpc.RouterAddr6().String())
+	return pingSummary(out, vpc.VMAddr6(host))
+}
+
+func pingSummary(out string, from netip.Addr) (int, error) {
 	var sent, recv int
 	for _, line := range splitLines(out) {
 		if n, _ := fmt.Sscanf(line, "%d packets transmitted, %d received", &sent, &recv); n == 2 {
 			return recv, nil
 		}
 	}
-	return 0, fmt.Errorf("topo: ping from %s: no summary in %q", vpc.VMAddr(host), out)
+	return 0, fmt.Errorf("topo: ping from %s: no summary in %q", from, out)
 }
 
 func splitLines(s string) []string {

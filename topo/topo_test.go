@@ -33,6 +33,41 @@ func TestBackendsAnswerVMs(t *testing.T) {
 	}
 }
 
+// A dual-stack VPC's VMs reach the VPC router over IPv6 (inner IPv6 in the
+// hypervisor's VXLAN over IPv4) at each backend, and its IPv4 still works;
+// a VPC without IPv6 has no IPv6 address to ping from.
+func TestBackendsAnswerIPv6VMs(t *testing.T) {
+	l := labtest.New(t, "ggtopo6", "network namespaces")
+	vpcs := []VPC{{VNI: 5001, Subnet: 1, VMs: []uint8{5, 6}, IPv6: true}, {VNI: 5002, Subnet: 2, VMs: []uint8{5}}}
+	tp, err := Build(l, vpcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpc := vpcs[0]
+	if got := vpc.VMAddr6(5).String(); got != "fd00:1::5" {
+		t.Fatalf("VMAddr6(5) = %s, want fd00:1::5", got)
+	}
+	if n, _ := tp.Ping6(vpc, 5, 1); n != 0 {
+		t.Fatalf("VIP answered IPv6 with no gateway program: %d replies", n)
+	}
+	for _, backend := range []string{BaseAddr.String(), GrayAddr.String()} {
+		if _, err := l.Exec(tp.HV, "ip", "link", "set", "vx5001", "type", "vxlan", "remote", backend); err != nil {
+			t.Fatal(err)
+		}
+		for _, vm := range vpc.VMs {
+			if n, err := tp.Ping6(vpc, vm, 3); err != nil || n != 3 {
+				t.Fatalf("via %s: %s: %d/3 IPv6 replies, %v", backend, vpc.VMAddr6(vm), n, err)
+			}
+		}
+		if n, err := tp.Ping(vpc, 5, 3); err != nil || n != 3 {
+			t.Fatalf("via %s: %d/3 IPv4 replies of the dual-stack VPC, %v", backend, n, err)
+		}
+	}
+	if _, err := tp.Ping6(vpcs[1], 5, 1); err == nil {
+		t.Error("Ping6 of an IPv4-only VPC: no error")
+	}
+}
+
 // TestDocNamesExistingFiles: every repository path the package comment names
 // (topo/...) exists, so the pointer to the mininet topology stays right.
 func TestDocNamesExistingFiles(t *testing.T) {
