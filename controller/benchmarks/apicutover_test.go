@@ -7,14 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/types/known/durationpb"
-
 	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/change"
 	"github.com/graygw/graygw/controller/engine"
-	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/stack"
 )
@@ -28,14 +25,7 @@ func TestProfileAPICutover(t *testing.T) {
 	ctx := context.Background()
 	tl := newTimeline()
 	a := serveAgent(t, dataplane.NewMemory(dataplane.Limits{}), tl)
-	spec := Gateway(a.addr)
-	if err := Fill(spec, Full); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := intent.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := filledDoc(t, Gateway(a.addr), Full)
 	dir := t.TempDir()
 	st, err := store.OpenBolt(filepath.Join(dir, "controller.db"), store.BoltOptions{})
 	if err != nil {
@@ -43,9 +33,7 @@ func TestProfileAPICutover(t *testing.T) {
 	}
 	svc := stack.StartController(t, stack.Config{Dir: dir, Store: st, Engine: engine.Config{Interval: 10 * time.Minute},
 		Service: service.Config{WaitTimeout: change.DefaultWaitTimeout}}).Service
-	opts := func() *graygwv1.ChangeOptions {
-		return &graygwv1.ChangeOptions{Actor: "bench", Wait: true, WaitTimeout: durationpb.New(5 * time.Minute)}
-	}
+	opts := func() *graygwv1.ChangeOptions { return waitOptions(5 * time.Minute) }
 	ar, err := svc.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: string(doc), Options: opts()})
 	if err != nil || !ar.GetResult().GetApplied() {
 		t.Fatalf("apply: %v %v", err, ar.GetResult())

@@ -162,13 +162,7 @@ func converge(t *testing.T, k dpKind, sc Scale) (*convergeRun, error) {
 
 	spec := Gateway(a.addr)
 	sc.DerivedPoolIDs = k.derived
-	if err := Fill(spec, sc); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := intent.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := filledDoc(t, spec, sc)
 
 	// Before the pass.
 	runtime.GC() // each timed step starts without the previous one's garbage

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/graygw/graygw/agent/xdp"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
@@ -327,14 +326,9 @@ func runCutover(t *testing.T, v cutoverVariant, prefix string) *cutoverResult {
 		t.Fatal(err)
 	}
 	spec.Gateways[0].P4Runtime = a.addr
+	doc := specDoc(t, spec)
 	if v.fill {
-		if err := Fill(spec, Full); err != nil {
-			t.Fatal(err)
-		}
-	}
-	doc, err := intent.Marshal(spec)
-	if err != nil {
-		t.Fatal(err)
+		doc = filledDoc(t, spec, Full)
 	}
 
 	// The controller: store, engine, API service on a unix socket.
@@ -347,9 +341,7 @@ func runCutover(t *testing.T, v cutoverVariant, prefix string) *cutoverResult {
 		Engine:  engine.Config{Interval: 10 * time.Minute, Logger: tl.logger()},
 		Service: service.Config{Logger: tl.logger(), WaitTimeout: change.DefaultWaitTimeout}})
 	c, eng := ctl.Client, ctl.Engine
-	opts := func() *graygwv1.ChangeOptions {
-		return &graygwv1.ChangeOptions{Actor: "bench", Wait: true, WaitTimeout: durationpb.New(5 * time.Minute)}
-	}
+	opts := func() *graygwv1.ChangeOptions { return waitOptions(5 * time.Minute) }
 
 	res := &cutoverResult{v: v}
 	start := time.Now()

@@ -15,9 +15,12 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/server"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/model"
@@ -270,43 +273,28 @@ func (d *timedDP) List() (dataplane.Listing, error) {
 	return dataplane.Listing{}, fmt.Errorf("benchmarks: %T cannot list", d.Dataplane)
 }
 
-func (d *timedDP) cw() (dataplane.CounterWriter, error) {
+// setCounter sets a counter through the dataplane's CounterWriter.
+func (d *timedDP) setCounter(set func(dataplane.CounterWriter) error) error {
 	if c, ok := d.Dataplane.(dataplane.CounterWriter); ok {
-		return c, nil
+		return set(c)
 	}
-	return nil, fmt.Errorf("benchmarks: %T cannot set counters", d.Dataplane)
+	return fmt.Errorf("benchmarks: %T cannot set counters", d.Dataplane)
 }
 
 func (d *timedDP) SetDropCounter(r pipeline.Reason, c dataplane.Counter) error {
-	w, err := d.cw()
-	if err != nil {
-		return err
-	}
-	return w.SetDropCounter(r, c)
+	return d.setCounter(func(w dataplane.CounterWriter) error { return w.SetDropCounter(r, c) })
 }
 
 func (d *timedDP) SetVIPCounter(a uint32, c dataplane.Counter) error {
-	w, err := d.cw()
-	if err != nil {
-		return err
-	}
-	return w.SetVIPCounter(a, c)
+	return d.setCounter(func(w dataplane.CounterWriter) error { return w.SetVIPCounter(a, c) })
 }
 
 func (d *timedDP) SetRuleCounter(r model.GrayRule, c dataplane.Counter) error {
-	w, err := d.cw()
-	if err != nil {
-		return err
-	}
-	return w.SetRuleCounter(r, c)
+	return d.setCounter(func(w dataplane.CounterWriter) error { return w.SetRuleCounter(r, c) })
 }
 
 func (d *timedDP) SetBackendCounter(id uint16, c dataplane.Counter) error {
-	w, err := d.cw()
-	if err != nil {
-		return err
-	}
-	return w.SetBackendCounter(id, c)
+	return d.setCounter(func(w dataplane.CounterWriter) error { return w.SetBackendCounter(id, c) })
 }
 
 // ---------------------------------------------------------------------------
@@ -441,4 +429,29 @@ func rate(n int, d time.Duration) string {
 		return "n/a"
 	}
 	return thousands(int(float64(n)/d.Seconds())) + "/s"
+}
+
+// filledDoc fills spec to sc and returns its document.
+func filledDoc(t testing.TB, spec *intent.Spec, sc Scale) []byte {
+	t.Helper()
+	if err := Fill(spec, sc); err != nil {
+		t.Fatal(err)
+	}
+	return specDoc(t, spec)
+}
+
+// specDoc returns spec's document.
+func specDoc(t testing.TB, spec *intent.Spec) []byte {
+	t.Helper()
+	doc, err := intent.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// waitOptions are the options of a benchmark's change: wait up to d for the
+// gateways to hold it.
+func waitOptions(d time.Duration) *graygwv1.ChangeOptions {
+	return &graygwv1.ChangeOptions{Actor: "bench", Wait: true, WaitTimeout: durationpb.New(d)}
 }

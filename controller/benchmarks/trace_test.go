@@ -9,13 +9,11 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/change"
 	"github.com/graygw/graygw/controller/engine"
-	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/internal/stack"
 )
 
@@ -30,18 +28,11 @@ import (
 func BenchmarkTrace(b *testing.B) {
 	ctx := context.Background()
 	a := stack.StartAgent(b, stack.AgentConfig{})
-	spec := Gateway(a.Addr)
-	if err := Fill(spec, Full); err != nil {
-		b.Fatal(err)
-	}
-	doc, err := intent.Marshal(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
+	doc := filledDoc(b, Gateway(a.Addr), Full)
 	c := stack.StartController(b, stack.Config{Engine: engine.Config{Interval: time.Hour},
 		Service: service.Config{WaitTimeout: change.DefaultWaitTimeout}})
 	ar, err := c.Service.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: string(doc),
-		Options: &graygwv1.ChangeOptions{Actor: "bench", Wait: true, WaitTimeout: durationpb.New(10 * time.Minute)}})
+		Options: waitOptions(10 * time.Minute)})
 	if err != nil || !ar.GetResult().GetApplied() || ar.GetResult().GetWaitError() != "" {
 		b.Fatalf("apply: %v %v", err, ar.GetResult())
 	}
