@@ -103,21 +103,29 @@ func installed(t *testing.T, entries []*p4v1.TableEntry, poolID uint16) map[uint
 	return out
 }
 
-func TestControllerRestartWritesNothing(t *testing.T) {
+// rebuiltBase has an engine on mem apply three backends (version 1), then a
+// fourth (version 2), and close: the gateway a holds base's table as
+// Rebuild(Build(3 backends), 4 backends), which is not what Build(4 backends)
+// from scratch gives. It returns a and the four backends.
+func rebuiltBase(t *testing.T, mem store.Store) (*agent, []backendSpec) {
+	t.Helper()
 	a := startAgent(t, nil)
-	mem := store.NewMemory()
-	e1 := newEngine(t, mem, 10)
-	apply(t, e1, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e1, 1)
-	// A fourth backend: the table is now Rebuild(Build(3 backends), 4 backends),
-	// which is not what Build(4 backends) from scratch gives.
+	e := newEngine(t, mem, 10)
+	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	waitVersion(t, e, 1)
 	four := append(threeBackends(), backendSpec{"base-4", 14, 1, ""})
-	in2 := load(t, intentYAML([]string{a.addr}, four))
-	apply(t, e1, in2, 2)
-	waitVersion(t, e1, 2)
-	if err := e1.Close(ctx(t)); err != nil {
+	apply(t, e, load(t, intentYAML([]string{a.addr}, four)), 2)
+	waitVersion(t, e, 2)
+	if err := e.Close(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
+	return a, four
+}
+
+func TestControllerRestartWritesNothing(t *testing.T) {
+	mem := store.NewMemory()
+	a, four := rebuiltBase(t, mem)
+	in2 := load(t, intentYAML([]string{a.addr}, four))
 	held := a.entries(t)
 	scratch, err := compile.Compile(in2, nil)
 	if err != nil {
@@ -149,15 +157,8 @@ func TestControllerRestartWritesNothing(t *testing.T) {
 }
 
 func TestEmptyGatewayGetsTheSavedTables(t *testing.T) {
-	a := startAgent(t, nil)
 	mem := store.NewMemory()
-	e1 := newEngine(t, mem, 10)
-	apply(t, e1, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e1, 1)
-	four := append(threeBackends(), backendSpec{"base-4", 14, 1, ""})
-	apply(t, e1, load(t, intentYAML([]string{a.addr}, four)), 2)
-	waitVersion(t, e1, 2)
-	e1.Close(ctx(t))
+	a, four := rebuiltBase(t, mem)
 	held := a.entries(t)
 
 	// The gateway is replaced by an empty one (same name and ports): after a
