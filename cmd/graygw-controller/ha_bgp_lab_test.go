@@ -38,12 +38,9 @@ func TestHAControllersSpeakingBGP(t *testing.T) {
 	if err := os.WriteFile(in, []byte(twoGatewayIntent(a1.Addr, a2.Addr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/bgp/", bgpSection(), in)
-	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/bgp/", bgpSection(), in)
-	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	waitLeads(t, sockA, stack.Dial(t, sockA), time.Now(), "first leader")
-	startChild(t, filepath.Join(dir, "b.log"), argsB...)
-	waitStandby(t, stack.Dial(t, sockB))
+	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/bgp/", bgpSection(), in)
+	a := ra.proc
+	waitStandby(t, rb.api)
 	b.waitHops(t, 30*time.Second, "announced by the leader", birdGW1, birdGW2)
 
 	var lost atomic.Value
@@ -76,7 +73,7 @@ func TestHAControllersSpeakingBGP(t *testing.T) {
 	if gr == 0 {
 		t.Fatal("BIRD never held the paths in graceful restart after the leader's death")
 	}
-	leads, _ := waitLeads(t, sockB, stack.Dial(t, sockB), killed, "after the kill")
+	leads, _ := waitLeads(t, rb.sock, stack.Dial(t, rb.sock), killed, "after the kill")
 	for deadline := time.Now().Add(60 * time.Second); b.grActive(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the graceful restart never ended")

@@ -201,14 +201,9 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	etc := etcdClient(t, cl.Endpoints())
 	dir := t.TempDir()
 	in := rl.flag(t, "--intent")
-	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/hat/", "", in)
-	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/hat/", "", in)
-	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := stack.Dial(t, sockA)
-	waitLeads(t, sockA, ca, time.Now(), "first leader")
-	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
-	cb := stack.Dial(t, sockB)
-	waitStandby(t, cb)
+	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/hat/", "", in)
+	a, b := ra.proc, rb.proc
+	waitStandby(t, rb.api)
 	stream := startLabStream(t, rl)
 	ctx := context.Background()
 
@@ -220,7 +215,7 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	const pools = 24
 	big := withPools(t, string(doc), rl, pools)
 	g.arm(10)
-	resp, err := ca.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: big, Options: &graygwv1.ChangeOptions{Actor: "t"}})
+	resp, err := ra.api.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: big, Options: &graygwv1.ChangeOptions{Actor: "t"}})
 	if err != nil || !resp.GetResult().GetApplied() || resp.GetResult().GetVersion() != 2 {
 		t.Fatalf("large apply: %v %v", resp, err)
 	}
@@ -232,17 +227,17 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	killed, atKill := time.Now(), stream.Mark()
 	a.cmd.Process.Kill()
 	g.open() // the dead leader's write in flight ends; the new leader's go through
-	leads, took := waitVersion(t, sockB, cb, 2, killed, "after the kill in the large apply")
+	leads, took := waitVersion(t, rb.sock, rb.api, 2, killed, "after the kill in the large apply")
 	atSync := stream.Mark()
-	if v := gatewayHolds(t, rl.agent, cb, 1, 2); v != 2 {
+	if v := gatewayHolds(t, rl.agent, rb.api, 1, 2); v != 2 {
 		t.Fatalf("the gateway holds version %d, the store 2", v)
 	}
 	elected := electedAt(t, filepath.Join(dir, "b.log")).Sub(killed)
 	t.Logf("leader SIGKILLed in the middle of writing %d pools: the other replica elected %s later, answering as the leader %s later, in sync at version 2 (the gateway holding it whole) %s later (%s after its election); %d datagrams sent meanwhile; b: %s",
 		pools, elected.Round(time.Millisecond), leads.Round(time.Millisecond), took.Round(time.Millisecond), (took - elected).Round(time.Millisecond), atSync-atKill,
 		takeoverTimeline(t, filepath.Join(dir, "b.log")))
-	a = startChild(t, filepath.Join(dir, "a2.log"), argsA...)
-	waitStandby(t, ca)
+	a = startChild(t, filepath.Join(dir, "a2.log"), ra.args...)
+	waitStandby(t, ra.api)
 
 	// The leader frozen with a write on its way; the other takes over; the
 	// late write is refused by the gateway.
@@ -250,7 +245,7 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	held, release := wl.hold(termB.ElectionID())
 	defer release()
 	v3 := strings.Replace(big, "    pool: p3\n", "    pool: gray-router\n", 1)
-	if resp, err := cb.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: v3, Options: &graygwv1.ChangeOptions{Actor: "t"}}); err != nil ||
+	if resp, err := rb.api.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: v3, Options: &graygwv1.ChangeOptions{Actor: "t"}}); err != nil ||
 		resp.GetResult().GetVersion() != 3 {
 		t.Fatalf("apply version 3 on b: %v %v", resp, err)
 	}
@@ -265,7 +260,7 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(pid, syscall.SIGCONT)
-	leads, took = waitVersion(t, sockA, ca, 3, stopped, "after b froze")
+	leads, took = waitVersion(t, ra.sock, ra.api, 3, stopped, "after b froze")
 	atSync = stream.Mark()
 	termA := currentTerm(t, etc, "/hat/", "a")
 	released := time.Now()
@@ -280,7 +275,7 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 		t.Fatalf("the deposed leader's late write (term %d, the leader's %d) was answered %s, want PERMISSION_DENIED", termB.Number,
 			termA.Number, late[0].code)
 	}
-	if v := gatewayHolds(t, rl.agent, ca, 3); v != 3 {
+	if v := gatewayHolds(t, rl.agent, ra.api, 3); v != 3 {
 		t.Fatalf("the gateway holds version %d after the late write", v)
 	}
 	elected = electedAt(t, filepath.Join(dir, "a2.log")).Sub(stopped)
@@ -305,7 +300,7 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 			t.Fatalf("the gateway accepted a write of the deposed leader's term %d at %s", termB.Number, w.at.Format("15:04:05.000"))
 		}
 	}
-	if v := gatewayHolds(t, rl.agent, ca, 3); v != 3 {
+	if v := gatewayHolds(t, rl.agent, ra.api, 3); v != 3 {
 		t.Fatalf("the gateway holds version %d after the deposed leader exited", v)
 	}
 	stopLabStream(t, stream, "leader SIGKILLed in a large apply, then frozen with a write in flight")
@@ -434,14 +429,9 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	proxies, viaProxy := proxiesTo(t, eps)
 	dir := t.TempDir()
 	in := rl.flag(t, "--intent")
-	argsA, sockA := haReplica(t, dir, "a", viaProxy, "/hae/", "", in)
-	argsB, sockB := haReplica(t, dir, "b", eps, "/hae/", "", in)
-	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := stack.Dial(t, sockA)
-	waitLeads(t, sockA, ca, time.Now(), "first leader")
-	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
-	cb := stack.Dial(t, sockB)
-	waitStandby(t, cb)
+	ra, rb := startHAPair(t, dir, viaProxy, eps, "/hae/", "", in)
+	a, b := ra.proc, rb.proc
+	waitStandby(t, rb.api)
 	doc, err := os.ReadFile(in)
 	if err != nil {
 		t.Fatal(err)
@@ -453,11 +443,11 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	termA := currentTerm(t, etc, "/hae/", "a")
 
 	// The controller's leader partitioned from etcd under changes.
-	ch := startChanger(docs, ca, cb)
+	ch := startChanger(docs, ra.api, rb.api)
 	time.Sleep(time.Second)
 	atCut := stream.Mark()
 	cut := partition(t, proxies, a)
-	took, _ := waitLeads(t, sockB, cb, cut, "after the cut")
+	took, _ := waitLeads(t, rb.sock, rb.api, cut, "after the cut")
 	atSync := stream.Mark()
 	// The changes landing again: the first on b (one a had in flight may
 	// land just after the cut).
@@ -471,11 +461,11 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 		}
 	}
 	ok, errs := ch.stop()
-	cur, err := cb.Get(context.Background(), &graygwv1.GetRequest{})
+	cur, err := rb.api.Get(context.Background(), &graygwv1.GetRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := gatewayHolds(t, rl.agent, cb, cur.GetVersion()); v != cur.GetVersion() {
+	if v := gatewayHolds(t, rl.agent, rb.api, cur.GetVersion()); v != cur.GetVersion() {
 		t.Fatalf("after the takeover the gateway holds %d, the store %d", v, cur.GetVersion())
 	}
 	var lastA time.Time
@@ -498,7 +488,7 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	ca2 := stack.Dial(t, sockA2)
 	waitStandby(t, ca2)
 	termB := currentTerm(t, etc, "/hae/", "b")
-	ch = startChanger(docs, cb)
+	ch = startChanger(docs, rb.api)
 	time.Sleep(time.Second)
 	m := (raftLeader(t, etc, eps) + 1) % 3
 	cl.Kill(m)
@@ -519,7 +509,7 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	// without answers under load). The controller's leader keeps leading if
 	// its renewals got through within 3/4 of its 2s lease, else it steps
 	// down and a2 takes over; changes go on either way, after a pause.
-	ch = startChanger(docs, cb, ca2)
+	ch = startChanger(docs, rb.api, ca2)
 	time.Sleep(time.Second)
 	m = raftLeader(t, etc, eps)
 	killedAt := time.Now()
@@ -541,9 +531,9 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	lead, sbySock, sby := b, sockA2, ca2
 	if term.Leader != "b" {
 		// b stepped down, a2 leads: b comes back as a follower.
-		startChild(t, filepath.Join(dir, "b2.log"), argsB...)
-		waitStandby(t, cb)
-		lead, sbySock, sby = a2, sockB, cb
+		startChild(t, filepath.Join(dir, "b2.log"), rb.args...)
+		waitStandby(t, rb.api)
+		lead, sbySock, sby = a2, rb.sock, rb.api
 	}
 
 	// Quorum lost.

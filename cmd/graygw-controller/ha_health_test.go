@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/internal/etcdlab"
-	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestHAStatusShowsEachReplicasHealth: two controller processes on a 3-member
@@ -25,19 +23,14 @@ func TestHAStatusShowsEachReplicasHealth(t *testing.T) {
 	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
 	dir := t.TempDir()
 	intentFile := writeIntent(t, addr)
-	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/health/", "", intentFile)
-	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/health/", "", intentFile)
-	startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := stack.Dial(t, sockA)
-	waitLeads(t, sockA, ca, time.Now(), "first leader")
-	startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/health/", "", intentFile)
 
 	// waitHealth polls a's status until ok holds for both replicas' health.
 	waitHealth := func(what string, ok func(a, b *graygwv1.ReplicaHealth) bool) (a, b *graygwv1.ReplicaHealth) {
 		t.Helper()
 		var last []*graygwv1.Replica
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			st, err := ca.Status(context.Background(), &graygwv1.StatusRequest{})
+			st, err := ra.api.Status(context.Background(), &graygwv1.StatusRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,22 +55,22 @@ func TestHAStatusShowsEachReplicasHealth(t *testing.T) {
 		ha.GetStoreLatency().AsDuration(), ha.GetVersion(), ha.GetStreamsPrimary(), hb.GetStoreLatency().AsDuration(), hb.GetVersion(), hb.GetStreamsStandby())
 
 	// A change: the follower holds it from its watch.
-	cur, err := ca.Get(context.Background(), &graygwv1.GetRequest{})
+	cur, err := ra.api.Get(context.Background(), &graygwv1.GetRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ca.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: cur.GetIntentYaml() + "\n# v2\n",
+	if _, err := ra.api.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: cur.GetIntentYaml() + "\n# v2\n",
 		Options: &graygwv1.ChangeOptions{Actor: "t", Wait: true}}); err != nil {
 		t.Fatal(err)
 	}
 	waitHealth("version 2 on both", func(a, b *graygwv1.ReplicaHealth) bool { return healthy(a, 2) && healthy(b, 2) })
 
 	// b's API socket removed: b reports its API down, the rest unchanged.
-	if err := os.Remove(sockB); err != nil {
+	if err := os.Remove(rb.sock); err != nil {
 		t.Fatal(err)
 	}
 	_, hb = waitHealth("b's API down", func(a, b *graygwv1.ReplicaHealth) bool {
-		return healthy(a, 2) && !b.GetApiServing() && strings.Contains(b.GetApiError(), sockB) && b.GetStreamsStandby() == 1
+		return healthy(a, 2) && !b.GetApiServing() && strings.Contains(b.GetApiError(), rb.sock) && b.GetStreamsStandby() == 1
 	})
 	t.Logf("b with its socket removed: api_error %q", hb.GetApiError())
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/internal/etcdlab"
-	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestHARolloutSurvivesLeaderKill: two controller processes with ha: on one
@@ -31,19 +29,15 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/ro/", string(probeCfg), rl.flag(t, "--intent"))
-	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/ro/", string(probeCfg), rl.flag(t, "--intent"))
-	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := stack.Dial(t, sockA)
-	waitLeads(t, sockA, ca, time.Now(), "first leader")
-	startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/ro/", string(probeCfg), rl.flag(t, "--intent"))
+	a := ra.proc
 	stream := startLabStream(t, rl)
 	ctx := context.Background()
-	if resp, err := ca.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("ha", "3s"), Actor: "test"}); err != nil || resp.GetProgress() == nil {
+	if resp, err := ra.api.RolloutStart(ctx, &graygwv1.RolloutStartRequest{PlanYaml: rl.plan("ha", "3s"), Actor: "test"}); err != nil || resp.GetProgress() == nil {
 		t.Fatalf("start: %v %v", resp, err)
 	}
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		st, err := ca.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+		st, err := ra.api.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
 		if err == nil && st.GetProgress().GetStep() == 2 && st.GetProgress().GetSteps()[1].GetState() == "probing" {
 			break
 		}
@@ -54,14 +48,13 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	killed, atKill := time.Now(), stream.Mark()
 	a.cmd.Process.Kill()
 
-	cb := stack.Dial(t, sockB)
-	took, _ := waitLeads(t, sockB, cb, killed, "after the kill")
+	took, _ := waitLeads(t, rb.sock, rb.api, killed, "after the kill")
 	atSync := stream.Mark()
-	cur, err := cb.Get(ctx, &graygwv1.GetRequest{})
+	cur, err := rb.api.Get(ctx, &graygwv1.GetRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := gatewayHolds(t, rl.agent, cb, cur.GetVersion()); v != cur.GetVersion() {
+	if v := gatewayHolds(t, rl.agent, rb.api, cur.GetVersion()); v != cur.GetVersion() {
 		t.Fatalf("the gateway holds version %d after the takeover, the store %d", v, cur.GetVersion())
 	}
 	// Step 2 (vni 5001) was committed: its flows are at gray, 5002's at base.
@@ -71,7 +64,7 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	if !stream.WaitLast(atSync, 5*time.Second, vpcOf) {
 		t.Fatalf("after the takeover the flows are at %v, want vni 5001 at gray and 5002 at base", stream.Last())
 	}
-	st, err := cb.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
+	st, err := rb.api.RolloutStatus(ctx, &graygwv1.RolloutStatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +74,10 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	if p.GetState() != "paused" || p.GetStep() != 2 || !strings.Contains(p.GetMessage(), "step 2 of 4 (vni 5001, probing)") {
 		t.Fatalf("rollout on the new leader: %v", p)
 	}
-	if _, err := cb.RolloutResume(ctx, &graygwv1.RolloutActionRequest{}); err != nil {
+	if _, err := rb.api.RolloutResume(ctx, &graygwv1.RolloutActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if last := follow(t, cb); last.GetState() != "completed" || last.GetStep() != 4 {
+	if last := follow(t, rb.api); last.GetState() != "completed" || last.GetStep() != 4 {
 		t.Fatalf("resumed on the new leader: %v", last)
 	}
 	done := stream.Mark()
@@ -93,7 +86,7 @@ func TestHARolloutSurvivesLeaderKill(t *testing.T) {
 	}
 	r := stopLabStream(t, stream, "rollout with its leader SIGKILLed in step 2")
 	t.Logf("%d datagrams sent from the kill to the new leader in sync, %d of them lost", atSync-atKill, r.LostBetween(atKill, atSync))
-	pr, err := cb.Probe(ctx, &graygwv1.ProbeRequest{PlanYaml: rl.plan("ha", "0s")})
+	pr, err := rb.api.Probe(ctx, &graygwv1.ProbeRequest{PlanYaml: rl.plan("ha", "0s")})
 	if err != nil {
 		t.Fatal(err)
 	}

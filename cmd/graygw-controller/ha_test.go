@@ -61,6 +61,29 @@ func haReplica(t *testing.T, dir, id string, endpoints []string, prefix, extra, 
 	return []string{"--config", cfg, "--listen-unix", sock, "--intent", intentFile, "--election-id", "7"}, sock
 }
 
+// replica is one controller process of an HA test.
+type replica struct {
+	args []string // its command line, to start it again
+	sock string   // its API socket
+	api  graygwv1.ControllerClient
+	proc *child
+}
+
+// startHAPair starts replica a (on etcd endpoints epsA) and waits until it
+// leads with its gateway in sync, then starts replica b (on epsB); both keep
+// their state under prefix, with extra before their store: (haReplica). b
+// may not stand by yet when it returns.
+func startHAPair(t *testing.T, dir string, epsA, epsB []string, prefix, extra, intentFile string) (a, b *replica) {
+	t.Helper()
+	start := func(id string, eps []string) *replica {
+		args, sock := haReplica(t, dir, id, eps, prefix, extra, intentFile)
+		return &replica{args: args, sock: sock, api: stack.Dial(t, sock), proc: startChild(t, filepath.Join(dir, id+".log"), args...)}
+	}
+	a = start("a", epsA)
+	waitLeads(t, a.sock, a.api, time.Now(), "first leader")
+	return a, start("b", epsB)
+}
+
 // waitLeads waits until the replica on sock leads with its gateway in sync
 // and returns how long that took from since.
 func waitLeads(t *testing.T, sock string, c graygwv1.ControllerClient, since time.Time, what string) (time.Duration, *graygwv1.GatewayStatus) {
@@ -86,19 +109,14 @@ func TestHALeaderFailover(t *testing.T) {
 	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
 	dir := t.TempDir()
 	intentFile := writeIntent(t, addr)
-	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/ha/", "", intentFile)
-	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/ha/", "", intentFile)
-	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := stack.Dial(t, sockA)
-	waitLeads(t, sockA, ca, time.Now(), "first leader")
+	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/ha/", "", intentFile)
+	a, b := ra.proc, rb.proc
 	var err error
-	b := startChild(t, filepath.Join(dir, "b.log"), argsB...)
 	// b stands by: its API answers reads from the store and refuses changes
 	// naming a and its address (trailer), for the CLI to follow.
-	cb := stack.Dial(t, sockB)
 	var got *graygwv1.GetResponse
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if got, err = cb.Get(context.Background(), &graygwv1.GetRequest{}); err == nil || time.Now().After(deadline) {
+		if got, err = rb.api.Get(context.Background(), &graygwv1.GetRequest{}); err == nil || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -106,19 +124,19 @@ func TestHALeaderFailover(t *testing.T) {
 		t.Fatalf("get from the standby: %v %v", got, err)
 	}
 	var md metadata.MD
-	_, err = cb.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: got.GetIntentYaml()}, grpc.Trailer(&md))
+	_, err = rb.api.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: got.GetIntentYaml()}, grpc.Trailer(&md))
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "the leader is a") ||
-		len(md.Get("graygw-leader")) != 1 || md.Get("graygw-leader")[0] != "unix://"+sockA {
-		t.Fatalf("apply on the standby: %v (trailer %v), want UNAVAILABLE naming a at unix://%s", err, md, sockA)
+		len(md.Get("graygw-leader")) != 1 || md.Get("graygw-leader")[0] != "unix://"+ra.sock {
+		t.Fatalf("apply on the standby: %v (trailer %v), want UNAVAILABLE naming a at unix://%s", err, md, ra.sock)
 	}
-	if _, err := cb.Status(context.Background(), &graygwv1.StatusRequest{}); status.Code(err) != codes.Unavailable {
+	if _, err := rb.api.Status(context.Background(), &graygwv1.StatusRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("status on the standby: %v, want UNAVAILABLE (it holds no sessions)", err)
 	}
 	// A warm standby traces itself, over the entries its standby session
 	// reads back (reads need no mastership), once it follows the intent.
 	var tr *graygwv1.TraceResponse
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		tr, err = cb.Trace(context.Background(), &graygwv1.TraceRequest{Vni: 5001, Src: "10.0.0.5", Open: []string{"dst", "proto", "sport", "dport"}})
+		tr, err = rb.api.Trace(context.Background(), &graygwv1.TraceRequest{Vni: 5001, Src: "10.0.0.5", Open: []string{"dst", "proto", "sport", "dport"}})
 		if err == nil && len(tr.GetGateways()) == 1 && tr.GetGateways()[0].GetInSync() || time.Now().After(deadline) {
 			break
 		}
@@ -128,12 +146,12 @@ func TestHALeaderFailover(t *testing.T) {
 		t.Fatalf("trace on the warm standby: %v %v", tr, err)
 	}
 	// The leader's status lists both replicas, itself first with its term.
-	sa, err := ca.Status(context.Background(), &graygwv1.StatusRequest{})
+	sa, err := ra.api.Status(context.Background(), &graygwv1.StatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rs := sa.GetReplicas(); len(rs) != 2 || rs[0].GetId() != "a" || !rs[0].GetLeader() || rs[0].GetTerm() == 0 ||
-		rs[0].GetAddress() != "unix://"+sockA || rs[1].GetId() != "b" || rs[1].GetLeader() {
+		rs[0].GetAddress() != "unix://"+ra.sock || rs[1].GetId() != "b" || rs[1].GetLeader() {
 		t.Fatalf("replicas in a's status: %v", rs)
 	}
 	etc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
@@ -142,13 +160,13 @@ func TestHALeaderFailover(t *testing.T) {
 	}
 	defer etc.Close()
 	termA, ok, err := leader.Current(context.Background(), etc, "/ha/leader/")
-	if err != nil || !ok || termA.Leader != "a" || termA.Address != "unix://"+sockA {
+	if err != nil || !ok || termA.Leader != "a" || termA.Address != "unix://"+ra.sock {
 		t.Fatalf("leader: %+v %v %v, want a", termA, ok, err)
 	}
 
 	killed := time.Now()
 	a.cmd.Process.Kill()
-	took, g := waitLeads(t, sockB, cb, killed, "after the kill")
+	took, g := waitLeads(t, rb.sock, rb.api, killed, "after the kill")
 	t.Logf("leader a SIGKILLed: b leads, in sync, API up after %s (lease 2s)", took.Round(time.Millisecond))
 	if took > 6*time.Second {
 		t.Errorf("failover took %s, lease 2s", took)
@@ -161,18 +179,18 @@ func TestHALeaderFailover(t *testing.T) {
 		t.Fatalf("term after the failover %+v, want b above %d", termB, termA.Number)
 	}
 	// The dead replica is gone from the status (its lease ran out).
-	sb, err := cb.Status(context.Background(), &graygwv1.StatusRequest{})
+	sb, err := rb.api.Status(context.Background(), &graygwv1.StatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rs := sb.GetReplicas(); len(rs) != 1 || rs[0].GetId() != "b" || !rs[0].GetLeader() || rs[0].GetTerm() != termB.Number {
 		t.Fatalf("replicas in b's status after the failover: %v", rs)
 	}
-	cur, err := cb.Get(context.Background(), &graygwv1.GetRequest{})
+	cur, err := rb.api.Get(context.Background(), &graygwv1.GetRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := cb.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: cur.GetIntentYaml() + "\n# after the failover\n",
+	resp, err := rb.api.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: cur.GetIntentYaml() + "\n# after the failover\n",
 		Options: &graygwv1.ChangeOptions{Actor: "t", Wait: true}})
 	if err != nil || !resp.GetResult().GetApplied() || resp.GetResult().GetVersion() != 2 {
 		t.Fatalf("apply on the new leader: %v %v", resp, err)
@@ -319,16 +337,12 @@ func TestHAFailoverDuringALargeApply(t *testing.T) {
 	addr := startAgent(t, g)
 	dir := t.TempDir()
 	intentFile := writeIntent(t, addr)
-	argsA, sockA := haReplica(t, dir, "a", cl.Endpoints(), "/big/", "", intentFile)
-	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/big/", "", intentFile)
-	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := stack.Dial(t, sockA)
-	waitLeads(t, sockA, ca, time.Now(), "first leader")
-	startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/big/", "", intentFile)
+	a := ra.proc
 
 	const pools, after = 40, 10
 	g.arm(after)
-	resp, err := ca.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: largeIntent(addr, pools), Options: &graygwv1.ChangeOptions{Actor: "t"}})
+	resp, err := ra.api.Apply(context.Background(), &graygwv1.ApplyRequest{IntentYaml: largeIntent(addr, pools), Options: &graygwv1.ChangeOptions{Actor: "t"}})
 	if err != nil || !resp.GetResult().GetApplied() {
 		t.Fatalf("large apply: %v %v", resp, err)
 	}
@@ -343,10 +357,9 @@ func TestHAFailoverDuringALargeApply(t *testing.T) {
 	g.open() // the dead leader's write in flight ends; the new leader's go through
 	t.Logf("leader SIGKILLed %s into the apply, its bucket write %d held", killed.Sub(start).Round(time.Millisecond), after+1)
 
-	cb := stack.Dial(t, sockB)
 	var gs *graygwv1.GatewayStatus
 	for ok := false; !ok; time.Sleep(20 * time.Millisecond) {
-		gs, ok = inSync(sockB, cb)
+		gs, ok = inSync(rb.sock, rb.api)
 		if ok && gs.GetVersion() != 2 {
 			ok = false
 		}
@@ -487,15 +500,11 @@ func TestHALeaderPartitionedFromEtcd(t *testing.T) {
 	dir := t.TempDir()
 	intentFile := writeIntent(t, addr)
 	proxies, viaProxy := proxiesTo(t, cl.Endpoints())
-	argsA, sockA := haReplica(t, dir, "a", viaProxy, "/part/", "", intentFile)
-	argsB, sockB := haReplica(t, dir, "b", cl.Endpoints(), "/part/", "", intentFile)
-	a := startChild(t, filepath.Join(dir, "a.log"), argsA...)
-	ca := stack.Dial(t, sockA)
-	waitLeads(t, sockA, ca, time.Now(), "first leader")
-	startChild(t, filepath.Join(dir, "b.log"), argsB...)
+	ra, rb := startHAPair(t, dir, viaProxy, cl.Endpoints(), "/part/", "", intentFile)
+	a := ra.proc
 	time.Sleep(500 * time.Millisecond) // b campaigning
 
 	cut := partition(t, proxies, a)
-	took, _ := waitLeads(t, sockB, stack.Dial(t, sockB), cut, "after the cut")
+	took, _ := waitLeads(t, rb.sock, stack.Dial(t, rb.sock), cut, "after the cut")
 	t.Logf("replica b leads and is in sync %s after the cut", took.Round(time.Millisecond))
 }
