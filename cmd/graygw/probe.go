@@ -76,13 +76,9 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 			case planFile != "" && len(vms) > 0:
 				return usagef("give --vm or --plan, not both")
 			case planFile != "":
-				data, err := readFile(planFile)
+				data, spec, err := loadPlan(planFile)
 				if err != nil {
 					return err
-				}
-				spec, err := rollout.ParsePlan(data)
-				if err != nil {
-					return fmt.Errorf("%s: %w", planFile, err)
 				}
 				var v uint32
 				if fs.Changed("vni") {

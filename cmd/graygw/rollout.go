@@ -78,13 +78,9 @@ then come from the inventory (vpcs) of the intent in force (--offline: of the
   graygw rollout start -f plan.yaml --dry-run
   graygw rollout start -f plan.yaml --wait`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, err := readFile(file)
+			data, spec, err := loadPlan(file)
 			if err != nil {
 				return err
-			}
-			spec, err := rollout.ParsePlan(data)
-			if err != nil {
-				return fmt.Errorf("%s: %w", file, err)
 			}
 			if offline {
 				if !dry {
@@ -539,4 +535,18 @@ func watch(ctx context.Context, cl *apiClient, fn func(*rollout.Progress) error)
 			return err
 		}
 	}
+}
+
+// loadPlan reads and parses (without validating) a rollout plan. Problems
+// wrap rollout.ErrPlan.
+func loadPlan(path string) ([]byte, *rollout.PlanSpec, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec, err := rollout.ParsePlan(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, spec, nil
 }
