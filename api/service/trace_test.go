@@ -164,13 +164,7 @@ func TestStandbyTraces(t *testing.T) {
 	if _, err := serve(true).Trace(ctx(t), vmFlow()); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "the leader is ctl-a") {
 		t.Fatalf("Trace on a warm follower with no intent yet: %v", err)
 	}
-	p, err := eng.Prepare(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Commit(p, 1); err != nil {
-		t.Fatal(err)
-	}
+	stack.Commit(t, eng, in, 1)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if st := eng.Status(); len(st) == 1 && st[0].Connected && !st[0].Primary && st[0].Standby {
 			break

@@ -697,18 +697,6 @@ func (tl *testLab) newEngineWith(t *testing.T, st store.Store, mod func(*engine.
 // apply prepares and commits in as version v and waits until the gateway holds it.
 func apply(t *testing.T, e *engine.Engine, in *intent.Intent, v uint64) (*engine.Prepared, engine.GatewayStatus) {
 	t.Helper()
-	p, err := e.Prepare(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Commit(p, v); err != nil {
-		t.Fatal(err)
-	}
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := e.WaitVersion(c, v)
-	if err != nil {
-		t.Fatalf("%v; status %+v", err, st)
-	}
-	return p, st[0]
+	p := stack.Commit(t, e, in, v)
+	return p, stack.WaitVersion(t, e, v)[0]
 }

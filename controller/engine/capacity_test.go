@@ -69,7 +69,7 @@ func TestIntentTooBigForOneGatewayWritesNothingThere(t *testing.T) {
 	e := newEngine(t, store.NewMemory(), 10)
 	addrs := []string{big.addr, small.addr}
 	two := withRule(intentYAML(addrs, threeBackends()), "10.0.0.6")
-	p := apply(t, e, load(t, two), 1)
+	p := stack.Commit(t, e, load(t, two), 1)
 
 	gatewayStatus(t, e, "gw1", func(st engine.GatewayStatus) bool { return st.InSync && st.Version == 1 })
 	sameEntries(t, big.entries(t), desired(t, p.Result(), "gw1"))
@@ -99,8 +99,8 @@ func TestIntentTooBigForOneGatewayWritesNothingThere(t *testing.T) {
 	}
 
 	// One rule fits: the next intent change brings gw2 to it.
-	p2 := apply(t, e, load(t, intentYAML(addrs, threeBackends())), 2)
-	waitVersion(t, e, 2)
+	p2 := stack.Commit(t, e, load(t, intentYAML(addrs, threeBackends())), 2)
+	stack.WaitVersion(t, e, 2)
 	sameEntries(t, small.entries(t), desired(t, p2.Result(), "gw2"))
 	sameEntries(t, big.entries(t), desired(t, p2.Result(), "gw1"))
 }
@@ -112,8 +112,8 @@ func TestIncrementalOverflowWritesNothing(t *testing.T) {
 	a := startSmallAgent(t, map[string]int64{pipeline.TableGrayRules: 1})
 	e := newEngine(t, store.NewMemory(), 10)
 	one := intentYAML([]string{a.addr}, threeBackends())
-	p1 := apply(t, e, load(t, one), 1)
-	st := waitVersion(t, e, 1)[0]
+	p1 := stack.Commit(t, e, load(t, one), 1)
+	st := stack.WaitVersion(t, e, 1)[0]
 	reads, written := a.reads.Load(), st.EntriesWritten
 
 	p2, err := e.Prepare(load(t, withRule(one, "10.0.0.6")))
@@ -139,8 +139,8 @@ func TestIncrementalOverflowWritesNothing(t *testing.T) {
 	// A change that fits (the rule moved to the base pool): incremental from
 	// version 1, one modify.
 	reads = a.reads.Load()
-	apply(t, e, load(t, strings.Replace(one, "    pool: gray\n", "    pool: base\n", 1)), 3)
-	st = waitVersion(t, e, 3)[0]
+	stack.Commit(t, e, load(t, strings.Replace(one, "    pool: gray\n", "    pool: base\n", 1)), 3)
+	st = stack.WaitVersion(t, e, 3)[0]
 	if st.LastWritten != 1 || a.reads.Load() != reads {
 		t.Fatalf("after the refusal: wrote %d, read %d times; want an incremental pass of 1", st.LastWritten, a.reads.Load()-reads)
 	}
@@ -153,8 +153,8 @@ func TestPoolFlipPeakIsCounted(t *testing.T) {
 	a := startSmallAgent(t, map[string]int64{pipeline.TableBackendSelect: 2*pipeline.Buckets + 100})
 	e := newEngine(t, store.NewMemory(), 10)
 	one := intentYAML([]string{a.addr}, threeBackends())
-	p1 := apply(t, e, load(t, one), 1)
-	st := waitVersion(t, e, 1)[0]
+	p1 := stack.Commit(t, e, load(t, one), 1)
+	st := stack.WaitVersion(t, e, 1)[0]
 	written := st.EntriesWritten
 
 	p2, err := e.Prepare(load(t, strings.Replace(one, "weight: 1}\n", "weight: 3}\n", 1)))
@@ -268,7 +268,7 @@ func TestUnreachedGatewayCheckedAgainstConfiguredP4Info(t *testing.T) {
 			check("not managed, change plan", e.ChangePlan(p))
 			check("not managed, dry run", e.Plan(ctx(t), p))
 			// Managed, never reached.
-			apply(t, e, load(t, one), 1)
+			stack.Commit(t, e, load(t, one), 1)
 			p, err = e.Prepare(load(t, two))
 			if err != nil {
 				t.Fatal(err)

@@ -49,8 +49,8 @@ func pass(t *testing.T, e *engine.Engine) engine.GatewayStatus {
 func TestApplyHoldsExactlyTheDesiredEntries(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, store.NewMemory(), 10)
-	p := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	st := waitVersion(t, e, 1)[0]
+	p := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	st := stack.WaitVersion(t, e, 1)[0]
 
 	want := desired(t, p.Result(), "gw1")
 	sameEntries(t, a.entries(t), want)
@@ -70,8 +70,8 @@ func TestApplyHoldsExactlyTheDesiredEntries(t *testing.T) {
 func TestTwoGatewaysHoldTheSameTables(t *testing.T) {
 	a1, a2 := startAgent(t, nil), startAgent(t, nil)
 	e := newEngine(t, nil, 10)
-	p := apply(t, e, load(t, intentYAML([]string{a1.addr, a2.addr}, threeBackends())), 1)
-	st := waitVersion(t, e, 1)
+	p := stack.Commit(t, e, load(t, intentYAML([]string{a1.addr, a2.addr}, threeBackends())), 1)
+	st := stack.WaitVersion(t, e, 1)
 	if len(st) != 2 {
 		t.Fatalf("%d gateways", len(st))
 	}
@@ -111,11 +111,11 @@ func rebuiltBase(t *testing.T, mem store.Store) (*agent, []backendSpec) {
 	t.Helper()
 	a := startAgent(t, nil)
 	e := newEngine(t, mem, 10)
-	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e, 1)
+	stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, e, 1)
 	four := append(threeBackends(), backendSpec{"base-4", 14, 1, ""})
-	apply(t, e, load(t, intentYAML([]string{a.addr}, four)), 2)
-	waitVersion(t, e, 2)
+	stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, four)), 2)
+	stack.WaitVersion(t, e, 2)
 	if err := e.Close(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +145,8 @@ func TestControllerRestartWritesNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e2 := newEngine(t, tc.store, 10)
-			apply(t, e2, in2, 2)
-			st := waitVersion(t, e2, 2)[0]
+			stack.Commit(t, e2, in2, 2)
+			st := stack.WaitVersion(t, e2, 2)[0]
 			if st.EntriesWritten != 0 || st.PipelinePushes != 0 || st.ForeignRemoved != 0 {
 				t.Fatalf("restarted controller wrote %d entries, pushed the pipeline %d times, removed %d", st.EntriesWritten, st.PipelinePushes, st.ForeignRemoved)
 			}
@@ -166,24 +166,24 @@ func TestEmptyGatewayGetsTheSavedTables(t *testing.T) {
 	// fresh Build that would hash flows elsewhere.
 	b := startAgent(t, nil)
 	e2 := newEngine(t, mem, 10)
-	apply(t, e2, load(t, intentYAML([]string{b.addr}, four)), 3)
-	waitVersion(t, e2, 3)
+	stack.Commit(t, e2, load(t, intentYAML([]string{b.addr}, four)), 3)
+	stack.WaitVersion(t, e2, 3)
 	sameEntries(t, b.entries(t), held)
 }
 
 func TestBackendChangeMovesOnlyMaglevBuckets(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, nil, 10)
-	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	st1 := waitVersion(t, e, 1)[0]
+	p1 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	st1 := stack.WaitVersion(t, e, 1)[0]
 	old, _ := p1.Result().Pool("base")
 	before := installed(t, a.entries(t), old.ID)
 
 	// Add a backend: a new version of the pool is flipped to; it differs from the
 	// old one exactly in the buckets Maglev moved, all of them to the newcomer.
 	four := append(threeBackends(), backendSpec{"base-4", 14, 1, ""})
-	p2 := apply(t, e, load(t, intentYAML([]string{a.addr}, four)), 2)
-	st2 := waitVersion(t, e, 2)[0]
+	p2 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, four)), 2)
+	st2 := stack.WaitVersion(t, e, 2)[0]
 	nu, _ := p2.Result().Pool("base")
 	if nu.ID == old.ID {
 		t.Fatalf("the changed pool stayed at pool_id %d", nu.ID)
@@ -212,8 +212,8 @@ func TestBackendChangeMovesOnlyMaglevBuckets(t *testing.T) {
 
 	// A backend's own attribute (its next-hop MAC) is modified in place: one update.
 	four[1].mac = "02:00:00:00:99:12"
-	p3 := apply(t, e, load(t, intentYAML([]string{a.addr}, four)), 3)
-	st3 := waitVersion(t, e, 3)[0]
+	p3 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, four)), 3)
+	st3 := stack.WaitVersion(t, e, 3)[0]
 	if n := st3.EntriesWritten - st2.EntriesWritten; n != 1 {
 		t.Fatalf("a backend MAC change wrote %d updates, want 1", n)
 	}
@@ -223,8 +223,8 @@ func TestBackendChangeMovesOnlyMaglevBuckets(t *testing.T) {
 func TestForeignEntryRemoved(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, nil, 10)
-	p := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e, 1)
+	p := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, e, 1)
 
 	// Another controller (higher election id) becomes primary and writes an entry
 	// the intent does not have, then goes away.
@@ -272,7 +272,7 @@ func TestStandbyWhileAnotherControllerIsPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEngine(t, nil, 10)
-	p := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	p := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
 	waitStatus(t, e, "standby", func(s engine.GatewayStatus) bool { return s.Connected && !s.Primary })
 	time.Sleep(300 * time.Millisecond)
 	if st := e.Status()[0]; st.Reconciles != 0 || st.EntriesWritten != 0 {
@@ -284,7 +284,7 @@ func TestStandbyWhileAnotherControllerIsPrimary(t *testing.T) {
 
 	// The primary leaves: the engine takes over and brings the gateway to the intent.
 	other.Close()
-	st := waitVersion(t, e, 1)[0]
+	st := stack.WaitVersion(t, e, 1)[0]
 	if !st.Primary {
 		t.Fatalf("status after takeover %+v", st)
 	}
@@ -343,7 +343,7 @@ func TestAgentKilledMidApplyConverges(t *testing.T) {
 			g := &gate{Memory: dataplane.NewMemory(dataplane.Limits{}), after: 3000, reached: reached, release: release}
 			a := startAgent(t, g)
 			e := newEngine(t, nil, 10)
-			p := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+			p := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
 			select {
 			case <-reached:
 			case <-time.After(30 * time.Second):
@@ -362,7 +362,7 @@ func TestAgentKilledMidApplyConverges(t *testing.T) {
 			}
 
 			tc.back(a)
-			st = waitVersion(t, e, 1)[0]
+			st = stack.WaitVersion(t, e, 1)[0]
 			want := desired(t, p.Result(), "gw1")
 			sameEntries(t, a.entries(t), want)
 			if st.LastResult != engine.ResultOK || st.Reconciles < 2 {
@@ -376,8 +376,8 @@ func TestAgentKilledMidApplyConverges(t *testing.T) {
 func TestPlanIsADryRun(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, nil, 10)
-	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e, 1)
+	p1 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, e, 1)
 	held := a.entries(t)
 
 	four := append(threeBackends(), backendSpec{"base-4", 14, 1, ""})
@@ -424,8 +424,8 @@ func TestCountersAreNamedByIntent(t *testing.T) {
 	mem := dataplane.NewMemory(dataplane.Limits{})
 	a := startAgent(t, mem)
 	e := newEngine(t, nil, 10)
-	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e, 1)
+	stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, e, 1)
 
 	vip := netip.MustParseAddr("10.255.0.1")
 	tcp := testpkt.L4{Proto: 6, SPort: 40000, DPort: 80}
@@ -475,8 +475,8 @@ func TestCloseDrainsAndRefusesCommits(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, nil, 10)
 	in := load(t, intentYAML([]string{a.addr}, threeBackends()))
-	apply(t, e, in, 1)
-	waitVersion(t, e, 1)
+	stack.Commit(t, e, in, 1)
+	stack.WaitVersion(t, e, 1)
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := e.Close(c); err != nil {
@@ -517,7 +517,7 @@ func TestPlanAgainstAGatewayWithoutPipeline(t *testing.T) {
 	// without a pipeline; a dry run still plans against what it holds: nothing.
 	e := newEngine(t, nil, 10)
 	in := load(t, intentYAML([]string{a.addr}, threeBackends()))
-	p := apply(t, e, in, 1)
+	p := stack.Commit(t, e, in, 1)
 	waitStatus(t, e, "standby", func(s engine.GatewayStatus) bool { return s.Connected && !s.Primary })
 	plans := e.Plan(ctx(t), p)
 	if len(plans) != 1 || !plans[0].Reachable || plans[0].Inserts != len(desired(t, p.Result(), "gw1")) {
@@ -532,7 +532,7 @@ func TestSyncedFollowsTheSession(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, store.NewMemory(), 10)
 	changed := e.Changed()
-	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
 	select {
 	case <-changed:
 	case <-time.After(10 * time.Second):

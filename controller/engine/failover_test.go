@@ -9,6 +9,7 @@ import (
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // SetExcluded puts the intent in force again, same version, with the excluded
@@ -19,8 +20,8 @@ func TestSetExcludedMovesOnlyTheExcludedBuckets(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, nil, 10)
 	doc := strings.Replace(intentYAML([]string{a.addr}, threeBackends()), "    cluster: base\n", "    cluster: base\n    health_failover: true\n", 1)
-	p1 := apply(t, e, load(t, doc), 1)
-	waitVersion(t, e, 1)
+	p1 := stack.Commit(t, e, load(t, doc), 1)
+	stack.WaitVersion(t, e, 1)
 	op, _ := p1.Result().Pool("base")
 	held := func() map[uint16]uint16 {
 		// The pool's installed version, whichever slot it is in.
@@ -82,8 +83,8 @@ func TestOperatorTableSurvivesRestart(t *testing.T) {
 	e := newEngine(t, st, 10)
 	doc := strings.Replace(intentYAML([]string{a.addr}, threeBackends()), "    cluster: base\n", "    cluster: base\n    health_failover: true\n", 1)
 	in := load(t, doc)
-	p1 := apply(t, e, in, 1)
-	waitVersion(t, e, 1)
+	p1 := stack.Commit(t, e, in, 1)
+	stack.WaitVersion(t, e, 1)
 	op, _ := p1.Result().Pool("base")
 	if _, err := e.SetExcluded(map[string][]string{"base": {"base-2"}}); err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func TestOperatorTableSurvivesRestart(t *testing.T) {
 	e.Close(context.Background())
 
 	e2 := newEngine(t, st, 11)
-	p2 := apply(t, e2, in, 1)
+	p2 := stack.Commit(t, e2, in, 1)
 	pool, _ := p2.Result().Pool("base")
 	if !pool.Table.Equal(op.Table) || pool.Excluded != nil {
 		t.Fatalf("after the restart the pool is not the operator's table (%d buckets differ)", len(op.Table.Diff(pool.Table)))

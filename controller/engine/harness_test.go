@@ -274,30 +274,6 @@ func newEngine(t *testing.T, st store.Store, election uint64) *engine.Engine {
 	return e
 }
 
-// apply prepares and commits in as version v.
-func apply(t *testing.T, e *engine.Engine, in *intent.Intent, v uint64) *engine.Prepared {
-	t.Helper()
-	p, err := e.Prepare(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Commit(p, v); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func waitVersion(t *testing.T, e *engine.Engine, v uint64) []engine.GatewayStatus {
-	t.Helper()
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := e.WaitVersion(c, v)
-	if err != nil {
-		t.Fatalf("%v; status %+v", err, st)
-	}
-	return st
-}
-
 // desired converts the compiled entries of gateway gw to canonical P4Runtime entries.
 func desired(t *testing.T, res *compile.Result, gw string) []*p4v1.TableEntry {
 	t.Helper()

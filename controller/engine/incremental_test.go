@@ -30,8 +30,8 @@ func twoRules(addr string) string {
 func TestIntentChangeIsIncremental(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, store.NewMemory(), 10)
-	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	st := waitVersion(t, e, 1)[0]
+	stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	st := stack.WaitVersion(t, e, 1)[0]
 	reads, written := a.reads.Load(), st.EntriesWritten
 
 	p2, err := e.Prepare(load(t, twoRules(a.addr)))
@@ -55,7 +55,7 @@ func TestIntentChangeIsIncremental(t *testing.T) {
 	if err := e.Commit(p2, 2); err != nil {
 		t.Fatal(err)
 	}
-	st = waitVersion(t, e, 2)[0]
+	st = stack.WaitVersion(t, e, 2)[0]
 	if st.LastWritten != 2 || st.EntriesWritten != written+2 {
 		t.Fatalf("incremental pass wrote %d (total %d, before %d), want 2", st.LastWritten, st.EntriesWritten, written)
 	}
@@ -67,8 +67,8 @@ func TestIntentChangeIsIncremental(t *testing.T) {
 	// A pool change: the new version written complete, then the repoint, then
 	// the old version deleted; still without a read-back.
 	reads = a.reads.Load()
-	p3 := apply(t, e, load(t, strings.Replace(twoRules(a.addr), "weight: 1}\n", "weight: 3}\n", 1)), 3)
-	st = waitVersion(t, e, 3)[0]
+	p3 := stack.Commit(t, e, load(t, strings.Replace(twoRules(a.addr), "weight: 1}\n", "weight: 3}\n", 1)), 3)
+	st = stack.WaitVersion(t, e, 3)[0]
 	if got := a.reads.Load(); got != reads {
 		t.Fatalf("the incremental pass read the gateway back (%d reads)", got-reads)
 	}
@@ -85,8 +85,8 @@ func TestIntentChangeIsIncremental(t *testing.T) {
 func TestDriftRepairedByThePeriodicPass(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngineEvery(t, 400*time.Millisecond)
-	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e, 1)
+	p1 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, e, 1)
 
 	dropRule(t, a, p1)
 	before := e.Status()[0].Reconciles
@@ -105,16 +105,16 @@ func TestDriftRepairedByThePeriodicPass(t *testing.T) {
 func TestDriftRepairedByAFullPass(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, nil, 10)
-	p1 := apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e, 1)
+	p1 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, e, 1)
 	dropRule(t, a, p1)
 	// An incremental change (a second rule) does not see the drift...
 	doc2 := intentYAML([]string{a.addr}, threeBackends()) + `  - name: vm-10.0.0.6
     match: {vip: vpc, vni: 5001, src: 10.0.0.6}
     pool: gray
 `
-	p2 := apply(t, e, load(t, doc2), 2)
-	if st := waitVersion(t, e, 2)[0]; st.LastWritten != 1 {
+	p2 := stack.Commit(t, e, load(t, doc2), 2)
+	if st := stack.WaitVersion(t, e, 2)[0]; st.LastWritten != 1 {
 		t.Fatalf("incremental pass wrote %d, want 1", st.LastWritten)
 	}
 	if n, want := len(a.entries(t)), len(desired(t, p2.Result(), "gw1")); n != want-1 {
@@ -133,16 +133,16 @@ func TestPeriodicPassRunsUnderAStreamOfChanges(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngineEvery(t, 500*time.Millisecond)
 	base := intentYAML([]string{a.addr}, threeBackends())
-	p := apply(t, e, load(t, base), 1)
-	waitVersion(t, e, 1)
+	p := stack.Commit(t, e, load(t, base), 1)
+	stack.WaitVersion(t, e, 1)
 	dropRule(t, a, p)
 	// A change every 100 ms (a second rule toggled between the pools) until
 	// the drift is repaired, for at most 5 s.
 	deadline := time.Now().Add(5 * time.Second)
 	for v := uint64(2); ; v++ {
 		pool := []string{"gray", "base"}[v%2]
-		p = apply(t, e, load(t, base+"  - name: vm-10.0.0.6\n    match: {vip: vpc, vni: 5001, src: 10.0.0.6}\n    pool: "+pool+"\n"), v)
-		waitVersion(t, e, v)
+		p = stack.Commit(t, e, load(t, base+"  - name: vm-10.0.0.6\n    match: {vip: vpc, vni: 5001, src: 10.0.0.6}\n    pool: "+pool+"\n"), v)
+		stack.WaitVersion(t, e, v)
 		if got, want := a.entries(t), desired(t, p.Result(), "gw1"); len(got) == len(want) {
 			sameEntries(t, got, want)
 			return

@@ -27,8 +27,8 @@ func (a *agent) sessions(t *testing.T) []*p4v1.Entity {
 func TestMirrorSessionWrittenWithThePipeline(t *testing.T) {
 	a := startAgent(t, nil)
 	e := newEngine(t, store.NewMemory(), 10)
-	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e, 1)
+	stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, e, 1)
 	got := a.sessions(t)
 	if len(got) != 1 || !proto.Equal(got[0], engine.MirrorSession("v1model")) {
 		t.Fatalf("clone sessions %v, want %v", got, engine.MirrorSession("v1model"))
@@ -55,8 +55,8 @@ func TestMirrorSessionOnTofino(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
-	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, e, 1)
+	stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, e, 1)
 	got := a.sessions(t)
 	if len(got) != 1 || !proto.Equal(got[0], engine.MirrorSession("tna")) ||
 		got[0].GetPacketReplicationEngineEntry().GetCloneSessionEntry().GetReplicas()[0].GetEgressPort() != pipeline.MirrorPortTofino {

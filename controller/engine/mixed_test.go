@@ -169,8 +169,8 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	// "Mirror"), so gw2 takes the rule and gets the mirror session on its
 	// recirculation port.
 	doc := intentYAML(addrs, threeBackends()) + "  - name: shadow\n    match: {vip: vpc, vni: 5002}\n    pool: base\n    mirror: {pool: gray, rate: 4}\n"
-	p := apply(t, e, load(t, doc), 1)
-	waitVersion(t, e, 1)
+	p := stack.Commit(t, e, load(t, doc), 1)
+	stack.WaitVersion(t, e, 1)
 	sameEntries(t, xdp.entries(t), desired(t, p.Result(), "gw1"))
 	sameEntries(t, tofAgent.entries(t), desired(t, p.Result(), "gw2"))
 	mirrored := 0
@@ -212,7 +212,7 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 		src := fmt.Sprintf("10.%d.%d.%d", 1+i/65536, i/256%256, i%256)
 		b.WriteString("  - name: vm-" + src + "\n    match: {vip: vpc, vni: 5001, src: " + src + "}\n    pool: gray\n")
 	}
-	p2 := apply(t, e, load(t, b.String()), 2)
+	p2 := stack.Commit(t, e, load(t, b.String()), 2)
 	gatewayStatus(t, e, "gw1", func(st engine.GatewayStatus) bool { return st.InSync && st.Version == 2 })
 	sameEntries(t, xdp.entries(t), desired(t, p2.Result(), "gw1"))
 	st := gatewayStatus(t, e, "gw2", failed)
@@ -262,7 +262,7 @@ func TestIncompatibleGatewayP4InfoWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
-	apply(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
 	st := gatewayStatus(t, e, "gw1", failed)
 	want := "the P4Info of gateway gw1: engine: incompatible P4Info: table GrayIngress.vni_tenant: match field vni is 16 bits, want 24"
 	if !strings.Contains(st.LastError, want) {

@@ -36,13 +36,13 @@ func TestWarmStandbyWritesNothingUntilLead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply(t, lead, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	waitVersion(t, lead, 1)
+	stack.Commit(t, lead, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	stack.WaitVersion(t, lead, 1)
 	// A rebuilt table (not what a fresh compilation of four backends gives):
 	// the standby must take it from the saved tables to match the gateway.
 	in2 := load(t, intentYAML([]string{a.addr}, append(threeBackends(), backendSpec{"base-4", 14, 1, ""})))
-	apply(t, lead, in2, 2)
-	waitVersion(t, lead, 2)
+	stack.Commit(t, lead, in2, 2)
+	stack.WaitVersion(t, lead, 2)
 	held := a.entries(t)
 
 	counted := &putCounting{Store: mem}
@@ -55,7 +55,7 @@ func TestWarmStandbyWritesNothingUntilLead(t *testing.T) {
 	if err := sb.ReloadSaved(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	apply(t, sb, in2, 2)
+	stack.Commit(t, sb, in2, 2)
 	waitStatus(t, sb, "a connected standby", func(s engine.GatewayStatus) bool { return s.Connected && !s.Primary && s.Standby })
 	lead.Close(ctx(t)) // the leader's session ends: the gateway has no primary
 	time.Sleep(300 * time.Millisecond)
@@ -76,14 +76,14 @@ func TestWarmStandbyWritesNothingUntilLead(t *testing.T) {
 	if sb.KeepInForce(1) || !sb.KeepInForce(2) {
 		t.Fatal("KeepInForce: want false for version 1, true for the version held (2)")
 	}
-	st := waitVersion(t, sb, 2)[0]
+	st := stack.WaitVersion(t, sb, 2)[0]
 	if !st.Primary || st.Standby || st.EntriesWritten != 0 || st.PipelinePushes != 0 || st.ForeignRemoved != 0 {
 		t.Fatalf("after Lead: %+v, want primary, nothing written or pushed", st)
 	}
 	sameEntries(t, a.entries(t), held)
 	// Leading, it writes: a change lands.
-	apply(t, sb, load(t, intentYAML([]string{a.addr}, threeBackends())), 3)
-	if st := waitVersion(t, sb, 3)[0]; st.EntriesWritten == 0 {
+	stack.Commit(t, sb, load(t, intentYAML([]string{a.addr}, threeBackends())), 3)
+	if st := stack.WaitVersion(t, sb, 3)[0]; st.EntriesWritten == 0 {
 		t.Fatalf("change after Lead wrote nothing: %+v", st)
 	}
 }

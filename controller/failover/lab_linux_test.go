@@ -161,18 +161,8 @@ func failoverInner(t *testing.T, info labInfo) {
 		t.Fatal(err)
 	}
 	defer eng.Close(context.Background())
-	p, err := eng.Prepare(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Commit(p, 1); err != nil {
-		t.Fatal(err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	if st, err := eng.WaitVersion(wctx, 1); err != nil {
-		t.Fatalf("%v: %+v", err, st)
-	}
-	wcancel()
+	stack.Commit(t, eng, in, 1)
+	stack.WaitVersion(t, eng, 1)
 
 	// Health checks every 100 ms (down after 3 failures, up after 2
 	// successes) and failover with a 300 ms hold-down.

@@ -29,6 +29,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/p4src"
@@ -287,6 +288,33 @@ func Dial(t testing.TB, sock string) graygwv1.ControllerClient {
 func dial(sock string) (*grpc.ClientConn, error) {
 	return grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+}
+
+// Commit prepares in on e and commits it as version v; an error fails the
+// test.
+func Commit(t testing.TB, e *engine.Engine, in *intent.Intent, v uint64) *engine.Prepared {
+	t.Helper()
+	p, err := e.Prepare(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Commit(p, v); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// WaitVersion waits up to 30 s for every gateway of e to hold version v and
+// returns their status.
+func WaitVersion(t testing.TB, e *engine.Engine, v uint64) []engine.GatewayStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := e.WaitVersion(ctx, v)
+	if err != nil {
+		t.Fatalf("%v; status %+v", err, st)
+	}
+	return st
 }
 
 // ServeStandby serves a standby replica's API on a unix socket until the test
