@@ -6,11 +6,13 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/internal/birdlab"
+	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/lab/labtest"
 )
 
@@ -37,14 +39,7 @@ func TestAnnounceIPv6ToBIRD(t *testing.T) {
 		newPeerLab6(t).runInside(t)
 		return
 	}
-	cfg := speakerConfig()
-	cfg.Neighbors[0].Address, cfg.Neighbors[0].LocalAddress = ibgpAddr6, gwAddr6
-	cfg.Neighbors[1].Families = []bgp.Family{bgp.FamilyIPv4Unicast, bgp.FamilyIPv6Unicast}
-	in := healthyInput()
-	in.Gateways[0].NextHopV6 = netip.MustParseAddr(gw1Addr6)
-	in.Gateways[1].NextHopV6 = netip.MustParseAddr(gw2Addr6)
-	in.VIPs = append(in.VIPs, bgp.VIP{Address: netip.MustParseAddr(vip6), Pools: []bgp.Pool{{Name: "base6", HealthyBackends: 1}},
-		Attributes: bgp.Attributes{Communities: []string{"65000:600"}, MED: u32(60), LocalPref: u32(400)}})
+	cfg, in := dualStack()
 	s, logs := startSpeaker(t, cfg, in)
 	took := birdlab.WaitFor(t, 20*time.Second, "both sessions established", sessionsUp(s))
 	t.Logf("sessions established after %s", took.Round(time.Millisecond))
@@ -127,6 +122,90 @@ func TestAnnounceIPv6ToBIRD(t *testing.T) {
 	birdlab.WaitFor(t, 5*time.Second, "no IPv6 path after Stop(withdraw)", info.HopsAre(p6, "gw_ibgp6"))
 	birdlab.WaitFor(t, 5*time.Second, "no MP-BGP IPv6 path after Stop(withdraw)", info.HopsAre(p6, "gw_ebgp"))
 	t.Logf("Stop(withdraw=true) to empty BIRD IPv6 table: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestControllerRestartKeepsIPv6Routes: graceful restart holds the IPv6
+// VIP's /128 too. A speaker SIGKILLed leaves both paths at BIRD, stale, on the
+// IPv6 session and on the MP-BGP one; a new speaker (gw1 drained meanwhile)
+// refreshes them with the Forwarding State bit for IPv6 in its OPEN, the path
+// through gw2 never leaving BIRD's table, and gw1's going at the End-of-RIB.
+func TestControllerRestartKeepsIPv6Routes(t *testing.T) {
+	p := newPeerLab6(t)
+	cfg, in := dualStack()
+	const prefix = vip6 + "/128"
+	protos := []string{"gw_ibgp6", "gw_ebgp"}
+	a := p.startSpeakerChildWith(t, "speaker-a", cfg, in)
+	for _, proto := range protos {
+		birdlab.WaitFor(t, 20*time.Second, "first speaker's IPv6 paths at BIRD ("+proto+")", p.HopsAre(prefix, proto, gw1Addr6, gw2Addr6))
+	}
+	if err := lab.Stop(a, syscall.SIGKILL, 2*time.Second); err == nil {
+		t.Log("speaker exited cleanly; want it killed")
+	}
+	killed := time.Now()
+	for _, proto := range protos {
+		birdlab.WaitFor(t, 5*time.Second, "BIRD to hold the IPv6 paths as stale ("+proto+")", p.heldStale(prefix, proto, gw1Addr6, gw2Addr6))
+	}
+	time.Sleep(2 * time.Second)
+	for _, proto := range protos {
+		if ok, state := p.heldStale(prefix, proto, gw1Addr6, gw2Addr6)(); !ok {
+			t.Fatalf("%s 2s after the crash: %s", proto, state)
+		}
+	}
+
+	in.Gateways[0].Drained = true
+	started := time.Now()
+	b := p.startSpeakerChildWith(t, "speaker-b", cfg, in)
+	gap := map[string][]string{}
+	for _, proto := range protos {
+		birdlab.WaitFor(t, 20*time.Second, "refreshed IPv6 paths, graceful restart over ("+proto+")", func() (bool, string) {
+			hops, err := p.NextHops(prefix, proto)
+			if err != nil {
+				return false, err.Error()
+			}
+			if !slices.Contains(hops, gw2Addr6) {
+				gap[proto] = hops
+			}
+			gr, err := p.GRActive(proto)
+			if err != nil {
+				return false, err.Error()
+			}
+			return !gr && slices.Equal(hops, []string{gw2Addr6}), fmt.Sprintf("%v graceful restart active=%v", hops, gr)
+		})
+		out, _ := p.Birdc("show protocols all " + proto)
+		_, theirs, _ := strings.Cut(out, "Neighbor capabilities")
+		_, preserved, _ := strings.Cut(theirs, "AF preserved:")
+		if preserved, _, _ = strings.Cut(preserved, "\n"); !strings.Contains(preserved, "ipv6") {
+			t.Errorf("%s: the new speaker's OPEN lacks the IPv6 Forwarding State bit (AF preserved:%s):\n%s", proto, preserved, out)
+		} else {
+			t.Logf("%s: AF preserved:%s", proto, preserved)
+		}
+	}
+	if len(gap) > 0 {
+		t.Errorf("the IPv6 path through gw2 left BIRD's table during the restart: %v", gap)
+	}
+	t.Logf("speaker down for %s; BIRD refreshed the IPv6 paths %s after the new speaker started",
+		started.Sub(killed).Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
+	if err := lab.Stop(b, syscall.SIGTERM, 10*time.Second); err != nil {
+		t.Errorf("speaker shutdown: %v", err)
+	}
+	for _, proto := range protos {
+		birdlab.WaitFor(t, 5*time.Second, "no IPv6 path after the shutdown ("+proto+")", p.HopsAre(prefix, proto))
+	}
+}
+
+// dualStack is the speaker config and input of the IPv6 tests: the IPv6 iBGP
+// session and MP-BGP over the IPv4 eBGP one, the IPv4 VIP and the IPv6 VIP
+// (with attributes) through gw1 and gw2.
+func dualStack() (bgp.Config, bgp.Input) {
+	cfg := speakerConfig()
+	cfg.Neighbors[0].Address, cfg.Neighbors[0].LocalAddress = ibgpAddr6, gwAddr6
+	cfg.Neighbors[1].Families = []bgp.Family{bgp.FamilyIPv4Unicast, bgp.FamilyIPv6Unicast}
+	in := healthyInput()
+	in.Gateways[0].NextHopV6 = netip.MustParseAddr(gw1Addr6)
+	in.Gateways[1].NextHopV6 = netip.MustParseAddr(gw2Addr6)
+	in.VIPs = append(in.VIPs, bgp.VIP{Address: netip.MustParseAddr(vip6), Pools: []bgp.Pool{{Name: "base6", HealthyBackends: 1}},
+		Attributes: bgp.Attributes{Communities: []string{"65000:600"}, MED: u32(60), LocalPref: u32(400)}})
+	return cfg, in
 }
 
 // newPeerLab6 is newPeerLab with IPv6 too: unique local addresses on the

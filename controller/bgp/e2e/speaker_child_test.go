@@ -74,7 +74,13 @@ func runSpeakerChild(spec string) int {
 // namespace; its log goes to dir/name.log.
 func (p *peerLab) startSpeakerChild(t *testing.T, name string, in bgp.Input) *exec.Cmd {
 	t.Helper()
-	cfg := speakerConfig()
+	return p.startSpeakerChildWith(t, name, speakerConfig(), in)
+}
+
+// startSpeakerChildWith is startSpeakerChild with cfg instead of
+// speakerConfig (its second neighbor made passive the same way).
+func (p *peerLab) startSpeakerChildWith(t *testing.T, name string, cfg bgp.Config, in bgp.Input) *exec.Cmd {
+	t.Helper()
 	// The eBGP session waits for BIRD to dial, 3s after it notices the
 	// crash: it comes up well after the iBGP one (see
 	// TestControllerRestartKeepsRoutes).
