@@ -13,8 +13,10 @@ const VXLANPort = 4789
 // Table sizes, as in p4src/shared/size.p4 and bpf/include/consts.h.
 const (
 	VIPTableSize           = 1024
+	VIPv6TableSize         = 1024
 	VNITenantTableSize     = 65536
 	GrayRulesTableSize     = 16384
+	GrayRulesV6TableSize   = 4096 // on Tofino what fits (docs/p4-targets.md)
 	PoolHashTableSize      = 1024
 	BackendSelectTableSize = 262144 // 64 pools x Buckets
 	BackendTableSize       = 4096
@@ -86,6 +88,9 @@ const (
 	TablePoolHash      = "GrayIngress.pool_hash"
 	TableBackendSelect = "GrayIngress.backend_select"
 	TableBackend       = "GrayIngress.backend"
+	// IPv6 (issue 19): the outer IPv6 VIPs, and the gray rules of IPv6 flows.
+	TableVIPv6       = "GrayIngress.vip_v6"
+	TableGrayRulesV6 = "GrayIngress.gray_rules_v6"
 
 	ActionSetVIP        = "GrayIngress.set_vip"
 	ActionSetTenant     = "GrayIngress.set_tenant"
@@ -95,6 +100,7 @@ const (
 	ActionSetBackend    = "GrayIngress.set_backend"
 	ActionToBackend     = "GrayIngress.to_backend"
 	ActionSetPoolMirror = "GrayIngress.set_pool_mirror"
+	ActionToBackendV6   = "GrayIngress.to_backend_v6" // an IPv6 underlay
 	ActionNoAction      = "NoAction"
 
 	// 802.1Q: the ingress port's accepted VIDs, and the egress port's tag.
@@ -103,10 +109,12 @@ const (
 	TablePortVLAN     = "GrayEgress.port_vlan"
 	ActionSetPortVLAN = "GrayEgress.set_port_vlan"
 
-	CounterDropReasons     = "GrayIngress.drop_reasons"
-	CounterMirror          = "GrayIngress.mirror_counter"
-	CounterMirrorBackend   = "GrayIngress.mirror_backend_counter"
-	DirectCounterVIP       = "GrayIngress.vip_counter"
-	DirectCounterGrayRules = "GrayIngress.gray_rules_counter"
-	DirectCounterBackend   = "GrayIngress.backend_counter"
+	CounterDropReasons       = "GrayIngress.drop_reasons"
+	CounterMirror            = "GrayIngress.mirror_counter"
+	CounterMirrorBackend     = "GrayIngress.mirror_backend_counter"
+	DirectCounterVIP         = "GrayIngress.vip_counter"
+	DirectCounterGrayRules   = "GrayIngress.gray_rules_counter"
+	DirectCounterBackend     = "GrayIngress.backend_counter"
+	DirectCounterVIPv6       = "GrayIngress.vip_v6_counter"
+	DirectCounterGrayRulesV6 = "GrayIngress.gray_rules_v6_counter"
 )

@@ -32,6 +32,10 @@ var (
 	MatchIngressPort = Field{"ingress_port", PortIDBits} // vlan_accept
 	MatchVID         = Field{"vid", VIDBits}             // vlan_accept
 	MatchEgressPort  = Field{"egress_port", PortIDBits}  // port_vlan
+	// IPv6: the same names, 128 bits wide.
+	MatchDstAddr6  = Field{"dst_addr", 128}  // vip_v6: the outer IPv6 destination
+	MatchInnerSrc6 = Field{"inner_src", 128} // gray_rules_v6
+	MatchInnerDst6 = Field{"inner_dst", 128} // gray_rules_v6
 )
 
 // Action parameters.
@@ -57,11 +61,17 @@ var (
 	ParamSMAC        = Field{"smac", 48}
 	ParamDMAC        = Field{"dmac", 48}
 	ParamUnderlayIP  = Field{"underlay_ip", 32}
-	ParamVID         = Field{"vid", VIDBits} // set_port_vlan
+	ParamVID         = Field{"vid", VIDBits}     // set_port_vlan
+	ParamUnderlayIP6 = Field{"underlay_ip", 128} // to_backend_v6
 )
 
 // GrayRulesMatch are gray_rules' ternary match fields, in P4Info order.
 var GrayRulesMatch = []Field{MatchVIPID, MatchVNI, MatchTenantID, MatchInnerSrc, MatchInnerDst,
+	MatchInnerProto, MatchInnerSPort, MatchInnerDPort}
+
+// GrayRulesV6Match are gray_rules_v6's ternary match fields, in P4Info order:
+// gray_rules' with 128-bit addresses.
+var GrayRulesV6Match = []Field{MatchVIPID, MatchVNI, MatchTenantID, MatchInnerSrc6, MatchInnerDst6,
 	MatchInnerProto, MatchInnerSPort, MatchInnerDPort}
 
 // HashMaskParams are set_hash_mask's parameters, in P4Info order.
@@ -103,17 +113,22 @@ type Table struct {
 var Tables = []Table{
 	{Name: TableVIP, Kind: Exact, Match: []Field{MatchDstAddr}, Size: VIPTableSize, DirectCounter: DirectCounterVIP,
 		Actions: []Action{{ActionSetVIP, []Field{ParamVIPID, ParamDefaultPool}}}},
+	{Name: TableVIPv6, Kind: Exact, Match: []Field{MatchDstAddr6}, Size: VIPv6TableSize, DirectCounter: DirectCounterVIPv6,
+		Actions: []Action{{ActionSetVIP, []Field{ParamVIPID, ParamDefaultPool}}}},
 	{Name: TableVNITenant, Kind: Exact, Match: []Field{MatchVNI}, Size: VNITenantTableSize,
 		Actions: []Action{{ActionSetTenant, []Field{ParamTenantID}}}},
 	{Name: TableGrayRules, Kind: Ternary, Match: GrayRulesMatch, Size: GrayRulesTableSize, DirectCounter: DirectCounterGrayRules,
 		Actions: []Action{{ActionSetPool, []Field{ParamPoolID}}, {ActionSplitPool, []Field{ParamPoolGray, ParamThreshold}},
 			{ActionSetPoolMirror, []Field{ParamPoolID, ParamMirrorPool, ParamSample, ParamMirrorID}}}},
+	{Name: TableGrayRulesV6, Kind: Ternary, Match: GrayRulesV6Match, Size: GrayRulesV6TableSize, DirectCounter: DirectCounterGrayRulesV6,
+		Actions: []Action{{ActionSetPool, []Field{ParamPoolID}}, {ActionSplitPool, []Field{ParamPoolGray, ParamThreshold}}}},
 	{Name: TablePoolHash, Kind: Exact, Match: []Field{MatchPoolID}, Size: PoolHashTableSize,
 		Actions: []Action{{ActionSetHashMask, HashMaskParams}}},
 	{Name: TableBackendSelect, Kind: Exact, Match: []Field{MatchPoolID, MatchBucket}, Size: BackendSelectTableSize,
 		Actions: []Action{{ActionSetBackend, []Field{ParamBackendID}}}},
 	{Name: TableBackend, Kind: Exact, Match: []Field{MatchBackendID}, Size: BackendTableSize, DirectCounter: DirectCounterBackend,
-		Actions: []Action{{ActionToBackend, []Field{ParamPort, ParamSMAC, ParamDMAC, ParamUnderlayIP}}}},
+		Actions: []Action{{ActionToBackend, []Field{ParamPort, ParamSMAC, ParamDMAC, ParamUnderlayIP}},
+			{ActionToBackendV6, []Field{ParamPort, ParamSMAC, ParamDMAC, ParamUnderlayIP6}}}},
 	{Name: TableVLANAccept, Kind: Exact, Match: []Field{MatchIngressPort, MatchVID}, Size: VLANAcceptTableSize,
 		Actions: []Action{{ActionAcceptVLAN, nil}}},
 	{Name: TablePortVLAN, Kind: Exact, Match: []Field{MatchEgressPort}, Size: PortVLANTableSize,

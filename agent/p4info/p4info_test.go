@@ -34,10 +34,14 @@ func TestProjectTables(t *testing.T) {
 		priority bool
 	}{
 		{pipeline.TableVIP, pipeline.VIPTableSize, []string{"dst_addr"}, []int32{32}, p4configv1.MatchField_EXACT, pipeline.DirectCounterVIP, false},
+		{pipeline.TableVIPv6, pipeline.VIPv6TableSize, []string{"dst_addr"}, []int32{128}, p4configv1.MatchField_EXACT, pipeline.DirectCounterVIPv6, false},
 		{pipeline.TableVNITenant, pipeline.VNITenantTableSize, []string{"vni"}, []int32{24}, p4configv1.MatchField_EXACT, "", false},
 		{pipeline.TableGrayRules, pipeline.GrayRulesTableSize,
 			[]string{"vip_id", "vni", "tenant_id", "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport"},
 			[]int32{16, 24, 16, 32, 32, 8, 16, 16}, p4configv1.MatchField_TERNARY, pipeline.DirectCounterGrayRules, true},
+		{pipeline.TableGrayRulesV6, pipeline.GrayRulesV6TableSize,
+			[]string{"vip_id", "vni", "tenant_id", "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport"},
+			[]int32{16, 24, 16, 128, 128, 8, 16, 16}, p4configv1.MatchField_TERNARY, pipeline.DirectCounterGrayRulesV6, true},
 		{pipeline.TablePoolHash, pipeline.PoolHashTableSize, []string{"pool_id"}, []int32{16}, p4configv1.MatchField_EXACT, "", false},
 		{pipeline.TableBackendSelect, pipeline.BackendSelectTableSize, []string{"pool_id", "bucket"}, []int32{16, 16}, p4configv1.MatchField_EXACT, "", false},
 		{pipeline.TableBackend, pipeline.BackendTableSize, []string{"backend_id"}, []int32{16}, p4configv1.MatchField_EXACT, pipeline.DirectCounterBackend, false},
@@ -127,9 +131,23 @@ func TestProjectActionsAndCounters(t *testing.T) {
 	if _, ok := in.TableByID(a.ID); ok {
 		t.Error("TableByID(an action id) found a table")
 	}
-	if len(in.DirectCounters()) != 3 || len(in.Counters()) != 3 || len(in.Actions()) != 11 {
+	a6, err := in.Action(pipeline.ActionToBackendV6)
+	if err != nil || len(a6.Params) != 4 || a6.Params[3].Name != "underlay_ip" || a6.Params[3].Bitwidth != 128 {
+		t.Errorf("Action(to_backend_v6) = %+v, %v", a6, err)
+	}
+	if len(in.DirectCounters()) != 5 || len(in.Counters()) != 3 || len(in.Actions()) != 12 {
 		t.Errorf("counts: %d direct counters, %d counters, %d actions", len(in.DirectCounters()), len(in.Counters()), len(in.Actions()))
 	}
+}
+
+// tableNamed is p's table of that name.
+func tableNamed(p *p4configv1.P4Info, name string) *p4configv1.Table {
+	for _, tb := range p.Tables {
+		if tb.Preamble.Name == name {
+			return tb
+		}
+	}
+	panic("no table " + name)
 }
 
 func TestNewRejectsMalformed(t *testing.T) {
@@ -145,7 +163,7 @@ func TestNewRejectsMalformed(t *testing.T) {
 		"zero id":             func(p *p4configv1.P4Info) { p.Actions[1].Preamble.Id = 0 },
 		"duplicate name":      func(p *p4configv1.P4Info) { p.Tables[1].Preamble.Name = p.Tables[0].Preamble.Name },
 		"zero bitwidth":       func(p *p4configv1.P4Info) { p.Tables[0].MatchFields[0].Bitwidth = 0 },
-		"duplicate field id":  func(p *p4configv1.P4Info) { p.Tables[2].MatchFields[1].Id = 1 },
+		"duplicate field id":  func(p *p4configv1.P4Info) { tableNamed(p, pipeline.TableGrayRules).MatchFields[1].Id = 1 },
 		"dangling action ref": func(p *p4configv1.P4Info) { p.Tables[0].ActionRefs[0].Id = 0x01000099 },
 		"dangling counter":    func(p *p4configv1.P4Info) { p.DirectCounters[0].DirectTableId = 0x02000099 },
 		"bad const default":   func(p *p4configv1.P4Info) { p.Tables[0].ConstDefaultActionId = 0x01000002 },
@@ -188,7 +206,7 @@ func TestDiff(t *testing.T) {
 	same := map[string]func(p *p4configv1.P4Info){
 		"tables reordered": func(p *p4configv1.P4Info) { p.Tables[0], p.Tables[5] = p.Tables[5], p.Tables[0] },
 		"fields reordered": func(p *p4configv1.P4Info) {
-			f := p.Tables[2].MatchFields
+			f := tableNamed(p, pipeline.TableGrayRules).MatchFields
 			f[0], f[7] = f[7], f[0]
 		},
 		"doc added": func(p *p4configv1.P4Info) { p.Tables[0].Preamble.Doc = &p4configv1.Documentation{Brief: "x"} },
@@ -212,8 +230,9 @@ func TestDiff(t *testing.T) {
 		mutate func(p *p4configv1.P4Info)
 		want   string
 	}{
-		"size":     {func(p *p4configv1.P4Info) { p.Tables[0].Size = 2048 }, "table GrayIngress.vip: size 2048, want 1024"},
-		"bitwidth": {func(p *p4configv1.P4Info) { p.Tables[1].MatchFields[0].Bitwidth = 32 }, "table GrayIngress.vni_tenant: match fields"},
+		"size": {func(p *p4configv1.P4Info) { p.Tables[0].Size = 2048 }, "table GrayIngress.vip: size 2048, want 1024"},
+		"bitwidth": {func(p *p4configv1.P4Info) { tableNamed(p, pipeline.TableVNITenant).MatchFields[0].Bitwidth = 32 },
+			"table GrayIngress.vni_tenant: match fields"},
 		"match kind": {func(p *p4configv1.P4Info) {
 			p.Tables[0].MatchFields[0].Match = &p4configv1.MatchField_MatchType_{MatchType: p4configv1.MatchField_LPM}
 		}, "GrayIngress.vip: match fields"},

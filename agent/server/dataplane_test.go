@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/hex"
+	"slices"
 	"testing"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -319,3 +320,29 @@ func TestCounterWritesUnimplementedWithoutCounterWriter(t *testing.T) {
 }
 
 func testpktTCP() testpkt.L4 { return testpkt.L4{Proto: testpkt.ProtoTCP, SPort: 1, DPort: 80} }
+
+// The IPv6 tables are in the P4Info (the P4 programs have them) before any
+// of the agent's dataplanes does: their entries, and a backend entry with an
+// IPv6 underlay, are refused as UNIMPLEMENTED and nothing is installed; the
+// IPv4 entries of the same batch are.
+func TestIPv6EntriesUnimplemented(t *testing.T) {
+	h := newHarness(t)
+	a := h.ready()
+	b := h.b()
+	addr6 := []byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
+	vip6 := b.Entry(pipeline.TableVIPv6, 0, []p4rtest.FM{{Name: pipeline.MatchDstAddr6.Name, Value: addr6}},
+		pipeline.ActionSetVIP, p4rtest.P(pipeline.ParamVIPID.Name, 1), p4rtest.P(pipeline.ParamDefaultPool.Name, 1))
+	rule6 := b.Entry(pipeline.TableGrayRulesV6, 10, []p4rtest.FM{{Name: pipeline.MatchInnerSrc6.Name, Value: addr6, Mask: addr6}},
+		pipeline.ActionSetPool, p4rtest.P(pipeline.ParamPoolID.Name, 2))
+	backend6 := b.Entry(pipeline.TableBackend, 0, []p4rtest.FM{p4rtest.Exact(pipeline.MatchBackendID.Name, 6)},
+		pipeline.ActionToBackendV6, p4rtest.P(pipeline.ParamPort.Name, 1), p4rtest.P(pipeline.ParamSMAC.Name, 2),
+		p4rtest.P(pipeline.ParamDMAC.Name, 3), p4rtest.Param{Name: pipeline.ParamUnderlayIP6.Name, Value: addr6})
+	got := h.updateCodes(a, ins(vip6), ins(rule6), ins(backend6), ins(b.Backend(4, 1, 0x0a000004)))
+	if want := []codes.Code{codes.Unimplemented, codes.Unimplemented, codes.Unimplemented, codes.OK}; !slices.Equal(got, want) {
+		t.Fatalf("IPv6 entries and an IPv4 backend: %v, want %v", got, want)
+	}
+	ents := h.read(p4rtest.Ent(&p4v1.TableEntry{}))
+	if len(ents) != 1 || ents[0].GetTableEntry().GetTableId() != b.Table(pipeline.TableBackend).ID {
+		t.Errorf("held after the batch: %v, want the IPv4 backend only", ents)
+	}
+}

@@ -49,8 +49,9 @@ var bindings = []*binding{
 		fill: func(st *model.State, k model.PortVID, _ struct{}) { st.VLANAccept[k] = true },
 	}),
 	// backend: backend_id -> to_backend(port, smac, dmac, underlay_ip)
+	// (to_backend_v6: refused, below)
 	bind(pipeline.TableBackend, table[uint16, model.Backend]{
-		kind: dataplane.Backend, key: exact[uint16](0), value: backendValue,
+		kind: dataplane.Backend, key: exact[uint16](0), value: backendValue, refuse: refuseIPv6Backend,
 		set: dataplane.Dataplane.SetBackendEntry, del: dataplane.Dataplane.DeleteBackendEntry,
 		fill:    func(st *model.State, id uint16, b model.Backend) { st.Backends[id] = b },
 		counter: dataplane.Dataplane.BackendCounter, setCounter: dataplane.CounterWriter.SetBackendCounter,
@@ -91,6 +92,10 @@ var bindings = []*binding{
 		fill:    func(st *model.State, r model.GrayRule, _ struct{}) { st.GrayRules = append(st.GrayRules, r) },
 		counter: dataplane.Dataplane.RuleCounter, setCounter: dataplane.CounterWriter.SetRuleCounter,
 	}),
+	// The IPv6 tables (issue 19): in the P4 programs and the schema, not yet
+	// in the agent's dataplanes, which refuse their entries as unimplemented.
+	bind(pipeline.TableGrayRulesV6, ipv6Unimplemented),
+	bind(pipeline.TableVIPv6, ipv6Unimplemented),
 	// vip: dst_addr -> set_vip(vip_id, default_pool)
 	bind(pipeline.TableVIP, table[uint32, model.VIP]{
 		kind: dataplane.VIP, key: exact[uint32](0), value: vipValue,
@@ -98,6 +103,29 @@ var bindings = []*binding{
 		fill:    func(st *model.State, addr uint32, v model.VIP) { st.VIPs[addr] = v },
 		counter: dataplane.Dataplane.VIPCounter, setCounter: dataplane.CounterWriter.SetVIPCounter,
 	}),
+}
+
+// ipv6Unimplemented binds an IPv6 table no dataplane of the agent implements
+// yet: every entry is refused, so none is ever held.
+var ipv6Unimplemented = table[struct{}, struct{}]{
+	key: func(*entry) struct{} { return struct{}{} }, value: noValue,
+	refuse: func(e *entry) error { return fmt.Errorf("%w: IPv6 (issue 19)", dataplane.ErrUnimplemented) },
+	set:    func(dataplane.Dataplane, struct{}, struct{}) error { return dataplane.ErrUnimplemented },
+	del:    func(dataplane.Dataplane, struct{}) error { return dataplane.ErrNotFound },
+	fill:   func(*model.State, struct{}, struct{}) {},
+	counter: func(dataplane.Dataplane, struct{}) (dataplane.Counter, error) {
+		return dataplane.Counter{}, dataplane.ErrNotFound
+	},
+	setCounter: func(dataplane.CounterWriter, struct{}, dataplane.Counter) error { return dataplane.ErrNotFound },
+}
+
+// refuseIPv6Backend refuses a to_backend_v6 entry: no dataplane of the agent
+// has an IPv6 underlay yet.
+func refuseIPv6Backend(e *entry) error {
+	if e.actionName() == pipeline.ActionToBackendV6 {
+		return fmt.Errorf("%w: %s (IPv6 underlay, issue 19)", dataplane.ErrUnimplemented, pipeline.ActionToBackendV6)
+	}
+	return nil
 }
 
 func vipValue(e *entry) model.VIP {
@@ -180,6 +208,9 @@ type table[K, V any] struct {
 	kind  dataplane.Table
 	key   func(e *entry) K
 	value func(e *entry) V
+	// refuse, when set, says why an entry cannot be installed (nil: it can);
+	// it is asked before key and value.
+	refuse func(e *entry) error
 	// set inserts or replaces; del deletes (a missing entry is not an error).
 	set func(dp dataplane.Dataplane, k K, v V) error
 	del func(dp dataplane.Dataplane, k K) error
@@ -203,6 +234,11 @@ func bind[K, V any](name string, tb table[K, V]) *binding {
 		schema: sch,
 		kind:   tb.kind,
 		put: func(dp dataplane.Dataplane, e *entry, exists bool) error {
+			if tb.refuse != nil {
+				if err := tb.refuse(e); err != nil {
+					return err
+				}
+			}
 			k, v := tb.key(e), tb.value(e)
 			if tb.modify == nil {
 				return tb.set(dp, k, v)

@@ -15,6 +15,16 @@ var mirrorOnly = map[string]bool{
 	pipeline.ActionSetPoolMirror: true, pipeline.CounterMirror: true, pipeline.CounterMirrorBackend: true,
 }
 
+// ipv6Only are the entities of IPv6 (issue 19), which a gateway's P4Info may
+// lack: a build older than IPv6 takes every IPv4 entry.
+var ipv6Only = map[string]bool{
+	pipeline.TableVIPv6: true, pipeline.TableGrayRulesV6: true, pipeline.ActionToBackendV6: true,
+	pipeline.DirectCounterVIPv6: true, pipeline.DirectCounterGrayRulesV6: true,
+}
+
+// optional says whether a gateway's P4Info may lack the entity named name.
+func optional(name string) bool { return mirrorOnly[name] || ipv6Only[name] }
+
 // ErrIncompatibleP4Info: a gateway's P4Info cannot carry the entries the engine
 // encodes with the engine's P4Info.
 var ErrIncompatibleP4Info = errors.New("engine: incompatible P4Info")
@@ -32,7 +42,8 @@ var ErrIncompatibleP4Info = errors.New("engine: incompatible P4Info")
 // ids). A direct counter's id never goes on the wire (its cells are read through
 // the table's entries), and the engine reads an indexed counter by the id of the
 // gateway's own P4Info (gatewayCounterID). The mirror's action and counters
-// (mirrorOnly) may be missing. The error wraps ErrIncompatibleP4Info
+// (mirrorOnly) and the IPv6 tables, action and direct counters (ipv6Only)
+// may be missing. The error wraps ErrIncompatibleP4Info
 // and names the first mismatch.
 func CheckP4Info(base, gw *p4info.Info) error {
 	if base == nil || gw == nil {
@@ -48,7 +59,7 @@ func CheckP4Info(base, gw *p4info.Info) error {
 	}
 	for _, a := range base.Actions() {
 		ga, err := g.Action(a.Name)
-		if err != nil && mirrorOnly[a.Name] {
+		if err != nil && optional(a.Name) {
 			continue
 		}
 		if err != nil {
@@ -74,6 +85,9 @@ func CheckP4Info(base, gw *p4info.Info) error {
 	}
 	for _, t := range base.Tables() {
 		gt, err := g.Table(t.Name)
+		if err != nil && optional(t.Name) {
+			continue
+		}
 		if err != nil {
 			return bad("table %s is missing", t.Name)
 		}
@@ -103,7 +117,7 @@ func CheckP4Info(base, gw *p4info.Info) error {
 				name = a.Name
 			}
 			switch {
-			case !ok && mirrorOnly[name]:
+			case !ok && optional(name):
 			case !ok:
 				return bad("table %s does not allow action %s", t.Name, name)
 			case gr.Scope != r.Scope:
@@ -125,7 +139,7 @@ func CheckP4Info(base, gw *p4info.Info) error {
 	for _, c := range base.Counters() {
 		gc, err := g.Counter(c.Name)
 		switch {
-		case err != nil && mirrorOnly[c.Name]:
+		case err != nil && optional(c.Name):
 		case err != nil:
 			return bad("counter %s is missing (a TNA build needs --p4runtime-force-std-externs)", c.Name)
 		case gc.Unit != c.Unit:
@@ -135,6 +149,7 @@ func CheckP4Info(base, gw *p4info.Info) error {
 	for _, c := range base.DirectCounters() {
 		gc, err := g.DirectCounter(c.Name)
 		switch {
+		case err != nil && optional(c.Name):
 		case err != nil:
 			return bad("direct counter %s is missing (a TNA build needs --p4runtime-force-std-externs)", c.Name)
 		case gc.Unit != c.Unit:

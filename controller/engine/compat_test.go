@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,6 +93,32 @@ func TestCheckP4Info(t *testing.T) {
 	}
 	if g, _ := tna.Table(p4info.TNAPrefix + pipeline.TableGrayRules); g.Size != 8192 {
 		t.Fatalf("gray_rules size %d", g.Size)
+	}
+
+	// A build older than IPv6 (issue 19) takes the IPv4 entries.
+	noIPv6 := tnaInfo(t, func(pi *p4configv1.P4Info) {
+		v6 := map[string]bool{}
+		for _, n := range []string{pipeline.TableVIPv6, pipeline.TableGrayRulesV6, pipeline.ActionToBackendV6,
+			pipeline.DirectCounterVIPv6, pipeline.DirectCounterGrayRulesV6} {
+			v6[p4info.TNAPrefix+n] = true
+		}
+		pi.Tables = slices.DeleteFunc(pi.Tables, func(tb *p4configv1.Table) bool { return v6[tb.GetPreamble().GetName()] })
+		pi.DirectCounters = slices.DeleteFunc(pi.DirectCounters, func(c *p4configv1.DirectCounter) bool { return v6[c.GetPreamble().GetName()] })
+		var toV6 uint32
+		pi.Actions = slices.DeleteFunc(pi.Actions, func(a *p4configv1.Action) bool {
+			if v6[a.GetPreamble().GetName()] {
+				toV6 = a.GetPreamble().GetId()
+			}
+			return v6[a.GetPreamble().GetName()]
+		})
+		b := tnaTable(pi, pipeline.TableBackend)
+		b.ActionRefs = slices.DeleteFunc(b.ActionRefs, func(r *p4configv1.ActionRef) bool { return r.GetId() == toV6 })
+	})
+	if _, err := noIPv6.Table(p4info.TNAPrefix + pipeline.TableVIPv6); err == nil {
+		t.Fatal("the copy without IPv6 still has vip_v6")
+	}
+	if err := engine.CheckP4Info(base, noIPv6); err != nil {
+		t.Fatalf("a build without IPv6 refused: %v", err)
 	}
 
 	cases := []struct {

@@ -34,8 +34,10 @@ header ipv4_t {
     ipv4_addr_t dst_addr;
 }
 
-// Planned inner IPv6 (docs/pipeline.md: INNER_NOT_IPV4 today). Declared so the
-// layout below has its place; nothing extracts it yet.
+// IPv6 (docs/pipeline.md §1), outer and inner: the fixed 40 bytes. Extension
+// headers are never walked: the outer ones and the inner hop-by-hop, routing,
+// AH and destination options are drop reasons; only the inner fragment header
+// is read (ipv6_frag_t).
 const bit<16> ETHERTYPE_IPV6 = 0x86DD;
 header ipv6_t {
     bit<4>   version;
@@ -44,8 +46,27 @@ header ipv6_t {
     bit<16>  payload_len;
     bit<8>   next_hdr;
     bit<8>   hop_limit;
-    bit<128> src_addr;
-    bit<128> dst_addr;
+    ipv6_addr_t src_addr;
+    ipv6_addr_t dst_addr;
+}
+
+// The inner IPv6 fragment header (next header 44): its next header is the
+// flow's proto; every fragment, the first too, has ports 0.
+header ipv6_frag_t {
+    bit<8>  next_hdr;
+    bit<8>  reserved;
+    bit<13> frag_offset;
+    bit<2>  res;
+    bit<1>  more;
+    bit<32> identification;
+}
+
+// Outer ICMPv6 (next header 58): its checksum covers the pseudo-header, so
+// to_backend_v6 updates it; type and code are read for nothing else.
+header icmp6_t {
+    bit<8>  type;
+    bit<8>  code;
+    bit<16> checksum;
 }
 
 // The fixed 20 bytes; TCP options stay in the payload, untouched.
@@ -87,20 +108,24 @@ header l4_ports_t {
 struct headers_t {
     ethernet_t ethernet;
     vlan_t     vlan;
-    ipv4_t     ipv4;
+    ipv4_t     ipv4;      // exclusive with ipv6
+    ipv6_t     ipv6;
     tcp_t      tcp;
     udp_t      udp;
+    icmp6_t    icmp6;     // outer IPv6 only
     vxlan_t    vxlan;
     ethernet_t inner_ethernet;
-    ipv4_t     inner_ipv4;
-    // ipv6_t inner_ipv6 (planned) goes here, exclusive with inner_ipv4.
+    ipv4_t     inner_ipv4; // exclusive with inner_ipv6
+    ipv6_t     inner_ipv6;
+    ipv6_frag_t inner_frag;
     l4_ports_t inner_l4;
 }
 
 // The flow fields (docs/pipeline.md §1), in hash key order: vni(24) tenant(16)
 // src(32) dst(32) proto(8) sport(16) dport(16) = 18 bytes. The same layout holds
-// a pool's hash masks and the masked key. (Inner IPv6 will need its own key:
-// src and dst are IPv4 here.)
+// a pool's hash masks and the masked key. An IPv6 flow keeps its 128-bit
+// addresses in flow_addr6_t (src and dst here are then 0); its key6 is vni
+// tenant src6 dst6 proto sport dport = 42 bytes.
 struct flow_key_t {
     vni_t       vni;
     tenant_id_t tenant;
@@ -109,6 +134,12 @@ struct flow_key_t {
     bit<8>      proto;
     l4_port_t   sport;
     l4_port_t   dport;
+}
+
+// The addresses of an IPv6 flow, and of its masked hash key.
+struct flow_addr6_t {
+    ipv6_addr_t src;
+    ipv6_addr_t dst;
 }
 
 // split_pool: pool_gray when hash_value < threshold.
@@ -137,6 +168,10 @@ struct graygw_metadata_t {
     drop_reason_t drop_reason;
 
     flow_key_t       flow;      // tenant filled by vni_tenant
+    // The flow's family: that of the header its fields come from (inner for
+    // overlay, outer for plain). An IPv6 flow meets gray_rules_v6 and key6.
+    bool             flow_v6;
+    flow_addr6_t     flow6;
     bool             vip_hit;   // TNA: set_vip ran (gates gray_rules in one stage)
     // TNA: the frame is tagged and vlan_accept has not accepted its VID (set
     // by the parser, cleared by accept_vlan).
@@ -147,6 +182,15 @@ struct graygw_metadata_t {
     // The hash input: the flow, ANDed with the pool's masks by set_hash_mask
     // (a pool without a pool_hash entry hashes every field).
     flow_key_t       hash_key;
+    flow_addr6_t     hash_key6;
+    // v1model: the pool's src and dst masks (all ones without a pool_hash
+    // entry), for an IPv6 flow's key6: a zero mask leaves the address out,
+    // any other keeps it whole.
+    ipv4_addr_t      src_mask;
+    ipv4_addr_t      dst_mask;
+    // The backend entry's underlay family (to_backend_v6): it must be the
+    // outer header's, else BACKEND_FAMILY.
+    bool             to_v6;
     bucket_t         bucket;
     backend_id_t     backend_id;
 

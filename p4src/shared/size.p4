@@ -11,11 +11,19 @@
 #ifndef VIP_TABLE_SIZE
 #define VIP_TABLE_SIZE            1024
 #endif
+#ifndef VIP_V6_TABLE_SIZE
+#define VIP_V6_TABLE_SIZE         1024
+#endif
 #ifndef VNI_TENANT_TABLE_SIZE
 #define VNI_TENANT_TABLE_SIZE     65536
 #endif
 #ifndef GRAY_RULES_TABLE_SIZE
 #define GRAY_RULES_TABLE_SIZE     16384
+#endif
+// 128-bit ternary addresses: 352 key bits, eight TCAM words a rule on Tofino
+// (docs/p4-targets.md "Tofino fit" for the sizes Tofino builds use).
+#ifndef GRAY_RULES_V6_TABLE_SIZE
+#define GRAY_RULES_V6_TABLE_SIZE  4096
 #endif
 #ifndef POOL_HASH_TABLE_SIZE
 #define POOL_HASH_TABLE_SIZE      1024

@@ -10,11 +10,15 @@ control GrayDeparser(packet_out packet, in headers_t hdr) {
         packet.emit(hdr.ethernet);
         packet.emit(hdr.vlan);
         packet.emit(hdr.ipv4);
+        packet.emit(hdr.ipv6);
         packet.emit(hdr.tcp);
         packet.emit(hdr.udp);
+        packet.emit(hdr.icmp6);
         packet.emit(hdr.vxlan);
         packet.emit(hdr.inner_ethernet);
         packet.emit(hdr.inner_ipv4);
+        packet.emit(hdr.inner_ipv6);
+        packet.emit(hdr.inner_frag);
         packet.emit(hdr.inner_l4);
     }
 }

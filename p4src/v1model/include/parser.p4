@@ -25,8 +25,11 @@ parser GrayParser(packet_in packet,
         packet.extract(hdr.ethernet);
         transition select(hdr.ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
+#if IPV6_PARSE
+            ETHERTYPE_IPV6: parse_ipv6;
+#endif
             ETHERTYPE_VLAN: parse_vlan;
-            default: not_ipv4;  // ARP, IPv6, QinQ...
+            default: not_ipv4;  // ARP, QinQ...
         }
     }
 
@@ -35,7 +38,10 @@ parser GrayParser(packet_in packet,
         packet.extract(hdr.vlan);
         transition select(hdr.vlan.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
-            default: not_ipv4;  // a second tag, ARP, IPv6...
+#if IPV6_PARSE
+            ETHERTYPE_IPV6: parse_ipv6;
+#endif
+            default: not_ipv4;  // a second tag, ARP...
         }
     }
 
@@ -64,6 +70,35 @@ parser GrayParser(packet_in packet,
         }
     }
 
+    // Outer IPv6: as IPv4, ingress applies vip_v6 before acting on any reason
+    // below. Extension headers (fragments too) are not supported.
+    state parse_ipv6 {
+        packet.extract(hdr.ipv6);
+        transition select(hdr.ipv6.version) {
+            4w6: parse_ipv6_payload;
+            default: ipv6_malformed;
+        }
+    }
+
+    state parse_ipv6_payload {
+        transition select(hdr.ipv6.next_hdr) {
+            IPV6_HOP_BY_HOP: ipv6_extension;
+            IPV6_ROUTING: ipv6_extension;
+            IPV6_FRAGMENT: ipv6_extension;
+            IPV6_AH: ipv6_extension;
+            IPV6_DEST_OPTS: ipv6_extension;
+            PROTO_TCP: parse_tcp;
+            PROTO_UDP: parse_udp;
+            PROTO_ICMP6: parse_icmp6;
+            default: accept;  // plain traffic with ports 0
+        }
+    }
+
+    state parse_icmp6 {
+        packet.extract(hdr.icmp6);
+        transition accept;
+    }
+
     state parse_tcp {
         packet.extract(hdr.tcp);
         transition accept;
@@ -89,7 +124,10 @@ parser GrayParser(packet_in packet,
         packet.extract(hdr.inner_ethernet);
         transition select(hdr.inner_ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_inner_ipv4;
-            default: inner_not_ipv4;  // inner IPv6 is planned
+#if IPV6_PARSE
+            ETHERTYPE_IPV6: parse_inner_ipv6;
+#endif
+            default: inner_not_ipv4;
         }
     }
 
@@ -110,6 +148,35 @@ parser GrayParser(packet_in packet,
             (3w0 &&& IPV4_FLAG_MF, 13w0, PROTO_UDP): parse_inner_l4;
             default: accept;
         }
+    }
+
+    state parse_inner_ipv6 {
+        packet.extract(hdr.inner_ipv6);
+        transition select(hdr.inner_ipv6.version) {
+            4w6: check_inner6_l4;
+            default: inner_ipv6_malformed;
+        }
+    }
+
+    // Ports for TCP and UDP; the fragment header is read for its protocol
+    // (ports 0); the other extension headers are refused, so that a port
+    // rule never silently misses a packet whose ports were not found.
+    state check_inner6_l4 {
+        transition select(hdr.inner_ipv6.next_hdr) {
+            PROTO_TCP: parse_inner_l4;
+            PROTO_UDP: parse_inner_l4;
+            IPV6_FRAGMENT: parse_inner_frag;
+            IPV6_HOP_BY_HOP: inner_ipv6_extension;
+            IPV6_ROUTING: inner_ipv6_extension;
+            IPV6_AH: inner_ipv6_extension;
+            IPV6_DEST_OPTS: inner_ipv6_extension;
+            default: accept;  // ICMPv6, ESP, no next header...: ports 0
+        }
+    }
+
+    state parse_inner_frag {
+        packet.extract(hdr.inner_frag);
+        transition accept;
     }
 
     state parse_inner_l4 {
@@ -133,6 +200,16 @@ parser GrayParser(packet_in packet,
         transition accept;
     }
 
+    state ipv6_malformed {
+        meta.parse_reason = DROP_IPV6_MALFORMED;
+        transition accept;
+    }
+
+    state ipv6_extension {
+        meta.parse_reason = DROP_IPV6_EXTENSION;
+        transition accept;
+    }
+
     state vxlan_bad_flags {
         meta.parse_reason = DROP_VXLAN_BAD_FLAGS;
         transition accept;
@@ -145,6 +222,16 @@ parser GrayParser(packet_in packet,
 
     state inner_ipv4_malformed {
         meta.parse_reason = DROP_INNER_IPV4_MALFORMED;
+        transition accept;
+    }
+
+    state inner_ipv6_malformed {
+        meta.parse_reason = DROP_INNER_IPV6_MALFORMED;
+        transition accept;
+    }
+
+    state inner_ipv6_extension {
+        meta.parse_reason = DROP_INNER_IPV6_EXTENSION;
         transition accept;
     }
 }

@@ -35,6 +35,10 @@ control GrayIngress(inout headers_t hdr,
     direct_counter(CounterType.packets_and_bytes) gray_rules_counter;
     @id(0x13000003)
     direct_counter(CounterType.packets_and_bytes) backend_counter;
+    @id(0x13000004)
+    direct_counter(CounterType.packets_and_bytes) vip_v6_counter;
+    @id(0x13000005)
+    direct_counter(CounterType.packets_and_bytes) gray_rules_v6_counter;
 
     /*
      * VIP table (step 2).
@@ -64,6 +68,24 @@ control GrayIngress(inout headers_t hdr,
         const default_action = NoAction();
         counters = vip_counter;
         size = VIP_TABLE_SIZE;
+    }
+
+    /*
+     * IPv6 VIP table (step 2): vip for a frame whose 40-byte outer IPv6
+     * header was read, with the same action.
+     */
+    @id(0x02000009)
+    table vip_v6 {
+        key = {
+            hdr.ipv6.dst_addr : exact @name("dst_addr");
+        }
+        actions = {
+            set_vip;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        counters = vip_v6_counter;
+        size = VIP_V6_TABLE_SIZE;
     }
 
     /*
@@ -153,11 +175,38 @@ control GrayIngress(inout headers_t hdr,
     }
 
     /*
+     * IPv6 gray rules table (step 4): gray_rules for an IPv6 flow, with
+     * 128-bit addresses and the same field names; no mirror.
+     */
+    @id(0x0200000a)
+    table gray_rules_v6 {
+        key = {
+            meta.vip_id      : ternary @name("vip_id");
+            meta.flow.vni    : ternary @name("vni");
+            meta.flow.tenant : ternary @name("tenant_id");
+            meta.flow6.src   : ternary @name("inner_src");
+            meta.flow6.dst   : ternary @name("inner_dst");
+            meta.flow.proto  : ternary @name("inner_proto");
+            meta.flow.sport  : ternary @name("inner_sport");
+            meta.flow.dport  : ternary @name("inner_dport");
+        }
+        actions = {
+            set_pool;
+            split_pool;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        counters = gray_rules_v6_counter;
+        size = GRAY_RULES_V6_TABLE_SIZE;
+    }
+
+    /*
      * Pool hash mask table (step 5).
      *
      * Which flow fields feed the pool's hash: each field is ANDed with its
      * mask, straight into the hash key. A miss hashes every field (the key is
-     * preset to the flow).
+     * preset to the flow). An IPv6 flow's 128-bit addresses are kept whole or
+     * left out by the 32-bit masks (apply).
      */
     @id(0x01000005)
     action set_hash_mask(vni_t vni_mask, tenant_id_t tenant_mask,
@@ -171,6 +220,8 @@ control GrayIngress(inout headers_t hdr,
         meta.hash_key.proto  = meta.flow.proto  & proto_mask;
         meta.hash_key.sport  = meta.flow.sport  & sport_mask;
         meta.hash_key.dport  = meta.flow.dport  & dport_mask;
+        meta.src_mask = src_mask;
+        meta.dst_mask = dst_mask;
     }
 
     @id(0x02000004)
@@ -230,6 +281,21 @@ control GrayIngress(inout headers_t hdr,
         backend_counter.count();
     }
 
+    // The same towards an IPv6 underlay: outer IPv6 dst, hop limit - 1 (no
+    // header checksum). apply drops a frame whose outer header is not IPv6
+    // (BACKEND_FAMILY), as to_backend's whose outer header is not IPv4.
+    @id(0x0100000b)
+    action to_backend_v6(PortId_t port, mac_addr_t smac, mac_addr_t dmac,
+                         ipv6_addr_t underlay_ip) {
+        standard_md.egress_spec = port;
+        hdr.ethernet.src_addr = smac;
+        hdr.ethernet.dst_addr = dmac;
+        hdr.ipv6.dst_addr = underlay_ip;
+        hdr.ipv6.hop_limit = hdr.ipv6.hop_limit - 1;
+        meta.to_v6 = true;
+        backend_counter.count();
+    }
+
     @id(0x02000006)
     table backend {
         key = {
@@ -237,6 +303,7 @@ control GrayIngress(inout headers_t hdr,
         }
         actions = {
             to_backend;
+            to_backend_v6;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -282,7 +349,7 @@ control GrayIngress(inout headers_t hdr,
 
         if (copy) {
             meta.drop_reason = DROP_NONE;
-            flow_init.apply(hdr, meta.flow);
+            flow_init.apply(hdr, meta.flow, meta.flow_v6, meta.flow6);
             meta.flow.tenant = meta.mirror_tenant;
             meta.pool_id = meta.mirror_pool;
         } else {
@@ -293,31 +360,56 @@ control GrayIngress(inout headers_t hdr,
                 truncated_reason.apply(hdr, meta.drop_reason);
             }
 
-            // 2. VIP first: with the outer IPv4 header read, a miss is NOT_VIP
-            // whatever else the parse found; a hit keeps the parse reason.
-            // Without it (ETH_TRUNCATED, NOT_IPV4, IPV4_TRUNCATED) there is
-            // nothing to look up. TTL is checked only after a clean parse,
-            // since we decrement it.
+            // 2. VIP first: with the outer IPv4 (IPv6) header read, a miss is
+            // NOT_VIP whatever else the parse found; a hit keeps the parse
+            // reason. Without it (ETH_TRUNCATED, NOT_IPV4, IPV4_TRUNCATED,
+            // IPV6_TRUNCATED) there is nothing to look up. TTL (hop limit) is
+            // checked only after a clean parse, since we decrement it.
+            bool outer_read = false;
+            bool vip_hit = false;
+            bit<8> ttl = 0;
             if (hdr.ipv4.isValid()) {
-                if (!vip.apply().hit) {
+                outer_read = true;
+                vip_hit = vip.apply().hit;
+                ttl = hdr.ipv4.ttl;
+            } else if (hdr.ipv6.isValid()) {
+                outer_read = true;
+                vip_hit = vip_v6.apply().hit;
+                ttl = hdr.ipv6.hop_limit;
+            }
+            if (outer_read) {
+                if (!vip_hit) {
                     meta.drop_reason = DROP_NOT_VIP;
                 } else if (hdr.vlan.isValid() && !vlan_accept.apply().hit) {
                     meta.drop_reason = DROP_VLAN_NOT_ACCEPTED;
-                } else if (meta.drop_reason == DROP_NONE && hdr.ipv4.ttl <= 1) {
+                } else if (meta.drop_reason == DROP_NONE && ttl <= 1) {
                     meta.drop_reason = DROP_TTL_EXPIRED;
                 }
             }
 
             if (meta.drop_reason == DROP_NONE) {
-                flow_init.apply(hdr, meta.flow);
+                flow_init.apply(hdr, meta.flow, meta.flow_v6, meta.flow6);
 
                 // 3.
                 vni_tenant.apply();
 
                 // 4. The split hash: low 16 bits of CRC32 over vni(24) ++
-                // src(32), for a split and for a mirror's sampling.
-                gray_rules.apply();
-                if (meta.split.active || meta.mirror_active) {
+                // src(32), or ++ src(128) for an IPv6 flow, for a split and
+                // for a mirror's sampling.
+                if (meta.flow_v6) {
+                    gray_rules_v6.apply();
+                } else {
+                    gray_rules.apply();
+                }
+                // §10: a frame with an IPv6 outer header is never mirrored: a
+                // set_pool_mirror rule serves it as set_pool.
+                if (hdr.ipv6.isValid()) {
+                    meta.mirror_active = false;
+                }
+                if (meta.flow_v6 && meta.split.active) {
+                    hash(meta.split.hash_value, HashAlgorithm.crc32, 17w0,
+                         { meta.flow.vni, meta.flow6.src }, SPLIT_HASH_RANGE);
+                } else if (meta.split.active || meta.mirror_active) {
                     hash(meta.split.hash_value, HashAlgorithm.crc32, 17w0,
                          { meta.flow.vni, meta.flow.src }, SPLIT_HASH_RANGE);
                 }
@@ -333,27 +425,72 @@ control GrayIngress(inout headers_t hdr,
         if (meta.drop_reason == DROP_NONE) {
             // 5. The key is the flow unless the pool masks it.
             meta.hash_key = meta.flow;
+            meta.src_mask = 0xFFFFFFFF;
+            meta.dst_mask = 0xFFFFFFFF;
             pool_hash.apply();
 
-            // 6. bucket = CRC32/IEEE(masked 18-byte key) % BUCKETS, i.e. its low
-            // bits (BMv2's crc32 is zlib's = Go's crc32.ChecksumIEEE).
-            hash(meta.bucket, HashAlgorithm.crc32, (bucket_t)0,
-                 { meta.hash_key.vni,
-                   meta.hash_key.tenant,
-                   meta.hash_key.src,
-                   meta.hash_key.dst,
-                   meta.hash_key.proto,
-                   meta.hash_key.sport,
-                   meta.hash_key.dport },
-                 BUCKETS);
+            // 6. bucket = CRC32/IEEE(masked key) % BUCKETS, i.e. its low bits
+            // (BMv2's crc32 is zlib's = Go's crc32.ChecksumIEEE): the 18-byte
+            // key of an IPv4 flow, the 42-byte key6 of an IPv6 one.
+            if (meta.flow_v6) {
+                meta.hash_key6 = meta.flow6;
+                if (meta.src_mask == 0) {
+                    meta.hash_key6.src = 0;
+                }
+                if (meta.dst_mask == 0) {
+                    meta.hash_key6.dst = 0;
+                }
+                hash(meta.bucket, HashAlgorithm.crc32, (bucket_t)0,
+                     { meta.hash_key.vni,
+                       meta.hash_key.tenant,
+                       meta.hash_key6.src,
+                       meta.hash_key6.dst,
+                       meta.hash_key.proto,
+                       meta.hash_key.sport,
+                       meta.hash_key.dport },
+                     BUCKETS);
+            } else {
+                hash(meta.bucket, HashAlgorithm.crc32, (bucket_t)0,
+                     { meta.hash_key.vni,
+                       meta.hash_key.tenant,
+                       meta.hash_key.src,
+                       meta.hash_key.dst,
+                       meta.hash_key.proto,
+                       meta.hash_key.sport,
+                       meta.hash_key.dport },
+                     BUCKETS);
+            }
 
             // 7-8.
             if (!backend_select.apply().hit) {
                 meta.drop_reason = DROP_NO_BACKEND;
             } else {
                 ipv4_addr_t old_dst = hdr.ipv4.dst_addr;
+                ipv6_addr_t old_dst6 = hdr.ipv6.dst_addr;
+                meta.to_v6 = false;
                 if (!backend.apply().hit) {
                     meta.drop_reason = DROP_NO_BACKEND;
+                } else if (meta.to_v6 != hdr.ipv6.isValid()) {
+                    // A controller error: the entry's underlay is not the
+                    // frame's family.
+                    meta.drop_reason = DROP_BACKEND_FAMILY;
+                } else if (hdr.ipv6.isValid()) {
+                    // Every IPv6 L4 checksum covers the pseudo-header's dst.
+                    if (hdr.tcp.isValid()) {
+                        hdr.tcp.checksum = csum16_replace128(hdr.tcp.checksum, old_dst6,
+                                                             hdr.ipv6.dst_addr);
+                    } else if (hdr.udp.isValid() && hdr.udp.checksum != 0) {
+                        // UDP, overlay or plain: a zero checksum (RFC 6935's
+                        // tunnel) stays 0; a computed 0 is sent as 0xFFFF.
+                        hdr.udp.checksum = csum16_replace128(hdr.udp.checksum, old_dst6,
+                                                             hdr.ipv6.dst_addr);
+                        if (hdr.udp.checksum == 0) {
+                            hdr.udp.checksum = 0xFFFF;
+                        }
+                    } else if (hdr.icmp6.isValid()) {
+                        hdr.icmp6.checksum = csum16_replace128(hdr.icmp6.checksum, old_dst6,
+                                                               hdr.ipv6.dst_addr);
+                    }
                 } else if (hdr.vxlan.isValid()) {
                     // Overlay: a zero UDP checksum is allowed for IPv4 VXLAN.
                     hdr.udp.checksum = 0;
