@@ -164,13 +164,22 @@ tenants:
 	return doc
 }
 
-// VPCs returns the topology's VPCs as probe inventory.
+// VPCs returns the topology's VPCs as probe inventory. A dual-stack VPC
+// (topo.VPC.IPv6) lists its VMs' IPv6 addresses after the IPv4 ones and the
+// router's IPv6 address as a second destination: each VM is probed towards
+// its family's router.
 func (tl *Lab) VPCs() []probe.VPC {
 	var out []probe.VPC
 	for _, v := range tl.Topo.VPCs {
 		pv := probe.VPC{VNI: v.VNI, Router: v.RouterAddr(), RouterMAC: topo.RouterMAC}
 		for _, h := range v.VMs {
 			pv.VMs = append(pv.VMs, v.VMAddr(h))
+		}
+		if v.IPv6 {
+			pv.Dests = []netip.Addr{v.RouterAddr(), v.RouterAddr6()}
+			for _, h := range v.VMs {
+				pv.VMs = append(pv.VMs, v.VMAddr6(h))
+			}
 		}
 		out = append(out, pv)
 	}
