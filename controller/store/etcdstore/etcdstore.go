@@ -595,17 +595,13 @@ func (s *Store) History(ctx context.Context, q store.Query) ([]store.Event, erro
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, ns, key string) ([]byte, error) {
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	if err := checkKey(ns, key); err != nil {
-		return nil, err
-	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	resp, err := s.cli.Get(ctx, s.nsPrefix(ns)+key)
+	var resp *clientv3.GetResponse
+	err := s.keyOp(ctx, "get", ns, key, func(ctx context.Context, k string) (err error) {
+		resp, err = s.cli.Get(ctx, k)
+		return err
+	})
 	if err != nil {
-		return nil, s.fail(ctx, fmt.Sprintf("get %s/%s", ns, key), err)
+		return nil, err
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, fmt.Errorf("%w: key %q in namespace %q", store.ErrNotFound, key, ns)
@@ -615,22 +611,24 @@ func (s *Store) Get(ctx context.Context, ns, key string) ([]byte, error) {
 
 // Put implements store.Store.
 func (s *Store) Put(ctx context.Context, ns, key string, value []byte) error {
-	if err := s.check(ctx); err != nil {
+	return s.keyOp(ctx, "put", ns, key, func(ctx context.Context, k string) error {
+		_, err := s.cli.Put(ctx, k, string(value))
 		return err
-	}
-	if err := checkKey(ns, key); err != nil {
-		return err
-	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	if _, err := s.cli.Put(ctx, s.nsPrefix(ns)+key, string(value)); err != nil {
-		return s.fail(ctx, fmt.Sprintf("put %s/%s", ns, key), err)
-	}
-	return nil
+	})
 }
 
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, ns, key string) error {
+	return s.keyOp(ctx, "delete", ns, key, func(ctx context.Context, k string) error {
+		_, err := s.cli.Delete(ctx, k)
+		return err
+	})
+}
+
+// keyOp runs do on the etcd key of ns/key after the checks of every key
+// operation, within the store's operation timeout; an etcd error is reported
+// as "<what> ns/key".
+func (s *Store) keyOp(ctx context.Context, what, ns, key string, do func(ctx context.Context, k string) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
@@ -639,8 +637,8 @@ func (s *Store) Delete(ctx context.Context, ns, key string) error {
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	if _, err := s.cli.Delete(ctx, s.nsPrefix(ns)+key); err != nil {
-		return s.fail(ctx, fmt.Sprintf("delete %s/%s", ns, key), err)
+	if err := do(ctx, s.nsPrefix(ns)+key); err != nil {
+		return s.fail(ctx, fmt.Sprintf("%s %s/%s", what, ns, key), err)
 	}
 	return nil
 }
