@@ -548,17 +548,7 @@ func rulesOf(doc *IntentDoc) ([]Rule, error) {
 
 // loadIntent reads and validates an intent document. Problems wrap
 // intent.Errors (exit 3).
-func loadIntent(path string) ([]byte, *intent.Intent, error) {
-	data, err := readFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	in, err := intent.Load(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return data, in, nil
-}
+func loadIntent(path string) ([]byte, *intent.Intent, error) { return load(path, intent.Load) }
 
 // offlineDiff compiles old (nil: nothing installed) and new, new from old's
 // tables as the controller would, and compares their entries gateway by gateway.

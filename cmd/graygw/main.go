@@ -229,5 +229,19 @@ func readFile(path string) ([]byte, error) {
 	return data, nil
 }
 
+// load reads -f (readFile) and parses it; a parse error names the file.
+func load[T any](path string, parse func([]byte) (T, error)) ([]byte, T, error) {
+	var zero T
+	data, err := readFile(path)
+	if err != nil {
+		return nil, zero, err
+	}
+	v, err := parse(data)
+	if err != nil {
+		return nil, zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, v, nil
+}
+
 // changed reports whether a flag was set on the command line.
 func changed(fs *pflag.FlagSet, name string) bool { return fs.Changed(name) }

@@ -539,14 +539,4 @@ func watch(ctx context.Context, cl *apiClient, fn func(*rollout.Progress) error)
 
 // loadPlan reads and parses (without validating) a rollout plan. Problems
 // wrap rollout.ErrPlan.
-func loadPlan(path string) ([]byte, *rollout.PlanSpec, error) {
-	data, err := readFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	spec, err := rollout.ParsePlan(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return data, spec, nil
-}
+func loadPlan(path string) ([]byte, *rollout.PlanSpec, error) { return load(path, rollout.ParsePlan) }
