@@ -300,11 +300,7 @@ func testControllerProcessRestartUnderTraffic(t *testing.T, tg target) {
 	if u, p := tl.agent.updates.Load()-u0, tl.agent.pipelines.Load()-p0; u != 0 || p != 0 {
 		t.Fatalf("the agent served %d updates and %d pipeline pushes over the restart", u, p)
 	}
-	sent := next.Load()
-	tl.rx.settle(int64(sent), 500*time.Millisecond, 5*time.Second)
-	got := tl.rx.take()
-
-	lost, dup := tallyStream(t, got, sent, fs, want)
+	sent, got, lost, dup := tl.endStream(t, next, fs, want)
 	afterRaw := tl.agent.rawEntries(t)
 	t.Logf("stream: %d datagrams sent over %d flows (to %d backends), %d received, %d lost, %d duplicated; "+
 		"%d sent from SIGTERM to the first process's exit, %d from its exit to the second process in sync "+

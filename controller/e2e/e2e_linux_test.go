@@ -293,11 +293,7 @@ func testControllerRestartUnderTraffic(t *testing.T, tg target) {
 	reads := tl.agent.reads.Load() - r0
 	time.Sleep(500 * time.Millisecond)
 	stopStream()
-	sent := next.Load()
-	tl.rx.settle(int64(sent), 500*time.Millisecond, 5*time.Second)
-	got := tl.rx.take()
-
-	lost, dup := tallyStream(t, got, sent, fs, want)
+	sent, got, lost, dup := tl.endStream(t, next, fs, want)
 	t.Logf("stream: %d datagrams sent over %d flows (to %d backends), %d received, %d lost, %d duplicated; "+
 		"%d sent from the engine's close to the new engine in sync, which wrote 0 updates and read the gateway back %d times",
 		sent, len(fs), countDistinct(want), len(got), lost, dup, seqSynced-seqClose, reads)

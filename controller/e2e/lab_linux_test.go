@@ -611,6 +611,18 @@ func (tl *testLab) startStream(t *testing.T, fs []flow) (next *atomic.Uint64, st
 	}
 }
 
+// endStream waits for a stopped stream's last datagrams (up to 5 s, done
+// after 500 ms without one), takes them and tallies them (tallyStream). next
+// is startStream's; it returns how many datagrams were sent and received.
+func (tl *testLab) endStream(t *testing.T, next *atomic.Uint64, fs []flow, want []netip.Addr) (sent uint64, got []arrival, lost, dup int) {
+	t.Helper()
+	sent = next.Load()
+	tl.rx.settle(int64(sent), 500*time.Millisecond, 5*time.Second)
+	got = tl.rx.take()
+	lost, dup = tallyStream(t, got, sent, fs, want)
+	return sent, got, lost, dup
+}
+
 // tallyStream checks a stream's arrivals: datagram seq was sent as flow
 // seq % len(fs), so each must arrive as that flow at want[flow], the backend
 // the tables pick. It returns how many of the sent datagrams never arrived and

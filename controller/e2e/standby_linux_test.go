@@ -89,10 +89,7 @@ func testWarmStandbyTakeoverUnderTraffic(t *testing.T, tg target) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	stopStream()
-	sent := next.Load()
-	tl.rx.settle(int64(sent), 500*time.Millisecond, 5*time.Second)
-	got := tl.rx.take()
-	lost, dup := tallyStream(t, got, sent, fs, want)
+	sent, got, lost, dup := tl.endStream(t, next, fs, want)
 	t.Logf("%s: Lead -> in sync %s on the open session; stream: %d datagrams sent, %d received, %d lost, %d duplicated; %d sent from the leader's death to in sync",
 		tg, took.Round(time.Millisecond), sent, len(got), lost, dup, seqSynced-seqDead)
 	if lost != 0 || dup != 0 {
