@@ -182,7 +182,7 @@ done
 say "gateway in sync with the baseline intent after $(($(date +%s) - start))s"
 
 params="target='$TARGET';bin='$ROOT/build/bin';controller='unix://$SOCK';gw_ns='$NS_GW';p4rt='$P4RT'"
-params+=";vectors='$ROOT/testvectors/pipeline.json';cases='$WORK/cases.json';work='$WORK'"
+params+=";vectors='$ROOT/testvectors/pipeline.json';vectors6='$ROOT/testvectors/ipv6.json';cases='$WORK/cases.json';work='$WORK'"
 # PTF in the background (ip netns exec execs it: $! is PTF) so that a signal to
 # this script is handled at once; its output is followed on the terminal.
 ip netns exec "$NS_PTF" "$GRAYGW_VENV/bin/ptf" --test-dir "$ROOT/ptf-tests/tests" \

@@ -32,7 +32,8 @@ type decision struct {
 	Packet       string `json:"packet,omitempty"` // hex, forward only
 	VIPID        uint16 `json:"vip_id"`
 	TenantID     uint16 `json:"tenant_id"`
-	RulePriority int64  `json:"rule_priority"` // -1: no rule
+	IPv6         bool   `json:"ipv6"`          // an IPv6 flow: gray_rules_v6, key6
+	RulePriority int64  `json:"rule_priority"` // -1: no rule (of gray_rules_v6 for an IPv6 flow)
 	Pool         uint16 `json:"pool"`          // dataplane pool_id
 	PoolBase     uint16 `json:"pool_base"`     // the intent's pool id
 	SplitHash    uint16 `json:"split_hash"`
@@ -58,7 +59,7 @@ type copyDecision struct {
 func newDecision(r model.Result, s *model.State) decision {
 	e := testvectors.ExpectFrom(r)
 	d := decision{Verdict: e.Verdict, Reason: e.Reason, Port: e.Port, Packet: e.Packet, VIPID: e.VIPID, TenantID: e.TenantID,
-		RulePriority: rulePriority(s, r.Rule), Pool: e.Pool, PoolBase: e.Pool &^ compile.SlotOffset, SplitHash: e.SplitHash,
+		IPv6: e.IPv6, RulePriority: rulePriority(s, e), Pool: e.Pool, PoolBase: e.Pool &^ compile.SlotOffset, SplitHash: e.SplitHash,
 		HashKey: e.HashKey, CRC: e.CRC, Bucket: e.Bucket, BackendID: e.BackendID}
 	if c := e.Copy; c != nil {
 		d.Copy = &copyDecision{MirrorID: c.MirrorID, Pool: c.Pool, PoolBase: c.Pool &^ compile.SlotOffset, BackendID: c.BackendID,

@@ -512,7 +512,8 @@ func compareResult(c *testvectors.Case, vm *model.State, frame []byte, r model.R
 	diff("reason", g.Reason, e.Reason)
 	diff("vip_id", g.VIPID, e.VIPID)
 	diff("tenant_id", g.TenantID, e.TenantID)
-	diff("rule priority", rulePriority(got, r.Rule), rulePriority(vm, e.Rule))
+	diff("ipv6 flow", g.IPv6, e.IPv6)
+	diff("rule priority", rulePriority(got, g), rulePriority(vm, e))
 	diff("pool", g.Pool&^compile.SlotOffset, e.Pool)
 	diff("split_hash", g.SplitHash, e.SplitHash)
 	diff("hash_key", g.HashKey, e.HashKey)
@@ -567,7 +568,16 @@ func compareResult(c *testvectors.Case, vm *model.State, frame []byte, r model.R
 	return why
 }
 
-func rulePriority(s *model.State, i int) int64 {
+// rulePriority is the priority of the gray rule e names in s: gray_rules_v6's
+// for an IPv6 flow, gray_rules' otherwise; -1 for none.
+func rulePriority(s *model.State, e testvectors.Expect) int64 {
+	i := e.Rule
+	if e.IPv6 {
+		if i < 0 || i >= len(s.GrayRulesV6) {
+			return -1
+		}
+		return int64(s.GrayRulesV6[i].Priority)
+	}
 	if i < 0 || i >= len(s.GrayRules) {
 		return -1
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +21,16 @@ func committed(t *testing.T) *testvectors.File {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// vectorFiles are the shared vectors PTF runs: pipeline.json and ipv6.json.
+func vectorFiles(t *testing.T) map[string]*testvectors.File {
+	t.Helper()
+	v6, err := testvectors.IPv6()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]*testvectors.File{"pipeline.json": committed(t), "ipv6.json": v6}
 }
 
 // The basic state as an intent reproduces every case but those that need a
@@ -73,25 +84,26 @@ func TestBasicStateAsIntent(t *testing.T) {
 // stateEntries writes exactly the vector state: every case's frame gets the
 // vector's decision and bytes over it.
 func TestStateEntriesAreTheVectorState(t *testing.T) {
-	f := committed(t)
-	states := map[string]*model.State{}
-	for name, vs := range f.States {
-		es, err := stateEntries(vs)
-		if err != nil {
-			t.Fatal(err)
+	for file, f := range map[string]*testvectors.File{"pipeline.json": committed(t)} {
+		states := map[string]*model.State{}
+		for name, vs := range f.States {
+			es, err := stateEntries(vs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if states[name], err = compile.ToModel(es); err != nil {
+				t.Fatalf("%s state %s: %v", file, name, err)
+			}
 		}
-		if states[name], err = compile.ToModel(es); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range f.Cases {
-		st := states[c.State]
-		fr, _ := c.Frame()
-		r := model.ProcessPort(st, c.InPort, fr)
-		e := testvectors.ExpectFrom(r)
-		if e.Verdict != c.Expect.Verdict || e.Reason != c.Expect.Reason || e.Packet != c.Expect.Packet || e.Port != c.Expect.Port {
-			t.Errorf("case %s: %s %s port %d %s, want %s %s port %d %s", c.Name, e.Verdict, e.Reason, e.Port, e.Packet,
-				c.Expect.Verdict, c.Expect.Reason, c.Expect.Port, c.Expect.Packet)
+		for _, c := range f.Cases {
+			st := states[c.State]
+			fr, _ := c.Frame()
+			r := model.ProcessPort(st, c.InPort, fr)
+			e := testvectors.ExpectFrom(r)
+			if e.Verdict != c.Expect.Verdict || e.Reason != c.Expect.Reason || e.Packet != c.Expect.Packet || e.Port != c.Expect.Port {
+				t.Errorf("%s case %s: %s %s port %d %s, want %s %s port %d %s", file, c.Name, e.Verdict, e.Reason, e.Port, e.Packet,
+					c.Expect.Verdict, c.Expect.Reason, c.Expect.Port, c.Expect.Packet)
+			}
 		}
 	}
 }
@@ -105,16 +117,18 @@ func TestCompareResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range f.Cases {
-		c := &f.Cases[i]
-		cst := f.States[c.State]
-		cm, err := cst.Model()
-		if err != nil {
-			t.Fatal(err)
-		}
-		why, err := compareCase(c, &cst, cm)
-		if err != nil || len(why) != 0 {
-			t.Errorf("case %s over its own state: %v %v", c.Name, why, err)
+	for file, f := range vectorFiles(t) {
+		for i := range f.Cases {
+			c := &f.Cases[i]
+			cst := f.States[c.State]
+			cm, err := cst.Model()
+			if err != nil {
+				t.Fatal(err)
+			}
+			why, err := compareCase(c, &cst, cm)
+			if err != nil || len(why) != 0 {
+				t.Errorf("%s case %s over its own state: %v %v", file, c.Name, why, err)
+			}
 		}
 	}
 	var c *testvectors.Case
@@ -129,6 +143,27 @@ func TestCompareResult(t *testing.T) {
 	why := compareResult(c, vm, fr, r, vm)
 	if len(why) == 0 || !strings.Contains(strings.Join(why, " "), "not the vector's rewrite") {
 		t.Errorf("corrupt frame not reported: %v", why)
+	}
+
+	// An IPv6 flow's winning rule is gray_rules_v6's: a state whose
+	// gray_rules_v6 lost the rule the vector names is reported.
+	v6 := vectorFiles(t)["ipv6.json"]
+	for i := range v6.Cases {
+		if v6.Cases[i].Name == "v6_overlay_vm_cutover" {
+			c = &v6.Cases[i]
+		}
+	}
+	vst6 := v6.States[c.State]
+	m6, err := vst6.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m6.GrayRulesV6 = slices.DeleteFunc(slices.Clone(m6.GrayRulesV6), func(r model.GrayRuleV6) bool {
+		return r.Priority == m6.GrayRulesV6[c.Expect.Rule].Priority
+	})
+	why, err = compareCase(c, &vst6, m6)
+	if err != nil || !strings.Contains(strings.Join(why, " "), "rule priority -1, vector 100") {
+		t.Errorf("IPv6 case without its gray_rules_v6 rule: %v %v", why, err)
 	}
 }
 

@@ -15,6 +15,7 @@ Parameters come from run.sh through PTF's --test-params:
               run there)
   p4rt        the gateway's P4Runtime address inside gw_ns
   vectors     testvectors/pipeline.json
+  vectors6    testvectors/ipv6.json (the IPv6 vectors: ipv6_tables.py)
   cases       ptfctl intent's classification of the vector cases
   work        run.sh's scratch directory (baseline.yaml)
 """
@@ -25,6 +26,7 @@ import functools
 import glob
 import json
 import os
+import select
 import socket
 import subprocess
 import time
@@ -37,6 +39,7 @@ import ptf
 import ptf.testutils as tu
 from ptf.base_tests import BaseTest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
@@ -50,6 +53,7 @@ CONTROLLER = PARAMS.get("controller", "unix:///run/graygw/controller.sock")
 GW_NS = PARAMS.get("gw_ns", "")
 P4RT = PARAMS.get("p4rt", "127.0.0.1:9559")
 VECTORS = PARAMS.get("vectors", "testvectors/pipeline.json")
+VECTORS6 = PARAMS.get("vectors6", "testvectors/ipv6.json")
 CASES = PARAMS.get("cases", "")
 WORK = PARAMS.get("work", "")
 
@@ -255,8 +259,8 @@ def expect_case(name):
     return out["results"][0], out["mismatches"]
 
 
-def vectors():
-    with open(VECTORS) as f:
+def vectors(path=None):
+    with open(path or VECTORS) as f:
         return json.load(f)
 
 
@@ -270,6 +274,46 @@ def case_classes():
         with open(path) as f:
             out.update(json.load(f))
     return out
+
+
+class TableSession:
+    """ptfctl tables: the table-level groups' P4Runtime session. It becomes
+    the gateway's primary client (the controller stays standby and writes
+    nothing), saves what the gateway holds and writes vector state exactly;
+    hold switches states (a diff); close puts back what it saved, and the
+    controller must then find its intent in place."""
+
+    def __init__(self, vectors_path, state):
+        cmd = _in_gw([os.path.join(BIN, "ptfctl"), "tables", "-p4rt", P4RT, "-vectors", vectors_path, "-state", state])
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.held = state
+        line = self._line()
+        if not line.startswith("ready"):
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise RuntimeError("ptfctl tables did not get ready: %r %s" % (line, err))
+
+    def _line(self):
+        ready, _, _ = select.select([self.proc.stdout], [], [], 90)
+        return self.proc.stdout.readline() if ready else ""
+
+    def hold(self, state):
+        """Make the session hold vector state (written as a diff)."""
+        if state == self.held:
+            return
+        self.proc.stdin.write("state %s\n" % state)
+        self.proc.stdin.flush()
+        line = self._line()
+        if not line.startswith("ready: state %s" % state):
+            raise AssertionError("ptfctl tables did not switch to state %s: %r" % (state, line))
+        self.held = state
+
+    def close(self):
+        out, err = self.proc.communicate(input="", timeout=120)
+        if self.proc.returncode != 0 or "restored" not in out:
+            raise RuntimeError("ptfctl tables did not restore the gateway: exit %d\n%s\n%s" % (self.proc.returncode, out, err))
+        # The controller takes over again; the gateway must hold its intent.
+        wait_in_sync()
 
 
 # ----------------------------------------------------------------------------
@@ -377,6 +421,67 @@ def plain(src, proto="tcp", sport=40000, dport=80, vip=VIP1, ttl=64, payload=b"g
     """A plain (non-VXLAN) frame to the VIP."""
     return (Ether(src=SRC_MAC, dst=PORT_MAC.get(ingress, PORT_MAC[1])) /
             IP(src=src, dst=vip, ttl=ttl, id=9) / inner_l4(proto, sport, dport, payload))
+
+
+# IPv6 (docs/pipeline.md: flow fields, key6, split_hash6). ULA addresses only.
+VIP6 = "fd00:ff::1"   # the IPv6 VIP ipv6.py adds (vip-6)
+HV6 = "fd00:10::10"   # the hypervisor's IPv6 underlay address
+
+
+def inner_l4_6(proto, sport, dport, payload):
+    if proto == "icmpv6":
+        return ICMPv6EchoRequest(id=sport, seq=1, data=payload)
+    return inner_l4(proto, sport, dport, payload)
+
+
+def overlay6(vni, src, dst="fd00:1::1", proto="tcp", sport=40000, dport=80, vip=VIP6, hlim=64,
+             outer_src=None, outer_sport=49152, payload=b"graygw-ptf-probe6", ingress=1):
+    """A VXLAN frame to vip, whose family (IPv4 or IPv6) is the outer
+    header's; the inner packet's family is src's. An IPv6 outer UDP checksum
+    is computed (RFC 8200 wants one)."""
+    inner_ip = (IPv6(src=src, dst=dst, hlim=64) if ":" in src else IP(src=src, dst=dst, ttl=64, id=1))
+    inner_proto = "icmpv6" if proto == "icmp" and ":" in src else proto
+    inner = Ether(src=VM_MAC, dst=ROUTER_MAC) / inner_ip / inner_l4_6(inner_proto, sport, dport, payload)
+    if ":" in vip:
+        outer = IPv6(src=outer_src or HV6, dst=vip, hlim=hlim)
+    else:
+        outer = IP(src=outer_src or HV, dst=vip, ttl=hlim, id=7, flags="DF")
+    return (Ether(src=SRC_MAC, dst=PORT_MAC.get(ingress, PORT_MAC[1])) / outer /
+            UDP(sport=outer_sport, dport=4789) / VXLAN(vni=vni, flags=0x08) / inner)
+
+
+def plain6(src, proto="tcp", sport=40000, dport=80, vip=VIP6, hlim=64, payload=b"graygw-ptf-plain6", ingress=1):
+    """A plain (non-VXLAN) IPv6 packet to an IPv6 VIP."""
+    return (Ether(src=SRC_MAC, dst=PORT_MAC.get(ingress, PORT_MAC[1])) /
+            IPv6(src=src, dst=vip, hlim=hlim) / inner_l4_6(proto, sport, dport, payload))
+
+
+def ip6(a):
+    return socket.inet_pton(socket.AF_INET6, a)
+
+
+def flow_key6(vni=0, tenant=0, src="::", dst="::", proto=0, sport=0, dport=0):
+    """The 42-byte IPv6 hash key (docs/pipeline.md section 6), unmasked."""
+    return (vni.to_bytes(3, "big") + tenant.to_bytes(2, "big") + ip6(src) + ip6(dst) +
+            proto.to_bytes(1, "big") + sport.to_bytes(2, "big") + dport.to_bytes(2, "big"))
+
+
+KEY6_FIELDS = {"vni": (0, 3), "tenant": (3, 2), "src": (5, 16), "dst": (21, 16), "proto": (37, 1), "sport": (38, 2), "dport": (40, 2)}
+
+
+def masked6(key, fields):
+    """key6 with every field not in fields zeroed (a pool's hash_fields)."""
+    out = bytearray(42)
+    for f in fields:
+        o, n = KEY6_FIELDS[f]
+        out[o:o + n] = key[o:o + n]
+    return bytes(out)
+
+
+def split_hash6(vni, src):
+    """split_pool's hash for an IPv6 flow: low 16 bits of CRC32 over vni
+    (3 bytes) ++ src (16 bytes)."""
+    return zlib.crc32(vni.to_bytes(3, "big") + ip6(src)) & 0xffff
 
 
 def ip4(a):
@@ -523,3 +628,59 @@ class GatewayTest(BaseTest):
                                  "drop_reasons[%s] moved by %d packets / %d bytes" % (r, dp, db))
             else:
                 self.assertEqual(dp, 0, "drop_reasons[%s] moved by %d packets, expected only %s" % (r, dp, reason))
+
+
+# ----------------------------------------------------------------------------
+# The table-level groups (vectors_tables.py, ipv6_tables.py).
+
+
+class TableCase(GatewayTest):
+    """One vector case on the vector state's raw tables: the case's frame on
+    port 1 (a vlan case: its in_port); its expected frame exactly on its port,
+    and its mirror copy on the copy's port, or nothing out (drop; pass, which
+    on XDP must reach the gateway's kernel), with the reason counted once."""
+    case = None
+    session = None  # [TableSession] of the module, set by setUpModule
+
+    def run_case(self):
+        c = self.case
+        frame = bytes.fromhex(c["packet"])
+        if len(frame) < 14:
+            self.skipTest("a veth cannot carry a %d-byte frame; ETH_TRUNCATED is covered by BPF_PROG_TEST_RUN "
+                          "in agent/xdp and bpf/" % len(frame))
+        if frame[12:14] == b"\x81\x00" and len(frame) < 20:
+            self.skipTest("a veth cannot carry a %d-byte tagged frame (the kernel drops it before untagging); covered "
+                          "by BPF_PROG_TEST_RUN in bpf/ and by internal/difftest on BMv2" % len(frame))
+        self.session[0].hold(c["state"])
+        e = c["expect"]
+        # The vlan states' cases say their port (vlan_accept's key); the others
+        # do not depend on it and go into port 1.
+        port = c.get("in_port") or 1
+        if e["verdict"] == "forward":
+            with self.counted(None, 0):
+                self.check_decision(frame, e, ingress=port)
+            return
+        with self.counted(e["reason"], len(frame)):
+            self.check_decision(frame, e, ingress=port)
+
+
+def table_cases(module, vectors_path, state, prefix):
+    """Put a TableCase per case of vectors_path into module (a module's
+    globals()), named prefix + case name, and return the module's
+    (setUpModule, tearDownModule): a TableSession holding state first."""
+    holder = []
+    for c in vectors(vectors_path)["cases"]:
+        n = prefix + c["name"]
+        # __module__: unittest runs the module's setUpModule for the classes
+        # it says are its own.
+        module[n] = type(n, (TableCase,), {"case": c, "session": holder, "runTest": TableCase.run_case,
+                                           "__doc__": c["description"], "__module__": module["__name__"]})
+
+    def setup():
+        holder[:] = [TableSession(vectors_path, state)]
+
+    def teardown():
+        if holder:
+            s = holder.pop()
+            s.close()
+    return setup, teardown
