@@ -14,15 +14,16 @@ import (
 )
 
 // SetVIP inserts or modifies the vip entry of addr: vip for an IPv4
-// address, vip_v6 for an IPv6 one. A new entry's counter starts at zero; a
-// modified one keeps counting.
+// address, vip_v6 for an IPv6 one (an IPv4-mapped one too: it is 128 bits
+// to vip_v6 as to P4). A new entry's counter starts at zero; a modified one
+// keeps counting.
 func (d *Dataplane) SetVIP(addr netip.Addr, v VIP) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if k, ok := ip4(addr); ok {
 		return d.vip4.set(d, k, addr, v)
 	}
-	if addr.Is6() && !addr.Is4In6() {
+	if addr.Is6() {
 		return d.vip6.set(d, addr6Key(addr), addr, v)
 	}
 	return fmt.Errorf("bpf: vip %v: %w: neither IPv4 nor IPv6", addr, ErrInvalid)

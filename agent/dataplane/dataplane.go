@@ -42,12 +42,17 @@ type Counter = model.Counter
 
 // Dataplane is what the agent needs from a target. The Set methods insert or
 // replace; replacing keeps the entry's direct counter, inserting starts it at zero.
-// Addresses are IPv4 addresses as numbers (10.0.0.1 = 0x0a000001).
+// IPv4 addresses are numbers (10.0.0.1 = 0x0a000001), IPv6 ones their 16
+// bytes in network order.
 type Dataplane interface {
 	// SetVIP inserts or replaces the vip entry of addr (set_vip).
 	SetVIP(addr uint32, v model.VIP) error
 	// DeleteVIP deletes the vip entry of addr.
 	DeleteVIP(addr uint32) error
+	// SetVIPV6 inserts or replaces the vip_v6 entry of addr (set_vip).
+	SetVIPV6(addr [16]byte, v model.VIP) error
+	// DeleteVIPV6 deletes the vip_v6 entry of addr.
+	DeleteVIPV6(addr [16]byte) error
 
 	// SetTenant inserts or replaces the vni_tenant entry of vni (24 bits).
 	SetTenant(vni uint32, tenant uint16) error
@@ -60,6 +65,14 @@ type Dataplane interface {
 	ModifyRule(r model.GrayRule) error
 	// DeleteRule removes the rule with identity model.RuleID(r).
 	DeleteRule(r model.GrayRule) error
+	// InsertRuleV6 adds a gray_rules_v6 rule; its identity is
+	// model.RuleIDV6(r). ErrExists if present.
+	InsertRuleV6(r model.GrayRuleV6) error
+	// ModifyRuleV6 replaces the action of the gray_rules_v6 rule with
+	// identity model.RuleIDV6(r).
+	ModifyRuleV6(r model.GrayRuleV6) error
+	// DeleteRuleV6 removes the gray_rules_v6 rule with identity model.RuleIDV6(r).
+	DeleteRuleV6(r model.GrayRuleV6) error
 
 	// SetPoolHash inserts or replaces the pool_hash entry of pool (set_hash_mask).
 	SetPoolHash(pool uint16, mask pipeline.FlowKey) error
@@ -75,8 +88,8 @@ type Dataplane interface {
 	DeleteBucket(pool, bucket uint16) error
 
 	// SetBackendEntry inserts or replaces the entry of table backend for
-	// id (action to_backend). The P4 action set_backend, of backend_select,
-	// is SetBucket's.
+	// id (action to_backend, or to_backend_v6 when b.IPv6). The P4 action
+	// set_backend, of backend_select, is SetBucket's.
 	SetBackendEntry(id uint16, b model.Backend) error
 	// DeleteBackendEntry deletes backend id.
 	DeleteBackendEntry(id uint16) error
@@ -100,10 +113,15 @@ type Dataplane interface {
 	RuleCounter(r model.GrayRule) (Counter, error)
 	// BackendCounter reads the direct counter of backend id.
 	BackendCounter(id uint16) (Counter, error)
+	// VIPCounterV6 reads the direct counter of addr's vip_v6 entry.
+	VIPCounterV6(addr [16]byte) (Counter, error)
+	// RuleCounterV6 reads the direct counter of the gray_rules_v6 rule with
+	// identity model.RuleIDV6(r).
+	RuleCounterV6(r model.GrayRuleV6) (Counter, error)
 }
 
 // Table names a table of the pipeline, for Listing.
-type Table uint8
+type Table uint16
 
 // The tables, in pipeline order.
 const (
@@ -115,8 +133,10 @@ const (
 	Backend
 	VLANAccept
 	PortVLAN
+	VIPV6
+	GrayRulesV6
 
-	AllTables = VIP | VNITenant | GrayRules | PoolHash | BackendSelect | Backend | VLANAccept | PortVLAN
+	AllTables = VIP | VNITenant | GrayRules | PoolHash | BackendSelect | Backend | VLANAccept | PortVLAN | VIPV6 | GrayRulesV6
 )
 
 // Listing is what a Lister could read back.
@@ -155,4 +175,9 @@ type CounterWriter interface {
 	SetRuleCounter(r model.GrayRule, c Counter) error
 	// SetBackendCounter sets the direct counter of backend id.
 	SetBackendCounter(id uint16, c Counter) error
+	// SetVIPCounterV6 sets the direct counter of addr's vip_v6 entry.
+	SetVIPCounterV6(addr [16]byte, c Counter) error
+	// SetRuleCounterV6 sets the direct counter of the gray_rules_v6 rule
+	// with identity model.RuleIDV6(r).
+	SetRuleCounterV6(r model.GrayRuleV6, c Counter) error
 }

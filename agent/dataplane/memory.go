@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -25,12 +26,14 @@ type Limits struct {
 	// MaxMasks: distinct gray rule masks in use at once (ErrFull), as on XDP
 	// (bpf.MaxMasks, the tuple-space search's bound).
 	MaxMasks int
+	// MaxMasks6: the same for gray_rules_v6 (bpf.MaxMasks6).
+	MaxMasks6 int
 }
 
 // XDPLimits are the limits of the XDP dataplane (bpf.MaxPools, pipeline.Buckets,
-// bpf.MaxMasks; a test checks them against package bpf).
+// bpf.MaxMasks, bpf.MaxMasks6; a test checks them against package bpf).
 func XDPLimits() Limits {
-	return Limits{MaxPools: 64, Buckets: pipeline.Buckets, MaxMasks: 64}
+	return Limits{MaxPools: 64, Buckets: pipeline.Buckets, MaxMasks: 64, MaxMasks6: 32}
 }
 
 // Memory is the reference dataplane: a model.State plus counters, forwarding with
@@ -51,6 +54,8 @@ type Memory struct {
 	beCtr       map[uint16]Counter
 	mirrorCtr   [pipeline.MirrorIDs]Counter
 	mirrorBeCtr map[uint16]Counter
+	vip6Ctr     map[[16]byte]Counter
+	rule6Ctr    map[model.GrayRuleV6]Counter // by identity: the rules present
 }
 
 var (
@@ -64,7 +69,7 @@ func NewMemory(l Limits) *Memory {
 	return &Memory{
 		limits: l, st: model.NewState(), rules: map[model.GrayRule]struct{}{}, poolBuckets: map[uint16]int{},
 		vipCtr: map[uint32]Counter{}, ruleCtr: map[model.GrayRule]Counter{}, beCtr: map[uint16]Counter{},
-		mirrorBeCtr: map[uint16]Counter{},
+		mirrorBeCtr: map[uint16]Counter{}, vip6Ctr: map[[16]byte]Counter{}, rule6Ctr: map[model.GrayRuleV6]Counter{},
 	}
 }
 
@@ -87,14 +92,23 @@ func (m *Memory) ProcessPort(inPort uint16, frame []byte) model.Result {
 		m.drops[r.Reason] = add(m.drops[r.Reason])
 	}
 	if r.VIPHit {
-		dst := model.Parse(frame).OuterDst
-		m.vipCtr[dst] = add(m.vipCtr[dst])
+		if p := model.Parse(frame); p.Outer6 {
+			m.vip6Ctr[p.OuterDst6] = add(m.vip6Ctr[p.OuterDst6])
+		} else {
+			m.vipCtr[p.OuterDst] = add(m.vipCtr[p.OuterDst])
+		}
 	}
 	if r.Rule >= 0 {
 		id := model.RuleID(m.st.GrayRules[r.Rule])
 		m.ruleCtr[id] = add(m.ruleCtr[id])
 	}
-	if r.Verdict == model.Forward {
+	if r.RuleV6 >= 0 {
+		id := model.RuleIDV6(m.st.GrayRulesV6[r.RuleV6])
+		m.rule6Ctr[id] = add(m.rule6Ctr[id])
+	}
+	// The backend entry was hit: counted even when its family is not the
+	// frame's (BACKEND_FAMILY), as XDP and P4 count it.
+	if r.Verdict == model.Forward || r.Reason == pipeline.BackendFamily {
 		m.beCtr[r.BackendID] = add(m.beCtr[r.BackendID])
 	}
 	if c := r.Copy; c != nil && int(c.MirrorID) < len(m.mirrorCtr) {
@@ -174,6 +188,21 @@ func putEntry[K comparable, V any](m *Memory, table map[K]V, k K, v V) error {
 	defer m.mu.Unlock()
 	table[k] = v
 	return nil
+}
+
+// SetVIPV6 implements Dataplane.
+func (m *Memory) SetVIPV6(addr [16]byte, v model.VIP) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	setEntry(m.st.VIPsV6, addr, v, m.vip6Ctr)
+	return nil
+}
+
+// DeleteVIPV6 implements Dataplane.
+func (m *Memory) DeleteVIPV6(addr [16]byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return deleteEntry(m.st.VIPsV6, addr, fmt.Sprintf("vip_v6 %v", netip.AddrFrom16(addr)), m.vip6Ctr)
 }
 
 // SetTenant implements Dataplane.
@@ -284,6 +313,62 @@ func (m *Memory) onRule(r model.GrayRule, f func(i int, id model.GrayRule)) erro
 	i := m.findRule(id)
 	if i < 0 {
 		return fmt.Errorf("gray rule: %w", ErrNotFound)
+	}
+	f(i, id)
+	return nil
+}
+
+// InsertRuleV6 implements Dataplane.
+func (m *Memory) InsertRuleV6(r model.GrayRuleV6) error {
+	id := model.RuleIDV6(r)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.rule6Ctr[id]; ok {
+		return fmt.Errorf("gray rule v6: %w", ErrExists)
+	}
+	if m.limits.MaxMasks6 > 0 {
+		type mask struct {
+			vip  uint16
+			flow pipeline.FlowKey6
+		}
+		masks := map[mask]bool{}
+		for rid := range m.rule6Ctr {
+			masks[mask{rid.VIPMask, rid.Mask}] = true
+		}
+		if !masks[mask{id.VIPMask, id.Mask}] && len(masks) >= m.limits.MaxMasks6 {
+			return fmt.Errorf("gray rule v6: %w: %d distinct masks in use", ErrFull, len(masks))
+		}
+	}
+	r.Match, r.VIPID, r.Mask.VNI = id.Match, id.VIPID, id.Mask.VNI
+	m.st.GrayRulesV6 = append(m.st.GrayRulesV6, r)
+	m.rule6Ctr[id] = Counter{}
+	return nil
+}
+
+// ModifyRuleV6 implements Dataplane.
+func (m *Memory) ModifyRuleV6(r model.GrayRuleV6) error {
+	return m.onRuleV6(r, func(i int, _ model.GrayRuleV6) {
+		old := &m.st.GrayRulesV6[i]
+		old.Action, old.Pool, old.Threshold = r.Action, r.Pool, r.Threshold
+	})
+}
+
+// DeleteRuleV6 implements Dataplane.
+func (m *Memory) DeleteRuleV6(r model.GrayRuleV6) error {
+	return m.onRuleV6(r, func(i int, id model.GrayRuleV6) {
+		m.st.GrayRulesV6 = slices.Delete(m.st.GrayRulesV6, i, i+1)
+		delete(m.rule6Ctr, id)
+	})
+}
+
+// onRuleV6 is onRule for gray_rules_v6.
+func (m *Memory) onRuleV6(r model.GrayRuleV6, f func(i int, id model.GrayRuleV6)) error {
+	id := model.RuleIDV6(r)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	i := slices.IndexFunc(m.st.GrayRulesV6, func(r model.GrayRuleV6) bool { return model.RuleIDV6(r) == id })
+	if i < 0 {
+		return fmt.Errorf("gray rule v6: %w", ErrNotFound)
 	}
 	f(i, id)
 	return nil
@@ -408,6 +493,16 @@ func (m *Memory) BackendCounter(id uint16) (Counter, error) {
 	return counterOf(m, m.beCtr, id, fmt.Sprintf("backend %d", id))
 }
 
+// VIPCounterV6 implements Dataplane.
+func (m *Memory) VIPCounterV6(addr [16]byte) (Counter, error) {
+	return counterOf(m, m.vip6Ctr, addr, fmt.Sprintf("vip_v6 %v", netip.AddrFrom16(addr)))
+}
+
+// RuleCounterV6 implements Dataplane.
+func (m *Memory) RuleCounterV6(r model.GrayRuleV6) (Counter, error) {
+	return counterOf(m, m.rule6Ctr, model.RuleIDV6(r), "gray rule v6")
+}
+
 // counterOf reads ctr[k]; what names the entry in the ErrNotFound when there
 // is none.
 func counterOf[K comparable](m *Memory, ctr map[K]Counter, k K, what string) (Counter, error) {
@@ -456,6 +551,16 @@ func (m *Memory) SetBackendCounter(id uint16, c Counter) error {
 	return setCounter(m, m.beCtr, id, c, "backend counter")
 }
 
+// SetVIPCounterV6 implements CounterWriter.
+func (m *Memory) SetVIPCounterV6(addr [16]byte, c Counter) error {
+	return setCounter(m, m.vip6Ctr, addr, c, "vip_v6 counter")
+}
+
+// SetRuleCounterV6 implements CounterWriter.
+func (m *Memory) SetRuleCounterV6(r model.GrayRuleV6, c Counter) error {
+	return setCounter(m, m.rule6Ctr, model.RuleIDV6(r), c, "gray rule v6 counter")
+}
+
 // List implements Lister: every table, in full.
 func (m *Memory) List() (Listing, error) {
 	return Listing{State: m.State(), Complete: AllTables}, nil
@@ -466,8 +571,8 @@ func (m *Memory) State() *model.State {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return &model.State{
-		VIPs: maps.Clone(m.st.VIPs), Tenants: maps.Clone(m.st.Tenants),
-		GrayRules: slices.Clone(m.st.GrayRules), PoolHash: maps.Clone(m.st.PoolHash),
+		VIPs: maps.Clone(m.st.VIPs), VIPsV6: maps.Clone(m.st.VIPsV6), Tenants: maps.Clone(m.st.Tenants),
+		GrayRules: slices.Clone(m.st.GrayRules), GrayRulesV6: slices.Clone(m.st.GrayRulesV6), PoolHash: maps.Clone(m.st.PoolHash),
 		BackendSelect: maps.Clone(m.st.BackendSelect), Backends: maps.Clone(m.st.Backends),
 		VLANAccept: maps.Clone(m.st.VLANAccept), PortVLAN: maps.Clone(m.st.PortVLAN),
 	}

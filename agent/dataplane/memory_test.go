@@ -161,3 +161,71 @@ func TestMemoryLimits(t *testing.T) {
 		t.Errorf("SetBuckets past bucket 65535 = %v, want ErrOutOfRange", err)
 	}
 }
+
+// TestMemoryIPv6: vip_v6 and gray_rules_v6 entries and their counters, an
+// IPv6 frame counted as XDP counts it, and the backend_counter of a
+// BACKEND_FAMILY drop (the entry was hit).
+func TestMemoryIPv6(t *testing.T) {
+	m := NewMemory(Limits{MaxMasks6: 1})
+	vip, vm := netip.MustParseAddr("2001:db8:ffff::1"), netip.MustParseAddr("2001:db8:a::5")
+	mustNoErr(t, m.SetVIPV6(vip.As16(), model.VIP{ID: 2, DefaultPool: 1}))
+	mustNoErr(t, m.SetBackendEntry(7, model.Backend{Port: 2, IPv6: true, UnderlayIPv6: netip.MustParseAddr("2001:db8:2::7").As16()}))
+	mustNoErr(t, m.SetBackendEntry(8, model.Backend{Port: 2, UnderlayIP: 0x0a020008}))
+	buckets := make([]uint16, pipeline.Buckets)
+	for i := range buckets {
+		buckets[i] = 7
+	}
+	mustNoErr(t, m.SetBuckets(1, 0, buckets))
+	for i := range buckets {
+		buckets[i] = 8
+	}
+	mustNoErr(t, m.SetBuckets(2, 0, buckets))
+	r := model.GrayRuleV6{Priority: 10, Match: pipeline.FlowKey6{Src: vm.As16()}, Action: model.SetPool, Pool: 1}
+	for i := range r.Mask.Src {
+		r.Mask.Src[i] = 0xff
+	}
+	mustNoErr(t, m.InsertRuleV6(r))
+	if err := m.InsertRuleV6(r); !errors.Is(err, ErrExists) {
+		t.Errorf("second InsertRuleV6 = %v, want ErrExists", err)
+	}
+	if err := m.InsertRuleV6(model.GrayRuleV6{Priority: 1, VIPMask: 0xffff, Action: model.SetPool}); !errors.Is(err, ErrFull) {
+		t.Errorf("InsertRuleV6(a second mask) = %v, want ErrFull", err)
+	}
+
+	f := testpkt.Plain6(testpkt.Eth{}, testpkt.IP6{Src: vm, Dst: vip}, testpkt.L4{Proto: testpkt.ProtoTCP, SPort: 1, DPort: 80})
+	if res := m.Process(f); res.Verdict != model.Forward || res.BackendID != 7 {
+		t.Fatalf("Process = %+v, want forward to backend 7", res)
+	}
+	one := Counter{Packets: 1, Bytes: uint64(len(f))}
+	if c, err := m.VIPCounterV6(vip.As16()); c != one || err != nil {
+		t.Errorf("vip_v6 counter %+v %v", c, err)
+	}
+	if c, err := m.RuleCounterV6(r); c != one || err != nil {
+		t.Errorf("gray_rules_v6 counter %+v %v", c, err)
+	}
+	// The rule now sends the VM to an IPv4 backend: BACKEND_FAMILY, the
+	// backend entry counted.
+	r.Pool = 2
+	mustNoErr(t, m.ModifyRuleV6(r))
+	if res := m.Process(f); res.Reason != pipeline.BackendFamily {
+		t.Fatalf("Process = %+v, want BACKEND_FAMILY", res)
+	}
+	if c, _ := m.BackendCounter(8); c != one {
+		t.Errorf("backend 8 counter %+v, want the BACKEND_FAMILY frame", c)
+	}
+	if st := m.State(); len(st.VIPsV6) != 1 || len(st.GrayRulesV6) != 1 || st.GrayRulesV6[0].Pool != 2 {
+		t.Errorf("State: %+v %+v", st.VIPsV6, st.GrayRulesV6)
+	}
+	mustNoErr(t, m.SetRuleCounterV6(r, Counter{Packets: 9}))
+	if c, _ := m.RuleCounterV6(r); c.Packets != 9 {
+		t.Errorf("counter after SetRuleCounterV6 %+v", c)
+	}
+	mustNoErr(t, m.DeleteRuleV6(r))
+	mustNoErr(t, m.DeleteVIPV6(vip.As16()))
+	if _, err := m.VIPCounterV6(vip.As16()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("VIPCounterV6(deleted) = %v", err)
+	}
+	if err := m.DeleteRuleV6(r); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second DeleteRuleV6 = %v", err)
+	}
+}

@@ -13,7 +13,7 @@ import (
 // TestXDPLimitsMatchBPF keeps dataplane.XDPLimits equal to the XDP dataplane's
 // bounds (package bpf), which the Memory dataplane imitates in the agent's tests.
 func TestXDPLimitsMatchBPF(t *testing.T) {
-	want := dataplane.Limits{MaxPools: bpf.MaxPools, Buckets: pipeline.Buckets, MaxMasks: bpf.MaxMasks}
+	want := dataplane.Limits{MaxPools: bpf.MaxPools, Buckets: pipeline.Buckets, MaxMasks: bpf.MaxMasks, MaxMasks6: bpf.MaxMasks6}
 	if got := dataplane.XDPLimits(); got != want {
 		t.Fatalf("XDPLimits() = %+v, bpf has %+v", got, want)
 	}

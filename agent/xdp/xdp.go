@@ -96,6 +96,14 @@ func (x *Dataplane) SetVIP(a uint32, v model.VIP) error {
 // DeleteVIP implements dataplane.Dataplane.
 func (x *Dataplane) DeleteVIP(a uint32) error { return wrap(x.d.DeleteVIP(addr(a))) }
 
+// SetVIPV6 implements dataplane.Dataplane.
+func (x *Dataplane) SetVIPV6(a [16]byte, v model.VIP) error {
+	return wrap(x.d.SetVIP(netip.AddrFrom16(a), v))
+}
+
+// DeleteVIPV6 implements dataplane.Dataplane.
+func (x *Dataplane) DeleteVIPV6(a [16]byte) error { return wrap(x.d.DeleteVIP(netip.AddrFrom16(a))) }
+
 // SetTenant implements dataplane.Dataplane.
 func (x *Dataplane) SetTenant(vni uint32, tenant uint16) error {
 	return wrap(x.d.SetTenant(vni, tenant))
@@ -122,6 +130,15 @@ func (x *Dataplane) ModifyRule(r model.GrayRule) error {
 
 // DeleteRule implements dataplane.Dataplane.
 func (x *Dataplane) DeleteRule(r model.GrayRule) error { return wrap(x.d.DeleteRule(r)) }
+
+// InsertRuleV6 implements dataplane.Dataplane.
+func (x *Dataplane) InsertRuleV6(r model.GrayRuleV6) error { return wrap(x.d.InsertRuleV6(r)) }
+
+// ModifyRuleV6 implements dataplane.Dataplane.
+func (x *Dataplane) ModifyRuleV6(r model.GrayRuleV6) error { return wrap(x.d.ModifyRuleV6(r)) }
+
+// DeleteRuleV6 implements dataplane.Dataplane.
+func (x *Dataplane) DeleteRuleV6(r model.GrayRuleV6) error { return wrap(x.d.DeleteRuleV6(r)) }
 
 // SetPoolHash implements dataplane.Dataplane.
 func (x *Dataplane) SetPoolHash(pool uint16, mask pipeline.FlowKey) error {
@@ -192,6 +209,28 @@ func (x *Dataplane) BackendCounter(id uint16) (dataplane.Counter, error) {
 	return c, wrap(err)
 }
 
+// VIPCounterV6 implements dataplane.Dataplane.
+func (x *Dataplane) VIPCounterV6(a [16]byte) (dataplane.Counter, error) {
+	c, err := x.d.VIPCounter(netip.AddrFrom16(a))
+	return c, wrap(err)
+}
+
+// RuleCounterV6 implements dataplane.Dataplane.
+func (x *Dataplane) RuleCounterV6(r model.GrayRuleV6) (dataplane.Counter, error) {
+	c, err := x.d.RuleCounterV6(r)
+	return c, wrap(err)
+}
+
+// SetVIPCounterV6 implements dataplane.CounterWriter.
+func (x *Dataplane) SetVIPCounterV6(a [16]byte, c dataplane.Counter) error {
+	return wrap(x.d.SetVIPCounter(netip.AddrFrom16(a), c))
+}
+
+// SetRuleCounterV6 implements dataplane.CounterWriter.
+func (x *Dataplane) SetRuleCounterV6(r model.GrayRuleV6, c dataplane.Counter) error {
+	return wrap(x.d.SetRuleCounterV6(r, c))
+}
+
 // SetDropCounter implements dataplane.CounterWriter.
 func (x *Dataplane) SetDropCounter(r pipeline.Reason, c dataplane.Counter) error {
 	return wrap(x.d.SetDropCounter(r, c))
@@ -221,12 +260,17 @@ func (x *Dataplane) List() (dataplane.Listing, error) {
 		return dataplane.Listing{}, err
 	}
 	for a, v := range vips {
-		st.VIPs[num(a)] = v
+		if a.Is4() {
+			st.VIPs[num(a)] = v
+		} else {
+			st.VIPsV6[a.As16()] = v
+		}
 	}
 	if st.Tenants, err = x.d.Tenants(); err != nil {
 		return dataplane.Listing{}, err
 	}
 	st.GrayRules = append(st.GrayRules, x.d.Rules()...)
+	st.GrayRulesV6 = append(st.GrayRulesV6, x.d.RulesV6()...)
 	if st.PoolHash, err = x.d.PoolHashes(); err != nil {
 		return dataplane.Listing{}, err
 	}
