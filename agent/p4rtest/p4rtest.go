@@ -58,6 +58,17 @@ type Param struct {
 // P is a parameter with a canonical value.
 func P(name string, v uint64) Param { return Param{name, p4info.EncodeUint(v)} }
 
+// Addr6 is an IPv6 address (RFC 5952 text) as a canonical 128-bit byte
+// string; a bad one fails t.
+func Addr6(t testing.TB, s string) []byte {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is6() {
+		t.Fatalf("bad IPv6 %q", s)
+	}
+	b := a.As16()
+	return p4info.Canonical(b[:])
+}
+
 // Table returns the named table.
 func (b Builder) Table(name string) *p4info.Table {
 	t, err := b.Info.Table(name)
@@ -185,6 +196,10 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 	for _, v := range st.VIP {
 		ups = append(ups, Ins(b.VIP(uint32(IP32(t, v.DstAddr)), uint64(v.VIPID), uint64(v.DefaultPool))))
 	}
+	for _, v := range st.VIPv6 {
+		ups = append(ups, Ins(b.Entry(pipeline.TableVIPv6, 0, []FM{{Name: pipeline.MatchDstAddr6.Name, Value: Addr6(t, v.DstAddr)}},
+			pipeline.ActionSetVIP, P(pipeline.ParamVIPID.Name, uint64(v.VIPID)), P(pipeline.ParamDefaultPool.Name, uint64(v.DefaultPool)))))
+	}
 	for _, v := range st.VNITenant {
 		ups = append(ups, Ins(b.Entry(pipeline.TableVNITenant, 0, []FM{Exact(pipeline.MatchVNI.Name, uint64(v.VNI))}, pipeline.ActionSetTenant,
 			P(pipeline.ParamTenantID.Name, uint64(v.TenantID)))))
@@ -209,6 +224,21 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 		}
 		ups = append(ups, Ins(b.Entry(pipeline.TableGrayRules, r.Priority, m, "GrayIngress."+r.Action, params...)))
 	}
+	for _, r := range st.GrayRulesV6 {
+		var m []FM
+		for _, f := range pipeline.GrayRulesV6Match {
+			if x, ok := r.Match[f.Name]; ok {
+				m = append(m, Tern(f.Name, x.Value, x.Mask))
+			} else if x, ok := r.Match6[f.Name]; ok {
+				m = append(m, FM{Name: f.Name, Value: Addr6(t, x.Value), Mask: Addr6(t, x.Mask)})
+			}
+		}
+		params := []Param{P(pipeline.ParamPoolID.Name, r.Params[pipeline.ParamPoolID.Name])}
+		if r.Action == "split_pool" {
+			params = []Param{P(pipeline.ParamPoolGray.Name, r.Params[pipeline.ParamPoolGray.Name]), P(pipeline.ParamThreshold.Name, r.Params[pipeline.ParamThreshold.Name])}
+		}
+		ups = append(ups, Ins(b.Entry(pipeline.TableGrayRulesV6, r.Priority, m, "GrayIngress."+r.Action, params...)))
+	}
 	for _, ph := range st.PoolHash {
 		ups = append(ups, Ins(b.Entry(pipeline.TablePoolHash, 0, []FM{Exact(pipeline.MatchPoolID.Name, uint64(ph.PoolID))}, pipeline.ActionSetHashMask,
 			P(pipeline.ParamVNIMask.Name, uint64(ph.VNIMask)), P(pipeline.ParamTenantMask.Name, uint64(ph.TenantMask)), P(pipeline.ParamSrcMask.Name, uint64(ph.SrcMask)),
@@ -216,6 +246,12 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 			P(pipeline.ParamDPortMask.Name, uint64(ph.DPortMask)))))
 	}
 	for _, be := range st.Backend {
+		if a, err := netip.ParseAddr(be.UnderlayIP); err == nil && a.Is6() {
+			ups = append(ups, Ins(b.Entry(pipeline.TableBackend, 0, []FM{Exact(pipeline.MatchBackendID.Name, uint64(be.BackendID))},
+				pipeline.ActionToBackendV6, P(pipeline.ParamPort.Name, uint64(be.Port)), P(pipeline.ParamSMAC.Name, MAC(t, be.SMAC)),
+				P(pipeline.ParamDMAC.Name, MAC(t, be.DMAC)), Param{pipeline.ParamUnderlayIP6.Name, Addr6(t, be.UnderlayIP)})))
+			continue
+		}
 		ups = append(ups, Ins(b.BackendMAC(uint64(be.BackendID), uint64(be.Port), MAC(t, be.SMAC), MAC(t, be.DMAC),
 			uint32(IP32(t, be.UnderlayIP)))))
 	}

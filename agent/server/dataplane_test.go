@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"encoding/hex"
-	"slices"
+	"maps"
+	"net/netip"
 	"testing"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4rtest"
@@ -31,6 +33,15 @@ func TestTestVectorsThroughP4Runtime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f6, err := testvectors.IPv6()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("pipeline.json", func(t *testing.T) { vectorsThroughP4Runtime(t, f) })
+	t.Run("ipv6.json", func(t *testing.T) { vectorsThroughP4Runtime(t, f6) })
+}
+
+func vectorsThroughP4Runtime(t *testing.T, f *testvectors.File) {
 	for name, st := range f.States {
 		h := newHarness(t)
 		a := h.ready()
@@ -43,12 +54,18 @@ func TestTestVectorsThroughP4Runtime(t *testing.T) {
 		got := h.mem.State()
 		if len(got.VIPs) != len(want.VIPs) || len(got.GrayRules) != len(want.GrayRules) || len(got.BackendSelect) != len(want.BackendSelect) ||
 			len(got.Backends) != len(want.Backends) || len(got.Tenants) != len(want.Tenants) || len(got.PoolHash) != len(want.PoolHash) ||
-			len(got.VLANAccept) != len(want.VLANAccept) || len(got.PortVLAN) != len(want.PortVLAN) {
+			len(got.VLANAccept) != len(want.VLANAccept) || len(got.PortVLAN) != len(want.PortVLAN) ||
+			!maps.Equal(got.VIPsV6, want.VIPsV6) || len(got.GrayRulesV6) != len(want.GrayRulesV6) {
 			t.Fatalf("state %s: dataplane table sizes differ from the model's", name)
 		}
 		for i := range want.GrayRules {
 			if got.GrayRules[i] != want.GrayRules[i] {
 				t.Errorf("state %s: gray rule %d = %+v, want %+v", name, i, got.GrayRules[i], want.GrayRules[i])
+			}
+		}
+		for i := range want.GrayRulesV6 {
+			if model.RuleIDV6(got.GrayRulesV6[i]) != model.RuleIDV6(want.GrayRulesV6[i]) || got.GrayRulesV6[i].Pool != want.GrayRulesV6[i].Pool {
+				t.Errorf("state %s: gray rule v6 %d = %+v, want %+v", name, i, got.GrayRulesV6[i], want.GrayRulesV6[i])
 			}
 		}
 		for k, v := range want.Backends {
@@ -68,6 +85,9 @@ func TestTestVectorsThroughP4Runtime(t *testing.T) {
 			}
 			r := h.mem.ProcessPort(c.InPort, frame)
 			e := c.Expect
+			if r.IPv6 {
+				r.Rule = r.RuleV6 // Expect.Rule indexes gray_rules_v6 for an IPv6 flow
+			}
 			if r.Verdict.String() != e.Verdict || r.Reason.String() != e.Reason || r.Port != e.Port || r.Rule != e.Rule ||
 				r.Pool != e.Pool || r.BackendID != e.BackendID || r.Bucket != e.Bucket {
 				t.Errorf("case %s: got %v/%v port %d rule %d pool %d bucket %d backend %d; want %s/%s port %d rule %d pool %d bucket %d backend %d",
@@ -321,28 +341,46 @@ func TestCounterWritesUnimplementedWithoutCounterWriter(t *testing.T) {
 
 func testpktTCP() testpkt.L4 { return testpkt.L4{Proto: testpkt.ProtoTCP, SPort: 1, DPort: 80} }
 
-// The IPv6 tables are in the P4Info (the P4 programs have them) before any
-// of the agent's dataplanes does: their entries, and a backend entry with an
-// IPv6 underlay, are refused as UNIMPLEMENTED and nothing is installed; the
-// IPv4 entries of the same batch are.
-func TestIPv6EntriesUnimplemented(t *testing.T) {
+// The IPv6 tables through P4Runtime: vip_v6, gray_rules_v6 and a
+// to_backend_v6 backend are installed, read back as written (canonical 128-bit
+// byte strings), count the traffic the dataplane sends through them, and go
+// on DELETE.
+func TestIPv6EntriesThroughP4Runtime(t *testing.T) {
 	h := newHarness(t)
 	a := h.ready()
 	b := h.b()
-	addr6 := []byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
-	vip6 := b.Entry(pipeline.TableVIPv6, 0, []p4rtest.FM{{Name: pipeline.MatchDstAddr6.Name, Value: addr6}},
-		pipeline.ActionSetVIP, p4rtest.P(pipeline.ParamVIPID.Name, 1), p4rtest.P(pipeline.ParamDefaultPool.Name, 1))
-	rule6 := b.Entry(pipeline.TableGrayRulesV6, 10, []p4rtest.FM{{Name: pipeline.MatchInnerSrc6.Name, Value: addr6, Mask: addr6}},
+	vip, vm, under := "2001:db8:ffff::1", "2001:db8:a::5", "2001:db8:2::7"
+	all := p4rtest.Addr6(t, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+	vip6 := b.Entry(pipeline.TableVIPv6, 0, []p4rtest.FM{{Name: pipeline.MatchDstAddr6.Name, Value: p4rtest.Addr6(t, vip)}},
+		pipeline.ActionSetVIP, p4rtest.P(pipeline.ParamVIPID.Name, 2), p4rtest.P(pipeline.ParamDefaultPool.Name, 1))
+	rule6 := b.Entry(pipeline.TableGrayRulesV6, 10, []p4rtest.FM{{Name: pipeline.MatchInnerSrc6.Name, Value: p4rtest.Addr6(t, vm), Mask: all}},
 		pipeline.ActionSetPool, p4rtest.P(pipeline.ParamPoolID.Name, 2))
 	backend6 := b.Entry(pipeline.TableBackend, 0, []p4rtest.FM{p4rtest.Exact(pipeline.MatchBackendID.Name, 6)},
 		pipeline.ActionToBackendV6, p4rtest.P(pipeline.ParamPort.Name, 1), p4rtest.P(pipeline.ParamSMAC.Name, 2),
-		p4rtest.P(pipeline.ParamDMAC.Name, 3), p4rtest.Param{Name: pipeline.ParamUnderlayIP6.Name, Value: addr6})
-	got := h.updateCodes(a, ins(vip6), ins(rule6), ins(backend6), ins(b.Backend(4, 1, 0x0a000004)))
-	if want := []codes.Code{codes.Unimplemented, codes.Unimplemented, codes.Unimplemented, codes.OK}; !slices.Equal(got, want) {
-		t.Fatalf("IPv6 entries and an IPv4 backend: %v, want %v", got, want)
+		p4rtest.P(pipeline.ParamDMAC.Name, 3), p4rtest.Param{Name: pipeline.ParamUnderlayIP6.Name, Value: p4rtest.Addr6(t, under)})
+	ups := []*p4v1.Update{ins(vip6), ins(rule6), ins(backend6)}
+	for bk := range uint64(pipeline.Buckets) {
+		ups = append(ups, ins(b.Bucket(2, bk, 6)))
 	}
-	ents := h.read(p4rtest.Ent(&p4v1.TableEntry{}))
-	if len(ents) != 1 || ents[0].GetTableEntry().GetTableId() != b.Table(pipeline.TableBackend).ID {
-		t.Errorf("held after the batch: %v, want the IPv4 backend only", ents)
+	h.mustWrite(a, ups...)
+	for _, te := range []*p4v1.TableEntry{vip6, rule6, backend6} {
+		got := h.read(p4rtest.Ent(&p4v1.TableEntry{TableId: te.GetTableId(), Match: te.GetMatch(), Priority: te.GetPriority()}))
+		if len(got) != 1 || !proto.Equal(got[0].GetTableEntry(), te) {
+			t.Errorf("read back %v, want %v", got, te)
+		}
+	}
+	f := testpkt.Plain6(testpkt.Eth{}, testpkt.IP6{Src: netip.MustParseAddr(vm), Dst: netip.MustParseAddr(vip)}, testpktTCP())
+	if r := h.mem.Process(f); r.Verdict != model.Forward || r.BackendID != 6 {
+		t.Fatalf("the VM's frame: %+v, want forwarded to backend 6", r)
+	}
+	for _, te := range []*p4v1.TableEntry{vip6, rule6, backend6} {
+		got := h.read(directEntity(&p4v1.TableEntry{TableId: te.GetTableId(), Match: te.GetMatch(), Priority: te.GetPriority()}))
+		if len(got) != 1 || got[0].GetDirectCounterEntry().GetData().GetPacketCount() != 1 {
+			t.Errorf("direct counter of %v: %v, want 1 packet", te.GetTableId(), got)
+		}
+	}
+	h.mustWrite(a, p4rtest.Del(rule6), p4rtest.Del(vip6))
+	if st := h.mem.State(); len(st.VIPsV6) != 0 || len(st.GrayRulesV6) != 0 {
+		t.Fatalf("after DELETE: %v %v", st.VIPsV6, st.GrayRulesV6)
 	}
 }

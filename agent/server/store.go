@@ -372,6 +372,20 @@ func removeExtras(dp dataplane.Dataplane, have dataplane.Listing, want *model.St
 	if have.Complete&dataplane.VIP != 0 {
 		removeStray(h.VIPs, want.VIPs, dp.DeleteVIP, "vip", note)
 	}
+	if have.Complete&dataplane.VIPV6 != 0 {
+		removeStray(h.VIPsV6, want.VIPsV6, dp.DeleteVIPV6, "vip_v6", note)
+	}
+	if have.Complete&dataplane.GrayRulesV6 != 0 {
+		ids := map[model.GrayRuleV6]bool{}
+		for _, r := range want.GrayRulesV6 {
+			ids[model.RuleIDV6(r)] = true
+		}
+		for _, r := range h.GrayRulesV6 {
+			if !ids[model.RuleIDV6(r)] {
+				note("gray rule v6", dp.DeleteRuleV6(r))
+			}
+		}
+	}
 	if have.Complete&dataplane.GrayRules != 0 {
 		ids := map[model.GrayRule]bool{}
 		for _, r := range want.GrayRules {

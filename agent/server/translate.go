@@ -48,10 +48,10 @@ var bindings = []*binding{
 		del:  func(dp dataplane.Dataplane, k model.PortVID) error { return dp.DeleteVLANAccept(k.Port, k.VID) },
 		fill: func(st *model.State, k model.PortVID, _ struct{}) { st.VLANAccept[k] = true },
 	}),
-	// backend: backend_id -> to_backend(port, smac, dmac, underlay_ip)
-	// (to_backend_v6: refused, below)
+	// backend: backend_id -> to_backend(port, smac, dmac, underlay_ip) |
+	// to_backend_v6(port, smac, dmac, underlay_ip: 128 bits)
 	bind(pipeline.TableBackend, table[uint16, model.Backend]{
-		kind: dataplane.Backend, key: exact[uint16](0), value: backendValue, refuse: refuseIPv6Backend,
+		kind: dataplane.Backend, key: exact[uint16](0), value: backendValue,
 		set: dataplane.Dataplane.SetBackendEntry, del: dataplane.Dataplane.DeleteBackendEntry,
 		fill:    func(st *model.State, id uint16, b model.Backend) { st.Backends[id] = b },
 		counter: dataplane.Dataplane.BackendCounter, setCounter: dataplane.CounterWriter.SetBackendCounter,
@@ -92,10 +92,23 @@ var bindings = []*binding{
 		fill:    func(st *model.State, r model.GrayRule, _ struct{}) { st.GrayRules = append(st.GrayRules, r) },
 		counter: dataplane.Dataplane.RuleCounter, setCounter: dataplane.CounterWriter.SetRuleCounter,
 	}),
-	// The IPv6 tables (issue 19): in the P4 programs and the schema, not yet
-	// in the agent's dataplanes, which refuse their entries as unimplemented.
-	bind(pipeline.TableGrayRulesV6, ipv6Unimplemented),
-	bind(pipeline.TableVIPv6, ipv6Unimplemented),
+	// gray_rules_v6: gray_rules' fields with 128-bit inner_src and inner_dst
+	// -> set_pool | split_pool (no mirror: IPv6 is never mirrored).
+	bind(pipeline.TableGrayRulesV6, table[model.GrayRuleV6, struct{}]{
+		kind: dataplane.GrayRulesV6, key: grayRuleV6, value: noValue,
+		set:     func(dp dataplane.Dataplane, r model.GrayRuleV6, _ struct{}) error { return dp.InsertRuleV6(r) },
+		modify:  func(dp dataplane.Dataplane, r model.GrayRuleV6, _ struct{}) error { return dp.ModifyRuleV6(r) },
+		del:     dataplane.Dataplane.DeleteRuleV6,
+		fill:    func(st *model.State, r model.GrayRuleV6, _ struct{}) { st.GrayRulesV6 = append(st.GrayRulesV6, r) },
+		counter: dataplane.Dataplane.RuleCounterV6, setCounter: dataplane.CounterWriter.SetRuleCounterV6,
+	}),
+	// vip_v6: dst_addr (128 bits) -> set_vip(vip_id, default_pool)
+	bind(pipeline.TableVIPv6, table[[16]byte, model.VIP]{
+		kind: dataplane.VIPV6, key: func(e *entry) [16]byte { return addr128(e.fields[0].a) }, value: vipValue,
+		set: dataplane.Dataplane.SetVIPV6, del: dataplane.Dataplane.DeleteVIPV6,
+		fill:    func(st *model.State, addr [16]byte, v model.VIP) { st.VIPsV6[addr] = v },
+		counter: dataplane.Dataplane.VIPCounterV6, setCounter: dataplane.CounterWriter.SetVIPCounterV6,
+	}),
 	// vip: dst_addr -> set_vip(vip_id, default_pool)
 	bind(pipeline.TableVIP, table[uint32, model.VIP]{
 		kind: dataplane.VIP, key: exact[uint32](0), value: vipValue,
@@ -103,29 +116,6 @@ var bindings = []*binding{
 		fill:    func(st *model.State, addr uint32, v model.VIP) { st.VIPs[addr] = v },
 		counter: dataplane.Dataplane.VIPCounter, setCounter: dataplane.CounterWriter.SetVIPCounter,
 	}),
-}
-
-// ipv6Unimplemented binds an IPv6 table no dataplane of the agent implements
-// yet: every entry is refused, so none is ever held.
-var ipv6Unimplemented = table[struct{}, struct{}]{
-	key: func(*entry) struct{} { return struct{}{} }, value: noValue,
-	refuse: func(e *entry) error { return fmt.Errorf("%w: IPv6 (issue 19)", dataplane.ErrUnimplemented) },
-	set:    func(dataplane.Dataplane, struct{}, struct{}) error { return dataplane.ErrUnimplemented },
-	del:    func(dataplane.Dataplane, struct{}) error { return dataplane.ErrNotFound },
-	fill:   func(*model.State, struct{}, struct{}) {},
-	counter: func(dataplane.Dataplane, struct{}) (dataplane.Counter, error) {
-		return dataplane.Counter{}, dataplane.ErrNotFound
-	},
-	setCounter: func(dataplane.CounterWriter, struct{}, dataplane.Counter) error { return dataplane.ErrNotFound },
-}
-
-// refuseIPv6Backend refuses a to_backend_v6 entry: no dataplane of the agent
-// has an IPv6 underlay yet.
-func refuseIPv6Backend(e *entry) error {
-	if e.actionName() == pipeline.ActionToBackendV6 {
-		return fmt.Errorf("%w: %s (IPv6 underlay, issue 19)", dataplane.ErrUnimplemented, pipeline.ActionToBackendV6)
-	}
-	return nil
 }
 
 func vipValue(e *entry) model.VIP {
@@ -138,7 +128,12 @@ func hashMaskValue(e *entry) pipeline.FlowKey {
 }
 
 func backendValue(e *entry) model.Backend {
-	b := model.Backend{Port: uint16(e.param(0)), UnderlayIP: uint32(e.param(3))}
+	b := model.Backend{Port: uint16(e.param(0))}
+	if e.actionName() == pipeline.ActionToBackendV6 {
+		b.IPv6, b.UnderlayIPv6 = true, addr128(e.params[3])
+	} else {
+		b.UnderlayIP = uint32(e.param(3))
+	}
 	smac, dmac := e.param(1), e.param(2)
 	for i := 0; i < 6; i++ {
 		b.SMAC[5-i], b.DMAC[5-i] = byte(smac>>(8*i)), byte(dmac>>(8*i))
@@ -166,6 +161,45 @@ func grayRule(e *entry) model.GrayRule {
 		r.MirrorPool, r.Sample, r.MirrorID = uint16(e.param(1)), uint16(e.param(2)), uint16(e.param(3))
 	}
 	return r
+}
+
+// grayRuleV6 decodes a gray_rules_v6 entry (pipeline.GrayRulesV6Match).
+func grayRuleV6(e *entry) model.GrayRuleV6 {
+	r := model.GrayRuleV6{Priority: e.priority}
+	ternaryInto(e, 0, &r.VIPID, &r.VIPMask)
+	ternaryInto(e, 1, &r.Match.VNI, &r.Mask.VNI)
+	ternaryInto(e, 2, &r.Match.Tenant, &r.Mask.Tenant)
+	r.Match.Src, r.Mask.Src = ternary128(e, 3)
+	r.Match.Dst, r.Mask.Dst = ternary128(e, 4)
+	ternaryInto(e, 5, &r.Match.Proto, &r.Mask.Proto)
+	ternaryInto(e, 6, &r.Match.SPort, &r.Mask.SPort)
+	ternaryInto(e, 7, &r.Match.DPort, &r.Mask.DPort)
+	switch e.actionName() {
+	case pipeline.ActionSetPool:
+		r.Action, r.Pool = model.SetPool, uint16(e.param(0))
+	case pipeline.ActionSplitPool:
+		r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(e.param(0)), uint16(e.param(1))
+	}
+	return r
+}
+
+// addr128 is a canonical byte string of a 128-bit field (shortest,
+// big-endian; parseMatch and the parameter checks bound it to 16 bytes) as
+// the 16 bytes of an IPv6 address.
+func addr128(b []byte) [16]byte {
+	var a [16]byte
+	copy(a[16-min(len(b), 16):], b[max(len(b)-16, 0):])
+	return a
+}
+
+// ternary128 returns 128-bit ternary field i as value and mask; a don't-care
+// is all zeros.
+func ternary128(e *entry, i int) (v, m [16]byte) {
+	f := e.fields[i]
+	if f.kind == p4configv1.MatchField_UNSPECIFIED {
+		return v, m
+	}
+	return addr128(f.a), addr128(f.b)
 }
 
 // number is what a field of at most 64 bits decodes to. A wider field (an
