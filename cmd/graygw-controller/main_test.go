@@ -328,6 +328,8 @@ func TestBadBGPAndProbeConfig(t *testing.T) {
 		{"bgp: {asn: 1, routerID: 10.0.0.1, neighbors: []}\n", []string{"--keep-routes-on-exit"}, []string{"needs bgp.gracefulRestart.enabled"}},
 		{"store: x.db\n", []string{"--keep-routes-on-exit"}, []string{"there is no bgp: section"}},
 		{"bgp: {announceFrom: switches}\n", nil, []string{`bgp.announceFrom: "switches": want controller or gateways`}},
+		{"bgp: {asn: 1, routerID: 10.0.0.1, neighbors: [{address: 10.0.0.2, asn: 2, families: [ipv4-unicast, ipv6]}]}\n", nil,
+			[]string{`bgp.neighbors[0].families[1]: "ipv6": want ipv4-unicast or ipv6-unicast`}},
 		{"bgp: {announceFrom: gateways, asn: 1, neighbors: [{address: 10.0.0.2, asn: 2}]}\n", nil,
 			[]string{"asn, routerID and neighbors belong in each graygw-speaker's config"}},
 		{"probe: {source: 10.0.0, router_mac: zz}\n", nil, []string{`probe.source: "10.0.0"`, `probe.router_mac: "zz"`}},

@@ -36,13 +36,14 @@ type NeighborStatus struct {
 	Up bool `json:"up"`
 	// Uptime is how long the session has been established; 0 when down.
 	Uptime time.Duration `json:"uptime"`
-	// Received and Accepted count the IPv4 unicast routes the peer sent and
-	// the ones the import policy kept (always 0: the gateway learns nothing).
+	// Received and Accepted count the routes the peer sent, over every
+	// family the session carries, and the ones the import policy kept
+	// (always 0: the gateway learns nothing).
 	Received uint64 `json:"received"`
 	// Accepted: see Received.
 	Accepted uint64 `json:"accepted"`
-	// Advertised counts the paths sent to the peer; 0 while the session is
-	// not established.
+	// Advertised counts the paths sent to the peer, IPv4 and IPv6; 0 while
+	// the session is not established.
 	Advertised uint64 `json:"advertised"`
 	// GracefulRestart is true when graceful restart was negotiated on the
 	// current (or last) session: we advertise it and so did the peer.
