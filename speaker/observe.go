@@ -339,14 +339,14 @@ func (o *Observer) resolve(ctx context.Context) (*ids, error) {
 	// vip_v6 (issue 19) is optional: a program without it serves no IPv6
 	// VIP, and a speaker then withdraws every one (no-healthy-backend).
 	for _, t := range info.GetTables() {
-		if named(t.GetPreamble(), tableVIPV6) {
+		if named(t.GetPreamble(), pipeline.TableVIPv6) {
 			for _, mf := range t.GetMatchFields() {
 				if mf.GetName() == "dst_addr" {
 					id.vip6, id.vip6Dst = t.GetPreamble().GetId(), mf.GetId()
 				}
 			}
 			if id.vip6 == 0 {
-				errs = append(errs, fmt.Errorf("table %s has no match field dst_addr", tableVIPV6))
+				errs = append(errs, fmt.Errorf("table %s has no match field dst_addr", pipeline.TableVIPv6))
 			}
 		}
 	}
@@ -377,10 +377,6 @@ func (o *Observer) resolve(ctx context.Context) (*ids, error) {
 func named(p *p4configv1.Preamble, name string) bool {
 	return p.GetName() == name || strings.HasSuffix(p.GetName(), "."+name)
 }
-
-// tableVIPV6 is the IPv6 VIP table's P4Info name (docs/pipeline.md, issue
-// 19 contract).
-const tableVIPV6 = "vip_v6"
 
 // vipEntry decodes a vip (size 4, field dst) or vip_v6 (size 16) entry: the
 // VIP and its default pool. An exact value is P4Runtime's canonical bytes:

@@ -1,10 +1,18 @@
 package speaker
 
 import (
+	"context"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4rtest"
+	"github.com/graygw/graygw/controller/bgp"
+	"github.com/graygw/graygw/pipeline"
 )
 
 // TestVIPEntryDecodesBothFamilies: a vip entry's dst_addr is 32 bits, a
@@ -53,5 +61,56 @@ func TestVIPEntryDecodesBothFamilies(t *testing.T) {
 	}
 	if _, _, ok := id.vipEntry(entry(v6[:], 8), id.vip6Dst, 16); ok {
 		t.Error("an entry of another action was taken for a VIP")
+	}
+}
+
+// TestSpeakerAnnouncesTheIPv6VIPsItServes: against a real agent server with
+// the IPv6 tables, an IPv6 VIP in vip_v6 whose default pool has a backend is
+// served, and the speaker's decision announces it through the policy's IPv6
+// next hop; one whose pool has no backend is withdrawn (no-healthy-backend).
+func TestSpeakerAnnouncesTheIPv6VIPsItServes(t *testing.T) {
+	a := p4rtest.Serve(t, dataplane.NewMemory(dataplane.Limits{}), "")
+	b := p4rtest.Builder{T: t, Info: a.Info}
+	vip6a, vip6b := netip.MustParseAddr("2001:db8:ff::1"), netip.MustParseAddr("2001:db8:ff::2")
+	entry := func(vip netip.Addr, id, pool uint64) *p4v1.TableEntry {
+		return b.Entry(pipeline.TableVIPv6, 0, []p4rtest.FM{{Name: pipeline.MatchDstAddr.Name, Value: p4rtest.Addr6(t, vip.String())}},
+			pipeline.ActionSetVIP, p4rtest.P(pipeline.ParamVIPID.Name, id), p4rtest.P(pipeline.ParamDefaultPool.Name, pool))
+	}
+	ctx := context.Background()
+	if err := a.Ctl.Write(ctx,
+		p4rtest.Ins(b.VIP(ip4(vip1), 1, 1)),
+		p4rtest.Ins(entry(vip6a, 2, 1)), // served: pool 1 -> backend 11
+		p4rtest.Ins(entry(vip6b, 3, 2)), // pool 2 has no bucket
+		p4rtest.Ins(b.Bucket(1, 0, 11)),
+		p4rtest.Ins(b.Backend(11, 2, 0x0a02000b))); err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewObserver(DataplaneConfig{P4Runtime: a.Addr, DeviceID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	obs := o.Observe(ctx)
+	if !obs.Reachable || !obs.Served[vip1] || !obs.Served[vip6a] || obs.Served[vip6b] || obs.VIPv6Error != "" {
+		t.Fatalf("observation %+v: want %v and %v served, not %v", obs, vip1, vip6a, vip6b)
+	}
+	if !strings.Contains(obs.NotServed[vip6b], "default pool 2 has no backend") {
+		t.Errorf("not served: %v", obs.NotServed)
+	}
+	policy := &bgp.Policy{Gateway: "gw1", NextHop: netip.MustParseAddr("10.179.0.11"), NextHopV6: netip.MustParseAddr("fd00:179::11"),
+		VIPs: []bgp.PolicyVIP{{Name: "v4", Address: vip1}, {Name: "v6a", Address: vip6a}, {Name: "v6b", Address: vip6b}}}
+	d, err := bgp.Decide(Input(policy, obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range d.Announce {
+		got = append(got, p.String())
+	}
+	if want := []string{vip1.String() + " via 10.179.0.11", "2001:db8:ff::1 via fd00:179::11"}; !slices.Equal(got, want) {
+		t.Errorf("announced %v, want %v", got, want)
+	}
+	if len(d.Withdraw) != 1 || d.Withdraw[0].VIP != vip6b || !slices.Equal(d.Withdraw[0].Reasons, []bgp.Reason{bgp.ReasonNoHealthyBackend}) {
+		t.Errorf("withdrawn %+v", d.Withdraw)
 	}
 }
