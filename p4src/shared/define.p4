@@ -31,15 +31,6 @@ const bit<8> PROTO_TCP  = 6;
 const bit<8> PROTO_UDP  = 17;
 const bit<8> PROTO_ICMP6 = 58;
 
-// IPv6 parsing (issue 19). Off by default until the reference model and the
-// test vectors parse IPv6 too: the parity tests compare BMv2 with them, and
-// they still take an IPv6 ethertype for NOT_IPV4 (inner: INNER_NOT_IPV4).
-// The IPv6 tables and actions are in the program, and its P4Info, either way.
-// Build with -DIPV6_PARSE=1 to switch it on.
-#ifndef IPV6_PARSE
-#define IPV6_PARSE 0
-#endif
-
 // IPv6 next headers that are extension headers (docs/pipeline.md §1): outer,
 // every one is IPV6_EXTENSION; inner, the fragment header is read and the
 // others are INNER_IPV6_EXTENSION.

@@ -25,9 +25,7 @@ parser GrayParser(packet_in packet,
         packet.extract(hdr.ethernet);
         transition select(hdr.ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
-#if IPV6_PARSE
             ETHERTYPE_IPV6: parse_ipv6;
-#endif
             ETHERTYPE_VLAN: parse_vlan;
             default: not_ipv4;  // ARP, QinQ...
         }
@@ -38,9 +36,7 @@ parser GrayParser(packet_in packet,
         packet.extract(hdr.vlan);
         transition select(hdr.vlan.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
-#if IPV6_PARSE
             ETHERTYPE_IPV6: parse_ipv6;
-#endif
             default: not_ipv4;  // a second tag, ARP...
         }
     }
@@ -124,9 +120,7 @@ parser GrayParser(packet_in packet,
         packet.extract(hdr.inner_ethernet);
         transition select(hdr.inner_ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_inner_ipv4;
-#if IPV6_PARSE
             ETHERTYPE_IPV6: parse_inner_ipv6;
-#endif
             default: inner_not_ipv4;
         }
     }
