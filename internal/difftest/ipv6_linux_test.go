@@ -14,13 +14,13 @@ import (
 	"github.com/graygw/graygw/testvectors"
 )
 
-// TestIPv6VectorsOnBMv2 runs the IPv6 vectors (testvectors.IPv6, issue 19) on
-// the v1model program: each frame into its case's port must leave exactly as
-// the model says, on its port, or not at all, and drop_reasons must count each
-// dropped frame under the model's reason (a frame not for us included: P4
-// drops and counts what XDP passes). The state goes to BMv2 only: the agent
-// takes IPv6 entries once its dataplanes implement IPv6.
-func TestIPv6VectorsOnBMv2(t *testing.T) {
+// TestIPv6Vectors runs the IPv6 vectors (testvectors.IPv6, issue 19) on the
+// XDP program and on the v1model program, both written through P4Runtime:
+// each frame into its case's port must leave exactly as the model says, on
+// its port, or not at all, and drop_reasons must count each frame not
+// forwarded under the model's reason (a frame not for us included: XDP
+// passes it to the kernel, P4 drops it, both count it).
+func TestIPv6Vectors(t *testing.T) {
 	ssg, program := requirements(t)
 	tl := newLab(t, ssg, program)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -30,16 +30,25 @@ func TestIPv6VectorsOnBMv2(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := p4rtest.Builder{T: t, Info: tl.info}
+	if len(f.States) != 1 {
+		t.Fatalf("%d IPv6 states: the test loads one, extend it", len(f.States))
+	}
 	for name, st := range f.States {
+		if err := tl.xdp.write(ctx, [][]*p4v1.Update{p4rtest.StateUpdates(t, b, st)}); err != nil {
+			t.Fatalf("state %s: %v", name, err)
+		}
 		if err := tl.bmv2.write(ctx, [][]*p4v1.Update{append(p4rtest.StateUpdates(t, b, st), mirrorSession())}); err != nil {
 			t.Fatalf("state %s: %v", name, err)
 		}
-		if len(f.States) > 1 {
-			t.Fatalf("%d IPv6 states: the test loads one at a time, extend it", len(f.States))
-		}
 	}
+	for _, tg := range []*target{tl.xdp, tl.bmv2} {
+		t.Run(tg.name, func(t *testing.T) { runIPv6Vectors(ctx, t, tl, tg, f) })
+	}
+}
+
+func runIPv6Vectors(ctx context.Context, t *testing.T, tl *testLab, tg *target, f *testvectors.File) {
 	drops := func() Counts {
-		c, err := tl.counters(ctx, tl.bmv2, nil)
+		c, err := tl.counters(ctx, tg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +67,7 @@ func TestIPv6VectorsOnBMv2(t *testing.T) {
 		case "forward":
 			forwarded++
 			out[int(c.Expect.Port)] = []string{c.Expect.Packet}
-		default: // drop, or pass (not for us): BMv2 drops and counts both
+		default: // drop, or pass (not for us): counted either way
 			r, err := pipeline.ParseReason(c.Expect.Reason)
 			if err != nil {
 				t.Fatalf("case %s: %v", c.Name, err)
@@ -68,8 +77,8 @@ func TestIPv6VectorsOnBMv2(t *testing.T) {
 		if cp := c.Expect.Copy; cp != nil && cp.Sent {
 			t.Fatalf("case %s: a mirror copy of an IPv6 vector (IPv6 outer frames are never mirrored, IPv6 flows have no mirror rule)", c.Name)
 		}
-		if got := tl.sendOn(t, tl.bmv2, int(c.InPort), frame); !sameOut(got, out) {
-			t.Errorf("case %s (port %d): bmv2 sent %v, want %v", c.Name, c.InPort, got, out)
+		if got := tl.sendOn(t, tg, int(c.InPort), frame); !sameOut(got, out) {
+			t.Errorf("case %s (port %d): %s sent %v, want %v", c.Name, c.InPort, tg.name, got, out)
 		}
 	}
 	got := sub(drops(), before)
@@ -81,5 +90,5 @@ func TestIPv6VectorsOnBMv2(t *testing.T) {
 			t.Errorf("drop_reasons[%s] += %d, want %d", r, got.Drops[r].Packets, want[r])
 		}
 	}
-	t.Logf("%d IPv6 cases on BMv2: %d forwarded, drops %v", len(f.Cases), forwarded, want)
+	t.Logf("%d IPv6 cases on %s: %d forwarded, drops %v", len(f.Cases), tg.name, forwarded, want)
 }
