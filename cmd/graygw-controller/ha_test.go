@@ -276,8 +276,9 @@ func largeIntent(addr string, pools int) string {
 }
 
 // midWrite is a dataplane whose bucket writes, once armed, let after more
-// through and hold the next until opened: a leader killed in the middle of
-// writing a change.
+// through and hold the next until opened (reached is closed when the first is
+// held): a leader killed in the middle of writing a change, or (armed at 0)
+// a write in flight that does not end.
 type midWrite struct {
 	dataplane.Dataplane
 	mu      sync.Mutex

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -93,33 +92,6 @@ func TestCheck(t *testing.T) {
 		!strings.Contains(errs.String(), "gray_rules[0].pool") {
 		t.Fatalf("--check of a bad intent: exit %d, %q", code, errs.String())
 	}
-}
-
-// gate blocks the agent at its first bucket write (signalling reached) until
-// release is closed: a write in flight that does not end.
-type gate struct {
-	*dataplane.Memory
-	once    sync.Once
-	reached chan struct{}
-	release chan struct{}
-}
-
-func (g *gate) SetBuckets(pool, first uint16, backends []uint16) error {
-	g.block()
-	return g.Memory.SetBuckets(pool, first, backends)
-}
-
-func (g *gate) SetBucket(pool, bucket, backend uint16) error {
-	g.block()
-	return g.Memory.SetBucket(pool, bucket, backend)
-}
-
-func (g *gate) block() {
-	if g.reached == nil {
-		return
-	}
-	g.once.Do(func() { close(g.reached) })
-	<-g.release
 }
 
 // startAgent serves the XDP agent's P4Runtime server over dp on a loopback port.
@@ -245,8 +217,11 @@ func TestSeedServeMetricsDrainAndRestart(t *testing.T) {
 }
 
 func TestSecondSignalExitsAtOnce(t *testing.T) {
-	g := &gate{Memory: dataplane.NewMemory(dataplane.Limits{}), reached: make(chan struct{}), release: make(chan struct{})}
-	defer close(g.release)
+	// The agent blocks at its first bucket write until the test ends: a write
+	// in flight that does not end.
+	g := &midWrite{Dataplane: dataplane.NewMemory(dataplane.Limits{}), reached: make(chan struct{}), release: make(chan struct{})}
+	g.arm(0)
+	defer g.open()
 	addr := startAgent(t, g)
 	dir := t.TempDir()
 	r := startController(t, "--store", filepath.Join(dir, "c.db"), "--listen-unix", filepath.Join(dir, "c.sock"),
