@@ -41,6 +41,15 @@ func startLabStack(t *testing.T, prefix string) *labStack {
 	return &labStack{Lab: l, agent: ag, dir: dir, ctrl: "unix://" + sock}
 }
 
+// cli runs graygw against the stack's controller: the exit code, stdout and
+// stderr.
+func (s *labStack) cli(t *testing.T) func(args ...string) (int, string, string) {
+	return func(args ...string) (int, string, string) {
+		t.Helper()
+		return api(t, s.ctrl, args...)
+	}
+}
+
 // intentFile writes the lab's intent with rules (gray_rules items), the
 // agent as its gateway, and returns its path.
 func (s *labStack) intentFile(t *testing.T, rules string) string {
@@ -93,10 +102,7 @@ func TestLocalProbeInTheLab(t *testing.T) {
 func TestCLIRolloutInTheLab(t *testing.T) {
 	ls := startLabStack(t, "ggclr")
 	l, dir := ls.Lab, ls.dir
-	g := func(args ...string) (int, string, string) {
-		t.Helper()
-		return api(t, ls.ctrl, args...)
-	}
+	g := ls.cli(t)
 	expect := func(what string, code int, out, stderr string, want int, contains ...string) {
 		t.Helper()
 		if code != want {
@@ -170,10 +176,7 @@ func TestCLITCPOnlyFailureInTheLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Stop)
-	g := func(args ...string) (int, string, string) {
-		t.Helper()
-		return api(t, ls.ctrl, args...)
-	}
+	g := ls.cli(t)
 	intentPath := ls.intentFile(t, "")
 	if code, out, stderr := g("apply", "-f", intentPath, "--wait"); code != 0 {
 		t.Fatalf("apply: %d\n%s%s", code, out, stderr)

@@ -13,10 +13,7 @@ import (
 func TestTraceProbeInTheLab(t *testing.T) {
 	ls := startLabStack(t, "ggtr")
 	l := ls.Lab
-	g := func(args ...string) (int, string, string) {
-		t.Helper()
-		return api(t, ls.ctrl, args...)
-	}
+	g := ls.cli(t)
 	path := ls.intentFile(t, "  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")
 	if code, out, stderr := g("apply", "-f", path, "--wait"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
