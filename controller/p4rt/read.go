@@ -36,29 +36,27 @@ func (c *Client) ReadTable(ctx context.Context, tableID uint32, withCounters boo
 	if withCounters {
 		q.CounterData = &p4v1.CounterData{}
 	}
-	ents, err := c.Read(ctx, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: q}})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*p4v1.TableEntry, 0, len(ents))
-	for _, e := range ents {
-		if te := e.GetTableEntry(); te != nil {
-			out = append(out, te)
-		}
-	}
-	return out, nil
+	return readAs(ctx, c, &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: q}}, (*p4v1.Entity).GetTableEntry)
 }
 
 // ReadCounter returns every cell of an indexed counter.
 func (c *Client) ReadCounter(ctx context.Context, counterID uint32) ([]*p4v1.CounterEntry, error) {
-	ents, err := c.Read(ctx, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{CounterId: counterID}}})
+	return readAs(ctx, c, &p4v1.Entity{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{CounterId: counterID}}},
+		(*p4v1.Entity).GetCounterEntry)
+}
+
+// readAs reads q and returns what get finds in each entity read (the
+// entities of another kind, for which it is nil, are left out).
+func readAs[T comparable](ctx context.Context, c *Client, q *p4v1.Entity, get func(*p4v1.Entity) T) ([]T, error) {
+	ents, err := c.Read(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*p4v1.CounterEntry, 0, len(ents))
+	var none T
+	out := make([]T, 0, len(ents))
 	for _, e := range ents {
-		if ce := e.GetCounterEntry(); ce != nil {
-			out = append(out, ce)
+		if v := get(e); v != none {
+			out = append(out, v)
 		}
 	}
 	return out, nil
