@@ -600,6 +600,20 @@ func hashMaskParams(m pipeline.FlowKey) []Param {
 	}
 }
 
+// backendAction is a backend entry's action: to_backend, or to_backend_v6
+// for an IPv6 underlay.
+func backendAction(b model.Backend) (string, []Param) {
+	if !b.IPv6 {
+		return pipeline.ActionToBackend, backendParams(b)
+	}
+	return pipeline.ActionToBackendV6, []Param{
+		param(pipeline.ParamPort, uint64(b.Port)),
+		param(pipeline.ParamSMAC, mac48(b.SMAC)),
+		param(pipeline.ParamDMAC, mac48(b.DMAC)),
+		param128(pipeline.ParamUnderlayIP6, b.UnderlayIPv6),
+	}
+}
+
 // backendParams are to_backend's parameters.
 func backendParams(b model.Backend) []Param {
 	return []Param{

@@ -163,3 +163,20 @@ func ternary(f pipeline.Field, v, mask uint64) Match {
 func param(f pipeline.Field, v uint64) Param {
 	return Param{Name: f.Name, Bits: f.Bits, Value: be(v, f.Bits)}
 }
+
+// exact128, ternary128 and param128 are exact, ternary and param for a
+// 128-bit value (an IPv6 address).
+func exact128(f pipeline.Field, v [16]byte) Match {
+	return Match{Field: f.Name, Kind: Exact, Bits: f.Bits, Value: bytes.Clone(v[:])}
+}
+
+func ternary128(f pipeline.Field, v, mask [16]byte) Match {
+	for i := range v {
+		v[i] &= mask[i]
+	}
+	return Match{Field: f.Name, Kind: Ternary, Bits: f.Bits, Value: bytes.Clone(v[:]), Mask: bytes.Clone(mask[:])}
+}
+
+func param128(f pipeline.Field, v [16]byte) Param {
+	return Param{Name: f.Name, Bits: f.Bits, Value: bytes.Clone(v[:])}
+}
