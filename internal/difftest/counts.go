@@ -44,19 +44,31 @@ func add[K comparable](m map[K]Cell, k K, n int) {
 // ids its rules use.
 type Keys struct {
 	VIP       map[uint32]CounterKey
-	Rule      []CounterKey // by index in State.GrayRules
+	VIP6      map[[16]byte]CounterKey // vip_v6
+	Rule      []CounterKey            // by index in State.GrayRules
+	RuleV6    []CounterKey            // by index in State.GrayRulesV6
 	Backend   map[uint16]CounterKey
 	MirrorIDs []uint16
 }
 
 // KeysOf returns the counter keys of s's entries.
 func KeysOf(s *model.State) Keys {
-	k := Keys{VIP: map[uint32]CounterKey{}, Backend: map[uint16]CounterKey{}}
+	k := Keys{VIP: map[uint32]CounterKey{}, VIP6: map[[16]byte]CounterKey{}, Backend: map[uint16]CounterKey{}}
 	one := func(st *model.State) string { return compile.FromModel(st)[0].Key() }
 	for a, v := range s.VIPs {
 		st := model.NewState()
 		st.VIPs[a] = v
 		k.VIP[a] = one(st)
+	}
+	for a, v := range s.VIPsV6 {
+		st := model.NewState()
+		st.VIPsV6[a] = v
+		k.VIP6[a] = one(st)
+	}
+	for _, r := range s.GrayRulesV6 {
+		st := model.NewState()
+		st.GrayRulesV6 = []model.GrayRuleV6{r}
+		k.RuleV6 = append(k.RuleV6, one(st))
 	}
 	for _, r := range s.GrayRules {
 		st := model.NewState()
@@ -76,7 +88,9 @@ func KeysOf(s *model.State) Keys {
 
 // Expect adds to c the counters the model's result r for frame moves: its
 // reason in drop_reasons unless None (the not-for-us reasons too), the VIP
-// entry hit, the winning gray rule, the backend entry of a forwarded frame;
+// entry hit (vip or vip_v6), the winning gray rule (gray_rules or
+// gray_rules_v6), the backend entry of a forwarded frame or of a
+// BACKEND_FAMILY drop (the entry was hit, docs/pipeline.md §9);
 // for a mirror copy, its mirror id, and when sent its backend in
 // mirror_backend_counter and in the backend's direct counter. Bytes are the
 // frame's length as received.
@@ -87,13 +101,18 @@ func (c Counts) Expect(k Keys, frame []byte, r model.Result) {
 		x.Bytes += uint64(len(frame))
 		c.Drops[r.Reason] = x
 	}
-	if r.VIPHit {
-		add(c.Direct, k.VIP[model.Parse(frame).OuterDst], len(frame))
+	if p := model.Parse(frame); r.VIPHit && p.Outer6 {
+		add(c.Direct, k.VIP6[p.OuterDst6], len(frame))
+	} else if r.VIPHit {
+		add(c.Direct, k.VIP[p.OuterDst], len(frame))
 	}
 	if r.Rule >= 0 {
 		add(c.Direct, k.Rule[r.Rule], len(frame))
 	}
-	if r.Verdict == model.Forward {
+	if r.RuleV6 >= 0 {
+		add(c.Direct, k.RuleV6[r.RuleV6], len(frame))
+	}
+	if r.Verdict == model.Forward || r.Reason == pipeline.BackendFamily {
 		add(c.Direct, k.Backend[r.BackendID], len(frame))
 	}
 	if cp := r.Copy; cp != nil {

@@ -2,6 +2,7 @@ package difftest
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"testing"
 
@@ -23,8 +24,13 @@ func TestEntriesHoldTheState(t *testing.T) {
 		t.Fatal(err)
 	}
 	codec := engine.NewCodec(info)
-	g := NewGen(1)
-	for range 20 {
+	g, g6 := NewGen(1), NewGen(2)
+	g6.IPv6 = true // the IPv6 tables too
+	for i := range 40 {
+		g := g
+		if i%2 == 1 {
+			g = g6
+		}
 		st, owners := g.State()
 		frames := make([][]byte, 100)
 		for i := range frames {
@@ -123,6 +129,38 @@ func TestIPv6IsAnOption(t *testing.T) {
 		if seen[k] == 0 {
 			t.Errorf("no frame exercised %s: %v", k, seen)
 		}
+	}
+}
+
+// Expect counts an IPv6 frame in vip_v6's and gray_rules_v6's cells, and a
+// BACKEND_FAMILY drop in its backend's (docs/pipeline.md §9).
+func TestExpectCountsIPv6(t *testing.T) {
+	st := model.NewState()
+	vip := [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
+	st.VIPsV6[vip] = model.VIP{ID: 3, DefaultPool: 1}
+	st.GrayRulesV6 = []model.GrayRuleV6{{Priority: 1, Action: model.SetPool, Pool: 1}}
+	st.Backends[3] = model.Backend{Port: 2, IPv6: true}
+	st.Backends[4] = model.Backend{Port: 2}
+	for b := range uint16(pipeline.Buckets) {
+		st.BackendSelect[model.SelectKey{Pool: 1, Bucket: b}] = 3
+	}
+	keys := KeysOf(st)
+	frame := testpkt.Plain6(testpkt.Eth{}, testpkt.IP6{Src: netip.MustParseAddr("2001:db8::5"), Dst: netip.AddrFrom16(vip)},
+		testpkt.L4{Proto: testpkt.ProtoTCP, SPort: 1, DPort: 2})
+	c := NewCounts()
+	c.Expect(keys, frame, model.Process(st, frame))
+	n := Cell{1, uint64(len(frame))}
+	if c.Direct[keys.VIP6[vip]] != n || c.Direct[keys.RuleV6[0]] != n || c.Direct[keys.Backend[3]] != n || len(c.Drops) != 0 {
+		t.Fatalf("a forwarded IPv6 frame counted %v, drops %v", c.Direct, c.Drops)
+	}
+	for b := range uint16(pipeline.Buckets) {
+		st.BackendSelect[model.SelectKey{Pool: 1, Bucket: b}] = 4 // an IPv4 underlay
+	}
+	c = NewCounts()
+	r := model.Process(st, frame)
+	c.Expect(keys, frame, r)
+	if r.Reason != pipeline.BackendFamily || c.Drops[pipeline.BackendFamily] != n || c.Direct[keys.Backend[4]] != n {
+		t.Fatalf("BACKEND_FAMILY (%v) counted %v, drops %v", r.Reason, c.Direct, c.Drops)
 	}
 }
 
