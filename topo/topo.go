@@ -18,6 +18,7 @@ package topo
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/graygw/graygw/internal/lab"
 )
@@ -29,6 +30,14 @@ var (
 	BaseAddr  = netip.MustParseAddr("10.2.0.11")
 	GrayAddr  = netip.MustParseAddr("10.3.0.21")
 	RouterMAC = "02:00:00:00:10:fe" // the VPC router's MAC, the same on base and gray
+
+	// The IPv6 underlay (unique local addresses), built when a VPC has
+	// Underlay6: the hypervisor behind the gateway's p1 (fd00:f1::1), base
+	// behind p2 (fd00:f2::1), gray behind p3 (fd00:f3::1), and the IPv6 VIP.
+	VIP6      = netip.MustParseAddr("fd00:ff::1")
+	HVAddr6   = netip.MustParseAddr("fd00:f1::10")
+	BaseAddr6 = netip.MustParseAddr("fd00:f2::11")
+	GrayAddr6 = netip.MustParseAddr("fd00:f3::21")
 )
 
 // Gateway port numbers (P4Runtime port -> interface in the gateway namespace).
@@ -46,8 +55,11 @@ type VPC struct {
 	VMs    []uint8
 	// IPv6 makes the VPC dual-stack: every VM and the VPC router also have an
 	// IPv6 address (VMAddr6, RouterAddr6), so VM traffic carries inner IPv6 in
-	// VXLAN over the IPv4 underlay.
+	// VXLAN.
 	IPv6 bool
+	// Underlay6 carries the VPC's VXLAN over the IPv6 underlay, to VIP6 (the
+	// backends answer from BaseAddr6 and GrayAddr6), instead of IPv4 to VIP.
+	Underlay6 bool
 }
 
 // VMAddr returns the inner address of VM host in the VPC.
@@ -142,6 +154,11 @@ func Build(l *lab.Lab, vpcs []VPC) (*Topology, error) {
 	if _, err := l.Exec(t.HV, "ethtool", "-K", "h0", "gro", "on"); err != nil {
 		return nil, err
 	}
+	if slices.ContainsFunc(vpcs, func(v VPC) bool { return v.Underlay6 }) {
+		if err := t.addUnderlay6(); err != nil {
+			return nil, err
+		}
+	}
 	for _, v := range vpcs {
 		if err := t.addVPC(v); err != nil {
 			return nil, err
@@ -150,15 +167,49 @@ func Build(l *lab.Lab, vpcs []VPC) (*Topology, error) {
 	return t, nil
 }
 
+// addUnderlay6 gives every link an IPv6 subnet besides its IPv4 one: the
+// gateway's kernel routes between them (the backends' answers to the
+// hypervisor), its XDP program serves VIP6.
+func (t *Topology) addUnderlay6() error {
+	l := t.Lab
+	err := l.Script(t.GW, `
+		sysctl -qw net.ipv6.conf.all.forwarding=1
+		ip addr add fd00:f1::1/64 dev p1 nodad
+		ip addr add fd00:f2::1/64 dev p2 nodad
+		ip addr add fd00:f3::1/64 dev p3 nodad`)
+	if err != nil {
+		return err
+	}
+	for _, h := range []struct {
+		ns, dev string
+		addr    netip.Addr
+		gw      string
+	}{{t.HV, "h0", HVAddr6, "fd00:f1::1"}, {t.Base, "b0", BaseAddr6, "fd00:f2::1"}, {t.Gray, "g0", GrayAddr6, "fd00:f3::1"}} {
+		err := l.Script(h.ns, fmt.Sprintf(`
+			ip addr add %s/64 dev %s nodad
+			ip -6 route add default via %s`, h.addr, h.dev, h.gw))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t *Topology) addVPC(v VPC) error {
 	l := t.Lab
 	dev := fmt.Sprintf("vx%d", v.VNI)
+	// VXLAN over IPv4 to VIP, or over IPv6 to VIP6 (40 more bytes of outer
+	// header: a smaller MTU so that a full VM frame still fits the veth's 1500).
+	hv, vip, base, gray, mtu := HVAddr, VIP, BaseAddr, GrayAddr, 1450
+	if v.Underlay6 {
+		hv, vip, base, gray, mtu = HVAddr6, VIP6, BaseAddr6, GrayAddr6, 1430
+	}
 	// Hypervisor: every VM frame of the VNI goes to the VIP.
 	err := l.Script(t.HV, fmt.Sprintf(`
-		ip link add %s mtu 1450 type vxlan id %d local %s remote %s dstport 4789 nolearning
+		ip link add %s mtu %d type vxlan id %d local %s remote %s dstport 4789 nolearning
 		ip link set %s up
 		ip neigh add %s lladdr %s dev %s nud permanent`,
-		dev, v.VNI, HVAddr, VIP, dev, v.RouterAddr(), RouterMAC, dev))
+		dev, mtu, v.VNI, hv, vip, dev, v.RouterAddr(), RouterMAC, dev))
 	if err != nil {
 		return err
 	}
@@ -188,13 +239,13 @@ func (t *Topology) addVPC(v VPC) error {
 	for _, be := range []struct {
 		ns   string
 		addr netip.Addr
-	}{{t.Base, BaseAddr}, {t.Gray, GrayAddr}} {
+	}{{t.Base, base}, {t.Gray, gray}} {
 		err := l.Script(be.ns, fmt.Sprintf(`
-			ip link add %s mtu 1450 type vxlan id %d local %s remote %s dstport 4789 nolearning
+			ip link add %s mtu %d type vxlan id %d local %s remote %s dstport 4789 nolearning
 			ip link set %s address %s
 			ip addr add %s/24 dev %s
 			ip link set %s up`,
-			dev, v.VNI, be.addr, HVAddr, dev, RouterMAC, v.RouterAddr(), dev, dev))
+			dev, mtu, v.VNI, be.addr, hv, dev, RouterMAC, v.RouterAddr(), dev, dev))
 		if err != nil {
 			return err
 		}

@@ -68,6 +68,38 @@ func TestBackendsAnswerIPv6VMs(t *testing.T) {
 	}
 }
 
+// A VPC over the IPv6 underlay (VXLAN over IPv6, the kernel's outer UDP
+// checksums) reaches the VPC router at each backend over both inner
+// families, beside a VPC over IPv4.
+func TestBackendsAnswerOverIPv6Underlay(t *testing.T) {
+	l := labtest.New(t, "ggtopou6", "network namespaces")
+	vpcs := []VPC{{VNI: 5003, Subnet: 3, VMs: []uint8{5}, IPv6: true, Underlay6: true}, {VNI: 5001, Subnet: 1, VMs: []uint8{5}}}
+	tp, err := Build(l, vpcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := tp.Ping6(vpcs[0], 5, 1); n != 0 {
+		t.Fatalf("VIP6 answered with no gateway program: %d replies", n)
+	}
+	for _, backend := range []string{BaseAddr6.String(), GrayAddr6.String()} {
+		if _, err := l.Exec(tp.HV, "ip", "link", "set", "vx5003", "type", "vxlan", "remote", backend); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := tp.Ping6(vpcs[0], 5, 3); err != nil || n != 3 {
+			t.Fatalf("via %s: %d/3 IPv6 replies, %v", backend, n, err)
+		}
+		if n, err := tp.Ping(vpcs[0], 5, 3); err != nil || n != 3 {
+			t.Fatalf("via %s: %d/3 IPv4 replies, %v", backend, n, err)
+		}
+	}
+	if _, err := l.Exec(tp.HV, "ip", "link", "set", "vx5001", "type", "vxlan", "remote", BaseAddr.String()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tp.Ping(vpcs[1], 5, 3); err != nil || n != 3 {
+		t.Fatalf("the IPv4-underlay VPC beside it: %d/3 replies, %v", n, err)
+	}
+}
+
 // TestDocNamesExistingFiles: every repository path the package comment names
 // (topo/...) exists, so the pointer to the mininet topology stays right.
 func TestDocNamesExistingFiles(t *testing.T) {
