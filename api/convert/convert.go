@@ -41,12 +41,15 @@ func ProbeTarget(t probe.Target) *graygwv1.ProbeTarget {
 // ProbeTargetFrom converts and checks a target from the API.
 func ProbeTargetFrom(t *graygwv1.ProbeTarget) (probe.Target, error) {
 	vm, err := netip.ParseAddr(t.GetVm())
-	if err != nil || !vm.Is4() {
-		return probe.Target{}, fmt.Errorf("vm %q is not an IPv4 address", t.GetVm())
+	if err != nil || vm.Zone() != "" || vm.Is4In6() {
+		return probe.Target{}, fmt.Errorf("vm %q is not an IPv4 or IPv6 address", t.GetVm())
 	}
 	r, err := netip.ParseAddr(t.GetRouter())
-	if err != nil || !r.Is4() {
-		return probe.Target{}, fmt.Errorf("router %q is not an IPv4 address", t.GetRouter())
+	if err != nil || r.Zone() != "" || r.Is4In6() {
+		return probe.Target{}, fmt.Errorf("router %q is not an IPv4 or IPv6 address", t.GetRouter())
+	}
+	if vm.Is6() != r.Is6() {
+		return probe.Target{}, fmt.Errorf("vm %s and router %s: one inner packet, one family", vm, r)
 	}
 	if t.GetVni() == 0 || t.GetVni() > 0xffffff {
 		return probe.Target{}, fmt.Errorf("vni %d is not 1-16777215", t.GetVni())

@@ -61,13 +61,17 @@ vpcs:
 	if got := ProbeOptionsFrom(ProbeOptions(o)); got != o {
 		t.Fatalf("options %+v", got)
 	}
-	for _, r := range []probe.Result{res, tcp} {
-		tg, err := ProbeTargetFrom(ProbeTarget(r.Target))
-		if err != nil || tg != r.Target {
+	// An IPv6 VM probed towards its IPv6 router (ICMPv6 through the gateway).
+	v6 := probe.Target{VNI: 5001, VM: netip.MustParseAddr("fd00:1::5"), Router: netip.MustParseAddr("fd00:1::1"), RouterMAC: "02:00:00:00:10:fe"}
+	for _, tg0 := range []probe.Target{res.Target, tcp.Target, v6} {
+		tg, err := ProbeTargetFrom(ProbeTarget(tg0))
+		if err != nil || tg != tg0 {
 			t.Fatalf("target %+v %v", tg, err)
 		}
 	}
 	for _, bad := range []probe.Target{{VNI: 0, VM: res.Target.VM, Router: res.Target.Router}, {VNI: 1, Router: res.Target.Router},
+		{VNI: 1, VM: v6.VM, Router: res.Target.Router}, {VNI: 1, VM: res.Target.VM, Router: v6.Router},
+		{VNI: 1, VM: netip.MustParseAddr("::ffff:192.168.1.5"), Router: netip.MustParseAddr("::ffff:192.168.1.1")},
 		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, ExpectCluster: "blue"},
 		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, Proto: probe.ProtoTCP},
 		{VNI: 1, VM: res.Target.VM, Router: res.Target.Router, Port: 80},

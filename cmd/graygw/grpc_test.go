@@ -169,6 +169,20 @@ func TestGRPCClientBGPRolloutsProbes(t *testing.T) {
 	if code != 0 || pr.GetVip() != "other" || pr.GetTargets()[0].GetExpectCluster() != "gray" {
 		t.Errorf("probe --vm: %d %v %s", code, pr, stderr)
 	}
+	// An IPv6 VM towards its IPv6 router; a VM and a router of two families
+	// is a usage error, sent nowhere.
+	code, _, stderr = api(t, addr, "probe", "--vm", "5001/fd00:1::5", "--router", "fd00:1::1")
+	pr, _ = s.lastReq().(*graygwv1.ProbeRequest)
+	if code != 0 || pr.GetTargets()[0].GetVm() != "fd00:1::5" || pr.GetTargets()[0].GetRouter() != "fd00:1::1" {
+		t.Errorf("probe --vm IPv6: %d %v %s", code, pr, stderr)
+	}
+	for _, args := range [][]string{{"--vm", "5001/fd00:1::5", "--router", "192.168.1.1"}, {"--vm", "5001/192.168.1.5", "--router", "fd00:1::1"},
+		{"--vm", "5001/fd00:1::5", "--router", "fe80::1%eth0"}} {
+		code, _, stderr = api(t, addr, append([]string{"probe"}, args...)...)
+		if code != ExitUsage || s.lastReq() != pr {
+			t.Errorf("probe %v: exit %d, want %d and no request: %s", args, code, ExitUsage, stderr)
+		}
+	}
 }
 
 // TestGRPCProbeFromTheInventory: probe --vni / --vm without --router send

@@ -33,7 +33,14 @@ type labStack struct {
 // agent and the controller on it.
 func startLabStack(t *testing.T, prefix string) *labStack {
 	t.Helper()
-	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New(prefix, nil) })
+	return startLabStackVPCs(t, prefix, nil)
+}
+
+// startLabStackVPCs is startLabStack with the lab's VPCs (topo.DefaultVPCs
+// when nil).
+func startLabStackVPCs(t *testing.T, prefix string, vpcs []topo.VPC) *labStack {
+	t.Helper()
+	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New(prefix, vpcs) })
 	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)}})
 	host := &probe.Host{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
 	dir := t.TempDir()

@@ -59,6 +59,7 @@ names the backends, and, without --expect, gives the expectations (what its
 compiled tables decide for each probe). Probes go only to the VIP.`,
 		Example: `  graygw probe --vm 5001/192.168.1.5 --router 192.168.1.1
   graygw probe --vm 5001/192.168.1.5 --vm 5001/192.168.1.6 --router 192.168.1.1 --expect gray
+  graygw probe --vm 5001/fd00:1::5 --router fd00:1::1   # an IPv6 VM: ICMPv6 echo through the gateway
   graygw probe --plan plan.yaml --vni 5002 --count 10 --interval 50ms
   graygw probe --vni 5001                # every VM of VNI 5001 in the intent's inventory
   graygw probe --vm 5001/192.168.1.5     # that VM, towards each route of its VPC
@@ -160,13 +161,17 @@ compiled tables decide for each probe). Probes go only to the VIP.`,
 				}
 			case len(vms) > 0:
 				r, err := netip.ParseAddr(router)
-				if err != nil || !r.Is4() {
-					return usagef("--router %q: give the VPC router's IPv4 address (the probes' inner destination)", router)
+				if err != nil || r.Zone() != "" || r.Is4In6() {
+					return usagef("--router %q: give the VPC router's IPv4 or IPv6 address (the probes' inner destination)", router)
 				}
 				for _, s := range vms {
 					n, addr, err := vmFlag(s)
 					if err != nil {
 						return err
+					}
+					// The inner packet is the VM's: one family, the router's.
+					if addr.Is6() != r.Is6() {
+						return usagef("--vm %s and --router %s: the VM and the router it probes are of one family (probe IPv4 and IPv6 VMs in two runs)", s, router)
 					}
 					targets = append(targets, probe.Target{VNI: n, VM: addr, Router: r, RouterMAC: routerMAC})
 				}
