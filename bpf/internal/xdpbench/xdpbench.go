@@ -44,7 +44,11 @@ type Report struct {
 	Paths                []Result
 	// VLAN are the 802.1Q paths over the vectors' vlan state, the untagged
 	// one first (Ratio stays to the minimal program; VLANBase is the first's NS).
-	VLAN    []Result
+	VLAN []Result
+	// IPv6 are the IPv6 paths over ipv6.json's state, after the IPv4
+	// overlay gray hit of the basic state measured in the same rounds (the
+	// reference of their last column).
+	IPv6    []Result
 	Scaling []Result
 	Masks   int
 }
@@ -116,6 +120,9 @@ func Run(cfg Config) (*Report, error) {
 		return nil, err
 	}
 	if err := b.vlanPaths(vf, frames, rep); err != nil {
+		return nil, err
+	}
+	if err := b.ipv6Paths(d, st, frames["overlay_vm_cutover"], rep); err != nil {
 		return nil, err
 	}
 
@@ -232,6 +239,63 @@ func (b *bench) vlanPaths(vf *testvectors.File, frames map[string][]byte, rep *R
 	return nil
 }
 
+// ipv6Paths times IPv6 frames over ipv6.json's state (docs/pipeline.md, the
+// IPv6 rows of §1-8): graygw_xdp's tail call into graygw_xdp6, and for an
+// IPv4 flow behind an IPv6 outer the second one into graygw_xdp64. Each
+// round first times v4Frame over v4 (the basic state), the IPv4 reference.
+func (b *bench) ipv6Paths(v4 *bpf.Dataplane, v4st *model.State, v4Frame []byte, rep *Report) error {
+	f6, err := testvectors.IPv6()
+	if err != nil {
+		return err
+	}
+	frames := map[string][]byte{}
+	for _, c := range f6.Cases {
+		frames[c.Name], _ = c.Frame()
+	}
+	s6 := f6.States["ipv6"]
+	st, err := s6.Model()
+	if err != nil {
+		return err
+	}
+	d, err := load(st)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	paths := []struct{ name, vector string }{
+		{"IPv4 reference: overlay IPv4 in IPv4, gray rule hit (basic state)", ""},
+		{"overlay IPv6 in IPv6, gray rule hit (VM moved)", "v6_overlay_vm_cutover"},
+		{"overlay IPv6 in IPv6, default pool (no rule)", "v6_overlay_default_pool"},
+		{"plain IPv6 TCP to a VIP", "v6_plain_tcp"},
+		{"overlay IPv6 in IPv4, gray rule hit", "v4_outer_v6_inner"},
+		{"overlay IPv4 in IPv6, gray rule hit (graygw_xdp64)", "v6_outer_v4_inner"},
+		{"IPv6, not a VIP (XDP_PASS)", "pass_v6_not_vip"},
+	}
+	got := make([][]float64, len(paths))
+	runs := make([]uint64, len(paths))
+	for range b.cfg.Rounds {
+		for i, p := range paths {
+			var ns float64
+			var n uint64
+			var err error
+			if p.vector == "" {
+				ns, n, err = b.timeGraygw(v4, v4st, v4Frame)
+			} else {
+				ns, n, err = b.timeGraygw(d, st, frames[p.vector])
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			got[i] = append(got[i], ns)
+			runs[i] += n
+		}
+	}
+	for i, p := range paths {
+		rep.IPv6 = append(rep.IPv6, b.result(p.name, median(got[i]), rep, runs[i]))
+	}
+	return nil
+}
+
 func (b *bench) result(name string, wrapped float64, rep *Report, runs uint64) Result {
 	ns := wrapped - rep.WrapperNS + rep.MinimalNS
 	return Result{Name: name, NS: ns, Ratio: ns / rep.MinimalNS, Runs: runs}
@@ -328,6 +392,11 @@ func apply(d *bpf.Dataplane, st *model.State) error {
 			return err
 		}
 	}
+	for a, v := range st.VIPsV6 {
+		if err := d.SetVIP(netip.AddrFrom16(a), v); err != nil {
+			return err
+		}
+	}
 	for vni, t := range st.Tenants {
 		if err := d.SetTenant(vni, t); err != nil {
 			return err
@@ -335,6 +404,11 @@ func apply(d *bpf.Dataplane, st *model.State) error {
 	}
 	for _, r := range st.GrayRules {
 		if err := d.InsertRule(r); err != nil {
+			return err
+		}
+	}
+	for _, r := range st.GrayRulesV6 {
+		if err := d.InsertRuleV6(r); err != nil {
 			return err
 		}
 	}
