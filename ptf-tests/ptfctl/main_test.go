@@ -83,8 +83,10 @@ func TestBasicStateAsIntent(t *testing.T) {
 
 // stateEntries writes exactly the vector state: every case's frame gets the
 // vector's decision and bytes over it.
+// ipv6.json's state holds vip_v6, gray_rules_v6 and to_backend_v6 entries: the
+// table-level group writes them through the same compile.FromModel.
 func TestStateEntriesAreTheVectorState(t *testing.T) {
-	for file, f := range map[string]*testvectors.File{"pipeline.json": committed(t)} {
+	for file, f := range vectorFiles(t) {
 		states := map[string]*model.State{}
 		for name, vs := range f.States {
 			es, err := stateEntries(vs)

@@ -1,6 +1,7 @@
 """Table level: every shared test vector on the vectors' raw table contents.
 
-The one group that does not program the gateway through the controller. Some
+With ipv6_tables.py (the IPv6 vectors), the groups that do not program the
+gateway through the controller. Some
 vectors need tables no valid intent compiles to (a pool without buckets, buckets
 naming a backend that has no entry: NO_BACKEND), and the vectors' expected
 frames are byte-exact only with their own bucket fill (bucket b -> fill[b % len]),
