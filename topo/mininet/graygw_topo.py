@@ -31,10 +31,11 @@ Usage (root; the Go binaries in build/bin, see topo/mininet/smoke.sh):
     /usr/bin/python3 topo/mininet/graygw_topo.py --check    # smoke check, then tear down
     /usr/bin/python3 topo/mininet/graygw_topo.py --clean    # remove what a killed run left
 
---check: every VM pings its VPC router through the gateway (base cluster);
-one VM is moved to the gray cluster with graygw cutover and its pings must be
-answered by gray1 (and its neighbour's still by base1); graygw rollback --step
-moves it back. Exits non-zero when any step fails. Everything the script
+--check: every VM pings its VPC router through the gateway (base cluster), the
+VMs of VNI 5001 over IPv6 too (fd00:1::/64: inner IPv6 in VXLAN); one VM is
+moved to the gray cluster with graygw cutover and its pings must be answered by
+gray1 (and its neighbour's still by base1); graygw rollback --step moves it
+back. Exits non-zero when any step fails. Everything the script
 started is stopped by PID, on failure and Ctrl-C too.
 """
 
@@ -70,6 +71,9 @@ R1_GW = "10.1.0.1"
 P4RT = "127.0.0.1:9559"
 ASN_R1, ASN_GW = 65000, 65001
 VPCS = {5001: 1, 5002: 2}  # VNI -> third octet of its 192.168.N.0/24
+# Dual-stack VPCs: VNI -> its IPv6 prefix (a VM is PREFIX + its last octet in
+# hex, the VPC router PREFIX1), carried as inner IPv6 in the same VXLAN.
+VPCS6 = {5001: "fd00:1::"}
 # Hypervisors: underlay address, r1's address on the link, VMs per VNI (last octets).
 HVS = {
     "hv1": ("10.1.1.10", "10.1.1.1", {5001: [5, 6], 5002: [5]}),
@@ -241,6 +245,11 @@ class Lab:
                 self.sh(node, "ip neigh add 192.168.%d.1 lladdr %s dev %s nud permanent" % (n, ROUTER_MAC, dev))
                 for h in hosts:
                     self.sh(node, "ip addr add 192.168.%d.%d/24 dev %s" % (n, h, dev))
+                if vni in VPCS6:
+                    # nodad: usable at once; the router's MAC fixed, as for IPv4.
+                    for h in hosts:
+                        self.sh(node, "ip addr add %s%x/64 dev %s nodad" % (VPCS6[vni], h, dev))
+                    self.sh(node, "ip -6 neigh add %s1 lladdr %s dev %s nud permanent" % (VPCS6[vni], ROUTER_MAC, dev))
                 self.hv_mac[(hv, vni)] = self.mac(node, dev)
         for be, (addr, _, _, (raddr_be, raddr_r1)) in BACKENDS.items():
             node = net.get(be)
@@ -253,6 +262,8 @@ class Lab:
                 self.sh(node, "ip link add %s mtu 1450 type vxlan id %d local %s dstport 4789 nolearning" % (dev, vni, addr))
                 self.sh(node, "ip link set %s address %s" % (dev, ROUTER_MAC))
                 self.sh(node, "ip addr add 192.168.%d.1/24 dev %s" % (n, dev))
+                if vni in VPCS6:
+                    self.sh(node, "ip addr add %s1/64 dev %s nodad" % (VPCS6[vni], dev))
                 self.sh(node, "ip link set %s up" % dev)
                 for hv, (hv_addr, _, vms) in HVS.items():
                     if vni not in vms:
@@ -261,6 +272,8 @@ class Lab:
                     self.sh(node, "bridge fdb append %s dev %s dst %s" % (hv_mac, dev, hv_addr))
                     for h in vms[vni]:
                         self.sh(node, "ip neigh add 192.168.%d.%d lladdr %s dev %s nud permanent" % (n, h, hv_mac, dev))
+                        if vni in VPCS6:
+                            self.sh(node, "ip -6 neigh add %s%x lladdr %s dev %s nud permanent" % (VPCS6[vni], h, hv_mac, dev))
         self.sh(r1, "ethtool -K r1-gw gro on >/dev/null")
 
     # -- daemons -------------------------------------------------------------
@@ -348,12 +361,22 @@ class Lab:
     # -- the smoke check -----------------------------------------------------
 
     def ping(self, hv, vm, router, count=3):
-        out = self.net.get(hv).cmd("ping -q -n -c %d -i 0.2 -W 1 -I %s %s" % (count, vm, router))
+        family = "-6" if ":" in vm else "-4"
+        out = self.net.get(hv).cmd("ping %s -q -n -c %d -i 0.2 -W 1 -I %s %s" % (family, count, vm, router))
         m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
         return int(m.group(2)) if m else 0
 
-    def vx_rx(self, be, vni):
-        out = self.net.get(be).cmd("cat /sys/class/net/vx%d/statistics/rx_packets" % vni)
+    def echoes(self, be, v6):
+        """Echo requests backend be's kernel received (ICMP, or ICMPv6 when v6):
+        exactly the VMs' pings, where a VXLAN frame count would also see the
+        hypervisors' own IPv6 multicast (MLD, router solicitations), which the
+        gateway serves like any inner IPv6 flow."""
+        if v6:
+            out = self.net.get(be).cmd("awk '$1 == \"Icmp6InEchos\" {print $2}' /proc/net/snmp6")
+        else:
+            # The Icmp: header line names the columns, the next holds the values.
+            out = self.net.get(be).cmd("awk '$1 == \"Icmp:\" {n++; for (i = 2; i <= NF; i++) if (n == 1 && $i == \"InEchos\") c = i; "
+                                       "if (n == 2) print $c}' /proc/net/snmp")
         return int(out.strip() or 0)
 
     def check(self):
@@ -370,29 +393,43 @@ class Lab:
             got = self.ping(hv, vm, router)
             step("VM %s (VNI %d on %s) pings its VPC router %s" % (vm, vni, hv, router), got == 3, "%d/3 answered" % got)
 
-        moved, stay = ("hv1", 5001, "192.168.1.5"), ("hv1", 5001, "192.168.1.6")
-        try:
-            self.graygw("cutover", "--vm", "%d/%s" % (moved[1], moved[2]), "--pool", "gray-router", "--vip", "vpc-router",
-                        "--name", "smoke-vm", "--wait", "--actor", "mininet-smoke")
-            step("graygw cutover --vm %d/%s --pool gray-router" % (moved[1], moved[2]), True)
-        except RuntimeError as e:
-            step("graygw cutover", False, str(e))
-            return all(results)
-        for (hv, vni, vm), want in ((moved, "gray1"), (stay, "base1")):
-            before = {be: self.vx_rx(be, vni) for be in BACKENDS}
-            got = self.ping(hv, vm, "192.168.%d.1" % VPCS[vni])
-            after = {be: self.vx_rx(be, vni) for be in BACKENDS}
-            delta = {be: after[be] - before[be] for be in BACKENDS}
-            other = [be for be in BACKENDS if be != want][0]
-            step("VM %s answered by %s" % (vm, want), got == 3 and delta[want] >= 3 and delta[other] == 0,
-                 "%d/3 answered, VXLAN frames received: %s" % (got, delta))
-        try:
-            self.graygw("rollback", "--step", "--wait", "--actor", "mininet-smoke")
-            before = self.vx_rx("base1", moved[1])
-            got = self.ping(moved[0], moved[2], "192.168.%d.1" % VPCS[moved[1]])
-            step("graygw rollback --step: VM %s back on base1" % moved[2], got == 3 and self.vx_rx("base1", moved[1]) - before >= 3)
-        except RuntimeError as e:
-            step("graygw rollback --step", False, str(e))
+        for hv, (_, _, v) in HVS.items():
+            for vni, hs in v.items():
+                if vni not in VPCS6:
+                    continue
+                for h in hs:
+                    vm, router = "%s%x" % (VPCS6[vni], h), VPCS6[vni] + "1"
+                    got = self.ping(hv, vm, router)
+                    step("IPv6 VM %s (VNI %d on %s) pings its VPC router %s" % (vm, vni, hv, router), got == 3, "%d/3 answered" % got)
+
+        def router_of(vm, vni):
+            return VPCS6[vni] + "1" if ":" in vm else "192.168.%d.1" % VPCS[vni]
+
+        # One VM moved and rolled back, its neighbour staying on base1.
+        for moved, stay in ((("hv1", 5001, "192.168.1.5"), ("hv1", 5001, "192.168.1.6")),):
+            try:
+                self.graygw("cutover", "--vm", "%d/%s" % (moved[1], moved[2]), "--pool", "gray-router", "--vip", "vpc-router",
+                            "--name", "smoke-vm", "--wait", "--actor", "mininet-smoke")
+                step("graygw cutover --vm %d/%s --pool gray-router" % (moved[1], moved[2]), True)
+            except RuntimeError as e:
+                step("graygw cutover --vm %d/%s" % (moved[1], moved[2]), False, str(e))
+                return all(results)
+            v6 = ":" in moved[2]
+            for (hv, vni, vm), want in ((moved, "gray1"), (stay, "base1")):
+                before = {be: self.echoes(be, v6) for be in BACKENDS}
+                got = self.ping(hv, vm, router_of(vm, vni))
+                after = {be: self.echoes(be, v6) for be in BACKENDS}
+                delta = {be: after[be] - before[be] for be in BACKENDS}
+                other = [be for be in BACKENDS if be != want][0]
+                step("VM %s answered by %s" % (vm, want), got == 3 and delta[want] >= 3 and delta[other] == 0,
+                     "%d/3 answered, echo requests received: %s" % (got, delta))
+            try:
+                self.graygw("rollback", "--step", "--wait", "--actor", "mininet-smoke")
+                before = self.echoes("base1", v6)
+                got = self.ping(moved[0], moved[2], router_of(moved[2], moved[1]))
+                step("graygw rollback --step: VM %s back on base1" % moved[2], got == 3 and self.echoes("base1", v6) - before >= 3)
+            except RuntimeError as e:
+                step("graygw rollback --step", False, str(e))
         bgp = self.net.get("r1").cmd("birdc -s %s show protocols graygw" % os.path.join(self.work, "bird.ctl"))
         step("BIRD's session with the gateway is Established", "Established" in bgp, bgp.strip().splitlines()[-1] if bgp.strip() else "")
         log("mininet smoke: %d passed, %d failed" % (results.count(True), results.count(False)))
