@@ -336,6 +336,7 @@ func asABI12(t *testing.T, d *Dataplane, dir string) {
 	if _, err := os.Stat(filepath.Join(dir, v6Maps[0])); errors.Is(err, os.ErrNotExist) {
 		return
 	}
+	asABI13(t, d, dir)
 	for _, name := range v6Maps {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
@@ -367,6 +368,65 @@ func asABI12(t *testing.T, d *Dataplane, dir string) {
 	}
 	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 12}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// asABI13 makes the pins under dir those an ABI 13 program leaves:
+// gray_masks6 values without the filter (d's mask list), meta stamped 13.
+func asABI13(t *testing.T, d *Dataplane, dir string) {
+	t.Helper()
+	m := d.objs.GrayMasks6
+	size := m.ValueSize() - 8<<(filter6Log-6)
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Type: m.Type(), KeySize: m.KeySize(), ValueSize: size,
+		MaxEntries: m.MaxEntries(), Flags: m.Flags()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	v := make([]byte, m.ValueSize())
+	if err := m.Lookup(uint32(0), &v); err == nil {
+		if err := old.Update(uint32(0), v[:size], ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "gray_masks6")); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Pin(filepath.Join(dir, "gray_masks6")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 13}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigratesABI13Pins: ABI 14 gave gray_masks6 a Bloom filter. An agent
+// upgraded over an ABI 13 pin set gets a new gray_masks6, rewritten from
+// rule6_store: its IPv6 rules apply as before.
+func TestMigratesABI13Pins(t *testing.T) {
+	dir := pinDir(t)
+	d := openPinned(t, dir)
+	vm := netip.MustParseAddr("2001:db8:a::5")
+	check(t, d.SetVIP(vip6, VIP{ID: 2, DefaultPool: pool6Base}))
+	check(t, d.SetPort(1, loIfindex))
+	for id, u := range map[uint16]netip.Addr{be6Base: under6Base, be6Gray: under6Gray} {
+		check(t, d.SetBackendEntry(id, Backend{Port: 1, IPv6: true, UnderlayIPv6: u.As16()}))
+	}
+	fillPool(t, d, pool6Base, be6Base)
+	fillPool(t, d, pool6Gray, be6Gray)
+	check(t, d.InsertRuleV6(rule6(100, 2, true, netip.PrefixFrom(vm, 128), pool6Gray)))
+	wantVerdict6(t, d, "before the migration", plain6(tcp6(1, 2)), "to "+under6Gray.String())
+	asABI13(t, d, dir)
+	d.Close()
+
+	d2 := reopen(t, dir)
+	wantVerdict6(t, d2, "after the migration", plain6(tcp6(1, 2)), "to "+under6Gray.String())
+	if n := d2.objs.GrayMasks6.ValueSize(); n != d.objs.GrayMasks6.ValueSize() {
+		t.Fatalf("gray_masks6 values after the migration: %d bytes", n)
+	}
+	var m graygwMeta
+	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
+		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
 	}
 }
 

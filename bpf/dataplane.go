@@ -198,24 +198,30 @@ var vlanMaps = []string{"vlan_accept", "ifindex_port", "port_vlan"}
 
 // oldDropReasons is drop_reasons' size by the ABI that pinned it: ABI 11 gave
 // it a cell for VLAN_NOT_ACCEPTED, ABI 12 grew it to 32 (IPv6).
-var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17, 12: 32}
+var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17, 12: 32, 13: 32}
 
 // v6Maps are the maps ABI 13 added (IPv6); migratePins creates them empty.
 var v6Maps = []string{"vip_v6", "gray_masks6", "gray_rules_v6", "rule6_store", "vip6_counters", "rule6_counters"}
+
+// rebuiltMaps are the maps whose value ABI 14 changed and that Open rewrites
+// whole from others (gray_masks6, from rule6_store): migratePins pins an
+// empty one over an ABI 13 set's.
+var rebuiltMaps = []string{"gray_masks6"}
 
 // widenedMaps are the maps whose value ABI 13 grew at its end (backend:
 // the IPv6 underlay and the family, whose 0 is IPv4); migratePins copies
 // every value zero-extended.
 var widenedMaps = []string{"backend", "backend_cells"}
 
-// migratePins upgrades a complete ABI 9 to 12 pin set in place, so an
+// migratePins upgrades a complete ABI 9 to 13 pin set in place, so an
 // upgraded agent keeps every table and counter (the running program holds
 // the maps, not the names): ABI 10 renamed two maps (an ABI 9 set's pins get
 // the new names); ABI 11 added the 802.1Q maps (created empty, but
 // ifindex_port, which is filled from port_ifindex); ABI 11 and 12 grew
 // drop_reasons (a new map with every CPU's counts copied); ABI 13 added the
 // IPv6 maps (created empty) and widened the backend values (copied
-// zero-extended). A grown map is pinned over the old one: what the old
+// zero-extended); ABI 14 changed gray_masks6's value (a new one, empty:
+// Open rewrites it). A grown map is pinned over the old one: what the old
 // program counts between the copy and its replacement is lost, and a
 // backend written meanwhile too (the agent writes none while it starts).
 // The new pins come first, meta last. Any other set is left as it is for
@@ -231,7 +237,7 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	defer meta.Close()
 	var v graygwMeta
 	if err := meta.Lookup(uint32(0), &v); err != nil || v.Magic != magic || oldDropReasons[v.Abi] == 0 {
-		return nil // unreadable, or not ABI 9 to 12: checkPins reports it
+		return nil // unreadable, or not ABI 9 to 13: checkPins reports it
 	}
 	// pinOf is where the old set pins a map of this ABI's name.
 	pinOf := func(name string) string { return filepath.Join(dir, name) }
@@ -253,8 +259,8 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 			return filepath.Join(dir, name)
 		}
 	}
-	// An ABI 11 or 12 set has the 802.1Q maps, an older one has none of
-	// them; none has an IPv6 map.
+	// An ABI 11 to 13 set has the 802.1Q maps, an older one has none of
+	// them; an ABI 13 set has the IPv6 maps, an older one none.
 	var addMaps []string
 	for _, name := range vlanMaps {
 		_, err := os.Stat(filepath.Join(dir, name))
@@ -263,14 +269,17 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		}
 	}
 	for _, name := range v6Maps {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if (err == nil) != (v.Abi >= 13) {
 			return nil
 		}
 	}
 	if v.Abi < 11 {
 		addMaps = append(addMaps, vlanMaps...)
 	}
-	addMaps = append(addMaps, v6Maps...)
+	if v.Abi < 13 {
+		addMaps = append(addMaps, v6Maps...)
+	}
 	fail := func(err error) error {
 		return fmt.Errorf("bpf: migrate the ABI %d pins under %s: %w (graygw-agent --repin starts empty instead)", v.Abi, dir, err)
 	}
@@ -314,6 +323,9 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		}
 	}
 	for _, name := range widenedMaps {
+		if v.Abi >= 13 {
+			break
+		}
 		m, err := fresh(name)
 		if err != nil {
 			return fail(err)
@@ -323,6 +335,17 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 		if err := copyWidened(pinOf(name), m); err != nil {
 			return fail(fmt.Errorf("%s: %w", name, err))
 		}
+	}
+	for _, name := range rebuiltMaps {
+		if v.Abi != 13 {
+			break // older sets get it with the other IPv6 maps
+		}
+		m, err := fresh(name)
+		if err != nil {
+			return fail(err)
+		}
+		built[name] = m
+		replaced = append(replaced, name)
 	}
 	for _, name := range addMaps {
 		m, err := fresh(name)

@@ -231,12 +231,13 @@ static __always_inline __u16 select_pool(const struct vip_value *vip, const stru
 }
 
 /* best_rule6 is best_rule on gray_rules_v6: per mask whose bound beats the
- * best match so far, six ANDs and one hash lookup. Returns 0 on a miss. */
+ * best match so far, six ANDs, the filter bit, and a hash lookup when the
+ * bit is set. Returns 0 on a miss. */
 static __always_inline __u32 best_rule6(__u16 vip_id, const struct flow6 *f, struct rule_value *out)
 {
 	__u64 ids = (__u64)(f->vni | (__u32)f->proto << 24) << 32 | (__u32)vip_id << 16 | f->tenant;
 	__u64 ports = (__u64)((__u32)f->sport << 16 | f->dport) << 32;
-	__u32 zero = 0, best = 0, n;
+	__u32 zero = 0, best = 0, n, bit;
 	struct mask6_table *t;
 	struct tss6_key k;
 	struct rule_value *r;
@@ -256,6 +257,9 @@ static __always_inline __u32 best_rule6(__u16 vip_id, const struct flow6 *f, str
 		k.dst.lo = f->dst.lo & m->mask.dst.lo;
 		k.ids = ids & m->mask.ids;
 		k.ports = (ports & m->mask.ports) | m->mask_id;
+		bit = tss6_bit(&k);
+		if (!(t->filter[bit >> 6] & (1ULL << (bit & 63))))
+			continue; /* no rule has this key */
 		r = bpf_map_lookup_elem(&gray_rules_v6, &k);
 		if (r && r->priority > best) {
 			best = r->priority;

@@ -105,10 +105,11 @@ type graygwMask6Entry struct {
 }
 
 type graygwMask6Table struct {
-	_     structs.HostLayout
-	Len   uint32
-	Pad   uint32
-	Masks [32]graygwMask6Entry
+	_      structs.HostLayout
+	Len    uint32
+	Pad    uint32
+	Masks  [32]graygwMask6Entry
+	Filter [256]uint64
 }
 
 type graygwMaskEntry struct {
@@ -140,7 +141,7 @@ type graygwRule6Def struct {
 	Value  graygwTss6Key
 	Mask   graygwTss6Key
 	Action graygwRuleValue
-	_      [4]byte
+	Pad    uint32
 }
 
 type graygwRuleCell struct {

@@ -270,9 +270,30 @@ func (d *Dataplane) writeHead6(m *tssMask6, value graygwTss6Key) error {
 	return nil
 }
 
+// filter6Log is TSS6_FILTER_LOG: gray_masks6's filter has 2^filter6Log bits.
+const filter6Log = 14
+
+// filter6Bit is tss6_bit of hash.h: the gray_masks6 filter bit of a
+// gray_rules_v6 key. Both sides must agree bit for bit (TestIPv6GrayRules
+// fails otherwise: a rule whose bit is wrong is never looked up).
+func filter6Bit(k graygwTss6Key) uint32 {
+	h := k.Src.Hi * 0x9e3779b97f4a7c15
+	h ^= k.Src.Lo * 0xc2b2ae3d27d4eb4f
+	h ^= k.Dst.Hi * 0x165667b19e3779f9
+	h ^= k.Dst.Lo * 0xd6e8feb86659fd93
+	h ^= k.Ids * 0xff51afd7ed558ccd
+	h ^= k.Ports * 0xc4ceb9fe1a85ec53
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	return uint32(h >> (64 - filter6Log))
+}
+
 // writeMasks6 replaces gray_masks6's value with the masks in use, best
 // priority first (a packet skips a mask that cannot beat its best match,
-// so the walk ends early).
+// so the walk ends early), and the filter bits of every group's entry. A
+// group's entry is written before the value whose bit names it, and deleted
+// after the value without it, so a set bit may have no entry behind it (one
+// lookup for nothing) but a clear one never hides a rule.
 func (d *Dataplane) writeMasks6() error {
 	ms := make([]*tssMask6, 0, len(d.tss6.masks))
 	for _, m := range d.tss6.masks {
@@ -289,6 +310,10 @@ func (d *Dataplane) writeMasks6() error {
 	t.Len = uint32(len(ms))
 	for i, m := range ms {
 		t.Masks[i] = graygwMask6Entry{Mask: m.mask, MaskId: m.id, Max: uint32(tops[m])}
+		for v := range m.groups {
+			b := filter6Bit(entry6(m, v))
+			t.Filter[b/64] |= 1 << (b % 64)
+		}
 	}
 	if err := d.objs.GrayMasks6.Update(uint32(0), &t, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: gray_masks6: %w", err)

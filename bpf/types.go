@@ -46,7 +46,9 @@ const (
 	// IPv4, so an ABI 12 value zero-extended keeps its meaning); vip_v6,
 	// gray_masks6, gray_rules_v6, rule6_store, vip6_counters and
 	// rule6_counters added (an ABI 9 to 12 set is migrated in place).
-	ABI = 13
+	// 14: gray_masks6's value carries a Bloom filter (an ABI 13 set gets a
+	// new gray_masks6, which Open rewrites from rule6_store).
+	ABI = 14
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

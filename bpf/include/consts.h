@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 13 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+#define GRAYGW_ABI 14 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
 			* rule_index, rule_cells, tenant_dir, tenant_pages;
@@ -18,7 +18,8 @@
 			* 12: 32 drop reasons (IPv6: 17-22, 23-31 spare);
 			* 13: IPv6: backend value underlay_ip6 and family,
 			* vip_v6, gray_rules_v6, gray_masks6, rule6_store,
-			* vip6_counters, rule6_counters */
+			* vip6_counters, rule6_counters;
+			* 14: gray_masks6 carries a Bloom filter */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define DROP_NONE 0
@@ -81,6 +82,10 @@
  * (gray_rules; gray_rules_v6: MAX_MASKS6). */
 #define MAX_MASKS 64
 #define MAX_MASKS6 32
+/* gray_masks6's Bloom filter over the gray_rules_v6 keys: 2^TSS6_FILTER_LOG
+ * bits (one hash function), written with the mask list it belongs to. */
+#define TSS6_FILTER_LOG 14
+#define TSS6_FILTER_WORDS (1 << (TSS6_FILTER_LOG - 6))
 
 /* tss_filter: a Bloom filter (one hash function) over the gray_rules keys,
  * 2^TSS_FILTER_LOG bits in u64 words. A clear bit proves a miss without the

@@ -125,6 +125,24 @@ static __always_inline __u16 split_hash6(__u32 vni, const struct addr6 *src)
 	       crc_u64(crc_split6_tab + 3, src->hi) ^ crc_u64(crc_split6_tab + 11, src->lo);
 }
 
+/* tss6_bit is the gray_masks6 filter bit of a gray_rules_v6 key (mask id
+ * included): a multiplicative hash of its six words; bpf/rules6.go computes
+ * the same. */
+static __always_inline __u32 tss6_bit(const struct tss6_key *k)
+{
+	__u64 h;
+
+	h = k->src.hi * 0x9e3779b97f4a7c15ULL;
+	h ^= k->src.lo * 0xc2b2ae3d27d4eb4fULL;
+	h ^= k->dst.hi * 0x165667b19e3779f9ULL;
+	h ^= k->dst.lo * 0xd6e8feb86659fd93ULL;
+	h ^= k->ids * 0xff51afd7ed558ccdULL;
+	h ^= k->ports * 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return h >> (64 - TSS6_FILTER_LOG);
+}
+
 /* tss_bit is the tss_filter bit of a gray_rules key, from the masked key
  * packed in three words (see struct mask_entry) and the mask id: a
  * multiplicative hash; bpf/filter.go computes the same. */

@@ -224,12 +224,16 @@ struct mask6_entry {
 	__u32 max;
 };
 
-/* gray_masks6's one value: the masks in use, walked [0, len). Replaced
- * whole by the loader (a hash element: a packet sees the old or the new). */
+/* gray_masks6's one value: the masks in use, walked [0, len), and a Bloom
+ * filter over the gray_rules_v6 keys (bit tss6_bit(key) set while the key
+ * has an entry) that spares a packet the lookup of a key no rule has.
+ * Replaced whole by the loader (a hash element: a packet sees the old or the
+ * new list and filter, never half of each). */
 struct mask6_table {
 	__u32 len;
 	__u32 pad;
 	struct mask6_entry masks[MAX_MASKS6];
+	__u64 filter[TSS6_FILTER_WORDS];
 };
 
 /* A gray_rules_v6 rule as the control plane wrote it (rule6_store). */
