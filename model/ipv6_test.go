@@ -403,3 +403,16 @@ func TestTaggedIPv6IsServedAsUntagged(t *testing.T) {
 func udp(sport, dport uint16) testpkt.L4 {
 	return testpkt.L4{Proto: testpkt.ProtoUDP, SPort: sport, DPort: dport, Payload: []byte("graygw-udp")}
 }
+
+// A copy reaching a backend entry of the other family is made and dropped,
+// as one without a backend; the served frame is unchanged.
+func TestMirrorCopyToTheOtherFamilyIsNotSent(t *testing.T) {
+	s := newTestState6()
+	s.GrayRules = []GrayRule{{Priority: 10, Match: pipeline.FlowKey{VNI: 5001}, Mask: pipeline.FlowKey{VNI: pipeline.MaxVNI},
+		Action: SetPoolMirror, Pool: poolBase, MirrorPool: 12, Sample: pipeline.SampleAll, MirrorID: 3}}
+	r := Process(s, overlay(5001, "10.0.0.5", "192.168.1.1", tcp(1, 2)))
+	if r.Verdict != Forward || r.BackendID != 1 || r.Copy == nil || r.Copy.Sent || !r.Copy.BackendFamily ||
+		r.Copy.BackendID != 12 || r.Copy.Frame != nil {
+		t.Fatalf("%v %v backend %d copy %+v: want served by backend 1, a copy to backend 12 made and not sent", r.Verdict, r.Reason, r.BackendID, r.Copy)
+	}
+}

@@ -55,8 +55,9 @@ type Result struct {
 
 // Copy is a mirror copy: the received frame run through steps 5-8 for the
 // mirror pool and marked. Sent is false when the mirror pool has no backend
-// for it (the copy was made, counted in mirror_counter, and dropped). Only
-// IPv4 flows in IPv4 outer frames are mirrored.
+// for it, or a backend entry of the other family (the copy was made, counted
+// in mirror_counter, and dropped). Only IPv4 flows in IPv4 outer frames are
+// mirrored.
 type Copy struct {
 	MirrorID  uint16
 	Pool      uint16
@@ -65,8 +66,12 @@ type Copy struct {
 	Bucket    uint16
 	BackendID uint16
 	Sent      bool
-	Port      uint16 // Sent only
-	Frame     []byte // Sent only
+	// BackendFamily: the backend entry the copy reached is to_backend_v6 (a
+	// controller error, as BACKEND_FAMILY for a served frame): the entry was
+	// hit (backend_counter counts it) but the copy is not sent.
+	BackendFamily bool
+	Port          uint16 // Sent only
+	Frame         []byte // Sent only
 }
 
 // Process runs frame, received on port 0, through the pipeline over s
@@ -238,6 +243,9 @@ func (s *State) mirror(frame []byte, p Packet, flow pipeline.FlowKey, rule *Gray
 	c := &Copy{MirrorID: rule.MirrorID, Pool: rule.MirrorPool}
 	var be Backend
 	c.HashKey, c.CRC, c.Bucket, c.BackendID, be, c.Sent = s.selectBackend(rule.MirrorPool, flow)
+	if c.Sent && be.IPv6 != p.Outer6 {
+		c.Sent, c.BackendFamily = false, true
+	}
 	if !c.Sent {
 		return c
 	}

@@ -173,8 +173,11 @@ type ExpectCopy struct {
 	Bucket    uint16 `json:"bucket"`
 	BackendID uint16 `json:"backend_id"`
 	Sent      bool   `json:"sent"`
-	Port      uint16 `json:"port"`
-	Packet    string `json:"packet,omitempty"` // hex, sent only
+	// BackendFamily: the copy hit a backend entry of the other family, and
+	// was not sent (backend_counter counts it).
+	BackendFamily bool   `json:"backend_family,omitempty"`
+	Port          uint16 `json:"port"`
+	Packet        string `json:"packet,omitempty"` // hex, sent only
 }
 
 // StateMirror is the name of the state whose rules mirror (docs/pipeline.md
@@ -425,7 +428,7 @@ func ExpectFrom(r model.Result) Expect {
 	if c := r.Copy; c != nil {
 		k := c.HashKey.Bytes()
 		e.Copy = &ExpectCopy{MirrorID: c.MirrorID, Pool: c.Pool, HashKey: hex.EncodeToString(k[:]), CRC: c.CRC,
-			Bucket: c.Bucket, BackendID: c.BackendID, Sent: c.Sent, Port: c.Port}
+			Bucket: c.Bucket, BackendID: c.BackendID, Sent: c.Sent, BackendFamily: c.BackendFamily, Port: c.Port}
 		if c.Sent {
 			e.Copy.Packet = hex.EncodeToString(c.Frame)
 		}

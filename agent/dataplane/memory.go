@@ -113,8 +113,10 @@ func (m *Memory) ProcessPort(inPort uint16, frame []byte) model.Result {
 	}
 	if c := r.Copy; c != nil && int(c.MirrorID) < len(m.mirrorCtr) {
 		m.mirrorCtr[c.MirrorID] = add(m.mirrorCtr[c.MirrorID])
-		if c.Sent {
+		if c.Sent || c.BackendFamily { // the copy hit the backend entry
 			m.beCtr[c.BackendID] = add(m.beCtr[c.BackendID])
+		}
+		if c.Sent {
 			m.mirrorBeCtr[c.BackendID] = add(m.mirrorBeCtr[c.BackendID])
 		}
 	}

@@ -92,7 +92,8 @@ func KeysOf(s *model.State) Keys {
 // gray_rules_v6), the backend entry of a forwarded frame or of a
 // BACKEND_FAMILY drop (the entry was hit, docs/pipeline.md §9);
 // for a mirror copy, its mirror id, and when sent its backend in
-// mirror_backend_counter and in the backend's direct counter. Bytes are the
+// mirror_backend_counter and in the backend's direct counter (also when it
+// hit a backend entry of the other family and was not sent). Bytes are the
 // frame's length as received.
 func (c Counts) Expect(k Keys, frame []byte, r model.Result) {
 	if r.Reason != pipeline.None {
@@ -119,6 +120,8 @@ func (c Counts) Expect(k Keys, frame []byte, r model.Result) {
 		add(c.Mirror, cp.MirrorID, len(frame))
 		if cp.Sent {
 			add(c.MirrorBackend, cp.BackendID, len(frame))
+		}
+		if cp.Sent || cp.BackendFamily { // the copy hit the backend entry
 			add(c.Direct, k.Backend[cp.BackendID], len(frame))
 		}
 	}

@@ -569,8 +569,8 @@ func (tg *target) write(ctx context.Context, phases [][]*p4v1.Update) error {
 	return nil
 }
 
-// counters reads drop_reasons and the direct counters of vip, gray_rules and
-// backend and, when k is not nil, the mirror_counter cells of k's mirror ids
+// counters reads drop_reasons and the direct counters of vip, vip_v6,
+// gray_rules, gray_rules_v6 and backend and, when k is not nil, the mirror_counter cells of k's mirror ids
 // and the mirror_backend_counter cells of k's backends.
 func (tl *testLab) counters(ctx context.Context, tg *target, k *Keys) (Counts, error) {
 	c := NewCounts()
@@ -579,7 +579,7 @@ func (tl *testLab) counters(ctx context.Context, tg *target, k *Keys) (Counts, e
 		return c, err
 	}
 	ents := []*p4v1.Entity{{Entity: &p4v1.Entity_CounterEntry{CounterEntry: &p4v1.CounterEntry{CounterId: dr.ID}}}}
-	for _, name := range []string{pipeline.TableVIP, pipeline.TableGrayRules, pipeline.TableBackend} {
+	for _, name := range []string{pipeline.TableVIP, pipeline.TableVIPv6, pipeline.TableGrayRules, pipeline.TableGrayRulesV6, pipeline.TableBackend} {
 		tb, err := tl.info.Table(name)
 		if err != nil {
 			return c, err
