@@ -82,6 +82,12 @@ func TestLocalClientsAreIdentified(t *testing.T) {
 		t.Skip("needs root to run a client as another uid")
 	}
 	const nobody = 65534
+	expect := func(uid uint32, network, addr, want, who string) {
+		t.Helper()
+		if got := probeAs(t, uid, network, addr); got != want {
+			t.Fatalf("%s: %s, want %s", who, got, want)
+		}
+	}
 	dir, _ := os.MkdirTemp("", "graygw-sock")
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
@@ -90,35 +96,22 @@ func TestLocalClientsAreIdentified(t *testing.T) {
 	if st, err := os.Stat(sock); err != nil || st.Mode().Perm() != 0o660 {
 		t.Fatalf("socket mode: %v, %v; want 0660", st, err)
 	}
-	if got := probeAs(t, nobody, "unix", sock); got != "denied" {
-		t.Fatalf("uid %d on the 0660 socket: %s, want denied", nobody, got)
-	}
+	expect(nobody, "unix", sock, "denied", "uid 65534 on the 0660 socket")
 	os.Chmod(sock, 0o666) // past the file mode: SO_PEERCRED still refuses
-	if got := probeAs(t, nobody, "unix", sock); got != "refused" {
-		t.Fatalf("uid %d on a 0666 socket: %s, want refused", nobody, got)
-	}
-	if got := probeAs(t, 0, "unix", sock); got != "accepted" {
-		t.Fatalf("root: %s, want accepted", got)
-	}
+	expect(nobody, "unix", sock, "refused", "uid 65534 on a 0666 socket")
+	expect(0, "unix", sock, "accepted", "root")
 	d.sigs <- syscall.SIGTERM
 	d.waitExit(t)
 
 	d = startDaemon(t, "--dataplane", "memory", "--state-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--log-level", "error")
-	addr := d.addr.String()
-	if got := probeAs(t, nobody, "tcp", addr); got != "refused" {
-		t.Fatalf("uid %d on loopback TCP: %s, want refused", nobody, got)
-	}
-	if got := probeAs(t, 0, "tcp", addr); got != "accepted" {
-		t.Fatalf("root on loopback TCP: %s, want accepted", got)
-	}
+	expect(nobody, "tcp", d.addr.String(), "refused", "uid 65534 on loopback TCP")
+	expect(0, "tcp", d.addr.String(), "accepted", "root on loopback TCP")
 	d.sigs <- syscall.SIGTERM
 	d.waitExit(t)
 
 	d = startDaemon(t, "--dataplane", "memory", "--state-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--log-level", "error",
 		"--allow-uid", "65534")
-	if got := probeAs(t, nobody, "tcp", d.addr.String()); got != "accepted" {
-		t.Fatalf("uid %d with --allow-uid: %s, want accepted", nobody, got)
-	}
+	expect(nobody, "tcp", d.addr.String(), "accepted", "uid 65534 with --allow-uid")
 	d.sigs <- syscall.SIGTERM
 	d.waitExit(t)
 }
