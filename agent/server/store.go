@@ -376,26 +376,10 @@ func removeExtras(dp dataplane.Dataplane, have dataplane.Listing, want *model.St
 		removeStray(h.VIPsV6, want.VIPsV6, dp.DeleteVIPV6, "vip_v6", note)
 	}
 	if have.Complete&dataplane.GrayRulesV6 != 0 {
-		ids := map[model.GrayRuleV6]bool{}
-		for _, r := range want.GrayRulesV6 {
-			ids[model.RuleIDV6(r)] = true
-		}
-		for _, r := range h.GrayRulesV6 {
-			if !ids[model.RuleIDV6(r)] {
-				note("gray rule v6", dp.DeleteRuleV6(r))
-			}
-		}
+		removeStrayRules(h.GrayRulesV6, want.GrayRulesV6, model.RuleIDV6, dp.DeleteRuleV6, "gray rule v6", note)
 	}
 	if have.Complete&dataplane.GrayRules != 0 {
-		ids := map[model.GrayRule]bool{}
-		for _, r := range want.GrayRules {
-			ids[model.RuleID(r)] = true
-		}
-		for _, r := range h.GrayRules {
-			if !ids[model.RuleID(r)] {
-				note("gray rule", dp.DeleteRule(r))
-			}
-		}
+		removeStrayRules(h.GrayRules, want.GrayRules, model.RuleID, dp.DeleteRule, "gray rule", note)
 	}
 	if have.Complete&dataplane.VNITenant != 0 {
 		removeStray(h.Tenants, want.Tenants, dp.DeleteTenant, "vni_tenant", note)
@@ -424,6 +408,20 @@ func removeStray[K comparable, V any](have, want map[K]V, del func(K) error, wha
 	for k := range have {
 		if _, ok := want[k]; !ok {
 			note(what, del(k))
+		}
+	}
+}
+
+// removeStrayRules is removeStray for gray rules, which are told apart by
+// their identity (model.RuleID, RuleIDV6), not by their whole value.
+func removeStrayRules[R comparable](have, want []R, id func(R) R, del func(R) error, what string, note func(string, error)) {
+	ids := map[R]bool{}
+	for _, r := range want {
+		ids[id(r)] = true
+	}
+	for _, r := range have {
+		if !ids[id(r)] {
+			note(what, del(r))
 		}
 	}
 }

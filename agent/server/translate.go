@@ -151,12 +151,8 @@ func grayRule(e *entry) model.GrayRule {
 	ternaryInto(e, 5, &r.Match.Proto, &r.Mask.Proto)
 	ternaryInto(e, 6, &r.Match.SPort, &r.Mask.SPort)
 	ternaryInto(e, 7, &r.Match.DPort, &r.Mask.DPort)
-	switch e.actionName() {
-	case pipeline.ActionSetPool:
-		r.Action, r.Pool = model.SetPool, uint16(e.param(0))
-	case pipeline.ActionSplitPool:
-		r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(e.param(0)), uint16(e.param(1))
-	case pipeline.ActionSetPoolMirror:
+	r.Action, r.Pool, r.Threshold = poolAction(e)
+	if e.actionName() == pipeline.ActionSetPoolMirror {
 		r.Action, r.Pool = model.SetPoolMirror, uint16(e.param(0))
 		r.MirrorPool, r.Sample, r.MirrorID = uint16(e.param(1)), uint16(e.param(2)), uint16(e.param(3))
 	}
@@ -174,13 +170,20 @@ func grayRuleV6(e *entry) model.GrayRuleV6 {
 	ternaryInto(e, 5, &r.Match.Proto, &r.Mask.Proto)
 	ternaryInto(e, 6, &r.Match.SPort, &r.Mask.SPort)
 	ternaryInto(e, 7, &r.Match.DPort, &r.Mask.DPort)
+	r.Action, r.Pool, r.Threshold = poolAction(e)
+	return r
+}
+
+// poolAction decodes the actions both gray rule tables have: set_pool(pool)
+// and split_pool(pool_gray, threshold). Any other action is zeros.
+func poolAction(e *entry) (a model.RuleAction, pool, threshold uint16) {
 	switch e.actionName() {
 	case pipeline.ActionSetPool:
-		r.Action, r.Pool = model.SetPool, uint16(e.param(0))
+		return model.SetPool, uint16(e.param(0)), 0
 	case pipeline.ActionSplitPool:
-		r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(e.param(0)), uint16(e.param(1))
+		return model.SplitPool, uint16(e.param(0)), uint16(e.param(1))
 	}
-	return r
+	return 0, 0, 0
 }
 
 // addr128 is a canonical byte string of a 128-bit field (shortest,
