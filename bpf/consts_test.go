@@ -35,7 +35,7 @@ func TestConstsMatchGo(t *testing.T) {
 		"GRAY_RULES_SIZE": pipeline.GrayRulesTableSize, "POOL_HASH_SIZE": pipeline.PoolHashTableSize,
 		"BACKEND_SIZE": pipeline.BackendTableSize, "BUCKETS": pipeline.Buckets, "VXLAN_PORT": pipeline.VXLANPort,
 		"NUM_DROP_REASONS": pipeline.NumReasons, "MAX_POOLS": MaxPools, "POOL_IDS": PoolIDs, "MAX_MASKS": MaxMasks, "MAX_PORTS": MaxPorts,
-		"MAX_MASKS6": MaxMasks6, "TSS6_FILTER_LOG": filter6Log, "VIP_V6_SIZE": VIPV6Size, "GRAY_RULES_V6_SIZE": GrayRulesV6Size,
+		"MAX_MASKS6": MaxMasks6, "TSS6_FILTER_LOG": filter6Log, "PROG_XDP6": progXDP6, "PROG_XDP64": progXDP6 + 1, "VIP_V6_SIZE": VIPV6Size, "GRAY_RULES_V6_SIZE": GrayRulesV6Size,
 		"GRAYGW_ABI": ABI, "GRAYGW_MAGIC": magic, "SELECT_VALID": selectValid,
 		"ACTION_SET_POOL": int64(SetPool), "ACTION_SPLIT_POOL": int64(SplitPool), "ACTION_SET_POOL_MIRROR": int64(SetPoolMirror),
 		"MIRROR_IDS": pipeline.MirrorIDs, "MIRROR_DSCP": pipeline.MirrorDSCP,

@@ -107,6 +107,13 @@ func Open(opts Options) (*Dataplane, error) {
 		}
 		return nil, fmt.Errorf("bpf: load: %w", err)
 	}
+	// The IPv6 programs graygw_xdp tail-calls (PROG_XDP6, PROG_XDP64).
+	for i, p := range []*ebpf.Program{d.objs.GraygwXdp6, d.objs.GraygwXdp64} {
+		if err := d.objs.Progs.Update(uint32(progXDP6+i), p, ebpf.UpdateAny); err != nil {
+			d.objs.Close()
+			return nil, fmt.Errorf("bpf: progs[%d]: %w", i, err)
+		}
+	}
 	if d.graceOuter, d.graceInner, err = newGrace(); err != nil {
 		d.objs.Close()
 		return nil, err

@@ -54,6 +54,7 @@ const (
 	DefaultPinDir = "/sys/fs/bpf/graygw"
 
 	familyIPv6  = 1 // backend.family of to_backend_v6 (FAMILY_IPV6; 0 is IPv4)
+	progXDP6    = 0 // graygw_xdp6's index in progs (PROG_XDP6; PROG_XDP64 is 1)
 	magic       = 0x67726179
 	selectValid = 0x10000
 	// pool_slot words (POOL_SLOT_MASK, POOL_HASH_SHIFT, POOL_HASH_LOOKUP)
