@@ -213,10 +213,7 @@ func (s *State) selectBackend6(pool uint16, flow pipeline.FlowKey6) (key pipelin
 	key = flow.And(mask.Mask6())
 	crc = key.CRC()
 	bucket = uint16(crc & (pipeline.Buckets - 1))
-	if id, ok = s.BackendSelect[SelectKey{pool, bucket}]; !ok {
-		return key, crc, bucket, 0, be, false
-	}
-	be, ok = s.Backends[id]
+	id, be, ok = s.backendAt(pool, bucket)
 	return key, crc, bucket, id, be, ok
 }
 
@@ -230,11 +227,18 @@ func (s *State) selectBackend(pool uint16, flow pipeline.FlowKey) (key pipeline.
 	key = flow.And(mask)
 	crc = key.CRC()
 	bucket = uint16(crc & (pipeline.Buckets - 1))
+	id, be, ok = s.backendAt(pool, bucket)
+	return key, crc, bucket, id, be, ok
+}
+
+// backendAt is steps 7-8: the backend of a pool's bucket (ok false:
+// NO_BACKEND; id is 0 when the bucket has no entry).
+func (s *State) backendAt(pool, bucket uint16) (id uint16, be Backend, ok bool) {
 	if id, ok = s.BackendSelect[SelectKey{pool, bucket}]; !ok {
-		return key, crc, bucket, 0, be, false
+		return 0, be, false
 	}
 	be, ok = s.Backends[id]
-	return key, crc, bucket, id, be, ok
+	return id, be, ok
 }
 
 // mirror makes the copy of a served frame for rule's mirror pool (§10): the

@@ -309,28 +309,26 @@ func (r *RuleEntry) Model() (model.GrayRule, error) {
 }
 
 // ModelV6 converts a gray_rules_v6 entry: inner_src and inner_dst from
-// Match6, the other fields from Match; set_pool or split_pool.
+// Match6, the other fields from Match as for gray_rules; set_pool or
+// split_pool.
 func (r *RuleEntry) ModelV6() (model.GrayRuleV6, error) {
-	g := model.GrayRuleV6{Priority: r.Priority}
-	for name, t := range r.Match {
-		v, m := t.Value, t.Mask
-		switch name {
-		case pipeline.MatchVIPID.Name:
-			g.VIPID, g.VIPMask = uint16(v), uint16(m)
-		case pipeline.MatchVNI.Name:
-			g.Match.VNI, g.Mask.VNI = uint32(v), uint32(m)
-		case pipeline.MatchTenantID.Name:
-			g.Match.Tenant, g.Mask.Tenant = uint16(v), uint16(m)
-		case pipeline.MatchInnerProto.Name:
-			g.Match.Proto, g.Mask.Proto = uint8(v), uint8(m)
-		case pipeline.MatchInnerSPort.Name:
-			g.Match.SPort, g.Mask.SPort = uint16(v), uint16(m)
-		case pipeline.MatchInnerDPort.Name:
-			g.Match.DPort, g.Mask.DPort = uint16(v), uint16(m)
-		default:
-			return g, fmt.Errorf("unknown match field %q (IPv6 addresses go in match6)", name)
+	for name := range r.Match {
+		if name == pipeline.MatchInnerSrc.Name || name == pipeline.MatchInnerDst.Name {
+			return model.GrayRuleV6{}, fmt.Errorf("%s is 128 bits in gray_rules_v6: it goes in match6", name)
 		}
 	}
+	if r.Action != "set_pool" && r.Action != "split_pool" {
+		return model.GrayRuleV6{}, fmt.Errorf("action %q not in gray_rules_v6", r.Action)
+	}
+	g4, err := r.Model() // the fields and actions both tables share
+	if err != nil {
+		return model.GrayRuleV6{}, err
+	}
+	six := func(k pipeline.FlowKey) pipeline.FlowKey6 {
+		return pipeline.FlowKey6{VNI: k.VNI, Tenant: k.Tenant, Proto: k.Proto, SPort: k.SPort, DPort: k.DPort}
+	}
+	g := model.GrayRuleV6{Priority: g4.Priority, VIPID: g4.VIPID, VIPMask: g4.VIPMask, Match: six(g4.Match), Mask: six(g4.Mask),
+		Action: g4.Action, Pool: g4.Pool, Threshold: g4.Threshold}
 	for name, t := range r.Match6 {
 		v, err := ipv6(t.Value)
 		if err != nil {
@@ -348,14 +346,6 @@ func (r *RuleEntry) ModelV6() (model.GrayRuleV6, error) {
 		default:
 			return g, fmt.Errorf("unknown IPv6 match field %q", name)
 		}
-	}
-	switch r.Action {
-	case "set_pool":
-		g.Action, g.Pool = model.SetPool, uint16(r.Params[pipeline.ParamPoolID.Name])
-	case "split_pool":
-		g.Action, g.Pool, g.Threshold = model.SplitPool, uint16(r.Params[pipeline.ParamPoolGray.Name]), uint16(r.Params[pipeline.ParamThreshold.Name])
-	default:
-		return g, fmt.Errorf("action %q not in gray_rules_v6", r.Action)
 	}
 	return g, nil
 }
