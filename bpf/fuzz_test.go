@@ -158,19 +158,36 @@ func FuzzProgram(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	fuzzOver(f, vf, "basic")
+}
+
+// FuzzProgramIPv6 is FuzzProgram over ipv6.json's state, seeded with its
+// cases: go test -fuzz=FuzzProgramIPv6 ./bpf/
+func FuzzProgramIPv6(f *testing.F) {
+	vf, err := testvectors.IPv6()
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzOver(f, vf, "ipv6")
+}
+
+// fuzzOver fuzzes the program against the model over vf's state, seeded
+// with vf's frames.
+func fuzzOver(f *testing.F, vf *testvectors.File, state string) {
 	for _, c := range vf.Cases {
 		if b, err := c.Frame(); err == nil {
 			f.Add(b)
 		}
 	}
-	basic := vf.States["basic"]
-	st, err := basic.Model()
+	s := vf.States[state]
+	st, err := s.Model()
 	if err != nil {
 		f.Fatal(err)
 	}
 	d := openTest(f)
 	applyState(f, d, st)
 	aimPorts(f, d, portsOf(st), -1)
+	receiveOn(f, d, 0) // the frames come in on port 0 (model.Process)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < minFrame || len(frame) > 1500 {
 			return
