@@ -416,3 +416,27 @@ func TestMirrorCopyToTheOtherFamilyIsNotSent(t *testing.T) {
 		t.Fatalf("%v %v backend %d copy %+v: want served by backend 1, a copy to backend 12 made and not sent", r.Verdict, r.Reason, r.BackendID, r.Copy)
 	}
 }
+
+// The flow's family decides the key, not the outer header's: an inner flow
+// hashes alike over IPv4 and IPv6 VXLAN (so a VM whose VTEP moves to an IPv6
+// underlay keeps its buckets), and an IPv4 flow's key is the 18-byte one.
+func TestOuterFamilyDoesNotMoveAFlow(t *testing.T) {
+	s := newTestState6()
+	s.VIPs[vipAddr] = VIP{ID: 1, DefaultPool: 11}       // both VIPs on the same pool,
+	s.VIPsV6[vip6.As16()] = VIP{ID: 1, DefaultPool: 11} // with the same id
+	s.Backends[11] = Backend{Port: 1}                   // an IPv4 backend: the v6 outer ones drop as BACKEND_FAMILY after hashing
+	for _, inner := range [][]byte{
+		testpkt.Inner(vmEth, testpkt.IP{Src: netip.MustParseAddr("10.0.0.5"), Dst: netip.MustParseAddr("192.168.1.1")}, tcp(1000, 80)),
+		inner6("2001:db8::5", "2001:db8:1::1", tcp(1000, 80)),
+	} {
+		a := Process(s, testpkt.VXLAN(gwEth, testpkt.IP{Src: vtep, Dst: vip}, 50000, 5001, inner))
+		b := Process(s, testpkt.VXLAN6(gwEth, testpkt.IP6{Src: vtep6, Dst: vip6}, 50000, 5001, inner))
+		if a.IPv6 != b.IPv6 || a.HashKey != b.HashKey || a.HashKey6 != b.HashKey6 || a.CRC != b.CRC || a.Bucket != b.Bucket {
+			t.Fatalf("inner IPv6 %v: over IPv4 key %+v %+v crc %#x, over IPv6 key %+v %+v crc %#x",
+				a.IPv6, a.HashKey, a.HashKey6, a.CRC, b.HashKey, b.HashKey6, b.CRC)
+		}
+		if !a.IPv6 && a.HashKey != (pipeline.FlowKey{VNI: 5001, Src: ip("10.0.0.5"), Dst: ip("192.168.1.1"), Proto: 6, SPort: 1000, DPort: 80}) {
+			t.Fatalf("IPv4 flow's key %+v", a.HashKey)
+		}
+	}
+}
