@@ -193,6 +193,34 @@ func TestControllerRestartKeepsIPv6Routes(t *testing.T) {
 	}
 }
 
+// TestIPv4VIPOverAnIPv6Session: an IPv6 neighbor given both families
+// carries the IPv4 VIP too, with its IPv4 next hops (BIRD offers both
+// channels on that session; TestAnnounceIPv6ToBIRD's default, IPv6 only, gets
+// no IPv4 route there).
+func TestIPv4VIPOverAnIPv6Session(t *testing.T) {
+	info, ok := inner(t)
+	if !ok {
+		newPeerLab6(t).runInside(t)
+		return
+	}
+	cfg, in := dualStack()
+	cfg.Neighbors = cfg.Neighbors[:1]
+	cfg.Neighbors[0].Families = []bgp.Family{bgp.FamilyIPv4Unicast, bgp.FamilyIPv6Unicast}
+	s, _ := startSpeaker(t, cfg, in)
+	birdlab.WaitFor(t, 20*time.Second, "the IPv6 session established", sessionsUp(s))
+	birdlab.WaitFor(t, 5*time.Second, "IPv4 paths over the IPv6 session", info.HopsAre(vip+"/32", "gw_ibgp6", gw1Addr, gw2Addr))
+	birdlab.WaitFor(t, 5*time.Second, "IPv6 paths over the IPv6 session", info.HopsAre(vip6+"/128", "gw_ibgp6", gw1Addr6, gw2Addr6))
+	rs, err := info.Routes(vip+"/32", "gw_ibgp6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if r.Via != r.NextHop {
+			t.Errorf("IPv4 route over the IPv6 session not resolved on the link: %+v", r)
+		}
+	}
+}
+
 // dualStack is the speaker config and input of the IPv6 tests: the IPv6 iBGP
 // session and MP-BGP over the IPv4 eBGP one, the IPv4 VIP and the IPv6 VIP
 // (with attributes) through gw1 and gw2.
@@ -246,6 +274,7 @@ protocol bgp gw_ibgp6 from speaker {
 	local %s as %d;
 	neighbor %s as %d;
 	direct;
+	ipv4 { import all; export none; add paths rx; gateway direct; };
 	ipv6 { import all; export none; add paths rx; gateway direct; };
 }
 
