@@ -61,10 +61,18 @@ type Host struct {
 	Open func(Config) (Runner, error)
 }
 
-// Config returns the prober configuration the host gives for vip and in.
+// Config returns the prober configuration the host gives for vip and in. An
+// intent with IPv4 and IPv6 VIPs has backends of both families: only those of
+// vip's family can answer its probes. A Source of the other family is left
+// out (the interface's address of vip's family is used).
 func (h *Host) Config(in *intent.Intent, vip netip.Addr) Config {
-	return Config{VIP: vip, NetNS: h.NetNS, Interface: h.Interface, Source: h.Source, GatewayMAC: h.GatewayMAC,
-		RouterMAC: h.RouterMAC, Backends: BackendsFromIntent(in)}
+	src := h.Source
+	if src.IsValid() && src.Is6() != vip.Is6() {
+		src = netip.Addr{}
+	}
+	bes := slices.DeleteFunc(BackendsFromIntent(in), func(b Backend) bool { return b.Underlay.Is6() != vip.Is6() })
+	return Config{VIP: vip, NetNS: h.NetNS, Interface: h.Interface, Source: src, GatewayMAC: h.GatewayMAC,
+		RouterMAC: h.RouterMAC, Backends: bes}
 }
 
 func (h *Host) open(cfg Config) (Runner, error) {
