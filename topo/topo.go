@@ -192,7 +192,13 @@ func (t *Topology) addUnderlay6() error {
 			return err
 		}
 	}
-	return nil
+	// VXLAN over IPv6 carries a UDP checksum (the kernel's default). With
+	// checksum offload the hypervisor's veth sends it unfinished (pseudo-header
+	// only, for the "NIC" to complete); the gateway's XDP program updates the
+	// checksum it finds, so the backend would get a wrong one. A real NIC
+	// finishes it before the wire: here the kernel does, in software.
+	_, err = l.Exec(t.HV, "ethtool", "-K", "h0", "tx", "off")
+	return err
 }
 
 func (t *Topology) addVPC(v VPC) error {
