@@ -512,6 +512,8 @@ static __always_inline int mirror(struct xdp_md *ctx, const struct packet *p, co
 	if (!cbe)
 		goto serve;
 	count(&backend_counters, cbe->slot, bytes);
+	if (cbe->family != FAMILY_IPV4)
+		goto serve; /* to_backend_v6: the copy is dropped (docs/pipeline.md §10) */
 	count(&mirror_backend_counters, cbe->slot, bytes);
 	if ((void *)(ip + 1) > data_end)
 		return verdict(DROP_ETH_TRUNCATED, bytes); /* unreachable: parsed */

@@ -136,3 +136,56 @@ func TestMirrorCounters(t *testing.T) {
 		t.Error("MirrorCounter(MirrorIDs) read a cell beyond the counter")
 	}
 }
+
+// A copy whose mirror pool's backend is a to_backend_v6 entry (a controller
+// error: an IPv4 frame's mirror pool with an IPv6 underlay) is made and
+// dropped (docs/pipeline.md §10): the served frame leaves as without a mirror,
+// mirror_counter and the entry's backend_counter count, mirror_backend_counter
+// does not; as the model says.
+func TestMirrorCopyToIPv6BackendDropped(t *testing.T) {
+	skipUnlessBPF(t)
+	f, err := testvectors.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := f.States[testvectors.StateMirror]
+	ms, err := st.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c testvectors.Case
+	for _, x := range f.Cases {
+		if x.Name == "mirror_sampled_in" {
+			c = x
+		}
+	}
+	e := c.Expect
+	if e.Copy == nil || !e.Copy.Sent {
+		t.Fatalf("mirror_sampled_in makes no copy: %+v", e)
+	}
+	be := ms.Backends[e.Copy.BackendID]
+	be.IPv6, be.UnderlayIP, be.UnderlayIPv6 = true, 0, [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 9}
+	ms.Backends[e.Copy.BackendID] = be
+	d := openTest(t)
+	applyState(t, d, ms)
+	frame, _ := c.Frame()
+	want := model.Process(ms, frame)
+	if want.Copy == nil || want.Copy.Sent || !want.Copy.BackendFamily || want.Verdict != model.Forward {
+		t.Fatalf("the model: %+v copy %+v, want the frame served and the copy dropped for its family", want, want.Copy)
+	}
+	aimPorts(t, d, portsOf(ms), int(want.Port))
+	before, _ := d.BackendCounter(e.Copy.BackendID)
+	ret, out := run(t, d.Program(), frame)
+	if ret != xdpTX || !bytes.Equal(out[:len(want.Frame)], want.Frame) {
+		t.Fatalf("served: verdict %s\n got %x\nwant %x (no mirror prefix)", verdictName(ret), out, want.Frame)
+	}
+	if c, err := d.MirrorCounter(e.Copy.MirrorID); err != nil || c.Packets != 1 {
+		t.Errorf("mirror_counter[%d] %+v %v, want 1 packet", e.Copy.MirrorID, c, err)
+	}
+	if c, err := d.MirrorBackendCounter(e.Copy.BackendID); err != nil || c.Packets != 0 {
+		t.Errorf("mirror_backend_counter[%d] %+v %v, want none", e.Copy.BackendID, c, err)
+	}
+	if c, err := d.BackendCounter(e.Copy.BackendID); err != nil || c.Packets != before.Packets+1 {
+		t.Errorf("backend_counter[%d] %+v %v, want one more (the entry was hit)", e.Copy.BackendID, c, err)
+	}
+}
