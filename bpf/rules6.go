@@ -17,16 +17,19 @@ import (
 )
 
 // tss6 is the Go side of gray_rules_v6, a tuple-space search like
-// gray_rules' (rules.go) without its filter, index and memory-mapped masks:
-// every rule is here and in rule6_store, the best rule of each (mask,
-// masked key) group is the gray_rules_v6 entry of that key, and the masks
-// in use, with their best priority, are gray_masks6's one value, rewritten
-// whole on every change (a packet sees the old list or the new one).
+// gray_rules' (rules.go) without its index and memory-mapped masks: every
+// rule is here and in rule6_store, the best rule of each (mask, masked key)
+// group is the gray_rules_v6 entry of that key, and the masks in use, with
+// their best priority, and the Bloom filter over the groups' keys are
+// gray_masks6's one value, rewritten whole on every change (a packet sees
+// the old list or the new one).
 type tss6 struct {
 	ids      slots
 	rules    map[model.GrayRuleV6]*tssRule6 // by model.RuleIDV6
 	masks    map[graygwTss6Key]*tssMask6    // by mask (mask_id 0)
 	nextMask uint32                         // never reused: a stale entry cannot alias
+	filter   [1 << (filter6Log - 6)]uint64  // the groups' bits, as gray_masks6 will hold them
+	refs     map[uint32]uint32              // filter bit -> groups hashing to it
 }
 
 type tssRule6 struct {
@@ -38,20 +41,50 @@ type tssMask6 struct {
 	id     uint32
 	mask   graygwTss6Key
 	groups map[graygwTss6Key][]*tssRule6 // masked value -> rules, best first
+	top    int32                         // the highest priority of its rules
 }
 
 func newTSS6() tss6 {
 	return tss6{ids: newSlots(GrayRulesV6Size), rules: map[model.GrayRuleV6]*tssRule6{},
-		masks: map[graygwTss6Key]*tssMask6{}, nextMask: 1}
+		masks: map[graygwTss6Key]*tssMask6{}, nextMask: 1, refs: map[uint32]uint32{}}
 }
 
-// top is the highest priority among the mask's rules.
-func (m *tssMask6) top() int32 {
-	var p int32
-	for _, g := range m.groups {
-		p = max(p, g[0].rule.Priority)
+// join adds e to m's group of value (after its equals in priority: the first
+// written stays the head), keeping m.top and, for a new group, the filter.
+func (t *tss6) join(m *tssMask6, value graygwTss6Key, e *tssRule6) {
+	g := m.groups[value]
+	if len(g) == 0 {
+		b := filter6Bit(entry6(m, value))
+		if t.refs[b]++; t.refs[b] == 1 {
+			t.filter[b/64] |= 1 << (b % 64)
+		}
 	}
-	return p
+	i, _ := slices.BinarySearchFunc(g, e.rule.Priority, func(x *tssRule6, p int32) int { return cmp.Compare(p, x.rule.Priority) })
+	for i < len(g) && g[i].rule.Priority == e.rule.Priority {
+		i++
+	}
+	m.groups[value] = slices.Insert(g, i, e)
+	m.top = max(m.top, e.rule.Priority)
+}
+
+// leave removes e from m's group of value, keeping m.top and, for a group
+// left empty, the filter.
+func (t *tss6) leave(m *tssMask6, value graygwTss6Key, e *tssRule6) {
+	m.groups[value] = slices.DeleteFunc(m.groups[value], func(x *tssRule6) bool { return x == e })
+	if len(m.groups[value]) == 0 {
+		delete(m.groups, value)
+		b := filter6Bit(entry6(m, value))
+		if t.refs[b]--; t.refs[b] == 0 {
+			delete(t.refs, b)
+			t.filter[b/64] &^= 1 << (b % 64)
+		}
+	}
+	if e.rule.Priority == m.top {
+		m.top = 0
+		for _, g := range m.groups {
+			m.top = max(m.top, g[0].rule.Priority)
+		}
+	}
 }
 
 // addr6Key is an IPv6 address as the maps hold it (struct addr6).
@@ -155,12 +188,7 @@ func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
 		t.masks[mask] = m
 	}
 	e := &tssRule6{id: id, rule: r}
-	g := m.groups[value]
-	i, _ := slices.BinarySearchFunc(g, r.Priority, func(x *tssRule6, p int32) int { return cmp.Compare(p, x.rule.Priority) })
-	for i < len(g) && g[i].rule.Priority == r.Priority {
-		i++ // after its equals: the first written stays the head
-	}
-	m.groups[value] = slices.Insert(g, i, e)
+	t.join(m, value, e)
 	t.rules[rid] = e
 	// The entry before the mask list names it: a packet never walks to a
 	// mask whose entry is not there yet.
@@ -235,11 +263,7 @@ func (d *Dataplane) DeleteRuleV6(r model.GrayRuleV6) error {
 
 // forget6 drops e from the Go bookkeeping (not from the maps).
 func (d *Dataplane) forget6(m *tssMask6, e *tssRule6) {
-	v := valueOf6(e.rule)
-	m.groups[v] = slices.DeleteFunc(m.groups[v], func(x *tssRule6) bool { return x == e })
-	if len(m.groups[v]) == 0 {
-		delete(m.groups, v)
-	}
+	d.tss6.leave(m, valueOf6(e.rule), e)
 	if len(m.groups) == 0 {
 		delete(d.tss6.masks, m.mask)
 	}
@@ -299,21 +323,10 @@ func (d *Dataplane) writeMasks6() error {
 	for _, m := range d.tss6.masks {
 		ms = append(ms, m)
 	}
-	tops := make(map[*tssMask6]int32, len(ms))
-	for _, m := range ms {
-		tops[m] = m.top()
-	}
-	slices.SortFunc(ms, func(a, b *tssMask6) int {
-		return cmp.Or(cmp.Compare(tops[b], tops[a]), cmp.Compare(a.id, b.id))
-	})
-	var t graygwMask6Table
-	t.Len = uint32(len(ms))
+	slices.SortFunc(ms, func(a, b *tssMask6) int { return cmp.Or(cmp.Compare(b.top, a.top), cmp.Compare(a.id, b.id)) })
+	t := graygwMask6Table{Len: uint32(len(ms)), Filter: d.tss6.filter}
 	for i, m := range ms {
-		t.Masks[i] = graygwMask6Entry{Mask: m.mask, MaskId: m.id, Max: uint32(tops[m])}
-		for v := range m.groups {
-			b := filter6Bit(entry6(m, v))
-			t.Filter[b/64] |= 1 << (b % 64)
-		}
+		t.Masks[i] = graygwMask6Entry{Mask: m.mask, MaskId: m.id, Max: uint32(m.top)}
 	}
 	if err := d.objs.GrayMasks6.Update(uint32(0), &t, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: gray_masks6: %w", err)
@@ -390,7 +403,7 @@ func (d *Dataplane) rebuild6() error {
 			t.masks[mask] = m
 		}
 		e := &tssRule6{id: id, rule: r}
-		m.groups[value] = append(m.groups[value], e)
+		t.join(m, value, e)
 		t.rules[rid] = e
 	}
 	if err := it.Err(); err != nil {
@@ -402,6 +415,8 @@ func (d *Dataplane) rebuild6() error {
 	want := map[graygwTss6Key]bool{}
 	for _, m := range t.masks {
 		for v, g := range m.groups {
+			// join kept each group by priority in rule6_store's order;
+			// equals go by rule id, the order they were written in.
 			slices.SortStableFunc(g, func(a, b *tssRule6) int {
 				return cmp.Or(cmp.Compare(b.rule.Priority, a.rule.Priority), cmp.Compare(a.id, b.id))
 			})
