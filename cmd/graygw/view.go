@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -465,7 +466,7 @@ func bgpStatusOf(r *graygwv1.BGPStatusResponse) *BGPStatus {
 			Drained: gw.GetDrained(), DrainedBy: gw.GetDrainedBy(), DrainedAt: timeOf(gw.GetDrainedAt()), DrainReason: gw.GetDrainReason(), Detail: gw.GetDetail()})
 	}
 	route := func(p *graygwv1.BGPPath, announced bool) BGPRoute {
-		return BGPRoute{VIP: p.GetVipName(), Prefix: p.GetVip() + "/32", NextHop: p.GetNextHop(), Gateway: p.GetGateway(),
+		return BGPRoute{VIP: p.GetVipName(), Prefix: hostRoute(p.GetVip()), NextHop: p.GetNextHop(), Gateway: p.GetGateway(),
 			Announced: announced, Reason: strings.Join(p.GetReasons(), ","), Detail: p.GetDetail(), Since: timeOf(p.GetSince()),
 			Communities: p.GetCommunities(), MED: p.Med, LocalPref: p.LocalPref}
 	}
@@ -512,4 +513,14 @@ func progressOf(r *graygwv1.RolloutResponse) (*rollout.Progress, error) {
 		return nil, errors.New("the controller answered without a progress")
 	}
 	return convert.ProgressFrom(r.GetProgress())
+}
+
+// hostRoute is the route a VIP is announced as: a /32, or a /128 for an
+// IPv6 VIP.
+func hostRoute(vip string) string {
+	a, err := netip.ParseAddr(vip)
+	if err != nil {
+		return vip + "/32"
+	}
+	return netip.PrefixFrom(a, a.BitLen()).String()
 }
