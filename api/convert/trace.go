@@ -19,12 +19,12 @@ func TraceQuery(q *trace.Query, gateway string) *graygwv1.TraceRequest {
 func TraceQueryFrom(r *graygwv1.TraceRequest) (*trace.Query, error) {
 	src, err := netip.ParseAddr(r.GetSrc())
 	if err != nil {
-		return nil, fmt.Errorf("%w: src %q: want an IPv4 address", trace.ErrQuery, r.GetSrc())
+		return nil, fmt.Errorf("%w: src %q: want an IPv4 or IPv6 address", trace.ErrQuery, r.GetSrc())
 	}
 	q := &trace.Query{Plain: r.GetPlain(), VNI: r.GetVni(), Src: src, Open: r.GetOpen(), VIP: r.GetVip(), AllRules: r.GetAllRules()}
 	if r.GetDst() != "" {
 		if q.Dst, err = netip.ParseAddr(r.GetDst()); err != nil {
-			return nil, fmt.Errorf("%w: dst %q: want an IPv4 address", trace.ErrQuery, r.GetDst())
+			return nil, fmt.Errorf("%w: dst %q: want an IPv4 or IPv6 address", trace.ErrQuery, r.GetDst())
 		}
 	}
 	if r.GetProto() > 255 || r.GetSport() > 65535 || r.GetDport() > 65535 {

@@ -219,14 +219,15 @@ func TestCutoverEveryScope(t *testing.T) {
 		t.Fatalf("gateway %v", g)
 	}
 
-	// Raising the percentage updates the rule in place.
+	// Raising the percentage updates the rule in place: its two entries (a
+	// rule without an address is in gray_rules and gray_rules_v6).
 	resp, err := c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: 5003, Percent: 50}},
 		Pool: "gray", Vip: "vpc", Options: opts("bob")})
 	if err != nil || !resp.GetReplaced() || !resp.GetResult().GetApplied() {
 		t.Fatalf("raise percent: %v, %v", resp, err)
 	}
-	if p := resp.GetResult().GetPlans()[0]; p.GetModifies() != 1 || p.GetInserts()+p.GetDeletes() != 0 {
-		t.Fatalf("raising a percentage should modify one entry: %v", p)
+	if p := resp.GetResult().GetPlans()[0]; p.GetModifies() != 2 || p.GetInserts()+p.GetDeletes() != 0 {
+		t.Fatalf("raising a percentage should modify the rule's two entries: %v", p)
 	}
 	// The same cutover again changes nothing.
 	resp, err = c.Client.Cutover(ctx(t), &graygwv1.CutoverRequest{Scope: &graygwv1.CutoverRequest_Percent{Percent: &graygwv1.PercentScope{Vni: 5003, Percent: 50}},

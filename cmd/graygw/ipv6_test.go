@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 )
 
 // An IPv6 VIP's route shows as its /128 in the BGP view, an IPv4 one as its
@@ -19,5 +21,88 @@ func TestBGPViewIPv6Route(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "10.255.0.1/32 2001:db8:ff::1/128" {
 		t.Fatalf("routes %v", got)
+	}
+}
+
+// The hash key of a trace is spaced by field, for either family.
+func TestGroupKeyIPv6(t *testing.T) {
+	k4 := "001389" + "0000" + "0a000005" + "00000000" + "00" + "0000" + "0000"
+	if got := groupKey(k4); got != "001389 0000 0a000005 00000000 00 0000 0000" {
+		t.Errorf("IPv4: %s", got)
+	}
+	k6 := "001389" + "0007" + "20010db8000000000000000000000005" + "20010db8000100000000000000000001" + "06" + "3039" + "0050"
+	if got := groupKey(k6); got != "001389 0007 20010db8000000000000000000000005 20010db8000100000000000000000001 06 3039 0050" {
+		t.Errorf("IPv6: %s", got)
+	}
+}
+
+// TestIPv6CutoverAgainstTheController moves an IPv6 VM through the CLI and
+// the real controller, whose engine programs the XDP agent's P4Runtime server
+// (over an in-memory dataplane): the cutover is applied and read back equal to
+// the intent's entries (in sync, nothing to diff), the views show the IPv6
+// addresses, the trace of the VM names its rule and a gray backend's IPv6
+// underlay, and a rollback of the rule takes it back to base.
+func TestIPv6CutoverAgainstTheController(t *testing.T) {
+	ctrl, agent := startStack(t)
+	d := intenttest.IPv6(intenttest.VPC(agent))
+	d.Tenants = []string{"{name: acme, id: 7, vnis: [5001]}"}
+	path := writeFile(t, "intent.yaml", d.YAML())
+	g := func(args ...string) string { t.Helper(); return mustAPI(t, ctrl, append(args, "--actor", "tester")...) }
+
+	g("apply", "-f", path, "--wait")
+	out := g("cutover", "--vm", "5001/2001:db8::5", "--pool", "gray", "--wait")
+	if !strings.Contains(out, "rule vm-5001-2001-db8--5") || !strings.Contains(out, "applied as intent version 2") {
+		t.Fatalf("cutover: %s", out)
+	}
+	inSync := func(version uint64) {
+		t.Helper()
+		var st Status
+		if err := json.Unmarshal([]byte(mustAPI(t, ctrl, "status", "-o", "json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.IntentVersion != version || len(st.Gateways) != 1 || !st.Gateways[0].InSync {
+			t.Fatalf("status: %+v", st)
+		}
+		if out := mustAPI(t, ctrl, "diff"); !strings.Contains(out, "gw1: 0 inserts, 0 modifies, 0 deletes") {
+			t.Fatalf("the gateway's entries differ from the intent's:\n%s", out)
+		}
+	}
+	inSync(2)
+
+	var rules []Rule
+	if err := json.Unmarshal([]byte(mustAPI(t, ctrl, "get", "--rules", "-o", "json")), &rules); err != nil {
+		t.Fatal(err)
+	}
+	if len(rules) != 1 || rules[0].Match != "vni=5001 src=2001:db8::5" || rules[0].Tier != "vm" || rules[0].Priority != 5152 {
+		t.Fatalf("rules %+v", rules)
+	}
+	if y := mustAPI(t, ctrl, "get", "-o", "yaml"); !strings.Contains(y, "2001:db8::5") || !strings.Contains(y, "2001:db8:ff::1") {
+		t.Errorf("get -o yaml lacks the IPv6 addresses:\n%s", y)
+	}
+
+	var tr TraceReport
+	if err := json.Unmarshal([]byte(mustAPI(t, ctrl, "trace", "--vm", "5001/2001:db8::5", "-o", "json")), &tr); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Gateways) != 1 || len(tr.Gateways[0].VIPs) != 1 {
+		t.Fatalf("trace %+v", tr)
+	}
+	p := tr.Gateways[0].VIPs[0]
+	if p.Verdict != "forward" || p.Rule != "vm-5001-2001-db8--5" || p.Backend != "gray-1" || p.Rewrite == nil ||
+		p.Rewrite.OuterDst != "2001:db8:3::21" || !p.AgreesWithIntent {
+		t.Fatalf("trace of the moved VM: %+v", p)
+	}
+
+	out = g("rollback", "--rule", "vm-5001-2001-db8--5", "--wait")
+	if !strings.Contains(out, "removed rules: vm-5001-2001-db8--5") {
+		t.Fatalf("rollback: %s", out)
+	}
+	inSync(3)
+	var after TraceReport
+	if err := json.Unmarshal([]byte(mustAPI(t, ctrl, "trace", "--vm", "5001/2001:db8::5", "-o", "json")), &after); err != nil {
+		t.Fatal(err)
+	}
+	if p := after.Gateways[0].VIPs[0]; p.Rule != "" || p.Backend != "base-1" || p.Rewrite == nil || p.Rewrite.OuterDst != "2001:db8:2::11" {
+		t.Fatalf("trace after the rollback: %+v", p)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/trace"
+	"github.com/graygw/graygw/pipeline"
 )
 
 // errTraceFlagged: a gateway's tables differ from the intent, a gateway
@@ -89,7 +90,9 @@ flow.`,
   graygw trace --vni 5001 --flow tcp/192.168.1.5:33001/192.168.1.1:22
   graygw trace --vni 5001 --flow udp/192.168.1.7:5353/10.0.0.2:53 --gateway gw1 -o json
   graygw trace --vni 5001 --flow icmp/192.168.1.5/192.168.1.1 --probe
-  graygw trace --vni 0 --flow tcp/203.0.113.9:40000/*:443 --vip nat`,
+  graygw trace --vni 0 --flow tcp/203.0.113.9:40000/*:443 --vip nat
+  graygw trace --vm 5001/2001:db8::5
+  graygw trace --vni 5001 --flow tcp/[2001:db8::5]:33001/[2001:db8:1::1]:22`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q, err := f.query(cmd)
 			if err != nil {
@@ -194,12 +197,14 @@ func parseTraceFlow(s string, q *trace.Query) error {
 		q.Proto, ports = 17, true
 	case "icmp":
 		q.Proto = 1
+	case "icmpv6":
+		q.Proto = 58
 	case "*", "":
 		q.Open = append(q.Open, trace.FieldProto)
 	default:
 		n, err := strconv.ParseUint(p, 10, 8)
 		if err != nil {
-			return fmt.Errorf("--flow %q: protocol %q: want tcp, udp, icmp, a number 0-255 or *", s, p)
+			return fmt.Errorf("--flow %q: protocol %q: want tcp, udp, icmp, icmpv6, a number 0-255 or *", s, p)
 		}
 		q.Proto, ports = uint8(n), n == 6 || n == 17
 	}
@@ -322,7 +327,7 @@ func describeQuery(q *trace.Query) string {
 		}
 		return false
 	}
-	proto := map[uint8]string{1: "icmp", 6: "tcp", 17: "udp"}[q.Proto]
+	proto := map[uint8]string{1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}[q.Proto]
 	if proto == "" {
 		proto = strconv.Itoa(int(q.Proto))
 	}
@@ -471,15 +476,19 @@ func printIntent(w io.Writer, v *trace.VIPPath) {
 	fmt.Fprintf(w, "    intent    DISAGREES: the intent's entries give %s\n", v.Intent)
 }
 
-// groupKey spaces the 18 hash key bytes by field: vni tenant src dst proto
+// groupKey spaces the hash key bytes (18, or 42 for an IPv6 flow) by field: vni tenant src dst proto
 // sport dport.
 func groupKey(hex string) string {
-	if len(hex) != 36 {
+	widths := map[int][]int{
+		2 * pipeline.HashKeyLen:  {3, 2, 4, 4, 1, 2, 2},   // IPv4
+		2 * pipeline.HashKey6Len: {3, 2, 16, 16, 1, 2, 2}, // IPv6
+	}[len(hex)]
+	if widths == nil {
 		return hex
 	}
 	var parts []string
 	i := 0
-	for _, n := range []int{3, 2, 4, 4, 1, 2, 2} {
+	for _, n := range widths {
 		parts = append(parts, hex[i:i+2*n])
 		i += 2 * n
 	}

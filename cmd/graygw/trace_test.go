@@ -245,13 +245,11 @@ func traceArgs(r *graygwv1.TraceRequest) []string {
 	}
 	ports := r.GetProto() == 6 || r.GetProto() == 17
 	end := func(addr string, port uint32, field string) string {
-		if addr == "" {
-			addr = "*"
-		}
 		if ports && !open(field) {
-			addr += fmt.Sprintf(":%d", port)
+			p := int64(port)
+			return endpoint(addr, &p)
 		}
-		return addr
+		return endpoint(addr, nil)
 	}
 	return []string{"trace", "--vni", fmt.Sprint(r.GetVni()), "--flow",
 		proto + "/" + end(r.GetSrc(), r.GetSport(), "sport") + "/" + end(r.GetDst(), r.GetDport(), "dport")}
@@ -272,6 +270,10 @@ func FuzzTraceSelector(f *testing.F) {
 	f.Add(false, "47/203.0.113.9/*", int64(0))
 	f.Add(false, "tcp/203.0.113.9:1/*:443", int64(0))
 	f.Add(false, "udp/1.2.3.4/*:4789", int64(0))
+	f.Add(true, "5001/2001:db8::5", int64(0))
+	f.Add(false, "tcp/[2001:db8::5]:33001/[2001:db8:1::1]:22", int64(5001))
+	f.Add(false, "icmp/2001:db8::5/2001:db8::1", int64(5001))
+	f.Add(false, "udp/2001:db8:77::9/*:53", int64(0))
 	f.Fuzz(func(t *testing.T, vm bool, sel string, vni int64) {
 		args := []string{"trace", "--vni", strconv.FormatInt(vni, 10), "--flow", sel}
 		if vm {

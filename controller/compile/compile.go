@@ -46,10 +46,6 @@ var (
 	// free version slot is left for a changed pool. Apply the change in smaller
 	// steps.
 	ErrTransition = errors.New("compile: change does not fit make-before-break")
-	// ErrIPv6: the intent has an IPv6 VIP, backend or rule, which this
-	// compiler does not write yet (the pipeline's vip_v6, gray_rules_v6 and
-	// to_backend_v6 come with issue 19).
-	ErrIPv6 = errors.New("compile: IPv6 is not compiled yet")
 	// ErrMaglev: the bucket assignment failed (wraps the maglev error). Validation
 	// prevents every cause the intent can have; a corrupt previous table can still.
 	ErrMaglev = errors.New("compile: bucket assignment failed")
@@ -112,8 +108,18 @@ type Result struct {
 	// rules are the gray_rules entries by what they are made of, with their
 	// sort keys: the next compilation reuses them as they are (shared, never
 	// modified), so a change of one rule builds one entry.
-	rules map[string]*sortedEntry // by rule name
+	rules map[ruleRef]*sortedEntry
 }
+
+// ruleRef names one gray rule entry: a rule has one in gray_rules, in
+// gray_rules_v6 (v6), or one in each (intent.FamilyAny).
+type ruleRef struct {
+	name string
+	v6   bool
+}
+
+// ruleTables are the tables (v6 or not) a rule of each family has an entry in.
+var ruleTables = map[intent.Family][]bool{intent.FamilyAny: {false, true}, intent.Family4: {false}, intent.Family6: {true}}
 
 // ruleSig is everything a gray_rules entry is made of.
 type ruleSig struct {
@@ -225,9 +231,6 @@ func compileResult(in *intent.Intent, prev *Result, split bool, excluded map[str
 	if in == nil {
 		return nil, errors.New("compile: nil intent")
 	}
-	if err := refuseIPv6(in); err != nil {
-		return nil, err
-	}
 	pools, err := compilePools(in, prev, excluded)
 	if err != nil {
 		return nil, err
@@ -244,13 +247,19 @@ func compileResult(in *intent.Intent, prev *Result, split bool, excluded map[str
 		for _, b := range in.Backends {
 			// Validation checked every backend's port exists on every gateway.
 			port, _ := g.Port(b.Port)
-			backends = append(backends, Entry{
+			mb := model.Backend{Port: b.Port, SMAC: port.MAC, DMAC: b.MAC}
+			if b.UnderlayIP.Is6() {
+				mb.IPv6, mb.UnderlayIPv6 = true, b.UnderlayIP.As16()
+			} else {
+				mb.UnderlayIP = ip32(b.UnderlayIP.As4())
+			}
+			e := Entry{
 				Table:  pipeline.TableBackend,
 				Match:  []Match{exact(pipeline.MatchBackendID, uint64(b.ID))},
-				Action: pipeline.ActionToBackend,
-				Params: backendParams(model.Backend{Port: b.Port, SMAC: port.MAC, DMAC: b.MAC, UnderlayIP: ip32(b.UnderlayIP.As4())}),
 				Origin: "backend " + b.Name,
-			})
+			}
+			e.Action, e.Params = backendAction(mb)
+			backends = append(backends, e)
 		}
 		backends = append(backends, portEntries(g.Ports)...)
 		sortEntries(backends)
@@ -502,19 +511,24 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 		}
 	}
 	for _, v := range in.VIPs {
-		vips = append(vips, Entry{
+		e := Entry{
 			Table:  pipeline.TableVIP,
-			Match:  []Match{exact(pipeline.MatchDstAddr, uint64(ip32(v.Address.As4())))},
 			Action: pipeline.ActionSetVIP,
 			Params: []Param{param(pipeline.ParamVIPID, uint64(v.ID)), param(pipeline.ParamDefaultPool, uint64(poolID(v.DefaultPool)))},
 			Origin: "vip " + v.Name,
-		})
+		}
+		if v.Address.Is6() {
+			e.Table, e.Match = pipeline.TableVIPv6, []Match{exact128(pipeline.MatchDstAddr6, v.Address.As16())}
+		} else {
+			e.Match = []Match{exact(pipeline.MatchDstAddr, uint64(ip32(v.Address.As4())))}
+		}
+		vips = append(vips, e)
 	}
-	var prevRules map[string]*sortedEntry
+	var prevRules map[ruleRef]*sortedEntry
 	if prev != nil {
 		prevRules = prev.rules
 	}
-	res.rules = make(map[string]*sortedEntry, len(in.Rules))
+	res.rules = make(map[ruleRef]*sortedEntry, len(in.Rules))
 	sorted := make([]*sortedEntry, 0, len(in.Rules))
 	var kb []byte
 	for _, r := range in.Rules {
@@ -522,19 +536,30 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 		if r.Mirrored() {
 			sig.mirror, sig.mirrorPool, sig.sample, sig.mirrorID = true, poolID(r.MirrorPool), r.MirrorSample, r.MirrorID
 		}
-		se := prevRules[r.Name]
-		if se == nil || se.sig != sig {
-			e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name,
-				Match: ruleMatch(r.Key.VIPID, r.Key.VIPMask, r.Key.Value, r.Key.Mask)}
-			e.Action, e.Params = ruleAction(r.Split(), sig.pool, r.Threshold)
-			if sig.mirror {
-				e.Action, e.Params = mirrorAction(sig.pool, sig.mirrorPool, sig.sample, sig.mirrorID)
+		// A rule without an address has an entry in each table; the
+		// gray_rules_v6 one serves without the mirror (IPv6 is never
+		// mirrored, docs/pipeline.md §10).
+		for _, v6 := range ruleTables[r.Key.Family] {
+			ref := ruleRef{name: r.Name, v6: v6}
+			se := prevRules[ref]
+			if se == nil || se.sig != sig {
+				e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name}
+				e.Action, e.Params = ruleAction(r.Split(), sig.pool, r.Threshold)
+				switch {
+				case v6:
+					e.Table, e.Match = pipeline.TableGrayRulesV6, ruleMatch6(&r.Key)
+				case sig.mirror:
+					e.Action, e.Params = mirrorAction(sig.pool, sig.mirrorPool, sig.sample, sig.mirrorID)
+					fallthrough
+				default:
+					e.Match = ruleMatch(r.Key.VIPID, r.Key.VIPMask, r.Key.Value, r.Key.Mask)
+				}
+				kb = sortKey(kb[:0], &e)
+				se = &sortedEntry{sig: sig, e: e, key: string(kb)}
 			}
-			kb = sortKey(kb[:0], &e)
-			se = &sortedEntry{sig: sig, e: e, key: string(kb)}
+			res.rules[ref] = se
+			sorted = append(sorted, se)
 		}
-		res.rules[r.Name] = se
-		sorted = append(sorted, se)
 	}
 	// The same order as sortEntries (the keys are sortKey), from the kept keys.
 	slices.SortStableFunc(sorted, func(a, b *sortedEntry) int { return strings.Compare(a.key, b.key) })
@@ -570,6 +595,31 @@ func ruleMatch(vipID, vipMask uint16, v, m pipeline.FlowKey) []Match {
 	add(pipeline.MatchInnerProto, uint64(v.Proto), uint64(m.Proto))
 	add(pipeline.MatchInnerSPort, uint64(v.SPort), uint64(m.SPort))
 	add(pipeline.MatchInnerDPort, uint64(v.DPort), uint64(m.DPort))
+	return out
+}
+
+// ruleMatch6 is a gray_rules_v6 key, wildcard fields left out: gray_rules'
+// fields with the rule's 128-bit addresses.
+func ruleMatch6(k *intent.Key) []Match {
+	var out []Match
+	add := func(f pipeline.Field, v, m uint64) {
+		if m != 0 {
+			out = append(out, ternary(f, v, m))
+		}
+	}
+	add128 := func(f pipeline.Field, v, m intent.Addr6) {
+		if m != (intent.Addr6{}) {
+			out = append(out, ternary128(f, v, m))
+		}
+	}
+	add(pipeline.MatchVIPID, uint64(k.VIPID), uint64(k.VIPMask))
+	add(pipeline.MatchVNI, uint64(k.Value.VNI), uint64(k.Mask.VNI))
+	add(pipeline.MatchTenantID, uint64(k.Value.Tenant), uint64(k.Mask.Tenant))
+	add128(pipeline.MatchInnerSrc6, k.Src6, k.Src6Mask)
+	add128(pipeline.MatchInnerDst6, k.Dst6, k.Dst6Mask)
+	add(pipeline.MatchInnerProto, uint64(k.Value.Proto), uint64(k.Mask.Proto))
+	add(pipeline.MatchInnerSPort, uint64(k.Value.SPort), uint64(k.Mask.SPort))
+	add(pipeline.MatchInnerDPort, uint64(k.Value.DPort), uint64(k.Mask.DPort))
 	return out
 }
 
@@ -629,7 +679,7 @@ func backendParams(b model.Backend) []Param {
 // deletes).
 var TableOrder = []string{
 	pipeline.TablePortVLAN, pipeline.TableVLANAccept, pipeline.TableBackend, pipeline.TablePoolHash, pipeline.TableBackendSelect,
-	pipeline.TableVNITenant, pipeline.TableVIP, pipeline.TableGrayRules,
+	pipeline.TableVNITenant, pipeline.TableVIP, pipeline.TableVIPv6, pipeline.TableGrayRulesV6, pipeline.TableGrayRules,
 }
 
 func tableRank(t string) int {
@@ -726,23 +776,3 @@ func mac48(m [6]byte) uint64 {
 // Origin is the Entry.Origin of the pool version's pool_hash and backend_select
 // entries: "pool NAME vSLOT".
 func (p *Pool) Origin() string { return fmt.Sprintf("pool %s v%d", p.Name, p.Slot) }
-
-// refuseIPv6 names the first IPv6 VIP, backend or rule of in (ErrIPv6).
-func refuseIPv6(in *intent.Intent) error {
-	for _, v := range in.VIPs {
-		if v.Address.Is6() {
-			return fmt.Errorf("%w: vip %s (%s)", ErrIPv6, v.Name, v.Address)
-		}
-	}
-	for _, b := range in.Backends {
-		if b.UnderlayIP.Is6() {
-			return fmt.Errorf("%w: backend %s (%s)", ErrIPv6, b.Name, b.UnderlayIP)
-		}
-	}
-	for _, r := range in.Rules {
-		if r.Key.Family == intent.Family6 {
-			return fmt.Errorf("%w: rule %s (%s)", ErrIPv6, r.Name, r.Match)
-		}
-	}
-	return nil
-}

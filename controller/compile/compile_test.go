@@ -1,7 +1,6 @@
 package compile
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -366,6 +365,7 @@ func TestExampleEntries(t *testing.T) {
 	want := map[string]int{
 		pipeline.TableVIP: 2, pipeline.TableVNITenant: 3, pipeline.TableGrayRules: 6,
 		pipeline.TablePoolHash: 4, pipeline.TableBackendSelect: 4 * pipeline.Buckets, pipeline.TableBackend: 4,
+		pipeline.TableGrayRulesV6: 3, // the rules without an address are in both tables
 	}
 	if !reflect.DeepEqual(count, want) {
 		t.Fatalf("entries per table %v, want %v", count, want)
@@ -423,21 +423,5 @@ func TestExampleEntries(t *testing.T) {
 	r := model.Process(st, testvectors.PlainTo(netip.MustParseAddr("10.255.0.2"), testpkt.L4{Proto: testpkt.ProtoTCP, SPort: 1234, DPort: 80}))
 	if pool, _ := res.PoolByID(r.Pool); r.Verdict != model.Forward || pool.Name != "base-nat" {
 		t.Fatalf("plain to nat: %v %v pool %d", r.Verdict, r.Reason, r.Pool)
-	}
-}
-
-// Until the IPv6 tables are compiled, an intent with an IPv6 VIP or rule is
-// refused with an error naming it, never compiled into IPv4 entries.
-func TestIPv6IsRefusedUntilCompiled(t *testing.T) {
-	d := intenttest.Small()
-	d.Rules = []string{`{name: vm6, match: {vni: 5001, src: "2001:db8::5"}, pool: gray}`}
-	for name, doc := range map[string]intenttest.Doc{"rule": d, "vip": intenttest.IPv6(intenttest.Small())} {
-		in, err := intent.Load([]byte(doc.YAML()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res, err := Compile(in, nil); !errors.Is(err, ErrIPv6) || res != nil {
-			t.Errorf("%s: %v", name, err)
-		}
 	}
 }

@@ -143,12 +143,14 @@ func advice(table string, finalFits bool) string {
 	switch table {
 	case shortName(pipeline.TableGrayRules):
 		what = "remove rules"
+	case shortName(pipeline.TableGrayRulesV6):
+		what = "remove IPv6 rules, or rules without an address (they take an entry in both tables)"
 	case shortName(pipeline.TableBackendSelect), shortName(pipeline.TablePoolHash):
 		what = "remove pools"
 		if finalFits {
 			what = "change fewer pools at once"
 		}
-	case shortName(pipeline.TableVIP):
+	case shortName(pipeline.TableVIP), shortName(pipeline.TableVIPv6):
 		what = "remove VIPs"
 	case shortName(pipeline.TableVNITenant):
 		what = "remove VNIs from the tenants"
@@ -157,7 +159,7 @@ func advice(table string, finalFits bool) string {
 	default:
 		what = "remove entries"
 	}
-	if finalFits && table == shortName(pipeline.TableGrayRules) {
+	if finalFits && (table == shortName(pipeline.TableGrayRules) || table == shortName(pipeline.TableGrayRulesV6)) {
 		what = "remove rules first, in a change of their own"
 	}
 	return what + " or use a larger build"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -170,4 +171,56 @@ func gatewayCounterID(info *p4info.Info, name string) (uint32, error) {
 		return 0, err
 	}
 	return c.ID, nil
+}
+
+// ipv6 says whether gateway runs a program with the IPv6 tables: the engine's
+// P4Info and the gateway's (Config.P4InfoFor) both have gray_rules_v6.
+func (e *Engine) ipv6(gateway string) bool {
+	has := func(info *p4info.Info) bool {
+		_, err := info.Table(pipeline.TableGrayRulesV6)
+		if err != nil {
+			_, err = info.Table(p4info.TNAPrefix + pipeline.TableGrayRulesV6)
+		}
+		return err == nil
+	}
+	if !has(e.codec.Info()) {
+		return false
+	}
+	if e.cfg.P4InfoFor != nil {
+		if gi := e.cfg.P4InfoFor(gateway); gi != nil {
+			return has(gi)
+		}
+	}
+	return true
+}
+
+// withoutIPv6 is entries for a gateway whose program has no IPv6 tables. It
+// cannot receive an IPv6 flow (its parser takes none), so the gray_rules_v6
+// entries of the rules without an address, which could only match IPv6
+// flows, are left out; any other IPv6 entry (an IPv6 VIP, backend or rule)
+// is an error naming it: the intent asks that gateway for what it cannot do.
+func withoutIPv6(gateway string, entries []compile.Entry) ([]compile.Entry, error) {
+	var out []compile.Entry
+	for i := range entries {
+		en := &entries[i]
+		_, src := en.Field(pipeline.MatchInnerSrc6.Name)
+		_, dst := en.Field(pipeline.MatchInnerDst6.Name)
+		switch {
+		case en.Table == pipeline.TableGrayRulesV6 && !src && !dst:
+			if out == nil {
+				out = append(make([]compile.Entry, 0, len(entries)), entries[:i]...)
+			}
+			continue
+		case ipv6Only[en.Table] || ipv6Only[en.Action]:
+			return nil, fmt.Errorf("%w: gateway %s runs a program without IPv6 (no %s in its P4Info): it cannot take %s (%s)",
+				ErrCompile, gateway, pipeline.TableGrayRulesV6, en.Origin, shortName(en.Table))
+		}
+		if out != nil {
+			out = append(out, *en)
+		}
+	}
+	if out == nil {
+		return entries, nil
+	}
+	return out, nil
 }

@@ -317,6 +317,9 @@ func New(cfg Config) (*Engine, error) {
 		changed: make(chan struct{})}
 	for _, name := range compile.TableOrder {
 		t, err := cfg.P4Info.Table(name)
+		if err != nil && ipv6Only[name] {
+			continue // a program without IPv6: no gateway gets IPv6 entries (withoutIPv6)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: P4Info: %w", ErrConfig, err)
 		}
@@ -487,10 +490,17 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 	var fp []byte
 	out := map[string]*want{}
 	for _, g := range res.Gateways {
-		set := &reconcile.Set{Entries: make([]*p4v1.TableEntry, len(g.Entries)), Keys: make([]string, len(g.Entries)),
-			Acts: make([]string, len(g.Entries)), Tags: make([]string, len(g.Entries))}
-		for i := range g.Entries {
-			en := &g.Entries[i]
+		entries := g.Entries
+		if !e.ipv6(g.Name) {
+			var err error
+			if entries, err = withoutIPv6(g.Name, entries); err != nil {
+				return nil, err
+			}
+		}
+		set := &reconcile.Set{Entries: make([]*p4v1.TableEntry, len(entries)), Keys: make([]string, len(entries)),
+			Acts: make([]string, len(entries)), Tags: make([]string, len(entries))}
+		for i := range entries {
+			en := &entries[i]
 			// compile shares an unchanged rule's entry (its Match array
 			// included) between results and never modifies it: the same
 			// Match array is the same entry. Others are found by content.
@@ -520,7 +530,7 @@ func (e *Engine) convert(res, prev *compile.Result) (map[string]*want, error) {
 			}
 			set.Entries[i], set.Keys[i], set.Acts[i], set.Tags[i] = c.te, c.key, c.act, en.Origin
 		}
-		w := &want{sets: []*reconcile.Set{set}, n: len(g.Entries)}
+		w := &want{sets: []*reconcile.Set{set}, n: len(entries)}
 		for _, b := range blocks {
 			w.sets = append(w.sets, b.set)
 			w.n += b.set.Len()

@@ -58,8 +58,9 @@ type Counters struct {
 	Version uint64
 	// Time is when the counters were read.
 	Time time.Time
-	// Rules, VIPs and Backends are the direct counters of the gray_rules, vip and
-	// backend entries, by intent name.
+	// Rules, VIPs and Backends are the direct counters of the gray_rules (and
+	// gray_rules_v6: a rule without an address has an entry in each, summed),
+	// vip (and vip_v6) and backend entries, by intent name.
 	Rules, VIPs, Backends map[string]Counter
 	// Pools sum the backend counters of each pool's members. A backend that
 	// serves several pools counts in each of them: the pipeline has no per-pool
@@ -102,10 +103,15 @@ func (e *Engine) Counters(ctx context.Context, gateway string) (*Counters, error
 		into          map[string]Counter
 	}{
 		{pipeline.TableGrayRules, "rule ", out.Rules},
+		{pipeline.TableGrayRulesV6, "rule ", out.Rules}, // a rule's two entries add up
 		{pipeline.TableVIP, "vip ", out.VIPs},
+		{pipeline.TableVIPv6, "vip ", out.VIPs},
 		{pipeline.TableBackend, "backend ", out.Backends},
 	} {
 		t, err := info.Table(tc.table)
+		if err != nil && (tc.table == pipeline.TableGrayRulesV6 || tc.table == pipeline.TableVIPv6) {
+			continue // a P4Info without IPv6
+		}
 		if err != nil {
 			return nil, fmt.Errorf("engine: counters: %w", err)
 		}

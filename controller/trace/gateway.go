@@ -79,16 +79,21 @@ func FromReadBack(rb *engine.ReadBack, q *Query) (Gateway, error) {
 		if !ok {
 			return g, fmt.Errorf("%w: no VIP named %q on gateway %s", ErrQuery, q.VIP, rb.Gateway)
 		}
+		if !q.Reaches(a) {
+			return g, fmt.Errorf("%w: plain traffic from %s cannot reach VIP %s (%s): plain traffic's outer header is the flow's, of another family",
+				ErrQuery, q.Src, q.VIP, a)
+		}
 		vips = []netip.Addr{a}
 	} else {
 		vips = append(have.VIPs(""), want.VIPs("")...)
 		slices.SortFunc(vips, func(a, b netip.Addr) int { return a.Compare(b) })
 		vips = slices.Compact(vips)
+		vips = slices.DeleteFunc(vips, func(a netip.Addr) bool { return !q.Reaches(a) })
 	}
 	for _, v := range vips {
 		p := have.Explain(q, v)
 		if p.VIP == v.String() {
-			if n := want.vips[uint32FromAddr(v)]; n != "" {
+			if n := want.vips[v]; n != "" {
 				p.VIP = n // named by the intent even when the gateway lacks it
 			}
 		}

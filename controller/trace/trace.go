@@ -49,8 +49,9 @@ type Query struct {
 	Proto        uint8      // 1 (ICMP), 6 (TCP), 17 (UDP), or any other
 	SPort, DPort uint16     // TCP and UDP only
 	// Open names the fields the query left open (FieldDst, FieldProto,
-	// FieldSPort, FieldDPort): they are traced as 0, and an explanation
-	// that depends on one says so.
+	// FieldSPort, FieldDPort): they are traced as 0 (an IPv6 flow's
+	// protocol as 59, no next header), and an explanation that depends on
+	// one says so.
 	Open []string
 	// VIP is the intent name of the VIP the flow is sent to; "" traces the
 	// flow to every VIP the gateway holds or should hold.
@@ -64,10 +65,10 @@ type Query struct {
 // Check reports whether q is a flow a gateway could receive.
 func (q *Query) Check() error {
 	switch {
-	case !q.Src.Is4():
-		return fmt.Errorf("%w: the source must be an IPv4 address", ErrQuery)
-	case q.Dst.IsValid() && !q.Dst.Is4():
-		return fmt.Errorf("%w: the destination must be an IPv4 address", ErrQuery)
+	case !q.Src.IsValid() || q.Src.Zone() != "" || q.Src.Is4In6():
+		return fmt.Errorf("%w: the source must be an IPv4 or IPv6 address", ErrQuery)
+	case q.Dst.IsValid() && (q.Dst.Is4() != q.Src.Is4() || q.Dst.Zone() != "" || q.Dst.Is4In6()):
+		return fmt.Errorf("%w: the destination must be an address of the source's family", ErrQuery)
 	case q.VNI > pipeline.MaxVNI:
 		return fmt.Errorf("%w: vni %d: want at most %d", ErrQuery, q.VNI, pipeline.MaxVNI)
 	case q.Plain && q.VNI != 0:
@@ -96,25 +97,65 @@ func (q *Query) open(field string) bool {
 	return false
 }
 
-// dst is the traced inner destination (0.0.0.0 when not given).
+// dst is the traced inner destination (0.0.0.0 or :: when not given).
 func (q *Query) dst() netip.Addr {
 	if q.Dst.IsValid() {
 		return q.Dst
 	}
-	return netip.IPv4Unspecified()
+	return unspecified(q.Src)
 }
 
-// frame is the frame that carries q to vip.
+// proto is the traced protocol: q.Proto, except an open one of an IPv6 flow,
+// traced as 59 (no next header): IPv6's next header 0 is a hop-by-hop
+// options header, which the gateway drops (INNER_IPV6_EXTENSION).
+func (q *Query) proto() uint8 {
+	if q.Src.Is6() && q.open(FieldProto) {
+		return protoNoNextHeader
+	}
+	return q.Proto
+}
+
+// protoNoNextHeader is IPv6's "no next header" (RFC 8200).
+const protoNoNextHeader = 59
+
+// Reaches says whether the flow can be sent to vip: plain traffic only to a
+// VIP of its own family (its outer header is the flow's); VXLAN carries
+// either family to either.
+func (q *Query) Reaches(vip netip.Addr) bool {
+	return !q.Plain || vip.Is4() == q.Src.Is4()
+}
+
+// frame is the frame that carries q to vip: plain, or VXLAN over the VIP's
+// family with an inner frame of the flow's.
 func (q *Query) frame(vip netip.Addr) []byte {
 	eth := testpkt.Eth{Dst: [6]byte{0x02, 0, 0, 0, 0, 1}, Src: [6]byte{0x02, 0, 0, 0, 0, 2}}
-	l4 := testpkt.L4{Proto: q.Proto, SPort: q.SPort, DPort: q.DPort}
+	l4 := testpkt.L4{Proto: q.proto(), SPort: q.SPort, DPort: q.DPort}
+	if q.Plain && q.Src.Is6() {
+		return testpkt.Plain6(eth, testpkt.IP6{Src: q.Src, Dst: vip}, l4)
+	}
 	if q.Plain {
 		return testpkt.Plain(eth, testpkt.IP{Src: q.Src, Dst: vip}, l4)
 	}
-	inner := testpkt.Inner(eth, testpkt.IP{Src: q.Src, Dst: q.dst()}, l4)
+	var inner []byte
+	if q.Src.Is6() {
+		inner = testpkt.Inner6(eth, testpkt.IP6{Src: q.Src, Dst: q.dst()}, l4)
+	} else {
+		inner = testpkt.Inner(eth, testpkt.IP{Src: q.Src, Dst: q.dst()}, l4)
+	}
 	// The outer source (the sender's VTEP) and UDP source port do not enter
 	// the decision; the gateway keeps both.
+	if vip.Is6() {
+		return testpkt.VXLAN6(eth, testpkt.IP6{Src: netip.IPv6Unspecified(), Dst: vip}, 49152, q.VNI, inner)
+	}
 	return testpkt.VXLAN(eth, testpkt.IP{Src: netip.IPv4Unspecified(), Dst: vip}, 49152, q.VNI, inner)
+}
+
+// unspecified is 0.0.0.0 or :: by a's family.
+func unspecified(a netip.Addr) netip.Addr {
+	if a.Is6() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 // Path is the decision for the flow sent to one VIP, step by step, over one
@@ -240,8 +281,9 @@ func (o Outcome) String() string {
 type Tables struct {
 	state    *model.State
 	rules    []string // parallel to state.GrayRules
-	vips     map[uint32]string
-	vipAddrs map[string]uint32 // name -> address
+	rules6   []string // parallel to state.GrayRulesV6
+	vips     map[netip.Addr]string
+	vipAddrs map[string]netip.Addr // name -> address
 	tenants  map[uint16]string
 	pools    map[uint16]string
 	backends map[uint16]string
@@ -255,21 +297,27 @@ func Load(entries []compile.Entry) (*Tables, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tables{state: st, vips: map[uint32]string{}, vipAddrs: map[string]uint32{}, tenants: map[uint16]string{},
+	t := &Tables{state: st, vips: map[netip.Addr]string{}, vipAddrs: map[string]netip.Addr{}, tenants: map[uint16]string{},
 		pools: map[uint16]string{}, backends: map[uint16]string{}}
 	for i := range entries {
 		en := &entries[i]
 		kind, name, _ := strings.Cut(en.Origin, " ")
 		switch en.Table {
-		case pipeline.TableGrayRules:
+		case pipeline.TableGrayRules, pipeline.TableGrayRulesV6:
 			if kind != "rule" || name == "" {
 				name = fmt.Sprintf("rule@prio-%d", en.Priority)
 			}
-			t.rules = append(t.rules, name)
-		case pipeline.TableVIP:
-			if m, ok := en.Field(pipeline.MatchDstAddr.Name); ok && kind == "vip" {
-				t.vips[uint32(compile.Uint(m.Value))] = name
-				t.vipAddrs[name] = uint32(compile.Uint(m.Value))
+			if en.Table == pipeline.TableGrayRules {
+				t.rules = append(t.rules, name)
+			} else {
+				t.rules6 = append(t.rules6, name)
+			}
+		case pipeline.TableVIP, pipeline.TableVIPv6:
+			m, ok := en.Field(pipeline.MatchDstAddr.Name)
+			a, aok := netip.AddrFromSlice(m.Value)
+			if ok && aok && kind == "vip" {
+				t.vips[a] = name
+				t.vipAddrs[name] = a
 			}
 		case pipeline.TableVNITenant:
 			if p, ok := en.Param(pipeline.ParamTenantID.Name); ok && kind == "tenant" {
@@ -293,8 +341,13 @@ func Load(entries []compile.Entry) (*Tables, error) {
 func (t *Tables) VIPs(name string) []netip.Addr {
 	var out []netip.Addr
 	for a := range t.state.VIPs {
-		if name == "" || t.vips[a] == name {
+		if name == "" || t.vips[addr(a)] == name {
 			out = append(out, addr(a))
+		}
+	}
+	for a := range t.state.VIPsV6 {
+		if name == "" || t.vips[netip.AddrFrom16(a)] == name {
+			out = append(out, netip.AddrFrom16(a))
 		}
 	}
 	return out
@@ -303,8 +356,11 @@ func (t *Tables) VIPs(name string) []netip.Addr {
 // VIPAddress returns the address of the VIP named name in t.
 func (t *Tables) VIPAddress(name string) (netip.Addr, bool) {
 	a, ok := t.vipAddrs[name]
-	return addr(a), ok
+	return a, ok
 }
+
+// VIPName returns the name of the VIP at a in t ("" when t has none).
+func (t *Tables) VIPName(a netip.Addr) string { return t.vips[a] }
 
 func (t *Tables) pool(id uint16) string {
 	if n, ok := t.pools[id]; ok {
@@ -327,7 +383,7 @@ func (t *Tables) Explain(q *Query, vip netip.Addr) Path {
 	if r.Verdict != model.Forward {
 		p.Reason = r.Reason.String()
 	}
-	p.VIP = t.vips[uint32FromAddr(vip)]
+	p.VIP = t.vips[vip]
 	if p.VIP == "" {
 		p.VIP = vip.String()
 	}
@@ -335,7 +391,7 @@ func (t *Tables) Explain(q *Query, vip netip.Addr) Path {
 		return p
 	}
 	p.VIPID = r.VIP.ID
-	if r.Verdict == model.Drop && r.Reason != pipeline.NoBackend {
+	if r.Verdict == model.Drop && r.Reason != pipeline.NoBackend && r.Reason != pipeline.BackendFamily {
 		return p // dropped before the tables (parse, TTL)
 	}
 	p.TenantID = r.Flow.Tenant
@@ -347,15 +403,16 @@ func (t *Tables) Explain(q *Query, vip netip.Addr) Path {
 	} else if !q.Plain {
 		p.Notes = append(p.Notes, fmt.Sprintf("vni %d has no vni_tenant entry: tenant 0", r.Flow.VNI))
 	}
-	p.Rules, p.OtherRules = t.explainRules(q, r)
+	rows, winner := t.ruleRows(q, r)
+	p.Rules, p.OtherRules = t.explainRules(q, r, rows, winner)
 	if p.Rules == nil {
 		p.Rules = []RuleCheck{}
 	}
 	p.PoolID = r.Pool
 	p.Pool = t.pool(r.Pool)
-	if r.Rule >= 0 {
-		p.Rule = t.rules[r.Rule]
-		if a := t.state.GrayRules[r.Rule].Action; a == model.SplitPool || a == model.SetPoolMirror {
+	if winner >= 0 {
+		p.Rule = rows[winner].name
+		if a := rows[winner].action; a == model.SplitPool || a == model.SetPoolMirror {
 			h := r.SplitHash
 			p.SplitHash = &h
 		}
@@ -365,8 +422,13 @@ func (t *Tables) Explain(q *Query, vip netip.Addr) Path {
 		mask = pipeline.AllOnes
 	}
 	p.HashFields = maskFields(mask)
-	key := r.HashKey.Bytes()
-	p.HashKey = fmt.Sprintf("%x", key[:])
+	if r.IPv6 {
+		key := r.HashKey6.Bytes()
+		p.HashKey = fmt.Sprintf("%x", key[:])
+	} else {
+		key := r.HashKey.Bytes()
+		p.HashKey = fmt.Sprintf("%x", key[:])
+	}
 	p.CRC, p.Bucket = r.CRC, r.Bucket
 	p.BackendID = r.BackendID
 	if id, ok := t.state.BackendSelect[model.SelectKey{Pool: r.Pool, Bucket: r.Bucket}]; ok {
@@ -374,14 +436,17 @@ func (t *Tables) Explain(q *Query, vip netip.Addr) Path {
 	} else {
 		p.Notes = append(p.Notes, fmt.Sprintf("pool_id %d has no backend_select entry for bucket %d", r.Pool, r.Bucket))
 	}
+	if r.Reason == pipeline.BackendFamily {
+		p.Notes = append(p.Notes, fmt.Sprintf("backend %s's underlay is not of the VIP's family (%s): the gateway drops the frame", p.Backend, vip))
+	}
 	if open := openIn(q, mask); len(open) > 0 && r.Verdict == model.Forward {
-		p.Notes = append(p.Notes, fmt.Sprintf("the pool hashes on %s, not given: traced as 0, another value may pick another backend",
+		p.Notes = append(p.Notes, fmt.Sprintf("the pool hashes on %s, not given: traced as 0 (an IPv6 protocol as 59), another value may pick another backend",
 			strings.Join(open, ", ")))
 	}
 	if r.Verdict == model.Forward {
 		p.Rewrite = rewrite(q, r.Frame, r.Port)
 	}
-	if r.Rule >= 0 && t.state.GrayRules[r.Rule].Action == model.SetPoolMirror && r.Verdict == model.Forward {
+	if !r.IPv6 && r.Rule >= 0 && t.state.GrayRules[r.Rule].Action == model.SetPoolMirror && r.Verdict == model.Forward {
 		rule := t.state.GrayRules[r.Rule]
 		m := &Mirror{Sampled: r.Copy != nil, Pool: t.pool(rule.MirrorPool)}
 		if r.Copy != nil {
@@ -389,6 +454,9 @@ func (t *Tables) Explain(q *Query, vip netip.Addr) Path {
 			if r.Copy.Sent {
 				m.Backend = t.backend(r.Copy.BackendID)
 			}
+		}
+		if vip.Is6() {
+			p.Notes = append(p.Notes, "a frame with an IPv6 outer header is never mirrored")
 		}
 		p.Mirror = m
 	}
@@ -403,10 +471,13 @@ func (t *Tables) Decide(q *Query, vip netip.Addr) Outcome {
 	if r.Verdict != model.Forward {
 		o.Reason = r.Reason.String()
 	}
-	if !r.VIPHit || r.Verdict == model.Drop && r.Reason != pipeline.NoBackend {
+	if !r.VIPHit || r.Verdict == model.Drop && r.Reason != pipeline.NoBackend && r.Reason != pipeline.BackendFamily {
 		return o
 	}
-	if r.Rule >= 0 {
+	switch {
+	case r.IPv6 && r.RuleV6 >= 0:
+		o.Rule = t.rules6[r.RuleV6]
+	case !r.IPv6 && r.Rule >= 0:
 		o.Rule = t.rules[r.Rule]
 	}
 	o.Pool = t.pool(r.Pool)
@@ -416,25 +487,84 @@ func (t *Tables) Decide(q *Query, vip netip.Addr) Outcome {
 	return o
 }
 
-// explainRules explains the gray rules of t for the flow of r (every one
-// with q.AllRules) and counts those it leaves out.
-func (t *Tables) explainRules(q *Query, r model.Result) (out []RuleCheck, other int) {
-	rules := t.state.GrayRules
-	order := make([]int, len(rules))
+// ternaryKey is a gray rule's key, or a flow (with all-ones masks), of either
+// table: addresses big-endian, 4 or 16 bytes; nums are vni, tenant, proto,
+// sport and dport.
+type ternaryKey struct {
+	vip      uint16
+	nums     [5]uint64
+	src, dst []byte
+}
+
+// numFields name ternaryKey.nums.
+var numFields = [5]string{FieldVNI, FieldTenant, FieldProto, FieldSPort, FieldDPort}
+
+func key4(vip uint16, k pipeline.FlowKey) ternaryKey {
+	a, b := addr(k.Src).As4(), addr(k.Dst).As4()
+	return ternaryKey{vip: vip, nums: [5]uint64{uint64(k.VNI), uint64(k.Tenant), uint64(k.Proto), uint64(k.SPort), uint64(k.DPort)},
+		src: a[:], dst: b[:]}
+}
+
+func key6(vip uint16, k pipeline.FlowKey6) ternaryKey {
+	return ternaryKey{vip: vip, nums: [5]uint64{uint64(k.VNI), uint64(k.Tenant), uint64(k.Proto), uint64(k.SPort), uint64(k.DPort)},
+		src: slices.Clone(k.Src[:]), dst: slices.Clone(k.Dst[:])}
+}
+
+// ruleRow is one entry of the gray rule table a flow is matched against
+// (gray_rules for an IPv4 flow, gray_rules_v6 for an IPv6 one).
+type ruleRow struct {
+	name      string
+	prio      int32
+	action    model.RuleAction
+	pool      uint16
+	threshold uint16
+	value     ternaryKey
+	mask      ternaryKey
+	matched   bool
+}
+
+// ruleRows are the rules of the table r's flow was matched against, and the
+// index of the one that decided (-1: none).
+func (t *Tables) ruleRows(q *Query, r model.Result) ([]ruleRow, int) {
+	var rows []ruleRow
+	if r.IPv6 {
+		for i := range t.state.GrayRulesV6 {
+			g := &t.state.GrayRulesV6[i]
+			rows = append(rows, ruleRow{name: t.rules6[i], prio: g.Priority, action: g.Action, pool: g.Pool, threshold: g.Threshold,
+				value: key6(g.VIPID, g.Match), mask: key6(g.VIPMask, g.Mask), matched: g.Matches(r.VIP.ID, r.Flow6)})
+		}
+		return rows, r.RuleV6
+	}
+	for i := range t.state.GrayRules {
+		g := &t.state.GrayRules[i]
+		rows = append(rows, ruleRow{name: t.rules[i], prio: g.Priority, action: g.Action, pool: g.Pool, threshold: g.Threshold,
+			value: key4(g.VIPID, g.Match), mask: key4(g.VIPMask, g.Mask), matched: g.Matches(r.VIP.ID, r.Flow)})
+	}
+	return rows, r.Rule
+}
+
+// explainRules explains the gray rules rows for the flow of r (every one
+// with q.AllRules) and counts those it leaves out; winner decided.
+func (t *Tables) explainRules(q *Query, r model.Result, rows []ruleRow, winner int) (out []RuleCheck, other int) {
+	flow := key4(r.VIP.ID, r.Flow)
+	if r.IPv6 {
+		flow = key6(r.VIP.ID, r.Flow6)
+	}
+	order := make([]int, len(rows))
 	for i := range order {
 		order[i] = i
 	}
 	// Highest priority first; equal priorities in table order (the model's
 	// tie-break: the first one wins).
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rules[b].Priority, rules[a].Priority) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rows[b].prio, rows[a].prio) })
 	for _, i := range order {
-		g := &rules[i]
-		if !q.AllRules && i != r.Rule && otherScope(g, r.VIP.ID, r.Flow) {
+		g := &rows[i]
+		if !q.AllRules && i != winner && otherScope(g, flow) {
 			other++
 			continue
 		}
-		c := RuleCheck{Name: t.rules[i], Priority: g.Priority, Pool: t.pool(g.Pool)}
-		switch g.Action {
+		c := RuleCheck{Name: g.name, Priority: g.prio, Pool: t.pool(g.pool)}
+		switch g.action {
 		case model.SetPool:
 			c.Action = pipeline.ActionSetPool
 		case model.SplitPool:
@@ -443,23 +573,23 @@ func (t *Tables) explainRules(q *Query, r model.Result) (out []RuleCheck, other 
 			c.Action = pipeline.ActionSetPoolMirror
 		}
 		c.Action = shortName(c.Action)
-		c.Matched = g.Matches(r.VIP.ID, r.Flow)
-		c.Decided = i == r.Rule
+		c.Matched = g.matched
+		c.Decided = i == winner
 		switch {
 		case !c.Matched:
-			c.Why, c.Mismatch = t.mismatch(q, g, r.VIP.ID, r.Flow)
-		case c.Decided && g.Action == model.SplitPool && r.SplitHash >= g.Threshold:
-			c.Why = fmt.Sprintf("decided: split hash %d >= threshold %d, the VM stays on the default pool", r.SplitHash, g.Threshold)
-		case c.Decided && g.Action == model.SplitPool:
-			c.Why = fmt.Sprintf("decided: split hash %d < threshold %d, the VM moves to %s", r.SplitHash, g.Threshold, c.Pool)
+			c.Why, c.Mismatch = t.mismatch(q, g, flow)
+		case c.Decided && g.action == model.SplitPool && r.SplitHash >= g.threshold:
+			c.Why = fmt.Sprintf("decided: split hash %d >= threshold %d, the VM stays on the default pool", r.SplitHash, g.threshold)
+		case c.Decided && g.action == model.SplitPool:
+			c.Why = fmt.Sprintf("decided: split hash %d < threshold %d, the VM moves to %s", r.SplitHash, g.threshold, c.Pool)
 		case c.Decided:
 			c.Why = "decided: the highest-priority match"
 		default:
-			w := &rules[r.Rule]
-			if w.Priority == g.Priority {
-				c.Why = fmt.Sprintf("matches, but %s has the same priority and comes first in the table", t.rules[r.Rule])
+			w := &rows[winner]
+			if w.prio == g.prio {
+				c.Why = fmt.Sprintf("matches, but %s has the same priority and comes first in the table", w.name)
 			} else {
-				c.Why = fmt.Sprintf("matches, but %s (priority %d) wins", t.rules[r.Rule], w.Priority)
+				c.Why = fmt.Sprintf("matches, but %s (priority %d) wins", w.name, w.prio)
 			}
 		}
 		out = append(out, c)
@@ -467,80 +597,127 @@ func (t *Tables) explainRules(q *Query, r model.Result) (out []RuleCheck, other 
 	return out, other
 }
 
-// otherScope says g misses the flow k on its VIP, VNI or tenant: a rule for
+// otherScope says g misses the flow on its VIP, VNI or tenant: a rule for
 // other traffic than the flow's VPC.
-func otherScope(g *model.GrayRule, vipID uint16, k pipeline.FlowKey) bool {
-	return vipID&g.VIPMask != g.VIPID&g.VIPMask || k.VNI&g.Mask.VNI != g.Match.VNI&g.Mask.VNI ||
-		k.Tenant&g.Mask.Tenant != g.Match.Tenant&g.Mask.Tenant
+func otherScope(g *ruleRow, flow ternaryKey) bool {
+	return flow.vip&g.mask.vip != g.value.vip&g.mask.vip || !numMatch(g, flow, 0) || !numMatch(g, flow, 1)
 }
 
-// mismatch says which fields of g's key the flow k does not match, in
-// words and by name.
-func (t *Tables) mismatch(q *Query, g *model.GrayRule, vipID uint16, k pipeline.FlowKey) (string, []string) {
+func numMatch(g *ruleRow, flow ternaryKey, i int) bool {
+	return flow.nums[i]&g.mask.nums[i] == g.value.nums[i]&g.mask.nums[i]
+}
+
+// mismatch says which fields of g's key the flow does not match, in words
+// and by name.
+func (t *Tables) mismatch(q *Query, g *ruleRow, flow ternaryKey) (string, []string) {
 	var why, fields []string
-	if vipID&g.VIPMask != g.VIPID&g.VIPMask {
-		why = append(why, fmt.Sprintf("for vip_id %d, not %d", g.VIPID, vipID))
+	if flow.vip&g.mask.vip != g.value.vip&g.mask.vip {
+		why = append(why, fmt.Sprintf("for vip_id %d, not %d", g.value.vip, flow.vip))
 		fields = append(fields, FieldVIPID)
 	}
-	field := func(name string, v, m, want uint64, show func(uint64) string) {
-		if v&m == want&m {
-			return
-		}
+	miss := func(name, got, want string) {
 		fields = append(fields, name)
-		isAddr := name == FieldSrc || name == FieldDst
-		s := fmt.Sprintf("%s %s, rule wants %s", name, show(v), showMasked(want, m, isAddr, show))
+		s := fmt.Sprintf("%s %s, rule wants %s", name, got, want)
 		if q.open(name) {
-			s += fmt.Sprintf(" (%s not given: traced as 0)", name)
+			s += fmt.Sprintf(" (%s not given: traced as %s)", name, got)
 		}
 		why = append(why, s)
 	}
-	num := func(v uint64) string { return fmt.Sprint(v) }
-	ip := func(v uint64) string { return addr(uint32(v)).String() }
-	mk, mm := g.Match, g.Mask
-	field(FieldVNI, uint64(k.VNI), uint64(mm.VNI), uint64(mk.VNI), num)
-	field(FieldTenant, uint64(k.Tenant), uint64(mm.Tenant), uint64(mk.Tenant), func(v uint64) string {
-		if n := t.tenants[uint16(v)]; n != "" {
-			return fmt.Sprintf("%d (%s)", v, n)
+	num := func(i int) {
+		if !numMatch(g, flow, i) {
+			miss(numFields[i], fmt.Sprint(flow.nums[i]), showMasked(g.value.nums[i], g.mask.nums[i]))
 		}
-		return num(v)
-	})
-	field(FieldSrc, uint64(k.Src), uint64(mm.Src), uint64(mk.Src), ip)
-	field(FieldDst, uint64(k.Dst), uint64(mm.Dst), uint64(mk.Dst), ip)
-	field(FieldProto, uint64(k.Proto), uint64(mm.Proto), uint64(mk.Proto), num)
-	field(FieldSPort, uint64(k.SPort), uint64(mm.SPort), uint64(mk.SPort), num)
-	field(FieldDPort, uint64(k.DPort), uint64(mm.DPort), uint64(mk.DPort), num)
+	}
+	address := func(name string, v, want, m []byte) {
+		if !maskedEqual(v, want, m) {
+			miss(name, showAddr(v), showPrefix(want, m))
+		}
+	}
+	num(0)
+	if !numMatch(g, flow, 1) {
+		tenant := func(v uint64) string {
+			if n := t.tenants[uint16(v)]; n != "" {
+				return fmt.Sprintf("%d (%s)", v, n)
+			}
+			return fmt.Sprint(v)
+		}
+		miss(FieldTenant, tenant(flow.nums[1]), tenant(g.value.nums[1]&g.mask.nums[1]))
+	}
+	address(FieldSrc, flow.src, g.value.src, g.mask.src)
+	address(FieldDst, flow.dst, g.value.dst, g.mask.dst)
+	num(2)
+	num(3)
+	num(4)
 	return "no match: " + strings.Join(why, "; "), fields
 }
 
-// showMasked writes a ternary value: a prefix for an address under a
-// contiguous mask, value/mask for another partial mask.
-func showMasked(v, m uint64, isAddr bool, show func(uint64) string) string {
-	if isAddr && m != 0xffffffff {
-		ones := bits.LeadingZeros32(^uint32(m))
-		if uint32(m) == ^uint32(0)<<(32-ones) {
-			return fmt.Sprintf("%s/%d", show(v&m), ones)
+func maskedEqual(a, b, m []byte) bool {
+	for i := range m {
+		if a[i]&m[i] != b[i]&m[i] {
+			return false
 		}
 	}
-	switch m {
-	case 0xff, 0xffff, 0xffffff, 0xffffffff:
-		return show(v & m)
-	}
-	return fmt.Sprintf("%s/%#x", show(v&m), m)
+	return true
 }
 
-// rewrite reads what the gateway sends out of the rewritten frame.
+func showAddr(b []byte) string {
+	a, _ := netip.AddrFromSlice(b)
+	return a.String()
+}
+
+// showPrefix writes a ternary address: the address under a full mask, a
+// prefix under a contiguous one, address/mask otherwise.
+func showPrefix(v, m []byte) string {
+	masked, prefix := make([]byte, len(v)), make([]byte, len(m))
+	ones := 0
+	for i := range v {
+		masked[i] = v[i] & m[i]
+		ones += bits.OnesCount8(m[i])
+	}
+	for i := 0; i < ones; i++ {
+		prefix[i/8] |= 0x80 >> (i % 8)
+	}
+	a := showAddr(masked)
+	switch {
+	case !slices.Equal(m, prefix):
+		return a + "/" + showAddr(m)
+	case ones == len(m)*8:
+		return a
+	}
+	return fmt.Sprintf("%s/%d", a, ones)
+}
+
+// showMasked writes a ternary number: the value under a full mask,
+// value/mask otherwise.
+func showMasked(v, m uint64) string {
+	switch m {
+	case 0xff, 0xffff, 0xffffff, 0xffffffff:
+		return fmt.Sprint(v & m)
+	}
+	return fmt.Sprintf("%d/%#x", v&m, m)
+}
+
+// rewrite reads what the gateway sends out of the rewritten frame: its
+// outer header is IPv4 or IPv6 (the VIP's family; the Ethernet type tells).
 func rewrite(q *Query, out []byte, port uint16) *Rewrite {
 	mac := func(b []byte) string {
 		return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5])
 	}
 	ip := out[14:]
-	rw := &Rewrite{Port: port, DstMAC: mac(out[0:6]), SrcMAC: mac(out[6:12]), TTL: ip[8],
-		OuterDst: netip.AddrFrom4([4]byte(ip[16:20])).String(), OuterSrc: "kept (the sender's)"}
+	rw := &Rewrite{Port: port, DstMAC: mac(out[0:6]), SrcMAC: mac(out[6:12]), OuterSrc: "kept (the sender's)"}
+	var proto uint8
+	var l4 []byte
+	if out[12] == 0x86 && out[13] == 0xdd {
+		rw.TTL, proto, l4 = ip[7], ip[6], ip[40:]
+		rw.OuterDst = netip.AddrFrom16([16]byte(ip[24:40])).String()
+	} else {
+		rw.TTL, proto, l4 = ip[8], ip[9], ip[20:]
+		rw.OuterDst = netip.AddrFrom4([4]byte(ip[16:20])).String()
+	}
 	if q.Plain {
 		rw.OuterSrc = q.Src.String()
 	}
-	if ip[9] == testpkt.ProtoTCP || ip[9] == testpkt.ProtoUDP {
-		l4 := ip[20:]
+	if proto == testpkt.ProtoTCP || proto == testpkt.ProtoUDP {
 		rw.SPort, rw.DPort = uint16(l4[0])<<8|uint16(l4[1]), uint16(l4[2])<<8|uint16(l4[3])
 		if !q.Plain {
 			rw.SPort = 0 // the sender's entropy port, kept
@@ -586,9 +763,4 @@ func shortName(action string) string {
 
 func addr(v uint32) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
-
-func uint32FromAddr(a netip.Addr) uint32 {
-	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }

@@ -317,7 +317,8 @@ func TestQueryCheck(t *testing.T) {
 	src := netip.MustParseAddr("10.0.0.5")
 	for _, q := range []Query{
 		{},
-		{Src: netip.MustParseAddr("::1")},
+		{Src: netip.MustParseAddr("::ffff:10.0.0.5")},
+		{Src: src, Dst: netip.MustParseAddr("2001:db8::1")},
 		{Src: src, VNI: 1 << 24},
 		{Src: src, Plain: true, VNI: 5},
 		{Src: src, Proto: 1, SPort: 5},
