@@ -598,29 +598,14 @@ func ruleMatch(vipID, vipMask uint16, v, m pipeline.FlowKey) []Match {
 	return out
 }
 
-// ruleMatch6 is a gray_rules_v6 key, wildcard fields left out: gray_rules'
-// fields with the rule's 128-bit addresses.
+// ruleMatch6 is an IPv6 rule's gray_rules_v6 key (ruleMatchV6 over the
+// intent's key, with its 128-bit addresses).
 func ruleMatch6(k *intent.Key) []Match {
-	var out []Match
-	add := func(f pipeline.Field, v, m uint64) {
-		if m != 0 {
-			out = append(out, ternary(f, v, m))
-		}
+	key6 := func(f pipeline.FlowKey, src, dst intent.Addr6) pipeline.FlowKey6 {
+		return pipeline.FlowKey6{VNI: f.VNI, Tenant: f.Tenant, Src: src, Dst: dst, Proto: f.Proto, SPort: f.SPort, DPort: f.DPort}
 	}
-	add128 := func(f pipeline.Field, v, m intent.Addr6) {
-		if m != (intent.Addr6{}) {
-			out = append(out, ternary128(f, v, m))
-		}
-	}
-	add(pipeline.MatchVIPID, uint64(k.VIPID), uint64(k.VIPMask))
-	add(pipeline.MatchVNI, uint64(k.Value.VNI), uint64(k.Mask.VNI))
-	add(pipeline.MatchTenantID, uint64(k.Value.Tenant), uint64(k.Mask.Tenant))
-	add128(pipeline.MatchInnerSrc6, k.Src6, k.Src6Mask)
-	add128(pipeline.MatchInnerDst6, k.Dst6, k.Dst6Mask)
-	add(pipeline.MatchInnerProto, uint64(k.Value.Proto), uint64(k.Mask.Proto))
-	add(pipeline.MatchInnerSPort, uint64(k.Value.SPort), uint64(k.Mask.SPort))
-	add(pipeline.MatchInnerDPort, uint64(k.Value.DPort), uint64(k.Mask.DPort))
-	return out
+	return ruleMatchV6(model.GrayRuleV6{VIPID: k.VIPID, VIPMask: k.VIPMask,
+		Match: key6(k.Value, k.Src6, k.Dst6), Mask: key6(k.Mask, k.Src6Mask, k.Dst6Mask)})
 }
 
 // ruleAction is a gray rule's action: split_pool(pool, threshold) or
