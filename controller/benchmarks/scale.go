@@ -50,9 +50,12 @@ var Full = Scale{Pools: intent.MaxPools, BackendsPerPool: 8, VIPs: 16, Tenants: 
 
 // Entries is the number of table entries an intent of this scale compiles to
 // when Fill built all of it (an empty base document): backends, pool_hash,
-// backend_select, vni_tenant, vip, gray_rules.
+// backend_select, vni_tenant, vip, gray_rules, and the gray_rules_v6 entries of
+// its whole-VNI rules (1 in 100, rule 0 first), which fix no address and so
+// are in both rule tables.
 func (s Scale) Entries() int {
-	return s.Pools*s.BackendsPerPool + s.Pools + s.Pools*4096 + s.Tenants*s.VNIsPerTenant + s.VIPs + s.Rules
+	vniRules := (s.Rules + 99) / 100
+	return s.Pools*s.BackendsPerPool + s.Pools + s.Pools*4096 + s.Tenants*s.VNIsPerTenant + s.VIPs + s.Rules + vniRules
 }
 
 // Gateway returns a spec with one gateway (at p4rt, device 1, ports 1 and 2) and

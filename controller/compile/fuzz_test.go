@@ -8,7 +8,22 @@ import (
 	"testing"
 
 	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 )
+
+// ipv6Seed is an IPv6 VIP and underlay with rules of both families and
+// without an address.
+var ipv6Seed = func() string {
+	d := intenttest.IPv6(intenttest.Small())
+	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}"}
+	d.Rules = []string{
+		`{name: vm6, match: {vni: 5001, src: "2001:db8::5"}, pool: gray}`,
+		`{name: net6, match: {vni: 5001, dst: "2001:db8:1::/64", proto: tcp, dport: 443}, percent: 30, pool: gray}`,
+		"{name: vm4, match: {vni: 5001, src: 10.0.0.5}, pool: gray}",
+		"{name: vpc, match: {vni: 5002}, pool: gray}",
+	}
+	return d.YAML()
+}()
 
 var problemClasses = []error{
 	intent.ErrSyntax, intent.ErrUnknownField, intent.ErrRequired, intent.ErrRange, intent.ErrAddress,
@@ -28,6 +43,7 @@ func FuzzIntent(f *testing.F) {
 	f.Add([]byte(world))
 	f.Add([]byte(withRules))
 	f.Add([]byte(withRules + inventorySeed))
+	f.Add([]byte(ipv6Seed))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in, err := intent.Load(data)
 		if err != nil {
