@@ -33,20 +33,10 @@ import (
 
 // SetForwardingPipelineConfig implements the RPC.
 func (s *Server) SetForwardingPipelineConfig(ctx context.Context, req *p4v1.SetForwardingPipelineConfigRequest) (*p4v1.SetForwardingPipelineConfigResponse, error) {
-	if e := s.checkDevice(req.GetDeviceId()); e != nil {
+	if e := s.admitWriter(ctx, req.GetDeviceId(), req.GetRole(), req.GetElectionId(), "no configuration changes"); e != nil {
 		return nil, e.grpc()
 	}
-	if s.draining.Load() {
-		return nil, errf(codes.Unavailable, "agent draining: no configuration changes").grpc()
-	}
-	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if s.draining.Load() {
-		return nil, errf(codes.Unavailable, "agent draining: no configuration changes").grpc()
-	}
-	if e := s.checkPrimary(ctx, req.GetRole(), req.GetElectionId()); e != nil {
-		return nil, e.grpc()
-	}
 	cfg := req.GetConfig()
 	verify := func() *uerr {
 		if cfg == nil || cfg.GetP4Info() == nil {

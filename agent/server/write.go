@@ -80,22 +80,36 @@ func (o *overlay) set(t uint32, key string, val *string) {
 
 func (o *overlay) size(t uint32) int { return len(o.v[t]) + o.count[t] }
 
-// Write implements the Write RPC (spec §12).
-func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
-	if e := s.checkDevice(req.GetDeviceId()); e != nil {
-		return nil, e.grpc()
+// admitWriter admits a Write or SetForwardingPipelineConfig: the request's
+// device, then its sender (the primary of its role), and takes writeMu,
+// which the caller releases. While the agent drains it refuses with
+// UNAVAILABLE, refused saying what is (checked again once writeMu is held,
+// as a drain may have begun while it waited). On an error writeMu is not held.
+func (s *Server) admitWriter(ctx context.Context, device uint64, role string, election *p4v1.Uint128, refused string) *uerr {
+	if e := s.checkDevice(device); e != nil {
+		return e
 	}
 	if s.draining.Load() {
-		return nil, errf(codes.Unavailable, "agent draining: writes refused; reconnect to the restarted agent").grpc()
+		return errf(codes.Unavailable, "agent draining: %s", refused)
 	}
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	if s.draining.Load() {
-		return nil, errf(codes.Unavailable, "agent draining: writes refused; reconnect to the restarted agent").grpc()
+		s.writeMu.Unlock()
+		return errf(codes.Unavailable, "agent draining: %s", refused)
 	}
-	if e := s.checkPrimary(ctx, req.GetRole(), req.GetElectionId()); e != nil {
+	if e := s.checkPrimary(ctx, role, election); e != nil {
+		s.writeMu.Unlock()
+		return e
+	}
+	return nil
+}
+
+// Write implements the Write RPC (spec §12).
+func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
+	if e := s.admitWriter(ctx, req.GetDeviceId(), req.GetRole(), req.GetElectionId(), "writes refused; reconnect to the restarted agent"); e != nil {
 		return nil, e.grpc()
 	}
+	defer s.writeMu.Unlock()
 	s.viewMu.Lock()
 	defer s.viewMu.Unlock()
 	if e := s.pipelineReady(); e != nil {
