@@ -12,6 +12,14 @@ package main
 //	gateway ns: vgwbe 10.2.0.1/24
 //	backend ns: vbe   10.2.0.11/24 (base-1's underlay address)
 //
+// With IPv6 (newBirdLab6), the same link also has unique local addresses
+// (nodad), BIRD's session gets an ipv6 channel (MP-BGP over the IPv4 session),
+// and the backend an IPv6 address too:
+//
+//	gateway ns: vgw fd00:179::11 (gw1's IPv6 next hop), ::12 (gw2's); vgwbe fd00:2::1/64
+//	peer ns:    vpeer fd00:179::2
+//	backend ns: vbe fd00:2::11/64 (base6-1's underlay address)
+//
 // The controller must run inside the gateway namespace (its speaker binds port
 // 179 there), so a test re-executes itself under `ip netns exec`.
 
@@ -31,6 +39,12 @@ const (
 	birdPeer = "10.179.0.2"
 	birdAS   = 65001
 	birdVIP  = "198.51.100.10"
+
+	birdGW1v6     = "fd00:179::11"
+	birdGW2v6     = "fd00:179::12"
+	birdVIP6      = "2001:db8:100::10"
+	backendAddr6  = "fd00:2::11"
+	birdPeerAddr6 = "fd00:179::2"
 )
 
 // birdLab is what the inner half needs: BIRD's control socket and a directory.
@@ -46,19 +60,25 @@ type birdLab struct {
 // newBirdLab builds the namespaces and starts BIRD, or skips.
 func newBirdLab(t *testing.T) birdLab {
 	t.Helper()
-	return buildBirdLab(t, false)
+	return buildBirdLab(t, false, false)
 }
 
 // newBirdLabWithBackend is newBirdLab with a backend namespace.
 func newBirdLabWithBackend(t *testing.T) birdLab {
 	t.Helper()
-	return buildBirdLab(t, true)
+	return buildBirdLab(t, true, false)
+}
+
+// newBirdLab6 is newBirdLabWithBackend with IPv6 too.
+func newBirdLab6(t *testing.T) birdLab {
+	t.Helper()
+	return buildBirdLab(t, true, true)
 }
 
 // backendAddr is base-1's underlay address in twoGatewayIntent.
 const backendAddr = "10.2.0.11"
 
-func buildBirdLab(t *testing.T, backend bool) birdLab {
+func buildBirdLab(t *testing.T, backend, ipv6 bool) birdLab {
 	t.Helper()
 	birdlab.Require(t, "ip")
 	l := labtest.New(t, "ggctl", "network namespaces and BGP on port 179")
@@ -68,6 +88,12 @@ func buildBirdLab(t *testing.T, backend bool) birdLab {
 	labtest.Script(t, l, gw, fmt.Sprintf("ip addr add %s/24 dev vgw\nip addr add %s/24 dev vgw\nip addr add %s/24 dev vgw",
 		birdGW, birdGW1, birdGW2))
 	labtest.Script(t, l, peer, fmt.Sprintf("ip addr add %s/24 dev vpeer", birdPeer))
+	channel6 := ""
+	if ipv6 {
+		labtest.Script(t, l, gw, fmt.Sprintf("ip addr add %s/64 dev vgw nodad\nip addr add %s/64 dev vgw nodad", birdGW1v6, birdGW2v6))
+		labtest.Script(t, l, peer, fmt.Sprintf("ip addr add %s/64 dev vpeer nodad", birdPeerAddr6))
+		channel6 = "ipv6 { import all; export none; add paths rx; gateway direct; };"
+	}
 	var b birdLab
 	b.GWNS = gw
 	if backend {
@@ -75,6 +101,10 @@ func buildBirdLab(t *testing.T, backend bool) birdLab {
 		labtest.Link(t, l, gw, "vgwbe", b.BackendNS, "vbe")
 		labtest.Script(t, l, gw, "ip addr add 10.2.0.1/24 dev vgwbe")
 		labtest.Script(t, l, b.BackendNS, "ip addr add "+backendAddr+"/24 dev vbe")
+		if ipv6 {
+			labtest.Script(t, l, gw, "ip addr add fd00:2::1/64 dev vgwbe nodad")
+			labtest.Script(t, l, b.BackendNS, "ip addr add "+backendAddr6+"/64 dev vbe nodad")
+		}
 	}
 	bird := birdlab.Start(t, l, peer, fmt.Sprintf(`router id %s;
 protocol device { scan time 1; }
@@ -88,8 +118,9 @@ protocol bgp gw_ibgp {
 	error wait time 1, 2;
 	hold time 9;
 	ipv4 { import all; export none; add paths rx; gateway direct; };
+	%s
 }
-`, birdPeer, birdPeer, birdAS, birdGW, birdAS))
+`, birdPeer, birdPeer, birdAS, birdGW, birdAS, channel6))
 	b.Dir, b.Sock = bird.Dir, bird.Sock
 	return b
 }
