@@ -253,10 +253,6 @@ func (m *Memory) DeletePortVLAN(port uint16) error {
 	return deleteEntry(m.st.PortVLAN, port, fmt.Sprintf("port_vlan port %d", port))
 }
 
-func (m *Memory) findRule(id model.GrayRule) int {
-	return slices.IndexFunc(m.st.GrayRules, func(r model.GrayRule) bool { return model.RuleID(r) == id })
-}
-
 // InsertRule implements Dataplane.
 func (m *Memory) InsertRule(r model.GrayRule) error {
 	id := model.RuleID(r)
@@ -309,15 +305,7 @@ func (m *Memory) DeleteRule(r model.GrayRule) error {
 // onRule runs f under m.mu on the index and key of the rule held with r's
 // key; a rule not held is ErrNotFound.
 func (m *Memory) onRule(r model.GrayRule, f func(i int, id model.GrayRule)) error {
-	id := model.RuleID(r)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	i := m.findRule(id)
-	if i < 0 {
-		return fmt.Errorf("gray rule: %w", ErrNotFound)
-	}
-	f(i, id)
-	return nil
+	return onRuleIn(m, func() []model.GrayRule { return m.st.GrayRules }, model.RuleID, "gray rule", r, f)
 }
 
 // InsertRuleV6 implements Dataplane.
@@ -365,14 +353,21 @@ func (m *Memory) DeleteRuleV6(r model.GrayRuleV6) error {
 
 // onRuleV6 is onRule for gray_rules_v6.
 func (m *Memory) onRuleV6(r model.GrayRuleV6, f func(i int, id model.GrayRuleV6)) error {
-	id := model.RuleIDV6(r)
+	return onRuleIn(m, func() []model.GrayRuleV6 { return m.st.GrayRulesV6 }, model.RuleIDV6, "gray rule v6", r, f)
+}
+
+// onRuleIn runs f under m.mu on the index in rules() and the identity of the
+// rule held with r's identity (id: model.RuleID, RuleIDV6); a rule not held
+// is ErrNotFound, what naming the table.
+func onRuleIn[R comparable](m *Memory, rules func() []R, id func(R) R, what string, r R, f func(i int, id R)) error {
+	k := id(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i := slices.IndexFunc(m.st.GrayRulesV6, func(r model.GrayRuleV6) bool { return model.RuleIDV6(r) == id })
+	i := slices.IndexFunc(rules(), func(x R) bool { return id(x) == k })
 	if i < 0 {
-		return fmt.Errorf("gray rule v6: %w", ErrNotFound)
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
-	f(i, id)
+	f(i, k)
 	return nil
 }
 
