@@ -310,10 +310,14 @@ func New(cfg Config) (*Prober, error) {
 	}
 	p := &Prober{cfg: cfg, backends: map[netip.Addr]Backend{}, fd: -1}
 	for _, b := range cfg.Backends {
-		if !plainAddr(b.Underlay) || b.Underlay.Is6() != cfg.VIP.Is6() {
+		if !plainAddr(b.Underlay) {
+			return nil, fmt.Errorf("%w: backend %q: underlay %v is not an IP address", ErrConfig, b.Name, b.Underlay)
+		}
+		if b.Underlay.Is6() != cfg.VIP.Is6() {
 			// The backends answer over the underlay of the VIP's family
-			// (intent validation: a backend's family is its VIP's).
-			return nil, fmt.Errorf("%w: backend %q: underlay %v is not an address of the VIP's family (%v)", ErrConfig, b.Name, b.Underlay, cfg.VIP)
+			// (intent validation: a backend's family is its VIP's); the
+			// other VIPs' backends cannot answer these probes.
+			continue
 		}
 		p.backends[b.Underlay] = b
 	}

@@ -154,8 +154,8 @@ func TestIPv6TargetsAndConfig(t *testing.T) {
 	}
 	for _, cfg := range []Config{
 		{VIP: vip6, Source: netip.MustParseAddr("10.1.0.10")},
-		{VIP: vip6, Backends: []Backend{{Name: "b", Underlay: netip.MustParseAddr("10.3.0.21")}}},
-		{VIP: vip, Backends: []Backend{{Name: "b", Underlay: netip.MustParseAddr("2001:db8:3::21")}}},
+		{VIP: vip6, Backends: []Backend{{Name: "b", Underlay: netip.MustParseAddr("fe80::1%eth0")}}},
+		{VIP: netip.MustParseAddr("::ffff:10.255.0.1")},
 	} {
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", cfg, err)

@@ -14,6 +14,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
@@ -34,6 +36,13 @@ const (
 	BasePool = "base-router"
 	GrayPool = "gray-router"
 	Tenant   = "acme"
+
+	// With a VPC over the IPv6 underlay (topo.VPC.Underlay6), the intent also
+	// has an IPv6 VIP (topo.VIP6) whose pools have the backends' IPv6
+	// underlay addresses.
+	VIPName6  = "vpc-router6"
+	BasePool6 = "base-router6"
+	GrayPool6 = "gray-router6"
 )
 
 // Lab is a built topology with a programmed XDP gateway.
@@ -158,6 +167,24 @@ tenants:
 		BasePool, topo.BaseAddr, t.BaseMAC, topo.PortBase,
 		GrayPool, topo.GrayAddr, t.GrayMAC, topo.PortGray,
 		Tenant, vnis)
+	if slices.ContainsFunc(t.VPCs, func(v topo.VPC) bool { return v.Underlay6 }) {
+		doc = strings.Replace(doc, "    bgp_next_hop: 10.1.0.1\n", "    bgp_next_hop: 10.1.0.1\n    bgp_next_hop_v6: fd00:f1::1\n", 1)
+		doc = strings.Replace(doc, "pools:\n", fmt.Sprintf("  - {name: %s, id: 2, address: %q, default_pool: %s}\npools:\n",
+			VIPName6, topo.VIP6, BasePool6), 1)
+		doc = strings.Replace(doc, "tenants:\n", fmt.Sprintf(`  - name: %s
+    id: 3
+    cluster: base
+    backends:
+      - {name: base6-1, id: 12, underlay_ip: %q, mac: "%s", port: %d}
+  - name: %s
+    id: 4
+    cluster: gray
+    hash_fields: [vni, src]
+    backends:
+      - {name: gray6-1, id: 22, underlay_ip: %q, mac: "%s", port: %d}
+tenants:
+`, BasePool6, topo.BaseAddr6, t.BaseMAC, topo.PortBase, GrayPool6, topo.GrayAddr6, t.GrayMAC, topo.PortGray), 1)
+	}
 	if extraRules != "" {
 		doc += "gray_rules:\n" + extraRules
 	}
@@ -198,6 +225,15 @@ func (tl *Lab) ProberConfig(in *intent.Intent) probe.Config {
 		RouterMAC:  topo.RouterMAC,
 		Backends:   probe.BackendsFromIntent(in),
 	}
+}
+
+// ProberConfig6 is ProberConfig towards the IPv6 VIP (topo.VIP6), from the
+// hypervisor's IPv6 underlay address: the prober of the VPCs over the IPv6
+// underlay.
+func (tl *Lab) ProberConfig6(in *intent.Intent) probe.Config {
+	c := tl.ProberConfig(in)
+	c.VIP, c.Source = topo.VIP6, topo.HVAddr6
+	return c
 }
 
 // SetBackendVNI brings the VXLAN device of vni up or down on the base
@@ -279,6 +315,14 @@ func (tl *Lab) Apply(res *compile.Result) error {
 			return fmt.Errorf("probetest: vip %v: %w", addr(a), err)
 		}
 	}
+	for a, v := range st.VIPsV6 {
+		if err := d.SetVIP(netip.AddrFrom16(a), v); err != nil {
+			return fmt.Errorf("probetest: vip_v6 %v: %w", netip.AddrFrom16(a), err)
+		}
+	}
+	if err := applyRulesV6(d, old.GrayRulesV6, st.GrayRulesV6); err != nil {
+		return err
+	}
 	oldRules := map[model.GrayRule]model.GrayRule{}
 	for _, r := range old.GrayRules {
 		oldRules[model.RuleID(r)] = r
@@ -308,6 +352,13 @@ func (tl *Lab) Apply(res *compile.Result) error {
 	for a := range old.VIPs {
 		if _, ok := st.VIPs[a]; !ok {
 			if err := d.DeleteVIP(addr(a)); err != nil {
+				return err
+			}
+		}
+	}
+	for a := range old.VIPsV6 {
+		if _, ok := st.VIPsV6[a]; !ok {
+			if err := d.DeleteVIP(netip.AddrFrom16(a)); err != nil {
 				return err
 			}
 		}
@@ -342,6 +393,38 @@ func (tl *Lab) Apply(res *compile.Result) error {
 		}
 	}
 	tl.state = st
+	return nil
+}
+
+// applyRulesV6 makes gray_rules_v6 hold want instead of old: inserted or
+// modified first, obsolete ones deleted after.
+func applyRulesV6(d *bpf.Dataplane, old, want []model.GrayRuleV6) error {
+	was := map[model.GrayRuleV6]model.GrayRuleV6{}
+	for _, r := range old {
+		was[model.RuleIDV6(r)] = r
+	}
+	keep := map[model.GrayRuleV6]bool{}
+	for _, r := range want {
+		id := model.RuleIDV6(r)
+		keep[id] = true
+		var err error
+		switch o, ok := was[id]; {
+		case !ok:
+			err = d.InsertRuleV6(r)
+		case o != r:
+			err = d.ModifyRuleV6(r)
+		}
+		if err != nil {
+			return fmt.Errorf("probetest: gray_rules_v6 %+v: %w", r, err)
+		}
+	}
+	for id, r := range was {
+		if !keep[id] {
+			if err := d.DeleteRuleV6(r); err != nil {
+				return fmt.Errorf("probetest: delete gray_rules_v6 %+v: %w", id, err)
+			}
+		}
+	}
 	return nil
 }
 
