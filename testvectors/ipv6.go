@@ -37,6 +37,7 @@ const (
 	VNICrossFamily = 5007 // an IPv6 flow in IPv4 VXLAN, an IPv4 flow in IPv6 VXLAN
 	VNISrcMask6    = 5008
 	VNIMirror6     = 5010 // a set_pool_mirror rule for IPv6 outer frames: acts as set_pool
+	VNIMirrorTo6   = 5012 // an IPv4 VIP's mirror pool with IPv6 underlay: the copy is dropped
 	IPv6InPort     = 1    // the VLAN cases' ingress port (accepts VIDAccepted)
 )
 
@@ -85,6 +86,9 @@ func IPv6State() State {
 			// PoolGray6 as set_pool would, never copied.
 			{Priority: 60, Action: "set_pool_mirror", Match: map[string]Ternary{"vip_id": {3, 0xffff}, "vni": vni(VNIMirror6)},
 				Params: map[string]uint64{"pool_id": PoolGray6, "mirror_pool": PoolBase6, "sample": pipeline.SampleAll, "mirror_id": MirrorIDAll}},
+			// A controller error: VIP1's copies to a pool with IPv6 underlay.
+			{Priority: 60, Action: "set_pool_mirror", Match: map[string]Ternary{"vip_id": {1, 0xffff}, "vni": vni(VNIMirrorTo6)},
+				Params: map[string]uint64{"pool_id": PoolBase, "mirror_pool": PoolGray6, "sample": pipeline.SampleAll, "mirror_id": MirrorIDHalf}},
 		},
 		PoolHash: []PoolHash{
 			{PoolID: PoolGray6, VNIMask: 0xffffff, SrcMask: 0xffffffff},
@@ -242,6 +246,8 @@ func ipv6Inputs() []Case {
 			Overlay6(VIP1, VNICrossFamily, "2001:db8::7", "2001:db8:1::1", tcp(33000, 80))),
 		c("v4_outer_v6_inner_default_pool", "an IPv6 flow in IPv4 VXLAN with no rule: VIP 1's default pool, the outer UDP checksum zeroed as for IPv4",
 			v6in4),
+		c("mirror_copy_to_ipv6_backend_dropped", "an IPv4 frame whose mirror pool's backend is to_backend_v6: served, the copy made and dropped (backend_counter counts its hit)",
+			Overlay(VIP1, VNIMirrorTo6, "10.12.0.5", "192.168.1.1", tcp(33000, 80))),
 		c("v4_overlay_unchanged", "IPv4 in IPv4 VXLAN in this state: as in the basic state",
 			Overlay(VIP1, VNIMixed, "10.0.0.7", "192.168.1.1", tcp(33000, 80))),
 

@@ -220,6 +220,9 @@ func vectorsOnXDP(t *testing.T, f *testvectors.File, state string, minCases int)
 		if reason == pipeline.BackendFamily {
 			backendHits[e.BackendID]++ // the entry was hit (docs/pipeline.md §9)
 		}
+		if cp := e.Copy; cp != nil && (cp.Sent || cp.BackendFamily) {
+			backendHits[cp.BackendID]++ // a copy hits its backend entry too (§10)
+		}
 		if e.Verdict == "forward" {
 			backendHits[e.BackendID]++
 			if got := hex.EncodeToString(opts.DataOut); got != e.Packet {
