@@ -5,14 +5,15 @@
 #            build/p4/graygw.p4info.txtpb, which must mean the same as the
 #            committed p4src/graygw.p4info.txtpb (scripts/p4info_diff.py).
 #   TNA:     bf-p4c when installed (skipped otherwise) -> build/p4/tna/, with
-#            $P4C_TNA_FLAGS (default -DGRAY_RULES_TABLE_SIZE=12288: the default
-#            16384 cannot place on Tofino 1, docs/p4-targets.md "Tofino fit";
-#            set it empty for the default sizes, e.g. on Tofino 2); its P4Info
+#            $P4C_TNA_FLAGS (default -DGRAY_RULES_TABLE_SIZE=9216
+#            -DGRAY_RULES_V6_TABLE_SIZE=1024: the defaults, 16384 and 4096,
+#            cannot place on Tofino 1, docs/p4-targets.md "Tofino fit"; set it
+#            empty for the default sizes, e.g. on Tofino 2); its P4Info
 #            must mean the same as the committed p4src/tna/graygw_tna.p4info.txtpb
 #            (the Tofino 1 build's contract).
 #            P4C_TNA=0 skips it (v1model only: what BMv2 runs need).
 #   Tofino 2: the same program with bf-p4c --target tofino2 --arch t2na at the
-#            default sizes -> build/p4/t2na/ (it must compile and place: Tofino 2
+#            default sizes, without CLOTs -> build/p4/t2na/ (it must compile and place: Tofino 2
 #            has failed where Tofino 1 compiled); its resources are printed.
 #            No committed P4Info. P4C_TNA2=0 skips it (and P4C_TNA=0).
 #
@@ -28,7 +29,7 @@ V1MODEL="$SRC/v1model/graygw_v1model.p4"
 TNA="$SRC/tna/graygw_tna.p4"
 P4INFO="$SRC/graygw.p4info.txtpb"
 TNA_P4INFO="$SRC/tna/graygw_tna.p4info.txtpb"
-P4C_TNA_FLAGS="${P4C_TNA_FLAGS--DGRAY_RULES_TABLE_SIZE=12288}"
+P4C_TNA_FLAGS="${P4C_TNA_FLAGS--DGRAY_RULES_TABLE_SIZE=9216 -DGRAY_RULES_V6_TABLE_SIZE=1024}"
 # PATH, then $P4TOOLS, then the bundle beside the clone (scripts/p4tools.sh).
 eval "$(bash "$ROOT/scripts/p4tools.sh")"
 
@@ -80,15 +81,19 @@ elif command -v bf-p4c >/dev/null 2>&1; then
             "$P4INFO" "$OUT/tna/graygw_tna.p4info.txt" | sed 's/^/  vs v1model: /' || true
     # Hash parity without a Tofino: the compiler's own hash configuration,
     # evaluated against the shared vectors (docs/p4-targets.md, "Hash parity").
-    python3 "$ROOT/scripts/tofino_hash_check.py" "$OUT/tna" "$ROOT/testvectors/pipeline.json"
+    python3 "$ROOT/scripts/tofino_hash_check.py" "$OUT/tna" "$ROOT/testvectors/pipeline.json" \
+            "$ROOT/testvectors/ipv6.json"
     echo "Tofino resources ($OUT/tna/pipe/logs/; docs/p4-targets.md, \"Tofino fit\"):"
     python3 "$ROOT/scripts/tofino_resources.py" "$OUT/tna"
     if [ "${P4C_TNA2:-1}" != 0 ]; then
         echo "bf-p4c (Tofino 2, t2na): $TNA"
         mkdir -p "$OUT/t2na"
+        # --no-clot: with CLOTs, bf-p4c 9.13's Tofino 2 backend deparses
+        # the outer IPv6 header from a CLOT its parser never fills ("No
+        # length for clot 7", docs/p4-targets.md "Tofino fit").
         bf-p4c --target tofino2 --arch t2na -g -o "$OUT/t2na" \
             --p4runtime-files "$OUT/t2na/graygw_t2na.p4info.txt" \
-            --p4runtime-force-std-externs "$TNA"
+            --p4runtime-force-std-externs -Xp4c=--no-clot "$TNA"
         echo "Tofino 2 resources ($OUT/t2na/pipe/logs/):"
         python3 "$ROOT/scripts/tofino_resources.py" "$OUT/t2na" | sed -n 1p
     fi

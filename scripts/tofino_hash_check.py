@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Check that the Tofino build hashes exactly as the contract says.
 
-    tofino_hash_check.py OUTDIR VECTORS
+    tofino_hash_check.py OUTDIR VECTORS [VECTORS6]
 
 OUTDIR is bf-p4c's output directory for p4src/tna (build/p4/tna), VECTORS the
-shared test vectors (testvectors/pipeline.json). Exits 0 when every check holds,
+shared test vectors (testvectors/pipeline.json), VECTORS6 the IPv6 ones
+(testvectors/ipv6.json; the IPv6 hashes are checked when the build has them). Exits 0 when every check holds,
 1 naming the first that fails, 2 on bad input.
 
 There is no Tofino here to send a packet through, so this reads what the
@@ -18,8 +19,10 @@ compiler configured the hash units with and evaluates it independently:
      places its fields (or slices of them) at bit offsets of one message. The
      offsets, read back, must give the contract's layout: the fields in order,
      most significant first, contiguous (the 18-byte bucket key, the 7-byte
-     split key). The hash group's seed (where the assembler folds the CRC's
-     init) must equal the CRC of an all-zero message.
+     split key; IPv6: the 42-byte key6, whose four hashes, an address left out
+     as 128 zero bits or not, share one layout, and the 19-byte split key).
+     The hash group's seed (where the assembler folds the CRC's init) must
+     equal the CRC of an all-zero message.
   3. A bitwise CRC written here from those parameters alone (not zlib), over
      the message the layout builds, must give every vector's bucket (low 12
      bits, over its hash_key) and split hash (low 16 bits, over vni ++ src of
@@ -40,8 +43,13 @@ CONTRACT = {
                "meta.hash_key.dst", "meta.hash_key.proto", "meta.hash_key.sport",
                "meta.hash_key.dport"],
 }
+BUCKET6 = ["meta.hash_key.vni", "meta.hash_key.tenant", "meta.flow6.src", "meta.flow6.dst",
+           "meta.hash_key.proto", "meta.hash_key.sport", "meta.hash_key.dport"]
 WIDTH = {"vni": 24, "tenant": 16, "src": 32, "dst": 32, "proto": 8, "sport": 16,
          "dport": 16, "src_addr": 32}
+# IPv6 fields, by their full name (a 128-bit field sits in four 32-bit
+# containers, named FIELD.0-31 ... FIELD.96-127 in the .bfa).
+WIDTH128 = {"meta.flow6.src", "meta.flow6.dst", "hdr.inner_ipv6.src_addr", "hdr.ipv6.src_addr"}
 IEEE = {"poly": 0x04C11DB7, "init": 0xFFFFFFFF, "final_xor": 0xFFFFFFFF}
 
 
@@ -72,12 +80,22 @@ def base(name):
 
 
 def piece_bits(name):
-    """The field bits a piece covers, (lo, hi) inclusive, or None for the whole field."""
-    m = re.search(r"\((\d+)\.\.(\d+)\)$", name) or re.search(r"\.(\d+)-(\d+)$", name)
+    """The field bits a piece covers, (lo, hi) inclusive, or None for the whole
+    field: a container slice FIELD.LO-HI, a bit range of it (A..B, relative to
+    the slice), or both."""
+    m = re.search(r"\.(\d+)-(\d+)(\((\d+)\.\.(\d+)\))?$", name)
+    if m:
+        lo, hi = int(m.group(1)), int(m.group(2))
+        if m.group(3):
+            return lo + int(m.group(4)), lo + int(m.group(5))
+        return lo, hi
+    m = re.search(r"\((\d+)\.\.(\d+)\)$", name)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def field_width(name):
+    if base(name) in WIDTH128:
+        return 128
     return WIDTH[base(name).rsplit(".", 1)[1]]
 
 
@@ -100,12 +118,14 @@ def message_order(pieces, width):
     """Reads a message layout back into [(field, width)], most significant first,
     checking that the pieces tile the message with each field contiguous."""
     bits = [None] * width  # bits[i] = (field, field bit) at message bit i (0 = LSB)
-    for off, name in pieces.items():
+    for off, name in pieces:
         f = base(name)
         lo, hi = piece_bits(name) or (0, field_width(name) - 1)
         for b in range(lo, hi + 1):
             i = off + (b - lo)
-            if i >= width or bits[i] is not None:
+            # Two terms may feed the same bit, with the same field bit
+            # (one message over several input-crossbar groups).
+            if i >= width or bits[i] not in (None, (f, b)):
                 fail("piece %s at %d overlaps or overflows a %d-bit message" % (name, off, width))
             bits[i] = (f, b)
     if None in bits:
@@ -124,8 +144,25 @@ def message_order(pieces, width):
     return order
 
 
+def split_key6(f):
+    """vni(3) ++ src(16) of an IPv6 flow's frame: inner IPv6 in VXLAN over
+    either outer family, or plain IPv6 (VNI 0)."""
+    if f[12:14] == b"\x81\x00":
+        f = f[:12] + f[16:]
+    et = f[12:14]
+    if et == b"\x86\xdd":
+        l4, proto = 14 + 40, f[14 + 6]
+    else:
+        l4, proto = 14 + 20, f[14 + 9]
+    if proto == 17 and int.from_bytes(f[l4 + 2:l4 + 4], "big") == 4789:
+        vx = l4 + 8
+        inner = vx + 8 + 14
+        return f[vx + 4:vx + 7] + f[inner + 8:inner + 24]
+    return bytes(3) + f[14 + 8:14 + 24]
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         print(__doc__)
         sys.exit(2)
     out, vectors = sys.argv[1], sys.argv[2]
@@ -133,6 +170,7 @@ def main():
         ctx = json.load(open(out + "/pipe/context.json"))
         bfa = open(out + "/pipe/graygw_tna.bfa").read()
         vec = json.load(open(vectors))
+        vec6 = json.load(open(sys.argv[3])) if len(sys.argv) == 4 else None
     except (OSError, ValueError) as e:
         print("tofino_hash_check: %s" % e)
         sys.exit(2)
@@ -144,6 +182,21 @@ def main():
         "GrayIngress.split_overlay_hasher.configure": ["meta.flow.vni", "hdr.inner_ipv4.src_addr"],
         "GrayIngress.split_plain_hasher.configure": ["meta.flow.vni", "hdr.ipv4.src_addr"],
     }
+    # IPv6 (issue 19): key6 whole, without src, without dst, without either
+    # (a pool mask of 0 leaves the address out: 128 zero bits), and the split
+    # hash over vni ++ src(128).
+    z = lambda i: "constant%d_128_128w0" % i
+    want6 = {
+        "GrayIngress.bucket6_hasher.configure": BUCKET6,
+        "GrayIngress.bucket6_nosrc_hasher.configure": BUCKET6[:2] + [z(0), BUCKET6[3]] + BUCKET6[4:],
+        "GrayIngress.bucket6_nodst_hasher.configure": BUCKET6[:3] + [z(0)] + BUCKET6[4:],
+        "GrayIngress.bucket6_noaddr_hasher.configure": BUCKET6[:2] + [z(0), z(1)] + BUCKET6[4:],
+        "GrayIngress.split_overlay6_hasher.configure": ["meta.flow.vni", "hdr.inner_ipv6.src_addr"],
+        "GrayIngress.split_plain6_hasher.configure": ["meta.flow.vni", "hdr.ipv6.src_addr"],
+    }
+    ipv6 = any(n in hashes for n in want6)
+    if ipv6:
+        want.update(want6)
     # Exactly these: the mirror reuses them (its sampling is the split hash,
     # its copy's bucket the bucket hash), so a new hash must be added here.
     if sorted(hashes) != sorted(want):
@@ -163,7 +216,7 @@ def main():
         fl = [f["name"] for f in d["field_lists"][0]["fields"]]
         if fl != fields:
             fail("%s: field list %s, want %s" % (name, fl, fields))
-    print("context.json: 3 hashes are CRC-32 IEEE over the contract's fields, in order")
+    print("context.json: %d hashes are CRC-32 IEEE over the contract's fields, in order" % len(want))
 
     # 2. The message layouts and seeds the assembler gets.
     layouts = bfa_layouts(bfa)
@@ -172,25 +225,41 @@ def main():
         if params[:3] != (IEEE["poly"], IEEE["init"], IEEE["final_xor"]):
             fail("crc_rev with parameters %s" % (params,))
         by_msg.setdefault(tuple(sorted({base(p) for p in pieces.values()})), []).append((params[3], pieces))
-    def layout_of(fields):
+    def layout_of(fields, bits):
         # A hash is spread over several crc_rev terms (one per input-crossbar
-        # group): every term over these fields only is part of its message.
-        parts = [x for k, v in by_msg.items() if set(k) <= set(fields) for x in v]
+        # group): every term of its width over these fields only is part of
+        # its message (key6's fields include the IPv4 key's but for the
+        # addresses: the width tells them apart).
+        parts = [x for k, v in by_msg.items() if set(k) <= set(fields) for x in v if x[0] == bits]
         width = {w for w, _ in parts}
         if len(width) != 1:
             fail("no single message for %s in the .bfa" % fields)
-        merged = {}
+        merged = []
         for _, pieces in parts:
-            merged.update(pieces)
+            merged.extend(pieces.items())
         return width.pop(), merged
-    for fields in [CONTRACT["bucket"], ["meta.flow.vni", "hdr.inner_ipv4.src_addr"],
-                   ["meta.flow.vni", "hdr.ipv4.src_addr"]]:
-        width, pieces = layout_of(fields)
+    for fields, bits in [(CONTRACT["bucket"], 144), (["meta.flow.vni", "hdr.inner_ipv4.src_addr"], 56),
+                         (["meta.flow.vni", "hdr.ipv4.src_addr"], 56)]:
+        width, pieces = layout_of(fields, bits)
         order = message_order(pieces, width)
         if [f for f, _ in order] != fields:
             fail("the .bfa lays out %s, want %s" % ([f for f, _ in order], fields))
     print(".bfa: the bucket key is vni|tenant|src|dst|proto|sport|dport (144 bits), "
           "the split key vni|src (56 bits), most significant first")
+    if ipv6:
+        # The four key6 hashes share one 336-bit layout (the constants are
+        # the absent bits of the three others); key6 itself covers it all.
+        width, pieces = layout_of(BUCKET6, 336)
+        order = message_order(pieces, width)
+        if order != [(f, field_width(f)) for f in BUCKET6]:
+            fail("the .bfa lays out key6 as %s, want %s" % (order, BUCKET6))
+        for fields in [["meta.flow.vni", "hdr.inner_ipv6.src_addr"], ["meta.flow.vni", "hdr.ipv6.src_addr"]]:
+            width, pieces = layout_of(fields, 152)
+            order = message_order(pieces, width)
+            if [f for f, _ in order] != fields:
+                fail("the .bfa lays out %s, want %s" % ([f for f, _ in order], fields))
+        print(".bfa: key6 is vni|tenant|src|dst|proto|sport|dport (336 bits), "
+              "the split key vni|src (152 bits), most significant first")
     seeds = {int(s, 16) for s in re.findall(r"seed: (0x[0-9a-f]+)", bfa)}
     zero18 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(18))
     zero7 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(7))
@@ -199,6 +268,14 @@ def main():
     if zero7 & 0xFFFF not in seeds and (zero7 & 0xFFFF) << 16 not in seeds:
         fail("no hash group seed %#x (the CRC of 7 zero bytes, low 16 bits)" % (zero7 & 0xFFFF))
     print(".bfa: seeds %#x and %#x are the CRC of an all-zero key" % (zero18 & 0xFFF, zero7 & 0xFFFF))
+    if ipv6:
+        zero42 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(42))
+        zero19 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(19))
+        if zero42 & 0xFFF not in seeds:
+            fail("no hash group seed %#x (the CRC of 42 zero bytes, low 12 bits)" % (zero42 & 0xFFF))
+        if zero19 & 0xFFFF not in seeds and (zero19 & 0xFFFF) << 16 not in seeds:
+            fail("no hash group seed %#x (the CRC of 19 zero bytes, low 16 bits)" % (zero19 & 0xFFFF))
+        print(".bfa: seeds %#x and %#x are the CRC of an all-zero key6 and split key6" % (zero42 & 0xFFF, zero19 & 0xFFFF))
 
     # 3. The vectors and random keys.
     crc = lambda data: crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], data)
@@ -223,12 +300,28 @@ def main():
             ns += 1
     if nb == 0 or ns == 0:
         fail("the vectors have %d bucket and %d split cases; expected some of each" % (nb, ns))
+    nb6 = ns6 = 0
+    if ipv6 and vec6 is not None:
+        for c in vec6["cases"]:
+            e = c["expect"]
+            if e.get("hash_key"):
+                key = bytes.fromhex(e["hash_key"])
+                if crc(key) & 0xFFF != e["bucket"]:
+                    fail("%s: bucket %d from the compiler's hash, vector says %d" % (c["name"], crc(key) & 0xFFF, e["bucket"]))
+                nb6 += 1
+            if e.get("split_hash") and e.get("ipv6"):
+                k = split_key6(bytes.fromhex(c["packet"]))
+                if crc(k) & 0xFFFF != e["split_hash"]:
+                    fail("%s: split hash %#x from the compiler's hash, vector says %#x" % (c["name"], crc(k) & 0xFFFF, e["split_hash"]))
+                ns6 += 1
+        if nb6 == 0 or ns6 == 0:
+            fail("the IPv6 vectors have %d bucket and %d split cases; expected some of each" % (nb6, ns6))
     rnd = random.Random(1)
     for _ in range(20000):
-        key = bytes(rnd.getrandbits(8) for _ in range(rnd.choice((7, 18))))
+        key = bytes(rnd.getrandbits(8) for _ in range(rnd.choice((7, 18, 19, 42))))
         if crc(key) != zlib.crc32(key):
             fail("the bitwise CRC disagrees with zlib on %s" % key.hex())
-    print("vectors: %d buckets and %d split hashes equal; 20000 random keys equal zlib.crc32" % (nb, ns))
+    print("vectors: %d buckets and %d split hashes equal (IPv6: %d and %d); 20000 random keys equal zlib.crc32" % (nb, ns, nb6, ns6))
     print("tofino_hash_check: OK")
 
 

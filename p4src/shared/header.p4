@@ -222,6 +222,15 @@ struct graygw_metadata_t {
     bool    upd_ipv4_csum;
     bool    upd_tcp_csum;
     bool    upd_udp_csum;
+    bool    upd_tcp6_csum;
+    bool    upd_udp6_csum;
+    bool    upd_icmp6_csum;
+    // TNA: what backend's to_backend (reason_to_v4) and to_backend_v6
+    // (reason_to_v6) make the drop reason: NONE, or BACKEND_FAMILY when the
+    // outer header is of the other family (set by the parser, so that the
+    // guard costs no stage after backend's).
+    drop_reason_t reason_to_v4;
+    drop_reason_t reason_to_v6;
 }
 
 #endif // __GRAYGW_HEADER__

@@ -29,12 +29,20 @@ parser GrayIngressParser(packet_in packet,
         // parse). The other flow fields are ingress's flow_init.
         meta.parse_reason = DROP_NONE;
         meta.vip_hit = false;
+        meta.flow_v6 = false;
         meta.vlan_refused = false;
         meta.split.below = 0;
         meta.bucket = 0;
         meta.upd_ipv4_csum = false;
         meta.upd_tcp_csum = false;
         meta.upd_udp_csum = false;
+        meta.upd_tcp6_csum = false;
+        meta.upd_udp6_csum = false;
+        meta.upd_icmp6_csum = false;
+        // What a backend entry of each family makes of the frame: set to
+        // BACKEND_FAMILY by the outer header of the other family.
+        meta.reason_to_v4 = DROP_NONE;
+        meta.reason_to_v6 = DROP_NONE;
         meta.flow.vni = 0;
         meta.hash_key.vni = 0;
         meta.mirror_active = false;
@@ -77,8 +85,9 @@ parser GrayIngressParser(packet_in packet,
         packet.extract(hdr.ethernet);
         transition select(hdr.ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
+            ETHERTYPE_IPV6: parse_ipv6;
             ETHERTYPE_VLAN: parse_vlan;
-            default: not_ipv4;  // ARP, IPv6, QinQ...
+            default: not_ipv4;  // ARP, QinQ...
         }
     }
 
@@ -88,7 +97,8 @@ parser GrayIngressParser(packet_in packet,
         meta.vlan_refused = true;
         transition select(hdr.vlan.ether_type) {
             ETHERTYPE_IPV4: parse_ipv4;
-            default: not_ipv4;  // a second tag, ARP, IPv6...
+            ETHERTYPE_IPV6: parse_ipv6;
+            default: not_ipv4;  // a second tag, ARP...
         }
     }
 
@@ -102,6 +112,7 @@ parser GrayIngressParser(packet_in packet,
         // What a mirror copy needs once to_backend has changed them.
         meta.rx_dst = hdr.ipv4.dst_addr;
         meta.rx_ttl = hdr.ipv4.ttl;
+        meta.reason_to_v6 = DROP_BACKEND_FAMILY;
         // From here on the outer destination is known: ingress applies vip
         // before acting on any reason below. Checks in the contract's order.
         transition select(hdr.ipv4.version, hdr.ipv4.ihl) {
@@ -123,6 +134,76 @@ parser GrayIngressParser(packet_in packet,
             PROTO_UDP: parse_udp;
             default: accept;  // plain traffic with ports 0
         }
+    }
+
+    // Outer IPv6 (docs/pipeline.md §1): vip_v6 before any reason below, as
+    // for IPv4. Every L4 checksum covers the destination: the residual form,
+    // as for IPv4, with the deparser's own engines (upd_*6_csum).
+    state parse_ipv6 {
+        packet.extract(hdr.ipv6);
+        l4_csum.subtract({hdr.ipv6.dst_addr});
+        // The hop limit, for the TTL_EXPIRED test (an IPv6 frame is never
+        // mirrored: rx_dst stays unused).
+        meta.rx_ttl = hdr.ipv6.hop_limit;
+        meta.reason_to_v4 = DROP_BACKEND_FAMILY;
+        transition select(hdr.ipv6.version) {
+            4w6: parse_ipv6_payload;
+            default: ipv6_malformed;
+        }
+    }
+
+    state parse_ipv6_payload {
+        transition select(hdr.ipv6.next_hdr) {
+            IPV6_HOP_BY_HOP: ipv6_extension;
+            IPV6_ROUTING: ipv6_extension;
+            IPV6_FRAGMENT: ipv6_extension;
+            IPV6_AH: ipv6_extension;
+            IPV6_DEST_OPTS: ipv6_extension;
+            PROTO_TCP: parse_tcp6;
+            PROTO_UDP: parse_udp6;
+            PROTO_ICMP6: parse_icmp6;
+            default: accept;  // plain traffic with ports 0
+        }
+    }
+
+    state parse_tcp6 {
+        packet.extract(hdr.tcp);
+        l4_csum.subtract({hdr.tcp.checksum});
+        meta.l4_csum_residual = l4_csum.get();
+        meta.upd_tcp6_csum = true;
+        transition accept;
+    }
+
+    // Over IPv6, VXLAN's UDP checksum is updated like plain UDP's; a zero
+    // stays zero (RFC 6935).
+    state parse_udp6 {
+        packet.extract(hdr.udp);
+        l4_csum.subtract({hdr.udp.checksum});
+        meta.l4_csum_residual = l4_csum.get();
+        transition select(hdr.udp.checksum) {
+            0: check_udp6_port;
+            default: udp6_checksum;
+        }
+    }
+
+    state udp6_checksum {
+        meta.upd_udp6_csum = true;
+        transition check_udp6_port;
+    }
+
+    state check_udp6_port {
+        transition select(hdr.udp.dport) {
+            VXLAN_UDP_PORT: parse_vxlan;
+            default: accept;
+        }
+    }
+
+    state parse_icmp6 {
+        packet.extract(hdr.icmp6);
+        l4_csum.subtract({hdr.icmp6.checksum});
+        meta.l4_csum_residual = l4_csum.get();
+        meta.upd_icmp6_csum = true;
+        transition accept;
     }
 
     state parse_tcp {
@@ -164,7 +245,8 @@ parser GrayIngressParser(packet_in packet,
         packet.extract(hdr.inner_ethernet);
         transition select(hdr.inner_ethernet.ether_type) {
             ETHERTYPE_IPV4: parse_inner_ipv4;
-            default: inner_not_ipv4;  // inner IPv6 is planned
+            ETHERTYPE_IPV6: parse_inner_ipv6;
+            default: inner_not_ipv4;
         }
     }
 
@@ -184,6 +266,34 @@ parser GrayIngressParser(packet_in packet,
             (3w0 &&& IPV4_FLAG_MF, 13w0, PROTO_UDP): parse_inner_l4;
             default: accept;
         }
+    }
+
+    state parse_inner_ipv6 {
+        packet.extract(hdr.inner_ipv6);
+        transition select(hdr.inner_ipv6.version) {
+            4w6: check_inner6_l4;
+            default: inner_ipv6_malformed;
+        }
+    }
+
+    // As v1model: ports for TCP and UDP, the fragment header for its
+    // protocol, the other extension headers refused.
+    state check_inner6_l4 {
+        transition select(hdr.inner_ipv6.next_hdr) {
+            PROTO_TCP: parse_inner_l4;
+            PROTO_UDP: parse_inner_l4;
+            IPV6_FRAGMENT: parse_inner_frag;
+            IPV6_HOP_BY_HOP: inner_ipv6_extension;
+            IPV6_ROUTING: inner_ipv6_extension;
+            IPV6_AH: inner_ipv6_extension;
+            IPV6_DEST_OPTS: inner_ipv6_extension;
+            default: accept;
+        }
+    }
+
+    state parse_inner_frag {
+        packet.extract(hdr.inner_frag);
+        transition accept;
     }
 
     state parse_inner_l4 {
@@ -207,6 +317,16 @@ parser GrayIngressParser(packet_in packet,
         transition accept;
     }
 
+    state ipv6_malformed {
+        meta.parse_reason = DROP_IPV6_MALFORMED;
+        transition accept;
+    }
+
+    state ipv6_extension {
+        meta.parse_reason = DROP_IPV6_EXTENSION;
+        transition accept;
+    }
+
     state vxlan_bad_flags {
         meta.parse_reason = DROP_VXLAN_BAD_FLAGS;
         transition accept;
@@ -219,6 +339,16 @@ parser GrayIngressParser(packet_in packet,
 
     state inner_ipv4_malformed {
         meta.parse_reason = DROP_INNER_IPV4_MALFORMED;
+        transition accept;
+    }
+
+    state inner_ipv6_malformed {
+        meta.parse_reason = DROP_INNER_IPV6_MALFORMED;
+        transition accept;
+    }
+
+    state inner_ipv6_extension {
+        meta.parse_reason = DROP_INNER_IPV6_EXTENSION;
         transition accept;
     }
 }
@@ -235,6 +365,9 @@ control GrayIngressDeparser(packet_out packet,
     Checksum() ipv4_csum;
     Checksum() tcp_csum;
     Checksum() udp_csum;
+    Checksum() tcp6_csum;
+    Checksum() udp6_csum;
+    Checksum() icmp6_csum;
     // Mirror(): the typed constructor is "Inconsistent mirror selectors" in
     // bf-p4c 9.13 (Intel's own tna_mirror uses this form).
     Mirror() mirror;
@@ -279,6 +412,27 @@ control GrayIngressDeparser(packet_out packet,
                     meta.l4_csum_residual
                 },
                 zeros_as_ones = true);
+        }
+        // IPv6: the same over the 128-bit destination (no header checksum).
+        if (meta.upd_tcp6_csum) {
+            hdr.tcp.checksum = tcp6_csum.update({
+                hdr.ipv6.dst_addr,
+                meta.l4_csum_residual
+            });
+        }
+        if (meta.upd_udp6_csum) {
+            hdr.udp.checksum = udp6_csum.update(
+                data = {
+                    hdr.ipv6.dst_addr,
+                    meta.l4_csum_residual
+                },
+                zeros_as_ones = true);
+        }
+        if (meta.upd_icmp6_csum) {
+            hdr.icmp6.checksum = icmp6_csum.update({
+                hdr.ipv6.dst_addr,
+                meta.l4_csum_residual
+            });
         }
         packet.emit(hdr);
     }

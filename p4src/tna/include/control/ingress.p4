@@ -26,6 +26,29 @@ control GrayIngress(inout headers_t hdr,
     Hash<bit<32>>(HashAlgorithm_t.CUSTOM, split_overlay_crc32) split_overlay_hasher;
     Hash<bit<32>>(HashAlgorithm_t.CUSTOM, split_plain_crc32) split_plain_hasher;
     Hash<bit<32>>(HashAlgorithm_t.CUSTOM, bucket_crc32) bucket_hasher;
+    // IPv6 (issue 19): split_hash6 over vni ++ src(128), overlay and plain,
+    // and key6's bucket hash in the four forms a pool's masks give it (a zero
+    // src_mask or dst_mask leaves the 128-bit address out: docs/pipeline.md
+    // §6), all four computed in the bucket hash's stage and one picked there,
+    // so that leaving an address out costs no stage.
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) split_overlay6_crc32;
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) split_plain6_crc32;
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) bucket6_crc32;
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) bucket6_nosrc_crc32;
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) bucket6_nodst_crc32;
+    CRCPolynomial<bit<32>>(32w0x04C11DB7, true, false, false,
+                           32w0xFFFFFFFF, 32w0xFFFFFFFF) bucket6_noaddr_crc32;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, split_overlay6_crc32) split_overlay6_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, split_plain6_crc32) split_plain6_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, bucket6_crc32) bucket6_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, bucket6_nosrc_crc32) bucket6_nosrc_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, bucket6_nodst_crc32) bucket6_nodst_hasher;
+    Hash<bit<32>>(HashAlgorithm_t.CUSTOM, bucket6_noaddr_crc32) bucket6_noaddr_hasher;
 
     // One cell per drop reason, counted for every packet not forwarded
     // (cell 0, DROP_NONE, never).
@@ -46,6 +69,10 @@ control GrayIngress(inout headers_t hdr,
     DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) gray_rules_counter;
     @id(0x13000003)
     DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) backend_counter;
+    @id(0x13000004)
+    DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) vip_v6_counter;
+    @id(0x13000005)
+    DirectCounter<bit<32>>(CounterType_t.PACKETS_AND_BYTES) gray_rules_v6_counter;
 
     /*
      * The parse outcome (step 1), in one stage: the parser's reason, unless
@@ -72,7 +99,9 @@ control GrayIngress(inout headers_t hdr,
             hdr.vxlan.isValid()        : ternary;
             hdr.udp.isValid()          : ternary;
             hdr.ipv4.isValid()         : ternary;
+            hdr.ipv6.isValid()         : ternary;
             hdr.vlan.isValid()         : ternary;
+            hdr.vlan.ether_type        : ternary;
             hdr.ethernet.isValid()     : ternary;
             hdr.ethernet.ether_type    : ternary;
         }
@@ -81,18 +110,22 @@ control GrayIngress(inout headers_t hdr,
             truncated;
         }
         const entries = {
-            (0 &&& PARSER_ERROR_PARTIAL_HDR, _,     _,     _,     _,     _,     _)              : keep_parse_reason();
-            (PARSER_ERROR_PARTIAL_HDR,       true,  _,     _,     _,     _,     _)              : truncated(DROP_INNER_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, true,  _,     _,     _,     _)              : truncated(DROP_VXLAN_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, false, true,  _,     _,     _)              : truncated(DROP_L4_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, true,  _,     _)              : truncated(DROP_IPV4_TRUNCATED);
+            // err                      vxlan  udp    ipv4   ipv6   vlan   vlan et         eth    eth et
+            (0 &&& PARSER_ERROR_PARTIAL_HDR, _,     _,     _,     _,     _,     _,              _,     _)              : keep_parse_reason();
+            (PARSER_ERROR_PARTIAL_HDR,       true,  _,     _,     _,     _,     _,              _,     _)              : truncated(DROP_INNER_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, true,  _,     _,     _,     _,              _,     _)              : truncated(DROP_VXLAN_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, true,  _,     _,     _,              _,     _)              : truncated(DROP_L4_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, true,  _,     _,              _,     _)              : truncated(DROP_L4_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, true,  ETHERTYPE_IPV6, _,     _)              : truncated(DROP_IPV6_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, true,  _,              _,     _)              : truncated(DROP_IPV4_TRUNCATED);
             // The 802.1Q tag was cut: part of the Ethernet header.
-            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, true,  ETHERTYPE_VLAN) : truncated(DROP_ETH_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, true,  _)              : truncated(DROP_IPV4_TRUNCATED);
-            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, false, _)              : truncated(DROP_ETH_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, false, _,              true,  ETHERTYPE_VLAN) : truncated(DROP_ETH_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, false, _,              true,  ETHERTYPE_IPV6) : truncated(DROP_IPV6_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, false, _,              true,  _)              : truncated(DROP_IPV4_TRUNCATED);
+            (PARSER_ERROR_PARTIAL_HDR,       false, false, false, false, false, _,              false, _)              : truncated(DROP_ETH_TRUNCATED);
         }
         const default_action = keep_parse_reason();
-        size = 8;
+        size = 11;
     }
 
     /*
@@ -153,13 +186,63 @@ control GrayIngress(inout headers_t hdr,
         flow_plain(0, 0);
     }
 
+    // An IPv6 flow: its addresses in flow6; flow.src and flow.dst all ones,
+    // so that pool_hash's ANDs leave the pool's src_mask and dst_mask in
+    // hash_key.src and .dst, where the bucket hash's stage tests them for 0.
+    @hidden
+    action flow6(ipv6_addr_t src, ipv6_addr_t dst, bit<8> proto,
+                 l4_port_t sport, l4_port_t dport) {
+        meta.flow_v6 = true;
+        meta.flow6.src  = src;
+        meta.flow6.dst  = dst;
+        meta.flow.src   = 0xFFFFFFFF;
+        meta.flow.dst   = 0xFFFFFFFF;
+        meta.flow.proto = proto;
+        meta.flow.sport = sport;
+        meta.flow.dport = dport;
+        meta.hash_key.src   = 0xFFFFFFFF;
+        meta.hash_key.dst   = 0xFFFFFFFF;
+        meta.hash_key.proto = proto;
+        meta.hash_key.sport = sport;
+        meta.hash_key.dport = dport;
+    }
+    @hidden
+    action flow_overlay6_l4() {
+        flow6(hdr.inner_ipv6.src_addr, hdr.inner_ipv6.dst_addr, hdr.inner_ipv6.next_hdr,
+              hdr.inner_l4.sport, hdr.inner_l4.dport);
+    }
+    // A fragment: its fragment header's protocol, ports 0.
+    @hidden
+    action flow_overlay6_frag() {
+        flow6(hdr.inner_ipv6.src_addr, hdr.inner_ipv6.dst_addr, hdr.inner_frag.next_hdr, 0, 0);
+    }
+    @hidden
+    action flow_overlay6_no_l4() {
+        flow6(hdr.inner_ipv6.src_addr, hdr.inner_ipv6.dst_addr, hdr.inner_ipv6.next_hdr, 0, 0);
+    }
+    @hidden
+    action flow_plain6_tcp() {
+        flow6(hdr.ipv6.src_addr, hdr.ipv6.dst_addr, hdr.ipv6.next_hdr, hdr.tcp.sport, hdr.tcp.dport);
+    }
+    @hidden
+    action flow_plain6_udp() {
+        flow6(hdr.ipv6.src_addr, hdr.ipv6.dst_addr, hdr.ipv6.next_hdr, hdr.udp.sport, hdr.udp.dport);
+    }
+    @hidden
+    action flow_plain6_no_l4() {
+        flow6(hdr.ipv6.src_addr, hdr.ipv6.dst_addr, hdr.ipv6.next_hdr, 0, 0);
+    }
+
     @hidden
     table flow_init {
         key = {
-            hdr.vxlan.isValid()    : exact;
-            hdr.inner_l4.isValid() : exact;
-            hdr.tcp.isValid()      : exact;
-            hdr.udp.isValid()      : exact;
+            hdr.vxlan.isValid()      : exact;
+            hdr.inner_ipv6.isValid() : exact;
+            hdr.inner_frag.isValid() : exact;
+            hdr.inner_l4.isValid()   : exact;
+            hdr.ipv6.isValid()       : exact;
+            hdr.tcp.isValid()        : exact;
+            hdr.udp.isValid()        : exact;
         }
         actions = {
             flow_overlay_l4;
@@ -167,15 +250,34 @@ control GrayIngress(inout headers_t hdr,
             flow_plain_tcp;
             flow_plain_udp;
             flow_plain_no_l4;
+            flow_overlay6_l4;
+            flow_overlay6_frag;
+            flow_overlay6_no_l4;
+            flow_plain6_tcp;
+            flow_plain6_udp;
+            flow_plain6_no_l4;
         }
+        // vxlan, inner_ipv6, inner_frag, inner_l4, ipv6, tcp, udp. Overlay
+        // entries hold for either outer family.
         const entries = {
-            (true,  true,  false, true)  : flow_overlay_l4();
-            (true,  false, false, true)  : flow_overlay_no_l4();
-            (false, false, true,  false) : flow_plain_tcp();
-            (false, false, false, true)  : flow_plain_udp();
+            (true,  false, false, true,  false, false, true)  : flow_overlay_l4();
+            (true,  false, false, false, false, false, true)  : flow_overlay_no_l4();
+            (true,  false, false, true,  true,  false, true)  : flow_overlay_l4();
+            (true,  false, false, false, true,  false, true)  : flow_overlay_no_l4();
+            (true,  true,  false, true,  false, false, true)  : flow_overlay6_l4();
+            (true,  true,  true,  false, false, false, true)  : flow_overlay6_frag();
+            (true,  true,  false, false, false, false, true)  : flow_overlay6_no_l4();
+            (true,  true,  false, true,  true,  false, true)  : flow_overlay6_l4();
+            (true,  true,  true,  false, true,  false, true)  : flow_overlay6_frag();
+            (true,  true,  false, false, true,  false, true)  : flow_overlay6_no_l4();
+            (false, false, false, false, false, true,  false) : flow_plain_tcp();
+            (false, false, false, false, false, false, true)  : flow_plain_udp();
+            (false, false, false, false, true,  true,  false) : flow_plain6_tcp();
+            (false, false, false, false, true,  false, true)  : flow_plain6_udp();
+            (false, false, false, false, true,  false, false) : flow_plain6_no_l4();
         }
         const default_action = flow_plain_no_l4();
-        size = 4;
+        size = 16;
     }
 
     /*
@@ -207,6 +309,32 @@ control GrayIngress(inout headers_t hdr,
         const default_action = NoAction();
         counters = vip_counter;
         size = VIP_TABLE_SIZE;
+    }
+
+    // IPv6 VIP table (step 2): vip for an outer IPv6 destination. On Tofino
+    // a direct counter is counted by its own table's actions only, so the
+    // table has its own copy of set_vip, under set_vip's name and id: the
+    // P4Info has one set_vip, in both tables (docs/p4-targets.md, "IPv6").
+    @id(0x0100000c)
+    action set_vip_v6(vip_id_t vip_id, pool_id_t default_pool) {
+        meta.vip_hit = true;
+        meta.vip_id = vip_id;
+        meta.pool_id = default_pool;
+        vip_v6_counter.count();
+    }
+
+    @id(0x02000009)
+    table vip_v6 {
+        key = {
+            hdr.ipv6.dst_addr : exact @name("dst_addr");
+        }
+        actions = {
+            set_vip_v6;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        counters = vip_v6_counter;
+        size = VIP_V6_TABLE_SIZE;
     }
 
     /*
@@ -331,6 +459,45 @@ control GrayIngress(inout headers_t hdr,
         size = GRAY_RULES_TABLE_SIZE;
     }
 
+    // IPv6 gray rules table (step 4): gray_rules for an IPv6 flow, 128-bit
+    // addresses, no mirror. Its set_pool and split_pool are copies counting
+    // in its own counter, under the names and ids of gray_rules' (as vip_v6's
+    // set_vip).
+    @id(0x0100000d)
+    action set_pool_v6(pool_id_t pool_id) {
+        meta.pool_id = pool_id;
+        gray_rules_v6_counter.count();
+    }
+
+    @id(0x0100000e)
+    action split_pool_v6(pool_id_t pool_gray, bit<16> threshold) {
+        meta.split.pool_gray = pool_gray;
+        meta.split.below = threshold |-| meta.split.hash16;
+        gray_rules_v6_counter.count();
+    }
+
+    @id(0x0200000a)
+    table gray_rules_v6 {
+        key = {
+            meta.vip_id      : ternary @name("vip_id");
+            meta.flow.vni    : ternary @name("vni");
+            meta.flow.tenant : ternary @name("tenant_id");
+            meta.flow6.src   : ternary @name("inner_src");
+            meta.flow6.dst   : ternary @name("inner_dst");
+            meta.flow.proto  : ternary @name("inner_proto");
+            meta.flow.sport  : ternary @name("inner_sport");
+            meta.flow.dport  : ternary @name("inner_dport");
+        }
+        actions = {
+            set_pool_v6;
+            split_pool_v6;
+            @defaultonly NoAction;
+        }
+        const default_action = NoAction();
+        counters = gray_rules_v6_counter;
+        size = GRAY_RULES_V6_TABLE_SIZE;
+    }
+
     /*
      * Pool hash mask table (step 5).
      *
@@ -407,6 +574,23 @@ control GrayIngress(inout headers_t hdr,
         hdr.ethernet.dst_addr = dmac;
         hdr.ipv4.dst_addr = underlay_ip;
         hdr.ipv4.ttl = hdr.ipv4.ttl - 1;
+        // BACKEND_FAMILY when the outer header is IPv6 (the parser's).
+        meta.drop_reason = meta.reason_to_v4;
+        backend_counter.count();
+    }
+
+    // The same towards an IPv6 underlay: outer IPv6 dst, hop limit - 1; the
+    // deparser fixes the L4 checksum.
+    @id(0x0100000b)
+    action to_backend_v6(PortId_t port, mac_addr_t smac, mac_addr_t dmac,
+                         ipv6_addr_t underlay_ip) {
+        ig_tm_md.ucast_egress_port = port;
+        hdr.ethernet.src_addr = smac;
+        hdr.ethernet.dst_addr = dmac;
+        hdr.ipv6.dst_addr = underlay_ip;
+        hdr.ipv6.hop_limit = hdr.ipv6.hop_limit - 1;
+        // BACKEND_FAMILY when the outer header is IPv4.
+        meta.drop_reason = meta.reason_to_v6;
         backend_counter.count();
     }
 
@@ -417,6 +601,7 @@ control GrayIngress(inout headers_t hdr,
         }
         actions = {
             to_backend;
+            to_backend_v6;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -438,6 +623,8 @@ control GrayIngress(inout headers_t hdr,
         // A mirror copy has its pool from the parser (mirror.p4).
         if (hdr.ipv4.isValid() && !meta.is_copy) {
             vip.apply();
+        } else if (hdr.ipv6.isValid()) {
+            vip_v6.apply();
         }
         if (hdr.vlan.isValid()) {
             vlan_accept.apply();
@@ -446,25 +633,36 @@ control GrayIngress(inout headers_t hdr,
         // 4. The split hash, low 16 bits of CRC32 over vni(24) ++ src(32),
         // from the headers, so that split_pool can compare in gray_rules' own
         // stages.
-        if (hdr.vxlan.isValid()) {
+        // IPv6 flows: ++ src(128).
+        if (hdr.inner_ipv6.isValid()) {
+            meta.split.hash16 = split_overlay6_hasher.get({
+                meta.flow.vni, hdr.inner_ipv6.src_addr })[15:0];
+        } else if (hdr.vxlan.isValid()) {
             meta.split.hash16 = split_overlay_hasher.get({
                 meta.flow.vni, hdr.inner_ipv4.src_addr })[15:0];
+        } else if (hdr.ipv6.isValid()) {
+            meta.split.hash16 = split_plain6_hasher.get({
+                meta.flow.vni, hdr.ipv6.src_addr })[15:0];
         } else {
             meta.split.hash16 = split_plain_hasher.get({
                 meta.flow.vni, hdr.ipv4.src_addr })[15:0];
         }
-        // VXLAN's UDP checksum is sent as 0 (allowed over IPv4).
-        if (hdr.vxlan.isValid()) {
+        // VXLAN's UDP checksum is sent as 0 over IPv4 (over IPv6 the
+        // deparser updates it).
+        if (hdr.vxlan.isValid() && hdr.ipv4.isValid()) {
             hdr.udp.checksum = 0;
         }
 
         // 1. The parse outcome.
         parse_outcome.apply();
 
-        if (meta.vip_hit && !meta.vlan_refused && meta.drop_reason == DROP_NONE && hdr.ipv4.ttl > 1) {
-            // 4. Gray rules, then the split's outcome. A copy never meets
-            // them: its pool is the mirror pool, it is never mirrored twice.
-            if (!meta.is_copy) {
+        if (meta.vip_hit && !meta.vlan_refused && meta.drop_reason == DROP_NONE && meta.rx_ttl > 1) {
+            // 4. Gray rules (gray_rules_v6 for an IPv6 flow), then the
+            // split's outcome. A copy never meets them: its pool is the
+            // mirror pool, it is never mirrored twice.
+            if (meta.flow_v6) {
+                gray_rules_v6.apply();
+            } else if (!meta.is_copy) {
                 gray_rules.apply();
             }
             if (meta.split.below != 0) {
@@ -479,15 +677,43 @@ control GrayIngress(inout headers_t hdr,
 
             // 6. bucket = the low BUCKET_BITS bits of CRC32/IEEE over the masked
             // 18-byte key, in key order. The bits above are the parser's 0.
-            meta.bucket[BUCKET_BITS - 1:0] = bucket_hasher.get({
-                meta.hash_key.vni,
-                meta.hash_key.tenant,
-                meta.hash_key.src,
-                meta.hash_key.dst,
-                meta.hash_key.proto,
-                meta.hash_key.sport,
-                meta.hash_key.dport
-            })[BUCKET_BITS - 1:0];
+            // An IPv6 flow's 42-byte key6: an address whose pool mask is 0
+            // (hash_key.src or .dst 0: flow_init) is hashed as 128 zero bits.
+            if (!meta.flow_v6) {
+                meta.bucket[BUCKET_BITS - 1:0] = bucket_hasher.get({
+                    meta.hash_key.vni,
+                    meta.hash_key.tenant,
+                    meta.hash_key.src,
+                    meta.hash_key.dst,
+                    meta.hash_key.proto,
+                    meta.hash_key.sport,
+                    meta.hash_key.dport
+                })[BUCKET_BITS - 1:0];
+            } else if (meta.hash_key.src != 0 && meta.hash_key.dst != 0) {
+                meta.bucket[BUCKET_BITS - 1:0] = bucket6_hasher.get({
+                    meta.hash_key.vni, meta.hash_key.tenant,
+                    meta.flow6.src, meta.flow6.dst,
+                    meta.hash_key.proto, meta.hash_key.sport, meta.hash_key.dport
+                })[BUCKET_BITS - 1:0];
+            } else if (meta.hash_key.dst != 0) {
+                meta.bucket[BUCKET_BITS - 1:0] = bucket6_nosrc_hasher.get({
+                    meta.hash_key.vni, meta.hash_key.tenant,
+                    128w0, meta.flow6.dst,
+                    meta.hash_key.proto, meta.hash_key.sport, meta.hash_key.dport
+                })[BUCKET_BITS - 1:0];
+            } else if (meta.hash_key.src != 0) {
+                meta.bucket[BUCKET_BITS - 1:0] = bucket6_nodst_hasher.get({
+                    meta.hash_key.vni, meta.hash_key.tenant,
+                    meta.flow6.src, 128w0,
+                    meta.hash_key.proto, meta.hash_key.sport, meta.hash_key.dport
+                })[BUCKET_BITS - 1:0];
+            } else {
+                meta.bucket[BUCKET_BITS - 1:0] = bucket6_noaddr_hasher.get({
+                    meta.hash_key.vni, meta.hash_key.tenant,
+                    128w0, 128w0,
+                    meta.hash_key.proto, meta.hash_key.sport, meta.hash_key.dport
+                })[BUCKET_BITS - 1:0];
+            }
 
             // 7-8.
             if (!backend_select.apply().hit) {
@@ -495,8 +721,8 @@ control GrayIngress(inout headers_t hdr,
             } else if (!backend.apply().hit) {
                 meta.drop_reason = DROP_NO_BACKEND;
             }
-        } else if (hdr.ipv4.isValid()) {
-            // 2. With the outer IPv4 header read, a VIP miss is NOT_VIP
+        } else if (hdr.ipv4.isValid() || hdr.ipv6.isValid()) {
+            // 2. With the outer IPv4 (IPv6) header read, a VIP miss is NOT_VIP
             // whatever else the parse found; a hit keeps the parse reason.
             // TTL is checked only after a clean parse, since we decrement it.
             if (!meta.vip_hit) {
@@ -520,7 +746,8 @@ control GrayIngress(inout headers_t hdr,
             // 9.
             drop_reasons.count(meta.drop_reason);
             ig_dprsr_md.drop_ctl = 1;
-        } else if (meta.mirror_active && meta.mirror_over == 0) {
+        } else if (meta.mirror_active && meta.mirror_over == 0 && hdr.ipv4.isValid()) {
+            // (An IPv6 outer frame is never mirrored: docs/pipeline.md §10.)
             // §10: a served frame of a sampled VM; the deparser mirrors it.
             mirror_counter.count(meta.mirror_id[9:0]);
             ig_dprsr_md.mirror_type = MIRROR_TYPE_COPY;
