@@ -193,22 +193,33 @@ func gatewayCounterID(info *p4info.Info, name string) (uint32, error) {
 	return c.ID, nil
 }
 
-// ipv6 says whether gateway runs a program with the IPv6 tables: the engine's
-// P4Info and the gateway's (Config.P4InfoFor) both have gray_rules_v6.
+// ipv6 says whether gateway runs a program with IPv6 tables the engine can
+// write: the engine's P4Info and the gateway's (Config.P4InfoFor) both have
+// vip_v6 and gray_rules_v6, the gateway's allowing the engine's actions (a
+// Tofino build's take actions of their own: compat.go above).
 func (e *Engine) ipv6(gateway string) bool {
-	has := func(info *p4info.Info) bool {
-		_, err := info.Table(pipeline.TableGrayRulesV6)
+	table := func(info *p4info.Info, name string) *p4info.Table {
+		t, err := info.Table(name)
 		if err != nil {
-			_, err = info.Table(p4info.TNAPrefix + pipeline.TableGrayRulesV6)
+			t, err = info.Table(p4info.TNAPrefix + name)
 		}
-		return err == nil
+		if err != nil {
+			return nil
+		}
+		return t
 	}
-	if !has(e.codec.Info()) {
+	base := e.codec.Info()
+	if table(base, pipeline.TableGrayRulesV6) == nil {
 		return false
 	}
 	if e.cfg.P4InfoFor != nil {
 		if gi := e.cfg.P4InfoFor(gateway); gi != nil {
-			return has(gi)
+			for _, name := range []string{pipeline.TableVIPv6, pipeline.TableGrayRulesV6} {
+				bt, gt := table(base, name), table(gi, name)
+				if bt == nil || gt == nil || !allowsAll(gt, bt) {
+					return false
+				}
+			}
 		}
 	}
 	return true
@@ -232,7 +243,7 @@ func withoutIPv6(gateway string, entries []compile.Entry) ([]compile.Entry, erro
 			}
 			continue
 		case ipv6Only[en.Table] || ipv6Only[en.Action]:
-			return nil, fmt.Errorf("%w: gateway %s runs a program without IPv6 (no %s in its P4Info): it cannot take %s (%s)",
+			return nil, fmt.Errorf("%w: gateway %s runs a program without IPv6 (no %s in its P4Info, or IPv6 tables with actions of their own: a Tofino build): it cannot take %s (%s)",
 				ErrCompile, gateway, pipeline.TableGrayRulesV6, en.Origin, shortName(en.Table))
 		}
 		if out != nil {

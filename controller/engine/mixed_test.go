@@ -131,7 +131,7 @@ func pushedP4Info(t *testing.T, a *agent) *p4configv1.P4Info {
 
 // A mixed fleet: gw1 (an XDP agent) gets the project's P4Info, gw2 (a Tofino
 // 1, emulated) the P4Info bf-p4c really emits for the TNA build (gray_rules
-// 12288, counter ids of its own). Each receives its own in
+// 9216, counter ids of its own, IPv6 tables with actions of their own). Each receives its own in
 // SetForwardingPipelineConfig; an intent that fits both converges on both, and
 // gw2's drop counters are read by gw2's ids; one with more rules than gw2 holds
 // converges on gw1 and is refused on gw2 from the size its P4Info declares,
@@ -173,9 +173,10 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	p := stack.Commit(t, e, load(t, doc), 1)
 	stack.WaitVersion(t, e, 1)
 	sameEntries(t, xdp.entries(t), desired(t, p.Result(), "gw1"))
-	// gw2's TNA build has no IPv6 tables: it takes everything but the
-	// gray_rules_v6 entry of the rule without an address (it cannot receive
-	// an IPv6 flow), which gw1 holds.
+	// gw2's TNA build has IPv6 tables the engine cannot write (actions of
+	// their own, docs/p4-targets.md "IPv6"), so it is a gateway without IPv6:
+	// it takes everything but the gray_rules_v6 entry of the rule without an
+	// address, which gw1 holds.
 	v6, err := stack.P4Info(t).Table(pipeline.TableGrayRulesV6)
 	if err != nil {
 		t.Fatal(err)
