@@ -342,30 +342,8 @@ func asABI12(t *testing.T, d *Dataplane, dir string) {
 			t.Fatal(err)
 		}
 	}
-	for _, m := range []*ebpf.Map{d.objs.Backend, d.objs.BackendCells} {
-		info, err := m.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		narrow, err := ebpf.NewMap(&ebpf.MapSpec{Type: m.Type(), KeySize: m.KeySize(), ValueSize: abi12BackendSize,
-			MaxEntries: m.MaxEntries(), Flags: m.Flags()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer narrow.Close()
-		k, v := make([]byte, m.KeySize()), make([]byte, m.ValueSize())
-		for it := m.Iterate(); it.Next(&k, &v); {
-			if err := narrow.Update(k, v[:abi12BackendSize], ebpf.UpdateAny); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Remove(filepath.Join(dir, info.Name)); err != nil {
-			t.Fatal(err)
-		}
-		if err := narrow.Pin(filepath.Join(dir, info.Name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pinNarrow(t, dir, "backend", d.objs.Backend, abi12BackendSize)
+	pinNarrow(t, dir, "backend_cells", d.objs.BackendCells, abi12BackendSize)
 	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 12}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
@@ -376,25 +354,7 @@ func asABI12(t *testing.T, d *Dataplane, dir string) {
 func asABI13(t *testing.T, d *Dataplane, dir string) {
 	t.Helper()
 	m := d.objs.GrayMasks6
-	size := m.ValueSize() - 8<<(filter6Log-6)
-	old, err := ebpf.NewMap(&ebpf.MapSpec{Type: m.Type(), KeySize: m.KeySize(), ValueSize: size,
-		MaxEntries: m.MaxEntries(), Flags: m.Flags()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
-	v := make([]byte, m.ValueSize())
-	if err := m.Lookup(uint32(0), &v); err == nil {
-		if err := old.Update(uint32(0), v[:size], ebpf.UpdateAny); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Remove(filepath.Join(dir, "gray_masks6")); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Pin(filepath.Join(dir, "gray_masks6")); err != nil {
-		t.Fatal(err)
-	}
+	pinNarrow(t, dir, "gray_masks6", m, m.ValueSize()-8<<(filter6Log-6))
 	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 13}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
@@ -406,15 +366,8 @@ func asABI13(t *testing.T, d *Dataplane, dir string) {
 func TestMigratesABI13Pins(t *testing.T) {
 	dir := pinDir(t)
 	d := openPinned(t, dir)
-	vm := netip.MustParseAddr("2001:db8:a::5")
-	check(t, d.SetVIP(vip6, VIP{ID: 2, DefaultPool: pool6Base}))
-	check(t, d.SetPort(1, loIfindex))
-	for id, u := range map[uint16]netip.Addr{be6Base: under6Base, be6Gray: under6Gray} {
-		check(t, d.SetBackendEntry(id, Backend{Port: 1, IPv6: true, UnderlayIPv6: u.As16()}))
-	}
-	fillPool(t, d, pool6Base, be6Base)
-	fillPool(t, d, pool6Gray, be6Gray)
-	check(t, d.InsertRuleV6(rule6(100, 2, true, netip.PrefixFrom(vm, 128), pool6Gray)))
+	fillV6World(t, d)
+	check(t, d.InsertRuleV6(rule6(100, 2, true, netip.PrefixFrom(vm6, 128), pool6Gray)))
 	wantVerdict6(t, d, "before the migration", plain6(tcp6(1, 2)), "to "+under6Gray.String())
 	asABI13(t, d, dir)
 	d.Close()
@@ -427,6 +380,31 @@ func TestMigratesABI13Pins(t *testing.T) {
 	var m graygwMeta
 	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
 		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
+	}
+}
+
+// pinNarrow pins, as name under dir in place of m's pin, a map like m whose
+// values are cut to size bytes, holding m's entries so cut: what an older
+// program whose value ended there left.
+func pinNarrow(t *testing.T, dir, name string, m *ebpf.Map, size uint32) {
+	t.Helper()
+	narrow, err := ebpf.NewMap(&ebpf.MapSpec{Type: m.Type(), KeySize: m.KeySize(), ValueSize: size,
+		MaxEntries: m.MaxEntries(), Flags: m.Flags()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer narrow.Close()
+	k, v := make([]byte, m.KeySize()), make([]byte, m.ValueSize())
+	for it := m.Iterate(); it.Next(&k, &v); {
+		if err := narrow.Update(k, v[:size], ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+	if err := narrow.Pin(filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -39,64 +39,16 @@ import (
 // headers and checksums, that a gray rule for one VM moves only that VM, that
 // drops are counted, and that a restarted loader keeps the traffic flowing.
 func TestEndToEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces and attach XDP")
-	}
-	var fs unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
-		t.Skip("no bpffs mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
-	}
-	client, gw, base, gray := newNS(t), newNS(t), newNS(t), newNS(t)
-	veth(t, client, "c0", gw, "g0")
-	// The client's kernel sends no IPv6 of its own (neighbour discovery,
-	// MLD): it would count as NOT_VIP at the gateway, beside the frames
-	// this test counts.
-	inNS(t, client, func() error {
-		return os.WriteFile("/proc/sys/net/ipv6/conf/c0/disable_ipv6", []byte("1"), 0)
-	})
-	veth(t, gw, "g1", base, "b0")
-	veth(t, gw, "g2", gray, "y0")
-	// Native XDP_REDIRECT into a veth needs an XDP program on its peer.
-	passProg(t, base, "b0")
-	passProg(t, gray, "y0")
-
-	pins := filepath.Join("/sys/fs/bpf", fmt.Sprintf("graygw-e2e-%d", os.Getpid()))
-	t.Cleanup(func() { os.RemoveAll(pins) })
-	d, err := bpf.Open(bpf.Options{PinDir: pins})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { d.Unpin(); d.Close() })
-	inNS(t, gw, func() error {
-		a, err := d.Attach("g0", bpf.AttachNative)
-		if err == nil && a.Mode != bpf.AttachNative {
-			err = fmt.Errorf("attached %s, want native", a.Mode)
-		}
-		return err
-	})
-	t.Cleanup(func() { inNS(t, gw, func() error { return d.Detach("g0") }) })
-
+	l := newE2ELab(t, "graygw-e2e")
+	client, gw, base, gray, d, pins := l.client, l.gw, l.base, l.gray, l.d, l.pins
 	const (
-		portIn, portBase, portGray = 0, 1, 2
-		poolBase, poolGray         = 1, 32769 // pool 1's two versions, as the controller numbers them
-		beBase, beGray             = 11, 21
-		vni                        = 5001
+		poolBase, poolGray = 1, 32769 // pool 1's two versions, as the controller numbers them
+		beBase, beGray     = 11, 21
+		vni                = 5001
 	)
 	underBase, underGray := netip.MustParseAddr("10.2.0.11"), netip.MustParseAddr("10.3.0.21")
 	must(t, d.SetVIP(testvectors.VIP1, bpf.VIP{ID: 1, DefaultPool: poolBase}))
 	must(t, d.SetTenant(vni, 7))
-	inNS(t, gw, func() error {
-		for port, name := range map[uint16]string{portIn: "g0", portBase: "g1", portGray: "g2"} {
-			ifx, err := ifindex(name)
-			if err != nil {
-				return err
-			}
-			if err := d.SetPort(port, ifx); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 	must(t, d.SetBackendEntry(beBase, bpf.Backend{Port: portBase, SMAC: mac(t, gw, "g1"), DMAC: mac(t, base, "b0"), UnderlayIP: ip4u(underBase)}))
 	must(t, d.SetBackendEntry(beGray, bpf.Backend{Port: portGray, SMAC: mac(t, gw, "g2"), DMAC: mac(t, gray, "y0"), UnderlayIP: ip4u(underGray)}))
 	fill := func(id uint16) []uint16 {
@@ -185,6 +137,89 @@ func TestEndToEnd(t *testing.T) {
 	if c, err := d2.BackendCounter(beGray); err != nil || c.Packets != 3 {
 		t.Errorf("gray backend counter %+v %v, want 3 packets across the restart", c, err)
 	}
+}
+
+// The ports of the end-to-end lab: the client's, base's and gray's.
+const portIn, portBase, portGray = 0, 1, 2
+
+// e2eLab is the end-to-end tests' lab:
+//
+//	client c0 ──veth── g0 [gateway: graygw XDP, native] g1 ──veth── b0 base
+//	                                                     g2 ──veth── y0 gray
+//
+// with the program's maps pinned under pins, attached to g0, and the three
+// gateway interfaces bound to portIn, portBase and portGray. The client's
+// kernel sends no IPv6 of its own (neighbour discovery, MLD): it would reach
+// the gateway beside the frames the tests count.
+type e2eLab struct {
+	client, gw, base, gray netns.NsHandle
+	d                      *bpf.Dataplane
+	pins                   string
+}
+
+// newE2ELab builds the lab (pins named after stem), removed at the end of
+// the test; it skips the test without root or bpffs.
+func newE2ELab(t *testing.T, stem string) *e2eLab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces and attach XDP")
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
+		t.Skip("no bpffs mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
+	}
+	l := &e2eLab{client: newNS(t), gw: newNS(t), base: newNS(t), gray: newNS(t)}
+	veth(t, l.client, "c0", l.gw, "g0")
+	noIPv6(t, l.client, "c0")
+	veth(t, l.gw, "g1", l.base, "b0")
+	veth(t, l.gw, "g2", l.gray, "y0")
+	// Native XDP_REDIRECT into a veth needs an XDP program on its peer.
+	passProg(t, l.base, "b0")
+	passProg(t, l.gray, "y0")
+
+	l.pins = filepath.Join("/sys/fs/bpf", fmt.Sprintf("%s-%d", stem, os.Getpid()))
+	t.Cleanup(func() { os.RemoveAll(l.pins) })
+	d, err := bpf.Open(bpf.Options{PinDir: l.pins})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	l.d = d
+	t.Cleanup(func() { d.Unpin(); d.Close() })
+	inNS(t, l.gw, func() error {
+		a, err := d.Attach("g0", bpf.AttachNative)
+		if err == nil && a.Mode != bpf.AttachNative {
+			err = fmt.Errorf("attached %s, want native", a.Mode)
+		}
+		return err
+	})
+	t.Cleanup(func() { inNS(t, l.gw, func() error { return d.Detach("g0") }) })
+	inNS(t, l.gw, func() error {
+		for port, name := range map[uint16]string{portIn: "g0", portBase: "g1", portGray: "g2"} {
+			ifx, err := ifindex(name)
+			if err != nil {
+				return err
+			}
+			if err := d.SetPort(port, ifx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return l
+}
+
+// noIPv6 turns IPv6 off on the interfaces names of ns: its kernel sends no
+// IPv6 of its own there (AF_PACKET and XDP still see every frame).
+func noIPv6(t *testing.T, ns netns.NsHandle, names ...string) {
+	t.Helper()
+	inNS(t, ns, func() error {
+		for _, n := range names {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+n+"/disable_ipv6", []byte("1"), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func must(t *testing.T, err error) {
@@ -344,6 +379,16 @@ func (s *packetSock) send(t *testing.T, frame []byte) {
 // correctly. Other traffic (IPv6 neighbour discovery...) is ignored.
 func expectArrivals(t *testing.T, s *packetSock, underlay netip.Addr, sports ...uint16) {
 	t.Helper()
+	expectFrames(t, s, underlay, 0x0800, checkRewritten, sports...)
+}
+
+// expectFrames reads what reached s for a while and requires exactly the
+// frames of ethertype whose flows have the given source ports, each passing
+// check (which returns the flow's source port); frames of other ethertypes
+// are ignored.
+func expectFrames(t *testing.T, s *packetSock, underlay netip.Addr, ethertype uint16,
+	check func(f []byte, underlay netip.Addr) (uint16, error), sports ...uint16) {
+	t.Helper()
 	want := map[uint16]bool{}
 	for _, p := range sports {
 		want[p] = true
@@ -363,10 +408,10 @@ func expectArrivals(t *testing.T, s *packetSock, underlay netip.Addr, sports ...
 			t.Fatal(err)
 		}
 		f := buf[:n]
-		if n < 34 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+		if n < 34 || binary.BigEndian.Uint16(f[12:]) != ethertype {
 			continue
 		}
-		sport, err := checkRewritten(f, underlay)
+		sport, err := check(f, underlay)
 		if err != nil {
 			t.Errorf("frame to %v: %v\n%x", underlay, err, f)
 			continue

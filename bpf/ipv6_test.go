@@ -38,11 +38,18 @@ const (
 	vni6                                       = 5001
 )
 
-// v6World opens a dataplane with the world above: every pool's buckets on
-// its one backend, all ports on the loopback.
+// v6World opens a dataplane with the world above (fillV6World).
 func v6World(t *testing.T) *Dataplane {
 	t.Helper()
 	d := openTest(t)
+	fillV6World(t, d)
+	return d
+}
+
+// fillV6World writes the world above into d: every pool's buckets on its
+// one backend, all ports on the loopback.
+func fillV6World(t *testing.T, d *Dataplane) {
+	t.Helper()
 	check(t, d.SetVIP(vip4, VIP{ID: 1, DefaultPool: pool4Base}))
 	check(t, d.SetVIP(vip6, VIP{ID: 2, DefaultPool: pool6Base}))
 	check(t, d.SetTenant(vni6, 7))
@@ -59,7 +66,6 @@ func v6World(t *testing.T) *Dataplane {
 	for pool, id := range map[uint16]uint16{pool4Base: be4Base, pool4Gray: be4Gray, pool6Base: be6Base, pool6Gray: be6Gray} {
 		fillPool(t, d, pool, id)
 	}
-	return d
 }
 
 func check(t *testing.T, err error) {
@@ -318,22 +324,7 @@ func TestIPv6GrayRules(t *testing.T) {
 	dir := pinDir(t)
 	d := openPinned(t, dir)
 	defer func() { d.Unpin(); d.Close() }()
-	// the world of v6World, pinned
-	check(t, d.SetVIP(vip4, VIP{ID: 1, DefaultPool: pool4Base}))
-	check(t, d.SetVIP(vip6, VIP{ID: 2, DefaultPool: pool6Base}))
-	check(t, d.SetPort(1, loIfindex))
-	for id, u := range map[uint16]netip.Addr{be4Base: under4Base, be4Gray: under4Gray, be6Base: under6Base, be6Gray: under6Gray} {
-		b := Backend{Port: 1, SMAC: gwMAC, DMAC: beMAC}
-		if u.Is4() {
-			b.UnderlayIP, _ = ip4(u)
-		} else {
-			b.IPv6, b.UnderlayIPv6 = true, u.As16()
-		}
-		check(t, d.SetBackendEntry(id, b))
-	}
-	for pool, id := range map[uint16]uint16{pool4Base: be4Base, pool4Gray: be4Gray, pool6Base: be6Base, pool6Gray: be6Gray} {
-		fillPool(t, d, pool, id)
-	}
+	fillV6World(t, d)
 	vm := netip.PrefixFrom(vm6, 128)
 	onVIP6 := rule6(100, 2, false, vm, pool6Gray)
 	check(t, d.InsertRuleV6(onVIP6))

@@ -49,6 +49,24 @@ func newTSS6() tss6 {
 		masks: map[graygwTss6Key]*tssMask6{}, nextMask: 1, refs: map[uint32]uint32{}}
 }
 
+// newMask starts mask, with a fresh id.
+func (t *tss6) newMask(mask graygwTss6Key) *tssMask6 {
+	m := &tssMask6{id: t.nextMask, mask: mask, groups: map[graygwTss6Key][]*tssRule6{}}
+	t.nextMask++
+	t.masks[mask] = m
+	return m
+}
+
+// keys6 normalizes a rule to be written and checks it: the rule, its
+// identity, its masked value and its mask.
+func keys6(r model.GrayRuleV6) (model.GrayRuleV6, model.GrayRuleV6, graygwTss6Key, graygwTss6Key, error) {
+	r = normalize6(r)
+	if err := validRule6(r); err != nil {
+		return r, r, graygwTss6Key{}, graygwTss6Key{}, fmt.Errorf("bpf: gray rule v6: %w", err)
+	}
+	return r, model.RuleIDV6(r), valueOf6(r), maskOf6(r), nil
+}
+
 // join adds e to m's group of value (after its equals in priority: the first
 // written stays the head), keeping m.top and, for a new group, the filter.
 func (t *tss6) join(m *tssMask6, value graygwTss6Key, e *tssRule6) {
@@ -154,10 +172,9 @@ func ruleFrom6(def graygwRule6Def) model.GrayRuleV6 {
 // priority is ErrExists; more than MaxMasks6 distinct masks, or
 // GrayRulesV6Size rules, is ErrFull.
 func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
-	r = normalize6(r)
-	rid, value, mask := model.RuleIDV6(r), valueOf6(r), maskOf6(r)
-	if err := validRule6(r); err != nil {
-		return fmt.Errorf("bpf: gray rule v6: %w", err)
+	r, rid, value, mask, err := keys6(r)
+	if err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -183,16 +200,14 @@ func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
 		return fmt.Errorf("bpf: gray rule v6: rule6_store: %w", err)
 	}
 	if m == nil {
-		m = &tssMask6{id: t.nextMask, mask: mask, groups: map[graygwTss6Key][]*tssRule6{}}
-		t.nextMask++
-		t.masks[mask] = m
+		m = t.newMask(mask)
 	}
 	e := &tssRule6{id: id, rule: r}
 	t.join(m, value, e)
 	t.rules[rid] = e
 	// The entry before the mask list names it: a packet never walks to a
 	// mask whose entry is not there yet.
-	err := d.writeHead6(m, value)
+	err = d.writeHead6(m, value)
 	if err == nil {
 		err = d.writeMasks6()
 	}
@@ -209,10 +224,9 @@ func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
 // ModifyRuleV6 changes the action of an installed gray_rules_v6 rule; its
 // counter keeps counting.
 func (d *Dataplane) ModifyRuleV6(r model.GrayRuleV6) error {
-	r = normalize6(r)
-	rid, value, mask := model.RuleIDV6(r), valueOf6(r), maskOf6(r)
-	if err := validRule6(r); err != nil {
-		return fmt.Errorf("bpf: gray rule v6: %w", err)
+	r, rid, value, mask, err := keys6(r)
+	if err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -398,9 +412,7 @@ func (d *Dataplane) rebuild6() error {
 			continue
 		}
 		if m == nil {
-			m = &tssMask6{id: t.nextMask, mask: mask, groups: map[graygwTss6Key][]*tssRule6{}}
-			t.nextMask++
-			t.masks[mask] = m
+			m = t.newMask(mask)
 		}
 		e := &tssRule6{id: id, rule: r}
 		t.join(m, value, e)

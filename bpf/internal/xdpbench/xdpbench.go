@@ -174,23 +174,12 @@ func (b *bench) mirrorPaths(vf *testvectors.File, frames map[string][]byte, rep 
 		return err
 	}
 	defer d.Close()
-	paths := []struct{ name, vector string }{
-		{"overlay, mirror rule, VM not sampled (served only)", "mirror_sampled_out"},
-		{"overlay, mirror rule, VM sampled (served + copy, XDP part)", "mirror_sampled_in"},
-	}
-	for _, p := range paths {
-		var ts []float64
-		var total uint64
-		for range b.cfg.Rounds {
-			ns, n, err := b.timeGraygw(d, st, frames[p.vector])
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
-			}
-			ts, total = append(ts, ns), total+n
-		}
-		rep.Paths = append(rep.Paths, b.result(p.name, median(ts), rep, total))
-	}
-	return nil
+	res, err := b.rounds(rep, []benchPath{
+		b.path("overlay, mirror rule, VM not sampled (served only)", d, st, 0, frames["mirror_sampled_out"]),
+		b.path("overlay, mirror rule, VM sampled (served + copy, XDP part)", d, st, 0, frames["mirror_sampled_in"]),
+	})
+	rep.Paths = append(rep.Paths, res...)
+	return err
 }
 
 // vlanPaths times 802.1Q frames (docs/pipeline.md §1, §8) against the same
@@ -214,29 +203,18 @@ func (b *bench) vlanPaths(vf *testvectors.File, frames map[string][]byte, rep *R
 	if err := d.SetPort(testvectors.VLANInPort, 1); err != nil { // the loopback is the VLAN port
 		return err
 	}
-	paths := []struct{ name, vector string }{
+	var paths []benchPath
+	for _, p := range []struct{ name, vector string }{
 		{"overlay to an untagged port, untagged (the reference)", "vlan_untagged_unchanged"},
 		{"overlay to an untagged port, tagged: tag removed", "vlan_tagged_stripped"},
 		{"overlay to a tagged port, tagged: VID rewritten", "vlan_tagged_rewritten"},
 		{"overlay to a tagged port, untagged: tag pushed", "vlan_untagged_pushed"},
 		{"tagged, VID not accepted (VLAN_NOT_ACCEPTED)", "drop_vlan_not_accepted"},
+	} {
+		paths = append(paths, b.path(p.name, d, st, testvectors.VLANInPort, frames[p.vector]))
 	}
-	got := make([][]float64, len(paths))
-	runs := make([]uint64, len(paths))
-	for range b.cfg.Rounds {
-		for i, p := range paths {
-			ns, n, err := b.timeGraygwOn(d, st, testvectors.VLANInPort, frames[p.vector])
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
-			}
-			got[i] = append(got[i], ns)
-			runs[i] += n
-		}
-	}
-	for i, p := range paths {
-		rep.VLAN = append(rep.VLAN, b.result(p.name, median(got[i]), rep, runs[i]))
-	}
-	return nil
+	rep.VLAN, err = b.rounds(rep, paths)
+	return err
 }
 
 // ipv6Paths times IPv6 frames over ipv6.json's state (docs/pipeline.md, the
@@ -262,38 +240,53 @@ func (b *bench) ipv6Paths(v4 *bpf.Dataplane, v4st *model.State, v4Frame []byte, 
 		return err
 	}
 	defer d.Close()
-	paths := []struct{ name, vector string }{
-		{"IPv4 reference: overlay IPv4 in IPv4, gray rule hit (basic state)", ""},
+	paths := []benchPath{b.path("IPv4 reference: overlay IPv4 in IPv4, gray rule hit (basic state)", v4, v4st, 0, v4Frame)}
+	for _, p := range []struct{ name, vector string }{
 		{"overlay IPv6 in IPv6, gray rule hit (VM moved)", "v6_overlay_vm_cutover"},
 		{"overlay IPv6 in IPv6, default pool (no rule)", "v6_overlay_default_pool"},
 		{"plain IPv6 TCP to a VIP", "v6_plain_tcp"},
 		{"overlay IPv6 in IPv4, gray rule hit", "v4_outer_v6_inner"},
 		{"overlay IPv4 in IPv6, gray rule hit (graygw_xdp64)", "v6_outer_v4_inner"},
 		{"IPv6, not a VIP (XDP_PASS)", "pass_v6_not_vip"},
+	} {
+		paths = append(paths, b.path(p.name, d, st, 0, frames[p.vector]))
 	}
+	rep.IPv6, err = b.rounds(rep, paths)
+	return err
+}
+
+// benchPath is a path to time: run times it once (ns per packet, and the
+// repetitions the counters saw take it).
+type benchPath struct {
+	name string
+	run  func() (float64, uint64, error)
+}
+
+// path is the path of frame received on inPort over d, filled with st.
+func (b *bench) path(name string, d *bpf.Dataplane, st *model.State, inPort uint16, frame []byte) benchPath {
+	return benchPath{name, func() (float64, uint64, error) { return b.timeGraygwOn(d, st, inPort, frame) }}
+}
+
+// rounds times every path once per round, the paths interleaved so that they
+// share the same moments of a shared machine, and returns their results.
+func (b *bench) rounds(rep *Report, paths []benchPath) ([]Result, error) {
 	got := make([][]float64, len(paths))
 	runs := make([]uint64, len(paths))
 	for range b.cfg.Rounds {
 		for i, p := range paths {
-			var ns float64
-			var n uint64
-			var err error
-			if p.vector == "" {
-				ns, n, err = b.timeGraygw(v4, v4st, v4Frame)
-			} else {
-				ns, n, err = b.timeGraygw(d, st, frames[p.vector])
-			}
+			ns, n, err := p.run()
 			if err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
+				return nil, fmt.Errorf("%s: %w", p.name, err)
 			}
 			got[i] = append(got[i], ns)
 			runs[i] += n
 		}
 	}
+	out := make([]Result, len(paths))
 	for i, p := range paths {
-		rep.IPv6 = append(rep.IPv6, b.result(p.name, median(got[i]), rep, runs[i]))
+		out[i] = b.result(p.name, median(got[i]), rep, runs[i])
 	}
-	return nil
+	return out, nil
 }
 
 func (b *bench) result(name string, wrapped float64, rep *Report, runs uint64) Result {
