@@ -36,7 +36,9 @@ func TestIPv6ProbesThroughTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved := func(tg probe.Target) bool { return tg.VNI == 5001 && (tg.VM.String() == "192.168.1.5" || tg.VM.String() == "fd00:1::6") }
+	moved := func(tg probe.Target) bool {
+		return tg.VNI == 5001 && (tg.VM.String() == "192.168.1.5" || tg.VM.String() == "fd00:1::6")
+	}
 	for _, tg := range targets {
 		if want := map[bool]string{true: probetest.GrayPool, false: probetest.BasePool}[moved(tg)]; tg.ExpectPool != want {
 			t.Fatalf("%v: expected on %s, want %s", tg, tg.ExpectPool, want)

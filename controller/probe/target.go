@@ -32,6 +32,18 @@ func (v *VPC) Destinations() []netip.Addr {
 	return []netip.Addr{v.Router}
 }
 
+// DestinationsOf returns the destinations vm is probed towards: those of
+// its family (a dual-stack VPC lists both routers' addresses).
+func (v *VPC) DestinationsOf(vm netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, d := range v.Destinations() {
+		if d.Is6() == vm.Is6() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // Targets returns the probe targets of one VNI (vm invalid: all its VMs) or one
 // VM, or of every VPC when vni is 0. An unknown VNI or VM is an error wrapping
 // ErrTarget.
@@ -47,10 +59,7 @@ func Targets(vpcs []VPC, vni uint32, vm netip.Addr) ([]Target, error) {
 			if vm.IsValid() && a != vm {
 				continue
 			}
-			for _, d := range v.Destinations() {
-				if d.Is6() != a.Is6() {
-					continue // a dual-stack VPC: each VM towards its family's destinations
-				}
+			for _, d := range v.DestinationsOf(a) {
 				out = append(out, Target{VNI: v.VNI, VM: a, Router: d, RouterMAC: v.RouterMAC})
 			}
 		}

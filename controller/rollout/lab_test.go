@@ -48,7 +48,13 @@ type labEnv struct {
 // controller applying compiled intents to it, and a prober on the hypervisor.
 func newLabEnv(t *testing.T) *labEnv {
 	t.Helper()
-	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggroll", labVPCs) })
+	return newLabEnvWith(t, labVPCs)
+}
+
+// newLabEnvWith is newLabEnv over vpcs.
+func newLabEnvWith(t *testing.T, vpcs []topo.VPC) *labEnv {
+	t.Helper()
+	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggroll", vpcs) })
 	spec, err := intent.Parse([]byte(l.IntentYAML("")))
 	if err != nil {
 		t.Fatal(err)

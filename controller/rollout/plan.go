@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/netip"
@@ -509,7 +510,7 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 			case err != nil || !plainIP(a):
 				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%q: want an IPv4 or IPv6 address", s)
 				continue
-			case v.Router.IsValid() && !slices.ContainsFunc(v.Destinations(), func(d netip.Addr) bool { return d.Is6() == a.Is6() }):
+			case v.Router.IsValid() && len(v.DestinationsOf(a)) == 0:
 				// A VM is probed towards the destinations of its family.
 				e.add(fmt.Sprintf("%s.vms[%d]", path, j), "%s: no router or destination of its family to probe it towards", a)
 			case a == v.Router:
@@ -532,7 +533,9 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 			p.VPCChecks[v.VNI] = vs.Probe.checks(e, path+".probe")
 			checks = max(len(p.VPCChecks[v.VNI]), 1)
 		}
-		nvms += len(v.VMs) * len(v.Destinations()) * checks
+		for _, vm := range v.VMs {
+			nvms += len(v.DestinationsOf(vm)) * checks
+		}
 		n := indiv
 		if vs.IndividualVMs != nil {
 			n = *vs.IndividualVMs
@@ -543,7 +546,7 @@ func (s *PlanSpec) validate(partial bool) (*Plan, error) {
 		n = max(min(n, len(v.VMs)), 0)
 		for _, vm := range v.VMs[:n] {
 			p.Steps = append(p.Steps, Step{Kind: StepVM, VNI: v.VNI, VM: vm,
-				Rule: fmt.Sprintf("%s.%d.%s", s.Name, v.VNI, vm)})
+				Rule: vmRuleName(s.Name, v.VNI, vm)})
 		}
 		p.Steps = append(p.Steps, Step{Kind: StepVNI, VNI: v.VNI, Rule: fmt.Sprintf("%s.%d", s.Name, v.VNI)})
 		p.VPCs = append(p.VPCs, v)
@@ -641,3 +644,16 @@ func (p *Plan) Marshal() ([]byte, error) { return yaml.Marshal(&p.Spec) }
 // plainIP reports whether a is an IPv4 address or an IPv6 one that is not
 // IPv4-mapped and has no zone: a VM or router address a probe can carry.
 func plainIP(a netip.Addr) bool { return a.Is4() || (a.Is6() && !a.Is4In6() && a.Zone() == "") }
+
+// vmRuleName is the name of the rule a step moving vm writes: plan.VNI.VM,
+// an IPv6 VM's colons as '-' (intent names are [A-Za-z0-9._-]); one longer
+// than the intent's 63 characters keeps its start and a hash of the whole.
+func vmRuleName(plan string, vni uint32, vm netip.Addr) string {
+	name := fmt.Sprintf("%s.%d.%s", plan, vni, strings.ReplaceAll(vm.String(), ":", "-"))
+	if len(name) <= 63 {
+		return name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return fmt.Sprintf("%s-%08x", name[:54], h.Sum32())
+}

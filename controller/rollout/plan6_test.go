@@ -43,3 +43,25 @@ vpcs:
 		}
 	}
 }
+
+// TestIPv6VMStepRuleNames: a step moving an IPv6 VM names its rule with the
+// address's colons as '-' (intent names are [A-Za-z0-9._-]); one past 63
+// characters keeps its start and a hash, so two VMs never share a name.
+func TestIPv6VMStepRuleNames(t *testing.T) {
+	long := "abcdefghijklmnopqrstuvwx" // the longest plan name
+	p, err := LoadPlan([]byte("version: 1\nname: " + long + "\npool: g\nindividual_vms: 3\nvpcs: [{vni: 16777215, router: \"2001:db8::1\", vms: [\"2001:db8::5\", " +
+		"\"2001:db8:1234:5678:9abc:def0:1234:5678\", \"2001:db8:1234:5678:9abc:def0:1234:5679\"]}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, s := range p.Steps[:3] {
+		if len(s.Rule) > 63 || strings.ContainsAny(s.Rule, ":/ ") || names[s.Rule] {
+			t.Errorf("step %d rule %q", s.Index, s.Rule)
+		}
+		names[s.Rule] = true
+	}
+	if p.Steps[0].Rule != long+".16777215.2001-db8--5" {
+		t.Errorf("rule %q", p.Steps[0].Rule)
+	}
+}

@@ -1115,7 +1115,7 @@ func targets(plan *Plan, done int, keep ...func(vni uint32, vm netip.Addr) bool)
 					continue vms
 				}
 			}
-			for _, d := range v.Destinations() {
+			for _, d := range v.DestinationsOf(vm) {
 				t := probe.Target{VNI: v.VNI, VM: vm, Router: d, RouterMAC: v.RouterMAC}
 				if movedVNI[v.VNI] || movedVM[probe.Target{VNI: v.VNI, VM: vm}] {
 					t.ExpectPool = plan.Pool
