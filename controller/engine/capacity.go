@@ -144,7 +144,7 @@ func advice(table string, finalFits bool) string {
 	case shortName(pipeline.TableGrayRules):
 		what = "remove rules"
 	case shortName(pipeline.TableGrayRulesV6):
-		what = "remove IPv6 rules, or rules without an address (they take an entry in both tables)"
+		what = "remove IPv6 rules or rules without an address (in both rule tables)"
 	case shortName(pipeline.TableBackendSelect), shortName(pipeline.TablePoolHash):
 		what = "remove pools"
 		if finalFits {

@@ -283,3 +283,27 @@ func TestUnreachedGatewayCheckedAgainstConfiguredP4Info(t *testing.T) {
 		})
 	}
 }
+
+// gray_rules_v6 is counted against its size in the gateway's P4Info like
+// gray_rules: an intent with more IPv6 rules than it holds writes nothing
+// and names the table; the IPv4 rules alone fit.
+func TestIPv6RulesOverflowGrayRulesV6(t *testing.T) {
+	small := startSmallAgent(t, map[string]int64{pipeline.TableGrayRulesV6: 1})
+	e := newEngine(t, store.NewMemory(), 10)
+	doc := intentYAML([]string{small.addr}, threeBackends())
+	for _, vm := range []string{"2001:db8::5", "2001:db8::6"} {
+		doc += "  - name: vm6-" + strings.ReplaceAll(vm, ":", "-") + "\n    match: {vip: vpc, vni: 5001, src: \"" + vm + "\"}\n    pool: gray\n"
+	}
+	stack.Commit(t, e, load(t, doc), 1)
+	st := gatewayStatus(t, e, "gw1", failed)
+	want := "gray_rules_v6: intent version 1 needs 2 entries, gateway gw1 holds 1 (its P4Info size); remove IPv6 rules or rules without an address (in both rule tables) or use a larger build"
+	if st.LastError != want {
+		t.Fatalf("error\n got %q\nwant %q", st.LastError, want)
+	}
+	if n := len(small.entries(t)); n != 0 {
+		t.Fatalf("%d entries written", n)
+	}
+	p := stack.Commit(t, e, load(t, intentYAML([]string{small.addr}, threeBackends())), 2)
+	stack.WaitVersion(t, e, 2)
+	sameEntries(t, small.entries(t), desired(t, p.Result(), "gw1"))
+}
