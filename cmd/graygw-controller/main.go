@@ -339,9 +339,10 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	met := metrics.New()
 	ecfg := engine.Config{P4Info: info, ElectionID: c.ElectionID, Role: c.Role, TLS: ptls,
 		Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout), Store: st, Logger: log, Observer: met,
-		DeviceConfig: func(gw string) []byte { return devcfgs[gw] },
-		MaxGrayMasks: func(gw string) int { return maxGrayMasks(devcfgs, gw) },
-		P4InfoFor:    func(gw string) *p4info.Info { return infos[gw] }}
+		DeviceConfig:  func(gw string) []byte { return devcfgs[gw] },
+		MaxGrayMasks:  func(gw string) int { return maxGrayMasks(devcfgs, gw, dataplane.XDPLimits().MaxMasks) },
+		MaxGrayMasks6: func(gw string) int { return maxGrayMasks(devcfgs, gw, dataplane.XDPLimits().MaxMasks6) },
+		P4InfoFor:     func(gw string) *p4info.Info { return infos[gw] }}
 	if c.HA != nil {
 		// A follower's engine stands by (warm: sessions below the leader's
 		// id, nothing written) until elected.
@@ -705,13 +706,13 @@ func guardSeed(c *config, st store.Store, creds credentials.TransportCredentials
 		"from %s is what you want, restart with --reseed", c.Store, strings.Join(holding, "; "), c.Intent, c.Intent)
 }
 
-// maxGrayMasks is the gray-rule mask bound of gateway gw: a gateway without a
+// maxGrayMasks is a gray-rule mask bound of gateway gw: a gateway without a
 // device config is an XDP agent (BMv2 and Tofino need one), whose tuple-space
-// search holds dataplane.XDPLimits().MaxMasks distinct masks; the others have no
-// such bound (0).
-func maxGrayMasks(devcfgs map[string][]byte, gw string) int {
+// search holds xdp distinct masks (dataplane.XDPLimits().MaxMasks, MaxMasks6
+// for gray_rules_v6); the others have no such bound (0).
+func maxGrayMasks(devcfgs map[string][]byte, gw string, xdp int) int {
 	if len(devcfgs[gw]) > 0 {
 		return 0
 	}
-	return dataplane.XDPLimits().MaxMasks
+	return xdp
 }

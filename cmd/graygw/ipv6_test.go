@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent/intenttest"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // An IPv6 VIP's route shows as its /128 in the BGP view, an IPv4 one as its
@@ -104,5 +110,40 @@ func TestIPv6CutoverAgainstTheController(t *testing.T) {
 	}
 	if p := after.Gateways[0].VIPs[0]; p.Rule != "" || p.Backend != "base-1" || p.Rewrite == nil || p.Rewrite.OuterDst != "2001:db8:2::11" {
 		t.Fatalf("trace after the rollback: %+v", p)
+	}
+}
+
+// TestIPv6MaskBoundCheckedBeforeCommit: gray_rules_v6's tuple-space bound on
+// the XDP target (32 distinct masks) is checked before the store commit as
+// gray_rules' is: 33 IPv6 masks are refused by --dry-run and the API, and
+// nothing is stored; 32 are applied.
+func TestIPv6MaskBoundCheckedBeforeCommit(t *testing.T) {
+	mem := dataplane.NewMemory(dataplane.XDPLimits())
+	a := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: mem}})
+	c := stack.StartController(t, stack.Config{Engine: engine.Config{
+		MaxGrayMasks6: func(string) int { return dataplane.XDPLimits().MaxMasks6 }}})
+	ctrl := "unix://" + c.Socket
+	text := exampleIntent(t, a.Addr)
+	write := func(n int) string {
+		var b strings.Builder
+		b.WriteString("gray_rules:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  - {name: m%d, match: {vip: vpc-router, vni: 5001, src: \"::/%d\"}, pool: gray-router, priority: %d}\n", i, i+1, 1000+i)
+		}
+		return writeFile(t, "intent.yaml", text+b.String())
+	}
+	want := "gray_rules_v6: intent needs 33 distinct masks, gateway gw1 holds 32"
+	for _, args := range [][]string{{"apply", "-f", write(33), "--dry-run"}, {"apply", "-f", write(33)}} {
+		code, out, stderr := api(t, ctrl, append(args, "--actor", "tester")...)
+		if code != ExitError || !strings.Contains(out+stderr, want) {
+			t.Fatalf("%v: exit %d, want %d with %q:\n%s%s", args, code, ExitError, want, out, stderr)
+		}
+	}
+	if _, err := c.Store.Current(context.Background()); err == nil {
+		t.Fatal("the refused intent was stored")
+	}
+	mustAPI(t, ctrl, "apply", "-f", write(32), "--wait", "--actor", "tester")
+	if n := len(mem.State().GrayRulesV6); n != 32 {
+		t.Fatalf("the gateway holds %d IPv6 gray rules, want 32", n)
 	}
 }

@@ -269,19 +269,36 @@ func grayMask(te *p4v1.TableEntry) string {
 	return strings.Join(parts, ",")
 }
 
-// maskOverflow checks a plan against gateway's gray-rule mask bound
-// (Config.MaxGrayMasks): the distinct masks held before (the gray_rules entries
-// of before), at the peak while updates are written in order, and at the end.
-// nil when there is no bound or it is not passed.
-func (e *Engine) maskOverflow(gateway string, version uint64, before iter.Seq[*p4v1.TableEntry], updates []*p4v1.Update) *Overflow {
-	if e.cfg.MaxGrayMasks == nil {
-		return nil
+// maskOverflows checks a plan against gateway's gray-rule mask bounds
+// (Config.MaxGrayMasks for gray_rules, MaxGrayMasks6 for gray_rules_v6).
+func (e *Engine) maskOverflows(gateway string, version uint64, before iter.Seq[*p4v1.TableEntry], updates []*p4v1.Update) []Overflow {
+	var out []Overflow
+	for _, b := range []struct {
+		bound func(string) int
+		table uint32
+		name  string
+	}{
+		{e.cfg.MaxGrayMasks, e.grayRulesID, pipeline.TableGrayRules},
+		{e.cfg.MaxGrayMasks6, e.grayRules6ID, pipeline.TableGrayRulesV6},
+	} {
+		if b.bound == nil || b.table == 0 {
+			continue
+		}
+		if o := maskOverflow(gateway, version, before, updates, b.table, shortName(b.name), b.bound(gateway)); o != nil {
+			out = append(out, *o)
+		}
 	}
-	bound := e.cfg.MaxGrayMasks(gateway)
+	return out
+}
+
+// maskOverflow checks a plan against a bound on the distinct masks of one
+// gray rule table: the masks held before (the table's entries of before), at
+// the peak while updates are written in order, and at the end. nil when
+// there is no bound (0) or it is not passed.
+func maskOverflow(gateway string, version uint64, before iter.Seq[*p4v1.TableEntry], updates []*p4v1.Update, gray uint32, table string, bound int) *Overflow {
 	if bound <= 0 {
 		return nil
 	}
-	gray := e.grayRulesID
 	masks := map[string]int{}
 	for te := range before {
 		if te.GetTableId() == gray {
@@ -309,7 +326,7 @@ func (e *Engine) maskOverflow(gateway string, version uint64, before iter.Seq[*p
 	if peak <= bound {
 		return nil
 	}
-	return &Overflow{Gateway: gateway, Table: shortName(pipeline.TableGrayRules), Need: peak, Final: len(masks),
+	return &Overflow{Gateway: gateway, Table: table, Need: peak, Final: len(masks),
 		Current: current, Size: int64(bound), Source: SourceMaskBound, Version: version, Unit: UnitMasks}
 }
 

@@ -111,6 +111,8 @@ type Config struct {
 	// past it before the store commit instead of the gateway refusing the 65th
 	// mask at write time.
 	MaxGrayMasks func(gateway string) int
+	// MaxGrayMasks6 is MaxGrayMasks for gray_rules_v6 (the XDP agent: 32).
+	MaxGrayMasks6 func(gateway string) int
 	// ElectionID is this controller's election id (low 64 bits); among the
 	// controllers of a device the highest is primary. Required, > 0.
 	ElectionID uint64
@@ -200,6 +202,7 @@ type Engine struct {
 	configuredMu sync.Mutex
 	configured   map[*p4info.Info]*Capacity
 	grayRulesID  uint32 // gray_rules' table id (Config.MaxGrayMasks)
+	grayRules6ID uint32 // gray_rules_v6's (Config.MaxGrayMasks6); 0 without IPv6
 
 	saveMu   sync.Mutex
 	savedSig []savedSig // the pool tables last saved to the store
@@ -324,8 +327,11 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("%w: P4Info: %w", ErrConfig, err)
 		}
 		e.order = append(e.order, t.ID)
-		if name == pipeline.TableGrayRules {
+		switch name {
+		case pipeline.TableGrayRules:
 			e.grayRulesID = t.ID
+		case pipeline.TableGrayRulesV6:
+			e.grayRules6ID = t.ID
 		}
 	}
 	e.hard, e.cancelHard = context.WithCancel(context.Background())

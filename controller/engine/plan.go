@@ -166,9 +166,7 @@ func (e *Engine) planOne(gp *GatewayPlan, w *want, have []*reconcile.Set, cur *w
 		c = e.configuredCapacity(gp.Gateway)
 	}
 	gp.Overflows = e.overflows(gp.Gateway, 0, c, before, plan.Updates)
-	if o := e.maskOverflow(gp.Gateway, 0, entriesOf(have), plan.Updates); o != nil {
-		gp.Overflows = append(gp.Overflows, *o)
-	}
+	gp.Overflows = append(gp.Overflows, e.maskOverflows(gp.Gateway, 0, entriesOf(have), plan.Updates)...)
 }
 
 func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, cur *want) {
