@@ -136,8 +136,8 @@ const inventorySeed = `vpcs:
 
 // checkInventory asserts what an accepted inventory promises: VPCs sorted by
 // VNI, each VNI a tenant's and found by Intent.VPC; at least one route and one
-// VM; VMs unique global unicast IPv4 addresses, none a route's probe
-// destination, inside the cidrs when there are some.
+// VM; VMs unique global unicast addresses (IPv4 or IPv6) with a route of their
+// family, none a route's probe destination, inside the cidrs when there are some.
 func checkInventory(t *testing.T, in *intent.Intent) {
 	t.Helper()
 	owner := map[uint32]string{}
@@ -161,7 +161,7 @@ func checkInventory(t *testing.T, in *intent.Intent) {
 		}
 		dests := map[netip.Addr]bool{}
 		for _, r := range v.Routes {
-			if !r.Prefix.Addr().Is4() || r.Prefix.Masked() != r.Prefix || !r.Dest().Is4() {
+			if r.Prefix.Addr().Is4In6() || r.Prefix.Masked() != r.Prefix || r.Dest().Is4() != r.Prefix.Addr().Is4() {
 				t.Fatalf("VPC %d: route %v (dest %v)", v.VNI, r.Prefix, r.Dest())
 			}
 			dests[r.Dest()] = true
@@ -169,7 +169,9 @@ func checkInventory(t *testing.T, in *intent.Intent) {
 		seen := map[netip.Addr]bool{}
 		for _, m := range v.VMs {
 			a := m.Address
-			if !a.Is4() || !a.IsGlobalUnicast() || seen[a] || dests[a] {
+			// A VM has a route of its family (it is probed towards those).
+			family := slices.ContainsFunc(v.Routes, func(r intent.Route) bool { return r.Prefix.Addr().Is4() == a.Is4() })
+			if a.Is4In6() || !a.IsGlobalUnicast() || seen[a] || dests[a] || !family {
 				t.Fatalf("VPC %d: VM %v", v.VNI, a)
 			}
 			seen[a] = true

@@ -74,13 +74,13 @@ type Route struct {
 
 // Dest is the address probes for the route go to: its next hop when given,
 // else the prefix's first host address (network + 1; the prefix's own address
-// for a /31 or /32).
+// for a /31 or /32, an IPv6 /127 or /128).
 func (r Route) Dest() netip.Addr {
 	if r.NextHop.IsValid() {
 		return r.NextHop
 	}
 	a := r.Prefix.Addr()
-	if r.Prefix.Bits() >= 31 {
+	if r.Prefix.Bits() >= a.BitLen()-1 {
 		return a
 	}
 	return a.Next()

@@ -2,6 +2,7 @@ package intent
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/graygw/graygw/pipeline"
 )
@@ -12,9 +13,11 @@ import (
 const MaxInventoryVMs = 4096
 
 // vpcsSection validates the inventory: each VPC's VNI is a tenant's, unique;
-// its routes are IPv4 prefixes without host bits, unique, with an optional
-// IPv4 next hop; its VMs are unique unicast IPv4 addresses, inside one of its
-// cidrs when it gives some, and none is a route's probe destination.
+// its routes are IPv4 or IPv6 prefixes without host bits, unique, with an
+// optional next hop of the prefix's family; its VMs are unique unicast
+// addresses, inside one of its cidrs when it gives some, none is a route's
+// probe destination, and each has a route of its family to be probed towards
+// (a dual-stack VPC lists routes of both).
 func (v *validator) vpcsSection(specs []VPCSpec) {
 	vnis := map[uint32]string{}
 	for i, vs := range specs {
@@ -60,8 +63,12 @@ func (v *validator) vpcsSection(specs []VPCSpec) {
 			routes[p] = rp
 			r := Route{Prefix: p}
 			if rs.NextHop != "" {
-				a, ok := v.ipv4(dot(rp, "next_hop"), rs.NextHop)
+				a, ok := v.ip(dot(rp, "next_hop"), rs.NextHop)
 				if !ok {
+					continue
+				}
+				if a.Is4() != p.Addr().Is4() {
+					v.ps.add(ErrConflict, dot(rp, "next_hop"), "%s is %s, the prefix %s %s", a, familyOf(a), p, familyOf(p.Addr()))
 					continue
 				}
 				r.NextHop = a
@@ -95,7 +102,7 @@ func (v *validator) vpcsSection(specs []VPCSpec) {
 			if ms.MAC != "" {
 				v.mac(dot(mp, "mac"), ms.MAC)
 			}
-			a, ok := v.ipv4(dot(mp, "address"), ms.Address)
+			a, ok := v.ip(dot(mp, "address"), ms.Address)
 			if !ok {
 				continue
 			}
@@ -113,6 +120,10 @@ func (v *validator) vpcsSection(specs []VPCSpec) {
 			}
 			if len(x.CIDRs) > 0 && !containsAddr(x.CIDRs, a) {
 				v.ps.add(ErrConflict, ap, "%s is outside the VPC's cidrs %v", a, x.CIDRs)
+				continue
+			}
+			if len(x.Routes) > 0 && !slices.ContainsFunc(x.Routes, func(r Route) bool { return r.Prefix.Addr().Is4() == a.Is4() }) {
+				v.ps.add(ErrConflict, ap, "%s is %s and the VPC has no %s route to probe it towards", a, familyOf(a), familyOf(a))
 				continue
 			}
 			addrs[a] = mp
@@ -134,7 +145,8 @@ func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// prefix parses an IPv4 prefix (an address is a /32) without host bits.
+// prefix parses an IPv4 or IPv6 prefix (an address is a /32 or /128) without
+// host bits.
 func (v *validator) prefix(path, s string) (netip.Prefix, bool) {
 	if s == "" {
 		v.ps.add(ErrRequired, path, "missing")
@@ -143,15 +155,15 @@ func (v *validator) prefix(path, s string) (netip.Prefix, bool) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		a, aerr := netip.ParseAddr(s)
-		if aerr != nil {
-			v.ps.add(ErrAddress, path, "%q is not an IPv4 prefix or address", s)
+		if aerr != nil || a.Zone() != "" {
+			v.ps.add(ErrAddress, path, "%q is not an IPv4 or IPv6 prefix or address", s)
 			return netip.Prefix{}, false
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
 	switch {
-	case !p.Addr().Is4():
-		v.ps.add(ErrAddress, path, "%q is not IPv4", s)
+	case p.Addr().Is4In6():
+		v.ps.add(ErrAddress, path, "%q is an IPv4-mapped IPv6 prefix: write the IPv4 prefix", s)
 	case p.Masked() != p:
 		v.ps.add(ErrAddress, path, "%q has host bits set (did you mean %s?)", s, p.Masked())
 	default:

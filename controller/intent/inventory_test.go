@@ -75,9 +75,11 @@ func TestInventoryErrors(t *testing.T) {
 		{"vni range", func(s *Spec) { s.VPCs[0].VNI = 1 << 24 }, ErrRange, "vpcs[0].vni", "want 1 to"},
 		{"vni no tenant's", func(s *Spec) { s.VPCs[0].VNI = 6001 }, ErrUnknownRef, "vpcs[0].vni", "no tenant's VNI"},
 		{"vni twice", func(s *Spec) { s.VPCs[1].VNI = 5002 }, ErrDuplicate, "vpcs[1].vni", "already vpcs[0]"},
-		{"bad prefix", func(s *Spec) { s.VPCs[1].Routes[1].Prefix = "172.16.0.0/33" }, ErrAddress, "vpcs[1].routes[1].prefix", "not an IPv4 prefix"},
+		{"bad prefix", func(s *Spec) { s.VPCs[1].Routes[1].Prefix = "172.16.0.0/33" }, ErrAddress, "vpcs[1].routes[1].prefix", "not an IPv4 or IPv6 prefix"},
 		{"host bits", func(s *Spec) { s.VPCs[1].Routes[1].Prefix = "172.16.0.1/16" }, ErrAddress, "vpcs[1].routes[1].prefix", "host bits"},
-		{"ipv6 prefix", func(s *Spec) { s.VPCs[1].Routes[1].Prefix = "fd00::/64" }, ErrAddress, "vpcs[1].routes[1].prefix", "not IPv4"},
+		{"ipv6 vm without ipv6 route", func(s *Spec) { s.VPCs[0].VMs[0].Address = "fd00::5" }, ErrConflict, "vpcs[0].vms[0].address", "fd00::5 is IPv6 and the VPC has no IPv6 route"},
+		{"next hop family", func(s *Spec) { s.VPCs[1].Routes[1].NextHop = "fd00::1" }, ErrConflict, "vpcs[1].routes[1].next_hop", "fd00::1 is IPv6, the prefix 172.16.0.0/16 IPv4"},
+		{"ipv4-mapped prefix", func(s *Spec) { s.VPCs[1].Routes[1].Prefix = "::ffff:172.16.0.0/112" }, ErrAddress, "vpcs[1].routes[1].prefix", "IPv4-mapped"},
 		{"route twice", func(s *Spec) { s.VPCs[1].Routes[1].Prefix = "0.0.0.0/0" }, ErrDuplicate, "vpcs[1].routes[1].prefix", "already vpcs[1].routes[0]"},
 		{"bad next hop", func(s *Spec) { s.VPCs[1].Routes[0].NextHop = "10.0.0" }, ErrAddress, "vpcs[1].routes[0].next_hop", "not an IPv4"},
 		{"no routes", func(s *Spec) { s.VPCs[0].Routes = nil }, ErrRequired, "vpcs[0].routes", "at least one route"},
@@ -125,5 +127,43 @@ func TestInventoryErrors(t *testing.T) {
 	_, err := Parse([]byte(base + strings.Replace(inventory, "{address: 10.0.0.6}", "{address: 10.0.0.6, colour: red}", 1)))
 	if !errors.Is(err, ErrUnknownField) {
 		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+// A dual-stack VPC: IPv6 routes and VMs beside the IPv4 ones; an IPv6 /64
+// without next hop is probed at its first host address.
+func TestInventoryIPv6(t *testing.T) {
+	doc := base + strings.Replace(inventory, `      - {prefix: 172.16.0.0/16}
+`, `      - {prefix: 172.16.0.0/16}
+      - {prefix: "::/0", next_hop: "fd00:1::1"}
+      - {prefix: "fd00:9::/64"}
+`, 1)
+	doc = strings.Replace(doc, `    cidrs: [10.0.0.0/24]
+`, `    cidrs: [10.0.0.0/24, "fd00:1::/64"]
+`, 1)
+	doc = strings.Replace(doc, `      - {address: 10.0.0.6}
+`, `      - {address: 10.0.0.6}
+      - {address: "fd00:1::5", name: web-6}
+`, 1)
+	in, err := Load([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := in.VPC(5001)
+	if len(v.VMs) != 3 || v.VMs[2].Address != netip.MustParseAddr("fd00:1::5") || len(v.Routes) != 4 {
+		t.Fatalf("vpc 5001: %+v", v)
+	}
+	if d := v.Routes[2].Dest(); d != netip.MustParseAddr("fd00:1::1") {
+		t.Errorf("next hop %v", d)
+	}
+	if d := v.Routes[3].Dest(); d != netip.MustParseAddr("fd00:9::1") {
+		t.Errorf("a /64 without next hop is probed at its first host address, got %v", d)
+	}
+	if d := (Route{Prefix: netip.MustParsePrefix("fd00:9::7/128")}).Dest(); d != netip.MustParseAddr("fd00:9::7") {
+		t.Errorf("a /128 route is probed at its address, got %v", d)
+	}
+	// An IPv6 VM outside the VPC's IPv6 cidrs is refused.
+	if _, err := Load([]byte(strings.Replace(doc, `"fd00:1::5"`, `"fd00:2::5"`, 1))); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "outside the VPC's cidrs") {
+		t.Errorf("outside cidrs: %v", err)
 	}
 }

@@ -67,7 +67,7 @@ type RouteSpec struct {
 
 // VMSpec is one VM of a VPC.
 type VMSpec struct {
-	// Address is the VM's inner IPv4 address (the probes' inner source).
+	// Address is the VM's inner IPv4 or IPv6 address (the probes' inner source).
 	Address string `yaml:"address"`
 	// Name is an optional label (unique within the VPC).
 	Name string `yaml:"name,omitempty"`

@@ -38,7 +38,7 @@ func IntentTargets(in *intent.Intent, vni uint32, vm netip.Addr) ([]Target, erro
 			seen := map[netip.Addr]bool{}
 			for _, r := range v.Routes {
 				d := r.Dest()
-				if seen[d] {
+				if seen[d] || d.Is4() != m.Address.Is4() { // a VM is probed towards its family's routes
 					continue
 				}
 				seen[d] = true

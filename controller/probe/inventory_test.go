@@ -135,3 +135,42 @@ func TestIntentTargetsScope(t *testing.T) {
 		t.Fatalf("Targets over IntentVPCs: %v %v", ts, err)
 	}
 }
+
+// A dual-stack VPC of the inventory: each VM is probed towards the routes of
+// its own family only, with the expectations the compiled tables give (an
+// IPv6 VM rule moves the IPv6 VM alone).
+func TestIntentTargetsDualStack(t *testing.T) {
+	doc := strings.Replace(invIntent, `      - {prefix: 192.168.0.0/16, next_hop: 192.168.1.1}   # same destination: probed once
+`, `      - {prefix: 192.168.0.0/16, next_hop: 192.168.1.1}   # same destination: probed once
+      - {prefix: "::/0", next_hop: "fd00:1::1"}
+`, 1)
+	doc = strings.Replace(doc, `      - {address: 192.168.1.7}
+`, `      - {address: 192.168.1.7}
+      - {address: "fd00:1::5"}
+`, 1)
+	in, err := intent.Load([]byte(doc + "gray_rules:\n  - {name: vm6, match: {vni: 5001, src: \"fd00:1::5\"}, pool: gray-router}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := FromIntent(in, nil, vip, 5001, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	six := 0
+	for _, x := range ts {
+		if x.VM.Is6() != x.Router.Is6() {
+			t.Fatalf("target %v pairs families", x)
+		}
+		if x.VM.Is6() {
+			six++
+			if x.Router != netip.MustParseAddr("fd00:1::1") || x.ExpectPool != "gray-router" {
+				t.Errorf("IPv6 target %+v", x)
+			}
+		} else if x.ExpectPool != "base-router" {
+			t.Errorf("IPv4 target %+v", x)
+		}
+	}
+	if six != 1 || len(ts) != 7 {
+		t.Fatalf("%d targets, %d IPv6: want 6 IPv4 (3 VMs x 2 destinations) and 1 IPv6", len(ts), six)
+	}
+}
