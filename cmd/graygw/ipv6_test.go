@@ -99,6 +99,13 @@ func TestIPv6CutoverAgainstTheController(t *testing.T) {
 		t.Fatalf("trace of the moved VM: %+v", p)
 	}
 
+	// A mirror of an IPv6 VM is refused, saying why; nothing changes.
+	code, mout, mstderr := api(t, ctrl, "mirror", "--vm", "5001/2001:db8::6", "--pool", "gray", "--actor", "tester")
+	if code != ExitRefused || !strings.Contains(mout+mstderr, "not supported on an IPv6 rule") {
+		t.Fatalf("mirror of an IPv6 VM: exit %d\n%s%s", code, mout, mstderr)
+	}
+	inSync(2)
+
 	out = g("rollback", "--rule", "vm-5001-2001-db8--5", "--wait")
 	if !strings.Contains(out, "removed rules: vm-5001-2001-db8--5") {
 		t.Fatalf("rollback: %s", out)
