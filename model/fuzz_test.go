@@ -15,14 +15,7 @@ import (
 // an IPv6 outer frame's valid L4 checksum stays valid, and the reason agrees
 // with the verdict.
 func FuzzParse(f *testing.F) {
-	vf, err := testvectors.Committed()
-	if err != nil {
-		f.Fatal(err)
-	}
-	vf6, err := testvectors.IPv6()
-	if err != nil {
-		f.Fatal(err)
-	}
+	vf, vf6 := testvectors.Both(f)
 	for _, c := range append(vf.Cases, vf6.Cases...) {
 		b, _ := c.Frame()
 		f.Add(b)

@@ -10,7 +10,6 @@ package testvectors
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -194,11 +193,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	var f File
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("testvectors: %s: %w", path, err)
-	}
-	return &f, nil
+	return parse(path, b)
 }
 
 // Frame returns the case's input frame.

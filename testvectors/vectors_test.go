@@ -30,14 +30,7 @@ func TestCommittedVectorsAreUpToDate(t *testing.T) {
 }
 
 func TestCommittedVectorsReplayThroughModel(t *testing.T) {
-	f, err := Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f6, err := IPv6()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, f6 := Both(t)
 	if len(f.Cases) < 40 || len(f6.Cases) < 60 {
 		t.Fatalf("only %d and %d cases", len(f.Cases), len(f6.Cases))
 	}

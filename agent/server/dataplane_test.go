@@ -29,14 +29,7 @@ var (
 // expected: the translation from P4Runtime entries to the dataplane is right
 // for every table, action and parameter.
 func TestTestVectorsThroughP4Runtime(t *testing.T) {
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f6, err := testvectors.IPv6()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, f6 := testvectors.Both(t)
 	t.Run("pipeline.json", func(t *testing.T) { vectorsThroughP4Runtime(t, f) })
 	t.Run("ipv6.json", func(t *testing.T) { vectorsThroughP4Runtime(t, f6) })
 }

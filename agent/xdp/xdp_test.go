@@ -141,14 +141,7 @@ func dropCounters(t *testing.T, a *agent) [pipeline.NumReasons]int64 {
 // port, drop reason counted (read back over P4Runtime) and the rewritten bytes;
 // pipeline.json's basic state and ipv6.json's.
 func TestVectorsThroughP4RuntimeOnXDP(t *testing.T) {
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f6, err := testvectors.IPv6()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, f6 := testvectors.Both(t)
 	t.Run("basic", func(t *testing.T) { vectorsOnXDP(t, f, "basic", 40) })
 	t.Run("ipv6", func(t *testing.T) { vectorsOnXDP(t, f6, "ipv6", 60) })
 }

@@ -54,14 +54,7 @@ func TestFromModelInvertsToModel(t *testing.T) {
 	if len(rules) != 4 || !reflect.DeepEqual(rules, backRules) {
 		t.Fatalf("gray rules out of order:\n%v\nwant\n%v", backRules, rules)
 	}
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f6, err := testvectors.IPv6()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, f6 := testvectors.Both(t)
 	maps.Copy(f.States, f6.States)
 	for name, vs := range f.States {
 		want, err := vs.Model()
