@@ -92,6 +92,11 @@ func policyFromProto(p *graygwv1.SpeakerPolicy) (bgp.Policy, error) {
 	if out.NextHop, err = netip.ParseAddr(p.GetNextHop()); err != nil {
 		errs = append(errs, fmt.Errorf("nextHop: %w", err))
 	}
+	if p.GetNextHopV6() != "" {
+		if out.NextHopV6, err = netip.ParseAddr(p.GetNextHopV6()); err != nil {
+			errs = append(errs, fmt.Errorf("nextHopV6: %w", err))
+		}
+	}
 	for i, v := range p.GetVips() {
 		pv := bgp.PolicyVIP{Name: v.GetName(), Attributes: bgp.Attributes{Communities: v.GetCommunities(), MED: v.Med, LocalPref: v.LocalPref}}
 		if pv.Address, err = netip.ParseAddr(v.GetAddress()); err != nil {

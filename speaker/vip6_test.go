@@ -11,6 +11,7 @@ import (
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4rtest"
+	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -112,5 +113,23 @@ func TestSpeakerAnnouncesTheIPv6VIPsItServes(t *testing.T) {
 	}
 	if len(d.Withdraw) != 1 || d.Withdraw[0].VIP != vip6b || !slices.Equal(d.Withdraw[0].Reasons, []bgp.Reason{bgp.ReasonNoHealthyBackend}) {
 		t.Errorf("withdrawn %+v", d.Withdraw)
+	}
+}
+
+// TestPolicyFromProtoCarriesTheIPv6NextHop: the controller's policy message
+// carries the gateway's IPv6 next hop; a policy with an IPv6 VIP and none, or
+// a bad one, is refused whole.
+func TestPolicyFromProtoCarriesTheIPv6NextHop(t *testing.T) {
+	msg := &graygwv1.SpeakerPolicy{Gateway: "gw1", NextHop: "10.1.0.1", NextHopV6: "fd00:f1::1",
+		Vips: []*graygwv1.SpeakerVIP{{Name: "v4", Address: "10.255.0.1"}, {Name: "v6", Address: "fd00:ff::1"}}}
+	p, err := policyFromProto(msg)
+	if err != nil || p.NextHopV6 != netip.MustParseAddr("fd00:f1::1") || len(p.VIPs) != 2 {
+		t.Fatalf("policy %+v, %v", p, err)
+	}
+	for _, hop := range []string{"", "fd00:f1::1%eth0x", "10.1.0.9"} {
+		msg.NextHopV6 = hop
+		if _, err := policyFromProto(msg); err == nil {
+			t.Errorf("next_hop_v6 %q with an IPv6 VIP: accepted", hop)
+		}
 	}
 }

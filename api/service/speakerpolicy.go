@@ -61,6 +61,9 @@ func (s *Service) WatchSpeakerPolicy(req *graygwv1.WatchSpeakerPolicyRequest, sr
 
 func speakerPolicyProto(p bgp.Policy, version uint64) *graygwv1.SpeakerPolicy {
 	out := &graygwv1.SpeakerPolicy{Gateway: p.Gateway, NextHop: p.NextHop.String(), Drained: p.Drained, IntentVersion: version}
+	if p.NextHopV6.IsValid() {
+		out.NextHopV6 = p.NextHopV6.String()
+	}
 	for _, v := range p.VIPs {
 		sv := &graygwv1.SpeakerVIP{Name: v.Name, Address: v.Address.String(), Communities: v.Attributes.Communities,
 			Med: v.Attributes.MED, LocalPref: v.Attributes.LocalPref}

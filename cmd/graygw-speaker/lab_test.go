@@ -32,6 +32,9 @@ import (
 const (
 	gw1Hop = "10.1.0.1"
 	gw2Hop = "10.4.0.1"
+	// The gateways' IPv6 next hops (buildSpeakerLab6).
+	gw1Hop6 = "fd00:f1::1"
+	gw2Hop6 = "fd00:f4::1"
 	// restartTime is the speakers' graceful-restart time, short so the test
 	// can outlive it many times over (the demo's was 120 s).
 	restartTime = 3 * time.Second
@@ -112,6 +115,8 @@ bgp:
 `
 
 type speakerLab struct {
+	// ipv6: the lab carries an IPv6 VIP too (buildSpeakerLab6).
+	ipv6  bool
 	t     *testing.T
 	l     *lab.Lab
 	topo  *topo.Topology
@@ -222,6 +227,21 @@ func (p *pinger) wait(t *testing.T, what string, maxLost int) {
 
 func buildSpeakerLab(t *testing.T) *speakerLab {
 	t.Helper()
+	return buildSpeakerLabWith(t, false)
+}
+
+// buildSpeakerLab6 is buildSpeakerLab with IPv6 on the hypervisor's links
+// (gw1 p1 fd00:f1::1 - hv h0 fd00:f1::10, gw2 p1 fd00:f4::1 - hv h1
+// fd00:f4::10: the gateways' IPv6 next hops), an ipv6 channel beside ipv4 on
+// BIRD's sessions, an IPv6 VIP in the intent and both families on the
+// speakers' neighbors (MP-BGP).
+func buildSpeakerLab6(t *testing.T) *speakerLab {
+	t.Helper()
+	return buildSpeakerLabWith(t, true)
+}
+
+func buildSpeakerLabWith(t *testing.T, ipv6 bool) *speakerLab {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: network namespaces, XDP and BGP on port 179")
 	}
@@ -229,7 +249,7 @@ func buildSpeakerLab(t *testing.T) *speakerLab {
 	if testing.Short() {
 		t.Skip("-short: the speaker lab builds binaries and runs for about a minute")
 	}
-	s := &speakerLab{t: t, bin: t.TempDir(), dir: t.TempDir(), procs: map[string]*exec.Cmd{}}
+	s := &speakerLab{ipv6: ipv6, t: t, bin: t.TempDir(), dir: t.TempDir(), procs: map[string]*exec.Cmd{}}
 	build := exec.Command("go", "build", "-o", s.bin+"/", "github.com/graygw/graygw/cmd/graygw-agent",
 		"github.com/graygw/graygw/cmd/graygw-controller", "github.com/graygw/graygw/cmd/graygw-speaker")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -281,12 +301,20 @@ func buildSpeakerLab(t *testing.T) *speakerLab {
 			ip addr add 10.2.1.11/24 dev b1
 			ip route replace default nexthop via 10.2.0.1 dev b0 nexthop via 10.2.1.1 dev b1`, tp.BaseMAC)},
 	}
+	birdConf := speakerBirdConf
+	if ipv6 {
+		steps = append(steps,
+			struct{ ns, script string }{tp.GW, "ip addr add " + gw1Hop6 + "/64 dev p1 nodad"},
+			struct{ ns, script string }{s.gw2, "ip addr add " + gw2Hop6 + "/64 dev p1 nodad"},
+			struct{ ns, script string }{tp.HV, "ip addr add fd00:f1::10/64 dev h0 nodad\nip addr add fd00:f4::10/64 dev h1 nodad"})
+		birdConf = strings.ReplaceAll(birdConf, "	ipv4 { import all; export none; };\n", "	ipv4 { import all; export none; };\n	ipv6 { import all; export none; };\n")
+	}
 	for _, st := range steps {
 		if err := l.Script(st.ns, st.script); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.bird = birdlab.Start(t, l, tp.HV, speakerBirdConf)
+	s.bird = birdlab.Start(t, l, tp.HV, birdConf)
 
 	// The agents listen on their HV-facing address (the controller runs on the
 	// hypervisor; the lab is the only network: --insecure-listener). They pin in a bpffs of the test's own (`ip netns exec` hides
@@ -360,8 +388,21 @@ func (s *speakerLab) writeIntent() string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return s.write("intent.yaml", fmt.Sprintf(speakerIntent, tp.PortMAC[topo.PortHV], tp.PortMAC[topo.PortBase], gw2p1, gw2p2,
-		topo.VIP, topo.BaseAddr, tp.BaseMAC))
+	doc := fmt.Sprintf(speakerIntent, tp.PortMAC[topo.PortHV], tp.PortMAC[topo.PortBase], gw2p1, gw2p2,
+		topo.VIP, topo.BaseAddr, tp.BaseMAC)
+	if s.ipv6 {
+		doc = strings.Replace(doc, "    bgp_next_hop: "+gw1Hop+"\n", "    bgp_next_hop: "+gw1Hop+"\n    bgp_next_hop_v6: "+gw1Hop6+"\n", 1)
+		doc = strings.Replace(doc, "    bgp_next_hop: "+gw2Hop+"\n", "    bgp_next_hop: "+gw2Hop+"\n    bgp_next_hop_v6: "+gw2Hop6+"\n", 1)
+		doc = strings.Replace(doc, "pools:\n", fmt.Sprintf("  - {name: vpc-router6, id: 2, address: %q, default_pool: base-router6}\npools:\n", topo.VIP6), 1)
+		doc = strings.Replace(doc, "tenants:\n", fmt.Sprintf(`  - name: base-router6
+    id: 2
+    cluster: base
+    backends:
+      - {name: base6-1, id: 12, underlay_ip: %q, mac: "%s", port: 2}
+tenants:
+`, topo.BaseAddr6, tp.BaseMAC), 1)
+	}
+	return s.write("intent.yaml", doc)
 }
 
 func (s *speakerLab) sock() string { return filepath.Join(s.dir, "c.sock") }
@@ -374,7 +415,11 @@ func (s *speakerLab) startSpeaker(gw, ns, hop, peer string, controllers ...strin
 	if len(controllers) > 0 {
 		addrs = strings.Join(controllers, ", ")
 	}
-	cfg := s.write("speaker-"+gw+".yaml", fmt.Sprintf(speakerConfig, gw, filepath.Join(s.dir, gw+"-policy.json"), addrs, hop, peer))
+	conf := fmt.Sprintf(speakerConfig, gw, filepath.Join(s.dir, gw+"-policy.json"), addrs, hop, peer)
+	if s.ipv6 {
+		conf = strings.Replace(conf, "connectRetry: 1s}", "connectRetry: 1s, families: [ipv4-unicast, ipv6-unicast]}", 1)
+	}
+	cfg := s.write("speaker-"+gw+".yaml", conf)
 	s.start("speaker-"+gw, ns, "graygw-speaker", "--config", cfg)
 }
 

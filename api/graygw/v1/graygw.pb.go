@@ -3714,6 +3714,9 @@ type SpeakerPolicy struct {
 	Vips []*SpeakerVIP `protobuf:"bytes,4,rep,name=vips,proto3" json:"vips,omitempty"`
 	// intent_version is the intent version the policy was made from.
 	IntentVersion uint64 `protobuf:"varint,5,opt,name=intent_version,json=intentVersion,proto3" json:"intent_version,omitempty"`
+	// next_hop_v6 is the gateway's bgp_next_hop_v6, the next hop of its IPv6
+	// VIPs; empty when it has none.
+	NextHopV6     string `protobuf:"bytes,6,opt,name=next_hop_v6,json=nextHopV6,proto3" json:"next_hop_v6,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3781,6 +3784,13 @@ func (x *SpeakerPolicy) GetIntentVersion() uint64 {
 		return x.IntentVersion
 	}
 	return 0
+}
+
+func (x *SpeakerPolicy) GetNextHopV6() string {
+	if x != nil {
+		return x.NextHopV6
+	}
+	return ""
 }
 
 // SpeakerVIP is one VIP of a SpeakerPolicy.
@@ -6469,13 +6479,14 @@ const file_graygw_v1_graygw_proto_rawDesc = "" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"5\n" +
 	"\x19WatchSpeakerPolicyRequest\x12\x18\n" +
-	"\agateway\x18\x01 \x01(\tR\agateway\"\xb0\x01\n" +
+	"\agateway\x18\x01 \x01(\tR\agateway\"\xd0\x01\n" +
 	"\rSpeakerPolicy\x12\x18\n" +
 	"\agateway\x18\x01 \x01(\tR\agateway\x12\x19\n" +
 	"\bnext_hop\x18\x02 \x01(\tR\anextHop\x12\x18\n" +
 	"\adrained\x18\x03 \x01(\bR\adrained\x12)\n" +
 	"\x04vips\x18\x04 \x03(\v2\x15.graygw.v1.SpeakerVIPR\x04vips\x12%\n" +
-	"\x0eintent_version\x18\x05 \x01(\x04R\rintentVersion\"\xca\x01\n" +
+	"\x0eintent_version\x18\x05 \x01(\x04R\rintentVersion\x12\x1e\n" +
+	"\vnext_hop_v6\x18\x06 \x01(\tR\tnextHopV6\"\xca\x01\n" +
 	"\n" +
 	"SpeakerVIP\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
