@@ -17,8 +17,8 @@ import (
 // IPv6 in VXLAN over the IPv4 underlay, issue 19): the intent's rules move an
 // IPv4 VM (gray_rules) and an IPv6 VM (gray_rules_v6); probe.Expect puts each
 // probe where the compiled tables send it, and each is answered there, no
-// other VM moving; a TCP probe to a closed port over IPv6 is refused by the
-// backend that serves the VM.
+// other VM moving; TCP and UDP probes to a closed port over IPv6 are refused
+// (reset, ICMPv6 port unreachable) by the backend that serves the VM.
 func TestIPv6ProbesThroughTheGateway(t *testing.T) {
 	vpcs := []topo.VPC{{VNI: 5001, Subnet: 1, VMs: []uint8{5, 6}, IPv6: true}, {VNI: 5002, Subnet: 2, VMs: []uint8{5}}}
 	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggprobe6", vpcs) })
@@ -77,22 +77,24 @@ func TestIPv6ProbesThroughTheGateway(t *testing.T) {
 		return probe.StatusOK, "base-1"
 	})
 
-	// TCP over IPv6 to a port nothing listens on: reset by the backend that
-	// serves each VM.
-	var tcp []probe.Target
-	for _, tg := range targets {
-		if tg.VM.Is6() {
-			tg.Proto, tg.Port = probe.ProtoTCP, 9
-			tcp = append(tcp, tg)
+	// TCP and UDP over IPv6 to a port nothing listens on: a reset, an ICMPv6
+	// port unreachable, from the backend that serves each VM.
+	for _, proto := range []probe.Proto{probe.ProtoTCP, probe.ProtoUDP} {
+		var l4 []probe.Target
+		for _, tg := range targets {
+			if tg.VM.Is6() {
+				tg.Proto, tg.Port = proto, 9
+				l4 = append(l4, tg)
+			}
 		}
-	}
-	if tcp, err = probe.Expect(in, res, topo.VIP, tcp); err != nil {
-		t.Fatal(err)
-	}
-	check("TCP over IPv6", tcp, func(tg probe.Target) (probe.Status, string) {
-		if moved(tg) {
-			return probe.StatusRefused, "gray-1"
+		if l4, err = probe.Expect(in, res, topo.VIP, l4); err != nil {
+			t.Fatal(err)
 		}
-		return probe.StatusRefused, "base-1"
-	})
+		check(string(proto)+" over IPv6", l4, func(tg probe.Target) (probe.Status, string) {
+			if moved(tg) {
+				return probe.StatusRefused, "gray-1"
+			}
+			return probe.StatusRefused, "base-1"
+		})
+	}
 }
