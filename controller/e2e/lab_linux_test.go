@@ -253,8 +253,13 @@ func (tl *testLab) frame(f flow, i int, seq uint64) []byte {
 	binary.BigEndian.PutUint32(pl, magic)
 	binary.BigEndian.PutUint32(pl[4:], uint32(i))
 	binary.BigEndian.PutUint64(pl[8:], seq)
-	inner := testpkt.Inner(testpkt.Eth{Dst: routerMAC, Src: vmMAC}, testpkt.IP{Src: f.src, Dst: f.dst},
-		testpkt.L4{Proto: f.proto, SPort: f.sport, DPort: f.dport, Payload: pl})
+	eth, l4 := testpkt.Eth{Dst: routerMAC, Src: vmMAC}, testpkt.L4{Proto: f.proto, SPort: f.sport, DPort: f.dport, Payload: pl}
+	var inner []byte
+	if f.src.Is6() {
+		inner = testpkt.Inner6(eth, testpkt.IP6{Src: f.src, Dst: f.dst}, l4)
+	} else {
+		inner = testpkt.Inner(eth, testpkt.IP{Src: f.src, Dst: f.dst}, l4)
+	}
 	return testpkt.VXLAN(testpkt.Eth{Dst: tl.p1MAC, Src: tl.c0MAC}, testpkt.IP{Src: clientIP, Dst: vip},
 		uint16(49152+i%16384), vni, inner)
 }
@@ -285,12 +290,24 @@ func parse(b []byte) (a arrival, ok bool) {
 		return a, false
 	}
 	in := u[8+8+14:]
-	iihl := int(in[0]&0x0f) * 4
-	if len(in) < iihl+8 {
+	var l4 []byte
+	switch binary.BigEndian.Uint16(u[8+8+12:]) { // the inner frame's type
+	case 0x0800:
+		iihl := int(in[0]&0x0f) * 4
+		if len(in) < iihl+8 {
+			return a, false
+		}
+		a.flow = flow{src: netip.AddrFrom4([4]byte(in[12:16])), dst: netip.AddrFrom4([4]byte(in[16:20])), proto: in[9]}
+		l4 = in[iihl:]
+	case 0x86dd:
+		if len(in) < 40+8 {
+			return a, false
+		}
+		a.flow = flow{src: netip.AddrFrom16([16]byte(in[8:24])), dst: netip.AddrFrom16([16]byte(in[24:40])), proto: in[6]}
+		l4 = in[40:]
+	default:
 		return a, false
 	}
-	a.flow = flow{src: netip.AddrFrom4([4]byte(in[12:16])), dst: netip.AddrFrom4([4]byte(in[16:20])), proto: in[9]}
-	l4 := in[iihl:]
 	a.flow.sport, a.flow.dport = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
 	hl := 8
 	if a.flow.proto == testpkt.ProtoTCP {

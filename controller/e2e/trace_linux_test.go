@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/trace"
 	"github.com/graygw/graygw/internal/stack"
+	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -25,6 +28,15 @@ import (
 // prefix of VMs (more specific than a VM: it wins), a prefix of VMs.
 func (tl *testLab) traceIntent(t *testing.T) *intent.Intent {
 	t.Helper()
+	in, err := intent.Load([]byte(tl.traceIntentYAML()))
+	if err != nil {
+		t.Fatalf("intent: %v", err)
+	}
+	return in
+}
+
+// traceIntentYAML is traceIntent's document; its gray_rules come last.
+func (tl *testLab) traceIntentYAML() string {
 	doc := tl.intentYAML([]int{11, 12, 13, 14})
 	gray := "  - name: gray\n    id: 2\n    cluster: gray\n    hash_fields: [vni, src]\n    backends:\n"
 	for _, id := range []int{21, 22} {
@@ -36,11 +48,7 @@ func (tl *testLab) traceIntent(t *testing.T) *intent.Intent {
   - {name: dns-0-28, match: {vip: vpc, vni: 5001, src: 192.168.1.0/28, proto: udp, dport: 53}, pool: gray}
   - {name: vms-96, match: {vip: vpc, vni: 5001, src: 192.168.1.96/28}, pool: gray}
 `
-	in, err := intent.Load([]byte(doc))
-	if err != nil {
-		t.Fatalf("intent: %v", err)
-	}
-	return in
+	return doc
 }
 
 func traceQuery(f flow) *trace.Query {
@@ -184,6 +192,84 @@ func testTraceMatchesThePackets(t *testing.T, tg target) {
 	check(2, []flow{fs[k]}, []trace.Path{v.Path})
 	t.Logf("%s: bucket %d of pool %d repointed behind the controller's back: flagged (%s); the trace and the packet both reach %s",
 		tg, was.Bucket, was.PoolID, g.Drift.Differ[0], v.Backend)
+}
+
+// TestTraceMatchesThePacketsIPv6 is TestTraceMatchesThePackets for inner IPv6
+// flows in VXLAN to the lab's VIP: gray_rules_v6 (two IPv6 VM rules, an IPv6
+// prefix, and the VNI's IPv4 rules absent from it), the 42-byte key, and for
+// each of 200 flows the backend and MAC the trace computes from the entries
+// read back are those its frame reaches.
+func TestTraceMatchesThePacketsIPv6(t *testing.T) { forEachTarget(t, testTraceMatchesThePacketsIPv6) }
+
+func testTraceMatchesThePacketsIPv6(t *testing.T, tg target) {
+	tl := newLab(t, "gge2t6", tg)
+	st := openStore(t, t.TempDir()+"/controller.db")
+	defer st.Close()
+	e := tl.newEngine(t, st)
+	spec, err := intent.Parse([]byte(tl.traceIntentYAML() + `  - {name: vm6-10, match: {vip: vpc, vni: 5001, src: "fd00:1::10"}, pool: gray}
+  - {name: vm6-11, match: {vip: vpc, vni: 5001, src: "fd00:1::11"}, pool: gray}
+  - {name: vms6-60, match: {vip: vpc, vni: 5001, src: "fd00:1::60/124"}, pool: gray}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := spec.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, e, in, 1)
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rb, err := e.ReadBack(c, "gw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rb.InSync() {
+		t.Fatalf("the gateway's entries differ from the intent's: %d missing, %d differ, %d extra", len(rb.Missing), len(rb.Differ), len(rb.Extra))
+	}
+	have, err := trace.Load(rb.Have)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := make([]flow, 200)
+	for i := range fs {
+		src := netip.AddrFrom16([16]byte{0xfd, 0, 0, 1, 15: byte(0x10 + i%100)})
+		fs[i] = flow{src: src, dst: netip.MustParseAddr("fd00:1::1"), proto: testpkt.ProtoUDP, sport: uint16(20000 + i), dport: 53}
+		if i%2 == 1 {
+			fs[i].proto, fs[i].dport = testpkt.ProtoTCP, 80
+		}
+	}
+	paths := make([]trace.Path, len(fs))
+	per := map[string]int{}
+	for i, f := range fs {
+		paths[i] = have.Explain(traceQuery(f), vip)
+		if paths[i].Verdict != "forward" || paths[i].Rewrite == nil || len(paths[i].HashKey) != 2*pipeline.HashKey6Len {
+			t.Fatalf("flow %d %+v traced as %+v", i, f, paths[i])
+		}
+		per[or(paths[i].Rule, "default")+" -> "+paths[i].Backend]++
+	}
+	got := tl.sendRound(t, fs, 1)
+	if len(got) != len(fs) {
+		t.Fatalf("%d of %d flows arrived", len(got), len(fs))
+	}
+	wrong := 0
+	for _, a := range got {
+		p := paths[a.index]
+		if a.backend.String() != p.Rewrite.OuterDst || a.dmac != p.Rewrite.DstMAC || a.flow != fs[a.index] {
+			if wrong++; wrong <= 5 {
+				t.Errorf("flow %d reached %s (MAC %s), the trace says %s %s (MAC %s)", a.index, a.backend, a.dmac, p.Backend, p.Rewrite.OuterDst, p.Rewrite.DstMAC)
+			}
+		}
+	}
+	if wrong > 0 {
+		t.Fatalf("%d of %d IPv6 flows reached another backend than the trace gives", wrong, len(fs))
+	}
+	t.Logf("%s: %d IPv6 flows, each where the trace said; by rule and backend: %v", tg, len(fs), per)
+	for _, r := range []string{"vm6-11", "vms6-60", "default"} {
+		if !slices.ContainsFunc(slices.Collect(maps.Keys(per)), func(k string) bool { return strings.HasPrefix(k, r+" -> ") }) {
+			t.Errorf("no flow decided by %s: %v", r, per)
+		}
+	}
 }
 
 func or(s, def string) string {
