@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +45,10 @@ func startLabStackVPCs(t *testing.T, prefix string, vpcs []topo.VPC) *labStack {
 	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New(prefix, vpcs) })
 	ag := stack.StartAgent(t, stack.AgentConfig{Server: server.Config{Dataplane: xdp.New(l.DP)}})
 	host := &probe.Host{NetNS: l.Topo.HV, Interface: "h0", Source: topo.HVAddr, GatewayMAC: l.Topo.PortMAC[topo.PortHV], RouterMAC: topo.RouterMAC}
+	if slices.ContainsFunc(vpcs, func(v topo.VPC) bool { return v.Underlay6 }) {
+		// Probes to an IPv6 VIP too: h0's address of the VIP's family.
+		host.Source = netip.Addr{}
+	}
 	dir := t.TempDir()
 	sock := stack.StartController(t, stack.Config{Dir: dir, Service: service.Config{Probe: host}}).Socket
 	return &labStack{Lab: l, agent: ag, dir: dir, ctrl: "unix://" + sock}
