@@ -35,7 +35,7 @@ Usage (root; the Go binaries in build/bin, see topo/mininet/smoke.sh):
 VMs of VNI 5001 over IPv6 too (fd00:1::/64: inner IPv6 in VXLAN); one VM is
 moved to the gray cluster with graygw cutover and its pings must be answered by
 gray1 (and its neighbour's still by base1); graygw rollback --step moves it
-back. Exits non-zero when any step fails. Everything the script
+back; then the same for an IPv6 VM (graygw cutover --vm 5001/fd00:1::5). Exits non-zero when any step fails. Everything the script
 started is stopped by PID, on failure and Ctrl-C too.
 """
 
@@ -405,8 +405,10 @@ class Lab:
         def router_of(vm, vni):
             return VPCS6[vni] + "1" if ":" in vm else "192.168.%d.1" % VPCS[vni]
 
-        # One VM moved and rolled back, its neighbour staying on base1.
-        for moved, stay in ((("hv1", 5001, "192.168.1.5"), ("hv1", 5001, "192.168.1.6")),):
+        # One IPv4 VM moved and rolled back, then one IPv6 VM (inner IPv6,
+        # gray_rules_v6), each with its neighbour staying on base1.
+        for moved, stay in ((("hv1", 5001, "192.168.1.5"), ("hv1", 5001, "192.168.1.6")),
+                            (("hv1", 5001, "fd00:1::5"), ("hv1", 5001, "fd00:1::6"))):
             try:
                 self.graygw("cutover", "--vm", "%d/%s" % (moved[1], moved[2]), "--pool", "gray-router", "--vip", "vpc-router",
                             "--name", "smoke-vm", "--wait", "--actor", "mininet-smoke")
