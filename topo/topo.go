@@ -13,6 +13,10 @@
 // VM traffic is encapsulated by the hypervisor's kernel towards the VIP; the gateway
 // picks a backend and rewrites the outer header; the backend decapsulates, answers,
 // and sends the reply straight back to the hypervisor (routed, not via the VIP).
+//
+// A VPC may be dual-stack (VPC.IPv6: VMs fd00:N::x, inner IPv6 in VXLAN) and may
+// run over the IPv6 underlay (VPC.Underlay6: VXLAN over IPv6 to VIP6, the
+// backends at fd00:f2::11 and fd00:f3::21).
 package topo
 
 import (
