@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/topo"
 )
 
@@ -107,41 +106,17 @@ func TestCLIIPv6CutoverInTheLab(t *testing.T) {
 // hypervisor's kernel VXLAN over IPv6 to the IPv6 VIP fd00:ff::1, outer UDP
 // checksums on) served by pools of IPv6-underlay backends, beside the IPv4
 // VIP: ICMPv6 and ICMP probes through the gateway (outer IPv6, inner IPv6 and
-// IPv4) are answered by base; graygw cutover --vm 5003/fd00:3::5 --vip vpc6
-// moves the IPv6 VM to gray (the backends' kernels accept the rewritten
+// IPv4) are answered by base; graygw cutover --vm 5003/fd00:3::5 --vip
+// vpc-router6 moves the IPv6 VM to gray (the backends' kernels accept the rewritten
 // frames: the gateway updated the outer UDP checksum), rollback moves it
 // back; ping6 is answered throughout.
 func TestCLIIPv6VIPInTheLab(t *testing.T) {
 	vpc := topo.VPC{VNI: 5003, Subnet: 3, VMs: []uint8{5, 6}, IPv6: true, Underlay6: true}
 	ls := startLabStackVPCs(t, "ggcl6v", []topo.VPC{vpc})
 	g := ls.cli(t)
-	doc := ls.IntentYAML("")
-	for _, r := range []struct{ old, new string }{
-		{"    bgp_next_hop: 10.1.0.1\n", "    bgp_next_hop: 10.1.0.1\n    bgp_next_hop_v6: fd00:f1::1\n"},
-		{"vips:\n", fmt.Sprintf("vips:\n  - {name: vpc6, id: 6, address: %s, default_pool: base6}\n", topo.VIP6)},
-		{"pools:\n", fmt.Sprintf(`pools:
-  - name: base6
-    id: 61
-    cluster: base
-    backends:
-      - {name: base6-1, id: 61, underlay_ip: %s, mac: "%s", port: %d}
-  - name: gray6
-    id: 62
-    cluster: gray
-    backends:
-      - {name: gray6-1, id: 62, underlay_ip: %s, mac: "%s", port: %d}
-`, topo.BaseAddr6, ls.Topo.BaseMAC, topo.PortBase, topo.GrayAddr6, ls.Topo.GrayMAC, topo.PortGray)},
-	} {
-		if !strings.Contains(doc, r.old) {
-			t.Fatalf("the lab intent has no %q", r.old)
-		}
-		doc = strings.Replace(doc, r.old, r.new, 1)
-	}
-	doc = strings.Replace(doc, "127.0.0.1:9559", ls.agent.Addr, 1)
-	path := filepath.Join(ls.dir, "intent6.yaml")
-	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The lab intent has the IPv6 VIP and its pools for an Underlay6 VPC.
+	path := ls.intentFile(t, "")
+	vip6, base6, gray6 := probetest.VIPName6, "base6-1", "gray6-1"
 	vm, other, vm4 := vpc.VMAddr6(5).String(), vpc.VMAddr6(6).String(), vpc.VMAddr(5).String()
 	runs := []probeRun{{5003, []string{vm, other}, vpc.RouterAddr6().String()}, {5003, []string{vm4}, vpc.RouterAddr().String()}}
 	all := []string{vm, other, vm4}
@@ -153,20 +128,20 @@ func TestCLIIPv6VIPInTheLab(t *testing.T) {
 	}
 
 	if code, out, stderr := g("apply", "-f", path, "--wait"); code != 0 {
-		t.Fatalf("apply: exit %d\n%s%s\n%s", code, out, stderr, doc)
+		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
 	}
-	wantAnswers(t, "before the cutover", answeredBy(t, g, "before the cutover", "vpc6", runs...), all, "", "base6-1", "gray6-1")
+	wantAnswers(t, "before the cutover", answeredBy(t, g, "before the cutover", vip6, runs...), all, "", base6, gray6)
 	ping6("before the cutover")
 
-	if code, out, stderr := g("cutover", "--vm", "5003/"+vm, "--pool", "gray6", "--vip", "vpc6", "--wait"); code != 0 {
+	if code, out, stderr := g("cutover", "--vm", "5003/"+vm, "--pool", probetest.GrayPool6, "--vip", vip6, "--wait"); code != 0 {
 		t.Fatalf("cutover --vm 5003/%s: exit %d\n%s%s", vm, code, out, stderr)
 	}
-	wantAnswers(t, "after the cutover", answeredBy(t, g, "after the cutover", "vpc6", runs...), all, vm, "base6-1", "gray6-1")
+	wantAnswers(t, "after the cutover", answeredBy(t, g, "after the cutover", vip6, runs...), all, vm, base6, gray6)
 	ping6("from the moved VM")
 
 	if code, out, stderr := g("rollback", "--step", "--wait"); code != 0 {
 		t.Fatalf("rollback --step: exit %d\n%s%s", code, out, stderr)
 	}
-	wantAnswers(t, "after the rollback", answeredBy(t, g, "after the rollback", "vpc6", runs...), all, "", "base6-1", "gray6-1")
+	wantAnswers(t, "after the rollback", answeredBy(t, g, "after the rollback", vip6, runs...), all, "", base6, gray6)
 	ping6("after the rollback")
 }
