@@ -57,7 +57,7 @@ func TestUsageErrorsExit2AndSayWhatToDo(t *testing.T) {
 		{[]string{"rollout", "go"}, `unknown command "go" for "graygw rollout"`},
 		{[]string{"counters", "--kind", "x"}, `--kind "x"`},
 		{[]string{"probe"}, "nothing to probe"},
-		{[]string{"probe", "--vm", "5001/192.168.1.500"}, "want VNI/IPv4"},
+		{[]string{"probe", "--vm", "5001/192.168.1.500"}, "want VNI/IP or IP"},
 		{[]string{"probe", "--vni", "0"}, "--vni 0"},
 		{[]string{"probe", "--vni", "4294972297", "--vm", "192.168.1.5"}, "--vni 4294972297: want 1 to 16777215"},
 		{[]string{"probe", "--vm", "5001/192.168.1.5", "--router", "192.168.1.1", "--count", "1000"}, "count 1000"},

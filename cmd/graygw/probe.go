@@ -285,7 +285,7 @@ func parseVM(s string, haveVNI bool, vni int64) (uint32, netip.Addr, error) {
 	if vs != "" {
 		var err error
 		if n, err = strconv.ParseInt(vs, 10, 64); err != nil || n < 1 || n > 0xffffff {
-			return 0, netip.Addr{}, usagef("--vm %q: want VNI/IPv4 or IPv4, e.g. 5001/192.168.1.5", s)
+			return 0, netip.Addr{}, usagef("--vm %q: want VNI/IP or IP, e.g. 5001/192.168.1.5 or 5001/2001:db8::5", s)
 		}
 	} else if haveVNI {
 		if vni < 1 || vni > 0xffffff {
@@ -293,9 +293,9 @@ func parseVM(s string, haveVNI bool, vni int64) (uint32, netip.Addr, error) {
 		}
 		n = vni
 	}
-	addr, err := netip.ParseAddr(ip)
-	if err != nil || !addr.Is4() {
-		return 0, netip.Addr{}, usagef("--vm %q: want VNI/IPv4 or IPv4, e.g. 5001/192.168.1.5", s)
+	addr, err := hostAddr(ip)
+	if err != nil {
+		return 0, netip.Addr{}, usagef("--vm %q: want VNI/IP or IP, e.g. 5001/192.168.1.5 or 5001/2001:db8::5", s)
 	}
 	return uint32(n), addr, nil
 }

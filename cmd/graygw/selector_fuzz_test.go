@@ -104,7 +104,8 @@ func FuzzCutoverSelector(f *testing.F) {
 
 // FuzzProbeVM fuzzes graygw probe's --vm parser (VNI/IP, or IP alone with the
 // VNI from --vni). Properties: nothing panics; a refused value is a usage
-// error; an accepted one has an IPv4 address and a VNI of 1-16777215 (or 0,
+// error; an accepted one has an IPv4 or IPv6 address (no zone, not
+// IPv4-mapped) and a VNI of 1-16777215 (or 0,
 // "from the inventory", only when neither the value nor --vni gives one), and
 // formats back to VNI/IP (or IP) that parses to the same pair without --vni.
 func FuzzProbeVM(f *testing.F) {
@@ -113,6 +114,8 @@ func FuzzProbeVM(f *testing.F) {
 	f.Add("192.168.1.5", false, int64(0))
 	f.Add("/192.168.1.5", false, int64(0))
 	f.Add("192.168.1.5", true, int64(4294972297))
+	f.Add("5001/fd00:1::5", false, int64(0))
+	f.Add("fd00:1::5", true, int64(5001))
 	f.Fuzz(func(t *testing.T, s string, haveVNI bool, vni int64) {
 		n, addr, err := parseVM(s, haveVNI, vni)
 		if err != nil {
@@ -121,7 +124,7 @@ func FuzzProbeVM(f *testing.F) {
 			}
 			return
 		}
-		if !addr.Is4() || n > 0xffffff {
+		if !addr.IsValid() || addr.Zone() != "" || addr.Is4In6() || n > 0xffffff {
 			t.Fatalf("%q (--vni %v %d): vni %d addr %v", s, haveVNI, vni, n, addr)
 		}
 		if haveVNI && !strings.Contains(s, "/") && int64(n) != vni {
