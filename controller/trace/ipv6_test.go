@@ -24,15 +24,7 @@ func world6(t *testing.T) (*intent.Intent, *compile.Result) {
 		"{name: vm4, match: {vni: 5001, src: 10.0.0.5}, pool: gray}",
 		"{name: vpc, match: {vni: 5002}, pool: gray}",
 	}
-	in, err := intent.Load([]byte(d.YAML()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in, res
+	return compiledDoc(t, d.YAML())
 }
 
 var vip6 = netip.MustParseAddr("2001:db8:ff::1")

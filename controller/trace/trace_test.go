@@ -34,7 +34,13 @@ var vip = netip.MustParseAddr("10.255.0.1")
 
 func compiled(t *testing.T) (*intent.Intent, *compile.Result) {
 	t.Helper()
-	in, err := intent.Load([]byte(world))
+	return compiledDoc(t, world)
+}
+
+// compiledDoc loads and compiles an intent document.
+func compiledDoc(t *testing.T, doc string) (*intent.Intent, *compile.Result) {
+	t.Helper()
+	in, err := intent.Load([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
