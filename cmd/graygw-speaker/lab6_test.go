@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -43,14 +41,7 @@ func TestSpeakersAnnounceIPv6VIPs(t *testing.T) {
 	s.startController()
 	s.startSpeaker("gw1", s.topo.GW, gw1Hop, "10.1.0.10")
 	s.startSpeaker("gw2", s.gw2, gw2Hop, "10.4.0.10")
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range []string{"controller", "speaker-gw1", "speaker-gw2", "agent-gw1", "agent-gw2"} {
-				b, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
-				t.Logf("%s.log:\n%s", n, lastLines(string(b), 40))
-			}
-		}
-	})
+	s.logsOnFailure()
 	took := birdlab.WaitFor(t, 60*time.Second, "both gateways announce the IPv6 VIP", s.hops6Are(gw1Hop6, gw2Hop6))
 	birdlab.WaitFor(t, 5*time.Second, "both gateways announce the IPv4 VIP", s.hopsAre(gw1Hop, gw2Hop))
 	t.Logf("both gateways' IPv6 paths at BIRD %s after the speakers started", took.Round(time.Millisecond))

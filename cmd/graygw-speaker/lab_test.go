@@ -435,14 +435,7 @@ func TestSpeakersOutliveTheControllerAndFollowTheDataplane(t *testing.T) {
 	s.startController()
 	s.startSpeaker("gw1", s.topo.GW, gw1Hop, "10.1.0.10")
 	s.startSpeaker("gw2", s.gw2, gw2Hop, "10.4.0.10")
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range []string{"controller", "speaker-gw1", "speaker-gw2", "agent-gw1", "agent-gw2"} {
-				b, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
-				t.Logf("%s.log:\n%s", n, lastLines(string(b), 40))
-			}
-		}
-	})
+	s.logsOnFailure()
 	took := birdlab.WaitFor(t, 60*time.Second, "both gateways announced", s.hopsAre(gw1Hop, gw2Hop))
 	t.Logf("both paths at BIRD %s after the speakers started; kernel: %s", took.Round(time.Millisecond), s.kernelRoute())
 	rs, err := s.bird.Sock.Routes(topo.VIP.String()+"/32", "gw1")
@@ -529,6 +522,18 @@ func TestSpeakersOutliveTheControllerAndFollowTheDataplane(t *testing.T) {
 	if r := s.kernelRoute(); strings.Contains(r, gw1Hop) || !strings.Contains(r, gw2Hop) {
 		t.Errorf("hypervisor's route to the VIP %q: want only via %s", r, gw2Hop)
 	}
+}
+
+// logsOnFailure has a failed test log the end of every process's log.
+func (s *speakerLab) logsOnFailure() {
+	s.t.Cleanup(func() {
+		if s.t.Failed() {
+			for _, n := range []string{"controller", "speaker-gw1", "speaker-gw2", "agent-gw1", "agent-gw2"} {
+				b, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
+				s.t.Logf("%s.log:\n%s", n, lastLines(string(b), 40))
+			}
+		}
+	})
 }
 
 func lastLines(s string, n int) string {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/probe/probetest"
 	"github.com/graygw/graygw/internal/lab/labtest"
@@ -22,28 +24,12 @@ import (
 func TestIPv6ProbesThroughTheGateway(t *testing.T) {
 	vpcs := []topo.VPC{{VNI: 5001, Subnet: 1, VMs: []uint8{5, 6}, IPv6: true}, {VNI: 5002, Subnet: 2, VMs: []uint8{5}}}
 	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggprobe6", vpcs) })
-	in, res, err := l.ApplyYAML(l.IntentYAML(
-		"  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n" +
-			"  - {name: vm-1-6-v6, match: {vip: vpc-router, vni: 5001, src: \"fd00:1::6\"}, pool: gray-router}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := probe.Targets(l.VPCs(), 0, netip.Addr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets, err := probe.Expect(in, res, topo.VIP, all)
-	if err != nil {
-		t.Fatal(err)
-	}
 	moved := func(tg probe.Target) bool {
 		return tg.VNI == 5001 && (tg.VM.String() == "192.168.1.5" || tg.VM.String() == "fd00:1::6")
 	}
-	for _, tg := range targets {
-		if want := map[bool]string{true: probetest.GrayPool, false: probetest.BasePool}[moved(tg)]; tg.ExpectPool != want {
-			t.Fatalf("%v: expected on %s, want %s", tg, tg.ExpectPool, want)
-		}
-	}
+	in, res, targets := applyAndExpect(t, l, "  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n"+
+		"  - {name: vm-1-6-v6, match: {vip: vpc-router, vni: 5001, src: \"fd00:1::6\"}, pool: gray-router}\n",
+		0, topo.VIP, moved, probetest.GrayPool, probetest.BasePool)
 	p, err := probe.New(l.ProberConfig(in))
 	if err != nil {
 		t.Fatal(err)
@@ -97,4 +83,31 @@ func TestIPv6ProbesThroughTheGateway(t *testing.T) {
 			return probe.StatusRefused, "base-1"
 		})
 	}
+}
+
+// applyAndExpect applies the lab's intent with rules, and returns it, what it
+// compiled to, and the targets of vni (0: every VNI) with probe.Expect's
+// expectations towards vip, having checked that those the rules move
+// (moved) are expected on gray and the others on base.
+func applyAndExpect(t *testing.T, l *probetest.Lab, rules string, vni uint32, vip netip.Addr, moved func(probe.Target) bool,
+	gray, base string) (*intent.Intent, *compile.Result, []probe.Target) {
+	t.Helper()
+	in, res, err := l.ApplyYAML(l.IntentYAML(rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := probe.Targets(l.VPCs(), vni, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := probe.Expect(in, res, vip, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		if want := map[bool]string{true: gray, false: base}[moved(tg)]; tg.ExpectPool != want {
+			t.Fatalf("%v: expected on %s, want %s", tg, tg.ExpectPool, want)
+		}
+	}
+	return in, res, targets
 }

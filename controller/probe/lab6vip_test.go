@@ -2,7 +2,6 @@ package probe_test
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -24,26 +23,10 @@ import (
 func TestProbesToAnIPv6VIP(t *testing.T) {
 	vpcs := []topo.VPC{{VNI: 5001, Subnet: 1, VMs: []uint8{5}}, {VNI: 5009, Subnet: 9, VMs: []uint8{5, 6}, IPv6: true, Underlay6: true}}
 	l := labtest.Build(t, "network namespaces, XDP and AF_PACKET", func() (*probetest.Lab, error) { return probetest.New("ggprobe6v", vpcs) })
-	in, res, err := l.ApplyYAML(l.IntentYAML(
-		"  - {name: vm9-5, match: {vip: vpc-router6, vni: 5009, src: 192.168.9.5}, pool: gray-router6}\n" +
-			"  - {name: vm9-5-v6, match: {vip: vpc-router6, vni: 5009, src: \"fd00:9::5\"}, pool: gray-router6}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := probe.Targets(l.VPCs(), 5009, netip.Addr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets, err := probe.Expect(in, res, topo.VIP6, all)
-	if err != nil {
-		t.Fatal(err)
-	}
 	moved := func(tg probe.Target) bool { return tg.VM.String() == "192.168.9.5" || tg.VM.String() == "fd00:9::5" }
-	for _, tg := range targets {
-		if want := map[bool]string{true: probetest.GrayPool6, false: probetest.BasePool6}[moved(tg)]; tg.ExpectPool != want {
-			t.Fatalf("%v: expected on %s, want %s", tg, tg.ExpectPool, want)
-		}
-	}
+	in, _, targets := applyAndExpect(t, l, "  - {name: vm9-5, match: {vip: vpc-router6, vni: 5009, src: 192.168.9.5}, pool: gray-router6}\n"+
+		"  - {name: vm9-5-v6, match: {vip: vpc-router6, vni: 5009, src: \"fd00:9::5\"}, pool: gray-router6}\n",
+		5009, topo.VIP6, moved, probetest.GrayPool6, probetest.BasePool6)
 	p, err := probe.New(l.ProberConfig6(in))
 	if err != nil {
 		t.Fatal(err)

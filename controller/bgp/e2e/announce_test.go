@@ -96,24 +96,7 @@ graygw_bgp_session_up{neighbor="10.179.0.3"} 1
 		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (eBGP)", info.HopsAre(vip+"/32", "gw_ebgp", want...))
 		return time.Since(start)
 	}
-	var drains, losses, backs []time.Duration
-	const rounds = 10
-	for range rounds {
-		drains = append(drains, apply("drain gw1", func(in *bgp.Input) { in.Gateways[0].Drained = true }, gw2Addr))
-		losses = append(losses, apply("P4Runtime loss on gw2", func(in *bgp.Input) { in.Gateways[1].P4RuntimeConnected = false }))
-		backs = append(backs, apply("reasons cleared", func(in *bgp.Input) {
-			in.Gateways[0].Drained = false
-			in.Gateways[1].P4RuntimeConnected = true
-		}, gw1Addr, gw2Addr))
-	}
-	t.Logf("withdraw on drain, %d rounds: %s", rounds, summary(drains))
-	t.Logf("withdraw on P4Runtime loss, %d rounds: %s", rounds, summary(losses))
-	t.Logf("announce again when the reasons clear, %d rounds: %s", rounds, summary(backs))
-	for _, d := range append(drains, losses...) {
-		if d > withdrawBudget {
-			t.Errorf("a withdrawal took %s, budget %s", d, withdrawBudget)
-		}
-	}
+	withdrawRounds(t, "", 10, apply, gw1Addr, gw2Addr)
 	for _, line := range []string{
 		"event=vipWithdrawn vip=198.51.100.10 nexthop=10.179.0.11 gateway=gw1 reason=drained",
 		"event=vipWithdrawn vip=198.51.100.10 nexthop=10.179.0.12 gateway=gw2 reason=p4runtime-disconnected",
@@ -132,6 +115,32 @@ graygw_bgp_session_up{neighbor="10.179.0.3"} 1
 	birdlab.WaitFor(t, 5*time.Second, "no iBGP path after Stop(withdraw)", info.HopsAre(vip+"/32", "gw_ibgp"))
 	birdlab.WaitFor(t, 5*time.Second, "no eBGP path after Stop(withdraw)", info.HopsAre(vip+"/32", "gw_ebgp"))
 	t.Logf("Stop(withdraw=true) to empty BIRD table: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// withdrawRounds runs rounds of: drain gw1 (only hop2 left), P4Runtime loss
+// of gw2 (no path), both reasons cleared (hop1 and hop2 again), each through
+// apply (which changes the input, reconciles and waits for BIRD's table);
+// logs the figures (label first) and fails t for a withdrawal slower than
+// withdrawBudget.
+func withdrawRounds(t *testing.T, label string, rounds int, apply func(what string, edit func(*bgp.Input), want ...string) time.Duration, hop1, hop2 string) {
+	t.Helper()
+	var drains, losses, backs []time.Duration
+	for range rounds {
+		drains = append(drains, apply("drain gw1", func(in *bgp.Input) { in.Gateways[0].Drained = true }, hop2))
+		losses = append(losses, apply("P4Runtime loss on gw2", func(in *bgp.Input) { in.Gateways[1].P4RuntimeConnected = false }))
+		backs = append(backs, apply("reasons cleared", func(in *bgp.Input) {
+			in.Gateways[0].Drained = false
+			in.Gateways[1].P4RuntimeConnected = true
+		}, hop1, hop2))
+	}
+	t.Logf("%swithdraw on drain, %d rounds: %s", label, rounds, summary(drains))
+	t.Logf("%swithdraw on P4Runtime loss, %d rounds: %s", label, rounds, summary(losses))
+	t.Logf("%sannounce again when the reasons clear, %d rounds: %s", label, rounds, summary(backs))
+	for _, d := range append(drains, losses...) {
+		if d > withdrawBudget {
+			t.Errorf("a withdrawal took %s, budget %s", d, withdrawBudget)
+		}
+	}
 }
 
 // summary formats min / median / max.

@@ -13,7 +13,6 @@ import (
 	"github.com/graygw/graygw/controller/bgp"
 	"github.com/graygw/graygw/internal/birdlab"
 	"github.com/graygw/graygw/internal/lab"
-	"github.com/graygw/graygw/internal/lab/labtest"
 )
 
 // IPv6 addresses inside the lab's namespaces (unique local, nothing outside
@@ -93,24 +92,7 @@ func TestAnnounceIPv6ToBIRD(t *testing.T) {
 		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (MP-BGP eBGP)", info.HopsAre(p6, "gw_ebgp", want...))
 		return time.Since(start)
 	}
-	var drains, losses, backs []time.Duration
-	const rounds = 5
-	for range rounds {
-		drains = append(drains, apply("drain gw1", func(in *bgp.Input) { in.Gateways[0].Drained = true }, gw2Addr6))
-		losses = append(losses, apply("P4Runtime loss on gw2", func(in *bgp.Input) { in.Gateways[1].P4RuntimeConnected = false }))
-		backs = append(backs, apply("reasons cleared", func(in *bgp.Input) {
-			in.Gateways[0].Drained = false
-			in.Gateways[1].P4RuntimeConnected = true
-		}, gw1Addr6, gw2Addr6))
-	}
-	t.Logf("IPv6 withdraw on drain, %d rounds: %s", rounds, summary(drains))
-	t.Logf("IPv6 withdraw on P4Runtime loss, %d rounds: %s", rounds, summary(losses))
-	t.Logf("IPv6 announce again when the reasons clear, %d rounds: %s", rounds, summary(backs))
-	for _, d := range append(drains, losses...) {
-		if d > withdrawBudget {
-			t.Errorf("a withdrawal took %s, budget %s", d, withdrawBudget)
-		}
-	}
+	withdrawRounds(t, "IPv6 ", 5, apply, gw1Addr6, gw2Addr6)
 	if line := "event=vipWithdrawn vip=2001:db8:100::10 nexthop=fd00:179::11 gateway=gw1 reason=drained"; !strings.Contains(logs.String(), line) {
 		t.Errorf("speaker log lacks %q", line)
 	}
@@ -241,22 +223,9 @@ func dualStack() (bgp.Config, bgp.Input) {
 // session and, MP-BGP, over the IPv4 eBGP session.
 func newPeerLab6(t *testing.T) *peerLab {
 	t.Helper()
-	birdlab.Require(t)
-	l := labtest.New(t, "ggbgp6", "network namespaces and BGP on port 179")
-	ns := labtest.Namespaces(t, l, "gw", "peer")
-	gw, peer := ns[0], ns[1]
-	labtest.Link(t, l, gw, "vgw", peer, "vpeer")
-	labtest.Script(t, l, gw, fmt.Sprintf(`
-		ip addr add %s/24 dev vgw
-		ip addr add %s/24 dev vgw
-		ip addr add %s/24 dev vgw
-		ip addr add %s/24 dev vgw
-		ip addr add %s/64 dev vgw nodad
-		ip addr add %s/64 dev vgw nodad
-		ip addr add %s/64 dev vgw nodad`, gwAddr, gwEAddr, gw1Addr, gw2Addr, gwAddr6, gw1Addr6, gw2Addr6))
-	labtest.Script(t, l, peer, fmt.Sprintf(`
-		ip addr add %s/24 dev vpeer
-		ip addr add %s/64 dev vpeer nodad`, ebgpAddr, ibgpAddr6))
+	l, gw, peer := peerNamespaces(t, "ggbgp6",
+		[]string{gwAddr + "/24", gwEAddr + "/24", gw1Addr + "/24", gw2Addr + "/24", gwAddr6 + "/64", gw1Addr6 + "/64", gw2Addr6 + "/64"},
+		[]string{ebgpAddr + "/24", ibgpAddr6 + "/64"})
 	return startPeer(t, l, gw, peer, fmt.Sprintf(`router id %s;
 
 protocol device { scan time 1; }

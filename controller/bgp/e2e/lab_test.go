@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,20 +46,37 @@ type peerLab struct {
 // cannot (not root, no bird).
 func newPeerLab(t *testing.T) *peerLab {
 	t.Helper()
-	birdlab.Require(t)
-	l := labtest.New(t, "ggbgp", "network namespaces and BGP on port 179")
-	ns := labtest.Namespaces(t, l, "gw", "peer")
-	gw, peer := ns[0], ns[1]
-	labtest.Link(t, l, gw, "vgw", peer, "vpeer")
-	labtest.Script(t, l, gw, fmt.Sprintf(`
-		ip addr add %s/24 dev vgw
-		ip addr add %s/24 dev vgw
-		ip addr add %s/24 dev vgw
-		ip addr add %s/24 dev vgw`, gwAddr, gwEAddr, gw1Addr, gw2Addr))
-	labtest.Script(t, l, peer, fmt.Sprintf(`
-		ip addr add %s/24 dev vpeer
-		ip addr add %s/24 dev vpeer`, ibgpAddr, ebgpAddr))
+	l, gw, peer := peerNamespaces(t, "ggbgp", []string{gwAddr + "/24", gwEAddr + "/24", gw1Addr + "/24", gw2Addr + "/24"},
+		[]string{ibgpAddr + "/24", ebgpAddr + "/24"})
 	return startPeer(t, l, gw, peer, birdConf())
+}
+
+// peerNamespaces builds the gateway and peer namespaces of a lab (prefix),
+// joined by vgw - vpeer, with the addresses (addr/len) given for each side,
+// or skips the test when it cannot (not root, no bird). IPv6 addresses skip
+// duplicate detection (usable at once).
+func peerNamespaces(t *testing.T, prefix string, gwAddrs, peerAddrs []string) (l *lab.Lab, gw, peer string) {
+	t.Helper()
+	birdlab.Require(t)
+	l = labtest.New(t, prefix, "network namespaces and BGP on port 179")
+	ns := labtest.Namespaces(t, l, "gw", "peer")
+	gw, peer = ns[0], ns[1]
+	labtest.Link(t, l, gw, "vgw", peer, "vpeer")
+	for _, side := range []struct {
+		ns, dev string
+		addrs   []string
+	}{{gw, "vgw", gwAddrs}, {peer, "vpeer", peerAddrs}} {
+		var script strings.Builder
+		for _, a := range side.addrs {
+			fmt.Fprintf(&script, "ip addr add %s dev %s", a, side.dev)
+			if strings.Contains(a, ":") {
+				script.WriteString(" nodad")
+			}
+			script.WriteString("\n")
+		}
+		labtest.Script(t, l, side.ns, script.String())
+	}
+	return l, gw, peer
 }
 
 // startPeer starts BIRD with conf in namespace peer of l, the speaker's side
