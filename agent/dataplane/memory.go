@@ -42,15 +42,14 @@ func XDPLimits() Limits {
 type Memory struct {
 	limits Limits
 
-	mu    sync.Mutex
-	st    *model.State
-	rules map[model.GrayRule]struct{} // rule identities present
+	mu sync.Mutex
+	st *model.State
 	// poolBuckets: how many backend_select cells each pool owns (pools
 	// owning none are absent), for Limits.MaxPools.
 	poolBuckets map[uint16]int
 	drops       [pipeline.NumReasons]Counter
 	vipCtr      map[uint32]Counter
-	ruleCtr     map[model.GrayRule]Counter
+	ruleCtr     map[model.GrayRule]Counter // by identity: the rules present
 	beCtr       map[uint16]Counter
 	mirrorCtr   [pipeline.MirrorIDs]Counter
 	mirrorBeCtr map[uint16]Counter
@@ -67,7 +66,7 @@ var (
 // NewMemory returns an empty Memory dataplane.
 func NewMemory(l Limits) *Memory {
 	return &Memory{
-		limits: l, st: model.NewState(), rules: map[model.GrayRule]struct{}{}, poolBuckets: map[uint16]int{},
+		limits: l, st: model.NewState(), poolBuckets: map[uint16]int{},
 		vipCtr: map[uint32]Counter{}, ruleCtr: map[model.GrayRule]Counter{}, beCtr: map[uint16]Counter{},
 		mirrorBeCtr: map[uint16]Counter{}, vip6Ctr: map[[16]byte]Counter{}, rule6Ctr: map[model.GrayRuleV6]Counter{},
 	}
@@ -254,118 +253,127 @@ func (m *Memory) DeletePortVLAN(port uint16) error {
 }
 
 // InsertRule implements Dataplane.
-func (m *Memory) InsertRule(r model.GrayRule) error {
-	id := model.RuleID(r)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.rules[id]; ok {
-		return fmt.Errorf("gray rule: %w", ErrExists)
-	}
-	if m.limits.MaxMasks > 0 {
-		masks := map[ruleMask]bool{}
-		for rid := range m.rules {
-			masks[maskOf(rid)] = true
-		}
-		if !masks[maskOf(id)] && len(masks) >= m.limits.MaxMasks {
-			return fmt.Errorf("gray rule: %w: %d distinct masks in use", ErrFull, len(masks))
-		}
-	}
-	r.Match, r.VIPID, r.Mask.VNI = id.Match, id.VIPID, id.Mask.VNI
-	m.st.GrayRules = append(m.st.GrayRules, r)
-	m.rules[id] = struct{}{}
-	m.ruleCtr[id] = Counter{}
-	return nil
-}
-
-type ruleMask struct {
-	vip  uint16
-	flow pipeline.FlowKey
-}
-
-func maskOf(id model.GrayRule) ruleMask { return ruleMask{id.VIPMask, id.Mask} }
+func (m *Memory) InsertRule(r model.GrayRule) error { return m.grayRules().insert(m, r) }
 
 // ModifyRule implements Dataplane.
 func (m *Memory) ModifyRule(r model.GrayRule) error {
-	return m.onRule(r, func(i int, _ model.GrayRule) {
-		old := &m.st.GrayRules[i]
+	return m.grayRules().modify(m, r, func(old *model.GrayRule) {
 		old.Action, old.Pool, old.Threshold = r.Action, r.Pool, r.Threshold
 		old.MirrorPool, old.Sample, old.MirrorID = r.MirrorPool, r.Sample, r.MirrorID
 	})
 }
 
 // DeleteRule implements Dataplane.
-func (m *Memory) DeleteRule(r model.GrayRule) error {
-	return m.onRule(r, func(i int, id model.GrayRule) {
-		m.st.GrayRules = slices.Delete(m.st.GrayRules, i, i+1)
-		delete(m.rules, id)
-		delete(m.ruleCtr, id)
-	})
-}
-
-// onRule runs f under m.mu on the index and key of the rule held with r's
-// key; a rule not held is ErrNotFound.
-func (m *Memory) onRule(r model.GrayRule, f func(i int, id model.GrayRule)) error {
-	return onRuleIn(m, func() []model.GrayRule { return m.st.GrayRules }, model.RuleID, "gray rule", r, f)
-}
+func (m *Memory) DeleteRule(r model.GrayRule) error { return m.grayRules().delete(m, r) }
 
 // InsertRuleV6 implements Dataplane.
-func (m *Memory) InsertRuleV6(r model.GrayRuleV6) error {
-	id := model.RuleIDV6(r)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.rule6Ctr[id]; ok {
-		return fmt.Errorf("gray rule v6: %w", ErrExists)
-	}
-	if m.limits.MaxMasks6 > 0 {
-		type mask struct {
-			vip  uint16
-			flow pipeline.FlowKey6
-		}
-		masks := map[mask]bool{}
-		for rid := range m.rule6Ctr {
-			masks[mask{rid.VIPMask, rid.Mask}] = true
-		}
-		if !masks[mask{id.VIPMask, id.Mask}] && len(masks) >= m.limits.MaxMasks6 {
-			return fmt.Errorf("gray rule v6: %w: %d distinct masks in use", ErrFull, len(masks))
-		}
-	}
-	r.Match, r.VIPID, r.Mask.VNI = id.Match, id.VIPID, id.Mask.VNI
-	m.st.GrayRulesV6 = append(m.st.GrayRulesV6, r)
-	m.rule6Ctr[id] = Counter{}
-	return nil
-}
+func (m *Memory) InsertRuleV6(r model.GrayRuleV6) error { return m.grayRulesV6().insert(m, r) }
 
 // ModifyRuleV6 implements Dataplane.
 func (m *Memory) ModifyRuleV6(r model.GrayRuleV6) error {
-	return m.onRuleV6(r, func(i int, _ model.GrayRuleV6) {
-		old := &m.st.GrayRulesV6[i]
+	return m.grayRulesV6().modify(m, r, func(old *model.GrayRuleV6) {
 		old.Action, old.Pool, old.Threshold = r.Action, r.Pool, r.Threshold
 	})
 }
 
 // DeleteRuleV6 implements Dataplane.
-func (m *Memory) DeleteRuleV6(r model.GrayRuleV6) error {
-	return m.onRuleV6(r, func(i int, id model.GrayRuleV6) {
-		m.st.GrayRulesV6 = slices.Delete(m.st.GrayRulesV6, i, i+1)
-		delete(m.rule6Ctr, id)
+func (m *Memory) DeleteRuleV6(r model.GrayRuleV6) error { return m.grayRulesV6().delete(m, r) }
+
+// ruleTable is one of the Memory dataplane's gray rule tables, gray_rules or
+// gray_rules_v6: the family as data for one insert, modify and delete.
+type ruleTable[R, M comparable] struct {
+	what     string          // the table, in errors
+	rules    *[]R            // the rules in insertion order (model.State's)
+	held     map[R]Counter   // their counters by identity: the rules present
+	id       func(R) R       // a rule's identity: model.RuleID, RuleIDV6
+	canon    func(r, id R) R // r with its identity's canonical match
+	maskOf   func(R) M       // a rule's masks, vip's and flow's
+	maxMasks int             // distinct masks allowed, 0 for no limit
+}
+
+func (m *Memory) grayRules() ruleTable[model.GrayRule, ruleMask[pipeline.FlowKey]] {
+	return ruleTable[model.GrayRule, ruleMask[pipeline.FlowKey]]{"gray rule", &m.st.GrayRules, m.ruleCtr,
+		model.RuleID, canonRule, maskOf, m.limits.MaxMasks}
+}
+
+func (m *Memory) grayRulesV6() ruleTable[model.GrayRuleV6, ruleMask[pipeline.FlowKey6]] {
+	return ruleTable[model.GrayRuleV6, ruleMask[pipeline.FlowKey6]]{"gray rule v6", &m.st.GrayRulesV6, m.rule6Ctr,
+		model.RuleIDV6, canonRuleV6, maskOfV6, m.limits.MaxMasks6}
+}
+
+// canonRule is r as it is stored: keyed as its identity (model.RuleID) keys
+// it, match bits outside the mask cleared and the VNI mask cut to 24 bits.
+func canonRule(r, id model.GrayRule) model.GrayRule {
+	r.Match, r.VIPID, r.Mask.VNI = id.Match, id.VIPID, id.Mask.VNI
+	return r
+}
+
+func canonRuleV6(r, id model.GrayRuleV6) model.GrayRuleV6 {
+	r.Match, r.VIPID, r.Mask.VNI = id.Match, id.VIPID, id.Mask.VNI
+	return r
+}
+
+func maskOf(id model.GrayRule) ruleMask[pipeline.FlowKey] {
+	return ruleMask[pipeline.FlowKey]{id.VIPMask, id.Mask}
+}
+
+func maskOfV6(id model.GrayRuleV6) ruleMask[pipeline.FlowKey6] {
+	return ruleMask[pipeline.FlowKey6]{id.VIPMask, id.Mask}
+}
+
+// ruleMask is a gray rule's masks, vip's and flow's: the unit of the XDP
+// dataplane's mask list (Limits.MaxMasks, MaxMasks6).
+type ruleMask[F comparable] struct {
+	vip  uint16
+	flow F
+}
+
+// insert adds r under m.mu. A rule already held is ErrExists; with maxMasks
+// > 0, a rule whose masks would be one distinct mask more than maxMasks is
+// ErrFull, as the XDP dataplane's mask list refuses it.
+func (t ruleTable[R, M]) insert(m *Memory, r R) error {
+	id := t.id(r)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := t.held[id]; ok {
+		return fmt.Errorf("%s: %w", t.what, ErrExists)
+	}
+	if t.maxMasks > 0 {
+		masks := map[M]bool{}
+		for rid := range t.held {
+			masks[t.maskOf(rid)] = true
+		}
+		if !masks[t.maskOf(id)] && len(masks) >= t.maxMasks {
+			return fmt.Errorf("%s: %w: %d distinct masks in use", t.what, ErrFull, len(masks))
+		}
+	}
+	*t.rules = append(*t.rules, t.canon(r, id))
+	t.held[id] = Counter{}
+	return nil
+}
+
+// modify runs set under m.mu on the rule held with r's identity; a rule not
+// held is ErrNotFound.
+func (t ruleTable[R, M]) modify(m *Memory, r R, set func(old *R)) error {
+	return t.on(m, r, func(i int, _ R) { set(&(*t.rules)[i]) })
+}
+
+// delete removes the rule held with r's identity and its counter; a rule not
+// held is ErrNotFound.
+func (t ruleTable[R, M]) delete(m *Memory, r R) error {
+	return t.on(m, r, func(i int, id R) {
+		*t.rules = slices.Delete(*t.rules, i, i+1)
+		delete(t.held, id)
 	})
 }
 
-// onRuleV6 is onRule for gray_rules_v6.
-func (m *Memory) onRuleV6(r model.GrayRuleV6, f func(i int, id model.GrayRuleV6)) error {
-	return onRuleIn(m, func() []model.GrayRuleV6 { return m.st.GrayRulesV6 }, model.RuleIDV6, "gray rule v6", r, f)
-}
-
-// onRuleIn runs f under m.mu on the index in rules() and the identity of the
-// rule held with r's identity (id: model.RuleID, RuleIDV6); a rule not held
-// is ErrNotFound, what naming the table.
-func onRuleIn[R comparable](m *Memory, rules func() []R, id func(R) R, what string, r R, f func(i int, id R)) error {
-	k := id(r)
+func (t ruleTable[R, M]) on(m *Memory, r R, f func(i int, id R)) error {
+	k := t.id(r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	i := slices.IndexFunc(rules(), func(x R) bool { return id(x) == k })
+	i := slices.IndexFunc(*t.rules, func(x R) bool { return t.id(x) == k })
 	if i < 0 {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
+		return fmt.Errorf("%s: %w", t.what, ErrNotFound)
 	}
 	f(i, k)
 	return nil
