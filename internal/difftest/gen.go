@@ -140,6 +140,50 @@ func (g *Gen) mask32() uint32 {
 	return ^uint32(0) << (32 - (1 + g.pick(31)))
 }
 
+// flowOf is a flow key with addresses of type A: pipeline.FlowKey's layout
+// with uint32, FlowKey6's with [16]byte, so that one draw serves both and
+// converts to either.
+type flowOf[A any] struct {
+	VNI      uint32
+	Tenant   uint16
+	Src, Dst A
+	Proto    uint8
+	SPort    uint16
+	DPort    uint16
+}
+
+// drawRuleMask draws a gray rule's masks as an intent's rules have them:
+// each field, in the key's order, set one time in three, the VIP id's mask
+// from vipMasks and the addresses' from addr.
+func drawRuleMask[A any](g *Gen, vipMasks []uint16, addr func() A) (vipMask uint16, m flowOf[A]) {
+	some := func() bool { return g.pick(3) == 0 }
+	if some() {
+		vipMask = vipMasks[g.pick(len(vipMasks))]
+	}
+	if some() {
+		m.VNI = [...]uint32{pipeline.MaxVNI, 0xff0000}[g.pick(2)]
+	}
+	if some() {
+		m.Tenant = 0xffff
+	}
+	if some() {
+		m.Src = addr()
+	}
+	if some() {
+		m.Dst = addr()
+	}
+	if some() {
+		m.Proto = 0xff
+	}
+	if some() {
+		m.SPort = g.mask16()
+	}
+	if some() {
+		m.DPort = g.mask16()
+	}
+	return vipMask, m
+}
+
 func (g *Gen) mask16() uint16 {
 	return [...]uint16{0xffff, 0, 0xff00, 0xfff0, 0xffff, 0, uint16(g.rng.Uint32())}[g.pick(7)]
 }
@@ -178,33 +222,8 @@ func (g *Gen) State() (*model.State, []uint16) {
 	// since two matching rules of equal priority are a controller error.
 	var masks []model.GrayRule
 	for range 1 + g.pick(4) {
-		var m model.GrayRule
-		some := func() bool { return g.pick(3) == 0 }
-		if some() {
-			m.VIPMask = [...]uint16{0xffff, 0xffff, 0x00ff, 0xfffe}[g.pick(4)]
-		}
-		if some() {
-			m.Mask.VNI = [...]uint32{pipeline.MaxVNI, 0xff0000}[g.pick(2)]
-		}
-		if some() {
-			m.Mask.Tenant = 0xffff
-		}
-		if some() {
-			m.Mask.Src = g.mask32()
-		}
-		if some() {
-			m.Mask.Dst = g.mask32()
-		}
-		if some() {
-			m.Mask.Proto = 0xff
-		}
-		if some() {
-			m.Mask.SPort = g.mask16()
-		}
-		if some() {
-			m.Mask.DPort = g.mask16()
-		}
-		masks = append(masks, m)
+		vipMask, m := drawRuleMask(g, []uint16{0xffff, 0xffff, 0x00ff, 0xfffe}, g.mask32)
+		masks = append(masks, model.GrayRule{VIPMask: vipMask, Mask: pipeline.FlowKey(m)})
 	}
 	prios := g.rng.Perm(1000)
 	seen := map[model.GrayRule]bool{}

@@ -29,33 +29,8 @@ func (g *Gen) state6(s *model.State, pools []uint16) {
 	}
 	var masks []model.GrayRuleV6
 	for range 1 + g.pick(4) {
-		var m model.GrayRuleV6
-		some := func() bool { return g.pick(3) == 0 }
-		if some() {
-			m.VIPMask = [...]uint16{0xffff, 0xffff, 0x00ff}[g.pick(3)]
-		}
-		if some() {
-			m.Mask.VNI = [...]uint32{pipeline.MaxVNI, 0xff0000}[g.pick(2)]
-		}
-		if some() {
-			m.Mask.Tenant = 0xffff
-		}
-		if some() {
-			m.Mask.Src = g.mask128()
-		}
-		if some() {
-			m.Mask.Dst = g.mask128()
-		}
-		if some() {
-			m.Mask.Proto = 0xff
-		}
-		if some() {
-			m.Mask.SPort = g.mask16()
-		}
-		if some() {
-			m.Mask.DPort = g.mask16()
-		}
-		masks = append(masks, m)
+		vipMask, m := drawRuleMask(g, []uint16{0xffff, 0xffff, 0x00ff}, g.mask128)
+		masks = append(masks, model.GrayRuleV6{VIPMask: vipMask, Mask: pipeline.FlowKey6(m)})
 	}
 	prios := g.rng.Perm(1000)
 	seen := map[model.GrayRuleV6]bool{}
