@@ -1,9 +1,7 @@
 package rollout_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/rollout"
@@ -18,8 +16,7 @@ import (
 // gateway.
 func TestLabRolloutOfIPv6VMs(t *testing.T) {
 	e := newLabEnvWith(t, []topo.VPC{{VNI: 5001, Subnet: 1, VMs: []uint8{5, 6}, IPv6: true}})
-	r := rollout.NewRunner(e.ctrl, &rollout.MemoryStore{}, rollout.Options{})
-	if _, err := startPlan(t, r, `version: 1
+	p := runPlan(t, e.ctrl, `version: 1
 name: lab6
 vip: vpc-router
 pool: gray-router
@@ -28,14 +25,9 @@ individual_vms: 1
 probe: {count: 2, interval: 10ms, timeout: 500ms}
 vpcs:
   - {vni: 5001, router: 192.168.1.1, destinations: ["fd00:1::1"], router_mac: "02:00:00:00:10:fe", vms: ["fd00:1::5", 192.168.1.6, "fd00:1::6"]}
-`); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p, err := r.Wait(ctx)
-	if err != nil || p.State != rollout.StateCompleted {
-		t.Fatalf("rollout: %v %s: %s", err, p.State, p.Error)
+`)
+	if p.State != rollout.StateCompleted {
+		t.Fatalf("rollout: %s: %s", p.State, p.Error)
 	}
 	if len(p.Steps) != 2 || p.Steps[0].Rule != "lab6.5001.fd00-1--5" {
 		t.Fatalf("steps %+v", p.Steps)

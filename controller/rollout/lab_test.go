@@ -145,15 +145,9 @@ func startPlan(t *testing.T, r *rollout.Runner, doc string) (*rollout.Progress, 
 func TestLabRolloutAcrossTwoVPCs(t *testing.T) {
 	e := newLabEnv(t)
 	expectWhere(t, e.where(t), func(string) bool { return false })
-	r := rollout.NewRunner(e.ctrl, &rollout.MemoryStore{}, rollout.Options{})
-	if _, err := startPlan(t, r, labPlan); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p, err := r.Wait(ctx)
-	if err != nil || p.State != rollout.StateCompleted {
-		t.Fatalf("rollout: %v %s: %s", err, p.State, p.Error)
+	p := runPlan(t, e.ctrl, labPlan)
+	if p.State != rollout.StateCompleted {
+		t.Fatalf("rollout: %s: %s", p.State, p.Error)
 	}
 	// What each step's probes saw: the VMs moved so far on gray, the rest on base.
 	movedAfter := []func(vni uint32, vm string) bool{
@@ -197,16 +191,7 @@ func TestLabBrokenGrayStopsAtFirstStep(t *testing.T) {
 	if err := e.lab.SetBackendVNI(true, 5001, false); err != nil {
 		t.Fatal(err)
 	}
-	r := rollout.NewRunner(e.ctrl, &rollout.MemoryStore{}, rollout.Options{})
-	if _, err := startPlan(t, r, labPlan); err != nil {
-		t.Fatal(err) // the precheck passes: nothing is on gray yet
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p, err := r.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := runPlan(t, e.ctrl, labPlan) // the precheck passes: nothing is on gray yet
 	if p.State != rollout.StateFailed || p.Step != 1 || p.Steps[0].State != rollout.StepRolledBack {
 		t.Fatalf("state %s at step %d (%s), want failed at step 1, rolled back: %s", p.State, p.Step, p.Steps[0].State, p.Error)
 	}
