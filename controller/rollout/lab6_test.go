@@ -16,16 +16,8 @@ import (
 // gateway.
 func TestLabRolloutOfIPv6VMs(t *testing.T) {
 	e := newLabEnvWith(t, []topo.VPC{{VNI: 5001, Subnet: 1, VMs: []uint8{5, 6}, IPv6: true}})
-	p := runPlan(t, e.ctrl, `version: 1
-name: lab6
-vip: vpc-router
-pool: gray-router
-base_pool: base-router
-individual_vms: 1
-probe: {count: 2, interval: 10ms, timeout: 500ms}
-vpcs:
-  - {vni: 5001, router: 192.168.1.1, destinations: ["fd00:1::1"], router_mac: "02:00:00:00:10:fe", vms: ["fd00:1::5", 192.168.1.6, "fd00:1::6"]}
-`)
+	p := runPlan(t, e.ctrl, labPlanFor("lab6", `  - {vni: 5001, router: 192.168.1.1, destinations: ["fd00:1::1"], router_mac: "02:00:00:00:10:fe", vms: ["fd00:1::5", 192.168.1.6, "fd00:1::6"]}
+`))
 	if p.State != rollout.StateCompleted {
 		t.Fatalf("rollout: %s: %s", p.State, p.Error)
 	}

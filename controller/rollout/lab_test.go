@@ -26,17 +26,23 @@ var labVPCs = []topo.VPC{
 	{VNI: 5003, Subnet: 3, VMs: []uint8{5, 6}},
 }
 
-const labPlan = `version: 1
-name: lab
+// labPlanFor is a plan named name over the lab's routers that moves one VM
+// at a time, then whole VPCs, with fast probes; vpcs are its vpcs: lines.
+func labPlanFor(name, vpcs string) string {
+	return `version: 1
+name: ` + name + `
 vip: vpc-router
 pool: gray-router
 base_pool: base-router
 individual_vms: 1
 probe: {count: 2, interval: 10ms, timeout: 500ms}
 vpcs:
-  - {vni: 5001, router: 192.168.1.1, router_mac: "02:00:00:00:10:fe", vms: [192.168.1.5, 192.168.1.6, 192.168.1.7]}
+` + vpcs
+}
+
+var labPlan = labPlanFor("lab", `  - {vni: 5001, router: 192.168.1.1, router_mac: "02:00:00:00:10:fe", vms: [192.168.1.5, 192.168.1.6, 192.168.1.7]}
   - {vni: 5002, router: 192.168.2.1, router_mac: "02:00:00:00:10:fe", vms: [192.168.2.5, 192.168.2.6, 192.168.2.7]}
-`
+`)
 
 type labEnv struct {
 	lab    *probetest.Lab
