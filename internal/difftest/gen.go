@@ -184,6 +184,39 @@ func drawRuleMask[A any](g *Gen, vipMasks []uint16, addr func() A) (vipMask uint
 	return vipMask, m
 }
 
+// drawRules draws up to n gray rules over 1-4 masks (newMask draws one), as
+// an intent's rules are, with distinct priorities, since two matching rules
+// of equal priority are a controller error. draw fills in rule r, a copy of
+// one of the masks, given its priority and the rules drawn so far. A
+// rule whose identity (id: model.RuleID, RuleIDV6) was drawn before is left
+// out, as P4Runtime would refuse it.
+func drawRules[R comparable](g *Gen, n int, newMask func() R, id func(R) R, draw func(r *R, prio int32, drawn []R)) []R {
+	var masks []R
+	for range 1 + g.pick(4) {
+		masks = append(masks, newMask())
+	}
+	prios := g.rng.Perm(1000)
+	seen := map[R]bool{}
+	var rules []R
+	for i := range g.pick(n) {
+		r := masks[g.pick(len(masks))]
+		draw(&r, int32(1+prios[i]), rules)
+		if k := id(r); !seen[k] {
+			seen[k] = true
+			rules = append(rules, r)
+		}
+	}
+	return rules
+}
+
+// drawFlow draws a rule's flow key: a VNI, tenant, addresses from srcs and
+// dsts, a protocol of protos and ports of the generator's.
+func drawFlow[A any](g *Gen, srcs, dsts []A, protos [3]uint8) flowOf[A] {
+	return flowOf[A]{VNI: g.vnis[g.pick(len(g.vnis))], Tenant: uint16(g.pick(4)),
+		Src: srcs[g.pick(len(srcs))], Dst: dsts[g.pick(len(dsts))],
+		Proto: protos[g.pick(3)], SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))]}
+}
+
 func (g *Gen) mask16() uint16 {
 	return [...]uint16{0xffff, 0, 0xff00, 0xfff0, 0xffff, 0, uint16(g.rng.Uint32())}[g.pick(7)]
 }
@@ -218,28 +251,20 @@ func (g *Gen) State() (*model.State, []uint16) {
 			s.Tenants[v] = uint16(g.pick(4))
 		}
 	}
-	// Rules over a few masks, as an intent's rules are; distinct priorities,
-	// since two matching rules of equal priority are a controller error.
-	var masks []model.GrayRule
-	for range 1 + g.pick(4) {
+	newMask := func() model.GrayRule {
 		vipMask, m := drawRuleMask(g, []uint16{0xffff, 0xffff, 0x00ff, 0xfffe}, g.mask32)
-		masks = append(masks, model.GrayRule{VIPMask: vipMask, Mask: pipeline.FlowKey(m)})
+		return model.GrayRule{VIPMask: vipMask, Mask: pipeline.FlowKey(m)}
 	}
-	prios := g.rng.Perm(1000)
-	seen := map[model.GrayRule]bool{}
-	for i := range g.pick(30) {
-		r := masks[g.pick(len(masks))]
-		r.Priority = int32(1 + prios[i])
+	s.GrayRules = append(s.GrayRules, drawRules(g, 30, newMask, model.RuleID, func(r *model.GrayRule, prio int32, drawn []model.GrayRule) {
+		r.Priority = prio
 		r.VIPID = vipIDs[g.pick(len(vipIDs))]
 		if g.pick(5) == 0 {
 			r.VIPID = uint16(g.pick(6)) // maybe no VIP's
 		}
-		r.Match = pipeline.FlowKey{VNI: g.vnis[g.pick(len(g.vnis))], Tenant: uint16(g.pick(4)),
-			Src: g.srcs[g.pick(len(g.srcs))], Dst: g.dsts[g.pick(len(g.dsts))],
-			Proto: [...]uint8{6, 17, 1}[g.pick(3)], SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))]}
-		if n := len(s.GrayRules); n > 0 && g.pick(2) == 0 {
+		r.Match = pipeline.FlowKey(drawFlow(g, g.srcs, g.dsts, [3]uint8{6, 17, 1}))
+		if n := len(drawn); n > 0 && g.pick(2) == 0 {
 			// Overlap the previous rule: same value, same or another mask.
-			prev := s.GrayRules[n-1]
+			prev := drawn[n-1]
 			r.VIPID, r.Match = prev.VIPID, prev.Match
 			if g.pick(2) == 0 {
 				r.VIPMask, r.Mask = prev.VIPMask, prev.Mask
@@ -265,15 +290,7 @@ func (g *Gen) State() (*model.State, []uint16) {
 		if g.pick(10) == 0 {
 			r.Pool = noBucketsPool
 		}
-		id := r
-		id.Action, id.Pool, id.Threshold = 0, 0, 0
-		id.MirrorPool, id.Sample, id.MirrorID = 0, 0, 0
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		s.GrayRules = append(s.GrayRules, r)
-	}
+	})...)
 	for _, p := range pools {
 		if g.pick(2) == 0 {
 			m := pipeline.FlowKey{VNI: [...]uint32{0, pipeline.MaxVNI, 0x00ffff}[g.pick(3)], Tenant: g.mask16(),

@@ -27,20 +27,14 @@ func (g *Gen) state6(s *model.State, pools []uint16) {
 			ids = append(ids, vipIDs6[i])
 		}
 	}
-	var masks []model.GrayRuleV6
-	for range 1 + g.pick(4) {
+	newMask := func() model.GrayRuleV6 {
 		vipMask, m := drawRuleMask(g, []uint16{0xffff, 0xffff, 0x00ff}, g.mask128)
-		masks = append(masks, model.GrayRuleV6{VIPMask: vipMask, Mask: pipeline.FlowKey6(m)})
+		return model.GrayRuleV6{VIPMask: vipMask, Mask: pipeline.FlowKey6(m)}
 	}
-	prios := g.rng.Perm(1000)
-	seen := map[model.GrayRuleV6]bool{}
-	for i := range g.pick(20) {
-		r := masks[g.pick(len(masks))]
-		r.Priority = int32(1 + prios[i])
+	s.GrayRulesV6 = append(s.GrayRulesV6, drawRules(g, 20, newMask, model.RuleIDV6, func(r *model.GrayRuleV6, prio int32, _ []model.GrayRuleV6) {
+		r.Priority = prio
 		r.VIPID = ids[g.pick(len(ids))]
-		r.Match = pipeline.FlowKey6{VNI: g.vnis[g.pick(len(g.vnis))], Tenant: uint16(g.pick(4)),
-			Src: g.srcs6[g.pick(len(g.srcs6))], Dst: g.dsts6[g.pick(len(g.dsts6))],
-			Proto: [...]uint8{6, 17, 58}[g.pick(3)], SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))]}
+		r.Match = pipeline.FlowKey6(drawFlow(g, g.srcs6, g.dsts6, [3]uint8{6, 17, 58}))
 		r.VIPID &= r.VIPMask
 		r.Match = r.Match.And(r.Mask)
 		r.Action, r.Pool = model.SetPool, pool()
@@ -50,13 +44,7 @@ func (g *Gen) state6(s *model.State, pools []uint16) {
 		if g.pick(10) == 0 {
 			r.Pool = noBucketsPool
 		}
-		id := model.RuleIDV6(r)
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		s.GrayRulesV6 = append(s.GrayRulesV6, r)
-	}
+	})...)
 	for i := range uint16(6) {
 		for j := range uint16(3) {
 			s.Backends[10*i+4+j] = model.Backend{Port: uint16(g.pick(Ports)), IPv6: true,
