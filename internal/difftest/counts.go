@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -129,37 +130,26 @@ func (c Counts) Expect(k Keys, frame []byte, r model.Result) {
 
 // Diff describes how got differs from want, "" when they are equal.
 func (c Counts) Diff(want Counts) string {
-	var out string
-	for r := range pipeline.NumReasons {
-		if g, w := c.Drops[pipeline.Reason(r)], want.Drops[pipeline.Reason(r)]; g != w {
-			out += fmt.Sprintf("\n  drop_reasons[%s]: got %d packets %d bytes, want %d packets %d bytes", pipeline.Reason(r), g.Packets, g.Bytes, w.Packets, w.Bytes)
-		}
-	}
-	keys := slices.Sorted(maps.Keys(c.Direct))
-	for k := range want.Direct {
-		if _, ok := c.Direct[k]; !ok {
+	return diffCells(c.Drops, want.Drops, func(r pipeline.Reason) string { return fmt.Sprintf("drop_reasons[%s]", r) }) +
+		diffCells(c.Direct, want.Direct, func(k CounterKey) string { return k }) +
+		diffCells(c.Mirror, want.Mirror, func(id uint16) string { return fmt.Sprintf("mirror_counter[%d]", id) }) +
+		diffCells(c.MirrorBackend, want.MirrorBackend, func(id uint16) string { return fmt.Sprintf("mirror_backend_counter[%d]", id) })
+}
+
+// diffCells describes the cells of one counter that differ between got and
+// want, a line each in the order of their keys, name spelling a key.
+func diffCells[K cmp.Ordered](got, want map[K]Cell, name func(K) string) string {
+	keys := slices.Collect(maps.Keys(got))
+	for k := range want {
+		if _, ok := got[k]; !ok {
 			keys = append(keys, k)
 		}
 	}
+	slices.Sort(keys)
+	var out string
 	for _, k := range keys {
-		if g, w := c.Direct[k], want.Direct[k]; g != w {
-			out += fmt.Sprintf("\n  %s: got %d packets %d bytes, want %d packets %d bytes", k, g.Packets, g.Bytes, w.Packets, w.Bytes)
-		}
-	}
-	for _, m := range []struct {
-		name      string
-		got, want map[uint16]Cell
-	}{{"mirror_counter", c.Mirror, want.Mirror}, {"mirror_backend_counter", c.MirrorBackend, want.MirrorBackend}} {
-		ids := slices.Sorted(maps.Keys(m.got))
-		for id := range m.want {
-			if _, ok := m.got[id]; !ok {
-				ids = append(ids, id)
-			}
-		}
-		for _, id := range ids {
-			if g, w := m.got[id], m.want[id]; g != w {
-				out += fmt.Sprintf("\n  %s[%d]: got %d packets %d bytes, want %d packets %d bytes", m.name, id, g.Packets, g.Bytes, w.Packets, w.Bytes)
-			}
+		if g, w := got[k], want[k]; g != w {
+			out += fmt.Sprintf("\n  %s: got %d packets %d bytes, want %d packets %d bytes", name(k), g.Packets, g.Bytes, w.Packets, w.Bytes)
 		}
 	}
 	return out
