@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,15 +21,7 @@ func TestCollectorShowsFailedRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Before any rollout: every state 0, no step series.
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP graygw_rollout_state 1 for the state the last known rollout is in (running, paused, completed, failed, aborted), 0 for the others; all 0 when there is none.
-# TYPE graygw_rollout_state gauge
-graygw_rollout_state{state="aborted"} 0
-graygw_rollout_state{state="completed"} 0
-graygw_rollout_state{state="failed"} 0
-graygw_rollout_state{state="paused"} 0
-graygw_rollout_state{state="running"} 0
-`), MetricState, MetricStep); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(stateMetric("")), MetricState, MetricStep); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Start(ctx, mustSpec(t, twoVPCs)); err != nil {
@@ -45,15 +38,7 @@ graygw_rollout_state{state="running"} 0
 	if ok == 0 {
 		t.Error("no ok probe counted (precheck, steps 1-2, after the rollback)")
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP graygw_rollout_state 1 for the state the last known rollout is in (running, paused, completed, failed, aborted), 0 for the others; all 0 when there is none.
-# TYPE graygw_rollout_state gauge
-graygw_rollout_state{state="aborted"} 0
-graygw_rollout_state{state="completed"} 0
-graygw_rollout_state{state="failed"} 1
-graygw_rollout_state{state="paused"} 0
-graygw_rollout_state{state="running"} 0
-# HELP graygw_rollout_step The 1-based index of the last known rollout's current step (0 before the first).
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(stateMetric(StateFailed)+`# HELP graygw_rollout_step The 1-based index of the last known rollout's current step (0 before the first).
 # TYPE graygw_rollout_step gauge
 graygw_rollout_step{plan="r2"} 3
 # HELP graygw_rollout_steps The number of steps of the last known rollout's plan.
@@ -70,4 +55,20 @@ graygw_rollout_steps_by_state{plan="r2",state="rolled-back"} 1
 `), MetricState, MetricStep, MetricSteps, MetricStepsBy); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// stateMetric is the exposition of graygw_rollout_state with state at 1, the
+// others at 0 ("" for none).
+func stateMetric(state State) string {
+	out := `# HELP graygw_rollout_state 1 for the state the last known rollout is in (running, paused, completed, failed, aborted), 0 for the others; all 0 when there is none.
+# TYPE graygw_rollout_state gauge
+`
+	for _, st := range []State{StateAborted, StateCompleted, StateFailed, StatePaused, StateRunning} {
+		v := 0
+		if st == state {
+			v = 1
+		}
+		out += fmt.Sprintf("graygw_rollout_state{state=%q} %d\n", st, v)
+	}
+	return out
 }
