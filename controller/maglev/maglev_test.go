@@ -291,17 +291,13 @@ func TestMeasureShares(t *testing.T) {
 // that exactly the removed backend's buckets move; with equal weights at most 1.1/N.
 func TestMeasureRemove(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 2))
-	var worstEq, worstRndExcess float64 // moved·N/M; moved share - weight share (pp)
+	var c churn
 	for n := 2; n <= 64; n++ {
 		sets := [][]Backend{equal(n)}
 		for range 3 {
 			sets = append(sets, random(r, n))
 		}
 		for k, bs := range sets {
-			var total uint64
-			for _, b := range bs {
-				total += uint64(b.Weight)
-			}
 			prev := mustBuild(t, bs, 4096)
 			for _, x := range sample(n) {
 				rest := without(bs, x)
@@ -316,20 +312,38 @@ func TestMeasureRemove(t *testing.T) {
 				if len(moved) != prev.Counts()[bs[x].ID] {
 					t.Fatalf("N=%d remove %q: moved %d of its %d buckets", n, bs[x].ID, len(moved), prev.Counts()[bs[x].ID])
 				}
-				frac := float64(len(moved)) / 4096
-				if k == 0 {
-					worstEq = max(worstEq, frac*float64(n))
-					if frac > 1.1/float64(n) {
-						t.Errorf("N=%d equal weights: removing one moved %.4f > 1.1/N", n, frac)
-					}
-				} else {
-					worstRndExcess = max(worstRndExcess, 100*(frac-float64(bs[x].Weight)/float64(total)))
-				}
+				c.record(t, k == 0, n, len(moved), bs[x], bs, fmt.Sprintf("N=%d equal weights: removing one", n))
 			}
 		}
 	}
 	t.Logf("remove one of N=2..64, M=4096 (Rebuild): only its buckets move; equal weights max moved = %.4f/N; random weights max moved share - its weight share = %+.4f pp",
-		worstEq, worstRndExcess)
+		c.worstEq, c.worstRndExcess)
+}
+
+// churn is what TestMeasureRemove and TestMeasureAdd measure of the buckets
+// that move when one backend leaves or joins a set: the worst moved·N/M with
+// equal weights, the worst moved share beyond the backend's weight share
+// (percentage points) with random weights.
+type churn struct{ worstEq, worstRndExcess float64 }
+
+// record notes moved buckets of 4096 moving for backend b of set (size
+// backends); with equal weights more than 1.1/size is an error, what
+// saying which change moved them.
+func (c *churn) record(t *testing.T, equalWeights bool, size, moved int, b Backend, set []Backend, what string) {
+	t.Helper()
+	frac := float64(moved) / 4096
+	if !equalWeights {
+		var total uint64
+		for _, b := range set {
+			total += uint64(b.Weight)
+		}
+		c.worstRndExcess = max(c.worstRndExcess, 100*(frac-float64(b.Weight)/float64(total)))
+		return
+	}
+	c.worstEq = max(c.worstEq, frac*float64(size))
+	if frac > 1.1/float64(size) {
+		t.Errorf("%s moved %.4f > 1.1/%d", what, frac, size)
+	}
 }
 
 // TestMeasureAdd adds one backend (7 choices spread over the ID order) to sets of
@@ -337,7 +351,7 @@ func TestMeasureRemove(t *testing.T) {
 // every moved bucket goes to the new backend; with equal weights at most 1.1/(N+1).
 func TestMeasureAdd(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
-	var worstEq, worstRndExcess float64
+	var c churn
 	for n := 1; n <= 63; n++ {
 		eq := equal(n + 1)
 		sets := [][]Backend{eq}
@@ -345,10 +359,6 @@ func TestMeasureAdd(t *testing.T) {
 			sets = append(sets, random(r, n+1))
 		}
 		for k, all := range sets {
-			var total uint64
-			for _, b := range all {
-				total += uint64(b.Weight)
-			}
 			for _, x := range sample(n + 1) {
 				prev := mustBuild(t, without(all, x), 4096)
 				next := mustRebuild(t, prev, all)
@@ -359,20 +369,12 @@ func TestMeasureAdd(t *testing.T) {
 						t.Fatalf("N=%d add %q: bucket %d moved to %q", n, all[x].ID, b, next.Backend(b))
 					}
 				}
-				frac := float64(len(moved)) / 4096
-				if k == 0 {
-					worstEq = max(worstEq, frac*float64(n+1))
-					if frac > 1.1/float64(n+1) {
-						t.Errorf("N=%d equal weights: adding one moved %.4f > 1.1/(N+1)", n, frac)
-					}
-				} else {
-					worstRndExcess = max(worstRndExcess, 100*(frac-float64(all[x].Weight)/float64(total)))
-				}
+				c.record(t, k == 0, n+1, len(moved), all[x], all, fmt.Sprintf("N=%d equal weights: adding one", n))
 			}
 		}
 	}
 	t.Logf("add one to N=1..63, M=4096 (Rebuild): all moved buckets go to the new backend; equal weights max moved = %.4f/(N+1); random weights max moved share - its weight share = %+.4f pp",
-		worstEq, worstRndExcess)
+		c.worstEq, c.worstRndExcess)
 }
 
 func TestRebuildWeightChange(t *testing.T) {
