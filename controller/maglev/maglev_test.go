@@ -424,14 +424,8 @@ func TestRebuildSequence(t *testing.T) {
 		if _, err := Quotas(next, m); errors.Is(err, ErrZeroWeight) {
 			continue
 		}
-		got := mustRebuild(t, tb, next)
-		checkTable(t, got, next, m)
-		q, _ := Quotas(next, m)
-		least := 0
-		for id, c := range tb.Counts() {
-			least += max(0, c-q[id])
-		}
-		if moved := len(tb.Diff(got)); moved != least {
+		got, moved, least := rebuildLeast(t, tb, next, m)
+		if moved != least {
 			t.Fatalf("step %d: moved %d buckets, %d needed", step, moved, least)
 		}
 		if again := mustRebuild(t, got, next); !again.Equal(got) {
@@ -439,6 +433,20 @@ func TestRebuildSequence(t *testing.T) {
 		}
 		bs, tb = next, got
 	}
+}
+
+// rebuildLeast rebuilds prev for bs (m buckets) and checks the table; it
+// returns the table, the buckets it moved and the least movement any table
+// with bs's quotas needs.
+func rebuildLeast(t testing.TB, prev *Table, bs []Backend, m int) (next *Table, moved, least int) {
+	t.Helper()
+	next = mustRebuild(t, prev, bs)
+	checkTable(t, next, bs, m)
+	q, _ := Quotas(bs, m)
+	for id, c := range prev.Counts() {
+		least += max(0, c-q[id])
+	}
+	return next, len(prev.Diff(next)), least
 }
 
 func TestRebuildFromNothing(t *testing.T) {
