@@ -22,16 +22,7 @@ const inventory = `vpcs:
 `
 
 // invPlan names the VNI only: its VMs and router come from the intent.
-const invPlan = `version: 1
-name: r3
-vip: vpc
-pool: gray
-base_pool: base
-individual_vms: 1
-probe: {count: 2, interval: 1ms, timeout: 50ms}
-vpcs:
-  - {vni: 5002}
-`
+var invPlan = planOf("r3", "  - {vni: 5002}\n")
 
 // TestRolloutOfVNIsFromTheIntentInventory: a plan that names only a VNI takes
 // the VPC's VMs from the inventory of the intent in force; the rollout moves

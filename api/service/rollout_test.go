@@ -118,19 +118,28 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-const plan = `version: 1
-name: r1
+// planOf is a plan named name over the test intent's vpc VIP, gray and base
+// pools, one VM at a time, with fast probes; vpcs are its vpcs: lines.
+func planOf(name, vpcs string) string {
+	return `version: 1
+name: ` + name + `
 vip: vpc
 pool: gray
 base_pool: base
 individual_vms: 1
 probe: {count: 2, interval: 1ms, timeout: 50ms}
 vpcs:
-  - {vni: 5001, router: 10.0.0.1, vms: [10.0.0.6, 10.0.0.7]}
-  - {vni: 5002, router: 10.0.1.1, vms: [10.0.1.6, 10.0.1.7]}
-`
+` + vpcs
+}
 
-func planNamed(name string) string { return strings.Replace(plan, "name: r1", "name: "+name, 1) }
+// plan moves two VPCs of the test intent; planNamed is it under another name.
+var plan = planNamed("r1")
+
+func planNamed(name string) string {
+	return planOf(name, `  - {vni: 5001, router: 10.0.0.1, vms: [10.0.0.6, 10.0.0.7]}
+  - {vni: 5002, router: 10.0.1.1, vms: [10.0.1.6, 10.0.1.7]}
+`)
+}
 
 func ruleNames(t *testing.T, c *controller) []string {
 	t.Helper()
