@@ -368,6 +368,15 @@ func (in *Info) DirectCounterByID(id uint32) (*DirectCounter, bool) {
 // P4Info: the Pipeline instance name (docs/p4-targets.md "P4Info names, ids, arch").
 const TNAPrefix = "pipe."
 
+// preambles returns the preambles of a P4Info's entities of one kind.
+func preambles[E interface{ GetPreamble() *p4configv1.Preamble }](es []E) []*p4configv1.Preamble {
+	out := make([]*p4configv1.Preamble, len(es))
+	for i, e := range es {
+		out[i] = e.GetPreamble()
+	}
+	return out
+}
+
 // TrimNamePrefix returns a copy of p in which every preamble name and alias that
 // starts with prefix has it dropped ("pipe.GrayIngress.vip" -> "GrayIngress.vip"),
 // so a P4Info compiled by bf-p4c resolves under the names of the v1model one.
@@ -378,45 +387,16 @@ func TrimNamePrefix(p *p4configv1.P4Info, prefix string) *p4configv1.P4Info {
 		return nil
 	}
 	out := proto.Clone(p).(*p4configv1.P4Info)
-	trim := func(pre *p4configv1.Preamble) {
-		if pre == nil {
-			return
+	for _, pre := range slices.Concat(
+		preambles(out.GetTables()), preambles(out.GetActions()), preambles(out.GetActionProfiles()),
+		preambles(out.GetCounters()), preambles(out.GetDirectCounters()), preambles(out.GetMeters()),
+		preambles(out.GetDirectMeters()), preambles(out.GetControllerPacketMetadata()),
+		preambles(out.GetValueSets()), preambles(out.GetRegisters()), preambles(out.GetDigests()),
+	) {
+		if pre != nil {
+			pre.Name = strings.TrimPrefix(pre.GetName(), prefix)
+			pre.Alias = strings.TrimPrefix(pre.GetAlias(), prefix)
 		}
-		pre.Name = strings.TrimPrefix(pre.GetName(), prefix)
-		pre.Alias = strings.TrimPrefix(pre.GetAlias(), prefix)
-	}
-	for _, e := range out.GetTables() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetActions() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetActionProfiles() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetCounters() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetDirectCounters() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetMeters() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetDirectMeters() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetControllerPacketMetadata() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetValueSets() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetRegisters() {
-		trim(e.GetPreamble())
-	}
-	for _, e := range out.GetDigests() {
-		trim(e.GetPreamble())
 	}
 	return out
 }
