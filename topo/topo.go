@@ -214,12 +214,21 @@ func (t *Topology) addVPC(v VPC) error {
 	if v.Underlay6 {
 		hv, vip, base, gray, mtu = HVAddr6, VIP6, BaseAddr6, GrayAddr6, 1430
 	}
+	// An IPv4-only VPC's VXLAN devices carry no IPv6 at all: without this the
+	// kernel's own router solicitations and MLD reports ride the VNI as inner
+	// IPv6, which the gateway forwards to the default pool, and a test that
+	// counts a VIP's packets would count them too.
+	v4only := ""
+	if !v.IPv6 {
+		v4only = fmt.Sprintf("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", dev)
+	}
 	// Hypervisor: every VM frame of the VNI goes to the VIP.
 	err := l.Script(t.HV, fmt.Sprintf(`
 		ip link add %s mtu %d type vxlan id %d local %s remote %s dstport 4789 nolearning
+		%s
 		ip link set %s up
 		ip neigh add %s lladdr %s dev %s nud permanent`,
-		dev, mtu, v.VNI, hv, vip, dev, v.RouterAddr(), RouterMAC, dev))
+		dev, mtu, v.VNI, hv, vip, v4only, dev, v.RouterAddr(), RouterMAC, dev))
 	if err != nil {
 		return err
 	}
@@ -252,10 +261,11 @@ func (t *Topology) addVPC(v VPC) error {
 	}{{t.Base, base}, {t.Gray, gray}} {
 		err := l.Script(be.ns, fmt.Sprintf(`
 			ip link add %s mtu %d type vxlan id %d local %s remote %s dstport 4789 nolearning
+			%s
 			ip link set %s address %s
 			ip addr add %s/24 dev %s
 			ip link set %s up`,
-			dev, mtu, v.VNI, be.addr, hv, dev, RouterMAC, v.RouterAddr(), dev, dev))
+			dev, mtu, v.VNI, be.addr, hv, v4only, dev, RouterMAC, v.RouterAddr(), dev, dev))
 		if err != nil {
 			return err
 		}
