@@ -318,10 +318,9 @@ static __always_inline struct backend *backend_at(__u32 idx)
 	ver = bpf_map_lookup_elem(&backend_ver, &id);
 	if (!ver)
 		return NULL;
-	cell = *(volatile __u32 *)ver;
-	if (cell == 0 || cell > BACKEND_CELLS)
-		return NULL;
-	cell--;
+	/* 0 (no backend) wraps past the array: the lookup's bound check is
+	 * the test. */
+	cell = *(volatile __u32 *)ver - 1;
 	return bpf_map_lookup_elem(&backend_cells, &cell);
 }
 
@@ -390,7 +389,6 @@ static __always_inline int rewrite_at(void *data, void *data_end, const struct p
 	struct iphdr *ip = data + l2;
 	void *l4 = ip + 1;
 	__u32 old = p->outer_dst, new = be->underlay_ip;
-	__u16 *csum;
 
 	if (l4 > data_end)
 		return -1;
@@ -404,22 +402,21 @@ static __always_inline int rewrite_at(void *data, void *data_end, const struct p
 		if ((void *)(udp + 1) > data_end)
 			return -1;
 		udp->check = 0;
-	} else if (ip->protocol == IPPROTO_TCP_) {
+	} else if (p->flow.proto == IPPROTO_TCP_) {
 		struct tcphdr *tcp = l4;
 
 		if ((void *)(tcp + 1) > data_end)
 			return -1;
-		csum = &tcp->check;
-		*csum = bpf_htons(csum_update32(bpf_ntohs(*csum), old, new));
-	} else if (ip->protocol == IPPROTO_UDP_) {
+		tcp->check = csum_update32_be(tcp->check, bpf_htonl(old), bpf_htonl(new));
+	} else if (p->flow.proto == IPPROTO_UDP_) {
 		struct udphdr *udp = l4;
 		__u16 c;
 
 		if ((void *)(udp + 1) > data_end)
 			return -1;
 		if (udp->check) {
-			c = csum_update32(bpf_ntohs(udp->check), old, new);
-			udp->check = bpf_htons(c ? c : 0xffff);
+			c = csum_update32_be(udp->check, bpf_htonl(old), bpf_htonl(new));
+			udp->check = c ? c : 0xffff; /* 0 and 0xffff read alike both ways */
 		}
 	}
 	return 0;

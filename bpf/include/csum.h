@@ -60,6 +60,18 @@ static __always_inline __u16 csum_update32(__u16 hc, __u32 old, __u32 new)
 	return (__u16)~csum_fold_(sum);
 }
 
+/* csum_update32_be is csum_update32 on the checksum and the field as they
+ * sit in the frame (network order, loaded as is): the one's complement sum
+ * does not depend on byte order (RFC 1071 §2(B)), so no word is swapped and
+ * the result is the same bits, ready to store. */
+static __always_inline __u16 csum_update32_be(__u16 hc, __u32 old, __u32 new)
+{
+	__u32 sum = (__u16)~hc + (__u16)~(old >> 16) + (__u16)~old +
+		    (new >> 16) + (new & 0xffff);
+
+	return (__u16)~csum_fold_(sum);
+}
+
 /* csum_diff128 is the one's complement sum of ~old and new over the eight
  * 16-bit words of two IPv6 addresses (host-order halves, struct addr6):
  * the m and m' terms of RFC 1624 eqn. 3 for the whole address. */
