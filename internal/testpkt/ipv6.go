@@ -146,12 +146,6 @@ func L4ChecksumOK6(ipPkt []byte) bool {
 	if len(ipPkt) < 40 {
 		return false
 	}
-	var src, dst [16]byte
-	copy(src[:], ipPkt[8:24])
-	copy(dst[:], ipPkt[24:40])
-	seg := ipPkt[40:]
-	if ipPkt[6] == ProtoUDP && len(seg) >= 8 && seg[6] == 0 && seg[7] == 0 {
-		return true
-	}
-	return L4Checksum6(src, dst, ipPkt[6], seg) == 0
+	proto, seg := ipPkt[6], ipPkt[40:]
+	return noUDPChecksum(proto, seg) || L4Checksum6([16]byte(ipPkt[8:24]), [16]byte(ipPkt[24:40]), proto, seg) == 0
 }

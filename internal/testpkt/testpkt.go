@@ -173,14 +173,14 @@ func L4ChecksumOK(ipPkt []byte) bool {
 	if len(ipPkt) < 20 {
 		return false
 	}
-	var src, dst [4]byte
-	copy(src[:], ipPkt[12:16])
-	copy(dst[:], ipPkt[16:20])
-	seg := ipPkt[20:]
-	if ipPkt[9] == ProtoUDP && len(seg) >= 8 && seg[6] == 0 && seg[7] == 0 {
-		return true
-	}
-	return L4Checksum(src, dst, ipPkt[9], seg) == 0
+	proto, seg := ipPkt[9], ipPkt[20:]
+	return noUDPChecksum(proto, seg) || L4Checksum([4]byte(ipPkt[12:16]), [4]byte(ipPkt[16:20]), proto, seg) == 0
+}
+
+// noUDPChecksum reports a UDP segment whose checksum field is 0: it carries
+// none, which L4ChecksumOK and L4ChecksumOK6 count as valid.
+func noUDPChecksum(proto uint8, seg []byte) bool {
+	return proto == ProtoUDP && len(seg) >= 8 && seg[6] == 0 && seg[7] == 0
 }
 
 // Tag returns a copy of frame with an 802.1Q tag of tci (PCP, DEI, VID) after
