@@ -126,13 +126,13 @@ func (c *Control) Start(ctx context.Context, spec *PlanSpec, dry bool, actor str
 	c.actorMu.Lock()
 	c.actors[spec.Name] = fmt.Sprintf("rollout %s (started by %s)", spec.Name, actor)
 	c.actorMu.Unlock()
-	p, err := c.runner.Start(ctx, spec)
-	if err == nil {
+	// Recorded before the first step runs: the history never shows a step
+	// of a rollout before its start.
+	return c.runner.StartThen(ctx, spec, func(p *Progress) {
 		c.record(actor, Decision{Operation: "rollout-started",
 			Summary: fmt.Sprintf("rollout %s started: %d steps to pool %s", spec.Name, p.Total, spec.Pool),
 			Reason:  fmt.Sprintf("precheck passed: %d probes answered by the base side", len(p.Precheck))})
-	}
-	return p, err
+	})
 }
 
 // Status returns the current rollout's progress (Runner.Status).

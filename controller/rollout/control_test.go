@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,5 +178,34 @@ func TestWatchEndsAfterTheRecord(t *testing.T) {
 	h, err := hist.History(ctx, store.Query{Limit: 1})
 	if err != nil || len(h) != 1 || h[0].Operation != "rollout-completed" {
 		t.Fatalf("the history's newest event when the watch ended: %+v %v", h, err)
+	}
+}
+
+// What StartThen's callback records comes before the rollout's first
+// decision: its goroutine takes no step until the callback has returned
+// (Control records "rollout started" there), however slow the record is.
+func TestStartThenBeforeTheFirstStep(t *testing.T) {
+	ctx := ctxT(t)
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	r := NewRunner(newSim(), &MemoryStore{}, Options{Decision: func(d Decision) { note(d.Operation) }})
+	if _, err := r.StartThen(ctx, mustSpec(t, twoVPCs), func(*Progress) {
+		time.Sleep(100 * time.Millisecond) // a slow history write
+		note("started")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := r.Wait(ctx); p.State != StateCompleted {
+		t.Fatalf("state %s: %s", p.State, p.Error)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) < 2 || order[0] != "started" {
+		t.Fatalf("decisions in order %v, want the start first", order)
 	}
 }

@@ -308,6 +308,14 @@ func (r *Runner) where(p *Progress) string {
 // an error wrapping ErrPlan, ErrRefused, ErrProbeFailed or ErrBusy and nothing
 // changed.
 func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
+	return r.StartThen(ctx, spec, nil)
+}
+
+// StartThen is Start calling started, if not nil, with the saved progress
+// after the rollout is saved and before its first step runs, so that
+// whatever started records (Control: the history's "rollout started") comes
+// before any decision the rollout's goroutine takes.
+func (r *Runner) StartThen(ctx context.Context, spec *PlanSpec, started func(*Progress)) (*Progress, error) {
 	spec = resolve(r.ctrl, spec)
 	plan, err := spec.Validate()
 	if err != nil {
@@ -350,9 +358,14 @@ func (r *Runner) Start(ctx context.Context, spec *PlanSpec) (*Progress, error) {
 		r.mu.Unlock()
 		return nil, err
 	}
-	r.launchLocked()
+	gate := make(chan struct{})
+	r.launchLocked(gate)
 	c := p.Clone()
 	r.mu.Unlock()
+	if started != nil {
+		started(c.Clone())
+	}
+	close(gate)
 	return c, nil
 }
 
@@ -476,12 +489,19 @@ func (r *Runner) wakeLocked() {
 }
 
 // launchLocked starts the rollout goroutine. r.mu is held.
-func (r *Runner) launchLocked() {
+// launchLocked starts the rollout's goroutine; it takes its first step once
+// gate is closed (nil: at once).
+func (r *Runner) launchLocked(gate chan struct{}) {
 	r.running = true
 	r.wake = make(chan struct{})
 	r.done = make(chan struct{})
 	r.runCtx, r.cancelFn = context.WithCancel(context.Background())
-	go r.run(r.runCtx, r.done)
+	go func(ctx context.Context, done chan struct{}) {
+		if gate != nil {
+			<-gate
+		}
+		r.run(ctx, done)
+	}(r.runCtx, r.done)
 }
 
 // Pause asks the rollout to stop after the current step (its probes included);
@@ -563,7 +583,7 @@ func (r *Runner) saveAndGoLocked(ctx context.Context) (*Progress, error) {
 	if r.running {
 		r.wakeLocked()
 	} else {
-		r.launchLocked()
+		r.launchLocked(nil)
 	}
 	return r.prog.Clone(), nil
 }
