@@ -34,6 +34,14 @@ func appendAll(t *testing.T, j *Journal, recs ...string) {
 	}
 }
 
+// writeClosed leaves in dir a journal of generation gen holding recs, closed.
+func writeClosed(t *testing.T, dir, gen string, recs ...string) {
+	t.Helper()
+	j, _, _ := open(t, dir, gen)
+	appendAll(t, j, recs...)
+	j.Close()
+}
+
 func TestReplayInOrder(t *testing.T) {
 	dir := t.TempDir()
 	j, got, _ := open(t, dir, "boot1")
@@ -59,9 +67,7 @@ func TestReplayInOrder(t *testing.T) {
 
 func TestTornTailIsCut(t *testing.T) {
 	dir := t.TempDir()
-	j, _, _ := open(t, dir, "")
-	appendAll(t, j, "first", "second")
-	j.Close()
+	writeClosed(t, dir, "", "first", "second")
 	// Simulate death inside write(2): half a record at the end.
 	f, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -102,9 +108,7 @@ func TestCorruptSnapshotFails(t *testing.T) {
 
 func TestGenerationChangeDiscards(t *testing.T) {
 	dir := t.TempDir()
-	j, _, _ := open(t, dir, "boot1")
-	appendAll(t, j, "old")
-	j.Close()
+	writeClosed(t, dir, "boot1", "old")
 	j, got, rep := open(t, dir, "boot2")
 	if len(got) != 0 || rep.Discarded == "" {
 		t.Fatalf("after reboot: replayed %q, discarded %q", got, rep.Discarded)
