@@ -210,19 +210,19 @@ func set(b []byte, off int, v ...byte) []byte {
 	return b
 }
 
+// caseOf returns a maker of the cases of state whose frame comes in on
+// inPort.
+func caseOf(state string, inPort uint16) func(name, desc string, pkt []byte) Case {
+	return func(name, desc string, pkt []byte) Case {
+		return Case{Name: name, Description: desc, State: state, InPort: inPort, Packet: hex.EncodeToString(pkt)}
+	}
+}
+
 // inputs returns the named input frames of every case, in order.
 func inputs() []Case {
 	base := Overlay(VIP1, VNIMixed, "10.0.0.7", "192.168.1.1", tcp(33000, 80))
 	vxlanInnerIP := 14 + 20 + 8 + 8 + 14 // offset of the inner IPv4 header
-	c := func(name, desc string, pkt []byte) Case {
-		return Case{Name: name, Description: desc, State: "basic", Packet: hex.EncodeToString(pkt)}
-	}
-	m := func(name, desc string, pkt []byte) Case {
-		return Case{Name: name, Description: desc, State: "mirror", Packet: hex.EncodeToString(pkt)}
-	}
-	v := func(name, desc string, pkt []byte) Case {
-		return Case{Name: name, Description: desc, State: StateVLAN, InPort: VLANInPort, Packet: hex.EncodeToString(pkt)}
-	}
+	c, m, v := caseOf("basic", 0), caseOf(StateMirror, 0), caseOf(StateVLAN, VLANInPort)
 	tag := testpkt.Tag
 	gray := Overlay(VIP1, VNIAllGray, "10.5.5.5", "8.8.8.8", udp(4000, 53))
 	return []Case{

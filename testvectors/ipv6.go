@@ -1,7 +1,6 @@
 package testvectors
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 
@@ -174,12 +173,7 @@ func ipv6Inputs() []Case {
 		inIP     = innerEth + 14        // the inner IP header of IPv6 VXLAN
 		inIP4o   = 14 + 20 + 8 + 8 + 14 // the inner IP header of IPv4 VXLAN
 	)
-	c := func(name, desc string, pkt []byte) Case {
-		return Case{Name: name, Description: desc, State: StateIPv6, Packet: hex.EncodeToString(pkt)}
-	}
-	v := func(name, desc string, pkt []byte) Case {
-		return Case{Name: name, Description: desc, State: StateIPv6, InPort: IPv6InPort, Packet: hex.EncodeToString(pkt)}
-	}
+	c, v := caseOf(StateIPv6, 0), caseOf(StateIPv6, IPv6InPort)
 	base := Overlay6(VIP6a, VNIMixed, "2001:db8::7", "2001:db8:1::1", tcp(33000, 80))
 	v4in6 := Overlay6(VIP6a, VNIMixed, "10.0.0.7", "192.168.1.1", tcp(33000, 80))
 	v6in4 := Overlay6(VIP1, VNIMixed, "2001:db8::7", "2001:db8:1::1", tcp(33000, 80))
