@@ -77,6 +77,19 @@ type FlowKey6 struct {
 	DPort    uint16
 }
 
+// FlowOf is the layout of FlowKey (A uint32) and FlowKey6 (A [16]byte) with
+// the address type a parameter, so that code alike for both families (a
+// table's key decoded, a key drawn) is written once and converted to either:
+// FlowKey(FlowOf[uint32]{...}), FlowKey6(FlowOf[[16]byte]{...}).
+type FlowOf[A any] struct {
+	VNI      uint32
+	Tenant   uint16
+	Src, Dst A
+	Proto    uint8
+	SPort    uint16
+	DPort    uint16
+}
+
 // HashKey6Len is the length of the serialized IPv6 hash key.
 const HashKey6Len = 42
 

@@ -141,16 +141,12 @@ func backendValue(e *entry) model.Backend {
 	return b
 }
 
+// grayRule decodes a gray_rules entry (pipeline.GrayRulesMatch).
 func grayRule(e *entry) model.GrayRule {
 	r := model.GrayRule{Priority: e.priority}
-	ternaryInto(e, 0, &r.VIPID, &r.VIPMask)
-	ternaryInto(e, 1, &r.Match.VNI, &r.Mask.VNI)
-	ternaryInto(e, 2, &r.Match.Tenant, &r.Mask.Tenant)
-	ternaryInto(e, 3, &r.Match.Src, &r.Mask.Src)
-	ternaryInto(e, 4, &r.Match.Dst, &r.Mask.Dst)
-	ternaryInto(e, 5, &r.Match.Proto, &r.Mask.Proto)
-	ternaryInto(e, 6, &r.Match.SPort, &r.Mask.SPort)
-	ternaryInto(e, 7, &r.Match.DPort, &r.Mask.DPort)
+	var m, k pipeline.FlowOf[uint32]
+	r.VIPID, r.VIPMask, m, k = grayRuleKey(e, func(i int) (v, m uint32) { ternaryInto(e, i, &v, &m); return v, m })
+	r.Match, r.Mask = pipeline.FlowKey(m), pipeline.FlowKey(k)
 	r.Action, r.Pool, r.Threshold = poolAction(e)
 	if e.actionName() == pipeline.ActionSetPoolMirror {
 		r.Action, r.Pool = model.SetPoolMirror, uint16(e.param(0))
@@ -162,16 +158,26 @@ func grayRule(e *entry) model.GrayRule {
 // grayRuleV6 decodes a gray_rules_v6 entry (pipeline.GrayRulesV6Match).
 func grayRuleV6(e *entry) model.GrayRuleV6 {
 	r := model.GrayRuleV6{Priority: e.priority}
-	ternaryInto(e, 0, &r.VIPID, &r.VIPMask)
-	ternaryInto(e, 1, &r.Match.VNI, &r.Mask.VNI)
-	ternaryInto(e, 2, &r.Match.Tenant, &r.Mask.Tenant)
-	r.Match.Src, r.Mask.Src = ternary128(e, 3)
-	r.Match.Dst, r.Mask.Dst = ternary128(e, 4)
-	ternaryInto(e, 5, &r.Match.Proto, &r.Mask.Proto)
-	ternaryInto(e, 6, &r.Match.SPort, &r.Mask.SPort)
-	ternaryInto(e, 7, &r.Match.DPort, &r.Mask.DPort)
+	var m, k pipeline.FlowOf[[16]byte]
+	r.VIPID, r.VIPMask, m, k = grayRuleKey(e, func(i int) (v, m [16]byte) { return ternary128(e, i) })
+	r.Match, r.Mask = pipeline.FlowKey6(m), pipeline.FlowKey6(k)
 	r.Action, r.Pool, r.Threshold = poolAction(e)
 	return r
+}
+
+// grayRuleKey decodes the key of a gray_rules or gray_rules_v6 entry: the
+// same fields but for the addresses' width, which addr decodes (fields 3
+// and 4).
+func grayRuleKey[A any](e *entry, addr func(i int) (v, m A)) (vipID, vipMask uint16, match, mask pipeline.FlowOf[A]) {
+	ternaryInto(e, 0, &vipID, &vipMask)
+	ternaryInto(e, 1, &match.VNI, &mask.VNI)
+	ternaryInto(e, 2, &match.Tenant, &mask.Tenant)
+	match.Src, mask.Src = addr(3)
+	match.Dst, mask.Dst = addr(4)
+	ternaryInto(e, 5, &match.Proto, &mask.Proto)
+	ternaryInto(e, 6, &match.SPort, &mask.SPort)
+	ternaryInto(e, 7, &match.DPort, &mask.DPort)
+	return vipID, vipMask, match, mask
 }
 
 // poolAction decodes the actions both gray rule tables have: set_pool(pool)

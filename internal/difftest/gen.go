@@ -140,22 +140,10 @@ func (g *Gen) mask32() uint32 {
 	return ^uint32(0) << (32 - (1 + g.pick(31)))
 }
 
-// flowOf is a flow key with addresses of type A: pipeline.FlowKey's layout
-// with uint32, FlowKey6's with [16]byte, so that one draw serves both and
-// converts to either.
-type flowOf[A any] struct {
-	VNI      uint32
-	Tenant   uint16
-	Src, Dst A
-	Proto    uint8
-	SPort    uint16
-	DPort    uint16
-}
-
 // drawRuleMask draws a gray rule's masks as an intent's rules have them:
 // each field, in the key's order, set one time in three, the VIP id's mask
 // from vipMasks and the addresses' from addr.
-func drawRuleMask[A any](g *Gen, vipMasks []uint16, addr func() A) (vipMask uint16, m flowOf[A]) {
+func drawRuleMask[A any](g *Gen, vipMasks []uint16, addr func() A) (vipMask uint16, m pipeline.FlowOf[A]) {
 	some := func() bool { return g.pick(3) == 0 }
 	if some() {
 		vipMask = vipMasks[g.pick(len(vipMasks))]
@@ -211,8 +199,8 @@ func drawRules[R comparable](g *Gen, n int, newMask func() R, id func(R) R, draw
 
 // drawFlow draws a rule's flow key: a VNI, tenant, addresses from srcs and
 // dsts, a protocol of protos and ports of the generator's.
-func drawFlow[A any](g *Gen, srcs, dsts []A, protos [3]uint8) flowOf[A] {
-	return flowOf[A]{VNI: g.vnis[g.pick(len(g.vnis))], Tenant: uint16(g.pick(4)),
+func drawFlow[A any](g *Gen, srcs, dsts []A, protos [3]uint8) pipeline.FlowOf[A] {
+	return pipeline.FlowOf[A]{VNI: g.vnis[g.pick(len(g.vnis))], Tenant: uint16(g.pick(4)),
 		Src: srcs[g.pick(len(srcs))], Dst: dsts[g.pick(len(dsts))],
 		Proto: protos[g.pick(3)], SPort: g.ports[g.pick(len(g.ports))], DPort: g.ports[g.pick(len(g.ports))]}
 }
