@@ -154,7 +154,7 @@ func ProcessPort(s *State, inPort uint16, frame []byte) Result {
 // winning rule when it mirrors. In an IPv6 outer frame (outer6) a
 // set_pool_mirror acts as set_pool: no sampling, no copy.
 func (r *Result) grayRule(s *State, vipID uint16, outer6 bool) (mirror *GrayRule) {
-	i := bestRule(s.GrayRules, vipID, r.Flow)
+	i := bestRule(s.GrayRules, func(g *GrayRule) (bool, int32) { return g.Matches(vipID, r.Flow), g.Priority })
 	if i < 0 {
 		return nil
 	}
@@ -181,12 +181,7 @@ func (r *Result) grayRule(s *State, vipID uint16, outer6 bool) (mirror *GrayRule
 
 // grayRuleV6 applies gray_rules_v6 to an IPv6 flow (step 4).
 func (r *Result) grayRuleV6(s *State, vipID uint16) {
-	best := -1
-	for i := range s.GrayRulesV6 {
-		if s.GrayRulesV6[i].Matches(vipID, r.Flow6) && (best < 0 || s.GrayRulesV6[i].Priority > s.GrayRulesV6[best].Priority) {
-			best = i
-		}
-	}
+	best := bestRule(s.GrayRulesV6, func(g *GrayRuleV6) (bool, int32) { return g.Matches(vipID, r.Flow6), g.Priority })
 	if best < 0 {
 		return
 	}
@@ -289,13 +284,14 @@ func (r Result) drop(reason pipeline.Reason) Result {
 	return r
 }
 
-// bestRule returns the index of the matching rule with the highest priority (the
-// first such rule on a tie), or -1.
-func bestRule(rules []GrayRule, vipID uint16, k pipeline.FlowKey) int {
-	best := -1
+// bestRule returns the index of the matching rule with the highest priority
+// (the first such rule on a tie), or -1; match says whether a rule matches
+// and its priority.
+func bestRule[R any](rules []R, match func(*R) (bool, int32)) int {
+	best, bestPrio := -1, int32(0)
 	for i := range rules {
-		if rules[i].Matches(vipID, k) && (best < 0 || rules[i].Priority > rules[best].Priority) {
-			best = i
+		if ok, prio := match(&rules[i]); ok && (best < 0 || prio > bestPrio) {
+			best, bestPrio = i, prio
 		}
 	}
 	return best
