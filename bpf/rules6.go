@@ -150,7 +150,7 @@ func validRule6(r model.GrayRuleV6) error {
 		return fmt.Errorf("%w: priority %d, must be > 0", ErrInvalid, r.Priority)
 	}
 	if r.Action != SetPool && r.Action != SplitPool {
-		return fmt.Errorf("%w: action %d (gray_rules_v6: set_pool or split_pool)", ErrInvalid, r.Action)
+		return fmt.Errorf("%w: action %d (gray_rules_v6: set_pool_v6 or split_pool_v6)", ErrInvalid, r.Action)
 	}
 	return nil
 }

@@ -66,7 +66,8 @@ const (
 	linkPinStem    = "link_"
 )
 
-// VIP is the action data of a vip entry (set_vip): the reference model's.
+// VIP is the action data of a vip or vip_v6 entry (set_vip, set_vip_v6): the
+// reference model's.
 type VIP = model.VIP
 
 // Backend is the action data of a backend entry (to_backend): the reference
@@ -76,8 +77,9 @@ type Backend = model.Backend
 // Counter is a packets and bytes pair, summed over CPUs: the model's.
 type Counter = model.Counter
 
-// Gray rule actions (P4: set_pool, split_pool, set_pool_mirror), as the
-// program reads them: the model's.
+// Gray rule actions (P4: set_pool, split_pool, set_pool_mirror; in
+// gray_rules_v6 set_pool_v6, split_pool_v6), as the program reads them: the
+// model's.
 const (
 	SetPool       = model.SetPool
 	SplitPool     = model.SplitPool

@@ -11,7 +11,8 @@ type VIP struct {
 // RuleAction is what a matching gray rule does.
 type RuleAction uint8
 
-// Gray rule actions (P4: set_pool, split_pool, set_pool_mirror).
+// Gray rule actions (P4: set_pool, split_pool, set_pool_mirror; gray_rules_v6
+// has its own set_pool_v6 and split_pool_v6, the same two).
 const (
 	SetPool RuleAction = iota + 1
 	SplitPool
@@ -59,8 +60,8 @@ type GrayRuleV6 struct {
 	VIPID, VIPMask uint16
 	Match, Mask    pipeline.FlowKey6 // Tenant in Match/Mask is the tenant id
 	Action         RuleAction
-	Pool           uint16 // set_pool's pool, split_pool's pool_gray
-	Threshold      uint16 // split_pool only, in 1/65536
+	Pool           uint16 // set_pool_v6's pool, split_pool_v6's pool_gray
+	Threshold      uint16 // split_pool_v6 only, in 1/65536
 }
 
 // Matches reports whether the rule's ternary key matches.

@@ -101,7 +101,14 @@ const (
 	ActionToBackend     = "GrayIngress.to_backend"
 	ActionSetPoolMirror = "GrayIngress.set_pool_mirror"
 	ActionToBackendV6   = "GrayIngress.to_backend_v6" // an IPv6 underlay
-	ActionNoAction      = "NoAction"
+	// The IPv6 tables' own actions, the parameters of set_vip, set_pool and
+	// split_pool: bf-p4c binds an action that counts a direct counter to that
+	// counter's one table, so no action is shared between a v4 and a v6 table
+	// on any target (docs/p4-targets.md, "IPv6").
+	ActionSetVIPv6    = "GrayIngress.set_vip_v6"
+	ActionSetPoolV6   = "GrayIngress.set_pool_v6"
+	ActionSplitPoolV6 = "GrayIngress.split_pool_v6"
+	ActionNoAction    = "NoAction"
 
 	// 802.1Q: the ingress port's accepted VIDs, and the egress port's tag.
 	TableVLANAccept   = "GrayIngress.vlan_accept"

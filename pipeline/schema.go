@@ -40,12 +40,12 @@ var (
 
 // Action parameters.
 var (
-	ParamVIPID       = Field{"vip_id", 16}       // set_vip
-	ParamDefaultPool = Field{"default_pool", 16} // set_vip
+	ParamVIPID       = Field{"vip_id", 16}       // set_vip, set_vip_v6
+	ParamDefaultPool = Field{"default_pool", 16} // set_vip, set_vip_v6
 	ParamTenantID    = Field{"tenant_id", 16}    // set_tenant
-	ParamPoolID      = Field{"pool_id", 16}      // set_pool
-	ParamPoolGray    = Field{"pool_gray", 16}    // split_pool
-	ParamThreshold   = Field{"threshold", 16}    // split_pool, in 1/65536
+	ParamPoolID      = Field{"pool_id", 16}      // set_pool, set_pool_v6
+	ParamPoolGray    = Field{"pool_gray", 16}    // split_pool, split_pool_v6
+	ParamThreshold   = Field{"threshold", 16}    // split_pool(_v6), in 1/65536
 	ParamVNIMask     = Field{"vni_mask", VNIBits}
 	ParamTenantMask  = Field{"tenant_mask", 16}
 	ParamSrcMask     = Field{"src_mask", 32}
@@ -114,14 +114,14 @@ var Tables = []Table{
 	{Name: TableVIP, Kind: Exact, Match: []Field{MatchDstAddr}, Size: VIPTableSize, DirectCounter: DirectCounterVIP,
 		Actions: []Action{{ActionSetVIP, []Field{ParamVIPID, ParamDefaultPool}}}},
 	{Name: TableVIPv6, Kind: Exact, Match: []Field{MatchDstAddr6}, Size: VIPv6TableSize, DirectCounter: DirectCounterVIPv6,
-		Actions: []Action{{ActionSetVIP, []Field{ParamVIPID, ParamDefaultPool}}}},
+		Actions: []Action{{ActionSetVIPv6, []Field{ParamVIPID, ParamDefaultPool}}}},
 	{Name: TableVNITenant, Kind: Exact, Match: []Field{MatchVNI}, Size: VNITenantTableSize,
 		Actions: []Action{{ActionSetTenant, []Field{ParamTenantID}}}},
 	{Name: TableGrayRules, Kind: Ternary, Match: GrayRulesMatch, Size: GrayRulesTableSize, DirectCounter: DirectCounterGrayRules,
 		Actions: []Action{{ActionSetPool, []Field{ParamPoolID}}, {ActionSplitPool, []Field{ParamPoolGray, ParamThreshold}},
 			{ActionSetPoolMirror, []Field{ParamPoolID, ParamMirrorPool, ParamSample, ParamMirrorID}}}},
 	{Name: TableGrayRulesV6, Kind: Ternary, Match: GrayRulesV6Match, Size: GrayRulesV6TableSize, DirectCounter: DirectCounterGrayRulesV6,
-		Actions: []Action{{ActionSetPool, []Field{ParamPoolID}}, {ActionSplitPool, []Field{ParamPoolGray, ParamThreshold}}}},
+		Actions: []Action{{ActionSetPoolV6, []Field{ParamPoolID}}, {ActionSplitPoolV6, []Field{ParamPoolGray, ParamThreshold}}}},
 	{Name: TablePoolHash, Kind: Exact, Match: []Field{MatchPoolID}, Size: PoolHashTableSize,
 		Actions: []Action{{ActionSetHashMask, HashMaskParams}}},
 	{Name: TableBackendSelect, Kind: Exact, Match: []Field{MatchPoolID, MatchBucket}, Size: BackendSelectTableSize,

@@ -78,6 +78,7 @@ type Observation struct {
 type ids struct {
 	vip, vipDst, setVIP, vipDefaultPool uint32
 	vip6, vip6Dst                       uint32 // 0: the program has no vip_v6
+	setVIP6, vip6DefaultPool            uint32 // set_vip_v6, vip_v6's own action
 	bs, bsPool, bsBucket                uint32
 	backend, backendID                  uint32
 }
@@ -196,7 +197,7 @@ func (o *Observer) readTables(ctx context.Context, obs *Observation) error {
 	}
 	pools := map[netip.Addr]uint64{}
 	for _, te := range vips {
-		addr, pool, ok := id.vipEntry(te, id.vipDst, 4)
+		addr, pool, ok := vipEntry(te, id.vipDst, 4, id.setVIP, id.vipDefaultPool)
 		if ok {
 			pools[addr] = pool
 		}
@@ -209,7 +210,7 @@ func (o *Observer) readTables(ctx context.Context, obs *Observation) error {
 			obs.VIPv6Error = err.Error()
 		}
 		for _, te := range vips {
-			if addr, pool, ok := id.vipEntry(te, id.vip6Dst, 16); ok {
+			if addr, pool, ok := vipEntry(te, id.vip6Dst, 16, id.setVIP6, id.vip6DefaultPool); ok {
 				pools[addr] = pool
 			}
 		}
@@ -354,18 +355,22 @@ func (o *Observer) resolve(ctx context.Context) (*ids, error) {
 	id.bsPool, id.bsBucket = f[0], f[1]
 	id.backend, f = table(pipeline.TableBackend, "backend_id")
 	id.backendID = f[0]
-	for _, a := range info.GetActions() {
-		if named(a.GetPreamble(), pipeline.ActionSetVIP) {
-			id.setVIP = a.GetPreamble().GetId()
-			for _, p := range a.GetParams() {
-				if p.GetName() == "default_pool" {
-					id.vipDefaultPool = p.GetId()
+	action := func(name string) (uint32, uint32) {
+		for _, a := range info.GetActions() {
+			if named(a.GetPreamble(), name) {
+				for _, p := range a.GetParams() {
+					if p.GetName() == pipeline.ParamDefaultPool.Name {
+						return a.GetPreamble().GetId(), p.GetId()
+					}
 				}
 			}
 		}
+		errs = append(errs, fmt.Errorf("P4Info has no action %s(%s)", name, pipeline.ParamDefaultPool.Name))
+		return 0, 0
 	}
-	if id.setVIP == 0 || id.vipDefaultPool == 0 {
-		errs = append(errs, fmt.Errorf("P4Info has no action %s(default_pool)", pipeline.ActionSetVIP))
+	id.setVIP, id.vipDefaultPool = action(pipeline.ActionSetVIP)
+	if id.vip6 != 0 {
+		id.setVIP6, id.vip6DefaultPool = action(pipeline.ActionSetVIPv6)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -378,10 +383,11 @@ func named(p *p4configv1.Preamble, name string) bool {
 	return p.GetName() == name || strings.HasSuffix(p.GetName(), "."+name)
 }
 
-// vipEntry decodes a vip (size 4, field dst) or vip_v6 (size 16) entry: the
-// VIP and its default pool. An exact value is P4Runtime's canonical bytes:
-// big-endian, leading zero bytes left out.
-func (id *ids) vipEntry(te *p4v1.TableEntry, dst uint32, size int) (netip.Addr, uint64, bool) {
+// vipEntry decodes a vip (size 4, field dst, action set_vip) or vip_v6 (size
+// 16, set_vip_v6) entry: the VIP and its default pool (param pool of action
+// setVIP). An exact value is P4Runtime's canonical bytes: big-endian, leading
+// zero bytes left out.
+func vipEntry(te *p4v1.TableEntry, dst uint32, size int, setVIP, pool uint32) (netip.Addr, uint64, bool) {
 	var addr netip.Addr
 	for _, m := range te.GetMatch() {
 		if m.GetFieldId() == dst {
@@ -398,11 +404,11 @@ func (id *ids) vipEntry(te *p4v1.TableEntry, dst uint32, size int) (netip.Addr, 
 		}
 	}
 	act := te.GetAction().GetAction()
-	if !addr.IsValid() || act.GetActionId() != id.setVIP {
+	if !addr.IsValid() || act.GetActionId() != setVIP {
 		return netip.Addr{}, 0, false
 	}
 	for _, p := range act.GetParams() {
-		if p.GetParamId() == id.vipDefaultPool {
+		if p.GetParamId() == pool {
 			v, err := p4info.DecodeUint(p.GetValue())
 			return addr, v, err == nil
 		}

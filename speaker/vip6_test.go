@@ -19,9 +19,9 @@ import (
 // TestVIPEntryDecodesBothFamilies: a vip entry's dst_addr is 32 bits, a
 // vip_v6 entry's 128, each in P4Runtime's canonical bytes (leading zeros
 // left out, or padded); a value wider than the table's field, or another
-// action, is no VIP.
+// action (set_vip on vip_v6, set_vip_v6 on vip), is no VIP.
 func TestVIPEntryDecodesBothFamilies(t *testing.T) {
-	id := &ids{vipDst: 1, vip6Dst: 1, setVIP: 7, vipDefaultPool: 1}
+	id := &ids{vipDst: 1, vip6Dst: 1, setVIP: 7, vipDefaultPool: 1, setVIP6: 9, vip6DefaultPool: 1}
 	entry := func(value []byte, action uint32) *p4v1.TableEntry {
 		return &p4v1.TableEntry{
 			Match: []*p4v1.FieldMatch{{FieldId: 1, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: value}}}},
@@ -45,11 +45,11 @@ func TestVIPEntryDecodesBothFamilies(t *testing.T) {
 		{"too wide for vip", []byte{1, 10, 255, 0, 1}, 4, ""},
 		{"too wide for vip_v6", append([]byte{1}, v6[:]...), 16, ""},
 	} {
-		dst := id.vipDst
+		dst, action := id.vipDst, id.setVIP
 		if tc.size == 16 {
-			dst = id.vip6Dst
+			dst, action = id.vip6Dst, id.setVIP6
 		}
-		addr, pool, ok := id.vipEntry(entry(tc.value, 7), dst, tc.size)
+		addr, pool, ok := vipEntry(entry(tc.value, action), dst, tc.size, action, 1)
 		if tc.want == "" {
 			if ok {
 				t.Errorf("%s: decoded %v", tc.name, addr)
@@ -60,8 +60,11 @@ func TestVIPEntryDecodesBothFamilies(t *testing.T) {
 			t.Errorf("%s: %v pool %d ok %v, want %s pool 3", tc.name, addr, pool, ok, tc.want)
 		}
 	}
-	if _, _, ok := id.vipEntry(entry(v6[:], 8), id.vip6Dst, 16); ok {
-		t.Error("an entry of another action was taken for a VIP")
+	if _, _, ok := vipEntry(entry(v6[:], id.setVIP), id.vip6Dst, 16, id.setVIP6, id.vip6DefaultPool); ok {
+		t.Error("a vip_v6 entry of set_vip was taken for a VIP")
+	}
+	if _, _, ok := vipEntry(entry([]byte{10, 0, 0, 1}, id.setVIP6), id.vipDst, 4, id.setVIP, id.vipDefaultPool); ok {
+		t.Error("a vip entry of set_vip_v6 was taken for a VIP")
 	}
 }
 
@@ -75,7 +78,7 @@ func TestSpeakerAnnouncesTheIPv6VIPsItServes(t *testing.T) {
 	vip6a, vip6b := netip.MustParseAddr("2001:db8:ff::1"), netip.MustParseAddr("2001:db8:ff::2")
 	entry := func(vip netip.Addr, id, pool uint64) *p4v1.TableEntry {
 		return b.Entry(pipeline.TableVIPv6, 0, []p4rtest.FM{{Name: pipeline.MatchDstAddr.Name, Value: p4rtest.Addr6(t, vip.String())}},
-			pipeline.ActionSetVIP, p4rtest.P(pipeline.ParamVIPID.Name, id), p4rtest.P(pipeline.ParamDefaultPool.Name, pool))
+			pipeline.ActionSetVIPv6, p4rtest.P(pipeline.ParamVIPID.Name, id), p4rtest.P(pipeline.ParamDefaultPool.Name, pool))
 	}
 	ctx := context.Background()
 	if err := a.Ctl.Write(ctx,

@@ -57,26 +57,26 @@ func IPv6State() State {
 			{VNI: VNISplit, TenantID: 9}, {VNI: 0, TenantID: 100},
 		},
 		GrayRulesV6: []RuleEntry{
-			{Priority: 100, Action: "set_pool", Params: pool(PoolGray6), Match: map[string]Ternary{"vni": vni(VNIMixed)}, Match6: src("2001:db8::5")},
-			{Priority: 50, Action: "set_pool", Params: pool(PoolGray6), Match: map[string]Ternary{"vni": vni(VNIAllGray)}},
-			{Priority: 200, Action: "set_pool", Params: pool(PoolGray6),
+			{Priority: 100, Action: "set_pool_v6", Params: pool(PoolGray6), Match: map[string]Ternary{"vni": vni(VNIMixed)}, Match6: src("2001:db8::5")},
+			{Priority: 50, Action: "set_pool_v6", Params: pool(PoolGray6), Match: map[string]Ternary{"vni": vni(VNIAllGray)}},
+			{Priority: 200, Action: "set_pool_v6", Params: pool(PoolGray6),
 				Match:  map[string]Ternary{"vni": vni(VNIMixed), "inner_proto": {6, 0xff}, "inner_sport": {40000, 0xffff}, "inner_dport": {443, 0xffff}},
 				Match6: map[string]Ternary6{"inner_src": {"2001:db8::6", all128}, "inner_dst": {"2001:db8:1::1", all128}}},
-			{Priority: 10, Action: "split_pool", Params: map[string]uint64{"pool_gray": PoolGray6, "threshold": SplitThreshold},
+			{Priority: 10, Action: "split_pool_v6", Params: map[string]uint64{"pool_gray": PoolGray6, "threshold": SplitThreshold},
 				Match: map[string]Ternary{"tenant_id": {9, 0xffff}}},
-			{Priority: 150, Action: "set_pool", Params: pool(PoolBase6),
+			{Priority: 150, Action: "set_pool_v6", Params: pool(PoolBase6),
 				Match: map[string]Ternary{"vni": vni(VNIMixed), "inner_dport": {22, 0xffff}}, Match6: src("2001:db8::5")},
-			{Priority: 60, Action: "set_pool", Params: pool(PoolEmpty6), Match: map[string]Ternary{"vni": vni(VNIEmptyPool)}},
-			{Priority: 60, Action: "set_pool", Params: pool(PoolGhost6), Match: map[string]Ternary{"vni": vni(VNIGhost6)}},
-			{Priority: 70, Action: "set_pool", Params: pool(PoolGray6), Match: map[string]Ternary{"vip_id": {4, 0xffff}},
+			{Priority: 60, Action: "set_pool_v6", Params: pool(PoolEmpty6), Match: map[string]Ternary{"vni": vni(VNIEmptyPool)}},
+			{Priority: 60, Action: "set_pool_v6", Params: pool(PoolGhost6), Match: map[string]Ternary{"vni": vni(VNIGhost6)}},
+			{Priority: 70, Action: "set_pool_v6", Params: pool(PoolGray6), Match: map[string]Ternary{"vip_id": {4, 0xffff}},
 				Match6: map[string]Ternary6{"inner_dst": {"2001:db8:99::", "ffff:ffff:ffff::"}}}, // a /48
-			{Priority: 60, Action: "set_pool", Params: pool(PoolSrcMask6), Match: map[string]Ternary{"vni": vni(VNISrcMask6)}},
+			{Priority: 60, Action: "set_pool_v6", Params: pool(PoolSrcMask6), Match: map[string]Ternary{"vni": vni(VNISrcMask6)}},
 			// A controller error, as the guard's cases need: VIP6a's VNIFamily
 			// to an IPv4 pool, VIP1's to an IPv6 one.
-			{Priority: 60, Action: "set_pool", Params: pool(PoolGray), Match: map[string]Ternary{"vip_id": {3, 0xffff}, "vni": vni(VNIFamily)}},
-			{Priority: 60, Action: "set_pool", Params: pool(PoolGray6), Match: map[string]Ternary{"vip_id": {1, 0xffff}, "vni": vni(VNIFamily)}},
+			{Priority: 60, Action: "set_pool_v6", Params: pool(PoolGray), Match: map[string]Ternary{"vip_id": {3, 0xffff}, "vni": vni(VNIFamily)}},
+			{Priority: 60, Action: "set_pool_v6", Params: pool(PoolGray6), Match: map[string]Ternary{"vip_id": {1, 0xffff}, "vni": vni(VNIFamily)}},
 			// An IPv6 flow in IPv4 VXLAN, to VIP1's gray pool.
-			{Priority: 60, Action: "set_pool", Params: pool(PoolGray), Match: map[string]Ternary{"vip_id": {1, 0xffff}, "vni": vni(VNICrossFamily)}},
+			{Priority: 60, Action: "set_pool_v6", Params: pool(PoolGray), Match: map[string]Ternary{"vip_id": {1, 0xffff}, "vni": vni(VNICrossFamily)}},
 		},
 		GrayRules: []RuleEntry{
 			// An IPv4 flow in IPv6 VXLAN, to VIP6a's gray pool.

@@ -87,9 +87,10 @@ type Ternary6 struct {
 // RuleEntry is a gray_rules or gray_rules_v6 entry. Match is keyed by match field
 // name (vip_id, vni, tenant_id, inner_src, inner_dst, inner_proto, inner_sport,
 // inner_dport); an absent field is a wildcard. In a gray_rules_v6 entry the
-// 128-bit inner_src and inner_dst are in Match6 instead. Action is "set_pool"
-// (params pool_id), "split_pool" (params pool_gray, threshold) or, in
-// gray_rules only, "set_pool_mirror".
+// 128-bit inner_src and inner_dst are in Match6 instead. Action is the P4
+// action's name without its control: in gray_rules "set_pool" (params
+// pool_id), "split_pool" (params pool_gray, threshold) or "set_pool_mirror";
+// in gray_rules_v6 "set_pool_v6" or "split_pool_v6" (the same params).
 type RuleEntry struct {
 	Priority int32               `json:"priority"`
 	Match    map[string]Ternary  `json:"match"`
@@ -304,18 +305,24 @@ func (r *RuleEntry) Model() (model.GrayRule, error) {
 }
 
 // ModelV6 converts a gray_rules_v6 entry: inner_src and inner_dst from
-// Match6, the other fields from Match as for gray_rules; set_pool or
-// split_pool.
+// Match6, the other fields from Match as for gray_rules; set_pool_v6 or
+// split_pool_v6.
 func (r *RuleEntry) ModelV6() (model.GrayRuleV6, error) {
 	for name := range r.Match {
 		if name == pipeline.MatchInnerSrc.Name || name == pipeline.MatchInnerDst.Name {
 			return model.GrayRuleV6{}, fmt.Errorf("%s is 128 bits in gray_rules_v6: it goes in match6", name)
 		}
 	}
-	if r.Action != "set_pool" && r.Action != "split_pool" {
+	v4 := *r // the fields both tables share, under gray_rules' action names
+	switch r.Action {
+	case "set_pool_v6":
+		v4.Action = "set_pool"
+	case "split_pool_v6":
+		v4.Action = "split_pool"
+	default:
 		return model.GrayRuleV6{}, fmt.Errorf("action %q not in gray_rules_v6", r.Action)
 	}
-	g4, err := r.Model() // the fields and actions both tables share
+	g4, err := v4.Model()
 	if err != nil {
 		return model.GrayRuleV6{}, err
 	}

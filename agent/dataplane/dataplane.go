@@ -49,7 +49,7 @@ type Dataplane interface {
 	SetVIP(addr uint32, v model.VIP) error
 	// DeleteVIP deletes the vip entry of addr.
 	DeleteVIP(addr uint32) error
-	// SetVIPV6 inserts or replaces the vip_v6 entry of addr (set_vip).
+	// SetVIPV6 inserts or replaces the vip_v6 entry of addr (set_vip_v6).
 	SetVIPV6(addr [16]byte, v model.VIP) error
 	// DeleteVIPV6 deletes the vip_v6 entry of addr.
 	DeleteVIPV6(addr [16]byte) error

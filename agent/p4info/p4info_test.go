@@ -135,7 +135,7 @@ func TestProjectActionsAndCounters(t *testing.T) {
 	if err != nil || len(a6.Params) != 4 || a6.Params[3].Name != "underlay_ip" || a6.Params[3].Bitwidth != 128 {
 		t.Errorf("Action(to_backend_v6) = %+v, %v", a6, err)
 	}
-	if len(in.DirectCounters()) != 5 || len(in.Counters()) != 3 || len(in.Actions()) != 12 {
+	if len(in.DirectCounters()) != 5 || len(in.Counters()) != 3 || len(in.Actions()) != 15 {
 		t.Errorf("counts: %d direct counters, %d counters, %d actions", len(in.DirectCounters()), len(in.Counters()), len(in.Actions()))
 	}
 }

@@ -198,7 +198,7 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 	}
 	for _, v := range st.VIPv6 {
 		ups = append(ups, Ins(b.Entry(pipeline.TableVIPv6, 0, []FM{{Name: pipeline.MatchDstAddr6.Name, Value: Addr6(t, v.DstAddr)}},
-			pipeline.ActionSetVIP, P(pipeline.ParamVIPID.Name, uint64(v.VIPID)), P(pipeline.ParamDefaultPool.Name, uint64(v.DefaultPool)))))
+			pipeline.ActionSetVIPv6, P(pipeline.ParamVIPID.Name, uint64(v.VIPID)), P(pipeline.ParamDefaultPool.Name, uint64(v.DefaultPool)))))
 	}
 	for _, v := range st.VNITenant {
 		ups = append(ups, Ins(b.Entry(pipeline.TableVNITenant, 0, []FM{Exact(pipeline.MatchVNI.Name, uint64(v.VNI))}, pipeline.ActionSetTenant,
@@ -234,7 +234,7 @@ func StateUpdates(t testing.TB, b Builder, st testvectors.State) []*p4v1.Update 
 			}
 		}
 		params := []Param{P(pipeline.ParamPoolID.Name, r.Params[pipeline.ParamPoolID.Name])}
-		if r.Action == "split_pool" {
+		if r.Action == "split_pool_v6" {
 			params = []Param{P(pipeline.ParamPoolGray.Name, r.Params[pipeline.ParamPoolGray.Name]), P(pipeline.ParamThreshold.Name, r.Params[pipeline.ParamThreshold.Name])}
 		}
 		ups = append(ups, Ins(b.Entry(pipeline.TableGrayRulesV6, r.Priority, m, "GrayIngress."+r.Action, params...)))

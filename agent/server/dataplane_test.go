@@ -345,9 +345,9 @@ func TestIPv6EntriesThroughP4Runtime(t *testing.T) {
 	vip, vm, under := "2001:db8:ffff::1", "2001:db8:a::5", "2001:db8:2::7"
 	all := p4rtest.Addr6(t, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
 	vip6 := b.Entry(pipeline.TableVIPv6, 0, []p4rtest.FM{{Name: pipeline.MatchDstAddr6.Name, Value: p4rtest.Addr6(t, vip)}},
-		pipeline.ActionSetVIP, p4rtest.P(pipeline.ParamVIPID.Name, 2), p4rtest.P(pipeline.ParamDefaultPool.Name, 1))
+		pipeline.ActionSetVIPv6, p4rtest.P(pipeline.ParamVIPID.Name, 2), p4rtest.P(pipeline.ParamDefaultPool.Name, 1))
 	rule6 := b.Entry(pipeline.TableGrayRulesV6, 10, []p4rtest.FM{{Name: pipeline.MatchInnerSrc6.Name, Value: p4rtest.Addr6(t, vm), Mask: all}},
-		pipeline.ActionSetPool, p4rtest.P(pipeline.ParamPoolID.Name, 2))
+		pipeline.ActionSetPoolV6, p4rtest.P(pipeline.ParamPoolID.Name, 2))
 	backend6 := b.Entry(pipeline.TableBackend, 0, []p4rtest.FM{p4rtest.Exact(pipeline.MatchBackendID.Name, 6)},
 		pipeline.ActionToBackendV6, p4rtest.P(pipeline.ParamPort.Name, 1), p4rtest.P(pipeline.ParamSMAC.Name, 2),
 		p4rtest.P(pipeline.ParamDMAC.Name, 3), p4rtest.Param{Name: pipeline.ParamUnderlayIP6.Name, Value: p4rtest.Addr6(t, under)})

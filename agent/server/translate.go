@@ -93,7 +93,7 @@ var bindings = []*binding{
 		counter: dataplane.Dataplane.RuleCounter, setCounter: dataplane.CounterWriter.SetRuleCounter,
 	}),
 	// gray_rules_v6: gray_rules' fields with 128-bit inner_src and inner_dst
-	// -> set_pool | split_pool (no mirror: IPv6 is never mirrored).
+	// -> set_pool_v6 | split_pool_v6 (no mirror: IPv6 is never mirrored).
 	bind(pipeline.TableGrayRulesV6, table[model.GrayRuleV6, struct{}]{
 		kind: dataplane.GrayRulesV6, key: grayRuleV6, value: noValue,
 		set:     func(dp dataplane.Dataplane, r model.GrayRuleV6, _ struct{}) error { return dp.InsertRuleV6(r) },
@@ -102,7 +102,7 @@ var bindings = []*binding{
 		fill:    func(st *model.State, r model.GrayRuleV6, _ struct{}) { st.GrayRulesV6 = append(st.GrayRulesV6, r) },
 		counter: dataplane.Dataplane.RuleCounterV6, setCounter: dataplane.CounterWriter.SetRuleCounterV6,
 	}),
-	// vip_v6: dst_addr (128 bits) -> set_vip(vip_id, default_pool)
+	// vip_v6: dst_addr (128 bits) -> set_vip_v6(vip_id, default_pool)
 	bind(pipeline.TableVIPv6, table[[16]byte, model.VIP]{
 		kind: dataplane.VIPV6, key: func(e *entry) [16]byte { return addr128(e.fields[0].a) }, value: vipValue,
 		set: dataplane.Dataplane.SetVIPV6, del: dataplane.Dataplane.DeleteVIPV6,
@@ -147,7 +147,7 @@ func grayRule(e *entry) model.GrayRule {
 	var m, k pipeline.FlowOf[uint32]
 	r.VIPID, r.VIPMask, m, k = grayRuleKey(e, func(i int) (v, m uint32) { ternaryInto(e, i, &v, &m); return v, m })
 	r.Match, r.Mask = pipeline.FlowKey(m), pipeline.FlowKey(k)
-	r.Action, r.Pool, r.Threshold = poolAction(e)
+	r.Action, r.Pool, r.Threshold = poolAction(e, pipeline.ActionSetPool, pipeline.ActionSplitPool)
 	if e.actionName() == pipeline.ActionSetPoolMirror {
 		r.Action, r.Pool = model.SetPoolMirror, uint16(e.param(0))
 		r.MirrorPool, r.Sample, r.MirrorID = uint16(e.param(1)), uint16(e.param(2)), uint16(e.param(3))
@@ -161,7 +161,7 @@ func grayRuleV6(e *entry) model.GrayRuleV6 {
 	var m, k pipeline.FlowOf[[16]byte]
 	r.VIPID, r.VIPMask, m, k = grayRuleKey(e, func(i int) (v, m [16]byte) { return ternary128(e, i) })
 	r.Match, r.Mask = pipeline.FlowKey6(m), pipeline.FlowKey6(k)
-	r.Action, r.Pool, r.Threshold = poolAction(e)
+	r.Action, r.Pool, r.Threshold = poolAction(e, pipeline.ActionSetPoolV6, pipeline.ActionSplitPoolV6)
 	return r
 }
 
@@ -180,13 +180,14 @@ func grayRuleKey[A any](e *entry, addr func(i int) (v, m A)) (vipID, vipMask uin
 	return vipID, vipMask, match, mask
 }
 
-// poolAction decodes the actions both gray rule tables have: set_pool(pool)
-// and split_pool(pool_gray, threshold). Any other action is zeros.
-func poolAction(e *entry) (a model.RuleAction, pool, threshold uint16) {
+// poolAction decodes the actions both gray rule tables have, each under its
+// table's own names: set(pool) and split(pool_gray, threshold). Any other
+// action is zeros.
+func poolAction(e *entry, set, split string) (a model.RuleAction, pool, threshold uint16) {
 	switch e.actionName() {
-	case pipeline.ActionSetPool:
+	case set:
 		return model.SetPool, uint16(e.param(0)), 0
-	case pipeline.ActionSplitPool:
+	case split:
 		return model.SplitPool, uint16(e.param(0)), uint16(e.param(1))
 	}
 	return 0, 0, 0

@@ -32,6 +32,7 @@ func TestWriteErrorCodes(t *testing.T) {
 		f(te)
 		return te
 	}
+	vip6Addr := p4rtest.Addr6(t, "2001:db8:ff::9")
 	exactVal := func(v []byte) func(te *p4v1.TableEntry) {
 		return func(te *p4v1.TableEntry) { te.Match[0].GetExact().Value = v }
 	}
@@ -69,6 +70,17 @@ func TestWriteErrorCodes(t *testing.T) {
 		{"action of another table", ins(with(b.VIP(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
 			te.Action = b.Action("GrayIngress.set_tenant", p("tenant_id", 1))
 		})), codes.InvalidArgument, "is not an action of table"},
+		// The IPv6 tables have their own actions (docs/p4-targets.md "IPv6"):
+		// vip's set_vip on vip_v6, gray_rules' set_pool on gray_rules_v6 and
+		// the other way round are refused, nothing written.
+		{"set_vip on vip_v6", ins(b.Entry("GrayIngress.vip_v6", 0, []fm{{Name: "dst_addr", Value: vip6Addr}},
+			"GrayIngress.set_vip", p("vip_id", 1), p("default_pool", 1))), codes.InvalidArgument, "is not an action of table GrayIngress.vip_v6"},
+		{"set_vip_v6 on vip", ins(b.Entry("GrayIngress.vip", 0, []fm{exact("dst_addr", 9)},
+			"GrayIngress.set_vip_v6", p("vip_id", 1), p("default_pool", 1))), codes.InvalidArgument, "is not an action of table GrayIngress.vip"},
+		{"set_pool on gray_rules_v6", ins(b.Entry("GrayIngress.gray_rules_v6", 10, []fm{tern("vni", 5001, 0xffffff)},
+			"GrayIngress.set_pool", p("pool_id", 2))), codes.InvalidArgument, "is not an action of table GrayIngress.gray_rules_v6"},
+		{"split_pool_v6 on gray_rules", ins(b.Entry("GrayIngress.gray_rules", 10, []fm{tern("vni", 5002, 0xffffff)},
+			"GrayIngress.split_pool_v6", p("pool_gray", 2), p("threshold", 1))), codes.InvalidArgument, "is not an action of table GrayIngress.gray_rules"},
 		{"unknown action id", ins(with(b.VIP(0x0aff0009, 1, 1), func(te *p4v1.TableEntry) {
 			te.Action.GetAction().ActionId = 0x01000099
 		})), codes.InvalidArgument, "is not an action of table"},

@@ -518,7 +518,7 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 			Origin: "vip " + v.Name,
 		}
 		if v.Address.Is6() {
-			e.Table, e.Match = pipeline.TableVIPv6, []Match{exact128(pipeline.MatchDstAddr6, v.Address.As16())}
+			e.Table, e.Action, e.Match = pipeline.TableVIPv6, pipeline.ActionSetVIPv6, []Match{exact128(pipeline.MatchDstAddr6, v.Address.As16())}
 		} else {
 			e.Match = []Match{exact(pipeline.MatchDstAddr, uint64(ip32(v.Address.As4())))}
 		}
@@ -544,7 +544,7 @@ func commonEntries(in *intent.Intent, res, prev *Result, pools bool) []Entry {
 			se := prevRules[ref]
 			if se == nil || se.sig != sig {
 				e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Origin: "rule " + r.Name}
-				e.Action, e.Params = ruleAction(r.Split(), sig.pool, r.Threshold)
+				e.Action, e.Params = ruleAction(v6, r.Split(), sig.pool, r.Threshold)
 				switch {
 				case v6:
 					e.Table, e.Match = pipeline.TableGrayRulesV6, ruleMatch6(&r.Key)
@@ -609,12 +609,17 @@ func ruleMatch6(k *intent.Key) []Match {
 }
 
 // ruleAction is a gray rule's action: split_pool(pool, threshold) or
-// set_pool(pool).
-func ruleAction(split bool, pool, threshold uint16) (string, []Param) {
-	if split {
-		return pipeline.ActionSplitPool, []Param{param(pipeline.ParamPoolGray, uint64(pool)), param(pipeline.ParamThreshold, uint64(threshold))}
+// set_pool(pool), or in gray_rules_v6 (v6) their copies split_pool_v6 and
+// set_pool_v6.
+func ruleAction(v6, split bool, pool, threshold uint16) (string, []Param) {
+	set, splitPool := pipeline.ActionSetPool, pipeline.ActionSplitPool
+	if v6 {
+		set, splitPool = pipeline.ActionSetPoolV6, pipeline.ActionSplitPoolV6
 	}
-	return pipeline.ActionSetPool, []Param{param(pipeline.ParamPoolID, uint64(pool))}
+	if split {
+		return splitPool, []Param{param(pipeline.ParamPoolGray, uint64(pool)), param(pipeline.ParamThreshold, uint64(threshold))}
+	}
+	return set, []Param{param(pipeline.ParamPoolID, uint64(pool))}
 }
 
 // mirrorAction is set_pool_mirror: serve from pool, copy to mirrorPool

@@ -58,7 +58,7 @@ func TestCompileIPv6(t *testing.T) {
 	vips := byTable(es, pipeline.TableVIPv6)
 	want := netip.MustParseAddr("2001:db8:ff::1").As16()
 	if len(vips) != 1 || vips[0].Match[0].Field != "dst_addr" || vips[0].Match[0].Bits != 128 || !bytes.Equal(vips[0].Match[0].Value, want[:]) ||
-		vips[0].Action != pipeline.ActionSetVIP {
+		vips[0].Action != pipeline.ActionSetVIPv6 {
 		t.Fatalf("vip_v6 entries %v", vips)
 	}
 	for _, e := range byTable(es, pipeline.TableBackend) {
@@ -87,15 +87,15 @@ func TestCompileIPv6(t *testing.T) {
 	src, ok := vm6.Field("inner_src")
 	addr := netip.MustParseAddr("2001:db8::5").As16()
 	if !ok || src.Bits != 128 || !bytes.Equal(src.Value, addr[:]) || !bytes.Equal(src.Mask, bytes.Repeat([]byte{0xff}, 16)) ||
-		vm6.Priority != 5152 || vm6.Action != pipeline.ActionSetPool {
+		vm6.Priority != 5152 || vm6.Action != pipeline.ActionSetPoolV6 {
 		t.Errorf("vm6: %s prio %d", vm6.String(), vm6.Priority)
 	}
 	net6 := v6["rule net6"]
 	dst, _ := net6.Field("inner_dst")
-	if net6.Action != pipeline.ActionSplitPool || !bytes.Equal(dst.Mask, append(bytes.Repeat([]byte{0xff}, 8), make([]byte, 8)...)) {
+	if net6.Action != pipeline.ActionSplitPoolV6 || !bytes.Equal(dst.Mask, append(bytes.Repeat([]byte{0xff}, 8), make([]byte, 8)...)) {
 		t.Errorf("net6: %s", net6.String())
 	}
-	if v4["rule vpc"].Action != pipeline.ActionSetPoolMirror || v6["rule vpc"].Action != pipeline.ActionSetPool {
+	if v4["rule vpc"].Action != pipeline.ActionSetPoolMirror || v6["rule vpc"].Action != pipeline.ActionSetPoolV6 {
 		t.Errorf("vpc: %s / %s", v4["rule vpc"].String(), v6["rule vpc"].String())
 	}
 	if _, ok := v6["rule vpc"].Field("inner_src"); ok {

@@ -74,16 +74,16 @@ func FromModel(s *model.State) []Entry {
 	}
 	for addr, v := range s.VIPsV6 {
 		vips6 = append(vips6, Entry{Table: pipeline.TableVIPv6, Match: []Match{exact128(pipeline.MatchDstAddr6, addr)},
-			Action: pipeline.ActionSetVIP, Params: []Param{param(pipeline.ParamVIPID, uint64(v.ID)), param(pipeline.ParamDefaultPool, uint64(v.DefaultPool))}})
+			Action: pipeline.ActionSetVIPv6, Params: []Param{param(pipeline.ParamVIPID, uint64(v.ID)), param(pipeline.ParamDefaultPool, uint64(v.DefaultPool))}})
 	}
 	for _, r := range s.GrayRulesV6 {
 		e := Entry{Table: pipeline.TableGrayRulesV6, Priority: r.Priority, Match: ruleMatchV6(r)}
-		e.Action, e.Params = ruleAction(r.Action == model.SplitPool, r.Pool, r.Threshold)
+		e.Action, e.Params = ruleAction(true, r.Action == model.SplitPool, r.Pool, r.Threshold)
 		rules6 = append(rules6, e)
 	}
 	for _, r := range s.GrayRules {
 		e := Entry{Table: pipeline.TableGrayRules, Priority: r.Priority, Match: ruleMatch(r.VIPID, r.VIPMask, r.Match, r.Mask)}
-		e.Action, e.Params = ruleAction(r.Action == model.SplitPool, r.Pool, r.Threshold)
+		e.Action, e.Params = ruleAction(false, r.Action == model.SplitPool, r.Pool, r.Threshold)
 		if r.Action == model.SetPoolMirror {
 			e.Action, e.Params = mirrorAction(r.Pool, r.MirrorPool, r.Sample, r.MirrorID)
 		}
@@ -226,12 +226,12 @@ func addToModel(s *model.State, e *Entry) error {
 			ID: uint16(f.param(pipeline.ParamVIPID)), DefaultPool: uint16(f.param(pipeline.ParamDefaultPool)),
 		}
 	case pipeline.TableVIPv6:
-		f.action(pipeline.ActionSetVIP)
+		f.action(pipeline.ActionSetVIPv6)
 		s.VIPsV6[f.exact128(pipeline.MatchDstAddr6)] = model.VIP{
 			ID: uint16(f.param(pipeline.ParamVIPID)), DefaultPool: uint16(f.param(pipeline.ParamDefaultPool)),
 		}
 	case pipeline.TableGrayRulesV6:
-		f.action(pipeline.ActionSetPool, pipeline.ActionSplitPool)
+		f.action(pipeline.ActionSetPoolV6, pipeline.ActionSplitPoolV6)
 		r := model.GrayRuleV6{Priority: e.Priority}
 		v, m := f.ternary(pipeline.MatchVIPID)
 		r.VIPID, r.VIPMask = uint16(v), uint16(m)
@@ -250,7 +250,7 @@ func addToModel(s *model.State, e *Entry) error {
 		if e.Priority <= 0 {
 			f.fail("gray_rules_v6 needs a positive priority")
 		}
-		if e.Action == pipeline.ActionSplitPool {
+		if e.Action == pipeline.ActionSplitPoolV6 {
 			r.Action, r.Pool, r.Threshold = model.SplitPool, uint16(f.param(pipeline.ParamPoolGray)), uint16(f.param(pipeline.ParamThreshold))
 		} else {
 			r.Action, r.Pool = model.SetPool, uint16(f.param(pipeline.ParamPoolID))

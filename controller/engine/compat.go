@@ -17,18 +17,14 @@ var mirrorOnly = map[string]bool{
 }
 
 // ipv6Only are the entities of IPv6 (issue 19), which a gateway's P4Info may
-// lack: a build older than IPv6 takes every IPv4 entry.
+// lack: a build older than IPv6 takes every IPv4 entry. A gateway that has an
+// IPv6 table must allow its actions: the IPv6 tables' own actions
+// (set_vip_v6, set_pool_v6, split_pool_v6) are the same on every target.
 var ipv6Only = map[string]bool{
 	pipeline.TableVIPv6: true, pipeline.TableGrayRulesV6: true, pipeline.ActionToBackendV6: true,
+	pipeline.ActionSetVIPv6: true, pipeline.ActionSetPoolV6: true, pipeline.ActionSplitPoolV6: true,
 	pipeline.DirectCounterVIPv6: true, pipeline.DirectCounterGrayRulesV6: true,
 }
-
-// The Tofino build's IPv6 tables take actions of their own (set_vip_v6,
-// set_pool_v6, split_pool_v6): bf-p4c binds an action that counts a direct
-// counter to that counter's one table, so vip_v6 cannot share vip's set_vip
-// (docs/p4-targets.md, "IPv6"). The engine encodes the IPv6 tables with the
-// shared actions, so on such a gateway they are as absent: it takes every
-// IPv4 entry, and an IPv6 one is refused by the gateway.
 
 // optional says whether a gateway's P4Info may lack the entity named name.
 func optional(name string) bool { return mirrorOnly[name] || ipv6Only[name] }
@@ -50,9 +46,10 @@ var ErrIncompatibleP4Info = errors.New("engine: incompatible P4Info")
 // ids). A direct counter's id never goes on the wire (its cells are read through
 // the table's entries), and the engine reads an indexed counter by the id of the
 // gateway's own P4Info (gatewayCounterID). The mirror's action and counters
-// (mirrorOnly) and the IPv6 tables, action and direct counters (ipv6Only)
-// may be missing. The error wraps ErrIncompatibleP4Info
-// and names the first mismatch.
+// (mirrorOnly) and the IPv6 tables, actions and direct counters (ipv6Only)
+// may be missing; an IPv6 table gw has must allow every action of base's (no
+// build of the old shape, vip_v6 with set_vip, is taken). The error wraps
+// ErrIncompatibleP4Info and names the first mismatch.
 func CheckP4Info(base, gw *p4info.Info) error {
 	if base == nil || gw == nil {
 		return fmt.Errorf("%w: no P4Info", ErrIncompatibleP4Info)
@@ -96,9 +93,6 @@ func CheckP4Info(base, gw *p4info.Info) error {
 		if err != nil && optional(t.Name) {
 			continue
 		}
-		if err == nil && ipv6Only[t.Name] && !allowsAll(gt, t) {
-			continue
-		}
 		if err != nil {
 			return bad("table %s is missing", t.Name)
 		}
@@ -128,7 +122,11 @@ func CheckP4Info(base, gw *p4info.Info) error {
 				name = a.Name
 			}
 			switch {
-			case !ok && optional(name):
+			case !ok && (mirrorOnly[name] || ipv6Only[name] && !ipv6Only[t.Name]):
+				// A build without the mirror (gray_rules without
+				// set_pool_mirror) or without IPv6 (backend without
+				// to_backend_v6). An IPv6 table the gateway has must
+				// allow its actions.
 			case !ok:
 				return bad("table %s does not allow action %s", t.Name, name)
 			case gr.Scope != r.Scope:
@@ -170,16 +168,6 @@ func CheckP4Info(base, gw *p4info.Info) error {
 	return nil
 }
 
-// allowsAll says whether gateway table gt allows every action of t (by id).
-func allowsAll(gt, t *p4info.Table) bool {
-	for _, r := range t.Actions {
-		if _, ok := gt.ActionRef(r.ID); !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // gatewayCounterID is the id of the counter named name (a base name, without
 // "pipe.") in info, a gateway's P4Info that passed CheckP4Info.
 func gatewayCounterID(info *p4info.Info, name string) (uint32, error) {
@@ -193,33 +181,25 @@ func gatewayCounterID(info *p4info.Info, name string) (uint32, error) {
 	return c.ID, nil
 }
 
-// ipv6 says whether gateway runs a program with IPv6 tables the engine can
-// write: the engine's P4Info and the gateway's (Config.P4InfoFor) both have
-// vip_v6 and gray_rules_v6, the gateway's allowing the engine's actions (a
-// Tofino build's take actions of their own: compat.go above).
+// ipv6 says whether gateway runs a program with IPv6 tables: the engine's
+// P4Info and the gateway's (Config.P4InfoFor) both have vip_v6 and
+// gray_rules_v6. CheckP4Info saw that the gateway's allow the engine's
+// actions.
 func (e *Engine) ipv6(gateway string) bool {
-	table := func(info *p4info.Info, name string) *p4info.Table {
-		t, err := info.Table(name)
+	table := func(info *p4info.Info, name string) bool {
+		_, err := info.Table(name)
 		if err != nil {
-			t, err = info.Table(p4info.TNAPrefix + name)
+			_, err = info.Table(p4info.TNAPrefix + name)
 		}
-		if err != nil {
-			return nil
-		}
-		return t
+		return err == nil
 	}
 	base := e.codec.Info()
-	if table(base, pipeline.TableGrayRulesV6) == nil {
+	if !table(base, pipeline.TableVIPv6) || !table(base, pipeline.TableGrayRulesV6) {
 		return false
 	}
 	if e.cfg.P4InfoFor != nil {
 		if gi := e.cfg.P4InfoFor(gateway); gi != nil {
-			for _, name := range []string{pipeline.TableVIPv6, pipeline.TableGrayRulesV6} {
-				bt, gt := table(base, name), table(gi, name)
-				if bt == nil || gt == nil || !allowsAll(gt, bt) {
-					return false
-				}
-			}
+			return table(gi, pipeline.TableVIPv6) && table(gi, pipeline.TableGrayRulesV6)
 		}
 	}
 	return true
@@ -243,7 +223,7 @@ func withoutIPv6(gateway string, entries []compile.Entry) ([]compile.Entry, erro
 			}
 			continue
 		case ipv6Only[en.Table] || ipv6Only[en.Action]:
-			return nil, fmt.Errorf("%w: gateway %s runs a program without IPv6 (no %s in its P4Info, or IPv6 tables with actions of their own: a Tofino build): it cannot take %s (%s)",
+			return nil, fmt.Errorf("%w: gateway %s runs a program without IPv6 (no %s in its P4Info): it cannot take %s (%s)",
 				ErrCompile, gateway, pipeline.TableGrayRulesV6, en.Origin, shortName(en.Table))
 		}
 		if out != nil {

@@ -87,13 +87,19 @@ func TestCheckP4Info(t *testing.T) {
 	if g, _ := real.Table(pipeline.TableGrayRules); g.Size >= 16384 {
 		t.Fatalf("the Tofino 1 build's gray_rules holds %d", g.Size)
 	}
-	// Its IPv6 tables have actions of their own (docs/p4-targets.md "IPv6"):
-	// accepted as absent. If bf-p4c ever shares set_vip, drop the exception.
-	setVIP, _ := base.Action(pipeline.ActionSetVIP)
-	if v6, err := real.Table(pipeline.TableVIPv6); err != nil {
-		t.Fatalf("the Tofino 1 build has no vip_v6: %v", err)
-	} else if _, ok := v6.ActionRef(setVIP.ID); ok {
-		t.Fatal("the Tofino 1 build's vip_v6 takes set_vip: CheckP4Info need not treat its IPv6 tables as absent")
+	// Its IPv6 tables take the IPv6 actions, by the pinned ids: the one
+	// P4Info shape of both targets (docs/p4-targets.md "IPv6").
+	for table, action := range map[string]string{pipeline.TableVIPv6: pipeline.ActionSetVIPv6,
+		pipeline.TableGrayRulesV6: pipeline.ActionSplitPoolV6} {
+		want, err := base.Action(action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v6, err := real.Table(table); err != nil {
+			t.Fatalf("the Tofino 1 build has no %s: %v", table, err)
+		} else if _, ok := v6.ActionRef(want.ID); !ok {
+			t.Fatalf("the Tofino 1 build's %s does not take %s (%#x)", table, action, want.ID)
+		}
 	}
 	tna := tnaInfo(t, nil)
 	if err := engine.CheckP4Info(base, tna); err != nil {
@@ -107,6 +113,7 @@ func TestCheckP4Info(t *testing.T) {
 	noIPv6 := tnaInfo(t, func(pi *p4configv1.P4Info) {
 		v6 := map[string]bool{}
 		for _, n := range []string{pipeline.TableVIPv6, pipeline.TableGrayRulesV6, pipeline.ActionToBackendV6,
+			pipeline.ActionSetVIPv6, pipeline.ActionSetPoolV6, pipeline.ActionSplitPoolV6,
 			pipeline.DirectCounterVIPv6, pipeline.DirectCounterGrayRulesV6} {
 			v6[p4info.TNAPrefix+n] = true
 		}
@@ -114,7 +121,7 @@ func TestCheckP4Info(t *testing.T) {
 		pi.DirectCounters = slices.DeleteFunc(pi.DirectCounters, func(c *p4configv1.DirectCounter) bool { return v6[c.GetPreamble().GetName()] })
 		var toV6 uint32
 		pi.Actions = slices.DeleteFunc(pi.Actions, func(a *p4configv1.Action) bool {
-			if v6[a.GetPreamble().GetName()] {
+			if a.GetPreamble().GetName() == p4info.TNAPrefix+pipeline.ActionToBackendV6 {
 				toV6 = a.GetPreamble().GetId()
 			}
 			return v6[a.GetPreamble().GetName()]
@@ -155,6 +162,24 @@ func TestCheckP4Info(t *testing.T) {
 		}, "counter GrayIngress.drop_reasons counts PACKETS, want BOTH"},
 		{"missing counter", func(pi *p4configv1.P4Info) { pi.Counters = nil },
 			"counter GrayIngress.drop_reasons is missing"},
+		// A build of the shape before the IPv6 actions (vip_v6 with set_vip):
+		// the engine's vip_v6 entries would be refused, so the gateway is.
+		{"vip_v6 without set_vip_v6", func(pi *p4configv1.P4Info) {
+			var setVIP, setVIPv6 uint32
+			for _, a := range pi.GetActions() {
+				switch a.GetPreamble().GetName() {
+				case p4info.TNAPrefix + pipeline.ActionSetVIP:
+					setVIP = a.GetPreamble().GetId()
+				case p4info.TNAPrefix + pipeline.ActionSetVIPv6:
+					setVIPv6 = a.GetPreamble().GetId()
+				}
+			}
+			for _, r := range tnaTable(pi, pipeline.TableVIPv6).ActionRefs {
+				if r.GetId() == setVIPv6 {
+					r.Id = setVIP
+				}
+			}
+		}, "table GrayIngress.vip_v6 does not allow action GrayIngress.set_vip_v6"},
 		{"param bitwidth", func(pi *p4configv1.P4Info) {
 			for _, a := range pi.GetActions() {
 				if a.GetPreamble().GetName() == p4info.TNAPrefix+pipeline.ActionSetTenant {

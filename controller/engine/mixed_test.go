@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,7 +130,7 @@ func pushedP4Info(t *testing.T, a *agent) *p4configv1.P4Info {
 
 // A mixed fleet: gw1 (an XDP agent) gets the project's P4Info, gw2 (a Tofino
 // 1, emulated) the P4Info bf-p4c really emits for the TNA build (gray_rules
-// 9216, counter ids of its own, IPv6 tables with actions of their own). Each receives its own in
+// 9216, counter ids of its own; the IPv6 tables as v1model's). Each receives its own in
 // SetForwardingPipelineConfig; an intent that fits both converges on both, and
 // gw2's drop counters are read by gw2's ids; one with more rules than gw2 holds
 // converges on gw1 and is refused on gw2 from the size its P4Info declares,
@@ -173,18 +172,28 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	p := stack.Commit(t, e, load(t, doc), 1)
 	stack.WaitVersion(t, e, 1)
 	sameEntries(t, xdp.entries(t), desired(t, p.Result(), "gw1"))
-	// gw2's TNA build has IPv6 tables the engine cannot write (actions of
-	// their own, docs/p4-targets.md "IPv6"), so it is a gateway without IPv6:
-	// it takes everything but the gray_rules_v6 entry of the rule without an
-	// address, which gw1 holds.
-	v6, err := stack.P4Info(t).Table(pipeline.TableGrayRulesV6)
+	// gw2's TNA build has the IPv6 tables with the actions the engine writes
+	// (set_pool_v6 ..., the same P4Info shape as v1model: docs/p4-targets.md
+	// "IPv6"), so it takes every entry, the gray_rules_v6 one of the rule
+	// without an address too.
+	want2 := desired(t, p.Result(), "gw2")
+	sameEntries(t, tofAgent.entries(t), want2)
+	v6, err := tna.Table(pipeline.TableGrayRulesV6)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want2 := slices.DeleteFunc(desired(t, p.Result(), "gw2"), func(te *p4v1.TableEntry) bool { return te.GetTableId() == v6.ID })
-	sameEntries(t, tofAgent.entries(t), want2)
-	if n := len(desired(t, p.Result(), "gw2")) - len(want2); n != 1 {
-		t.Fatalf("%d gray_rules_v6 entries wanted, want 1 (rule shadow)", n)
+	setPoolV6, err := tna.Action(pipeline.ActionSetPoolV6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on6 []*p4v1.TableEntry
+	for _, te := range tofAgent.entries(t) {
+		if te.GetTableId() == v6.ID {
+			on6 = append(on6, te)
+		}
+	}
+	if len(on6) != 1 || on6[0].GetAction().GetAction().GetActionId() != setPoolV6.ID {
+		t.Fatalf("gw2's gray_rules_v6 holds %v, want rule shadow's set_pool_v6 entry", on6)
 	}
 	mirrored := 0
 	for _, u := range desired(t, p.Result(), "gw2") {

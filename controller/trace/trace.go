@@ -564,12 +564,16 @@ func (t *Tables) explainRules(q *Query, r model.Result, rows []ruleRow, winner i
 			continue
 		}
 		c := RuleCheck{Name: g.name, Priority: g.prio, Pool: t.pool(g.pool)}
-		switch g.action {
-		case model.SetPool:
+		switch {
+		case g.action == model.SetPool && r.IPv6:
+			c.Action = pipeline.ActionSetPoolV6
+		case g.action == model.SplitPool && r.IPv6:
+			c.Action = pipeline.ActionSplitPoolV6
+		case g.action == model.SetPool:
 			c.Action = pipeline.ActionSetPool
-		case model.SplitPool:
+		case g.action == model.SplitPool:
 			c.Action = pipeline.ActionSplitPool
-		case model.SetPoolMirror:
+		case g.action == model.SetPoolMirror:
 			c.Action = pipeline.ActionSetPoolMirror
 		}
 		c.Action = shortName(c.Action)

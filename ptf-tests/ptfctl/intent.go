@@ -388,13 +388,13 @@ func translateRule(i int, r testvectors.RuleEntry, pools map[uint16]string, vips
 		}
 	}
 	switch r.Action {
-	case "set_pool":
+	case "set_pool", "set_pool_v6": // gray_rules', gray_rules_v6's
 		p, ok := pools[uint16(r.Params[pipeline.ParamPoolID.Name])]
 		if !ok {
 			return rs, fmt.Sprintf("its pool %d is left out", r.Params[pipeline.ParamPoolID.Name])
 		}
 		rs.Pool = p
-	case "split_pool":
+	case "split_pool", "split_pool_v6":
 		p, ok := pools[uint16(r.Params[pipeline.ParamPoolGray.Name])]
 		if !ok {
 			return rs, fmt.Sprintf("its pool %d is left out", r.Params[pipeline.ParamPoolGray.Name])

@@ -311,10 +311,11 @@ control GrayIngress(inout headers_t hdr,
         size = VIP_TABLE_SIZE;
     }
 
-    // IPv6 VIP table (step 2): vip for an outer IPv6 destination. On Tofino
-    // a direct counter is counted by its own table's actions only, so the
-    // table has its own copy of set_vip, under set_vip's name and id: the
-    // P4Info has one set_vip, in both tables (docs/p4-targets.md, "IPv6").
+    // IPv6 VIP table (step 2): vip for an outer IPv6 destination. bf-p4c
+    // binds an action that counts a direct counter to that counter's one
+    // table, so the table has its own set_vip_v6 (set_vip's parameters); the
+    // v1model program has the same action, name and id (docs/p4-targets.md,
+    // "IPv6").
     @id(0x0100000c)
     action set_vip_v6(vip_id_t vip_id, pool_id_t default_pool) {
         meta.vip_hit = true;
@@ -460,9 +461,9 @@ control GrayIngress(inout headers_t hdr,
     }
 
     // IPv6 gray rules table (step 4): gray_rules for an IPv6 flow, 128-bit
-    // addresses, no mirror. Its set_pool and split_pool are copies counting
-    // in its own counter, under the names and ids of gray_rules' (as vip_v6's
-    // set_vip).
+    // addresses, no mirror. set_pool_v6 and split_pool_v6 are set_pool and
+    // split_pool counting in its own counter (as vip_v6's set_vip_v6; the
+    // same actions, names and ids as v1model's).
     @id(0x0100000d)
     action set_pool_v6(pool_id_t pool_id) {
         meta.pool_id = pool_id;

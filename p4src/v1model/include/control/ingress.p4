@@ -72,15 +72,25 @@ control GrayIngress(inout headers_t hdr,
 
     /*
      * IPv6 VIP table (step 2): vip for a frame whose 40-byte outer IPv6
-     * header was read, with the same action.
+     * header was read. set_vip_v6 is set_vip counting in vip_v6's counter:
+     * every IPv6 table has its own actions, on every target, because bf-p4c
+     * binds an action that counts a direct counter to that counter's table
+     * (docs/p4-targets.md, "IPv6").
      */
+    @id(0x0100000c)
+    action set_vip_v6(vip_id_t vip_id, pool_id_t default_pool) {
+        meta.vip_id = vip_id;
+        meta.pool_id = default_pool;
+        vip_v6_counter.count();
+    }
+
     @id(0x02000009)
     table vip_v6 {
         key = {
             hdr.ipv6.dst_addr : exact @name("dst_addr");
         }
         actions = {
-            set_vip;
+            set_vip_v6;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
@@ -176,8 +186,24 @@ control GrayIngress(inout headers_t hdr,
 
     /*
      * IPv6 gray rules table (step 4): gray_rules for an IPv6 flow, with
-     * 128-bit addresses and the same field names; no mirror.
+     * 128-bit addresses and the same field names; no mirror. set_pool_v6 and
+     * split_pool_v6 are set_pool and split_pool counting in this table's
+     * counter (as set_vip_v6).
      */
+    @id(0x0100000d)
+    action set_pool_v6(pool_id_t pool_id) {
+        meta.pool_id = pool_id;
+        gray_rules_v6_counter.count();
+    }
+
+    @id(0x0100000e)
+    action split_pool_v6(pool_id_t pool_gray, bit<16> threshold) {
+        meta.split.active = true;
+        meta.split.pool_gray = pool_gray;
+        meta.split.threshold = (bit<17>)threshold;
+        gray_rules_v6_counter.count();
+    }
+
     @id(0x0200000a)
     table gray_rules_v6 {
         key = {
@@ -191,8 +217,8 @@ control GrayIngress(inout headers_t hdr,
             meta.flow.dport  : ternary @name("inner_dport");
         }
         actions = {
-            set_pool;
-            split_pool;
+            set_pool_v6;
+            split_pool_v6;
             @defaultonly NoAction;
         }
         const default_action = NoAction();
