@@ -17,6 +17,11 @@
 // A VPC may be dual-stack (VPC.IPv6: VMs fd00:N::x, inner IPv6 in VXLAN) and may
 // run over the IPv6 underlay (VPC.Underlay6: VXLAN over IPv6 to VIP6, the
 // backends at fd00:f2::11 and fd00:f3::21).
+//
+// A VPC may ask for the 802.1Q-tagged underlay (VPC.Tagged, for the whole
+// IPv4 underlay): the hypervisor reaches the gateway on VLAN HVVID (the
+// gateway's port 1 must accept the VID), base sits behind VLAN BaseVID (the
+// gateway's port 2 must tag with it), gray stays untagged.
 package topo
 
 import (
@@ -44,6 +49,14 @@ var (
 	GrayAddr6 = netip.MustParseAddr("fd00:f3::21")
 )
 
+// VIDs of the tagged underlay (VPC.Tagged): the hypervisor's link to the
+// gateway and base's. The gateway's port 1 accepts HVVID, its port 2 tags
+// with BaseVID.
+const (
+	HVVID   = 100
+	BaseVID = 300
+)
+
 // Gateway port numbers (P4Runtime port -> interface in the gateway namespace).
 const (
 	PortHV   = 1
@@ -64,6 +77,10 @@ type VPC struct {
 	// Underlay6 carries the VPC's VXLAN over the IPv6 underlay, to VIP6 (the
 	// backends answer from BaseAddr6 and GrayAddr6), instead of IPv4 to VIP.
 	Underlay6 bool
+	// Tagged puts the lab's IPv4 underlay on 802.1Q VLANs (one VPC asking is
+	// enough; every VPC then rides it): hypervisor-gateway on HVVID,
+	// gateway-base on BaseVID, gateway-gray untagged.
+	Tagged bool
 }
 
 // VMAddr returns the inner address of VM host in the VPC.
@@ -158,6 +175,11 @@ func Build(l *lab.Lab, vpcs []VPC) (*Topology, error) {
 	if _, err := l.Exec(t.HV, "ethtool", "-K", "h0", "gro", "on"); err != nil {
 		return nil, err
 	}
+	if slices.ContainsFunc(vpcs, func(v VPC) bool { return v.Tagged }) {
+		if err := t.tagUnderlay(); err != nil {
+			return nil, err
+		}
+	}
 	if slices.ContainsFunc(vpcs, func(v VPC) bool { return v.Underlay6 }) {
 		if err := t.addUnderlay6(); err != nil {
 			return nil, err
@@ -169,6 +191,23 @@ func Build(l *lab.Lab, vpcs []VPC) (*Topology, error) {
 		}
 	}
 	return t, nil
+}
+
+// tagUnderlay tags the hypervisor's link on HVVID and base's on BaseVID, at
+// both ends: the gateway's XDP program sees the hypervisor's VXLAN tagged on
+// p1 and must tag what it sends base on p2 (base drops untagged frames); the
+// gateway's kernel, routing the backends' answers to the hypervisor, tags and
+// untags as a VLAN subinterface would (vlan_linux.go).
+func (t *Topology) tagUnderlay() error {
+	for _, e := range []struct {
+		ns, dev string
+		vid     uint16
+	}{{t.HV, "h0", HVVID}, {t.GW, "p1", HVVID}, {t.Base, "b0", BaseVID}, {t.GW, "p2", BaseVID}} {
+		if err := t.vlanEnd(e.ns, e.dev, e.vid); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addUnderlay6 gives every link an IPv6 subnet besides its IPv4 one: the

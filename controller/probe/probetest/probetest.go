@@ -122,7 +122,8 @@ func (tl *Lab) Close() error {
 
 // IntentYAML is the lab's intent document: one VIP whose default pool is the
 // base backend, a gray pool with the gray backend, and one tenant owning every
-// VNI of the topology. extraRules is appended verbatim under gray_rules (YAML
+// VNI of the topology; with the tagged underlay (topo.VPC.Tagged) port 1
+// accepts topo.HVVID and port 2 tags with topo.BaseVID. extraRules is appended verbatim under gray_rules (YAML
 // list items, or "").
 func (tl *Lab) IntentYAML(extraRules string) string {
 	t := tl.Topo
@@ -167,6 +168,17 @@ tenants:
 		BasePool, topo.BaseAddr, t.BaseMAC, topo.PortBase,
 		GrayPool, topo.GrayAddr, t.GrayMAC, topo.PortGray,
 		Tenant, vnis)
+	if slices.ContainsFunc(t.VPCs, func(v topo.VPC) bool { return v.Tagged }) {
+		// The tagged underlay: port 1 serves the hypervisor's VID, port 2
+		// tags what it sends base.
+		for _, p := range []struct {
+			port uint16
+			vlan string
+		}{{topo.PortHV, fmt.Sprintf("{accept: [%d]}", topo.HVVID)}, {topo.PortBase, fmt.Sprintf("{tag: %d}", topo.BaseVID)}} {
+			mac := fmt.Sprintf("mac: \"%s\"}", t.PortMAC[p.port])
+			doc = strings.Replace(doc, mac, fmt.Sprintf("mac: \"%s\", vlan: %s}", t.PortMAC[p.port], p.vlan), 1)
+		}
+	}
 	if slices.ContainsFunc(t.VPCs, func(v topo.VPC) bool { return v.Underlay6 }) {
 		doc = strings.Replace(doc, "    bgp_next_hop: 10.1.0.1\n", "    bgp_next_hop: 10.1.0.1\n    bgp_next_hop_v6: fd00:f1::1\n", 1)
 		doc = strings.Replace(doc, "pools:\n", fmt.Sprintf("  - {name: %s, id: 2, address: %q, default_pool: %s}\npools:\n",
