@@ -32,62 +32,20 @@ const (
 
 // beCells is the Go side of backend_ver and backend_cells.
 type beCells struct {
-	of    map[uint16]uint32 // backend id -> its published cell
-	free  []uint32          // cells no word names, no packet reads
-	quar  []uint32          // cells no word names since the last grace period
-	state []slotState       // by cell
+	cellPool
+	of map[uint16]uint32 // backend id -> its published cell
 }
 
 func newBECells() beCells {
-	c := beCells{of: map[uint16]uint32{}, state: make([]slotState, backendCells)}
-	for i := backendCells - 1; i >= 0; i-- {
-		c.free = append(c.free, uint32(i))
-	}
-	return c
-}
-
-func (c *beCells) quarantine(cell uint32) {
-	c.state[cell] = slotQuarantine
-	c.quar = append(c.quar, cell)
-}
-
-// allocCell takes a free cell, waiting for a grace period first if only
-// quarantined ones are left.
-func (d *Dataplane) allocCell() (uint32, error) {
-	c := &d.cells
-	if len(c.free) == 0 && len(c.quar) > 0 {
-		if err := d.grace(); err != nil {
-			return 0, err
-		}
-		for _, q := range c.quar {
-			c.state[q] = slotFree
-		}
-		c.free, c.quar = append(c.free, c.quar...), nil
-	}
-	if len(c.free) == 0 {
-		return 0, fmt.Errorf("%w: %d backend cells in use", ErrFull, backendCells)
-	}
-	cell := c.free[len(c.free)-1]
-	c.free = c.free[:len(c.free)-1]
-	c.state[cell] = slotUsed
-	return cell, nil
+	return beCells{cellPool: newCellPool("backend", backendCells), of: map[uint16]uint32{}}
 }
 
 // publishBackend makes v the value packets see for id: a fresh cell, then
 // the word. The old cell, if any, is quarantined.
 func (d *Dataplane) publishBackend(id uint16, v *graygwBackend) error {
 	c := &d.cells
-	cell, err := d.allocCell()
+	cell, err := d.publish(&c.cellPool, d.objs.BackendCells, d.objs.BackendVer, uint32(id), v)
 	if err != nil {
-		return fmt.Errorf("bpf: backend %d: %w", id, err)
-	}
-	err = d.objs.BackendCells.Update(cell, v, ebpf.UpdateAny)
-	if err == nil {
-		err = d.objs.BackendVer.Update(uint32(id), cell+1, ebpf.UpdateAny)
-	}
-	if err != nil {
-		c.state[cell] = slotFree // never named: no packet read it
-		c.free = append(c.free, cell)
 		return fmt.Errorf("bpf: backend %d: %w", id, err)
 	}
 	if old, ok := c.of[id]; ok {
@@ -121,15 +79,9 @@ func (d *Dataplane) unpublishBackend(id uint16) error {
 func (d *Dataplane) rebuildBackends(want map[uint16]graygwBackend) error {
 	d.cells = newBECells()
 	c := &d.cells
-	var ver []uint32
-	if d.fresh {
-		ver = make([]uint32, BackendIDs)
-	} else {
-		var err error
-		if ver, err = readArray(d.objs.BackendVer, BackendIDs); err != nil {
-			return fmt.Errorf("bpf: rebuild backend_ver: %w", err)
-		}
-		c.free = nil
+	ver, err := d.readWords(d.objs.BackendVer, BackendIDs)
+	if err != nil {
+		return fmt.Errorf("bpf: rebuild backend_ver: %w", err)
 	}
 	for id, w := range ver {
 		v, ok := want[uint16(id)]
@@ -145,6 +97,7 @@ func (d *Dataplane) rebuildBackends(want map[uint16]graygwBackend) error {
 		}
 	}
 	if !d.fresh {
+		c.free = nil
 		for cell := range uint32(backendCells) {
 			if c.state[cell] != slotUsed {
 				c.quarantine(cell)

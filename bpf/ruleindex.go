@@ -39,66 +39,23 @@ func ruleSlot(k graygwTssKey) uint32 { return filterBitOf(k) >> (filterLog - rul
 
 // ruleIndex is the Go side of rule_index and rule_cells.
 type ruleIndex struct {
-	keys  map[uint32][]graygwTssKey        // slot -> the gray_rules keys hashing to it
-	val   map[graygwTssKey]graygwRuleValue // every indexed key -> its value
-	cell  map[graygwTssKey]uint32          // a key alone in its slot -> its published cell
-	free  []uint32                         // cells no word names, no packet reads
-	quar  []uint32                         // cells no word names since the last grace period
-	state []slotState                      // by cell
+	cellPool
+	keys map[uint32][]graygwTssKey        // slot -> the gray_rules keys hashing to it
+	val  map[graygwTssKey]graygwRuleValue // every indexed key -> its value
+	cell map[graygwTssKey]uint32          // a key alone in its slot -> its published cell
 }
 
 func newRuleIndex() ruleIndex {
-	x := ruleIndex{keys: map[uint32][]graygwTssKey{}, val: map[graygwTssKey]graygwRuleValue{}, cell: map[graygwTssKey]uint32{},
-		state: make([]slotState, ruleCells)}
-	for i := ruleCells - 1; i >= 0; i-- {
-		x.free = append(x.free, uint32(i))
-	}
-	return x
-}
-
-func (x *ruleIndex) quarantine(cell uint32) {
-	x.state[cell] = slotQuarantine
-	x.quar = append(x.quar, cell)
-}
-
-// allocRuleCell takes a free cell, waiting for a grace period first if only
-// quarantined ones are left.
-func (d *Dataplane) allocRuleCell() (uint32, error) {
-	x := &d.index
-	if len(x.free) == 0 && len(x.quar) > 0 {
-		if err := d.grace(); err != nil {
-			return 0, err
-		}
-		for _, q := range x.quar {
-			x.state[q] = slotFree
-		}
-		x.free, x.quar = append(x.free, x.quar...), nil
-	}
-	if len(x.free) == 0 {
-		return 0, fmt.Errorf("%w: %d rule cells in use", ErrFull, ruleCells)
-	}
-	cell := x.free[len(x.free)-1]
-	x.free = x.free[:len(x.free)-1]
-	x.state[cell] = slotUsed
-	return cell, nil
+	return ruleIndex{cellPool: newCellPool("rule", ruleCells), keys: map[uint32][]graygwTssKey{},
+		val: map[graygwTssKey]graygwRuleValue{}, cell: map[graygwTssKey]uint32{}}
 }
 
 // publishCell writes k and v to a fresh cell and points the slot's word at
 // it; the key's previous cell, if any, is quarantined.
 func (d *Dataplane) publishCell(slot uint32, k graygwTssKey, v graygwRuleValue) error {
 	x := &d.index
-	cell, err := d.allocRuleCell()
+	cell, err := d.publish(&x.cellPool, d.objs.RuleCells, d.objs.RuleIndex, slot, &graygwRuleCell{Key: k, Value: v})
 	if err != nil {
-		return fmt.Errorf("bpf: rule_cells: %w", err)
-	}
-	c := graygwRuleCell{Key: k, Value: v}
-	err = d.objs.RuleCells.Update(cell, &c, ebpf.UpdateAny)
-	if err == nil {
-		err = d.objs.RuleIndex.Update(slot, cell+1, ebpf.UpdateAny)
-	}
-	if err != nil {
-		x.state[cell] = slotFree // never named: no packet read it
-		x.free = append(x.free, cell)
 		return fmt.Errorf("bpf: rule_index: %w", err)
 	}
 	if old, ok := x.cell[k]; ok {
@@ -195,14 +152,9 @@ func (d *Dataplane) indexDelete(k graygwTssKey) error {
 func (d *Dataplane) rebuildIndex(want map[graygwTssKey]graygwRuleValue) error {
 	d.index = newRuleIndex()
 	x := &d.index
-	var words []uint32
-	if d.fresh {
-		words = make([]uint32, ruleIndexSize)
-	} else {
-		var err error
-		if words, err = readArray(d.objs.RuleIndex, ruleIndexSize); err != nil {
-			return fmt.Errorf("bpf: rebuild rule_index: %w", err)
-		}
+	words, err := d.readWords(d.objs.RuleIndex, ruleIndexSize)
+	if err != nil {
+		return fmt.Errorf("bpf: rebuild rule_index: %w", err)
 	}
 	var old []uint32
 	for _, w := range words {
@@ -211,12 +163,7 @@ func (d *Dataplane) rebuildIndex(want map[graygwTssKey]graygwRuleValue) error {
 			old = append(old, w-1)
 		}
 	}
-	x.free = x.free[:0]
-	for i := ruleCells - 1; i >= 0; i-- {
-		if x.state[i] == slotFree {
-			x.free = append(x.free, uint32(i))
-		}
-	}
+	x.refill()
 	for k, v := range want {
 		x.val[k] = v
 		slot := ruleSlot(k)
