@@ -85,18 +85,7 @@ graygw_bgp_session_up{neighbor="10.179.0.3"} 1
 
 	// Drain gw1, lose gw2's P4Runtime, clear both; measure each change until
 	// BIRD's table shows it on both sessions.
-	apply := func(what string, edit func(*bgp.Input), want ...string) time.Duration {
-		t.Helper()
-		edit(&in)
-		start := time.Now()
-		if _, err := s.Apply(context.Background(), in); err != nil {
-			t.Fatal(err)
-		}
-		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (iBGP)", info.HopsAre(vip+"/32", "gw_ibgp", want...))
-		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (eBGP)", info.HopsAre(vip+"/32", "gw_ebgp", want...))
-		return time.Since(start)
-	}
-	withdrawRounds(t, "", 10, apply, gw1Addr, gw2Addr)
+	withdrawRounds(t, "", 10, applyAndWait(t, s, &in, info.Sock, vip+"/32", "gw_ibgp", "gw_ebgp"), gw1Addr, gw2Addr)
 	for _, line := range []string{
 		"event=vipWithdrawn vip=198.51.100.10 nexthop=10.179.0.11 gateway=gw1 reason=drained",
 		"event=vipWithdrawn vip=198.51.100.10 nexthop=10.179.0.12 gateway=gw2 reason=p4runtime-disconnected",
@@ -115,6 +104,24 @@ graygw_bgp_session_up{neighbor="10.179.0.3"} 1
 	birdlab.WaitFor(t, 5*time.Second, "no iBGP path after Stop(withdraw)", info.HopsAre(vip+"/32", "gw_ibgp"))
 	birdlab.WaitFor(t, 5*time.Second, "no eBGP path after Stop(withdraw)", info.HopsAre(vip+"/32", "gw_ebgp"))
 	t.Logf("Stop(withdraw=true) to empty BIRD table: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// applyAndWait returns withdrawRounds' apply: it edits in, has s apply it and
+// waits until BIRD's next hops for prefix from each of protocols are the
+// hops wanted; it returns how long that took.
+func applyAndWait(t *testing.T, s *bgp.Speaker, in *bgp.Input, bird birdlab.Sock, prefix string, protocols ...string) func(what string, edit func(*bgp.Input), want ...string) time.Duration {
+	return func(what string, edit func(*bgp.Input), want ...string) time.Duration {
+		t.Helper()
+		edit(in)
+		start := time.Now()
+		if _, err := s.Apply(context.Background(), *in); err != nil {
+			t.Fatal(err)
+		}
+		for _, proto := range protocols {
+			birdlab.WaitFor(t, 5*time.Second, what+" at BIRD ("+proto+")", bird.HopsAre(prefix, proto, want...))
+		}
+		return time.Since(start)
+	}
 }
 
 // withdrawRounds runs rounds of: drain gw1 (only hop2 left), P4Runtime loss

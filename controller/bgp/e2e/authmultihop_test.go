@@ -34,32 +34,9 @@ func newRoutedPeerLab(t *testing.T) *peerLab {
 	gw, rtr, peer := ns[0], ns[1], ns[2]
 	labtest.Link(t, l, gw, "vgw", rtr, "vr1")
 	labtest.Link(t, l, rtr, "vr2", peer, "vpeer")
-	steps := []struct{ ns, script string }{
-		{gw, fmt.Sprintf(`
-			ip addr add %[1]s.1/24 dev vgw
-			ip addr add %[1]s.4/24 dev vgw
-			ip addr add %[1]s.5/24 dev vgw
-			ip addr add %[1]s.6/24 dev vgw
-			ip addr add %[1]s.7/24 dev vgw
-			ip addr add %[1]s.11/24 dev vgw
-			ip route add %[2]s.0/24 via %[1]s.254`, mhGwNet, mhPeerNet)},
-		{rtr, fmt.Sprintf(`
-			ip addr add %s.254/24 dev vr1
-			ip addr add %s.254/24 dev vr2
-			sysctl -qw net.ipv4.ip_forward=1`, mhGwNet, mhPeerNet)},
-		{peer, fmt.Sprintf(`
-			ip addr add %[2]s.2/24 dev vpeer
-			ip addr add %[2]s.3/24 dev vpeer
-			ip addr add %[2]s.4/24 dev vpeer
-			ip addr add %[2]s.5/24 dev vpeer
-			ip addr add %[2]s.6/24 dev vpeer
-			ip route add %[1]s.0/24 via %[2]s.254`, mhGwNet, mhPeerNet)},
-	}
-	for _, s := range steps {
-		if err := l.Script(s.ns, s.script); err != nil {
-			t.Fatal(err)
-		}
-	}
+	labtest.Script(t, l, gw, addrScript("vgw", hostAddrs(mhGwNet, 1, 4, 5, 6, 7, 11))+fmt.Sprintf("ip route add %s.0/24 via %s.254", mhPeerNet, mhGwNet))
+	labtest.Script(t, l, rtr, addrScript("vr1", hostAddrs(mhGwNet, 254))+addrScript("vr2", hostAddrs(mhPeerNet, 254))+"sysctl -qw net.ipv4.ip_forward=1")
+	labtest.Script(t, l, peer, addrScript("vpeer", hostAddrs(mhPeerNet, 2, 3, 4, 5, 6))+fmt.Sprintf("ip route add %s.0/24 via %s.254", mhGwNet, mhPeerNet))
 	return startPeer(t, l, gw, peer, fmt.Sprintf(`router id %[2]s.2;
 protocol device { scan time 1; }
 protocol kernel { ipv4 { import none; export none; }; }

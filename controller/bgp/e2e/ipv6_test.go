@@ -81,18 +81,7 @@ func TestAnnounceIPv6ToBIRD(t *testing.T) {
 		}
 	}
 
-	apply := func(what string, edit func(*bgp.Input), want ...string) time.Duration {
-		t.Helper()
-		edit(&in)
-		start := time.Now()
-		if _, err := s.Apply(context.Background(), in); err != nil {
-			t.Fatal(err)
-		}
-		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (IPv6 iBGP)", info.HopsAre(p6, "gw_ibgp6", want...))
-		birdlab.WaitFor(t, 5*time.Second, what+" at BIRD (MP-BGP eBGP)", info.HopsAre(p6, "gw_ebgp", want...))
-		return time.Since(start)
-	}
-	withdrawRounds(t, "IPv6 ", 5, apply, gw1Addr6, gw2Addr6)
+	withdrawRounds(t, "IPv6 ", 5, applyAndWait(t, s, &in, info.Sock, p6, "gw_ibgp6", "gw_ebgp"), gw1Addr6, gw2Addr6)
 	if line := "event=vipWithdrawn vip=2001:db8:100::10 nexthop=fd00:179::11 gateway=gw1 reason=drained"; !strings.Contains(logs.String(), line) {
 		t.Errorf("speaker log lacks %q", line)
 	}
@@ -139,20 +128,7 @@ func TestControllerRestartKeepsIPv6Routes(t *testing.T) {
 	b := p.startSpeakerChildWith(t, "speaker-b", cfg, in)
 	gap := map[string][]string{}
 	for _, proto := range protos {
-		birdlab.WaitFor(t, 20*time.Second, "refreshed IPv6 paths, graceful restart over ("+proto+")", func() (bool, string) {
-			hops, err := p.NextHops(prefix, proto)
-			if err != nil {
-				return false, err.Error()
-			}
-			if !slices.Contains(hops, gw2Addr6) {
-				gap[proto] = hops
-			}
-			gr, err := p.GRActive(proto)
-			if err != nil {
-				return false, err.Error()
-			}
-			return !gr && slices.Equal(hops, []string{gw2Addr6}), fmt.Sprintf("%v graceful restart active=%v", hops, gr)
-		})
+		birdlab.WaitFor(t, 20*time.Second, "refreshed IPv6 paths, graceful restart over ("+proto+")", p.refreshed(prefix, proto, gw2Addr6, gap))
 		out, _ := p.Birdc("show protocols all " + proto)
 		_, theirs, _ := strings.Cut(out, "Neighbor capabilities")
 		_, preserved, _ := strings.Cut(theirs, "AF preserved:")
@@ -231,14 +207,7 @@ func newPeerLab6(t *testing.T) *peerLab {
 protocol device { scan time 1; }
 protocol direct { ipv6; interface "vpeer"; }
 
-template bgp speaker {
-	graceful restart on;
-	connect delay time 1;
-	connect retry time 2;
-	error wait time 1, 2;
-	hold time 9;
-}
-
+%s
 protocol bgp gw_ibgp6 from speaker {
 	local %s as %d;
 	neighbor %s as %d;
@@ -253,5 +222,5 @@ protocol bgp gw_ebgp from speaker {
 	ipv4 { import all; export none; add paths rx; };
 	ipv6 { import all; export none; add paths rx; };
 }
-`, ebgpAddr, ibgpAddr6, localAS, gwAddr6, localAS, ebgpAddr, peerAS, gwEAddr, localAS))
+`, ebgpAddr, speakerTemplate, ibgpAddr6, localAS, gwAddr6, localAS, ebgpAddr, peerAS, gwEAddr, localAS))
 }

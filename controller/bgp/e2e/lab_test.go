@@ -62,21 +62,33 @@ func peerNamespaces(t *testing.T, prefix string, gwAddrs, peerAddrs []string) (l
 	ns := labtest.Namespaces(t, l, "gw", "peer")
 	gw, peer = ns[0], ns[1]
 	labtest.Link(t, l, gw, "vgw", peer, "vpeer")
-	for _, side := range []struct {
-		ns, dev string
-		addrs   []string
-	}{{gw, "vgw", gwAddrs}, {peer, "vpeer", peerAddrs}} {
-		var script strings.Builder
-		for _, a := range side.addrs {
-			fmt.Fprintf(&script, "ip addr add %s dev %s", a, side.dev)
-			if strings.Contains(a, ":") {
-				script.WriteString(" nodad")
-			}
-			script.WriteString("\n")
-		}
-		labtest.Script(t, l, side.ns, script.String())
-	}
+	labtest.Script(t, l, gw, addrScript("vgw", gwAddrs))
+	labtest.Script(t, l, peer, addrScript("vpeer", peerAddrs))
 	return l, gw, peer
+}
+
+// addrScript is the script that gives dev the addresses (addr/len) given;
+// IPv6 ones skip duplicate detection (usable at once).
+func addrScript(dev string, addrs []string) string {
+	var script strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintf(&script, "ip addr add %s dev %s", a, dev)
+		if strings.Contains(a, ":") {
+			script.WriteString(" nodad")
+		}
+		script.WriteString("\n")
+	}
+	return script.String()
+}
+
+// hostAddrs returns the /24 addresses net.host of hosts, net being the
+// first three bytes ("10.179.10").
+func hostAddrs(net string, hosts ...int) []string {
+	addrs := make([]string, len(hosts))
+	for i, h := range hosts {
+		addrs[i] = fmt.Sprintf("%s.%d/24", net, h)
+	}
+	return addrs
 }
 
 // startPeer starts BIRD with conf in namespace peer of l, the speaker's side
@@ -86,6 +98,16 @@ func startPeer(t *testing.T, l *lab.Lab, gw, peer, conf string) *peerLab {
 	b := birdlab.Start(t, l, peer, conf)
 	return &peerLab{l: l, bird: b, labInfo: labInfo{Dir: b.Dir, Sock: b.Sock, GWNS: gw}}
 }
+
+// speakerTemplate is the BIRD template of every session with the speaker:
+// graceful restart on, short timers to keep the tests fast.
+const speakerTemplate = `template bgp speaker {
+	graceful restart on;
+	connect delay time 1;
+	connect retry time 2;
+	error wait time 1, 2;
+	hold time 9;
+}`
 
 // birdConf peers BIRD with the speaker twice: iBGP between ibgpAddr and
 // gwAddr (so LOCAL_PREF is carried) and eBGP between ebgpAddr and gwEAddr.
@@ -98,14 +120,7 @@ func birdConf() string {
 
 protocol device { scan time 1; }
 
-template bgp speaker {
-	graceful restart on;
-	connect delay time 1;
-	connect retry time 2;
-	error wait time 1, 2;
-	hold time 9;
-}
-
+%s
 protocol bgp gw_ibgp from speaker {
 	local %s as %d;
 	neighbor %s as %d;
@@ -119,7 +134,7 @@ protocol bgp gw_ebgp from speaker {
 	connect delay time 3;	# see TestControllerRestartKeepsRoutes
 	ipv4 { import all; export none; add paths rx; };
 }
-`, ibgpAddr, ibgpAddr, localAS, gwAddr, localAS, ebgpAddr, peerAS, gwEAddr, localAS)
+`, ibgpAddr, speakerTemplate, ibgpAddr, localAS, gwAddr, localAS, ebgpAddr, peerAS, gwEAddr, localAS)
 }
 
 // runInside re-executes the current test inside the gateway namespace, where

@@ -66,20 +66,7 @@ func TestControllerRestartKeepsRoutes(t *testing.T) {
 	b := p.startSpeakerChild(t, "speaker-b", in)
 	gap := map[string][]string{}
 	for _, proto := range []string{"gw_ibgp", "gw_ebgp"} {
-		birdlab.WaitFor(t, 20*time.Second, "refreshed paths, graceful restart over ("+proto+")", func() (bool, string) {
-			hops, err := p.NextHops(prefix, proto)
-			if err != nil {
-				return false, err.Error()
-			}
-			if !slices.Contains(hops, gw2Addr) {
-				gap[proto] = hops
-			}
-			gr, err := p.GRActive(proto)
-			if err != nil {
-				return false, err.Error()
-			}
-			return !gr && slices.Equal(hops, []string{gw2Addr}), fmt.Sprintf("%v graceful restart active=%v", hops, gr)
-		})
+		birdlab.WaitFor(t, 20*time.Second, "refreshed paths, graceful restart over ("+proto+")", p.refreshed(prefix, proto, gw2Addr, gap))
 	}
 	for _, proto := range []string{"gw_ibgp", "gw_ebgp"} {
 		// The new speaker's OPEN carried the Forwarding State bit for IPv4:
@@ -157,5 +144,26 @@ func (p *peerLab) heldStale(prefix, protocol string, want ...string) func() (boo
 			return false, err.Error()
 		}
 		return gr && slices.Equal(hops, want), fmt.Sprintf("%v graceful restart active=%v", hops, gr)
+	}
+}
+
+// refreshed is a birdlab.WaitFor condition: BIRD's graceful restart for
+// protocol is over and kept is its one next hop for prefix. A poll that finds
+// kept missing records the hops it saw in gap[protocol]: the path kept must
+// never leave BIRD's table.
+func (p *peerLab) refreshed(prefix, protocol, kept string, gap map[string][]string) func() (bool, string) {
+	return func() (bool, string) {
+		hops, err := p.NextHops(prefix, protocol)
+		if err != nil {
+			return false, err.Error()
+		}
+		if !slices.Contains(hops, kept) {
+			gap[protocol] = hops
+		}
+		gr, err := p.GRActive(protocol)
+		if err != nil {
+			return false, err.Error()
+		}
+		return !gr && slices.Equal(hops, []string{kept}), fmt.Sprintf("%v graceful restart active=%v", hops, gr)
 	}
 }
