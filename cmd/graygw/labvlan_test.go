@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/graygw/graygw/internal/lab"
+	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/topo"
 )
 
@@ -78,7 +77,7 @@ func TestCLIVLANUnderlayInTheLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frame := taggedVXLAN(t, ls.Topo.PortMAC[topo.PortHV], hvMAC, 200, vpc)
+	frame := taggedVXLAN(ls.Topo.PortMAC[topo.PortHV], hvMAC, 200, vpc)
 	for range sent {
 		if err := lab.SendFrame(fd, ifindex, frame); err != nil {
 			t.Fatal(err)
@@ -120,50 +119,11 @@ func counter(t *testing.T, g func(...string) (int, string, string), kind, name s
 
 // taggedVXLAN is a frame from the hypervisor to the VIP tagged with vid: VXLAN
 // of vpc carrying an ICMP echo request from its VM .5 to its router.
-func taggedVXLAN(t *testing.T, dst, src string, vid uint16, vpc topo.VPC) []byte {
-	t.Helper()
-	mac := func(s string) []byte {
-		m, err := net.ParseMAC(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	ipv4 := func(src, dst [4]byte, proto byte, payload []byte) []byte {
-		h := make([]byte, 20)
-		h[0], h[8], h[9] = 0x45, 64, proto
-		binary.BigEndian.PutUint16(h[2:], uint16(20+len(payload)))
-		copy(h[12:], src[:])
-		copy(h[16:], dst[:])
-		binary.BigEndian.PutUint16(h[10:], checksum(h))
-		return append(h, payload...)
-	}
-	icmp := []byte{8, 0, 0, 0, 0x12, 0x34, 0, 1}
-	binary.BigEndian.PutUint16(icmp[2:], checksum(icmp))
-	inner := append(append(mac(topo.RouterMAC), mac(src)...), 0x08, 0x00)
-	inner = append(inner, ipv4(vpc.VMAddr(5).As4(), vpc.RouterAddr().As4(), 1, icmp)...)
-	vxlan := []byte{0x08, 0, 0, 0, byte(vpc.VNI >> 16), byte(vpc.VNI >> 8), byte(vpc.VNI), 0}
-	udp := make([]byte, 8)
-	binary.BigEndian.PutUint16(udp[0:], 49152)
-	binary.BigEndian.PutUint16(udp[2:], 4789)
-	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(vxlan)+len(inner)))
-	udp = append(append(udp, vxlan...), inner...)
-	f := append(mac(dst), mac(src)...)
-	f = append(f, 0x81, 0x00, byte(vid>>8), byte(vid), 0x08, 0x00)
-	return append(f, ipv4(topo.HVAddr.As4(), topo.VIP.As4(), 17, udp)...)
-}
-
-// checksum is the Internet checksum of b.
-func checksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
+func taggedVXLAN(dst, src string, vid uint16, vpc topo.VPC) []byte {
+	echo := testpkt.L4{Proto: testpkt.ProtoICMP, SPort: 0x1234, DPort: 1}
+	inner := testpkt.Inner(testpkt.Eth{Dst: testpkt.MAC(topo.RouterMAC), Src: testpkt.MAC(src)},
+		testpkt.IP{Src: vpc.VMAddr(5), Dst: vpc.RouterAddr()}, echo)
+	outer := testpkt.VXLAN(testpkt.Eth{Dst: testpkt.MAC(dst), Src: testpkt.MAC(src)},
+		testpkt.IP{Src: topo.HVAddr, Dst: topo.VIP}, 49152, vpc.VNI, inner)
+	return testpkt.Tag(outer, vid)
 }

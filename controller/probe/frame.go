@@ -3,6 +3,8 @@ package probe
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/graygw/graygw/internal/checksum"
 )
 
 // Frame layout constants (docs/pipeline.md, section 1).
@@ -133,7 +135,7 @@ func buildEcho(e *echo) []byte {
 		l[12] = 5 << 4 // data offset: 20 bytes, no options
 		l[13] = flags
 		binary.BigEndian.PutUint16(l[14:], 65535) // window
-		binary.BigEndian.PutUint16(l[16:], l4Checksum(proto, e.innerSrc, e.innerDst, l))
+		binary.BigEndian.PutUint16(l[16:], checksum.L4(proto, e.innerSrc, e.innerDst, l))
 	case ProtoUDP:
 		// The payload is the ICMP one's: magic, then ident and seq, VM.
 		binary.BigEndian.PutUint16(l[0:], e.innerSport)
@@ -158,9 +160,9 @@ func buildEcho(e *echo) []byte {
 		a := e.innerSrc.As16()
 		copy(l[icmpLen+12:], a[12:])
 		if inner6 {
-			binary.BigEndian.PutUint16(l[2:], l4Checksum(proto, e.innerSrc, e.innerDst, l))
+			binary.BigEndian.PutUint16(l[2:], checksum.L4(proto, e.innerSrc, e.innerDst, l))
 		} else {
-			binary.BigEndian.PutUint16(l[2:], checksum(l))
+			binary.BigEndian.PutUint16(l[2:], checksum.Internet(l))
 		}
 	}
 	if e.outerDst.Is6() {
@@ -231,36 +233,11 @@ func putIP(b []byte, id uint16, proto uint8, src, dst netip.Addr) {
 // RFC 768).
 func putUDPChecksum(u []byte, src, dst netip.Addr) {
 	u[6], u[7] = 0, 0
-	sum := l4Checksum(protoUDP, src, dst, u)
+	sum := checksum.L4(protoUDP, src, dst, u)
 	if sum == 0 {
 		sum = 0xffff
 	}
 	binary.BigEndian.PutUint16(u[6:], sum)
-}
-
-// l4Checksum is the checksum of segment l (its checksum field zero) of
-// protocol proto with the pseudo-header of src and dst: IPv4 (RFC 793), or
-// IPv6 (RFC 8200 section 8.1: TCP, UDP and ICMPv6 alike).
-func l4Checksum(proto uint8, src, dst netip.Addr, l []byte) uint16 {
-	var ph []byte
-	if src.Is6() {
-		ph = make([]byte, 40+len(l))
-		s, d := src.As16(), dst.As16()
-		copy(ph[0:16], s[:])
-		copy(ph[16:32], d[:])
-		binary.BigEndian.PutUint32(ph[32:], uint32(len(l)))
-		ph[39] = proto
-		copy(ph[40:], l)
-	} else {
-		ph = make([]byte, 12+len(l))
-		s, d := src.As4(), dst.As4()
-		copy(ph[0:4], s[:])
-		copy(ph[4:8], d[:])
-		ph[9] = proto
-		binary.BigEndian.PutUint16(ph[10:], uint16(len(l)))
-		copy(ph[12:], l)
-	}
-	return checksum(ph)
 }
 
 func putIPv4(b []byte, total, id uint16, proto uint8, src, dst netip.Addr) {
@@ -272,7 +249,7 @@ func putIPv4(b []byte, total, id uint16, proto uint8, src, dst netip.Addr) {
 	s, d := src.As4(), dst.As4()
 	copy(b[12:16], s[:])
 	copy(b[16:20], d[:])
-	binary.BigEndian.PutUint16(b[10:], checksum(b[:ipv4Len]))
+	binary.BigEndian.PutUint16(b[10:], checksum.Internet(b[:ipv4Len]))
 }
 
 // putIPv6 writes an IPv6 header: no traffic class or flow label (the gateway
@@ -285,21 +262,6 @@ func putIPv6(b []byte, payload uint16, next uint8, src, dst netip.Addr) {
 	s, d := src.As16(), dst.As16()
 	copy(b[8:24], s[:])
 	copy(b[24:40], d[:])
-}
-
-// checksum is the Internet checksum (RFC 1071) of b.
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 // reply is what parseReply extracts from a backend's answer.

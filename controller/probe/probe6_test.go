@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/graygw/graygw/internal/checksum"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -23,7 +24,7 @@ func answer6(outer, backend netip.Addr, vni uint32, vm, router netip.Addr, ident
 	ii := f[encapLen(&echo{outerDst: outer}):]
 	ic := ii[ipv6Len:]
 	ic[0], ic[2], ic[3] = icmp6EchoRep, 0, 0
-	binary.BigEndian.PutUint16(ic[2:], l4Checksum(protoICMPv6, router, vm, ic))
+	binary.BigEndian.PutUint16(ic[2:], checksum.L4(protoICMPv6, router, vm, ic))
 	if outer.Is6() {
 		putUDPChecksum(f[ethLen+ipv6Len:], backend, outer)
 	}
@@ -56,7 +57,7 @@ func TestIPv6EchoFrame(t *testing.T) {
 			t.Fatalf("%v: inner IPv6 header % x", outer, ii[:ipv6Len])
 		}
 		ic := ii[ipv6Len:]
-		if ic[0] != icmp6EchoReq || l4Checksum(protoICMPv6, vm6, router6, ic) != 0 {
+		if ic[0] != icmp6EchoReq || checksum.L4(protoICMPv6, vm6, router6, ic) != 0 {
 			t.Errorf("%v: ICMPv6 type %d, checksum does not verify", outer, ic[0])
 		}
 		if outer.Is6() {
@@ -65,10 +66,10 @@ func TestIPv6EchoFrame(t *testing.T) {
 				t.Fatalf("outer IPv6 header % x", o[:ipv6Len])
 			}
 			u := o[ipv6Len:]
-			if binary.BigEndian.Uint16(u[6:]) == 0 || l4Checksum(protoUDP, src, outer, u) != 0 {
+			if binary.BigEndian.Uint16(u[6:]) == 0 || checksum.L4(protoUDP, src, outer, u) != 0 {
 				t.Errorf("outer UDP checksum %#x does not verify", binary.BigEndian.Uint16(u[6:]))
 			}
-		} else if checksum(f[ethLen:ethLen+ipv4Len]) != 0 {
+		} else if checksum.Internet(f[ethLen:ethLen+ipv4Len]) != 0 {
 			t.Error("outer IPv4 checksum does not verify")
 		}
 		r, ok := parseReply(answer6(src, backend, 5001, vm6, router6, 7, 9))
@@ -115,7 +116,7 @@ func TestIPv6TCPAndUDPFrames(t *testing.T) {
 			num = protoUDP
 		}
 		l := ii[ipv6Len:]
-		if ii[6] != num || int(binary.BigEndian.Uint16(ii[4:])) != len(l) || l4Checksum(num, vm6, router6, l) != 0 {
+		if ii[6] != num || int(binary.BigEndian.Uint16(ii[4:])) != len(l) || checksum.L4(num, vm6, router6, l) != 0 {
 			t.Errorf("%s: next header %d, payload length %d of %d, checksum does not verify", proto, ii[6], binary.BigEndian.Uint16(ii[4:]), len(l))
 		}
 		if binary.BigEndian.Uint16(l[0:]) != sp || binary.BigEndian.Uint16(l[2:]) != 443 {

@@ -11,6 +11,7 @@ import (
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/intent/intenttest"
+	"github.com/graygw/graygw/internal/checksum"
 	"github.com/graygw/graygw/model"
 )
 
@@ -26,7 +27,7 @@ func answer(req []byte, backend netip.Addr) []byte {
 	ic := ii[ipv4Len:]
 	ic[0] = icmpEchoRep
 	ic[2], ic[3] = 0, 0
-	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
+	binary.BigEndian.PutUint16(ic[2:], checksum.Internet(ic))
 	return f
 }
 
@@ -57,11 +58,11 @@ func TestEchoFrameParsesAsTheModelSeesIt(t *testing.T) {
 	if p.Reason != 0 || !p.Overlay || p.Flow.VNI != 5001 || p.Flow.Src != 0xc0a80105 || p.Flow.Dst != 0xc0a80101 || p.Flow.Proto != 1 {
 		t.Fatalf("model parse: %+v", p)
 	}
-	if checksum(f[ethLen:ethLen+ipv4Len]) != 0 {
+	if checksum.Internet(f[ethLen:ethLen+ipv4Len]) != 0 {
 		t.Error("outer IPv4 checksum does not verify")
 	}
 	ic := f[ethLen+ipv4Len+udpLen+vxlanLen+ethLen+ipv4Len:]
-	if checksum(ic) != 0 {
+	if checksum.Internet(ic) != 0 {
 		t.Error("ICMP checksum does not verify")
 	}
 	r, ok := parseReply(answer(f, netip.MustParseAddr("10.3.0.21")))
@@ -241,11 +242,11 @@ func TestTCPAndUDPProbeFrames(t *testing.T) {
 			t.Fatalf("%s: model parse: %+v", proto, p)
 		}
 		ii := f[ethLen+ipv4Len+udpLen+vxlanLen+ethLen:]
-		if checksum(ii[:ipv4Len]) != 0 {
+		if checksum.Internet(ii[:ipv4Len]) != 0 {
 			t.Errorf("%s: inner IPv4 checksum does not verify", proto)
 		}
 		l := ii[ipv4Len:]
-		if got := l4Checksum(wantProto, vm5, router, l); got != 0 {
+		if got := checksum.L4(wantProto, vm5, router, l); got != 0 {
 			t.Errorf("%s: checksum does not verify (%#x)", proto, got)
 		}
 		for _, refused := range []bool{false, true} {
@@ -272,7 +273,7 @@ func TestTCPAndUDPProbeFrames(t *testing.T) {
 	un, ii := swapped(f, netip.MustParseAddr("10.2.0.11"))
 	quote := append([]byte(nil), f[ethLen+ipv4Len+udpLen+vxlanLen+ethLen:][:ipv4Len+8]...)
 	ic := append([]byte{icmpUnreach, icmpPortUnr, 0, 0, 0, 0, 0, 0}, quote...)
-	binary.BigEndian.PutUint16(ic[2:], checksum(ic))
+	binary.BigEndian.PutUint16(ic[2:], checksum.Internet(ic))
 	un = append(un[:len(un)-len(ii)+ipv4Len], ic...)
 	pkt := un[ethLen+ipv4Len+udpLen+vxlanLen+ethLen:]
 	pkt[9] = protoICMP

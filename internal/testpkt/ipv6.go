@@ -3,6 +3,8 @@ package testpkt
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/graygw/graygw/internal/checksum"
 )
 
 // IPv6 next headers the tests use (besides ProtoTCP and ProtoUDP).
@@ -42,11 +44,7 @@ func Inner6(eth Eth, ip IP6, l4 L4) []byte { return Plain6(eth, ip, l4) }
 // frame, with the outer UDP checksum filled in (as Linux sends VXLAN over
 // IPv6 unless told udp6zerocsumtx).
 func VXLAN6(eth Eth, outer IP6, sport uint16, vni uint32, inner []byte) []byte {
-	vx := make([]byte, 8, 8+len(inner))
-	vx[0] = 0x08
-	vx[4], vx[5], vx[6] = byte(vni>>16), byte(vni>>8), byte(vni)
-	vx = append(vx, inner...)
-	return Plain6(eth, outer, L4{Proto: ProtoUDP, SPort: sport, DPort: 4789, Payload: vx})
+	return Plain6(eth, outer, vxlan(sport, vni, inner))
 }
 
 // FragmentHeader returns an 8-byte IPv6 fragment header for a fragment of a
@@ -66,29 +64,7 @@ func FragmentHeader(next uint8, off uint16, more bool, id uint32) []byte {
 
 func ipv6Packet(ip IP6, l4 L4) []byte {
 	src, dst := ip.Src.As16(), ip.Dst.As16()
-	var l4b []byte
-	switch l4.Proto {
-	case ProtoTCP, ProtoUDP:
-		l4b = transport(l4)
-		csum := L4Checksum6(src, dst, l4.Proto, l4b)
-		if l4.Proto == ProtoUDP {
-			if csum == 0 {
-				csum = 0xffff
-			}
-			binary.BigEndian.PutUint16(l4b[6:], csum)
-		} else {
-			binary.BigEndian.PutUint16(l4b[16:], csum)
-		}
-	case ProtoICMPv6:
-		l4b = make([]byte, 8, 8+len(l4.Payload))
-		l4b[0] = 128 // echo request
-		binary.BigEndian.PutUint16(l4b[4:], l4.SPort)
-		binary.BigEndian.PutUint16(l4b[6:], l4.DPort)
-		l4b = append(l4b, l4.Payload...)
-		binary.BigEndian.PutUint16(l4b[2:], L4Checksum6(src, dst, ProtoICMPv6, l4b))
-	default:
-		l4b = append([]byte(nil), l4.Payload...)
-	}
+	l4b := segment(l4, netip.AddrFrom16(src), netip.AddrFrom16(dst))
 	next := l4.Proto
 	if ip.Ext != nil {
 		next = ip.ExtProto
@@ -107,45 +83,17 @@ func ipv6Packet(ip IP6, l4 L4) []byte {
 	return append(h, l4b...)
 }
 
-// transport is a TCP (SYN) or UDP header with l4's ports and payload, its
-// checksum field 0.
-func transport(l4 L4) []byte {
-	if l4.Proto == ProtoTCP {
-		b := make([]byte, 20, 20+len(l4.Payload))
-		binary.BigEndian.PutUint16(b[0:], l4.SPort)
-		binary.BigEndian.PutUint16(b[2:], l4.DPort)
-		binary.BigEndian.PutUint32(b[4:], 1) // seq
-		b[12] = 5 << 4                       // data offset
-		b[13] = 0x02                         // SYN
-		binary.BigEndian.PutUint16(b[14:], 65535)
-		return append(b, l4.Payload...)
-	}
-	b := make([]byte, 8, 8+len(l4.Payload))
-	binary.BigEndian.PutUint16(b[0:], l4.SPort)
-	binary.BigEndian.PutUint16(b[2:], l4.DPort)
-	binary.BigEndian.PutUint16(b[4:], uint16(8+len(l4.Payload)))
-	return append(b, l4.Payload...)
-}
-
 // L4Checksum6 is the Internet checksum of seg with the IPv6 pseudo-header
 // (RFC 8200 §8.1): with seg's checksum field zeroed it is the value to write
 // there; over a segment whose field is filled in, it is 0 when it is intact.
 func L4Checksum6(src, dst [16]byte, proto uint8, seg []byte) uint16 {
-	ph := make([]byte, 40, 40+len(seg))
-	copy(ph, src[:])
-	copy(ph[16:], dst[:])
-	binary.BigEndian.PutUint32(ph[32:], uint32(len(seg)))
-	ph[39] = proto
-	return Checksum(append(ph, seg...))
+	return checksum.L4(proto, netip.AddrFrom16(src), netip.AddrFrom16(dst), seg)
 }
 
 // L4ChecksumOK6 reports whether the TCP, UDP or ICMPv6 segment right after
 // an IPv6 header (no extension headers; ipPkt starts at the IPv6 header) has
 // a valid checksum (UDP checksum 0 counts as valid).
 func L4ChecksumOK6(ipPkt []byte) bool {
-	if len(ipPkt) < 40 {
-		return false
-	}
-	proto, seg := ipPkt[6], ipPkt[40:]
-	return noUDPChecksum(proto, seg) || L4Checksum6([16]byte(ipPkt[8:24]), [16]byte(ipPkt[24:40]), proto, seg) == 0
+	return len(ipPkt) >= 40 &&
+		segmentOK(ipPkt[6], netip.AddrFrom16([16]byte(ipPkt[8:24])), netip.AddrFrom16([16]byte(ipPkt[24:40])), ipPkt[40:])
 }

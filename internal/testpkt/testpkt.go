@@ -1,11 +1,14 @@
 // Package testpkt builds the Ethernet frames graygw's tests and test vectors send:
 // plain IPv4 TCP/UDP/ICMP and VXLAN-encapsulated ones, with valid checksums unless a
-// test asks otherwise. It has no dependencies so every test package can use it.
+// test asks otherwise. It depends on nothing but internal/checksum (the prober's
+// checksums too), so every test package can use it.
 package testpkt
 
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/graygw/graygw/internal/checksum"
 )
 
 // IP protocol numbers.
@@ -69,11 +72,16 @@ func Plain(eth Eth, ip IP, l4 L4) []byte {
 
 // VXLAN returns Ethernet / IPv4 / UDP(sport -> 4789) / VXLAN(vni) / inner frame.
 func VXLAN(eth Eth, outer IP, sport uint16, vni uint32, inner []byte) []byte {
+	return Plain(eth, outer, vxlan(sport, vni, inner))
+}
+
+// vxlan is the UDP datagram (sport -> 4789) of a VXLAN header (vni) and the
+// inner frame.
+func vxlan(sport uint16, vni uint32, inner []byte) L4 {
 	vx := make([]byte, 8, 8+len(inner))
 	vx[0] = 0x08
 	vx[4], vx[5], vx[6] = byte(vni>>16), byte(vni>>8), byte(vni)
-	vx = append(vx, inner...)
-	return Plain(eth, outer, L4{Proto: ProtoUDP, SPort: sport, DPort: 4789, Payload: vx})
+	return L4{Proto: ProtoUDP, SPort: sport, DPort: 4789, Payload: append(vx, inner...)}
 }
 
 func ethHdr(eth Eth, ethertype uint16) []byte {
@@ -85,42 +93,8 @@ func ethHdr(eth Eth, ethertype uint16) []byte {
 }
 
 func ipv4Packet(ip IP, l4 L4) []byte {
-	var l4b []byte
 	src, dst := ip.Src.As4(), ip.Dst.As4()
-	switch l4.Proto {
-	case ProtoTCP:
-		l4b = make([]byte, 20, 20+len(l4.Payload))
-		binary.BigEndian.PutUint16(l4b[0:], l4.SPort)
-		binary.BigEndian.PutUint16(l4b[2:], l4.DPort)
-		binary.BigEndian.PutUint32(l4b[4:], 1) // seq
-		l4b[12] = 5 << 4                       // data offset
-		l4b[13] = 0x02                         // SYN
-		binary.BigEndian.PutUint16(l4b[14:], 65535)
-		l4b = append(l4b, l4.Payload...)
-		binary.BigEndian.PutUint16(l4b[16:], L4Checksum(src, dst, ProtoTCP, l4b))
-	case ProtoUDP:
-		l4b = make([]byte, 8, 8+len(l4.Payload))
-		binary.BigEndian.PutUint16(l4b[0:], l4.SPort)
-		binary.BigEndian.PutUint16(l4b[2:], l4.DPort)
-		binary.BigEndian.PutUint16(l4b[4:], uint16(8+len(l4.Payload)))
-		l4b = append(l4b, l4.Payload...)
-		if l4.DPort != 4789 { // VXLAN over IPv4 sends checksum 0, as Linux does
-			c := L4Checksum(src, dst, ProtoUDP, l4b)
-			if c == 0 {
-				c = 0xffff
-			}
-			binary.BigEndian.PutUint16(l4b[6:], c)
-		}
-	case ProtoICMP:
-		l4b = make([]byte, 8, 8+len(l4.Payload))
-		l4b[0] = 8 // echo request
-		binary.BigEndian.PutUint16(l4b[4:], l4.SPort)
-		binary.BigEndian.PutUint16(l4b[6:], l4.DPort)
-		l4b = append(l4b, l4.Payload...)
-		binary.BigEndian.PutUint16(l4b[2:], Checksum(l4b))
-	default:
-		l4b = append([]byte(nil), l4.Payload...)
-	}
+	l4b := segment(l4, netip.AddrFrom4(src), netip.AddrFrom4(dst))
 	h := make([]byte, 20, 20+len(l4b))
 	h[0] = 0x45
 	binary.BigEndian.PutUint16(h[2:], uint16(20+len(l4b)))
@@ -137,50 +111,87 @@ func ipv4Packet(ip IP, l4 L4) []byte {
 	return append(h, l4b...)
 }
 
+// segment returns l4 as the payload of an IP packet from src to dst: a TCP
+// SYN, a UDP datagram or an ICMP echo request (ICMPv6 in IPv6) with valid
+// checksums, but UDP to the VXLAN port over IPv4, which carries checksum 0 as
+// Linux sends it; any other protocol (ICMP in IPv6 too) as its bare payload.
+func segment(l4 L4, src, dst netip.Addr) []byte {
+	switch {
+	case l4.Proto == ProtoTCP || l4.Proto == ProtoUDP:
+		b := transport(l4)
+		if l4.Proto == ProtoTCP {
+			binary.BigEndian.PutUint16(b[16:], checksum.L4(ProtoTCP, src, dst, b))
+		} else if src.Is6() || l4.DPort != 4789 {
+			c := checksum.L4(ProtoUDP, src, dst, b)
+			if c == 0 {
+				c = 0xffff // 0 means none (RFC 768)
+			}
+			binary.BigEndian.PutUint16(b[6:], c)
+		}
+		return b
+	case l4.Proto == ProtoICMP && src.Is4(), l4.Proto == ProtoICMPv6 && src.Is6():
+		b := make([]byte, 8, 8+len(l4.Payload))
+		binary.BigEndian.PutUint16(b[4:], l4.SPort)
+		binary.BigEndian.PutUint16(b[6:], l4.DPort)
+		b = append(b, l4.Payload...)
+		if src.Is4() {
+			b[0] = 8 // echo request
+			binary.BigEndian.PutUint16(b[2:], Checksum(b))
+		} else {
+			b[0] = 128 // echo request; the checksum covers the pseudo-header
+			binary.BigEndian.PutUint16(b[2:], checksum.L4(ProtoICMPv6, src, dst, b))
+		}
+		return b
+	}
+	return append([]byte(nil), l4.Payload...)
+}
+
+// transport is a TCP (SYN) or UDP header with l4's ports and payload, its
+// checksum field 0.
+func transport(l4 L4) []byte {
+	if l4.Proto == ProtoTCP {
+		b := make([]byte, 20, 20+len(l4.Payload))
+		binary.BigEndian.PutUint16(b[0:], l4.SPort)
+		binary.BigEndian.PutUint16(b[2:], l4.DPort)
+		binary.BigEndian.PutUint32(b[4:], 1) // seq
+		b[12] = 5 << 4                       // data offset
+		b[13] = 0x02                         // SYN
+		binary.BigEndian.PutUint16(b[14:], 65535)
+		return append(b, l4.Payload...)
+	}
+	b := make([]byte, 8, 8+len(l4.Payload))
+	binary.BigEndian.PutUint16(b[0:], l4.SPort)
+	binary.BigEndian.PutUint16(b[2:], l4.DPort)
+	binary.BigEndian.PutUint16(b[4:], uint16(8+len(l4.Payload)))
+	return append(b, l4.Payload...)
+}
+
 // Inner returns an inner Ethernet frame for VXLAN.
 func Inner(eth Eth, ip IP, l4 L4) []byte { return Plain(eth, ip, l4) }
 
 // Checksum is the Internet checksum (RFC 1071) of b.
-func Checksum(b []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}
+func Checksum(b []byte) uint16 { return checksum.Internet(b) }
 
 // L4Checksum is the Internet checksum of seg with the IPv4 pseudo-header: with seg's
 // checksum field zeroed it is the value to write there; over a segment whose field
 // is filled in, it is 0 when the segment is intact.
 func L4Checksum(src, dst [4]byte, proto uint8, seg []byte) uint16 {
-	ph := make([]byte, 12, 12+len(seg))
-	copy(ph, src[:])
-	copy(ph[4:], dst[:])
-	ph[9] = proto
-	binary.BigEndian.PutUint16(ph[10:], uint16(len(seg)))
-	return Checksum(append(ph, seg...))
+	return checksum.L4(proto, netip.AddrFrom4(src), netip.AddrFrom4(dst), seg)
 }
 
 // L4ChecksumOK reports whether the TCP or UDP segment in an IPv4 packet (starting
 // at the IPv4 header, ihl 5) has a valid checksum (UDP checksum 0 counts as valid).
 func L4ChecksumOK(ipPkt []byte) bool {
-	if len(ipPkt) < 20 {
-		return false
-	}
-	proto, seg := ipPkt[9], ipPkt[20:]
-	return noUDPChecksum(proto, seg) || L4Checksum([4]byte(ipPkt[12:16]), [4]byte(ipPkt[16:20]), proto, seg) == 0
+	return len(ipPkt) >= 20 &&
+		segmentOK(ipPkt[9], netip.AddrFrom4([4]byte(ipPkt[12:16])), netip.AddrFrom4([4]byte(ipPkt[16:20])), ipPkt[20:])
 }
 
-// noUDPChecksum reports a UDP segment whose checksum field is 0: it carries
-// none, which L4ChecksumOK and L4ChecksumOK6 count as valid.
-func noUDPChecksum(proto uint8, seg []byte) bool {
-	return proto == ProtoUDP && len(seg) >= 8 && seg[6] == 0 && seg[7] == 0
+// segmentOK reports whether segment seg of protocol proto from src to dst has
+// a valid checksum, for L4ChecksumOK and L4ChecksumOK6: a UDP one of 0
+// carries none, which counts as valid.
+func segmentOK(proto uint8, src, dst netip.Addr, seg []byte) bool {
+	noUDPChecksum := proto == ProtoUDP && len(seg) >= 8 && seg[6] == 0 && seg[7] == 0
+	return noUDPChecksum || checksum.L4(proto, src, dst, seg) == 0
 }
 
 // Tag returns a copy of frame with an 802.1Q tag of tci (PCP, DEI, VID) after
