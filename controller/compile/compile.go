@@ -29,6 +29,7 @@ import (
 	"github.com/graygw/graygw/controller/failover"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/maglev"
+	"github.com/graygw/graygw/internal/find"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -172,32 +173,17 @@ func (p *Pool) Entries() []Entry { return p.entries }
 
 // Pool returns the compiled pool with the given name.
 func (r *Result) Pool(name string) (*Pool, bool) {
-	for i := range r.Pools {
-		if r.Pools[i].Name == name {
-			return &r.Pools[i], true
-		}
-	}
-	return nil, false
+	return find.First(r.Pools, func(p *Pool) bool { return p.Name == name })
 }
 
 // PoolByID returns the compiled pool whose dataplane id is id.
 func (r *Result) PoolByID(id uint16) (*Pool, bool) {
-	for i := range r.Pools {
-		if r.Pools[i].ID == id {
-			return &r.Pools[i], true
-		}
-	}
-	return nil, false
+	return find.First(r.Pools, func(p *Pool) bool { return p.ID == id })
 }
 
 // Gateway returns the entries of the gateway with the given name.
 func (r *Result) Gateway(name string) (*Gateway, bool) {
-	for i := range r.Gateways {
-		if r.Gateways[i].Name == name {
-			return &r.Gateways[i], true
-		}
-	}
-	return nil, false
+	return find.First(r.Gateways, func(g *Gateway) bool { return g.Name == name })
 }
 
 // Compile returns the entries that implement in. prev is what the gateways hold

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/graygw/graygw/internal/find"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -95,12 +96,7 @@ type VM struct {
 
 // VPC returns the inventory entry of a VNI.
 func (in *Intent) VPC(vni uint32) (*VPC, bool) {
-	for i := range in.VPCs {
-		if in.VPCs[i].VNI == vni {
-			return &in.VPCs[i], true
-		}
-	}
-	return nil, false
+	return find.First(in.VPCs, func(v *VPC) bool { return v.VNI == vni })
 }
 
 // Gateway is a gray gateway.
@@ -365,40 +361,20 @@ func ones(x uint64) int {
 
 // Pool returns the pool with the given name.
 func (in *Intent) Pool(name string) (*Pool, bool) {
-	for i := range in.Pools {
-		if in.Pools[i].Name == name {
-			return &in.Pools[i], true
-		}
-	}
-	return nil, false
+	return find.First(in.Pools, func(p *Pool) bool { return p.Name == name })
 }
 
 // Backend returns the backend with the given name.
 func (in *Intent) Backend(name string) (*Backend, bool) {
-	for i := range in.Backends {
-		if in.Backends[i].Name == name {
-			return &in.Backends[i], true
-		}
-	}
-	return nil, false
+	return find.First(in.Backends, func(b *Backend) bool { return b.Name == name })
 }
 
 // VIP returns the VIP with the given name.
 func (in *Intent) VIP(name string) (*VIP, bool) {
-	for i := range in.VIPs {
-		if in.VIPs[i].Name == name {
-			return &in.VIPs[i], true
-		}
-	}
-	return nil, false
+	return find.First(in.VIPs, func(v *VIP) bool { return v.Name == name })
 }
 
 // Gateway returns the gateway with the given name.
 func (in *Intent) Gateway(name string) (*Gateway, bool) {
-	for i := range in.Gateways {
-		if in.Gateways[i].Name == name {
-			return &in.Gateways[i], true
-		}
-	}
-	return nil, false
+	return find.First(in.Gateways, func(g *Gateway) bool { return g.Name == name })
 }
