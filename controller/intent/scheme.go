@@ -54,30 +54,22 @@ func (h HashFields) String() string { return strings.Join(h.Names(), ",") }
 // Mask returns the pool_hash masks of the set: all-ones for a field in the set,
 // zero otherwise.
 func (h HashFields) Mask() pipeline.FlowKey {
-	var m pipeline.FlowKey
 	a := pipeline.AllOnes
-	if h&HashVNI != 0 {
-		m.VNI = a.VNI
+	return pipeline.FlowKey{
+		VNI: onlyIf(h&HashVNI != 0, a.VNI), Tenant: onlyIf(h&HashTenant != 0, a.Tenant),
+		Src: onlyIf(h&HashSrc != 0, a.Src), Dst: onlyIf(h&HashDst != 0, a.Dst),
+		Proto: onlyIf(h&HashProto != 0, a.Proto),
+		SPort: onlyIf(h&HashSPort != 0, a.SPort), DPort: onlyIf(h&HashDPort != 0, a.DPort),
 	}
-	if h&HashTenant != 0 {
-		m.Tenant = a.Tenant
+}
+
+// onlyIf returns v when on, the zero value otherwise.
+func onlyIf[T any](on bool, v T) T {
+	if on {
+		return v
 	}
-	if h&HashSrc != 0 {
-		m.Src = a.Src
-	}
-	if h&HashDst != 0 {
-		m.Dst = a.Dst
-	}
-	if h&HashProto != 0 {
-		m.Proto = a.Proto
-	}
-	if h&HashSPort != 0 {
-		m.SPort = a.SPort
-	}
-	if h&HashDPort != 0 {
-		m.DPort = a.DPort
-	}
-	return m
+	var zero T
+	return zero
 }
 
 // Tier is the specificity class of a gray rule's selector. A rule's derived
