@@ -315,7 +315,7 @@ func (a *app) probeResults(rs []probe.Result) error {
 	if err := a.print(rs, func(w io.Writer) { printProbeTable(w, rs) }); err != nil {
 		return err
 	}
-	if bad := notOK(rs); len(bad) > 0 {
+	if bad := probe.Failed(rs); len(bad) > 0 {
 		return fmt.Errorf("%d of %d targets not ok: %w", len(bad), len(rs), errProbeFailed)
 	}
 	return nil

@@ -416,7 +416,7 @@ func printProgressTable(w io.Writer, p *rollout.Progress) {
 	}
 	tw.Flush()
 	for _, s := range p.Steps {
-		if bad := notOK(s.Probes); len(bad) > 0 {
+		if bad := probe.Failed(s.Probes); len(bad) > 0 {
 			fmt.Fprintf(w, "\nstep %d probes that failed:\n", s.Step.Index)
 			printProbeTable(w, bad)
 		}
@@ -463,18 +463,8 @@ func probeSummary(rs []probe.Result) string {
 	if len(rs) == 0 {
 		return "-"
 	}
-	ok := len(rs) - len(notOK(rs))
+	ok := len(rs) - len(probe.Failed(rs))
 	return fmt.Sprintf("%d/%d ok", ok, len(rs))
-}
-
-func notOK(rs []probe.Result) []probe.Result {
-	var out []probe.Result
-	for _, r := range rs {
-		if r.Status != probe.StatusOK {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 func printProbeTable(w io.Writer, rs []probe.Result) {

@@ -162,17 +162,11 @@ func (s *Station) Run(ctx context.Context, vipName string, targets []Target, opt
 	if err != nil {
 		return nil, vip, err
 	}
-	bad := 0
-	for _, r := range rs {
-		if r.Status != StatusOK {
-			bad++
-		}
-	}
 	log := s.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	log.Info("probes", "vip", vip, "targets", len(rs), "not_ok", bad, "took", time.Since(start).Round(time.Millisecond).String())
+	log.Info("probes", "vip", vip, "targets", len(rs), "not_ok", len(Failed(rs)), "took", time.Since(start).Round(time.Millisecond).String())
 	return rs, vip, nil
 }
 

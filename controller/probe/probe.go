@@ -215,6 +215,17 @@ func (r *Result) AnsweredBy() string {
 	return s
 }
 
+// Failed returns the results of rs whose status is not StatusOK, in order.
+func Failed(rs []Result) []Result {
+	var bad []Result
+	for _, r := range rs {
+		if r.Status != StatusOK {
+			bad = append(bad, r)
+		}
+	}
+	return bad
+}
+
 // Options bound one probe run. Zero values take the defaults.
 type Options struct {
 	// Count is the number of echo requests per target (1-MaxCount, default 3).

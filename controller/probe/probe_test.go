@@ -200,6 +200,9 @@ func TestResultVerdicts(t *testing.T) {
 	if rs[3].Status != StatusWrongBackend || !strings.Contains(rs[3].Reason, "no known backend") {
 		t.Errorf("unknown answerer: %+v", rs[3])
 	}
+	if bad := Failed(rs); len(bad) != 3 || bad[0].Status != StatusLost || bad[1].Reason != rs[2].Reason || bad[2].Reason != rs[3].Reason {
+		t.Errorf("Failed = %+v; want the last three results, in order", bad)
+	}
 }
 
 // answerL4 turns a TCP or UDP probe frame into what a kernel VXLAN backend

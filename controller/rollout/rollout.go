@@ -126,7 +126,7 @@ type PrecheckError struct {
 
 // Error describes the failed probes, the first few in full.
 func (e *PrecheckError) Error() string {
-	return fmt.Sprintf("%v: precheck before any change: %s", ErrProbeFailed, summary(failed(e.Results)))
+	return fmt.Sprintf("%v: precheck before any change: %s", ErrProbeFailed, summary(probe.Failed(e.Results)))
 }
 
 // Unwrap returns ErrProbeFailed.
@@ -398,7 +398,7 @@ func check(ctx context.Context, ctrl Controller, plan *Plan) ([]probe.Result, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: precheck: %w", ErrProbeFailed, err)
 	}
-	if bad := failed(pre); len(bad) > 0 {
+	if bad := probe.Failed(pre); len(bad) > 0 {
 		return pre, &PrecheckError{Results: pre}
 	}
 	return pre, nil
@@ -904,7 +904,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	bad := failed(res)
+	bad := probe.Failed(res)
 	baked := ""
 	if perr == nil && len(bad) == 0 && plan.Bake > 0 {
 		var aborted bool
@@ -915,7 +915,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		if aborted {
 			return nil // the run loop sees the abort and rolls back, this step included
 		}
-		bad, baked = failed(res), fmt.Sprintf(", baked %v", plan.Bake)
+		bad, baked = probe.Failed(res), fmt.Sprintf(", baked %v", plan.Bake)
 	}
 	var gates []GateResult
 	gatesOK := true
@@ -964,7 +964,7 @@ func (r *Runner) step(ctx context.Context, plan *Plan, i int) error {
 		} else {
 			rec.State = StepRolledBack
 			p.Error = fmt.Sprintf("step %d (%s): %s; rolled back", s.Index, s, why)
-			if bad := failed(after); len(bad) > 0 {
+			if bad := probe.Failed(after); len(bad) > 0 {
 				p.Error += "; after the rollback still failing: " + summary(bad)
 			}
 		}
@@ -1004,7 +1004,7 @@ func (r *Runner) bake(ctx context.Context, plan *Plan, i int, ts []probe.Target,
 		var perr error
 		res, perr = probeVia(ctx, r.ctrl, plan, ts)
 		r.countProbes(res)
-		if perr != nil || len(failed(res)) > 0 {
+		if perr != nil || len(probe.Failed(res)) > 0 {
 			return res, false, perr
 		}
 		_ = r.update(ctx, func(p *Progress) {
@@ -1046,7 +1046,7 @@ func (r *Runner) watch(ctx context.Context, plan *Plan) (aborted bool, why strin
 		if perr != nil {
 			return false, fmt.Sprintf("watch: probe error %v after the last step: %v", at, perr)
 		}
-		if bad := failed(res); len(bad) > 0 {
+		if bad := probe.Failed(res); len(bad) > 0 {
 			return false, fmt.Sprintf("watch: probes failed %v after the last step: %s", at, summary(bad))
 		}
 		_ = r.update(ctx, func(p *Progress) {
@@ -1097,7 +1097,7 @@ func (r *Runner) rollbackAll(ctx context.Context) {
 		p.Message = fmt.Sprintf("aborted: %d steps rolled back", len(todo)-len(errs))
 		if len(errs) > 0 {
 			p.Error = "abort: rollback failed for " + fmt.Sprint(errs)
-		} else if bad := failed(after); len(bad) > 0 {
+		} else if bad := probe.Failed(after); len(bad) > 0 {
 			p.Error = "after the abort, probes fail: " + summary(bad)
 		}
 		p.Precheck = after
@@ -1162,16 +1162,6 @@ func scopeFilter(plan *Plan, s Step) []func(uint32, netip.Addr) bool {
 		}}
 	}
 	return nil
-}
-
-func failed(rs []probe.Result) []probe.Result {
-	var bad []probe.Result
-	for _, r := range rs {
-		if r.Status != probe.StatusOK {
-			bad = append(bad, r)
-		}
-	}
-	return bad
 }
 
 // summary describes failed results in one line, the first few in full.
