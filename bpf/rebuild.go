@@ -3,8 +3,6 @@
 package bpf
 
 import (
-	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -26,7 +24,7 @@ func (d *Dataplane) rebuild() error {
 	d.vip4 = newVIPTable[uint32](d.objs.Vip, d.objs.VipCounters, pipeline.VIPTableSize)
 	d.vip6 = newVIPTable[graygwAddr6](d.objs.VipV6, d.objs.Vip6Counters, VIPV6Size)
 	d.backends, d.beSlots = map[uint32]uint32{}, newSlots(pipeline.BackendTableSize)
-	d.tss = newTSS()
+	d.tss = newTSS(d.objs.RuleStore, d.objs.RuleCounters)
 	d.index = ruleIndex{} // rebuildIndex, once the heads are known
 
 	if err := d.vip4.rebuild(); err != nil {
@@ -141,7 +139,7 @@ func (d *Dataplane) rebuild() error {
 	}
 	for _, m := range d.tss.masks {
 		for v, g := range m.groups {
-			slices.SortFunc(g, func(a, b *tssRule) int { return cmp.Compare(b.rule.Priority, a.rule.Priority) })
+			slices.SortFunc(g, byPriority(priorityOf))
 			if err := d.writeHead(m, v); err != nil {
 				return err
 			}
@@ -178,22 +176,8 @@ func (d *Dataplane) dropStrayRules() error {
 			want[tssKey(m.id, v)] = true
 		}
 	}
-	var k graygwTssKey
-	var v graygwRuleValue
-	var stray []graygwTssKey
-	it := d.objs.GrayRules.Iterate()
-	for it.Next(&k, &v) {
-		if !want[k] {
-			stray = append(stray, k)
-		}
-	}
-	if err := it.Err(); err != nil {
+	if err := dropStrays[graygwTssKey, graygwRuleValue](d.objs.GrayRules, want); err != nil {
 		return fmt.Errorf("bpf: rebuild gray_rules: %w", err)
-	}
-	for _, k := range stray {
-		if err := d.objs.GrayRules.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("bpf: rebuild gray_rules: %w", err)
-		}
 	}
 	return nil
 }

@@ -20,18 +20,14 @@ import (
 // mask and masked key are kept here (and in rule_store) and promoted when the
 // better one is deleted.
 type tss struct {
-	filter   tssFilter                   // tss_filter: which groups may exist (filter.go)
-	ids      slots                       // rule ids: counter cells and rule_store keys
-	rules    map[model.GrayRule]*tssRule // by identity (Value already masked)
-	masks    map[ruleKey]*tssMask
-	pos      maskPositions // gray_masks and mask_max (masks.go)
-	nextMask uint32        // mask ids are never reused, so a stale entry cannot alias
+	ruleBook[model.GrayRule]           // ids, rule_store, rule_counters
+	filter                   tssFilter // tss_filter: which groups may exist (filter.go)
+	masks                    map[ruleKey]*tssMask
+	pos                      maskPositions // gray_masks and mask_max (masks.go)
+	nextMask                 uint32        // mask ids are never reused, so a stale entry cannot alias
 }
 
-type tssRule struct {
-	id   uint32
-	rule model.GrayRule // normalized
-}
+type tssRule = tssEntry[model.GrayRule]
 
 type tssMask struct {
 	id     uint32
@@ -67,9 +63,16 @@ func (m *tssMask) count(p int32, delta int) {
 
 func (m *tssMask) maxPriority() int32 { return m.top }
 
-func newTSS() tss {
-	return tss{filter: newTSSFilter(), ids: newSlots(pipeline.GrayRulesTableSize), rules: map[model.GrayRule]*tssRule{},
-		masks: map[ruleKey]*tssMask{}, nextMask: 1}
+func newTSS(store, counters *ebpf.Map) tss {
+	return tss{ruleBook: newRuleBook("gray rule", store, counters, pipeline.GrayRulesTableSize, priorityOf, ruleDef),
+		filter: newTSSFilter(), masks: map[ruleKey]*tssMask{}, nextMask: 1}
+}
+
+func priorityOf(r model.GrayRule) int32 { return r.Priority }
+
+// ruleDef is what rule_store holds of rule r with id.
+func ruleDef(r model.GrayRule, id uint32) any {
+	return &graygwRuleDef{Value: valueOf(r).raw(), Mask: maskOf(r).raw(), Action: ruleValue(r, id)}
 }
 
 func validRule(r model.GrayRule) error {
@@ -117,32 +120,18 @@ func (d *Dataplane) InsertRule(r model.GrayRule) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := &d.tss
-	if _, ok := t.rules[rid]; ok {
-		return fmt.Errorf("bpf: gray rule %+v: %w", rid, ErrExists)
-	}
-	m := t.masks[mask]
+	m := t.masks[mask] // an installed rid has its mask: ErrExists comes first
 	if m == nil && len(t.masks) >= MaxMasks {
 		return fmt.Errorf("bpf: gray rule: %w: %d distinct masks in use (the tuple-space bound)", ErrFull, MaxMasks)
 	}
-	id, ok := t.ids.alloc()
-	if !ok {
-		return fmt.Errorf("bpf: gray rule: %w", ErrFull)
-	}
-	e := &tssRule{id: id, rule: r}
-	def := graygwRuleDef{Value: value.raw(), Mask: mask.raw(), Action: ruleValue(r, id)}
-	if err := d.zero(d.objs.RuleCounters, id); err != nil {
-		t.ids.free(id)
+	id, err := t.add(d, rid, r)
+	if err != nil {
 		return err
 	}
-	if err := d.objs.RuleStore.Update(id, &def, ebpf.UpdateAny); err != nil {
-		t.ids.free(id)
-		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
-	}
+	e := &tssRule{id: id, rule: r}
 	if m == nil {
-		var err error
 		if m, err = d.addMask(mask); err != nil {
-			_ = d.objs.RuleStore.Delete(id)
-			t.ids.free(id)
+			t.release(id)
 			return err
 		}
 		t.masks[mask] = m
@@ -157,8 +146,7 @@ func (d *Dataplane) InsertRule(r model.GrayRule) error {
 				delete(t.masks, mask)
 				_ = d.dropMask(m)
 			}
-			_ = d.objs.RuleStore.Delete(id)
-			t.ids.free(id)
+			t.release(id)
 			return err
 		}
 	}
@@ -177,8 +165,7 @@ func (d *Dataplane) InsertRule(r model.GrayRule) error {
 		if newGroup {
 			d.filterRemove(m.id, value)
 		}
-		_ = d.objs.RuleStore.Delete(id)
-		t.ids.free(id)
+		t.release(id)
 		return err
 	}
 	if i == 0 {
@@ -204,17 +191,11 @@ func (d *Dataplane) ModifyRule(r model.GrayRule) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.tss.rules[match]
-	if !ok {
-		return fmt.Errorf("bpf: gray rule %+v: %w", match, ErrNotFound)
+	e, err := d.tss.modify(match, r)
+	if err != nil {
+		return err
 	}
-	def := graygwRuleDef{Value: value.raw(), Mask: mask.raw(), Action: ruleValue(r, e.id)}
-	if err := d.objs.RuleStore.Update(e.id, &def, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
-	}
-	e.rule = r
-	m := d.tss.masks[mask]
-	if m.groups[value][0] == e {
+	if m := d.tss.masks[mask]; m.groups[value][0] == e {
 		return d.writeHead(m, value)
 	}
 	return nil
@@ -228,9 +209,9 @@ func (d *Dataplane) DeleteRule(r model.GrayRule) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := &d.tss
-	e, ok := t.rules[match]
-	if !ok {
-		return fmt.Errorf("bpf: gray rule %+v: %w", match, ErrNotFound)
+	e, err := t.find(match)
+	if err != nil {
+		return err
 	}
 	m := t.masks[mask]
 	oldMax := m.maxPriority()
@@ -260,11 +241,7 @@ func (d *Dataplane) DeleteRule(r model.GrayRule) error {
 			return fmt.Errorf("bpf: gray rule deleted, but lowering its mask's bound failed: %w", err)
 		}
 	}
-	if err := d.objs.RuleStore.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("bpf: gray rule: rule_store: %w", err)
-	}
-	t.ids.free(e.id)
-	return nil
+	return t.remove(e.id)
 }
 
 // forget drops e from the Go bookkeeping (not from the maps).
@@ -307,25 +284,13 @@ func (d *Dataplane) writeHead(m *tssMask, value ruleKey) error {
 func (d *Dataplane) Rules() []model.GrayRule {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]model.GrayRule, 0, len(d.tss.rules))
-	for _, e := range d.tss.rules {
-		out = append(out, e.rule)
-	}
-	slices.SortFunc(out, func(a, b model.GrayRule) int { return cmp.Compare(b.Priority, a.Priority) })
-	return out
+	return d.tss.list()
 }
 
 // RuleCounter reads the direct counter of the gray rule of r's match and
 // priority (packets it decided).
 func (d *Dataplane) RuleCounter(r model.GrayRule) (Counter, error) {
-	match := model.RuleID(r)
-	d.mu.Lock()
-	e, ok := d.tss.rules[match]
-	d.mu.Unlock()
-	if !ok {
-		return Counter{}, fmt.Errorf("bpf: gray rule %+v: %w", match, ErrNotFound)
-	}
-	return d.sum(d.objs.RuleCounters, e.id)
+	return d.tss.counter(d, model.RuleID(r))
 }
 
 // MaskCount returns the number of distinct masks in use (at most MaxMasks):

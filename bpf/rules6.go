@@ -24,18 +24,14 @@ import (
 // gray_masks6's one value, rewritten whole on every change (a packet sees
 // the old list or the new one).
 type tss6 struct {
-	ids      slots
-	rules    map[model.GrayRuleV6]*tssRule6 // by model.RuleIDV6
-	masks    map[graygwTss6Key]*tssMask6    // by mask (mask_id 0)
-	nextMask uint32                         // never reused: a stale entry cannot alias
-	filter   [1 << (filter6Log - 6)]uint64  // the groups' bits, as gray_masks6 will hold them
-	refs     map[uint32]uint32              // filter bit -> groups hashing to it
+	ruleBook[model.GrayRuleV6]                               // ids, rule6_store, rule6_counters
+	masks                      map[graygwTss6Key]*tssMask6   // by mask (mask_id 0)
+	nextMask                   uint32                        // never reused: a stale entry cannot alias
+	filter                     [1 << (filter6Log - 6)]uint64 // the groups' bits, as gray_masks6 will hold them
+	refs                       map[uint32]uint32             // filter bit -> groups hashing to it
 }
 
-type tssRule6 struct {
-	id   uint32
-	rule model.GrayRuleV6 // normalized
-}
+type tssRule6 = tssEntry[model.GrayRuleV6]
 
 type tssMask6 struct {
 	id     uint32
@@ -44,9 +40,16 @@ type tssMask6 struct {
 	top    int32                         // the highest priority of its rules
 }
 
-func newTSS6() tss6 {
-	return tss6{ids: newSlots(GrayRulesV6Size), rules: map[model.GrayRuleV6]*tssRule6{},
+func newTSS6(store, counters *ebpf.Map) tss6 {
+	return tss6{ruleBook: newRuleBook("gray rule v6", store, counters, GrayRulesV6Size, priorityOf6, ruleDef6),
 		masks: map[graygwTss6Key]*tssMask6{}, nextMask: 1, refs: map[uint32]uint32{}}
+}
+
+func priorityOf6(r model.GrayRuleV6) int32 { return r.Priority }
+
+// ruleDef6 is what rule6_store holds of rule r with id.
+func ruleDef6(r model.GrayRuleV6, id uint32) any {
+	return &graygwRule6Def{Value: valueOf6(r), Mask: maskOf6(r), Action: ruleValue6(r, id)}
 }
 
 // newMask starts mask, with a fresh id.
@@ -179,25 +182,13 @@ func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := &d.tss6
-	if _, ok := t.rules[rid]; ok {
-		return fmt.Errorf("bpf: gray rule v6 %+v: %w", rid, ErrExists)
-	}
-	m := t.masks[mask]
+	m := t.masks[mask] // an installed rid has its mask: ErrExists comes first
 	if m == nil && len(t.masks) >= MaxMasks6 {
 		return fmt.Errorf("bpf: gray rule v6: %w: %d distinct masks in use", ErrFull, MaxMasks6)
 	}
-	id, ok := t.ids.alloc()
-	if !ok {
-		return fmt.Errorf("bpf: gray rule v6: %w", ErrFull)
-	}
-	if err := d.zero(d.objs.Rule6Counters, id); err != nil {
-		t.ids.free(id)
+	id, err := t.add(d, rid, r)
+	if err != nil {
 		return err
-	}
-	def := graygwRule6Def{Value: value, Mask: mask, Action: ruleValue6(r, id)}
-	if err := d.objs.Rule6Store.Update(id, &def, ebpf.UpdateAny); err != nil {
-		t.ids.free(id)
-		return fmt.Errorf("bpf: gray rule v6: rule6_store: %w", err)
 	}
 	if m == nil {
 		m = t.newMask(mask)
@@ -214,8 +205,7 @@ func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
 	if err != nil {
 		d.forget6(m, e)
 		_ = d.writeHead6(m, value)
-		_ = d.objs.Rule6Store.Delete(id)
-		t.ids.free(id)
+		t.release(id)
 		return err
 	}
 	return nil
@@ -230,17 +220,11 @@ func (d *Dataplane) ModifyRuleV6(r model.GrayRuleV6) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e, ok := d.tss6.rules[rid]
-	if !ok {
-		return fmt.Errorf("bpf: gray rule v6 %+v: %w", rid, ErrNotFound)
+	e, err := d.tss6.modify(rid, r)
+	if err != nil {
+		return err
 	}
-	def := graygwRule6Def{Value: value, Mask: mask, Action: ruleValue6(r, e.id)}
-	if err := d.objs.Rule6Store.Update(e.id, &def, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("bpf: gray rule v6: rule6_store: %w", err)
-	}
-	e.rule = r
-	m := d.tss6.masks[mask]
-	if m.groups[value][0] == e {
+	if m := d.tss6.masks[mask]; m.groups[value][0] == e {
 		return d.writeHead6(m, value)
 	}
 	return nil
@@ -254,9 +238,9 @@ func (d *Dataplane) DeleteRuleV6(r model.GrayRuleV6) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t := &d.tss6
-	e, ok := t.rules[rid]
-	if !ok {
-		return fmt.Errorf("bpf: gray rule v6 %+v: %w", rid, ErrNotFound)
+	e, err := t.find(rid)
+	if err != nil {
+		return err
 	}
 	m := t.masks[mask]
 	d.forget6(m, e)
@@ -268,11 +252,7 @@ func (d *Dataplane) DeleteRuleV6(r model.GrayRuleV6) error {
 	if err := d.writeMasks6(); err != nil {
 		return fmt.Errorf("bpf: gray rule v6 deleted, but rewriting the mask list failed: %w", err)
 	}
-	if err := d.objs.Rule6Store.Delete(e.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return fmt.Errorf("bpf: gray rule v6: rule6_store: %w", err)
-	}
-	t.ids.free(e.id)
-	return nil
+	return t.remove(e.id)
 }
 
 // forget6 drops e from the Go bookkeeping (not from the maps).
@@ -352,52 +332,26 @@ func (d *Dataplane) writeMasks6() error {
 func (d *Dataplane) RulesV6() []model.GrayRuleV6 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]model.GrayRuleV6, 0, len(d.tss6.rules))
-	for _, e := range d.tss6.rules {
-		out = append(out, e.rule)
-	}
-	slices.SortFunc(out, func(a, b model.GrayRuleV6) int { return cmp.Compare(b.Priority, a.Priority) })
-	return out
+	return d.tss6.list()
 }
 
 // RuleCounterV6 reads the direct counter of the gray_rules_v6 rule of r's
 // match and priority.
 func (d *Dataplane) RuleCounterV6(r model.GrayRuleV6) (Counter, error) {
-	d.mu.Lock()
-	id, err := d.rule6ID(r)
-	d.mu.Unlock()
-	if err != nil {
-		return Counter{}, err
-	}
-	return d.sum(d.objs.Rule6Counters, id)
+	return d.tss6.counter(d, model.RuleIDV6(r))
 }
 
 // SetRuleCounterV6 sets the direct counter of the gray_rules_v6 rule of r's
 // match and priority.
 func (d *Dataplane) SetRuleCounterV6(r model.GrayRuleV6, c Counter) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	id, err := d.rule6ID(r)
-	if err != nil {
-		return err
-	}
-	return d.set(d.objs.Rule6Counters, id, c)
-}
-
-func (d *Dataplane) rule6ID(r model.GrayRuleV6) (uint32, error) {
-	rid := model.RuleIDV6(r)
-	e, ok := d.tss6.rules[rid]
-	if !ok {
-		return 0, fmt.Errorf("bpf: gray rule v6 %+v: %w", rid, ErrNotFound)
-	}
-	return e.id, nil
+	return d.tss6.setCounter(d, model.RuleIDV6(r), c)
 }
 
 // rebuild6 recovers tss6 from rule6_store and rewrites gray_rules_v6 and
 // gray_masks6 from it (fresh mask ids), then deletes the entries of the old
 // ids: what the previous process left half-written is repaired.
 func (d *Dataplane) rebuild6() error {
-	d.tss6 = newTSS6()
+	d.tss6 = newTSS6(d.objs.Rule6Store, d.objs.Rule6Counters)
 	t := &d.tss6
 	var id uint32
 	var def graygwRule6Def
@@ -429,9 +383,7 @@ func (d *Dataplane) rebuild6() error {
 		for v, g := range m.groups {
 			// join kept each group by priority in rule6_store's order;
 			// equals go by rule id, the order they were written in.
-			slices.SortStableFunc(g, func(a, b *tssRule6) int {
-				return cmp.Or(cmp.Compare(b.rule.Priority, a.rule.Priority), cmp.Compare(a.id, b.id))
-			})
+			slices.SortFunc(g, byPriority(priorityOf6))
 			if err := d.writeHead6(m, v); err != nil {
 				return err
 			}
@@ -441,22 +393,8 @@ func (d *Dataplane) rebuild6() error {
 	if err := d.writeMasks6(); err != nil {
 		return err
 	}
-	var k graygwTss6Key
-	var v graygwRuleValue
-	var strays []graygwTss6Key
-	it = d.objs.GrayRulesV6.Iterate()
-	for it.Next(&k, &v) {
-		if !want[k] {
-			strays = append(strays, k)
-		}
-	}
-	if err := it.Err(); err != nil {
+	if err := dropStrays[graygwTss6Key, graygwRuleValue](d.objs.GrayRulesV6, want); err != nil {
 		return fmt.Errorf("bpf: rebuild gray_rules_v6: %w", err)
-	}
-	for _, k := range strays {
-		if err := d.objs.GrayRulesV6.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("bpf: rebuild gray_rules_v6: %w", err)
-		}
 	}
 	return nil
 }
