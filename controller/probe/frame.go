@@ -297,21 +297,15 @@ func parseReply(f []byte) (reply, bool) {
 	if len(f) < ethLen {
 		return r, false
 	}
-	var ip []byte
-	var ok bool
-	switch binary.BigEndian.Uint16(f[12:]) {
-	case etherIPv4:
-		if ip, ok = ipv4Payload(f[ethLen:], protoUDP); ok {
-			r.outerSrc = netip.AddrFrom4([4]byte(f[ethLen+12 : ethLen+16]))
-		}
-	case etherIPv6:
-		if ip, ok = ipv6Payload(f[ethLen:], protoUDP); ok {
-			r.outerSrc = netip.AddrFrom16([16]byte(f[ethLen+8 : ethLen+24]))
-		}
+	outer := familyOf(binary.BigEndian.Uint16(f[12:]))
+	if outer == nil {
+		return r, false
 	}
+	ip, ok := outer.payload(f[ethLen:], protoUDP)
 	if !ok || len(ip) < udpLen+vxlanLen || binary.BigEndian.Uint16(ip[2:]) != vxlanPort {
 		return r, false
 	}
+	r.outerSrc = outer.src(f[ethLen:])
 	v := ip[udpLen:]
 	if v[0]&0x08 == 0 {
 		return r, false
@@ -321,67 +315,76 @@ func parseReply(f []byte) (reply, bool) {
 	if len(ie) < ethLen {
 		return r, false
 	}
-	ii := ie[ethLen:]
-	switch binary.BigEndian.Uint16(ie[12:]) {
-	case etherIPv4:
-		return parseInner4(ii, r)
-	case etherIPv6:
-		return parseInner6(ii, r)
+	if inner := familyOf(binary.BigEndian.Uint16(ie[12:])); inner != nil {
+		return parseInner(ie[ethLen:], r, inner)
 	}
 	return r, false
 }
 
-// parseInner4 reads the inner IPv4 packet of an answer.
-func parseInner4(ii []byte, r reply) (reply, bool) {
-	if len(ii) < ipv4Len {
-		return r, false
-	}
-	r.routerSrc = netip.AddrFrom4([4]byte(ii[12:16]))
-	r.vm = netip.AddrFrom4([4]byte(ii[16:20]))
-	switch ii[9] {
-	case protoTCP:
-		t, ok := ipv4Payload(ii, protoTCP)
-		return parseTCP(t, ok, r)
-	case protoUDP:
-		u, ok := ipv4Payload(ii, protoUDP)
-		return parseUDP(u, ok, r)
-	}
-	ic, ok := ipv4Payload(ii, protoICMP)
-	if ok && len(ic) >= icmpLen && ic[0] == icmpUnreach && ic[1] == icmpPortUnr {
-		return parseUnreachable(ic[icmpLen:], r)
-	}
-	if !ok || len(ic) < icmpLen || ic[0] != icmpEchoRep || ic[1] != 0 {
-		return r, false
-	}
-	r.proto = ProtoICMP
-	r.ident = binary.BigEndian.Uint16(ic[4:])
-	r.seq = binary.BigEndian.Uint16(ic[6:])
-	return r, true
+// ipFamily is what reading an answer needs to know of IPv4 or IPv6: where
+// the header keeps its fields, and which ICMP messages answer a probe.
+type ipFamily struct {
+	hdrLen, addrLen  int
+	protoAt, srcAt   int // offsets of the protocol (next header) and the source; the destination follows
+	payload          func(b []byte, proto uint8) ([]byte, bool)
+	icmp             uint8 // protoICMP or protoICMPv6
+	echoRep          uint8
+	unreach, portUnr uint8
+	unreachable      func(q []byte, r reply) (reply, bool) // reads the quoted probe of a port unreachable
 }
 
-// parseInner6 reads the inner IPv6 packet of an answer.
-func parseInner6(ii []byte, r reply) (reply, bool) {
-	if len(ii) < ipv6Len {
+var (
+	ipv4Family = ipFamily{hdrLen: ipv4Len, addrLen: 4, protoAt: 9, srcAt: 12, payload: ipv4Payload,
+		icmp: protoICMP, echoRep: icmpEchoRep, unreach: icmpUnreach, portUnr: icmpPortUnr, unreachable: parseUnreachable}
+	ipv6Family = ipFamily{hdrLen: ipv6Len, addrLen: 16, protoAt: 6, srcAt: 8, payload: ipv6Payload,
+		icmp: protoICMPv6, echoRep: icmp6EchoRep, unreach: icmp6Unreach, portUnr: icmp6PortUnr, unreachable: parseUnreachable6}
+)
+
+// familyOf is the family of an Ethernet type, nil when it is neither IPv4
+// nor IPv6.
+func familyOf(ethertype uint16) *ipFamily {
+	switch ethertype {
+	case etherIPv4:
+		return &ipv4Family
+	case etherIPv6:
+		return &ipv6Family
+	}
+	return nil
+}
+
+// src and dst are the addresses of IP header b (at least hdrLen bytes).
+func (f *ipFamily) src(b []byte) netip.Addr {
+	a, _ := netip.AddrFromSlice(b[f.srcAt : f.srcAt+f.addrLen])
+	return a
+}
+
+func (f *ipFamily) dst(b []byte) netip.Addr {
+	a, _ := netip.AddrFromSlice(b[f.srcAt+f.addrLen : f.srcAt+2*f.addrLen])
+	return a
+}
+
+// parseInner reads the inner IP packet of an answer, of family f.
+func parseInner(ii []byte, r reply, f *ipFamily) (reply, bool) {
+	if len(ii) < f.hdrLen {
 		return r, false
 	}
-	r.routerSrc = netip.AddrFrom16([16]byte(ii[8:24]))
-	r.vm = netip.AddrFrom16([16]byte(ii[24:40]))
-	switch ii[6] {
+	r.routerSrc, r.vm = f.src(ii), f.dst(ii)
+	switch ii[f.protoAt] {
 	case protoTCP:
-		t, ok := ipv6Payload(ii, protoTCP)
+		t, ok := f.payload(ii, protoTCP)
 		return parseTCP(t, ok, r)
 	case protoUDP:
-		u, ok := ipv6Payload(ii, protoUDP)
+		u, ok := f.payload(ii, protoUDP)
 		return parseUDP(u, ok, r)
 	}
-	ic, ok := ipv6Payload(ii, protoICMPv6)
+	ic, ok := f.payload(ii, f.icmp)
 	if !ok || len(ic) < icmpLen {
 		return r, false
 	}
 	switch {
-	case ic[0] == icmp6Unreach && ic[1] == icmp6PortUnr:
-		return parseUnreachable6(ic[icmpLen:], r)
-	case ic[0] == icmp6EchoRep && ic[1] == 0:
+	case ic[0] == f.unreach && ic[1] == f.portUnr:
+		return f.unreachable(ic[icmpLen:], r)
+	case ic[0] == f.echoRep && ic[1] == 0:
 		r.proto = ProtoICMP
 		r.ident = binary.BigEndian.Uint16(ic[4:])
 		r.seq = binary.BigEndian.Uint16(ic[6:])
