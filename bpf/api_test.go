@@ -234,9 +234,7 @@ func TestIncompatiblePin(t *testing.T) {
 			t.Fatalf("Open with Repin: %v", err)
 		}
 		defer d.Close()
-		if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: abi}, ebpf.UpdateAny); err != nil {
-			t.Fatal(err)
-		}
+		stampABI(t, d, abi)
 		if gone != nil {
 			if err := gone(d).Unpin(); err != nil {
 				t.Fatal(err)
@@ -281,82 +279,99 @@ func TestIncompatiblePin(t *testing.T) {
 	}
 }
 
-// asABI9 makes the pins under dir those an ABI 9 program leaves: as ABI 10's
-// (asABI10), with vip and backend pinned as vip_map and backends (only those
+// pinnedBasic opens a Dataplane pinned in a fresh dir with basicModel
+// applied, and decides the vector overlay_vm_cutover on it (first): where
+// the migration tests start.
+func pinnedBasic(t *testing.T) (dir string, d *Dataplane, ms *model.State, frame []byte, first string) {
+	t.Helper()
+	dir = pinDir(t)
+	d = openPinned(t, dir)
+	ms = basicModel(t)
+	applyState(t, d, ms)
+	frame, _ = vectorCase(t, "overlay_vm_cutover")
+	return dir, d, ms, frame, decide(t, d, frame)
+}
+
+// stampABI stamps d's meta with abi, as a program of that ABI leaves it.
+func stampABI(t *testing.T, d *Dataplane, abi uint32) {
+	t.Helper()
+	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: abi}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantMigrated fails unless d's meta is stamped with this program's ABI.
+func wantMigrated(t *testing.T, d *Dataplane) {
+	t.Helper()
+	var m graygwMeta
+	if err := d.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
+		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
+	}
+}
+
+// unpin removes the pins of names under dir.
+func unpin(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// asABI9 makes the pins under dir those an ABI 9 program leaves: as ABI 10's,
+// with vip and backend pinned as vip_map and backends (only those
 // named in renamed), meta stamped 9.
 func asABI9(t *testing.T, d *Dataplane, dir string, renamed ...string) {
 	t.Helper()
-	asABI10(t, d, dir)
+	asOlderABI(t, d, dir, 10)
 	for _, old := range renamed {
 		if err := os.Rename(filepath.Join(dir, renamedPins[old]), filepath.Join(dir, old)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 9}, ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
+	stampABI(t, d, 9)
 }
 
-// asABI10 makes the pins under dir those an ABI 10 program leaves: as ABI
-// 11's, no 802.1Q maps, drop_reasons of 16 cells (holding d's counts), meta
-// stamped 10. Once only: a second call finds the set already so.
-func asABI10(t *testing.T, d *Dataplane, dir string) {
+// olderPins[v] makes the pins under dir, those of ABI v+1, those an ABI v
+// program leaves, holding d's values: each ABI bump, undone.
+var olderPins = map[uint32]func(t *testing.T, d *Dataplane, dir string){
+	// ABI 14 gave gray_masks6 values a filter.
+	13: func(t *testing.T, d *Dataplane, dir string) {
+		m := d.objs.GrayMasks6
+		pinNarrow(t, dir, "gray_masks6", m, m.ValueSize()-8<<(filter6Log-6))
+	},
+	// ABI 13 added the IPv6 maps and the IPv6 end of backend values.
+	12: func(t *testing.T, d *Dataplane, dir string) {
+		unpin(t, dir, v6Maps...)
+		pinNarrow(t, dir, "backend", d.objs.Backend, abi12BackendSize)
+		pinNarrow(t, dir, "backend_cells", d.objs.BackendCells, abi12BackendSize)
+	},
+	// ABI 12 grew drop_reasons to 32 cells.
+	11: func(t *testing.T, d *Dataplane, dir string) { pinDropReasons(t, d, dir, oldDropReasons[11]) },
+	// ABI 11 added the 802.1Q maps and a 17th drop reason.
+	10: func(t *testing.T, d *Dataplane, dir string) {
+		unpin(t, dir, vlanMaps...)
+		pinDropReasons(t, d, dir, oldDropReasons[10])
+	},
+}
+
+// asOlderABI makes the pins under dir those an ABI abi program leaves,
+// holding d's values: olderPins step by step down from the ABI d's meta
+// holds, each step stamped. Called again, it finds the set already so.
+func asOlderABI(t *testing.T, d *Dataplane, dir string, abi uint32) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, vlanMaps[0])); errors.Is(err, os.ErrNotExist) {
-		return
+	var m graygwMeta
+	if err := d.objs.Meta.Lookup(uint32(0), &m); err != nil {
+		t.Fatal(err)
 	}
-	asABI11(t, d, dir)
-	for _, name := range vlanMaps {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
+	for v := m.Abi - 1; v >= abi; v-- {
+		older := olderPins[v]
+		if older == nil {
+			t.Fatalf("no olderPins step for ABI %d", v)
 		}
-	}
-	pinDropReasons(t, d, dir, oldDropReasons[10])
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 10}, ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// asABI11 makes the pins under dir those an ABI 11 program leaves: as ABI
-// 12's, drop_reasons of 17 cells (holding d's counts), meta stamped 11.
-func asABI11(t *testing.T, d *Dataplane, dir string) {
-	t.Helper()
-	asABI12(t, d, dir)
-	pinDropReasons(t, d, dir, oldDropReasons[11])
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 11}, ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// asABI12 makes the pins under dir those an ABI 12 program leaves: no IPv6
-// maps, backend and backend_cells values without their IPv6 end (24 bytes,
-// holding d's), meta stamped 12. Once only.
-func asABI12(t *testing.T, d *Dataplane, dir string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(dir, v6Maps[0])); errors.Is(err, os.ErrNotExist) {
-		return
-	}
-	asABI13(t, d, dir)
-	for _, name := range v6Maps {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pinNarrow(t, dir, "backend", d.objs.Backend, abi12BackendSize)
-	pinNarrow(t, dir, "backend_cells", d.objs.BackendCells, abi12BackendSize)
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 12}, ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// asABI13 makes the pins under dir those an ABI 13 program leaves:
-// gray_masks6 values without the filter (d's mask list), meta stamped 13.
-func asABI13(t *testing.T, d *Dataplane, dir string) {
-	t.Helper()
-	m := d.objs.GrayMasks6
-	pinNarrow(t, dir, "gray_masks6", m, m.ValueSize()-8<<(filter6Log-6))
-	if err := d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 13}, ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
+		older(t, d, dir)
+		stampABI(t, d, v)
 	}
 }
 
@@ -369,7 +384,7 @@ func TestMigratesABI13Pins(t *testing.T) {
 	fillV6World(t, d)
 	check(t, d.InsertRuleV6(rule6(100, 2, true, netip.PrefixFrom(vm6, 128), pool6Gray)))
 	wantVerdict6(t, d, "before the migration", plain6(tcp6(1, 2)), "to "+under6Gray.String())
-	asABI13(t, d, dir)
+	asOlderABI(t, d, dir, 13)
 	d.Close()
 
 	d2 := reopen(t, dir)
@@ -377,10 +392,7 @@ func TestMigratesABI13Pins(t *testing.T) {
 	if n := d2.objs.GrayMasks6.ValueSize(); n != d.objs.GrayMasks6.ValueSize() {
 		t.Fatalf("gray_masks6 values after the migration: %d bytes", n)
 	}
-	var m graygwMeta
-	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
-		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
-	}
+	wantMigrated(t, d2)
 }
 
 // pinNarrow pins, as name under dir in place of m's pin, a map like m whose
@@ -416,13 +428,8 @@ const abi12BackendSize = 24
 // backend (an IPv4 one: family 0), serves the same frames, and has the IPv6
 // tables, empty.
 func TestMigratesABI12Pins(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
-	frame, _ := vectorCase(t, "overlay_vm_cutover")
-	first := decide(t, d, frame)
-	asABI12(t, d, dir)
+	dir, d, ms, frame, first := pinnedBasic(t)
+	asOlderABI(t, d, dir, 12)
 	d.Close()
 
 	d2 := reopen(t, dir)
@@ -438,10 +445,7 @@ func TestMigratesABI12Pins(t *testing.T) {
 	if n := d2.objs.Backend.ValueSize(); n <= abi12BackendSize {
 		t.Fatalf("backend values after the migration: %d bytes", n)
 	}
-	var m graygwMeta
-	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
-		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
-	}
+	wantMigrated(t, d2)
 }
 
 // pinDropReasons pins a drop_reasons of n cells holding d's first n counts
@@ -481,12 +485,7 @@ func pinDropReasons(t *testing.T, d *Dataplane, dir string, n uint32) {
 // counter, the 802.1Q ones and VLAN_NOT_ACCEPTED's count included, and its
 // drop_reasons has the 32 cells.
 func TestMigratesABI11Pins(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
-	frame, _ := vectorCase(t, "overlay_vm_cutover")
-	first := decide(t, d, frame)
+	dir, d, _, frame, first := pinnedBasic(t)
 	tagged := testpkt.Tag(frame, 100)
 	if got := decide(t, d, tagged); got != "VLAN_NOT_ACCEPTED" {
 		t.Fatalf("tagged before the port accepts VID 100: %s", got)
@@ -502,7 +501,7 @@ func TestMigratesABI11Pins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	asABI11(t, d, dir)
+	asOlderABI(t, d, dir, 11)
 	d.Close()
 
 	d2 := reopen(t, dir)
@@ -519,10 +518,7 @@ func TestMigratesABI11Pins(t *testing.T) {
 	if c, err := d2.VIPCounter(testvectors.VIP1); err != nil || c.Packets != vipBefore.Packets+1 {
 		t.Fatalf("vip counter after the migration %+v %v, want %d packets", c, err, vipBefore.Packets+1)
 	}
-	var m graygwMeta
-	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
-		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
-	}
+	wantMigrated(t, d2)
 }
 
 // TestMigratesABI10Pins: ABI 11 (802.1Q) gave drop_reasons a 17th cell and
@@ -531,17 +527,12 @@ func TestMigratesABI11Pins(t *testing.T) {
 // the new maps (ifindex_port from the bound ports) and serves tagged frames
 // once a port accepts their VID.
 func TestMigratesABI10Pins(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
-	frame, _ := vectorCase(t, "overlay_vm_cutover")
-	first := decide(t, d, frame)
+	dir, d, _, frame, first := pinnedBasic(t)
 	notVIP, _ := vectorCase(t, "pass_not_vip")
 	if got := decide(t, d, notVIP); got != "NOT_VIP" {
 		t.Fatalf("pass_not_vip: %s", got)
 	}
-	asABI10(t, d, dir)
+	asOlderABI(t, d, dir, 10)
 	d.Close()
 
 	d2 := reopen(t, dir)
@@ -555,10 +546,7 @@ func TestMigratesABI10Pins(t *testing.T) {
 	if c, err := d2.VIPCounter(testvectors.VIP1); err != nil || c.Packets != 2 {
 		t.Fatalf("vip counter after the migration %+v %v, want 2 packets", c, err)
 	}
-	var m graygwMeta
-	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
-		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
-	}
+	wantMigrated(t, d2)
 	// Every backend port is the loopback here: it names one of them.
 	var port uint32
 	ports, _ := d2.Ports()
@@ -583,12 +571,7 @@ func TestMigratesABI10Pins(t *testing.T) {
 // that is not a whole ABI 9 one is refused naming --repin, and --repin leaves
 // no pin of the old names.
 func TestMigratesABI9Pins(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
-	frame, _ := vectorCase(t, "overlay_vm_cutover")
-	first := decide(t, d, frame)
+	dir, d, ms, frame, first := pinnedBasic(t)
 	asABI9(t, d, dir, "vip_map", "backends")
 	d.Close()
 
@@ -610,10 +593,7 @@ func TestMigratesABI9Pins(t *testing.T) {
 			t.Errorf("pin %s: %v", renamed, err)
 		}
 	}
-	var m graygwMeta
-	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
-		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
-	}
+	wantMigrated(t, d2)
 
 	// Half an ABI 9 set (vip_map there, backends not): refused, nothing renamed.
 	asABI9(t, d2, dir, "vip_map")

@@ -89,26 +89,13 @@ func TestFilterTracksRules(t *testing.T) {
 		{VIPID: 0xffff, Flow: pipeline.FlowKey{Dst: 0xffff0000}},
 		{Flow: pipeline.FlowKey{Tenant: 0xffff, DPort: 0xffff}},
 	}
-	var live []model.GrayRule
-	for i := range 3000 {
-		if len(live) > 0 && rng.IntN(3) == 0 {
-			j := rng.IntN(len(live))
-			if err := d.DeleteRule(live[j]); err != nil {
-				t.Fatal(err)
-			}
-			live = slices.Delete(live, j, j+1)
-			continue
-		}
+	live := churn(t, d, rng, 3000, func(i int) (model.GrayRule, bool) {
 		mk := masks[rng.IntN(len(masks))]
 		v := ruleKey{VIPID: uint16(rng.IntN(4)), Flow: pipeline.FlowKey{VNI: uint32(rng.IntN(8)),
 			Src: rng.Uint32() & 0xf, Dst: uint32(rng.IntN(4)) << 16, Tenant: uint16(rng.IntN(8)), DPort: uint16(rng.IntN(4))}}
 		// few distinct values: groups get shadowed rules, deletes promote them
-		rm := grayRule(int32(1+i), v.And(mk), mk)
-		if err := d.InsertRule(setPool(rm, 2)); err != nil {
-			t.Fatal(err)
-		}
-		live = append(live, rm)
-	}
+		return setPool(grayRule(int32(1+i), v.And(mk), mk), 2), true
+	})
 	checkFilter(t, d, "after churn")
 
 	// Lose a needed bit and leave a stray one, as a loader killed between
@@ -144,4 +131,31 @@ func TestFilterTracksRules(t *testing.T) {
 	if have, _ := d.tss.filter.read(); slices.ContainsFunc(have, func(w uint64) bool { return w != 0 }) {
 		t.Fatal("bits left with no rules")
 	}
+}
+
+// churn inserts and deletes gray rules n times: a third of the steps (with
+// rules installed) delete one at random, the others install next(i), unless
+// next says to skip. It returns the rules left installed.
+func churn(t *testing.T, d *Dataplane, rng *rand.Rand, n int, next func(i int) (model.GrayRule, bool)) []model.GrayRule {
+	t.Helper()
+	var live []model.GrayRule
+	for i := range n {
+		if len(live) > 0 && rng.IntN(3) == 0 {
+			j := rng.IntN(len(live))
+			if err := d.DeleteRule(live[j]); err != nil {
+				t.Fatal(err)
+			}
+			live = slices.Delete(live, j, j+1)
+			continue
+		}
+		r, ok := next(i)
+		if !ok {
+			continue
+		}
+		if err := d.InsertRule(r); err != nil {
+			t.Fatal(err)
+		}
+		live = append(live, r)
+	}
+	return live
 }

@@ -5,7 +5,6 @@ package bpf
 import (
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"testing"
 
 	"github.com/graygw/graygw/internal/testpkt"
@@ -141,25 +140,11 @@ func TestRuleIndexTracksRules(t *testing.T) {
 
 	// Churn, then a reopen over the pins: rebuilt, the same agreement.
 	rng := rand.New(rand.NewPCG(3, 3))
-	var live []model.GrayRule
-	for range 3000 {
-		if len(live) > 0 && rng.IntN(3) == 0 {
-			j := rng.IntN(len(live))
-			if err := d.DeleteRule(live[j]); err != nil {
-				t.Fatal(err)
-			}
-			live = slices.Delete(live, j, j+1)
-			continue
-		}
+	churn(t, d, rng, 3000, func(int) (model.GrayRule, bool) {
 		rm := grayRule(int32(1+rng.IntN(50)), ruleKey{Flow: pipeline.FlowKey{VNI: uint32(rng.IntN(4000)), Src: rng.Uint32() & 3}}, mask)
-		if _, dup := d.tss.rules[rm]; dup {
-			continue
-		}
-		if err := d.InsertRule(setPool(rm, testvectors.PoolGray)); err != nil {
-			t.Fatal(err)
-		}
-		live = append(live, rm)
-	}
+		_, dup := d.tss.rules[rm]
+		return setPool(rm, testvectors.PoolGray), !dup
+	})
 	checkIndex(t, d, "after churn")
 	d.Close()
 	d = reopen(t, dir)
