@@ -237,27 +237,19 @@ func appendKey(b []byte, te *p4v1.TableEntry) []byte {
 		b = binary.BigEndian.AppendUint32(b, m.GetFieldId())
 		switch t := m.GetFieldMatchType().(type) {
 		case *p4v1.FieldMatch_Exact_:
-			b = append(b, 'e')
-			b = appendBytes(b, t.Exact.GetValue())
+			b = appendTagged(b, 'e', t.Exact.GetValue())
 		case *p4v1.FieldMatch_Ternary_:
-			b = append(b, 't')
-			b = appendBytes(b, t.Ternary.GetValue())
-			b = appendBytes(b, t.Ternary.GetMask())
+			b = appendTagged(b, 't', t.Ternary.GetValue(), t.Ternary.GetMask())
 		case *p4v1.FieldMatch_Lpm:
-			b = append(b, 'l')
-			b = appendBytes(b, t.Lpm.GetValue())
+			b = appendTagged(b, 'l', t.Lpm.GetValue())
 			b = binary.BigEndian.AppendUint32(b, uint32(t.Lpm.GetPrefixLen()))
 		case *p4v1.FieldMatch_Range_:
-			b = append(b, 'r')
-			b = appendBytes(b, t.Range.GetLow())
-			b = appendBytes(b, t.Range.GetHigh())
+			b = appendTagged(b, 'r', t.Range.GetLow(), t.Range.GetHigh())
 		case *p4v1.FieldMatch_Optional_:
-			b = append(b, 'o')
-			b = appendBytes(b, t.Optional.GetValue())
+			b = appendTagged(b, 'o', t.Optional.GetValue())
 		default:
 			raw, _ := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-			b = append(b, '?')
-			b = appendBytes(b, raw)
+			b = appendTagged(b, '?', raw)
 		}
 	}
 	return b
@@ -291,6 +283,15 @@ func appendAction(b []byte, a *p4v1.TableAction) []byte {
 func appendBytes(b, v []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v)))
 	return append(b, v...)
+}
+
+// appendTagged appends a match kind's tag and its values, each length-prefixed.
+func appendTagged(b []byte, tag byte, vs ...[]byte) []byte {
+	b = append(b, tag)
+	for _, v := range vs {
+		b = appendBytes(b, v)
+	}
+	return b
 }
 
 // ActionKey returns the fingerprint of te's action that Set.Acts holds: two
