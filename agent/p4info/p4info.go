@@ -65,23 +65,16 @@ type Table struct {
 	// ImplementationID is the action profile of an indirect table, 0 for direct.
 	ImplementationID uint32
 
-	fieldByID   map[uint32]*MatchField
-	fieldByName map[string]*MatchField
+	fields index[*MatchField]
 }
 
 // Field returns the match field with the given name.
 func (t *Table) Field(name string) (*MatchField, error) {
-	if f, ok := t.fieldByName[name]; ok {
-		return f, nil
-	}
-	return nil, fmt.Errorf("%w: table %s has no match field %q", ErrNotFound, t.Name, name)
+	return t.fields.named(name, "table "+t.Name, "match field")
 }
 
 // FieldByID returns the match field with the given id.
-func (t *Table) FieldByID(id uint32) (*MatchField, bool) {
-	f, ok := t.fieldByID[id]
-	return f, ok
-}
+func (t *Table) FieldByID(id uint32) (*MatchField, bool) { return t.fields.withID(id) }
 
 // ActionRef returns the table's reference to action id.
 func (t *Table) ActionRef(id uint32) (ActionRef, bool) {
@@ -119,22 +112,52 @@ type Action struct {
 	Alias  string
 	Params []*Param // in P4Info order
 
-	paramByID   map[uint32]*Param
-	paramByName map[string]*Param
+	params index[*Param]
 }
 
 // Param returns the parameter with the given name.
 func (a *Action) Param(name string) (*Param, error) {
-	if p, ok := a.paramByName[name]; ok {
-		return p, nil
-	}
-	return nil, fmt.Errorf("%w: action %s has no parameter %q", ErrNotFound, a.Name, name)
+	return a.params.named(name, "action "+a.Name, "parameter")
 }
 
 // ParamByID returns the parameter with the given id.
-func (a *Action) ParamByID(id uint32) (*Param, bool) {
-	p, ok := a.paramByID[id]
-	return p, ok
+func (a *Action) ParamByID(id uint32) (*Param, bool) { return a.params.withID(id) }
+
+// index is a table's match fields or an action's parameters by id and by
+// name, both unique within their table or action.
+type index[T any] struct {
+	byID   map[uint32]T
+	byName map[string]T
+}
+
+func newIndex[T any]() index[T] {
+	return index[T]{byID: map[uint32]T{}, byName: map[string]T{}}
+}
+
+// add indexes v under id and name; false, adding nothing, when either is taken.
+func (x index[T]) add(id uint32, name string, v T) bool {
+	_, dupID := x.byID[id]
+	_, dupName := x.byName[name]
+	if dupID || dupName {
+		return false
+	}
+	x.byID[id], x.byName[name] = v, v
+	return true
+}
+
+func (x index[T]) withID(id uint32) (T, bool) {
+	v, ok := x.byID[id]
+	return v, ok
+}
+
+// named returns the member called name of owner ("table X"), an ErrNotFound
+// naming what was looked for otherwise.
+func (x index[T]) named(name, owner, kind string) (T, error) {
+	if v, ok := x.byName[name]; ok {
+		return v, nil
+	}
+	var zero T
+	return zero, fmt.Errorf("%w: %s has no %s %q", ErrNotFound, owner, kind, name)
 }
 
 // Counter is an indexed (indirect) counter array.
@@ -194,18 +217,17 @@ func New(p *p4configv1.P4Info) (*Info, error) {
 	in := &Info{proto: proto.Clone(p).(*p4configv1.P4Info), ids: map[uint32]any{}, names: map[string]any{}}
 	p = in.proto
 	for _, a := range p.GetActions() {
-		act := &Action{paramByID: map[uint32]*Param{}, paramByName: map[string]*Param{}}
+		act := &Action{params: newIndex[*Param]()}
 		if err := in.addPreamble("action", a.GetPreamble(), act, &act.ID, &act.Name, &act.Alias); err != nil {
 			return nil, err
 		}
 		for _, pp := range a.GetParams() {
 			prm := &Param{ID: pp.GetId(), Name: pp.GetName(), Bitwidth: pp.GetBitwidth()}
-			if prm.ID == 0 || prm.Bitwidth <= 0 || act.paramByID[prm.ID] != nil || act.paramByName[prm.Name] != nil {
+			if prm.ID == 0 || prm.Bitwidth <= 0 || !act.params.add(prm.ID, prm.Name, prm) {
 				return nil, fmt.Errorf("%w: action %s: param %q (id %d, bitwidth %d): zero or duplicate id, duplicate name or bad bitwidth",
 					ErrInvalid, act.Name, prm.Name, prm.ID, prm.Bitwidth)
 			}
 			act.Params = append(act.Params, prm)
-			act.paramByID[prm.ID], act.paramByName[prm.Name] = prm, prm
 		}
 		in.actions = append(in.actions, act)
 	}
@@ -225,14 +247,14 @@ func New(p *p4configv1.P4Info) (*Info, error) {
 			IdleTimeout:      t.GetIdleTimeoutBehavior() == p4configv1.Table_NOTIFY_CONTROL,
 			IsConst:          t.GetIsConstTable(),
 			ImplementationID: t.GetImplementationId(),
-			fieldByID:        map[uint32]*MatchField{}, fieldByName: map[string]*MatchField{},
+			fields:           newIndex[*MatchField](),
 		}
 		if err := in.addPreamble("table", t.GetPreamble(), tbl, &tbl.ID, &tbl.Name, &tbl.Alias); err != nil {
 			return nil, err
 		}
 		for _, mf := range t.GetMatchFields() {
 			f := &MatchField{ID: mf.GetId(), Name: mf.GetName(), Bitwidth: mf.GetBitwidth(), MatchType: mf.GetMatchType()}
-			if f.ID == 0 || f.Bitwidth <= 0 || tbl.fieldByID[f.ID] != nil || tbl.fieldByName[f.Name] != nil {
+			if f.ID == 0 || f.Bitwidth <= 0 || !tbl.fields.add(f.ID, f.Name, f) {
 				return nil, fmt.Errorf("%w: table %s: match field %q (id %d, bitwidth %d): zero or duplicate id, duplicate name or bad bitwidth",
 					ErrInvalid, tbl.Name, f.Name, f.ID, f.Bitwidth)
 			}
@@ -240,7 +262,6 @@ func New(p *p4configv1.P4Info) (*Info, error) {
 				return nil, fmt.Errorf("%w: table %s: match field %s: unsupported match type", ErrInvalid, tbl.Name, f.Name)
 			}
 			tbl.Fields = append(tbl.Fields, f)
-			tbl.fieldByID[f.ID], tbl.fieldByName[f.Name] = f, f
 		}
 		for _, ar := range t.GetActionRefs() {
 			if _, ok := in.ids[ar.GetId()].(*Action); !ok {
