@@ -332,34 +332,13 @@ func (tl *Lab) Apply(res *compile.Result) error {
 			return fmt.Errorf("probetest: vip_v6 %v: %w", netip.AddrFrom16(a), err)
 		}
 	}
-	if err := applyRulesV6(d, old.GrayRulesV6, st.GrayRulesV6); err != nil {
+	v6 := ruleTable[model.GrayRuleV6]{"gray_rules_v6", model.RuleIDV6, d.InsertRuleV6, d.ModifyRuleV6, d.DeleteRuleV6}
+	if err := v6.apply(old.GrayRulesV6, st.GrayRulesV6); err != nil {
 		return err
 	}
-	oldRules := map[model.GrayRule]model.GrayRule{}
-	for _, r := range old.GrayRules {
-		oldRules[model.RuleID(r)] = r
-	}
-	newRules := map[model.GrayRule]bool{}
-	for _, r := range st.GrayRules {
-		id := model.RuleID(r)
-		newRules[id] = true
-		o, ok := oldRules[id]
-		switch {
-		case !ok:
-			err = d.InsertRule(r)
-		case o != r:
-			err = d.ModifyRule(r)
-		}
-		if err != nil {
-			return fmt.Errorf("probetest: rule %+v: %w", r, err)
-		}
-	}
-	for id, r := range oldRules {
-		if !newRules[id] {
-			if err := d.DeleteRule(r); err != nil {
-				return fmt.Errorf("probetest: delete rule %+v: %w", id, err)
-			}
-		}
+	v4 := ruleTable[model.GrayRule]{"rule", model.RuleID, d.InsertRule, d.ModifyRule, d.DeleteRule}
+	if err := v4.apply(old.GrayRules, st.GrayRules); err != nil {
+		return err
 	}
 	for a := range old.VIPs {
 		if _, ok := st.VIPs[a]; !ok {
@@ -408,32 +387,40 @@ func (tl *Lab) Apply(res *compile.Result) error {
 	return nil
 }
 
-// applyRulesV6 makes gray_rules_v6 hold want instead of old: inserted or
-// modified first, obsolete ones deleted after.
-func applyRulesV6(d *bpf.Dataplane, old, want []model.GrayRuleV6) error {
-	was := map[model.GrayRuleV6]model.GrayRuleV6{}
+// ruleTable is how Apply writes one gray rule table (gray_rules or
+// gray_rules_v6) of the lab's dataplane.
+type ruleTable[R comparable] struct {
+	name                string // in errors
+	id                  func(R) R
+	insert, modify, del func(R) error
+}
+
+// apply makes the table hold want instead of old: inserted or modified
+// first, obsolete ones deleted after.
+func (t ruleTable[R]) apply(old, want []R) error {
+	was := map[R]R{}
 	for _, r := range old {
-		was[model.RuleIDV6(r)] = r
+		was[t.id(r)] = r
 	}
-	keep := map[model.GrayRuleV6]bool{}
+	keep := map[R]bool{}
 	for _, r := range want {
-		id := model.RuleIDV6(r)
+		id := t.id(r)
 		keep[id] = true
 		var err error
 		switch o, ok := was[id]; {
 		case !ok:
-			err = d.InsertRuleV6(r)
+			err = t.insert(r)
 		case o != r:
-			err = d.ModifyRuleV6(r)
+			err = t.modify(r)
 		}
 		if err != nil {
-			return fmt.Errorf("probetest: gray_rules_v6 %+v: %w", r, err)
+			return fmt.Errorf("probetest: %s %+v: %w", t.name, r, err)
 		}
 	}
 	for id, r := range was {
 		if !keep[id] {
-			if err := d.DeleteRuleV6(r); err != nil {
-				return fmt.Errorf("probetest: delete gray_rules_v6 %+v: %w", id, err)
+			if err := t.del(r); err != nil {
+				return fmt.Errorf("probetest: delete %s %+v: %w", t.name, id, err)
 			}
 		}
 	}
