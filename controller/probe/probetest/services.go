@@ -3,6 +3,7 @@ package probetest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 
@@ -31,18 +32,8 @@ func (s *Service) Stop() {
 // port (each accepted one is closed at once). Close of the lab does not stop
 // it: stop it (t.Cleanup) before.
 func (tl *Lab) ServeTCP(gray bool, port uint16) (*Service, error) {
-	var ln net.Listener
-	err := lab.InNamespace(tl.ns(gray), func() error {
-		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", port))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("probetest: TCP service on port %d: %w", port, err)
-	}
-	s := &Service{close: ln.Close, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
+	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp4", addr) }
+	return serve(tl, gray, "TCP service", port, listen, func(ln net.Listener) {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -50,25 +41,14 @@ func (tl *Lab) ServeTCP(gray bool, port uint16) (*Service, error) {
 			}
 			c.Close()
 		}
-	}()
-	return s, nil
+	})
 }
 
 // ServeUDPEcho makes the base or gray backend echo every datagram to port
 // back to its sender.
 func (tl *Lab) ServeUDPEcho(gray bool, port uint16) (*Service, error) {
-	var pc net.PacketConn
-	err := lab.InNamespace(tl.ns(gray), func() error {
-		var err error
-		pc, err = net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", port))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("probetest: UDP echo on port %d: %w", port, err)
-	}
-	s := &Service{close: pc.Close, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
+	listen := func(addr string) (net.PacketConn, error) { return net.ListenPacket("udp4", addr) }
+	return serve(tl, gray, "UDP echo", port, listen, func(pc net.PacketConn) {
 		buf := make([]byte, 2048)
 		for {
 			n, from, err := pc.ReadFrom(buf)
@@ -79,6 +59,26 @@ func (tl *Lab) ServeUDPEcho(gray bool, port uint16) (*Service, error) {
 				pc.WriteTo(buf[:n], from)
 			}
 		}
+	})
+}
+
+// serve opens a socket on every address of the backend, port, in its
+// namespace (what names it in errors), and runs loop on it until Stop closes
+// it.
+func serve[L io.Closer](tl *Lab, gray bool, what string, port uint16, listen func(addr string) (L, error), loop func(L)) (*Service, error) {
+	var l L
+	err := lab.InNamespace(tl.ns(gray), func() error {
+		var err error
+		l, err = listen(fmt.Sprintf("0.0.0.0:%d", port))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("probetest: %s on port %d: %w", what, port, err)
+	}
+	s := &Service{close: l.Close, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		loop(l)
 	}()
 	return s, nil
 }
