@@ -23,21 +23,7 @@ import (
 func (s *speakerLab) startReplica(id string, eps []string) string {
 	s.t.Helper()
 	sock := filepath.Join(s.dir, id+".sock")
-	cfg := s.write("controller-"+id+".yaml", fmt.Sprintf(`store:
-  etcd:
-    endpoints: [%s]
-    prefix: /spk/
-ha: {id: %s, ttl: 2s}
-intent: %s
-election_id: 10
-interval: 10s
-listen: {unix: %s}
-bgp:
-  announceFrom: gateways
-  vips:
-    vpc-router: {communities: ["65000:100"]}
-`, strings.Join(eps, ", "), id, s.writeIntent(), sock))
-	s.start("controller-"+id, s.topo.HV, "graygw-controller", "--config", cfg)
+	s.startControllerOn("controller-"+id, fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /spk/\nha: {id: %s, ttl: 2s}", strings.Join(eps, ", "), id), sock)
 	return sock
 }
 
@@ -122,16 +108,7 @@ func TestBGPContinuityAcrossAnElection(t *testing.T) {
 	socks["b"] = s.startReplica("b", cl.Endpoints())
 	apis["b"] = stack.Dial(t, socks["b"])
 	addrs := []string{"unix://" + socks["a"], "unix://" + socks["b"]}
-	s.startSpeaker("gw1", s.topo.GW, gw1Hop, "10.1.0.10", addrs...)
-	s.startSpeaker("gw2", s.gw2, gw2Hop, "10.4.0.10", addrs...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range []string{"controller-a", "controller-b", "speaker-gw1", "speaker-gw2"} {
-				b, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
-				t.Logf("%s.log:\n%s", n, lastLines(string(b), 40))
-			}
-		}
-	})
+	s.startSpeakers(addrs...)
 	took := birdlab.WaitFor(t, 60*time.Second, "both gateways announced", s.hopsAre(gw1Hop, gw2Hop))
 	t.Logf("both paths at BIRD %s after the speakers started", took.Round(time.Millisecond))
 

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -16,18 +14,7 @@ import (
 // hops6Are is a WaitFor condition: BIRD's next hops for the IPv6 VIP's /128,
 // over both sessions, are want.
 func (s *speakerLab) hops6Are(want ...string) func() (bool, string) {
-	return func() (bool, string) {
-		var all []string
-		for _, p := range []string{"gw1", "gw2"} {
-			h, err := s.bird.Sock.NextHops(topo.VIP6.String()+"/128", p)
-			if err != nil {
-				return false, err.Error()
-			}
-			all = append(all, h...)
-		}
-		slices.Sort(all)
-		return slices.Equal(all, want), fmt.Sprint(all)
-	}
+	return s.hopsForAre(topo.VIP6.String()+"/128", want...)
 }
 
 // TestSpeakersAnnounceIPv6VIPs: the speakers beside two real XDP gateways
@@ -39,9 +26,7 @@ func (s *speakerLab) hops6Are(want ...string) func() (bool, string) {
 func TestSpeakersAnnounceIPv6VIPs(t *testing.T) {
 	s := buildSpeakerLab6(t)
 	s.startController()
-	s.startSpeaker("gw1", s.topo.GW, gw1Hop, "10.1.0.10")
-	s.startSpeaker("gw2", s.gw2, gw2Hop, "10.4.0.10")
-	s.logsOnFailure()
+	s.startSpeakers()
 	took := birdlab.WaitFor(t, 60*time.Second, "both gateways announce the IPv6 VIP", s.hops6Are(gw1Hop6, gw2Hop6))
 	birdlab.WaitFor(t, 5*time.Second, "both gateways announce the IPv4 VIP", s.hopsAre(gw1Hop, gw2Hop))
 	t.Logf("both gateways' IPv6 paths at BIRD %s after the speakers started", took.Round(time.Millisecond))

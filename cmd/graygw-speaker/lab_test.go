@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,27 +41,27 @@ const (
 	restartTime = 3 * time.Second
 )
 
-const speakerBirdConf = `router id 10.1.0.10;
-protocol device { scan time 1; }
-protocol kernel {
-	merge paths on;
-	ipv4 { import none; export all; };
+// hvPeers are the hypervisor's BGP peers: each gateway's speaker, at the
+// gateway's HV-facing address (its next hop), and the hypervisor's address on
+// that link.
+var hvPeers = []struct{ gw, hop, hv string }{{"gw1", gw1Hop, "10.1.0.10"}, {"gw2", gw2Hop, "10.4.0.10"}}
+
+// speakerBirdConf is the hypervisor's BIRD: one eBGP session with each
+// gateway's speaker (ipv4, and with ipv6 an ipv6 channel beside it: MP-BGP),
+// the VIP's routes exported into the kernel as ECMP.
+func speakerBirdConf(ipv6 bool) string {
+	var b strings.Builder
+	b.WriteString("router id 10.1.0.10;\nprotocol device { scan time 1; }\nprotocol kernel {\n\tmerge paths on;\n\tipv4 { import none; export all; };\n}\n")
+	for _, p := range hvPeers {
+		fmt.Fprintf(&b, "protocol bgp %s {\n\tlocal %s as 65000;\n\tneighbor %s as 65001;\n", p.gw, p.hv, p.hop)
+		b.WriteString("\thold time 3; connect retry time 1;\n\tgraceful restart on;\n\tipv4 { import all; export none; };\n")
+		if ipv6 {
+			b.WriteString("\tipv6 { import all; export none; };\n")
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
 }
-protocol bgp gw1 {
-	local 10.1.0.10 as 65000;
-	neighbor 10.1.0.1 as 65001;
-	hold time 3; connect retry time 1;
-	graceful restart on;
-	ipv4 { import all; export none; };
-}
-protocol bgp gw2 {
-	local 10.4.0.10 as 65000;
-	neighbor 10.4.0.1 as 65001;
-	hold time 3; connect retry time 1;
-	graceful restart on;
-	ipv4 { import all; export none; };
-}
-`
 
 const speakerIntent = `version: 1
 gateways:
@@ -155,10 +156,13 @@ func (s *speakerLab) kill(name string) {
 }
 
 // hops lists the next hops BIRD has for the VIP, over both sessions.
-func (s *speakerLab) hops() ([]string, error) {
+func (s *speakerLab) hops() ([]string, error) { return s.hopsFor(topo.VIP.String() + "/32") }
+
+// hopsFor lists the next hops BIRD has for prefix, over both sessions.
+func (s *speakerLab) hopsFor(prefix string) ([]string, error) {
 	var all []string
-	for _, p := range []string{"gw1", "gw2"} {
-		h, err := s.bird.Sock.NextHops(topo.VIP.String()+"/32", p)
+	for _, p := range hvPeers {
+		h, err := s.bird.Sock.NextHops(prefix, p.gw)
 		if err != nil {
 			return nil, err
 		}
@@ -168,9 +172,17 @@ func (s *speakerLab) hops() ([]string, error) {
 	return all, nil
 }
 
+// hopsAre is a WaitFor condition: BIRD's next hops for the VIP, over both
+// sessions, are want.
 func (s *speakerLab) hopsAre(want ...string) func() (bool, string) {
+	return s.hopsForAre(topo.VIP.String()+"/32", want...)
+}
+
+// hopsForAre is a WaitFor condition: BIRD's next hops for prefix, over both
+// sessions, are want.
+func (s *speakerLab) hopsForAre(prefix string, want ...string) func() (bool, string) {
 	return func() (bool, string) {
-		got, err := s.hops()
+		got, err := s.hopsFor(prefix)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -250,6 +262,7 @@ func buildSpeakerLabWith(t *testing.T, ipv6 bool) *speakerLab {
 		t.Skip("-short: the speaker lab builds binaries and runs for about a minute")
 	}
 	s := &speakerLab{ipv6: ipv6, t: t, bin: t.TempDir(), dir: t.TempDir(), procs: map[string]*exec.Cmd{}}
+	s.logsOnFailure()
 	build := exec.Command("go", "build", "-o", s.bin+"/", "github.com/graygw/graygw/cmd/graygw-agent",
 		"github.com/graygw/graygw/cmd/graygw-controller", "github.com/graygw/graygw/cmd/graygw-speaker")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -301,20 +314,18 @@ func buildSpeakerLabWith(t *testing.T, ipv6 bool) *speakerLab {
 			ip addr add 10.2.1.11/24 dev b1
 			ip route replace default nexthop via 10.2.0.1 dev b0 nexthop via 10.2.1.1 dev b1`, tp.BaseMAC)},
 	}
-	birdConf := speakerBirdConf
 	if ipv6 {
 		steps = append(steps,
 			struct{ ns, script string }{tp.GW, "ip addr add " + gw1Hop6 + "/64 dev p1 nodad"},
 			struct{ ns, script string }{s.gw2, "ip addr add " + gw2Hop6 + "/64 dev p1 nodad"},
 			struct{ ns, script string }{tp.HV, "ip addr add fd00:f1::10/64 dev h0 nodad\nip addr add fd00:f4::10/64 dev h1 nodad"})
-		birdConf = strings.ReplaceAll(birdConf, "	ipv4 { import all; export none; };\n", "	ipv4 { import all; export none; };\n	ipv6 { import all; export none; };\n")
 	}
 	for _, st := range steps {
 		if err := l.Script(st.ns, st.script); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.bird = birdlab.Start(t, l, tp.HV, birdConf)
+	s.bird = birdlab.Start(t, l, tp.HV, speakerBirdConf(ipv6))
 
 	// The agents listen on their HV-facing address (the controller runs on the
 	// hypervisor; the lab is the only network: --insecure-listener). They pin in a bpffs of the test's own (`ip netns exec` hides
@@ -361,9 +372,19 @@ func (s *speakerLab) write(name, text string) string {
 	return p
 }
 
+// startController starts the lab's one controller, on a bbolt store.
 func (s *speakerLab) startController() {
 	s.t.Helper()
-	cfg := s.write("controller.yaml", fmt.Sprintf(`store: %s
+	s.startControllerOn("controller", "store: "+filepath.Join(s.dir, "c.db"), s.sock())
+}
+
+// startControllerOn starts controller process name on the hypervisor with
+// store (the YAML of its store, and of ha for a replica), serving its API on
+// unix socket sock: the lab's intent, the VIP announced from the gateways
+// with community 65000:100.
+func (s *speakerLab) startControllerOn(name, store, sock string) {
+	s.t.Helper()
+	cfg := s.write(name+".yaml", fmt.Sprintf(`%s
 intent: %s
 election_id: 10
 interval: 10s
@@ -372,8 +393,8 @@ bgp:
   announceFrom: gateways
   vips:
     vpc-router: {communities: ["65000:100"]}
-`, filepath.Join(s.dir, "c.db"), s.writeIntent(), s.sock()))
-	s.start("controller", s.topo.HV, "graygw-controller", "--config", cfg)
+`, store, s.writeIntent(), sock))
+	s.start(name, s.topo.HV, "graygw-controller", "--config", cfg)
 }
 
 // writeIntent writes the lab's intent (both gateways) and returns its path.
@@ -423,6 +444,18 @@ func (s *speakerLab) startSpeaker(gw, ns, hop, peer string, controllers ...strin
 	s.start("speaker-"+gw, ns, "graygw-speaker", "--config", cfg)
 }
 
+// startSpeakers starts both gateways' speakers (startSpeaker), each peering
+// with BIRD on its hypervisor link.
+func (s *speakerLab) startSpeakers(controllers ...string) {
+	for _, p := range hvPeers {
+		ns := s.topo.GW
+		if p.gw == "gw2" {
+			ns = s.gw2
+		}
+		s.startSpeaker(p.gw, ns, p.hop, p.hv, controllers...)
+	}
+}
+
 // TestSpeakersOutliveTheControllerAndFollowTheDataplane is issue 14's item 0
 // in the lab: the speakers announce each gateway's VIP from the controller's
 // policy; a drain reaches BIRD through the policy; with the controller killed
@@ -433,9 +466,7 @@ func (s *speakerLab) startSpeaker(gw, ns, hop, peer string, controllers ...strin
 func TestSpeakersOutliveTheControllerAndFollowTheDataplane(t *testing.T) {
 	s := buildSpeakerLab(t)
 	s.startController()
-	s.startSpeaker("gw1", s.topo.GW, gw1Hop, "10.1.0.10")
-	s.startSpeaker("gw2", s.gw2, gw2Hop, "10.4.0.10")
-	s.logsOnFailure()
+	s.startSpeakers()
 	took := birdlab.WaitFor(t, 60*time.Second, "both gateways announced", s.hopsAre(gw1Hop, gw2Hop))
 	t.Logf("both paths at BIRD %s after the speakers started; kernel: %s", took.Round(time.Millisecond), s.kernelRoute())
 	rs, err := s.bird.Sock.Routes(topo.VIP.String()+"/32", "gw1")
@@ -524,11 +555,12 @@ func TestSpeakersOutliveTheControllerAndFollowTheDataplane(t *testing.T) {
 	}
 }
 
-// logsOnFailure has a failed test log the end of every process's log.
+// logsOnFailure has a failed test log the end of the log of every process
+// the lab started.
 func (s *speakerLab) logsOnFailure() {
 	s.t.Cleanup(func() {
 		if s.t.Failed() {
-			for _, n := range []string{"controller", "speaker-gw1", "speaker-gw2", "agent-gw1", "agent-gw2"} {
+			for _, n := range slices.Sorted(maps.Keys(s.procs)) {
 				b, _ := os.ReadFile(filepath.Join(s.dir, n+".log"))
 				s.t.Logf("%s.log:\n%s", n, lastLines(string(b), 40))
 			}
