@@ -8,11 +8,9 @@ package health
 //	        a TCP listener on port 8080 opened in its namespace)
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -29,21 +27,7 @@ const backend6 = "fd00:66::2"
 // it is back; the TCP check over IPv6 sees it up while it listens, down once
 // the listener is closed (connection refused), up again when it listens.
 func TestIPv6ChecksInNamespace(t *testing.T) {
-	var beNS string
-	if labtest.Inner(t, &beNS) {
-		ipv6Inner(t, beNS)
-		return
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2")
-	}
-	l := labtest.New(t, "gghc6", "network namespaces and raw ICMPv6 sockets")
-	ns := labtest.Namespaces(t, l, "chk", "be")
-	chk, be := ns[0], ns[1]
-	labtest.Link(t, l, chk, "vchk", be, "vbe")
-	labtest.Script(t, l, chk, "ip addr add fd00:66::1/64 dev vchk nodad")
-	labtest.Script(t, l, be, "ip addr add "+backend6+"/64 dev vbe nodad")
-	labtest.RunInside(t, chk, 2*time.Minute, be)
+	inCheckerLab(t, "gghc6", "network namespaces and raw ICMPv6 sockets", "fd00:66::1/64", backend6+"/64", ipv6Inner)
 }
 
 func ipv6Inner(t *testing.T, beNS string) {
@@ -101,24 +85,10 @@ func ipv6Inner(t *testing.T, beNS string) {
 
 	t.Run("tcp", func(t *testing.T) {
 		listen := func() net.Listener {
-			var ln net.Listener
-			err := lab.InNamespace(beNS, func() (err error) {
-				ln, err = net.Listen("tcp", "["+backend6+"]:8080")
-				return err
-			})
+			ln, err := lab.ServeTCP(beNS, "["+backend6+"]:8080")
 			if err != nil {
 				t.Fatal(err)
 			}
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if errors.Is(err, net.ErrClosed) {
-						return
-					} else if err == nil {
-						c.Close()
-					}
-				}
-			}()
 			return ln
 		}
 		ln := listen()

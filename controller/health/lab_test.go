@@ -22,20 +22,34 @@ import (
 // fall intervals, and up after rise once the address is back; the same with
 // its link set down and up.
 func TestICMPCheckInNamespace(t *testing.T) {
-	var beNS string // the inner half's: the backend's namespace
+	inCheckerLab(t, "gghc", "network namespaces and raw ICMP sockets", "10.66.0.1/24", "10.66.0.2/24", icmpInner)
+}
+
+// inCheckerLab runs inner, the test's inner half, in namespace chk of a lab
+// (prefix; why says what it needs when it must skip) linked to namespace be:
+// chk has chkAddr on vchk, be has beAddr on vbe (addr/len; an IPv6 one
+// without duplicate detection, usable at once). inner gets be's name.
+func inCheckerLab(t *testing.T, prefix, why, chkAddr, beAddr string, inner func(t *testing.T, beNS string)) {
+	var beNS string
 	if labtest.Inner(t, &beNS) {
-		icmpInner(t, beNS)
+		inner(t, beNS)
 		return
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs iproute2")
 	}
-	l := labtest.New(t, "gghc", "network namespaces and raw ICMP sockets")
+	l := labtest.New(t, prefix, why)
 	ns := labtest.Namespaces(t, l, "chk", "be")
 	chk, be := ns[0], ns[1]
 	labtest.Link(t, l, chk, "vchk", be, "vbe")
-	labtest.Script(t, l, chk, "ip addr add 10.66.0.1/24 dev vchk")
-	labtest.Script(t, l, be, "ip addr add 10.66.0.2/24 dev vbe")
+	addr := func(a, dev string) string {
+		if strings.Contains(a, ":") {
+			return "ip addr add " + a + " dev " + dev + " nodad"
+		}
+		return "ip addr add " + a + " dev " + dev
+	}
+	labtest.Script(t, l, chk, addr(chkAddr, "vchk"))
+	labtest.Script(t, l, be, addr(beAddr, "vbe"))
 	labtest.RunInside(t, chk, 2*time.Minute, be)
 }
 

@@ -13,9 +13,7 @@ package probe
 //	           (VMs 2001:db8:6::5, 192.168.6.5)
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -63,22 +61,9 @@ func TestIPv6FramesAnsweredByAKernelBackend(t *testing.T) {
 	must(t, err)
 
 	// A TCP listener on the IPv6 router address, for the SYN-ACK.
-	var ln net.Listener
-	must(t, lab.InNamespace(be, func() (err error) {
-		ln, err = net.Listen("tcp", "[2001:db8:4::1]:8080")
-		return err
-	}))
+	ln, err := lab.ServeTCP(be, "[2001:db8:4::1]:8080")
+	must(t, err)
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if errors.Is(err, net.ErrClosed) {
-				return
-			} else if err == nil {
-				c.Close()
-			}
-		}
-	}()
 
 	type leg struct {
 		family         string
