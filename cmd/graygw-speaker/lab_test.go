@@ -15,6 +15,7 @@ import (
 	"time"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/internal/birdlab"
 	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/stack"
@@ -42,9 +43,9 @@ const (
 )
 
 // hvPeers are the hypervisor's BGP peers: each gateway's speaker, at the
-// gateway's HV-facing address (its next hop), and the hypervisor's address on
-// that link.
-var hvPeers = []struct{ gw, hop, hv string }{{"gw1", gw1Hop, "10.1.0.10"}, {"gw2", gw2Hop, "10.4.0.10"}}
+// gateway's HV-facing address (its next hop; hop6 its IPv6 one), and the
+// hypervisor's address on that link.
+var hvPeers = []struct{ gw, hop, hop6, hv string }{{"gw1", gw1Hop, gw1Hop6, "10.1.0.10"}, {"gw2", gw2Hop, gw2Hop6, "10.4.0.10"}}
 
 // speakerBirdConf is the hypervisor's BIRD: one eBGP session with each
 // gateway's speaker (ipv4, and with ipv6 an ipv6 channel beside it: MP-BGP),
@@ -62,37 +63,6 @@ func speakerBirdConf(ipv6 bool) string {
 	}
 	return b.String()
 }
-
-const speakerIntent = `version: 1
-gateways:
-  - name: gw1
-    p4runtime: 10.1.0.1:9559
-    device_id: 1
-    bgp_next_hop: 10.1.0.1
-    ports:
-      1: {interface: p1, mac: "%[1]s"}
-      2: {interface: p2, mac: "%[2]s"}
-  - name: gw2
-    p4runtime: 10.4.0.1:9559
-    device_id: 1
-    bgp_next_hop: 10.4.0.1
-    ports:
-      1: {interface: p1, mac: "%[3]s"}
-      2: {interface: p2, mac: "%[4]s"}
-vips:
-  - name: vpc-router
-    id: 1
-    address: %[5]s
-    default_pool: base-router
-pools:
-  - name: base-router
-    id: 1
-    cluster: base
-    backends:
-      - {name: base-1, id: 11, underlay_ip: %[6]s, mac: "%[7]s", port: 2}
-tenants:
-  - {name: acme, id: 7, vnis: [5001]}
-`
 
 const speakerConfig = `gateway: %[1]s
 policyFile: %[2]s
@@ -397,23 +367,37 @@ bgp:
 	s.start(name, s.topo.HV, "graygw-controller", "--config", cfg)
 }
 
-// writeIntent writes the lab's intent (both gateways) and returns its path.
+// writeIntent writes the lab's intent and returns its path: both gateways,
+// each agent on its next hop with ports p1 and p2, and intenttest's Router
+// world on the lab's addresses without its gray pool (vpc-router on
+// base-router: base-1 is the base server), tenant acme (VNI 5001); with ipv6,
+// each gateway's IPv6 next hop and an IPv6 VIP on its own pool.
 func (s *speakerLab) writeIntent() string {
 	s.t.Helper()
-	tp := s.topo
-	gw2p1, err := s.l.MAC(s.gw2, "p1")
-	if err != nil {
-		s.t.Fatal(err)
+	var b strings.Builder
+	b.WriteString("version: 1\ngateways:\n")
+	for _, p := range hvPeers {
+		fmt.Fprintf(&b, "  - name: %s\n    p4runtime: %s:9559\n    device_id: 1\n    bgp_next_hop: %s\n", p.gw, p.hop, p.hop)
+		if s.ipv6 {
+			fmt.Fprintf(&b, "    bgp_next_hop_v6: %s\n", p.hop6)
+		}
+		b.WriteString("    ports:\n")
+		for port, dev := range []string{"p1", "p2"} {
+			mac, err := s.l.MAC(s.gwNS(p.gw), dev)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "      %d: {interface: %s, mac: %q}\n", port+1, dev, mac)
+		}
 	}
-	gw2p2, err := s.l.MAC(s.gw2, "p2")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	doc := fmt.Sprintf(speakerIntent, tp.PortMAC[topo.PortHV], tp.PortMAC[topo.PortBase], gw2p1, gw2p2,
-		topo.VIP, topo.BaseAddr, tp.BaseMAC)
+	world := intenttest.Router()
+	world.VIP.Address = topo.VIP.String()
+	world.Pools = world.Pools[:1]
+	world.Pools[0].Backends[0].UnderlayIP, world.Pools[0].Backends[0].MAC = topo.BaseAddr.String(), s.topo.BaseMAC
+	world.Tenants = []string{"{name: acme, id: 7, vnis: [5001]}"}
+	_, rest, _ := strings.Cut(world.YAML(), "\nvips:\n")
+	doc := b.String() + "vips:\n" + rest
 	if s.ipv6 {
-		doc = strings.Replace(doc, "    bgp_next_hop: "+gw1Hop+"\n", "    bgp_next_hop: "+gw1Hop+"\n    bgp_next_hop_v6: "+gw1Hop6+"\n", 1)
-		doc = strings.Replace(doc, "    bgp_next_hop: "+gw2Hop+"\n", "    bgp_next_hop: "+gw2Hop+"\n    bgp_next_hop_v6: "+gw2Hop6+"\n", 1)
 		doc = strings.Replace(doc, "pools:\n", fmt.Sprintf("  - {name: vpc-router6, id: 2, address: %q, default_pool: base-router6}\npools:\n", topo.VIP6), 1)
 		doc = strings.Replace(doc, "tenants:\n", fmt.Sprintf(`  - name: base-router6
     id: 2
@@ -421,9 +405,17 @@ func (s *speakerLab) writeIntent() string {
     backends:
       - {name: base6-1, id: 12, underlay_ip: %q, mac: "%s", port: 2}
 tenants:
-`, topo.BaseAddr6, tp.BaseMAC), 1)
+`, topo.BaseAddr6, s.topo.BaseMAC), 1)
 	}
 	return s.write("intent.yaml", doc)
+}
+
+// gwNS is the namespace of gateway gw (gw1 or gw2).
+func (s *speakerLab) gwNS(gw string) string {
+	if gw == "gw2" {
+		return s.gw2
+	}
+	return s.topo.GW
 }
 
 func (s *speakerLab) sock() string { return filepath.Join(s.dir, "c.sock") }
@@ -448,11 +440,7 @@ func (s *speakerLab) startSpeaker(gw, ns, hop, peer string, controllers ...strin
 // with BIRD on its hypervisor link.
 func (s *speakerLab) startSpeakers(controllers ...string) {
 	for _, p := range hvPeers {
-		ns := s.topo.GW
-		if p.gw == "gw2" {
-			ns = s.gw2
-		}
-		s.startSpeaker(p.gw, ns, p.hop, p.hv, controllers...)
+		s.startSpeaker(p.gw, s.gwNS(p.gw), p.hop, p.hv, controllers...)
 	}
 }
 
