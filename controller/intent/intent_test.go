@@ -34,13 +34,21 @@ func parseBase(t *testing.T) *Spec {
 	return s
 }
 
+// mustValidate validates s, failing t if it is refused.
+func mustValidate(t *testing.T, s *Spec) *Intent {
+	t.Helper()
+	in, err := s.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
 func i64(v int64) *int64     { return &v }
 func f64(v float64) *float64 { return &v }
 
 func TestBaseIsValid(t *testing.T) {
-	if _, err := parseBase(t).Validate(); err != nil {
-		t.Fatal(err)
-	}
+	mustValidate(t, parseBase(t))
 }
 
 func TestExampleRoundTrip(t *testing.T) {
@@ -64,10 +72,7 @@ func TestExampleRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(s1, s2) {
 		t.Fatalf("round trip changed the spec:\n%+v\n%+v", s1, s2)
 	}
-	in2, err := s2.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	in2 := mustValidate(t, s2)
 	if !reflect.DeepEqual(in1, in2) {
 		t.Fatal("round trip changed the validated intent")
 	}
@@ -290,19 +295,9 @@ func TestValidationErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !errors.Is(err, c.class) {
-				t.Errorf("error does not wrap %v: %v", c.class, err)
-			}
-			var es *Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("not an *Errors: %T", err)
-			}
-			for _, p := range es.Problems {
-				if p.Path == c.path && errors.Is(p, c.class) && strings.HasPrefix(p.Error(), c.path+": ") && strings.Contains(p.Msg, c.msg) {
-					return
-				}
-			}
-			t.Errorf("no problem %q at %s (%v) in\n%v", c.msg, c.path, c.class, err)
+			wantProblem(t, err, c.class, c.path, c.msg, func(p *Problem) bool {
+				return errors.Is(p, c.class) && strings.HasPrefix(p.Error(), c.path+": ")
+			})
 		})
 	}
 }
@@ -327,21 +322,29 @@ func TestYAMLErrors(t *testing.T) {
 			if in != nil || err == nil {
 				t.Fatalf("Load = %v, %v", in, err)
 			}
-			if !errors.Is(err, c.class) {
-				t.Errorf("error does not wrap %v: %v", c.class, err)
-			}
-			var es *Errors
-			if !errors.As(err, &es) {
-				t.Fatalf("not an *Errors: %T", err)
-			}
-			for _, p := range es.Problems {
-				if p.Path == c.path && strings.Contains(p.Msg, c.msg) {
-					return
-				}
-			}
-			t.Errorf("no problem %q at %q in\n%v", c.msg, c.path, err)
+			wantProblem(t, err, c.class, c.path, c.msg, nil)
 		})
 	}
+}
+
+// wantProblem fails t unless err wraps class and is an *Errors with a
+// problem at path whose message contains msg (and, when also is given, for
+// which also holds).
+func wantProblem(t *testing.T, err, class error, path, msg string, also func(*Problem) bool) {
+	t.Helper()
+	if !errors.Is(err, class) {
+		t.Errorf("error does not wrap %v: %v", class, err)
+	}
+	var es *Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("not an *Errors: %T", err)
+	}
+	for _, p := range es.Problems {
+		if p.Path == path && strings.Contains(p.Msg, msg) && (also == nil || also(p)) {
+			return
+		}
+	}
+	t.Errorf("no problem %q at %q (%v) in\n%v", msg, path, class, err)
 }
 
 func TestAllProblemsReportedAtOnce(t *testing.T) {
@@ -390,20 +393,14 @@ func TestValidateIsDeterministic(t *testing.T) {
 // objects, or reordering them, changes no id.
 func TestDerivedIDsAreStable(t *testing.T) {
 	s := parseBase(t)
-	before, err := s.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := mustValidate(t, s)
 	s = parseBase(t)
 	s.Pools = append([]PoolSpec{{Name: "new-first", Cluster: "gray", Backends: []BackendSpec{
 		{Name: "n1", UnderlayIP: "10.4.0.1", MAC: "02:00:00:00:40:01", Port: 3}}}}, s.Pools...)
 	s.VIPs = append([]VIPSpec{{Name: "aaa", Address: "10.255.0.9", DefaultPool: "base"}}, s.VIPs...)
 	s.Pools[1].Backends = s.Pools[1].Backends[1:] // b1 leaves
 	s.Pools[2].Backends[0], s.Pools[2].Backends[1] = s.Pools[2].Backends[1], s.Pools[2].Backends[0]
-	after, err := s.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := mustValidate(t, s)
 	for _, p := range before.Pools {
 		q, _ := after.Pool(p.Name)
 		if q.ID != p.ID || p.ID != DerivedID(KindPool, p.Name, MaxPoolID) {
@@ -446,10 +443,7 @@ func TestDerivedIDCollision(t *testing.T) {
 		t.Fatalf("collision of %s and %s: %v", a, b, err)
 	}
 	s.Pools[1].ID = i64(42)
-	in, err := s.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := mustValidate(t, s)
 	if p, _ := in.Pool(a); p.ID != DerivedID(KindPool, a, MaxPoolID) {
 		t.Error("the first pool's id changed")
 	}
@@ -469,10 +463,7 @@ func TestDerivedPriorities(t *testing.T) {
 		{Name: "port", Match: MatchSpec{VNI: i64(5001), DPort: i64(443)}, Pool: "gray"},
 		{Name: "flow", Match: MatchSpec{VNI: i64(5001), Src: "10.0.0.5", Dst: "192.168.1.1", Proto: "tcp", SPort: i64(1234), DPort: i64(80)}, Pool: "gray"},
 	}
-	in, err := s.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := mustValidate(t, s)
 	prio := map[string]int32{}
 	tier := map[string]Tier{}
 	for _, r := range in.Rules {
@@ -591,10 +582,7 @@ func TestPortVLAN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := s.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := mustValidate(t, s)
 	p2, _ := in.Gateways[0].Port(2)
 	p3, _ := in.Gateways[0].Port(3)
 	if !reflect.DeepEqual(p2.AcceptVIDs, []uint16{0, 100, 200}) || p2.TagVID != 300 {
@@ -613,18 +601,12 @@ func TestPortVLAN(t *testing.T) {
 // hop of the IPv6 VIPs' paths (docs/bgp.md).
 func TestGatewayIPv6NextHop(t *testing.T) {
 	s := parseBase(t)
-	in, err := s.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := mustValidate(t, s)
 	if in.Gateways[0].BGPNextHopV6.IsValid() {
 		t.Fatalf("unset bgp_next_hop_v6 = %v", in.Gateways[0].BGPNextHopV6)
 	}
 	s.Gateways[0].BGPNextHopV6 = "fd00:1::1"
-	if in, err = s.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if got := in.Gateways[0].BGPNextHopV6.String(); got != "fd00:1::1" {
+	if got := mustValidate(t, s).Gateways[0].BGPNextHopV6.String(); got != "fd00:1::1" {
 		t.Fatalf("bgp_next_hop_v6 = %s", got)
 	}
 }

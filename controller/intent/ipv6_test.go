@@ -34,10 +34,7 @@ func TestIPv6Rules(t *testing.T) {
 		`{name: ping6, match: {vni: 5001, src: "2001:db8::/64", proto: icmpv6}, pool: gray}`,
 		`{name: half6, match: {vni: 5002, src: "2001:db8:2::/48"}, percent: 50, pool: gray}`,
 	)
-	in, err := s.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := mustValidate(t, s)
 	if !in.VIPs[0].Address.Is6() || !in.Backends[0].UnderlayIP.Is6() {
 		t.Fatalf("VIP %s, backend %s", in.VIPs[0].Address, in.Backends[0].UnderlayIP)
 	}
@@ -135,7 +132,5 @@ func TestBackendFamilyThroughRules(t *testing.T) {
 	// The same pool behind an IPv4 VIP of its own is fine.
 	s.VIPs = append(s.VIPs, VIPSpec{Name: "web4", Address: "10.255.0.2", DefaultPool: "four"})
 	s.GrayRules[0].Match.VIP = "web4"
-	if _, err := s.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	mustValidate(t, s)
 }

@@ -12,15 +12,11 @@ import (
 // VIP, so the BGP decision never meets it.
 func TestIPv6VIPNeedsIPv6NextHops(t *testing.T) {
 	s := base6(t)
-	in, err := s.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := in.Gateways[0].BGPNextHopV6.String(); got != "fd00:1::1" {
+	if got := mustValidate(t, s).Gateways[0].BGPNextHopV6.String(); got != "fd00:1::1" {
 		t.Fatalf("bgp_next_hop_v6 = %s", got)
 	}
 	s.Gateways[0].BGPNextHopV6 = ""
-	_, err = s.Validate()
+	_, err := s.Validate()
 	if !errors.Is(err, ErrRequired) || !strings.Contains(err.Error(), "gateways[0].bgp_next_hop_v6: missing: VIP web6 is IPv6 (2001:db8:ff::1)") {
 		t.Fatalf("err = %v", err)
 	}
