@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/internal/etcdlab"
 )
@@ -27,14 +26,10 @@ import (
 // empty is refused.
 func TestEtcdStoreAndMigration(t *testing.T) {
 	cl := etcdlab.Start(t, 3, false)
-	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	_, intentFile := memoryGateway(t)
 	dir := t.TempDir()
-	etcdCfg := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /ctl/\n    request_timeout: 3s\n", strings.Join(cl.Endpoints(), ", "))
-	cfg := filepath.Join(dir, "etcd.yaml")
-	if err := os.WriteFile(cfg, []byte(etcdCfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"--config", cfg, "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", writeIntent(t, addr), "--election-id", "7"}
+	cfg := etcdConfig(t, dir, cl, "/ctl/", "3s")
+	args := []string{"--config", cfg, "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", intentFile, "--election-id", "7"}
 	r := startController(t, args...)
 	c := r.client(t)
 	waitInSync(t, c)
@@ -126,14 +121,9 @@ func TestStoreConfigForms(t *testing.T) {
 // quorum back, changes are accepted again.
 func TestEtcdQuorumLossRefusesChanges(t *testing.T) {
 	cl := etcdlab.Start(t, 3, false)
-	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	_, intentFile := memoryGateway(t)
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "etcd.yaml")
-	text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: /q/\n    request_timeout: 2s\n", strings.Join(cl.Endpoints(), ", "))
-	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := startController(t, "--config", cfg, "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", writeIntent(t, addr), "--election-id", "7")
+	r := startController(t, "--config", etcdConfig(t, dir, cl, "/q/", "2s"), "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", intentFile, "--election-id", "7")
 	c := r.client(t)
 	waitInSync(t, c)
 	cur, err := c.Get(context.Background(), &graygwv1.GetRequest{})
@@ -177,4 +167,16 @@ func TestEtcdQuorumLossRefusesChanges(t *testing.T) {
 	if err != nil || !resp.GetResult().GetApplied() || resp.GetResult().GetVersion() != 2 {
 		t.Fatalf("apply with the quorum back: %v %v, want version 2 (the refused change wrote nothing)", resp, err)
 	}
+}
+
+// etcdConfig writes, in dir, the controller config of a store on cl's
+// members under prefix with request timeout timeout, and returns its path.
+func etcdConfig(t *testing.T, dir string, cl *etcdlab.Cluster, prefix, timeout string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "etcd.yaml")
+	text := fmt.Sprintf("store:\n  etcd:\n    endpoints: [%s]\n    prefix: %s\n    request_timeout: %s\n", strings.Join(cl.Endpoints(), ", "), prefix, timeout)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graygw/graygw/agent/dataplane"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
-	"github.com/graygw/graygw/internal/etcdlab"
 )
 
 // TestHAStatusShowsEachReplicasHealth: two controller processes on a 3-member
@@ -19,11 +17,7 @@ import (
 // streams (the leader's primary, the follower's standby). A follower whose
 // API socket is gone is reported so while its lease keeps it listed.
 func TestHAStatusShowsEachReplicasHealth(t *testing.T) {
-	cl := etcdlab.Start(t, 3, false)
-	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
-	dir := t.TempDir()
-	intentFile := writeIntent(t, addr)
-	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/health/", "", intentFile)
+	_, _, ra, rb := startHAPairOnEtcd(t, "/health/")
 
 	// waitHealth polls a's status until ok holds for both replicas' health.
 	waitHealth := func(what string, ok func(a, b *graygwv1.ReplicaHealth) bool) (a, b *graygwv1.ReplicaHealth) {

@@ -84,6 +84,18 @@ func startHAPair(t *testing.T, dir string, epsA, epsB []string, prefix, extra, i
 	return a, start("b", epsB)
 }
 
+// startHAPairOnEtcd starts a 3-member etcd cluster, an agent over a Memory
+// dataplane and two replicas of a controller of it (startHAPair) on the
+// cluster under prefix. It returns the cluster, the agent's address and the
+// replicas.
+func startHAPairOnEtcd(t *testing.T, prefix string) (cl *etcdlab.Cluster, addr string, a, b *replica) {
+	t.Helper()
+	cl = etcdlab.Start(t, 3, false)
+	addr, intentFile := memoryGateway(t)
+	a, b = startHAPair(t, t.TempDir(), cl.Endpoints(), cl.Endpoints(), prefix, "", intentFile)
+	return cl, addr, a, b
+}
+
 // waitLeads waits until the replica on sock leads with its gateway in sync
 // and returns how long that took from since.
 func waitLeads(t *testing.T, sock string, c graygwv1.ControllerClient, since time.Time, what string) (time.Duration, *graygwv1.GatewayStatus) {
@@ -105,11 +117,7 @@ func waitLeads(t *testing.T, sock string, c graygwv1.ControllerClient, since tim
 // and accepting changes; the dead leader's P4Runtime election id (its term)
 // is refused by the gateway: fencing by the gateway, not by good behaviour.
 func TestHALeaderFailover(t *testing.T) {
-	cl := etcdlab.Start(t, 3, false)
-	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
-	dir := t.TempDir()
-	intentFile := writeIntent(t, addr)
-	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/ha/", "", intentFile)
+	cl, addr, ra, rb := startHAPairOnEtcd(t, "/ha/")
 	a, b := ra.proc, rb.proc
 	var err error
 	// b stands by: its API answers reads from the store and refuses changes
@@ -497,9 +505,8 @@ func (p *cutProxy) Cut() {
 // sync, and the gateway would refuse the old leader's election id.
 func TestHALeaderPartitionedFromEtcd(t *testing.T) {
 	cl := etcdlab.Start(t, 3, false)
-	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	_, intentFile := memoryGateway(t)
 	dir := t.TempDir()
-	intentFile := writeIntent(t, addr)
 	proxies, viaProxy := proxiesTo(t, cl.Endpoints())
 	ra, rb := startHAPair(t, dir, viaProxy, cl.Endpoints(), "/part/", "", intentFile)
 	a := ra.proc

@@ -94,6 +94,14 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// memoryGateway serves an agent over a Memory dataplane on a loopback port
+// and writes the intent for it: the agent's address and the intent's path.
+func memoryGateway(t *testing.T) (addr, intentFile string) {
+	t.Helper()
+	addr = startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	return addr, writeIntent(t, addr)
+}
+
 // startAgent serves the XDP agent's P4Runtime server over dp on a loopback port.
 func startAgent(t *testing.T, dp dataplane.Dataplane) string {
 	t.Helper()
@@ -177,10 +185,10 @@ func waitInSync(t *testing.T, c graygwv1.ControllerClient) *graygwv1.GatewayStat
 }
 
 func TestSeedServeMetricsDrainAndRestart(t *testing.T) {
-	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	_, intentFile := memoryGateway(t)
 	dir := t.TempDir()
 	args := []string{"--store", filepath.Join(dir, "c.db"), "--listen-unix", filepath.Join(dir, "c.sock"),
-		"--intent", writeIntent(t, addr), "--metrics", "127.0.0.1:0", "--election-id", "7"}
+		"--intent", intentFile, "--metrics", "127.0.0.1:0", "--election-id", "7"}
 	r := startController(t, args...)
 	c := r.client(t)
 	g := waitInSync(t, c)
@@ -366,10 +374,10 @@ func TestBGPStartFailureExits(t *testing.T) {
 // --intent refuses instead of re-seeding over the live state, says why and how
 // to proceed; --reseed seeds on purpose.
 func TestLostStoreIsNotReseeded(t *testing.T) {
-	addr := startAgent(t, dataplane.NewMemory(dataplane.Limits{}))
+	_, intentFile := memoryGateway(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "c.db")
-	args := []string{"--store", db, "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", writeIntent(t, addr)}
+	args := []string{"--store", db, "--listen-unix", filepath.Join(dir, "c.sock"), "--intent", intentFile}
 	r := startController(t, args...)
 	waitInSync(t, r.client(t))
 	r.sigs <- syscall.SIGTERM
