@@ -163,10 +163,7 @@ func TestPortDown(t *testing.T) {
 // TestPinnedRestart reopens pinned maps: tables, shadowed rules and counters
 // survive, and the new process keeps deciding as the old one did.
 func TestPinnedRestart(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
+	dir, d, ms := basicPinned(t)
 	shadow := ms.GrayRules[0]
 	shadow.Priority, shadow.Pool = 40, testvectors.PoolBase
 	if err := d.InsertRule(shadow); err != nil {
@@ -279,15 +276,11 @@ func TestIncompatiblePin(t *testing.T) {
 	}
 }
 
-// pinnedBasic opens a Dataplane pinned in a fresh dir with basicModel
-// applied, and decides the vector overlay_vm_cutover on it (first): where
-// the migration tests start.
-func pinnedBasic(t *testing.T) (dir string, d *Dataplane, ms *model.State, frame []byte, first string) {
+// migrationStart is basicPinned, and the verdict (first) on it of the vector
+// overlay_vm_cutover (frame): where the migration tests start.
+func migrationStart(t *testing.T) (dir string, d *Dataplane, ms *model.State, frame []byte, first string) {
 	t.Helper()
-	dir = pinDir(t)
-	d = openPinned(t, dir)
-	ms = basicModel(t)
-	applyState(t, d, ms)
+	dir, d, ms = basicPinned(t)
 	frame, _ = vectorCase(t, "overlay_vm_cutover")
 	return dir, d, ms, frame, decide(t, d, frame)
 }
@@ -428,7 +421,7 @@ const abi12BackendSize = 24
 // backend (an IPv4 one: family 0), serves the same frames, and has the IPv6
 // tables, empty.
 func TestMigratesABI12Pins(t *testing.T) {
-	dir, d, ms, frame, first := pinnedBasic(t)
+	dir, d, ms, frame, first := migrationStart(t)
 	asOlderABI(t, d, dir, 12)
 	d.Close()
 
@@ -485,7 +478,7 @@ func pinDropReasons(t *testing.T, d *Dataplane, dir string, n uint32) {
 // counter, the 802.1Q ones and VLAN_NOT_ACCEPTED's count included, and its
 // drop_reasons has the 32 cells.
 func TestMigratesABI11Pins(t *testing.T) {
-	dir, d, _, frame, first := pinnedBasic(t)
+	dir, d, _, frame, first := migrationStart(t)
 	tagged := testpkt.Tag(frame, 100)
 	if got := decide(t, d, tagged); got != "VLAN_NOT_ACCEPTED" {
 		t.Fatalf("tagged before the port accepts VID 100: %s", got)
@@ -527,7 +520,7 @@ func TestMigratesABI11Pins(t *testing.T) {
 // the new maps (ifindex_port from the bound ports) and serves tagged frames
 // once a port accepts their VID.
 func TestMigratesABI10Pins(t *testing.T) {
-	dir, d, _, frame, first := pinnedBasic(t)
+	dir, d, _, frame, first := migrationStart(t)
 	notVIP, _ := vectorCase(t, "pass_not_vip")
 	if got := decide(t, d, notVIP); got != "NOT_VIP" {
 		t.Fatalf("pass_not_vip: %s", got)
@@ -571,7 +564,7 @@ func TestMigratesABI10Pins(t *testing.T) {
 // that is not a whole ABI 9 one is refused naming --repin, and --repin leaves
 // no pin of the old names.
 func TestMigratesABI9Pins(t *testing.T) {
-	dir, d, ms, frame, first := pinnedBasic(t)
+	dir, d, ms, frame, first := migrationStart(t)
 	asABI9(t, d, dir, "vip_map", "backends")
 	d.Close()
 
@@ -681,10 +674,7 @@ func TestReadBackAndCounterWrites(t *testing.T) {
 // TestRebuildRepairs simulates a loader that died between two map writes of a
 // rule operation: Open rewrites gray_rules and gray_masks from rule_store.
 func TestRebuildRepairs(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
+	dir, d, ms := basicPinned(t)
 	// Lose one installed entry, add a stray one, and hide every mask.
 	var k graygwTssKey
 	var v graygwRuleValue

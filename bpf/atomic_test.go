@@ -52,55 +52,78 @@ func TestUpdatesAreAtomicForPackets(t *testing.T) {
 		t.Fatalf("%d distinct valid outputs, want 3 (base, gray A, gray B)", len(valid))
 	}
 
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	var writes atomic.Int64
-	errc := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r := mover
-		for i := 0; !stop.Load(); i++ {
-			be := beA
-			if i%2 == 1 {
-				be = beB
-			}
-			err := d.SetBackendEntry(back, be)
-			if err == nil {
-				if i%3 == 0 {
-					err = d.InsertRule(r)
-				} else if i%3 == 2 {
-					err = d.DeleteRule(r)
-				}
-			}
-			if err != nil {
-				errc <- err
-				return
-			}
-			writes.Add(1)
+	w := startWriter(func(i int) error {
+		be := beA
+		if i%2 == 1 {
+			be = beB
 		}
-	}()
+		err := d.SetBackendEntry(back, be)
+		if err == nil {
+			if i%3 == 0 {
+				err = d.InsertRule(mover)
+			} else if i%3 == 2 {
+				err = d.DeleteRule(mover)
+			}
+		}
+		return err
+	})
 	seen := map[string]int{}
 	deadline := time.Now().Add(time.Second)
 	n := 0
 	for ; time.Now().Before(deadline); n++ {
 		ret, out := run(t, d.Program(), frame)
 		if ret != xdpRedirect || !valid[string(out)] {
-			stop.Store(true)
-			wg.Wait()
+			w.stop()
 			t.Fatalf("packet %d: verdict %s, output %x is none of the writer's states", n, verdictName(ret), out)
 		}
 		seen[string(out)]++
 	}
-	stop.Store(true)
-	wg.Wait()
-	select {
-	case err := <-errc:
-		t.Fatal(err)
-	default:
+	writes := w.finish(t)
+	t.Logf("%d packets, %d writes, %d distinct outputs", n, writes, len(seen))
+	if len(seen) < 2 || writes < 10 {
+		t.Fatalf("the writer did not interleave with the packets (%d outputs, %d writes)", len(seen), writes)
 	}
-	t.Logf("%d packets, %d writes, %d distinct outputs", n, writes.Load(), len(seen))
-	if len(seen) < 2 || writes.Load() < 10 {
-		t.Fatalf("the writer did not interleave with the packets (%d outputs, %d writes)", len(seen), writes.Load())
+}
+
+// writer is a goroutine writing under the packets of the atomicity tests.
+type writer struct {
+	done   atomic.Bool
+	wg     sync.WaitGroup
+	writes atomic.Int64
+	err    error // what ended the writes early, read after wg.Wait
+}
+
+// startWriter calls write(0), write(1), ... on another goroutine until stop
+// or an error.
+func startWriter(write func(i int) error) *writer {
+	w := &writer{}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for i := 0; !w.done.Load(); i++ {
+			if err := write(i); err != nil {
+				w.err = err
+				return
+			}
+			w.writes.Add(1)
+		}
+	}()
+	return w
+}
+
+// stop ends the writes and waits for the last one.
+func (w *writer) stop() {
+	w.done.Store(true)
+	w.wg.Wait()
+}
+
+// finish stops the writer and returns how many writes succeeded; a write
+// that failed fails the test.
+func (w *writer) finish(t *testing.T) int64 {
+	t.Helper()
+	w.stop()
+	if w.err != nil {
+		t.Fatal(w.err)
 	}
+	return w.writes.Load()
 }

@@ -58,10 +58,7 @@ func TestBackendCells(t *testing.T) {
 // that name a wrong cell, a stale value, or a deleted backend; Open repairs
 // them from the backends hash.
 func TestBackendCellsRebuild(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
+	dir, d, ms := basicPinned(t)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

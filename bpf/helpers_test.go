@@ -71,16 +71,35 @@ func pinDir(t testing.TB) string {
 
 func basicModel(t testing.TB) *model.State {
 	t.Helper()
+	_, ms := committedState(t, "basic")
+	return ms
+}
+
+// committedState returns the committed vectors and the model of their state
+// name.
+func committedState(t testing.TB, name string) (*testvectors.File, *model.State) {
+	t.Helper()
 	f, err := testvectors.Committed()
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := f.States["basic"]
+	st := f.States[name]
 	ms, err := st.Model()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ms
+	return f, ms
+}
+
+// basicPinned opens a Dataplane pinned in a fresh dir holding basicModel
+// (ms); the test closes it, typically to reopen.
+func basicPinned(t testing.TB) (dir string, d *Dataplane, ms *model.State) {
+	t.Helper()
+	dir = pinDir(t)
+	d = openPinned(t, dir)
+	ms = basicModel(t)
+	applyState(t, d, ms)
+	return dir, d, ms
 }
 
 // openPinned loads the program with its maps pinned in dir (reusing pins that

@@ -45,10 +45,7 @@ func filler(i int) model.GrayRule {
 // positions only after a grace period: new masks take them then, packets keep
 // deciding as the model says, and a reopen keeps positions, ids and bounds.
 func TestMaskPositionsReuse(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
+	dir, d, ms := basicPinned(t)
 	var fill []model.GrayRule
 	for i := 0; d.MaskCount() < MaxMasks; i++ {
 		rm := filler(i)

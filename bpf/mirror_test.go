@@ -90,15 +90,7 @@ func tcCopy(served, meta []byte) []byte {
 // made, not sent.
 func TestMirrorCounters(t *testing.T) {
 	skipUnlessBPF(t)
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := f.States[testvectors.StateMirror]
-	ms, err := st.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, ms := committedState(t, testvectors.StateMirror)
 	d := openTest(t)
 	applyState(t, d, ms)
 	ports := portsOf(ms)
@@ -144,15 +136,7 @@ func TestMirrorCounters(t *testing.T) {
 // does not; as the model says.
 func TestMirrorCopyToIPv6BackendDropped(t *testing.T) {
 	skipUnlessBPF(t)
-	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := f.States[testvectors.StateMirror]
-	ms, err := st.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, ms := committedState(t, testvectors.StateMirror)
 	var c testvectors.Case
 	for _, x := range f.Cases {
 		if x.Name == "mirror_sampled_in" {

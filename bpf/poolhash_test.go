@@ -38,10 +38,7 @@ func TestHashBits(t *testing.T) {
 // pool between them (set, modify, delete, and with the pool's slot taken and
 // given back) keeps pool_slot in step; a reopen rederives lost bits.
 func TestPoolHashEncodings(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
+	dir, d, ms := basicPinned(t)
 	check := func(when string) {
 		t.Helper()
 		backendsAgree(t, d, ms, when)

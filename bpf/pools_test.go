@@ -6,8 +6,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,32 +336,23 @@ func TestSlotReuseIsAtomicForPackets(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	var cycles atomic.Int64
-	errc := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			// Each pool keeps the slot a moment: without the pause P held it
-			// for microseconds between grace periods of milliseconds, and on a
-			// busy machine no packet would see it.
-			hold := func(err error) error { time.Sleep(200 * time.Microsecond); return err }
-			for _, step := range []func() error{
-				func() error { return hold(d.SetBuckets(poolP, 0, a)) },
-				func() error { return d.ClearPool(poolP) },
-				func() error { return hold(d.SetBuckets(poolQ, 0, b)) },
-				func() error { return d.ClearPool(poolQ) },
-			} {
-				if err := step(); err != nil {
-					errc <- err
-					return
-				}
+	w := startWriter(func(int) error {
+		// Each pool keeps the slot a moment: without the pause P held it
+		// for microseconds between grace periods of milliseconds, and on a
+		// busy machine no packet would see it.
+		hold := func(err error) error { time.Sleep(200 * time.Microsecond); return err }
+		for _, step := range []func() error{
+			func() error { return hold(d.SetBuckets(poolP, 0, a)) },
+			func() error { return d.ClearPool(poolP) },
+			func() error { return hold(d.SetBuckets(poolQ, 0, b)) },
+			func() error { return d.ClearPool(poolQ) },
+		} {
+			if err := step(); err != nil {
+				return err
 			}
-			cycles.Add(1)
 		}
-	}()
+		return nil
+	})
 	seen := map[string]int{}
 	before, err := d.DropCounters()
 	if err != nil {
@@ -379,18 +368,11 @@ func TestSlotReuseIsAtomicForPackets(t *testing.T) {
 		case ret == xdpDrop:
 			seen["drop"]++
 		default:
-			stop.Store(true)
-			wg.Wait()
+			w.stop()
 			t.Fatalf("packet %d: verdict %s, output %x: neither backend %d nor NO_BACKEND", n, verdictName(ret), out, beA)
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	select {
-	case err := <-errc:
-		t.Fatal(err)
-	default:
-	}
+	cycles := w.finish(t)
 	after, err := d.DropCounters()
 	if err != nil {
 		t.Fatal(err)
@@ -404,8 +386,8 @@ func TestSlotReuseIsAtomicForPackets(t *testing.T) {
 			t.Errorf("drop_reasons[%s] += %d, want %d", pipeline.Reason(r), got, want)
 		}
 	}
-	t.Logf("%d packets (%v), %d writer cycles (each hands the slot over twice)", n, seen, cycles.Load())
-	if seen["A"] == 0 || seen["drop"] == 0 || cycles.Load() < 2 {
-		t.Fatalf("the writer did not interleave with the packets: %v, %d cycles", seen, cycles.Load())
+	t.Logf("%d packets (%v), %d writer cycles (each hands the slot over twice)", n, seen, cycles)
+	if seen["A"] == 0 || seen["drop"] == 0 || cycles < 2 {
+		t.Fatalf("the writer did not interleave with the packets: %v, %d cycles", seen, cycles)
 	}
 }

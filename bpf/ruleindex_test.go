@@ -83,10 +83,7 @@ func sameSlot(maskID, src uint32, n int) []uint32 {
 // cell: a rule is counted while installed, in either case, and no longer
 // once deleted; the index follows gray_rules through churn and a reopen.
 func TestRuleIndexTracksRules(t *testing.T) {
-	dir := pinDir(t)
-	d := openPinned(t, dir)
-	ms := basicModel(t)
-	applyState(t, d, ms)
+	dir, d, _ := basicPinned(t)
 	mask := ruleKey{Flow: pipeline.FlowKey{VNI: pipeline.MaxVNI, Src: 0xffffffff}}
 	src := uint32(0x0a0a0a0a)
 	first := grayRule(1_000_000, ruleKey{Flow: pipeline.FlowKey{VNI: 1, Src: src}}, mask)
