@@ -95,9 +95,17 @@ func parseField(f *p4info.MatchField, fm *p4v1.FieldMatch) (fieldVal, error) {
 		}
 		return v, nil
 	}
+	var fv fieldVal
+	// both normalizes a ternary's or a range's two values into fv.a and fv.b.
+	both := func(aWhat string, a []byte, bWhat string, b []byte) (err error) {
+		if fv.a, err = norm(aWhat, a); err != nil {
+			return err
+		}
+		fv.b, err = norm(bWhat, b)
+		return err
+	}
 	want := f.MatchType
 	var got p4configv1.MatchField_MatchType
-	var fv fieldVal
 	var err error
 	switch m := fm.GetFieldMatchType().(type) {
 	case *p4v1.FieldMatch_Exact_:
@@ -108,10 +116,7 @@ func parseField(f *p4info.MatchField, fm *p4v1.FieldMatch) (fieldVal, error) {
 	case *p4v1.FieldMatch_Ternary_:
 		got = p4configv1.MatchField_TERNARY
 		if got == want {
-			if fv.a, err = norm("value", m.Ternary.GetValue()); err != nil {
-				break
-			}
-			if fv.b, err = norm("mask", m.Ternary.GetMask()); err != nil {
+			if err = both("value", m.Ternary.GetValue(), "mask", m.Ternary.GetMask()); err != nil {
 				break
 			}
 			if p4info.BitLen(fv.b) == 0 {
@@ -138,10 +143,7 @@ func parseField(f *p4info.MatchField, fm *p4v1.FieldMatch) (fieldVal, error) {
 	case *p4v1.FieldMatch_Range_:
 		got = p4configv1.MatchField_RANGE
 		if got == want {
-			if fv.a, err = norm("low", m.Range.GetLow()); err != nil {
-				break
-			}
-			if fv.b, err = norm("high", m.Range.GetHigh()); err != nil {
+			if err = both("low", m.Range.GetLow(), "high", m.Range.GetHigh()); err != nil {
 				break
 			}
 			if cmpUint(fv.a, fv.b) > 0 {
