@@ -86,8 +86,7 @@ var bindings = []*binding{
 	// and holds the action too; the dataplane tells inserting from modifying.
 	bind(pipeline.TableGrayRules, table[model.GrayRule, struct{}]{
 		kind: dataplane.GrayRules, key: grayRule, value: noValue,
-		set:     func(dp dataplane.Dataplane, r model.GrayRule, _ struct{}) error { return dp.InsertRule(r) },
-		modify:  func(dp dataplane.Dataplane, r model.GrayRule, _ struct{}) error { return dp.ModifyRule(r) },
+		set: keyOnly(dataplane.Dataplane.InsertRule), modify: keyOnly(dataplane.Dataplane.ModifyRule),
 		del:     dataplane.Dataplane.DeleteRule,
 		fill:    func(st *model.State, r model.GrayRule, _ struct{}) { st.GrayRules = append(st.GrayRules, r) },
 		counter: dataplane.Dataplane.RuleCounter, setCounter: dataplane.CounterWriter.SetRuleCounter,
@@ -96,8 +95,7 @@ var bindings = []*binding{
 	// -> set_pool_v6 | split_pool_v6 (no mirror: IPv6 is never mirrored).
 	bind(pipeline.TableGrayRulesV6, table[model.GrayRuleV6, struct{}]{
 		kind: dataplane.GrayRulesV6, key: grayRuleV6, value: noValue,
-		set:     func(dp dataplane.Dataplane, r model.GrayRuleV6, _ struct{}) error { return dp.InsertRuleV6(r) },
-		modify:  func(dp dataplane.Dataplane, r model.GrayRuleV6, _ struct{}) error { return dp.ModifyRuleV6(r) },
+		set: keyOnly(dataplane.Dataplane.InsertRuleV6), modify: keyOnly(dataplane.Dataplane.ModifyRuleV6),
 		del:     dataplane.Dataplane.DeleteRuleV6,
 		fill:    func(st *model.State, r model.GrayRuleV6, _ struct{}) { st.GrayRulesV6 = append(st.GrayRulesV6, r) },
 		counter: dataplane.Dataplane.RuleCounterV6, setCounter: dataplane.CounterWriter.SetRuleCounterV6,
@@ -116,6 +114,13 @@ var bindings = []*binding{
 		fill:    func(st *model.State, addr uint32, v model.VIP) { st.VIPs[addr] = v },
 		counter: dataplane.Dataplane.VIPCounter, setCounter: dataplane.CounterWriter.SetVIPCounter,
 	}),
+}
+
+// keyOnly adapts the Dataplane method writing an entry of a table whose
+// entries are all key (the gray rules: the rule holds its action) to
+// table.set and table.modify.
+func keyOnly[K any](write func(dataplane.Dataplane, K) error) func(dataplane.Dataplane, K, struct{}) error {
+	return func(dp dataplane.Dataplane, k K, _ struct{}) error { return write(dp, k) }
 }
 
 func vipValue(e *entry) model.VIP {
