@@ -52,6 +52,25 @@ type apiClient struct {
 // Close releases the connection.
 func (c *apiClient) Close() error { return c.conn.Close() }
 
+// ask makes one call to the controller, rpc with req, and converts its
+// answer with conv (not called when the call failed).
+func ask[Req, Resp, T any](a *app, rpc func(graygwv1.ControllerClient, context.Context, Req, ...grpc.CallOption) (Resp, error), req Req, conv func(Resp) (T, error)) (T, error) {
+	var out T
+	err := a.call(func(ctx context.Context, cl *apiClient) error {
+		resp, err := rpc(cl.ControllerClient, ctx, req)
+		if err == nil {
+			out, err = conv(resp)
+		}
+		return err
+	})
+	return out, err
+}
+
+// always makes a conversion that cannot fail one for ask.
+func always[R, T any](conv func(R) T) func(R) (T, error) {
+	return func(r R) (T, error) { return conv(r), nil }
+}
+
 // dialOptions say how to reach the controller.
 type dialOptions struct {
 	Address string // unix:///path, or host:port (tcp, mTLS)

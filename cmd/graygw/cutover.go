@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -307,27 +306,17 @@ rule that matches it).`,
 }
 
 // cutover sends a cutover (or mirror) request; the change set names its rule.
-func (a *app) cutover(req *graygwv1.CutoverRequest) (cs *ChangeSet, err error) {
-	err = a.call(func(ctx context.Context, cl *apiClient) error {
-		resp, err := cl.Cutover(ctx, req)
-		if err == nil {
-			cs, err = changeSetOf(resp.GetResult(), req.GetOptions().GetDryRun(), resp.GetRule())
-		}
-		return err
+func (a *app) cutover(req *graygwv1.CutoverRequest) (*ChangeSet, error) {
+	return ask(a, graygwv1.ControllerClient.Cutover, req, func(resp *graygwv1.CutoverResponse) (*ChangeSet, error) {
+		return changeSetOf(resp.GetResult(), req.GetOptions().GetDryRun(), resp.GetRule())
 	})
-	return cs, err
 }
 
 // rollback sends a rollback request; the change set names the rules removed.
-func (a *app) rollback(req *graygwv1.RollbackRequest) (cs *ChangeSet, err error) {
-	err = a.call(func(ctx context.Context, cl *apiClient) error {
-		resp, err := cl.Rollback(ctx, req)
-		if err == nil {
-			cs, err = changeSetOf(resp.GetResult(), req.GetOptions().GetDryRun(), resp.GetRemovedRules()...)
-		}
-		return err
+func (a *app) rollback(req *graygwv1.RollbackRequest) (*ChangeSet, error) {
+	return ask(a, graygwv1.ControllerClient.Rollback, req, func(resp *graygwv1.RollbackResponse) (*ChangeSet, error) {
+		return changeSetOf(resp.GetResult(), req.GetOptions().GetDryRun(), resp.GetRemovedRules()...)
 	})
-	return cs, err
 }
 
 // cutoverRequest maps a scope onto the API's scopes (VNI, VM, prefix, flow,

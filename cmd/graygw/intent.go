@@ -57,13 +57,9 @@ document locally and lists the entries it compiles to.`,
 				}
 				return a.print(cs, func(w io.Writer) { printChanges(w, cs, "") })
 			}
-			var cs *ChangeSet
-			err = a.call(func(ctx context.Context, cl *apiClient) error {
-				resp, err := cl.Apply(ctx, &graygwv1.ApplyRequest{IntentYaml: string(data), Options: cf.options()})
-				if err == nil {
-					cs, err = changeSetOf(resp.GetResult(), cf.dry)
-				}
-				return err
+			req := &graygwv1.ApplyRequest{IntentYaml: string(data), Options: cf.options()}
+			cs, err := ask(a, graygwv1.ControllerClient.Apply, req, func(resp *graygwv1.ApplyResponse) (*ChangeSet, error) {
+				return changeSetOf(resp.GetResult(), cf.dry)
 			})
 			if err != nil {
 				return fmt.Errorf("apply %s: %w", file, err)
@@ -123,14 +119,7 @@ rules, VPCs): version N with version M (--to; the current one by default).`,
 				}
 				return a.print(cs, func(w io.Writer) { printChanges(w, cs, "") })
 			}
-			var cs *ChangeSet
-			err := a.call(func(ctx context.Context, cl *apiClient) error {
-				resp, err := cl.Diff(ctx, &graygwv1.DiffRequest{IntentYaml: string(data)})
-				if err == nil {
-					cs, err = diffOf(resp)
-				}
-				return err
-			})
+			cs, err := ask(a, graygwv1.ControllerClient.Diff, &graygwv1.DiffRequest{IntentYaml: string(data)}, diffOf)
 			if err != nil {
 				return fmt.Errorf("diff: %w", err)
 			}
@@ -238,12 +227,7 @@ reads an older version. -o json|yaml prints the same for scripts.`,
 				}
 				kind = "rules"
 			}
-			var doc *IntentDoc
-			err := a.call(func(ctx context.Context, cl *apiClient) error {
-				resp, err := cl.Get(ctx, &graygwv1.GetRequest{Version: version})
-				doc = intentDocOf(resp)
-				return err
-			})
+			doc, err := ask(a, graygwv1.ControllerClient.Get, &graygwv1.GetRequest{Version: version}, always(intentDocOf))
 			if err != nil {
 				return fmt.Errorf("get: %w", err)
 			}

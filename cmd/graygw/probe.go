@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -379,11 +378,7 @@ func (l *localProbe) run(a *app, targets []probe.Target, o probe.Options, haveEx
 
 // probe asks the controller to send req's probes and returns their results.
 func (a *app) probe(req *graygwv1.ProbeRequest) ([]probe.Result, error) {
-	var rs []probe.Result
-	err := a.call(func(ctx context.Context, cl *apiClient) error {
-		resp, err := cl.Probe(ctx, req)
-		rs = convert.ProbeResultsFrom(resp.GetResults())
-		return err
+	return ask(a, graygwv1.ControllerClient.Probe, req, func(resp *graygwv1.ProbeResponse) ([]probe.Result, error) {
+		return convert.ProbeResultsFrom(resp.GetResults()), nil
 	})
-	return rs, err
 }

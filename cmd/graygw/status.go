@@ -114,12 +114,7 @@ func (a *app) countersCmd() *cobra.Command {
 			default:
 				return usagef("--kind %q: want rule, vip, pool, backend, drop, foreign, mirror or mirror-backend", kind)
 			}
-			var cs *Counters
-			err := a.call(func(ctx context.Context, cl *apiClient) error {
-				resp, err := cl.Counters(ctx, &graygwv1.CountersRequest{Gateway: gateway})
-				cs = countersOf(resp)
-				return err
-			})
+			cs, err := ask(a, graygwv1.ControllerClient.Counters, &graygwv1.CountersRequest{Gateway: gateway}, always(countersOf))
 			if err != nil {
 				return fmt.Errorf("counters: %w", err)
 			}
@@ -176,13 +171,8 @@ Exit 1 when the controller runs without BGP.`,
 }
 
 // bgpStatus reads the BGP speaker's state.
-func (a *app) bgpStatus() (st *BGPStatus, err error) {
-	err = a.call(func(ctx context.Context, cl *apiClient) error {
-		resp, err := cl.BGPStatus(ctx, &graygwv1.BGPStatusRequest{})
-		st = bgpStatusOf(resp)
-		return err
-	})
-	return st, err
+func (a *app) bgpStatus() (*BGPStatus, error) {
+	return ask(a, graygwv1.ControllerClient.BGPStatus, &graygwv1.BGPStatusRequest{}, always(bgpStatusOf))
 }
 
 // printBGP writes the BGP status as tables; gateway, when set, keeps only

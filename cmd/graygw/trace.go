@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -106,13 +105,12 @@ flow.`,
 					return usageErr(err)
 				}
 			}
-			var gws []trace.Gateway
-			err = a.call(func(ctx context.Context, cl *apiClient) error {
-				resp, err := cl.Trace(ctx, convert.TraceQuery(q, f.gateway))
+			gws, err := ask(a, graygwv1.ControllerClient.Trace, convert.TraceQuery(q, f.gateway), func(resp *graygwv1.TraceResponse) ([]trace.Gateway, error) {
+				var out []trace.Gateway
 				for _, g := range resp.GetGateways() {
-					gws = append(gws, convert.GatewayTraceFrom(g))
+					out = append(out, convert.GatewayTraceFrom(g))
 				}
-				return err
+				return out, nil
 			})
 			if err != nil {
 				return fmt.Errorf("trace: %w", err)
