@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/graygw/graygw/controller/compile"
-	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -18,14 +18,7 @@ import (
 func TestWithoutIPv6(t *testing.T) {
 	compiled := func(d intenttest.Doc) []compile.Entry {
 		t.Helper()
-		in, err := intent.Load([]byte(d.YAML()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := compile.Compile(in, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, res := compiletest.Doc(t, d.YAML())
 		return res.Gateways[0].Entries
 	}
 	d := intenttest.Small()

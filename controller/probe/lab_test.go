@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/probe/probetest"
@@ -34,15 +35,8 @@ func movedToGray(tg probe.Target) bool { return tg.VNI == 5001 && tg.VM.String()
 func labWithVMOnGray(t *testing.T) (*probetest.Lab, *intent.Intent, *compile.Result) {
 	t.Helper()
 	l := newLab(t)
-	in, err := intent.Load([]byte(l.IntentYAML(
-		"  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, res := compiletest.Doc(t, l.IntentYAML(
+		"  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n"))
 	return l, in, res
 }
 
@@ -191,14 +185,7 @@ func TestProbesThroughHighPoolIDs(t *testing.T) {
 	doc := l.IntentYAML("  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n")
 	doc = strings.Replace(doc, "    id: 1\n    cluster: base", "    id: 100\n    cluster: base", 1)
 	doc = strings.Replace(doc, "    id: 2\n    cluster: gray", "    id: 30000\n    cluster: gray", 1)
-	in, err := intent.Load([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, res := compiletest.Doc(t, doc)
 	check := func(res *compile.Result, wantIDs map[string]uint16) {
 		t.Helper()
 		for _, p := range res.Pools {
@@ -230,7 +217,8 @@ func TestProbesThroughHighPoolIDs(t *testing.T) {
 	if doc2 == doc {
 		t.Fatal("lab intent has no gray hash_fields to change")
 	}
-	if in, err = intent.Load([]byte(doc2)); err != nil {
+	in, err := intent.Load([]byte(doc2))
+	if err != nil {
 		t.Fatal(err)
 	}
 	res2, err := compile.Compile(in, res)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/internal/checksum"
@@ -132,14 +132,7 @@ var labIntent = labWorld + `gray_rules:
 `
 
 func TestExpectFollowsTheCompiledTables(t *testing.T) {
-	in, err := intent.Load([]byte(labIntent))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, res := compiletest.Doc(t, labIntent)
 	targets := []Target{
 		{VNI: 5001, VM: vm5, Router: router},
 		{VNI: 5001, VM: netip.MustParseAddr("192.168.1.6"), Router: router},
@@ -304,15 +297,8 @@ func TestTCPAndUDPProbeFrames(t *testing.T) {
 // a destination port sends that port's probes to gray, the VM's ICMP and
 // other ports stay on base.
 func TestExpectFollowsPortRules(t *testing.T) {
-	in, err := intent.Load([]byte(strings.Replace(labIntent, "  - {name: vpc, match: {vip: vpc-router, vni: 5003}, pool: gray-router}\n",
-		"  - {name: https, match: {vip: vpc-router, vni: 5002, proto: tcp, dport: 443}, pool: gray-router}\n", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, res := compiletest.Doc(t, strings.Replace(labIntent, "  - {name: vpc, match: {vip: vpc-router, vni: 5003}, pool: gray-router}\n",
+		"  - {name: https, match: {vip: vpc-router, vni: 5002, proto: tcp, dport: 443}, pool: gray-router}\n", 1))
 	vm := netip.MustParseAddr("192.168.2.5")
 	r2 := netip.MustParseAddr("192.168.2.1")
 	got, err := Expect(in, res, vip, []Target{

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/pipeline"
@@ -24,7 +25,7 @@ func world6(t *testing.T) (*intent.Intent, *compile.Result) {
 		"{name: vm4, match: {vni: 5001, src: 10.0.0.5}, pool: gray}",
 		"{name: vpc, match: {vni: 5002}, pool: gray}",
 	}
-	return compiledDoc(t, d.YAML())
+	return compiletest.Doc(t, d.YAML())
 }
 
 var vip6 = netip.MustParseAddr("2001:db8:ff::1")

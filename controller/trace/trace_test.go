@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/intent/intenttest"
@@ -34,21 +35,7 @@ var vip = netip.MustParseAddr("10.255.0.1")
 
 func compiled(t *testing.T) (*intent.Intent, *compile.Result) {
 	t.Helper()
-	return compiledDoc(t, world)
-}
-
-// compiledDoc loads and compiles an intent document.
-func compiledDoc(t *testing.T, doc string) (*intent.Intent, *compile.Result) {
-	t.Helper()
-	in, err := intent.Load([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in, res
+	return compiletest.Doc(t, world)
 }
 
 func tables(t *testing.T, entries []compile.Entry) *Tables {
@@ -344,14 +331,7 @@ func TestQueryCheck(t *testing.T) {
 // copy goes to the mirror pool's backend for the same key.
 func TestExplainMirror(t *testing.T) {
 	doc, _, _ := strings.Cut(world, "gray_rules:")
-	in, err := intent.Load([]byte(doc + "gray_rules:\n  - {name: shadow, match: {vni: 5002}, pool: base, mirror: {pool: gray, rate: 4}}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, res := compiletest.Doc(t, doc+"gray_rules:\n  - {name: shadow, match: {vni: 5002}, pool: base, mirror: {pool: gray, rate: 4}}\n")
 	tb := tables(t, res.Gateways[0].Entries)
 	sampled := 0
 	for h := range 64 {
