@@ -1,7 +1,6 @@
 package probe_test
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -38,10 +37,7 @@ func TestIPv6ProbesThroughTheGateway(t *testing.T) {
 	opts := probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second}
 	check := func(what string, targets []probe.Target, want func(probe.Target) (probe.Status, string)) {
 		t.Helper()
-		rs, err := p.Run(context.Background(), targets, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rs := runProbes(t, p, targets, opts)
 		v6 := 0
 		for _, r := range rs {
 			status, by := want(r.Target)

@@ -1,9 +1,7 @@
 package probe_test
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/graygw/graygw/controller/probe"
 	"github.com/graygw/graygw/controller/probe/probetest"
@@ -32,10 +30,7 @@ func TestProbesToAnIPv6VIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	rs, err := p.Run(context.Background(), targets, probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := runProbes(t, p, targets, labProbes)
 	v6 := 0
 	for _, r := range rs {
 		want := "base6-1"

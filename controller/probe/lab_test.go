@@ -63,6 +63,17 @@ func applyAndProbe(t *testing.T, l *probetest.Lab, in *intent.Intent, res *compi
 	return all, targets, p
 }
 
+// runProbes runs the probes of targets through p with opts, failing t on
+// an error.
+func runProbes(t *testing.T, p *probe.Prober, targets []probe.Target, opts probe.Options) []probe.Result {
+	t.Helper()
+	rs, err := p.Run(context.Background(), targets, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
 // TestProbesThroughTheGateway sends real VXLAN pings through the XDP gateway:
 // one VM moved to the gray cluster is answered by the gray backend, every other
 // VM by the base backend; a wrong expectation is reported with who answered;
@@ -71,13 +82,9 @@ func TestProbesThroughTheGateway(t *testing.T) {
 	l, in, res := labWithVMOnGray(t)
 	all, targets, p := applyAndProbe(t, l, in, res)
 	defer p.Close()
-	ctx := context.Background()
 	opts := labProbes
 
-	rs, err := p.Run(ctx, targets, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := runProbes(t, p, targets, opts)
 	for _, r := range rs {
 		want := "base-1"
 		if movedToGray(r.Target) {
@@ -92,10 +99,7 @@ func TestProbesThroughTheGateway(t *testing.T) {
 	for i := range targets {
 		targets[i].ExpectCluster, targets[i].ExpectPool = intent.ClusterBase, ""
 	}
-	rs, err = p.Run(ctx, targets, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs = runProbes(t, p, targets, opts)
 	for _, r := range rs {
 		if movedToGray(r.Target) {
 			if r.Status != probe.StatusWrongBackend || r.Answers[0].Backend != "gray-1" || r.Answers[0].Expected {
@@ -112,10 +116,7 @@ func TestProbesThroughTheGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.Timeout = 300 * time.Millisecond
-	rs, err = p.Run(ctx, targets, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs = runProbes(t, p, targets, opts)
 	for _, r := range rs {
 		if movedToGray(r.Target) {
 			if r.Status != probe.StatusLost || r.Received != 0 || len(r.Answers) != 0 {
@@ -195,10 +196,7 @@ func TestProbesThroughHighPoolIDs(t *testing.T) {
 		}
 		_, targets, p := applyAndProbe(t, l, in, res)
 		defer p.Close()
-		rs, err := p.Run(context.Background(), targets, probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rs := runProbes(t, p, targets, labProbes)
 		for _, r := range rs {
 			want := "base-1"
 			if r.Target.VNI == 5001 && r.Target.VM.String() == "192.168.1.5" {
@@ -277,12 +275,8 @@ func TestTCPAndUDPProbesThroughTheGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	opts := labProbes
-	rs, err := p.Run(ctx, targets, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := runProbes(t, p, targets, opts)
 	for _, r := range rs {
 		wantStatus, wantBy := probe.StatusOK, "base-1"
 		if movedToGray(r.Target) {
@@ -301,9 +295,7 @@ func TestTCPAndUDPProbesThroughTheGateway(t *testing.T) {
 
 	baseUDP.Stop()
 	opts.Timeout = 300 * time.Millisecond
-	if rs, err = p.Run(ctx, targets, opts); err != nil {
-		t.Fatal(err)
-	}
+	rs = runProbes(t, p, targets, opts)
 	for _, r := range rs {
 		want := probe.StatusOK
 		switch {
