@@ -363,13 +363,7 @@ func (d *Dataplane) DeleteBackendEntry(id uint16) error {
 // MirrorBackendCounter reads the mirror copies sent to backend id
 // (mirror_backend_counter, docs/pipeline.md §10).
 func (d *Dataplane) MirrorBackendCounter(id uint16) (Counter, error) {
-	d.mu.Lock()
-	slot, ok := d.backends[uint32(id)]
-	d.mu.Unlock()
-	if !ok {
-		return Counter{}, fmt.Errorf("bpf: backend %d: %w", id, ErrNotFound)
-	}
-	return d.sum(d.objs.MirrorBackendCounters, slot)
+	return d.backendCounter(d.objs.MirrorBackendCounters, id)
 }
 
 // MirrorCounter reads the copies made by the rules naming mirror id
@@ -383,13 +377,18 @@ func (d *Dataplane) MirrorCounter(id uint16) (Counter, error) {
 
 // BackendCounter reads the direct counter of backend id.
 func (d *Dataplane) BackendCounter(id uint16) (Counter, error) {
+	return d.backendCounter(d.objs.BackendCounters, id)
+}
+
+// backendCounter reads the cell of backend id's counter slot in m.
+func (d *Dataplane) backendCounter(m *ebpf.Map, id uint16) (Counter, error) {
 	d.mu.Lock()
 	slot, ok := d.backends[uint32(id)]
 	d.mu.Unlock()
 	if !ok {
 		return Counter{}, fmt.Errorf("bpf: backend %d: %w", id, ErrNotFound)
 	}
-	return d.sum(d.objs.BackendCounters, slot)
+	return d.sum(m, slot)
 }
 
 // SetPort binds port to the interface ifindex: packets for the port leave
