@@ -157,31 +157,23 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 		fmt.Fprintf(&b, "| %s | %.1f | %.2f |\n", p.Name, p.NS, p.Ratio)
 	}
 	if len(r.VLAN) > 0 {
-		b.WriteString("\n## 802.1Q (the test vectors' vlan state: port 1 accepts VID 100, port 3 sends VID 300)\n\n")
-		b.WriteString("The same overlay frames, each received on port 1, tagged or not; the reference is\n" +
-			"the untagged frame to an untagged port, measured in the same rounds.\n\n")
-		b.WriteString("| path | ns/packet | x minimal | x untagged |\n|---|---:|---:|---:|\n")
-		for _, p := range r.VLAN {
-			fmt.Fprintf(&b, "| %s | %.1f | %.2f | %.2f |\n", p.Name, p.NS, p.Ratio, p.NS/r.VLAN[0].NS)
-		}
-		b.WriteString("\nA tagged frame for a VIP pays its port (ifindex_port, a hash lookup) and one vlan_accept\n" +
-			"word; a tag removed or pushed moves the MACs and the frame's start (bpf_xdp_adjust_head).\n" +
-			"The two tagged-port rows go to the gray pool (a gray rule hit), the others to the default\n" +
-			"pool. A forwarded frame finds its port's VID in its backend's cell (one compare when untagged).\n")
+		writeAgainst(&b, r.VLAN, "802.1Q (the test vectors' vlan state: port 1 accepts VID 100, port 3 sends VID 300)",
+			"The same overlay frames, each received on port 1, tagged or not; the reference is\n"+
+				"the untagged frame to an untagged port, measured in the same rounds.", "untagged",
+			"A tagged frame for a VIP pays its port (ifindex_port, a hash lookup) and one vlan_accept\n"+
+				"word; a tag removed or pushed moves the MACs and the frame's start (bpf_xdp_adjust_head).\n"+
+				"The two tagged-port rows go to the gray pool (a gray rule hit), the others to the default\n"+
+				"pool. A forwarded frame finds its port's VID in its backend's cell (one compare when untagged).")
 	}
 	if len(r.IPv6) > 0 {
-		b.WriteString("\n## IPv6 (ipv6.json's state: IPv6 VIPs, 12 gray_rules_v6 rules)\n\n")
-		b.WriteString("graygw_xdp hands a frame with an IPv6 header to graygw_xdp6 by tail call; an IPv4 flow\n" +
-			"behind an IPv6 outer goes on to graygw_xdp64 (a second tail call and a per-CPU handoff).\n" +
-			"The first row, the basic state's IPv4 gray hit, is measured in the same rounds: the last\n" +
-			"column is each path's cost against it.\n\n")
-		b.WriteString("| path | ns/packet | x minimal | x IPv4 |\n|---|---:|---:|---:|\n")
-		for _, p := range r.IPv6 {
-			fmt.Fprintf(&b, "| %s | %.1f | %.2f | %.2f |\n", p.Name, p.NS, p.Ratio, p.NS/r.IPv6[0].NS)
-		}
-		b.WriteString("\nAn IPv6 flow walks gray_rules_v6's masks with a hash lookup each (no Bloom filter or\n" +
-			"index in front, unlike gray_rules) and hashes 42 key bytes instead of 18; the VIP lookup\n" +
-			"hashes a 16-byte key.\n")
+		writeAgainst(&b, r.IPv6, "IPv6 (ipv6.json's state: IPv6 VIPs, 12 gray_rules_v6 rules)",
+			"graygw_xdp hands a frame with an IPv6 header to graygw_xdp6 by tail call; an IPv4 flow\n"+
+				"behind an IPv6 outer goes on to graygw_xdp64 (a second tail call and a per-CPU handoff).\n"+
+				"The first row, the basic state's IPv4 gray hit, is measured in the same rounds: the last\n"+
+				"column is each path's cost against it.", "IPv4",
+			"An IPv6 flow walks gray_rules_v6's masks with a hash lookup each (no Bloom filter or\n"+
+				"index in front, unlike gray_rules) and hashes 42 key bytes instead of 18; the VIP lookup\n"+
+				"hashes a 16-byte key.")
 	}
 	fmt.Fprintf(&b, "\n## Gray rules: cost against the number of rules (%d distinct masks)\n\n", r.Masks)
 	b.WriteString("Rules are spread round-robin over six masks (5-tuple flow, VM + service port,\n" +
@@ -208,6 +200,17 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 		1024, bpf.MaxMasks, 16384, bpf.MaxPools, 4096, bpf.PoolIDs, bpf.BackendIDs, 2*4096, bpf.ABI,
 		strings.TrimSpace(cmd))
 	return b.Bytes()
+}
+
+// writeAgainst writes a section of paths measured in the same rounds as the
+// first, the reference: the last column is each path's cost against it.
+func writeAgainst(b *bytes.Buffer, paths []xdpbench.Result, title, intro, reference, outro string) {
+	fmt.Fprintf(b, "\n## %s\n\n%s\n\n", title, intro)
+	fmt.Fprintf(b, "| path | ns/packet | x minimal | x %s |\n|---|---:|---:|---:|\n", reference)
+	for _, p := range paths {
+		fmt.Fprintf(b, "| %s | %.1f | %.2f | %.2f |\n", p.Name, p.NS, p.Ratio, p.NS/paths[0].NS)
+	}
+	fmt.Fprintf(b, "\n%s\n", outro)
 }
 
 // loadAvg returns the 1-minute load average.

@@ -73,22 +73,13 @@ func Run(cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	basic := vf.States["basic"]
-	st, err := basic.Model()
-	if err != nil {
-		return nil, err
-	}
-	d, err := load(st)
+	d, st, err := loadState(vf, "basic")
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
-	frames := map[string][]byte{}
-	for _, c := range vf.Cases {
-		frames[c.Name], _ = c.Frame()
-	}
-	type path struct{ name, vector string }
-	paths := []path{
+	frames := framesOf(vf)
+	paths := []vector{
 		{"overlay, gray rule hit (VM moved)", "overlay_vm_cutover"},
 		{"overlay, default pool (no rule)", "overlay_default_pool"},
 		{"plain TCP to a VIP", "plain_tcp"},
@@ -164,20 +155,15 @@ func Run(cfg Config) (*Report, error) {
 // and the prefix for graygw_tc). The tc program's clone and redirect run on
 // an skb, outside BPF_PROG_TEST_RUN's XDP path, and are not in these figures.
 func (b *bench) mirrorPaths(vf *testvectors.File, frames map[string][]byte, rep *Report) error {
-	ms := vf.States[testvectors.StateMirror]
-	st, err := ms.Model()
-	if err != nil {
-		return err
-	}
-	d, err := load(st)
+	d, st, err := loadState(vf, testvectors.StateMirror)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	res, err := b.rounds(rep, []benchPath{
-		b.path("overlay, mirror rule, VM not sampled (served only)", d, st, 0, frames["mirror_sampled_out"]),
-		b.path("overlay, mirror rule, VM sampled (served + copy, XDP part)", d, st, 0, frames["mirror_sampled_in"]),
-	})
+	res, err := b.rounds(rep, b.vectorPaths(d, st, 0, frames, []vector{
+		{"overlay, mirror rule, VM not sampled (served only)", "mirror_sampled_out"},
+		{"overlay, mirror rule, VM sampled (served + copy, XDP part)", "mirror_sampled_in"},
+	}))
 	rep.Paths = append(rep.Paths, res...)
 	return err
 }
@@ -190,12 +176,7 @@ func (b *bench) mirrorPaths(vf *testvectors.File, frames map[string][]byte, rep 
 // Rounds interleave the paths, so the ratios to the untagged path compare
 // the same moments of a shared machine.
 func (b *bench) vlanPaths(vf *testvectors.File, frames map[string][]byte, rep *Report) error {
-	vs := vf.States[testvectors.StateVLAN]
-	st, err := vs.Model()
-	if err != nil {
-		return err
-	}
-	d, err := load(st)
+	d, st, err := loadState(vf, testvectors.StateVLAN)
 	if err != nil {
 		return err
 	}
@@ -203,17 +184,13 @@ func (b *bench) vlanPaths(vf *testvectors.File, frames map[string][]byte, rep *R
 	if err := d.SetPort(testvectors.VLANInPort, 1); err != nil { // the loopback is the VLAN port
 		return err
 	}
-	var paths []benchPath
-	for _, p := range []struct{ name, vector string }{
+	rep.VLAN, err = b.rounds(rep, b.vectorPaths(d, st, testvectors.VLANInPort, frames, []vector{
 		{"overlay to an untagged port, untagged (the reference)", "vlan_untagged_unchanged"},
 		{"overlay to an untagged port, tagged: tag removed", "vlan_tagged_stripped"},
 		{"overlay to a tagged port, tagged: VID rewritten", "vlan_tagged_rewritten"},
 		{"overlay to a tagged port, untagged: tag pushed", "vlan_untagged_pushed"},
 		{"tagged, VID not accepted (VLAN_NOT_ACCEPTED)", "drop_vlan_not_accepted"},
-	} {
-		paths = append(paths, b.path(p.name, d, st, testvectors.VLANInPort, frames[p.vector]))
-	}
-	rep.VLAN, err = b.rounds(rep, paths)
+	}))
 	return err
 }
 
@@ -226,31 +203,20 @@ func (b *bench) ipv6Paths(v4 *bpf.Dataplane, v4st *model.State, v4Frame []byte, 
 	if err != nil {
 		return err
 	}
-	frames := map[string][]byte{}
-	for _, c := range f6.Cases {
-		frames[c.Name], _ = c.Frame()
-	}
-	s6 := f6.States["ipv6"]
-	st, err := s6.Model()
-	if err != nil {
-		return err
-	}
-	d, err := load(st)
+	d, st, err := loadState(f6, "ipv6")
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	paths := []benchPath{b.path("IPv4 reference: overlay IPv4 in IPv4, gray rule hit (basic state)", v4, v4st, 0, v4Frame)}
-	for _, p := range []struct{ name, vector string }{
+	ref := b.path("IPv4 reference: overlay IPv4 in IPv4, gray rule hit (basic state)", v4, v4st, 0, v4Frame)
+	paths := append([]benchPath{ref}, b.vectorPaths(d, st, 0, framesOf(f6), []vector{
 		{"overlay IPv6 in IPv6, gray rule hit (VM moved)", "v6_overlay_vm_cutover"},
 		{"overlay IPv6 in IPv6, default pool (no rule)", "v6_overlay_default_pool"},
 		{"plain IPv6 TCP to a VIP", "v6_plain_tcp"},
 		{"overlay IPv6 in IPv4, gray rule hit", "v4_outer_v6_inner"},
 		{"overlay IPv4 in IPv6, gray rule hit (graygw_xdp64)", "v6_outer_v4_inner"},
 		{"IPv6, not a VIP (XDP_PASS)", "pass_v6_not_vip"},
-	} {
-		paths = append(paths, b.path(p.name, d, st, 0, frames[p.vector]))
-	}
+	})...)
 	rep.IPv6, err = b.rounds(rep, paths)
 	return err
 }
@@ -265,6 +231,42 @@ type benchPath struct {
 // path is the path of frame received on inPort over d, filled with st.
 func (b *bench) path(name string, d *bpf.Dataplane, st *model.State, inPort uint16, frame []byte) benchPath {
 	return benchPath{name, func() (float64, uint64, error) { return b.timeGraygwOn(d, st, inPort, frame) }}
+}
+
+// vector is a test vector to time, and the report's name for its path.
+type vector struct{ name, vector string }
+
+// vectorPaths is a path per vector, its frame (from frames) received on
+// inPort by d, which holds st.
+func (b *bench) vectorPaths(d *bpf.Dataplane, st *model.State, inPort uint16, frames map[string][]byte, vs []vector) []benchPath {
+	paths := make([]benchPath, len(vs))
+	for i, v := range vs {
+		paths[i] = b.path(v.name, d, st, inPort, frames[v.vector])
+	}
+	return paths
+}
+
+// framesOf is the frames of f's cases by name.
+func framesOf(f *testvectors.File) map[string][]byte {
+	frames := map[string][]byte{}
+	for _, c := range f.Cases {
+		frames[c.Name], _ = c.Frame()
+	}
+	return frames
+}
+
+// loadState loads a Dataplane holding f's state name.
+func loadState(f *testvectors.File, name string) (*bpf.Dataplane, *model.State, error) {
+	s := f.States[name]
+	st, err := s.Model()
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := load(st)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, st, nil
 }
 
 // rounds times every path once per round, the paths interleaved so that they
