@@ -238,82 +238,83 @@ def main():
         for _, pieces in parts:
             merged.extend(pieces.items())
         return width.pop(), merged
-    for fields, bits in [(CONTRACT["bucket"], 144), (["meta.flow.vni", "hdr.inner_ipv4.src_addr"], 56),
-                         (["meta.flow.vni", "hdr.ipv4.src_addr"], 56)]:
+    def check_order(fields, bits, widths=False):
+        # The message's fields, most significant first, must be fields (with
+        # widths: each at its full width too).
         width, pieces = layout_of(fields, bits)
         order = message_order(pieces, width)
-        if [f for f, _ in order] != fields:
-            fail("the .bfa lays out %s, want %s" % ([f for f, _ in order], fields))
+        got, want = ((order, [(f, field_width(f)) for f in fields]) if widths else
+                     ([f for f, _ in order], fields))
+        if got != want:
+            fail("the .bfa lays out %s, want %s" % (got, want))
+    for fields, bits in [(CONTRACT["bucket"], 144), (["meta.flow.vni", "hdr.inner_ipv4.src_addr"], 56),
+                         (["meta.flow.vni", "hdr.ipv4.src_addr"], 56)]:
+        check_order(fields, bits)
     print(".bfa: the bucket key is vni|tenant|src|dst|proto|sport|dport (144 bits), "
           "the split key vni|src (56 bits), most significant first")
     if ipv6:
         # The four key6 hashes share one 336-bit layout (the constants are
         # the absent bits of the three others); key6 itself covers it all.
-        width, pieces = layout_of(BUCKET6, 336)
-        order = message_order(pieces, width)
-        if order != [(f, field_width(f)) for f in BUCKET6]:
-            fail("the .bfa lays out key6 as %s, want %s" % (order, BUCKET6))
+        check_order(BUCKET6, 336, widths=True)
         for fields in [["meta.flow.vni", "hdr.inner_ipv6.src_addr"], ["meta.flow.vni", "hdr.ipv6.src_addr"]]:
-            width, pieces = layout_of(fields, 152)
-            order = message_order(pieces, width)
-            if [f for f, _ in order] != fields:
-                fail("the .bfa lays out %s, want %s" % ([f for f, _ in order], fields))
+            check_order(fields, 152)
         print(".bfa: key6 is vni|tenant|src|dst|proto|sport|dport (336 bits), "
               "the split key vni|src (152 bits), most significant first")
+    crc = lambda data: crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], data)
     seeds = {int(s, 16) for s in re.findall(r"seed: (0x[0-9a-f]+)", bfa)}
-    zero18 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(18))
-    zero7 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(7))
-    if zero18 & 0xFFF not in seeds:
-        fail("no hash group seed %#x (the CRC of 18 zero bytes, low 12 bits)" % (zero18 & 0xFFF))
-    if zero7 & 0xFFFF not in seeds and (zero7 & 0xFFFF) << 16 not in seeds:
-        fail("no hash group seed %#x (the CRC of 7 zero bytes, low 16 bits)" % (zero7 & 0xFFFF))
-    print(".bfa: seeds %#x and %#x are the CRC of an all-zero key" % (zero18 & 0xFFF, zero7 & 0xFFFF))
+
+    def check_seeds(key_len, split_len, what):
+        # The bucket hash keeps the low 12 bits, the split hash the low 16
+        # (in either half of its group).
+        zk, zs = crc(bytes(key_len)) & 0xFFF, crc(bytes(split_len)) & 0xFFFF
+        if zk not in seeds:
+            fail("no hash group seed %#x (the CRC of %d zero bytes, low 12 bits)" % (zk, key_len))
+        if zs not in seeds and zs << 16 not in seeds:
+            fail("no hash group seed %#x (the CRC of %d zero bytes, low 16 bits)" % (zs, split_len))
+        print(".bfa: seeds %#x and %#x are the CRC of an all-zero %s" % (zk, zs, what))
+    check_seeds(18, 7, "key")
     if ipv6:
-        zero42 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(42))
-        zero19 = crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], bytes(19))
-        if zero42 & 0xFFF not in seeds:
-            fail("no hash group seed %#x (the CRC of 42 zero bytes, low 12 bits)" % (zero42 & 0xFFF))
-        if zero19 & 0xFFFF not in seeds and (zero19 & 0xFFFF) << 16 not in seeds:
-            fail("no hash group seed %#x (the CRC of 19 zero bytes, low 16 bits)" % (zero19 & 0xFFFF))
-        print(".bfa: seeds %#x and %#x are the CRC of an all-zero key6 and split key6" % (zero42 & 0xFFF, zero19 & 0xFFFF))
+        check_seeds(42, 19, "key6 and split key6")
 
     # 3. The vectors and random keys.
-    crc = lambda data: crc32(IEEE["poly"], IEEE["init"], IEEE["final_xor"], data)
-    nb = ns = 0
-    for c in vec["cases"]:
-        e = c["expect"]
-        if e.get("hash_key"):
-            key = bytes.fromhex(e["hash_key"])
-            if crc(key) & 0xFFF != e["bucket"]:
-                fail("%s: bucket %d from the compiler's hash, vector says %d" % (c["name"], crc(key) & 0xFFF, e["bucket"]))
-            nb += 1
-        if e.get("split_hash"):
-            f = bytes.fromhex(c["packet"])
-            if f[12:14] == b"\x81\x00":  # an 802.1Q tag: the key is the untagged frame's
-                f = f[:12] + f[16:]
-            if f[23] == 17 and int.from_bytes(f[36:38], "big") == 4789:
-                split_key = f[46:49] + f[50 + 14 + 12:50 + 14 + 16]   # vni, inner src
-            else:
-                split_key = bytes(3) + f[26:30]                      # 0, outer src
-            if crc(split_key) & 0xFFFF != e["split_hash"]:
-                fail("%s: split hash %#x from the compiler's hash, vector says %#x" % (c["name"], crc(split_key) & 0xFFFF, e["split_hash"]))
-            ns += 1
-    if nb == 0 or ns == 0:
-        fail("the vectors have %d bucket and %d split cases; expected some of each" % (nb, ns))
-    nb6 = ns6 = 0
-    if ipv6 and vec6 is not None:
-        for c in vec6["cases"]:
+    def check_cases(cases, split_key):
+        # Checks every case's bucket and, where split_key gives one, its
+        # split hash; returns how many of each it checked.
+        nb = ns = 0
+        for c in cases:
             e = c["expect"]
             if e.get("hash_key"):
                 key = bytes.fromhex(e["hash_key"])
                 if crc(key) & 0xFFF != e["bucket"]:
                     fail("%s: bucket %d from the compiler's hash, vector says %d" % (c["name"], crc(key) & 0xFFF, e["bucket"]))
-                nb6 += 1
-            if e.get("split_hash") and e.get("ipv6"):
-                k = split_key6(bytes.fromhex(c["packet"]))
+                nb += 1
+            k = split_key(c)
+            if k is not None:
                 if crc(k) & 0xFFFF != e["split_hash"]:
                     fail("%s: split hash %#x from the compiler's hash, vector says %#x" % (c["name"], crc(k) & 0xFFFF, e["split_hash"]))
-                ns6 += 1
+                ns += 1
+        return nb, ns
+
+    def split_key4(c):
+        if not c["expect"].get("split_hash"):
+            return None
+        f = bytes.fromhex(c["packet"])
+        if f[12:14] == b"\x81\x00":  # an 802.1Q tag: the key is the untagged frame's
+            f = f[:12] + f[16:]
+        if f[23] == 17 and int.from_bytes(f[36:38], "big") == 4789:
+            return f[46:49] + f[50 + 14 + 12:50 + 14 + 16]   # vni, inner src
+        return bytes(3) + f[26:30]                          # 0, outer src
+
+    def split_key6_of(c):
+        e = c["expect"]
+        return split_key6(bytes.fromhex(c["packet"])) if e.get("split_hash") and e.get("ipv6") else None
+
+    nb, ns = check_cases(vec["cases"], split_key4)
+    if nb == 0 or ns == 0:
+        fail("the vectors have %d bucket and %d split cases; expected some of each" % (nb, ns))
+    nb6 = ns6 = 0
+    if ipv6 and vec6 is not None:
+        nb6, ns6 = check_cases(vec6["cases"], split_key6_of)
         if nb6 == 0 or ns6 == 0:
             fail("the IPv6 vectors have %d bucket and %d split cases; expected some of each" % (nb6, ns6))
     rnd = random.Random(1)
