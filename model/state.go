@@ -36,16 +36,14 @@ type GrayRule struct {
 
 // Matches reports whether the rule's ternary key matches.
 func (r *GrayRule) Matches(vipID uint16, k pipeline.FlowKey) bool {
-	return vipID&r.VIPMask == r.VIPID&r.VIPMask && k.And(r.Mask) == r.Match.And(r.Mask)
+	return ternaryMatches(r.VIPID, r.VIPMask, r.Match, r.Mask, vipID, k)
 }
 
 // RuleID returns the identity of a gray rule as P4Runtime sees it (masks,
 // masked values and priority): the action fields cleared, the values ANDed with
 // their masks and the VNI mask cut to 24 bits.
 func RuleID(r GrayRule) GrayRule {
-	r.Mask.VNI &= pipeline.MaxVNI
-	r.Match = r.Match.And(r.Mask)
-	r.VIPID &= r.VIPMask
+	ternaryID(&r.VIPID, r.VIPMask, &r.Match, &r.Mask)
 	r.Action, r.Pool, r.Threshold = 0, 0, 0
 	r.MirrorPool, r.Sample, r.MirrorID = 0, 0, 0
 	return r
@@ -66,17 +64,37 @@ type GrayRuleV6 struct {
 
 // Matches reports whether the rule's ternary key matches.
 func (r *GrayRuleV6) Matches(vipID uint16, k pipeline.FlowKey6) bool {
-	return vipID&r.VIPMask == r.VIPID&r.VIPMask && k.And(r.Mask) == r.Match.And(r.Mask)
+	return ternaryMatches(r.VIPID, r.VIPMask, r.Match, r.Mask, vipID, k)
 }
 
 // RuleIDV6 returns the identity of a gray_rules_v6 entry as P4Runtime sees it
 // (RuleID's counterpart).
 func RuleIDV6(r GrayRuleV6) GrayRuleV6 {
-	r.Mask.VNI &= pipeline.MaxVNI
-	r.Match = r.Match.And(r.Mask)
-	r.VIPID &= r.VIPMask
+	ternaryID(&r.VIPID, r.VIPMask, &r.Match, &r.Mask)
 	r.Action, r.Pool, r.Threshold = 0, 0, 0
 	return r
+}
+
+// flowKey is pipeline.FlowKey or FlowKey6: gray_rules' and gray_rules_v6's
+// flow fields.
+type flowKey[K any] interface {
+	comparable
+	And(mask K) K
+}
+
+// ternaryMatches reports whether a gray rule's ternary key (vip_id value
+// and mask, flow fields' values and masks) matches vipID and k.
+func ternaryMatches[K flowKey[K]](id, idMask uint16, match, mask K, vipID uint16, k K) bool {
+	return vipID&idMask == id&idMask && k.And(mask) == match.And(mask)
+}
+
+// ternaryID reduces a gray rule's ternary key to what P4Runtime keeps: the
+// VNI mask cut to 24 bits (And does it: a mask ANDed with itself keeps
+// every other field) and the values ANDed with their masks.
+func ternaryID[K flowKey[K]](id *uint16, idMask uint16, match, mask *K) {
+	*mask = (*mask).And(*mask)
+	*match = (*match).And(*mask)
+	*id &= idMask
 }
 
 // Counter is a packets and bytes pair: one cell of a direct or indexed
