@@ -462,20 +462,7 @@ def ip6(a):
 
 def flow_key6(vni=0, tenant=0, src="::", dst="::", proto=0, sport=0, dport=0):
     """The 42-byte IPv6 hash key (docs/pipeline.md section 6), unmasked."""
-    return (vni.to_bytes(3, "big") + tenant.to_bytes(2, "big") + ip6(src) + ip6(dst) +
-            proto.to_bytes(1, "big") + sport.to_bytes(2, "big") + dport.to_bytes(2, "big"))
-
-
-KEY6_FIELDS = {"vni": (0, 3), "tenant": (3, 2), "src": (5, 16), "dst": (21, 16), "proto": (37, 1), "sport": (38, 2), "dport": (40, 2)}
-
-
-def masked6(key, fields):
-    """key6 with every field not in fields zeroed (a pool's hash_fields)."""
-    out = bytearray(42)
-    for f in fields:
-        o, n = KEY6_FIELDS[f]
-        out[o:o + n] = key[o:o + n]
-    return bytes(out)
+    return _key(ip6, vni, tenant, src, dst, proto, sport, dport)
 
 
 def split_hash6(vni, src):
@@ -490,19 +477,32 @@ def ip4(a):
 
 def flow_key(vni=0, tenant=0, src="0.0.0.0", dst="0.0.0.0", proto=0, sport=0, dport=0):
     """The 18-byte hash key of docs/pipeline.md section 6, unmasked."""
-    return (vni.to_bytes(3, "big") + tenant.to_bytes(2, "big") + ip4(src) + ip4(dst) +
+    return _key(ip4, vni, tenant, src, dst, proto, sport, dport)
+
+
+def _key(addr, vni, tenant, src, dst, proto, sport, dport):
+    """A hash key, its addresses packed by addr (ip4 or ip6)."""
+    return (vni.to_bytes(3, "big") + tenant.to_bytes(2, "big") + addr(src) + addr(dst) +
             proto.to_bytes(1, "big") + sport.to_bytes(2, "big") + dport.to_bytes(2, "big"))
 
 
-# Per hash field: (offset, length) in the key.
-KEY_FIELDS = {"vni": (0, 3), "tenant": (3, 2), "src": (5, 4), "dst": (9, 4), "proto": (13, 1), "sport": (14, 2), "dport": (16, 2)}
+def key_fields(alen):
+    """Per hash field: (offset, length) in a key whose addresses are alen
+    bytes (4: the 18-byte key, 16: the 42-byte key6)."""
+    return {"vni": (0, 3), "tenant": (3, 2), "src": (5, alen), "dst": (5 + alen, alen),
+            "proto": (5 + 2 * alen, 1), "sport": (6 + 2 * alen, 2), "dport": (8 + 2 * alen, 2)}
+
+
+KEY_FIELDS, KEY6_FIELDS = key_fields(4), key_fields(16)
 
 
 def masked(key, fields):
-    """key with every field not in fields zeroed (a pool's hash_fields)."""
-    out = bytearray(18)
+    """key (the 18-byte key, or the 42-byte key6) with every field not in
+    fields zeroed (a pool's hash_fields)."""
+    layout = KEY_FIELDS if len(key) == 18 else KEY6_FIELDS
+    out = bytearray(len(key))
     for f in fields:
-        o, n = KEY_FIELDS[f]
+        o, n = layout[f]
         out[o:o + n] = key[o:o + n]
     return bytes(out)
 
@@ -630,6 +630,50 @@ class GatewayTest(BaseTest):
                 self.assertEqual(dp, 0, "drop_reasons[%s] moved by %d packets, expected only %s" % (r, dp, reason))
 
 
+    def skip_unsendable(self, frame):
+        """Skip a vector case whose frame a veth cannot carry."""
+        if len(frame) < 14:
+            self.skipTest("a veth cannot carry a %d-byte frame (the kernel refuses frames shorter than an Ethernet "
+                          "header); ETH_TRUNCATED is covered by BPF_PROG_TEST_RUN in agent/xdp and bpf/" % len(frame))
+        if frame[12:14] == b"\x81\x00" and len(frame) < 20:
+            self.skipTest("a veth cannot carry a %d-byte tagged frame (the kernel drops it before untagging); covered "
+                          "by BPF_PROG_TEST_RUN in bpf/ and by internal/difftest on BMv2" % len(frame))
+
+    def check_counted(self, frame, e, d, ingress=1):
+        """check_decision of frame by decision d, with the drop reason of
+        expectation e counted once for it (none moves for a forwarded frame)."""
+        reason, n = (None, 0) if e["verdict"] == "forward" else (e["reason"], len(frame))
+        with self.counted(reason, n):
+            self.check_decision(frame, d, ingress=ingress)
+
+
+def cut(pkt, n):
+    """The first n bytes of pkt (lengths in headers keep their full values)."""
+    return bytes(pkt)[:n]
+
+
+class DropTest(GatewayTest):
+    """Base of the drop-reason groups (drops.py, ipv6.py): each subclass names
+    a reason and its frames. The oracle must give each frame that reason, and
+    the gateway must count it once and send nothing out."""
+    reason = None
+    frames = ()
+
+    def __init_subclass__(cls, **kw):
+        # A subclass runs check_frames unless it says otherwise; this class
+        # has no runTest, so PTF does not collect it.
+        super().__init_subclass__(**kw)
+        if "runTest" not in cls.__dict__:
+            cls.runTest = cls.check_frames
+
+    def check_frames(self):
+        for i, f in enumerate(self.frames):
+            f = bytes(f)
+            d = expect([f])[0]
+            self.assertEqual(d["reason"], self.reason, "frame %d: oracle says %s" % (i, d))
+            self.check_counted(f, d, d)
+
+
 # ----------------------------------------------------------------------------
 # The table-level groups (vectors_tables.py, ipv6_tables.py).
 
@@ -645,23 +689,11 @@ class TableCase(GatewayTest):
     def run_case(self):
         c = self.case
         frame = bytes.fromhex(c["packet"])
-        if len(frame) < 14:
-            self.skipTest("a veth cannot carry a %d-byte frame; ETH_TRUNCATED is covered by BPF_PROG_TEST_RUN "
-                          "in agent/xdp and bpf/" % len(frame))
-        if frame[12:14] == b"\x81\x00" and len(frame) < 20:
-            self.skipTest("a veth cannot carry a %d-byte tagged frame (the kernel drops it before untagging); covered "
-                          "by BPF_PROG_TEST_RUN in bpf/ and by internal/difftest on BMv2" % len(frame))
+        self.skip_unsendable(frame)
         self.session[0].hold(c["state"])
-        e = c["expect"]
         # The vlan states' cases say their port (vlan_accept's key); the others
         # do not depend on it and go into port 1.
-        port = c.get("in_port") or 1
-        if e["verdict"] == "forward":
-            with self.counted(None, 0):
-                self.check_decision(frame, e, ingress=port)
-            return
-        with self.counted(e["reason"], len(frame)):
-            self.check_decision(frame, e, ingress=port)
+        self.check_counted(frame, c["expect"], c["expect"], ingress=c.get("in_port") or 1)
 
 
 def table_cases(module, vectors_path, state, prefix):
