@@ -258,18 +258,7 @@ func ruleNode(r RuleSpec) (*yaml.Node, error) {
 	return &n, nil
 }
 
-func encodeNode(doc *yaml.Node) ([]byte, error) {
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return nil, fmt.Errorf("intent: encode: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("intent: encode: %w", err)
-	}
-	return b.Bytes(), nil
-}
+func encodeNode(doc *yaml.Node) ([]byte, error) { return encodeYAML(doc, "encode") }
 
 // ruleItems locates the items of the top-level gray_rules block sequence when it
 // is the last top-level key of text: the byte offset of each item's first line

@@ -277,15 +277,19 @@ func LoadFile(path string) (*Intent, error) {
 }
 
 // Marshal encodes s as YAML (comments are not kept). Parse(Marshal(s)) equals s.
-func Marshal(s *Spec) ([]byte, error) {
+func Marshal(s *Spec) ([]byte, error) { return encodeYAML(s, "marshal") }
+
+// encodeYAML encodes v as the intent's YAML is written (two-space indent);
+// op names the operation in errors.
+func encodeYAML(v any, op string) ([]byte, error) {
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(s); err != nil {
-		return nil, fmt.Errorf("intent: marshal: %w", err)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("intent: %s: %w", op, err)
 	}
 	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("intent: marshal: %w", err)
+		return nil, fmt.Errorf("intent: %s: %w", op, err)
 	}
 	return b.Bytes(), nil
 }
