@@ -2,7 +2,6 @@ package speaker
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,16 +132,11 @@ func (c ControllerConfig) dial(addr string) (*grpc.ClientConn, error) {
 	if c.TLSCert == "" || c.TLSKey == "" || c.TLSCA == "" {
 		return nil, fmt.Errorf("controller %s: a tcp address needs controllers.tls_cert, tls_key and tls_ca (mutual TLS)", addr)
 	}
-	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	cfg, err := tlsfiles.Client(c.TLSCert, c.TLSKey, c.TLSCA, "controllers.tls_cert/tls_key", "controllers.tls_ca")
 	if err != nil {
-		return nil, fmt.Errorf("controllers.tls_cert/tls_key: %w", err)
+		return nil, err
 	}
-	pool, err := tlsfiles.CertPool(c.TLSCA)
-	if err != nil {
-		return nil, fmt.Errorf("controllers.tls_ca: %w", err)
-	}
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(
-		&tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12})))
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 }
 
 // watchPolicy follows the policy of gateway from the controllers until ctx

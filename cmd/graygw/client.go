@@ -288,15 +288,7 @@ func (s *followingStream) follow(addr string) error {
 }
 
 func clientTLS(o dialOptions) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-	}
-	pool, err := tlsfiles.CertPool(o.TLSCA)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-ca: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return tlsfiles.Client(o.TLSCert, o.TLSKey, o.TLSCA, "--tls-cert/--tls-key", "--tls-ca")
 }
 
 // apiError turns a gRPC error of the controller at addr into one that says

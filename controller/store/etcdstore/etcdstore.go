@@ -157,15 +157,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 }
 
 func clientTLS(c Config) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("store: etcd.tls_cert/tls_key: %w", err)
-	}
-	pool, err := tlsfiles.CertPool(c.TLSCA)
-	if err != nil {
-		return nil, fmt.Errorf("store: etcd.tls_ca: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	return tlsfiles.Client(c.TLSCert, c.TLSKey, c.TLSCA, "store: etcd.tls_cert/tls_key", "store: etcd.tls_ca")
 }
 
 // init writes meta/schema on a new prefix, or checks it.
