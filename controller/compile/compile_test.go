@@ -17,13 +17,11 @@ import (
 )
 
 // world is the intent the behaviour tests start from: one VIP (testvectors.VIP1)
-// on a base pool of four backends, a gray pool of two, and no rules. Tests append
-// gray rules.
+// on a base pool of four backends (b4 of weight 2), a gray pool of two, and no
+// rules. Tests append gray rules.
 var world = func() string {
-	d := intenttest.Small()
-	d.Pools[0].Backends = intenttest.Backends("base", "b", 4, 2)
+	d := intenttest.Tenanted()
 	d.Pools[0].Backends[3].Weight = 2
-	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}", "{name: globex, vnis: [6001]}"}
 	return d.YAML()
 }()
 

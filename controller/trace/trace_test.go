@@ -18,10 +18,8 @@ import (
 )
 
 var world = func() string {
-	d := intenttest.Small()
-	d.Pools[0].Backends = intenttest.Backends("base", "b", 4, 2)
+	d := intenttest.Tenanted()
 	d.Pools[1].HashFields = "[vni, src]"
-	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}", "{name: globex, vnis: [6001]}"}
 	d.Rules = []string{
 		"{name: vm, match: {vni: 5001, src: 10.0.0.5}, pool: gray}",
 		"{name: vpc, match: {vni: 5002}, pool: gray}",

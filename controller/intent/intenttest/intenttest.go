@@ -81,6 +81,16 @@ func Small() Doc {
 	}
 }
 
+// Tenanted is the world the compiler's and the tracer's behaviour tests start
+// from: Small with four base backends (b1..b4 on port 2) and tenants acme
+// (VNIs 5001, 5002) and globex (6001).
+func Tenanted() Doc {
+	d := Small()
+	d.Pools[0].Backends = Backends("base", "b", 4, 2)
+	d.Tenants = []string{"{name: acme, vnis: [5001, 5002]}", "{name: globex, vnis: [6001]}"}
+	return d
+}
+
 // Router is the world of the probe lab: gw at 127.0.0.1:9559 with ports 2 and
 // 3, VIP vpc-router (id 1) on pool base-router (id 1: base-1, id 11, on port
 // 2) and pool gray-router (id 2, hashing vni and src: gray-1, id 21, on port
