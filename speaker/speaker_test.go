@@ -31,6 +31,17 @@ func ip4(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
+// newObserver returns an Observer of cfg's dataplane, closed when t ends.
+func newObserver(t *testing.T, cfg DataplaneConfig) *Observer {
+	t.Helper()
+	o, err := NewObserver(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
 // TestObserveReadsWhatTheDataplaneServes: against a real agent server, a VIP
 // is served only when it is in the vip table and its default pool's bucket
 // points at a backend in the backend table; a stopped target is unreachable.
@@ -48,11 +59,7 @@ func TestObserveReadsWhatTheDataplaneServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := NewObserver(DataplaneConfig{P4Runtime: a.Addr, DeviceID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := newObserver(t, DataplaneConfig{P4Runtime: a.Addr, DeviceID: 1})
 	obs := o.Observe(ctx)
 	if !obs.Reachable || !obs.Forwarding || len(obs.Problems) > 0 {
 		t.Fatalf("observation %+v: want reachable, forwarding, no problems", obs)
@@ -74,21 +81,13 @@ func TestObserveReadsWhatTheDataplaneServes(t *testing.T) {
 	}
 
 	// An interface that does not exist is a problem: not forwarding.
-	o2, err := NewObserver(DataplaneConfig{P4Runtime: a.Addr, DeviceID: 1, Interfaces: []string{"nosuchif0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o2.Close()
+	o2 := newObserver(t, DataplaneConfig{P4Runtime: a.Addr, DeviceID: 1, Interfaces: []string{"nosuchif0"}})
 	if obs := o2.Observe(ctx); obs.Forwarding || !obs.Reachable || len(obs.Problems) != 1 {
 		t.Errorf("missing interface: %+v, want reachable and not forwarding with one problem", obs)
 	}
 
 	// Nothing listening: unreachable within the timeout, nothing served.
-	o3, err := NewObserver(DataplaneConfig{P4Runtime: "127.0.0.1:1", DeviceID: 1, Timeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o3.Close()
+	o3 := newObserver(t, DataplaneConfig{P4Runtime: "127.0.0.1:1", DeviceID: 1, Timeout: 200 * time.Millisecond})
 	start := time.Now()
 	if obs := o3.Observe(ctx); obs.Reachable || len(obs.Served) > 0 || len(obs.Problems) == 0 {
 		t.Errorf("no target: %+v, want unreachable with a problem", obs)
@@ -235,11 +234,7 @@ func TestSlowTargetIsToleratedForAGrace(t *testing.T) {
 	p4v1.RegisterP4RuntimeServer(gs, slow)
 	go gs.Serve(lis)
 	defer gs.Stop()
-	o, err := NewObserver(DataplaneConfig{P4Runtime: lis.Addr().String(), DeviceID: 1, Timeout: 50 * time.Millisecond, SlowGrace: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := newObserver(t, DataplaneConfig{P4Runtime: lis.Addr().String(), DeviceID: 1, Timeout: 50 * time.Millisecond, SlowGrace: 400 * time.Millisecond})
 	if obs := o.Observe(ctx); !obs.Served[vip1] {
 		t.Fatalf("first observation: %+v", obs)
 	}
@@ -282,11 +277,7 @@ func TestObserveOverUnixSocket(t *testing.T) {
 	p4v1.RegisterP4RuntimeServer(gs, a.Server)
 	go gs.Serve(lis)
 	defer gs.Stop()
-	o, err := NewObserver(DataplaneConfig{P4Runtime: "unix://" + sock, DeviceID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := newObserver(t, DataplaneConfig{P4Runtime: "unix://" + sock, DeviceID: 1})
 	if obs := o.Observe(ctx); !obs.Reachable || !obs.Served[vip1] {
 		t.Fatalf("over a unix socket: %+v", obs)
 	}

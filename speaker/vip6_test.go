@@ -89,11 +89,7 @@ func TestSpeakerAnnouncesTheIPv6VIPsItServes(t *testing.T) {
 		p4rtest.Ins(b.Backend(11, 2, 0x0a02000b))); err != nil {
 		t.Fatal(err)
 	}
-	o, err := NewObserver(DataplaneConfig{P4Runtime: a.Addr, DeviceID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := newObserver(t, DataplaneConfig{P4Runtime: a.Addr, DeviceID: 1})
 	obs := o.Observe(ctx)
 	if !obs.Reachable || !obs.Served[vip1] || !obs.Served[vip6a] || obs.Served[vip6b] || obs.VIPv6Error != "" {
 		t.Fatalf("observation %+v: want %v and %v served, not %v", obs, vip1, vip6a, vip6b)
