@@ -8,13 +8,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/dataplane"
+	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/model"
 )
 
 // seedRequests are valid and invalid write batches over every table; they seed
 // FuzzWriteRequest (testdata/fuzz/FuzzWriteRequest holds them, and more).
 func seedRequests(t testing.TB) []*p4v1.WriteRequest {
-	info := testInfo(t)
+	info := p4infotest.Committed(t)
 	tid := func(name string) uint32 {
 		tb, err := info.Table(name)
 		if err != nil {

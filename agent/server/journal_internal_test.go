@@ -10,22 +10,13 @@ import (
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/journal"
 	"github.com/graygw/graygw/agent/p4info"
-	"github.com/graygw/graygw/p4src"
+	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/pipeline"
 )
 
-func testInfo(t testing.TB) *p4info.Info {
-	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
-
 func newTestServer(t testing.TB, dp dataplane.Dataplane, dir string) *Server {
 	t.Helper()
-	s, err := New(Config{P4Info: testInfo(t), Dataplane: dp, StateDir: dir, Generation: "g",
+	s, err := New(Config{P4Info: p4infotest.Committed(t), Dataplane: dp, StateDir: dir, Generation: "g",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

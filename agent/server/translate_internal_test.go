@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -39,7 +40,7 @@ func TestBindingsCoverTheSchema(t *testing.T) {
 // A P4Info that differs from the schema in a table's shape is refused with
 // ErrPipeline naming the difference, before anything is bound.
 func TestNewSchemaRefusesAnotherShape(t *testing.T) {
-	base := testInfo(t).P4Info()
+	base := p4infotest.Committed(t).P4Info()
 	field := func(p *p4configv1.P4Info, table, name string) *p4configv1.MatchField {
 		for _, tb := range p.Tables {
 			if tb.Preamble.Name == table {
@@ -122,7 +123,7 @@ func TestNewSchemaRefusesAnotherShape(t *testing.T) {
 			}
 		})
 	}
-	if _, err := newSchema(testInfo(t)); err != nil {
+	if _, err := newSchema(p4infotest.Committed(t)); err != nil {
 		t.Fatalf("the committed P4Info: %v", err)
 	}
 }

@@ -10,14 +10,13 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/agent/p4rtest"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/internal/seqstream"
-	"github.com/graygw/graygw/p4src"
 )
 
 // The failover tests' traffic: a stream of UDP datagrams with sequence
@@ -79,11 +78,7 @@ func stopLabStream(t *testing.T, s *seqstream.Stream, what string) seqstream.Rep
 // change.
 func gatewayHolds(t *testing.T, addr string, c graygwv1.ControllerClient, versions ...uint64) uint64 {
 	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec := engine.NewCodec(info)
+	codec := engine.NewCodec(p4infotest.Committed(t))
 	read := readTables(t, addr)
 	var held []compile.Entry
 	got := map[string]bool{}

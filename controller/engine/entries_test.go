@@ -9,19 +9,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/intent"
-	"github.com/graygw/graygw/p4src"
 )
-
-func info(t testing.TB) *p4info.Info {
-	t.Helper()
-	in, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in
-}
 
 func TestCodecRoundTripsEveryCompiledEntry(t *testing.T) {
 	in, err := intent.LoadFile("../../docs/examples/intent.yaml")
@@ -32,7 +23,7 @@ func TestCodecRoundTripsEveryCompiledEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := NewCodec(info(t))
+	c := NewCodec(p4infotest.Committed(t))
 	for _, e := range res.Gateways[0].Entries {
 		te, err := c.ToP4(&e)
 		if err != nil {
@@ -64,7 +55,7 @@ func TestCodecRoundTripsEveryCompiledEntry(t *testing.T) {
 }
 
 func TestCodecRefusesMalformedEntries(t *testing.T) {
-	c := NewCodec(info(t))
+	c := NewCodec(p4infotest.Committed(t))
 	tt, _ := c.info.Table("GrayIngress.vni_tenant")
 	act, _ := c.info.Action("GrayIngress.set_tenant")
 	exact := func(v []byte) []*p4v1.FieldMatch {
@@ -104,7 +95,7 @@ func TestCodecRefusesMalformedEntries(t *testing.T) {
 }
 
 func TestCookieIsSemantic(t *testing.T) {
-	a := info(t)
+	a := p4infotest.Committed(t)
 	pi := a.P4Info()
 	// The same P4Info through its binary encoding.
 	bin, err := proto.Marshal(pi)

@@ -6,12 +6,11 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
-	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -19,11 +18,7 @@ import (
 // decides over: the generator's states, through compile.FromModel, the
 // P4Runtime codec and back, then loaded by compile.ToModel, come back equal.
 func TestEntriesHoldTheState(t *testing.T) {
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec := engine.NewCodec(info)
+	codec := engine.NewCodec(p4infotest.Committed(t))
 	g, g6 := NewGen(1), NewGen(2)
 	g6.IPv6 = true // the IPv6 tables too
 	for i := range 40 {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
@@ -32,17 +33,12 @@ import (
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/controller/store"
-	"github.com/graygw/graygw/p4src"
 )
 
 // P4Info returns the committed P4Info.
 func P4Info(t testing.TB) *p4info.Info {
 	t.Helper()
-	info, err := p4info.Load(p4src.P4InfoText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info
+	return p4infotest.Committed(t)
 }
 
 // Logger discards, unless GRAYGW_TEST_LOG is set: then it logs at debug to
