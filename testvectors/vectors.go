@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
@@ -265,29 +266,22 @@ func (s *State) Model() (*model.State, error) {
 // Model converts a rule entry.
 func (r *RuleEntry) Model() (model.GrayRule, error) {
 	g := model.GrayRule{Priority: r.Priority}
-	for name, t := range r.Match {
-		v, m := t.Value, t.Mask
-		switch name {
-		case pipeline.MatchVIPID.Name:
-			g.VIPID, g.VIPMask = uint16(v), uint16(m)
-		case pipeline.MatchVNI.Name:
-			g.Match.VNI, g.Mask.VNI = uint32(v), uint32(m)
-		case pipeline.MatchTenantID.Name:
-			g.Match.Tenant, g.Mask.Tenant = uint16(v), uint16(m)
-		case pipeline.MatchInnerSrc.Name:
-			g.Match.Src, g.Mask.Src = uint32(v), uint32(m)
-		case pipeline.MatchInnerDst.Name:
-			g.Match.Dst, g.Mask.Dst = uint32(v), uint32(m)
-		case pipeline.MatchInnerProto.Name:
-			g.Match.Proto, g.Mask.Proto = uint8(v), uint8(m)
-		case pipeline.MatchInnerSPort.Name:
-			g.Match.SPort, g.Mask.SPort = uint16(v), uint16(m)
-		case pipeline.MatchInnerDPort.Name:
-			g.Match.DPort, g.Mask.DPort = uint16(v), uint16(m)
-		default:
+	for name := range r.Match {
+		if !slices.Contains(pipeline.Names(pipeline.GrayRulesMatch...), name) {
 			return g, fmt.Errorf("unknown match field %q", name)
 		}
 	}
+	// key is the flow fields' values (part: Ternary.Value) or masks; a field
+	// left out is 0 in both (matches anything).
+	key := func(part func(Ternary) uint64) pipeline.FlowKey {
+		f := func(field pipeline.Field) uint64 { return part(r.Match[field.Name]) }
+		return pipeline.FlowKey{VNI: uint32(f(pipeline.MatchVNI)), Tenant: uint16(f(pipeline.MatchTenantID)),
+			Src: uint32(f(pipeline.MatchInnerSrc)), Dst: uint32(f(pipeline.MatchInnerDst)), Proto: uint8(f(pipeline.MatchInnerProto)),
+			SPort: uint16(f(pipeline.MatchInnerSPort)), DPort: uint16(f(pipeline.MatchInnerDPort))}
+	}
+	g.Match, g.Mask = key(func(t Ternary) uint64 { return t.Value }), key(func(t Ternary) uint64 { return t.Mask })
+	vip := r.Match[pipeline.MatchVIPID.Name]
+	g.VIPID, g.VIPMask = uint16(vip.Value), uint16(vip.Mask)
 	switch r.Action {
 	case "set_pool":
 		g.Action, g.Pool = model.SetPool, uint16(r.Params[pipeline.ParamPoolID.Name])

@@ -3,6 +3,7 @@ package testvectors
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/graygw/graygw/model"
@@ -100,5 +101,29 @@ func TestPipelineJSONHasNoIPv6(t *testing.T) {
 		if p := model.Parse(frame); p.Outer6 || p.IPv6 || c.Expect.IPv6 || p.Reason >= pipeline.IPv6Truncated {
 			t.Errorf("%s: an IPv6 case in pipeline.json (outer6 %v, flow6 %v, %v)", c.Name, p.Outer6, p.IPv6, p.Reason)
 		}
+	}
+}
+
+// A gray_rules entry converts field by field (each a value of its own, so a
+// field read into another's place shows), and a field the table does not
+// have is refused by name.
+func TestRuleEntryModel(t *testing.T) {
+	r := RuleEntry{Priority: 7, Action: "set_pool", Params: map[string]uint64{"pool_id": 2}, Match: map[string]Ternary{
+		"vip_id": {3, 0xfff3}, "vni": {5001, 0xfffff1}, "tenant_id": {9, 0xff09},
+		"inner_src": {ip32("10.0.0.5"), 0xffffff05}, "inner_dst": {ip32("192.168.1.1"), 0xffff0101},
+		"inner_proto": {6, 0xf6}, "inner_sport": {1000, 0xfff0}, "inner_dport": {443, 0xffbb}}}
+	g, err := r.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := model.GrayRule{Priority: 7, VIPID: 3, VIPMask: 0xfff3, Action: model.SetPool, Pool: 2,
+		Match: pipeline.FlowKey{VNI: 5001, Tenant: 9, Src: 0x0a000005, Dst: 0xc0a80101, Proto: 6, SPort: 1000, DPort: 443},
+		Mask:  pipeline.FlowKey{VNI: 0xfffff1, Tenant: 0xff09, Src: 0xffffff05, Dst: 0xffff0101, Proto: 0xf6, SPort: 0xfff0, DPort: 0xffbb}}
+	if g != want {
+		t.Errorf("Model:\n got %+v\nwant %+v", g, want)
+	}
+	r.Match = map[string]Ternary{"vni": {5001, 0xffffff}, "inner_port": {80, 0xffff}}
+	if _, err := r.Model(); err == nil || !strings.Contains(err.Error(), `"inner_port"`) {
+		t.Errorf("an unknown match field: err %v, want one naming inner_port", err)
 	}
 }
