@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -193,18 +192,11 @@ func newE2ELab(t *testing.T, stem string) *e2eLab {
 		return err
 	})
 	t.Cleanup(func() { inNS(t, l.gw, func() error { return d.Detach("g0") }) })
-	inNS(t, l.gw, func() error {
-		for port, name := range map[uint16]string{portIn: "g0", portBase: "g1", portGray: "g2"} {
-			ifx, err := ifindex(name)
-			if err != nil {
-				return err
-			}
-			if err := d.SetPort(port, ifx); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	for port, name := range map[uint16]string{portIn: "g0", portBase: "g1", portGray: "g2"} {
+		ifx := linkIn(t, l.gw, name).Attrs().Index
+		// in the namespace: the kernel resolves a devmap's ifindex in the writer's
+		inNS(t, l.gw, func() error { return d.SetPort(port, ifx) })
+	}
 	return l
 }
 
@@ -282,37 +274,24 @@ func veth(t *testing.T, nsA netns.NsHandle, a string, nsB netns.NsHandle, b stri
 	if err := ha.LinkAdd(v); err != nil {
 		t.Fatalf("veth %s-%s: %v", a, b, err)
 	}
-	for _, x := range []struct {
-		h    *netlink.Handle
-		name string
-	}{{ha, a}, {hb, b}} {
-		l, err := x.h.LinkByName(x.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := x.h.LinkSetUp(l); err != nil {
-			t.Fatal(err)
-		}
-	}
+	must(t, ha.LinkSetUp(linkIn(t, nsA, a)))
+	must(t, hb.LinkSetUp(linkIn(t, nsB, b)))
 }
 
-// ifindex looks name up in the calling thread's namespace (inside inNS).
-func ifindex(name string) (int, error) {
-	ifc, err := net.InterfaceByName(name)
-	if err != nil {
-		return 0, err
-	}
-	return ifc.Index, nil
-}
-
-func mac(t *testing.T, ns netns.NsHandle, name string) [6]byte {
+// linkIn looks the interface name of ns up.
+func linkIn(t *testing.T, ns netns.NsHandle, name string) netlink.Link {
 	t.Helper()
 	l, err := handle(t, ns).LinkByName(name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+func mac(t *testing.T, ns netns.NsHandle, name string) [6]byte {
+	t.Helper()
 	var m [6]byte
-	copy(m[:], l.Attrs().HardwareAddr)
+	copy(m[:], linkIn(t, ns, name).Attrs().HardwareAddr)
 	return m
 }
 
@@ -325,11 +304,8 @@ func passProg(t *testing.T, ns netns.NsHandle, name string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prog.Close() })
+	ifx := linkIn(t, ns, name).Attrs().Index
 	inNS(t, ns, func() error {
-		ifx, err := ifindex(name)
-		if err != nil {
-			return err
-		}
 		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifx, Flags: link.XDPDriverMode})
 		if err == nil {
 			t.Cleanup(func() { l.Close() })
@@ -346,12 +322,8 @@ type packetSock struct {
 
 func openPacket(t *testing.T, ns netns.NsHandle, name string) *packetSock {
 	t.Helper()
-	var s packetSock
+	s := packetSock{ifindex: linkIn(t, ns, name).Attrs().Index}
 	inNS(t, ns, func() error {
-		var err error
-		if s.ifindex, err = ifindex(name); err != nil {
-			return err
-		}
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return err
