@@ -101,14 +101,19 @@ func VLANState() State {
 // mirrorVM returns an inner source in VNIMirrorHalf that is sampled (in true)
 // or not.
 func mirrorVM(in bool) string {
+	return vmWhose("10.11.0.%d", VNIMirrorHalf, func(h uint16) bool { return (h <= pipeline.Sample(2)) == in })
+}
+
+// vmWhose returns the first inner source of the /24 format (with %d for its
+// last byte, from 1) whose split hash in vni satisfies ok.
+func vmWhose(format string, vni uint32, ok func(splitHash uint16) bool) string {
 	for i := 1; i < 250; i++ {
-		src := fmt.Sprintf("10.11.0.%d", i)
-		h := pipeline.SplitHash(VNIMirrorHalf, uint32(ip32(src)))
-		if (h <= pipeline.Sample(2)) == in {
+		src := fmt.Sprintf(format, i)
+		if ok(pipeline.SplitHash(vni, uint32(ip32(src)))) {
 			return src
 		}
 	}
-	panic("no mirror VM found")
+	panic("testvectors: no VM of " + format + " found")
 }
 
 // BasicState is the table state most cases run over.
@@ -194,14 +199,7 @@ func udp(sport, dport uint16) testpkt.L4 {
 // splitVM returns an inner source in VNISplit whose split hash is on the gray side
 // (gray true) or the base side of SplitThreshold.
 func splitVM(gray bool) string {
-	for i := 1; i < 250; i++ {
-		src := fmt.Sprintf("10.9.0.%d", i)
-		h := pipeline.SplitHash(VNISplit, uint32(ip32(src)))
-		if (h < SplitThreshold) == gray {
-			return src
-		}
-	}
-	panic("no split VM found")
+	return vmWhose("10.9.0.%d", VNISplit, func(h uint16) bool { return (h < SplitThreshold) == gray })
 }
 
 func set(b []byte, off int, v ...byte) []byte {
