@@ -42,6 +42,7 @@ type Dataplane struct {
 
 	mu       sync.Mutex
 	vip4     vipTable[uint32]      // vip (tables.go)
+	vidx     vipIndex              // vip_index, what packets read of vip (vipindex.go)
 	vip6     vipTable[graygwAddr6] // vip_v6
 	tss6     tss6                  // gray_rules_v6 (rules6.go)
 	backends map[uint32]uint32     // backend id -> counter slot
@@ -126,6 +127,10 @@ func Open(opts Options) (*Dataplane, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.rebuildVIPIndex(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -205,7 +210,7 @@ var vlanMaps = []string{"vlan_accept", "ifindex_port", "port_vlan"}
 
 // oldDropReasons is drop_reasons' size by the ABI that pinned it: ABI 11 gave
 // it a cell for VLAN_NOT_ACCEPTED, ABI 12 grew it to 32 (IPv6).
-var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17, 12: 32, 13: 32}
+var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17, 12: 32, 13: 32, 14: 32}
 
 // v6Maps are the maps ABI 13 added (IPv6); migratePins creates them empty.
 var v6Maps = []string{"vip_v6", "gray_masks6", "gray_rules_v6", "rule6_store", "vip6_counters", "rule6_counters"}
@@ -215,12 +220,16 @@ var v6Maps = []string{"vip_v6", "gray_masks6", "gray_rules_v6", "rule6_store", "
 // empty one over an ABI 13 set's.
 var rebuiltMaps = []string{"gray_masks6"}
 
+// derivedMaps are the maps ABI 15 added that Open fills whole from others
+// (vip_index, from vip): migratePins creates them empty where missing.
+var derivedMaps = []string{"vip_index"}
+
 // widenedMaps are the maps whose value ABI 13 grew at its end (backend:
 // the IPv6 underlay and the family, whose 0 is IPv4); migratePins copies
 // every value zero-extended.
 var widenedMaps = []string{"backend", "backend_cells"}
 
-// migratePins upgrades a complete ABI 9 to 13 pin set in place, so an
+// migratePins upgrades a complete ABI 9 to 14 pin set in place, so an
 // upgraded agent keeps every table and counter (the running program holds
 // the maps, not the names): ABI 10 renamed two maps (an ABI 9 set's pins get
 // the new names); ABI 11 added the 802.1Q maps (created empty, but
@@ -244,7 +253,7 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	defer meta.Close()
 	var v graygwMeta
 	if err := meta.Lookup(uint32(0), &v); err != nil || v.Magic != magic || oldDropReasons[v.Abi] == 0 {
-		return nil // unreadable, or not ABI 9 to 13: checkPins reports it
+		return nil // unreadable, or not ABI 9 to 14: checkPins reports it
 	}
 	// pinOf is where the old set pins a map of this ABI's name.
 	pinOf := func(name string) string { return filepath.Join(dir, name) }
@@ -286,6 +295,11 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	}
 	if v.Abi < 13 {
 		addMaps = append(addMaps, v6Maps...)
+	}
+	for _, name := range derivedMaps {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			addMaps = append(addMaps, name)
+		}
 	}
 	fail := func(err error) error {
 		return fmt.Errorf("bpf: migrate the ABI %d pins under %s: %w (graygw-agent --repin starts empty instead)", v.Abi, dir, err)

@@ -204,6 +204,16 @@ type graygwTssKey struct {
 	MaskId uint32
 }
 
+type graygwVipIndex struct {
+	_     structs.HostLayout
+	Cells [8192]struct {
+		_    structs.HostLayout
+		Addr uint32
+		Live uint32
+		V    graygwVipValue
+	}
+}
+
 type graygwVipValue struct {
 	_           structs.HostLayout
 	VipId       uint16
@@ -248,6 +258,7 @@ const (
 	graygwMapVip                   = "vip"
 	graygwMapVip6Counters          = "vip6_counters"
 	graygwMapVipCounters           = "vip_counters"
+	graygwMapVipIndex              = "vip_index"
 	graygwMapVipV6                 = "vip_v6"
 	graygwMapVlanAccept            = "vlan_accept"
 	graygwMapVniTenant             = "vni_tenant"
@@ -342,6 +353,7 @@ type graygwMapSpecs struct {
 	Vip                   *ebpf.MapSpec `ebpf:"vip"`
 	Vip6Counters          *ebpf.MapSpec `ebpf:"vip6_counters"`
 	VipCounters           *ebpf.MapSpec `ebpf:"vip_counters"`
+	VipIndex              *ebpf.MapSpec `ebpf:"vip_index"`
 	VipV6                 *ebpf.MapSpec `ebpf:"vip_v6"`
 	VlanAccept            *ebpf.MapSpec `ebpf:"vlan_accept"`
 	VniTenant             *ebpf.MapSpec `ebpf:"vni_tenant"`
@@ -406,6 +418,7 @@ type graygwMaps struct {
 	Vip                   *ebpf.Map `ebpf:"vip"`
 	Vip6Counters          *ebpf.Map `ebpf:"vip6_counters"`
 	VipCounters           *ebpf.Map `ebpf:"vip_counters"`
+	VipIndex              *ebpf.Map `ebpf:"vip_index"`
 	VipV6                 *ebpf.Map `ebpf:"vip_v6"`
 	VlanAccept            *ebpf.Map `ebpf:"vlan_accept"`
 	VniTenant             *ebpf.Map `ebpf:"vni_tenant"`
@@ -446,6 +459,7 @@ func (m *graygwMaps) Close() error {
 		m.Vip,
 		m.Vip6Counters,
 		m.VipCounters,
+		m.VipIndex,
 		m.VipV6,
 		m.VlanAccept,
 		m.VniTenant,

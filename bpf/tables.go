@@ -21,7 +21,7 @@ func (d *Dataplane) SetVIP(addr netip.Addr, v VIP) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if k, ok := ip4(addr); ok {
-		return d.vip4.set(d, k, addr, v)
+		return d.setVIP4(k, addr, v)
 	}
 	if addr.Is6() {
 		return d.vip6.set(d, addr6Key(addr), addr, v)
@@ -34,9 +34,47 @@ func (d *Dataplane) DeleteVIP(addr netip.Addr) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if k, ok := ip4(addr); ok {
-		return d.vip4.del(d, k, addr)
+		return d.deleteVIP4(k, addr)
 	}
 	return d.vip6.del(d, addr6Key(addr), addr)
+}
+
+// setVIP4 writes vip (the record), then vip_index (what packets read). A
+// failed publish puts the record back as it was.
+func (d *Dataplane) setVIP4(k uint32, addr netip.Addr, v VIP) error {
+	var old graygwVipValue
+	had := d.vip4.entries.Lookup(k, &old) == nil
+	if err := d.vip4.set(d, k, addr, v); err != nil {
+		return err
+	}
+	err := d.vipPublish(k, graygwVipValue{VipId: v.ID, DefaultPool: v.DefaultPool, Slot: d.vip4.slot[k]})
+	if err == nil {
+		return nil
+	}
+	if had {
+		err = errors.Join(err, d.vip4.entries.Update(k, &old, ebpf.UpdateExist))
+	} else {
+		err = errors.Join(err, d.vip4.del(d, k, addr))
+	}
+	return fmt.Errorf("bpf: vip %v: %w", addr, err)
+}
+
+// deleteVIP4 hides addr from packets (vip_index), then deletes the record.
+func (d *Dataplane) deleteVIP4(k uint32, addr netip.Addr) error {
+	if _, ok := d.vip4.slot[k]; !ok {
+		return fmt.Errorf("bpf: vip %v: %w", addr, ErrNotFound)
+	}
+	if err := d.vipUnpublish(k); err != nil {
+		return fmt.Errorf("bpf: vip %v: %w", addr, err)
+	}
+	if err := d.vip4.del(d, k, addr); err != nil {
+		var v graygwVipValue
+		if d.vip4.entries.Lookup(k, &v) == nil {
+			err = errors.Join(err, d.vipPublish(k, v)) // still in the record: shown again
+		}
+		return err
+	}
+	return nil
 }
 
 // VIPs returns every vip and vip_v6 entry.

@@ -48,7 +48,9 @@ const (
 	// rule6_counters added (an ABI 9 to 12 set is migrated in place).
 	// 14: gray_masks6's value carries a Bloom filter (an ABI 13 set gets a
 	// new gray_masks6, which Open rewrites from rule6_store).
-	ABI = 14
+	// 15: vip_index added: packets read the IPv4 VIPs from it, not from vip
+	// (an ABI 9 to 14 set gets it empty; Open fills it from vip).
+	ABI = 15
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 14 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+#define GRAYGW_ABI 15 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
 			* rule_index, rule_cells, tenant_dir, tenant_pages;
@@ -19,7 +19,8 @@
 			* 13: IPv6: backend value underlay_ip6 and family,
 			* vip_v6, gray_rules_v6, gray_masks6, rule6_store,
 			* vip6_counters, rule6_counters;
-			* 14: gray_masks6 carries a Bloom filter */
+			* 14: gray_masks6 carries a Bloom filter;
+			* 15: vip_index (packets read it, not vip) */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define DROP_NONE 0
@@ -51,6 +52,15 @@
 /* Table sizes (p4src/shared/size.p4, pipeline/pipeline.go). */
 #define VIP_SIZE 1024
 #define VIP_V6_SIZE 1024
+/* vip_index: the IPv4 VIPs as packets read them, an open-addressed array
+ * of 2^VIP_INDEX_LOG cells; an address sits in one of the VIP_PROBE cells
+ * from its home, the top VIP_INDEX_LOG bits of addr * VIP_HASH_MUL (bpf/vipindex.go
+ * computes the same). 8 times VIP_SIZE: a window is full (ErrFull) only for
+ * addresses chosen to collide. */
+#define VIP_INDEX_LOG 13
+#define VIP_INDEX_SIZE (1 << VIP_INDEX_LOG)
+#define VIP_PROBE 8
+#define VIP_HASH_MUL 0x9e3779b1U
 #define GRAY_RULES_V6_SIZE 4096
 #define VNI_TENANT_SIZE 65536
 #define GRAY_RULES_SIZE 16384

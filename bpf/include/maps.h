@@ -13,7 +13,8 @@
 #include "consts.h"
 #include "structs.h"
 
-/* vip: outer dst IPv4 -> set_vip(vip_id, default_pool). */
+/* vip: outer dst IPv4 -> set_vip(vip_id, default_pool), as the control
+ * plane wrote it; packets read vip_index. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
@@ -22,6 +23,20 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vip SEC(".maps");
+
+/* vip_index: the vip entries as packets read them (struct vip_index): one
+ * inlined array lookup and at most VIP_PROBE compares instead of the
+ * hash's jhash and bucket walk. vip stays the loader's record (read-back,
+ * rebuild), as backend beside backend_cells. Memory-mapped: the loader
+ * writes one aligned word at a time (struct vip_cell). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct vip_index);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vip_index SEC(".maps");
 
 /* vip_v6: outer dst IPv6 -> set_vip(vip_id, default_pool); slot indexes
  * vip6_counters. */

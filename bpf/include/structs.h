@@ -38,6 +38,22 @@ struct vip_value {
 	__u32 slot;
 };
 
+/* A vip_index cell: addr's vip value while live is 1. A packet reads addr
+ * and live as one 64-bit word; the loader writes v, then addr, then live
+ * (each one aligned store), clears live to delete, and rewrites a cell only
+ * after an RCU grace period. vip_id and default_pool share one word, so a
+ * modify is one store. */
+struct vip_cell {
+	__u32 addr;
+	__u32 live;
+	struct vip_value v;
+};
+
+/* vip_index's one value. */
+struct vip_index {
+	struct vip_cell cells[VIP_INDEX_SIZE];
+};
+
 /* The ternary key of gray_rules, with the vip_id; also used as a mask. */
 struct rule_key {
 	__u32 vni;
