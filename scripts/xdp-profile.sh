@@ -3,8 +3,8 @@
 # (bench/xdp.md's per-step table). For each path of the 10,000-rule state it runs
 # ../shared/xdpbench on graygw alone, records the harness's CPU with perf, and has
 # bpf/cmd/xdpprof attribute the samples taken in graygw_xdp to its C functions; the
-# samples in the kernel's hash-map lookup (the one helper graygw_xdp calls: vip) are
-# counted beside them. Only the harness process's samples count. Prints a markdown table: per step, its share of the samples and
+# samples in the kernel's hash-map lookup code are counted beside them (none on the
+# IPv4 paths since ABI 15: vip_index is an array; before, the vip lookup). Only the harness process's samples count. Prints a markdown table: per step, its share of the samples and
 # that share of the path's net ns (measured by the same harness run).
 # usage (root, from the repository): scripts/xdp-profile.sh [RUNS]
 # XDPBENCH=DIR: the harness (default ../shared/xdpbench).
@@ -42,7 +42,7 @@ import os, sys
 work = sys.argv[1]
 steps = [  # step, the C functions (inlined) it is made of
     ("parse (outer Ethernet, 802.1Q tag, IPv4, L4; VXLAN, inner Ethernet/IPv4, ports)", {"parse", "parse_inner", "ports", "outer_ip"}),
-    ("VIP: `vip` hash lookup (kernel's htab code)", {"@htab"}),
+    ("VIP: `vip_index` probe (vip_of; kernel's htab code, none on IPv4 since ABI 15)", {"vip_of", "@htab"}),
     ("graygw_xdp's own lines (the lookup call and its return, checks, glue)", {"graygw_xdp"}),
     ("802.1Q: vlan_accepted (tagged only), port_tag, tag_frame", {"vlan_accepted", "port_tag", "tag_frame", "out_tci"}),
     ("tenant: tenant_dir, tenant_pages", {"tenant_of"}),
