@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/graygw/graygw/internal/checksum"
 )
 
 // Prober runs one check of a backend. It returns nil when the backend answered
@@ -102,7 +104,7 @@ func (p *ICMP) Probe(ctx context.Context, addr netip.Addr) error {
 	if fam.request == icmpEcho {
 		// The kernel fills in an ICMPv6 checksum (it covers the IPv6
 		// pseudo-header, RFC 3542 section 3.1), never an ICMPv4 one.
-		binary.BigEndian.PutUint16(msg[2:], checksum(msg))
+		binary.BigEndian.PutUint16(msg[2:], checksum.Internet(msg))
 	}
 	start := time.Now()
 	if _, err := conn.WriteTo(msg, &net.IPAddr{IP: addr.AsSlice()}); err != nil {
@@ -177,21 +179,6 @@ func answer6(b []byte, src, addr netip.Addr, id, seq uint16) (bool, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// checksum is the Internet checksum (RFC 1071) of b.
-func checksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
 }
 
 // TCP is the connect prober: a check succeeds when a TCP connection to the
