@@ -300,10 +300,7 @@ func TestMeasureRemove(t *testing.T) {
 		for k, bs := range sets {
 			prev := mustBuild(t, bs, 4096)
 			for _, x := range sample(n) {
-				rest := without(bs, x)
-				next := mustRebuild(t, prev, rest)
-				checkTable(t, next, rest, 4096)
-				moved := prev.Diff(next)
+				_, moved := rebuildDiff(t, prev, without(bs, x))
 				for _, b := range moved {
 					if prev.Backend(b) != bs[x].ID {
 						t.Fatalf("N=%d remove %q: bucket %d of %q moved", n, bs[x].ID, b, prev.Backend(b))
@@ -318,6 +315,15 @@ func TestMeasureRemove(t *testing.T) {
 	}
 	t.Logf("remove one of N=2..64, M=4096 (Rebuild): only its buckets move; equal weights max moved = %.4f/N; random weights max moved share - its weight share = %+.4f pp",
 		c.worstEq, c.worstRndExcess)
+}
+
+// rebuildDiff rebuilds prev (of 4096 buckets) over bs, checks the new
+// table, and returns it with the buckets that moved.
+func rebuildDiff(t *testing.T, prev *Table, bs []Backend) (*Table, []int) {
+	t.Helper()
+	next := mustRebuild(t, prev, bs)
+	checkTable(t, next, bs, 4096)
+	return next, prev.Diff(next)
 }
 
 // churn is what TestMeasureRemove and TestMeasureAdd measure of the buckets
@@ -360,10 +366,7 @@ func TestMeasureAdd(t *testing.T) {
 		}
 		for k, all := range sets {
 			for _, x := range sample(n + 1) {
-				prev := mustBuild(t, without(all, x), 4096)
-				next := mustRebuild(t, prev, all)
-				checkTable(t, next, all, 4096)
-				moved := prev.Diff(next)
+				next, moved := rebuildDiff(t, mustBuild(t, without(all, x), 4096), all)
 				for _, b := range moved {
 					if next.Backend(b) != all[x].ID {
 						t.Fatalf("N=%d add %q: bucket %d moved to %q", n, all[x].ID, b, next.Backend(b))
