@@ -116,9 +116,7 @@ func TestFlowsMovedOnBackendChange(t *testing.T) { forEachTarget(t, testFlowsMov
 
 func testFlowsMovedOnBackendChange(t *testing.T, tg target) {
 	tl := newLab(t, "gge2m", tg)
-	st := openStore(t, filepath.Join(t.TempDir(), "controller.db"))
-	defer st.Close()
-	e := tl.newEngine(t, st)
+	e := tl.newEngineOnTempStore(t)
 
 	const nFlows = 4000
 	fs := flows(nFlows)

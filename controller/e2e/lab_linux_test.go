@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -697,6 +698,15 @@ func openStore(t *testing.T, path string) *store.Bolt {
 func (tl *testLab) newEngine(t *testing.T, st store.Store) *engine.Engine {
 	t.Helper()
 	return tl.newEngineWith(t, st, nil)
+}
+
+// newEngineOnTempStore is newEngine over a new store in a temporary
+// directory, closed when t ends.
+func (tl *testLab) newEngineOnTempStore(t *testing.T) *engine.Engine {
+	t.Helper()
+	st := openStore(t, filepath.Join(t.TempDir(), "controller.db"))
+	t.Cleanup(func() { st.Close() })
+	return tl.newEngine(t, st)
 }
 
 // newEngineWith is newEngine with the config changed by mod first (nil: none).

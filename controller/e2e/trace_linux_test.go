@@ -66,9 +66,7 @@ func TestTraceMatchesThePackets(t *testing.T) { forEachTarget(t, testTraceMatche
 
 func testTraceMatchesThePackets(t *testing.T, tg target) {
 	tl := newLab(t, "gge2t", tg)
-	st := openStore(t, t.TempDir()+"/controller.db")
-	defer st.Close()
-	e := tl.newEngine(t, st)
+	e := tl.newEngineOnTempStore(t)
 	apply(t, e, tl.traceIntent(t), 1)
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -203,9 +201,7 @@ func TestTraceMatchesThePacketsIPv6(t *testing.T) { forEachTarget(t, testTraceMa
 
 func testTraceMatchesThePacketsIPv6(t *testing.T, tg target) {
 	tl := newLab(t, "gge2t6", tg)
-	st := openStore(t, t.TempDir()+"/controller.db")
-	defer st.Close()
-	e := tl.newEngine(t, st)
+	e := tl.newEngineOnTempStore(t)
 	spec, err := intent.Parse([]byte(tl.traceIntentYAML() + `  - {name: vm6-10, match: {vip: vpc, vni: 5001, src: "fd00:1::10"}, pool: gray}
   - {name: vm6-11, match: {vip: vpc, vni: 5001, src: "fd00:1::11"}, pool: gray}
   - {name: vms6-60, match: {vip: vpc, vni: 5001, src: "fd00:1::60/124"}, pool: gray}
