@@ -25,6 +25,14 @@ const inventory = `vpcs:
       - {address: 10.0.0.6}
 `
 
+// wantDest fails t unless r is probed at want (what says why it should be).
+func wantDest(t *testing.T, r Route, want, what string) {
+	t.Helper()
+	if d := r.Dest(); d != netip.MustParseAddr(want) {
+		t.Errorf("%s, got %v", what, d)
+	}
+}
+
 func TestInventory(t *testing.T) {
 	in, err := Load([]byte(base + inventory))
 	if err != nil {
@@ -38,15 +46,9 @@ func TestInventory(t *testing.T) {
 		v.VMs[0].Name != "web-1" || v.VMs[0].MAC != "02:00:00:00:00:05" || v.VMs[1].Address != netip.MustParseAddr("10.0.0.6") {
 		t.Fatalf("vpc 5001: %+v", v)
 	}
-	if d := v.Routes[0].Dest(); d != netip.MustParseAddr("10.0.0.1") {
-		t.Errorf("a route's next hop is its destination, got %v", d)
-	}
-	if d := v.Routes[1].Dest(); d != netip.MustParseAddr("172.16.0.1") {
-		t.Errorf("a route without next hop is probed at its first host address, got %v", d)
-	}
-	if d := (Route{Prefix: netip.MustParsePrefix("172.16.0.9/32")}).Dest(); d != netip.MustParseAddr("172.16.0.9") {
-		t.Errorf("a /32 route is probed at its address, got %v", d)
-	}
+	wantDest(t, v.Routes[0], "10.0.0.1", "a route's next hop is its destination")
+	wantDest(t, v.Routes[1], "172.16.0.1", "a route without next hop is probed at its first host address")
+	wantDest(t, Route{Prefix: netip.MustParsePrefix("172.16.0.9/32")}, "172.16.0.9", "a /32 route is probed at its address")
 	// The inventory compiles to nothing: the same intent without it gives the
 	// same rules, and the document round-trips.
 	bare, err := Load([]byte(base))
@@ -107,20 +109,7 @@ func TestInventoryErrors(t *testing.T) {
 			if in != nil || err == nil {
 				t.Fatal("validated")
 			}
-			if !errors.Is(err, c.class) {
-				t.Errorf("class: %v, want %v", err, c.class)
-			}
-			var es *Errors
-			errors.As(err, &es)
-			found := false
-			for _, p := range es.Problems {
-				if strings.HasPrefix(p.Error(), c.path+": ") && strings.Contains(p.Msg, c.msg) {
-					found = true
-				}
-			}
-			if !found {
-				t.Errorf("want %s: ...%s...; got %v", c.path, c.msg, err)
-			}
+			wantProblem(t, err, c.class, c.path, c.msg, nil)
 		})
 	}
 	// Unknown keys are errors, named by path.
@@ -153,15 +142,9 @@ func TestInventoryIPv6(t *testing.T) {
 	if len(v.VMs) != 3 || v.VMs[2].Address != netip.MustParseAddr("fd00:1::5") || len(v.Routes) != 4 {
 		t.Fatalf("vpc 5001: %+v", v)
 	}
-	if d := v.Routes[2].Dest(); d != netip.MustParseAddr("fd00:1::1") {
-		t.Errorf("next hop %v", d)
-	}
-	if d := v.Routes[3].Dest(); d != netip.MustParseAddr("fd00:9::1") {
-		t.Errorf("a /64 without next hop is probed at its first host address, got %v", d)
-	}
-	if d := (Route{Prefix: netip.MustParsePrefix("fd00:9::7/128")}).Dest(); d != netip.MustParseAddr("fd00:9::7") {
-		t.Errorf("a /128 route is probed at its address, got %v", d)
-	}
+	wantDest(t, v.Routes[2], "fd00:1::1", "next hop")
+	wantDest(t, v.Routes[3], "fd00:9::1", "a /64 without next hop is probed at its first host address")
+	wantDest(t, Route{Prefix: netip.MustParsePrefix("fd00:9::7/128")}, "fd00:9::7", "a /128 route is probed at its address")
 	// An IPv6 VM outside the VPC's IPv6 cidrs is refused.
 	if _, err := Load([]byte(strings.Replace(doc, `"fd00:1::5"`, `"fd00:2::5"`, 1))); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "outside the VPC's cidrs") {
 		t.Errorf("outside cidrs: %v", err)
