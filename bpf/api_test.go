@@ -329,6 +329,8 @@ func asABI9(t *testing.T, d *Dataplane, dir string, renamed ...string) {
 // olderPins[v] makes the pins under dir, those of ABI v+1, those an ABI v
 // program leaves, holding d's values: each ABI bump, undone.
 var olderPins = map[uint32]func(t *testing.T, d *Dataplane, dir string){
+	// ABI 15 added vip_index.
+	14: func(t *testing.T, d *Dataplane, dir string) { unpin(t, dir, derivedMaps...) },
 	// ABI 14 gave gray_masks6 values a filter.
 	13: func(t *testing.T, d *Dataplane, dir string) {
 		m := d.objs.GrayMasks6

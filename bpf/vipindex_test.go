@@ -12,8 +12,6 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -299,8 +297,10 @@ func TestVIPUpdatesAreAtomicForPackets(t *testing.T) {
 // ABI 14 pin set gets it filled from vip: the same frames decide as before.
 func TestMigratesABI14Pins(t *testing.T) {
 	dir, d, ms, frame, first := pinnedBasic(t, "overlay_vm_cutover")
-	check(t, os.Remove(filepath.Join(dir, "vip_index")))
-	check(t, d.objs.Meta.Update(uint32(0), graygwMeta{Magic: magic, Abi: 14}, ebpf.UpdateAny))
+	asOlderABI(t, d, dir, 14)
+	if _, err := os.Stat(filepath.Join(dir, "vip_index")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the ABI 14 set has a vip_index pin: %v", err)
+	}
 	d.Close()
 
 	d2 := reopen(t, dir)
@@ -311,8 +311,5 @@ func TestMigratesABI14Pins(t *testing.T) {
 	vectorsAgree(t, d2, ms, func(name string, ret uint32, want model.Result) {
 		t.Errorf("%s: XDP %s, model %v", name, verdictName(ret), want)
 	})
-	var m graygwMeta
-	if err := d2.objs.Meta.Lookup(uint32(0), &m); err != nil || m.Abi != ABI {
-		t.Fatalf("meta after the migration %+v %v, want ABI %d", m, err, ABI)
-	}
+	wantMigrated(t, d2)
 }
