@@ -4,7 +4,6 @@ package bpf
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -139,7 +138,7 @@ func (d *Dataplane) rebuild() error {
 	}
 	for _, m := range d.tss.masks {
 		for v, g := range m.groups {
-			slices.SortFunc(g, byPriority(priorityOf))
+			d.tss.sortGroup(g)
 			if err := d.writeHead(m, v); err != nil {
 				return err
 			}

@@ -20,11 +20,10 @@ import (
 // mask and masked key are kept here (and in rule_store) and promoted when the
 // better one is deleted.
 type tss struct {
-	ruleBook[model.GrayRule]           // ids, rule_store, rule_counters
-	filter                   tssFilter // tss_filter: which groups may exist (filter.go)
-	masks                    map[ruleKey]*tssMask
-	pos                      maskPositions // gray_masks and mask_max (masks.go)
-	nextMask                 uint32        // mask ids are never reused, so a stale entry cannot alias
+	tupleSpace[model.GrayRule, ruleKey, *tssMask]               // rules, masks, ids, rule_store, rule_counters
+	filter                                        tssFilter     // tss_filter: which groups may exist (filter.go)
+	pos                                           maskPositions // gray_masks and mask_max (masks.go)
+	nextMask                                      uint32        // mask ids are never reused, so a stale entry cannot alias
 }
 
 type tssRule = tssEntry[model.GrayRule]
@@ -63,15 +62,22 @@ func (m *tssMask) count(p int32, delta int) {
 
 func (m *tssMask) maxPriority() int32 { return m.top }
 
+func (m *tssMask) head(value ruleKey) *tssRule { return m.groups[value][0] }
+
 func newTSS(store, counters *ebpf.Map) tss {
-	return tss{ruleBook: newRuleBook("gray rule", store, counters, pipeline.GrayRulesTableSize, priorityOf, ruleDef),
-		filter: newTSSFilter(), masks: map[ruleKey]*tssMask{}, nextMask: 1}
+	return tss{tupleSpace: newTupleSpace[model.GrayRule, ruleKey, *tssMask](grayRules{}, "gray rule", MaxMasks,
+		pipeline.GrayRulesTableSize, store, counters), filter: newTSSFilter(), nextMask: 1}
 }
 
-func priorityOf(r model.GrayRule) int32 { return r.Priority }
+// grayRules is the ruleKind of gray_rules.
+type grayRules struct{}
 
-// ruleDef is what rule_store holds of rule r with id.
-func ruleDef(r model.GrayRule, id uint32) any {
+func (grayRules) identity(r model.GrayRule) model.GrayRule  { return model.RuleID(r) }
+func (grayRules) normalize(r model.GrayRule) model.GrayRule { return normalize(r) }
+func (grayRules) valid(r model.GrayRule) error              { return validRule(r) }
+func (grayRules) keys(r model.GrayRule) (ruleKey, ruleKey)  { return valueOf(r), maskOf(r) }
+func (grayRules) priority(r model.GrayRule) int32           { return r.Priority }
+func (grayRules) definition(r model.GrayRule, id uint32) any {
 	return &graygwRuleDef{Value: valueOf(r).raw(), Mask: maskOf(r).raw(), Action: ruleValue(r, id)}
 }
 
@@ -111,27 +117,16 @@ func ruleFrom(def graygwRuleDef) model.GrayRule {
 
 // InsertRule adds a gray rule. A rule with the same match and priority is
 // ErrExists; more than MaxMasks distinct masks is ErrFull.
-func (d *Dataplane) InsertRule(r model.GrayRule) error {
-	r = normalize(r)
-	rid, value, mask := model.RuleID(r), valueOf(r), maskOf(r)
-	if err := validRule(r); err != nil {
-		return fmt.Errorf("bpf: gray rule: %w", err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Dataplane) InsertRule(r model.GrayRule) error { return d.tss.insert(d, r, d.placeRule) }
+
+// placeRule writes new rule e (its id's counter and definition written) to
+// gray_rules: the filter bit before the entry, the entry before the mask's
+// bound. On error it undoes what it wrote.
+func (d *Dataplane) placeRule(e *tssRule, m *tssMask, value, mask ruleKey) error {
 	t := &d.tss
-	m := t.masks[mask] // an installed rid has its mask: ErrExists comes first
-	if m == nil && len(t.masks) >= MaxMasks {
-		return fmt.Errorf("bpf: gray rule: %w: %d distinct masks in use (the tuple-space bound)", ErrFull, MaxMasks)
-	}
-	id, err := t.add(d, rid, r)
-	if err != nil {
-		return err
-	}
-	e := &tssRule{id: id, rule: r}
 	if m == nil {
+		var err error
 		if m, err = d.addMask(mask); err != nil {
-			t.release(id)
 			return err
 		}
 		t.masks[mask] = m
@@ -146,14 +141,14 @@ func (d *Dataplane) InsertRule(r model.GrayRule) error {
 				delete(t.masks, mask)
 				_ = d.dropMask(m)
 			}
-			t.release(id)
 			return err
 		}
 	}
+	r := e.rule
 	i, _ := slices.BinarySearchFunc(g, r.Priority, func(x *tssRule, p int32) int { return cmp.Compare(p, x.rule.Priority) })
 	m.groups[value] = slices.Insert(g, i, e)
 	m.count(r.Priority, +1)
-	t.rules[rid] = e
+	t.rules[model.RuleID(r)] = e
 	undo := func(err error) error {
 		d.forget(m, mask, e)
 		if _, still := t.masks[mask]; !still {
@@ -165,7 +160,6 @@ func (d *Dataplane) InsertRule(r model.GrayRule) error {
 		if newGroup {
 			d.filterRemove(m.id, value)
 		}
-		t.release(id)
 		return err
 	}
 	if i == 0 {
@@ -183,37 +177,16 @@ func (d *Dataplane) InsertRule(r model.GrayRule) error {
 }
 
 // ModifyRule changes the action of an installed rule; its counter keeps counting.
-func (d *Dataplane) ModifyRule(r model.GrayRule) error {
-	r = normalize(r)
-	match, value, mask := model.RuleID(r), valueOf(r), maskOf(r)
-	if err := validRule(r); err != nil {
-		return fmt.Errorf("bpf: gray rule: %w", err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e, err := d.tss.modify(match, r)
-	if err != nil {
-		return err
-	}
-	if m := d.tss.masks[mask]; m.groups[value][0] == e {
-		return d.writeHead(m, value)
-	}
-	return nil
-}
+func (d *Dataplane) ModifyRule(r model.GrayRule) error { return d.tss.modify(d, r, d.writeHead) }
 
 // DeleteRule removes the gray rule of r's match and priority (its action is
 // not read); a rule it shadowed takes its place.
-func (d *Dataplane) DeleteRule(r model.GrayRule) error {
-	match := model.RuleID(r)
-	value, mask := valueOf(match), maskOf(match)
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Dataplane) DeleteRule(r model.GrayRule) error { return d.tss.delete(d, r, d.unplaceRule) }
+
+// unplaceRule takes installed rule e out of gray_rules: its entry first (the
+// rule it shadowed, or none), then its filter bit, then its mask's bound.
+func (d *Dataplane) unplaceRule(e *tssRule, m *tssMask, value, mask ruleKey) error {
 	t := &d.tss
-	e, err := t.find(match)
-	if err != nil {
-		return err
-	}
-	m := t.masks[mask]
 	oldMax := m.maxPriority()
 	g := slices.Clone(m.groups[value]) // forget edits it in place
 	wasHead := g[0] == e
@@ -224,7 +197,7 @@ func (d *Dataplane) DeleteRule(r model.GrayRule) error {
 			m.groups[value] = g
 			m.count(e.rule.Priority, +1)
 			t.masks[mask] = m
-			t.rules[match] = e
+			t.rules[model.RuleID(e.rule)] = e
 			return err
 		}
 	}
@@ -241,7 +214,7 @@ func (d *Dataplane) DeleteRule(r model.GrayRule) error {
 			return fmt.Errorf("bpf: gray rule deleted, but lowering its mask's bound failed: %w", err)
 		}
 	}
-	return t.remove(e.id)
+	return nil
 }
 
 // forget drops e from the Go bookkeeping (not from the maps).
@@ -268,29 +241,41 @@ func (d *Dataplane) writeHead(m *tssMask, value ruleKey) error {
 		if err := d.indexDelete(k); err != nil {
 			return err
 		}
-		if err := d.objs.GrayRules.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("bpf: gray_rules: %w", err)
-		}
-		return nil
+		return writeEntry(d.objs.GrayRules, "gray_rules", &k, nil)
 	}
 	v := ruleValue(g[0].rule, g[0].id)
-	if err := d.objs.GrayRules.Update(&k, &v, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("bpf: gray_rules: %w", err)
+	if err := writeEntry(d.objs.GrayRules, "gray_rules", &k, &v); err != nil {
+		return err
 	}
 	return d.indexSet(k, v)
 }
 
+// writeEntry makes entry k of m (named name) hold v, or deletes it for a nil
+// v (none there is no error).
+func writeEntry(m *ebpf.Map, name string, k any, v *graygwRuleValue) error {
+	var err error
+	if v == nil {
+		if err = m.Delete(k); errors.Is(err, ebpf.ErrKeyNotExist) {
+			err = nil
+		}
+	} else {
+		err = m.Update(k, v, ebpf.UpdateAny)
+	}
+	if err != nil {
+		return fmt.Errorf("bpf: %s: %w", name, err)
+	}
+	return nil
+}
+
 // Rules returns every installed gray rule, shadowed ones included.
 func (d *Dataplane) Rules() []model.GrayRule {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.tss.list()
+	return d.tss.list(d)
 }
 
 // RuleCounter reads the direct counter of the gray rule of r's match and
 // priority (packets it decided).
 func (d *Dataplane) RuleCounter(r model.GrayRule) (Counter, error) {
-	return d.tss.counter(d, model.RuleID(r))
+	return d.tss.counter(d, r)
 }
 
 // MaskCount returns the number of distinct masks in use (at most MaxMasks):

@@ -5,7 +5,6 @@ package bpf
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -24,11 +23,11 @@ import (
 // gray_masks6's one value, rewritten whole on every change (a packet sees
 // the old list or the new one).
 type tss6 struct {
-	ruleBook[model.GrayRuleV6]                               // ids, rule6_store, rule6_counters
-	masks                      map[graygwTss6Key]*tssMask6   // by mask (mask_id 0)
-	nextMask                   uint32                        // never reused: a stale entry cannot alias
-	filter                     [1 << (filter6Log - 6)]uint64 // the groups' bits, as gray_masks6 will hold them
-	refs                       map[uint32]uint32             // filter bit -> groups hashing to it
+	// rules, masks (by mask, mask_id 0), ids, rule6_store, rule6_counters
+	tupleSpace[model.GrayRuleV6, graygwTss6Key, *tssMask6]
+	nextMask uint32                        // never reused: a stale entry cannot alias
+	filter   [1 << (filter6Log - 6)]uint64 // the groups' bits, as gray_masks6 will hold them
+	refs     map[uint32]uint32             // filter bit -> groups hashing to it
 }
 
 type tssRule6 = tssEntry[model.GrayRuleV6]
@@ -40,15 +39,24 @@ type tssMask6 struct {
 	top    int32                         // the highest priority of its rules
 }
 
+func (m *tssMask6) head(value graygwTss6Key) *tssRule6 { return m.groups[value][0] }
+
 func newTSS6(store, counters *ebpf.Map) tss6 {
-	return tss6{ruleBook: newRuleBook("gray rule v6", store, counters, GrayRulesV6Size, priorityOf6, ruleDef6),
-		masks: map[graygwTss6Key]*tssMask6{}, nextMask: 1, refs: map[uint32]uint32{}}
+	return tss6{tupleSpace: newTupleSpace[model.GrayRuleV6, graygwTss6Key, *tssMask6](grayRulesV6{}, "gray rule v6",
+		MaxMasks6, GrayRulesV6Size, store, counters), nextMask: 1, refs: map[uint32]uint32{}}
 }
 
-func priorityOf6(r model.GrayRuleV6) int32 { return r.Priority }
+// grayRulesV6 is the ruleKind of gray_rules_v6.
+type grayRulesV6 struct{}
 
-// ruleDef6 is what rule6_store holds of rule r with id.
-func ruleDef6(r model.GrayRuleV6, id uint32) any {
+func (grayRulesV6) identity(r model.GrayRuleV6) model.GrayRuleV6  { return model.RuleIDV6(r) }
+func (grayRulesV6) normalize(r model.GrayRuleV6) model.GrayRuleV6 { return normalize6(r) }
+func (grayRulesV6) valid(r model.GrayRuleV6) error                { return validRule6(r) }
+func (grayRulesV6) keys(r model.GrayRuleV6) (graygwTss6Key, graygwTss6Key) {
+	return valueOf6(r), maskOf6(r)
+}
+func (grayRulesV6) priority(r model.GrayRuleV6) int32 { return r.Priority }
+func (grayRulesV6) definition(r model.GrayRuleV6, id uint32) any {
 	return &graygwRule6Def{Value: valueOf6(r), Mask: maskOf6(r), Action: ruleValue6(r, id)}
 }
 
@@ -58,16 +66,6 @@ func (t *tss6) newMask(mask graygwTss6Key) *tssMask6 {
 	t.nextMask++
 	t.masks[mask] = m
 	return m
-}
-
-// keys6 normalizes a rule to be written and checks it: the rule, its
-// identity, its masked value and its mask.
-func keys6(r model.GrayRuleV6) (model.GrayRuleV6, model.GrayRuleV6, graygwTss6Key, graygwTss6Key, error) {
-	r = normalize6(r)
-	if err := validRule6(r); err != nil {
-		return r, r, graygwTss6Key{}, graygwTss6Key{}, fmt.Errorf("bpf: gray rule v6: %w", err)
-	}
-	return r, model.RuleIDV6(r), valueOf6(r), maskOf6(r), nil
 }
 
 // join adds e to m's group of value (after its equals in priority: the first
@@ -174,38 +172,26 @@ func ruleFrom6(def graygwRule6Def) model.GrayRuleV6 {
 // InsertRuleV6 adds a gray_rules_v6 rule. A rule with the same match and
 // priority is ErrExists; more than MaxMasks6 distinct masks, or
 // GrayRulesV6Size rules, is ErrFull.
-func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
-	r, rid, value, mask, err := keys6(r)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error { return d.tss6.insert(d, r, d.placeRuleV6) }
+
+// placeRuleV6 writes new rule e (its id's counter and definition written)
+// to gray_rules_v6: the entry before the mask list names it, so a packet
+// never walks to a mask whose entry is not there yet. On error it undoes
+// what it wrote.
+func (d *Dataplane) placeRuleV6(e *tssRule6, m *tssMask6, value, mask graygwTss6Key) error {
 	t := &d.tss6
-	m := t.masks[mask] // an installed rid has its mask: ErrExists comes first
-	if m == nil && len(t.masks) >= MaxMasks6 {
-		return fmt.Errorf("bpf: gray rule v6: %w: %d distinct masks in use", ErrFull, MaxMasks6)
-	}
-	id, err := t.add(d, rid, r)
-	if err != nil {
-		return err
-	}
 	if m == nil {
 		m = t.newMask(mask)
 	}
-	e := &tssRule6{id: id, rule: r}
 	t.join(m, value, e)
-	t.rules[rid] = e
-	// The entry before the mask list names it: a packet never walks to a
-	// mask whose entry is not there yet.
-	err = d.writeHead6(m, value)
+	t.rules[model.RuleIDV6(e.rule)] = e
+	err := d.writeHead6(m, value)
 	if err == nil {
 		err = d.writeMasks6()
 	}
 	if err != nil {
 		d.forget6(m, e)
 		_ = d.writeHead6(m, value)
-		t.release(id)
 		return err
 	}
 	return nil
@@ -213,46 +199,26 @@ func (d *Dataplane) InsertRuleV6(r model.GrayRuleV6) error {
 
 // ModifyRuleV6 changes the action of an installed gray_rules_v6 rule; its
 // counter keeps counting.
-func (d *Dataplane) ModifyRuleV6(r model.GrayRuleV6) error {
-	r, rid, value, mask, err := keys6(r)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e, err := d.tss6.modify(rid, r)
-	if err != nil {
-		return err
-	}
-	if m := d.tss6.masks[mask]; m.groups[value][0] == e {
-		return d.writeHead6(m, value)
-	}
-	return nil
-}
+func (d *Dataplane) ModifyRuleV6(r model.GrayRuleV6) error { return d.tss6.modify(d, r, d.writeHead6) }
 
 // DeleteRuleV6 removes the gray_rules_v6 rule of r's match and priority (its
 // action is not read); a rule it shadowed takes its place.
 func (d *Dataplane) DeleteRuleV6(r model.GrayRuleV6) error {
-	rid := model.RuleIDV6(r)
-	value, mask := valueOf6(rid), maskOf6(rid)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t := &d.tss6
-	e, err := t.find(rid)
-	if err != nil {
-		return err
-	}
-	m := t.masks[mask]
+	return d.tss6.delete(d, r, d.unplaceRuleV6)
+}
+
+// unplaceRuleV6 takes installed rule e out of gray_rules_v6: the head first
+// (a shadowed rule, or no entry), then the list: a stale bound or mask only
+// costs a lookup.
+func (d *Dataplane) unplaceRuleV6(e *tssRule6, m *tssMask6, value, _ graygwTss6Key) error {
 	d.forget6(m, e)
-	// The head first (a shadowed rule, or no entry), then the list: a
-	// stale bound or mask only costs a lookup.
 	if err := d.writeHead6(m, value); err != nil {
 		return err
 	}
 	if err := d.writeMasks6(); err != nil {
 		return fmt.Errorf("bpf: gray rule v6 deleted, but rewriting the mask list failed: %w", err)
 	}
-	return t.remove(e.id)
+	return nil
 }
 
 // forget6 drops e from the Go bookkeeping (not from the maps).
@@ -274,18 +240,12 @@ func entry6(m *tssMask6, value graygwTss6Key) graygwTss6Key {
 // rule, or deletes it when the group is empty.
 func (d *Dataplane) writeHead6(m *tssMask6, value graygwTss6Key) error {
 	k := entry6(m, value)
-	g := m.groups[value]
-	if len(g) == 0 {
-		if err := d.objs.GrayRulesV6.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("bpf: gray_rules_v6: %w", err)
-		}
-		return nil
+	var v *graygwRuleValue
+	if g := m.groups[value]; len(g) > 0 {
+		head := ruleValue6(g[0].rule, g[0].id)
+		v = &head
 	}
-	v := ruleValue6(g[0].rule, g[0].id)
-	if err := d.objs.GrayRulesV6.Update(&k, &v, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("bpf: gray_rules_v6: %w", err)
-	}
-	return nil
+	return writeEntry(d.objs.GrayRulesV6, "gray_rules_v6", &k, v)
 }
 
 // filter6Log is TSS6_FILTER_LOG: gray_masks6's filter has 2^filter6Log bits.
@@ -330,21 +290,19 @@ func (d *Dataplane) writeMasks6() error {
 
 // RulesV6 returns every installed gray_rules_v6 rule, shadowed ones included.
 func (d *Dataplane) RulesV6() []model.GrayRuleV6 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.tss6.list()
+	return d.tss6.list(d)
 }
 
 // RuleCounterV6 reads the direct counter of the gray_rules_v6 rule of r's
 // match and priority.
 func (d *Dataplane) RuleCounterV6(r model.GrayRuleV6) (Counter, error) {
-	return d.tss6.counter(d, model.RuleIDV6(r))
+	return d.tss6.counter(d, r)
 }
 
 // SetRuleCounterV6 sets the direct counter of the gray_rules_v6 rule of r's
 // match and priority.
 func (d *Dataplane) SetRuleCounterV6(r model.GrayRuleV6, c Counter) error {
-	return d.tss6.setCounter(d, model.RuleIDV6(r), c)
+	return d.tss6.setCounter(d, r, c)
 }
 
 // rebuild6 recovers tss6 from rule6_store and rewrites gray_rules_v6 and
@@ -383,7 +341,7 @@ func (d *Dataplane) rebuild6() error {
 		for v, g := range m.groups {
 			// join kept each group by priority in rule6_store's order;
 			// equals go by rule id, the order they were written in.
-			slices.SortFunc(g, byPriority(priorityOf6))
+			t.sortGroup(g)
 			if err := d.writeHead6(m, v); err != nil {
 				return err
 			}
