@@ -5,6 +5,8 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -140,38 +142,26 @@ func run(t testing.TB, prog *ebpf.Program, frame []byte) (uint32, []byte) {
 
 // applyState writes the reference model's tables through the Dataplane API,
 // and binds every port a backend uses to the loopback (ingress: XDP_TX).
+// setAll calls set on every entry of all, failing t on an error.
+func setAll[K, V any](t testing.TB, all iter.Seq2[K, V], set func(K, V) error) {
+	t.Helper()
+	for k, v := range all {
+		if err := set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func applyState(t testing.TB, d *Dataplane, s *model.State) {
 	t.Helper()
-	for a, v := range s.VIPs {
-		if err := d.SetVIP(addr4(a), VIP{ID: v.ID, DefaultPool: v.DefaultPool}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for a, v := range s.VIPsV6 {
-		if err := d.SetVIP(netip.AddrFrom16(a), v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, g := range s.GrayRulesV6 {
-		if err := d.InsertRuleV6(g); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for vni, ten := range s.Tenants {
-		if err := d.SetTenant(vni, ten); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, g := range s.GrayRules {
-		if err := d.InsertRule(g); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for p, m := range s.PoolHash {
-		if err := d.SetPoolHash(p, m); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setAll(t, maps.All(s.VIPs), func(a uint32, v model.VIP) error {
+		return d.SetVIP(addr4(a), VIP{ID: v.ID, DefaultPool: v.DefaultPool})
+	})
+	setAll(t, maps.All(s.VIPsV6), func(a [16]byte, v VIP) error { return d.SetVIP(netip.AddrFrom16(a), v) })
+	setAll(t, slices.All(s.GrayRulesV6), func(_ int, g model.GrayRuleV6) error { return d.InsertRuleV6(g) })
+	setAll(t, maps.All(s.Tenants), d.SetTenant)
+	setAll(t, slices.All(s.GrayRules), func(_ int, g model.GrayRule) error { return d.InsertRule(g) })
+	setAll(t, maps.All(s.PoolHash), d.SetPoolHash)
 	pools := map[uint16][]uint16{}
 	for k := range s.BackendSelect {
 		pools[k.Pool] = nil
