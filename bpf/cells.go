@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 )
@@ -86,6 +87,27 @@ func (d *Dataplane) publish(p *cellPool, cells, words *ebpf.Map, word uint32, v 
 		return 0, err
 	}
 	return cell, nil
+}
+
+// lowestFree returns the lowest index whose state is slotFree. When there
+// is none but some are quarantined, it waits for a grace period, frees them
+// and looks again; ok is false when none is free even then.
+func (d *Dataplane) lowestFree(state []slotState) (i uint32, ok bool, err error) {
+	if i := slices.Index(state, slotFree); i >= 0 {
+		return uint32(i), true, nil
+	}
+	if !slices.Contains(state, slotQuarantine) {
+		return 0, false, nil
+	}
+	if err := d.grace(); err != nil {
+		return 0, false, err
+	}
+	for i, s := range state {
+		if s == slotQuarantine {
+			state[i] = slotFree
+		}
+	}
+	return uint32(slices.Index(state, slotFree)), true, nil
 }
 
 // readWords reads the n words of an array of cell+1 words; a fresh map's are

@@ -107,26 +107,15 @@ func (p *maskPositions) readTable() (*graygwMaskTable, error) {
 // first if only quarantined ones are left.
 func (d *Dataplane) allocMaskPos() (uint32, error) {
 	p := &d.tss.pos
-	for pass := range 2 {
-		for i, s := range p.state {
-			if s == slotFree {
-				p.state[i] = slotUsed
-				return uint32(i), nil
-			}
-		}
-		if pass == 1 {
-			break
-		}
-		if err := d.grace(); err != nil {
-			return 0, err
-		}
-		for i, s := range p.state {
-			if s == slotQuarantine {
-				p.state[i] = slotFree
-			}
-		}
+	pos, ok, err := d.lowestFree(p.state[:])
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("bpf: gray rule: %w: %d mask positions in use", ErrFull, MaxMasks)
+	if !ok {
+		return 0, fmt.Errorf("bpf: gray rule: %w: %d mask positions in use", ErrFull, MaxMasks)
+	}
+	p.state[pos] = slotUsed
+	return pos, nil
 }
 
 // setMaskMax writes m's highest rule priority to its position's word.

@@ -113,29 +113,17 @@ func (d *Dataplane) clearCells(slot uint32) error {
 // one, else (after one grace period) the lowest of those freed since. It does
 // not take it: the caller marks it used once published.
 func (d *Dataplane) allocSlot() (uint32, error) {
-	for pass := range 2 {
-		for i := range uint32(MaxPools) {
-			if d.sel.state[i] != slotFree {
-				continue
-			}
-			if err := d.clearCells(i); err != nil { // left over by a failed clear
-				return 0, err
-			}
-			return i, nil
-		}
-		if pass == 1 || !slices.Contains(d.sel.state[:], slotQuarantine) {
-			break
-		}
-		if err := d.grace(); err != nil {
-			return 0, err
-		}
-		for i := range d.sel.state {
-			if d.sel.state[i] == slotQuarantine {
-				d.sel.state[i] = slotFree
-			}
-		}
+	slot, ok, err := d.lowestFree(d.sel.state[:])
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("%w: %d pools own buckets (backend_select holds %d)", ErrFull, len(d.sel.of), MaxPools)
+	if !ok {
+		return 0, fmt.Errorf("%w: %d pools own buckets (backend_select holds %d)", ErrFull, len(d.sel.of), MaxPools)
+	}
+	if err := d.clearCells(slot); err != nil { // left over by a failed clear
+		return 0, err
+	}
+	return slot, nil
 }
 
 // release unpublishes pool from slot, then clears the slot's cells and
