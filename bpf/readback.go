@@ -63,14 +63,20 @@ func (d *Dataplane) Backends() (map[uint16]Backend, error) {
 
 // Ports returns the bound ports and their interface indexes.
 func (d *Dataplane) Ports() (map[uint16]int, error) {
-	out := map[uint16]int{}
+	return readPorts(d.objs.PortIfindex, "ports", func(ifx uint32) (int, bool) { return int(ifx), ifx != 0 })
+}
+
+// readPorts reads the word of every port in m (named name) and returns, by
+// port, what of returns of the words it accepts.
+func readPorts[V any](m *ebpf.Map, name string, of func(w uint32) (V, bool)) (map[uint16]V, error) {
+	out := map[uint16]V{}
 	for p := range uint32(MaxPorts) {
-		var ifx uint32
-		if err := d.objs.PortIfindex.Lookup(p, &ifx); err != nil {
-			return nil, fmt.Errorf("bpf: ports: %w", err)
+		var w uint32
+		if err := m.Lookup(p, &w); err != nil {
+			return nil, fmt.Errorf("bpf: %s: %w", name, err)
 		}
-		if ifx != 0 {
-			out[uint16(p)] = int(ifx)
+		if v, ok := of(w); ok {
+			out[uint16(p)] = v
 		}
 	}
 	return out, nil

@@ -138,25 +138,22 @@ func (d *Dataplane) portVID(port uint16) (uint16, error) {
 	if err := d.objs.PortVlan.Lookup(uint32(port), &w); err != nil {
 		return 0, fmt.Errorf("port_vlan %d: %w", port, err)
 	}
+	vid, _ := vidOf(w)
+	return vid, nil
+}
+
+// vidOf is the VID of a port_vlan word, and whether the port is tagged (an
+// untagged port's VID is 0).
+func vidOf(w uint32) (uint16, bool) {
 	if w&portVLANTagged == 0 {
-		return 0, nil
+		return 0, false
 	}
-	return uint16(w & (vids - 1)), nil
+	return uint16(w & (vids - 1)), true
 }
 
 // PortVLANs returns the port_vlan entries: port -> VID.
 func (d *Dataplane) PortVLANs() (map[uint16]uint16, error) {
-	out := map[uint16]uint16{}
-	for p := range uint32(MaxPorts) {
-		var w uint32
-		if err := d.objs.PortVlan.Lookup(p, &w); err != nil {
-			return nil, fmt.Errorf("bpf: port_vlan: %w", err)
-		}
-		if w&portVLANTagged != 0 {
-			out[uint16(p)] = uint16(w & (vids - 1))
-		}
-	}
-	return out, nil
+	return readPorts(d.objs.PortVlan, "port_vlan", vidOf)
 }
 
 // bindIfindex keeps ifindex_port, the inverse of port_ifindex, in step when
