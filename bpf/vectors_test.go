@@ -20,13 +20,9 @@ import (
 func TestVectors(t *testing.T) {
 	skipUnlessBPF(t)
 	f, err := testvectors.Committed()
-	if err != nil {
-		t.Fatal(err)
-	}
+	check(t, err)
 	f6, err := testvectors.IPv6()
-	if err != nil {
-		t.Fatal(err)
-	}
+	check(t, err)
 	if len(f.Cases) == 0 || len(f6.Cases) == 0 {
 		t.Fatal("no test vectors")
 	}
@@ -147,43 +143,28 @@ func counters(t *testing.T, d *Dataplane, st testvectors.State, e testvectors.Ex
 	if s.drops, err = d.DropCounters(); err != nil {
 		t.Fatal(err)
 	}
+	bytesOf := func(c Counter, err error) uint64 {
+		t.Helper()
+		check(t, err)
+		return c.Bytes
+	}
 	for _, v := range append(slices.Clone(st.VIP), st.VIPv6...) {
 		if v.VIPID == e.VIPID {
 			a, _ := netip.ParseAddr(v.DstAddr)
-			c, err := d.VIPCounter(a)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.vip = c.Bytes
+			s.vip = bytesOf(d.VIPCounter(a))
 		}
 	}
 	if e.Rule >= 0 && e.IPv6 {
 		g, err := st.GrayRulesV6[e.Rule].ModelV6()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := d.RuleCounterV6(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.rule = c.Bytes
+		check(t, err)
+		s.rule = bytesOf(d.RuleCounterV6(g))
 	} else if e.Rule >= 0 {
 		g, err := st.GrayRules[e.Rule].Model()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := d.RuleCounter(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.rule = c.Bytes
+		check(t, err)
+		s.rule = bytesOf(d.RuleCounter(g))
 	}
 	if e.Verdict == "forward" {
-		c, err := d.BackendCounter(e.BackendID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.backend = c.Bytes
+		s.backend = bytesOf(d.BackendCounter(e.BackendID))
 	}
 	return s
 }
