@@ -21,10 +21,7 @@ import (
 // forwarded under the model's reason (a frame not for us included: XDP
 // passes it to the kernel, P4 drops it, both count it).
 func TestIPv6Vectors(t *testing.T) {
-	ssg, program := requirements(t)
-	tl := newLab(t, ssg, program)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	tl, ctx := vectorLab(t, 3*time.Minute)
 	f, err := testvectors.IPv6()
 	if err != nil {
 		t.Fatal(err)
@@ -41,9 +38,7 @@ func TestIPv6Vectors(t *testing.T) {
 			t.Fatalf("state %s: %v", name, err)
 		}
 	}
-	for _, tg := range []*target{tl.xdp, tl.bmv2} {
-		t.Run(tg.name, func(t *testing.T) { runIPv6Vectors(ctx, t, tl, tg, f) })
-	}
+	tl.onBoth(t, func(t *testing.T, tg *target) { runIPv6Vectors(ctx, t, tl, tg, f) })
 }
 
 func runIPv6Vectors(ctx context.Context, t *testing.T, tl *testLab, tg *target, f *testvectors.File) {

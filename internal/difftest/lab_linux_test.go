@@ -124,6 +124,23 @@ func requirements(t *testing.T) (ssg, program string) {
 // and BMv2, pushes the pipeline to both and opens the sockets. The test's
 // cleanup removes all of it: processes by PID, the namespaces with their
 // links, the XDP program with its private maps.
+// vectorLab is the lab of a vectors test (requirements, newLab) with a
+// context that ends after timeout or with the test.
+func vectorLab(t *testing.T, timeout time.Duration) (*testLab, context.Context) {
+	ssg, program := requirements(t)
+	tl := newLab(t, ssg, program)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return tl, ctx
+}
+
+// onBoth runs f as a subtest on the XDP target, then on the BMv2 one.
+func (tl *testLab) onBoth(t *testing.T, f func(t *testing.T, tg *target)) {
+	for _, tg := range []*target{tl.xdp, tl.bmv2} {
+		t.Run(tg.name, func(t *testing.T) { f(t, tg) })
+	}
+}
+
 func newLab(t *testing.T, ssg, program string) *testLab {
 	l, err := lab.New("gdt")
 	if err != nil {

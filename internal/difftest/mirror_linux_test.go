@@ -23,14 +23,9 @@ import (
 // read over P4Runtime, count exactly the copies. Then the rules stop mirroring
 // and no copy leaves.
 func TestMirror(t *testing.T) {
-	ssg, program := requirements(t)
-	tl := newLab(t, ssg, program)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	tl, ctx := vectorLab(t, 2*time.Minute)
 	f, st, b := tl.loadState(ctx, t, testvectors.StateMirror)
-	for _, tg := range []*target{tl.xdp, tl.bmv2} {
-		t.Run(tg.name, func(t *testing.T) { tl.mirrorCases(ctx, t, tg, f, st, b) })
-	}
+	tl.onBoth(t, func(t *testing.T, tg *target) { tl.mirrorCases(ctx, t, tg, f, st, b) })
 }
 
 func (tl *testLab) mirrorCases(ctx context.Context, t *testing.T, tg *target, f *testvectors.File, st testvectors.State, b p4rtest.Builder) {
