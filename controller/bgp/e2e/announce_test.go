@@ -21,9 +21,8 @@ const withdrawBudget = time.Second
 // loss withdraw the path within withdrawBudget, and it comes back when the
 // reason clears; Stop(withdraw) empties BIRD's table.
 func TestAnnounceToBIRD(t *testing.T) {
-	info, ok := inner(t)
+	info, ok := inside(t, newPeerLab)
 	if !ok {
-		newPeerLab(t).runInside(t)
 		return
 	}
 	in := healthyInput()
@@ -60,10 +59,7 @@ func TestAnnounceToBIRD(t *testing.T) {
 	}
 
 	// Status and metrics.
-	st, err := s.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := status(t, s)
 	for _, n := range st.Neighbors {
 		if !n.Up || n.State != "established" || n.Advertised != 2 || n.Received != 0 || !n.GracefulRestart {
 			t.Errorf("neighbor status: %+v", n)

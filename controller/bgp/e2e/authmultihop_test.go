@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -69,9 +68,8 @@ protocol bgp gw_nogtsm from mh { local %[2]s.6; neighbor %[1]s.7 as %[4]d; }
 //
 // Status tells the good session from the two bad ones.
 func TestPasswordAndMultihop(t *testing.T) {
-	info, ok := inner(t)
+	info, ok := inside(t, newRoutedPeerLab)
 	if !ok {
-		newRoutedPeerLab(t).runInside(t)
 		return
 	}
 	n := func(addr, local string, ttl uint8, pw string) bgp.Neighbor {
@@ -102,10 +100,7 @@ func TestPasswordAndMultihop(t *testing.T) {
 	}
 	// Give the two bad sessions several connect attempts (retry 1-2 s).
 	time.Sleep(6 * time.Second)
-	st, err := s.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := status(t, s)
 	for _, nb := range st.Neighbors {
 		switch nb.Address {
 		case good:
@@ -135,9 +130,8 @@ func TestPasswordAndMultihop(t *testing.T) {
 // is below the 254 the speaker requires and never gets a session, which is what
 // stops a host further away from spoofing or resetting it.
 func TestTTLSecurity(t *testing.T) {
-	info, ok := inner(t)
+	info, ok := inside(t, newRoutedPeerLab)
 	if !ok {
-		newRoutedPeerLab(t).runInside(t)
 		return
 	}
 	gtsm, plain := mhPeerNet+".5", mhPeerNet+".6"
@@ -153,10 +147,7 @@ func TestTTLSecurity(t *testing.T) {
 	s, _ := startSpeaker(t, cfg, in)
 	birdlab.WaitFor(t, 15*time.Second, "the VIP over the GTSM session", info.HopsAre(vip+"/32", "gw_gtsm", mhGwNet+".11"))
 	time.Sleep(6 * time.Second) // several connect attempts of the session without GTSM
-	st, err := s.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := status(t, s)
 	for _, nb := range st.Neighbors {
 		if nb.Address == plain && (nb.Up || nb.State == "established") {
 			t.Errorf("a peer without GTSM got a session: %+v", nb)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -27,9 +26,8 @@ func TestBadNeighborConfig(t *testing.T) {
 		t.Fatalf("duplicate neighbor: %v", err)
 	}
 
-	info, ok := inner(t)
+	info, ok := inside(t, newPeerLab)
 	if !ok {
-		newPeerLab(t).runInside(t)
 		return
 	}
 	cfg := speakerConfig()
@@ -40,10 +38,7 @@ func TestBadNeighborConfig(t *testing.T) {
 	birdlab.WaitFor(t, 10*time.Second, "the bad session to be refused", func() (bool, string) {
 		return strings.Contains(logs.String(), "as number mismatch expected 65200, received 65100"), "no AS mismatch in the log yet"
 	})
-	st, err := s.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := status(t, s)
 	for _, n := range st.Neighbors {
 		switch n.Address {
 		case ibgpAddr:

@@ -33,9 +33,8 @@ const (
 // A drain and a P4Runtime loss withdraw it, it comes back when they clear,
 // and Stop(withdraw) empties BIRD's IPv6 table.
 func TestAnnounceIPv6ToBIRD(t *testing.T) {
-	info, ok := inner(t)
+	info, ok := inside(t, newPeerLab6)
 	if !ok {
-		newPeerLab6(t).runInside(t)
 		return
 	}
 	cfg, in := dualStack()
@@ -67,10 +66,7 @@ func TestAnnounceIPv6ToBIRD(t *testing.T) {
 			}
 		}
 	}
-	st, err := s.Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := status(t, s)
 	for _, n := range st.Neighbors {
 		want := uint64(2) // the IPv6 session: the IPv6 VIP's two paths
 		if n.Address == ebgpAddr {
@@ -156,9 +152,8 @@ func TestControllerRestartKeepsIPv6Routes(t *testing.T) {
 // channels on that session; TestAnnounceIPv6ToBIRD's default, IPv6 only, gets
 // no IPv4 route there).
 func TestIPv4VIPOverAnIPv6Session(t *testing.T) {
-	info, ok := inner(t)
+	info, ok := inside(t, newPeerLab6)
 	if !ok {
-		newPeerLab6(t).runInside(t)
 		return
 	}
 	cfg, in := dualStack()

@@ -145,9 +145,14 @@ func (p *peerLab) runInside(t *testing.T) {
 	labtest.RunInside(t, p.GWNS, 4*time.Minute, p.labInfo)
 }
 
-// inner returns the lab when the current process is the inner half of t.
-func inner(t *testing.T) (labInfo, bool) {
+// inside returns the lab when the current process is the inner half of t;
+// otherwise it builds the lab with build, runs t's inner half in it
+// (runInside) and returns false: t has nothing left to do.
+func inside(t *testing.T, build func(*testing.T) *peerLab) (labInfo, bool) {
 	var info labInfo
-	ok := labtest.Inner(t, &info)
-	return info, ok
+	if labtest.Inner(t, &info) {
+		return info, true
+	}
+	build(t).runInside(t)
+	return info, false
 }

@@ -112,9 +112,8 @@ func TestControllerRestartKeepsRoutes(t *testing.T) {
 // GoBGP closes the sessions with a Cease NOTIFICATION, and BIRD 2.0 (no RFC
 // 8538) flushes the routes at once instead of keeping them stale.
 func TestInProcessStopWithoutWithdraw(t *testing.T) {
-	info, ok := inner(t)
+	info, ok := inside(t, newPeerLab)
 	if !ok {
-		newPeerLab(t).runInside(t)
 		return
 	}
 	prefix := vip + "/32"

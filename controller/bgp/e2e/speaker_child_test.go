@@ -160,6 +160,16 @@ func startSpeaker(t *testing.T, cfg bgp.Config, in bgp.Input) (*bgp.Speaker, *sy
 	return s, logs
 }
 
+// status is s's status; it fails t if s cannot say.
+func status(t *testing.T, s *bgp.Speaker) bgp.Status {
+	t.Helper()
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // sessionsUp is a birdlab.WaitFor condition: every neighbor is established.
 func sessionsUp(s *bgp.Speaker) func() (bool, string) {
 	return func() (bool, string) {
