@@ -221,15 +221,21 @@ func (p *p4rtProxy) Read(r *p4v1.ReadRequest, down p4v1.P4Runtime_ReadServer) er
 	if err != nil {
 		return err
 	}
+	return relay(up, down)
+}
+
+// relay sends down every message received from up until up ends (nil) or
+// either fails (its error).
+func relay[M any](up interface{ Recv() (M, error) }, down interface{ Send(M) error }) error {
 	for {
-		resp, err := up.Recv()
+		m, err := up.Recv()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if err := down.Send(resp); err != nil {
+		if err := down.Send(m); err != nil {
 			return err
 		}
 	}
@@ -261,18 +267,7 @@ func (p *p4rtProxy) StreamChannel(down p4v1.P4Runtime_StreamChannelServer) error
 			}
 		}
 	}()
-	for {
-		m, err := up.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := down.Send(m); err != nil {
-			return err
-		}
-	}
+	return relay(up, down)
 }
 
 // deviceConfigYAML is the controller config's p4runtime section for tg: the
