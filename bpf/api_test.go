@@ -171,9 +171,7 @@ func TestPinnedRestart(t *testing.T) {
 	}
 	frame, _ := vectorCase(t, "overlay_vm_cutover")
 	first := decide(t, d, frame)
-	d.Close()
-
-	d2 := reopen(t, dir)
+	d2 := restart(t, d, dir)
 	if got := decide(t, d2, frame); got != first {
 		t.Fatalf("after reopen: %s, want %s", got, first)
 	}
@@ -326,6 +324,15 @@ func asABI9(t *testing.T, d *Dataplane, dir string, renamed ...string) {
 	stampABI(t, d, 9)
 }
 
+// wantDrops fails unless d counted n packets of reason (after the migration).
+func wantDrops(t *testing.T, d *Dataplane, reason pipeline.Reason, n uint64) {
+	t.Helper()
+	drops, err := d.DropCounters()
+	if err != nil || drops[reason].Packets != n {
+		t.Fatalf("drop_reasons[%s] after the migration %+v %v, want %d packets", reason, drops[reason], err, n)
+	}
+}
+
 // olderPins[v] makes the pins under dir, those of ABI v+1, those an ABI v
 // program leaves, holding d's values: each ABI bump, undone.
 var olderPins = map[uint32]func(t *testing.T, d *Dataplane, dir string){
@@ -380,9 +387,7 @@ func TestMigratesABI13Pins(t *testing.T) {
 	check(t, d.InsertRuleV6(rule6(100, 2, true, netip.PrefixFrom(vm6, 128), pool6Gray)))
 	wantVerdict6(t, d, "before the migration", plain6(tcp6(1, 2)), "to "+under6Gray.String())
 	asOlderABI(t, d, dir, 13)
-	d.Close()
-
-	d2 := reopen(t, dir)
+	d2 := restart(t, d, dir)
 	wantVerdict6(t, d2, "after the migration", plain6(tcp6(1, 2)), "to "+under6Gray.String())
 	if n := d2.objs.GrayMasks6.ValueSize(); n != d.objs.GrayMasks6.ValueSize() {
 		t.Fatalf("gray_masks6 values after the migration: %d bytes", n)
@@ -425,9 +430,7 @@ const abi12BackendSize = 24
 func TestMigratesABI12Pins(t *testing.T) {
 	dir, d, ms, frame, first := migrationStart(t)
 	asOlderABI(t, d, dir, 12)
-	d.Close()
-
-	d2 := reopen(t, dir)
+	d2 := restart(t, d, dir)
 	if got := decide(t, d2, frame); got != first {
 		t.Fatalf("after the migration: %s, want %s", got, first)
 	}
@@ -497,16 +500,11 @@ func TestMigratesABI11Pins(t *testing.T) {
 		t.Fatal(err)
 	}
 	asOlderABI(t, d, dir, 11)
-	d.Close()
-
-	d2 := reopen(t, dir)
+	d2 := restart(t, d, dir)
 	if got := decide(t, d2, tagged); got != first {
 		t.Fatalf("tagged, accepted before the migration: %s, want %s", got, first)
 	}
-	drops, err := d2.DropCounters()
-	if err != nil || drops[pipeline.VLANNotAccepted].Packets != 1 {
-		t.Fatalf("drop_reasons[VLAN_NOT_ACCEPTED] after the migration %+v %v, want 1 packet", drops[pipeline.VLANNotAccepted], err)
-	}
+	wantDrops(t, d2, pipeline.VLANNotAccepted, 1)
 	if n := d2.objs.DropReasons.MaxEntries(); n != pipeline.NumReasons {
 		t.Fatalf("drop_reasons after the migration: %d cells, want %d", n, pipeline.NumReasons)
 	}
@@ -528,16 +526,11 @@ func TestMigratesABI10Pins(t *testing.T) {
 		t.Fatalf("pass_not_vip: %s", got)
 	}
 	asOlderABI(t, d, dir, 10)
-	d.Close()
-
-	d2 := reopen(t, dir)
+	d2 := restart(t, d, dir)
 	if got := decide(t, d2, frame); got != first {
 		t.Fatalf("after the migration: %s, want %s", got, first)
 	}
-	drops, err := d2.DropCounters()
-	if err != nil || drops[pipeline.NotVIP].Packets != 1 {
-		t.Fatalf("drop_reasons[NOT_VIP] after the migration %+v %v, want 1 packet", drops[pipeline.NotVIP], err)
-	}
+	wantDrops(t, d2, pipeline.NotVIP, 1)
 	if c, err := d2.VIPCounter(testvectors.VIP1); err != nil || c.Packets != 2 {
 		t.Fatalf("vip counter after the migration %+v %v, want 2 packets", c, err)
 	}
@@ -568,9 +561,7 @@ func TestMigratesABI10Pins(t *testing.T) {
 func TestMigratesABI9Pins(t *testing.T) {
 	dir, d, ms, frame, first := migrationStart(t)
 	asABI9(t, d, dir, "vip_map", "backends")
-	d.Close()
-
-	d2 := reopen(t, dir)
+	d2 := restart(t, d, dir)
 	if got := decide(t, d2, frame); got != first {
 		t.Fatalf("after the migration: %s, want %s", got, first)
 	}
@@ -694,9 +685,7 @@ func TestRebuildRepairs(t *testing.T) {
 	if err := d.objs.GrayMasks.Update(uint32(0), &graygwMaskTable{}, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
-	d.Close()
-
-	d = reopen(t, dir)
+	d = restart(t, d, dir)
 	if err := d.objs.GrayRules.Lookup(&stray, &v); !errors.Is(err, ebpf.ErrKeyNotExist) {
 		t.Fatalf("stray entry still there: %v", err)
 	}

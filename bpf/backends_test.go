@@ -72,8 +72,7 @@ func TestBackendCellsRebuild(t *testing.T) {
 	v.UnderlayIp++
 	must(d.objs.BackendCells.Update(d.cells.of[13], &v, ebpf.UpdateAny))
 	must(d.objs.BackendVer.Update(uint32(99), d.cells.of[21]+1, ebpf.UpdateAny))
-	d.Close()
-	d = reopen(t, dir)
+	d = restart(t, d, dir)
 	backendsAgree(t, d, ms, "after reopen")
 	var w uint32
 	must(d.objs.BackendVer.Lookup(uint32(99), &w))

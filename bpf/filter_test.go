@@ -119,8 +119,7 @@ func TestFilterTracksRules(t *testing.T) {
 	if err := d.tss.filter.write(stray/64, w[stray/64]|1<<(stray%64)); err != nil {
 		t.Fatal(err)
 	}
-	d.Close()
-	d = reopen(t, dir)
+	d = restart(t, d, dir)
 	checkFilter(t, d, "after reopen")
 	for _, rm := range live {
 		if err := d.DeleteRule(rm); err != nil {

@@ -124,6 +124,14 @@ func reopen(t testing.TB, dir string) *Dataplane {
 	return d
 }
 
+// restart closes d and loads the program over the maps pinned in dir again,
+// as a restarted or upgraded loader does.
+func restart(t testing.TB, d *Dataplane, dir string) *Dataplane {
+	t.Helper()
+	d.Close()
+	return reopen(t, dir)
+}
+
 // minFrame is the shortest frame XDP ever sees: BPF_PROG_TEST_RUN refuses
 // shorter ones, and so do bpf_xdp_adjust_head/tail, so the program's
 // ETH_TRUNCATED check is defensive and cannot be exercised from here.

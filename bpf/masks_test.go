@@ -85,8 +85,7 @@ func TestMaskPositionsReuse(t *testing.T) {
 	for mask, m := range d.tss.masks {
 		ids[mask] = [2]uint32{m.id, m.pos}
 	}
-	d.Close()
-	d = reopen(t, dir)
+	d = restart(t, d, dir)
 	for mask, m := range d.tss.masks {
 		if ids[mask] != [2]uint32{m.id, m.pos} {
 			t.Fatalf("after reopen mask %+v has id, position %d, %d, want %v", mask, m.id, m.pos, ids[mask])

@@ -94,7 +94,6 @@ func TestPoolHashEncodings(t *testing.T) {
 	if err := d.objs.PoolSlot.Update(uint32(testvectors.PoolGray), d.sel.of[testvectors.PoolGray]+1, ebpf.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
-	d.Close()
-	d = reopen(t, dir)
+	d = restart(t, d, dir)
 	check("after reopen")
 }

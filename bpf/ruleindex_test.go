@@ -143,7 +143,6 @@ func TestRuleIndexTracksRules(t *testing.T) {
 		return setPool(rm, testvectors.PoolGray), !dup
 	})
 	checkIndex(t, d, "after churn")
-	d.Close()
-	d = reopen(t, dir)
+	d = restart(t, d, dir)
 	checkIndex(t, d, "after reopen")
 }
