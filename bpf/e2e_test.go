@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/graygw/graygw/bpf"
+	"github.com/graygw/graygw/bpf/internal/bpftest"
 	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
@@ -160,13 +161,7 @@ type e2eLab struct {
 // the test; it skips the test without root or bpffs.
 func newE2ELab(t *testing.T, stem string) *e2eLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces and attach XDP")
-	}
-	var fs unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
-		t.Skip("no bpffs mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
-	}
+	bpftest.NeedPins(t, "create network namespaces and attach XDP")
 	l := &e2eLab{client: newNS(t), gw: newNS(t), base: newNS(t), gray: newNS(t)}
 	veth(t, l.client, "c0", l.gw, "g0")
 	noIPv6(t, l.client, "c0")

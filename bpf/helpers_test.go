@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
+	"github.com/graygw/graygw/bpf/internal/bpftest"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 	"github.com/graygw/graygw/testvectors"
@@ -61,11 +61,7 @@ func openTest(t testing.TB) *Dataplane {
 // pinDir returns a fresh pin directory under bpffs, removed after the test.
 func pinDir(t testing.TB) string {
 	t.Helper()
-	skipUnlessBPF(t)
-	var fs unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &fs); err != nil || fs.Type != unix.BPF_FS_MAGIC {
-		t.Skip("no bpffs mounted at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)")
-	}
+	bpftest.NeedPins(t, "load BPF programs")
 	dir := filepath.Join("/sys/fs/bpf", fmt.Sprintf("graygw-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_")))
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
