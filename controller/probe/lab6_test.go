@@ -29,10 +29,7 @@ func TestIPv6ProbesThroughTheGateway(t *testing.T) {
 	in, res, targets := applyAndExpect(t, l, "  - {name: vm-1-5, match: {vip: vpc-router, vni: 5001, src: 192.168.1.5}, pool: gray-router}\n"+
 		"  - {name: vm-1-6-v6, match: {vip: vpc-router, vni: 5001, src: \"fd00:1::6\"}, pool: gray-router}\n",
 		0, topo.VIP, moved, probetest.GrayPool, probetest.BasePool)
-	p, err := probe.New(l.ProberConfig(in))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newProber(t, l.ProberConfig(in))
 	defer p.Close()
 	opts := probe.Options{Count: 3, Interval: 20 * time.Millisecond, Timeout: time.Second}
 	check := func(what string, targets []probe.Target, want func(probe.Target) (probe.Status, string)) {
@@ -69,7 +66,8 @@ func TestIPv6ProbesThroughTheGateway(t *testing.T) {
 				l4 = append(l4, tg)
 			}
 		}
-		if l4, err = probe.Expect(in, res, topo.VIP, l4); err != nil {
+		l4, err := probe.Expect(in, res, topo.VIP, l4)
+		if err != nil {
 			t.Fatal(err)
 		}
 		check(string(proto)+" over IPv6", l4, func(tg probe.Target) (probe.Status, string) {

@@ -25,10 +25,7 @@ func TestProbesToAnIPv6VIP(t *testing.T) {
 	in, _, targets := applyAndExpect(t, l, "  - {name: vm9-5, match: {vip: vpc-router6, vni: 5009, src: 192.168.9.5}, pool: gray-router6}\n"+
 		"  - {name: vm9-5-v6, match: {vip: vpc-router6, vni: 5009, src: \"fd00:9::5\"}, pool: gray-router6}\n",
 		5009, topo.VIP6, moved, probetest.GrayPool6, probetest.BasePool6)
-	p, err := probe.New(l.ProberConfig6(in))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newProber(t, l.ProberConfig6(in))
 	defer p.Close()
 	rs := runProbes(t, p, targets, labProbes)
 	v6 := 0

@@ -56,11 +56,18 @@ func applyAndProbe(t *testing.T, l *probetest.Lab, in *intent.Intent, res *compi
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = probe.New(l.ProberConfig(in))
+	p = newProber(t, l.ProberConfig(in))
+	return all, targets, p
+}
+
+// newProber is probe.New(cfg), failing t on an error; the caller closes it.
+func newProber(t *testing.T, cfg probe.Config) *probe.Prober {
+	t.Helper()
+	p, err := probe.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return all, targets, p
+	return p
 }
 
 // runProbes runs the probes of targets through p with opts, failing t on
@@ -135,10 +142,7 @@ func TestProberRefusesBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := probe.New(l.ProberConfig(in))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newProber(t, l.ProberConfig(in))
 	defer p.Close()
 	vpcs := l.VPCs()
 	good := probe.Target{VNI: 5001, VM: vpcs[0].VMs[0], Router: vpcs[0].Router}
