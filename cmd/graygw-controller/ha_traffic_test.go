@@ -10,13 +10,13 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/agent/p4rtest"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/internal/seqstream"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // The failover tests' traffic: a stream of UDP datagrams with sequence
@@ -78,16 +78,11 @@ func stopLabStream(t *testing.T, s *seqstream.Stream, what string) seqstream.Rep
 // change.
 func gatewayHolds(t *testing.T, addr string, c graygwv1.ControllerClient, versions ...uint64) uint64 {
 	t.Helper()
-	codec := engine.NewCodec(p4infotest.Committed(t))
+	codec := engine.NewCodec(stack.P4Info(t))
 	read := readTables(t, addr)
-	var held []compile.Entry
+	held := stack.Entries(t, read)
 	got := map[string]bool{}
 	for _, te := range read {
-		e, err := codec.FromP4(te)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, e)
 		got[string(canonicalBytes(t, te))] = true
 	}
 	var diffs []string

@@ -565,16 +565,7 @@ func (a *agent) readEntries(t *testing.T) []*p4v1.TableEntry {
 // gateway decides, from what it holds, not from the controller's view.
 func (a *agent) installed(t *testing.T) *model.State {
 	t.Helper()
-	codec := engine.NewCodec(stack.P4Info(t))
-	var entries []compile.Entry
-	for _, te := range a.readEntries(t) {
-		ce, err := codec.FromP4(te)
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries = append(entries, ce)
-	}
-	st, err := compile.ToModel(entries)
+	st, err := compile.ToModel(stack.Entries(t, a.readEntries(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

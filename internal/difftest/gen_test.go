@@ -6,9 +6,12 @@ import (
 	"reflect"
 	"testing"
 
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+
 	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
+	"github.com/graygw/graygw/internal/stack"
 	"github.com/graygw/graygw/internal/testpkt"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
@@ -32,19 +35,15 @@ func TestEntriesHoldTheState(t *testing.T) {
 			frames[i] = g.Frame(st)
 		}
 		g.Fill(st, owners, frames)
-		var back []compile.Entry
+		var tes []*p4v1.TableEntry
 		for _, e := range compile.FromModel(st) {
 			te, err := codec.ToP4(&e)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ce, err := codec.FromP4(te)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back = append(back, ce)
+			tes = append(tes, te)
 		}
-		got, err := compile.ToModel(back)
+		got, err := compile.ToModel(stack.Entries(t, tes))
 		if err != nil {
 			t.Fatal(err)
 		}

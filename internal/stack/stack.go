@@ -29,6 +29,7 @@ import (
 	"github.com/graygw/graygw/agent/server"
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/controller/compile"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/p4rt"
@@ -39,6 +40,23 @@ import (
 func P4Info(t testing.TB) *p4info.Info {
 	t.Helper()
 	return p4infotest.Committed(t)
+}
+
+// Entries decodes table entries read from a gateway into the compiler's
+// entries, with the committed P4Info's codec; it fails t on an entry the
+// codec refuses.
+func Entries(t testing.TB, tes []*p4v1.TableEntry) []compile.Entry {
+	t.Helper()
+	codec := engine.NewCodec(P4Info(t))
+	out := make([]compile.Entry, 0, len(tes))
+	for _, te := range tes {
+		e, err := codec.FromP4(te)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // Logger discards, unless GRAYGW_TEST_LOG is set: then it logs at debug to
