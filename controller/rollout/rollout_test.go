@@ -47,14 +47,8 @@ func (s *sim) Cutover(ctx context.Context, sc Scope, pool string, dry bool) (str
 		s.mu.Unlock()
 		return sc.Name, nil
 	}
-	s.calls++
-	n, block := s.calls, s.block
-	s.mu.Unlock()
-	if block != nil {
-		block("cutover", n)
-	}
-	if ctx.Err() != nil {
-		return "", ctx.Err()
+	if err := s.enter(ctx, "cutover"); err != nil {
+		return "", err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -64,6 +58,18 @@ func (s *sim) Cutover(ctx context.Context, sc Scope, pool string, dry bool) (str
 	}
 	s.rules[sc.Name] = sc
 	return sc.Name, nil
+}
+
+// enter starts an applied cutover or probe (kind), called with s.mu held:
+// it counts the call, releases s.mu, runs block and returns ctx's error.
+func (s *sim) enter(ctx context.Context, kind string) error {
+	s.calls++
+	n, block := s.calls, s.block
+	s.mu.Unlock()
+	if block != nil {
+		block(kind, n)
+	}
+	return ctx.Err()
 }
 
 func (s *sim) Rollback(ctx context.Context, rule string) error {
@@ -92,14 +98,8 @@ func (s *sim) onGray(t probe.Target) bool {
 
 func (s *sim) Probe(ctx context.Context, ts []probe.Target, o probe.Options) ([]probe.Result, error) {
 	s.mu.Lock()
-	s.calls++
-	n, block := s.calls, s.block
-	s.mu.Unlock()
-	if block != nil {
-		block("probe", n)
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if err := s.enter(ctx, "probe"); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
