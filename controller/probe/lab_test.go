@@ -219,14 +219,7 @@ func TestProbesThroughHighPoolIDs(t *testing.T) {
 	if doc2 == doc {
 		t.Fatal("lab intent has no gray hash_fields to change")
 	}
-	in, err := intent.Load([]byte(doc2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res2, err := compile.Compile(in, res)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, res2 := compiletest.Next(t, doc2, res)
 	check(res2, map[string]uint16{probetest.BasePool: 100, probetest.GrayPool: 30000 + compile.SlotOffset})
 	if got := l.DP.Pools(); !slices.Equal(sorted(got), []uint16{100, 30000 + compile.SlotOffset}) {
 		t.Errorf("pools owning buckets after the change: %v, want [100 %d]", got, 30000+compile.SlotOffset)

@@ -13,11 +13,18 @@ import (
 // Doc loads the intent document doc and compiles it (no previous result).
 func Doc(t testing.TB, doc string) (*intent.Intent, *compile.Result) {
 	t.Helper()
+	return Next(t, doc, nil)
+}
+
+// Next loads the intent document doc and compiles it over prev, the result
+// of the version before.
+func Next(t testing.TB, doc string, prev *compile.Result) (*intent.Intent, *compile.Result) {
+	t.Helper()
 	in, err := intent.Load([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := compile.Compile(in, nil)
+	res, err := compile.Compile(in, prev)
 	if err != nil {
 		t.Fatal(err)
 	}
