@@ -37,9 +37,8 @@ func dualStackIntent(addr1, addr2 string) string {
 // backend's reason), and its return announces it again; the first signal
 // withdraws everything.
 func TestDaemonAnnouncesIPv6VIPToBIRD(t *testing.T) {
-	b, ok := inner(t)
+	b, ok := insideBirdLab(t, newBirdLab6)
 	if !ok {
-		newBirdLab6(t).runInside(t)
 		return
 	}
 	a1, a2 := startStoppableAgent(t), startStoppableAgent(t)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -66,7 +64,7 @@ func bgpController(t *testing.T, dir string, a1, a2 *stack.Agent, extra ...strin
 // announces it again; BGPStatus and the metrics say so; the first signal
 // withdraws everything.
 func TestDaemonAnnouncesToBIRD(t *testing.T) {
-	b, ok := insideBirdLab(t)
+	b, ok := insideBirdLab(t, newBirdLab)
 	if !ok {
 		return
 	}
@@ -86,15 +84,10 @@ func TestDaemonAnnouncesToBIRD(t *testing.T) {
 		!st.GetNeighbors()[0].GetGracefulRestart() || len(st.GetAnnounced()) != 2 || st.GetAnnounced()[0].GetMed() != 50 {
 		t.Fatalf("BGP status: %v", st)
 	}
-	resp, err := http.Get("http://" + r.where.Metrics.String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := r.metrics(t)
 	for _, w := range []string{`graygw_bgp_session_up{neighbor="10.179.0.2"} 1`, "graygw_bgp_vips_announced 2",
 		`graygw_bgp_vips_withdrawn{reason="drained"} 0`} {
-		if !strings.Contains(string(body), w) {
+		if !strings.Contains(body, w) {
 			t.Errorf("/metrics lacks %q", w)
 		}
 	}
@@ -160,9 +153,8 @@ func TestDaemonAnnouncesToBIRD(t *testing.T) {
 // no-healthy-backend in BGPStatus and the logs, and graygw_backend_up 0; its
 // link back announces them again.
 func TestDaemonWithdrawsWithoutHealthyBackend(t *testing.T) {
-	b, ok := inner(t)
+	b, ok := insideBirdLab(t, newBirdLabWithBackend)
 	if !ok {
-		newBirdLabWithBackend(t).runInside(t)
 		return
 	}
 	const interval = 100 * time.Millisecond
@@ -172,20 +164,10 @@ func TestDaemonWithdrawsWithoutHealthyBackend(t *testing.T) {
 	r := startController(t, append(args, "--metrics", "127.0.0.1:0")...)
 	b.waitHops(t, 30*time.Second, "announced at start", birdGW1, birdGW2)
 	c := r.client(t)
-	scrape := func() string {
-		t.Helper()
-		resp, err := http.Get("http://" + r.where.Metrics.String() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return string(body)
-	}
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(scrape(), `graygw_backend_up{backend="base-1",pool="base"} 1`) ||
-		strings.Contains(scrape(), `graygw_backend_health_checks_total{result="ok"} 0`); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(r.metrics(t), `graygw_backend_up{backend="base-1",pool="base"} 1`) ||
+		strings.Contains(r.metrics(t), `graygw_backend_health_checks_total{result="ok"} 0`); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no successful check after 5s:\n%s", scrape())
+			t.Fatalf("no successful check after 5s:\n%s", r.metrics(t))
 		}
 	}
 
@@ -214,7 +196,7 @@ func TestDaemonWithdrawsWithoutHealthyBackend(t *testing.T) {
 		}
 	}
 	t.Logf("withdrawn: %s", st.GetWithdrawn()[0].GetDetail())
-	m := scrape()
+	m := r.metrics(t)
 	for _, w := range []string{`graygw_backend_up{backend="base-1",pool="base"} 0`, `graygw_bgp_vips_withdrawn{reason="no-healthy-backend"} 2`} {
 		if !strings.Contains(m, w) {
 			t.Errorf("/metrics lacks %q", w)
@@ -236,7 +218,7 @@ func TestDaemonWithdrawsWithoutHealthyBackend(t *testing.T) {
 	if d > budget(2) {
 		t.Errorf("re-announcement took %s, budget %s", d, budget(2))
 	}
-	if m := scrape(); !strings.Contains(m, `graygw_backend_up{backend="base-1",pool="base"} 1`) {
+	if m := r.metrics(t); !strings.Contains(m, `graygw_backend_up{backend="base-1",pool="base"} 1`) {
 		t.Errorf("/metrics after: graygw_backend_up not 1")
 	}
 	t.Logf("controller log (health and announcements):\n%s", grepLines(r.logs.String(), "backend", "vip "))
@@ -298,7 +280,7 @@ func (c *child) term(t *testing.T) int {
 // never loses them while the next controller process starts and refreshes
 // them; that one, without the flag, withdraws them on SIGTERM.
 func TestKeepRoutesOnExit(t *testing.T) {
-	b, ok := insideBirdLab(t)
+	b, ok := insideBirdLab(t, newBirdLab)
 	if !ok {
 		return
 	}

@@ -157,21 +157,15 @@ func (b birdLab) runInside(t *testing.T) {
 	labtest.RunInside(t, b.GWNS, 5*time.Minute, b)
 }
 
-// inner returns the lab when this process is the inner half of t.
-func inner(t *testing.T) (birdLab, bool) {
-	var b birdLab
-	ok := labtest.Inner(t, &b)
-	return b, ok
-}
-
 // insideBirdLab is the lab of a test's inner half (ok), or, in its outer
-// half, builds the lab and runs the test inside it (not ok: the outer half
-// is done).
-func insideBirdLab(t *testing.T) (b birdLab, ok bool) {
-	if b, ok = inner(t); !ok {
-		newBirdLab(t).runInside(t)
+// half, builds the lab with build and runs the test inside it (not ok: the
+// outer half is done).
+func insideBirdLab(t *testing.T, build func(*testing.T) birdLab) (b birdLab, ok bool) {
+	if labtest.Inner(t, &b) {
+		return b, true
 	}
-	return b, ok
+	build(t).runInside(t)
+	return b, false
 }
 
 // bgpSection is the controller's bgp: config toward the BIRD peer.

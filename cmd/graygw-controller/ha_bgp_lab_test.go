@@ -26,9 +26,8 @@ import (
 // session per replica, keeps the dead one's paths stale for the restart time
 // and gets the new leader's on the other session (not tested here).
 func TestHAControllersSpeakingBGP(t *testing.T) {
-	b, ok := inner(t)
+	b, ok := insideBirdLab(t, newBirdLab)
 	if !ok {
-		newBirdLab(t).runInside(t)
 		return
 	}
 	cl := etcdlab.Start(t, 3, false) // inside the lab's namespace, as the test is

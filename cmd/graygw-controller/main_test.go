@@ -131,6 +131,18 @@ func (r *controllerRun) stop(t *testing.T, want int) {
 	}
 }
 
+// metrics is the text r serves on /metrics (started with --metrics).
+func (r *controllerRun) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + r.where.Metrics.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
 func startController(t *testing.T, args ...string) *controllerRun {
 	t.Helper()
 	r := &controllerRun{sigs: make(chan os.Signal, 2), exit: make(chan int, 1), done: make(chan struct{})}
@@ -195,16 +207,11 @@ func TestSeedServeMetricsDrainAndRestart(t *testing.T) {
 	if g.GetEntriesWritten() != 8198 || g.GetVersion() != 1 {
 		t.Fatalf("first start: %v", g)
 	}
-	resp, err := http.Get("http://" + r.where.Metrics.String() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := r.metrics(t)
 	for _, want := range []string{`graygw_entries_written_total{gateway="gw1"} 8198`,
 		`graygw_rule_packets_total{gateway="gw1",rule="vm-10.0.0.5"} 0`, `graygw_gateway_in_sync{gateway="gw1"} 1`,
 		`graygw_reconcile_duration_seconds_count{gateway="gw1"}`, `graygw_drop_packets_total{gateway="gw1",reason="NOT_VIP"} 0`} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
