@@ -172,10 +172,7 @@ func TestEmptyGatewayGetsTheSavedTables(t *testing.T) {
 }
 
 func TestBackendChangeMovesOnlyMaglevBuckets(t *testing.T) {
-	a := startAgent(t, nil)
-	e := newEngine(t, nil, 10)
-	p1 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	st1 := stack.WaitVersion(t, e, 1)[0]
+	a, e, p1, st1 := threeBackendsApplied(t)
 	old, _ := p1.Result().Pool("base")
 	before := installed(t, a.entries(t), old.ID)
 
@@ -221,10 +218,7 @@ func TestBackendChangeMovesOnlyMaglevBuckets(t *testing.T) {
 }
 
 func TestForeignEntryRemoved(t *testing.T) {
-	a := startAgent(t, nil)
-	e := newEngine(t, nil, 10)
-	p := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	stack.WaitVersion(t, e, 1)
+	a, e, p, _ := threeBackendsApplied(t)
 
 	// Another controller (higher election id) becomes primary and writes an entry
 	// the intent does not have, then goes away.
@@ -374,10 +368,7 @@ func TestAgentKilledMidApplyConverges(t *testing.T) {
 }
 
 func TestPlanIsADryRun(t *testing.T) {
-	a := startAgent(t, nil)
-	e := newEngine(t, nil, 10)
-	p1 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	stack.WaitVersion(t, e, 1)
+	a, e, p1, _ := threeBackendsApplied(t)
 	held := a.entries(t)
 
 	four := append(threeBackends(), backendSpec{"base-4", 14, 1, ""})

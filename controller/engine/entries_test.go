@@ -11,18 +11,12 @@ import (
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/controller/compile"
-	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/compile/compiletest"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 )
 
 func TestCodecRoundTripsEveryCompiledEntry(t *testing.T) {
-	in, err := intent.LoadFile("../../docs/examples/intent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := compile.Compile(in, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, res := compiletest.Doc(t, string(intenttest.Example(t)))
 	c := NewCodec(p4infotest.Committed(t))
 	for _, e := range res.Gateways[0].Entries {
 		te, err := c.ToP4(&e)

@@ -235,6 +235,18 @@ func threeBackends() []backendSpec {
 	return []backendSpec{{"base-1", 11, 1, ""}, {"base-2", 12, 1, ""}, {"base-3", 13, 1, ""}}
 }
 
+// threeBackendsApplied starts an agent and an engine (election id 10) that
+// commits the intent of three backends at the agent as version 1 and waits
+// until the gateway holds it; it returns them, the prepared version and the
+// gateway's status.
+func threeBackendsApplied(t *testing.T) (*agent, *engine.Engine, *engine.Prepared, engine.GatewayStatus) {
+	t.Helper()
+	a := startAgent(t, nil)
+	e := newEngine(t, nil, 10)
+	p := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
+	return a, e, p, stack.WaitVersion(t, e, 1)[0]
+}
+
 func load(t *testing.T, yaml string) *intent.Intent {
 	t.Helper()
 	in, err := intent.Load([]byte(yaml))

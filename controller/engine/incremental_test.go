@@ -103,10 +103,7 @@ func TestDriftRepairedByThePeriodicPass(t *testing.T) {
 // Without the periodic pass, a drift survives incremental passes and a full
 // pass (Kick) repairs it along with the change.
 func TestDriftRepairedByAFullPass(t *testing.T) {
-	a := startAgent(t, nil)
-	e := newEngine(t, nil, 10)
-	p1 := stack.Commit(t, e, load(t, intentYAML([]string{a.addr}, threeBackends())), 1)
-	stack.WaitVersion(t, e, 1)
+	a, e, p1, _ := threeBackendsApplied(t)
 	dropRule(t, a, p1)
 	// An incremental change (a second rule) does not see the drift...
 	doc2 := intentYAML([]string{a.addr}, threeBackends()) + `  - name: vm-10.0.0.6
