@@ -132,22 +132,16 @@ func TestPipelineActions(t *testing.T) {
 	if got := h.getConfig(p4v1.GetForwardingPipelineConfigRequest_COOKIE_ONLY).GetCookie().GetCookie(); got != 2 {
 		t.Fatalf("cookie after COMMIT = %d, want 2", got)
 	}
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 1 {
-		t.Fatalf("COMMIT lost state: %d entries", n)
-	}
+	h.wantEntries(t, 1, "after COMMIT (state kept)")
 	// RECONCILE_AND_COMMIT keeps the forwarding state and takes the new cookie.
 	h.setPipeline(a, actReconcile, info, 3)
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 1 {
-		t.Fatalf("RECONCILE_AND_COMMIT lost state: %d entries", n)
-	}
+	h.wantEntries(t, 1, "after RECONCILE_AND_COMMIT (state kept)")
 	if got := h.getConfig(p4v1.GetForwardingPipelineConfigRequest_COOKIE_ONLY).GetCookie().GetCookie(); got != 3 {
 		t.Fatalf("cookie = %d, want 3", got)
 	}
 	// VERIFY_AND_COMMIT clears it, in the view and in the dataplane.
 	h.setPipeline(a, actCommit, info, 4)
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 0 {
-		t.Fatalf("VERIFY_AND_COMMIT kept %d entries", n)
-	}
+	h.wantEntries(t, 0, "after VERIFY_AND_COMMIT (state cleared)")
 	if st := h.mem.State(); len(st.VIPs) != 0 {
 		t.Fatalf("dataplane still has %d VIPs", len(st.VIPs))
 	}

@@ -345,6 +345,15 @@ func (h *harness) readErr(entities ...*p4v1.Entity) ([]*p4v1.Entity, error) {
 	return p4rtest.Read(ctx(h.t), h.c, device, entities...)
 }
 
+// wantEntries fails t unless the agent holds exactly n table entries; what
+// says when, or which.
+func (h *harness) wantEntries(t *testing.T, n int, what string) {
+	t.Helper()
+	if got := len(h.read(ent(&p4v1.TableEntry{}))); got != n {
+		t.Fatalf("%s: %d table entries, want %d", what, got, n)
+	}
+}
+
 func (h *harness) read(entities ...*p4v1.Entity) []*p4v1.Entity {
 	h.t.Helper()
 	out, err := h.readErr(entities...)

@@ -182,7 +182,5 @@ func TestReadLarge(t *testing.T) {
 		ups = append(ups, ins(b.Bucket(uint64(i/4096), uint64(i%4096), uint64(i%7))))
 	}
 	h.mustWrite(a, ups...)
-	if got := len(h.read(ent(&p4v1.TableEntry{}))); got != n {
-		t.Fatalf("read %d entries, want %d (several ReadResponse messages)", got, n)
-	}
+	h.wantEntries(t, n, "read in several ReadResponse messages")
 }

@@ -119,9 +119,7 @@ func TestRestartAfterRebootDiscardsJournal(t *testing.T) {
 	h.mustWrite(a, ins(h.b().VIP(1, 1, 1)))
 	// Same generation: restored.
 	h.restart()
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 1 {
-		t.Fatalf("restored %d entries, want 1", n)
-	}
+	h.wantEntries(t, 1, "restored")
 	// Another generation (a reboot: the pinned maps the journal describes are
 	// gone): the journal is discarded, the agent starts as after a full restart.
 	h.gen = "after-reboot"
@@ -131,9 +129,7 @@ func TestRestartAfterRebootDiscardsJournal(t *testing.T) {
 	}
 	a = h.primary()
 	h.setPipeline(a, actCommit, h.info.P4Info(), 1)
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 0 {
-		t.Fatalf("%d entries survived a generation change", n)
-	}
+	h.wantEntries(t, 0, "after a generation change")
 }
 
 func TestDrain(t *testing.T) {
@@ -152,9 +148,7 @@ func TestDrain(t *testing.T) {
 	if err := h.setPipelineErr(a, actReconcile, h.info.P4Info(), 1); status.Code(err) != codes.Unavailable {
 		t.Fatalf("set pipeline while draining = %v, want UNAVAILABLE", err)
 	}
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 1 {
-		t.Fatalf("reads while draining: %d entries", n)
-	}
+	h.wantEntries(t, 1, "read while draining")
 	st, err := h.c.StreamChannel(ctx(t))
 	if err == nil {
 		_, err = st.Recv()

@@ -61,9 +61,7 @@ func TestPrimaryIDQuotedFromAnotherConnectionRefused(t *testing.T) {
 		ElectionId: learned, Action: actCommit, Config: &p4v1.ForwardingPipelineConfig{P4Info: h.info.P4Info()}}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("pipeline change quoting the primary's id from another connection = %v, want PERMISSION_DENIED", err)
 	}
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 0 {
-		t.Fatalf("%d entries written by the rogue", n)
-	}
+	h.wantEntries(t, 0, "after the rogue's writes")
 	h.mustWrite(a, ins(h.b().VIP(7, 1, 1))) // the primary's own connection still writes
 }
 
@@ -85,9 +83,7 @@ func TestPipelineConfigLimits(t *testing.T) {
 	if _, err := h.c.SetForwardingPipelineConfig(ctx(t), req(&p4v1.ForwardingPipelineConfig{P4Info: h.info.P4Info(), P4DeviceConfig: big})); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("8 MiB device config: %v, want RESOURCE_EXHAUSTED", err)
 	}
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 1 {
-		t.Fatalf("a refused VERIFY_AND_COMMIT cleared the entries: %d left", n)
-	}
+	h.wantEntries(t, 1, "after a refused VERIFY_AND_COMMIT")
 }
 
 // TestMessageSizeLimit: the limit holds the largest legitimate batch (every
@@ -131,9 +127,7 @@ func TestResetElectionIDs(t *testing.T) {
 	h.restart()
 	c = h.connect("", eid(10))
 	c.expectArb(codes.OK, eid(10))
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 1 {
-		t.Fatalf("%d entries after the reset, want the 1 written", n)
-	}
+	h.wantEntries(t, 1, "after the reset (the one written)")
 	h.resetEIDs = false
 	h.restart() // the reset is journaled: 10 stays the highest
 	c = h.connect("", eid(10))

@@ -141,9 +141,7 @@ func TestDeleteIgnoresNonKeyFields(t *testing.T) {
 	d.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: 12345}}}
 	d.IdleTimeoutNs = 5
 	h.mustWrite(a, del(d))
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 0 {
-		t.Fatalf("%d entries left", n)
-	}
+	h.wantEntries(t, 0, "after deleting with other non-key fields")
 }
 
 func TestBatchContinueOnError(t *testing.T) {
@@ -183,9 +181,7 @@ func TestAtomicityModesUnimplemented(t *testing.T) {
 			t.Errorf("%v: %v, want UNIMPLEMENTED", m, err)
 		}
 	}
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 0 {
-		t.Fatalf("%d entries written by refused batches", n)
-	}
+	h.wantEntries(t, 0, "after refused batches")
 }
 
 func TestTableFull(t *testing.T) {
@@ -238,9 +234,7 @@ func TestTargetLimits(t *testing.T) {
 			t.Errorf("update %d: %v, want %v", i, got[i], want[i])
 		}
 	}
-	if n := len(h.read(ent(&p4v1.TableEntry{}))); n != 63+2+2 {
-		t.Fatalf("%d entries, want the %d accepted ones", n, 63+2+2)
-	}
+	h.wantEntries(t, 63+2+2, "the accepted ones")
 }
 
 // failingDP refuses backend 666, to show a dataplane error fails one update.
