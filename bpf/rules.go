@@ -20,10 +20,11 @@ import (
 // mask and masked key are kept here (and in rule_store) and promoted when the
 // better one is deleted.
 type tss struct {
-	tupleSpace[model.GrayRule, ruleKey, *tssMask]               // rules, masks, ids, rule_store, rule_counters
-	filter                                        tssFilter     // tss_filter: which groups may exist (filter.go)
-	pos                                           maskPositions // gray_masks and mask_max (masks.go)
-	nextMask                                      uint32        // mask ids are never reused, so a stale entry cannot alias
+	// rules, masks, ids, rule_store, rule_counters
+	tupleSpace[model.GrayRule, ruleKey, *tssMask]
+	filter   tssFilter     // tss_filter: which groups may exist (filter.go)
+	pos      maskPositions // gray_masks and mask_max (masks.go)
+	nextMask uint32        // mask ids are never reused, so a stale entry cannot alias
 }
 
 type tssRule = tssEntry[model.GrayRule]
