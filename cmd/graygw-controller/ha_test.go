@@ -16,7 +16,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -207,11 +206,7 @@ func TestHALeaderFailover(t *testing.T) {
 	// Fencing: a session with the deposed leader's election id (high bits:
 	// its term) is told by the gateway that it is not primary, and the
 	// gateway refuses its write.
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := stack.Conn(t, addr)
 	rt := p4v1.NewP4RuntimeClient(conn)
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
@@ -380,12 +375,7 @@ func TestHAFailoverDuringALargeApply(t *testing.T) {
 		time.Since(killed).Round(time.Millisecond), gs.GetEntriesWritten())
 
 	// The gateway holds version 2 whole: every pool's 4096 buckets.
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := stack.Conn(t, addr)
 	rs, err := p4v1.NewP4RuntimeClient(conn).Read(context.Background(), &p4v1.ReadRequest{DeviceId: 1, Entities: []*p4v1.Entity{
 		{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: 0x02000005}}}}})
 	if err != nil {

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/graygw/graygw/api/service"
+	"github.com/graygw/graygw/internal/stack"
 )
 
 // TestHandoffKeepsTheSocketAcrossServers: a client of the standby API whose
@@ -37,11 +37,7 @@ func TestHandoffKeepsTheSocketAcrossServers(t *testing.T) {
 		return gs
 	}
 	standby := serve(healthpb.HealthCheckResponse_NOT_SERVING)
-	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := stack.Conn(t, "unix://"+path)
 	hc := healthpb.NewHealthClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	graygwv1 "github.com/graygw/graygw/api/graygw/v1"
 	"github.com/graygw/graygw/api/service"
@@ -36,12 +34,7 @@ func BenchmarkTrace(b *testing.B) {
 	if err != nil || !ar.GetResult().GetApplied() || ar.GetResult().GetWaitError() != "" {
 		b.Fatalf("apply: %v %v", err, ar.GetResult())
 	}
-	conn, err := grpc.NewClient(a.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := stack.Conn(b, a.Addr)
 	rt := p4v1.NewP4RuntimeClient(conn)
 
 	read := func() int {

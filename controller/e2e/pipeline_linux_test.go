@@ -11,8 +11,6 @@ import (
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/internal/stack"
@@ -78,10 +76,7 @@ func TestNewProgramOnRunningBMv2(t *testing.T) {
 // cookie reads the cookie of the pipeline the gateway runs.
 func (a *agent) cookie(t *testing.T) uint64 {
 	t.Helper()
-	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := stack.Conn(t, a.addr)
 	defer conn.Close()
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -16,7 +16,6 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/dataplane"
@@ -152,11 +151,7 @@ func (a *agent) entries(t *testing.T) []*p4v1.TableEntry {
 // its own (no arbitration: reads are open to any client).
 func (a *agent) read(t *testing.T, want *p4v1.Entity) []*p4v1.Entity {
 	t.Helper()
-	conn, err := grpc.NewClient(a.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := stack.Conn(t, a.addr)
 	defer conn.Close()
 	out, err := p4rtest.Read(ctx(t), p4v1.NewP4RuntimeClient(conn), 1, want)
 	if err != nil {

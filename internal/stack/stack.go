@@ -299,6 +299,21 @@ func Dial(t testing.TB, sock string) graygwv1.ControllerClient {
 	return graygwv1.NewControllerClient(conn)
 }
 
+// Conn is an insecure client connection to target (host:port, or
+// unix://path) that takes messages up to 256 MiB (a gateway's whole tables
+// in one read). It is closed when t ends; a caller that dials often closes
+// it sooner.
+func Conn(t testing.TB, target string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func dial(sock string) (*grpc.ClientConn, error) {
 	return grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
