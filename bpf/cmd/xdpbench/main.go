@@ -171,9 +171,10 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 				"behind an IPv6 outer goes on to graygw_xdp64 (a second tail call and a per-CPU handoff).\n"+
 				"The first row, the basic state's IPv4 gray hit, is measured in the same rounds: the last\n"+
 				"column is each path's cost against it.", "IPv4",
-			"An IPv6 flow walks gray_rules_v6's masks with a hash lookup each (no Bloom filter or\n"+
-				"index in front, unlike gray_rules) and hashes 42 key bytes instead of 18; the VIP lookup\n"+
-				"hashes a 16-byte key.")
+			"An IPv6 flow walks gray_rules_v6's masks with a hash lookup for each key whose bit is set in\n"+
+				"the mask list's Bloom filter (gray_rules has an index in front too), hashes 42 key bytes\n"+
+				"instead of 18, and looks up a 16-byte VIP key (vip_v6, a hash) and the mask list (a hash\n"+
+				"element, not an inlined array).")
 	}
 	fmt.Fprintf(&b, "\n## Gray rules: cost against the number of rules (%d distinct masks)\n\n", r.Masks)
 	b.WriteString("Rules are spread round-robin over six masks (5-tuple flow, VM + service port,\n" +
@@ -187,17 +188,18 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 		n, what, _ := strings.Cut(p.Name, " rules, ")
 		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f |\n", n, what, p.NS, p.Ratio)
 	}
-	fmt.Fprintf(&b, "\nTables: vip %d (hash); gray_masks (one array value: per mask position a bound word and\n"+
+	fmt.Fprintf(&b, "\nTables: vip %d (hash, the loader's record) read by packets through vip_index (%d cells,\n"+
+		"an address in one of the %d from its home); gray_masks (one array value: per mask position a bound word and\n"+
 		"the mask packed in three words, tuple-space bound %d); tss_filter (a 2^20-bit Bloom filter) in\n"+
 		"front of rule_index (2^18 words: the rule_cells cell of the one gray_rules key of a filter slot,\n"+
 		"or 'several': the gray_rules hash, %d entries); tenant_dir and tenant_pages (VNI -> tenant in 16\n"+
 		"pages of 4096, vni_tenant hash for ranges without a page); backend_select %d slots x %d buckets\n"+
 		"behind pool_slot (%d pool ids -> slot and hash-mask bits); backends through backend_ver and\n"+
-		"backend_cells (%d ids, %d cells). Per forwarded packet one hash lookup (vip_map); gray_rules,\n"+
+		"backend_cells (%d ids, %d cells). Per forwarded IPv4 packet no hash lookup; gray_rules,\n"+
 		"vni_tenant and pool_hash only for a filter slot of several keys, a VNI range without a page, a\n"+
 		"hash mask that is not all-or-nothing per field. Everything else is inlined array access.\n"+
 		"ABI %d. Reproduce: `%s`.\n",
-		1024, bpf.MaxMasks, 16384, bpf.MaxPools, 4096, bpf.PoolIDs, bpf.BackendIDs, 2*4096, bpf.ABI,
+		1024, 8192, 8, bpf.MaxMasks, 16384, bpf.MaxPools, 4096, bpf.PoolIDs, bpf.BackendIDs, 2*4096, bpf.ABI,
 		strings.TrimSpace(cmd))
 	return b.Bytes()
 }
