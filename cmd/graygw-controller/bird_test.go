@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graygw/graygw/controller/intent/intenttest"
 	"github.com/graygw/graygw/internal/birdlab"
 	"github.com/graygw/graygw/internal/lab/labtest"
 )
@@ -186,27 +187,10 @@ func bgpSection() string {
 // twoGatewayIntent is an intent with gateways gw1 and gw2 (next hops .11 and
 // .12) at the agents addr1 and addr2, and the VIP.
 func twoGatewayIntent(addr1, addr2 string) string {
-	return fmt.Sprintf(`version: 1
-gateways:
-  - name: gw1
-    p4runtime: %s
-    device_id: 1
-    bgp_next_hop: %s
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:01:02"}
-  - name: gw2
-    p4runtime: %s
-    device_id: 1
-    bgp_next_hop: %s
-    ports:
-      2: {interface: p2, mac: "02:00:00:00:02:02"}
-vips:
-  - {name: vip, id: 1, address: %s, default_pool: base}
-pools:
-  - name: base
-    id: 1
-    cluster: base
-    backends:
-      - {name: base-1, id: 11, underlay_ip: 10.2.0.11, mac: "02:00:00:00:20:11", port: 2}
-`, addr1, birdGW1, addr2, birdGW2, birdVIP)
+	d := intenttest.VPC(addr1)
+	d.NextHop = birdGW1
+	d.More = []intenttest.Gateway{{Name: "gw2", Agent: addr2, NextHop: birdGW2, Ports: map[int]string{2: "02:00:00:00:02:02"}}}
+	d.VIP = intenttest.VIP{Name: "vip", ID: 1, Address: birdVIP, Pool: "base"}
+	d.Pools = d.Pools[:1]
+	return d.YAML()
 }

@@ -31,12 +31,21 @@ type Doc struct {
 	Gateway string         // the gateway's name
 	Agent   string         // the gateway's p4runtime address
 	Ports   map[int]string // the gateway's ports: number to MAC (interface p<number>)
-	VIP     VIP
-	Pools   []Pool
+	NextHop string         // the gateway's bgp_next_hop; 10.1.0.1 when empty
+	// More are further gateways, after the first.
+	More  []Gateway
+	VIP   VIP
+	Pools []Pool
 	// Tenants and Rules are one YAML map an item: a flow map, or a block
 	// map whose later lines are indented four spaces.
 	Tenants []string
 	Rules   []string
+}
+
+// Gateway is one of a document's further gateways (Doc.More).
+type Gateway struct {
+	Name, Agent, NextHop string
+	Ports                map[int]string // number to MAC (interface p<number>)
 }
 
 // VIP is the document's one VIP, on Address (10.255.0.1 when empty).
@@ -181,15 +190,18 @@ func Numbered(bs []Backend, first int) []Backend {
 // (gray_rules: when d has no Rules).
 func (d Doc) YAML() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "version: 1\ngateways:\n  - name: %s\n    p4runtime: %s\n    device_id: 1\n    bgp_next_hop: 10.1.0.1\n", d.Gateway, d.Agent)
-	if strings.Contains(d.VIP.Address, ":") {
-		b.WriteString("    bgp_next_hop_v6: fd00:1::1\n") // an IPv6 VIP is announced with it
+	b.WriteString("version: 1\ngateways:\n")
+	hop := d.NextHop
+	if hop == "" {
+		hop = "10.1.0.1"
 	}
-	b.WriteString("    ports:\n")
-	for port := range 256 {
-		if mac, ok := d.Ports[port]; ok {
-			fmt.Fprintf(&b, "      %d: {interface: p%d, mac: %q}\n", port, port, mac)
-		}
+	hop6 := ""
+	if strings.Contains(d.VIP.Address, ":") {
+		hop6 = "fd00:1::1" // an IPv6 VIP is announced with it
+	}
+	gateway(&b, Gateway{Name: d.Gateway, Agent: d.Agent, NextHop: hop, Ports: d.Ports}, hop6)
+	for _, g := range d.More {
+		gateway(&b, g, "")
 	}
 	addr := d.VIP.Address
 	if addr == "" {
@@ -220,6 +232,21 @@ func (d Doc) YAML() string {
 	list(&b, "tenants", d.Tenants)
 	list(&b, "gray_rules", d.Rules)
 	return b.String()
+}
+
+// gateway writes g as an item of gateways:, with bgp_next_hop_v6 hop6
+// unless it is empty.
+func gateway(b *strings.Builder, g Gateway, hop6 string) {
+	fmt.Fprintf(b, "  - name: %s\n    p4runtime: %s\n    device_id: 1\n    bgp_next_hop: %s\n", g.Name, g.Agent, g.NextHop)
+	if hop6 != "" {
+		fmt.Fprintf(b, "    bgp_next_hop_v6: %s\n", hop6)
+	}
+	b.WriteString("    ports:\n")
+	for port := range 256 {
+		if mac, ok := g.Ports[port]; ok {
+			fmt.Fprintf(b, "      %d: {interface: p%d, mac: %q}\n", port, port, mac)
+		}
+	}
 }
 
 // id is the ", id: n" of a flow map, or nothing for 0.

@@ -53,3 +53,22 @@ func TestIPv6World(t *testing.T) {
 		t.Error("IPv6 changed its argument")
 	}
 }
+
+// TestMoreGateways: NextHop is the first gateway's bgp_next_hop and More
+// adds gateways after it, each with its agent, next hop and ports.
+func TestMoreGateways(t *testing.T) {
+	d := intenttest.VPC("127.0.0.1:9559")
+	d.NextHop = "10.9.0.11"
+	d.More = []intenttest.Gateway{{Name: "gw2", Agent: "127.0.0.1:9560", NextHop: "10.9.0.12", Ports: map[int]string{2: "02:00:00:00:02:02"}}}
+	in, err := intent.Load([]byte(d.YAML()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Gateways) != 2 || in.Gateways[0].BGPNextHop != netip.MustParseAddr("10.9.0.11") ||
+		in.Gateways[1].Name != "gw2" || in.Gateways[1].P4Runtime != "127.0.0.1:9560" || in.Gateways[1].BGPNextHop != netip.MustParseAddr("10.9.0.12") {
+		t.Fatalf("gateways: %+v", in.Gateways)
+	}
+	if p, ok := in.Gateways[1].Port(2); !ok || p.MAC != [6]byte{2, 0, 0, 0, 2, 2} {
+		t.Errorf("gw2 port 2: %+v %v", p, ok)
+	}
+}
