@@ -28,6 +28,7 @@ import (
 	"github.com/graygw/graygw/agent/xdp"
 	"github.com/graygw/graygw/bpf"
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/intent/intenttest"
@@ -217,11 +218,7 @@ func (tl *testLab) intentYAML(ids []int) string {
 
 func (tl *testLab) load(t *testing.T, ids []int) *intent.Intent {
 	t.Helper()
-	in, err := intent.Load([]byte(tl.intentYAML(ids)))
-	if err != nil {
-		t.Fatalf("intent: %v", err)
-	}
-	return in
+	return compiletest.Load(t, tl.intentYAML(ids))
 }
 
 // ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/trace"
@@ -28,11 +29,7 @@ import (
 // prefix of VMs (more specific than a VM: it wins), a prefix of VMs.
 func (tl *testLab) traceIntent(t *testing.T) *intent.Intent {
 	t.Helper()
-	in, err := intent.Load([]byte(tl.traceIntentYAML()))
-	if err != nil {
-		t.Fatalf("intent: %v", err)
-	}
-	return in
+	return compiletest.Load(t, tl.traceIntentYAML())
 }
 
 // traceIntentYAML is traceIntent's document; its gray_rules come last.

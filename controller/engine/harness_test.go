@@ -23,6 +23,7 @@ import (
 	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/controller/store"
@@ -244,11 +245,7 @@ func threeBackendsApplied(t *testing.T) (*agent, *engine.Engine, *engine.Prepare
 
 func load(t *testing.T, yaml string) *intent.Intent {
 	t.Helper()
-	in, err := intent.Load([]byte(yaml))
-	if err != nil {
-		t.Fatalf("intent: %v\n%s", err, yaml)
-	}
-	return in
+	return compiletest.Load(t, yaml)
 }
 
 type counting struct {

@@ -138,10 +138,7 @@ func TestProbesThroughTheGateway(t *testing.T) {
 // TestProberRefusesBadInput: nothing is sent for a bad target or bad options.
 func TestProberRefusesBadInput(t *testing.T) {
 	l := newLab(t)
-	in, err := intent.Load([]byte(l.IntentYAML("")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := compiletest.Load(t, l.IntentYAML(""))
 	p := newProber(t, l.ProberConfig(in))
 	defer p.Close()
 	vpcs := l.VPCs()

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 )
 
 // planFields are the top-level keys a validation problem's path starts with.
@@ -34,10 +34,7 @@ func FuzzPlan(f *testing.F) {
 	}
 	f.Add([]byte("version: 1\nname: p\npool: gray\nvpcs:\n  - {vni: 5001}\n  - {vni: 5002, router: 192.168.2.1, vms: [192.168.2.5]}\n"))
 	f.Add([]byte("version: 1\nname: p\npool: gray\nindividual_vms: 0\nprobe: {count: 2, scope: step}\nvpcs:\n  - {vni: 1, router: 10.0.0.1, destinations: [10.96.0.1], vms: [10.0.1.5, 10.0.1.6], individual_vms: 2}\n"))
-	in, err := intent.Load([]byte(invIntent))
-	if err != nil {
-		f.Fatal(err)
-	}
+	in := compiletest.Load(f, invIntent)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		spec, err := ParsePlan(data)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/intent"
 )
 
@@ -174,10 +175,7 @@ vpcs:
 `
 
 func TestPlanFromTheIntentInventory(t *testing.T) {
-	in, err := intent.Load([]byte(invIntent))
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := compiletest.Load(t, invIntent)
 	spec, err := ParsePlan([]byte(`version: 1
 name: p
 pool: gray
