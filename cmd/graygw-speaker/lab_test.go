@@ -367,36 +367,35 @@ bgp:
 	s.start(name, s.topo.HV, "graygw-controller", "--config", cfg)
 }
 
-// writeIntent writes the lab's intent and returns its path: both gateways,
-// each agent on its next hop with ports p1 and p2, and intenttest's Router
-// world on the lab's addresses without its gray pool (vpc-router on
-// base-router: base-1 is the base server), tenant acme (VNI 5001); with ipv6,
-// each gateway's IPv6 next hop and an IPv6 VIP on its own pool.
+// writeIntent writes the lab's intent and returns its path: intenttest's
+// Router world on the lab's addresses without its gray pool (vpc-router on
+// base-router: base-1 is the base server) and tenant acme (VNI 5001), on both
+// gateways, each agent on its next hop with ports p1 and p2; with ipv6, each
+// gateway's IPv6 next hop and an IPv6 VIP on its own pool.
 func (s *speakerLab) writeIntent() string {
 	s.t.Helper()
-	var b strings.Builder
-	b.WriteString("version: 1\ngateways:\n")
+	var gws []intenttest.Gateway
 	for _, p := range hvPeers {
-		fmt.Fprintf(&b, "  - name: %s\n    p4runtime: %s:9559\n    device_id: 1\n    bgp_next_hop: %s\n", p.gw, p.hop, p.hop)
+		g := intenttest.Gateway{Name: p.gw, Agent: p.hop + ":9559", NextHop: p.hop, Ports: map[int]string{}}
 		if s.ipv6 {
-			fmt.Fprintf(&b, "    bgp_next_hop_v6: %s\n", p.hop6)
+			g.NextHopV6 = p.hop6
 		}
-		b.WriteString("    ports:\n")
 		for port, dev := range []string{"p1", "p2"} {
 			mac, err := s.l.MAC(s.gwNS(p.gw), dev)
 			if err != nil {
 				s.t.Fatal(err)
 			}
-			fmt.Fprintf(&b, "      %d: {interface: %s, mac: %q}\n", port+1, dev, mac)
+			g.Ports[port+1] = mac
 		}
+		gws = append(gws, g)
 	}
-	world := intenttest.Router()
-	world.VIP.Address = topo.VIP.String()
-	world.Pools = world.Pools[:1]
-	world.Pools[0].Backends[0].UnderlayIP, world.Pools[0].Backends[0].MAC = topo.BaseAddr.String(), s.topo.BaseMAC
-	world.Tenants = []string{"{name: acme, id: 7, vnis: [5001]}"}
-	_, rest, _ := strings.Cut(world.YAML(), "\nvips:\n")
-	doc := b.String() + "vips:\n" + rest
+	d := intenttest.Router()
+	d.Gateway, d.Agent, d.NextHop, d.NextHopV6, d.Ports, d.More = gws[0].Name, gws[0].Agent, gws[0].NextHop, gws[0].NextHopV6, gws[0].Ports, gws[1:]
+	d.VIP.Address = topo.VIP.String()
+	d.Pools = d.Pools[:1]
+	d.Pools[0].Backends[0].UnderlayIP, d.Pools[0].Backends[0].MAC = topo.BaseAddr.String(), s.topo.BaseMAC
+	d.Tenants = []string{"{name: acme, id: 7, vnis: [5001]}"}
+	doc := d.YAML()
 	if s.ipv6 {
 		doc = strings.Replace(doc, "pools:\n", fmt.Sprintf("  - {name: vpc-router6, id: 2, address: %q, default_pool: base-router6}\npools:\n", topo.VIP6), 1)
 		doc = strings.Replace(doc, "tenants:\n", fmt.Sprintf(`  - name: base-router6

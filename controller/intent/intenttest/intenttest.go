@@ -32,6 +32,9 @@ type Doc struct {
 	Agent   string         // the gateway's p4runtime address
 	Ports   map[int]string // the gateway's ports: number to MAC (interface p<number>)
 	NextHop string         // the gateway's bgp_next_hop; 10.1.0.1 when empty
+	// NextHopV6 is the gateway's bgp_next_hop_v6; when empty, fd00:1::1 if
+	// the VIP is IPv6, none otherwise.
+	NextHopV6 string
 	// More are further gateways, after the first.
 	More  []Gateway
 	VIP   VIP
@@ -45,6 +48,7 @@ type Doc struct {
 // Gateway is one of a document's further gateways (Doc.More).
 type Gateway struct {
 	Name, Agent, NextHop string
+	NextHopV6            string         // none when empty
 	Ports                map[int]string // number to MAC (interface p<number>)
 }
 
@@ -195,13 +199,13 @@ func (d Doc) YAML() string {
 	if hop == "" {
 		hop = "10.1.0.1"
 	}
-	hop6 := ""
-	if strings.Contains(d.VIP.Address, ":") {
+	hop6 := d.NextHopV6
+	if hop6 == "" && strings.Contains(d.VIP.Address, ":") {
 		hop6 = "fd00:1::1" // an IPv6 VIP is announced with it
 	}
-	gateway(&b, Gateway{Name: d.Gateway, Agent: d.Agent, NextHop: hop, Ports: d.Ports}, hop6)
+	gateway(&b, Gateway{Name: d.Gateway, Agent: d.Agent, NextHop: hop, NextHopV6: hop6, Ports: d.Ports})
 	for _, g := range d.More {
-		gateway(&b, g, "")
+		gateway(&b, g)
 	}
 	addr := d.VIP.Address
 	if addr == "" {
@@ -234,12 +238,11 @@ func (d Doc) YAML() string {
 	return b.String()
 }
 
-// gateway writes g as an item of gateways:, with bgp_next_hop_v6 hop6
-// unless it is empty.
-func gateway(b *strings.Builder, g Gateway, hop6 string) {
+// gateway writes g as an item of gateways:.
+func gateway(b *strings.Builder, g Gateway) {
 	fmt.Fprintf(b, "  - name: %s\n    p4runtime: %s\n    device_id: 1\n    bgp_next_hop: %s\n", g.Name, g.Agent, g.NextHop)
-	if hop6 != "" {
-		fmt.Fprintf(b, "    bgp_next_hop_v6: %s\n", hop6)
+	if g.NextHopV6 != "" {
+		fmt.Fprintf(b, "    bgp_next_hop_v6: %s\n", g.NextHopV6)
 	}
 	b.WriteString("    ports:\n")
 	for port := range 256 {

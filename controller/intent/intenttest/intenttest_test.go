@@ -54,12 +54,14 @@ func TestIPv6World(t *testing.T) {
 	}
 }
 
-// TestMoreGateways: NextHop is the first gateway's bgp_next_hop and More
-// adds gateways after it, each with its agent, next hop and ports.
+// TestMoreGateways: NextHop and NextHopV6 are the first gateway's
+// bgp_next_hop and bgp_next_hop_v6, and More adds gateways after it, each
+// with its agent, next hops and ports.
 func TestMoreGateways(t *testing.T) {
 	d := intenttest.VPC("127.0.0.1:9559")
-	d.NextHop = "10.9.0.11"
-	d.More = []intenttest.Gateway{{Name: "gw2", Agent: "127.0.0.1:9560", NextHop: "10.9.0.12", Ports: map[int]string{2: "02:00:00:00:02:02"}}}
+	d.NextHop, d.NextHopV6 = "10.9.0.11", "fd00:9::11"
+	d.More = []intenttest.Gateway{{Name: "gw2", Agent: "127.0.0.1:9560", NextHop: "10.9.0.12", NextHopV6: "fd00:9::12",
+		Ports: map[int]string{2: "02:00:00:00:02:02"}}}
 	in, err := intent.Load([]byte(d.YAML()))
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +69,9 @@ func TestMoreGateways(t *testing.T) {
 	if len(in.Gateways) != 2 || in.Gateways[0].BGPNextHop != netip.MustParseAddr("10.9.0.11") ||
 		in.Gateways[1].Name != "gw2" || in.Gateways[1].P4Runtime != "127.0.0.1:9560" || in.Gateways[1].BGPNextHop != netip.MustParseAddr("10.9.0.12") {
 		t.Fatalf("gateways: %+v", in.Gateways)
+	}
+	if in.Gateways[0].BGPNextHopV6 != netip.MustParseAddr("fd00:9::11") || in.Gateways[1].BGPNextHopV6 != netip.MustParseAddr("fd00:9::12") {
+		t.Errorf("IPv6 next hops: %v, %v", in.Gateways[0].BGPNextHopV6, in.Gateways[1].BGPNextHopV6)
 	}
 	if p, ok := in.Gateways[1].Port(2); !ok || p.MAC != [6]byte{2, 0, 0, 0, 2, 2} {
 		t.Errorf("gw2 port 2: %+v %v", p, ok)
