@@ -155,16 +155,6 @@ func waitVersion(t *testing.T, sock string, c graygwv1.ControllerClient, v uint6
 	}
 }
 
-func etcdClient(t *testing.T, endpoints []string) *clientv3.Client {
-	t.Helper()
-	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // currentTerm is the term of the replica that leads under prefix; it fails
 // t unless that is id.
 func currentTerm(t *testing.T, etc *clientv3.Client, prefix, id string) leader.Term {
@@ -198,7 +188,7 @@ func TestHAFailoverUnderTraffic(t *testing.T) {
 	rl := newRolloutLabAgent(t, "gghaf", nil, "", func(dp dataplane.Dataplane) dataplane.Dataplane { g.Dataplane = dp; return g },
 		grpc.UnaryInterceptor(wl.intercept))
 	cl := etcdlab.Start(t, 3, false)
-	etc := etcdClient(t, cl.Endpoints())
+	etc := etcdlab.Client(t, cl.Endpoints()...)
 	dir := t.TempDir()
 	in := rl.flag(t, "--intent")
 	ra, rb := startHAPair(t, dir, cl.Endpoints(), cl.Endpoints(), "/hat/", "", in)
@@ -390,21 +380,6 @@ func (ch *changer) longestPause(since time.Time) time.Duration {
 	return longest
 }
 
-// raftLeader is the index of the etcd member that leads the cluster.
-func raftLeader(t *testing.T, etc *clientv3.Client, endpoints []string) int {
-	t.Helper()
-	for i, ep := range endpoints {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		st, err := etc.Status(ctx, ep)
-		cancel()
-		if err == nil && st.Leader == st.Header.GetMemberId() {
-			return i
-		}
-	}
-	t.Fatal("no etcd member leads")
-	return -1
-}
-
 // TestHAEtcdTroubleUnderTraffic is the store's side of issue 14's item 5 in
 // the namespace lab, with a stream through the XDP gateway and changes
 // applied all along:
@@ -425,7 +400,7 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	rl := newRolloutLabAgent(t, "gghae", nil, "", nil, grpc.UnaryInterceptor(wl.intercept))
 	cl := etcdlab.Start(t, 3, false)
 	eps := cl.Endpoints()
-	etc := etcdClient(t, eps)
+	etc := etcdlab.Client(t, eps...)
 	proxies, viaProxy := proxiesTo(t, eps)
 	dir := t.TempDir()
 	in := rl.flag(t, "--intent")
@@ -490,7 +465,7 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	termB := currentTerm(t, etc, "/hae/", "b")
 	ch = startChanger(docs, rb.api)
 	time.Sleep(time.Second)
-	m := (raftLeader(t, etc, eps) + 1) % 3
+	m := (etcdlab.Leader(t, etc, eps) + 1) % 3
 	cl.Kill(m)
 	time.Sleep(3 * time.Second)
 	ok, errs = ch.stop()
@@ -511,7 +486,7 @@ func TestHAEtcdTroubleUnderTraffic(t *testing.T) {
 	// down and a2 takes over; changes go on either way, after a pause.
 	ch = startChanger(docs, rb.api, ca2)
 	time.Sleep(time.Second)
-	m = raftLeader(t, etc, eps)
+	m = etcdlab.Leader(t, etc, eps)
 	killedAt := time.Now()
 	cl.Kill(m)
 	time.Sleep(5 * time.Second)

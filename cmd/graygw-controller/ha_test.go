@@ -13,7 +13,6 @@ import (
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -161,11 +160,7 @@ func TestHALeaderFailover(t *testing.T) {
 		rs[0].GetAddress() != "unix://"+ra.sock || rs[1].GetId() != "b" || rs[1].GetLeader() {
 		t.Fatalf("replicas in a's status: %v", rs)
 	}
-	etc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer etc.Close()
+	etc := etcdlab.Client(t, cl.Endpoints()...)
 	termA, ok, err := leader.Current(context.Background(), etc, "/ha/leader/")
 	if err != nil || !ok || termA.Leader != "a" || termA.Address != "unix://"+ra.sock {
 		t.Fatalf("leader: %+v %v %v, want a", termA, ok, err)

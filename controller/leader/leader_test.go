@@ -11,16 +11,6 @@ import (
 	"github.com/graygw/graygw/internal/etcdlab"
 )
 
-func client(t *testing.T, endpoints ...string) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
-
 func elector(t *testing.T, cli *clientv3.Client, id string) *leader.Elector {
 	t.Helper()
 	e, err := leader.New(leader.Config{Client: cli, ID: id, TTL: 2 * time.Second})
@@ -38,8 +28,8 @@ func TestOneLeaderAndNewerTermsPreempt(t *testing.T) {
 	c := etcdlab.Start(t, 3, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	a := elector(t, client(t, c.Endpoints()...), "a")
-	bcli := client(t, c.Endpoints()...)
+	a := elector(t, etcdlab.Client(t, c.Endpoints()...), "a")
+	bcli := etcdlab.Client(t, c.Endpoints()...)
 	b := elector(t, bcli, "b")
 
 	la, err := a.Campaign(ctx)
@@ -78,7 +68,7 @@ func TestOneLeaderAndNewerTermsPreempt(t *testing.T) {
 	}
 
 	// b dies without resigning: a new replica is elected once b's lease ends.
-	ccli := client(t, c.Endpoints()...)
+	ccli := etcdlab.Client(t, c.Endpoints()...)
 	cc := elector(t, ccli, "c")
 	got2 := make(chan *leader.Leadership, 1)
 	go func() {
@@ -108,7 +98,7 @@ func TestLeaderStepsDownBeforeItsLeaseRunsOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ends := c.Endpoints()
-	a := elector(t, client(t, ends[0]), "a")
+	a := elector(t, etcdlab.Client(t, ends[0]), "a")
 	la, err := a.Campaign(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +119,7 @@ func TestLeaderStepsDownBeforeItsLeaseRunsOut(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the leader did not step down without a quorum")
 	}
-	b := elector(t, client(t, ends[0]), "b")
+	b := elector(t, etcdlab.Client(t, ends[0]), "b")
 	bctx, bcancel := context.WithTimeout(ctx, 3*time.Second)
 	if _, err := b.Campaign(bctx); err == nil {
 		t.Fatal("a replica was elected without a quorum")
@@ -158,7 +148,7 @@ func TestLeaderKeepsLeadingThroughEtcdLeaderKills(t *testing.T) {
 	c := etcdlab.Start(t, 3, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cli := client(t, c.Endpoints()...)
+	cli := etcdlab.Client(t, c.Endpoints()...)
 	// A 3s lease: the renewals may go unanswered for 2.25s, and etcd's
 	// election on a loaded machine (CI) has taken up to 1.4s of the 1.5s a 2s
 	// lease allows.
@@ -171,16 +161,7 @@ func TestLeaderKeepsLeadingThroughEtcdLeaderKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := 0; round < 3; round++ {
-		m := -1
-		for i, ep := range c.Endpoints() {
-			st, err := cli.Status(ctx, ep)
-			if err == nil && st.Leader == st.Header.GetMemberId() {
-				m = i
-			}
-		}
-		if m < 0 {
-			t.Fatal("no etcd member leads")
-		}
+		m := etcdlab.Leader(t, cli, c.Endpoints())
 		c.Kill(m)
 		select {
 		case <-la.Done():

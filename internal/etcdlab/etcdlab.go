@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/graygw/graygw/internal/lab"
 	"github.com/graygw/graygw/internal/testpki"
 )
@@ -247,6 +249,34 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// Client is a client of the members at endpoints, closed when t ends.
+func Client(t testing.TB, endpoints ...string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// Leader returns the index in endpoints of the member that says it leads
+// the cluster, asking each through cli for at most 2 s; it fails t when none
+// does.
+func Leader(t testing.TB, cli *clientv3.Client, endpoints []string) int {
+	t.Helper()
+	for i, ep := range endpoints {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := cli.Status(ctx, ep)
+		cancel()
+		if err == nil && st.Leader == st.Header.GetMemberId() {
+			return i
+		}
+	}
+	t.Fatal("etcdlab: no member leads")
+	return -1
 }
 
 // makeTLS writes a CA, a server certificate for 127.0.0.1 and a client

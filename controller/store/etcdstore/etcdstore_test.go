@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/controller/store/etcdstore"
 	"github.com/graygw/graygw/controller/store/storetest"
@@ -168,11 +166,7 @@ func TestMutualTLS(t *testing.T) {
 // refused; a bad config names its fields.
 func TestForeignLayoutAndBadConfig(t *testing.T) {
 	c := etcdlab.Start(t, 1, false)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := etcdlab.Client(t, c.Endpoints()...)
 	if _, err := cli.Put(context.Background(), "/other/meta/schema", "9"); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +174,7 @@ func TestForeignLayoutAndBadConfig(t *testing.T) {
 		!strings.Contains(err.Error(), "unsupported store layout") {
 		t.Fatalf("foreign layout: %v", err)
 	}
-	err = etcdstore.Config{Endpoints: []string{"localhost:2379"}, Prefix: "x", TLSCert: "c"}.Validate()
+	err := etcdstore.Config{Endpoints: []string{"localhost:2379"}, Prefix: "x", TLSCert: "c"}.Validate()
 	for _, want := range []string{"etcd.endpoints[0]", "etcd.prefix", "give all three"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad config: %v, want it to name %s", err, want)
@@ -341,11 +335,7 @@ func TestCommitsGoOnThroughMemberKills(t *testing.T) {
 	c := etcdlab.Start(t, 3, false)
 	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RequestTimeout = 5 * time.Second })
 	defer s.Close()
-	etc, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer etc.Close()
+	etc := etcdlab.Client(t, c.Endpoints()...)
 	ctx := context.Background()
 	var base uint64
 	var slowest time.Duration
@@ -369,16 +359,7 @@ func TestCommitsGoOnThroughMemberKills(t *testing.T) {
 	}
 	for round := 0; round < 3; round++ {
 		commitFor(300 * time.Millisecond)
-		leader := -1
-		for i, ep := range c.Endpoints() {
-			st, err := etc.Status(ctx, ep)
-			if err == nil && st.Leader == st.Header.GetMemberId() {
-				leader = i
-			}
-		}
-		if leader < 0 {
-			t.Fatal("no member leads")
-		}
+		leader := etcdlab.Leader(t, etc, c.Endpoints())
 		done := make(chan struct{})
 		go func() { defer close(done); time.Sleep(100 * time.Millisecond); c.Kill(leader) }()
 		commitFor(1500 * time.Millisecond)
