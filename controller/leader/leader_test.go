@@ -20,6 +20,30 @@ func elector(t *testing.T, cli *clientv3.Client, id string) *leader.Elector {
 	return e
 }
 
+// lead campaigns with e until it leads, failing t on an error.
+func lead(t *testing.T, ctx context.Context, e *leader.Elector) *leader.Leadership {
+	t.Helper()
+	l, err := e.Campaign(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// campaign campaigns with e in the background: the channel receives its
+// leadership (nil after an error, which fails t).
+func campaign(t *testing.T, ctx context.Context, e *leader.Elector) <-chan *leader.Leadership {
+	got := make(chan *leader.Leadership, 1)
+	go func() {
+		l, err := e.Campaign(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	return got
+}
+
 // TestOneLeaderAndNewerTermsPreempt: of two replicas exactly one leads; when
 // it resigns, or dies without resigning (its client closed: the lease runs
 // out), the other is elected with a larger term, so a larger P4Runtime
@@ -32,18 +56,8 @@ func TestOneLeaderAndNewerTermsPreempt(t *testing.T) {
 	bcli := etcdlab.Client(t, c.Endpoints()...)
 	b := elector(t, bcli, "b")
 
-	la, err := a.Campaign(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan *leader.Leadership, 1)
-	go func() {
-		lb, err := b.Campaign(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- lb
-	}()
+	la := lead(t, ctx, a)
+	got := campaign(t, ctx, b)
 	select {
 	case <-got:
 		t.Fatal("b was elected while a leads")
@@ -70,14 +84,7 @@ func TestOneLeaderAndNewerTermsPreempt(t *testing.T) {
 	// b dies without resigning: a new replica is elected once b's lease ends.
 	ccli := etcdlab.Client(t, c.Endpoints()...)
 	cc := elector(t, ccli, "c")
-	got2 := make(chan *leader.Leadership, 1)
-	go func() {
-		l, err := cc.Campaign(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		got2 <- l
-	}()
+	got2 := campaign(t, ctx, cc)
 	time.Sleep(200 * time.Millisecond)
 	start = time.Now()
 	bcli.Close()
@@ -99,10 +106,7 @@ func TestLeaderStepsDownBeforeItsLeaseRunsOut(t *testing.T) {
 	defer cancel()
 	ends := c.Endpoints()
 	a := elector(t, etcdlab.Client(t, ends[0]), "a")
-	la, err := a.Campaign(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	la := lead(t, ctx, a)
 	c.Kill(1)
 	c.Kill(2)
 	lost := time.Now()
@@ -128,10 +132,7 @@ func TestLeaderStepsDownBeforeItsLeaseRunsOut(t *testing.T) {
 	c.Restart(1)
 	c.Restart(2)
 	c.WaitHealthy(30 * time.Second)
-	lb, err := b.Campaign(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lb := lead(t, ctx, b)
 	if lb.Number <= la.Number {
 		t.Fatalf("term after the quorum came back %d, want above %d", lb.Number, la.Number)
 	}
@@ -156,10 +157,7 @@ func TestLeaderKeepsLeadingThroughEtcdLeaderKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	la, err := e.Campaign(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	la := lead(t, ctx, e)
 	for round := 0; round < 3; round++ {
 		m := etcdlab.Leader(t, cli, c.Endpoints())
 		c.Kill(m)
