@@ -18,7 +18,7 @@ import (
 
 var prefixes atomic.Int64
 
-// fresh opens a store on a prefix no other test uses.
+// fresh opens a store on a prefix no other test uses, closed when t ends.
 func fresh(t *testing.T, c *etcdlab.Cluster, mod func(*etcdstore.Config)) *etcdstore.Store {
 	t.Helper()
 	cfg := etcdstore.Config{Endpoints: c.Endpoints(), Prefix: fmt.Sprintf("/t%d/", prefixes.Add(1)), RequestTimeout: 2 * time.Second}
@@ -29,6 +29,7 @@ func fresh(t *testing.T, c *etcdlab.Cluster, mod func(*etcdstore.Config)) *etcds
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -45,9 +46,7 @@ func TestConformance(t *testing.T) {
 func TestTwoControllersOneWinner(t *testing.T) {
 	c := etcdlab.Start(t, 3, false)
 	a := fresh(t, c, nil)
-	defer a.Close()
 	b := fresh(t, c, func(cfg *etcdstore.Config) { cfg.Prefix = a.Prefix() })
-	defer b.Close()
 	ctx := context.Background()
 	for base := uint64(0); base < 5; base++ {
 		var wg sync.WaitGroup
@@ -91,9 +90,7 @@ func TestMemberLossAndQuorumLoss(t *testing.T) {
 	// s has the default 5s request timeout (a killed leader costs an
 	// election); q, on the same prefix, 1s, to time the refusals.
 	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RequestTimeout = 5 * time.Second })
-	defer s.Close()
 	q := fresh(t, c, func(cfg *etcdstore.Config) { cfg.Prefix, cfg.RequestTimeout = s.Prefix(), time.Second })
-	defer q.Close()
 	ctx := context.Background()
 	commitOn := func(st *etcdstore.Store, base uint64) error {
 		_, _, err := st.Commit(ctx, store.Change{Base: base, Intent: []byte(fmt.Sprint("v", base+1)), Actor: "t", Operation: "apply"})
@@ -150,7 +147,6 @@ func TestMutualTLS(t *testing.T) {
 	s := fresh(t, c, func(cfg *etcdstore.Config) {
 		cfg.TLSCert, cfg.TLSKey, cfg.TLSCA = tl.ClientCert, tl.ClientKey, tl.CA
 	})
-	defer s.Close()
 	ctx := context.Background()
 	if _, _, err := s.Commit(ctx, store.Change{Intent: []byte("x"), Actor: "t", Operation: "apply"}); err != nil {
 		t.Fatalf("commit over mutual TLS: %v", err)
@@ -188,7 +184,6 @@ func TestForeignLayoutAndBadConfig(t *testing.T) {
 func TestRetention(t *testing.T) {
 	c := etcdlab.Start(t, 1, false)
 	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RetainVersions = 3 })
-	defer s.Close()
 	ctx := context.Background()
 	for i := range 5 {
 		if _, _, err := s.Commit(ctx, store.Change{Base: uint64(i), Intent: []byte(fmt.Sprint("v", i+1)), Actor: "t", Operation: "apply"}); err != nil {
@@ -218,7 +213,6 @@ func TestRetention(t *testing.T) {
 func TestRetentionByAge(t *testing.T) {
 	c := etcdlab.Start(t, 1, false)
 	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RetainVersions, cfg.RetainAge = 4, time.Hour })
-	defer s.Close()
 	ctx := context.Background()
 	commit := func(base uint64, at time.Time) {
 		t.Helper()
@@ -269,9 +263,7 @@ func TestRetentionByAge(t *testing.T) {
 func TestWatchFollowsCommitsAndRecords(t *testing.T) {
 	c := etcdlab.Start(t, 1, false)
 	leader := fresh(t, c, nil)
-	defer leader.Close()
 	follower := fresh(t, c, func(cfg *etcdstore.Config) { cfg.Prefix = leader.Prefix() })
-	defer follower.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := follower.Watch(ctx, "engine")
@@ -334,7 +326,6 @@ func TestWatchFollowsCommitsAndRecords(t *testing.T) {
 func TestCommitsGoOnThroughMemberKills(t *testing.T) {
 	c := etcdlab.Start(t, 3, false)
 	s := fresh(t, c, func(cfg *etcdstore.Config) { cfg.RequestTimeout = 5 * time.Second })
-	defer s.Close()
 	etc := etcdlab.Client(t, c.Endpoints()...)
 	ctx := context.Background()
 	var base uint64
