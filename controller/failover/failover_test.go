@@ -139,6 +139,14 @@ func TestTableMinimalDisruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	table := func(excluded ...string) *maglev.Table {
+		t.Helper()
+		tb, err := Table(op, members, excluded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tb
+	}
 	owned := func(tb *maglev.Table, id string) []int {
 		var out []int
 		for b := range tb.Size() {
@@ -148,17 +156,11 @@ func TestTableMinimalDisruption(t *testing.T) {
 		}
 		return out
 	}
-	one, err := Table(op, members, []string{"be-3"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	one := table("be-3")
 	if moved, lost := op.Diff(one), owned(op, "be-3"); !slices.Equal(moved, lost) || len(owned(one, "be-3")) != 0 {
 		t.Fatalf("excluding be-3 moved %d buckets, want exactly its %d (and none left to it)", len(moved), len(lost))
 	}
-	two, err := Table(op, members, []string{"be-3", "be-5"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	two := table("be-3", "be-5")
 	// Only buckets be-3 or be-5 had in the operator's table move (some of
 	// be-3's, failed over already, may move again): no healthy backend's own.
 	for _, b := range one.Diff(two) {
@@ -171,10 +173,7 @@ func TestTableMinimalDisruption(t *testing.T) {
 			t.Fatalf("bucket %d still on an excluded backend", b)
 		}
 	}
-	back, err := Table(op, members, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	back := table()
 	if !back.Equal(op) {
 		t.Fatal("with nothing excluded the table is not the operator's")
 	}
@@ -188,10 +187,7 @@ func TestTableMinimalDisruption(t *testing.T) {
 	// One back: be-3's buckets return to it; the rest of be-5's failover
 	// stays. Only buckets be-3 owned, or be-5 owned (some of which went to
 	// be-3 while both were out), move.
-	onlyFive, err := Table(op, members, []string{"be-5"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	onlyFive := table("be-5")
 	for _, b := range two.Diff(onlyFive) {
 		if o := op.Backend(b); o != "be-3" && o != "be-5" {
 			t.Errorf("restoring be-3 moved bucket %d of %s", b, o)
