@@ -199,17 +199,10 @@ func TestTraceMatchesThePacketsIPv6(t *testing.T) { forEachTarget(t, testTraceMa
 func testTraceMatchesThePacketsIPv6(t *testing.T, tg target) {
 	tl := newLab(t, "gge2t6", tg)
 	e := tl.newEngineOnTempStore(t)
-	spec, err := intent.Parse([]byte(tl.traceIntentYAML() + `  - {name: vm6-10, match: {vip: vpc, vni: 5001, src: "fd00:1::10"}, pool: gray}
+	in := compiletest.Load(t, tl.traceIntentYAML()+`  - {name: vm6-10, match: {vip: vpc, vni: 5001, src: "fd00:1::10"}, pool: gray}
   - {name: vm6-11, match: {vip: vpc, vni: 5001, src: "fd00:1::11"}, pool: gray}
   - {name: vms6-60, match: {vip: vpc, vni: 5001, src: "fd00:1::60/124"}, pool: gray}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := spec.Validate()
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	apply(t, e, in, 1)
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
