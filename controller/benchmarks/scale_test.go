@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/graygw/graygw/controller/compile"
+	"github.com/graygw/graygw/controller/compile/compiletest"
 	"github.com/graygw/graygw/controller/intent"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -23,10 +24,7 @@ func TestFullIntentCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := intent.Load(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := compiletest.Load(t, string(doc))
 	if len(in.Pools) != intent.MaxPools || len(in.Rules) != 10000 {
 		t.Fatalf("%d pools, %d rules; want %d and 10000", len(in.Pools), len(in.Rules), intent.MaxPools)
 	}
