@@ -126,16 +126,20 @@ func ribEqual(a, b ribPath) bool {
 func TestSpeakerWithdrawsByReasonAndAnnouncesAgain(t *testing.T) {
 	in := twoGatewayInput()
 	s, logs := startSpeaker(t, in)
-	ctx := context.Background()
+	// apply has s apply in and fails t unless its RIB then holds n paths.
+	apply := func(what string, n int) {
+		t.Helper()
+		if _, err := s.Apply(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		if got := listRIB(t, s); len(got) != n {
+			t.Fatalf("RIB after %s: %+v", what, got)
+		}
+	}
 
 	in.Gateways[0].Drained = true
 	in.Gateways[1].P4RuntimeConnected = false
-	if _, err := s.Apply(ctx, in); err != nil {
-		t.Fatal(err)
-	}
-	if got := listRIB(t, s); len(got) != 0 {
-		t.Fatalf("RIB after drain and P4Runtime loss: %+v", got)
-	}
+	apply("drain and P4Runtime loss", 0)
 	for _, line := range []string{
 		"event=vipWithdrawn vip=198.51.100.10 nexthop=10.0.0.11 gateway=gw1 reason=drained",
 		"event=vipWithdrawn vip=198.51.100.10 nexthop=10.0.0.12 gateway=gw2 reason=p4runtime-disconnected",
@@ -144,7 +148,7 @@ func TestSpeakerWithdrawsByReasonAndAnnouncesAgain(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", line, logs)
 		}
 	}
-	st, err := s.Status(ctx)
+	st, err := s.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,12 +161,7 @@ func TestSpeakerWithdrawsByReasonAndAnnouncesAgain(t *testing.T) {
 	// The reasons clear: announced again, and the identifiers are reused.
 	in.Gateways[0].Drained = false
 	in.Gateways[1].P4RuntimeConnected = true
-	if _, err := s.Apply(ctx, in); err != nil {
-		t.Fatal(err)
-	}
-	if got := listRIB(t, s); len(got) != 2 {
-		t.Fatalf("RIB after the reasons cleared: %+v", got)
-	}
+	apply("the reasons cleared", 2)
 	if n := len(s.ids[netip.MustParseAddr("198.51.100.10")]); n != 2 {
 		t.Fatalf("%d identifiers in use, want 2", n)
 	}
