@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4info/p4infotest"
 	"github.com/graygw/graygw/p4src"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -191,15 +192,7 @@ func TestDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Binary round trip: same pipeline.
-	bin, err := proto.Marshal(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fromBin p4configv1.P4Info
-	if err := proto.Unmarshal(bin, &fromBin); err != nil {
-		t.Fatal(err)
-	}
-	if d := p4info.Diff(base, &fromBin); d != nil {
+	if d := p4info.Diff(base, p4infotest.ThroughBinary(t, base)); d != nil {
 		t.Errorf("binary round trip differs: %v", d)
 	}
 

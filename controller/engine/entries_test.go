@@ -92,15 +92,7 @@ func TestCookieIsSemantic(t *testing.T) {
 	a := p4infotest.Committed(t)
 	pi := a.P4Info()
 	// The same P4Info through its binary encoding.
-	bin, err := proto.Marshal(pi)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var decoded p4configv1.P4Info
-	if err := proto.Unmarshal(bin, &decoded); err != nil {
-		t.Fatal(err)
-	}
-	b, err := p4info.New(&decoded)
+	b, err := p4info.New(p4infotest.ThroughBinary(t, pi))
 	if err != nil {
 		t.Fatal(err)
 	}

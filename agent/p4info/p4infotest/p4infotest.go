@@ -5,6 +5,9 @@ package p4infotest
 import (
 	"testing"
 
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/p4src"
 )
@@ -17,4 +20,19 @@ func Committed(t testing.TB) *p4info.Info {
 		t.Fatal(err)
 	}
 	return info
+}
+
+// ThroughBinary returns pi marshalled to its binary encoding and read back,
+// as a controller's P4Info arrives over P4Runtime; it fails t on an error.
+func ThroughBinary(t testing.TB, pi *p4configv1.P4Info) *p4configv1.P4Info {
+	t.Helper()
+	bin, err := proto.Marshal(pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out p4configv1.P4Info
+	if err := proto.Unmarshal(bin, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
 }
