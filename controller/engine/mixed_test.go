@@ -17,6 +17,7 @@ import (
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/controller/engine"
 	"github.com/graygw/graygw/controller/store"
 	"github.com/graygw/graygw/controller/trace"
@@ -178,21 +179,15 @@ func TestMixedFleetP4InfoPerGateway(t *testing.T) {
 	// without an address too.
 	want2 := desired(t, p.Result(), "gw2")
 	sameEntries(t, tofAgent.entries(t), want2)
-	v6, err := tna.Table(pipeline.TableGrayRulesV6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	setPoolV6, err := tna.Action(pipeline.ActionSetPoolV6)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tnaB := p4rtest.Builder{T: t, Info: tna}
+	v6 := tnaB.Table(pipeline.TableGrayRulesV6)
 	var on6 []*p4v1.TableEntry
 	for _, te := range tofAgent.entries(t) {
 		if te.GetTableId() == v6.ID {
 			on6 = append(on6, te)
 		}
 	}
-	if len(on6) != 1 || on6[0].GetAction().GetAction().GetActionId() != setPoolV6.ID {
+	if len(on6) != 1 || on6[0].GetAction().GetAction().GetActionId() != tnaB.Action(pipeline.ActionSetPoolV6).GetAction().GetActionId() {
 		t.Fatalf("gw2's gray_rules_v6 holds %v, want rule shadow's set_pool_v6 entry", on6)
 	}
 	mirrored := 0

@@ -13,6 +13,7 @@ import (
 
 	"github.com/graygw/graygw/agent/dataplane"
 	"github.com/graygw/graygw/agent/p4info"
+	"github.com/graygw/graygw/agent/p4rtest"
 	"github.com/graygw/graygw/agent/server"
 	"github.com/graygw/graygw/controller/p4rt"
 	"github.com/graygw/graygw/p4src"
@@ -102,20 +103,9 @@ func primaryWithPipeline(t *testing.T) (*p4rt.Client, *p4info.Info) {
 }
 
 func tenantInsert(t *testing.T, in *p4info.Info, vni, tenant uint64) *p4v1.Update {
-	tb, err := in.Table(pipeline.TableVNITenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	act, err := in.Action(pipeline.ActionSetTenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
-		TableId: tb.ID,
-		Match:   []*p4v1.FieldMatch{{FieldId: tb.Fields[0].ID, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: p4info.EncodeUint(vni)}}}},
-		Action: &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: act.ID,
-			Params: []*p4v1.Action_Param{{ParamId: act.Params[0].ID, Value: p4info.EncodeUint(tenant)}}}}},
-	}}}}
+	b := p4rtest.Builder{T: t, Info: in}
+	return p4rtest.Ins(b.Entry(pipeline.TableVNITenant, 0, []p4rtest.FM{p4rtest.Exact(pipeline.MatchVNI.Name, vni)},
+		pipeline.ActionSetTenant, p4rtest.P(pipeline.ParamTenantID.Name, tenant)))
 }
 
 func TestPipelinePushedOnlyWhenCookieDiffers(t *testing.T) {
