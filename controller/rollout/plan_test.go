@@ -11,14 +11,11 @@ import (
 	"time"
 
 	"github.com/graygw/graygw/controller/compile/compiletest"
-	"github.com/graygw/graygw/controller/intent"
+	"github.com/graygw/graygw/controller/intent/intenttest"
 )
 
 func TestExamplePlan(t *testing.T) {
-	in, err := intent.LoadFile("../../docs/examples/intent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := compiletest.Load(t, string(intenttest.Example(t)))
 	spec, err := ParsePlan(mustRead(t, "../../docs/examples/plan.yaml"))
 	if err != nil {
 		t.Fatal(err)
