@@ -11,14 +11,21 @@ import (
 	"github.com/graygw/graygw/pipeline"
 )
 
-// Packets read a backend through two arrays: backend_ver (one word per
-// backend id: cell+1, 0 for no backend) and backend_cells (the values). The
-// backends hash holds what the control plane wrote, for read-back and
-// rebuild; the program never reads it. A write never touches a cell a packet
-// may be reading:
+// Packets read a backend through two arrays: select_cells (one word per
+// backend_select cell: the cell+1 of the backend it names, 0 for none; see
+// pools.go) and backend_cells (the values). backend_ver (one word per
+// backend id: cell+1, 0 for no backend) records where each backend lives.
+// The backends hash holds what the control plane wrote, for read-back and
+// rebuild; the program never reads it nor backend_ver. A write never
+// touches a cell a packet may be reading:
 //
-//	set:    write the value to a free cell, repoint backend_ver[id], quarantine the old cell
-//	delete: zero backend_ver[id], quarantine the cell
+//	set:    write the value to a free cell, repoint backend_ver[id] and the
+//	        select_cells words naming id, quarantine the old cell
+//	delete: zero backend_ver[id] and the select_cells words naming id,
+//	        quarantine the cell
+//
+// Each packet reads one select_cells word, so it sees a backend's old value
+// or its new one whole, while the words naming it are rewritten one by one.
 //
 // A quarantined cell becomes free after an RCU grace period, waited for once
 // for all of them when no free cell is left. There are twice as many cells as
@@ -48,10 +55,15 @@ func (d *Dataplane) publishBackend(id uint16, v *graygwBackend) error {
 	if err != nil {
 		return fmt.Errorf("bpf: backend %d: %w", id, err)
 	}
-	if old, ok := c.of[id]; ok {
-		c.quarantine(old)
-	}
+	old, had := c.of[id]
 	c.of[id] = cell
+	err = d.repointSelect(id)
+	if had {
+		c.quarantine(old) // also on an error: a word may name the new cell
+	}
+	if err != nil {
+		return fmt.Errorf("bpf: backend %d: %w", id, err)
+	}
 	return nil
 }
 
@@ -67,6 +79,9 @@ func (d *Dataplane) unpublishBackend(id uint16) error {
 	}
 	delete(c.of, id)
 	c.quarantine(cell)
+	if err := d.repointSelect(id); err != nil {
+		return fmt.Errorf("bpf: backend %d: %w", id, err)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/graygw/graygw/model"
+	"github.com/graygw/graygw/pipeline"
 )
 
 // backendsAgree fails unless every vector decides as the model says over ms.
@@ -52,6 +53,86 @@ func TestBackendCells(t *testing.T) {
 	if err := d.DeleteBackendEntry(id); err == nil {
 		t.Fatal("second delete succeeded")
 	}
+	// The buckets still name it: written again, it is served again.
+	if err := d.SetBackendEntry(id, be); err != nil {
+		t.Fatal(err)
+	}
+	ms.Backends[id] = be
+	backendsAgree(t, d, ms, "after it is written again")
+	selectCellsAgree(t, d)
+}
+
+// selectCellsAgree fails unless every select_cells word is what its
+// backend_select word names: the backend's cell+1 in backend_ver, 0 for an
+// empty cell or an absent backend.
+func selectCellsAgree(t *testing.T, d *Dataplane) {
+	t.Helper()
+	n := MaxPools * pipeline.Buckets
+	sel, err := readArray(d.objs.BackendSelect, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver, err := readArray(d.objs.BackendVer, BackendIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	words, err := readArray(d.objs.SelectCells, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for i, v := range sel {
+		var want uint32
+		if v&selectValid != 0 {
+			want = ver[uint16(v)]
+		}
+		if words[i] != want {
+			t.Fatalf("select_cells[%d] = %d, backend_select %#x names cell+1 %d", i, words[i], v, want)
+		}
+		if want != 0 {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Fatal("no select_cells word names a backend")
+	}
+}
+
+// A loader killed between a backend_select write and its select_cells
+// write, or between a backend's new cell and the words naming it, leaves
+// select_cells words naming a wrong cell, or none; Open rewrites them from
+// backend_select and backend_ver.
+func TestSelectCellsRebuild(t *testing.T) {
+	dir, d, ms := basicPinned(t)
+	selectCellsAgree(t, d)
+	words, err := readArray(d.objs.SelectCells, MaxPools*pipeline.Buckets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named []uint32
+	for i, w := range words {
+		if w != 0 {
+			named = append(named, uint32(i))
+		}
+	}
+	// One named cell emptied, one pointed at another backend's cell, and an
+	// empty cell given a backend.
+	check(t, d.objs.SelectCells.Update(named[0], uint32(0), ebpf.UpdateAny))
+	for _, i := range named {
+		if words[i] != words[named[0]] {
+			check(t, d.objs.SelectCells.Update(named[1], words[i], ebpf.UpdateAny))
+			break
+		}
+	}
+	for i, w := range words {
+		if w == 0 {
+			check(t, d.objs.SelectCells.Update(uint32(i), words[named[0]], ebpf.UpdateAny))
+			break
+		}
+	}
+	d = restart(t, d, dir)
+	backendsAgree(t, d, ms, "after reopen")
+	selectCellsAgree(t, d)
 }
 
 // A loader killed between the writes of a backend operation leaves words

@@ -131,6 +131,10 @@ func Open(opts Options) (*Dataplane, error) {
 		d.Close()
 		return nil, err
 	}
+	if err := d.rebuildSelectCells(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -210,7 +214,7 @@ var vlanMaps = []string{"vlan_accept", "ifindex_port", "port_vlan"}
 
 // oldDropReasons is drop_reasons' size by the ABI that pinned it: ABI 11 gave
 // it a cell for VLAN_NOT_ACCEPTED, ABI 12 grew it to 32 (IPv6).
-var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17, 12: 32, 13: 32, 14: 32}
+var oldDropReasons = map[uint32]uint32{9: 16, 10: 16, 11: 17, 12: 32, 13: 32, 14: 32, 15: 32}
 
 // v6Maps are the maps ABI 13 added (IPv6); migratePins creates them empty.
 var v6Maps = []string{"vip_v6", "gray_masks6", "gray_rules_v6", "rule6_store", "vip6_counters", "rule6_counters"}
@@ -220,16 +224,17 @@ var v6Maps = []string{"vip_v6", "gray_masks6", "gray_rules_v6", "rule6_store", "
 // empty one over an ABI 13 set's.
 var rebuiltMaps = []string{"gray_masks6"}
 
-// derivedMaps are the maps ABI 15 added that Open fills whole from others
-// (vip_index, from vip): migratePins creates them empty where missing.
-var derivedMaps = []string{"vip_index"}
+// derivedMaps are the maps ABI 15 and 16 added that Open fills whole from
+// others (vip_index, from vip; select_cells, from backend_select and
+// backend_ver): migratePins creates them empty where missing.
+var derivedMaps = []string{"vip_index", "select_cells"}
 
 // widenedMaps are the maps whose value ABI 13 grew at its end (backend:
 // the IPv6 underlay and the family, whose 0 is IPv4); migratePins copies
 // every value zero-extended.
 var widenedMaps = []string{"backend", "backend_cells"}
 
-// migratePins upgrades a complete ABI 9 to 14 pin set in place, so an
+// migratePins upgrades a complete ABI 9 to 15 pin set in place, so an
 // upgraded agent keeps every table and counter (the running program holds
 // the maps, not the names): ABI 10 renamed two maps (an ABI 9 set's pins get
 // the new names); ABI 11 added the 802.1Q maps (created empty, but
@@ -237,7 +242,8 @@ var widenedMaps = []string{"backend", "backend_cells"}
 // drop_reasons (a new map with every CPU's counts copied); ABI 13 added the
 // IPv6 maps (created empty) and widened the backend values (copied
 // zero-extended); ABI 14 changed gray_masks6's value (a new one, empty:
-// Open rewrites it). A grown map is pinned over the old one: what the old
+// Open rewrites it); ABI 15 and 16 added vip_index and select_cells
+// (created empty: Open fills them). A grown map is pinned over the old one: what the old
 // program counts between the copy and its replacement is lost, and a
 // backend written meanwhile too (the agent writes none while it starts).
 // The new pins come first, meta last. Any other set is left as it is for
@@ -253,7 +259,7 @@ func migratePins(dir string, spec *ebpf.CollectionSpec) error {
 	defer meta.Close()
 	var v graygwMeta
 	if err := meta.Lookup(uint32(0), &v); err != nil || v.Magic != magic || oldDropReasons[v.Abi] == 0 {
-		return nil // unreadable, or not ABI 9 to 14: checkPins reports it
+		return nil // unreadable, or not ABI 9 to 15: checkPins reports it
 	}
 	// pinOf is where the old set pins a map of this ABI's name.
 	pinOf := func(name string) string { return filepath.Join(dir, name) }

@@ -3,7 +3,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* graygw XDP dataplane: the pipeline of docs/pipeline.md on BPF maps.
  * parse -> vip -> vni_tenant -> gray_rules (tuple-space search) -> pool_hash
- * -> CRC32 bucket -> backend_select -> backend -> rewrite -> TX/redirect.
+ * -> CRC32 bucket -> backend_select and backend (one word: select_cells)
+ * -> rewrite -> TX/redirect.
  * graygw_xdp serves IPv4 in IPv4; a frame with an IPv6 header, outer or
  * inner, goes by tail call to graygw_xdp6 (docs/xdp.md, "IPv6"), so the
  * IPv4 path and its verification stay as they were. */
@@ -326,30 +327,24 @@ static __always_inline __u16 bucket_of(__u16 pool, __u32 word, const struct flow
 	return flow_crc16(&k) & (BUCKETS - 1);
 }
 
-/* backend_at is backend_select's cell idx, then backend (through backend_ver);
- * NULL for an empty cell. */
+/* backend_at is the backend of select_cells' cell idx (backend_select's, as
+ * the loader resolved it to its backend_cells cell); NULL for an empty cell
+ * or an absent backend. */
 static __always_inline struct backend *backend_at(__u32 idx)
 {
-	__u32 *sel, v, id, *ver, cell;
+	__u32 *sel, cell;
 
-	sel = bpf_map_lookup_elem(&backend_select, &idx);
+	sel = bpf_map_lookup_elem(&select_cells, &idx);
 	if (!sel)
 		return NULL;
-	v = *(volatile __u32 *)sel;
-	if (!(v & SELECT_VALID))
-		return NULL;
-	id = v & 0xffff;
-	ver = bpf_map_lookup_elem(&backend_ver, &id);
-	if (!ver)
-		return NULL;
-	/* 0 (no backend) wraps past the array: the lookup's bound check is
-	 * the test. */
-	cell = *(volatile __u32 *)ver - 1;
+	/* 0 (empty) wraps past the array: the lookup's bound check is the
+	 * test. */
+	cell = *(volatile __u32 *)sel - 1;
 	return bpf_map_lookup_elem(&backend_cells, &cell);
 }
 
-/* lookup_backend is pool_hash, the hash, backend_select and backend (through
- * backend_ver, whose word names the backend's current cell); NULL
+/* lookup_backend is pool_hash, the hash, backend_select and backend (one
+ * select_cells word names the bucket's backend's current cell); NULL
  * means NO_BACKEND. backend_select is exact on (pool, bucket): pool_slot
  * translates the pool id to the slot holding its cells (0: the pool owns no
  * buckets, so no hash is needed). Each word is read once: the loader

@@ -251,6 +251,7 @@ const (
 	graygwMapRuleCounters          = "rule_counters"
 	graygwMapRuleIndex             = "rule_index"
 	graygwMapRuleStore             = "rule_store"
+	graygwMapSelectCells           = "select_cells"
 	graygwMapTenantDir             = "tenant_dir"
 	graygwMapTenantPages           = "tenant_pages"
 	graygwMapTssFilter             = "tss_filter"
@@ -346,6 +347,7 @@ type graygwMapSpecs struct {
 	RuleCounters          *ebpf.MapSpec `ebpf:"rule_counters"`
 	RuleIndex             *ebpf.MapSpec `ebpf:"rule_index"`
 	RuleStore             *ebpf.MapSpec `ebpf:"rule_store"`
+	SelectCells           *ebpf.MapSpec `ebpf:"select_cells"`
 	TenantDir             *ebpf.MapSpec `ebpf:"tenant_dir"`
 	TenantPages           *ebpf.MapSpec `ebpf:"tenant_pages"`
 	TssFilter             *ebpf.MapSpec `ebpf:"tss_filter"`
@@ -411,6 +413,7 @@ type graygwMaps struct {
 	RuleCounters          *ebpf.Map `ebpf:"rule_counters"`
 	RuleIndex             *ebpf.Map `ebpf:"rule_index"`
 	RuleStore             *ebpf.Map `ebpf:"rule_store"`
+	SelectCells           *ebpf.Map `ebpf:"select_cells"`
 	TenantDir             *ebpf.Map `ebpf:"tenant_dir"`
 	TenantPages           *ebpf.Map `ebpf:"tenant_pages"`
 	TssFilter             *ebpf.Map `ebpf:"tss_filter"`
@@ -452,6 +455,7 @@ func (m *graygwMaps) Close() error {
 		m.RuleCounters,
 		m.RuleIndex,
 		m.RuleStore,
+		m.SelectCells,
 		m.TenantDir,
 		m.TenantPages,
 		m.TssFilter,

@@ -29,6 +29,12 @@ import (
 // only after an RCU grace period (every program run that could hold the old
 // mapping has ended), waited for once for all the slots freed since the last
 // wait, and only when no never-quarantined slot is left.
+//
+// Packets do not read backend_select: they read select_cells, its twin whose
+// word is the named backend's backend_cells cell+1 (0 for an empty cell or a
+// backend not written yet), so one load finds the bucket's backend. The
+// loader writes a cell's two words together, and repoints a backend's
+// select_cells words when the backend moves to a new cell (repointSelect).
 
 const (
 	// PoolIDs is the number of pool ids (16 bits): pool_slot has one entry each.
@@ -44,43 +50,103 @@ const (
 	slotUsed                        // published in pool_slot for one pool
 )
 
-// selectSlots is the Go side of pool_slot and backend_select.
+// selectSlots is the Go side of pool_slot, backend_select and select_cells.
 type selectSlots struct {
 	of    map[uint16]uint32 // published pool -> slot
 	state [MaxPools]slotState
-	cells [MaxPools][cellWords]uint64 // non-empty cells of each slot, as written
-	n     [MaxPools]int               // non-empty cells of each slot
+	cells [MaxPools][cellWords]uint64        // non-empty cells of each slot, as written
+	n     [MaxPools]int                      // non-empty cells of each slot
+	ids   [MaxPools][pipeline.Buckets]uint16 // the backend id of each non-empty cell
+	users [BackendIDs]uint32                 // non-empty cells naming each backend id
 }
 
 func newSelectSlots() selectSlots { return selectSlots{of: map[uint16]uint32{}} }
 
 func (s *selectSlots) filled(slot uint32, b int) bool { return s.cells[slot][b/64]&(1<<(b%64)) != 0 }
 
-func (s *selectSlots) mark(slot uint32, b int, on bool) {
-	if s.filled(slot, b) == on {
-		return
-	}
-	s.cells[slot][b/64] ^= 1 << (b % 64)
-	if on {
-		s.n[slot]++
-	} else {
+// mark records cell b of slot as naming backend id (on), or as empty.
+func (s *selectSlots) mark(slot uint32, b int, id uint16, on bool) {
+	if s.filled(slot, b) {
+		s.cells[slot][b/64] &^= 1 << (b % 64)
 		s.n[slot]--
+		s.users[s.ids[slot][b]]--
 	}
+	if on {
+		s.cells[slot][b/64] |= 1 << (b % 64)
+		s.n[slot]++
+		s.ids[slot][b] = id
+		s.users[id]++
+	}
+}
+
+// naming returns the backend_select indexes of the non-empty cells naming id.
+func (s *selectSlots) naming(id uint16) []uint32 {
+	var keys []uint32
+	for slot := range uint32(MaxPools) {
+		if s.n[slot] == 0 {
+			continue
+		}
+		for w, word := range s.cells[slot] {
+			for word != 0 {
+				b := w*64 + bits.TrailingZeros64(word)
+				word &= word - 1
+				if s.ids[slot][b] == id {
+					keys = append(keys, cellIndex(slot, b))
+				}
+			}
+		}
+	}
+	return keys
+}
+
+// selectWord is the select_cells word of a cell naming backend id: its
+// published cell+1, 0 when id has none.
+func (d *Dataplane) selectWord(id uint16) uint32 {
+	if cell, ok := d.cells.of[id]; ok {
+		return cell + 1
+	}
+	return 0
+}
+
+// repointSelect rewrites the select_cells words of the cells naming id to
+// its current cell (or to 0 when it has none): after a backend's new cell is
+// published, before its old one is quarantined.
+func (d *Dataplane) repointSelect(id uint16) error {
+	if d.sel.users[id] == 0 {
+		return nil
+	}
+	keys := d.sel.naming(id)
+	vals := make([]uint32, len(keys))
+	for i := range vals {
+		vals[i] = d.selectWord(id)
+	}
+	if _, err := d.objs.SelectCells.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("select_cells: %w", err)
+	}
+	return nil
 }
 
 func cellIndex(slot uint32, b int) uint32 { return slot*pipeline.Buckets + uint32(b) }
 
-// writeCells writes ids into buckets first.. of slot, in one batch update. The
+// writeCells writes ids into buckets first.. of slot, in one batch update of
+// backend_select, then of select_cells for the cells written. The
 // bookkeeping follows what the kernel reports as written, also on an error.
 func (d *Dataplane) writeCells(slot uint32, first int, ids []uint16) error {
 	keys := make([]uint32, len(ids))
 	vals := make([]uint32, len(ids))
+	words := make([]uint32, len(ids))
 	for i, id := range ids {
-		keys[i], vals[i] = cellIndex(slot, first+i), selectValid|uint32(id)
+		keys[i], vals[i], words[i] = cellIndex(slot, first+i), selectValid|uint32(id), d.selectWord(id)
 	}
 	n, err := d.objs.BackendSelect.BatchUpdate(keys, vals, nil)
-	for i := range min(max(n, 0), len(ids)) {
-		d.sel.mark(slot, first+i, true)
+	n = min(max(n, 0), len(ids))
+	for i := range n {
+		d.sel.mark(slot, first+i, ids[i], true)
+	}
+	if n > 0 {
+		if _, werr := d.objs.SelectCells.BatchUpdate(keys[:n], words[:n], nil); werr != nil && err == nil {
+			err = fmt.Errorf("select_cells: %w", werr)
+		}
 	}
 	return err
 }
@@ -99,9 +165,13 @@ func (d *Dataplane) clearCells(slot uint32) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	n, err := d.objs.BackendSelect.BatchUpdate(keys, make([]uint32, len(keys)), nil)
+	zeros := make([]uint32, len(keys))
+	if _, err := d.objs.SelectCells.BatchUpdate(keys, zeros, nil); err != nil {
+		return fmt.Errorf("bpf: select_cells: clear slot %d: %w", slot, err)
+	}
+	n, err := d.objs.BackendSelect.BatchUpdate(keys, zeros, nil)
 	for _, b := range buckets[:min(max(n, 0), len(buckets))] {
-		d.sel.mark(slot, b, false)
+		d.sel.mark(slot, b, 0, false)
 	}
 	if err != nil {
 		return fmt.Errorf("bpf: backend_select: clear slot %d: %w", slot, err)
@@ -197,10 +267,13 @@ func (d *Dataplane) DeleteBucket(pool, bucket uint16) error {
 	if d.sel.n[slot] == 1 {
 		return d.release(pool, slot)
 	}
+	if err := d.objs.SelectCells.Update(cellIndex(slot, int(bucket)), uint32(0), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("bpf: select_cells (%d, %d): %w", pool, bucket, err)
+	}
 	if err := d.objs.BackendSelect.Update(cellIndex(slot, int(bucket)), uint32(0), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("bpf: backend_select (%d, %d): %w", pool, bucket, err)
 	}
-	d.sel.mark(slot, int(bucket), false)
+	d.sel.mark(slot, int(bucket), 0, false)
 	return nil
 }
 
@@ -329,7 +402,7 @@ func (d *Dataplane) rebuildPools() error {
 	}
 	for i, v := range cells {
 		if v != 0 {
-			d.sel.mark(uint32(i/pipeline.Buckets), i%pipeline.Buckets, true)
+			d.sel.mark(uint32(i/pipeline.Buckets), i%pipeline.Buckets, uint16(v), true)
 		}
 	}
 	unpublish := func(pool int) error {
@@ -398,6 +471,36 @@ func (d *Dataplane) rebuildPools() error {
 			return fmt.Errorf("bpf: rebuild pool_slot %d: %w", pool, err)
 		}
 		d.sel.of[uint16(pool)], d.sel.state[slot] = slot, slotUsed
+	}
+	return nil
+}
+
+// rebuildSelectCells brings select_cells in line with backend_select and the
+// backend cells, once both are rebuilt: a word differing from what its cell
+// names now (an ABI 15 set's new, empty select_cells, or a loader killed
+// between two writes) is rewritten, one batch for all.
+func (d *Dataplane) rebuildSelectCells() error {
+	n := MaxPools * pipeline.Buckets
+	have, err := d.readWords(d.objs.SelectCells, n)
+	if err != nil {
+		return fmt.Errorf("bpf: rebuild select_cells: %w", err)
+	}
+	var keys, vals []uint32
+	for i := range n {
+		slot, b := uint32(i/pipeline.Buckets), i%pipeline.Buckets
+		var want uint32
+		if d.sel.filled(slot, b) {
+			want = d.selectWord(d.sel.ids[slot][b])
+		}
+		if have[i] != want {
+			keys, vals = append(keys, uint32(i)), append(vals, want)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := d.objs.SelectCells.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("bpf: rebuild select_cells: %w", err)
 	}
 	return nil
 }

@@ -50,7 +50,10 @@ const (
 	// new gray_masks6, which Open rewrites from rule6_store).
 	// 15: vip_index added: packets read the IPv4 VIPs from it, not from vip
 	// (an ABI 9 to 14 set gets it empty; Open fills it from vip).
-	ABI = 15
+	// 16: select_cells added: packets read a bucket's backend cell from it,
+	// not through backend_select and backend_ver (an ABI 9 to 15 set gets
+	// it empty; Open fills it from backend_select and backend_ver).
+	ABI = 16
 
 	// DefaultPinDir is where maps (and links) are pinned unless Options say otherwise.
 	DefaultPinDir = "/sys/fs/bpf/graygw"

@@ -313,3 +313,25 @@ func TestMigratesABI14Pins(t *testing.T) {
 	})
 	wantMigrated(t, d2)
 }
+
+// TestMigratesABI15Pins: ABI 16 added select_cells. An agent upgraded over an
+// ABI 15 pin set gets it filled from backend_select and backend_ver: the same
+// frames decide as before.
+func TestMigratesABI15Pins(t *testing.T) {
+	dir, d, ms, frame, first := pinnedBasic(t, "overlay_vm_cutover")
+	asOlderABI(t, d, dir, 15)
+	if _, err := os.Stat(filepath.Join(dir, "select_cells")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the ABI 15 set has a select_cells pin: %v", err)
+	}
+	d.Close()
+
+	d2 := reopen(t, dir)
+	if got := decide(t, d2, frame); got != first {
+		t.Fatalf("after the migration: %s, want %s", got, first)
+	}
+	selectCellsAgree(t, d2)
+	vectorsAgree(t, d2, ms, func(name string, ret uint32, want model.Result) {
+		t.Errorf("%s: XDP %s, model %v", name, verdictName(ret), want)
+	})
+	wantMigrated(t, d2)
+}

@@ -6,7 +6,7 @@
 /* ABI of the pinned maps: bump on any change of a key or value layout or of
  * what a value means, so a process finds old pins incompatible (meta map). */
 #define GRAYGW_MAGIC 0x67726179 /* "gray" */
-#define GRAYGW_ABI 15 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
+#define GRAYGW_ABI 16 /* 2: pool_slot; 3: tss_filter; 4: pool_slot hash bits;
 			* 5: packed gray_rules key; 6: backend_ver, backend_cells;
 			* 7: gray_masks a memory-mapped array by position,
 			* rule_index, rule_cells, tenant_dir, tenant_pages;
@@ -20,7 +20,9 @@
 			* vip_v6, gray_rules_v6, gray_masks6, rule6_store,
 			* vip6_counters, rule6_counters;
 			* 14: gray_masks6 carries a Bloom filter;
-			* 15: vip_index (packets read it, not vip) */
+			* 15: vip_index (packets read it, not vip);
+			* 16: select_cells (packets read it, not
+			* backend_select and backend_ver) */
 
 /* Drop reasons: the index of the drop_reasons cell that counts them. */
 #define DROP_NONE 0

@@ -213,7 +213,8 @@ struct {
 } pool_slot SEC(".maps");
 
 /* backend_select: slot * BUCKETS + bucket -> SELECT_VALID | backend_id
- * (0: empty cell, NO_BACKEND). MAX_POOLS slots, allocated by the loader. */
+ * (0: empty cell, NO_BACKEND). MAX_POOLS slots, allocated by the loader.
+ * The loader's record: packets read select_cells. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -222,9 +223,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backend_select SEC(".maps");
 
+/* select_cells: backend_select as packets read it: per cell, cell + 1 in
+ * backend_cells of the backend its backend_select word names (0: an empty
+ * cell, or a backend not written yet), so a packet reads the bucket's
+ * backend in one word where backend_select and backend_ver took two
+ * dependent loads. A backend that moves to a new cell is repointed here
+ * word by word: each packet reads one word, so it sees the old value or the
+ * new one whole; the old cell is reused only after an RCU grace period. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, BACKEND_SELECT_SIZE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} select_cells SEC(".maps");
+
 /* backend: backend_id -> to_backend(port, smac, dmac, underlay_ip), as
  * the control plane wrote it: read back and rebuilt from, never read by XDP
- * (packets use backend_ver and backend_cells, two inlined array lookups
+ * (packets use select_cells and backend_cells, two inlined array lookups
  * instead of a hash lookup). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -236,8 +252,8 @@ struct {
 } backend SEC(".maps");
 
 /* backend_ver: backend_id -> cell + 1 in backend_cells, 0 when there is no
- * such backend. One word, so a modify is atomic for packets: the loader
- * writes the new value to a free cell, then repoints the word. */
+ * such backend: the loader's record of where each backend lives, from which
+ * it writes select_cells (never read by XDP since ABI 16). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
