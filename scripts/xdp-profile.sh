@@ -48,7 +48,7 @@ steps = [  # step, the C functions (inlined) it is made of
     ("tenant: tenant_dir, tenant_pages", {"tenant_of"}),
     ("gray rules: mask walk, tss_bit, filter, rule_index/rule_cells", {"best_rule", "tss_bit", "find_rule", "select_pool", "split_hash"}),
     ("bucket hash (CRC32 of the pool's fields)", {"bucket_of", "flow_crc16_out", "flow_crc16"}),
-    ("select: pool_slot, backend_select, backend_ver, backend_cells", {"lookup_backend", "backend_at"}),
+    ("select: pool_slot, select_cells, backend_cells", {"lookup_backend", "backend_at"}),
     ("rewrite: MACs, daddr, TTL, IPv4 and L4 checksums", {"rewrite", "rewrite_at", "ipv4_csum", "ipv4_forward", "csum_fold_", "csum_update32", "csum_update32_be"}),
     ("counters: vip, rule, backend (lookup + packets/bytes)", {"count", "verdict"}),
 ]

@@ -194,8 +194,8 @@ func render(r *xdpbench.Report, cmd string, took time.Duration, load string) []b
 		"front of rule_index (2^18 words: the rule_cells cell of the one gray_rules key of a filter slot,\n"+
 		"or 'several': the gray_rules hash, %d entries); tenant_dir and tenant_pages (VNI -> tenant in 16\n"+
 		"pages of 4096, vni_tenant hash for ranges without a page); backend_select %d slots x %d buckets\n"+
-		"behind pool_slot (%d pool ids -> slot and hash-mask bits); backends through backend_ver and\n"+
-		"backend_cells (%d ids, %d cells). Per forwarded IPv4 packet no hash lookup; gray_rules,\n"+
+		"behind pool_slot (%d pool ids -> slot and hash-mask bits), read by packets as select_cells (the\n"+
+		"bucket's backend cell: %d ids, %d backend_cells). Per forwarded IPv4 packet no hash lookup; gray_rules,\n"+
 		"vni_tenant and pool_hash only for a filter slot of several keys, a VNI range without a page, a\n"+
 		"hash mask that is not all-or-nothing per field. Everything else is inlined array access.\n"+
 		"ABI %d. Reproduce: `%s`.\n",
