@@ -119,21 +119,13 @@ func Open(opts Options) (*Dataplane, error) {
 		d.objs.Close()
 		return nil, err
 	}
-	if err := d.checkMeta(); err != nil {
-		d.Close()
-		return nil, err
-	}
-	if err := d.rebuild(); err != nil {
-		d.Close()
-		return nil, err
-	}
-	if err := d.rebuildVIPIndex(); err != nil {
-		d.Close()
-		return nil, err
-	}
-	if err := d.rebuildSelectCells(); err != nil {
-		d.Close()
-		return nil, err
+	// The ABI check, the bookkeeping from the maps, then the maps packets
+	// read derived from others (select_cells once pools and backends are).
+	for _, step := range []func() error{d.checkMeta, d.rebuild, d.rebuildVIPIndex, d.rebuildSelectCells} {
+		if err := step(); err != nil {
+			d.Close()
+			return nil, err
+		}
 	}
 	return d, nil
 }

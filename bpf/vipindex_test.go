@@ -295,33 +295,21 @@ func TestVIPUpdatesAreAtomicForPackets(t *testing.T) {
 
 // TestMigratesABI14Pins: ABI 15 added vip_index. An agent upgraded over an
 // ABI 14 pin set gets it filled from vip: the same frames decide as before.
-func TestMigratesABI14Pins(t *testing.T) {
-	dir, d, ms, frame, first := pinnedBasic(t, "overlay_vm_cutover")
-	asOlderABI(t, d, dir, 14)
-	if _, err := os.Stat(filepath.Join(dir, "vip_index")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the ABI 14 set has a vip_index pin: %v", err)
-	}
-	d.Close()
-
-	d2 := reopen(t, dir)
-	if got := decide(t, d2, frame); got != first {
-		t.Fatalf("after the migration: %s, want %s", got, first)
-	}
-	checkVIPIndex(t, d2)
-	vectorsAgree(t, d2, ms, func(name string, ret uint32, want model.Result) {
-		t.Errorf("%s: XDP %s, model %v", name, verdictName(ret), want)
-	})
-	wantMigrated(t, d2)
-}
+func TestMigratesABI14Pins(t *testing.T) { migratesDerived(t, 14, "vip_index", checkVIPIndex) }
 
 // TestMigratesABI15Pins: ABI 16 added select_cells. An agent upgraded over an
 // ABI 15 pin set gets it filled from backend_select and backend_ver: the same
 // frames decide as before.
-func TestMigratesABI15Pins(t *testing.T) {
+func TestMigratesABI15Pins(t *testing.T) { migratesDerived(t, 15, "select_cells", selectCellsAgree) }
+
+// migratesDerived upgrades an ABI abi pin set, which lacks the derived map
+// name, and checks that Open filled it (agree) and every vector decides as
+// the model says.
+func migratesDerived(t *testing.T, abi uint32, name string, agree func(*testing.T, *Dataplane)) {
 	dir, d, ms, frame, first := pinnedBasic(t, "overlay_vm_cutover")
-	asOlderABI(t, d, dir, 15)
-	if _, err := os.Stat(filepath.Join(dir, "select_cells")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the ABI 15 set has a select_cells pin: %v", err)
+	asOlderABI(t, d, dir, abi)
+	if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the ABI %d set has a %s pin: %v", abi, name, err)
 	}
 	d.Close()
 
@@ -329,7 +317,7 @@ func TestMigratesABI15Pins(t *testing.T) {
 	if got := decide(t, d2, frame); got != first {
 		t.Fatalf("after the migration: %s, want %s", got, first)
 	}
-	selectCellsAgree(t, d2)
+	agree(t, d2)
 	vectorsAgree(t, d2, ms, func(name string, ret uint32, want model.Result) {
 		t.Errorf("%s: XDP %s, model %v", name, verdictName(ret), want)
 	})
