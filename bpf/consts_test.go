@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graygw/graygw/internal/vipindex"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -25,7 +26,7 @@ func TestConstsMatchGo(t *testing.T) {
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
 		if len(fs) >= 3 && fs[0] == "#define" {
-			if v, err := strconv.ParseInt(fs[2], 0, 64); err == nil {
+			if v, err := strconv.ParseInt(strings.TrimSuffix(fs[2], "U"), 0, 64); err == nil {
 				c[fs[1]] = v
 			}
 		}
@@ -39,6 +40,7 @@ func TestConstsMatchGo(t *testing.T) {
 		"GRAYGW_ABI": ABI, "GRAYGW_MAGIC": magic, "SELECT_VALID": selectValid,
 		"ACTION_SET_POOL": int64(SetPool), "ACTION_SPLIT_POOL": int64(SplitPool), "ACTION_SET_POOL_MIRROR": int64(SetPoolMirror),
 		"MIRROR_IDS": pipeline.MirrorIDs, "MIRROR_DSCP": pipeline.MirrorDSCP,
+		"VIP_INDEX_LOG": vipindex.Log, "VIP_PROBE": vipindex.Probe, "VIP_HASH_MUL": vipindex.HashMul,
 	}
 	for r := pipeline.Reason(0); r <= pipeline.BackendFamily; r++ {
 		want["DROP_"+r.String()] = int64(r)

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/graygw/graygw/internal/vipindex"
 )
 
 // vip_index: the IPv4 VIPs as packets read them (ABI 15). The vip hash
@@ -28,12 +30,11 @@ import (
 // once for all of them when an address's window has no free cell left, so a
 // packet that matched a cell never reads another VIP's value in it.
 
-// Sizes and hash of vip_index (VIP_INDEX_LOG, VIP_PROBE, VIP_HASH_MUL).
+// Sizes of vip_index (VIP_INDEX_SIZE, VIP_PROBE): the model's, which the
+// controller checks plans with (internal/vipindex).
 const (
-	vipIndexLog  = 13
-	vipIndexSize = 1 << vipIndexLog
-	vipProbe     = 8
-	vipHashMul   = 0x9e3779b1
+	vipIndexSize = vipindex.Size
+	vipProbe     = vipindex.Probe
 )
 
 // The cell layout is the generated one (a compile-time check of the size).
@@ -48,8 +49,10 @@ var (
 	vipSlotOff  = vipValueOff + int64(unsafe.Offsetof(graygwVipValue{}.Slot))
 )
 
-// vipHome is the first cell of addr's window (vip_of in graygw.c).
-func vipHome(addr uint32) uint32 { return addr * vipHashMul >> (32 - vipIndexLog) }
+// vipHome is the first cell of addr's window (vip_of in graygw.c): the
+// model's function itself, so the controller's pre-commit check
+// (controller/engine, vipOverflow) sees the windows this file fills.
+var vipHome = vipindex.Home
 
 // vipIndex is the Go side of vip_index.
 type vipIndex struct {

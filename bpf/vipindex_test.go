@@ -12,6 +12,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/graygw/graygw/internal/vipindex"
 	"github.com/graygw/graygw/model"
 	"github.com/graygw/graygw/pipeline"
 )
@@ -27,16 +28,11 @@ func pinnedBasic(t *testing.T, vector string) (string, *Dataplane, *model.State,
 	return dir, d, ms, frame, decide(t, d, frame)
 }
 
-// collidingVIPs returns n addresses whose vip_index window starts at home
-// (vipHome inverted: addr * vipHashMul has home in its top bits).
+// collidingVIPs returns n addresses whose vip_index window starts at home.
 func collidingVIPs(home uint32, n int) []netip.Addr {
-	inv := uint32(vipHashMul) // Newton's iteration for the inverse mod 2^32
-	for range 5 {
-		inv *= 2 - vipHashMul*inv
-	}
 	var out []netip.Addr
-	for j := range uint32(n) {
-		out = append(out, addr4(((home<<(32-vipIndexLog))|(j+1)*977)*inv))
+	for _, a := range vipindex.WithHome(home, n) {
+		out = append(out, addr4(a))
 	}
 	return out
 }
@@ -184,6 +180,15 @@ func TestVIPIndexTracksVIPs(t *testing.T) {
 	err := d.SetVIP(col[vipProbe], VIP{ID: 1, DefaultPool: 2})
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("a ninth address in a window of eight: %v, want ErrFull", err)
+	}
+	// The controller's model refuses what the agent refused (and not before).
+	var ks []uint32
+	for _, a := range col {
+		k, _ := ip4(a)
+		ks = append(ks, k)
+	}
+	if n, n8 := len(vipindex.Crowded(ks)), len(vipindex.Crowded(ks[:vipProbe])); n <= vipProbe || n8 > vipProbe {
+		t.Fatalf("vipindex.Crowded: %d of the nine crowd a window, %d of the eight; want more than %d, then at most", n, n8, vipProbe)
 	}
 	if vips, _ := d.VIPs(); vips[col[vipProbe]] != (VIP{}) {
 		t.Fatalf("the refused VIP is in vip: %+v", vips[col[vipProbe]])
