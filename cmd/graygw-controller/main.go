@@ -49,6 +49,7 @@ import (
 	"github.com/graygw/graygw/controller/store/etcdstore"
 	"github.com/graygw/graygw/internal/startup"
 	"github.com/graygw/graygw/internal/tlsfiles"
+	"github.com/graygw/graygw/internal/vipindex"
 	"github.com/graygw/graygw/p4src"
 )
 
@@ -340,8 +341,9 @@ func serve(c *config, log *slog.Logger, sigs <-chan os.Signal, ready chan<- list
 	ecfg := engine.Config{P4Info: info, ElectionID: c.ElectionID, Role: c.Role, TLS: ptls,
 		Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout), Store: st, Logger: log, Observer: met,
 		DeviceConfig:  func(gw string) []byte { return devcfgs[gw] },
-		MaxGrayMasks:  func(gw string) int { return maxGrayMasks(devcfgs, gw, dataplane.XDPLimits().MaxMasks) },
-		MaxGrayMasks6: func(gw string) int { return maxGrayMasks(devcfgs, gw, dataplane.XDPLimits().MaxMasks6) },
+		MaxGrayMasks:  func(gw string) int { return xdpBound(devcfgs, gw, dataplane.XDPLimits().MaxMasks) },
+		MaxGrayMasks6: func(gw string) int { return xdpBound(devcfgs, gw, dataplane.XDPLimits().MaxMasks6) },
+		VIPWindow:     func(gw string) int { return xdpBound(devcfgs, gw, vipindex.Probe) },
 		P4InfoFor:     func(gw string) *p4info.Info { return infos[gw] }}
 	if c.HA != nil {
 		// A follower's engine stands by (warm: sessions below the leader's
@@ -706,11 +708,12 @@ func guardSeed(c *config, st store.Store, creds credentials.TransportCredentials
 		"from %s is what you want, restart with --reseed", c.Store, strings.Join(holding, "; "), c.Intent, c.Intent)
 }
 
-// maxGrayMasks is a gray-rule mask bound of gateway gw: a gateway without a
-// device config is an XDP agent (BMv2 and Tofino need one), whose tuple-space
-// search holds xdp distinct masks (dataplane.XDPLimits().MaxMasks, MaxMasks6
-// for gray_rules_v6); the others have no such bound (0).
-func maxGrayMasks(devcfgs map[string][]byte, gw string, xdp int) int {
+// xdpBound is a bound of the XDP agent for gateway gw: a gateway without a
+// device config is an XDP agent (BMv2 and Tofino need one), whose bound is
+// xdp (its tuple-space search's distinct masks, dataplane.XDPLimits().MaxMasks,
+// MaxMasks6 for gray_rules_v6; the cells of a vip_index window,
+// vipindex.Probe); the others have no such bound (0).
+func xdpBound(devcfgs map[string][]byte, gw string, xdp int) int {
 	if len(devcfgs[gw]) > 0 {
 		return 0
 	}

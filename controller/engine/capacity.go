@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/graygw/graygw/agent/p4info"
 	"github.com/graygw/graygw/controller/reconcile"
+	"github.com/graygw/graygw/internal/vipindex"
 	"github.com/graygw/graygw/pipeline"
 )
 
@@ -87,8 +90,12 @@ type Overflow struct {
 	Size   int64
 	Source string
 	// Unit is what is counted: "" for entries, UnitMasks for the distinct
-	// gray-rule masks of a target with a tuple-space bound.
+	// gray-rule masks of a target with a tuple-space bound, UnitVIPWindow for
+	// the IPv4 VIPs that could hold one VIP's window and it (VIPs names them).
 	Unit string
+	// VIPs are, for UnitVIPWindow, the crowded VIP and the others that could
+	// hold its window (vipindex.Crowded) in the set Need counts.
+	VIPs []netip.Addr
 	// Version is the intent version planned.
 	Version uint64
 }
@@ -96,7 +103,13 @@ type Overflow struct {
 // UnitMasks is Overflow.Unit of a gray-rule mask bound (Config.MaxGrayMasks).
 const UnitMasks = "distinct masks"
 
+// UnitVIPWindow is Overflow.Unit of the XDP vip_index bound (Config.VIPWindow).
+const UnitVIPWindow = "IPv4 VIPs for one window"
+
 func (o Overflow) String() string {
+	if o.Unit == UnitVIPWindow {
+		return o.vipWindowString()
+	}
 	if o.Unit == UnitMasks {
 		v := ""
 		if o.Version > 0 {
@@ -328,6 +341,99 @@ func maskOverflow(gateway string, version uint64, before iter.Seq[*p4v1.TableEnt
 	}
 	return &Overflow{Gateway: gateway, Table: table, Need: peak, Final: len(masks),
 		Current: current, Size: int64(bound), Source: SourceMaskBound, Version: version, Unit: UnitMasks}
+}
+
+// SourceVIPWindow is Overflow.Source of the vip_index bound.
+const SourceVIPWindow = "the XDP agent's vip_index: an IPv4 VIP lives in one of the cells of its window, from its hash's home cell"
+
+// vipWindowString says which VIPs crowd a window and what to do.
+func (o Overflow) vipWindowString() string {
+	v := ""
+	if o.Version > 0 {
+		v = fmt.Sprintf(" version %d", o.Version)
+	}
+	addrs := make([]string, len(o.VIPs))
+	for i, a := range o.VIPs {
+		addrs[i] = a.String()
+	}
+	crowded, others := "?", "?"
+	if len(addrs) > 1 {
+		crowded, others = addrs[0], strings.Join(addrs[1:], ", ")
+	}
+	return fmt.Sprintf("vip: intent%s has %d IPv4 VIPs whose hash homes lie so close that %d of them (%s) could take "+
+		"all %d cells of %s's window on gateway %s, which holds %d per window (%s): the agent could refuse one with "+
+		"\"the %d cells of its window are taken\"; only addresses that collide in the hash do this (consecutive "+
+		"ones never do): use another address for %s or one of the others",
+		v, o.Need, o.Need-1, others, o.Size, crowded, o.Gateway, o.Size, o.Source, o.Size, crowded)
+}
+
+// boundOverflows checks a plan against gateway's target bounds other than
+// table sizes: gray-rule masks (maskOverflows) and the vip window.
+func (e *Engine) boundOverflows(gateway string, version uint64, before iter.Seq[*p4v1.TableEntry], updates []*p4v1.Update) []Overflow {
+	out := e.maskOverflows(gateway, version, before, updates)
+	if e.cfg.VIPWindow != nil && e.vipID != 0 {
+		if o := vipOverflow(gateway, version, before, updates, e.vipID, e.cfg.VIPWindow(gateway)); o != nil {
+			out = append(out, *o)
+		}
+	}
+	return out
+}
+
+// vipOverflow checks a plan against the vip_index window of window cells
+// (0: none): could some IPv4 VIP find its window taken (vipindex.Crowded)?
+// Need counts the VIPs held before and every one inserted, a superset of
+// what the table holds at any point while updates are written in any order;
+// Final the VIPs once done, Current those before. nil when not past window.
+func vipOverflow(gateway string, version uint64, before iter.Seq[*p4v1.TableEntry], updates []*p4v1.Update, vip uint32, window int) *Overflow {
+	if window <= 0 {
+		return nil
+	}
+	held := map[uint32]bool{}
+	for te := range before {
+		if a, ok := vipAddr(te, vip); ok {
+			held[a] = true
+		}
+	}
+	current := len(vipindex.Crowded(slices.Collect(maps.Keys(held))))
+	all := maps.Clone(held)
+	for _, u := range updates {
+		a, ok := vipAddr(u.GetEntity().GetTableEntry(), vip)
+		switch {
+		case !ok:
+		case u.GetType() == p4v1.Update_INSERT:
+			held[a], all[a] = true, true
+		case u.GetType() == p4v1.Update_DELETE:
+			delete(held, a)
+		}
+	}
+	crowd := vipindex.Crowded(slices.Collect(maps.Keys(all)))
+	if len(crowd) <= window {
+		return nil
+	}
+	vips := make([]netip.Addr, len(crowd))
+	for i, a := range crowd {
+		vips[i] = netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+	}
+	return &Overflow{Gateway: gateway, Table: shortName(pipeline.TableVIP), Need: len(crowd),
+		Final: len(vipindex.Crowded(slices.Collect(maps.Keys(held)))), Current: current, Size: int64(window),
+		Source: SourceVIPWindow, Version: version, Unit: UnitVIPWindow, VIPs: vips}
+}
+
+// vipAddr is the IPv4 address a vip entry matches, as a number
+// (10.0.0.1 = 0x0a000001; P4Runtime's canonical bytes drop leading zeros).
+func vipAddr(te *p4v1.TableEntry, vip uint32) (uint32, bool) {
+	if te.GetTableId() != vip || len(te.GetMatch()) != 1 {
+		return 0, false
+	}
+	b := te.GetMatch()[0].GetExact().GetValue()
+	if len(b) > 4 {
+		return 0, false
+	}
+	var a uint32
+	for _, x := range b {
+		a = a<<8 | uint32(x)
+	}
+	return a, true
 }
 
 // entriesOf yields the entries of sets.

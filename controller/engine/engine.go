@@ -113,6 +113,13 @@ type Config struct {
 	MaxGrayMasks func(gateway string) int
 	// MaxGrayMasks6 is MaxGrayMasks for gray_rules_v6 (the XDP agent: 32).
 	MaxGrayMasks6 func(gateway string) int
+	// VIPWindow returns how many cells an IPv4 VIP's window has in gateway's
+	// vip index (the XDP agent: vipindex.Probe, 8, of its open-addressed
+	// vip_index; BMv2 and Tofino: no such bound); nil function or 0: not
+	// checked. Plans are checked like table sizes: an intent whose IPv4 VIPs
+	// could fill one's window (vipindex.Crowded) is refused before the store
+	// commit instead of the agent refusing that VIP at write time.
+	VIPWindow func(gateway string) int
 	// ElectionID is this controller's election id (low 64 bits); among the
 	// controllers of a device the highest is primary. Required, > 0.
 	ElectionID uint64
@@ -203,6 +210,7 @@ type Engine struct {
 	configured   map[*p4info.Info]*Capacity
 	grayRulesID  uint32 // gray_rules' table id (Config.MaxGrayMasks)
 	grayRules6ID uint32 // gray_rules_v6's (Config.MaxGrayMasks6); 0 without IPv6
+	vipID        uint32 // vip's (Config.VIPWindow)
 
 	saveMu   sync.Mutex
 	savedSig []savedSig // the pool tables last saved to the store
@@ -332,6 +340,8 @@ func New(cfg Config) (*Engine, error) {
 			e.grayRulesID = t.ID
 		case pipeline.TableGrayRulesV6:
 			e.grayRules6ID = t.ID
+		case pipeline.TableVIP:
+			e.vipID = t.ID
 		}
 	}
 	e.hard, e.cancelHard = context.WithCancel(context.Background())

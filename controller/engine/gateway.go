@@ -347,7 +347,7 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 			return false, nil
 		}
 		ov := g.e.overflows(g.name, w.version, g.tableCapacity(), base.counts(), plan.Updates)
-		ov = append(ov, g.e.maskOverflows(g.name, w.version, entriesOf(base.sets), plan.Updates)...)
+		ov = append(ov, g.e.boundOverflows(g.name, w.version, entriesOf(base.sets), plan.Updates)...)
 		if len(ov) > 0 {
 			// Nothing written: the target still holds base exactly.
 			g.mu.Lock()
@@ -443,7 +443,7 @@ func (g *gateway) reconcile(full bool, session <-chan struct{}) (wasFull bool, e
 	held := map[uint32]int{}
 	countTables(held, have)
 	ov := g.e.overflows(g.name, w.version, capacity, held, plan.Updates)
-	ov = append(ov, g.e.maskOverflows(g.name, w.version, slices.Values(have), plan.Updates)...)
+	ov = append(ov, g.e.boundOverflows(g.name, w.version, slices.Values(have), plan.Updates)...)
 	if len(ov) > 0 {
 		return true, &CapacityError{Overflows: ov} // nothing written: the target keeps its entries
 	}

@@ -166,7 +166,7 @@ func (e *Engine) planOne(gp *GatewayPlan, w *want, have []*reconcile.Set, cur *w
 		c = e.configuredCapacity(gp.Gateway)
 	}
 	gp.Overflows = e.overflows(gp.Gateway, 0, c, before, plan.Updates)
-	gp.Overflows = append(gp.Overflows, e.maskOverflows(gp.Gateway, 0, entriesOf(have), plan.Updates)...)
+	gp.Overflows = append(gp.Overflows, e.boundOverflows(gp.Gateway, 0, entriesOf(have), plan.Updates)...)
 }
 
 func (e *Engine) summarize(gp *GatewayPlan, plan *reconcile.Plan, cur *want) {
