@@ -60,6 +60,25 @@ func wantAnswers(t *testing.T, what string, got map[string]string, vms []string,
 	}
 }
 
+// dualStackProbes is what the IPv6 lab tests probe in a dual-stack VPC of
+// VMs 5 and 6: vm is VM 5's IPv6 address (the one they move); runs probe both
+// IPv6 addresses against the IPv6 router and VM 5's IPv4 address against the
+// IPv4 one; all is every address probed.
+func dualStackProbes(vpc topo.VPC) (vm string, runs []probeRun, all []string) {
+	vm, other, vm4 := vpc.VMAddr6(5).String(), vpc.VMAddr6(6).String(), vpc.VMAddr(5).String()
+	runs = []probeRun{{vpc.VNI, []string{vm, other}, vpc.RouterAddr6().String()}, {vpc.VNI, []string{vm4}, vpc.RouterAddr().String()}}
+	return vm, runs, []string{vm, other, vm4}
+}
+
+// ping6VM5 fails the test unless the kernel's ping6 from VM 5 to its IPv6
+// router is answered 5 times of 5.
+func ping6VM5(t *testing.T, ls *labStack, vpc topo.VPC, what string) {
+	t.Helper()
+	if n, err := ls.Topo.Ping6(vpc, 5, 5); err != nil || n != 5 {
+		t.Errorf("ping6 %s: %d/5 answered, %v", what, n, err)
+	}
+}
+
 // TestCLIIPv6CutoverInTheLab: an IPv6 VM of a dual-stack VPC (inner IPv6 in
 // the hypervisor's VXLAN over IPv4, fd00:1::5) is cut over to the gray
 // cluster and rolled back with the CLI, through the controller's API and a
@@ -70,15 +89,8 @@ func TestCLIIPv6CutoverInTheLab(t *testing.T) {
 	vpc := topo.VPC{VNI: 5001, Subnet: 1, VMs: []uint8{5, 6}, IPv6: true}
 	ls := startLabStackVPCs(t, "ggcl6", []topo.VPC{vpc})
 	g := ls.cli(t)
-	vm, other, vm4 := vpc.VMAddr6(5).String(), vpc.VMAddr6(6).String(), vpc.VMAddr(5).String()
-	runs := []probeRun{{5001, []string{vm, other}, vpc.RouterAddr6().String()}, {5001, []string{vm4}, vpc.RouterAddr().String()}}
-	all := []string{vm, other, vm4}
-	ping6 := func(what string) {
-		t.Helper()
-		if n, err := ls.Topo.Ping6(vpc, 5, 5); err != nil || n != 5 {
-			t.Errorf("ping6 %s: %d/5 answered, %v", what, n, err)
-		}
-	}
+	vm, runs, all := dualStackProbes(vpc)
+	ping6 := func(what string) { t.Helper(); ping6VM5(t, ls, vpc, what) }
 
 	if code, out, stderr := g("apply", "-f", ls.intentFile(t, ""), "--wait"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
@@ -117,15 +129,8 @@ func TestCLIIPv6VIPInTheLab(t *testing.T) {
 	// The lab intent has the IPv6 VIP and its pools for an Underlay6 VPC.
 	path := ls.intentFile(t, "")
 	vip6, base6, gray6 := probetest.VIPName6, "base6-1", "gray6-1"
-	vm, other, vm4 := vpc.VMAddr6(5).String(), vpc.VMAddr6(6).String(), vpc.VMAddr(5).String()
-	runs := []probeRun{{5003, []string{vm, other}, vpc.RouterAddr6().String()}, {5003, []string{vm4}, vpc.RouterAddr().String()}}
-	all := []string{vm, other, vm4}
-	ping6 := func(what string) {
-		t.Helper()
-		if n, err := ls.Topo.Ping6(vpc, 5, 5); err != nil || n != 5 {
-			t.Errorf("ping6 %s: %d/5 answered, %v", what, n, err)
-		}
-	}
+	vm, runs, all := dualStackProbes(vpc)
+	ping6 := func(what string) { t.Helper(); ping6VM5(t, ls, vpc, what) }
 
 	if code, out, stderr := g("apply", "-f", path, "--wait"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, stderr)
