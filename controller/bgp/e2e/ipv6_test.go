@@ -96,6 +96,9 @@ func TestAnnounceIPv6ToBIRD(t *testing.T) {
 // IPv6 session and on the MP-BGP one; a new speaker (gw1 drained meanwhile)
 // refreshes them with the Forwarding State bit for IPv6 in its OPEN, the path
 // through gw2 never leaving BIRD's table, and gw1's going at the End-of-RIB.
+// The eBGP session comes up about 2s after the IPv6 one, as in
+// TestControllerRestartKeepsRoutes: sessions that come up within milliseconds
+// of each other can miss the bits (docs/bgp.md, "Residual race").
 func TestControllerRestartKeepsIPv6Routes(t *testing.T) {
 	p := newPeerLab6(t)
 	cfg, in := dualStack()
@@ -214,6 +217,7 @@ protocol bgp gw_ibgp6 from speaker {
 protocol bgp gw_ebgp from speaker {
 	local %s as %d;
 	neighbor %s as %d;
+	connect delay time 3;	# see TestControllerRestartKeepsRoutes
 	ipv4 { import all; export none; add paths rx; };
 	ipv6 { import all; export none; add paths rx; };
 }
