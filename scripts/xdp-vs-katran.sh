@@ -30,8 +30,9 @@ echo "Made by \`scripts/xdp-vs-katran.sh $RUNS $VETH\` (root) on $(awk -F': ' '/
 echo "kernel $(uname -r), $(nproc) CPUs shared with other work (load average $(cut -d' ' -f1 /proc/loadavg) at the start), $(date -u +%F)."
 echo "One ../shared/xdpbench run per graygw path, each with Katran's connection-table hit path"
 echo "(ACK of an established flow) in the same process and interleaved rounds; net ns = the"
-echo "kernel's ns/packet minus the frame-restoring wrapper's (its floor line). Spread: min and"
-echo "max of $RUNS rounds. graygw runs over the maps pinned by \`xdpbench -pin\` (every port the"
+echo "kernel's ns/packet minus the frame-restoring wrapper's (its floor line), and for Katran,"
+echo "which changes the frame length, minus one bpf_xdp_adjust_head call. Spread: min and max"
+echo "of $RUNS rounds, net the same way. graygw runs over the maps pinned by \`xdpbench -pin\` (every port the"
 echo "loopback: XDP_TX, as Katran)."
 echo
 echo "| graygw path | graygw net ns (min-max) | Katran net ns (min-max) | graygw / Katran |"
@@ -41,12 +42,14 @@ while read -r name expect label; do
 		-pin-path "$pins" -pkt "$work/$name.hex" -expect "$expect" -name graygw -runs "$RUNS" > "$work/$name.out"
 	awk -v label="$label" '
 		function field(line, key,   i, n, a) { n = split(line, a, " "); for (i = 1; i <= n; i++) if (index(a[i], key "=") == 1) return substr(a[i], length(key) + 2); return "" }
-		function spread(line,   s) { match(line, /[0-9.]+\/[0-9.]+\/[0-9.]+ over/); split(substr(line, RSTART, RLENGTH - 5), s, "/"); return s[1] "-" s[3] }
-		/^floor / { floor = field($0, "ns/pkt") }
+		# min and max net of what the harness took off the median: the
+		# wrapper floor, and for Katran (it changes the frame length) one
+		# bpf_xdp_adjust_head call too.
+		function spread(line,   s, off) { match(line, /[0-9.]+\/[0-9.]+\/[0-9.]+ over/); split(substr(line, RSTART, RLENGTH - 5), s, "/")
+			off = field(line, "ns/pkt") - field(line, "net_ns/pkt"); return sprintf("%.0f-%.0f", s[1] - off, s[3] - off) }
 		/^katran / { k = field($0, "net_ns/pkt"); ks = spread($0) }
 		/^graygw / { g = field($0, "net_ns/pkt"); gs = spread($0) }
-		END { split(ks, a, "-"); split(gs, b, "-");
-			printf "| %s | %.1f (%.0f-%.0f) | %.1f (%.0f-%.0f) | %.2f |\n", label, g, b[1] - floor, b[2] - floor, k, a[1] - floor, a[2] - floor, g / k }
+		END { printf "| %s | %.1f (%s) | %.1f (%s) | %.2f |\n", label, g, gs, k, ks, g / k }
 	' "$work/$name.out"
 done < "$work/paths"
 
