@@ -214,12 +214,5 @@ protocol bgp gw_ibgp6 from speaker {
 	ipv6 { import all; export none; add paths rx; gateway direct; };
 }
 
-protocol bgp gw_ebgp from speaker {
-	local %s as %d;
-	neighbor %s as %d;
-	connect delay time 3;	# see TestControllerRestartKeepsRoutes
-	ipv4 { import all; export none; add paths rx; };
-	ipv6 { import all; export none; add paths rx; };
-}
-`, ebgpAddr, speakerTemplate, ibgpAddr6, localAS, gwAddr6, localAS, ebgpAddr, peerAS, gwEAddr, localAS))
+%s`, ebgpAddr, speakerTemplate, ibgpAddr6, localAS, gwAddr6, localAS, ebgpSession("ipv4", "ipv6")))
 }

@@ -128,13 +128,21 @@ protocol bgp gw_ibgp from speaker {
 	ipv4 { import all; export none; add paths rx; gateway direct; };
 }
 
-protocol bgp gw_ebgp from speaker {
-	local %s as %d;
-	neighbor %s as %d;
-	connect delay time 3;	# see TestControllerRestartKeepsRoutes
-	ipv4 { import all; export none; add paths rx; };
+%s`, ibgpAddr, speakerTemplate, ibgpAddr, localAS, gwAddr, localAS, ebgpSession("ipv4"))
 }
-`, ibgpAddr, speakerTemplate, ibgpAddr, localAS, gwAddr, localAS, ebgpAddr, peerAS, gwEAddr, localAS)
+
+// ebgpSession is BIRD's eBGP session with the speaker, between ebgpAddr and
+// gwEAddr, carrying the given channels. It dials 3s after a session drops, so
+// that after a speaker's crash it comes up well after the iBGP one (see
+// TestControllerRestartKeepsRoutes).
+func ebgpSession(channels ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "protocol bgp gw_ebgp from speaker {\n\tlocal %s as %d;\n\tneighbor %s as %d;\n\tconnect delay time 3;\n", ebgpAddr, peerAS, gwEAddr, localAS)
+	for _, c := range channels {
+		fmt.Fprintf(&b, "\t%s { import all; export none; add paths rx; };\n", c)
+	}
+	b.WriteString("}\n")
+	return b.String()
 }
 
 // runInside re-executes the current test inside the gateway namespace, where
